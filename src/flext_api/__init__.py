@@ -1,0 +1,78 @@
+"""flext-api: the HTTP foundation for Python services.
+
+A resilient async/sync HTTP client whose calls return :class:`FlextResult`, a production
+FastAPI app factory, and smart caching. Core types are imported eagerly; everything else
+resolves lazily on first use, so ``import flext_api`` is cheap and needs no extras, and a
+missing extra gives an ImportError that names it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._config import BreakerConfig as BreakerConfig
+from ._config import BulkheadConfig as BulkheadConfig
+from ._config import CacheConfig as CacheConfig
+from ._config import ClientConfig as ClientConfig
+from ._config import FlextApiConfig as FlextApiConfig
+from ._config import PoolConfig as PoolConfig
+from ._config import RateLimitConfig as RateLimitConfig
+from ._config import RetryConfig as RetryConfig
+from ._config import ServerConfig as ServerConfig
+from ._config import TimeoutConfig as TimeoutConfig
+from ._errors import ErrorCode as ErrorCode
+from ._errors import FlextApiError as FlextApiError
+from ._models import Headers as Headers
+from ._models import HttpRequest as HttpRequest
+from ._models import HttpResponse as HttpResponse
+from ._result import FlextResult as FlextResult
+
+__version__ = "0.1.0"
+
+# name -> (module, extra that provides its dependencies or None)
+_LAZY: dict[str, tuple[str, str | None]] = {}
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = [
+    "BreakerConfig",
+    "BulkheadConfig",
+    "CacheConfig",
+    "ClientConfig",
+    "ErrorCode",
+    "FlextApiConfig",
+    "FlextApiError",
+    "FlextResult",
+    "Headers",
+    "HttpRequest",
+    "HttpResponse",
+    "PoolConfig",
+    "RateLimitConfig",
+    "RetryConfig",
+    "ServerConfig",
+    "TimeoutConfig",
+]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, extra = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'flext_api' has no attribute {name!r}") from None
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if extra is None:
+            raise
+        raise ImportError(
+            f"flext_api.{name} needs the '{extra}' extra: pip install 'flext-api[{extra}]' ({exc})"
+        ) from exc
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

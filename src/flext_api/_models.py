@@ -1,0 +1,422 @@
+"""Hot-path value objects: :class:`Headers`, :class:`HttpRequest`, :class:`HttpResponse`.
+
+These are plain slotted classes, not pydantic models: one request costs a handful of
+attribute writes. Validation of user input (header names and values, URLs) happens
+once, in :func:`validate_header` and the client's request builder, before anything is
+sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import Mapping as MappingABC
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import orjson
+
+from ._errors import DecodeError, ErrorCode, FlextApiError, InvalidRequestError
+
+if TYPE_CHECKING:
+    from ._config import TimeoutConfig
+
+__all__ = [
+    "HeaderTypes",
+    "Headers",
+    "HttpRequest",
+    "HttpResponse",
+    "validate_header",
+]
+
+HeaderTypes: TypeAlias = "Headers | MappingABC[str, str] | Iterable[tuple[str, str]] | None"
+
+# RFC 9110 §5.1: a field name is a token.
+_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# RFC 9110 §5.5: no CTLs in a field value except HTAB (CR, LF and NUL above all).
+_BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def validate_header(name: str, value: str) -> None:
+    """Raise :class:`InvalidRequestError` for a header that could split a message.
+
+    A name must be an RFC 9110 token; a value must not contain CR, LF, NUL or other
+    control characters (HTAB is allowed).
+    """
+    name_obj: object = name
+    value_obj: object = value
+    if not isinstance(name_obj, str) or not _TOKEN_RE.match(name_obj):
+        raise InvalidRequestError(f"invalid header name {name!r}")
+    if not isinstance(value_obj, str):
+        raise InvalidRequestError(f"header {name!r} value must be str, got {type(value).__name__}")
+    if _BAD_VALUE_RE.search(value):
+        raise InvalidRequestError(
+            f"header {name!r} value contains a control character (CR, LF or NUL): {value!r}"
+        )
+
+
+class Headers(MappingABC[str, str]):
+    """Case-insensitive, order-keeping, multi-valued HTTP headers.
+
+    ``headers["content-type"]`` and ``headers["Content-Type"]`` are the same; repeated
+    fields are joined with ``", "`` on lookup and kept apart in :meth:`get_list` and
+    :meth:`multi_items`.
+    """
+
+    __slots__ = ("_index", "_items")
+
+    def __init__(self, headers: HeaderTypes = None) -> None:
+        items: list[tuple[str, str]]
+        if headers is None:
+            items = []
+        elif isinstance(headers, Headers):
+            items = list(headers._items)
+        elif isinstance(headers, MappingABC):
+            items = [(str(k), str(v)) for k, v in headers.items()]
+        else:
+            items = [(str(k), str(v)) for k, v in headers]
+        self._items: list[tuple[str, str]] = items
+        self._index: dict[str, list[str]] | None = None
+
+    def _idx(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = {}
+            for k, v in self._items:
+                index.setdefault(k.lower(), []).append(v)
+            self._index = index
+        return index
+
+    def __getitem__(self, key: str) -> str:
+        values = self._idx()[key.lower()]
+        return values[0] if len(values) == 1 else ", ".join(values)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._idx()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._idx())
+
+    def __len__(self) -> int:
+        return len(self._idx())
+
+    def get_list(self, key: str) -> list[str]:
+        """Every value of ``key``, in order (empty when absent)."""
+        return list(self._idx().get(key.lower(), ()))
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        """Every ``(name, value)`` pair as received or set, names in original case."""
+        return list(self._items)
+
+    def raw(self) -> list[tuple[str, str]]:
+        """The internal pair list (do not mutate); for transports on the hot path."""
+        return self._items
+
+    def set(self, key: str, value: str) -> None:
+        """Replace every value of ``key`` by ``value``."""
+        low = key.lower()
+        self._items = [(k, v) for k, v in self._items if k.lower() != low]
+        self._items.append((key, value))
+        self._index = None
+
+    def add(self, key: str, value: str) -> None:
+        """Append one more value of ``key``."""
+        self._items.append((key, value))
+        self._index = None
+
+    def remove(self, key: str) -> None:
+        """Drop every value of ``key`` (no error when absent)."""
+        low = key.lower()
+        self._items = [(k, v) for k, v in self._items if k.lower() != low]
+        self._index = None
+
+    def copy(self) -> Headers:
+        """An independent copy."""
+        return Headers(self)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Headers):
+            return sorted((k.lower(), v) for k, v in self._items) == sorted(
+                (k.lower(), v) for k, v in other._items
+            )
+        if isinstance(other, MappingABC):
+            return dict(self.items()) == {str(k).lower(): v for k, v in other.items()}
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+class HttpRequest:
+    """One outgoing request as it travels through the plugin pipeline.
+
+    ``url`` is absolute and already carries the query string. ``content`` is a replayable
+    body; ``stream`` a one-shot async byte source (never replayed by retries).
+    ``extensions`` carries per-request settings for plugins (``retry``,
+    ``fail_on_http_error``...).
+    """
+
+    __slots__ = (
+        "content",
+        "deadline",
+        "extensions",
+        "headers",
+        "method",
+        "stream",
+        "timeout",
+        "url",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: HeaderTypes = None,
+        content: bytes | None = None,
+        stream: AsyncIterable[bytes] | None = None,
+        timeout: TimeoutConfig | None = None,
+        deadline: float | None = None,
+        extensions: dict[str, Any] | None = None,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self.content = content
+        self.stream = stream
+        self.timeout = timeout
+        # Absolute time on the client's monotonic clock after which the call must stop.
+        self.deadline = deadline
+        self.extensions: dict[str, Any] = extensions if extensions is not None else {}
+
+    @property
+    def is_replayable(self) -> bool:
+        """False when the body is a one-shot stream that cannot be sent twice."""
+        return self.stream is None
+
+    @property
+    def host(self) -> str:
+        """``host[:port]`` of the URL, lower-cased (the key of per-host policies)."""
+        rest = self.url.split("://", 1)[-1]
+        end = len(rest)
+        for sep in "/?#":
+            pos = rest.find(sep)
+            if pos != -1 and pos < end:
+                end = pos
+        netloc = rest[:end]
+        return netloc.rsplit("@", 1)[-1].lower()
+
+    def copy(self) -> HttpRequest:
+        """A shallow copy with its own headers and extensions (for one attempt)."""
+        return HttpRequest(
+            self.method,
+            self.url,
+            headers=self.headers.copy(),
+            content=self.content,
+            stream=self.stream,
+            timeout=self.timeout,
+            deadline=self.deadline,
+            extensions=dict(self.extensions),
+        )
+
+    def __repr__(self) -> str:
+        return f"<HttpRequest [{self.method} {_redact_url(self.url)}]>"
+
+
+def _redact_url(url: str) -> str:
+    """Drop userinfo and the query string so secrets never reach a repr."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url.split("?", 1)[0]
+    rest = rest.split("?", 1)[0].split("#", 1)[0]
+    netloc, slash, path = rest.partition("/")
+    netloc = netloc.rsplit("@", 1)[-1]
+    return f"{scheme}://{netloc}{slash}{path}"
+
+
+_CHARSET_RE = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
+
+
+class HttpResponse:
+    """A response, fully read (``content``) or streaming (``aiter_bytes``).
+
+    ``elapsed`` is in seconds from sending the request to receiving the headers (for a
+    read response, to the end of the body). ``attempts`` is how many attempts the client
+    made; ``from_cache`` tells whether the cache answered, ``cache_status`` how
+    (``"hit"``, ``"revalidated"``, ``"stale"``) when it did.
+    """
+
+    __slots__ = (
+        "_close",
+        "_content",
+        "_stream",
+        "attempts",
+        "cache_status",
+        "elapsed",
+        "extensions",
+        "from_cache",
+        "headers",
+        "http_version",
+        "reason",
+        "request",
+        "status_code",
+        "url",
+    )
+
+    def __init__(
+        self,
+        status_code: int,
+        *,
+        headers: HeaderTypes = None,
+        content: bytes | None = None,
+        url: str = "",
+        http_version: str = "HTTP/1.1",
+        reason: str = "",
+        elapsed: float = 0.0,
+        request: HttpRequest | None = None,
+        stream: AsyncIterator[bytes] | None = None,
+        close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self._content = content if content is not None or stream is not None else b""
+        self._stream = stream
+        self._close = close
+        self.url = url or (request.url if request is not None else "")
+        self.http_version = http_version
+        self.reason = reason
+        self.elapsed = elapsed
+        self.request = request
+        self.attempts = 1
+        self.from_cache = False
+        self.cache_status: str | None = None
+        self.extensions: dict[str, Any] = {}
+
+    # -- status ---------------------------------------------------------------------------
+    @property
+    def is_success(self) -> bool:
+        """2xx."""
+        return 200 <= self.status_code < 300
+
+    @property
+    def is_redirect(self) -> bool:
+        """3xx with a Location header."""
+        return 300 <= self.status_code < 400 and "location" in self.headers
+
+    @property
+    def is_error(self) -> bool:
+        """4xx or 5xx."""
+        return self.status_code >= 400
+
+    def error_for_status(self) -> FlextApiError | None:
+        """The ``HTTP_STATUS`` error this response stands for, or None below 400."""
+        if self.status_code < 400:
+            return None
+        return FlextApiError.from_code(
+            ErrorCode.HTTP_STATUS,
+            f"HTTP {self.status_code} {self.reason}".rstrip()
+            + f" from {self.request.method if self.request else 'GET'} {_redact_url(self.url)}",
+            request=self.request,
+            response=self,
+        )
+
+    def raise_for_status(self) -> HttpResponse:
+        """Raise the ``HTTP_STATUS`` error for a status >= 400; return self otherwise."""
+        err = self.error_for_status()
+        if err is not None:
+            raise err
+        return self
+
+    # -- body -----------------------------------------------------------------------------
+    @property
+    def content(self) -> bytes:
+        """The whole body; for a streaming response, call ``await aread()`` first."""
+        if self._content is None:
+            raise FlextApiError.from_code(
+                ErrorCode.INVALID_REQUEST,
+                "streaming response body not read: use 'await response.aread()' first",
+            )
+        return self._content
+
+    @property
+    def encoding(self) -> str:
+        """The charset from Content-Type, else utf-8."""
+        ctype = self.headers.get("content-type", "")
+        match = _CHARSET_RE.search(ctype)
+        return match.group(1) if match else "utf-8"
+
+    @property
+    def text(self) -> str:
+        """The body decoded with :attr:`encoding` (undecodable bytes replaced)."""
+        try:
+            return self.content.decode(self.encoding, errors="replace")
+        except LookupError:
+            return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON; raises :class:`DecodeError` when it is not JSON."""
+        encoding = self.encoding.lower().replace("_", "-")
+        try:
+            if encoding in {"utf-8", "utf8", "ascii", "us-ascii"}:
+                return orjson.loads(self.content)
+            return orjson.loads(self.text)
+        except orjson.JSONDecodeError as exc:
+            snippet = self.content[:80]
+            raise DecodeError(
+                f"response body is not valid JSON ({exc}); starts with {snippet!r}",
+                request=self.request,
+                response=self,
+            ) from exc
+
+    @property
+    def is_stream_consumed(self) -> bool:
+        """True when the body has been read in full (always for non-streaming responses)."""
+        return self._stream is None
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """Yield the body in chunks as they arrive (or the stored body at once)."""
+        if self._stream is None:
+            if self._content:
+                yield self._content
+            return
+        stream, self._stream = self._stream, None
+        try:
+            async for chunk in stream:
+                if chunk:
+                    yield chunk
+        finally:
+            await self.aclose()
+
+    async def aiter_lines(self) -> AsyncIterator[str]:
+        """Yield decoded text lines (without line endings) as they arrive."""
+        pending = ""
+        encoding = self.encoding
+        async for chunk in self.aiter_bytes():
+            pending += chunk.decode(encoding, errors="replace")
+            lines = pending.splitlines(keepends=True)
+            pending = ""
+            for line in lines:
+                if line.endswith(("\n", "\r")):
+                    yield line.rstrip("\r\n")
+                else:
+                    pending = line
+        if pending:
+            yield pending
+
+    async def aread(self) -> bytes:
+        """Read the rest of a streaming body into :attr:`content` and return it."""
+        if self._stream is not None:
+            chunks = [chunk async for chunk in self.aiter_bytes()]
+            self._content = b"".join(chunks)
+        return self.content
+
+    async def aclose(self) -> None:
+        """Release the connection behind a streaming response (idempotent)."""
+        close, self._close = self._close, None
+        self._stream = None
+        if close is not None:
+            await close()
+
+    def __repr__(self) -> str:
+        return f"<HttpResponse [{self.status_code} {self.reason}]>".replace(" ]", "]")

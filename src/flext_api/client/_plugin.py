@@ -1,0 +1,151 @@
+"""The plugin pipeline: one middleware shape, composed once, first listed outermost.
+
+A plugin is either
+
+* a **middleware**: any callable ``(request, call_next) -> Awaitable[FlextResult[HttpResponse]]``
+  (aiohttp's ``client_middlewares`` shape); it may call ``call_next`` zero, one or many
+  times (retry does), or
+* a :class:`FlextApiPlugin` subclass with optional hooks ``before_request(request)``,
+  ``after_response(request, response)`` and ``on_error(request, error)``. Hooks may be
+  sync or async and may return a value (a replacement request/response) or a
+  :class:`FlextResult`; a failed result short-circuits the call. A subclass that needs
+  full control overrides :meth:`FlextApiPlugin.handle` instead.
+
+An exception escaping a plugin becomes a ``PLUGIN_ERROR`` failure naming the plugin;
+the chain is built once per client, not per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeAlias
+
+from .._errors import ErrorCode, FlextApiError, PluginError
+from .._models import HttpRequest, HttpResponse
+from .._result import FlextResult
+
+__all__ = [
+    "CallNext",
+    "FlextApiPlugin",
+    "Middleware",
+    "Plugin",
+    "build_pipeline",
+    "plugin_name",
+]
+
+CallNext: TypeAlias = Callable[[HttpRequest], Awaitable[FlextResult[HttpResponse]]]
+Middleware: TypeAlias = Callable[[HttpRequest, CallNext], Awaitable[FlextResult[HttpResponse]]]
+
+
+class FlextApiPlugin:
+    """Base class for hook-style plugins (and for built-ins that override :meth:`handle`).
+
+    Lifecycle: :meth:`initialize` runs when the client opens (``async with``) and
+    :meth:`cleanup` when it closes; :class:`~flext_api.PluginManager` orders them.
+    """
+
+    #: Shown in ``PLUGIN_ERROR`` messages, ``describe()`` and logs.
+    name: str = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("name"):
+            cls.name = cls.__name__
+
+    # Hooks: subclasses define the ones they need. Each may be sync or async and return
+    # None (keep going), a replacement object, or a FlextResult (a failure stops the call).
+    before_request: Callable[[HttpRequest], Any] | None = None
+    after_response: Callable[[HttpRequest, HttpResponse], Any] | None = None
+    on_error: Callable[[HttpRequest, FlextApiError], Any] | None = None
+
+    async def initialize(self) -> None:
+        """Open resources (connections, background tasks). Called once per client open."""
+
+    async def cleanup(self) -> None:
+        """Release what :meth:`initialize` opened. Called once per client close."""
+
+    async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
+        """Run the hooks around ``call_next``; override for full control of the call."""
+        if self.before_request is not None:
+            out = await _maybe_await(self.before_request(request))
+            if isinstance(out, FlextResult):
+                if out.is_failure:
+                    return out
+                out = out.value
+            if isinstance(out, HttpRequest):
+                request = out
+        result = await call_next(request)
+        if result.is_success:
+            if self.after_response is not None:
+                out = await _maybe_await(self.after_response(request, result.value))
+                if isinstance(out, FlextResult):
+                    return out
+                if isinstance(out, HttpResponse):
+                    return FlextResult.ok(out)
+            return result
+        if self.on_error is not None:
+            error = result.exception
+            assert error is not None
+            out = await _maybe_await(self.on_error(request, error))
+            if isinstance(out, FlextResult):
+                return out
+            if isinstance(out, HttpResponse):
+                return FlextResult.ok(out)
+        return result
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+Plugin: TypeAlias = FlextApiPlugin | Middleware
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def plugin_name(plugin: Plugin) -> str:
+    """A readable name for a plugin (its ``name``, class or function name)."""
+    if isinstance(plugin, FlextApiPlugin):
+        return plugin.name or type(plugin).__name__
+    name = getattr(plugin, "name", None) or getattr(plugin, "__name__", None)
+    return str(name) if name else type(plugin).__name__
+
+
+def _guard(plugin: Plugin, call_next: CallNext) -> CallNext:
+    """Bind one plugin to the rest of the chain; exceptions become PLUGIN_ERROR."""
+    handle: Middleware = plugin.handle if isinstance(plugin, FlextApiPlugin) else plugin
+    name = plugin_name(plugin)
+
+    async def stage(request: HttpRequest) -> FlextResult[HttpResponse]:
+        try:
+            return await handle(request, call_next)
+        except FlextApiError as exc:
+            # A plugin that raises one of our errors meant that error.
+            return FlextResult.fail(exc)
+        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - any plugin bug is reported, never lost
+            err = PluginError(
+                f"plugin {name!r} raised {type(exc).__name__}: {exc}",
+                code=ErrorCode.PLUGIN_ERROR,
+                request=request,
+                details={"plugin": name},
+            )
+            err.__cause__ = exc
+            return FlextResult.fail(err)
+
+    stage.__qualname__ = f"stage[{name}]"
+    return stage
+
+
+def build_pipeline(plugins: Sequence[Plugin], endpoint: CallNext) -> CallNext:
+    """Compose ``plugins`` around ``endpoint``; the first plugin listed is outermost."""
+    handler = endpoint
+    for plugin in reversed(plugins):
+        handler = _guard(plugin, handler)
+    return handler

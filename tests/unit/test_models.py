@@ -1,0 +1,170 @@
+"""Headers, HttpRequest and HttpResponse: the hot-path value objects."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from flext_api import ErrorCode, FlextApiError, Headers, HttpRequest, HttpResponse
+from flext_api._errors import DecodeError, InvalidRequestError
+from flext_api._models import validate_header
+
+
+def test_headers_are_case_insensitive_and_keep_repeats() -> None:
+    """Lookup ignores case; repeated fields join on lookup and stay apart in get_list."""
+    h = Headers([("Set-Cookie", "a=1"), ("set-cookie", "b=2"), ("X-One", "1")])
+    assert h["SET-COOKIE"] == "a=1, b=2"
+    assert h.get_list("set-cookie") == ["a=1", "b=2"]
+    assert "x-one" in h
+    assert len(h) == 2 and sorted(h) == ["set-cookie", "x-one"]
+    assert h.get("missing") is None
+    assert h.multi_items()[0] == ("Set-Cookie", "a=1")
+
+
+def test_headers_set_add_remove_and_copy_are_independent() -> None:
+    """set replaces, add appends, remove drops; a copy does not see later changes."""
+    h = Headers({"A": "1"})
+    c = h.copy()
+    h.add("a", "2")
+    assert h.get_list("A") == ["1", "2"]
+    h.set("A", "3")
+    assert h["a"] == "3"
+    h.remove("A")
+    assert "a" not in h
+    assert c["a"] == "1"
+    assert c.raw() == [("A", "1")]
+
+
+def test_headers_equality() -> None:
+    """Headers equal other Headers regardless of name case, and plain mappings."""
+    assert Headers({"A": "1"}) == Headers({"a": "1"})
+    assert Headers({"A": "1"}) == {"a": "1"}
+    assert Headers({"A": "1"}).__eq__(5) is NotImplemented
+    assert repr(Headers({"A": "1"})) == "Headers([('A', '1')])"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("X-Bad", "a\r\nInjected: 1"),
+        ("X-Bad", "a\nb"),
+        ("X-Bad", "a\x00b"),
+        ("Bad Name", "v"),
+        ("Bad\r\nName", "v"),
+        ("", "v"),
+    ],
+)
+def test_validate_header_rejects_what_could_split_a_message(name: str, value: str) -> None:
+    """CR, LF, NUL in values and non-token names are INVALID_REQUEST."""
+    with pytest.raises(InvalidRequestError) as info:
+        validate_header(name, value)
+    assert info.value.code is ErrorCode.INVALID_REQUEST
+
+
+def test_validate_header_accepts_tabs_and_non_str_is_rejected() -> None:
+    """HTAB is allowed in a value; a non-str value is refused."""
+    validate_header("X-Ok", "a\tb")
+    with pytest.raises(InvalidRequestError):
+        validate_header("X-Ok", 5)  # type: ignore[arg-type]
+
+
+def test_request_host_and_repr_hide_secrets() -> None:
+    """host is lower-cased host:port without userinfo; repr drops the query and credentials."""
+    req = HttpRequest("GET", "https://user:pw@API.example:8443/p?token=secret")
+    assert req.host == "api.example:8443"
+    assert repr(req) == "<HttpRequest [GET https://API.example:8443/p]>"
+    assert HttpRequest("GET", "http://h?x=1").host == "h"
+    assert req.is_replayable
+
+
+def test_request_copy_is_independent() -> None:
+    """copy() gives its own headers and extensions."""
+    req = HttpRequest("POST", "http://h/", headers={"A": "1"}, content=b"x", extensions={"k": 1})
+    dup = req.copy()
+    dup.headers.set("A", "2")
+    dup.extensions["k"] = 2
+    assert req.headers["A"] == "1" and req.extensions["k"] == 1
+    assert dup.content == b"x"
+
+
+def test_response_text_json_and_status_helpers() -> None:
+    """text decodes with the charset; json parses; status helpers classify."""
+    resp = HttpResponse(
+        200,
+        headers={"Content-Type": "application/json; charset=latin-1"},
+        content='{"a": "é"}'.encode("latin-1"),
+    )
+    assert resp.encoding == "latin-1"
+    assert resp.json() == {"a": "é"}
+    assert resp.is_success and not resp.is_error and not resp.is_redirect
+    assert resp.error_for_status() is None
+    assert resp.raise_for_status() is resp
+    assert repr(resp) == "<HttpResponse [200]>"
+
+
+def test_response_unknown_charset_falls_back_to_utf8() -> None:
+    """An unknown charset decodes as utf-8 with replacement."""
+    resp = HttpResponse(200, headers={"content-type": "text/plain; charset=nope"}, content=b"ok")
+    assert resp.text == "ok"
+
+
+def test_response_json_error_is_typed() -> None:
+    """A non-JSON body raises DecodeError with the start of the body."""
+    resp = HttpResponse(200, content=b"<html>")
+    with pytest.raises(DecodeError) as info:
+        resp.json()
+    assert info.value.code is ErrorCode.DECODE_ERROR
+    assert "<html>" in info.value.message
+
+
+def test_response_error_for_status() -> None:
+    """A 503 stands for an HTTP_STATUS error that carries the response."""
+    req = HttpRequest("GET", "http://h/x?secret=1")
+    resp = HttpResponse(503, reason="Service Unavailable", request=req)
+    err = resp.error_for_status()
+    assert err is not None and err.code is ErrorCode.HTTP_STATUS and err.response is resp
+    assert err.message == "HTTP 503 Service Unavailable from GET http://h/x"
+    with pytest.raises(FlextApiError):
+        resp.raise_for_status()
+    assert HttpResponse(302, headers={"Location": "/"}).is_redirect
+
+
+async def test_streaming_response_reads_and_closes_once() -> None:
+    """aiter_bytes yields chunks and calls close exactly once; aread joins them."""
+    closed: list[int] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"ab"
+        yield b""
+        yield b"c\nd\n"
+
+    async def close() -> None:
+        closed.append(1)
+
+    resp = HttpResponse(200, stream=chunks(), close=close)
+    consumed_before = resp.is_stream_consumed
+    assert consumed_before is False
+    with pytest.raises(FlextApiError):
+        _ = resp.content
+    assert await resp.aread() == b"abc\nd\n"
+    assert resp.is_stream_consumed and closed == [1]
+    await resp.aclose()
+    assert closed == [1]
+
+
+async def test_aiter_lines_splits_across_chunks() -> None:
+    """Lines split across chunk boundaries come out whole; a trailing partial line too."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"one\r\ntw"
+        yield b"o\nthree"
+
+    resp = HttpResponse(200, stream=chunks())
+    assert [line async for line in resp.aiter_lines()] == ["one", "two", "three"]
+
+
+async def test_aiter_bytes_of_a_read_response() -> None:
+    """A non-streaming response yields its content once (nothing for an empty body)."""
+    assert [c async for c in HttpResponse(200, content=b"x").aiter_bytes()] == [b"x"]
+    assert [c async for c in HttpResponse(204).aiter_bytes()] == []
