@@ -31,10 +31,22 @@ from ._result import FlextResult as FlextResult
 __version__ = "0.1.0"
 
 # name -> (module, extra that provides its dependencies or None)
-_LAZY: dict[str, tuple[str, str | None]] = {}
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "USE_CLIENT_DEFAULT": ("flext_api.client", None),
+    "FlextApiClient": ("flext_api.client", None),
+    "FlextApiPlugin": ("flext_api.client", None),
+    "FlextApiSyncClient": ("flext_api.client", None),
+    "PluginManager": ("flext_api.client", None),
+    "create_flext_api": ("flext_api.client", None),
+}
 
 if TYPE_CHECKING:
-    pass
+    from .client import USE_CLIENT_DEFAULT as USE_CLIENT_DEFAULT
+    from .client import FlextApiClient as FlextApiClient
+    from .client import FlextApiPlugin as FlextApiPlugin
+    from .client import FlextApiSyncClient as FlextApiSyncClient
+    from .client import PluginManager as PluginManager
+    from .client import create_flext_api as create_flext_api
 
 __all__ = [
     "BreakerConfig",
@@ -42,17 +54,23 @@ __all__ = [
     "CacheConfig",
     "ClientConfig",
     "ErrorCode",
+    "FlextApiClient",
     "FlextApiConfig",
     "FlextApiError",
+    "FlextApiPlugin",
+    "FlextApiSyncClient",
     "FlextResult",
     "Headers",
     "HttpRequest",
     "HttpResponse",
+    "PluginManager",
     "PoolConfig",
     "RateLimitConfig",
     "RetryConfig",
     "ServerConfig",
     "TimeoutConfig",
+    "USE_CLIENT_DEFAULT",
+    "create_flext_api",
 ]
 
 

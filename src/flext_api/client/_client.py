@@ -1,0 +1,392 @@
+"""``FlextApiClient``: the async HTTP client whose every call returns a ``FlextResult``.
+
+A call builds a validated :class:`HttpRequest`, runs it through the plugin pipeline
+(built once, in :meth:`FlextApiClient.__init__`) and ends at the transport. Expected
+failures (bad input, network, timeouts, HTTP errors, open circuits) come back as
+failed results; only cancellation propagates, as asyncio requires.
+
+Pipeline, outermost first: the ``plugins`` you pass, in order, then the default stages
+that ``ClientConfig`` turns on (deadline, cache, retry, circuit breaker, rate limiter,
+bulkhead), then ``auth``, then redirects and the transport (which applies the
+per-attempt timeouts). A default stage is skipped when ``plugins`` already holds a
+plugin of the same class.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, TypedDict, Unpack
+
+from .._clock import Clock, get_clock
+from .._config import ClientConfig, TimeoutConfig
+from .._errors import ConfigError, ErrorCode, FlextApiError
+from .._models import Headers, HeaderTypes, HttpRequest, HttpResponse, validate_header
+from .._result import FlextResult
+from ..transports._base import Transport
+from ._manager import PluginManager
+from ._plugin import CallNext, Plugin, build_pipeline, plugin_name
+from ._redirects import follow_redirects
+from ._request import (
+    USE_CLIENT_DEFAULT,
+    FileTypes,
+    ParamTypes,
+    UseClientDefault,
+    build_url,
+    encode_body,
+    merge_headers,
+    normalize_base_url,
+)
+from ._stages import default_stages
+
+__all__ = ["FlextApiClient", "RequestOptions"]
+
+
+class RequestOptions(TypedDict, total=False):
+    """Keyword arguments every request method accepts."""
+
+    params: ParamTypes
+    headers: HeaderTypes
+    json: Any
+    data: Any
+    content: Any
+    files: dict[str, FileTypes]
+    timeout: TimeoutConfig | float | UseClientDefault | None
+    retry: Any
+    fail_on_http_error: bool | UseClientDefault
+    follow_redirects: bool | UseClientDefault
+    idempotency_key: str | bool | None
+    extensions: dict[str, Any]
+
+
+class FlextApiClient:
+    """Resilient async HTTP client; every call returns ``FlextResult[HttpResponse]``.
+
+    >>> async with FlextApiClient("https://api.example") as client:   # doctest: +SKIP
+    ...     result = await client.get("/items", params={"page": 1})
+    ...     items = result.map(lambda r: r.json()).unwrap_or([])
+
+    Args:
+        base_url: prefix of relative URLs (default: ``config.base_url``).
+        config: every setting, with production defaults (:class:`ClientConfig`).
+        plugins: middlewares or :class:`FlextApiPlugin` s; the first is outermost.
+        transport: how bytes are sent (default: aiohttp, or httpx2 when
+            ``config.http2`` or ``config.transport == "httpx"``).
+        headers: sent with every request (validated once, here).
+        auth: an auth plugin (``BearerAuth``...), placed just above the transport so
+            every retry is authenticated afresh.
+        timeout: per-phase timeouts (a number sets every phase; None turns them off).
+        fail_on_http_error: status >= 400 is a failure (default ``config``'s, True).
+        default_plugins: False leaves out every default stage.
+        clock: injectable clock for deadlines and policies.
+        ssl_context: an ``ssl.SSLContext`` for the default transport.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        config: ClientConfig | None = None,
+        plugins: Sequence[Plugin] | None = None,
+        transport: Transport | None = None,
+        headers: HeaderTypes = None,
+        auth: Plugin | None = None,
+        timeout: TimeoutConfig | float | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        fail_on_http_error: bool | None = None,
+        default_plugins: bool = True,
+        clock: Clock | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        cfg = config or ClientConfig()
+        self.config = cfg
+        self._clock = get_clock(clock)
+        try:
+            self._base_url = normalize_base_url(base_url if base_url is not None else cfg.base_url)
+            self._timeout = (
+                cfg.timeout if isinstance(timeout, UseClientDefault) else TimeoutConfig.of(timeout)
+            )
+            self._headers = self._initial_headers(cfg, headers)
+        except FlextApiError as exc:
+            raise ConfigError(exc.message) from exc
+        self._fail_on_http_error = (
+            cfg.fail_on_http_error if fail_on_http_error is None else fail_on_http_error
+        )
+        self._transport: Transport = transport or _default_transport(
+            cfg, self._timeout, self._clock, ssl_context
+        )
+        user = list(plugins or [])
+        chain: list[Plugin] = list(user)
+        if default_plugins:
+            chain.extend(default_stages(cfg, clock=clock, present=user))
+        if auth is not None:
+            chain.append(auth)
+        self.plugins = PluginManager(chain)
+        self._pipeline: CallNext = build_pipeline(chain, self._endpoint)
+        self._requests = 0
+        self._failures = 0
+        self._in_flight = 0
+        self._opened = False
+        self._closed = False
+
+    @staticmethod
+    def _initial_headers(cfg: ClientConfig, headers: HeaderTypes) -> list[tuple[str, str]]:
+        base = Headers({"User-Agent": cfg.user_agent, **cfg.headers})
+        merged = merge_headers(base.multi_items(), headers) if headers else base
+        for name, value in merged.raw():
+            validate_header(name, value)
+        return merged.multi_items()
+
+    # -- properties ---------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str | None:
+        """The base URL relative paths are joined to."""
+        return self._base_url
+
+    @property
+    def transport(self) -> Transport:
+        """The transport in use."""
+        return self._transport
+
+    @property
+    def is_closed(self) -> bool:
+        """True after :meth:`aclose`."""
+        return self._closed
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def __aenter__(self) -> FlextApiClient:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def open(self) -> FlextResult[None]:
+        """Run the plugins' ``initialize`` hooks (``async with`` does this for you)."""
+        if self._opened:
+            return FlextResult.ok(None)
+        self._opened = True
+        return await self.plugins.initialize()
+
+    async def aclose(self) -> FlextResult[None]:
+        """Run plugin cleanup (reverse order) and close the pool; idempotent."""
+        if self._closed:
+            return FlextResult.ok(None)
+        self._closed = True
+        result = await self.plugins.cleanup() if self._opened else FlextResult.ok(None)
+        await self._transport.aclose()
+        return result
+
+    # -- the pipeline's innermost stage ----------------------------------------------------------
+    async def _endpoint(self, request: HttpRequest) -> FlextResult[HttpResponse]:
+        ext = request.extensions
+        streaming = bool(ext.get("stream"))
+        transport = self._transport
+        try:
+            response = await transport.send(request, stream=streaming)
+            if response.status_code in (301, 302, 303, 307, 308):
+                follow = ext.get("follow_redirects", self.config.follow_redirects)
+                if follow and response.is_redirect:
+
+                    async def send(req: HttpRequest) -> HttpResponse:
+                        return await transport.send(req, stream=streaming)
+
+                    response = await follow_redirects(
+                        send,
+                        request,
+                        response,
+                        max_redirects=self.config.max_redirects,
+                        streaming=streaming,
+                    )
+        except FlextApiError as exc:
+            if exc.request is None:
+                exc.request = request
+            return FlextResult(error=exc)
+        if response.status_code >= 400 and ext.get("fail_on_http_error", self._fail_on_http_error):
+            if streaming:
+                # The error must carry the body; read it and give the connection back.
+                try:
+                    await response.aread()
+                except FlextApiError as exc:
+                    return FlextResult(error=exc)
+            err = response.error_for_status()
+            assert err is not None
+            return FlextResult(error=err)
+        return FlextResult(response)
+
+    # -- requests -----------------------------------------------------------------------------
+    def build_request(
+        self, method: str, url: str, **options: Unpack[RequestOptions]
+    ) -> HttpRequest:
+        """Build the validated request a call would send; raises ``InvalidRequestError``."""
+        method = method.upper()
+        if not method.isalpha():
+            raise FlextApiError.from_code(
+                ErrorCode.INVALID_REQUEST, f"invalid HTTP method {method!r}"
+            )
+        full_url = build_url(self._base_url, url, options.get("params"))
+        headers = merge_headers(self._headers, options.get("headers"))
+        content, stream, ctype = encode_body(
+            json=options.get("json"),
+            data=options.get("data"),
+            content=options.get("content"),
+            files=options.get("files"),
+        )
+        if ctype is not None and "content-type" not in headers:
+            headers.add("Content-Type", ctype)
+        ext: dict[str, Any] = dict(options.get("extensions") or {})
+        timeout_opt = options.get("timeout", USE_CLIENT_DEFAULT)
+        timeout = (
+            self._timeout
+            if isinstance(timeout_opt, UseClientDefault)
+            else TimeoutConfig.of(timeout_opt)
+        )
+        for key in ("retry", "fail_on_http_error", "follow_redirects"):
+            value = options.get(key, USE_CLIENT_DEFAULT)
+            if not isinstance(value, UseClientDefault):
+                ext[key] = value
+        key_opt = options.get("idempotency_key")
+        if isinstance(key_opt, str):
+            validate_header("Idempotency-Key", key_opt)
+            headers.set("Idempotency-Key", key_opt)
+        elif key_opt is True:
+            ext["idempotency_key"] = True
+        deadline = None if timeout.total is None else self._clock.monotonic() + timeout.total
+        return HttpRequest(
+            method,
+            full_url,
+            headers=headers,
+            content=content,
+            stream=stream,
+            timeout=timeout,
+            deadline=deadline,
+            extensions=ext,
+        )
+
+    async def request(
+        self, method: str, url: str, **options: Unpack[RequestOptions]
+    ) -> FlextResult[HttpResponse]:
+        """Send a request through the pipeline; never raises for expected failures."""
+        if self._closed:
+            return FlextResult.fail("client is closed", code=ErrorCode.INVALID_REQUEST)
+        try:
+            request = self.build_request(method, url, **options)
+        except FlextApiError as exc:
+            return FlextResult(error=exc)
+        return await self.send(request)
+
+    async def send(self, request: HttpRequest) -> FlextResult[HttpResponse]:
+        """Send an already built request through the pipeline."""
+        self._requests += 1
+        self._in_flight += 1
+        try:
+            result = await self._pipeline(request)
+        finally:
+            self._in_flight -= 1
+        if result._error is not None:
+            self._failures += 1
+        return result
+
+    async def get(self, url: str, **options: Unpack[RequestOptions]) -> FlextResult[HttpResponse]:
+        """GET ``url``."""
+        return await self.request("GET", url, **options)
+
+    async def head(self, url: str, **options: Unpack[RequestOptions]) -> FlextResult[HttpResponse]:
+        """HEAD ``url``."""
+        return await self.request("HEAD", url, **options)
+
+    async def options(
+        self, url: str, **options: Unpack[RequestOptions]
+    ) -> FlextResult[HttpResponse]:
+        """OPTIONS ``url``."""
+        return await self.request("OPTIONS", url, **options)
+
+    async def delete(
+        self, url: str, **options: Unpack[RequestOptions]
+    ) -> FlextResult[HttpResponse]:
+        """DELETE ``url``."""
+        return await self.request("DELETE", url, **options)
+
+    async def post(self, url: str, **options: Unpack[RequestOptions]) -> FlextResult[HttpResponse]:
+        """POST to ``url``."""
+        return await self.request("POST", url, **options)
+
+    async def put(self, url: str, **options: Unpack[RequestOptions]) -> FlextResult[HttpResponse]:
+        """PUT to ``url``."""
+        return await self.request("PUT", url, **options)
+
+    async def patch(self, url: str, **options: Unpack[RequestOptions]) -> FlextResult[HttpResponse]:
+        """PATCH ``url``."""
+        return await self.request("PATCH", url, **options)
+
+    @asynccontextmanager
+    async def stream(
+        self, method: str, url: str, **options: Unpack[RequestOptions]
+    ) -> AsyncIterator[HttpResponse]:
+        """Send a request and yield the response with its body unread.
+
+        Read it with ``aiter_bytes()``/``aiter_lines()``/``aread()``; the connection goes
+        back to the pool when the block exits, also on error or cancellation. A failed
+        request raises its :class:`FlextApiError` on entry (a context manager has no
+        result to return).
+        """
+        ext = dict(options.get("extensions") or {})
+        ext["stream"] = True
+        options["extensions"] = ext
+        result = await self.request(method, url, **options)
+        response = result.value
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    # -- introspection ------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Request counters and the transport's pool figures."""
+        return {
+            "requests": self._requests,
+            "failures": self._failures,
+            "in_flight": self._in_flight,
+            "pool": self._transport.stats(),
+        }
+
+    def describe(self) -> list[str]:
+        """The pipeline's stages, outermost first, ending at the transport."""
+        names = [plugin_name(p) for p in self.plugins]
+        return [*names, "redirects", f"transport:{getattr(self._transport, 'name', '?')}"]
+
+    def __repr__(self) -> str:
+        pool = self._transport.stats()
+        state = "closed" if self._closed else "open"
+        return (
+            f"<FlextApiClient base_url={self._base_url!r} {state} "
+            f"[Requests: {self._in_flight} in flight, {self._requests} sent | "
+            f"Pool: {pool.get('in_use', 0)} in use, {pool.get('idle', 0)} idle]>"
+        )
+
+
+def _default_transport(
+    cfg: ClientConfig, timeout: TimeoutConfig, clock: Clock, ssl_context: ssl.SSLContext | None
+) -> Transport:
+    if cfg.http2 or cfg.transport == "httpx":
+        from ..transports._httpx import HttpxTransport
+
+        return HttpxTransport(
+            cfg.pool,
+            timeout,
+            http2=cfg.http2,
+            ssl_context=ssl_context,
+            verify=cfg.verify_ssl,
+            clock=clock,
+        )
+    from ..transports._aiohttp import AiohttpTransport
+
+    return AiohttpTransport(
+        cfg.pool, timeout, ssl_context=ssl_context, verify=cfg.verify_ssl, clock=clock
+    )

@@ -1,0 +1,80 @@
+"""Following redirects in the client, the same way for every transport.
+
+Transports never follow redirects; this loop does, innermost in the pipeline, so a
+retry covers the whole chain. Credentials (``Authorization``, ``Proxy-Authorization``,
+``Cookie``) are dropped whenever the next hop is another origin; 303 (and 301/302 after
+a POST) turn into a body-less GET, as browsers and httpx do; a one-shot streamed body is
+never replayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from .._errors import ErrorCode, FlextApiError
+from .._models import HttpRequest, HttpResponse
+from ._request import redirect_url, same_origin
+
+__all__ = ["follow_redirects"]
+
+_CREDENTIALS = ("authorization", "proxy-authorization", "cookie")
+_BODY_HEADERS = ("content-type", "content-length", "transfer-encoding")
+
+Send = Callable[[HttpRequest], Awaitable[HttpResponse]]
+
+
+def _next_request(request: HttpRequest, response: HttpResponse) -> HttpRequest:
+    url = redirect_url(request.url, response.headers["location"])
+    method = request.method
+    status = response.status_code
+    drop_body = False
+    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+        method, drop_body = "GET", True
+    if not drop_body and request.stream is not None:
+        raise FlextApiError.from_code(
+            ErrorCode.INVALID_REQUEST,
+            f"cannot follow a {status} redirect: the streamed request body cannot be replayed",
+            request=request,
+            response=response,
+        )
+    nxt = request.copy()
+    nxt.method, nxt.url = method, url
+    nxt.headers.remove("host")
+    if drop_body:
+        nxt.content, nxt.stream = None, None
+        for name in _BODY_HEADERS:
+            nxt.headers.remove(name)
+    if not same_origin(request.url, url):
+        for name in _CREDENTIALS:
+            nxt.headers.remove(name)
+    return nxt
+
+
+async def follow_redirects(
+    send: Send,
+    request: HttpRequest,
+    response: HttpResponse,
+    *,
+    max_redirects: int,
+    streaming: bool,
+) -> HttpResponse:
+    """Follow ``response``'s redirects up to ``max_redirects`` hops; return the last one."""
+    hops = 0
+    while response.is_redirect:
+        if hops >= max_redirects:
+            if streaming:
+                await response.aclose()
+            raise FlextApiError.from_code(
+                ErrorCode.TOO_MANY_REDIRECTS,
+                f"more than {max_redirects} redirects starting at {request.method} {request.host}",
+                request=request,
+                response=response,
+            )
+        try:
+            request = _next_request(request, response)
+        finally:
+            if streaming:
+                await response.aclose()
+        response = await send(request)
+        hops += 1
+    return response

@@ -1,0 +1,281 @@
+"""Turning a caller's arguments into a validated :class:`HttpRequest`.
+
+Everything here runs before a byte is sent, and every problem becomes an
+``INVALID_REQUEST`` error: a malformed or relative-without-base URL, an unsupported
+scheme, CR/LF/NUL in a URL or a header, a ``json=`` value that cannot be serialized,
+conflicting body arguments.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import secrets
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from typing import IO, Any, Final, TypeAlias
+from urllib.parse import quote, urlencode, urljoin, urlsplit
+
+import orjson
+
+from .._errors import InvalidRequestError
+from .._models import Headers, validate_header
+
+__all__ = [
+    "USE_CLIENT_DEFAULT",
+    "FileTypes",
+    "ParamTypes",
+    "UseClientDefault",
+    "build_url",
+    "encode_body",
+    "merge_headers",
+    "normalize_base_url",
+]
+
+
+class UseClientDefault:
+    """Sentinel type: "not passed, use the client's setting" (so ``None`` can mean off)."""
+
+    _instance: UseClientDefault | None = None
+
+    def __new__(cls) -> UseClientDefault:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "USE_CLIENT_DEFAULT"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+USE_CLIENT_DEFAULT: Final = UseClientDefault()
+
+ParamValue: TypeAlias = "str | int | float | bool | Sequence[str | int | float | bool] | None"
+ParamTypes: TypeAlias = "Mapping[str, ParamValue] | Sequence[tuple[str, ParamValue]] | str | None"
+FileContent: TypeAlias = "bytes | str | IO[bytes] | IO[str]"
+FileTypes: TypeAlias = (
+    "FileContent | tuple[str | None, FileContent] | tuple[str | None, FileContent, str]"
+)
+
+_SCHEMES = frozenset({"http", "https"})
+# Characters that may stand in a URL as they are (RFC 3986 reserved + unreserved + '%').
+_SAFE = "/:@!$&'()*+,;=?#[]~-._%"
+_PLAIN_PATH = re.compile(r"^[A-Za-z0-9\-._~/!$&'()*+,;=:@%]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _invalid(message: str) -> InvalidRequestError:
+    return InvalidRequestError(message)
+
+
+def normalize_base_url(base_url: str | None) -> str | None:
+    """Check a base URL once; return it without a trailing slash."""
+    if base_url is None or base_url == "":
+        return None
+    _check_absolute(base_url)
+    return base_url.rstrip("/")
+
+
+def _check_absolute(url: str) -> None:
+    if _CONTROL.search(url):
+        raise _invalid(f"URL contains a control character (CR, LF, NUL...): {url!r}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise _invalid(f"malformed URL {url!r}: {exc}") from exc
+    if parts.scheme.lower() not in _SCHEMES:
+        raise _invalid(f"unsupported URL scheme {parts.scheme!r} in {url!r} (use http or https)")
+    if not parts.hostname:
+        raise _invalid(f"URL has no host: {url!r}")
+    if port == 0:
+        raise _invalid(f"URL has port 0: {url!r}")
+    if any(c in parts.hostname for c in ' <>\\^`{|}"'):
+        raise _invalid(f"URL host contains invalid characters: {url!r}")
+
+
+def build_url(base_url: str | None, url: str, params: ParamTypes) -> str:
+    """Join ``url`` to ``base_url``, percent-encode what must be, append ``params``.
+
+    A relative ``url`` is appended to the base path (``base/api`` + ``/items`` ->
+    ``base/api/items``), as httpx does; an absolute one is used as is.
+    """
+    if not isinstance(url, str):
+        raise _invalid(f"URL must be str, got {type(url).__name__}")
+    if base_url is not None and _PLAIN_PATH.match(url) and url[:1] in ("/", ""):
+        full = base_url + url if url else base_url
+    elif "://" in url:
+        if _CONTROL.search(url):
+            raise _invalid(f"URL contains a control character (CR, LF, NUL...): {url!r}")
+        full = quote(url, safe=_SAFE)
+        _check_absolute(full)
+    else:
+        if base_url is None:
+            raise _invalid(f"relative URL {url!r} needs a base_url on the client")
+        if _CONTROL.search(url):
+            raise _invalid(f"URL contains a control character (CR, LF, NUL...): {url!r}")
+        full = base_url + "/" + quote(url.lstrip("/"), safe=_SAFE)
+    if params:
+        query = params if isinstance(params, str) else _encode_params(params)
+        if query:
+            full = f"{full}{'&' if '?' in full else '?'}{query}"
+    return full
+
+
+def _param_str(value: str | int | float | bool) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+def _encode_params(params: Mapping[str, Any] | Sequence[tuple[str, Any]]) -> str:
+    items = params.items() if isinstance(params, Mapping) else params
+    pairs: list[tuple[str, str]] = []
+    for key, value in items:
+        if value is None:
+            continue
+        if isinstance(value, list | tuple):
+            pairs.extend((str(key), _param_str(v)) for v in value)
+        else:
+            pairs.append((str(key), _param_str(value)))
+    return urlencode(pairs)
+
+
+def merge_headers(
+    base: list[tuple[str, str]],
+    extra: Headers | Mapping[str, str] | Iterable[tuple[str, str]] | None,
+) -> Headers:
+    """The client's (already valid) headers overridden by validated per-request ones."""
+    if not extra:
+        return Headers(base)
+    pairs = (
+        extra.multi_items()
+        if isinstance(extra, Headers)
+        else (extra.items() if isinstance(extra, Mapping) else extra)
+    )
+    overrides: list[tuple[str, str]] = []
+    for name, value in pairs:
+        validate_header(name, value)
+        overrides.append((name, value))
+    names = {name.lower() for name, _ in overrides}
+    merged = [(k, v) for k, v in base if k.lower() not in names]
+    merged.extend(overrides)
+    return Headers(merged)
+
+
+def encode_body(
+    *,
+    json: Any,
+    data: Mapping[str, Any] | str | bytes | None,
+    content: str | bytes | AsyncIterable[bytes] | None,
+    files: Mapping[str, FileTypes] | None,
+) -> tuple[bytes | None, AsyncIterable[bytes] | None, str | None]:
+    """Encode the body arguments; returns ``(content, stream, content_type)``."""
+    given = [n for n, v in (("json", json), ("content", content)) if v is not None]
+    if data is not None and files is None:
+        given.append("data")
+    if files is not None:
+        given.append("files")
+    if len(given) > 1:
+        raise _invalid(f"pass only one of json=, data=, content=, files= (got {', '.join(given)})")
+    if json is not None:
+        try:
+            return orjson.dumps(json), None, "application/json"
+        except TypeError as exc:
+            raise _invalid(f"json= value is not JSON-serializable: {exc}") from exc
+    if files is not None:
+        if data is not None and not isinstance(data, Mapping):
+            raise _invalid("with files=, data= must be a mapping of form fields")
+        body, ctype = _encode_multipart(data or {}, files)
+        return body, None, ctype
+    if data is not None:
+        if isinstance(data, Mapping):
+            form = _encode_params(data)
+            return form.encode("ascii"), None, "application/x-www-form-urlencoded"
+        return (data.encode("utf-8") if isinstance(data, str) else bytes(data)), None, None
+    if content is not None:
+        if isinstance(content, str):
+            return content.encode("utf-8"), None, None
+        if isinstance(content, bytes | bytearray | memoryview):
+            return bytes(content), None, None
+        if isinstance(content, AsyncIterable):
+            return None, content, None
+        raise _invalid(
+            "content= must be bytes, str or an async iterable of bytes, "
+            f"got {type(content).__name__}"
+        )
+    return None, None, None
+
+
+def _quote_field(value: str) -> str:
+    # WHATWG multipart/form-data encoding of names and filenames.
+    return value.replace("\r", "%0D").replace("\n", "%0A").replace('"', "%22")
+
+
+def _read_file(content: FileContent) -> bytes:
+    if isinstance(content, bytes):
+        return content
+    if isinstance(content, str):
+        return content.encode("utf-8")
+    data: bytes | str = content.read()
+    return data.encode("utf-8") if isinstance(data, str) else data
+
+
+def _encode_multipart(
+    fields: Mapping[str, Any], files: Mapping[str, FileTypes]
+) -> tuple[bytes, str]:
+    boundary = secrets.token_hex(16)
+    out: list[bytes] = []
+    for name, value in fields.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        for v in values:
+            out.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote_field(str(name))}"'
+                f"\r\n\r\n".encode()
+            )
+            out.append(_param_str(v).encode("utf-8") + b"\r\n")
+    for name, spec in files.items():
+        filename: str | None
+        ctype: str | None = None
+        if isinstance(spec, tuple):
+            filename, payload = spec[0], spec[1]
+            if len(spec) > 2:
+                ctype = spec[2]
+        else:
+            payload = spec
+            filename = getattr(spec, "name", None) or name
+            filename = str(filename).rsplit("/", 1)[-1]
+        body = _read_file(payload)
+        if ctype is None:
+            ctype = (filename and mimetypes.guess_type(filename)[0]) or "application/octet-stream"
+        disposition = f'form-data; name="{_quote_field(name)}"'
+        if filename is not None:
+            disposition += f'; filename="{_quote_field(filename)}"'
+        out.append(
+            f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+            f"Content-Type: {ctype}\r\n\r\n".encode()
+        )
+        out.append(body + b"\r\n")
+    out.append(f"--{boundary}--\r\n".encode())
+    return b"".join(out), f"multipart/form-data; boundary={boundary}"
+
+
+def redirect_url(current: str, location: str) -> str:
+    """Resolve a Location header against the current URL and check the result."""
+    target = urljoin(current, location.strip())
+    _check_absolute(target)
+    return target
+
+
+def same_origin(a: str, b: str) -> bool:
+    """True when two URLs share scheme, host and port (credentials may follow)."""
+    pa, pb = urlsplit(a), urlsplit(b)
+    default = {"http": 80, "https": 443}
+    return (
+        pa.scheme == pb.scheme
+        and (pa.hostname or "").lower() == (pb.hostname or "").lower()
+        and (pa.port or default.get(pa.scheme)) == (pb.port or default.get(pb.scheme))
+    )

@@ -1,0 +1,34 @@
+"""Transports: the only way bytes leave the process.
+
+``HttpxTransport`` needs the ``http2`` extra and is imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._aiohttp import AiohttpTransport as AiohttpTransport
+from ._asgi import ASGITransport as ASGITransport
+from ._base import Transport as Transport
+from ._base import map_os_error as map_os_error
+from ._mock import MockTransport as MockTransport
+
+if TYPE_CHECKING:
+    from ._httpx import HttpxTransport as HttpxTransport
+
+__all__ = [
+    "ASGITransport",
+    "AiohttpTransport",
+    "HttpxTransport",
+    "MockTransport",
+    "Transport",
+    "map_os_error",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "HttpxTransport":
+        from ._httpx import HttpxTransport
+
+        return HttpxTransport
+    raise AttributeError(f"module 'flext_api.transports' has no attribute {name!r}")

@@ -1,0 +1,85 @@
+"""The one seam through which bytes leave the process: the :class:`Transport` protocol.
+
+A transport sends one :class:`HttpRequest` and returns one :class:`HttpResponse`; it
+follows no redirects and retries nothing (the client's pipeline does that). It honours
+the request's per-phase ``timeout`` and its absolute ``deadline``. Every lower-level
+error (aiohttp, httpx2, OS, SSL, asyncio timeouts) is translated to a
+:class:`~flext_api.FlextApiError` with the most specific :class:`ErrorCode` in the
+transport modules, and only there; :func:`map_os_error` holds the mapping they share.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import ssl
+from typing import Any, Protocol, runtime_checkable
+
+from .._errors import ErrorCode, FlextApiError
+from .._models import HttpRequest, HttpResponse
+
+__all__ = ["Transport", "map_os_error", "transport_error"]
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Sends requests. Implementations: aiohttp (default), httpx2 (HTTP/2), mock, ASGI."""
+
+    async def send(self, request: HttpRequest, *, stream: bool = False) -> HttpResponse:
+        """Send ``request``; with ``stream=True`` the body is left unread.
+
+        Raises :class:`FlextApiError` (never anything else) when the exchange fails.
+        A streamed response must be closed with ``await response.aclose()``.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Close every connection; the transport cannot be used afterwards."""
+        ...
+
+    def stats(self) -> dict[str, Any]:
+        """Pool figures: ``max_connections``, ``in_use``, ``waiting`` and ``idle``."""
+        ...
+
+
+_DNS_ERRNOS = {
+    socket.EAI_NONAME,
+    socket.EAI_AGAIN,
+    socket.EAI_FAIL,
+    getattr(socket, "EAI_NODATA", socket.EAI_NONAME),
+}
+
+
+def transport_error(
+    code: ErrorCode, message: str, request: HttpRequest | None, cause: BaseException | None
+) -> FlextApiError:
+    """Build a transport error for ``request`` chained to ``cause``."""
+    err = FlextApiError.from_code(code, message, request=request)
+    if cause is not None:
+        err.__cause__ = cause
+    return err
+
+
+def map_os_error(exc: BaseException, *, connecting: bool) -> ErrorCode:
+    """The most specific code for an OS-level error.
+
+    ``connecting`` says whether the failure happened before the request could be sent
+    (then it is a connect error, safe to retry for any method).
+    """
+    if isinstance(exc, socket.gaierror) or (
+        isinstance(exc, OSError)
+        and exc.errno in _DNS_ERRNOS
+        and exc.strerror is not None
+        and "name" in exc.strerror.lower()
+    ):
+        return ErrorCode.DNS_ERROR
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return ErrorCode.TLS_ERROR
+    if isinstance(exc, TimeoutError):
+        return ErrorCode.CONNECT_TIMEOUT if connecting else ErrorCode.READ_TIMEOUT
+    if isinstance(exc, ConnectionRefusedError) or (
+        isinstance(exc, OSError)
+        and exc.errno in {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH}
+    ):
+        return ErrorCode.CONNECT_ERROR
+    return ErrorCode.CONNECT_ERROR if connecting else ErrorCode.PROTOCOL_ERROR

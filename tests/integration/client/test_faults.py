@@ -1,0 +1,147 @@
+"""Each upstream misbehaviour yields a failure with the most specific code; nothing leaks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from flext_api import ClientConfig, ErrorCode, PoolConfig, TimeoutConfig
+from flext_api.client import FlextApiClient
+from tests.servers.fault import FaultServer
+
+pytestmark = pytest.mark.integration
+
+
+def _client(server: FaultServer, **kwargs: object) -> FlextApiClient:
+    return FlextApiClient(server.url, default_plugins=False, **kwargs)  # type: ignore[arg-type]
+
+
+async def _assert_no_leaks(client: FlextApiClient) -> None:
+    pool = client.stats()["pool"]
+    assert (pool["in_use"], pool["waiting"]) == (0, 0)
+    await client.aclose()
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert others == []
+
+
+async def test_refused_port_is_connect_error() -> None:
+    """A closed port fails with CONNECT_ERROR."""
+    client = FlextApiClient("http://127.0.0.1:1", default_plugins=False)
+    result = await client.get("/")
+    assert result.error_code is ErrorCode.CONNECT_ERROR
+    await _assert_no_leaks(client)
+
+
+async def test_unknown_host_is_dns_error() -> None:
+    """A name under .invalid (RFC 6761) fails with DNS_ERROR."""
+    client = FlextApiClient("http://no-such-host.invalid", default_plugins=False)
+    result = await client.get("/")
+    assert result.error_code is ErrorCode.DNS_ERROR
+    await _assert_no_leaks(client)
+
+
+@pytest.mark.parametrize("path", ["/drop", "/drop?rst=1", "/drop-after-headers"])
+async def test_dropped_connection_is_protocol_error(fault: FaultServer, path: str) -> None:
+    """A connection closed (or reset) without a complete response is PROTOCOL_ERROR."""
+    client = _client(fault)
+    result = await client.get(path)
+    assert result.error_code is ErrorCode.PROTOCOL_ERROR
+    assert result.exception is not None and result.exception.request is not None
+    await _assert_no_leaks(client)
+
+
+async def test_truncated_body_is_protocol_error(fault: FaultServer) -> None:
+    """A body shorter than its Content-Length is PROTOCOL_ERROR, not a short success."""
+    client = _client(fault)
+    result = await client.get("/truncated")
+    assert result.error_code is ErrorCode.PROTOCOL_ERROR
+    await _assert_no_leaks(client)
+
+
+async def test_slow_body_past_read_timeout_is_read_timeout(fault: FaultServer) -> None:
+    """A body trickled slower than the read timeout fails with READ_TIMEOUT."""
+    client = _client(fault, timeout=TimeoutConfig(read=0.2))
+    result = await client.get("/slow-body", params={"chunks": 5, "interval": 1})
+    assert result.error_code is ErrorCode.READ_TIMEOUT
+    await _assert_no_leaks(client)
+
+
+async def test_slow_headers_past_read_timeout_is_read_timeout(fault: FaultServer) -> None:
+    """Headers slower than the read timeout fail with READ_TIMEOUT."""
+    client = _client(fault, timeout=TimeoutConfig(read=0.2))
+    result = await client.get("/delay/2")
+    assert result.error_code is ErrorCode.READ_TIMEOUT
+    await _assert_no_leaks(client)
+
+
+async def test_deadline_shorter_than_read_timeout_is_deadline_exceeded(fault: FaultServer) -> None:
+    """When the total deadline runs out first, the code says DEADLINE_EXCEEDED."""
+    client = _client(fault, timeout=TimeoutConfig(read=5, total=0.3))
+    result = await client.get("/delay/2")
+    assert result.error_code is ErrorCode.DEADLINE_EXCEEDED
+    await _assert_no_leaks(client)
+
+
+async def test_pool_exhausted_is_pool_timeout(fault: FaultServer) -> None:
+    """With every connection busy, a request waiting past the pool timeout fails POOL_TIMEOUT."""
+    config = ClientConfig(pool=PoolConfig(max_connections=2, max_keepalive=2))
+    client = _client(fault, config=config, timeout=TimeoutConfig(pool=0.2, read=5))
+    busy = [asyncio.create_task(client.get("/delay/0.6")) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    waiting = await client.get("/status/200")
+    assert waiting.error_code is ErrorCode.POOL_TIMEOUT
+    assert all(r.is_success for r in await asyncio.gather(*busy))
+    await _assert_no_leaks(client)
+
+
+async def test_503_is_http_status_failure_with_response(fault: FaultServer) -> None:
+    """A 503 is a failure with HTTP_STATUS, and the response is reachable from the error."""
+    async with _client(fault) as client:
+        result = await client.get("/status/503")
+    assert result.error_code is ErrorCode.HTTP_STATUS
+    err = result.exception
+    assert err is not None and err.response is not None
+    assert err.response.status_code == 503
+    assert err.response.json() == {"status": 503}
+
+
+async def test_fail_on_http_error_false_returns_success(fault: FaultServer) -> None:
+    """With fail_on_http_error=False, per request or per client, a 503 is a success."""
+    async with _client(fault) as client:
+        per_request = await client.get("/status/503", fail_on_http_error=False)
+    async with _client(fault, fail_on_http_error=False) as client:
+        per_client = await client.get("/status/503")
+    assert per_request.value.status_code == 503
+    assert per_client.value.status_code == 503
+
+
+async def test_keep_alive_reuses_one_connection(fault: FaultServer) -> None:
+    """Sequential requests share one pooled connection."""
+    async with _client(fault) as client:
+        for _ in range(5):
+            assert (await client.get("/status/200")).is_success
+        assert client.stats()["pool"]["idle"] == 1
+    assert fault.connections_opened == 1
+
+
+async def test_streamed_request_body_is_sent_chunked(fault: FaultServer) -> None:
+    """An async iterable body arrives whole."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for part in (b"alpha-", b"beta-", b"gamma"):
+            yield part
+
+    async with _client(fault) as client:
+        result = await client.post("/echo", content=chunks())
+    assert result.value.json()["body"] == "alpha-beta-gamma"
+
+
+async def test_requests_after_close_fail_cleanly(fault: FaultServer) -> None:
+    """A closed client answers INVALID_REQUEST instead of raising."""
+    client = _client(fault)
+    await client.aclose()
+    result = await client.get("/status/200")
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+    assert client.is_closed

@@ -1,0 +1,226 @@
+"""Request building: URL joining, params, headers and bodies, and INVALID_REQUEST for bad input."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+
+from flext_api import ClientConfig, ErrorCode, HttpRequest, HttpResponse, TimeoutConfig
+from flext_api._errors import ConfigError, InvalidRequestError
+from flext_api.client import USE_CLIENT_DEFAULT, FlextApiClient, UseClientDefault
+from flext_api.client._request import build_url, same_origin
+from flext_api.transports import MockTransport
+
+
+def _echo(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(200, content=request.content or b"")
+
+
+def _client(base: str | None = "http://api.test/v1", **kwargs: Any) -> FlextApiClient:
+    return FlextApiClient(base, transport=MockTransport(_echo), default_plugins=False, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("base", "url", "expected"),
+    [
+        ("http://h/api", "/items", "http://h/api/items"),
+        ("http://h/api/", "items", "http://h/api/items"),
+        ("http://h", "", "http://h"),
+        ("http://h/api", "https://other/x", "https://other/x"),
+        ("http://h", "/a b", "http://h/a%20b"),
+        ("http://h", "/already%20encoded", "http://h/already%20encoded"),
+        (None, "http://h/x?y=1", "http://h/x?y=1"),
+    ],
+)
+def test_url_joining(base: str | None, url: str, expected: str) -> None:
+    """Relative URLs extend the base path; absolute ones stand alone; unsafe chars are encoded."""
+    from flext_api.client._request import normalize_base_url
+
+    assert build_url(normalize_base_url(base), url, None) == expected
+
+
+def test_params_append_to_an_existing_query() -> None:
+    """Params are added with & when the URL already has a query; a str is used as is."""
+    assert build_url("http://h", "/x?a=1", {"b": 2}) == "http://h/x?a=1&b=2"
+    assert build_url("http://h", "/x", "raw=1") == "http://h/x?raw=1"
+    assert build_url("http://h", "/x", [("k", "v"), ("k", False)]) == "http://h/x?k=v&k=false"
+    assert build_url("http://h", "/x", {"only": None}) == "http://h/x"
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("ftp://h/x", "unsupported URL scheme"),
+        ("http:///nohost", "has no host"),
+        ("http://h:99999/", "malformed URL"),
+        ("http://h:0/", "port 0"),
+        ("/x\r\nHost: evil", "control character"),
+        ("http://h/x\nY", "control character"),
+        ("x\x00", "control character"),
+    ],
+)
+async def test_bad_urls_are_invalid_request(url: str, fragment: str) -> None:
+    """Malformed URLs fail with INVALID_REQUEST before anything is sent."""
+    transport = MockTransport(_echo)
+    client = FlextApiClient("http://h", transport=transport, default_plugins=False)
+    result = await client.get(url)
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+    assert fragment in (result.error or "")
+    assert transport.requests == []
+
+
+async def test_relative_url_without_base_is_invalid() -> None:
+    """A relative URL on a client without base_url is INVALID_REQUEST."""
+    result = await _client(None).get("/x")
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+    assert "needs a base_url" in (result.error or "")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-A": "v\r\nInjected: yes"}, {"X-A": "v\x00"}, {"Bad Name": "v"}, {"X:A": "v"}],
+)
+async def test_bad_headers_are_invalid_request(headers: dict[str, str]) -> None:
+    """CR/LF/NUL in a value or a non-token name is INVALID_REQUEST."""
+    result = await _client().get("/x", headers=headers)
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+
+
+def test_bad_client_settings_fail_at_construction() -> None:
+    """A bad base URL or default header is a ConfigError when the client is built."""
+    with pytest.raises(ConfigError, match="unsupported URL scheme"):
+        FlextApiClient("ws://h")
+    with pytest.raises(ConfigError, match="control character"):
+        FlextApiClient("http://h", headers={"X": "a\nb"})
+
+
+async def test_json_body_and_content_type() -> None:
+    """json= is serialized with orjson and labelled application/json."""
+    client = _client()
+    request = client.build_request("POST", "/x", json={"a": [1, 2]})
+    assert request.content == b'{"a":[1,2]}'
+    assert request.headers["content-type"] == "application/json"
+    result = await client.post("/x", json={"a": object()})
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+    assert "not JSON-serializable" in (result.error or "")
+
+
+def test_explicit_content_type_wins() -> None:
+    """A caller's Content-Type is kept."""
+    request = _client().build_request(
+        "POST", "/x", json=[1], headers={"Content-Type": "application/vnd.api+json"}
+    )
+    assert request.headers.get_list("content-type") == ["application/vnd.api+json"]
+
+
+def test_conflicting_bodies_are_refused() -> None:
+    """Passing two body arguments is INVALID_REQUEST naming both."""
+    with pytest.raises(InvalidRequestError, match="json, content"):
+        _client().build_request("POST", "/x", json=1, content=b"x")
+    with pytest.raises(InvalidRequestError, match="data= must be a mapping"):
+        _client().build_request("POST", "/x", data="raw", files={"f": b"x"})
+    with pytest.raises(InvalidRequestError, match="content= must be bytes"):
+        _client().build_request("POST", "/x", content=123)
+
+
+def test_raw_data_and_content() -> None:
+    """data= as str/bytes and content= as str/bytes are sent as bytes without a content type."""
+    client = _client()
+    assert client.build_request("POST", "/x", data="é").content == "é".encode()
+    assert client.build_request("POST", "/x", data=b"\x00").content == b"\x00"
+    assert client.build_request("POST", "/x", content="t").content == b"t"
+    assert client.build_request("POST", "/x", content=bytearray(b"ba")).content == b"ba"
+    assert "content-type" not in client.build_request("POST", "/x", content=b"x").headers
+
+
+def test_multipart_encoding() -> None:
+    """files= accepts bytes, str, file objects and tuples; names are escaped."""
+    request = _client().build_request(
+        "POST",
+        "/x",
+        data={"tags": ["a", "b"], "n": 1},
+        files={
+            "plain": b"bytes",
+            "text": "str-body",
+            "fileobj": io.BytesIO(b"from-file"),
+            "tuple": ("report.csv", b"a,b"),
+            'we"ird': ("x.bin", b"\x00", "application/x-custom"),
+        },
+    )
+    body = request.content or b""
+    ctype = request.headers["content-type"]
+    boundary = ctype.split("boundary=")[1]
+    assert body.endswith(f"--{boundary}--\r\n".encode())
+    assert body.count(f"--{boundary}\r\n".encode()) == 8
+    assert b'name="tags"\r\n\r\na\r\n' in body and b'name="tags"\r\n\r\nb\r\n' in body
+    assert b'filename="report.csv"\r\nContent-Type: text/csv' in body
+    assert b'name="we%22ird"; filename="x.bin"\r\nContent-Type: application/x-custom' in body
+    assert b"from-file" in body and b"str-body" in body
+
+
+def test_file_object_with_text_and_a_name() -> None:
+    """A text file object is encoded; its name gives the filename."""
+    stream = io.StringIO("text-io")
+    stream.name = "/tmp/dir/notes.txt"
+    request = _client().build_request("POST", "/x", files={"f": stream})
+    assert b'filename="notes.txt"\r\nContent-Type: text/plain' in (request.content or b"")
+
+
+def test_per_request_overrides_land_in_the_request() -> None:
+    """timeout, retry, fail_on_http_error and follow_redirects are carried per request."""
+    client = _client(timeout=3.0)
+    assert client.build_request("GET", "/x").timeout == TimeoutConfig.of(3.0)
+    request = client.build_request(
+        "GET", "/x", timeout=None, retry=0, fail_on_http_error=False, follow_redirects=False
+    )
+    assert request.timeout is not None and request.timeout.read is None
+    assert request.deadline is None
+    assert request.extensions == {
+        "retry": 0,
+        "fail_on_http_error": False,
+        "follow_redirects": False,
+    }
+    untouched = client.build_request("GET", "/x", retry=USE_CLIENT_DEFAULT)
+    assert "retry" not in untouched.extensions
+
+
+def test_idempotency_key_option() -> None:
+    """A string key becomes the header; True asks the retry stage to generate one."""
+    client = _client()
+    assert (
+        client.build_request("POST", "/x", idempotency_key="k-1").headers["Idempotency-Key"]
+        == "k-1"
+    )
+    assert client.build_request("POST", "/x", idempotency_key=True).extensions["idempotency_key"]
+    with pytest.raises(InvalidRequestError):
+        client.build_request("POST", "/x", idempotency_key="bad\nkey")
+
+
+def test_invalid_method_is_refused() -> None:
+    """A method with non-letters is INVALID_REQUEST."""
+    with pytest.raises(InvalidRequestError, match="invalid HTTP method"):
+        _client().build_request("GE T", "/x")
+
+
+def test_sentinel_is_a_falsy_singleton() -> None:
+    """USE_CLIENT_DEFAULT is one falsy object with a readable repr."""
+    assert UseClientDefault() is USE_CLIENT_DEFAULT
+    assert not USE_CLIENT_DEFAULT
+    assert repr(USE_CLIENT_DEFAULT) == "USE_CLIENT_DEFAULT"
+
+
+def test_same_origin() -> None:
+    """Default ports count; host case is ignored; scheme matters."""
+    assert same_origin("http://H:80/a", "http://h/b")
+    assert not same_origin("http://h/a", "https://h/a")
+    assert not same_origin("http://h/a", "http://h:8080/a")
+
+
+def test_config_headers_and_user_agent() -> None:
+    """Config headers and the user agent are sent; constructor headers override them."""
+    cfg = ClientConfig(headers={"X-Env": "prod", "X-Over": "cfg"}, user_agent="svc/1")
+    request = _client(config=cfg, headers={"X-Over": "ctor"}).build_request("GET", "/")
+    assert request.headers["user-agent"] == "svc/1"
+    assert request.headers["x-env"] == "prod" and request.headers["x-over"] == "ctor"

@@ -1,0 +1,136 @@
+"""MockTransport, ASGITransport and the shared OS-error mapping."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from flext_api import ErrorCode, FlextApiError, HttpRequest, HttpResponse
+from flext_api.client import FlextApiClient
+from flext_api.transports import ASGITransport, MockTransport, Transport, map_os_error
+
+
+@pytest.mark.parametrize(
+    ("exc", "connecting", "code"),
+    [
+        (
+            socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+            True,
+            ErrorCode.DNS_ERROR,
+        ),
+        (ssl.SSLCertVerificationError("bad cert"), True, ErrorCode.TLS_ERROR),
+        (TimeoutError(), True, ErrorCode.CONNECT_TIMEOUT),
+        (TimeoutError(), False, ErrorCode.READ_TIMEOUT),
+        (ConnectionRefusedError(), True, ErrorCode.CONNECT_ERROR),
+        (OSError(errno.EHOSTUNREACH, "unreachable"), False, ErrorCode.CONNECT_ERROR),
+        (ConnectionResetError(), False, ErrorCode.PROTOCOL_ERROR),
+        (ConnectionResetError(), True, ErrorCode.CONNECT_ERROR),
+    ],
+)
+def test_map_os_error(exc: BaseException, connecting: bool, code: ErrorCode) -> None:
+    """OS errors map to the most specific code, depending on the phase."""
+    assert map_os_error(exc, connecting=connecting) is code
+
+
+async def test_mock_transport_sync_and_async_handlers() -> None:
+    """Handlers may be sync or async; requests are recorded; it satisfies Transport."""
+
+    async def handler(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(201, content=request.method.encode())
+
+    transport = MockTransport(handler)
+    assert isinstance(transport, Transport)
+    async with FlextApiClient("http://m", transport=transport, default_plugins=False) as client:
+        assert (await client.put("/x")).value.content == b"PUT"
+    assert [r.method for r in transport.requests] == ["PUT"]
+    assert repr(transport) == "<MockTransport [1 requests]>"
+    assert transport.stats()["in_use"] == 0
+
+
+async def test_mock_transport_errors() -> None:
+    """A handler's FlextApiError passes through; a bad return value is a plugin-safe failure."""
+
+    def raise_ours(request: HttpRequest) -> HttpResponse:
+        raise FlextApiError.from_code(ErrorCode.READ_TIMEOUT, "slow")
+
+    async with FlextApiClient(
+        "http://m", transport=MockTransport(raise_ours), default_plugins=False
+    ) as client:
+        assert (await client.get("/")).error_code is ErrorCode.READ_TIMEOUT
+    transport = MockTransport(lambda r: "nope")  # type: ignore[arg-type,return-value]
+    with pytest.raises(TypeError, match="must return HttpResponse"):
+        await transport.send(HttpRequest("GET", "http://m/"))
+    await transport.aclose()
+    with pytest.raises(FlextApiError, match="closed"):
+        await transport.send(HttpRequest("GET", "http://m/"))
+
+
+async def test_mock_transport_streams() -> None:
+    """Streaming over the mock serves the body and tracks the open stream."""
+    transport = MockTransport(lambda r: HttpResponse(200, content=b"abc"))
+    async with FlextApiClient("http://m", transport=transport, default_plugins=False) as client:
+        async with client.stream("GET", "/") as resp:
+            assert transport.stats()["in_use"] == 1
+            assert await resp.aread() == b"abc"
+        assert transport.stats()["in_use"] == 0
+
+
+async def _asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["path"] == "/boom":
+        raise RuntimeError("handler bug")
+    if scope["path"] == "/silent":
+        return
+    message = await receive()
+    body = (
+        f"{scope['method']} {scope['path']} {scope['query_string'].decode()} "
+        f"{dict(scope['headers'])[b'host'].decode()} "
+    ).encode() + message["body"]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+    assert (await receive())["type"] == "http.disconnect"
+
+
+async def test_asgi_transport_round_trip() -> None:
+    """Method, path, query, host and body reach the app; its answer comes back."""
+    transport = ASGITransport(_asgi_app)  # type: ignore[arg-type]
+    async with FlextApiClient(
+        "http://app.local", transport=transport, default_plugins=False
+    ) as client:
+        result = await client.post("/a%20b", params={"q": 1}, content=b"payload")
+        async with client.stream("GET", "/s") as resp:
+            streamed = await resp.aread()
+
+        async def gen() -> AsyncIterator[bytes]:
+            yield b"gen"
+
+        generated = await client.post("/g", content=gen())
+    assert result.value.text == "POST /a b q=1 app.local payload"
+    assert streamed.startswith(b"GET /s")
+    assert generated.value.text.endswith("gen")
+    assert repr(transport) == "<ASGITransport app=_asgi_app>"
+    assert transport.stats()["in_use"] == 0
+
+
+async def test_asgi_app_errors_are_protocol_errors() -> None:
+    """An app that raises or never answers yields PROTOCOL_ERROR (or re-raises if asked)."""
+    async with FlextApiClient(
+        "http://a",
+        transport=ASGITransport(_asgi_app),  # type: ignore[arg-type]
+        default_plugins=False,
+    ) as client:
+        assert (await client.get("/boom")).error_code is ErrorCode.PROTOCOL_ERROR
+        assert (await client.get("/silent")).error_code is ErrorCode.PROTOCOL_ERROR
+    loud = ASGITransport(_asgi_app, raise_app_exceptions=True)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="handler bug"):
+        await loud.send(HttpRequest("GET", "http://a/boom"))
