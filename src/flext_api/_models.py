@@ -77,6 +77,14 @@ class Headers(MappingABC[str, str]):
         self._items: list[tuple[str, str]] = items
         self._index: dict[str, list[str]] | None = None
 
+    @classmethod
+    def from_pairs(cls, pairs: list[tuple[str, str]]) -> Headers:
+        """Wrap a list of ``(str, str)`` pairs without copying or checking (hot path)."""
+        self = cls.__new__(cls)
+        self._items = pairs
+        self._index = None
+        return self
+
     def _idx(self) -> dict[str, list[str]]:
         index = self._index
         if index is None:

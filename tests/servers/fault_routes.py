@@ -248,3 +248,8 @@ async def redirect_to(req: Request, w: ResponseWriter) -> None:
     if not 300 <= code <= 399:
         raise BadRequest("status must be a 3xx code")
     await w.send(code, b"", {"Location": url})
+
+
+# Route families kept in their own modules; importing them registers their routes.
+from tests.servers import fault_routes_auth as fault_routes_auth  # noqa: E402
+from tests.servers import fault_routes_pages as fault_routes_pages  # noqa: E402

@@ -123,7 +123,17 @@ class FlextApiClient:
         if auth is not None:
             chain.append(auth)
         self.plugins = PluginManager(chain)
-        self._pipeline: CallNext = build_pipeline(chain, self._endpoint)
+        # Plugins that also watch single attempts (logging, tracing) contribute a stage
+        # placed innermost, below retry and auth, so it sees every attempt.
+        attempt_stages = [
+            stage
+            for plugin in chain
+            if (stage := getattr(plugin, "attempt_stage", lambda: None)()) is not None
+        ]
+        self._stage_names = [plugin_name(p) for p in chain] + [
+            f"{plugin_name(s)}[attempt]" for s in attempt_stages
+        ]
+        self._pipeline: CallNext = build_pipeline([*chain, *attempt_stages], self._endpoint)
         self._requests = 0
         self._failures = 0
         self._in_flight = 0
@@ -346,6 +356,19 @@ class FlextApiClient:
         finally:
             await response.aclose()
 
+    # -- many requests ------------------------------------------------------------------------
+    def batch(self, requests: Any, **options: Any) -> AsyncIterator[Any]:
+        """Run many requests with bounded concurrency; see :func:`flext_api.client.run_batch`."""
+        from ._batch import run_batch
+
+        return run_batch(self, requests, **options)
+
+    def paginate(self, path: str, **options: Any) -> Any:
+        """Iterate over pages of a collection; see :class:`flext_api.client.Paginator`."""
+        from ._paginate import Paginator
+
+        return Paginator(self, path, **options)
+
     # -- introspection ------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         """Request counters and the transport's pool figures."""
@@ -358,8 +381,8 @@ class FlextApiClient:
 
     def describe(self) -> list[str]:
         """The pipeline's stages, outermost first, ending at the transport."""
-        names = [plugin_name(p) for p in self.plugins]
-        return [*names, "redirects", f"transport:{getattr(self._transport, 'name', '?')}"]
+        transport = f"transport:{getattr(self._transport, 'name', '?')}"
+        return [*self._stage_names, "redirects", transport]
 
     def __repr__(self) -> str:
         pool = self._transport.stats()

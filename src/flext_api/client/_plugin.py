@@ -60,6 +60,15 @@ class FlextApiPlugin:
     after_response: Callable[[HttpRequest, HttpResponse], Any] | None = None
     on_error: Callable[[HttpRequest, FlextApiError], Any] | None = None
 
+    def attempt_stage(self) -> Middleware | None:
+        """An optional middleware the client places innermost, to see every attempt.
+
+        The plugin itself sits where it was listed (it sees the logical request once);
+        the returned stage sits below retry and auth, just above redirects and the
+        transport. Logging and tracing use it for per-attempt records and spans.
+        """
+        return None
+
     async def initialize(self) -> None:
         """Open resources (connections, background tasks). Called once per client open."""
 

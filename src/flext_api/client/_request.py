@@ -8,6 +8,7 @@ conflicting body arguments.
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import re
 import secrets
@@ -63,6 +64,7 @@ _SCHEMES = frozenset({"http", "https"})
 _SAFE = "/:@!$&'()*+,;=?#[]~-._%"
 _PLAIN_PATH = re.compile(r"^[A-Za-z0-9\-._~/!$&'()*+,;=:@%]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BAD_HOST_CHARS = frozenset(' <>\\^`{|}"')
 
 
 def _invalid(message: str) -> InvalidRequestError:
@@ -87,11 +89,12 @@ def _check_absolute(url: str) -> None:
         raise _invalid(f"malformed URL {url!r}: {exc}") from exc
     if parts.scheme.lower() not in _SCHEMES:
         raise _invalid(f"unsupported URL scheme {parts.scheme!r} in {url!r} (use http or https)")
-    if not parts.hostname:
+    hostname = parts.hostname
+    if not hostname:
         raise _invalid(f"URL has no host: {url!r}")
     if port == 0:
         raise _invalid(f"URL has port 0: {url!r}")
-    if any(c in parts.hostname for c in ' <>\\^`{|}"'):
+    if not _BAD_HOST_CHARS.isdisjoint(hostname):
         raise _invalid(f"URL host contains invalid characters: {url!r}")
 
 
@@ -106,10 +109,7 @@ def build_url(base_url: str | None, url: str, params: ParamTypes) -> str:
     if base_url is not None and _PLAIN_PATH.match(url) and url[:1] in ("/", ""):
         full = base_url + url if url else base_url
     elif "://" in url:
-        if _CONTROL.search(url):
-            raise _invalid(f"URL contains a control character (CR, LF, NUL...): {url!r}")
-        full = quote(url, safe=_SAFE)
-        _check_absolute(full)
+        full = _absolute_url(url)
     else:
         if base_url is None:
             raise _invalid(f"relative URL {url!r} needs a base_url on the client")
@@ -120,6 +120,16 @@ def build_url(base_url: str | None, url: str, params: ParamTypes) -> str:
         query = params if isinstance(params, str) else _encode_params(params)
         if query:
             full = f"{full}{'&' if '?' in full else '?'}{query}"
+    return full
+
+
+@functools.lru_cache(maxsize=2048)
+def _absolute_url(url: str) -> str:
+    """Encode and check an absolute URL; cached, as services call the same URLs again."""
+    if _CONTROL.search(url):
+        raise _invalid(f"URL contains a control character (CR, LF, NUL...): {url!r}")
+    full = quote(url, safe=_SAFE)
+    _check_absolute(full)
     return full
 
 

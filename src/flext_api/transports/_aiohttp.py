@@ -25,7 +25,7 @@ from yarl import URL
 from .._clock import Clock, get_clock
 from .._config import PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
-from .._models import HttpRequest, HttpResponse
+from .._models import Headers, HttpRequest, HttpResponse
 from ._base import map_os_error, transport_error
 
 __all__ = ["AiohttpTransport"]
@@ -142,7 +142,8 @@ class AiohttpTransport:
                 self._slots.release()
 
         start = self._clock.monotonic()
-        remaining = self._remaining(request)
+        if request.deadline is not None:
+            remaining = request.deadline - start
         client_timeout = aiohttp.ClientTimeout(
             total=remaining, sock_connect=timeout.connect, sock_read=timeout.read
         )
@@ -161,7 +162,7 @@ class AiohttpTransport:
             connecting = False
             response = HttpResponse(
                 resp.status,
-                headers=resp.headers.items(),
+                headers=Headers.from_pairs(list(resp.headers.items())),
                 url=request.url,
                 http_version=f"HTTP/{resp.version.major}.{resp.version.minor}"
                 if resp.version

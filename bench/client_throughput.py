@@ -1,0 +1,152 @@
+"""Client throughput against a local nginx, and the pipeline's own cost per request.
+
+For each concurrency (1, 8, 64) it sends N GETs with: raw aiohttp, raw httpx2, raw httpx,
+FlextApiClient with no plugins, and FlextApiClient with its default pipeline; it prints
+req/s and the ratio to raw aiohttp measured in the same run. Then it measures the
+pipeline's cost per request over MockTransport (no network). One JSON line per run is
+appended to bench/results/client_throughput.jsonl.
+
+Run: make bench   (or: .venv/bin/python bench/client_throughput.py [--requests N])
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import httpx
+import httpx2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _nginx import Nginx  # noqa: E402
+
+from flext_api import ClientConfig, HttpResponse, PoolConfig  # noqa: E402
+from flext_api.client import FlextApiClient  # noqa: E402
+from flext_api.transports import MockTransport  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "client_throughput.jsonl"
+POOL = PoolConfig(max_connections=100, max_keepalive=100)
+
+
+async def _drive(n: int, concurrency: int, one: Callable[[], Awaitable[None]]) -> float:
+    """Run `one` n times with `concurrency` workers; return requests per second."""
+    remaining = n
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await one()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return n / (time.perf_counter() - start)
+
+
+async def raw_aiohttp(url: str, n: int, c: int) -> float:
+    connector = aiohttp.TCPConnector(limit=100)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one() -> None:
+            async with session.get(url) as resp:
+                await resp.read()
+                assert resp.status == 200
+
+        await _drive(100, c, one)
+        return await _drive(n, c, one)
+
+
+async def raw_httpx_like(module: object, url: str, n: int, c: int) -> float:
+    limits = module.Limits(max_connections=100, max_keepalive_connections=100)  # type: ignore[attr-defined]
+    async with module.AsyncClient(limits=limits) as client:  # type: ignore[attr-defined]
+
+        async def one() -> None:
+            resp = await client.get(url)
+            assert resp.status_code == 200
+
+        await _drive(100, c, one)
+        return await _drive(n, c, one)
+
+
+async def flext(url: str, n: int, c: int, *, defaults: bool) -> float:
+    config = ClientConfig(pool=POOL)
+    async with FlextApiClient(config=config, default_plugins=defaults) as client:
+
+        async def one() -> None:
+            result = await client.get(url)
+            assert result.is_success, result
+
+        await _drive(100, c, one)
+        return await _drive(n, c, one)
+
+
+async def pipeline_cost(n: int, *, defaults: bool) -> float:
+    """Microseconds per request through the client over MockTransport (no I/O)."""
+    ok = HttpResponse(200, content=b"{}")
+    transport = MockTransport(lambda request: ok)
+    async with FlextApiClient("http://bench.local", transport=transport,
+                              default_plugins=defaults) as client:
+        for _ in range(1000):
+            await client.get("/items")
+        transport.requests.clear()
+        start = time.perf_counter()
+        for i in range(n):
+            await client.get("/items")
+            if i % 10_000 == 0:
+                transport.requests.clear()
+        return (time.perf_counter() - start) / n * 1e6
+
+
+async def main(n: int) -> None:
+    rows: list[dict[str, object]] = []
+    with Nginx() as nginx:
+        url = nginx.url + "/"
+        for c in (1, 8, 64):
+            figures = {
+                "aiohttp": await raw_aiohttp(url, n, c),
+                "httpx2": await raw_httpx_like(httpx2, url, n, c),
+                "httpx": await raw_httpx_like(httpx, url, n, c),
+                "flext (no plugins)": await flext(url, n, c, defaults=False),
+                "flext (default pipeline)": await flext(url, n, c, defaults=True),
+            }
+            base = figures["aiohttp"]
+            for name, rps in figures.items():
+                rows.append({"concurrency": c, "client": name, "req_s": round(rps, 1),
+                             "ratio_to_aiohttp": round(rps / base, 3)})
+    bare = await pipeline_cost(20_000, defaults=False)
+    full = await pipeline_cost(20_000, defaults=True)
+
+    print(f"\nclient throughput, {n} GETs per cell, local nginx (1 worker), same run")
+    print(f"{'conc':>4}  {'client':<26} {'req/s':>10} {'x aiohttp':>10}")
+    for row in rows:
+        print(f"{row['concurrency']:>4}  {row['client']:<26} {row['req_s']:>10} "
+              f"{row['ratio_to_aiohttp']:>10}")
+    print("\npipeline over MockTransport (µs per request, no network):")
+    print(f"  no plugins        {bare:8.1f}")
+    print(f"  default pipeline  {full:8.1f}   (stages add {full - bare:.1f} µs)")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "bench": "client_throughput",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+        "requests_per_cell": n,
+        "rows": rows,
+        "pipeline_us": {"no_plugins": round(bare, 2), "default": round(full, 2),
+                        "default_stages_added": round(full - bare, 2)},
+    }
+    with RESULTS.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    args = parser.parse_args()
+    asyncio.run(main(args.requests))

@@ -1,0 +1,3 @@
+"""Fault-server routes for auth tests (registered on import by fault_routes.py)."""
+
+from __future__ import annotations
