@@ -214,3 +214,60 @@ async def test_cancellation_propagates_through_plugins() -> None:
     async with _client(cancel) as client:
         with pytest.raises(asyncio.CancelledError):
             await client.get("/")
+
+
+class AttemptWatcher(FlextApiPlugin):
+    """Sees the logical request once, and every attempt through its attempt stage."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
+        self.log.append("logical")
+        return await call_next(request)
+
+    def attempt_stage(self) -> Any:
+        async def stage(request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
+            self.log.append("attempt")
+            return await call_next(request)
+
+        return stage
+
+
+async def test_attempt_stage_sits_below_inner_plugins() -> None:
+    """An attempt stage runs once per call_next of the plugins inside the watcher."""
+    log: list[str] = []
+
+    async def twice(request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
+        await call_next(request)
+        return await call_next(request)
+
+    async with _client(AttemptWatcher(log), twice) as client:
+        assert (await client.get("/")).is_success
+        assert client.describe() == [
+            "AttemptWatcher",
+            "twice",
+            "stage[attempt]",
+            "redirects",
+            "transport:mock",
+        ]
+    assert log == ["logical", "attempt", "attempt"]
+
+
+async def test_repr_and_stats() -> None:
+    """repr shows base URL, state and pool figures; stats counts requests and failures."""
+    transport = MockTransport(lambda r: HttpResponse(500))
+    client = FlextApiClient("http://svc", transport=transport, default_plugins=False)
+    await client.get("/")
+    assert client.stats() == {
+        "requests": 1,
+        "failures": 1,
+        "in_flight": 0,
+        "pool": {"transport": "mock", "max_connections": 0, "in_use": 0, "waiting": 0, "idle": 0},
+    }
+    assert repr(client) == (
+        "<FlextApiClient base_url='http://svc' open [Requests: 0 in flight, 1 sent | "
+        "Pool: 0 in use, 0 idle]>"
+    )
+    await client.aclose()
+    assert " closed " in repr(client)
