@@ -38,6 +38,22 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "FlextApiSyncClient": ("flext_api.client", None),
     "PluginManager": ("flext_api.client", None),
     "create_flext_api": ("flext_api.client", None),
+    "RetryPlugin": ("flext_api.client.plugins", None),
+    "CircuitBreakerPlugin": ("flext_api.client.plugins", None),
+    "RateLimitPlugin": ("flext_api.client.plugins", None),
+    "DeadlinePlugin": ("flext_api.client.plugins", None),
+    "BulkheadPlugin": ("flext_api.client.plugins", None),
+    "HedgingPlugin": ("flext_api.client.plugins", None),
+    "ChaosPlugin": ("flext_api.client.plugins", None),
+    "RetryPolicy": ("flext_api.resilience", None),
+    "RetryBudget": ("flext_api.resilience", None),
+    "CircuitBreaker": ("flext_api.resilience", None),
+    "BreakerRegistry": ("flext_api.resilience", None),
+    "RateLimiter": ("flext_api.resilience", None),
+    "Bulkhead": ("flext_api.resilience", None),
+    "Deadline": ("flext_api.resilience", None),
+    "add_event_hook": ("flext_api.resilience", None),
+    "remove_event_hook": ("flext_api.resilience", None),
 }
 
 if TYPE_CHECKING:
@@ -47,12 +63,36 @@ if TYPE_CHECKING:
     from .client import FlextApiSyncClient as FlextApiSyncClient
     from .client import PluginManager as PluginManager
     from .client import create_flext_api as create_flext_api
+    from .client.plugins import BulkheadPlugin as BulkheadPlugin
+    from .client.plugins import ChaosPlugin as ChaosPlugin
+    from .client.plugins import CircuitBreakerPlugin as CircuitBreakerPlugin
+    from .client.plugins import DeadlinePlugin as DeadlinePlugin
+    from .client.plugins import HedgingPlugin as HedgingPlugin
+    from .client.plugins import RateLimitPlugin as RateLimitPlugin
+    from .client.plugins import RetryPlugin as RetryPlugin
+    from .resilience import BreakerRegistry as BreakerRegistry
+    from .resilience import Bulkhead as Bulkhead
+    from .resilience import CircuitBreaker as CircuitBreaker
+    from .resilience import Deadline as Deadline
+    from .resilience import RateLimiter as RateLimiter
+    from .resilience import RetryBudget as RetryBudget
+    from .resilience import RetryPolicy as RetryPolicy
+    from .resilience import add_event_hook as add_event_hook
+    from .resilience import remove_event_hook as remove_event_hook
 
 __all__ = [
     "BreakerConfig",
+    "BreakerRegistry",
+    "Bulkhead",
     "BulkheadConfig",
+    "BulkheadPlugin",
     "CacheConfig",
+    "ChaosPlugin",
+    "CircuitBreaker",
+    "CircuitBreakerPlugin",
     "ClientConfig",
+    "Deadline",
+    "DeadlinePlugin",
     "ErrorCode",
     "FlextApiClient",
     "FlextApiConfig",
@@ -61,16 +101,24 @@ __all__ = [
     "FlextApiSyncClient",
     "FlextResult",
     "Headers",
+    "HedgingPlugin",
     "HttpRequest",
     "HttpResponse",
     "PluginManager",
     "PoolConfig",
     "RateLimitConfig",
+    "RateLimitPlugin",
+    "RateLimiter",
+    "RetryBudget",
     "RetryConfig",
+    "RetryPlugin",
+    "RetryPolicy",
     "ServerConfig",
     "TimeoutConfig",
     "USE_CLIENT_DEFAULT",
+    "add_event_hook",
     "create_flext_api",
+    "remove_event_hook",
 ]
 
 

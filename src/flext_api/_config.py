@@ -107,7 +107,8 @@ class RetryConfig(_Frozen):
     ``Idempotency-Key``. Backoff is ``min(backoff_max, backoff_initial * multiplier**n)``
     with full jitter. A ``Retry-After`` up to ``retry_after_max`` is honoured; a longer one
     (or one past the deadline) fails fast. A per-host budget keeps retries under
-    ``budget_ratio`` of recent requests (never fewer than ``budget_min_retries``).
+    ``budget_ratio`` of recent requests, with a floor of ``budget_min_per_second`` retries
+    per second of the window (Finagle's ``minRetriesPerSec``), so quiet clients keep retrying.
     """
 
     enabled: bool = True
@@ -121,7 +122,7 @@ class RetryConfig(_Frozen):
     respect_retry_after: bool = True
     retry_after_max: float = Field(default=60.0, ge=0)
     budget_ratio: float | None = Field(default=0.2, ge=0, le=1)
-    budget_min_retries: int = Field(default=3, ge=0)
+    budget_min_per_second: float = Field(default=3.0, ge=0)
     budget_window: float = Field(default=10.0, gt=0)
     seed: int | None = None
 

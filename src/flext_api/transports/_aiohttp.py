@@ -88,6 +88,11 @@ class AiohttpTransport:
             trust_env=False,
             skip_auto_headers=("User-Agent",),
         )
+        # aiohttp resends an idempotent request once, silently, when a connection drops.
+        # Retries belong to the pipeline's retry stage, which counts and bounds them (and
+        # retries the same idempotent cases), so the hidden resend is turned off, as
+        # aiohttp's own test client does.
+        self._session._retry_connection = False
         return self._session
 
     async def _acquire_slot(self, request: HttpRequest, timeout: TimeoutConfig) -> None:

@@ -1,0 +1,126 @@
+"""CircuitBreakerPlugin: one breaker per host around every attempt.
+
+Placed inside the retry stage, so each attempt is one call the breaker sees, and a
+rejection (``CIRCUIT_OPEN``) is never retried. What counts:
+
+* **failure**: a transport error or timeout, a response with a 5xx status, 408 or 429
+  (the host is unwell or overloaded: Envoy's ``consecutive_5xx``, MS-HTTP's handled set);
+* **success**: any other response, including other 4xx (a 404 is the caller's problem,
+  not the host's);
+* **neither**: failures raised before or around the exchange (``INVALID_REQUEST``,
+  ``AUTH_ERROR``, ``PLUGIN_ERROR``, ``RATE_LIMITED`` or ``BULKHEAD_FULL`` from an inner
+  stage, cancellation); a half-open trial slot taken by such a call is given back.
+
+A call's duration, for slow-call detection, is the response's ``elapsed`` (the time
+the server took) when there is one, else the time spent in the rest of the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..._clock import Clock, get_clock
+from ..._config import BreakerConfig
+from ..._errors import CircuitOpenError, ErrorCode
+from ..._models import HttpRequest, HttpResponse
+from ..._result import FlextResult
+from ...resilience import BreakerRegistry, BreakerRejected, EventHook, Reject
+from ...resilience._events import Emitter
+from .._plugin import CallNext, FlextApiPlugin
+from ._common import KeyFunc, host_key, response_of
+
+__all__ = ["CircuitBreakerPlugin", "counts_as_failure"]
+
+
+def _status_is_failure(status: int) -> bool:
+    return status >= 500 or status == 408 or status == 429
+
+
+def counts_as_failure(result: FlextResult[HttpResponse]) -> bool | None:
+    """True (failure), False (success) or None (says nothing about the host)."""
+    error = result.exception
+    if error is None:
+        return _status_is_failure(result.value.status_code)
+    if error.response is not None:
+        return _status_is_failure(error.response.status_code)
+    if error.code.is_transport:
+        return True
+    if error.code is ErrorCode.HTTP_STATUS:
+        return True  # a status failure whose response was not kept: assume the worst
+    return None
+
+
+class CircuitBreakerPlugin(FlextApiPlugin):
+    """Refuse calls to a host whose breaker is open; feed every outcome back to it.
+
+    ``registry`` shares breakers between plugins (or clients); ``key`` maps a request
+    to its breaker (the host by default). A refused call returns ``CIRCUIT_OPEN`` with
+    ``retry_after`` (seconds until the breaker half-opens) without calling further.
+    """
+
+    name = "circuit_breaker"
+
+    def __init__(
+        self,
+        config: BreakerConfig | None = None,
+        *,
+        registry: BreakerRegistry | None = None,
+        key: KeyFunc = host_key,
+        clock: Clock | None = None,
+        hooks: Sequence[EventHook] = (),
+    ) -> None:
+        if registry is not None and config is not None and registry.config != config:
+            raise ValueError("pass either config or a registry built from it, not both")
+        self.registry = registry if registry is not None else BreakerRegistry(config, hooks=hooks)
+        self.config = self.registry.config
+        self._key = key
+        self._clock = get_clock(clock)
+        self._emitter = Emitter(hooks)
+
+    async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
+        """Ask the host's breaker, run the call, report its outcome."""
+        if not self.config.enabled:
+            return await call_next(request)
+        clock = self._clock
+        start = clock.monotonic()
+        key = self._key(request)
+        breaker = self.registry.get(key, start)
+        verdict = breaker.allow(start)
+        if isinstance(verdict, Reject):
+            return self._reject(request, key, verdict)
+        try:
+            result = await call_next(request)
+        except BaseException:
+            breaker.release(verdict)
+            raise
+        end = clock.monotonic()
+        failed = counts_as_failure(result)
+        if failed is None:
+            breaker.release(verdict)
+            return result
+        response = response_of(result)
+        duration = response.elapsed if response is not None and response.elapsed else end - start
+        if failed:
+            breaker.on_failure(end, duration, verdict)
+        else:
+            breaker.on_success(end, duration, verdict)
+        return result
+
+    def _reject(self, request: HttpRequest, key: str, verdict: Reject) -> FlextResult[HttpResponse]:
+        if self._emitter.active:
+            self._emitter.emit(BreakerRejected(key, verdict.state.value, verdict.retry_after))
+        if verdict.retry_after is not None:
+            why = f"is {verdict.state.value}; it half-opens in {verdict.retry_after:.3g}s"
+        else:
+            why = f"is {verdict.state.value} and admits no more calls now"
+        return FlextResult.fail(
+            CircuitOpenError(
+                f"circuit breaker for {key!r} {why}",
+                request=request,
+                retry_after=verdict.retry_after,
+                details={"key": key, "state": verdict.state.value},
+            )
+        )
+
+    def __repr__(self) -> str:
+        return f"<CircuitBreakerPlugin {self.registry!r}>"

@@ -1,0 +1,304 @@
+"""A sans-IO circuit breaker: closed, open, half-open, plus manual states.
+
+Hand-written because no Python breaker gets the details right together (research
+notes §3.3, §3.6, §4.6): pybreaker holds one lock around every call so callers run one
+at a time (pybreaker#55) and has no asyncio support (pybreaker#7); purgatory lets every
+call through while half-open; none has rate-based windows with a minimum throughput,
+slow-call detection, a half-open probe budget *and* an open time that grows with jitter.
+
+The breaker never runs the call. The driver asks :meth:`CircuitBreaker.allow`, runs the
+call itself, then reports :meth:`on_success` / :meth:`on_failure` (or :meth:`release`
+when the outcome says nothing about the host). Every method is synchronous and
+constant-time, so no lock is held while a call runs; the breaker is meant to be used
+from one event loop.
+
+Rules (defaults from :class:`~flext_api.BreakerConfig`):
+
+* **closed -> open** on ``consecutive_failures`` failures in a row (pybreaker, Envoy
+  ``consecutive_5xx``), or when, over the last ``window`` seconds with at least
+  ``minimum_calls`` calls, failures reach ``failure_ratio`` (Polly, resilience4j) or
+  slow calls (``>= slow_call_duration``) reach ``slow_call_ratio`` (resilience4j; on
+  only when both are set; a slow trial call then counts as a failed one).
+* **open -> half-open** once the open time has passed (checked lazily in ``allow``).
+  The open time is ``open_duration * multiplier**(k-1)`` for the k-th opening in a row,
+  capped at ``open_duration_max`` (Envoy's ejection time), then shortened by a random
+  fraction up to ``open_jitter`` so many breakers do not probe in lockstep while the
+  cap is never exceeded.
+* **half-open** admits at most ``half_open_calls`` trial calls (resilience4j's
+  permitted calls); when all of them succeed the breaker closes and the growth resets;
+  one failing trial re-opens it at once.
+* Results of calls admitted before the last state change (``Admit.generation``) do
+  not move a half-open breaker: a slow call from before the opening must not close it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from .._config import BreakerConfig
+from ._events import BreakerStateChanged, Emitter, EventHook
+from ._window import SlidingWindow
+
+__all__ = ["Admit", "BreakerState", "CircuitBreaker", "Reject"]
+
+_CALLS: Final = 0
+_FAILURES: Final = 1
+_SLOW: Final = 2
+
+
+class BreakerState(StrEnum):
+    """States of a :class:`CircuitBreaker` (resilience4j's set, minus METRICS_ONLY naming)."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+    #: Manual: reject everything until reset (Polly ``Isolate``, r4j FORCED_OPEN).
+    FORCED_OPEN = "forced_open"
+    #: Manual: admit everything, keep counting, never trip (r4j METRICS_ONLY).
+    FORCED_CLOSED = "forced_closed"
+    #: Manual: admit everything, count nothing (r4j DISABLED).
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class Admit:
+    """Verdict of :meth:`CircuitBreaker.allow`: go ahead; hand it back with the result."""
+
+    generation: int
+    trial: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Verdict of :meth:`CircuitBreaker.allow`: refused; retry in ``retry_after`` s (or None)."""
+
+    state: BreakerState
+    retry_after: float | None
+
+
+class CircuitBreaker:
+    """One breaker (usually one host). See the module docstring for the rules.
+
+    >>> from flext_api import BreakerConfig
+    >>> b = CircuitBreaker(BreakerConfig(consecutive_failures=1, open_jitter=0))
+    >>> b.on_failure(0.0, 0.1, b.allow(0.0)); b.state
+    <BreakerState.OPEN: 'open'>
+    >>> b.allow(1.0)
+    Reject(state=<BreakerState.OPEN: 'open'>, retry_after=29.0)
+    """
+
+    __slots__ = (
+        "_admit",
+        "_consecutive",
+        "_emitter",
+        "_generation",
+        "_in_flight",
+        "_openings",
+        "_rng",
+        "_slow_after",
+        "_trial_admit",
+        "_trial_successes",
+        "_window",
+        "config",
+        "key",
+        "open_until",
+        "state",
+    )
+
+    def __init__(
+        self,
+        config: BreakerConfig | None = None,
+        *,
+        key: str = "",
+        rng: random.Random | None = None,
+        hooks: Emitter | Sequence[EventHook] = (),
+    ) -> None:
+        self.config = config if config is not None else BreakerConfig()
+        self.key = key
+        self.state = BreakerState.CLOSED
+        self.open_until = 0.0
+        self._rng = rng if rng is not None else random.Random()
+        self._emitter = hooks if isinstance(hooks, Emitter) else Emitter(hooks)
+        self._window = SlidingWindow(self.config.window, fields=3)
+        # Slow-call detection is on only when both the threshold and the ratio are set.
+        self._slow_after = (
+            self.config.slow_call_duration if self.config.slow_call_ratio is not None else None
+        )
+        self._consecutive = 0
+        self._openings = 0  # consecutive openings without a successful close in between
+        self._in_flight = 0  # half-open trials admitted and not yet reported
+        self._trial_successes = 0
+        self._generation = 0
+        # Pre-built verdicts: the closed fast path allocates nothing.
+        self._admit = Admit(0)
+        self._trial_admit = Admit(0, trial=True)
+
+    # -- the questions ----------------------------------------------------------------------
+    def allow(self, now: float) -> Admit | Reject:
+        """May a call start at ``now``?"""
+        state = self.state
+        if state is BreakerState.CLOSED or state is BreakerState.FORCED_CLOSED:
+            return self._admit
+        if state is BreakerState.OPEN:
+            if now < self.open_until:
+                return Reject(state, self.open_until - now)
+            self._transition(BreakerState.HALF_OPEN, now, "open time elapsed")
+            state = BreakerState.HALF_OPEN
+        if state is BreakerState.HALF_OPEN:
+            if self._in_flight + self._trial_successes >= self.config.half_open_calls:
+                return Reject(state, None)
+            self._in_flight += 1
+            return self._trial_admit
+        if state is BreakerState.DISABLED:
+            return self._admit
+        return Reject(state, None)  # FORCED_OPEN
+
+    @property
+    def failure_stats(self) -> tuple[int, int, int]:
+        """``(calls, failures, slow calls)`` currently in the window (as of the last call)."""
+        calls, failures, slow = self._window.snapshot()
+        return calls, failures, slow
+
+    # -- the reports ------------------------------------------------------------------------
+    def on_success(self, now: float, duration: float, admit: Admit | None = None) -> None:
+        """The call admitted by ``admit`` succeeded after ``duration`` seconds."""
+        if self._is_slow(duration):
+            self._record(now, admit, failed=False, slow=True)
+            return
+        state = self.state
+        if state is BreakerState.CLOSED or state is BreakerState.FORCED_CLOSED:
+            self._consecutive = 0
+            self._window.add(now, _CALLS)
+            return
+        if state is BreakerState.HALF_OPEN and self._current(admit):
+            self._in_flight -= 1
+            self._trial_successes += 1
+            if self._trial_successes >= self.config.half_open_calls:
+                self._close(now, "trial calls succeeded")
+
+    def on_failure(self, now: float, duration: float, admit: Admit | None = None) -> None:
+        """The call admitted by ``admit`` failed (transport error, 5xx, 408, 429)."""
+        self._record(now, admit, failed=True, slow=self._is_slow(duration))
+
+    def release(self, admit: Admit | None = None) -> None:
+        """The call ended without telling anything about the host (cancelled, bad input)."""
+        if self.state is BreakerState.HALF_OPEN and self._current(admit) and self._in_flight:
+            self._in_flight -= 1
+
+    # -- manual control ---------------------------------------------------------------------
+    def force_open(self, now: float = 0.0) -> None:
+        """Reject every call until :meth:`reset` (maintenance, a known-bad dependency)."""
+        self._transition(BreakerState.FORCED_OPEN, now, "forced open")
+
+    def force_closed(self, now: float = 0.0) -> None:
+        """Admit every call and keep counting, but never trip, until :meth:`reset`."""
+        self._transition(BreakerState.FORCED_CLOSED, now, "forced closed")
+
+    def disable(self, now: float = 0.0) -> None:
+        """Admit every call and count nothing, until :meth:`reset`."""
+        self._transition(BreakerState.DISABLED, now, "disabled")
+
+    def reset(self, now: float = 0.0) -> None:
+        """Back to a fresh closed breaker: counters, growth and manual state cleared."""
+        self._close(now, "reset")
+
+    @property
+    def is_manual(self) -> bool:
+        """True in a manual state (such a breaker is never evicted from a registry)."""
+        return self.state in _MANUAL
+
+    # -- internals ----------------------------------------------------------------------------
+    def _is_slow(self, duration: float) -> bool:
+        return self._slow_after is not None and duration >= self._slow_after
+
+    def _current(self, admit: Admit | None) -> bool:
+        return admit is None or admit.generation == self._generation
+
+    def _record(self, now: float, admit: Admit | None, *, failed: bool, slow: bool) -> None:
+        state = self.state
+        if state is BreakerState.HALF_OPEN:
+            if self._current(admit):
+                self._in_flight -= 1
+                self._open(now, "trial call slow" if slow and not failed else "trial call failed")
+            return
+        if state is not BreakerState.CLOSED and state is not BreakerState.FORCED_CLOSED:
+            return  # open, forced open, disabled: a late result changes nothing
+        window = self._window
+        window.add(now, _CALLS)
+        if failed:
+            window.add(now, _FAILURES)
+            self._consecutive += 1
+        else:
+            self._consecutive = 0
+        if slow:
+            window.add(now, _SLOW)
+        if state is BreakerState.FORCED_CLOSED:
+            return
+        reason = self._trip_reason(now)
+        if reason is not None:
+            self._open(now, reason)
+
+    def _trip_reason(self, now: float) -> str | None:
+        cfg = self.config
+        if self._consecutive >= cfg.consecutive_failures:
+            return f"{self._consecutive} consecutive failures"
+        calls, failures, slow = self._window.totals(now)
+        if calls < cfg.minimum_calls:
+            return None
+        if failures / calls >= cfg.failure_ratio:
+            return f"{failures}/{calls} calls failed in {cfg.window:g}s"
+        if self._slow_after is not None and slow / calls >= (cfg.slow_call_ratio or 1.0):
+            return f"{slow}/{calls} calls slower than {self._slow_after:g}s"
+        return None
+
+    def _open(self, now: float, reason: str) -> None:
+        cfg = self.config
+        self._openings += 1
+        try:
+            duration = cfg.open_duration * cfg.open_duration_multiplier ** (self._openings - 1)
+        except OverflowError:
+            duration = cfg.open_duration_max
+        duration = min(cfg.open_duration_max, duration)
+        if cfg.open_jitter:
+            duration *= 1.0 - cfg.open_jitter * self._rng.random()
+        self.open_until = now + duration
+        self._transition(BreakerState.OPEN, now, reason, open_for=duration)
+
+    def _close(self, now: float, reason: str) -> None:
+        self._openings = 0
+        self._transition(BreakerState.CLOSED, now, reason)
+
+    def _transition(
+        self, new: BreakerState, now: float, reason: str, *, open_for: float | None = None
+    ) -> None:
+        old = self.state
+        self.state = new
+        self._generation += 1
+        self._admit = Admit(self._generation)
+        self._trial_admit = Admit(self._generation, trial=True)
+        self._in_flight = 0
+        self._trial_successes = 0
+        if new is not BreakerState.OPEN:
+            self.open_until = 0.0
+        if new is BreakerState.CLOSED or new is BreakerState.HALF_OPEN:
+            self._consecutive = 0
+            self._window.clear()
+        if self._emitter.active:
+            self._emitter.emit(BreakerStateChanged(self.key, old, new, reason, now, open_for))
+
+    def __repr__(self) -> str:
+        calls, failures, slow = self.failure_stats
+        key = f" {self.key!r}" if self.key else ""
+        return (
+            f"<CircuitBreaker{key} [{self.state.value} | calls={calls} failures={failures} "
+            f"slow={slow} consecutive={self._consecutive}]>"
+        )
+
+
+_MANUAL: Final = frozenset(
+    {BreakerState.FORCED_OPEN, BreakerState.FORCED_CLOSED, BreakerState.DISABLED}
+)

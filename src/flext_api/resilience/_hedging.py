@@ -1,0 +1,120 @@
+"""Latency hedging: start a parallel attempt when the first one is slow.
+
+Tail latency is often one slow replica or one stuck connection; a second attempt
+started after ``delay`` usually wins (Polly's hedging strategy, resilience4j-hedge,
+Envoy's ``hedge_on_per_try_timeout``). No Python library offers it (research notes
+§4.9). Rules, Polly's latency mode:
+
+* attempt 0 starts at once; attempt ``k`` starts ``delay`` seconds after attempt
+  ``k-1``, or at once when an earlier attempt has already failed, up to
+  ``max_hedged`` extra attempts;
+* the first success wins; every other attempt is cancelled, and one that finished
+  with a value anyway is handed to ``discard`` (the plugin closes its response);
+* when every attempt failed, the last failure is returned.
+
+Only idempotent requests may be hedged; that is the caller's check (the plugin's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from .._clock import Clock, get_clock
+from .._errors import CancelledError, FlextApiError
+from .._result import FlextResult
+from ._deadline import wait_any
+
+__all__ = ["hedge"]
+
+T = TypeVar("T")
+
+
+def _result_of(task: asyncio.Task[FlextResult[T]]) -> FlextResult[T]:
+    if task.cancelled():
+        return FlextResult.fail(CancelledError("hedged attempt was cancelled"))
+    exc = task.exception()
+    if exc is not None:
+        return FlextResult.fail(FlextApiError.wrap(exc))
+    return task.result()
+
+
+async def hedge(
+    attempt: Callable[[int], Awaitable[FlextResult[T]]],
+    *,
+    delay: float,
+    max_hedged: int = 1,
+    clock: Clock | None = None,
+    discard: Callable[[FlextResult[T]], Awaitable[None]] | None = None,
+    on_hedge: Callable[[int, float], None] | None = None,
+) -> FlextResult[T]:
+    """Run ``attempt(0)``, hedge with ``attempt(1..max_hedged)``; the first success wins.
+
+    ``on_hedge(k, elapsed)`` is called when attempt ``k`` starts. ``discard`` receives
+    every finished result that is not returned (to release its response).
+    """
+    if delay < 0:
+        raise ValueError(f"hedging delay must be >= 0 seconds, got {delay!r}")
+    if max_hedged < 0:
+        raise ValueError(f"max_hedged must be >= 0, got {max_hedged!r}")
+    clock = get_clock(clock)
+    start = clock.monotonic()
+    tasks: list[asyncio.Task[FlextResult[T]]] = [asyncio.ensure_future(attempt(0))]
+    pending = set(tasks)
+    next_hedge_at = start + delay
+    failures: list[FlextResult[T]] = []
+    winner: FlextResult[T] | None = None
+    try:
+        while True:
+            # ``pending`` is never empty here: a loop that leaves nothing running either
+            # returned or started the next attempt.
+            can_hedge = len(tasks) <= max_hedged
+            timeout = max(0.0, next_hedge_at - clock.monotonic()) if can_hedge else None
+            await wait_any(pending, timeout, clock)
+            failed_now = False
+            for task in [t for t in tasks if t in pending and t.done()]:
+                pending.discard(task)
+                result = _result_of(task)
+                if result.is_success:
+                    winner = result
+                    return result
+                failures.append(result)
+                failed_now = True
+            if not can_hedge:
+                if not pending:
+                    winner = failures.pop()
+                    return winner
+                continue
+            now = clock.monotonic()
+            # The event loop's timer may fire a hair early; then just wait again.
+            if failed_now or now >= next_hedge_at:
+                index = len(tasks)
+                if on_hedge is not None:
+                    on_hedge(index, now - start)
+                task = asyncio.ensure_future(attempt(index))
+                tasks.append(task)
+                pending.add(task)
+                next_hedge_at = now + delay
+    finally:
+        await _cancel_losers(pending, failures, winner, discard)
+
+
+async def _cancel_losers(
+    losers: set[asyncio.Task[FlextResult[T]]],
+    finished: list[FlextResult[T]],
+    winner: FlextResult[T] | None,
+    discard: Callable[[FlextResult[T]], Awaitable[None]] | None,
+) -> None:
+    for task in losers:
+        task.cancel()
+    if losers:
+        await asyncio.wait(losers)
+    leftovers = [r for r in finished if r is not winner]
+    # Reading every outcome keeps asyncio from logging "exception was never retrieved".
+    leftovers.extend(
+        task.result() for task in losers if not task.cancelled() and task.exception() is None
+    )
+    if discard is not None:
+        for result in leftovers:
+            await discard(result)

@@ -1,0 +1,183 @@
+"""RedisRateLimiter against a real redis-server: atomic shared limits and safe fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import structlog
+
+from flext_api import ErrorCode, RateLimitConfig
+from flext_api._errors import ConfigError
+from flext_api.resilience import RateLimitWaited, RedisRateLimiter, ResilienceEvent
+from tests.servers.redis_server import RedisServer, redis_server_binary
+
+pytestmark = pytest.mark.integration
+
+
+def _prefix() -> str:
+    return f"flext-test:{uuid.uuid4().hex}:"
+
+
+@pytest.fixture
+async def limiters(redis_server: RedisServer) -> AsyncIterator[list[RedisRateLimiter]]:
+    """Three limiters on separate connections, like three processes sharing a limit."""
+    prefix = _prefix()
+    made = [RedisRateLimiter(redis_server.url, rate=10.0, burst=5, prefix=prefix) for _ in range(3)]
+    yield made
+    for limiter in made:
+        await limiter.aclose()
+
+
+async def test_concurrent_acquirers_never_exceed_the_shared_limit(
+    limiters: list[RedisRateLimiter],
+) -> None:
+    """150 callers across 3 clients within 0.95 s: only burst + 0.95 x rate get a slot."""
+    deadline = time.monotonic() + 0.95
+    results = await asyncio.gather(*(limiters[i % 3].acquire("api", deadline) for i in range(150)))
+    granted = [r for r in results if r.is_success]
+    refused = [r for r in results if r.is_failure]
+    # Slots at 0 (x5, the burst), then 0.1 s apart: 5 + 9 fit in 0.95 s. A non-atomic
+    # read-then-write would hand the same slot to several callers and grant more.
+    assert 13 <= len(granted) <= 14
+    assert all(r.error_code is ErrorCode.RATE_LIMITED for r in refused)
+    assert all(r.exception is not None and r.exception.retry_after for r in refused)
+    assert not any(limiter.using_fallback for limiter in limiters)
+
+
+async def test_waiters_are_spaced_by_the_interval(redis_server: RedisServer) -> None:
+    """Past the burst, callers are released one interval apart (within timer slack)."""
+    events: list[ResilienceEvent] = []
+    limiter = RedisRateLimiter(
+        redis_server.url, rate=10.0, burst=5, prefix=_prefix(), hooks=[events.append]
+    )
+    try:
+        results = await asyncio.gather(*(limiter.acquire("spaced") for _ in range(8)))
+    finally:
+        await limiter.aclose()
+    waits = sorted(r.value for r in results)
+    assert waits[:5] == [0.0] * 5
+    assert waits[5:] == pytest.approx([0.1, 0.2, 0.3], abs=0.05)
+    assert len(events) == 3 and all(isinstance(e, RateLimitWaited) for e in events)
+
+
+async def test_a_server_pause_is_shared(limiters: list[RedisRateLimiter]) -> None:
+    """Retry-After fed to one client pauses the key for every client."""
+    now = time.monotonic()
+    await limiters[2].afeedback("paused", now, throttled=True)  # no hint: local slow-down
+    assert limiters[2].local.rate_factor("paused", now) == 0.5
+    await limiters[0].afeedback("paused", now, retry_after=2.0)
+    result = await limiters[1].acquire("paused", now + 1.0)
+    assert result.error_code is ErrorCode.RATE_LIMITED
+    assert result.exception is not None
+    assert result.exception.retry_after == pytest.approx(2.0, abs=0.1)
+
+
+def _dead_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"
+
+
+async def test_falls_back_to_local_limits_and_warns_once() -> None:
+    """Redis unreachable: the local limiter decides, and one warning is logged."""
+    limiter = RedisRateLimiter(_dead_url(), rate=1000.0, retry_interval=0.001)
+    try:
+        with structlog.testing.capture_logs() as logs:
+            for _ in range(3):
+                assert (await limiter.acquire("k")).is_success
+                await asyncio.sleep(0.002)  # past retry_interval: Redis is tried again
+            await limiter.afeedback("k", time.monotonic(), retry_after=0.001)
+    finally:
+        await limiter.aclose()
+    warnings = [entry for entry in logs if entry["log_level"] == "warning"]
+    assert len(warnings) == 1
+    assert "falling back to the local limiter" in warnings[0]["event"]
+    assert "ConnectionError" in warnings[0]["error"]
+
+
+def _fallback(limiter: RedisRateLimiter) -> bool:
+    return limiter.using_fallback
+
+
+def _start_redis(port: int) -> subprocess.Popen[bytes]:
+    """A bare redis-server on ``port`` (the fixture class always picks a new port)."""
+    args = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1"]
+    args += ["--save", "", "--appendonly", "no"]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, so it can be stopped."""
+    with RedisServer(redis_server_binary()) as server:
+        yield server
+
+
+async def test_outage_and_recovery(private_redis: RedisServer) -> None:
+    """Redis stops: fallback with a warning; it comes back: shared limits resume."""
+    port = private_redis.port
+    limiter = RedisRateLimiter(private_redis.url, rate=1000.0, retry_interval=0.05)
+    restarted: subprocess.Popen[bytes] | None = None
+    try:
+        with structlog.testing.capture_logs() as logs:
+            assert (await limiter.acquire("k")).is_success
+            modes = [limiter.using_fallback]
+            private_redis.stop()
+            assert (await limiter.acquire("k")).is_success
+            modes.append(limiter.using_fallback)
+            assert (await limiter.acquire("k")).is_success  # within retry_interval: local
+            assert modes == [False, True]
+            assert "local fallback" in repr(limiter)
+            restarted = _start_redis(port)
+            for _ in range(100):
+                await asyncio.sleep(0.06)
+                if (await limiter.acquire("k")).is_success and not limiter.using_fallback:
+                    break
+            assert not _fallback(limiter)
+            assert repr(limiter) == "<RedisRateLimiter 1000/s burst=1 [redis]>"
+    finally:
+        await limiter.aclose()
+        if restarted is not None:
+            restarted.terminate()
+            restarted.wait(10)
+    levels = [entry["log_level"] for entry in logs]
+    assert levels.count("warning") == 1
+    assert any("reachable again" in entry["event"] for entry in logs)
+
+
+async def test_from_config_needs_a_url(redis_server: RedisServer) -> None:
+    """from_config uses redis_url; without one it is a ConfigError."""
+    limiter = RedisRateLimiter.from_config(
+        RateLimitConfig(enabled=True, rate=3.0, burst=2, redis_url=redis_server.url)
+    )
+    assert (limiter.rate, limiter.burst) == (3.0, 2)
+    await limiter.aclose()
+    with pytest.raises(ConfigError, match="redis_url"):
+        RedisRateLimiter.from_config(RateLimitConfig(enabled=True))
+
+
+def test_invalid_settings() -> None:
+    """A bad URL is a ConfigError; a non-positive retry interval a ValueError."""
+    with pytest.raises(ConfigError, match="invalid redis URL"):
+        RedisRateLimiter("http://not-redis")
+    with pytest.raises(ValueError, match="retry_interval"):
+        RedisRateLimiter("redis://127.0.0.1:1/0", retry_interval=0)
+
+
+async def test_a_client_passed_in_stays_open(redis_server: RedisServer) -> None:
+    """A redis client given by the caller is used and left open by aclose()."""
+    from redis import asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_server.url)
+    limiter = RedisRateLimiter(client, rate=100.0, prefix=_prefix())
+    assert (await limiter.acquire("k")).value == 0.0
+    await limiter.aclose()
+    assert await client.ping()
+    await client.aclose()
