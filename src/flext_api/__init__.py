@@ -38,6 +38,13 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "FlextApiSyncClient": ("flext_api.client", None),
     "PluginManager": ("flext_api.client", None),
     "create_flext_api": ("flext_api.client", None),
+    "BearerAuth": ("flext_api.client.auth", None),
+    "ApiKeyAuth": ("flext_api.client.auth", None),
+    "BasicAuth": ("flext_api.client.auth", None),
+    "OAuth2ClientCredentials": ("flext_api.client.auth", None),
+    "LoggingPlugin": ("flext_api.client.observability", None),
+    "MetricsPlugin": ("flext_api.client.observability", "metrics"),
+    "TracingPlugin": ("flext_api.client.observability", "otel"),
     "RetryPlugin": ("flext_api.client.plugins", None),
     "CircuitBreakerPlugin": ("flext_api.client.plugins", None),
     "RateLimitPlugin": ("flext_api.client.plugins", None),
@@ -63,6 +70,13 @@ if TYPE_CHECKING:
     from .client import FlextApiSyncClient as FlextApiSyncClient
     from .client import PluginManager as PluginManager
     from .client import create_flext_api as create_flext_api
+    from .client.auth import ApiKeyAuth as ApiKeyAuth
+    from .client.auth import BasicAuth as BasicAuth
+    from .client.auth import BearerAuth as BearerAuth
+    from .client.auth import OAuth2ClientCredentials as OAuth2ClientCredentials
+    from .client.observability import LoggingPlugin as LoggingPlugin
+    from .client.observability import MetricsPlugin as MetricsPlugin
+    from .client.observability import TracingPlugin as TracingPlugin
     from .client.plugins import BulkheadPlugin as BulkheadPlugin
     from .client.plugins import ChaosPlugin as ChaosPlugin
     from .client.plugins import CircuitBreakerPlugin as CircuitBreakerPlugin
@@ -81,6 +95,9 @@ if TYPE_CHECKING:
     from .resilience import remove_event_hook as remove_event_hook
 
 __all__ = [
+    "ApiKeyAuth",
+    "BasicAuth",
+    "BearerAuth",
     "BreakerConfig",
     "BreakerRegistry",
     "Bulkhead",
@@ -104,6 +121,9 @@ __all__ = [
     "HedgingPlugin",
     "HttpRequest",
     "HttpResponse",
+    "LoggingPlugin",
+    "MetricsPlugin",
+    "OAuth2ClientCredentials",
     "PluginManager",
     "PoolConfig",
     "RateLimitConfig",
@@ -115,6 +135,7 @@ __all__ = [
     "RetryPolicy",
     "ServerConfig",
     "TimeoutConfig",
+    "TracingPlugin",
     "USE_CLIENT_DEFAULT",
     "add_event_hook",
     "create_flext_api",

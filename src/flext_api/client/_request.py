@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode, urljoin, urlsplit
 import orjson
 
 from .._errors import InvalidRequestError
-from .._models import Headers, validate_header
+from .._models import Headers, _redact_url, validate_header
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
@@ -67,6 +67,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BAD_HOST_CHARS = frozenset(' <>\\^`{|}"')
 
 
+def _shown(url: str) -> str:
+    """A URL fit for an error message: no userinfo, no query string (they carry secrets)."""
+    return repr(_redact_url(url))
+
+
 def _invalid(message: str) -> InvalidRequestError:
     return InvalidRequestError(message)
 
@@ -81,21 +86,21 @@ def normalize_base_url(base_url: str | None) -> str | None:
 
 def _check_absolute(url: str) -> None:
     if _CONTROL.search(url):
-        raise _invalid(f"URL contains a control character (CR, LF, NUL...): {url!r}")
+        raise _invalid(f"URL contains a control character (CR, LF, NUL...): {_shown(url)}")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise _invalid(f"malformed URL {url!r}: {exc}") from exc
+        raise _invalid(f"malformed URL {_shown(url)}: {exc}") from exc
     if parts.scheme.lower() not in _SCHEMES:
-        raise _invalid(f"unsupported URL scheme {parts.scheme!r} in {url!r} (use http or https)")
+        raise _invalid(f"unsupported URL scheme {parts.scheme!r} in {_shown(url)} (use http or https)")
     hostname = parts.hostname
     if not hostname:
-        raise _invalid(f"URL has no host: {url!r}")
+        raise _invalid(f"URL has no host: {_shown(url)}")
     if port == 0:
-        raise _invalid(f"URL has port 0: {url!r}")
+        raise _invalid(f"URL has port 0: {_shown(url)}")
     if not _BAD_HOST_CHARS.isdisjoint(hostname):
-        raise _invalid(f"URL host contains invalid characters: {url!r}")
+        raise _invalid(f"URL host contains invalid characters: {_shown(url)}")
 
 
 def build_url(base_url: str | None, url: str, params: ParamTypes) -> str:
@@ -112,9 +117,9 @@ def build_url(base_url: str | None, url: str, params: ParamTypes) -> str:
         full = _absolute_url(url)
     else:
         if base_url is None:
-            raise _invalid(f"relative URL {url!r} needs a base_url on the client")
+            raise _invalid(f"relative URL {_shown(url)} needs a base_url on the client")
         if _CONTROL.search(url):
-            raise _invalid(f"URL contains a control character (CR, LF, NUL...): {url!r}")
+            raise _invalid(f"URL contains a control character (CR, LF, NUL...): {_shown(url)}")
         full = base_url + "/" + quote(url.lstrip("/"), safe=_SAFE)
     if params:
         query = params if isinstance(params, str) else _encode_params(params)
@@ -127,7 +132,7 @@ def build_url(base_url: str | None, url: str, params: ParamTypes) -> str:
 def _absolute_url(url: str) -> str:
     """Encode and check an absolute URL; cached, as services call the same URLs again."""
     if _CONTROL.search(url):
-        raise _invalid(f"URL contains a control character (CR, LF, NUL...): {url!r}")
+        raise _invalid(f"URL contains a control character (CR, LF, NUL...): {_shown(url)}")
     full = quote(url, safe=_SAFE)
     _check_absolute(full)
     return full

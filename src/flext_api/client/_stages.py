@@ -1,9 +1,10 @@
 """The default pipeline stages that ``ClientConfig`` turns on.
 
-Order, outermost first (DESIGN §2): deadline -> cache -> retry -> circuit breaker ->
-rate limiter -> bulkhead. Observability plugins and auth are placed by the client.
-A stage whose class the caller already passed in ``plugins`` is left out, so passing a
-custom ``RetryPlugin(...)`` replaces the default one instead of stacking two.
+Order, outermost first (DESIGN §2): tracing -> metrics -> logging -> request-ID
+propagation -> deadline -> cache -> retry -> circuit breaker -> rate limiter -> bulkhead.
+Auth is placed by the client, below these. A stage whose class the caller already
+passed in ``plugins`` is left out, so passing a custom ``RetryPlugin(...)`` replaces the
+default one instead of stacking two.
 """
 
 from __future__ import annotations
@@ -21,13 +22,30 @@ def default_stages(
     config: ClientConfig, *, clock: Clock | None = None, present: Sequence[Plugin] = ()
 ) -> list[Plugin]:
     """Instances of the default stages enabled in ``config``, minus those in ``present``."""
+    from .observability import LoggingPlugin, RequestIdPropagation
     from .plugins import default_resilience_plugins
 
-    stages: list[Plugin] = list(default_resilience_plugins(config, clock=clock))
+    stages: list[Plugin] = []
+    if config.tracing:
+        from .observability import TracingPlugin
+
+        stages.append(TracingPlugin())
+    if config.metrics:
+        from .observability import MetricsPlugin
+
+        stages.append(MetricsPlugin())
+    if config.logging:
+        stages.append(LoggingPlugin())
+    # Inside a flext-api server request, outgoing calls carry its X-Request-ID.
+    stages.append(RequestIdPropagation())
+    resilience = list(default_resilience_plugins(config, clock=clock))
     if config.cache.enabled:
         from ..cache import CachePlugin
 
-        position = 1 if stages else 0  # just inside the deadline stage
-        stages.insert(position, CachePlugin.from_config(config.cache, clock=clock))
+        # Just inside the deadline stage, outside retry: a fresh hit costs no attempt.
+        resilience.insert(
+            1 if resilience else 0, CachePlugin.from_config(config.cache, clock=clock)
+        )
+    stages.extend(resilience)
     present_types = {type(p) for p in present}
     return [stage for stage in stages if type(stage) not in present_types]

@@ -224,3 +224,11 @@ def test_config_headers_and_user_agent() -> None:
     request = _client(config=cfg, headers={"X-Over": "ctor"}).build_request("GET", "/")
     assert request.headers["user-agent"] == "svc/1"
     assert request.headers["x-env"] == "prod" and request.headers["x-over"] == "ctor"
+
+
+async def test_error_messages_never_show_query_or_userinfo() -> None:
+    """A refused URL is described without its query string or credentials."""
+    result = await _client().get("ftp://user:pw@h/x?token=s3cret")
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+    assert "s3cret" not in (result.error or "") and "pw" not in (result.error or "")
+    assert "ftp://h/x" in (result.error or "")

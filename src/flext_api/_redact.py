@@ -1,0 +1,157 @@
+"""Redaction and escaping for log records: secrets out, one request = one line.
+
+Used by the server's access log and by the client's LoggingPlugin, so both hide the same
+secrets the same way. Stdlib only on purpose: the client imports it without the
+``server`` extra.
+
+- :func:`redact_headers` replaces the value of credential-bearing headers (the list
+  fapilog and Litestar ship, research/server.md §2.8) with ``[REDACTED]``.
+- :func:`redact_query` and :func:`redact_url` do the same for query parameters such as
+  ``access_token`` and for the password in ``user:password@host``.
+- :func:`escape_control` turns CR, LF, ESC and every other non-printable character into a
+  visible ``\\xNN`` escape, so text an attacker controls (path, User-Agent, request ID)
+  cannot forge a second log line or recolour a terminal (uvicorn CVE-2020-7694).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+__all__ = [
+    "DEFAULT_SENSITIVE_HEADERS",
+    "DEFAULT_SENSITIVE_QUERY_PARAMS",
+    "REDACTED",
+    "escape_control",
+    "redact_headers",
+    "redact_query",
+    "redact_url",
+    "sensitive_names",
+]
+
+REDACTED = "[REDACTED]"
+
+DEFAULT_SENSITIVE_HEADERS = frozenset(
+    {
+        "authorization",
+        "cookie",
+        "proxy-authorization",
+        "set-cookie",
+        "x-api-key",
+        "x-auth-token",
+        "x-csrf-token",
+        "x-forwarded-authorization",
+    }
+)
+"""Header names (lower case) whose values never reach a log."""
+
+DEFAULT_SENSITIVE_QUERY_PARAMS = frozenset(
+    {
+        "access_token",
+        "api_key",
+        "apikey",
+        "client_secret",
+        "id_token",
+        "password",
+        "refresh_token",
+        "secret",
+        "sig",
+        "signature",
+        "token",
+        "x-amz-credential",
+        "x-amz-security-token",
+        "x-amz-signature",
+    }
+)
+"""Query parameter names (lower case) whose values never reach a log."""
+
+
+def sensitive_names(base: Iterable[str], extra: Iterable[str] = ()) -> frozenset[str]:
+    """``base`` plus ``extra``, lower-cased: the set the redact functions expect."""
+    return frozenset(name.lower() for name in (*base, *extra))
+
+
+def _escape_char(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def escape_control(text: str) -> str:
+    """``text`` with every non-printable character (CR, LF, TAB, ESC, U+2028...) escaped.
+
+    >>> escape_control("a\\r\\nb")
+    'a\\\\x0d\\\\x0ab'
+    """
+    if text.isprintable():  # the common case costs one C-level scan
+        return text
+    return "".join(char if char.isprintable() else _escape_char(char) for char in text)
+
+
+def _text(value: str | bytes) -> str:
+    # Header bytes are latin-1 on the wire (RFC 9110 §5.5); decoding never fails.
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def redact_headers(
+    headers: Iterable[tuple[str | bytes, str | bytes]],
+    sensitive: frozenset[str] = DEFAULT_SENSITIVE_HEADERS,
+) -> dict[str, str]:
+    """Headers as a ``{lower-case name: value}`` dict, secrets replaced, text escaped.
+
+    Repeated headers are joined with ``", "``. ``sensitive`` must be lower case (see
+    :func:`sensitive_names`).
+    """
+    result: dict[str, str] = {}
+    for raw_name, raw_value in headers:
+        name = _text(raw_name).lower()
+        value = REDACTED if name in sensitive else escape_control(_text(raw_value))
+        key = escape_control(name)
+        previous = result.get(key)
+        result[key] = value if previous is None else f"{previous}, {value}"
+    return result
+
+
+def redact_query(
+    query: str | bytes, sensitive: frozenset[str] = DEFAULT_SENSITIVE_QUERY_PARAMS
+) -> str:
+    """A query string with the values of sensitive parameters replaced, text escaped.
+
+    The rest is kept byte for byte (still percent-encoded), so the log shows what was
+    sent. Names are compared after percent-decoding, case-insensitively.
+
+    >>> redact_query("q=1&access_token=abc")
+    'q=1&access_token=[REDACTED]'
+    """
+    text = _text(query)
+    if not text:
+        return ""
+    parts = []
+    for part in text.split("&"):
+        name, sep, _value = part.partition("=")
+        if sep and unquote_plus(name).lower() in sensitive:
+            parts.append(f"{name}={REDACTED}")
+        else:
+            parts.append(part)
+    return escape_control("&".join(parts))
+
+
+def redact_url(
+    url: str, sensitive_params: frozenset[str] = DEFAULT_SENSITIVE_QUERY_PARAMS
+) -> str:
+    """``url`` with the password of its userinfo and sensitive query values redacted.
+
+    >>> redact_url("https://u:pw@example.com/p?token=t&page=2")
+    'https://u:[REDACTED]@example.com/p?token=[REDACTED]&page=2'
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    userinfo, at, hostinfo = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:{REDACTED}@{hostinfo}"
+    query = redact_query(parts.query, sensitive_params) if parts.query else ""
+    return escape_control(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))

@@ -1,0 +1,105 @@
+"""The OpenTelemetry calls behind :class:`~._tracing.TracingPlugin`.
+
+This is the only module that imports ``opentelemetry``, at the top, typed. Nothing
+imports it eagerly: ``TracingPlugin.__init__`` does, inside a ``try`` that turns the
+plugin into a no-op when the ``otel`` extra is not installed.
+
+Parenting: a call's span is a child of the current span when there is one (a server
+handler instrumented with OpenTelemetry); otherwise of the inbound W3C ``traceparent``
+that flext-api's server middleware stored in :mod:`flext_api._context`, so a trace
+continues across services even when the server side has no tracer of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.propagate import get_global_textmap
+from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import AttributeValue
+
+from ... import __version__
+from ..._context import TRACEPARENT_HEADER, get_traceparent
+from ..._models import Headers
+
+__all__ = ["OtelTracer"]
+
+_W3C = TraceContextTextMapPropagator()
+Attributes = Mapping[str, AttributeValue]
+
+
+class OtelTracer:
+    """Starts, activates, propagates and ends the client's spans."""
+
+    __slots__ = ("_propagator", "_tracer")
+
+    def __init__(
+        self, tracer_provider: TracerProvider | None, propagator: TextMapPropagator | None
+    ) -> None:
+        self._tracer = trace.get_tracer(
+            "flext_api.client", __version__, tracer_provider=tracer_provider
+        )
+        self._propagator = propagator
+
+    @staticmethod
+    def _inbound_parent() -> Context | None:
+        if trace.get_current_span().get_span_context().is_valid:
+            return None  # the current span is the parent
+        traceparent = get_traceparent()
+        if traceparent is None:
+            return None
+        return _W3C.extract({TRACEPARENT_HEADER: traceparent})
+
+    def start_call(self, name: str, attributes: Attributes) -> Span:
+        """A CLIENT span for one logical call."""
+        return self._tracer.start_span(
+            name, context=self._inbound_parent(), kind=SpanKind.CLIENT, attributes=attributes
+        )
+
+    def start_attempt(self, parent: Span | None, name: str, attributes: Attributes) -> Span:
+        """A CLIENT span for one attempt, child of ``parent`` (or of the current span)."""
+        context = None if parent is None else trace.set_span_in_context(parent)
+        return self._tracer.start_span(
+            name, context=context, kind=SpanKind.CLIENT, attributes=attributes
+        )
+
+    @staticmethod
+    def activate(span: Span) -> AbstractContextManager[Span]:
+        """Make ``span`` current for a block (ending it stays the caller's job)."""
+        return trace.use_span(
+            span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+        )
+
+    def inject(self, span: Span, headers: Headers) -> None:
+        """Write ``span``'s context (``traceparent``...) into ``headers``."""
+        carrier: dict[str, str] = {}
+        propagator = self._propagator if self._propagator is not None else get_global_textmap()
+        propagator.inject(carrier, context=trace.set_span_in_context(span))
+        for name, value in carrier.items():
+            headers.set(name, value)
+
+    @staticmethod
+    def add_event(span: Span, name: str, attributes: Attributes) -> None:
+        """Record a point in time (a scheduled retry, a breaker change) on ``span``."""
+        span.add_event(name, attributes)
+
+    @staticmethod
+    def finish(
+        span: Span,
+        *,
+        status_code: int | None,
+        error_type: str | None,
+        description: str | None,
+    ) -> None:
+        """Record the outcome on ``span`` and end it."""
+        if status_code is not None:
+            span.set_attribute("http.response.status_code", status_code)
+        if error_type is not None:
+            span.set_attribute("error.type", error_type)
+            span.set_status(Status(StatusCode.ERROR, description))
+        span.end()

@@ -1,0 +1,167 @@
+"""Masking secrets in everything the observability plugins record.
+
+Built on :mod:`flext_api._redact` (shared with the server's access log) and adds what
+a client needs:
+
+* the names an auth plugin marked on the request (an API key in ``X-Tenant-Key``);
+* the whole userinfo of a URL masked, not only its password (``https://TOKEN@host``
+  puts the secret in the user part);
+* **scrubbing by value**: error messages are free text (a transport's, a plugin's), so
+  the values of the request's secret headers, query parameters and userinfo are
+  replaced wherever they appear in them;
+* bodies: form fields and JSON keys with sensitive names masked, then truncated.
+
+Every string leaves here with CR, LF and other control characters escaped, so a
+record stays one line whatever renderer the application configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import unquote, unquote_plus
+
+import orjson
+
+from ..._models import Headers, HttpRequest
+from ..._redact import (
+    DEFAULT_SENSITIVE_HEADERS,
+    DEFAULT_SENSITIVE_QUERY_PARAMS,
+    REDACTED,
+    escape_control,
+    redact_headers,
+    redact_query,
+    redact_url,
+    sensitive_names,
+)
+from ..auth._base import SENSITIVE_EXTENSION, SensitiveNames
+
+__all__ = ["Redactor"]
+
+# Shorter values would be scrubbed out of unrelated text ("1", "on").
+_MIN_SECRET = 4
+# JSON bodies larger than this are not parsed to be redacted, only summarized.
+_MAX_JSON_PARSE = 1 << 20
+
+
+def _mask_userinfo(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = len(rest)
+    for char in "/?#":
+        pos = rest.find(char)
+        if pos != -1:
+            end = min(end, pos)
+    _userinfo, at, host = rest[:end].rpartition("@")
+    if not at:
+        return url
+    return f"{scheme}://{REDACTED}@{host}{rest[end:]}"
+
+
+class Redactor:
+    """Masks secret headers, query parameters, userinfo and body fields.
+
+    ``headers`` and ``params`` are added to the defaults of :mod:`flext_api._redact`
+    (``Authorization``, ``Cookie``, ``X-API-Key``...; ``access_token``, ``api_key``,
+    ``token``, ``client_secret``, ``password``...), compared case-insensitively.
+    """
+
+    __slots__ = ("headers", "params")
+
+    def __init__(self, headers: Iterable[str] = (), params: Iterable[str] = ()) -> None:
+        self.headers = sensitive_names(DEFAULT_SENSITIVE_HEADERS, headers)
+        self.params = sensitive_names(DEFAULT_SENSITIVE_QUERY_PARAMS, params)
+
+    def for_request(self, *requests: HttpRequest) -> Redactor:
+        """This redactor, widened by the names auth plugins marked on ``requests``."""
+        headers, params = self.headers, self.params
+        for request in requests:
+            marked = request.extensions.get(SENSITIVE_EXTENSION)
+            if isinstance(marked, SensitiveNames):
+                headers, params = headers | marked.headers, params | marked.params
+        if headers == self.headers and params == self.params:
+            return self
+        return Redactor(headers, params)
+
+    # -- structured parts ------------------------------------------------------------------
+    def url(self, url: str) -> str:
+        """``url`` with its userinfo and sensitive query values masked, escaped."""
+        # Escape first: urlsplit silently deletes CR, LF and TAB (bpo-43882), and the
+        # record must show what was sent.
+        url = escape_control(url)
+        try:
+            out = redact_url(url, self.params)
+        except ValueError:  # unparsable (a bad IPv6 literal...): keep no query at all
+            out = url.split("?", 1)[0].split("#", 1)[0]
+        return _mask_userinfo(out)
+
+    def header_map(self, headers: Headers) -> dict[str, str]:
+        """Headers as ``{lower-case name: value}``, sensitive values masked, escaped."""
+        return redact_headers(headers.raw(), self.headers)
+
+    # -- free text -------------------------------------------------------------------------
+    def secrets(self, *requests: HttpRequest) -> list[str]:
+        """The secret values ``requests`` carry, longest first (to scrub text with)."""
+        found: set[str] = set()
+        for request in requests:
+            self._collect(request, found)
+        return sorted((s for s in found if len(s) >= _MIN_SECRET), key=len, reverse=True)
+
+    def _collect(self, request: HttpRequest, found: set[str]) -> None:
+        for name, value in request.headers.raw():
+            if name.lower() in self.headers:
+                found.add(value)
+                found.add(value.partition(" ")[2])  # "Bearer <token>": the token alone
+        rest = request.url.partition("://")[2]
+        netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+        userinfo, at, _ = netloc.rpartition("@")
+        if at:
+            found.update((userinfo, unquote(userinfo), *userinfo.split(":", 1)))
+        query = request.url.partition("?")[2].partition("#")[0]
+        for pair in query.split("&"):
+            name, sep, value = pair.partition("=")
+            if sep and unquote_plus(name).lower() in self.params:
+                found.update((value, unquote_plus(value)))
+
+    def text(self, text: str, secrets: Iterable[str] = ()) -> str:
+        """``text`` with every value in ``secrets`` masked, control characters escaped."""
+        for secret in secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return escape_control(text)
+
+    # -- bodies ----------------------------------------------------------------------------
+    def body(self, content: bytes, content_type: str | None, limit: int) -> str:
+        """A loggable rendering of ``content``: secrets masked, at most ``limit`` chars."""
+        ctype = (content_type or "").split(";", 1)[0].strip().lower()
+        if ctype == "application/x-www-form-urlencoded":
+            text = redact_query(content.decode("latin-1"), self.params)
+        elif ctype == "application/json" or ctype.endswith("+json"):
+            if len(content) > _MAX_JSON_PARSE:
+                return f"<{len(content)} bytes of JSON, too large to redact>"
+            try:
+                data = orjson.loads(content)
+            except orjson.JSONDecodeError:
+                text = content.decode("utf-8", errors="replace")
+            else:
+                text = orjson.dumps(self._mask_json(data)).decode()
+        else:
+            text = content.decode("utf-8", errors="replace")
+        if len(text) > limit:
+            text = f"{text[:limit]}...[{len(text) - limit} more]"
+        return escape_control(text)
+
+    def _mask_json(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            keys = self.params | self.headers
+            return {
+                k: REDACTED if str(k).lower() in keys else self._mask_json(v)
+                for k, v in data.items()
+            }
+        if isinstance(data, list):
+            return [self._mask_json(item) for item in data]
+        return data
+
+    def __repr__(self) -> str:
+        return f"<Redactor headers={len(self.headers)} params={len(self.params)}>"
