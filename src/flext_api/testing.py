@@ -1,4 +1,4 @@
-"""Testing kit: a fake clock and the process-wide testing switch.
+"""Testing kit: a fake clock, the process-wide testing switch, and ``describe(client)``.
 
 ``set_testing(True)`` makes every backoff, Retry-After and limiter sleep return at once
 and, when ``attempts`` is given, caps retry attempts (as stamina's ``set_testing`` does).
@@ -6,17 +6,28 @@ It works as a plain call or as a context manager that restores the previous stat
 
     with set_testing(True, attempts=1):
         ...
+
+``describe(client)`` lists a client's pipeline, outermost first, with each stage's
+settings (secrets redacted), to check in a test or a log what a client will do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
+from collections.abc import Mapping
 from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
+
+from pydantic import BaseModel
 
 from ._clock import _TESTING, is_testing
+from ._redact import DEFAULT_SENSITIVE_QUERY_PARAMS, REDACTED, redact_url
 
-__all__ = ["FakeClock", "is_testing", "set_testing", "testing_attempts"]
+if TYPE_CHECKING:
+    from .client._client import FlextApiClient
+
+__all__ = ["FakeClock", "describe", "is_testing", "set_testing", "testing_attempts"]
 
 
 class _RestoreTesting:
@@ -107,3 +118,103 @@ class FakeClock:
 
     def __repr__(self) -> str:
         return f"<FakeClock t={self._now:.3f}>"
+
+
+# -- pipeline description ---------------------------------------------------------------------
+
+#: Attributes that hold settings (never credentials) on plugins that keep their settings
+#: as attributes instead of a ``config`` model: deadline, hedging, chaos.
+_SETTING_ATTRIBUTES: Final = (
+    "total",
+    "enforce",
+    "delay",
+    "max_hedged",
+    "methods",
+    "fail_on_http_error",
+)
+#: Components whose kind is worth showing (a local or a Redis-shared limiter).
+_COMPONENT_ATTRIBUTES: Final = ("limiter",)
+
+
+def describe(client: FlextApiClient) -> list[dict[str, Any]]:
+    """The client's pipeline, outermost first: one dict per stage with its settings.
+
+    Each dict has ``name`` (as in :meth:`FlextApiClient.describe`, whose order it
+    follows), ``type`` (the stage's class name, None when unknown) and ``settings``:
+
+    * a plugin with a pydantic ``config`` (retry, circuit breaker, rate limit,
+      bulkhead): every field of it, sets as sorted lists (``max_retries``, ``statuses``,
+      ``backoff_*``; ``consecutive_failures``, ``failure_ratio``, ``open_duration``...),
+      plus the kind of its ``limiter``; other plugins: their known setting attributes
+      (the deadline's ``total`` and ``enforce``, hedging's ``delay``...);
+    * an attempt stage (``logging[attempt]``): the plugin it belongs to;
+    * ``redirects``: ``follow_redirects`` and ``max_redirects``;
+    * the transport (``transport:aiohttp``): its ``pool`` figures.
+
+    Only settings are read, never an auth plugin's credentials, and URL or secret-like
+    values are redacted (a Redis URL may carry a password), so the result can be logged.
+
+    >>> [stage["name"] for stage in describe(FlextApiClient())]  # doctest: +SKIP
+    ['deadline', 'retry', 'circuit_breaker', 'redirects', 'transport:aiohttp']
+    """
+    stages: list[dict[str, Any]] = []
+    for name in client.describe():
+        if name == "redirects":
+            cfg = client.config
+            settings: dict[str, Any] = {
+                "follow_redirects": cfg.follow_redirects,
+                "max_redirects": cfg.max_redirects,
+            }
+            stages.append({"name": name, "type": "redirects", "settings": settings})
+        elif name.startswith("transport:"):
+            transport = client.transport
+            pool = {k: v for k, v in transport.stats().items() if k != "transport"}
+            stages.append(
+                {"name": name, "type": type(transport).__name__, "settings": {"pool": pool}}
+            )
+        elif name.endswith("[attempt]"):
+            owner = name.removesuffix("[attempt]")
+            plugin = client.plugins.get(owner)
+            kind = None if plugin is None else type(plugin).__name__
+            stages.append({"name": name, "type": kind, "settings": {"attempt_stage_of": owner}})
+        else:
+            plugin = client.plugins.get(name)
+            if plugin is None:  # unregistered after the pipeline was built
+                stages.append({"name": name, "type": None, "settings": {}})
+            else:
+                kind = type(plugin).__name__
+                stages.append({"name": name, "type": kind, "settings": _plugin_settings(plugin)})
+    return stages
+
+
+def _plugin_settings(plugin: object) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    config = getattr(plugin, "config", None)
+    if isinstance(config, BaseModel):
+        settings.update(_plain(config.model_dump()))
+    for attr in _SETTING_ATTRIBUTES:
+        value = getattr(plugin, attr, None)
+        if value is not None and not callable(value):
+            settings[attr] = _plain(value)
+    for attr in _COMPONENT_ATTRIBUTES:
+        component = getattr(plugin, attr, None)
+        if component is not None:
+            settings[attr] = type(component).__name__
+    return settings
+
+
+def _plain(value: Any, key: str = "") -> Any:
+    """Plain, stable, log-safe data: sets sorted, tuples as lists, secrets redacted."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, str(k)) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, str) and key:
+        lowered = key.lower()
+        if lowered.endswith("url"):
+            return redact_url(value)
+        if lowered in DEFAULT_SENSITIVE_QUERY_PARAMS:
+            return REDACTED
+    return value
