@@ -167,6 +167,8 @@ class RateLimitConfig(_Frozen):
     burst: int = Field(default=1, ge=1)
     adaptive: bool = True
     redis_url: str | None = None
+    #: Key prefix in Redis: clients sharing a prefix (and host) share one limit.
+    redis_prefix: str = "flext_api:ratelimit:"
 
 
 class BulkheadConfig(_Frozen):

@@ -132,6 +132,7 @@ class RedisRateLimiter:
             config.rate,
             config.burst,
             adaptive=config.adaptive,
+            prefix=config.redis_prefix,
             clock=clock,
             hooks=hooks,
         )
