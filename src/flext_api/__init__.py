@@ -38,6 +38,10 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "FlextApiSyncClient": ("flext_api.client", None),
     "PluginManager": ("flext_api.client", None),
     "create_flext_api": ("flext_api.client", None),
+    "AsyncSmartCache": ("flext_api.cache", None),
+    "CachedError": ("flext_api.cache", None),
+    "FlextApiCache": ("flext_api.cache", None),
+    "CachePlugin": ("flext_api.cache", None),
     "BearerAuth": ("flext_api.client.auth", None),
     "ApiKeyAuth": ("flext_api.client.auth", None),
     "BasicAuth": ("flext_api.client.auth", None),
@@ -64,6 +68,10 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 }
 
 if TYPE_CHECKING:
+    from .cache import AsyncSmartCache as AsyncSmartCache
+    from .cache import CachedError as CachedError
+    from .cache import CachePlugin as CachePlugin
+    from .cache import FlextApiCache as FlextApiCache
     from .client import USE_CLIENT_DEFAULT as USE_CLIENT_DEFAULT
     from .client import FlextApiClient as FlextApiClient
     from .client import FlextApiPlugin as FlextApiPlugin
@@ -96,6 +104,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApiKeyAuth",
+    "AsyncSmartCache",
     "BasicAuth",
     "BearerAuth",
     "BreakerConfig",
@@ -104,6 +113,8 @@ __all__ = [
     "BulkheadConfig",
     "BulkheadPlugin",
     "CacheConfig",
+    "CachePlugin",
+    "CachedError",
     "ChaosPlugin",
     "CircuitBreaker",
     "CircuitBreakerPlugin",
@@ -111,6 +122,7 @@ __all__ = [
     "Deadline",
     "DeadlinePlugin",
     "ErrorCode",
+    "FlextApiCache",
     "FlextApiClient",
     "FlextApiConfig",
     "FlextApiError",

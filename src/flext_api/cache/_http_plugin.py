@@ -1,0 +1,418 @@
+"""``CachePlugin``: the thin async driver of the RFC 9111 decisions in :mod:`._http_spec`.
+
+It loads the stored variants of a URL from a :class:`FlextApiCache`, asks
+:func:`~._http_spec.on_request` what to do, and does it: answer from the cache, send a
+conditional request and freshen on 304, forward a miss and store the answer, or serve
+stale content when the downstream call fails (RFC 5861 ``stale-if-error``; also for
+``CIRCUIT_OPEN``, ``RETRIES_EXHAUSTED`` and transport errors). Unsafe methods
+(POST/PUT/PATCH/DELETE) that succeed invalidate the URL they targeted.
+
+Answers from the cache carry ``response.from_cache = True`` and ``response.cache_status``
+``"hit"``, ``"revalidated"`` or ``"stale"``, and an ``Age`` header. A stored 4xx answers
+the way it first arrived: as an ``HTTP_STATUS`` failure with the response attached.
+
+Only GET and HEAD are cached. These go straight through, neither served nor stored:
+streamed calls (``client.stream(...)``, ``extensions["stream"]``), requests with
+``extensions={"cache": False}``, and requests carrying their own validators or a
+``Range`` (``If-None-Match``, ``If-Modified-Since``, ``If-Match``,
+``If-Unmodified-Since``, ``If-Range``, ``Range``): the caller does its own caching.
+A cache backend that fails (Redis down) is logged and treated as a miss; it never fails
+the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from .._clock import Clock, get_clock
+from .._config import CacheConfig
+from .._errors import ErrorCode, FlextApiError
+from .._models import Headers, HttpRequest, HttpResponse
+from .._result import FlextResult
+from ..client._plugin import FlextApiPlugin
+from ._codec import CorruptEntryError
+from ._facade import FlextApiCache
+from ._http_spec import (
+    CACHEABLE_METHODS,
+    Forward,
+    GatewayTimeout,
+    HttpCachePolicy,
+    Revalidate,
+    ServeStaleAndRevalidate,
+    UseStored,
+    cache_key,
+    current_age,
+    freshen,
+    invalidation_targets,
+    make_stored,
+    not_storable_reason,
+    on_request,
+    stale_on_error_allowed,
+    storage_ttl,
+    triggers_stale_if_error,
+)
+from ._http_store import StoredResponse, decode_variants, encode_variants
+
+if TYPE_CHECKING:
+    from ..client._plugin import CallNext
+
+__all__ = ["CachePlugin"]
+
+_log = structlog.get_logger("flext_api.cache")
+
+_BYPASS_HEADERS = (
+    "range",
+    "if-none-match",
+    "if-modified-since",
+    "if-match",
+    "if-unmodified-since",
+    "if-range",
+)
+
+
+class CachePlugin(FlextApiPlugin):
+    """RFC 9111 HTTP cache for the client pipeline (private; ``shared=True`` for gateways).
+
+    ::
+
+        async with FlextApiClient(base_url=url, plugins=[CachePlugin()]) as client:
+            r = await client.get("/items")       # r.value.from_cache on the second call
+
+    Args:
+        cache: where responses are stored (default: a memory :class:`FlextApiCache` of
+            ``CacheConfig().max_entries`` URLs). Pass a Redis or filesystem one to share or
+            persist; the plugin never closes a cache it was given.
+        shared: shared-cache rules (``s-maxage``, no ``private``, Authorization rules).
+        stale_if_error / stale_while_revalidate: default windows in seconds when the
+            response does not set its own (0: only when it does).
+        heuristic_fraction / heuristic_max / keep / max_variants: see :class:`HttpCachePolicy`.
+        clock: wall-clock source for ages (``FakeClock`` in tests).
+        namespace: key prefix inside ``cache``.
+    """
+
+    name = "cache"
+
+    def __init__(
+        self,
+        cache: FlextApiCache | None = None,
+        *,
+        shared: bool = False,
+        stale_if_error: float = 0.0,
+        stale_while_revalidate: float = 0.0,
+        heuristic_fraction: float = 0.1,
+        heuristic_max: float = 86_400.0,
+        keep: float = 86_400.0,
+        max_variants: int = 8,
+        clock: Clock | None = None,
+        namespace: str = "http:",
+    ) -> None:
+        self.policy = HttpCachePolicy(
+            shared=shared,
+            heuristic_fraction=heuristic_fraction,
+            heuristic_max=heuristic_max,
+            stale_if_error=stale_if_error,
+            stale_while_revalidate=stale_while_revalidate,
+            keep=keep,
+            max_variants=max_variants,
+        )
+        self._owns_cache = cache is None
+        self.cache = (
+            cache
+            if cache is not None
+            else FlextApiCache("memory", {"max_entries": CacheConfig().max_entries}, clock=clock)
+        )
+        self._clock = get_clock(clock)
+        self._namespace = namespace
+        self._background: set[asyncio.Task[None]] = set()
+        self._revalidating: set[str] = set()
+
+    @classmethod
+    def from_config(cls, config: CacheConfig, *, clock: Clock | None = None) -> CachePlugin:
+        """Build from :class:`~flext_api.CacheConfig`: backend, shared, max_entries, ``options``.
+
+        ``options`` may hold backend config (``url``, ``path``, ``max_bytes``...) and the
+        plugin's own keyword arguments (``stale_if_error``, ``keep``...).
+        """
+        plugin_keys = {
+            "stale_if_error",
+            "stale_while_revalidate",
+            "heuristic_fraction",
+            "heuristic_max",
+            "keep",
+            "max_variants",
+            "namespace",
+        }
+        options = dict(config.options)
+        plugin_kwargs: dict[str, Any] = {
+            k: options.pop(k) for k in list(options) if k in plugin_keys
+        }
+        if config.backend == "memory":
+            options.setdefault("max_entries", config.max_entries)
+        cache = FlextApiCache(config.backend, options, clock=clock)
+        plugin = cls(cache, shared=config.shared, clock=clock, **plugin_kwargs)
+        plugin._owns_cache = True
+        return plugin
+
+    # -- the pipeline stage ---------------------------------------------------------------
+    async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
+        method = request.method.upper()
+        if method not in CACHEABLE_METHODS:
+            result = await call_next(request)
+            await self._invalidate_after(request, result)
+            return result
+        if self._bypass(request):
+            return await call_next(request)
+        key = self._namespace + cache_key(method, request.url)
+        variants = await self._load(key)
+        now = self._clock.time()
+        decision = on_request(request.headers, variants, now=now, policy=self.policy)
+        if isinstance(decision, UseStored):
+            return self._answer(request, decision.stored, now, "stale" if decision.stale else "hit")
+        if isinstance(decision, ServeStaleAndRevalidate):
+            self._revalidate_in_background(key, request, decision, call_next)
+            return self._answer(request, decision.stored, now, "stale")
+        if isinstance(decision, GatewayTimeout):
+            return self._gateway_timeout(request)
+        if isinstance(decision, Revalidate):
+            return await self._revalidate(
+                key, request, decision.stored, decision.headers, call_next
+            )
+        assert isinstance(decision, Forward)
+        return await self._forward(key, request, decision.stale, call_next)
+
+    @staticmethod
+    def _bypass(request: HttpRequest) -> bool:
+        """Requests the cache must not touch: streamed, opted out, or self-validating."""
+        ext = request.extensions
+        return (
+            request.stream is not None
+            or bool(ext.get("stream"))
+            or ext.get("cache") is False
+            or any(name in request.headers for name in _BYPASS_HEADERS)
+        )
+
+    async def _forward(
+        self, key: str, request: HttpRequest, stale: StoredResponse | None, call_next: CallNext
+    ) -> FlextResult[HttpResponse]:
+        request_time = self._clock.time()
+        result = await call_next(request)
+        response_time = self._clock.time()
+        if stale is not None and self._failed_over(request, result, stale, response_time):
+            return self._answer(request, stale, response_time, "stale")
+        await self._store(key, request, result, request_time, response_time)
+        forwarded = _response_of(result)
+        if forwarded is not None and forwarded.cache_status is None:
+            # Lets metrics and logs count misses, not only hits.
+            forwarded.cache_status = "miss"
+        return result
+
+    async def _revalidate(
+        self,
+        key: str,
+        request: HttpRequest,
+        stored: StoredResponse,
+        conditional: tuple[tuple[str, str], ...],
+        call_next: CallNext,
+    ) -> FlextResult[HttpResponse]:
+        validation = request.copy()
+        for name, value in conditional:
+            validation.headers.set(name, value)
+        request_time = self._clock.time()
+        result = await call_next(validation)
+        response_time = self._clock.time()
+        response = _response_of(result)
+        if response is not None and response.status_code == 304:
+            fresh = freshen(
+                stored, response.headers, request_time=request_time, response_time=response_time
+            )
+            await self._save_variant(key, fresh, response_time)
+            return self._answer(request, fresh, response_time, "revalidated")
+        if self._failed_over(request, result, stored, response_time):
+            return self._answer(request, stored, response_time, "stale")
+        await self._store(key, request, result, request_time, response_time)
+        return result
+
+    def _failed_over(
+        self,
+        request: HttpRequest,
+        result: FlextResult[HttpResponse],
+        stale: StoredResponse,
+        now: float,
+    ) -> bool:
+        """True when ``result`` is a failure that ``stale`` may stand in for."""
+        response = _response_of(result)
+        status = response.status_code if response is not None else None
+        # A success has no error code: only its status (a 5xx let through) can trigger.
+        if not triggers_stale_if_error(result.error_code, status):
+            return False
+        return stale_on_error_allowed(stale, request.headers, now=now, policy=self.policy)
+
+    # -- background revalidation (stale-while-revalidate) -----------------------------------
+    def _revalidate_in_background(
+        self, key: str, request: HttpRequest, decision: ServeStaleAndRevalidate, call_next: CallNext
+    ) -> None:
+        if key in self._revalidating:
+            return  # one refresh per URL at a time
+        background = request.copy()
+        background.deadline = None  # the caller's deadline covers its own call, not this one
+        self._revalidating.add(key)
+        task = asyncio.get_running_loop().create_task(
+            self._background_refresh(key, background, decision, call_next),
+            name=f"CachePlugin.revalidate[{key}]",
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _background_refresh(
+        self, key: str, request: HttpRequest, decision: ServeStaleAndRevalidate, call_next: CallNext
+    ) -> None:
+        try:
+            if decision.headers:
+                result = await self._revalidate(
+                    key, request, decision.stored, decision.headers, call_next
+                )
+            else:
+                result = await self._forward(key, request, None, call_next)
+            if result.is_failure:
+                _log.warning(
+                    "http_cache.background_revalidation_failed", key=key, error=result.error
+                )
+        finally:
+            self._revalidating.discard(key)
+
+    async def drain(self) -> None:
+        """Wait for background revalidations in flight (tests and graceful shutdown)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def cleanup(self) -> None:
+        """Cancel background revalidations; close the cache if the plugin created it."""
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._owns_cache:
+            await self.cache.close()
+
+    # -- storage ------------------------------------------------------------------------------
+    async def _load(self, key: str) -> list[StoredResponse]:
+        try:
+            data = await self.cache.get(key)
+        except FlextApiError as exc:
+            _log.warning("http_cache.load_failed", key=key, error=str(exc))
+            return []
+        if not isinstance(data, bytes):
+            return []
+        try:
+            return decode_variants(data)
+        except CorruptEntryError as exc:
+            _log.warning("http_cache.corrupt_record", key=key, reason=str(exc))
+            return []
+
+    async def _store(
+        self,
+        key: str,
+        request: HttpRequest,
+        result: FlextResult[HttpResponse],
+        request_time: float,
+        response_time: float,
+    ) -> None:
+        response = _response_of(result)
+        if response is None:
+            return
+        reason = not_storable_reason(request, response, policy=self.policy)
+        if reason is not None:
+            _log.debug("http_cache.not_stored", key=key, reason=reason)
+            return
+        stored = make_stored(
+            request,
+            response,
+            request_time=request_time,
+            response_time=response_time,
+            failed=result.is_failure,
+        )
+        await self._save_variant(key, stored, response_time)
+
+    async def _save_variant(self, key: str, stored: StoredResponse, now: float) -> None:
+        # Re-read so a variant stored meanwhile (another request, another process) survives.
+        others = [v for v in await self._load(key) if v.vary != stored.vary]
+        variants = [*others, stored]
+        variants.sort(key=lambda v: v.response_time)
+        variants = variants[-self.policy.max_variants :]
+        ttl = max(storage_ttl(v, now=now, policy=self.policy) for v in variants)
+        if ttl <= 0:
+            return
+        try:
+            await self.cache.set(key, encode_variants(variants), ttl=ttl)
+        except FlextApiError as exc:
+            _log.warning("http_cache.store_failed", key=key, error=str(exc))
+
+    async def _invalidate_after(
+        self, request: HttpRequest, result: FlextResult[HttpResponse]
+    ) -> None:
+        response = result.value if result.is_success else None
+        if response is None:
+            return
+        for url in invalidation_targets(
+            request.method, request.url, response.status_code, response.headers
+        ):
+            for method in CACHEABLE_METHODS:
+                key = self._namespace + cache_key(method, url)
+                try:
+                    await self.cache.delete(key)
+                except FlextApiError as exc:
+                    _log.warning("http_cache.invalidate_failed", key=key, error=str(exc))
+
+    # -- answers ------------------------------------------------------------------------------
+    def _answer(
+        self, request: HttpRequest, stored: StoredResponse, now: float, status: str
+    ) -> FlextResult[HttpResponse]:
+        headers = stored.header_map()
+        headers.set("Age", str(int(current_age(stored, now))))
+        response = HttpResponse(
+            stored.status,
+            headers=headers,
+            content=b"" if request.method.upper() == "HEAD" else stored.body,
+            url=stored.url,
+            http_version=stored.http_version,
+            reason=stored.reason,
+            request=request,
+        )
+        response.from_cache = True
+        response.cache_status = status
+        if stored.failed:
+            error = response.error_for_status()
+            if error is not None:
+                return FlextResult.fail(error)
+        return FlextResult.ok(response)
+
+    @staticmethod
+    def _gateway_timeout(request: HttpRequest) -> FlextResult[HttpResponse]:
+        response = HttpResponse(
+            504,
+            headers=Headers([("Content-Length", "0")]),
+            reason="Gateway Timeout",
+            request=request,
+        )
+        response.from_cache = True
+        error = response.error_for_status()
+        assert error is not None
+        error.details["reason"] = "only-if-cached and no stored response"
+        return FlextResult.fail(error)
+
+    def __repr__(self) -> str:
+        mode = "shared" if self.policy.shared else "private"
+        return f"<CachePlugin {mode} cache={self.cache!r} background={len(self._background)}>"
+
+
+def _response_of(result: FlextResult[HttpResponse]) -> HttpResponse | None:
+    """The response behind ``result``: its value, or the one attached to an HTTP_STATUS failure."""
+    if result.is_success:
+        return result.value
+    error = result.exception
+    if error is not None and error.code is ErrorCode.HTTP_STATUS:
+        return error.response
+    return None

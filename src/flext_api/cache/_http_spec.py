@@ -1,0 +1,428 @@
+"""RFC 9111 (HTTP caching) and RFC 5861 (stale-* extensions) as pure decision functions.
+
+Sans-IO in hishel's style: nothing here sends, stores or sleeps. The plugin
+(:mod:`._http_plugin`) asks :func:`on_request` what to do with a request and the stored
+variants, performs it, and asks the other functions how to store, freshen (304) or
+invalidate. Each decision is a frozen value object, so each state has focused tests
+(``tests/unit/cache/http/test_state_*.py``).
+
+Written here rather than taken from hishel because hishel 2.0 is not a dependency and
+its state machine is built around its own request/response types; the rules fit in
+one module over ours.
+
+Times are epoch seconds from the plugin's clock (``Date`` and ``Expires`` are wall-clock
+dates, so the age calculation has to be too).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TypeAlias
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from .._errors import ErrorCode, FlextApiError
+from .._models import Headers, HttpRequest, HttpResponse
+from ._http_directives import (
+    CacheControl,
+    normalize_field,
+    parse_cache_control,
+    parse_http_date,
+    parse_vary,
+)
+from ._http_store import StoredResponse
+
+__all__ = [
+    "CACHEABLE_STATUSES",
+    "Forward",
+    "GatewayTimeout",
+    "HttpCachePolicy",
+    "Lookup",
+    "Revalidate",
+    "ServeStaleAndRevalidate",
+    "UseStored",
+    "cache_key",
+    "current_age",
+    "freshen",
+    "freshness_lifetime",
+    "invalidation_targets",
+    "make_stored",
+    "not_storable_reason",
+    "on_request",
+    "request_cache_control",
+    "stale_on_error_allowed",
+    "storage_ttl",
+    "triggers_stale_if_error",
+]
+
+CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+#: Heuristically cacheable statuses (RFC 9110 §15.1); the only ones this cache stores.
+CACHEABLE_STATUSES = frozenset({200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501})
+#: Server errors after which a stale response may stand in (RFC 5861 §4).
+STALE_IF_ERROR_STATUSES = frozenset({500, 502, 503, 504})
+_STALE_IF_ERROR_CODES = frozenset({ErrorCode.CIRCUIT_OPEN, ErrorCode.RETRIES_EXHAUSTED})
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+_NOT_FRESHENED = _HOP_BY_HOP | {"content-length"}
+
+
+@dataclass(frozen=True, slots=True)
+class HttpCachePolicy:
+    """How the cache behaves where the RFC leaves a choice.
+
+    Attributes:
+        shared: a shared (gateway) cache: honours ``s-maxage``, never stores ``private``,
+            stores responses to requests with ``Authorization`` only when allowed.
+        heuristic_fraction: heuristic freshness is this fraction of the time since
+            ``Last-Modified`` (RFC 9111 §4.2.2 suggests 10 %).
+        heuristic_max: ... capped at this many seconds (one day).
+        stale_if_error: seconds past expiry a stored response may answer a failed
+            downstream call when the response did not say (RFC 5861); 0 = only when it did.
+        stale_while_revalidate: the same default for serving stale during a background
+            revalidation.
+        keep: seconds a stale response with a validator is kept for conditional requests.
+        max_variants: stored variants per URL (``Vary``); the oldest go first.
+    """
+
+    shared: bool = False
+    heuristic_fraction: float = 0.1
+    heuristic_max: float = 86_400.0
+    stale_if_error: float = 0.0
+    stale_while_revalidate: float = 0.0
+    keep: float = 86_400.0
+    max_variants: int = 8
+
+    def __post_init__(self) -> None:
+        for name in (
+            "heuristic_fraction",
+            "heuristic_max",
+            "stale_if_error",
+            "stale_while_revalidate",
+            "keep",
+        ):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and value >= 0 and not math.isnan(value)):
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        if self.max_variants < 1:
+            raise ValueError(f"max_variants must be >= 1, got {self.max_variants}")
+
+
+# -- decisions ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class UseStored:
+    """Answer with ``stored`` (``stale``: beyond its freshness, as the request allowed)."""
+
+    stored: StoredResponse
+    age: float
+    stale: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ServeStaleAndRevalidate:
+    """Answer with stale ``stored`` now and revalidate it in the background (RFC 5861 §3)."""
+
+    stored: StoredResponse
+    age: float
+    headers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Revalidate:
+    """Send the request with these conditional ``headers``; a 304 freshens ``stored``."""
+
+    stored: StoredResponse
+    headers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A miss: send the request as is. ``stale`` may still answer if the call fails."""
+
+    stale: StoredResponse | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayTimeout:
+    """``only-if-cached`` and nothing usable is stored: answer 504 without sending."""
+
+
+Lookup: TypeAlias = UseStored | ServeStaleAndRevalidate | Revalidate | Forward | GatewayTimeout
+
+
+# -- keys ---------------------------------------------------------------------------------
+def cache_key(method: str, url: str) -> str:
+    """``"GET https://host/path?q"``: scheme and host lower-cased, fragment dropped."""
+    parts = urlsplit(url)
+    normal = urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, "")
+    )
+    return f"{method.upper()} {normal}"
+
+
+# -- freshness (RFC 9111 §4.2) -----------------------------------------------------------
+def _response_cc(stored: StoredResponse) -> CacheControl:
+    return parse_cache_control(stored.header_map().get_list("cache-control"))
+
+
+def request_cache_control(headers: Headers) -> CacheControl:
+    """The request's directives; a lone ``Pragma: no-cache`` counts as ``no-cache`` (§5.4)."""
+    cc = parse_cache_control(headers.get_list("cache-control"))
+    if "cache-control" not in headers and "no-cache" in headers.get("pragma", "").lower():
+        cc = replace(cc, no_cache=True)
+    return cc
+
+
+def freshness_lifetime(stored: StoredResponse, policy: HttpCachePolicy) -> float:
+    """Seconds the response is fresh: s-maxage (shared), max-age, Expires - Date, or heuristic."""
+    headers = stored.header_map()
+    cc = parse_cache_control(headers.get_list("cache-control"))
+    if policy.shared and cc.s_maxage is not None:
+        return float(cc.s_maxage)
+    if cc.max_age is not None:
+        return float(cc.max_age)
+    date = parse_http_date(headers.get("date"))
+    if date is None:
+        date = stored.response_time
+    if "expires" in headers:
+        expires = parse_http_date(headers["expires"])
+        # An invalid Expires (e.g. "0") means "already expired" (§5.3).
+        return max(0.0, expires - date) if expires is not None else 0.0
+    last_modified = parse_http_date(headers.get("last-modified"))
+    if last_modified is not None:
+        return min(
+            policy.heuristic_max, max(0.0, (date - last_modified) * policy.heuristic_fraction)
+        )
+    return 0.0
+
+
+def current_age(stored: StoredResponse, now: float) -> float:
+    """The response's age now, per the §4.2.3 calculation."""
+    headers = stored.header_map()
+    date = parse_http_date(headers.get("date"))
+    apparent_age = max(0.0, stored.response_time - date) if date is not None else 0.0
+    age_raw = headers.get("age", "").strip()
+    age_value = int(age_raw) if age_raw.isdigit() else 0
+    response_delay = max(0.0, stored.response_time - stored.request_time)
+    corrected_initial_age = max(apparent_age, age_value + response_delay)
+    return corrected_initial_age + max(0.0, now - stored.response_time)
+
+
+def _conditional_headers(stored: StoredResponse) -> tuple[tuple[str, str], ...]:
+    headers = stored.header_map()
+    out: list[tuple[str, str]] = []
+    if "etag" in headers:
+        out.append(("If-None-Match", headers["etag"]))
+    if "last-modified" in headers:
+        out.append(("If-Modified-Since", headers["last-modified"]))
+    return tuple(out)
+
+
+def _vary_matches(stored: StoredResponse, headers: Headers) -> bool:
+    return all(
+        name != "*" and normalize_field(headers.get_list(name)) == value
+        for name, value in stored.vary
+    )
+
+
+# -- the lookup decision -------------------------------------------------------------------
+def on_request(
+    headers: Headers, variants: Sequence[StoredResponse], *, now: float, policy: HttpCachePolicy
+) -> Lookup:
+    """What to do with a GET/HEAD request given the stored variants of its URL."""
+    req_cc = request_cache_control(headers)
+    matching = [v for v in variants if _vary_matches(v, headers)]
+    if not matching:
+        return GatewayTimeout() if req_cc.only_if_cached else Forward()
+    stored = max(matching, key=lambda v: v.response_time)
+    res_cc = _response_cc(stored)
+    age = current_age(stored, now)
+    lifetime = freshness_lifetime(stored, policy)
+    staleness = age - lifetime  # fresh while < 0
+    must_validate = req_cc.no_cache or res_cc.no_cache
+    if (
+        staleness < 0
+        and not must_validate
+        and (req_cc.max_age is None or age <= req_cc.max_age)
+        and (req_cc.min_fresh is None or -staleness >= req_cc.min_fresh)
+    ):
+        return UseStored(stored, age)
+    conditional = _conditional_headers(stored)
+    revalidation_required = res_cc.must_revalidate or (policy.shared and res_cc.proxy_revalidate)
+    if staleness >= 0 and not must_validate and not revalidation_required:
+        if req_cc.max_stale is not None and staleness <= req_cc.max_stale:
+            return UseStored(stored, age, stale=True)
+        window = max(res_cc.stale_while_revalidate or 0, policy.stale_while_revalidate)
+        if staleness < window:
+            return ServeStaleAndRevalidate(stored, age, conditional)
+    if req_cc.only_if_cached:
+        return GatewayTimeout()
+    if conditional:
+        return Revalidate(stored, conditional)
+    return Forward(stored)
+
+
+# -- failures (RFC 5861 §4) ------------------------------------------------------------------
+def triggers_stale_if_error(code: ErrorCode | None, status: int | None) -> bool:
+    """True for the failures a stale response may stand in for.
+
+    A transport error, an open circuit, exhausted retries, or a 500/502/503/504.
+    """
+    if code is None:
+        return status in STALE_IF_ERROR_STATUSES
+    if code is ErrorCode.HTTP_STATUS:
+        return status in STALE_IF_ERROR_STATUSES
+    return code in _STALE_IF_ERROR_CODES or code.is_transport
+
+
+def stale_on_error_allowed(
+    stored: StoredResponse, headers: Headers, *, now: float, policy: HttpCachePolicy
+) -> bool:
+    """May ``stored`` answer a request whose downstream call failed?"""
+    res_cc = _response_cc(stored)
+    if res_cc.no_cache or res_cc.must_revalidate or (policy.shared and res_cc.proxy_revalidate):
+        return False
+    req_cc = request_cache_control(headers)
+    window = max(res_cc.stale_if_error or 0, req_cc.stale_if_error or 0, policy.stale_if_error)
+    staleness = current_age(stored, now) - freshness_lifetime(stored, policy)
+    return window > 0 and staleness <= window
+
+
+# -- storing (RFC 9111 §3) -------------------------------------------------------------------
+def not_storable_reason(
+    request: HttpRequest, response: HttpResponse, *, policy: HttpCachePolicy
+) -> str | None:
+    """Why ``response`` must not be stored, or None when it may be."""
+    if request.method.upper() not in CACHEABLE_METHODS:
+        return f"method {request.method}"
+    if not _body_in_memory(response):
+        return "streamed response"
+    if response.status_code not in CACHEABLE_STATUSES:
+        return f"status {response.status_code}"
+    req_cc = request_cache_control(request.headers)
+    res_cc = parse_cache_control(response.headers.get_list("cache-control"))
+    if req_cc.no_store or res_cc.no_store:
+        return "no-store"
+    if policy.shared and res_cc.private:
+        return "private"
+    if (
+        policy.shared
+        and "authorization" in request.headers
+        and not (res_cc.public or res_cc.must_revalidate or res_cc.s_maxage is not None)
+    ):
+        return "authorization"
+    if "*" in parse_vary(response.headers.get_list("vary")):
+        return "vary *"
+    return None
+
+
+def _body_in_memory(response: HttpResponse) -> bool:
+    """True when the whole body was read (a streamed or closed-unread body never is)."""
+    if not response.is_stream_consumed:
+        return False
+    try:
+        response.content  # noqa: B018 - raises for a stream closed before it was read
+    except FlextApiError:
+        return False
+    return True
+
+
+def _storable_headers(headers: Headers) -> list[tuple[str, str]]:
+    named = {
+        name.strip().lower()
+        for value in headers.get_list("connection")
+        for name in value.split(",")
+    }
+    drop = _HOP_BY_HOP | named
+    return [(k, v) for k, v in headers.multi_items() if k.lower() not in drop]
+
+
+def make_stored(
+    request: HttpRequest,
+    response: HttpResponse,
+    *,
+    request_time: float,
+    response_time: float,
+    failed: bool = False,
+) -> StoredResponse:
+    """The record to keep for ``response`` (hop-by-hop fields dropped, Vary values taken)."""
+    vary = tuple(
+        (name, normalize_field(request.headers.get_list(name)))
+        for name in parse_vary(response.headers.get_list("vary"))
+    )
+    return StoredResponse(
+        status=response.status_code,
+        headers=tuple(_storable_headers(response.headers)),
+        body=response.content,
+        url=response.url or request.url,
+        request_time=request_time,
+        response_time=response_time,
+        vary=vary,
+        reason=response.reason,
+        http_version=response.http_version,
+        failed=failed,
+    )
+
+
+def storage_ttl(stored: StoredResponse, *, now: float, policy: HttpCachePolicy) -> float:
+    """Seconds to keep ``stored``: freshness left plus stale windows (or ``keep`` if validatable).
+
+    0 means there is no point storing it (stale, no validator, no stale window).
+    """
+    res_cc = _response_cc(stored)
+    remaining = max(0.0, freshness_lifetime(stored, policy) - current_age(stored, now))
+    stale_windows = max(
+        res_cc.stale_while_revalidate or 0,
+        res_cc.stale_if_error or 0,
+        policy.stale_while_revalidate,
+        policy.stale_if_error,
+    )
+    keep = policy.keep if _conditional_headers(stored) else 0.0
+    return remaining + max(stale_windows, keep)
+
+
+def freshen(
+    stored: StoredResponse, not_modified: Headers, *, request_time: float, response_time: float
+) -> StoredResponse:
+    """``stored`` updated by a 304 (§4.3.4): its fields replace the stored ones, times renewed."""
+    updates = [
+        (k, v) for k, v in _storable_headers(not_modified) if k.lower() not in _NOT_FRESHENED
+    ]
+    replaced = {k.lower() for k, _ in updates}
+    merged = [(k, v) for k, v in stored.headers if k.lower() not in replaced] + updates
+    return replace(
+        stored, headers=tuple(merged), request_time=request_time, response_time=response_time
+    )
+
+
+# -- invalidation (RFC 9111 §4.4) ------------------------------------------------------------
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def invalidation_targets(method: str, url: str, status: int, headers: Headers) -> list[str]:
+    """URLs whose stored responses an unsafe request's non-error answer makes invalid.
+
+    The target URL, plus ``Location`` and ``Content-Location`` when on the same origin.
+    """
+    if method.upper() in SAFE_METHODS or not 200 <= status < 400:
+        return []
+    targets = [url]
+    for name in ("location", "content-location"):
+        value = headers.get(name)
+        if value:
+            absolute = urljoin(url, value.strip())
+            if _origin(absolute) == _origin(url) and absolute not in targets:
+                targets.append(absolute)
+    return targets

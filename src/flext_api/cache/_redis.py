@@ -1,0 +1,173 @@
+"""``RedisBackend``: entries shared by every process that talks to one Redis (redis-py asyncio).
+
+Each entry is one Redis string under ``prefix + key`` with a ``PX`` expiry, so Redis
+itself drops expired entries. A read is ``GET`` + ``PTTL`` in one pipelined round trip,
+which gives the remaining lifetime without a clock shared between processes.
+
+Size bounds belong to Redis (``maxmemory`` with an ``allkeys-lru``/``allkeys-lfu``
+policy); this backend never evicts by itself. ``clear()`` deletes only keys under its
+prefix (``SCAN`` + ``UNLINK``), never the whole database. Redis failures become
+:class:`~flext_api.FlextApiError` (``CONNECT_ERROR``, ``READ_TIMEOUT``).
+
+Needs the ``redis`` extra: ``pip install 'flext-api[redis]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._errors import ErrorCode, FlextApiError
+from ._backend import BackendUsage, Stored
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["RedisBackend"]
+
+_GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
+_SCAN_BATCH = 500
+
+
+@contextlib.contextmanager
+def _translated(operation: str) -> Iterator[None]:
+    """Turn redis-py exceptions into the flext-api error tree."""
+    from redis import exceptions
+
+    try:
+        yield
+    except exceptions.TimeoutError as exc:
+        raise FlextApiError.from_code(
+            ErrorCode.READ_TIMEOUT, f"redis {operation} timed out: {exc}"
+        ) from exc
+    except exceptions.ConnectionError as exc:
+        raise FlextApiError.from_code(
+            ErrorCode.CONNECT_ERROR, f"redis {operation} failed to connect: {exc}"
+        ) from exc
+    except exceptions.RedisError as exc:
+        raise FlextApiError.from_code(
+            ErrorCode.UNEXPECTED_ERROR, f"redis {operation} failed: {exc}"
+        ) from exc
+
+
+def _remaining(pttl: int) -> float | None:
+    # PTTL: -1 = no expiry; -2 = gone (raced with expiry; the GET decides).
+    return None if pttl < 0 else pttl / 1000.0
+
+
+def _px(ttl: float | None) -> int | None:
+    if ttl is None or ttl == math.inf:
+        return None
+    return max(1, int(ttl * 1000))
+
+
+class RedisBackend:
+    """Entries in Redis at ``url`` (or in a ``client`` you own), under ``prefix``."""
+
+    name = "redis"
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        prefix: str = "flext:cache:",
+        client: Redis | None = None,
+        socket_timeout: float | None = 5.0,
+    ) -> None:
+        if client is None:
+            if not url:
+                raise ValueError("RedisBackend needs a url (redis://host:port/db) or a client")
+            try:
+                from redis.asyncio import Redis
+            except ImportError as exc:  # pragma: no cover - the dev environment has redis
+                raise ImportError(
+                    "the redis cache backend needs the 'redis' extra: "
+                    "pip install 'flext-api[redis]'"
+                ) from exc
+            client = Redis.from_url(
+                url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+            )
+            self._owns_client = True
+        else:
+            self._owns_client = False
+        self._client: Redis = client
+        self.prefix = prefix
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    async def get(self, key: str) -> Stored | None:
+        with _translated("GET"):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.get(self._k(key))
+            pipe.pttl(self._k(key))
+            data, pttl = await pipe.execute()
+        if data is None:
+            return None
+        return bytes(data), _remaining(int(pttl))
+
+    async def set(self, key: str, data: bytes, ttl: float | None) -> None:
+        with _translated("SET"):
+            await self._client.set(self._k(key), data, px=_px(ttl))
+
+    async def delete(self, key: str) -> bool:
+        with _translated("DEL"):
+            removed: int = await self._client.delete(self._k(key))
+        return removed > 0
+
+    async def clear(self) -> None:
+        pattern = self.prefix.translate(_GLOB_SPECIAL) + "*"
+        with _translated("SCAN/UNLINK"):
+            batch: list[Any] = []
+            async for name in self._client.scan_iter(match=pattern, count=_SCAN_BATCH):
+                batch.append(name)
+                if len(batch) >= _SCAN_BATCH:
+                    await self._client.unlink(*batch)
+                    batch.clear()
+            if batch:
+                await self._client.unlink(*batch)
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, Stored]:
+        if not keys:
+            return {}
+        with _translated("GET"):
+            pipe = self._client.pipeline(transaction=False)
+            for key in keys:
+                pipe.get(self._k(key))
+                pipe.pttl(self._k(key))
+            replies = await pipe.execute()
+        found: dict[str, Stored] = {}
+        for i, key in enumerate(keys):
+            data, pttl = replies[2 * i], replies[2 * i + 1]
+            if data is not None:
+                found[key] = (bytes(data), _remaining(int(pttl)))
+        return found
+
+    async def set_many(self, items: Mapping[str, bytes], ttl: float | None) -> None:
+        if not items:
+            return
+        px = _px(ttl)
+        with _translated("SET"):
+            pipe = self._client.pipeline(transaction=False)
+            for key, data in items.items():
+                pipe.set(self._k(key), data, px=px)
+            await pipe.execute()
+
+    async def usage(self) -> BackendUsage:
+        """Counts this prefix's keys with ``SCAN`` (O(n) in Redis keys): call it sparingly."""
+        pattern = self.prefix.translate(_GLOB_SPECIAL) + "*"
+        with _translated("SCAN"):
+            count = 0
+            async for _ in self._client.scan_iter(match=pattern, count=_SCAN_BATCH):
+                count += 1
+        return BackendUsage(entries=count)
+
+    async def close(self) -> None:
+        if self._owns_client:
+            with _translated("close"):
+                await self._client.aclose()
+
+    def __repr__(self) -> str:
+        return f"<RedisBackend prefix={self.prefix!r}>"

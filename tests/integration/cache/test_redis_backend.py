@@ -1,0 +1,182 @@
+"""RedisBackend against a real redis-server: TTLs, prefixes, sharing between processes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from structlog.testing import capture_logs
+
+from flext_api import ErrorCode, FlextApiError
+from flext_api.cache import AsyncSmartCache, FlextApiCache, RedisBackend
+from tests.servers.redis_server import RedisServer
+
+from ._subprocess import run_python
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A prefix of its own for each test: the Redis server is shared by the session."""
+    return f"t:{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture
+async def cache(redis_server: RedisServer, prefix: str) -> AsyncIterator[FlextApiCache]:
+    async with FlextApiCache("redis", {"url": redis_server.url, "prefix": prefix}) as c:
+        yield c
+
+
+async def test_round_trip_with_ttl(cache: FlextApiCache) -> None:
+    """Values come back with their remaining TTL; bytes and JSON are kept apart."""
+    await cache.set("j", {"a": [1, 2]}, ttl=60)
+    await cache.set("b", b"raw")
+    value, ttl = await cache.get_with_ttl("j") or (None, None)
+    assert value == {"a": [1, 2]}
+    assert ttl is not None and 59 < ttl <= 60
+    assert await cache.get_with_ttl("b") == (b"raw", None)
+    assert await cache.get("missing") is None
+
+
+async def test_redis_expires_entries(cache: FlextApiCache) -> None:
+    """An entry set with a TTL disappears from Redis when it runs out."""
+    await cache.set("short", 1, ttl=0.05)
+    await asyncio.sleep(0.2)
+    assert await cache.get("short") is None
+
+
+async def test_many_delete_and_stats(cache: FlextApiCache) -> None:
+    """get_many/set_many/delete work in one round trip each; stats counts this prefix."""
+    await cache.set_many({"a": 1, "b": 2, "c": 3}, ttl=60)
+    assert await cache.get_many(["a", "c", "zz"]) == {"a": 1, "c": 3}
+    assert await cache.delete("a") is True
+    assert await cache.delete("a") is False
+    assert await cache.get_many([]) == {}
+    await cache.set_many({})
+    stats = await cache.stats()
+    assert stats.backend == "redis"
+    assert stats.entries == 2
+
+
+async def test_clear_only_touches_its_prefix(
+    redis_server: RedisServer, cache: FlextApiCache
+) -> None:
+    """clear() deletes this cache's keys and leaves other keys in the database."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        await client.set("foreign:key", b"keep")
+        await cache.set_many({f"k{i}": i for i in range(1200)})
+        await cache.clear()
+        assert (await cache.stats()).entries == 0
+        assert await client.get("foreign:key") == b"keep"
+    finally:
+        await client.delete("foreign:key")
+        await client.aclose()
+
+
+async def test_glob_characters_in_prefix_are_literal(redis_server: RedisServer) -> None:
+    """A prefix with * or [ does not make clear() delete other caches' keys."""
+    url = redis_server.url
+    async with (
+        FlextApiCache("redis", {"url": url, "prefix": "p*[x]:"}) as odd,
+        FlextApiCache("redis", {"url": url, "prefix": "pother:"}) as other,
+    ):
+        await odd.set("a", 1)
+        await other.set("b", 2)
+        await odd.clear()
+        assert await other.get("b") == 2
+        await other.clear()
+
+
+async def test_corrupt_value_is_a_logged_miss(redis_server: RedisServer, prefix: str) -> None:
+    """Bytes in Redis that are not ours are a miss (logged), never an exception."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        await client.set(prefix + "bad", b"\xff not a value")
+        async with FlextApiCache("redis", {"url": redis_server.url, "prefix": prefix}) as cache:
+            with capture_logs() as logs:
+                assert await cache.get("bad") is None
+        assert logs[0]["event"] == "cache.corrupt_value"
+        assert await client.get(prefix + "bad") is None
+    finally:
+        await client.aclose()
+
+
+async def test_unreachable_redis_is_a_connect_error() -> None:
+    """A Redis that refuses connections gives FlextApiError CONNECT_ERROR."""
+    async with FlextApiCache(
+        "redis", {"url": "redis://127.0.0.1:1/0", "socket_timeout": 1}
+    ) as cache:
+        with pytest.raises(FlextApiError) as info:
+            await cache.get("k")
+    assert info.value.code is ErrorCode.CONNECT_ERROR
+
+
+async def test_given_client_is_not_closed(redis_server: RedisServer, prefix: str) -> None:
+    """A redis client passed in stays open after the cache closes."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        async with FlextApiCache(RedisBackend(client=client, prefix=prefix)) as cache:
+            await cache.set("k", 1)
+        assert await client.ping()
+        assert repr(cache.backend) == f"<RedisBackend prefix={prefix!r}>"
+    finally:
+        await client.aclose()
+
+
+WRITER = """
+import asyncio, sys
+from flext_api.cache import FlextApiCache
+
+async def main():
+    async with FlextApiCache("redis", {"url": sys.argv[1], "prefix": sys.argv[2]}) as cache:
+        await cache.set("from-child", {"pid": "child", "items": [1, 2, 3]}, ttl=60)
+        print(await cache.get("from-parent"))
+
+asyncio.run(main())
+"""
+
+
+async def test_two_processes_share_entries(
+    cache: FlextApiCache, redis_server: RedisServer, prefix: str
+) -> None:
+    """A value written by another process is read here, and the other way round."""
+    await cache.set("from-parent", "hello child", ttl=60)
+    out = await asyncio.to_thread(run_python, WRITER, redis_server.url, prefix)
+    assert out.strip() == "hello child"
+    assert await cache.get("from-child") == {"pid": "child", "items": [1, 2, 3]}
+
+
+SMART_CHILD = """
+import asyncio, sys
+from flext_api.cache import AsyncSmartCache, FlextApiCache
+
+async def main():
+    async with FlextApiCache("redis", {"url": sys.argv[1], "prefix": sys.argv[2]}) as shared:
+        async with AsyncSmartCache(ttl=60, backend=shared) as cache:
+            print(await cache.get_or_compute("report", lambda: {"computed_by": "child"}))
+
+asyncio.run(main())
+"""
+
+
+async def test_smart_cache_shares_computations_between_processes(
+    cache: FlextApiCache, redis_server: RedisServer, prefix: str
+) -> None:
+    """An AsyncSmartCache in another process computes; ours finds the value in Redis."""
+    await asyncio.to_thread(run_python, SMART_CHILD, redis_server.url, prefix)
+    calls: list[int] = []
+
+    def compute() -> dict[str, str]:
+        calls.append(1)
+        return {"computed_by": "parent"}
+
+    async with AsyncSmartCache(ttl=60, backend=cache) as smart:
+        assert await smart.get_or_compute("report", compute) == {"computed_by": "child"}
+        stats = await smart.get_cache_stats()
+    assert calls == []
+    assert stats["backend_hits"] == 1

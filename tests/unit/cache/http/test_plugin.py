@@ -1,0 +1,161 @@
+"""CachePlugin as a component: storage failures, configuration, lifecycle, background work."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from flext_api import CacheConfig, ErrorCode, FlextApiError, FlextResult, HttpRequest, HttpResponse
+from flext_api.cache import CachePlugin, FilesystemBackend, FlextApiCache, HttpCachePolicy
+from flext_api.cache._http_spec import cache_key
+from flext_api.testing import FakeClock
+
+from .._backends import DownBackend
+from ._support import URL, Origin, answer, fixed, get, http_date, new_plugin
+
+
+async def test_corrupt_record_is_a_logged_miss() -> None:
+    """A damaged stored record is logged and the request goes to the origin."""
+    clock = FakeClock()
+    plugin = new_plugin(clock)
+    await plugin.cache.set("http:" + cache_key("GET", URL), b"\x00\x00\x00\x09garbage!!")
+    origin = fixed(clock, [("Cache-Control", "max-age=60")])
+    with capture_logs() as logs:
+        result = await get(plugin, origin)
+    assert not result.value.from_cache
+    assert "http_cache.corrupt_record" in [e["event"] for e in logs]
+
+
+async def test_non_bytes_record_is_ignored() -> None:
+    """A value of another kind under the key (not bytes) is a miss."""
+    clock = FakeClock()
+    plugin = new_plugin(clock)
+    await plugin.cache.set("http:" + cache_key("GET", URL), {"not": "ours"})
+    origin = fixed(clock, [("Cache-Control", "max-age=60")])
+    assert not (await get(plugin, origin)).value.from_cache
+
+
+async def test_backend_outage_never_fails_the_request() -> None:
+    """With the storage down requests still succeed; load/store/invalidate failures are logged."""
+    clock = FakeClock()
+    plugin = CachePlugin(FlextApiCache(DownBackend()), clock=clock)
+    origin = fixed(clock, [("Cache-Control", "max-age=60")])
+    with capture_logs() as logs:
+        assert (await get(plugin, origin)).is_success
+        assert (await get(plugin, origin, method="POST")).is_success
+    events = {e["event"] for e in logs}
+    assert {
+        "http_cache.load_failed",
+        "http_cache.store_failed",
+        "http_cache.invalidate_failed",
+    } <= events
+
+
+async def test_from_config_builds_backend_and_options(tmp_path: Path) -> None:
+    """from_config takes backend, shared, max_entries and options (backend and plugin keys)."""
+    config = CacheConfig(
+        enabled=True,
+        backend="filesystem",
+        shared=True,
+        options={"path": str(tmp_path), "max_bytes": 10_000, "stale_if_error": 30, "keep": 60},
+    )
+    plugin = CachePlugin.from_config(config)
+    assert isinstance(plugin.cache.backend, FilesystemBackend)
+    assert plugin.policy == HttpCachePolicy(shared=True, stale_if_error=30, keep=60)
+    memory = CachePlugin.from_config(CacheConfig(enabled=True, max_entries=7))
+    assert memory.cache.backend.max_entries == 7  # type: ignore[attr-defined]
+    await plugin.cleanup()
+    await memory.cleanup()
+
+
+async def test_cleanup_closes_only_an_owned_cache() -> None:
+    """cleanup() closes the cache the plugin made, never one it was given."""
+    closed: list[str] = []
+
+    class Tracking(FlextApiCache):
+        async def close(self) -> None:
+            closed.append("closed")
+
+    given = CachePlugin(Tracking())
+    await given.cleanup()
+    assert closed == []
+    owned = CachePlugin.from_config(CacheConfig(enabled=True))
+    owned.cache = Tracking()
+    await owned.cleanup()
+    assert closed == ["closed"]
+
+
+async def test_cleanup_cancels_background_revalidation() -> None:
+    """cleanup() cancels revalidations still running."""
+    clock = FakeClock()
+    plugin = new_plugin(clock, stale_while_revalidate=60)
+    await get(plugin, fixed(clock, [("Cache-Control", "max-age=1"), ("ETag", '"e"')]))
+    clock.advance(5)
+    never = asyncio.Event()
+
+    async def hanging(request: HttpRequest) -> FlextResult[HttpResponse]:
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    assert (await plugin.handle(HttpRequest("GET", URL), hanging)).value.cache_status == "stale"
+    await asyncio.sleep(0)
+    assert "background=1" in repr(plugin)
+    await plugin.cleanup()
+    assert "background=0" in repr(plugin)
+
+
+async def test_failed_background_revalidation_is_logged() -> None:
+    """A background revalidation that fails is logged; the stale entry stays for next time."""
+    clock = FakeClock()
+    plugin = new_plugin(clock)
+    stored = fixed(clock, [("Cache-Control", "max-age=1, stale-while-revalidate=60")])
+    await get(plugin, stored)
+    clock.advance(5)
+    down = Origin(
+        lambda r: FlextResult.fail(FlextApiError.from_code(ErrorCode.CONNECT_ERROR, "down"))
+    )
+    with capture_logs() as logs:
+        assert (await get(plugin, down)).value.cache_status == "stale"
+        await plugin.drain()
+    assert [e["event"] for e in logs] == ["http_cache.background_revalidation_failed"]
+    assert down.requests[0].deadline is None
+
+
+async def test_background_refresh_without_validator_replaces_the_entry() -> None:
+    """Stale-while-revalidate without a validator refreshes with a plain request."""
+    clock = FakeClock()
+    plugin = new_plugin(clock)
+    bodies = iter([b"one", b"two"])
+    origin = Origin(
+        lambda r: answer(
+            r,
+            headers=[
+                ("Date", http_date(clock)),
+                ("Cache-Control", "max-age=1, stale-while-revalidate=60"),
+            ],
+            body=next(bodies),
+        )
+    )
+    await get(plugin, origin)
+    clock.advance(5)
+    await get(plugin, origin)
+    await plugin.drain()
+    assert "if-none-match" not in origin.requests[1].headers
+    assert (await get(plugin, origin)).value.content == b"two"
+
+
+def test_policy_validation() -> None:
+    """Negative windows or zero variants are ValueErrors."""
+    with pytest.raises(ValueError, match="keep"):
+        HttpCachePolicy(keep=-1)
+    with pytest.raises(ValueError, match="max_variants"):
+        HttpCachePolicy(max_variants=0)
+
+
+def test_repr() -> None:
+    """repr names the mode and the cache."""
+    assert repr(CachePlugin(shared=True)).startswith("<CachePlugin shared cache=<FlextApiCache")
+    assert CachePlugin.name == "cache"

@@ -1,0 +1,82 @@
+"""The pure RFC 9111 helpers, called directly for the cases the plugin never reaches."""
+
+from __future__ import annotations
+
+from flext_api import Headers, HttpRequest, HttpResponse
+from flext_api.cache import HttpCachePolicy
+from flext_api.cache._http_spec import (
+    current_age,
+    freshness_lifetime,
+    invalidation_targets,
+    make_stored,
+    not_storable_reason,
+)
+from flext_api.cache._http_store import StoredResponse
+
+POLICY = HttpCachePolicy()
+
+
+def stored(
+    *headers: tuple[str, str], request_time: float = 100.0, response_time: float = 100.0
+) -> StoredResponse:
+    return StoredResponse(200, headers, b"", "https://x/", request_time, response_time)
+
+
+def test_age_uses_the_age_header_and_response_delay() -> None:
+    """current_age adds the Age header, the response delay and the time spent here."""
+    record = stored(("Age", "30"), request_time=98.0, response_time=100.0)
+    assert current_age(record, now=110.0) == 30 + 2 + 10
+
+
+def test_apparent_age_from_date() -> None:
+    """A Date earlier than the response time counts as age (apparent_age)."""
+    record = stored(("Date", "Thu, 01 Jan 1970 00:01:00 GMT"), response_time=100.0)
+    assert current_age(record, now=100.0) == 40.0
+
+
+def test_invalid_age_header_is_ignored() -> None:
+    """A non-numeric Age counts as 0."""
+    assert current_age(stored(("Age", "soon")), now=100.0) == 0.0
+
+
+def test_invalid_expires_means_expired() -> None:
+    """Expires: 0 (invalid) gives a lifetime of 0; no Date falls back to the response time."""
+    assert freshness_lifetime(stored(("Expires", "0")), POLICY) == 0.0
+    assert freshness_lifetime(stored(("Expires", "Thu, 01 Jan 1970 00:02:00 GMT")), POLICY) == 20.0
+
+
+def test_nothing_to_go_on_means_no_freshness() -> None:
+    """No max-age, Expires or Last-Modified: lifetime 0."""
+    assert freshness_lifetime(stored(), POLICY) == 0.0
+
+
+def test_only_get_and_head_are_storable() -> None:
+    """not_storable_reason refuses other methods."""
+    request = HttpRequest("POST", "https://x/")
+    response = HttpResponse(200, request=request)
+    assert not_storable_reason(request, response, policy=POLICY) == "method POST"
+
+
+def test_hop_by_hop_and_connection_named_fields_are_not_stored() -> None:
+    """Connection, Keep-Alive and fields Connection names are dropped before storing."""
+    request = HttpRequest("GET", "https://x/")
+    response = HttpResponse(
+        200,
+        headers=[
+            ("Connection", "x-private"),
+            ("Keep-Alive", "5"),
+            ("X-Private", "1"),
+            ("ETag", '"e"'),
+        ],
+        request=request,
+    )
+    record = make_stored(request, response, request_time=1.0, response_time=2.0)
+    assert record.headers == (("ETag", '"e"'),)
+
+
+def test_invalidation_targets_are_unique() -> None:
+    """A Location equal to the request URL is listed once; errors and safe methods list none."""
+    headers = Headers([("Location", "https://x/a"), ("Content-Location", "/a")])
+    assert invalidation_targets("POST", "https://x/a", 201, headers) == ["https://x/a"]
+    assert invalidation_targets("GET", "https://x/a", 200, headers) == []
+    assert invalidation_targets("POST", "https://x/a", 500, headers) == []

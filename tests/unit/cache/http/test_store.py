@@ -1,0 +1,44 @@
+"""Stored-response records: round trip and damage detection."""
+
+from __future__ import annotations
+
+import pytest
+
+from flext_api.cache._codec import CorruptEntryError
+from flext_api.cache._http_store import StoredResponse, decode_variants, encode_variants
+
+A = StoredResponse(
+    status=200,
+    headers=(("Content-Type", "text/plain"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")),
+    body=b"first body",
+    url="https://x/a",
+    request_time=1.5,
+    response_time=2.5,
+    vary=(("accept", "text/plain"), ("accept-language", None)),
+    reason="OK",
+    http_version="HTTP/2",
+    failed=False,
+)
+B = StoredResponse(404, (), b"", "https://x/a", 3.0, 4.0, failed=True)
+
+
+def test_round_trip_keeps_every_field() -> None:
+    """Encoding then decoding gives equal records, repeated headers and empty bodies included."""
+    assert decode_variants(encode_variants([A, B])) == [A, B]
+    assert A.header_map().get_list("set-cookie") == ["a=1", "b=2"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x00\x00\x00\x05{bad}",
+        encode_variants([A])[:-3],
+        encode_variants([A]) + b"extra",
+        b"\x00\x00\x00\x02[1]",
+    ],
+)
+def test_damaged_records_are_corrupt(data: bytes) -> None:
+    """Truncated, padded, non-JSON or wrongly shaped records raise CorruptEntryError."""
+    with pytest.raises(CorruptEntryError):
+        decode_variants(data)

@@ -1,0 +1,37 @@
+"""The value codec: bytes and JSON round-trip, anything else is a TypeError, damage is detected."""
+
+from __future__ import annotations
+
+import pytest
+
+from flext_api.cache._codec import CorruptEntryError, decode_value, encode_value
+
+
+@pytest.mark.parametrize("value", [b"raw", b"", {"a": [1, 2.5, None, True]}, "text", 3, None, []])
+def test_round_trip(value: object) -> None:
+    """Bytes and JSON-able values come back equal (and bytes stay bytes)."""
+    assert decode_value(encode_value("k", value)) == value
+
+
+def test_bytes_and_json_are_kept_apart() -> None:
+    """b'[1]' comes back as bytes, [1] as a list."""
+    assert decode_value(encode_value("k", b"[1]")) == b"[1]"
+    assert decode_value(encode_value("k", [1])) == [1]
+
+
+def test_bytearray_is_stored_as_bytes() -> None:
+    """A bytearray is stored as bytes."""
+    assert decode_value(encode_value("k", bytearray(b"ab"))) == b"ab"
+
+
+def test_unserializable_value_is_a_type_error_naming_key_and_type() -> None:
+    """An object orjson cannot serialize is a TypeError naming the key and the type."""
+    with pytest.raises(TypeError, match=r"key 'user:1': object is neither bytes nor JSON"):
+        encode_value("user:1", object())
+
+
+@pytest.mark.parametrize("data", [b"", b"x123", b"j{not json"])
+def test_damaged_data_is_a_corrupt_entry(data: bytes) -> None:
+    """Unknown tags and broken JSON raise CorruptEntryError (a ValueError)."""
+    with pytest.raises(CorruptEntryError):
+        decode_value(data)

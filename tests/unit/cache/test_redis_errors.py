@@ -1,0 +1,48 @@
+"""RedisBackend error translation, with a stub client (no server needed)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+from redis import exceptions
+from redis.asyncio import Redis
+
+from flext_api import ErrorCode, FlextApiError
+from flext_api.cache import RedisBackend
+
+
+class Raising:
+    """A stand-in for redis.asyncio.Redis whose every command raises ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def set(self, *args: Any, **kwargs: Any) -> None:
+        raise self.error
+
+    async def delete(self, *args: Any) -> int:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (exceptions.TimeoutError("slow"), ErrorCode.READ_TIMEOUT),
+        (exceptions.ConnectionError("refused"), ErrorCode.CONNECT_ERROR),
+        (exceptions.ResponseError("WRONGTYPE"), ErrorCode.UNEXPECTED_ERROR),
+    ],
+)
+async def test_redis_errors_are_translated(error: Exception, code: ErrorCode) -> None:
+    """Timeouts, connection errors and other Redis errors map to FlextApiError codes."""
+    backend = RedisBackend(client=cast("Redis", Raising(error)))
+    with pytest.raises(FlextApiError) as info:
+        await backend.set("k", b"v", 1.0)
+    assert info.value.code is code
+    assert info.value.__cause__ is error
+
+
+async def test_owned_client_is_closed_on_close() -> None:
+    """A backend built from a URL closes its client; nothing is sent before first use."""
+    backend = RedisBackend("redis://127.0.0.1:1/0")
+    await backend.close()
