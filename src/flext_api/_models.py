@@ -166,6 +166,7 @@ class HttpRequest:
     """
 
     __slots__ = (
+        "_host",
         "content",
         "deadline",
         "extensions",
@@ -197,6 +198,7 @@ class HttpRequest:
         # Absolute time on the client's monotonic clock after which the call must stop.
         self.deadline = deadline
         self.extensions: dict[str, Any] = extensions if extensions is not None else {}
+        self._host: tuple[str, str] | None = None
 
     @property
     def is_replayable(self) -> bool:
@@ -206,14 +208,13 @@ class HttpRequest:
     @property
     def host(self) -> str:
         """``host[:port]`` of the URL, lower-cased (the key of per-host policies)."""
-        rest = self.url.split("://", 1)[-1]
-        end = len(rest)
-        for sep in "/?#":
-            pos = rest.find(sep)
-            if pos != -1 and pos < end:
-                end = pos
-        netloc = rest[:end]
-        return netloc.rsplit("@", 1)[-1].lower()
+        # Several per-host stages ask for it on every request; parse once per URL.
+        cached = self._host
+        if cached is not None and cached[0] is self.url:
+            return cached[1]
+        host = _host_of(self.url)
+        self._host = (self.url, host)
+        return host
 
     def copy(self) -> HttpRequest:
         """A shallow copy with its own headers and extensions (for one attempt)."""
@@ -230,6 +231,17 @@ class HttpRequest:
 
     def __repr__(self) -> str:
         return f"<HttpRequest [{self.method} {_redact_url(self.url)}]>"
+
+
+def _host_of(url: str) -> str:
+    rest = url.split("://", 1)[-1]
+    end = len(rest)
+    for sep in "/?#":
+        pos = rest.find(sep)
+        if pos != -1 and pos < end:
+            end = pos
+    netloc = rest[:end]
+    return netloc.rsplit("@", 1)[-1].lower()
 
 
 def _redact_url(url: str) -> str:

@@ -90,10 +90,10 @@ async def test_breaker_stage_shows_its_thresholds() -> None:
 
 
 async def test_deadline_stage_shows_total_and_enforce() -> None:
-    """The deadline stage, which has no config model, shows its total and enforce flag."""
+    """The default deadline stage shows its total; it leaves enforcement to the transport."""
     config = ClientConfig(timeout=TimeoutConfig(total=7.5))
     client = FlextApiClient(transport=MockTransport(_ok), config=config)
-    assert _stage(describe(client), "deadline")["settings"] == {"total": 7.5, "enforce": True}
+    assert _stage(describe(client), "deadline")["settings"] == {"total": 7.5, "enforce": False}
     await client.aclose()
 
 

@@ -43,6 +43,8 @@ from ._stages import default_stages
 
 __all__ = ["FlextApiClient", "RequestOptions"]
 
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
+
 
 class RequestOptions(TypedDict, total=False):
     """Keyword arguments every request method accepts."""
@@ -235,39 +237,44 @@ class FlextApiClient:
         self, method: str, url: str, **options: Unpack[RequestOptions]
     ) -> HttpRequest:
         """Build the validated request a call would send; raises ``InvalidRequestError``."""
-        method = method.upper()
-        if not method.isalpha():
-            raise FlextApiError.from_code(
-                ErrorCode.INVALID_REQUEST, f"invalid HTTP method {method!r}"
-            )
+        if method not in _KNOWN_METHODS:
+            method = method.upper()
+            if not method.isalpha():
+                raise FlextApiError.from_code(
+                    ErrorCode.INVALID_REQUEST, f"invalid HTTP method {method!r}"
+                )
         full_url = build_url(self._base_url, url, options.get("params"))
         headers = merge_headers(self._headers, options.get("headers"))
-        content, stream, ctype = encode_body(
-            json=options.get("json"),
-            data=options.get("data"),
-            content=options.get("content"),
-            files=options.get("files"),
-        )
-        if ctype is not None and "content-type" not in headers:
-            headers.add("Content-Type", ctype)
-        ext: dict[str, Any] = dict(options.get("extensions") or {})
-        timeout_opt = options.get("timeout", USE_CLIENT_DEFAULT)
-        timeout = (
-            self._timeout
-            if isinstance(timeout_opt, UseClientDefault)
-            else TimeoutConfig.of(timeout_opt)
-        )
-        for key in ("retry", "fail_on_http_error", "follow_redirects"):
-            value = options.get(key, USE_CLIENT_DEFAULT)
-            if not isinstance(value, UseClientDefault):
-                ext[key] = value
-        key_opt = options.get("idempotency_key")
-        if isinstance(key_opt, str):
-            validate_header("Idempotency-Key", key_opt)
-            headers.set("Idempotency-Key", key_opt)
-        elif key_opt is True:
-            ext["idempotency_key"] = True
-        deadline = None if timeout.total is None else self._clock.monotonic() + timeout.total
+        timeout = self._timeout
+        ext: dict[str, Any] = {}
+        content = stream = None
+        if options:
+            # The common call passes no options (or only params/headers): skip the rest.
+            content, stream, ctype = encode_body(
+                json=options.get("json"),
+                data=options.get("data"),
+                content=options.get("content"),
+                files=options.get("files"),
+            )
+            if ctype is not None and "content-type" not in headers:
+                headers.add("Content-Type", ctype)
+            extensions = options.get("extensions")
+            if extensions:
+                ext.update(extensions)
+            timeout_opt = options.get("timeout", USE_CLIENT_DEFAULT)
+            if not isinstance(timeout_opt, UseClientDefault):
+                timeout = TimeoutConfig.of(timeout_opt)
+            for key in ("retry", "fail_on_http_error", "follow_redirects"):
+                value = options.get(key, USE_CLIENT_DEFAULT)
+                if not isinstance(value, UseClientDefault):
+                    ext[key] = value
+            key_opt = options.get("idempotency_key")
+            if isinstance(key_opt, str):
+                validate_header("Idempotency-Key", key_opt)
+                headers.set("Idempotency-Key", key_opt)
+            elif key_opt is True:
+                ext["idempotency_key"] = True
+        total = timeout.total
         return HttpRequest(
             method,
             full_url,
@@ -275,7 +282,7 @@ class FlextApiClient:
             content=content,
             stream=stream,
             timeout=timeout,
-            deadline=deadline,
+            deadline=None if total is None else self._clock.monotonic() + total,
             extensions=ext,
         )
 

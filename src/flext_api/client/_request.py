@@ -93,7 +93,9 @@ def _check_absolute(url: str) -> None:
     except ValueError as exc:
         raise _invalid(f"malformed URL {_shown(url)}: {exc}") from exc
     if parts.scheme.lower() not in _SCHEMES:
-        raise _invalid(f"unsupported URL scheme {parts.scheme!r} in {_shown(url)} (use http or https)")
+        raise _invalid(
+            f"unsupported URL scheme {parts.scheme!r} in {_shown(url)} (use http or https)"
+        )
     hostname = parts.hostname
     if not hostname:
         raise _invalid(f"URL has no host: {_shown(url)}")
@@ -165,7 +167,7 @@ def merge_headers(
 ) -> Headers:
     """The client's (already valid) headers overridden by validated per-request ones."""
     if not extra:
-        return Headers(base)
+        return Headers.from_pairs(list(base))
     pairs = (
         extra.multi_items()
         if isinstance(extra, Headers)
@@ -189,6 +191,8 @@ def encode_body(
     files: Mapping[str, FileTypes] | None,
 ) -> tuple[bytes | None, AsyncIterable[bytes] | None, str | None]:
     """Encode the body arguments; returns ``(content, stream, content_type)``."""
+    if json is None and data is None and content is None and files is None:
+        return None, None, None
     given = [n for n, v in (("json", json), ("content", content)) if v is not None]
     if data is not None and files is None:
         given.append("data")

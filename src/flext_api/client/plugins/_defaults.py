@@ -40,7 +40,10 @@ def default_resilience_plugins(
 ) -> list[FlextApiPlugin]:
     """The enabled resilience plugins for ``config``, outermost first."""
     config = config if config is not None else ClientConfig()
-    plugins: list[FlextApiPlugin] = [DeadlinePlugin(config.timeout, clock=clock)]
+    # The transports already hold every attempt to request.deadline, and every stage
+    # that waits (retry backoff, Retry-After, limiter, bulkhead) measures against it, so
+    # the default chain skips the plugin's own cut-off timer (one timer per request less).
+    plugins: list[FlextApiPlugin] = [DeadlinePlugin(config.timeout, clock=clock, enforce=False)]
     if config.retry.enabled:
         plugins.append(RetryPlugin(config.retry, clock=clock, hooks=hooks))
     if config.breaker.enabled:
