@@ -38,6 +38,18 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "FlextApiSyncClient": ("flext_api.client", None),
     "PluginManager": ("flext_api.client", None),
     "create_flext_api": ("flext_api.client", None),
+    "BatchRequest": ("flext_api.client", None),
+    "BatchResult": ("flext_api.client", None),
+    "BatchProcessor": ("flext_api.client", None),
+    "BatchProgress": ("flext_api.client", None),
+    "Page": ("flext_api.client", None),
+    "Paginator": ("flext_api.client", None),
+    "PaginationError": ("flext_api.client", None),
+    "PageNumber": ("flext_api.client", None),
+    "Offset": ("flext_api.client", None),
+    "Cursor": ("flext_api.client", None),
+    "NextUrl": ("flext_api.client", None),
+    "LinkHeader": ("flext_api.client", None),
     "AsyncSmartCache": ("flext_api.cache", None),
     "CachedError": ("flext_api.cache", None),
     "FlextApiCache": ("flext_api.cache", None),
@@ -73,9 +85,21 @@ if TYPE_CHECKING:
     from .cache import CachePlugin as CachePlugin
     from .cache import FlextApiCache as FlextApiCache
     from .client import USE_CLIENT_DEFAULT as USE_CLIENT_DEFAULT
+    from .client import BatchProcessor as BatchProcessor
+    from .client import BatchProgress as BatchProgress
+    from .client import BatchRequest as BatchRequest
+    from .client import BatchResult as BatchResult
+    from .client import Cursor as Cursor
     from .client import FlextApiClient as FlextApiClient
     from .client import FlextApiPlugin as FlextApiPlugin
     from .client import FlextApiSyncClient as FlextApiSyncClient
+    from .client import LinkHeader as LinkHeader
+    from .client import NextUrl as NextUrl
+    from .client import Offset as Offset
+    from .client import Page as Page
+    from .client import PageNumber as PageNumber
+    from .client import PaginationError as PaginationError
+    from .client import Paginator as Paginator
     from .client import PluginManager as PluginManager
     from .client import create_flext_api as create_flext_api
     from .client.auth import ApiKeyAuth as ApiKeyAuth
@@ -106,6 +130,10 @@ __all__ = [
     "ApiKeyAuth",
     "AsyncSmartCache",
     "BasicAuth",
+    "BatchProcessor",
+    "BatchProgress",
+    "BatchRequest",
+    "BatchResult",
     "BearerAuth",
     "BreakerConfig",
     "BreakerRegistry",
@@ -119,6 +147,7 @@ __all__ = [
     "CircuitBreaker",
     "CircuitBreakerPlugin",
     "ClientConfig",
+    "Cursor",
     "Deadline",
     "DeadlinePlugin",
     "ErrorCode",
@@ -133,9 +162,16 @@ __all__ = [
     "HedgingPlugin",
     "HttpRequest",
     "HttpResponse",
+    "LinkHeader",
     "LoggingPlugin",
     "MetricsPlugin",
+    "NextUrl",
     "OAuth2ClientCredentials",
+    "Offset",
+    "Page",
+    "PageNumber",
+    "PaginationError",
+    "Paginator",
     "PluginManager",
     "PoolConfig",
     "RateLimitConfig",

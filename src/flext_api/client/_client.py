@@ -15,10 +15,10 @@ plugin of the same class.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from .._clock import Clock, get_clock
 from .._config import ClientConfig, TimeoutConfig
@@ -40,6 +40,11 @@ from ._request import (
     normalize_base_url,
 )
 from ._stages import default_stages
+
+if TYPE_CHECKING:
+    from ._batch import BatchInput
+    from ._batch_models import BatchResult
+    from ._paginate import Paginator
 
 __all__ = ["FlextApiClient", "RequestOptions"]
 
@@ -160,6 +165,11 @@ class FlextApiClient:
     def transport(self) -> Transport:
         """The transport in use."""
         return self._transport
+
+    @property
+    def clock(self) -> Clock:
+        """The clock deadlines and policies use."""
+        return self._clock
 
     @property
     def is_closed(self) -> bool:
@@ -364,13 +374,17 @@ class FlextApiClient:
             await response.aclose()
 
     # -- many requests ------------------------------------------------------------------------
-    def batch(self, requests: Any, **options: Any) -> AsyncIterator[Any]:
-        """Run many requests with bounded concurrency; see :func:`flext_api.client.run_batch`."""
+    def batch(self, requests: BatchInput, **options: Any) -> AsyncGenerator[BatchResult, None]:
+        """Run many requests with bounded concurrency; see :func:`flext_api.client.run_batch`.
+
+        >>> async for result in client.batch(items, concurrency=50):   # doctest: +SKIP
+        ...     print(result.request_id, result.success)
+        """
         from ._batch import run_batch
 
         return run_batch(self, requests, **options)
 
-    def paginate(self, path: str, **options: Any) -> Any:
+    def paginate(self, path: str, **options: Any) -> Paginator:
         """Iterate over pages of a collection; see :class:`flext_api.client.Paginator`."""
         from ._paginate import Paginator
 

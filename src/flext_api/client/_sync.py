@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from .._errors import ErrorCode
 from .._models import HttpResponse
 from .._result import FlextResult
 from ._client import FlextApiClient, RequestOptions
+
+if TYPE_CHECKING:
+    from ._batch_models import BatchResult
+    from ._paginate import SyncPaginator
 
 __all__ = ["FlextApiSyncClient", "SyncStream"]
 
@@ -110,6 +114,18 @@ class FlextApiSyncClient:
             yield SyncStream(response, self)
         finally:
             self._run(response.aclose())
+
+    def batch(self, requests: Iterable[Any], **options: Any) -> Iterator[BatchResult]:
+        """Blocking :meth:`FlextApiClient.batch`: results as they finish."""
+        from ._batch_processor import batch_sync
+
+        return batch_sync(self, requests, **options)
+
+    def paginate(self, path: str, **options: Any) -> SyncPaginator:
+        """Blocking :meth:`FlextApiClient.paginate`."""
+        from ._paginate import paginate_sync
+
+        return paginate_sync(self, path, **options)
 
     def stats(self) -> dict[str, Any]:
         """See :meth:`FlextApiClient.stats`."""

@@ -76,3 +76,16 @@ def test_facade_builds_clients(fault: FaultServer) -> None:
     async_client = api.create_client(fault.url)
     assert async_client.base_url == fault.url
     assert repr(api) == "<FlextApi base_url=None>"
+
+
+def test_sync_batch_and_paginate(fault: FaultServer) -> None:
+    """The sync client runs batches and walks pages with blocking iterators."""
+    from flext_api.client import BatchRequest, PageNumber
+
+    with FlextApiSyncClient(fault.url, default_plugins=False) as client:
+        results = list(client.batch([BatchRequest("a", "/status/200"),
+                                     BatchRequest("b", "/status/404")]))
+        records = list(client.paginate("/pages/number", strategy=PageNumber(),
+                                       params={"total": 12, "size": 5}).items())
+    assert sorted((r.request_id, r.success) for r in results) == [("a", True), ("b", False)]
+    assert [r["id"] for r in records] == list(range(12))

@@ -1,0 +1,41 @@
+"""The ``flext-api`` command line: ``request``, ``batch`` and ``serve``.
+
+It needs the ``cli`` extra (typer + rich). :func:`main` is the console script; without
+the extra it prints how to install it and exits with status 1, so ``import flext_api``
+and this package import with no extras at all.
+"""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["INSTALL_HINT", "main"]
+
+INSTALL_HINT = "flext-api's command line needs the 'cli' extra: pip install 'flext-api[cli]'"
+_EXTRA_MODULES = frozenset({"typer", "rich", "click"})
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the ``flext-api`` command (``argv`` defaults to ``sys.argv[1:]``)."""
+    try:
+        from ._app import app
+    except ImportError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        if missing not in _EXTRA_MODULES:
+            raise
+        print(f"{INSTALL_HINT} (missing module: {missing})", file=sys.stderr)
+        raise SystemExit(1) from None
+    _log_to_stderr()
+    app(args=argv, prog_name="flext-api")
+
+
+def _log_to_stderr() -> None:
+    """Library logs go to stderr, warnings and up: stdout is the command's output."""
+    import logging
+
+    import structlog
+
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    )

@@ -1,0 +1,45 @@
+"""The typer application behind ``flext-api``: its commands and ``--version``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from ._batch_cmd import batch_command
+from ._request_cmd import request_command
+from ._serve_cmd import serve_command
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="flext-api",
+    help="flext-api: send requests, run request batches, serve apps.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"flext-api {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """flext-api: send requests, run request batches, serve apps."""
+
+
+app.command("request")(request_command)
+app.command("batch")(batch_command)
+app.command("serve")(serve_command)

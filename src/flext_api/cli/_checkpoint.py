@@ -1,0 +1,240 @@
+"""The batch command's output file and its journal: resumable, each line exactly once.
+
+The output holds one JSON line per result. With ``--journal``, the output is written
+in **checkpoints**: every ``every`` results (1000) or ``interval`` seconds (1 s, checked
+at each result), and at the end, the buffered lines are written to the output and
+fsynced, *then* one journal record names them::
+
+    {"output": "/abs/out.jsonl", "offset": 123456, "lines": [12, 9, 10, ...]}
+
+meaning "the first 123456 bytes of that output are durable and hold the results of
+these input lines". The journal's first record describes the input
+(``{"flext_api_batch_journal": 1, "input": ..., "input_size": ...}``) so a journal is
+never applied to another file.
+
+**Resuming** (the journal file exists): the input lines of every checkpoint are
+skipped, and every output named in the journal is cut back to its last checkpointed
+offset: lines written after it (possibly torn by kill -9) are dropped and their
+requests run again. So, whatever the moment of the crash, the outputs of all the runs
+together hold every input line exactly once. What a crash costs is at most one
+checkpoint's worth of requests sent again (**at-least-once sending**: use
+idempotent requests or an ``Idempotency-Key`` header for writes). Both files are
+fsynced at each checkpoint, so this holds across a power loss too.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import structlog
+
+from .._clock import Clock, get_clock
+from .._errors import ConfigError
+from ..client._journal import JsonlLog, scan_jsonl, write_all
+
+__all__ = ["CheckpointedOutput", "DoneLines", "ResumeState"]
+
+_log = structlog.get_logger("flext_api.cli.batch")
+_VERSION = 1
+
+
+class DoneLines:
+    """A set of input line numbers as a bitmap: 1 bit a line, whatever the input size."""
+
+    __slots__ = ("_bits", "count")
+
+    def __init__(self) -> None:
+        self._bits = bytearray()
+        self.count = 0
+
+    def add(self, line: int) -> None:
+        """Mark ``line`` (>= 1) done."""
+        byte, bit = divmod(line, 8)
+        if byte >= len(self._bits):
+            self._bits.extend(bytes(byte + 1 - len(self._bits)))
+        mask = 1 << bit
+        if not self._bits[byte] & mask:
+            self._bits[byte] |= mask
+            self.count += 1
+
+    def __contains__(self, line: object) -> bool:
+        if not isinstance(line, int):
+            return False
+        byte, bit = divmod(line, 8)
+        return byte < len(self._bits) and bool(self._bits[byte] & (1 << bit))
+
+    def __len__(self) -> int:
+        return self.count
+
+
+@dataclass
+class ResumeState:
+    """What opening the output found: lines already done and output bytes dropped."""
+
+    done: DoneLines = field(default_factory=DoneLines)
+    resumed: bool = False
+    dropped_bytes: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+class CheckpointedOutput:
+    """Appends result lines to ``output``; with a ``journal``, in durable checkpoints."""
+
+    def __init__(
+        self,
+        output: Path,
+        journal: Path | None,
+        *,
+        input_path: Path,
+        every: int = 1000,
+        interval: float = 1.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self.output = output.resolve()
+        self.journal_path = journal
+        self._input = input_path.resolve()
+        self._every = every
+        self._interval = interval
+        self._clock = get_clock(clock)
+        self._journal = JsonlLog(journal, fsync_every=1) if journal is not None else None
+        self._fd: int | None = None
+        self._offset = 0
+        self._buffer: list[bytes] = []
+        self._lines: list[int] = []
+        self._last = 0.0
+        self.written = 0
+
+    # -- opening and resuming -------------------------------------------------------------
+    def open(self) -> ResumeState:
+        """Read the journal (if any), cut outputs back, and open the output for writing."""
+        state = ResumeState()
+        append = False
+        if self._journal is not None:
+            offsets = self._read_journal(state)
+            for path, offset in offsets.items():
+                state.dropped_bytes += self._cut_back(Path(path), offset, state)
+            append = str(self.output) in offsets
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+        try:
+            self._fd = os.open(self.output, flags, 0o644)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {str(self.output)!r}: {exc.strerror}") from exc
+        self._offset = os.fstat(self._fd).st_size
+        if self._journal is not None:
+            self._journal.open()
+            if not state.resumed:
+                size = self._input.stat().st_size
+                self._journal.append(
+                    {"flext_api_batch_journal": _VERSION, "input": str(self._input),
+                     "input_size": size}
+                )
+            # Name this output before writing to it, so that a crash before the first
+            # checkpoint still gets its partial lines cut off on resume.
+            self._journal.append({"output": str(self.output), "offset": self._offset, "lines": []})
+        self._last = self._clock.monotonic()
+        return state
+
+    def _read_journal(self, state: ResumeState) -> dict[str, int]:
+        assert self.journal_path is not None
+        offsets: dict[str, int] = {}
+        header: list[dict[str, Any]] = []
+
+        def take(record: Any) -> None:
+            if not header:
+                if not isinstance(record, dict) or "flext_api_batch_journal" not in record:
+                    raise ConfigError(f"{self.journal_path}: not a flext-api batch journal")
+                header.append(record)
+                return
+            if not isinstance(record, dict) or not isinstance(record.get("lines"), list):
+                raise ConfigError(f"{self.journal_path}: unexpected record {record!r}")
+            offsets[str(record["output"])] = int(record["offset"])
+            for line in record["lines"]:
+                state.done.add(int(line))
+
+        try:
+            scan_jsonl(self.journal_path, take)
+        except OSError as exc:
+            raise ConfigError(f"cannot read {str(self.journal_path)!r}: {exc.strerror}") from exc
+        if not header:
+            return offsets
+        state.resumed = True
+        recorded = header[0]
+        size = self._input.stat().st_size
+        if recorded.get("input_size") != size:
+            raise ConfigError(
+                f"{self.journal_path} belongs to {recorded.get('input')!r} "
+                f"({recorded.get('input_size')} bytes), but this input has {size} bytes: "
+                "use another --journal, or delete it to start over"
+            )
+        return offsets
+
+    @staticmethod
+    def _cut_back(path: Path, offset: int, state: ResumeState) -> int:
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            state.warnings.append(
+                f"{path} (an earlier output) is gone: its results are not repeated here"
+            )
+            return 0
+        if size < offset:
+            state.warnings.append(
+                f"{path} is shorter than the journal says ({size} < {offset} bytes): "
+                "it was changed after the run"
+            )
+            return 0
+        if size > offset:
+            os.truncate(path, offset)
+            _log.info("dropped un-checkpointed results", output=str(path), bytes=size - offset)
+        return size - offset
+
+    # -- writing ----------------------------------------------------------------------------
+    def write(self, record: dict[str, Any], line: int) -> None:
+        """Queue one result line; checkpoint when ``every`` or ``interval`` is reached."""
+        self._buffer.append(orjson.dumps(record) + b"\n")
+        self._lines.append(line)
+        self.written += 1
+        if (
+            len(self._buffer) >= self._every
+            or self._clock.monotonic() - self._last >= self._interval
+        ):
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Write what is buffered; with a journal, fsync it and record the checkpoint."""
+        self._last = self._clock.monotonic()
+        if not self._buffer:
+            return
+        fd = self._require_fd()
+        data = b"".join(self._buffer)
+        write_all(fd, data)
+        self._offset += len(data)
+        if self._journal is not None:
+            os.fsync(fd)
+            self._journal.append(
+                {"output": str(self.output), "offset": self._offset, "lines": self._lines}
+            )
+        self._buffer = []
+        self._lines = []
+
+    def close(self) -> None:
+        """Final checkpoint, fsync, close both files; idempotent."""
+        if self._fd is None:
+            return
+        try:
+            self.checkpoint()
+            os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
+            self._fd = None
+            if self._journal is not None:
+                self._journal.close()
+
+    def _require_fd(self) -> int:
+        if self._fd is None:
+            raise ValueError("output is not open")
+        return self._fd

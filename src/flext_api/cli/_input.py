@@ -1,0 +1,91 @@
+"""Reading the batch command's input: JSON lines to batch items, line numbers kept.
+
+Each non-blank line becomes a :class:`BatchRequest`; a line that is not a JSON object
+with the right fields becomes an :class:`InvalidRequestError` item (message prefixed
+``line N:``), which the batch turns into a failed result: malformed lines are reported
+and written to the output, never dropped. Blank lines are not requests and are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+
+from .._errors import FlextApiError, InvalidRequestError
+from ..client._batch_models import BatchRequest
+from ._checkpoint import DoneLines
+
+__all__ = ["InputReader", "count_lines"]
+
+def count_lines(path: Path) -> int:
+    """Non-blank lines in ``path`` (what the reader will turn into items)."""
+    with path.open("rb") as fh:
+        return sum(1 for line in fh if not line.isspace())
+
+
+class InputReader:
+    """Iterates the items of a JSONL file, skipping ``done`` lines; see the module doc.
+
+    ``line_of(index)`` gives the line number of the ``index``-th item yielded (the
+    batch's ``BatchResult.index``) and forgets it, so the map stays as small as the
+    batch's buffer.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        done: DoneLines | None = None,
+        on_malformed: Callable[[int, str], None] | None = None,
+    ) -> None:
+        self.path = path
+        self._done = done if done is not None else DoneLines()
+        self._on_malformed = on_malformed
+        self._lines: dict[int, int] = {}
+        self._count = 0
+        self.malformed = 0
+        self.blank = 0
+        self.skipped = 0
+
+    def __iter__(self) -> Iterator[BatchRequest | FlextApiError]:
+        done = self._done
+        with self.path.open("rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                if done.count and number in done:
+                    self.skipped += 1
+                    continue
+                if raw.isspace():
+                    self.blank += 1
+                    continue
+                item = self._parse(raw, number)
+                self._lines[self._count] = number
+                self._count += 1
+                yield item
+
+    def _parse(self, raw: bytes, number: int) -> BatchRequest | FlextApiError:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return self._malformed(number, f"invalid JSON ({exc})", None)
+        if not isinstance(data, dict):
+            return self._malformed(
+                number, f"expected a JSON object, got {type(data).__name__}", None
+            )
+        try:
+            return BatchRequest.from_dict(data)
+        except InvalidRequestError as exc:
+            return self._malformed(number, exc.message, exc.details.get("request_id"))
+
+    def _malformed(self, number: int, reason: str, request_id: object) -> FlextApiError:
+        self.malformed += 1
+        if self._on_malformed is not None:
+            self._on_malformed(number, reason)
+        return InvalidRequestError(
+            f"line {number}: {reason}", details={"line": number, "request_id": request_id}
+        )
+
+    def line_of(self, index: int) -> int:
+        """The line number of item ``index`` (each index can be asked once)."""
+        return self._lines.pop(index)

@@ -1,0 +1,70 @@
+"""Rendering a response for people: status line, headers, a highlighted body.
+
+JSON bodies are pretty-printed and highlighted with rich's ``Syntax``; other text is
+printed as it is; binary bodies are summarized, never dumped into a terminal.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+import orjson
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.text import Text
+
+from .._models import HttpRequest, HttpResponse
+
+__all__ = ["print_request", "print_response", "reason_of"]
+
+_TEXT_TYPES = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded", "yaml", "csv")
+
+
+def reason_of(response: HttpResponse) -> str:
+    """The reason phrase sent, or the standard one for the status."""
+    if response.reason:
+        return response.reason
+    try:
+        return HTTPStatus(response.status_code).phrase
+    except ValueError:
+        return ""
+
+
+def print_request(console: Console, request: HttpRequest) -> None:
+    """``> GET url`` and ``> name: value`` lines (verbose mode)."""
+    console.print(Text(f"> {request.method} {request.url}", style="bold"))
+    for name, value in request.headers.multi_items():
+        console.print(Text.assemble("> ", (name, "cyan"), f": {value}"))
+    console.print(Text(">"))
+
+
+def print_response(console: Console, response: HttpResponse) -> None:
+    """Status line, headers, a blank line and the body."""
+    status = f"{response.http_version} {response.status_code} {reason_of(response)}".rstrip()
+    style = "bold green" if response.status_code < 400 else "bold red"
+    console.print(Text(status, style=style))
+    for name, value in response.headers.multi_items():
+        console.print(Text.assemble((name, "cyan"), f": {value}"))
+    body = response.content
+    if not body:
+        return
+    console.print()
+    ctype = response.headers.get("content-type", "").lower()
+    if "json" in ctype:
+        try:
+            pretty = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2).decode()
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            console.print(Syntax(pretty, "json", theme="ansi_dark", background_color="default"))
+            return
+    if not ctype or any(kind in ctype for kind in _TEXT_TYPES):
+        try:
+            text = body.decode(response.encoding)
+        except (UnicodeDecodeError, LookupError):
+            text = None
+        if text is not None:
+            console.print(Text(text))
+            return
+    console.print(Text(f"<{len(body)} bytes of binary data ({ctype or 'no content type'})>",
+                       style="dim"))

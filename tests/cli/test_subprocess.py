@@ -1,0 +1,134 @@
+"""The real `flext-api` process against the fault server, including kill -9 and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.servers.fault import FaultServer
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMAND = [sys.executable, "-m", "flext_api.cli"]
+
+
+def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*COMMAND, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        check=False,
+    )
+
+
+def _ids(path: Path) -> list[str]:
+    return [json.loads(line)["id"] for line in path.read_text().splitlines()]
+
+
+def test_request_process(fault: FaultServer) -> None:
+    """`flext-api request` prints the response and exits 0."""
+    done = _run("request", "GET", f"{fault.url}/status/200")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("HTTP/1.1 200 OK\n")
+    assert done.stdout.endswith('{\n  "status": 200\n}\n')
+
+
+def test_batch_process(fault: FaultServer, tmp_path: Path) -> None:
+    """`flext-api batch` writes every result; progress is plain lines off a terminal."""
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(
+        json.dumps({"id": f"id-{i}", "path": "/status/404" if i % 10 == 0 else "/status/200"})
+        + "\n" for i in range(2000)
+    ))
+    output = tmp_path / "out.jsonl"
+    done = _run("batch", str(source), "-o", str(output), "--base-url", fault.url,
+                "--retries", "0")
+    assert done.returncode == 1, done.stderr
+    assert Counter(_ids(output)) == Counter(f"id-{i}" for i in range(2000))
+    assert "batch: 2000/2000 done, 200 failed" in done.stderr
+    assert "HTTP_STATUS" in done.stdout and "p99 latency" in done.stdout
+
+
+def _journaled_lines(journal: Path) -> int:
+    """Input lines the journal records as done (0 before it exists)."""
+    if not journal.exists():
+        return 0
+    count = 0
+    for line in journal.read_bytes().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line being written right now
+        count += len(record.get("lines", []))
+    return count
+
+
+def test_kill_9_then_resume_gives_every_id_exactly_once(
+    fault: FaultServer, tmp_path: Path
+) -> None:
+    """kill -9 halfway, resume with the journal: both outputs hold each id exactly once."""
+    total = 20_000
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(
+        json.dumps({"id": f"id-{i}", "path": "/delay/0.02"}) + "\n" for i in range(total)
+    ))
+    journal, first, second = tmp_path / "run.journal", tmp_path / "out1.jsonl", tmp_path / "out2"
+    args = ["batch", str(source), "--base-url", fault.url, "--journal", str(journal),
+            "--concurrency", "50"]
+    proc = subprocess.Popen([*COMMAND, *args, "-o", str(first)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while _journaled_lines(journal) < total // 2:
+            assert proc.poll() is None, "the batch ended before it could be killed"
+            assert time.monotonic() < deadline, "the batch did not reach halfway in time"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert 0 < len(_ids(first)) < total
+
+    resumed = _run(*args, "-o", str(second))
+    assert resumed.returncode == 0, resumed.stderr
+    done_before = int(resumed.stderr.split("resuming: ", 1)[1].split()[0])
+    assert total // 2 <= done_before < total
+    union = Counter(_ids(first)) + Counter(_ids(second))
+    assert union == Counter(f"id-{i}" for i in range(total))
+
+
+def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(
+    fault: FaultServer, tmp_path: Path
+) -> None:
+    """SIGINT: exit 130 with a resume hint; the same command then completes the output."""
+    total = 3000
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(
+        json.dumps({"id": f"id-{i}", "path": "/delay/0.02"}) + "\n" for i in range(total)
+    ))
+    journal, output = tmp_path / "run.journal", tmp_path / "out.jsonl"
+    args = ["batch", str(source), "-o", str(output), "--base-url", fault.url,
+            "--journal", str(journal), "--concurrency", "20"]
+    proc = subprocess.Popen([*COMMAND, *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while _journaled_lines(journal) < 200:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted: run the same command to resume" in err
+    assert out.startswith("batch interrupted")
+    assert 200 <= len(_ids(output)) < total
+
+    resumed = _run(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert Counter(_ids(output)) == Counter(f"id-{i}" for i in range(total))
