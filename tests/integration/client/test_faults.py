@@ -145,3 +145,41 @@ async def test_requests_after_close_fail_cleanly(fault: FaultServer) -> None:
     result = await client.get("/status/200")
     assert result.error_code is ErrorCode.INVALID_REQUEST
     assert client.is_closed
+
+
+async def test_cancelled_pool_waiter_gives_its_place_back(fault: FaultServer) -> None:
+    """Cancelling a request queued for a pool slot leaves the pool accounting intact."""
+    config = ClientConfig(pool=PoolConfig(max_connections=1, max_keepalive=1))
+    client = _client(fault, config=config)
+    busy = asyncio.create_task(client.get("/delay/0.3"))
+    await asyncio.sleep(0.05)
+    queued = asyncio.create_task(client.get("/status/200"))
+    await asyncio.sleep(0.05)
+    assert client.stats()["pool"]["waiting"] == 1
+    queued.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    assert (await busy).is_success
+    assert (await client.get("/status/200")).is_success
+    await _assert_no_leaks(client)
+
+
+async def test_queued_requests_get_slots_in_order(fault: FaultServer) -> None:
+    """With one slot, queued requests all complete, handed the slot one by one."""
+    config = ClientConfig(pool=PoolConfig(max_connections=1, max_keepalive=1))
+    client = _client(fault, config=config)
+    results = await asyncio.gather(*(client.get(f"/echo?i={i}") for i in range(5)))
+    assert [r.value.json()["query"]["i"] for r in results] == [[str(i)] for i in range(5)]
+    await _assert_no_leaks(client)
+
+
+async def test_stream_read_timeout_between_chunks(fault: FaultServer) -> None:
+    """A streamed body that stalls longer than the read timeout raises READ_TIMEOUT."""
+    from flext_api import FlextApiError
+
+    client = _client(fault, timeout=TimeoutConfig(read=0.2))
+    with pytest.raises(FlextApiError) as info:
+        async with client.stream("GET", "/slow-body", params={"chunks": 5, "interval": 1}) as resp:
+            await resp.aread()
+    assert info.value.code is ErrorCode.READ_TIMEOUT
+    await _assert_no_leaks(client)
