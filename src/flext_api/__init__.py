@@ -38,6 +38,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "FlextApiSyncClient": ("flext_api.client", None),
     "PluginManager": ("flext_api.client", None),
     "create_flext_api": ("flext_api.client", None),
+    "create_fastapi_app": ("flext_api.server", "server"),
     "BatchRequest": ("flext_api.client", None),
     "BatchResult": ("flext_api.client", None),
     "BatchProcessor": ("flext_api.client", None),
@@ -125,6 +126,7 @@ if TYPE_CHECKING:
     from .resilience import RetryPolicy as RetryPolicy
     from .resilience import add_event_hook as add_event_hook
     from .resilience import remove_event_hook as remove_event_hook
+    from .server import create_fastapi_app as create_fastapi_app
 
 __all__ = [
     "ApiKeyAuth",
@@ -186,6 +188,7 @@ __all__ = [
     "TracingPlugin",
     "USE_CLIENT_DEFAULT",
     "add_event_hook",
+    "create_fastapi_app",
     "create_flext_api",
     "remove_event_hook",
 ]

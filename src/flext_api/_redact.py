@@ -139,9 +139,7 @@ def redact_query(
     return escape_control("&".join(parts))
 
 
-def redact_url(
-    url: str, sensitive_params: frozenset[str] = DEFAULT_SENSITIVE_QUERY_PARAMS
-) -> str:
+def redact_url(url: str, sensitive_params: frozenset[str] = DEFAULT_SENSITIVE_QUERY_PARAMS) -> str:
     """``url`` with the password of its userinfo and sensitive query values redacted.
 
     >>> redact_url("https://u:pw@example.com/p?token=t&page=2")

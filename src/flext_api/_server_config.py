@@ -1,22 +1,339 @@
-"""``ServerConfig``: settings of :func:`flext_api.create_fastapi_app`.
+"""``ServerConfig``: settings of :func:`flext_api.create_fastapi_app`, secure by default.
 
 Kept in its own module so the server's settings can grow without touching the client's.
+Pure pydantic (no FastAPI import): :class:`~flext_api.FlextApiConfig` embeds it, so it
+loads from the environment (``FLEXT_API_SERVER__RATE_LIMIT__DEFAULT_LIMIT=100/minute``)
+and files even where the ``server`` extra is not installed.
+
+Settings that would make the service insecure fail when the config is built, with a
+:class:`~flext_api.ConfigError` naming the field: ``*`` CORS origins with credentials,
+an HMAC JWT secret shorter than its hash (RFC 7518 §3.2; 32 bytes for HS256), mixed HMAC
+and public-key JWT algorithms (RFC 8725 §2.1), ``none``, or a plain-HTTP JWKS URL to a
+non-loopback host.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import ipaddress
+from typing import Literal
+from urllib.parse import urlsplit
 
-__all__ = ["ServerConfig"]
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from ._errors import ConfigError
+
+__all__ = [
+    "AccessLogConfig",
+    "AuthConfig",
+    "CorsConfig",
+    "HealthConfig",
+    "MetricsConfig",
+    "SecurityHeadersConfig",
+    "ServerConfig",
+    "ServerRateLimitConfig",
+]
+
+MIB = 1024 * 1024
+_HMAC_MIN_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+_ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+# Prometheus client's default buckets, which are also OTel's advice for request duration.
+_DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 
-class ServerConfig(BaseModel):
-    """Settings of the FastAPI app factory (secure defaults)."""
-
+class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"must start with '/': {value!r}")
+    return value
+
+
+class CorsConfig(_Frozen):
+    """Cross-origin requests. No origins (the default) means no CORS headers at all."""
+
+    allow_origins: tuple[str, ...] = ()
+    allow_credentials: bool = False
+    allow_methods: tuple[str, ...] = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+    allow_headers: tuple[str, ...] = ("Authorization", "Content-Type", "X-API-Key", "X-Request-ID")
+    expose_headers: tuple[str, ...] = (
+        "X-Request-ID",
+        "X-Response-Time",
+        "Retry-After",
+        "RateLimit-Limit",
+        "RateLimit-Remaining",
+        "RateLimit-Reset",
+        "RateLimit-Policy",
+    )
+    max_age: int = Field(default=600, ge=0)
+
+    @field_validator("allow_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin == "*":
+                continue
+            parts = urlsplit(origin)
+            if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path:
+                raise ValueError(f"origin must be scheme://host[:port] or '*': {origin!r}")
+        return tuple(origin.rstrip("/") for origin in value)
+
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> CorsConfig:
+        if self.allow_credentials and "*" in self.allow_origins:
+            # Starlette reflects any Origin in this case (Kludex/starlette#3246); refuse.
+            raise ConfigError(
+                "cors.allow_origins: '*' cannot be combined with cors.allow_credentials=True; "
+                "list the trusted origins instead"
+            )
+        return self
+
+
+class SecurityHeadersConfig(_Frozen):
+    """Headers added to every response (OWASP REST Security Cheat Sheet set).
+
+    A header the handler already set is left alone. ``None`` turns one header off.
+    ``hsts`` is ignored by browsers over plain HTTP (RFC 6797 §8.1), so it is safe on.
+    """
+
+    enabled: bool = True
+    cache_control: str | None = "no-store"
+    content_security_policy: str | None = "default-src 'none'; frame-ancestors 'none'"
+    docs_content_security_policy: str = (
+        "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+        "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; "
+        "frame-ancestors 'none'"
+    )
+    strict_transport_security: str | None = "max-age=31536000; includeSubDomains"
+    content_type_options: str | None = "nosniff"
+    frame_options: str | None = "DENY"
+    referrer_policy: str | None = "no-referrer"
+    cross_origin_opener_policy: str | None = "same-origin"
+    cross_origin_resource_policy: str | None = "same-origin"
+    permissions_policy: str | None = (
+        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+        "microphone=(), payment=(), usb=()"
+    )
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+class ServerRateLimitConfig(_Frozen):
+    """Inbound rate limiting (``limits`` library, memory or Redis storage).
+
+    ``default_limit`` applies to every route except health, readiness and metrics; it is
+    off by default because a per-client limit is only right once ``trusted_proxies`` is
+    set for the deployment (behind an unlisted proxy every client shares one bucket).
+    Named, stricter buckets (``Depends(rate_limit("login", "5/minute"))``) work either way.
+    """
+
+    enabled: bool = True
+    default_limit: str | None = None
+    storage_uri: str = "memory://"
+    strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = (
+        "sliding-window-counter"
+    )
+    trusted_proxies: tuple[str, ...] = ()
+    key_prefix: str = "flext-api"
+    headers: bool = True
+    fail_open: bool = True
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an IP address or CIDR network: {network!r}") from exc
+        return value
+
+    @field_validator("storage_uri")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        if urlsplit(value).scheme not in {"memory", "redis", "rediss"}:
+            raise ValueError(f"storage_uri must be memory:// or redis(s)://...: {value!r}")
+        return value
+
+
+class AuthConfig(_Frozen):
+    """JWT and API-key authentication for ``require_auth`` / ``require_roles``.
+
+    ``jwt_algorithms`` is pinned here and never read from a token. Left empty it is
+    inferred: ``HS256`` with ``jwt_secret``, ``RS256`` with a public key or JWKS URL.
+    API keys come only from the ``X-API-Key`` header; ``api_keys`` maps a name (the
+    principal's subject) to the key, ``api_key_hashes`` a name to the key's SHA-256 hex.
+    """
+
+    jwt_secret: SecretStr | None = None
+    jwt_public_key: str | None = None
+    jwks_url: str | None = None
+    jwt_algorithms: tuple[str, ...] = ()
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway: float = Field(default=5.0, ge=0, le=300)
+    jwt_required_claims: tuple[str, ...] = ("exp",)
+    scope_claim: str = "scope"
+    roles_claim: str = "roles"
+    jwks_cache_ttl: float = Field(default=300.0, gt=0)
+    jwks_min_refresh_interval: float = Field(default=30.0, ge=0)
+    jwks_timeout: float = Field(default=5.0, gt=0)
+    api_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    api_key_hashes: dict[str, str] = Field(default_factory=dict)
+    api_key_scopes: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    realm: str = "api"
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        """The pinned algorithms (inferred when ``jwt_algorithms`` is empty)."""
+        if self.jwt_algorithms:
+            return self.jwt_algorithms
+        if self.jwt_secret is not None:
+            return ("HS256",)
+        if self.jwt_public_key is not None or self.jwks_url is not None:
+            return ("RS256",)
+        return ()
+
+    @property
+    def jwt_enabled(self) -> bool:
+        """True when some JWT key source is configured."""
+        return bool(self.jwt_secret or self.jwt_public_key or self.jwks_url)
+
+    @model_validator(mode="after")
+    def _secure(self) -> AuthConfig:
+        algorithms = self.algorithms
+        if any(alg.lower() == "none" for alg in algorithms):
+            raise ConfigError("auth.jwt_algorithms: 'none' is never accepted")
+        hmac_algs = [alg for alg in algorithms if alg in _HMAC_MIN_KEY_BYTES]
+        other = [alg for alg in algorithms if alg not in _HMAC_MIN_KEY_BYTES]
+        unknown = [alg for alg in other if alg not in _ASYMMETRIC_ALGORITHMS]
+        if unknown:
+            raise ConfigError(f"auth.jwt_algorithms: unsupported algorithm(s) {unknown}")
+        if hmac_algs and other:
+            raise ConfigError(
+                f"auth.jwt_algorithms: HMAC {hmac_algs} mixed with public-key {other} "
+                "(algorithm confusion, RFC 8725 §2.1); use one family"
+            )
+        if hmac_algs:
+            self._check_secret(hmac_algs)
+            if self.jwt_public_key is not None or self.jwks_url is not None:
+                raise ConfigError(
+                    "auth: a public key / JWKS URL cannot be used with HMAC algorithms "
+                    f"{hmac_algs} (algorithm confusion, RFC 8725 §2.1)"
+                )
+        elif other:
+            if self.jwt_public_key is None and self.jwks_url is None:
+                raise ConfigError(f"auth.jwt_algorithms {other} need jwt_public_key or jwks_url")
+            if self.jwt_secret is not None:
+                raise ConfigError(f"auth.jwt_secret is not used by algorithms {other}; remove it")
+        if self.jwks_url is not None:
+            _check_jwks_url(self.jwks_url)
+        for name, digest in self.api_key_hashes.items():
+            if len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+                raise ConfigError(f"auth.api_key_hashes[{name!r}]: not a SHA-256 hex digest")
+        return self
+
+    def _check_secret(self, hmac_algs: list[str]) -> None:
+        if self.jwt_secret is None:
+            raise ConfigError(f"auth.jwt_algorithms {hmac_algs} need auth.jwt_secret")
+        size = len(self.jwt_secret.get_secret_value().encode())
+        needed = max(_HMAC_MIN_KEY_BYTES[alg] for alg in hmac_algs)
+        if size < needed:
+            raise ConfigError(
+                f"auth.jwt_secret: {size} bytes is too short for {'/'.join(hmac_algs)} "
+                f"(at least {needed} random bytes, RFC 7518 §3.2)"
+            )
+
+
+def _check_jwks_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    loopback = parts.hostname in {"localhost", "127.0.0.1", "::1"}
+    if parts.scheme == "http" and loopback:
+        return
+    raise ConfigError(f"auth.jwks_url must be https:// (http only for loopback): {url!r}")
+
+
+class MetricsConfig(_Frozen):
+    """Prometheus ``/metrics`` on a per-app registry.
+
+    ``token`` protects the endpoint with a bearer token (constant-time compare).
+    ``group_status_codes`` labels ``2xx`` instead of ``200`` (fewer series).
+    """
+
+    enabled: bool = True
+    path: str = "/metrics"
+    token: SecretStr | None = None
+    group_status_codes: bool = True
+    buckets: tuple[float, ...] = _DEFAULT_BUCKETS
+    exclude_paths: tuple[str, ...] = ()
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return _check_path(value)
+
+
+class AccessLogConfig(_Frozen):
+    """One structlog JSON record per request; secrets redacted, control chars escaped."""
+
+    enabled: bool = True
+    log_headers: bool = False
+    redact_headers: tuple[str, ...] = ()
+    redact_query_params: tuple[str, ...] = ()
+    skip_paths: tuple[str, ...] = ()
+
+
+class HealthConfig(_Frozen):
+    """Liveness and readiness endpoints and the shutdown drain."""
+
+    liveness_path: str = "/health"
+    readiness_path: str = "/ready"
+    check_timeout: float = Field(default=2.0, gt=0)
+    drain_timeout: float = Field(default=10.0, ge=0)
+
+    @field_validator("liveness_path", "readiness_path")
+    @classmethod
+    def _paths(cls, value: str) -> str:
+        return _check_path(value)
+
+
+class ServerConfig(_Frozen):
+    """Settings of the FastAPI app factory (secure defaults; see docs/server.md)."""
 
     title: str = "flext-api service"
     version: str = "0.1.0"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     docs_enabled: bool = True
+    docs_url: str = "/docs"
+    redoc_url: str = "/redoc"
+    openapi_url: str = "/openapi.json"
+    max_body_size: int = Field(default=10 * MIB, ge=0)
+    allowed_hosts: tuple[str, ...] = ("*",)
+    request_id_header: str = "X-Request-ID"
+    response_time_header: str = "X-Response-Time"
+    enforce_json_content_type: bool = True
+    cors: CorsConfig = CorsConfig()
+    security_headers: SecurityHeadersConfig = SecurityHeadersConfig()
+    rate_limit: ServerRateLimitConfig = ServerRateLimitConfig()
+    auth: AuthConfig = AuthConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    access_log: AccessLogConfig = AccessLogConfig()
+    health: HealthConfig = HealthConfig()
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("list at least one host, or '*' for any")
+        return tuple(host.lower() for host in value)
+
+    @field_validator("docs_url", "redoc_url", "openapi_url")
+    @classmethod
+    def _paths(cls, value: str) -> str:
+        return _check_path(value)

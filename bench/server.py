@@ -1,0 +1,204 @@
+"""Server overhead: hello-world req/s on ``create_fastapi_app`` vs a bare FastAPI app.
+
+Both apps serve ``GET /hello -> {"hello": "world"}`` from the same uvicorn (one worker,
+127.0.0.1, random port, uvicorn's own access log off) in the same run; the flext app has
+every default middleware on, including its JSON access log (written to /dev/null). The
+load comes from a separate process: ``wrk`` when installed (``apt-get install -y wrk``),
+otherwise an aiohttp client started as a subprocess of this script. Rounds alternate
+bare/flext so drift on a shared machine hits both; the best round of each is compared.
+
+Prints a table with the ratio (target >= 0.7x) and appends one JSON line to
+bench/results/server.jsonl.
+
+Run: .venv/bin/python bench/server.py [--duration 5] [--connections 32] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results" / "server.jsonl"
+HERE = Path(__file__).resolve().parent
+
+
+# -- the two apps (imported by the uvicorn subprocess as server:make_*_app) --------------
+def make_bare_app() -> Any:
+    """FastAPI with nothing added."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/hello")
+    async def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    return app
+
+
+def make_flext_app() -> Any:
+    """``create_fastapi_app()`` with its defaults."""
+    from flext_api.server import create_fastapi_app
+
+    app = create_fastapi_app()
+
+    @app.get("/hello")
+    async def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    return app
+
+
+# -- load generation ------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"uvicorn exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("uvicorn did not become ready")
+
+
+def _run_wrk(url: str, duration: float, connections: int) -> float:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", url],
+        capture_output=True, text=True, check=True, timeout=duration + 30,
+    ).stdout  # fmt: skip
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if match is None or errors is not None:
+        raise RuntimeError(f"wrk failed or saw errors:\n{out}")
+    return float(match.group(1))
+
+
+async def _aiohttp_load(url: str, duration: float, connections: int) -> float:
+    import aiohttp
+
+    count = 0
+    deadline = time.monotonic() + duration
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal count
+        while time.monotonic() < deadline:
+            async with session.get(url) as resp:
+                await resp.read()
+                if resp.status != 200:
+                    raise RuntimeError(f"status {resp.status}")
+            count += 1
+
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        start = time.monotonic()
+        await asyncio.gather(*(worker(session) for _ in range(connections)))
+        return count / (time.monotonic() - start)
+
+
+def _run_aiohttp(url: str, duration: float, connections: int) -> float:
+    out = subprocess.run(
+        [sys.executable, __file__, "--load", url, "--duration", str(duration),
+         "--connections", str(connections)],
+        capture_output=True, text=True, check=True, timeout=duration + 60,
+    ).stdout  # fmt: skip
+    return float(out.strip().splitlines()[-1])
+
+
+def measure(factory: str, duration: float, connections: int, generator: str) -> float:
+    """Serve ``factory`` with uvicorn and return the req/s the generator reached."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", f"server:{factory}",
+         "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1", "--no-access-log", "--log-level", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _wait_ready(port, proc)
+        url = f"http://127.0.0.1:{port}/hello"
+        run = _run_wrk if generator == "wrk" else _run_aiohttp
+        run(url, 1.0, connections)  # warm-up
+        return run(url, duration, connections)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--generator", choices=["auto", "wrk", "aiohttp"], default="auto")
+    parser.add_argument("--load", help=argparse.SUPPRESS)  # internal: run as load process
+    args = parser.parse_args()
+    if args.load:
+        print(asyncio.run(_aiohttp_load(args.load, args.duration, args.connections)))
+        return
+    generator = args.generator
+    if generator == "auto":
+        generator = "wrk" if shutil.which("wrk") else "aiohttp"
+    results: dict[str, list[float]] = {"bare": [], "flext": []}
+    for _ in range(args.rounds):
+        results["bare"].append(measure("make_bare_app", args.duration, args.connections, generator))
+        results["flext"].append(
+            measure("make_flext_app", args.duration, args.connections, generator)
+        )
+    bare, flext = max(results["bare"]), max(results["flext"])
+    ratio = flext / bare
+    overhead_us = 1e6 / flext - 1e6 / bare
+    print(f"\nhello world, uvicorn 1 worker, {generator} -c{args.connections} "
+          f"{args.duration:g}s x {args.rounds} rounds (best)")  # fmt: skip
+    print(f"{'app':<28}{'req/s':>10}{'ratio':>8}")
+    print(f"{'bare FastAPI':<28}{bare:>10.0f}{1.0:>8.2f}")
+    print(f"{'create_fastapi_app()':<28}{flext:>10.0f}{ratio:>8.2f}")
+    print(f"stack overhead: {overhead_us:.0f} us per request")
+    print(f"target >= 0.70x: {'met' if ratio >= 0.7 else 'NOT met'}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "bench": "server",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+        "generator": generator,
+        "duration_s": args.duration,
+        "connections": args.connections,
+        "rounds": results,
+        "bare_rps": round(bare, 1),
+        "flext_rps": round(flext, 1),
+        "ratio": round(ratio, 3),
+        "overhead_us": round(overhead_us, 1),
+    }
+    with RESULTS.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()

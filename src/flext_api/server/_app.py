@@ -1,0 +1,263 @@
+"""``create_fastapi_app``: a production FastAPI service in one call, secure by default.
+
+The whole middleware stack is assembled here, in one list, outermost first::
+
+    ErrorMiddleware            any escaped exception -> generic 500 problem+json
+    RequestIdMiddleware        validate/generate X-Request-ID, contextvars, echo
+    InFlightMiddleware         count requests for the shutdown drain
+    AccessLogMiddleware        one JSON record per request
+    TimingMiddleware           X-Response-Time
+    MetricsMiddleware          duration histogram + in-progress gauge
+    SecurityHeadersMiddleware  OWASP headers on every response
+    CorsMiddleware             only when origins are configured
+    TrustedHostMiddleware      only when allowed_hosts is not "*"
+    OperationalRoutesMiddleware  /health, /ready, /metrics (exact paths, no routing)
+    RateLimitMiddleware        only when a default limit is configured
+    BodyLimitMiddleware        413 on Content-Length, then on streamed bytes
+    JsonContentTypeMiddleware  415 for non-JSON bodies to JSON routes
+
+Cheap refusals (host, rate, size, type) sit inside the observability layers so they are
+logged, measured and carry every header; everything that decorates responses sits
+outside them so their problem responses are decorated too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from flext_api._clock import Clock
+from flext_api._errors import ConfigError, FlextApiError
+from flext_api._redact import (
+    DEFAULT_SENSITIVE_HEADERS,
+    DEFAULT_SENSITIVE_QUERY_PARAMS,
+    sensitive_names,
+)
+from flext_api._server_config import ServerConfig
+
+from ._auth import Authenticator
+from ._handlers import flext_error_handler, http_exception_handler, validation_exception_handler
+from ._health import ReadinessCheck, liveness, readiness
+from ._jwks import JwksFetch
+from ._lifespan import UserLifespan, make_lifespan
+from ._logging import make_json_logger
+from ._metrics import ServerMetrics, metrics_endpoint
+from ._ratelimit import RateLimitService
+from ._results import FlextRoute
+from ._state import FlextServerState
+from .middleware import (
+    AccessLogMiddleware,
+    BodyLimitMiddleware,
+    CorsMiddleware,
+    ErrorMiddleware,
+    InFlightMiddleware,
+    JsonContentTypeMiddleware,
+    MetricsMiddleware,
+    OperationalRoutesMiddleware,
+    RateLimitMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+    TimingMiddleware,
+    TrustedHostMiddleware,
+)
+
+__all__ = ["build_middleware", "create_fastapi_app"]
+
+
+def create_fastapi_app(
+    config: ServerConfig | None = None,
+    *,
+    readiness_checks: Mapping[str, ReadinessCheck] | None = None,
+    resources: Iterable[object] = (),
+    lifespan: UserLifespan | None = None,
+    logger: Any = None,
+    jwks_fetch: JwksFetch | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """Build a FastAPI app with the full production stack (see docs/server.md).
+
+    Args:
+        config: the settings; ``ServerConfig()`` (secure defaults) when omitted.
+        readiness_checks: ``{name: async () -> object}`` run by ``/ready``; more can be
+            added with ``app.state.flext.add_readiness_check``.
+        resources: opened at start-up, closed in reverse at shutdown (clients, Redis...).
+        lifespan: your own lifespan, run inside the factory's.
+        logger: a structlog-style logger; default JSON lines on standard output.
+        jwks_fetch: how to fetch the JWKS document (default: aiohttp).
+        clock: the clock of the JWKS cache (tests use a FakeClock).
+
+    Raises:
+        ConfigError: an unusable setting (bad rate limit, unreadable public key...).
+    """
+    config = config if config is not None else ServerConfig()
+    logger = logger if logger is not None else make_json_logger()
+    state = FlextServerState(
+        config,
+        logger=logger,
+        authenticator=Authenticator(config.auth, jwks_fetch=jwks_fetch, clock=clock, logger=logger),
+        metrics=_metrics(config),
+        rate_limiter=_rate_limiter(config, logger),
+    )
+    if state.metrics is not None:
+        state.metrics.track_in_progress(lambda: state.in_flight)
+    if state.rate_limiter is not None:
+        state.add_resource(state.rate_limiter)
+    for resource in resources:
+        state.add_resource(resource)
+    for name, check in (readiness_checks or {}).items():
+        state.add_readiness_check(name, check)
+
+    docs = config.docs_enabled
+    app = FastAPI(
+        title=config.title,
+        version=config.version,
+        debug=False,
+        docs_url=config.docs_url if docs else None,
+        redoc_url=config.redoc_url if docs else None,
+        openapi_url=config.openapi_url if docs else None,
+        lifespan=make_lifespan(state, lifespan),
+        middleware=build_middleware(config, state),
+        exception_handlers={
+            HTTPException: http_exception_handler,
+            RequestValidationError: validation_exception_handler,
+            FlextApiError: flext_error_handler,
+        },
+    )
+    app.router.route_class = FlextRoute
+    app.state.flext = state
+    return app
+
+
+def _operational_routes(config: ServerConfig, state: FlextServerState) -> list[Route]:
+    health = config.health
+    routes = [
+        Route(health.liveness_path, liveness, methods=["GET"]),
+        Route(health.readiness_path, readiness, methods=["GET"]),
+    ]
+    if state.metrics is not None:
+        token = config.metrics.token
+        endpoint = metrics_endpoint(state.metrics, token.get_secret_value() if token else None)
+        routes.append(Route(config.metrics.path, endpoint, methods=["GET"]))
+    return routes
+
+
+def _metrics(config: ServerConfig) -> ServerMetrics | None:
+    if not config.metrics.enabled:
+        return None
+    return ServerMetrics(
+        buckets=config.metrics.buckets, group_status_codes=config.metrics.group_status_codes
+    )
+
+
+def _rate_limiter(config: ServerConfig, logger: Any) -> RateLimitService | None:
+    if not config.rate_limit.enabled:
+        return None
+    try:
+        return RateLimitService(config.rate_limit, logger=logger)
+    except ValueError as exc:
+        raise ConfigError(f"rate_limit.default_limit: {exc}") from exc
+
+
+def build_middleware(config: ServerConfig, state: FlextServerState) -> list[Middleware]:
+    """The middleware stack for ``config``, outermost first (see module docstring)."""
+    health = config.health
+    operational = frozenset({health.liveness_path, health.readiness_path, config.metrics.path})
+    stack = [
+        Middleware(ErrorMiddleware, logger=state.logger),
+        Middleware(RequestIdMiddleware, header=config.request_id_header),
+        Middleware(InFlightMiddleware, tracker=state),
+    ]
+    log = config.access_log
+    if log.enabled:
+        stack.append(
+            Middleware(
+                AccessLogMiddleware,
+                logger=state.logger,
+                sensitive_headers=sensitive_names(DEFAULT_SENSITIVE_HEADERS, log.redact_headers),
+                sensitive_query_params=sensitive_names(
+                    DEFAULT_SENSITIVE_QUERY_PARAMS, log.redact_query_params
+                ),
+                log_headers=log.log_headers,
+                skip_paths=frozenset(log.skip_paths),
+            )
+        )
+    stack.append(Middleware(TimingMiddleware, header=config.response_time_header))
+    if state.metrics is not None:
+        excluded = frozenset({config.metrics.path, *config.metrics.exclude_paths})
+        stack.append(Middleware(MetricsMiddleware, metrics=state.metrics, exclude_paths=excluded))
+    stack += _security_layers(config, operational)
+    stack.append(Middleware(OperationalRoutesMiddleware, routes=_operational_routes(config, state)))
+    limiter = state.rate_limiter
+    if limiter is not None and limiter.default_limit is not None:
+        stack.append(
+            Middleware(
+                RateLimitMiddleware,
+                service=limiter,
+                default_limit=limiter.default_limit,
+                exempt_paths=operational,
+                headers=config.rate_limit.headers,
+            )
+        )
+    stack.append(Middleware(BodyLimitMiddleware, max_body_size=config.max_body_size))
+    if config.enforce_json_content_type:
+        stack.append(Middleware(JsonContentTypeMiddleware))
+    return stack
+
+
+def _security_layers(config: ServerConfig, operational: frozenset[str]) -> list[Middleware]:
+    layers = []
+    sec = config.security_headers
+    if sec.enabled:
+        headers = {
+            "Cache-Control": sec.cache_control,
+            "Content-Security-Policy": sec.content_security_policy,
+            "Strict-Transport-Security": sec.strict_transport_security,
+            "X-Content-Type-Options": sec.content_type_options,
+            "X-Frame-Options": sec.frame_options,
+            "Referrer-Policy": sec.referrer_policy,
+            "Cross-Origin-Opener-Policy": sec.cross_origin_opener_policy,
+            "Cross-Origin-Resource-Policy": sec.cross_origin_resource_policy,
+            "Permissions-Policy": sec.permissions_policy,
+            **sec.extra,
+        }
+        docs_paths = (
+            {config.docs_url, f"{config.docs_url}/oauth2-redirect", config.redoc_url}
+            if config.docs_enabled
+            else set()
+        )
+        layers.append(
+            Middleware(
+                SecurityHeadersMiddleware,
+                headers=headers,
+                docs_paths=docs_paths,
+                docs_csp=sec.docs_content_security_policy,
+            )
+        )
+    cors = config.cors
+    if cors.allow_origins:
+        layers.append(
+            Middleware(
+                CorsMiddleware,
+                allow_origins=cors.allow_origins,
+                allow_credentials=cors.allow_credentials,
+                allow_methods=cors.allow_methods,
+                allow_headers=cors.allow_headers,
+                expose_headers=cors.expose_headers,
+                max_age=cors.max_age,
+            )
+        )
+    if "*" not in config.allowed_hosts:
+        layers.append(
+            Middleware(
+                TrustedHostMiddleware,
+                allowed_hosts=config.allowed_hosts,
+                exempt_paths=operational - {config.metrics.path},
+            )
+        )
+    return layers

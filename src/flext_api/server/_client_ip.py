@@ -1,0 +1,63 @@
+"""Who is the client? The socket peer, unless that peer is a proxy we trust.
+
+Rate limiting keys on this, so it must not be spoofable: ``X-Forwarded-For`` is read only
+when the TCP peer is in ``trusted_proxies``, and then the *right-most* entry that is not
+itself a trusted proxy is taken - the address our own proxy saw, not whatever the client
+wrote at the left (the bypass of fastapi-limiter#9 and slowapi#255).
+
+uvicorn rewrites ``scope["client"]`` itself for peers in ``--forwarded-allow-ips``
+(default ``127.0.0.1``) with the same right-most rule; run it with ``--no-proxy-headers``
+to leave the decision to ``trusted_proxies`` here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from starlette.types import Scope
+
+__all__ = ["ClientResolver"]
+
+_CACHE_SIZE = 4096
+_MAX_KEY = 64
+
+
+class ClientResolver:
+    """Resolve the client address of a request given the trusted proxy networks."""
+
+    def __init__(self, trusted_proxies: Iterable[str] = ()) -> None:
+        self._networks = tuple(ipaddress.ip_network(n, strict=False) for n in trusted_proxies)
+        self._trusted: dict[str, bool] = {}
+
+    def is_trusted(self, address: str) -> bool:
+        """True when ``address`` lies in a trusted proxy network (memoized, bounded)."""
+        if not self._networks:
+            return False
+        known = self._trusted.get(address)
+        if known is not None:
+            return known
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            known = False
+        else:
+            known = any(ip in network for network in self._networks)
+        if len(self._trusted) < _CACHE_SIZE:
+            self._trusted[address] = known
+        return known
+
+    def client_ip(self, scope: Scope) -> str:
+        """The client address to key limits on (see module docstring)."""
+        client = scope.get("client")
+        peer: str = client[0] if client else "unknown"
+        if not self.is_trusted(peer):
+            return peer
+        forwarded = [value for name, value in scope["headers"] if name == b"x-forwarded-for"]
+        if not forwarded:
+            return peer
+        hops = [hop.strip() for hop in b",".join(forwarded).decode("latin-1").split(",")]
+        for hop in reversed(hops):
+            if hop and not self.is_trusted(hop):
+                return hop[:_MAX_KEY]
+        return hops[0][:_MAX_KEY] or peer

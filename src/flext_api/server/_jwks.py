@@ -1,0 +1,122 @@
+"""A JWKS (JSON Web Key Set) cache: keys by ``kid``, refreshed on expiry or an unknown kid.
+
+PyJWT's ``PyJWKClient`` is synchronous (urllib) and refetches on every unknown ``kid``,
+so a stream of tokens with random ``kid`` values would turn into a stream of requests to
+the identity provider. This cache is async and rate-limits refreshes: at most one fetch
+per ``min_refresh_interval`` (concurrent misses share it), keys kept for ``ttl``, and the
+last good key set is kept when a refresh fails. The fetcher is injectable (tests, a
+FlextApiClient); the default uses aiohttp with a timeout and no redirects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import aiohttp
+from jwt import PyJWK, PyJWKSet
+from jwt.exceptions import PyJWKError, PyJWKSetError
+
+from flext_api._clock import Clock, get_clock
+
+__all__ = ["JwksCache", "JwksFetch", "fetch_jwks"]
+
+JwksFetch = Callable[[str, float], Awaitable[Any]]
+"""``await fetch(url, timeout)`` -> the decoded JWKS JSON document."""
+
+
+async def fetch_jwks(url: str, timeout: float) -> Any:
+    """GET ``url`` with aiohttp and decode the JSON body (raises on a non-2xx status)."""
+    client_timeout = aiohttp.ClientTimeout(total=timeout)
+    async with (
+        aiohttp.ClientSession(timeout=client_timeout) as session,
+        session.get(url, allow_redirects=False, headers={"Accept": "application/json"}) as resp,
+    ):
+        resp.raise_for_status()
+        return await resp.json(content_type=None)
+
+
+class JwksCache:
+    """Signing keys of one JWKS URL, fetched lazily (see module docstring)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        algorithms: Iterable[str],
+        fetch: JwksFetch | None = None,
+        ttl: float = 300.0,
+        min_refresh_interval: float = 30.0,
+        timeout: float = 5.0,
+        clock: Clock | None = None,
+        logger: Any = None,
+    ) -> None:
+        self.url = url
+        self._algorithms = frozenset(algorithms)
+        self._fetch = fetch if fetch is not None else fetch_jwks
+        self._ttl = ttl
+        self._min_interval = min_refresh_interval
+        self._timeout = timeout
+        self._clock = get_clock(clock)
+        self._logger = logger
+        self._keys: dict[str, PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._attempted_at: float | None = None
+        self._lock = asyncio.Lock()
+        self.fetches = 0
+
+    def __repr__(self) -> str:
+        return f"<JwksCache {self.url!r} [{len(self._keys)} keys, {self.fetches} fetches]>"
+
+    def _may_fetch(self) -> bool:
+        return (
+            self._attempted_at is None
+            or self._clock.monotonic() - self._attempted_at >= self._min_interval
+        )
+
+    def _stale(self) -> bool:
+        return self._fetched_at is None or self._clock.monotonic() - self._fetched_at >= self._ttl
+
+    def _lookup(self, kid: str | None) -> PyJWK | None:
+        if kid is None:
+            # A token without kid is only unambiguous when the set holds one key.
+            return next(iter(self._keys.values())) if len(self._keys) == 1 else None
+        return self._keys.get(kid)
+
+    async def get_key(self, kid: str | None) -> PyJWK | None:
+        """The key for ``kid``, refreshing (rate-limited) when stale or unknown."""
+        if self._stale() and self._may_fetch():
+            await self._refresh()
+        key = self._lookup(kid)
+        if key is None and self._may_fetch():
+            await self._refresh()
+            key = self._lookup(kid)
+        return key
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            if not self._may_fetch():  # another task refreshed while we waited
+                return
+            self._attempted_at = self._clock.monotonic()
+            self.fetches += 1
+            try:
+                document = await self._fetch(self.url, self._timeout)
+                keys = self._usable_keys(PyJWKSet.from_dict(document).keys)
+            except (OSError, aiohttp.ClientError, TimeoutError, ValueError, PyJWKError,
+                    PyJWKSetError, TypeError, KeyError) as exc:  # fmt: skip
+                # Keep serving the last good keys; an IdP hiccup is not an outage here.
+                if self._logger is not None:
+                    self._logger.warning("jwks refresh failed", url=self.url, error=repr(exc))
+                return
+            self._keys = keys
+            self._fetched_at = self._clock.monotonic()
+
+    def _usable_keys(self, keys: Iterable[PyJWK]) -> dict[str, PyJWK]:
+        usable: dict[str, PyJWK] = {}
+        for key in keys:
+            signing = key.public_key_use in (None, "sig")
+            if not signing or key.algorithm_name not in self._algorithms:
+                continue
+            usable[key.key_id or ""] = key
+        return usable

@@ -1,0 +1,134 @@
+"""Resources opened at start-up and closed, in reverse order, at shutdown.
+
+A resource is anything with an async context manager protocol (a ``FlextApiClient``, an
+aiohttp session, a Redis client), an async ``aclose()``, or a ``close()`` (sync or
+async). Registered before start-up, context managers are entered when the app starts;
+registered later, a resource is only closed at shutdown. A failing close is logged and
+the others are still closed.
+
+Shutdown order: readiness flips to 503 and in-flight requests get up to
+``drain_timeout`` to finish, then the user's lifespan exits, then resources close.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ._state import FlextServerState
+
+__all__ = ["ResourceStack", "make_lifespan"]
+
+T = TypeVar("T")
+Closer = Callable[[], Awaitable[object]]
+UserLifespan = Callable[["FastAPI"], AbstractAsyncContextManager[Any]]
+
+
+def _closer(resource: Any) -> Closer:
+    if callable(getattr(resource, "aclose", None)):
+        return resource.aclose  # type: ignore[no-any-return]
+    close = getattr(resource, "close", None)
+    if callable(close):
+
+        async def close_maybe_async() -> None:
+            outcome = close()
+            if inspect.isawaitable(outcome):
+                await outcome
+
+        return close_maybe_async
+    return lambda: resource.__aexit__(None, None, None)
+
+
+def _exit(resource: Any) -> Closer:
+    async def exit_() -> None:
+        await resource.__aexit__(None, None, None)
+
+    return exit_
+
+
+def _check(resource: object) -> None:
+    if not any(hasattr(resource, name) for name in ("__aenter__", "aclose", "close")):
+        raise TypeError(
+            f"{type(resource).__name__} is not a resource: it needs an async context "
+            "manager protocol, aclose() or close()"
+        )
+
+
+class ResourceStack:
+    """Open resources in order, close them in reverse (see module docstring)."""
+
+    def __init__(self, *, logger: Any) -> None:
+        self._logger = logger
+        self._pending: list[Any] = []
+        self._closers: list[tuple[str, Closer]] = []
+        self.opened = False
+
+    def add(self, resource: T) -> T:
+        """Register ``resource``; returns it, so ``client = state.add_resource(Client())``."""
+        _check(resource)
+        if self.opened:
+            self._closers.append((type(resource).__name__, _closer(resource)))
+        else:
+            self._pending.append(resource)
+        return resource
+
+    async def open(self) -> None:
+        """Enter the registered resources; on failure close those already open, re-raise."""
+        pending, self._pending = self._pending, []
+        try:
+            for resource in pending:
+                name = type(resource).__name__
+                if hasattr(resource, "__aenter__"):
+                    await resource.__aenter__()
+                    self._closers.append((name, _exit(resource)))
+                else:
+                    self._closers.append((name, _closer(resource)))
+        except BaseException:
+            await self.close()
+            raise
+        self.opened = True
+
+    async def close(self) -> None:
+        """Close every open resource, last opened first; log (not raise) failures."""
+        while self._closers:
+            name, closer = self._closers.pop()
+            try:
+                await closer()
+            except Exception as exc:
+                self._logger.error("resource close failed", resource=name, exc_info=exc)
+        self.opened = False
+
+
+def make_lifespan(
+    state: FlextServerState, user_lifespan: UserLifespan | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[Any]]:
+    """The app's lifespan: resources, the user's lifespan, readiness and the drain."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        await state.resources.open()
+        try:
+            if user_lifespan is None:
+                async with _serving(state):
+                    yield None
+            else:
+                async with user_lifespan(app) as user_state, _serving(state):
+                    yield user_state
+        finally:
+            await state.resources.close()
+
+    return lifespan
+
+
+@asynccontextmanager
+async def _serving(state: FlextServerState) -> AsyncIterator[None]:
+    state.started = True
+    try:
+        yield
+    finally:
+        await state.drain()

@@ -1,0 +1,43 @@
+"""The pure-ASGI middlewares of :func:`~flext_api.server.create_fastapi_app`.
+
+Each is a class ``Middleware(app, **options)`` with ``async __call__(scope, receive,
+send)`` that passes non-HTTP scopes through untouched; none uses ``BaseHTTPMiddleware``
+(which copies the context into a new task and buffers streaming). They can be used on
+any ASGI app, alone or in another order, but the factory's order is the tested one.
+"""
+
+from ._access_log import AccessLogMiddleware as AccessLogMiddleware
+from ._body_limit import BodyLimitMiddleware as BodyLimitMiddleware
+from ._body_limit import BodyTooLargeError as BodyTooLargeError
+from ._content_type import JsonContentTypeMiddleware as JsonContentTypeMiddleware
+from ._content_type import UnsupportedMediaTypeError as UnsupportedMediaTypeError
+from ._cors import CorsMiddleware as CorsMiddleware
+from ._errors import ErrorMiddleware as ErrorMiddleware
+from ._inflight import InFlightMiddleware as InFlightMiddleware
+from ._metrics import MetricsMiddleware as MetricsMiddleware
+from ._operational import OperationalRoutesMiddleware as OperationalRoutesMiddleware
+from ._rate_limit import RateLimitMiddleware as RateLimitMiddleware
+from ._request_id import REQUEST_ID_PATTERN as REQUEST_ID_PATTERN
+from ._request_id import RequestIdMiddleware as RequestIdMiddleware
+from ._security_headers import SecurityHeadersMiddleware as SecurityHeadersMiddleware
+from ._timing import TimingMiddleware as TimingMiddleware
+from ._trusted_host import TrustedHostMiddleware as TrustedHostMiddleware
+
+__all__ = [
+    "AccessLogMiddleware",
+    "BodyLimitMiddleware",
+    "BodyTooLargeError",
+    "CorsMiddleware",
+    "ErrorMiddleware",
+    "InFlightMiddleware",
+    "JsonContentTypeMiddleware",
+    "MetricsMiddleware",
+    "OperationalRoutesMiddleware",
+    "REQUEST_ID_PATTERN",
+    "RateLimitMiddleware",
+    "RequestIdMiddleware",
+    "SecurityHeadersMiddleware",
+    "TimingMiddleware",
+    "TrustedHostMiddleware",
+    "UnsupportedMediaTypeError",
+]

@@ -1,0 +1,64 @@
+"""Trusted hosts: answer 400 (problem+json) when ``Host`` is not an allowed name.
+
+Hand-written rather than Starlette's ``TrustedHostMiddleware`` so the refusal is a
+problem document like every other error here. Patterns: an exact name, ``*.example.com``
+(any subdomain, not the apex) or ``*`` (anything; the factory then skips this layer).
+``exempt_paths`` (the health endpoints, by default) are answered whatever the ``Host``:
+orchestrator probes address the pod by IP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .._problem import send_problem
+
+__all__ = ["TrustedHostMiddleware", "host_allowed"]
+
+
+def _hostname(host: str) -> str:
+    if host.startswith("["):  # [::1]:8000
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def host_allowed(host: str, exact: frozenset[str], suffixes: tuple[str, ...]) -> bool:
+    """True when ``host`` (a ``Host`` header value) matches the allow-list."""
+    name = _hostname(host.lower()).rstrip(".")
+    return name in exact or (bool(suffixes) and name.endswith(suffixes))
+
+
+class TrustedHostMiddleware:
+    """Refuse requests whose ``Host`` header names a host this service does not serve."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        allowed_hosts: Iterable[str],
+        exempt_paths: frozenset[str] = frozenset(),
+    ) -> None:
+        self.app = app
+        self._exempt = exempt_paths
+        hosts = [h.lower() for h in allowed_hosts]
+        self._exact = frozenset(h for h in hosts if not h.startswith("*"))
+        self._suffixes = tuple(h[1:] for h in hosts if h.startswith("*."))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in self._exempt:
+            await self.app(scope, receive, send)
+            return
+        host = b""
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+                break
+        if host_allowed(host.decode("latin-1"), self._exact, self._suffixes):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await send_problem(scope, send, 400, detail="The Host header is not allowed.")

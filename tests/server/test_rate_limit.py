@@ -1,0 +1,211 @@
+"""Rate limiting: default limit, named buckets, headers, client resolution, failures."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from fastapi import Depends, Request
+
+from flext_api import ServerConfig
+from flext_api._errors import ConfigError
+from flext_api._server_config import ServerRateLimitConfig
+from flext_api.server import ClientResolver, RateLimitDecision, rate_limit
+from tests.server.conftest import Build
+from tests.server.helpers import problem, records, serve
+
+
+def _limits(**kwargs: object) -> ServerConfig:
+    return ServerConfig(rate_limit=ServerRateLimitConfig(**kwargs))  # type: ignore[arg-type]
+
+
+def _scope(peer: str, forwarded: list[bytes] | None = None) -> dict[str, object]:
+    headers = [(b"x-forwarded-for", value) for value in forwarded or []]
+    return {"client": (peer, 1234), "headers": headers}
+
+
+async def test_default_limit_refuses_with_headers(build: Build) -> None:
+    """Past the default limit: 429 problem, Retry-After and RateLimit-* headers."""
+    app = build(_limits(default_limit="2/minute"))
+    async with serve(app) as client:
+        first = await client.get("/missing")
+        await client.get("/missing")
+        refused = await client.get("/missing")
+    assert (first.headers["ratelimit-limit"], first.headers["ratelimit-remaining"]) == ("2", "1")
+    assert first.headers["ratelimit-policy"] == "2;w=60"
+    assert problem(refused)["status"] == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert refused.headers["ratelimit-remaining"] == "0"
+
+
+async def test_probes_are_exempt_from_default_limit(build: Build) -> None:
+    """Health, readiness and metrics are never limited by the default limit."""
+    app = build(_limits(default_limit="1/minute"))
+    async with serve(app) as client:
+        statuses = [
+            (await client.get(path)).status_code for path in ["/health"] * 3 + ["/ready"] * 3
+        ]
+    assert statuses == [200] * 6
+
+
+async def test_named_bucket_is_stricter_and_separate(build: Build) -> None:
+    """A named bucket limits its route without touching other routes."""
+    app = build()
+
+    @app.post("/login", dependencies=[Depends(rate_limit("login", "3/minute"))])
+    async def login() -> dict[str, str]:
+        return {}
+
+    async with serve(app) as client:
+        statuses = [(await client.post("/login")).status_code for _ in range(4)]
+        other = await client.get("/health")
+    assert statuses == [200, 200, 200, 429]
+    assert other.status_code == 200
+
+
+async def test_named_bucket_headers_win_over_default(build: Build) -> None:
+    """On a route with a named bucket, the response shows that bucket's headers."""
+    app = build(_limits(default_limit="100/minute"))
+
+    @app.post("/login", dependencies=[Depends(rate_limit("login", "5/hour"))])
+    async def login() -> dict[str, str]:
+        return {}
+
+    async with serve(app) as client:
+        response = await client.post("/login")
+    assert response.headers.get_list("ratelimit-limit") == ["5"]
+    assert response.headers["ratelimit-policy"] == "5;w=3600"
+
+
+async def test_custom_key_function(build: Build) -> None:
+    """key= limits per custom key (here a header standing in for a user)."""
+    app = build()
+
+    def per_user(request: Request) -> str:
+        return request.headers.get("x-user", "anon")
+
+    @app.get("/q", dependencies=[Depends(rate_limit("q", "1/minute", key=per_user))])
+    async def q() -> dict[str, str]:
+        return {}
+
+    async with serve(app) as client:
+        alice = [(await client.get("/q", headers={"X-User": "alice"})).status_code for _ in "ab"]
+        bob = (await client.get("/q", headers={"X-User": "bob"})).status_code
+    assert (alice, bob) == ([200, 429], 200)
+
+
+async def test_disabled_rate_limiting_makes_dependency_a_no_op(build: Build) -> None:
+    """enabled=False: the dependency lets everything through, no headers."""
+    app = build(_limits(enabled=False))
+
+    @app.get("/q", dependencies=[Depends(rate_limit("q", "1/minute"))])
+    async def q() -> dict[str, str]:
+        return {}
+
+    async with serve(app) as client:
+        responses = [await client.get("/q") for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert "ratelimit-limit" not in responses[0].headers
+
+
+async def test_headers_can_be_turned_off(build: Build) -> None:
+    """headers=False keeps Retry-After on 429 but sends no RateLimit-* headers."""
+    app = build(_limits(default_limit="1/minute", headers=False))
+    async with serve(app) as client:
+        ok = await client.get("/missing")
+        refused = await client.get("/missing")
+    assert "ratelimit-limit" not in ok.headers
+    assert "ratelimit-limit" not in refused.headers and "retry-after" in refused.headers
+
+
+async def test_storage_failure_fails_open_and_logs(build: Build, log_stream: io.StringIO) -> None:
+    """With Redis unreachable, requests pass (fail_open) and the failure is logged."""
+    app = build(_limits(default_limit="1/minute", storage_uri="redis://127.0.0.1:9/0"))
+    async with serve(app) as client:
+        statuses = [(await client.get("/missing")).status_code for _ in range(2)]
+    assert statuses == [404, 404]
+    assert records(log_stream, "rate limit storage failed")
+
+
+async def test_storage_failure_fails_closed_when_configured(build: Build) -> None:
+    """fail_open=False answers 503 while the storage is down."""
+    app = build(_limits(storage_uri="redis://127.0.0.1:9/0", fail_open=False))
+
+    @app.get("/q", dependencies=[Depends(rate_limit("q", "1/minute"))])
+    async def q() -> dict[str, str]:
+        return {}
+
+    async with serve(app) as client:
+        response = await client.get("/q")
+    assert problem(response)["status"] == 503
+
+
+def test_bad_limit_strings() -> None:
+    """A malformed limit is a ValueError at decoration time, a ConfigError in config."""
+    with pytest.raises(ValueError, match="invalid rate limit"):
+        rate_limit("x", "often")
+    from flext_api.server import create_fastapi_app
+
+    with pytest.raises(ConfigError, match="default_limit"):
+        create_fastapi_app(_limits(default_limit="lots"))
+
+
+def test_config_validation() -> None:
+    """Bad proxy networks and storage schemes are rejected."""
+    with pytest.raises(ValueError, match="CIDR"):
+        ServerRateLimitConfig(trusted_proxies=("not-an-ip",))
+    with pytest.raises(ValueError, match="storage_uri"):
+        ServerRateLimitConfig(storage_uri="memcached://x")
+
+
+def test_decision_values() -> None:
+    """Retry-After is at least one second; headers follow draft-06 naming."""
+    decision = RateLimitDecision(False, 10, 0, 0.2, 60)
+    assert decision.retry_after == 1
+    assert decision.header_dict() == {
+        "ratelimit-limit": "10",
+        "ratelimit-remaining": "0",
+        "ratelimit-reset": "1",
+        "ratelimit-policy": "10;w=60",
+    }
+
+
+class TestClientResolver:
+    """Which address a request is keyed on."""
+
+    def test_untrusted_peer_ignores_forwarded_for(self) -> None:
+        """Without trusted proxies the socket peer is the key, whatever XFF says."""
+        resolver = ClientResolver()
+        assert resolver.client_ip(_scope("198.51.100.1", [b"1.2.3.4"])) == "198.51.100.1"
+
+    def test_trusted_proxy_uses_rightmost_untrusted_hop(self) -> None:
+        """Behind trusted proxies, the right-most untrusted entry is the client."""
+        resolver = ClientResolver(["10.0.0.0/8", "127.0.0.1"])
+        scope = _scope("10.0.0.2", [b"6.6.6.6, 203.0.113.9", b"10.0.0.5"])
+        assert resolver.client_ip(scope) == "203.0.113.9"
+
+    def test_all_hops_trusted_takes_leftmost(self) -> None:
+        """If every hop is a trusted proxy, the left-most is the best guess."""
+        resolver = ClientResolver(["10.0.0.0/8"])
+        assert resolver.client_ip(_scope("10.0.0.2", [b"10.1.1.1, 10.2.2.2"])) == "10.1.1.1"
+
+    def test_trusted_proxy_without_header(self) -> None:
+        """A trusted peer that sent no XFF is itself the client."""
+        assert ClientResolver(["10.0.0.0/8"]).client_ip(_scope("10.0.0.2")) == "10.0.0.2"
+
+    def test_garbage_hop_is_untrusted_and_truncated(self) -> None:
+        """A non-IP entry is treated as an untrusted client, cut to 64 characters."""
+        resolver = ClientResolver(["10.0.0.0/8"])
+        assert resolver.client_ip(_scope("10.0.0.2", [b"x" * 100])) == "x" * 64
+
+    def test_missing_client(self) -> None:
+        """A scope without a client (some test transports) keys on 'unknown'."""
+        assert ClientResolver().client_ip({"headers": []}) == "unknown"
+
+    def test_trust_cache_is_bounded(self) -> None:
+        """The memo of trusted addresses stops growing at its cap."""
+        resolver = ClientResolver(["10.0.0.0/8"])
+        for n in range(5000):
+            resolver.is_trusted(f"192.0.{n // 256}.{n % 256}")
+        assert len(resolver._trusted) == 4096
+        assert resolver.is_trusted("10.9.9.9") is True

@@ -1,0 +1,151 @@
+"""Handlers returning FlextResult or raising FlextApiError."""
+
+from __future__ import annotations
+
+import io
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from flext_api import ErrorCode, FlextApiError, FlextResult
+from flext_api.server import FlextRoute, result_response
+from tests.server.conftest import Build
+from tests.server.helpers import problem, records, serve
+
+
+class Item(BaseModel):
+    """A response model."""
+
+    name: str
+
+
+async def test_annotated_success_is_serialized_with_model(build: Build) -> None:
+    """-> FlextResult[Item] documents Item and returns the value as JSON."""
+    app = build()
+
+    @app.get("/item")
+    async def item() -> FlextResult[Item]:
+        return FlextResult.ok(Item(name="x"))
+
+    async with serve(app) as client:
+        response = await client.get("/item")
+        schema = (await client.get("/openapi.json")).json()
+    assert response.json() == {"name": "x"}
+    ok = schema["paths"]["/item"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert ok["schema"] == {"$ref": "#/components/schemas/Item"}
+
+
+async def test_annotated_failure_becomes_problem(build: Build) -> None:
+    """A failed result becomes the problem response of its error, with Retry-After."""
+    app = build()
+
+    @app.get("/item")
+    async def item() -> FlextResult[Item]:
+        return FlextResult.fail("slow down", code=ErrorCode.RATE_LIMITED, retry_after=7)
+
+    async with serve(app) as client:
+        response = await client.get("/item")
+    body = problem(response)
+    assert (response.status_code, response.headers["retry-after"]) == (429, "7")
+    assert (body["code"], body["type"], body["detail"]) == (
+        "RATE_LIMITED",
+        "urn:flext-api:error:rate-limited",
+        "slow down",
+    )
+
+
+async def test_sync_annotated_handler_is_unwrapped(build: Build) -> None:
+    """Sync handlers annotated with FlextResult are unwrapped too."""
+    app = build()
+
+    @app.get("/item")
+    def item() -> FlextResult[Item]:
+        return FlextResult.ok(Item(name="sync"))
+
+    async with serve(app) as client:
+        response = await client.get("/item")
+    assert response.json() == {"name": "sync"}
+
+
+async def test_bare_flextresult_annotation_and_plain_return(build: Build) -> None:
+    """-> FlextResult (no parameter) works, and a non-result return value passes through."""
+    app = build()
+
+    @app.get("/bare")
+    async def bare() -> FlextResult:  # type: ignore[type-arg]
+        return FlextResult.ok({"a": 1})
+
+    @app.get("/plain")
+    async def plain() -> FlextResult[Item]:
+        return PlainTextResponse("raw")  # type: ignore[return-value]
+
+    async with serve(app) as client:
+        assert (await client.get("/bare")).json() == {"a": 1}
+        assert (await client.get("/plain")).text == "raw"
+
+
+async def test_router_with_flext_route(build: Build) -> None:
+    """APIRouter(route_class=FlextRoute) gives included routers the same behaviour."""
+    app = build()
+    router = APIRouter(route_class=FlextRoute)
+
+    @router.get("/r")
+    async def routed() -> FlextResult[Item]:
+        return FlextResult.ok(Item(name="routed"))
+
+    app.include_router(router)
+    async with serve(app) as client:
+        assert (await client.get("/r")).json() == {"name": "routed"}
+
+
+async def test_raised_upstream_error_hides_message_and_logs_it(
+    build: Build, log_stream: io.StringIO
+) -> None:
+    """A raised 5xx-class FlextApiError answers generically and logs the real message."""
+    app = build()
+
+    @app.get("/up")
+    async def up() -> None:
+        raise FlextApiError.from_code(ErrorCode.CONNECT_ERROR, "refused by 10.0.0.5:5432")
+
+    async with serve(app) as client:
+        response = await client.get("/up")
+    assert response.status_code == 502
+    assert "10.0.0.5" not in response.text
+    [logged] = records(log_stream, "handler failed")
+    assert (logged["code"], logged["error"]) == ("CONNECT_ERROR", "refused by 10.0.0.5:5432")
+
+
+async def test_result_response_helper(build: Build) -> None:
+    """result_response returns the value as JSON, a Response as is, or the problem."""
+    app = build()
+
+    @app.get("/ok")
+    async def ok() -> Response:
+        return result_response(FlextResult.ok([1, 2]), status_code=201)
+
+    @app.get("/resp")
+    async def resp() -> Response:
+        return result_response(FlextResult.ok(PlainTextResponse("as is")))
+
+    @app.get("/fail")
+    async def fail(request: Request) -> Response:
+        bad: FlextResult[int] = FlextResult.fail("bad id", code=ErrorCode.INVALID_REQUEST)
+        return result_response(bad, request=request)
+
+    @app.get("/fail-bare")
+    async def fail_bare() -> Response:
+        return result_response(FlextResult.fail("gone", code=ErrorCode.CIRCUIT_OPEN))
+
+    async with serve(app) as client:
+        created = await client.get("/ok")
+        as_is = await client.get("/resp")
+        failed = await client.get("/fail", headers={"X-Request-ID": "rid"})
+        bare = await client.get("/fail-bare")
+    assert (created.status_code, created.json()) == (201, [1, 2])
+    assert as_is.text == "as is"
+    assert problem(failed) | {"detail": "bad id"} == problem(failed)
+    assert (problem(failed)["instance"], problem(failed)["request_id"]) == ("/fail", "rid")
+    assert (bare.status_code, problem(bare)["instance"]) == (503, None)

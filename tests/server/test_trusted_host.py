@@ -1,0 +1,67 @@
+"""Trusted hosts: 400 for others, health exempt."""
+
+from __future__ import annotations
+
+import pytest
+
+from flext_api import ServerConfig
+from flext_api.server.middleware._trusted_host import host_allowed
+from tests.server.conftest import Build
+from tests.server.helpers import problem, serve
+
+CONFIG = ServerConfig(allowed_hosts=("api.example.com", "*.internal.example", "127.0.0.1"))
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("api.example.com", True),
+        ("API.example.com:8443", True),
+        ("api.example.com.", True),
+        ("svc.internal.example", True),
+        ("internal.example", False),
+        ("evil.com", False),
+        ("api.example.com.evil.com", False),
+        ("127.0.0.1:8000", True),
+        ("[::1]:8000", False),
+        ("", False),
+    ],
+)
+def test_host_matching(host: str, allowed: bool) -> None:
+    """Exact names, *.suffix subdomains, ports and trailing dots are handled."""
+    exact = frozenset({"api.example.com", "127.0.0.1", "[::1]x"})
+    assert host_allowed(host, exact, (".internal.example",)) is allowed
+
+
+def test_ipv6_host() -> None:
+    """A bracketed IPv6 literal is matched without its port."""
+    assert host_allowed("[::1]:8000", frozenset({"[::1]"}), ())
+
+
+async def test_unknown_host_is_400(build: Build) -> None:
+    """A request for another host gets a 400 problem."""
+    async with serve(build(CONFIG)) as client:
+        response = await client.get("/missing", headers={"Host": "evil.com"})
+    assert problem(response)["status"] == 400
+
+
+async def test_allowed_host_passes(build: Build) -> None:
+    """A listed host reaches the app."""
+    async with serve(build(CONFIG)) as client:
+        response = await client.get("/missing", headers={"Host": "api.example.com"})
+    assert response.status_code == 404
+
+
+async def test_probes_exempt(build: Build) -> None:
+    """Health and readiness answer whatever the Host (pods are probed by IP)."""
+    async with serve(build(CONFIG)) as client:
+        health = await client.get("/health", headers={"Host": "10.1.2.3:8000"})
+        ready = await client.get("/ready", headers={"Host": "10.1.2.3:8000"})
+        metrics = await client.get("/metrics", headers={"Host": "10.1.2.3:8000"})
+    assert (health.status_code, ready.status_code, metrics.status_code) == (200, 200, 400)
+
+
+def test_empty_allowed_hosts_rejected() -> None:
+    """An empty list is a config error ('*' means any)."""
+    with pytest.raises(ValueError, match="at least one host"):
+        ServerConfig(allowed_hosts=())
