@@ -45,7 +45,7 @@ class Nginx:
     def __init__(self) -> None:
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(binary).exists():
-            raise SystemExit("nginx is not installed: run `make bench` (it installs Debian's nginx)")
+            raise SystemExit("nginx is missing: run `make bench`, which installs Debian's nginx")
         self.binary = binary
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -56,8 +56,11 @@ class Nginx:
         root = self._tmp.name
         conf = Path(root) / "nginx.conf"
         conf.write_text(CONF.format(root=root, port=self.port))
-        self._proc = subprocess.Popen([self.binary, "-c", str(conf), "-p", root],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._proc = subprocess.Popen(
+            [self.binary, "-c", str(conf), "-p", root],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -70,8 +73,12 @@ class Nginx:
                 time.sleep(0.05)
         raise SystemExit("nginx did not start within 10 s")
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self._proc is not None:
             self._proc.terminate()
             self._proc.wait(timeout=10)

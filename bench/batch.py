@@ -103,9 +103,7 @@ RUNS: dict[str, Callable[[str, int, int], Awaitable[None]]] = {
 }
 
 
-async def throughput(
-    n: int, concurrency: int, rounds: int
-) -> dict[str, list[tuple[float, float]]]:
+async def throughput(n: int, concurrency: int, rounds: int) -> dict[str, list[tuple[float, float]]]:
     figures: dict[str, list[tuple[float, float]]] = {name: [] for name in RUNS}
     with Nginx() as nginx:
         for run in RUNS.values():  # warm-up: connections, imports, nginx caches
@@ -126,7 +124,9 @@ def peak_rss_mb():
     raise RuntimeError("no VmHWM in /proc/self/status")
 """
 
-_CHILD = _PEAK + r"""
+_CHILD = (
+    _PEAK
+    + r"""
 import json, sys, time
 from functools import partial
 from flext_api import HttpResponse
@@ -163,6 +163,7 @@ except SystemExit:
 elapsed = time.perf_counter() - start
 print(json.dumps({"peak_rss_mb": peak_rss_mb(), "seconds": round(elapsed, 1)}))
 """
+)
 
 
 def memory(lines: int) -> dict[str, float | int]:
@@ -171,17 +172,28 @@ def memory(lines: int) -> dict[str, float | int]:
         source = Path(tmp) / "in.jsonl"
         with source.open("w") as fh:
             for i in range(lines):
-                fh.write(f'{{"id": "request-{i:08d}", "path": "/items/{i}", '
-                         f'"params": {{"page": {i % 100}}}}}\n')
+                fh.write(
+                    f'{{"id": "request-{i:08d}", "path": "/items/{i}", '
+                    f'"params": {{"page": {i % 100}}}}}\n'
+                )
         output, journal = Path(tmp) / "out.jsonl", Path(tmp) / "run.journal"
         baseline = subprocess.run(
-            [sys.executable, "-c",
-             _PEAK + "import flext_api.cli._app, flext_api.client\nprint(peak_rss_mb())"],
-            capture_output=True, text=True, check=True, cwd=ROOT,
+            [
+                sys.executable,
+                "-c",
+                _PEAK + "import flext_api.cli._app, flext_api.client\nprint(peak_rss_mb())",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
         )
         done = subprocess.run(
             [sys.executable, "-c", _CHILD, str(source), str(output), str(journal)],
-            capture_output=True, text=True, check=True, cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
         )
         figures = json.loads(done.stdout.strip().splitlines()[-1])
         with output.open("rb") as fh:
@@ -202,35 +214,50 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--memory-lines", type=int, default=1_000_000,
-                        help="lines of the memory run (0 skips it)")
+    parser.add_argument(
+        "--memory-lines", type=int, default=1_000_000, help="lines of the memory run (0 skips it)"
+    )
     args = parser.parse_args()
 
     figures = asyncio.run(throughput(args.requests, args.concurrency, args.rounds))
     best = {name: max(rps for rps, _ in values) for name, values in figures.items()}
     cpu = {name: min(us for _, us in values) for name, values in figures.items()}
     base = "asyncio.gather + raw aiohttp"
-    print(f"\nbatch throughput: {args.requests} GETs, concurrency {args.concurrency}, "
-          f"local nginx (1 worker), best of {args.rounds} interleaved rounds, same run")
-    print(f"{'runner':<34} {'req/s':>8} {'x raw':>6} {'cpu us/req':>11} {'x raw':>6}   "
-          "req/s of each round")
+    print(
+        f"\nbatch throughput: {args.requests} GETs, concurrency {args.concurrency}, "
+        f"local nginx (1 worker), best of {args.rounds} interleaved rounds, same run"
+    )
+    print(
+        f"{'runner':<34} {'req/s':>8} {'x raw':>6} {'cpu us/req':>11} {'x raw':>6}   "
+        "req/s of each round"
+    )
     rows = []
     for name in RUNS:
         rounds = " ".join(f"{rps:.0f}" for rps, _ in figures[name])
         ratio, cpu_ratio = best[name] / best[base], cpu[base] / cpu[name]
-        print(f"{name:<34} {best[name]:>8.0f} {ratio:>6.2f} {cpu[name]:>11.1f} "
-              f"{cpu_ratio:>6.2f}   {rounds}")
-        rows.append({"runner": name, "req_s": round(best[name], 1),
-                     "ratio_to_raw": round(ratio, 3), "cpu_us_per_request": round(cpu[name], 1),
-                     "cpu_ratio_to_raw": round(cpu_ratio, 3),
-                     "rounds_req_s": [round(rps, 1) for rps, _ in figures[name]]})
+        print(
+            f"{name:<34} {best[name]:>8.0f} {ratio:>6.2f} {cpu[name]:>11.1f} "
+            f"{cpu_ratio:>6.2f}   {rounds}"
+        )
+        rows.append(
+            {
+                "runner": name,
+                "req_s": round(best[name], 1),
+                "ratio_to_raw": round(ratio, 3),
+                "cpu_us_per_request": round(cpu[name], 1),
+                "cpu_ratio_to_raw": round(cpu_ratio, 3),
+                "rounds_req_s": [round(rps, 1) for rps, _ in figures[name]],
+            }
+        )
 
     mem = memory(args.memory_lines) if args.memory_lines else None
     if mem is not None:
-        print(f"\nmemory: flext-api batch over {mem['lines']:,} lines (in-process transport, "
-              "journal on): "
-              f"peak RSS {mem['peak_rss_mb']} MB (imports alone {mem['import_rss_mb']} MB), "
-              f"{mem['seconds']} s")
+        print(
+            f"\nmemory: flext-api batch over {mem['lines']:,} lines (in-process transport, "
+            "journal on): "
+            f"peak RSS {mem['peak_rss_mb']} MB (imports alone {mem['import_rss_mb']} MB), "
+            f"{mem['seconds']} s"
+        )
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     record = {

@@ -25,11 +25,11 @@ import httpx
 import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _nginx import Nginx  # noqa: E402
+from _nginx import Nginx
 
-from flext_api import ClientConfig, HttpResponse, PoolConfig  # noqa: E402
-from flext_api.client import FlextApiClient  # noqa: E402
-from flext_api.transports import MockTransport  # noqa: E402
+from flext_api import ClientConfig, HttpResponse, PoolConfig
+from flext_api.client import FlextApiClient
+from flext_api.transports import MockTransport
 
 RESULTS = Path(__file__).resolve().parent / "results" / "client_throughput.jsonl"
 POOL = PoolConfig(max_connections=100, max_keepalive=100)
@@ -91,8 +91,9 @@ async def pipeline_cost(n: int, *, defaults: bool) -> float:
     """Microseconds per request through the client over MockTransport (no I/O)."""
     ok = HttpResponse(200, content=b"{}")
     transport = MockTransport(lambda request: ok)
-    async with FlextApiClient("http://bench.local", transport=transport,
-                              default_plugins=defaults) as client:
+    async with FlextApiClient(
+        "http://bench.local", transport=transport, default_plugins=defaults
+    ) as client:
         for _ in range(1000):
             await client.get("/items")
         transport.requests.clear()
@@ -118,16 +119,24 @@ async def main(n: int) -> None:
             }
             base = figures["aiohttp"]
             for name, rps in figures.items():
-                rows.append({"concurrency": c, "client": name, "req_s": round(rps, 1),
-                             "ratio_to_aiohttp": round(rps / base, 3)})
+                rows.append(
+                    {
+                        "concurrency": c,
+                        "client": name,
+                        "req_s": round(rps, 1),
+                        "ratio_to_aiohttp": round(rps / base, 3),
+                    }
+                )
     bare = await pipeline_cost(20_000, defaults=False)
     full = await pipeline_cost(20_000, defaults=True)
 
     print(f"\nclient throughput, {n} GETs per cell, local nginx (1 worker), same run")
     print(f"{'conc':>4}  {'client':<26} {'req/s':>10} {'x aiohttp':>10}")
     for row in rows:
-        print(f"{row['concurrency']:>4}  {row['client']:<26} {row['req_s']:>10} "
-              f"{row['ratio_to_aiohttp']:>10}")
+        print(
+            f"{row['concurrency']:>4}  {row['client']:<26} {row['req_s']:>10} "
+            f"{row['ratio_to_aiohttp']:>10}"
+        )
     print("\npipeline over MockTransport (µs per request, no network):")
     print(f"  no plugins        {bare:8.1f}")
     print(f"  default pipeline  {full:8.1f}   (stages add {full - bare:.1f} µs)")
@@ -138,8 +147,11 @@ async def main(n: int) -> None:
         "python": platform.python_version(),
         "requests_per_cell": n,
         "rows": rows,
-        "pipeline_us": {"no_plugins": round(bare, 2), "default": round(full, 2),
-                        "default_stages_added": round(full - bare, 2)},
+        "pipeline_us": {
+            "no_plugins": round(bare, 2),
+            "default": round(full, 2),
+            "default_stages_added": round(full - bare, 2),
+        },
     }
     with RESULTS.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")

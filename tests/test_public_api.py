@@ -58,11 +58,19 @@ def test_every_pinned_name_imports() -> None:
         assert getattr(flext_api, name) is not None, name
 
 
-@pytest.mark.parametrize("package", ["flext_api.client", "flext_api.transports",
-                                     "flext_api.resilience", "flext_api.cache",
-                                     "flext_api.client.auth", "flext_api.client.observability",
-                                     "flext_api.client.plugins",
-                                     "flext_api.server"])
+@pytest.mark.parametrize(
+    "package",
+    [
+        "flext_api.client",
+        "flext_api.transports",
+        "flext_api.resilience",
+        "flext_api.cache",
+        "flext_api.client.auth",
+        "flext_api.client.observability",
+        "flext_api.client.plugins",
+        "flext_api.server",
+    ],
+)
 def test_subpackage_all_is_sorted_and_resolves(package: str) -> None:
     """Each subpackage's __all__ is sorted and every name in it exists."""
     module = importlib.import_module(package)

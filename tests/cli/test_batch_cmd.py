@@ -41,45 +41,86 @@ def test_batch_writes_one_result_per_line_and_a_summary(
     runner: CliRunner, fault: FaultServer, tmp_path: Path
 ) -> None:
     """Every input line gets one output line; the summary counts outcomes; exit 1 on failures."""
-    requests = [{"id": f"r{i}", "path": "/status/500" if i % 5 == 0 else "/status/200"}
-                for i in range(50)]
+    requests = [
+        {"id": f"r{i}", "path": "/status/500" if i % 5 == 0 else "/status/200"} for i in range(50)
+    ]
     source = _write(tmp_path / "in.jsonl", requests)
     output = tmp_path / "out.jsonl"
     result = runner.invoke(
-        app, ["batch", str(source), "-o", str(output), "--base-url", fault.url,
-              "--retries", "0", "--concurrency", "8"],
+        app,
+        [
+            "batch",
+            str(source),
+            "-o",
+            str(output),
+            "--base-url",
+            fault.url,
+            "--retries",
+            "0",
+            "--concurrency",
+            "8",
+        ],
     )
     assert result.exit_code == 1
     records = _out(output)
     assert sorted(r["id"] for r in records) == sorted(r["id"] for r in requests)
     first = next(r for r in records if r["id"] == "r1")
-    assert list(first) == ["id", "line", "success", "status_code", "data", "error",
-                           "error_code", "duration_ms", "attempts"]
+    assert list(first) == [
+        "id",
+        "line",
+        "success",
+        "status_code",
+        "data",
+        "error",
+        "error_code",
+        "duration_ms",
+        "attempts",
+    ]
     assert (first["line"], first["success"], first["data"]) == (2, True, {"status": 200})
     assert _summary(result.stdout) == {
-        "results": "50", "ok": "40", "failed": "10", "HTTP_STATUS": "10", "retries": "0",
-        "p50 latency": "<t> ms", "p95 latency": "<t> ms", "p99 latency": "<t> ms",
-        "elapsed": "<t> s", "throughput": "<t> req/s",
+        "results": "50",
+        "ok": "40",
+        "failed": "10",
+        "HTTP_STATUS": "10",
+        "retries": "0",
+        "p50 latency": "<t> ms",
+        "p95 latency": "<t> ms",
+        "p99 latency": "<t> ms",
+        "elapsed": "<t> s",
+        "throughput": "<t> req/s",
     }
-    assert re.search(r"batch: 50/50 done, 10 failed, 0 retries, \d+ req/s, ETA 0s",
-                     result.stderr)
+    assert re.search(r"batch: 50/50 done, 10 failed, 0 retries, \d+ req/s, ETA 0s", result.stderr)
 
 
 def test_all_successful_exits_0(runner: CliRunner, fault: FaultServer, tmp_path: Path) -> None:
     """Exit status 0 when every request succeeded; blank lines are not requests."""
-    source = _write(tmp_path / "in.jsonl", [{"id": 1, "path": "/echo"}, "", "  ",
-                                            {"id": 2, "path": f"{fault.url}/echo",
-                                             "method": "POST", "json": {"a": 1},
-                                             "headers": {"X-T": "v"}, "params": {"q": "1"}}])
+    source = _write(
+        tmp_path / "in.jsonl",
+        [
+            {"id": 1, "path": "/echo"},
+            "",
+            "  ",
+            {
+                "id": 2,
+                "path": f"{fault.url}/echo",
+                "method": "POST",
+                "json": {"a": 1},
+                "headers": {"X-T": "v"},
+                "params": {"q": "1"},
+            },
+        ],
+    )
     output = tmp_path / "out.jsonl"
-    result = runner.invoke(app, ["batch", str(source), "-o", str(output), "--base-url",
-                                 fault.url])
+    result = runner.invoke(app, ["batch", str(source), "-o", str(output), "--base-url", fault.url])
     assert result.exit_code == 0
     by_id = {r["id"]: r for r in _out(output)}
     assert set(by_id) == {1, 2}
     echo = by_id[2]["data"]
     assert (echo["method"], echo["body"], echo["headers"]["x-t"], echo["query"]) == (
-        "POST", '{"a":1}', "v", {"q": ["1"]},
+        "POST",
+        '{"a":1}',
+        "v",
+        {"q": ["1"]},
     )
     assert by_id[2]["line"] == 4
 
@@ -88,16 +129,18 @@ def test_malformed_lines_are_reported_and_written_as_failures(
     runner: CliRunner, fault: FaultServer, tmp_path: Path
 ) -> None:
     """Bad lines are named with their line number on stderr and kept in the output."""
-    source = _write(tmp_path / "in.jsonl", [
-        {"id": "ok", "path": "/status/200"},
-        "not json",
-        "[1, 2]",
-        {"id": "x", "method": "GET"},
-        {"id": "y", "path": "/a", "bogus": 1},
-    ])
+    source = _write(
+        tmp_path / "in.jsonl",
+        [
+            {"id": "ok", "path": "/status/200"},
+            "not json",
+            "[1, 2]",
+            {"id": "x", "method": "GET"},
+            {"id": "y", "path": "/a", "bogus": 1},
+        ],
+    )
     output = tmp_path / "out.jsonl"
-    result = runner.invoke(app, ["batch", str(source), "-o", str(output), "--base-url",
-                                 fault.url])
+    result = runner.invoke(app, ["batch", str(source), "-o", str(output), "--base-url", fault.url])
     assert result.exit_code == 1
     assert "line 2: invalid JSON" in result.stderr
     assert "line 3: expected a JSON object, got list" in result.stderr
@@ -115,15 +158,14 @@ def test_many_malformed_lines_are_summarized(
 ) -> None:
     """Past 20 malformed lines, the rest are counted instead of listed."""
     source = _write(tmp_path / "in.jsonl", ["{"] * 25)
-    result = runner.invoke(app, ["batch", str(source), "-o", str(tmp_path / "o"),
-                                 "--base-url", fault.url])
+    result = runner.invoke(
+        app, ["batch", str(source), "-o", str(tmp_path / "o"), "--base-url", fault.url]
+    )
     assert result.stderr.count("invalid JSON") == 20
     assert "... and 5 more malformed line(s)" in result.stderr
 
 
-def test_relative_paths_without_base_url_fail_per_item(
-    runner: CliRunner, tmp_path: Path
-) -> None:
+def test_relative_paths_without_base_url_fail_per_item(runner: CliRunner, tmp_path: Path) -> None:
     """Without --base-url a relative path is that item's INVALID_REQUEST."""
     source = _write(tmp_path / "in.jsonl", [{"id": 1, "path": "/x"}])
     output = tmp_path / "out.jsonl"
@@ -140,12 +182,34 @@ def test_journal_resume_skips_lines_done_before(
     """A second run with the same journal sends only the lines not done; exit by outcome."""
     source = _write(tmp_path / "in.jsonl", [{"id": i, "path": "/status/200"} for i in range(6)])
     journal = tmp_path / "run.journal"
-    first = runner.invoke(app, ["batch", str(source), "-o", str(tmp_path / "a.jsonl"),
-                                "--base-url", fault.url, "--journal", str(journal)])
+    first = runner.invoke(
+        app,
+        [
+            "batch",
+            str(source),
+            "-o",
+            str(tmp_path / "a.jsonl"),
+            "--base-url",
+            fault.url,
+            "--journal",
+            str(journal),
+        ],
+    )
     assert first.exit_code == 0
     fault.reset()
-    second = runner.invoke(app, ["batch", str(source), "-o", str(tmp_path / "b.jsonl"),
-                                 "--base-url", fault.url, "--journal", str(journal)])
+    second = runner.invoke(
+        app,
+        [
+            "batch",
+            str(source),
+            "-o",
+            str(tmp_path / "b.jsonl"),
+            "--base-url",
+            fault.url,
+            "--journal",
+            str(journal),
+        ],
+    )
     assert second.exit_code == 0
     assert "resuming: 6 line(s) done before" in second.stderr
     assert _out(tmp_path / "b.jsonl") == []
@@ -171,18 +235,18 @@ def test_bad_options_exit_2(
     assert message in " ".join(result.stderr.split())
 
 
-def test_unwritable_output_and_mismatched_journal_exit_2(
-    runner: CliRunner, tmp_path: Path
-) -> None:
+def test_unwritable_output_and_mismatched_journal_exit_2(runner: CliRunner, tmp_path: Path) -> None:
     """An output that cannot be created, or a journal of another input, is exit 2."""
     source = _write(tmp_path / "in.jsonl", [{"id": 1, "path": "/x"}])
     result = runner.invoke(app, ["batch", str(source), "-o", str(tmp_path / "no" / "o")])
     assert result.exit_code == 2
     assert "error: cannot write" in result.stderr
-    journal = _write(tmp_path / "j", [{"flext_api_batch_journal": 1, "input": "x",
-                                       "input_size": 1}])
-    result = runner.invoke(app, ["batch", str(source), "-o", str(tmp_path / "o"),
-                                 "--journal", str(journal)])
+    journal = _write(
+        tmp_path / "j", [{"flext_api_batch_journal": 1, "input": "x", "input_size": 1}]
+    )
+    result = runner.invoke(
+        app, ["batch", str(source), "-o", str(tmp_path / "o"), "--journal", str(journal)]
+    )
     assert result.exit_code == 2
     assert "use another --journal" in result.stderr
 
@@ -201,8 +265,15 @@ def test_interrupt_keeps_what_was_done_and_says_how_to_resume(
     from flext_api.cli import _batch_cmd
     from flext_api.client._batch_models import BatchResult
 
-    async def interrupted_run(config: Any, base_url: Any, reader: Any, writer: Any,
-                              summary: Any, *rest: Any, **options: Any) -> float:
+    async def interrupted_run(
+        config: Any,
+        base_url: Any,
+        reader: Any,
+        writer: Any,
+        summary: Any,
+        *rest: Any,
+        **options: Any,
+    ) -> float:
         next(iter(reader))
         result = BatchResult(1, True, 200, attempts=1, index=0)
         writer.write(_batch_cmd.output_record(result, reader.line_of(0)), 1)
@@ -212,8 +283,9 @@ def test_interrupt_keeps_what_was_done_and_says_how_to_resume(
     monkeypatch.setattr(_batch_cmd, "_run", interrupted_run)
     source = _write(tmp_path / "in.jsonl", [{"id": 1, "path": "/x"}, {"id": 2, "path": "/x"}])
     journal = tmp_path / "j"
-    result = runner.invoke(app, ["batch", str(source), "-o", str(tmp_path / "o"),
-                                 "--journal", str(journal)])
+    result = runner.invoke(
+        app, ["batch", str(source), "-o", str(tmp_path / "o"), "--journal", str(journal)]
+    )
     assert result.exit_code == 130
     assert result.stdout.startswith("batch interrupted")
     assert "interrupted: run the same command to resume" in result.stderr
@@ -241,21 +313,24 @@ def test_duplicate_ids_fail_unless_allowed(
     """A repeated id is INVALID_REQUEST by default; --allow-duplicates sends both."""
     source = _write(tmp_path / "in.jsonl", [{"id": 1, "path": "/status/200"}] * 2)
     output = tmp_path / "out.jsonl"
-    checked = runner.invoke(app, ["batch", str(source), "-o", str(output), "--base-url",
-                                  fault.url])
+    checked = runner.invoke(app, ["batch", str(source), "-o", str(output), "--base-url", fault.url])
     assert checked.exit_code == 1
     assert sorted(str(r["error_code"]) for r in _out(output)) == ["INVALID_REQUEST", "None"]
-    unchecked = runner.invoke(app, ["batch", str(source), "-o", str(output), "--base-url",
-                                    fault.url, "--allow-duplicates"])
+    unchecked = runner.invoke(
+        app,
+        ["batch", str(source), "-o", str(output), "--base-url", fault.url, "--allow-duplicates"],
+    )
     assert unchecked.exit_code == 0
     assert [r["success"] for r in _out(output)] == [True, True]
 
 
 @pytest.mark.parametrize(
     ("output", "journal", "message"),
-    [("in.jsonl", None, "the output would overwrite the input"),
-     ("out.jsonl", "in.jsonl", "the journal must be its own file"),
-     ("out.jsonl", "out.jsonl", "the journal must be its own file")],
+    [
+        ("in.jsonl", None, "the output would overwrite the input"),
+        ("out.jsonl", "in.jsonl", "the journal must be its own file"),
+        ("out.jsonl", "out.jsonl", "the journal must be its own file"),
+    ],
 )
 def test_files_must_be_distinct(
     runner: CliRunner, tmp_path: Path, output: str, journal: str | None, message: str

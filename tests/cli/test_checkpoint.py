@@ -45,8 +45,13 @@ def test_done_lines_bitmap() -> None:
     done = DoneLines()
     for line in (3, 3, 1000, 8):
         done.add(line)
-    assert (len(done), 3 in done, 4 in done, 1000 in done, 99999 in done) == (3, True, False,
-                                                                             True, False)
+    assert (len(done), 3 in done, 4 in done, 1000 in done, 99999 in done) == (
+        3,
+        True,
+        False,
+        True,
+        False,
+    )
     assert "3" not in done
 
 
@@ -72,8 +77,11 @@ def test_checkpoints_every_n_results(tmp_path: Path, input_path: Path) -> None:
     header, opened, first = _records(journal)
     assert header["input_size"] == input_path.stat().st_size
     assert opened == {"output": str(output.resolve()), "offset": 0, "lines": []}
-    assert first == {"output": str(output.resolve()), "offset": output.stat().st_size,
-                     "lines": [1, 2]}
+    assert first == {
+        "output": str(output.resolve()),
+        "offset": output.stat().st_size,
+        "lines": [1, 2],
+    }
     out.close()
     assert len(_records(output)) == 3
 
@@ -82,8 +90,9 @@ def test_checkpoint_after_the_interval(tmp_path: Path, input_path: Path) -> None
     """A result written `interval` seconds after the last checkpoint triggers one."""
     clock = FakeClock()
     output = tmp_path / "out.jsonl"
-    out = CheckpointedOutput(output, tmp_path / "j", input_path=input_path, every=100,
-                             interval=1.0, clock=clock)
+    out = CheckpointedOutput(
+        output, tmp_path / "j", input_path=input_path, every=100, interval=1.0, clock=clock
+    )
     out.open()
     _run(out, [1], close=False)
     assert output.read_text() == ""
@@ -161,8 +170,10 @@ def test_journal_of_another_input_is_refused(tmp_path: Path, input_path: Path) -
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [('{"id": 1}\n', "not a flext-api batch journal"),
-     ('{"flext_api_batch_journal": 1, "input_size": 0}\n{"what": 1}\n', "unexpected record")],
+    [
+        ('{"id": 1}\n', "not a flext-api batch journal"),
+        ('{"flext_api_batch_journal": 1, "input_size": 0}\n{"what": 1}\n', "unexpected record"),
+    ],
 )
 def test_foreign_journal_is_refused(
     tmp_path: Path, input_path: Path, content: str, message: str

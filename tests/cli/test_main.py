@@ -39,11 +39,37 @@ def test_no_arguments_shows_help(runner: CliRunner) -> None:
 @pytest.mark.parametrize(
     ("command", "options"),
     [
-        ("request", ["METHOD", "URL", "--header", "-H", "--json", "--data", "--timeout",
-                     "--retries", "--http2", "--verbose"]),
-        ("batch", ["INPUT.jsonl", "--output", "-o", "--base-url", "--concurrency", "--rate",
-                   "--retries", "--timeout", "--journal", "--max-pause",
-                   "--allow-duplicates"]),
+        (
+            "request",
+            [
+                "METHOD",
+                "URL",
+                "--header",
+                "-H",
+                "--json",
+                "--data",
+                "--timeout",
+                "--retries",
+                "--http2",
+                "--verbose",
+            ],
+        ),
+        (
+            "batch",
+            [
+                "INPUT.jsonl",
+                "--output",
+                "-o",
+                "--base-url",
+                "--concurrency",
+                "--rate",
+                "--retries",
+                "--timeout",
+                "--journal",
+                "--max-pause",
+                "--allow-duplicates",
+            ],
+        ),
         ("serve", ["MODULE:APP", "--host", "--port", "--factory", "--log-level"]),
     ],
 )
@@ -86,8 +112,9 @@ def test_main_runs_the_app(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == f"flext-api {flext_api.__version__}\n"
 
 
-def test_python_dash_m_runs_main(monkeypatch: pytest.MonkeyPatch,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_python_dash_m_runs_main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`python -m flext_api.cli` is the same command."""
     import runpy
 

@@ -40,8 +40,11 @@ def test_invalid_json_is_printed_as_text() -> None:
 def test_text_body_is_printed_as_is_and_reason_kept() -> None:
     """A text body is printed verbatim; a reason sent by the server is used."""
     response = HttpResponse(
-        299, headers={"Content-Type": "text/plain; charset=utf-8"}, content=b"hello\nworld",
-        reason="Custom", http_version="HTTP/2",
+        299,
+        headers={"Content-Type": "text/plain; charset=utf-8"},
+        content=b"hello\nworld",
+        reason="Custom",
+        http_version="HTTP/2",
     )
     assert _render(response) == (
         "HTTP/2 299 Custom\nContent-Type: text/plain; charset=utf-8\n\nhello\nworld\n"
@@ -76,8 +79,14 @@ def test_print_request() -> None:
 
 @pytest.mark.parametrize(
     ("text", "per_second"),
-    [("100/s", 100.0), ("100", 100.0), ("600/min", 10.0), ("2/h", 2 / 3600),
-     ("1.5 / second", 1.5), ("30/m", 0.5)],
+    [
+        ("100/s", 100.0),
+        ("100", 100.0),
+        ("600/min", 10.0),
+        ("2/h", 2 / 3600),
+        ("1.5 / second", 1.5),
+        ("30/m", 0.5),
+    ],
 )
 def test_parse_rate(text: str, per_second: float) -> None:
     """Rates are per second, per minute or per hour; a bare number is per second."""
@@ -113,7 +122,9 @@ def test_client_config_from_options() -> None:
     assert (config.timeout.connect, config.timeout.read) == (2.5, 2.5)
     assert config.http2
     assert (config.rate_limit.enabled, config.rate_limit.rate, config.rate_limit.burst) == (
-        True, 50.0, 50,
+        True,
+        50.0,
+        50,
     )
     assert (config.pool.max_connections, config.pool.max_keepalive) == (300, 300)
     default = client_config()

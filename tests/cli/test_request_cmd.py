@@ -49,8 +49,9 @@ def test_http_error_prints_the_response_and_one_line_reason(
 
 def test_retries_exhausted_shows_the_last_response(runner: CliRunner, fault: FaultServer) -> None:
     """After retries on 503, the last response is shown and the reason names the attempts."""
-    result = runner.invoke(app, ["request", "GET", f"{fault.url}/status/503", "--retries", "1",
-                                 "--timeout", "5"])
+    result = runner.invoke(
+        app, ["request", "GET", f"{fault.url}/status/503", "--retries", "1", "--timeout", "5"]
+    )
     assert result.exit_code == 1
     assert result.stdout.startswith("HTTP/1.1 503 Service Unavailable\n")
     assert result.stderr.startswith("error: [RETRIES_EXHAUSTED] gave up after 2 attempts")
@@ -85,8 +86,17 @@ def test_json_body_and_headers_are_sent(runner: CliRunner, fault: FaultServer) -
     """--json sends compact JSON with its content type; -H adds headers."""
     result = runner.invoke(
         app,
-        ["request", "post", f"{fault.url}/echo", "--json", '{"a": [1, 2]}', "-H", "X-One: 1",
-         "-H", "X-Two: two"],
+        [
+            "request",
+            "post",
+            f"{fault.url}/echo",
+            "--json",
+            '{"a": [1, 2]}',
+            "-H",
+            "X-One: 1",
+            "-H",
+            "X-Two: two",
+        ],
     )
     assert result.exit_code == 0
     echo = _echo(result.stdout)
@@ -95,7 +105,9 @@ def test_json_body_and_headers_are_sent(runner: CliRunner, fault: FaultServer) -
     headers = echo["headers"]
     assert isinstance(headers, dict)
     assert (headers["content-type"], headers["x-one"], headers["x-two"]) == (
-        "application/json", "1", "two",
+        "application/json",
+        "1",
+        "two",
     )
 
 
@@ -103,10 +115,12 @@ def test_bodies_from_files(runner: CliRunner, fault: FaultServer, tmp_path: Path
     """@FILE reads --json and --data from a file."""
     (tmp_path / "b.json").write_text('{"k": "v"}')
     (tmp_path / "raw.txt").write_bytes(b"raw bytes")
-    as_json = runner.invoke(app, ["request", "PUT", f"{fault.url}/echo",
-                                  "--json", f"@{tmp_path / 'b.json'}"])
-    raw = runner.invoke(app, ["request", "PUT", f"{fault.url}/echo",
-                              "-d", f"@{tmp_path / 'raw.txt'}"])
+    as_json = runner.invoke(
+        app, ["request", "PUT", f"{fault.url}/echo", "--json", f"@{tmp_path / 'b.json'}"]
+    )
+    raw = runner.invoke(
+        app, ["request", "PUT", f"{fault.url}/echo", "-d", f"@{tmp_path / 'raw.txt'}"]
+    )
     assert _echo(as_json.stdout)["body"] == '{"k":"v"}'
     assert _echo(raw.stdout)["body"] == "raw bytes"
 
@@ -141,8 +155,7 @@ def test_usage_errors_exit_2(runner: CliRunner, args: list[str], message: str) -
 
 def test_verbose_failure_without_response_still_shows_the_request(runner: CliRunner) -> None:
     """-v on a refused connection prints the request that was attempted."""
-    result = runner.invoke(app, ["request", "GET", "http://127.0.0.1:1/x", "-v",
-                                 "--retries", "0"])
+    result = runner.invoke(app, ["request", "GET", "http://127.0.0.1:1/x", "-v", "--retries", "0"])
     assert result.exit_code == 1
     assert result.stdout.startswith("> GET http://127.0.0.1:1/x\n")
 

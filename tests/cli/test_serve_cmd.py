@@ -55,8 +55,17 @@ def test_serve_runs_uvicorn_with_the_options(
 
     monkeypatch.setattr(uvicorn, "run", lambda asgi, **kw: calls.append((asgi, kw)))
     result = runner.invoke(
-        app, ["serve", "tests.cli.asgi_sample:app", "--host", "127.0.0.2", "--port", "9",
-              "--log-level", "warning"],
+        app,
+        [
+            "serve",
+            "tests.cli.asgi_sample:app",
+            "--host",
+            "127.0.0.2",
+            "--port",
+            "9",
+            "--log-level",
+            "warning",
+        ],
     )
     assert result.exit_code == 0
     assert calls == [(asgi_sample.app, {"host": "127.0.0.2", "port": 9, "log_level": "warning"})]
@@ -91,9 +100,20 @@ def test_serve_as_a_real_process() -> None:
     """`python -m flext_api.cli serve` answers HTTP on the chosen port until Ctrl-C."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flext_api.cli", "serve", "tests.cli.asgi_sample:app",
-         "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "flext_api.cli",
+            "serve",
+            "tests.cli.asgi_sample:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))

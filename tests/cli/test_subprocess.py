@@ -23,7 +23,11 @@ COMMAND = [sys.executable, "-m", "flext_api.cli"]
 
 def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*COMMAND, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        [*COMMAND, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         check=False,
     )
 
@@ -43,13 +47,15 @@ def test_request_process(fault: FaultServer) -> None:
 def test_batch_process(fault: FaultServer, tmp_path: Path) -> None:
     """`flext-api batch` writes every result; progress is plain lines off a terminal."""
     source = tmp_path / "in.jsonl"
-    source.write_text("".join(
-        json.dumps({"id": f"id-{i}", "path": "/status/404" if i % 10 == 0 else "/status/200"})
-        + "\n" for i in range(2000)
-    ))
+    source.write_text(
+        "".join(
+            json.dumps({"id": f"id-{i}", "path": "/status/404" if i % 10 == 0 else "/status/200"})
+            + "\n"
+            for i in range(2000)
+        )
+    )
     output = tmp_path / "out.jsonl"
-    done = _run("batch", str(source), "-o", str(output), "--base-url", fault.url,
-                "--retries", "0")
+    done = _run("batch", str(source), "-o", str(output), "--base-url", fault.url, "--retries", "0")
     assert done.returncode == 1, done.stderr
     assert Counter(_ids(output)) == Counter(f"id-{i}" for i in range(2000))
     assert "batch: 2000/2000 done, 200 failed" in done.stderr
@@ -70,20 +76,30 @@ def _journaled_lines(journal: Path) -> int:
     return count
 
 
-def test_kill_9_then_resume_gives_every_id_exactly_once(
-    fault: FaultServer, tmp_path: Path
-) -> None:
+def test_kill_9_then_resume_gives_every_id_exactly_once(fault: FaultServer, tmp_path: Path) -> None:
     """kill -9 halfway, resume with the journal: both outputs hold each id exactly once."""
     total = 20_000
     source = tmp_path / "in.jsonl"
-    source.write_text("".join(
-        json.dumps({"id": f"id-{i}", "path": "/delay/0.02"}) + "\n" for i in range(total)
-    ))
+    source.write_text(
+        "".join(json.dumps({"id": f"id-{i}", "path": "/delay/0.02"}) + "\n" for i in range(total))
+    )
     journal, first, second = tmp_path / "run.journal", tmp_path / "out1.jsonl", tmp_path / "out2"
-    args = ["batch", str(source), "--base-url", fault.url, "--journal", str(journal),
-            "--concurrency", "50"]
-    proc = subprocess.Popen([*COMMAND, *args, "-o", str(first)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [
+        "batch",
+        str(source),
+        "--base-url",
+        fault.url,
+        "--journal",
+        str(journal),
+        "--concurrency",
+        "50",
+    ]
+    proc = subprocess.Popen(
+        [*COMMAND, *args, "-o", str(first)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while _journaled_lines(journal) < total // 2:
@@ -110,14 +126,25 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(
     """SIGINT: exit 130 with a resume hint; the same command then completes the output."""
     total = 3000
     source = tmp_path / "in.jsonl"
-    source.write_text("".join(
-        json.dumps({"id": f"id-{i}", "path": "/delay/0.02"}) + "\n" for i in range(total)
-    ))
+    source.write_text(
+        "".join(json.dumps({"id": f"id-{i}", "path": "/delay/0.02"}) + "\n" for i in range(total))
+    )
     journal, output = tmp_path / "run.journal", tmp_path / "out.jsonl"
-    args = ["batch", str(source), "-o", str(output), "--base-url", fault.url,
-            "--journal", str(journal), "--concurrency", "20"]
-    proc = subprocess.Popen([*COMMAND, *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    args = [
+        "batch",
+        str(source),
+        "-o",
+        str(output),
+        "--base-url",
+        fault.url,
+        "--journal",
+        str(journal),
+        "--concurrency",
+        "20",
+    ]
+    proc = subprocess.Popen(
+        [*COMMAND, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 60
     while _journaled_lines(journal) < 200:
         assert proc.poll() is None and time.monotonic() < deadline

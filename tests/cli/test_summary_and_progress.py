@@ -34,7 +34,7 @@ def test_histogram_edges() -> None:
     histogram.add(0.0)
     assert histogram.percentile(50) == 0.001
     histogram.add(1e12)
-    assert histogram.percentile(100) == pytest.approx(0.001 * 1.01 ** 2399.5)
+    assert histogram.percentile(100) == pytest.approx(0.001 * 1.01**2399.5)
 
 
 def _table_text(summary: BatchSummary, **kwargs: object) -> str:
@@ -50,11 +50,13 @@ def test_summary_table() -> None:
     summary = BatchSummary()
     for i in range(8):
         summary.add(BatchResult(i, True, 200, duration_ms=10.0, attempts=1))
-    summary.add(BatchResult(8, False, 500, error_code=ErrorCode.HTTP_STATUS, duration_ms=10.0,
-                            attempts=3))
+    summary.add(
+        BatchResult(8, False, 500, error_code=ErrorCode.HTTP_STATUS, duration_ms=10.0, attempts=3)
+    )
     summary.add(BatchResult(None, False, error_code=ErrorCode.INVALID_REQUEST))
-    summary.add(BatchResult(10, False, error_code=ErrorCode.HTTP_STATUS, duration_ms=10.0,
-                            attempts=1))
+    summary.add(
+        BatchResult(10, False, error_code=ErrorCode.HTTP_STATUS, duration_ms=10.0, attempts=1)
+    )
     text = _table_text(summary, elapsed=2.0, skipped=4, malformed=1)
     assert [line.rstrip() for line in text.splitlines()] == [
         "batch summary",
@@ -94,8 +96,15 @@ def test_format_eta(seconds: float | None, text: str) -> None:
 
 
 def _snapshot(done: int, failed: int = 0, paused: int = 0) -> BatchProgress:
-    return BatchProgress(done=done, failed=failed, in_flight=2, retries=1, elapsed=done / 10,
-                         rate=10.0, paused_hosts=paused)
+    return BatchProgress(
+        done=done,
+        failed=failed,
+        in_flight=2,
+        retries=1,
+        elapsed=done / 10,
+        rate=10.0,
+        paused_hosts=paused,
+    )
 
 
 def test_plain_progress_lines_are_throttled() -> None:

@@ -107,9 +107,10 @@ async def test_algorithm_confusion_hs256_with_public_key(key_form: str) -> None:
 @pytest.mark.parametrize(
     ("overrides", "description"),
     [
-        ({"exp": int(time.time()) - 60}, "expired"),
-        ({"nbf": int(time.time()) + 60}, "not valid yet"),
-        ({"iat": int(time.time()) + 60}, "not valid yet"),
+        # Times are offsets from the moment the test runs (not from collection).
+        ({"exp": -60}, "expired"),
+        ({"nbf": 60}, "not valid yet"),
+        ({"iat": 60}, "not valid yet"),
         ({"aud": "another-api"}, "not issued for this service"),
         ({"iss": "https://evil.example/"}, "not issued for this service"),
         ({"iss": "https://id.example.com"}, "not issued for this service"),
@@ -118,6 +119,11 @@ async def test_algorithm_confusion_hs256_with_public_key(key_form: str) -> None:
 )
 async def test_claim_checks(overrides: dict[str, Any], description: str) -> None:
     """exp, nbf, iat, aud, iss (no partial match) and required claims are enforced."""
+    now = int(time.time())
+    overrides = {
+        k: now + v if k in {"exp", "nbf", "iat"} and v is not None else v
+        for k, v in overrides.items()
+    }
     response = await _get(keys.rs256(keys.claims(**overrides)))
     _assert_refused(response)
     assert description in response.headers["www-authenticate"]

@@ -90,9 +90,7 @@ async def pages_cursor(req: Request, w: ResponseWriter) -> None:
         next_cursor: str | None = f"c{following}"
     else:
         next_cursor = f"c{size}" if loop else None
-    await w.send_json(
-        {"items": _records(start, size, total), "meta": {"next_cursor": next_cursor}}
-    )
+    await w.send_json({"items": _records(start, size, total), "meta": {"next_cursor": next_cursor}})
 
 
 def _last_page(size: int, total: int) -> int:
@@ -121,9 +119,7 @@ async def pages_next(req: Request, w: ResponseWriter) -> None:
             next_url = f"http://localhost:{req.server.port}/pages/next?{query}"
         else:
             next_url = f"/pages/next?{query}"
-    await w.send_json(
-        {"results": _records((page - 1) * size, size, total), "next": next_url}
-    )
+    await w.send_json({"results": _records((page - 1) * size, size, total), "next": next_url})
 
 
 @route(r"/pages/link", methods={"GET"})

@@ -21,7 +21,7 @@ from flext_api import (
 from flext_api.client import FlextApiClient, FlextApiPlugin
 from flext_api.client.auth import BearerAuth
 from flext_api.client.observability import LoggingPlugin
-from flext_api.client.plugins import HedgingPlugin
+from flext_api.client.plugins import DeadlinePlugin, HedgingPlugin
 from flext_api.testing import describe
 from flext_api.transports import MockTransport
 
@@ -46,8 +46,8 @@ def test_names_follow_client_describe_outermost_first(client: FlextApiClient) ->
     """The stages are those of FlextApiClient.describe(), in the same order."""
     names = [s["name"] for s in describe(client)]
     assert names == client.describe()
-    resilience = [n for n in names if n in {"deadline", "retry", "circuit_breaker"}]
-    assert resilience == ["deadline", "retry", "circuit_breaker"]
+    resilience = [n for n in names if n in {"request_id", "retry", "circuit_breaker"}]
+    assert resilience == ["request_id", "retry", "circuit_breaker"]
     assert names[-2:] == ["redirects", "transport:mock"]
 
 
@@ -56,7 +56,7 @@ def test_every_stage_has_name_type_and_settings(client: FlextApiClient) -> None:
     stages = describe(client)
     assert all(set(stage) == {"name", "type", "settings"} for stage in stages)
     kinds = {s["name"]: s["type"] for s in stages}
-    assert kinds["deadline"] == "DeadlinePlugin"
+    assert kinds["request_id"] == "RequestIdPropagation"
     assert kinds["retry"] == "RetryPlugin"
     assert kinds["circuit_breaker"] == "CircuitBreakerPlugin"
     assert kinds["redirects"] == "redirects"
@@ -90,10 +90,12 @@ async def test_breaker_stage_shows_its_thresholds() -> None:
 
 
 async def test_deadline_stage_shows_total_and_enforce() -> None:
-    """The default deadline stage shows its total; it leaves enforcement to the transport."""
+    """An explicit DeadlinePlugin shows its total and enforce flag."""
     config = ClientConfig(timeout=TimeoutConfig(total=7.5))
-    client = FlextApiClient(transport=MockTransport(_ok), config=config)
-    assert _stage(describe(client), "deadline")["settings"] == {"total": 7.5, "enforce": False}
+    client = FlextApiClient(
+        transport=MockTransport(_ok), config=config, plugins=[DeadlinePlugin(config.timeout)]
+    )
+    assert _stage(describe(client), "deadline")["settings"] == {"total": 7.5, "enforce": True}
     await client.aclose()
 
 

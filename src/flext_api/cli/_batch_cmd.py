@@ -58,7 +58,10 @@ def batch_command(
     output: Annotated[
         Path,
         typer.Option(
-            "--output", "-o", metavar="OUT.jsonl", dir_okay=False,
+            "--output",
+            "-o",
+            metavar="OUT.jsonl",
+            dir_okay=False,
             help="Results, one JSON object a line (replaced, unless resuming into it).",
         ),
     ],
@@ -137,9 +140,17 @@ def batch_command(
     try:
         with display:
             loop_time = asyncio.run(
-                _run(config, base_url, reader, writer, summary, display,
-                     concurrency=concurrency, max_pause=max_pause,
-                     check_duplicates=not allow_duplicates)
+                _run(
+                    config,
+                    base_url,
+                    reader,
+                    writer,
+                    summary,
+                    display,
+                    concurrency=concurrency,
+                    max_pause=max_pause,
+                    check_duplicates=not allow_duplicates,
+                )
             )
     except KeyboardInterrupt:
         interrupted = True

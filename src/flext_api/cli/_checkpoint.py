@@ -129,8 +129,11 @@ class CheckpointedOutput:
             if not state.resumed:
                 size = self._input.stat().st_size
                 self._journal.append(
-                    {"flext_api_batch_journal": _VERSION, "input": str(self._input),
-                     "input_size": size}
+                    {
+                        "flext_api_batch_journal": _VERSION,
+                        "input": str(self._input),
+                        "input_size": size,
+                    }
                 )
             # Name this output before writing to it, so that a crash before the first
             # checkpoint still gets its partial lines cut off on resume.

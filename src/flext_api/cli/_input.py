@@ -19,6 +19,7 @@ from ._checkpoint import DoneLines
 
 __all__ = ["InputReader", "count_lines"]
 
+
 def count_lines(path: Path) -> int:
     """Non-blank lines in ``path`` (what the reader will turn into items)."""
     with path.open("rb") as fh:

@@ -20,8 +20,16 @@ from .._models import validate_header
 __all__ = ["client_config", "parse_body", "parse_headers", "parse_json", "parse_rate"]
 
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*$")
-_PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
-        "h": 3600.0, "hour": 3600.0}
+_PER = {
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hour": 3600.0,
+}
 
 
 def parse_headers(values: list[str] | None) -> list[tuple[str, str]]:

@@ -66,5 +66,6 @@ def print_response(console: Console, response: HttpResponse) -> None:
         if text is not None:
             console.print(Text(text))
             return
-    console.print(Text(f"<{len(body)} bytes of binary data ({ctype or 'no content type'})>",
-                       style="dim"))
+    console.print(
+        Text(f"<{len(body)} bytes of binary data ({ctype or 'no content type'})>", style="dim")
+    )

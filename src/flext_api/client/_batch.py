@@ -71,8 +71,7 @@ ProgressCallback: TypeAlias = Callable[[BatchProgress], object]
 
 # Options a batch may pass to every ``client.request``; the body and URL come per item.
 _REQUEST_OPTIONS = frozenset(
-    {"timeout", "retry", "fail_on_http_error", "follow_redirects", "idempotency_key",
-     "extensions"}
+    {"timeout", "retry", "fail_on_http_error", "follow_redirects", "idempotency_key", "extensions"}
 )
 
 

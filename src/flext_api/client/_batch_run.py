@@ -274,8 +274,7 @@ class BatchRun:
                 error = exc
         else:
             error = InvalidRequestError(
-                f"batch item {index} must be a BatchRequest or a mapping, "
-                f"got {type(raw).__name__}"
+                f"batch item {index} must be a BatchRequest or a mapping, got {type(raw).__name__}"
             )
         if request is not None:
             request_id: BatchId | None = request.id
@@ -289,10 +288,13 @@ class BatchRun:
                 return None
             if self._seen is not None:
                 if request_id in self._seen:
-                    request, error = None, InvalidRequestError(
-                        f"duplicate request id {request_id!r}: an earlier item of this "
-                        "batch has it; this one was not sent",
-                        details={"request_id": request_id},
+                    request, error = (
+                        None,
+                        InvalidRequestError(
+                            f"duplicate request id {request_id!r}: an earlier item of this "
+                            "batch has it; this one was not sent",
+                            details={"request_id": request_id},
+                        ),
                     )
                 else:
                     self._seen.add(request_id)
@@ -376,9 +378,7 @@ class BatchRun:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise
-            result = FlextResult.fail(
-                CancelledError(f"request {item.request_id!r} was cancelled")
-            )
+            result = FlextResult.fail(CancelledError(f"request {item.request_id!r} was cancelled"))
         except Exception as exc:  # noqa: BLE001 - one result per item; logged below
             _log.error("batch request raised", request_id=item.request_id, exc_info=exc)
             result = FlextResult.fail(exc)

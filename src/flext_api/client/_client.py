@@ -230,6 +230,11 @@ class FlextApiClient:
             if exc.request is None:
                 exc.request = request
             return FlextResult(error=exc)
+        except Exception as exc:  # noqa: BLE001 - a transport bug is reported, not blamed on a plugin
+            err = FlextApiError.wrap(exc)
+            err.message = f"transport {getattr(transport, 'name', '?')!r} raised {err.message}"
+            err.request = request
+            return FlextResult(error=err)
         if response.status_code >= 400 and ext.get("fail_on_http_error", self._fail_on_http_error):
             if streaming:
                 # The error must carry the body; read it and give the connection back.
@@ -237,9 +242,9 @@ class FlextApiClient:
                     await response.aread()
                 except FlextApiError as exc:
                     return FlextResult(error=exc)
-            err = response.error_for_status()
-            assert err is not None
-            return FlextResult(error=err)
+            status_error = response.error_for_status()
+            assert status_error is not None
+            return FlextResult(error=status_error)
         return FlextResult(response)
 
     # -- requests -----------------------------------------------------------------------------

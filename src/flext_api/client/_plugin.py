@@ -17,10 +17,10 @@ the chain is built once per client, not per request.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeAlias
+from types import TracebackType
+from typing import Any, ClassVar, TypeAlias
 
 from .._errors import ErrorCode, FlextApiError, PluginError
 from .._models import HttpRequest, HttpResponse
@@ -48,6 +48,11 @@ class FlextApiPlugin:
 
     #: Shown in ``PLUGIN_ERROR`` messages, ``describe()`` and logs.
     name: str = ""
+
+    #: False runs the plugin without its own exception guard (one coroutine frame less
+    #: per request); the pipeline's shared guard still reports what it raises, by name.
+    #: The built-in plugins set it; keep the default for third-party code.
+    guarded: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -125,7 +130,54 @@ def plugin_name(plugin: Plugin) -> str:
     return str(name) if name else type(plugin).__name__
 
 
-def _guard(plugin: Plugin, call_next: CallNext) -> CallNext:
+class _Owners:
+    """Which plugin a traceback frame belongs to, to name the culprit of an exception."""
+
+    __slots__ = ("_by_code", "_by_id")
+
+    def __init__(self, plugins: Sequence[Plugin]) -> None:
+        # Methods of plugin objects (hooks, handle, __call__) have the plugin as `self`;
+        # plain middleware functions are known by their code object.
+        self._by_id = {id(p): plugin_name(p) for p in plugins}
+        self._by_code: dict[object, str] = {
+            code: plugin_name(p)
+            for p in plugins
+            if (code := getattr(p, "__code__", None)) is not None
+        }
+
+    def blame(self, tb: TracebackType | None, default: str) -> str:
+        """The innermost plugin whose code is on the traceback (``default`` if none)."""
+        name = default
+        while tb is not None:
+            frame = tb.tb_frame
+            owner = frame.f_locals.get("self")
+            found = self._by_id.get(id(owner)) if owner is not None else None
+            if found is None:
+                found = self._by_code.get(frame.f_code)
+            if found is not None:
+                name = found
+            tb = tb.tb_next
+        return name
+
+
+def _plugin_failure(
+    exc: Exception, request: HttpRequest, owners: _Owners, default: str
+) -> FlextResult[HttpResponse]:
+    if isinstance(exc, FlextApiError):
+        # A plugin that raises one of our errors meant that error.
+        return FlextResult.fail(exc)
+    name = owners.blame(exc.__traceback__, default)
+    err = PluginError(
+        f"plugin {name!r} raised {type(exc).__name__}: {exc}",
+        code=ErrorCode.PLUGIN_ERROR,
+        request=request,
+        details={"plugin": name},
+    )
+    err.__cause__ = exc
+    return FlextResult.fail(err)
+
+
+def _guard(plugin: Plugin, call_next: CallNext, owners: _Owners) -> CallNext:
     """Bind one plugin to the rest of the chain; exceptions become PLUGIN_ERROR."""
     handle: Middleware = plugin.handle if isinstance(plugin, FlextApiPlugin) else plugin
     name = plugin_name(plugin)
@@ -133,28 +185,49 @@ def _guard(plugin: Plugin, call_next: CallNext) -> CallNext:
     async def stage(request: HttpRequest) -> FlextResult[HttpResponse]:
         try:
             return await handle(request, call_next)
-        except FlextApiError as exc:
-            # A plugin that raises one of our errors meant that error.
-            return FlextResult.fail(exc)
-        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
-            raise
         except Exception as exc:  # noqa: BLE001 - any plugin bug is reported, never lost
-            err = PluginError(
-                f"plugin {name!r} raised {type(exc).__name__}: {exc}",
-                code=ErrorCode.PLUGIN_ERROR,
-                request=request,
-                details={"plugin": name},
-            )
-            err.__cause__ = exc
-            return FlextResult.fail(err)
+            return _plugin_failure(exc, request, owners, name)
 
     stage.__qualname__ = f"stage[{name}]"
     return stage
 
 
+def _bind(plugin: FlextApiPlugin, call_next: CallNext) -> CallNext:
+    """Bind a trusted plugin without a guard frame (the outer guard covers it)."""
+    handle = plugin.handle
+
+    def stage(request: HttpRequest) -> Awaitable[FlextResult[HttpResponse]]:
+        return handle(request, call_next)
+
+    stage.__qualname__ = f"stage[{plugin_name(plugin)}]"
+    return stage
+
+
 def build_pipeline(plugins: Sequence[Plugin], endpoint: CallNext) -> CallNext:
-    """Compose ``plugins`` around ``endpoint``; the first plugin listed is outermost."""
+    """Compose ``plugins`` around ``endpoint``; the first plugin listed is outermost.
+
+    Each plugin runs inside a guard that turns an exception into ``PLUGIN_ERROR`` naming
+    it. Plugins that set ``guarded = False`` (the built-in ones) share one outer guard
+    instead of a coroutine frame each: every frame is paid again on each resume after
+    network I/O. The culprit is still named, from the traceback.
+    """
+    owners = _Owners(plugins)
     handler = endpoint
+    shared = False
     for plugin in reversed(plugins):
-        handler = _guard(plugin, handler)
-    return handler
+        if isinstance(plugin, FlextApiPlugin) and not plugin.guarded:
+            handler = _bind(plugin, handler)
+            shared = True
+        else:
+            handler = _guard(plugin, handler, owners)
+    if not shared:
+        return handler
+    inner = handler
+
+    async def outer(request: HttpRequest) -> FlextResult[HttpResponse]:
+        try:
+            return await inner(request)
+        except Exception as exc:  # noqa: BLE001 - any plugin bug is reported, never lost
+            return _plugin_failure(exc, request, owners, "pipeline")
+
+    return outer

@@ -119,8 +119,9 @@ async def test_next_link_to_another_origin_is_refused(fault: FaultServer) -> Non
     """A next URL on localhost (another origin than 127.0.0.1) is not followed."""
     async with _client(fault) as client:
         with pytest.raises(PaginationError, match="leaves the origin"):
-            await _ids(client.paginate("/pages/next", strategy=NextUrl(),
-                                       params={"style": "foreign"}))
+            await _ids(
+                client.paginate("/pages/next", strategy=NextUrl(), params={"style": "foreign"})
+            )
     assert fault.hits("/pages/next") == 1
 
 

@@ -83,9 +83,13 @@ def test_sync_batch_and_paginate(fault: FaultServer) -> None:
     from flext_api.client import BatchRequest, PageNumber
 
     with FlextApiSyncClient(fault.url, default_plugins=False) as client:
-        results = list(client.batch([BatchRequest("a", "/status/200"),
-                                     BatchRequest("b", "/status/404")]))
-        records = list(client.paginate("/pages/number", strategy=PageNumber(),
-                                       params={"total": 12, "size": 5}).items())
+        results = list(
+            client.batch([BatchRequest("a", "/status/200"), BatchRequest("b", "/status/404")])
+        )
+        records = list(
+            client.paginate(
+                "/pages/number", strategy=PageNumber(), params={"total": 12, "size": 5}
+            ).items()
+        )
     assert sorted((r.request_id, r.success) for r in results) == [("a", True), ("b", False)]
     assert [r["id"] for r in records] == list(range(12))

@@ -55,6 +55,7 @@ def test_log_appends_and_fsyncs_every_n_records(
     """fsync runs once every fsync_every records and at close."""
     synced: list[int] = []
     real = os.fsync
+
     def counting_fsync(fd: int) -> None:
         synced.append(fd)
         real(fd)

@@ -29,9 +29,7 @@ def test_several_fields() -> None:
 
 def test_commas_and_semicolons_inside_quotes_do_not_split() -> None:
     """A quoted parameter may hold commas, semicolons and escaped quotes."""
-    links = parse_link_header(
-        '</a>; title="one, two; three \\"q\\""; rel="next", </b>; rel=last'
-    )
+    links = parse_link_header('</a>; title="one, two; three \\"q\\""; rel="next", </b>; rel=last')
     assert links[0].params == {"title": 'one, two; three "q"', "rel": "next"}
     assert links[1] == Link("/b", {"rel": "last"})
 

@@ -16,7 +16,10 @@ def test_request_keyword_fields_and_defaults() -> None:
     """Only id and path are positional; method defaults to GET, the rest to None."""
     request = BatchRequest("a", "/items")
     assert (request.method, request.params, request.json, request.headers) == (
-        "GET", None, None, None,
+        "GET",
+        None,
+        None,
+        None,
     )
     with pytest.raises(TypeError):
         BatchRequest("a", "GET", "/items")  # type: ignore[call-arg]
@@ -67,8 +70,14 @@ def test_request_rejects_non_mapping_params_and_headers(field: str) -> None:
 def test_from_dict_builds_every_field() -> None:
     """from_dict maps the JSON-lines keys to the fields."""
     request = BatchRequest.from_dict(
-        {"id": 7, "method": "put", "path": "/a", "params": {"q": 1}, "json": [1],
-         "headers": {"X": "y"}}
+        {
+            "id": 7,
+            "method": "put",
+            "path": "/a",
+            "params": {"q": 1},
+            "json": [1],
+            "headers": {"X": "y"},
+        }
     )
     assert request == BatchRequest(
         7, "/a", method="PUT", params={"q": 1}, json=[1], headers={"X": "y"}
@@ -114,12 +123,17 @@ def test_valid_id() -> None:
 
 def test_result_to_dict_is_json_ready() -> None:
     """to_dict uses "id", the code's string value and a rounded duration."""
-    result = BatchResult(
-        "a", False, 503, {"e": 1}, "boom", ErrorCode.HTTP_STATUS, 12.34567, 2, 4
-    )
+    result = BatchResult("a", False, 503, {"e": 1}, "boom", ErrorCode.HTTP_STATUS, 12.34567, 2, 4)
     assert result.to_dict() == {
-        "id": "a", "success": False, "status_code": 503, "data": {"e": 1}, "error": "boom",
-        "error_code": "HTTP_STATUS", "duration_ms": 12.346, "attempts": 2, "index": 4,
+        "id": "a",
+        "success": False,
+        "status_code": 503,
+        "data": {"e": 1},
+        "error": "boom",
+        "error_code": "HTTP_STATUS",
+        "duration_ms": 12.346,
+        "attempts": 2,
+        "index": 4,
     }
     assert BatchResult(1, True).to_dict()["error_code"] is None
 

@@ -233,8 +233,11 @@ async def test_items_found_without_items_path(body: Any, items: list[Any]) -> No
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b'{"rows": []}', "cannot find the items"), (b"", "the body is empty"),
-     (b"<html>", "not valid JSON")],
+    [
+        (b'{"rows": []}', "cannot find the items"),
+        (b"", "the body is empty"),
+        (b"<html>", "not valid JSON"),
+    ],
 )
 async def test_unusable_bodies_raise_decode_error(content: bytes, message: str) -> None:
     """A body without recognizable items, an empty one or non-JSON raises DECODE_ERROR."""

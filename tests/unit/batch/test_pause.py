@@ -79,9 +79,7 @@ async def test_pauses_of_a_host_add_up_to_max_pause() -> None:
     breaker = FakeBreaker(clock, [50.0])
     breaker.open_until["svc"] = clock.monotonic() + 10_000
     async with make_client(ok_handler, breaker.middleware()) as client:
-        results = await collect(
-            client.batch(_items(4), concurrency=1, max_pause=120, clock=clock)
-        )
+        results = await collect(client.batch(_items(4), concurrency=1, max_pause=120, clock=clock))
     assert clock.sleeps == [50.0, 50.0]
     assert [r.error_code for r in results] == [ErrorCode.CIRCUIT_OPEN] * 4
 
@@ -116,8 +114,13 @@ async def test_other_hosts_keep_going_while_one_is_paused() -> None:
     snapshots: list[BatchProgress] = []
     items = [*_items(1, "a"), *_items(3, "b")]
     async with make_client(ok_handler, breaker.middleware()) as client:
-        batch = run_batch(client,
-            items, concurrency=2, clock=clock, progress=snapshots.append, progress_interval=0
+        batch = run_batch(
+            client,
+            items,
+            concurrency=2,
+            clock=clock,
+            progress=snapshots.append,
+            progress_interval=0,
         )
         first = [await anext(batch) for _ in range(3)]
         assert {r.request_id for r in first} == {"b-0", "b-1", "b-2"}

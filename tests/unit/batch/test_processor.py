@@ -26,7 +26,9 @@ async def test_process_batch_returns_results_in_input_order() -> None:
     """Results come back in input order even when the first item finishes last."""
     items: list[Any] = [{"id": i, "method": "GET", "path": f"/users/{i}"} for i in range(20)]
     async with BatchProcessor(
-        "http://svc", max_concurrent=5, transport=MockTransport(_slow_first),
+        "http://svc",
+        max_concurrent=5,
+        transport=MockTransport(_slow_first),
         default_plugins=False,
     ) as processor:
         results = await processor.process_batch(items)
@@ -97,8 +99,7 @@ def test_batch_sync_stops_when_the_loop_is_left() -> None:
     with FlextApiSyncClient(
         "http://svc", transport=MockTransport(handler), default_plugins=False
     ) as client:
-        results = batch_sync(client, [BatchRequest(i, f"/{i}") for i in range(100)],
-                             concurrency=4)
+        results = batch_sync(client, [BatchRequest(i, f"/{i}") for i in range(100)], concurrency=4)
         for result in results:
             assert result.request_id == 0
             break

@@ -30,8 +30,9 @@ async def test_progress_is_throttled_and_ends_with_a_final_snapshot() -> None:
     items = [BatchRequest(i, f"/{i}") for i in range(10)]
     async with make_client(slow) as client:
         await collect(
-            client.batch(items, concurrency=1, clock=clock, progress=snapshots.append,
-                         progress_interval=1.0)
+            client.batch(
+                items, concurrency=1, clock=clock, progress=snapshots.append, progress_interval=1.0
+            )
         )
     assert 2 <= len(snapshots) <= 4
     gaps = [b.elapsed - a.elapsed for a, b in itertools.pairwise(snapshots[:-1])]
@@ -80,8 +81,8 @@ async def test_journal_records_a_result_once_the_consumer_took_it(tmp_path: Path
     """A result is recorded when the next one is asked for: the one in hand is not."""
     journal = tmp_path / "run.journal"
     async with make_client() as client:
-        batch = run_batch(client,
-            [BatchRequest(i, "/x") for i in range(10)], journal=str(journal), ordered=True
+        batch = run_batch(
+            client, [BatchRequest(i, "/x") for i in range(10)], journal=str(journal), ordered=True
         )
         await anext(batch)
         await anext(batch)
@@ -104,8 +105,9 @@ async def test_results_without_an_id_are_not_journaled(tmp_path: Path) -> None:
     journal = tmp_path / "run.journal"
     async with make_client() as client:
         results = await collect(
-            client.batch([InvalidRequestError("line 1: bad"), BatchRequest("b", "/x")],
-                         journal=journal)
+            client.batch(
+                [InvalidRequestError("line 1: bad"), BatchRequest("b", "/x")], journal=journal
+            )
         )
     assert {r.error_code for r in results} == {ErrorCode.INVALID_REQUEST, None}
     assert _journal_ids(journal) == ["b"]

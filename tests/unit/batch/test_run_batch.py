@@ -323,7 +323,9 @@ async def test_http_error_result_carries_status_and_body() -> None:
     async with make_client(lambda r: json_response(404, b'{"detail": "no"}')) as client:
         [result] = await collect(client.batch([BatchRequest("a", "/x")]))
     assert (result.success, result.status_code, result.error_code) == (
-        False, 404, ErrorCode.HTTP_STATUS,
+        False,
+        404,
+        ErrorCode.HTTP_STATUS,
     )
     assert result.data == {"detail": "no"}
     assert result.attempts == 1
@@ -335,7 +337,9 @@ async def test_retries_exhausted_reports_last_status_and_attempts() -> None:
         async with make_client(lambda r: json_response(503), RetryPlugin()) as client:
             [result] = await collect(client.batch([BatchRequest("a", "/x")]))
     assert (result.error_code, result.status_code, result.attempts) == (
-        ErrorCode.RETRIES_EXHAUSTED, 503, 4,
+        ErrorCode.RETRIES_EXHAUSTED,
+        503,
+        4,
     )
 
 
@@ -348,7 +352,9 @@ async def test_transport_failure_counts_one_attempt() -> None:
     async with make_client(refuse) as client:
         [result] = await collect(client.batch([BatchRequest("a", "/x")]))
     assert (result.error_code, result.status_code, result.attempts) == (
-        ErrorCode.CONNECT_ERROR, None, 1,
+        ErrorCode.CONNECT_ERROR,
+        None,
+        1,
     )
 
 
@@ -361,7 +367,9 @@ async def test_custom_decode_error_fails_a_success() -> None:
     async with make_client() as client:
         [result] = await collect(client.batch([BatchRequest("a", "/x")], decode=decode))
     assert (result.success, result.status_code, result.error_code) == (
-        False, 200, ErrorCode.DECODE_ERROR,
+        False,
+        200,
+        ErrorCode.DECODE_ERROR,
     )
 
 
@@ -455,7 +463,8 @@ async def test_worker_bug_is_raised_to_the_consumer() -> None:
 def test_decode_body_honours_a_legacy_json_charset() -> None:
     """JSON announced in another charset than UTF-8 is decoded through that charset."""
     response = HttpResponse(
-        200, content='{"name": "Zoë"}'.encode("latin-1"),
+        200,
+        content='{"name": "Zoë"}'.encode("latin-1"),
         headers={"Content-Type": "application/json; charset=iso-8859-1"},
     )
     assert decode_body(response) == {"name": "Zoë"}

@@ -271,3 +271,61 @@ async def test_repr_and_stats() -> None:
     )
     await client.aclose()
     assert " closed " in repr(client)
+
+
+class TrustedBoom(FlextApiPlugin):
+    """An unguarded plugin (like the built-ins) that raises."""
+
+    name = "trusted-boom"
+    guarded = False
+
+    async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
+        raise ZeroDivisionError("bug")
+
+
+class TrustedPass(FlextApiPlugin):
+    """An unguarded pass-through."""
+
+    name = "trusted-pass"
+    guarded = False
+
+    async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
+        return await call_next(request)
+
+
+async def test_unguarded_plugin_errors_are_still_named() -> None:
+    """A plugin without its own guard is named by the shared guard, even under others."""
+
+    async def outer_user(request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
+        return await call_next(request)
+
+    async with _client(outer_user, TrustedPass(), TrustedBoom()) as client:
+        result = await client.get("/")
+    assert result.error_code is ErrorCode.PLUGIN_ERROR
+    assert result.exception is not None
+    assert result.exception.details["plugin"] == "trusted-boom"
+    assert isinstance(result.exception.__cause__, ZeroDivisionError)
+
+
+async def test_guarded_middleware_function_is_named_from_its_code() -> None:
+    """A function middleware that raises beneath an unguarded plugin is named by its code."""
+
+    async def broken(request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
+        raise LookupError("nope")
+
+    async with _client(TrustedPass(), broken) as client:
+        result = await client.get("/")
+    assert result.exception is not None
+    assert result.exception.details["plugin"] == "broken"
+
+
+async def test_a_transport_bug_is_not_blamed_on_a_plugin() -> None:
+    """An unexpected exception from a transport is UNEXPECTED_ERROR naming the transport."""
+
+    def handler(request: HttpRequest) -> HttpResponse:
+        raise RuntimeError("transport bug")
+
+    async with _client(TrustedPass(), handler=handler) as client:
+        result = await client.get("/")
+    assert result.error_code is ErrorCode.UNEXPECTED_ERROR
+    assert "transport 'mock' raised RuntimeError: transport bug" in (result.error or "")

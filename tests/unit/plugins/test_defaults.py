@@ -25,43 +25,47 @@ from ._fakes import Upstream, get
 
 
 def test_default_pipeline_order() -> None:
-    """Defaults: deadline, retry, breaker; rate limit and bulkhead are off."""
+    """Defaults: retry, breaker; rate limit and bulkhead are off; the client sets the deadline."""
     plugins = default_resilience_plugins()
-    assert [type(p) for p in plugins] == [DeadlinePlugin, RetryPlugin, CircuitBreakerPlugin]
+    assert [type(p) for p in plugins] == [RetryPlugin, CircuitBreakerPlugin]
 
 
 def test_everything_on_in_order() -> None:
-    """With every stage on the order is deadline, retry, breaker, rate limit, bulkhead."""
+    """With every stage on the order is retry, breaker, rate limit, bulkhead."""
     config = ClientConfig(
         rate_limit=RateLimitConfig(enabled=True), bulkhead=BulkheadConfig(enabled=True)
     )
     plugins = default_resilience_plugins(config, clock=FakeClock())
     assert [p.name for p in plugins] == [
-        "deadline",
         "retry",
         "circuit_breaker",
         "rate_limit",
         "bulkhead",
     ]
-    assert isinstance(plugins[3], RateLimitPlugin) and isinstance(plugins[4], BulkheadPlugin)
+    assert isinstance(plugins[2], RateLimitPlugin) and isinstance(plugins[3], BulkheadPlugin)
 
 
 def test_disabled_stages_are_left_out() -> None:
     """Turning retry off leaves it out; rate limit alone comes without a bulkhead."""
     plugins = default_resilience_plugins(ClientConfig(retry=RetryConfig(enabled=False)))
-    assert [type(p) for p in plugins] == [DeadlinePlugin, CircuitBreakerPlugin]
+    assert [type(p) for p in plugins] == [CircuitBreakerPlugin]
     limited = default_resilience_plugins(
         ClientConfig(breaker=BreakerConfig(enabled=False), rate_limit=RateLimitConfig(enabled=True))
     )
-    assert [type(p) for p in limited] == [DeadlinePlugin, RetryPlugin, RateLimitPlugin]
+    assert [type(p) for p in limited] == [RetryPlugin, RateLimitPlugin]
 
 
 async def test_default_pipeline_end_to_end() -> None:
-    """Through the default stages, a flaky host is retried and the deadline is set."""
+    """Through the default stages (with DeadlinePlugin, as outside a client), a flaky host
+    is retried within the deadline the plugin sets."""
     clock = FakeClock(start=0.0)
     config = ClientConfig(retry=RetryConfig(jitter=False))
     upstream = Upstream([ErrorCode.CONNECT_ERROR, 503, 200])
-    pipeline = build_pipeline(default_resilience_plugins(config, clock=clock), upstream)
+    plugins = [
+        DeadlinePlugin(config.timeout, clock=clock),
+        *default_resilience_plugins(config, clock=clock),
+    ]
+    pipeline = build_pipeline(plugins, upstream)
     request = get()
     result = await pipeline(request)
     assert result.value.attempts == 3

@@ -95,6 +95,7 @@ class OAuth2ClientCredentials(FlextApiPlugin):
     """
 
     name = "oauth2"
+    guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     def __init__(
         self,

@@ -44,6 +44,7 @@ class BearerAuth(FlextApiPlugin):
     """
 
     name = "bearer_auth"
+    guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     def __init__(self, token: str | TokenProvider) -> None:
         if isinstance(token, str):
@@ -112,6 +113,7 @@ class ApiKeyAuth(FlextApiPlugin):
     """
 
     name = "api_key_auth"
+    guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     def __init__(self, key: str, *, header: str | None = None, query: str | None = None) -> None:
         self._key = check_credential(key, "API key")
@@ -153,6 +155,7 @@ class BasicAuth(FlextApiPlugin):
     """
 
     name = "basic_auth"
+    guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     def __init__(self, username: str, password: str) -> None:
         check_credential(username, "username")

@@ -94,6 +94,7 @@ class LoggingPlugin(FlextApiPlugin):
     """
 
     name = "logging"
+    guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     def __init__(
         self,

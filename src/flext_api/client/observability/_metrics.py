@@ -135,6 +135,7 @@ class MetricsPlugin(FlextApiPlugin):
     """
 
     name = "metrics"
+    guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     #: The ``Content-Type`` of :meth:`exposition`.
     content_type = CONTENT_TYPE_LATEST

@@ -37,6 +37,7 @@ class RequestIdPropagation(FlextApiPlugin):
     """
 
     name = "request_id"
+    guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     def __init__(self, *, traceparent: bool = True) -> None:
         self.traceparent = traceparent

@@ -93,6 +93,7 @@ class TracingPlugin(FlextApiPlugin):
     """
 
     name = "tracing"
+    guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     def __init__(
         self,

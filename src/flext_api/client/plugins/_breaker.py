@@ -59,6 +59,7 @@ class CircuitBreakerPlugin(FlextApiPlugin):
     """
 
     name = "circuit_breaker"
+    guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     def __init__(
         self,

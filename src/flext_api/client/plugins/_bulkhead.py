@@ -30,6 +30,7 @@ class BulkheadPlugin(FlextApiPlugin):
     """
 
     name = "bulkhead"
+    guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     def __init__(
         self,

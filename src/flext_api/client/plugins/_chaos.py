@@ -35,6 +35,7 @@ class ChaosPlugin(FlextApiPlugin):
     """Inject one of ``faults`` into a fraction ``rate`` of calls (seeded with ``seed``)."""
 
     name = "chaos"
+    guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     def __init__(
         self,

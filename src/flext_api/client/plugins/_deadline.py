@@ -38,6 +38,7 @@ class DeadlinePlugin(FlextApiPlugin):
     """
 
     name = "deadline"
+    guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     def __init__(
         self,

@@ -3,13 +3,15 @@
 Order, outermost first, and why (Polly's standard HTTP pipeline and Envoy's router,
 adapted; see docs/resilience.md):
 
-1. ``DeadlinePlugin`` - the deadline must cover everything below, retries included.
-2. ``RetryPlugin`` - retries whole attempts; sees the breaker's and limiter's verdicts
+0. The deadline: set by the client when it builds the request (``timeout.total``),
+   so it covers everything below, retries included; the transports enforce it.
+   ``DeadlinePlugin`` does the same for pipelines used without the client.
+1. ``RetryPlugin`` - retries whole attempts; sees the breaker's and limiter's verdicts
    (``CIRCUIT_OPEN`` and ``RATE_LIMITED`` are never retried).
-3. ``CircuitBreakerPlugin`` - per attempt, so each retry is one observation of the
+2. ``CircuitBreakerPlugin`` - per attempt, so each retry is one observation of the
    host, and an open breaker refuses before a rate-limit slot is spent.
-4. ``RateLimitPlugin`` - per attempt: a retry is a request the server counts too.
-5. ``BulkheadPlugin`` - innermost: a permit is held only while a call is in flight.
+3. ``RateLimitPlugin`` - per attempt: a retry is a request the server counts too.
+4. ``BulkheadPlugin`` - innermost: a permit is held only while a call is in flight.
 
 Stages turned off in the config are left out (rate limit and bulkhead are off by
 default).
@@ -25,7 +27,6 @@ from ...resilience import EventHook
 from .._plugin import FlextApiPlugin
 from ._breaker import CircuitBreakerPlugin
 from ._bulkhead import BulkheadPlugin
-from ._deadline import DeadlinePlugin
 from ._rate_limit import RateLimitPlugin
 from ._retry import RetryPlugin
 
@@ -40,10 +41,12 @@ def default_resilience_plugins(
 ) -> list[FlextApiPlugin]:
     """The enabled resilience plugins for ``config``, outermost first."""
     config = config if config is not None else ClientConfig()
-    # The transports already hold every attempt to request.deadline, and every stage
-    # that waits (retry backoff, Retry-After, limiter, bulkhead) measures against it, so
-    # the default chain skips the plugin's own cut-off timer (one timer per request less).
-    plugins: list[FlextApiPlugin] = [DeadlinePlugin(config.timeout, clock=clock, enforce=False)]
+    # No DeadlinePlugin by default: FlextApiClient sets request.deadline when it builds
+    # the request (from timeout.total, per-request overrides included), the transports
+    # hold every attempt to it, and every stage that waits (retry backoff, Retry-After,
+    # limiter, bulkhead) measures against it. Pass DeadlinePlugin(...) explicitly to use
+    # other clients' requests or to enforce the deadline around other plugins too.
+    plugins: list[FlextApiPlugin] = []
     if config.retry.enabled:
         plugins.append(RetryPlugin(config.retry, clock=clock, hooks=hooks))
     if config.breaker.enabled:

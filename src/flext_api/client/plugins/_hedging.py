@@ -28,6 +28,7 @@ class HedgingPlugin(FlextApiPlugin):
     """Start up to ``max_hedged`` extra attempts, ``delay`` seconds apart."""
 
     name = "hedging"
+    guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     def __init__(
         self,

@@ -42,6 +42,7 @@ class RateLimitPlugin(FlextApiPlugin):
     """
 
     name = "rate_limit"
+    guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     def __init__(
         self,

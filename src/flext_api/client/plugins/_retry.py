@@ -68,6 +68,7 @@ class RetryPlugin(FlextApiPlugin):
     """
 
     name = "retry"
+    guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     def __init__(
         self,
