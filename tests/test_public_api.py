@@ -94,3 +94,13 @@ def test_import_needs_no_extras() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lazily resolved name whose extra is missing raises an ImportError naming it."""
+    monkeypatch.delitem(vars(flext_api), "create_fastapi_app", raising=False)
+    monkeypatch.setitem(sys.modules, "flext_api.server", None)
+    with pytest.raises(
+        ImportError, match=r"needs the 'server' extra: pip install 'flext-api\[server\]'"
+    ):
+        _ = flext_api.create_fastapi_app

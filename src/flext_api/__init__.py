@@ -8,8 +8,7 @@ missing extra gives an ImportError that names it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._config import BreakerConfig as BreakerConfig
 from ._config import BulkheadConfig as BulkheadConfig
@@ -23,6 +22,7 @@ from ._config import ServerConfig as ServerConfig
 from ._config import TimeoutConfig as TimeoutConfig
 from ._errors import ErrorCode as ErrorCode
 from ._errors import FlextApiError as FlextApiError
+from ._lazy import lazy_getattr as _lazy_getattr
 from ._models import Headers as Headers
 from ._models import HttpRequest as HttpRequest
 from ._models import HttpResponse as HttpResponse
@@ -194,22 +194,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module_name, extra = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'flext_api' has no attribute {name!r}") from None
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        if extra is None:
-            raise
-        raise ImportError(
-            f"flext_api.{name} needs the '{extra}' extra: pip install 'flext-api[{extra}]' ({exc})"
-        ) from exc
-    value = getattr(module, name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

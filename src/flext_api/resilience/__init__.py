@@ -11,9 +11,9 @@ with :func:`add_event_hook`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_getattr as _lazy_getattr
 from ._breaker import Admit as Admit
 from ._breaker import BreakerState as BreakerState
 from ._breaker import CircuitBreaker as CircuitBreaker
@@ -97,16 +97,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name != "RedisRateLimiter":
-        raise AttributeError(f"module 'flext_api.resilience' has no attribute {name!r}")
-    try:
-        module = importlib.import_module("._redis_limiter", __name__)
-    except ImportError as exc:
-        raise ImportError(
-            "flext_api.resilience.RedisRateLimiter needs the 'redis' extra: "
-            f"pip install 'flext-api[redis]' ({exc})"
-        ) from exc
-    value = module.RedisRateLimiter
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_getattr(__name__, {"RedisRateLimiter": ("._redis_limiter", "redis")})

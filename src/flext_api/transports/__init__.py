@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_getattr as _lazy_getattr
 from ._aiohttp import AiohttpTransport as AiohttpTransport
 from ._asgi import ASGITransport as ASGITransport
 from ._base import Transport as Transport
@@ -26,9 +27,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "HttpxTransport":
-        from ._httpx import HttpxTransport
-
-        return HttpxTransport
-    raise AttributeError(f"module 'flext_api.transports' has no attribute {name!r}")
+__getattr__ = _lazy_getattr(__name__, {"HttpxTransport": ("._httpx", "http2")})

@@ -11,9 +11,9 @@ imports OpenTelemetry only when built, and does nothing when it is not installed
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..._lazy import lazy_getattr as _lazy_getattr
 from ._logging import LoggingPlugin as LoggingPlugin
 from ._propagation import RequestIdPropagation as RequestIdPropagation
 from ._redaction import Redactor as Redactor
@@ -31,16 +31,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name != "MetricsPlugin":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        module = importlib.import_module("._metrics", __name__)
-    except ImportError as exc:
-        raise ImportError(
-            "flext_api.client.observability.MetricsPlugin needs prometheus-client: "
-            f"pip install 'flext-api[metrics]' ({exc})"
-        ) from exc
-    value = module.MetricsPlugin
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_getattr(__name__, {"MetricsPlugin": ("._metrics", "metrics")})
