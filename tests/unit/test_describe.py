@@ -46,8 +46,8 @@ def test_names_follow_client_describe_outermost_first(client: FlextApiClient) ->
     """The stages are those of FlextApiClient.describe(), in the same order."""
     names = [s["name"] for s in describe(client)]
     assert names == client.describe()
-    resilience = [n for n in names if n in {"request_id", "retry", "circuit_breaker"}]
-    assert resilience == ["request_id", "retry", "circuit_breaker"]
+    resilience = [n for n in names if n in {"retry", "circuit_breaker"}]
+    assert resilience == ["retry", "circuit_breaker"]
     assert names[-2:] == ["redirects", "transport:mock"]
 
 
@@ -56,7 +56,6 @@ def test_every_stage_has_name_type_and_settings(client: FlextApiClient) -> None:
     stages = describe(client)
     assert all(set(stage) == {"name", "type", "settings"} for stage in stages)
     kinds = {s["name"]: s["type"] for s in stages}
-    assert kinds["request_id"] == "RequestIdPropagation"
     assert kinds["retry"] == "RetryPlugin"
     assert kinds["circuit_breaker"] == "CircuitBreakerPlugin"
     assert kinds["redirects"] == "redirects"

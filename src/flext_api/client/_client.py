@@ -15,13 +15,16 @@ plugin of the same class.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, Unpack
+
+import structlog
 
 from .._clock import Clock, get_clock
 from .._config import ClientConfig, TimeoutConfig
+from .._context import propagation_headers, request_id_var
 from .._errors import ConfigError, ErrorCode, FlextApiError
 from .._models import Headers, HeaderTypes, HttpRequest, HttpResponse, validate_header
 from .._result import FlextResult
@@ -47,6 +50,15 @@ if TYPE_CHECKING:
     from ._paginate import Paginator
 
 __all__ = ["FlextApiClient", "RequestOptions"]
+
+_log = structlog.get_logger("flext_api.client")
+
+_Call: TypeAlias = "Coroutine[Any, Any, FlextResult[HttpResponse]]"
+
+
+async def _ready(result: FlextResult[HttpResponse]) -> FlextResult[HttpResponse]:
+    return result
+
 
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 
@@ -260,6 +272,10 @@ class FlextApiClient:
                 )
         full_url = build_url(self._base_url, url, options.get("params"))
         headers = merge_headers(self._headers, options.get("headers"))
+        request_id = request_id_var.get()
+        if request_id is not None:
+            # Inside a flext-api server request: outgoing calls carry its ID (and trace).
+            _propagate(headers)
         timeout = self._timeout
         ext: dict[str, Any] = {}
         content = stream = None
@@ -301,17 +317,22 @@ class FlextApiClient:
             extensions=ext,
         )
 
-    async def request(
+    def request(
         self, method: str, url: str, **options: Unpack[RequestOptions]
-    ) -> FlextResult[HttpResponse]:
-        """Send a request through the pipeline; never raises for expected failures."""
+    ) -> Coroutine[Any, Any, FlextResult[HttpResponse]]:
+        """Send a request through the pipeline; await the result (never raises for
+        expected failures).
+
+        A plain function returning the awaitable, not a coroutine function: every
+        coroutine frame in the chain is paid again on each resume after network I/O.
+        """
         if self._closed:
-            return FlextResult.fail("client is closed", code=ErrorCode.INVALID_REQUEST)
+            return _ready(FlextResult.fail("client is closed", code=ErrorCode.INVALID_REQUEST))
         try:
             request = self.build_request(method, url, **options)
         except FlextApiError as exc:
-            return FlextResult(error=exc)
-        return await self.send(request)
+            return _ready(FlextResult(error=exc))
+        return self.send(request)
 
     async def send(self, request: HttpRequest) -> FlextResult[HttpResponse]:
         """Send an already built request through the pipeline."""
@@ -325,37 +346,33 @@ class FlextApiClient:
             self._failures += 1
         return result
 
-    async def get(self, url: str, **options: Unpack[RequestOptions]) -> FlextResult[HttpResponse]:
+    def get(self, url: str, **options: Unpack[RequestOptions]) -> _Call:
         """GET ``url``."""
-        return await self.request("GET", url, **options)
+        return self.request("GET", url, **options)
 
-    async def head(self, url: str, **options: Unpack[RequestOptions]) -> FlextResult[HttpResponse]:
+    def head(self, url: str, **options: Unpack[RequestOptions]) -> _Call:
         """HEAD ``url``."""
-        return await self.request("HEAD", url, **options)
+        return self.request("HEAD", url, **options)
 
-    async def options(
-        self, url: str, **options: Unpack[RequestOptions]
-    ) -> FlextResult[HttpResponse]:
+    def options(self, url: str, **options: Unpack[RequestOptions]) -> _Call:
         """OPTIONS ``url``."""
-        return await self.request("OPTIONS", url, **options)
+        return self.request("OPTIONS", url, **options)
 
-    async def delete(
-        self, url: str, **options: Unpack[RequestOptions]
-    ) -> FlextResult[HttpResponse]:
+    def delete(self, url: str, **options: Unpack[RequestOptions]) -> _Call:
         """DELETE ``url``."""
-        return await self.request("DELETE", url, **options)
+        return self.request("DELETE", url, **options)
 
-    async def post(self, url: str, **options: Unpack[RequestOptions]) -> FlextResult[HttpResponse]:
+    def post(self, url: str, **options: Unpack[RequestOptions]) -> _Call:
         """POST to ``url``."""
-        return await self.request("POST", url, **options)
+        return self.request("POST", url, **options)
 
-    async def put(self, url: str, **options: Unpack[RequestOptions]) -> FlextResult[HttpResponse]:
+    def put(self, url: str, **options: Unpack[RequestOptions]) -> _Call:
         """PUT to ``url``."""
-        return await self.request("PUT", url, **options)
+        return self.request("PUT", url, **options)
 
-    async def patch(self, url: str, **options: Unpack[RequestOptions]) -> FlextResult[HttpResponse]:
+    def patch(self, url: str, **options: Unpack[RequestOptions]) -> _Call:
         """PATCH ``url``."""
-        return await self.request("PATCH", url, **options)
+        return self.request("PATCH", url, **options)
 
     @asynccontextmanager
     async def stream(
@@ -418,6 +435,20 @@ class FlextApiClient:
             f"[Requests: {self._in_flight} in flight, {self._requests} sent | "
             f"Pool: {pool.get('in_use', 0)} in use, {pool.get('idle', 0)} idle]>"
         )
+
+
+def _propagate(headers: Headers) -> None:
+    """Copy the current server request's X-Request-ID and traceparent (asgi-correlation-id#46)."""
+    for name, value in propagation_headers().items():
+        if name not in headers:
+            try:
+                validate_header(name, value)
+            except FlextApiError:
+                # Set outside the server middleware (request_context("...")) and unsafe:
+                # dropped, never sent, and never shown (it may be hostile).
+                _log.warning("request_id.invalid_value_dropped", header=name)
+                continue
+            headers.add(name, value)
 
 
 def _default_transport(

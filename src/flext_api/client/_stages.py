@@ -1,7 +1,8 @@
 """The default pipeline stages that ``ClientConfig`` turns on.
 
-Order, outermost first (DESIGN §2): tracing -> metrics -> logging -> request-ID
-propagation -> deadline -> cache -> retry -> circuit breaker -> rate limiter -> bulkhead.
+Order, outermost first (DESIGN §2): tracing -> metrics -> logging -> cache -> retry ->
+circuit breaker -> rate limiter -> bulkhead. The deadline is set, and the server
+request's X-Request-ID copied, when the client builds the request.
 Auth is placed by the client, below these. A stage whose class the caller already
 passed in ``plugins`` is left out, so passing a custom ``RetryPlugin(...)`` replaces the
 default one instead of stacking two.
@@ -22,7 +23,7 @@ def default_stages(
     config: ClientConfig, *, clock: Clock | None = None, present: Sequence[Plugin] = ()
 ) -> list[Plugin]:
     """Instances of the default stages enabled in ``config``, minus those in ``present``."""
-    from .observability import LoggingPlugin, RequestIdPropagation
+    from .observability import LoggingPlugin
     from .plugins import default_resilience_plugins
 
     stages: list[Plugin] = []
@@ -36,8 +37,6 @@ def default_stages(
         stages.append(MetricsPlugin())
     if config.logging:
         stages.append(LoggingPlugin())
-    # Inside a flext-api server request, outgoing calls carry its X-Request-ID.
-    stages.append(RequestIdPropagation())
     resilience = list(default_resilience_plugins(config, clock=clock))
     if config.cache.enabled:
         from ..cache import CachePlugin

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from flext_api import RetryConfig
 from flext_api._context import request_context
 from flext_api.client import FlextApiClient
-from flext_api.client.observability import RequestIdPropagation, TracingPlugin
+from flext_api.client.observability import TracingPlugin
 from flext_api.client.plugins import RetryPlugin
 from flext_api.testing import FakeClock
 from tests.servers.fault import FaultServer
@@ -63,7 +63,7 @@ async def test_server_request_context_reaches_the_upstream(
 ) -> None:
     """Inside a server request, the upstream sees its X-Request-ID and its trace."""
     provider, memory = exporter
-    plugins = [RequestIdPropagation(), TracingPlugin(provider)]
+    plugins = [TracingPlugin(provider)]
     async with FlextApiClient(fault.url, plugins=plugins, default_plugins=False) as client:
         with request_context("req-abc-1", INBOUND):
             assert (await client.get("/echo")).is_success
@@ -86,9 +86,7 @@ async def test_flext_server_handler_propagates_to_its_outgoing_calls(
 
     provider, _ = exporter
     app = create_fastapi_app(logger=make_json_logger(io.StringIO()))
-    outgoing = FlextApiClient(
-        fault.url, plugins=[RequestIdPropagation(), TracingPlugin(provider)], default_plugins=False
-    )
+    outgoing = FlextApiClient(fault.url, plugins=[TracingPlugin(provider)], default_plugins=False)
 
     @app.get("/proxy")
     async def proxy() -> dict[str, int]:

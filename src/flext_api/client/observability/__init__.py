@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from ..._lazy import lazy_getattr as _lazy_getattr
 from ._logging import LoggingPlugin as LoggingPlugin
-from ._propagation import RequestIdPropagation as RequestIdPropagation
 from ._redaction import Redactor as Redactor
 from ._tracing import TracingPlugin as TracingPlugin
 
@@ -26,7 +25,6 @@ __all__ = [
     "LoggingPlugin",
     "MetricsPlugin",
     "Redactor",
-    "RequestIdPropagation",
     "TracingPlugin",
 ]
 
