@@ -18,7 +18,7 @@ import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, Unpack, cast
 
 import structlog
 
@@ -154,7 +154,8 @@ class FlextApiClient:
         ]
         self._pipeline: CallNext = build_pipeline([*chain, *attempt_stages], self._endpoint)
         self._requests = 0
-        self._failures = 0
+        self._attempts = 0
+        self._failed_attempts = 0
         self._in_flight = 0
         self._opened = False
         self._closed = False
@@ -219,6 +220,10 @@ class FlextApiClient:
 
     # -- the pipeline's innermost stage ----------------------------------------------------------
     async def _endpoint(self, request: HttpRequest) -> FlextResult[HttpResponse]:
+        # One attempt: transport, redirects, status check. The counters live here,
+        # innermost, so they need no coroutine frame of their own around the pipeline.
+        self._attempts += 1
+        self._in_flight += 1
         ext = request.extensions
         streaming = bool(ext.get("stream"))
         transport = self._transport
@@ -238,25 +243,28 @@ class FlextApiClient:
                         max_redirects=self.config.max_redirects,
                         streaming=streaming,
                     )
+            if response.status_code >= 400 and ext.get(
+                "fail_on_http_error", self._fail_on_http_error
+            ):
+                if streaming:
+                    # The error must carry the body; read it and give the connection back.
+                    await response.aread()
+                status_error = response.error_for_status()
+                assert status_error is not None
+                raise status_error
         except FlextApiError as exc:
+            self._failed_attempts += 1
             if exc.request is None:
                 exc.request = request
             return FlextResult(error=exc)
         except Exception as exc:  # noqa: BLE001 - a transport bug is reported, not blamed on a plugin
+            self._failed_attempts += 1
             err = FlextApiError.wrap(exc)
             err.message = f"transport {getattr(transport, 'name', '?')!r} raised {err.message}"
             err.request = request
             return FlextResult(error=err)
-        if response.status_code >= 400 and ext.get("fail_on_http_error", self._fail_on_http_error):
-            if streaming:
-                # The error must carry the body; read it and give the connection back.
-                try:
-                    await response.aread()
-                except FlextApiError as exc:
-                    return FlextResult(error=exc)
-            status_error = response.error_for_status()
-            assert status_error is not None
-            return FlextResult(error=status_error)
+        finally:
+            self._in_flight -= 1
         return FlextResult(response)
 
     # -- requests -----------------------------------------------------------------------------
@@ -334,17 +342,11 @@ class FlextApiClient:
             return _ready(FlextResult(error=exc))
         return self.send(request)
 
-    async def send(self, request: HttpRequest) -> FlextResult[HttpResponse]:
-        """Send an already built request through the pipeline."""
+    def send(self, request: HttpRequest) -> _Call:
+        """Send an already built request through the pipeline; await the result."""
         self._requests += 1
-        self._in_flight += 1
-        try:
-            result = await self._pipeline(request)
-        finally:
-            self._in_flight -= 1
-        if result._error is not None:
-            self._failures += 1
-        return result
+        # Every stage is a coroutine function (or returns one), so this is a coroutine.
+        return cast("_Call", self._pipeline(request))
 
     def get(self, url: str, **options: Unpack[RequestOptions]) -> _Call:
         """GET ``url``."""
@@ -414,10 +416,16 @@ class FlextApiClient:
 
     # -- introspection ------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
-        """Request counters and the transport's pool figures."""
+        """Counters and the transport's pool figures.
+
+        ``requests``: logical requests sent; ``attempts``: attempts that reached the
+        transport (retries included), ``failed_attempts`` of them failed; ``in_flight``:
+        attempts on the wire now (not requests waiting between retries).
+        """
         return {
             "requests": self._requests,
-            "failures": self._failures,
+            "attempts": self._attempts,
+            "failed_attempts": self._failed_attempts,
             "in_flight": self._in_flight,
             "pool": self._transport.stats(),
         }
@@ -432,7 +440,7 @@ class FlextApiClient:
         state = "closed" if self._closed else "open"
         return (
             f"<FlextApiClient base_url={self._base_url!r} {state} "
-            f"[Requests: {self._in_flight} in flight, {self._requests} sent | "
+            f"[Requests: {self._requests} sent, {self._in_flight} attempts in flight | "
             f"Pool: {pool.get('in_use', 0)} in use, {pool.get('idle', 0)} idle]>"
         )
 

@@ -261,12 +261,13 @@ async def test_repr_and_stats() -> None:
     await client.get("/")
     assert client.stats() == {
         "requests": 1,
-        "failures": 1,
+        "attempts": 1,
+        "failed_attempts": 1,
         "in_flight": 0,
         "pool": {"transport": "mock", "max_connections": 0, "in_use": 0, "waiting": 0, "idle": 0},
     }
     assert repr(client) == (
-        "<FlextApiClient base_url='http://svc' open [Requests: 0 in flight, 1 sent | "
+        "<FlextApiClient base_url='http://svc' open [Requests: 1 sent, 0 attempts in flight | "
         "Pool: 0 in use, 0 idle]>"
     )
     await client.aclose()
