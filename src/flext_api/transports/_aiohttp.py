@@ -385,6 +385,9 @@ class AiohttpTransport:
 
 async def _read_all(content: aiohttp.StreamReader, dog: Watchdog, watch: Watch | None) -> bytes:
     """Read a whole body, restarting the read clock for every chunk."""
+    if content.is_eof():
+        # The usual small answer arrived with its headers: take it without awaiting.
+        return content.read_nowait()
     chunks: list[bytes] = []
     while True:
         dog.reading(watch)
