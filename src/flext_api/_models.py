@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import orjson
 
 from ._errors import DecodeError, ErrorCode, FlextApiError, InvalidRequestError
+from ._redact import strip_url
 
 if TYPE_CHECKING:
     from ._config import TimeoutConfig
@@ -230,7 +231,7 @@ class HttpRequest:
         )
 
     def __repr__(self) -> str:
-        return f"<HttpRequest [{self.method} {_redact_url(self.url)}]>"
+        return f"<HttpRequest [{self.method} {strip_url(self.url)}]>"
 
 
 def _host_of(url: str) -> str:
@@ -242,17 +243,6 @@ def _host_of(url: str) -> str:
             end = pos
     netloc = rest[:end]
     return netloc.rsplit("@", 1)[-1].lower()
-
-
-def _redact_url(url: str) -> str:
-    """Drop userinfo and the query string so secrets never reach a repr."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url.split("?", 1)[0]
-    rest = rest.split("?", 1)[0].split("#", 1)[0]
-    netloc, slash, path = rest.partition("/")
-    netloc = netloc.rsplit("@", 1)[-1]
-    return f"{scheme}://{netloc}{slash}{path}"
 
 
 _CHARSET_RE = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
@@ -336,7 +326,7 @@ class HttpResponse:
         return FlextApiError.from_code(
             ErrorCode.HTTP_STATUS,
             f"HTTP {self.status_code} {self.reason}".rstrip()
-            + f" from {self.request.method if self.request else 'GET'} {_redact_url(self.url)}",
+            + f" from {self.request.method if self.request else 'GET'} {strip_url(self.url)}",
             request=self.request,
             response=self,
         )

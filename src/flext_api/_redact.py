@@ -27,6 +27,7 @@ __all__ = [
     "redact_query",
     "redact_url",
     "sensitive_names",
+    "strip_url",
 ]
 
 REDACTED = "[REDACTED]"
@@ -137,6 +138,22 @@ def redact_query(
         else:
             parts.append(part)
     return escape_control("&".join(parts))
+
+
+def strip_url(url: str) -> str:
+    """``url`` without userinfo, query string or fragment: enough to name a request in a
+    repr or an error message, with nothing secret left to leak.
+
+    >>> strip_url("https://u:pw@example.com/p?token=t#f")
+    'https://example.com/p'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url.split("?", 1)[0]
+    rest = rest.split("?", 1)[0].split("#", 1)[0]
+    netloc, slash, path = rest.partition("/")
+    netloc = netloc.rsplit("@", 1)[-1]
+    return f"{scheme}://{netloc}{slash}{path}"
 
 
 def redact_url(url: str, sensitive_params: frozenset[str] = DEFAULT_SENSITIVE_QUERY_PARAMS) -> str:

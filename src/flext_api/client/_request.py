@@ -19,7 +19,8 @@ from urllib.parse import quote, urlencode, urljoin, urlsplit
 import orjson
 
 from .._errors import InvalidRequestError
-from .._models import Headers, _redact_url, validate_header
+from .._models import Headers, validate_header
+from .._redact import strip_url
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
@@ -69,7 +70,7 @@ _BAD_HOST_CHARS = frozenset(' <>\\^`{|}"')
 
 def _shown(url: str) -> str:
     """A URL fit for an error message: no userinfo, no query string (they carry secrets)."""
-    return repr(_redact_url(url))
+    return repr(strip_url(url))
 
 
 def _invalid(message: str) -> InvalidRequestError:
