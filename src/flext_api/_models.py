@@ -234,15 +234,15 @@ class HttpRequest:
         return f"<HttpRequest [{self.method} {strip_url(self.url)}]>"
 
 
+# After an optional "scheme://": skip any userinfo ("...@"), take up to the path,
+# query or fragment. One C-level match per URL.
+_HOST_RE = re.compile(r"(?:[^:/?#]*://)?(?:[^/?#]*@)?([^/?#]*)")
+
+
 def _host_of(url: str) -> str:
-    rest = url.split("://", 1)[-1]
-    end = len(rest)
-    for sep in "/?#":
-        pos = rest.find(sep)
-        if pos != -1 and pos < end:
-            end = pos
-    netloc = rest[:end]
-    return netloc.rsplit("@", 1)[-1].lower()
+    match = _HOST_RE.match(url)
+    assert match is not None  # every part of the pattern is optional
+    return match.group(1).lower()
 
 
 _CHARSET_RE = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)

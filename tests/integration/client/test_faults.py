@@ -11,7 +11,7 @@ from flext_api import ClientConfig, ErrorCode, PoolConfig, TimeoutConfig
 from flext_api.client import FlextApiClient
 from tests.servers.fault import FaultServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aiohttp_path")]
 
 
 def _client(server: FaultServer, **kwargs: object) -> FlextApiClient:
@@ -123,6 +123,19 @@ async def test_keep_alive_reuses_one_connection(fault: FaultServer) -> None:
         for _ in range(5):
             assert (await client.get("/status/200")).is_success
         assert client.stats()["pool"]["idle"] == 1
+    assert fault.connections_opened == 1
+
+
+async def test_head_reads_no_body_and_keeps_the_connection(fault: FaultServer) -> None:
+    """A HEAD answer announces a body length but has none; the next call reuses the line."""
+    async with _client(fault) as client:
+        head = await client.head("/status/200")
+        after = await client.get("/status/200")
+    assert head.value.status_code == 200
+    assert int(head.value.headers["content-length"]) > 0
+    assert head.value.content == b""
+    assert after.value.status_code == 200
+    assert after.value.content != b""
     assert fault.connections_opened == 1
 
 

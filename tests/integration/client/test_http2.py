@@ -46,3 +46,19 @@ async def test_untrusted_certificate_is_tls_error(h2_server: H2Server) -> None:
         async with FlextApiClient(h2_server.url, config=config, default_plugins=False) as client:
             result = await client.get("/x")
         assert result.error_code is ErrorCode.TLS_ERROR, config.transport
+
+
+@pytest.mark.usefixtures("aiohttp_path")
+async def test_aiohttp_transport_speaks_tls_with_the_given_ca(h2_server: H2Server) -> None:
+    """The default transport verifies with ``ssl_context`` (and skips checks on verify=False)."""
+    async with FlextApiClient(
+        h2_server.url, default_plugins=False, ssl_context=h2_server.ssl_context()
+    ) as client:
+        trusted = await client.get("/hello")
+    async with FlextApiClient(
+        h2_server.url, config=ClientConfig(verify_ssl=False), default_plugins=False
+    ) as client:
+        unverified = await client.get("/hello")
+    assert trusted.value.http_version == "HTTP/1.1"
+    assert trusted.value.json()["http_version"] == "1.1"
+    assert unverified.value.status_code == 200

@@ -10,7 +10,7 @@ from flext_api import ErrorCode
 from flext_api.client import FlextApiClient
 from tests.servers.httpbin_server import HttpbinServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aiohttp_path")]
 
 
 def _client(server: HttpbinServer, **kwargs: Any) -> FlextApiClient:
@@ -128,3 +128,20 @@ async def test_303_after_post_becomes_get_without_body(httpbin_server: HttpbinSe
     body = result.value.json()
     assert body["method"] == "GET"
     assert body["data"] == ""
+
+
+async def test_request_without_user_agent_sends_none(httpbin_server: HttpbinServer) -> None:
+    """A request built without User-Agent does not get aiohttp's own one."""
+    async with _client(httpbin_server) as client:
+        request = client.build_request("GET", "/headers")
+        request.headers.remove("User-Agent")
+        result = await client.send(request)
+    assert "User-Agent" not in result.value.json()["headers"]
+
+
+async def test_credentials_in_url_become_basic_auth(httpbin_server: HttpbinServer) -> None:
+    """``http://user:pass@host`` sends Basic credentials, as aiohttp does."""
+    url = httpbin_server.url.replace("http://", "http://user:pa%20ss@")
+    async with FlextApiClient(url, default_plugins=False) as client:
+        result = await client.get("/basic-auth/user/pa ss")
+    assert result.value.json() == {"authenticated": True, "user": "user"}

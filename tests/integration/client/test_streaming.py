@@ -10,7 +10,7 @@ from flext_api import ErrorCode, FlextApiError
 from flext_api.client import FlextApiClient
 from tests.servers.fault import FaultServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aiohttp_path")]
 
 
 async def test_aiter_bytes_reads_a_chunked_body(fault: FaultServer) -> None:
