@@ -213,9 +213,13 @@ class HttpRequest:
         cached = self._host
         if cached is not None and cached[0] is self.url:
             return cached[1]
-        host = _host_of(self.url)
+        host = host_of(self.url)
         self._host = (self.url, host)
         return host
+
+    def host_hint(self, host: str) -> None:
+        """Record the URL's known ``host`` (the client knows its base URL's)."""
+        self._host = (self.url, host)
 
     def copy(self) -> HttpRequest:
         """A shallow copy with its own headers and extensions (for one attempt)."""
@@ -239,7 +243,8 @@ class HttpRequest:
 _HOST_RE = re.compile(r"(?:[^:/?#]*://)?(?:[^/?#]*@)?([^/?#]*)")
 
 
-def _host_of(url: str) -> str:
+def host_of(url: str) -> str:
+    """``host[:port]`` of ``url``, lower-cased, without credentials."""
     match = _HOST_RE.match(url)
     assert match is not None  # every part of the pattern is optional
     return match.group(1).lower()

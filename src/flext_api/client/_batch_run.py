@@ -19,7 +19,7 @@ import structlog
 
 from .._clock import Clock
 from .._errors import CancelledError, ErrorCode, FlextApiError, InvalidRequestError
-from .._models import HttpResponse
+from .._models import HttpResponse, host_of
 from .._result import FlextResult
 from ._batch_models import BatchId, BatchProgress, BatchRequest, BatchResult, valid_id
 from ._batch_pause import HostPauses
@@ -32,14 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["BatchRun", "last_response"]
 
 _log = structlog.get_logger("flext_api.client.batch")
-
-
-def _host_of(url: str) -> str:
-    """``host[:port]`` of an absolute URL, lower-cased (as ``HttpRequest.host``)."""
-    rest = url.split("://", 1)[-1]
-    for sep in "/?#":
-        rest = rest.split(sep, 1)[0]
-    return rest.rsplit("@", 1)[-1].lower()
 
 
 def last_response(result: FlextResult[HttpResponse]) -> HttpResponse | None:
@@ -126,7 +118,7 @@ class BatchRun:
         self._options = request_options
         self._clock = clock
         base = client.base_url
-        self._base_host = _host_of(base) if base else ""
+        self._base_host = host_of(base) if base else ""
         # input and flow control
         self._exhausted = False
         self._error: BaseException | None = None
@@ -300,7 +292,7 @@ class BatchRun:
                     self._seen.add(request_id)
         host = ""
         if request is not None:
-            host = _host_of(request.path) if "://" in request.path else self._base_host
+            host = host_of(request.path) if "://" in request.path else self._base_host
         seq = self._next_seq
         self._next_seq += 1
         self._outstanding += 1

@@ -26,7 +26,14 @@ from .._clock import Clock, get_clock
 from .._config import ClientConfig, TimeoutConfig
 from .._context import propagation_headers, request_id_var
 from .._errors import ConfigError, ErrorCode, FlextApiError
-from .._models import Headers, HeaderTypes, HttpRequest, HttpResponse, validate_header
+from .._models import (
+    Headers,
+    HeaderTypes,
+    HttpRequest,
+    HttpResponse,
+    host_of,
+    validate_header,
+)
 from .._result import FlextResult
 from ..transports._base import Transport
 from ._manager import PluginManager
@@ -123,6 +130,13 @@ class FlextApiClient:
         self._clock = get_clock(clock)
         try:
             self._base_url = normalize_base_url(base_url if base_url is not None else cfg.base_url)
+            # A URL under the base (the usual call) has the base's host: per-host stages
+            # then need not parse it again.
+            self._base_prefix = self._base_origin = ""
+            if self._base_url is not None:
+                self._base_origin = host_of(self._base_url)
+                scheme, _, rest = self._base_url.partition("://")
+                self._base_prefix = f"{scheme}://{rest.split('/', 1)[0]}/"
             self._timeout = (
                 cfg.timeout if isinstance(timeout, UseClientDefault) else TimeoutConfig.of(timeout)
             )
@@ -314,7 +328,7 @@ class FlextApiClient:
             elif key_opt is True:
                 ext["idempotency_key"] = True
         total = timeout.total
-        return HttpRequest(
+        request = HttpRequest(
             method,
             full_url,
             headers=headers,
@@ -324,6 +338,9 @@ class FlextApiClient:
             deadline=None if total is None else self._clock.monotonic() + total,
             extensions=ext,
         )
+        if self._base_prefix and full_url.startswith(self._base_prefix):
+            request.host_hint(self._base_origin)
+        return request
 
     def request(
         self, method: str, url: str, **options: Unpack[RequestOptions]

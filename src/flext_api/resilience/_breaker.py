@@ -166,7 +166,8 @@ class CircuitBreaker:
     # -- the reports ------------------------------------------------------------------------
     def on_success(self, now: float, duration: float, admit: Admit | None = None) -> None:
         """The call admitted by ``admit`` succeeded after ``duration`` seconds."""
-        if self._is_slow(duration):
+        slow_after = self._slow_after
+        if slow_after is not None and duration >= slow_after:
             self._record(now, admit, failed=False, slow=True)
             return
         state = self.state

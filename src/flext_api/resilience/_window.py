@@ -61,7 +61,11 @@ class SlidingWindow:
 
     def add(self, now: float, field: int = 0, amount: int = 1) -> None:
         """Count ``amount`` events of ``field`` at time ``now``."""
-        self._advance(now)[field] += amount
+        index = int(now // self._width)
+        if index == self._head:  # the usual case: still in the newest bucket
+            self._slots[index % self._buckets][field] += amount
+        else:
+            self._advance(now)[field] += amount
         self._totals[field] += amount
 
     def totals(self, now: float) -> list[int]:

@@ -32,7 +32,7 @@ import asyncio
 import inspect
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -256,6 +256,10 @@ class AiohttpTransport:
             except ValueError:
                 pass  # already popped by _release_slot
 
+    def _give_back(self) -> None:
+        self._in_use -= 1
+        self._release_slot()
+
     def _release_slot(self) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()
@@ -283,19 +287,12 @@ class AiohttpTransport:
             if request.deadline is not None:
                 remaining = request.deadline - clock.monotonic()
         self._in_use += 1
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                self._in_use -= 1
-                self._release_slot()
-
+        held = True  # this call holds a pool slot until it gives it back (or a stream's close)
         dog = self._watchdog
         loop_deadline = None
         if remaining is not None:
-            loop_deadline = asyncio.get_running_loop().time() + remaining
+            assert self._loop is not None
+            loop_deadline = self._loop.time() + remaining
         watch = dog.start(loop_deadline, timeout.read)
         dog.reading(watch)
         connecting = True
@@ -333,18 +330,22 @@ class AiohttpTransport:
                 reason=resp.reason or "",
                 request=request,
                 stream=self._iter_body(resp, request, timeout.read) if stream else None,
-                close=_closer(resp, release) if stream else None,
+                close=_closer(resp, self._give_back) if stream else None,
             )
-            if not stream:
+            if stream:
+                held = False  # the response's close() gives the slot back
+            else:
                 response._content = await _read_all(resp.content, dog, watch)
                 resp.release()
-                release()
+                held = False
+                self._give_back()
             response.elapsed = clock.monotonic() - start
             return response
         except asyncio.CancelledError as exc:
             if resp is not None:
                 resp.close()
-            release()
+            if held:
+                self._give_back()
             code = dog.expired(watch)
             if code is None:
                 raise
@@ -352,7 +353,8 @@ class AiohttpTransport:
         except BaseException as exc:
             if resp is not None:
                 resp.close()
-            release()
+            if held:
+                self._give_back()
             if isinstance(exc, Exception):
                 raise self._translate(exc, request, connecting=connecting) from exc
             raise
@@ -551,11 +553,16 @@ async def _read_all(content: aiohttp.StreamReader, dog: Watchdog, watch: Watch |
     return b"".join(chunks)
 
 
-def _closer(resp: aiohttp.ClientResponse, release: Any) -> Any:
+def _closer(resp: aiohttp.ClientResponse, give_back: Callable[[], None]) -> Any:
+    done = False
+
     async def close() -> None:
+        nonlocal done
         # release() returns a fully read connection to the pool and closes a partly read one.
         resp.release()
-        release()
+        if not done:
+            done = True
+            give_back()
 
     return close
 

@@ -95,6 +95,13 @@ class CircuitBreakerPlugin(FlextApiPlugin):
             breaker.release(verdict)
             raise
         end = clock.monotonic()
+        if result._error is None:
+            # The usual outcome, decided inline: a response that is not a host failure.
+            value = result._value
+            status = value.status_code
+            if status < 500 and status != 408 and status != 429:
+                breaker.on_success(end, value.elapsed or end - start, verdict)
+                return result
         failed = counts_as_failure(result)
         if failed is None:
             breaker.release(verdict)

@@ -155,7 +155,7 @@ class RetryPlugin(FlextApiPlugin):
             key = self._key(request)
             budget.record_request(key, self._clock.monotonic())
         result = await call_next(request)
-        if result.is_success and result.value.status_code not in policy.config.statuses:
+        if result._error is None and result._value.status_code not in policy.config.statuses:
             return result  # the fast path: one attempt, nothing to decide
         return await self._retry(request, call_next, policy, result, key)
 
