@@ -232,3 +232,22 @@ async def test_error_messages_never_show_query_or_userinfo() -> None:
     assert result.error_code is ErrorCode.INVALID_REQUEST
     assert "s3cret" not in (result.error or "") and "pw" not in (result.error or "")
     assert "ftp://h/x" in (result.error or "")
+
+
+@pytest.mark.parametrize(
+    ("base", "url", "host"),
+    [
+        ("http://API.test:8080/v1", "/items", "api.test:8080"),
+        ("http://api.test/v1", "http://api.test/other", "api.test"),
+        ("http://api.test", "http://api.test.evil.example/x", "api.test.evil.example"),
+        ("http://api.test", "https://user:pw@other.test:9/x", "other.test:9"),
+        ("http://api.test", "", "api.test"),
+        (None, "http://h.test?q=1", "h.test"),
+    ],
+)
+def test_request_host_is_the_urls_own(base: str | None, url: str, host: str) -> None:
+    """The host the per-host stages key on is the request URL's, base or not."""
+    request = _client(base).build_request("GET", url)
+    assert request.host == host
+    request.url = "http://moved.test/x"  # a plugin rewrote the URL: the host follows it
+    assert request.host == "moved.test"
