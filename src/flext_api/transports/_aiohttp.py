@@ -489,7 +489,7 @@ class AiohttpTransport:
             code = map_os_error(exc.os_error, connecting=True)
         elif isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
             code = ErrorCode.PROTOCOL_ERROR
-        elif isinstance(exc, aiohttp.InvalidURL | ValueError):
+        elif isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError | ValueError):
             code = ErrorCode.INVALID_REQUEST
         elif isinstance(exc, aiohttp.ClientResponseError):
             code = ErrorCode.PROTOCOL_ERROR

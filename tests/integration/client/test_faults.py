@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
 
-from flext_api import ClientConfig, ErrorCode, PoolConfig, TimeoutConfig
+from flext_api import (
+    ClientConfig,
+    ErrorCode,
+    FlextApiError,
+    HttpRequest,
+    PoolConfig,
+    TimeoutConfig,
+)
 from flext_api.client import FlextApiClient
+from flext_api.transports import AiohttpTransport
 from tests.servers.fault import FaultServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aiohttp_path")]
@@ -40,6 +50,46 @@ async def test_unknown_host_is_dns_error() -> None:
     result = await client.get("/")
     assert result.error_code is ErrorCode.DNS_ERROR
     await _assert_no_leaks(client)
+
+
+async def test_connect_phase_past_its_timeout_is_connect_timeout() -> None:
+    """A listener whose accept queue is full never completes the handshake: CONNECT_TIMEOUT."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):  # fill the accept queue; later SYNs are dropped, not refused
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    try:
+        client = FlextApiClient(
+            f"http://127.0.0.1:{port}",
+            default_plugins=False,
+            timeout=TimeoutConfig(connect=0.2, read=5, total=5),
+        )
+        result = await client.get("/")
+        assert result.error_code is ErrorCode.CONNECT_TIMEOUT
+        await _assert_no_leaks(client)
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+async def test_scheme_other_than_http_is_refused_by_the_transport() -> None:
+    """A request built by hand with another scheme is INVALID_REQUEST from the transport."""
+    transport = AiohttpTransport()
+    try:
+        with pytest.raises(FlextApiError) as caught:
+            await transport.send(HttpRequest("GET", "ftp://127.0.0.1:1/file"))
+        assert caught.value.code is ErrorCode.INVALID_REQUEST
+        assert transport.stats()["in_use"] == 0
+    finally:
+        await transport.aclose()
 
 
 @pytest.mark.parametrize("path", ["/drop", "/drop?rst=1", "/drop-after-headers"])
