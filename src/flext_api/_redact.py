@@ -7,7 +7,7 @@ secrets the same way. Stdlib only on purpose: the client imports it without the
 - :func:`redact_headers` replaces the value of credential-bearing headers (the list
   fapilog and Litestar ship, research/server.md §2.8) with ``[REDACTED]``.
 - :func:`redact_query` and :func:`redact_url` do the same for query parameters such as
-  ``access_token`` and for the password in ``user:password@host``.
+  ``access_token`` and for the userinfo in ``user:password@host``.
 - :func:`escape_control` turns CR, LF, ESC and every other non-printable character into a
   visible ``\\xNN`` escape, so text an attacker controls (path, User-Agent, request ID)
   cannot forge a second log line or recolour a terminal (uvicorn CVE-2020-7694).
@@ -157,16 +157,24 @@ def strip_url(url: str) -> str:
 
 
 def redact_url(url: str, sensitive_params: frozenset[str] = DEFAULT_SENSITIVE_QUERY_PARAMS) -> str:
-    """``url`` with the password of its userinfo and sensitive query values redacted.
+    """``url`` with its userinfo and sensitive query values redacted, text escaped.
+
+    The whole userinfo goes, not only a password: ``https://TOKEN@host`` carries its
+    secret in the user part.
 
     >>> redact_url("https://u:pw@example.com/p?token=t&page=2")
-    'https://u:[REDACTED]@example.com/p?token=[REDACTED]&page=2'
+    'https://[REDACTED]@example.com/p?token=[REDACTED]&page=2'
     """
-    parts = urlsplit(url)
+    # Escape first: urlsplit silently deletes CR, LF and TAB (bpo-43882), and the
+    # result must show what was sent.
+    url = escape_control(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unparsable (a bad IPv6 literal...): keep no userinfo or query
+        return strip_url(url)
     netloc = parts.netloc
-    userinfo, at, hostinfo = netloc.rpartition("@")
-    if at and ":" in userinfo:
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{REDACTED}@{hostinfo}"
+    _userinfo, at, hostinfo = netloc.rpartition("@")
+    if at:
+        netloc = f"{REDACTED}@{hostinfo}"
     query = redact_query(parts.query, sensitive_params) if parts.query else ""
-    return escape_control(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -73,12 +73,16 @@ def test_redact_query() -> None:
 
 
 def test_redact_url() -> None:
-    """Userinfo passwords and sensitive parameters are removed from URLs."""
+    """Userinfo (a lone token too) and sensitive parameters are removed from URLs."""
     assert redact_url("https://u:pw@h.example/p?token=t&page=2#f") == (
-        f"https://u:{REDACTED}@h.example/p?token={REDACTED}&page=2#f"
+        f"https://{REDACTED}@h.example/p?token={REDACTED}&page=2#f"
     )
-    assert redact_url("https://user@h.example/p") == "https://user@h.example/p"
+    assert redact_url("https://ghp_secret@h.example/p") == f"https://{REDACTED}@h.example/p"
     assert redact_url("http://h/\x1b[2J") == "http://h/\\x1b[2J"
+    # CR/LF are escaped before parsing (urlsplit would delete them) and stay visible.
+    assert redact_url("http://h/a\r\nb?q=1") == "http://h/a\\x0d\\x0ab?q=1"
+    # An unparsable URL keeps neither its userinfo nor its query.
+    assert redact_url("http://u:pw@[::1/p?token=t") == "http://[::1/p"
 
 
 def test_context_defaults_and_request_context() -> None:

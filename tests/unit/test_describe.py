@@ -131,7 +131,7 @@ async def test_rate_limit_stage_redacts_the_redis_password() -> None:
     settings = _stage(stages, "rate_limit")["settings"]
     assert settings["rate"] == 5.0
     assert settings["limiter"] == "RedisRateLimiter"
-    assert settings["redis_url"] == "redis://app:[REDACTED]@127.0.0.1:1/0"
+    assert settings["redis_url"] == "redis://[REDACTED]@127.0.0.1:1/0"
     assert "s3cret" not in repr(stages)
 
 
@@ -193,7 +193,7 @@ async def test_secret_like_config_values_are_redacted() -> None:
     options = _stage(describe(client), "vault")["settings"]["options"]
     await client.aclose()
     assert options == {
-        "url": "redis://u:[REDACTED]@h:1/0",
+        "url": "redis://[REDACTED]@h:1/0",
         "password": "[REDACTED]",
         "nodes": ["a", "b"],
     }

@@ -44,21 +44,6 @@ _MIN_SECRET = 4
 _MAX_JSON_PARSE = 1 << 20
 
 
-def _mask_userinfo(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    end = len(rest)
-    for char in "/?#":
-        pos = rest.find(char)
-        if pos != -1:
-            end = min(end, pos)
-    _userinfo, at, host = rest[:end].rpartition("@")
-    if not at:
-        return url
-    return f"{scheme}://{REDACTED}@{host}{rest[end:]}"
-
-
 class Redactor:
     """Masks secret headers, query parameters, userinfo and body fields.
 
@@ -87,14 +72,7 @@ class Redactor:
     # -- structured parts ------------------------------------------------------------------
     def url(self, url: str) -> str:
         """``url`` with its userinfo and sensitive query values masked, escaped."""
-        # Escape first: urlsplit silently deletes CR, LF and TAB (bpo-43882), and the
-        # record must show what was sent.
-        url = escape_control(url)
-        try:
-            out = redact_url(url, self.params)
-        except ValueError:  # unparsable (a bad IPv6 literal...): keep no query at all
-            out = url.split("?", 1)[0].split("#", 1)[0]
-        return _mask_userinfo(out)
+        return redact_url(url, self.params)
 
     def header_map(self, headers: Headers) -> dict[str, str]:
         """Headers as ``{lower-case name: value}``, sensitive values masked, escaped."""
