@@ -88,7 +88,7 @@ async def flext(url: str, n: int, c: int, *, defaults: bool) -> float:
 
 
 async def pipeline_cost(n: int, *, defaults: bool) -> float:
-    """Microseconds per request through the client over MockTransport (no I/O)."""
+    """Microseconds per request through the client over MockTransport (no I/O), best of 3."""
     ok = HttpResponse(200, content=b"{}")
     transport = MockTransport(lambda request: ok)
     async with FlextApiClient(
@@ -97,12 +97,15 @@ async def pipeline_cost(n: int, *, defaults: bool) -> float:
         for _ in range(1000):
             await client.get("/items")
         transport.requests.clear()
-        start = time.perf_counter()
-        for i in range(n):
-            await client.get("/items")
-            if i % 10_000 == 0:
-                transport.requests.clear()
-        return (time.perf_counter() - start) / n * 1e6
+        best = float("inf")
+        for _ in range(3):  # best of 3: a pause from elsewhere on the machine is not cost
+            start = time.perf_counter()
+            for i in range(n):
+                await client.get("/items")
+                if i % 10_000 == 0:
+                    transport.requests.clear()
+            best = min(best, (time.perf_counter() - start) / n * 1e6)
+        return best
 
 
 async def main(n: int, rounds: int) -> None:
