@@ -78,12 +78,15 @@ def _direct_params() -> frozenset[str] | None:
     if not needed_request <= request_params.keys() or not needed_response <= (
         response_params.keys()
     ):
-        return None  # pragma: no cover - an aiohttp this path was not written for
-    if not (
-        callable(getattr(aiohttp.ClientRequest, "send", None))
-        and callable(getattr(aiohttp.ClientResponse, "start", None))
-    ):
-        return None  # pragma: no cover
+        return None  # an aiohttp this path was not written for
+    try:
+        send = list(inspect.signature(aiohttp.ClientRequest.send).parameters)
+        start = list(inspect.signature(aiohttp.ClientResponse.start).parameters)
+        connect = inspect.signature(aiohttp.BaseConnector.connect).parameters
+    except (AttributeError, TypeError, ValueError):  # pragma: no cover
+        return None
+    if len(send) != 2 or len(start) != 2 or not {"req", "traces", "timeout"} <= connect.keys():
+        return None  # each takes the connection only (and the connector a request)
     return frozenset(response_params) - {"self"}
 
 

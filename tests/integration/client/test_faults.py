@@ -176,6 +176,17 @@ async def test_keep_alive_reuses_one_connection(fault: FaultServer) -> None:
     assert fault.connections_opened == 1
 
 
+async def test_server_closing_after_each_answer_costs_a_connection_each(
+    fault: FaultServer,
+) -> None:
+    """``Connection: close`` answers succeed; their connections are not pooled."""
+    async with _client(fault, headers={"Connection": "close"}) as client:
+        results = [await client.get("/status/200") for _ in range(3)]
+        assert client.stats()["pool"]["idle"] == 0
+    assert [r.value.status_code for r in results] == [200, 200, 200]
+    assert fault.connections_opened == 3
+
+
 async def test_head_reads_no_body_and_keeps_the_connection(fault: FaultServer) -> None:
     """A HEAD answer announces a body length but has none; the next call reuses the line."""
     async with _client(fault) as client:

@@ -134,3 +134,25 @@ async def test_asgi_app_errors_are_protocol_errors() -> None:
     loud = ASGITransport(_asgi_app, raise_app_exceptions=True)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="handler bug"):
         await loud.send(HttpRequest("GET", "http://a/boom"))
+
+
+def test_direct_path_is_refused_for_an_aiohttp_of_another_shape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The direct aiohttp path is checked against aiohttp's objects; a change turns it off."""
+    import aiohttp
+
+    from flext_api.transports import _aiohttp
+
+    assert _aiohttp._direct_params() is not None  # the installed aiohttp has the shape
+
+    async def send(self: object, conn: object, extra: object) -> None: ...
+
+    monkeypatch.setattr(aiohttp.ClientRequest, "send", send)
+    assert _aiohttp._direct_params() is None
+    monkeypatch.undo()
+
+    def init(self: object, method: str, url: object, *, headers: object = None) -> None: ...
+
+    monkeypatch.setattr(aiohttp.ClientRequest, "__init__", init)
+    assert _aiohttp._direct_params() is None
