@@ -132,9 +132,9 @@ class FlextApiClient:
             self._base_url = normalize_base_url(base_url if base_url is not None else cfg.base_url)
             # A URL under the base (the usual call) has the base's host: per-host stages
             # then need not parse it again.
-            self._base_prefix = self._base_origin = ""
+            self._base_prefix = self._base_host = ""
             if self._base_url is not None:
-                self._base_origin = host_of(self._base_url)
+                self._base_host = host_of(self._base_url)
                 scheme, _, rest = self._base_url.partition("://")
                 self._base_prefix = f"{scheme}://{rest.split('/', 1)[0]}/"
             self._timeout = (
@@ -339,7 +339,7 @@ class FlextApiClient:
             extensions=ext,
         )
         if self._base_prefix and full_url.startswith(self._base_prefix):
-            request.host_hint(self._base_origin)
+            request.host_hint(self._base_host)
         return request
 
     def request(

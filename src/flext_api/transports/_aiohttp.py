@@ -557,15 +557,11 @@ async def _read_all(content: aiohttp.StreamReader, dog: Watchdog, watch: Watch |
 
 
 def _closer(resp: aiohttp.ClientResponse, give_back: Callable[[], None]) -> Any:
-    done = False
-
+    # HttpResponse.aclose() calls this at most once.
     async def close() -> None:
-        nonlocal done
         # release() returns a fully read connection to the pool and closes a partly read one.
         resp.release()
-        if not done:
-            done = True
-            give_back()
+        give_back()
 
     return close
 

@@ -98,8 +98,7 @@ class CircuitBreakerPlugin(FlextApiPlugin):
         if result._error is None:
             # The usual outcome, decided inline: a response that is not a host failure.
             value = result._value
-            status = value.status_code
-            if status < 500 and status != 408 and status != 429:
+            if not _status_is_failure(value.status_code):
                 breaker.on_success(end, value.elapsed or end - start, verdict)
                 return result
         failed = counts_as_failure(result)
