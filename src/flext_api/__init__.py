@@ -37,7 +37,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "FlextApiPlugin": ("flext_api.client", None),
     "FlextApiSyncClient": ("flext_api.client", None),
     "PluginManager": ("flext_api.client", None),
-    "create_flext_api": ("flext_api.client", None),
+    "create_flext_api": ("flext_api._facade", None),
     "create_fastapi_app": ("flext_api.server", "server"),
     "BatchRequest": ("flext_api.client", None),
     "BatchResult": ("flext_api.client", None),
@@ -78,9 +78,16 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Deadline": ("flext_api.resilience", None),
     "add_event_hook": ("flext_api.resilience", None),
     "remove_event_hook": ("flext_api.resilience", None),
+    # The FLEXT guides' surface (see docs/flext-compat.md).
+    "get_logger": ("flext_api._logger", None),
+    "register_enricher": ("flext_api._logger", None),
+    "FlextDictClient": ("flext_api.client", None),
 }
 
 if TYPE_CHECKING:
+    from ._facade import create_flext_api as create_flext_api
+    from ._logger import get_logger as get_logger
+    from ._logger import register_enricher as register_enricher
     from .cache import AsyncSmartCache as AsyncSmartCache
     from .cache import CachedError as CachedError
     from .cache import CachePlugin as CachePlugin
@@ -94,6 +101,7 @@ if TYPE_CHECKING:
     from .client import FlextApiClient as FlextApiClient
     from .client import FlextApiPlugin as FlextApiPlugin
     from .client import FlextApiSyncClient as FlextApiSyncClient
+    from .client import FlextDictClient as FlextDictClient
     from .client import LinkHeader as LinkHeader
     from .client import NextUrl as NextUrl
     from .client import Offset as Offset
@@ -102,7 +110,6 @@ if TYPE_CHECKING:
     from .client import PaginationError as PaginationError
     from .client import Paginator as Paginator
     from .client import PluginManager as PluginManager
-    from .client import create_flext_api as create_flext_api
     from .client.auth import ApiKeyAuth as ApiKeyAuth
     from .client.auth import BasicAuth as BasicAuth
     from .client.auth import BearerAuth as BearerAuth
@@ -159,6 +166,7 @@ __all__ = [
     "FlextApiError",
     "FlextApiPlugin",
     "FlextApiSyncClient",
+    "FlextDictClient",
     "FlextResult",
     "Headers",
     "HedgingPlugin",
@@ -190,6 +198,8 @@ __all__ = [
     "add_event_hook",
     "create_fastapi_app",
     "create_flext_api",
+    "get_logger",
+    "register_enricher",
     "remove_event_hook",
 ]
 

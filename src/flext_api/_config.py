@@ -218,6 +218,13 @@ class ClientConfig(_Frozen):
         return _timeout_shorthand(value)
 
 
+_FLAT_CORS = {
+    "cors_origins": "allow_origins",
+    "cors_credentials": "allow_credentials",
+    "cors_methods": "allow_methods",
+    "cors_headers": "allow_headers",
+}
+
 _CONFIG_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
     "flext_api_config_file", default=None
 )
@@ -235,6 +242,40 @@ class FlextApiConfig(BaseSettings):
 
     client: ClientConfig = ClientConfig()
     server: ServerConfig = ServerConfig()
+
+    # The FLEXT guides' flat app settings (``FlextApiConfig(title=..., cors_origins=...)``);
+    # when given they override ``server`` in :meth:`server_config`.
+    title: str | None = None
+    version: str | None = None
+    description: str | None = None
+    docs_url: str | None = None
+    redoc_url: str | None = None
+    cors_origins: list[str] | None = None
+    cors_credentials: bool | None = None
+    cors_methods: list[str] | None = None
+    cors_headers: list[str] | None = None
+
+    def server_config(self) -> ServerConfig:
+        """``server`` with the flat FLEXT app settings that were given applied over it."""
+        flat = {
+            name: getattr(self, name)
+            for name in ("title", "version", "description", "docs_url", "redoc_url")
+            if getattr(self, name) is not None
+        }
+        cors = {
+            target: getattr(self, name)
+            for name, target in _FLAT_CORS.items()
+            if getattr(self, name) is not None
+        }
+        if not flat and not cors:
+            return self.server
+        data = self.server.model_dump()
+        data.update(flat)
+        data["cors"] = {**data["cors"], **cors}
+        try:
+            return ServerConfig.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc)) from exc
 
     @classmethod
     def settings_customise_sources(

@@ -47,14 +47,23 @@ class FlextResult(Generic[T]):
 
     # -- constructors -------------------------------------------------------------------
     @classmethod
-    def ok(cls, value: T) -> FlextResult[T]:
-        """A success holding ``value``."""
+    def ok(cls, value: T = _MISSING, *, data: T = _MISSING) -> FlextResult[T]:
+        """A success holding ``value``.
+
+        ``data=`` is the FLEXT spelling (``FlextResult.ok(data=True)``); give one of the two.
+        """
+        if data is not _MISSING:
+            if value is not _MISSING:
+                raise TypeError("FlextResult.ok() takes a value or data=, not both")
+            return cls(data)
+        if value is _MISSING:
+            raise TypeError("FlextResult.ok() needs a value (or data=)")
         return cls(value)
 
     @classmethod
     def fail(
         cls,
-        error: str | BaseException,
+        error: str | BaseException | None,
         *,
         code: ErrorCode | None = None,
         exception: BaseException | None = None,
@@ -67,8 +76,10 @@ class FlextResult(Generic[T]):
         most specific :class:`FlextApiError` for ``code`` and chained as ``__cause__``.
         ``exception`` chains an original exception to a message-built error. Keyword
         ``context`` (``request``, ``response``, ``retry_after``, ``details``) is passed to
-        the error.
+        the error. ``None`` (a FLEXT habit: ``fail(other.error)``) reads "unknown error".
         """
+        if error is None:
+            error = "unknown error"
         if isinstance(error, FlextApiError):
             err = error
             if code is not None and code is not err.code:

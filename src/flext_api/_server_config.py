@@ -307,6 +307,7 @@ class ServerConfig(_Frozen):
 
     title: str = "flext-api service"
     version: str = "0.1.0"
+    description: str = ""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     docs_enabled: bool = True

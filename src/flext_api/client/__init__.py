@@ -11,8 +11,8 @@ from ._batch_processor import BatchProcessor as BatchProcessor
 from ._batch_processor import batch_sync as batch_sync
 from ._client import FlextApiClient as FlextApiClient
 from ._client import RequestOptions as RequestOptions
-from ._facade import FlextApi as FlextApi
-from ._facade import create_flext_api as create_flext_api
+from ._dict_client import FlextDictClient as FlextDictClient
+from ._dict_client import ResponseDict as ResponseDict
 from ._journal import BatchJournal as BatchJournal
 from ._links import Link as Link
 from ._links import parse_link_header as parse_link_header
@@ -45,10 +45,10 @@ __all__ = [
     "BatchResult",
     "CallNext",
     "Cursor",
-    "FlextApi",
     "FlextApiClient",
     "FlextApiPlugin",
     "FlextApiSyncClient",
+    "FlextDictClient",
     "Link",
     "LinkHeader",
     "Middleware",
@@ -62,12 +62,12 @@ __all__ = [
     "Paginator",
     "PluginManager",
     "RequestOptions",
+    "ResponseDict",
     "SyncPaginator",
     "SyncStream",
     "USE_CLIENT_DEFAULT",
     "UseClientDefault",
     "batch_sync",
-    "create_flext_api",
     "decode_body",
     "paginate_sync",
     "parse_link_header",

@@ -11,6 +11,10 @@ A plugin is either
   :class:`FlextResult`; a failed result short-circuits the call. A subclass that needs
   full control overrides :meth:`FlextApiPlugin.handle` instead.
 
+A subclass whose hooks are written for dicts, as in the FLEXT guides
+(``before_request(request_config: dict)``, ``after_response(response: dict)``), is
+recognised once, when the class is defined, and runs through :mod:`._dict_hooks`.
+
 An exception escaping a plugin becomes a ``PLUGIN_ERROR`` failure naming the plugin;
 the chain is built once per client, not per request.
 """
@@ -25,6 +29,7 @@ from typing import Any, ClassVar, TypeAlias
 from .._errors import ErrorCode, FlextApiError, PluginError
 from .._models import HttpRequest, HttpResponse
 from .._result import FlextResult
+from ._dict_hooks import handle_with_dicts, uses_dict_hooks
 
 __all__ = [
     "CallNext",
@@ -58,11 +63,16 @@ class FlextApiPlugin:
         super().__init_subclass__(**kwargs)
         if not cls.__dict__.get("name"):
             cls.name = cls.__name__
+        # Decided here, once per class: the per-call path carries no style check.
+        if "handle" not in cls.__dict__ and uses_dict_hooks(cls):
+            cls.handle = handle_with_dicts  # type: ignore[method-assign,assignment]
 
     # Hooks: subclasses define the ones they need. Each may be sync or async and return
     # None (keep going), a replacement object, or a FlextResult (a failure stops the call).
-    before_request: Callable[[HttpRequest], Any] | None = None
-    after_response: Callable[[HttpRequest, HttpResponse], Any] | None = None
+    # Typed loosely: the FLEXT dict style (``before_request(dict)``,
+    # ``after_response(dict)``) is a supported way to write them too.
+    before_request: Callable[..., Any] | None = None
+    after_response: Callable[..., Any] | None = None
     on_error: Callable[[HttpRequest, FlextApiError], Any] | None = None
 
     def attempt_stage(self) -> Middleware | None:

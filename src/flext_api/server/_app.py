@@ -33,6 +33,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from flext_api._clock import Clock
+from flext_api._config import FlextApiConfig
 from flext_api._errors import ConfigError, FlextApiError
 from flext_api._redact import (
     DEFAULT_SENSITIVE_HEADERS,
@@ -71,7 +72,7 @@ __all__ = ["build_middleware", "create_fastapi_app"]
 
 
 def create_fastapi_app(
-    config: ServerConfig | None = None,
+    config: ServerConfig | FlextApiConfig | None = None,
     *,
     readiness_checks: Mapping[str, ReadinessCheck] | None = None,
     resources: Iterable[object] = (),
@@ -83,7 +84,9 @@ def create_fastapi_app(
     """Build a FastAPI app with the full production stack (see docs/server.md).
 
     Args:
-        config: the settings; ``ServerConfig()`` (secure defaults) when omitted.
+        config: the settings; ``ServerConfig()`` (secure defaults) when omitted. A
+            :class:`~flext_api.FlextApiConfig` gives its ``server_config()`` (its
+            ``server`` with the FLEXT flat settings ``title``, ``cors_origins``... applied).
         readiness_checks: ``{name: async () -> object}`` run by ``/ready``; more can be
             added with ``app.state.flext.add_readiness_check``.
         resources: opened at start-up, closed in reverse at shutdown (clients, Redis...).
@@ -95,6 +98,8 @@ def create_fastapi_app(
     Raises:
         ConfigError: an unusable setting (bad rate limit, unreadable public key...).
     """
+    if isinstance(config, FlextApiConfig):
+        config = config.server_config()
     config = config if config is not None else ServerConfig()
     logger = logger if logger is not None else make_json_logger()
     state = FlextServerState(
@@ -117,6 +122,7 @@ def create_fastapi_app(
     app = FastAPI(
         title=config.title,
         version=config.version,
+        description=config.description,
         debug=False,
         docs_url=config.docs_url if docs else None,
         redoc_url=config.redoc_url if docs else None,

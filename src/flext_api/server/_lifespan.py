@@ -6,6 +6,9 @@ async). Registered before start-up, context managers are entered when the app st
 registered later, a resource is only closed at shutdown. A failing close is logged and
 the others are still closed.
 
+Handlers added with ``@app.on_event("startup")`` run after the resources open, and
+``"shutdown"`` handlers before they close.
+
 Shutdown order: readiness flips to 503 and in-flight requests get up to
 ``drain_timeout`` to finish, then the user's lifespan exits, then resources close.
 """
@@ -113,16 +116,29 @@ def make_lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
         await state.resources.open()
         try:
-            if user_lifespan is None:
-                async with _serving(state):
-                    yield None
-            else:
-                async with user_lifespan(app) as user_state, _serving(state):
-                    yield user_state
+            # A lifespan replaces Starlette's default one, which is what ran the
+            # handlers of @app.on_event("startup"/"shutdown"): run them here instead.
+            await _run_handlers(app.router.on_startup)
+            try:
+                if user_lifespan is None:
+                    async with _serving(state):
+                        yield None
+                else:
+                    async with user_lifespan(app) as user_state, _serving(state):
+                        yield user_state
+            finally:
+                await _run_handlers(app.router.on_shutdown)
         finally:
             await state.resources.close()
 
     return lifespan
+
+
+async def _run_handlers(handlers: list[Callable[[], Any]]) -> None:
+    for handler in list(handlers):
+        outcome = handler()
+        if inspect.isawaitable(outcome):
+            await outcome
 
 
 @asynccontextmanager

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from flext_api import ErrorCode
-from flext_api.client import FlextApiSyncClient, create_flext_api
+from flext_api import ErrorCode, create_flext_api
+from flext_api.client import FlextApiSyncClient
 from tests.servers.fault import FaultServer
 
 pytestmark = pytest.mark.integration
