@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from flext_api.client import FlextApiSyncClient, FlextDictClient
+from flext_api.testing import set_testing
 from tests.servers.httpbin_server import HttpbinServer
 
 
@@ -36,9 +38,42 @@ def at_httpbin(monkeypatch: pytest.MonkeyPatch, module: ModuleType, server: Http
     monkeypatch.setattr(module, "BASE_URL", server.url)
 
 
-def without_sleeps(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> list[float]:
-    """Record the guide's ``time.sleep`` calls instead of sleeping (time still reads real)."""
-    slept: list[float] = []
-    fake = SimpleNamespace(time=time.time, sleep=slept.append)
-    monkeypatch.setattr(module, "time", fake)
-    return slept
+class GuideClock:
+    """The guide module's ``time``: ``sleep`` advances ``time()`` instead of waiting."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+        self.slept: list[float] = []
+
+    def time(self) -> float:
+        """The simulated wall clock."""
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        """Record the sleep and move the clock on."""
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def without_sleeps(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> GuideClock:
+    """Give the guide module a simulated clock: its sleeps take no real time."""
+    clock = GuideClock()
+    monkeypatch.setattr(module, "time", SimpleNamespace(time=clock.time, sleep=clock.sleep))
+    return clock
+
+
+@pytest.fixture(autouse=True)
+def _guide_setup(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No backoff sleeps; close the clients the guides create and never close."""
+    made: list[FlextDictClient] = []
+    init = FlextDictClient.__init__
+
+    def tracking(self: FlextDictClient, client: FlextApiSyncClient) -> None:
+        init(self, client)
+        made.append(self)
+
+    monkeypatch.setattr(FlextDictClient, "__init__", tracking)
+    with set_testing(True):
+        yield
+    for client in made:
+        client.close()

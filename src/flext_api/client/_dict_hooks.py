@@ -21,8 +21,9 @@ hooks as dicts, and:
 * ``_skip_request`` with ``_cached_response`` (a dict with ``status_code``, ``headers``,
   ``data``) answers without sending; the response keeps the dict's keys, so
   ``response.data["_from_cache"]`` reads as the plugin set it;
-* ``after_response`` sees every completed exchange, 4xx/5xx included (the call's outcome
-  stays a failure unless the hook returns a failed result of its own);
+* ``after_response`` sees every completed exchange, 4xx/5xx included, and every failure
+  (with ``error`` and ``error_code``; ``status_code`` is 0 when no response arrived). The
+  call's outcome stays what it was unless the hook returns a failed result of its own;
 * ``_should_retry`` set by ``after_response`` sends the request again (at most
   :data:`MAX_DICT_RETRIES` times); ``_`` keys of that response carry to the next one, so
   a plugin's ``_retry_count`` grows.
@@ -252,11 +253,11 @@ async def handle_with_dicts(
             result: FlextResult[HttpResponse] = FlextResult(_answer(cached, request))
         else:
             result = await call_next(request)
-        error = result.exception
-        response = result.value if error is None else error.response
-        if after is None or not isinstance(response, HttpResponse):
+        if after is None:
             return result
-        view = {**carried, **response_view(response), "_request_config": req_view}
+        error = result.exception
+        response = result.value if error is None else _response_of(error)
+        view = {**carried, **_outcome_view(response, error), "_request_config": req_view}
         got = _unwrap(await _call(after, view), view)
         if isinstance(got, FlextResult):
             return _stopped(got, request)
@@ -264,5 +265,28 @@ async def handle_with_dicts(
             retries += 1
             carried = _own_keys(got)
             continue
-        response.extensions[DICT_VIEW] = {k: v for k, v in got.items() if k != "_request_config"}
+        if response is not None:
+            response.extensions[DICT_VIEW] = {
+                k: v for k, v in got.items() if k != "_request_config"
+            }
         return result
+
+
+def _response_of(error: FlextApiError) -> HttpResponse | None:
+    """The response behind a failure (also behind ``RETRIES_EXHAUSTED``), if one arrived."""
+    seen: BaseException | None = error
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        if isinstance(response, HttpResponse):
+            return response
+        seen = seen.__cause__
+    return None
+
+
+def _outcome_view(response: HttpResponse | None, error: FlextApiError | None) -> dict[str, Any]:
+    """The response dict; a failure adds ``error`` (and ``status_code`` 0 without a response)."""
+    view = response_view(response) if response is not None else {"status_code": 0, "headers": {}}
+    if error is not None:
+        view["error"] = error.message
+        view["error_code"] = error.code.value
+    return view
