@@ -7,12 +7,15 @@
   ``filesystem`` backends (:class:`CacheBackend`), values as bytes or JSON.
 * :class:`CachePlugin` - a client plugin implementing RFC 9111 private (or shared)
   HTTP caching on top of a :class:`FlextApiCache`.
+* :func:`register_enricher` - async log enrichers (fapilog's), typically cached with an
+  :class:`AsyncSmartCache`; they run on :func:`flext_api.get_logger` loggers.
 
 See ``docs/caching.md`` for semantics, defaults and recipes.
 """
 
 from __future__ import annotations
 
+from .._logger import register_enricher as register_enricher
 from ._backend import BackendUsage as BackendUsage
 from ._backend import CacheBackend as CacheBackend
 from ._backend import CacheStats as CacheStats
@@ -45,4 +48,5 @@ __all__ = [
     "TinyLfuPolicy",
     "WarmReport",
     "register_backend",
+    "register_enricher",
 ]

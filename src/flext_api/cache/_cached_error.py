@@ -5,9 +5,10 @@ cached failure and drops the original exception. We keep the message prefix (cod
 tests written against fapilog match it) and the ``RuntimeError`` base, and chain the
 original as ``__cause__`` (also on :attr:`CachedError.error`), so nothing is lost.
 
-Every caller sees this one type for a failed computation - the caller that started it,
-the callers coalesced onto it and the callers served from the error cache - so the
-exception a caller gets never depends on who arrived first.
+The caller whose computation failed gets the original exception (fapilog's "fresh
+error", so ``except ConnectionError:`` runs its fallback); the callers served that failure
+- coalesced onto the same computation, or arriving within ``retry_interval`` - get a
+``CachedError`` (``except RuntimeError`` + ``"Cached error" in str(e)`` in fapilog's guide).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ class CachedError(RuntimeError):
 
     Attributes:
         key: the cache key.
-        error: the exception the computation raised (the same object for every caller).
+        error: the exception the computation raised (the same object for every caller served it).
         retry_in: seconds until the cache will try the computation again (0 when the
             failure was not cached).
     """

@@ -6,8 +6,10 @@ The seed is fapilog's ``AsyncSmartCache`` (chris-haste/fastapi-logger,
 
 * one global lock held during computations serialized *every* key; here each key has
   its own in-flight computation (a task), and other keys run in parallel;
-* a cached failure became a bare ``RuntimeError``; here it is a :class:`CachedError`
-  chaining the original, and every caller - first, coalesced or later - sees that type;
+* a cached failure became a bare ``RuntimeError`` that lost the original; here it is a
+  :class:`CachedError` chaining it. As in fapilog, the caller whose computation failed
+  gets the original exception, and callers served the failure (coalesced onto that
+  computation, or later within ``retry_interval``) get the ``CachedError``;
 * ``lambda: coro_fn()`` cached a coroutine object; here an awaitable returned by a sync
   callable is awaited;
 * values never expired, nothing was ever evicted, ``cache_hit_rate`` was not a hit rate.
@@ -44,6 +46,7 @@ from .._errors import CancelledError
 from ._cached_error import CachedError
 from ._durations import Duration
 from ._policy import PolicyName, make_policy
+from ._smart_compat import EntriesView
 from ._smart_index import EntryIndex
 from ._smart_parts import MISSING, Entry, Flight, Outcome, WarmReport
 from ._smart_settings import SmartCacheSettings
@@ -189,9 +192,11 @@ class AsyncSmartCache:
         """The value of ``key``: cached, or computed once by ``fn`` for every concurrent caller.
 
         ``fn`` may be sync or async; an awaitable it returns is awaited. A failure raises
-        :class:`CachedError` (``__cause__`` = what ``fn`` raised) for every caller, and
-        stays cached for ``retry_interval``. ``ttl`` overrides the default lifetime for
-        this value; ``tags`` label it for :meth:`invalidate_tag`.
+        the exception ``fn`` raised for the caller that started the computation, and
+        :class:`CachedError` (``__cause__`` = that exception) for the callers coalesced
+        onto it and those arriving within ``retry_interval``, while the failure is cached.
+        ``ttl`` overrides the default lifetime for this value; ``tags`` label it for
+        :meth:`invalidate_tag`.
         """
         entry = self._entries.get(key)
         if entry is not None and self._now() < entry.fresh_until:
@@ -211,12 +216,13 @@ class AsyncSmartCache:
             if served is not MISSING:
                 return served
         flight = self._flights.get(key)
+        owner = flight is None
         if flight is None:
             flight = self._launch(key, fn, ttl, tags)
         else:
             self._coalesced += 1
         self._misses += 1
-        return await self._wait(key, flight)
+        return await self._wait(key, flight, owner=owner)
 
     def _serve_existing(
         self, entry: Entry, fn: Callable[[], Any], ttl: Duration | None, tags: Iterable[str]
@@ -321,7 +327,7 @@ class AsyncSmartCache:
         if self._flights.get(key) is flight:
             del self._flights[key]
 
-    async def _wait(self, key: str, flight: Flight) -> Any:
+    async def _wait(self, key: str, flight: Flight, *, owner: bool = False) -> Any:
         try:
             outcome = await asyncio.shield(flight.future)
         except asyncio.CancelledError:
@@ -335,6 +341,10 @@ class AsyncSmartCache:
         if entry is not None and entry.has_value and self._now() < entry.expires_at + self._sie:
             self._stale_served += 1
             return entry.value
+        if owner:
+            # The caller that ran the computation gets what it raised (fapilog's "fresh
+            # error": ``except ConnectionError`` works); the others get CachedError.
+            raise outcome.error
         raise CachedError(key, outcome.error, retry_in=outcome.retry_in)
 
     # -- storing -------------------------------------------------------------------------
@@ -429,6 +439,8 @@ class AsyncSmartCache:
                     await self.get_or_compute(key, fn, ttl=ttl, tags=tag_set)
                 except CachedError as exc:
                     failed[key] = exc.error
+                except Exception as exc:  # noqa: BLE001 - a fresh failure, reported
+                    failed[key] = exc
                 else:
                     loaded.append(key)
 
@@ -436,6 +448,27 @@ class AsyncSmartCache:
         return WarmReport(tuple(sorted(loaded)), failed)
 
     # -- invalidation --------------------------------------------------------------------
+    def discard(self, key: str) -> bool:
+        """Drop ``key`` now, without awaiting (a backend copy is deleted by a task)."""
+        found = self._remove(key)
+        if self._shared is not None:
+            task = asyncio.get_running_loop().create_task(self._delete_shared((key,)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return found
+
+    @property
+    def _cache(self) -> EntriesView:
+        # fapilog's internals, used by its guide's invalidation recipe (see _smart_compat).
+        return EntriesView(self)
+
+    @property
+    def _lock(self) -> asyncio.Lock:
+        lock = self.__dict__.get("_compat_lock")
+        if lock is None:
+            lock = self.__dict__["_compat_lock"] = asyncio.Lock()
+        return lock
+
     async def invalidate(self, key: str) -> bool:
         """Drop ``key`` (here and in the backend); a computation in flight is not kept."""
         found = self._remove(key)

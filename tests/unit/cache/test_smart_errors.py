@@ -1,4 +1,4 @@
-"""AsyncSmartCache error caching: CachedError for every caller, retry_interval, backoff."""
+"""AsyncSmartCache error caching: the original for its caller, CachedError for the others."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ def failing(calls: list[int], delay: float = 0.0) -> Callable[[], Awaitable[str]
     return fn
 
 
-async def test_hundred_waiters_on_failing_key_one_call_same_type() -> None:
-    """100 waiters on a failing key: 1 call; each gets CachedError caused by the original."""
+async def test_hundred_waiters_on_failing_key_one_call() -> None:
+    """100 callers on a failing key: 1 call; the first gets Boom, 99 get CachedError of it."""
     calls: list[int] = []
     async with AsyncSmartCache() as cache:
         results = await asyncio.gather(
@@ -36,24 +36,34 @@ async def test_hundred_waiters_on_failing_key_one_call_same_type() -> None:
             return_exceptions=True,
         )
     assert len(calls) == 1
-    assert {type(r) for r in results} == {CachedError}
-    causes = {id(r.__cause__) for r in results if isinstance(r, BaseException)}
-    assert len(causes) == 1  # the one original exception, shared
-    assert all(isinstance(r, BaseException) and isinstance(r.__cause__, Boom) for r in results)
+    assert type(results[0]) is Boom
+    assert {type(r) for r in results[1:]} == {CachedError}
+    assert all(isinstance(r, CachedError) and r.__cause__ is results[0] for r in results[1:])
 
 
-async def test_first_caller_also_gets_cached_error() -> None:
-    """The caller whose computation fails gets CachedError too: the type never depends on order."""
+async def test_first_caller_gets_the_original_exception() -> None:
+    """The caller whose computation fails gets what it raised (the guide's fresh error)."""
     async with AsyncSmartCache() as cache:
-        with pytest.raises(CachedError) as info:
+        with pytest.raises(Boom, match="boom"):
             await cache.get_or_compute("k", failing([]))
-    assert isinstance(info.value.__cause__, Boom)
-    assert info.value.error is info.value.__cause__
+
+
+async def test_later_caller_gets_cached_error_of_the_original() -> None:
+    """Within retry_interval a later caller gets CachedError; its cause is the original."""
+    async with AsyncSmartCache() as cache:
+        with pytest.raises(Boom) as first:
+            await cache.get_or_compute("k", failing([]))
+        with pytest.raises(CachedError) as later:
+            await cache.get_or_compute("k", failing([]))
+    assert later.value.__cause__ is first.value
+    assert later.value.error is first.value
 
 
 async def test_cached_error_message_and_type() -> None:
     """The message starts 'Cached error for <key>' and the class is a RuntimeError."""
     async with AsyncSmartCache() as cache:
+        with pytest.raises(Boom):
+            await cache.get_or_compute("test_key", failing([]))
         with pytest.raises(RuntimeError, match=r"^Cached error for test_key: Boom: boom"):
             await cache.get_or_compute("test_key", failing([]))
 
@@ -63,7 +73,7 @@ async def test_no_recompute_during_retry_interval_then_exactly_one() -> None:
     clock = FakeClock()
     calls: list[int] = []
     async with AsyncSmartCache(retry_interval=timedelta(minutes=5), clock=clock) as cache:
-        with pytest.raises(CachedError):
+        with pytest.raises(Boom):
             await cache.get_or_compute("k", failing(calls))
         clock.advance(299)
         for _ in range(10):
@@ -77,14 +87,14 @@ async def test_no_recompute_during_retry_interval_then_exactly_one() -> None:
             return_exceptions=True,
         )
         assert len(calls) == 2
-        assert {type(r) for r in results} == {CachedError}
+        assert [type(r) for r in results] == [Boom] + [CachedError] * 49
 
 
 async def test_success_after_retry_interval_replaces_error() -> None:
     """A successful recompute after the interval replaces the cached error."""
     clock = FakeClock()
     async with AsyncSmartCache(retry_interval=10, clock=clock) as cache:
-        with pytest.raises(CachedError):
+        with pytest.raises(Boom):
             await cache.get_or_compute("k", failing([]))
         clock.advance(10)
         assert await cache.get_or_compute("k", lambda: "ok") == "ok"
@@ -95,13 +105,12 @@ async def test_success_after_retry_interval_replaces_error() -> None:
 
 
 async def test_retry_interval_zero_disables_error_caching() -> None:
-    """With retry_interval=0 the next call recomputes at once."""
+    """With retry_interval=0 every call recomputes, and each caller gets its own error."""
     calls: list[int] = []
     async with AsyncSmartCache(retry_interval=0) as cache:
         for _ in range(3):
-            with pytest.raises(CachedError) as info:
+            with pytest.raises(Boom):
                 await cache.get_or_compute("k", failing(calls))
-            assert info.value.retry_in == 0.0
     assert len(calls) == 3
 
 
@@ -115,9 +124,8 @@ async def test_only_listed_error_types_are_cached() -> None:
 
     async with AsyncSmartCache(cache_errors=(Boom,)) as cache:
         for _ in range(2):
-            with pytest.raises(CachedError) as info:
+            with pytest.raises(KeyError):
                 await cache.get_or_compute("k", fn)
-            assert isinstance(info.value.__cause__, KeyError)
     assert len(calls) == 2
 
 
@@ -127,6 +135,8 @@ async def test_retry_backoff_grows_and_is_capped() -> None:
     cache = AsyncSmartCache(retry_interval=1, retry_backoff=2.0, max_retry_interval=3, clock=clock)
     intervals = []
     for _ in range(4):
+        with pytest.raises(Boom):
+            await cache.get_or_compute("k", failing([]))
         with pytest.raises(CachedError) as info:
             await cache.get_or_compute("k", failing([]))
         intervals.append(info.value.retry_in)
@@ -140,6 +150,8 @@ async def test_retry_jitter_spreads_the_interval() -> None:
     intervals = []
     for seed in range(5):
         cache = AsyncSmartCache(retry_interval=10, retry_jitter=0.5, rng=random.Random(seed))
+        with pytest.raises(Boom):
+            await cache.get_or_compute("k", failing([]))
         with pytest.raises(CachedError) as info:
             await cache.get_or_compute("k", failing([]))
         intervals.append(info.value.retry_in)
@@ -157,7 +169,9 @@ async def test_sync_loader_exception_is_cached() -> None:
         raise Boom("sync")
 
     async with AsyncSmartCache() as cache:
-        for _ in range(3):
+        with pytest.raises(Boom):
+            await cache.get_or_compute("k", fn)
+        for _ in range(2):
             with pytest.raises(CachedError):
                 await cache.get_or_compute("k", fn)
     assert len(calls) == 1

@@ -50,7 +50,7 @@ async def test_evicted_error_entry_updates_counts() -> None:
         def boom() -> int:
             raise ValueError("x")
 
-        with pytest.raises(RuntimeError):
+        with pytest.raises(ValueError):
             await cache.get_or_compute("bad", boom)
         await cache.get_or_compute("good", lambda: 1)
         stats = await cache.get_cache_stats()

@@ -102,6 +102,8 @@ async def test_set_replaces_cached_error() -> None:
         def boom() -> int:
             raise ValueError("x")
 
+        with pytest.raises(ValueError):
+            await cache.get_or_compute("k", boom)
         with pytest.raises(CachedError):
             await cache.get_or_compute("k", boom)
         await cache.set("k", 1)
