@@ -48,8 +48,14 @@ class BatchRequest:
     params: Mapping[str, Any] | None = None
     json: Any = None
     headers: Mapping[str, str] | None = None
+    #: The FLEXT guide's name for the JSON body (``BatchRequest(..., data={...})``).
+    data: Any = None
 
     def __post_init__(self) -> None:
+        if self.data is not None:
+            if self.json is not None:
+                raise ValueError(f"BatchRequest {self.id!r}: give json or data, not both")
+            object.__setattr__(self, "json", self.data)
         if not valid_id(self.id):
             raise TypeError(f"BatchRequest id must be str or int, got {type(self.id).__name__}")
         path: object = self.path

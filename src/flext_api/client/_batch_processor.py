@@ -14,7 +14,10 @@ from contextlib import aclosing
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .._errors import ErrorCode
+from .._result import FlextResult
 from ._batch import BatchItem, ProgressCallback, run_batch
+from ._batch_compat import adapt_progress
 from ._batch_models import BatchResult
 from ._client import FlextApiClient
 from ._sync_iter import drain_sync
@@ -69,9 +72,13 @@ class BatchProcessor:
 
         Items are :class:`BatchRequest` s or dicts with the same keys; a dict that is not
         a valid request gets an ``INVALID_REQUEST`` result. ``progress_callback``
-        receives :class:`BatchProgress` snapshots. ``options`` go to
+        receives :class:`BatchProgress` snapshots, or - written as in the FLEXT guide,
+        ``callback(completed, total)`` - one call per finished request. ``options`` go to
         :func:`~flext_api.client.run_batch` (``journal``, ``max_pause``, ``decode``...).
         """
+        if progress_callback is not None:
+            progress_callback, extra = adapt_progress(progress_callback, requests)
+            options = {**extra, **options}
         batch = run_batch(
             self.client,
             requests,
@@ -85,6 +92,16 @@ class BatchProcessor:
         # holding fast results back in an ordered run.
         collected.sort(key=_index)
         return collected
+
+    def initialize(self) -> FlextResult[bool]:
+        """The FLEXT guide's start-up check: ok(True) when the processor can run batches.
+
+        Nothing needs awaiting before a batch (plugins start on first use, or with
+        ``async with``); a closed client is a failure.
+        """
+        if self.client.is_closed:
+            return FlextResult.fail("the processor's client is closed", code=ErrorCode.CONFIG_ERROR)
+        return FlextResult.ok(True)
 
     async def aclose(self) -> None:
         """Close the client if this processor created it; idempotent."""

@@ -1,0 +1,48 @@
+"""The FLEXT guide's batch shapes on top of :class:`BatchProcessor` and :class:`BatchRequest`.
+
+The guide writes ``progress_callback(completed, total)``; :func:`adapt_progress` detects
+that shape once, from the callback's signature, and turns the batch's
+:class:`BatchProgress` snapshots into those calls: one per finished request, ``total``
+being the number of requests (None when the input is not a sized collection).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sized
+from typing import Any
+
+from ._batch_models import BatchProgress
+
+__all__ = ["adapt_progress", "takes_counts"]
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def takes_counts(callback: Callable[..., Any]) -> bool:
+    """True for a ``(completed, total)`` callback, False for one taking a BatchProgress."""
+    try:
+        params = inspect.signature(callback).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: the modern shape
+        return False
+    return sum(1 for p in params if p.kind in _POSITIONAL) == 2
+
+
+def adapt_progress(
+    callback: Callable[..., Any], requests: object
+) -> tuple[Callable[[BatchProgress], object], dict[str, Any]]:
+    """The progress callback to hand to ``run_batch`` and the options it needs."""
+    if not takes_counts(callback):
+        return callback, {}
+    total = len(requests) if isinstance(requests, Sized) else None
+    reported = 0
+
+    def report(progress: BatchProgress) -> None:
+        nonlocal reported
+        # Snapshots come per result (interval 0) and once more at the end: one call per
+        # newly finished request.
+        while reported < progress.done:
+            reported += 1
+            callback(reported, total)
+
+    return report, {"progress_interval": 0.0}
