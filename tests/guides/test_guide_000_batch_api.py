@@ -6,6 +6,8 @@ so the example's body runs unchanged on them.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from flext_api import BatchProcessor, BatchRequest, get_logger
@@ -88,3 +90,25 @@ async def test_modern_progress_callback_still_gets_snapshots(httpbin_server: Htt
             [BatchRequest("a", "/get")], lambda progress: seen.append(progress.done)
         )
     assert seen[-1] == 1
+
+
+async def test_counting_callback_counts_a_generator(httpbin_server: HttpbinServer) -> None:
+    """A generator of requests is read into a list so the callback knows the total."""
+    calls: list[tuple[int, int]] = []
+    async with BatchProcessor(httpbin_server.url) as processor:
+        await processor.process_batch(
+            (BatchRequest(i, "/get") for i in range(2)),
+            lambda done, total: calls.append((done, total)),
+        )
+    assert calls == [(1, 2), (2, 2)]
+
+
+async def test_counting_callback_refuses_an_async_stream() -> None:
+    """An async stream cannot be counted up front: a TypeError says so."""
+
+    async def stream() -> AsyncIterator[BatchRequest]:
+        yield BatchRequest("a", "/get")
+
+    async with BatchProcessor("http://127.0.0.1:9") as processor:
+        with pytest.raises(TypeError, match="as a list"):
+            await processor.process_batch(stream(), lambda done, total: None)

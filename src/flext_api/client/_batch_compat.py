@@ -3,18 +3,21 @@
 The guide writes ``progress_callback(completed, total)``; :func:`adapt_progress` detects
 that shape once, from the callback's signature, and turns the batch's
 :class:`BatchProgress` snapshots into those calls: one per finished request, ``total``
-being the number of requests (None when the input is not a sized collection).
+being the number of requests (a sync iterable is read into a list to count them; an
+async one cannot be counted up front and is refused with a ``TypeError``).
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sized
-from typing import Any
+from collections.abc import Callable, Iterable, Sized
+from typing import Any, TypeVar
 
 from ._batch_models import BatchProgress
 
 __all__ = ["adapt_progress", "takes_counts"]
+
+T = TypeVar("T")
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
@@ -29,12 +32,17 @@ def takes_counts(callback: Callable[..., Any]) -> bool:
 
 
 def adapt_progress(
-    callback: Callable[..., Any], requests: object
-) -> tuple[Callable[[BatchProgress], object], dict[str, Any]]:
-    """The progress callback to hand to ``run_batch`` and the options it needs."""
+    callback: Callable[..., Any], requests: T
+) -> tuple[T | list[Any], Callable[[BatchProgress], object], dict[str, Any]]:
+    """The requests, the progress callback to hand to ``run_batch`` and its options."""
     if not takes_counts(callback):
-        return callback, {}
-    total = len(requests) if isinstance(requests, Sized) else None
+        return requests, callback, {}
+    items: T | list[Any] = requests
+    if not isinstance(requests, Sized):
+        if not isinstance(requests, Iterable):
+            raise TypeError("a (completed, total) progress callback needs the requests as a list")
+        items = list(requests)
+    total = len(items)  # type: ignore[arg-type]  # Sized by now
     reported = 0
 
     def report(progress: BatchProgress) -> None:
@@ -45,4 +53,4 @@ def adapt_progress(
             reported += 1
             callback(reported, total)
 
-    return report, {"progress_interval": 0.0}
+    return items, report, {"progress_interval": 0.0}

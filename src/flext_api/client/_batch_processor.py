@@ -9,7 +9,7 @@ streams or inputs too big for a list, use ``client.batch(...)`` directly. Also h
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Iterator
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from contextlib import aclosing
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -65,7 +65,7 @@ class BatchProcessor:
     async def process_batch(
         self,
         requests: Iterable[BatchItem] | AsyncIterable[BatchItem],
-        progress_callback: ProgressCallback | None = None,
+        progress_callback: ProgressCallback | Callable[[int, int], object] | None = None,
         **options: Any,
     ) -> list[BatchResult]:
         """Run every request; return one :class:`BatchResult` per item, in input order.
@@ -76,14 +76,15 @@ class BatchProcessor:
         ``callback(completed, total)`` - one call per finished request. ``options`` go to
         :func:`~flext_api.client.run_batch` (``journal``, ``max_pause``, ``decode``...).
         """
+        progress: ProgressCallback | None = None
         if progress_callback is not None:
-            progress_callback, extra = adapt_progress(progress_callback, requests)
+            requests, progress, extra = adapt_progress(progress_callback, requests)
             options = {**extra, **options}
         batch = run_batch(
             self.client,
             requests,
             concurrency=self.max_concurrent,
-            progress=progress_callback,
+            progress=progress,
             **options,
         )
         async with aclosing(batch) as results:
