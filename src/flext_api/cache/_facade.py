@@ -16,7 +16,12 @@ Config keys (unknown keys are a :class:`~flext_api.ConfigError`):
 * ``memory``: ``max_entries`` (default ``CacheConfig().max_entries``, 10 000), ``max_bytes``.
 * ``redis``: ``url`` (required unless ``client``), ``prefix`` (``"flext:cache:"``),
   ``client`` (a ``redis.asyncio.Redis`` you own), ``socket_timeout`` (5 s).
-* ``filesystem``: ``path`` (required), ``max_bytes`` (256 MiB), ``fsync`` (False).
+* ``filesystem``: ``path`` (required), ``max_bytes`` (256 MiB), ``fsync`` (False),
+  ``cleanup_interval`` (seconds between sweeps of expired files on write; None = only
+  when over ``max_bytes``).
+
+The FLEXT guide's keys (``host``/``port``/``db``/``password``, ``max_size``, ``ttl``,
+``cache_dir``) are accepted too; see :mod:`._seed_config`.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from .._errors import ConfigError
 from ._backend import CacheBackend, CacheStats
 from ._codec import CorruptEntryError, decode_value, encode_value
 from ._durations import Duration, to_seconds
+from ._seed_config import seed_options
 
 __all__ = ["BackendFactory", "FlextApiCache", "register_backend"]
 
@@ -68,7 +74,7 @@ def _filesystem(config: dict[str, Any], clock: Clock | None) -> CacheBackend:
 _BACKENDS: dict[str, tuple[BackendFactory, frozenset[str]]] = {
     "memory": (_memory, frozenset({"max_entries", "max_bytes"})),
     "redis": (_redis, frozenset({"url", "prefix", "client", "socket_timeout"})),
-    "filesystem": (_filesystem, frozenset({"path", "max_bytes", "fsync"})),
+    "filesystem": (_filesystem, frozenset({"path", "max_bytes", "fsync", "cleanup_interval"})),
 }
 
 
@@ -93,6 +99,8 @@ class FlextApiCache:
         clock: Clock | None = None,
     ) -> None:
         options = dict(config or {})
+        if isinstance(backend, str):
+            options = seed_options(backend, options)
         ttl = options.pop("default_ttl", None)
         self.default_ttl = None if ttl is None else to_seconds(ttl, "default_ttl", allow_zero=False)
         if isinstance(backend, str):

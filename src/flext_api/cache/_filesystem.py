@@ -68,10 +68,16 @@ class FilesystemBackend:
         *,
         max_bytes: int = 256 * 1024 * 1024,
         fsync: bool = False,
+        cleanup_interval: float | None = None,
         clock: Clock | None = None,
     ) -> None:
         if max_bytes < 1:
             raise ValueError(f"max_bytes must be >= 1, got {max_bytes}")
+        if cleanup_interval is not None and cleanup_interval <= 0:
+            raise ValueError(f"cleanup_interval must be > 0 or None, got {cleanup_interval}")
+        # Expired files are swept on a write at most this often (and always past max_bytes).
+        self.cleanup_interval = cleanup_interval
+        self._last_scan = -math.inf
         self.root = Path(path)
         self.max_bytes = max_bytes
         self.fsync = fsync
@@ -167,7 +173,12 @@ class FilesystemBackend:
             self._scan(now)
         else:
             self._tally += len(blob)
-        if self._tally is not None and self._tally > self.max_bytes:
+        if self._tally is not None and (
+            self._tally > self.max_bytes
+            or (
+                self.cleanup_interval is not None and now - self._last_scan >= self.cleanup_interval
+            )
+        ):
             self._scan(now)
 
     def _scan(self, now: float) -> None:
@@ -199,6 +210,7 @@ class FilesystemBackend:
                 if self._unlink(path):
                     self._evictions += 1
         self._tally = total
+        self._last_scan = now
 
     @staticmethod
     def _expired(path: Path, now: float) -> bool:
