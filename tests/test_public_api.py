@@ -50,6 +50,18 @@ def test_all_is_complete() -> None:
     assert set(fresh.__all__) == expected
 
 
+def test_pinned_flext_middleware_names_import() -> None:
+    """flext_api.middleware has the pinned FLEXT middleware base classes."""
+    from flext_api.middleware import (
+        FlextApiMiddleware,
+        PerformanceMonitoringMiddleware,
+        SecurityMiddleware,
+    )
+
+    assert issubclass(SecurityMiddleware, FlextApiMiddleware)
+    assert issubclass(PerformanceMonitoringMiddleware, FlextApiMiddleware)
+
+
 def test_every_pinned_name_imports() -> None:
     """Every name pinned in DESIGN.md §2 is exported and resolves to an object."""
     missing = [n for n in PINNED_NAMES if n not in flext_api.__all__]
@@ -69,6 +81,7 @@ def test_every_pinned_name_imports() -> None:
         "flext_api.client.observability",
         "flext_api.client.plugins",
         "flext_api.server",
+        "flext_api.middleware",
     ],
 )
 def test_subpackage_all_is_sorted_and_resolves(package: str) -> None:

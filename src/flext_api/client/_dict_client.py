@@ -145,6 +145,6 @@ def client_from_dict(
         client = FlextApiSyncClient(config=config, plugins=list(plugins or []))
     except FlextApiError as exc:
         return FlextResult.fail(
-            f"invalid client settings: {exc}", code=ErrorCode.CONFIG_ERROR, exception=exc
+            f"invalid client settings: {exc.message}", code=ErrorCode.CONFIG_ERROR, exception=exc
         )
     return FlextResult(FlextDictClient(client))
