@@ -223,3 +223,33 @@ def test_config_error_names_a_bad_flat_setting() -> None:
 def test_builtin_progress_callback_is_the_modern_shape() -> None:
     """A callable without a readable signature is taken as the BatchProgress shape."""
     assert not takes_counts(print)
+
+
+async def test_warm_reports_a_cached_failure() -> None:
+    """warm() reports the original exception of a failure already cached."""
+    async with AsyncSmartCache() as cache:
+
+        def boom() -> int:
+            raise ValueError("x")
+
+        with pytest.raises(ValueError):
+            await cache.get_or_compute("k", boom)
+        report = await cache.warm({"k": boom})
+    assert isinstance(report.failed["k"], ValueError)
+
+
+def test_signature_less_builtin_is_the_modern_shape() -> None:
+    """A builtin without a signature is taken as a BatchProgress callback."""
+    assert not takes_counts(max)
+
+
+def test_dict_client_verbs_send_their_methods(httpbin_server: Any) -> None:
+    """post(data=...), patch and delete reach httpbin with their methods."""
+    made = create_flext_api().flext_api_create_client({"base_url": httpbin_server.url})
+    with made.data as client:
+        posted = client.post("/post", {"a": "1"})
+        patched = client.patch("/patch", json={"b": 2})
+        deleted = client.delete("/delete")
+    assert posted.data["data"]["form"] == {"a": "1"}
+    assert patched.data["data"]["json"] == {"b": 2}
+    assert deleted.data["status_code"] == 200
