@@ -20,6 +20,7 @@ enricher registered, a call is a plain structlog call.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeAlias
 
@@ -142,7 +143,9 @@ class FlextLogger:
 
     def exception(self, event: str, **fields: Any) -> None:
         """Log at ERROR with the exception being handled."""
-        fields.setdefault("exc_info", True)
+        # The exception itself, not True: an event emitted later by a task (see the
+        # module doc) must still carry the exception being handled now.
+        fields.setdefault("exc_info", sys.exc_info()[1] or True)
         self._log_sync("error", event, fields)
 
     async def ainfo(self, event: str, **fields: Any) -> None:

@@ -57,7 +57,7 @@ def test_logger_levels_bind_and_extra() -> None:
         ("boom", "error"),
     ]
     assert logs[1]["b"] == 2 and all(e["service"] == "s" for e in logs)
-    assert logs[3]["exc_info"] is True
+    assert isinstance(logs[3]["exc_info"], ValueError)
     assert repr(log) == "<FlextLogger 't'>"
 
 
