@@ -81,13 +81,17 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     # The FLEXT guides' surface (see docs/flext-compat.md).
     "get_logger": ("flext_api._logger", None),
     "register_enricher": ("flext_api._logger", None),
+    "remove_enricher": ("flext_api._logger", None),
+    "flush_enrichers": ("flext_api._logger", None),
     "FlextDictClient": ("flext_api.client", None),
 }
 
 if TYPE_CHECKING:
     from ._facade import create_flext_api as create_flext_api
+    from ._logger import flush_enrichers as flush_enrichers
     from ._logger import get_logger as get_logger
     from ._logger import register_enricher as register_enricher
+    from ._logger import remove_enricher as remove_enricher
     from .cache import AsyncSmartCache as AsyncSmartCache
     from .cache import CachedError as CachedError
     from .cache import CachePlugin as CachePlugin
@@ -198,8 +202,10 @@ __all__ = [
     "add_event_hook",
     "create_fastapi_app",
     "create_flext_api",
+    "flush_enrichers",
     "get_logger",
     "register_enricher",
+    "remove_enricher",
     "remove_event_hook",
 ]
 

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from flext_api import get_logger, register_enricher
-from flext_api._logger import flush_enrichers, remove_enricher
+from flext_api import flush_enrichers, get_logger, register_enricher, remove_enricher
 from flext_api.cache import AsyncSmartCache, CachedError
 from tests.guides.conftest import Events
 from tests.guides.seed import s003_smart_cache as guide

@@ -8,9 +8,17 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from flext_api import ErrorCode, FlextApiConfig, FlextResult, create_flext_api, get_logger
+from flext_api import (
+    ErrorCode,
+    FlextApiConfig,
+    FlextResult,
+    create_flext_api,
+    flush_enrichers,
+    get_logger,
+    register_enricher,
+    remove_enricher,
+)
 from flext_api._errors import ConfigError
-from flext_api._logger import flush_enrichers, register_enricher, remove_enricher
 from flext_api.cache import AsyncSmartCache, FilesystemBackend
 from flext_api.client._batch_compat import takes_counts
 from flext_api.testing import FakeClock
