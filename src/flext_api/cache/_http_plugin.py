@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from .._clock import Clock, get_clock
+from .._clock import Clock
 from .._config import CacheConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
@@ -125,7 +125,7 @@ class CachePlugin(FlextApiPlugin):
             if cache is not None
             else FlextApiCache("memory", {"max_entries": CacheConfig().max_entries}, clock=clock)
         )
-        self._clock = get_clock(clock)
+        self._init_clock(clock)
         self._namespace = namespace
         self._background: set[asyncio.Task[None]] = set()
         self._revalidating: set[str] = set()

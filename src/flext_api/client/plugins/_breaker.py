@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..._clock import Clock, get_clock
+from ..._clock import Clock
 from ..._config import BreakerConfig
 from ..._errors import CircuitOpenError, ErrorCode
 from ..._models import HttpRequest, HttpResponse
@@ -75,7 +75,7 @@ class CircuitBreakerPlugin(FlextApiPlugin):
         self.registry = registry if registry is not None else BreakerRegistry(config, hooks=hooks)
         self.config = self.registry.config
         self._key = key
-        self._clock = get_clock(clock)
+        self._init_clock(clock)
         self._emitter = Emitter(hooks)
 
     async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
