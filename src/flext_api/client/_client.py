@@ -52,9 +52,9 @@ from ._request import (
 from ._stages import default_stages
 
 if TYPE_CHECKING:
-    from ._batch import BatchInput
-    from ._batch_models import BatchResult
-    from ._paginate import Paginator
+    from .batch._batch import BatchInput
+    from .batch._models import BatchResult
+    from .pagination._paginate import Paginator
 
 __all__ = ["FlextApiClient", "RequestOptions"]
 
@@ -426,13 +426,13 @@ class FlextApiClient:
         >>> async for result in client.batch(items, concurrency=50):   # doctest: +SKIP
         ...     print(result.request_id, result.success)
         """
-        from ._batch import run_batch
+        from .batch._batch import run_batch
 
         return run_batch(self, requests, **options)
 
     def paginate(self, path: str, **options: Any) -> Paginator:
         """Iterate over pages of a collection; see :class:`flext_api.client.Paginator`."""
-        from ._paginate import Paginator
+        from .pagination._paginate import Paginator
 
         return Paginator(self, path, **options)
 

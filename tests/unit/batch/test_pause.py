@@ -8,9 +8,9 @@ from typing import Any
 
 from flext_api import ErrorCode, FlextResult, HttpRequest, HttpResponse
 from flext_api._errors import CircuitOpenError
-from flext_api.client._batch import run_batch
-from flext_api.client._batch_models import BatchProgress, BatchRequest, BatchResult
 from flext_api.client._plugin import CallNext
+from flext_api.client.batch._batch import run_batch
+from flext_api.client.batch._models import BatchProgress, BatchRequest, BatchResult
 from flext_api.testing import FakeClock
 
 from ._helpers import collect, make_client, ok_handler, other_tasks

@@ -41,18 +41,18 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import orjson
 
-from .._clock import Clock, get_clock
-from .._errors import DecodeError, FlextApiError
-from .._models import HttpResponse
-from ._batch_models import BatchProgress, BatchRequest, BatchResult
-from ._batch_run import BatchRun, last_response
+from ..._clock import Clock, get_clock
+from ..._errors import DecodeError, FlextApiError
+from ..._models import HttpResponse
 from ._journal import BatchJournal
+from ._models import BatchProgress, BatchRequest, BatchResult
+from ._run import BatchRun, last_response
 
 if TYPE_CHECKING:
     import os
     from collections.abc import AsyncGenerator
 
-    from ._client import FlextApiClient
+    from .._client import FlextApiClient
 
 __all__ = [
     "BatchInput",
