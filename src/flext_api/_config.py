@@ -26,6 +26,7 @@ from pydantic_settings import (
 
 from ._errors import ConfigError
 from ._server_config import ServerConfig
+from ._version import __version__
 
 __all__ = [
     "BreakerConfig",
@@ -216,7 +217,7 @@ class ClientConfig(_Frozen):
     max_redirects: int = Field(default=20, ge=0)
     fail_on_http_error: bool = True
     headers: dict[str, str] = Field(default_factory=dict)
-    user_agent: str = "flext-api/0.1.0"
+    user_agent: str = f"flext-api/{__version__}"
     logging: bool = False
     metrics: bool = False
     tracing: bool = False
