@@ -268,7 +268,9 @@ async def test_breaker_opens_on_a_dead_host_fails_fast_then_recovers(
                 durations.append(time.perf_counter() - start)
                 assert result.error_code is ErrorCode.CIRCUIT_OPEN
                 retry_after = _error(result.exception).retry_after or 0.0
-                assert 0.0 < retry_after <= open_duration
+                # A busy machine can land a hammer retry in the half-open window and
+                # open it again, for longer: bounded by the growth cap, not the first time.
+                assert 0.0 < retry_after <= config.breaker.open_duration_max
         finally:
             gc.enable()
         record_property("fast_fail_max_us", round(max(durations) * 1e6, 1))

@@ -62,6 +62,17 @@ async def test_open_circuit_pauses_the_host_then_runs_its_items() -> None:
     assert refused_then_ok.attempts == 1
 
 
+async def test_a_batch_pauses_on_its_clients_clock_by_default() -> None:
+    """Without clock=, a batch waits out retry_after on the client's one clock."""
+    clock = FakeClock()
+    breaker = FakeBreaker(clock, [10.0])
+    breaker.open_until["svc"] = clock.monotonic() + 10
+    async with make_client(ok_handler, breaker.middleware(), clock=clock) as client:
+        results = await collect(client.batch(_items(2), concurrency=1))
+    assert all(r.success for r in results)
+    assert 10.0 in clock.sleeps
+
+
 async def test_wait_longer_than_max_pause_fails_fast() -> None:
     """A retry_after beyond max_pause is not waited for: CIRCUIT_OPEN is final."""
     clock = FakeClock()
