@@ -38,7 +38,7 @@ from _nginx import Nginx
 
 from flext_api import ClientConfig, PoolConfig
 from flext_api.client import FlextApiClient
-from flext_api.client._batch_models import BatchRequest
+from flext_api.client.batch._models import BatchRequest
 
 RESULTS = Path(__file__).resolve().parent / "results" / "batch.jsonl"
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,13 +25,13 @@ from fastapi import Depends, Request
 from pydantic import SecretStr
 
 from flext_api import FlextResult, HttpResponse
-from flext_api._context import get_request_id
 from flext_api.client import FlextApiClient
 from flext_api.server import (
     AuthConfig,
     Principal,
     ServerConfig,
     create_fastapi_app,
+    get_request_id,
     rate_limit,
     require_auth,
 )

@@ -80,6 +80,8 @@ def test_every_pinned_name_imports() -> None:
         "flext_api.client.auth",
         "flext_api.client.observability",
         "flext_api.client.plugins",
+        "flext_api.client.batch",
+        "flext_api.client.pagination",
         "flext_api.server",
         "flext_api.middleware",
     ],

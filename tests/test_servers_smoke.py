@@ -206,7 +206,8 @@ async def test_slow_body_trickles_bytes(fault: FaultServer) -> None:
             body = await resp.read()
         body_after = time.monotonic() - started
     assert body == b"xxx"
-    assert headers_after < 0.3
+    # Headers arrive before the trickled body is done; no bound on how fast (machine speed).
+    assert headers_after < body_after
     assert body_after >= 0.55
 
 

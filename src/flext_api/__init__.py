@@ -27,8 +27,7 @@ from ._models import Headers as Headers
 from ._models import HttpRequest as HttpRequest
 from ._models import HttpResponse as HttpResponse
 from ._result import FlextResult as FlextResult
-
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 # name -> (module, extra that provides its dependencies or None)
 _LAZY: dict[str, tuple[str, str | None]] = {

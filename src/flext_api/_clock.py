@@ -12,7 +12,7 @@ import asyncio
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "SystemClock", "get_clock", "is_testing", "system_clock"]
+__all__ = ["Clock", "SystemClock", "get_clock", "is_testing", "system_clock", "testing_attempts"]
 
 
 @runtime_checkable
@@ -46,6 +46,11 @@ _TESTING = _TestingState()
 def is_testing() -> bool:
     """True while :func:`flext_api.testing.set_testing` is on."""
     return _TESTING.enabled
+
+
+def testing_attempts() -> int | None:
+    """The attempt cap set by :func:`flext_api.testing.set_testing`, or None."""
+    return _TESTING.attempts if _TESTING.enabled else None
 
 
 class SystemClock:

@@ -26,6 +26,7 @@ from pydantic_settings import (
 
 from ._errors import ConfigError
 from ._server_config import ServerConfig
+from ._version import __version__
 
 __all__ = [
     "BreakerConfig",
@@ -133,14 +134,23 @@ class RetryConfig(_Frozen):
 
 
 class BreakerConfig(_Frozen):
-    """Per-host circuit breaker (Polly, resilience4j, Envoy figures)."""
+    """Per-host circuit breaker (Polly, resilience4j, Envoy figures; docs/resilience.md).
+
+    A dead host opens fast: ``consecutive_failures`` host-down failures in a row
+    (connect errors, broken connections, 502/503/504; Envoy's
+    ``consecutive_gateway_failure``). Other failures (a 500 of one path, a read timeout)
+    open it only as a ``failure_ratio`` of at least ``minimum_calls`` calls in
+    ``window`` seconds (resilience4j's 50 %, Polly's and resilience4j's 100 calls), so a
+    few failing calls on one path never block the host's healthy paths. The first open
+    time is Polly's 5 s, growing with each opening in a row up to Envoy's 300 s.
+    """
 
     enabled: bool = True
     consecutive_failures: int = Field(default=5, ge=1)
     failure_ratio: float = Field(default=0.5, gt=0, le=1)
-    minimum_calls: int = Field(default=10, ge=1)
+    minimum_calls: int = Field(default=100, ge=1)
     window: float = Field(default=30.0, gt=0)
-    open_duration: float = Field(default=30.0, gt=0)
+    open_duration: float = Field(default=5.0, gt=0)
     open_duration_max: float = Field(default=300.0, gt=0)
     open_duration_multiplier: float = Field(default=2.0, ge=1)
     open_jitter: float = Field(default=0.1, ge=0, le=1)
@@ -207,7 +217,7 @@ class ClientConfig(_Frozen):
     max_redirects: int = Field(default=20, ge=0)
     fail_on_http_error: bool = True
     headers: dict[str, str] = Field(default_factory=dict)
-    user_agent: str = "flext-api/0.1.0"
+    user_agent: str = f"flext-api/{__version__}"
     logging: bool = False
     metrics: bool = False
     tracing: bool = False

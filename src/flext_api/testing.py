@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel
 
-from ._clock import _TESTING, is_testing
+from ._clock import _TESTING, is_testing, testing_attempts
 from ._redact import DEFAULT_SENSITIVE_QUERY_PARAMS, REDACTED, redact_url
 
 if TYPE_CHECKING:
@@ -58,11 +58,6 @@ def set_testing(testing: bool, *, attempts: int | None = None) -> _RestoreTestin
     _TESTING.enabled = testing
     _TESTING.attempts = attempts if testing else None
     return _RestoreTesting(previous)
-
-
-def testing_attempts() -> int | None:
-    """The attempt cap set by :func:`set_testing`, or None."""
-    return _TESTING.attempts if _TESTING.enabled else None
 
 
 class FakeClock:

@@ -263,7 +263,7 @@ def test_interrupt_keeps_what_was_done_and_says_how_to_resume(
 ) -> None:
     """Ctrl-C: the results so far are checkpointed, the summary says interrupted, exit 130."""
     from flext_api.cli import _batch_cmd
-    from flext_api.client._batch_models import BatchResult
+    from flext_api.client.batch._models import BatchResult
 
     async def interrupted_run(
         config: Any,

@@ -7,7 +7,7 @@ from pathlib import Path
 from flext_api import FlextApiError
 from flext_api.cli._checkpoint import DoneLines
 from flext_api.cli._input import InputReader, count_lines
-from flext_api.client._batch_models import BatchRequest
+from flext_api.client.batch._models import BatchRequest
 
 
 def test_reader_keeps_line_numbers_and_skips_blank_and_done_lines(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from rich.console import Console
 from flext_api import ErrorCode
 from flext_api.cli._progress import BatchDisplay, format_eta
 from flext_api.cli._summary import BatchSummary, LatencyHistogram
-from flext_api.client._batch_models import BatchProgress, BatchResult
+from flext_api.client.batch._models import BatchProgress, BatchResult
 from flext_api.testing import FakeClock
 
 

@@ -166,7 +166,7 @@ def test_hanging_readiness_check_is_503_within_timeout(live: Live) -> None:
         health = client.get("/health")
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"][0]["output"] == "timed out"
-    assert 0.4 <= elapsed < 2.0
+    assert 0.4 <= elapsed < 30.0  # cut at check_timeout, not waited out (a generous bound)
     assert health.status_code == 200
 
 

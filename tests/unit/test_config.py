@@ -40,10 +40,10 @@ def test_defaults_match_the_design_table() -> None:
     assert (b.consecutive_failures, b.failure_ratio, b.minimum_calls, b.window) == (
         5,
         0.5,
-        10,
+        100,
         30.0,
     )
-    assert (b.open_duration, b.open_duration_max, b.half_open_calls) == (30.0, 300.0, 3)
+    assert (b.open_duration, b.open_duration_max, b.half_open_calls) == (5.0, 300.0, 3)
     assert not c.rate_limit.enabled and not c.cache.enabled
 
 

@@ -20,7 +20,7 @@ from flext_api import (
 )
 from flext_api._errors import ConfigError
 from flext_api.cache import AsyncSmartCache, FilesystemBackend
-from flext_api.client._batch_compat import takes_counts
+from flext_api.client.batch._compat import takes_counts
 from flext_api.testing import FakeClock
 
 # --- FlextResult ---------------------------------------------------------------------------

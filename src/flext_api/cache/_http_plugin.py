@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from .._clock import Clock, get_clock
-from .._config import CacheConfig
+from .._clock import Clock
+from .._config import CacheConfig, ClientConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
 from .._result import FlextResult
@@ -59,7 +59,7 @@ from ._http_store import StoredResponse, decode_variants, encode_variants
 if TYPE_CHECKING:
     from ..client._plugin import CallNext
 
-__all__ = ["CachePlugin"]
+__all__ = ["CachePlugin", "cache_stage"]
 
 _log = structlog.get_logger("flext_api.cache")
 
@@ -125,7 +125,7 @@ class CachePlugin(FlextApiPlugin):
             if cache is not None
             else FlextApiCache("memory", {"max_entries": CacheConfig().max_entries}, clock=clock)
         )
-        self._clock = get_clock(clock)
+        self._init_clock(clock)
         self._namespace = namespace
         self._background: set[asyncio.Task[None]] = set()
         self._revalidating: set[str] = set()
@@ -417,3 +417,12 @@ def _response_of(result: FlextResult[HttpResponse]) -> HttpResponse | None:
     if error is not None and error.code is ErrorCode.HTTP_STATUS:
         return error.response
     return None
+
+
+def cache_stage(config: ClientConfig, clock: Clock) -> CachePlugin:
+    """The client's default HTTP cache stage, built from ``config.cache`` on its clock.
+
+    Registered as ``cache`` in the ``flext_api.stages`` entry points: the client (a layer
+    below the cache) finds it there instead of importing this package.
+    """
+    return CachePlugin.from_config(config.cache, clock=clock)

@@ -218,10 +218,12 @@ class AsyncSmartCache:
         flight = self._flights.get(key)
         owner = flight is None
         if flight is None:
+            self._misses += 1
             flight = self._launch(key, fn, ttl, tags)
         else:
+            # Served without running the computation: a hit, as async-lru counts it.
             self._coalesced += 1
-        self._misses += 1
+            self._hits += 1
         return await self._wait(key, flight, owner=owner)
 
     def _serve_existing(
@@ -301,6 +303,11 @@ class AsyncSmartCache:
             if found is not None:
                 value, ttl = found
                 shared = True
+                if not flight.background:
+                    # The caller who started this flight did not run the computation
+                    # either: the shared backend served it, so it is a hit after all.
+                    self._misses -= 1
+                    self._hits += 1
             else:
                 value = fn()
                 if inspect.isawaitable(value):
@@ -521,9 +528,11 @@ class AsyncSmartCache:
 
         Keeps fapilog's keys (``total_entries``, ``success_entries``, ``error_entries``,
         ``cache_hit_rate``), but ``cache_hit_rate`` is a real hit rate here:
-        ``hits / (hits + misses)``. A call counts as one of: a hit (served from the cache
-        without waiting, fresh or stale), a miss (waited for a computation - started one,
-        or ``coalesced`` onto one) or an ``errors_served`` (a cached error was raised).
+        ``hits / (hits + misses)``. A call counts as one of: a hit (served without running
+        the computation: from the cache, fresh or stale, from the shared backend, or
+        ``coalesced`` onto a computation another caller started, as async-lru counts
+        it), a miss (started the computation) or an ``errors_served`` (a cached error
+        was raised).
         ``loads`` counts computations started, ``stale_served`` answers with a stale value.
         """
         total = len(self._entries)

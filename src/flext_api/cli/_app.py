@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .. import __version__
+from .._version import __version__
 from ._batch_cmd import batch_command
 from ._request_cmd import request_command
 from ._serve_cmd import serve_command

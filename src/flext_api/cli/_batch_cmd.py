@@ -21,9 +21,9 @@ import typer
 
 from .._config import ClientConfig
 from .._errors import ConfigError
-from ..client._batch import run_batch
-from ..client._batch_models import BatchResult
 from ..client._client import FlextApiClient
+from ..client.batch._batch import run_batch
+from ..client.batch._models import BatchResult
 from ._checkpoint import CheckpointedOutput
 from ._console import make_console
 from ._input import InputReader, count_lines

@@ -34,7 +34,7 @@ import structlog
 
 from .._clock import Clock, get_clock
 from .._errors import ConfigError
-from ..client._journal import JsonlLog, scan_jsonl, write_all
+from ..client.batch._journal import JsonlLog, scan_jsonl, write_all
 
 __all__ = ["CheckpointedOutput", "DoneLines", "ResumeState"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 
 from .._errors import FlextApiError, InvalidRequestError
-from ..client._batch_models import BatchRequest
+from ..client.batch._models import BatchRequest
 from ._checkpoint import DoneLines
 
 __all__ = ["InputReader", "count_lines"]

@@ -20,7 +20,7 @@ from rich.progress import (
 )
 
 from .._clock import Clock, get_clock
-from ..client._batch_models import BatchProgress
+from ..client.batch._models import BatchProgress
 
 __all__ = ["BatchDisplay", "format_eta"]
 

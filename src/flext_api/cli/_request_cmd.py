@@ -15,8 +15,8 @@ import typer
 from .._config import ClientConfig
 from .._models import HttpResponse
 from .._result import FlextResult
-from ..client._batch import last_response
 from ..client._client import FlextApiClient
+from ..client.batch._batch import last_response
 from ._console import make_console
 from ._options import client_config, parse_body, parse_headers, parse_json
 from ._render import print_request, print_response

@@ -14,7 +14,7 @@ from collections import Counter
 from rich import box
 from rich.table import Table
 
-from ..client._batch_models import BatchResult
+from ..client.batch._models import BatchResult
 
 __all__ = ["BatchSummary", "LatencyHistogram"]
 

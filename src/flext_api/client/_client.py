@@ -37,7 +37,7 @@ from .._models import (
 from .._result import FlextResult
 from ..transports._base import Transport
 from ._manager import PluginManager
-from ._plugin import CallNext, Plugin, build_pipeline, plugin_name
+from ._plugin import CallNext, FlextApiPlugin, Plugin, build_pipeline, plugin_name
 from ._redirects import follow_redirects
 from ._request import (
     USE_CLIENT_DEFAULT,
@@ -52,9 +52,9 @@ from ._request import (
 from ._stages import default_stages
 
 if TYPE_CHECKING:
-    from ._batch import BatchInput
-    from ._batch_models import BatchResult
-    from ._paginate import Paginator
+    from .batch._batch import BatchInput
+    from .batch._models import BatchResult
+    from .pagination._paginate import Paginator
 
 __all__ = ["FlextApiClient", "RequestOptions"]
 
@@ -106,7 +106,9 @@ class FlextApiClient:
         timeout: per-phase timeouts (a number sets every phase; None turns them off).
         fail_on_http_error: status >= 400 is a failure (default ``config``'s, True).
         default_plugins: False leaves out every default stage.
-        clock: injectable clock for deadlines and policies.
+        clock: the client's one clock, for deadlines and every stage (default: the clock
+            its plugins were given, else real time); plugins built without a clock
+            run on it.
         ssl_context: an ``ssl.SSLContext`` for the default transport.
     """
 
@@ -127,7 +129,8 @@ class FlextApiClient:
     ) -> None:
         cfg = config or ClientConfig()
         self.config = cfg
-        self._clock = get_clock(clock)
+        user = list(plugins or [])
+        self._clock = _one_clock(clock, [*user, auth] if auth is not None else user)
         try:
             self._base_url = normalize_base_url(base_url if base_url is not None else cfg.base_url)
             # A URL under the base (the usual call) has the base's host: per-host stages
@@ -149,12 +152,14 @@ class FlextApiClient:
         self._transport: Transport = transport or _default_transport(
             cfg, self._timeout, self._clock, ssl_context
         )
-        user = list(plugins or [])
         chain: list[Plugin] = list(user)
         if default_plugins:
-            chain.extend(default_stages(cfg, clock=clock, present=user))
+            chain.extend(default_stages(cfg, clock=self._clock, present=user))
         if auth is not None:
             chain.append(auth)
+        for plugin in chain:
+            if isinstance(plugin, FlextApiPlugin):
+                plugin.use_clock(self._clock)
         self.plugins = PluginManager(chain)
         # Plugins that also watch single attempts (logging, tracing) contribute a stage
         # placed innermost, below retry and auth, so it sees every attempt.
@@ -421,13 +426,13 @@ class FlextApiClient:
         >>> async for result in client.batch(items, concurrency=50):   # doctest: +SKIP
         ...     print(result.request_id, result.success)
         """
-        from ._batch import run_batch
+        from .batch._batch import run_batch
 
         return run_batch(self, requests, **options)
 
     def paginate(self, path: str, **options: Any) -> Paginator:
         """Iterate over pages of a collection; see :class:`flext_api.client.Paginator`."""
-        from ._paginate import Paginator
+        from .pagination._paginate import Paginator
 
         return Paginator(self, path, **options)
 
@@ -474,6 +479,29 @@ def _propagate(headers: Headers) -> None:
                 _log.warning("request_id.invalid_value_dropped", header=name)
                 continue
             headers.add(name, value)
+
+
+def _one_clock(clock: Clock | None, plugins: Sequence[Plugin]) -> Clock:
+    """The client's one clock: ``clock``, else the one its plugins were given, else real time.
+
+    The deadline the client sets is an instant on this clock, and every stage compares
+    it with its own reading of time, so two clocks in one client would compare
+    instants of different clocks. Plugins built without a clock are handed this one;
+    two different clocks given to one client are a configuration error.
+    """
+    chosen, source = clock, "the client"
+    for plugin in plugins:
+        own = plugin.own_clock if isinstance(plugin, FlextApiPlugin) else None
+        if own is None or own is chosen:
+            continue
+        if chosen is not None:
+            raise ConfigError(
+                f"{plugin_name(plugin)} runs on {own!r} but {source} on {chosen!r}: a client "
+                "runs on one clock (its deadline is an instant on it); pass the same clock "
+                "to both, or give it to the client only"
+            )
+        chosen, source = own, plugin_name(plugin)
+    return get_clock(chosen)
 
 
 def _default_transport(

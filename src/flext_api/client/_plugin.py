@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, TypeAlias
 
+from .._clock import Clock, system_clock
 from .._errors import ErrorCode, FlextApiError, PluginError
 from .._models import HttpRequest, HttpResponse
 from .._result import FlextResult
@@ -74,6 +75,30 @@ class FlextApiPlugin:
     before_request: Callable[..., Any] | None = None
     after_response: Callable[..., Any] | None = None
     on_error: Callable[[HttpRequest, FlextApiError], Any] | None = None
+
+    # The clock this plugin measures and waits on. A plugin built without one runs on
+    # its client's clock (:meth:`use_clock`), so one client is one clock: the deadline
+    # the client sets is an instant every stage reads on the same clock.
+    _own_clock: Clock | None = None
+    _clock: Clock = system_clock
+
+    def _init_clock(self, clock: Clock | None) -> None:
+        self._own_clock = clock
+        self._clock = system_clock if clock is None else clock
+
+    @property
+    def own_clock(self) -> Clock | None:
+        """The clock this plugin was given, or None when it runs on its client's."""
+        return self._own_clock
+
+    def use_clock(self, clock: Clock) -> None:
+        """Run on ``clock`` (the client's) unless this plugin was given a clock of its own."""
+        if self._own_clock is None and clock is not self._clock:
+            self._clock = clock
+            self._clock_changed(clock)
+
+    def _clock_changed(self, clock: Clock) -> None:
+        """Hand a new clock to the parts this plugin built (override when there are any)."""
 
     def attempt_stage(self) -> Middleware | None:
         """An optional middleware the client places innermost, to see every attempt.

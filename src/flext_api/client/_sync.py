@@ -22,8 +22,8 @@ from .._result import FlextResult
 from ._client import FlextApiClient, RequestOptions
 
 if TYPE_CHECKING:
-    from ._batch_models import BatchResult
-    from ._paginate import SyncPaginator
+    from .batch._models import BatchResult
+    from .pagination._paginate import SyncPaginator
 
 __all__ = ["FlextApiSyncClient", "SyncStream"]
 
@@ -117,13 +117,13 @@ class FlextApiSyncClient:
 
     def batch(self, requests: Iterable[Any], **options: Any) -> Iterator[BatchResult]:
         """Blocking :meth:`FlextApiClient.batch`: results as they finish."""
-        from ._batch_processor import batch_sync
+        from .batch._processor import batch_sync
 
         return batch_sync(self, requests, **options)
 
     def paginate(self, path: str, **options: Any) -> SyncPaginator:
         """Blocking :meth:`FlextApiClient.paginate`."""
-        from ._paginate import paginate_sync
+        from .pagination._paginate import paginate_sync
 
         return paginate_sync(self, path, **options)
 

@@ -14,11 +14,15 @@ from one event loop.
 
 Rules (defaults from :class:`~flext_api.BreakerConfig`):
 
-* **closed -> open** on ``consecutive_failures`` failures in a row (pybreaker, Envoy
-  ``consecutive_5xx``), or when, over the last ``window`` seconds with at least
-  ``minimum_calls`` calls, failures reach ``failure_ratio`` (Polly, resilience4j) or
-  slow calls (``>= slow_call_duration``) reach ``slow_call_ratio`` (resilience4j; on
-  only when both are set; a slow trial call then counts as a failed one).
+* **closed -> open** on ``consecutive_failures`` failures in a row that say the host
+  itself is down (``on_failure(..., host_down=True)``, the default: Envoy's
+  ``consecutive_gateway_failure``, pybreaker), or when, over the last ``window`` seconds
+  with at least ``minimum_calls`` calls, failures of any kind reach ``failure_ratio``
+  (Polly, resilience4j) or slow calls (``>= slow_call_duration``) reach
+  ``slow_call_ratio`` (resilience4j; on only when both are set; a slow trial call then
+  counts as a failed one). A failure with ``host_down=False`` (one path's HTTP 500: the
+  host answered) counts only in the ratio and, like a success, ends a run of
+  host-down failures.
 * **open -> half-open** once the open time has passed (checked lazily in ``allow``).
   The open time is ``open_duration * multiplier**(k-1)`` for the k-th opening in a row,
   capped at ``open_duration_max`` (Envoy's ejection time), then shortened by a random
@@ -88,7 +92,7 @@ class CircuitBreaker:
     >>> b.on_failure(0.0, 0.1, b.allow(0.0)); b.state
     <BreakerState.OPEN: 'open'>
     >>> b.allow(1.0)
-    Reject(state=<BreakerState.OPEN: 'open'>, retry_after=29.0)
+    Reject(state=<BreakerState.OPEN: 'open'>, retry_after=4.0)
     """
 
     __slots__ = (
@@ -181,9 +185,17 @@ class CircuitBreaker:
             if self._trial_successes >= self.config.half_open_calls:
                 self._close(now, "trial calls succeeded")
 
-    def on_failure(self, now: float, duration: float, admit: Admit | None = None) -> None:
-        """The call admitted by ``admit`` failed (transport error, 5xx, 408, 429)."""
-        self._record(now, admit, failed=True, slow=self._is_slow(duration))
+    def on_failure(
+        self, now: float, duration: float, admit: Admit | None = None, *, host_down: bool = True
+    ) -> None:
+        """The call admitted by ``admit`` failed.
+
+        ``host_down`` (the default) says the failure is the host's as a whole (it could
+        not be reached, or a gateway said it is down): such failures in a row open the
+        breaker. False says only this call failed (an HTTP 500 of one path): it counts
+        in the failure ratio only.
+        """
+        self._record(now, admit, failed=True, slow=self._is_slow(duration), host_down=host_down)
 
     def release(self, admit: Admit | None = None) -> None:
         """The call ended without telling anything about the host (cancelled, bad input)."""
@@ -219,7 +231,9 @@ class CircuitBreaker:
     def _current(self, admit: Admit | None) -> bool:
         return admit is None or admit.generation == self._generation
 
-    def _record(self, now: float, admit: Admit | None, *, failed: bool, slow: bool) -> None:
+    def _record(
+        self, now: float, admit: Admit | None, *, failed: bool, slow: bool, host_down: bool = False
+    ) -> None:
         state = self.state
         if state is BreakerState.HALF_OPEN:
             if self._current(admit):
@@ -232,9 +246,8 @@ class CircuitBreaker:
         window.add(now, _CALLS)
         if failed:
             window.add(now, _FAILURES)
-            self._consecutive += 1
-        else:
-            self._consecutive = 0
+        # The run of host-down failures ends at any answer from the host, even a 500.
+        self._consecutive = self._consecutive + 1 if host_down else 0
         if slow:
             window.add(now, _SLOW)
         if state is BreakerState.FORCED_CLOSED:
@@ -246,7 +259,7 @@ class CircuitBreaker:
     def _trip_reason(self, now: float) -> str | None:
         cfg = self.config
         if self._consecutive >= cfg.consecutive_failures:
-            return f"{self._consecutive} consecutive failures"
+            return f"{self._consecutive} consecutive host-down failures"
         calls, failures, slow = self._window.totals(now)
         if calls < cfg.minimum_calls:
             return None

@@ -208,6 +208,19 @@ class RedisRateLimiter:
                     details={"key": key, "rate": local.rate, "shared": True},
                 )
             )
+        if wait > 0 and deadline is not None and clock.monotonic() + wait > deadline:
+            # Redis measured the deadline as time left when the script ran, on its own
+            # clock; a reply that came late (a busy loop or connection) can grant a slot
+            # past the deadline. The deadline is an instant on this limiter's clock: hold
+            # the slot to it here. The unused slot is the same accepted hole as below.
+            return FlextResult.fail(
+                RateLimitedError(
+                    f"shared rate limit for {key!r} gave a slot {wait:.3g}s away, past the "
+                    "deadline",
+                    retry_after=wait,
+                    details={"key": key, "rate": local.rate, "shared": True},
+                )
+            )
         if wait > 0:
             # A caller cancelled here leaves its slot unused: giving it back would need a
             # second round trip and could race other processes, so the hole is accepted.

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
+from .._clock import testing_attempts
 from .._config import RetryConfig
 from .._errors import (
     ErrorCode,
@@ -44,7 +45,6 @@ from .._errors import (
     RetriesExhaustedError,
     TimeoutError,
 )
-from ..testing import testing_attempts
 from ._deadline import remaining
 from ._hints import server_delay_hint
 

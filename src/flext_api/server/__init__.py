@@ -17,6 +17,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         f"flext_api.server needs the 'server' extra: pip install 'flext-api[server]' ({exc})"
     ) from exc
 
+from flext_api._context import get_request_id as get_request_id
 from flext_api._server_config import AccessLogConfig as AccessLogConfig
 from flext_api._server_config import AuthConfig as AuthConfig
 from flext_api._server_config import CorsConfig as CorsConfig
@@ -73,6 +74,7 @@ __all__ = [
     "build_middleware",
     "create_fastapi_app",
     "error_response",
+    "get_request_id",
     "make_json_logger",
     "problem_response",
     "rate_limit",

@@ -11,7 +11,7 @@ import pytest
 
 from flext_api import BreakerConfig, ClientConfig, ErrorCode, PoolConfig, RetryConfig
 from flext_api.client import FlextApiClient
-from flext_api.client._batch_models import BatchRequest, BatchResult
+from flext_api.client.batch._models import BatchRequest, BatchResult
 from flext_api.testing import FakeClock, set_testing
 from tests.servers.fault import FaultServer
 

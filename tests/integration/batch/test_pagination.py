@@ -8,8 +8,8 @@ import pytest
 
 from flext_api import ClientConfig, ErrorCode, FlextApiError, RetryConfig
 from flext_api.client import FlextApiClient
-from flext_api.client._paginate import PaginationError, Paginator
-from flext_api.client._pagination import Cursor, LinkHeader, NextUrl, Offset, PageNumber
+from flext_api.client.pagination._paginate import PaginationError, Paginator
+from flext_api.client.pagination._strategies import Cursor, LinkHeader, NextUrl, Offset, PageNumber
 from flext_api.testing import set_testing
 from tests.servers.fault import FaultServer
 

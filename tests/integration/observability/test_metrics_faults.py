@@ -41,9 +41,9 @@ async def test_fault_matrix_shows_retry_and_breaker_series(fault: FaultServer) -
         metrics.watch(client, "upstream")
         assert (await client.get("/flaky/m1/2/503")).is_success  # 2 retries, then 200
         assert (await client.get("/status/404")).error_code is ErrorCode.HTTP_STATUS
-        exhausted = await client.get("/status/500")  # 3 attempts: the breaker counts 3
+        exhausted = await client.get("/status/502")  # 3 attempts: 3 host-down failures
         assert exhausted.error_code is ErrorCode.RETRIES_EXHAUSTED
-        # The 4th consecutive failure opens the breaker; the retry is then refused.
+        # The 4th host-down failure in a row opens the breaker; the retry is then refused.
         assert (await client.get("/drop")).error_code is ErrorCode.CIRCUIT_OPEN
         refused = await client.get("/status/200")
         assert refused.error_code is ErrorCode.CIRCUIT_OPEN

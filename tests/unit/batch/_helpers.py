@@ -8,7 +8,7 @@ from typing import Any
 
 from flext_api import HttpRequest, HttpResponse
 from flext_api.client import FlextApiClient
-from flext_api.client._batch_models import BatchResult
+from flext_api.client.batch._models import BatchResult
 from flext_api.transports import MockTransport
 
 Handler = Callable[[HttpRequest], "HttpResponse | Awaitable[HttpResponse]"]

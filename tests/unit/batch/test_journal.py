@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from flext_api._errors import ConfigError
-from flext_api.client._batch_models import BatchResult
-from flext_api.client._journal import BatchJournal, JsonlLog, scan_jsonl, write_all
+from flext_api.client.batch._journal import BatchJournal, JsonlLog, scan_jsonl, write_all
+from flext_api.client.batch._models import BatchResult
 from flext_api.testing import FakeClock
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flext_api.client._links import Link, parse_link_header
+from flext_api.client.pagination._links import Link, parse_link_header
 
 
 def test_single_link() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from flext_api import ErrorCode
 from flext_api._errors import InvalidRequestError
-from flext_api.client._batch_models import BatchProgress, BatchRequest, BatchResult, valid_id
+from flext_api.client.batch._models import BatchProgress, BatchRequest, BatchResult, valid_id
 
 
 def test_request_keyword_fields_and_defaults() -> None:

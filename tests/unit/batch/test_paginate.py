@@ -11,8 +11,8 @@ import pytest
 from flext_api import ErrorCode, FlextApiError, HttpRequest, HttpResponse
 from flext_api._errors import DecodeError
 from flext_api.client import FlextApiSyncClient
-from flext_api.client._paginate import Page, PaginationError, Paginator, paginate_sync
-from flext_api.client._pagination import (
+from flext_api.client.pagination._paginate import Page, PaginationError, Paginator, paginate_sync
+from flext_api.client.pagination._strategies import (
     Cursor,
     LinkHeader,
     NextUrl,

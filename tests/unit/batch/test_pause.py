@@ -8,9 +8,9 @@ from typing import Any
 
 from flext_api import ErrorCode, FlextResult, HttpRequest, HttpResponse
 from flext_api._errors import CircuitOpenError
-from flext_api.client._batch import run_batch
-from flext_api.client._batch_models import BatchProgress, BatchRequest, BatchResult
 from flext_api.client._plugin import CallNext
+from flext_api.client.batch._batch import run_batch
+from flext_api.client.batch._models import BatchProgress, BatchRequest, BatchResult
 from flext_api.testing import FakeClock
 
 from ._helpers import collect, make_client, ok_handler, other_tasks
@@ -60,6 +60,17 @@ async def test_open_circuit_pauses_the_host_then_runs_its_items() -> None:
     assert 10.0 in clock.sleeps
     refused_then_ok = next(r for r in results if r.request_id == "svc-0")
     assert refused_then_ok.attempts == 1
+
+
+async def test_a_batch_pauses_on_its_clients_clock_by_default() -> None:
+    """Without clock=, a batch waits out retry_after on the client's one clock."""
+    clock = FakeClock()
+    breaker = FakeBreaker(clock, [10.0])
+    breaker.open_until["svc"] = clock.monotonic() + 10
+    async with make_client(ok_handler, breaker.middleware(), clock=clock) as client:
+        results = await collect(client.batch(_items(2), concurrency=1))
+    assert all(r.success for r in results)
+    assert 10.0 in clock.sleeps
 
 
 async def test_wait_longer_than_max_pause_fails_fast() -> None:

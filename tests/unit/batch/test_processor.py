@@ -9,8 +9,8 @@ import pytest
 
 from flext_api import HttpRequest, HttpResponse
 from flext_api.client import FlextApiSyncClient
-from flext_api.client._batch_models import BatchProgress, BatchRequest
-from flext_api.client._batch_processor import BatchProcessor, batch_sync
+from flext_api.client.batch._models import BatchProgress, BatchRequest
+from flext_api.client.batch._processor import BatchProcessor, batch_sync
 from flext_api.transports import MockTransport
 
 from ._helpers import json_response, make_client, ok_handler

@@ -10,9 +10,9 @@ import pytest
 
 from flext_api import ErrorCode, HttpRequest, HttpResponse
 from flext_api._errors import InvalidRequestError
-from flext_api.client._batch import run_batch
-from flext_api.client._batch_models import BatchProgress, BatchRequest
-from flext_api.client._journal import BatchJournal
+from flext_api.client.batch._batch import run_batch
+from flext_api.client.batch._journal import BatchJournal
+from flext_api.client.batch._models import BatchProgress, BatchRequest
 from flext_api.testing import FakeClock
 
 from ._helpers import collect, json_response, make_client, other_tasks

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from flext_api import ErrorCode, FlextApiError, FlextResult, HttpRequest, HttpResponse
+from flext_api._clock import system_clock
 from flext_api._errors import DecodeError, InvalidRequestError
-from flext_api.client._batch import decode_body, last_response, run_batch
-from flext_api.client._batch_models import BatchRequest
 from flext_api.client._plugin import CallNext
+from flext_api.client.batch._batch import decode_body, last_response, run_batch
+from flext_api.client.batch._models import BatchRequest
 from flext_api.client.plugins import RetryPlugin
 from flext_api.testing import set_testing
 from flext_api.transports import MockTransport
@@ -212,6 +213,7 @@ class _RaisingClient:
     """A stand-in client whose request raises what it is told to."""
 
     base_url = "http://svc"
+    clock = system_clock
 
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc

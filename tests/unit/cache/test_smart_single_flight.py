@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
 from collections.abc import Awaitable, Callable
 
 from flext_api.cache import AsyncSmartCache
@@ -31,7 +30,7 @@ async def test_thousand_concurrent_callers_share_one_call() -> None:
 
 
 async def test_hundred_keys_compute_in_parallel() -> None:
-    """100 keys with a 50 ms computation finish in well under 0.5 s (fapilog took 5 s)."""
+    """100 keys compute at the same time, not one after another (fapilog's lock serialised them)."""
     async with AsyncSmartCache() as cache:
         active = 0
         peak = 0
@@ -44,14 +43,11 @@ async def test_hundred_keys_compute_in_parallel() -> None:
             active -= 1
             return i
 
-        start = time.perf_counter()
         results = await asyncio.gather(
             *(cache.get_or_compute(f"k{i}", functools.partial(slow, i)) for i in range(100))
         )
-        elapsed = time.perf_counter() - start
     assert results == list(range(100))
     assert peak == 100  # every computation was running at the same time
-    assert elapsed < 0.5
 
 
 async def test_second_call_is_a_hit() -> None:

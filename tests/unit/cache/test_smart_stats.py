@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from flext_api.cache import AsyncSmartCache, CachedError
+from flext_api.cache import AsyncSmartCache, CachedError, FlextApiCache
 
 FAPILOG_KEYS = {"total_entries", "success_entries", "error_entries", "cache_hit_rate"}
 NEW_KEYS = {
@@ -59,6 +59,38 @@ async def test_coalesced_and_in_flight_are_counted() -> None:
     assert during["coalesced"] == 4
     assert after["in_flight"] == 0
     assert after["loads"] == 1
+
+
+async def test_coalesced_waiters_are_hits() -> None:
+    """Callers that join a computation another caller started count as hits, as async-lru does."""
+    async with AsyncSmartCache() as cache:
+        gate = asyncio.Event()
+        runs: list[int] = []
+
+        async def slow() -> int:
+            runs.append(1)
+            await gate.wait()
+            return 1
+
+        tasks = [asyncio.ensure_future(cache.get_or_compute("k", slow)) for _ in range(5)]
+        await asyncio.sleep(0)
+        gate.set()
+        assert await asyncio.gather(*tasks) == [1] * 5
+        stats = await cache.get_cache_stats()
+    assert runs == [1]
+    assert (stats["hits"], stats["misses"]) == (4, 1)
+    assert stats["cache_hit_rate"] == pytest.approx(0.8)
+
+
+async def test_a_value_from_the_shared_backend_is_a_hit() -> None:
+    """A caller served from the shared backend ran no computation: a hit, not a miss."""
+    shared = FlextApiCache()
+    await shared.set("smart:k", 7)
+    async with AsyncSmartCache(backend=shared) as cache:
+        assert await cache.get_or_compute("k", lambda: 0) == 7
+        stats = await cache.get_cache_stats()
+    assert (stats["hits"], stats["misses"], stats["backend_hits"]) == (1, 0, 1)
+    assert stats["cache_hit_rate"] == 1.0
 
 
 async def test_error_counters() -> None:

@@ -109,7 +109,7 @@ async def test_breaker_transitions_rise_to_error_when_opened(json_logs: LogCaptu
     healthy = [False]
 
     def handler(request: HttpRequest) -> HttpResponse:
-        return HttpResponse(200 if healthy[0] else 500)
+        return HttpResponse(200 if healthy[0] else 503)
 
     client = _client(handler, [CircuitBreakerPlugin(config, clock=clock)], clock=clock)
     await client.get("/a")

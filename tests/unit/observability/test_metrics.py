@@ -137,7 +137,7 @@ async def test_breaker_state_and_transitions() -> None:
     metrics = MetricsPlugin()
     config = BreakerConfig(consecutive_failures=2)
     client = _client(
-        metrics, lambda r: HttpResponse(500), [CircuitBreakerPlugin(config, clock=FakeClock())]
+        metrics, lambda r: HttpResponse(502), [CircuitBreakerPlugin(config, clock=FakeClock())]
     )
     for _ in range(3):
         await client.get("/x")

@@ -160,7 +160,7 @@ async def test_breaker_change_is_an_event_on_the_call_span(
 ) -> None:
     """A breaker opening during the call is recorded on the call span."""
     plugin = CircuitBreakerPlugin(BreakerConfig(consecutive_failures=1), clock=FakeClock())
-    client, _ = _client(TracingPlugin(provider), lambda r: HttpResponse(500), [plugin])
+    client, _ = _client(TracingPlugin(provider), lambda r: HttpResponse(503), [plugin])
     await client.get("/x")
     parent, _ = _split(exporter.get_finished_spans())
     (event,) = parent.events

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from flext_api import BreakerConfig, ErrorCode, FlextApiError, FlextResult, HttpResponse
-from flext_api.client.plugins import CircuitBreakerPlugin, counts_as_failure
+from flext_api.client.plugins import CircuitBreakerPlugin, counts_as_failure, is_host_down
 from flext_api.resilience import (
     BreakerRegistry,
     BreakerRejected,
@@ -49,8 +49,8 @@ async def test_open_breaker_refuses_without_calling() -> None:
         await breaker.handle(get(), upstream)
     result = await breaker.handle(get(), upstream)
     assert result.error_code is ErrorCode.CIRCUIT_OPEN
-    assert result.exception is not None and result.exception.retry_after == 30.0
-    assert "half-opens in 30s" in (result.error or "")
+    assert result.exception is not None and result.exception.retry_after == 5.0
+    assert "half-opens in 5s" in (result.error or "")
     assert upstream.calls == 5
 
 
@@ -64,13 +64,25 @@ async def test_client_errors_are_not_failures(status: int) -> None:
     assert state(breaker) is BreakerState.CLOSED
 
 
-@pytest.mark.parametrize("status", [408, 429, 500, 503])
-async def test_overload_and_server_errors_are_failures(status: int) -> None:
-    """408, 429 and 5xx count against the host."""
+@pytest.mark.parametrize("status", [502, 503, 504])
+async def test_gateway_errors_in_a_row_open_the_breaker(status: int) -> None:
+    """502, 503 and 504 say the host is down: five in a row open it (Envoy's gateway errors)."""
     breaker = plugin()
     upstream = Upstream([status])
     for _ in range(5):
         await breaker.handle(get(), upstream)
+    assert state(breaker) is BreakerState.OPEN
+
+
+@pytest.mark.parametrize("status", [408, 429, 500])
+async def test_other_server_errors_count_only_in_the_ratio(status: int) -> None:
+    """408, 429 and 500 never open it as a run; they open it as a ratio of enough calls."""
+    breaker = plugin(BreakerConfig(open_jitter=0.0, minimum_calls=10))
+    upstream = Upstream([status])
+    for _ in range(9):
+        await breaker.handle(get(), upstream)
+    assert state(breaker) is BreakerState.CLOSED
+    await breaker.handle(get(), upstream)
     assert state(breaker) is BreakerState.OPEN
 
 
@@ -86,7 +98,7 @@ async def test_breakers_are_per_host() -> None:
     """A failing host does not open the breaker of another host."""
     breaker = plugin()
     for _ in range(5):
-        await breaker.handle(get("http://bad.example/x"), Upstream([ErrorCode.READ_TIMEOUT]))
+        await breaker.handle(get("http://bad.example/x"), Upstream([ErrorCode.CONNECT_ERROR]))
     healthy = await breaker.handle(get("http://good.example/x"), Upstream([200]))
     assert healthy.is_success
     assert state(breaker, "bad.example") is BreakerState.OPEN
@@ -166,7 +178,7 @@ async def test_rejections_emit_events() -> None:
     breaker = plugin(BreakerConfig(open_jitter=0.0, consecutive_failures=1), hooks=[events.append])
     await breaker.handle(get(), Upstream([ErrorCode.CONNECT_ERROR]))
     await breaker.handle(get(), Upstream([200]))
-    assert events[-1] == BreakerRejected("api.example.com", "open", 30.0)
+    assert events[-1] == BreakerRejected("api.example.com", "open", 5.0)
 
 
 async def test_forced_open_rejection_says_so() -> None:
@@ -217,3 +229,24 @@ def test_config_and_a_different_registry_conflict() -> None:
 def test_counts_as_failure(result: FlextResult[HttpResponse], expected: bool | None) -> None:
     """What counts against a host: transport errors, 5xx, 408, 429; nothing else."""
     assert counts_as_failure(result) is expected
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        (ok(502), True),
+        (ok(504), True),
+        (status_failure(503), True),
+        (ok(500), False),
+        (status_failure(500), False),
+        (error(ErrorCode.CONNECT_ERROR), True),
+        (error(ErrorCode.CONNECT_TIMEOUT), True),
+        (error(ErrorCode.DNS_ERROR), True),
+        (error(ErrorCode.PROTOCOL_ERROR), True),
+        (error(ErrorCode.READ_TIMEOUT), False),
+        (error(ErrorCode.HTTP_STATUS), False),
+    ],
+)
+def test_is_host_down(result: FlextResult[HttpResponse], expected: bool) -> None:
+    """Host-down failures: unreachable, a broken connection, or a gateway error (502-504)."""
+    assert is_host_down(result) is expected

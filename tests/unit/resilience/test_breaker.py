@@ -16,7 +16,8 @@ from flext_api.resilience import (
     ResilienceEvent,
 )
 
-NO_JITTER = BreakerConfig(open_jitter=0.0)
+# The rules' own figures (the defaults are asserted on their own below).
+NO_JITTER = BreakerConfig(open_jitter=0.0, minimum_calls=10, open_duration=30.0)
 
 
 def state_of(breaker: CircuitBreaker) -> BreakerState:
@@ -169,11 +170,54 @@ def test_open_duration_grows_to_the_cap_and_resets_on_close() -> None:
 
 
 def test_open_duration_jitter_only_shortens() -> None:
-    """With 10 % jitter the open time lies in [27, 30] s, never above the base."""
+    """With 10 % jitter the open time lies in [4.5, 5] s, never above the base."""
     for seed in range(50):
         breaker = CircuitBreaker(BreakerConfig(), rng=random.Random(seed))
         fail_n(breaker, 5)
-        assert 27.0 <= breaker.open_until <= 30.0
+        assert 4.5 <= breaker.open_until <= 5.0
+
+
+def fail_call_n(breaker: CircuitBreaker, n: int, now: float = 0.0) -> None:
+    for _ in range(n):
+        breaker.on_failure(now, 0.01, admit(breaker, now), host_down=False)
+
+
+def test_defaults_are_rederived_from_the_anchors() -> None:
+    """5 host-down failures in a row (Envoy), 50 % of >= 100 calls in 30 s (r4j, Polly),
+    5 s open (Polly) growing to 300 s (Envoy)."""
+    config = BreakerConfig()
+    assert (config.consecutive_failures, config.failure_ratio) == (5, 0.5)
+    assert (config.minimum_calls, config.window) == (100, 30.0)
+    assert (config.open_duration, config.open_duration_max) == (5.0, 300.0)
+
+
+def test_call_failures_count_only_in_the_ratio() -> None:
+    """Failures that are not the host's (host_down=False) never open it as a run."""
+    breaker = CircuitBreaker(BreakerConfig())
+    fail_call_n(breaker, 60)
+    assert state_of(breaker) is BreakerState.CLOSED
+    assert breaker.failure_stats == (60, 60, 0)
+
+
+def test_call_failures_open_it_as_a_ratio_of_enough_calls() -> None:
+    """Call failures reaching 50 % of >= 100 calls in the window open the breaker."""
+    breaker = CircuitBreaker(BreakerConfig())
+    succeed_n(breaker, 50)
+    fail_call_n(breaker, 49)
+    assert state_of(breaker) is BreakerState.CLOSED
+    fail_call_n(breaker, 1)
+    assert state_of(breaker) is BreakerState.OPEN
+
+
+def test_a_call_failure_ends_a_run_of_host_down_failures() -> None:
+    """A host that answers, even with a 500, is up: the host-down run starts again."""
+    breaker = CircuitBreaker(BreakerConfig())
+    fail_n(breaker, 4)
+    fail_call_n(breaker, 1)
+    fail_n(breaker, 4)
+    assert state_of(breaker) is BreakerState.CLOSED
+    fail_n(breaker, 1)
+    assert state_of(breaker) is BreakerState.OPEN
 
 
 def test_results_from_before_the_opening_are_ignored_in_half_open() -> None:
@@ -301,7 +345,7 @@ def test_state_changes_emit_frozen_events() -> None:
     breaker.allow(31.0)
     opened, half_opened = events
     assert opened == BreakerStateChanged(
-        "api", "closed", "open", "5 consecutive failures", 1.0, 30.0
+        "api", "closed", "open", "5 consecutive host-down failures", 1.0, 30.0
     )
     assert isinstance(half_opened, BreakerStateChanged)
     assert (half_opened.old, half_opened.new, half_opened.open_for) == ("open", "half_open", None)

@@ -37,7 +37,7 @@ from urllib.parse import quote_plus, urlsplit
 
 import structlog
 
-from ..._clock import Clock, get_clock
+from ..._clock import Clock
 from ..._errors import AuthError, FlextApiError
 from ..._models import HttpRequest, HttpResponse
 from ..._redact import redact_url
@@ -134,7 +134,7 @@ class OAuth2ClientCredentials(FlextApiPlugin):
         self.leeway = float(leeway)
         self._timeout = float(timeout)
         self._client = client
-        self._clock = get_clock(clock)
+        self._init_clock(clock)
         self._token: AccessToken | None = None
         self._flights: dict[asyncio.AbstractEventLoop, Flight] = {}
         #: How many token requests this plugin has sent (for tests and dashboards).

@@ -34,7 +34,7 @@ from typing import Any
 
 import structlog
 
-from ..._clock import Clock, get_clock
+from ..._clock import Clock
 from ..._context import get_request_id
 from ..._errors import ErrorCode, FlextApiError
 from ..._models import HttpRequest, HttpResponse
@@ -114,7 +114,7 @@ class LoggingPlugin(FlextApiPlugin):
         self.log_bodies = log_bodies
         self.max_body = max_body
         self.redactor = Redactor(redact_headers, redact_params)
-        self._clock = get_clock(clock)
+        self._init_clock(clock)
 
     # -- the call ----------------------------------------------------------------------------
     def _base(self, request: HttpRequest, redactor: Redactor) -> dict[str, Any]:

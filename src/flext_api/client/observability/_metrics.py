@@ -39,7 +39,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..._clock import Clock, get_clock
+from ..._clock import Clock
 from ..._models import HttpRequest, HttpResponse
 from ..._result import FlextResult
 from ...resilience import (
@@ -195,7 +195,7 @@ class MetricsPlugin(FlextApiPlugin):
         self._servers = _BoundedLabels(max_servers)
         self._pool = _PoolCollector()
         self._pool_registered = False
-        self._clock = get_clock(clock)
+        self._init_clock(clock)
 
     # -- the call ----------------------------------------------------------------------------
     async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:

@@ -23,9 +23,9 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvid
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
-from ... import __version__
 from ..._context import TRACEPARENT_HEADER, get_traceparent
 from ..._models import Headers
+from ..._version import __version__
 
 __all__ = ["OtelTracer"]
 

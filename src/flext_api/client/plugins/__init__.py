@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._breaker import CircuitBreakerPlugin as CircuitBreakerPlugin
 from ._breaker import counts_as_failure as counts_as_failure
+from ._breaker import is_host_down as is_host_down
 from ._bulkhead import BulkheadPlugin as BulkheadPlugin
 from ._chaos import ChaosPlugin as ChaosPlugin
 from ._common import KeyFunc as KeyFunc
@@ -32,4 +33,5 @@ __all__ = [
     "counts_as_failure",
     "default_resilience_plugins",
     "host_key",
+    "is_host_down",
 ]

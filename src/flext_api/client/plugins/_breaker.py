@@ -3,8 +3,13 @@
 Placed inside the retry stage, so each attempt is one call the breaker sees, and a
 rejection (``CIRCUIT_OPEN``) is never retried. What counts:
 
-* **failure**: a transport error or timeout, a response with a 5xx status, 408 or 429
-  (the host is unwell or overloaded: Envoy's ``consecutive_5xx``, MS-HTTP's handled set);
+* **host-down failure**: the host could not be reached or a gateway says it is down -
+  ``CONNECT_ERROR``, ``CONNECT_TIMEOUT``, ``DNS_ERROR``, ``TLS_ERROR``,
+  ``PROTOCOL_ERROR`` (the connection broke) or a 502, 503 or 504 response (Envoy's
+  gateway failures). These in a row open the breaker fast;
+* **call failure**: any other 5xx, 408, 429, a read/write timeout or a deadline passed
+  mid-call (MS-HTTP's handled set). The host answered, so these count only in the
+  failure ratio, and a few of them on one path never block the host's other paths;
 * **success**: any other response, including other 4xx (a 404 is the caller's problem,
   not the host's);
 * **neither**: failures raised before or around the exchange (``INVALID_REQUEST``,
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..._clock import Clock, get_clock
+from ..._clock import Clock
 from ..._config import BreakerConfig
 from ..._errors import CircuitOpenError, ErrorCode
 from ..._models import HttpRequest, HttpResponse
@@ -29,11 +34,33 @@ from ...resilience._events import Emitter
 from .._plugin import CallNext, FlextApiPlugin
 from ._common import KeyFunc, host_key, response_of
 
-__all__ = ["CircuitBreakerPlugin", "counts_as_failure"]
+__all__ = ["CircuitBreakerPlugin", "counts_as_failure", "is_host_down"]
 
 
 def _status_is_failure(status: int) -> bool:
     return status >= 500 or status == 408 or status == 429
+
+
+_HOST_DOWN_CODES = frozenset(
+    {
+        ErrorCode.CONNECT_ERROR,
+        ErrorCode.CONNECT_TIMEOUT,
+        ErrorCode.DNS_ERROR,
+        ErrorCode.TLS_ERROR,
+        ErrorCode.PROTOCOL_ERROR,
+    }
+)
+_GATEWAY_STATUSES = frozenset({502, 503, 504})
+
+
+def is_host_down(result: FlextResult[HttpResponse]) -> bool:
+    """True when a failed attempt says the host as a whole is down (see the module doc)."""
+    error = result.exception
+    if error is None:
+        return result.value.status_code in _GATEWAY_STATUSES
+    if error.response is not None:
+        return error.response.status_code in _GATEWAY_STATUSES
+    return error.code in _HOST_DOWN_CODES
 
 
 def counts_as_failure(result: FlextResult[HttpResponse]) -> bool | None:
@@ -75,7 +102,7 @@ class CircuitBreakerPlugin(FlextApiPlugin):
         self.registry = registry if registry is not None else BreakerRegistry(config, hooks=hooks)
         self.config = self.registry.config
         self._key = key
-        self._clock = get_clock(clock)
+        self._init_clock(clock)
         self._emitter = Emitter(hooks)
 
     async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
@@ -108,7 +135,7 @@ class CircuitBreakerPlugin(FlextApiPlugin):
         response = response_of(result)
         duration = response.elapsed if response is not None and response.elapsed else end - start
         if failed:
-            breaker.on_failure(end, duration, verdict)
+            breaker.on_failure(end, duration, verdict, host_down=is_host_down(result))
         else:
             breaker.on_success(end, duration, verdict)
         return result

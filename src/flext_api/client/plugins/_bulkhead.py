@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..._clock import Clock, get_clock
+from ..._clock import Clock
 from ..._config import BulkheadConfig
 from ..._models import HttpRequest, HttpResponse
 from ..._result import FlextResult
@@ -42,13 +42,20 @@ class BulkheadPlugin(FlextApiPlugin):
         hooks: Sequence[EventHook] = (),
     ) -> None:
         self.config = config if config is not None else BulkheadConfig(enabled=True)
-        clock = get_clock(clock)
+        self._init_clock(clock)
+        self._owns_bulkhead = bulkhead is None
+        self._hooks = tuple(hooks)
         self.bulkhead = (
             bulkhead
             if bulkhead is not None
-            else Bulkhead.from_config(self.config, clock=clock, hooks=hooks)
+            else Bulkhead.from_config(self.config, clock=self._clock, hooks=self._hooks)
         )
         self._key = key
+
+    def _clock_changed(self, clock: Clock) -> None:
+        # The bulkhead queues against request.deadline on its clock: it must be the client's.
+        if self._owns_bulkhead:
+            self.bulkhead = Bulkhead.from_config(self.config, clock=clock, hooks=self._hooks)
 
     async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
         """Take a permit (or queue for one within the deadline), run the call, give it back."""

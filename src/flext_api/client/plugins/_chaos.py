@@ -18,7 +18,7 @@ import math
 import random
 from collections.abc import Sequence
 
-from ..._clock import Clock, get_clock
+from ..._clock import Clock
 from ..._errors import FlextApiError
 from ..._models import HttpRequest, HttpResponse
 from ..._result import FlextResult
@@ -51,7 +51,7 @@ class ChaosPlugin(FlextApiPlugin):
     ) -> None:
         self.policy = ChaosPolicy(rate, faults, seed=seed, rng=rng, enabled=enabled)
         self.fail_on_http_error = fail_on_http_error
-        self._clock = get_clock(clock)
+        self._init_clock(clock)
         self._emitter = Emitter(hooks)
 
     async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:

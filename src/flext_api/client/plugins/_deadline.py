@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ..._clock import Clock, get_clock
+from ..._clock import Clock
 from ..._config import TimeoutConfig
 from ..._errors import ErrorCode, FlextApiError
 from ..._models import HttpRequest, HttpResponse
@@ -57,7 +57,7 @@ class DeadlinePlugin(FlextApiPlugin):
                 raise ValueError(f"total timeout must be > 0 seconds, got {timeout!r}")
         self.total = total
         self.enforce = enforce
-        self._clock = get_clock(clock)
+        self._init_clock(clock)
 
     async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
         """Set or check the deadline, then run the rest of the pipeline within it."""

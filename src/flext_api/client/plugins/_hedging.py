@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..._clock import Clock, get_clock
+from ..._clock import Clock
 from ..._config import IDEMPOTENT_METHODS
 from ..._models import HttpRequest, HttpResponse
 from ..._result import FlextResult
@@ -46,7 +46,7 @@ class HedgingPlugin(FlextApiPlugin):
         self.delay = delay
         self.max_hedged = max_hedged
         self.methods = frozenset(m.upper() for m in methods)
-        self._clock = get_clock(clock)
+        self._init_clock(clock)
         self._emitter = Emitter(hooks)
 
     def _can_hedge(self, request: HttpRequest) -> bool:

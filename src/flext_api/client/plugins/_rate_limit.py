@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..._clock import Clock, get_clock
+from ..._clock import Clock
 from ..._config import RateLimitConfig
 from ..._models import HttpRequest, HttpResponse
 from ..._result import FlextResult
@@ -54,12 +54,18 @@ class RateLimitPlugin(FlextApiPlugin):
         hooks: Sequence[EventHook] = (),
     ) -> None:
         self.config = config if config is not None else RateLimitConfig(enabled=True)
-        self._clock = get_clock(clock)
+        self._init_clock(clock)
         self._owns_limiter = limiter is None
         if limiter is None:
             limiter = self._build_limiter(self.config, self._clock, hooks)
         self.limiter = limiter
         self._key = key
+        self._hooks = tuple(hooks)
+
+    def _clock_changed(self, clock: Clock) -> None:
+        # The limiter compares request.deadline with its clock: it must be the client's.
+        if self._owns_limiter:
+            self.limiter = self._build_limiter(self.config, clock, self._hooks)
 
     @staticmethod
     def _build_limiter(

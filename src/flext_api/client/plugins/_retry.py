@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from ..._clock import Clock, get_clock
+from ..._clock import Clock
 from ..._config import RetryConfig
 from ..._errors import InvalidRequestError
 from ..._models import HttpRequest, HttpResponse, validate_header
@@ -82,7 +82,7 @@ class RetryPlugin(FlextApiPlugin):
         self.config = config if config is not None else RetryConfig()
         self.policy = RetryPolicy(self.config)
         self.budget = RetryBudget.from_config(self.config) if budget is _DEFAULT_BUDGET else budget
-        self._clock = get_clock(clock)
+        self._init_clock(clock)
         self._key = key
         self._emitter = Emitter(hooks)
         self._policies: dict[RetryConfig | int, RetryPolicy | None] = {}

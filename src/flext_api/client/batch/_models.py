@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, TypeAlias
 
-from .._errors import ErrorCode, InvalidRequestError
+from ..._errors import ErrorCode, InvalidRequestError
 
 __all__ = ["BatchId", "BatchProgress", "BatchRequest", "BatchResult", "valid_id"]
 

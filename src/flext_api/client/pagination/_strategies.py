@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 from urllib.parse import urljoin
 
-from .._errors import DecodeError
+from ..._errors import DecodeError
 from ._links import parse_link_header
 
 if TYPE_CHECKING:

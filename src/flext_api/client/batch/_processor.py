@@ -14,16 +14,16 @@ from contextlib import aclosing
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .._errors import ErrorCode
-from .._result import FlextResult
+from ..._errors import ErrorCode
+from ..._result import FlextResult
+from .._client import FlextApiClient
+from .._sync_iter import drain_sync
 from ._batch import BatchItem, ProgressCallback, run_batch
-from ._batch_compat import adapt_progress
-from ._batch_models import BatchResult
-from ._client import FlextApiClient
-from ._sync_iter import drain_sync
+from ._compat import adapt_progress
+from ._models import BatchResult
 
 if TYPE_CHECKING:
-    from ._sync import FlextApiSyncClient
+    from .._sync import FlextApiSyncClient
 
 __all__ = ["BatchProcessor", "batch_sync"]
 

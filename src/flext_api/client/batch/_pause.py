@@ -16,7 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 
-from .._clock import Clock
+from ..._clock import Clock
 
 __all__ = ["HostPauses"]
 

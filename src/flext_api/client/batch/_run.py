@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from .._clock import Clock
-from .._errors import CancelledError, ErrorCode, FlextApiError, InvalidRequestError
-from .._models import HttpResponse, host_of
-from .._result import FlextResult
-from ._batch_models import BatchId, BatchProgress, BatchRequest, BatchResult, valid_id
-from ._batch_pause import HostPauses
+from ..._clock import Clock
+from ..._errors import CancelledError, ErrorCode, FlextApiError, InvalidRequestError
+from ..._models import HttpResponse, host_of
+from ..._result import FlextResult
 from ._journal import BatchJournal
+from ._models import BatchId, BatchProgress, BatchRequest, BatchResult, valid_id
+from ._pause import HostPauses
 
 if TYPE_CHECKING:
+    from .._client import FlextApiClient
     from ._batch import Decoder, ProgressCallback
-    from ._client import FlextApiClient
 
 __all__ = ["BatchRun", "last_response"]
 

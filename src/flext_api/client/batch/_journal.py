@@ -27,9 +27,9 @@ from typing import Any
 import orjson
 import structlog
 
-from .._clock import Clock, get_clock
-from .._errors import ConfigError
-from ._batch_models import BatchId, BatchResult, valid_id
+from ..._clock import Clock, get_clock
+from ..._errors import ConfigError
+from ._models import BatchId, BatchResult, valid_id
 
 __all__ = ["BatchJournal", "JsonlLog", "scan_jsonl"]
 

@@ -41,18 +41,18 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import orjson
 
-from .._clock import Clock, get_clock
-from .._errors import DecodeError, FlextApiError
-from .._models import HttpResponse
-from ._batch_models import BatchProgress, BatchRequest, BatchResult
-from ._batch_run import BatchRun, last_response
+from ..._clock import Clock
+from ..._errors import DecodeError, FlextApiError
+from ..._models import HttpResponse
 from ._journal import BatchJournal
+from ._models import BatchProgress, BatchRequest, BatchResult
+from ._run import BatchRun, last_response
 
 if TYPE_CHECKING:
     import os
     from collections.abc import AsyncGenerator
 
-    from ._client import FlextApiClient
+    from .._client import FlextApiClient
 
 __all__ = [
     "BatchInput",
@@ -132,7 +132,8 @@ def run_batch(
         check_duplicates: give duplicate ids an ``INVALID_REQUEST`` result.
         request_options: keyword arguments passed to every ``client.request``
             (``timeout``, ``retry``, ``fail_on_http_error``, ...).
-        clock: for durations, progress and pauses (default: the system clock).
+        clock: for durations, progress and pauses (default: the client's clock, so a
+            pause waits out the breaker's ``retry_after`` on the breaker's own clock).
 
     Raises ``TypeError``/``ValueError`` at once for bad arguments. Use
     ``contextlib.aclosing`` (or ``aclose()``) to stop a batch early and promptly.
@@ -167,7 +168,7 @@ def run_batch(
         decode=decode or decode_body,
         check_duplicates=check_duplicates,
         request_options=options,
-        clock=get_clock(clock),
+        clock=clock if clock is not None else client.clock,
     )
     return run.results()
 

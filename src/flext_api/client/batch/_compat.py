@@ -13,7 +13,7 @@ import inspect
 from collections.abc import Callable, Iterable, Sized
 from typing import Any, TypeVar
 
-from ._batch_models import BatchProgress
+from ._models import BatchProgress
 
 __all__ = ["adapt_progress", "takes_counts"]
 

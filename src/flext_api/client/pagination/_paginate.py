@@ -30,16 +30,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .._errors import DecodeError, ErrorCode, FlextApiError
-from .._models import HttpResponse
-from .._result import FlextResult
-from ._pagination import LinkHeader, PageRequest, PaginationStrategy, is_missing, lookup
-from ._request import build_url
-from ._sync_iter import drain_sync
+from ..._errors import DecodeError, ErrorCode, FlextApiError
+from ..._models import HttpResponse
+from ..._result import FlextResult
+from .._request import build_url
+from .._sync_iter import drain_sync
+from ._strategies import LinkHeader, PageRequest, PaginationStrategy, is_missing, lookup
 
 if TYPE_CHECKING:
-    from ._client import FlextApiClient
-    from ._sync import FlextApiSyncClient
+    from .._client import FlextApiClient
+    from .._sync import FlextApiSyncClient
 
 __all__ = [
     "Page",
