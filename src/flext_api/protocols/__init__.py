@@ -1,0 +1,31 @@
+"""Protocols beside HTTP/REST: GraphQL, WebSocket and Server-Sent Events, behind one
+registry (:class:`ProtocolRegistry`) that third-party protocols join the same way.
+
+Every client here sits on :class:`~flext_api.FlextApiClient`, so auth, retries, the
+per-host circuit breaker and metrics apply, and every fallible call returns a
+:class:`~flext_api.FlextResult`.
+"""
+
+from __future__ import annotations
+
+from ._reconnect import Reconnect as Reconnect
+from ._sse import EventSource as EventSource
+from ._sse_parser import ServerSentEvent as ServerSentEvent
+from ._sse_parser import SSEParser as SSEParser
+from ._websocket import WebSocketConnection as WebSocketConnection
+from ._ws_types import CloseCode as CloseCode
+from ._ws_types import WebSocketClosed as WebSocketClosed
+from ._ws_types import WebSocketMessage as WebSocketMessage
+from ._ws_types import WebSocketSettings as WebSocketSettings
+
+__all__ = [
+    "CloseCode",
+    "EventSource",
+    "Reconnect",
+    "SSEParser",
+    "ServerSentEvent",
+    "WebSocketClosed",
+    "WebSocketConnection",
+    "WebSocketMessage",
+    "WebSocketSettings",
+]
