@@ -49,6 +49,7 @@ __all__ = ["WebSocketConnection"]
 Handler = Callable[[Any], Awaitable[None] | None]
 ReconnectHook = Callable[["WebSocketConnection"], Awaitable[None]]
 _Outgoing = tuple[str, str | bytes]
+_END = frozenset({aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR})
 
 
 class WebSocketConnection:
@@ -86,6 +87,7 @@ class WebSocketConnection:
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
+        self._close_request = WebSocketClosed(CloseCode.NORMAL)
         self.closed: WebSocketClosed | None = None
         """How the connection ended, once it has."""
         self.reconnects = 0
@@ -267,15 +269,24 @@ class WebSocketConnection:
         while True:
             ws = self._ws
             assert ws is not None
-            async for msg in ws:
-                if msg.type is aiohttp.WSMsgType.TEXT:
-                    await self._inbox.put(WebSocketMessage("text", msg.data))
-                elif msg.type is aiohttp.WSMsgType.BINARY:
-                    await self._inbox.put(WebSocketMessage("bytes", msg.data))
-            self._connected.clear()
-            code = CloseCode.of(ws.close_code)
             reason = ""
-            if self._closing or not self.settings.reconnect or code not in RECONNECT_CODES:
+            while True:
+                msg = await ws.receive()
+                kind = msg.type
+                if kind is aiohttp.WSMsgType.TEXT:
+                    await self._inbox.put(WebSocketMessage("text", msg.data))
+                elif kind is aiohttp.WSMsgType.BINARY:
+                    await self._inbox.put(WebSocketMessage("bytes", msg.data))
+                elif kind is aiohttp.WSMsgType.CLOSE:
+                    reason = msg.extra if isinstance(msg.extra, str) else ""
+                elif kind in _END:
+                    break
+            self._connected.clear()
+            if self._closing:
+                await self._finish(self._close_request)
+                return
+            code = CloseCode.of(ws.close_code)
+            if not self.settings.reconnect or code not in RECONNECT_CODES:
                 await self._finish(WebSocketClosed(code, reason))
                 return
             if not await self._reconnect_now():
@@ -355,6 +366,7 @@ class WebSocketConnection:
         if self.closed is not None:
             return FlextResult.ok(self.closed)
         self._closing = True
+        self._close_request = WebSocketClosed(CloseCode.of(code), reason)
         ws = self._ws
         if ws is not None and not ws.closed:
             await ws.close(code=code, message=reason.encode())

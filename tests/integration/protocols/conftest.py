@@ -42,9 +42,7 @@ async def _serve(app: web.Application) -> AsyncIterator[tuple[web.AppRunner, str
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    server = site._server
-    assert server is not None
-    port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     try:
         yield runner, f"http://127.0.0.1:{port}"
     finally:
@@ -66,7 +64,9 @@ async def _events(request: web.Request) -> web.StreamResponse:
         await resp.write(f"id: {n}\nevent: tick\ndata: {n}\n\n".encode())
     if request.query.get("stall") and live.connections == 1:
         # Silence until the client gives up on the idle stream and hangs up.
-        while request.transport is not None and not request.transport.is_closing():
+        for _ in range(1200):
+            if request.transport is None or request.transport.is_closing():
+                break
             await asyncio.sleep(0.05)
         return resp
     assert request.transport is not None
@@ -129,6 +129,17 @@ async def _ws(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+async def _ws_mute(request: web.Request) -> web.WebSocketResponse:
+    """Accepts, never answers pings, never speaks."""
+    live: LiveServer = request.app[LIVE]
+    live.connections += 1
+    ws = web.WebSocketResponse(autoping=False)
+    await ws.prepare(request)
+    async for _msg in ws:
+        pass
+    return ws
+
+
 async def _ws_private(request: web.Request) -> web.StreamResponse:
     if request.headers.get("Authorization") != "Bearer sesame":
         raise web.HTTPUnauthorized()
@@ -140,6 +151,7 @@ async def ws_server() -> AsyncIterator[LiveServer]:
     app = web.Application()
     app.router.add_get("/ws", _ws)
     app.router.add_get("/private", _ws_private)
+    app.router.add_get("/mute", _ws_mute)
     live = app[LIVE] = LiveServer("")
     async for _runner, url in _serve(app):
         live.url = url

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from flext_api import ErrorCode, FlextApiClient, FlextApiError
@@ -12,9 +14,9 @@ from .conftest import LiveServer
 pytestmark = pytest.mark.integration
 
 
-async def _take(client: FlextApiClient, url: str, n: int, **kw: object) -> list[ServerSentEvent]:
+async def _take(client: FlextApiClient, url: str, n: int, **kw: Any) -> list[ServerSentEvent]:
     events: list[ServerSentEvent] = []
-    async with client.sse("GET", url, **kw) as stream:  # type: ignore[arg-type]
+    async with client.sse("GET", url, **kw) as stream:
         async for event in stream:
             events.append(event)
             if len(events) == n:
