@@ -8,6 +8,8 @@ per-host circuit breaker and metrics apply, and every fallible call returns a
 
 from __future__ import annotations
 
+from ._graphql import GraphQLClient as GraphQLClient
+from ._graphql import GraphQLError as GraphQLError
 from ._reconnect import Reconnect as Reconnect
 from ._sse import EventSource as EventSource
 from ._sse_parser import ServerSentEvent as ServerSentEvent
@@ -21,6 +23,8 @@ from ._ws_types import WebSocketSettings as WebSocketSettings
 __all__ = [
     "CloseCode",
     "EventSource",
+    "GraphQLClient",
+    "GraphQLError",
     "Reconnect",
     "SSEParser",
     "ServerSentEvent",
