@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,3 +156,26 @@ async def ws_server() -> AsyncIterator[LiveServer]:
     async for _runner, url in _serve(app):
         live.url = url
         yield live
+
+
+# -- GraphQL (strawberry on uvicorn) -----------------------------------------------------------
+class GraphQLServer:
+    """The strawberry test app on a real uvicorn; ``counts`` records what it saw."""
+
+    def __init__(self) -> None:
+        from tests.server.live import LiveServer as Uvicorn
+
+        from .graphql_app import build_app
+
+        self.counts: dict[str, int] = {}
+        self.uvicorn = Uvicorn(build_app(self.counts)).start()
+        self.url = self.uvicorn.url
+
+
+@pytest.fixture(scope="module")
+def gql_server() -> Iterator[GraphQLServer]:
+    server = GraphQLServer()
+    try:
+        yield server
+    finally:
+        server.uvicorn.stop()

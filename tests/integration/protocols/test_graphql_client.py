@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from flext_api import ErrorCode, FlextApiClient
 from flext_api.protocols import GraphQLClient, GraphQLError
-from tests.server.live import LiveServer as Uvicorn
 
-from .graphql_app import build_app
+from .conftest import GraphQLServer
 
 pytestmark = pytest.mark.integration
-
-
-class GraphQLServer:
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-        self.uvicorn = Uvicorn(build_app(self.counts)).start()
-        self.url = self.uvicorn.url
-
-
-@pytest.fixture(scope="module")
-def gql_server() -> Iterator[GraphQLServer]:
-    server = GraphQLServer()
-    yield server
-    server.uvicorn.stop()
 
 
 async def test_query_with_variables(gql_server: GraphQLServer) -> None:
