@@ -33,6 +33,7 @@ from ._auth import Principal as Principal
 from ._auth import require_auth as require_auth
 from ._auth import require_roles as require_roles
 from ._client_ip import ClientResolver as ClientResolver
+from ._graphql_mount import GraphQLMount as GraphQLMount
 from ._handlers import error_response as error_response
 from ._health import ReadinessCheck as ReadinessCheck
 from ._jwks import JwksCache as JwksCache
@@ -48,6 +49,7 @@ from ._ratelimit import rate_limit as rate_limit
 from ._results import FlextRoute as FlextRoute
 from ._results import result_response as result_response
 from ._state import FlextServerState as FlextServerState
+from ._ws_auth import require_websocket_auth as require_websocket_auth
 
 __all__ = [
     "AccessLogConfig",
@@ -57,6 +59,7 @@ __all__ = [
     "CorsConfig",
     "FlextRoute",
     "FlextServerState",
+    "GraphQLMount",
     "HealthConfig",
     "JwksCache",
     "JwksFetch",
@@ -78,6 +81,7 @@ __all__ = [
     "rate_limit",
     "require_auth",
     "require_roles",
+    "require_websocket_auth",
     "result_response",
     "status_for_error",
 ]

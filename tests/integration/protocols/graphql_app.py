@@ -12,14 +12,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from strawberry.fastapi import GraphQLRouter
 
+USERS = {1: "ada", 2: "grace"}
+
 
 @strawberry.type
 class User:
     id: int
     name: str
 
-
-USERS = {1: "ada", 2: "grace"}
+    @strawberry.field
+    def friends(self, first: int = 2) -> list[User]:
+        return [User(id=k, name=v) for k, v in list(USERS.items())[:first]]
 
 
 @strawberry.type
@@ -34,8 +37,8 @@ class Query:
         return f"hello {name}"
 
     @strawberry.field
-    def users(self) -> list[User]:
-        return [User(id=k, name=v) for k, v in USERS.items()]
+    def users(self, first: int = 10) -> list[User]:
+        return [User(id=k, name=v) for k, v in list(USERS.items())[:first]]
 
     @strawberry.field
     def broken(self) -> str | None:
