@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from flext_api import ErrorCode, FlextApiClient, FlextApiError
 from flext_api.protocols import GraphQLClient, GraphQLError
@@ -18,7 +19,7 @@ from .graphql_app import schema
 pytestmark = pytest.mark.integration
 
 KEY = {"X-API-Key": "sesame"}
-AUTH = ServerConfig(auth=AuthConfig(api_keys={"svc": "sesame"}))
+AUTH = ServerConfig(auth=AuthConfig(api_keys={"svc": SecretStr("sesame")}))
 
 
 @pytest.fixture
