@@ -200,7 +200,7 @@ def test_user_schema_is_not_modified() -> None:
 @pytest.mark.parametrize("field", ["max_depth", "max_cost", "max_batch"])
 def test_nonpositive_limit_is_config_error(field: str) -> None:
     """A limit below 1 is refused when the app is built."""
+    limits: dict[str, Any] = {field: 0}
     with pytest.raises(FlextApiError) as info:
-        limits: dict[str, Any] = {field: 0}
         create_fastapi_app(AUTH, graphql=GraphQLMount(schema, **limits))
     assert info.value.code is ErrorCode.CONFIG_ERROR and field in info.value.message
