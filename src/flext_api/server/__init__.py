@@ -48,6 +48,8 @@ from ._ratelimit import RateLimitService as RateLimitService
 from ._ratelimit import rate_limit as rate_limit
 from ._results import FlextRoute as FlextRoute
 from ._results import result_response as result_response
+from ._sse import EventStreamResponse as EventStreamResponse
+from ._sse import encode_event as encode_event
 from ._state import FlextServerState as FlextServerState
 from ._ws_auth import require_websocket_auth as require_websocket_auth
 
@@ -57,6 +59,7 @@ __all__ = [
     "Authenticator",
     "ClientResolver",
     "CorsConfig",
+    "EventStreamResponse",
     "FlextRoute",
     "FlextServerState",
     "GraphQLMount",
@@ -75,6 +78,7 @@ __all__ = [
     "ServerRateLimitConfig",
     "build_middleware",
     "create_fastapi_app",
+    "encode_event",
     "error_response",
     "make_json_logger",
     "problem_response",
