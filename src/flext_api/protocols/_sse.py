@@ -137,10 +137,13 @@ class EventSource:
                 raise self.error
             failure: FlextApiError | None = None
             try:
+                feed = self._parser.feed
                 async for chunk in response.aiter_bytes():
-                    for event in self._parser.feed(chunk):
+                    events = feed(chunk)
+                    if events:
                         self._reconnect.succeeded()
-                        yield event
+                        for event in events:
+                            yield event
                         if self.is_closed:
                             return
             except FlextApiError as exc:

@@ -23,25 +23,49 @@ Rules implemented (names are the spec's):
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass
 
 __all__ = ["SSEParser", "ServerSentEvent"]
 
 
-@dataclass(frozen=True, slots=True)
 class ServerSentEvent:
-    """One dispatched event: ``event`` type, ``data``, the last event ``id``, ``retry`` (ms)."""
+    """One dispatched event: ``event`` type, ``data``, the last event ``id``, ``retry`` (ms).
 
-    data: str
-    event: str = "message"
-    id: str = ""
-    retry: int | None = None
+    A plain slotted class rather than a frozen dataclass: one is made per event, and a
+    frozen dataclass's ``__init__`` costs a guarded ``object.__setattr__`` per field.
+    """
+
+    __slots__ = ("data", "event", "id", "retry")
+
+    def __init__(
+        self, data: str, event: str = "message", id: str = "", retry: int | None = None
+    ) -> None:
+        self.data = data
+        self.event = event
+        self.id = id
+        self.retry = retry
 
     def json(self) -> object:
         """``data`` decoded as JSON (raises ``ValueError`` on invalid JSON)."""
         import orjson
 
         return orjson.loads(self.data)
+
+    def _key(self) -> tuple[str, str, str, int | None]:
+        return (self.data, self.event, self.id, self.retry)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ServerSentEvent):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"ServerSentEvent(data={self.data!r}, event={self.event!r}, id={self.id!r}, "
+            f"retry={self.retry!r})"
+        )
 
 
 class SSEParser:
@@ -85,30 +109,25 @@ class SSEParser:
             self._started = True
             if text[0] == "\ufeff":
                 text = text[1:]
+        if not text:
+            return []  # half a UTF-8 sequence: nothing to parse, and the CR flag stands
         if self._after_cr and text[:1] == "\n":
             text = text[1:]  # the LF of a CRLF split across chunks
-        self._after_cr = False
         buffer = self._buffer + text
+        if "\r" in buffer:
+            # A CR ends its line at once; an LF opening the next chunk is then skipped.
+            self._after_cr = buffer[-1] == "\r"
+            buffer = buffer.replace("\r\n", "\n").replace("\r", "\n")
+        else:
+            self._after_cr = False
+        lines = buffer.split("\n")
+        self._buffer = lines.pop()
         events: list[ServerSentEvent] = []
-        start = 0
-        size = len(buffer)
-        while start < size:
-            lf = buffer.find("\n", start)
-            cr = buffer.find("\r", start)
-            if cr == -1 and lf == -1:
-                break
-            if cr == -1 or (lf != -1 and lf < cr):
-                end, nxt = lf, lf + 1
-            else:
-                end = cr
-                nxt = cr + 2 if buffer[cr + 1 : cr + 2] == "\n" else cr + 1
-                if nxt == size and cr + 1 == size:
-                    self._after_cr = True
-            event = self._line(buffer[start:end])
+        line_of = self._line
+        for line in lines:
+            event = line_of(line)
             if event is not None:
                 events.append(event)
-            start = nxt
-        self._buffer = buffer[start:]
         return events
 
     def _line(self, line: str) -> ServerSentEvent | None:

@@ -49,6 +49,9 @@ __all__ = ["WebSocketConnection"]
 Handler = Callable[[Any], Awaitable[None] | None]
 ReconnectHook = Callable[["WebSocketConnection"], Awaitable[None]]
 _Outgoing = tuple[str, str | bytes]
+_TEXT = aiohttp.WSMsgType.TEXT
+_BINARY = aiohttp.WSMsgType.BINARY
+_SENT: FlextResult[None] = FlextResult(None)
 _END = frozenset({aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR})
 
 
@@ -87,6 +90,7 @@ class WebSocketConnection:
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
+        self._writing = False
         self._close_request = WebSocketClosed(CloseCode.NORMAL)
         self.closed: WebSocketClosed | None = None
         """How the connection ended, once it has."""
@@ -191,9 +195,23 @@ class WebSocketConnection:
         if asyncio.current_task() is self._reader:
             # The resubscribe hook: straight to the new socket, ahead of the queue.
             return await self._write(item)
-        await self._outbox.put(item)
-        self.max_queued = max(self.max_queued, self._outbox.qsize())
-        return FlextResult.ok(None)
+        outbox = self._outbox
+        if self._writing or not outbox.empty() or not self._connected.is_set():
+            await outbox.put(item)
+            self.max_queued = max(self.max_queued, outbox.qsize())
+            return _SENT
+        # Nothing queued and the writer idle: write from this task (no hand-over to the
+        # writer task, whose wake-up costs as much as the write itself).
+        self._writing = True
+        try:
+            written = await self._write(item)
+        finally:
+            self._writing = False
+        if written.is_failure:
+            if self._ended() is not None or self._is_closing():
+                return written
+            await outbox.put(item)  # the socket died: the writer sends it after the reconnect
+        return _SENT
 
     async def _write(self, item: _Outgoing) -> FlextResult[None]:
         ws = self._ws
@@ -214,6 +232,8 @@ class WebSocketConnection:
     async def _write_loop(self) -> None:
         while True:
             item = await self._outbox.get()
+            # Holding an item: senders must queue behind it, not write ahead of it.
+            self._writing = True
             while True:
                 await self._connected.wait()
                 if (await self._write(item)).is_success:
@@ -222,6 +242,7 @@ class WebSocketConnection:
                     return
                 # The socket died under us: the reader reconnects; send this one then.
                 self._connected.clear()
+            self._writing = False
             self._outbox.task_done()
 
     async def drain(self) -> None:
@@ -236,16 +257,22 @@ class WebSocketConnection:
             return _invalid("connect() first (or use `async with`)")
         if self.closed is not None and self._inbox.empty():
             return self._closed_result()
-        try:
-            item = await asyncio.wait_for(self._inbox.get(), timeout)
-        except TimeoutError:
-            return FlextResult.fail(
-                f"no WebSocket message within {timeout}s", code=ErrorCode.READ_TIMEOUT
-            )
+        inbox = self._inbox
+        if not inbox.empty():
+            item = inbox.get_nowait()
+        elif timeout is None:
+            item = await inbox.get()
+        else:
+            try:
+                item = await asyncio.wait_for(inbox.get(), timeout)
+            except TimeoutError:
+                return FlextResult.fail(
+                    f"no WebSocket message within {timeout}s", code=ErrorCode.READ_TIMEOUT
+                )
         if isinstance(item, WebSocketClosed):
-            self._inbox.put_nowait(item)  # every later receive sees the close too
+            inbox.put_nowait(item)  # every later receive sees the close too
             return self._closed_result()
-        return FlextResult.ok(item)
+        return FlextResult(item)
 
     async def receive_text(self, timeout: float | None = None) -> FlextResult[str]:
         """The next message as text."""
@@ -270,13 +297,16 @@ class WebSocketConnection:
             ws = self._ws
             assert ws is not None
             reason = ""
+            inbox = self._inbox
             while True:
                 msg = await ws.receive()
                 kind = msg.type
-                if kind is aiohttp.WSMsgType.TEXT:
-                    await self._inbox.put(WebSocketMessage("text", msg.data))
-                elif kind is aiohttp.WSMsgType.BINARY:
-                    await self._inbox.put(WebSocketMessage("bytes", msg.data))
+                if kind is _TEXT or kind is _BINARY:
+                    message = WebSocketMessage("text" if kind is _TEXT else "bytes", msg.data)
+                    if inbox.full():
+                        await inbox.put(message)  # backpressure: stop reading the socket
+                    else:
+                        inbox.put_nowait(message)
                 elif kind is aiohttp.WSMsgType.CLOSE:
                     reason = msg.extra if isinstance(msg.extra, str) else ""
                 elif kind in _END:
@@ -387,6 +417,9 @@ class WebSocketConnection:
         closed = self._ended()
         assert closed is not None
         return FlextResult.ok(closed)
+
+    def _is_closing(self) -> bool:
+        return self._closing
 
     def _ended(self) -> WebSocketClosed | None:
         # A method, not the attribute: the reader task sets it while close() waits.

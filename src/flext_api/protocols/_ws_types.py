@@ -56,12 +56,18 @@ RECONNECT_CODES = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
 class WebSocketMessage:
-    """One received data message: ``kind`` is ``"text"`` or ``"bytes"``."""
+    """One received data message: ``kind`` is ``"text"`` or ``"bytes"``.
 
-    kind: Literal["text", "bytes"]
-    data: str | bytes
+    A plain slotted class: one is made per message, and a frozen dataclass's
+    ``__init__`` pays a guarded ``object.__setattr__`` per field.
+    """
+
+    __slots__ = ("data", "kind")
+
+    def __init__(self, kind: Literal["text", "bytes"], data: str | bytes) -> None:
+        self.kind = kind
+        self.data = data
 
     @property
     def text(self) -> str:
@@ -76,6 +82,17 @@ class WebSocketMessage:
             raise FlextApiError.from_code(
                 ErrorCode.DECODE_ERROR, f"WebSocket message is not JSON: {exc}"
             ) from exc
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WebSocketMessage):
+            return NotImplemented
+        return self.kind == other.kind and self.data == other.data
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.data))
+
+    def __repr__(self) -> str:
+        return f"WebSocketMessage(kind={self.kind!r}, data={self.data!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,3 +119,25 @@ def test_event_type_resets_after_dispatch() -> None:
 def test_json_decodes_data() -> None:
     """``json()`` decodes the data."""
     assert ServerSentEvent('{"a": 1}').json() == {"a": 1}
+
+
+def test_cr_flag_survives_an_empty_chunk() -> None:
+    """CR, then a chunk that decodes to nothing, then LF: still one line end."""
+    parser = SSEParser()
+    events = parser.feed(b"data: x\r") + parser.feed(b"") + parser.feed(b"\ndata: y\n\n")
+    assert events == [ServerSentEvent("x\ny")]
+
+
+def test_cr_then_split_utf8_is_not_a_crlf() -> None:
+    """CR, half a UTF-8 character, the rest: the CR ended the line, nothing is skipped."""
+    parser = SSEParser()
+    events = parser.feed(b"data: x\r") + parser.feed(b"\xc3") + parser.feed(b"\xa9\n\n")
+    assert events == [ServerSentEvent("x")]
+
+
+def test_equality_and_repr() -> None:
+    """Events compare by value and show their fields."""
+    event = ServerSentEvent("d", "e", "1", 5)
+    assert event == ServerSentEvent("d", "e", "1", 5) and event != "d"
+    assert hash(event) == hash(ServerSentEvent("d", "e", "1", 5))
+    assert repr(event) == "ServerSentEvent(data='d', event='e', id='1', retry=5)"
