@@ -91,6 +91,7 @@ class WebSocketConnection:
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
         self._writing = False
+        self._ready = False  # connected, not closing, not resubscribing: sends may go direct
         self._close_request = WebSocketClosed(CloseCode.NORMAL)
         self.closed: WebSocketClosed | None = None
         """How the connection ended, once it has."""
@@ -109,6 +110,7 @@ class WebSocketConnection:
             return opened
         self._reader = asyncio.create_task(self._read_loop(), name=f"ws-read {self.url}")
         self._writer = asyncio.create_task(self._write_loop(), name=f"ws-write {self.url}")
+        self._ready = True
         return opened
 
     async def __aenter__(self) -> WebSocketConnection:
@@ -188,6 +190,20 @@ class WebSocketConnection:
         return await self._send(("text", text))
 
     async def _send(self, item: _Outgoing) -> FlextResult[None]:
+        if self._ready and not self._writing and self._outbox.empty():
+            # Connected, nothing queued, the writer idle: write from this task (handing
+            # over to the writer task costs as much as the write itself).
+            self._writing = True
+            try:
+                written = await self._write(item)
+            finally:
+                self._writing = False
+            if written._error is None:
+                return _SENT
+            if self._ended() is not None or self._is_closing():
+                return written
+            await self._outbox.put(item)  # the socket died: sent after the reconnect
+            return _SENT
         if self.closed is not None or self._closing:
             return self._closed_result()
         if self._reader is None:
@@ -195,22 +211,8 @@ class WebSocketConnection:
         if asyncio.current_task() is self._reader:
             # The resubscribe hook: straight to the new socket, ahead of the queue.
             return await self._write(item)
-        outbox = self._outbox
-        if self._writing or not outbox.empty() or not self._connected.is_set():
-            await outbox.put(item)
-            self.max_queued = max(self.max_queued, outbox.qsize())
-            return _SENT
-        # Nothing queued and the writer idle: write from this task (no hand-over to the
-        # writer task, whose wake-up costs as much as the write itself).
-        self._writing = True
-        try:
-            written = await self._write(item)
-        finally:
-            self._writing = False
-        if written.is_failure:
-            if self._ended() is not None or self._is_closing():
-                return written
-            await outbox.put(item)  # the socket died: the writer sends it after the reconnect
+        await self._outbox.put(item)
+        self.max_queued = max(self.max_queued, self._outbox.qsize())
         return _SENT
 
     async def _write(self, item: _Outgoing) -> FlextResult[None]:
@@ -241,6 +243,7 @@ class WebSocketConnection:
                 if self.closed is not None:
                     return
                 # The socket died under us: the reader reconnects; send this one then.
+                self._ready = False
                 self._connected.clear()
             self._writing = False
             self._outbox.task_done()
@@ -311,6 +314,7 @@ class WebSocketConnection:
                     reason = msg.extra if isinstance(msg.extra, str) else ""
                 elif kind in _END:
                     break
+            self._ready = False
             self._connected.clear()
             if self._closing:
                 await self._finish(self._close_request)
@@ -332,6 +336,7 @@ class WebSocketConnection:
                 self.reconnects += 1
                 if self._on_reconnect is not None:
                     await self._on_reconnect(self)
+                self._ready = True
                 return True
         return False
 
@@ -341,6 +346,7 @@ class WebSocketConnection:
             await session.close()
 
     async def _finish(self, closed: WebSocketClosed) -> None:
+        self._ready = False
         self.closed = closed
         self._connected.set()  # wake the writer so it can see the end
         await self._drop_socket()
@@ -396,6 +402,7 @@ class WebSocketConnection:
         if self.closed is not None:
             return FlextResult.ok(self.closed)
         self._closing = True
+        self._ready = False
         self._close_request = WebSocketClosed(CloseCode.of(code), reason)
         ws = self._ws
         if ws is not None and not ws.closed:
