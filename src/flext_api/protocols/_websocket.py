@@ -350,12 +350,9 @@ class WebSocketConnection:
         self.closed = closed
         self._connected.set()  # wake the writer so it can see the end
         await self._drop_socket()
-        if self._inbox.full():
-            # The reader is the only producer; make room for the close marker.
-            pending = [self._inbox.get_nowait() for _ in range(self._inbox.qsize())]
-            for item in pending[1:]:
-                self._inbox.put_nowait(item)
-        self._inbox.put_nowait(closed)
+        # Behind the messages still waiting (close() empties the queue first, so this
+        # cannot wait forever there).
+        await self._inbox.put(closed)
 
     # -- routing ------------------------------------------------------------------------------
     def on(self, message_type: str, handler: Handler) -> None:

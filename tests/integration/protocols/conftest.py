@@ -121,6 +121,11 @@ async def _ws(request: web.Request) -> web.WebSocketResponse:
             assert request.transport is not None
             request.transport.abort()
             break
+        elif kind == "burst-close":
+            for n in range(int(data.get("count", 3))):
+                await ws.send_json({"type": "tick", "seq": n})
+            await ws.close(code=1000)
+            break
         elif kind == "close":
             await ws.close(code=int(data.get("code", 1000)), message=b"bye")
             break
@@ -140,6 +145,48 @@ async def _ws_mute(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+async def _ws_once(request: web.Request) -> web.StreamResponse:
+    """A WebSocket the first time, 503 for every later upgrade."""
+    if request.app[LIVE].connections >= 1:
+        raise web.HTTPServiceUnavailable()
+    return await _ws(request)
+
+
+async def _gql_ws(request: web.Request) -> web.WebSocketResponse:
+    """A scripted graphql-transport-ws peer; ``mode`` picks the script."""
+    mode = request.query.get("mode", "")
+    live: LiveServer = request.app[LIVE]
+    live.connections += 1
+    protocols = () if mode == "noproto" else ("graphql-transport-ws",)
+    ws = web.WebSocketResponse(protocols=protocols)
+    await ws.prepare(request)
+    init = await ws.receive_json()
+    live.upgrade_headers.append({"init": init["type"]})
+    if mode == "close":
+        await ws.close()
+        return ws
+    await ws.send_json({"type": "nope" if mode == "noack" else "connection_ack"})
+    if mode == "noack":
+        await ws.close()
+        return ws
+    subscribe = await ws.receive_json()
+    live.upgrade_headers.append({"payload": subscribe["payload"]})
+    if mode == "ping":
+        await ws.send_json({"type": "ping"})
+        pong = await ws.receive_json()
+        await ws.send_json({"id": "1", "type": "next", "payload": {"data": {"pong": pong["type"]}}})
+        await ws.send_json({"type": "pong"})
+        await ws.send_json({"id": "1", "type": "weird"})
+    elif mode == "drop":
+        await ws.close(code=1000)
+        return ws
+    elif mode == "error-str":
+        await ws.send_json({"id": "1", "type": "error", "payload": "no such thing"})
+    async for _msg in ws:
+        pass
+    return ws
+
+
 async def _ws_private(request: web.Request) -> web.StreamResponse:
     if request.headers.get("Authorization") != "Bearer sesame":
         raise web.HTTPUnauthorized()
@@ -152,6 +199,8 @@ async def ws_server() -> AsyncIterator[LiveServer]:
     app.router.add_get("/ws", _ws)
     app.router.add_get("/private", _ws_private)
     app.router.add_get("/mute", _ws_mute)
+    app.router.add_get("/once", _ws_once)
+    app.router.add_get("/gqlws", _gql_ws)
     live = app[LIVE] = LiveServer("")
     async for _runner, url in _serve(app):
         live.url = url

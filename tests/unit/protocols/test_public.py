@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
@@ -17,8 +18,10 @@ def test_pinned_protocol_names_import() -> None:
 
 
 def test_client_has_websocket_and_sse() -> None:
-    """FlextApiClient.websocket(url) and .sse(method, url) exist."""
-    assert callable(FlextApiClient.websocket) and callable(FlextApiClient.sse)
+    """FlextApiClient.websocket(url) and .sse(method, url) take the pinned arguments."""
+    websocket = list(inspect.signature(FlextApiClient.websocket).parameters)
+    sse = list(inspect.signature(FlextApiClient.sse).parameters)
+    assert (websocket[:2], sse[:3]) == (["self", "url"], ["self", "method", "url"])
 
 
 def test_error_codes_exist() -> None:
