@@ -38,12 +38,9 @@ __all__ = [
 _CLIENT_KEYS = frozenset(inspect.signature(FlextApiClient).parameters)
 
 
-def _http_client(config: dict[str, Any], protocol: str) -> FlextApiClient:
-    """A FlextApiClient from the client keys of ``config``; ConfigError on unknown keys."""
-    try:
-        return FlextApiClient(**{k: v for k, v in config.items() if k in _CLIENT_KEYS})
-    except TypeError as exc:
-        raise ConfigError(f"{protocol} client config: {exc}") from exc
+def _http_client(config: dict[str, Any]) -> FlextApiClient:
+    """A FlextApiClient from the client keys of ``config`` (the others are the protocol's)."""
+    return FlextApiClient(**{k: v for k, v in config.items() if k in _CLIENT_KEYS})
 
 
 def _unknown(config: dict[str, Any], allowed: frozenset[str], protocol: str) -> None:
@@ -64,7 +61,7 @@ class _OwnsClient(BaseProtocol):
         if self._client is not None:
             return self._client
         if self._owned is None:
-            self._owned = _http_client(self._config, self.name)
+            self._owned = _http_client(self._config)
         return self._owned
 
     async def aclose(self) -> None:
@@ -81,7 +78,7 @@ class FlextWebProtocol(_OwnsClient):
     def create_client(self, config: dict[str, Any]) -> FlextApiClient:
         """``FlextApiClient(**config)``; raises ``ConfigError`` on an unknown key."""
         _unknown(config, frozenset(), self.name)
-        return _http_client(config, self.name)
+        return _http_client(config)
 
     async def execute_request(self, request: HttpRequest) -> FlextResult[HttpResponse]:
         """Send ``request`` through the protocol's client."""
@@ -114,7 +111,7 @@ class GraphQLProtocol(_OwnsClient):
         """A GraphQL client on a new HTTP client made from ``config``."""
         _unknown(config, self._KEYS, self.name)
         return GraphQLClient(
-            _http_client(config, self.name),
+            _http_client(config),
             config.get("endpoint", "/graphql"),
             persisted_queries=bool(config.get("persisted_queries", False)),
         )
@@ -152,7 +149,7 @@ class WebSocketProtocol(_OwnsClient):
         _unknown(config, self._KEYS, self.name)
         if "url" not in config:
             raise ConfigError("websocket client config needs a 'url'")
-        return _http_client(config, self.name).websocket(
+        return _http_client(config).websocket(
             config["url"],
             settings=config.get("settings"),
             on_reconnect=config.get("on_reconnect"),
@@ -207,9 +204,7 @@ class SSEProtocol(_OwnsClient):
         options = {
             k: config[k] for k in ("idle_timeout", "max_reconnects", "last_event_id") if k in config
         }
-        return _http_client(config, self.name).sse(
-            config.get("method", "GET"), config["url"], **options
-        )
+        return _http_client(config).sse(config.get("method", "GET"), config["url"], **options)
 
     async def execute_request(self, request: SSERequest) -> FlextResult[list[ServerSentEvent]]:
         """Collect up to ``max_events`` events."""

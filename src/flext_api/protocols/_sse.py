@@ -76,6 +76,7 @@ class EventSource:
         self._options = options
         self._reconnect = Reconnect.from_config(client.config.retry, max_reconnects)
         self._parser = SSEParser(last_event_id)
+        self._delivered = last_event_id
         self._clock = client.clock
         self._closed = False
         self.connections = 0
@@ -85,8 +86,10 @@ class EventSource:
 
     @property
     def last_event_id(self) -> str:
-        """The ID the next reconnect sends as ``Last-Event-ID``."""
-        return self._parser.last_event_id
+        """The ID of the last event handed to the caller (resume from it with
+        ``last_event_id=``); reconnects send the parser's, which is the same once every
+        received event has been handed over."""
+        return self._delivered
 
     @property
     def retry(self) -> float | None:
@@ -143,9 +146,10 @@ class EventSource:
                     if events:
                         self._reconnect.succeeded()
                         for event in events:
+                            self._delivered = event.id
                             yield event
-                        if self.is_closed:
-                            return
+                            if self.is_closed:
+                                return
             except FlextApiError as exc:
                 failure = exc
             finally:

@@ -26,7 +26,7 @@ class LiveServer:
     url: str
     last_event_ids: list[str | None] = field(default_factory=list)
     connections: int = 0
-    upgrade_headers: list[dict[str, str]] = field(default_factory=list)
+    upgrade_headers: list[dict[str, Any]] = field(default_factory=list)
     sent: dict[int, list[int]] = field(default_factory=dict)
 
     @property

@@ -106,6 +106,25 @@ async def test_cost_limit_refuses_fan_out(serve: Callable[..., str]) -> None:
     assert result.error_code is ErrorCode.GRAPHQL_ERROR and "cost" in (result.error or "")
 
 
+async def test_cost_limit_sees_inline_fragments(serve: Callable[..., str]) -> None:
+    """Fan-out inside an inline fragment counts toward the cost."""
+    url = serve(GraphQLMount(schema, max_cost=500))
+    doc = "{ users(first: 50) { ... on User { friends(first: 50) { name } } } }"
+    result = await _query(url, doc)
+    assert result.error_code is ErrorCode.GRAPHQL_ERROR and "cost" in (result.error or "")
+
+
+async def test_fragment_cycle_is_refused_without_hanging(serve: Callable[..., str]) -> None:
+    """Cyclic fragments are a validation error; the cost rule does not loop on them."""
+    url = serve(GraphQLMount(schema, max_depth=50))
+    doc = (
+        "{ users { ...A } } fragment A on User { friends { ...B } } "
+        "fragment B on User { friends { ...A } }"
+    )
+    result = await _query(url, doc)
+    assert result.error_code is ErrorCode.GRAPHQL_ERROR
+
+
 async def test_alias_limit_refuses_many_aliases(serve: Callable[..., str]) -> None:
     """More aliases than max_aliases are refused."""
     url = serve(GraphQLMount(schema, max_aliases=2))

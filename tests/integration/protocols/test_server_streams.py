@@ -12,7 +12,7 @@ import pytest
 from fastapi import Depends, FastAPI, WebSocket
 from pydantic import SecretStr
 
-from flext_api import ErrorCode, FlextApiClient
+from flext_api import ErrorCode, FlextApiClient, FlextApiError
 from flext_api.protocols import ServerSentEvent, SSEParser
 from flext_api.server import (
     AuthConfig,
@@ -71,6 +71,22 @@ def _app(signals: Signals) -> FastAPI:
                 signals.closed.set()
 
         return EventStreamResponse(source(), heartbeat=0.05)
+
+    @app.get("/boom")
+    async def boom() -> EventStreamResponse:
+        async def source() -> AsyncIterator[object]:
+            yield "one"
+            raise RuntimeError("source broke")
+
+        return EventStreamResponse(source())
+
+    @app.websocket("/ws-admin")
+    async def ws_admin(
+        websocket: WebSocket,
+        user: Annotated[Principal, Depends(require_websocket_auth(scopes=["admin"]))],
+    ) -> None:
+        await websocket.accept()
+        await websocket.close()
 
     @app.websocket("/ws")
     async def ws_echo(
@@ -168,4 +184,36 @@ async def test_websocket_endpoint_without_credentials(server: tuple[str, Signals
     async with FlextApiClient(url) as client:
         result = await client.websocket("/ws").connect()
     assert result.error_code is ErrorCode.HTTP_STATUS
+    assert result.exception is not None and result.exception.details["status"] == 403
+
+
+async def test_sse_stream_ends_cleanly(server: tuple[str, Signals]) -> None:
+    """When the source is exhausted the response ends and the body is complete."""
+    url, _ = server
+    async with FlextApiClient(url) as client, client.stream("GET", "/events") as response:
+        body = await response.aread()
+    assert [e.data for e in SSEParser().feed(body)] == ["one", '{"n":2}', "three\nlines\nhere"]
+
+
+async def test_sse_source_error_cuts_the_stream(server: tuple[str, Signals]) -> None:
+    """A source that raises ends the stream after the events it produced."""
+    url, _ = server
+    parser = SSEParser()
+    seen: list[str] = []
+    failure: FlextApiError | None = None
+    async with FlextApiClient(url) as client, client.stream("GET", "/boom") as response:
+        try:
+            async for chunk in response.aiter_bytes():
+                seen += [e.data for e in parser.feed(chunk)]
+        except FlextApiError as exc:
+            failure = exc
+    assert seen == ["one"]
+    assert failure is None or failure.code is ErrorCode.PROTOCOL_ERROR
+
+
+async def test_websocket_scope_missing_is_refused(server: tuple[str, Signals]) -> None:
+    """An upgrade whose credentials lack a required scope is refused (403)."""
+    url, _ = server
+    async with FlextApiClient(url, headers=KEY) as client:
+        result = await client.websocket("/ws-admin").connect()
     assert result.exception is not None and result.exception.details["status"] == 403

@@ -86,3 +86,24 @@ async def test_last_event_id_can_be_given(sse_server: LiveServer) -> None:
     async with FlextApiClient(sse_server.url) as client:
         (event,) = await _take(client, "/events", 1, last_event_id="41")
     assert (event.id, sse_server.last_event_ids[0]) == ("42", "41")
+
+
+async def test_close_while_iterating_stops(sse_server: LiveServer) -> None:
+    """aclose() inside the loop ends the iteration after the current event."""
+    async with FlextApiClient(sse_server.url) as client:
+        stream = client.sse("GET", "/events")
+        seen = []
+        async for event in stream:
+            seen.append(event.id)
+            await stream.aclose()
+    assert seen == ["1"] and stream.is_closed
+
+
+async def test_repr_and_last_event_id(sse_server: LiveServer) -> None:
+    """The stream shows its request, state, connections and last ID."""
+    async with FlextApiClient(sse_server.url) as client:
+        stream = client.sse("GET", "/events")
+        async for _event in stream:
+            break
+    assert stream.last_event_id == "1"
+    assert repr(stream) == "<EventSource GET /events open [connections: 1, last_event_id: '1']>"

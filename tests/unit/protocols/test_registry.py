@@ -261,6 +261,8 @@ def advertised(tmp_path: Path) -> Iterator[None]:
             class AcmeProtocol:
                 def create_client(self, config):
                     return ("acme", config)
+
+            NOT_A_PROTOCOL = 42
             """
         )
     )
@@ -269,6 +271,8 @@ def advertised(tmp_path: Path) -> Iterator[None]:
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-proto\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text(
         "[flext_api.protocols]\nacme = acme_proto:AcmeProtocol\nghost = acme_missing:Nope\n"
+        "plain = acme_proto:NOT_A_PROTOCOL\n"
+        "[flext_api.protocols.good]\nacme = acme_proto:AcmeProtocol\n"
     )
     sys.path.insert(0, str(tmp_path))
     try:
@@ -285,10 +289,61 @@ def test_discover_registers_entry_points(advertised: None) -> None:
     assert result.error_code is ErrorCode.PLUGIN_ERROR
     assert result.exception is not None
     assert result.exception.details["loaded"] == ["acme"]
-    assert "ghost" in result.exception.details["failures"]
+    assert set(result.exception.details["failures"]) == {"ghost", "plain"}
     assert registry.get_protocol("acme").create_client({"k": 1}) == ("acme", {"k": 1})
 
 
 def test_repr_lists_names() -> None:
     """The repr lists the registered names."""
     assert repr(ProtocolRegistry()) == "<ProtocolRegistry [graphql, http, sse, websocket]>"
+
+
+def test_discover_clean_group_is_success(advertised: None) -> None:
+    """A group whose entry points all load gives the loaded names."""
+    assert ProtocolRegistry().discover("flext_api.protocols.good").value == ["acme"]
+
+
+def test_create_client_of_unknown_protocol_is_config_error() -> None:
+    """create_client with an unknown protocol name is CONFIG_ERROR."""
+    result = ProtocolRegistry().create_client({"protocol": "gopher"})
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+
+
+async def test_execute_unknown_protocol_is_config_error() -> None:
+    """execute with an unknown protocol name is CONFIG_ERROR."""
+    assert (await ProtocolRegistry().execute("gopher", 1)).error_code is ErrorCode.CONFIG_ERROR
+
+
+async def test_execute_raising_flext_error_keeps_it() -> None:
+    """A FlextApiError raised by execute_request is returned as it is."""
+
+    class Strict(BaseProtocol):
+        def create_client(self, config: dict[str, Any]) -> None:
+            return None
+
+        async def execute_request(self, request: object) -> FlextResult[Any]:
+            raise FlextApiError.from_code(ErrorCode.RATE_LIMITED, "slow down")
+
+    registry = ProtocolRegistry()
+    registry.register("strict", Strict)
+    assert (await registry.execute("strict", 1)).error_code is ErrorCode.RATE_LIMITED
+
+
+def test_base_protocol_repr_and_default_aclose() -> None:
+    """A protocol's repr names its class and registry name."""
+    assert repr(FlextWebProtocol()) == "<FlextWebProtocol 'http'>"
+
+
+async def test_default_aclose_does_nothing() -> None:
+    """BaseProtocol.aclose is a no-op hook for protocols that open nothing."""
+
+    class Nothing(BaseProtocol):
+        def create_client(self, config: dict[str, Any]) -> None:
+            return None
+
+        async def execute_request(self, request: object) -> FlextResult[Any]:
+            return FlextResult.ok(None)
+
+    proto = Nothing()
+    await proto.aclose()
+    assert (await proto.execute_request(1)).is_success
