@@ -84,6 +84,9 @@ class GraphQLClient:
         endpoint: the GraphQL URL, relative to the client's base URL or absolute.
         persisted_queries: use automatic persisted queries (hash first).
         headers: sent with every operation (and on the subscription upgrade).
+        schema: the server's schema as SDL; documents are then validated before they
+            are sent (``INVALID_REQUEST`` listing the problems; needs ``graphql-core``,
+            which the ``graphql`` extra brings).
     """
 
     def __init__(
@@ -93,11 +96,16 @@ class GraphQLClient:
         *,
         persisted_queries: bool = False,
         headers: dict[str, str] | None = None,
+        schema: str | None = None,
     ) -> None:
         self.client = client
         self.endpoint = endpoint
         self.persisted_queries = persisted_queries
         self.headers = dict(headers or {})
+        self._schema: Any = None
+        if schema is not None:
+            self._schema = _build_schema(schema)
+        self._valid: dict[str, str | None] = {}
 
     async def query(
         self,
@@ -152,6 +160,10 @@ class GraphQLClient:
                 f"variables must be a dict, got {type(variables).__name__}",
                 code=ErrorCode.INVALID_REQUEST,
             )
+        if self._schema is not None:
+            problem = self._validate(document)
+            if problem is not None:
+                return FlextResult.fail(problem, code=ErrorCode.INVALID_REQUEST)
         payload: dict[str, Any] = {"query": document}
         if variables:
             payload["variables"] = variables
@@ -183,6 +195,22 @@ class GraphQLClient:
         if result.is_failure:
             return FlextResult(error=result.exception)
         return parse_response(result.value)
+
+    def _validate(self, document: str) -> str | None:
+        """Problems of ``document`` against the schema, or None (cached per document)."""
+        if document in self._valid:
+            return self._valid[document]
+        from graphql import GraphQLError as CoreError
+        from graphql import parse, validate
+
+        try:
+            errors = validate(self._schema, parse(document))
+        except CoreError as exc:
+            errors = [exc]
+        problem = "; ".join(e.message for e in errors) or None
+        if len(self._valid) < 1024:
+            self._valid[document] = problem
+        return None if problem is None else f"GraphQL document is invalid: {problem}"
 
     def subscribe(
         self,
@@ -247,3 +275,20 @@ def _is_not_found(result: FlextResult[dict[str, Any]]) -> bool:
         if item.get("message") in _NOT_FOUND or code in _NOT_FOUND:
             return True
     return False
+
+
+def _build_schema(sdl: str) -> Any:
+    try:
+        from graphql import GraphQLError as CoreError
+        from graphql import build_schema
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            f"GraphQLClient(schema=...) needs the 'graphql' extra: "
+            f"pip install 'flext-api[graphql]' ({exc})"
+        ) from exc
+    try:
+        return build_schema(sdl)
+    except (CoreError, TypeError) as exc:
+        raise FlextApiError.from_code(
+            ErrorCode.CONFIG_ERROR, f"GraphQLClient schema is not valid SDL: {exc}"
+        ) from exc

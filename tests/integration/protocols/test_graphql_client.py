@@ -124,3 +124,44 @@ async def test_subscription_can_stop_early(gql_server: GraphQLServer) -> None:
             assert result.value == {"ticks": 0}
             break
         await stream.aclose()
+
+
+SDL = """
+type User { id: Int! name: String! }
+type Query { user(id: Int!): User hello(name: String): String! }
+"""
+
+
+async def test_schema_validation_refuses_before_sending(gql_server: GraphQLServer) -> None:
+    """With a schema, an invalid document fails INVALID_REQUEST and nothing is sent."""
+    async with FlextApiClient(gql_server.url) as http:
+        gql = GraphQLClient(http, "/flaky", schema=SDL)
+        before = gql_server.counts.get("flaky", 0)
+        result = await gql.query("{ user(id: 1) { email } }")
+    assert result.error_code is ErrorCode.INVALID_REQUEST and "email" in (result.error or "")
+    assert gql_server.counts.get("flaky", 0) == before
+
+
+async def test_schema_validation_passes_valid_document(gql_server: GraphQLServer) -> None:
+    """A document valid for the schema is sent (twice: the verdict is cached)."""
+    async with FlextApiClient(gql_server.url) as http:
+        gql = GraphQLClient(http, schema=SDL)
+        first = await gql.query("{ user(id: 1) { name } }")
+        second = await gql.query("{ user(id: 1) { name } }")
+    assert first.value == second.value == {"user": {"name": "ada"}}
+
+
+async def test_schema_validation_reports_syntax_errors(gql_server: GraphQLServer) -> None:
+    """A document that does not parse fails INVALID_REQUEST."""
+    async with FlextApiClient(gql_server.url) as http:
+        result = await GraphQLClient(http, schema=SDL).query("{ user(id: 1) { name }")
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+
+
+def test_bad_schema_is_config_error() -> None:
+    """Schema text that is not SDL is a CONFIG_ERROR when the client is made."""
+    from flext_api import FlextApiError
+
+    with pytest.raises(FlextApiError) as info:
+        GraphQLClient(FlextApiClient("http://127.0.0.1:1"), schema="type {")
+    assert info.value.code is ErrorCode.CONFIG_ERROR
