@@ -158,37 +158,51 @@ async def gql_flext(url: str, n: int, concurrency: int) -> None:
 Run = Callable[[], Awaitable[None]]
 
 
-async def measure(runs: dict[str, Run], rounds: int, units: int) -> dict[str, list[float]]:
-    """units/s of each run, ``rounds`` times, interleaved (one warm-up each first)."""
+Figures = dict[str, list[tuple[float, float]]]
+
+
+async def measure(runs: dict[str, Run], rounds: int, units: int) -> Figures:
+    """(units/s, client CPU us/unit) of each run, ``rounds`` times, interleaved (one
+    warm-up each first). The CPU time is this process's only (the server is another
+    process): steadier than units/s on a shared machine."""
     for run in runs.values():
         await run()
-    figures: dict[str, list[float]] = {name: [] for name in runs}
+    figures: Figures = {name: [] for name in runs}
     for _ in range(rounds):
         for name, run in runs.items():
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             await run()
-            figures[name].append(units / (time.perf_counter() - start))
+            wall, used = time.perf_counter() - start, time.process_time() - cpu
+            figures[name].append((units / wall, used / units * 1e6))
     return figures
 
 
-def report(
-    title: str, unit: str, figures: dict[str, list[float]], base: str
-) -> list[dict[str, object]]:
+def report(title: str, unit: str, figures: Figures, base: str) -> list[dict[str, object]]:
     print(f"\n{title}")
-    print(f"{'client':<34} {unit:>10} {'x ' + base[:14]:>18}   each round")
-    best = {name: max(values) for name, values in figures.items()}
+    print(
+        f"{'client':<26} {unit:>10} {'x base':>7} {'cpu us':>7} {'x base':>7}   "
+        f"{unit} each round (base: {base})"
+    )
+    best = {name: max(rate for rate, _ in values) for name, values in figures.items()}
+    cpu = {name: min(us for _, us in values) for name, values in figures.items()}
     rows = []
     for name, values in figures.items():
-        ratio = best[name] / best[base]
-        spread = (max(values) - min(values)) / max(values)
-        rounds = " ".join(f"{v:.0f}" for v in values)
-        print(f"{name:<34} {best[name]:>10.0f} {ratio:>18.2f}   {rounds} (spread {spread:.0%})")
+        ratio, cpu_ratio = best[name] / best[base], cpu[base] / cpu[name]
+        rates = [rate for rate, _ in values]
+        spread = (max(rates) - min(rates)) / max(rates)
+        rounds = " ".join(f"{v:.0f}" for v in rates)
+        print(
+            f"{name:<26} {best[name]:>10.0f} {ratio:>7.2f} {cpu[name]:>7.1f} {cpu_ratio:>7.2f}"
+            f"   {rounds} (spread {spread:.0%})"
+        )
         rows.append(
             {
                 "client": name,
                 "per_s": round(best[name], 1),
                 "ratio": round(ratio, 3),
-                "rounds": [round(v, 1) for v in values],
+                "cpu_us_per_unit": round(cpu[name], 2),
+                "cpu_ratio": round(cpu_ratio, 3),
+                "rounds": [round(v, 1) for v in rates],
             }
         )
     return rows
@@ -205,7 +219,7 @@ async def run_all(url: str, args: argparse.Namespace) -> dict[str, list[dict[str
         args.rounds,
         m,
     )
-    faster = max(("raw aiohttp", "websockets"), key=lambda k: max(ws[k]))
+    faster = max(("raw aiohttp", "websockets"), key=lambda k: max(r for r, _ in ws[k]))
     sse = await measure(
         {"httpx-sse": lambda: sse_httpx(url, e), "FlextApiClient.sse": lambda: sse_flext(url, e)},
         args.rounds,
