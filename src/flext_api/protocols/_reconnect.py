@@ -12,9 +12,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._config import RetryConfig
+from .._errors import ErrorCode, FlextApiError
 from ..resilience import RetryPolicy
 
-__all__ = ["Reconnect"]
+__all__ = ["Reconnect", "is_permanent"]
+
+_PERMANENT_CODES = frozenset(
+    {ErrorCode.INVALID_REQUEST, ErrorCode.CONFIG_ERROR, ErrorCode.AUTH_ERROR}
+)
+
+
+def is_permanent(error: FlextApiError) -> bool:
+    """True when connecting again cannot help: bad input, refused credentials, or a 4xx
+    other than 408/429 (WHATWG fails an event source on such a status instead of
+    reconnecting). Drops, timeouts, 5xx, 408 and 429 are worth another attempt."""
+    if error.code in _PERMANENT_CODES:
+        return True
+    if error.code is ErrorCode.HTTP_STATUS:
+        status = error.response.status_code if error.response is not None else None
+        status = status if status is not None else error.details.get("status")
+        return isinstance(status, int) and 400 <= status < 500 and status not in (408, 429)
+    return False
 
 
 @dataclass(slots=True)

@@ -13,9 +13,12 @@ to httpx; see DESIGN §4.
 
 A stream ends when the server answers 204 (WHATWG: "stop reconnecting"), when the
 caller stops iterating or calls :meth:`EventSource.aclose`, or when reconnects are
-exhausted; in the last case, and for an answer that is not an event stream, iterating
-raises the :class:`~flext_api.FlextApiError` (an iterator has no result to return,
-as with ``client.stream``); :attr:`EventSource.error` keeps it too.
+exhausted. It fails at once, without reconnecting, on bad input, refused credentials,
+a 4xx other than 408/429 (WHATWG fails the connection on such a status; 5xx, which
+the client's retries already saw, is taken as a restarting server and reconnected) and
+an answer that is not an event stream. A failure raises the
+:class:`~flext_api.FlextApiError` from the iteration (an iterator has no result to
+return, as with ``client.stream``); :attr:`EventSource.error` keeps it too.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from .._config import TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers
 from .._result import FlextResult
-from ._reconnect import Reconnect
+from ._reconnect import Reconnect, is_permanent
 from ._sse_parser import ServerSentEvent, SSEParser
 
 if TYPE_CHECKING:
@@ -121,6 +124,9 @@ class EventSource:
             if result.is_failure:
                 err = result.exception
                 assert err is not None
+                if is_permanent(err):
+                    self.error = err
+                    raise err
                 if not await self._pause(err):
                     return
                 continue

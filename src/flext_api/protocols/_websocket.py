@@ -32,7 +32,7 @@ from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
 from .._result import FlextResult
 from ..transports._websocket import open_websocket
-from ._reconnect import Reconnect
+from ._reconnect import Reconnect, is_permanent
 from ._ws_types import (
     RECONNECT_CODES,
     CloseCode,
@@ -98,6 +98,8 @@ class WebSocketConnection:
         """How the connection ended, once it has."""
         self.reconnects = 0
         """Successful reconnects so far."""
+        self.reconnect_error: FlextApiError | None = None
+        """Why reconnecting stopped, when a reconnect attempt was refused for good."""
         self.max_queued = 0
         """The most messages the send queue has held at once."""
 
@@ -343,20 +345,28 @@ class WebSocketConnection:
                 await self._finish(WebSocketClosed(code, reason))
                 return
             if not await self._reconnect_now():
-                await self._finish(WebSocketClosed(code, "reconnects exhausted"))
+                err = self.reconnect_error
+                why = "reconnects exhausted" if err is None else f"reconnect refused: {err}"
+                await self._finish(WebSocketClosed(code, why))
                 return
 
     async def _reconnect_now(self) -> bool:
         await self._drop_socket()
         while not self._reconnect.exhausted and not self._closing:
             await self._client.clock.sleep(self._reconnect.delay())
-            if (await self._open()).is_success:
-                self._reconnect.succeeded()
-                self.reconnects += 1
-                if self._on_reconnect is not None:
-                    await self._on_reconnect(self)
-                self._ready = True
-                return True
+            opened = await self._open()
+            if opened.is_failure:
+                err = opened.exception
+                if err is not None and is_permanent(err):
+                    self.reconnect_error = err
+                    return False
+                continue
+            self._reconnect.succeeded()
+            self.reconnects += 1
+            if self._on_reconnect is not None:
+                await self._on_reconnect(self)
+            self._ready = True
+            return True
         return False
 
     async def _drop_socket(self) -> None:

@@ -146,9 +146,15 @@ async def _ws_mute(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _ws_once(request: web.Request) -> web.StreamResponse:
-    """A WebSocket the first time, 503 for every later upgrade."""
-    if request.app[LIVE].connections >= 1:
-        raise web.HTTPServiceUnavailable()
+    """A WebSocket the first time; later upgrades get ``?then=`` (503 by default)."""
+    live = request.app[LIVE]
+    if live.connections >= 1:
+        live.connections += 1
+        raise (
+            web.HTTPForbidden()
+            if request.query.get("then") == "403"
+            else web.HTTPServiceUnavailable()
+        )
     return await _ws(request)
 
 

@@ -107,3 +107,23 @@ async def test_repr_and_last_event_id(sse_server: LiveServer) -> None:
             break
     assert stream.last_event_id == "1"
     assert repr(stream) == "<EventSource GET /events open [connections: 1, last_event_id: '1']>"
+
+
+async def test_client_error_status_fails_without_reconnecting(sse_server: LiveServer) -> None:
+    """A 404 fails the stream at once (WHATWG), however many reconnects are allowed."""
+    async with FlextApiClient(sse_server.url) as client:
+        stream = client.sse("GET", "/missing")
+        with pytest.raises(FlextApiError) as info:
+            async for _event in stream:
+                pass
+    assert info.value.code is ErrorCode.HTTP_STATUS and stream.connections == 1
+
+
+async def test_bad_url_fails_without_reconnecting(sse_server: LiveServer) -> None:
+    """A URL that cannot be requested fails INVALID_REQUEST on the first attempt."""
+    async with FlextApiClient(sse_server.url) as client:
+        stream = client.sse("GET", "http://[::1")
+        with pytest.raises(FlextApiError) as info:
+            async for _event in stream:
+                pass
+    assert info.value.code is ErrorCode.INVALID_REQUEST and stream.connections == 1

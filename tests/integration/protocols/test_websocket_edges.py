@@ -138,3 +138,16 @@ async def test_unrouted_message_without_fallback(ws_server: LiveServer) -> None:
         await ws.send_text("plain")
         handled = await ws.dispatch((await ws.receive(timeout=30)).value)
     assert handled is False
+
+
+async def test_refused_reconnect_stops_at_once(ws_server: LiveServer) -> None:
+    """A reconnect refused with 403 ends the connection without further attempts."""
+    async with FlextApiClient(ws_server.url) as client:
+        ws = client.websocket("/once?then=403")
+        await ws.connect()
+        await ws.send_json({"type": "drop"})
+        result = await ws.receive(timeout=30)
+        await ws.close()
+    assert result.error_code is ErrorCode.WEBSOCKET_CLOSED and ws_server.connections == 2
+    assert ws.reconnect_error is not None and ws.reconnect_error.details["status"] == 403
+    assert ws.closed is not None and ws.closed.reason.startswith("reconnect refused")
