@@ -58,8 +58,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 #: May import anything: the package itself, its test helpers and the FLEXT facade.
 TOP = {"flext_api", "flext_api.testing", "flext_api._facade"}
 
-#: Sanctioned upward edges (importer, imported): none today.
-REEXPORTS: set[tuple[str, str]] = set()
+#: Sanctioned upward edges (importer, imported). FlextApiClient.websocket() and .sse()
+#: are pinned on the client (DESIGN §2) but return connections of the protocols layer:
+#: the import sits inside those methods, so nothing of the protocols loads with the client.
+REEXPORTS = {("flext_api.client._client", "flext_api.protocols")}
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 

@@ -84,6 +84,7 @@ def test_every_pinned_name_imports() -> None:
         "flext_api.client.pagination",
         "flext_api.server",
         "flext_api.middleware",
+        "flext_api.protocols",
     ],
 )
 def test_subpackage_all_is_sorted_and_resolves(package: str) -> None:

@@ -85,6 +85,8 @@ class ErrorCode(StrEnum):
     CANCELLED = "CANCELLED"
     CONFIG_ERROR = "CONFIG_ERROR"
     UNEXPECTED_ERROR = "UNEXPECTED_ERROR"
+    GRAPHQL_ERROR = "GRAPHQL_ERROR"
+    WEBSOCKET_CLOSED = "WEBSOCKET_CLOSED"
 
     @property
     def is_timeout(self) -> bool:

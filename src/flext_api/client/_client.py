@@ -52,6 +52,7 @@ from ._request import (
 from ._stages import default_stages
 
 if TYPE_CHECKING:
+    from ..protocols import EventSource, WebSocketConnection
     from .batch._batch import BatchInput
     from .batch._models import BatchResult
     from .pagination._paginate import Paginator
@@ -155,6 +156,7 @@ class FlextApiClient:
         chain: list[Plugin] = list(user)
         if default_plugins:
             chain.extend(default_stages(cfg, clock=self._clock, present=user))
+        self.auth = auth
         if auth is not None:
             chain.append(auth)
         for plugin in chain:
@@ -435,6 +437,25 @@ class FlextApiClient:
         from .pagination._paginate import Paginator
 
         return Paginator(self, path, **options)
+
+    # -- streaming protocols (flext_api.protocols) ----------------------------------------
+    def websocket(self, url: str, **options: Any) -> WebSocketConnection:
+        """A WebSocket that reconnects and resubscribes; see
+        :class:`flext_api.protocols.WebSocketConnection` (``async with`` connects).
+        """
+        from ..protocols import WebSocketConnection
+
+        return WebSocketConnection(self, url, **options)
+
+    def sse(self, method: str, url: str, **options: Any) -> EventSource:
+        """A resumable Server-Sent Events stream; see :class:`flext_api.protocols.EventSource`.
+
+        >>> async for event in client.sse("GET", "/events"):   # doctest: +SKIP
+        ...     print(event.id, event.data)
+        """
+        from ..protocols import EventSource
+
+        return EventSource(self, method, url, **options)
 
     # -- introspection ------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from ._auth import Principal as Principal
 from ._auth import require_auth as require_auth
 from ._auth import require_roles as require_roles
 from ._client_ip import ClientResolver as ClientResolver
+from ._graphql_mount import GraphQLMount as GraphQLMount
 from ._handlers import error_response as error_response
 from ._health import ReadinessCheck as ReadinessCheck
 from ._jwks import JwksCache as JwksCache
@@ -48,7 +49,10 @@ from ._ratelimit import RateLimitService as RateLimitService
 from ._ratelimit import rate_limit as rate_limit
 from ._results import FlextRoute as FlextRoute
 from ._results import result_response as result_response
+from ._sse import EventStreamResponse as EventStreamResponse
+from ._sse import encode_event as encode_event
 from ._state import FlextServerState as FlextServerState
+from ._ws_auth import require_websocket_auth as require_websocket_auth
 
 __all__ = [
     "AccessLogConfig",
@@ -56,8 +60,10 @@ __all__ = [
     "Authenticator",
     "ClientResolver",
     "CorsConfig",
+    "EventStreamResponse",
     "FlextRoute",
     "FlextServerState",
+    "GraphQLMount",
     "HealthConfig",
     "JwksCache",
     "JwksFetch",
@@ -73,6 +79,7 @@ __all__ = [
     "ServerRateLimitConfig",
     "build_middleware",
     "create_fastapi_app",
+    "encode_event",
     "error_response",
     "get_request_id",
     "make_json_logger",
@@ -80,6 +87,7 @@ __all__ = [
     "rate_limit",
     "require_auth",
     "require_roles",
+    "require_websocket_auth",
     "result_response",
     "status_for_error",
 ]

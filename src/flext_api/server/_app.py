@@ -80,6 +80,7 @@ def create_fastapi_app(
     logger: Any = None,
     jwks_fetch: JwksFetch | None = None,
     clock: Clock | None = None,
+    graphql: Any = None,
 ) -> FastAPI:
     """Build a FastAPI app with the full production stack (see docs/server.md).
 
@@ -94,6 +95,8 @@ def create_fastapi_app(
         logger: a structlog-style logger; default JSON lines on standard output.
         jwks_fetch: how to fetch the JWKS document (default: aiohttp).
         clock: the clock of the JWKS cache (tests use a FakeClock).
+        graphql: a strawberry ``Schema`` (or a :class:`~flext_api.server.GraphQLMount`)
+            served at ``/graphql`` behind this app's auth and limits (``graphql`` extra).
 
     Raises:
         ConfigError: an unusable setting (bad rate limit, unreadable public key...).
@@ -137,6 +140,10 @@ def create_fastapi_app(
     )
     app.router.route_class = FlextRoute
     app.state.flext = state
+    if graphql is not None:
+        from ._graphql import mount_graphql
+
+        mount_graphql(app, graphql)
     return app
 
 

@@ -23,6 +23,9 @@ Per-request control through ``request.extensions``:
   first attempt (a ``str`` is used as the key); every attempt sends the same key, so
   the server can deduplicate, and POST/PATCH become retryable (gocardless#12).
 
+* ``"idempotent"``: ``True`` marks a request safe to replay whatever its method (a
+  GraphQL query sent with POST), as an ``Idempotency-Key`` would.
+
 Retry attempts carry ``request.extensions["attempt"]`` (2, 3, ...) for observability.
 """
 
@@ -170,7 +173,10 @@ class RetryPlugin(FlextApiPlugin):
         clock = self._clock
         budget = self.budget
         state = RetryState()
-        has_key = _IDEMPOTENCY_HEADER in request.headers
+        # "idempotent": the caller vouches that replaying is safe (a GraphQL query).
+        has_key = _IDEMPOTENCY_HEADER in request.headers or bool(
+            request.extensions.get("idempotent")
+        )
         while True:
             now = clock.monotonic()
             outcome = Outcome.from_result(result, clock.time())

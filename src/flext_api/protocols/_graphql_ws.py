@@ -1,0 +1,98 @@
+"""GraphQL subscriptions over the ``graphql-transport-ws`` protocol.
+
+The protocol (enisdenjo/graphql-ws, the one Apollo and strawberry speak): the client
+sends ``connection_init`` and waits for ``connection_ack``; ``subscribe`` starts an
+operation; the server sends ``next`` (a result), ``error`` (the operation failed) or
+``complete``; either side may ``ping``, the other answers ``pong``. The socket is a
+:class:`~flext_api.protocols.WebSocketConnection` without reconnect: a subscription's
+state lives on the server, so a dropped one ends the iterator with its error and the
+caller decides whether to subscribe again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any
+
+from .._errors import ErrorCode
+from .._result import FlextResult
+from ._graphql import GraphQLError, result_of
+from ._ws_types import WebSocketSettings
+
+if TYPE_CHECKING:
+    from ._graphql import GraphQLClient
+
+__all__ = ["PROTOCOL", "subscribe"]
+
+PROTOCOL = "graphql-transport-ws"
+
+
+async def subscribe(
+    gql: GraphQLClient,
+    query: str,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+) -> AsyncGenerator[FlextResult[dict[str, Any]], None]:
+    """Yield one result per ``next`` message until ``complete``, an error or a drop."""
+    settings = WebSocketSettings(protocols=(PROTOCOL,), reconnect=False)
+    ws = gql.client.websocket(gql.endpoint, settings=settings, headers=gql.headers or None)
+    opened = await ws.connect()
+    if opened.is_failure:
+        yield FlextResult(error=opened.exception)
+        return
+    completed = False
+    try:
+        if ws.protocol != PROTOCOL:
+            yield FlextResult.fail(
+                f"server did not accept {PROTOCOL!r} (chose {ws.protocol!r})",
+                code=ErrorCode.PROTOCOL_ERROR,
+            )
+            return
+        await ws.send_json({"type": "connection_init", "payload": {}})
+        ack = await ws.receive_json()
+        if ack.is_failure or not isinstance(ack.value, dict):
+            yield FlextResult(error=ack.exception) if ack.is_failure else _unexpected(ack.value)
+            return
+        if ack.value.get("type") != "connection_ack":
+            yield _unexpected(ack.value)
+            return
+        payload: dict[str, Any] = {"query": query}
+        if variables:
+            payload["variables"] = variables
+        if operation_name:
+            payload["operationName"] = operation_name
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": payload})
+        while True:
+            received = await ws.receive_json()
+            if received.is_failure:
+                yield FlextResult(error=received.exception)
+                return
+            message = received.value
+            kind = message.get("type") if isinstance(message, dict) else None
+            if kind == "next":
+                yield result_of(message.get("payload"))
+            elif kind == "error":
+                errors = message.get("payload")
+                items = errors if isinstance(errors, list) else [{"message": str(errors)}]
+                completed = True
+                yield FlextResult(error=GraphQLError(items, None))
+                return
+            elif kind == "complete":
+                completed = True
+                return
+            elif kind == "ping":
+                await ws.send_json({"type": "pong"})
+            elif kind != "pong":
+                yield _unexpected(message)
+                return
+    finally:
+        if not completed and ws.closed is None:
+            await ws.send_json({"id": "1", "type": "complete"})
+            await ws.drain()
+        await ws.close()
+
+
+def _unexpected(message: object) -> FlextResult[dict[str, Any]]:
+    return FlextResult.fail(
+        f"unexpected {PROTOCOL} message: {str(message)[:200]}", code=ErrorCode.PROTOCOL_ERROR
+    )

@@ -1,0 +1,204 @@
+"""``FlextApiClient.sse(method, url)``: a resumable Server-Sent Events stream.
+
+Each connection is an ordinary streamed request through the client's pipeline, so auth,
+retries of the connect, the host's circuit breaker, metrics and tracing all apply. On
+top of that, the stream reconnects when the connection drops or ends (WHATWG: an event
+source reconnects unless told to stop): it waits the server's ``retry:`` (or the retry
+policy's backoff, whichever is longer), sends ``Last-Event-ID`` with the last ID seen
+and goes on yielding events. The timeout is an *idle* timeout — the longest silence
+between two chunks (comments count as traffic) — never a total one.
+
+The parser is ours (:mod:`._sse_parser`) because httpx-sse has no resume and is bound
+to httpx; see DESIGN §4.
+
+A stream ends when the server answers 204 (WHATWG: "stop reconnecting"), when the
+caller stops iterating or calls :meth:`EventSource.aclose`, or when reconnects are
+exhausted. It fails at once, without reconnecting, on bad input, refused credentials,
+a 4xx other than 408/429 (WHATWG fails the connection on such a status; 5xx, which
+the client's retries already saw, is taken as a restarting server and reconnected) and
+an answer that is not an event stream. A failure raises the
+:class:`~flext_api.FlextApiError` from the iteration (an iterator has no result to
+return, as with ``client.stream``); :attr:`EventSource.error` keeps it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from .._config import TimeoutConfig
+from .._errors import ErrorCode, FlextApiError
+from .._models import Headers
+from .._result import FlextResult
+from ._reconnect import Reconnect, is_permanent
+from ._sse_parser import ServerSentEvent, SSEParser
+
+if TYPE_CHECKING:
+    from ..client._client import FlextApiClient
+
+__all__ = ["EventSource"]
+
+_DEFAULT_IDLE_TIMEOUT = 60.0
+
+
+class EventSource:
+    """An async iterator of :class:`ServerSentEvent` that reconnects and resumes.
+
+    >>> async with client.sse("GET", "/events") as events:   # doctest: +SKIP
+    ...     async for event in events:
+    ...         print(event.id, event.event, event.data)
+
+    Args:
+        client: the client whose pipeline makes each connection.
+        method, url: the request (``GET`` usually; ``POST`` works too).
+        idle_timeout: the longest silence between two chunks, in seconds.
+        max_reconnects: consecutive failed connections allowed (None: forever);
+            a connection that delivered an event resets the count.
+        last_event_id: resume from this ID (sent as ``Last-Event-ID``).
+        options: any request keyword (``headers``, ``params``, ``json``...).
+    """
+
+    def __init__(
+        self,
+        client: FlextApiClient,
+        method: str,
+        url: str,
+        *,
+        idle_timeout: float | None = _DEFAULT_IDLE_TIMEOUT,
+        max_reconnects: int | None = None,
+        last_event_id: str = "",
+        **options: Any,
+    ) -> None:
+        self._client = client
+        self.method = method
+        self.url = url
+        connect = client.config.timeout.connect
+        self._timeout = TimeoutConfig(
+            connect=connect, read=idle_timeout, write=connect, pool=connect, total=None
+        )
+        self._options = options
+        self._reconnect = Reconnect.from_config(client.config.retry, max_reconnects)
+        self._parser = SSEParser(last_event_id)
+        self._delivered = last_event_id
+        self._clock = client.clock
+        self._closed = False
+        self.connections = 0
+        """Connections opened so far (1 + reconnects)."""
+        self.error: FlextApiError | None = None
+        """Why the stream stopped, when it stopped on an error."""
+
+    @property
+    def last_event_id(self) -> str:
+        """The ID of the last event handed to the caller (resume from it with
+        ``last_event_id=``); reconnects send the parser's, which is the same once every
+        received event has been handed over."""
+        return self._delivered
+
+    @property
+    def retry(self) -> float | None:
+        """The server's reconnection time in seconds, or None when it sent none."""
+        retry = self._parser.retry
+        return None if retry is None else retry / 1000
+
+    @property
+    def is_closed(self) -> bool:
+        """True after :meth:`aclose`."""
+        return self._closed
+
+    async def __aenter__(self) -> EventSource:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the stream; the current connection goes back to the pool."""
+        self._closed = True
+
+    def __aiter__(self) -> AsyncIterator[ServerSentEvent]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[ServerSentEvent]:
+        while not self._closed:
+            result = await self._connect()
+            if result.is_failure:
+                err = result.exception
+                assert err is not None
+                if is_permanent(err):
+                    self.error = err
+                    raise err
+                if not await self._pause(err):
+                    return
+                continue
+            response = result.value
+            if response.status_code == 204:
+                await response.aclose()
+                return
+            ctype = response.headers.get("content-type", "")
+            if ctype.split(";", 1)[0].strip().lower() != "text/event-stream":
+                await response.aclose()
+                self.error = FlextApiError.from_code(
+                    ErrorCode.PROTOCOL_ERROR,
+                    f"expected text/event-stream, got {ctype or 'no content type'!r}",
+                    request=response.request,
+                    response=response,
+                )
+                raise self.error
+            failure: FlextApiError | None = None
+            try:
+                feed = self._parser.feed
+                async for chunk in response.aiter_bytes():
+                    events = feed(chunk)
+                    if events:
+                        self._reconnect.succeeded()
+                        for event in events:
+                            self._delivered = event.id
+                            yield event
+                            if self.is_closed:
+                                return
+            except FlextApiError as exc:
+                failure = exc
+            finally:
+                await response.aclose()
+            if not await self._pause(failure):
+                return
+
+    async def _connect(self) -> FlextResult[Any]:
+        headers = Headers(self._options.get("headers"))
+        headers.set("Accept", "text/event-stream")
+        headers.set("Cache-Control", "no-store")
+        if self._parser.last_event_id:
+            headers.set("Last-Event-ID", self._parser.last_event_id)
+        options = {**self._options, "headers": headers, "timeout": self._timeout}
+        ext = dict(options.get("extensions") or {})
+        ext["stream"] = True
+        options["extensions"] = ext
+        self.connections += 1
+        # A new parser state per connection, keeping the last ID and the retry value.
+        self._parser = _continue(self._parser)
+        return await self._client.request(self.method, self.url, **options)
+
+    async def _pause(self, failure: FlextApiError | None) -> bool:
+        """Wait before the next connection; False (and ``error`` set) when giving up."""
+        if self._closed:
+            return False
+        if self._reconnect.exhausted:
+            self.error = failure or FlextApiError.from_code(
+                ErrorCode.PROTOCOL_ERROR, "event stream ended and reconnects are exhausted"
+            )
+            raise self.error
+        await self._clock.sleep(self._reconnect.delay(self.retry or 0.0))
+        return not self._closed
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (
+            f"<EventSource {self.method} {self.url} {state} "
+            f"[connections: {self.connections}, last_event_id: {self.last_event_id!r}]>"
+        )
+
+
+def _continue(parser: SSEParser) -> SSEParser:
+    fresh = SSEParser(parser.last_event_id)
+    fresh.retry = parser.retry
+    return fresh

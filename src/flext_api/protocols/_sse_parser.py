@@ -1,0 +1,168 @@
+"""A sans-IO parser of ``text/event-stream`` (WHATWG HTML §9.2.6).
+
+Why our own: the stream must be resumable (``Last-Event-ID`` and the server's
+``retry``), and the parser must survive chunks split anywhere (inside a CRLF, inside a
+UTF-8 sequence). ``httpx-sse`` parses well but has no resume and is tied to httpx; a
+60-line state machine fed raw bytes is simpler than adapting it.
+
+Rules implemented (names are the spec's):
+
+* a leading U+FEFF BOM is dropped once, from the first chunk;
+* lines end at CRLF, LF or CR (a CR ends its line at once; an LF opening the next
+  chunk is then skipped, so a CRLF split across chunks is one line end);
+* ``:`` starts a comment line, ignored (servers send them as heartbeats);
+* ``field: value`` — one space after the colon is removed; a line without a colon is a
+  field with an empty value;
+* ``data`` lines are joined with LF; ``event`` sets the type; ``id`` sets the last event
+  ID unless the value contains NUL; ``retry`` is used only when it is all ASCII digits;
+  unknown fields are ignored;
+* an empty line dispatches the event; an event with no data is not dispatched (but its
+  ``id`` still becomes the last event ID); the event type defaults to ``message``.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+__all__ = ["SSEParser", "ServerSentEvent"]
+
+
+class ServerSentEvent:
+    """One dispatched event: ``event`` type, ``data``, the last event ``id``, ``retry`` (ms).
+
+    A plain slotted class rather than a frozen dataclass: one is made per event, and a
+    frozen dataclass's ``__init__`` costs a guarded ``object.__setattr__`` per field.
+    """
+
+    __slots__ = ("data", "event", "id", "retry")
+
+    def __init__(
+        self, data: str, event: str = "message", id: str = "", retry: int | None = None
+    ) -> None:
+        self.data = data
+        self.event = event
+        self.id = id
+        self.retry = retry
+
+    def json(self) -> object:
+        """``data`` decoded as JSON (raises ``ValueError`` on invalid JSON)."""
+        import orjson
+
+        return orjson.loads(self.data)
+
+    def _key(self) -> tuple[str, str, str, int | None]:
+        return (self.data, self.event, self.id, self.retry)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ServerSentEvent):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"ServerSentEvent(data={self.data!r}, event={self.event!r}, id={self.id!r}, "
+            f"retry={self.retry!r})"
+        )
+
+
+class SSEParser:
+    """Feed bytes, get the complete events; keeps ``last_event_id`` and ``retry``.
+
+    >>> parser = SSEParser()
+    >>> parser.feed(b"id: 1\\ndata: a\\ndata: b\\n\\n")
+    [ServerSentEvent(data='a\\nb', event='message', id='1', retry=None)]
+    """
+
+    __slots__ = (
+        "_after_cr",
+        "_buffer",
+        "_data",
+        "_decoder",
+        "_event",
+        "_retry",
+        "_seen_data",
+        "_started",
+        "last_event_id",
+        "retry",
+    )
+
+    def __init__(self, last_event_id: str = "") -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._buffer = ""
+        self._after_cr = False
+        self._started = False
+        self._data: list[str] = []
+        self._seen_data = False
+        self._event = ""
+        self.last_event_id = last_event_id
+        self._retry: int | None = None
+        # The latest valid ``retry`` value in milliseconds, or None.
+        self.retry: int | None = None
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Parse ``chunk`` (any split) and return the events it completed."""
+        text = self._decoder.decode(chunk)
+        if not self._started and text:
+            self._started = True
+            if text[0] == "\ufeff":
+                text = text[1:]
+        if not text:
+            return []  # half a UTF-8 sequence: nothing to parse, and the CR flag stands
+        if self._after_cr and text[:1] == "\n":
+            text = text[1:]  # the LF of a CRLF split across chunks
+        buffer = self._buffer + text
+        if "\r" in buffer:
+            # A CR ends its line at once; an LF opening the next chunk is then skipped.
+            self._after_cr = buffer[-1] == "\r"
+            buffer = buffer.replace("\r\n", "\n").replace("\r", "\n")
+        else:
+            self._after_cr = False
+        lines = buffer.split("\n")
+        self._buffer = lines.pop()
+        events: list[ServerSentEvent] = []
+        line_of = self._line
+        for line in lines:
+            event = line_of(line)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _line(self, line: str) -> ServerSentEvent | None:
+        if not line:
+            return self._dispatch()
+        if line[0] == ":":
+            return None
+        name, colon, value = line.partition(":")
+        if colon and value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+            self._seen_data = True
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\0" not in value:
+                self.last_event_id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self._retry = int(value)
+            self.retry = self._retry
+        return None
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        retry, self._retry = self._retry, None
+        if not self._seen_data:
+            self._event = ""
+            return None
+        event = ServerSentEvent(
+            data="\n".join(self._data),
+            event=self._event or "message",
+            id=self.last_event_id,
+            retry=retry,
+        )
+        self._data = []
+        self._seen_data = False
+        self._event = ""
+        return event

@@ -1,0 +1,535 @@
+"""``FlextApiClient.websocket(url)``: a WebSocket that survives drops.
+
+Built on aiohttp's WebSocket client (already a dependency; framing, masking, ping/pong
+and close frames are its job) — measured against raw aiohttp and ``websockets`` in
+``bench/protocols.py``. What this module adds is the resilience the HTTP client has:
+
+* the opening handshake carries the client's headers and auth, and asks the host's
+  circuit breaker first (an open circuit fails fast with ``CIRCUIT_OPEN``);
+* a heartbeat (``ping_interval``, ``pong_timeout``) detects a dead peer;
+* after a drop it reconnects with the retry policy's backoff and jitter, then runs the
+  ``on_reconnect`` hook (resubscribe) before queued messages go out;
+* ``send_*`` go through a bounded queue: a full queue makes the sender wait
+  (backpressure), and messages queued while disconnected go out after the reconnect;
+* received messages wait in a bounded queue; the reader stops reading the socket while
+  it is full, so TCP flow control reaches the server and memory stays bounded;
+* JSON messages can be routed to handlers by a type field (:meth:`on`, :meth:`run`);
+* every fallible call returns a ``FlextResult``; a closed connection gives
+  ``WEBSOCKET_CLOSED`` with its :class:`CloseCode` in ``details["close_code"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
+
+import aiohttp
+import orjson
+
+from .._errors import ErrorCode, FlextApiError
+from .._models import HttpRequest, HttpResponse
+from .._result import FlextResult
+from ..transports._websocket import open_websocket
+from ._reconnect import Reconnect, is_permanent
+from ._ws_types import (
+    RECONNECT_CODES,
+    CloseCode,
+    WebSocketClosed,
+    WebSocketMessage,
+    WebSocketSettings,
+)
+
+if TYPE_CHECKING:
+    from ..client._client import FlextApiClient
+
+__all__ = ["WebSocketConnection"]
+
+Handler = Callable[[Any], Awaitable[None] | None]
+ReconnectHook = Callable[["WebSocketConnection"], Awaitable[None]]
+_Outgoing = tuple[str, str | bytes]
+_SEND_ERRORS = (aiohttp.ClientError, ConnectionError, RuntimeError)
+_TEXT = aiohttp.WSMsgType.TEXT
+_BINARY = aiohttp.WSMsgType.BINARY
+_SENT: FlextResult[None] = FlextResult(None)
+_END = frozenset({aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR})
+
+
+class WebSocketConnection:
+    """One logical WebSocket connection (kept across reconnects).
+
+    >>> async with client.websocket("ws://127.0.0.1:8000/ws") as ws:   # doctest: +SKIP
+    ...     await ws.send_json({"type": "subscribe", "topic": "prices"})
+    ...     message = (await ws.receive()).value
+    """
+
+    def __init__(
+        self,
+        client: FlextApiClient,
+        url: str,
+        *,
+        settings: WebSocketSettings | None = None,
+        on_reconnect: ReconnectHook | None = None,
+        headers: Any = None,
+    ) -> None:
+        self._client = client
+        self.url = _ws_url(client.base_url, url)
+        self.settings = settings or WebSocketSettings()
+        self._on_reconnect = on_reconnect
+        self._headers = headers
+        self._reconnect = Reconnect.from_config(client.config.retry, self.settings.max_reconnects)
+        self._outbox: asyncio.Queue[_Outgoing] = asyncio.Queue(self.settings.send_queue)
+        self._inbox: asyncio.Queue[WebSocketMessage | WebSocketClosed] = asyncio.Queue(
+            self.settings.receive_queue
+        )
+        self._handlers: dict[str, Handler] = {}
+        self._fallback: Handler | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._connected = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+        self._writing = False
+        self._ready = False  # connected, not closing, not resubscribing: sends may go direct
+        self._close_request = WebSocketClosed(CloseCode.NORMAL)
+        self.closed: WebSocketClosed | None = None
+        """How the connection ended, once it has."""
+        self.reconnects = 0
+        """Successful reconnects so far."""
+        self.reconnect_error: FlextApiError | None = None
+        """Why reconnecting stopped, when a reconnect attempt was refused for good."""
+        self.max_queued = 0
+        """The most messages the send queue has held at once."""
+
+    # -- opening ------------------------------------------------------------------------------
+    async def connect(self) -> FlextResult[None]:
+        """Open the connection and start the reader and writer; idempotent."""
+        if self._reader is not None:
+            return FlextResult.ok(None)
+        opened = await self._open()
+        if opened.is_failure:
+            return opened
+        self._reader = asyncio.create_task(self._read_loop(), name=f"ws-read {self.url}")
+        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-write {self.url}")
+        self._ready = True
+        return opened
+
+    async def __aenter__(self) -> WebSocketConnection:
+        (await self.connect()).unwrap()  # raises the FlextApiError when the connect failed
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _open(self) -> FlextResult[None]:
+        client = self._client
+        try:
+            request = client.build_request("GET", _http_url(self.url), headers=self._headers)
+        except FlextApiError as exc:
+            return FlextResult.fail(exc)
+        request = HttpRequest(
+            "GET", self.url, headers=request.headers, extensions=request.extensions
+        )
+        authed = await _authenticate(client, request)
+        if authed.is_failure:
+            return FlextResult.fail(authed.exception or authed.error or "auth failed")
+        request = authed.value
+        breaker, admit = _admit(client, request)
+        if isinstance(admit, FlextApiError):
+            return FlextResult.fail(admit)
+        clock = client.clock
+        start = clock.monotonic()
+        cfg = self.settings
+        try:
+            self._session, self._ws = await open_websocket(
+                request,
+                protocols=cfg.protocols,
+                heartbeat=cfg.ping_interval,
+                pong_timeout=cfg.pong_timeout,
+                connect_timeout=client.config.timeout.connect,
+                max_message_size=cfg.max_message_size,
+                verify=client.config.verify_ssl,
+            )
+        except FlextApiError as exc:
+            if breaker is not None:
+                breaker.on_failure(clock.monotonic(), clock.monotonic() - start, admit)
+            return FlextResult.fail(exc)
+        if breaker is not None:
+            breaker.on_success(clock.monotonic(), clock.monotonic() - start, admit)
+        self._connected.set()
+        return FlextResult.ok(None)
+
+    @property
+    def protocol(self) -> str | None:
+        """The subprotocol the server chose, or None."""
+        return None if self._ws is None else self._ws.protocol
+
+    @property
+    def is_connected(self) -> bool:
+        """True while a socket is open (False between a drop and the reconnect)."""
+        return self._connected.is_set()
+
+    # -- sending ------------------------------------------------------------------------------
+    async def send_text(self, text: str) -> FlextResult[None]:
+        """Queue a text message (waits while the send queue is full)."""
+        if not isinstance(cast(object, text), str):
+            return _invalid(f"send_text needs a str, got {type(text).__name__}")
+        ws = self._ws
+        if self._ready and not self._writing and ws is not None and self._outbox.empty():
+            # The common case, inlined (two coroutine frames fewer per message).
+            self._writing = True
+            try:
+                await ws.send_str(text)
+            except _SEND_ERRORS:
+                return await self._requeue(("text", text))
+            finally:
+                self._writing = False
+            return _SENT
+        return await self._send(("text", text))
+
+    async def send_bytes(self, data: bytes) -> FlextResult[None]:
+        """Queue a binary message (waits while the send queue is full)."""
+        if not isinstance(cast(object, data), bytes | bytearray | memoryview):
+            return _invalid(f"send_bytes needs bytes, got {type(data).__name__}")
+        return await self._send(("bytes", bytes(data)))
+
+    async def send_json(self, value: Any) -> FlextResult[None]:
+        """Queue ``value`` as a JSON text message."""
+        try:
+            text = orjson.dumps(value).decode()
+        except TypeError as exc:
+            return _invalid(f"value is not JSON-serializable: {exc}")
+        return await self._send(("text", text))
+
+    async def _send(self, item: _Outgoing) -> FlextResult[None]:
+        if self._ready and not self._writing and self._outbox.empty():
+            # Connected, nothing queued, the writer idle: write from this task (handing
+            # over to the writer task costs as much as the write itself).
+            self._writing = True
+            try:
+                written = await self._write(item)
+            finally:
+                self._writing = False
+            if written._error is None:
+                return _SENT
+            return await self._requeue(item, written)
+        if self.closed is not None or self._closing:
+            return self._closed_result()
+        if self._reader is None:
+            return _invalid("connect() first (or use `async with`)")
+        if asyncio.current_task() is self._reader:
+            # The resubscribe hook: straight to the new socket, ahead of the queue.
+            return await self._write(item)
+        await self._outbox.put(item)
+        self.max_queued = max(self.max_queued, self._outbox.qsize())
+        return _SENT
+
+    async def _requeue(
+        self, item: _Outgoing, failed: FlextResult[None] | None = None
+    ) -> FlextResult[None]:
+        """A direct write failed: the socket died. Queue the message for the reconnect,
+        or report the close when the connection is ending."""
+        if self._ended() is not None or self._is_closing():
+            return failed if failed is not None else self._closed_result()
+        await self._outbox.put(item)
+        return _SENT
+
+    async def _write(self, item: _Outgoing) -> FlextResult[None]:
+        ws = self._ws
+        if ws is None or ws.closed:
+            return self._closed_result()
+        kind, data = item
+        try:
+            if kind == "text":
+                await ws.send_str(data)  # type: ignore[arg-type]
+            else:
+                await ws.send_bytes(data)  # type: ignore[arg-type]
+        except _SEND_ERRORS as exc:
+            err = FlextApiError.from_code(ErrorCode.PROTOCOL_ERROR, f"send failed: {exc}")
+            err.__cause__ = exc
+            return FlextResult.fail(err)
+        return FlextResult.ok(None)
+
+    async def _write_loop(self) -> None:
+        while True:
+            item = await self._outbox.get()
+            # Holding an item: senders must queue behind it, not write ahead of it.
+            self._writing = True
+            while True:
+                await self._connected.wait()
+                if (await self._write(item)).is_success:
+                    break
+                if self.closed is not None:
+                    return
+                # The socket died under us: the reader reconnects; send this one then.
+                self._ready = False
+                self._connected.clear()
+            self._writing = False
+            self._outbox.task_done()
+
+    async def drain(self) -> None:
+        """Wait until every queued message has been handed to the socket."""
+        await self._outbox.join()
+
+    # -- receiving ----------------------------------------------------------------------------
+    async def receive(self, timeout: float | None = None) -> FlextResult[WebSocketMessage]:
+        """The next message; ``WEBSOCKET_CLOSED`` once the connection has ended for good,
+        ``READ_TIMEOUT`` when ``timeout`` seconds pass with nothing."""
+        if self._reader is None:
+            return _invalid("connect() first (or use `async with`)")
+        if self.closed is not None and self._inbox.empty():
+            return self._closed_result()
+        inbox = self._inbox
+        if not inbox.empty():
+            item = inbox.get_nowait()
+        elif timeout is None:
+            item = await inbox.get()
+        else:
+            try:
+                item = await asyncio.wait_for(inbox.get(), timeout)
+            except TimeoutError:
+                return FlextResult.fail(
+                    f"no WebSocket message within {timeout}s", code=ErrorCode.READ_TIMEOUT
+                )
+        if isinstance(item, WebSocketClosed):
+            inbox.put_nowait(item)  # every later receive sees the close too
+            return self._closed_result()
+        return FlextResult(item)
+
+    async def receive_text(self, timeout: float | None = None) -> FlextResult[str]:
+        """The next message as text."""
+        return (await self.receive(timeout)).map(lambda m: m.text)
+
+    async def receive_json(self, timeout: float | None = None) -> FlextResult[Any]:
+        """The next message decoded as JSON (``DECODE_ERROR`` when it is not)."""
+        return (await self.receive(timeout)).map(lambda m: m.json())
+
+    def __aiter__(self) -> AsyncIterator[WebSocketMessage]:
+        return self._messages()
+
+    async def _messages(self) -> AsyncIterator[WebSocketMessage]:
+        while True:
+            result = await self.receive()
+            if result.is_failure:
+                return
+            yield result.value
+
+    async def _read_loop(self) -> None:
+        while True:
+            ws = self._ws
+            assert ws is not None
+            reason = ""
+            inbox = self._inbox
+            while True:
+                msg = await ws.receive()
+                kind = msg.type
+                if kind is _TEXT or kind is _BINARY:
+                    message = WebSocketMessage("text" if kind is _TEXT else "bytes", msg.data)
+                    if inbox.full():
+                        await inbox.put(message)  # backpressure: stop reading the socket
+                    else:
+                        inbox.put_nowait(message)
+                elif kind is aiohttp.WSMsgType.CLOSE:
+                    reason = msg.extra if isinstance(msg.extra, str) else ""
+                elif kind in _END:
+                    break
+            self._ready = False
+            self._connected.clear()
+            if self._closing:
+                await self._finish(self._close_request)
+                return
+            code = CloseCode.of(ws.close_code)
+            if not self.settings.reconnect or code not in RECONNECT_CODES:
+                await self._finish(WebSocketClosed(code, reason))
+                return
+            if not await self._reconnect_now():
+                err = self.reconnect_error
+                why = "reconnects exhausted" if err is None else f"reconnect refused: {err}"
+                await self._finish(WebSocketClosed(code, why))
+                return
+
+    async def _reconnect_now(self) -> bool:
+        await self._drop_socket()
+        while not self._reconnect.exhausted and not self._closing:
+            await self._client.clock.sleep(self._reconnect.delay())
+            opened = await self._open()
+            if opened.is_failure:
+                err = opened.exception
+                if err is not None and is_permanent(err):
+                    self.reconnect_error = err
+                    return False
+                continue
+            self._reconnect.succeeded()
+            self.reconnects += 1
+            if self._on_reconnect is not None:
+                await self._on_reconnect(self)
+            self._ready = True
+            return True
+        return False
+
+    async def _drop_socket(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def _finish(self, closed: WebSocketClosed) -> None:
+        self._ready = False
+        self.closed = closed
+        self._connected.set()  # wake the writer so it can see the end
+        await self._drop_socket()
+        # Behind the messages still waiting (close() empties the queue first, so this
+        # cannot wait forever there).
+        await self._inbox.put(closed)
+
+    # -- routing ------------------------------------------------------------------------------
+    def on(self, message_type: str, handler: Handler) -> None:
+        """Route JSON messages whose ``type_field`` equals ``message_type`` to ``handler``."""
+        self._handlers[message_type] = handler
+
+    def on_other(self, handler: Handler) -> None:
+        """Handle every message no :meth:`on` route matched (the raw message is passed)."""
+        self._fallback = handler
+
+    async def run(self) -> FlextResult[WebSocketClosed]:
+        """Dispatch messages to their handlers until the connection ends; return how."""
+        async for message in self:
+            await self.dispatch(message)
+        assert self.closed is not None
+        return FlextResult.ok(self.closed)
+
+    async def dispatch(self, message: WebSocketMessage) -> bool:
+        """Call the handler for ``message``; False when nothing handled it."""
+        handler: Handler | None = None
+        payload: Any = message
+        if message.kind == "text" and self._handlers:
+            try:
+                decoded = orjson.loads(message.data)
+            except orjson.JSONDecodeError:
+                decoded = None
+            if isinstance(decoded, dict):
+                handler = self._handlers.get(str(decoded.get(self.settings.type_field)))
+                payload = decoded
+        if handler is None:
+            handler, payload = self._fallback, message
+        if handler is None:
+            return False
+        outcome = handler(payload)
+        if inspect.isawaitable(outcome):
+            await outcome
+        return True
+
+    # -- closing ------------------------------------------------------------------------------
+    async def close(
+        self, code: int = CloseCode.NORMAL, reason: str = ""
+    ) -> FlextResult[WebSocketClosed]:
+        """Close with ``code``; idempotent; returns how the connection ended."""
+        if self.closed is not None:
+            return FlextResult.ok(self.closed)
+        self._closing = True
+        self._ready = False
+        self._close_request = WebSocketClosed(CloseCode.of(code), reason)
+        ws = self._ws
+        if ws is not None and not ws.closed:
+            await ws.close(code=code, message=reason.encode())
+        reader, writer = self._reader, self._writer
+        if writer is not None:
+            writer.cancel()
+        if reader is not None:
+            # The reader ends once the close handshake is over; wake it if it waits on
+            # a full inbox.
+            while not reader.done():
+                while not self._inbox.empty():
+                    self._inbox.get_nowait()
+                await asyncio.wait([reader], timeout=0.05)
+        if self._ended() is None:
+            await self._finish(WebSocketClosed(CloseCode.of(code), reason))
+        tasks = [t for t in (reader, writer) if t is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)
+        closed = self._ended()
+        assert closed is not None
+        return FlextResult.ok(closed)
+
+    def _is_closing(self) -> bool:
+        return self._closing
+
+    def _ended(self) -> WebSocketClosed | None:
+        # A method, not the attribute: the reader task sets it while close() waits.
+        return self.closed
+
+    def _closed_result(self) -> FlextResult[Any]:
+        closed = self.closed or WebSocketClosed(CloseCode.NORMAL, "closing")
+        return FlextResult.fail(
+            FlextApiError.from_code(
+                ErrorCode.WEBSOCKET_CLOSED,
+                f"WebSocket {self.url} closed ({int(closed.code)} {closed.reason})".rstrip(),
+                details={"close_code": closed.code, "reason": closed.reason},
+            )
+        )
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else ("open" if self.is_connected else "connecting")
+        return (
+            f"<WebSocketConnection {self.url} {state} [queued: {self._outbox.qsize()}/"
+            f"{self.settings.send_queue}, reconnects: {self.reconnects}]>"
+        )
+
+
+def _ws_url(base_url: str | None, url: str) -> str:
+    """``url`` made absolute against the client's base URL, with a ws/wss scheme."""
+    if "://" not in url and base_url is not None:
+        url = base_url.rstrip("/") + "/" + url.lstrip("/")
+    scheme, sep, rest = url.partition("://")
+    mapped = {"http": "ws", "https": "wss"}.get(scheme.lower(), scheme)
+    return f"{mapped}{sep}{rest}"
+
+
+def _http_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    mapped = {"ws": "http", "wss": "https"}.get(scheme.lower(), scheme)
+    return f"{mapped}{sep}{rest}"
+
+
+def _invalid(message: str) -> FlextResult[Any]:
+    return FlextResult.fail(message, code=ErrorCode.INVALID_REQUEST)
+
+
+async def _authenticate(client: FlextApiClient, request: HttpRequest) -> FlextResult[HttpRequest]:
+    """Run the client's auth plugin over the upgrade request, capturing what it sends."""
+    auth = getattr(client, "auth", None)
+    if auth is None:
+        return FlextResult.ok(request)
+    from ..client._plugin import build_pipeline
+
+    seen: list[HttpRequest] = []
+
+    async def capture(req: HttpRequest) -> FlextResult[HttpResponse]:
+        seen.append(req)
+        return FlextResult.ok(HttpResponse(101, request=req))
+
+    result = await build_pipeline([auth], capture)(request)
+    if result.is_failure:
+        return FlextResult.fail(result.exception or result.error or "auth failed")
+    return FlextResult.ok(seen[-1] if seen else request)
+
+
+def _admit(client: FlextApiClient, request: HttpRequest) -> tuple[Any, Any]:
+    """The host's breaker and its verdict; a ``CIRCUIT_OPEN`` error when it refuses."""
+    from ..client.plugins import CircuitBreakerPlugin
+    from ..resilience import Reject
+
+    for plugin in client.plugins:
+        if isinstance(plugin, CircuitBreakerPlugin) and plugin.config.enabled:
+            now = client.clock.monotonic()
+            breaker = plugin.registry.get(request.host, now)
+            verdict = breaker.allow(now)
+            if isinstance(verdict, Reject):
+                return None, FlextApiError.from_code(
+                    ErrorCode.CIRCUIT_OPEN,
+                    f"circuit for {request.host} is {verdict.state.value}",
+                    request=request,
+                    retry_after=verdict.retry_after,
+                )
+            return breaker, verdict
+    return None, None

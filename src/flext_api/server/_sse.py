@@ -1,0 +1,173 @@
+"""``EventStreamResponse``: Server-Sent Events from a factory app.
+
+Why not ``sse-starlette``: the response is ~100 lines over the ASGI interface, and the
+factory already owns what sse-starlette adds around it (shutdown drain, headers). What
+it must get right:
+
+* **heartbeat**: a comment line (``: ping``) after ``heartbeat`` seconds without an
+  event, so proxies and the client's idle timeout see a live stream;
+* **disconnect**: a task waits for ``http.disconnect``; when the client leaves, the
+  event source is closed (its ``finally`` blocks run) and nothing more is sent;
+* **no buffering**: every event is its own ASGI body message (none of the factory's
+  middlewares collects bodies), and ``X-Accel-Buffering: no`` asks nginx not to either;
+  ``Cache-Control: no-store`` keeps caches out.
+
+Events may be :class:`~flext_api.protocols.ServerSentEvent` objects, ``dict`` s with
+``data``/``event``/``id``/``retry`` keys, or plain strings (the data). A ``data`` that
+is not a string is sent as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterable, Mapping
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from flext_api._errors import ErrorCode, FlextApiError
+
+__all__ = ["EventStreamResponse", "encode_event"]
+
+_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-store"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+def encode_event(event: Any) -> bytes:
+    """One event in ``text/event-stream`` form; ``INVALID_REQUEST`` for a newline in
+    ``id`` or ``event`` (it would split the field)."""
+    if isinstance(event, str):
+        fields: Mapping[str, Any] = {"data": event}
+    elif isinstance(event, Mapping):
+        fields = event
+    else:
+        fields = {
+            "data": getattr(event, "data", ""),
+            "event": getattr(event, "event", None),
+            "id": getattr(event, "id", None) or None,
+            "retry": getattr(event, "retry", None),
+        }
+    lines: list[str] = []
+    for name in ("id", "event"):
+        value = fields.get(name)
+        if value is None or (name == "event" and value == "message"):
+            continue
+        text = str(value)
+        if "\n" in text or "\r" in text or (name == "id" and "\0" in text):
+            raise FlextApiError.from_code(
+                ErrorCode.INVALID_REQUEST, f"SSE {name} must be one line, got {text!r}"
+            )
+        lines.append(f"{name}: {text}")
+    retry = fields.get("retry")
+    if retry is not None:
+        lines.append(f"retry: {int(retry)}")
+    data = fields.get("data", "")
+    if not isinstance(data, str):
+        data = orjson.dumps(data).decode()
+    lines.extend(
+        f"data: {line}" for line in data.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    )
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+class EventStreamResponse(Response):
+    """An ASGI response streaming ``events`` as Server-Sent Events.
+
+    >>> @app.get("/events")                                          # doctest: +SKIP
+    ... async def events() -> EventStreamResponse:
+    ...     async def ticks():
+    ...         for n in range(10):
+    ...             yield {"id": n, "event": "tick", "data": {"n": n}}
+    ...     return EventStreamResponse(ticks(), heartbeat=15)
+
+    Args:
+        events: an async iterable of events (see module docstring).
+        heartbeat: seconds of silence before a ``: ping`` comment (None: never).
+        headers: extra response headers.
+    """
+
+    def __init__(
+        self,
+        events: AsyncIterable[Any],
+        *,
+        heartbeat: float | None = 15.0,
+        headers: Mapping[str, str] | None = None,
+        status_code: int = 200,
+    ) -> None:
+        self.events = events
+        self.heartbeat = heartbeat
+        self.status_code = status_code
+        self.background = None
+        self.media_type = "text/event-stream"
+        self.body = b""
+        self.raw_headers = list(_HEADERS) + [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
+        ]
+        self.disconnected = False
+        """True once the client has gone away."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        stream = asyncio.create_task(self._stream(send))
+        watch = asyncio.create_task(self._watch(receive))
+        try:
+            done, _ = await asyncio.wait({stream, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (stream, watch):
+                task.cancel()
+            await asyncio.gather(stream, watch, return_exceptions=True)
+            await _close(self.events)
+        failure = stream.exception() if stream in done else None
+        if failure is not None:
+            raise failure
+        if not self.disconnected:
+            with contextlib.suppress(OSError):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _watch(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+                return
+
+    async def _stream(self, send: Send) -> None:
+        iterator = aiter(self.events)
+        pending: asyncio.Task[Any] | None = None
+        try:
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(anext(iterator))
+                done, _ = await asyncio.wait({pending}, timeout=self.heartbeat)
+                if not done:
+                    await send(
+                        {"type": "http.response.body", "body": b": ping\n\n", "more_body": True}
+                    )
+                    continue
+                try:
+                    event = pending.result()
+                except StopAsyncIteration:
+                    return
+                finally:
+                    pending = None
+                await send(
+                    {"type": "http.response.body", "body": encode_event(event), "more_body": True}
+                )
+        finally:
+            if pending is not None:
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+
+
+async def _close(events: AsyncIterable[Any]) -> None:
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -1,0 +1,129 @@
+"""``client.sse``: resumable event streams against a real aiohttp SSE server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flext_api import ErrorCode, FlextApiClient, FlextApiError
+from flext_api.protocols import ServerSentEvent
+
+from .conftest import LiveServer
+
+pytestmark = pytest.mark.integration
+
+
+async def _take(client: FlextApiClient, url: str, n: int, **kw: Any) -> list[ServerSentEvent]:
+    events: list[ServerSentEvent] = []
+    async with client.sse("GET", url, **kw) as stream:
+        async for event in stream:
+            events.append(event)
+            if len(events) == n:
+                break
+    return events
+
+
+async def test_reconnect_resumes_after_last_event_id(sse_server: LiveServer) -> None:
+    """After a cut, the stream reconnects with Last-Event-ID and misses no event."""
+    async with FlextApiClient(sse_server.url) as client:
+        events = await _take(client, "/events", 9)
+    assert [e.data for e in events] == [str(n) for n in range(1, 10)]
+    assert sse_server.last_event_ids == [None, "3", "6"]
+
+
+async def test_events_carry_type_and_id(sse_server: LiveServer) -> None:
+    """Each event has the server's event type and ID."""
+    async with FlextApiClient(sse_server.url) as client:
+        (event,) = await _take(client, "/events", 1)
+    assert (event.event, event.id, event.data) == ("tick", "1", "1")
+
+
+async def test_servers_retry_is_remembered(sse_server: LiveServer) -> None:
+    """The server's ``retry:`` becomes the stream's reconnection time."""
+    async with FlextApiClient(sse_server.url) as client:
+        stream = client.sse("GET", "/events")
+        async for _event in stream:
+            break
+    assert stream.retry == 0.005
+
+
+async def test_idle_timeout_reconnects(sse_server: LiveServer) -> None:
+    """A silent stream past the idle timeout is dropped and resumed."""
+    async with FlextApiClient(sse_server.url) as client:
+        events = await _take(client, "/events?stall=1", 4, idle_timeout=0.3)
+    assert [e.id for e in events] == ["1", "2", "3", "4"]
+    assert sse_server.last_event_ids[1] == "3"
+
+
+async def test_no_content_stops_the_stream(sse_server: LiveServer) -> None:
+    """A 204 answer ends the stream without reconnecting."""
+    async with FlextApiClient(sse_server.url) as client:
+        events = await _take(client, "/done", 1)
+    assert (events, sse_server.connections) == ([], 1)
+
+
+async def test_wrong_content_type_raises_protocol_error(sse_server: LiveServer) -> None:
+    """An answer that is not text/event-stream raises PROTOCOL_ERROR."""
+    async with FlextApiClient(sse_server.url) as client:
+        with pytest.raises(FlextApiError) as info:
+            await _take(client, "/json", 1)
+    assert info.value.code is ErrorCode.PROTOCOL_ERROR
+
+
+async def test_exhausted_reconnects_raise_last_error(sse_server: LiveServer) -> None:
+    """With reconnects exhausted, iterating raises the connection's error."""
+    async with FlextApiClient(sse_server.url) as client:
+        stream = client.sse("GET", "/missing", max_reconnects=1)
+        with pytest.raises(FlextApiError) as info:
+            async for _event in stream:
+                pass
+    assert info.value.code is ErrorCode.HTTP_STATUS and stream.error is info.value
+
+
+async def test_last_event_id_can_be_given(sse_server: LiveServer) -> None:
+    """``last_event_id`` resumes from a known point on the first connection."""
+    async with FlextApiClient(sse_server.url) as client:
+        (event,) = await _take(client, "/events", 1, last_event_id="41")
+    assert (event.id, sse_server.last_event_ids[0]) == ("42", "41")
+
+
+async def test_close_while_iterating_stops(sse_server: LiveServer) -> None:
+    """aclose() inside the loop ends the iteration after the current event."""
+    async with FlextApiClient(sse_server.url) as client:
+        stream = client.sse("GET", "/events")
+        seen = []
+        async for event in stream:
+            seen.append(event.id)
+            await stream.aclose()
+    assert seen == ["1"] and stream.is_closed
+
+
+async def test_repr_and_last_event_id(sse_server: LiveServer) -> None:
+    """The stream shows its request, state, connections and last ID."""
+    async with FlextApiClient(sse_server.url) as client:
+        stream = client.sse("GET", "/events")
+        async for _event in stream:
+            break
+    assert stream.last_event_id == "1"
+    assert repr(stream) == "<EventSource GET /events open [connections: 1, last_event_id: '1']>"
+
+
+async def test_client_error_status_fails_without_reconnecting(sse_server: LiveServer) -> None:
+    """A 404 fails the stream at once (WHATWG), however many reconnects are allowed."""
+    async with FlextApiClient(sse_server.url) as client:
+        stream = client.sse("GET", "/missing")
+        with pytest.raises(FlextApiError) as info:
+            async for _event in stream:
+                pass
+    assert info.value.code is ErrorCode.HTTP_STATUS and stream.connections == 1
+
+
+async def test_bad_url_fails_without_reconnecting(sse_server: LiveServer) -> None:
+    """A URL that cannot be requested fails INVALID_REQUEST on the first attempt."""
+    async with FlextApiClient(sse_server.url) as client:
+        stream = client.sse("GET", "http://[::1")
+        with pytest.raises(FlextApiError) as info:
+            async for _event in stream:
+                pass
+    assert info.value.code is ErrorCode.INVALID_REQUEST and stream.connections == 1

@@ -1,0 +1,153 @@
+"""WebSocket edge cases against the real aiohttp test server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flext_api import ErrorCode, FlextApiClient, FlextApiPlugin, FlextResult, HttpRequest
+from flext_api.protocols import CloseCode, WebSocketMessage, WebSocketSettings
+
+from .conftest import LiveServer
+
+pytestmark = pytest.mark.integration
+
+
+class _RefusingAuth(FlextApiPlugin):
+    def before_request(self, request: HttpRequest) -> FlextResult[HttpRequest]:
+        return FlextResult.fail("no token today", code=ErrorCode.AUTH_ERROR)
+
+
+async def test_connect_twice_is_harmless(ws_server: LiveServer) -> None:
+    """A second connect() on an open connection succeeds without a new socket."""
+    async with FlextApiClient(ws_server.url) as client, client.websocket("/ws") as ws:
+        again = await ws.connect()
+    assert again.is_success and ws_server.connections == 1
+
+
+async def test_invalid_header_is_invalid_request(ws_server: LiveServer) -> None:
+    """A header with a newline is refused before connecting."""
+    async with FlextApiClient(ws_server.url) as client:
+        result = await client.websocket("/ws", headers={"X-Bad": "a\nb"}).connect()
+    assert result.error_code is ErrorCode.INVALID_REQUEST and ws_server.connections == 0
+
+
+async def test_auth_failure_fails_connect(ws_server: LiveServer) -> None:
+    """An auth plugin that fails stops the upgrade with its error."""
+    async with FlextApiClient(ws_server.url, auth=_RefusingAuth()) as client:
+        result = await client.websocket("/ws").connect()
+    assert result.error_code is ErrorCode.AUTH_ERROR and ws_server.connections == 0
+
+
+async def test_send_bytes_wrong_type_is_invalid(ws_server: LiveServer) -> None:
+    """send_bytes with a str is INVALID_REQUEST."""
+    async with FlextApiClient(ws_server.url) as client, client.websocket("/ws") as ws:
+        result = await ws.send_bytes("x")  # type: ignore[arg-type]
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+
+
+async def test_send_json_unserializable_is_invalid(ws_server: LiveServer) -> None:
+    """send_json with a value JSON cannot hold is INVALID_REQUEST."""
+    async with FlextApiClient(ws_server.url) as client, client.websocket("/ws") as ws:
+        result = await ws.send_json({"when": object()})
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+
+
+async def test_receive_before_connect_is_invalid(ws_server: LiveServer) -> None:
+    """receive on a connection never opened is INVALID_REQUEST."""
+    async with FlextApiClient(ws_server.url) as client:
+        result = await client.websocket("/ws").receive()
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+
+
+async def test_messages_before_close_are_all_delivered(ws_server: LiveServer) -> None:
+    """With a receive queue of 1, every message sent before the server's close arrives."""
+    settings = WebSocketSettings(receive_queue=1)
+    async with (
+        FlextApiClient(ws_server.url) as client,
+        client.websocket("/ws", settings=settings) as ws,
+    ):
+        await ws.send_json({"type": "burst-close", "count": 4})
+        seqs = [(await ws.receive_json(timeout=30)).value["seq"] for _ in range(4)]
+        end = await ws.receive(timeout=30)
+    assert seqs == [0, 1, 2, 3] and end.error_code is ErrorCode.WEBSOCKET_CLOSED
+
+
+async def test_close_while_reader_waits_on_full_queue(ws_server: LiveServer) -> None:
+    """close() ends a connection whose unread messages fill the receive queue."""
+    settings = WebSocketSettings(receive_queue=1)
+    async with FlextApiClient(ws_server.url) as client:
+        ws = client.websocket("/ws", settings=settings)
+        await ws.connect()
+        await ws.send_json({"type": "subscribe", "count": 20})
+        await ws.drain()
+        closed = (await ws.close(CloseCode.GOING_AWAY, "done")).value
+    assert (closed.code, closed.reason) == (CloseCode.GOING_AWAY, "done")
+
+
+async def test_reconnects_exhausted_end_the_connection(ws_server: LiveServer) -> None:
+    """When every reconnect is refused, the connection ends with WEBSOCKET_CLOSED."""
+    settings = WebSocketSettings(max_reconnects=2)
+    async with FlextApiClient(ws_server.url) as client:
+        ws = client.websocket("/once", settings=settings)
+        await ws.connect()
+        await ws.send_json({"type": "drop"})
+        result = await ws.receive(timeout=30)
+        await ws.close()
+    assert result.error_code is ErrorCode.WEBSOCKET_CLOSED
+    assert ws.closed is not None and ws.closed.reason == "reconnects exhausted"
+
+
+async def test_no_reconnect_when_turned_off(ws_server: LiveServer) -> None:
+    """reconnect=False ends the connection at the first drop."""
+    settings = WebSocketSettings(reconnect=False)
+    async with FlextApiClient(ws_server.url) as client:
+        ws = client.websocket("/ws", settings=settings)
+        await ws.connect()
+        await ws.send_json({"type": "drop"})
+        result = await ws.receive(timeout=30)
+        await ws.close()
+    assert result.error_code is ErrorCode.WEBSOCKET_CLOSED and ws_server.connections == 1
+    assert ws.closed is not None and ws.closed.code is CloseCode.ABNORMAL
+
+
+async def test_async_handler_and_fallback(ws_server: LiveServer) -> None:
+    """Async handlers are awaited; non-JSON and unrouted messages go to the fallback."""
+    ticks: list[Any] = []
+    others: list[WebSocketMessage] = []
+
+    async def on_tick(message: Any) -> None:
+        ticks.append(message["seq"])
+
+    async with FlextApiClient(ws_server.url) as client, client.websocket("/ws") as ws:
+        ws.on("tick", on_tick)
+        ws.on_other(others.append)
+        await ws.send_json({"type": "subscribe", "count": 1})
+        await ws.send_text("not json")
+        await ws.send_json({"type": "other"})
+        for _ in range(3):
+            await ws.dispatch((await ws.receive(timeout=30)).value)
+    assert ticks == [0] and [m.text for m in others] == ["not json", '{"type":"other"}']
+
+
+async def test_unrouted_message_without_fallback(ws_server: LiveServer) -> None:
+    """dispatch returns False when no handler takes the message."""
+    async with FlextApiClient(ws_server.url) as client, client.websocket("/ws") as ws:
+        ws.on("tick", lambda m: None)
+        await ws.send_text("plain")
+        handled = await ws.dispatch((await ws.receive(timeout=30)).value)
+    assert handled is False
+
+
+async def test_refused_reconnect_stops_at_once(ws_server: LiveServer) -> None:
+    """A reconnect refused with 403 ends the connection without further attempts."""
+    async with FlextApiClient(ws_server.url) as client:
+        ws = client.websocket("/once?then=403")
+        await ws.connect()
+        await ws.send_json({"type": "drop"})
+        result = await ws.receive(timeout=30)
+        await ws.close()
+    assert result.error_code is ErrorCode.WEBSOCKET_CLOSED and ws_server.connections == 2
+    assert ws.reconnect_error is not None and ws.reconnect_error.details["status"] == 403
+    assert ws.closed is not None and ws.closed.reason.startswith("reconnect refused")

@@ -1,0 +1,42 @@
+"""``encode_event``: events in text/event-stream form, read back by our parser."""
+
+from __future__ import annotations
+
+import pytest
+
+from flext_api import ErrorCode, FlextApiError
+from flext_api.protocols import ServerSentEvent, SSEParser
+from flext_api.server import encode_event
+
+
+def _round_trip(event: object) -> list[ServerSentEvent]:
+    return SSEParser().feed(encode_event(event))
+
+
+def test_string_is_data() -> None:
+    """A plain string is the data of a message event."""
+    assert encode_event("hi") == b"data: hi\n\n"
+
+
+def test_multi_line_data_round_trips() -> None:
+    """Data with CR, LF and CRLF comes back joined with LF."""
+    assert _round_trip("a\nb\r\nc\rd") == [ServerSentEvent("a\nb\nc\nd")]
+
+
+def test_dict_data_is_json() -> None:
+    """Non-string data is sent as JSON; id, event and retry are kept."""
+    event = {"id": 7, "event": "tick", "retry": 1500, "data": {"n": 1}}
+    assert _round_trip(event) == [ServerSentEvent('{"n":1}', "tick", "7", 1500)]
+
+
+def test_event_object_round_trips() -> None:
+    """A ServerSentEvent is sent with its fields."""
+    assert _round_trip(ServerSentEvent("x", "e", "3")) == [ServerSentEvent("x", "e", "3")]
+
+
+@pytest.mark.parametrize("field", ["id", "event"])
+def test_newline_in_field_is_invalid(field: str) -> None:
+    """A newline in id or event is refused with INVALID_REQUEST."""
+    with pytest.raises(FlextApiError) as info:
+        encode_event({field: "a\nb", "data": "x"})
+    assert info.value.code is ErrorCode.INVALID_REQUEST

@@ -1,0 +1,62 @@
+"""GraphQL result parsing: data, errors, and bodies that are not GraphQL."""
+
+from __future__ import annotations
+
+from flext_api import ErrorCode, FlextApiClient, HttpRequest, HttpResponse
+from flext_api.protocols import GraphQLClient, GraphQLError
+from flext_api.protocols._graphql import parse_response, result_of
+
+
+def _response(status: int, body: bytes) -> HttpResponse:
+    return HttpResponse(
+        status,
+        headers={"Content-Type": "application/json"},
+        content=body,
+        request=HttpRequest("POST", "http://127.0.0.1:1/graphql"),
+    )
+
+
+def test_non_json_error_status_is_http_status() -> None:
+    """A non-JSON body with status >= 400 is HTTP_STATUS."""
+    assert parse_response(_response(502, b"<html>")).error_code is ErrorCode.HTTP_STATUS
+
+
+def test_non_json_success_is_decode_error() -> None:
+    """A non-JSON 200 body is DECODE_ERROR."""
+    assert parse_response(_response(200, b"<html>")).error_code is ErrorCode.DECODE_ERROR
+
+
+def test_json_without_data_or_errors_on_error_status() -> None:
+    """A JSON body that is not a GraphQL result, with status >= 400, is HTTP_STATUS."""
+    result = parse_response(_response(503, b'{"error": "down"}'))
+    assert result.error_code is ErrorCode.HTTP_STATUS
+
+
+def test_json_without_data_or_errors_is_decode_error() -> None:
+    """A JSON 200 body that is not a GraphQL result is DECODE_ERROR."""
+    assert result_of({"x": 1}).error_code is ErrorCode.DECODE_ERROR
+
+
+def test_errors_object_is_wrapped_in_list() -> None:
+    """A single errors object (not a list) and plain-string errors are kept."""
+    err = result_of({"errors": "boom"}).exception
+    assert isinstance(err, GraphQLError) and err.errors == [{"message": "boom"}]
+
+
+def test_many_errors_are_summarised() -> None:
+    """The message names the first three errors and counts the rest."""
+    errors = [{"message": f"e{n}"} for n in range(5)]
+    err = result_of({"errors": errors}).exception
+    assert err is not None and err.message == "GraphQL errors: e0; e1; e2 (+2 more)"
+
+
+def test_null_data_is_empty_dict() -> None:
+    """A result with null data and no errors is an empty dict."""
+    assert result_of({"data": None}).value == {}
+
+
+def test_repr_names_endpoint_and_persisted_mode() -> None:
+    """The repr shows the endpoint and whether APQ is on."""
+    client = FlextApiClient("http://127.0.0.1:1")
+    gql = GraphQLClient(client, "/gql", persisted_queries=True)
+    assert repr(gql).startswith("<GraphQLClient /gql persisted via <FlextApiClient")
