@@ -7,10 +7,10 @@ PORT ?= 8000
 APT_UPDATED := /tmp/.flext-api-apt-updated
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint unit bench clean redis-server nginx
+.PHONY: help run run-service test lint unit bench clean redis-server nginx
 
 help:
-	@echo "make run    serve examples/service.py on 127.0.0.1:$(PORT)"
+	@echo "make run    the gateway demo on 127.0.0.1:8000 (examples/gateway.yaml, two upstreams)"
 	@echo "make test   lint (ruff + mypy) and the whole test suite with coverage"
 	@echo "make lint   ruff + mypy strict"
 	@echo "make bench  run bench/*.py and append results to bench/results/"
@@ -21,7 +21,7 @@ $(BIN)/python:
 
 # The runtime set for `make run`; the dev set (below) includes it.
 $(VENV)/.run-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[server,redis]"
+	$(BIN)/python -m pip install --quiet -e ".[server,redis,gateway]"
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
@@ -44,6 +44,9 @@ nginx:
 	$(call apt_install,nginx,nginx)
 
 run: $(VENV)/.run-installed
+	$(BIN)/python examples/gateway_demo.py
+
+run-service: $(VENV)/.run-installed
 	PORT=$(PORT) $(BIN)/python examples/service.py
 
 lint: $(VENV)/.dev-installed

@@ -1,0 +1,123 @@
+"""Serving a gateway: uvicorn (h11), the admin API, reload triggers and graceful shutdown.
+
+uvicorn with its h11 parser is the default: h11 refuses every request-smuggling case in
+``tests/integration/gateway/test_smuggling.py`` (docs/gateway.md has the comparison).
+
+Shutdown on SIGTERM/SIGINT: readiness turns 503 and new requests on open connections get
+a 503 ``draining``; uvicorn stops accepting; proxied WebSockets are closed with 1001
+(going away); in-flight requests get up to ``drain_timeout`` seconds to finish; then the
+upstream pools close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from ._admin import AdminApp
+from ._app import Gateway, create_gateway
+from ._config import GatewayConfig
+from ._reload import Reloader
+
+__all__ = ["GatewayServer", "serve", "uvicorn_config"]
+
+
+def uvicorn_config(app: Any, host: str, port: int, *, drain_timeout: float = 30.0) -> Any:
+    """uvicorn settings of the gateway: h11, no headers of its own, no proxy-header rewrite."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http="h11",
+        ws="wsproto",
+        lifespan="on",
+        proxy_headers=False,
+        server_header=False,
+        date_header=False,
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=int(drain_timeout) or None,
+        timeout_keep_alive=75,
+    )
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn's server that drains the gateway and closes WebSockets with 1001 first."""
+
+    def __init__(self, config: Any, gateway: Gateway) -> None:
+        super().__init__(config)
+        self.gateway = gateway
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.gateway.draining = True
+        super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        self.gateway.draining = True
+        await self.gateway.close_websockets(1001, "gateway shutting down")
+        await super().shutdown(sockets)
+
+
+async def run_gateway(
+    config: GatewayConfig,
+    *,
+    config_path: Path | None = None,
+    port: int | None = None,
+    host: str | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT (in the main thread) or until the server is told to exit."""
+    gateway = create_gateway(config)
+    listener = config.listeners[0]
+    server = GatewayServer(
+        uvicorn_config(
+            gateway,
+            host or listener.host,
+            listener.port if port is None else port,
+            drain_timeout=config.drain_timeout,
+        ),
+        gateway,
+    )
+    reloader = Reloader(gateway, config_path) if config_path is not None else None
+    tasks: list[asyncio.Task[Any]] = []
+    admin_server: uvicorn.Server | None = None
+    if config.admin.token is not None:
+        admin = config.admin
+        admin_server = uvicorn.Server(
+            uvicorn_config(AdminApp(gateway, reloader), admin.host, admin.port)
+        )
+        tasks.append(asyncio.create_task(admin_server._serve()))
+    loop = asyncio.get_running_loop()
+    if reloader is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(
+                signal.SIGHUP, lambda: tasks.append(asyncio.create_task(reloader.reload()))
+            )
+        if config.watch:
+            tasks.append(asyncio.create_task(reloader.watch()))
+    try:
+        await server.serve()
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGHUP)
+        if admin_server is not None:
+            admin_server.should_exit = True
+        for task in tasks:
+            if task is not tasks[0] or admin_server is None:
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def serve(
+    config: GatewayConfig,
+    *,
+    config_path: Path | None = None,
+    port: int | None = None,
+    host: str | None = None,
+) -> None:
+    """Run the gateway in this process (blocks until it stops)."""
+    asyncio.run(run_gateway(config, config_path=config_path, port=port, host=host))
