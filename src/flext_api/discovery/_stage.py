@@ -1,0 +1,170 @@
+"""The client's discovery stage: ``service://NAME/path`` -> one instance, per attempt.
+
+``FlextApiClient(registry=...)`` places this stage just inside retry and outside the
+circuit breaker, so every attempt picks an instance again (a retry avoids the instances
+already tried while another exists) and the breaker, rate limiter and bulkhead below it
+key on the instance's ``host:port``: a dead instance opens its own breaker, not the
+service's. When an instance's breaker is open the stage moves on to another instance at
+once (an open breaker is not a failure of the call). Each call's outcome feeds passive
+outlier detection and the balancer (in-flight counts, latency).
+
+The stage is a plain middleware ``(request, call_next)``: this layer never imports the
+client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from http.cookies import CookieError, SimpleCookie
+from typing import Any, TypeAlias
+
+from .._clock import Clock, get_clock
+from .._errors import ErrorCode, FlextApiError
+from .._models import HttpRequest, HttpResponse
+from .._result import FlextResult
+from ._registry import ServiceRegistry
+
+__all__ = ["SERVICE_SCHEME", "DiscoveryStage", "hash_on", "split_service_url"]
+
+SERVICE_SCHEME = "service://"
+_CallNext: TypeAlias = Callable[[HttpRequest], Awaitable[FlextResult[HttpResponse]]]
+KeyFunc: TypeAlias = Callable[[HttpRequest], str | None]
+
+
+def split_service_url(url: str) -> tuple[str, str]:
+    """``service://orders/a?b`` -> ``("orders", "/a?b")``."""
+    rest = url[len(SERVICE_SCHEME) :]
+    cut = len(rest)
+    for sep in "/?#":
+        at = rest.find(sep)
+        if 0 <= at < cut:
+            cut = at
+    return rest[:cut], rest[cut:]
+
+
+def hash_on(spec: str) -> KeyFunc:
+    """A consistent-hashing key from the request: ``"header:X-User"`` or ``"cookie:sid"``.
+
+    Raises ``FlextApiError`` (CONFIG_ERROR) for another form.
+    """
+    kind, _, field = spec.partition(":")
+    if not field or kind not in ("header", "cookie"):
+        raise FlextApiError.from_code(
+            ErrorCode.CONFIG_ERROR, f"hash_on must be 'header:NAME' or 'cookie:NAME', got {spec!r}"
+        )
+    if kind == "header":
+
+        def by_header(request: HttpRequest) -> str | None:
+            return request.headers.get(field)
+
+        return by_header
+
+    def by_cookie(request: HttpRequest) -> str | None:
+        raw = request.headers.get("cookie")
+        if not raw:
+            return None
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(raw)
+        except CookieError:
+            return None
+        morsel = jar.get(field)
+        return None if morsel is None else morsel.value
+
+    return by_cookie
+
+
+class DiscoveryStage:
+    """Resolves ``service://`` URLs through ``registry`` on every attempt.
+
+    Args:
+        registry: where services are looked up.
+        hash_key: maps a request to its consistent-hashing key (see :func:`hash_on`);
+            ``request.extensions["hash_key"]`` overrides it per request.
+        clock: measures call latency for the balancer.
+    """
+
+    name = "discovery"
+
+    def __init__(
+        self,
+        registry: ServiceRegistry,
+        *,
+        hash_key: KeyFunc | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.registry = registry
+        self._hash_key = hash_key
+        self._clock = get_clock(clock)
+
+    async def __call__(
+        self, request: HttpRequest, call_next: _CallNext
+    ) -> FlextResult[HttpResponse]:
+        ext = request.extensions
+        url = request.url
+        if url.startswith(SERVICE_SCHEME):
+            ext["service_url"] = url
+        else:
+            original = ext.get("service_url")
+            if original is None:
+                return await call_next(request)
+            url = original
+        name, path = split_service_url(url)
+        tried: set[str] | None = ext.get("service_tried")
+        if tried is None:
+            tried = ext["service_tried"] = set()
+        key = ext.get("hash_key")
+        if key is None and self._hash_key is not None:
+            key = self._hash_key(request)
+        registry = self.registry
+        clock = self._clock
+        result: FlextResult[HttpResponse] | None = None
+        for _ in range(64):
+            picked = await registry.get_instance(name, key=key, exclude=tried)
+            if picked.is_failure:
+                if result is not None:
+                    return result
+                error = picked.exception
+                assert error is not None
+                error.request = request
+                return FlextResult(error=error)
+            instance = picked.value
+            if result is not None and instance.id in tried:
+                return result  # every instance's breaker is open: report the last refusal
+            tried.add(instance.id)
+            request.url = instance.url + path
+            ext["service_instance"] = instance.id
+            registry.on_start(name, instance)
+            started = clock.monotonic()
+            done = False
+            try:
+                result = await call_next(request)
+                done = True
+            finally:
+                if not done:  # cancelled: still release the in-flight count
+                    registry.record_call(
+                        name, instance, status=None, error=None, latency=clock.monotonic() - started
+                    )
+            error = result.exception
+            if error is not None and error.code is ErrorCode.CIRCUIT_OPEN:
+                # The instance's own breaker refused: not a new failure; try another one.
+                registry.record_call(name, instance, status=None, error=None, latency=0.0)
+                continue
+            response = result.value if error is None else error.response
+            registry.record_call(
+                name,
+                instance,
+                status=None if response is None else response.status_code,
+                error=None if error is None or response is not None else error.code,
+                latency=clock.monotonic() - started,
+            )
+            return result
+        assert result is not None
+        return result
+
+    def settings(self) -> dict[str, Any]:
+        """What ``flext_api.testing.describe`` shows for this stage."""
+        return {"registry": self.registry.describe()}
+
+    def __repr__(self) -> str:
+        return f"<DiscoveryStage registry={self.registry!r}>"
