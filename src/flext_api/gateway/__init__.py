@@ -26,7 +26,6 @@ from ._app import Gateway as Gateway
 from ._app import Snapshot as Snapshot
 from ._app import create_gateway as create_gateway
 from ._cluster import Cluster as Cluster
-from ._cluster import InstanceState as InstanceState
 from ._config import AdminConfig as AdminConfig
 from ._config import ClusterConfig as ClusterConfig
 from ._config import GatewayConfig as GatewayConfig
@@ -56,7 +55,6 @@ __all__ = [
     "HeaderRules",
     "HealthConfig",
     "InstanceConfig",
-    "InstanceState",
     "ListenerConfig",
     "MatchConfig",
     "PassiveHealthConfig",

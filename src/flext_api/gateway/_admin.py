@@ -95,11 +95,10 @@ class AdminApp:
             and parts[4] in ("drain", "enable")
         ):
             cluster = snapshot.clusters.get(parts[1])
-            state = cluster.find(parts[3]) if cluster is not None else None
-            if state is None:
+            found = cluster is not None and await cluster.set_drained(parts[3], parts[4] == "drain")
+            if cluster is None or not found:
                 return _json(404, {"error": "no such cluster or instance"})
-            state.drained = parts[4] == "drain"
-            return _json(200, state.describe(self.gateway.clock.monotonic()))
+            return _json(200, cluster.describe())
         return _json(404, {"error": "not found"})
 
     def _authorized(self, scope: Scope) -> bool:
@@ -114,17 +113,12 @@ class AdminApp:
 
     def health(self) -> dict[str, Any]:
         """The gateway's status and, per cluster, how many instances take traffic."""
-        now = self.gateway.clock.monotonic()
         services: dict[str, Any] = {}
         for name, cluster in self.gateway.snapshot.clusters.items():
-            usable = [
-                s
-                for s in cluster.instances
-                if not s.drained and not s.ejected(now) and s.breaker.state.value != "open"
-            ]
+            usable = cluster.usable()
             services[name] = {
-                "healthy": len(usable),
-                "total": len(cluster.instances),
+                "healthy": usable,
+                "total": len(cluster.config.instances),
                 "status": "up" if usable else "down",
             }
         status = "draining" if self.gateway.draining else "healthy"

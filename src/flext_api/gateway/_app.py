@@ -46,10 +46,14 @@ class Snapshot:
     via: bytes
 
     @classmethod
-    def build(cls, config: GatewayConfig, previous: Snapshot | None, clock: Clock) -> Snapshot:
+    async def build(
+        cls, config: GatewayConfig, previous: Snapshot | None, clock: Clock
+    ) -> Snapshot:
         """Build from ``config``, carrying instance state over from ``previous``."""
         old = previous.clusters if previous is not None else {}
-        clusters = {c.name: Cluster.build(c, old.get(c.name), clock) for c in config.clusters}
+        clusters = {}
+        for c in config.clusters:
+            clusters[c.name] = await Cluster.build(c, old.get(c.name), clock)
         routes = {r.name: compiled_route(r, clusters[r.cluster]) for r in config.routes}
         return cls(
             config=config,
@@ -74,7 +78,9 @@ class Gateway:
         self, config: GatewayConfig, *, clock: Clock | None = None, access_log: Any = None
     ) -> None:
         self.clock = get_clock(clock)
-        self.snapshot = Snapshot.build(config, None, self.clock)
+        self.config = config
+        self._snapshot: Snapshot | None = None
+        self._starting = asyncio.Lock()
         self.metrics = GatewayMetrics()
         self.access_log = (
             access_log if access_log is not None else make_json_logger(name="flext_api.gateway")
@@ -83,22 +89,46 @@ class Gateway:
         self.in_flight = 0
         self.websockets: set[Any] = set()
         self._retired: list[Any] = []
+        self._retired_registries: list[Any] = []
         self._ws_session: Any = None
         self._idle = asyncio.Event()
         self._idle.set()
 
     # -- config -----------------------------------------------------------------------------
-    def apply(self, config: GatewayConfig) -> FlextResult[Snapshot]:
+    @property
+    def snapshot(self) -> Snapshot:
+        """The config in force (the gateway must have started: see :meth:`start`)."""
+        if self._snapshot is None:
+            raise RuntimeError("the gateway has not started (run its lifespan or start())")
+        return self._snapshot
+
+    async def start(self) -> Snapshot:
+        """Build the first snapshot (registries, pools, probes); idempotent."""
+        async with self._starting:
+            if self._snapshot is None:
+                self._snapshot = await Snapshot.build(self.config, None, self.clock)
+            return self._snapshot
+
+    async def apply(self, config: GatewayConfig) -> FlextResult[Snapshot]:
         """Swap in ``config`` (already validated); in-flight work keeps the old snapshot."""
-        old = self.snapshot
-        new = Snapshot.build(config, old, self.clock)
-        kept = {id(c.transport) for c in new.clusters.values()}
-        self._retired.extend(
-            c.transport for c in old.clusters.values() if id(c.transport) not in kept
-        )
-        self.snapshot = new
+        async with self._starting:
+            old = self.snapshot
+            new = await Snapshot.build(config, old, self.clock)
+            self._retire(old, new)
+            self.config = config
+            self._snapshot = new
         self.metrics.reloads.labels("applied").inc()
         return FlextResult.ok(new)
+
+    def _retire(self, old: Snapshot, new: Snapshot) -> None:
+        kept_pools = {id(c.transport) for c in new.clusters.values()}
+        kept_registries = {id(c.registry) for c in new.clusters.values()}
+        for cluster in old.clusters.values():
+            if id(cluster.transport) not in kept_pools:
+                # Closed at shutdown, not now: in-flight streams still read from it.
+                self._retired.append(cluster.transport)
+            if id(cluster.registry) not in kept_registries:
+                self._retired_registries.append(cluster.registry)
 
     # -- ASGI -------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -116,6 +146,7 @@ class Gateway:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                await self.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.aclose()
@@ -142,7 +173,8 @@ class Gateway:
         return None if found is None else snapshot.routes[found.route.name]
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        snapshot = self.snapshot  # this request's config, whatever reloads happen meanwhile
+        # This request's config, whatever reloads happen meanwhile.
+        snapshot = self._snapshot or await self.start()
         request_id = self.request_id(scope)
         started = time.perf_counter()
         route = self.match(snapshot, scope)
@@ -246,9 +278,15 @@ class Gateway:
         if self._ws_session is not None:
             session, self._ws_session = self._ws_session, None
             await session.close()
-        transports = {id(c.transport): c.transport for c in self.snapshot.clusters.values()}
+        clusters = self._snapshot.clusters.values() if self._snapshot is not None else ()
+        transports = {id(c.transport): c.transport for c in clusters}
         transports.update((id(t), t) for t in self._retired)
+        registries = {id(c.registry): c.registry for c in clusters}
+        registries.update((id(r), r) for r in self._retired_registries)
         self._retired.clear()
+        self._retired_registries.clear()
+        for registry in registries.values():
+            await registry.aclose()
         for transport in transports.values():
             await transport.aclose()
 

@@ -1,122 +1,175 @@
-"""A cluster at run time: its instances with their state, the upstream pool and budgets.
+"""A gateway cluster at run time, built on :mod:`flext_api.discovery`.
 
-State that must outlive a reload (breakers, ejections, drain flags, in-flight counts) lives
-on :class:`InstanceState`, keyed by instance id; :meth:`Cluster.build` hands the previous
-cluster's states to the new one for every instance that remains, so a reload neither
-forgives a failing instance nor forgets a drained one. The pool is kept too when its
-settings did not change, so keep-alive connections survive the reload.
+Each cluster is a service in its own :class:`~flext_api.discovery.ServiceRegistry`
+(memory backend): the config's instances are registered there, the registry's balancer
+picks, its :class:`~flext_api.discovery.HealthTracker` runs active probes and passive
+outlier ejection keyed by instance id. The gateway adds what is per-attempt: a circuit
+breaker per instance, the upstream pool and the retry budget.
+
+State that must outlive a reload survives it: :meth:`Cluster.build` reuses the previous
+registry when the balancer and health settings are unchanged (re-registering only the
+instances that changed), or hands the previous health tracker to the new registry
+otherwise; breakers and drain flags are kept per instance id; the pool is kept when its
+settings did not change, so keep-alive connections survive too.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 
 from .._clock import Clock, get_clock
 from .._config import TimeoutConfig
+from .._errors import ErrorCode
+from ..discovery import HealthCheckConfig, OutlierConfig, ServiceInstance, ServiceRegistry
 from ..resilience import Admit, CircuitBreaker, Reject, RetryBudget
 from ..transports import AiohttpTransport
-from ._config import ClusterConfig, InstanceConfig
+from ._config import ClusterConfig, HealthConfig, InstanceConfig
 from ._reasons import Reason
 
-__all__ = ["Cluster", "InstanceState"]
+__all__ = ["Cluster", "Picked"]
+
+_NEVER = 2**31 - 1
 
 
-@dataclass(eq=False)
-class InstanceState:
-    """One upstream instance and what the gateway knows about it."""
+def health_check_of(config: HealthConfig) -> HealthCheckConfig | None:
+    """discovery's active-probe settings for ``config`` (None: probes off)."""
+    if not config.active:
+        return None
+    return HealthCheckConfig(
+        path=config.path,
+        interval=config.interval,
+        timeout=config.timeout,
+        healthy_threshold=config.healthy_threshold,
+        unhealthy_threshold=config.unhealthy_threshold,
+    )
 
-    config: InstanceConfig
-    breaker: CircuitBreaker
-    consecutive_failures: int = 0
-    ejected_until: float = 0.0
-    ejections: int = 0
-    drained: bool = False
-    in_flight: int = 0
-    requests: int = field(default=0)
+
+def outlier_of(config: HealthConfig) -> OutlierConfig:
+    """discovery's passive-ejection settings for ``config``."""
+    passive = config.passive
+    if not passive.enabled:
+        return OutlierConfig(consecutive_5xx=_NEVER, consecutive_gateway_errors=_NEVER)
+    return OutlierConfig(
+        consecutive_5xx=passive.consecutive_5xx,
+        consecutive_gateway_errors=passive.consecutive_gateway_errors,
+        base_ejection_time=passive.base_ejection_time,
+        max_ejection_time=passive.max_ejection_time,
+        max_ejection_percent=passive.max_ejection_percent,
+    )
+
+
+def _instance(cluster: str, config: InstanceConfig) -> ServiceInstance:
+    return ServiceInstance(
+        id=config.instance_id, name=cluster, url=config.url, weight=config.weight
+    )
+
+
+class Picked:
+    """One attempt's instance and its breaker admission."""
+
+    __slots__ = ("admit", "breaker", "instance")
+
+    def __init__(self, instance: ServiceInstance, breaker: CircuitBreaker, admit: Admit) -> None:
+        self.instance = instance
+        self.breaker = breaker
+        self.admit = admit
 
     @property
     def id(self) -> str:
-        """The instance id (its URL when the config gives none)."""
-        return self.config.instance_id
+        """The instance id."""
+        return self.instance.id
 
     @property
     def url(self) -> str:
-        """Base URL, no trailing slash."""
-        return self.config.url
-
-    def ejected(self, now: float) -> bool:
-        """True while passive outlier ejection keeps the instance out of rotation."""
-        return now < self.ejected_until
-
-    def describe(self, now: float) -> dict[str, object]:
-        """The admin API's view of this instance."""
-        return {
-            "id": self.id,
-            "url": self.url,
-            "weight": self.config.weight,
-            "drained": self.drained,
-            "ejected": self.ejected(now),
-            "ejected_for": max(0.0, self.ejected_until - now),
-            "consecutive_failures": self.consecutive_failures,
-            "breaker": self.breaker.state.value,
-            "in_flight": self.in_flight,
-            "requests": self.requests,
-        }
+        """The instance's base URL."""
+        return self.instance.url
 
 
 class Cluster:
-    """A named set of instances behind one upstream pool."""
+    """A named set of upstream instances behind one pool (see the module docstring)."""
 
-    __slots__ = ("_rotation", "budget", "clock", "config", "instances", "transport")
+    __slots__ = (
+        "breakers",
+        "budget",
+        "clock",
+        "config",
+        "drained",
+        "in_flight",
+        "registry",
+        "transport",
+    )
 
     def __init__(
         self,
         config: ClusterConfig,
-        instances: Sequence[InstanceState],
+        registry: ServiceRegistry,
         transport: AiohttpTransport,
+        breakers: dict[str, CircuitBreaker],
+        drained: set[str],
         clock: Clock,
     ) -> None:
         self.config = config
-        self.instances = tuple(instances)
+        self.registry = registry
         self.transport = transport
+        self.breakers = breakers
+        self.drained = drained
         self.clock = clock
+        self.in_flight: dict[str, int] = {}
         retry = config.retry
         self.budget = RetryBudget(
             ratio=retry.budget_ratio,
             min_retries=retry.budget_min_retries,
             window=retry.budget_window,
         )
-        weighted = [s for s in self.instances for _ in range(s.config.weight)]
-        self._rotation = itertools.cycle(weighted)
 
     @classmethod
-    def build(
+    async def build(
         cls, config: ClusterConfig, previous: Cluster | None, clock: Clock | None = None
     ) -> Cluster:
         """A cluster for ``config``, keeping ``previous``'s state for remaining instances."""
         clock = get_clock(clock)
-        old = {s.id: s for s in previous.instances} if previous is not None else {}
-        states = []
-        for instance in config.instances:
-            kept = old.get(instance.instance_id)
-            if kept is not None and kept.breaker.config == config.breaker:
-                kept.config = instance
-                states.append(kept)
+        wanted = {i.instance_id: i for i in config.instances}
+        reuse = (
+            previous is not None
+            and previous.config.balancer == config.balancer
+            and previous.config.health == config.health
+        )
+        if reuse and previous is not None:
+            registry = previous.registry
+        else:
+            registry = ServiceRegistry(
+                balancer=config.balancer,
+                health_check=health_check_of(config.health),
+                outlier=outlier_of(config.health),
+                clock=clock,
+            )
+            if previous is not None:
+                # Health records are keyed by instance id: the new registry continues them.
+                tracker = previous.registry.tracker
+                tracker.check = registry.tracker.check
+                tracker.outlier = registry.tracker.outlier
+                registry.tracker = tracker
+            await registry.__aenter__()
+        drained = set(previous.drained) & set(wanted) if previous is not None else set()
+        name = config.name
+        current = {i.id: i for i in registry.instances(name).unwrap_or([])}
+        for instance_id, instance in wanted.items():
+            value = _instance(name, instance)
+            if instance_id in drained:
+                continue
+            if current.get(instance_id) != value:
+                (await registry.register(name, value)).unwrap()
+        for instance_id in current:
+            if instance_id not in wanted:
+                await registry.unregister(name, instance_id)
+        old_breakers = previous.breakers if previous is not None else {}
+        breakers = {}
+        for instance_id in wanted:
+            kept = old_breakers.get(instance_id)
+            if kept is not None and kept.config == config.breaker:
+                breakers[instance_id] = kept
             else:
-                breaker = CircuitBreaker(config.breaker, key=instance.instance_id)
-                if kept is not None:
-                    states.append(
-                        InstanceState(
-                            instance,
-                            breaker,
-                            ejected_until=kept.ejected_until,
-                            drained=kept.drained,
-                        )
-                    )
-                else:
-                    states.append(InstanceState(instance, breaker))
+                breakers[instance_id] = CircuitBreaker(config.breaker, key=instance_id)
         if previous is not None and previous.config.pool == config.pool:
             transport = previous.transport
         else:
@@ -126,75 +179,105 @@ class Cluster:
                 clock=clock,
                 passthrough=True,
             )
-        return cls(config, states, transport, clock)
+        return cls(config, registry, transport, breakers, drained, clock)
 
     @property
     def name(self) -> str:
         """The cluster's name."""
         return self.config.name
 
-    def pick(self, exclude: set[str]) -> tuple[InstanceState, Admit] | Reason:
-        """The next instance to try (not in ``exclude`` when another is available).
+    def pick(self, exclude: set[str]) -> Picked | Reason:
+        """The next instance to try, avoiding ``exclude`` while another exists.
 
-        Returns the instance and its breaker admission, or the reason none can be used.
+        Instances whose breaker is open are skipped; the reason when none can be used.
         """
         now = self.clock.monotonic()
-        saw_open_breaker = False
-        candidates = 0
-        fallback: tuple[InstanceState, Admit] | None = None
-        for _ in range(len(self.instances) * max(1, self._max_weight())):
-            state = next(self._rotation)
-            if state.drained or state.ejected(now):
-                continue
-            candidates += 1
-            if state.id in exclude and fallback is not None:
-                continue
-            admit = state.breaker.allow(now)
+        skipped: set[str] = set()
+        breaker_open = False
+        for _ in range(len(self.breakers) + 1):
+            result = self.registry.pick(self.name, exclude=exclude | skipped)
+            if result.is_failure:
+                break
+            instance = result.value
+            if instance.id in skipped:
+                break  # every candidate was tried
+            breaker = self.breakers.get(instance.id)
+            if breaker is None:
+                break
+            admit = breaker.allow(now)
             if isinstance(admit, Reject):
-                saw_open_breaker = True
+                breaker_open = True
+                skipped.add(instance.id)
                 continue
-            if state.id not in exclude:
-                if fallback is not None:
-                    state_f, admit_f = fallback
-                    state_f.breaker.release(admit_f)
-                return state, admit
-            fallback = (state, admit)
-        if fallback is not None:
-            return fallback
-        if saw_open_breaker:
-            return Reason.BREAKER_OPEN
-        return Reason.NO_HEALTHY_INSTANCE
+            self.registry.on_start(self.name, instance)
+            return Picked(instance, breaker, admit)
+        return Reason.BREAKER_OPEN if breaker_open else Reason.NO_HEALTHY_INSTANCE
 
-    def _max_weight(self) -> int:
-        return max((s.config.weight for s in self.instances), default=1)
-
-    def report(self, state: InstanceState, admit: Admit, *, ok: bool, duration: float) -> None:
-        """Record the outcome of one attempt on ``state`` (breaker and passive ejection)."""
+    def report(
+        self, picked: Picked, *, status: int | None, error: ErrorCode | None, duration: float
+    ) -> None:
+        """Record one attempt's outcome: breaker, passive health and balancer feedback."""
         now = self.clock.monotonic()
-        if ok:
-            state.breaker.on_success(now, duration, admit)
-            state.consecutive_failures = 0
-            return
-        state.breaker.on_failure(now, duration, admit)
-        passive = self.config.health.passive
-        state.consecutive_failures += 1
-        if passive.enabled and state.consecutive_failures >= passive.consecutive_failures:
-            ejected = sum(1 for s in self.instances if s.ejected(now))
-            if (ejected + 1) / len(self.instances) <= passive.max_ejected_ratio:
-                state.ejections += 1
-                state.ejected_until = now + passive.ejection * min(state.ejections, 10)
-                state.consecutive_failures = 0
+        failed = error is not None or (status is not None and status in (502, 503, 504))
+        if failed:
+            picked.breaker.on_failure(now, duration, picked.admit)
+        else:
+            picked.breaker.on_success(now, duration, picked.admit)
+        self.registry.record_call(
+            self.name, picked.instance, status=status, error=error, latency=duration
+        )
 
-    def find(self, instance_id: str) -> InstanceState | None:
-        """The instance with this id, or None."""
-        return next((s for s in self.instances if s.id == instance_id), None)
+    def release(self, picked: Picked) -> None:
+        """The attempt ended without saying anything about the instance."""
+        picked.breaker.release(picked.admit)
+
+    async def set_drained(self, instance_id: str, drained: bool) -> bool:
+        """Take an instance out of rotation (or back); False when the id is unknown."""
+        config = next((i for i in self.config.instances if i.instance_id == instance_id), None)
+        if config is None:
+            return False
+        if drained:
+            self.drained.add(instance_id)
+            await self.registry.unregister(self.name, instance_id)
+        else:
+            self.drained.discard(instance_id)
+            (await self.registry.register(self.name, _instance(self.name, config))).unwrap()
+        return True
 
     def describe(self) -> dict[str, object]:
-        """The admin API's view of this cluster."""
+        """The admin API's view: discovery's health state plus breakers and drain flags."""
         now = self.clock.monotonic()
+        cluster = self.registry.cluster(self.name)
+        rows = {r["id"]: r for r in (cluster.describe(now)["instances"] if cluster else [])}
+        instances = []
+        for config in self.config.instances:
+            instance_id = config.instance_id
+            row = dict(rows.get(instance_id, {"id": instance_id, "url": config.url}))
+            if instance_id in self.drained:
+                row["state"] = "drained"
+            row["breaker"] = self.breakers[instance_id].state.value
+            row["in_flight"] = self.in_flight.get(instance_id, 0)
+            instances.append(row)
         return {
             "name": self.name,
             "balancer": self.config.balancer,
-            "instances": [s.describe(now) for s in self.instances],
+            "instances": instances,
             "pool": self.transport.stats(),
         }
+
+    def usable(self) -> int:
+        """How many instances take traffic now (not drained, down, ejected, breaker open)."""
+        described = self.describe()["instances"]
+        assert isinstance(described, list)
+        return sum(1 for row in described if row.get("state") == "up" and row["breaker"] != "open")
+
+    async def aclose(self, *, close_transport: bool) -> None:
+        """Stop the registry's probes (and close the pool when asked)."""
+        await self.registry.aclose()
+        if close_transport:
+            await self.transport.aclose()
+
+
+def ids(instances: Iterable[InstanceConfig]) -> set[str]:
+    """The instance ids of ``instances``."""
+    return {i.instance_id for i in instances}

@@ -72,7 +72,7 @@ class InstanceConfig(_Model):
     """One upstream instance: ``http://host:port`` (a path prefix is allowed)."""
 
     url: str
-    id: str | None = None
+    id: str | None = Field(default=None, pattern=_NAME)
     weight: int = Field(default=1, ge=1, le=1000)
 
     @field_validator("url")
@@ -87,8 +87,14 @@ class InstanceConfig(_Model):
 
     @property
     def instance_id(self) -> str:
-        """The id health and breaker state are keyed by (the URL when none is given)."""
-        return self.id or self.url
+        """The id health and breaker state are keyed by (``host-port`` when none is given)."""
+        if self.id is not None:
+            return self.id
+        parts = urlsplit(self.url)
+        derived = f"{parts.hostname}-{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        if parts.path:
+            derived += "-" + parts.path.strip("/")
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", derived)[:63]
 
 
 class GatewayTimeouts(_Model):
@@ -120,16 +126,28 @@ class RouteRetry(_Model):
 
 
 class PassiveHealthConfig(_Model):
-    """Passive ejection: ``consecutive_failures`` gateway errors eject an instance."""
+    """Passive outlier ejection from real traffic (Envoy's names and defaults).
+
+    An instance is ejected for ``base_ejection_time`` x its number of ejections (capped at
+    ``max_ejection_time``) after ``consecutive_5xx`` 5xx answers or
+    ``consecutive_gateway_errors`` connect failures, timeouts, resets or 502/503/504;
+    never more than ``max_ejection_percent`` of a cluster, never its last instance.
+    """
 
     enabled: bool = True
-    consecutive_failures: int = Field(default=5, ge=1)
-    ejection: float = Field(default=30.0, gt=0)
-    max_ejected_ratio: float = Field(default=0.5, gt=0, le=1)
+    consecutive_5xx: int = Field(default=5, ge=1)
+    consecutive_gateway_errors: int = Field(default=5, ge=1)
+    base_ejection_time: float = Field(default=30.0, gt=0)
+    max_ejection_time: float = Field(default=300.0, gt=0)
+    max_ejection_percent: float = Field(default=50.0, ge=0, le=100)
 
 
 class HealthConfig(_Model):
-    """Active probes (``GET path`` every ``interval``) and passive ejection."""
+    """Active probes (``GET path`` every ``interval``, 2xx/3xx passes) and passive ejection.
+
+    ``unhealthy_threshold`` failed probes in a row take an instance out of rotation,
+    ``healthy_threshold`` passing ones bring it back.
+    """
 
     active: bool = True
     path: str = "/health"
@@ -145,7 +163,7 @@ class ClusterConfig(_Model):
 
     name: str = Field(pattern=_NAME)
     instances: list[InstanceConfig] = Field(min_length=1)
-    balancer: Literal["round_robin", "least_request", "random"] = "round_robin"
+    balancer: Literal["round_robin", "least_request", "random", "peak_ewma"] = "round_robin"
     health: HealthConfig = HealthConfig()
     pool: PoolConfig = PoolConfig()
     timeouts: GatewayTimeouts = GatewayTimeouts()

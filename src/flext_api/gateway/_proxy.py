@@ -27,7 +27,7 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from .._config import IDEMPOTENT_METHODS, TimeoutConfig
-from .._errors import FlextApiError
+from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
 from ._cluster import Cluster
 from ._config import GatewayTimeouts, RouteConfig, RouteRetry
@@ -214,63 +214,61 @@ class Exchange:
             if isinstance(picked, Reason):
                 reason = picked
                 break
-            state, admit = picked
-            tried.add(state.id)
+            tried.add(picked.id)
             result.attempts += 1
-            result.instance = state.id
+            result.instance = picked.id
             request = HttpRequest(
                 method,
-                state.url + target,
+                picked.url + target,
                 headers=str_headers,
                 stream=body.chunks() if has_body else None,
                 timeout=per_attempt,
                 deadline=deadline,
             )
             attempt_start = clock.monotonic()
-            state.in_flight += 1
-            state.requests += 1
+            in_flight = cluster.in_flight
+            in_flight[picked.id] = in_flight.get(picked.id, 0) + 1
             response: HttpResponse | None = None
+            code: ErrorCode | None = None
             try:
                 async with asyncio.timeout(min(timeouts.per_try, deadline - attempt_start)):
                     response = await cluster.transport.send(request, stream=True)
             except TimeoutError:
-                reason = Reason.UPSTREAM_TIMEOUT
+                reason, code = Reason.UPSTREAM_TIMEOUT, ErrorCode.READ_TIMEOUT
             except FlextApiError as exc:
                 if isinstance(exc.__cause__, ClientGone):
-                    state.in_flight -= 1
-                    state.breaker.release(admit)
+                    in_flight[picked.id] -= 1
+                    cluster.release(picked)
                     result.reason = Reason.CLIENT_DISCONNECT
                     result.status = Reason.CLIENT_DISCONNECT.status
                     return result
-                reason = reason_for_code(exc.code)
+                reason, code = reason_for_code(exc.code), exc.code
             if response is None:
-                state.in_flight -= 1
+                in_flight[picked.id] -= 1
                 if reason is Reason.OVERFLOW:
-                    state.breaker.release(admit)
+                    cluster.release(picked)
                 else:
-                    cluster.report(
-                        state, admit, ok=False, duration=clock.monotonic() - attempt_start
-                    )
+                    duration = clock.monotonic() - attempt_start
+                    cluster.report(picked, status=None, error=code, duration=duration)
                 if self._may_retry(reason, body, idempotent, retry, tried_count=result.attempts):
                     continue
                 break
             elapsed = clock.monotonic() - attempt_start
-            gateway_error = response.status_code in (502, 503, 504)
-            cluster.report(state, admit, ok=not gateway_error, duration=elapsed)
+            cluster.report(picked, status=response.status_code, error=None, duration=elapsed)
             if (
                 response.status_code in retry.statuses
                 and idempotent
                 and not body.started
                 and self._may_retry(None, body, idempotent, retry, tried_count=result.attempts)
             ):
-                state.in_flight -= 1
+                in_flight[picked.id] -= 1
                 await response.aclose()
                 continue
             try:
                 result.ttfb = elapsed
                 await self._relay(response, scope, send, method)
             finally:
-                state.in_flight -= 1
+                in_flight[picked.id] -= 1
                 result.upstream_time = clock.monotonic() - attempt_start
             return result
         await self._fail(scope, send, reason)

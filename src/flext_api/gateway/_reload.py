@@ -39,7 +39,7 @@ class Reloader:
                 )
                 return FlextResult.fail(result.exception or result.error or "invalid config")
             self.last_error = None
-            applied = self.gateway.apply(result.value)
+            applied = await self.gateway.apply(result.value)
             self.gateway.access_log.info("config reloaded", path=str(self.path))
             return applied
 

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 from starlette.types import Receive, Scope, Send
 
+from .._errors import ErrorCode
 from ._app import Gateway
 from ._headers import strip_hop_by_hop
 from ._proxy import send_gateway_problem, upstream_path
@@ -67,7 +68,7 @@ async def _deny(scope: Scope, send: Send, reason: Reason, request_id: bytes) -> 
 
 async def proxy_websocket(gateway: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
     """Handle one ``websocket`` scope."""
-    snapshot = gateway.snapshot
+    snapshot = gateway._snapshot or await gateway.start()
     request_id = gateway.request_id(scope)
     message = await receive()
     if message["type"] != "websocket.connect":
@@ -88,10 +89,9 @@ async def proxy_websocket(gateway: Gateway, scope: Scope, receive: Receive, send
     if isinstance(picked, Reason):
         await _deny(scope, send, picked, request_id)
         return
-    state, admit = picked
     raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
     query = scope.get("query_string", b"").decode("latin-1")
-    url = state.url + upstream_path(route, raw_path) + ("?" + query if query else "")
+    url = picked.url + upstream_path(route, raw_path) + ("?" + query if query else "")
     url = "ws" + url[len("http") :]
     headers = [
         (n.decode("latin-1"), v.decode("latin-1"))
@@ -112,7 +112,8 @@ async def proxy_websocket(gateway: Gateway, scope: Scope, receive: Receive, send
             max_msg_size=0,
         )
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        cluster.report(state, admit, ok=False, duration=cluster.clock.monotonic() - start)
+        duration = cluster.clock.monotonic() - start
+        cluster.report(picked, status=None, error=ErrorCode.CONNECT_ERROR, duration=duration)
         failed = (
             Reason.UPSTREAM_RESET
             if isinstance(exc, aiohttp.WSServerHandshakeError)
@@ -120,16 +121,17 @@ async def proxy_websocket(gateway: Gateway, scope: Scope, receive: Receive, send
         )
         await _deny(scope, send, failed, request_id)
         return
-    cluster.report(state, admit, ok=True, duration=cluster.clock.monotonic() - start)
+    cluster.report(picked, status=101, error=None, duration=cluster.clock.monotonic() - start)
     await send({"type": "websocket.accept", "subprotocol": upstream.protocol})
     ws = WebSocketSession(send, upstream)
     gateway.websockets.add(ws)
     gateway.metrics.websockets.inc()
-    state.in_flight += 1
+    in_flight = cluster.in_flight
+    in_flight[picked.id] = in_flight.get(picked.id, 0) + 1
     try:
         await _pump(ws, receive, send, upstream)
     finally:
-        state.in_flight -= 1
+        in_flight[picked.id] -= 1
         gateway.metrics.websockets.dec()
         gateway.websockets.discard(ws)
         if not upstream.closed:

@@ -81,6 +81,7 @@ class Upstream:
         app.router.add_route("*", "/drop-after-body", self._drop_after_body)
         app.router.add_get("/ws", self._ws)
         app.router.add_route("*", "/status/{code}", self._status)
+        app.router.add_get("/health", self._health)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.SockSite(runner, self._sock)
@@ -173,6 +174,9 @@ class Upstream:
                 await ws.send_bytes(msg.data)
         self.ws_closes.append(ws.close_code)
         return ws
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "pass"})
 
     async def _status(self, request: web.Request) -> web.Response:
         await request.read()
