@@ -6,74 +6,21 @@ of growth), small enough to keep the suite quick on a 2-core machine.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
 import psutil
 import pytest
-import yaml
 
+from tests.integration.gateway.conftest import GatewayProcess
 from tests.integration.gateway.upstream import Upstream
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SIZE = 256 * 1024 * 1024
 GROWTH_LIMIT = 64 * 1024 * 1024
-
-
-class GatewayProcess:
-    """``flext-api gateway --config FILE --port N`` as a child process."""
-
-    def __init__(self, config: dict[str, object], tmp_path: Path) -> None:
-        path = tmp_path / "gateway.yaml"
-        path.write_text(yaml.safe_dump(config), encoding="utf-8")
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.log = tmp_path / "gateway.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "flext_api.cli",
-                    "gateway",
-                    "--config",
-                    str(path),
-                    "--port",
-                    str(self.port),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("gateway process did not start")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
 
 
 class PeakRss:

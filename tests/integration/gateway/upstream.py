@@ -82,6 +82,7 @@ class Upstream:
         app.router.add_get("/ws", self._ws)
         app.router.add_route("*", "/status/{code}", self._status)
         app.router.add_get("/health", self._health)
+        app.router.add_get("/slow", self._slow)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.SockSite(runner, self._sock)
@@ -174,6 +175,11 @@ class Upstream:
                 await ws.send_bytes(msg.data)
         self.ws_closes.append(ws.close_code)
         return ws
+
+    async def _slow(self, request: web.Request) -> web.Response:
+        self._record(request)
+        await asyncio.sleep(int(request.query["ms"]) / 1000)
+        return web.json_response({"slow": True})
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "pass"})
