@@ -21,19 +21,29 @@ import uvicorn
 
 from ._admin import AdminApp
 from ._app import Gateway, create_gateway
-from ._config import GatewayConfig
+from ._config import GatewayConfig, ListenerConfig
+from ._protocol import protocol_with_header_timeout
 from ._reload import Reloader
 
 __all__ = ["GatewayServer", "serve", "uvicorn_config"]
 
 
-def uvicorn_config(app: Any, host: str, port: int, *, drain_timeout: float = 30.0) -> Any:
-    """uvicorn settings of the gateway: h11, no headers of its own, no proxy-header rewrite."""
+def uvicorn_config(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    drain_timeout: float = 30.0,
+    listener: ListenerConfig | None = None,
+) -> Any:
+    """uvicorn settings of the gateway: h11 with a head timeout, no headers of its own."""
+    listener = listener or ListenerConfig()
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        http="h11",
+        http=protocol_with_header_timeout(listener.header_timeout),
+        h11_max_incomplete_event_size=listener.max_header_bytes,
         ws="wsproto",
         lifespan="on",
         proxy_headers=False,
@@ -79,6 +89,7 @@ async def run_gateway(
             host or listener.host,
             listener.port if port is None else port,
             drain_timeout=config.drain_timeout,
+            listener=listener,
         ),
         gateway,
     )

@@ -39,7 +39,10 @@ class LiveGateway:
         self._sock.bind((HOST, 0))
         self.port: int = self._sock.getsockname()[1]
         self.server = GatewayServer(
-            uvicorn_config(self.gateway, HOST, self.port, drain_timeout=5), self.gateway
+            uvicorn_config(
+                self.gateway, HOST, self.port, drain_timeout=5, listener=config.listeners[0]
+            ),
+            self.gateway,
         )
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
