@@ -29,7 +29,7 @@ class PeakRss:
     def __init__(self, pid: int) -> None:
         self.proc = psutil.Process(pid)
         self.baseline: int = self.proc.memory_info().rss
-        self.peak = self.baseline
+        self.peak: int = self.baseline
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
