@@ -153,4 +153,6 @@ def serve(
 ) -> None:
     """Run the gateway in this process (blocks until it stops)."""
     runner = GatewayRunner(config, config_path=config_path, port=port, host=host)
-    asyncio.run(runner.run())
+    # uvloop when installed (uvicorn's "auto"), as uvicorn.run would.
+    with asyncio.Runner(loop_factory=runner.server.config.get_loop_factory()) as loop_runner:
+        loop_runner.run(runner.run())
