@@ -127,6 +127,38 @@ class _Body:
                 return
 
 
+_LONG_BODY = 1 << 20
+
+
+def _long(response: HttpResponse) -> bool:
+    """A body worth watching the client for: unknown length (streams, SSE) or over 1 MiB."""
+    length = response.headers.get("content-length")
+    return length is None or not length.isdigit() or int(length) > _LONG_BODY
+
+
+async def _until_disconnect(pump: Any, receive: Receive) -> bool:
+    """Run ``pump``; False when the client disconnected first (the pump is cancelled)."""
+    pumping = asyncio.ensure_future(pump)
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(disconnected())
+    gone = False
+    try:
+        done, _ = await asyncio.wait((pumping, watcher), return_when=asyncio.FIRST_COMPLETED)
+        gone = pumping not in done
+    finally:
+        for task in (pumping, watcher):
+            task.cancel()
+        await asyncio.gather(pumping, watcher, return_exceptions=True)
+    if gone:
+        return False
+    pumping.result()  # re-raises UpstreamCut
+    return True
+
+
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
     for name, value in headers:
         if name == b"transfer-encoding":
@@ -266,7 +298,8 @@ class Exchange:
                 continue
             try:
                 result.ttfb = elapsed
-                await self._relay(response, scope, send, method)
+                watch = receive if not has_body or body.consumed else None
+                await self._relay(response, scope, send, method, watch)
             finally:
                 in_flight[picked.id] -= 1
                 result.upstream_time = clock.monotonic() - attempt_start
@@ -294,7 +327,15 @@ class Exchange:
         cluster = self.cluster
         return cluster.budget.try_retry(cluster.name, cluster.clock.monotonic())
 
-    async def _relay(self, response: HttpResponse, scope: Scope, send: Send, method: str) -> None:
+    async def _relay(
+        self,
+        response: HttpResponse,
+        scope: Scope,
+        send: Send,
+        method: str,
+        receive: Receive | None,
+    ) -> None:
+        """Send the response on; ``receive`` (request body done) watches for a gone client."""
         result = self.result
         result.status = response.status_code
         pairs = response_headers(
@@ -311,18 +352,30 @@ class Exchange:
                 {"type": "http.response.start", "status": response.status_code, "headers": pairs}
             )
             if not no_body:
-                try:
-                    async for chunk in response.aiter_bytes():
-                        result.bytes_out += len(chunk)
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                except FlextApiError as exc:
-                    result.reason = Reason.UPSTREAM_CUT
-                    raise UpstreamCut(exc.message) from exc
+                pump = self._pump(response, send)
+                if receive is not None and _long(response):
+                    # A stream (SSE, a large download) to a client that went away must stop
+                    # reading the upstream: the server signals it only through receive().
+                    if not await _until_disconnect(pump, receive):
+                        result.reason = Reason.CLIENT_DISCONNECT
+                        return
+                else:
+                    await pump
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
             result.reason = Reason.CLIENT_DISCONNECT
         finally:
             await response.aclose()
+
+    async def _pump(self, response: HttpResponse, send: Send) -> None:
+        result = self.result
+        try:
+            async for chunk in response.aiter_bytes():
+                result.bytes_out += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except FlextApiError as exc:
+            result.reason = Reason.UPSTREAM_CUT
+            raise UpstreamCut(exc.message) from exc
 
     async def _fail(self, scope: Scope, send: Send, reason: Reason) -> None:
         self.result.reason = reason
