@@ -46,6 +46,14 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 _TEMPLATE_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def _compiles(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{pattern!r} is not a valid regex: {exc}") from None
+    return pattern
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -224,12 +232,7 @@ class MatchConfig(_Model):
     @field_validator("path_regex")
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"{value!r} is not a valid regex: {exc}") from None
-        return value
+        return None if value is None else _compiles(value)
 
     @field_validator("methods")
     @classmethod
@@ -262,12 +265,8 @@ class RewriteConfig(_Model):
 
     @field_validator("regex")
     @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"{value!r} is not a valid regex: {exc}") from None
-        return value
+    def _regex(cls, value: str) -> str:
+        return _compiles(value)
 
 
 class HeaderRules(_Model):
