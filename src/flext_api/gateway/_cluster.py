@@ -15,7 +15,7 @@ settings did not change, so keep-alive connections survive too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import Any
 
 from .._clock import Clock, get_clock
 from .._config import TimeoutConfig
@@ -244,7 +244,7 @@ class Cluster:
             (await self.registry.register(self.name, _instance(self.name, config))).unwrap()
         return True
 
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> dict[str, Any]:
         """The admin API's view: discovery's health state plus breakers and drain flags."""
         now = self.clock.monotonic()
         cluster = self.registry.cluster(self.name)
@@ -267,9 +267,8 @@ class Cluster:
 
     def usable(self) -> int:
         """How many instances take traffic now (not drained, down, ejected, breaker open)."""
-        described = self.describe()["instances"]
-        assert isinstance(described, list)
-        return sum(1 for row in described if row.get("state") == "up" and row["breaker"] != "open")
+        rows = self.describe()["instances"]
+        return sum(1 for row in rows if row.get("state") == "up" and row["breaker"] != "open")
 
     async def aclose(self, *, close_transport: bool) -> None:
         """Stop the registry's probes (and close the pool when asked)."""
@@ -277,7 +276,3 @@ class Cluster:
         if close_transport:
             await self.transport.aclose()
 
-
-def ids(instances: Iterable[InstanceConfig]) -> set[str]:
-    """The instance ids of ``instances``."""
-    return {i.instance_id for i in instances}
