@@ -275,4 +275,3 @@ class Cluster:
         await self.registry.aclose()
         if close_transport:
             await self.transport.aclose()
-
