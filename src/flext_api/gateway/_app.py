@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from .._clock import Clock, get_clock
 from .._result import FlextResult
 from ..server._logging import make_json_logger
+from ..server._ratelimit import RateLimitService, parse_limit
 from ._cluster import Cluster
 from ._config import GatewayConfig
 from ._headers import TrustedProxies
@@ -91,6 +92,7 @@ class Gateway:
         self._retired: list[Any] = []
         self._retired_registries: list[Any] = []
         self._ws_session: Any = None
+        self._rate_limiters: dict[Any, RateLimitService] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -190,9 +192,29 @@ class Gateway:
             await send_gateway_problem(scope, send, reason, request_id)
             self._log(scope, request_id, None, reason.status, reason, started, None)
             return
+        limit_headers: list[tuple[bytes, bytes]] = []
+        if route.config.rate_limit is not None:
+            limiter = self._limits(snapshot)
+            decision = await limiter.hit(
+                route.config.name,
+                parse_limit(route.config.rate_limit),
+                limiter.clients.client_ip(scope),
+            )
+            limit_headers = decision.header_lines()
+            if not decision.allowed:
+                retry = (b"retry-after", b"%d" % decision.retry_after)
+                reason = Reason.RATE_LIMITED
+                await send_gateway_problem(scope, send, reason, request_id, [*limit_headers, retry])
+                self._log(scope, request_id, route, reason.status, reason, started, None)
+                return
         cluster = snapshot.clusters[route.config.cluster]
         exchange = Exchange(
-            route, cluster, trusted=snapshot.trusted, via=snapshot.via, request_id=request_id
+            route,
+            cluster,
+            trusted=snapshot.trusted,
+            via=snapshot.via,
+            request_id=request_id,
+            extra_headers=limit_headers,
         )
         self._enter()
         try:
@@ -212,6 +234,17 @@ class Gateway:
                 attempts=result.attempts,
             )
             self._log(scope, request_id, route, result.status, result.reason, started, result)
+
+    def _limits(self, snapshot: Snapshot) -> RateLimitService:
+        """The rate-limit storage for ``snapshot``'s settings (kept while they are unchanged)."""
+        config = snapshot.config.rate_limit
+        if not config.trusted_proxies and snapshot.config.trusted_proxies:
+            config = config.model_copy(update={"trusted_proxies": snapshot.config.trusted_proxies})
+        service = self._rate_limiters.get(config)
+        if service is None:
+            service = RateLimitService(config, logger=self.access_log)
+            self._rate_limiters[config] = service
+        return service
 
     def _enter(self) -> None:
         self.in_flight += 1
@@ -234,9 +267,15 @@ class Gateway:
         started: float,
         result: Any,
     ) -> None:
-        if route is None:
+        if result is None:  # answered by the gateway before any upstream was tried
             self.metrics.observe(
-                UNMATCHED, "", status, reason or "", ttfb=None, upstream_time=None, attempts=0
+                route.config.name if route is not None else UNMATCHED,
+                route.config.cluster if route is not None else "",
+                status,
+                reason or "",
+                ttfb=None,
+                upstream_time=None,
+                attempts=0,
             )
         client = scope.get("client")
         self.access_log.info(
@@ -294,6 +333,9 @@ class Gateway:
         self._retired_registries.clear()
         for registry in registries.values():
             await registry.aclose()
+        for limiter in self._rate_limiters.values():
+            await limiter.aclose()
+        self._rate_limiters.clear()
         for transport in transports.values():
             await transport.aclose()
 

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from .._config import BreakerConfig, PoolConfig
+from .._server_config import ServerRateLimitConfig
 
 __all__ = [
     "AdminConfig",
@@ -281,6 +282,10 @@ class HeaderRules(_Model):
 class RouteConfig(_Model):
     """A route: a match, the cluster it goes to and per-route overrides.
 
+    ``rate_limit`` (``"100/second"``) limits each client of the route (its address, through
+    ``trusted_proxies``) in the storage of :attr:`GatewayConfig.rate_limit`; a refusal is a
+    429 with ``Retry-After``, and every answer carries ``RateLimit-*`` headers.
+
     ``cache: true`` is accepted and validated; the shared RFC 9111 cache that serves it is
     not part of the gateway yet, so today it changes nothing (see docs/gateway.md).
     """
@@ -295,9 +300,22 @@ class RouteConfig(_Model):
     host_rewrite: str | None = None
     headers: HeaderRules = HeaderRules()
     websocket: bool = True
+    rate_limit: str | None = None
     cache: bool = False
     timeouts: GatewayTimeouts | None = None
     retry: RouteRetry | None = None
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _limit(cls, value: str | None) -> str | None:
+        if value is not None:
+            from limits import parse
+
+            try:
+                parse(value)
+            except ValueError:
+                raise ValueError(f"invalid rate limit {value!r}: use e.g. '100/second'") from None
+        return value
 
     @model_validator(mode="after")
     def _strip_needs_prefix(self) -> RouteConfig:
@@ -324,6 +342,7 @@ class GatewayConfig(_Model):
     via: str = "flext-gateway"
     drain_timeout: float = Field(default=30.0, ge=0)
     watch: bool = True
+    rate_limit: ServerRateLimitConfig = ServerRateLimitConfig()
     clusters: list[ClusterConfig] = Field(min_length=1)
     routes: list[RouteConfig] = Field(min_length=1)
 

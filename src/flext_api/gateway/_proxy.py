@@ -171,7 +171,7 @@ def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
 class Exchange:
     """Runs the exchange of one request on one route (a fresh object per request)."""
 
-    __slots__ = ("cluster", "request_id", "result", "route", "trusted", "via")
+    __slots__ = ("cluster", "extra_headers", "request_id", "result", "route", "trusted", "via")
 
     def __init__(
         self,
@@ -181,7 +181,9 @@ class Exchange:
         trusted: TrustedProxies,
         via: bytes,
         request_id: bytes,
+        extra_headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
+        self.extra_headers = extra_headers or []
         self.route = route
         self.cluster = cluster
         self.trusted = trusted
@@ -346,6 +348,7 @@ class Exchange:
         pairs = [(n, v) for n, v in pairs if n != b"x-request-id"]
         pairs.append((b"x-request-id", self.request_id))
         pairs = apply_rules(pairs, self.route.response_add, self.route.response_remove)
+        pairs.extend(self.extra_headers)
         no_body = method == "HEAD" or response.status_code in _NO_BODY_STATUS
         try:
             await send(
@@ -383,7 +386,13 @@ class Exchange:
         await send_gateway_problem(scope, send, reason, self.request_id)
 
 
-async def send_gateway_problem(scope: Scope, send: Send, reason: Reason, request_id: bytes) -> None:
+async def send_gateway_problem(
+    scope: Scope,
+    send: Send,
+    reason: Reason,
+    request_id: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     """Answer with the problem document of ``reason`` (status, header and body)."""
     from ..server._problem import send_problem
 
@@ -399,6 +408,7 @@ async def send_gateway_problem(scope: Scope, send: Send, reason: Reason, request
             (b"x-gateway-reason", reason.value.encode()),
             (b"x-request-id", request_id),
             *([(b"connection", b"close")] if reason.status in (400, 431) else []),
+            *(headers or []),
         ],
         extensions={"reason": reason.value},
     )

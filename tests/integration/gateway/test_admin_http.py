@@ -111,3 +111,19 @@ async def test_total_timeout_is_typed_504(
     gw = run_gateway(config)
     async with aiohttp.ClientSession() as s, s.get(gw.url + "/slow?ms=3000") as r:
         assert (r.status, r.headers["X-Gateway-Reason"]) == (504, "upstream_timeout")
+
+
+async def test_route_rate_limit(upstreams: tuple[Upstream, Upstream], run_gateway: Run) -> None:
+    """A route's rate limit answers 429 rate_limited with Retry-After once spent."""
+    a, _ = upstreams
+    gw = run_gateway(basic_config(a.url, rate_limit="3/minute"))
+    statuses = []
+    async with aiohttp.ClientSession() as s:
+        for _ in range(4):
+            async with s.get(gw.url + "/echo/limited") as r:
+                statuses.append((r.status, r.headers.get("RateLimit-Remaining")))
+                last = r.headers.copy()
+    assert statuses == [(200, "2"), (200, "1"), (200, "0"), (429, "0")]
+    assert last["X-Gateway-Reason"] == "rate_limited"
+    assert int(last["Retry-After"]) >= 1
+    assert a.hits("/echo/limited") == 3
