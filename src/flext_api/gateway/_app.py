@@ -16,10 +16,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from .._clock import Clock, get_clock
 from .._result import FlextResult
+from ..server._auth import Authenticator
 from ..server._logging import make_json_logger
 from ..server._ratelimit import RateLimitService, parse_limit
 from ._cluster import Cluster
@@ -93,6 +95,7 @@ class Gateway:
         self._retired_registries: list[Any] = []
         self._ws_session: Any = None
         self._rate_limiters: dict[Any, RateLimitService] = {}
+        self._authenticator: Authenticator | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -192,6 +195,16 @@ class Gateway:
             await send_gateway_problem(scope, send, reason, request_id)
             self._log(scope, request_id, None, reason.status, reason, started, None)
             return
+        if any(name == b"x-authenticated-subject" for name, _ in scope["headers"]):
+            # Only the gateway says who authenticated: a client-sent value never passes.
+            scope["headers"] = [h for h in scope["headers"] if h[0] != b"x-authenticated-subject"]
+        if route.config.auth:
+            denied = await self._authenticate(snapshot, route, scope)
+            if denied is not None:
+                reason, headers = denied
+                await send_gateway_problem(scope, send, reason, request_id, headers)
+                self._log(scope, request_id, route, reason.status, reason, started, None)
+                return
         limit_headers: list[tuple[bytes, bytes]] = []
         if route.config.rate_limit is not None:
             limiter = self._limits(snapshot)
@@ -234,6 +247,34 @@ class Gateway:
                 attempts=result.attempts,
             )
             self._log(scope, request_id, route, result.status, result.reason, started, result)
+
+    async def _authenticate(
+        self, snapshot: Snapshot, route: CompiledRoute, scope: Scope
+    ) -> tuple[Reason, list[tuple[bytes, bytes]]] | None:
+        """Check the route's credentials; on success the subject is added to the scope's
+        headers as ``x-authenticated-subject``; the refusal (reason, headers) otherwise."""
+        config = snapshot.config.auth
+        assert config is not None  # validated: auth routes need an auth section
+        cached = self._authenticator
+        if cached is None or cached.config != config:  # kept (with its JWKS cache) if equal
+            cached = self._authenticator = Authenticator(config, logger=self.access_log)
+        auth = cached
+        token = api_key = None
+        for name, value in scope["headers"]:
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                token = value[7:].decode("latin-1").strip()
+            elif name == b"x-api-key":
+                api_key = value.decode("latin-1")
+        try:
+            principal = await auth.authenticate(token, api_key)
+        except HTTPException as exc:
+            challenge = (exc.headers or {}).get("WWW-Authenticate", "")
+            return Reason.UNAUTHORIZED, [(b"www-authenticate", challenge.encode("latin-1"))]
+        if not set(route.config.scopes) <= principal.scopes:
+            return Reason.FORBIDDEN, []
+        subject = (b"x-authenticated-subject", principal.subject.encode("latin-1"))
+        scope["headers"] = [*scope["headers"], subject]
+        return None
 
     def _limits(self, snapshot: Snapshot) -> RateLimitService:
         """The rate-limit storage for ``snapshot``'s settings (kept while they are unchanged)."""

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from .._config import BreakerConfig, PoolConfig
-from .._server_config import ServerRateLimitConfig
+from .._server_config import AuthConfig, ServerRateLimitConfig
 
 __all__ = [
     "AdminConfig",
@@ -282,6 +282,11 @@ class HeaderRules(_Model):
 class RouteConfig(_Model):
     """A route: a match, the cluster it goes to and per-route overrides.
 
+    ``auth: true`` requires a valid JWT (``Authorization: Bearer``) or API key
+    (``X-API-Key``) as :attr:`GatewayConfig.auth` defines them, holding every scope in
+    ``scopes``: 401 (with ``WWW-Authenticate``) or 403 otherwise. The upstream receives
+    ``X-Authenticated-Subject`` (a client-sent one is always removed).
+
     ``rate_limit`` (``"100/second"``) limits each client of the route (its address, through
     ``trusted_proxies``) in the storage of :attr:`GatewayConfig.rate_limit`; a refusal is a
     429 with ``Retry-After``, and every answer carries ``RateLimit-*`` headers.
@@ -300,6 +305,8 @@ class RouteConfig(_Model):
     host_rewrite: str | None = None
     headers: HeaderRules = HeaderRules()
     websocket: bool = True
+    auth: bool = False
+    scopes: tuple[str, ...] = ()
     rate_limit: str | None = None
     cache: bool = False
     timeouts: GatewayTimeouts | None = None
@@ -343,6 +350,7 @@ class GatewayConfig(_Model):
     drain_timeout: float = Field(default=30.0, ge=0)
     watch: bool = True
     rate_limit: ServerRateLimitConfig = ServerRateLimitConfig()
+    auth: AuthConfig | None = None
     clusters: list[ClusterConfig] = Field(min_length=1)
     routes: list[RouteConfig] = Field(min_length=1)
 
@@ -353,6 +361,10 @@ class GatewayConfig(_Model):
         _no_duplicates("route", [r.name for r in self.routes])
         known = set(clusters)
         for route in self.routes:
+            if route.auth and self.auth is None:
+                raise ValueError(
+                    f"route {route.name!r} sets auth: true but there is no auth section"
+                )
             if route.cluster not in known:
                 raise ValueError(
                     f"route {route.name!r} names cluster {route.cluster!r}, "

@@ -23,6 +23,8 @@ class Reason(StrEnum):
     AMBIGUOUS_REQUEST = "ambiguous_request"
     HEADERS_TOO_LARGE = "headers_too_large"
     RATE_LIMITED = "rate_limited"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
     CONNECT_FAILURE = "connect_failure"
     UPSTREAM_TIMEOUT = "upstream_timeout"
     UPSTREAM_RESET = "upstream_reset"
@@ -50,6 +52,8 @@ _STATUS = {
     Reason.AMBIGUOUS_REQUEST: 400,
     Reason.HEADERS_TOO_LARGE: 431,
     Reason.RATE_LIMITED: 429,
+    Reason.UNAUTHORIZED: 401,
+    Reason.FORBIDDEN: 403,
     Reason.CONNECT_FAILURE: 502,
     Reason.UPSTREAM_TIMEOUT: 504,
     Reason.UPSTREAM_RESET: 502,
@@ -65,6 +69,8 @@ _TITLE = {
     Reason.NO_ROUTE: "No route matches this request",
     Reason.HEADERS_TOO_LARGE: "The request headers are too large",
     Reason.RATE_LIMITED: "Too many requests; retry later",
+    Reason.UNAUTHORIZED: "Valid credentials are required",
+    Reason.FORBIDDEN: "The credentials lack a required scope",
     Reason.AMBIGUOUS_REQUEST: "Both Transfer-Encoding and Content-Length: the body is ambiguous",
     Reason.CONNECT_FAILURE: "Could not connect to an upstream instance",
     Reason.UPSTREAM_TIMEOUT: "The upstream did not answer in time",
