@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flext_api import BreakerConfig, ClientConfig, FlextApiClient
+from flext_api import BreakerConfig, CircuitBreakerPlugin, ClientConfig, FlextApiClient
 from flext_api.discovery import (
     DiscoveryEvent,
     HealthCheckConfig,
@@ -151,12 +151,12 @@ async def test_breakers_are_per_instance(upstreams: list[Upstream]) -> None:
             breakers = client.plugins.get("circuit_breaker")
     await registry.aclose()
     assert all(r.is_success for r in results)
-    assert breakers is not None
-    breaker_keys = {key for key, _ in breakers.registry}  # type: ignore[attr-defined]
+    assert isinstance(breakers, CircuitBreakerPlugin)
+    breaker_keys = {key for key, _ in breakers.registry}
     dead = f"127.0.0.1:{upstreams[0].port}"
     assert dead in breaker_keys and "orders" not in breaker_keys
-    state = breakers.registry.peek(dead).state  # type: ignore[attr-defined]
-    assert state.value == "open"
+    breaker = breakers.registry.peek(dead)
+    assert breaker is not None and breaker.state.value == "open"
 
 
 async def test_removed_instance_is_no_longer_probed(upstreams: list[Upstream]) -> None:
