@@ -70,12 +70,15 @@ from ._registry import ServiceRegistry as ServiceRegistry
 
 if TYPE_CHECKING:
     from ..client._service import ServiceClient as ServiceClient
+    from ._etcd import EtcdBackend as EtcdBackend
+    from ._redis import RedisBackend as RedisBackend
 
 __all__ = [
     "BALANCERS",
     "Cluster",
     "DiscoveryEvent",
     "DiscoveryHook",
+    "EtcdBackend",
     "HealthCheckConfig",
     "HealthTracker",
     "InstanceHealth",
@@ -87,6 +90,7 @@ __all__ = [
     "PeakEwma",
     "ProbeCompleted",
     "RandomBalancer",
+    "RedisBackend",
     "RegistryBackend",
     "RegistryStale",
     "RingHash",
@@ -100,4 +104,11 @@ __all__ = [
     "make_balancer",
 ]
 
-__getattr__ = _lazy_getattr(__name__, {"ServiceClient": ("flext_api.client._service", None)})
+__getattr__ = _lazy_getattr(
+    __name__,
+    {
+        "EtcdBackend": ("._etcd", None),
+        "RedisBackend": ("._redis", "redis"),
+        "ServiceClient": ("flext_api.client._service", None),
+    },
+)

@@ -106,17 +106,21 @@ class ServiceRegistry:
     ) -> None:
         await self.aclose()
 
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`aclose`."""
+        return self._closed
+
     async def aclose(self) -> None:
         """Stop probes and watches, end watchers, close the backend; idempotent."""
         if self._closed:
             return
         self._closed = True
-        tasks = [t for t in (self._prober, *self._sync.values()) if t is not None]
+        tasks = {t for t in (self._prober, *self._sync.values()) if t is not None}
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
         for queues in self._watchers.values():
             for queue in queues:
                 queue.put_nowait(None)
@@ -229,7 +233,8 @@ class ServiceRegistry:
             synced = self._synced.get(name)
             if synced is not None:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(synced.wait(), 5.0)
+                    async with asyncio.timeout(5.0):
+                        await synced.wait()
         return self.pick(name, key=key, exclude=exclude)
 
     def pick(
@@ -351,13 +356,18 @@ class ServiceRegistry:
 
     async def _sync_loop(self, name: str) -> None:
         delay = _RETRY_MIN
-        while True:
+        # Checks of ``_closed`` too, not only cancellation: a store client may swallow
+        # a cancel that lands inside one of its calls.
+        while not self._closed:
             try:
                 # ``.value`` raises the FlextApiError of a failed listing.
                 self._apply(name, (await self.backend.list(name)).value)
                 delay = _RETRY_MIN
-                async for _ in self.backend.changes(name):
-                    self._apply(name, (await self.backend.list(name)).value)
+                async with contextlib.aclosing(self.backend.changes(name)) as changes:
+                    async for _ in changes:
+                        if self.closed:
+                            return
+                        self._apply(name, (await self.backend.list(name)).value)
             except FlextApiError as exc:
                 self._mark_stale(name, exc)
                 # Background timer, not a call's backoff: real time even while testing.
