@@ -90,6 +90,10 @@ class ServiceRegistry:
         self._sync: dict[str, asyncio.Task[None]] = {}
         self._synced: dict[str, asyncio.Event] = {}
         self._prober: asyncio.Task[None] | None = None
+        self._grace: dict[str, float] = {}
+        # How long an empty answer right after an outage is not believed: a TTL and a
+        # half of the backend's (the owners re-register within one heartbeat).
+        self._grace_period = 1.5 * float(getattr(self.backend, "ttl", 10.0))
         self._closed = False
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -376,13 +380,24 @@ class ServiceRegistry:
 
     def _apply(self, name: str, instances: list[ServiceInstance]) -> None:
         cluster = self._cluster(name)
+        synced = self._synced.get(name)
+        if cluster.stale and not instances and cluster.instances:
+            # A store back from an outage may come back empty (Redis without
+            # persistence) until the owners' next heartbeat: hold the last known set
+            # for one grace period instead of dropping every instance.
+            now = self._clock.monotonic()
+            since = self._grace.setdefault(name, now)
+            if now - since < self._grace_period:
+                if synced is not None:
+                    synced.set()
+                return
+        self._grace.pop(name, None)
         if cluster.stale:
             cluster.stale = False
             _log.info("discovery.backend_recovered", service=name, backend=self.backend.kind)
             self._emit(RegistryStale(name, False, self.backend.kind, None))
             self._publish_stale(cluster)
         self._publish(cluster.replace(instances, self._clock.monotonic()))
-        synced = self._synced.get(name)
         if synced is not None:
             synced.set()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import uuid
 from collections.abc import Callable
@@ -123,22 +122,22 @@ async def test_killed_process_instances_expire(
         if kind == "redis"
         else EtcdBackend(url, ttl=2, prefix=f"/{prefix}")
     )
-    args = [sys.executable, "-m", "tests.integration.discovery._registrant", kind, url]
+    args = ["-m", "tests.integration.discovery._registrant", kind, url]
     args += [prefix if kind == "redis" else f"/{prefix}", "w-1"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
     try:
         assert proc.stdout is not None
-        line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
         assert line.strip() == b"ready"
         async with ServiceRegistry(backend) as registry:
             await registry.get_instance("orders")
             assert await eventually(lambda: _ids(registry) == {"w-1"})
             proc.kill()
-            proc.wait(10)
+            await proc.wait()
             assert await eventually(lambda: _ids(registry) == set())
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             proc.kill()
-        proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+            await proc.wait()
