@@ -7,7 +7,7 @@ PORT ?= 8000
 APT_UPDATED := /tmp/.flext-api-apt-updated
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint unit bench clean redis-server nginx
+.PHONY: help run test lint unit bench clean redis-server etcd nginx
 
 help:
 	@echo "make run    serve examples/service.py on 127.0.0.1:$(PORT)"
@@ -40,6 +40,9 @@ endef
 redis-server:
 	$(call apt_install,redis-server,redis-server)
 
+etcd:
+	$(call apt_install,etcd,etcd-server)
+
 nginx:
 	$(call apt_install,nginx,nginx)
 
@@ -51,10 +54,10 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 
-unit: $(VENV)/.dev-installed redis-server
+unit: $(VENV)/.dev-installed redis-server etcd
 	$(BIN)/pytest
 
-test: $(VENV)/.dev-installed redis-server lint
+test: $(VENV)/.dev-installed redis-server etcd lint
 	$(BIN)/pytest --cov=flext_api --cov-report=term-missing:skip-covered
 
 bench: $(VENV)/.dev-installed redis-server nginx

@@ -67,9 +67,11 @@ from ._health import Transition as Transition
 from ._instance import ServiceChange as ServiceChange
 from ._instance import ServiceInstance as ServiceInstance
 from ._registry import ServiceRegistry as ServiceRegistry
+from ._static import StaticBackend as StaticBackend
 
 if TYPE_CHECKING:
     from ..client._service import ServiceClient as ServiceClient
+    from ._dns import DnsBackend as DnsBackend
     from ._etcd import EtcdBackend as EtcdBackend
     from ._redis import RedisBackend as RedisBackend
 
@@ -78,6 +80,7 @@ __all__ = [
     "Cluster",
     "DiscoveryEvent",
     "DiscoveryHook",
+    "DnsBackend",
     "EtcdBackend",
     "HealthCheckConfig",
     "HealthTracker",
@@ -99,6 +102,7 @@ __all__ = [
     "ServiceClient",
     "ServiceInstance",
     "ServiceRegistry",
+    "StaticBackend",
     "Transition",
     "ZoneAware",
     "make_balancer",
@@ -107,6 +111,7 @@ __all__ = [
 __getattr__ = _lazy_getattr(
     __name__,
     {
+        "DnsBackend": ("._dns", "dns"),
         "EtcdBackend": ("._etcd", None),
         "RedisBackend": ("._redis", "redis"),
         "ServiceClient": ("flext_api.client._service", None),
