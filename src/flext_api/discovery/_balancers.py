@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 _NO_EXCLUDE: frozenset[str] = frozenset()
+_random = random.random
 
 
 @runtime_checkable
@@ -190,8 +191,8 @@ class RandomBalancer(_Base):
         if not instances:
             return None
         if self._uniform:
-            return instances[int(random.random() * len(instances))]
-        return instances[bisect(self._cumulative, random.random() * self._total)]
+            return instances[int(_random() * len(instances))]
+        return instances[bisect(self._cumulative, _random() * self._total)]
 
 
 class LeastRequest(RandomBalancer):
@@ -207,14 +208,23 @@ class LeastRequest(RandomBalancer):
         self._active: dict[str, int] = {}
 
     def _cost(self, instance: ServiceInstance) -> float:
-        return self._active.get(instance.id, 0) / instance.weight
+        active = self._active
+        if not active:
+            return 0.0
+        return active.get(instance.id, 0) / instance.weight
 
     def _pick(self, key: str | None) -> ServiceInstance | None:
-        first = super()._pick(key)
-        if first is None or len(self._instances) == 1:
-            return first
-        second = super()._pick(key)
-        assert second is not None
+        instances = self._instances
+        n = len(instances)
+        if n < 2:
+            return instances[0] if n else None
+        if self._uniform:
+            first = instances[int(_random() * n)]
+            second = instances[int(_random() * n)]
+        else:
+            cumulative, total = self._cumulative, self._total
+            first = instances[bisect(cumulative, _random() * total)]
+            second = instances[bisect(cumulative, _random() * total)]
         return second if self._cost(second) < self._cost(first) else first
 
     def on_start(self, instance: ServiceInstance) -> None:
@@ -282,6 +292,19 @@ def _hash64(data: str) -> int:
     return int.from_bytes(hashlib.blake2b(data.encode(), digest_size=8).digest(), "big")
 
 
+_key_hashes: dict[str, int] = {}
+
+
+def _key_hash(key: str) -> int:
+    # Keys repeat (a user, a session): remember their hashes, within a bound.
+    cached = _key_hashes.get(key)
+    if cached is None:
+        if len(_key_hashes) >= 65536:
+            _key_hashes.clear()
+        cached = _key_hashes[key] = _hash64(key)
+    return cached
+
+
 class RingHash(_Base):
     """Consistent hashing on a ring of ``replicas`` points per unit of weight.
 
@@ -322,7 +345,7 @@ class RingHash(_Base):
         hashes = self._hashes
         if not hashes:
             return None
-        index = bisect_left(hashes, _hash64(key))
+        index = bisect_left(hashes, _key_hash(key))
         return self._owners[index if index < len(hashes) else 0]
 
     def _pick_other(
@@ -331,7 +354,7 @@ class RingHash(_Base):
         if key is None:
             return super()._pick_other(key, exclude, first)
         # Walk the ring clockwise to the next host not tried: the same for every retry.
-        start = bisect_left(self._hashes, _hash64(key))
+        start = bisect_left(self._hashes, _key_hash(key))
         owners = self._owners
         for step in range(len(owners)):
             candidate = owners[(start + step) % len(owners)]

@@ -84,6 +84,7 @@ class ServiceRegistry:
         self.health_check_config = health_check
         self.tracker = HealthTracker(health_check, outlier)
         self._clock = get_clock(clock)
+        self._monotonic = self._clock.monotonic
         self._hooks = tuple(hooks)
         self._clusters: dict[str, Cluster] = {}
         self._watchers: dict[str, list[asyncio.Queue[ServiceChange | None]]] = {}
@@ -246,7 +247,7 @@ class ServiceRegistry:
     ) -> FlextResult[ServiceInstance]:
         """Like :meth:`get_instance` without waiting (the local view only)."""
         cluster = self._clusters.get(name)
-        chosen = None if cluster is None else cluster.pick(self._clock.monotonic(), key, exclude)
+        chosen = None if cluster is None else cluster.pick(self._monotonic(), key, exclude)
         if chosen is None:
             return _fail(
                 FlextApiError.from_code(

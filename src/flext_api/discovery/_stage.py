@@ -120,8 +120,10 @@ class DiscoveryStage:
         clock = self._clock
         result: FlextResult[HttpResponse] | None = None
         for _ in range(64):
-            picked = await registry.get_instance(name, key=key, exclude=tried)
-            if picked.is_failure:
+            picked = registry.pick(name, key=key, exclude=tried)
+            if picked._error is not None and registry.backend.shared:
+                picked = await registry.get_instance(name, key=key, exclude=tried)
+            if picked._error is not None:
                 if result is not None:
                     return result
                 error = picked.exception
