@@ -92,6 +92,7 @@ class ServiceRegistry:
         self._synced: dict[str, asyncio.Event] = {}
         self._prober: asyncio.Task[None] | None = None
         self._grace: dict[str, float] = {}
+        self._probes: dict[tuple[str, str, bool], int] = {}
         # How long an empty answer right after an outage is not believed: a TTL and a
         # half of the backend's (the owners re-register within one heartbeat).
         self._grace_period = 1.5 * float(getattr(self.backend, "ttl", 10.0))
@@ -299,6 +300,8 @@ class ServiceRegistry:
         cluster = self._clusters.get(name)
         if cluster is None or instance_id not in cluster.instances:
             return  # removed meanwhile: its result no longer matters
+        key = (name, instance_id, passed)
+        self._probes[key] = self._probes.get(key, 0) + 1
         if self._hooks:
             emit(self._hooks, ProbeCompleted(name, instance_id, passed, status, error))
         transition = cluster.record_probe(instance_id, passed, self._clock.monotonic())
@@ -435,6 +438,8 @@ class ServiceRegistry:
             self._emit(InstanceStateChanged(change.name, inst.id, "added", "registered"))
         for inst in change.removed:
             self._emit(InstanceStateChanged(change.name, inst.id, "removed", "unregistered"))
+            for passed in (True, False):
+                self._probes.pop((change.name, inst.id, passed), None)
         for queue in self._watchers.get(change.name, ()):
             queue.put_nowait(change)
 
@@ -460,6 +465,10 @@ class ServiceRegistry:
             "backend": self.backend.kind,
             "services": {name: c.describe(now) for name, c in sorted(self._clusters.items())},
         }
+
+    def probe_counts(self) -> dict[tuple[str, str, bool], int]:
+        """Active probe results so far: ``(service, instance_id, passed) -> count``."""
+        return dict(self._probes)
 
     def describe(self) -> dict[str, Any]:
         """Backend, balancer and health settings (for ``flext_api.testing.describe``)."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from flext_api import FlextApiClient
 from flext_api.discovery import (
+    DiscoveryCollector,
     EtcdBackend,
     RedisBackend,
     RegistryBackend,
@@ -53,6 +55,10 @@ async def test_store_outage_keeps_calls_flowing(
             assert await eventually(lambda: len(caller.instances("orders").value) == 3)
             store.pause()
             assert await eventually(lambda: _stale(caller))
+            prom = CollectorRegistry()
+            prom.register(DiscoveryCollector(caller))
+            gauge = {"service": "orders", "backend": kind}
+            assert prom.get_sample_value("flext_api_discovery_stale", gauge) == 1
             results = [await client.get("/id") for _ in range(30)]
             assert all(r.is_success for r in results)
             assert {r.value.text for r in results} == {"a", "b", "c"}
