@@ -119,7 +119,9 @@ class DiscoveryStage:
         registry = self.registry
         clock = self._clock
         result: FlextResult[HttpResponse] | None = None
-        for _ in range(64):
+        # Ends: each turn either returns or adds an instance to ``tried``, and a pick
+        # with every instance tried returns one of them (then the last refusal returns).
+        while True:
             picked = registry.pick(name, key=key, exclude=tried)
             if picked._error is not None and registry.backend.shared:
                 picked = await registry.get_instance(name, key=key, exclude=tried)
@@ -161,8 +163,6 @@ class DiscoveryStage:
                 latency=clock.monotonic() - started,
             )
             return result
-        assert result is not None
-        return result
 
     def settings(self) -> dict[str, Any]:
         """What ``flext_api.testing.describe`` shows for this stage."""
