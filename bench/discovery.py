@@ -24,11 +24,12 @@ import json
 import platform
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _nginx import Nginx
+from client_throughput import _drive
 
 from flext_api import ClientConfig, PoolConfig
 from flext_api.client import FlextApiClient
@@ -72,20 +73,6 @@ async def pick_costs(picks: int, rounds: int) -> list[dict[str, object]]:
                  "registry_pick_us": round(via, 3)}
             )  # fmt: skip
     return rows
-
-
-async def _drive(n: int, concurrency: int, one: Callable[[], Awaitable[None]]) -> float:
-    remaining = n
-
-    async def worker() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            await one()
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return n / (time.perf_counter() - start)
 
 
 async def _client_rps(client: FlextApiClient, n: int, c: int) -> float:
