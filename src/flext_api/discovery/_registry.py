@@ -84,7 +84,8 @@ class ServiceRegistry:
         self.health_check_config = health_check
         self.tracker = HealthTracker(health_check, outlier)
         self._clock = get_clock(clock)
-        self._monotonic = self._clock.monotonic
+        #: The registry clock's ``monotonic`` (health and ejection times are on it).
+        self.monotonic = self._clock.monotonic
         self._hooks = tuple(hooks)
         self._clusters: dict[str, Cluster] = {}
         self._watchers: dict[str, list[asyncio.Queue[ServiceChange | None]]] = {}
@@ -248,7 +249,7 @@ class ServiceRegistry:
     ) -> FlextResult[ServiceInstance]:
         """Like :meth:`get_instance` without waiting (the local view only)."""
         cluster = self._clusters.get(name)
-        chosen = None if cluster is None else cluster.pick(self._monotonic(), key, exclude)
+        chosen = None if cluster is None else cluster.pick(self.monotonic(), key, exclude)
         if chosen is None:
             return _fail(
                 FlextApiError.from_code(
@@ -291,7 +292,7 @@ class ServiceRegistry:
             instance, status=status, error=error, latency=latency, now=self._clock.monotonic()
         )
         if transition is not None:
-            self._transition(name, transition)
+            self.report(name, transition)
 
     def record_probe(
         self, name: str, instance_id: str, *, passed: bool, status: int | None, error: str | None
@@ -306,9 +307,11 @@ class ServiceRegistry:
             emit(self._hooks, ProbeCompleted(name, instance_id, passed, status, error))
         transition = cluster.record_probe(instance_id, passed, self._clock.monotonic())
         if transition is not None:
-            self._transition(name, transition)
+            self.report(name, transition)
 
-    def _transition(self, name: str, transition: Transition) -> None:
+    def report(self, name: str, transition: Transition) -> None:
+        """Log and emit a health transition of service ``name`` (for callers that feed a
+        :class:`Cluster` directly, as the client stage does)."""
         log = _log.warning if transition.event in ("down", "ejected") else _log.info
         log(
             f"discovery.instance_{transition.event}",
