@@ -48,6 +48,7 @@ __all__ = [
 
 _NO_EXCLUDE: frozenset[str] = frozenset()
 _random = random.random
+_UNMEASURED = (0.0, 0.0)
 
 
 @runtime_checkable
@@ -264,12 +265,29 @@ class PeakEwma(LeastRequest):
         self._clock = get_clock(clock)
         self._ewma: dict[str, tuple[float, float]] = {}  # id -> (average, stamp)
 
-    def _cost(self, instance: ServiceInstance) -> float:
-        pending = self._active.get(instance.id, 0)
-        average = self._ewma.get(instance.id)
-        if average is None or average[0] == 0.0:
-            return self.penalty * pending / instance.weight
-        return average[0] * (pending + 1) / instance.weight
+    def _pick(self, key: str | None) -> ServiceInstance | None:
+        # LeastRequest's draw with the cost computed inline: this is the hot path.
+        instances = self._instances
+        n = len(instances)
+        if n < 2:
+            return instances[0] if n else None
+        if self._uniform:
+            first = instances[int(_random() * n)]
+            second = instances[int(_random() * n)]
+        else:
+            cumulative, total = self._cumulative, self._total
+            first = instances[bisect(cumulative, _random() * total)]
+            second = instances[bisect(cumulative, _random() * total)]
+        active, ewma = self._active, self._ewma
+        pending = active.get(first.id, 0) if active else 0
+        average = ewma.get(first.id, _UNMEASURED)[0]
+        cost_first = (average * (pending + 1) if average else self.penalty * pending) / first.weight
+        pending = active.get(second.id, 0) if active else 0
+        average = ewma.get(second.id, _UNMEASURED)[0]
+        cost_second = (
+            average * (pending + 1) if average else self.penalty * pending
+        ) / second.weight
+        return second if cost_second < cost_first else first
 
     def on_finish(self, instance: ServiceInstance, latency: float, ok: bool) -> None:
         super().on_finish(instance, latency, ok)
