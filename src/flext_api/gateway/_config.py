@@ -38,6 +38,7 @@ __all__ = [
     "ListenerConfig",
     "MatchConfig",
     "PassiveHealthConfig",
+    "RegistrySourceConfig",
     "RewriteConfig",
     "RouteConfig",
     "RouteRetry",
@@ -173,11 +174,29 @@ class HealthConfig(_Model):
     passive: PassiveHealthConfig = PassiveHealthConfig()
 
 
+class RegistrySourceConfig(_Model):
+    """Instances from a shared discovery registry instead of the config file.
+
+    ``backend`` is ``redis`` (``redis://host:port/db``, the ``redis`` extra) or ``etcd``
+    (``http://host:2379``); ``service`` is the registered name (default: the cluster's).
+    Services register and heartbeat themselves there; the gateway follows the changes.
+    """
+
+    backend: Literal["redis", "etcd"]
+    url: str
+    service: str | None = Field(default=None, pattern=_NAME)
+
+
 class ClusterConfig(_Model):
-    """A named set of upstream instances with their balancer, health, pool and policies."""
+    """A named set of upstream instances with their balancer, health, pool and policies.
+
+    ``instances`` lists them in the file; with ``registry`` they come from a shared
+    discovery registry instead (then ``instances`` may be left out).
+    """
 
     name: str = Field(pattern=_NAME)
-    instances: list[InstanceConfig] = Field(min_length=1)
+    instances: list[InstanceConfig] = Field(default_factory=list)
+    registry: RegistrySourceConfig | None = None
     balancer: Literal["round_robin", "least_request", "random", "peak_ewma"] = "round_robin"
     health: HealthConfig = HealthConfig()
     pool: PoolConfig = PoolConfig()
@@ -186,8 +205,17 @@ class ClusterConfig(_Model):
     breaker: BreakerConfig = BreakerConfig()
     max_pending: int = Field(default=1024, ge=1)
 
+    @property
+    def service(self) -> str:
+        """The service name in the registry."""
+        if self.registry is not None and self.registry.service is not None:
+            return self.registry.service
+        return self.name
+
     @model_validator(mode="after")
     def _unique_instances(self) -> ClusterConfig:
+        if not self.instances and self.registry is None:
+            raise ValueError("a cluster needs instances (or a registry source)")
         seen: set[str] = set()
         for instance in self.instances:
             if instance.instance_id in seen:

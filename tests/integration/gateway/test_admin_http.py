@@ -12,6 +12,7 @@ import yaml
 
 from tests.integration.gateway.conftest import LiveGateway, basic_config
 from tests.integration.gateway.upstream import Upstream
+from tests.servers.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -181,3 +182,33 @@ async def test_auth_route_forbids_missing_scope(
         s.get(gw.url + "/echo/p", headers={"X-API-Key": "key-123"}) as r,
     ):
         assert (r.status, r.headers["X-Gateway-Reason"]) == (403, "forbidden")
+
+
+async def test_cluster_from_redis_registry(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run, redis_server: RedisServer
+) -> None:
+    """A cluster with a Redis registry source routes to the instances registered there."""
+    from flext_api.discovery import RedisBackend, ServiceInstance, ServiceRegistry
+
+    a, b = upstreams
+    async with ServiceRegistry(RedisBackend(redis_server.url)) as services:
+        for name, up in (("a", a), ("b", b)):
+            instance = ServiceInstance(id=f"orders-{name}", name="orders", url=up.url)
+            (await services.register("orders", instance)).unwrap()
+        config = basic_config(a.url)
+        config["clusters"][0] = {
+            "name": "svc",
+            "registry": {"backend": "redis", "url": redis_server.url, "service": "orders"},
+            "health": {"active": False},
+        }
+        gw = run_gateway(config)
+        seen = set()
+        async with aiohttp.ClientSession() as s:
+            for _ in range(6):
+                async with s.get(gw.url + "/echo/r") as r:
+                    seen.add(r.headers["X-Upstream"])
+        assert seen == {"a", "b"}
+        status, clusters = await _get(gw.admin_url + "/admin/clusters", headers=AUTH)
+        assert status == 200
+        assert {row["id"] for row in clusters[0]["instances"]} == {"orders-a", "orders-b"}
+        assert clusters[0]["registry"] == "redis"
