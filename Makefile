@@ -7,10 +7,10 @@ PORT ?= 8000
 APT_UPDATED := /tmp/.flext-api-apt-updated
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint unit bench clean redis-server nginx
+.PHONY: help run run-service test lint unit bench clean redis-server etcd nginx wrk
 
 help:
-	@echo "make run    serve examples/service.py on 127.0.0.1:$(PORT)"
+	@echo "make run    the gateway demo on 127.0.0.1:8000 (examples/gateway.yaml, two upstreams)"
 	@echo "make test   lint (ruff + mypy) and the whole test suite with coverage"
 	@echo "make lint   ruff + mypy strict"
 	@echo "make bench  run bench/*.py and append results to bench/results/"
@@ -21,7 +21,7 @@ $(BIN)/python:
 
 # The runtime set for `make run`; the dev set (below) includes it.
 $(VENV)/.run-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[server,redis]"
+	$(BIN)/python -m pip install --quiet -e ".[server,redis,gateway]"
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
@@ -40,10 +40,19 @@ endef
 redis-server:
 	$(call apt_install,redis-server,redis-server)
 
+etcd:
+	$(call apt_install,etcd,etcd-server)
+
 nginx:
 	$(call apt_install,nginx,nginx)
 
+wrk:
+	$(call apt_install,wrk,wrk)
+
 run: $(VENV)/.run-installed
+	$(BIN)/python examples/gateway_demo.py
+
+run-service: $(VENV)/.run-installed
 	PORT=$(PORT) $(BIN)/python examples/service.py
 
 lint: $(VENV)/.dev-installed
@@ -51,13 +60,13 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 
-unit: $(VENV)/.dev-installed redis-server
+unit: $(VENV)/.dev-installed redis-server etcd
 	$(BIN)/pytest
 
-test: $(VENV)/.dev-installed redis-server lint
+test: $(VENV)/.dev-installed redis-server etcd lint
 	$(BIN)/pytest --cov=flext_api --cov-report=term-missing:skip-covered
 
-bench: $(VENV)/.dev-installed redis-server nginx
+bench: $(VENV)/.dev-installed redis-server nginx wrk
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:

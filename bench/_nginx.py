@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-CONF = """
+# One worker, no logs, temp files in the run's directory; a config adds its http body.
+PREAMBLE = """
 worker_processes 1;
 daemon off;
 pid {root}/nginx.pid;
@@ -23,7 +24,10 @@ http {{
     fastcgi_temp_path {root}/fastcgi;
     uwsgi_temp_path {root}/uwsgi;
     scgi_temp_path {root}/scgi;
-    keepalive_requests 1000000;
+"""
+CONF = (
+    PREAMBLE
+    + """    keepalive_requests 1000000;
     keepalive_timeout 60s;
     server {{
         listen 127.0.0.1:{port};
@@ -31,6 +35,7 @@ http {{
     }}
 }}
 """
+)
 
 
 def _free_port() -> int:
@@ -40,9 +45,14 @@ def _free_port() -> int:
 
 
 class Nginx:
-    """Starts nginx with a config in a temp dir; stops it on exit."""
+    """Starts nginx with a config in a temp dir; stops it on exit.
 
-    def __init__(self) -> None:
+    ``conf`` is a template with ``{root}`` and ``{port}`` (and any of ``fields``).
+    """
+
+    def __init__(self, conf: str = CONF, **fields: object) -> None:
+        self._conf = conf
+        self._fields = fields
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(binary).exists():
             raise SystemExit("nginx is missing: run `make bench`, which installs Debian's nginx")
@@ -55,7 +65,7 @@ class Nginx:
     def __enter__(self) -> Nginx:
         root = self._tmp.name
         conf = Path(root) / "nginx.conf"
-        conf.write_text(CONF.format(root=root, port=self.port))
+        conf.write_text(self._conf.format(root=root, port=self.port, **self._fields))
         self._proc = subprocess.Popen(
             [self.binary, "-c", str(conf), "-p", root],
             stdout=subprocess.DEVNULL,

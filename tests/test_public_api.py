@@ -77,6 +77,7 @@ def test_every_pinned_name_imports() -> None:
         "flext_api.transports",
         "flext_api.resilience",
         "flext_api.cache",
+        "flext_api.discovery",
         "flext_api.client.auth",
         "flext_api.client.observability",
         "flext_api.client.plugins",

@@ -191,6 +191,9 @@ def _plugin_settings(plugin: object) -> dict[str, Any]:
         value = getattr(plugin, attr, None)
         if value is not None and not callable(value):
             settings[attr] = _plain(value)
+    own = getattr(plugin, "settings", None)
+    if callable(own):  # a stage that describes itself (discovery: registry and balancer)
+        settings.update(_plain(own()))
     for attr in _COMPONENT_ATTRIBUTES:
         component = getattr(plugin, attr, None)
         if component is not None:

@@ -8,6 +8,7 @@ import typer
 
 from .._version import __version__
 from ._batch_cmd import batch_command
+from ._gateway_cmd import gateway_app
 from ._request_cmd import request_command
 from ._serve_cmd import serve_command
 
@@ -43,3 +44,4 @@ def _root(
 app.command("request")(request_command)
 app.command("batch")(batch_command)
 app.command("serve")(serve_command)
+app.add_typer(gateway_app, name="gateway")

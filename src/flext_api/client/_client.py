@@ -52,6 +52,7 @@ from ._request import (
 from ._stages import default_stages
 
 if TYPE_CHECKING:
+    from ..discovery import ServiceRegistry
     from ..protocols import EventSource, WebSocketConnection
     from .batch._batch import BatchInput
     from .batch._models import BatchResult
@@ -111,6 +112,9 @@ class FlextApiClient:
             its plugins were given, else real time); plugins built without a clock
             run on it.
         ssl_context: an ``ssl.SSLContext`` for the default transport.
+        registry: a :class:`~flext_api.discovery.ServiceRegistry`; URLs (and a
+            ``base_url``) of the form ``service://NAME/path`` then go to an instance of
+            NAME picked per attempt (see docs/discovery.md).
     """
 
     def __init__(
@@ -127,6 +131,7 @@ class FlextApiClient:
         default_plugins: bool = True,
         clock: Clock | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        registry: ServiceRegistry | None = None,
     ) -> None:
         cfg = config or ClientConfig()
         self.config = cfg
@@ -157,6 +162,9 @@ class FlextApiClient:
         if default_plugins:
             chain.extend(default_stages(cfg, clock=self._clock, present=user))
         self.auth = auth
+        self._registry = registry
+        if registry is not None:
+            _add_discovery_stage(chain, registry, len(user), self._clock)
         if auth is not None:
             chain.append(auth)
         for plugin in chain:
@@ -300,6 +308,11 @@ class FlextApiClient:
                     ErrorCode.INVALID_REQUEST, f"invalid HTTP method {method!r}"
                 )
         full_url = build_url(self._base_url, url, options.get("params"))
+        if self._registry is None and full_url.startswith("service://"):
+            raise FlextApiError.from_code(
+                ErrorCode.INVALID_REQUEST,
+                "service:// URLs need a client made with FlextApiClient(registry=...)",
+            )
         headers = merge_headers(self._headers, options.get("headers"))
         request_id = request_id_var.get()
         if request_id is not None:
@@ -486,6 +499,21 @@ class FlextApiClient:
             f"[Requests: {self._requests} sent, {self._in_flight} attempts in flight | "
             f"Pool: {pool.get('in_use', 0)} in use, {pool.get('idle', 0)} idle]>"
         )
+
+
+def _add_discovery_stage(
+    chain: list[Plugin], registry: ServiceRegistry, user_count: int, clock: Clock | None
+) -> None:
+    """Put the discovery stage just inside retry (or after the caller's plugins), so each
+    attempt picks an instance and the per-host stages below it key on that instance."""
+    from ..discovery._stage import DiscoveryStage
+    from .plugins import RetryPlugin
+
+    at = next(
+        (i + 1 for i in range(len(chain) - 1, -1, -1) if isinstance(chain[i], RetryPlugin)),
+        user_count,
+    )
+    chain.insert(at, DiscoveryStage(registry, clock=clock))
 
 
 def _propagate(headers: Headers) -> None:

@@ -60,7 +60,8 @@ FileTypes: TypeAlias = (
     "FileContent | tuple[str | None, FileContent] | tuple[str | None, FileContent, str]"
 )
 
-_SCHEMES = frozenset({"http", "https"})
+# "service" names a service of a discovery registry (FlextApiClient(registry=...)).
+_SCHEMES = frozenset({"http", "https", "service"})
 # Characters that may stand in a URL as they are (RFC 3986 reserved + unreserved + '%').
 _SAFE = "/:@!$&'()*+,;=?#[]~-._%"
 _PLAIN_PATH = re.compile(r"^[A-Za-z0-9\-._~/!$&'()*+,;=:@%]*$")

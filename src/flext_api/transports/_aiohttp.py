@@ -49,6 +49,7 @@ __all__ = ["AiohttpTransport"]
 
 _HTTP11 = aiohttp.HttpVersion11
 _SKIP_USER_AGENT = ("User-Agent",)
+_SKIP_PASSTHROUGH = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 _SCHEMES = frozenset({"http", "https"})
 _NO_TRACES: list[Any] = []  # never appended to: aiohttp only iterates it
 
@@ -134,6 +135,8 @@ class AiohttpTransport:
         clock: monotonic clock used for deadlines and ``elapsed``.
         direct: False sends every request through ``session.request`` (slower; for
             comparing the two ways when chasing an aiohttp behaviour).
+        passthrough: True for a proxy: bodies are not decompressed and no header of
+            aiohttp's own (Accept, Accept-Encoding, User-Agent, Content-Type) is added.
     """
 
     name = "aiohttp"
@@ -147,7 +150,9 @@ class AiohttpTransport:
         verify: bool = True,
         clock: Clock | None = None,
         direct: bool = True,
+        passthrough: bool = False,
     ) -> None:
+        self._passthrough = passthrough
         self._pool = pool or PoolConfig()
         self._timeout = timeout or TimeoutConfig()
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else verify
@@ -189,7 +194,7 @@ class AiohttpTransport:
             # A service client shared by many callers must not carry one caller's cookies
             # into another's request.
             cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=True,
+            auto_decompress=not self._passthrough,
             trust_env=False,
         )
         # aiohttp resends an idempotent request once, silently, when a connection drops.
@@ -305,7 +310,10 @@ class AiohttpTransport:
             headers = request.headers.raw()
             # aiohttp adds its own User-Agent to a request without one; asking it not to
             # costs ~1.5 µs, so it is asked only when there is none.
-            skip = None if _has_user_agent(headers) else _SKIP_USER_AGENT
+            if self._passthrough:
+                skip: tuple[str, ...] | None = _SKIP_PASSTHROUGH
+            else:
+                skip = None if _has_user_agent(headers) else _SKIP_USER_AGENT
             url = URL(request.url, encoded=True)
             if self._direct_on and url.raw_user is None:
                 resp = await self._exchange(

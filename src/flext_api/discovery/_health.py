@@ -1,0 +1,312 @@
+"""Instance health: active probe results and passive outlier detection, sans-IO.
+
+:class:`HealthTracker` keeps one record per instance id and decides, from what it is
+told, whether the instance takes traffic. It does no I/O and reads no clock: callers
+pass ``now`` (the prober and the client stage do). Records are keyed by id only, so an
+instance that is unregistered and registered again (a restart, a config reload) keeps
+its state: a host ejected a second ago is not handed traffic again because a reload
+re-created it.
+
+Two sources, as Envoy has them:
+
+* **active** probes (:class:`HealthCheckConfig`): ``unhealthy_threshold`` consecutive
+  failures mark an instance down, ``healthy_threshold`` consecutive passes mark it up.
+  A newly seen instance is up (unless it was declared ``"unhealthy"``), so it takes
+  traffic before its first probe.
+* **passive** outlier detection (:class:`OutlierConfig`) from real calls: consecutive
+  5xx, consecutive gateway errors (connect failures, timeouts, 502-504) or a failure
+  ratio over a minimum of calls eject the instance for ``base_ejection_time`` times the
+  number of times it was ejected (capped), and never more than ``max_ejection_percent``
+  of a cluster - the last available instance is never ejected by passive checks. A
+  passing probe, or the end of the ejection time, re-admits it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .._errors import ConfigError, ErrorCode
+
+__all__ = ["HealthCheckConfig", "HealthTracker", "InstanceHealth", "OutlierConfig", "Transition"]
+
+_GATEWAY_STATUSES = frozenset({502, 503, 504})
+
+
+def _positive(name: str, value: float, *, zero: bool = False) -> None:
+    if (
+        isinstance(value, bool)
+        or not math.isfinite(value)
+        or value < 0
+        or (value == 0 and not zero)
+    ):
+        raise ConfigError(f"{name} must be a {'non-negative' if zero else 'positive'} number")
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheckConfig:
+    """Active HTTP probes: ``GET path`` every ``interval`` (+/- ``jitter`` fraction).
+
+    A probe passes on a status in ``200..399`` within ``timeout`` seconds.
+    """
+
+    path: str = "/health"
+    interval: float = 10.0
+    timeout: float = 2.0
+    healthy_threshold: int = 2
+    unhealthy_threshold: int = 3
+    jitter: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/"):
+            raise ConfigError(f"health check path must start with '/', got {self.path!r}")
+        _positive("interval", self.interval)
+        _positive("timeout", self.timeout)
+        if not 0 <= self.jitter < 1:
+            raise ConfigError("jitter must be a fraction in [0, 1)")
+        for name in ("healthy_threshold", "unhealthy_threshold"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be an int >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class OutlierConfig:
+    """Passive outlier detection from real calls (Envoy's names and defaults).
+
+    ``failure_ratio`` (None: off) ejects when that share of the last ``ratio_window``
+    calls failed, once ``min_requests`` calls were seen.
+    """
+
+    consecutive_5xx: int = 5
+    consecutive_gateway_errors: int = 5
+    failure_ratio: float | None = None
+    min_requests: int = 20
+    ratio_window: int = 100
+    base_ejection_time: float = 30.0
+    max_ejection_time: float = 300.0
+    max_ejection_percent: float = 50.0
+
+    def __post_init__(self) -> None:
+        for name in (
+            "consecutive_5xx",
+            "consecutive_gateway_errors",
+            "min_requests",
+            "ratio_window",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be an int >= 1")
+        if self.failure_ratio is not None and not 0 < self.failure_ratio <= 1:
+            raise ConfigError("failure_ratio must be in (0, 1] or None")
+        _positive("base_ejection_time", self.base_ejection_time)
+        _positive("max_ejection_time", self.max_ejection_time)
+        if not 0 <= self.max_ejection_percent <= 100:
+            raise ConfigError("max_ejection_percent must be in [0, 100]")
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """An instance changed state: ``event`` is ``up``, ``down``, ``ejected`` or ``readmitted``."""
+
+    instance_id: str
+    event: str
+    reason: str
+    ejected_for: float | None = None
+
+
+class InstanceHealth:
+    """What is known of one instance (read it through :meth:`HealthTracker.get`)."""
+
+    __slots__ = (
+        "active_up",
+        "calls",
+        "consecutive_5xx",
+        "consecutive_gateway",
+        "ejected_until",
+        "ejections",
+        "failures",
+        "last_probe",
+        "last_readmit",
+        "probe_fails",
+        "probe_passes",
+        "window",
+    )
+
+    def __init__(self, up: bool) -> None:
+        self.active_up = up
+        self.probe_passes = 0
+        self.probe_fails = 0
+        self.last_probe: float | None = None
+        self.consecutive_5xx = 0
+        self.consecutive_gateway = 0
+        self.ejected_until: float | None = None
+        self.ejections = 0
+        self.last_readmit: float | None = None
+        # Failure-ratio window as a ring of booleans (True = failed).
+        self.window: list[bool] = []
+        self.calls = 0
+        self.failures = 0
+
+    def available(self, now: float) -> bool:
+        """Takes traffic: actively up and not (or no longer) ejected."""
+        until = self.ejected_until
+        return self.active_up and (until is None or now >= until)
+
+    def __repr__(self) -> str:
+        state = "up" if self.active_up else "down"
+        if self.ejected_until is not None:
+            state += f", ejected until {self.ejected_until:.1f}"
+        return f"<InstanceHealth {state} ejections={self.ejections}>"
+
+
+class HealthTracker:
+    """Health records keyed by instance id; decides availability (sans-IO)."""
+
+    __slots__ = ("_records", "check", "outlier")
+
+    def __init__(
+        self, check: HealthCheckConfig | None = None, outlier: OutlierConfig | None = None
+    ) -> None:
+        self.check = check or HealthCheckConfig()
+        self.outlier = outlier or OutlierConfig()
+        self._records: dict[str, InstanceHealth] = {}
+
+    def get(self, instance_id: str, *, declared_healthy: bool = True) -> InstanceHealth:
+        """The record of ``instance_id``, created (up unless declared unhealthy) if new."""
+        record = self._records.get(instance_id)
+        if record is None:
+            record = self._records[instance_id] = InstanceHealth(declared_healthy)
+        return record
+
+    def available(self, instance_id: str, now: float) -> bool:
+        """True when the instance takes traffic (an unknown id does: it is new)."""
+        record = self._records.get(instance_id)
+        return record is None or record.available(now)
+
+    def forget(self, keep: Iterable[str]) -> None:
+        """Drop the records of ids not in ``keep`` (bounds memory under id churn)."""
+        wanted = set(keep)
+        for key in [k for k in self._records if k not in wanted]:
+            del self._records[key]
+
+    # -- active -------------------------------------------------------------------------------
+    def record_probe(self, instance_id: str, passed: bool, now: float) -> Transition | None:
+        """Count one probe result; the transition it causes, if any."""
+        record = self.get(instance_id)
+        record.last_probe = now
+        if passed:
+            record.probe_fails = 0
+            record.probe_passes += 1
+            if record.ejected_until is not None and record.active_up:
+                # A passing probe re-admits a passively ejected host (Envoy's default).
+                self._readmit(record, now)
+                return Transition(instance_id, "readmitted", "probe passed")
+            if not record.active_up and record.probe_passes >= self.check.healthy_threshold:
+                record.active_up = True
+                self._readmit(record, now)
+                return Transition(
+                    instance_id, "up", f"{record.probe_passes} consecutive probes passed"
+                )
+            return None
+        record.probe_passes = 0
+        record.probe_fails += 1
+        if record.active_up and record.probe_fails >= self.check.unhealthy_threshold:
+            record.active_up = False
+            return Transition(
+                instance_id, "down", f"{record.probe_fails} consecutive probes failed"
+            )
+        return None
+
+    # -- passive ------------------------------------------------------------------------------
+    def record_call(
+        self,
+        instance_id: str,
+        *,
+        status: int | None,
+        error: ErrorCode | None,
+        now: float,
+        cluster_size: int,
+        ejected_in_cluster: int,
+    ) -> Transition | None:
+        """Count one real call (``status`` when a response came, ``error`` otherwise).
+
+        ``cluster_size`` and ``ejected_in_cluster`` (hosts of the service now ejected or
+        down) bound ejection by ``max_ejection_percent``.
+        """
+        cfg = self.outlier
+        record = self._records.get(instance_id)
+        if (
+            record is not None
+            and status is not None
+            and status < 500
+            and error is None
+            and not (record.consecutive_5xx or record.consecutive_gateway)
+            and record.ejected_until is None
+            and cfg.failure_ratio is None
+        ):
+            return None  # the usual call: a success that changes nothing
+        if record is None:
+            record = self.get(instance_id)
+        until = record.ejected_until
+        if until is not None and now >= until:
+            self._readmit(record, until)  # back since the ejection ran out, not since now
+        gateway = (error is not None and error.is_transport) or status in _GATEWAY_STATUSES
+        failed = gateway or (status is not None and status >= 500)
+        record.consecutive_5xx = (
+            record.consecutive_5xx + 1 if status is not None and status >= 500 else 0
+        )
+        record.consecutive_gateway = record.consecutive_gateway + 1 if gateway else 0
+        if cfg.failure_ratio is not None:
+            window = record.window
+            window.append(failed)
+            record.failures += failed
+            if len(window) > cfg.ratio_window:
+                record.failures -= window.pop(0)
+        if record.ejected_until is not None or not record.active_up:
+            return None
+        reason = None
+        if record.consecutive_5xx >= cfg.consecutive_5xx:
+            reason = f"{record.consecutive_5xx} consecutive 5xx"
+        elif record.consecutive_gateway >= cfg.consecutive_gateway_errors:
+            reason = f"{record.consecutive_gateway} consecutive gateway errors"
+        elif (
+            cfg.failure_ratio is not None
+            and len(record.window) >= cfg.min_requests
+            and record.failures / len(record.window) >= cfg.failure_ratio
+        ):
+            reason = f"failure ratio {record.failures / len(record.window):.0%}"
+        if reason is None:
+            return None
+        allowed = math.floor(cluster_size * cfg.max_ejection_percent / 100)
+        if ejected_in_cluster >= min(allowed, cluster_size - 1):
+            return None  # never eject past the cap, never the last available host
+        return Transition(instance_id, "ejected", reason, self._eject(record, now))
+
+    def _eject(self, record: InstanceHealth, now: float) -> float:
+        cfg = self.outlier
+        # The multiplier decays by one per base_ejection_time spent healthy since the
+        # last re-admission, so a host that recovered for good is not punished forever.
+        if record.last_readmit is not None and record.ejections:
+            quiet = int((now - record.last_readmit) // cfg.base_ejection_time)
+            record.ejections = max(0, record.ejections - quiet)
+        record.ejections += 1
+        duration = min(cfg.base_ejection_time * record.ejections, cfg.max_ejection_time)
+        record.ejected_until = now + duration
+        record.consecutive_5xx = record.consecutive_gateway = 0
+        record.window.clear()
+        record.failures = 0
+        return duration
+
+    @staticmethod
+    def _readmit(record: InstanceHealth, now: float) -> None:
+        if record.ejected_until is not None:
+            record.ejected_until = None
+            record.last_readmit = now
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __repr__(self) -> str:
+        return f"<HealthTracker [{len(self._records)} instances]>"

@@ -1,0 +1,164 @@
+"""``ServiceInstance``: one address of a named service, and ``ServiceChange``.
+
+An instance is a value: the registry, the balancers and the health tracker never mutate
+it. Its live health is kept apart, keyed by :attr:`ServiceInstance.id`, so registering
+the same id again (a restart, a reload) keeps what was learnt about it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+from .._errors import ErrorCode, FlextApiError
+from .._models import host_of
+
+__all__ = ["HEALTHY", "UNHEALTHY", "ServiceChange", "ServiceInstance", "validate_name"]
+
+HEALTHY = "healthy"
+UNHEALTHY = "unhealthy"
+_STATES = frozenset({HEALTHY, UNHEALTHY})
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+def _invalid(message: str) -> FlextApiError:
+    return FlextApiError.from_code(ErrorCode.INVALID_REQUEST, message)
+
+
+def validate_name(name: object, what: str = "service name") -> str:
+    """``name`` when it is a usable service name or id; raises ``FlextApiError`` else."""
+    if not isinstance(name, str) or not name or len(name) > 200:
+        raise _invalid(f"{what} must be a non-empty string of at most 200 characters")
+    if not _NAME_CHARS.issuperset(name):
+        raise _invalid(f"{what} {name!r} may only hold letters, digits, '-', '_' and '.'")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInstance:
+    """One instance of a service: where to send calls, and how much.
+
+    >>> ServiceInstance(id="o-1", name="orders", url="http://10.0.0.5:8080")  # doctest: +SKIP
+
+    Args:
+        id: unique within the service; health state is keyed by it.
+        name: the service's name (``service://NAME/path``).
+        url: ``http(s)://host:port`` with an optional path prefix.
+        health: ``"healthy"`` (takes traffic at once) or ``"unhealthy"`` (waits for a
+            passing probe); what the registrant declares, not the live state.
+        weight: relative share of traffic (1-10000).
+        zone: locality, for zone-aware balancing.
+        metadata: free-form string labels.
+        last_check: kept for the seed's API; the live probe time is in the registry.
+    """
+
+    id: str
+    name: str
+    url: str
+    health: str = HEALTHY
+    weight: int = 1
+    zone: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    last_check: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", str(self.url).rstrip("/"))
+        if not isinstance(self.metadata, MappingProxyType):
+            object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.id))
+
+    @property
+    def host(self) -> str:
+        """``host[:port]`` of :attr:`url`: the key of its circuit breaker."""
+        return host_of(self.url)
+
+    def validate(self) -> ServiceInstance:
+        """Self when every field is usable; raises ``FlextApiError`` (INVALID_REQUEST)."""
+        validate_name(self.name)
+        validate_name(self.id, "instance id")
+        try:
+            parts = urlsplit(self.url)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as exc:
+            raise _invalid(f"instance {self.id!r} has a malformed url: {exc}") from exc
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise _invalid(
+                f"instance {self.id!r} url must be http(s)://host[:port][/prefix], got {self.url!r}"
+            )
+        if parts.query or parts.fragment:
+            raise _invalid(f"instance {self.id!r} url must not have a query or fragment")
+        weight: object = self.weight
+        if not isinstance(weight, int) or isinstance(weight, bool) or not 1 <= weight <= 10000:
+            raise _invalid(f"instance {self.id!r} weight must be an int in 1..10000")
+        if self.health not in _STATES:
+            raise _invalid(f"instance {self.id!r} health must be 'healthy' or 'unhealthy'")
+        if self.last_check is not None and not math.isfinite(self.last_check):
+            raise _invalid(f"instance {self.id!r} last_check must be finite")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (what the shared backends store)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "url": self.url,
+            "health": self.health,
+            "weight": self.weight,
+            "zone": self.zone,
+            "metadata": dict(self.metadata),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ServiceInstance:
+        """The instance ``data`` describes; raises ``FlextApiError`` when it is malformed."""
+        try:
+            instance = cls(
+                id=data["id"],
+                name=data["name"],
+                url=data["url"],
+                health=data.get("health", HEALTHY),
+                weight=data.get("weight", 1),
+                zone=data.get("zone"),
+                metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise _invalid(f"malformed instance record: {exc!r}") from exc
+        return instance.validate()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceChange:
+    """What changed in one service: the instances added, removed or updated.
+
+    ``instances`` is the whole set after the change. ``stale`` is True while the
+    registry serves the last known set because its backend cannot be reached.
+    """
+
+    name: str
+    added: tuple[ServiceInstance, ...]
+    removed: tuple[ServiceInstance, ...]
+    updated: tuple[ServiceInstance, ...]
+    instances: tuple[ServiceInstance, ...]
+    stale: bool = False
+
+
+def diff(
+    name: str,
+    old: Mapping[str, ServiceInstance],
+    new: Mapping[str, ServiceInstance],
+    *,
+    stale: bool = False,
+) -> ServiceChange | None:
+    """The change from ``old`` to ``new`` (both keyed by id), or None when equal."""
+    added = tuple(i for k, i in new.items() if k not in old)
+    removed = tuple(i for k, i in old.items() if k not in new)
+    updated = tuple(i for k, i in new.items() if k in old and old[k] != i)
+    if not (added or removed or updated):
+        return None
+    return ServiceChange(name, added, removed, updated, tuple(new.values()), stale)

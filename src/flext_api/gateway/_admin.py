@@ -1,0 +1,130 @@
+"""The admin API, served on its own port (127.0.0.1 by default).
+
+Open to anyone who can reach the port (probes and scrapers need no secret):
+
+- ``GET /health``: the gateway and the aggregated state of every cluster, as in the
+  seed: ``{"status", "services": {name: {"healthy", "total", "status"}}}``;
+- ``GET /ready``: 200, or 503 once the gateway drains for shutdown;
+- ``GET /metrics``: Prometheus text.
+
+Behind ``Authorization: Bearer <admin.token>`` (compared in constant time):
+
+- ``GET /admin/routes``, ``GET /admin/clusters`` (instances with breaker, ejection and
+  drain state), ``GET /admin/config`` (secrets redacted);
+- ``POST /admin/reload`` (from the config file; 409 with the errors when it is invalid);
+- ``POST /admin/clusters/{cluster}/instances/{id}/drain`` and ``.../enable``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from ._app import Gateway
+from ._reload import Reloader
+
+__all__ = ["AdminApp"]
+
+_JSON = [(b"content-type", b"application/json")]
+
+
+class AdminApp:
+    """A small raw-ASGI app over one :class:`Gateway` (and its reloader, when it has one)."""
+
+    def __init__(self, gateway: Gateway, reloader: Reloader | None = None) -> None:
+        self.gateway = gateway
+        self.reloader = reloader
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        status, body, headers = await self._dispatch(scope)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _dispatch(self, scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        method, path = scope["method"], scope["path"]
+        gateway = self.gateway
+        if method == "GET" and path == "/health":
+            return _json(200, self.health())
+        if method == "GET" and path == "/ready":
+            ready = not gateway.draining
+            return _json(200 if ready else 503, {"ready": ready})
+        if method == "GET" and path == "/metrics":
+            return 200, gateway.metrics.render(), [(b"content-type", b"text/plain; version=0.0.4")]
+        if not path.startswith("/admin/"):
+            return _json(404, {"error": "not found"})
+        if not self._authorized(scope):
+            return _json(401, {"error": "admin token required"})
+        return await self._admin(method, path[len("/admin/") :].split("/"))
+
+    async def _admin(
+        self, method: str, parts: list[str]
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        snapshot = self.gateway.snapshot
+        if method == "GET" and parts == ["routes"]:
+            return _json(200, [r.model_dump(mode="json") for r in snapshot.router.routes])
+        if method == "GET" and parts == ["clusters"]:
+            return _json(200, [c.describe() for c in snapshot.clusters.values()])
+        if method == "GET" and parts == ["config"]:
+            # SecretStr fields dump as "**********": secrets never leave the process.
+            return _json(200, snapshot.config.model_dump(mode="json"))
+        if method == "POST" and parts == ["reload"]:
+            if self.reloader is None:
+                return _json(409, {"error": "the gateway was not started from a file"})
+            result = await self.reloader.reload()
+            if result.is_failure:
+                return _json(409, {"reloaded": False, "error": result.error})
+            return _json(200, {"reloaded": True})
+        if (
+            method == "POST"
+            and len(parts) == 5
+            and parts[0] == "clusters"
+            and parts[2] == "instances"
+            and parts[4] in ("drain", "enable")
+        ):
+            cluster = snapshot.clusters.get(parts[1])
+            found = cluster is not None and await cluster.set_drained(parts[3], parts[4] == "drain")
+            if cluster is None or not found:
+                return _json(404, {"error": "no such cluster or instance"})
+            return _json(200, cluster.describe())
+        return _json(404, {"error": "not found"})
+
+    def _authorized(self, scope: Scope) -> bool:
+        token = self.gateway.snapshot.config.admin.token
+        if token is None:
+            return False
+        expected = b"bearer " + token.get_secret_value().encode()
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                return hmac.compare_digest(value.lower()[:7] + value[7:], expected)
+        return False
+
+    def health(self) -> dict[str, Any]:
+        """The gateway's status and, per cluster, how many instances take traffic."""
+        services: dict[str, Any] = {}
+        for name, cluster in self.gateway.snapshot.clusters.items():
+            rows = cluster.describe()["instances"]
+            usable = sum(1 for r in rows if r.get("state") == "up" and r["breaker"] != "open")
+            services[name] = {
+                "healthy": usable,
+                "total": len(rows),
+                "status": "up" if usable else "down",
+            }
+        status = "draining" if self.gateway.draining else "healthy"
+        return {"status": status, "services": services}
+
+
+def _json(status: int, payload: Any) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    return status, orjson.dumps(payload), list(_JSON)

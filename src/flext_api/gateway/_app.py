@@ -1,0 +1,412 @@
+"""The gateway ASGI app: route, then proxy (HTTP or WebSocket), with one config snapshot.
+
+A :class:`Snapshot` (router, clusters, compiled routes) is built whole from a validated
+config and swapped in one assignment, so a request sees either the old or the new config,
+never a mix; a request in flight, an SSE stream or a WebSocket keeps the snapshot it
+started with until it ends. Instance state (breakers, ejections, drain flags) and pools
+carry over to the new snapshot for the instances that remain (:meth:`Cluster.build`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
+
+from .._clock import Clock, get_clock
+from .._result import FlextResult
+from ..server._auth import Authenticator
+from ..server._logging import make_json_logger
+from ..server._ratelimit import RateLimitService, parse_limit
+from ._cluster import Cluster
+from ._config import GatewayConfig
+from ._headers import TrustedProxies
+from ._metrics import UNMATCHED, GatewayMetrics
+from ._proxy import CompiledRoute, Exchange, UpstreamCut, compiled_route, send_gateway_problem
+from ._reasons import Reason
+from ._router import Router
+
+__all__ = ["Gateway", "Snapshot", "create_gateway"]
+
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one config gives at run time; never changed after it is built."""
+
+    config: GatewayConfig
+    router: Router
+    clusters: dict[str, Cluster]
+    routes: dict[str, CompiledRoute]
+    trusted: TrustedProxies
+    via: bytes
+
+    @classmethod
+    async def build(
+        cls, config: GatewayConfig, previous: Snapshot | None, clock: Clock
+    ) -> Snapshot:
+        """Build from ``config``, carrying instance state over from ``previous``."""
+        old = previous.clusters if previous is not None else {}
+        clusters = {}
+        for c in config.clusters:
+            clusters[c.name] = await Cluster.build(c, old.get(c.name), clock)
+        routes = {r.name: compiled_route(r, clusters[r.cluster]) for r in config.routes}
+        return cls(
+            config=config,
+            router=Router(config.routes),
+            clusters=clusters,
+            routes=routes,
+            trusted=TrustedProxies(config.trusted_proxies),
+            via=config.via.encode(),
+        )
+
+
+class Gateway:
+    """The ASGI app :func:`create_gateway` returns.
+
+    Attributes:
+        snapshot: the config in force (replaced whole by :meth:`apply`).
+        metrics: the gateway's Prometheus registry.
+        draining: True once shutdown began (new requests get a 503 ``draining``).
+    """
+
+    def __init__(
+        self, config: GatewayConfig, *, clock: Clock | None = None, access_log: Any = None
+    ) -> None:
+        self.clock = get_clock(clock)
+        self.config = config
+        self._snapshot: Snapshot | None = None
+        self._starting = asyncio.Lock()
+        self.metrics = GatewayMetrics()
+        self.access_log = (
+            access_log if access_log is not None else make_json_logger(name="flext_api.gateway")
+        )
+        self.draining = False
+        self.in_flight = 0
+        self.websockets: set[Any] = set()
+        self._retired: list[Any] = []
+        self._retired_registries: list[Any] = []
+        self._ws_session: Any = None
+        self._rate_limiters: dict[Any, RateLimitService] = {}
+        self._authenticator: Authenticator | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- config -----------------------------------------------------------------------------
+    @property
+    def snapshot(self) -> Snapshot:
+        """The config in force (the gateway must have started: see :meth:`start`)."""
+        if self._snapshot is None:
+            raise RuntimeError("the gateway has not started (run its lifespan or start())")
+        return self._snapshot
+
+    async def start(self) -> Snapshot:
+        """Build the first snapshot (registries, pools, probes); idempotent."""
+        async with self._starting:
+            if self._snapshot is None:
+                self._snapshot = await Snapshot.build(self.config, None, self.clock)
+            return self._snapshot
+
+    async def apply(self, config: GatewayConfig) -> FlextResult[Snapshot]:
+        """Swap in ``config`` (already validated); in-flight work keeps the old snapshot."""
+        async with self._starting:
+            old = self.snapshot
+            new = await Snapshot.build(config, old, self.clock)
+            self._retire(old, new)
+            self.config = config
+            self._snapshot = new
+        self.metrics.reloads.labels("applied").inc()
+        return FlextResult.ok(new)
+
+    def _retire(self, old: Snapshot, new: Snapshot) -> None:
+        kept_pools = {id(c.transport) for c in new.clusters.values()}
+        kept_registries = {id(c.registry) for c in new.clusters.values()}
+        for cluster in old.clusters.values():
+            if id(cluster.transport) not in kept_pools:
+                # Closed at shutdown, not now: in-flight streams still read from it.
+                self._retired.append(cluster.transport)
+            if id(cluster.registry) not in kept_registries:
+                self._retired_registries.append(cluster.registry)
+
+    # -- ASGI -------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            from ._websocket import proxy_websocket
+
+            await proxy_websocket(self, scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def request_id(self, scope: Scope) -> bytes:
+        """The client's ``X-Request-ID`` when it is sane, else a fresh one."""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id" and _REQUEST_ID.match(value):
+                return bytes(value)
+        return uuid.uuid4().hex.encode()
+
+    def match(self, snapshot: Snapshot, scope: Scope) -> CompiledRoute | None:
+        """The compiled route for ``scope`` under ``snapshot``, or None."""
+        headers = {n.decode("latin-1"): v.decode("latin-1") for n, v in scope["headers"]}
+        found = snapshot.router.match(
+            scope.get("method", "GET"),
+            headers.get("host", ""),
+            scope["path"],
+            headers,
+            scope.get("query_string", b"").decode("latin-1"),
+        )
+        return None if found is None else snapshot.routes[found.route.name]
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # This request's config, whatever reloads happen meanwhile.
+        snapshot = self._snapshot or await self.start()
+        request_id = self.request_id(scope)
+        started = time.perf_counter()
+        route = self.match(snapshot, scope)
+        refused = _refusal(scope, snapshot.config.listeners[0].max_header_bytes)
+        if route is None or self.draining or refused is not None:
+            reason = (
+                refused
+                if refused is not None
+                else Reason.NO_ROUTE
+                if route is None
+                else Reason.DRAINING
+            )
+            await send_gateway_problem(scope, send, reason, request_id)
+            self._log(scope, request_id, None, reason.status, reason, started, None)
+            return
+        if any(name == b"x-authenticated-subject" for name, _ in scope["headers"]):
+            # Only the gateway says who authenticated: a client-sent value never passes.
+            scope["headers"] = [h for h in scope["headers"] if h[0] != b"x-authenticated-subject"]
+        if route.config.auth:
+            denied = await self._authenticate(snapshot, route, scope)
+            if denied is not None:
+                reason, headers = denied
+                await send_gateway_problem(scope, send, reason, request_id, headers)
+                self._log(scope, request_id, route, reason.status, reason, started, None)
+                return
+        limit_headers: list[tuple[bytes, bytes]] = []
+        if route.config.rate_limit is not None:
+            limiter = self._limits(snapshot)
+            decision = await limiter.hit(
+                route.config.name,
+                parse_limit(route.config.rate_limit),
+                limiter.clients.client_ip(scope),
+            )
+            limit_headers = decision.header_lines()
+            if not decision.allowed:
+                retry = (b"retry-after", b"%d" % decision.retry_after)
+                reason = Reason.RATE_LIMITED
+                await send_gateway_problem(scope, send, reason, request_id, [*limit_headers, retry])
+                self._log(scope, request_id, route, reason.status, reason, started, None)
+                return
+        cluster = snapshot.clusters[route.config.cluster]
+        exchange = Exchange(
+            route,
+            cluster,
+            trusted=snapshot.trusted,
+            via=snapshot.via,
+            request_id=request_id,
+            extra_headers=limit_headers,
+        )
+        self._enter()
+        try:
+            await exchange.run(scope, receive, send)
+        except UpstreamCut:
+            raise  # the server closes the connection: the client sees a cut stream
+        finally:
+            self._leave()
+            result = exchange.result
+            self.metrics.observe(
+                route.config.name,
+                cluster.name,
+                result.status,
+                result.reason.value if result.reason is not None else "",
+                ttfb=result.ttfb,
+                upstream_time=result.upstream_time,
+                attempts=result.attempts,
+            )
+            self._log(scope, request_id, route, result.status, result.reason, started, result)
+
+    async def _authenticate(
+        self, snapshot: Snapshot, route: CompiledRoute, scope: Scope
+    ) -> tuple[Reason, list[tuple[bytes, bytes]]] | None:
+        """Check the route's credentials; on success the subject is added to the scope's
+        headers as ``x-authenticated-subject``; the refusal (reason, headers) otherwise."""
+        config = snapshot.config.auth
+        assert config is not None  # validated: auth routes need an auth section
+        cached = self._authenticator
+        if cached is None or cached.config != config:  # kept (with its JWKS cache) if equal
+            cached = self._authenticator = Authenticator(config, logger=self.access_log)
+        auth = cached
+        token = api_key = None
+        for name, value in scope["headers"]:
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                token = value[7:].decode("latin-1").strip()
+            elif name == b"x-api-key":
+                api_key = value.decode("latin-1")
+        try:
+            principal = await auth.authenticate(token, api_key)
+        except HTTPException as exc:
+            challenge = (exc.headers or {}).get("WWW-Authenticate", "")
+            return Reason.UNAUTHORIZED, [(b"www-authenticate", challenge.encode("latin-1"))]
+        if not set(route.config.scopes) <= principal.scopes:
+            return Reason.FORBIDDEN, []
+        subject = (b"x-authenticated-subject", principal.subject.encode("latin-1"))
+        scope["headers"] = [*scope["headers"], subject]
+        return None
+
+    def _limits(self, snapshot: Snapshot) -> RateLimitService:
+        """The rate-limit storage for ``snapshot``'s settings (kept while they are unchanged)."""
+        config = snapshot.config.rate_limit
+        if not config.trusted_proxies and snapshot.config.trusted_proxies:
+            config = config.model_copy(update={"trusted_proxies": snapshot.config.trusted_proxies})
+        service = self._rate_limiters.get(config)
+        if service is None:
+            service = RateLimitService(config, logger=self.access_log)
+            self._rate_limiters[config] = service
+        return service
+
+    def _enter(self) -> None:
+        self.in_flight += 1
+        self.metrics.in_flight.inc()
+        self._idle.clear()
+
+    def _leave(self) -> None:
+        self.in_flight -= 1
+        self.metrics.in_flight.dec()
+        if self.in_flight == 0:
+            self._idle.set()
+
+    def _log(
+        self,
+        scope: Scope,
+        request_id: bytes,
+        route: CompiledRoute | None,
+        status: int,
+        reason: Reason | None,
+        started: float,
+        result: Any,
+    ) -> None:
+        if result is None:  # answered by the gateway before any upstream was tried
+            self.metrics.observe(
+                route.config.name if route is not None else UNMATCHED,
+                route.config.cluster if route is not None else "",
+                status,
+                reason or "",
+                ttfb=None,
+                upstream_time=None,
+                attempts=0,
+            )
+        client = scope.get("client")
+        self.access_log.info(
+            "request",
+            request_id=request_id.decode("latin-1"),
+            method=scope.get("method"),
+            path=scope.get("path"),
+            route=route.config.name if route is not None else UNMATCHED,
+            cluster=route.config.cluster if route is not None else None,
+            instance=getattr(result, "instance", None),
+            attempts=getattr(result, "attempts", 0),
+            status=status,
+            reason=reason.value if reason is not None else None,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            client=client[0] if client else None,
+        )
+
+    # -- shutdown ---------------------------------------------------------------------------
+    async def drain(self, timeout: float) -> bool:
+        """Refuse new requests, wait up to ``timeout`` for in-flight ones; True if all ended."""
+        self.draining = True
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def websocket_session(self) -> Any:
+        """The aiohttp session WebSocket upstreams are dialled with (made on first use)."""
+        if self._ws_session is None:
+            import aiohttp
+
+            self._ws_session = aiohttp.ClientSession(
+                cookie_jar=aiohttp.DummyCookieJar(), trust_env=False, auto_decompress=False
+            )
+        return self._ws_session
+
+    async def close_websockets(self, code: int, reason: str) -> None:
+        """Close every proxied WebSocket on both sides with ``code`` (1001 on shutdown)."""
+        sessions = list(self.websockets)
+        await asyncio.gather(*(s.close(code, reason) for s in sessions), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Close every upstream pool (current and retired) and the WebSocket session."""
+        if self._ws_session is not None:
+            session, self._ws_session = self._ws_session, None
+            await session.close()
+        clusters = self._snapshot.clusters.values() if self._snapshot is not None else ()
+        transports = {id(c.transport): c.transport for c in clusters}
+        transports.update((id(t), t) for t in self._retired)
+        registries = {id(c.registry): c.registry for c in clusters}
+        registries.update((id(r), r) for r in self._retired_registries)
+        self._retired.clear()
+        self._retired_registries.clear()
+        for registry in registries.values():
+            await registry.aclose()
+        for limiter in self._rate_limiters.values():
+            await limiter.aclose()
+        self._rate_limiters.clear()
+        for transport in transports.values():
+            await transport.aclose()
+
+
+def _refusal(scope: Scope, max_header_bytes: int) -> Reason | None:
+    """Requests refused before routing: oversized heads, ambiguous framing (RFC 9112 §6.3)."""
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    te = cl = False
+    for name, value in headers:
+        size += len(name) + len(value) + 4
+        te = te or name == b"transfer-encoding"
+        cl = cl or name == b"content-length"
+    if size > max_header_bytes:
+        return Reason.HEADERS_TOO_LARGE
+    if te and cl:
+        return Reason.AMBIGUOUS_REQUEST
+    return None
+
+
+def create_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gateway:
+    """The gateway for ``config`` as an ASGI app (serve it with any ASGI server).
+
+    >>> from flext_api.gateway import GatewayConfig, create_gateway
+    >>> app = create_gateway(GatewayConfig.model_validate({
+    ...     "clusters": [{"name": "orders", "instances": [{"url": "http://127.0.0.1:9001"}]}],
+    ...     "routes": [{"name": "orders", "match": {"path_prefix": "/orders"},
+    ...                 "cluster": "orders"}],
+    ... }))
+    >>> callable(app)
+    True
+    """
+    return Gateway(config, clock=clock)

@@ -1,0 +1,320 @@
+"""A gateway cluster at run time, built on :mod:`flext_api.discovery`.
+
+Each cluster is a service in its own :class:`~flext_api.discovery.ServiceRegistry`
+(memory backend): the config's instances are registered there, the registry's balancer
+picks, its :class:`~flext_api.discovery.HealthTracker` runs active probes and passive
+outlier ejection keyed by instance id. The gateway adds what is per-attempt: a circuit
+breaker per instance, the upstream pool and the retry budget.
+
+State that must outlive a reload survives it: :meth:`Cluster.build` reuses the previous
+registry when the balancer and health settings are unchanged (re-registering only the
+instances that changed), or hands the previous health tracker to the new registry
+otherwise; breakers and drain flags are kept per instance id; the pool is kept when its
+settings did not change, so keep-alive connections survive too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._clock import Clock, get_clock
+from .._config import TimeoutConfig
+from .._errors import ErrorCode
+from ..discovery import (
+    HealthCheckConfig,
+    OutlierConfig,
+    RegistryBackend,
+    ServiceInstance,
+    ServiceRegistry,
+)
+from ..resilience import Admit, CircuitBreaker, Reject, RetryBudget
+from ..transports import AiohttpTransport
+from ._config import ClusterConfig, HealthConfig, InstanceConfig, RegistrySourceConfig
+from ._reasons import Reason
+
+__all__ = ["Cluster", "Picked"]
+
+_NEVER = 2**31 - 1
+
+
+def health_check_of(config: HealthConfig) -> HealthCheckConfig | None:
+    """discovery's active-probe settings for ``config`` (None: probes off)."""
+    if not config.active:
+        return None
+    return HealthCheckConfig(
+        path=config.path,
+        interval=config.interval,
+        timeout=config.timeout,
+        healthy_threshold=config.healthy_threshold,
+        unhealthy_threshold=config.unhealthy_threshold,
+    )
+
+
+def outlier_of(config: HealthConfig) -> OutlierConfig:
+    """discovery's passive-ejection settings for ``config``."""
+    passive = config.passive
+    if not passive.enabled:
+        return OutlierConfig(consecutive_5xx=_NEVER, consecutive_gateway_errors=_NEVER)
+    return OutlierConfig(
+        consecutive_5xx=passive.consecutive_5xx,
+        consecutive_gateway_errors=passive.consecutive_gateway_errors,
+        base_ejection_time=passive.base_ejection_time,
+        max_ejection_time=passive.max_ejection_time,
+        max_ejection_percent=passive.max_ejection_percent,
+    )
+
+
+def _backend(source: RegistrySourceConfig | None) -> RegistryBackend | None:
+    """The shared backend ``source`` names (None: the registry's own memory backend)."""
+    if source is None:
+        return None
+    if source.backend == "redis":
+        from ..discovery import RedisBackend
+
+        return RedisBackend(source.url)
+    from ..discovery import EtcdBackend
+
+    return EtcdBackend(source.url)
+
+
+def _instance(cluster: str, config: InstanceConfig) -> ServiceInstance:
+    return ServiceInstance(
+        id=config.instance_id, name=cluster, url=config.url, weight=config.weight
+    )
+
+
+class Picked:
+    """One attempt's instance and its breaker admission."""
+
+    __slots__ = ("admit", "breaker", "instance")
+
+    def __init__(self, instance: ServiceInstance, breaker: CircuitBreaker, admit: Admit) -> None:
+        self.instance = instance
+        self.breaker = breaker
+        self.admit = admit
+
+    @property
+    def id(self) -> str:
+        """The instance id."""
+        return self.instance.id
+
+    @property
+    def url(self) -> str:
+        """The instance's base URL."""
+        return self.instance.url
+
+
+class Cluster:
+    """A named set of upstream instances behind one pool (see the module docstring)."""
+
+    __slots__ = (
+        "breakers",
+        "budget",
+        "clock",
+        "config",
+        "drained",
+        "in_flight",
+        "registry",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        config: ClusterConfig,
+        registry: ServiceRegistry,
+        transport: AiohttpTransport,
+        breakers: dict[str, CircuitBreaker],
+        drained: set[str],
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.transport = transport
+        self.breakers = breakers
+        self.drained = drained
+        self.clock = clock
+        self.in_flight: dict[str, int] = {}
+        retry = config.retry
+        self.budget = RetryBudget(
+            ratio=retry.budget_ratio,
+            min_retries=retry.budget_min_retries,
+            window=retry.budget_window,
+        )
+
+    @classmethod
+    async def build(
+        cls, config: ClusterConfig, previous: Cluster | None, clock: Clock | None = None
+    ) -> Cluster:
+        """A cluster for ``config``, keeping ``previous``'s state for remaining instances."""
+        clock = get_clock(clock)
+        wanted = {i.instance_id: i for i in config.instances}
+        reuse = (
+            previous is not None
+            and previous.config.balancer == config.balancer
+            and previous.config.health == config.health
+            and previous.config.registry == config.registry
+        )
+        if reuse and previous is not None:
+            registry = previous.registry
+        else:
+            registry = ServiceRegistry(
+                _backend(config.registry),
+                balancer=config.balancer,
+                health_check=health_check_of(config.health),
+                outlier=outlier_of(config.health),
+                clock=clock,
+            )
+            if previous is not None:
+                # Health records are keyed by instance id: the new registry continues them.
+                tracker = previous.registry.tracker
+                tracker.check = registry.tracker.check
+                tracker.outlier = registry.tracker.outlier
+                registry.tracker = tracker
+            await registry.__aenter__()
+        drained = set(previous.drained) if previous is not None else set()
+        name = config.service
+        if config.registry is not None:
+            # Instances are the registry's: load them now; the registry follows changes.
+            await registry.refresh(name)
+        else:
+            drained &= set(wanted)
+            current = {i.id: i for i in registry.instances(name).unwrap_or([])}
+            for instance_id, instance in wanted.items():
+                value = _instance(name, instance)
+                if instance_id in drained:
+                    continue
+                if current.get(instance_id) != value:
+                    (await registry.register(name, value)).unwrap()
+            for instance_id in current:
+                if instance_id not in wanted:
+                    await registry.unregister(name, instance_id)
+        old_breakers = previous.breakers if previous is not None else {}
+        breakers = {
+            instance_id: kept
+            for instance_id, kept in old_breakers.items()
+            if kept.config == config.breaker
+            and (config.registry is not None or instance_id in wanted)
+        }
+        for instance_id in wanted:
+            if instance_id not in breakers:
+                breakers[instance_id] = CircuitBreaker(config.breaker, key=instance_id)
+        if previous is not None and previous.config.pool == config.pool:
+            transport = previous.transport
+        else:
+            transport = AiohttpTransport(
+                config.pool,
+                TimeoutConfig(connect=config.timeouts.connect),
+                clock=clock,
+                passthrough=True,
+            )
+        return cls(config, registry, transport, breakers, drained, clock)
+
+    @property
+    def name(self) -> str:
+        """The cluster's name."""
+        return self.config.name
+
+    def pick(self, exclude: set[str]) -> Picked | Reason:
+        """The next instance to try, avoiding ``exclude`` while another exists.
+
+        Instances whose breaker is open are skipped; the reason when none can be used.
+        """
+        now = self.clock.monotonic()
+        skipped: set[str] = set()
+        breaker_open = False
+        service = self.config.service
+        cluster = self.registry.cluster(service)
+        size = len(cluster.instances) if cluster is not None else 0
+        for _ in range(size + 1):
+            result = self.registry.pick(service, exclude=exclude | skipped)
+            if result.is_failure:
+                break
+            instance = result.value
+            if instance.id in skipped:
+                break  # every candidate was tried
+            if instance.id in self.drained:
+                skipped.add(instance.id)
+                continue
+            breaker = self.breakers.get(instance.id)
+            if breaker is None:  # an instance the registry added since
+                breaker = CircuitBreaker(self.config.breaker, key=instance.id)
+                self.breakers[instance.id] = breaker
+            admit = breaker.allow(now)
+            if isinstance(admit, Reject):
+                breaker_open = True
+                skipped.add(instance.id)
+                continue
+            self.registry.on_start(service, instance)
+            return Picked(instance, breaker, admit)
+        return Reason.BREAKER_OPEN if breaker_open else Reason.NO_HEALTHY_INSTANCE
+
+    def report(
+        self, picked: Picked, *, status: int | None, error: ErrorCode | None, duration: float
+    ) -> None:
+        """Record one attempt's outcome: breaker, passive health and balancer feedback."""
+        now = self.clock.monotonic()
+        failed = error is not None or (status is not None and status in (502, 503, 504))
+        if failed:
+            picked.breaker.on_failure(now, duration, picked.admit)
+        else:
+            picked.breaker.on_success(now, duration, picked.admit)
+        self.registry.record_call(
+            self.config.service, picked.instance, status=status, error=error, latency=duration
+        )
+
+    def release(self, picked: Picked) -> None:
+        """The attempt ended without saying anything about the instance."""
+        picked.breaker.release(picked.admit)
+
+    async def set_drained(self, instance_id: str, drained: bool) -> bool:
+        """Take an instance out of rotation (or back); False when the id is unknown.
+
+        A file instance is also unregistered from the cluster's own registry; one from a
+        shared registry only stops getting picks here (other gateways still use it).
+        """
+        service = self.config.service
+        config = next((i for i in self.config.instances if i.instance_id == instance_id), None)
+        cluster = self.registry.cluster(service)
+        known = cluster is not None and instance_id in cluster.instances
+        if config is None and not known and instance_id not in self.drained:
+            return False
+        if drained:
+            self.drained.add(instance_id)
+            if config is not None:
+                await self.registry.unregister(service, instance_id)
+        else:
+            self.drained.discard(instance_id)
+            if config is not None:
+                (await self.registry.register(service, _instance(service, config))).unwrap()
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        """The admin API's view: discovery's health state plus breakers and drain flags."""
+        now = self.clock.monotonic()
+        cluster = self.registry.cluster(self.config.service)
+        rows = {r["id"]: r for r in (cluster.describe(now)["instances"] if cluster else [])}
+        for config in self.config.instances:  # drained file instances are unregistered
+            rows.setdefault(config.instance_id, {"id": config.instance_id, "url": config.url})
+        instances = []
+        for instance_id, found in rows.items():
+            row = dict(found)
+            if instance_id in self.drained:
+                row["state"] = "drained"
+            breaker = self.breakers.get(instance_id)
+            row["breaker"] = breaker.state.value if breaker is not None else "closed"
+            row["in_flight"] = self.in_flight.get(instance_id, 0)
+            instances.append(row)
+        return {
+            "name": self.name,
+            "service": self.config.service,
+            "registry": self.config.registry.backend if self.config.registry else "memory",
+            "balancer": self.config.balancer,
+            "instances": instances,
+            "pool": self.transport.stats(),
+        }
+
+    async def aclose(self, *, close_transport: bool) -> None:
+        """Stop the registry's probes (and close the pool when asked)."""
+        await self.registry.aclose()
+        if close_transport:
+            await self.transport.aclose()

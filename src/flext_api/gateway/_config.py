@@ -1,0 +1,413 @@
+"""The gateway's configuration: frozen pydantic models, the same from YAML and from Python.
+
+Every key has a production default except a route's ``match`` and ``cluster`` and a
+cluster's ``instances``. Models reject unknown keys, so a typo is an error with its path,
+never a silently ignored setting::
+
+    clusters:
+      - name: orders
+        instances: [{url: "http://127.0.0.1:9001"}, {url: "http://127.0.0.1:9002"}]
+    routes:
+      - name: orders
+        match: {path_prefix: /orders}
+        cluster: orders
+
+Cross-references (a route naming an unknown cluster, duplicate names, regexes that do not
+compile) are checked here too, so a config that validates is one the gateway can run.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from .._config import BreakerConfig, PoolConfig
+from .._server_config import AuthConfig, ServerRateLimitConfig
+
+__all__ = [
+    "AdminConfig",
+    "ClusterConfig",
+    "GatewayConfig",
+    "GatewayTimeouts",
+    "HeaderRules",
+    "HealthConfig",
+    "InstanceConfig",
+    "ListenerConfig",
+    "MatchConfig",
+    "PassiveHealthConfig",
+    "RegistrySourceConfig",
+    "RewriteConfig",
+    "RouteConfig",
+    "RouteRetry",
+]
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+_TEMPLATE_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _compiles(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{pattern!r} is not a valid regex: {exc}") from None
+    return pattern
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ListenerConfig(_Model):
+    """Where the gateway accepts traffic (``flext-api gateway --port`` overrides the port).
+
+    ``header_timeout``: seconds a client has to send a whole request head (slowloris).
+    ``max_header_bytes``: the request line and headers together; more gets a 431.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    header_timeout: float = Field(default=10.0, gt=0)
+    max_header_bytes: int = Field(default=32768, ge=1024)
+
+
+class AdminConfig(_Model):
+    """The admin API: its own port, loopback only by default, a bearer token required.
+
+    With no ``token`` the admin API is not served at all (there is no unauthenticated mode).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9901, ge=0, le=65535)
+    token: SecretStr | None = None
+
+
+class InstanceConfig(_Model):
+    """One upstream instance: ``http://host:port`` (a path prefix is allowed)."""
+
+    url: str
+    id: str | None = Field(default=None, pattern=_NAME)
+    weight: int = Field(default=1, ge=1, le=1000)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
+        if parts.query or parts.fragment:
+            raise ValueError(f"{value!r}: an instance URL carries no query or fragment")
+        return value.rstrip("/")
+
+    @property
+    def instance_id(self) -> str:
+        """The id health and breaker state are keyed by (``host-port`` when none is given)."""
+        if self.id is not None:
+            return self.id
+        parts = urlsplit(self.url)
+        derived = f"{parts.hostname}-{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        if parts.path:
+            derived += "-" + parts.path.strip("/")
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", derived)[:63]
+
+
+class GatewayTimeouts(_Model):
+    """Seconds. ``idle`` bounds the silence between two reads (streams, SSE), not their sum.
+
+    ``per_try`` bounds the wait for the response head of one attempt; ``total`` the whole
+    request up to the response head, retries included (Envoy's route timeout).
+    """
+
+    connect: float = Field(default=5.0, gt=0)
+    per_try: float = Field(default=30.0, gt=0)
+    total: float = Field(default=60.0, gt=0)
+    idle: float = Field(default=300.0, gt=0)
+
+
+class RouteRetry(_Model):
+    """Retries of one route: idempotent requests (or ones with an ``Idempotency-Key``) only.
+
+    A retry happens only before any response byte reached the client, goes to another
+    instance when there is one, and is bounded by a budget of ``budget_ratio`` of recent
+    requests (with a floor of ``budget_min_retries`` per window).
+    """
+
+    retries: int = Field(default=2, ge=0, le=10)
+    statuses: frozenset[int] = frozenset({502, 503, 504})
+    budget_ratio: float = Field(default=0.2, ge=0, le=1)
+    budget_min_retries: int = Field(default=10, ge=0)
+    budget_window: float = Field(default=10.0, gt=0)
+
+
+class PassiveHealthConfig(_Model):
+    """Passive outlier ejection from real traffic (Envoy's names and defaults).
+
+    An instance is ejected for ``base_ejection_time`` x its number of ejections (capped at
+    ``max_ejection_time``) after ``consecutive_5xx`` 5xx answers or
+    ``consecutive_gateway_errors`` connect failures, timeouts, resets or 502/503/504;
+    never more than ``max_ejection_percent`` of a cluster, never its last instance.
+    """
+
+    enabled: bool = True
+    consecutive_5xx: int = Field(default=5, ge=1)
+    consecutive_gateway_errors: int = Field(default=5, ge=1)
+    base_ejection_time: float = Field(default=30.0, gt=0)
+    max_ejection_time: float = Field(default=300.0, gt=0)
+    max_ejection_percent: float = Field(default=50.0, ge=0, le=100)
+
+
+class HealthConfig(_Model):
+    """Active probes (``GET path`` every ``interval``, 2xx/3xx passes) and passive ejection.
+
+    ``unhealthy_threshold`` failed probes in a row take an instance out of rotation,
+    ``healthy_threshold`` passing ones bring it back.
+    """
+
+    active: bool = True
+    path: str = "/health"
+    interval: float = Field(default=5.0, gt=0)
+    timeout: float = Field(default=2.0, gt=0)
+    healthy_threshold: int = Field(default=2, ge=1)
+    unhealthy_threshold: int = Field(default=3, ge=1)
+    passive: PassiveHealthConfig = PassiveHealthConfig()
+
+
+class RegistrySourceConfig(_Model):
+    """Instances from a shared discovery registry instead of the config file.
+
+    ``backend`` is ``redis`` (``redis://host:port/db``, the ``redis`` extra) or ``etcd``
+    (``http://host:2379``); ``service`` is the registered name (default: the cluster's).
+    Services register and heartbeat themselves there; the gateway follows the changes.
+    """
+
+    backend: Literal["redis", "etcd"]
+    url: str
+    service: str | None = Field(default=None, pattern=_NAME)
+
+
+class ClusterConfig(_Model):
+    """A named set of upstream instances with their balancer, health, pool and policies.
+
+    ``instances`` lists them in the file; with ``registry`` they come from a shared
+    discovery registry instead (then ``instances`` may be left out).
+    """
+
+    name: str = Field(pattern=_NAME)
+    instances: list[InstanceConfig] = Field(default_factory=list)
+    registry: RegistrySourceConfig | None = None
+    balancer: Literal["round_robin", "least_request", "random", "peak_ewma"] = "round_robin"
+    health: HealthConfig = HealthConfig()
+    pool: PoolConfig = PoolConfig()
+    timeouts: GatewayTimeouts = GatewayTimeouts()
+    retry: RouteRetry = RouteRetry()
+    breaker: BreakerConfig = BreakerConfig()
+    max_pending: int = Field(default=1024, ge=1)
+
+    @property
+    def service(self) -> str:
+        """The service name in the registry."""
+        if self.registry is not None and self.registry.service is not None:
+            return self.registry.service
+        return self.name
+
+    @model_validator(mode="after")
+    def _unique_instances(self) -> ClusterConfig:
+        if not self.instances and self.registry is None:
+            raise ValueError("a cluster needs instances (or a registry source)")
+        seen: set[str] = set()
+        for instance in self.instances:
+            if instance.instance_id in seen:
+                raise ValueError(f"instance {instance.instance_id!r} is listed twice")
+            seen.add(instance.instance_id)
+        return self
+
+
+class MatchConfig(_Model):
+    """What a request must look like. Exactly one path form (or none: every path).
+
+    ``path`` is exact, ``path_prefix`` matches whole segments (``/orders`` matches
+    ``/orders`` and ``/orders/1``, not ``/ordersx``), ``path_template`` has ``{name}``
+    segments, ``path_regex`` must match the whole path. ``headers`` and ``query`` map a
+    name to the exact value required (``"*"``: present with any value).
+    """
+
+    host: str | None = None
+    path: str | None = None
+    path_prefix: str | None = None
+    path_template: str | None = None
+    path_regex: str | None = None
+    methods: frozenset[str] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("path", "path_prefix", "path_template")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"{value!r} must start with '/'")
+        return value
+
+    @field_validator("path_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None:
+            names = _TEMPLATE_PARAM.findall(value)
+            if len(names) != len(set(names)):
+                raise ValueError(f"{value!r} names a parameter twice")
+        return value
+
+    @field_validator("path_regex")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        return None if value is None else _compiles(value)
+
+    @field_validator("methods")
+    @classmethod
+    def _upper(cls, value: frozenset[str] | None) -> frozenset[str] | None:
+        return None if value is None else frozenset(m.upper() for m in value)
+
+    @field_validator("headers")
+    @classmethod
+    def _lower_names(cls, value: dict[str, str]) -> dict[str, str]:
+        return {name.lower(): v for name, v in value.items()}
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        return None if value is None else value.lower()
+
+    @model_validator(mode="after")
+    def _one_path_form(self) -> MatchConfig:
+        forms = [self.path, self.path_prefix, self.path_template, self.path_regex]
+        if sum(form is not None for form in forms) > 1:
+            raise ValueError("give at most one of path, path_prefix, path_template, path_regex")
+        return self
+
+
+class RewriteConfig(_Model):
+    """Rewrite the upstream path with a regex (``re.sub`` on the whole path)."""
+
+    regex: str
+    replacement: str
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        return _compiles(value)
+
+
+class HeaderRules(_Model):
+    """Headers to add (replacing) and remove on the request and on the response."""
+
+    request_add: dict[str, str] = Field(default_factory=dict)
+    request_remove: tuple[str, ...] = ()
+    response_add: dict[str, str] = Field(default_factory=dict)
+    response_remove: tuple[str, ...] = ()
+
+
+class RouteConfig(_Model):
+    """A route: a match, the cluster it goes to and per-route overrides.
+
+    ``auth: true`` requires a valid JWT (``Authorization: Bearer``) or API key
+    (``X-API-Key``) as :attr:`GatewayConfig.auth` defines them, holding every scope in
+    ``scopes``: 401 (with ``WWW-Authenticate``) or 403 otherwise. The upstream receives
+    ``X-Authenticated-Subject`` (a client-sent one is always removed).
+
+    ``rate_limit`` (``"100/second"``) limits each client of the route (its address, through
+    ``trusted_proxies``) in the storage of :attr:`GatewayConfig.rate_limit`; a refusal is a
+    429 with ``Retry-After``, and every answer carries ``RateLimit-*`` headers.
+
+    ``cache: true`` is accepted and validated; the shared RFC 9111 cache that serves it is
+    not part of the gateway yet, so today it changes nothing (see docs/gateway.md).
+    """
+
+    name: str = Field(pattern=_NAME)
+    match: MatchConfig
+    cluster: str
+    priority: int = 0
+    strip_prefix: bool = False
+    rewrite: RewriteConfig | None = None
+    preserve_host: bool = True
+    host_rewrite: str | None = None
+    headers: HeaderRules = HeaderRules()
+    websocket: bool = True
+    auth: bool = False
+    scopes: tuple[str, ...] = ()
+    rate_limit: str | None = None
+    cache: bool = False
+    timeouts: GatewayTimeouts | None = None
+    retry: RouteRetry | None = None
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _limit(cls, value: str | None) -> str | None:
+        if value is not None:
+            from limits import parse
+
+            try:
+                parse(value)
+            except ValueError:
+                raise ValueError(f"invalid rate limit {value!r}: use e.g. '100/second'") from None
+        return value
+
+    @model_validator(mode="after")
+    def _strip_needs_prefix(self) -> RouteConfig:
+        if self.strip_prefix and self.match.path_prefix is None:
+            raise ValueError("strip_prefix needs match.path_prefix")
+        return self
+
+
+class GatewayConfig(_Model):
+    """The whole gateway: listeners, admin API, trusted proxies, clusters and routes.
+
+    >>> config = GatewayConfig.model_validate({
+    ...     "clusters": [{"name": "orders", "instances": [{"url": "http://127.0.0.1:9001"}]}],
+    ...     "routes": [{"name": "orders", "match": {"path_prefix": "/orders"},
+    ...                 "cluster": "orders"}],
+    ... })
+    >>> config.routes[0].cluster
+    'orders'
+    """
+
+    listeners: list[ListenerConfig] = Field(default_factory=lambda: [ListenerConfig()])
+    admin: AdminConfig = AdminConfig()
+    trusted_proxies: tuple[str, ...] = ()
+    via: str = "flext-gateway"
+    drain_timeout: float = Field(default=30.0, ge=0)
+    watch: bool = True
+    rate_limit: ServerRateLimitConfig = ServerRateLimitConfig()
+    auth: AuthConfig | None = None
+    clusters: list[ClusterConfig] = Field(min_length=1)
+    routes: list[RouteConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _references(self) -> GatewayConfig:
+        clusters = [c.name for c in self.clusters]
+        _no_duplicates("cluster", clusters)
+        _no_duplicates("route", [r.name for r in self.routes])
+        known = set(clusters)
+        for route in self.routes:
+            if route.auth and self.auth is None:
+                raise ValueError(
+                    f"route {route.name!r} sets auth: true but there is no auth section"
+                )
+            if route.cluster not in known:
+                raise ValueError(
+                    f"route {route.name!r} names cluster {route.cluster!r}, "
+                    f"which is not defined (clusters: {', '.join(sorted(known))})"
+                )
+        return self
+
+    def cluster(self, name: str) -> ClusterConfig:
+        """The cluster called ``name`` (validated to exist for every route)."""
+        return next(c for c in self.clusters if c.name == name)
+
+
+def _no_duplicates(kind: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{kind} name {name!r} is used twice")
+        seen.add(name)

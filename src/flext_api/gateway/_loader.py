@@ -1,0 +1,105 @@
+"""Load a gateway config from YAML: parse, validate whole, report every error with its place.
+
+YAML is composed into a node tree first (the parser keeps line numbers there), then
+validated by :class:`GatewayConfig`; each validation error is reported as
+``routes[0].match.path_prefix (line 7): reason``. Nothing is applied until the whole
+file is valid, so a reload can call :func:`load_config` and keep serving on failure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .._errors import ConfigError, ErrorCode
+from .._result import FlextResult
+from ._config import GatewayConfig
+
+__all__ = ["load_config", "parse_config"]
+
+
+def load_config(path: str | Path) -> FlextResult[GatewayConfig]:
+    """Read and validate the YAML file at ``path`` (a ``CONFIG_ERROR`` failure if invalid)."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return _fail(f"cannot read gateway config {source}: {exc}", exc)
+    return parse_config(text, source=str(source))
+
+
+def parse_config(text: str, *, source: str = "<string>") -> FlextResult[GatewayConfig]:
+    """Validate YAML ``text``; ``source`` names it in error messages."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        return _fail(f"{source}{where}: not valid YAML: {problem}", exc)
+    if not isinstance(data, dict):
+        return _fail(f"{source}: the gateway config must be a mapping at the top level", None)
+    try:
+        return FlextResult.ok(GatewayConfig.model_validate(data))
+    except ValidationError as exc:
+        lines = [_describe(err, node) for err in exc.errors()]
+        return _fail(f"{source}: invalid gateway config:\n  " + "\n  ".join(lines), exc)
+
+
+def _fail(message: str, cause: BaseException | None) -> FlextResult[GatewayConfig]:
+    error = ConfigError(message)
+    if cause is not None:
+        error.__cause__ = cause
+    return FlextResult.fail(error, code=ErrorCode.CONFIG_ERROR)
+
+
+def _describe(err: Any, root: yaml.Node | None) -> str:
+    loc: tuple[int | str, ...] = tuple(err["loc"])
+    path = _path(loc)
+    line = _line(root, loc)
+    where = f"{path or '<root>'}" + (f" (line {line})" if line is not None else "")
+    if err["type"] == "extra_forbidden":
+        return f"{where}: unknown key"
+    if err["type"] == "missing":
+        return f"{where}: required key missing"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}"
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _line(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """The line of the deepest node of ``loc`` present in the file (1-based)."""
+    node = root
+    best = None if node is None else node.start_mark.line + 1
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                    child = value
+                    best = key.start_mark.line + 1
+                    break
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(node.value)
+        ):
+            child = node.value[part]
+            best = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return best

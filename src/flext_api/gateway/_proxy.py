@@ -1,0 +1,414 @@
+"""The proxy exchange: one HTTP request streamed to an upstream and its response streamed back.
+
+Neither body is ever held whole: the request body is pulled from ASGI ``receive`` as the
+upstream connection asks for it, the response body is sent on as each chunk arrives (an
+SSE event reaches the client as soon as the upstream wrote it). Reads of a body are
+bounded by the *idle* timeout (silence between chunks), never by a total.
+
+Retries (see :class:`~flext_api.gateway.RouteRetry`) happen only before the response head
+was sent to the client, and only when the request body can be sent again: a request
+whose body was not yet read at all (a connect failure, or no body), and for any other
+failure only idempotent methods or requests carrying an ``Idempotency-Key``. So a POST
+whose bytes reached an upstream is never replayed.
+
+A failure before the response head is a problem+json 502/503/504 with a typed
+:class:`Reason`; a failure after it cuts the client's stream (the connection is closed
+without the final chunk), so a truncated body is never passed off as a complete 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import Receive, Scope, Send
+
+from .._config import IDEMPOTENT_METHODS, TimeoutConfig
+from .._errors import ErrorCode, FlextApiError
+from .._models import Headers, HttpRequest, HttpResponse
+from ._cluster import Cluster
+from ._config import GatewayTimeouts, RouteConfig, RouteRetry
+from ._headers import TrustedProxies, apply_rules, forward_request_headers, response_headers
+from ._reasons import Reason, reason_for_code
+
+__all__ = ["Exchange", "ExchangeResult", "UpstreamCut", "compiled_route", "upstream_path"]
+
+_NO_BODY_STATUS = frozenset({204, 304})
+
+
+class UpstreamCut(Exception):
+    """The upstream response broke after its head was sent: the client's stream is cut."""
+
+
+class ClientGone(Exception):
+    """The client disconnected while its request body was being read."""
+
+
+@dataclass(slots=True)
+class ExchangeResult:
+    """What the access log and metrics need to know about one exchange."""
+
+    status: int = 0
+    reason: Reason | None = None
+    instance: str | None = None
+    attempts: int = 0
+    ttfb: float | None = None
+    upstream_time: float | None = None
+    bytes_out: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRoute:
+    """A route with its regexes compiled and header rules in ASGI byte form."""
+
+    config: RouteConfig
+    timeouts: GatewayTimeouts
+    retry: RouteRetry
+    rewrite: re.Pattern[str] | None
+    request_add: tuple[tuple[bytes, bytes], ...]
+    request_remove: frozenset[bytes]
+    response_add: tuple[tuple[bytes, bytes], ...]
+    response_remove: frozenset[bytes]
+
+
+def compiled_route(route: RouteConfig, cluster: Cluster) -> CompiledRoute:
+    """Compile ``route``; its overrides fall back on the cluster's settings."""
+    rules = route.headers
+    return CompiledRoute(
+        config=route,
+        timeouts=route.timeouts or cluster.config.timeouts,
+        retry=route.retry or cluster.config.retry,
+        rewrite=re.compile(route.rewrite.regex) if route.rewrite is not None else None,
+        request_add=tuple((k.lower().encode(), v.encode()) for k, v in rules.request_add.items()),
+        request_remove=frozenset(k.lower().encode() for k in rules.request_remove),
+        response_add=tuple((k.lower().encode(), v.encode()) for k, v in rules.response_add.items()),
+        response_remove=frozenset(k.lower().encode() for k in rules.response_remove),
+    )
+
+
+def upstream_path(route: CompiledRoute, raw_path: str) -> str:
+    """The path sent upstream: prefix stripped and/or regex rewritten."""
+    path = raw_path
+    config = route.config
+    if config.strip_prefix and config.match.path_prefix is not None:
+        prefix = config.match.path_prefix.rstrip("/")
+        path = path[len(prefix) :] if path.startswith(prefix) else path
+        if not path.startswith("/"):
+            path = "/" + path
+    if route.rewrite is not None and config.rewrite is not None:
+        path = route.rewrite.sub(config.rewrite.replacement, path)
+    return path
+
+
+class _Body:
+    """The client's request body, pulled from ``receive`` as the upstream takes it."""
+
+    __slots__ = ("consumed", "receive", "started")
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.started = False
+        self.consumed = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        self.started = True
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone("client disconnected while sending the body")
+            chunk = message.get("body", b"")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                self.consumed = True
+                return
+
+
+_LONG_BODY = 1 << 20
+
+
+def _long(response: HttpResponse) -> bool:
+    """A body worth watching the client for: unknown length (streams, SSE) or over 1 MiB."""
+    length = response.headers.get("content-length")
+    return length is None or not length.isdigit() or int(length) > _LONG_BODY
+
+
+async def _until_disconnect(pump: Any, receive: Receive) -> bool:
+    """Run ``pump``; False when the client disconnected first (the pump is cancelled)."""
+    pumping = asyncio.ensure_future(pump)
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(disconnected())
+    gone = False
+    try:
+        done, _ = await asyncio.wait((pumping, watcher), return_when=asyncio.FIRST_COMPLETED)
+        gone = pumping not in done
+    finally:
+        for task in (pumping, watcher):
+            task.cancel()
+        await asyncio.gather(pumping, watcher, return_exceptions=True)
+    if gone:
+        return False
+    pumping.result()  # re-raises UpstreamCut
+    return True
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"transfer-encoding":
+            return True
+        if name == b"content-length":
+            return value.strip() not in (b"0", b"")
+    return False
+
+
+class Exchange:
+    """Runs the exchange of one request on one route (a fresh object per request)."""
+
+    __slots__ = ("cluster", "extra_headers", "request_id", "result", "route", "trusted", "via")
+
+    def __init__(
+        self,
+        route: CompiledRoute,
+        cluster: Cluster,
+        *,
+        trusted: TrustedProxies,
+        via: bytes,
+        request_id: bytes,
+        extra_headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        self.extra_headers = extra_headers or []
+        self.route = route
+        self.cluster = cluster
+        self.trusted = trusted
+        self.via = via
+        self.request_id = request_id
+        self.result = ExchangeResult()
+
+    def _request_headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+        raw: list[tuple[bytes, bytes]] = list(scope["headers"])
+        host = next((v for n, v in raw if n == b"host"), None)
+        client = scope.get("client")
+        pairs = forward_request_headers(
+            raw,
+            client=client[0] if client else None,
+            scheme=scope.get("scheme", "http"),
+            host=host,
+            trusted=self.trusted,
+            via=self.via,
+            http_version=scope.get("http_version", "1.1"),
+        )
+        config = self.route.config
+        if config.host_rewrite is not None:
+            pairs = [(n, v) for n, v in pairs if n != b"host"]
+            pairs.append((b"host", config.host_rewrite.encode()))
+        elif not config.preserve_host:
+            pairs = [(n, v) for n, v in pairs if n != b"host"]
+        pairs = [(n, v) for n, v in pairs if n != b"x-request-id"]
+        pairs.append((b"x-request-id", self.request_id))
+        return apply_rules(pairs, self.route.request_add, self.route.request_remove)
+
+    async def run(self, scope: Scope, receive: Receive, send: Send) -> ExchangeResult:
+        """Proxy the request; answer with a problem document if no upstream answered."""
+        method: str = scope["method"]
+        headers = self._request_headers(scope)
+        has_body = _has_body(scope["headers"])
+        body = _Body(receive)
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        path = upstream_path(self.route, raw_path.decode("latin-1"))
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = path + ("?" + query if query else "")
+        idempotent = method in IDEMPOTENT_METHODS or any(
+            n == b"idempotency-key" for n, _ in headers
+        )
+        timeouts = self.route.timeouts
+        retry = self.route.retry
+        cluster = self.cluster
+        clock = cluster.clock
+        start = clock.monotonic()
+        deadline = start + timeouts.total
+        per_attempt = TimeoutConfig(
+            connect=timeouts.connect, read=timeouts.idle, write=timeouts.idle, pool=None
+        )
+        str_headers = Headers.from_pairs(
+            [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
+        )
+        tried: set[str] = set()
+        result = self.result
+        reason: Reason = Reason.NO_HEALTHY_INSTANCE
+        cluster.budget.record_request(cluster.name, start)
+        while True:
+            picked = cluster.pick(tried)
+            if isinstance(picked, Reason):
+                reason = picked
+                break
+            tried.add(picked.id)
+            result.attempts += 1
+            result.instance = picked.id
+            request = HttpRequest(
+                method,
+                picked.url + target,
+                headers=str_headers,
+                stream=body.chunks() if has_body else None,
+                timeout=per_attempt,
+                deadline=deadline,
+            )
+            attempt_start = clock.monotonic()
+            in_flight = cluster.in_flight
+            in_flight[picked.id] = in_flight.get(picked.id, 0) + 1
+            response: HttpResponse | None = None
+            code: ErrorCode | None = None
+            try:
+                async with asyncio.timeout(min(timeouts.per_try, deadline - attempt_start)):
+                    response = await cluster.transport.send(request, stream=True)
+            except TimeoutError:
+                reason, code = Reason.UPSTREAM_TIMEOUT, ErrorCode.READ_TIMEOUT
+            except FlextApiError as exc:
+                if isinstance(exc.__cause__, ClientGone):
+                    in_flight[picked.id] -= 1
+                    cluster.release(picked)
+                    result.reason = Reason.CLIENT_DISCONNECT
+                    result.status = Reason.CLIENT_DISCONNECT.status
+                    return result
+                reason, code = reason_for_code(exc.code), exc.code
+            if response is None:
+                in_flight[picked.id] -= 1
+                if reason is Reason.OVERFLOW:
+                    cluster.release(picked)
+                else:
+                    duration = clock.monotonic() - attempt_start
+                    cluster.report(picked, status=None, error=code, duration=duration)
+                if self._may_retry(reason, body, idempotent, retry, tried_count=result.attempts):
+                    continue
+                break
+            elapsed = clock.monotonic() - attempt_start
+            cluster.report(picked, status=response.status_code, error=None, duration=elapsed)
+            if (
+                response.status_code in retry.statuses
+                and idempotent
+                and not body.started
+                and self._may_retry(None, body, idempotent, retry, tried_count=result.attempts)
+            ):
+                in_flight[picked.id] -= 1
+                await response.aclose()
+                continue
+            try:
+                result.ttfb = elapsed
+                watch = receive if not has_body or body.consumed else None
+                await self._relay(response, scope, send, method, watch)
+            finally:
+                in_flight[picked.id] -= 1
+                result.upstream_time = clock.monotonic() - attempt_start
+            return result
+        await self._fail(scope, send, reason)
+        return result
+
+    def _may_retry(
+        self,
+        reason: Reason | None,
+        body: _Body,
+        idempotent: bool,
+        retry: RouteRetry,
+        *,
+        tried_count: int,
+    ) -> bool:
+        if tried_count > retry.retries:
+            return False
+        if reason in (Reason.BREAKER_OPEN, Reason.NO_HEALTHY_INSTANCE, Reason.OVERFLOW):
+            return False
+        # A connect failure sent nothing: safe for any method whose body was not read.
+        safe = not body.started and (reason is Reason.CONNECT_FAILURE or idempotent)
+        if not safe:
+            return False
+        cluster = self.cluster
+        return cluster.budget.try_retry(cluster.name, cluster.clock.monotonic())
+
+    async def _relay(
+        self,
+        response: HttpResponse,
+        scope: Scope,
+        send: Send,
+        method: str,
+        receive: Receive | None,
+    ) -> None:
+        """Send the response on; ``receive`` (request body done) watches for a gone client."""
+        result = self.result
+        result.status = response.status_code
+        pairs = response_headers(
+            [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.raw()],
+            via=self.via,
+            http_version=scope.get("http_version", "1.1"),
+        )
+        pairs = [(n, v) for n, v in pairs if n != b"x-request-id"]
+        pairs.append((b"x-request-id", self.request_id))
+        pairs = apply_rules(pairs, self.route.response_add, self.route.response_remove)
+        pairs.extend(self.extra_headers)
+        no_body = method == "HEAD" or response.status_code in _NO_BODY_STATUS
+        try:
+            await send(
+                {"type": "http.response.start", "status": response.status_code, "headers": pairs}
+            )
+            if not no_body:
+                pump = self._pump(response, send)
+                if receive is not None and _long(response):
+                    # A stream (SSE, a large download) to a client that went away must stop
+                    # reading the upstream: the server signals it only through receive().
+                    if not await _until_disconnect(pump, receive):
+                        result.reason = Reason.CLIENT_DISCONNECT
+                        return
+                else:
+                    await pump
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            result.reason = Reason.CLIENT_DISCONNECT
+        finally:
+            await response.aclose()
+
+    async def _pump(self, response: HttpResponse, send: Send) -> None:
+        result = self.result
+        try:
+            async for chunk in response.aiter_bytes():
+                result.bytes_out += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except FlextApiError as exc:
+            result.reason = Reason.UPSTREAM_CUT
+            raise UpstreamCut(exc.message) from exc
+
+    async def _fail(self, scope: Scope, send: Send, reason: Reason) -> None:
+        self.result.reason = reason
+        self.result.status = reason.status
+        await send_gateway_problem(scope, send, reason, self.request_id)
+
+
+async def send_gateway_problem(
+    scope: Scope,
+    send: Send,
+    reason: Reason,
+    request_id: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer with the problem document of ``reason`` (status, header and body)."""
+    from ..server._problem import send_problem
+
+    scope_with_id: dict[str, Any] = dict(scope)
+    scope_with_id["flext.request_id"] = request_id.decode("latin-1")
+    await send_problem(
+        scope_with_id,
+        send,
+        reason.status,
+        title=reason.summary,
+        detail=reason.summary + ".",
+        headers=[
+            (b"x-gateway-reason", reason.value.encode()),
+            (b"x-request-id", request_id),
+            *([(b"connection", b"close")] if reason.status in (400, 431) else []),
+            *(headers or []),
+        ],
+        extensions={"reason": reason.value},
+    )

@@ -1,0 +1,101 @@
+"""Typed reasons for the responses the gateway makes itself (Envoy's response flags).
+
+Every failure the gateway produces is a problem+json response whose status follows from
+its reason; the reason travels in the ``X-Gateway-Reason`` response header and in the
+access log, so a 503 from the gateway is never confused with a 503 from a service.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from .._errors import ErrorCode
+
+__all__ = ["REASON_HEADER", "Reason", "reason_for_code"]
+
+REASON_HEADER = b"x-gateway-reason"
+
+
+class Reason(StrEnum):
+    """Why the gateway answered (or cut) a request itself."""
+
+    NO_ROUTE = "no_route"
+    AMBIGUOUS_REQUEST = "ambiguous_request"
+    HEADERS_TOO_LARGE = "headers_too_large"
+    RATE_LIMITED = "rate_limited"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    CONNECT_FAILURE = "connect_failure"
+    UPSTREAM_TIMEOUT = "upstream_timeout"
+    UPSTREAM_RESET = "upstream_reset"
+    BREAKER_OPEN = "breaker_open"
+    NO_HEALTHY_INSTANCE = "no_healthy_instance"
+    OVERFLOW = "overflow"
+    DRAINING = "draining"
+    UPSTREAM_CUT = "upstream_cut"
+    CLIENT_DISCONNECT = "client_disconnect"
+    WEBSOCKET_DISABLED = "websocket_disabled"
+
+    @property
+    def status(self) -> int:
+        """The status of the problem response for this reason."""
+        return _STATUS[self]
+
+    @property
+    def summary(self) -> str:
+        """A one-line, public description."""
+        return _TITLE[self]
+
+
+_STATUS = {
+    Reason.NO_ROUTE: 404,
+    Reason.AMBIGUOUS_REQUEST: 400,
+    Reason.HEADERS_TOO_LARGE: 431,
+    Reason.RATE_LIMITED: 429,
+    Reason.UNAUTHORIZED: 401,
+    Reason.FORBIDDEN: 403,
+    Reason.CONNECT_FAILURE: 502,
+    Reason.UPSTREAM_TIMEOUT: 504,
+    Reason.UPSTREAM_RESET: 502,
+    Reason.BREAKER_OPEN: 503,
+    Reason.NO_HEALTHY_INSTANCE: 503,
+    Reason.OVERFLOW: 503,
+    Reason.DRAINING: 503,
+    Reason.UPSTREAM_CUT: 502,
+    Reason.CLIENT_DISCONNECT: 499,
+    Reason.WEBSOCKET_DISABLED: 404,
+}
+_TITLE = {
+    Reason.NO_ROUTE: "No route matches this request",
+    Reason.HEADERS_TOO_LARGE: "The request headers are too large",
+    Reason.RATE_LIMITED: "Too many requests; retry later",
+    Reason.UNAUTHORIZED: "Valid credentials are required",
+    Reason.FORBIDDEN: "The credentials lack a required scope",
+    Reason.AMBIGUOUS_REQUEST: "Both Transfer-Encoding and Content-Length: the body is ambiguous",
+    Reason.CONNECT_FAILURE: "Could not connect to an upstream instance",
+    Reason.UPSTREAM_TIMEOUT: "The upstream did not answer in time",
+    Reason.UPSTREAM_RESET: "The upstream closed the connection before answering",
+    Reason.BREAKER_OPEN: "Every instance's circuit breaker is open",
+    Reason.NO_HEALTHY_INSTANCE: "No healthy upstream instance",
+    Reason.OVERFLOW: "Too many requests pending for this cluster",
+    Reason.DRAINING: "The gateway is shutting down",
+    Reason.UPSTREAM_CUT: "The upstream response was cut",
+    Reason.CLIENT_DISCONNECT: "The client went away",
+    Reason.WEBSOCKET_DISABLED: "WebSocket upgrades are off on this route",
+}
+
+
+def reason_for_code(code: ErrorCode) -> Reason:
+    """The reason for a transport failure before the response head arrived."""
+    if code in (
+        ErrorCode.CONNECT_ERROR,
+        ErrorCode.CONNECT_TIMEOUT,
+        ErrorCode.DNS_ERROR,
+        ErrorCode.TLS_ERROR,
+    ):
+        return Reason.CONNECT_FAILURE
+    if code is ErrorCode.POOL_TIMEOUT:
+        return Reason.OVERFLOW
+    if code.is_timeout:
+        return Reason.UPSTREAM_TIMEOUT
+    return Reason.UPSTREAM_RESET

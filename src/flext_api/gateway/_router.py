@@ -1,0 +1,160 @@
+"""The router: maps a request (method, host, path, headers, query) to one route. Pure.
+
+Order of precedence, first match wins:
+
+1. higher ``priority`` first (default 0);
+2. then the more specific path form: exact ``path``, then ``path_template`` (more literal
+   segments first), then ``path_prefix`` (longer first), then ``path_regex``, then routes
+   with no path condition;
+3. then the route with more conditions (host, methods, headers, query parameters);
+4. then the order of the routes in the file.
+
+Host, method, header and query conditions must all hold too. The table is built once per
+config (:class:`Router` is immutable), so a reload swaps it whole.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from ._config import MatchConfig, RouteConfig
+
+__all__ = ["RouteMatch", "Router", "compile_template"]
+
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def compile_template(template: str) -> re.Pattern[str]:
+    """``/orders/{id}`` -> a regex where each ``{name}`` is one non-empty path segment."""
+    out, last = [], 0
+    for found in _PARAM.finditer(template):
+        out.append(re.escape(template[last : found.start()]))
+        out.append(f"(?P<{found.group(1)}>[^/]+)")
+        last = found.end()
+    out.append(re.escape(template[last:]))
+    return re.compile("".join(out))
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    """The route a request matched and the template parameters it bound."""
+
+    route: RouteConfig
+    params: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    route: RouteConfig
+    sort_key: tuple[int, int, int, int, int]
+    regex: re.Pattern[str] | None
+
+
+def _specificity(match: MatchConfig) -> tuple[int, int, re.Pattern[str] | None]:
+    """(kind rank, tie-break within the kind, compiled regex)."""
+    if match.path is not None:
+        return 0, 0, None
+    if match.path_template is not None:
+        literal = len(_PARAM.sub("", match.path_template))
+        return 1, -literal, compile_template(match.path_template)
+    if match.path_prefix is not None:
+        return 2, -len(match.path_prefix), None
+    if match.path_regex is not None:
+        return 3, 0, re.compile(match.path_regex)
+    return 4, 0, None
+
+
+class Router:
+    """An immutable route table.
+
+    >>> from flext_api.gateway import RouteConfig
+    >>> r = Router([RouteConfig.model_validate(
+    ...     {"name": "o", "match": {"path_template": "/orders/{id}"}, "cluster": "c"})])
+    >>> m = r.match("GET", "example.com", "/orders/7", {}, "")
+    >>> (m.route.name, dict(m.params)) if m else None
+    ('o', {'id': '7'})
+    """
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, routes: Sequence[RouteConfig]) -> None:
+        entries = []
+        for index, route in enumerate(routes):
+            rank, tie, regex = _specificity(route.match)
+            m = route.match
+            conditions = (
+                (m.host is not None) + (m.methods is not None) + len(m.headers) + len(m.query)
+            )
+            key = (-route.priority, rank, tie, -conditions, index)
+            entries.append(_Entry(route, key, regex))
+        entries.sort(key=lambda e: e.sort_key)
+        self._entries = tuple(entries)
+
+    @property
+    def routes(self) -> tuple[RouteConfig, ...]:
+        """The routes in the order they are tried."""
+        return tuple(e.route for e in self._entries)
+
+    def match(
+        self,
+        method: str,
+        host: str,
+        path: str,
+        headers: Mapping[str, str],
+        query: str,
+    ) -> RouteMatch | None:
+        """The first route that matches, or None. ``headers`` keys are lower-case."""
+        hostname = _strip_port(host.lower())
+        parsed_query: dict[str, str] | None = None
+        for entry in self._entries:
+            m = entry.route.match
+            if m.host is not None and m.host != hostname:
+                continue
+            if m.methods is not None and method not in m.methods:
+                continue
+            params = _match_path(entry, m, path)
+            if params is None:
+                continue
+            if m.headers and not _all_hold(m.headers, headers):
+                continue
+            if m.query:
+                if parsed_query is None:
+                    parsed_query = dict(parse_qsl(query, keep_blank_values=True))
+                if not _all_hold(m.query, parsed_query):
+                    continue
+            return RouteMatch(entry.route, params)
+        return None
+
+
+_NO_PARAMS: Mapping[str, str] = {}
+
+
+def _match_path(entry: _Entry, m: MatchConfig, path: str) -> Mapping[str, str] | None:
+    if m.path is not None:
+        return _NO_PARAMS if path == m.path else None
+    if m.path_prefix is not None:
+        prefix = m.path_prefix.rstrip("/")
+        if path == prefix or path.startswith(prefix + "/") or (prefix == "" and path):
+            return _NO_PARAMS
+        return None
+    if entry.regex is not None:
+        found = entry.regex.fullmatch(path)
+        return None if found is None else found.groupdict()
+    return _NO_PARAMS
+
+
+def _all_hold(required: Mapping[str, str], present: Mapping[str, str]) -> bool:
+    for name, value in required.items():
+        got = present.get(name)
+        if got is None or (value != "*" and got != value):
+            return False
+    return True
+
+
+def _strip_port(host: str) -> str:
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host

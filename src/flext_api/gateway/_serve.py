@@ -1,0 +1,158 @@
+"""Serving a gateway: uvicorn (h11), the admin API, reload triggers and graceful shutdown.
+
+uvicorn with its h11 parser is the default: h11 refuses every request-smuggling case in
+``tests/integration/gateway/test_smuggling.py`` (docs/gateway.md has the comparison).
+
+Shutdown on SIGTERM/SIGINT: readiness turns 503 and new requests on open connections get
+a 503 ``draining``; uvicorn stops accepting; proxied WebSockets are closed with 1001
+(going away); in-flight requests get up to ``drain_timeout`` seconds to finish; then the
+upstream pools close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from ._admin import AdminApp
+from ._app import Gateway, create_gateway
+from ._config import GatewayConfig, ListenerConfig
+from ._protocol import protocol_with_header_timeout
+from ._reload import Reloader
+
+__all__ = ["GatewayRunner", "GatewayServer", "serve", "uvicorn_config"]
+
+
+def uvicorn_config(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    drain_timeout: float = 30.0,
+    listener: ListenerConfig | None = None,
+) -> Any:
+    """uvicorn settings of the gateway: h11 with a head timeout, no headers of its own."""
+    listener = listener or ListenerConfig()
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=protocol_with_header_timeout(listener.header_timeout),
+        h11_max_incomplete_event_size=listener.max_header_bytes,
+        ws="wsproto",
+        lifespan="on",
+        proxy_headers=False,
+        server_header=False,
+        date_header=False,
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=int(drain_timeout) or None,
+        timeout_keep_alive=75,
+    )
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn's server that drains the gateway and closes WebSockets with 1001 first."""
+
+    def __init__(self, config: Any, gateway: Gateway) -> None:
+        super().__init__(config)
+        self.gateway = gateway
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.gateway.draining = True
+        super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        self.gateway.draining = True
+        await self.gateway.close_websockets(1001, "gateway shutting down")
+        await super().shutdown(sockets)
+
+
+class GatewayRunner:
+    """One gateway process: the gateway, its uvicorn server, the admin API and reloads.
+
+    ``sockets`` (already bound) replace the listener's host and port, as in uvicorn.
+    """
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        config_path: Path | None = None,
+        port: int | None = None,
+        host: str | None = None,
+        sockets: list[socket.socket] | None = None,
+        admin_sockets: list[socket.socket] | None = None,
+    ) -> None:
+        self.gateway = create_gateway(config)
+        listener = config.listeners[0]
+        self.server = GatewayServer(
+            uvicorn_config(
+                self.gateway,
+                host or listener.host,
+                listener.port if port is None else port,
+                drain_timeout=config.drain_timeout,
+                listener=listener,
+            ),
+            self.gateway,
+        )
+        self.sockets = sockets
+        self.admin_sockets = admin_sockets
+        self.config = config
+        self.reloader = Reloader(self.gateway, config_path) if config_path is not None else None
+        self.admin = AdminApp(self.gateway, self.reloader)
+        self.admin_server: uvicorn.Server | None = None
+        if config.admin.token is not None:
+            admin = config.admin
+            self.admin_server = uvicorn.Server(uvicorn_config(self.admin, admin.host, admin.port))
+
+    def stop(self) -> None:
+        """Ask the server to drain and exit (what SIGTERM does)."""
+        self.gateway.draining = True
+        self.server.should_exit = True
+
+    async def run(self) -> None:
+        """Serve until SIGTERM/SIGINT (in the main thread) or :meth:`stop`."""
+        tasks: list[asyncio.Task[Any]] = []
+        admin_server = self.admin_server
+        if admin_server is not None:
+            tasks.append(asyncio.create_task(admin_server._serve(self.admin_sockets)))
+        loop = asyncio.get_running_loop()
+        reloader = self.reloader
+        if reloader is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(
+                    signal.SIGHUP, lambda: tasks.append(asyncio.create_task(reloader.reload()))
+                )
+            if self.config.watch:
+                tasks.append(asyncio.create_task(reloader.watch()))
+        try:
+            await self.server.serve(self.sockets)
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGHUP)
+            if admin_server is not None:
+                admin_server.should_exit = True
+            for task in tasks[1 if admin_server is not None else 0 :]:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def serve(
+    config: GatewayConfig,
+    *,
+    config_path: Path | None = None,
+    port: int | None = None,
+    host: str | None = None,
+) -> None:
+    """Run the gateway in this process (blocks until it stops)."""
+    runner = GatewayRunner(config, config_path=config_path, port=port, host=host)
+    # uvloop when installed (uvicorn's "auto"), as uvicorn.run would.
+    with asyncio.Runner(loop_factory=runner.server.config.get_loop_factory()) as loop_runner:
+        loop_runner.run(runner.run())

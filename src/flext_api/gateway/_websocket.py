@@ -1,0 +1,205 @@
+"""The WebSocket proxy: upgrade passed through, both directions pumped, close codes carried.
+
+The upstream is chosen by the route's cluster (breakers and ejection apply) and dialled
+with aiohttp's WebSocket client, offering the client's subprotocols; the one the upstream
+picks is the one accepted towards the client. Each direction awaits the send before it
+reads the next message, so a slow side slows the other (backpressure) instead of
+queueing without bound. A close from either side is passed on with its code and reason.
+The session keeps the config snapshot it started with: a reload never closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import aiohttp
+from starlette.types import Receive, Scope, Send
+
+from .._errors import ErrorCode
+from ._app import Gateway
+from ._headers import strip_hop_by_hop
+from ._proxy import send_gateway_problem, upstream_path
+from ._reasons import Reason
+
+__all__ = ["WebSocketSession", "proxy_websocket"]
+
+_SKIP = frozenset(
+    {
+        b"host",
+        b"sec-websocket-key",
+        b"sec-websocket-version",
+        b"sec-websocket-extensions",
+        b"sec-websocket-protocol",
+        b"content-length",
+    }
+)
+
+
+class WebSocketSession:
+    """One proxied WebSocket; :meth:`close` ends it from the gateway's side."""
+
+    def __init__(self, send: Send, upstream: aiohttp.ClientWebSocketResponse) -> None:
+        self.send = send
+        self.upstream = upstream
+        self.closed = False
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close both sides with ``code`` (1001 on shutdown)."""
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(OSError, RuntimeError):
+            await self.send({"type": "websocket.close", "code": code, "reason": reason})
+        await self.upstream.close(code=code, message=reason.encode())
+
+
+async def _deny(scope: Scope, send: Send, reason: Reason, request_id: bytes) -> None:
+    if "websocket.http.response" in scope.get("extensions", {}):
+
+        async def send_as_http(message: Any) -> None:
+            await send({**message, "type": "websocket." + message["type"]})
+
+        await send_gateway_problem(scope, send_as_http, reason, request_id)
+    else:
+        await send({"type": "websocket.close", "code": 1011 if reason.status >= 500 else 1008})
+
+
+async def proxy_websocket(gateway: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
+    """Handle one ``websocket`` scope."""
+    snapshot = gateway._snapshot or await gateway.start()
+    request_id = gateway.request_id(scope)
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    route = gateway.match(snapshot, scope)
+    if route is None or gateway.draining or not route.config.websocket:
+        reason = (
+            Reason.NO_ROUTE
+            if route is None
+            else Reason.DRAINING
+            if gateway.draining
+            else Reason.WEBSOCKET_DISABLED
+        )
+        await _deny(scope, send, reason, request_id)
+        return
+    cluster = snapshot.clusters[route.config.cluster]
+    picked = cluster.pick(set())
+    if isinstance(picked, Reason):
+        await _deny(scope, send, picked, request_id)
+        return
+    raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+    query = scope.get("query_string", b"").decode("latin-1")
+    url = picked.url + upstream_path(route, raw_path) + ("?" + query if query else "")
+    url = "ws" + url[len("http") :]
+    headers = [
+        (n.decode("latin-1"), v.decode("latin-1"))
+        for n, v in strip_hop_by_hop(scope["headers"])
+        if n not in _SKIP
+    ]
+    headers.append(("X-Request-ID", request_id.decode("latin-1")))
+    timeouts = route.timeouts
+    session = gateway.websocket_session()
+    start = cluster.clock.monotonic()
+    try:
+        upstream = await session.ws_connect(
+            url,
+            protocols=tuple(scope.get("subprotocols", ())),
+            headers=headers,
+            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=timeouts.connect),
+            autoping=True,
+            max_msg_size=0,
+        )
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        duration = cluster.clock.monotonic() - start
+        cluster.report(picked, status=None, error=ErrorCode.CONNECT_ERROR, duration=duration)
+        failed = (
+            Reason.UPSTREAM_RESET
+            if isinstance(exc, aiohttp.WSServerHandshakeError)
+            else Reason.CONNECT_FAILURE
+        )
+        await _deny(scope, send, failed, request_id)
+        return
+    cluster.report(picked, status=101, error=None, duration=cluster.clock.monotonic() - start)
+    await send({"type": "websocket.accept", "subprotocol": upstream.protocol})
+    ws = WebSocketSession(send, upstream)
+    gateway.websockets.add(ws)
+    gateway.metrics.websockets.inc()
+    in_flight = cluster.in_flight
+    in_flight[picked.id] = in_flight.get(picked.id, 0) + 1
+    try:
+        await _pump(ws, receive, send, upstream)
+    finally:
+        in_flight[picked.id] -= 1
+        gateway.metrics.websockets.dec()
+        gateway.websockets.discard(ws)
+        if not upstream.closed:
+            await upstream.close()
+
+
+async def _pump(
+    ws: WebSocketSession,
+    receive: Receive,
+    send: Send,
+    upstream: aiohttp.ClientWebSocketResponse,
+) -> None:
+    async def client_to_upstream() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                if not ws.closed:
+                    ws.closed = True
+                    code = message.get("code", 1000)
+                    reason = message.get("reason") or ""
+                    await upstream.close(code=code, message=reason.encode())
+                return
+            text = message.get("text")
+            if text is not None:
+                await upstream.send_str(text)
+            else:
+                await upstream.send_bytes(message.get("bytes") or b"")
+
+    async def upstream_to_client() -> None:
+        code, reason = 1006, ""
+        while True:
+            msg = await upstream.receive()
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                await send({"type": "websocket.send", "text": msg.data})
+            elif msg.type is aiohttp.WSMsgType.BINARY:
+                await send({"type": "websocket.send", "bytes": msg.data})
+            elif msg.type is aiohttp.WSMsgType.CLOSE:
+                code, reason = int(msg.data), str(msg.extra or "")
+                break
+            else:  # CLOSING, CLOSED, ERROR: the connection ended without a close frame
+                code = upstream.close_code or 1006
+                break
+        if not ws.closed:
+            ws.closed = True
+            with contextlib.suppress(OSError, RuntimeError):
+                await send({"type": "websocket.close", "code": _sendable(code), "reason": reason})
+
+    tasks = [
+        asyncio.create_task(client_to_upstream()),
+        asyncio.create_task(upstream_to_client()),
+    ]
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+        # One side ended: give the other a moment to see the close handshake through.
+        if pending:
+            await asyncio.wait(pending, timeout=5.0)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _sendable(code: int) -> int:
+    """1005/1006/1015 must never be sent in a close frame: they become 1011/1000."""
+    if code == 1005:
+        return 1000
+    if code in (1006, 1015):
+        return 1011
+    return code

@@ -1,0 +1,236 @@
+"""Proxying through a real gateway to real upstreams: routing, headers, failures, retries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from multidict import CIMultiDict
+
+from tests.integration.gateway.conftest import LiveGateway, basic_config
+from tests.integration.gateway.upstream import Upstream
+
+pytestmark = pytest.mark.integration
+
+Run = Callable[[dict[str, Any]], LiveGateway]
+
+
+async def _get(url: str, **kwargs: Any) -> tuple[int, CIMultiDict[str], bytes]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(kwargs.pop("method", "GET"), url, **kwargs) as response,
+    ):
+        return response.status, response.headers.copy(), await response.read()
+
+
+async def test_routing_precedence(upstreams: tuple[Upstream, Upstream], run_gateway: Run) -> None:
+    """Priority first, then exact > template > prefix (longest) > regex, whatever the order."""
+    a, b = upstreams
+    config = basic_config(a.url)
+    config["clusters"].append({"name": "b", "instances": [{"url": b.url}]})
+    config["routes"] = [
+        {"name": "regex", "match": {"path_regex": "/echo/.*"}, "cluster": "svc"},
+        {"name": "prefix", "match": {"path_prefix": "/echo"}, "cluster": "svc"},
+        {"name": "long-prefix", "match": {"path_prefix": "/echo/long"}, "cluster": "b"},
+        {"name": "template", "match": {"path_template": "/echo/items/{id}"}, "cluster": "b"},
+        {"name": "exact", "match": {"path": "/echo/items/special"}, "cluster": "svc"},
+        {
+            "name": "urgent",
+            "match": {"path": "/echo/x", "headers": {"X-Pin": "b"}},
+            "cluster": "b",
+            "priority": 10,
+        },
+    ]
+    gw = run_gateway(config)
+    expected = {
+        "/echo/items/7": "b",  # template beats prefix
+        "/echo/items/special": "a",  # exact beats template
+        "/echo/long/x": "b",  # longest prefix wins
+        "/echo/other": "a",  # shorter prefix beats regex
+    }
+    for path, instance in expected.items():
+        status, headers, _ = await _get(gw.url + path)
+        assert (path, status, headers["X-Upstream"]) == (path, 200, instance)
+    status, headers, _ = await _get(gw.url + "/echo/x", headers={"X-Pin": "b"})
+    assert headers["X-Upstream"] == "b"
+
+
+async def test_no_route_is_typed_404(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """A request no route matches gets a problem+json 404 with reason no_route."""
+    a, _ = upstreams
+    gw = run_gateway(
+        {
+            **basic_config(a.url),
+            "routes": [{"name": "only", "match": {"path": "/echo/only"}, "cluster": "svc"}],
+        }
+    )
+    status, headers, body = await _get(gw.url + "/elsewhere")
+    assert status == 404
+    assert headers["X-Gateway-Reason"] == "no_route"
+    assert headers["Content-Type"] == "application/problem+json"
+    assert b'"reason":"no_route"' in body
+
+
+async def test_forwarding_headers(upstreams: tuple[Upstream, Upstream], run_gateway: Run) -> None:
+    """Hop-by-hop headers go, forged X-Forwarded-For is replaced, Via and request ID added."""
+    a, _ = upstreams
+    gw = run_gateway(basic_config(a.url))
+    status, headers, _ = await _get(
+        gw.url + "/echo/h",
+        headers={
+            "Connection": "keep-alive, X-Secret-Hop",
+            "X-Secret-Hop": "1",
+            "Keep-Alive": "timeout=5",
+            "X-Forwarded-For": "6.6.6.6",
+            "X-Request-ID": "req-123",
+            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        },
+    )
+    assert status == 200
+    seen = dict(a.requests[-1]["headers"])
+    assert "x-secret-hop" not in seen and "keep-alive" not in seen
+    assert seen["x-forwarded-for"] == "127.0.0.1"
+    assert seen["via"] == "1.1 flext-gateway"
+    assert seen["x-request-id"] == "req-123"
+    assert seen["traceparent"].startswith("00-0af7651916cd43dd8448eb211c80319c")
+    assert "for=127.0.0.1;proto=http" in seen["forwarded"]
+    assert headers["X-Request-ID"] == "req-123"
+    assert headers["Via"].endswith("1.1 flext-gateway")
+
+
+async def test_strip_prefix_and_rewrite(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """strip_prefix drops the matched prefix; rewrite applies a regex to the path."""
+    a, _ = upstreams
+    config = basic_config(a.url)
+    config["routes"] = [
+        {"name": "api", "match": {"path_prefix": "/api"}, "cluster": "svc", "strip_prefix": True},
+        {
+            "name": "v1",
+            "match": {"path_prefix": "/v1"},
+            "cluster": "svc",
+            "rewrite": {"regex": "^/v1/(.*)$", "replacement": r"/echo/v2/\1"},
+        },
+    ]
+    gw = run_gateway(config)
+    await _get(gw.url + "/api/echo/x?q=1")
+    await _get(gw.url + "/v1/thing")
+    assert [(r["path"], r["query"]) for r in a.requests] == [
+        ("/echo/x", "q=1"),
+        ("/echo/v2/thing", ""),
+    ]
+
+
+async def test_head_has_no_body(upstreams: tuple[Upstream, Upstream], run_gateway: Run) -> None:
+    """HEAD is answered with headers only."""
+    a, _ = upstreams
+    gw = run_gateway(basic_config(a.url))
+    status, _, body = await _get(gw.url + "/echo/head", method="HEAD")
+    assert (status, body) == (200, b"")
+
+
+async def test_connect_failure_is_typed_502(run_gateway: Run) -> None:
+    """An instance that refuses connections gives a 502 with reason connect_failure."""
+    with __import__("socket").socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"  # bound, never listening
+        gw = run_gateway(basic_config(dead))
+        status, headers, _ = await _get(gw.url + "/echo/x")
+    assert (status, headers["X-Gateway-Reason"]) == (502, "connect_failure")
+
+
+async def test_get_retried_on_another_instance(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """A GET whose first instance refuses the connection is answered by the other one."""
+    a, _ = upstreams
+    with __import__("socket").socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        gw = run_gateway(basic_config(dead, a.url))
+        results = [await _get(gw.url + "/echo/r") for _ in range(4)]
+    assert [r[0] for r in results] == [200, 200, 200, 200]
+
+
+async def test_post_not_retried_after_body_sent(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """A POST whose body reached an upstream that then dropped it is not replayed."""
+    a, b = upstreams
+    gw = run_gateway(basic_config(a.url, b.url))
+    status, headers, _ = await _get(gw.url + "/drop-after-body", method="POST", data=b"z" * 1000)
+    assert status == 502
+    assert headers["X-Gateway-Reason"] == "upstream_reset"
+    assert a.hits("/drop-after-body") + b.hits("/drop-after-body") == 1
+
+
+async def test_idempotent_get_retried_after_reset(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """A GET dropped after it was sent is retried, on the other instance first."""
+    a, b = upstreams
+    gw = run_gateway(basic_config(a.url, b.url))
+    status, headers, _ = await _get(gw.url + "/drop-after-body")
+    assert (status, headers["X-Gateway-Reason"]) == (502, "upstream_reset")  # both drop it
+    # retries: 2 by default -> 3 attempts, alternating instances
+    assert sorted([a.hits("/drop-after-body"), b.hits("/drop-after-body")]) == [1, 2]
+
+
+async def test_upstream_cut_mid_response_cuts_client(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """An upstream dying mid-body gives the client a cut stream, never a complete 200."""
+    a, _ = upstreams
+    gw = run_gateway(basic_config(a.url))
+    async with aiohttp.ClientSession() as session, session.get(gw.url + "/cut") as response:
+        assert response.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.read()
+
+
+async def test_upstream_status_passes_through(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """A 503 from the service reaches the client as the service's, without a gateway reason."""
+    a, _ = upstreams
+    config = basic_config(a.url)
+    config["clusters"][0]["retry"] = {"retries": 0}
+    gw = run_gateway(config)
+    status, headers, body = await _get(gw.url + "/status/503")
+    assert status == 503
+    assert "X-Gateway-Reason" not in headers
+    assert b'"instance": "a"' in body
+
+
+async def test_expect_100_continue(upstreams: tuple[Upstream, Upstream], run_gateway: Run) -> None:
+    """A client waiting for 100 Continue gets it, then its body reaches the upstream."""
+    import socket
+
+    a, _ = upstreams
+    gw = run_gateway(basic_config(a.url))
+
+    def exchange() -> bytes:
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=30) as sock:
+            sock.sendall(
+                b"POST /echo/expect HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+            )
+            interim = sock.recv(65536)
+            assert interim.startswith(b"HTTP/1.1 100 ")
+            sock.sendall(b"hello")
+            raw = b""
+            while chunk := sock.recv(65536):
+                raw += chunk
+            return raw
+
+    raw = await asyncio.to_thread(exchange)
+    assert raw.startswith(b"HTTP/1.1 200 ")
+    assert [(r["path"], r["body_length"]) for r in a.requests if r["path"] != "/health"] == [
+        ("/echo/expect", 5)
+    ]

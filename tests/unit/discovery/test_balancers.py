@@ -1,0 +1,259 @@
+"""Balancers: distribution, least-request, peak EWMA, ring hash, zone preference."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from flext_api._errors import ConfigError
+from flext_api.discovery import (
+    BALANCERS,
+    LeastRequest,
+    PeakEwma,
+    RandomBalancer,
+    RingHash,
+    RoundRobin,
+    ServiceInstance,
+    ZoneAware,
+    make_balancer,
+)
+from flext_api.testing import FakeClock
+
+
+def _instances(
+    n: int, weights: list[int] | None = None, zone: str | None = None
+) -> list[ServiceInstance]:
+    return [
+        ServiceInstance(
+            id=f"i{k}",
+            name="svc",
+            url=f"http://10.0.0.{k}:80",
+            weight=weights[k] if weights else 1,
+            zone=zone,
+        )
+        for k in range(n)
+    ]
+
+
+def test_weighted_round_robin_matches_weights_within_one_percent() -> None:
+    """Over 10,000 picks each instance gets its weight's share within 1 %."""
+    weights = [1, 2, 3, 4]
+    rr = RoundRobin()
+    rr.update(_instances(4, weights))
+    counts = Counter(rr.pick().id for _ in range(10_000))  # type: ignore[union-attr]
+    for k, w in enumerate(weights):
+        assert abs(counts[f"i{k}"] / 10_000 - w / 10) < 0.01
+
+
+def test_round_robin_interleaves_weights_smoothly() -> None:
+    """A heavy instance is not picked in one burst: no run longer than its weight share."""
+    rr = RoundRobin()
+    rr.update(_instances(2, [3, 1]))
+    picks = "".join(rr.pick().id[-1] for _ in range(8))  # type: ignore[union-attr]
+    assert "0000" not in picks and picks.count("1") == 2
+
+
+def test_round_robin_with_equal_weights_visits_each_in_turn() -> None:
+    """Equal weights cycle through every instance once per round."""
+    rr = RoundRobin()
+    rr.update(_instances(5))
+    seen = [rr.pick().id for _ in range(10)]  # type: ignore[union-attr]
+    assert sorted(seen[:5]) == [f"i{k}" for k in range(5)] and seen[:5] == seen[5:]
+
+
+def test_round_robin_scales_huge_weight_sums_to_its_schedule_cap() -> None:
+    """Weights summing past the cap are scaled; the schedule stays bounded."""
+
+    class Small(RoundRobin):
+        max_schedule = 100
+
+    rr = Small()
+    rr.update(_instances(3, [9999, 9998, 1]))
+    assert len(rr._schedule) <= 101
+
+
+def test_empty_set_picks_nothing() -> None:
+    """Every balancer returns None for an empty set."""
+    for factory in BALANCERS.values():
+        balancer = factory()
+        balancer.update([])
+        assert balancer.pick() is None, factory
+
+
+def test_pick_avoids_excluded_ids_while_another_exists() -> None:
+    """A retry's exclusion is honoured by every balancer, and ignored when all are tried."""
+    for factory in BALANCERS.values():
+        balancer = factory()
+        balancer.update(_instances(3))
+        for _ in range(20):
+            chosen = balancer.pick("k", exclude={"i0", "i1"})
+            assert chosen is not None and chosen.id == "i2", factory
+        assert balancer.pick("k", exclude={"i0", "i1", "i2"}) is not None
+
+
+def test_weighted_random_follows_weights() -> None:
+    """Weighted random gives a 9:1 split roughly 9:1."""
+    balancer = RandomBalancer()
+    balancer.update(_instances(2, [9, 1]))
+    counts = Counter(balancer.pick().id for _ in range(5000))  # type: ignore[union-attr]
+    assert 0.85 < counts["i0"] / 5000 < 0.95
+
+
+def test_least_request_sends_less_to_a_busy_instance() -> None:
+    """P2C sends fewer picks to an instance with many calls in flight."""
+    balancer = LeastRequest()
+    instances = _instances(3)
+    balancer.update(instances)
+    for _ in range(10):
+        balancer.on_start(instances[0])
+    counts = Counter(balancer.pick().id for _ in range(3000))  # type: ignore[union-attr]
+    assert counts["i0"] < counts["i1"] / 2 and counts["i0"] < counts["i2"] / 2
+
+
+def test_least_request_forgets_finished_calls() -> None:
+    """on_finish releases the in-flight count."""
+    balancer = LeastRequest()
+    inst = _instances(1)[0]
+    balancer.on_start(inst)
+    balancer.on_finish(inst, 0.01, True)
+    assert balancer.in_flight("i0") == 0
+
+
+def test_peak_ewma_sends_less_to_a_slow_instance() -> None:
+    """With P2C on latency EWMA, a slow instance gets far fewer picks."""
+    clock = FakeClock()
+    balancer = PeakEwma(clock=clock)
+    instances = _instances(3)
+    balancer.update(instances)
+    counts: Counter[str] = Counter()
+    for _ in range(3000):
+        chosen = balancer.pick()
+        assert chosen is not None
+        counts[chosen.id] += 1
+        balancer.on_start(chosen)
+        clock.advance(0.001)
+        balancer.on_finish(chosen, 0.5 if chosen.id == "i0" else 0.01, True)
+    assert counts["i0"] < counts["i1"] / 3
+
+
+def test_peak_ewma_jumps_to_a_peak_and_decays() -> None:
+    """A slow call counts fully at once; fast calls then pull the average down."""
+    clock = FakeClock()
+    balancer = PeakEwma(decay=1.0, clock=clock)
+    inst = _instances(1)[0]
+    balancer.on_finish(inst, 0.1, True)
+    balancer.on_finish(inst, 1.0, True)
+    assert balancer.latency("i0") == 1.0
+    clock.advance(5.0)
+    balancer.on_finish(inst, 0.1, True)
+    latency = balancer.latency("i0")
+    assert latency is not None and latency < 0.2
+
+
+def test_peak_ewma_rejects_a_bad_decay() -> None:
+    """A non-positive decay is a ConfigError."""
+    with pytest.raises(ConfigError):
+        PeakEwma(decay=0)
+
+
+def test_ring_hash_is_stable_for_a_key() -> None:
+    """The same key maps to the same instance while the set is stable."""
+    ring = RingHash()
+    ring.update(_instances(5))
+    first = ring.pick("user-42")
+    assert all(ring.pick("user-42") == first for _ in range(10))
+
+
+def test_ring_hash_moves_about_one_nth_of_keys_when_an_instance_joins() -> None:
+    """Adding a 6th instance moves at most ~1/6 of 10,000 keys (with slack for variance)."""
+    ring = RingHash()
+    ring.update(_instances(5))
+    before = {k: ring.pick(f"key-{k}") for k in range(10_000)}
+    ring.update(_instances(6))
+    moved = sum(1 for k, inst in before.items() if ring.pick(f"key-{k}") != inst)
+    assert moved / 10_000 <= 1 / 6 * 1.35
+    movers = {ring.pick(f"key-{k}") for k, inst in before.items() if ring.pick(f"key-{k}") != inst}
+    assert {m.id for m in movers if m is not None} == {"i5"}
+
+
+def test_ring_hash_without_key_spreads_randomly() -> None:
+    """No key: the ring falls back to weighted random over every instance."""
+    ring = RingHash()
+    ring.update(_instances(3))
+    assert {ring.pick().id for _ in range(200)} == {"i0", "i1", "i2"}  # type: ignore[union-attr]
+
+
+def test_ring_hash_retry_walks_the_ring_to_the_same_next_host() -> None:
+    """Excluding the key's host gives the same next host every time."""
+    ring = RingHash()
+    ring.update(_instances(4))
+    first = ring.pick("k")
+    assert first is not None
+    nxt = {ring.pick("k", exclude={first.id}) for _ in range(5)}
+    assert len(nxt) == 1 and first not in nxt
+
+
+def test_ring_hash_rejects_zero_replicas() -> None:
+    """replicas < 1 is a ConfigError."""
+    with pytest.raises(ConfigError):
+        RingHash(replicas=0)
+
+
+def test_zone_aware_prefers_the_local_zone() -> None:
+    """With local instances available, every pick stays in the local zone."""
+    balancer = ZoneAware("a")
+    balancer.update(
+        [
+            *_instances(2, zone="a"),
+            *[
+                ServiceInstance(id=f"b{k}", name="svc", url=f"http://10.1.0.{k}:80", zone="b")
+                for k in range(3)
+            ],
+        ]
+    )
+    assert {balancer.pick().zone for _ in range(50)} == {"a"}  # type: ignore[union-attr]
+
+
+def test_zone_aware_falls_back_when_the_local_zone_is_short() -> None:
+    """Below min_hosts local instances, picks span every zone."""
+    balancer = ZoneAware("a", min_hosts=3)
+    balancer.update(
+        [
+            *_instances(2, zone="a"),
+            ServiceInstance(id="b0", name="svc", url="http://10.1.0.9:80", zone="b"),
+        ]
+    )
+    assert {balancer.pick().zone for _ in range(100)} == {"a", "b"}  # type: ignore[union-attr]
+
+
+def test_zone_aware_counts_calls_in_both_inner_balancers() -> None:
+    """on_start/on_finish reach the inner least-request balancers."""
+    balancer = ZoneAware("a", inner=LeastRequest)
+    inst = _instances(1, zone="a")[0]
+    balancer.update([inst])
+    balancer.on_start(inst)
+    assert balancer._local.in_flight("i0") == 1  # type: ignore[attr-defined]
+    balancer.on_finish(inst, 0.1, True)
+    assert balancer._all.in_flight("i0") == 0  # type: ignore[attr-defined]
+
+
+def test_zone_aware_rejects_zero_min_hosts() -> None:
+    """min_hosts < 1 is a ConfigError."""
+    with pytest.raises(ConfigError):
+        ZoneAware("a", min_hosts=0)
+
+
+def test_make_balancer_by_name_and_unknown_name() -> None:
+    """Names map to factories; an unknown name lists the known ones."""
+    assert make_balancer("least_request") is LeastRequest
+    assert make_balancer(RoundRobin) is RoundRobin
+    with pytest.raises(ConfigError, match="round_robin"):
+        make_balancer("fastest")
+
+
+def test_repr_shows_the_set_size() -> None:
+    """A balancer's repr says how many instances it balances."""
+    rr = RoundRobin()
+    rr.update(_instances(3))
+    assert repr(rr) == "<RoundRobin [3 instances]>"
