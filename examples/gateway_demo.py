@@ -15,8 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from flext_api.gateway import load_config
-from flext_api.gateway._serve import serve
+from flext_api.gateway import load_config, serve
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "gateway.yaml"

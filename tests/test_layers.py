@@ -44,9 +44,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     CORE,
     ("flext_api.resilience",),
     ("flext_api.transports",),
+    ("flext_api.discovery",),
     ("flext_api.client",),
     ("flext_api.cache",),
-    ("flext_api.discovery",),
     ("flext_api.protocols",),
     ("flext_api.storage",),
     ("flext_api.composition",),
@@ -61,7 +61,12 @@ TOP = {"flext_api", "flext_api.testing", "flext_api._facade"}
 #: Sanctioned upward edges (importer, imported). FlextApiClient.websocket() and .sse()
 #: are pinned on the client (DESIGN §2) but return connections of the protocols layer:
 #: the import sits inside those methods, so nothing of the protocols loads with the client.
-REEXPORTS = {("flext_api.client._client", "flext_api.protocols")}
+#: flext_api.discovery names ServiceClient (pinned there, DESIGN §2), a thin wrapper
+#: that lives with the client it wraps; discovery resolves it lazily.
+REEXPORTS = {
+    ("flext_api.client._client", "flext_api.protocols"),
+    ("flext_api.discovery", "flext_api.client._service"),
+}
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
@@ -231,8 +236,8 @@ def test_module_level_imports_form_no_circle() -> None:
 
 def test_the_layer_table_catches_an_upward_import() -> None:
     """The check is not vacuous: a client module importing the cache is flagged."""
-    assert layer_of("flext_api.client._client") == 3
-    assert layer_of("flext_api.cache._smart") == 4
+    assert layer_of("flext_api.client._client") == 4
+    assert layer_of("flext_api.cache._smart") == 5
     assert layer_of("flext_api.gateway._router") == 10
     assert layer_of("flext_api._facade") is None
 

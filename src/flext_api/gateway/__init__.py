@@ -45,6 +45,8 @@ from ._loader import parse_config as parse_config
 from ._reasons import Reason as Reason
 from ._router import RouteMatch as RouteMatch
 from ._router import Router as Router
+from ._serve import GatewayRunner as GatewayRunner
+from ._serve import serve as serve
 
 __all__ = [
     "AdminConfig",
@@ -52,6 +54,7 @@ __all__ = [
     "ClusterConfig",
     "Gateway",
     "GatewayConfig",
+    "GatewayRunner",
     "GatewayTimeouts",
     "HeaderRules",
     "HealthConfig",
@@ -70,4 +73,5 @@ __all__ = [
     "create_gateway",
     "load_config",
     "parse_config",
+    "serve",
 ]
