@@ -11,6 +11,7 @@ from fastapi import Depends
 from starlette.types import Message, Receive, Scope, Send
 
 from flext_api import ServerConfig
+from flext_api._server_config import ServerRateLimitConfig
 from flext_api._context import get_request_id, get_traceparent, propagation_headers
 from flext_api.server import rate_limit
 from flext_api.server.middleware import RequestIdMiddleware
@@ -136,7 +137,9 @@ async def test_id_is_on_error_responses(build: Build, path: str) -> None:
 
 async def test_id_is_on_413_and_429(build: Build) -> None:
     """Refusals from the body limit and the rate limiter carry the ID too."""
-    app = build(ServerConfig(max_body_size=4))
+    # The moving window counts exactly (the default counter rounds at a window edge).
+    limits = ServerRateLimitConfig(strategy="moving-window")
+    app = build(ServerConfig(max_body_size=4, rate_limit=limits))
 
     @app.post("/login", dependencies=[Depends(rate_limit("login", "1/minute"))])
     async def login() -> dict[str, str]:
