@@ -11,8 +11,8 @@ from fastapi import Depends
 from starlette.types import Message, Receive, Scope, Send
 
 from flext_api import ServerConfig
-from flext_api._server_config import ServerRateLimitConfig
 from flext_api._context import get_request_id, get_traceparent, propagation_headers
+from flext_api._server_config import ServerRateLimitConfig
 from flext_api.server import rate_limit
 from flext_api.server.middleware import RequestIdMiddleware
 from flext_api.server.middleware._request_id import new_request_id
