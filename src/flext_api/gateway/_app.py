@@ -23,6 +23,7 @@ from .._result import FlextResult
 from ..server._logging import make_json_logger
 from ._cluster import Cluster
 from ._config import GatewayConfig
+from ._edge import Edge
 from ._headers import TrustedProxies
 from ._metrics import UNMATCHED, GatewayMetrics
 from ._proxy import CompiledRoute, Exchange, UpstreamCut, compiled_route, send_gateway_problem
@@ -82,6 +83,7 @@ class Gateway:
         self._snapshot: Snapshot | None = None
         self._starting = asyncio.Lock()
         self.metrics = GatewayMetrics()
+        self.edge = Edge(self.metrics.registry, self.clock)
         self.access_log = (
             access_log if access_log is not None else make_json_logger(name="flext_api.gateway")
         )
@@ -189,7 +191,7 @@ class Gateway:
         )
         self._enter()
         try:
-            await exchange.run(scope, receive, send)
+            await self.edge.run(snapshot, route, scope, receive, send, exchange)
         except UpstreamCut:
             raise  # the server closes the connection: the client sees a cut stream
         finally:
@@ -289,6 +291,7 @@ class Gateway:
             await registry.aclose()
         for transport in transports.values():
             await transport.aclose()
+        await self.edge.aclose()
 
 
 def create_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gateway:

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from .._config import BreakerConfig, PoolConfig
+from ._edge_config import AggregateConfig, EdgeConfig, RateLimitRule, RouteAuth, TransformConfig
 
 __all__ = [
     "AdminConfig",
@@ -276,8 +277,9 @@ class HeaderRules(_Model):
 class RouteConfig(_Model):
     """A route: a match, the cluster it goes to and per-route overrides.
 
-    ``cache: true`` is accepted and validated; the shared RFC 9111 cache that serves it is
-    not part of the gateway yet, so today it changes nothing (see docs/gateway.md).
+    ``cache: true`` puts the shared RFC 9111 cache in front of the route; ``auth``,
+    ``rate_limits``, ``concurrency``, ``transform`` and ``aggregate`` are its edge
+    policies (unset ones fall back on ``edge.defaults``; see docs/gateway-policies.md).
     """
 
     name: str = Field(pattern=_NAME)
@@ -293,6 +295,11 @@ class RouteConfig(_Model):
     cache: bool = False
     timeouts: GatewayTimeouts | None = None
     retry: RouteRetry | None = None
+    auth: RouteAuth | None = None
+    rate_limits: tuple[RateLimitRule, ...] | None = None
+    concurrency: int | None = Field(default=None, ge=1)
+    transform: TransformConfig | None = None
+    aggregate: AggregateConfig | None = None
 
     @model_validator(mode="after")
     def _strip_needs_prefix(self) -> RouteConfig:
@@ -321,6 +328,7 @@ class GatewayConfig(_Model):
     watch: bool = True
     clusters: list[ClusterConfig] = Field(min_length=1)
     routes: list[RouteConfig] = Field(min_length=1)
+    edge: EdgeConfig = EdgeConfig()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:
@@ -334,6 +342,9 @@ class GatewayConfig(_Model):
                     f"route {route.name!r} names cluster {route.cluster!r}, "
                     f"which is not defined (clusters: {', '.join(sorted(known))})"
                 )
+        from ._edge_checks import check_edge
+
+        check_edge(self)
         return self
 
     def cluster(self, name: str) -> ClusterConfig:
