@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -112,6 +113,10 @@ class SharedCache:
             heuristic_fraction=config.heuristic_fraction,
             stale_if_error=config.stale_if_error,
             stale_while_revalidate=config.stale_while_revalidate,
+            targeted=config.targeted,
+        )
+        self.unreachable_policy = replace(
+            self.policy, stale_if_error=max(config.stale_if_error, config.stale_if_unreachable)
         )
         if config.store == "redis":
             self.store = FlextApiCache("redis", {"url": redis_url}, clock=clock)
@@ -296,7 +301,13 @@ class SharedCache:
                     stored is not None
                     and status in STALE_IF_ERROR_STATUSES
                     and stale_on_error_allowed(
-                        stored, text_headers, now=self.clock.time(), policy=self.policy
+                        stored,
+                        text_headers,
+                        now=self.clock.time(),
+                        # No upstream answered at all: the "disconnected" case.
+                        policy=self.unreachable_policy
+                        if "x-gateway-reason" in response_headers
+                        else self.policy,
                     )
                 ):
                     state["mode"] = "stale"
@@ -311,6 +322,9 @@ class SharedCache:
                 else:
                     release_waiters()
                 if send is not None:
+                    if "surrogate-control" in response_headers:
+                        pairs = [(n, v) for n, v in pairs if n != b"surrogate-control"]
+                        message = {**message, "headers": pairs}
                     await send(message)
                 return
             mode = state["mode"]
@@ -404,7 +418,7 @@ class SharedCache:
         pairs = [
             (k.lower().encode("latin-1"), v.encode("latin-1"))
             for k, v in headers.multi_items()
-            if k.lower() not in ("age", "content-length", "x-request-id")
+            if k.lower() not in ("age", "content-length", "x-request-id", "surrogate-control")
         ]
         pairs.append((b"age", age.encode()))
         if isinstance(request_id, str):

@@ -235,6 +235,11 @@ class SharedCacheConfig(_Model):
 
     ``store: redis`` keeps entries in ``edge.redis_url`` (shared by gateways); bodies
     above ``max_body_bytes`` are streamed through and not stored; SSE never is.
+    ``stale_if_unreachable``: seconds past expiry a stored response may answer when no
+    upstream could be reached at all (connect failure, reset, timeout - RFC 9111 §4.2.4's
+    "disconnected" case), unless it says ``must-revalidate``, ``proxy-revalidate``,
+    ``s-maxage`` or ``no-cache``. ``targeted``: RFC 9213 fields obeyed instead of
+    ``Cache-Control`` (``Surrogate-Control`` is removed before the client sees it).
     """
 
     store: Literal["memory", "redis"] = "memory"
@@ -243,7 +248,14 @@ class SharedCacheConfig(_Model):
     heuristic_fraction: float = Field(default=0.1, ge=0, le=1)
     stale_if_error: float = Field(default=0.0, ge=0)
     stale_while_revalidate: float = Field(default=0.0, ge=0)
+    stale_if_unreachable: float = Field(default=3600.0, ge=0)
+    targeted: tuple[str, ...] = ("cdn-cache-control", "surrogate-control")
     namespace: str = "flext-gw:"
+
+    @field_validator("targeted")
+    @classmethod
+    def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v.lower() for v in value)
 
 
 class EdgeConfig(_Model):
