@@ -161,7 +161,9 @@ def main() -> int:
     if args.results is not None:
         args.results.write_text(json.dumps(scored, indent=2), encoding="utf-8")
     if args.show_failed:
-        print("failed required:", *scored["failed"], sep="\n  ")  # type: ignore[misc]
+        failed = scored["failed"]
+        assert isinstance(failed, list)
+        print("failed required:", *failed, sep="\n  ")
     passed = int(table.get("required", {}).get("pass", 0))
     verdict = "ok" if passed >= args.min_required else "FAIL"
     print(f"required passes: {passed} (minimum {args.min_required}; Traffic Server: "
