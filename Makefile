@@ -7,7 +7,7 @@ PORT ?= 8000
 APT_UPDATED := /tmp/.flext-api-apt-updated
 
 .DEFAULT_GOAL := help
-.PHONY: help run run-service test lint unit bench clean redis-server nginx cache-tests nodejs
+.PHONY: help run run-service test lint unit bench clean redis-server nginx wrk cache-tests nodejs
 
 help:
 	@echo "make run    the gateway demo on 127.0.0.1:8000 (examples/gateway.yaml, two upstreams)"
@@ -44,6 +44,9 @@ redis-server:
 nginx:
 	$(call apt_install,nginx,nginx)
 
+wrk:
+	$(call apt_install,wrk,wrk)
+
 nodejs:
 	$(call apt_install,npm,nodejs npm)
 
@@ -76,7 +79,7 @@ test: $(VENV)/.dev-installed redis-server lint
 	$(BIN)/pytest --cov=flext_api --cov-report=term-missing:skip-covered
 	$(MAKE) cache-tests
 
-bench: $(VENV)/.dev-installed redis-server nginx
+bench: $(VENV)/.dev-installed redis-server nginx wrk
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:

@@ -40,9 +40,14 @@ def _free_port() -> int:
 
 
 class Nginx:
-    """Starts nginx with a config in a temp dir; stops it on exit."""
+    """Starts nginx with a config in a temp dir; stops it on exit.
 
-    def __init__(self) -> None:
+    ``conf`` is a template with ``{root}`` and ``{port}`` (and any of ``fields``).
+    """
+
+    def __init__(self, conf: str = CONF, **fields: object) -> None:
+        self._conf = conf
+        self._fields = fields
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(binary).exists():
             raise SystemExit("nginx is missing: run `make bench`, which installs Debian's nginx")
@@ -55,7 +60,7 @@ class Nginx:
     def __enter__(self) -> Nginx:
         root = self._tmp.name
         conf = Path(root) / "nginx.conf"
-        conf.write_text(CONF.format(root=root, port=self.port))
+        conf.write_text(self._conf.format(root=root, port=self.port, **self._fields))
         self._proc = subprocess.Popen(
             [self.binary, "-c", str(conf), "-p", root],
             stdout=subprocess.DEVNULL,

@@ -180,8 +180,15 @@ class Gateway:
         request_id = self.request_id(scope)
         started = time.perf_counter()
         route = self.match(snapshot, scope)
-        if route is None or self.draining:
-            reason = Reason.NO_ROUTE if route is None else Reason.DRAINING
+        refused = _refusal(scope, snapshot.config.listeners[0].max_header_bytes)
+        if route is None or self.draining or refused is not None:
+            reason = (
+                refused
+                if refused is not None
+                else Reason.NO_ROUTE
+                if route is None
+                else Reason.DRAINING
+            )
             await send_gateway_problem(scope, send, reason, request_id)
             self._log(scope, request_id, None, reason.status, reason, started, None)
             return
@@ -292,6 +299,22 @@ class Gateway:
         for transport in transports.values():
             await transport.aclose()
         await self.edge.aclose()
+
+
+def _refusal(scope: Scope, max_header_bytes: int) -> Reason | None:
+    """Requests refused before routing: oversized heads, ambiguous framing (RFC 9112 §6.3)."""
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    te = cl = False
+    for name, value in headers:
+        size += len(name) + len(value) + 4
+        te = te or name == b"transfer-encoding"
+        cl = cl or name == b"content-length"
+    if size > max_header_bytes:
+        return Reason.HEADERS_TOO_LARGE
+    if te and cl:
+        return Reason.AMBIGUOUS_REQUEST
+    return None
 
 
 def create_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gateway:

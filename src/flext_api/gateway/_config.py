@@ -52,10 +52,16 @@ class _Model(BaseModel):
 
 
 class ListenerConfig(_Model):
-    """Where the gateway accepts traffic (``flext-api gateway --port`` overrides the port)."""
+    """Where the gateway accepts traffic (``flext-api gateway --port`` overrides the port).
+
+    ``header_timeout``: seconds a client has to send a whole request head (slowloris).
+    ``max_header_bytes``: the request line and headers together; more gets a 431.
+    """
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    header_timeout: float = Field(default=10.0, gt=0)
+    max_header_bytes: int = Field(default=32768, ge=1024)
 
 
 class AdminConfig(_Model):

@@ -342,6 +342,10 @@ async def send_gateway_problem(scope: Scope, send: Send, reason: Reason, request
         reason.status,
         title=reason.summary,
         detail=reason.summary + ".",
-        headers=[(b"x-gateway-reason", reason.value.encode()), (b"x-request-id", request_id)],
+        headers=[
+            (b"x-gateway-reason", reason.value.encode()),
+            (b"x-request-id", request_id),
+            *([(b"connection", b"close")] if reason.status in (400, 431) else []),
+        ],
         extensions={"reason": reason.value},
     )

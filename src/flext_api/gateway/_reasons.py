@@ -20,6 +20,8 @@ class Reason(StrEnum):
     """Why the gateway answered (or cut) a request itself."""
 
     NO_ROUTE = "no_route"
+    AMBIGUOUS_REQUEST = "ambiguous_request"
+    HEADERS_TOO_LARGE = "headers_too_large"
     CONNECT_FAILURE = "connect_failure"
     UPSTREAM_TIMEOUT = "upstream_timeout"
     UPSTREAM_RESET = "upstream_reset"
@@ -44,6 +46,8 @@ class Reason(StrEnum):
 
 _STATUS = {
     Reason.NO_ROUTE: 404,
+    Reason.AMBIGUOUS_REQUEST: 400,
+    Reason.HEADERS_TOO_LARGE: 431,
     Reason.CONNECT_FAILURE: 502,
     Reason.UPSTREAM_TIMEOUT: 504,
     Reason.UPSTREAM_RESET: 502,
@@ -57,6 +61,8 @@ _STATUS = {
 }
 _TITLE = {
     Reason.NO_ROUTE: "No route matches this request",
+    Reason.HEADERS_TOO_LARGE: "The request headers are too large",
+    Reason.AMBIGUOUS_REQUEST: "Both Transfer-Encoding and Content-Length: the body is ambiguous",
     Reason.CONNECT_FAILURE: "Could not connect to an upstream instance",
     Reason.UPSTREAM_TIMEOUT: "The upstream did not answer in time",
     Reason.UPSTREAM_RESET: "The upstream closed the connection before answering",

@@ -6,7 +6,8 @@ Order of precedence, first match wins:
 2. then the more specific path form: exact ``path``, then ``path_template`` (more literal
    segments first), then ``path_prefix`` (longer first), then ``path_regex``, then routes
    with no path condition;
-3. then the order of the routes in the file.
+3. then the route with more conditions (host, methods, headers, query parameters);
+4. then the order of the routes in the file.
 
 Host, method, header and query conditions must all hold too. The table is built once per
 config (:class:`Router` is immutable), so a reload swaps it whole.
@@ -48,7 +49,7 @@ class RouteMatch:
 @dataclass(frozen=True, slots=True)
 class _Entry:
     route: RouteConfig
-    sort_key: tuple[int, int, int, int]
+    sort_key: tuple[int, int, int, int, int]
     regex: re.Pattern[str] | None
 
 
@@ -83,7 +84,12 @@ class Router:
         entries = []
         for index, route in enumerate(routes):
             rank, tie, regex = _specificity(route.match)
-            entries.append(_Entry(route, (-route.priority, rank, tie, index), regex))
+            m = route.match
+            conditions = (
+                (m.host is not None) + (m.methods is not None) + len(m.headers) + len(m.query)
+            )
+            key = (-route.priority, rank, tie, -conditions, index)
+            entries.append(_Entry(route, key, regex))
         entries.sort(key=lambda e: e.sort_key)
         self._entries = tuple(entries)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +22,29 @@ import uvicorn
 
 from ._admin import AdminApp
 from ._app import Gateway, create_gateway
-from ._config import GatewayConfig
+from ._config import GatewayConfig, ListenerConfig
+from ._protocol import protocol_with_header_timeout
 from ._reload import Reloader
 
-__all__ = ["GatewayServer", "serve", "uvicorn_config"]
+__all__ = ["GatewayRunner", "GatewayServer", "serve", "uvicorn_config"]
 
 
-def uvicorn_config(app: Any, host: str, port: int, *, drain_timeout: float = 30.0) -> Any:
-    """uvicorn settings of the gateway: h11, no headers of its own, no proxy-header rewrite."""
+def uvicorn_config(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    drain_timeout: float = 30.0,
+    listener: ListenerConfig | None = None,
+) -> Any:
+    """uvicorn settings of the gateway: h11 with a head timeout, no headers of its own."""
+    listener = listener or ListenerConfig()
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        http="h11",
+        http=protocol_with_header_timeout(listener.header_timeout),
+        h11_max_incomplete_event_size=listener.max_header_bytes,
         ws="wsproto",
         lifespan="on",
         proxy_headers=False,
@@ -63,53 +74,74 @@ class GatewayServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-async def run_gateway(
-    config: GatewayConfig,
-    *,
-    config_path: Path | None = None,
-    port: int | None = None,
-    host: str | None = None,
-) -> None:
-    """Serve until SIGTERM/SIGINT (in the main thread) or until the server is told to exit."""
-    gateway = create_gateway(config)
-    listener = config.listeners[0]
-    server = GatewayServer(
-        uvicorn_config(
-            gateway,
-            host or listener.host,
-            listener.port if port is None else port,
-            drain_timeout=config.drain_timeout,
-        ),
-        gateway,
-    )
-    reloader = Reloader(gateway, config_path) if config_path is not None else None
-    tasks: list[asyncio.Task[Any]] = []
-    admin_server: uvicorn.Server | None = None
-    if config.admin.token is not None:
-        admin = config.admin
-        admin_server = uvicorn.Server(
-            uvicorn_config(AdminApp(gateway, reloader), admin.host, admin.port)
+class GatewayRunner:
+    """One gateway process: the gateway, its uvicorn server, the admin API and reloads.
+
+    ``sockets`` (already bound) replace the listener's host and port, as in uvicorn.
+    """
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        config_path: Path | None = None,
+        port: int | None = None,
+        host: str | None = None,
+        sockets: list[socket.socket] | None = None,
+        admin_sockets: list[socket.socket] | None = None,
+    ) -> None:
+        self.gateway = create_gateway(config)
+        listener = config.listeners[0]
+        self.server = GatewayServer(
+            uvicorn_config(
+                self.gateway,
+                host or listener.host,
+                listener.port if port is None else port,
+                drain_timeout=config.drain_timeout,
+                listener=listener,
+            ),
+            self.gateway,
         )
-        tasks.append(asyncio.create_task(admin_server._serve()))
-    loop = asyncio.get_running_loop()
-    if reloader is not None:
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(
-                signal.SIGHUP, lambda: tasks.append(asyncio.create_task(reloader.reload()))
-            )
-        if config.watch:
-            tasks.append(asyncio.create_task(reloader.watch()))
-    try:
-        await server.serve()
-    finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.remove_signal_handler(signal.SIGHUP)
+        self.sockets = sockets
+        self.admin_sockets = admin_sockets
+        self.config = config
+        self.reloader = Reloader(self.gateway, config_path) if config_path is not None else None
+        self.admin = AdminApp(self.gateway, self.reloader)
+        self.admin_server: uvicorn.Server | None = None
+        if config.admin.token is not None:
+            admin = config.admin
+            self.admin_server = uvicorn.Server(uvicorn_config(self.admin, admin.host, admin.port))
+
+    def stop(self) -> None:
+        """Ask the server to drain and exit (what SIGTERM does)."""
+        self.gateway.draining = True
+        self.server.should_exit = True
+
+    async def run(self) -> None:
+        """Serve until SIGTERM/SIGINT (in the main thread) or :meth:`stop`."""
+        tasks: list[asyncio.Task[Any]] = []
+        admin_server = self.admin_server
         if admin_server is not None:
-            admin_server.should_exit = True
-        for task in tasks:
-            if task is not tasks[0] or admin_server is None:
+            tasks.append(asyncio.create_task(admin_server._serve(self.admin_sockets)))
+        loop = asyncio.get_running_loop()
+        reloader = self.reloader
+        if reloader is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(
+                    signal.SIGHUP, lambda: tasks.append(asyncio.create_task(reloader.reload()))
+                )
+            if self.config.watch:
+                tasks.append(asyncio.create_task(reloader.watch()))
+        try:
+            await self.server.serve(self.sockets)
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGHUP)
+            if admin_server is not None:
+                admin_server.should_exit = True
+            for task in tasks[1 if admin_server is not None else 0 :]:
                 task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def serve(
@@ -120,4 +152,7 @@ def serve(
     host: str | None = None,
 ) -> None:
     """Run the gateway in this process (blocks until it stops)."""
-    asyncio.run(run_gateway(config, config_path=config_path, port=port, host=host))
+    runner = GatewayRunner(config, config_path=config_path, port=port, host=host)
+    # uvloop when installed (uvicorn's "auto"), as uvicorn.run would.
+    with asyncio.Runner(loop_factory=runner.server.config.get_loop_factory()) as loop_runner:
+        loop_runner.run(runner.run())

@@ -17,37 +17,47 @@ from typing import Any
 import pytest
 import yaml
 
-from flext_api.gateway import GatewayConfig, create_gateway
+from flext_api.gateway import GatewayConfig
 from flext_api.gateway._admin import AdminApp
 from flext_api.gateway._app import Gateway
 from flext_api.gateway._reload import Reloader
-from flext_api.gateway._serve import GatewayServer, uvicorn_config
+from flext_api.gateway._serve import GatewayRunner
 from tests.integration.gateway.upstream import Upstream
 
 HOST = "127.0.0.1"
 
 
+def _bound() -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((HOST, 0))
+    return sock
+
+
 class LiveGateway:
-    """A gateway served by :class:`GatewayServer` in a thread; admin app alongside."""
+    """A :class:`GatewayRunner` (gateway + admin API) served in a thread on 127.0.0.1."""
 
     def __init__(self, config: GatewayConfig, path: Path | None) -> None:
-        self.gateway: Gateway = create_gateway(config)
-        self.reloader = Reloader(self.gateway, path) if path is not None else None
-        self.admin = AdminApp(self.gateway, self.reloader)
-        self._sock = socket.socket()
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((HOST, 0))
+        self._sock, self._admin_sock = _bound(), _bound()
         self.port: int = self._sock.getsockname()[1]
-        self.server = GatewayServer(
-            uvicorn_config(self.gateway, HOST, self.port, drain_timeout=5), self.gateway
+        self.admin_port: int = self._admin_sock.getsockname()[1]
+        self.runner = GatewayRunner(
+            config,
+            config_path=path,
+            sockets=[self._sock],
+            admin_sockets=[self._admin_sock],
         )
+        self.gateway: Gateway = self.runner.gateway
+        self.reloader: Reloader | None = self.runner.reloader
+        self.admin: AdminApp = self.runner.admin
+        self.server = self.runner.server
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         async def main() -> None:
             self.loop = asyncio.get_running_loop()
-            await self.server._serve(sockets=[self._sock])
+            await self.runner.run()
 
         asyncio.run(main())
 
@@ -55,6 +65,11 @@ class LiveGateway:
     def url(self) -> str:
         """``http://127.0.0.1:<port>``."""
         return f"http://{HOST}:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        """The admin API's base URL."""
+        return f"http://{HOST}:{self.admin_port}"
 
     def call(self, coro: Any) -> Any:
         """Run ``coro`` on the gateway's loop and return its result."""
@@ -72,10 +87,11 @@ class LiveGateway:
         return self
 
     def stop(self) -> None:
-        """Stop the server thread and close the socket."""
-        self.server.should_exit = True
+        """Stop the server thread and close the sockets."""
+        self.runner.stop()
         self._thread.join(15)
         self._sock.close()
+        self._admin_sock.close()
 
 
 class GatewayProcess:

@@ -28,15 +28,15 @@ class PeakRss:
 
     def __init__(self, pid: int) -> None:
         self.proc = psutil.Process(pid)
-        self.baseline = self.proc.memory_info().rss
-        self.peak = self.baseline
+        self.baseline: int = self.proc.memory_info().rss
+        self.peak: int = self.baseline
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
+            self.peak = max(self.peak, int(self.proc.memory_info().rss))
             self._stop.wait(0.02)
 
     def stop(self) -> int:

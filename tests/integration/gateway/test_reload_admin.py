@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,12 @@ async def _admin(
     """Call the admin ASGI app in-process."""
     headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
     scope = {"type": "http", "method": method, "path": path, "headers": headers}
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b""}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     await admin(scope, receive, send)

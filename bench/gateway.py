@@ -1,0 +1,218 @@
+"""Gateway overhead: req/s and p50/p99 latency through proxies in front of one nginx.
+
+Five ways to reach the same nginx upstream (``GET /`` -> a small JSON body), measured with
+``wrk -t1 -c64 --latency`` in interleaved rounds (every target once per round, so drift
+on a shared machine hits them all), the best round of each reported:
+
+- nginx direct (no proxy: the ceiling of the load generator and upstream);
+- nginx ``proxy_pass`` with upstream keep-alive (a compiled proxy);
+- a minimal uvicorn + aiohttp proxy (bench/_minimal_proxy.py, uvicorn's defaults);
+- the same minimal proxy on granian;
+- the flext gateway (``flext-api gateway --config``: routing, retries, breakers,
+  passive health, metrics and its JSON access log to /dev/null, h11 parser).
+
+Prints a table with ratios against the minimal uvicorn proxy and appends one JSON line to
+bench/results/gateway.jsonl.
+
+Run: .venv/bin/python bench/gateway.py [--duration 5] [--connections 64] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from _nginx import Nginx
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "gateway.jsonl"
+
+PROXY_CONF = """
+worker_processes 1;
+daemon off;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    upstream backend {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def _spawn(stack: ExitStack, argv: list[str], port: int, env: dict[str, str]) -> None:
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **env}
+    )
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    stack.callback(stop)
+    _wait_ready(port, proc)
+
+
+def _gateway_config(upstream: str, port: int, root: Path) -> Path:
+    path = root / "gateway.yaml"
+    path.write_text(
+        json.dumps(
+            {
+                "listeners": [{"host": "127.0.0.1", "port": port}],
+                "watch": False,
+                "clusters": [
+                    {"name": "nginx", "instances": [{"url": upstream}], "health": {"active": False}}
+                ],
+                "routes": [{"name": "all", "match": {"path_prefix": "/"}, "cluster": "nginx"}],
+            }
+        ),
+        encoding="utf-8",
+    )  # JSON is YAML
+    return path
+
+
+def _wrk(url: str, duration: float, connections: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", url],
+        capture_output=True, text=True, check=True, timeout=duration + 60,
+    ).stdout  # fmt: skip
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if rps is None or bad is not None:
+        raise RuntimeError(f"wrk failed or saw errors:\n{out}")
+    return {
+        "rps": float(rps.group(1)),
+        "p50_ms": _latency(out, "50%"),
+        "p99_ms": _latency(out, "99%"),
+    }
+
+
+def _latency(out: str, pct: str) -> float:
+    match = re.search(rf"^\s+{re.escape(pct)}\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"no {pct} latency in wrk output:\n{out}")
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: run `make bench`, which installs Debian's wrk")
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="flext-bench-gw-") as tmp:
+        upstream = stack.enter_context(Nginx())
+        proxy = stack.enter_context(Nginx(PROXY_CONF, upstream=upstream.port))
+        targets = {"nginx direct": upstream.url + "/", "nginx proxy_pass": proxy.url + "/"}
+        env = {"UPSTREAM": upstream.url, "PYTHONPATH": str(HERE)}
+        port = _free_port()
+        _spawn(
+            stack,
+            [sys.executable, "-m", "uvicorn", "_minimal_proxy:app", "--host", "127.0.0.1",
+             "--port", str(port), "--no-access-log", "--log-level", "warning"],
+            port, env,
+        )  # fmt: skip
+        targets["uvicorn+aiohttp minimal"] = f"http://127.0.0.1:{port}/"
+        port = _free_port()
+        _spawn(
+            stack,
+            [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
+             "--port", str(port), "--workers", "1", "--log-level", "warning",
+             "_minimal_proxy:app"],
+            port, env,
+        )  # fmt: skip
+        targets["granian+aiohttp minimal"] = f"http://127.0.0.1:{port}/"
+        port = _free_port()
+        config = _gateway_config(upstream.url, port, Path(tmp))
+        _spawn(
+            stack,
+            [sys.executable, "-m", "flext_api.cli", "gateway", "--config", str(config)],
+            port, {},
+        )  # fmt: skip
+        targets["flext gateway"] = f"http://127.0.0.1:{port}/"
+        for url in targets.values():
+            _wrk(url, 1.0, args.connections)  # warm-up
+        rounds: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+        for _ in range(args.rounds):
+            for name, url in targets.items():
+                rounds[name].append(_wrk(url, args.duration, args.connections))
+    best = {name: max(runs, key=lambda r: r["rps"]) for name, runs in rounds.items()}
+    base = best["uvicorn+aiohttp minimal"]["rps"]
+    print(
+        f"\nGET / through each proxy to nginx, wrk -t1 -c{args.connections} "
+        f"{args.duration:g}s x {args.rounds} interleaved rounds (best; spread = min-max req/s)"
+    )
+    print(f"{'target':<26}{'req/s':>9}{'spread':>15}{'p50 ms':>9}{'p99 ms':>9}{'vs min.':>9}")
+    for name, result in best.items():
+        rps = [r["rps"] for r in rounds[name]]
+        spread = f"{min(rps):.0f}-{max(rps):.0f}"
+        print(
+            f"{name:<26}{result['rps']:>9.0f}{spread:>15}{result['p50_ms']:>9.2f}"
+            f"{result['p99_ms']:>9.2f}{result['rps'] / base:>9.2f}"
+        )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "bench": "gateway",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+        "duration_s": args.duration,
+        "connections": args.connections,
+        "rounds": rounds,
+        "best": best,
+    }
+    with RESULTS.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""``flext-api gateway check FILE`` and argument errors of ``flext-api gateway``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from flext_api.cli._app import app
+
+runner = CliRunner()
+
+
+def test_check_valid_file() -> None:
+    """A valid config prints a summary and exits 0."""
+    result = runner.invoke(app, ["gateway", "check", "examples/gateway.yaml"])
+    assert result.exit_code == 0
+    assert "ok: examples/gateway.yaml (3 routes, 1 clusters, 2 instances)" in result.output
+
+
+def test_check_invalid_file_lists_errors(tmp_path: Path) -> None:
+    """An invalid config prints each error with its line and exits 1."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "clusters: [{name: c, instances: [{url: 'http://h:1'}]}]\n"
+        "routes: [{name: r, match: {path: nope}, cluster: c}]\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["gateway", "check", str(path)])
+    assert result.exit_code == 1
+    assert "routes[0].match.path (line 2): 'nope' must start with '/'" in result.output
+
+
+def test_serve_invalid_config_exits_1(tmp_path: Path) -> None:
+    """Serving an invalid config refuses to start."""
+    path = tmp_path / "bad.yaml"
+    path.write_text("routes: []\n", encoding="utf-8")
+    result = runner.invoke(app, ["gateway", "--config", str(path)])
+    assert result.exit_code == 1
+    assert "clusters" in result.output
+
+
+def test_gateway_without_config_shows_help() -> None:
+    """``flext-api gateway`` with no --config prints help and exits 2."""
+    result = runner.invoke(app, ["gateway"])
+    assert result.exit_code == 2
+    assert "--config" in result.output

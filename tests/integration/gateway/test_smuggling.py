@@ -1,0 +1,163 @@
+"""Request smuggling and malformed input against the real listener, over raw sockets.
+
+Behind the gateway sits an upstream that records every request it receives. Each case
+must be refused (400, 408, 431) or the connection closed, and nothing smuggled may reach
+the upstream: its only allowed requests are the ones a test sends on purpose.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.integration.gateway.conftest import LiveGateway, basic_config
+from tests.integration.gateway.upstream import Upstream
+
+pytestmark = pytest.mark.integration
+
+Run = Callable[[dict[str, Any]], LiveGateway]
+REFUSED = {400, 408, 431}
+
+SMUGGLED = b"GET /echo/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+
+CASES = {
+    "cl-and-te": (
+        b"POST /echo/front HTTP/1.1\r\nHost: x\r\nContent-Length: 44\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + SMUGGLED
+    ),
+    "te-and-cl": (
+        b"POST /echo/front HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Length: 4\r\n\r\n5c\r\n" + SMUGGLED + b"\r\n0\r\n\r\n"
+    ),
+    "two-content-lengths": (
+        b"POST /echo/front HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+        b"Content-Length: 41\r\n\r\n" + SMUGGLED
+    ),
+    "te-obfuscated": (
+        b"POST /echo/front HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n"
+        b"0\r\n\r\n" + SMUGGLED
+    ),
+    "invalid-chunk-size": (
+        b"POST /echo/front HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"zz\r\nhello\r\n0\r\n\r\n"
+    ),
+    "bare-cr-in-value": b"GET /echo/front HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
+    "space-before-colon": b"GET /echo/front HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\n",
+    "huge-header-line": (
+        b"GET /echo/front HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n"
+    ),
+}
+
+
+def _exchange(port: int, payload: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(payload)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except (ConnectionResetError, TimeoutError):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _statuses(raw: bytes) -> list[int]:
+    return [
+        int(line.split(b" ")[1])
+        for line in raw.split(b"\r\n")
+        if line.startswith(b"HTTP/1.1 ") and len(line.split(b" ")) > 1
+    ]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_malformed_request_refused(
+    case: str, upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """Ambiguous or malformed requests are refused and nothing reaches the upstream."""
+    a, _ = upstreams
+    gw = run_gateway(basic_config(a.url))
+    raw = _exchange(gw.port, CASES[case])
+    statuses = _statuses(raw)
+    assert statuses == [] or statuses[0] in REFUSED, (case, raw[:200])
+    if case == "huge-header-line":
+        assert statuses == [431]  # refused by the gateway, not by the upstream's parser
+    assert [r["path"] for r in a.requests if r["path"] != "/health"] == []
+
+
+NORMALIZED = {
+    # RFC 9112 §5.2: obs-fold replaced by SP before forwarding
+    "obs-fold": (
+        b"GET /echo/front HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Folded: a\r\n b\r\n\r\n",
+        {"x-folded": "a b"},
+    ),
+    # RFC 9112 §2.2: a lone LF may end a line; forwarded as two clean header lines
+    "bare-lf": (
+        b"GET /echo/front HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-A: a\nX-B: b\r\n\r\n",
+        {"x-a": "a", "x-b": "b"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NORMALIZED))
+def test_lenient_input_is_normalized_before_forwarding(
+    case: str, upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """Input RFC 9112 lets a recipient repair reaches the upstream in one clean form."""
+    a, _ = upstreams
+    gw = run_gateway(basic_config(a.url))
+    payload, expected = NORMALIZED[case]
+    raw = _exchange(gw.port, payload)
+    assert _statuses(raw) == [200]
+    (record,) = [r for r in a.requests if r["path"] != "/health"]
+    seen = dict(record["headers"])
+    assert {name: seen.get(name) for name in expected} == expected
+
+
+def test_slowloris_headers_are_cut(upstreams: tuple[Upstream, Upstream], run_gateway: Run) -> None:
+    """A client dripping its header block gets a 408 and the connection is closed."""
+    a, _ = upstreams
+    config = basic_config(a.url)
+    config["listeners"] = [{"header_timeout": 0.5}]
+    gw = run_gateway(config)
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
+        sock.sendall(b"GET /echo/slow HTTP/1.1\r\nHost: x\r\n")
+        raw = b""
+        for n in range(200):  # keeps dripping far past the header timeout
+            try:
+                sock.sendall(f"X-Drip-{n}: 1\r\n".encode())
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            try:
+                sock.settimeout(0.05)
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            raw += chunk
+    assert _statuses(raw) in ([], [408])
+    assert a.hits("/echo/slow") == 0
+
+
+def test_valid_request_after_refusal_tests_still_served(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """A well-formed request on the same listener is proxied (the cases above are not flukes)."""
+    a, _ = upstreams
+    gw = run_gateway(basic_config(a.url))
+    raw = _exchange(
+        gw.port,
+        b"POST /echo/ok HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    )
+    assert _statuses(raw) == [200]
+    assert [(r["path"], r["body_length"]) for r in a.requests if r["path"] != "/health"] == [
+        ("/echo/ok", 5)
+    ]

@@ -1,0 +1,143 @@
+"""Gateway config: YAML loading, defaults, and errors with their path and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from flext_api import ErrorCode
+from flext_api.gateway import GatewayConfig, InstanceConfig, load_config, parse_config
+
+MINIMAL = """\
+clusters:
+  - name: orders
+    instances: [{url: "http://127.0.0.1:9001"}, {url: "http://127.0.0.1:9002"}]
+routes:
+  - name: orders
+    match: {path_prefix: /orders}
+    cluster: orders
+    cache: true
+"""
+
+
+def test_pinned_yaml_shape_loads_with_defaults() -> None:
+    """The pinned minimal YAML loads; everything else takes its production default."""
+    config = parse_config(MINIMAL).unwrap()
+    cluster = config.clusters[0]
+    assert [i.url for i in cluster.instances] == ["http://127.0.0.1:9001", "http://127.0.0.1:9002"]
+    assert config.routes[0].cache is True
+    assert (cluster.timeouts.connect, cluster.timeouts.per_try, cluster.timeouts.total) == (
+        5.0,
+        30.0,
+        60.0,
+    )
+    assert cluster.retry.retries == 2 and cluster.health.active is True
+    assert config.listeners[0].port == 8000 and config.admin.host == "127.0.0.1"
+
+
+def test_errors_name_path_and_line() -> None:
+    """Each error names its path in the file and the line the parser gives."""
+    text = MINIMAL.replace("path_prefix: /orders", "path_prefix: orders, colour: red")
+    result = parse_config(text, source="gw.yaml")
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+    assert result.error is not None
+    assert "routes[0].match.path_prefix (line 6): 'orders' must start with '/'" in result.error
+    assert "routes[0].match.colour (line 6): unknown key" in result.error
+
+
+def test_unknown_cluster_refused() -> None:
+    """A route naming a cluster that does not exist is refused, naming both."""
+    result = parse_config(MINIMAL.replace("cluster: orders", "cluster: billing"))
+    assert result.error is not None and "'billing'" in result.error
+
+
+def test_yaml_syntax_error_has_line() -> None:
+    """Broken YAML is a config error with the line of the problem."""
+    result = parse_config("clusters: [\n  {name: a\nroutes: x\n")
+    assert result.error is not None and "(line 3)" in result.error
+
+
+def test_top_level_must_be_mapping() -> None:
+    """A YAML list at the top is refused."""
+    assert parse_config("- a\n- b\n").is_failure
+
+
+def test_missing_file_is_failure(tmp_path: Path) -> None:
+    """A file that cannot be read is a config failure, not an exception."""
+    result = load_config(tmp_path / "missing.yaml")
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+
+
+def test_load_config_reads_file(tmp_path: Path) -> None:
+    """load_config reads and validates a file."""
+    path = tmp_path / "gw.yaml"
+    path.write_text(MINIMAL, encoding="utf-8")
+    assert load_config(path).unwrap().routes[0].name == "orders"
+
+
+@pytest.mark.parametrize(
+    ("match", "message"),
+    [
+        ({"path": "/a", "path_prefix": "/b"}, "at most one"),
+        ({"path_regex": "("}, "not a valid regex"),
+        ({"path_template": "/a/{id}/{id}"}, "twice"),
+    ],
+)
+def test_match_validation(match: dict[str, str], message: str) -> None:
+    """Path forms are exclusive, regexes compile, template names are unique."""
+    with pytest.raises(ValidationError, match=message):
+        GatewayConfig.model_validate(
+            {
+                "clusters": [{"name": "c", "instances": [{"url": "http://h:1"}]}],
+                "routes": [{"name": "r", "match": match, "cluster": "c"}],
+            }
+        )
+
+
+def test_duplicate_names_refused() -> None:
+    """Two routes with one name are refused."""
+    with pytest.raises(ValidationError, match="used twice"):
+        GatewayConfig.model_validate(
+            {
+                "clusters": [{"name": "c", "instances": [{"url": "http://h:1"}]}],
+                "routes": [
+                    {"name": "r", "match": {}, "cluster": "c"},
+                    {"name": "r", "match": {}, "cluster": "c"},
+                ],
+            }
+        )
+
+
+def test_instance_ids_derive_from_host_and_port() -> None:
+    """Without an id, an instance is keyed by host-port (and path)."""
+    assert InstanceConfig(url="http://127.0.0.1:9001").instance_id == "127.0.0.1-9001"
+    assert InstanceConfig(url="https://svc/v1/").instance_id == "svc-443-v1"
+    assert InstanceConfig(url="http://svc", id="svc-a").instance_id == "svc-a"
+
+
+def test_instance_url_must_be_http() -> None:
+    """Instance URLs are http(s) with a host and no query."""
+    with pytest.raises(ValidationError):
+        InstanceConfig(url="ftp://h")
+    with pytest.raises(ValidationError):
+        InstanceConfig(url="http://h/?q=1")
+
+
+def test_strip_prefix_needs_prefix() -> None:
+    """strip_prefix without match.path_prefix is refused."""
+    with pytest.raises(ValidationError, match="strip_prefix"):
+        GatewayConfig.model_validate(
+            {
+                "clusters": [{"name": "c", "instances": [{"url": "http://h:1"}]}],
+                "routes": [
+                    {"name": "r", "match": {"path": "/a"}, "cluster": "c", "strip_prefix": True}
+                ],
+            }
+        )
+
+
+def test_example_config_is_valid() -> None:
+    """The bundled examples/gateway.yaml validates."""
+    assert load_config(Path("examples/gateway.yaml")).is_success

@@ -1,0 +1,85 @@
+"""The router: precedence, conditions, template parameters (no sockets)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flext_api.gateway import RouteConfig, Router
+
+
+def _route(name: str, priority: int = 0, **match: Any) -> RouteConfig:
+    return RouteConfig.model_validate(
+        {"name": name, "match": match, "cluster": "c", "priority": priority}
+    )
+
+
+def _name(router: Router, path: str, method: str = "GET", host: str = "h", **kw: Any) -> str | None:
+    found = router.match(method, host, path, kw.get("headers", {}), kw.get("query", ""))
+    return None if found is None else found.route.name
+
+
+ROUTER = Router(
+    [
+        _route("any"),
+        _route("regex", path_regex=r"/items/\d+"),
+        _route("prefix", path_prefix="/items"),
+        _route("template", path_template="/items/{id}"),
+        _route("exact", path="/items/special"),
+        _route("host", path_prefix="/items", host="api.example.com"),
+        _route("urgent", priority=5, path_prefix="/items", headers={"X-Pin": "1"}),
+        _route("post", path="/items", methods=["post"]),
+        _route("query", path="/search", query={"v": "2"}),
+    ]
+)
+
+
+def test_exact_beats_template_beats_prefix() -> None:
+    """Exact, then template, then prefix, whatever the order in the file."""
+    assert _name(ROUTER, "/items/special") == "exact"
+    assert _name(ROUTER, "/items/7") == "template"
+    assert _name(ROUTER, "/items/7/parts") == "prefix"
+
+
+def test_prefix_matches_whole_segments() -> None:
+    """/items matches /items and /items/..., not /itemsx."""
+    assert _name(ROUTER, "/items") == "prefix"
+    assert _name(ROUTER, "/itemsx") == "any"
+
+
+def test_priority_wins_over_specificity() -> None:
+    """A higher priority route is tried first."""
+    assert _name(ROUTER, "/items/special", headers={"x-pin": "1"}) == "urgent"
+
+
+def test_host_method_and_query_conditions() -> None:
+    """Host (port ignored), method and query conditions must all hold."""
+    assert _name(ROUTER, "/items/x/y", host="API.example.com:8443") == "host"
+    assert _name(ROUTER, "/items", method="POST") == "post"
+    assert _name(ROUTER, "/search", query="v=2&x=1") == "query"
+    assert _name(ROUTER, "/search", query="v=1") == "any"
+
+
+def test_template_binds_parameters() -> None:
+    """A template match carries its parameters."""
+    found = ROUTER.match("GET", "h", "/items/42", {}, "")
+    assert found is not None and dict(found.params) == {"id": "42"}
+
+
+def test_regex_must_match_whole_path() -> None:
+    """A regex route matches the whole path only."""
+    router = Router([_route("regex", path_regex=r"/v\d+")])
+    assert _name(router, "/v2") == "regex"
+    assert _name(router, "/v2/x") is None
+
+
+def test_routes_listed_in_trial_order() -> None:
+    """Router.routes lists routes in the order they are tried."""
+    names = [r.name for r in ROUTER.routes]
+    assert names[0] == "urgent" and names[-1] == "any"
+
+
+def test_header_condition_any_value() -> None:
+    """A header condition of '*' needs the header with any value."""
+    router = Router([_route("h", headers={"X-Tenant": "*"})])
+    assert _name(router, "/", headers={"x-tenant": "t1"}) == "h"
+    assert _name(router, "/") is None
