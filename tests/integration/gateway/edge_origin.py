@@ -4,7 +4,7 @@
 document) with ``Cache-Control: cc``, after ``ms`` milliseconds, counting hits per
 ``name``; ``/sse`` (events until ``release("end")``); ``/doc`` (a JSON object with
 ``id``, ``name``, ``secret``); ``/echo`` (the request headers and query as JSON);
-``/health``. Every request is recorded.
+``/auth`` (a forward-auth service: 200 for ``Bearer good``, else 401); ``/health``. Every request is recorded.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ class EdgeOrigin:
         app.router.add_get("/doc", self._doc)
         app.router.add_get("/echo", self._echo)
         app.router.add_get("/health", self._health)
+        app.router.add_get("/auth", self._auth)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         await web.SockSite(runner, self._sock).start()
@@ -123,6 +124,12 @@ class EdgeOrigin:
 
     async def _echo(self, request: web.Request) -> web.Response:
         return web.json_response(self._record(request))
+
+    async def _auth(self, request: web.Request) -> web.Response:
+        self._record(request)
+        if request.headers.get("Authorization") == "Bearer good":
+            return web.Response(headers={"X-User": "alice", "X-Auth-Subject": "alice"})
+        return web.Response(status=401, headers={"WWW-Authenticate": 'Bearer realm="fa"'})
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "pass"})

@@ -90,9 +90,7 @@ async def test_big_bodies_stream_through_unstored(origin: EdgeOrigin, run_gatewa
     assert (len(first[2]), origin.hits["big"]) == (5000, 2)
 
 
-async def test_event_stream_is_relayed_event_by_event(
-    origin: EdgeOrigin, run_gateway: Run
-) -> None:
+async def test_event_stream_is_relayed_event_by_event(origin: EdgeOrigin, run_gateway: Run) -> None:
     """An SSE response on a cached route reaches the client before the stream ends."""
     gw = run_gateway(edge_config(origin.url, cache=True))
     async with aiohttp.ClientSession() as session, session.get(gw.url + "/sse") as response:
