@@ -7,7 +7,7 @@ PORT ?= 8000
 APT_UPDATED := /tmp/.flext-api-apt-updated
 
 .DEFAULT_GOAL := help
-.PHONY: help run run-service test lint unit bench clean redis-server nginx wrk cache-tests nodejs
+.PHONY: help run run-service test lint unit bench clean redis-server nginx wrk cache-tests nodejs chromium
 
 help:
 	@echo "make run    the gateway demo on 127.0.0.1:8000 (examples/gateway.yaml, two upstreams)"
@@ -50,6 +50,10 @@ wrk:
 nodejs:
 	$(call apt_install,npm,nodejs npm)
 
+# The dashboard's browser test drives Debian's chromium (never a downloaded browser).
+chromium:
+	$(call apt_install,chromium,chromium)
+
 # The HTTP cache conformance suite (npm), in a git-ignored folder of the repo.
 CACHE_TESTS := .npm/node_modules/http-cache-tests
 $(CACHE_TESTS)/cli.mjs: | nodejs
@@ -75,7 +79,7 @@ lint: $(VENV)/.dev-installed
 unit: $(VENV)/.dev-installed redis-server
 	$(BIN)/pytest
 
-test: $(VENV)/.dev-installed redis-server lint
+test: $(VENV)/.dev-installed redis-server chromium lint
 	$(BIN)/pytest --cov=flext_api --cov-report=term-missing:skip-covered
 	$(MAKE) cache-tests
 

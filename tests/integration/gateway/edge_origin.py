@@ -1,10 +1,15 @@
 """An origin for the edge-policy tests: aiohttp.web in a thread on 127.0.0.1.
 
-``/c/{name}?cc=...&ms=...&n=...&etag=...``: a body of ``n`` bytes (default a small JSON
-document) with ``Cache-Control: cc``, after ``ms`` milliseconds, counting hits per
-``name``; ``/sse`` (events until ``release("end")``); ``/doc`` (a JSON object with
-``id``, ``name``, ``secret``); ``/echo`` (the request headers and query as JSON);
-``/auth`` (a forward-auth service: 200 for ``Bearer good``, else 401); ``/health``. Every request is recorded.
+- ``/c/{name}?cc=&ms=&n=&etag=&status=``: after ``ms`` milliseconds, a body of ``n``
+  bytes (default a small JSON document; with ``status`` or ``fail_status`` set, an
+  empty answer of that status) with ``Cache-Control: cc``; hits counted per ``name``;
+- ``/sse``: events until ``release("end")``;
+- ``/doc``: a JSON object with ``id``, ``name``, ``secret``;
+- ``/echo``: the request headers and query as JSON;
+- ``/auth``: a forward-auth service (200 for ``Bearer good``, 403 for ``Bearer banned``,
+  else 401); ``/health``.
+
+Every request is recorded.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class EdgeOrigin:
 
     def __init__(self) -> None:
         self.hits: Counter[str] = Counter()
+        self.fail_status: int | None = None  # when set, /c/* answers with this status
         self.requests: list[dict[str, Any]] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self._sock = socket.socket()
@@ -98,6 +104,9 @@ class EdgeOrigin:
             headers["ETag"] = f'"{query["etag"]}"'
             if request.headers.get("If-None-Match") == headers["ETag"]:
                 return web.Response(status=304, headers=headers)
+        if "status" in query or self.fail_status is not None:
+            status = self.fail_status or int(query["status"])
+            return web.Response(status=status, headers=headers)
         if "n" in query:
             body = b"z" * int(query["n"])
             headers["Content-Type"] = "application/octet-stream"
@@ -129,6 +138,8 @@ class EdgeOrigin:
         self._record(request)
         if request.headers.get("Authorization") == "Bearer good":
             return web.Response(headers={"X-User": "alice", "X-Auth-Subject": "alice"})
+        if request.headers.get("Authorization") == "Bearer banned":
+            return web.Response(status=403)
         return web.Response(status=401, headers={"WWW-Authenticate": 'Bearer realm="fa"'})
 
     async def _health(self, request: web.Request) -> web.Response:

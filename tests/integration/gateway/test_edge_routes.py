@@ -74,7 +74,7 @@ async def test_request_headers_and_query_are_rewritten(
 async def test_response_fields_are_filtered(origin: EdgeOrigin, run_gateway: Run) -> None:
     """A deny list removes top-level JSON fields and fixes Content-Length."""
     gw = run_gateway(edge_config(origin.url, transform={"response_deny": ["secret"]}))
-    status, headers, body = await fetch(gw.url + "/doc")
+    _, headers, body = await fetch(gw.url + "/doc")
     assert orjson.loads(body) == {"id": 7, "name": "widget"}
     assert int(headers["Content-Length"]) == len(body)
 
