@@ -57,6 +57,7 @@ from ..cache._http_spec import (
     storage_ttl,
 )
 from ..cache._http_store import StoredResponse, decode_variants, encode_variants
+from ._cache_hot import HotMemo, Prepared, plain_request
 from ._edge_config import SharedCacheConfig
 
 __all__ = ["ASGIHandler", "CacheStats", "SharedCache"]
@@ -123,6 +124,7 @@ class SharedCache:
         else:
             self.store = FlextApiCache("memory", {"max_entries": config.max_entries}, clock=clock)
         self.stats = CacheStats()
+        self.hot = HotMemo(config.max_entries) if config.store == "memory" else None
         self._leaders: dict[str, asyncio.Future[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -148,12 +150,17 @@ class SharedCache:
         if not isinstance(data, bytes):
             return []
         try:
-            return decode_variants(data)
+            variants = decode_variants(data)
         except CorruptEntryError as exc:
             _log.warning("gateway_cache.corrupt_record", key=key, reason=str(exc))
             return []
+        if self.hot is not None:
+            self.hot.put(key, variants, self.policy)
+        return variants
 
     async def _save(self, key: str, stored: StoredResponse) -> None:
+        if self.hot is not None:
+            self.hot.drop(key)
         now = self.clock.time()
         others = [v for v in await self._load(key) if v.vary != stored.vary]
         variants = sorted([*others, stored], key=lambda v: v.response_time)[-8:]
@@ -164,9 +171,13 @@ class SharedCache:
             await self.store.set(key, encode_variants(variants), ttl=ttl)
         except FlextApiError as exc:
             _log.warning("gateway_cache.store_failed", key=key, error=str(exc))
+        if self.hot is not None:
+            self.hot.drop(key)
 
     async def purge(self, url: str | None = None) -> int:
         """Drop the entry of ``url`` (every entry when None); how many were dropped."""
+        if self.hot is not None:
+            self.hot.drop(None if url is None else self.key_of(url))
         if url is None:
             await self.store.clear()
             return -1
@@ -174,6 +185,8 @@ class SharedCache:
 
     async def _invalidate(self, method: str, url: str, status: int, headers: Headers) -> None:
         for target in invalidation_targets(method, url, status, headers):
+            if self.hot is not None:
+                self.hot.drop(self.key_of(target))
             try:
                 await self.store.delete(self.key_of(target))
             except FlextApiError as exc:
@@ -200,12 +213,20 @@ class SharedCache:
                 await self._invalidate(method, url, status, _text_headers(list(raw)))
             self.stats.add("bypass")
             return "bypass"
+        key = self.key_of(url)
+        hot = self.hot.get(key) if self.hot is not None else None
+        if hot is not None and plain_request(scope):
+            now = self.clock.time()
+            age = hot.age(now)
+            if age < hot.lifetime and not hot.no_cache:
+                await self._send_prepared(scope, send, hot, age)
+                self.stats.add("hit")
+                return "hit"
         headers = _text_headers(list(scope["headers"]))
         if "range" in headers:
             await upstream(scope, receive, send)
             self.stats.add("bypass")
             return "bypass"
-        key = self.key_of(url)
         outcome = await self._lookup_and_answer(scope, receive, send, upstream, key, url, headers)
         self.stats.add(outcome)
         return outcome
@@ -431,6 +452,15 @@ class SharedCache:
         body = b"" if scope["method"] == "HEAD" else stored.body
         pairs.append((b"content-length", str(len(stored.body)).encode()))
         await send({"type": "http.response.start", "status": stored.status, "headers": pairs})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _send_prepared(self, scope: Scope, send: Send, hot: Prepared, age: float) -> None:
+        pairs = [*hot.headers, (b"age", b"%d" % int(age))]
+        request_id = scope.get("flext.request_id")
+        if isinstance(request_id, str):
+            pairs.append((b"x-request-id", request_id.encode()))
+        body = b"" if scope["method"] == "HEAD" else hot.stored.body
+        await send({"type": "http.response.start", "status": hot.stored.status, "headers": pairs})
         await send({"type": "http.response.body", "body": body})
 
     async def aclose(self) -> None:
