@@ -129,7 +129,8 @@ def _edge_config(upstream: str, port: int, root: Path, redis_url: str) -> Path:
     auth = {"methods": ["jwt"]}
     limit = [{"limit": "10000000/minute", "key": "consumer", "store": "redis"}]
     base = {"cluster": "nginx", "strip_prefix": True, "auth": auth, "rate_limits": limit}
-    cached = {"response_add": {"Cache-Control": "max-age=3600"}}
+    # public: a response to a request with Authorization is shared only when it says so.
+    cached = {"response_add": {"Cache-Control": "public, max-age=3600"}}
     path = root / "edge.yaml"
     path.write_text(
         json.dumps(

@@ -197,3 +197,25 @@ async def test_concurrency_limit(origin: EdgeOrigin, run_gateway: Run) -> None:
         await asyncio.sleep(0.01)
     refused = await fetch(gw.url + "/echo")
     assert (refused[0], (await slow)[0]) == (503, 200)
+
+
+async def test_websocket_handshake_needs_auth(run_gateway: Run) -> None:
+    """A WebSocket upgrade on an auth route is refused with 401 without credentials."""
+    import aiohttp
+
+    from tests.integration.gateway.upstream import Upstream
+
+    upstream = Upstream("ws").start()
+    try:
+        gw = run_gateway(jwt_config(upstream.url))
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                await session.ws_connect(gw.url + "/ws", headers={"X-Auth-Subject": "root"})
+            async with session.ws_connect(gw.url + "/ws", headers=bearer(token())) as ws:
+                await ws.send_str("hello")
+                echoed = (await ws.receive(timeout=30)).data
+    finally:
+        upstream.stop()
+    assert (info.value.status, echoed) == (401, "hello")
+    seen = dict(upstream.requests[-1]["headers"])
+    assert seen["x-auth-subject"] == "alice"

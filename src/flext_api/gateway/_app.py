@@ -140,7 +140,11 @@ class Gateway:
         elif kind == "websocket":
             from ._websocket import proxy_websocket
 
-            await proxy_websocket(self, scope, receive, send)
+            snapshot = self._snapshot or await self.start()
+            route = self.match(snapshot, scope)
+            admitted = await self.edge.admit_websocket(snapshot, route, scope, receive, send)
+            if admitted is not None:
+                await proxy_websocket(self, admitted, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 

@@ -307,6 +307,59 @@ class Edge:
             return
         await exchange.run(scope, receive, send)
 
+    async def admit_websocket(
+        self, snapshot: Snapshot, route: CompiledRoute | None, scope: Scope, receive: Receive,
+        send: Send,
+    ) -> Scope | None:  # fmt: skip
+        """The WebSocket handshake through the route's auth and limits.
+
+        Returns the scope to proxy (identity headers dropped, then set when auth passed),
+        or None once the handshake was refused (401/403/429 as an HTTP answer when the
+        server supports it, else a close with 1008 before accepting).
+        """
+        if route is None:
+            return scope
+        compiled = self.compiled(snapshot.config)
+        name = route.config.name
+        policy = compiled.policies[name]
+        headers = [(n, v) for n, v in scope["headers"] if n not in compiled.strip]
+        scope = {**scope, "headers": headers}
+        identity: Identity | None = None
+        refused: tuple[int, str, list[tuple[bytes, bytes]]] | None = None
+        if policy.auth is not None:
+            found = await compiled.auth.authenticate(scope, policy.auth)
+            if isinstance(found, Denied):
+                self.metrics.auth_rejections.labels(name, str(found.status)).inc()
+                extra = [(b"www-authenticate", c.encode()) for c in found.challenges]
+                refused = (found.status, found.detail, extra)
+            else:
+                identity = found
+                scope["headers"] = headers + compiled.auth.identity_headers(found)
+        for limit in policy.limits if refused is None else ():
+            decision = await compiled.limiter.hit(
+                limit, limit.key(scope, identity, compiled.clients)
+            )
+            if isinstance(decision, RateLimitDecision) and not decision.allowed:
+                self.metrics.ratelimit_rejections.labels(name, limit.bucket).inc()
+                extra = [(b"retry-after", b"%d" % decision.retry_after)]
+                refused = (429, "Too many requests; retry later.", extra)
+                break
+        if refused is None:
+            return scope
+        self._count_rejection(name)
+        message = await receive()
+        if message["type"] == "websocket.connect":
+            if "websocket.http.response" in scope.get("extensions", {}):
+
+                async def as_http(message: Message) -> None:
+                    await send({**message, "type": "websocket." + message["type"]})
+
+                status, detail, extra = refused
+                await _problem(scope, as_http, status, detail, b"-", extra)
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+        return None
+
     def _count_rejection(self, route: str) -> None:
         self.rejections[route] = self.rejections.get(route, 0) + 1
 
