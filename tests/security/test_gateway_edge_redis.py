@@ -98,3 +98,15 @@ async def test_redis_down_follows_each_limits_fail_mode(
     assert (before, after) == ((200, 200), (200, 503))
     assert 'gateway_ratelimit_store_errors_total{mode="open",route="all"} 1.0' in metrics
     assert 'gateway_ratelimit_store_errors_total{mode="closed",route="strict"} 1.0' in metrics
+
+
+async def test_shared_limit_headers_count_down(
+    origin: EdgeOrigin, redis_server: Any, run_gateway: Run
+) -> None:
+    """A Redis limit reports RateLimit-Remaining per answer, then refuses with Retry-After."""
+    gw = run_gateway(redis_limited(origin.url, redis_server.url, "3/minute"))
+    answers = [await fetch(gw.url + "/echo") for _ in range(4)]
+    remaining = [a[1].get("RateLimit-Remaining") for a in answers]
+    assert [a[0] for a in answers] == [200, 200, 200, 429]
+    assert remaining == ["2", "1", "0", "0"]
+    assert int(answers[3][1]["Retry-After"]) >= 1

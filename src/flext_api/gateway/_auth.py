@@ -5,7 +5,8 @@ JWT and API keys are the server module's :class:`~flext_api.server.Authenticator
 rate-limited refetch; API keys hashed at rest, compared in constant time against every
 key, read from ``X-API-Key`` only - a key in the query string is ignored). Basic
 passwords are PBKDF2-SHA256 hashes; a verified ``(user, password)`` pair is remembered by
-its digest so the slow hash runs once per credential, not once per request. Forward-auth
+its digest so the slow hash runs once per credential, not once per request. A verified
+JWT is likewise reused (bounded LRU) until its ``exp``, at most ``TOKEN_MEMO`` seconds. Forward-auth
 asks an HTTP service and passes chosen headers of its answer upstream.
 
 Missing or bad credentials are a 401 carrying one ``WWW-Authenticate`` challenge per
@@ -29,7 +30,7 @@ import aiohttp
 from starlette.exceptions import HTTPException
 from starlette.types import Scope
 
-from .._clock import Clock
+from .._clock import Clock, get_clock
 from ..server._auth import API_KEY_HEADER, Authenticator
 from ._edge_config import EdgeAuthConfig, RouteAuth
 
@@ -37,6 +38,7 @@ __all__ = ["Denied", "EdgeAuth", "Identity", "hash_password"]
 
 _API_KEY = API_KEY_HEADER.lower().encode()
 _VERIFIED_MAX = 4096
+TOKEN_MEMO = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,9 @@ class EdgeAuth:
             Authenticator(jwt, clock=clock) if jwt.jwt_enabled or has_keys else None
         )
         self._verified: OrderedDict[bytes, str] = OrderedDict()
+        self._clock = get_clock(clock)
+        # Verified tokens -> (identity, wall-clock time it may be reused until).
+        self._tokens: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
         self._session: aiohttp.ClientSession | None = None
         realm = config.realm.replace('"', "")
         self._schemes = {
@@ -152,18 +157,32 @@ class EdgeAuth:
         self, rule: RouteAuth, *, token: str | None = None, api_key: str | None = None
     ) -> Identity | Denied:
         assert self.authenticator is not None  # checked against the config at load time
+        now = self._clock.time()
+        if token is not None:
+            memo = self._tokens.get(token)
+            if memo is not None and now < memo[1]:
+                self._tokens.move_to_end(token)
+                return memo[0]
         try:
             principal = await self.authenticator.authenticate(token, api_key)
         except HTTPException as exc:
             error = "invalid_token" if token is not None else None
             return Denied(401, str(exc.detail), self._challenges(rule, error))
-        return Identity(
+        identity = Identity(
             subject=principal.subject,
             method=principal.method,
             scopes=principal.scopes,
             roles=principal.roles,
             key_name=principal.subject if principal.method == "api_key" else None,
         )
+        expires = principal.claims.get("exp")
+        if token is not None and isinstance(expires, int | float):
+            # Reused until it expires, at most TOKEN_MEMO seconds (a key rotated out of the
+            # JWKS stops working within that time).
+            self._tokens[token] = (identity, min(float(expires), now + TOKEN_MEMO))
+            if len(self._tokens) > _VERIFIED_MAX:
+                self._tokens.popitem(last=False)
+        return identity
 
     async def _basic(self, rule: RouteAuth, credentials: bytes) -> Identity | Denied:
         refused = Denied(401, "The user name or password is wrong.", self._challenges(rule))

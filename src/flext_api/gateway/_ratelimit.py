@@ -1,10 +1,12 @@
 """Edge rate limits per route and key, in memory or shared through Redis; in-flight limits.
 
-The counters are the ``limits`` library's sliding-window counter, the one the server
-module uses: in Redis the check-and-increment of a hit is ONE Lua script, so two
-gateways never both pass the last slot (Kong's read-then-increment race, where each
-node reads the count and then increments it, lets N nodes overshoot by N-1). The
-window's stats for the ``RateLimit-*`` headers are read after the decision.
+The counters are a sliding-window counter: in memory the ``limits`` library's (the one
+the server module uses); in Redis the same algorithm and key layout as ``limits``'
+``acquire_sliding_window.lua``, extended to return the window's counts, so the check,
+the increment AND the numbers for the ``RateLimit-*`` headers are ONE atomic script and
+one round trip (``limits`` needs a second call for the stats). Atomicity is the point:
+Kong's read-then-increment race, where each node reads the count and then increments
+it, lets N nodes overshoot by N-1; here two gateways never both pass the last slot.
 
 While Redis is unreachable, each limit does what its ``on_store_error`` says: ``open``
 lets the request through, ``closed`` answers 503; either way the request is counted in
@@ -13,13 +15,14 @@ lets the request through, ``closed`` answers 503; either way the request is coun
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from limits import RateLimitItem
-from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from starlette.types import Scope
 
@@ -31,6 +34,35 @@ from ._edge_config import RateLimitRule
 __all__ = ["CompiledLimit", "EdgeLimiter", "InFlight", "StoreDown"]
 
 _MAX_KEY = 128
+
+# limits' acquire_sliding_window.lua (times in ms), returning the counts it decided on.
+_SLIDING = """
+local limit = tonumber(ARGV[1])
+local expiry = tonumber(ARGV[2]) * 1000
+local current_ttl = tonumber(redis.call('pttl', KEYS[2]))
+if current_ttl > 0 and current_ttl < expiry then
+    redis.call('rename', KEYS[2], KEYS[1])
+    redis.call('set', KEYS[2], 0, 'PX', current_ttl + expiry)
+end
+local previous_count = tonumber(redis.call('get', KEYS[1])) or 0
+local previous_ttl = tonumber(redis.call('pttl', KEYS[1])) or 0
+local current_count = tonumber(redis.call('get', KEYS[2])) or 0
+current_ttl = tonumber(redis.call('pttl', KEYS[2])) or 0
+if previous_ttl <= 0 then previous_ttl = 0 end
+if current_ttl <= 0 then current_ttl = 0 end
+local weighted = math.floor(previous_count * previous_ttl / expiry) + current_count
+if weighted + 1 > limit then
+    return {0, previous_count, previous_ttl, current_count, current_ttl}
+end
+if redis.call('exists', KEYS[2]) == 1 then
+    current_count = redis.call('incrby', KEYS[2], 1)
+else
+    redis.call('set', KEYS[2], 1, 'PX', expiry * 2)
+    current_count = 1
+    current_ttl = expiry * 2
+end
+return {1, previous_count, previous_ttl, current_count, current_ttl}
+"""
 _log = structlog.get_logger("flext_api.gateway")
 
 
@@ -85,36 +117,28 @@ class EdgeLimiter:
         self.redis_url = redis_url
         self.prefix = prefix
         self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
-        self._pool: Any = None
-        self._redis: SlidingWindowCounterRateLimiter | None = None
+        self._client: Any = None
+        self._script: Any = None
         self._store_errors: tuple[type[BaseException], ...] = ()
         if redis_url is not None:
-            from redis.asyncio import ConnectionPool  # the redis extra, only when configured
+            from redis.asyncio import Redis  # the redis extra, only when configured
             from redis.exceptions import RedisError
 
             self._store_errors = (RedisError, OSError)
-
             # Short timeouts: a dead Redis must cost milliseconds, not the request's budget.
-            self._pool = ConnectionPool.from_url(
+            self._client = Redis.from_url(
                 redis_url, socket_connect_timeout=0.25, socket_timeout=0.25
             )
-            storage = RedisStorage(
-                f"async+{redis_url}", implementation="redispy", connection_pool=self._pool
-            )
-            self._redis = SlidingWindowCounterRateLimiter(storage)
+            self._script = self._client.register_script(_SLIDING)
 
     async def hit(self, limit: CompiledLimit, key: str) -> RateLimitDecision | StoreDown:
         """Count one request of ``key`` against ``limit``."""
-        shared = limit.rule.store == "redis" and self._redis is not None
-        limiter = self._redis if shared and self._redis is not None else self._memory
-        keys = (self.prefix, limit.bucket, key)
         item = limit.item
-        try:
-            allowed = await limiter.hit(item, *keys)
-            reset_at, remaining = await limiter.get_window_stats(item, *keys)
-        except self._store_errors as exc:
-            _log.warning("rate limit store unreachable", bucket=limit.bucket, error=repr(exc))
-            return StoreDown(closed=limit.rule.on_store_error == "closed")
+        if limit.rule.store == "redis" and self._script is not None:
+            return await self._shared_hit(limit, key)
+        keys = (self.prefix, limit.bucket, key)
+        allowed = await self._memory.hit(item, *keys)
+        reset_at, remaining = await self._memory.get_window_stats(item, *keys)
         return RateLimitDecision(
             allowed=allowed,
             limit=item.amount,
@@ -123,10 +147,35 @@ class EdgeLimiter:
             window=item.get_expiry(),
         )
 
+    async def _shared_hit(self, limit: CompiledLimit, key: str) -> RateLimitDecision | StoreDown:
+        item = limit.item
+        expiry = item.get_expiry()
+        # One hash slot for both windows (Redis Cluster), as limits does.
+        current = f"{{{self.prefix}:{limit.bucket}:{key}}}"
+        try:
+            reply = await self._script(keys=[current + "/-1", current], args=[item.amount, expiry])
+        except self._store_errors as exc:
+            _log.warning("rate limit store unreachable", bucket=limit.bucket, error=repr(exc))
+            return StoreDown(closed=limit.rule.on_store_error == "closed")
+        allowed, previous, previous_ms, count, current_ms = (int(x) for x in reply)
+        weighted = previous * (previous_ms / 1000) / expiry + count
+        reset_in = math.inf
+        if previous:
+            reset_in = (previous_ms / 1000) % (expiry / previous)
+        if count:
+            reset_in = min(reset_in, (current_ms / 1000) % expiry)
+        return RateLimitDecision(
+            allowed=bool(allowed),
+            limit=item.amount,
+            remaining=max(0, item.amount - math.floor(weighted)),
+            reset_after=0.0 if math.isinf(reset_in) else reset_in,
+            window=expiry,
+        )
+
     async def aclose(self) -> None:
-        """Close the Redis pool, if any."""
-        if self._pool is not None:
-            await self._pool.aclose()
+        """Close the Redis client, if any."""
+        if self._client is not None:
+            await self._client.aclose()
 
 
 class InFlight:
