@@ -207,3 +207,23 @@ async def test_aggregate_all_failed_and_flat_merge(origin: EdgeOrigin, run_gatew
     merged = orjson.loads((await fetch(gw2.url + "/any"))[2])
     assert (failed[0], orjson.loads(failed[2])["_partial"]) == (502, ["x"])
     assert (merged["id"], merged["name"]) == (7, "y")
+
+
+async def test_reload_applies_new_policies_and_keeps_counts(
+    origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """A reloaded config's policies apply at once; a limit's count survives the reload."""
+    from flext_api.gateway import GatewayConfig
+
+    limited = edge_config(origin.url, rate_limits=[{"limit": "3/minute", "key": "ip"}])
+    gw = run_gateway(limited)
+    first = [(await fetch(gw.url + "/echo"))[0] for _ in range(2)]
+    with_header = edge_config(
+        origin.url,
+        rate_limits=[{"limit": "3/minute", "key": "ip"}],
+        transform={"request_headers_add": {"X-Reloaded": "yes"}},
+    )
+    gw.call(gw.gateway.apply(GatewayConfig.model_validate(with_header)))
+    after = [(await fetch(gw.url + "/echo"))[0] for _ in range(2)]
+    assert (first, after) == ([200, 200], [200, 429])
+    assert origin.requests[-1]["headers"]["x-reloaded"] == "yes"
