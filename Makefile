@@ -7,7 +7,7 @@ PORT ?= 8000
 APT_UPDATED := /tmp/.flext-api-apt-updated
 
 .DEFAULT_GOAL := help
-.PHONY: help run run-service test lint unit bench clean redis-server nginx wrk cache-tests nodejs chromium
+.PHONY: help run run-service test lint unit bench clean redis-server etcd nginx wrk cache-tests nodejs chromium
 
 help:
 	@echo "make run    the gateway demo on 127.0.0.1:8000 (examples/gateway.yaml, two upstreams)"
@@ -40,6 +40,9 @@ endef
 
 redis-server:
 	$(call apt_install,redis-server,redis-server)
+
+etcd:
+	$(call apt_install,etcd,etcd-server)
 
 nginx:
 	$(call apt_install,nginx,nginx)
@@ -76,10 +79,10 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests bench examples scripts
 	$(BIN)/mypy
 
-unit: $(VENV)/.dev-installed redis-server
+unit: $(VENV)/.dev-installed redis-server etcd
 	$(BIN)/pytest
 
-test: $(VENV)/.dev-installed redis-server chromium lint
+test: $(VENV)/.dev-installed redis-server etcd chromium lint
 	$(BIN)/pytest --cov=flext_api --cov-report=term-missing:skip-covered
 	$(MAKE) cache-tests
 

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-CONF = """
+# One worker, no logs, temp files in the run's directory; a config adds its http body.
+PREAMBLE = """
 worker_processes 1;
 daemon off;
 pid {root}/nginx.pid;
@@ -23,7 +24,10 @@ http {{
     fastcgi_temp_path {root}/fastcgi;
     uwsgi_temp_path {root}/uwsgi;
     scgi_temp_path {root}/scgi;
-    keepalive_requests 1000000;
+"""
+CONF = (
+    PREAMBLE
+    + """    keepalive_requests 1000000;
     keepalive_timeout 60s;
     server {{
         listen 127.0.0.1:{port};
@@ -31,6 +35,7 @@ http {{
     }}
 }}
 """
+)
 
 
 def _free_port() -> int:

@@ -36,25 +36,14 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from _nginx import Nginx
+from _nginx import PREAMBLE, Nginx
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "gateway.jsonl"
 
-PROXY_CONF = """
-worker_processes 1;
-daemon off;
-pid {root}/nginx.pid;
-error_log {root}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    upstream backend {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+PROXY_CONF = (
+    PREAMBLE
+    + """    upstream backend {{ server 127.0.0.1:{upstream}; keepalive 64; }}
     server {{
         listen 127.0.0.1:{port};
         location / {{
@@ -65,6 +54,7 @@ http {{
     }}
 }}
 """
+)
 
 
 def _free_port() -> int:

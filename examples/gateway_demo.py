@@ -66,11 +66,9 @@ def main() -> None:
         print(f"  curl -s {admin}/metrics | grep gateway_")
         print(f"  curl -s -H 'Authorization: Bearer {token}' {admin}/admin/clusters")
         print(f"  curl -s -X POST -H 'Authorization: Bearer {token}' {admin}/admin/reload")
-        print(
-            f"  edit {CONFIG.relative_to(Path.cwd()) if CONFIG.is_relative_to(Path.cwd()) else CONFIG}"
-            " and save: the gateway reloads it (an invalid edit is refused)",
-            flush=True,
-        )
+        shown = CONFIG.relative_to(Path.cwd()) if CONFIG.is_relative_to(Path.cwd()) else CONFIG
+        print(f"  edit {shown} and save: the gateway reloads it (an invalid edit is refused)")
+        print("  Ctrl-C drains the gateway and stops the services", flush=True)
         serve(config, config_path=CONFIG)
     finally:
         for process in services:

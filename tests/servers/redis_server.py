@@ -103,6 +103,18 @@ class RedisServer:
             time.sleep(0.05)
         return False
 
+    def pause(self) -> None:
+        """Stop the process, keeping the port for :meth:`restart` (Redis going away)."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.terminate()
+            process.wait(10)
+
+    def restart(self, timeout: float = 10.0) -> None:
+        """Start again on the same port after :meth:`pause` (empty: no persistence)."""
+        if not self._try_start(self.port, timeout):
+            raise RuntimeError("redis-server did not restart")
+
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is not None:

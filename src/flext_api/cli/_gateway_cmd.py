@@ -9,11 +9,14 @@ on SIGTERM.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ._console import make_console
+
+if TYPE_CHECKING:
+    from ..gateway import GatewayConfig
 
 __all__ = ["gateway_app"]
 
@@ -31,19 +34,24 @@ _ConfigPath = Annotated[
 ]
 
 
-@gateway_app.command("check")
-def check_command(file: _ConfigPath) -> None:
-    """Validate FILE: print 'ok' and a summary, or every error with its line (exit 1)."""
+def _load(path: Path) -> GatewayConfig:
+    """The validated config at ``path``; prints the errors and exits 1 otherwise."""
     try:
         from ..gateway import load_config
     except ImportError:
         make_console(stderr=True).print(GATEWAY_HINT, markup=False, style="red")
         raise typer.Exit(1) from None
-    result = load_config(file)
+    result = load_config(path)
     if result.is_failure:
         make_console(stderr=True).print(result.error or "", markup=False)
         raise typer.Exit(1)
-    config = result.value
+    return result.value
+
+
+@gateway_app.command("check")
+def check_command(file: _ConfigPath) -> None:
+    """Validate FILE: print 'ok' and a summary, or every error with its line (exit 1)."""
+    config = _load(file)
     typer.echo(
         f"ok: {file} ({len(config.routes)} routes, {len(config.clusters)} clusters, "
         f"{sum(len(c.instances) for c in config.clusters)} instances)"
@@ -68,19 +76,12 @@ def gateway_command(
     if config is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(2)
-    try:
-        from ..gateway import load_config
-        from ..gateway._serve import serve
-    except ImportError:
-        make_console(stderr=True).print(GATEWAY_HINT, markup=False, style="red")
-        raise typer.Exit(1) from None
-    result = load_config(config)
-    if result.is_failure:
-        make_console(stderr=True).print(result.error or "", markup=False)
-        raise typer.Exit(1)
-    listener = result.value.listeners[0]
+    loaded = _load(config)
+    from ..gateway._serve import serve
+
+    listener = loaded.listeners[0]
     typer.echo(
         f"flext-api gateway on http://{host or listener.host}:"
         f"{listener.port if port is None else port} (config {config})"
     )
-    serve(result.value, config_path=config, port=port, host=host)
+    serve(loaded, config_path=config, port=port, host=host)

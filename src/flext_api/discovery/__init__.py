@@ -31,7 +31,9 @@ Public API (stable):
   :class:`LeastRequest`, :class:`PeakEwma`, :class:`RingHash`, :class:`ZoneAware`;
   :data:`BALANCERS` and :func:`make_balancer` by name.
 * Events for ``hooks``: :class:`InstanceStateChanged`, :class:`ProbeCompleted`,
-  :class:`RegistryStale`.
+  :class:`RegistryStale`; ``DiscoveryCollector(registry)`` (``metrics`` extra) exposes
+  instances by state, stale and panic flags, picks, ejections and probe results to
+  Prometheus.
 * :class:`ServiceClient` ``(registry, name)`` - the seed's thin wrapper over
   ``FlextApiClient(registry=...)``; it lives in the client layer and is resolved here
   on first access, so this package never imports the client.
@@ -67,15 +69,23 @@ from ._health import Transition as Transition
 from ._instance import ServiceChange as ServiceChange
 from ._instance import ServiceInstance as ServiceInstance
 from ._registry import ServiceRegistry as ServiceRegistry
+from ._static import StaticBackend as StaticBackend
 
 if TYPE_CHECKING:
     from ..client._service import ServiceClient as ServiceClient
+    from ._dns import DnsBackend as DnsBackend
+    from ._etcd import EtcdBackend as EtcdBackend
+    from ._metrics import DiscoveryCollector as DiscoveryCollector
+    from ._redis import RedisBackend as RedisBackend
 
 __all__ = [
     "BALANCERS",
     "Cluster",
+    "DiscoveryCollector",
     "DiscoveryEvent",
     "DiscoveryHook",
+    "DnsBackend",
+    "EtcdBackend",
     "HealthCheckConfig",
     "HealthTracker",
     "InstanceHealth",
@@ -87,6 +97,7 @@ __all__ = [
     "PeakEwma",
     "ProbeCompleted",
     "RandomBalancer",
+    "RedisBackend",
     "RegistryBackend",
     "RegistryStale",
     "RingHash",
@@ -95,9 +106,19 @@ __all__ = [
     "ServiceClient",
     "ServiceInstance",
     "ServiceRegistry",
+    "StaticBackend",
     "Transition",
     "ZoneAware",
     "make_balancer",
 ]
 
-__getattr__ = _lazy_getattr(__name__, {"ServiceClient": ("flext_api.client._service", None)})
+__getattr__ = _lazy_getattr(
+    __name__,
+    {
+        "DiscoveryCollector": ("._metrics", "metrics"),
+        "DnsBackend": ("._dns", "dns"),
+        "EtcdBackend": ("._etcd", None),
+        "RedisBackend": ("._redis", "redis"),
+        "ServiceClient": ("flext_api.client._service", None),
+    },
+)

@@ -13,7 +13,7 @@ crashed process's instances expire by themselves.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Protocol, runtime_checkable
 
 from .._result import FlextResult
@@ -43,7 +43,7 @@ class RegistryBackend(Protocol):
         """Every live instance of ``name`` (an empty list when there is none)."""
         ...
 
-    def changes(self, name: str) -> AsyncIterator[None]:
+    def changes(self, name: str) -> AsyncGenerator[None, None]:
         """Yields whenever ``name`` may have changed (then call :meth:`list`).
 
         A backend that cannot push changes yields on a timer. Raises ``FlextApiError``
@@ -85,7 +85,7 @@ class MemoryBackend:
     async def list(self, name: str) -> FlextResult[list[ServiceInstance]]:
         return FlextResult.ok(list(self._services.get(name, {}).values()))
 
-    async def changes(self, name: str) -> AsyncIterator[None]:
+    async def changes(self, name: str) -> AsyncGenerator[None, None]:
         while True:
             event = self._events.get(name)
             if event is None:

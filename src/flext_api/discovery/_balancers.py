@@ -47,6 +47,8 @@ __all__ = [
 ]
 
 _NO_EXCLUDE: frozenset[str] = frozenset()
+_random = random.random
+_UNMEASURED = (0.0, 0.0)
 
 
 @runtime_checkable
@@ -190,8 +192,8 @@ class RandomBalancer(_Base):
         if not instances:
             return None
         if self._uniform:
-            return instances[int(random.random() * len(instances))]
-        return instances[bisect(self._cumulative, random.random() * self._total)]
+            return instances[int(_random() * len(instances))]
+        return instances[bisect(self._cumulative, _random() * self._total)]
 
 
 class LeastRequest(RandomBalancer):
@@ -207,14 +209,23 @@ class LeastRequest(RandomBalancer):
         self._active: dict[str, int] = {}
 
     def _cost(self, instance: ServiceInstance) -> float:
-        return self._active.get(instance.id, 0) / instance.weight
+        active = self._active
+        if not active:
+            return 0.0
+        return active.get(instance.id, 0) / instance.weight
 
     def _pick(self, key: str | None) -> ServiceInstance | None:
-        first = super()._pick(key)
-        if first is None or len(self._instances) == 1:
-            return first
-        second = super()._pick(key)
-        assert second is not None
+        instances = self._instances
+        n = len(instances)
+        if n < 2:
+            return instances[0] if n else None
+        if self._uniform:
+            first = instances[int(_random() * n)]
+            second = instances[int(_random() * n)]
+        else:
+            cumulative, total = self._cumulative, self._total
+            first = instances[bisect(cumulative, _random() * total)]
+            second = instances[bisect(cumulative, _random() * total)]
         return second if self._cost(second) < self._cost(first) else first
 
     def on_start(self, instance: ServiceInstance) -> None:
@@ -254,12 +265,29 @@ class PeakEwma(LeastRequest):
         self._clock = get_clock(clock)
         self._ewma: dict[str, tuple[float, float]] = {}  # id -> (average, stamp)
 
-    def _cost(self, instance: ServiceInstance) -> float:
-        pending = self._active.get(instance.id, 0)
-        average = self._ewma.get(instance.id)
-        if average is None or average[0] == 0.0:
-            return self.penalty * pending / instance.weight
-        return average[0] * (pending + 1) / instance.weight
+    def _pick(self, key: str | None) -> ServiceInstance | None:
+        # LeastRequest's draw with the cost computed inline: this is the hot path.
+        instances = self._instances
+        n = len(instances)
+        if n < 2:
+            return instances[0] if n else None
+        if self._uniform:
+            first = instances[int(_random() * n)]
+            second = instances[int(_random() * n)]
+        else:
+            cumulative, total = self._cumulative, self._total
+            first = instances[bisect(cumulative, _random() * total)]
+            second = instances[bisect(cumulative, _random() * total)]
+        active, ewma = self._active, self._ewma
+        pending = active.get(first.id, 0) if active else 0
+        average = ewma.get(first.id, _UNMEASURED)[0]
+        cost_first = (average * (pending + 1) if average else self.penalty * pending) / first.weight
+        pending = active.get(second.id, 0) if active else 0
+        average = ewma.get(second.id, _UNMEASURED)[0]
+        cost_second = (
+            average * (pending + 1) if average else self.penalty * pending
+        ) / second.weight
+        return second if cost_second < cost_first else first
 
     def on_finish(self, instance: ServiceInstance, latency: float, ok: bool) -> None:
         super().on_finish(instance, latency, ok)
@@ -280,6 +308,19 @@ class PeakEwma(LeastRequest):
 
 def _hash64(data: str) -> int:
     return int.from_bytes(hashlib.blake2b(data.encode(), digest_size=8).digest(), "big")
+
+
+_key_hashes: dict[str, int] = {}
+
+
+def _key_hash(key: str) -> int:
+    # Keys repeat (a user, a session): remember their hashes, within a bound.
+    cached = _key_hashes.get(key)
+    if cached is None:
+        if len(_key_hashes) >= 65536:
+            _key_hashes.clear()
+        cached = _key_hashes[key] = _hash64(key)
+    return cached
 
 
 class RingHash(_Base):
@@ -322,7 +363,7 @@ class RingHash(_Base):
         hashes = self._hashes
         if not hashes:
             return None
-        index = bisect_left(hashes, _hash64(key))
+        index = bisect_left(hashes, _key_hash(key))
         return self._owners[index if index < len(hashes) else 0]
 
     def _pick_other(
@@ -331,7 +372,7 @@ class RingHash(_Base):
         if key is None:
             return super()._pick_other(key, exclude, first)
         # Walk the ring clockwise to the next host not tried: the same for every retry.
-        start = bisect_left(self._hashes, _hash64(key))
+        start = bisect_left(self._hashes, _key_hash(key))
         owners = self._owners
         for step in range(len(owners)):
             candidate = owners[(start + step) % len(owners)]

@@ -105,7 +105,8 @@ class Cluster:
         chosen = self.balancer.pick(key, exclude)
         if chosen is not None:
             picks = self.picks
-            picks[chosen.id] = picks.get(chosen.id, 0) + 1
+            ident = chosen.id
+            picks[ident] = picks.get(ident, 0) + 1
         return chosen
 
     def on_start(self, instance: ServiceInstance) -> None:
@@ -121,13 +122,19 @@ class Cluster:
         latency: float,
         now: float,
     ) -> Transition | None:
-        """Feed one call's outcome to the balancer and to outlier detection."""
+        """Feed one call's outcome to the balancer and to outlier detection.
+
+        With neither ``status`` nor ``error`` (a call cancelled, or refused by the
+        instance's own breaker) only the balancer's in-flight count is released.
+        """
         failed = error is not None or (status is not None and status >= 500)
         self.balancer.on_finish(instance, latency, not failed)
-        if instance.id not in self.instances:
-            return None
+        if (status is None and error is None) or instance.id not in self.instances:
+            return None  # no outcome (cancelled, refused by its breaker) or removed
         tracker = self.tracker
-        out = sum(1 for k in self.instances if not tracker.available(k, now))
+        # Hosts out of the set (down or ejected) as of the last rebuild: O(1) per call.
+        size = len(self.instances)
+        out = size if self.panic else size - len(self.available)
         transition = tracker.record_call(
             instance.id,
             status=status,

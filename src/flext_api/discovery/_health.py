@@ -235,8 +235,20 @@ class HealthTracker:
         ``cluster_size`` and ``ejected_in_cluster`` (hosts of the service now ejected or
         down) bound ejection by ``max_ejection_percent``.
         """
-        record = self.get(instance_id)
         cfg = self.outlier
+        record = self._records.get(instance_id)
+        if (
+            record is not None
+            and status is not None
+            and status < 500
+            and error is None
+            and not (record.consecutive_5xx or record.consecutive_gateway)
+            and record.ejected_until is None
+            and cfg.failure_ratio is None
+        ):
+            return None  # the usual call: a success that changes nothing
+        if record is None:
+            record = self.get(instance_id)
         until = record.ejected_until
         if until is not None and now >= until:
             self._readmit(record, until)  # back since the ejection ran out, not since now

@@ -37,7 +37,8 @@ async def _probe(
         timeout=TimeoutConfig.of(config.timeout),
     )
     try:
-        response = await asyncio.wait_for(transport.send(request), config.timeout)
+        async with asyncio.timeout(config.timeout):
+            response = await transport.send(request)
     except FlextApiError as exc:
         return False, None, exc.code.value
     except TimeoutError:

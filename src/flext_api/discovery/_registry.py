@@ -84,12 +84,19 @@ class ServiceRegistry:
         self.health_check_config = health_check
         self.tracker = HealthTracker(health_check, outlier)
         self._clock = get_clock(clock)
+        #: The registry clock's ``monotonic`` (health and ejection times are on it).
+        self.monotonic = self._clock.monotonic
         self._hooks = tuple(hooks)
         self._clusters: dict[str, Cluster] = {}
         self._watchers: dict[str, list[asyncio.Queue[ServiceChange | None]]] = {}
         self._sync: dict[str, asyncio.Task[None]] = {}
         self._synced: dict[str, asyncio.Event] = {}
         self._prober: asyncio.Task[None] | None = None
+        self._grace: dict[str, float] = {}
+        self._probes: dict[tuple[str, str, bool], int] = {}
+        # How long an empty answer right after an outage is not believed: a TTL and a
+        # half of the backend's (the owners re-register within one heartbeat).
+        self._grace_period = 1.5 * float(getattr(self.backend, "ttl", 10.0))
         self._closed = False
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -106,17 +113,21 @@ class ServiceRegistry:
     ) -> None:
         await self.aclose()
 
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`aclose`."""
+        return self._closed
+
     async def aclose(self) -> None:
         """Stop probes and watches, end watchers, close the backend; idempotent."""
         if self._closed:
             return
         self._closed = True
-        tasks = [t for t in (self._prober, *self._sync.values()) if t is not None]
+        tasks = {t for t in (self._prober, *self._sync.values()) if t is not None}
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
         for queues in self._watchers.values():
             for queue in queues:
                 queue.put_nowait(None)
@@ -229,7 +240,8 @@ class ServiceRegistry:
             synced = self._synced.get(name)
             if synced is not None:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(synced.wait(), 5.0)
+                    async with asyncio.timeout(5.0):
+                        await synced.wait()
         return self.pick(name, key=key, exclude=exclude)
 
     def pick(
@@ -237,7 +249,7 @@ class ServiceRegistry:
     ) -> FlextResult[ServiceInstance]:
         """Like :meth:`get_instance` without waiting (the local view only)."""
         cluster = self._clusters.get(name)
-        chosen = None if cluster is None else cluster.pick(self._clock.monotonic(), key, exclude)
+        chosen = None if cluster is None else cluster.pick(self.monotonic(), key, exclude)
         if chosen is None:
             return _fail(
                 FlextApiError.from_code(
@@ -280,7 +292,7 @@ class ServiceRegistry:
             instance, status=status, error=error, latency=latency, now=self._clock.monotonic()
         )
         if transition is not None:
-            self._transition(name, transition)
+            self.report(name, transition)
 
     def record_probe(
         self, name: str, instance_id: str, *, passed: bool, status: int | None, error: str | None
@@ -289,13 +301,17 @@ class ServiceRegistry:
         cluster = self._clusters.get(name)
         if cluster is None or instance_id not in cluster.instances:
             return  # removed meanwhile: its result no longer matters
+        key = (name, instance_id, passed)
+        self._probes[key] = self._probes.get(key, 0) + 1
         if self._hooks:
             emit(self._hooks, ProbeCompleted(name, instance_id, passed, status, error))
         transition = cluster.record_probe(instance_id, passed, self._clock.monotonic())
         if transition is not None:
-            self._transition(name, transition)
+            self.report(name, transition)
 
-    def _transition(self, name: str, transition: Transition) -> None:
+    def report(self, name: str, transition: Transition) -> None:
+        """Log and emit a health transition of service ``name`` (for callers that feed a
+        :class:`Cluster` directly, as the client stage does)."""
         log = _log.warning if transition.event in ("down", "ejected") else _log.info
         log(
             f"discovery.instance_{transition.event}",
@@ -351,13 +367,18 @@ class ServiceRegistry:
 
     async def _sync_loop(self, name: str) -> None:
         delay = _RETRY_MIN
-        while True:
+        # Checks of ``_closed`` too, not only cancellation: a store client may swallow
+        # a cancel that lands inside one of its calls.
+        while not self._closed:
             try:
                 # ``.value`` raises the FlextApiError of a failed listing.
                 self._apply(name, (await self.backend.list(name)).value)
                 delay = _RETRY_MIN
-                async for _ in self.backend.changes(name):
-                    self._apply(name, (await self.backend.list(name)).value)
+                async with contextlib.aclosing(self.backend.changes(name)) as changes:
+                    async for _ in changes:
+                        if self.closed:
+                            return
+                        self._apply(name, (await self.backend.list(name)).value)
             except FlextApiError as exc:
                 self._mark_stale(name, exc)
                 # Background timer, not a call's backoff: real time even while testing.
@@ -366,13 +387,24 @@ class ServiceRegistry:
 
     def _apply(self, name: str, instances: list[ServiceInstance]) -> None:
         cluster = self._cluster(name)
+        synced = self._synced.get(name)
+        if cluster.stale and not instances and cluster.instances:
+            # A store back from an outage may come back empty (Redis without
+            # persistence) until the owners' next heartbeat: hold the last known set
+            # for one grace period instead of dropping every instance.
+            now = self._clock.monotonic()
+            since = self._grace.setdefault(name, now)
+            if now - since < self._grace_period:
+                if synced is not None:
+                    synced.set()
+                return
+        self._grace.pop(name, None)
         if cluster.stale:
             cluster.stale = False
             _log.info("discovery.backend_recovered", service=name, backend=self.backend.kind)
             self._emit(RegistryStale(name, False, self.backend.kind, None))
             self._publish_stale(cluster)
         self._publish(cluster.replace(instances, self._clock.monotonic()))
-        synced = self._synced.get(name)
         if synced is not None:
             synced.set()
 
@@ -409,6 +441,8 @@ class ServiceRegistry:
             self._emit(InstanceStateChanged(change.name, inst.id, "added", "registered"))
         for inst in change.removed:
             self._emit(InstanceStateChanged(change.name, inst.id, "removed", "unregistered"))
+            for passed in (True, False):
+                self._probes.pop((change.name, inst.id, passed), None)
         for queue in self._watchers.get(change.name, ()):
             queue.put_nowait(change)
 
@@ -434,6 +468,10 @@ class ServiceRegistry:
             "backend": self.backend.kind,
             "services": {name: c.describe(now) for name, c in sorted(self._clusters.items())},
         }
+
+    def probe_counts(self) -> dict[tuple[str, str, bool], int]:
+        """Active probe results so far: ``(service, instance_id, passed) -> count``."""
+        return dict(self._probes)
 
     def describe(self) -> dict[str, Any]:
         """Backend, balancer and health settings (for ``flext_api.testing.describe``)."""

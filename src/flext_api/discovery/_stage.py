@@ -31,15 +31,31 @@ _CallNext: TypeAlias = Callable[[HttpRequest], Awaitable[FlextResult[HttpRespons
 KeyFunc: TypeAlias = Callable[[HttpRequest], str | None]
 
 
+_splits: dict[str, tuple[str, str]] = {}
+_hosts: dict[str, str] = {}
+
+
+def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
+    # Services call the same URLs again: keep what was parsed, within a bound.
+    if len(cache) >= 4096:
+        cache.clear()
+    cache[key] = value
+
+
 def split_service_url(url: str) -> tuple[str, str]:
     """``service://orders/a?b`` -> ``("orders", "/a?b")``."""
+    known = _splits.get(url)
+    if known is not None:
+        return known
     rest = url[len(SERVICE_SCHEME) :]
     cut = len(rest)
     for sep in "/?#":
         at = rest.find(sep)
         if 0 <= at < cut:
             cut = at
-    return rest[:cut], rest[cut:]
+    parts = rest[:cut], rest[cut:]
+    _remember(_splits, url, parts)
+    return parts
 
 
 def hash_on(spec: str) -> KeyFunc:
@@ -118,49 +134,69 @@ class DiscoveryStage:
             key = self._hash_key(request)
         registry = self.registry
         clock = self._clock
+        now = registry.monotonic
         result: FlextResult[HttpResponse] | None = None
-        for _ in range(64):
-            picked = await registry.get_instance(name, key=key, exclude=tried)
-            if picked.is_failure:
-                if result is not None:
-                    return result
-                error = picked.exception
-                assert error is not None
-                error.request = request
-                return FlextResult(error=error)
-            instance = picked.value
+        # Ends: each turn either returns or adds an instance to ``tried``, and a pick
+        # with every instance tried returns one of them (then the last refusal returns).
+        while True:
+            # The cluster directly (same package): the registry's pick, without its
+            # result object, on the hot path.
+            cluster = registry.cluster(name)
+            instance = None if cluster is None else cluster.pick(now(), key, tried)
+            if cluster is None or instance is None:
+                picked = await registry.get_instance(name, key=key, exclude=tried)
+                failure = picked._error
+                if failure is not None:
+                    if result is not None:
+                        return result
+                    failure.request = request
+                    return FlextResult(error=failure)
+                instance = picked._value
+                known = registry.cluster(name)
+                assert known is not None  # a pick succeeded: the service is known
+                cluster = known
             if result is not None and instance.id in tried:
                 return result  # every instance's breaker is open: report the last refusal
             tried.add(instance.id)
             request.url = instance.url + path
+            # The per-host stages below key on the instance: hand them its host.
+            host = _hosts.get(instance.url)
+            if host is None:
+                host = instance.host
+                _remember(_hosts, instance.url, host)
+            request.host_hint(host)
             ext["service_instance"] = instance.id
-            registry.on_start(name, instance)
+            cluster.on_start(instance)
             started = clock.monotonic()
-            done = False
+            status: int | None = None
+            code: ErrorCode | None = None
+            error: FlextApiError | None = None
             try:
                 result = await call_next(request)
-                done = True
+                error = result._error
+                if error is None:
+                    status = result._value.status_code
+                elif error.code is not ErrorCode.CIRCUIT_OPEN:
+                    # A refusal of the instance's own breaker is no outcome of the call.
+                    response = error.response
+                    if response is None:
+                        code = error.code
+                    else:
+                        status = response.status_code
             finally:
-                if not done:  # cancelled: still release the in-flight count
-                    registry.record_call(
-                        name, instance, status=None, error=None, latency=clock.monotonic() - started
-                    )
-            error = result.exception
+                # Also when cancelled: the in-flight count is released.
+                transition = cluster.record_call(
+                    instance,
+                    status=status,
+                    error=code,
+                    latency=clock.monotonic() - started,
+                    now=now(),
+                )
+                if transition is not None:
+                    registry.report(name, transition)
             if error is not None and error.code is ErrorCode.CIRCUIT_OPEN:
-                # The instance's own breaker refused: not a new failure; try another one.
-                registry.record_call(name, instance, status=None, error=None, latency=0.0)
-                continue
-            response = result.value if error is None else error.response
-            registry.record_call(
-                name,
-                instance,
-                status=None if response is None else response.status_code,
-                error=None if error is None or response is not None else error.code,
-                latency=clock.monotonic() - started,
-            )
+                continue  # try another instance at once
             return result
-        assert result is not None
-        return result
 
     def settings(self) -> dict[str, Any]:
         """What ``flext_api.testing.describe`` shows for this stage."""

@@ -37,6 +37,7 @@ from ._config import InstanceConfig as InstanceConfig
 from ._config import ListenerConfig as ListenerConfig
 from ._config import MatchConfig as MatchConfig
 from ._config import PassiveHealthConfig as PassiveHealthConfig
+from ._config import RegistrySourceConfig as RegistrySourceConfig
 from ._config import RewriteConfig as RewriteConfig
 from ._config import RouteConfig as RouteConfig
 from ._config import RouteRetry as RouteRetry
@@ -78,6 +79,7 @@ __all__ = [
     "PassiveHealthConfig",
     "RateLimitRule",
     "Reason",
+    "RegistrySourceConfig",
     "RewriteConfig",
     "RouteAuth",
     "RouteConfig",

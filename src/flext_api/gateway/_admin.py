@@ -126,10 +126,11 @@ class AdminApp:
         """The gateway's status and, per cluster, how many instances take traffic."""
         services: dict[str, Any] = {}
         for name, cluster in self.gateway.snapshot.clusters.items():
-            usable = cluster.usable()
+            rows = cluster.describe()["instances"]
+            usable = sum(1 for r in rows if r.get("state") == "up" and r["breaker"] != "open")
             services[name] = {
                 "healthy": usable,
-                "total": len(cluster.config.instances),
+                "total": len(rows),
                 "status": "up" if usable else "down",
             }
         status = "draining" if self.gateway.draining else "healthy"

@@ -16,11 +16,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from .._clock import Clock, get_clock
 from .._result import FlextResult
+from ..server._auth import Authenticator
 from ..server._logging import make_json_logger
+from ..server._ratelimit import RateLimitService, parse_limit
 from ._cluster import Cluster
 from ._config import GatewayConfig
 from ._edge import Edge
@@ -93,6 +96,8 @@ class Gateway:
         self._retired: list[Any] = []
         self._retired_registries: list[Any] = []
         self._ws_session: Any = None
+        self._rate_limiters: dict[Any, RateLimitService] = {}
+        self._authenticator: Authenticator | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -196,9 +201,39 @@ class Gateway:
             await send_gateway_problem(scope, send, reason, request_id)
             self._log(scope, request_id, None, reason.status, reason, started, None)
             return
+        if any(name == b"x-authenticated-subject" for name, _ in scope["headers"]):
+            # Only the gateway says who authenticated: a client-sent value never passes.
+            scope["headers"] = [h for h in scope["headers"] if h[0] != b"x-authenticated-subject"]
+        if route.config.auth is True:  # a mapping is the edge's auth (see _edge.py)
+            denied = await self._authenticate(snapshot, route, scope)
+            if denied is not None:
+                reason, headers = denied
+                await send_gateway_problem(scope, send, reason, request_id, headers)
+                self._log(scope, request_id, route, reason.status, reason, started, None)
+                return
+        limit_headers: list[tuple[bytes, bytes]] = []
+        if route.config.rate_limit is not None:
+            limiter = self._limits(snapshot)
+            decision = await limiter.hit(
+                route.config.name,
+                parse_limit(route.config.rate_limit),
+                limiter.clients.client_ip(scope),
+            )
+            limit_headers = decision.header_lines()
+            if not decision.allowed:
+                retry = (b"retry-after", b"%d" % decision.retry_after)
+                reason = Reason.RATE_LIMITED
+                await send_gateway_problem(scope, send, reason, request_id, [*limit_headers, retry])
+                self._log(scope, request_id, route, reason.status, reason, started, None)
+                return
         cluster = snapshot.clusters[route.config.cluster]
         exchange = Exchange(
-            route, cluster, trusted=snapshot.trusted, via=snapshot.via, request_id=request_id
+            route,
+            cluster,
+            trusted=snapshot.trusted,
+            via=snapshot.via,
+            request_id=request_id,
+            extra_headers=limit_headers,
         )
         self._enter()
         try:
@@ -218,6 +253,45 @@ class Gateway:
                 attempts=result.attempts,
             )
             self._log(scope, request_id, route, result.status, result.reason, started, result)
+
+    async def _authenticate(
+        self, snapshot: Snapshot, route: CompiledRoute, scope: Scope
+    ) -> tuple[Reason, list[tuple[bytes, bytes]]] | None:
+        """Check the route's credentials; on success the subject is added to the scope's
+        headers as ``x-authenticated-subject``; the refusal (reason, headers) otherwise."""
+        config = snapshot.config.auth
+        assert config is not None  # validated: auth routes need an auth section
+        cached = self._authenticator
+        if cached is None or cached.config != config:  # kept (with its JWKS cache) if equal
+            cached = self._authenticator = Authenticator(config, logger=self.access_log)
+        auth = cached
+        token = api_key = None
+        for name, value in scope["headers"]:
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                token = value[7:].decode("latin-1").strip()
+            elif name == b"x-api-key":
+                api_key = value.decode("latin-1")
+        try:
+            principal = await auth.authenticate(token, api_key)
+        except HTTPException as exc:
+            challenge = (exc.headers or {}).get("WWW-Authenticate", "")
+            return Reason.UNAUTHORIZED, [(b"www-authenticate", challenge.encode("latin-1"))]
+        if not set(route.config.scopes) <= principal.scopes:
+            return Reason.FORBIDDEN, []
+        subject = (b"x-authenticated-subject", principal.subject.encode("latin-1"))
+        scope["headers"] = [*scope["headers"], subject]
+        return None
+
+    def _limits(self, snapshot: Snapshot) -> RateLimitService:
+        """The rate-limit storage for ``snapshot``'s settings (kept while they are unchanged)."""
+        config = snapshot.config.rate_limit
+        if not config.trusted_proxies and snapshot.config.trusted_proxies:
+            config = config.model_copy(update={"trusted_proxies": snapshot.config.trusted_proxies})
+        service = self._rate_limiters.get(config)
+        if service is None:
+            service = RateLimitService(config, logger=self.access_log)
+            self._rate_limiters[config] = service
+        return service
 
     def _enter(self) -> None:
         self.in_flight += 1
@@ -240,9 +314,15 @@ class Gateway:
         started: float,
         result: Any,
     ) -> None:
-        if route is None:
+        if result is None:  # answered by the gateway before any upstream was tried
             self.metrics.observe(
-                UNMATCHED, "", status, reason or "", ttfb=None, upstream_time=None, attempts=0
+                route.config.name if route is not None else UNMATCHED,
+                route.config.cluster if route is not None else "",
+                status,
+                reason or "",
+                ttfb=None,
+                upstream_time=None,
+                attempts=0,
             )
         client = scope.get("client")
         self.access_log.info(
@@ -300,6 +380,9 @@ class Gateway:
         self._retired_registries.clear()
         for registry in registries.values():
             await registry.aclose()
+        for limiter in self._rate_limiters.values():
+            await limiter.aclose()
+        self._rate_limiters.clear()
         for transport in transports.values():
             await transport.aclose()
         await self.edge.aclose()

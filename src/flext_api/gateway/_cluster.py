@@ -15,15 +15,21 @@ settings did not change, so keep-alive connections survive too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import Any
 
 from .._clock import Clock, get_clock
 from .._config import TimeoutConfig
 from .._errors import ErrorCode
-from ..discovery import HealthCheckConfig, OutlierConfig, ServiceInstance, ServiceRegistry
+from ..discovery import (
+    HealthCheckConfig,
+    OutlierConfig,
+    RegistryBackend,
+    ServiceInstance,
+    ServiceRegistry,
+)
 from ..resilience import Admit, CircuitBreaker, Reject, RetryBudget
 from ..transports import AiohttpTransport
-from ._config import ClusterConfig, HealthConfig, InstanceConfig
+from ._config import ClusterConfig, HealthConfig, InstanceConfig, RegistrySourceConfig
 from ._reasons import Reason
 
 __all__ = ["Cluster", "Picked"]
@@ -56,6 +62,19 @@ def outlier_of(config: HealthConfig) -> OutlierConfig:
         max_ejection_time=passive.max_ejection_time,
         max_ejection_percent=passive.max_ejection_percent,
     )
+
+
+def _backend(source: RegistrySourceConfig | None) -> RegistryBackend | None:
+    """The shared backend ``source`` names (None: the registry's own memory backend)."""
+    if source is None:
+        return None
+    if source.backend == "redis":
+        from ..discovery import RedisBackend
+
+        return RedisBackend(source.url)
+    from ..discovery import EtcdBackend
+
+    return EtcdBackend(source.url)
 
 
 def _instance(cluster: str, config: InstanceConfig) -> ServiceInstance:
@@ -133,11 +152,13 @@ class Cluster:
             previous is not None
             and previous.config.balancer == config.balancer
             and previous.config.health == config.health
+            and previous.config.registry == config.registry
         )
         if reuse and previous is not None:
             registry = previous.registry
         else:
             registry = ServiceRegistry(
+                _backend(config.registry),
                 balancer=config.balancer,
                 health_check=health_check_of(config.health),
                 outlier=outlier_of(config.health),
@@ -150,25 +171,32 @@ class Cluster:
                 tracker.outlier = registry.tracker.outlier
                 registry.tracker = tracker
             await registry.__aenter__()
-        drained = set(previous.drained) & set(wanted) if previous is not None else set()
-        name = config.name
-        current = {i.id: i for i in registry.instances(name).unwrap_or([])}
-        for instance_id, instance in wanted.items():
-            value = _instance(name, instance)
-            if instance_id in drained:
-                continue
-            if current.get(instance_id) != value:
-                (await registry.register(name, value)).unwrap()
-        for instance_id in current:
-            if instance_id not in wanted:
-                await registry.unregister(name, instance_id)
+        drained = set(previous.drained) if previous is not None else set()
+        name = config.service
+        if config.registry is not None:
+            # Instances are the registry's: load them now; the registry follows changes.
+            await registry.refresh(name)
+        else:
+            drained &= set(wanted)
+            current = {i.id: i for i in registry.instances(name).unwrap_or([])}
+            for instance_id, instance in wanted.items():
+                value = _instance(name, instance)
+                if instance_id in drained:
+                    continue
+                if current.get(instance_id) != value:
+                    (await registry.register(name, value)).unwrap()
+            for instance_id in current:
+                if instance_id not in wanted:
+                    await registry.unregister(name, instance_id)
         old_breakers = previous.breakers if previous is not None else {}
-        breakers = {}
+        breakers = {
+            instance_id: kept
+            for instance_id, kept in old_breakers.items()
+            if kept.config == config.breaker
+            and (config.registry is not None or instance_id in wanted)
+        }
         for instance_id in wanted:
-            kept = old_breakers.get(instance_id)
-            if kept is not None and kept.config == config.breaker:
-                breakers[instance_id] = kept
-            else:
+            if instance_id not in breakers:
                 breakers[instance_id] = CircuitBreaker(config.breaker, key=instance_id)
         if previous is not None and previous.config.pool == config.pool:
             transport = previous.transport
@@ -194,22 +222,29 @@ class Cluster:
         now = self.clock.monotonic()
         skipped: set[str] = set()
         breaker_open = False
-        for _ in range(len(self.breakers) + 1):
-            result = self.registry.pick(self.name, exclude=exclude | skipped)
+        service = self.config.service
+        cluster = self.registry.cluster(service)
+        size = len(cluster.instances) if cluster is not None else 0
+        for _ in range(size + 1):
+            result = self.registry.pick(service, exclude=exclude | skipped)
             if result.is_failure:
                 break
             instance = result.value
             if instance.id in skipped:
                 break  # every candidate was tried
+            if instance.id in self.drained:
+                skipped.add(instance.id)
+                continue
             breaker = self.breakers.get(instance.id)
-            if breaker is None:
-                break
+            if breaker is None:  # an instance the registry added since
+                breaker = CircuitBreaker(self.config.breaker, key=instance.id)
+                self.breakers[instance.id] = breaker
             admit = breaker.allow(now)
             if isinstance(admit, Reject):
                 breaker_open = True
                 skipped.add(instance.id)
                 continue
-            self.registry.on_start(self.name, instance)
+            self.registry.on_start(service, instance)
             return Picked(instance, breaker, admit)
         return Reason.BREAKER_OPEN if breaker_open else Reason.NO_HEALTHY_INSTANCE
 
@@ -224,7 +259,7 @@ class Cluster:
         else:
             picked.breaker.on_success(now, duration, picked.admit)
         self.registry.record_call(
-            self.name, picked.instance, status=status, error=error, latency=duration
+            self.config.service, picked.instance, status=status, error=error, latency=duration
         )
 
     def release(self, picked: Picked) -> None:
@@ -232,52 +267,54 @@ class Cluster:
         picked.breaker.release(picked.admit)
 
     async def set_drained(self, instance_id: str, drained: bool) -> bool:
-        """Take an instance out of rotation (or back); False when the id is unknown."""
+        """Take an instance out of rotation (or back); False when the id is unknown.
+
+        A file instance is also unregistered from the cluster's own registry; one from a
+        shared registry only stops getting picks here (other gateways still use it).
+        """
+        service = self.config.service
         config = next((i for i in self.config.instances if i.instance_id == instance_id), None)
-        if config is None:
+        cluster = self.registry.cluster(service)
+        known = cluster is not None and instance_id in cluster.instances
+        if config is None and not known and instance_id not in self.drained:
             return False
         if drained:
             self.drained.add(instance_id)
-            await self.registry.unregister(self.name, instance_id)
+            if config is not None:
+                await self.registry.unregister(service, instance_id)
         else:
             self.drained.discard(instance_id)
-            (await self.registry.register(self.name, _instance(self.name, config))).unwrap()
+            if config is not None:
+                (await self.registry.register(service, _instance(service, config))).unwrap()
         return True
 
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> dict[str, Any]:
         """The admin API's view: discovery's health state plus breakers and drain flags."""
         now = self.clock.monotonic()
-        cluster = self.registry.cluster(self.name)
+        cluster = self.registry.cluster(self.config.service)
         rows = {r["id"]: r for r in (cluster.describe(now)["instances"] if cluster else [])}
+        for config in self.config.instances:  # drained file instances are unregistered
+            rows.setdefault(config.instance_id, {"id": config.instance_id, "url": config.url})
         instances = []
-        for config in self.config.instances:
-            instance_id = config.instance_id
-            row = dict(rows.get(instance_id, {"id": instance_id, "url": config.url}))
+        for instance_id, found in rows.items():
+            row = dict(found)
             if instance_id in self.drained:
                 row["state"] = "drained"
-            row["breaker"] = self.breakers[instance_id].state.value
+            breaker = self.breakers.get(instance_id)
+            row["breaker"] = breaker.state.value if breaker is not None else "closed"
             row["in_flight"] = self.in_flight.get(instance_id, 0)
             instances.append(row)
         return {
             "name": self.name,
+            "service": self.config.service,
+            "registry": self.config.registry.backend if self.config.registry else "memory",
             "balancer": self.config.balancer,
             "instances": instances,
             "pool": self.transport.stats(),
         }
-
-    def usable(self) -> int:
-        """How many instances take traffic now (not drained, down, ejected, breaker open)."""
-        described = self.describe()["instances"]
-        assert isinstance(described, list)
-        return sum(1 for row in described if row.get("state") == "up" and row["breaker"] != "open")
 
     async def aclose(self, *, close_transport: bool) -> None:
         """Stop the registry's probes (and close the pool when asked)."""
         await self.registry.aclose()
         if close_transport:
             await self.transport.aclose()
-
-
-def ids(instances: Iterable[InstanceConfig]) -> set[str]:
-    """The instance ids of ``instances``."""
-    return {i.instance_id for i in instances}

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from .._config import BreakerConfig, PoolConfig
+from .._server_config import AuthConfig, ServerRateLimitConfig
 from ._edge_config import AggregateConfig, EdgeConfig, RateLimitRule, RouteAuth, TransformConfig
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "ListenerConfig",
     "MatchConfig",
     "PassiveHealthConfig",
+    "RegistrySourceConfig",
     "RewriteConfig",
     "RouteConfig",
     "RouteRetry",
@@ -45,6 +47,14 @@ __all__ = [
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 _TEMPLATE_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _compiles(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{pattern!r} is not a valid regex: {exc}") from None
+    return pattern
 
 
 class _Model(BaseModel):
@@ -165,11 +175,29 @@ class HealthConfig(_Model):
     passive: PassiveHealthConfig = PassiveHealthConfig()
 
 
+class RegistrySourceConfig(_Model):
+    """Instances from a shared discovery registry instead of the config file.
+
+    ``backend`` is ``redis`` (``redis://host:port/db``, the ``redis`` extra) or ``etcd``
+    (``http://host:2379``); ``service`` is the registered name (default: the cluster's).
+    Services register and heartbeat themselves there; the gateway follows the changes.
+    """
+
+    backend: Literal["redis", "etcd"]
+    url: str
+    service: str | None = Field(default=None, pattern=_NAME)
+
+
 class ClusterConfig(_Model):
-    """A named set of upstream instances with their balancer, health, pool and policies."""
+    """A named set of upstream instances with their balancer, health, pool and policies.
+
+    ``instances`` lists them in the file; with ``registry`` they come from a shared
+    discovery registry instead (then ``instances`` may be left out).
+    """
 
     name: str = Field(pattern=_NAME)
-    instances: list[InstanceConfig] = Field(min_length=1)
+    instances: list[InstanceConfig] = Field(default_factory=list)
+    registry: RegistrySourceConfig | None = None
     balancer: Literal["round_robin", "least_request", "random", "peak_ewma"] = "round_robin"
     health: HealthConfig = HealthConfig()
     pool: PoolConfig = PoolConfig()
@@ -178,8 +206,17 @@ class ClusterConfig(_Model):
     breaker: BreakerConfig = BreakerConfig()
     max_pending: int = Field(default=1024, ge=1)
 
+    @property
+    def service(self) -> str:
+        """The service name in the registry."""
+        if self.registry is not None and self.registry.service is not None:
+            return self.registry.service
+        return self.name
+
     @model_validator(mode="after")
     def _unique_instances(self) -> ClusterConfig:
+        if not self.instances and self.registry is None:
+            raise ValueError("a cluster needs instances (or a registry source)")
         seen: set[str] = set()
         for instance in self.instances:
             if instance.instance_id in seen:
@@ -225,12 +262,7 @@ class MatchConfig(_Model):
     @field_validator("path_regex")
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"{value!r} is not a valid regex: {exc}") from None
-        return value
+        return None if value is None else _compiles(value)
 
     @field_validator("methods")
     @classmethod
@@ -263,12 +295,8 @@ class RewriteConfig(_Model):
 
     @field_validator("regex")
     @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"{value!r} is not a valid regex: {exc}") from None
-        return value
+    def _regex(cls, value: str) -> str:
+        return _compiles(value)
 
 
 class HeaderRules(_Model):
@@ -283,9 +311,20 @@ class HeaderRules(_Model):
 class RouteConfig(_Model):
     """A route: a match, the cluster it goes to and per-route overrides.
 
-    ``cache: true`` puts the shared RFC 9111 cache in front of the route; ``auth``,
-    ``rate_limits``, ``concurrency``, ``transform`` and ``aggregate`` are its edge
-    policies (unset ones fall back on ``edge.defaults``; see docs/gateway-policies.md).
+    ``auth: true`` requires a valid JWT (``Authorization: Bearer``) or API key
+    (``X-API-Key``) as :attr:`GatewayConfig.auth` defines them, holding every scope in
+    ``scopes``: 401 (with ``WWW-Authenticate``) or 403 otherwise. The upstream receives
+    ``X-Authenticated-Subject`` (a client-sent one is always removed).
+
+    ``rate_limit`` (``"100/second"``) limits each client of the route (its address, through
+    ``trusted_proxies``) in the storage of :attr:`GatewayConfig.rate_limit`; a refusal is a
+    429 with ``Retry-After``, and every answer carries ``RateLimit-*`` headers.
+
+    ``auth: {methods, scopes, roles}`` (a mapping instead of ``true``) is the edge auth
+    of ``edge.auth`` (JWT, API keys, basic, forward-auth); ``cache: true`` puts the shared
+    RFC 9111 cache in front of the route; ``rate_limits``, ``concurrency``, ``transform``
+    and ``aggregate`` are the other edge policies (unset ones fall back on
+    ``edge.defaults``; see docs/gateway-policies.md).
     """
 
     name: str = Field(pattern=_NAME)
@@ -298,14 +337,29 @@ class RouteConfig(_Model):
     host_rewrite: str | None = None
     headers: HeaderRules = HeaderRules()
     websocket: bool = True
+    # true: the core's JWT / API-key check; a mapping: the edge policy (RouteAuth).
+    auth: RouteAuth | bool = False
+    scopes: tuple[str, ...] = ()
+    rate_limit: str | None = None
     cache: bool = False
     timeouts: GatewayTimeouts | None = None
     retry: RouteRetry | None = None
-    auth: RouteAuth | None = None
     rate_limits: tuple[RateLimitRule, ...] | None = None
     concurrency: int | None = Field(default=None, ge=1)
     transform: TransformConfig | None = None
     aggregate: AggregateConfig | None = None
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _limit(cls, value: str | None) -> str | None:
+        if value is not None:
+            from limits import parse
+
+            try:
+                parse(value)
+            except ValueError:
+                raise ValueError(f"invalid rate limit {value!r}: use e.g. '100/second'") from None
+        return value
 
     @model_validator(mode="after")
     def _strip_needs_prefix(self) -> RouteConfig:
@@ -332,6 +386,8 @@ class GatewayConfig(_Model):
     via: str = "flext-gateway"
     drain_timeout: float = Field(default=30.0, ge=0)
     watch: bool = True
+    rate_limit: ServerRateLimitConfig = ServerRateLimitConfig()
+    auth: AuthConfig | None = None
     clusters: list[ClusterConfig] = Field(min_length=1)
     routes: list[RouteConfig] = Field(min_length=1)
     edge: EdgeConfig = EdgeConfig()
@@ -343,6 +399,10 @@ class GatewayConfig(_Model):
         _no_duplicates("route", [r.name for r in self.routes])
         known = set(clusters)
         for route in self.routes:
+            if route.auth is True and self.auth is None:
+                raise ValueError(
+                    f"route {route.name!r} sets auth: true but there is no auth section"
+                )
             if route.cluster not in known:
                 raise ValueError(
                     f"route {route.name!r} names cluster {route.cluster!r}, "

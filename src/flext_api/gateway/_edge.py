@@ -33,6 +33,7 @@ from ._aggregate import aggregate
 from ._auth import Denied, EdgeAuth, Identity
 from ._cache import SharedCache
 from ._config import GatewayConfig, RouteConfig
+from ._edge_checks import route_auth
 from ._edge_config import RouteAuth, RoutePolicies
 from ._ratelimit import CompiledLimit, EdgeLimiter, InFlight, StoreDown
 from ._series import RouteSeries
@@ -90,7 +91,7 @@ class _RoutePolicy:
 
 
 def _policy(route: RouteConfig, defaults: RoutePolicies) -> _RoutePolicy:
-    auth = route.auth if route.auth is not None else defaults.auth
+    auth = route_auth(route, defaults)
     rules = route.rate_limits if route.rate_limits is not None else defaults.rate_limits
     transform = route.transform if route.transform is not None else defaults.transform
     return _RoutePolicy(

@@ -9,10 +9,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ._config import GatewayConfig
+from ._edge_config import RouteAuth, RoutePolicies
 
-__all__ = ["check_edge"]
+if TYPE_CHECKING:
+    from ._config import GatewayConfig, RouteConfig
+
+__all__ = ["check_edge", "route_auth"]
+
+
+def route_auth(route: RouteConfig, defaults: RoutePolicies) -> RouteAuth | None:
+    """The edge auth of ``route``: its own mapping, else ``edge.defaults.auth``.
+
+    A route that sets ``auth: true`` (the core's JWT / API-key check) or ``auth: false``
+    (public) has no edge auth: setting the key overrides the default.
+    """
+    if isinstance(route.auth, RouteAuth):
+        return route.auth
+    if "auth" in route.model_fields_set:
+        return None
+    return defaults.auth
 
 
 def check_edge(config: GatewayConfig) -> None:
@@ -26,7 +41,7 @@ def check_edge(config: GatewayConfig) -> None:
         "forward": edge.auth.forward is not None,
     }
     for route in config.routes:
-        auth = route.auth if route.auth is not None else edge.defaults.auth
+        auth = route_auth(route, edge.defaults)
         if auth is not None and auth.required:
             missing = [m for m in auth.methods if not available[m]]
             if missing:

@@ -127,6 +127,38 @@ class _Body:
                 return
 
 
+_LONG_BODY = 1 << 20
+
+
+def _long(response: HttpResponse) -> bool:
+    """A body worth watching the client for: unknown length (streams, SSE) or over 1 MiB."""
+    length = response.headers.get("content-length")
+    return length is None or not length.isdigit() or int(length) > _LONG_BODY
+
+
+async def _until_disconnect(pump: Any, receive: Receive) -> bool:
+    """Run ``pump``; False when the client disconnected first (the pump is cancelled)."""
+    pumping = asyncio.ensure_future(pump)
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(disconnected())
+    gone = False
+    try:
+        done, _ = await asyncio.wait((pumping, watcher), return_when=asyncio.FIRST_COMPLETED)
+        gone = pumping not in done
+    finally:
+        for task in (pumping, watcher):
+            task.cancel()
+        await asyncio.gather(pumping, watcher, return_exceptions=True)
+    if gone:
+        return False
+    pumping.result()  # re-raises UpstreamCut
+    return True
+
+
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
     for name, value in headers:
         if name == b"transfer-encoding":
@@ -139,7 +171,7 @@ def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
 class Exchange:
     """Runs the exchange of one request on one route (a fresh object per request)."""
 
-    __slots__ = ("cluster", "request_id", "result", "route", "trusted", "via")
+    __slots__ = ("cluster", "extra_headers", "request_id", "result", "route", "trusted", "via")
 
     def __init__(
         self,
@@ -149,7 +181,9 @@ class Exchange:
         trusted: TrustedProxies,
         via: bytes,
         request_id: bytes,
+        extra_headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
+        self.extra_headers = extra_headers or []
         self.route = route
         self.cluster = cluster
         self.trusted = trusted
@@ -266,7 +300,8 @@ class Exchange:
                 continue
             try:
                 result.ttfb = elapsed
-                await self._relay(response, scope, send, method)
+                watch = receive if not has_body or body.consumed else None
+                await self._relay(response, scope, send, method, watch)
             finally:
                 in_flight[picked.id] -= 1
                 result.upstream_time = clock.monotonic() - attempt_start
@@ -294,7 +329,15 @@ class Exchange:
         cluster = self.cluster
         return cluster.budget.try_retry(cluster.name, cluster.clock.monotonic())
 
-    async def _relay(self, response: HttpResponse, scope: Scope, send: Send, method: str) -> None:
+    async def _relay(
+        self,
+        response: HttpResponse,
+        scope: Scope,
+        send: Send,
+        method: str,
+        receive: Receive | None,
+    ) -> None:
+        """Send the response on; ``receive`` (request body done) watches for a gone client."""
         result = self.result
         result.status = response.status_code
         pairs = response_headers(
@@ -305,24 +348,37 @@ class Exchange:
         pairs = [(n, v) for n, v in pairs if n != b"x-request-id"]
         pairs.append((b"x-request-id", self.request_id))
         pairs = apply_rules(pairs, self.route.response_add, self.route.response_remove)
+        pairs.extend(self.extra_headers)
         no_body = method == "HEAD" or response.status_code in _NO_BODY_STATUS
         try:
             await send(
                 {"type": "http.response.start", "status": response.status_code, "headers": pairs}
             )
             if not no_body:
-                try:
-                    async for chunk in response.aiter_bytes():
-                        result.bytes_out += len(chunk)
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                except FlextApiError as exc:
-                    result.reason = Reason.UPSTREAM_CUT
-                    raise UpstreamCut(exc.message) from exc
+                pump = self._pump(response, send)
+                if receive is not None and _long(response):
+                    # A stream (SSE, a large download) to a client that went away must stop
+                    # reading the upstream: the server signals it only through receive().
+                    if not await _until_disconnect(pump, receive):
+                        result.reason = Reason.CLIENT_DISCONNECT
+                        return
+                else:
+                    await pump
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
             result.reason = Reason.CLIENT_DISCONNECT
         finally:
             await response.aclose()
+
+    async def _pump(self, response: HttpResponse, send: Send) -> None:
+        result = self.result
+        try:
+            async for chunk in response.aiter_bytes():
+                result.bytes_out += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except FlextApiError as exc:
+            result.reason = Reason.UPSTREAM_CUT
+            raise UpstreamCut(exc.message) from exc
 
     async def _fail(self, scope: Scope, send: Send, reason: Reason) -> None:
         self.result.reason = reason
@@ -330,7 +386,13 @@ class Exchange:
         await send_gateway_problem(scope, send, reason, self.request_id)
 
 
-async def send_gateway_problem(scope: Scope, send: Send, reason: Reason, request_id: bytes) -> None:
+async def send_gateway_problem(
+    scope: Scope,
+    send: Send,
+    reason: Reason,
+    request_id: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     """Answer with the problem document of ``reason`` (status, header and body)."""
     from ..server._problem import send_problem
 
@@ -346,6 +408,7 @@ async def send_gateway_problem(scope: Scope, send: Send, reason: Reason, request
             (b"x-gateway-reason", reason.value.encode()),
             (b"x-request-id", request_id),
             *([(b"connection", b"close")] if reason.status in (400, 431) else []),
+            *(headers or []),
         ],
         extensions={"reason": reason.value},
     )

@@ -22,6 +22,9 @@ class Reason(StrEnum):
     NO_ROUTE = "no_route"
     AMBIGUOUS_REQUEST = "ambiguous_request"
     HEADERS_TOO_LARGE = "headers_too_large"
+    RATE_LIMITED = "rate_limited"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
     CONNECT_FAILURE = "connect_failure"
     UPSTREAM_TIMEOUT = "upstream_timeout"
     UPSTREAM_RESET = "upstream_reset"
@@ -48,6 +51,9 @@ _STATUS = {
     Reason.NO_ROUTE: 404,
     Reason.AMBIGUOUS_REQUEST: 400,
     Reason.HEADERS_TOO_LARGE: 431,
+    Reason.RATE_LIMITED: 429,
+    Reason.UNAUTHORIZED: 401,
+    Reason.FORBIDDEN: 403,
     Reason.CONNECT_FAILURE: 502,
     Reason.UPSTREAM_TIMEOUT: 504,
     Reason.UPSTREAM_RESET: 502,
@@ -62,6 +68,9 @@ _STATUS = {
 _TITLE = {
     Reason.NO_ROUTE: "No route matches this request",
     Reason.HEADERS_TOO_LARGE: "The request headers are too large",
+    Reason.RATE_LIMITED: "Too many requests; retry later",
+    Reason.UNAUTHORIZED: "Valid credentials are required",
+    Reason.FORBIDDEN: "The credentials lack a required scope",
     Reason.AMBIGUOUS_REQUEST: "Both Transfer-Encoding and Content-Length: the body is ambiguous",
     Reason.CONNECT_FAILURE: "Could not connect to an upstream instance",
     Reason.UPSTREAM_TIMEOUT: "The upstream did not answer in time",

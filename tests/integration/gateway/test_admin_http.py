@@ -12,6 +12,7 @@ import yaml
 
 from tests.integration.gateway.conftest import LiveGateway, basic_config
 from tests.integration.gateway.upstream import Upstream
+from tests.servers.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -111,3 +112,103 @@ async def test_total_timeout_is_typed_504(
     gw = run_gateway(config)
     async with aiohttp.ClientSession() as s, s.get(gw.url + "/slow?ms=3000") as r:
         assert (r.status, r.headers["X-Gateway-Reason"]) == (504, "upstream_timeout")
+
+
+async def test_route_rate_limit(upstreams: tuple[Upstream, Upstream], run_gateway: Run) -> None:
+    """A route's rate limit answers 429 rate_limited with Retry-After once spent."""
+    a, _ = upstreams
+    gw = run_gateway(basic_config(a.url, rate_limit="3/minute"))
+    statuses = []
+    async with aiohttp.ClientSession() as s:
+        for _ in range(4):
+            async with s.get(gw.url + "/echo/limited") as r:
+                statuses.append((r.status, r.headers.get("RateLimit-Remaining")))
+                last = r.headers.copy()
+    assert statuses == [(200, "2"), (200, "1"), (200, "0"), (429, "0")]
+    assert last["X-Gateway-Reason"] == "rate_limited"
+    assert int(last["Retry-After"]) >= 1
+    assert a.hits("/echo/limited") == 3
+
+
+SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret!"
+
+
+def _auth_config(url: str) -> dict[str, Any]:
+    config = basic_config(url, auth=True, scopes=["orders:read"])
+    config["auth"] = {"jwt_secret": SECRET, "api_keys": {"ci": "key-123"}}
+    return config
+
+
+async def test_auth_route_refuses_without_credentials(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """An auth route answers 401 unauthorized with a challenge; nothing reaches the upstream."""
+    a, _ = upstreams
+    gw = run_gateway(_auth_config(a.url))
+    async with aiohttp.ClientSession() as s, s.get(gw.url + "/echo/private") as r:
+        assert (r.status, r.headers["X-Gateway-Reason"]) == (401, "unauthorized")
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert a.hits("/echo/private") == 0
+
+
+async def test_auth_route_passes_valid_jwt_with_subject(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """A valid JWT with the scope passes; the upstream sees the subject, not a forged one."""
+    import time
+
+    import jwt
+
+    a, _ = upstreams
+    gw = run_gateway(_auth_config(a.url))
+    token = jwt.encode(
+        {"sub": "alice", "scope": "orders:read", "exp": int(time.time()) + 600}, SECRET, "HS256"
+    )
+    headers = {"Authorization": f"Bearer {token}", "X-Authenticated-Subject": "mallory"}
+    async with aiohttp.ClientSession() as s, s.get(gw.url + "/echo/p", headers=headers) as r:
+        assert r.status == 200
+    seen = [v for k, v in a.requests[-1]["headers"] if k == "x-authenticated-subject"]
+    assert seen == ["alice"]
+
+
+async def test_auth_route_forbids_missing_scope(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """An API key without the route's scope gets 403 forbidden."""
+    a, _ = upstreams
+    gw = run_gateway(_auth_config(a.url))
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(gw.url + "/echo/p", headers={"X-API-Key": "key-123"}) as r,
+    ):
+        assert (r.status, r.headers["X-Gateway-Reason"]) == (403, "forbidden")
+
+
+async def test_cluster_from_redis_registry(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run, redis_server: RedisServer
+) -> None:
+    """A cluster with a Redis registry source routes to the instances registered there."""
+    from flext_api.discovery import RedisBackend, ServiceInstance, ServiceRegistry
+
+    a, b = upstreams
+    async with ServiceRegistry(RedisBackend(redis_server.url)) as services:
+        for name, up in (("a", a), ("b", b)):
+            instance = ServiceInstance(id=f"orders-{name}", name="orders", url=up.url)
+            (await services.register("orders", instance)).unwrap()
+        config = basic_config(a.url)
+        config["clusters"][0] = {
+            "name": "svc",
+            "registry": {"backend": "redis", "url": redis_server.url, "service": "orders"},
+            "health": {"active": False},
+        }
+        gw = run_gateway(config)
+        seen = set()
+        async with aiohttp.ClientSession() as s:
+            for _ in range(6):
+                async with s.get(gw.url + "/echo/r") as r:
+                    seen.add(r.headers["X-Upstream"])
+        assert seen == {"a", "b"}
+        status, clusters = await _get(gw.admin_url + "/admin/clusters", headers=AUTH)
+        assert status == 200
+        assert {row["id"] for row in clusters[0]["instances"]} == {"orders-a", "orders-b"}
+        assert clusters[0]["registry"] == "redis"

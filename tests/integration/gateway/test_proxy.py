@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -205,3 +206,31 @@ async def test_upstream_status_passes_through(
     assert status == 503
     assert "X-Gateway-Reason" not in headers
     assert b'"instance": "a"' in body
+
+
+async def test_expect_100_continue(upstreams: tuple[Upstream, Upstream], run_gateway: Run) -> None:
+    """A client waiting for 100 Continue gets it, then its body reaches the upstream."""
+    import socket
+
+    a, _ = upstreams
+    gw = run_gateway(basic_config(a.url))
+
+    def exchange() -> bytes:
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=30) as sock:
+            sock.sendall(
+                b"POST /echo/expect HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+            )
+            interim = sock.recv(65536)
+            assert interim.startswith(b"HTTP/1.1 100 ")
+            sock.sendall(b"hello")
+            raw = b""
+            while chunk := sock.recv(65536):
+                raw += chunk
+            return raw
+
+    raw = await asyncio.to_thread(exchange)
+    assert raw.startswith(b"HTTP/1.1 200 ")
+    assert [(r["path"], r["body_length"]) for r in a.requests if r["path"] != "/health"] == [
+        ("/echo/expect", 5)
+    ]

@@ -91,3 +91,21 @@ async def test_websocket_refused_when_no_instance_answers(run_gateway: Run) -> N
     assert info.value.status == 502
     assert info.value.headers is not None
     assert info.value.headers["X-Gateway-Reason"] == "connect_failure"
+
+
+async def test_client_gone_stops_upstream_stream(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """When an SSE client disconnects, the gateway stops reading the upstream stream."""
+    a, _ = upstreams
+    gw = run_gateway(basic_config(a.url))
+    async with aiohttp.ClientSession() as session, session.get(gw.url + "/sse") as response:
+        a.release("one")
+        assert await _next_event(response) == b"data: one\n\n"
+    # the client is gone; the gateway's exchange must end without the upstream ending
+    for _ in range(500):
+        if gw.gateway.in_flight == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert gw.gateway.in_flight == 0
+    a.release("end")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import pytest
 
@@ -248,7 +248,7 @@ class _FlakyBackend(MemoryBackend):
             return FlextResult.fail("store unreachable", code=ErrorCode.CONNECT_ERROR)
         return await super().list(name)
 
-    async def changes(self, name: str) -> AsyncIterator[None]:
+    async def changes(self, name: str) -> AsyncGenerator[None, None]:
         while not self.down:
             await asyncio.sleep(0.01)
             yield None

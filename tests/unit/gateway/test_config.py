@@ -141,3 +141,15 @@ def test_strip_prefix_needs_prefix() -> None:
 def test_example_config_is_valid() -> None:
     """The bundled examples/gateway.yaml validates."""
     assert load_config(Path("examples/gateway.yaml")).is_success
+
+
+def test_invalid_rate_limit_refused() -> None:
+    """A route's rate limit must parse ('100/second')."""
+    result = parse_config(MINIMAL.replace("cache: true", "rate_limit: lots"))
+    assert result.error is not None and "invalid rate limit 'lots'" in result.error
+
+
+def test_auth_route_needs_auth_section() -> None:
+    """auth: true on a route without a top-level auth section is refused."""
+    result = parse_config(MINIMAL.replace("cache: true", "auth: true"))
+    assert result.error is not None and "no auth section" in result.error

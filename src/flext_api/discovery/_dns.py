@@ -1,0 +1,194 @@
+"""``DnsBackend``: instances from DNS SRV or A records, cached for their TTL.
+
+``SRV`` (``_NAME._tcp.DOMAIN``) gives host, port and weight; only the lowest priority
+group is used, as RFC 2782 says. ``A`` (``NAME.DOMAIN``) gives addresses on
+``default_port``. An answer is reused until its TTL runs out (clamped to
+``[min_ttl, max_ttl]``); the registry relists when it does. DNS is read-only here:
+``register`` and ``unregister`` fail with ``CONFIG_ERROR``.
+
+A DNS failure (timeout, no server answering) is a ``DNS_ERROR`` failure, so the
+registry keeps serving the last known instances; NXDOMAIN is an answer (no instance).
+
+Needs the ``dns`` extra (dnspython's asyncio resolver).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import AsyncGenerator, Callable, Sequence
+
+import dns.asyncresolver
+import dns.exception
+import dns.rdatatype
+import dns.resolver
+
+from .._clock import Clock, get_clock
+from .._errors import ConfigError, ErrorCode, FlextApiError
+from .._result import FlextResult
+from ._instance import ServiceInstance
+
+__all__ = ["DnsBackend"]
+
+
+def _dns_error(name: str, exc: BaseException) -> FlextApiError:
+    err = FlextApiError.from_code(
+        ErrorCode.DNS_ERROR, f"DNS lookup for service {name!r} failed: {type(exc).__name__}: {exc}"
+    )
+    err.__cause__ = exc
+    return err
+
+
+class DnsBackend:
+    """A read-only registry backend on DNS SRV or A records.
+
+    Args:
+        domain: appended to the service name (``orders`` -> ``_orders._tcp.DOMAIN``).
+        record: ``"SRV"`` or ``"A"``.
+        nameservers: DNS servers to ask (default: the system's).
+        port: their port.
+        scheme: ``http`` or ``https`` for the instance URLs.
+        default_port: the port of ``A`` instances.
+        query_name: maps a service name to the DNS name to ask (overrides ``domain``).
+        min_ttl / max_ttl: bounds of the cache time, seconds.
+        timeout: seconds for one lookup.
+        resolver: a configured ``dns.asyncresolver.Resolver`` (overrides the above).
+        clock: the clock cache expiry is measured on.
+    """
+
+    kind = "dns"
+    shared = True
+
+    def __init__(
+        self,
+        domain: str = "",
+        *,
+        record: str = "SRV",
+        nameservers: Sequence[str] | None = None,
+        port: int = 53,
+        scheme: str = "http",
+        default_port: int = 80,
+        query_name: Callable[[str], str] | None = None,
+        min_ttl: float = 1.0,
+        max_ttl: float = 300.0,
+        timeout: float = 2.0,
+        resolver: dns.asyncresolver.Resolver | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        record = record.upper()
+        if record not in ("SRV", "A"):
+            raise ConfigError(f"record must be 'SRV' or 'A', got {record!r}")
+        if scheme not in ("http", "https"):
+            raise ConfigError(f"scheme must be 'http' or 'https', got {scheme!r}")
+        if not 0 < min_ttl <= max_ttl:
+            raise ConfigError("need 0 < min_ttl <= max_ttl")
+        self.record = record
+        self.scheme = scheme
+        self.default_port = default_port
+        self.min_ttl, self.max_ttl = min_ttl, max_ttl
+        suffix = f".{domain.strip('.')}" if domain.strip(".") else ""
+        if query_name is None:
+            if record == "SRV":
+
+                def query_name(name: str) -> str:
+                    return f"_{name}._tcp{suffix}"
+
+            else:
+
+                def query_name(name: str) -> str:
+                    return f"{name}{suffix}"
+
+        self._query_name = query_name
+        if resolver is None:
+            resolver = dns.asyncresolver.Resolver(configure=nameservers is None)
+            if nameservers is not None:
+                resolver.nameservers = list(nameservers)
+            resolver.port = port
+            resolver.lifetime = timeout
+            resolver.timeout = timeout
+        self._resolver = resolver
+        self._clock = get_clock(clock)
+        self._cache: dict[str, tuple[float, builtins.list[ServiceInstance]]] = {}
+
+    async def register(self, instance: ServiceInstance) -> FlextResult[None]:
+        return FlextResult.fail(
+            "the DNS registry is read-only: publish records in DNS", code=ErrorCode.CONFIG_ERROR
+        )
+
+    async def unregister(self, name: str, instance_id: str) -> FlextResult[None]:
+        return await self.register(ServiceInstance(id=instance_id, name=name, url="http://x"))
+
+    def _ttl(self, ttl: float) -> float:
+        return min(self.max_ttl, max(self.min_ttl, float(ttl)))
+
+    async def list(self, name: str) -> FlextResult[builtins.list[ServiceInstance]]:
+        now = self._clock.monotonic()
+        cached = self._cache.get(name)
+        if cached is not None and now < cached[0]:
+            return FlextResult.ok(list(cached[1]))
+        try:
+            ttl, instances = await (self._srv(name) if self.record == "SRV" else self._a(name))
+        except dns.resolver.NXDOMAIN:
+            ttl, instances = self.min_ttl, []
+        except dns.resolver.NoAnswer:
+            ttl, instances = self.min_ttl, []
+        except dns.exception.DNSException as exc:
+            return FlextResult(error=_dns_error(name, exc))
+        self._cache[name] = (now + self._ttl(ttl), instances)
+        return FlextResult.ok(list(instances))
+
+    async def _addresses(self, host: str) -> tuple[float, builtins.list[str]]:
+        answer = await self._resolver.resolve(host, "A")
+        assert answer.rrset is not None
+        return answer.rrset.ttl, [r.address for r in answer]
+
+    async def _a(self, name: str) -> tuple[float, builtins.list[ServiceInstance]]:
+        ttl, addresses = await self._addresses(self._query_name(name))
+        return ttl, [
+            ServiceInstance(
+                id=f"{addr}-{self.default_port}",
+                name=name,
+                url=f"{self.scheme}://{addr}:{self.default_port}",
+            )
+            for addr in sorted(addresses)
+        ]
+
+    async def _srv(self, name: str) -> tuple[float, builtins.list[ServiceInstance]]:
+        answer = await self._resolver.resolve(self._query_name(name), "SRV")
+        assert answer.rrset is not None
+        ttl: float = answer.rrset.ttl
+        records = list(answer)
+        best = min(r.priority for r in records)
+        instances: builtins.list[ServiceInstance] = []
+        for rec in sorted(records, key=lambda r: (str(r.target), r.port)):
+            if rec.priority != best:
+                continue
+            host = str(rec.target).rstrip(".")
+            host_ttl, addresses = await self._addresses(host)
+            ttl = min(ttl, host_ttl)
+            instances.extend(
+                ServiceInstance(
+                    id=f"{addr}-{rec.port}",
+                    name=name,
+                    url=f"{self.scheme}://{addr}:{rec.port}",
+                    weight=max(1, min(10000, rec.weight)),
+                    metadata={"target": host},
+                )
+                for addr in sorted(addresses)
+            )
+        return ttl, instances
+
+    async def changes(self, name: str) -> AsyncGenerator[None, None]:
+        while True:
+            cached = self._cache.get(name)
+            wait = self.min_ttl
+            if cached is not None:
+                wait = max(self.min_ttl, cached[0] - self._clock.monotonic())
+            await asyncio.sleep(wait)  # DNS cannot push: look again when the TTL runs out
+            yield None
+
+    async def aclose(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"<DnsBackend record={self.record} [{len(self._cache)} names cached]>"

@@ -1,0 +1,193 @@
+"""Redis and etcd backends when things go wrong: bad settings, no server, bad records."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import socket
+import uuid
+from collections.abc import MutableMapping
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from structlog.testing import capture_logs
+
+from flext_api._errors import ConfigError, ErrorCode
+from flext_api.discovery import (
+    EtcdBackend,
+    MemoryBackend,
+    RedisBackend,
+    RegistryBackend,
+    ServiceInstance,
+)
+from tests.servers.etcd_server import EtcdServer
+from tests.servers.fault import FaultServer
+from tests.servers.redis_server import RedisServer
+
+from ._poll import eventually
+
+pytestmark = pytest.mark.integration
+
+INSTANCE = ServiceInstance(id="o-1", name="orders", url="http://127.0.0.1:9001")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _events(logs: list[MutableMapping[str, Any]]) -> list[object]:
+    return [entry["event"] for entry in logs]
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"ttl": 0}, {"ttl": 2, "heartbeat": 2}, {"ttl": 2, "poll_interval": 0}]
+)
+def test_redis_backend_rejects_bad_timing(kwargs: dict[str, Any]) -> None:
+    """A non-positive TTL, a heartbeat not below it or a zero poll is a ConfigError."""
+    with pytest.raises(ConfigError):
+        RedisBackend("redis://127.0.0.1:1/0", **kwargs)
+
+
+@pytest.mark.parametrize("kind", ["redis", "etcd"])
+async def test_backend_without_server_fails_each_call(kind: str) -> None:
+    """No server listening: register, unregister and list fail with CONNECT_ERROR."""
+    port = _closed_port()
+    backend: RegistryBackend = (
+        RedisBackend(f"redis://127.0.0.1:{port}/0", ttl=1.0)
+        if kind == "redis"
+        else EtcdBackend(f"http://127.0.0.1:{port}", ttl=2)
+    )
+    for result in (
+        await backend.register(INSTANCE),
+        await backend.unregister("orders", "o-1"),
+        await backend.list("orders"),
+    ):
+        assert result.error_code is ErrorCode.CONNECT_ERROR
+    await backend.aclose()
+
+
+async def test_redis_watch_without_server_raises_unreachable() -> None:
+    """changes() raises CONNECT_ERROR when the pub/sub connection cannot be made."""
+    backend = RedisBackend(f"redis://127.0.0.1:{_closed_port()}/0", ttl=1.0)
+    changes = backend.changes("orders")
+    with pytest.raises(Exception, match="unreachable") as info:
+        await anext(changes)
+    assert getattr(info.value, "code", None) is ErrorCode.CONNECT_ERROR
+    await changes.aclose()
+    await backend.aclose()
+
+
+async def test_redis_bad_record_is_skipped(redis_server: RedisServer) -> None:
+    """A record that is not an instance is logged and left out; the rest is listed."""
+    prefix = f"b-{uuid.uuid4().hex[:8]}"
+    client = aioredis.Redis.from_url(redis_server.url)
+    backend = RedisBackend(ttl=5.0, prefix=prefix, client=client)
+    await backend.register(INSTANCE)
+    await client.zadd(f"{prefix}:orders:members", {"junk": 1e15})
+    await client.hset(f"{prefix}:orders:data", "junk", "{not json")
+    with capture_logs() as logs:
+        listed = (await backend.list("orders")).value
+    assert listed == [INSTANCE]
+    assert "discovery.bad_record" in _events(logs)
+    assert "1 instances kept alive" in repr(backend)
+    await backend.aclose()
+    assert await client.ping()  # a client passed in is not closed by the backend
+    await client.aclose()
+
+
+async def test_redis_heartbeat_reports_failure_once_and_recovers(own_redis: RedisServer) -> None:
+    """Redis down: one heartbeat warning; back (empty): the instance is put back."""
+    backend = RedisBackend(own_redis.url, ttl=0.6, prefix="hb")
+    await backend.register(INSTANCE)
+    with capture_logs() as logs:
+        own_redis.pause()
+        assert await eventually(lambda: "discovery.heartbeat_failed" in _events(logs))
+        own_redis.restart()
+        assert await eventually(lambda: "discovery.heartbeat_recovered" in _events(logs))
+    assert (await backend.list("orders")).value == [INSTANCE]
+    assert _events(logs).count("discovery.heartbeat_failed") == 1
+    await backend.aclose()
+
+
+def test_etcd_backend_rejects_a_bad_ttl() -> None:
+    """etcd leases are whole seconds >= 1."""
+    with pytest.raises(ConfigError):
+        EtcdBackend(ttl=0)
+
+
+async def test_etcd_error_status_is_a_failure(fault: FaultServer) -> None:
+    """A gateway answering 404 is a CONNECT_ERROR naming the status; so is its watch."""
+    backend = EtcdBackend(f"{fault.url}/status/404?to=", ttl=2)
+    listed = await backend.list("orders")
+    assert listed.error_code is ErrorCode.CONNECT_ERROR and "404" in (listed.error or "")
+    changes = backend.changes("orders")
+    with pytest.raises(Exception, match="404"):
+        await anext(changes)
+    await changes.aclose()
+    await backend.aclose()
+
+
+async def _put_raw(backend: EtcdBackend, key: str, value: str) -> None:
+    encode = base64.b64encode
+    body = {"key": encode(key.encode()).decode(), "value": encode(value.encode()).decode()}
+    await backend._call("/v3/kv/put", body)
+
+
+async def test_etcd_bad_record_is_skipped(etcd: EtcdServer) -> None:
+    """A value that is not an instance is logged and left out."""
+    prefix = f"/b-{uuid.uuid4().hex[:8]}"
+    backend = EtcdBackend(etcd.url, ttl=2, prefix=prefix)
+    await backend.register(INSTANCE)
+    await _put_raw(backend, f"{prefix}/orders/junk", "{not json")
+    with capture_logs() as logs:
+        listed = (await backend.list("orders")).value
+    assert listed == [INSTANCE] and "discovery.bad_record" in _events(logs)
+    assert "1 instances leased" in repr(backend)
+    await backend.aclose()
+
+
+async def test_etcd_lost_lease_is_granted_again(etcd: EtcdServer) -> None:
+    """A revoked lease (its keys gone) is replaced and the instances put back."""
+    prefix = f"/l-{uuid.uuid4().hex[:8]}"
+    backend = EtcdBackend(etcd.url, ttl=2, prefix=prefix)
+    await backend.register(INSTANCE)
+    await backend._call("/v3/lease/revoke", {"ID": backend._lease})
+    assert (await backend.list("orders")).value == []
+    await backend._renew()
+    assert (await backend.list("orders")).value == [INSTANCE]
+    await backend.aclose()
+
+
+async def test_etcd_keepalive_reports_failure_once_and_recovers(own_etcd: EtcdServer) -> None:
+    """etcd down: one keep-alive warning; back: keep-alives succeed again."""
+    backend = EtcdBackend(own_etcd.url, ttl=1, prefix="/ka")
+    await backend.register(INSTANCE)
+    with capture_logs() as logs:
+        own_etcd.pause()
+        assert await eventually(lambda: "discovery.keepalive_failed" in _events(logs))
+        own_etcd.restart()
+        assert await eventually(lambda: "discovery.keepalive_recovered" in _events(logs))
+    assert _events(logs).count("discovery.keepalive_failed") == 1
+    assert (await backend.list("orders")).value == [INSTANCE]
+    await backend.aclose()
+
+
+async def test_memory_backend_signals_changes() -> None:
+    """MemoryBackend.changes() wakes on a registration; repr counts instances."""
+    backend = MemoryBackend()
+    changes = backend.changes("orders")
+    waiter = asyncio.create_task(anext(changes))
+    await asyncio.sleep(0)
+    await backend.register(INSTANCE)
+    await asyncio.wait_for(waiter, 5)
+    await backend.unregister("orders", "o-1")
+    await backend.unregister("orders", "o-1")
+    await changes.aclose()
+    await backend.aclose()
+    assert repr(backend) == "<MemoryBackend [1 services, 0 instances]>"
+    assert json.dumps(INSTANCE.to_dict())

@@ -1,0 +1,131 @@
+"""DNS SRV/A backend against a local UDP responder; the static backend from config."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from flext_api._errors import ConfigError, ErrorCode
+from flext_api.discovery import (
+    DnsBackend,
+    ServiceInstance,
+    ServiceRegistry,
+    StaticBackend,
+)
+from flext_api.testing import FakeClock
+from tests.servers.dns_server import DnsServer
+
+pytestmark = pytest.mark.integration
+
+ZONE = {
+    ("_orders._tcp.svc.test", "SRV"): [
+        (30, "10 60 9001 a.svc.test."),
+        (30, "10 20 9002 b.svc.test."),
+        (30, "20 10 9003 c.svc.test."),
+    ],
+    ("a.svc.test", "A"): [(30, "127.0.0.1")],
+    ("b.svc.test", "A"): [(30, "127.0.0.2")],
+    ("c.svc.test", "A"): [(30, "127.0.0.3")],
+    ("users.svc.test", "A"): [(5, "127.0.0.5"), (5, "127.0.0.6")],
+}
+
+
+@pytest.fixture
+def dns_server() -> Iterator[DnsServer]:
+    """A DNS responder for svc.test on 127.0.0.1."""
+    with DnsServer(dict(ZONE)) as server:
+        yield server
+
+
+def _backend(server: DnsServer, clock: FakeClock, record: str = "SRV") -> DnsBackend:
+    return DnsBackend(
+        "svc.test",
+        record=record,
+        nameservers=["127.0.0.1"],
+        port=server.port,
+        clock=clock,
+        timeout=0.5,
+    )
+
+
+async def test_srv_records_give_hosts_ports_and_weights(dns_server: DnsServer) -> None:
+    """SRV: the lowest priority group, resolved to addresses, with SRV weights."""
+    listed = (await _backend(dns_server, FakeClock()).list("orders")).value
+    assert [(i.url, i.weight) for i in listed] == [
+        ("http://127.0.0.1:9001", 60),
+        ("http://127.0.0.2:9002", 20),
+    ]
+
+
+async def test_a_records_use_the_default_port(dns_server: DnsServer) -> None:
+    """A: every address on default_port."""
+    listed = (await _backend(dns_server, FakeClock(), "A").list("users")).value
+    assert [i.url for i in listed] == ["http://127.0.0.5:80", "http://127.0.0.6:80"]
+
+
+async def test_answers_are_cached_for_their_ttl(dns_server: DnsServer) -> None:
+    """Within the TTL no query is sent again; after it, one is."""
+    clock = FakeClock()
+    backend = _backend(dns_server, clock, "A")
+    await backend.list("users")
+    await backend.list("users")
+    assert dns_server.queries[("users.svc.test", "A")] == 1
+    clock.advance(5.0)
+    await backend.list("users")
+    assert dns_server.queries[("users.svc.test", "A")] == 2
+
+
+async def test_unknown_name_is_no_instance(dns_server: DnsServer) -> None:
+    """NXDOMAIN is an answer: an empty list, not a failure."""
+    assert (await _backend(dns_server, FakeClock()).list("ghost")).value == []
+
+
+async def test_dns_outage_keeps_the_last_known_instances(dns_server: DnsServer) -> None:
+    """The DNS server going silent: DNS_ERROR from the backend, the registry keeps serving."""
+    clock = FakeClock()
+    registry = ServiceRegistry(_backend(dns_server, clock, "A"), clock=clock)
+    assert (await registry.refresh("users")).is_success
+    dns_server.down = True
+    clock.advance(10.0)
+    failed = await registry.refresh("users")
+    assert failed.error_code is ErrorCode.DNS_ERROR
+    assert (await registry.get_instance("users")).is_success
+    assert registry.stats()["services"]["users"]["stale"] is True
+    await registry.aclose()
+
+
+async def test_dns_registry_is_read_only(dns_server: DnsServer) -> None:
+    """Registering through DNS fails with CONFIG_ERROR."""
+    registry = ServiceRegistry(_backend(dns_server, FakeClock()))
+    inst = ServiceInstance(id="x", name="orders", url="http://127.0.0.1:1")
+    assert (await registry.register("orders", inst)).error_code is ErrorCode.CONFIG_ERROR
+    assert (await registry.unregister("orders", "x")).error_code is ErrorCode.CONFIG_ERROR
+    await registry.aclose()
+
+
+def test_dns_backend_rejects_bad_settings() -> None:
+    """Unknown record types, schemes and TTL bounds are ConfigErrors."""
+    with pytest.raises(ConfigError):
+        DnsBackend(record="MX")
+    with pytest.raises(ConfigError):
+        DnsBackend(scheme="ftp")
+    with pytest.raises(ConfigError):
+        DnsBackend(min_ttl=5, max_ttl=1)
+
+
+async def test_static_backend_serves_configured_instances() -> None:
+    """URLs and dicts from config become instances with stable ids."""
+    backend = StaticBackend(
+        {"orders": ["http://127.0.0.1:9001", {"url": "http://127.0.0.1:9002", "weight": 3}]}
+    )
+    registry = ServiceRegistry(backend)
+    listed = (await registry.refresh("orders")).value
+    assert [(i.id, i.weight) for i in listed] == [("127.0.0.1-9001", 1), ("127.0.0.1-9002", 3)]
+    assert (await registry.get_instance("orders")).is_success
+
+
+def test_static_backend_names_the_bad_entry() -> None:
+    """A malformed entry is a ConfigError naming its place in the config."""
+    with pytest.raises(ConfigError, match=r"services\.orders\[1\]"):
+        StaticBackend({"orders": ["http://127.0.0.1:1", {"url": "ftp://x"}]})

@@ -1,0 +1,160 @@
+"""The client's discovery stage, driven directly with a fake next stage."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from flext_api._errors import ErrorCode, FlextApiError
+from flext_api._models import HttpRequest, HttpResponse
+from flext_api._result import FlextResult
+from flext_api.discovery import LeastRequest, ServiceInstance, ServiceRegistry
+from flext_api.discovery._stage import DiscoveryStage, hash_on, split_service_url
+
+Next = Callable[[HttpRequest], Awaitable[FlextResult[HttpResponse]]]
+
+
+async def _registry(n: int = 3, **kwargs: object) -> ServiceRegistry:
+    registry = ServiceRegistry(**kwargs)  # type: ignore[arg-type]
+    for k in range(n):
+        inst = ServiceInstance(id=f"o{k}", name="orders", url=f"http://127.0.0.1:{9000 + k}")
+        await registry.register("orders", inst)
+    return registry
+
+
+def _answer(status: int = 200) -> Next:
+    async def call_next(request: HttpRequest) -> FlextResult[HttpResponse]:
+        return FlextResult(HttpResponse(status, content=request.url.encode()))
+
+    return call_next
+
+
+def test_split_service_url() -> None:
+    """Name and the rest (path, query) are split at the first '/', '?' or '#'."""
+    assert split_service_url("service://orders/a/b?x=1") == ("orders", "/a/b?x=1")
+    assert split_service_url("service://orders?x=1") == ("orders", "?x=1")
+    assert split_service_url("service://orders") == ("orders", "")
+
+
+async def test_plain_urls_pass_through() -> None:
+    """A request that is not service:// reaches the next stage unchanged."""
+    stage = DiscoveryStage(await _registry())
+    result = await stage(HttpRequest("GET", "http://example.test/x"), _answer())
+    assert result.value.content == b"http://example.test/x"
+
+
+async def test_service_url_is_rewritten_to_an_instance() -> None:
+    """service://orders/x goes to an instance's URL with the same path."""
+    stage = DiscoveryStage(await _registry(1))
+    request = HttpRequest("GET", "service://orders/x?y=1")
+    result = await stage(request, _answer())
+    assert result.value.content == b"http://127.0.0.1:9000/x?y=1"
+    assert request.extensions["service_instance"] == "o0"
+
+
+async def test_header_hash_key_pins_an_instance() -> None:
+    """With ring hashing on a header, one user always reaches one instance."""
+    stage = DiscoveryStage(
+        await _registry(5, balancer="ring_hash"), hash_key=hash_on("header:X-User")
+    )
+    urls = set()
+    for _ in range(8):
+        request = HttpRequest("GET", "service://orders/x", headers={"X-User": "u-7"})
+        urls.add((await stage(request, _answer())).value.content)
+    assert len(urls) == 1
+
+
+async def test_cookie_hash_key_reads_the_cookie() -> None:
+    """hash_on("cookie:sid") reads the cookie; a missing or broken cookie gives no key."""
+    key = hash_on("cookie:sid")
+    assert key(HttpRequest("GET", "http://h/", headers={"Cookie": "a=1; sid=abc"})) == "abc"
+    assert key(HttpRequest("GET", "http://h/", headers={"Cookie": "a=1"})) is None
+    assert key(HttpRequest("GET", "http://h/")) is None
+    assert key(HttpRequest("GET", "http://h/", headers={"Cookie": 'sid="x'})) is None
+
+
+def test_bad_hash_spec_is_a_config_error() -> None:
+    """Only header:NAME and cookie:NAME are understood."""
+    with pytest.raises(FlextApiError) as info:
+        hash_on("query:x")
+    assert info.value.code is ErrorCode.CONFIG_ERROR
+
+
+async def test_open_breaker_moves_to_another_instance() -> None:
+    """CIRCUIT_OPEN from one instance: the stage tries another at once."""
+    stage = DiscoveryStage(await _registry(2))
+
+    async def call_next(request: HttpRequest) -> FlextResult[HttpResponse]:
+        if request.url.startswith("http://127.0.0.1:9000"):
+            return FlextResult.fail("open", code=ErrorCode.CIRCUIT_OPEN)
+        return FlextResult(HttpResponse(200))
+
+    results = [await stage(HttpRequest("GET", "service://orders/"), call_next) for _ in range(4)]
+    assert all(r.is_success for r in results)
+
+
+async def test_every_breaker_open_returns_the_last_refusal() -> None:
+    """All instances refuse: the result is the CIRCUIT_OPEN failure, once per instance."""
+    stage = DiscoveryStage(await _registry(3))
+    calls: list[str] = []
+
+    async def call_next(request: HttpRequest) -> FlextResult[HttpResponse]:
+        calls.append(request.url)
+        return FlextResult.fail("open", code=ErrorCode.CIRCUIT_OPEN)
+
+    result = await stage(HttpRequest("GET", "service://orders/"), call_next)
+    assert result.error_code is ErrorCode.CIRCUIT_OPEN and len(set(calls)) == 3
+
+
+async def test_unknown_service_fails_with_the_request_attached() -> None:
+    """No instance: CONNECT_ERROR carrying the request."""
+    stage = DiscoveryStage(ServiceRegistry())
+    request = HttpRequest("GET", "service://ghost/")
+    result = await stage(request, _answer())
+    assert result.error_code is ErrorCode.CONNECT_ERROR
+    assert result.exception is not None and result.exception.request is request
+
+
+async def test_cancelled_call_releases_the_in_flight_count() -> None:
+    """A cancelled attempt still decrements least-request's in-flight count."""
+    registry = await _registry(1, balancer="least_request")
+    stage = DiscoveryStage(registry)
+
+    async def hang(request: HttpRequest) -> FlextResult[HttpResponse]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    task = asyncio.create_task(stage(HttpRequest("GET", "service://orders/"), hang))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    cluster = registry.cluster("orders")
+    assert cluster is not None and isinstance(cluster.balancer, LeastRequest)
+    assert cluster.balancer.in_flight("o0") == 0
+
+
+async def test_status_failures_feed_outlier_detection() -> None:
+    """5xx responses carried by failed results count for the instance."""
+    registry = await _registry(3)
+    stage = DiscoveryStage(registry)
+
+    async def fail(request: HttpRequest) -> FlextResult[HttpResponse]:
+        response = HttpResponse(503)
+        return FlextResult(
+            error=FlextApiError.from_code(ErrorCode.HTTP_STATUS, "503", response=response)
+        )
+
+    for _ in range(15):
+        await stage(HttpRequest("GET", "service://orders/"), fail)
+    states = [r["state"] for r in registry.stats()["services"]["orders"]["instances"]]
+    assert states.count("ejected") == 1
+
+
+async def test_settings_and_repr_name_the_registry() -> None:
+    """settings() carries the registry's description; repr names it."""
+    stage = DiscoveryStage(await _registry(1))
+    assert stage.settings()["registry"]["backend"] == "memory"
+    assert "ServiceRegistry" in repr(stage)

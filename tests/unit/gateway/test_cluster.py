@@ -1,0 +1,120 @@
+"""Gateway clusters on discovery: picking, breakers, ejection, state kept across reloads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flext_api import ErrorCode
+from flext_api.gateway import Cluster, ClusterConfig, Reason
+from flext_api.gateway._cluster import Picked
+from flext_api.testing import FakeClock
+
+
+def _config(**overrides: Any) -> ClusterConfig:
+    data: dict[str, Any] = {
+        "name": "svc",
+        "instances": [
+            {"url": "http://10.0.0.1:80", "id": "a"},
+            {"url": "http://10.0.0.2:80", "id": "b"},
+        ],
+        "health": {"active": False, "passive": {"consecutive_gateway_errors": 2}},
+        "breaker": {"consecutive_failures": 100},
+    }
+    data.update(overrides)
+    return ClusterConfig.model_validate(data)
+
+
+def _fail(cluster: Cluster, picked: Picked) -> None:
+    cluster.report(picked, status=None, error=ErrorCode.CONNECT_ERROR, duration=0.01)
+
+
+async def test_pick_avoids_tried_instances() -> None:
+    """A retry goes to the instance not tried yet."""
+    cluster = await Cluster.build(_config(), None, FakeClock())
+    first = cluster.pick(set())
+    assert isinstance(first, Picked)
+    second = cluster.pick({first.id})
+    assert isinstance(second, Picked) and second.id != first.id
+    await cluster.aclose(close_transport=True)
+
+
+async def test_ejection_survives_reload_with_new_health_settings() -> None:
+    """An ejected instance stays ejected when a reload changes the health settings."""
+    clock = FakeClock()
+    cluster = await Cluster.build(_config(), None, clock)
+    for _ in range(2):
+        picked = cluster.pick({"a"})
+        assert isinstance(picked, Picked) and picked.id == "b"
+        _fail(cluster, picked)
+    states = {row["id"]: row["state"] for row in cluster.describe()["instances"]}
+    assert states["b"] == "ejected"
+    changed = _config(health={"active": False, "passive": {"consecutive_gateway_errors": 3}})
+    reloaded = await Cluster.build(changed, cluster, clock)
+    assert reloaded.registry is not cluster.registry
+    states = {row["id"]: row["state"] for row in reloaded.describe()["instances"]}
+    assert states["b"] == "ejected"
+    await cluster.aclose(close_transport=False)
+    await reloaded.aclose(close_transport=True)
+
+
+async def test_breaker_and_pool_kept_for_remaining_instances() -> None:
+    """A reload keeps the breaker of an instance that remains and the unchanged pool."""
+    clock = FakeClock()
+    cluster = await Cluster.build(_config(), None, clock)
+    reloaded = await Cluster.build(
+        _config(instances=[{"url": "http://10.0.0.1:80", "id": "a"}]), cluster, clock
+    )
+    assert reloaded.breakers["a"] is cluster.breakers["a"]
+    assert "b" not in reloaded.breakers
+    assert reloaded.transport is cluster.transport
+    assert reloaded.registry is cluster.registry
+    assert [r["id"] for r in reloaded.describe()["instances"]] == ["a"]
+    await reloaded.aclose(close_transport=True)
+
+
+async def test_open_breakers_give_breaker_open() -> None:
+    """When every instance's breaker is open, the reason is breaker_open."""
+    clock = FakeClock()
+    cluster = await Cluster.build(
+        _config(
+            breaker={"consecutive_failures": 1},
+            health={"active": False, "passive": {"enabled": False}},
+        ),
+        None,
+        clock,
+    )
+    for _ in range(2):
+        picked = cluster.pick(set())
+        assert isinstance(picked, Picked)
+        _fail(cluster, picked)
+    assert cluster.pick(set()) is Reason.BREAKER_OPEN
+    await cluster.aclose(close_transport=True)
+
+
+async def test_drain_and_enable() -> None:
+    """Drained instances get no picks; draining every one gives no_healthy_instance."""
+    cluster = await Cluster.build(_config(), None, FakeClock())
+    assert await cluster.set_drained("a", True)
+    assert await cluster.set_drained("b", True)
+    assert not await cluster.set_drained("ghost", True)
+    assert cluster.pick(set()) is Reason.NO_HEALTHY_INSTANCE
+    states = {row["state"] for row in cluster.describe()["instances"]}
+    assert states == {"drained"}
+    await cluster.set_drained("a", False)
+    picked = cluster.pick(set())
+    assert isinstance(picked, Picked) and picked.id == "a"
+    await cluster.aclose(close_transport=True)
+
+
+async def test_drain_flag_survives_reload() -> None:
+    """A drained instance stays drained across a reload."""
+    clock = FakeClock()
+    cluster = await Cluster.build(_config(), None, clock)
+    await cluster.set_drained("b", True)
+    reloaded = await Cluster.build(_config(balancer="random"), cluster, clock)
+    assert reloaded.drained == {"b"}
+    for _ in range(5):
+        picked = reloaded.pick(set())
+        assert isinstance(picked, Picked) and picked.id == "a"
+    await cluster.aclose(close_transport=False)
+    await reloaded.aclose(close_transport=True)
