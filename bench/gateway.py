@@ -261,7 +261,7 @@ def main() -> None:
     bare_hit = best["gateway cache hit only"]["rps"]
     print(f"cache-hit path (JWT+limit+cache) vs the uncached gateway proxy: {hit / plain:.2f}x")
     print(f"cache-hit path vs the same JWT+limit route uncached: {hit / edge_rps:.2f}x")
-    print(f"cache-hit path without JWT/limit vs the uncached gateway proxy: {bare_hit / plain:.2f}x")
+    print(f"cache-hit path alone vs the uncached gateway proxy: {bare_hit / plain:.2f}x")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "bench": "gateway",
