@@ -135,3 +135,16 @@ async def test_stale_answer_when_the_origin_is_gone(origin: EdgeOrigin, run_gate
     second = await fetch(gw.url + "/c/gone")
     again = await fetch(gw.url + "/c/gone?cc=max-age=0,stale-if-error=60&etag=v")
     assert (second[0], again[0], again[2]) == (502, 200, first[2])
+
+
+async def test_redis_store_is_shared_by_two_gateways(
+    origin: EdgeOrigin, redis_server: Any, run_gateway: Run
+) -> None:
+    """With store: redis, what one gateway stored answers the other's request."""
+    edge = {"redis_url": redis_server.url, "cache": {"store": "redis", "namespace": "t-shared:"}}
+    one = run_gateway(edge_config(origin.url, cache=True, edge=edge))
+    two = run_gateway(edge_config(origin.url, cache=True, edge=edge))
+    first = await fetch(one.url + "/c/shared", headers={"Host": "api.test"})
+    second = await fetch(two.url + "/c/shared", headers={"Host": "api.test"})
+    assert (second[2], origin.hits["shared"]) == (first[2], 1)
+    assert "age" in second[1]
