@@ -7,13 +7,14 @@ PORT ?= 8000
 APT_UPDATED := /tmp/.flext-api-apt-updated
 
 .DEFAULT_GOAL := help
-.PHONY: help run run-service test lint unit bench clean redis-server etcd nginx wrk
+.PHONY: help run run-service test lint unit bench clean redis-server etcd nginx wrk cache-tests nodejs chromium
 
 help:
 	@echo "make run    the gateway demo on 127.0.0.1:8000 (examples/gateway.yaml, two upstreams)"
 	@echo "make test   lint (ruff + mypy) and the whole test suite with coverage"
 	@echo "make lint   ruff + mypy strict"
 	@echo "make bench  run bench/*.py and append results to bench/results/"
+	@echo "make cache-tests  http-cache-tests conformance of the gateway's shared cache"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +50,24 @@ nginx:
 wrk:
 	$(call apt_install,wrk,wrk)
 
+nodejs:
+	$(call apt_install,npm,nodejs npm)
+
+# The dashboard's browser test drives Debian's chromium (never a downloaded browser).
+chromium:
+	$(call apt_install,chromium,chromium)
+
+# The HTTP cache conformance suite (npm), in a git-ignored folder of the repo.
+CACHE_TESTS := .npm/node_modules/http-cache-tests
+$(CACHE_TESTS)/cli.mjs: | nodejs
+	mkdir -p .npm
+	npm install --prefix .npm --no-save --no-audit --no-fund http-cache-tests@0.4.5
+	touch $@
+
+# Origin + gateway + suite; prints the score table; fails below 133 required passes.
+cache-tests: $(VENV)/.dev-installed $(CACHE_TESTS)/cli.mjs
+	$(BIN)/python scripts/cache_tests.py --package $(CACHE_TESTS) --min-required 133
+
 run: $(VENV)/.run-installed
 	$(BIN)/python examples/gateway_demo.py
 
@@ -56,15 +75,16 @@ run-service: $(VENV)/.run-installed
 	PORT=$(PORT) $(BIN)/python examples/service.py
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check src tests bench examples scripts
+	$(BIN)/ruff format --check src tests bench examples scripts
 	$(BIN)/mypy
 
 unit: $(VENV)/.dev-installed redis-server etcd
 	$(BIN)/pytest
 
-test: $(VENV)/.dev-installed redis-server etcd lint
+test: $(VENV)/.dev-installed redis-server etcd chromium lint
 	$(BIN)/pytest --cov=flext_api --cov-report=term-missing:skip-covered
+	$(MAKE) cache-tests
 
 bench: $(VENV)/.dev-installed redis-server nginx wrk
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

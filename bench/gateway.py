@@ -9,7 +9,10 @@ on a shared machine hits them all), the best round of each reported:
 - a minimal uvicorn + aiohttp proxy (bench/_minimal_proxy.py, uvicorn's defaults);
 - the same minimal proxy on granian;
 - the flext gateway (``flext-api gateway --config``: routing, retries, breakers,
-  passive health, metrics and its JSON access log to /dev/null, h11 parser).
+  passive health, metrics and its JSON access log to /dev/null, h11 parser);
+- the flext gateway with its edge policies on (a second process, one Redis): JWT auth
+  plus a Redis rate limit (``/jwt``), and JWT plus Redis limit plus the shared cache
+  (``/full``, every request after the first a cache hit), and the cache alone (``/hit``).
 
 Prints a table with ratios against the minimal uvicorn proxy and appends one JSON line to
 bench/results/gateway.jsonl.
@@ -108,9 +111,61 @@ def _gateway_config(upstream: str, port: int, root: Path) -> Path:
     return path
 
 
-def _wrk(url: str, duration: float, connections: int) -> dict[str, float]:
+SECRET = "bench-secret-of-at-least-thirty-two-bytes"
+
+
+def _edge_config(upstream: str, port: int, root: Path, redis_url: str) -> Path:
+    """A gateway with JWT + a Redis rate limit (``/jwt``) and the same plus the cache."""
+    auth = {"methods": ["jwt"]}
+    limit = [{"limit": "10000000/minute", "key": "consumer", "store": "redis"}]
+    base = {"cluster": "nginx", "strip_prefix": True, "auth": auth, "rate_limits": limit}
+    # public: a response to a request with Authorization is shared only when it says so.
+    cached = {"response_add": {"Cache-Control": "public, max-age=3600"}}
+    path = root / "edge.yaml"
+    path.write_text(
+        json.dumps(
+            {
+                "listeners": [{"host": "127.0.0.1", "port": port}],
+                "watch": False,
+                "edge": {"redis_url": redis_url, "auth": {"jwt": {"jwt_secret": SECRET}}},
+                "clusters": [
+                    {"name": "nginx", "instances": [{"url": upstream}], "health": {"active": False}}
+                ],
+                "routes": [
+                    {"name": "jwt", "match": {"path_prefix": "/jwt"}, **base},
+                    {"name": "full", "match": {"path_prefix": "/full"}, "cache": True,
+                     "headers": cached, **base},
+                    {"name": "hit", "match": {"path_prefix": "/hit"}, "cache": True,
+                     "headers": cached, "cluster": "nginx", "strip_prefix": True},
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    return path
+
+
+def _redis(stack: ExitStack, root: Path) -> str:
+    port = _free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(root)]  # fmt: skip
+    _spawn(stack, argv, port, {})
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def _token() -> str:
+    import jwt
+
+    return jwt.encode({"sub": "bench", "exp": int(time.time()) + 86_400}, SECRET, "HS256")
+
+
+def _wrk(
+    url: str, duration: float, connections: int, headers: tuple[str, ...] = ()
+) -> dict[str, float]:
+    extra = [arg for header in headers for arg in ("-H", header)]
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", url],
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
+         *extra, url],
         capture_output=True, text=True, check=True, timeout=duration + 60,
     ).stdout  # fmt: skip
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -170,12 +225,23 @@ def main() -> None:
             port, {},
         )  # fmt: skip
         targets["flext gateway"] = f"http://127.0.0.1:{port}/"
+        port = _free_port()
+        edge = _edge_config(upstream.url, port, Path(tmp), _redis(stack, Path(tmp)))
+        _spawn(
+            stack,
+            [sys.executable, "-m", "flext_api.cli", "gateway", "--config", str(edge)],
+            port, {},
+        )  # fmt: skip
+        targets["gateway JWT+Redis limit"] = f"http://127.0.0.1:{port}/jwt/"
+        targets["gateway JWT+limit+cache hit"] = f"http://127.0.0.1:{port}/full/"
+        targets["gateway cache hit only"] = f"http://127.0.0.1:{port}/hit/"
+        auth = (f"Authorization: Bearer {_token()}",)
         for url in targets.values():
-            _wrk(url, 1.0, args.connections)  # warm-up
+            _wrk(url, 1.0, args.connections, auth)  # warm-up (and the cache's first fill)
         rounds: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
         for _ in range(args.rounds):
             for name, url in targets.items():
-                rounds[name].append(_wrk(url, args.duration, args.connections))
+                rounds[name].append(_wrk(url, args.duration, args.connections, auth))
     best = {name: max(runs, key=lambda r: r["rps"]) for name, runs in rounds.items()}
     base = best["uvicorn+aiohttp minimal"]["rps"]
     print(
@@ -190,6 +256,12 @@ def main() -> None:
             f"{name:<26}{result['rps']:>9.0f}{spread:>15}{result['p50_ms']:>9.2f}"
             f"{result['p99_ms']:>9.2f}{result['rps'] / base:>9.2f}"
         )
+    hit, plain = best["gateway JWT+limit+cache hit"]["rps"], best["flext gateway"]["rps"]
+    edge_rps = best["gateway JWT+Redis limit"]["rps"]
+    bare_hit = best["gateway cache hit only"]["rps"]
+    print(f"cache-hit path (JWT+limit+cache) vs the uncached gateway proxy: {hit / plain:.2f}x")
+    print(f"cache-hit path vs the same JWT+limit route uncached: {hit / edge_rps:.2f}x")
+    print(f"cache-hit path alone vs the uncached gateway proxy: {bare_hit / plain:.2f}x")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "bench": "gateway",

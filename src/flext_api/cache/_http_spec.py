@@ -51,6 +51,7 @@ __all__ = [
     "not_storable_reason",
     "on_request",
     "request_cache_control",
+    "response_cache_control",
     "stale_on_error_allowed",
     "storage_ttl",
     "triggers_stale_if_error",
@@ -74,7 +75,15 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-_NOT_FRESHENED = _HOP_BY_HOP | {"content-length"}
+#: Fields a 304 never replaces: they describe the stored representation's bytes (or the
+#: validator the 304 was checked against), which a 304 does not change.
+_NOT_FRESHENED = _HOP_BY_HOP | {
+    "content-length",
+    "content-encoding",
+    "content-md5",
+    "content-range",
+    "etag",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +102,8 @@ class HttpCachePolicy:
             revalidation.
         keep: seconds a stale response with a validator is kept for conditional requests.
         max_variants: stored variants per URL (``Vary``); the oldest go first.
+        targeted: lower-case names of targeted cache-control fields (RFC 9213) that a
+            shared cache obeys instead of ``Cache-Control`` when present, in order.
     """
 
     shared: bool = False
@@ -102,6 +113,7 @@ class HttpCachePolicy:
     stale_while_revalidate: float = 0.0
     keep: float = 86_400.0
     max_variants: int = 8
+    targeted: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in (
@@ -171,8 +183,21 @@ def cache_key(method: str, url: str) -> str:
 
 
 # -- freshness (RFC 9111 §4.2) -----------------------------------------------------------
-def _response_cc(stored: StoredResponse) -> CacheControl:
-    return parse_cache_control(stored.header_map().get_list("cache-control"))
+def response_cache_control(headers: Headers, policy: HttpCachePolicy) -> CacheControl:
+    """The response directives this cache obeys.
+
+    A shared cache with ``targeted`` fields (RFC 9213: ``CDN-Cache-Control``, or the older
+    ``Surrogate-Control``) obeys the first of them present instead of ``Cache-Control``.
+    """
+    for name in policy.targeted:
+        values = headers.get_list(name)
+        if values:
+            return parse_cache_control(values)
+    return parse_cache_control(headers.get_list("cache-control"))
+
+
+def _response_cc(stored: StoredResponse, policy: HttpCachePolicy) -> CacheControl:
+    return response_cache_control(stored.header_map(), policy)
 
 
 def request_cache_control(headers: Headers) -> CacheControl:
@@ -186,7 +211,7 @@ def request_cache_control(headers: Headers) -> CacheControl:
 def freshness_lifetime(stored: StoredResponse, policy: HttpCachePolicy) -> float:
     """Seconds the response is fresh: s-maxage (shared), max-age, Expires - Date, or heuristic."""
     headers = stored.header_map()
-    cc = parse_cache_control(headers.get_list("cache-control"))
+    cc = response_cache_control(headers, policy)
     if policy.shared and cc.s_maxage is not None:
         return float(cc.s_maxage)
     if cc.max_age is not None:
@@ -211,8 +236,15 @@ def current_age(stored: StoredResponse, now: float) -> float:
     headers = stored.header_map()
     date = parse_http_date(headers.get("date"))
     apparent_age = max(0.0, stored.response_time - date) if date is not None else 0.0
-    age_raw = headers.get("age", "").strip()
-    age_value = int(age_raw) if age_raw.isdigit() else 0
+    ages = headers.get_list("age")
+    if not ages:
+        age_value = 0
+    elif len(ages) == 1 and ages[0].strip().isdigit():
+        age_value = int(ages[0].strip())
+    else:
+        # A list, a sign, a fraction, a parameter: the age is unknown, so the response
+        # is treated as stale rather than as brand new (http-cache-tests age-parse-*).
+        return math.inf
     response_delay = max(0.0, stored.response_time - stored.request_time)
     corrected_initial_age = max(apparent_age, age_value + response_delay)
     return corrected_initial_age + max(0.0, now - stored.response_time)
@@ -245,7 +277,7 @@ def on_request(
     if not matching:
         return GatewayTimeout() if req_cc.only_if_cached else Forward()
     stored = max(matching, key=lambda v: v.response_time)
-    res_cc = _response_cc(stored)
+    res_cc = _response_cc(stored, policy)
     age = current_age(stored, now)
     lifetime = freshness_lifetime(stored, policy)
     staleness = age - lifetime  # fresh while < 0
@@ -258,7 +290,9 @@ def on_request(
     ):
         return UseStored(stored, age)
     conditional = _conditional_headers(stored)
-    revalidation_required = res_cc.must_revalidate or (policy.shared and res_cc.proxy_revalidate)
+    revalidation_required = res_cc.must_revalidate or (
+        policy.shared and (res_cc.proxy_revalidate or res_cc.s_maxage is not None)
+    )
     if staleness >= 0 and not must_validate and not revalidation_required:
         if req_cc.max_stale is not None and staleness <= req_cc.max_stale:
             return UseStored(stored, age, stale=True)
@@ -289,8 +323,10 @@ def stale_on_error_allowed(
     stored: StoredResponse, headers: Headers, *, now: float, policy: HttpCachePolicy
 ) -> bool:
     """May ``stored`` answer a request whose downstream call failed?"""
-    res_cc = _response_cc(stored)
-    if res_cc.no_cache or res_cc.must_revalidate or (policy.shared and res_cc.proxy_revalidate):
+    res_cc = _response_cc(stored, policy)
+    # s-maxage carries proxy-revalidate's meaning for a shared cache (§5.2.2.10).
+    shared_revalidate = policy.shared and (res_cc.proxy_revalidate or res_cc.s_maxage is not None)
+    if res_cc.no_cache or res_cc.must_revalidate or shared_revalidate:
         return False
     req_cc = request_cache_control(headers)
     window = max(res_cc.stale_if_error or 0, req_cc.stale_if_error or 0, policy.stale_if_error)
@@ -307,10 +343,12 @@ def not_storable_reason(
         return f"method {request.method}"
     if not _body_in_memory(response):
         return "streamed response"
-    if response.status_code not in CACHEABLE_STATUSES:
-        return f"status {response.status_code}"
     req_cc = request_cache_control(request.headers)
-    res_cc = parse_cache_control(response.headers.get_list("cache-control"))
+    res_cc = response_cache_control(response.headers, policy)
+    if response.status_code not in CACHEABLE_STATUSES and not _explicitly_fresh(
+        response, res_cc, policy
+    ):
+        return f"status {response.status_code}"
     if req_cc.no_store or res_cc.no_store:
         return "no-store"
     if policy.shared and res_cc.private:
@@ -324,6 +362,18 @@ def not_storable_reason(
     if "*" in parse_vary(response.headers.get_list("vary")):
         return "vary *"
     return None
+
+
+def _explicitly_fresh(response: HttpResponse, cc: CacheControl, policy: HttpCachePolicy) -> bool:
+    """A final status other than 206/304 with explicit freshness may be stored (§3)."""
+    if response.status_code < 200 or response.status_code in (206, 304):
+        return False
+    return (
+        cc.max_age is not None
+        or (policy.shared and cc.s_maxage is not None)
+        or "expires" in response.headers
+        or (cc.public and response.status_code in CACHEABLE_STATUSES)
+    )
 
 
 def _body_in_memory(response: HttpResponse) -> bool:
@@ -379,7 +429,7 @@ def storage_ttl(stored: StoredResponse, *, now: float, policy: HttpCachePolicy) 
 
     0 means there is no point storing it (stale, no validator, no stale window).
     """
-    res_cc = _response_cc(stored)
+    res_cc = _response_cc(stored, policy)
     remaining = max(0.0, freshness_lifetime(stored, policy) - current_age(stored, now))
     stale_windows = max(
         res_cc.stale_while_revalidate or 0,

@@ -25,6 +25,7 @@ except ImportError as _exc:  # pragma: no cover - exercised without the extra on
 from ._app import Gateway as Gateway
 from ._app import Snapshot as Snapshot
 from ._app import create_gateway as create_gateway
+from ._auth import hash_password as hash_password
 from ._cluster import Cluster as Cluster
 from ._config import AdminConfig as AdminConfig
 from ._config import ClusterConfig as ClusterConfig
@@ -40,6 +41,17 @@ from ._config import RegistrySourceConfig as RegistrySourceConfig
 from ._config import RewriteConfig as RewriteConfig
 from ._config import RouteConfig as RouteConfig
 from ._config import RouteRetry as RouteRetry
+from ._edge_config import AggregateBackend as AggregateBackend
+from ._edge_config import AggregateConfig as AggregateConfig
+from ._edge_config import EdgeAuthConfig as EdgeAuthConfig
+from ._edge_config import EdgeConfig as EdgeConfig
+from ._edge_config import ForwardAuthConfig as ForwardAuthConfig
+from ._edge_config import IdentityHeaders as IdentityHeaders
+from ._edge_config import RateLimitRule as RateLimitRule
+from ._edge_config import RouteAuth as RouteAuth
+from ._edge_config import RoutePolicies as RoutePolicies
+from ._edge_config import SharedCacheConfig as SharedCacheConfig
+from ._edge_config import TransformConfig as TransformConfig
 from ._loader import load_config as load_config
 from ._loader import parse_config as parse_config
 from ._reasons import Reason as Reason
@@ -50,27 +62,39 @@ from ._serve import serve as serve
 
 __all__ = [
     "AdminConfig",
+    "AggregateBackend",
+    "AggregateConfig",
     "Cluster",
     "ClusterConfig",
+    "EdgeAuthConfig",
+    "EdgeConfig",
+    "ForwardAuthConfig",
     "Gateway",
     "GatewayConfig",
     "GatewayRunner",
     "GatewayTimeouts",
     "HeaderRules",
     "HealthConfig",
+    "IdentityHeaders",
     "InstanceConfig",
     "ListenerConfig",
     "MatchConfig",
     "PassiveHealthConfig",
+    "RateLimitRule",
     "Reason",
     "RegistrySourceConfig",
     "RewriteConfig",
+    "RouteAuth",
     "RouteConfig",
     "RouteMatch",
+    "RoutePolicies",
     "RouteRetry",
     "Router",
+    "SharedCacheConfig",
     "Snapshot",
+    "TransformConfig",
     "create_gateway",
+    "hash_password",
     "load_config",
     "parse_config",
     "serve",

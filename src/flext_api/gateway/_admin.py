@@ -13,6 +13,9 @@ Behind ``Authorization: Bearer <admin.token>`` (compared in constant time):
   drain state), ``GET /admin/config`` (secrets redacted);
 - ``POST /admin/reload`` (from the config file; 409 with the errors when it is invalid);
 - ``POST /admin/clusters/{cluster}/instances/{id}/drain`` and ``.../enable``.
+
+The dashboard (``/dashboard``) and ``POST /admin/cache/purge`` are served by
+:mod:`._edge_admin` (see docs/gateway-policies.md).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from . import _edge_admin
 from ._app import Gateway
 from ._reload import Reloader
 
@@ -48,6 +52,9 @@ class AdminApp:
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
+            return
+        if _edge_admin.handles(scope["path"]):
+            await _edge_admin.serve(self, scope, receive, send)
             return
         status, body, headers = await self._dispatch(scope)
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -100,6 +107,10 @@ class AdminApp:
                 return _json(404, {"error": "no such cluster or instance"})
             return _json(200, cluster.describe())
         return _json(404, {"error": "not found"})
+
+    def authorized(self, scope: Scope) -> bool:
+        """True when ``scope`` carries the admin bearer token."""
+        return self._authorized(scope)
 
     def _authorized(self, scope: Scope) -> bool:
         token = self.gateway.snapshot.config.admin.token

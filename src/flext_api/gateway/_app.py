@@ -26,6 +26,7 @@ from ..server._logging import make_json_logger
 from ..server._ratelimit import RateLimitService, parse_limit
 from ._cluster import Cluster
 from ._config import GatewayConfig
+from ._edge import Edge
 from ._headers import TrustedProxies
 from ._metrics import UNMATCHED, GatewayMetrics
 from ._proxy import CompiledRoute, Exchange, UpstreamCut, compiled_route, send_gateway_problem
@@ -85,6 +86,7 @@ class Gateway:
         self._snapshot: Snapshot | None = None
         self._starting = asyncio.Lock()
         self.metrics = GatewayMetrics()
+        self.edge = Edge(self.metrics.registry, self.clock)
         self.access_log = (
             access_log if access_log is not None else make_json_logger(name="flext_api.gateway")
         )
@@ -143,7 +145,11 @@ class Gateway:
         elif kind == "websocket":
             from ._websocket import proxy_websocket
 
-            await proxy_websocket(self, scope, receive, send)
+            snapshot = self._snapshot or await self.start()
+            route = self.match(snapshot, scope)
+            admitted = await self.edge.admit_websocket(snapshot, route, scope, receive, send)
+            if admitted is not None:
+                await proxy_websocket(self, admitted, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -198,7 +204,7 @@ class Gateway:
         if any(name == b"x-authenticated-subject" for name, _ in scope["headers"]):
             # Only the gateway says who authenticated: a client-sent value never passes.
             scope["headers"] = [h for h in scope["headers"] if h[0] != b"x-authenticated-subject"]
-        if route.config.auth:
+        if route.config.auth is True:  # a mapping is the edge's auth (see _edge.py)
             denied = await self._authenticate(snapshot, route, scope)
             if denied is not None:
                 reason, headers = denied
@@ -231,7 +237,7 @@ class Gateway:
         )
         self._enter()
         try:
-            await exchange.run(scope, receive, send)
+            await self.edge.run(snapshot, route, scope, receive, send, exchange)
         except UpstreamCut:
             raise  # the server closes the connection: the client sees a cut stream
         finally:
@@ -379,6 +385,7 @@ class Gateway:
         self._rate_limiters.clear()
         for transport in transports.values():
             await transport.aclose()
+        await self.edge.aclose()
 
 
 def _refusal(scope: Scope, max_header_bytes: int) -> Reason | None:

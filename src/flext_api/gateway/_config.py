@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from .._config import BreakerConfig, PoolConfig
 from .._server_config import AuthConfig, ServerRateLimitConfig
+from ._edge_config import AggregateConfig, EdgeConfig, RateLimitRule, RouteAuth, TransformConfig
 
 __all__ = [
     "AdminConfig",
@@ -319,8 +320,11 @@ class RouteConfig(_Model):
     ``trusted_proxies``) in the storage of :attr:`GatewayConfig.rate_limit`; a refusal is a
     429 with ``Retry-After``, and every answer carries ``RateLimit-*`` headers.
 
-    ``cache: true`` is accepted and validated; the shared RFC 9111 cache that serves it is
-    not part of the gateway yet, so today it changes nothing (see docs/gateway.md).
+    ``auth: {methods, scopes, roles}`` (a mapping instead of ``true``) is the edge auth
+    of ``edge.auth`` (JWT, API keys, basic, forward-auth); ``cache: true`` puts the shared
+    RFC 9111 cache in front of the route; ``rate_limits``, ``concurrency``, ``transform``
+    and ``aggregate`` are the other edge policies (unset ones fall back on
+    ``edge.defaults``; see docs/gateway-policies.md).
     """
 
     name: str = Field(pattern=_NAME)
@@ -333,12 +337,17 @@ class RouteConfig(_Model):
     host_rewrite: str | None = None
     headers: HeaderRules = HeaderRules()
     websocket: bool = True
-    auth: bool = False
+    # true: the core's JWT / API-key check; a mapping: the edge policy (RouteAuth).
+    auth: RouteAuth | bool = False
     scopes: tuple[str, ...] = ()
     rate_limit: str | None = None
     cache: bool = False
     timeouts: GatewayTimeouts | None = None
     retry: RouteRetry | None = None
+    rate_limits: tuple[RateLimitRule, ...] | None = None
+    concurrency: int | None = Field(default=None, ge=1)
+    transform: TransformConfig | None = None
+    aggregate: AggregateConfig | None = None
 
     @field_validator("rate_limit")
     @classmethod
@@ -381,6 +390,7 @@ class GatewayConfig(_Model):
     auth: AuthConfig | None = None
     clusters: list[ClusterConfig] = Field(min_length=1)
     routes: list[RouteConfig] = Field(min_length=1)
+    edge: EdgeConfig = EdgeConfig()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:
@@ -389,7 +399,7 @@ class GatewayConfig(_Model):
         _no_duplicates("route", [r.name for r in self.routes])
         known = set(clusters)
         for route in self.routes:
-            if route.auth and self.auth is None:
+            if route.auth is True and self.auth is None:
                 raise ValueError(
                     f"route {route.name!r} sets auth: true but there is no auth section"
                 )
@@ -398,6 +408,9 @@ class GatewayConfig(_Model):
                     f"route {route.name!r} names cluster {route.cluster!r}, "
                     f"which is not defined (clusters: {', '.join(sorted(known))})"
                 )
+        from ._edge_checks import check_edge
+
+        check_edge(self)
         return self
 
     def cluster(self, name: str) -> ClusterConfig:

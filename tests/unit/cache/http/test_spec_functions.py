@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from flext_api import Headers, HttpRequest, HttpResponse
 from flext_api.cache import HttpCachePolicy
 from flext_api.cache._http_spec import (
@@ -34,9 +36,9 @@ def test_apparent_age_from_date() -> None:
     assert current_age(record, now=100.0) == 40.0
 
 
-def test_invalid_age_header_is_ignored() -> None:
-    """A non-numeric Age counts as 0."""
-    assert current_age(stored(("Age", "soon")), now=100.0) == 0.0
+def test_invalid_age_header_makes_the_response_stale() -> None:
+    """A non-numeric Age makes the age unknown: infinitely old, never fresh."""
+    assert current_age(stored(("Age", "soon")), now=100.0) == math.inf
 
 
 def test_invalid_expires_means_expired() -> None:

@@ -1,0 +1,116 @@
+"""Composite routes: call several upstreams at once and merge their JSON (KrakenD-style).
+
+Each backend is a ``GET`` to one instance of its cluster (picked by the cluster's
+balancer and breakers, reported back like any proxied attempt), bounded by the
+backend's own ``timeout``. The merged answer is sent as soon as every backend answered
+or ran out of time, so a slow backend costs at most its timeout. A backend that failed,
+timed out, or answered something other than 2xx JSON is left out: its key is listed in
+``_partial`` and the response carries ``X-Aggregate-Partial: true`` (status 200 while
+at least one backend answered, 502 when none did).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from starlette.types import Scope, Send
+
+from .._config import TimeoutConfig
+from .._errors import FlextApiError
+from .._models import Headers, HttpRequest
+from ._cluster import Cluster
+from ._edge_config import AggregateBackend, AggregateConfig
+from ._reasons import Reason
+
+__all__ = ["aggregate"]
+
+
+async def _call(
+    backend: AggregateBackend, cluster: Cluster, headers: Headers, request_id: bytes
+) -> Any:
+    picked = cluster.pick(set())
+    if isinstance(picked, Reason):
+        raise LookupError(picked.value)
+    start = cluster.clock.monotonic()
+    request = HttpRequest(
+        "GET",
+        picked.url + backend.path,
+        headers=headers,
+        timeout=TimeoutConfig(
+            connect=backend.timeout, read=backend.timeout, write=backend.timeout, pool=None
+        ),
+    )
+    try:
+        response = await cluster.transport.send(request)
+    except FlextApiError as exc:
+        cluster.report(
+            picked, status=None, error=exc.code, duration=cluster.clock.monotonic() - start
+        )
+        raise
+    except asyncio.CancelledError:
+        cluster.release(picked)
+        raise
+    cluster.report(
+        picked,
+        status=response.status_code,
+        error=None,
+        duration=cluster.clock.monotonic() - start,
+    )
+    if not 200 <= response.status_code < 300:
+        raise LookupError(f"status {response.status_code}")
+    return orjson.loads(response.content)
+
+
+async def _bounded(
+    backend: AggregateBackend, cluster: Cluster, headers: Headers, request_id: bytes
+) -> tuple[str, Any, str | None]:
+    try:
+        async with asyncio.timeout(backend.timeout):
+            return backend.key, await _call(backend, cluster, headers, request_id), None
+    except TimeoutError:
+        return backend.key, None, "timeout"
+    except (FlextApiError, LookupError, orjson.JSONDecodeError) as exc:
+        return backend.key, None, type(exc).__name__
+
+
+async def aggregate(
+    config: AggregateConfig,
+    clusters: dict[str, Cluster],
+    scope: Scope,
+    send: Send,
+    request_id: bytes,
+) -> int:
+    """Answer ``scope`` with the merged JSON of ``config``'s backends; returns the status."""
+    forwarded = {"authorization", "accept-language", "x-auth-subject", "x-auth-method"}
+    headers = Headers.from_pairs(
+        [
+            (n.decode("latin-1"), v.decode("latin-1"))
+            for n, v in scope["headers"]
+            if n.decode("latin-1") in forwarded or n.startswith(b"x-auth-")
+        ]
+        + [("x-request-id", request_id.decode("latin-1")), ("accept", "application/json")]
+    )
+    results = await asyncio.gather(
+        *(_bounded(b, clusters[b.cluster], headers, request_id) for b in config.backends)
+    )
+    merged: dict[str, Any] = {}
+    failed: list[str] = []
+    for key, value, error in results:
+        if error is not None:
+            failed.append(key)
+        elif config.merge == "flat" and isinstance(value, dict):
+            merged.update(value)
+        else:
+            merged[key] = value
+    status = 502 if len(failed) == len(results) else 200
+    pairs = [(b"content-type", b"application/json"), (b"x-request-id", request_id)]
+    if failed:
+        merged["_partial"] = sorted(failed)
+        pairs.append((b"x-aggregate-partial", b"true"))
+    body = orjson.dumps(merged)
+    pairs.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": pairs})
+    await send({"type": "http.response.body", "body": body})
+    return status

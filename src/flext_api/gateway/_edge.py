@@ -1,0 +1,396 @@
+"""The per-route filter chain of the edge policies, in front of the proxy exchange.
+
+A request walks it once, in this order, and any step may answer instead of going on:
+
+1. the identity headers (``X-Auth-*`` and forward-auth's copied headers) are dropped
+   from the client's request, on every route;
+2. **auth** (401 / 403 with ``WWW-Authenticate``), then the identity headers are set;
+3. **rate limits** (429 with ``Retry-After``; ``RateLimit-*`` on every answer);
+4. the **concurrency** limit (503 with ``Retry-After: 1`` when full);
+5. request **transforms** (headers, query) and the response field filter;
+6. the handler: **aggregate** for composite routes, else the **cache** in front of the
+   exchange on ``cache: true`` routes, else the exchange.
+
+The objects that hold state - counters, the cache store, JWKS keys - are kept across
+reloads while their own config is unchanged, so a reload neither resets a limit nor
+empties the cache. Prometheus series are labelled by route name and outcome only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from prometheus_client import CollectorRegistry, Counter
+from starlette.types import Message, Receive, Scope, Send
+
+from .._clock import Clock
+from ..server._client_ip import ClientResolver
+from ..server._problem import send_problem
+from ..server._ratelimit import RateLimitDecision
+from ._aggregate import aggregate
+from ._auth import Denied, EdgeAuth, Identity
+from ._cache import SharedCache
+from ._config import GatewayConfig, RouteConfig
+from ._edge_checks import route_auth
+from ._edge_config import RouteAuth, RoutePolicies
+from ._ratelimit import CompiledLimit, EdgeLimiter, InFlight, StoreDown
+from ._series import RouteSeries
+from ._transform import CompiledTransform
+
+if TYPE_CHECKING:
+    from ._app import Snapshot
+    from ._proxy import CompiledRoute, Exchange
+
+__all__ = ["Edge", "EdgeMetrics"]
+
+
+class EdgeMetrics:
+    """The edge's Prometheus series, on the gateway's registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.auth_rejections = Counter(
+            "gateway_auth_rejections",
+            "Requests refused by auth, by route and status (401, 403, 503).",
+            ["route", "status"],
+            registry=registry,
+        )
+        self.ratelimit_rejections = Counter(
+            "gateway_ratelimit_rejections",
+            "Requests refused with 429, by route and limit.",
+            ["route", "limit"],
+            registry=registry,
+        )
+        self.store_errors = Counter(
+            "gateway_ratelimit_store_errors",
+            "Rate-limit checks that could not reach Redis, by route and fail mode.",
+            ["route", "mode"],
+            registry=registry,
+        )
+        self.concurrency_rejections = Counter(
+            "gateway_concurrency_rejections",
+            "Requests refused because the route's in-flight limit was reached.",
+            ["route"],
+            registry=registry,
+        )
+        self.cache = Counter(
+            "gateway_cache_requests",
+            "Requests on cached routes by outcome (hit, stale, revalidated, miss, bypass).",
+            ["route", "outcome"],
+            registry=registry,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _RoutePolicy:
+    auth: RouteAuth | None
+    limits: tuple[CompiledLimit, ...]
+    concurrency: int | None
+    transform: CompiledTransform | None
+
+
+def _policy(route: RouteConfig, defaults: RoutePolicies) -> _RoutePolicy:
+    auth = route_auth(route, defaults)
+    rules = route.rate_limits if route.rate_limits is not None else defaults.rate_limits
+    transform = route.transform if route.transform is not None else defaults.transform
+    return _RoutePolicy(
+        auth=auth if auth is not None and auth.required else None,
+        limits=tuple(CompiledLimit.build(route.name, i, r) for i, r in enumerate(rules or ())),
+        concurrency=route.concurrency if route.concurrency is not None else defaults.concurrency,
+        transform=CompiledTransform(transform) if transform is not None else None,
+    )
+
+
+class _Compiled:
+    """The edge objects of one config."""
+
+    def __init__(self, config: GatewayConfig, edge: Edge) -> None:
+        self.config = config
+        self.policies = {r.name: _policy(r, config.edge.defaults) for r in config.routes}
+        self.clients = ClientResolver(config.trusted_proxies)
+        self.auth = edge.shared_auth(config)
+        self.limiter = edge.shared_limiter(config)
+        self.cache = edge.shared_cache(config) if any(r.cache for r in config.routes) else None
+        self.strip = self.auth.upstream_names()
+
+
+class Edge:
+    """The edge policies of one gateway (see module docstring)."""
+
+    def __init__(self, registry: CollectorRegistry, clock: Clock) -> None:
+        self.clock = clock
+        self.metrics = EdgeMetrics(registry)
+        self.series = RouteSeries()
+        self.in_flight = InFlight()
+        self.rejections: dict[str, int] = {}
+        self._compiled: dict[int, _Compiled] = {}
+        self._auth: EdgeAuth | None = None
+        self._limiter: EdgeLimiter | None = None
+        self._cache: SharedCache | None = None
+        self._retired: list[Any] = []
+
+    # -- stateful parts, kept across reloads ------------------------------------------------
+    def shared_auth(self, config: GatewayConfig) -> EdgeAuth:
+        """The auth sources of ``config`` (the current ones when unchanged: JWKS cache kept)."""
+        current = self._auth
+        if current is None or current.config != config.edge.auth:
+            if current is not None:
+                self._retired.append(current)
+            current = self._auth = EdgeAuth(config.edge.auth, clock=self.clock)
+        return current
+
+    def shared_limiter(self, config: GatewayConfig) -> EdgeLimiter:
+        """The counters (kept while ``edge.redis_url`` is unchanged)."""
+        current = self._limiter
+        if current is None or current.redis_url != config.edge.redis_url:
+            if current is not None:
+                self._retired.append(current)
+            current = self._limiter = EdgeLimiter(config.edge.redis_url)
+        return current
+
+    def shared_cache(self, config: GatewayConfig) -> SharedCache:
+        """The cache store (kept while its config and ``edge.redis_url`` are unchanged)."""
+        current = self._cache
+        redis_url = config.edge.redis_url
+        if current is None or current.config != config.edge.cache or current.redis_url != redis_url:
+            if current is not None:
+                self._retired.append(current)
+            current = SharedCache(config.edge.cache, redis_url=redis_url, clock=self.clock)
+            self._cache = current
+        return current
+
+    def compiled(self, config: GatewayConfig) -> _Compiled:
+        """The edge objects of ``config`` (built once per config)."""
+        found = self._compiled.get(id(config))
+        if found is None or found.config is not config:
+            found = self._compiled[id(config)] = _Compiled(config, self)
+            while len(self._compiled) > 4:  # in-flight requests of old configs keep theirs
+                del self._compiled[next(iter(self._compiled))]
+        return found
+
+    @property
+    def cache(self) -> SharedCache | None:
+        """The shared cache in use, if any route has ``cache: true``."""
+        return self._cache
+
+    # -- the chain ---------------------------------------------------------------------------
+    async def run(
+        self,
+        snapshot: Snapshot,
+        route: CompiledRoute,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        exchange: Exchange,
+    ) -> None:
+        """Apply the route's policies, then answer through the handler."""
+        started = time.perf_counter()
+        name = route.config.name
+        result = exchange.result
+
+        async def observed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                result.status = message["status"]
+            await send(message)
+
+        try:
+            await self._chain(snapshot, route, scope, receive, observed, exchange)
+        finally:
+            self.series.record(
+                name, self.clock.time(), result.status, time.perf_counter() - started
+            )
+
+    async def _chain(
+        self,
+        snapshot: Snapshot,
+        route: CompiledRoute,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        exchange: Exchange,
+    ) -> None:
+        compiled = self.compiled(snapshot.config)
+        name = route.config.name
+        policy = compiled.policies[name]
+        request_id = exchange.request_id
+        strip = compiled.strip
+        headers = [(n, v) for n, v in scope["headers"] if n not in strip]
+        scope = {**scope, "headers": headers, "flext.request_id": request_id.decode("latin-1")}
+        identity: Identity | None = None
+        if policy.auth is not None:
+            found = await compiled.auth.authenticate(scope, policy.auth)
+            if isinstance(found, Denied):
+                self.metrics.auth_rejections.labels(name, str(found.status)).inc()
+                self._count_rejection(name)
+                extra = [(b"www-authenticate", c.encode()) for c in found.challenges]
+                await _problem(scope, send, found.status, found.detail, request_id, extra)
+                return
+            identity = found
+            scope["headers"] = headers + compiled.auth.identity_headers(identity)
+        decision = await self._limits(compiled, policy, name, scope, identity, send, request_id)
+        if decision is False:
+            return
+        if isinstance(decision, RateLimitDecision):
+            send = _with_headers(send, decision.header_lines())
+        if policy.concurrency is not None and not self.in_flight.enter(name, policy.concurrency):
+            self.metrics.concurrency_rejections.labels(name).inc()
+            self._count_rejection(name)
+            await _problem(
+                scope, send, 503, "The route's concurrency limit is reached.", request_id,
+                [(b"retry-after", b"1")],
+            )  # fmt: skip
+            return
+        try:
+            await self._handle(compiled, snapshot, route, policy, scope, receive, send, exchange)
+        finally:
+            if policy.concurrency is not None:
+                self.in_flight.leave(name)
+
+    async def _limits(
+        self,
+        compiled: _Compiled,
+        policy: _RoutePolicy,
+        name: str,
+        scope: Scope,
+        identity: Identity | None,
+        send: Send,
+        request_id: bytes,
+    ) -> RateLimitDecision | Literal[False] | None:
+        """The tightest decision to report, None without limits, False once refused."""
+        tightest: RateLimitDecision | None = None
+        for limit in policy.limits:
+            key = limit.key(scope, identity, compiled.clients)
+            decision = await compiled.limiter.hit(limit, key)
+            if isinstance(decision, StoreDown):
+                mode = "closed" if decision.closed else "open"
+                self.metrics.store_errors.labels(name, mode).inc()
+                if decision.closed:
+                    await _problem(
+                        scope, send, 503, "Rate limiting is unavailable.", request_id,
+                        [(b"retry-after", b"1")],
+                    )  # fmt: skip
+                    return False
+                continue
+            if not decision.allowed:
+                self.metrics.ratelimit_rejections.labels(name, limit.bucket).inc()
+                self._count_rejection(name)
+                extra = [*decision.header_lines(), (b"retry-after", b"%d" % decision.retry_after)]
+                detail = "Too many requests; retry later."
+                await _problem(scope, send, 429, detail, request_id, extra)
+                return False
+            if tightest is None or decision.remaining < tightest.remaining:
+                tightest = decision
+        return tightest
+
+    async def _handle(
+        self,
+        compiled: _Compiled,
+        snapshot: Snapshot,
+        route: CompiledRoute,
+        policy: _RoutePolicy,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        exchange: Exchange,
+    ) -> None:
+        config = route.config
+        if policy.transform is not None:
+            scope = policy.transform.request(scope)
+            if policy.transform.filters_response:
+                send = policy.transform.response_send(send)
+        if config.aggregate is not None:
+            await aggregate(config.aggregate, snapshot.clusters, scope, send, exchange.request_id)
+            return
+        if config.cache and compiled.cache is not None:
+            outcome = await compiled.cache.handle(scope, receive, send, exchange.run)
+            self.metrics.cache.labels(config.name, outcome).inc()
+            return
+        await exchange.run(scope, receive, send)
+
+    async def admit_websocket(
+        self, snapshot: Snapshot, route: CompiledRoute | None, scope: Scope, receive: Receive,
+        send: Send,
+    ) -> Scope | None:  # fmt: skip
+        """The WebSocket handshake through the route's auth and limits.
+
+        Returns the scope to proxy (identity headers dropped, then set when auth passed),
+        or None once the handshake was refused (401/403/429 as an HTTP answer when the
+        server supports it, else a close with 1008 before accepting).
+        """
+        if route is None:
+            return scope
+        compiled = self.compiled(snapshot.config)
+        name = route.config.name
+        policy = compiled.policies[name]
+        headers = [(n, v) for n, v in scope["headers"] if n not in compiled.strip]
+        scope = {**scope, "headers": headers}
+        identity: Identity | None = None
+        refused: tuple[int, str, list[tuple[bytes, bytes]]] | None = None
+        if policy.auth is not None:
+            found = await compiled.auth.authenticate(scope, policy.auth)
+            if isinstance(found, Denied):
+                self.metrics.auth_rejections.labels(name, str(found.status)).inc()
+                extra = [(b"www-authenticate", c.encode()) for c in found.challenges]
+                refused = (found.status, found.detail, extra)
+            else:
+                identity = found
+                scope["headers"] = headers + compiled.auth.identity_headers(found)
+        for limit in policy.limits if refused is None else ():
+            decision = await compiled.limiter.hit(
+                limit, limit.key(scope, identity, compiled.clients)
+            )
+            if isinstance(decision, RateLimitDecision) and not decision.allowed:
+                self.metrics.ratelimit_rejections.labels(name, limit.bucket).inc()
+                extra = [(b"retry-after", b"%d" % decision.retry_after)]
+                refused = (429, "Too many requests; retry later.", extra)
+                break
+        if refused is None:
+            return scope
+        self._count_rejection(name)
+        message = await receive()
+        if message["type"] == "websocket.connect":
+            if "websocket.http.response" in scope.get("extensions", {}):
+
+                async def as_http(message: Message) -> None:
+                    await send({**message, "type": "websocket." + message["type"]})
+
+                status, detail, extra = refused
+                await _problem(scope, as_http, status, detail, b"-", extra)
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+        return None
+
+    def _count_rejection(self, route: str) -> None:
+        self.rejections[route] = self.rejections.get(route, 0) + 1
+
+    async def aclose(self) -> None:
+        """Close every store, pool and session the edge opened."""
+        parts = [*self._retired, self._auth, self._limiter, self._cache]
+        self._retired.clear()
+        for part in parts:
+            if part is not None:
+                await part.aclose()
+
+
+def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return wrapped
+
+
+async def _problem(
+    scope: Scope,
+    send: Send,
+    status: int,
+    detail: str,
+    request_id: bytes,
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    scope_with_id: dict[str, Any] = dict(scope)
+    scope_with_id["flext.request_id"] = request_id.decode("latin-1")
+    headers = [*headers, (b"x-request-id", request_id)]
+    await send_problem(scope_with_id, send, status, detail=detail, headers=headers)

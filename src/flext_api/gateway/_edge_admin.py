@@ -1,0 +1,144 @@
+"""The admin port's edge pages: the live dashboard and the cache purge endpoint.
+
+- ``GET /dashboard``: the dashboard page (HTML, JS and CSS bundled in the package; no
+  CDN, no build step). The page reads the admin token from its URL fragment
+  (``/dashboard#token=...``, never sent to a server or a log) and sends it as a bearer
+  token;
+- ``GET /dashboard/data``: one JSON snapshot (routes, clusters, instances, series);
+- ``GET /dashboard/events``: the same snapshot as Server-Sent Events, every
+  ``interval`` seconds, until the client goes away;
+- ``POST /admin/cache/purge?url=<absolute URL>``: drop that URL's stored responses
+  (no ``url``: drop every entry).
+
+Everything but the page itself needs ``Authorization: Bearer <admin.token>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from ._admin import AdminApp
+
+__all__ = ["handles", "serve"]
+
+_ASSETS = {
+    "/dashboard": ("index.html", b"text/html; charset=utf-8"),
+    "/dashboard/app.js": ("app.js", b"text/javascript; charset=utf-8"),
+    "/dashboard/style.css": ("style.css", b"text/css; charset=utf-8"),
+}
+_WINDOW = 120  # seconds of series on the charts
+_SECURITY = [
+    (b"content-security-policy", b"default-src 'self'; connect-src 'self'; img-src 'self' data:"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+]
+
+
+def handles(path: str) -> bool:
+    """True for the paths this module serves."""
+    return path == "/dashboard" or path.startswith(("/dashboard/", "/admin/cache/"))
+
+
+def snapshot(admin: AdminApp) -> dict[str, Any]:
+    """What the dashboard shows, now."""
+    gateway = admin.gateway
+    edge = gateway.edge
+    current = gateway.snapshot
+    now = gateway.clock.time()
+    routes = []
+    for route in current.config.routes:
+        series = edge.series.routes.get(route.name)
+        routes.append(
+            {
+                "name": route.name,
+                "cluster": route.cluster,
+                "cache": route.cache,
+                "rejections": edge.rejections.get(route.name, 0),
+                **(series.totals(now, 60) if series is not None else
+                   {"rps": 0.0, "error_ratio": 0.0, "p99": None}),
+                "series": series.points(now, _WINDOW) if series is not None else [],
+            }
+        )  # fmt: skip
+    cache = edge.cache
+    return {
+        "now": now,
+        "status": "draining" if gateway.draining else "serving",
+        "routes": routes,
+        "clusters": [c.describe() for c in current.clusters.values()],
+        "cache": None
+        if cache is None
+        else {"hit_ratio": cache.stats.hit_ratio, "counts": cache.stats.counts},
+        "rejections": sum(edge.rejections.values()),
+    }
+
+
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers + _SECURITY})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _events(admin: AdminApp, receive: Receive, send: Send, interval: float) -> None:
+    headers = [(b"content-type", b"text/event-stream"), *_SECURITY]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    gone = asyncio.Event()
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        while not gone.is_set():
+            data = b"data: " + orjson.dumps(snapshot(admin)) + b"\n\n"
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+            try:
+                async with asyncio.timeout(interval):
+                    await gone.wait()
+            except TimeoutError:
+                continue
+    except OSError:
+        return  # the client went away mid-write
+    finally:
+        watcher.cancel()
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def serve(admin: AdminApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer one request for a path :func:`handles` accepts."""
+    path, method = scope["path"], scope["method"]
+    asset = _ASSETS.get(path)
+    if asset is not None and method == "GET":
+        body = resources.files(__package__).joinpath("dashboard", asset[0]).read_bytes()
+        await _respond(send, 200, body, asset[1])
+        return
+    if not admin.authorized(scope):
+        await _respond(send, 401, b'{"error": "admin token required"}', b"application/json")
+        return
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if path == "/dashboard/data" and method == "GET":
+        await _respond(send, 200, orjson.dumps(snapshot(admin)), b"application/json")
+        return
+    if path == "/dashboard/events" and method == "GET":
+        interval = min(10.0, max(0.2, float(query.get("interval", ["1"])[0] or 1)))
+        await _events(admin, receive, send, interval)
+        return
+    if path == "/admin/cache/purge" and method == "POST":
+        cache = admin.gateway.edge.cache
+        if cache is None:
+            await _respond(send, 404, b'{"error": "no route has cache: true"}', b"application/json")
+            return
+        url = query.get("url", [None])[0]
+        dropped = await cache.purge(url)
+        payload = {"purged": url or "*", "dropped": dropped}
+        await _respond(send, 200, orjson.dumps(payload), b"application/json")
+        return
+    await _respond(send, 404, b'{"error": "not found"}', b"application/json")

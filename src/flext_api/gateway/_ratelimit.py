@@ -1,0 +1,235 @@
+"""Edge rate limits per route and key, in memory or shared through Redis; in-flight limits.
+
+The counters are a sliding-window counter: in memory the ``limits`` library's (the one
+the server module uses); in Redis the same algorithm and key layout as ``limits``'
+``acquire_sliding_window.lua``, extended to return the window's counts, so the check,
+the increment AND the numbers for the ``RateLimit-*`` headers are ONE atomic script and
+one round trip (``limits`` needs a second call for the stats). Atomicity is the point:
+Kong's read-then-increment race, where each node reads the count and then increments
+it, lets N nodes overshoot by N-1; here two gateways never both pass the last slot.
+
+While Redis is unreachable, each limit does what its ``on_store_error`` says: ``open``
+lets the request through, ``closed`` answers 503; either way the request is counted in
+``gateway_ratelimit_store_errors`` and never turns into a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from limits import RateLimitItem
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from starlette.types import Scope
+
+from ..server._client_ip import ClientResolver
+from ..server._ratelimit import RateLimitDecision, parse_limit
+from ._auth import Identity
+from ._edge_config import RateLimitRule
+
+__all__ = ["CompiledLimit", "EdgeLimiter", "InFlight", "StoreDown"]
+
+_MAX_KEY = 128
+
+# limits' acquire_sliding_window.lua (times in ms), returning the counts it decided on.
+_SLIDING = """
+local limit = tonumber(ARGV[1])
+local expiry = tonumber(ARGV[2]) * 1000
+local current_ttl = tonumber(redis.call('pttl', KEYS[2]))
+if current_ttl > 0 and current_ttl < expiry then
+    redis.call('rename', KEYS[2], KEYS[1])
+    redis.call('set', KEYS[2], 0, 'PX', current_ttl + expiry)
+end
+local previous_count = tonumber(redis.call('get', KEYS[1])) or 0
+local previous_ttl = tonumber(redis.call('pttl', KEYS[1])) or 0
+local current_count = tonumber(redis.call('get', KEYS[2])) or 0
+current_ttl = tonumber(redis.call('pttl', KEYS[2])) or 0
+if previous_ttl <= 0 then previous_ttl = 0 end
+if current_ttl <= 0 then current_ttl = 0 end
+local weighted = math.floor(previous_count * previous_ttl / expiry) + current_count
+if weighted + 1 > limit then
+    return {0, previous_count, previous_ttl, current_count, current_ttl}
+end
+if redis.call('exists', KEYS[2]) == 1 then
+    current_count = redis.call('incrby', KEYS[2], 1)
+else
+    redis.call('set', KEYS[2], 1, 'PX', expiry * 2)
+    current_count = 1
+    current_ttl = expiry * 2
+end
+return {1, previous_count, previous_ttl, current_count, current_ttl}
+"""
+_log = structlog.get_logger("flext_api.gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreDown:
+    """Redis could not be asked; ``closed``: refuse the request (else let it through)."""
+
+    closed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledLimit:
+    """A rule with its limit parsed and its bucket name fixed."""
+
+    rule: RateLimitRule
+    item: RateLimitItem
+    bucket: str
+    header: bytes | None
+
+    @classmethod
+    def build(cls, route: str, index: int, rule: RateLimitRule) -> CompiledLimit:
+        """Compile rule number ``index`` of ``route``."""
+        return cls(
+            rule=rule,
+            item=parse_limit(rule.limit),
+            bucket=f"{route}:{rule.name or index}",
+            header=rule.header.lower().encode() if rule.header else None,
+        )
+
+    def key(self, scope: Scope, identity: Identity | None, clients: ClientResolver) -> str:
+        """The value this limit counts per (see :class:`RateLimitRule`)."""
+        kind = self.rule.key
+        if kind == "consumer" and identity is not None and identity.subject:
+            return "c:" + identity.subject[:_MAX_KEY]
+        if kind == "api_key" and identity is not None and identity.key_name is not None:
+            return "k:" + identity.key_name[:_MAX_KEY]
+        if kind == "header" and self.header is not None:
+            pairs: list[tuple[bytes, bytes]] = scope["headers"]
+            for name, value in pairs:
+                if name == self.header:
+                    return "h:" + value.decode("latin-1")[:_MAX_KEY]
+        return "ip:" + clients.client_ip(scope)
+
+
+class EdgeLimiter:
+    """The counters of one gateway: a memory store and, when configured, a Redis one.
+
+    Kept across reloads (counts survive a config change) and closed at shutdown.
+    """
+
+    def __init__(self, redis_url: str | None, *, prefix: str = "flext-gw") -> None:
+        self.redis_url = redis_url
+        self.prefix = prefix
+        self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self._client: Any = None
+        self._script: Any = None
+        self._pending: list[tuple[list[str], list[int], asyncio.Future[Any]]] = []
+        self._flushes: set[asyncio.Task[None]] = set()
+        self._store_errors: tuple[type[BaseException], ...] = ()
+        if redis_url is not None:
+            from redis.asyncio import Redis  # the redis extra, only when configured
+            from redis.exceptions import RedisError
+
+            self._store_errors = (RedisError, OSError)
+            # Short timeouts: a dead Redis must cost milliseconds, not the request's budget.
+            self._client = Redis.from_url(
+                redis_url, socket_connect_timeout=0.25, socket_timeout=0.25
+            )
+            self._script = self._client.register_script(_SLIDING)
+
+    async def hit(self, limit: CompiledLimit, key: str) -> RateLimitDecision | StoreDown:
+        """Count one request of ``key`` against ``limit``."""
+        item = limit.item
+        if limit.rule.store == "redis" and self._script is not None:
+            return await self._shared_hit(limit, key)
+        keys = (self.prefix, limit.bucket, key)
+        allowed = await self._memory.hit(item, *keys)
+        reset_at, remaining = await self._memory.get_window_stats(item, *keys)
+        return RateLimitDecision(
+            allowed=allowed,
+            limit=item.amount,
+            remaining=remaining,
+            reset_after=max(0.0, reset_at - time.time()),
+            window=item.get_expiry(),
+        )
+
+    async def _shared_hit(self, limit: CompiledLimit, key: str) -> RateLimitDecision | StoreDown:
+        item = limit.item
+        expiry = item.get_expiry()
+        # One hash slot for both windows (Redis Cluster), as limits does.
+        current = f"{{{self.prefix}:{limit.bucket}:{key}}}"
+        try:
+            reply = await self._eval([current + "/-1", current], [item.amount, expiry])
+        except self._store_errors as exc:
+            _log.warning("rate limit store unreachable", bucket=limit.bucket, error=repr(exc))
+            return StoreDown(closed=limit.rule.on_store_error == "closed")
+        allowed, previous, previous_ms, count, current_ms = (int(x) for x in reply)
+        weighted = previous * (previous_ms / 1000) / expiry + count
+        reset_in = math.inf
+        if previous:
+            reset_in = (previous_ms / 1000) % (expiry / previous)
+        if count:
+            reset_in = min(reset_in, (current_ms / 1000) % expiry)
+        return RateLimitDecision(
+            allowed=bool(allowed),
+            limit=item.amount,
+            remaining=max(0, item.amount - math.floor(weighted)),
+            reset_after=0.0 if math.isinf(reset_in) else reset_in,
+            window=expiry,
+        )
+
+    async def _eval(self, keys: list[str], args: list[int]) -> Any:
+        """Run the script for ``keys``; calls made in the same loop turn share one pipeline.
+
+        Under load many requests reach their limit check in the same event-loop turn:
+        sending their scripts in one pipeline costs one write and one read instead of one
+        round trip each. Every script still runs atomically on its own keys.
+        """
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((keys, args, future))
+        if len(self._pending) == 1:
+            asyncio.get_running_loop().call_soon(self._start_flush)
+        return await future
+
+    def _start_flush(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.create_task(self._flush(batch))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _flush(self, batch: list[tuple[list[str], list[int], asyncio.Future[Any]]]) -> None:
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for keys, args, _ in batch:
+                    await self._script(keys=keys, args=args, client=pipe)
+                replies = await pipe.execute(raise_on_error=False)
+        except self._store_errors as exc:
+            replies = [exc] * len(batch)
+        for (_, _, future), reply in zip(batch, replies, strict=True):
+            if future.done():  # its request was cancelled meanwhile
+                continue
+            if isinstance(reply, BaseException):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def aclose(self) -> None:
+        """Close the Redis client, if any."""
+        if self._client is not None:
+            await self._client.aclose()
+
+
+class InFlight:
+    """In-flight (concurrency) counts per route; kept across reloads."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def enter(self, route: str, limit: int) -> bool:
+        """Take a slot of ``route``; False when ``limit`` requests are already in flight."""
+        current = self.counts.get(route, 0)
+        if current >= limit:
+            return False
+        self.counts[route] = current + 1
+        return True
+
+    def leave(self, route: str) -> None:
+        """Give the slot back."""
+        self.counts[route] -= 1

@@ -1,0 +1,146 @@
+"""An origin for the edge-policy tests: aiohttp.web in a thread on 127.0.0.1.
+
+- ``/c/{name}?cc=&ms=&n=&etag=&status=``: after ``ms`` milliseconds, a body of ``n``
+  bytes (default a small JSON document; with ``status`` or ``fail_status`` set, an
+  empty answer of that status) with ``Cache-Control: cc``; hits counted per ``name``;
+- ``/sse``: events until ``release("end")``;
+- ``/doc``: a JSON object with ``id``, ``name``, ``secret``;
+- ``/echo``: the request headers and query as JSON;
+- ``/auth``: a forward-auth service (200 for ``Bearer good``, 403 for ``Bearer banned``,
+  else 401); ``/health``.
+
+Every request is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+HOST = "127.0.0.1"
+
+
+class EdgeOrigin:
+    """One origin server; ``hits[name]`` counts requests per cacheable name."""
+
+    def __init__(self) -> None:
+        self.hits: Counter[str] = Counter()
+        self.fail_status: int | None = None  # when set, /c/* answers with this status
+        self.requests: list[dict[str, Any]] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._sock = socket.socket()
+        self._sock.bind((HOST, 0))
+        self.port: int = self._sock.getsockname()[1]
+        self._started = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._gate: asyncio.Queue[str] | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> EdgeOrigin:
+        """Serve in a background thread."""
+        self._thread.start()
+        if not self._started.wait(10):
+            raise RuntimeError("origin did not start")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (again: nothing)."""
+        if self._thread.is_alive() and self.loop is not None and self._stop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def release(self, data: str) -> None:
+        """Let the open ``/sse`` stream send one event (``"end"`` ends it)."""
+        assert self.loop is not None and self._gate is not None
+        self.loop.call_soon_threadsafe(self._gate.put_nowait, data)
+
+    async def _main(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._gate = asyncio.Queue()
+        app = web.Application()
+        app.router.add_route("*", "/c/{name}", self._cacheable)
+        app.router.add_get("/sse", self._sse)
+        app.router.add_get("/doc", self._doc)
+        app.router.add_get("/echo", self._echo)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/auth", self._auth)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        await web.SockSite(runner, self._sock).start()
+        self._started.set()
+        await self._stop.wait()
+        await runner.cleanup()
+
+    def _record(self, request: web.Request) -> dict[str, Any]:
+        record = {
+            "method": request.method,
+            "path": request.path,
+            "query": request.query_string,
+            "headers": {k.lower(): v for k, v in request.headers.items()},
+        }
+        self.requests.append(record)
+        return record
+
+    async def _cacheable(self, request: web.Request) -> web.StreamResponse:
+        self._record(request)
+        name = request.match_info["name"]
+        self.hits[name] += 1
+        query = request.query
+        if "ms" in query:
+            await asyncio.sleep(int(query["ms"]) / 1000)
+        headers = {"Cache-Control": query.get("cc", "max-age=60")}
+        if "etag" in query:
+            headers["ETag"] = f'"{query["etag"]}"'
+            if request.headers.get("If-None-Match") == headers["ETag"]:
+                return web.Response(status=304, headers=headers)
+        if "status" in query or self.fail_status is not None:
+            status = self.fail_status or int(query["status"])
+            return web.Response(status=status, headers=headers)
+        if "n" in query:
+            body = b"z" * int(query["n"])
+            headers["Content-Type"] = "application/octet-stream"
+        else:
+            body = f'{{"name": "{name}", "hit": {self.hits[name]}}}'.encode()
+            headers["Content-Type"] = "application/json"
+        return web.Response(body=body, headers=headers)
+
+    async def _sse(self, request: web.Request) -> web.StreamResponse:
+        self._record(request)
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "max-age=60"}
+        )
+        await response.prepare(request)
+        assert self._gate is not None
+        while (data := await self._gate.get()) != "end":
+            await response.write(f"data: {data}\n\n".encode())
+        await response.write_eof()
+        return response
+
+    async def _doc(self, request: web.Request) -> web.Response:
+        self._record(request)
+        return web.json_response({"id": 7, "name": "widget", "secret": "s3"})
+
+    async def _echo(self, request: web.Request) -> web.Response:
+        return web.json_response(self._record(request))
+
+    async def _auth(self, request: web.Request) -> web.Response:
+        self._record(request)
+        if request.headers.get("Authorization") == "Bearer good":
+            return web.Response(headers={"X-User": "alice", "X-Auth-Subject": "alice"})
+        if request.headers.get("Authorization") == "Bearer banned":
+            return web.Response(status=403)
+        return web.Response(status=401, headers={"WWW-Authenticate": 'Bearer realm="fa"'})
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "pass"})

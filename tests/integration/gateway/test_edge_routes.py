@@ -1,0 +1,86 @@
+"""Composite routes (aggregation) and transformations through a real gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from tests.integration.gateway.conftest import LiveGateway
+from tests.integration.gateway.edge_origin import EdgeOrigin
+from tests.integration.gateway.edge_support import edge_config, fetch, origin
+
+pytestmark = pytest.mark.integration
+
+__all__ = ["origin"]
+
+Run = Callable[[dict[str, Any]], LiveGateway]
+
+
+def composite(origin_url: str, slow_ms: int) -> dict[str, Any]:
+    """A route merging ``/doc`` and a backend that sleeps ``slow_ms`` (timeout 0.3 s)."""
+    backends = [
+        {"key": "doc", "cluster": "svc", "path": "/doc", "timeout": 2.0},
+        {"key": "slow", "cluster": "svc", "path": f"/c/s?ms={slow_ms}&cc=no-store",
+         "timeout": 0.3},
+    ]  # fmt: skip
+    return edge_config(origin_url, aggregate={"backends": backends}, timeouts={"total": 1.0})
+
+
+async def test_aggregate_merges_every_backend(origin: EdgeOrigin, run_gateway: Run) -> None:
+    """Every backend answering: one JSON object keyed by backend, not partial."""
+    gw = run_gateway(composite(origin.url, 0))
+    status, headers, body = await fetch(gw.url + "/combined")
+    merged = orjson.loads(body)
+    assert (status, merged["doc"]["id"], merged["slow"]["name"]) == (200, 7, "s")
+    assert "X-Aggregate-Partial" not in headers
+
+
+async def test_slow_backend_gives_a_partial_answer_in_time(
+    origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """A backend slower than its timeout is left out and the answer is marked partial."""
+    gw = run_gateway(composite(origin.url, 60_000))
+    # A backend that sleeps a minute: only a gateway that stops waiting at the backend's
+    # timeout answers within the client's generous bound.
+    status, headers, body = await fetch(
+        gw.url + "/combined", timeout=aiohttp.ClientTimeout(total=20)
+    )
+    merged = orjson.loads(body)
+    assert (status, headers["X-Aggregate-Partial"], merged["_partial"]) == (200, "true", ["slow"])
+    assert merged["doc"]["name"] == "widget"
+
+
+async def test_request_headers_and_query_are_rewritten(
+    origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """Headers added/removed and query keys added/removed before the upstream sees them."""
+    transform = {
+        "request_headers_add": {"X-Tenant": "acme"},
+        "request_headers_remove": ["X-Debug"],
+        "query_add": {"v": "2"},
+        "query_remove": ["token"],
+    }
+    gw = run_gateway(edge_config(origin.url, transform=transform))
+    await fetch(gw.url + "/echo?token=t&keep=1&v=1", headers={"X-Debug": "1"})
+    seen = origin.requests[-1]
+    assert seen["headers"]["x-tenant"] == "acme" and "x-debug" not in seen["headers"]
+    assert seen["query"] == "keep=1&v=2"
+
+
+async def test_response_fields_are_filtered(origin: EdgeOrigin, run_gateway: Run) -> None:
+    """A deny list removes top-level JSON fields and fixes Content-Length."""
+    gw = run_gateway(edge_config(origin.url, transform={"response_deny": ["secret"]}))
+    _, headers, body = await fetch(gw.url + "/doc")
+    assert orjson.loads(body) == {"id": 7, "name": "widget"}
+    assert int(headers["Content-Length"]) == len(body)
+
+
+async def test_response_allow_list(origin: EdgeOrigin, run_gateway: Run) -> None:
+    """An allow list keeps only the named fields."""
+    gw = run_gateway(edge_config(origin.url, transform={"response_allow": ["id"]}))
+    _, _, body = await fetch(gw.url + "/doc")
+    assert orjson.loads(body) == {"id": 7}
