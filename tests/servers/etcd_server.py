@@ -96,7 +96,7 @@ class EtcdServer:
             if self._process.poll() is not None:
                 return False
             try:
-                with urllib.request.urlopen(f"{client}/health", timeout=0.5) as resp:  # noqa: S310 - loopback
+                with urllib.request.urlopen(f"{client}/health", timeout=0.5) as resp:
                     if resp.status == 200:
                         return True
             except OSError:

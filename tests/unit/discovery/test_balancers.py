@@ -257,3 +257,18 @@ def test_repr_shows_the_set_size() -> None:
     rr = RoundRobin()
     rr.update(_instances(3))
     assert repr(rr) == "<RoundRobin [3 instances]>"
+
+
+def test_power_of_two_balancers_follow_weights_when_idle() -> None:
+    """With no load, least-request and peak EWMA draw by weight (9:1 mostly the heavy one)."""
+    for balancer in (LeastRequest(), PeakEwma(clock=FakeClock())):
+        balancer.update(_instances(2, [9, 1]))
+        counts = Counter(balancer.pick().id for _ in range(2000))  # type: ignore[union-attr]
+        assert counts["i0"] > counts["i1"] * 3, balancer
+
+
+def test_single_instance_is_always_picked() -> None:
+    """A set of one needs no draw: every power-of-two balancer returns it."""
+    for balancer in (LeastRequest(), PeakEwma(clock=FakeClock())):
+        balancer.update(_instances(1))
+        assert balancer.pick().id == "i0"  # type: ignore[union-attr]
