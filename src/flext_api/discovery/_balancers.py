@@ -211,12 +211,6 @@ class LeastRequest(RandomBalancer):
         # Keyed by id, kept across membership changes (calls in flight stay counted).
         self._active: dict[str, int] = {}
 
-    def _cost(self, instance: ServiceInstance) -> float:
-        active = self._active
-        if not active:
-            return 0.0
-        return active.get(instance.id, 0) / instance.weight
-
     def _pick(self, key: str | None) -> ServiceInstance | None:
         instances = self._instances
         n = len(instances)
@@ -229,7 +223,15 @@ class LeastRequest(RandomBalancer):
             cumulative, total = self._cumulative, self._total
             first = instances[bisect(cumulative, _random() * total)]
             second = instances[bisect(cumulative, _random() * total)]
-        return second if self._cost(second) < self._cost(first) else first
+        return self._prefer(first, second)
+
+    def _prefer(self, first: ServiceInstance, second: ServiceInstance) -> ServiceInstance:
+        """The less loaded of two draws: fewer calls in flight per unit of weight."""
+        active = self._active
+        if not active:
+            return first
+        load_first = active.get(first.id, 0) / first.weight
+        return second if active.get(second.id, 0) / second.weight < load_first else first
 
     def on_start(self, instance: ServiceInstance) -> None:
         self._active[instance.id] = self._active.get(instance.id, 0) + 1
@@ -268,28 +270,15 @@ class PeakEwma(LeastRequest):
         self._clock = get_clock(clock)
         self._ewma: dict[str, tuple[float, float]] = {}  # id -> (average, stamp)
 
-    def _pick(self, key: str | None) -> ServiceInstance | None:
-        # LeastRequest's draw with the cost computed inline: this is the hot path.
-        instances = self._instances
-        n = len(instances)
-        if n < 2:
-            return instances[0] if n else None
-        if self._uniform:
-            first = instances[int(_random() * n)]
-            second = instances[int(_random() * n)]
-        else:
-            cumulative, total = self._cumulative, self._total
-            first = instances[bisect(cumulative, _random() * total)]
-            second = instances[bisect(cumulative, _random() * total)]
-        active, ewma = self._active, self._ewma
+    def _prefer(self, first: ServiceInstance, second: ServiceInstance) -> ServiceInstance:
+        """The cheaper of two draws: latency average x (calls in flight + 1) / weight."""
+        active, ewma, penalty = self._active, self._ewma, self.penalty
         pending = active.get(first.id, 0) if active else 0
         average = ewma.get(first.id, _UNMEASURED)[0]
-        cost_first = (average * (pending + 1) if average else self.penalty * pending) / first.weight
+        cost_first = (average * (pending + 1) if average else penalty * pending) / first.weight
         pending = active.get(second.id, 0) if active else 0
         average = ewma.get(second.id, _UNMEASURED)[0]
-        cost_second = (
-            average * (pending + 1) if average else self.penalty * pending
-        ) / second.weight
+        cost_second = (average * (pending + 1) if average else penalty * pending) / second.weight
         return second if cost_second < cost_first else first
 
     def on_finish(self, instance: ServiceInstance, latency: float, ok: bool) -> None:
