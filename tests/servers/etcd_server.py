@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers._process import terminate
+
 HOST = "127.0.0.1"
 
 
@@ -96,7 +98,7 @@ class EtcdServer:
             if self._process.poll() is not None:
                 return False
             try:
-                with urllib.request.urlopen(f"{client}/health", timeout=0.5) as resp:  # noqa: S310 - loopback
+                with urllib.request.urlopen(f"{client}/health", timeout=0.5) as resp:
                     if resp.status == 200:
                         return True
             except OSError:
@@ -106,16 +108,7 @@ class EtcdServer:
 
     def _kill(self) -> None:
         process, self._process = self._process, None
-        if process is not None:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(10)
-            else:
-                process.wait()
+        terminate(process)
 
     def stop(self) -> None:
         self._kill()

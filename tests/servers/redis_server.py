@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers._process import terminate
+
 HOST = "127.0.0.1"
 PING = b"*1\r\n$4\r\nPING\r\n"
 
@@ -106,9 +108,7 @@ class RedisServer:
     def pause(self) -> None:
         """Stop the process, keeping the port for :meth:`restart` (Redis going away)."""
         process, self._process = self._process, None
-        if process is not None:
-            process.terminate()
-            process.wait(10)
+        terminate(process)
 
     def restart(self, timeout: float = 10.0) -> None:
         """Start again on the same port after :meth:`pause` (empty: no persistence)."""
@@ -117,16 +117,7 @@ class RedisServer:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(10)
-            else:
-                process.wait()
+        terminate(process)
         tmpdir, self._tmpdir = self._tmpdir, None
         if tmpdir is not None:
             tmpdir.cleanup()

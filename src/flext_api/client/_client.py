@@ -165,6 +165,8 @@ class FlextApiClient:
         self._registry = registry
         if registry is not None:
             _add_discovery_stage(chain, registry, len(user), self._clock)
+        elif self._base_url is not None and self._base_url.startswith("service://"):
+            raise ConfigError("a service:// base_url needs FlextApiClient(registry=...)")
         if auth is not None:
             chain.append(auth)
         for plugin in chain:

@@ -28,7 +28,8 @@ Public API (stable):
 * :class:`Cluster` - one service's instances, available set and balancer.
 * Balancers (:class:`LoadBalancer` protocol: ``update``, ``pick(key, exclude)``,
   ``on_start``, ``on_finish``): :class:`RoundRobin`, :class:`RandomBalancer`,
-  :class:`LeastRequest`, :class:`PeakEwma`, :class:`RingHash`, :class:`ZoneAware`;
+  :class:`LeastRequest`, :class:`PeakEwma`, :class:`RingHash`, :class:`Maglev`,
+  :class:`ZoneAware`;
   :data:`BALANCERS` and :func:`make_balancer` by name.
 * Events for ``hooks``: :class:`InstanceStateChanged`, :class:`ProbeCompleted`,
   :class:`RegistryStale`; ``DiscoveryCollector(registry)`` (``metrics`` extra) exposes
@@ -49,6 +50,7 @@ from ._backend import RegistryBackend as RegistryBackend
 from ._balancers import BALANCERS as BALANCERS
 from ._balancers import LeastRequest as LeastRequest
 from ._balancers import LoadBalancer as LoadBalancer
+from ._balancers import Maglev as Maglev
 from ._balancers import PeakEwma as PeakEwma
 from ._balancers import RandomBalancer as RandomBalancer
 from ._balancers import RingHash as RingHash
@@ -92,6 +94,7 @@ __all__ = [
     "InstanceStateChanged",
     "LeastRequest",
     "LoadBalancer",
+    "Maglev",
     "MemoryBackend",
     "OutlierConfig",
     "PeakEwma",

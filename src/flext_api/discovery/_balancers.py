@@ -16,6 +16,8 @@ for consistent hashing. ``bench/discovery.py`` measures a pick at 10 and 100 ins
   in-flight calls plus one; the cheaper of two random hosts wins.
 * :class:`RingHash` (Karger's ring, as Envoy's ``RING_HASH``) - a key maps to the same
   host while the set is stable; a host joining moves about ``1/N`` of the keys.
+* :class:`Maglev` (as Envoy's ``MAGLEV``) - consistent hashing through a prime-sized
+  lookup table: one read per pick, even spread, few keys moved by a membership change.
 * :class:`ZoneAware` - prefers the local zone's instances when it has enough of them.
 """
 
@@ -38,6 +40,7 @@ __all__ = [
     "BALANCERS",
     "LeastRequest",
     "LoadBalancer",
+    "Maglev",
     "PeakEwma",
     "RandomBalancer",
     "RingHash",
@@ -208,12 +211,6 @@ class LeastRequest(RandomBalancer):
         # Keyed by id, kept across membership changes (calls in flight stay counted).
         self._active: dict[str, int] = {}
 
-    def _cost(self, instance: ServiceInstance) -> float:
-        active = self._active
-        if not active:
-            return 0.0
-        return active.get(instance.id, 0) / instance.weight
-
     def _pick(self, key: str | None) -> ServiceInstance | None:
         instances = self._instances
         n = len(instances)
@@ -226,7 +223,15 @@ class LeastRequest(RandomBalancer):
             cumulative, total = self._cumulative, self._total
             first = instances[bisect(cumulative, _random() * total)]
             second = instances[bisect(cumulative, _random() * total)]
-        return second if self._cost(second) < self._cost(first) else first
+        return self._prefer(first, second)
+
+    def _prefer(self, first: ServiceInstance, second: ServiceInstance) -> ServiceInstance:
+        """The less loaded of two draws: fewer calls in flight per unit of weight."""
+        active = self._active
+        if not active:
+            return first
+        load_first = active.get(first.id, 0) / first.weight
+        return second if active.get(second.id, 0) / second.weight < load_first else first
 
     def on_start(self, instance: ServiceInstance) -> None:
         self._active[instance.id] = self._active.get(instance.id, 0) + 1
@@ -265,28 +270,15 @@ class PeakEwma(LeastRequest):
         self._clock = get_clock(clock)
         self._ewma: dict[str, tuple[float, float]] = {}  # id -> (average, stamp)
 
-    def _pick(self, key: str | None) -> ServiceInstance | None:
-        # LeastRequest's draw with the cost computed inline: this is the hot path.
-        instances = self._instances
-        n = len(instances)
-        if n < 2:
-            return instances[0] if n else None
-        if self._uniform:
-            first = instances[int(_random() * n)]
-            second = instances[int(_random() * n)]
-        else:
-            cumulative, total = self._cumulative, self._total
-            first = instances[bisect(cumulative, _random() * total)]
-            second = instances[bisect(cumulative, _random() * total)]
-        active, ewma = self._active, self._ewma
+    def _prefer(self, first: ServiceInstance, second: ServiceInstance) -> ServiceInstance:
+        """The cheaper of two draws: latency average x (calls in flight + 1) / weight."""
+        active, ewma, penalty = self._active, self._ewma, self.penalty
         pending = active.get(first.id, 0) if active else 0
         average = ewma.get(first.id, _UNMEASURED)[0]
-        cost_first = (average * (pending + 1) if average else self.penalty * pending) / first.weight
+        cost_first = (average * (pending + 1) if average else penalty * pending) / first.weight
         pending = active.get(second.id, 0) if active else 0
         average = ewma.get(second.id, _UNMEASURED)[0]
-        cost_second = (
-            average * (pending + 1) if average else self.penalty * pending
-        ) / second.weight
+        cost_second = (average * (pending + 1) if average else penalty * pending) / second.weight
         return second if cost_second < cost_first else first
 
     def on_finish(self, instance: ServiceInstance, latency: float, ok: bool) -> None:
@@ -381,6 +373,66 @@ class RingHash(_Base):
         return first
 
 
+class Maglev(_Base):
+    """Maglev consistent hashing (Google's, as Envoy's ``MAGLEV``): a lookup table of
+    ``table_size`` (a prime) slots filled by each host's own permutation, in turns
+    proportional to weight. A pick is one table read; a joining host takes about its
+    share of slots and moves few keys. A pick without a key is weighted random.
+    """
+
+    kind = "maglev"
+    __slots__ = ("_fallback", "_size", "_table")
+
+    def __init__(self, table_size: int = 5003) -> None:
+        super().__init__()
+        if table_size < 7 or any(table_size % d == 0 for d in range(2, int(table_size**0.5) + 1)):
+            raise ConfigError("table_size must be a prime >= 7")
+        self._size = table_size
+        self._table: list[ServiceInstance] = []
+        self._fallback = RandomBalancer()
+
+    def update(self, instances: Sequence[ServiceInstance]) -> None:
+        super().update(instances)
+        self._fallback.update(self._instances)
+        size = self._size
+        hosts = sorted(self._instances, key=lambda i: i.id)
+        if not hosts:
+            self._table = []
+            return
+        offsets = [_hash64(f"{h.id}#offset") % size for h in hosts]
+        skips = [_hash64(f"{h.id}#skip") % (size - 1) + 1 for h in hosts]
+        nexts = [0] * len(hosts)
+        top = max(h.weight for h in hosts)
+        credit = [0.0] * len(hosts)
+        table: list[ServiceInstance | None] = [None] * size
+        filled = 0
+        while filled < size:
+            for k, host in enumerate(hosts):
+                # Weighted turns: a host of weight w takes w/top of the rounds.
+                credit[k] += host.weight / top
+                if credit[k] < 1.0:
+                    continue
+                credit[k] -= 1.0
+                slot = (offsets[k] + nexts[k] * skips[k]) % size
+                while table[slot] is not None:
+                    nexts[k] += 1
+                    slot = (offsets[k] + nexts[k] * skips[k]) % size
+                table[slot] = host
+                nexts[k] += 1
+                filled += 1
+                if filled == size:
+                    break
+        self._table = [t for t in table if t is not None]
+
+    def _pick(self, key: str | None) -> ServiceInstance | None:
+        if key is None:
+            return self._fallback._pick(None)
+        table = self._table
+        if not table:
+            return None
+        return table[_key_hash(key) % self._size]
+
+
 class ZoneAware(_Base):
     """Prefers ``local_zone``'s instances while at least ``min_hosts`` of them are in
     the set; otherwise balances over all. ``inner`` makes the two inner balancers."""
@@ -432,6 +484,7 @@ BALANCERS: dict[str, Callable[[], LoadBalancer]] = {
     "least_request": LeastRequest,
     "peak_ewma": PeakEwma,
     "ring_hash": RingHash,
+    "maglev": Maglev,
 }
 
 

@@ -61,11 +61,14 @@ class Cluster:
         change = diff(self.name, self.instances, new, stale=self.stale)
         if change is None:
             return None
+        tracker = self.tracker
         for inst in (*change.added, *change.updated):
-            self.tracker.get(inst.id, declared_healthy=inst.health != UNHEALTHY)
+            tracker.get(inst.id, declared_healthy=inst.health != UNHEALTHY)
+            tracker.returned(inst.id)
         self.instances = new
         for gone in change.removed:
             self.picks.pop(gone.id, None)
+            tracker.removed(gone.id, now)
         self.rebuild(now)
         return change
 

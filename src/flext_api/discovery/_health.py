@@ -164,14 +164,37 @@ class InstanceHealth:
 class HealthTracker:
     """Health records keyed by instance id; decides availability (sans-IO)."""
 
-    __slots__ = ("_records", "check", "outlier")
+    __slots__ = ("_records", "_removed", "check", "keep_removed", "outlier")
 
     def __init__(
-        self, check: HealthCheckConfig | None = None, outlier: OutlierConfig | None = None
+        self,
+        check: HealthCheckConfig | None = None,
+        outlier: OutlierConfig | None = None,
+        *,
+        keep_removed: float = 3600.0,
     ) -> None:
         self.check = check or HealthCheckConfig()
         self.outlier = outlier or OutlierConfig()
+        #: Seconds the record of an unregistered instance is kept for its return.
+        self.keep_removed = keep_removed
         self._records: dict[str, InstanceHealth] = {}
+        self._removed: dict[str, float] = {}
+
+    def removed(self, instance_id: str, now: float) -> None:
+        """``instance_id`` left its service: its record goes after ``keep_removed``
+        seconds unless it comes back (then it keeps its state)."""
+        self._removed.pop(instance_id, None)  # oldest first: the sweep stops early
+        self._removed[instance_id] = now
+        horizon = now - self.keep_removed
+        if next(iter(self._removed.values())) <= horizon:
+            for key, since in list(self._removed.items()):
+                if since <= horizon:
+                    del self._removed[key]
+                    self._records.pop(key, None)
+
+    def returned(self, instance_id: str) -> None:
+        """``instance_id`` is registered again: its record stays."""
+        self._removed.pop(instance_id, None)
 
     def get(self, instance_id: str, *, declared_healthy: bool = True) -> InstanceHealth:
         """The record of ``instance_id``, created (up unless declared unhealthy) if new."""
@@ -186,10 +209,11 @@ class HealthTracker:
         return record is None or record.available(now)
 
     def forget(self, keep: Iterable[str]) -> None:
-        """Drop the records of ids not in ``keep`` (bounds memory under id churn)."""
+        """Drop the records of ids not in ``keep`` at once."""
         wanted = set(keep)
         for key in [k for k in self._records if k not in wanted]:
             del self._records[key]
+            self._removed.pop(key, None)
 
     # -- active -------------------------------------------------------------------------------
     def record_probe(self, instance_id: str, passed: bool, now: float) -> Transition | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flext_api import BreakerConfig, CircuitBreakerPlugin, ClientConfig, FlextApiClient
+from flext_api._errors import ConfigError
 from flext_api.discovery import (
     DiscoveryEvent,
     HealthCheckConfig,
@@ -210,3 +211,9 @@ async def test_describe_shows_registry_and_balancer(upstreams: list[Upstream]) -
     assert settings["registry"]["balancer"] == "least_request"
     await client.aclose()
     await registry.aclose()
+
+
+def test_service_base_url_without_registry_is_a_config_error() -> None:
+    """FlextApiClient("service://orders") without a registry fails at construction."""
+    with pytest.raises(ConfigError, match="registry"):
+        FlextApiClient("service://orders")

@@ -16,6 +16,8 @@ from flext_api.discovery import (
 from flext_api.testing import FakeClock
 from tests.servers.dns_server import DnsServer
 
+from ._poll import eventually
+
 pytestmark = pytest.mark.integration
 
 ZONE = {
@@ -129,3 +131,20 @@ def test_static_backend_names_the_bad_entry() -> None:
     """A malformed entry is a ConfigError naming its place in the config."""
     with pytest.raises(ConfigError, match=r"services\.orders\[1\]"):
         StaticBackend({"orders": ["http://127.0.0.1:1", {"url": "ftp://x"}]})
+
+
+async def test_registry_follows_dns_changes_after_the_ttl(dns_server: DnsServer) -> None:
+    """A record changed in DNS reaches the registry once the cached answer expires."""
+    dns_server.zone[("pool.svc.test", "A")] = [(1, "127.0.0.8")]
+    backend = DnsBackend(
+        "svc.test", record="A", nameservers=["127.0.0.1"], port=dns_server.port, timeout=0.5
+    )
+    registry = ServiceRegistry(backend)
+    assert (await registry.get_instance("pool")).value.url == "http://127.0.0.8:80"
+    dns_server.zone[("pool.svc.test", "A")] = [(1, "127.0.0.9")]
+
+    def moved() -> bool:
+        return [i.url for i in registry.instances("pool").value] == ["http://127.0.0.9:80"]
+
+    assert await eventually(moved)
+    await registry.aclose()

@@ -10,6 +10,7 @@ from flext_api._errors import ConfigError
 from flext_api.discovery import (
     BALANCERS,
     LeastRequest,
+    Maglev,
     PeakEwma,
     RandomBalancer,
     RingHash,
@@ -257,3 +258,46 @@ def test_repr_shows_the_set_size() -> None:
     rr = RoundRobin()
     rr.update(_instances(3))
     assert repr(rr) == "<RoundRobin [3 instances]>"
+
+
+def test_power_of_two_balancers_follow_weights_when_idle() -> None:
+    """With no load, least-request and peak EWMA draw by weight (9:1 mostly the heavy one)."""
+    for balancer in (LeastRequest(), PeakEwma(clock=FakeClock())):
+        balancer.update(_instances(2, [9, 1]))
+        counts = Counter(balancer.pick().id for _ in range(2000))  # type: ignore[union-attr]
+        assert counts["i0"] > counts["i1"] * 3, balancer
+
+
+def test_single_instance_is_always_picked() -> None:
+    """A set of one needs no draw: every power-of-two balancer returns it."""
+    for balancer in (LeastRequest(), PeakEwma(clock=FakeClock())):
+        balancer.update(_instances(1))
+        assert balancer.pick().id == "i0"  # type: ignore[union-attr]
+
+
+def test_maglev_spreads_slots_by_weight() -> None:
+    """Table slots follow weights 1:2:3 within one slot per host."""
+    maglev = Maglev(table_size=6007)
+    maglev.update(_instances(3, [1, 2, 3]))
+    slots = Counter(inst.id for inst in maglev._table)
+    assert abs(slots["i2"] - 3 * slots["i0"]) <= 3 and abs(slots["i1"] - 2 * slots["i0"]) <= 2
+
+
+def test_maglev_moves_about_one_nth_of_keys_when_an_instance_joins() -> None:
+    """A 6th instance takes about 1/6 of the keys; the others keep theirs."""
+    maglev = Maglev()
+    maglev.update(_instances(5))
+    before = {k: maglev.pick(f"key-{k}") for k in range(10_000)}
+    assert maglev.pick("key-1") == before[1]
+    maglev.update(_instances(6))
+    moved = [k for k, inst in before.items() if maglev.pick(f"key-{k}") != inst]
+    assert len(moved) / 10_000 <= 1 / 6 * 1.35
+
+
+def test_maglev_without_key_is_random_and_rejects_bad_sizes() -> None:
+    """No key spreads over every host; a table size that is not a prime is refused."""
+    maglev = Maglev()
+    maglev.update(_instances(3))
+    assert {maglev.pick().id for _ in range(200)} == {"i0", "i1", "i2"}  # type: ignore[union-attr]
+    with pytest.raises(ConfigError):
+        Maglev(table_size=6000)

@@ -200,3 +200,15 @@ def test_bad_settings_are_config_errors(factory: object, match: str) -> None:
     """Each invalid setting is a ConfigError naming it."""
     with pytest.raises(ConfigError, match=match):
         factory()  # type: ignore[operator]
+
+
+def test_removed_records_are_dropped_after_keep_removed() -> None:
+    """An instance gone longer than keep_removed loses its record; one back keeps it."""
+    tracker = HealthTracker(keep_removed=60.0)
+    for iid in ("a", "b"):
+        tracker.get(iid)
+        tracker.removed(iid, 0.0)
+    tracker.returned("b")
+    tracker.get("c")
+    tracker.removed("c", 100.0)  # a later removal sweeps what is older than 60 s
+    assert len(tracker) == 2 and tracker.available("b", 100.0)
