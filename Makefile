@@ -7,7 +7,7 @@ PORT ?= 8000
 APT_UPDATED := /tmp/.flext-api-apt-updated
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint unit bench clean redis-server nginx
+.PHONY: help run test lint unit bench clean redis-server nginx azurite
 
 help:
 	@echo "make run    serve examples/service.py on 127.0.0.1:$(PORT)"
@@ -43,6 +43,16 @@ redis-server:
 nginx:
 	$(call apt_install,nginx,nginx)
 
+# Azure Blob emulator for the storage tests: npm package in a git-ignored folder of the repo.
+AZURITE_VERSION := 3.35.0
+AZURITE := .npm/node_modules/.bin/azurite-blob
+
+$(AZURITE):
+	$(call apt_install,npm,nodejs npm)
+	npm install --silent --no-audit --no-fund --prefix .npm azurite@$(AZURITE_VERSION)
+
+azurite: $(AZURITE)
+
 run: $(VENV)/.run-installed
 	PORT=$(PORT) $(BIN)/python examples/service.py
 
@@ -51,13 +61,13 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 
-unit: $(VENV)/.dev-installed redis-server
+unit: $(VENV)/.dev-installed redis-server azurite
 	$(BIN)/pytest
 
-test: $(VENV)/.dev-installed redis-server lint
+test: $(VENV)/.dev-installed redis-server azurite lint
 	$(BIN)/pytest --cov=flext_api --cov-report=term-missing:skip-covered
 
-bench: $(VENV)/.dev-installed redis-server nginx
+bench: $(VENV)/.dev-installed redis-server nginx azurite
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
