@@ -94,7 +94,10 @@ def gcs_store(endpoint: str, **kwargs: Any) -> GCSStorage:
     )
     with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
         pass
-    return GCSStorage(bucket, endpoint=endpoint, chunk_size=4 * 1024 * 1024, **kwargs)
+    # The emulator is single-threaded: one connection, or the others wait on keep-alive.
+    return GCSStorage(
+        bucket, endpoint=endpoint, chunk_size=4 * 1024 * 1024, max_connections=1, **kwargs
+    )
 
 
 def make_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> StorageBackend:

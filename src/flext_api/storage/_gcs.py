@@ -7,7 +7,8 @@ aiohttp transport and timeouts. The client's own retries and breaker are off: th
 storage driver retries with the same policy, and :class:`MultiBackendStorage` keeps a
 breaker per backend.
 
-* **Uploads are resumable uploads**: one ``POST`` carries the metadata and opens a
+* **Small bodies go up in one request** (``uploadType=multipart``), **others as
+  resumable uploads**: one ``POST`` carries the metadata and opens a
   session, then the body goes up in ``chunk_size`` pieces (a multiple of 256 KiB) with
   ``Content-Range``; only one piece is in memory at a time. A failed upload cancels its
   session (``DELETE``), so nothing partial is left behind.
@@ -22,13 +23,15 @@ breaker per backend.
 
 from __future__ import annotations
 
+import json
+import secrets
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from .._clock import Clock
-from .._config import BreakerConfig, ClientConfig, RetryConfig, TimeoutConfig
+from .._config import BreakerConfig, ClientConfig, PoolConfig, RetryConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._result import FlextResult
 from ..client import FlextApiClient
@@ -54,6 +57,8 @@ class GCSStorage(StoreBackend):
 
     ``endpoint`` targets an emulator (``http://127.0.0.1:9023``); ``token`` is an OAuth2
     access token sent as ``Authorization: Bearer`` (omit it for an emulator).
+    ``max_connections=1`` suits a single-threaded emulator, which serves one kept-alive
+    connection at a time and leaves the others waiting.
     """
 
     scheme = "gs"
@@ -66,6 +71,7 @@ class GCSStorage(StoreBackend):
         token: str | None = None,
         chunk_size: int = 8 * 1024 * 1024,
         timeout: TimeoutConfig | None = None,
+        max_connections: int = 100,
         retry: RetryConfig | RetryPolicy | None = None,
         clock: Clock | None = None,
     ) -> None:
@@ -80,6 +86,9 @@ class GCSStorage(StoreBackend):
             retry=RetryConfig(enabled=False),
             breaker=BreakerConfig(enabled=False),
             timeout=timeout or TimeoutConfig(total=None, read=60.0),
+            pool=PoolConfig(
+                max_connections=max_connections, max_keepalive=min(20, max_connections)
+            ),
             follow_redirects=False,  # 308 means "resume incomplete" here
         )
         self._client = FlextApiClient(base_url=self.endpoint, config=config, headers=headers)
@@ -130,6 +139,9 @@ class GCSStorage(StoreBackend):
         resource: dict[str, Any] = {"name": key, "metadata": metadata}
         if content_type is not None:
             resource["contentType"] = content_type
+        if source.kind == "bytes" and len(source.value) <= self.chunk_size:  # type: ignore[arg-type]
+            await self._put_small(params, resource, source.value)  # type: ignore[arg-type]
+            return
         opened = self._unwrap(
             await self._client.post(
                 f"/upload{self._objects}",
@@ -144,6 +156,29 @@ class GCSStorage(StoreBackend):
         except BaseException:
             await self._client.delete(session, fail_on_http_error=False)
             raise
+
+    async def _put_small(
+        self, params: dict[str, str], resource: dict[str, Any], data: bytes
+    ) -> None:
+        """One request: a ``multipart/related`` body with the resource and the data."""
+        boundary = "flext-" + secrets.token_hex(12)
+        head = (
+            f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
+            f"{json.dumps(resource)}\r\n--{boundary}\r\n"
+            f"Content-Type: {resource.get('contentType', 'application/octet-stream')}\r\n\r\n"
+        ).encode()
+        body = head + data + f"\r\n--{boundary}--\r\n".encode()
+        self._unwrap(
+            await self._client.post(
+                f"/upload{self._objects}",
+                params={**params, "uploadType": "multipart"},
+                content=body if len(body) <= _QUANTUM else _slices(body),
+                headers={
+                    "Content-Type": f"multipart/related; boundary={boundary}",
+                    "Content-Length": str(len(body)),
+                },
+            )
+        )
 
     async def _check_condition(self, key: str, mode: str) -> None:
         current = await self._client.get(self._object(key), fail_on_http_error=False)
@@ -174,10 +209,10 @@ class GCSStorage(StoreBackend):
     async def _send(self, session: str, piece: bytes, start: int, total: int | None) -> None:
         end = f"{start}-{start + len(piece) - 1}" if piece else "*"
         size = "*" if total is None else str(total)
+        headers = {"Content-Range": f"bytes {end}/{size}", "Content-Length": str(len(piece))}
+        # Handed over in slices, so the event loop never copies megabytes in one go.
         response = self._unwrap(
-            await self._client.put(
-                session, content=piece, headers={"Content-Range": f"bytes {end}/{size}"}
-            )
+            await self._client.put(session, content=_slices(piece), headers=headers)
         )
         done = response.status_code in {200, 201}
         if done != (total is not None):
@@ -242,6 +277,12 @@ class GCSStorage(StoreBackend):
 
     def _translate(self, exc: Exception, operation: str, key: str) -> FlextApiError:
         return FlextApiError.wrap(exc, code=ErrorCode.STORAGE_ERROR)
+
+
+async def _slices(piece: bytes, size: int = 256 * 1024) -> AsyncIterator[bytes]:
+    view = memoryview(piece)
+    for start in range(0, len(piece), size):
+        yield bytes(view[start : start + size])
 
 
 async def _body(response: Any) -> AsyncIterator[bytes]:

@@ -160,7 +160,9 @@ class ObjectStoreBackend(StoreBackend):
         )
         files = []
         async for chunk in stream:
-            files.extend(_info(cast("Mapping[str, Any]", m), None) for m in chunk)
+            infos = (_info(cast("Mapping[str, Any]", m), None) for m in chunk)
+            # Not every store honours the offset server-side (Azure lists from the start).
+            files.extend(f for f in infos if start_after is None or f.path > start_after)
             if len(files) > limit:
                 break
         files.sort(key=lambda f: f.path)
