@@ -10,6 +10,8 @@ both get the same guarantees from one piece of code:
   leaves no partial target and removes its temporary file;
 * ``fsync=True`` flushes the data to disk before the rename and the directory entry
   after it, so the new content survives a power cut once ``commit`` returns;
+* ``mode=`` sets the permissions (``PUBLIC_MODE``: what ``open()`` would give); by
+  default the file stays private (0600), as ``mkstemp`` makes it;
 * ``commit(exclusive=True)`` publishes with ``os.link``, which fails when the target
   already exists: an atomic "create only if absent" for conditional writes.
 
@@ -24,10 +26,20 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["TMP_PREFIX", "AtomicFile", "atomic_write"]
+__all__ = ["PUBLIC_MODE", "TMP_PREFIX", "AtomicFile", "atomic_write"]
 
 #: Name prefix of in-progress temporary files (scanners skip or reap them).
 TMP_PREFIX = ".tmp-"
+
+
+def _public_mode() -> int:
+    mask = os.umask(0o022)  # read the umask (set back at once, at import time)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+#: The mode ``open()`` would give a new file (0666 less the umask) for ``mode=``.
+PUBLIC_MODE = _public_mode()
 
 
 class AtomicFile:
@@ -43,12 +55,16 @@ class AtomicFile:
 
     __slots__ = ("_done", "_handle", "_tmp", "fsync", "path", "written")
 
-    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, fsync: bool = False, mode: int | None = None
+    ) -> None:
         self.path = Path(path)
         self.fsync = fsync
         self.written = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=TMP_PREFIX)
+        if mode is not None:  # mkstemp makes the file private (0600)
+            os.fchmod(fd, mode)
         self._tmp = tmp
         self._handle = os.fdopen(fd, "wb")
         self._done = False

@@ -10,6 +10,7 @@ from .. import __version__
 from ._batch_cmd import batch_command
 from ._request_cmd import request_command
 from ._serve_cmd import serve_command
+from ._storage_cmd import storage_app
 
 __all__ = ["app"]
 
@@ -43,3 +44,4 @@ def _root(
 app.command("request")(request_command)
 app.command("batch")(batch_command)
 app.command("serve")(serve_command)
+app.add_typer(storage_app, name="storage")

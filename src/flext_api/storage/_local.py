@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from .._atomic import TMP_PREFIX, AtomicFile, atomic_write
+from .._atomic import PUBLIC_MODE, TMP_PREFIX, AtomicFile, atomic_write
 from .._clock import Clock
 from .._config import RetryConfig
 from .._errors import ErrorCode, FlextApiError, NotFoundError, PreconditionFailedError
@@ -118,7 +118,9 @@ class LocalStorage(StoreBackend):
         mode: PutMode,
     ) -> None:
         target = self._file(key)
-        handle = await asyncio.to_thread(AtomicFile, target, fsync=self.fsync)
+        handle = await asyncio.to_thread(
+            AtomicFile, target, fsync=self.fsync, mode=PUBLIC_MODE
+        )
         try:
             if source.kind == "bytes":
                 await asyncio.to_thread(handle.write, source.value)  # type: ignore[arg-type]
@@ -212,7 +214,7 @@ class LocalStorage(StoreBackend):
 
         def copy() -> None:
             with source.open("rb") as reader:
-                out = AtomicFile(target, fsync=self.fsync)
+                out = AtomicFile(target, fsync=self.fsync, mode=PUBLIC_MODE)
                 try:
                     while chunk := reader.read(CHUNK_SIZE):
                         out.write(chunk)

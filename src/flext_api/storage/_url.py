@@ -58,6 +58,8 @@ def open_storage(
         from ._local import LocalStorage
 
         path = Path("/" + key)
+        if key == "" or key.endswith("/"):
+            return FlextResult.ok((LocalStorage(path), ""))
         return FlextResult.ok((LocalStorage(path.parent), path.name))
     if scheme == "gs":
         from ._gcs import GCSStorage

@@ -1,0 +1,99 @@
+"""``flext-api storage ls|cp|rm`` against a real S3 server (moto) and local files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flext_api.cli import _console
+from flext_api.cli._app import app
+from tests.servers.storage_servers import ServerProcess, create_s3_bucket
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def plain_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Consoles render 100 columns wide, without colour."""
+    monkeypatch.setattr(
+        _console,
+        "CONSOLE_OPTIONS",
+        {"width": 100, "color_system": None, "force_terminal": False, "_environ": {}},
+    )
+
+
+@pytest.fixture
+def bucket(moto: ServerProcess) -> str:
+    """A fresh bucket on the session's moto server."""
+    name = f"cli-{os.urandom(4).hex()}"
+    create_s3_bucket(moto.endpoint, name)
+    return name
+
+
+def _s3(moto: ServerProcess, *args: str) -> list[str]:
+    creds = ["--access-key-id", "t", "--secret-access-key", "t"]
+    return ["storage", "--endpoint", moto.endpoint, *creds, *args]
+
+
+def test_cp_up_ls_cp_down_rm(moto: ServerProcess, bucket: str, tmp_path: Path) -> None:
+    """A file goes up, is listed, comes back identical and is removed."""
+    runner = CliRunner()
+    source = tmp_path / "report.csv"
+    source.write_bytes(b"a,b\n1,2\n")
+    up = runner.invoke(app, _s3(moto, "cp", str(source), f"s3://{bucket}/in/"))
+    assert up.exit_code == 0, up.output
+    assert f"-> s3://{bucket}/in/report.csv" in up.stdout
+    listed = runner.invoke(app, _s3(moto, "ls", "-r", f"s3://{bucket}/"))
+    assert listed.exit_code == 0 and "in/report.csv" in listed.stdout and " 8 " in listed.stdout
+    level = runner.invoke(app, _s3(moto, "ls", f"s3://{bucket}/"))
+    assert "DIR" in level.stdout and "in/" in level.stdout
+    back = tmp_path / "back.csv"
+    down = runner.invoke(app, _s3(moto, "cp", f"s3://{bucket}/in/report.csv", str(back)))
+    assert down.exit_code == 0 and back.read_bytes() == source.read_bytes()
+    removed = runner.invoke(app, _s3(moto, "rm", f"s3://{bucket}/in/report.csv"))
+    assert removed.exit_code == 0
+    assert "report.csv" not in runner.invoke(app, _s3(moto, "ls", "-r", f"s3://{bucket}/")).stdout
+
+
+def test_missing_object_exits_1_with_the_code(moto: ServerProcess, bucket: str, tmp_path: Path) -> None:
+    """Copying an absent object prints one NOT_FOUND line and exits with status 1."""
+    result = CliRunner().invoke(app, _s3(moto, "cp", f"s3://{bucket}/nope", str(tmp_path / "x")))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: [NOT_FOUND]")
+    assert not (tmp_path / "x").exists()
+
+
+def test_bad_scheme_exits_1(tmp_path: Path) -> None:
+    """An unknown URL scheme is a CONFIG_ERROR line and status 1."""
+    result = CliRunner().invoke(app, ["storage", "rm", "ftp://host/x"])
+    assert result.exit_code == 1 and "[CONFIG_ERROR]" in result.stderr
+
+
+def test_large_copy_draws_a_progress_bar(tmp_path: Path) -> None:
+    """A copy of 8 MiB or more shows a progress bar on stderr and copies every byte."""
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(9 * 1024 * 1024))
+    target = tmp_path / "store"
+    result = CliRunner().invoke(app, ["storage", "cp", str(source), f"file://{target}/"])
+    assert result.exit_code == 0, result.output
+    assert "MB" in result.stderr  # rich's DownloadColumn
+    assert (target / "big.bin").read_bytes() == source.read_bytes()
+
+
+def test_cli_process_exits_0_every_time(moto: ServerProcess, bucket: str, tmp_path: Path) -> None:
+    """The real `flext-api storage` process exits 0 on each of several runs (no abort at exit)."""
+    source = tmp_path / "f.txt"
+    source.write_bytes(b"x" * 1000)
+    command = [sys.executable, "-m", "flext_api.cli", *_s3(moto, "cp", str(source))]
+    codes = []
+    for index in range(5):
+        done = subprocess.run(
+            [*command, f"s3://{bucket}/k{index}"], capture_output=True, timeout=60, check=False
+        )
+        codes.append((done.returncode, done.stderr.decode()[-300:]))
+    assert codes == [(0, "")] * 5
