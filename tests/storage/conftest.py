@@ -67,9 +67,7 @@ def new_bucket() -> str:
 def s3_store(endpoint: str, bucket: str | None = None, **kwargs: Any) -> S3Storage:
     bucket = bucket or new_bucket()
     create_s3_bucket(endpoint, bucket)
-    return S3Storage(
-        bucket, endpoint=endpoint, access_key_id="t", secret_access_key="t", **kwargs
-    )
+    return S3Storage(bucket, endpoint=endpoint, access_key_id="t", secret_access_key="t", **kwargs)
 
 
 def azure_store(endpoint: str, **kwargs: Any) -> AzureStorage:
@@ -92,7 +90,7 @@ def gcs_store(endpoint: str, **kwargs: Any) -> GCSStorage:
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=10):
         pass
     # The emulator is single-threaded: one connection, or the others wait on keep-alive.
     return GCSStorage(

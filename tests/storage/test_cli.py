@@ -60,7 +60,9 @@ def test_cp_up_ls_cp_down_rm(moto: ServerProcess, bucket: str, tmp_path: Path) -
     assert "report.csv" not in runner.invoke(app, _s3(moto, "ls", "-r", f"s3://{bucket}/")).stdout
 
 
-def test_missing_object_exits_1_with_the_code(moto: ServerProcess, bucket: str, tmp_path: Path) -> None:
+def test_missing_object_exits_1_with_the_code(
+    moto: ServerProcess, bucket: str, tmp_path: Path
+) -> None:
     """Copying an absent object prints one NOT_FOUND line and exits with status 1."""
     result = CliRunner().invoke(app, _s3(moto, "cp", f"s3://{bucket}/nope", str(tmp_path / "x")))
     assert result.exit_code == 1

@@ -175,7 +175,7 @@ async def _read_local(path: Path) -> AsyncIterator[bytes]:
         handle.close()
 
 
-async def _write_local(stream: ByteStream, target: Path) -> None:
+async def _write_local(stream: AsyncIterator[bytes], target: Path) -> None:
     out = await asyncio.to_thread(AtomicFile, target, mode=PUBLIC_MODE)
     try:
         async for chunk in stream:
@@ -213,7 +213,9 @@ def ls_command(
             for folder in page.prefixes:
                 table.add_row("DIR", "", folder)
             for info in page.files:
-                modified = info.last_modified.strftime("%Y-%m-%d %H:%M") if info.last_modified else ""
+                modified = (
+                    info.last_modified.strftime("%Y-%m-%d %H:%M") if info.last_modified else ""
+                )
                 table.add_row(str(info.size), modified, info.path)
             token = page.next_token
             if token is None:
@@ -232,27 +234,28 @@ def cp_command(
 ) -> None:
     """Copy SOURCE to TARGET (upload, download or store to store), streaming."""
     out = make_console()
+    name = source.rstrip("/").rpartition("/")[2]
+    local_source = None if _is_url(source) else Path(source)
+    if local_source is not None and not local_source.is_file():
+        raise typer.BadParameter(f"{source!r} is not a file", param_hint="SOURCE")
+    local_target = None if _is_url(target) else Path(target)
+    if local_target is not None and (local_target.is_dir() or target.endswith("/")):
+        local_target = local_target / name
 
     async def work(session: _Session) -> None:
-        if _is_url(source):
+        if local_source is None:
             src_backend, src_key = await session.open(source)
             stream: ByteStream = _check(await src_backend.download_stream(src_key))
             size: int | None = stream.info.size
-            name = src_key.rpartition("/")[2]
             body: AsyncIterator[bytes] = aiter(stream)
             meta, content_type = dict(stream.info.metadata), stream.info.content_type
         else:
-            path = Path(source)
-            if not path.is_file():
-                raise FlextApiError.from_code(
-                    FlextApiError.default_code, f"{source!r} is not a file"
-                )
-            size, name, body = path.stat().st_size, path.name, _read_local(path)
-            meta, content_type = {}, None
+            size = await asyncio.to_thread(lambda: local_source.stat().st_size)
+            body, meta, content_type = _read_local(local_source), {}, None
         meter = _Meter(size, f"{source} -> {target}", quiet)
         try:
             counted = _counted(body, meter)
-            if _is_url(target):
+            if local_target is None:
                 dst_backend, dst_key = await session.open(target)
                 if not dst_key or dst_key.endswith("/"):
                     dst_key += name
@@ -260,12 +263,8 @@ def cp_command(
                     await dst_backend.upload_file(counted, dst_key, meta, content_type=content_type)
                 )
             else:
-                local = Path(target)
-                if local.is_dir() or target.endswith("/"):
-                    local = local / name
-                info = stream.info if _is_url(source) else None
-                await _write_local(ByteStream(info, counted), local)  # type: ignore[arg-type]
-                url = str(local)
+                await _write_local(counted, local_target)
+                url = str(local_target)
         finally:
             meter.finish()
         out.print(f"copied {source} -> {url}", markup=False, soft_wrap=True)

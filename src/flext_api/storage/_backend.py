@@ -96,7 +96,7 @@ class StorageBackend(ABC):
         return FlextResult.ok(ByteStream(info.value, _pieces(data.value, chunk_size)))
 
     async def copy_file(self, src: str, dst: str, *, overwrite: bool = True) -> FlextResult[None]:
-        """Copy ``src`` to ``dst`` (``PRECONDITION_FAILED`` if ``dst`` exists and not ``overwrite``)."""
+        """Copy ``src`` to ``dst``; an existing ``dst`` fails unless ``overwrite``."""
         info = await self.stat(src)
         if info.is_failure:
             return FlextResult.fail(info.exception or "stat failed")
@@ -112,9 +112,7 @@ class StorageBackend(ABC):
         )
         return put.map(lambda _: None)
 
-    async def rename_file(
-        self, src: str, dst: str, *, overwrite: bool = True
-    ) -> FlextResult[None]:
+    async def rename_file(self, src: str, dst: str, *, overwrite: bool = True) -> FlextResult[None]:
         """Move ``src`` to ``dst`` (copy then delete where the store has no rename)."""
         copied = await self.copy_file(src, dst, overwrite=overwrite)
         if copied.is_failure:
@@ -139,7 +137,9 @@ class StorageBackend(ABC):
             return FlextResult.fail(listed.exception or "list failed")
         return FlextResult.ok(paginate(listed.value, prefix, delimiter, start_after, limit))
 
-    async def iter_files(self, prefix: str = "", *, page_size: int = 1000) -> AsyncIterator[FileInfo]:
+    async def iter_files(
+        self, prefix: str = "", *, page_size: int = 1000
+    ) -> AsyncIterator[FileInfo]:
         """Every object under ``prefix``, one page at a time; a failure raises its error."""
         token: str | None = None
         while True:
@@ -171,7 +171,7 @@ class StorageBackend(ABC):
         page = await self.list_page("", limit=1)
         return page.map(lambda _: None)
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; the backend is not used afterwards."""
 
     async def __aenter__(self) -> StorageBackend:

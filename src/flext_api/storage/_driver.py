@@ -228,13 +228,9 @@ class StoreBackend(StorageBackend):
             checked = validate_key(key)
             if checked.is_failure:
                 return FlextResult.fail(checked.exception or "bad path")
-        return await self._run(
-            "copy", src, lambda: self._copy(src, dst, overwrite), method="PUT"
-        )
+        return await self._run("copy", src, lambda: self._copy(src, dst, overwrite), method="PUT")
 
-    async def rename_file(
-        self, src: str, dst: str, *, overwrite: bool = True
-    ) -> FlextResult[None]:
+    async def rename_file(self, src: str, dst: str, *, overwrite: bool = True) -> FlextResult[None]:
         for key in (src, dst):
             checked = validate_key(key)
             if checked.is_failure:
@@ -254,7 +250,9 @@ class StoreBackend(StorageBackend):
         if key.is_failure:
             return key
         if method not in {"GET", "PUT"}:
-            return FlextResult.fail(InvalidRequestError(f"presign method must be GET or PUT, got {method!r}"))
+            return FlextResult.fail(
+                InvalidRequestError(f"presign method must be GET or PUT, got {method!r}")
+            )
         return await self._run("presign", path, lambda: self._sign(method, path, expires_in))
 
 
@@ -266,7 +264,8 @@ _META_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
 def _check_metadata(metadata: Mapping[str, str] | None) -> FlextResult[dict[str, str]]:
     """User metadata: identifier names (lower-cased, as the stores return them), ASCII values."""
     checked: dict[str, str] = {}
-    for name, value in (metadata or {}).items():
+    given: list[tuple[object, object]] = list((metadata or {}).items())  # runtime types vary
+    for name, value in given:
         ok_name = (
             isinstance(name, str)
             and _META_NAME.fullmatch(name) is not None
@@ -281,5 +280,5 @@ def _check_metadata(metadata: Mapping[str, str] | None) -> FlextResult[dict[str,
                     details={"metadata": str(name)},
                 )
             )
-        checked[name.lower()] = value
+        checked[str(name).lower()] = str(value)
     return FlextResult.ok(checked)

@@ -118,9 +118,7 @@ class LocalStorage(StoreBackend):
         mode: PutMode,
     ) -> None:
         target = self._file(key)
-        handle = await asyncio.to_thread(
-            AtomicFile, target, fsync=self.fsync, mode=PUBLIC_MODE
-        )
+        handle = await asyncio.to_thread(AtomicFile, target, fsync=self.fsync, mode=PUBLIC_MODE)
         try:
             if source.kind == "bytes":
                 await asyncio.to_thread(handle.write, source.value)  # type: ignore[arg-type]
@@ -249,11 +247,11 @@ class LocalStorage(StoreBackend):
 
     def _translate(self, exc: Exception, operation: str, key: str) -> FlextApiError:
         if isinstance(exc, FileNotFoundError | NotADirectoryError) and operation != "upload":
-            return NotFoundError(f"{key!r} not found under {str(self.root)!r}", details={"path": key})
-        if isinstance(exc, PermissionError):
-            code = ErrorCode.AUTH_ERROR
-        else:
-            code = ErrorCode.STORAGE_ERROR
+            return NotFoundError(
+                f"{key!r} not found under {str(self.root)!r}", details={"path": key}
+            )
+        permission = isinstance(exc, PermissionError)
+        code = ErrorCode.AUTH_ERROR if permission else ErrorCode.STORAGE_ERROR
         error = FlextApiError.from_code(
             code,
             f"local {operation} of {key!r} failed: {exc}",

@@ -100,6 +100,7 @@ class MultiBackendStorage(StorageBackend):
         self.breakers = [CircuitBreaker(config, key=self.name(i)) for i in range(len(backends))]
         self.missed: list[set[str]] = [set() for _ in backends]
         self._tasks: set[asyncio.Task[None]] = set()
+        self._last: dict[tuple[int, str], asyncio.Task[None]] = {}
         self._health_task: asyncio.Task[None] | None = None
         self._turn = 0
 
@@ -108,9 +109,7 @@ class MultiBackendStorage(StorageBackend):
         return f"{index}:{self.backends[index].scheme}"
 
     def __repr__(self) -> str:
-        states = ", ".join(
-            f"{self.name(i)} {b.state.value}" for i, b in enumerate(self.breakers)
-        )
+        states = ", ".join(f"{self.name(i)} {b.state.value}" for i, b in enumerate(self.breakers))
         return f"<MultiBackendStorage {self.consistency.value} [{states}]>"
 
     # -- calling one backend through its breaker ---------------------------------------------
@@ -202,7 +201,7 @@ class MultiBackendStorage(StorageBackend):
                 self.missed[index].discard(key)
                 for other in range(len(self.backends)):
                     if other != index:
-                        self._spawn(self._replicate(key, index, other, replicate))
+                        self._spawn((other, key), self._replicate(key, index, other, replicate))
                 return result
             if result.error_code in _DEFINITIVE:
                 return result
@@ -231,10 +230,26 @@ class MultiBackendStorage(StorageBackend):
                 error=result.error,
             )
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+    def _spawn(self, slot: tuple[int, str], coro: Awaitable[None]) -> None:
+        """Run ``coro`` after the previous replication of the same key to the same backend,
+        so a delete never overtakes the upload it follows."""
+        previous = self._last.get(slot)
+
+        async def ordered() -> None:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            await coro
+
+        task: asyncio.Task[None] = asyncio.ensure_future(ordered())
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._last[slot] = task
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._tasks.discard(finished)
+            if self._last.get(slot) is finished:
+                del self._last[slot]
+
+        task.add_done_callback(done)
 
     async def flush(self) -> None:
         """Wait until every background replication has finished."""
@@ -322,9 +337,7 @@ class MultiBackendStorage(StorageBackend):
             dst, lambda b: b.copy_file(src, dst, overwrite=overwrite), self._copy_between(dst)
         )
 
-    async def rename_file(
-        self, src: str, dst: str, *, overwrite: bool = True
-    ) -> FlextResult[None]:
+    async def rename_file(self, src: str, dst: str, *, overwrite: bool = True) -> FlextResult[None]:
         copied = await self.copy_file(src, dst, overwrite=overwrite)
         if copied.is_failure:
             return copied
@@ -449,9 +462,12 @@ async def _replayable(source: Source) -> Any:
     os.close(fd)
     spool = Path(name)
     try:
-        with spool.open("wb") as out:
+        out = await asyncio.to_thread(spool.open, "wb")
+        try:
             async for chunk in source.chunks():
                 await asyncio.to_thread(out.write, chunk)
+        finally:
+            out.close()
         yield spool
     finally:
-        spool.unlink(missing_ok=True)
+        await asyncio.to_thread(spool.unlink, missing_ok=True)

@@ -22,15 +22,15 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, cast
 
+import obstore
+from obstore import exceptions as obs_errors
+
 from .._clock import Clock
 from .._config import RetryConfig
 from .._errors import ErrorCode, FlextApiError
 from ..resilience import RetryPolicy
 from ._driver import PutMode, StoreBackend
 from ._types import ByteStream, FileInfo, ListPage, Source
-
-import obstore
-from obstore import exceptions as obs_errors
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore
@@ -160,8 +160,11 @@ class ObjectStoreBackend(StoreBackend):
             page = paginate(files, prefix, None, start_after, len(files) + 1)
             entries = sorted(
                 [(f.path, f) for f in page.files]
-                + [(p.rstrip("/") + "/", None) for p in level["common_prefixes"]
-                   if start_after is None or p.rstrip("/") + "/" > start_after],
+                + [
+                    (p.rstrip("/") + "/", None)
+                    for p in level["common_prefixes"]
+                    if start_after is None or p.rstrip("/") + "/" > start_after
+                ],
                 key=lambda e: e[0],
             )
             cut = entries[:limit]
@@ -170,9 +173,7 @@ class ObjectStoreBackend(StoreBackend):
                 prefixes=[k for k, f in cut if f is None],
                 next_token=cut[-1][0] if len(entries) > limit and cut else None,
             )
-        stream = obstore.list(
-            self.store, prefix or None, offset=start_after, chunk_size=limit + 1
-        )
+        stream = obstore.list(self.store, prefix or None, offset=start_after, chunk_size=limit + 1)
         files = []
         async for chunk in stream:
             infos = (_info(cast("Mapping[str, Any]", m), None) for m in chunk)
@@ -249,9 +250,9 @@ def translate(exc: Exception, what: str, key: str) -> FlextApiError:
         status = _STATUS.search(text)
         if status is not None:
             details["status"] = int(status.group(1))
-            if details["status"] in {429, 503} and "slow" in text.lower():
-                code = ErrorCode.RATE_LIMITED
-            elif details["status"] == 429:
+            if (details["status"] in {429, 503} and "slow" in text.lower()) or details[
+                "status"
+            ] == 429:
                 code = ErrorCode.RATE_LIMITED
             elif details["status"] in {401, 403}:
                 code = ErrorCode.AUTH_ERROR

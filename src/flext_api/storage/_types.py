@@ -9,7 +9,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Final, TypeAlias
+from typing import IO, Final, TypeAlias, cast
 
 from .._errors import ErrorCode, InvalidRequestError
 from .._result import FlextResult
@@ -107,7 +107,9 @@ class Source:
         if isinstance(body, io.IOBase) or (hasattr(body, "read") and not isinstance(body, str)):
             seekable = bool(getattr(body, "seekable", lambda: False)())
             return FlextResult.ok(cls(body, "file" if seekable else "stream-file", None))
-        hint = " (pass Path(...) for a file name, or .encode() text)" if isinstance(body, str) else ""
+        hint = (
+            " (pass Path(...) for a file name, or .encode() text)" if isinstance(body, str) else ""
+        )
         return _bad(f"cannot upload a {type(body).__name__}{hint}")
 
     @property
@@ -132,11 +134,10 @@ class Source:
                 if chunk:
                     yield bytes(chunk)
             return
-        handle: IO[bytes] = (
-            open(self.value, "rb")  # type: ignore[call-overload]  # noqa: ASYNC230, SIM115
-            if self.kind == "path"
-            else self.value
-        )
+        if self.kind == "path":
+            handle = cast("IO[bytes]", await asyncio.to_thread(Path(self.value).open, "rb"))  # type: ignore[arg-type]
+        else:
+            handle = cast("IO[bytes]", self.value)
         try:
             while chunk := await asyncio.to_thread(handle.read, size):
                 yield chunk

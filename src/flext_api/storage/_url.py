@@ -35,9 +35,7 @@ def split_url(url: str) -> FlextResult[tuple[str, str, str]]:
         return FlextResult.ok((scheme, "", unquote(parts.netloc + parts.path).lstrip("/")))
     if scheme == "file":
         return FlextResult.ok((scheme, "/", unquote(parts.path).lstrip("/")))
-    return FlextResult.fail(
-        ConfigError(f"{url!r}: the scheme must be s3, az, gs, file or memory")
-    )
+    return FlextResult.fail(ConfigError(f"{url!r}: the scheme must be s3, az, gs, file or memory"))
 
 
 def open_storage(
@@ -75,7 +73,7 @@ def open_storage(
     if scheme == "memory":
         return FlextResult.ok((_obstore.MemoryStorage(), key))
     if scheme == "s3":
-        settings = {
+        settings: dict[str, Any] = {
             "endpoint": env.get("AWS_ENDPOINT_URL"),
             "access_key_id": env.get("AWS_ACCESS_KEY_ID"),
             "secret_access_key": env.get("AWS_SECRET_ACCESS_KEY"),
@@ -87,7 +85,9 @@ def open_storage(
     account = given.pop("account_name", env.get("AZURE_STORAGE_ACCOUNT_NAME"))
     if not account:
         return FlextResult.fail(
-            ConfigError("az:// needs an account name (--account-name or AZURE_STORAGE_ACCOUNT_NAME)")
+            ConfigError(
+                "az:// needs an account name (--account-name or AZURE_STORAGE_ACCOUNT_NAME)"
+            )
         )
     settings = {
         "endpoint": env.get("AZURE_STORAGE_ENDPOINT"),
