@@ -69,6 +69,7 @@ def test_every_pinned_name_imports() -> None:
         "flext_api.client.observability",
         "flext_api.client.plugins",
         "flext_api.server",
+        "flext_api.storage",
     ],
 )
 def test_subpackage_all_is_sorted_and_resolves(package: str) -> None:

@@ -67,6 +67,9 @@ class StoreBackend(StorageBackend):
     @abstractmethod
     async def _open(self, key: str, chunk_size: int) -> ByteStream: ...
 
+    async def _read(self, key: str) -> bytes:
+        return await (await self._open(key, 1024 * 1024)).read()
+
     @abstractmethod
     async def _head(self, key: str) -> FileInfo: ...
 
@@ -164,10 +167,7 @@ class StoreBackend(StorageBackend):
         if key.is_failure:
             return FlextResult.fail(key.exception or "bad path")
 
-        async def get() -> bytes:
-            return await (await self._open(path, 1024 * 1024)).read()
-
-        return await self._run("download", path, get)
+        return await self._run("download", path, lambda: self._read(path))
 
     async def download_stream(
         self, path: str, *, chunk_size: int = 1024 * 1024

@@ -64,8 +64,8 @@ class ObjectStoreBackend(StoreBackend):
         store: ObjectStore,
         *,
         url_prefix: str,
-        chunk_size: int = 8 * 1024 * 1024,
-        max_concurrency: int = 8,
+        chunk_size: int = 5 * 1024 * 1024,
+        max_concurrency: int = 12,
         retry: RetryConfig | RetryPolicy | None = None,
         clock: Clock | None = None,
     ) -> None:
@@ -137,6 +137,10 @@ class ObjectStoreBackend(StoreBackend):
         result = await obstore.get_async(self.store, key)
         info = _info(cast("Mapping[str, Any]", result.meta), result.attributes)
         return ByteStream(info, _chunks(result.stream(min_chunk_size=chunk_size)))
+
+    async def _read(self, key: str) -> bytes:
+        result = await obstore.get_async(self.store, key)
+        return (await result.bytes_async()).to_bytes()
 
     async def _head(self, key: str) -> FileInfo:
         result = await obstore.get_async(self.store, key, options={"head": True})
