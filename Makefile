@@ -67,7 +67,7 @@ unit: $(VENV)/.dev-installed redis-server azurite
 test: $(VENV)/.dev-installed redis-server azurite lint
 	$(BIN)/pytest --cov=flext_api --cov-report=term-missing:skip-covered
 
-bench: $(VENV)/.dev-installed redis-server nginx azurite
+bench: $(VENV)/.dev-installed redis-server nginx
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:

@@ -172,9 +172,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20 MB and 1,000 small objects")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--big-mb", type=int, default=None, help="size of the big object")
+    parser.add_argument("--small", type=int, default=None, help="number of small objects")
     parser.add_argument("--no-save", action="store_true", help="do not append to the results file")
     args = parser.parse_args()
     big_mb, small = (20, 1000) if args.quick else (100, 10_000)
+    big_mb, small = args.big_mb or big_mb, args.small or small
     server = moto_server().start()
     try:
         times = asyncio.run(run(server.endpoint, big_mb, small, args.rounds))

@@ -12,19 +12,10 @@ from typer.testing import CliRunner
 
 from flext_api.cli import _console
 from flext_api.cli._app import app
+from tests.cli.conftest import plain_console
 from tests.servers.storage_servers import ServerProcess, create_s3_bucket
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def plain_console(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Consoles render 100 columns wide, without colour."""
-    monkeypatch.setattr(
-        _console,
-        "CONSOLE_OPTIONS",
-        {"width": 100, "color_system": None, "force_terminal": False, "_environ": {}},
-    )
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures(plain_console.__name__)]
 
 
 @pytest.fixture
@@ -99,3 +90,29 @@ def test_cli_process_exits_0_every_time(moto: ServerProcess, bucket: str, tmp_pa
         )
         codes.append((done.returncode, done.stderr.decode()[-300:]))
     assert codes == [(0, "")] * 5
+
+
+def test_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """On a terminal the large copy draws a live bar (rendered to stderr)."""
+    monkeypatch.setattr(
+        _console, "CONSOLE_OPTIONS", {"width": 100, "force_terminal": True, "_environ": {}}
+    )
+    source = tmp_path / "big.bin"
+    source.write_bytes(b"\0" * (9 * 1024 * 1024))
+    result = CliRunner().invoke(app, ["storage", "cp", str(source), str(tmp_path / "copy.bin")])
+    assert result.exit_code == 0, result.output
+    assert "big.bin" in result.stderr and (tmp_path / "copy.bin").stat().st_size == 9 * 2**20
+
+
+def test_ls_follows_pages(tmp_path: Path) -> None:
+    """ls lists every key even past one page of 1,000."""
+    for i in range(1003):
+        (tmp_path / f"f{i:04d}").write_bytes(b"")
+    result = CliRunner().invoke(app, ["storage", "ls", f"file://{tmp_path}/"])
+    assert result.exit_code == 0 and "f1002" in result.stdout and "f0000" in result.stdout
+
+
+def test_missing_local_source_is_a_usage_error(tmp_path: Path) -> None:
+    """cp from a local file that does not exist is a usage error (exit status 2)."""
+    result = CliRunner().invoke(app, ["storage", "cp", str(tmp_path / "none"), "memory://x"])
+    assert result.exit_code == 2 and "Invalid value" in result.output

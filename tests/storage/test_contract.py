@@ -284,3 +284,16 @@ async def test_presigned_get_url_serves_the_object(store: StorageBackend) -> Non
 async def test_presign_is_a_typed_failure_where_unsupported(store: StorageBackend) -> None:
     """Stores without URLs answer presign with STORAGE_ERROR, not an exception."""
     assert (await store.presign("x")).error_code is ErrorCode.STORAGE_ERROR
+
+
+async def test_failed_streamed_upload_leaves_no_object(store: StorageBackend) -> None:
+    """A producer failing after several MiB fails the call and leaves no object behind."""
+
+    async def broken() -> AsyncIterator[bytes]:
+        for _ in range(6):
+            yield b"\0" * (1024 * 1024)
+        raise RuntimeError("producer died")
+
+    result = await store.upload_file(broken(), "partial.bin")
+    assert result.is_failure
+    assert (await store.exists("partial.bin")).value is False

@@ -256,3 +256,102 @@ async def test_a_seed_style_backend_gets_every_call() -> None:
         assert (await store.health()).is_success
         assert (await store.presign("d/a")).error_code is ErrorCode.STORAGE_ERROR
         assert (await store.download_stream("nope")).error_code is ErrorCode.NOT_FOUND
+
+
+async def test_failed_body_and_failed_source_are_reported() -> None:
+    """A bad body is INVALID_REQUEST; a failed write everywhere returns the first real error."""
+    a, b = Flaky(), Flaky()
+    a.down = b.down = True
+    multi = MultiBackendStorage([a, b])
+    assert (await multi.upload_file("text", "k")).error_code is ErrorCode.INVALID_REQUEST  # type: ignore[arg-type]
+    assert (await multi.upload_file(b"x", "k")).error_code is ErrorCode.CONNECT_ERROR
+    assert (await multi.rename_file("k", "j")).error_code is ErrorCode.CONNECT_ERROR
+    assert (await multi.list_page("")).error_code is ErrorCode.CONNECT_ERROR
+
+
+async def test_replication_failure_is_recorded_as_missed() -> None:
+    """A background replication that fails leaves the key in the target's missed set."""
+    a, b = MemoryStorage(), Flaky()
+    multi = MultiBackendStorage([a, b])
+    b.down = True
+    await multi.upload_file(b"x", "k")
+    await multi.flush()
+    assert multi.missed[1] == {"k"}
+
+
+async def test_repair_reports_what_it_could_not_fix() -> None:
+    """repair lists the keys it failed to copy and keeps them missed."""
+    a, b = MemoryStorage(), Flaky()
+    multi = MultiBackendStorage([a, b])
+    await a.upload_file(b"x", "k")
+    await b.upload_file(b"y", "stray")
+    multi.missed[1].add("k")
+    b.down = True
+    assert (await multi.repair(1)).error_code is ErrorCode.CONNECT_ERROR
+    b.down = False
+    report = (await multi.repair(1, source=a)).value
+    assert report.copied == ["k"] and report.deleted == ["stray"]
+    assert (await multi.repair(b, source=0)).value.copied == []
+
+
+async def test_repair_fails_when_the_source_cannot_list() -> None:
+    """A source that cannot be listed makes repair fail with its error."""
+    a, b = Flaky(), MemoryStorage()
+    a.down = True
+    multi = MultiBackendStorage([a, b])
+    assert (await multi.repair(1, source=0)).error_code is ErrorCode.CONNECT_ERROR
+
+
+async def test_half_open_breaker_is_reset_by_a_good_probe() -> None:
+    """A probe that succeeds while the breaker is open resets it at once."""
+    a = Flaky()
+    multi = MultiBackendStorage([a])
+    multi.breakers[0].force_open()
+    multi.breakers[0].reset()
+    for _ in range(3):
+        multi.breakers[0].on_failure(0.0, 0.0)
+    assert multi.breakers[0].state.value == "open"
+    await multi.check_health()
+    assert multi.breakers[0].state.value == "closed"
+
+
+async def test_stream_download_through_multi() -> None:
+    """download_stream reads from the first healthy replica."""
+    a = MemoryStorage()
+    await a.upload_file(b"streamed", "k")
+    stream = (await MultiBackendStorage([a]).download_stream("k")).value
+    assert await stream.read() == b"streamed"
+    await stream.aclose()
+
+
+class Broken(SeedStyle):
+    """A seed-style backend whose listing and downloads fail."""
+
+    async def list_files(self, prefix: str = "") -> FlextResult[list[FileInfo]]:
+        return FlextResult.fail("list down", code=ErrorCode.CONNECT_ERROR)
+
+    async def download_file(self, path: str) -> FlextResult[bytes]:
+        return FlextResult.fail("read down", code=ErrorCode.CONNECT_ERROR)
+
+
+async def test_default_calls_pass_failures_through() -> None:
+    """The defaults built on the four calls report the underlying failure."""
+    store = Broken()
+    assert (await store.stat("a")).error_code is ErrorCode.CONNECT_ERROR
+    assert (await store.exists("a")).error_code is ErrorCode.CONNECT_ERROR
+    assert (await store.list_page("")).error_code is ErrorCode.CONNECT_ERROR
+    assert (await store.copy_file("a", "b")).error_code is ErrorCode.CONNECT_ERROR
+
+
+async def test_default_stream_and_copy_fail_with_the_download() -> None:
+    """download_stream and copy_file fail when the download does."""
+
+    class NoRead(SeedStyle):
+        async def download_file(self, path: str) -> FlextResult[bytes]:
+            return FlextResult.fail("read down", code=ErrorCode.CONNECT_ERROR)
+
+    store = NoRead()
+    await store.upload_file(b"x", "a")
+    assert (await store.download_stream("a")).error_code is ErrorCode.CONNECT_ERROR
+    assert (await store.copy_file("a", "b")).error_code is ErrorCode.CONNECT_ERROR
+    assert (await store.rename_file("a", "b")).error_code is ErrorCode.CONNECT_ERROR

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import flext_api
-from flext_api import ErrorCode, FlextResult
+from flext_api import ErrorCode, FlextResult, RetryConfig
 from flext_api._atomic import AtomicFile, atomic_write
 from flext_api.storage import (
     GCSStorage,
@@ -342,3 +342,47 @@ async def test_closed_store_fails_cleanly() -> None:
     store = MemoryStorage()
     await store.close()
     assert (await store.download_file("k")).error_code is ErrorCode.STORAGE_ERROR
+
+
+async def test_conditional_write_from_a_stream() -> None:
+    """A conditional write takes an async-iterator body too (gathered for the single PUT)."""
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"a"
+        yield b"b"
+
+    store = MemoryStorage()
+    assert (await store.upload_file(body(), "k", if_none_match=True)).value == "memory://k"
+    assert (await store.download_file("k")).value == b"ab"
+
+
+async def test_source_chunks_of_bytes() -> None:
+    """A bytes body is cut into pieces of the size asked."""
+    pieces = [p async for p in Source.of(b"abcde").value.chunks(2)]
+    assert pieces == [b"ab", b"cd", b"e"]
+
+
+async def test_local_unreadable_sidecar_is_ignored(tmp_path: Path) -> None:
+    """A damaged metadata sidecar reads as no metadata, not as an error."""
+    store = LocalStorage(tmp_path)
+    await store.upload_file(b"x", "k", {"a": "1"})
+    (tmp_path / ".flext-meta" / "k.json").write_text("{not json")
+    assert dict((await store.stat("k")).value.metadata) == {}
+
+
+async def test_gcs_unreachable_is_connect_error() -> None:
+    """A GCS endpoint nobody listens on fails with CONNECT_ERROR after the retries."""
+    from tests.servers.storage_servers import free_port
+
+    store = GCSStorage(
+        "b", endpoint=f"http://127.0.0.1:{free_port()}", retry=RetryConfig(max_retries=0)
+    )
+    async with store:
+        assert (await store.stat("k")).error_code is ErrorCode.CONNECT_ERROR
+        assert store._translate(KeyError("Location"), "upload", "k").code is ErrorCode.STORAGE_ERROR
+
+
+def test_s3_session_token_and_default_endpoint() -> None:
+    """Temporary credentials and the default AWS endpoint build a store."""
+    store = S3Storage("b", access_key_id="k", secret_access_key="s", session_token="t")
+    assert store.bucket == "b"

@@ -68,7 +68,7 @@ def open_storage(
         return FlextResult.ok((GCSStorage(bucket, endpoint=endpoint, token=token, **given), key))
     try:
         from . import _obstore
-    except ImportError as exc:
+    except ImportError as exc:  # pragma: no cover - only without the 'storage' extra
         return FlextResult.fail(ConfigError(str(exc)))
     if scheme == "memory":
         return FlextResult.ok((_obstore.MemoryStorage(), key))
