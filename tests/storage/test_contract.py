@@ -297,3 +297,19 @@ async def test_failed_streamed_upload_leaves_no_object(store: StorageBackend) ->
     result = await store.upload_file(broken(), "partial.bin")
     assert result.is_failure
     assert (await store.exists("partial.bin")).value is False
+
+
+async def test_gcs_presigned_url_serves_the_object(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A GCS URL signed with a service-account key fetches the object from the emulator."""
+    from tests.storage.conftest import gcs_store
+    from tests.storage.test_units import _service_account
+
+    store = gcs_store(request.getfixturevalue("gcs").endpoint)
+    store.service_account = _service_account()
+    async with store:
+        await store.upload_file(b"signed", "s/p.txt")
+        url = (await store.presign("s/p.txt")).value
+        body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read())
+    assert body == b"signed" and "X-Goog-Signature=" in url

@@ -386,3 +386,69 @@ def test_s3_session_token_and_default_endpoint() -> None:
     """Temporary credentials and the default AWS endpoint build a store."""
     store = S3Storage("b", access_key_id="k", secret_access_key="s", session_token="t")
     assert store.bucket == "b"
+
+
+def _service_account() -> dict[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return {"client_email": "svc@p.iam.gserviceaccount.com", "private_key": pem}
+
+
+def test_gcs_v4_signature_verifies_with_the_public_key() -> None:
+    """The X-Goog-Signature is the account key's RSA-SHA256 signature of the V4 string."""
+    from datetime import UTC, datetime, timedelta
+    from urllib.parse import parse_qs, urlsplit
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    from flext_api.storage._signing import sign_v4, string_to_sign
+
+    account = _service_account()
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    ep = "https://storage.googleapis.com"
+    url = sign_v4(account, "GET", ep, "/bkt/a b.txt", timedelta(hours=1), when)
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    assert parts.path == "/bkt/a%20b.txt" and query["X-Goog-Date"] == ["20260102T030405Z"]
+    assert query["X-Goog-Credential"] == [
+        "svc@p.iam.gserviceaccount.com/20260102/auto/storage/goog4_request"
+    ]
+    public = serialization.load_pem_private_key(account["private_key"].encode(), None).public_key()
+    assert isinstance(public, rsa.RSAPublicKey)
+    text = string_to_sign(
+        "GET", ep, "/bkt/a b.txt", account["client_email"], timedelta(hours=1), when
+    )
+    public.verify(
+        bytes.fromhex(query["X-Goog-Signature"][0]),
+        text.encode(),
+        padding.PKCS1v15(),
+        hashes.SHA256(),
+    )
+
+
+def test_gcs_signing_refuses_bad_accounts_and_expiry() -> None:
+    """A key without client_email, or an expiry past 7 days, is CONFIG_ERROR."""
+    from datetime import UTC, datetime, timedelta
+
+    from flext_api._errors import ConfigError
+    from flext_api.storage._signing import sign_v4
+
+    now = datetime.now(UTC)
+    with pytest.raises(ConfigError, match="client_email"):
+        sign_v4({"private_key": "x"}, "GET", "https://h", "/b/k", timedelta(hours=1), now)
+    with pytest.raises(ConfigError, match="7 days"):
+        sign_v4(_service_account(), "GET", "https://h", "/b/k", timedelta(days=8), now)
+
+
+async def test_gcs_presign_needs_a_service_account() -> None:
+    """Without service_account= GCS presign is a CONFIG_ERROR result."""
+    async with GCSStorage("b", endpoint="http://127.0.0.1:9") as store:
+        assert (await store.presign("k")).error_code is ErrorCode.CONFIG_ERROR

@@ -17,6 +17,8 @@ breaker per backend.
   ``ifGenerationMatch`` (``if_none_match`` sends ``ifGenerationMatch=0``). The
   condition is also checked before the body is sent, so a lost race fails fast
   instead of after uploading gigabytes (and works on emulators that ignore it).
+* **Presigned URLs** are V4-signed locally with a service account's key
+  (``service_account=``, the parsed JSON key file); ``cryptography`` is needed.
 * **Listing** pages with ``maxResults`` and ``startOffset``; the page is cut again
   here, so a server that ignores those parameters still gives correct pages.
 """
@@ -26,7 +28,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -38,6 +40,7 @@ from ..client import FlextApiClient
 from ..resilience import RetryPolicy
 from ._backend import paginate
 from ._driver import PutMode, StoreBackend
+from ._signing import sign_v4
 from ._types import ByteStream, FileInfo, ListPage, Source
 
 __all__ = ["GCSStorage"]
@@ -69,6 +72,7 @@ class GCSStorage(StoreBackend):
         *,
         endpoint: str = "https://storage.googleapis.com",
         token: str | None = None,
+        service_account: Mapping[str, str] | None = None,
         chunk_size: int = 8 * 1024 * 1024,
         timeout: TimeoutConfig | None = None,
         max_connections: int = 100,
@@ -79,6 +83,7 @@ class GCSStorage(StoreBackend):
         if chunk_size < _QUANTUM or chunk_size % _QUANTUM:
             raise ValueError(f"chunk_size must be a multiple of {_QUANTUM}, got {chunk_size}")
         self.bucket = bucket
+        self.service_account = service_account
         self.endpoint = endpoint.rstrip("/")
         self.chunk_size = chunk_size
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -276,6 +281,22 @@ class GCSStorage(StoreBackend):
             await self._check_condition(dst, "create")
         target = f"/b/{quote(self.bucket, safe='')}/o/{quote(dst, safe='')}"
         self._unwrap(await self._client.post(f"{self._object(src)}/copyTo{target}", params=params))
+
+    async def _sign(self, method: str, key: str, expires_in: timedelta) -> str:
+        if self.service_account is None:
+            raise FlextApiError.from_code(
+                ErrorCode.CONFIG_ERROR,
+                "GCS presigned URLs need service_account= (the JSON key's client_email "
+                "and private_key)",
+            )
+        return sign_v4(
+            self.service_account,
+            method,
+            self.endpoint,
+            f"/{self.bucket}/{key}",
+            expires_in,
+            datetime.now(UTC),
+        )
 
     def _translate(self, exc: Exception, operation: str, key: str) -> FlextApiError:
         return FlextApiError.wrap(exc, code=ErrorCode.STORAGE_ERROR)
