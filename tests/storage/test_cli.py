@@ -116,3 +116,16 @@ def test_missing_local_source_is_a_usage_error(tmp_path: Path) -> None:
     """cp from a local file that does not exist is a usage error (exit status 2)."""
     result = CliRunner().invoke(app, ["storage", "cp", str(tmp_path / "none"), "memory://x"])
     assert result.exit_code == 2 and "Invalid value" in result.output
+
+
+def test_main_returns_normally_when_called_from_python(
+    moto: ServerProcess, bucket: str, tmp_path: Path
+) -> None:
+    """main(argv) raises SystemExit as usual after an S3 command (no hard exit in-process)."""
+    from flext_api.cli import main
+
+    source = tmp_path / "f.txt"
+    source.write_bytes(b"x")
+    with pytest.raises(SystemExit) as info:
+        main(_s3(moto, "cp", str(source), f"s3://{bucket}/f.txt"))
+    assert info.value.code == 0

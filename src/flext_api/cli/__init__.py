@@ -26,11 +26,14 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(f"{INSTALL_HINT} (missing module: {missing})", file=sys.stderr)
         raise SystemExit(1) from None
+    from ._storage_cmd import native_clients
+
     _log_to_stderr()
+    native_clients.clear()
     try:
         app(args=argv, prog_name="flext-api")
     except SystemExit as exc:
-        if argv is None and "obstore" in sys.modules:
+        if argv is None and native_clients:
             _exit_now(exc.code)
         raise
 
@@ -43,8 +46,8 @@ def _exit_now(code: object) -> None:
     (SIGABRT) - seen in about 1 run in 20 of a short command, even with every store
     freed beforehand. The command's work is done by now: run the ``atexit`` handlers
     (logging, coverage), flush the standard streams and leave with the same status.
-    Only the console script does this; ``main(argv)`` called from Python returns
-    normally.
+    Only a console-script run (``argv`` None) whose command opened an obstore backend
+    does this; ``main(argv)`` called from Python returns normally.
     """
     import atexit
 

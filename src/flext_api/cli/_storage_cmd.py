@@ -37,7 +37,11 @@ from .._result import FlextResult
 from ..storage import ByteStream, StorageBackend, open_storage
 from ._console import make_console
 
-__all__ = ["storage_app"]
+__all__ = ["native_clients", "storage_app"]
+
+#: Schemes of the obstore-backed (Rust) clients this command run opened; ``main``
+#: ends such a run without interpreter finalization (see ``flext_api.cli._exit_now``).
+native_clients: set[str] = set()
 
 PROGRESS_FROM = 8 * 1024 * 1024
 CHUNK = 1024 * 1024
@@ -93,6 +97,8 @@ class _Session:
     async def open(self, url: str) -> tuple[StorageBackend, str]:
         opened = open_storage(url, **_options_for(url, self._options))
         backend, key = opened.value
+        if type(backend).__module__.endswith("._obstore"):
+            native_clients.add(backend.scheme)
         await self._stack.enter_async_context(backend)
         return backend, key
 
