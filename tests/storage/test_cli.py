@@ -129,3 +129,49 @@ def test_main_returns_normally_when_called_from_python(
     with pytest.raises(SystemExit) as info:
         main(_s3(moto, "cp", str(source), f"s3://{bucket}/f.txt"))
     assert info.value.code == 0
+
+
+class _HardExit(Exception):
+    """Stands in for os._exit in these tests: carries the status."""
+
+
+@pytest.mark.parametrize(("code", "status"), [(None, 0), (3, 3), ("bad input", 1)])
+def test_exit_now_runs_exit_handlers_and_keeps_the_status(
+    monkeypatch: pytest.MonkeyPatch, code: object, status: int
+) -> None:
+    """_exit_now runs the atexit handlers, then leaves with the command's status."""
+    import atexit
+
+    from flext_api import cli
+
+    ran: list[bool] = []
+
+    def fake_exit(value: int) -> None:
+        raise _HardExit(value)
+
+    monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: ran.append(True))
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    with pytest.raises(_HardExit) as info:
+        cli._exit_now(code)
+    assert info.value.args == (status,) and ran == [True]
+
+
+def test_console_run_with_an_obstore_backend_exits_hard(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A console run (argv None) whose command opened an obstore backend ends via os._exit."""
+    import atexit
+
+    from flext_api import cli
+
+    def fake_exit(value: int) -> None:
+        raise _HardExit(value)
+
+    source = tmp_path / "f.txt"
+    source.write_bytes(b"x")
+    monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: None)
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    monkeypatch.setattr(sys, "argv", ["flext-api", "storage", "cp", str(source), "memory://f"])
+    with pytest.raises(_HardExit) as info:
+        cli.main()
+    assert info.value.args == (0,)
