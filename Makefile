@@ -7,7 +7,7 @@ PORT ?= 8000
 APT_UPDATED := /tmp/.flext-api-apt-updated
 
 .DEFAULT_GOAL := help
-.PHONY: help run run-service test lint unit bench clean redis-server etcd nginx wrk cache-tests nodejs chromium
+.PHONY: help run run-service test lint unit bench clean redis-server etcd nginx wrk cache-tests nodejs chromium azurite
 
 help:
 	@echo "make run    the gateway demo on 127.0.0.1:8000 (examples/gateway.yaml, two upstreams)"
@@ -61,12 +61,22 @@ chromium:
 CACHE_TESTS := .npm/node_modules/http-cache-tests
 $(CACHE_TESTS)/cli.mjs: | nodejs
 	mkdir -p .npm
-	npm install --prefix .npm --no-save --no-audit --no-fund http-cache-tests@0.4.5
+	npm install --silent --no-audit --no-fund --prefix .npm http-cache-tests@0.4.5
 	touch $@
 
 # Origin + gateway + suite; prints the score table; fails below 133 required passes.
 cache-tests: $(VENV)/.dev-installed $(CACHE_TESTS)/cli.mjs
 	$(BIN)/python scripts/cache_tests.py --package $(CACHE_TESTS) --min-required 133
+
+# Azure Blob emulator for the storage tests: npm package in a git-ignored folder of the repo.
+AZURITE_VERSION := 3.35.0
+AZURITE := .npm/node_modules/.bin/azurite-blob
+
+$(AZURITE): | nodejs
+	mkdir -p .npm
+	npm install --silent --no-audit --no-fund --prefix .npm azurite@$(AZURITE_VERSION)
+
+azurite: $(AZURITE)
 
 run: $(VENV)/.run-installed
 	$(BIN)/python examples/gateway_demo.py
@@ -79,10 +89,10 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests bench examples scripts
 	$(BIN)/mypy
 
-unit: $(VENV)/.dev-installed redis-server etcd
+unit: $(VENV)/.dev-installed redis-server etcd chromium azurite
 	$(BIN)/pytest
 
-test: $(VENV)/.dev-installed redis-server etcd chromium lint
+test: $(VENV)/.dev-installed redis-server etcd chromium azurite lint
 	$(BIN)/pytest --cov=flext_api --cov-report=term-missing:skip-covered
 	$(MAKE) cache-tests
 

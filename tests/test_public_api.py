@@ -86,6 +86,7 @@ def test_every_pinned_name_imports() -> None:
         "flext_api.server",
         "flext_api.middleware",
         "flext_api.protocols",
+        "flext_api.storage",
     ],
 )
 def test_subpackage_all_is_sorted_and_resolves(package: str) -> None:

@@ -22,7 +22,10 @@ only ever sees these types::
     ├── PluginError                    PLUGIN_ERROR
     ├── AuthError                      AUTH_ERROR
     ├── ConfigError                    CONFIG_ERROR
-    └── CancelledError                 CANCELLED
+    ├── CancelledError                 CANCELLED
+    └── StorageError                   STORAGE_ERROR (an object store refused or failed)
+        ├── NotFoundError              NOT_FOUND
+        └── PreconditionFailedError    PRECONDITION_FAILED (a conditional write lost)
 
 ``FlextApiError.from_code(code, ...)`` builds the most specific class for a code, so
 ``except flext_api.TimeoutError`` and ``result.error_code is ErrorCode.READ_TIMEOUT``
@@ -50,11 +53,14 @@ __all__ = [
     "FlextApiError",
     "HttpStatusError",
     "InvalidRequestError",
+    "NotFoundError",
     "PluginError",
+    "PreconditionFailedError",
     "ProtocolError",
     "RateLimitedError",
     "ResilienceError",
     "RetriesExhaustedError",
+    "StorageError",
     "TimeoutError",
     "TransportError",
 ]
@@ -87,6 +93,10 @@ class ErrorCode(StrEnum):
     UNEXPECTED_ERROR = "UNEXPECTED_ERROR"
     GRAPHQL_ERROR = "GRAPHQL_ERROR"
     WEBSOCKET_CLOSED = "WEBSOCKET_CLOSED"
+    # Storage (flext_api.storage): the object, or the condition, says no.
+    NOT_FOUND = "NOT_FOUND"
+    PRECONDITION_FAILED = "PRECONDITION_FAILED"
+    STORAGE_ERROR = "STORAGE_ERROR"
 
     @property
     def is_timeout(self) -> bool:
@@ -282,6 +292,24 @@ class CancelledError(FlextApiError):
     default_code = ErrorCode.CANCELLED
 
 
+class StorageError(FlextApiError):
+    """An object store refused or failed an operation; ``details`` names the path."""
+
+    default_code = ErrorCode.STORAGE_ERROR
+
+
+class NotFoundError(StorageError):
+    """The object (or container/bucket) does not exist."""
+
+    default_code = ErrorCode.NOT_FOUND
+
+
+class PreconditionFailedError(StorageError):
+    """A conditional write or read lost: the object exists, or its ETag changed."""
+
+    default_code = ErrorCode.PRECONDITION_FAILED
+
+
 _CLASS_FOR_CODE: dict[ErrorCode, type[FlextApiError]] = {
     ErrorCode.CONNECT_ERROR: ConnectError,
     ErrorCode.DNS_ERROR: ConnectError,
@@ -304,4 +332,7 @@ _CLASS_FOR_CODE: dict[ErrorCode, type[FlextApiError]] = {
     ErrorCode.AUTH_ERROR: AuthError,
     ErrorCode.CONFIG_ERROR: ConfigError,
     ErrorCode.CANCELLED: CancelledError,
+    ErrorCode.NOT_FOUND: NotFoundError,
+    ErrorCode.PRECONDITION_FAILED: PreconditionFailedError,
+    ErrorCode.STORAGE_ERROR: StorageError,
 }

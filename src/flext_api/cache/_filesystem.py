@@ -3,7 +3,8 @@
 Why hand-written: aiocache and cashews have no filesystem backend; diskcache is
 SQLite-based and synchronous. Our needs are small and specific:
 
-* **Atomic, multi-process safe writes.** Data goes to a unique temporary file in the
+* **Atomic, multi-process safe writes** (:mod:`flext_api._atomic`, shared with
+  ``flext_api.storage.LocalStorage``). Data goes to a unique temporary file in the
   entry's directory, then ``os.replace`` moves it over the entry: a reader sees the old
   file or the new one, never half of either, even with two processes writing the same
   key at once (the last ``os.replace`` wins).
@@ -31,7 +32,6 @@ import hashlib
 import math
 import os
 import struct
-import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from .._atomic import TMP_PREFIX, atomic_write
 from .._clock import Clock, get_clock
 from .._errors import ErrorCode, FlextApiError
 from ._backend import BackendUsage, Stored
@@ -52,7 +53,6 @@ T = TypeVar("T")
 _MAGIC = b"FXC1"
 _HEADER = struct.Struct(">4sdIII")
 _SUFFIX = ".fxc"
-_TMP_PREFIX = ".tmp-"
 _LOW_WATER = 0.9
 _STALE_TMP_SECONDS = 300.0  # a temp file this old belongs to a writer that died
 
@@ -155,20 +155,8 @@ class FilesystemBackend:
 
     def _write(self, key: str, data: bytes, ttl: float | None, now: float) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         blob = self._pack(key, data, now + ttl if ttl is not None else math.inf)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(blob)
-                if self.fsync:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, blob, fsync=self.fsync)
         if self._tally is None:
             self._scan(now)
         else:
@@ -191,7 +179,7 @@ class FilesystemBackend:
                 stat = path.stat()
             except FileNotFoundError:
                 continue
-            if path.name.startswith(_TMP_PREFIX):
+            if path.name.startswith(TMP_PREFIX):
                 if wall - stat.st_mtime > _STALE_TMP_SECONDS:
                     self._unlink(path)
                 continue
@@ -231,7 +219,7 @@ class FilesystemBackend:
 
     def _clear(self) -> None:
         for path in list(self._entry_files()):
-            if path.suffix == _SUFFIX or path.name.startswith(_TMP_PREFIX):
+            if path.suffix == _SUFFIX or path.name.startswith(TMP_PREFIX):
                 self._unlink(path)
         self._tally = 0
 

@@ -11,6 +11,7 @@ from ._batch_cmd import batch_command
 from ._gateway_cmd import gateway_app
 from ._request_cmd import request_command
 from ._serve_cmd import serve_command
+from ._storage_cmd import storage_app
 
 __all__ = ["app"]
 
@@ -45,3 +46,4 @@ app.command("request")(request_command)
 app.command("batch")(batch_command)
 app.command("serve")(serve_command)
 app.add_typer(gateway_app, name="gateway")
+app.add_typer(storage_app, name="storage")

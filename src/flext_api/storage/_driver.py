@@ -1,0 +1,284 @@
+"""The shared engine of the built-in backends: validation, retries and error translation.
+
+Each built-in backend implements a handful of primitives (``_put``, ``_open``, ``_head``,
+``_delete``, ``_list``, ``_copy``...) that either return or raise; this class turns
+them into the :class:`StorageBackend` API:
+
+* every key and prefix is validated first (a bad one never reaches the store);
+* an exception is translated once, by the backend's ``_translate``, into the most
+  specific :class:`~flext_api.FlextApiError` (``NOT_FOUND``, ``PRECONDITION_FAILED``,
+  ``AUTH_ERROR``, ``RATE_LIMITED``, ``CONNECT_ERROR``, ``STORAGE_ERROR``...);
+* transient failures (connection errors, timeouts, throttling, 5xx) are retried with
+  the client's :class:`~flext_api.resilience.RetryPolicy` (``RetryConfig``: attempts,
+  backoff with jitter, ``set_testing`` caps). Every storage operation is idempotent, so
+  the policy treats it like a ``PUT``/``GET``/``DELETE``; an upload from a one-shot
+  stream (an async iterator or an unseekable file) is never replayed.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from abc import abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Literal, TypeVar
+
+from .._clock import Clock, get_clock
+from .._config import RetryConfig
+from .._errors import ErrorCode, FlextApiError, InvalidRequestError
+from .._result import FlextResult
+from ..resilience import GiveUp, Outcome, RetryPolicy, RetryState
+from ._backend import StorageBackend
+from ._paths import validate_key, validate_prefix
+from ._types import ByteStream, FileInfo, ListPage, Source, UploadBody
+
+__all__ = ["PutMode", "StoreBackend"]
+
+T = TypeVar("T")
+#: ``None`` overwrites, ``"create"`` only if absent, any other string is the ETag to match.
+PutMode = str | None
+
+
+class StoreBackend(StorageBackend):
+    """Base of the built-in backends (see the module docstring)."""
+
+    def __init__(
+        self, *, retry: RetryConfig | RetryPolicy | None = None, clock: Clock | None = None
+    ) -> None:
+        self.retry_policy = retry if isinstance(retry, RetryPolicy) else RetryPolicy(retry)
+        self._clock = get_clock(clock)
+
+    # -- primitives ------------------------------------------------------------------------
+    @abstractmethod
+    def url(self, path: str) -> str:
+        """The object's URL (``s3://bucket/key``, ``file:///root/key``...)."""
+
+    @abstractmethod
+    async def _put(
+        self,
+        key: str,
+        source: Source,
+        metadata: dict[str, str],
+        content_type: str | None,
+        mode: PutMode,
+    ) -> None: ...
+
+    @abstractmethod
+    async def _open(self, key: str, chunk_size: int) -> ByteStream: ...
+
+    async def _read(self, key: str) -> bytes:
+        return await (await self._open(key, 1024 * 1024)).read()
+
+    @abstractmethod
+    async def _head(self, key: str) -> FileInfo: ...
+
+    @abstractmethod
+    async def _delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    async def _list(
+        self, prefix: str, delimiter: str | None, start_after: str | None, limit: int
+    ) -> ListPage: ...
+
+    @abstractmethod
+    async def _copy(self, src: str, dst: str, overwrite: bool) -> None: ...
+
+    async def _rename(self, src: str, dst: str, overwrite: bool) -> None:
+        await self._copy(src, dst, overwrite)
+        await self._delete(src)
+
+    async def _sign(self, method: str, key: str, expires_in: timedelta) -> str:
+        raise FlextApiError.from_code(
+            ErrorCode.STORAGE_ERROR, f"{type(self).__name__} cannot presign URLs"
+        )
+
+    @abstractmethod
+    def _translate(self, exc: Exception, operation: str, key: str) -> FlextApiError:
+        """The FlextApiError for a store exception (called only for non-FlextApiErrors)."""
+
+    # -- the engine ------------------------------------------------------------------------
+    async def _run(
+        self,
+        operation: str,
+        key: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        method: str = "GET",
+        source: Source | None = None,
+    ) -> FlextResult[T]:
+        state = RetryState()
+        while True:
+            try:
+                return FlextResult.ok(await call())
+            except FlextApiError as exc:
+                error = exc
+            except Exception as exc:  # noqa: BLE001 - translated into the error tree here
+                error = self._translate(exc, operation, key)
+            error.details.setdefault("operation", operation)
+            error.details.setdefault("path", key)
+            outcome = Outcome(error.details.get("status"), error, error.retry_after)
+            verdict = self.retry_policy.decide(
+                state,
+                outcome,
+                method=method,
+                replayable=source is None or source.replayable,
+                now=self._clock.monotonic(),
+            )
+            if isinstance(verdict, GiveUp):
+                return FlextResult.fail(verdict.error or error)
+            await self._clock.sleep(verdict.delay)
+            state = verdict.state
+            if source is not None:
+                source.rewind()
+
+    # -- the public API --------------------------------------------------------------------
+    async def upload_file(
+        self,
+        file: UploadBody,
+        path: str,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        content_type: str | None = None,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+    ) -> FlextResult[str]:
+        key = validate_key(path)
+        if key.is_failure:
+            return key
+        meta = _check_metadata(metadata)
+        if meta.is_failure:
+            return FlextResult.fail(meta.exception or "bad metadata")
+        source = Source.of(file)
+        if source.is_failure:
+            return FlextResult.fail(source.exception or "bad body")
+        mode: PutMode = "create" if if_none_match else if_match
+        content_type = content_type or mimetypes.guess_type(path)[0] or "application/octet-stream"
+        src = source.value
+
+        async def put() -> str:
+            await self._put(path, src, meta.value, content_type, mode)
+            return self.url(path)
+
+        return await self._run("upload", path, put, method="PUT", source=src)
+
+    async def download_file(self, path: str) -> FlextResult[bytes]:
+        key = validate_key(path)
+        if key.is_failure:
+            return FlextResult.fail(key.exception or "bad path")
+
+        return await self._run("download", path, lambda: self._read(path))
+
+    async def download_stream(
+        self, path: str, *, chunk_size: int = 1024 * 1024
+    ) -> FlextResult[ByteStream]:
+        key = validate_key(path)
+        if key.is_failure:
+            return FlextResult.fail(key.exception or "bad path")
+        return await self._run("download", path, lambda: self._open(path, chunk_size))
+
+    async def delete_file(self, path: str) -> FlextResult[None]:
+        key = validate_key(path)
+        if key.is_failure:
+            return FlextResult.fail(key.exception or "bad path")
+        return await self._run("delete", path, lambda: self._delete(path), method="DELETE")
+
+    async def stat(self, path: str) -> FlextResult[FileInfo]:
+        key = validate_key(path)
+        if key.is_failure:
+            return FlextResult.fail(key.exception or "bad path")
+        return await self._run("stat", path, lambda: self._head(path), method="HEAD")
+
+    async def list_page(
+        self,
+        prefix: str = "",
+        *,
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        limit: int = 1000,
+    ) -> FlextResult[ListPage]:
+        checked = validate_prefix(prefix)
+        if checked.is_failure:
+            return FlextResult.fail(checked.exception or "bad prefix")
+        if delimiter not in {None, "/"} or limit < 1:
+            return FlextResult.fail(
+                InvalidRequestError(
+                    f"listing needs delimiter None or '/' and limit >= 1, "
+                    f"got delimiter={delimiter!r} limit={limit}"
+                )
+            )
+        return await self._run(
+            "list", prefix, lambda: self._list(prefix, delimiter, start_after, limit)
+        )
+
+    async def list_files(self, prefix: str = "") -> FlextResult[list[FileInfo]]:
+        files: list[FileInfo] = []
+        token: str | None = None
+        while True:
+            page = await self.list_page(prefix, start_after=token)
+            if page.is_failure:
+                return FlextResult.fail(page.exception or "list failed")
+            files.extend(page.value.files)
+            token = page.value.next_token
+            if token is None:
+                return FlextResult.ok(files)
+
+    async def copy_file(self, src: str, dst: str, *, overwrite: bool = True) -> FlextResult[None]:
+        for key in (src, dst):
+            checked = validate_key(key)
+            if checked.is_failure:
+                return FlextResult.fail(checked.exception or "bad path")
+        return await self._run("copy", src, lambda: self._copy(src, dst, overwrite), method="PUT")
+
+    async def rename_file(self, src: str, dst: str, *, overwrite: bool = True) -> FlextResult[None]:
+        for key in (src, dst):
+            checked = validate_key(key)
+            if checked.is_failure:
+                return FlextResult.fail(checked.exception or "bad path")
+        return await self._run(
+            "rename", src, lambda: self._rename(src, dst, overwrite), method="PUT"
+        )
+
+    async def presign(
+        self,
+        path: str,
+        *,
+        method: Literal["GET", "PUT"] = "GET",
+        expires_in: timedelta = timedelta(hours=1),
+    ) -> FlextResult[str]:
+        key = validate_key(path)
+        if key.is_failure:
+            return key
+        if method not in {"GET", "PUT"}:
+            return FlextResult.fail(
+                InvalidRequestError(f"presign method must be GET or PUT, got {method!r}")
+            )
+        return await self._run("presign", path, lambda: self._sign(method, path, expires_in))
+
+
+_RESERVED_META = frozenset({"content_type", "content_length", "etag"})
+# Azure wants C# identifiers; the same rule everywhere keeps backends interchangeable.
+_META_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
+
+
+def _check_metadata(metadata: Mapping[str, str] | None) -> FlextResult[dict[str, str]]:
+    """User metadata: identifier names (lower-cased, as the stores return them), ASCII values."""
+    checked: dict[str, str] = {}
+    given: list[tuple[object, object]] = list((metadata or {}).items())  # runtime types vary
+    for name, value in given:
+        ok_name = (
+            isinstance(name, str)
+            and _META_NAME.fullmatch(name) is not None
+            and name.lower() not in _RESERVED_META
+        )
+        ok_value = isinstance(value, str) and value.isascii() and value.isprintable()
+        if not (ok_name and ok_value):
+            return FlextResult.fail(
+                InvalidRequestError(
+                    f"metadata {name!r}={value!r}: a name is a letter then letters, digits or "
+                    "'_' (the rule Azure sets for all), a value printable ASCII",
+                    details={"metadata": str(name)},
+                )
+            )
+        checked[str(name).lower()] = str(value)
+    return FlextResult.ok(checked)

@@ -1,0 +1,372 @@
+"""Backends on ``obstore`` (Rust ``object_store``): S3, Azure Blob and in-memory.
+
+``obstore`` streams uploads as multipart uploads (parts of ``chunk_size``, up to
+``max_concurrency`` in flight, aborted when the upload fails) and downloads as chunk
+streams, so a 200 MB object moves in constant memory. Measured against ``s3fs`` on
+the same S3 server: 100 MB up in 1.0-1.7 s with +32 MB peak memory, against
+1.8-2.2 s and +200 MB.
+
+Credentials and endpoints are always explicit: nothing here lets ``object_store``
+look for a cloud metadata service. Its own retries are off (``max_retries=0``) so
+that the retry policy and the breakers of flext-api decide, and a dead endpoint
+fails in a connect timeout instead of after minutes of hidden retries.
+
+A conditional write (``if_none_match`` / ``if_match``) is a single ``PUT`` (stores
+have no conditional multipart completion everywhere), so its body is held in memory.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Final, cast
+
+import obstore
+from obstore import exceptions as obs_errors
+
+from .._clock import Clock
+from .._config import RetryConfig
+from .._errors import ErrorCode, FlextApiError
+from ..resilience import RetryPolicy
+from ._driver import PutMode, StoreBackend
+from ._types import ByteStream, FileInfo, ListPage, Source
+
+if TYPE_CHECKING:
+    from obstore.store import ObjectStore
+
+__all__ = ["AZURITE_KEY", "AzureStorage", "MemoryStorage", "ObjectStoreBackend", "S3Storage"]
+
+#: The published development key of Azurite's ``devstoreaccount1`` account.
+AZURITE_KEY: Final = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+_ATTRIBUTE_NAMES: Final = frozenset(
+    {"Content-Disposition", "Content-Encoding", "Content-Language", "Content-Type", "Cache-Control"}
+)
+_STATUS = re.compile(r"status(?: code)?:? (\d{3})", re.IGNORECASE)
+_CONNECT = re.compile(
+    r"error sending request|connection refused|connect error|tcp connect|dns error|"
+    r"connection reset|broken pipe|incomplete message|connection closed",
+    re.IGNORECASE,
+)
+_TIMEOUT = re.compile(r"timed out|timeout", re.IGNORECASE)
+_NO_RETRIES: Final = {"max_retries": 0, "retry_timeout": timedelta(seconds=30)}
+
+
+class ObjectStoreBackend(StoreBackend):
+    """A :class:`StorageBackend` over any ``obstore`` store (see the module docstring)."""
+
+    scheme = "obstore"
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        url_prefix: str,
+        chunk_size: int = 5 * 1024 * 1024,
+        max_concurrency: int = 12,
+        retry: RetryConfig | RetryPolicy | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(retry=retry, clock=clock)
+        self._store: ObjectStore | None = store
+        self.url_prefix = url_prefix if url_prefix.endswith("/") else url_prefix + "/"
+        self.chunk_size = chunk_size
+        self.max_concurrency = max_concurrency
+
+    @property
+    def store(self) -> ObjectStore:
+        """The ``obstore`` store (after :meth:`close`, a STORAGE_ERROR is raised)."""
+        if self._store is None:
+            raise FlextApiError.from_code(ErrorCode.STORAGE_ERROR, f"{self!r} is closed")
+        return self._store
+
+    async def close(self) -> None:
+        """Drop the store now, while the interpreter is whole.
+
+        A Rust client freed during interpreter shutdown can abort the process (seen on
+        ~5 % of short scripts); closing (``async with``) frees it at a safe moment.
+        """
+        self._store = None
+
+    def url(self, path: str) -> str:
+        return self.url_prefix + path
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url_prefix!r}>"
+
+    # -- primitives ------------------------------------------------------------------------
+    async def _put(
+        self,
+        key: str,
+        source: Source,
+        metadata: dict[str, str],
+        content_type: str | None,
+        mode: PutMode,
+    ) -> None:
+        attributes: dict[str, str] = dict(metadata)
+        if content_type is not None:
+            attributes["Content-Type"] = content_type
+        put_mode: Any
+        if mode is None:
+            put_mode = "overwrite"
+        elif mode == "create":
+            put_mode = "create"
+        else:
+            put_mode = {"e_tag": mode}
+        body: Any
+        if source.kind == "stream" or (put_mode != "overwrite" and source.kind != "bytes"):
+            body = source.chunks(self.chunk_size)
+            if put_mode != "overwrite":
+                body = b"".join([chunk async for chunk in body])
+        else:
+            body = source.value
+        await obstore.put_async(
+            self.store,
+            key,
+            body,
+            attributes=cast("Any", attributes),
+            mode=put_mode,
+            use_multipart=None if put_mode == "overwrite" else False,
+            chunk_size=self.chunk_size,
+            max_concurrency=self.max_concurrency,
+        )
+
+    async def _open(self, key: str, chunk_size: int) -> ByteStream:
+        result = await obstore.get_async(self.store, key)
+        info = _info(cast("Mapping[str, Any]", result.meta), result.attributes)
+        return ByteStream(info, _chunks(result.stream(min_chunk_size=chunk_size)))
+
+    async def _read(self, key: str) -> bytes:
+        result = await obstore.get_async(self.store, key)
+        return (await result.bytes_async()).to_bytes()
+
+    async def _head(self, key: str) -> FileInfo:
+        result = await obstore.get_async(self.store, key, options={"head": True})
+        return _info(cast("Mapping[str, Any]", result.meta), result.attributes)
+
+    async def _delete(self, key: str) -> None:
+        try:
+            await obstore.delete_async(self.store, key)
+        except (obs_errors.NotFoundError, FileNotFoundError):
+            return  # Azure reports a missing blob; S3 does not: absent is fine everywhere
+
+    async def _list(
+        self, prefix: str, delimiter: str | None, start_after: str | None, limit: int
+    ) -> ListPage:
+        if delimiter is not None:
+            # object_store lists one level in full; the page is cut here.
+            from ._backend import paginate
+
+            level = await obstore.list_with_delimiter_async(self.store, prefix or None)
+            files = [_info(cast("Mapping[str, Any]", m), None) for m in level["objects"]]
+            page = paginate(files, prefix, None, start_after, len(files) + 1)
+            entries = sorted(
+                [(f.path, f) for f in page.files]
+                + [
+                    (p.rstrip("/") + "/", None)
+                    for p in level["common_prefixes"]
+                    if start_after is None or p.rstrip("/") + "/" > start_after
+                ],
+                key=lambda e: e[0],
+            )
+            cut = entries[:limit]
+            return ListPage(
+                files=[f for _, f in cut if f is not None],
+                prefixes=[k for k, f in cut if f is None],
+                next_token=cut[-1][0] if len(entries) > limit and cut else None,
+            )
+        stream = obstore.list(self.store, prefix or None, offset=start_after, chunk_size=limit + 1)
+        files = []
+        async for chunk in stream:
+            infos = (_info(cast("Mapping[str, Any]", m), None) for m in chunk)
+            # Not every store honours the offset server-side (Azure lists from the start).
+            files.extend(f for f in infos if start_after is None or f.path > start_after)
+            if len(files) > limit:
+                break
+        files.sort(key=lambda f: f.path)
+        more = len(files) > limit
+        files = files[:limit]
+        return ListPage(files=files, next_token=files[-1].path if more else None)
+
+    async def _copy(self, src: str, dst: str, overwrite: bool) -> None:
+        try:
+            await obstore.copy_async(self.store, src, dst, overwrite=overwrite)
+        except obs_errors.NotSupportedError:
+            # S3 has no copy-if-absent: a conditional PUT of the source's bytes is atomic.
+            result = await obstore.get_async(self.store, src)
+            await obstore.put_async(
+                self.store,
+                dst,
+                await result.bytes_async(),
+                attributes=result.attributes,
+                mode="create",
+                use_multipart=False,
+            )
+
+    async def _rename(self, src: str, dst: str, overwrite: bool) -> None:
+        await obstore.rename_async(self.store, src, dst, overwrite=overwrite)
+
+    async def _sign(self, method: str, key: str, expires_in: timedelta) -> str:
+        return await obstore.sign_async(
+            cast("Any", self.store), cast("Any", method), key, expires_in
+        )
+
+    def _translate(self, exc: Exception, operation: str, key: str) -> FlextApiError:
+        return translate(exc, f"{self.scheme} {operation} of {key!r}", key)
+
+
+async def _chunks(stream: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    async for chunk in stream:
+        yield bytes(chunk)
+
+
+def _info(meta: Mapping[str, Any], attributes: Mapping[str, Any] | None) -> FileInfo:
+    attrs = dict(attributes or {})
+    content_type = attrs.pop("Content-Type", None)
+    metadata = {k.lower(): str(v) for k, v in attrs.items() if k not in _ATTRIBUTE_NAMES}
+    return FileInfo(
+        path=meta["path"],
+        size=meta["size"],
+        last_modified=meta.get("last_modified"),
+        etag=meta.get("e_tag"),
+        content_type=content_type,
+        metadata=metadata,
+        version=meta.get("version"),
+    )
+
+
+def translate(exc: Exception, what: str, key: str) -> FlextApiError:
+    """Map an ``obstore`` exception to the most specific :class:`FlextApiError`."""
+    text = str(exc)
+    details: dict[str, Any] = {"path": key}
+    if isinstance(exc, obs_errors.NotFoundError | FileNotFoundError):
+        code, details["status"] = ErrorCode.NOT_FOUND, 404
+    elif isinstance(exc, obs_errors.AlreadyExistsError | obs_errors.PreconditionError):
+        code, details["status"] = ErrorCode.PRECONDITION_FAILED, 412
+    elif isinstance(exc, obs_errors.PermissionDeniedError | obs_errors.UnauthenticatedError):
+        code = ErrorCode.AUTH_ERROR
+    elif isinstance(exc, obs_errors.InvalidPathError):
+        code = ErrorCode.INVALID_REQUEST
+    else:
+        code = ErrorCode.STORAGE_ERROR
+        status = _STATUS.search(text)
+        if status is not None:
+            details["status"] = int(status.group(1))
+            if (details["status"] in {429, 503} and "slow" in text.lower()) or details[
+                "status"
+            ] == 429:
+                code = ErrorCode.RATE_LIMITED
+            elif details["status"] in {401, 403}:
+                code = ErrorCode.AUTH_ERROR
+        elif _CONNECT.search(text):
+            code = ErrorCode.CONNECT_ERROR
+        elif _TIMEOUT.search(text):
+            code = ErrorCode.READ_TIMEOUT
+    first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    error = FlextApiError.from_code(code, f"{what} failed: {first_line}", details=details)
+    error.__cause__ = exc
+    return error
+
+
+def _client_options(endpoint: str | None, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    options: dict[str, Any] = {"connect_timeout": timedelta(seconds=5)}
+    if endpoint is not None and endpoint.startswith("http://"):
+        options["allow_http"] = True
+    options.update(extra or {})
+    return options
+
+
+class S3Storage(ObjectStoreBackend):
+    """Amazon S3 (or any S3-compatible server) bucket ``bucket``.
+
+    ``endpoint`` targets a compatible server (``http://127.0.0.1:9000``); credentials are
+    explicit arguments, never probed from instance metadata.
+
+    >>> s3 = S3Storage("bkt", endpoint="http://127.0.0.1:9000",
+    ...                access_key_id="k", secret_access_key="s")
+    >>> s3.url("a/b.txt")
+    's3://bkt/a/b.txt'
+    """
+
+    scheme = "s3"
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
+        region: str = "us-east-1",
+        client_options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        config: dict[str, Any] = {"region": region, "virtual_hosted_style_request": False}
+        if endpoint is not None:
+            config["endpoint"] = endpoint
+        if access_key_id is not None:
+            config["access_key_id"] = access_key_id
+            config["secret_access_key"] = secret_access_key or ""
+        else:
+            config["skip_signature"] = True
+        if session_token is not None:
+            config["token"] = session_token
+        store = obstore.store.S3Store(
+            bucket,
+            config=cast("Any", config),
+            client_options=cast("Any", _client_options(endpoint, client_options)),
+            retry_config=cast("Any", _NO_RETRIES),
+        )
+        self.bucket = bucket
+        super().__init__(store, url_prefix=f"s3://{bucket}", **kwargs)
+
+
+class AzureStorage(ObjectStoreBackend):
+    """Azure Blob Storage container ``container`` of ``account_name``.
+
+    Authenticate with ``account_key`` or a ``sas_token``; ``endpoint`` targets Azurite
+    (``http://127.0.0.1:10000/devstoreaccount1``).
+    """
+
+    scheme = "az"
+
+    def __init__(
+        self,
+        container: str,
+        *,
+        account_name: str,
+        account_key: str | None = None,
+        sas_token: str | None = None,
+        endpoint: str | None = None,
+        client_options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        config: dict[str, Any] = {"account_name": account_name}
+        if account_key is not None:
+            config["account_key"] = account_key
+        if sas_token is not None:
+            config["sas_key"] = sas_token
+        if endpoint is not None:
+            config["endpoint"] = endpoint
+        if account_key is None and sas_token is None:
+            config["skip_signature"] = True
+        store = obstore.store.AzureStore(
+            container,
+            config=cast("Any", config),
+            client_options=cast("Any", _client_options(endpoint, client_options)),
+            retry_config=cast("Any", _NO_RETRIES),
+        )
+        self.container = container
+        super().__init__(store, url_prefix=f"az://{container}", **kwargs)
+
+
+class MemoryStorage(ObjectStoreBackend):
+    """Objects in this process's memory (tests, caches, scratch space)."""
+
+    scheme = "memory"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(obstore.store.MemoryStore(), url_prefix="memory://", **kwargs)

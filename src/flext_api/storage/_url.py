@@ -1,0 +1,98 @@
+"""``open_storage(url)``: a backend and a key from a URL, for the CLI and configuration.
+
+``s3://bucket/key``, ``az://container/key``, ``gs://bucket/key``, ``file:///dir/key``
+and ``memory://key``. Endpoints and credentials come from keyword options or the usual
+environment variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_REGION``;
+``AZURE_STORAGE_ENDPOINT``, ``AZURE_STORAGE_ACCOUNT_NAME``, ``AZURE_STORAGE_ACCOUNT_KEY``,
+``AZURE_STORAGE_SAS_TOKEN``; ``STORAGE_EMULATOR_HOST``, ``GCS_TOKEN``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from .._errors import ConfigError
+from .._result import FlextResult
+from ._backend import StorageBackend
+
+__all__ = ["open_storage", "split_url"]
+
+
+def split_url(url: str) -> FlextResult[tuple[str, str, str]]:
+    """``(scheme, bucket, key)``; for ``file://`` the bucket is the directory."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in {"s3", "az", "gs"}:
+        if not parts.netloc:
+            return FlextResult.fail(ConfigError(f"{url!r} has no bucket or container"))
+        return FlextResult.ok((scheme, parts.netloc, unquote(parts.path.lstrip("/"))))
+    if scheme == "memory":
+        return FlextResult.ok((scheme, "", unquote(parts.netloc + parts.path).lstrip("/")))
+    if scheme == "file":
+        return FlextResult.ok((scheme, "/", unquote(parts.path).lstrip("/")))
+    return FlextResult.fail(ConfigError(f"{url!r}: the scheme must be s3, az, gs, file or memory"))
+
+
+def open_storage(
+    url: str, *, env: Mapping[str, str] | None = None, **options: Any
+) -> FlextResult[tuple[StorageBackend, str]]:
+    """The backend for ``url`` and the key inside it (see the module docstring).
+
+    ``options`` override the environment: ``endpoint``, ``access_key_id``,
+    ``secret_access_key``, ``region``, ``account_name``, ``account_key``, ``token``...
+    """
+    split = split_url(url)
+    if split.is_failure:
+        return FlextResult.fail(split.exception or "bad url")
+    scheme, bucket, key = split.value
+    env = os.environ if env is None else env
+    given = {k: v for k, v in options.items() if v is not None}
+    if scheme == "file":
+        from ._local import LocalStorage
+
+        path = Path("/" + key)
+        if key == "" or key.endswith("/"):
+            return FlextResult.ok((LocalStorage(path), ""))
+        return FlextResult.ok((LocalStorage(path.parent), path.name))
+    if scheme == "gs":
+        from ._gcs import GCSStorage
+
+        emulator = env.get("STORAGE_EMULATOR_HOST")
+        endpoint = given.pop("endpoint", emulator or "https://storage.googleapis.com")
+        token = given.pop("token", env.get("GCS_TOKEN"))
+        return FlextResult.ok((GCSStorage(bucket, endpoint=endpoint, token=token, **given), key))
+    try:
+        from . import _obstore
+    except ImportError as exc:  # pragma: no cover - only without the 'storage' extra
+        return FlextResult.fail(ConfigError(str(exc)))
+    if scheme == "memory":
+        return FlextResult.ok((_obstore.MemoryStorage(), key))
+    if scheme == "s3":
+        settings: dict[str, Any] = {
+            "endpoint": env.get("AWS_ENDPOINT_URL"),
+            "access_key_id": env.get("AWS_ACCESS_KEY_ID"),
+            "secret_access_key": env.get("AWS_SECRET_ACCESS_KEY"),
+            "session_token": env.get("AWS_SESSION_TOKEN"),
+            "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        }
+        settings.update(given)
+        return FlextResult.ok((_obstore.S3Storage(bucket, **settings), key))
+    account = given.pop("account_name", env.get("AZURE_STORAGE_ACCOUNT_NAME"))
+    if not account:
+        return FlextResult.fail(
+            ConfigError(
+                "az:// needs an account name (--account-name or AZURE_STORAGE_ACCOUNT_NAME)"
+            )
+        )
+    settings = {
+        "endpoint": env.get("AZURE_STORAGE_ENDPOINT"),
+        "account_key": env.get("AZURE_STORAGE_ACCOUNT_KEY"),
+        "sas_token": env.get("AZURE_STORAGE_SAS_TOKEN"),
+    }
+    settings.update(given)
+    return FlextResult.ok((_obstore.AzureStorage(bucket, account_name=account, **settings), key))
