@@ -29,6 +29,7 @@ CORE = (
     "flext_api._context",
     "flext_api._redact",
     "flext_api._lazy",
+    "flext_api._atomic",
     "flext_api._logger",
     "flext_api._version",
     "flext_api._errors",
