@@ -48,6 +48,7 @@ from ._ratelimit import rate_limit as rate_limit
 from ._results import FlextRoute as FlextRoute
 from ._results import result_response as result_response
 from ._state import FlextServerState as FlextServerState
+from .middleware._slow import slow_request_threshold as slow_request_threshold
 
 __all__ = [
     "AccessLogConfig",
@@ -79,5 +80,6 @@ __all__ = [
     "require_auth",
     "require_roles",
     "result_response",
+    "slow_request_threshold",
     "status_for_error",
 ]
