@@ -47,6 +47,8 @@ from ._ratelimit import RateLimitService as RateLimitService
 from ._ratelimit import rate_limit as rate_limit
 from ._results import FlextRoute as FlextRoute
 from ._results import result_response as result_response
+from ._route_cache import RouteCache as RouteCache
+from ._route_cache import cached as cached
 from ._state import FlextServerState as FlextServerState
 from .middleware._slow import slow_request_threshold as slow_request_threshold
 
@@ -67,11 +69,13 @@ __all__ = [
     "RateLimitDecision",
     "RateLimitService",
     "ReadinessCheck",
+    "RouteCache",
     "SecurityHeadersConfig",
     "ServerConfig",
     "ServerMetrics",
     "ServerRateLimitConfig",
     "build_middleware",
+    "cached",
     "create_fastapi_app",
     "error_response",
     "make_json_logger",
