@@ -24,13 +24,15 @@ import inspect
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any, Protocol
 
 from .._result import FlextResult
 
-__all__ = ["Event", "EventBus", "EventTransport", "event_name"]
+__all__ = ["Delivery", "Event", "EventBus", "EventTransport", "current_delivery", "event_name"]
 
 _logger = logging.getLogger("flext_api.composition.events")
 
@@ -64,6 +66,24 @@ class Event:
 
     def __repr__(self) -> str:
         return f"Event({self.name!r}, id={self.id!r}, attempt={self.attempt})"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where the event being handled came from: its id, attempt and stream entry."""
+
+    event_id: str
+    attempt: int
+    message_id: str
+    consumer: str
+
+
+delivery_var: ContextVar[Delivery | None] = ContextVar("flext_api_event_delivery", default=None)
+
+
+def current_delivery() -> Delivery | None:
+    """The delivery being handled (inside a handler run by a transport), else None."""
+    return delivery_var.get()
 
 
 def event_name(event: object) -> str:
