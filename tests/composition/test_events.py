@@ -177,7 +177,7 @@ def test_unsubscribe_removes_one_handler() -> None:
     assert bus.unsubscribe("b", handler)
     assert bus.unsubscribe(OrderPlaced, handler)
     assert not bus.unsubscribe("b", handler)
-    assert bus.handlers_for(Event("a.x")) == []
+    assert bus.handlers_for(Event("a.x")) == ()
 
 
 def test_non_callable_handler_is_refused() -> None:
@@ -191,3 +191,18 @@ def test_repr_counts_handlers() -> None:
     bus = EventBus()
     bus.subscribe("x", print)
     assert repr(bus) == "<EventBus [1 handlers | 0 middleware | local]>"
+
+
+async def test_failing_async_handler_is_returned_by_dispatch() -> None:
+    """dispatch() returns the error of an async handler; the sync one still ran."""
+    bus = EventBus()
+    seen: list[str] = []
+
+    async def broken(event: Event) -> None:
+        raise LookupError("gone")
+
+    bus.subscribe("x", broken)
+    bus.subscribe("x", lambda e: seen.append("sync"))
+    errors = await bus.dispatch(Event("x"))
+    assert [type(e) for e in errors] == [LookupError]
+    assert seen == ["sync"]

@@ -88,6 +88,7 @@ class _Registration:
     ping: Callable[[Any], object] | None = None
     kind: str = "sync"  # sync | async | gen | agen | value
     params: tuple[tuple[str, Any, bool], ...] | None = None  # (name, type, optional)
+    deps: tuple[tuple[str, Any], ...] = ()  # (name, type) passed, set when planned
 
 
 def _kind(factory: Callable[..., Any]) -> str:
@@ -176,9 +177,8 @@ class _Resolver:
 
     def _start(self, reg: _Registration, built: dict[Any, Any]) -> Any:
         """Call ``reg``'s factory with its dependencies from ``built``."""
-        assert reg.factory is not None and reg.params is not None
-        kwargs = {name: built[dep] for name, dep, _ in reg.params if dep in built}
-        return reg.factory(**kwargs)
+        assert reg.factory is not None
+        return reg.factory(**{name: built[dep] for name, dep in reg.deps})
 
     def _finish(self, reg: _Registration, value: Any, built: dict[Any, Any]) -> None:
         built[reg.service_type] = value
@@ -219,22 +219,44 @@ class _Resolver:
             value = root._instances.get(service_type, _MISSING)
             if value is not _MISSING:
                 return cast("T", value)
+        singletons, scoped, overrides = root._instances, self._cache, root._overrides
         built: dict[Any, Any] = {}
+        # The loop is _lookup/_start/_finish inlined: this is the per-request hot path.
         for reg in self._plan(service_type):
-            if self._lookup(reg, built):
+            key = reg.service_type
+            if overrides and key in overrides:
+                built[key] = overrides[key]
                 continue
-            if reg.kind in ("async", "agen"):
-                raise ConfigError(
-                    f"{_name(reg.service_type)} has an async factory: use "
-                    f"`await container.aresolve({_name(service_type)})`"
-                )
-            value = self._start(reg, built)
-            if reg.kind == "gen":
-                gen = value
-                value = next(gen)
-                self._owner(reg).add(_name(reg.service_type), gen)
-            self._finish(reg, value, built)
+            value = reg.value
+            if value is _MISSING:
+                lifetime = reg.lifetime
+                if lifetime is Lifetime.SINGLETON:
+                    cache: dict[Any, Any] | None = singletons
+                elif lifetime is Lifetime.REQUEST and scoped is not None:
+                    cache = scoped
+                else:  # transient: None; a request service outside a scope: raises
+                    cache = self._cache_for(reg)
+                if cache is not None:
+                    value = cache.get(key, _MISSING)
+                if value is _MISSING:
+                    value = self._build_sync(reg, built, service_type)
+                    if cache is not None:
+                        cache[key] = value
+            built[key] = value
         return cast("T", built[service_type])
+
+    def _build_sync(self, reg: _Registration, built: dict[Any, Any], asked: Any) -> Any:
+        if reg.kind in ("async", "agen"):
+            raise ConfigError(
+                f"{_name(reg.service_type)} has an async factory: use "
+                f"`await container.aresolve({_name(asked)})`"
+            )
+        value = self._start(reg, built)
+        if reg.kind == "gen":
+            gen = value
+            value = next(gen)
+            self._owner(reg).add(_name(reg.service_type), gen)
+        return value
 
     async def aresolve(self, service_type: type[T]) -> T:
         """Like :meth:`resolve`, awaiting async factories on the way."""
@@ -388,11 +410,14 @@ class FlextContainer(_Resolver):
             elif reg.factory is not None and t not in self._overrides:
                 if reg.params is None:
                     reg.params = _params(reg.factory)
-                for _, dep, optional in reg.params:
+                deps = []
+                for name, dep, optional in reg.params:
                     if optional and dep not in self:
                         continue
                     visit(dep, (*path, t))
                     self._check_captive(reg, dep)
+                    deps.append((name, dep))
+                reg.deps = tuple(deps)
             done.add(t)
             order.append(reg)
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import itertools
 import logging
+import os
 import uuid
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -38,6 +40,31 @@ _logger = logging.getLogger("flext_api.composition.events")
 
 Handler = Callable[[Any], object]
 Middleware = Callable[[Any], object]
+
+
+class _IdSource:
+    """Unique ids without a system call each: a random per-process prefix and a counter.
+
+    The prefix is drawn again in a forked child, so two processes never share one.
+    """
+
+    __slots__ = ("counter", "prefix")
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self.prefix = uuid.uuid4().hex[:16]
+        self.counter = itertools.count(1)
+
+
+_ids = _IdSource()
+os.register_at_fork(after_in_child=_ids.reseed)
+
+
+def new_event_id() -> str:
+    """A new event id: 16 random hex digits of this process, then a counter."""
+    return f"{_ids.prefix}{next(_ids.counter):016x}"
 
 
 class Event:
@@ -59,9 +86,9 @@ class Event:
         attempt: int = 1,
     ) -> None:
         self.name = name
-        self.data: dict[str, Any] = dict(data) if data is not None else {}
+        self.data: dict[str, Any] = data if type(data) is dict else dict(data or {})
         self.timestamp = timestamp if timestamp is not None else datetime.now(UTC)
-        self.id = id if id is not None else uuid.uuid4().hex
+        self.id = id if id is not None else new_event_id()
         self.attempt = attempt
 
     def __repr__(self) -> str:
@@ -131,6 +158,8 @@ class EventBus:
         self._by_type: dict[type, list[Handler]] = {}
         self._patterns: list[tuple[str, Handler]] = []
         self._middleware: list[Middleware] = []
+        # handlers per event name (or class and name), rebuilt after any (un)subscribe
+        self._resolved: dict[Any, tuple[Handler, ...]] = {}
         self.transport = transport
         self.logger = _logger
         self.types: dict[str, type] = {}
@@ -149,6 +178,7 @@ class EventBus:
         """Call ``handler(event)`` for events named ``event`` (a glob) or of class ``event``."""
         if not callable(handler):
             raise TypeError(f"event handler for {event!r} is not callable")
+        self._resolved.clear()
         if isinstance(event, type):
             self._by_type.setdefault(event, []).append(handler)
             self.types[str(getattr(event, "event_name", event.__name__))] = event
@@ -159,6 +189,7 @@ class EventBus:
 
     def unsubscribe(self, event: str | type, handler: Handler) -> bool:
         """Remove one subscription; True when it existed."""
+        self._resolved.clear()
         if isinstance(event, type):
             handlers = self._by_type.get(event, [])
         elif (event, handler) in self._patterns:
@@ -185,15 +216,25 @@ class EventBus:
         (possibly a new one) or a falsy value to drop it."""
         self._middleware.append(middleware)
 
-    def handlers_for(self, event: object) -> list[Handler]:
-        """The handlers ``event`` would reach, in subscription order per kind."""
+    def handlers_for(self, event: object) -> tuple[Handler, ...]:
+        """The handlers ``event`` would reach: by name, by class, then by pattern."""
+        if type(event) is Event:
+            key: Any = event.name  # the hot path: one dict lookup
+        else:
+            key = (type(event), event_name(event))
+        found = self._resolved.get(key)
+        if found is None:
+            found = self._resolved[key] = self._collect(event)
+        return found
+
+    def _collect(self, event: object) -> tuple[Handler, ...]:
         name = event_name(event)
         found = list(self._by_name.get(name, ()))
         if not isinstance(event, Event):
             for klass in type(event).__mro__:
                 found.extend(self._by_type.get(klass, ()))
         found.extend(h for pattern, h in self._patterns if fnmatchcase(name, pattern))
-        return found
+        return tuple(found)
 
     # -- publishing ---------------------------------------------------------------------
     async def publish(self, event: object) -> FlextResult[object]:
@@ -223,30 +264,45 @@ class EventBus:
         return FlextResult.ok(current)
 
     async def dispatch(self, event: object) -> list[BaseException]:
-        """Run the handlers of ``event`` concurrently; return the errors they raised.
+        """Run the handlers of ``event``; return the errors they raised.
 
-        Each error is logged; the other handlers are not disturbed. Transports call this
-        for the events they receive and acknowledge an event only when it returns no error.
+        Sync handlers run one after the other as they are reached; the coroutines of
+        async handlers then run concurrently. Each error is logged and the other
+        handlers are not disturbed. Transports call this for the events they receive
+        and acknowledge an event only when it returns no error.
         """
-        handlers = self.handlers_for(event)
-        if not handlers:
-            return []
-        if len(handlers) == 1:
-            outcomes = [await self._call(handlers[0], event)]
-        else:
-            outcomes = await asyncio.gather(*(self._call(h, event) for h in handlers))
-        return [o for o in outcomes if o is not None]
+        errors: list[BaseException] = []
+        pending: list[tuple[Handler, Any]] = []
+        for handler in self.handlers_for(event):
+            try:
+                outcome = handler(event)
+            except Exception as exc:  # noqa: BLE001 - isolated: logged and returned
+                errors.append(self._failed(handler, event, exc))
+                continue
+            if outcome is not None and inspect.isawaitable(outcome):
+                pending.append((handler, outcome))
+        if len(pending) == 1:
+            handler, awaitable = pending[0]
+            await self._settle(handler, event, awaitable, errors)
+        elif pending:
+            await asyncio.gather(*(self._settle(h, event, a, errors) for h, a in pending))
+        return errors
 
-    async def _call(self, handler: Handler, event: object) -> BaseException | None:
+    async def _settle(
+        self, handler: Handler, event: object, awaitable: Any, errors: list[BaseException]
+    ) -> None:
         try:
-            await _maybe_await(handler(event))
-        except Exception as exc:
-            self.logger.exception(
-                "event handler failed",
-                extra={"event": event_name(event), "handler": getattr(handler, "__name__", "?")},
-            )
-            return exc
-        return None
+            await awaitable
+        except Exception as exc:  # noqa: BLE001 - isolated: logged and returned
+            errors.append(self._failed(handler, event, exc))
+
+    def _failed(self, handler: Handler, event: object, exc: Exception) -> Exception:
+        self.logger.error(
+            "event handler failed",
+            exc_info=exc,
+            extra={"event": event_name(event), "handler": getattr(handler, "__name__", "?")},
+        )
+        return exc
 
     # -- lifecycle (transport) ------------------------------------------------------------
     async def start(self) -> None:
