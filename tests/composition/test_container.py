@@ -241,3 +241,95 @@ def test_repr_counts_registrations() -> None:
     container = seed_container()
     container.resolve(UserService)
     assert repr(container) == "<FlextContainer [4 registered | 3 built | 0 overridden]>"
+
+
+class Unresolvable:
+    def __init__(self, leaf: NotDefinedAnywhere) -> None:  # type: ignore[name-defined]  # noqa: F821
+        self.leaf = leaf
+
+
+def test_unreadable_annotation_is_a_config_error() -> None:
+    """A factory annotated with an unknown name is a ConfigError naming the factory."""
+    container = FlextContainer()
+    container.register_factory(Unresolvable)
+    with pytest.raises(ConfigError, match="annotations of factory Unresolvable"):
+        container.resolve(Unresolvable)
+
+
+def test_var_args_and_unannotated_defaults_are_left_alone() -> None:
+    """*args, **kwargs and unannotated parameters with defaults are not resolved."""
+
+    def make(*args: object, retries=3, **kwargs: object) -> Leaf:  # type: ignore[no-untyped-def]
+        assert (args, retries, kwargs) == ((), 3, {})
+        return Leaf()
+
+    container = FlextContainer()
+    container.register_factory(Leaf, make)
+    assert isinstance(container.resolve(Leaf), Leaf)
+
+
+def test_non_callable_factory_is_refused() -> None:
+    """register_factory with a non-callable raises a ConfigError at once."""
+    with pytest.raises(ConfigError, match="not callable"):
+        FlextContainer().register_factory(Leaf, "nope")  # type: ignore[arg-type]
+
+
+async def test_aresolve_covers_overrides_values_and_request_services() -> None:
+    """aresolve uses overrides, registered values and the scope's cache like resolve."""
+    container = FlextContainer()
+    leaf = Leaf()
+    container.register(Leaf, leaf)
+    container.register_factory(Middle, lifetime=Lifetime.REQUEST)
+    container.register_factory(Top, lifetime=Lifetime.TRANSIENT)
+    async with container.scope() as scope:
+        top = await scope.aresolve(Top)
+        assert top.leaf is leaf and top.middle is await scope.aresolve(Middle)
+        other = Leaf()
+        with container.override(Leaf, other):
+            assert (await scope.aresolve(Top)).leaf is other
+
+
+async def test_concurrent_aresolve_builds_a_singleton_once() -> None:
+    """Two aresolve calls racing on an async singleton factory build it once."""
+    import asyncio
+
+    built: list[int] = []
+    gate = asyncio.Event()
+
+    async def make_leaf() -> Leaf:
+        built.append(1)
+        await gate.wait()
+        return Leaf()
+
+    container = FlextContainer()
+    container.register_factory(Leaf, make_leaf)
+    first = asyncio.ensure_future(container.aresolve(Leaf))
+    second = asyncio.ensure_future(container.aresolve(Leaf))
+    await asyncio.sleep(0)
+    gate.set()
+    assert await first is await second
+    assert built == [1]
+
+
+async def test_async_ping_is_awaited() -> None:
+    """A ping returning an awaitable is awaited by the readiness check."""
+
+    async def ping(leaf: Leaf) -> bool:
+        return False
+
+    container = FlextContainer()
+    container.register_factory(Leaf, ping=ping)
+    assert await container.readiness_checks()["Leaf"]() is False
+
+
+def test_override_only_type_and_nested_overrides() -> None:
+    """A type known only through an override resolves; nested overrides restore in order."""
+    container = FlextContainer()
+    container.register_factory(Middle, lifetime=Lifetime.TRANSIENT)
+    first, second = Leaf(), Leaf()
+    with container.override(Leaf, first):
+        with container.override(Leaf, second):
+            assert container.resolve(Middle).leaf is second
+        assert container.resolve(Middle).leaf is first
+        assert Leaf in container
+    assert Leaf not in container

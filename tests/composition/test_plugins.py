@@ -198,3 +198,46 @@ def test_repr_names_plugins() -> None:
     manager = PluginManager()
     manager.register("a", Recorder("a", []))
     assert repr(manager) == "<AppPluginManager ['a'] initialized=[]>"
+
+
+def test_discover_entry_points_registers_classes_and_instances(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Entry points naming a class or an instance are registered; a broken one is reported."""
+    from importlib.metadata import EntryPoint
+
+    from flext_api.composition import _plugins
+
+    points = [
+        EntryPoint("audit", "tests.composition.test_plugins:AuditFromEntryPoint", "g"),
+        EntryPoint("ready", "tests.composition.test_plugins:READY_PLUGIN", "g"),
+        EntryPoint("broken", "tests.composition.no_such_module:Plugin", "g"),
+    ]
+    monkeypatch.setattr(_plugins, "entry_points", lambda group: points)
+    manager = PluginManager()
+    result = manager.discover_entry_points("g")
+    assert manager.names == ["audit", "ready"]
+    assert result.is_failure and "broken" in (result.error or "")
+
+
+class AuditFromEntryPoint(AppPlugin):
+    """A plugin class advertised by an entry point."""
+
+    def initialize(self, app: Any) -> None:
+        pass
+
+    def cleanup(self) -> None:
+        pass
+
+
+READY_PLUGIN = AuditFromEntryPoint()
+
+
+async def test_initialize_twice_does_not_restart_plugins() -> None:
+    """A second initialize() skips plugins already initialized."""
+    events: list[str] = []
+    manager = PluginManager()
+    manager.register("a", Recorder("a", events))
+    await manager.initialize(object())
+    await manager.initialize(object())
+    assert events == ["init a"]

@@ -10,6 +10,7 @@ import asyncio
 import functools
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from pydantic import BaseModel
+from redis.exceptions import ResponseError
 
 from flext_api.composition import Event, EventBus, RedisStreamTransport, current_delivery
 from tests.composition._event_worker import GROUP, STREAM
@@ -57,6 +60,8 @@ def workers(redis_server: RedisServer) -> Iterator[Callable[[str, str], subproce
         )  # fmt: skip
         started.append(process)
         assert process.stdout is not None
+        readable, _, _ = select.select([process.stdout], [], [], 60.0)
+        assert readable, f"worker {consumer} did not start within 60 s"
         assert process.stdout.readline().strip() == "ready"
         return process
 
@@ -226,3 +231,105 @@ def test_transport_needs_exactly_one_connection() -> None:
     """Giving both or neither of url= and client= is a ValueError."""
     with pytest.raises(ValueError, match="exactly one"):
         RedisStreamTransport()
+
+
+async def test_undecodable_event_goes_to_the_dead_letter_stream(client: aioredis.Redis) -> None:
+    """An entry whose data is not JSON is dead-lettered at once, not retried."""
+    transport = RedisStreamTransport(client=client, stream="t:junk", group="g", block=0.05)
+    bus = EventBus(transport=transport)
+    bus.subscribe("*", lambda e: pytest.fail("no handler may run"))
+    async with bus:
+        await client.xadd("t:junk", {"name": "job", "data": b"{not json", "id": "x1", "ts": ""})
+
+        async def dead() -> bool:
+            return bool(await client.xlen("t:junk:dead"))
+
+        await until(dead, "the dead letter")
+    assert transport.dead_lettered == 1
+    assert repr(transport).startswith("<RedisStreamTransport 't:junk' group='g'")
+
+
+async def test_redis_idempotency_store_remembers_keys(client: aioredis.Redis) -> None:
+    """RedisIdempotencyStore marks a key done, shared by every client of the server."""
+    from flext_api.composition import RedisIdempotencyStore
+
+    store = RedisIdempotencyStore(client, prefix="t:done:")
+    assert await store.done("e1") is False
+    await store.mark("e1", 60)
+    assert await store.done("e1") is True
+    assert 0 < await client.ttl("t:done:e1") <= 60
+
+
+async def test_start_twice_keeps_one_consumer(client: aioredis.Redis) -> None:
+    """Starting a started transport is a no-op; stop() without start() is harmless."""
+    transport = RedisStreamTransport(client=client, stream="t:twice", group="g", block=0.05)
+    bus = EventBus(transport=transport)
+    await bus.start()
+    await bus.start()
+    await bus.stop()
+    await bus.stop()
+    assert repr(transport).endswith("[stopped | handled=0]>")
+
+
+async def test_transport_with_url_owns_and_closes_its_client(redis_server: RedisServer) -> None:
+    """A transport built from a URL closes its own client at stop()."""
+    transport = RedisStreamTransport(redis_server.url, stream="t:own", group="g", block=0.05)
+    bus = EventBus(transport=transport)
+    seen: list[str] = []
+    bus.subscribe("job", lambda e: seen.append(e.name))
+    async with bus:
+        await bus.publish(Event("job"))
+        await until(lambda: seen, "the event")
+    assert seen == ["job"]
+
+
+def test_max_attempts_must_be_positive() -> None:
+    """max_attempts below 1 is a ValueError."""
+    with pytest.raises(ValueError, match="max_attempts"):
+        RedisStreamTransport("redis://127.0.0.1:1/0", max_attempts=0)
+
+
+class StockChanged(BaseModel):
+    """A pydantic event class."""
+
+    sku: str
+    delta: int
+
+
+async def test_pydantic_event_and_raw_entries_cross_the_stream(client: aioredis.Redis) -> None:
+    """A pydantic event comes back validated; a raw entry without ts becomes an Event."""
+    transport = RedisStreamTransport(client=client, stream="t:models", group="g", block=0.05)
+    bus = EventBus(transport=transport)
+    got: list[object] = []
+    bus.subscribe(StockChanged, got.append)
+    bus.subscribe("raw", got.append)
+    async with bus:
+        await bus.publish(StockChanged(sku="kb-1", delta=-2))
+        await client.xadd("t:models", {"name": "raw", "data": b"{}", "id": "raw-1", "ts": ""})
+        await until(lambda: len(got) == 2, "both events")
+    raw, model = sorted(got, key=lambda e: type(e).__name__)
+    assert isinstance(raw, Event) and (raw.id, raw.attempt) == ("raw-1", 1)
+    assert model == StockChanged(sku="kb-1", delta=-2)
+
+
+async def test_group_creation_error_other_than_busygroup_is_raised(
+    client: aioredis.Redis,
+) -> None:
+    """Starting on a key that is not a stream raises Redis's error instead of hiding it."""
+    await client.set("t:notastream", "x")
+    bus = EventBus(transport=RedisStreamTransport(client=client, stream="t:notastream"))
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await bus.start()
+
+
+async def test_consumer_keeps_running_after_a_redis_error(
+    client: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failing read is logged and retried; the consumer task does not die."""
+    transport = RedisStreamTransport(client=client, stream="t:broken", group="g", block=0.05)
+    bus = EventBus(transport=transport)
+    async with bus:
+        await client.delete("t:broken")
+        await client.set("t:broken", "x")  # every read now fails with WRONGTYPE
+        await until(lambda: "reading the event stream failed" in caplog.text, "the logged error")
+        assert transport._task is not None and not transport._task.done()

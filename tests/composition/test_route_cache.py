@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import AsyncIterator
 
 import pytest
 from fastapi import FastAPI, Response
@@ -267,3 +268,66 @@ async def test_route_errors_pass_through_uncached() -> None:
         assert (await client.get("/missing")).status_code == 404
         assert (await client.get("/missing")).status_code == 404
     assert calls == [1, 1]
+
+
+async def test_invalidate_by_key_and_repr() -> None:
+    """An entry is dropped by its documented key; the repr counts entries."""
+    calls: list[str] = []
+    app = products_app(calls)
+    async with serve(app) as client:
+        await client.get("/products?page=3")
+        cache = app.state.route_cache
+        assert repr(cache) == "<RouteCache 1 entries>"
+        assert await cache.invalidate("products:GET:/products?page=3#-") is True
+        await client.get("/products?page=3")
+        await cache.aclose()
+    assert calls == ["page 3", "page 3"]
+
+
+async def test_streaming_response_is_not_stored() -> None:
+    """A StreamingResponse passes through and is computed again next time."""
+    from starlette.responses import StreamingResponse
+
+    calls: list[int] = []
+    app = build_app(stream=io.StringIO())
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"chunk"
+
+    @app.get("/stream")
+    @cached("stream")
+    async def stream() -> StreamingResponse:
+        calls.append(1)
+        return StreamingResponse(body())
+
+    async with serve(app) as client:
+        assert (await client.get("/stream")).text == "chunk"
+        await client.get("/stream")
+    assert calls == [1, 1]
+
+
+async def test_wrong_route_cache_type_is_a_type_error() -> None:
+    """Something other than a RouteCache in app.state.route_cache fails loudly."""
+    calls: list[str] = []
+    app = products_app(calls)
+    app.state.route_cache = {}
+    async with serve(app) as client:
+        assert (await client.get("/products")).status_code == 500
+    assert calls == []
+
+
+async def test_route_with_local_annotations_still_works() -> None:
+    """A route whose annotations name a class local to a function is still served."""
+
+    class Query:
+        pass
+
+    app = build_app(stream=io.StringIO())
+
+    def endpoint(q: str = "x", unused: Query | None = None) -> str:
+        return q
+
+    endpoint.__annotations__["unused"] = "Query | None"
+    app.get("/local")(cached("local")(endpoint))
+    async with serve(app) as client:
+        assert (await client.get("/local?q=y")).json() == "y"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -87,3 +88,26 @@ def test_threshold_none_adds_no_layer() -> None:
     app = build_app(stream=io.StringIO(), slow_request_threshold=None)
     layers: list[object] = [m.cls for m in app.user_middleware]
     assert SlowRequestMiddleware not in layers
+
+
+async def test_non_http_scopes_pass_through() -> None:
+    """The layer ignores lifespan and websocket scopes."""
+    seen: list[str] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["type"])
+
+    layer = SlowRequestMiddleware(inner, threshold=0.0, logger=None)
+    await layer({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
+    assert seen == ["lifespan"]
+
+
+async def test_unmatched_request_over_threshold_logs_without_metrics() -> None:
+    """A 404 past the threshold is logged as <unmatched>; no registry means no counter."""
+    stream, clock = io.StringIO(), FakeClock()
+    app = build_app(stream=stream, slow_request_threshold=0.0, clock=clock)
+    app.state.flext.metrics = None
+    async with serve(app) as client:
+        assert (await client.get("/nowhere")).status_code == 404
+    [warning] = records(stream, "slow request")
+    assert warning["route"] == "<unmatched>"

@@ -140,7 +140,9 @@ class RedisStreamTransport:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            _, pending = await asyncio.wait({task}, timeout=10.0)
+            if pending:  # a handler ignoring cancellation must not hold the shutdown
+                _logger.error("event consumer %s did not stop within 10 s", self.consumer)
         if self._owns_client:
             await self.redis.aclose()
 

@@ -122,7 +122,8 @@ class RouteCache:
         return f"<RouteCache {len(self.values)} entries>"
 
     async def invalidate(self, key: str) -> bool:
-        """Drop one entry by its full key (as logged); True when it existed."""
+        """Drop one entry by its key, ``namespace:METHOD:/path?sorted-query#vary-digest``
+        (``#-`` when the route declares no vary); True when it existed."""
         return await self.values.invalidate(key)
 
     async def invalidate_tag(self, tag: str) -> int:
