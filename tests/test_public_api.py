@@ -24,6 +24,7 @@ LoggingPlugin, MetricsPlugin, TracingPlugin,
 BatchRequest, BatchResult, BatchProcessor,
 AsyncSmartCache, CachedError, FlextApiCache,
 create_fastapi_app,
+FlextContainer, EventBus, Event, CircuitConfig,
 """
 PINNED_NAMES = [n.strip() for n in PINNED.replace("\n", " ").split(",") if n.strip()]
 
@@ -87,6 +88,7 @@ def test_every_pinned_name_imports() -> None:
         "flext_api.middleware",
         "flext_api.protocols",
         "flext_api.storage",
+        "flext_api.composition",
     ],
 )
 def test_subpackage_all_is_sorted_and_resolves(package: str) -> None:

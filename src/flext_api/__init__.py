@@ -76,6 +76,10 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Bulkhead": ("flext_api.resilience", None),
     "Deadline": ("flext_api.resilience", None),
     "add_event_hook": ("flext_api.resilience", None),
+    "CircuitConfig": ("flext_api.resilience", None),
+    "Event": ("flext_api.composition", None),
+    "EventBus": ("flext_api.composition", None),
+    "FlextContainer": ("flext_api.composition", None),
     "remove_event_hook": ("flext_api.resilience", None),
     # The FLEXT guides' surface (see docs/flext-compat.md).
     "get_logger": ("flext_api._logger", None),
@@ -127,9 +131,13 @@ if TYPE_CHECKING:
     from .client.plugins import HedgingPlugin as HedgingPlugin
     from .client.plugins import RateLimitPlugin as RateLimitPlugin
     from .client.plugins import RetryPlugin as RetryPlugin
+    from .composition import Event as Event
+    from .composition import EventBus as EventBus
+    from .composition import FlextContainer as FlextContainer
     from .resilience import BreakerRegistry as BreakerRegistry
     from .resilience import Bulkhead as Bulkhead
     from .resilience import CircuitBreaker as CircuitBreaker
+    from .resilience import CircuitConfig as CircuitConfig
     from .resilience import Deadline as Deadline
     from .resilience import RateLimiter as RateLimiter
     from .resilience import RetryBudget as RetryBudget
@@ -158,17 +166,21 @@ __all__ = [
     "ChaosPlugin",
     "CircuitBreaker",
     "CircuitBreakerPlugin",
+    "CircuitConfig",
     "ClientConfig",
     "Cursor",
     "Deadline",
     "DeadlinePlugin",
     "ErrorCode",
+    "Event",
+    "EventBus",
     "FlextApiCache",
     "FlextApiClient",
     "FlextApiConfig",
     "FlextApiError",
     "FlextApiPlugin",
     "FlextApiSyncClient",
+    "FlextContainer",
     "FlextDictClient",
     "FlextResult",
     "Headers",

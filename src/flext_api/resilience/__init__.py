@@ -23,6 +23,7 @@ from ._bulkhead import Bulkhead as Bulkhead
 from ._chaos import ChaosPolicy as ChaosPolicy
 from ._chaos import Fault as Fault
 from ._chaos import FaultKind as FaultKind
+from ._circuit import CircuitConfig as CircuitConfig
 from ._deadline import Deadline as Deadline
 from ._events import BreakerRejected as BreakerRejected
 from ._events import BreakerStateChanged as BreakerStateChanged
@@ -68,6 +69,7 @@ __all__ = [
     "ChaosInjected",
     "ChaosPolicy",
     "CircuitBreaker",
+    "CircuitConfig",
     "Deadline",
     "EventHook",
     "Fault",

@@ -33,17 +33,25 @@ Rules (defaults from :class:`~flext_api.BreakerConfig`):
   one failing trial re-opens it at once.
 * Results of calls admitted before the last state change (``Admit.generation``) do
   not move a half-open breaker: a slow call from before the opening must not close it.
+
+:meth:`CircuitBreaker.call` is the seed's driver for any call (sync or async): it asks,
+runs, reports, and raises :class:`~flext_api._errors.CircuitOpenError` when refused.
 """
 
 from __future__ import annotations
 
+import inspect
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
+from .._clock import Clock, get_clock
 from .._config import BreakerConfig
+from .._errors import CircuitOpenError
+from .._result import FlextResult
+from ._circuit import CircuitConfig
 from ._events import BreakerStateChanged, Emitter, EventHook
 from ._window import SlidingWindow
 
@@ -107,6 +115,7 @@ class CircuitBreaker:
         "_trial_admit",
         "_trial_successes",
         "_window",
+        "clock",
         "config",
         "key",
         "open_until",
@@ -115,13 +124,17 @@ class CircuitBreaker:
 
     def __init__(
         self,
-        config: BreakerConfig | None = None,
+        config: BreakerConfig | CircuitConfig | None = None,
         *,
         key: str = "",
         rng: random.Random | None = None,
         hooks: Emitter | Sequence[EventHook] = (),
+        clock: Clock | None = None,
     ) -> None:
+        if isinstance(config, CircuitConfig):
+            config = config.to_breaker_config()
         self.config = config if config is not None else BreakerConfig()
+        self.clock = get_clock(clock)  # used by call() only; allow()/on_*() take ``now``
         self.key = key
         self.state = BreakerState.CLOSED
         self.open_until = 0.0
@@ -201,6 +214,62 @@ class CircuitBreaker:
         """The call ended without telling anything about the host (cancelled, bad input)."""
         if self.state is BreakerState.HALF_OPEN and self._current(admit) and self._in_flight:
             self._in_flight -= 1
+
+    # -- the driver -------------------------------------------------------------------------
+    async def call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``func(*args, **kwargs)`` (sync or async) through the breaker.
+
+        Returns what ``func`` returns and re-raises what it raises (counting it as a
+        failure); raises :class:`~flext_api._errors.CircuitOpenError` (code
+        ``CIRCUIT_OPEN``, ``retry_after`` set while open) without calling ``func`` when
+        the breaker refuses. A cancelled call is not counted.
+
+        >>> import asyncio
+        >>> asyncio.run(CircuitBreaker(CircuitConfig()).call(lambda x: x * 2, 21))
+        42
+        """
+        clock = self.clock
+        start = clock.monotonic()
+        verdict = self.allow(start)
+        if isinstance(verdict, Reject):
+            name = f" {self.key!r}" if self.key else ""
+            raise CircuitOpenError(
+                f"circuit{name} is {self.state.value}: call refused",
+                retry_after=verdict.retry_after,
+                details={"state": self.state.value, "key": self.key},
+            )
+        try:
+            result = func(*args, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception:
+            now = clock.monotonic()
+            self.on_failure(now, now - start, verdict)
+            raise
+        except BaseException:  # cancelled: says nothing about the dependency
+            self.release(verdict)
+            raise
+        now = clock.monotonic()
+        self.on_success(now, now - start, verdict)
+        return result
+
+    async def call_result(
+        self, func: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> FlextResult[Any]:
+        """:meth:`call` as a :class:`FlextResult`: never raises (except cancellation).
+
+        ``func`` may itself return a ``FlextResult``: a failed one counts as a failure and
+        is returned as it is; a successful one is unwrapped into the returned success.
+        """
+        try:
+            return FlextResult.ok(await self.call(_raising_failures(func), *args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - any error of func becomes the failure
+            return FlextResult.fail(exc)
+
+    @property
+    def failures(self) -> int:
+        """Consecutive failures so far (the seed's ``breaker.failures``)."""
+        return self._consecutive
 
     # -- manual control ---------------------------------------------------------------------
     def force_open(self, now: float = 0.0) -> None:
@@ -316,3 +385,17 @@ class CircuitBreaker:
 _MANUAL: Final = frozenset(
     {BreakerState.FORCED_OPEN, BreakerState.FORCED_CLOSED, BreakerState.DISABLED}
 )
+
+
+def _raising_failures(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func`` whose failed :class:`FlextResult` is raised, so the breaker counts it."""
+
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        value = func(*args, **kwargs)
+        if inspect.isawaitable(value):
+            value = await value
+        if isinstance(value, FlextResult):
+            return value.value  # raises the failure's FlextApiError
+        return value
+
+    return run

@@ -53,6 +53,10 @@ from ._sse import EventStreamResponse as EventStreamResponse
 from ._sse import encode_event as encode_event
 from ._state import FlextServerState as FlextServerState
 from ._ws_auth import require_websocket_auth as require_websocket_auth
+from ._route_cache import RouteCache as RouteCache
+from ._route_cache import cached as cached
+from ._state import FlextServerState as FlextServerState
+from .middleware._slow import slow_request_threshold as slow_request_threshold
 
 __all__ = [
     "AccessLogConfig",
@@ -73,11 +77,13 @@ __all__ = [
     "RateLimitDecision",
     "RateLimitService",
     "ReadinessCheck",
+    "RouteCache",
     "SecurityHeadersConfig",
     "ServerConfig",
     "ServerMetrics",
     "ServerRateLimitConfig",
     "build_middleware",
+    "cached",
     "create_fastapi_app",
     "encode_event",
     "error_response",
@@ -89,5 +95,6 @@ __all__ = [
     "require_roles",
     "require_websocket_auth",
     "result_response",
+    "slow_request_threshold",
     "status_for_error",
 ]

@@ -41,8 +41,10 @@ from flext_api._redact import (
     sensitive_names,
 )
 from flext_api._server_config import ServerConfig
+from flext_api.composition import AppPluginManager, EventBus, FlextContainer
 
 from ._auth import Authenticator
+from ._composition import wire_composition
 from ._handlers import flext_error_handler, http_exception_handler, validation_exception_handler
 from ._health import ReadinessCheck, liveness, readiness
 from ._jwks import JwksFetch
@@ -81,6 +83,10 @@ def create_fastapi_app(
     jwks_fetch: JwksFetch | None = None,
     clock: Clock | None = None,
     graphql: Any = None,
+    container: FlextContainer | None = None,
+    plugins: AppPluginManager | None = None,
+    event_bus: EventBus | None = None,
+    slow_request_threshold: float | None = 1.0,
 ) -> FastAPI:
     """Build a FastAPI app with the full production stack (see docs/server.md).
 
@@ -94,9 +100,14 @@ def create_fastapi_app(
         lifespan: your own lifespan, run inside the factory's.
         logger: a structlog-style logger; default JSON lines on standard output.
         jwks_fetch: how to fetch the JWKS document (default: aiohttp).
-        clock: the clock of the JWKS cache (tests use a FakeClock).
+        clock: the clock of the JWKS cache and slow-request timing (tests: a FakeClock).
         graphql: a strawberry ``Schema`` (or a :class:`~flext_api.server.GraphQLMount`)
             served at ``/graphql`` behind this app's auth and limits (``graphql`` extra).
+        container: a :class:`~flext_api.FlextContainer` closed at shutdown, its pings in
+            ``/ready``, ``Depends(inject(T))`` in routes (see docs/composition.md).
+        plugins: an :class:`~flext_api.composition.AppPluginManager` run by the lifespan.
+        event_bus: an :class:`~flext_api.EventBus` started and stopped with the app.
+        slow_request_threshold: seconds after which a request is logged as slow (None: off).
 
     Raises:
         ConfigError: an unusable setting (bad rate limit, unreadable public key...).
@@ -144,6 +155,15 @@ def create_fastapi_app(
         from ._graphql import mount_graphql
 
         mount_graphql(app, graphql)
+    wire_composition(
+        app,
+        state,
+        container=container,
+        plugins=plugins,
+        event_bus=event_bus,
+        slow_request_threshold=slow_request_threshold,
+        clock=clock,
+    )
     return app
 
 

@@ -20,6 +20,7 @@ from ._rate_limit import RateLimitMiddleware as RateLimitMiddleware
 from ._request_id import REQUEST_ID_PATTERN as REQUEST_ID_PATTERN
 from ._request_id import RequestIdMiddleware as RequestIdMiddleware
 from ._security_headers import SecurityHeadersMiddleware as SecurityHeadersMiddleware
+from ._slow import SlowRequestMiddleware as SlowRequestMiddleware
 from ._timing import TimingMiddleware as TimingMiddleware
 from ._trusted_host import TrustedHostMiddleware as TrustedHostMiddleware
 
@@ -37,6 +38,7 @@ __all__ = [
     "RateLimitMiddleware",
     "RequestIdMiddleware",
     "SecurityHeadersMiddleware",
+    "SlowRequestMiddleware",
     "TimingMiddleware",
     "TrustedHostMiddleware",
     "UnsupportedMediaTypeError",

@@ -1,0 +1,347 @@
+"""``EventBus`` and ``Event``: publish/subscribe inside a service, optionally across processes.
+
+The seed's shape: ``bus.subscribe("user.created", handler)``, ``bus.add_middleware(mw)``
+(a middleware returns the event - changed or not - or a falsy value to drop it) and
+``await bus.publish(Event("user.created", {"user": user}))``. On top of it:
+
+* handlers may be sync or async; the handlers of one event run concurrently and a
+  failing one is logged without touching the others (the seed's ``_call_handler``);
+* wildcard subscriptions with shell patterns: ``"user.*"``, ``"*"``;
+* typed events: ``bus.subscribe(OrderPlaced, handler)`` for a dataclass or pydantic
+  class; publishing an instance reaches the handlers of its class (and of its name,
+  ``OrderPlaced`` or the class's ``event_name``);
+* a transport (:class:`~flext_api.composition.RedisStreamTransport`) makes ``publish``
+  go through Redis Streams so every consumer group sees each event at least once.
+
+Without a transport ``publish`` returns once every handler has finished (as the seed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import itertools
+import logging
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from fnmatch import fnmatchcase
+from typing import Any, Protocol
+
+from .._result import FlextResult
+
+__all__ = ["Delivery", "Event", "EventBus", "EventTransport", "current_delivery", "event_name"]
+
+_logger = logging.getLogger("flext_api.composition.events")
+
+Handler = Callable[[Any], object]
+Middleware = Callable[[Any], object]
+
+
+class _IdSource:
+    """Unique ids without a system call each: a random per-process prefix and a counter.
+
+    The prefix is drawn again in a forked child, so two processes never share one.
+    """
+
+    __slots__ = ("counter", "prefix")
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self.prefix = uuid.uuid4().hex[:16]
+        self.counter = itertools.count(1)
+
+
+_ids = _IdSource()
+os.register_at_fork(after_in_child=_ids.reseed)
+
+
+def new_event_id() -> str:
+    """A new event id: 16 random hex digits of this process, then a counter."""
+    return f"{_ids.prefix}{next(_ids.counter):016x}"
+
+
+class Event:
+    """A named event with a payload, a UTC timestamp and a unique ``id``.
+
+    ``attempt`` is 1 for a first delivery and grows when a transport redelivers it, so a
+    handler can tell a retry from a first try (see :func:`idempotent`).
+    """
+
+    __slots__ = ("attempt", "data", "id", "name", "timestamp")
+
+    def __init__(
+        self,
+        name: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        id: str | None = None,
+        timestamp: datetime | None = None,
+        attempt: int = 1,
+    ) -> None:
+        self.name = name
+        self.data: dict[str, Any] = data if type(data) is dict else dict(data or {})
+        self.timestamp = timestamp if timestamp is not None else datetime.now(UTC)
+        self.id = id if id is not None else new_event_id()
+        self.attempt = attempt
+
+    def __repr__(self) -> str:
+        return f"Event({self.name!r}, id={self.id!r}, attempt={self.attempt})"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where the event being handled came from: its id, attempt and stream entry."""
+
+    event_id: str
+    attempt: int
+    message_id: str
+    consumer: str
+
+
+delivery_var: ContextVar[Delivery | None] = ContextVar("flext_api_event_delivery", default=None)
+
+
+def current_delivery() -> Delivery | None:
+    """The delivery being handled (inside a handler run by a transport), else None."""
+    return delivery_var.get()
+
+
+def event_name(event: object) -> str:
+    """The name an event is published under: ``Event.name``, else the class's name."""
+    if isinstance(event, Event):
+        return event.name
+    return str(getattr(type(event), "event_name", type(event).__name__))
+
+
+class EventTransport(Protocol):
+    """Carries published events to the consuming processes (Redis Streams, ...)."""
+
+    async def send(self, event: object) -> None:
+        """Hand ``event`` to the transport (returns once it is stored)."""
+        ...
+
+    async def start(self, bus: EventBus) -> None:
+        """Begin delivering received events to ``bus.dispatch``."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop receiving; events being handled are finished or left for redelivery."""
+        ...
+
+
+async def _maybe_await(value: object) -> object:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class EventBus:
+    """In-process publish/subscribe (see the module docstring).
+
+    >>> bus = EventBus()
+    >>> seen = []
+    >>> bus.subscribe("user.*", lambda e: seen.append(e.name))
+    >>> import asyncio; asyncio.run(bus.publish(Event("user.created", {"id": 1})))
+    >>> seen
+    ['user.created']
+    """
+
+    def __init__(self, *, transport: EventTransport | None = None) -> None:
+        self._by_name: dict[str, list[Handler]] = {}
+        self._by_type: dict[type, list[Handler]] = {}
+        self._patterns: list[tuple[str, Handler]] = []
+        self._middleware: list[Middleware] = []
+        # handlers per event name (or class and name), rebuilt after any (un)subscribe
+        self._resolved: dict[Any, tuple[Handler, ...]] = {}
+        self.transport = transport
+        self.logger = _logger
+        self.types: dict[str, type] = {}
+
+    def __repr__(self) -> str:
+        count = (
+            sum(map(len, self._by_name.values()))
+            + sum(map(len, self._by_type.values()))
+            + len(self._patterns)
+        )
+        via = type(self.transport).__name__ if self.transport is not None else "local"
+        return f"<EventBus [{count} handlers | {len(self._middleware)} middleware | {via}]>"
+
+    # -- subscriptions ------------------------------------------------------------------
+    def subscribe(self, event: str | type, handler: Handler) -> None:
+        """Call ``handler(event)`` for events named ``event`` (a glob) or of class ``event``."""
+        if not callable(handler):
+            raise TypeError(f"event handler for {event!r} is not callable")
+        self._resolved.clear()
+        if isinstance(event, type):
+            self._by_type.setdefault(event, []).append(handler)
+            self.types[str(getattr(event, "event_name", event.__name__))] = event
+        elif any(ch in event for ch in "*?["):
+            self._patterns.append((event, handler))
+        else:
+            self._by_name.setdefault(event, []).append(handler)
+
+    def unsubscribe(self, event: str | type, handler: Handler) -> bool:
+        """Remove one subscription; True when it existed."""
+        self._resolved.clear()
+        if isinstance(event, type):
+            handlers = self._by_type.get(event, [])
+        elif (event, handler) in self._patterns:
+            self._patterns.remove((event, handler))
+            return True
+        else:
+            handlers = self._by_name.get(event, [])
+        if handler in handlers:
+            handlers.remove(handler)
+            return True
+        return False
+
+    def on(self, event: str | type) -> Callable[[Handler], Handler]:
+        """Decorator form of :meth:`subscribe`."""
+
+        def decorate(handler: Handler) -> Handler:
+            self.subscribe(event, handler)
+            return handler
+
+        return decorate
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Run ``middleware(event)`` before delivery; it returns the event to go on with
+        (possibly a new one) or a falsy value to drop it."""
+        self._middleware.append(middleware)
+
+    def handlers_for(self, event: object) -> tuple[Handler, ...]:
+        """The handlers ``event`` would reach: by name, by class, then by pattern."""
+        if type(event) is Event:
+            key: Any = event.name  # the hot path: one dict lookup
+        else:
+            key = (type(event), event_name(event))
+        found = self._resolved.get(key)
+        if found is None:
+            found = self._resolved[key] = self._collect(event)
+        return found
+
+    def _collect(self, event: object) -> tuple[Handler, ...]:
+        name = event_name(event)
+        found = list(self._by_name.get(name, ()))
+        if not isinstance(event, Event):
+            for klass in type(event).__mro__:
+                found.extend(self._by_type.get(klass, ()))
+        found.extend(h for pattern, h in self._patterns if fnmatchcase(name, pattern))
+        return tuple(found)
+
+    # -- publishing ---------------------------------------------------------------------
+    async def publish(self, event: object) -> FlextResult[object]:
+        """Run the middleware, then deliver ``event`` (through the transport when set).
+
+        Returns a success holding the event as delivered, a success holding None when a
+        middleware dropped it, or a failure when a middleware or the transport failed
+        (the seed logs and returns; a failure result says the same and can be checked).
+        """
+        current: object = event
+        for middleware in self._middleware:
+            try:
+                current = await _maybe_await(middleware(current))
+            except Exception as exc:
+                self.logger.exception("event middleware failed", extra={"event": repr(event)})
+                return FlextResult.fail(f"event middleware failed: {exc!r}")
+            if not current:
+                return FlextResult.ok(None)
+        if self.transport is not None:
+            try:
+                await self.transport.send(current)
+            except Exception as exc:
+                self.logger.exception("event transport failed", extra={"event": repr(current)})
+                return FlextResult.fail(f"event transport failed: {exc!r}")
+            return FlextResult.ok(current)
+        await self.dispatch(current)
+        return FlextResult.ok(current)
+
+    async def dispatch(self, event: object) -> list[BaseException]:
+        """Run the handlers of ``event``; return the errors they raised.
+
+        Sync handlers run one after the other as they are reached; the coroutines of
+        async handlers then run concurrently. Each error is logged and the other
+        handlers are not disturbed. Transports call this for the events they receive
+        and acknowledge an event only when it returns no error.
+        """
+        errors: list[BaseException] = []
+        pending: list[tuple[Handler, Any]] = []
+        for handler in self.handlers_for(event):
+            try:
+                outcome = handler(event)
+            except Exception as exc:  # noqa: BLE001 - isolated: logged and returned
+                errors.append(self._failed(handler, event, exc))
+                continue
+            if outcome is not None and inspect.isawaitable(outcome):
+                pending.append((handler, outcome))
+        if len(pending) == 1:
+            handler, awaitable = pending[0]
+            await self._settle(handler, event, awaitable, errors)
+        elif pending:
+            await asyncio.gather(*(self._settle(h, event, a, errors) for h, a in pending))
+        return errors
+
+    async def _settle(
+        self, handler: Handler, event: object, awaitable: Any, errors: list[BaseException]
+    ) -> None:
+        try:
+            await awaitable
+        except Exception as exc:  # noqa: BLE001 - isolated: logged and returned
+            errors.append(self._failed(handler, event, exc))
+
+    def _failed(self, handler: Handler, event: object, exc: Exception) -> Exception:
+        self.logger.error(
+            "event handler failed",
+            exc_info=exc,
+            extra={"event": event_name(event), "handler": getattr(handler, "__name__", "?")},
+        )
+        return exc
+
+    # -- lifecycle (transport) ------------------------------------------------------------
+    async def start(self) -> None:
+        """Start receiving from the transport (no-op without one)."""
+        if self.transport is not None:
+            await self.transport.start(self)
+
+    async def stop(self) -> None:
+        """Stop receiving from the transport (no-op without one)."""
+        if self.transport is not None:
+            await self.transport.stop()
+
+    async def __aenter__(self) -> EventBus:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+
+def to_payload(event: object) -> tuple[str, dict[str, Any]]:
+    """``(name, data)`` of an event, for transports that serialize."""
+    if isinstance(event, Event):
+        return event.name, event.data
+    if dataclasses.is_dataclass(event) and not isinstance(event, type):
+        return event_name(event), dataclasses.asdict(event)
+    dump: Callable[..., dict[str, Any]] | None = getattr(event, "model_dump", None)
+    if dump is not None:
+        return event_name(event), dump(mode="json")
+    raise TypeError(
+        f"cannot serialize {type(event).__name__}: publish an Event, a dataclass or a "
+        "pydantic model"
+    )
+
+
+def from_payload(bus: EventBus, name: str, data: dict[str, Any]) -> object:
+    """Rebuild a typed event when ``bus`` subscribed its class, else an :class:`Event`."""
+    klass = bus.types.get(name)
+    if klass is None:
+        return Event(name, data)
+    validate: Callable[[Any], object] | None = getattr(klass, "model_validate", None)
+    return validate(data) if validate is not None else klass(**data)

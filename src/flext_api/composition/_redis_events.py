@@ -1,0 +1,245 @@
+"""``RedisStreamTransport``: an :class:`EventBus` across processes on Redis Streams.
+
+Delivery is **at least once**, the guarantee Redis consumer groups give:
+
+* ``publish`` is an ``XADD`` to one stream (optionally capped with ``maxlen``).
+* Each *group* sees every event; inside a group each event goes to one consumer. Give
+  every process of a service the same ``group`` to share its work (and survive the loss
+  of a process), and different services different groups to all see every event. A
+  process that must see every event itself uses a group of its own.
+* An event is acknowledged (``XACK``) only once every local handler has returned
+  without raising. An event whose handler raised, or whose process died mid-event
+  (``kill -9``), stays pending; after ``claim_idle`` seconds any consumer of the group
+  takes it over with ``XAUTOCLAIM`` and runs it again, with ``Event.attempt`` grown.
+* After ``max_attempts`` deliveries the event is moved to the dead-letter stream
+  (``<stream>:dead`` by default, with its original id, group and attempt count) and
+  acknowledged, so one poison event cannot loop forever.
+
+Duplicates are therefore possible by design; :class:`Idempotency` lets a handler run
+its effect once per event id (see :mod:`._idempotency`).
+
+Why not a library: the Redis Streams consumers on PyPI (``walrus``, ``redis-streams``,
+``aiostream`` helpers) are either sync-only, unmaintained, or lack ``XAUTOCLAIM``-based
+recovery with a dead-letter stream; the commands themselves are a few lines each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from ._events import Delivery, Event, EventBus, delivery_var, from_payload, to_payload
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["RedisStreamTransport"]
+
+_logger = logging.getLogger("flext_api.composition.redis_events")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisStreamTransport:
+    """Carry an :class:`EventBus`'s events over a Redis stream (see module docstring).
+
+    >>> bus = EventBus(transport=RedisStreamTransport("redis://127.0.0.1:6379/0",
+    ...                                               group="billing"))  # doctest: +SKIP
+    >>> async with bus: await bus.publish(Event("order.created", {"id": 7}))  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: Redis | None = None,
+        stream: str = "flext:events",
+        group: str = "default",
+        consumer: str | None = None,
+        claim_idle: float = 30.0,
+        max_attempts: int = 5,
+        dead_letter: str | None = None,
+        batch: int = 16,
+        block: float = 1.0,
+        maxlen: int | None = None,
+    ) -> None:
+        if (url is None) == (client is None):
+            raise ValueError("give exactly one of url= or client=")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+        self._owns_client = client is None
+        self.redis: Redis = client if client is not None else aioredis.from_url(url or "")
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.claim_idle = claim_idle
+        self.max_attempts = max_attempts
+        self.dead_letter = dead_letter if dead_letter is not None else f"{stream}:dead"
+        self.batch = batch
+        self.block = block
+        self.maxlen = maxlen
+        self._bus: EventBus | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.handled = 0
+        self.dead_lettered = 0
+
+    def __repr__(self) -> str:
+        state = "running" if self._task is not None else "stopped"
+        return (
+            f"<RedisStreamTransport {self.stream!r} group={self.group!r} "
+            f"consumer={self.consumer!r} [{state} | handled={self.handled}]>"
+        )
+
+    # -- publishing -------------------------------------------------------------------------
+    async def send(self, event: object) -> None:
+        """``XADD`` the event (name, JSON data, id, timestamp) to the stream."""
+        name, data = to_payload(event)
+        if isinstance(event, Event):
+            event_id, stamp = event.id, event.timestamp.isoformat()
+        else:
+            event_id, stamp = uuid.uuid4().hex, ""
+        fields: dict[Any, Any] = {
+            "name": name,
+            "data": orjson.dumps(data),
+            "id": event_id,
+            "ts": stamp,
+        }
+        await self.redis.xadd(
+            self.stream, fields, maxlen=self.maxlen, approximate=self.maxlen is not None
+        )
+
+    # -- consuming --------------------------------------------------------------------------
+    async def start(self, bus: EventBus) -> None:
+        """Create the group if needed (new events only) and start consuming for ``bus``."""
+        if self._task is not None:
+            return
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id="$", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._bus = bus
+        self._task = asyncio.get_running_loop().create_task(
+            self._consume(), name=f"events:{self.group}:{self.consumer}"
+        )
+
+    async def stop(self) -> None:
+        """Stop consuming; an event cut short stays pending and is redelivered elsewhere."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            _, pending = await asyncio.wait({task}, timeout=10.0)
+            if pending:  # a handler ignoring cancellation must not hold the shutdown
+                _logger.error("event consumer %s did not stop within 10 s", self.consumer)
+        if self._owns_client:
+            await self.redis.aclose()
+
+    async def _consume(self) -> None:
+        while True:
+            try:
+                await self.poll()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError):
+                _logger.exception("reading the event stream failed; retrying")
+                await asyncio.sleep(min(self.block, 1.0))
+
+    async def poll(self) -> int:
+        """One round: take over stale pending events, then read new ones; return how many."""
+        claimed = await self._claim()
+        reply: Any = await self.redis.xreadgroup(
+            self.group,
+            self.consumer,
+            {self.stream: ">"},
+            count=self.batch,
+            block=max(1, int(self.block * 1000)),
+        )
+        fresh = [(mid, fields, 1) for _, messages in reply or () for mid, fields in messages]
+        work = claimed + fresh
+        if work:
+            await asyncio.gather(*(self._handle(*item) for item in work))
+        return len(work)
+
+    async def _claim(self) -> list[tuple[Any, Mapping[Any, Any], int]]:
+        reply = await self.redis.xautoclaim(
+            self.stream,
+            self.group,
+            self.consumer,
+            min_idle_time=max(1, int(self.claim_idle * 1000)),
+            start_id="0-0",
+            count=self.batch,
+        )
+        messages = [(mid, fields) for mid, fields in reply[1] if fields]
+        if not messages:
+            return []
+        claimed = []
+        for mid, fields in messages:
+            pending = await self.redis.xpending_range(self.stream, self.group, mid, mid, 1)
+            attempt = int(pending[0]["times_delivered"]) if pending else 2
+            claimed.append((mid, fields, attempt))
+        return claimed
+
+    async def _handle(self, message_id: Any, fields: Mapping[Any, Any], attempt: int) -> None:
+        assert self._bus is not None
+        values = {_text(k): v for k, v in fields.items()}
+        if attempt > self.max_attempts:
+            await self._dead_letter(message_id, values, attempt)
+            return
+        name = _text(values.get("name", b""))
+        event_id = _text(values.get("id", b""))
+        try:
+            event = from_payload(self._bus, name, orjson.loads(values.get("data", b"{}")))
+            if isinstance(event, Event):
+                event.id, event.attempt = event_id, attempt
+                if values.get("ts"):
+                    event.timestamp = datetime.fromisoformat(_text(values["ts"]))
+        except (ValueError, TypeError) as exc:
+            _logger.error("undecodable event %s (%s): dead-lettered", message_id, exc)
+            await self._dead_letter(message_id, values, attempt)
+            return
+        token = delivery_var.set(Delivery(event_id, attempt, _text(message_id), self.consumer))
+        try:
+            errors = await self._bus.dispatch(event)
+        finally:
+            delivery_var.reset(token)
+        if errors:
+            _logger.warning(
+                "event %s (%s) left pending for redelivery after %d handler error(s)",
+                event_id,
+                name,
+                len(errors),
+            )
+            return
+        await self.redis.xack(self.stream, self.group, message_id)
+        self.handled += 1
+
+    async def _dead_letter(self, message_id: Any, values: Mapping[str, Any], attempt: int) -> None:
+        record: dict[Any, Any] = {
+            **values,
+            "original_id": _text(message_id),
+            "group": self.group,
+            "attempts": attempt - 1,
+        }
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.dead_letter, record)
+            pipe.xack(self.stream, self.group, message_id)
+            await pipe.execute()
+        self.dead_lettered += 1
+        _logger.error(
+            "event %s dead-lettered to %s after %d attempt(s)",
+            _text(values.get("id", b"")),
+            self.dead_letter,
+            attempt - 1,
+        )

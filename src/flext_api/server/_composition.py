@@ -1,0 +1,80 @@
+"""Wiring of the composition parts into an app built by ``create_fastapi_app``.
+
+Everything rides on the factory's resource stack (opened in order at start-up, closed in
+reverse at shutdown, after the drain), so the order is::
+
+    container   (singletons' cleanups run last of all)
+    app plugins (initialize(app) in order; a failure stops the start-up)
+    event bus   (transport consumers)
+    tasks       (background work starts once the parts above are up, cancelled first)
+
+``app.state.container``, ``app.state.plugins``, ``app.state.events`` and
+``app.state.tasks`` hold them; the container's pings become readiness checks of ``/ready``.
+The slow-request layer is appended innermost, where the route is known.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware import Middleware
+
+from flext_api._clock import Clock
+from flext_api.composition import AppPluginManager, EventBus, FlextContainer, TaskSupervisor
+
+from ._state import FlextServerState
+from .middleware import SlowRequestMiddleware
+
+__all__ = ["wire_composition"]
+
+
+class _PluginLifecycle:
+    """The app plugins as one resource: ``initialize(app)`` on enter, ``cleanup()`` on exit."""
+
+    def __init__(self, manager: AppPluginManager, app: FastAPI) -> None:
+        self.manager = manager
+        self.app = app
+
+    async def __aenter__(self) -> _PluginLifecycle:
+        (await self.manager.initialize(self.app)).unwrap()  # raises: the app does not start
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.manager.cleanup()  # failures are logged by the manager
+
+
+def wire_composition(
+    app: FastAPI,
+    state: FlextServerState,
+    *,
+    container: FlextContainer | None = None,
+    plugins: AppPluginManager | None = None,
+    event_bus: EventBus | None = None,
+    slow_request_threshold: float | None = 1.0,
+    clock: Clock | None = None,
+) -> None:
+    """Attach the composition parts to ``app`` (see the module docstring)."""
+    if container is not None:
+        app.state.container = container
+        state.add_resource(container)
+        for name, check in container.readiness_checks().items():
+            state.add_readiness_check(name, check)
+    if plugins is not None:
+        app.state.plugins = plugins
+        state.add_resource(_PluginLifecycle(plugins, app))
+    if event_bus is not None:
+        app.state.events = event_bus
+        state.add_resource(event_bus)
+    app.state.tasks = state.add_resource(TaskSupervisor())
+    if slow_request_threshold is not None:
+        registry: Any = state.metrics.registry if state.metrics is not None else None
+        app.user_middleware.append(
+            Middleware(
+                SlowRequestMiddleware,
+                threshold=slow_request_threshold,
+                logger=state.logger,
+                registry=registry,
+                clock=clock,
+            )
+        )

@@ -1,0 +1,258 @@
+"""Route response caching: the seed's ``@cached("products", expire=300)``.
+
+    @app.get("/products")
+    @cached("products", expire=300)
+    async def list_products(): ...
+
+Rules:
+
+* Only ``GET`` and ``HEAD`` are cached. The key is the namespace, method, path, the
+  query string (parameters sorted) and the values of the headers named in ``vary``;
+  the response's ``Vary`` must not name any other header, or it is not stored
+  (``Vary: *`` never is).
+* One computation per key at a time: concurrent misses wait for the first
+  (:class:`~flext_api.AsyncSmartCache` single flight). Values live in the app's
+  :class:`RouteCache` - memory by default, or any :class:`~flext_api.FlextApiCache`
+  (e.g. Redis, shared by every process) given as ``store``.
+* Never stored: a response with ``Cache-Control: no-store`` or ``private``, a status
+  other than 200/203/204/300/301/404/405/410/414/501 (RFC 9110 heuristically cacheable),
+  a streaming response - and a request carrying ``Authorization`` is neither served from
+  nor stored in the cache unless the route says ``allow_authorized=True`` (its body may
+  depend on who asks). ``allow_private=True`` lets a route store ``private`` responses.
+  When a response turns out not to be storable, requests that waited for it compute
+  their own: a response meant for one caller is never handed to another.
+* Hits carry ``X-Cache: HIT`` and ``Age``; misses ``X-Cache: MISS``.
+* Invalidation: ``await app.state.route_cache.invalidate_tag("products")`` (every
+  route cached under that namespace or tag) or ``invalidate_path("products", "/products")``.
+  Tags are known to the process that stored the entry; with a shared store, other
+  processes keep their local copies until ``expire``.
+
+The endpoint's return value is encoded as FastAPI would for a route without
+``response_model`` (``jsonable_encoder``); return the model you want served.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
+from fastapi.encoders import jsonable_encoder
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from flext_api._clock import Clock, get_clock
+from flext_api.cache import AsyncSmartCache, CachedError, FlextApiCache
+
+__all__ = ["RouteCache", "cached"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_REQUEST_PARAM = "flext_route_cache_request"
+_STORABLE_STATUS = frozenset({200, 203, 204, 300, 301, 404, 405, 410, 414, 501})
+
+
+class _NotStored(Exception):
+    """Carries a response that must not be stored out of the single-flight computation."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("response not storable")
+        self.response = response
+
+
+def _encode(response: Response, stored_at: float) -> bytes:
+    headers = [
+        (k.decode("latin-1"), v.decode("latin-1"))
+        for k, v in response.raw_headers
+        if k not in (b"content-length", b"set-cookie")
+    ]
+    return orjson.dumps([response.status_code, headers, stored_at]) + b"\n" + bytes(response.body)
+
+
+def _decode(data: bytes, now: float) -> Response:
+    head, _, body = data.partition(b"\n")
+    status, headers, stored_at = orjson.loads(head)
+    response = Response(body, status_code=status)
+    response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers] + [
+        (b"content-length", str(len(body)).encode())
+    ]
+    response.headers["Age"] = str(max(0, int(now - stored_at)))
+    response.headers["X-Cache"] = "HIT"
+    return response
+
+
+def _storable(response: Response, vary: frozenset[str], allow_private: bool) -> bool:
+    if isinstance(response, StreamingResponse) or response.status_code not in _STORABLE_STATUS:
+        return False
+    directives = {
+        d.strip().split("=", 1)[0].lower()
+        for d in response.headers.get("cache-control", "").split(",")
+    }
+    if "no-store" in directives or ("private" in directives and not allow_private):
+        return False
+    named = {h.strip().lower() for h in response.headers.get("vary", "").split(",") if h.strip()}
+    return not (named - vary)
+
+
+class RouteCache:
+    """Where the ``@cached`` routes of one app keep their responses (module docstring)."""
+
+    def __init__(
+        self,
+        store: FlextApiCache | None = None,
+        *,
+        max_entries: int | None = 10_000,
+        clock: Clock | None = None,
+    ) -> None:
+        self._clock = get_clock(clock)
+        self.values = AsyncSmartCache(
+            retry_interval=0,
+            max_entries=max_entries,
+            backend=store,
+            namespace="route:",
+            cache_errors=(),
+            clock=self._clock,
+        )
+
+    def __repr__(self) -> str:
+        return f"<RouteCache {len(self.values)} entries>"
+
+    async def invalidate(self, key: str) -> bool:
+        """Drop one entry by its key, ``namespace:METHOD:/path?sorted-query#vary-digest``
+        (``#-`` when the route declares no vary); True when it existed."""
+        return await self.values.invalidate(key)
+
+    async def invalidate_tag(self, tag: str) -> int:
+        """Drop every entry of a namespace or tag; return how many."""
+        return await self.values.invalidate_tag(tag)
+
+    async def invalidate_path(self, namespace: str, path: str) -> int:
+        """Drop every cached variant (method, query, vary) of ``path`` in ``namespace``."""
+        return await self.values.invalidate_pattern(f"{namespace}:*:{path}?*")
+
+    async def aclose(self) -> None:
+        """Stop computations in flight."""
+        await self.values.aclose()
+
+    async def serve(
+        self,
+        key: str,
+        compute: Callable[[], Any],
+        *,
+        expire: float,
+        tags: Iterable[str],
+        vary: frozenset[str],
+        allow_private: bool,
+    ) -> Response:
+        """The cached response for ``key``, or ``compute()``'s, stored when allowed."""
+        mine: list[Response] = []
+        clock = self._clock
+
+        async def fill() -> bytes:
+            response = await compute()
+            mine.append(response)
+            if not _storable(response, vary, allow_private):
+                raise _NotStored(response)
+            return _encode(response, clock.time())
+
+        try:
+            data = await self.values.get_or_compute(key, fill, ttl=expire, tags=tags)
+        except CachedError as exc:
+            if not isinstance(exc.__cause__, _NotStored):
+                raise exc.error from None
+            if mine:  # this request computed it: its own response
+                return mine[0]
+            response: Response = await compute()  # another request's: never shared
+            response.headers["X-Cache"] = "BYPASS"
+            return response
+        if mine:
+            mine[0].headers["X-Cache"] = "MISS"
+            return mine[0]
+        return _decode(data, clock.time())
+
+
+def _route_cache(request: Request) -> RouteCache:
+    cache = getattr(request.app.state, "route_cache", None)
+    if cache is None:
+        cache = request.app.state.route_cache = RouteCache()
+    if not isinstance(cache, RouteCache):
+        raise TypeError("app.state.route_cache must be a RouteCache")
+    return cache
+
+
+def _key(namespace: str, request: Request, vary: Iterable[str]) -> str:
+    query = urlencode(sorted(parse_qsl(request.url.query, keep_blank_values=True)))
+    varied = "\n".join(f"{h}={request.headers.get(h, '')}" for h in vary)
+    digest = hashlib.sha256(varied.encode()).hexdigest()[:16] if varied else "-"
+    return f"{namespace}:{request.method}:{request.url.path}?{query}#{digest}"
+
+
+def cached(
+    namespace: str,
+    expire: float = 300,
+    *,
+    vary: Iterable[str] = (),
+    tags: Iterable[str] = (),
+    allow_private: bool = False,
+    allow_authorized: bool = False,
+) -> Callable[[F], F]:
+    """Cache a route's responses for ``expire`` seconds under ``namespace`` (module doc)."""
+    vary_set = frozenset(h.lower() for h in vary)
+    vary_order = sorted(vary_set)
+    all_tags = (namespace, *tags)
+
+    def decorate(endpoint: F) -> F:
+        try:
+            signature = inspect.signature(endpoint, eval_str=True)
+        except NameError:  # annotations naming local classes: FastAPI resolves them
+            signature = inspect.signature(endpoint)
+        params = list(signature.parameters.values())
+        extra = inspect.Parameter(
+            _REQUEST_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Request
+        )
+        at = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
+        params.insert(at, extra)
+        is_async = inspect.iscoroutinefunction(endpoint)
+
+        async def run(kwargs: dict[str, Any]) -> Response:
+            if is_async:
+                value = await endpoint(**kwargs)
+            else:
+                value = await run_in_threadpool(endpoint, **kwargs)
+            if isinstance(value, Response):
+                return value
+            response = JSONResponse(jsonable_encoder(value))
+            # FastAPI merges an injected ``response: Response`` only into responses it
+            # builds itself; this one is built here, so merge its status and headers too.
+            sub = next((v for v in kwargs.values() if isinstance(v, Response)), None)
+            if sub is not None:
+                response.status_code = sub.status_code or response.status_code
+                response.raw_headers.extend(
+                    (k, v) for k, v in sub.raw_headers if k != b"content-length"
+                )
+            return response
+
+        @functools.wraps(endpoint)
+        async def wrapper(**kwargs: Any) -> Response:
+            request: Request = kwargs.pop(_REQUEST_PARAM)
+            if request.method not in ("GET", "HEAD") or (
+                not allow_authorized and "authorization" in request.headers
+            ):
+                return await run(kwargs)
+            return await _route_cache(request).serve(
+                _key(namespace, request, vary_order),
+                lambda: run(kwargs),
+                expire=expire,
+                tags=all_tags,
+                vary=vary_set,
+                allow_private=allow_private,
+            )
+
+        wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -1,0 +1,335 @@
+"""FlextContainer: registration, wiring from annotations, lifetimes, cleanup, errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from flext_api import ErrorCode, FlextContainer
+from flext_api._errors import ConfigError
+from flext_api.composition import DependencyCycleError, Lifetime, MissingRegistrationError
+from tests.composition.seed_services import Cache, Config, Database, UserService
+
+
+def seed_container() -> FlextContainer:
+    container = FlextContainer()
+    container.register(
+        Config, Config(database_url="postgresql://localhost/db", redis_url="redis://localhost")
+    )
+    container.register_factory(Database, Database)
+    container.register_factory(Cache, Cache)
+    container.register_factory(UserService, UserService)
+    return container
+
+
+class Leaf:
+    pass
+
+
+class Middle:
+    def __init__(self, leaf: Leaf) -> None:
+        self.leaf = leaf
+
+
+class Top:
+    def __init__(self, middle: Middle, leaf: Leaf) -> None:
+        self.middle, self.leaf = middle, leaf
+
+
+class A:
+    def __init__(self, b: B) -> None:
+        self.b = b
+
+
+class B:
+    def __init__(self, a: A) -> None:
+        self.a = a
+
+
+def test_seed_snippet_wires_user_service() -> None:
+    """The seed's example resolves UserService with its Database and Cache built from Config."""
+    service = seed_container().resolve(UserService)
+    assert service.db.url == "postgresql://localhost/db"
+    assert service.cache.url == "redis://localhost"
+
+
+def test_singletons_are_built_once() -> None:
+    """A factory's product is cached: two resolves give the same object (the seed's rule)."""
+    container = seed_container()
+    assert container.resolve(UserService) is container.resolve(UserService)
+    assert container.resolve(UserService).db is container.resolve(Database)
+
+
+def test_registered_instance_is_returned_as_is() -> None:
+    """register(T, instance) makes resolve(T) return that very instance."""
+    container = FlextContainer()
+    leaf = Leaf()
+    container.register(Leaf, leaf)
+    assert container.resolve(Leaf) is leaf
+
+
+def test_missing_registration_names_the_chain() -> None:
+    """A missing dependency raises a KeyError-compatible error naming who needed it."""
+    container = FlextContainer()
+    container.register_factory(UserService, UserService)
+    container.register_factory(Database, Database)
+    with pytest.raises(MissingRegistrationError) as info:
+        container.resolve(UserService)
+    assert isinstance(info.value, KeyError)
+    assert str(info.value) == (
+        "[CONFIG_ERROR] no registration for Config (needed by UserService -> Database -> Config)"
+    )
+
+
+def test_cycle_is_reported_with_its_path() -> None:
+    """Factories depending on each other raise DependencyCycleError showing the loop."""
+    container = FlextContainer()
+    container.register_factory(A, A)
+    container.register_factory(B, B)
+    with pytest.raises(DependencyCycleError, match="A -> B -> A"):
+        container.resolve(A)
+
+
+def test_transient_gives_a_new_instance_per_resolve() -> None:
+    """A transient factory builds a fresh object on every resolve."""
+    container = FlextContainer()
+    container.register_factory(Leaf, lifetime=Lifetime.TRANSIENT)
+    assert container.resolve(Leaf) is not container.resolve(Leaf)
+
+
+async def test_request_lifetime_is_one_per_scope() -> None:
+    """A request service is shared inside one scope and new in the next."""
+    container = FlextContainer()
+    container.register_factory(Leaf, lifetime="request")
+    async with container.scope() as first:
+        one = await first.aresolve(Leaf)
+        assert first.resolve(Leaf) is one
+    async with container.scope() as second:
+        assert await second.aresolve(Leaf) is not one
+
+
+def test_request_service_outside_a_scope_is_refused() -> None:
+    """Resolving a request service on the container itself is a ConfigError."""
+    container = FlextContainer()
+    container.register_factory(Leaf, lifetime=Lifetime.REQUEST)
+    with pytest.raises(ConfigError, match="request lifetime"):
+        container.resolve(Leaf)
+
+
+def test_singleton_may_not_capture_a_request_service() -> None:
+    """A singleton depending on a request service is refused (it would keep one forever)."""
+    container = FlextContainer()
+    container.register_factory(Leaf, lifetime=Lifetime.REQUEST)
+    container.register_factory(Middle)
+    with pytest.raises(ConfigError, match="depends on Leaf"):
+        container.resolve(Middle)
+
+
+async def test_async_factories_and_cleanup_run_in_reverse_order() -> None:
+    """Async generator factories are awaited; their cleanups run last-created first."""
+    events: list[str] = []
+
+    async def make_leaf() -> AsyncIterator[Leaf]:
+        events.append("open leaf")
+        yield Leaf()
+        events.append("close leaf")
+
+    def make_middle(leaf: Leaf) -> Iterator[Middle]:
+        events.append("open middle")
+        yield Middle(leaf)
+        events.append("close middle")
+
+    container = FlextContainer()
+    container.register_factory(Leaf, make_leaf)
+    container.register_factory(Middle, make_middle)
+    async with container:
+        middle = await container.aresolve(Middle)
+        assert isinstance(middle.leaf, Leaf)
+    assert events == ["open leaf", "open middle", "close middle", "close leaf"]
+
+
+def test_sync_resolve_of_an_async_factory_says_use_aresolve() -> None:
+    """resolve() on an async factory raises a ConfigError pointing to aresolve()."""
+
+    async def make_leaf() -> Leaf:
+        return Leaf()
+
+    container = FlextContainer()
+    container.register_factory(Leaf, make_leaf)
+    with pytest.raises(ConfigError, match="aresolve"):
+        container.resolve(Leaf)
+
+
+async def test_failing_cleanup_is_logged_and_others_still_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One cleanup raising does not keep the earlier services from being closed."""
+    closed: list[str] = []
+
+    def make_leaf() -> Iterator[Leaf]:
+        yield Leaf()
+        closed.append("leaf")
+
+    def make_middle(leaf: Leaf) -> Iterator[Middle]:
+        yield Middle(leaf)
+        raise RuntimeError("boom")
+
+    container = FlextContainer()
+    container.register_factory(Leaf, make_leaf)
+    container.register_factory(Middle, make_middle)
+    container.resolve(Middle)
+    await container.aclose()
+    assert closed == ["leaf"]
+    assert "cleanup of Middle failed" in caplog.text
+
+
+def test_override_replaces_a_dependency_inside_the_block() -> None:
+    """override(T, fake) is used while the block runs and forgotten after it."""
+    container = FlextContainer()
+    container.register_factory(Leaf)
+    container.register_factory(Middle, lifetime=Lifetime.TRANSIENT)
+    fake = Leaf()
+    with container.override(Leaf, fake):
+        assert container.resolve(Middle).leaf is fake
+    assert container.resolve(Middle).leaf is not fake
+
+
+def test_optional_parameter_uses_its_default_when_unregistered() -> None:
+    """A parameter with a default and no registration keeps its default."""
+
+    class WithDefault:
+        def __init__(self, leaf: Leaf | None = None, retries: int = 3) -> None:
+            self.leaf, self.retries = leaf, retries
+
+    container = FlextContainer()
+    container.register_factory(WithDefault)
+    built = container.resolve(WithDefault)
+    assert (built.leaf, built.retries) == (None, 3)
+
+
+def test_unannotated_parameter_is_a_config_error() -> None:
+    """A factory parameter with neither annotation nor default is refused with its name."""
+
+    def make(thing):  # type: ignore[no-untyped-def]
+        return thing
+
+    container = FlextContainer()
+    container.register_factory(Leaf, make)
+    with pytest.raises(ConfigError, match="parameter 'thing'"):
+        container.resolve(Leaf)
+
+
+def test_resolve_result_is_a_failure_instead_of_raising() -> None:
+    """resolve_result() returns a CONFIG_ERROR failure for a missing registration."""
+    result = FlextContainer().resolve_result(Leaf)
+    assert result.is_failure
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+
+
+async def test_ping_contributes_a_readiness_check() -> None:
+    """A service registered with ping= yields a named check that runs the ping."""
+    container = FlextContainer()
+    container.register_factory(Leaf, ping=lambda leaf: isinstance(leaf, Leaf))
+    checks = container.readiness_checks()
+    assert list(checks) == ["Leaf"]
+    assert await checks["Leaf"]() is True
+
+
+def test_repr_counts_registrations() -> None:
+    """The repr tells how many services are registered, built and overridden."""
+    container = seed_container()
+    container.resolve(UserService)
+    assert repr(container) == "<FlextContainer [4 registered | 3 built | 0 overridden]>"
+
+
+class Unresolvable:
+    def __init__(self, leaf: NotDefinedAnywhere) -> None:  # type: ignore[name-defined]  # noqa: F821
+        self.leaf = leaf
+
+
+def test_unreadable_annotation_is_a_config_error() -> None:
+    """A factory annotated with an unknown name is a ConfigError naming the factory."""
+    container = FlextContainer()
+    container.register_factory(Unresolvable)
+    with pytest.raises(ConfigError, match="annotations of factory Unresolvable"):
+        container.resolve(Unresolvable)
+
+
+def test_var_args_and_unannotated_defaults_are_left_alone() -> None:
+    """*args, **kwargs and unannotated parameters with defaults are not resolved."""
+
+    def make(*args: object, retries=3, **kwargs: object) -> Leaf:  # type: ignore[no-untyped-def]
+        assert (args, retries, kwargs) == ((), 3, {})
+        return Leaf()
+
+    container = FlextContainer()
+    container.register_factory(Leaf, make)
+    assert isinstance(container.resolve(Leaf), Leaf)
+
+
+def test_non_callable_factory_is_refused() -> None:
+    """register_factory with a non-callable raises a ConfigError at once."""
+    with pytest.raises(ConfigError, match="not callable"):
+        FlextContainer().register_factory(Leaf, "nope")  # type: ignore[arg-type]
+
+
+async def test_aresolve_covers_overrides_values_and_request_services() -> None:
+    """aresolve uses overrides, registered values and the scope's cache like resolve."""
+    container = FlextContainer()
+    leaf = Leaf()
+    container.register(Leaf, leaf)
+    container.register_factory(Middle, lifetime=Lifetime.REQUEST)
+    container.register_factory(Top, lifetime=Lifetime.TRANSIENT)
+    async with container.scope() as scope:
+        top = await scope.aresolve(Top)
+        assert top.leaf is leaf and top.middle is await scope.aresolve(Middle)
+        other = Leaf()
+        with container.override(Leaf, other):
+            assert (await scope.aresolve(Top)).leaf is other
+
+
+async def test_concurrent_aresolve_builds_a_singleton_once() -> None:
+    """Two aresolve calls racing on an async singleton factory build it once."""
+    import asyncio
+
+    built: list[int] = []
+    gate = asyncio.Event()
+
+    async def make_leaf() -> Leaf:
+        built.append(1)
+        await gate.wait()
+        return Leaf()
+
+    container = FlextContainer()
+    container.register_factory(Leaf, make_leaf)
+    first = asyncio.ensure_future(container.aresolve(Leaf))
+    second = asyncio.ensure_future(container.aresolve(Leaf))
+    await asyncio.sleep(0)
+    gate.set()
+    assert await first is await second
+    assert built == [1]
+
+
+async def test_async_ping_is_awaited() -> None:
+    """A ping returning an awaitable is awaited by the readiness check."""
+
+    async def ping(leaf: Leaf) -> bool:
+        return False
+
+    container = FlextContainer()
+    container.register_factory(Leaf, ping=ping)
+    assert await container.readiness_checks()["Leaf"]() is False
+
+
+def test_override_only_type_and_nested_overrides() -> None:
+    """A type known only through an override resolves; nested overrides restore in order."""
+    container = FlextContainer()
+    container.register_factory(Middle, lifetime=Lifetime.TRANSIENT)
+    first, second = Leaf(), Leaf()
+    with container.override(Leaf, first):
+        with container.override(Leaf, second):
+            assert container.resolve(Middle).leaf is second
+        assert container.resolve(Middle).leaf is first
+        assert Leaf in container
+    assert Leaf not in container

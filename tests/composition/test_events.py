@@ -1,0 +1,208 @@
+"""EventBus: the seed's publish/subscribe, middleware, isolation, wildcards, typed events."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC
+from typing import ClassVar
+
+import pytest
+from pydantic import BaseModel
+
+from flext_api import Event, EventBus
+from flext_api.composition import event_name
+
+
+@dataclass
+class OrderPlaced:
+    order_id: int
+
+
+class UserRenamed(BaseModel):
+    event_name: ClassVar[str] = "user.renamed"
+    user_id: int
+
+
+async def test_seed_snippet_runs_both_handlers(capsys: pytest.CaptureFixture[str]) -> None:
+    """The seed's logging middleware and two user.created handlers all see the event."""
+    event_bus = EventBus()
+    seen: list[str] = []
+
+    async def logging_middleware(event: Event) -> Event:
+        print(f"Event: {event.name} at {event.timestamp}")
+        return event
+
+    event_bus.add_middleware(logging_middleware)
+
+    async def user_created_handler(event: Event) -> None:
+        user = event.data["user"]
+        seen.append(f"welcome {user['name']}")
+
+    async def user_created_stats_handler(event: Event) -> None:
+        seen.append("stats")
+
+    event_bus.subscribe("user.created", user_created_handler)
+    event_bus.subscribe("user.created", user_created_stats_handler)
+    user = {"id": 1, "name": "Ada"}
+    await event_bus.publish(Event("user.created", {"user": user}))
+    assert sorted(seen) == ["stats", "welcome Ada"]
+    assert capsys.readouterr().out.startswith("Event: user.created at ")
+
+
+def test_event_has_utc_timestamp_and_unique_id() -> None:
+    """An Event is stamped with an aware UTC time and a fresh id."""
+    first, second = Event("a"), Event("a")
+    assert first.timestamp.tzinfo is UTC
+    assert first.id != second.id
+
+
+async def test_handlers_run_concurrently() -> None:
+    """Two handlers of one event run at the same time (each waits for the other)."""
+    bus = EventBus()
+    first_started, second_started = asyncio.Event(), asyncio.Event()
+
+    async def first(event: Event) -> None:
+        first_started.set()
+        await second_started.wait()
+
+    async def second(event: Event) -> None:
+        second_started.set()
+        await first_started.wait()
+
+    bus.subscribe("x", first)
+    bus.subscribe("x", second)
+    await asyncio.wait_for(bus.publish(Event("x")), 10)
+    assert first_started.is_set() and second_started.is_set()
+
+
+async def test_failing_handler_is_isolated_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """A handler raising is logged; the other handler still runs and publish succeeds."""
+    bus = EventBus()
+    seen: list[str] = []
+
+    def broken(event: Event) -> None:
+        raise RuntimeError("boom")
+
+    bus.subscribe("x", broken)
+    bus.subscribe("x", lambda e: seen.append(e.name))
+    result = await bus.publish(Event("x"))
+    assert result.is_success
+    assert seen == ["x"]
+    assert "event handler failed" in caplog.text
+
+
+async def test_middleware_can_drop_an_event() -> None:
+    """A middleware returning None drops the event before any handler."""
+    bus = EventBus()
+    seen: list[str] = []
+    bus.add_middleware(lambda e: None if e.data.get("spam") else e)
+    bus.subscribe("x", lambda e: seen.append("handled"))
+    result = await bus.publish(Event("x", {"spam": True}))
+    assert result.is_success and result.value is None
+    assert seen == []
+
+
+async def test_middleware_can_transform_an_event() -> None:
+    """A middleware may return a different event, which the handlers then receive."""
+    bus = EventBus()
+    seen: list[object] = []
+    bus.add_middleware(lambda e: Event(e.name, {**e.data, "enriched": True}))
+    bus.subscribe("x", lambda e: seen.append(e.data))
+    await bus.publish(Event("x", {"a": 1}))
+    assert seen == [{"a": 1, "enriched": True}]
+
+
+async def test_failing_middleware_stops_delivery_with_a_failure() -> None:
+    """A middleware raising is logged and publish returns a failure; no handler runs."""
+    bus = EventBus()
+    seen: list[str] = []
+
+    def broken(event: Event) -> Event:
+        raise ValueError("bad")
+
+    bus.add_middleware(broken)
+    bus.subscribe("x", lambda e: seen.append("handled"))
+    result = await bus.publish(Event("x"))
+    assert result.is_failure
+    assert "event middleware failed" in (result.error or "")
+    assert seen == []
+
+
+async def test_wildcard_subscription_matches_names() -> None:
+    """'user.*' receives user.created and user.deleted but not order.created."""
+    bus = EventBus()
+    seen: list[str] = []
+    bus.subscribe("user.*", lambda e: seen.append(e.name))
+    for name in ("user.created", "order.created", "user.deleted"):
+        await bus.publish(Event(name))
+    assert seen == ["user.created", "user.deleted"]
+
+
+async def test_typed_dataclass_event_reaches_class_subscribers() -> None:
+    """Publishing a dataclass instance reaches handlers subscribed to its class."""
+    bus = EventBus()
+    seen: list[int] = []
+
+    @bus.on(OrderPlaced)
+    def handle(event: OrderPlaced) -> None:
+        seen.append(event.order_id)
+
+    await bus.publish(OrderPlaced(order_id=42))
+    assert seen == [42]
+
+
+async def test_pydantic_event_name_reaches_name_subscribers() -> None:
+    """A pydantic event with event_name is delivered to name and wildcard subscribers."""
+    bus = EventBus()
+    seen: list[str] = []
+    bus.subscribe("user.renamed", lambda e: seen.append("name"))
+    bus.subscribe("user.*", lambda e: seen.append("wildcard"))
+    await bus.publish(UserRenamed(user_id=1))
+    assert sorted(seen) == ["name", "wildcard"]
+    assert event_name(UserRenamed(user_id=1)) == "user.renamed"
+
+
+def test_unsubscribe_removes_one_handler() -> None:
+    """unsubscribe() removes the subscription and says whether it existed."""
+    bus = EventBus()
+
+    def handler(event: Event) -> None:
+        pass
+
+    bus.subscribe("a.*", handler)
+    bus.subscribe("b", handler)
+    bus.subscribe(OrderPlaced, handler)
+    assert bus.unsubscribe("a.*", handler)
+    assert bus.unsubscribe("b", handler)
+    assert bus.unsubscribe(OrderPlaced, handler)
+    assert not bus.unsubscribe("b", handler)
+    assert bus.handlers_for(Event("a.x")) == ()
+
+
+def test_non_callable_handler_is_refused() -> None:
+    """subscribe() with something that is not callable raises a TypeError."""
+    with pytest.raises(TypeError, match="not callable"):
+        EventBus().subscribe("x", "nope")  # type: ignore[arg-type]
+
+
+def test_repr_counts_handlers() -> None:
+    """The repr tells the handler and middleware counts and the transport."""
+    bus = EventBus()
+    bus.subscribe("x", print)
+    assert repr(bus) == "<EventBus [1 handlers | 0 middleware | local]>"
+
+
+async def test_failing_async_handler_is_returned_by_dispatch() -> None:
+    """dispatch() returns the error of an async handler; the sync one still ran."""
+    bus = EventBus()
+    seen: list[str] = []
+
+    async def broken(event: Event) -> None:
+        raise LookupError("gone")
+
+    bus.subscribe("x", broken)
+    bus.subscribe("x", lambda e: seen.append("sync"))
+    errors = await bus.dispatch(Event("x"))
+    assert [type(e) for e in errors] == [LookupError]
+    assert seen == ["sync"]

@@ -1,0 +1,243 @@
+"""AppPluginManager: the seed's register/get/discover/initialize/cleanup, and the factory."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from flext_api import ErrorCode
+from flext_api.composition import AppPlugin, AppPluginManager
+from tests.server.helpers import build_app, serve
+from tests.servers.redis_server import RedisServer
+
+Plugin = AppPlugin
+PluginManager = AppPluginManager
+
+
+class Recorder(AppPlugin):
+    """Records its lifecycle in a shared list."""
+
+    def __init__(self, name: str, events: list[str], *, fail: bool = False) -> None:
+        self.name, self.events, self.fail = name, events, fail
+
+    async def initialize(self, app: Any) -> None:
+        if self.fail:
+            raise RuntimeError(f"{self.name} cannot start")
+        self.events.append(f"init {self.name}")
+
+    def cleanup(self) -> None:
+        self.events.append(f"cleanup {self.name}")
+
+
+@pytest.mark.integration
+async def test_seed_cache_plugin_runs_against_redis(redis_server: RedisServer) -> None:
+    """The seed's CachePlugin connects to Redis on startup and closes it on shutdown."""
+
+    class CachePlugin(Plugin):
+        def __init__(self) -> None:
+            self.cache: Any = None
+
+        async def initialize(self, app: Any) -> None:
+            self.cache = aioredis.from_url(redis_server.url)
+            app.state.cache = self.cache
+
+        async def cleanup(self) -> None:
+            if self.cache:
+                await self.cache.aclose()
+
+    app = SimpleNamespace(state=SimpleNamespace())
+    plugin_manager = PluginManager()
+    plugin_manager.register("cache", CachePlugin())
+
+    async def startup() -> None:
+        await plugin_manager.initialize(app)
+
+    async def shutdown() -> None:
+        await plugin_manager.cleanup()
+
+    await startup()
+    assert await app.state.cache.ping() is True
+    await shutdown()
+    assert plugin_manager.get("cache") is not None
+
+
+def test_discover_registers_plugins_of_a_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """discover(package) instantiates each AppPlugin subclass, named after its module."""
+    package = tmp_path / "my_plugins"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "audit.py").write_text(
+        textwrap.dedent(
+            """
+            from flext_api.composition import AppPlugin
+
+            class AuditPlugin(AppPlugin):
+                def initialize(self, app): pass
+                def cleanup(self): pass
+            """
+        )
+    )
+    (package / "broken.py").write_text("raise ImportError('missing dependency')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    manager = PluginManager()
+    result = manager.discover("my_plugins")
+    assert manager.names == ["audit"]
+    assert result.is_failure and result.error_code is ErrorCode.PLUGIN_ERROR
+    assert list(result.exception.details["failures"]) == ["broken"]  # type: ignore[union-attr]
+
+
+def test_discover_of_a_missing_package_is_a_failure() -> None:
+    """discover() of a package that does not exist returns a PLUGIN_ERROR failure."""
+    result = PluginManager().discover("no_such_plugins_pkg")
+    assert result.is_failure and "not found" in (result.error or "")
+
+
+def test_discover_entry_points_of_an_empty_group_finds_nothing() -> None:
+    """An entry-point group nobody advertises loads no plugin and succeeds."""
+    result = PluginManager().discover_entry_points("flext_api.no_such_group")
+    assert result.value == []
+
+
+async def test_initialize_in_order_cleanup_in_reverse() -> None:
+    """Plugins start in registration order and clean up in reverse."""
+    events: list[str] = []
+    manager = PluginManager()
+    manager.register("a", Recorder("a", events))
+    manager.register("b", Recorder("b", events))
+    assert (await manager.initialize(object())).is_success
+    assert (await manager.cleanup()).is_success
+    assert events == ["init a", "init b", "cleanup b", "cleanup a"]
+
+
+async def test_failing_plugin_stops_start_and_rolls_back() -> None:
+    """With fail_fast, a failing plugin's error is returned and earlier ones cleaned up."""
+    events: list[str] = []
+    manager = PluginManager()
+    manager.register("a", Recorder("a", events))
+    manager.register("b", Recorder("b", events, fail=True))
+    manager.register("c", Recorder("c", events))
+    result = await manager.initialize(object())
+    assert result.is_failure and result.error_code is ErrorCode.PLUGIN_ERROR
+    assert "b" in (result.error or "")
+    assert events == ["init a", "cleanup a"]
+
+
+async def test_failing_plugin_is_skipped_when_not_fail_fast() -> None:
+    """With fail_fast=False the others start and the failure is still reported."""
+    events: list[str] = []
+    manager = PluginManager(fail_fast=False)
+    manager.register("a", Recorder("a", events, fail=True))
+    manager.register("b", Recorder("b", events))
+    result = await manager.initialize(object())
+    assert result.is_failure
+    assert events == ["init b"]
+
+
+async def test_cleanup_failure_is_reported_and_others_clean_up() -> None:
+    """A cleanup raising is reported; the remaining plugins still clean up."""
+    events: list[str] = []
+
+    class BadCleanup(Recorder):
+        def cleanup(self) -> None:
+            raise RuntimeError("stuck")
+
+    manager = PluginManager()
+    manager.register("a", Recorder("a", events))
+    manager.register("b", BadCleanup("b", events))
+    await manager.initialize(object())
+    result = await manager.cleanup()
+    assert result.is_failure and "b" in (result.error or "")
+    assert events == ["init a", "init b", "cleanup a"]
+
+
+def test_register_refuses_duplicates_and_non_plugins() -> None:
+    """A taken name is a ValueError; an object without the hooks a TypeError."""
+    manager = PluginManager()
+    manager.register("a", Recorder("a", []))
+    with pytest.raises(ValueError, match="already registered"):
+        manager.register("a", Recorder("a", []))
+    with pytest.raises(TypeError, match="initialize"):
+        manager.register("b", object())  # type: ignore[arg-type]
+    assert manager.get("missing") is None
+    assert [plugin.name for plugin in manager] == ["a"]  # type: ignore[attr-defined]
+
+
+async def test_factory_runs_plugins_with_the_app() -> None:
+    """create_fastapi_app(plugins=) initializes at start-up and cleans up at shutdown."""
+    events: list[str] = []
+    manager = PluginManager()
+    manager.register("a", Recorder("a", events))
+    app = build_app(stream=io.StringIO(), plugins=manager)
+    async with serve(app) as client:
+        assert (await client.get("/health")).status_code == 200
+        assert events == ["init a"]
+    assert events == ["init a", "cleanup a"]
+    assert app.state.plugins is manager
+
+
+async def test_factory_refuses_to_start_when_a_plugin_fails() -> None:
+    """A failing plugin makes the app's start-up raise the PLUGIN_ERROR."""
+    manager = PluginManager()
+    manager.register("bad", Recorder("bad", [], fail=True))
+    app = build_app(stream=io.StringIO(), plugins=manager)
+    with pytest.raises(Exception, match="PLUGIN_ERROR"):
+        async with serve(app):
+            pass
+
+
+def test_repr_names_plugins() -> None:
+    """The repr lists the registered and initialized plugin names."""
+    manager = PluginManager()
+    manager.register("a", Recorder("a", []))
+    assert repr(manager) == "<AppPluginManager ['a'] initialized=[]>"
+
+
+def test_discover_entry_points_registers_classes_and_instances(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Entry points naming a class or an instance are registered; a broken one is reported."""
+    from importlib.metadata import EntryPoint
+
+    from flext_api.composition import _plugins
+
+    points = [
+        EntryPoint("audit", "tests.composition.test_plugins:AuditFromEntryPoint", "g"),
+        EntryPoint("ready", "tests.composition.test_plugins:READY_PLUGIN", "g"),
+        EntryPoint("broken", "tests.composition.no_such_module:Plugin", "g"),
+    ]
+    monkeypatch.setattr(_plugins, "entry_points", lambda group: points)
+    manager = PluginManager()
+    result = manager.discover_entry_points("g")
+    assert manager.names == ["audit", "ready"]
+    assert result.is_failure and "broken" in (result.error or "")
+
+
+class AuditFromEntryPoint(AppPlugin):
+    """A plugin class advertised by an entry point."""
+
+    def initialize(self, app: Any) -> None:
+        pass
+
+    def cleanup(self) -> None:
+        pass
+
+
+READY_PLUGIN = AuditFromEntryPoint()
+
+
+async def test_initialize_twice_does_not_restart_plugins() -> None:
+    """A second initialize() skips plugins already initialized."""
+    events: list[str] = []
+    manager = PluginManager()
+    manager.register("a", Recorder("a", events))
+    await manager.initialize(object())
+    await manager.initialize(object())
+    assert events == ["init a"]

@@ -1,0 +1,335 @@
+"""Redis Streams transport: cross-process delivery, crash redelivery, dead letters.
+
+Real ``redis-server`` (tests/servers/redis_server.py) and real worker processes
+(``tests/composition/_event_worker.py``); conditions are polled with generous bounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from pydantic import BaseModel
+from redis.exceptions import ResponseError
+
+from flext_api.composition import Event, EventBus, RedisStreamTransport, current_delivery
+from tests.composition._event_worker import GROUP, STREAM
+from tests.servers.redis_server import RedisServer
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class PaymentTaken:
+    order_id: int
+    amount: float
+
+
+@pytest.fixture
+async def client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    connection = aioredis.from_url(redis_server.url)
+    await connection.flushdb()
+    yield connection
+    await connection.aclose()
+
+
+@pytest.fixture
+def workers(redis_server: RedisServer) -> Iterator[Callable[[str, str], subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+
+    def spawn(consumer: str, mode: str = "normal") -> subprocess.Popen[str]:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.composition._event_worker", redis_server.url,
+             consumer, mode],
+            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        started.append(process)
+        assert process.stdout is not None
+        readable, _, _ = select.select([process.stdout], [], [], 60.0)
+        assert readable, f"worker {consumer} did not start within 60 s"
+        assert process.stdout.readline().strip() == "ready"
+        return process
+
+    yield spawn
+    for process in started:
+        assert process.stdin is not None
+        try:
+            process.stdin.close()  # the worker's signal to stop
+        except BrokenPipeError:
+            pass  # it was killed
+        if process.poll() is None:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(15)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+async def until(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """Poll ``condition`` (sync or async) until it is true; fail naming ``what``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+async def handled(client: aioredis.Redis) -> list[dict[str, object]]:
+    return [json.loads(item) for item in await client.lrange("handled", 0, -1)]
+
+
+def publisher(client: aioredis.Redis) -> EventBus:
+    return EventBus(transport=RedisStreamTransport(client=client, stream=STREAM, group=GROUP))
+
+
+async def test_event_published_here_is_handled_by_another_process(
+    client: aioredis.Redis, workers: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """An event published by this process is handled by a worker process."""
+    workers("w1")
+    event = Event("job", {"n": 1})
+    assert (await publisher(client).publish(event)).is_success
+
+    async def seen() -> bool:
+        return any(h["id"] == event.id for h in await handled(client))
+
+    await until(seen, "the worker to handle the event")
+    assert await handled(client) == [{"id": event.id, "consumer": "w1", "attempt": 1}]
+
+
+async def test_event_of_a_killed_handler_is_redelivered_to_a_survivor(
+    client: aioredis.Redis, workers: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """kill -9 mid-event: a survivor gets it again (attempt 2); nothing is lost."""
+    victim = workers("victim", "hang")
+    bus = publisher(client)
+    stuck = Event("job", {"hang": True})
+    await bus.publish(stuck)
+
+    async def hanging() -> bool:
+        return stuck.id.encode() in await client.lrange("hanging", 0, -1)
+
+    await until(hanging, "the victim to start the event")
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(15)
+    workers("survivor")
+    others = [Event("job", {"n": n}) for n in range(5)]
+    for event in others:
+        await bus.publish(event)
+    expected = {e.id for e in [stuck, *others]}
+
+    async def all_handled() -> bool:
+        return expected <= {str(h["id"]) for h in await handled(client)}
+
+    await until(all_handled, "every event to be handled")
+    by_id = {h["id"]: h for h in await handled(client)}
+    assert by_id[stuck.id] == {"id": stuck.id, "consumer": "survivor", "attempt": 2}
+    assert all(by_id[e.id]["attempt"] == 1 for e in others)
+    effects = [await client.get(f"effects:{event_id}") for event_id in expected]
+    assert effects == [b"1"] * len(expected)
+
+
+async def test_failing_handler_is_retried_then_dead_lettered(client: aioredis.Redis) -> None:
+    """A handler that always raises sees max_attempts deliveries, then a dead letter."""
+    transport = RedisStreamTransport(
+        client=client, stream="t:fail", group="g", claim_idle=0.01, max_attempts=3, block=0.05
+    )
+    bus = EventBus(transport=transport)
+    attempts: list[int] = []
+
+    def broken(event: Event) -> None:
+        attempts.append(event.attempt)
+        raise RuntimeError("always")
+
+    bus.subscribe("job", broken)
+    async with bus:
+        event = Event("job", {"x": 1})
+        await bus.publish(event)
+
+        async def dead() -> bool:
+            return bool(await client.xlen("t:fail:dead"))
+
+        await until(dead, "the dead letter")
+    assert attempts == [1, 2, 3]
+    entries: Any = await client.xrange("t:fail:dead")
+    [(_, fields)] = entries
+    assert fields[b"id"] == event.id.encode()
+    assert (fields[b"attempts"], fields[b"group"]) == (b"3", b"g")
+    assert await client.xpending("t:fail", "g") == {
+        "pending": 0, "min": None, "max": None, "consumers": []
+    }  # fmt: skip
+
+
+async def test_typed_event_crosses_the_stream(client: aioredis.Redis) -> None:
+    """A dataclass event comes back as that class, with the delivery's id in context."""
+    transport = RedisStreamTransport(client=client, stream="t:typed", group="g", block=0.05)
+    bus = EventBus(transport=transport)
+    got: list[tuple[PaymentTaken, int]] = []
+
+    def handle(event: PaymentTaken) -> None:
+        delivery = current_delivery()
+        assert delivery is not None
+        got.append((event, delivery.attempt))
+
+    bus.subscribe(PaymentTaken, handle)
+    async with bus:
+        await bus.publish(PaymentTaken(order_id=7, amount=9.5))
+        await until(lambda: got, "the typed event")
+    assert got == [(PaymentTaken(order_id=7, amount=9.5), 1)]
+
+
+def on_order(seen: list[str], group: str, event: Event) -> None:
+    seen.append(group)
+
+
+async def test_each_group_sees_every_event(client: aioredis.Redis) -> None:
+    """Two groups on one stream both receive the same event (fan-out between services)."""
+    seen: list[str] = []
+    buses = []
+    for group in ("billing", "shipping"):
+        bus = EventBus(
+            transport=RedisStreamTransport(client=client, stream="t:fan", group=group, block=0.05)
+        )
+        bus.subscribe("order.created", functools.partial(on_order, seen, group))
+        buses.append(bus)
+    async with buses[0], buses[1]:
+        await buses[0].publish(Event("order.created"))
+        await until(lambda: len(seen) == 2, "both groups")
+    assert sorted(seen) == ["billing", "shipping"]
+
+
+async def test_unserializable_event_is_a_failed_publish(client: aioredis.Redis) -> None:
+    """Publishing an object that is neither Event, dataclass nor model returns a failure."""
+    bus = EventBus(transport=RedisStreamTransport(client=client, stream="t:bad"))
+    result = await bus.publish(object())
+    assert result.is_failure and "cannot serialize" in (result.error or "")
+
+
+def test_transport_needs_exactly_one_connection() -> None:
+    """Giving both or neither of url= and client= is a ValueError."""
+    with pytest.raises(ValueError, match="exactly one"):
+        RedisStreamTransport()
+
+
+async def test_undecodable_event_goes_to_the_dead_letter_stream(client: aioredis.Redis) -> None:
+    """An entry whose data is not JSON is dead-lettered at once, not retried."""
+    transport = RedisStreamTransport(client=client, stream="t:junk", group="g", block=0.05)
+    bus = EventBus(transport=transport)
+    bus.subscribe("*", lambda e: pytest.fail("no handler may run"))
+    async with bus:
+        await client.xadd("t:junk", {"name": "job", "data": b"{not json", "id": "x1", "ts": ""})
+
+        async def dead() -> bool:
+            return bool(await client.xlen("t:junk:dead"))
+
+        await until(dead, "the dead letter")
+    assert transport.dead_lettered == 1
+    assert repr(transport).startswith("<RedisStreamTransport 't:junk' group='g'")
+
+
+async def test_redis_idempotency_store_remembers_keys(client: aioredis.Redis) -> None:
+    """RedisIdempotencyStore marks a key done, shared by every client of the server."""
+    from flext_api.composition import RedisIdempotencyStore
+
+    store = RedisIdempotencyStore(client, prefix="t:done:")
+    assert await store.done("e1") is False
+    await store.mark("e1", 60)
+    assert await store.done("e1") is True
+    assert 0 < await client.ttl("t:done:e1") <= 60
+
+
+async def test_start_twice_keeps_one_consumer(client: aioredis.Redis) -> None:
+    """Starting a started transport is a no-op; stop() without start() is harmless."""
+    transport = RedisStreamTransport(client=client, stream="t:twice", group="g", block=0.05)
+    bus = EventBus(transport=transport)
+    await bus.start()
+    await bus.start()
+    await bus.stop()
+    await bus.stop()
+    assert repr(transport).endswith("[stopped | handled=0]>")
+
+
+async def test_transport_with_url_owns_and_closes_its_client(redis_server: RedisServer) -> None:
+    """A transport built from a URL closes its own client at stop()."""
+    transport = RedisStreamTransport(redis_server.url, stream="t:own", group="g", block=0.05)
+    bus = EventBus(transport=transport)
+    seen: list[str] = []
+    bus.subscribe("job", lambda e: seen.append(e.name))
+    async with bus:
+        await bus.publish(Event("job"))
+        await until(lambda: seen, "the event")
+    assert seen == ["job"]
+
+
+def test_max_attempts_must_be_positive() -> None:
+    """max_attempts below 1 is a ValueError."""
+    with pytest.raises(ValueError, match="max_attempts"):
+        RedisStreamTransport("redis://127.0.0.1:1/0", max_attempts=0)
+
+
+class StockChanged(BaseModel):
+    """A pydantic event class."""
+
+    sku: str
+    delta: int
+
+
+async def test_pydantic_event_and_raw_entries_cross_the_stream(client: aioredis.Redis) -> None:
+    """A pydantic event comes back validated; a raw entry without ts becomes an Event."""
+    transport = RedisStreamTransport(client=client, stream="t:models", group="g", block=0.05)
+    bus = EventBus(transport=transport)
+    got: list[object] = []
+    bus.subscribe(StockChanged, got.append)
+    bus.subscribe("raw", got.append)
+    async with bus:
+        await bus.publish(StockChanged(sku="kb-1", delta=-2))
+        await client.xadd("t:models", {"name": "raw", "data": b"{}", "id": "raw-1", "ts": ""})
+        await until(lambda: len(got) == 2, "both events")
+    raw, model = sorted(got, key=lambda e: type(e).__name__)
+    assert isinstance(raw, Event) and (raw.id, raw.attempt) == ("raw-1", 1)
+    assert model == StockChanged(sku="kb-1", delta=-2)
+
+
+async def test_group_creation_error_other_than_busygroup_is_raised(
+    client: aioredis.Redis,
+) -> None:
+    """Starting on a key that is not a stream raises Redis's error instead of hiding it."""
+    await client.set("t:notastream", "x")
+    bus = EventBus(transport=RedisStreamTransport(client=client, stream="t:notastream"))
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await bus.start()
+
+
+async def test_consumer_keeps_running_after_a_redis_error(
+    client: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failing read is logged and retried; the consumer task does not die."""
+    transport = RedisStreamTransport(client=client, stream="t:broken", group="g", block=0.05)
+    bus = EventBus(transport=transport)
+    async with bus:
+        await client.delete("t:broken")
+        await client.set("t:broken", "x")  # every read now fails with WRONGTYPE
+        await until(lambda: "reading the event stream failed" in caplog.text, "the logged error")
+        assert transport._task is not None and not transport._task.done()
