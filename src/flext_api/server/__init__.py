@@ -49,13 +49,12 @@ from ._ratelimit import RateLimitService as RateLimitService
 from ._ratelimit import rate_limit as rate_limit
 from ._results import FlextRoute as FlextRoute
 from ._results import result_response as result_response
+from ._route_cache import RouteCache as RouteCache
+from ._route_cache import cached as cached
 from ._sse import EventStreamResponse as EventStreamResponse
 from ._sse import encode_event as encode_event
 from ._state import FlextServerState as FlextServerState
 from ._ws_auth import require_websocket_auth as require_websocket_auth
-from ._route_cache import RouteCache as RouteCache
-from ._route_cache import cached as cached
-from ._state import FlextServerState as FlextServerState
 from .middleware._slow import slow_request_threshold as slow_request_threshold
 
 __all__ = [
