@@ -5,7 +5,8 @@ Run from the repository root::
     .venv/bin/python bench/cache.py            # full run (about a minute on 2 cores)
     .venv/bin/python bench/cache.py --quick    # smaller numbers, for a smoke check
 
-Part 1, throughput (ops/s, best of ``--repeat`` runs, all libraries in the same run):
+Part 1, throughput (ops/s, best of ``--repeat`` interleaved rounds - every library once
+per round - with the spread worst/best of each):
 
 * **hit path** - awaiting an already cached key, over a ring of 100 warm keys. Each
   library is used through its get-or-compute API: ``AsyncSmartCache.get_or_compute``,
@@ -119,17 +120,25 @@ async def miss_rate_ops(call: Callable[[str], Awaitable[Any]], n: int, run: int)
 
 
 async def throughput(hits: int, misses: int, repeat: int) -> list[dict[str, Any]]:
-    rows = []
-    for make in CONTENDERS:
-        best_hit = best_miss = 0.0
-        name = ""
-        for run in range(repeat):
+    """Round by round, every library once per round, so drift hits all of them alike."""
+    hit_runs: dict[str, list[float]] = {}
+    miss_runs: dict[str, list[float]] = {}
+    for run in range(repeat):
+        for make in CONTENDERS:
             name, call, close = make()
-            best_hit = max(best_hit, await hit_rate_ops(call, hits))
-            best_miss = max(best_miss, await miss_rate_ops(call, misses, run))
+            hit_runs.setdefault(name, []).append(await hit_rate_ops(call, hits))
+            miss_runs.setdefault(name, []).append(await miss_rate_ops(call, misses, run))
             await close()
-        rows.append({"library": name, "hit_ops_s": round(best_hit), "miss_ops_s": round(best_miss)})
-    return rows
+    return [
+        {
+            "library": name,
+            "hit_ops_s": round(max(hit_runs[name])),
+            "miss_ops_s": round(max(miss_runs[name])),
+            "hit_spread": round(min(hit_runs[name]) / max(hit_runs[name]), 3),
+            "miss_spread": round(min(miss_runs[name]) / max(miss_runs[name]), 3),
+        }
+        for name in hit_runs
+    ]
 
 
 # -- hit ratio -----------------------------------------------------------------------------
@@ -207,7 +216,7 @@ def main() -> None:
         args.hits, args.misses, args.repeat, args.keys, args.accesses = (
             20_000,
             2_000,
-            1,
+            3,
             10_000,
             100_000,
         )
@@ -215,10 +224,17 @@ def main() -> None:
     rows = asyncio.run(throughput(args.hits, args.misses, args.repeat))
     ours_hit = rows[0]["hit_ops_s"]
     print(f"\nThroughput (ops/s, best of {args.repeat}; hits={args.hits}, misses={args.misses})")
-    print(f"{'library':<38}{'hit path':>14}{'miss path':>14}{'hit vs ours':>14}")
+    print(
+        f"{'library':<38}{'hit path':>14}{'miss path':>14}{'hit vs ours':>14}"
+        f"{'spread hit/miss':>18}"
+    )
     for row in rows:
         ratio = row["hit_ops_s"] / ours_hit
-        print(f"{row['library']:<38}{row['hit_ops_s']:>14,}{row['miss_ops_s']:>14,}{ratio:>13.2f}x")
+        spread = f"{row['hit_spread']:.2f}/{row['miss_spread']:.2f}"
+        print(
+            f"{row['library']:<38}{row['hit_ops_s']:>14,}{row['miss_ops_s']:>14,}"
+            f"{ratio:>13.2f}x{spread:>18}"
+        )
 
     ratios = hit_ratios(args.keys, args.accesses, [0.9, 1.0])
     print(f"\nHit ratio, Zipf, {args.accesses:,} accesses, {args.keys:,} keys, cache = 1 % of keys")

@@ -3,12 +3,11 @@
 The whole middleware stack is assembled here, in one list, outermost first::
 
     ErrorMiddleware            any escaped exception -> generic 500 problem+json
-    RequestIdMiddleware        validate/generate X-Request-ID, contextvars, echo
-    InFlightMiddleware         count requests for the shutdown drain
-    AccessLogMiddleware        one JSON record per request
-    TimingMiddleware           X-Response-Time
-    MetricsMiddleware          duration histogram + in-progress gauge
-    SecurityHeadersMiddleware  OWASP headers on every response
+    ObservedRequestMiddleware  one pass for what touches every exchange:
+                               X-Request-ID (validate/generate, contextvars, echo),
+                               in-flight count for the shutdown drain, one JSON access
+                               record, X-Response-Time, the duration histogram, and
+                               the OWASP security headers
     CorsMiddleware             only when origins are configured
     TrustedHostMiddleware      only when allowed_hosts is not "*"
     OperationalRoutesMiddleware  /health, /ready, /metrics (exact paths, no routing)
@@ -16,9 +15,11 @@ The whole middleware stack is assembled here, in one list, outermost first::
     BodyLimitMiddleware        413 on Content-Length, then on streamed bytes
     JsonContentTypeMiddleware  415 for non-JSON bodies to JSON routes
 
-Cheap refusals (host, rate, size, type) sit inside the observability layers so they are
-logged, measured and carry every header; everything that decorates responses sits
-outside them so their problem responses are decorated too.
+Cheap refusals (host, rate, size, type) sit inside the observed pass so they are logged,
+measured and carry every header; everything that decorates responses sits outside them
+so their problem responses are decorated too. The six concerns of the observed pass were
+six middlewares; fused, a request costs one frame and one ``send`` wrapper for all of
+them (``bench/server.py`` measures the stack against bare FastAPI).
 """
 
 from __future__ import annotations
@@ -55,20 +56,17 @@ from ._ratelimit import RateLimitService
 from ._results import FlextRoute
 from ._state import FlextServerState
 from .middleware import (
-    AccessLogMiddleware,
     BodyLimitMiddleware,
     CorsMiddleware,
     ErrorMiddleware,
-    InFlightMiddleware,
     JsonContentTypeMiddleware,
-    MetricsMiddleware,
+    ObservedRequestMiddleware,
     OperationalRoutesMiddleware,
     RateLimitMiddleware,
-    RequestIdMiddleware,
-    SecurityHeadersMiddleware,
-    TimingMiddleware,
     TrustedHostMiddleware,
 )
+from .middleware._access_log import AccessLogger
+from .middleware._security_headers import SecurityHeaderSet
 
 __all__ = ["build_middleware", "create_fastapi_app"]
 
@@ -201,30 +199,34 @@ def build_middleware(config: ServerConfig, state: FlextServerState) -> list[Midd
     """The middleware stack for ``config``, outermost first (see module docstring)."""
     health = config.health
     operational = frozenset({health.liveness_path, health.readiness_path, config.metrics.path})
+    log = config.access_log
+    access_log = (
+        AccessLogger(
+            state.logger,
+            sensitive_headers=sensitive_names(DEFAULT_SENSITIVE_HEADERS, log.redact_headers),
+            sensitive_query_params=sensitive_names(
+                DEFAULT_SENSITIVE_QUERY_PARAMS, log.redact_query_params
+            ),
+            log_headers=log.log_headers,
+            skip_paths=frozenset(log.skip_paths),
+        )
+        if log.enabled
+        else None
+    )
     stack = [
         Middleware(ErrorMiddleware, logger=state.logger),
-        Middleware(RequestIdMiddleware, header=config.request_id_header),
-        Middleware(InFlightMiddleware, tracker=state),
+        Middleware(
+            ObservedRequestMiddleware,
+            request_id_header=config.request_id_header,
+            tracker=state,
+            access_log=access_log,
+            timing_header=config.response_time_header,
+            metrics=state.metrics,
+            metrics_exclude_paths=frozenset({config.metrics.path, *config.metrics.exclude_paths}),
+            security_headers=_security_headers(config),
+        ),
     ]
-    log = config.access_log
-    if log.enabled:
-        stack.append(
-            Middleware(
-                AccessLogMiddleware,
-                logger=state.logger,
-                sensitive_headers=sensitive_names(DEFAULT_SENSITIVE_HEADERS, log.redact_headers),
-                sensitive_query_params=sensitive_names(
-                    DEFAULT_SENSITIVE_QUERY_PARAMS, log.redact_query_params
-                ),
-                log_headers=log.log_headers,
-                skip_paths=frozenset(log.skip_paths),
-            )
-        )
-    stack.append(Middleware(TimingMiddleware, header=config.response_time_header))
-    if state.metrics is not None:
-        excluded = frozenset({config.metrics.path, *config.metrics.exclude_paths})
-        stack.append(Middleware(MetricsMiddleware, metrics=state.metrics, exclude_paths=excluded))
-    stack += _security_layers(config, operational)
+    stack += _cors_and_host_layers(config, operational)
     stack.append(Middleware(OperationalRoutesMiddleware, routes=_operational_routes(config, state)))
     limiter = state.rate_limiter
     if limiter is not None and limiter.default_limit is not None:
@@ -243,35 +245,8 @@ def build_middleware(config: ServerConfig, state: FlextServerState) -> list[Midd
     return stack
 
 
-def _security_layers(config: ServerConfig, operational: frozenset[str]) -> list[Middleware]:
+def _cors_and_host_layers(config: ServerConfig, operational: frozenset[str]) -> list[Middleware]:
     layers = []
-    sec = config.security_headers
-    if sec.enabled:
-        headers = {
-            "Cache-Control": sec.cache_control,
-            "Content-Security-Policy": sec.content_security_policy,
-            "Strict-Transport-Security": sec.strict_transport_security,
-            "X-Content-Type-Options": sec.content_type_options,
-            "X-Frame-Options": sec.frame_options,
-            "Referrer-Policy": sec.referrer_policy,
-            "Cross-Origin-Opener-Policy": sec.cross_origin_opener_policy,
-            "Cross-Origin-Resource-Policy": sec.cross_origin_resource_policy,
-            "Permissions-Policy": sec.permissions_policy,
-            **sec.extra,
-        }
-        docs_paths = (
-            {config.docs_url, f"{config.docs_url}/oauth2-redirect", config.redoc_url}
-            if config.docs_enabled
-            else set()
-        )
-        layers.append(
-            Middleware(
-                SecurityHeadersMiddleware,
-                headers=headers,
-                docs_paths=docs_paths,
-                docs_csp=sec.docs_content_security_policy,
-            )
-        )
     cors = config.cors
     if cors.allow_origins:
         layers.append(
@@ -294,3 +269,29 @@ def _security_layers(config: ServerConfig, operational: frozenset[str]) -> list[
             )
         )
     return layers
+
+
+def _security_headers(config: ServerConfig) -> SecurityHeaderSet | None:
+    sec = config.security_headers
+    if not sec.enabled:
+        return None
+    headers = {
+        "Cache-Control": sec.cache_control,
+        "Content-Security-Policy": sec.content_security_policy,
+        "Strict-Transport-Security": sec.strict_transport_security,
+        "X-Content-Type-Options": sec.content_type_options,
+        "X-Frame-Options": sec.frame_options,
+        "Referrer-Policy": sec.referrer_policy,
+        "Cross-Origin-Opener-Policy": sec.cross_origin_opener_policy,
+        "Cross-Origin-Resource-Policy": sec.cross_origin_resource_policy,
+        "Permissions-Policy": sec.permissions_policy,
+        **sec.extra,
+    }
+    docs_paths = (
+        {config.docs_url, f"{config.docs_url}/oauth2-redirect", config.redoc_url}
+        if config.docs_enabled
+        else set()
+    )
+    return SecurityHeaderSet(
+        headers, docs_paths=docs_paths, docs_csp=sec.docs_content_security_policy
+    )

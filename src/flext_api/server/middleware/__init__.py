@@ -6,22 +6,23 @@ send)`` that passes non-HTTP scopes through untouched; none uses ``BaseHTTPMiddl
 any ASGI app, alone or in another order, but the factory's order is the tested one.
 """
 
-from ._access_log import AccessLogMiddleware as AccessLogMiddleware
 from ._body_limit import BodyLimitMiddleware as BodyLimitMiddleware
 from ._body_limit import BodyTooLargeError as BodyTooLargeError
 from ._content_type import JsonContentTypeMiddleware as JsonContentTypeMiddleware
 from ._content_type import UnsupportedMediaTypeError as UnsupportedMediaTypeError
 from ._cors import CorsMiddleware as CorsMiddleware
 from ._errors import ErrorMiddleware as ErrorMiddleware
-from ._inflight import InFlightMiddleware as InFlightMiddleware
-from ._metrics import MetricsMiddleware as MetricsMiddleware
+from ._observed import ObservedRequestMiddleware as ObservedRequestMiddleware
 from ._operational import OperationalRoutesMiddleware as OperationalRoutesMiddleware
 from ._rate_limit import RateLimitMiddleware as RateLimitMiddleware
 from ._request_id import REQUEST_ID_PATTERN as REQUEST_ID_PATTERN
-from ._request_id import RequestIdMiddleware as RequestIdMiddleware
-from ._security_headers import SecurityHeadersMiddleware as SecurityHeadersMiddleware
+from ._single import AccessLogMiddleware as AccessLogMiddleware
+from ._single import InFlightMiddleware as InFlightMiddleware
+from ._single import MetricsMiddleware as MetricsMiddleware
+from ._single import RequestIdMiddleware as RequestIdMiddleware
+from ._single import SecurityHeadersMiddleware as SecurityHeadersMiddleware
+from ._single import TimingMiddleware as TimingMiddleware
 from ._slow import SlowRequestMiddleware as SlowRequestMiddleware
-from ._timing import TimingMiddleware as TimingMiddleware
 from ._trusted_host import TrustedHostMiddleware as TrustedHostMiddleware
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "InFlightMiddleware",
     "JsonContentTypeMiddleware",
     "MetricsMiddleware",
+    "ObservedRequestMiddleware",
     "OperationalRoutesMiddleware",
     "REQUEST_ID_PATTERN",
     "RateLimitMiddleware",

@@ -14,10 +14,9 @@ gone) is logged with status null.
 
 from __future__ import annotations
 
-from time import perf_counter
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from flext_api._redact import (
     DEFAULT_SENSITIVE_HEADERS,
@@ -27,56 +26,37 @@ from flext_api._redact import (
     redact_query,
 )
 
-from .._asgi import REQUEST_ID_KEY, escaped_status, register_send, route_template
+from .._asgi import REQUEST_ID_KEY, route_template
 
-__all__ = ["AccessLogMiddleware"]
+__all__ = ["AccessLogger"]
 
 _MAX_USER_AGENT = 512
 
 
-class AccessLogMiddleware:
-    """Log one record per HTTP request (see module docstring)."""
+class AccessLogger:
+    """Writes the access record of one request (see module docstring)."""
+
+    __slots__ = ("_log_headers", "_logger", "_sensitive_headers", "_sensitive_query", "_skip")
 
     def __init__(
         self,
-        app: ASGIApp,
-        *,
         logger: Any,
+        *,
         sensitive_headers: frozenset[str] = DEFAULT_SENSITIVE_HEADERS,
         sensitive_query_params: frozenset[str] = DEFAULT_SENSITIVE_QUERY_PARAMS,
         log_headers: bool = False,
         skip_paths: frozenset[str] = frozenset(),
     ) -> None:
-        self.app = app
         self._logger = logger
         self._sensitive_headers = sensitive_headers
         self._sensitive_query = sensitive_query_params
         self._log_headers = log_headers
         self._skip = skip_paths
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self._skip:
-            await self.app(scope, receive, send)
+    def log(self, scope: Scope, status: int | None, seconds: float) -> None:
+        """Log the finished request of ``scope`` (nothing for a skipped path)."""
+        if scope["path"] in self._skip:
             return
-        start = perf_counter()
-        status: int | None = None
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, register_send(scope, send_with_status))
-        except Exception as exc:
-            if status is None:
-                status = escaped_status(exc)
-            raise
-        finally:
-            self._log(scope, status, perf_counter() - start)
-
-    def _log(self, scope: Scope, status: int | None, seconds: float) -> None:
         user_agent = b""
         for name, value in scope["headers"]:
             if name == b"user-agent":

@@ -1,0 +1,166 @@
+"""One pass over every HTTP exchange: request ID, in-flight count, access log, timing,
+metrics and security headers.
+
+These six concerns touch every request and every response. As six stacked middlewares
+they cost six ``__call__`` frames per request and six nested ``send`` wrappers per
+message (about 50 µs per request on a 2-core machine, a third of a hello-world
+FastAPI request). Fused, the request enters one frame, every message goes through one
+``send`` wrapper, and the response-start headers are appended in one place.
+
+Each concern is optional (``None`` turns it off), so the single-purpose middlewares
+(:class:`RequestIdMiddleware`, :class:`TimingMiddleware`, ...) are this class with one
+concern on, and the factory uses it with all of them: one implementation, one set of
+semantics. What each concern does:
+
+- **request ID**: an inbound ``X-Request-ID`` matching ``[A-Za-z0-9._:-]{1,128}`` and
+  appearing once is kept, anything else is replaced by a fresh UUID4 (the ID is echoed
+  and logged, so it is never trusted verbatim). While the request runs it is in
+  :data:`flext_api._context.request_id_var`, structlog's contextvars and the scope; a
+  well-formed W3C ``traceparent`` is exposed the same way.
+- **in-flight**: start and end reported to a tracker (the graceful drain waits on it).
+- **access log**: exactly one record per request (see :mod:`._access_log`).
+- **timing**: ``X-Response-Time``, milliseconds to the response start.
+- **metrics**: duration, status and route template into :class:`ServerMetrics`.
+- **security headers**: pre-encoded headers appended unless the handler set them.
+
+Headers are appended in the order the stacked middlewares gave them: security headers,
+then ``X-Response-Time``, then the request ID.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import Protocol
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from flext_api._context import request_id_var, traceparent_var
+
+from .._asgi import (
+    REQUEST_ID_KEY,
+    UNMATCHED_ROUTE,
+    escaped_status,
+    mutable_headers,
+    register_send,
+    route_template,
+)
+from .._metrics import ServerMetrics, normalize_method
+from ._access_log import AccessLogger
+from ._request_id import read_request_id
+from ._security_headers import SecurityHeaderSet
+
+__all__ = ["InFlightTracker", "ObservedRequestMiddleware"]
+
+_bind = structlog.contextvars.bind_contextvars
+_reset = structlog.contextvars.reset_contextvars
+
+
+class InFlightTracker(Protocol):
+    """What the in-flight count reports to (the server state implements it)."""
+
+    def request_started(self) -> None:
+        """A request entered the stack."""
+
+    def request_finished(self) -> None:
+        """A request left the stack (finished, failed or cancelled)."""
+
+
+class ObservedRequestMiddleware:
+    """Request ID, in-flight, access log, timing, metrics and security headers in one pass."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        request_id_header: str | None = None,
+        tracker: InFlightTracker | None = None,
+        access_log: AccessLogger | None = None,
+        timing_header: str | None = None,
+        metrics: ServerMetrics | None = None,
+        metrics_exclude_paths: frozenset[str] = frozenset(),
+        security_headers: SecurityHeaderSet | None = None,
+    ) -> None:
+        self.app = app
+        self._id_header = (
+            request_id_header.lower().encode("latin-1") if request_id_header is not None else None
+        )
+        self._tracker = tracker
+        self._log = access_log
+        self._timing = timing_header.lower().encode("latin-1") if timing_header else None
+        self._metrics = metrics
+        self._exclude = metrics_exclude_paths
+        self._security = security_headers
+        # Whether the response start needs touching at all (the status is always read).
+        self._decorates = bool(self._id_header or self._timing or security_headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = perf_counter()
+        id_header = self._id_header
+        id_pair: tuple[bytes, bytes] | None = None
+        trace: str | None = None
+        request_id = ""
+        if id_header is not None:
+            request_id, encoded, trace = read_request_id(scope, id_header)
+            scope[REQUEST_ID_KEY] = request_id
+            id_pair = (id_header, encoded)
+        security = self._security
+        if security is not None:
+            extra = security.for_path(scope["path"])
+            add_security = security.apply
+        else:
+            extra, add_security = (), None
+        timing = self._timing
+        decorates = self._decorates
+        status: int | None = None
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if decorates:
+                    headers = mutable_headers(message)
+                    if add_security is not None:
+                        add_security(headers, extra)
+                    if timing is not None:
+                        elapsed = (perf_counter() - start) * 1000.0
+                        headers.append((timing, b"%.3fms" % elapsed))
+                    if id_pair is not None:
+                        headers.append(id_pair)
+            await send(message)
+
+        register_send(scope, observed_send)
+        tracker = self._tracker
+        if tracker is not None:
+            tracker.request_started()
+        if id_pair is not None:
+            id_token = request_id_var.set(request_id)
+            # Each request runs in its own task, whose context starts without a traceparent.
+            trace_token = traceparent_var.set(trace) if trace is not None else None
+            log_tokens = _bind(request_id=request_id)
+        try:
+            await self.app(scope, receive, observed_send)
+        except Exception as exc:
+            if status is None:
+                status = escaped_status(exc)
+            raise
+        finally:
+            self._finish(scope, status, perf_counter() - start)
+            if id_pair is not None:
+                _reset(**log_tokens)
+                if trace_token is not None:
+                    traceparent_var.reset(trace_token)
+                request_id_var.reset(id_token)
+            if tracker is not None:
+                tracker.request_finished()
+
+    def _finish(self, scope: Scope, status: int | None, seconds: float) -> None:
+        if self._log is not None:
+            self._log.log(scope, status, seconds)
+        metrics = self._metrics
+        if metrics is not None and scope["path"] not in self._exclude:
+            route = route_template(scope) or UNMATCHED_ROUTE
+            metrics.observe(normalize_method(scope["method"]), route, status, seconds)
