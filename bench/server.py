@@ -90,7 +90,7 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0)
 def _check_body(url: str) -> None:
     from urllib.request import urlopen
 
-    with urlopen(url, timeout=10) as resp:  # noqa: S310 - a loopback URL built here
+    with urlopen(url, timeout=10) as resp:
         body = resp.read()
     if body != EXPECTED_BODY:
         raise RuntimeError(f"wrong body from {url}: {body[:80]!r}")

@@ -161,11 +161,11 @@ class RouteCache:
 
         try:
             data = await self.values.get_or_compute(key, fill, ttl=expire, tags=tags)
+        except _NotStored as exc:  # this request computed it: its own response
+            return exc.response
         except CachedError as exc:
             if not isinstance(exc.__cause__, _NotStored):
                 raise exc.error from None
-            if mine:  # this request computed it: its own response
-                return mine[0]
             response: Response = await compute()  # another request's: never shared
             response.headers["X-Cache"] = "BYPASS"
             return response
