@@ -66,16 +66,17 @@ def batch(record: Record) -> Iterator[Row]:
     """client.batch (no plugins; default pipeline) vs a hand-made gather over raw aiohttp."""
     runs = by(record["rows"], "runner")
     base = runs["asyncio.gather + raw aiohttp"]
-    for name, target in (("client.batch (no plugins)", 0.85), ("client.batch (default pipeline)", None)):
+    for name, target in (
+        ("client.batch (no plugins)", 0.85),
+        ("client.batch (default pipeline)", None),
+    ):
         row = runs[name]
         yield Row(
             "batch",
             f"{name} vs asyncio.gather + raw aiohttp, {record['concurrency']} concurrent, req/s",
             row["ratio_to_raw"],
             target,
-            spread_of(
-                ours=steadiness(row["rounds_req_s"]), base=steadiness(base["rounds_req_s"])
-            ),
+            spread_of(ours=steadiness(row["rounds_req_s"]), base=steadiness(base["rounds_req_s"])),
         )
 
 
@@ -154,7 +155,9 @@ def gateway(record: Record) -> Iterator[Row]:
             ),
         )
 
-    yield pair("flext gateway", "uvicorn+aiohttp minimal", "flext gateway vs minimal uvicorn+aiohttp proxy")
+    yield pair(
+        "flext gateway", "uvicorn+aiohttp minimal", "flext gateway vs minimal uvicorn+aiohttp proxy"
+    )
     yield pair(
         "gateway JWT+limit+cache hit",
         "flext gateway",
@@ -174,7 +177,9 @@ def protocols(record: Record) -> Iterator[Row]:
         rival = max(rows.values(), key=lambda row: row["per_s"])  # the faster of the others
         yield Row(
             "protocols",
-            f"{ours} vs {rival['client']}" + (" (faster other)" if len(rows) > 1 else "") + ", per s",
+            f"{ours} vs {rival['client']}"
+            + (" (faster other)" if len(rows) > 1 else "")
+            + ", per s",
             round(mine["per_s"] / rival["per_s"], 3),
             target,
             spread_of(ours=steadiness(mine["rounds"]), base=steadiness(rival["rounds"])),
@@ -190,7 +195,9 @@ def storage(record: Record) -> Iterator[Row]:
             row["ratio_raw_over_ours"],
             0.9,
             # Times: the slowest round over the fastest, turned into speed (best/worst).
-            spread_of(ours=min(row["ours"]) / max(row["ours"]), base=min(row["raw"]) / max(row["raw"])),
+            spread_of(
+                ours=min(row["ours"]) / max(row["ours"]), base=min(row["raw"]) / max(row["raw"])
+            ),
         )
 
 
@@ -244,7 +251,11 @@ def generic(name: str, record: Record) -> Iterator[Row]:
         if isinstance(value, dict):
             for key, item in value.items():
                 where = f"{path}.{key}" if path else str(key)
-                if "ratio" in str(key) and isinstance(item, int | float) and not isinstance(item, bool):
+                if (
+                    "ratio" in str(key)
+                    and isinstance(item, int | float)
+                    and not isinstance(item, bool)
+                ):
                     yield Row(name, where, float(item))
                 else:
                     yield from walk(item, where)
