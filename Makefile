@@ -13,7 +13,7 @@ help:
 	@echo "make run    the gateway demo on 127.0.0.1:8000 (examples/gateway.yaml, two upstreams)"
 	@echo "make test   lint (ruff + mypy) and the whole test suite with coverage"
 	@echo "make lint   ruff + mypy strict"
-	@echo "make bench  run bench/*.py and append results to bench/results/"
+	@echo "make bench  run bench/*.py, append results to bench/results/, write bench/RESULTS.md"
 	@echo "make cache-tests  http-cache-tests conformance of the gateway's shared cache"
 
 $(BIN)/python:
@@ -97,7 +97,11 @@ test: $(VENV)/.dev-installed redis-server etcd chromium azurite lint
 	$(MAKE) cache-tests
 
 bench: $(VENV)/.dev-installed redis-server nginx wrk
-	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@for f in bench/*.py; do \
+		case $${f##*/} in _*) continue;; esac; \
+		echo "== $$f"; $(BIN)/python $$f || exit 1; \
+	done
+	$(BIN)/python bench/_summary.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov
