@@ -354,6 +354,12 @@ class Exchange:
             await send(
                 {"type": "http.response.start", "status": response.status_code, "headers": pairs}
             )
+            if not no_body and response.is_stream_consumed:
+                # The whole body came with the head: one message, no stream to watch.
+                body = response.content
+                result.bytes_out += len(body)
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+                return
             if not no_body:
                 pump = self._pump(response, send)
                 if receive is not None and _long(response):
