@@ -89,6 +89,8 @@ class Gateway:
         self._snapshot: Snapshot | None = None
         self._starting = asyncio.Lock()
         self.metrics = GatewayMetrics()
+        # Read at scrape time: no lock taken twice per request to keep a gauge current.
+        self.metrics.in_flight.set_function(lambda: self.in_flight)
         self.edge = Edge(self.metrics.registry, self.clock)
         self.access_log = (
             access_log if access_log is not None else make_json_logger(name="flext_api.gateway")
@@ -309,12 +311,10 @@ class Gateway:
 
     def _enter(self) -> None:
         self.in_flight += 1
-        self.metrics.in_flight.inc()
         self._idle.clear()
 
     def _leave(self) -> None:
         self.in_flight -= 1
-        self.metrics.in_flight.dec()
         if self.in_flight == 0:
             self._idle.set()
 

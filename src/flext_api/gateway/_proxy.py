@@ -19,6 +19,7 @@ without the final chunk), so a truncated body is never passed off as a complete 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -159,6 +160,14 @@ async def _until_disconnect(pump: Any, receive: Receive) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=64)
+def _attempt_timeout(timeouts: GatewayTimeouts) -> TimeoutConfig:
+    """One attempt's transport timeouts (a model built once per route's settings)."""
+    return TimeoutConfig(
+        connect=timeouts.connect, read=timeouts.idle, write=timeouts.idle, pool=None
+    )
+
+
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
     for name, value in headers:
         if name == b"transfer-encoding":
@@ -233,9 +242,7 @@ class Exchange:
         clock = cluster.clock
         start = clock.monotonic()
         deadline = start + timeouts.total
-        per_attempt = TimeoutConfig(
-            connect=timeouts.connect, read=timeouts.idle, write=timeouts.idle, pool=None
-        )
+        per_attempt = _attempt_timeout(timeouts)
         str_headers = Headers.from_pairs(
             [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
         )
