@@ -135,3 +135,49 @@ async def test_stale_answer_when_the_origin_is_gone(origin: EdgeOrigin, run_gate
     second = await fetch(gw.url + "/c/gone")
     again = await fetch(gw.url + "/c/gone?cc=max-age=0,stale-if-error=60&etag=v")
     assert (second[0], again[0], again[2]) == (502, 200, first[2])
+
+
+async def test_redis_store_is_shared_by_two_gateways(
+    origin: EdgeOrigin, redis_server: Any, run_gateway: Run
+) -> None:
+    """With store: redis, what one gateway stored answers the other's request."""
+    edge = {"redis_url": redis_server.url, "cache": {"store": "redis", "namespace": "t-shared:"}}
+    one = run_gateway(edge_config(origin.url, cache=True, edge=edge))
+    two = run_gateway(edge_config(origin.url, cache=True, edge=edge))
+    first = await fetch(one.url + "/c/shared", headers={"Host": "api.test"})
+    second = await fetch(two.url + "/c/shared", headers={"Host": "api.test"})
+    assert (second[2], origin.hits["shared"]) == (first[2], 1)
+    assert "age" in second[1]
+
+
+async def test_a_dead_cache_store_is_a_miss_not_an_error(
+    origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """With the Redis store stopped, cached routes still answer from the origin (no 500)."""
+    from tests.servers.redis_server import RedisServer
+
+    redis = RedisServer().start()
+    try:
+        edge = {"redis_url": redis.url, "cache": {"store": "redis"}}
+        gw = run_gateway(edge_config(origin.url, cache=True, edge=edge))
+        await fetch(gw.url + "/c/down")
+        redis.stop()
+        answers = [await fetch(gw.url + "/c/down") for _ in range(2)]
+        posted = await fetch(gw.url + "/c/down", method="POST")
+    finally:
+        redis.stop()
+    assert [a[0] for a in answers] == [200, 200] and posted[0] == 200
+    assert origin.hits["down"] == 4
+
+
+async def test_no_cache_requests_do_not_wait_for_a_leader(
+    origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """A request with Cache-Control: no-cache goes upstream even while a miss is in flight."""
+    gw = run_gateway(edge_config(origin.url, cache=True))
+    slow = asyncio.create_task(fetch(gw.url + "/c/nc?ms=500"))
+    while origin.hits["nc"] == 0:  # noqa: ASYNC110 - the origin's counter, polled
+        await asyncio.sleep(0.01)
+    await fetch(gw.url + "/c/nc?ms=500", headers={"Cache-Control": "no-cache"})
+    await slow
+    assert origin.hits["nc"] == 2
