@@ -258,24 +258,24 @@ class Exchange:
             tried.add(picked.id)
             result.attempts += 1
             result.instance = picked.id
+            attempt_start = clock.monotonic()
+            # The attempt's time to a response head (per_try, within the total) is the
+            # request's deadline: the transport's one shared timer enforces it, where an
+            # asyncio.timeout would arm and cancel a loop timer per request.
             request = HttpRequest(
                 method,
                 picked.url + target,
                 headers=str_headers,
                 stream=body.chunks() if has_body else None,
                 timeout=per_attempt,
-                deadline=deadline,
+                deadline=min(deadline, attempt_start + timeouts.per_try),
             )
-            attempt_start = clock.monotonic()
             in_flight = cluster.in_flight
             in_flight[picked.id] = in_flight.get(picked.id, 0) + 1
             response: HttpResponse | None = None
             code: ErrorCode | None = None
             try:
-                async with asyncio.timeout(min(timeouts.per_try, deadline - attempt_start)):
-                    response = await cluster.transport.send(request, stream=True)
-            except TimeoutError:
-                reason, code = Reason.UPSTREAM_TIMEOUT, ErrorCode.READ_TIMEOUT
+                response = await cluster.transport.send(request, stream=True)
             except FlextApiError as exc:
                 if isinstance(exc.__cause__, ClientGone):
                     in_flight[picked.id] -= 1
