@@ -3,8 +3,9 @@
 uvicorn bounds the idle time between requests but not the time a client takes to send
 a request head: a client dripping one header line at a time (slowloris) holds a
 connection for ever. Here the head must be complete within ``header_timeout`` seconds of
-the connection opening, or of the first byte after a keep-alive pause; otherwise the
-client gets a 408 and the connection is closed.
+the connection opening, or of the first bytes after a keep-alive pause; otherwise the
+client gets a 408 and the connection is closed. A head that arrives whole in one read
+arms no timer (no loop timer per request on keep-alive connections).
 
 Two parsers: httptools (llhttp, compiled; the default when the ``httptools`` package is
 installed, several times faster per request) and h11 (pure Python; always available).
@@ -70,11 +71,11 @@ class HeaderTimeoutH11Protocol(_HeadTimer, H11Protocol):
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        if self._head_timer is None and self.conn.their_state is h11.IDLE:
-            self._arm()  # first byte of a new request after a keep-alive pause
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:
             self._disarm()  # the head is in
+        elif self._head_timer is None:
+            self._arm()  # a head begun after a keep-alive pause and not yet complete
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -109,12 +110,12 @@ def _httptools_protocol() -> type[Any]:
             self._arm()
 
         def data_received(self, data: bytes) -> None:
-            if self._head_timer is None and self._awaiting_head():
-                self._arm()  # first byte of a new request after a keep-alive pause
             in_head = self._in_head
             super().data_received(data)
             if not self._head_pending:
                 self._disarm()  # the head is in
+            elif self._head_timer is None and self._awaiting_head():
+                self._arm()  # a head begun after a keep-alive pause and not yet complete
             if in_head and self._in_head:  # all of data belongs to one unfinished head
                 self._head_bytes += len(data)
                 if self._head_bytes > self.max_head_bytes and not self.transport.is_closing():
