@@ -208,3 +208,26 @@ def test_endless_head_is_refused(
     if parser == "httptools":
         assert _statuses(raw) == [431]
     assert a.hits("/echo/endless") == 0
+
+
+def test_late_head_after_keep_alive_gets_408(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run, parser: str
+) -> None:
+    """A head begun after a served request on the same connection is timed too (408)."""
+    a, _ = upstreams
+    gw = run_gateway(_config(a.url, parser, header_timeout=0.5))
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
+        sock.sendall(b"GET /echo/first HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = b""
+        while b"\r\n\r\n" not in first:
+            first += sock.recv(65536)
+        sock.sendall(b"GET /echo/late HTTP/1.1\r\nHost: x\r\n")  # never finished
+        raw = b""
+        try:
+            while chunk := sock.recv(65536):
+                raw += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+    assert _statuses(first) == [200]
+    assert b"HTTP/1.1 408" in raw
+    assert a.hits("/echo/late") == 0
