@@ -9,7 +9,8 @@ on a shared machine hits them all), the best round of each reported:
 - a minimal uvicorn + aiohttp proxy (bench/_minimal_proxy.py, uvicorn's defaults);
 - the same minimal proxy on granian;
 - the flext gateway (``flext-api gateway --config``: routing, retries, breakers,
-  passive health, metrics and its JSON access log to /dev/null, h11 parser);
+  passive health, metrics and its JSON access log to /dev/null; httptools and uvloop
+  when installed, as the minimal uvicorn proxy gets from uvicorn's defaults);
 - the flext gateway with its edge policies on (a second process, one Redis): JWT auth
   plus a Redis rate limit (``/jwt``), and JWT plus Redis limit plus the shared cache
   (``/full``, every request after the first a cache hit), and the cache alone (``/hit``).

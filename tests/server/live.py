@@ -22,7 +22,9 @@ class LiveServer:
     """uvicorn serving ``app`` in a background thread on a random 127.0.0.1 port.
 
     uvicorn's own proxy-header handling is off so the app's ``trusted_proxies`` logic
-    is what decides (uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1).
+    is what decides (uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1). The
+    parser is pinned to h11 and the loop to asyncio: the server tests check what the app
+    does with input h11 lets through (httptools, when installed, refuses more of it).
     """
 
     def __init__(self, app: FastAPI) -> None:
@@ -33,6 +35,8 @@ class LiveServer:
         self.port: int = self._sock.getsockname()[1]
         config = uvicorn.Config(
             app,
+            http="h11",
+            loop="asyncio",
             lifespan="on",
             access_log=False,
             log_level="warning",

@@ -10,9 +10,9 @@ carry over to the new snapshot for the instances that remain (:meth:`Cluster.bui
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,9 @@ from ._router import Router
 __all__ = ["Gateway", "Snapshot", "create_gateway"]
 
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+# The module's PRNG: seeded from os.urandom and reseeded in a forked child, so workers
+# never repeat each other's IDs. Request IDs correlate log lines; they are not secrets.
+_random_bits = random.getrandbits
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,8 @@ class Gateway:
         self._snapshot: Snapshot | None = None
         self._starting = asyncio.Lock()
         self.metrics = GatewayMetrics()
+        # Read at scrape time: no lock taken twice per request to keep a gauge current.
+        self.metrics.in_flight.set_function(lambda: self.in_flight)
         self.edge = Edge(self.metrics.registry, self.clock)
         self.access_log = (
             access_log if access_log is not None else make_json_logger(name="flext_api.gateway")
@@ -165,18 +170,29 @@ class Gateway:
                 return
 
     def request_id(self, scope: Scope) -> bytes:
-        """The client's ``X-Request-ID`` when it is sane, else a fresh one."""
+        """The client's ``X-Request-ID`` when it is sane, else a fresh one.
+
+        A fresh ID is 128 random bits in hex from the process's PRNG (seeded from the OS):
+        unique for correlation, and no system call per request as ``uuid4`` makes. It is
+        not a secret and nothing treats it as one.
+        """
         for name, value in scope["headers"]:
             if name == b"x-request-id" and _REQUEST_ID.match(value):
                 return bytes(value)
-        return uuid.uuid4().hex.encode()
+        return b"%032x" % _random_bits(128)
 
     def match(self, snapshot: Snapshot, scope: Scope) -> CompiledRoute | None:
         """The compiled route for ``scope`` under ``snapshot``, or None."""
-        headers = {n.decode("latin-1"): v.decode("latin-1") for n, v in scope["headers"]}
-        found = snapshot.router.match(
+        router = snapshot.router
+        if router.uses_headers:
+            headers = {n.decode("latin-1"): v.decode("latin-1") for n, v in scope["headers"]}
+            host = headers.get("host", "")
+        else:  # only the host is needed: no dict of every header per request
+            headers = {}
+            host = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"host"), "")
+        found = router.match(
             scope.get("method", "GET"),
-            headers.get("host", ""),
+            host,
             scope["path"],
             headers,
             scope.get("query_string", b"").decode("latin-1"),
@@ -295,12 +311,10 @@ class Gateway:
 
     def _enter(self) -> None:
         self.in_flight += 1
-        self.metrics.in_flight.inc()
         self._idle.clear()
 
     def _leave(self) -> None:
         self.in_flight -= 1
-        self.metrics.in_flight.dec()
         if self.in_flight == 0:
             self._idle.set()
 

@@ -66,12 +66,15 @@ class ListenerConfig(_Model):
 
     ``header_timeout``: seconds a client has to send a whole request head (slowloris).
     ``max_header_bytes``: the request line and headers together; more gets a 431.
+    ``parser``: the HTTP/1.1 parser: ``auto`` (httptools when installed, else h11),
+    ``httptools`` or ``h11``.
     """
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     header_timeout: float = Field(default=10.0, gt=0)
     max_header_bytes: int = Field(default=32768, ge=1024)
+    parser: Literal["auto", "httptools", "h11"] = "auto"
 
 
 class AdminConfig(_Model):

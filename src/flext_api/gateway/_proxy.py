@@ -19,6 +19,7 @@ without the final chunk), so a truncated body is never passed off as a complete 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -159,6 +160,14 @@ async def _until_disconnect(pump: Any, receive: Receive) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=64)
+def _attempt_timeout(timeouts: GatewayTimeouts) -> TimeoutConfig:
+    """One attempt's transport timeouts (a model built once per route's settings)."""
+    return TimeoutConfig(
+        connect=timeouts.connect, read=timeouts.idle, write=timeouts.idle, pool=None
+    )
+
+
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
     for name, value in headers:
         if name == b"transfer-encoding":
@@ -233,9 +242,7 @@ class Exchange:
         clock = cluster.clock
         start = clock.monotonic()
         deadline = start + timeouts.total
-        per_attempt = TimeoutConfig(
-            connect=timeouts.connect, read=timeouts.idle, write=timeouts.idle, pool=None
-        )
+        per_attempt = _attempt_timeout(timeouts)
         str_headers = Headers.from_pairs(
             [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
         )
@@ -251,24 +258,24 @@ class Exchange:
             tried.add(picked.id)
             result.attempts += 1
             result.instance = picked.id
+            attempt_start = clock.monotonic()
+            # The attempt's time to a response head (per_try, within the total) is the
+            # request's deadline: the transport's one shared timer enforces it, where an
+            # asyncio.timeout would arm and cancel a loop timer per request.
             request = HttpRequest(
                 method,
                 picked.url + target,
                 headers=str_headers,
                 stream=body.chunks() if has_body else None,
                 timeout=per_attempt,
-                deadline=deadline,
+                deadline=min(deadline, attempt_start + timeouts.per_try),
             )
-            attempt_start = clock.monotonic()
             in_flight = cluster.in_flight
             in_flight[picked.id] = in_flight.get(picked.id, 0) + 1
             response: HttpResponse | None = None
             code: ErrorCode | None = None
             try:
-                async with asyncio.timeout(min(timeouts.per_try, deadline - attempt_start)):
-                    response = await cluster.transport.send(request, stream=True)
-            except TimeoutError:
-                reason, code = Reason.UPSTREAM_TIMEOUT, ErrorCode.READ_TIMEOUT
+                response = await cluster.transport.send(request, stream=True)
             except FlextApiError as exc:
                 if isinstance(exc.__cause__, ClientGone):
                     in_flight[picked.id] -= 1
@@ -354,6 +361,12 @@ class Exchange:
             await send(
                 {"type": "http.response.start", "status": response.status_code, "headers": pairs}
             )
+            if not no_body and response.is_stream_consumed:
+                # The whole body came with the head: one message, no stream to watch.
+                body = response.content
+                result.bytes_out += len(body)
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+                return
             if not no_body:
                 pump = self._pump(response, send)
                 if receive is not None and _long(response):

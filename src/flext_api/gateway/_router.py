@@ -78,7 +78,7 @@ class Router:
     ('o', {'id': '7'})
     """
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "uses_headers")
 
     def __init__(self, routes: Sequence[RouteConfig]) -> None:
         entries = []
@@ -92,6 +92,8 @@ class Router:
             entries.append(_Entry(route, key, regex))
         entries.sort(key=lambda e: e.sort_key)
         self._entries = tuple(entries)
+        #: False when no route matches on headers: callers may then pass only ``host``.
+        self.uses_headers = any(route.match.headers for route in routes)
 
     @property
     def routes(self) -> tuple[RouteConfig, ...]:

@@ -1,7 +1,8 @@
-"""Serving a gateway: uvicorn (h11), the admin API, reload triggers and graceful shutdown.
+"""Serving a gateway: uvicorn, the admin API, reload triggers and graceful shutdown.
 
-uvicorn with its h11 parser is the default: h11 refuses every request-smuggling case in
-``tests/integration/gateway/test_smuggling.py`` (docs/gateway.md has the comparison).
+The parser is the listener's ``parser``: httptools when installed (``auto``), else h11;
+both refuse every request-smuggling case in ``tests/integration/gateway/test_smuggling.py``
+(docs/gateway.md has the comparison).
 
 Shutdown on SIGTERM/SIGINT: readiness turns 503 and new requests on open connections get
 a 503 ``draining``; uvicorn stops accepting; proxied WebSockets are closed with 1001
@@ -37,13 +38,20 @@ def uvicorn_config(
     drain_timeout: float = 30.0,
     listener: ListenerConfig | None = None,
 ) -> Any:
-    """uvicorn settings of the gateway: h11 with a head timeout, no headers of its own."""
+    """uvicorn settings of the gateway: a head timeout, no headers of its own.
+
+    The parser is the listener's (httptools when installed, by default).
+    """
     listener = listener or ListenerConfig()
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        http=protocol_with_header_timeout(listener.header_timeout),
+        http=protocol_with_header_timeout(
+            listener.header_timeout,
+            parser=listener.parser,
+            max_head_bytes=listener.max_header_bytes,
+        ),
         h11_max_incomplete_event_size=listener.max_header_bytes,
         ws="wsproto",
         lifespan="on",

@@ -331,6 +331,10 @@ class AiohttpTransport:
                 )
             connecting = False
             version = resp.version
+            # A body that arrived whole with its head (the usual small answer) is not
+            # streamed even when asked: the bytes are in memory already, and handing
+            # them over at once saves the stream's per-chunk machinery.
+            streamed = stream and not resp.content.is_eof()
             response = HttpResponse(
                 resp.status,
                 headers=Headers.from_pairs(list(resp.headers.items())),
@@ -340,10 +344,10 @@ class AiohttpTransport:
                 else f"HTTP/{version.major}.{version.minor}",
                 reason=resp.reason or "",
                 request=request,
-                stream=self._iter_body(resp, request, timeout.read) if stream else None,
-                close=_closer(resp, self._give_back) if stream else None,
+                stream=self._iter_body(resp, request, timeout.read) if streamed else None,
+                close=_closer(resp, self._give_back) if streamed else None,
             )
-            if stream:
+            if streamed:
                 held = False  # the response's close() gives the slot back
             else:
                 response._content = await _read_all(resp.content, dog, watch)

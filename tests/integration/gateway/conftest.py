@@ -1,4 +1,4 @@
-"""Fixtures: recording upstreams and a real gateway (uvicorn, h11) on 127.0.0.1."""
+"""Fixtures: recording upstreams and a real gateway (uvicorn) on 127.0.0.1."""
 
 from __future__ import annotations
 

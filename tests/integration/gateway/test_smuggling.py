@@ -2,7 +2,8 @@
 
 Behind the gateway sits an upstream that records every request it receives. Each case
 must be refused (400, 408, 431) or the connection closed, and nothing smuggled may reach
-the upstream: its only allowed requests are the ones a test sends on purpose.
+the upstream: its only allowed requests are the ones a test sends on purpose. Every test
+runs on both parsers the listener offers (httptools and h11).
 """
 
 from __future__ import annotations
@@ -13,12 +14,28 @@ from typing import Any
 
 import pytest
 
+from flext_api.gateway._protocol import httptools_available
 from tests.integration.gateway.conftest import LiveGateway, basic_config
 from tests.integration.gateway.upstream import Upstream
 
 pytestmark = pytest.mark.integration
 
 Run = Callable[[dict[str, Any]], LiveGateway]
+PARSERS = ["h11", *(["httptools"] if httptools_available() else [])]
+
+
+@pytest.fixture(params=PARSERS)
+def parser(request: pytest.FixtureRequest) -> str:
+    """The listener's HTTP parser under test."""
+    return str(request.param)
+
+
+def _config(url: str, parser: str, **listener: Any) -> dict[str, Any]:
+    config = basic_config(url)
+    config["listeners"] = [{"parser": parser, **listener}]
+    return config
+
+
 REFUSED = {400, 408, 431}
 
 SMUGGLED = b"GET /echo/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -77,11 +94,11 @@ def _statuses(raw: bytes) -> list[int]:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_malformed_request_refused(
-    case: str, upstreams: tuple[Upstream, Upstream], run_gateway: Run
+    case: str, upstreams: tuple[Upstream, Upstream], run_gateway: Run, parser: str
 ) -> None:
     """Ambiguous or malformed requests are refused and nothing reaches the upstream."""
     a, _ = upstreams
-    gw = run_gateway(basic_config(a.url))
+    gw = run_gateway(_config(a.url, parser))
     raw = _exchange(gw.port, CASES[case])
     statuses = _statuses(raw)
     assert statuses == [] or statuses[0] in REFUSED, (case, raw[:200])
@@ -106,25 +123,29 @@ NORMALIZED = {
 
 @pytest.mark.parametrize("case", sorted(NORMALIZED))
 def test_lenient_input_is_normalized_before_forwarding(
-    case: str, upstreams: tuple[Upstream, Upstream], run_gateway: Run
+    case: str, upstreams: tuple[Upstream, Upstream], run_gateway: Run, parser: str
 ) -> None:
-    """Input RFC 9112 lets a recipient repair reaches the upstream in one clean form."""
+    """Input RFC 9112 lets a recipient repair is repaired (h11) or refused (httptools)."""
     a, _ = upstreams
-    gw = run_gateway(basic_config(a.url))
+    gw = run_gateway(_config(a.url, parser))
     payload, expected = NORMALIZED[case]
     raw = _exchange(gw.port, payload)
+    forwarded = [r for r in a.requests if r["path"] != "/health"]
+    if parser == "httptools" and _statuses(raw) == [400]:
+        assert forwarded == []  # refusing is the other answer RFC 9112 allows
+        return
     assert _statuses(raw) == [200]
-    (record,) = [r for r in a.requests if r["path"] != "/health"]
+    (record,) = forwarded
     seen = dict(record["headers"])
     assert {name: seen.get(name) for name in expected} == expected
 
 
-def test_slowloris_headers_are_cut(upstreams: tuple[Upstream, Upstream], run_gateway: Run) -> None:
+def test_slowloris_headers_are_cut(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run, parser: str
+) -> None:
     """A client dripping its header block gets a 408 and the connection is closed."""
     a, _ = upstreams
-    config = basic_config(a.url)
-    config["listeners"] = [{"header_timeout": 0.5}]
-    gw = run_gateway(config)
+    gw = run_gateway(_config(a.url, parser, header_timeout=0.5))
     with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
         sock.sendall(b"GET /echo/slow HTTP/1.1\r\nHost: x\r\n")
         raw = b""
@@ -148,11 +169,11 @@ def test_slowloris_headers_are_cut(upstreams: tuple[Upstream, Upstream], run_gat
 
 
 def test_valid_request_after_refusal_tests_still_served(
-    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run, parser: str
 ) -> None:
     """A well-formed request on the same listener is proxied (the cases above are not flukes)."""
     a, _ = upstreams
-    gw = run_gateway(basic_config(a.url))
+    gw = run_gateway(_config(a.url, parser))
     raw = _exchange(
         gw.port,
         b"POST /echo/ok HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
@@ -161,3 +182,52 @@ def test_valid_request_after_refusal_tests_still_served(
     assert [(r["path"], r["body_length"]) for r in a.requests if r["path"] != "/health"] == [
         ("/echo/ok", 5)
     ]
+
+
+def test_endless_head_is_refused(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run, parser: str
+) -> None:
+    """A head that never ends is cut once it passes max_header_bytes (memory stays bounded)."""
+    a, _ = upstreams
+    gw = run_gateway(_config(a.url, parser))
+    line = b"X-Pad: " + b"a" * 200 + b"\r\n"
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
+        sock.sendall(b"GET /echo/endless HTTP/1.1\r\nHost: x\r\n")
+        raw = b""
+        for _ in range(2000):  # up to ~400 KB, far past the 32 KiB default, never finished
+            try:
+                sock.sendall(line)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        try:
+            while chunk := sock.recv(65536):
+                raw += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+    assert _statuses(raw) in ([431], [400], [])
+    if parser == "httptools":
+        assert _statuses(raw) == [431]
+    assert a.hits("/echo/endless") == 0
+
+
+def test_late_head_after_keep_alive_gets_408(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run, parser: str
+) -> None:
+    """A head begun after a served request on the same connection is timed too (408)."""
+    a, _ = upstreams
+    gw = run_gateway(_config(a.url, parser, header_timeout=0.5))
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
+        sock.sendall(b"GET /echo/first HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = b""
+        while b"\r\n\r\n" not in first:
+            first += sock.recv(65536)
+        sock.sendall(b"GET /echo/late HTTP/1.1\r\nHost: x\r\n")  # never finished
+        raw = b""
+        try:
+            while chunk := sock.recv(65536):
+                raw += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+    assert _statuses(first) == [200]
+    assert b"HTTP/1.1 408" in raw
+    assert a.hits("/echo/late") == 0
