@@ -84,11 +84,13 @@ def _instance(cluster: str, config: InstanceConfig) -> ServiceInstance:
 
 
 class Picked:
-    """One attempt's instance and its breaker admission."""
+    """One attempt's instance and its breaker admission (both None: breaker turned off)."""
 
     __slots__ = ("admit", "breaker", "instance")
 
-    def __init__(self, instance: ServiceInstance, breaker: CircuitBreaker, admit: Admit) -> None:
+    def __init__(
+        self, instance: ServiceInstance, breaker: CircuitBreaker | None, admit: Admit | None
+    ) -> None:
         self.instance = instance
         self.breaker = breaker
         self.admit = admit
@@ -235,6 +237,9 @@ class Cluster:
             if instance.id in self.drained:
                 skipped.add(instance.id)
                 continue
+            if not self.config.breaker.enabled:
+                self.registry.on_start(service, instance)
+                return Picked(instance, None, None)
             breaker = self.breakers.get(instance.id)
             if breaker is None:  # an instance the registry added since
                 breaker = CircuitBreaker(self.config.breaker, key=instance.id)
@@ -252,19 +257,21 @@ class Cluster:
         self, picked: Picked, *, status: int | None, error: ErrorCode | None, duration: float
     ) -> None:
         """Record one attempt's outcome: breaker, passive health and balancer feedback."""
-        now = self.clock.monotonic()
-        failed = error is not None or (status is not None and status in (502, 503, 504))
-        if failed:
-            picked.breaker.on_failure(now, duration, picked.admit)
-        else:
-            picked.breaker.on_success(now, duration, picked.admit)
+        breaker, admit = picked.breaker, picked.admit
+        if breaker is not None and admit is not None:
+            now = self.clock.monotonic()
+            if error is not None or (status is not None and status in (502, 503, 504)):
+                breaker.on_failure(now, duration, admit)
+            else:
+                breaker.on_success(now, duration, admit)
         self.registry.record_call(
             self.config.service, picked.instance, status=status, error=error, latency=duration
         )
 
     def release(self, picked: Picked) -> None:
         """The attempt ended without saying anything about the instance."""
-        picked.breaker.release(picked.admit)
+        if picked.breaker is not None and picked.admit is not None:
+            picked.breaker.release(picked.admit)
 
     async def set_drained(self, instance_id: str, drained: bool) -> bool:
         """Take an instance out of rotation (or back); False when the id is unknown.

@@ -203,7 +203,10 @@ class ClusterConfig(_Model):
     registry: RegistrySourceConfig | None = None
     balancer: Literal["round_robin", "least_request", "random", "peak_ewma"] = "round_robin"
     health: HealthConfig = HealthConfig()
-    pool: PoolConfig = PoolConfig()
+    # Idle upstream connections expire after 4 s, below the 5 s keep-alive of uvicorn and
+    # Node: an upstream that closes an idle connection first races the next request on
+    # it, and a POST lost that way cannot be retried.
+    pool: PoolConfig = PoolConfig(keepalive_expiry=4.0)
     timeouts: GatewayTimeouts = GatewayTimeouts()
     retry: RouteRetry = RouteRetry()
     breaker: BreakerConfig = BreakerConfig()

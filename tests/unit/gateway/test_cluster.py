@@ -91,6 +91,26 @@ async def test_open_breakers_give_breaker_open() -> None:
     await cluster.aclose(close_transport=True)
 
 
+async def test_breaker_turned_off_never_opens() -> None:
+    """breaker.enabled false: failures never open it and every pick is admitted."""
+    clock = FakeClock()
+    cluster = await Cluster.build(
+        _config(
+            breaker={"enabled": False, "consecutive_failures": 1},
+            health={"active": False, "passive": {"enabled": False}},
+        ),
+        None,
+        clock,
+    )
+    for _ in range(6):
+        picked = cluster.pick(set())
+        assert isinstance(picked, Picked) and picked.breaker is None
+        _fail(cluster, picked)
+        cluster.release(picked)
+    assert isinstance(cluster.pick(set()), Picked)
+    await cluster.aclose(close_transport=True)
+
+
 async def test_drain_and_enable() -> None:
     """Drained instances get no picks; draining every one gives no_healthy_instance."""
     cluster = await Cluster.build(_config(), None, FakeClock())

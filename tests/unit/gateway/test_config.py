@@ -153,3 +153,11 @@ def test_auth_route_needs_auth_section() -> None:
     """auth: true on a route without a top-level auth section is refused."""
     result = parse_config(MINIMAL.replace("cache: true", "auth: true"))
     assert result.error is not None and "no auth section" in result.error
+
+
+def test_cluster_pool_expires_idle_connections_before_common_upstreams() -> None:
+    """A cluster's idle upstream connections expire before uvicorn's and Node's 5 s."""
+    from flext_api.gateway import ClusterConfig
+
+    cluster = ClusterConfig.model_validate({"name": "svc", "instances": [{"url": "http://a:1"}]})
+    assert cluster.pool.keepalive_expiry < 5.0
