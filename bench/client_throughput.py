@@ -10,7 +10,8 @@ fails the run. Then it measures the
 pipeline's cost per request over MockTransport (no network). One JSON line per run is
 appended to bench/results/client_throughput.jsonl.
 
-Run: make bench   (or: .venv/bin/python bench/client_throughput.py [--requests N] [--rounds R])
+Run: make bench   (or: .venv/bin/python bench/client_throughput.py [--requests N] [--rounds R]
+[--loop uvloop]); ``--loop uvloop`` runs every client on uvloop (the ``speed`` extra).
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ async def pipeline_cost(n: int, *, defaults: bool) -> float:
         return best
 
 
-async def main(n: int, rounds: int) -> None:
+async def main(n: int, rounds: int, loop: str = "asyncio") -> None:
     rows: list[dict[str, object]] = []
     with Nginx() as nginx:
         url = nginx.url + "/"
@@ -161,7 +162,7 @@ async def main(n: int, rounds: int) -> None:
 
     print(
         f"\nclient throughput, {n} GETs per cell, best of {rounds} interleaved rounds, "
-        "local nginx (1 worker)"
+        f"local nginx (1 worker), {loop} event loop"
     )
     print(f"{'conc':>4}  {'client':<26} {'req/s':>10} {'x aiohttp (equal)':>18} {'spread':>7}")
     for row in rows:
@@ -179,6 +180,7 @@ async def main(n: int, rounds: int) -> None:
         "python": platform.python_version(),
         "requests_per_cell": n,
         "rounds": rounds,
+        "loop": loop,
         "rows": rows,
         "pipeline_us": {
             "no_plugins": round(bare, 2),
@@ -194,5 +196,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.rounds))
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main(args.requests, args.rounds, args.loop))
+    else:
+        asyncio.run(main(args.requests, args.rounds))
