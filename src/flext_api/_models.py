@@ -243,11 +243,23 @@ class HttpRequest:
 _HOST_RE = re.compile(r"(?:[^:/?#]*://)?(?:[^/?#]*@)?([^/?#]*)")
 
 
+#: URL -> host: clients send many requests to the same few URLs, and a dict hit costs a
+#: fraction of the match and the lower(). Bounded: emptied when it reaches the limit.
+_HOSTS: dict[str, str] = {}
+_HOSTS_MAX = 1024
+
+
 def host_of(url: str) -> str:
     """``host[:port]`` of ``url``, lower-cased, without credentials."""
-    match = _HOST_RE.match(url)
-    assert match is not None  # every part of the pattern is optional
-    return match.group(1).lower()
+    host = _HOSTS.get(url)
+    if host is None:
+        match = _HOST_RE.match(url)
+        assert match is not None  # every part of the pattern is optional
+        host = match.group(1).lower()
+        if len(_HOSTS) >= _HOSTS_MAX:
+            _HOSTS.clear()
+        _HOSTS[url] = host
+    return host
 
 
 _CHARSET_RE = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)

@@ -8,7 +8,7 @@ import pytest
 
 from flext_api import ErrorCode, FlextApiError, Headers, HttpRequest, HttpResponse
 from flext_api._errors import DecodeError, InvalidRequestError
-from flext_api._models import validate_header
+from flext_api._models import _HOSTS, _HOSTS_MAX, host_of, validate_header
 
 
 def test_headers_are_case_insensitive_and_keep_repeats() -> None:
@@ -76,6 +76,15 @@ def test_request_host_and_repr_hide_secrets() -> None:
     assert repr(req) == "<HttpRequest [GET https://API.example:8443/p]>"
     assert HttpRequest("GET", "http://h?x=1").host == "h"
     assert req.is_replayable
+
+
+def test_host_of_stays_right_and_bounded_past_its_cache_limit() -> None:
+    """More distinct URLs than the host cache holds: each host is still right, the cache bounded."""
+    urls = [f"http://User@Host-{i}.example:81/p?q={i}" for i in range(_HOSTS_MAX + 5)]
+    hosts = [host_of(url) for url in urls]
+    assert hosts == [f"host-{i}.example:81" for i in range(_HOSTS_MAX + 5)]
+    assert len(_HOSTS) <= _HOSTS_MAX
+    assert host_of(urls[0]) == "host-0.example:81"
 
 
 def test_request_copy_is_independent() -> None:
