@@ -76,6 +76,13 @@ class BreakerState(StrEnum):
     DISABLED = "disabled"
 
 
+# The members as module globals: a global read is a cached dict hit, while
+# ``BreakerState.CLOSED`` goes through the enum class on every call (hot paths below).
+_CLOSED = BreakerState.CLOSED
+_FORCED_CLOSED = BreakerState.FORCED_CLOSED
+_HALF_OPEN = BreakerState.HALF_OPEN
+
+
 @dataclass(frozen=True, slots=True)
 class Admit:
     """Verdict of :meth:`CircuitBreaker.allow`: go ahead; hand it back with the result."""
@@ -158,14 +165,14 @@ class CircuitBreaker:
     def allow(self, now: float) -> Admit | Reject:
         """May a call start at ``now``?"""
         state = self.state
-        if state is BreakerState.CLOSED or state is BreakerState.FORCED_CLOSED:
+        if state is _CLOSED or state is _FORCED_CLOSED:
             return self._admit
         if state is BreakerState.OPEN:
             if now < self.open_until:
                 return Reject(state, self.open_until - now)
             self._transition(BreakerState.HALF_OPEN, now, "open time elapsed")
             state = BreakerState.HALF_OPEN
-        if state is BreakerState.HALF_OPEN:
+        if state is _HALF_OPEN:
             if self._in_flight + self._trial_successes >= self.config.half_open_calls:
                 return Reject(state, None)
             self._in_flight += 1
@@ -188,11 +195,11 @@ class CircuitBreaker:
             self._record(now, admit, failed=False, slow=True)
             return
         state = self.state
-        if state is BreakerState.CLOSED or state is BreakerState.FORCED_CLOSED:
+        if state is _CLOSED or state is _FORCED_CLOSED:
             self._consecutive = 0
             self._window.add(now, _CALLS)
             return
-        if state is BreakerState.HALF_OPEN and self._current(admit):
+        if state is _HALF_OPEN and self._current(admit):
             self._in_flight -= 1
             self._trial_successes += 1
             if self._trial_successes >= self.config.half_open_calls:
@@ -212,7 +219,7 @@ class CircuitBreaker:
 
     def release(self, admit: Admit | None = None) -> None:
         """The call ended without telling anything about the host (cancelled, bad input)."""
-        if self.state is BreakerState.HALF_OPEN and self._current(admit) and self._in_flight:
+        if self.state is _HALF_OPEN and self._current(admit) and self._in_flight:
             self._in_flight -= 1
 
     # -- the driver -------------------------------------------------------------------------
