@@ -28,13 +28,24 @@ from ..discovery import (
     ServiceRegistry,
 )
 from ..resilience import Admit, CircuitBreaker, Reject, RetryBudget
-from ..transports import AiohttpTransport
+from ..transports import AiohttpTransport, Transport
 from ._config import ClusterConfig, HealthConfig, InstanceConfig, RegistrySourceConfig
 from ._reasons import Reason
 
 __all__ = ["Cluster", "Picked"]
 
 _NEVER = 2**31 - 1
+
+
+def upstream_transport(config: ClusterConfig, clock: Clock) -> Transport:
+    """The cluster's pool: ``h1`` for http:// (aiohttp for https://), or aiohttp only."""
+    timeout = TimeoutConfig(connect=config.timeouts.connect)
+    aiohttp = AiohttpTransport(config.pool, timeout, clock=clock, passthrough=True)
+    if config.transport == "aiohttp":
+        return aiohttp
+    from ..transports._h1 import H1Transport
+
+    return H1Transport(config.pool, timeout, clock=clock, fallback=aiohttp)
 
 
 def health_check_of(config: HealthConfig) -> HealthCheckConfig | None:
@@ -124,7 +135,7 @@ class Cluster:
         self,
         config: ClusterConfig,
         registry: ServiceRegistry,
-        transport: AiohttpTransport,
+        transport: Transport,
         breakers: dict[str, CircuitBreaker],
         drained: set[str],
         clock: Clock,
@@ -200,15 +211,14 @@ class Cluster:
         for instance_id in wanted:
             if instance_id not in breakers:
                 breakers[instance_id] = CircuitBreaker(config.breaker, key=instance_id)
-        if previous is not None and previous.config.pool == config.pool:
+        if (
+            previous is not None
+            and previous.config.pool == config.pool
+            and previous.config.transport == config.transport
+        ):
             transport = previous.transport
         else:
-            transport = AiohttpTransport(
-                config.pool,
-                TimeoutConfig(connect=config.timeouts.connect),
-                clock=clock,
-                passthrough=True,
-            )
+            transport = upstream_transport(config, clock)
         return cls(config, registry, transport, breakers, drained, clock)
 
     @property

@@ -205,8 +205,13 @@ class ClusterConfig(_Model):
     health: HealthConfig = HealthConfig()
     # Idle upstream connections expire after 4 s, below the 5 s keep-alive of uvicorn and
     # Node: an upstream that closes an idle connection first races the next request on
-    # it, and a POST lost that way cannot be retried.
-    pool: PoolConfig = PoolConfig(keepalive_expiry=4.0)
+    # it, and a POST lost that way cannot be retried. Idle connections are not capped
+    # below the pool: a burst that ends leaves many idle at once for a moment, and
+    # closing them only to reopen them on the next burst costs a connect per request.
+    pool: PoolConfig = PoolConfig(keepalive_expiry=4.0, max_keepalive=100)
+    # ``h1``: the gateway's own HTTP/1.1 client for http:// upstreams (https:// goes
+    # through aiohttp); ``aiohttp``: aiohttp for every upstream.
+    transport: Literal["h1", "aiohttp"] = "h1"
     timeouts: GatewayTimeouts = GatewayTimeouts()
     retry: RouteRetry = RouteRetry()
     breaker: BreakerConfig = BreakerConfig()

@@ -1,0 +1,121 @@
+"""Instructions per proxied request (callgrind), the minimal proxy against the gateway.
+
+Each target is started under ``valgrind --tool=callgrind`` twice and sent ``--low`` then
+``--high`` requests (``GET /`` through it to one nginx, 8 keep-alive connections from a
+client outside valgrind); ``(I_high - I_low) / (high - low)`` is the cost of one request
+with start-up and shut-down cancelled out. Deterministic enough to decide on a loaded
+machine where wall-clock figures are not.
+
+Run: .venv/bin/python bench/gateway_instructions.py [--low 200] [--high 1200]
+    [--targets minimal,gateway,gateway-aiohttp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import aiohttp
+from _nginx import Nginx
+from gateway import _free_port, _gateway_config
+
+HERE = Path(__file__).resolve().parent
+
+
+async def _load(url: str, count: int, connections: int = 8) -> None:
+    """Send ``count`` GETs over ``connections`` keep-alive connections; check each."""
+    left = count
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                async with session.get(url) as response:
+                    body = await response.read()
+                    if response.status != 200 or b"ok" not in body:
+                        raise RuntimeError(f"bad answer {response.status}: {body[:80]!r}")
+
+        await asyncio.gather(*(worker() for _ in range(connections)))
+
+
+def _ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"target exited with {proc.returncode}")
+        try:
+            asyncio.run(_load(url, 1, 1))
+            return
+        except (aiohttp.ClientError, OSError):
+            time.sleep(0.5)
+    raise RuntimeError("target did not start")
+
+
+def _instructions(argv: list[str], env: dict[str, str], url: str, count: int, out: Path) -> int:
+    proc = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **env},
+    )
+    try:
+        _ready(url, proc)
+        asyncio.run(_load(url, count - 1))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(600)
+    match = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"no instruction total in {out}")
+    return int(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--low", type=int, default=200)
+    parser.add_argument("--high", type=int, default=1200)
+    parser.add_argument("--targets", default="minimal,gateway,gateway-aiohttp")
+    args = parser.parse_args()
+    results: dict[str, float] = {}
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="flext-gw-ir-") as tmp:
+        root = Path(tmp)
+        upstream = stack.enter_context(Nginx())
+        for name in args.targets.split(","):
+            port = _free_port()
+            env: dict[str, str] = {}
+            if name == "minimal":
+                env = {"UPSTREAM": upstream.url, "PYTHONPATH": str(HERE)}
+                argv = [sys.executable, "-m", "uvicorn", "_minimal_proxy:app", "--host",
+                        "127.0.0.1", "--port", str(port), "--no-access-log",
+                        "--log-level", "warning"]  # fmt: skip
+            else:
+                config = _gateway_config(upstream.url, port, root)
+                if name == "gateway-aiohttp":
+                    data = json.loads(config.read_text())
+                    data["clusters"][0]["transport"] = "aiohttp"
+                    config.write_text(json.dumps(data))
+                argv = [sys.executable, "-m", "flext_api.cli", "gateway", "--config", str(config)]
+            url = f"http://127.0.0.1:{port}/"
+            low = _instructions(argv, env, url, args.low, root / f"{name}.low")
+            high = _instructions(argv, env, url, args.high, root / f"{name}.high")
+            results[name] = (high - low) / (args.high - args.low)
+            print(f"{name:<18}{results[name]:>12,.0f} instructions/request", flush=True)
+    if "minimal" in results:
+        for name, value in results.items():
+            print(f"{name:<18}{value / results['minimal']:>8.2f}x the minimal proxy's count")
+
+
+if __name__ == "__main__":
+    main()

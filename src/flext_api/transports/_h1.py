@@ -1,0 +1,759 @@
+"""``H1Transport``: HTTP/1.1 over plain asyncio protocols and httptools' response parser.
+
+Why: a reverse proxy moves many small exchanges, and on this project's gateway bench the
+aiohttp client's request and response objects (URL, multidict, stream reader, payload
+writer) cost more per request than the whole of a minimal proxy's serving side. This
+transport writes the request head as one ``bytes`` join, feeds the answer to httptools'
+C parser and hands the body over as the parser gives it: a small answer arrives with its
+head and is returned whole without a stream; a large one is streamed with flow control
+(reading from the upstream pauses past 256 KiB buffered and resumes when the reader
+caught up; writing waits for the socket buffer to drain).
+
+Pool: keep-alive connections per origin (``host:port``), most recently used first, at most
+``max_connections`` requests in flight (a FIFO of waiters, ``POOL_TIMEOUT`` when none frees
+in time) and ``max_connections`` open connections, at most ``max_keepalive`` idle ones, each
+closed after ``keepalive_expiry`` seconds idle. A connection goes back to the pool only
+after a complete exchange the upstream did not ask to close.
+
+Timeouts: the connect timeout bounds new connections; the read timeout (silence between
+reads, also between writes of a request body) and the deadline are held by the shared
+:class:`~flext_api.transports._watchdog.Watchdog`, as in the aiohttp transport.
+
+Errors map to the same codes as the aiohttp transport: refused -> ``CONNECT_ERROR``, slow
+connect -> ``CONNECT_TIMEOUT``, silence -> ``READ_TIMEOUT``, past the deadline ->
+``DEADLINE_EXCEEDED``, a connection closed or reset before the end of the answer, or an
+answer that is not HTTP/1.x -> ``PROTOCOL_ERROR`` (a streamed body raises it from the
+stream, so a proxy cuts its client's stream instead of passing a short body off as whole).
+Nothing is ever sent twice: retries are the caller's decision.
+
+Scope: ``http://`` URLs. Other schemes go to ``fallback`` (a transport such as
+:class:`~flext_api.transports.AiohttpTransport` for ``https://``) or fail with
+``INVALID_REQUEST``. Bodies are passed as they are (no decompression), which is what a
+proxy needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httptools
+
+from .._clock import Clock, get_clock
+from .._config import PoolConfig, TimeoutConfig
+from .._errors import ErrorCode, FlextApiError
+from .._models import Headers, HttpRequest, HttpResponse
+from ._base import Transport, map_os_error, transport_error
+from ._watchdog import Watch, Watchdog
+
+__all__ = ["H1Transport"]
+
+_HIGH_WATER = 256 * 1024
+_LOW_WATER = 64 * 1024
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_KNOWN_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
+
+
+class _Conn(asyncio.Protocol):
+    """One upstream connection and the state of the exchange it carries."""
+
+    __slots__ = (
+        "alive",
+        "buffered",
+        "chunks",
+        "done",
+        "drain_waiter",
+        "eof_framed",
+        "error",
+        "head",
+        "idle_since",
+        "interim",
+        "loop",
+        "origin",
+        "parser",
+        "paused_reading",
+        "paused_writing",
+        "raw_headers",
+        "reusable",
+        "transport",
+        "waiter",
+    )
+
+    def __init__(self, origin: _Origin, loop: asyncio.AbstractEventLoop) -> None:
+        self.origin = origin
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.alive = True
+        self.idle_since = 0.0
+        self.head: asyncio.Future[None] | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.drain_waiter: asyncio.Future[None] | None = None
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.done = False
+        self.interim = False
+        self.eof_framed = False
+        self.reusable = True
+        self.error: BaseException | None = None
+        self.paused_reading = False
+        self.paused_writing = False
+
+    # -- exchange ---------------------------------------------------------------------------
+    def begin(self) -> asyncio.Future[None]:
+        """Start a new exchange on this connection; the future resolves with the head."""
+        self.head = head = self.loop.create_future()
+        self.raw_headers = []
+        self.done = False
+        self.eof_framed = False
+        return head
+
+    def take_body(self) -> bytes:
+        """Everything buffered, joined (the parser's pieces of one read)."""
+        chunks = self.chunks
+        if len(chunks) == 1:
+            chunk = chunks.popleft()
+        else:
+            chunk = b"".join(chunks)
+            chunks.clear()
+        self.buffered = 0
+        if self.paused_reading and self.transport is not None:
+            self.paused_reading = False
+            self.transport.resume_reading()
+        return chunk
+
+    async def read(self) -> bytes:
+        """The next piece of the body, b"" at its end; raises when the connection broke."""
+        while not self.chunks:
+            if self.error is not None:
+                raise self.error
+            if self.done:
+                return b""
+            self.waiter = waiter = self.loop.create_future()
+            try:
+                await waiter
+            finally:
+                self.waiter = None
+        return self.take_body()
+
+    async def drain(self) -> None:
+        """Wait until the socket's write buffer is below its high-water mark."""
+        if self.paused_writing:
+            self.drain_waiter = waiter = self.loop.create_future()
+            try:
+                await waiter
+            finally:
+                self.drain_waiter = None
+        if not self.alive:
+            raise ConnectionResetError("the upstream closed the connection while sending")
+
+    def close(self) -> None:
+        """Close the socket (the exchange, if any, is abandoned)."""
+        self.reusable = False
+        if self.alive:
+            self.alive = False
+            self.origin.forget(self)
+        if self.transport is not None:
+            self.transport.close()
+
+    def abandon(self) -> None:
+        """Give up the exchange: close, and mark a failed head as seen (no stray warning)."""
+        head = self.head
+        if head is not None and head.done() and not head.cancelled():
+            head.exception()
+        self.close()
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        if self.head is None:
+            self.close()  # bytes on an idle connection: nothing can be trusted on it
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._broken(exc)
+
+    def eof_received(self) -> bool | None:
+        return None  # the transport closes itself: connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.reusable = False
+        if self.alive:
+            self.alive = False
+            self.origin.forget(self)
+        head = self.head
+        if head is None:
+            return
+        if not head.done():
+            head.set_exception(
+                exc or ConnectionResetError("the upstream closed the connection before answering")
+            )
+        elif not self.done:
+            if self.eof_framed and exc is None:
+                self.done = True  # a body delimited by the end of the connection
+            else:
+                self.error = exc or ConnectionResetError(
+                    "the upstream closed the connection before the end of the body"
+                )
+        self._wake()
+        waiter = self.drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.paused_writing = True
+
+    def resume_writing(self) -> None:
+        self.paused_writing = False
+        waiter = self.drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- httptools callbacks ----------------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.raw_headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status < 200 and status != 101:
+            self.interim = True  # 100 Continue and friends: the real answer follows
+            self.raw_headers = []
+            return
+        head = self.head
+        assert head is not None
+        if not self.parser.should_keep_alive():
+            self.reusable = False
+        if status not in (204, 304) and not any(
+            n.lower() in _KNOWN_FRAMING for n, _ in self.raw_headers
+        ):
+            self.eof_framed = True
+            self.reusable = False
+        if not head.done():
+            head.set_result(None)
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+        self.buffered += len(body)
+        if self.buffered > _HIGH_WATER and not self.paused_reading and self.transport is not None:
+            self.paused_reading = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if self.interim:
+            self.interim = False
+            return
+        self.done = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _broken(self, exc: BaseException) -> None:
+        head = self.head
+        if head is not None and not head.done():
+            head.set_exception(exc)
+        elif self.error is None:
+            self.error = exc
+        self._wake()
+        self.close()
+
+
+class _Origin:
+    """The idle connections to one ``host:port``, most recently used last."""
+
+    __slots__ = ("conns", "host", "idle", "owner", "port")
+
+    def __init__(self, owner: H1Transport, host: str, port: int) -> None:
+        self.owner = owner
+        self.host = host
+        self.port = port
+        self.idle: deque[_Conn] = deque()
+        self.conns: set[_Conn] = set()
+
+    def forget(self, conn: _Conn) -> None:
+        """``conn`` closed (called once): drop it from the idle list and the open count."""
+        if conn.idle_since > 0.0:
+            conn.idle_since = 0.0
+            self.idle.remove(conn)
+            self.owner._idle_count -= 1
+        self.conns.discard(conn)
+        self.owner._open -= 1
+
+
+def _split(url: str) -> tuple[str, str] | None:
+    """``(netloc, target)`` of an ``http://`` URL, or None for any other URL."""
+    if not url.startswith("http://"):
+        return None
+    end = len(url)
+    for stop in ("/", "?", "#"):
+        at = url.find(stop, 7)
+        if at != -1 and at < end:
+            end = at
+    target = url[end:].partition("#")[0]
+    if not target.startswith("/"):
+        target = "/" + target
+    return url[7:end], target
+
+
+class H1Transport:
+    """HTTP/1.1 to ``http://`` upstreams on asyncio protocols (see the module docstring).
+
+    Args:
+        pool: connection limits and keep-alive (defaults from :class:`PoolConfig`).
+        timeout: per-phase timeouts used when a request carries none.
+        clock: monotonic clock used for deadlines and ``elapsed``.
+        fallback: the transport for URLs that are not ``http://`` (e.g. ``https://``);
+            closed with this one.
+    """
+
+    name = "h1"
+
+    def __init__(
+        self,
+        pool: PoolConfig | None = None,
+        timeout: TimeoutConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        fallback: Transport | None = None,
+    ) -> None:
+        self._pool = pool or PoolConfig()
+        self._timeout = timeout or TimeoutConfig()
+        self._clock = get_clock(clock)
+        self._fallback = fallback
+        self._origins: dict[str, _Origin] = {}
+        self._watchdog = Watchdog()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._free = self._pool.max_connections
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._in_use = 0
+        self._open = 0
+        self._idle_count = 0
+        self._sweep: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    # -- pool slots -------------------------------------------------------------------------
+    async def _wait_slot(
+        self, request: HttpRequest, timeout: TimeoutConfig, remaining: float | None
+    ) -> None:
+        wait, code = timeout.pool, ErrorCode.POOL_TIMEOUT
+        if remaining is not None and (wait is None or remaining < wait):
+            wait, code = remaining, ErrorCode.DEADLINE_EXCEEDED
+        assert self._loop is not None
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(wait):
+                await waiter
+        except TimeoutError as exc:
+            message = f"no free connection within {wait:.3g}s ({self._pool.max_connections} in use)"
+            raise transport_error(code, message, request, exc) from exc
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._slot_free()  # handed a slot just as this waiter gave up
+            raise
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+                self._waiters.remove(waiter)
+
+    def _slot_free(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+    # -- connections ------------------------------------------------------------------------
+    def _origin(self, netloc: str, request: HttpRequest) -> _Origin:
+        origin = self._origins.get(netloc)
+        if origin is None:
+            host, sep, port = netloc.rpartition(":")
+            if not sep or "]" in port:
+                host, port = netloc, "80"
+            if "@" in host or not host or not port.isdigit():
+                raise transport_error(
+                    ErrorCode.INVALID_REQUEST,
+                    f"unsupported URL authority {netloc!r}",
+                    request,
+                    None,
+                )
+            origin = _Origin(self, host.strip("[]"), int(port))
+            self._origins[netloc] = origin
+        return origin
+
+    def _take_idle(self, origin: _Origin) -> _Conn | None:
+        """The most recently used idle connection that has not expired, if any."""
+        idle = origin.idle
+        if not idle:
+            return None
+        conn = idle.pop()
+        since, conn.idle_since = conn.idle_since, 0.0
+        self._idle_count -= 1
+        assert self._loop is not None
+        if self._loop.time() - since >= self._pool.keepalive_expiry:
+            conn.close()  # and every older one: they expired before it
+            while idle:
+                idle[0].close()
+            return None
+        return conn
+
+    async def _connect(
+        self, origin: _Origin, request: HttpRequest, timeout: TimeoutConfig, watch: Watch | None
+    ) -> _Conn:
+        if self._open >= self._pool.max_connections:
+            self._evict_one()
+        loop = self._loop
+        assert loop is not None
+        dog = self._watchdog
+        dog.pause(watch)
+        self._open += 1
+        try:
+            async with asyncio.timeout(timeout.connect):
+                _, conn = await loop.create_connection(
+                    lambda: _Conn(origin, loop), origin.host, origin.port
+                )
+        except BaseException:
+            self._open -= 1
+            raise
+        finally:
+            dog.reading(watch)
+        origin.conns.add(conn)
+        return conn
+
+    def _evict_one(self) -> None:
+        for origin in self._origins.values():
+            if origin.idle:
+                origin.idle[0].close()  # connection_lost drops it from the counts
+                return
+
+    def _release(self, conn: _Conn) -> None:
+        """The exchange on ``conn`` ended: keep it for the next one or close it."""
+        conn.head = None
+        if not (conn.reusable and conn.alive) or self._idle_count >= self._pool.max_keepalive:
+            conn.close()
+            return
+        assert self._loop is not None
+        conn.idle_since = self._loop.time()
+        conn.origin.idle.append(conn)
+        self._idle_count += 1
+        if self._sweep is None:
+            self._sweep = self._loop.call_later(self._pool.keepalive_expiry, self._expire)
+
+    def _expire(self) -> None:
+        """Close the connections idle for longer than ``keepalive_expiry``."""
+        self._sweep = None
+        if self._closed:
+            return
+        assert self._loop is not None
+        horizon = self._loop.time() - self._pool.keepalive_expiry
+        oldest: float | None = None
+        for origin in self._origins.values():
+            idle = origin.idle
+            while idle and idle[0].idle_since <= horizon:
+                idle[0].close()  # removes it from the list
+            if idle and (oldest is None or idle[0].idle_since < oldest):
+                oldest = idle[0].idle_since
+        if oldest is not None:
+            self._sweep = self._loop.call_later(max(oldest - horizon, 0.01), self._expire)
+
+    # -- sending ----------------------------------------------------------------------------
+    async def send(self, request: HttpRequest, *, stream: bool = False) -> HttpResponse:
+        """Send one request; see :class:`~flext_api.transports.Transport`."""
+        split = _split(request.url)
+        if split is None:
+            if self._fallback is not None:
+                return await self._fallback.send(request, stream=stream)
+            raise transport_error(
+                ErrorCode.INVALID_REQUEST,
+                f"{request.method} {request.host}: this transport sends http:// URLs only",
+                request,
+                None,
+            )
+        if self._closed:
+            raise transport_error(ErrorCode.INVALID_REQUEST, "transport is closed", request, None)
+        netloc, target = split
+        origin = self._origin(netloc, request)
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        timeout = request.timeout or self._timeout
+        clock = self._clock
+        start = clock.monotonic()
+        remaining = None if request.deadline is None else request.deadline - start
+        if remaining is not None and remaining <= 0:
+            raise transport_error(
+                ErrorCode.DEADLINE_EXCEEDED, "deadline passed before sending", request, None
+            )
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+        else:
+            await self._wait_slot(request, timeout, remaining)
+            if request.deadline is not None:
+                remaining = request.deadline - clock.monotonic()
+        self._in_use += 1
+        dog = self._watchdog
+        watch = dog.start(None if remaining is None else loop.time() + remaining, timeout.read)
+        conn: _Conn | None = None
+        connecting = True
+        held = True  # the slot is given back here, or by a streamed response's close
+        try:
+            conn = self._take_idle(origin) or await self._connect(origin, request, timeout, watch)
+            connecting = False
+            head = conn.begin()
+            dog.reading(watch)
+            await self._write(conn, request, netloc, target, watch)
+            if not head.done():
+                dog.reading(watch)
+            await head
+            if request.method == "HEAD":
+                conn.done = True  # httptools cannot skip a HEAD answer's announced body
+                conn.reusable = False
+            parser = conn.parser
+            raw = conn.raw_headers
+            status = parser.get_status_code()
+            version = parser.get_http_version()
+            content: bytes | None = None
+            body: AsyncIterator[bytes] | None = None
+            close: Callable[[], Any] | None = None
+            if conn.done:
+                content = conn.take_body() if conn.chunks else b""
+                self._release(conn)
+            elif stream:
+                body = self._iter_body(conn, request, timeout.read)
+                close = self._closer(conn)
+                held = False
+            else:
+                content = await self._read_all(conn, watch)
+                self._release(conn)
+            response = HttpResponse(
+                status,
+                headers=Headers.from_pairs(
+                    [(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw]
+                ),
+                content=content,
+                url=request.url,
+                http_version="HTTP/1.1" if version == "1.1" else f"HTTP/{version}",
+                request=request,
+                stream=body,
+                close=close,
+            )
+            response.extensions["raw_headers"] = raw
+            response.elapsed = clock.monotonic() - start
+            return response
+        except asyncio.CancelledError as exc:
+            if conn is not None:
+                conn.abandon()
+            code = dog.expired(watch)
+            if code is None:
+                raise
+            raise self._timeout_error(code, request, timeout, connecting) from exc
+        except BaseException as exc:
+            if conn is not None:
+                conn.abandon()
+            if not isinstance(exc, Exception):
+                raise
+            error = self._translate(exc, request, connecting=connecting)
+            raise error from error.__cause__
+        finally:
+            dog.stop(watch)
+            if held:
+                self._in_use -= 1
+                self._slot_free()
+
+    async def _write(
+        self, conn: _Conn, request: HttpRequest, netloc: str, target: str, watch: Watch | None
+    ) -> None:
+        """Write the request head and body (a stream chunked unless its length is given)."""
+        headers = request.headers.raw()
+        text = "\r\n".join(
+            [f"{request.method} {target} HTTP/1.1", *[f"{n}: {v}" for n, v in headers]]
+        )
+        if text.count("\n") != len(headers) or text.count("\r") != len(headers):
+            raise ValueError("a request header name or value contains CR or LF")
+        low = text.lower()
+        extra = "" if "\r\nhost:" in low else f"\r\nhost: {netloc}"
+        content = request.content
+        body = request.stream
+        chunked = False
+        if "\r\ncontent-length:" not in low:
+            if body is not None:
+                chunked = True
+                if "\r\ntransfer-encoding:" not in low:
+                    extra += "\r\ntransfer-encoding: chunked"
+            elif content or request.method in _BODY_METHODS:
+                extra += f"\r\ncontent-length: {len(content or b'')}"
+        head = (text + extra + "\r\n\r\n").encode("latin-1")
+        transport = conn.transport
+        assert transport is not None
+        transport.write(head + content if content else head)
+        if body is None:
+            return
+        dog = self._watchdog
+        source = aiter(body)
+        upstream_head = conn.head
+        assert upstream_head is not None
+        while True:
+            try:
+                chunk = await anext(source)
+            except StopAsyncIteration:
+                break
+            except Exception as exc:
+                raise _BodyFailed(f"the request body stream failed: {exc}") from exc
+            if upstream_head.done():
+                conn.reusable = False  # answered before the body ended: the rest is moot
+                return
+            if not conn.alive:
+                raise ConnectionResetError("the upstream closed the connection while sending")
+            if chunk:
+                transport.writelines(
+                    (b"%x\r\n" % len(chunk), chunk, b"\r\n") if chunked else (chunk,)
+                )
+                if conn.paused_writing:
+                    await conn.drain()
+            dog.reading(watch)
+        if chunked and conn.alive:
+            transport.write(b"0\r\n\r\n")
+
+    async def _read_all(self, conn: _Conn, watch: Watch | None) -> bytes:
+        chunks: list[bytes] = []
+        dog = self._watchdog
+        while True:
+            dog.reading(watch)
+            chunk = await conn.read()
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+    async def _iter_body(
+        self, conn: _Conn, request: HttpRequest, read: float | None
+    ) -> AsyncIterator[bytes]:
+        # The caller reads at its own pace, maybe from another task: each wait gets its
+        # own watch, and only the read timeout applies (not the deadline).
+        dog = self._watchdog
+        while True:
+            if conn.chunks:
+                chunk = conn.take_body()
+            else:
+                watch = dog.start(None, read)
+                dog.reading(watch)
+                try:
+                    chunk = await conn.read()
+                except asyncio.CancelledError as exc:
+                    if dog.expired(watch) is None:
+                        raise
+                    raise self._timeout_error(
+                        ErrorCode.READ_TIMEOUT, request, request.timeout or self._timeout, False
+                    ) from exc
+                except Exception as exc:
+                    raise self._translate(exc, request, connecting=False) from exc
+                finally:
+                    dog.stop(watch)
+                if not chunk:
+                    return
+            yield chunk
+
+    def _closer(self, conn: _Conn) -> Callable[[], Any]:
+        async def close() -> None:  # HttpResponse.aclose() calls it at most once
+            if conn.done and not conn.chunks and conn.error is None:
+                self._release(conn)
+            else:
+                conn.abandon()  # a partly read body: the connection cannot be reused
+            self._in_use -= 1
+            self._slot_free()
+
+        return close
+
+    # -- errors -----------------------------------------------------------------------------
+    def _timeout_error(
+        self, code: ErrorCode, request: HttpRequest, timeout: TimeoutConfig, connecting: bool
+    ) -> FlextApiError:
+        if code is ErrorCode.DEADLINE_EXCEEDED:
+            message = f"deadline exceeded on {request.method} {request.host}"
+        else:
+            phase = "the connection" if connecting else "the response"
+            message = (
+                f"read timeout on {request.method} {request.host}: no data for "
+                f"{timeout.read:.3g}s while waiting for {phase}"
+            )
+        return transport_error(code, message, request, None)
+
+    def _translate(
+        self, exc: Exception, request: HttpRequest, *, connecting: bool
+    ) -> FlextApiError:
+        """Map one OS/parser/asyncio error to the most specific code (the only place)."""
+        if isinstance(exc, FlextApiError):
+            return exc
+        code: ErrorCode
+        detail = str(exc) or type(exc).__name__
+        if isinstance(exc, _BodyFailed):
+            code = ErrorCode.UNEXPECTED_ERROR
+            cause = exc.__cause__  # the caller's own error (a gone client, a failed file)
+            message = f"{detail} on {request.method} {request.host}"
+            return transport_error(code, message, request, cause)
+        if isinstance(exc, TimeoutError):
+            deadline = request.deadline
+            if deadline is not None and self._clock.monotonic() >= deadline - 0.001:
+                code = ErrorCode.DEADLINE_EXCEEDED
+            else:
+                code = ErrorCode.CONNECT_TIMEOUT if connecting else ErrorCode.READ_TIMEOUT
+        elif isinstance(exc, httptools.HttpParserError):
+            code = ErrorCode.PROTOCOL_ERROR
+            detail = f"the upstream's answer is not valid HTTP/1.1 ({detail})"
+        elif isinstance(exc, OSError):
+            code = map_os_error(exc, connecting=connecting)
+        elif isinstance(exc, ValueError):
+            code = ErrorCode.INVALID_REQUEST
+        else:
+            code = ErrorCode.UNEXPECTED_ERROR
+        message = (
+            f"{code.value.lower().replace('_', ' ')} on {request.method} {request.host}: {detail}"
+        )
+        return transport_error(code, message, request, exc)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def aclose(self) -> None:
+        """Close every connection (and the fallback transport); idempotent."""
+        self._closed = True
+        self._watchdog.close()
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        for origin in self._origins.values():
+            for conn in list(origin.conns):
+                conn.close()
+        if self._fallback is not None:
+            fallback, self._fallback = self._fallback, None
+            await fallback.aclose()
+
+    def stats(self) -> dict[str, Any]:
+        """Pool figures: requests in flight and waiting, open and idle connections."""
+        return {
+            "transport": self.name,
+            "max_connections": self._pool.max_connections,
+            "in_use": self._in_use,
+            "waiting": sum(1 for w in self._waiters if not w.done()),
+            "open": self._open,
+            "idle": self._idle_count,
+        }
+
+    def __repr__(self) -> str:
+        s = self.stats()
+        return (
+            f"<H1Transport [Requests: {s['in_use']} active, {s['waiting']} queued | "
+            f"Connections: {s['open']} open, {s['idle']} idle, max {s['max_connections']}]>"
+        )
+
+
+class _BodyFailed(Exception):
+    """The request body's own source raised (its error is the ``__cause__``)."""
