@@ -1,12 +1,14 @@
 """Instructions per proxied request (callgrind), the minimal proxy against the gateway.
 
-Each target is started under ``valgrind --tool=callgrind`` twice and sent ``--low`` then
-``--high`` requests (``GET /`` through it to one nginx, 8 keep-alive connections from a
-client outside valgrind); ``(I_high - I_low) / (high - low)`` is the cost of one request
-with start-up and shut-down cancelled out. Deterministic enough to decide on a loaded
-machine where wall-clock figures are not.
+Each target runs under ``valgrind --tool=callgrind`` with instrumentation off while it
+starts (imports cost billions of instructions and minutes under valgrind); once it
+answers, instrumentation is turned on, ``--warmup`` requests are sent, the counters are
+zeroed, ``--requests`` more are sent (``GET /`` through it to one nginx, 8 keep-alive
+connections from a client outside valgrind) and the counters are dumped: their total
+divided by the requests is the cost of one request, start-up and warm-up left out.
+Deterministic enough to decide on a loaded machine where wall-clock figures are not.
 
-Run: .venv/bin/python bench/gateway_instructions.py [--low 200] [--high 1200]
+Run: .venv/bin/python bench/gateway_instructions.py [--requests 1000] [--warmup 200]
     [--targets minimal,gateway,gateway-aiohttp]
 """
 
@@ -63,29 +65,41 @@ def _ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("target did not start")
 
 
-def _instructions(argv: list[str], env: dict[str, str], url: str, count: int, out: Path) -> int:
+def _control(pid: int, *args: str) -> None:
+    subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True)
+
+
+def _instructions(
+    argv: list[str], env: dict[str, str], url: str, warmup: int, count: int, out: Path
+) -> float:
     proc = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
+        ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+         *argv],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, **env},
-    )
+    )  # fmt: skip
     try:
         _ready(url, proc)
-        asyncio.run(_load(url, count - 1))
+        _control(proc.pid, "--instr=on")
+        asyncio.run(_load(url, warmup))
+        _control(proc.pid, "--zero")
+        asyncio.run(_load(url, count))
+        _control(proc.pid, "--dump")
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(600)
-    match = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
+    dump = out.with_name(out.name + ".1")  # the --dump above; exit writes `out` itself
+    match = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(), re.MULTILINE)
     if match is None:
-        raise RuntimeError(f"no instruction total in {out}")
-    return int(match.group(1))
+        raise RuntimeError(f"no instruction total in {dump}")
+    return int(match.group(1)) / count
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--low", type=int, default=200)
-    parser.add_argument("--high", type=int, default=1200)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--targets", default="minimal,gateway,gateway-aiohttp")
     args = parser.parse_args()
     results: dict[str, float] = {}
@@ -108,9 +122,8 @@ def main() -> None:
                     config.write_text(json.dumps(data))
                 argv = [sys.executable, "-m", "flext_api.cli", "gateway", "--config", str(config)]
             url = f"http://127.0.0.1:{port}/"
-            low = _instructions(argv, env, url, args.low, root / f"{name}.low")
-            high = _instructions(argv, env, url, args.high, root / f"{name}.high")
-            results[name] = (high - low) / (args.high - args.low)
+            out = root / f"{name}.out"
+            results[name] = _instructions(argv, env, url, args.warmup, args.requests, out)
             print(f"{name:<18}{results[name]:>12,.0f} instructions/request", flush=True)
     if "minimal" in results:
         for name, value in results.items():

@@ -43,7 +43,7 @@ def upstream_transport(config: ClusterConfig, clock: Clock) -> Transport:
     aiohttp = AiohttpTransport(config.pool, timeout, clock=clock, passthrough=True)
     if config.transport == "aiohttp":
         return aiohttp
-    from ..transports._h1 import H1Transport
+    from ..transports import H1Transport
 
     return H1Transport(config.pool, timeout, clock=clock, fallback=aiohttp)
 

@@ -7,6 +7,12 @@ the connection opening, or of the first bytes after a keep-alive pause; otherwis
 client gets a 408 and the connection is closed. A head that arrives whole in one read
 arms no timer (no loop timer per request on keep-alive connections).
 
+On httptools, a response head is held until the body's first write, in the same step of
+the event loop, so a small answer leaves in one ``send()`` instead of two (uvicorn writes
+head and body separately); a head with no body in that step (a stream that has not
+produced yet, an SSE stream) is written at the next loop iteration. A ``100 Continue`` is
+never held.
+
 Two parsers: httptools (llhttp, compiled; the default when the ``httptools`` package is
 installed, several times faster per request) and h11 (pure Python; always available).
 Both refuse every request-smuggling case in ``tests/integration/gateway/test_smuggling.py``.
@@ -22,6 +28,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 __all__ = [
     "HeaderTimeoutH11Protocol",
+    "HeldHeadTransport",
     "httptools_available",
     "protocol_with_header_timeout",
 ]
@@ -85,6 +92,44 @@ class HeaderTimeoutH11Protocol(_HeadTimer, H11Protocol):
         return self.conn.their_state is h11.IDLE
 
 
+class HeldHeadTransport:
+    """The transport of one response: its head waits for the body (see the module doc)."""
+
+    __slots__ = ("_head", "_loop", "_state", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._head: bytes | None = None
+        self._state = 0  # 0: nothing written, 1: head held, 2: passing through
+
+    def write(self, data: bytes) -> None:
+        """Hold the response head; send it with the next write, or at the next iteration."""
+        state = self._state
+        if state == 2:
+            self._transport.write(data)
+        elif state == 1:
+            head, self._head, self._state = self._head, None, 2
+            assert head is not None
+            self._transport.writelines((head, data))
+        elif data.startswith(b"HTTP/1.1 1"):
+            self._transport.write(data)  # an interim answer (100 Continue) goes at once
+        else:
+            self._head, self._state = data, 1
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write a held head now."""
+        if self._state == 1:
+            head, self._head, self._state = self._head, None, 2
+            assert head is not None
+            self._transport.write(head)
+
+    def __getattr__(self, name: str) -> Any:
+        self.flush()  # anything else (close, is_closing...) comes after the head
+        return getattr(self._transport, name)
+
+
 def httptools_available() -> bool:
     """True when the compiled ``httptools`` parser can be imported."""
     try:
@@ -129,7 +174,11 @@ def _httptools_protocol() -> type[Any]:
 
         def on_headers_complete(self) -> None:
             self._head_pending = self._in_head = False
+            previous = self.cycle
             super().on_headers_complete()
+            cycle: Any = self.cycle
+            if cycle is not None and cycle is not previous:  # not an upgrade
+                cycle.transport = HeldHeadTransport(self.transport, self.loop)
 
         def on_message_complete(self) -> None:
             super().on_message_complete()

@@ -243,8 +243,15 @@ class Exchange:
         start = clock.monotonic()
         deadline = start + timeouts.total
         per_attempt = _attempt_timeout(timeouts)
-        str_headers = Headers.from_pairs(
-            [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
+        # A transport that takes the pairs as they are (H1Transport) skips the round
+        # trip through str; others get them decoded.
+        raw_ok = getattr(cluster.transport, "raw_headers", False)
+        str_headers = (
+            None
+            if raw_ok
+            else Headers.from_pairs(
+                [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
+            )
         )
         tried: set[str] = set()
         result = self.result
@@ -269,6 +276,7 @@ class Exchange:
                 stream=body.chunks() if has_body else None,
                 timeout=per_attempt,
                 deadline=min(deadline, attempt_start + timeouts.per_try),
+                extensions={"raw_headers": headers} if raw_ok else None,
             )
             in_flight = cluster.in_flight
             in_flight[picked.id] = in_flight.get(picked.id, 0) + 1
@@ -347,8 +355,11 @@ class Exchange:
         """Send the response on; ``receive`` (request body done) watches for a gone client."""
         result = self.result
         result.status = response.status_code
+        raw = response.extensions.get("raw_headers")
         pairs = response_headers(
-            [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.raw()],
+            raw
+            if raw is not None
+            else [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.raw()],
             via=self.via,
             http_version=scope.get("http_version", "1.1"),
         )

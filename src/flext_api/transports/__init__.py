@@ -1,6 +1,7 @@
 """Transports: the only way bytes leave the process.
 
-``HttpxTransport`` needs the ``http2`` extra and is imported on first use.
+``HttpxTransport`` needs the ``http2`` extra and ``H1Transport`` (httptools) the
+``gateway`` extra; both are imported on first use.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from ._base import map_os_error as map_os_error
 from ._mock import MockTransport as MockTransport
 
 if TYPE_CHECKING:
+    from ._h1 import H1Transport as H1Transport
     from ._httpx import HttpxTransport as HttpxTransport
 
 __all__ = [
     "ASGITransport",
     "AiohttpTransport",
+    "H1Transport",
     "HttpxTransport",
     "MockTransport",
     "Transport",
@@ -27,4 +30,7 @@ __all__ = [
 ]
 
 
-__getattr__ = _lazy_getattr(__name__, {"HttpxTransport": ("._httpx", "http2")})
+__getattr__ = _lazy_getattr(
+    __name__,
+    {"H1Transport": ("._h1", "gateway"), "HttpxTransport": ("._httpx", "http2")},
+)

@@ -48,7 +48,12 @@ from .._models import Headers, HttpRequest, HttpResponse
 from ._base import Transport, map_os_error, transport_error
 from ._watchdog import Watch, Watchdog
 
-__all__ = ["H1Transport"]
+__all__ = ["RAW_HEADERS", "H1Transport"]
+
+#: ``request.extensions[RAW_HEADERS]``: ``(bytes, bytes)`` pairs sent instead of
+#: ``request.headers``; ``response.extensions[RAW_HEADERS]``: the answer's pairs as
+#: received. A proxy passes headers through without a round trip to ``str``.
+RAW_HEADERS = "raw_headers"
 
 _HIGH_WATER = 256 * 1024
 _LOW_WATER = 64 * 1024
@@ -316,6 +321,8 @@ class H1Transport:
     """
 
     name = "h1"
+    #: Takes ``request.extensions[RAW_HEADERS]`` (see :data:`RAW_HEADERS`).
+    raw_headers = True
 
     def __init__(
         self,
@@ -473,6 +480,11 @@ class H1Transport:
         split = _split(request.url)
         if split is None:
             if self._fallback is not None:
+                raw = request.extensions.get(RAW_HEADERS)
+                if raw is not None:
+                    request.headers = Headers.from_pairs(
+                        [(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw]
+                    )
                 return await self._fallback.send(request, stream=stream)
             raise transport_error(
                 ErrorCode.INVALID_REQUEST,
@@ -548,7 +560,7 @@ class H1Transport:
                 stream=body,
                 close=close,
             )
-            response.extensions["raw_headers"] = raw
+            response.extensions[RAW_HEADERS] = raw
             response.elapsed = clock.monotonic() - start
             return response
         except asyncio.CancelledError as exc:
@@ -575,25 +587,33 @@ class H1Transport:
         self, conn: _Conn, request: HttpRequest, netloc: str, target: str, watch: Watch | None
     ) -> None:
         """Write the request head and body (a stream chunked unless its length is given)."""
-        headers = request.headers.raw()
-        text = "\r\n".join(
-            [f"{request.method} {target} HTTP/1.1", *[f"{n}: {v}" for n, v in headers]]
-        )
-        if text.count("\n") != len(headers) or text.count("\r") != len(headers):
+        method = request.method
+        raw = request.extensions.get(RAW_HEADERS)
+        if raw is None:
+            headers = request.headers.raw()
+            count = len(headers)
+            block = "\r\n".join(
+                [f"{method} {target} HTTP/1.1", *[f"{n}: {v}" for n, v in headers]]
+            ).encode("latin-1")
+        else:
+            count = len(raw)
+            line = f"{method} {target} HTTP/1.1".encode("latin-1")
+            block = b"\r\n".join([line, *[n + b": " + v for n, v in raw]])
+        if block.count(b"\n") != count or block.count(b"\r") != count:
             raise ValueError("a request header name or value contains CR or LF")
-        low = text.lower()
-        extra = "" if "\r\nhost:" in low else f"\r\nhost: {netloc}"
+        low = block.lower()
+        extra = b"" if b"\r\nhost:" in low else b"\r\nhost: " + netloc.encode("latin-1")
         content = request.content
         body = request.stream
         chunked = False
-        if "\r\ncontent-length:" not in low:
+        if b"\r\ncontent-length:" not in low:
             if body is not None:
                 chunked = True
-                if "\r\ntransfer-encoding:" not in low:
-                    extra += "\r\ntransfer-encoding: chunked"
-            elif content or request.method in _BODY_METHODS:
-                extra += f"\r\ncontent-length: {len(content or b'')}"
-        head = (text + extra + "\r\n\r\n").encode("latin-1")
+                if b"\r\ntransfer-encoding:" not in low:
+                    extra += b"\r\ntransfer-encoding: chunked"
+            elif content or method in _BODY_METHODS:
+                extra += b"\r\ncontent-length: %d" % len(content or b"")
+        head = block + extra + b"\r\n\r\n"
         transport = conn.transport
         assert transport is not None
         transport.write(head + content if content else head)

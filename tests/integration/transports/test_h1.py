@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from flext_api import ErrorCode, FlextApiError, HttpRequest, HttpResponse, PoolConfig, TimeoutConfig
-from flext_api.transports import MockTransport
-from flext_api.transports._h1 import H1Transport
+from flext_api.transports import H1Transport, MockTransport
+from flext_api.transports._h1 import RAW_HEADERS
 from tests.servers.fault import FaultServer
 
 pytestmark = pytest.mark.integration
@@ -568,3 +568,33 @@ async def test_closed_transport_refuses(fault: FaultServer) -> None:
     await transport.aclose()
     error = await _error(transport.send(HttpRequest("GET", fault.url + "/echo")))
     assert error.code is ErrorCode.INVALID_REQUEST
+
+
+async def test_raw_header_pairs_are_sent_as_they_are(fault: FaultServer) -> None:
+    """Byte pairs in extensions[RAW_HEADERS] replace request.headers; the answer's come back."""
+    transport = H1Transport()
+    request = HttpRequest(
+        "GET", fault.url + "/echo", extensions={RAW_HEADERS: [(b"X-Raw", b"\xe9t\xe9")]}
+    )
+    response = await transport.send(request)
+    assert response.json()["headers"]["x-raw"] == "\xe9t\xe9"
+    raw = response.extensions[RAW_HEADERS]
+    assert any(n.lower() == b"content-type" and v == b"application/json" for n, v in raw)
+    await transport.aclose()
+
+
+async def test_raw_header_pairs_reach_the_fallback_decoded() -> None:
+    """A fallback transport gets RAW_HEADERS pairs as request.headers."""
+    seen: list[str | None] = []
+
+    def handler(request: HttpRequest) -> HttpResponse:
+        seen.append(request.headers.get("x-raw"))
+        return HttpResponse(204)
+
+    transport = H1Transport(fallback=MockTransport(handler))
+    request = HttpRequest(
+        "GET", "https://example.test/", extensions={RAW_HEADERS: [(b"x-raw", b"1")]}
+    )
+    await transport.send(request)
+    assert seen == ["1"]
+    await transport.aclose()
