@@ -257,6 +257,16 @@ def main() -> None:
             f"{name:<26}{result['rps']:>9.0f}{spread:>15}{result['p50_ms']:>9.2f}"
             f"{result['p99_ms']:>9.2f}{result['rps'] / base:>9.2f}"
         )
+    gateway, direct = best["flext gateway"], best["nginx direct"]
+    fastest = max(
+        ("uvicorn+aiohttp minimal", "granian+aiohttp minimal"), key=lambda n: best[n]["rps"]
+    )
+    print(
+        f"flext gateway vs the faster minimal proxy ({fastest}): "
+        f"{gateway['rps'] / best[fastest]['rps']:.2f}x; added over nginx direct: "
+        f"{gateway['p50_ms'] - direct['p50_ms']:.2f} ms p50, "
+        f"{gateway['p99_ms'] - direct['p99_ms']:.2f} ms p99"
+    )
     hit, plain = best["gateway JWT+limit+cache hit"]["rps"], best["flext gateway"]["rps"]
     edge_rps = best["gateway JWT+Redis limit"]["rps"]
     bare_hit = best["gateway cache hit only"]["rps"]

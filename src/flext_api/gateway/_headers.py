@@ -60,11 +60,11 @@ class TrustedProxies:
 def strip_hop_by_hop(headers: Iterable[tuple[bytes, bytes]]) -> Pairs:
     """Drop RFC 9110 §7.6.1 hop-by-hop headers and the ones named in ``Connection``."""
     pairs = [(name.lower(), value) for name, value in headers]
-    named = set(HOP_BY_HOP)
+    named = HOP_BY_HOP  # copied only when a Connection header names more
     for name, value in pairs:
         if name == b"connection":
-            named.update(t.strip().lower() for t in value.split(b",") if t.strip())
-    return [(name, value) for name, value in pairs if name not in named]
+            named = named | {t.strip().lower() for t in value.split(b",") if t.strip()}
+    return [pair for pair in pairs if pair[0] not in named]
 
 
 def forward_request_headers(

@@ -38,6 +38,8 @@ from ._reasons import Reason, reason_for_code
 __all__ = ["Exchange", "ExchangeResult", "UpstreamCut", "compiled_route", "upstream_path"]
 
 _NO_BODY_STATUS = frozenset({204, 304})
+_DROP_ID = frozenset({b"x-request-id"})
+_DROP_HOST_AND_ID = frozenset({b"host", b"x-request-id"})
 
 
 class UpstreamCut(Exception):
@@ -201,7 +203,7 @@ class Exchange:
         self.result = ExchangeResult()
 
     def _request_headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
-        raw: list[tuple[bytes, bytes]] = list(scope["headers"])
+        raw: list[tuple[bytes, bytes]] = scope["headers"]
         host = next((v for n, v in raw if n == b"host"), None)
         client = scope.get("client")
         pairs = forward_request_headers(
@@ -214,12 +216,11 @@ class Exchange:
             http_version=scope.get("http_version", "1.1"),
         )
         config = self.route.config
+        keep_host = config.host_rewrite is None and config.preserve_host
+        drop = _DROP_ID if keep_host else _DROP_HOST_AND_ID
+        pairs = [pair for pair in pairs if pair[0] not in drop]
         if config.host_rewrite is not None:
-            pairs = [(n, v) for n, v in pairs if n != b"host"]
             pairs.append((b"host", config.host_rewrite.encode()))
-        elif not config.preserve_host:
-            pairs = [(n, v) for n, v in pairs if n != b"host"]
-        pairs = [(n, v) for n, v in pairs if n != b"x-request-id"]
         pairs.append((b"x-request-id", self.request_id))
         return apply_rules(pairs, self.route.request_add, self.route.request_remove)
 

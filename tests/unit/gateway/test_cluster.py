@@ -138,3 +138,25 @@ async def test_drain_flag_survives_reload() -> None:
         assert isinstance(picked, Picked) and picked.id == "a"
     await cluster.aclose(close_transport=False)
     await reloaded.aclose(close_transport=True)
+
+
+async def test_pool_is_h1_with_aiohttp_for_https_by_default() -> None:
+    """A cluster's pool is H1Transport, with aiohttp as its fallback (https://)."""
+    from flext_api.transports import AiohttpTransport, H1Transport
+
+    cluster = await Cluster.build(_config(), None, FakeClock())
+    assert isinstance(cluster.transport, H1Transport)
+    assert isinstance(cluster.transport._fallback, AiohttpTransport)
+    await cluster.aclose(close_transport=True)
+
+
+async def test_transport_aiohttp_is_a_choice_and_a_change_rebuilds_the_pool() -> None:
+    """``transport: aiohttp`` gives aiohttp for every upstream; changing it makes a new pool."""
+    from flext_api.transports import AiohttpTransport
+
+    clock = FakeClock()
+    cluster = await Cluster.build(_config(), None, clock)
+    reloaded = await Cluster.build(_config(transport="aiohttp"), cluster, clock)
+    assert isinstance(reloaded.transport, AiohttpTransport)
+    await cluster.aclose(close_transport=True)
+    await reloaded.aclose(close_transport=True)
