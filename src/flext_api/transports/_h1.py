@@ -161,7 +161,7 @@ class _Conn(asyncio.Protocol):
         if self.alive:
             self.alive = False
             self.origin.forget(self)
-        if self.transport is not None:
+        if self.transport is not None:  # pragma: no branch - set once connected
             self.transport.close()
 
     def abandon(self) -> None:
@@ -239,7 +239,7 @@ class _Conn(asyncio.Protocol):
         ):
             self.eof_framed = True
             self.reusable = False
-        if not head.done():
+        if not head.done():  # pragma: no branch - done only if the sender gave up
             head.set_result(None)
 
     def on_body(self, body: bytes) -> None:
@@ -460,8 +460,6 @@ class H1Transport:
     def _expire(self) -> None:
         """Close the connections idle for longer than ``keepalive_expiry``."""
         self._sweep = None
-        if self._closed:
-            return
         assert self._loop is not None
         horizon = self._loop.time() - self._pool.keepalive_expiry
         oldest: float | None = None
@@ -631,10 +629,10 @@ class H1Transport:
             except Exception as exc:
                 raise _BodyFailed(f"the request body stream failed: {exc}") from exc
             if upstream_head.done():
-                conn.reusable = False  # answered before the body ended: the rest is moot
+                # Answered (or closed) before the body ended: the rest is moot, and the
+                # head says which.
+                conn.reusable = False
                 return
-            if not conn.alive:
-                raise ConnectionResetError("the upstream closed the connection while sending")
             if chunk:
                 transport.writelines(
                     (b"%x\r\n" % len(chunk), chunk, b"\r\n") if chunked else (chunk,)
@@ -712,8 +710,6 @@ class H1Transport:
         self, exc: Exception, request: HttpRequest, *, connecting: bool
     ) -> FlextApiError:
         """Map one OS/parser/asyncio error to the most specific code (the only place)."""
-        if isinstance(exc, FlextApiError):
-            return exc
         code: ErrorCode
         detail = str(exc) or type(exc).__name__
         if isinstance(exc, _BodyFailed):

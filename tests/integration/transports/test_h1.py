@@ -598,3 +598,183 @@ async def test_raw_header_pairs_reach_the_fallback_decoded() -> None:
     await transport.send(request)
     assert seen == ["1"]
     await transport.aclose()
+
+
+async def test_caller_framing_header_is_honoured(fault: FaultServer) -> None:
+    """A stream sent with the caller's own Transfer-Encoding: chunked is chunk-encoded."""
+    transport = H1Transport()
+    request = HttpRequest(
+        "POST",
+        fault.url + "/echo",
+        headers={"Transfer-Encoding": "chunked"},
+        stream=_chunks(b"ab", b"cd"),
+    )
+    assert (await transport.send(request)).json()["body"] == "abcd"
+    await transport.aclose()
+
+
+async def test_bytes_on_an_idle_connection_close_it() -> None:
+    """An idle connection that receives bytes nobody asked for is closed, not reused."""
+    spoke = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        await spoke.wait()
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        await writer.drain()
+        await reader.read()
+
+    async with _raw_server(handler) as url:
+        transport = H1Transport()
+        await transport.send(HttpRequest("GET", url + "/"))
+        assert transport.stats()["idle"] == 1
+        spoke.set()
+        await _poll(lambda: transport.stats()["open"] == 0)
+        await transport.aclose()
+
+
+async def test_broken_chunk_framing_mid_body_fails_the_stream() -> None:
+    """Chunk framing that breaks after the head raises PROTOCOL_ERROR from the stream."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"zz-not-a-size\r\n")
+        await writer.drain()
+        await reader.read()
+
+    async with _raw_server(handler) as url:
+        transport = H1Transport()
+        response = await transport.send(HttpRequest("GET", url + "/"), stream=True)
+        error = await _error(response.aread())
+        assert error.code is ErrorCode.PROTOCOL_ERROR
+        await transport.aclose()
+
+
+async def test_upstream_that_stops_reading_the_upload_is_read_timeout() -> None:
+    """An upload the upstream stops reading waits on the socket, then fails READ_TIMEOUT."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_head(reader)
+        await asyncio.sleep(30)
+
+    async def big() -> AsyncIterator[bytes]:
+        for _ in range(4096):
+            yield b"x" * 65536
+
+    async with _raw_server(handler) as url:
+        transport = H1Transport(timeout=TimeoutConfig(read=0.3))
+        error = await _error(transport.send(HttpRequest("POST", url + "/", stream=big())))
+        assert (error.code, transport.stats()["open"]) == (ErrorCode.READ_TIMEOUT, 0)
+        await transport.aclose()
+
+
+async def test_upstream_closing_during_a_stalled_upload_is_protocol_error() -> None:
+    """An upstream that closes while the upload waits on the socket: PROTOCOL_ERROR."""
+    close = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_head(reader)
+        await close.wait()
+        writer.transport.abort()
+
+    async def big() -> AsyncIterator[bytes]:
+        for _ in range(4096):
+            yield b"x" * 65536
+
+    async with _raw_server(handler) as url:
+        transport = H1Transport(timeout=TimeoutConfig(read=30))
+        sending = asyncio.ensure_future(transport.send(HttpRequest("POST", url, stream=big())))
+        await _poll(lambda: transport.stats()["open"] == 1)
+        conn = next(iter(next(iter(transport._origins.values())).conns))
+        await _poll(lambda: conn.paused_writing)
+        close.set()
+        error = await _error(sending)
+        assert error.code is ErrorCode.PROTOCOL_ERROR
+        await transport.aclose()
+
+
+async def test_deadline_shorter_than_the_pool_wait_is_deadline_exceeded(
+    fault: FaultServer,
+) -> None:
+    """Waiting for a slot past the request's deadline fails DEADLINE_EXCEEDED."""
+    from flext_api._clock import get_clock
+
+    transport = H1Transport(PoolConfig(max_connections=1, max_keepalive=1), TimeoutConfig(pool=30))
+    held = await transport.send(
+        HttpRequest("GET", fault.url + "/stream?chunks=3&interval=0.5"), stream=True
+    )
+    request = HttpRequest("GET", fault.url + "/echo", deadline=get_clock().monotonic() + 0.05)
+    error = await _error(transport.send(request))
+    assert error.code is ErrorCode.DEADLINE_EXCEEDED
+    await held.aclose()
+    await transport.aclose()
+
+
+async def test_cancelled_waiter_leaves_the_queue(fault: FaultServer) -> None:
+    """A request cancelled while waiting for a slot leaves no waiter and no slot taken."""
+    transport = H1Transport(PoolConfig(max_connections=1, max_keepalive=1))
+    held = await transport.send(
+        HttpRequest("GET", fault.url + "/stream?chunks=3&interval=0.5"), stream=True
+    )
+    waiting = asyncio.ensure_future(transport.send(HttpRequest("GET", fault.url + "/echo")))
+    await _poll(lambda: transport.stats()["waiting"] == 1)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await held.aclose()
+    assert (await transport.send(HttpRequest("GET", fault.url + "/echo"))).status_code == 200
+    assert transport.stats()["in_use"] == 0
+    await transport.aclose()
+
+
+async def test_waiter_with_a_deadline_gets_the_slot(fault: FaultServer) -> None:
+    """A request with a deadline that waited for a slot is sent when one frees."""
+    from flext_api._clock import get_clock
+
+    transport = H1Transport(PoolConfig(max_connections=1, max_keepalive=1))
+    held = await transport.send(
+        HttpRequest("GET", fault.url + "/stream?chunks=3&interval=0.5"), stream=True
+    )
+    request = HttpRequest("GET", fault.url + "/echo", deadline=get_clock().monotonic() + 60)
+    waiting = asyncio.ensure_future(transport.send(request))
+    await _poll(lambda: transport.stats()["waiting"] == 1)
+    await held.aclose()
+    assert (await waiting).status_code == 200
+    await transport.aclose()
+
+
+async def test_every_expired_idle_connection_is_closed_on_take(fault: FaultServer) -> None:
+    """Taking an expired connection closes the older idle ones too."""
+    transport = H1Transport(PoolConfig(keepalive_expiry=60))
+    requests = [HttpRequest("GET", fault.url + "/delay/0.1") for _ in range(2)]
+    await asyncio.gather(*(transport.send(r) for r in requests))
+    assert transport.stats()["idle"] == 2
+    for conn in next(iter(transport._origins.values())).idle:
+        conn.idle_since -= 120
+    await transport.send(HttpRequest("GET", fault.url + "/echo"))
+    assert (transport.stats()["open"], transport.stats()["idle"]) == (1, 1)
+    await transport.aclose()
+
+
+async def test_expiry_sweep_keeps_the_younger_connections(fault: FaultServer) -> None:
+    """The sweep closes only expired connections and comes back for the rest."""
+    transport = H1Transport(PoolConfig(keepalive_expiry=60))
+    requests = [HttpRequest("GET", fault.url + "/delay/0.1") for _ in range(2)]
+    await asyncio.gather(*(transport.send(r) for r in requests))
+    oldest = next(iter(transport._origins.values())).idle[0]
+    oldest.idle_since -= 120
+    transport._expire()
+    assert (transport.stats()["idle"], transport._sweep is not None) == (1, True)
+    await transport.aclose()
+
+
+def test_authority_without_port_is_port_80() -> None:
+    """``http://host/`` means port 80."""
+    transport = H1Transport()
+    origin = transport._origin("example.test", HttpRequest("GET", "http://example.test/"))
+    assert (origin.host, origin.port) == ("example.test", 80)
