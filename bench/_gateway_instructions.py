@@ -7,8 +7,9 @@ zeroed, ``--requests`` more are sent (``GET /`` through it to one nginx, 8 keep-
 connections from a client outside valgrind) and the counters are dumped: their total
 divided by the requests is the cost of one request, start-up and warm-up left out.
 Deterministic enough to decide on a loaded machine where wall-clock figures are not.
+A tool for decisions, not part of ``make bench`` (it needs valgrind and takes minutes).
 
-Run: .venv/bin/python bench/gateway_instructions.py [--requests 1000] [--warmup 200]
+Run: .venv/bin/python bench/_gateway_instructions.py [--requests 1000] [--warmup 200]
     [--targets minimal,gateway,gateway-aiohttp]
 """
 
