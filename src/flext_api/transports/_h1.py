@@ -56,6 +56,9 @@ __all__ = ["RAW_HEADERS", "H1Transport"]
 RAW_HEADERS = "raw_headers"
 
 _HIGH_WATER = 256 * 1024
+#: An upstream's response head larger than this is refused (aiohttp's per-line bound is
+#: 8 KiB; llhttp has none of its own).
+MAX_RESPONSE_HEAD = 64 * 1024
 _LOW_WATER = 64 * 1024
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _KNOWN_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
@@ -73,6 +76,7 @@ class _Conn(asyncio.Protocol):
         "eof_framed",
         "error",
         "head",
+        "head_bytes",
         "idle_since",
         "interim",
         "loop",
@@ -97,6 +101,7 @@ class _Conn(asyncio.Protocol):
         self.waiter: asyncio.Future[None] | None = None
         self.drain_waiter: asyncio.Future[None] | None = None
         self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.head_bytes = 0
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
         self.done = False
@@ -112,6 +117,7 @@ class _Conn(asyncio.Protocol):
         """Start a new exchange on this connection; the future resolves with the head."""
         self.head = head = self.loop.create_future()
         self.raw_headers = []
+        self.head_bytes = 0
         self.done = False
         self.eof_framed = False
         return head
@@ -222,6 +228,9 @@ class _Conn(asyncio.Protocol):
 
     # -- httptools callbacks ----------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_bytes += len(name) + len(value) + 4
+        if self.head_bytes > MAX_RESPONSE_HEAD:
+            raise ValueError(f"the upstream's response head is over {MAX_RESPONSE_HEAD} bytes")
         self.raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -361,6 +370,8 @@ class H1Transport:
             async with asyncio.timeout(wait):
                 await waiter
         except TimeoutError as exc:
+            if waiter.done() and not waiter.cancelled():
+                self._slot_free()  # handed a slot in the same step as the timeout fired
             message = f"no free connection within {wait:.3g}s ({self._pool.max_connections} in use)"
             raise transport_error(code, message, request, exc) from exc
         except BaseException:

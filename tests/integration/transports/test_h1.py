@@ -778,3 +778,22 @@ def test_authority_without_port_is_port_80() -> None:
     transport = H1Transport()
     origin = transport._origin("example.test", HttpRequest("GET", "http://example.test/"))
     assert (origin.host, origin.port) == ("example.test", 80)
+
+
+async def test_oversized_response_head_is_protocol_error() -> None:
+    """An upstream head over MAX_RESPONSE_HEAD is refused with PROTOCOL_ERROR."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        for i in range(2000):
+            writer.write(b"X-Filler-%d: %s\r\n" % (i, b"v" * 60))
+        writer.write(b"Content-Length: 0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    async with _raw_server(handler) as url:
+        transport = H1Transport()
+        error = await _error(transport.send(HttpRequest("GET", url + "/")))
+        assert (error.code, transport.stats()["open"]) == (ErrorCode.PROTOCOL_ERROR, 0)
+        await transport.aclose()
