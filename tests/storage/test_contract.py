@@ -3,6 +3,7 @@ Azure on Azurite, GCS on its emulator)."""
 
 from __future__ import annotations
 
+import array
 import asyncio
 import hashlib
 import io
@@ -51,6 +52,35 @@ async def test_upload_from_file_object_and_path(store: StorageBackend, tmp_path:
     assert (await store.upload_file(io.BytesIO(b"from a file"), "f.bin")).is_success
     assert (await store.download_file("p.bin")).value == b"from a path"
     assert (await store.download_file("f.bin")).value == b"from a file"
+
+
+async def test_upload_from_bytearray_and_memoryviews(store: StorageBackend) -> None:
+    """A bytearray, a typed memoryview and a strided memoryview upload their exact bytes."""
+    words = array.array("H", [1, 2, 515])
+    strided = memoryview(b"a-b-c-")[::2]
+    assert (await store.upload_file(bytearray(b"from a bytearray"), "ba.bin")).is_success
+    assert (await store.upload_file(memoryview(words), "mv.bin")).is_success
+    assert (await store.upload_file(strided, "st.bin")).is_success
+    assert (await store.download_file("ba.bin")).value == b"from a bytearray"
+    assert (await store.download_file("mv.bin")).value == words.tobytes()
+    assert (await store.stat("mv.bin")).value.size == 6
+    assert (await store.download_file("st.bin")).value == b"abc"
+
+
+async def test_conditional_write_from_path_and_file_object(
+    store: StorageBackend, tmp_path: Path
+) -> None:
+    """if_none_match works with a Path and a file object body, as with bytes."""
+    source = tmp_path / "src.bin"
+    source.write_bytes(b"from a path")
+    handle = io.BytesIO(b"skip:from a file")
+    handle.seek(5)
+    assert (await store.upload_file(source, "cp.bin", if_none_match=True)).is_success
+    assert (await store.upload_file(handle, "cf.bin", if_none_match=True)).is_success
+    lost = await store.upload_file(source, "cf.bin", if_none_match=True)
+    assert lost.error_code is ErrorCode.PRECONDITION_FAILED
+    assert (await store.download_file("cp.bin")).value == b"from a path"
+    assert (await store.download_file("cf.bin")).value == b"from a file"
 
 
 async def test_text_body_is_refused(store: StorageBackend) -> None:

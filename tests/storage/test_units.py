@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
 import io
 import os
@@ -360,6 +361,26 @@ async def test_source_chunks_of_bytes() -> None:
     """A bytes body is cut into pieces of the size asked."""
     pieces = [p async for p in Source.of(b"abcde").value.chunks(2)]
     assert pieces == [b"ab", b"cd", b"e"]
+
+
+def test_buffer_bodies_are_not_copied() -> None:
+    """A bytearray body is kept as a flat view of the caller's buffer, not a copy."""
+    buffer = bytearray(b"abcdef")
+    source = Source.of(buffer).value
+    assert isinstance(source.value, memoryview) and source.value.obj is buffer
+    assert source.size == 6 and source.replayable
+
+
+def test_typed_memoryview_body_counts_bytes() -> None:
+    """A memoryview of 4-byte items has the size of its bytes, not of its items."""
+    source = Source.of(memoryview(array.array("i", [1, 2, 3]))).value
+    assert source.size == 12 and bytes(source.value) == array.array("i", [1, 2, 3]).tobytes()
+
+
+async def test_source_chunks_of_a_buffer_are_bytes() -> None:
+    """A bytearray body is cut into bytes pieces."""
+    pieces = [p async for p in Source.of(bytearray(b"abcde")).value.chunks(2)]
+    assert pieces == [b"ab", b"cd", b"e"] and all(type(p) is bytes for p in pieces)
 
 
 async def test_local_unreadable_sidecar_is_ignored(tmp_path: Path) -> None:

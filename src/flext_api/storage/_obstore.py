@@ -11,6 +11,11 @@ look for a cloud metadata service. Its own retries are off (``max_retries=0``) s
 that the retry policy and the breakers of flext-api decide, and a dead endpoint
 fails in a connect timeout instead of after minutes of hidden retries.
 
+Buffers (``bytes``, ``bytearray``, ``memoryview``), paths and file objects are handed
+to obstore as they are: it reads them in Rust, without copying the caller's buffer; only
+an async iterator is pulled chunk by chunk in Python. Downloads stream obstore's chunks;
+a whole-object read converts obstore's buffer to ``bytes`` once.
+
 A conditional write (``if_none_match`` / ``if_match``) is a single ``PUT`` (stores
 have no conditional multipart completion everywhere), so its body is held in memory.
 """
@@ -115,13 +120,13 @@ class ObjectStoreBackend(StoreBackend):
             put_mode = "create"
         else:
             put_mode = {"e_tag": mode}
-        body: Any
-        if source.kind == "stream" or (put_mode != "overwrite" and source.kind != "bytes"):
+        # Buffers, paths and file objects go to obstore as they are: it reads them in Rust,
+        # without a copy of the caller's buffer and without a Python loop over chunks.
+        body: Any = source.value
+        if source.kind == "stream":
             body = source.chunks(self.chunk_size)
-            if put_mode != "overwrite":
+            if put_mode != "overwrite":  # one conditional PUT needs the whole body
                 body = b"".join([chunk async for chunk in body])
-        else:
-            body = source.value
         await obstore.put_async(
             self.store,
             key,
