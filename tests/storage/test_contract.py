@@ -247,6 +247,17 @@ async def test_download_stream_yields_chunks(store: StorageBackend) -> None:
     assert b"".join([chunk async for chunk in stream]) == data
 
 
+async def test_download_stream_stopped_early_frees_the_store(store: StorageBackend) -> None:
+    """A stream closed after its first chunk leaves the store serving the object again."""
+    data = bytes(range(256)) * 8192  # 2 MiB: several chunks
+    await store.upload_file(data, "early.bin")
+    stream = (await store.download_stream("early.bin", chunk_size=64 * 1024)).value
+    first = await anext(aiter(stream))
+    await stream.aclose()
+    assert data.startswith(first)
+    assert (await store.download_file("early.bin")).value == data
+
+
 class _PeakRss:
     """Samples this process's RSS in a thread; ``growth`` is the peak over the start."""
 

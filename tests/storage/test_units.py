@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import gc
 import io
 import os
 from collections.abc import AsyncIterator, Awaitable
@@ -23,6 +24,7 @@ from flext_api.storage import (
     open_storage,
 )
 from flext_api.storage._obstore import AzureStorage, translate
+from flext_api.storage._obstore import _chunks as _obstore_chunks
 from flext_api.storage._paths import validate_key, validate_prefix
 from flext_api.storage._types import Source
 from flext_api.storage._url import split_url
@@ -381,6 +383,47 @@ async def test_source_chunks_of_a_buffer_are_bytes() -> None:
     """A bytearray body is cut into bytes pieces."""
     pieces = [p async for p in Source.of(bytearray(b"abcde")).value.chunks(2)]
     assert pieces == [b"ab", b"cd", b"e"] and all(type(p) is bytes for p in pieces)
+
+
+class _FakeChunks:
+    """An obstore-like chunk stream that records when each chunk is asked for."""
+
+    def __init__(self, chunks: list[bytes], fail_at: int | None = None) -> None:
+        self.chunks, self.fail_at, self.asked = chunks, fail_at, 0
+
+    def __anext__(self) -> asyncio.Future[memoryview]:
+        future: asyncio.Future[memoryview] = asyncio.get_running_loop().create_future()
+        index, self.asked = self.asked, self.asked + 1
+        if index == self.fail_at:
+            future.set_exception(OSError("connection reset"))
+        elif index < len(self.chunks):
+            future.set_result(memoryview(self.chunks[index]))
+        else:
+            future.set_exception(StopAsyncIteration())
+        return future
+
+
+async def test_obstore_chunks_are_bytes_asked_one_ahead() -> None:
+    """Each chunk arrives as bytes, and the next one is already asked for when it does."""
+    fake = _FakeChunks([b"ab", b"cd"])
+    chunks = _obstore_chunks(fake)
+    first = await anext(chunks)
+    assert (type(first), first, fake.asked) == (bytes, b"ab", 2)
+    assert [c async for c in chunks] == [b"cd"]
+
+
+async def test_obstore_chunks_closed_early_leave_no_unretrieved_error() -> None:
+    """Closing after one chunk retrieves the failed read-ahead: nothing is left unreported."""
+    reported: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: reported.append(context))
+    fake = _FakeChunks([b"ab", b"cd"], fail_at=1)
+    chunks = _obstore_chunks(fake)
+    assert await anext(chunks) == b"ab"
+    await chunks.aclose()
+    await asyncio.sleep(0)
+    gc.collect()
+    await asyncio.sleep(0)
+    assert reported == [] and fake.asked == 2
 
 
 async def test_local_unreadable_sidecar_is_ignored(tmp_path: Path) -> None:

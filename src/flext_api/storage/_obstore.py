@@ -22,6 +22,7 @@ have no conditional multipart completion everywhere), so its body is held in mem
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
@@ -222,9 +223,32 @@ class ObjectStoreBackend(StoreBackend):
         return translate(exc, f"{self.scheme} {operation} of {key!r}", key)
 
 
-async def _chunks(stream: AsyncIterator[Any]) -> AsyncIterator[bytes]:
-    async for chunk in stream:
-        yield bytes(chunk)
+async def _chunks(stream: Any) -> AsyncIterator[bytes]:
+    """obstore's chunks as ``bytes``, the next one already on its way.
+
+    obstore reads from the socket only when asked for the next chunk, and turning its
+    buffer into ``bytes`` is a copy (~15 ms of CPU per 100 MB): asking first overlaps the
+    two, so the copy costs no wall time. At most one chunk is read ahead.
+    """
+    pending: asyncio.Future[Any] = asyncio.ensure_future(stream.__anext__())
+    try:
+        while True:
+            try:
+                chunk = await pending
+            except StopAsyncIteration:
+                return
+            pending = asyncio.ensure_future(stream.__anext__())
+            yield bytes(chunk)
+    finally:
+        if not pending.done():
+            pending.cancel()
+        pending.add_done_callback(_consume)
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    """Retrieve a read-ahead's outcome, so an abandoned chunk's error is not logged."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _info(meta: Mapping[str, Any], attributes: Mapping[str, Any] | None) -> FileInfo:
