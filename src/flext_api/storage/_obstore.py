@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -223,7 +223,7 @@ class ObjectStoreBackend(StoreBackend):
         return translate(exc, f"{self.scheme} {operation} of {key!r}", key)
 
 
-async def _chunks(stream: Any) -> AsyncIterator[bytes]:
+async def _chunks(stream: Any) -> AsyncGenerator[bytes, None]:
     """obstore's chunks as ``bytes``, the next one already on its way.
 
     obstore reads from the socket only when asked for the next chunk, and turning its
