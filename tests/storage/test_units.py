@@ -404,10 +404,24 @@ class _FakeChunks:
         return future
 
 
+def _as_storage_error(exc: Exception) -> flext_api.FlextApiError:
+    return translate(exc, "memory download of 'k'", "k")
+
+
+async def test_obstore_chunk_failure_is_a_flext_api_error() -> None:
+    """A connection lost in the middle of a download raises the translated error."""
+    chunks = _obstore_chunks(_FakeChunks([b"ab", b"cd"], fail_at=1), _as_storage_error)
+    assert await anext(chunks) == b"ab"
+    with pytest.raises(flext_api.FlextApiError) as caught:
+        await anext(chunks)
+    assert caught.value.code is ErrorCode.CONNECT_ERROR
+    assert isinstance(caught.value.__cause__, OSError)
+
+
 async def test_obstore_chunks_are_bytes_asked_one_ahead() -> None:
     """Each chunk arrives as bytes, and the next one is already asked for when it does."""
     fake = _FakeChunks([b"ab", b"cd"])
-    chunks = _obstore_chunks(fake)
+    chunks = _obstore_chunks(fake, _as_storage_error)
     first = await anext(chunks)
     assert (type(first), first, fake.asked) == (bytes, b"ab", 2)
     assert [c async for c in chunks] == [b"cd"]
@@ -418,7 +432,7 @@ async def test_obstore_chunks_closed_early_leave_no_unretrieved_error() -> None:
     reported: list[dict[str, Any]] = []
     asyncio.get_running_loop().set_exception_handler(lambda _, context: reported.append(context))
     fake = _FakeChunks([b"ab", b"cd"], fail_at=1)
-    chunks = _obstore_chunks(fake)
+    chunks = _obstore_chunks(fake, _as_storage_error)
     assert await anext(chunks) == b"ab"
     await chunks.aclose()
     await asyncio.sleep(0)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -142,7 +142,8 @@ class ObjectStoreBackend(StoreBackend):
     async def _open(self, key: str, chunk_size: int) -> ByteStream:
         result = await obstore.get_async(self.store, key)
         info = _info(cast("Mapping[str, Any]", result.meta), result.attributes)
-        return ByteStream(info, _chunks(result.stream(min_chunk_size=chunk_size)))
+        chunks = result.stream(min_chunk_size=chunk_size)
+        return ByteStream(info, _chunks(chunks, lambda exc: self._translate(exc, "download", key)))
 
     async def _read(self, key: str) -> bytes:
         result = await obstore.get_async(self.store, key)
@@ -223,12 +224,15 @@ class ObjectStoreBackend(StoreBackend):
         return translate(exc, f"{self.scheme} {operation} of {key!r}", key)
 
 
-async def _chunks(stream: Any) -> AsyncGenerator[bytes, None]:
+async def _chunks(
+    stream: Any, translate_error: Callable[[Exception], FlextApiError]
+) -> AsyncGenerator[bytes, None]:
     """obstore's chunks as ``bytes``, the next one already on its way.
 
     obstore reads from the socket only when asked for the next chunk, and turning its
     buffer into ``bytes`` is a copy (~15 ms of CPU per 100 MB): asking first overlaps the
-    two, so the copy costs no wall time. At most one chunk is read ahead.
+    two, so the copy costs no wall time. At most one chunk is read ahead. A failure in
+    the middle is raised as the translated :class:`FlextApiError`.
     """
     pending: asyncio.Future[Any] = asyncio.ensure_future(stream.__anext__())
     try:
@@ -237,6 +241,8 @@ async def _chunks(stream: Any) -> AsyncGenerator[bytes, None]:
                 chunk = await pending
             except StopAsyncIteration:
                 return
+            except Exception as exc:  # obstore errors become the flext-api error tree
+                raise translate_error(exc) from exc
             pending = asyncio.ensure_future(stream.__anext__())
             yield bytes(chunk)
     finally:
