@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
+import gc
 import io
 import os
 from collections.abc import AsyncIterator, Awaitable
@@ -22,6 +24,7 @@ from flext_api.storage import (
     open_storage,
 )
 from flext_api.storage._obstore import AzureStorage, translate
+from flext_api.storage._obstore import _chunks as _obstore_chunks
 from flext_api.storage._paths import validate_key, validate_prefix
 from flext_api.storage._types import Source
 from flext_api.storage._url import split_url
@@ -360,6 +363,82 @@ async def test_source_chunks_of_bytes() -> None:
     """A bytes body is cut into pieces of the size asked."""
     pieces = [p async for p in Source.of(b"abcde").value.chunks(2)]
     assert pieces == [b"ab", b"cd", b"e"]
+
+
+def test_buffer_bodies_are_not_copied() -> None:
+    """A bytearray body is kept as a flat view of the caller's buffer, not a copy."""
+    buffer = bytearray(b"abcdef")
+    source = Source.of(buffer).value
+    assert isinstance(source.value, memoryview) and source.value.obj is buffer
+    assert source.size == 6 and source.replayable
+
+
+def test_typed_memoryview_body_counts_bytes() -> None:
+    """A memoryview of 4-byte items has the size of its bytes, not of its items."""
+    source = Source.of(memoryview(array.array("i", [1, 2, 3]))).value
+    assert isinstance(source.value, memoryview) and source.size == 12
+    assert source.value.tobytes() == array.array("i", [1, 2, 3]).tobytes()
+
+
+async def test_source_chunks_of_a_buffer_are_bytes() -> None:
+    """A bytearray body is cut into bytes pieces."""
+    pieces = [p async for p in Source.of(bytearray(b"abcde")).value.chunks(2)]
+    assert pieces == [b"ab", b"cd", b"e"] and all(type(p) is bytes for p in pieces)
+
+
+class _FakeChunks:
+    """An obstore-like chunk stream that records when each chunk is asked for."""
+
+    def __init__(self, chunks: list[bytes], fail_at: int | None = None) -> None:
+        self.chunks, self.fail_at, self.asked = chunks, fail_at, 0
+
+    def __anext__(self) -> asyncio.Future[memoryview]:
+        future: asyncio.Future[memoryview] = asyncio.get_running_loop().create_future()
+        index, self.asked = self.asked, self.asked + 1
+        if index == self.fail_at:
+            future.set_exception(OSError("connection reset"))
+        elif index < len(self.chunks):
+            future.set_result(memoryview(self.chunks[index]))
+        else:
+            future.set_exception(StopAsyncIteration())
+        return future
+
+
+def _as_storage_error(exc: Exception) -> flext_api.FlextApiError:
+    return translate(exc, "memory download of 'k'", "k")
+
+
+async def test_obstore_chunk_failure_is_a_flext_api_error() -> None:
+    """A connection lost in the middle of a download raises the translated error."""
+    chunks = _obstore_chunks(_FakeChunks([b"ab", b"cd"], fail_at=1), _as_storage_error)
+    assert await anext(chunks) == b"ab"
+    with pytest.raises(flext_api.FlextApiError) as caught:
+        await anext(chunks)
+    assert caught.value.code is ErrorCode.CONNECT_ERROR
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+async def test_obstore_chunks_are_bytes_asked_one_ahead() -> None:
+    """Each chunk arrives as bytes, and the next one is already asked for when it does."""
+    fake = _FakeChunks([b"ab", b"cd"])
+    chunks = _obstore_chunks(fake, _as_storage_error)
+    first = await anext(chunks)
+    assert (type(first), first, fake.asked) == (bytes, b"ab", 2)
+    assert [c async for c in chunks] == [b"cd"]
+
+
+async def test_obstore_chunks_closed_early_leave_no_unretrieved_error() -> None:
+    """Closing after one chunk retrieves the failed read-ahead: nothing is left unreported."""
+    reported: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: reported.append(context))
+    fake = _FakeChunks([b"ab", b"cd"], fail_at=1)
+    chunks = _obstore_chunks(fake, _as_storage_error)
+    assert await anext(chunks) == b"ab"
+    await chunks.aclose()
+    await asyncio.sleep(0)
+    gc.collect()
+    await asyncio.sleep(0)
+    assert reported == [] and fake.asked == 2
 
 
 async def test_local_unreadable_sidecar_is_ignored(tmp_path: Path) -> None:

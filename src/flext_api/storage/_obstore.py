@@ -11,14 +11,20 @@ look for a cloud metadata service. Its own retries are off (``max_retries=0``) s
 that the retry policy and the breakers of flext-api decide, and a dead endpoint
 fails in a connect timeout instead of after minutes of hidden retries.
 
+Buffers (``bytes``, ``bytearray``, ``memoryview``), paths and file objects are handed
+to obstore as they are: it reads them in Rust, without copying the caller's buffer; only
+an async iterator is pulled chunk by chunk in Python. Downloads stream obstore's chunks;
+a whole-object read converts obstore's buffer to ``bytes`` once.
+
 A conditional write (``if_none_match`` / ``if_match``) is a single ``PUT`` (stores
 have no conditional multipart completion everywhere), so its body is held in memory.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -115,13 +121,13 @@ class ObjectStoreBackend(StoreBackend):
             put_mode = "create"
         else:
             put_mode = {"e_tag": mode}
-        body: Any
-        if source.kind == "stream" or (put_mode != "overwrite" and source.kind != "bytes"):
+        # Buffers, paths and file objects go to obstore as they are: it reads them in Rust,
+        # without a copy of the caller's buffer and without a Python loop over chunks.
+        body: Any = source.value
+        if source.kind == "stream":
             body = source.chunks(self.chunk_size)
-            if put_mode != "overwrite":
+            if put_mode != "overwrite":  # one conditional PUT needs the whole body
                 body = b"".join([chunk async for chunk in body])
-        else:
-            body = source.value
         await obstore.put_async(
             self.store,
             key,
@@ -136,7 +142,8 @@ class ObjectStoreBackend(StoreBackend):
     async def _open(self, key: str, chunk_size: int) -> ByteStream:
         result = await obstore.get_async(self.store, key)
         info = _info(cast("Mapping[str, Any]", result.meta), result.attributes)
-        return ByteStream(info, _chunks(result.stream(min_chunk_size=chunk_size)))
+        chunks = result.stream(min_chunk_size=chunk_size)
+        return ByteStream(info, _chunks(chunks, lambda exc: self._translate(exc, "download", key)))
 
     async def _read(self, key: str) -> bytes:
         result = await obstore.get_async(self.store, key)
@@ -217,9 +224,37 @@ class ObjectStoreBackend(StoreBackend):
         return translate(exc, f"{self.scheme} {operation} of {key!r}", key)
 
 
-async def _chunks(stream: AsyncIterator[Any]) -> AsyncIterator[bytes]:
-    async for chunk in stream:
-        yield bytes(chunk)
+async def _chunks(
+    stream: Any, translate_error: Callable[[Exception], FlextApiError]
+) -> AsyncGenerator[bytes, None]:
+    """obstore's chunks as ``bytes``, the next one already on its way.
+
+    obstore reads from the socket only when asked for the next chunk, and turning its
+    buffer into ``bytes`` is a copy (~15 ms of CPU per 100 MB): asking first overlaps the
+    two, so the copy costs no wall time. At most one chunk is read ahead. A failure in
+    the middle is raised as the translated :class:`FlextApiError`.
+    """
+    pending: asyncio.Future[Any] = asyncio.ensure_future(stream.__anext__())
+    try:
+        while True:
+            try:
+                chunk = await pending
+            except StopAsyncIteration:
+                return
+            except Exception as exc:  # obstore errors become the flext-api error tree
+                raise translate_error(exc) from exc
+            pending = asyncio.ensure_future(stream.__anext__())
+            yield bytes(chunk)
+    finally:
+        if not pending.done():
+            pending.cancel()
+        pending.add_done_callback(_consume)
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    """Retrieve a read-ahead's outcome, so an abandoned chunk's error is not logged."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _info(meta: Mapping[str, Any], attributes: Mapping[str, Any] | None) -> FileInfo:

@@ -95,8 +95,14 @@ class Source:
     @classmethod
     def of(cls, body: object) -> FlextResult[Source]:
         """Classify ``body``; a ``str`` or anything else unknown is INVALID_REQUEST."""
-        if isinstance(body, bytes | bytearray | memoryview):
-            return FlextResult.ok(cls(bytes(body), "bytes", len(body)))
+        if isinstance(body, bytes):
+            return FlextResult.ok(cls(body, "bytes", len(body)))
+        if isinstance(body, bytearray | memoryview):
+            # Kept as a flat byte view, not copied: the stores read the caller's buffer,
+            # which must not change until the upload returns. A strided view is copied once.
+            view = memoryview(body)
+            view = view.cast("B") if view.c_contiguous else memoryview(view.tobytes())
+            return FlextResult.ok(cls(view, "bytes", view.nbytes))
         if isinstance(body, os.PathLike):
             path = Path(body)
             if not path.is_file():
@@ -125,9 +131,9 @@ class Source:
     async def chunks(self, size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
         """The body in pieces of at most ``size`` bytes (blocking reads in a thread)."""
         if self.kind == "bytes":
-            data: bytes = self.value  # type: ignore[assignment]
+            data: bytes | memoryview = self.value  # type: ignore[assignment]
             for start in range(0, len(data), size):
-                yield data[start : start + size]
+                yield bytes(data[start : start + size])  # a slice of bytes is not copied again
             return
         if self.kind == "stream":
             async for chunk in self.value:  # type: ignore[attr-defined]
