@@ -38,15 +38,18 @@ async def limiters(redis_server: RedisServer) -> AsyncIterator[list[RedisRateLim
 async def test_concurrent_acquirers_never_exceed_the_shared_limit(
     limiters: list[RedisRateLimiter],
 ) -> None:
-    """150 callers across 3 clients within 0.95 s: at most burst + 0.95 x rate get a slot."""
-    deadline = time.monotonic() + 0.95
+    """150 callers across 3 clients: never more slots than burst + rate x the time taken."""
+    started = time.monotonic()
+    deadline = started + 0.95
     results = await asyncio.gather(*(limiters[i % 3].acquire("api", deadline) for i in range(150)))
+    elapsed = time.monotonic() - started
     granted = [r for r in results if r.is_success]
     refused = [r for r in results if r.is_failure]
-    # Slots at 0 (x5, the burst), then 0.1 s apart: 5 + 9 fit in 0.95 s. A non-atomic
-    # read-then-write would hand the same slot to several callers and grant more. On a
-    # busy machine the later slots may come too late for the deadline: fewer, never more.
-    assert 5 <= len(granted) <= 14
+    # Slots at 0 (x5, the burst), then 0.1 s apart. Callers that reach Redis within 0.95 s
+    # share 5 + 9 slots; on a starved machine the scripts may run spread over a longer
+    # time, and the limit then rightly grants rate x that time. A non-atomic
+    # read-then-write would hand one slot to several callers and exceed both bounds.
+    assert 5 <= len(granted) <= 5 + int(max(elapsed, 0.95) * 10.0) + 1
     assert all(r.error_code is ErrorCode.RATE_LIMITED for r in refused)
     assert all(r.exception is not None and r.exception.retry_after for r in refused)
     assert not any(limiter.using_fallback for limiter in limiters)
