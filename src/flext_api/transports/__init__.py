@@ -1,6 +1,7 @@
 """Transports: the only way bytes leave the process.
 
-``HttpxTransport`` needs the ``http2`` extra and is imported on first use.
+``HttpxTransport`` needs the ``http2`` extra and ``PyreqwestTransport`` the
+``pyreqwest`` extra; each is imported on first use.
 """
 
 from __future__ import annotations
@@ -16,15 +17,23 @@ from ._mock import MockTransport as MockTransport
 
 if TYPE_CHECKING:
     from ._httpx import HttpxTransport as HttpxTransport
+    from ._pyreqwest import PyreqwestTransport as PyreqwestTransport
 
 __all__ = [
     "ASGITransport",
     "AiohttpTransport",
     "HttpxTransport",
     "MockTransport",
+    "PyreqwestTransport",
     "Transport",
     "map_os_error",
 ]
 
 
-__getattr__ = _lazy_getattr(__name__, {"HttpxTransport": ("._httpx", "http2")})
+__getattr__ = _lazy_getattr(
+    __name__,
+    {
+        "HttpxTransport": ("._httpx", "http2"),
+        "PyreqwestTransport": ("._pyreqwest", "pyreqwest"),
+    },
+)
