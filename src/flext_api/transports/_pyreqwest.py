@@ -224,7 +224,9 @@ class PyreqwestTransport:
             elif request.content:
                 builder = builder.body_bytes(request.content)
             if stream:
-                streamed = builder.build_streamed()
+                # Buffer nothing ahead: pyreqwest would otherwise hold the head back
+                # until 64 KiB of body (or its end) arrived, delaying every slow stream.
+                streamed = builder.streamed_read_buffer_limit(0).build_streamed()
                 resp = await _enter(streamed, remaining)
                 response = self._response(
                     request,
