@@ -130,6 +130,10 @@ class PyreqwestTransport:
         self._in_use = 0
         self._waiting = 0
         self._closed = False
+        try:  # the first client now, so TLS material pyreqwest refuses fails here
+            self._client_for(self._timeout)
+        except ValueError as exc:  # pyreqwest's BuilderError is a ValueError
+            raise ConfigError(f"pyreqwest refused the TLS settings: {exc}") from exc
 
     # -- pool -------------------------------------------------------------------------------
     def _client_for(self, timeout: TimeoutConfig) -> Client:
@@ -319,9 +323,7 @@ class PyreqwestTransport:
             request.deadline - 0.001
         )
         code: ErrorCode
-        if isinstance(exc, pe.PoolTimeoutError):
-            code = ErrorCode.POOL_TIMEOUT
-        elif isinstance(exc, TimeoutError):  # pyreqwest's timeouts are TimeoutErrors too
+        if isinstance(exc, TimeoutError):  # pyreqwest's timeouts are TimeoutErrors too
             if deadline_passed:
                 code = ErrorCode.DEADLINE_EXCEEDED
             elif isinstance(exc, pe.ReadTimeoutError) or in_body:

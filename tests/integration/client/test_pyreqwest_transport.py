@@ -8,11 +8,19 @@ the transport's: see ``NOT_RUN_HERE``.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
-from flext_api import ClientConfig, ErrorCode, FlextApiError, HttpRequest
+from flext_api import (
+    ClientConfig,
+    ErrorCode,
+    FlextApiError,
+    HttpRequest,
+    PoolConfig,
+    TimeoutConfig,
+)
 from flext_api.client import FlextApiClient
 from flext_api.client import _client as client_module
 from flext_api.transports import PyreqwestTransport
@@ -219,7 +227,7 @@ async def test_too_many_timeout_profiles_is_config_error(fault: FaultServer) -> 
     """Past ``max_timeout_profiles`` distinct timeouts a request fails CONFIG_ERROR."""
     transport = PyreqwestTransport(max_timeout_profiles=1)
     async with FlextApiClient(fault.url, transport=transport, default_plugins=False) as client:
-        first = await client.get("/status/200", timeout=1.0)
+        first = await client.get("/status/200")  # the transport's own timeouts
         second = await client.get("/status/200", timeout=2.0)
     assert first.is_success
     assert second.error_code is ErrorCode.CONFIG_ERROR
@@ -238,3 +246,45 @@ async def test_streamed_response_is_held_to_the_read_timeout_not_the_deadline(
         finally:
             await response.aclose()
     assert body == b"xxx"
+
+
+async def test_pool_wait_cut_by_the_deadline_is_deadline_exceeded(fault: FaultServer) -> None:
+    """Waiting for a slot past the deadline (shorter than the pool timeout): DEADLINE_EXCEEDED."""
+    config = ClientConfig(pool=PoolConfig(max_connections=1, max_keepalive=1))
+    async with FlextApiClient(fault.url, config=config, default_plugins=False) as client:
+        busy = asyncio.create_task(client.get("/delay/0.5"))
+        while client.stats()["pool"]["in_use"] == 0:  # noqa: ASYNC110 - a counter, polled
+            await asyncio.sleep(0.01)
+        waiting = await client.get("/status/200", timeout=TimeoutConfig(pool=5, total=0.1))
+        assert (await busy).is_success
+        assert client.stats()["pool"]["in_use"] == 0
+    assert waiting.error_code is ErrorCode.DEADLINE_EXCEEDED
+
+
+async def test_cancelled_request_gives_its_slot_back(fault: FaultServer) -> None:
+    """Cancelling a request on the wire frees its slot; the next request goes through."""
+    async with FlextApiClient(fault.url, default_plugins=False) as client:
+        task = asyncio.create_task(client.get("/delay/2"))
+        while client.stats()["pool"]["in_use"] == 0:  # noqa: ASYNC110 - a counter, polled
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert client.stats()["pool"]["in_use"] == 0
+        assert (await client.get("/status/200")).is_success
+
+
+async def test_status_without_a_known_phrase_has_an_empty_reason(fault: FaultServer) -> None:
+    """A status code with no standard phrase arrives with ``reason == ""``."""
+    async with FlextApiClient(fault.url, default_plugins=False) as client:
+        result = await client.get("/status/299")
+    assert result.value.status_code == 299
+    assert result.value.reason == ""
+
+
+async def test_stream_without_any_timeout_reads_the_whole_body(fault: FaultServer) -> None:
+    """With every timeout off a stream still arrives whole, chunk by chunk."""
+    client = FlextApiClient(fault.url, default_plugins=False, timeout=None)
+    async with client, client.stream("GET", "/stream", params={"chunks": 3, "size": 10}) as resp:
+        chunks = [chunk async for chunk in resp.aiter_bytes()]
+    assert b"".join(chunks) == b"a" * 10 + b"b" * 10 + b"c" * 10
