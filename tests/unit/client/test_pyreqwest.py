@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import sys
 
 import pytest
 import trustme
@@ -152,3 +153,17 @@ async def test_deadline_passed_before_sending_is_deadline_exceeded() -> None:
     assert caught.value.code is ErrorCode.DEADLINE_EXCEEDED
     assert transport.stats()["in_use"] == 0
     await transport.aclose()
+
+
+def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without pyreqwest installed, selecting the transport raises an ImportError naming
+    the extra."""
+    import flext_api.transports as transports
+
+    monkeypatch.delitem(vars(transports), "PyreqwestTransport", raising=False)
+    monkeypatch.delitem(sys.modules, "flext_api.transports._pyreqwest", raising=False)
+    monkeypatch.setitem(sys.modules, "pyreqwest", None)
+    with pytest.raises(
+        ImportError, match=r"'pyreqwest' extra: pip install 'flext-api\[pyreqwest\]'"
+    ):
+        FlextApiClient(config=ClientConfig(transport="pyreqwest"))
