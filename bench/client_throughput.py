@@ -196,7 +196,7 @@ async def main(n: int, rounds: int, loop: str = "asyncio") -> None:
 
 # -- the pyreqwest transport (extra 'pyreqwest') ------------------------------------------
 # Raw pyreqwest configured as PyreqwestTransport configures it, and FlextApiClient on that
-# transport (no plugins, default pipeline), in the same interleaved rounds as the rows
+# transport ("flext/prq": no plugins, default pipeline), in the same interleaved rounds as the rows
 # above. Every body is checked; a failed request or a wrong body is counted, and the run
 # fails at the end if any was.
 PYREQWEST_ERRORS: dict[str, int] = {}
@@ -241,7 +241,7 @@ async def raw_pyreqwest(url: str, n: int, c: int) -> float:
 
 
 async def flext_pyreqwest(url: str, n: int, c: int, *, defaults: bool) -> float:
-    name = f"flext/pyreqwest ({'default pipeline' if defaults else 'no plugins'})"
+    name = f"flext/prq ({'pipeline' if defaults else 'no plugins'})"
     config = ClientConfig(pool=POOL, transport="pyreqwest")
     async with FlextApiClient(config=config, default_plugins=defaults) as client:
 
@@ -255,8 +255,8 @@ async def flext_pyreqwest(url: str, n: int, c: int, *, defaults: bool) -> float:
 
 PYREQWEST_ROWS: dict[str, Callable[[str, int, int], Awaitable[float]]] = {
     "pyreqwest (raw)": raw_pyreqwest,
-    "flext/pyreqwest (no plugins)": lambda u, n, c: flext_pyreqwest(u, n, c, defaults=False),
-    "flext/pyreqwest (default pipeline)": lambda u, n, c: flext_pyreqwest(u, n, c, defaults=True),
+    "flext/prq (no plugins)": lambda u, n, c: flext_pyreqwest(u, n, c, defaults=False),
+    "flext/prq (pipeline)": lambda u, n, c: flext_pyreqwest(u, n, c, defaults=True),
 }
 
 
@@ -268,8 +268,8 @@ def pyreqwest_summary(rows: list[dict[str, object]]) -> None:
         raw = cell.get("pyreqwest (raw)")
         if not raw:
             continue
-        for name in ("flext/pyreqwest (no plugins)", "flext/pyreqwest (default pipeline)"):
-            print(f"{c:>4}  {name:<36} {cell[name] / raw:6.3f}")
+        for name in ("flext/prq (no plugins)", "flext/prq (pipeline)"):
+            print(f"{c:>4}  {name:<26} {cell[name] / raw:6.3f}")
     print(f"errors counted: {PYREQWEST_ERRORS or 'none'}")
     if PYREQWEST_ERRORS:
         raise SystemExit(f"pyreqwest rows: failed or wrong responses {PYREQWEST_ERRORS}")
