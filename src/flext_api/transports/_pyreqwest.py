@@ -67,6 +67,8 @@ __all__ = ["PyreqwestTransport"]
 
 _VERSIONS = {"HTTP/1.1": "HTTP/1.1", "HTTP/2.0": "HTTP/2", "HTTP/1.0": "HTTP/1.0"}
 _TLS_WORDS = ("certificate", "tls", "handshake", "alert")
+# hyper does not keep the reason phrase: the standard one stands in.
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
 
 
 class PyreqwestTransport:
@@ -268,16 +270,12 @@ class PyreqwestTransport:
         close: Callable[[], Awaitable[None]] | None = None,
     ) -> HttpResponse:
         status = resp.status
-        try:
-            reason = HTTPStatus(status).phrase
-        except ValueError:
-            reason = ""
         return HttpResponse(
             status,
             headers=Headers.from_pairs(list(resp.headers.items())),
             url=request.url,
             http_version=_VERSIONS.get(resp.version, resp.version),
-            reason=reason,
+            reason=_PHRASES.get(status, ""),
             request=request,
             stream=stream,
             close=close,

@@ -9,9 +9,11 @@ the transport's: see ``NOT_RUN_HERE``.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 import pytest
+import trustme
 
 from flext_api import (
     ClientConfig,
@@ -23,7 +25,7 @@ from flext_api import (
 )
 from flext_api.client import FlextApiClient
 from flext_api.client import _client as client_module
-from flext_api.transports import PyreqwestTransport
+from flext_api.transports import AiohttpTransport, PyreqwestTransport
 from tests.integration.client.test_faults import (
     test_503_is_http_status_failure_with_response,
     test_cancelled_pool_waiter_gives_its_place_back,
@@ -288,3 +290,51 @@ async def test_stream_without_any_timeout_reads_the_whole_body(fault: FaultServe
     async with client, client.stream("GET", "/stream", params={"chunks": 3, "size": 10}) as resp:
         chunks = [chunk async for chunk in resp.aiter_bytes()]
     assert b"".join(chunks) == b"a" * 10 + b"b" * 10 + b"c" * 10
+
+
+async def test_client_certificate_is_presented_for_mutual_tls() -> None:
+    """With ``identity_pem`` a server that requires a client certificate answers; without
+    it the request fails with the code the aiohttp transport gives."""
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca.configure_trust(server_context)
+    server_context.verify_mode = ssl.CERT_REQUIRED
+    subjects: list[object] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            subjects.append(writer.get_extra_info("peercert")["subjectAltName"])
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            await writer.drain()
+        except (ssl.SSLError, ConnectionError, asyncio.IncompleteReadError):
+            pass  # the handshake without a client certificate: refused, as intended
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_context)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    identity = ca.issue_cert("client.example").private_key_and_cert_chain_pem.bytes()
+    try:
+        with_cert = PyreqwestTransport(ssl_context=client_context, identity_pem=identity)
+        async with FlextApiClient(transport=with_cert, default_plugins=False) as client:
+            accepted = await client.get(url)
+        refused = []
+        for without in (
+            PyreqwestTransport(ssl_context=client_context),
+            AiohttpTransport(ssl_context=client_context),
+        ):
+            async with FlextApiClient(transport=without, default_plugins=False) as client:
+                refused.append(await client.get(url))
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert accepted.value.content == b"ok"
+    assert subjects == [(("DNS", "client.example"),)]
+    # TLS 1.3: the client learns of the refusal only when the server closes after the
+    # handshake (PROTOCOL_ERROR), or from its alert (TLS_ERROR); both transports agree.
+    assert refused[0].error_code is refused[1].error_code
+    assert refused[0].error_code in {ErrorCode.PROTOCOL_ERROR, ErrorCode.TLS_ERROR}
