@@ -294,7 +294,7 @@ async def test_stream_without_any_timeout_reads_the_whole_body(fault: FaultServe
 
 async def test_client_certificate_is_presented_for_mutual_tls() -> None:
     """With ``identity_pem`` a server that requires a client certificate answers; without
-    it the request fails with the code the aiohttp transport gives."""
+    it the request fails as it does on the aiohttp transport."""
     ca = trustme.CA()
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_context)
@@ -335,6 +335,7 @@ async def test_client_certificate_is_presented_for_mutual_tls() -> None:
     assert accepted.value.content == b"ok"
     assert subjects == [(("DNS", "client.example"),)]
     # TLS 1.3: the client learns of the refusal only when the server closes after the
-    # handshake (PROTOCOL_ERROR), or from its alert (TLS_ERROR); both transports agree.
-    assert refused[0].error_code is refused[1].error_code
-    assert refused[0].error_code in {ErrorCode.PROTOCOL_ERROR, ErrorCode.TLS_ERROR}
+    # handshake (PROTOCOL_ERROR), or from its alert (TLS_ERROR), whichever comes first,
+    # on either transport.
+    codes = {ErrorCode.PROTOCOL_ERROR, ErrorCode.TLS_ERROR}
+    assert {r.error_code for r in refused} <= codes
