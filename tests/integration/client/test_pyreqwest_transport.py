@@ -339,3 +339,16 @@ async def test_client_certificate_is_presented_for_mutual_tls() -> None:
     # on either transport.
     codes = {ErrorCode.PROTOCOL_ERROR, ErrorCode.TLS_ERROR}
     assert {r.error_code for r in refused} <= codes
+
+
+def test_sync_client_runs_on_the_pyreqwest_transport(fault: FaultServer) -> None:
+    """The blocking client works over the pyreqwest transport from several threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from flext_api.client import FlextApiSyncClient
+
+    with FlextApiSyncClient(fault.url, default_plugins=False) as client:
+        assert isinstance(client.async_client.transport, PyreqwestTransport)
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda i: client.get(f"/echo?i={i}"), range(8)))
+    assert [r.value.json()["query"]["i"] for r in results] == [[str(i)] for i in range(8)]
