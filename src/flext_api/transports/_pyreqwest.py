@@ -30,11 +30,12 @@ aiohttp: a slow upload is bounded by the deadline).
 
 Not supported, refused with ``CONFIG_ERROR``: a per-host connection cap
 (``max_connections_per_host``), an ``ssl_context`` that verifies certificates but not
-host names. Not honoured, and said so here and in docs/client.md: ``dns_cache_ttl``
+host names. Not honoured, and said so here and in the docs: ``dns_cache_ttl``
 (reqwest resolves for every new connection), ``max_keepalive`` is per host (reqwest
 keeps idle connections per host), the CA certificates of an ``ssl_context`` are added
 to the built-in roots rather than replacing them, and a client certificate must be
 given as ``identity_pem`` (an ``ssl.SSLContext`` does not give its own back).
+See docs/transports.md.
 """
 
 from __future__ import annotations
