@@ -1,9 +1,9 @@
 """The transport contract on ``PyreqwestTransport``: the aiohttp transport's tests, run on it.
 
-The fault, streaming and httpbin tests of this folder are imported here and run with
+The fault, streaming and httpbin tests of this folder are taken in here and run with
 every ``FlextApiClient`` built on the pyreqwest transport (``_on_pyreqwest``). The few
-that are about aiohttp itself are left out, and replaced below where the behaviour is
-the transport's: see ``NOT_RUN_HERE``.
+that are about aiohttp itself are left out, and replaced where the behaviour is the
+transport's: see ``NOT_RUN_HERE``.
 """
 
 from __future__ import annotations
@@ -18,53 +18,13 @@ import trustme
 from flext_api import (
     ClientConfig,
     ErrorCode,
-    FlextApiError,
-    HttpRequest,
     PoolConfig,
     TimeoutConfig,
 )
 from flext_api.client import FlextApiClient
 from flext_api.client import _client as client_module
 from flext_api.transports import AiohttpTransport, PyreqwestTransport
-from tests.integration.client.test_faults import (
-    test_503_is_http_status_failure_with_response,
-    test_cancelled_pool_waiter_gives_its_place_back,
-    test_connect_phase_past_its_timeout_is_connect_timeout,
-    test_deadline_shorter_than_read_timeout_is_deadline_exceeded,
-    test_dropped_connection_is_protocol_error,
-    test_fail_on_http_error_false_returns_success,
-    test_head_reads_no_body_and_keeps_the_connection,
-    test_pool_exhausted_is_pool_timeout,
-    test_queued_requests_get_slots_in_order,
-    test_refused_port_is_connect_error,
-    test_requests_after_close_fail_cleanly,
-    test_slow_body_past_read_timeout_is_read_timeout,
-    test_slow_headers_past_read_timeout_is_read_timeout,
-    test_stream_read_timeout_between_chunks,
-    test_streamed_request_body_is_sent_chunked,
-    test_truncated_body_is_protocol_error,
-    test_unknown_host_is_dns_error,
-)
-from tests.integration.client.test_httpbin import (
-    test_303_after_post_becomes_get_without_body,
-    test_authorization_dropped_on_cross_origin_redirect,
-    test_form_round_trips,
-    test_headers_and_params_arrive_as_sent,
-    test_json_round_trips,
-    test_multipart_round_trips,
-    test_raw_bytes_round_trip,
-    test_redirect_limit,
-    test_redirects_are_followed,
-    test_redirects_can_be_turned_off_per_request,
-)
-from tests.integration.client.test_streaming import (
-    test_aiter_bytes_reads_a_chunked_body,
-    test_aiter_lines_reads_server_sent_events,
-    test_cancelling_a_stream_releases_the_connection,
-    test_failed_stream_raises_with_the_body,
-    test_leaving_the_block_early_releases_the_connection,
-    test_truncated_stream_raises_protocol_error_while_reading,
-)
+from tests.integration.client import test_faults, test_httpbin, test_streaming
 from tests.servers.fault import FaultServer
 from tests.servers.h2_server import H2Server
 
@@ -73,7 +33,7 @@ pytestmark = pytest.mark.integration
 #: Contract tests of the aiohttp transport not run here, and why.
 NOT_RUN_HERE = {
     "test_scheme_other_than_http_is_refused_by_the_transport": "builds an AiohttpTransport; "
-    "replaced by test_scheme_other_than_http_is_invalid_request",
+    "the ftp-scheme row of test_transport_error_parity.py runs it on both transports",
     "test_keep_alive_reuses_one_connection": "reads stats()['pool']['idle'], which pyreqwest "
     "does not expose; replaced by test_keep_alive_reuses_one_connection_on_pyreqwest",
     "test_server_closing_after_each_answer_costs_a_connection_each": "reads the idle count "
@@ -84,41 +44,11 @@ NOT_RUN_HERE = {
     "into Basic auth; put them in an auth plugin",
 }
 
-REEXPORTED = [
-    test_303_after_post_becomes_get_without_body,
-    test_503_is_http_status_failure_with_response,
-    test_aiter_bytes_reads_a_chunked_body,
-    test_aiter_lines_reads_server_sent_events,
-    test_authorization_dropped_on_cross_origin_redirect,
-    test_cancelled_pool_waiter_gives_its_place_back,
-    test_cancelling_a_stream_releases_the_connection,
-    test_connect_phase_past_its_timeout_is_connect_timeout,
-    test_deadline_shorter_than_read_timeout_is_deadline_exceeded,
-    test_dropped_connection_is_protocol_error,
-    test_fail_on_http_error_false_returns_success,
-    test_failed_stream_raises_with_the_body,
-    test_form_round_trips,
-    test_head_reads_no_body_and_keeps_the_connection,
-    test_headers_and_params_arrive_as_sent,
-    test_json_round_trips,
-    test_leaving_the_block_early_releases_the_connection,
-    test_multipart_round_trips,
-    test_pool_exhausted_is_pool_timeout,
-    test_queued_requests_get_slots_in_order,
-    test_raw_bytes_round_trip,
-    test_redirect_limit,
-    test_redirects_are_followed,
-    test_redirects_can_be_turned_off_per_request,
-    test_refused_port_is_connect_error,
-    test_requests_after_close_fail_cleanly,
-    test_slow_body_past_read_timeout_is_read_timeout,
-    test_slow_headers_past_read_timeout_is_read_timeout,
-    test_stream_read_timeout_between_chunks,
-    test_streamed_request_body_is_sent_chunked,
-    test_truncated_body_is_protocol_error,
-    test_truncated_stream_raises_protocol_error_while_reading,
-    test_unknown_host_is_dns_error,
-]
+# Every other test of those modules is run here, as it is (new ones join by themselves).
+for _module in (test_faults, test_httpbin, test_streaming):
+    for _name, _test in vars(_module).items():
+        if _name.startswith("test_") and _name not in NOT_RUN_HERE:
+            globals()[_name] = _test
 
 
 @pytest.fixture(autouse=True)
@@ -150,18 +80,6 @@ async def test_connection_close_answers_are_not_pooled(fault: FaultServer) -> No
         results = [await client.get("/status/200") for _ in range(3)]
     assert [r.value.status_code for r in results] == [200, 200, 200]
     assert fault.connections_opened == 3
-
-
-async def test_scheme_other_than_http_is_invalid_request() -> None:
-    """A request built by hand with another scheme is INVALID_REQUEST; no slot is kept."""
-    transport = PyreqwestTransport()
-    try:
-        with pytest.raises(FlextApiError) as caught:
-            await transport.send(HttpRequest("GET", "ftp://127.0.0.1:1/file"))
-        assert caught.value.code is ErrorCode.INVALID_REQUEST
-        assert transport.stats()["in_use"] == 0
-    finally:
-        await transport.aclose()
 
 
 async def test_post_dropped_after_sending_is_protocol_error_not_retried(
