@@ -116,15 +116,16 @@ class PyreqwestTransport:
             )
         self._roots: list[bytes] = []
         self._verify = verify
-        if ssl_context is not None:
-            if ssl_context.verify_mode == ssl.CERT_NONE:
-                self._verify = False
-            elif not ssl_context.check_hostname:
+        self._tls_versions: tuple[str | None, str | None] = (None, None)
+        if ssl_context is not None:  # it wins over ``verify``, as on aiohttp
+            self._verify = ssl_context.verify_mode != ssl.CERT_NONE
+            if self._verify and not ssl_context.check_hostname:
                 raise ConfigError(
                     "ssl_context checks certificates but not host names: the pyreqwest "
                     "transport always checks both"
                 )
             self._roots = list(ssl_context.get_ca_certs(binary_form=True))
+            self._tls_versions = _tls_versions(ssl_context)
         self._identity = identity_pem
         self._http2 = http2
         self._max_profiles = max_timeout_profiles
@@ -171,6 +172,11 @@ class PyreqwestTransport:
             builder = builder.danger_accept_invalid_certs(True)
         if self._identity is not None:
             builder = builder.identity_pem(self._identity)
+        lowest, highest = self._tls_versions
+        if lowest is not None:
+            builder = builder.min_tls_version(lowest)  # type: ignore[arg-type]
+        if highest is not None:
+            builder = builder.max_tls_version(highest)  # type: ignore[arg-type]
         return builder.build()
 
     async def _acquire_slot(
@@ -385,6 +391,24 @@ async def _enter(streamed: StreamRequest, remaining: float | None) -> Response:
         return await streamed.__aenter__()
     async with asyncio.timeout(max(remaining, 0.0)):
         return await streamed.__aenter__()
+
+
+_RUSTLS_VERSIONS = {ssl.TLSVersion.TLSv1_2: "TLSv1.2", ssl.TLSVersion.TLSv1_3: "TLSv1.3"}
+
+
+def _tls_versions(context: ssl.SSLContext) -> tuple[str | None, str | None]:
+    """The context's TLS version bounds as pyreqwest takes them (rustls: 1.2 and 1.3).
+
+    A lower bound under TLS 1.2 is met as it is (rustls offers nothing older); an upper
+    bound under TLS 1.2 cannot be, and is refused.
+    """
+    highest = context.maximum_version
+    if highest not in _RUSTLS_VERSIONS and highest is not ssl.TLSVersion.MAXIMUM_SUPPORTED:
+        raise ConfigError(
+            f"ssl_context.maximum_version={highest.name}: the pyreqwest transport (rustls) "
+            "speaks TLS 1.2 and 1.3 only"
+        )
+    return _RUSTLS_VERSIONS.get(context.minimum_version), _RUSTLS_VERSIONS.get(highest)
 
 
 def _causes(exc: BaseException) -> list[str]:

@@ -167,3 +167,24 @@ def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
         ImportError, match=r"'pyreqwest' extra: pip install 'flext-api\[pyreqwest\]'"
     ):
         FlextApiClient(config=ClientConfig(transport="pyreqwest"))
+
+
+def test_context_tls_versions_are_carried_over() -> None:
+    """The context's TLS 1.2/1.3 bounds reach pyreqwest; a cap below TLS 1.2 is refused."""
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    assert PyreqwestTransport(ssl_context=context)._tls_versions == ("TLSv1.3", None)
+    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    assert PyreqwestTransport(ssl_context=context)._tls_versions == (None, "TLSv1.2")
+    with pytest.warns(DeprecationWarning):  # Python deprecates TLS 1.1 as well
+        context.maximum_version = ssl.TLSVersion.TLSv1_1
+    with pytest.raises(FlextApiError, match=r"TLS 1\.2 and 1\.3 only") as caught:
+        PyreqwestTransport(ssl_context=context)
+    assert caught.value.code is ErrorCode.CONFIG_ERROR
+
+
+def test_context_wins_over_verify() -> None:
+    """A verifying ssl_context keeps certificate checks on even with ``verify=False``."""
+    transport = PyreqwestTransport(ssl_context=ssl.create_default_context(), verify=False)
+    assert transport._verify is True
