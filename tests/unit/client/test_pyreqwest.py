@@ -177,7 +177,7 @@ def test_context_tls_versions_are_carried_over() -> None:
     context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     assert PyreqwestTransport(ssl_context=context)._tls_versions == (None, "TLSv1.2")
-    with pytest.warns(DeprecationWarning):  # Python deprecates TLS 1.1 as well
+    with pytest.warns(DeprecationWarning, match="TLSv1_1"):  # Python deprecates it too
         context.maximum_version = ssl.TLSVersion.TLSv1_1
     with pytest.raises(FlextApiError, match=r"TLS 1\.2 and 1\.3 only") as caught:
         PyreqwestTransport(ssl_context=context)
