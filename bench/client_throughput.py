@@ -143,6 +143,7 @@ async def main(n: int, rounds: int, loop: str = "asyncio") -> None:
                     "httpx": await raw_httpx_like(httpx, url, n, c),
                     "flext (no plugins)": await flext(url, n, c, defaults=False),
                     "flext (default pipeline)": await flext(url, n, c, defaults=True),
+                    **{name: await row(url, n, c) for name, row in PYREQWEST_ROWS.items()},
                 }
                 for name, rps in figures.items():
                     runs.setdefault(name, []).append(rps)
@@ -170,6 +171,7 @@ async def main(n: int, rounds: int, loop: str = "asyncio") -> None:
             f"{row['concurrency']:>4}  {row['client']:<26} {row['req_s']:>10} "
             f"{row['ratio_to_aiohttp']:>18} {row['spread']:>7}"
         )
+    pyreqwest_summary(rows)
     print("\npipeline over MockTransport (µs per request, no network):")
     print(f"  no plugins        {bare:8.1f}")
     print(f"  default pipeline  {full:8.1f}   (stages add {full - bare:.1f} µs)")
@@ -190,6 +192,87 @@ async def main(n: int, rounds: int, loop: str = "asyncio") -> None:
     }
     with RESULTS.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
+
+
+# -- the pyreqwest transport (extra 'pyreqwest') ------------------------------------------
+# Raw pyreqwest configured as PyreqwestTransport configures it, and FlextApiClient on that
+# transport ("flext/prq": no plugins, default pipeline), in the same interleaved rounds as the rows
+# above. Every body is checked; a failed request or a wrong body is counted, and the run
+# fails at the end if any was.
+PYREQWEST_ERRORS: dict[str, int] = {}
+
+
+def _pyreqwest_check(name: str, ok: bool) -> None:
+    if not ok:
+        PYREQWEST_ERRORS[name] = PYREQWEST_ERRORS.get(name, 0) + 1
+
+
+async def raw_pyreqwest(url: str, n: int, c: int) -> float:
+    from datetime import timedelta
+
+    from pyreqwest.client import ClientBuilder
+
+    timeout = ClientConfig().timeout
+    assert timeout.connect is not None and timeout.read is not None
+    builder = (
+        ClientBuilder()
+        .follow_redirects(False)
+        .no_proxy()
+        .http1_only()
+        .pool_idle_timeout(timedelta(seconds=POOL.keepalive_expiry))
+        .pool_max_idle_per_host(POOL.max_keepalive)
+        .connect_timeout(timedelta(seconds=timeout.connect))
+        .read_timeout(timedelta(seconds=timeout.read))
+    )
+    # pyreqwest's own in-flight cap stands for the transport's pool slots.
+    async with builder.max_connections(POOL.max_connections).build() as client:
+
+        async def one() -> None:
+            try:
+                resp = await client.get(url).build().send()
+                body = (await resp.bytes()).to_bytes()
+            except Exception:  # counted; the run fails at the end
+                _pyreqwest_check("pyreqwest (raw)", False)
+                return
+            _pyreqwest_check("pyreqwest (raw)", resp.status == 200 and body == BODY)
+
+        await _drive(100, c, one)
+        return await _drive(n, c, one)
+
+
+async def flext_pyreqwest(url: str, n: int, c: int, *, defaults: bool) -> float:
+    name = f"flext/prq ({'pipeline' if defaults else 'no plugins'})"
+    config = ClientConfig(pool=POOL, transport="pyreqwest")
+    async with FlextApiClient(config=config, default_plugins=defaults) as client:
+
+        async def one() -> None:
+            result = await client.get(url)
+            _pyreqwest_check(name, result.is_success and result.value.content == BODY)
+
+        await _drive(100, c, one)
+        return await _drive(n, c, one)
+
+
+PYREQWEST_ROWS: dict[str, Callable[[str, int, int], Awaitable[float]]] = {
+    "pyreqwest (raw)": raw_pyreqwest,
+    "flext/prq (no plugins)": lambda u, n, c: flext_pyreqwest(u, n, c, defaults=False),
+    "flext/prq (pipeline)": lambda u, n, c: flext_pyreqwest(u, n, c, defaults=True),
+}
+
+
+def pyreqwest_summary(rows: list[dict[str, object]]) -> None:
+    """Ratios of the pyreqwest rows to raw pyreqwest; the errors counted (fails if any)."""
+    print("\npyreqwest transport (x raw pyreqwest, same rounds):")
+    for c in sorted({int(str(r["concurrency"])) for r in rows}):
+        cell = {str(r["client"]): float(str(r["req_s"])) for r in rows if r["concurrency"] == c}
+        raw = cell.get("pyreqwest (raw)")
+        if not raw:
+            continue
+        for name in ("flext/prq (no plugins)", "flext/prq (pipeline)"):
+            print(f"{c:>4}  {name:<26} {cell[name] / raw:6.3f}")
+    print(f"errors counted: {PYREQWEST_ERRORS or 'none'}")
+    if PYREQWEST_ERRORS:
+        raise SystemExit(f"pyreqwest rows: failed or wrong responses {PYREQWEST_ERRORS}")
 
 
 if __name__ == "__main__":

@@ -210,7 +210,7 @@ class ClientConfig(_Frozen):
     rate_limit: RateLimitConfig = RateLimitConfig()
     bulkhead: BulkheadConfig = BulkheadConfig()
     cache: CacheConfig = CacheConfig()
-    transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    transport: Literal["aiohttp", "httpx", "pyreqwest"] = "aiohttp"
     http2: bool = False
     verify_ssl: bool = True
     follow_redirects: bool = True

@@ -6,7 +6,8 @@ retry -> per-host circuit breaker -> [rate limiter] -> transport), changing only
 ``set_testing(True)`` (backoff sleeps cost nothing); the Retry-After, breaker open
 time, rate limiter and deadline rows run on real time, because time is what they test.
 Every row ends with the leak check: no connection in use or waited for, and no task
-left once the client is closed.
+left once the client is closed. Every row runs on each transport of ``TRANSPORTS``: the
+default aiohttp one and the optional pyreqwest one (its extra is in ``dev``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -39,9 +41,19 @@ from tests.servers.http1 import Request, ResponseWriter
 pytestmark = pytest.mark.integration
 
 REFUSED_URL = "http://127.0.0.1:1"  # a privileged port nothing listens on
+TRANSPORTS = ["aiohttp", "pyreqwest"]
+_transport = "aiohttp"  # set per test by the ``transport`` fixture
 
 #: pytest's ``record_property``: measured figures land in the junit XML report.
 Record = Callable[[str, object], None]
+
+
+@pytest.fixture(params=TRANSPORTS, autouse=True)
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every row runs once per transport: ``ClientConfig(transport=...)`` selects it."""
+    name = str(request.param)
+    monkeypatch.setattr(sys.modules[__name__], "_transport", name)
+    return name
 
 
 @pytest.fixture
@@ -62,7 +74,10 @@ def _key() -> str:
 
 
 def _client(url: str, config: ClientConfig | None = None) -> FlextApiClient:
-    return FlextApiClient(url, config=config)
+    config = (config or ClientConfig()).model_copy(update={"transport": _transport})
+    client = FlextApiClient(url, config=config)
+    assert getattr(client.transport, "name", None) == _transport
+    return client
 
 
 async def _close_without_leaks(client: FlextApiClient) -> None:

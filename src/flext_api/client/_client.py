@@ -101,7 +101,8 @@ class FlextApiClient:
         config: every setting, with production defaults (:class:`ClientConfig`).
         plugins: middlewares or :class:`FlextApiPlugin` s; the first is outermost.
         transport: how bytes are sent (default: aiohttp, or httpx2 when
-            ``config.http2`` or ``config.transport == "httpx"``).
+            ``config.http2`` or ``config.transport == "httpx"``, or pyreqwest when
+            ``config.transport == "pyreqwest"``).
         headers: sent with every request (validated once, here).
         auth: an auth plugin (``BearerAuth``...), placed just above the transport so
             every retry is authenticated afresh.
@@ -568,6 +569,12 @@ def _default_transport(
             ssl_context=ssl_context,
             verify=cfg.verify_ssl,
             clock=clock,
+        )
+    if cfg.transport == "pyreqwest":
+        from ..transports import PyreqwestTransport  # the extra's ImportError names it
+
+        return PyreqwestTransport(
+            cfg.pool, timeout, ssl_context=ssl_context, verify=cfg.verify_ssl, clock=clock
         )
     from ..transports._aiohttp import AiohttpTransport
 

@@ -1,7 +1,7 @@
 """Transports: the only way bytes leave the process.
 
-``HttpxTransport`` needs the ``http2`` extra and ``H1Transport`` (httptools) the
-``gateway`` extra; both are imported on first use.
+``HttpxTransport`` needs the ``http2`` extra, ``H1Transport`` (httptools) the ``gateway``
+extra and ``PyreqwestTransport`` the ``pyreqwest`` extra; each is imported on first use.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from ._mock import MockTransport as MockTransport
 if TYPE_CHECKING:
     from ._h1 import H1Transport as H1Transport
     from ._httpx import HttpxTransport as HttpxTransport
+    from ._pyreqwest import PyreqwestTransport as PyreqwestTransport
 
 __all__ = [
     "ASGITransport",
@@ -25,6 +26,7 @@ __all__ = [
     "H1Transport",
     "HttpxTransport",
     "MockTransport",
+    "PyreqwestTransport",
     "Transport",
     "map_os_error",
 ]
@@ -32,5 +34,9 @@ __all__ = [
 
 __getattr__ = _lazy_getattr(
     __name__,
-    {"H1Transport": ("._h1", "gateway"), "HttpxTransport": ("._httpx", "http2")},
+    {
+        "H1Transport": ("._h1", "gateway"),
+        "HttpxTransport": ("._httpx", "http2"),
+        "PyreqwestTransport": ("._pyreqwest", "pyreqwest"),
+    },
 )
