@@ -26,7 +26,7 @@ from flext_api._redact import (
     redact_query,
 )
 
-from .._asgi import REQUEST_ID_KEY, route_template
+from .._asgi import REQUEST_ID_KEY
 
 __all__ = ["AccessLogger"]
 
@@ -53,15 +53,20 @@ class AccessLogger:
         self._log_headers = log_headers
         self._skip = skip_paths
 
-    def log(self, scope: Scope, status: int | None, seconds: float) -> None:
-        """Log the finished request of ``scope`` (nothing for a skipped path)."""
-        if scope["path"] in self._skip:
+    def log(self, scope: Scope, status: int | None, seconds: float, route: str | None) -> None:
+        """Log the finished request of ``scope`` (nothing for a skipped path).
+
+        ``route`` is the matched route's template (None when no route matched).
+        """
+        path = scope["path"]
+        if path in self._skip:
             return
         user_agent = b""
         for name, value in scope["headers"]:
             if name == b"user-agent":
                 user_agent = value[:_MAX_USER_AGENT]
                 break
+        agent = user_agent.decode("latin-1")
         client = scope.get("client")
         extra: dict[str, Any] = {}
         query = scope.get("query_string", b"")
@@ -73,12 +78,12 @@ class AccessLogger:
         log(
             "request",
             method=scope["method"],
-            path=escape_control(scope["path"]),
-            route=route_template(scope),
+            path=path if path.isprintable() else escape_control(path),
+            route=route,
             status=status,
             duration_ms=round(seconds * 1000.0, 3),
             request_id=scope.get(REQUEST_ID_KEY),
             client=client[0] if client else None,
-            user_agent=escape_control(user_agent.decode("latin-1")),
+            user_agent=agent if agent.isprintable() else escape_control(agent),
             **extra,
         )

@@ -1,11 +1,12 @@
 """One pass over every HTTP exchange: request ID, in-flight count, access log, timing,
-metrics and security headers.
+metrics, security headers, slow requests and escaped errors.
 
-These six concerns touch every request and every response. As six stacked middlewares
-they cost six ``__call__`` frames per request and six nested ``send`` wrappers per
-message (about 50 µs per request on a 2-core machine, a third of a hello-world
-FastAPI request). Fused, the request enters one frame, every message goes through one
-``send`` wrapper, and the response-start headers are appended in one place.
+These concerns touch every request and every response. As stacked middlewares they cost
+a ``__call__`` frame each per request and a nested ``send`` wrapper each per message
+(about 50 µs per request on a 2-core machine, a third of a hello-world FastAPI request).
+Fused, the request enters one frame, every message goes through one ``send`` wrapper,
+the response-start headers are appended in one place, and one timing serves the
+header, the log, the histogram and the slow-request check.
 
 Each concern is optional (``None`` turns it off), so the single-purpose middlewares
 (:class:`RequestIdMiddleware`, :class:`TimingMiddleware`, ...) are this class with one
@@ -22,6 +23,11 @@ semantics. What each concern does:
 - **timing**: ``X-Response-Time``, milliseconds to the response start.
 - **metrics**: duration, status and route template into :class:`ServerMetrics`.
 - **security headers**: pre-encoded headers appended unless the handler set them.
+- **slow requests**: a warning and a counter past a threshold (see :mod:`._slow`).
+- **errors** (``error_logger``): an exception escaping the app becomes a problem
+  response, as :class:`~._errors.ErrorMiddleware` does; it is answered after the
+  request's log record, metrics and in-flight count are done, as when that layer sat
+  outside this one.
 
 Headers are appended in the order the stacked middlewares gave them: security headers,
 then ``X-Response-Time``, then the request ID.
@@ -30,7 +36,7 @@ then ``X-Response-Time``, then the request ID.
 from __future__ import annotations
 
 from time import perf_counter
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,16 +45,20 @@ from flext_api._context import request_id_var, traceparent_var
 
 from .._asgi import (
     REQUEST_ID_KEY,
+    SEND_KEY,
     UNMATCHED_ROUTE,
     escaped_status,
     mutable_headers,
     register_send,
-    route_template,
 )
 from .._metrics import ServerMetrics, normalize_method
 from ._access_log import AccessLogger
+from ._errors import answer_escaped
 from ._request_id import read_request_id
 from ._security_headers import SecurityHeaderSet
+
+if TYPE_CHECKING:
+    from ._slow import SlowRequestReporter
 
 __all__ = ["InFlightTracker", "ObservedRequestMiddleware"]
 
@@ -80,6 +90,8 @@ class ObservedRequestMiddleware:
         metrics: ServerMetrics | None = None,
         metrics_exclude_paths: frozenset[str] = frozenset(),
         security_headers: SecurityHeaderSet | None = None,
+        slow_requests: SlowRequestReporter | None = None,
+        error_logger: Any = None,
     ) -> None:
         self.app = app
         self._id_header = (
@@ -91,6 +103,8 @@ class ObservedRequestMiddleware:
         self._metrics = metrics
         self._exclude = metrics_exclude_paths
         self._security = security_headers
+        self._slow = slow_requests
+        self._errors = error_logger
         # Whether the response start needs touching at all (the status is always read).
         self._decorates = bool(self._id_header or self._timing or security_headers)
 
@@ -141,14 +155,36 @@ class ObservedRequestMiddleware:
             # Each request runs in its own task, whose context starts without a traceparent.
             trace_token = traceparent_var.set(trace) if trace is not None else None
             log_tokens = _bind(request_id=request_id)
+        slow = self._slow
+        slow_clock = slow.now if slow is not None else None
+        slow_start = slow_clock() if slow_clock is not None else 0.0
+        escaped: Exception | None = None
+        started = False
         try:
             await self.app(scope, receive, observed_send)
         except Exception as exc:
-            if status is None:
+            started = status is not None
+            if not started:
                 status = escaped_status(exc)
-            raise
+            if self._errors is None:
+                raise
+            escaped = exc
         finally:
-            self._finish(scope, status, perf_counter() - start)
+            seconds = perf_counter() - start
+            route: Any = scope.get("route")
+            template = getattr(route, "path_format", None)
+            if type(template) is not str:
+                template = None
+            if self._log is not None:
+                self._log.log(scope, status, seconds, template)
+            if self._metrics is not None and scope["path"] not in self._exclude:
+                self._metrics.observe(
+                    normalize_method(scope["method"]), template or UNMATCHED_ROUTE, status, seconds
+                )
+            if slow is not None:
+                if slow_clock is not None:
+                    seconds = slow_clock() - slow_start
+                slow.check(scope, route, template or UNMATCHED_ROUTE, seconds)
             if id_pair is not None:
                 _reset(**log_tokens)
                 if trace_token is not None:
@@ -156,11 +192,14 @@ class ObservedRequestMiddleware:
                 request_id_var.reset(id_token)
             if tracker is not None:
                 tracker.request_finished()
-
-    def _finish(self, scope: Scope, status: int | None, seconds: float) -> None:
-        if self._log is not None:
-            self._log.log(scope, status, seconds)
-        metrics = self._metrics
-        if metrics is not None and scope["path"] not in self._exclude:
-            route = route_template(scope) or UNMATCHED_ROUTE
-            metrics.observe(normalize_method(scope["method"]), route, status, seconds)
+        if escaped is not None:
+            try:
+                await answer_escaped(
+                    scope, observed_send, escaped, started=started, logger=self._errors
+                )
+            finally:
+                # The registered send leads back to the server's protocol object, which
+                # holds this scope: a reference cycle, left to the cyclic GC unless cut.
+                scope.pop(SEND_KEY, None)
+        elif self._errors is not None:
+            scope.pop(SEND_KEY, None)
