@@ -201,3 +201,36 @@ async def test_slow_request_reads_the_injected_clock() -> None:
     await _call(ObservedRequestMiddleware(slow_app, slow_requests=reporter))
     [warning] = records(stream, "slow request")
     assert warning["duration_ms"] == 2000.0
+
+
+async def test_slow_route_seen_before_is_reported_again() -> None:
+    """The second slow request to a route (threshold cached) is reported too."""
+    stream, clock = io.StringIO(), FakeClock()
+
+    async def slow_app(scope: Scope, receive: Receive, send: Send) -> None:
+        clock.advance(2.0)
+        await _app(scope, receive, send)
+
+    reporter = SlowRequestReporter(1.0, logger=make_json_logger(stream), clock=clock)
+    mw = ObservedRequestMiddleware(slow_app, slow_requests=reporter)
+    await _call(mw)
+    await _call(mw)
+    assert len(records(stream, "slow request")) == 2
+
+
+class _KeywordLogger:
+    """A structlog-style logger that records each call's level, event and keywords."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict[str, object]]] = []
+
+    def info(self, event: str, **fields: object) -> None:
+        self.calls.append(("info", event, fields))
+
+
+async def test_access_log_calls_other_loggers_with_keywords() -> None:
+    """A logger other than the default JSON one gets the record as keyword arguments."""
+    logger = _KeywordLogger()
+    await _call(ObservedRequestMiddleware(_app, access_log=AccessLogger(logger)))
+    [(level, event, fields)] = logger.calls
+    assert (level, event, fields["status"], fields["path"]) == ("info", "request", 200, "/x")

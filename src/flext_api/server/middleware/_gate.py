@@ -105,19 +105,15 @@ class RequestGateMiddleware:
         if limit is None and not self._json:
             await self.app(scope, receive, send)
             return
-        declared = False  # a body announced by Content-Length (not 0) or Transfer-Encoding
-        content_type = None
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                if limit is not None and value.isdigit() and int(value) > limit:
-                    detail = BODY_LIMIT_DETAIL.format(limit=limit)
-                    await send_problem(scope, send, 413, detail=detail)
-                    return
-                declared = value != b"0"
-            elif name == b"content-type":
-                content_type = value
-            elif name == b"transfer-encoding":
-                declared = True
+        # One C-level pass over the headers; the first of repeated names wins.
+        headers = dict(reversed(scope["headers"]))
+        length = headers.get(b"content-length")
+        if length is not None and limit is not None and length.isdigit() and int(length) > limit:
+            await send_problem(scope, send, 413, detail=BODY_LIMIT_DETAIL.format(limit=limit))
+            return
+        # A body is announced by a Content-Length other than 0 or by Transfer-Encoding.
+        declared = (length is not None and length != b"0") or b"transfer-encoding" in headers
+        content_type = headers.get(b"content-type")
         check_json = (
             self._json
             and declared

@@ -35,6 +35,7 @@ then ``X-Response-Time``, then the request ID.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,15 +44,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flext_api._context import request_id_var, traceparent_var
 
-from .._asgi import (
-    REQUEST_ID_KEY,
-    SEND_KEY,
-    UNMATCHED_ROUTE,
-    escaped_status,
-    mutable_headers,
-    register_send,
-)
-from .._metrics import ServerMetrics, normalize_method
+from .._asgi import REQUEST_ID_KEY, SEND_KEY, UNMATCHED_ROUTE, OwnedHeaders, escaped_status
+from .._metrics import STANDARD_METHODS, ServerMetrics
 from ._access_log import AccessLogger
 from ._errors import answer_escaped
 from ._request_id import read_request_id
@@ -63,7 +57,10 @@ if TYPE_CHECKING:
 __all__ = ["InFlightTracker", "ObservedRequestMiddleware"]
 
 _bind = structlog.contextvars.bind_contextvars
-_reset = structlog.contextvars.reset_contextvars
+# structlog keeps one ContextVar per bound key for the life of the process; the one of
+# ``request_id`` is taken from the first bind's token and then set directly (what
+# bind_contextvars does, without building a dict of tokens per request).
+_LOG_VAR: list[ContextVar[Any]] = []
 
 
 class InFlightTracker(Protocol):
@@ -136,7 +133,9 @@ class ObservedRequestMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 if decorates:
-                    headers = mutable_headers(message)
+                    headers = message.get("headers")
+                    if type(headers) is not OwnedHeaders:
+                        headers = message["headers"] = OwnedHeaders(headers or ())
                     if add_security is not None:
                         add_security(headers, extra)
                     if timing is not None:
@@ -146,7 +145,7 @@ class ObservedRequestMiddleware:
                         headers.append(id_pair)
             await send(message)
 
-        register_send(scope, observed_send)
+        scope[SEND_KEY] = observed_send  # register_send, inlined
         tracker = self._tracker
         if tracker is not None:
             tracker.request_started()
@@ -154,7 +153,11 @@ class ObservedRequestMiddleware:
             id_token = request_id_var.set(request_id)
             # Each request runs in its own task, whose context starts without a traceparent.
             trace_token = traceparent_var.set(trace) if trace is not None else None
-            log_tokens = _bind(request_id=request_id)
+            if _LOG_VAR:
+                log_token = _LOG_VAR[0].set(request_id)
+            else:
+                log_token = _bind(request_id=request_id)["request_id"]
+                _LOG_VAR.append(log_token.var)
         slow = self._slow
         slow_clock = slow.now if slow is not None else None
         slow_start = slow_clock() if slow_clock is not None else 0.0
@@ -178,15 +181,22 @@ class ObservedRequestMiddleware:
             if self._log is not None:
                 self._log.log(scope, status, seconds, template)
             if self._metrics is not None and scope["path"] not in self._exclude:
+                method = scope["method"]
                 self._metrics.observe(
-                    normalize_method(scope["method"]), template or UNMATCHED_ROUTE, status, seconds
+                    method if method in STANDARD_METHODS else "_OTHER",
+                    template or UNMATCHED_ROUTE,
+                    status,
+                    seconds,
                 )
             if slow is not None:
                 if slow_clock is not None:
                     seconds = slow_clock() - slow_start
-                slow.check(scope, route, template or UNMATCHED_ROUTE, seconds)
+                # The reporter's per-route cache, read here: most requests are not slow.
+                threshold: Any = slow.thresholds.get(id(route), slow)
+                if threshold is slow or (threshold is not None and seconds >= threshold):
+                    slow.check(scope, route, template or UNMATCHED_ROUTE, seconds)
             if id_pair is not None:
-                _reset(**log_tokens)
+                log_token.var.reset(log_token)
                 if trace_token is not None:
                     traceparent_var.reset(trace_token)
                 request_id_var.reset(id_token)
