@@ -189,30 +189,30 @@ async def test_slow_request_uses_the_pass_timing_without_a_clock() -> None:
     assert warning["duration_ms"] >= 0.0
 
 
-async def test_slow_request_reads_the_injected_clock() -> None:
-    """With a clock, the duration is the clock's: here 2 s while the app ran."""
-    stream, clock = io.StringIO(), FakeClock()
+def _slow_pass(stream: io.StringIO) -> ObservedRequestMiddleware:
+    """A pass with only slow requests on (1 s), over an app that takes 2 s of fake time."""
+    clock = FakeClock()
 
     async def slow_app(scope: Scope, receive: Receive, send: Send) -> None:
         clock.advance(2.0)
         await _app(scope, receive, send)
 
     reporter = SlowRequestReporter(1.0, logger=make_json_logger(stream), clock=clock)
-    await _call(ObservedRequestMiddleware(slow_app, slow_requests=reporter))
+    return ObservedRequestMiddleware(slow_app, slow_requests=reporter)
+
+
+async def test_slow_request_reads_the_injected_clock() -> None:
+    """With a clock, the duration is the clock's: here 2 s while the app ran."""
+    stream = io.StringIO()
+    await _call(_slow_pass(stream))
     [warning] = records(stream, "slow request")
     assert warning["duration_ms"] == 2000.0
 
 
 async def test_slow_route_seen_before_is_reported_again() -> None:
     """The second slow request to a route (threshold cached) is reported too."""
-    stream, clock = io.StringIO(), FakeClock()
-
-    async def slow_app(scope: Scope, receive: Receive, send: Send) -> None:
-        clock.advance(2.0)
-        await _app(scope, receive, send)
-
-    reporter = SlowRequestReporter(1.0, logger=make_json_logger(stream), clock=clock)
-    mw = ObservedRequestMiddleware(slow_app, slow_requests=reporter)
+    stream = io.StringIO()
+    mw = _slow_pass(stream)
     await _call(mw)
     await _call(mw)
     assert len(records(stream, "slow request")) == 2

@@ -7,6 +7,7 @@ modules that read it (the storages and :mod:`flext_api.server._ratelimit`).
 from __future__ import annotations
 
 import types
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -36,18 +37,14 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     return fake
 
 
-@pytest.fixture
-async def memory_service() -> AsyncIterator[RateLimitService]:
-    """A service with the default settings (memory storage, default strategy)."""
-    service = RateLimitService(ServerRateLimitConfig(), logger=make_json_logger())
-    yield service
-    await service.aclose()
-
-
-@pytest.fixture
-async def redis_service(redis_server: RedisServer) -> AsyncIterator[RateLimitService]:
-    """A service with the default strategy on a real Redis."""
-    config = ServerRateLimitConfig(storage_uri=redis_server.url, key_prefix="window-edge")
+@pytest.fixture(params=["memory", "redis"])
+async def service(request: pytest.FixtureRequest) -> AsyncIterator[RateLimitService]:
+    """A service with the default strategy, on memory and on a real Redis."""
+    if request.param == "memory":
+        config = ServerRateLimitConfig()
+    else:
+        redis: RedisServer = request.getfixturevalue("redis_server")
+        config = ServerRateLimitConfig(storage_uri=redis.url, key_prefix=f"edge-{uuid.uuid4().hex}")
     service = RateLimitService(config, logger=make_json_logger())
     yield service
     await service.aclose()
@@ -58,54 +55,29 @@ async def test_default_strategy_is_exact() -> None:
     assert ServerRateLimitConfig().strategy == "moving-window"
 
 
-async def test_memory_calls_straddling_a_window_edge(
-    clock: FakeClock, memory_service: RateLimitService
-) -> None:
-    """1/minute in memory: a second call one second later, across an edge, is refused."""
+async def test_calls_straddling_a_window_edge(clock: FakeClock, service: RateLimitService) -> None:
+    """1/minute: a second call one second later, across a window edge, is refused."""
     item = parse_limit("1/minute")
-    first = await memory_service.hit("edge", item, "198.51.100.7")
+    first = await service.hit("edge", item, "198.51.100.7")
     clock.advance(1.0)
-    second = await memory_service.hit("edge", item, "198.51.100.7")
+    second = await service.hit("edge", item, "198.51.100.7")
     assert (first.allowed, second.allowed) == (True, False)
 
 
-async def test_memory_refusal_says_when_room_returns(
-    clock: FakeClock, memory_service: RateLimitService
-) -> None:
+async def test_refusal_says_when_room_returns(clock: FakeClock, service: RateLimitService) -> None:
     """The refusal's reset is when the first call leaves the window (59 s later)."""
     item = parse_limit("1/minute")
-    await memory_service.hit("edge", item, "198.51.100.7")
+    await service.hit("edge", item, "198.51.100.7")
     clock.advance(1.0)
-    refused = await memory_service.hit("edge", item, "198.51.100.7")
+    refused = await service.hit("edge", item, "198.51.100.7")
     assert (refused.remaining, refused.retry_after) == (0, 59)
 
 
-async def test_memory_call_allowed_once_the_window_has_passed(
-    clock: FakeClock, memory_service: RateLimitService
+async def test_call_allowed_once_the_window_has_passed(
+    clock: FakeClock, service: RateLimitService
 ) -> None:
     """Once the first call has left the window, the next one is allowed again."""
     item = parse_limit("1/minute")
-    await memory_service.hit("edge", item, "198.51.100.7")
+    await service.hit("edge", item, "198.51.100.7")
     clock.advance(60.5)
-    assert (await memory_service.hit("edge", item, "198.51.100.7")).allowed
-
-
-async def test_redis_calls_straddling_a_window_edge(
-    clock: FakeClock, redis_service: RateLimitService
-) -> None:
-    """1/minute on Redis: a second call one second later, across an edge, is refused."""
-    item = parse_limit("1/minute")
-    first = await redis_service.hit("edge", item, "198.51.100.8")
-    clock.advance(1.0)
-    second = await redis_service.hit("edge", item, "198.51.100.8")
-    assert (first.allowed, second.allowed) == (True, False)
-
-
-async def test_redis_call_allowed_once_the_window_has_passed(
-    clock: FakeClock, redis_service: RateLimitService
-) -> None:
-    """On Redis too, once the first call has left the window the next one is allowed."""
-    item = parse_limit("1/minute")
-    await redis_service.hit("edge", item, "198.51.100.9")
-    clock.advance(60.5)
-    assert (await redis_service.hit("edge", item, "198.51.100.9")).allowed
+    assert (await service.hit("edge", item, "198.51.100.7")).allowed
