@@ -234,3 +234,14 @@ async def test_access_log_calls_other_loggers_with_keywords() -> None:
     await _call(ObservedRequestMiddleware(_app, access_log=AccessLogger(logger)))
     [(level, event, fields)] = logger.calls
     assert (level, event, fields["status"], fields["path"]) == ("info", "request", 200, "/x")
+
+
+async def _conflict_after_start(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    raise HTTPException(409, "too late")
+
+
+async def test_http_exception_after_response_start_is_reraised() -> None:
+    """An HTTPException after the response started cannot be answered: it propagates."""
+    with pytest.raises(HTTPException, match="too late"):
+        await _call(_error_pass(_conflict_after_start, io.StringIO()))

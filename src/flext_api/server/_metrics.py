@@ -38,7 +38,6 @@ __all__ = [
     "DurationHistogram",
     "ServerMetrics",
     "metrics_endpoint",
-    "normalize_method",
 ]
 
 STANDARD_METHODS = frozenset(
@@ -64,17 +63,15 @@ class DurationHistogram:
         self._series: dict[tuple[str, str, str], list[float]] = {}
 
     def series(self, labels: tuple[str, str, str]) -> list[float]:
-        """The ``[bucket counts..., sum]`` list of ``labels``, created on first use."""
+        """The ``[bucket counts..., sum]`` list of ``labels``, created on first use.
+
+        The caller counts an observation of ``seconds`` as
+        ``series[bisect_left(bounds, seconds)] += 1`` and ``series[-1] += seconds``.
+        """
         series = self._series.get(labels)
         if series is None:
             series = self._series[labels] = [0.0] * (len(self.bounds) + 2)
         return series
-
-    def observe(self, labels: tuple[str, str, str], seconds: float) -> None:
-        """Count one observation of ``seconds`` for ``labels`` (event loop thread only)."""
-        series = self.series(labels)
-        series[bisect_left(self.bounds, seconds)] += 1
-        series[-1] += seconds
 
     def describe(self) -> Iterator[Metric]:
         """The family without samples (lets the registry check names on register)."""
@@ -91,11 +88,6 @@ class DurationHistogram:
                 buckets.append((bound, running))
             family.add_metric(list(labels), buckets, series[-1])
         yield family
-
-
-def normalize_method(method: str) -> str:
-    """``method`` when it is a standard one, else ``_OTHER`` (bounded label values)."""
-    return method if method in STANDARD_METHODS else "_OTHER"
 
 
 class ServerMetrics:
@@ -135,7 +127,8 @@ class ServerMetrics:
         self.active.set_function(count)
 
     def observe(self, method: str, route: str, status: int | None, seconds: float) -> None:
-        """Record one finished request (``method`` already normalized)."""
+        """Record one finished request (``method`` already one of :data:`STANDARD_METHODS`
+        or ``_OTHER``)."""
         key = (method, route, status)
         series = self._series.get(key)
         if series is None:
