@@ -128,14 +128,14 @@ class ServerRateLimitConfig(_Frozen):
     off by default because a per-client limit is only right once ``trusted_proxies`` is
     set for the deployment (behind an unlisted proxy every client shares one bucket).
     Named, stricter buckets (``Depends(rate_limit("login", "5/minute"))``) work either way.
+    ``strategy`` defaults to the moving window, the one that never lets more than the
+    limit through in any window (the sliding-window counter estimates and can).
     """
 
     enabled: bool = True
     default_limit: str | None = None
     storage_uri: str = "memory://"
-    strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = (
-        "sliding-window-counter"
-    )
+    strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = "moving-window"
     trusted_proxies: tuple[str, ...] = ()
     key_prefix: str = "flext-api"
     headers: bool = True

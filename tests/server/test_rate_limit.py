@@ -16,10 +16,8 @@ from tests.server.helpers import problem, records, serve
 
 
 def _limits(**kwargs: object) -> ServerConfig:
-    # The moving window counts exactly: the default sliding-window counter rounds its
-    # weighted count down, so two calls straddling a window edge could both pass, and an
-    # exact sequence of statuses would then depend on the wall clock.
-    kwargs.setdefault("strategy", "moving-window")
+    # The default strategy (moving window) counts exactly, so the sequence of statuses
+    # below never depends on where the wall clock is in a minute.
     return ServerConfig(rate_limit=ServerRateLimitConfig(**kwargs))  # type: ignore[arg-type]
 
 

@@ -2,24 +2,25 @@
 
 The whole middleware stack is assembled here, in one list, outermost first::
 
-    ErrorMiddleware            any escaped exception -> generic 500 problem+json
     ObservedRequestMiddleware  one pass for what touches every exchange:
                                X-Request-ID (validate/generate, contextvars, echo),
                                in-flight count for the shutdown drain, one JSON access
-                               record, X-Response-Time, the duration histogram, and
-                               the OWASP security headers
+                               record, X-Response-Time, the duration histogram, the
+                               OWASP security headers, slow requests, and any escaped
+                               exception -> generic 500 problem+json
     CorsMiddleware             only when origins are configured
     TrustedHostMiddleware      only when allowed_hosts is not "*"
-    OperationalRoutesMiddleware  /health, /ready, /metrics (exact paths, no routing)
-    RateLimitMiddleware        only when a default limit is configured
-    BodyLimitMiddleware        413 on Content-Length, then on streamed bytes
-    JsonContentTypeMiddleware  415 for non-JSON bodies to JSON routes
+    RequestGateMiddleware      one pass for the cheap checks, in this order:
+                               /health, /ready, /metrics (exact paths, no routing);
+                               the default rate limit (only when one is configured);
+                               413 on Content-Length, then on streamed bytes;
+                               415 for non-JSON bodies to JSON routes
 
 Cheap refusals (host, rate, size, type) sit inside the observed pass so they are logged,
-measured and carry every header; everything that decorates responses sits outside them
-so their problem responses are decorated too. The six concerns of the observed pass were
-six middlewares; fused, a request costs one frame and one ``send`` wrapper for all of
-them (``bench/server.py`` measures the stack against bare FastAPI).
+measured and carry every header; everything that decorates responses is that pass or
+sits outside them, so their problem responses are decorated too. The concerns of the two
+passes were twelve middlewares; fused, a request costs two frames and one ``send``
+wrapper for all of them (``bench/server.py`` measures the stack against bare FastAPI).
 """
 
 from __future__ import annotations
@@ -56,17 +57,14 @@ from ._ratelimit import RateLimitService
 from ._results import FlextRoute
 from ._state import FlextServerState
 from .middleware import (
-    BodyLimitMiddleware,
     CorsMiddleware,
-    ErrorMiddleware,
-    JsonContentTypeMiddleware,
     ObservedRequestMiddleware,
-    OperationalRoutesMiddleware,
-    RateLimitMiddleware,
+    RequestGateMiddleware,
     TrustedHostMiddleware,
 )
 from .middleware._access_log import AccessLogger
 from .middleware._security_headers import SecurityHeaderSet
+from .middleware._slow import SlowRequestReporter
 
 __all__ = ["build_middleware", "create_fastapi_app"]
 
@@ -140,7 +138,9 @@ def create_fastapi_app(
         redoc_url=config.redoc_url if docs else None,
         openapi_url=config.openapi_url if docs else None,
         lifespan=make_lifespan(state, lifespan),
-        middleware=build_middleware(config, state),
+        middleware=build_middleware(
+            config, state, slow_requests=_slow_requests(state, slow_request_threshold, clock)
+        ),
         exception_handlers={
             HTTPException: http_exception_handler,
             RequestValidationError: validation_exception_handler,
@@ -159,10 +159,17 @@ def create_fastapi_app(
         container=container,
         plugins=plugins,
         event_bus=event_bus,
-        slow_request_threshold=slow_request_threshold,
-        clock=clock,
     )
     return app
+
+
+def _slow_requests(
+    state: FlextServerState, threshold: float | None, clock: Clock | None
+) -> SlowRequestReporter | None:
+    if threshold is None:
+        return None
+    registry = state.metrics.registry if state.metrics is not None else None
+    return SlowRequestReporter(threshold, logger=state.logger, registry=registry, clock=clock)
 
 
 def _operational_routes(config: ServerConfig, state: FlextServerState) -> list[Route]:
@@ -195,7 +202,12 @@ def _rate_limiter(config: ServerConfig, logger: Any) -> RateLimitService | None:
         raise ConfigError(f"rate_limit.default_limit: {exc}") from exc
 
 
-def build_middleware(config: ServerConfig, state: FlextServerState) -> list[Middleware]:
+def build_middleware(
+    config: ServerConfig,
+    state: FlextServerState,
+    *,
+    slow_requests: SlowRequestReporter | None = None,
+) -> list[Middleware]:
     """The middleware stack for ``config``, outermost first (see module docstring)."""
     health = config.health
     operational = frozenset({health.liveness_path, health.readiness_path, config.metrics.path})
@@ -214,7 +226,6 @@ def build_middleware(config: ServerConfig, state: FlextServerState) -> list[Midd
         else None
     )
     stack = [
-        Middleware(ErrorMiddleware, logger=state.logger),
         Middleware(
             ObservedRequestMiddleware,
             request_id_header=config.request_id_header,
@@ -224,24 +235,25 @@ def build_middleware(config: ServerConfig, state: FlextServerState) -> list[Midd
             metrics=state.metrics,
             metrics_exclude_paths=frozenset({config.metrics.path, *config.metrics.exclude_paths}),
             security_headers=_security_headers(config),
+            slow_requests=slow_requests,
+            error_logger=state.logger,
         ),
     ]
     stack += _cors_and_host_layers(config, operational)
-    stack.append(Middleware(OperationalRoutesMiddleware, routes=_operational_routes(config, state)))
     limiter = state.rate_limiter
-    if limiter is not None and limiter.default_limit is not None:
-        stack.append(
-            Middleware(
-                RateLimitMiddleware,
-                service=limiter,
-                default_limit=limiter.default_limit,
-                exempt_paths=operational,
-                headers=config.rate_limit.headers,
-            )
+    default_limit = limiter.default_limit if limiter is not None else None
+    stack.append(
+        Middleware(
+            RequestGateMiddleware,
+            routes=_operational_routes(config, state),
+            rate_limiter=limiter,
+            default_limit=default_limit,
+            rate_limit_exempt_paths=operational,
+            rate_limit_headers=config.rate_limit.headers,
+            max_body_size=config.max_body_size,
+            enforce_json=config.enforce_json_content_type,
         )
-    stack.append(Middleware(BodyLimitMiddleware, max_body_size=config.max_body_size))
-    if config.enforce_json_content_type:
-        stack.append(Middleware(JsonContentTypeMiddleware))
+    )
     return stack
 
 

@@ -20,6 +20,7 @@ from starlette.types import Message, Scope, Send
 
 __all__ = [
     "REQUEST_ID_KEY",
+    "OwnedHeaders",
     "SEND_KEY",
     "UNMATCHED_ROUTE",
     "escaped_status",
@@ -39,7 +40,7 @@ def register_send(scope: Scope, send: Send) -> Send:
     return send
 
 
-class _OwnedHeaders(list[tuple[bytes, bytes]]):
+class OwnedHeaders(list[tuple[bytes, bytes]]):
     """A header list the stack made itself, so later layers may append in place."""
 
     __slots__ = ()
@@ -52,9 +53,9 @@ def mutable_headers(message: Message) -> list[tuple[bytes, bytes]]:
     shared ``Response`` whose raw headers must not grow); the others append in place.
     """
     headers = message.get("headers")
-    if type(headers) is _OwnedHeaders:
+    if type(headers) is OwnedHeaders:
         return headers
-    owned = _OwnedHeaders(headers or ())
+    owned = OwnedHeaders(headers or ())
     message["headers"] = owned
     return owned
 

@@ -10,21 +10,17 @@ reverse at shutdown, after the drain), so the order is::
 
 ``app.state.container``, ``app.state.plugins``, ``app.state.events`` and
 ``app.state.tasks`` hold them; the container's pings become readiness checks of ``/ready``.
-The slow-request layer is appended innermost, where the route is known.
+Nothing here runs per request: the parts live on the resource stack and ``app.state``
+(slow requests are a concern of the factory's observed pass, see :mod:`._app`).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI
-from starlette.middleware import Middleware
 
-from flext_api._clock import Clock
 from flext_api.composition import AppPluginManager, EventBus, FlextContainer, TaskSupervisor
 
 from ._state import FlextServerState
-from .middleware import SlowRequestMiddleware
 
 __all__ = ["wire_composition"]
 
@@ -51,8 +47,6 @@ def wire_composition(
     container: FlextContainer | None = None,
     plugins: AppPluginManager | None = None,
     event_bus: EventBus | None = None,
-    slow_request_threshold: float | None = 1.0,
-    clock: Clock | None = None,
 ) -> None:
     """Attach the composition parts to ``app`` (see the module docstring)."""
     if container is not None:
@@ -67,14 +61,3 @@ def wire_composition(
         app.state.events = event_bus
         state.add_resource(event_bus)
     app.state.tasks = state.add_resource(TaskSupervisor())
-    if slow_request_threshold is not None:
-        registry: Any = state.metrics.registry if state.metrics is not None else None
-        app.user_middleware.append(
-            Middleware(
-                SlowRequestMiddleware,
-                threshold=slow_request_threshold,
-                logger=state.logger,
-                registry=registry,
-                clock=clock,
-            )
-        )

@@ -126,7 +126,12 @@ class JsonLogger:
         return JsonLogger(self._sink, values)
 
     # -- records ---------------------------------------------------------------------------
-    def _write(self, level: str, event: Any, fields: dict[str, Any]) -> None:
+    def emit(self, level: str, event: Any, fields: dict[str, Any]) -> None:
+        """Write a record of ``level`` (``"info"``...) from a ready ``fields`` dict.
+
+        What ``info(event, **fields)`` does, for callers that build the dict anyway
+        (the access log): no keyword packing on the way.
+        """
         sink = self._sink
         if _LEVELS[level] < sink.minimum:
             return
@@ -151,34 +156,34 @@ class JsonLogger:
 
     def debug(self, event: Any = None, **fields: Any) -> None:
         """Write a ``debug`` record."""
-        self._write("debug", event, fields)
+        self.emit("debug", event, fields)
 
     def info(self, event: Any = None, **fields: Any) -> None:
         """Write an ``info`` record."""
-        self._write("info", event, fields)
+        self.emit("info", event, fields)
 
     def warning(self, event: Any = None, **fields: Any) -> None:
         """Write a ``warning`` record."""
-        self._write("warning", event, fields)
+        self.emit("warning", event, fields)
 
     warn = warning
 
     def error(self, event: Any = None, **fields: Any) -> None:
         """Write an ``error`` record."""
-        self._write("error", event, fields)
+        self.emit("error", event, fields)
 
     def critical(self, event: Any = None, **fields: Any) -> None:
         """Write a ``critical`` record."""
-        self._write("critical", event, fields)
+        self.emit("critical", event, fields)
 
     def exception(self, event: Any = None, **fields: Any) -> None:
         """Write an ``error`` record with the current exception's traceback."""
         fields.setdefault("exc_info", True)
-        self._write("error", event, fields)
+        self.emit("error", event, fields)
 
     def log(self, level: int, event: Any = None, **fields: Any) -> None:
         """Write a record at the numeric ``level`` (``logging.INFO``...)."""
-        self._write(_LEVEL_NAMES.get(level, "critical"), event, fields)
+        self.emit(_LEVEL_NAMES.get(level, "critical"), event, fields)
 
 
 def make_json_logger(

@@ -33,9 +33,14 @@ from starlette.responses import Response
 
 from ._problem import problem_response
 
-__all__ = ["DurationHistogram", "ServerMetrics", "metrics_endpoint", "normalize_method"]
+__all__ = [
+    "STANDARD_METHODS",
+    "DurationHistogram",
+    "ServerMetrics",
+    "metrics_endpoint",
+]
 
-_METHODS = frozenset(
+STANDARD_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
 _CLIENT_CLOSED = 499
@@ -46,26 +51,27 @@ _go_float: Callable[[float], str] = floatToGoString  # "0.005", "1.0", "+Inf" (u
 class DurationHistogram:
     """A lock-free labelled histogram collector (see module docstring).
 
-    Each label set keeps per-bucket counts (the last one is +Inf) and a running sum;
-    buckets are made cumulative only when scraped.
+    Each label set keeps one list: per-bucket counts (the last one is +Inf), then the
+    running sum; buckets are made cumulative only when scraped.
     """
 
     def __init__(self, name: str, documentation: str, buckets: Iterable[float]) -> None:
         self.name = name
         self.documentation = documentation
-        self._bounds = sorted(float(b) for b in buckets)
-        self._bound_labels = [_go_float(b) for b in self._bounds] + ["+Inf"]
-        self._counts: dict[tuple[str, str, str], list[int]] = {}
-        self._sums: dict[tuple[str, str, str], float] = {}
+        self.bounds = sorted(float(b) for b in buckets)
+        self._bound_labels = [_go_float(b) for b in self.bounds] + ["+Inf"]
+        self._series: dict[tuple[str, str, str], list[float]] = {}
 
-    def observe(self, labels: tuple[str, str, str], seconds: float) -> None:
-        """Count one observation of ``seconds`` for ``labels`` (event loop thread only)."""
-        counts = self._counts.get(labels)
-        if counts is None:
-            counts = self._counts[labels] = [0] * (len(self._bounds) + 1)
-            self._sums[labels] = 0.0
-        counts[bisect_left(self._bounds, seconds)] += 1
-        self._sums[labels] += seconds
+    def series(self, labels: tuple[str, str, str]) -> list[float]:
+        """The ``[bucket counts..., sum]`` list of ``labels``, created on first use.
+
+        The caller counts an observation of ``seconds`` as
+        ``series[bisect_left(bounds, seconds)] += 1`` and ``series[-1] += seconds``.
+        """
+        series = self._series.get(labels)
+        if series is None:
+            series = self._series[labels] = [0.0] * (len(self.bounds) + 2)
+        return series
 
     def describe(self) -> Iterator[Metric]:
         """The family without samples (lets the registry check names on register)."""
@@ -74,19 +80,14 @@ class DurationHistogram:
     def collect(self) -> Iterator[Metric]:
         """The family with one cumulative histogram per label set."""
         family = HistogramMetricFamily(self.name, self.documentation, labels=_LABELS)
-        for labels, counts in list(self._counts.items()):
-            running = 0
+        for labels, series in list(self._series.items()):
+            running = 0.0
             buckets = []
-            for bound, count in zip(self._bound_labels, counts, strict=True):
+            for bound, count in zip(self._bound_labels, series[:-1], strict=True):
                 running += count
-                buckets.append((bound, float(running)))
-            family.add_metric(list(labels), buckets, self._sums[labels])
+                buckets.append((bound, running))
+            family.add_metric(list(labels), buckets, series[-1])
         yield family
-
-
-def normalize_method(method: str) -> str:
-    """``method`` when it is a standard one, else ``_OTHER`` (bounded label values)."""
-    return method if method in _METHODS else "_OTHER"
 
 
 class ServerMetrics:
@@ -116,22 +117,26 @@ class ServerMetrics:
             registry=self.registry,
         )
         self._group = group_status_codes
-        # Label tuples are built once per (method, route, status) and reused.
-        self._labels: dict[tuple[str, str, int | None], tuple[str, str, str]] = {}
+        # (method, route, status) -> the histogram series of its labels, found in one
+        # lookup per request; the label tuple is built once per key.
+        self._series: dict[tuple[str, str, int | None], list[float]] = {}
+        self._bounds = self.duration.bounds
 
     def track_in_progress(self, count: Callable[[], float]) -> None:
         """Read the in-progress gauge from ``count`` at scrape time (no per-request cost)."""
         self.active.set_function(count)
 
     def observe(self, method: str, route: str, status: int | None, seconds: float) -> None:
-        """Record one finished request (``method`` already normalized)."""
+        """Record one finished request (``method`` already one of :data:`STANDARD_METHODS`
+        or ``_OTHER``)."""
         key = (method, route, status)
-        labels = self._labels.get(key)
-        if labels is None:
+        series = self._series.get(key)
+        if series is None:
             code = status if status is not None else _CLIENT_CLOSED
             label = f"{code // 100}xx" if self._group else str(code)
-            labels = self._labels[key] = (method, route, label)
-        self.duration.observe(labels, seconds)
+            series = self._series[key] = self.duration.series((method, route, label))
+        series[bisect_left(self._bounds, seconds)] += 1
+        series[-1] += seconds
 
     def render(self) -> bytes:
         """The registry in the Prometheus text format."""

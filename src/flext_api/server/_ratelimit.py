@@ -3,8 +3,13 @@
 ``limits`` gives async, atomic counters on memory or Redis (a Lua script per hit), so
 several workers share one budget when ``storage_uri`` is ``redis://`` (the per-process
 counters of slowapi#226 and litestar#4700 are the failure this avoids). The strategy
-defaults to the sliding-window counter: no burst of 2x at a window edge as with a fixed
-window, and O(1) storage unlike a moving window.
+defaults to the moving window, a log of the last ``limit`` hits per client: the only one
+of the three that never lets more than the limit through in any window. The fixed window
+lets 2x through across a window edge; the sliding-window counter estimates the previous
+window's share, rounds it down (``limits`` 5.x, memory and Redis alike) and assumes its
+hits were spread evenly, so ``1/minute`` lets two calls through one second apart across
+an edge. Both stay available as ``strategy`` for limits so large that a log of them per
+client costs too much memory.
 
 Stricter buckets for sensitive routes are a dependency - no ``request`` parameter needed
 in the endpoint (slowapi#177)::

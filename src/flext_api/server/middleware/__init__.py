@@ -6,15 +6,16 @@ send)`` that passes non-HTTP scopes through untouched; none uses ``BaseHTTPMiddl
 any ASGI app, alone or in another order, but the factory's order is the tested one.
 """
 
-from ._body_limit import BodyLimitMiddleware as BodyLimitMiddleware
 from ._body_limit import BodyTooLargeError as BodyTooLargeError
-from ._content_type import JsonContentTypeMiddleware as JsonContentTypeMiddleware
 from ._content_type import UnsupportedMediaTypeError as UnsupportedMediaTypeError
 from ._cors import CorsMiddleware as CorsMiddleware
 from ._errors import ErrorMiddleware as ErrorMiddleware
+from ._gate import BodyLimitMiddleware as BodyLimitMiddleware
+from ._gate import JsonContentTypeMiddleware as JsonContentTypeMiddleware
+from ._gate import OperationalRoutesMiddleware as OperationalRoutesMiddleware
+from ._gate import RateLimitMiddleware as RateLimitMiddleware
+from ._gate import RequestGateMiddleware as RequestGateMiddleware
 from ._observed import ObservedRequestMiddleware as ObservedRequestMiddleware
-from ._operational import OperationalRoutesMiddleware as OperationalRoutesMiddleware
-from ._rate_limit import RateLimitMiddleware as RateLimitMiddleware
 from ._request_id import REQUEST_ID_PATTERN as REQUEST_ID_PATTERN
 from ._single import AccessLogMiddleware as AccessLogMiddleware
 from ._single import InFlightMiddleware as InFlightMiddleware
@@ -38,6 +39,7 @@ __all__ = [
     "OperationalRoutesMiddleware",
     "REQUEST_ID_PATTERN",
     "RateLimitMiddleware",
+    "RequestGateMiddleware",
     "RequestIdMiddleware",
     "SecurityHeadersMiddleware",
     "SlowRequestMiddleware",

@@ -14,6 +14,7 @@ gone) is logged with status null.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import Scope
@@ -26,7 +27,8 @@ from flext_api._redact import (
     redact_query,
 )
 
-from .._asgi import REQUEST_ID_KEY, route_template
+from .._asgi import REQUEST_ID_KEY
+from .._logging import JsonLogger
 
 __all__ = ["AccessLogger"]
 
@@ -36,7 +38,14 @@ _MAX_USER_AGENT = 512
 class AccessLogger:
     """Writes the access record of one request (see module docstring)."""
 
-    __slots__ = ("_log_headers", "_logger", "_sensitive_headers", "_sensitive_query", "_skip")
+    __slots__ = (
+        "_emit",
+        "_log_headers",
+        "_logger",
+        "_sensitive_headers",
+        "_sensitive_query",
+        "_skip",
+    )
 
     def __init__(
         self,
@@ -52,33 +61,42 @@ class AccessLogger:
         self._sensitive_query = sensitive_query_params
         self._log_headers = log_headers
         self._skip = skip_paths
+        # The default JSON logger takes the record as a dict; others get keywords.
+        self._emit: Callable[[str, str, dict[str, Any]], None] = (
+            logger.emit if isinstance(logger, JsonLogger) else self._emit_keywords
+        )
 
-    def log(self, scope: Scope, status: int | None, seconds: float) -> None:
-        """Log the finished request of ``scope`` (nothing for a skipped path)."""
-        if scope["path"] in self._skip:
+    def _emit_keywords(self, level: str, event: str, fields: dict[str, Any]) -> None:
+        getattr(self._logger, level)(event, **fields)
+
+    def log(self, scope: Scope, status: int | None, seconds: float, route: str | None) -> None:
+        """Log the finished request of ``scope`` (nothing for a skipped path).
+
+        ``route`` is the matched route's template (None when no route matched).
+        """
+        path = scope["path"]
+        if path in self._skip:
             return
         user_agent = b""
         for name, value in scope["headers"]:
             if name == b"user-agent":
                 user_agent = value[:_MAX_USER_AGENT]
                 break
+        agent = user_agent.decode("latin-1")
         client = scope.get("client")
-        extra: dict[str, Any] = {}
+        fields: dict[str, Any] = {
+            "method": scope["method"],
+            "path": path if path.isprintable() else escape_control(path),
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000.0, 3),
+            "request_id": scope.get(REQUEST_ID_KEY),
+            "client": client[0] if client else None,
+            "user_agent": agent if agent.isprintable() else escape_control(agent),
+        }
         query = scope.get("query_string", b"")
         if query:
-            extra["query"] = redact_query(query, self._sensitive_query)
+            fields["query"] = redact_query(query, self._sensitive_query)
         if self._log_headers:
-            extra["headers"] = redact_headers(scope["headers"], self._sensitive_headers)
-        log = self._logger.error if status is not None and status >= 500 else self._logger.info
-        log(
-            "request",
-            method=scope["method"],
-            path=escape_control(scope["path"]),
-            route=route_template(scope),
-            status=status,
-            duration_ms=round(seconds * 1000.0, 3),
-            request_id=scope.get(REQUEST_ID_KEY),
-            client=client[0] if client else None,
-            user_agent=escape_control(user_agent.decode("latin-1")),
-            **extra,
-        )
+            fields["headers"] = redact_headers(scope["headers"], self._sensitive_headers)
+        self._emit("error" if status is not None and status >= 500 else "info", "request", fields)

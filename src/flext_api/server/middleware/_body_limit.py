@@ -9,55 +9,21 @@ it while reading the body, before the endpoint is called, and the exception hand
 it into the usual problem response.
 
 Starlette >= 1.6 has a ``max_body_size`` of its own (plain-text 413, off by default);
-this layer exists so the default is on and the answer is problem+json.
+this check exists so the default is on and the answer is problem+json. It runs in the
+request gate (:mod:`._gate`); :class:`BodyLimitMiddleware` is that gate with only it on.
 """
 
 from __future__ import annotations
 
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._problem import send_problem
+__all__ = ["BODY_LIMIT_DETAIL", "BodyTooLargeError"]
 
-__all__ = ["BodyLimitMiddleware", "BodyTooLargeError"]
-
-_DETAIL = "The request body is larger than the {limit} bytes this service accepts."
+BODY_LIMIT_DETAIL = "The request body is larger than the {limit} bytes this service accepts."
 
 
 class BodyTooLargeError(HTTPException):
     """Raised from ``receive`` once the streamed body passes the limit."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, _DETAIL.format(limit=limit))
-
-
-class BodyLimitMiddleware:
-    """Reject request bodies larger than ``max_body_size`` bytes with 413."""
-
-    def __init__(self, app: ASGIApp, *, max_body_size: int) -> None:
-        self.app = app
-        self._limit = max_body_size
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self._limit
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                if value.isdigit() and int(value) > limit:
-                    await send_problem(scope, send, 413, detail=_DETAIL.format(limit=limit))
-                    return
-                break
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLargeError(limit)
-            return message
-
-        await self.app(scope, limited_receive, send)
+        super().__init__(413, BODY_LIMIT_DETAIL.format(limit=limit))

@@ -25,13 +25,51 @@ from flext_api._redact import escape_control
 from .._asgi import REQUEST_ID_KEY, SEND_KEY
 from .._problem import send_problem
 
-__all__ = ["ErrorMiddleware"]
+__all__ = ["ErrorMiddleware", "answer_escaped"]
 
 _INTERNAL_DETAIL = "The server could not complete the request."
 
 
+async def answer_escaped(
+    scope: Scope, send: Send, exc: Exception, *, started: bool, logger: Any
+) -> None:
+    """Answer ``exc``, which escaped the app, as the module docstring says.
+
+    ``send`` is the outermost send of the layer answering (the innermost decorating one
+    registered in the scope is preferred); ``started`` tells whether the response had
+    already started, in which case ``exc`` is re-raised after logging.
+    """
+    target = scope.get(SEND_KEY, send)
+    if isinstance(exc, HTTPException):
+        if started:
+            raise exc
+        headers = [(k.lower().encode(), v.encode()) for k, v in (exc.headers or {}).items()]
+        detail: Any = exc.detail
+        await send_problem(
+            scope, target, exc.status_code,
+            detail=detail if isinstance(detail, str) else None, headers=headers,
+        )  # fmt: skip
+        return
+    logger.error(
+        "unhandled exception",
+        exc_info=exc,
+        method=scope.get("method"),
+        path=escape_control(scope.get("path", "")),
+        request_id=scope.get(REQUEST_ID_KEY),
+        response_started=started,
+    )
+    if started:
+        raise exc
+    await send_problem(scope, target, 500, detail=_INTERNAL_DETAIL)
+
+
 class ErrorMiddleware:
-    """Turn escaped exceptions into problem+json responses (see module docstring)."""
+    """Turn escaped exceptions into problem+json responses (see module docstring).
+
+    The factory does not stack this class: its observed pass
+    (:class:`~._observed.ObservedRequestMiddleware` with ``error_logger``) does the same
+    in the same frame. This class is for composing a stack of your own.
+    """
 
     def __init__(self, app: ASGIApp, *, logger: Any) -> None:
         self.app = app
@@ -52,29 +90,8 @@ class ErrorMiddleware:
         scope[SEND_KEY] = tracking_send
         try:
             await self.app(scope, receive, tracking_send)
-        except HTTPException as exc:
-            if started:
-                raise
-            headers = [(k.lower().encode(), v.encode()) for k, v in (exc.headers or {}).items()]
-            detail: Any = exc.detail
-            await send_problem(
-                scope, scope.get(SEND_KEY, tracking_send), exc.status_code,
-                detail=detail if isinstance(detail, str) else None, headers=headers,
-            )  # fmt: skip
-        except Exception as exc:
-            self._logger.error(
-                "unhandled exception",
-                exc_info=exc,
-                method=scope.get("method"),
-                path=escape_control(scope.get("path", "")),
-                request_id=scope.get(REQUEST_ID_KEY),
-                response_started=started,
-            )
-            if started:
-                raise
-            await send_problem(
-                scope, scope.get(SEND_KEY, tracking_send), 500, detail=_INTERNAL_DETAIL
-            )
+        except Exception as exc:  # noqa: BLE001 - logged or re-raised by answer_escaped
+            await answer_escaped(scope, tracking_send, exc, started=started, logger=self._logger)
         finally:
             # The registered send leads back to the server's protocol object, which holds
             # this scope: a reference cycle per request, left to the cyclic GC unless cut.

@@ -1,11 +1,12 @@
 """One pass over every HTTP exchange: request ID, in-flight count, access log, timing,
-metrics and security headers.
+metrics, security headers, slow requests and escaped errors.
 
-These six concerns touch every request and every response. As six stacked middlewares
-they cost six ``__call__`` frames per request and six nested ``send`` wrappers per
-message (about 50 µs per request on a 2-core machine, a third of a hello-world
-FastAPI request). Fused, the request enters one frame, every message goes through one
-``send`` wrapper, and the response-start headers are appended in one place.
+These concerns touch every request and every response. As stacked middlewares they cost
+a ``__call__`` frame each per request and a nested ``send`` wrapper each per message
+(about 50 µs per request on a 2-core machine, a third of a hello-world FastAPI request).
+Fused, the request enters one frame, every message goes through one ``send`` wrapper,
+the response-start headers are appended in one place, and one timing serves the
+header, the log, the histogram and the slow-request check.
 
 Each concern is optional (``None`` turns it off), so the single-purpose middlewares
 (:class:`RequestIdMiddleware`, :class:`TimingMiddleware`, ...) are this class with one
@@ -22,6 +23,11 @@ semantics. What each concern does:
 - **timing**: ``X-Response-Time``, milliseconds to the response start.
 - **metrics**: duration, status and route template into :class:`ServerMetrics`.
 - **security headers**: pre-encoded headers appended unless the handler set them.
+- **slow requests**: a warning and a counter past a threshold (see :mod:`._slow`).
+- **errors** (``error_logger``): an exception escaping the app becomes a problem
+  response, as :class:`~._errors.ErrorMiddleware` does; it is answered after the
+  request's log record, metrics and in-flight count are done, as when that layer sat
+  outside this one.
 
 Headers are appended in the order the stacked middlewares gave them: security headers,
 then ``X-Response-Time``, then the request ID.
@@ -29,31 +35,32 @@ then ``X-Response-Time``, then the request ID.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from time import perf_counter
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flext_api._context import request_id_var, traceparent_var
 
-from .._asgi import (
-    REQUEST_ID_KEY,
-    UNMATCHED_ROUTE,
-    escaped_status,
-    mutable_headers,
-    register_send,
-    route_template,
-)
-from .._metrics import ServerMetrics, normalize_method
+from .._asgi import REQUEST_ID_KEY, SEND_KEY, UNMATCHED_ROUTE, OwnedHeaders, escaped_status
+from .._metrics import STANDARD_METHODS, ServerMetrics
 from ._access_log import AccessLogger
+from ._errors import answer_escaped
 from ._request_id import read_request_id
 from ._security_headers import SecurityHeaderSet
+
+if TYPE_CHECKING:
+    from ._slow import SlowRequestReporter
 
 __all__ = ["InFlightTracker", "ObservedRequestMiddleware"]
 
 _bind = structlog.contextvars.bind_contextvars
-_reset = structlog.contextvars.reset_contextvars
+# structlog keeps one ContextVar per bound key for the life of the process; the one of
+# ``request_id`` is taken from the first bind's token and then set directly (what
+# bind_contextvars does, without building a dict of tokens per request).
+_LOG_VAR: list[ContextVar[Any]] = []
 
 
 class InFlightTracker(Protocol):
@@ -80,6 +87,8 @@ class ObservedRequestMiddleware:
         metrics: ServerMetrics | None = None,
         metrics_exclude_paths: frozenset[str] = frozenset(),
         security_headers: SecurityHeaderSet | None = None,
+        slow_requests: SlowRequestReporter | None = None,
+        error_logger: Any = None,
     ) -> None:
         self.app = app
         self._id_header = (
@@ -91,6 +100,8 @@ class ObservedRequestMiddleware:
         self._metrics = metrics
         self._exclude = metrics_exclude_paths
         self._security = security_headers
+        self._slow = slow_requests
+        self._errors = error_logger
         # Whether the response start needs touching at all (the status is always read).
         self._decorates = bool(self._id_header or self._timing or security_headers)
 
@@ -122,7 +133,9 @@ class ObservedRequestMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 if decorates:
-                    headers = mutable_headers(message)
+                    headers = message.get("headers")
+                    if type(headers) is not OwnedHeaders:
+                        headers = message["headers"] = OwnedHeaders(headers or ())
                     if add_security is not None:
                         add_security(headers, extra)
                     if timing is not None:
@@ -132,7 +145,7 @@ class ObservedRequestMiddleware:
                         headers.append(id_pair)
             await send(message)
 
-        register_send(scope, observed_send)
+        scope[SEND_KEY] = observed_send  # register_send, inlined
         tracker = self._tracker
         if tracker is not None:
             tracker.request_started()
@@ -140,27 +153,63 @@ class ObservedRequestMiddleware:
             id_token = request_id_var.set(request_id)
             # Each request runs in its own task, whose context starts without a traceparent.
             trace_token = traceparent_var.set(trace) if trace is not None else None
-            log_tokens = _bind(request_id=request_id)
+            if _LOG_VAR:
+                log_token = _LOG_VAR[0].set(request_id)
+            else:
+                log_token = _bind(request_id=request_id)["request_id"]
+                _LOG_VAR.append(log_token.var)
+        slow = self._slow
+        slow_clock = slow.now if slow is not None else None
+        slow_start = slow_clock() if slow_clock is not None else 0.0
+        escaped: Exception | None = None
+        started = False
         try:
             await self.app(scope, receive, observed_send)
         except Exception as exc:
-            if status is None:
+            started = status is not None
+            if not started:
                 status = escaped_status(exc)
-            raise
+            if self._errors is None:
+                raise
+            escaped = exc
         finally:
-            self._finish(scope, status, perf_counter() - start)
+            seconds = perf_counter() - start
+            route: Any = scope.get("route")
+            template = getattr(route, "path_format", None)
+            if type(template) is not str:
+                template = None
+            if self._log is not None:
+                self._log.log(scope, status, seconds, template)
+            if self._metrics is not None and scope["path"] not in self._exclude:
+                method = scope["method"]
+                self._metrics.observe(
+                    method if method in STANDARD_METHODS else "_OTHER",
+                    template or UNMATCHED_ROUTE,
+                    status,
+                    seconds,
+                )
+            if slow is not None:
+                if slow_clock is not None:
+                    seconds = slow_clock() - slow_start
+                # The reporter's per-route cache, read here: most requests are not slow.
+                threshold: Any = slow.thresholds.get(id(route), slow)
+                if threshold is slow or (threshold is not None and seconds >= threshold):
+                    slow.check(scope, route, template or UNMATCHED_ROUTE, seconds)
             if id_pair is not None:
-                _reset(**log_tokens)
+                log_token.var.reset(log_token)
                 if trace_token is not None:
                     traceparent_var.reset(trace_token)
                 request_id_var.reset(id_token)
             if tracker is not None:
                 tracker.request_finished()
-
-    def _finish(self, scope: Scope, status: int | None, seconds: float) -> None:
-        if self._log is not None:
-            self._log.log(scope, status, seconds)
-        metrics = self._metrics
-        if metrics is not None and scope["path"] not in self._exclude:
-            route = route_template(scope) or UNMATCHED_ROUTE
-            metrics.observe(normalize_method(scope["method"]), route, status, seconds)
+        if escaped is not None:
+            try:
+                await answer_escaped(
+                    scope, observed_send, escaped, started=started, logger=self._errors
+                )
+            finally:
+                # The registered send leads back to the server's protocol object, which
+                # holds this scope: a reference cycle, left to the cyclic GC unless cut.
+                scope.pop(SEND_KEY, None)
+        elif self._errors is not None:
+            scope.pop(SEND_KEY, None)

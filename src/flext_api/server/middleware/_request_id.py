@@ -23,28 +23,30 @@ REQUEST_ID_PATTERN = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _TRACEPARENT = re.compile(rb"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
 
 
+# uuid.UUID(version=4): clear the version nibble and the variant bits, then set them.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (4 << 76) | (0x8000 << 48)
+
+
 def new_request_id() -> str:
     """A random UUID4 as 32 hex digits (``uuid4().hex``, without building a UUID object)."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    return raw.hex()
+    return "%032x" % (int.from_bytes(os.urandom(16), "big") & _UUID4_CLEAR | _UUID4_SET)
 
 
 def read_request_id(scope: Scope, header: bytes) -> tuple[str, bytes, str | None]:
     """``(request_id, encoded_id, traceparent_or_None)`` for the request in ``scope``."""
-    inbound = traceparent = None
-    for name, value in scope["headers"]:
-        if name == header:
-            inbound = value if inbound is None else b""  # two IDs: trust neither
-        elif name == b"traceparent":
-            traceparent = value
+    raw = scope["headers"]
+    headers = dict(raw)  # one C-level pass; the last of repeated names wins
+    inbound = headers.get(header)
+    if inbound is not None and sum(1 for name, _ in raw if name == header) > 1:
+        inbound = None  # two IDs: trust neither
     if inbound is not None and REQUEST_ID_PATTERN.fullmatch(inbound):
         encoded = inbound
         request_id = inbound.decode("ascii")
     else:
         request_id = new_request_id()
         encoded = request_id.encode("ascii")
+    traceparent = headers.get(b"traceparent")
     trace = (
         traceparent.decode("ascii")
         if traceparent is not None and _TRACEPARENT.fullmatch(traceparent)
