@@ -36,6 +36,7 @@ from ._resp import RedisReplyError, RespConnection, lean_url_options
 __all__ = ["CompiledLimit", "EdgeLimiter", "InFlight", "StoreDown"]
 
 _MAX_KEY = 128
+_ARGUMENTS_MAX = 8192
 
 # limits' acquire_sliding_window.lua (times in ms), returning the counts it decided on.
 _SLIDING = """
@@ -122,6 +123,7 @@ class EdgeLimiter:
         self._client: Any = None
         self._script: Any = None
         self._lean: RespConnection | None = None
+        self._arguments: dict[str, tuple[bytes, bytes]] = {}
         self._pending: list[tuple[list[str], list[int], asyncio.Future[Any]]] = []
         self._flushes: set[asyncio.Task[None]] = set()
         self._store_errors: tuple[type[BaseException], ...] = ()
@@ -163,16 +165,22 @@ class EdgeLimiter:
         current = f"{{{self.prefix}:{limit.bucket}:{key}}}"
         try:
             if self._lean is not None:
-                encoded = current.encode()
-                reply = await self._lean.evalsha(
-                    [encoded + b"/-1", encoded], [b"%d" % item.amount, b"%d" % expiry]
-                )
+                arguments = self._arguments.get(current)
+                if arguments is None:  # encoded once per counted key (a bounded memo)
+                    encoded = current.encode()
+                    arguments = self._lean.arguments(
+                        [encoded + b"/-1", encoded], [b"%d" % item.amount, b"%d" % expiry]
+                    )
+                    if len(self._arguments) >= _ARGUMENTS_MAX:
+                        self._arguments.clear()
+                    self._arguments[current] = arguments
+                reply = await self._lean.evalsha_encoded(arguments)
             else:
                 reply = await self._eval([current + "/-1", current], [item.amount, expiry])
         except self._store_errors as exc:
             _log.warning("rate limit store unreachable", bucket=limit.bucket, error=repr(exc))
             return StoreDown(closed=limit.rule.on_store_error == "closed")
-        allowed, previous, previous_ms, count, current_ms = (int(x) for x in reply)
+        allowed, previous, previous_ms, count, current_ms = reply
         weighted = previous * (previous_ms / 1000) / expiry + count
         reset_in = math.inf
         if previous:

@@ -75,8 +75,15 @@ def parse_reply(buf: bytes, pos: int) -> tuple[Any, int]:
         count = int(line)
         if count < 0:
             return None, after
-        items = []
+        items: list[Any] = []
         for _ in range(count):
+            if buf[after : after + 1] == b":":  # integers (the limiter's replies) inline
+                stop = buf.find(b"\r\n", after)
+                if stop < 0:
+                    return _INCOMPLETE, pos
+                items.append(int(buf[after + 1 : stop]))
+                after = stop + 2
+                continue
             item, after = parse_reply(buf, after)
             if item is _INCOMPLETE:
                 return _INCOMPLETE, pos
@@ -198,6 +205,9 @@ class RespConnection:
         self.options = options
         self.script = script.encode()
         self.sha = hashlib.sha1(self.script, usedforsecurity=False).hexdigest().encode()
+        # A call is "*<count>", this head, then the encoded arguments (see arguments()).
+        self._evalsha_head = b"$7\r\nEVALSHA\r\n$40\r\n%s\r\n" % self.sha
+        self._eval_head = b"$4\r\nEVAL\r\n$%d\r\n%s\r\n" % (len(self.script), self.script)
         self.connect_timeout = connect_timeout
         self.reply_timeout = reply_timeout
         self._protocol: _Protocol | None = None
@@ -216,20 +226,31 @@ class RespConnection:
         Raises ``ConnectionError``/``OSError`` when Redis cannot be reached in time and
         :class:`RedisReplyError` for an error reply of the script.
         """
+        return await self.evalsha_encoded(self.arguments(keys, args))
+
+    @staticmethod
+    def arguments(keys: list[bytes], args: list[bytes]) -> tuple[bytes, bytes]:
+        """``keys`` and ``args`` encoded once, for :meth:`evalsha_encoded` (callers memoize)."""
+        parts = [b"%d" % len(keys), *keys, *args]
+        body = b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in parts)
+        return b"*%d\r\n" % (len(parts) + 2), body
+
+    async def evalsha_encoded(self, arguments: tuple[bytes, bytes]) -> Any:
+        """:meth:`evalsha` with the arguments :meth:`arguments` encoded."""
         protocol = self._protocol
         if protocol is None:
             protocol = await self._connect()
-        tail = [b"%d" % len(keys), *keys, *args]
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        protocol.send(_command(b"EVALSHA", self.sha, *tail), future)
+        count, body = arguments
+        protocol.send(count + self._evalsha_head + body, future)
         try:
             return await future
         except RedisReplyError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
         retry = loop.create_future()
-        protocol.send(_command(b"EVAL", self.script, *tail), retry)
+        protocol.send(count + self._eval_head + body, retry)
         return await retry
 
     async def _connect(self) -> _Protocol:
