@@ -209,3 +209,48 @@ def test_the_sliding_script_is_what_the_limiter_loads() -> None:
     connection = RespConnection({"host": "x", "port": 1, "tls": False}, _SLIDING)
     assert connection.script == _SLIDING.encode()
     assert len(connection.sha) == 40
+
+
+async def test_a_unix_socket_url_is_served(tmp_path: Any) -> None:
+    """``unix://`` connects over the socket at the URL's path."""
+    path = str(tmp_path / "redis.sock")
+    writers: list[asyncio.StreamWriter] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        while line := await reader.readline():
+            if line.startswith(b"*"):
+                writer.write(b":7\r\n")
+
+    server = await asyncio.start_unix_server(answer, path)
+    options = lean_url_options(f"unix://{path}")
+    assert options is not None
+    connection = RespConnection(options, COUNTER)
+    try:
+        assert await connection.evalsha([b"k"], [b"1"]) == 7
+    finally:
+        await connection.aclose()
+        for writer in writers:
+            writer.close()
+            await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_cancelled_call_does_not_shift_the_replies(counter: RespConnection) -> None:
+    """A caller cancelled while waiting leaves the next caller its own reply."""
+    await counter.evalsha([b"k:cancel"], [b"1"])
+    waiting = asyncio.create_task(counter.evalsha([b"k:cancel"], [b"1"]))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    assert await counter.evalsha([b"k:cancel"], [b"100"]) == 300
+
+
+async def test_closing_drops_the_connection_for_later_calls(counter: RespConnection) -> None:
+    """After aclose() a call opens a new connection."""
+    await counter.evalsha([b"k:reopen"], [b"1"])
+    first = counter._protocol
+    await counter.aclose()
+    assert counter._protocol is None and "closed" in repr(counter)
+    assert await counter.evalsha([b"k:reopen"], [b"1"]) == 2
+    assert counter._protocol is not first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -58,3 +59,21 @@ def test_repr_says_where_and_whether_open() -> None:
     """The repr names the address and the connection state."""
     connection = RespConnection({"host": "127.0.0.1", "port": 6379, "tls": False}, "return 1")
     assert repr(connection) == "<RespConnection 127.0.0.1:6379 [closed]>"
+
+
+async def test_replies_split_across_reads_are_joined() -> None:
+    """A reply cut between two reads is read whole once its rest arrives."""
+    from flext_api.gateway._resp import _Protocol
+
+    connection = RespConnection({"host": "127.0.0.1", "port": 1, "tls": False}, "return 1")
+    protocol = _Protocol(connection)
+    first = asyncio.get_running_loop().create_future()
+    skipped = asyncio.get_running_loop().create_future()
+    second = asyncio.get_running_loop().create_future()
+    protocol.waiting.extend([first, skipped, second])
+    skipped.cancel()  # its caller went away: its reply is read and dropped
+    protocol.data_received(b"*2\r\n:1\r\n:")
+    assert not first.done()
+    protocol.data_received(b"2\r\n:5\r\n:3\r\n")
+    assert first.result() == [1, 2] and second.result() == 3
+    assert protocol.received == 3 and protocol.buf == b""

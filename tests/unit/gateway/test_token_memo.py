@@ -191,3 +191,21 @@ async def test_route_scopes_still_apply_to_a_remembered_token(scopes: tuple[str,
     assert isinstance(await auth.authenticate(scope_with(token), RULE), Identity)
     found = await auth.authenticate(scope_with(token), RouteAuth(methods=("jwt",), scopes=scopes))
     assert isinstance(found, Denied) == bool(scopes)
+
+
+async def test_a_refetch_caused_by_a_refused_token_also_drops_the_memo() -> None:
+    """A refetch triggered by an unknown kid (refused) ends reuse of the withdrawn key's tokens."""
+    clock = FakeClock(wall_start=time.time())
+    idp = Idp("old")
+    config = EdgeAuthConfig.model_validate(
+        {"jwt": {"jwks_url": "https://id.example.com/jwks", "jwks_min_refresh_interval": 1}}
+    )
+    auth = EdgeAuth(config, clock=clock, jwks_fetch=idp)
+    old = keys.rs256(keys.claims(aud=None, iss=None), name="old", kid="old")
+    assert isinstance(await auth.authenticate(scope_with(old), RULE), Identity)
+    idp.names = ["new"]
+    clock.advance(2)
+    stranger = keys.rs256(keys.claims(aud=None, iss=None), name="other", kid="other")
+    assert isinstance(await auth.authenticate(scope_with(stranger), RULE), Denied)  # refetches
+    found = await auth.authenticate(scope_with(old), RULE)
+    assert isinstance(found, Denied) and found.status == 401
