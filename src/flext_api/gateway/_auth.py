@@ -6,8 +6,12 @@ rate-limited refetch; API keys hashed at rest, compared in constant time against
 key, read from ``X-API-Key`` only - a key in the query string is ignored). Basic
 passwords are PBKDF2-SHA256 hashes; a verified ``(user, password)`` pair is remembered by
 its digest so the slow hash runs once per credential, not once per request. A verified
-JWT is likewise reused (bounded LRU) until its ``exp``, at most ``TOKEN_MEMO`` seconds. Forward-auth
-asks an HTTP service and passes chosen headers of its answer upstream.
+JWT is likewise remembered (bounded LRU keyed by the exact token) with its identity, so a
+hot client's requests skip the signature check: each reuse re-checks ``exp`` and ``nbf``
+(with the configured leeway, as the verifier does) against the gateway clock, a reuse is
+at most ``TOKEN_MEMO`` seconds after the check, a refused token is never remembered, and
+the memo is dropped whole when the JWKS key set is refetched or the auth config changes.
+Forward-auth asks an HTTP service and passes chosen headers of its answer upstream.
 
 Missing or bad credentials are a 401 carrying one ``WWW-Authenticate`` challenge per
 accepted scheme (RFC 9110 §11.6.1, RFC 6750 §3); valid credentials lacking a scope or
@@ -21,6 +25,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -32,6 +37,7 @@ from starlette.types import Scope
 
 from .._clock import Clock, get_clock
 from ..server._auth import API_KEY_HEADER, Authenticator
+from ..server._jwks import JwksFetch
 from ._edge_config import EdgeAuthConfig, RouteAuth
 
 __all__ = ["Denied", "EdgeAuth", "Identity", "hash_password"]
@@ -94,17 +100,28 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 class EdgeAuth:
     """The credential sources of one config (see module docstring)."""
 
-    def __init__(self, config: EdgeAuthConfig, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: EdgeAuthConfig,
+        *,
+        clock: Clock | None = None,
+        jwks_fetch: JwksFetch | None = None,
+    ) -> None:
         self.config = config
         jwt = config.jwt
         has_keys = bool(jwt.api_keys or jwt.api_key_hashes)
         self.authenticator = (
-            Authenticator(jwt, clock=clock) if jwt.jwt_enabled or has_keys else None
+            Authenticator(jwt, clock=clock, jwks_fetch=jwks_fetch)
+            if jwt.jwt_enabled or has_keys
+            else None
         )
         self._verified: OrderedDict[bytes, str] = OrderedDict()
         self._clock = get_clock(clock)
-        # Verified tokens -> (identity, wall-clock time it may be reused until).
-        self._tokens: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
+        # Verified tokens -> (identity, wall-clock window it may be reused in).
+        self._tokens: OrderedDict[bytes, tuple[Identity, float, float]] = OrderedDict()
+        self._keys_seen = 0  # the JWKS key-set generation the memo was filled under
+        self._leeway = float(jwt.jwt_leeway)
+        self._identity_lines: dict[Identity, list[tuple[bytes, bytes]]] = {}
         self._session: aiohttp.ClientSession | None = None
         realm = config.realm.replace('"', "")
         self._schemes = {
@@ -129,7 +146,7 @@ class EdgeAuth:
         found = await self._identify(scope, rule)
         if isinstance(found, Denied):
             return found
-        if not frozenset(rule.scopes) <= found.scopes:
+        if rule.scopes and not frozenset(rule.scopes) <= found.scopes:
             bearer = self._schemes["jwt"] + ', error="insufficient_scope"'
             bearer += f', scope="{" ".join(sorted(rule.scopes))}"'
             return Denied(403, "The credentials lack a required scope.", (bearer,))
@@ -143,7 +160,8 @@ class EdgeAuth:
         scheme = scheme.lower()
         methods = rule.methods
         if scheme == b"bearer" and "jwt" in methods:
-            return await self._jwt_or_key(rule, token=credentials.decode("latin-1").strip())
+            token = credentials.strip()
+            return self._remembered(token) or await self._jwt_or_key(rule, token=token)
         if scheme == b"basic" and "basic" in methods:
             return await self._basic(rule, credentials.strip())
         api_key = _header(scope, _API_KEY)
@@ -153,18 +171,29 @@ class EdgeAuth:
             return await self._forward(scope)
         return Denied(401, "Authentication is required.", self._challenges(rule))
 
+    def _remembered(self, token: bytes) -> Identity | None:
+        """The identity of an already verified ``token`` still inside its validity window."""
+        memo = self._tokens.get(token)
+        if memo is None:
+            return None
+        jwks = self.authenticator.jwks if self.authenticator is not None else None
+        if jwks is not None and jwks.generation != self._keys_seen:
+            self._tokens.clear()  # the key set was refetched: every token is checked again
+            return None
+        identity, not_before, until = memo
+        if not not_before <= self._clock.time() < until:
+            del self._tokens[token]
+            return None
+        self._tokens.move_to_end(token)
+        return identity
+
     async def _jwt_or_key(
-        self, rule: RouteAuth, *, token: str | None = None, api_key: str | None = None
+        self, rule: RouteAuth, *, token: bytes | None = None, api_key: str | None = None
     ) -> Identity | Denied:
         assert self.authenticator is not None  # checked against the config at load time
-        now = self._clock.time()
-        if token is not None:
-            memo = self._tokens.get(token)
-            if memo is not None and now < memo[1]:
-                self._tokens.move_to_end(token)
-                return memo[0]
+        text = token.decode("latin-1") if token is not None else None
         try:
-            principal = await self.authenticator.authenticate(token, api_key)
+            principal = await self.authenticator.authenticate(text, api_key)
         except HTTPException as exc:
             error = "invalid_token" if token is not None else None
             return Denied(401, str(exc.detail), self._challenges(rule, error))
@@ -175,14 +204,27 @@ class EdgeAuth:
             roles=principal.roles,
             key_name=principal.subject if principal.method == "api_key" else None,
         )
-        expires = principal.claims.get("exp")
-        if token is not None and isinstance(expires, int | float):
-            # Reused until it expires, at most TOKEN_MEMO seconds (a key rotated out of the
-            # JWKS stops working within that time).
-            self._tokens[token] = (identity, min(float(expires), now + TOKEN_MEMO))
-            if len(self._tokens) > _VERIFIED_MAX:
-                self._tokens.popitem(last=False)
+        if token is not None:
+            # Read after the check, with no await in between: the key set it was checked with.
+            jwks = self.authenticator.jwks
+            self._remember(token, identity, principal.claims, jwks.generation if jwks else 0)
         return identity
+
+    def _remember(self, token: bytes, identity: Identity, claims: Any, generation: int) -> None:
+        """Keep a verified token for reuse within the window its claims allow."""
+        expires, starts = claims.get("exp"), claims.get("nbf")
+        if not isinstance(expires, int | float):
+            return  # no expiry: verified every time
+        if generation != self._keys_seen:
+            self._tokens.clear()
+            self._keys_seen = generation
+        now = self._clock.time()
+        leeway = self._leeway
+        not_before = float(starts) - leeway if isinstance(starts, int | float) else -math.inf
+        until = min(float(expires) + leeway, now + TOKEN_MEMO)
+        self._tokens[token] = (identity, not_before, until)
+        if len(self._tokens) > _VERIFIED_MAX:
+            self._tokens.popitem(last=False)
 
     async def _basic(self, rule: RouteAuth, credentials: bytes) -> Identity | Denied:
         refused = Denied(401, "The user name or password is wrong.", self._challenges(rule))
@@ -259,6 +301,9 @@ class EdgeAuth:
 
     def identity_headers(self, identity: Identity) -> list[tuple[bytes, bytes]]:
         """The headers that tell the upstream who the request is from."""
+        found = self._identity_lines.get(identity)
+        if found is not None:
+            return found
         names = self.config.identity_headers
         out = [
             (names.subject.encode(), _safe(identity.subject)),
@@ -269,6 +314,9 @@ class EdgeAuth:
         if identity.roles:
             out.append((names.roles.encode(), " ".join(sorted(identity.roles)).encode()))
         out.extend(identity.upstream_headers)
+        if len(self._identity_lines) >= _VERIFIED_MAX:
+            self._identity_lines.clear()
+        self._identity_lines[identity] = out
         return out
 
     async def aclose(self) -> None:

@@ -67,6 +67,7 @@ _log = structlog.get_logger("flext_api.gateway")
 ASGIHandler = Callable[[Scope, Receive, Send], Awaitable[object]]
 
 _CONDITIONAL = (b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since")
+_KEYS_MAX = 4096
 _NOT_IN_304 = frozenset({"content-length", "content-type", "content-encoding", "content-range"})
 
 
@@ -126,6 +127,7 @@ class SharedCache:
         self.stats = CacheStats()
         self.hot = HotMemo(config.max_entries) if config.store == "memory" else None
         self._leaders: dict[str, asyncio.Future[None]] = {}
+        self._keys: dict[str, str] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     # -- keys and storage -------------------------------------------------------------------
@@ -138,8 +140,14 @@ class SharedCache:
         return url + ("?" + query.decode("latin-1") if query else "")
 
     def key_of(self, url: str) -> str:
-        """The store key of ``url`` (GET and HEAD share it)."""
-        return self.config.namespace + cache_key("GET", url)
+        """The store key of ``url`` (GET and HEAD share it); memoized, bounded."""
+        found = self._keys.get(url)
+        if found is None:
+            found = self.config.namespace + cache_key("GET", url)
+            if len(self._keys) >= _KEYS_MAX:
+                self._keys.clear()
+            self._keys[url] = found
+        return found
 
     async def _load(self, key: str) -> list[StoredResponse]:
         try:

@@ -31,10 +31,12 @@ from ..server._client_ip import ClientResolver
 from ..server._ratelimit import RateLimitDecision, parse_limit
 from ._auth import Identity
 from ._edge_config import RateLimitRule
+from ._resp import RedisReplyError, RespConnection, lean_url_options
 
 __all__ = ["CompiledLimit", "EdgeLimiter", "InFlight", "StoreDown"]
 
 _MAX_KEY = 128
+_ARGUMENTS_MAX = 8192
 
 # limits' acquire_sliding_window.lua (times in ms), returning the counts it decided on.
 _SLIDING = """
@@ -120,6 +122,8 @@ class EdgeLimiter:
         self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
         self._client: Any = None
         self._script: Any = None
+        self._lean: RespConnection | None = None
+        self._arguments: dict[str, tuple[bytes, bytes]] = {}
         self._pending: list[tuple[list[str], list[int], asyncio.Future[Any]]] = []
         self._flushes: set[asyncio.Task[None]] = set()
         self._store_errors: tuple[type[BaseException], ...] = ()
@@ -127,17 +131,21 @@ class EdgeLimiter:
             from redis.asyncio import Redis  # the redis extra, only when configured
             from redis.exceptions import RedisError
 
-            self._store_errors = (RedisError, OSError)
+            self._store_errors = (RedisError, RedisReplyError, OSError)
             # Short timeouts: a dead Redis must cost milliseconds, not the request's budget.
-            self._client = Redis.from_url(
-                redis_url, socket_connect_timeout=0.25, socket_timeout=0.25
-            )
-            self._script = self._client.register_script(_SLIDING)
+            options = lean_url_options(redis_url)
+            if options is not None:
+                self._lean = RespConnection(options, _SLIDING)
+            else:  # TLS or socket options: redis-py's client
+                self._client = Redis.from_url(
+                    redis_url, socket_connect_timeout=0.25, socket_timeout=0.25
+                )
+                self._script = self._client.register_script(_SLIDING)
 
     async def hit(self, limit: CompiledLimit, key: str) -> RateLimitDecision | StoreDown:
         """Count one request of ``key`` against ``limit``."""
         item = limit.item
-        if limit.rule.store == "redis" and self._script is not None:
+        if limit.rule.store == "redis" and self.redis_url is not None:
             return await self._shared_hit(limit, key)
         keys = (self.prefix, limit.bucket, key)
         allowed = await self._memory.hit(item, *keys)
@@ -156,11 +164,23 @@ class EdgeLimiter:
         # One hash slot for both windows (Redis Cluster), as limits does.
         current = f"{{{self.prefix}:{limit.bucket}:{key}}}"
         try:
-            reply = await self._eval([current + "/-1", current], [item.amount, expiry])
+            if self._lean is not None:
+                arguments = self._arguments.get(current)
+                if arguments is None:  # encoded once per counted key (a bounded memo)
+                    encoded = current.encode()
+                    arguments = self._lean.arguments(
+                        [encoded + b"/-1", encoded], [b"%d" % item.amount, b"%d" % expiry]
+                    )
+                    if len(self._arguments) >= _ARGUMENTS_MAX:
+                        self._arguments.clear()
+                    self._arguments[current] = arguments
+                reply = await self._lean.evalsha_encoded(arguments)
+            else:
+                reply = await self._eval([current + "/-1", current], [item.amount, expiry])
         except self._store_errors as exc:
             _log.warning("rate limit store unreachable", bucket=limit.bucket, error=repr(exc))
             return StoreDown(closed=limit.rule.on_store_error == "closed")
-        allowed, previous, previous_ms, count, current_ms = (int(x) for x in reply)
+        allowed, previous, previous_ms, count, current_ms = reply
         weighted = previous * (previous_ms / 1000) / expiry + count
         reset_in = math.inf
         if previous:
@@ -212,6 +232,8 @@ class EdgeLimiter:
 
     async def aclose(self) -> None:
         """Close the Redis client, if any."""
+        if self._lean is not None:
+            await self._lean.aclose()
         if self._client is not None:
             await self._client.aclose()
 

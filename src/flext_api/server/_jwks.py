@@ -65,6 +65,9 @@ class JwksCache:
         self._attempted_at: float | None = None
         self._lock = asyncio.Lock()
         self.fetches = 0
+        # Bumped whenever a fetched key set replaces the current one: whoever remembers
+        # verification results (the gateway's token memo) drops them on a change.
+        self.generation = 0
 
     def __repr__(self) -> str:
         return f"<JwksCache {self.url!r} [{len(self._keys)} keys, {self.fetches} fetches]>"
@@ -110,6 +113,7 @@ class JwksCache:
                     self._logger.warning("jwks refresh failed", url=self.url, error=repr(exc))
                 return
             self._keys = keys
+            self.generation += 1
             self._fetched_at = self._clock.monotonic()
 
     def _usable_keys(self, keys: Iterable[PyJWK]) -> dict[str, PyJWK]:

@@ -123,7 +123,7 @@ class GatewayProcess:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded machine starts Python slowly
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log.read_text()
             try:
