@@ -367,10 +367,12 @@ class SharedCache:
                     release_waiters()
                 else:
                     state["chunks"].append(chunk)
+            if mode == "tee" and state["mode"] == "tee" and not message.get("more_body", False):
+                # Stored before the last bytes leave: once a client has the whole
+                # response, every gateway sharing the store answers from it.
+                await self._store_teed(key, request, state, request_time)
             if send is not None:
                 await send(message)
-            if mode == "tee" and state["mode"] == "tee" and not message.get("more_body", False):
-                await self._store_teed(key, request, state, request_time)
 
         try:
             await upstream(upstream_scope, receive, tee)
