@@ -116,6 +116,8 @@ class DiscoveryStage:
         self._clusters = registry._clusters
         self._hash_key = hash_key
         self._clock = get_clock(clock)
+        # Registry and client on one clock: one reading serves both per attempt.
+        self._one_clock = registry.monotonic == self._clock.monotonic
 
     async def __call__(
         self, request: HttpRequest, call_next: _CallNext
@@ -145,6 +147,7 @@ class DiscoveryStage:
         registry = self.registry
         clock = self._clock
         now = registry.monotonic
+        one_clock = self._one_clock
         result: FlextResult[HttpResponse] | None = None
         # Ends: each turn either returns or adds an instance to ``tried``, and a pick
         # with every instance tried returns one of them (then the last refusal returns).
@@ -152,7 +155,8 @@ class DiscoveryStage:
             # The cluster directly (same package): the registry's pick, without its
             # result object, on the hot path.
             cluster = self._clusters.get(name)
-            instance = None if cluster is None else cluster.pick(now(), key, tried or _NO_HOSTS)
+            at = now()
+            instance = None if cluster is None else cluster.pick(at, key, tried or _NO_HOSTS)
             if cluster is None or instance is None:
                 picked = await registry.get_instance(name, key=key, exclude=tried or _NO_HOSTS)
                 failure = picked._error
@@ -165,6 +169,7 @@ class DiscoveryStage:
                 known = registry.cluster(name)
                 assert known is not None  # a pick succeeded: the service is known
                 cluster = known
+                at = now()  # the first call for a name may have waited for the backend
             ident = instance.id
             if tried is not None:
                 if result is not None and ident in tried:
@@ -182,7 +187,8 @@ class DiscoveryStage:
             tracks = cluster.tracks_calls
             if tracks:
                 cluster.balancer.on_start(instance)
-            started = clock.monotonic()
+            # One reading of the shared clock (the usual case) serves pick and start.
+            started = at if one_clock else clock.monotonic()
             status: int | None = None
             code: ErrorCode | None = None
             error: FlextApiError | None = None
@@ -201,12 +207,13 @@ class DiscoveryStage:
             finally:
                 # Also when cancelled: the in-flight count is released. A plain success
                 # on a balancer that counts nothing is settled by the cluster's first test.
+                ended = clock.monotonic()
                 transition = cluster.record_call(
                     instance,
                     status=status,
                     error=code,
-                    latency=clock.monotonic() - started,
-                    now=now(),
+                    latency=ended - started,
+                    now=ended if one_clock else now(),
                 )
                 if transition is not None:
                     registry.report(name, transition)
@@ -215,6 +222,10 @@ class DiscoveryStage:
                     tried = ext["service_tried"] = {ident}
                 continue  # try another instance at once
             return result
+
+    def _clock_changed(self, clock: Clock) -> None:
+        """The client handed its clock (as a plugin): keep the one-reading shortcut true."""
+        self._one_clock = self.registry.monotonic == clock.monotonic
 
     def settings(self) -> dict[str, Any]:
         """What ``flext_api.testing.describe`` shows for this stage."""

@@ -12,8 +12,15 @@ from flext_api._models import HttpRequest, HttpResponse
 from flext_api._result import FlextResult
 from flext_api.client import FlextApiClient
 from flext_api.client._discovery import DiscoveryPlugin
-from flext_api.discovery import LeastRequest, OutlierConfig, ServiceInstance, ServiceRegistry
+from flext_api.discovery import (
+    LeastRequest,
+    OutlierConfig,
+    PeakEwma,
+    ServiceInstance,
+    ServiceRegistry,
+)
 from flext_api.discovery._stage import DiscoveryStage, hash_on, split_service_url
+from flext_api.testing import FakeClock
 from flext_api.transports import MockTransport
 
 Next = Callable[[HttpRequest], Awaitable[FlextResult[HttpResponse]]]
@@ -250,3 +257,27 @@ async def test_client_runs_the_stage_unguarded_and_names_it_when_it_raises() -> 
         result = await client.get("/x")
     assert result.error_code is ErrorCode.PLUGIN_ERROR
     assert result.exception is not None and result.exception.details["plugin"] == "discovery"
+
+
+async def test_latency_reaches_the_balancer_on_a_separate_client_clock() -> None:
+    """Stage and registry on different clocks: latency is read on the stage's own clock."""
+    stage_clock, registry_clock = FakeClock(), FakeClock()
+    registry = await _registry(1, balancer=lambda: PeakEwma(clock=registry_clock))
+    registry_clock.advance(100.0)
+    stage = DiscoveryStage(registry, clock=stage_clock)
+
+    async def slow(request: HttpRequest) -> FlextResult[HttpResponse]:
+        stage_clock.advance(0.25)
+        return FlextResult(HttpResponse(200))
+
+    await stage(HttpRequest("GET", "service://orders/"), slow)
+    cluster = registry.cluster("orders")
+    assert cluster is not None and isinstance(cluster.balancer, PeakEwma)
+    assert cluster.balancer.latency("o0") == 0.25
+
+
+def test_a_new_client_clock_updates_the_one_reading_shortcut() -> None:
+    """When the client hands the plugin another clock, the stage stops sharing readings."""
+    plugin = DiscoveryPlugin(ServiceRegistry())
+    plugin.use_clock(FakeClock())
+    assert plugin._one_clock is False
