@@ -509,14 +509,14 @@ def _add_discovery_stage(
 ) -> None:
     """Put the discovery stage just inside retry (or after the caller's plugins), so each
     attempt picks an instance and the per-host stages below it key on that instance."""
-    from ..discovery._stage import DiscoveryStage
+    from ._discovery import DiscoveryPlugin
     from .plugins import RetryPlugin
 
     at = next(
         (i + 1 for i in range(len(chain) - 1, -1, -1) if isinstance(chain[i], RetryPlugin)),
         user_count,
     )
-    chain.insert(at, DiscoveryStage(registry, clock=clock))
+    chain.insert(at, DiscoveryPlugin(registry, clock=clock))
 
 
 def _propagate(headers: Headers) -> None:

@@ -84,6 +84,9 @@ class _Base:
     """Shared parts: the instance list, exclusion, and no-op call accounting."""
 
     kind = "base"
+    #: False when :meth:`on_start` and :meth:`on_finish` do nothing: callers may skip
+    #: them. A balancer without the attribute is assumed to track its calls.
+    tracks_calls = False
     __slots__ = ("_instances",)
 
     def __init__(self) -> None:
@@ -161,7 +164,10 @@ class RoundRobin(_Base):
         # Start at a random point so many clients do not march in step.
         self._next = random.randrange(len(schedule)) if schedule else 0
 
-    def _pick(self, key: str | None) -> ServiceInstance | None:
+    def pick(
+        self, key: str | None = None, exclude: Collection[str] = _NO_EXCLUDE
+    ) -> ServiceInstance | None:
+        # The schedule step inlined: one call per pick, no allocation.
         schedule = self._schedule
         if not schedule:
             return None
@@ -169,7 +175,13 @@ class RoundRobin(_Base):
         if index >= len(schedule):
             index = 0
         self._next = index + 1
-        return schedule[index]
+        chosen = schedule[index]
+        if exclude and chosen.id in exclude:
+            return self._pick_other(key, exclude, chosen)
+        return chosen
+
+    def _pick(self, key: str | None) -> ServiceInstance | None:
+        return RoundRobin.pick(self, key)
 
 
 class RandomBalancer(_Base):
@@ -190,13 +202,23 @@ class RandomBalancer(_Base):
         self._total = self._cumulative[-1] if self._cumulative else 0
         self._uniform = len({i.weight for i in self._instances}) <= 1
 
-    def _pick(self, key: str | None) -> ServiceInstance | None:
+    def pick(
+        self, key: str | None = None, exclude: Collection[str] = _NO_EXCLUDE
+    ) -> ServiceInstance | None:
+        # The draw inlined: one call per pick, no allocation.
         instances = self._instances
         if not instances:
             return None
         if self._uniform:
-            return instances[int(_random() * len(instances))]
-        return instances[bisect(self._cumulative, _random() * self._total)]
+            chosen = instances[int(_random() * len(instances))]
+        else:
+            chosen = instances[bisect(self._cumulative, _random() * self._total)]
+        if exclude and chosen.id in exclude:
+            return self._pick_other(key, exclude, chosen)
+        return chosen
+
+    def _pick(self, key: str | None) -> ServiceInstance | None:
+        return RandomBalancer.pick(self, key)
 
 
 class LeastRequest(RandomBalancer):
@@ -204,6 +226,7 @@ class LeastRequest(RandomBalancer):
     in flight per unit of weight."""
 
     kind = "least_request"
+    tracks_calls = True
     __slots__ = ("_active",)
 
     def __init__(self) -> None:
@@ -211,7 +234,10 @@ class LeastRequest(RandomBalancer):
         # Keyed by id, kept across membership changes (calls in flight stay counted).
         self._active: dict[str, int] = {}
 
-    def _pick(self, key: str | None) -> ServiceInstance | None:
+    def pick(
+        self, key: str | None = None, exclude: Collection[str] = _NO_EXCLUDE
+    ) -> ServiceInstance | None:
+        # The two draws inlined: no allocation, one call besides the comparison.
         instances = self._instances
         n = len(instances)
         if n < 2:
@@ -223,7 +249,13 @@ class LeastRequest(RandomBalancer):
             cumulative, total = self._cumulative, self._total
             first = instances[bisect(cumulative, _random() * total)]
             second = instances[bisect(cumulative, _random() * total)]
-        return self._prefer(first, second)
+        chosen = self._prefer(first, second)
+        if exclude and chosen.id in exclude:
+            return self._pick_other(key, exclude, chosen)
+        return chosen
+
+    def _pick(self, key: str | None) -> ServiceInstance | None:
+        return LeastRequest.pick(self, key)
 
     def _prefer(self, first: ServiceInstance, second: ServiceInstance) -> ServiceInstance:
         """The less loaded of two draws: fewer calls in flight per unit of weight."""
@@ -351,7 +383,7 @@ class RingHash(_Base):
 
     def _pick(self, key: str | None) -> ServiceInstance | None:
         if key is None:
-            return self._fallback._pick(None)
+            return self._fallback.pick(None)
         hashes = self._hashes
         if not hashes:
             return None
@@ -426,7 +458,7 @@ class Maglev(_Base):
 
     def _pick(self, key: str | None) -> ServiceInstance | None:
         if key is None:
-            return self._fallback._pick(None)
+            return self._fallback.pick(None)
         table = self._table
         if not table:
             return None
@@ -467,6 +499,11 @@ class ZoneAware(_Base):
             if chosen is not None and (not exclude or chosen.id not in exclude):
                 return chosen
         return self._all.pick(key, exclude)
+
+    @property
+    def tracks_calls(self) -> bool:  # type: ignore[override]
+        """True when the inner balancers count calls."""
+        return bool(getattr(self._all, "tracks_calls", True))
 
     def on_start(self, instance: ServiceInstance) -> None:
         self._local.on_start(instance)

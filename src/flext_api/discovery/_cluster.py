@@ -41,6 +41,7 @@ class Cluster:
         "picks",
         "stale",
         "tracker",
+        "tracks_calls",
     )
 
     def __init__(self, name: str, balancer: LoadBalancer, tracker: HealthTracker) -> None:
@@ -53,6 +54,9 @@ class Cluster:
         self.stale = False
         self.picks: dict[str, int] = {}
         self._next_expiry = _INF
+        #: False when the balancer ignores call starts and ends (round robin, random,
+        #: hashing): callers skip :meth:`on_start` and the balancer's ``on_finish``.
+        self.tracks_calls = bool(getattr(balancer, "tracks_calls", True))
 
     # -- membership ---------------------------------------------------------------------------
     def replace(self, instances: Iterable[ServiceInstance], now: float) -> ServiceChange | None:
@@ -114,7 +118,8 @@ class Cluster:
 
     def on_start(self, instance: ServiceInstance) -> None:
         """A call to ``instance`` starts (least-request balancers count it)."""
-        self.balancer.on_start(instance)
+        if self.tracks_calls:
+            self.balancer.on_start(instance)
 
     def record_call(
         self,
@@ -131,10 +136,25 @@ class Cluster:
         instance's own breaker) only the balancer's in-flight count is released.
         """
         failed = error is not None or (status is not None and status >= 500)
-        self.balancer.on_finish(instance, latency, not failed)
-        if (status is None and error is None) or instance.id not in self.instances:
-            return None  # no outcome (cancelled, refused by its breaker) or removed
+        if self.tracks_calls:
+            self.balancer.on_finish(instance, latency, not failed)
+        if status is None and error is None:
+            return None  # no outcome: cancelled, or refused by its own breaker
         tracker = self.tracker
+        if not failed:
+            # The usual call, decided here without a call into the tracker: a success
+            # of a host with no failure streak, no ejection and no failure-ratio window
+            # changes nothing (the tracker's own first test, kept in step with it).
+            record = tracker._records.get(instance.id)
+            if (
+                record is not None
+                and not (record.consecutive_5xx or record.consecutive_gateway)
+                and record.ejected_until is None
+                and tracker.outlier.failure_ratio is None
+            ):
+                return None
+        if instance.id not in self.instances:
+            return None  # removed meanwhile
         # Hosts out of the set (down or ejected) as of the last rebuild: O(1) per call.
         size = len(self.instances)
         out = size if self.panic else size - len(self.available)

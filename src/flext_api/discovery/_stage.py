@@ -31,6 +31,7 @@ _CallNext: TypeAlias = Callable[[HttpRequest], Awaitable[FlextResult[HttpRespons
 KeyFunc: TypeAlias = Callable[[HttpRequest], str | None]
 
 
+_NO_HOSTS: frozenset[str] = frozenset()
 _splits: dict[str, tuple[str, str]] = {}
 _hosts: dict[str, str] = {}
 
@@ -110,8 +111,13 @@ class DiscoveryStage:
         clock: Clock | None = None,
     ) -> None:
         self.registry = registry
+        # The registry's clusters by name, read once per attempt without a method call
+        # (the registry keeps this one dict for its whole life).
+        self._clusters = registry._clusters
         self._hash_key = hash_key
         self._clock = get_clock(clock)
+        # Registry and client on one clock: one reading serves both per attempt.
+        self._one_clock = registry.monotonic == self._clock.monotonic
 
     async def __call__(
         self, request: HttpRequest, call_next: _CallNext
@@ -125,26 +131,34 @@ class DiscoveryStage:
             if original is None:
                 return await call_next(request)
             url = original
-        name, path = split_service_url(url)
+        parts = _splits.get(url)
+        name, path = split_service_url(url) if parts is None else parts
+        # Hosts this call already tried: none on a first attempt, which then needs no set
+        # (the id it picks is kept in "service_instance"); a retry or a refused breaker
+        # makes one.
         tried: set[str] | None = ext.get("service_tried")
         if tried is None:
-            tried = ext["service_tried"] = set()
+            previous = ext.get("service_instance")
+            if previous is not None:
+                tried = ext["service_tried"] = {previous}
         key = ext.get("hash_key")
         if key is None and self._hash_key is not None:
             key = self._hash_key(request)
         registry = self.registry
         clock = self._clock
         now = registry.monotonic
+        one_clock = self._one_clock
         result: FlextResult[HttpResponse] | None = None
         # Ends: each turn either returns or adds an instance to ``tried``, and a pick
         # with every instance tried returns one of them (then the last refusal returns).
         while True:
             # The cluster directly (same package): the registry's pick, without its
             # result object, on the hot path.
-            cluster = registry.cluster(name)
-            instance = None if cluster is None else cluster.pick(now(), key, tried)
+            cluster = self._clusters.get(name)
+            at = now()
+            instance = None if cluster is None else cluster.pick(at, key, tried or _NO_HOSTS)
             if cluster is None or instance is None:
-                picked = await registry.get_instance(name, key=key, exclude=tried)
+                picked = await registry.get_instance(name, key=key, exclude=tried or _NO_HOSTS)
                 failure = picked._error
                 if failure is not None:
                     if result is not None:
@@ -155,19 +169,26 @@ class DiscoveryStage:
                 known = registry.cluster(name)
                 assert known is not None  # a pick succeeded: the service is known
                 cluster = known
-            if result is not None and instance.id in tried:
-                return result  # every instance's breaker is open: report the last refusal
-            tried.add(instance.id)
-            request.url = instance.url + path
+                at = now()  # the first call for a name may have waited for the backend
+            ident = instance.id
+            if tried is not None:
+                if result is not None and ident in tried:
+                    return result  # every instance's breaker is open: the last refusal
+                tried.add(ident)
+            ext["service_instance"] = ident
+            base = instance.url
+            request.url = base + path
             # The per-host stages below key on the instance: hand them its host.
-            host = _hosts.get(instance.url)
+            host = _hosts.get(base)
             if host is None:
                 host = instance.host
-                _remember(_hosts, instance.url, host)
+                _remember(_hosts, base, host)
             request.host_hint(host)
-            ext["service_instance"] = instance.id
-            cluster.on_start(instance)
-            started = clock.monotonic()
+            tracks = cluster.tracks_calls
+            if tracks:
+                cluster.balancer.on_start(instance)
+            # One reading of the shared clock (the usual case) serves pick and start.
+            started = at if one_clock else clock.monotonic()
             status: int | None = None
             code: ErrorCode | None = None
             error: FlextApiError | None = None
@@ -184,19 +205,27 @@ class DiscoveryStage:
                     else:
                         status = response.status_code
             finally:
-                # Also when cancelled: the in-flight count is released.
+                # Also when cancelled: the in-flight count is released. A plain success
+                # on a balancer that counts nothing is settled by the cluster's first test.
+                ended = clock.monotonic()
                 transition = cluster.record_call(
                     instance,
                     status=status,
                     error=code,
-                    latency=clock.monotonic() - started,
-                    now=now(),
+                    latency=ended - started,
+                    now=ended if one_clock else now(),
                 )
                 if transition is not None:
                     registry.report(name, transition)
             if error is not None and error.code is ErrorCode.CIRCUIT_OPEN:
+                if tried is None:
+                    tried = ext["service_tried"] = {ident}
                 continue  # try another instance at once
             return result
+
+    def _clock_changed(self, clock: Clock) -> None:
+        """The client handed its clock (as a plugin): keep the one-reading shortcut true."""
+        self._one_clock = self.registry.monotonic == clock.monotonic
 
     def settings(self) -> dict[str, Any]:
         """What ``flext_api.testing.describe`` shows for this stage."""

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection, Sequence
+from typing import Any
 
 import pytest
 
 from flext_api._errors import ConfigError
 from flext_api.discovery import (
     BALANCERS,
+    Cluster,
+    HealthTracker,
     LeastRequest,
+    LoadBalancer,
     Maglev,
     PeakEwma,
     RandomBalancer,
@@ -301,3 +306,85 @@ def test_maglev_without_key_is_random_and_rejects_bad_sizes() -> None:
     assert {maglev.pick().id for _ in range(200)} == {"i0", "i1", "i2"}  # type: ignore[union-attr]
     with pytest.raises(ConfigError):
         Maglev(table_size=6000)
+
+
+@pytest.mark.parametrize(
+    ("balancer", "tracks"),
+    [
+        (RoundRobin(), False),
+        (RandomBalancer(), False),
+        (RingHash(), False),
+        (Maglev(), False),
+        (LeastRequest(), True),
+        (PeakEwma(), True),
+        (ZoneAware("a"), False),
+        (ZoneAware("a", inner=LeastRequest), True),
+    ],
+)
+def test_tracks_calls_says_whether_call_accounting_matters(balancer: Any, tracks: bool) -> None:
+    """Only balancers that count calls in flight or latency ask for on_start/on_finish."""
+    assert balancer.tracks_calls is tracks
+
+
+def test_cluster_skips_call_accounting_of_a_balancer_that_counts_nothing() -> None:
+    """A round-robin cluster never calls on_start/on_finish; a least-request one does."""
+    calls: list[str] = []
+
+    class Counting(RoundRobin):
+        def on_start(self, instance: ServiceInstance) -> None:
+            calls.append("start")
+
+    quiet = Cluster("svc", Counting(), HealthTracker())
+    quiet.replace(_instances(2), 0.0)
+    chosen = quiet.pick(0.0)
+    assert chosen is not None
+    quiet.on_start(chosen)
+    assert calls == [] and quiet.tracks_calls is False
+    busy = Cluster("svc", LeastRequest(), HealthTracker())
+    busy.replace(_instances(2), 0.0)
+    busy.on_start(chosen)
+    assert isinstance(busy.balancer, LeastRequest) and busy.balancer.in_flight(chosen.id) == 1
+
+
+def test_balancer_without_the_flag_is_assumed_to_track_calls() -> None:
+    """A third-party balancer lacking tracks_calls still gets on_start/on_finish."""
+
+    class Plain:
+        kind = "plain"
+
+        def __init__(self) -> None:
+            self.started = 0
+            self.set: tuple[ServiceInstance, ...] = ()
+
+        def update(self, instances: Sequence[ServiceInstance]) -> None:
+            self.set = tuple(instances)
+
+        def pick(
+            self, key: str | None = None, exclude: Collection[str] = frozenset()
+        ) -> ServiceInstance | None:
+            return self.set[0] if self.set else None
+
+        def on_start(self, instance: ServiceInstance) -> None:
+            self.started += 1
+
+        def on_finish(self, instance: ServiceInstance, latency: float, ok: bool) -> None:
+            self.started -= 1
+
+    balancer = Plain()
+    cluster = Cluster("svc", balancer, HealthTracker())
+    cluster.replace(_instances(1), 0.0)
+    chosen = cluster.pick(0.0)
+    assert chosen is not None
+    cluster.on_start(chosen)
+    assert balancer.started == 1
+    cluster.record_call(chosen, status=200, error=None, latency=0.01, now=0.0)
+    assert balancer.started == 0
+
+
+@pytest.mark.parametrize("factory", [RoundRobin, RandomBalancer, LeastRequest, PeakEwma])
+def test_pick_with_exclude_avoids_the_excluded_hosts(factory: type[LoadBalancer]) -> None:
+    """With every host but one excluded, each pick returns that one."""
+    balancer = factory()
+    balancer.update(_instances(5, [1, 2, 1, 3, 1]))
+    excluded = {f"i{k}" for k in range(5) if k != 3}
+    assert {balancer.pick(None, excluded).id for _ in range(50)} == {"i3"}  # type: ignore[union-attr]

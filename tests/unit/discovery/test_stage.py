@@ -10,8 +10,18 @@ import pytest
 from flext_api._errors import ErrorCode, FlextApiError
 from flext_api._models import HttpRequest, HttpResponse
 from flext_api._result import FlextResult
-from flext_api.discovery import LeastRequest, ServiceInstance, ServiceRegistry
+from flext_api.client import FlextApiClient
+from flext_api.client._discovery import DiscoveryPlugin
+from flext_api.discovery import (
+    LeastRequest,
+    OutlierConfig,
+    PeakEwma,
+    ServiceInstance,
+    ServiceRegistry,
+)
 from flext_api.discovery._stage import DiscoveryStage, hash_on, split_service_url
+from flext_api.testing import FakeClock
+from flext_api.transports import MockTransport
 
 Next = Callable[[HttpRequest], Awaitable[FlextResult[HttpResponse]]]
 
@@ -158,3 +168,116 @@ async def test_settings_and_repr_name_the_registry() -> None:
     stage = DiscoveryStage(await _registry(1))
     assert stage.settings()["registry"]["backend"] == "memory"
     assert "ServiceRegistry" in repr(stage)
+
+
+async def test_retry_of_the_same_request_goes_to_another_instance() -> None:
+    """A second attempt of one request (as retry sends it) avoids the instance tried."""
+    stage = DiscoveryStage(await _registry(3))
+    request = HttpRequest("GET", "service://orders/x")
+    first = (await stage(request, _answer())).value.content
+    second = (await stage(request, _answer())).value.content
+    third = (await stage(request, _answer())).value.content
+    assert len({first, second, third}) == 3
+    assert request.extensions["service_tried"] == {"o0", "o1", "o2"}
+
+
+async def test_first_attempt_allocates_no_tried_set() -> None:
+    """A single attempt records its instance only; the tried set comes with a retry."""
+    stage = DiscoveryStage(await _registry(2))
+    request = HttpRequest("GET", "service://orders/x")
+    await stage(request, _answer())
+    assert "service_tried" not in request.extensions
+    assert request.extensions["service_instance"] in {"o0", "o1"}
+
+
+async def test_new_instance_takes_traffic_at_once_through_the_stage() -> None:
+    """An instance registered between two calls is in the very next round of picks."""
+    registry = await _registry(1)
+    stage = DiscoveryStage(registry)
+    await stage(HttpRequest("GET", "service://orders/"), _answer())
+    late = ServiceInstance(id="late", name="orders", url="http://127.0.0.1:9100")
+    (await registry.register("orders", late)).unwrap()
+    seen = {
+        (await stage(HttpRequest("GET", "service://orders/"), _answer())).value.content
+        for _ in range(2)
+    }
+    assert b"http://127.0.0.1:9100/" in seen
+
+
+async def test_unregistered_instance_gets_no_call_through_the_stage() -> None:
+    """After unregister no attempt goes to the removed instance."""
+    registry = await _registry(3)
+    stage = DiscoveryStage(registry)
+    for _ in range(3):
+        await stage(HttpRequest("GET", "service://orders/"), _answer())
+    (await registry.unregister("orders", "o1")).unwrap()
+    seen = {
+        (await stage(HttpRequest("GET", "service://orders/"), _answer())).value.content
+        for _ in range(12)
+    }
+    assert b"http://127.0.0.1:9001/" not in seen and len(seen) == 2
+
+
+async def test_success_after_a_failure_streak_resets_it() -> None:
+    """A success between 5xx streaks resets the count: two streaks of 4 eject nobody."""
+    registry = await _registry(1)
+    stage = DiscoveryStage(registry)
+    for status in [503] * 4 + [200] + [503] * 4:
+        await stage(HttpRequest("GET", "service://orders/"), _answer(status))
+    record = registry.tracker.get("o0")
+    assert record.ejected_until is None and record.consecutive_5xx == 4
+
+
+async def test_successes_fill_the_failure_ratio_window() -> None:
+    """With a failure ratio configured every success is counted in the host's window."""
+    registry = await _registry(2, outlier=OutlierConfig(failure_ratio=0.5, min_requests=4))
+    stage = DiscoveryStage(registry)
+    for _ in range(6):
+        await stage(HttpRequest("GET", "service://orders/"), _answer(200))
+    assert [len(registry.tracker.get(f"o{k}").window) for k in range(2)] == [3, 3]
+
+
+async def test_client_runs_the_stage_unguarded_and_names_it_when_it_raises() -> None:
+    """In a client the stage is a built-in (no guard frame); a raise is PLUGIN_ERROR 'discovery'."""
+
+    def broken_key(request: HttpRequest) -> str | None:
+        raise RuntimeError("boom")
+
+    async def echo(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, content=request.url.encode())
+
+    registry = await _registry(1)
+    async with FlextApiClient(
+        "service://orders", registry=registry, transport=MockTransport(echo)
+    ) as client:
+        plugin = client.plugins.get("discovery")
+        assert isinstance(plugin, DiscoveryPlugin) and plugin.guarded is False
+        assert (await client.get("/ok")).value.content == b"http://127.0.0.1:9000/ok"
+        plugin._hash_key = broken_key
+        result = await client.get("/x")
+    assert result.error_code is ErrorCode.PLUGIN_ERROR
+    assert result.exception is not None and result.exception.details["plugin"] == "discovery"
+
+
+async def test_latency_reaches_the_balancer_on_a_separate_client_clock() -> None:
+    """Stage and registry on different clocks: latency is read on the stage's own clock."""
+    stage_clock, registry_clock = FakeClock(), FakeClock()
+    registry = await _registry(1, balancer=lambda: PeakEwma(clock=registry_clock))
+    registry_clock.advance(100.0)
+    stage = DiscoveryStage(registry, clock=stage_clock)
+
+    async def slow(request: HttpRequest) -> FlextResult[HttpResponse]:
+        stage_clock.advance(0.25)
+        return FlextResult(HttpResponse(200))
+
+    await stage(HttpRequest("GET", "service://orders/"), slow)
+    cluster = registry.cluster("orders")
+    assert cluster is not None and isinstance(cluster.balancer, PeakEwma)
+    assert cluster.balancer.latency("o0") == 0.25
+
+
+def test_a_new_client_clock_updates_the_one_reading_shortcut() -> None:
+    """When the client hands the plugin another clock, the stage stops sharing readings."""
+    plugin = DiscoveryPlugin(ServiceRegistry())
+    plugin.use_clock(FakeClock())
+    assert plugin._one_clock is False
