@@ -253,7 +253,9 @@ async def test_breaker_opens_on_a_dead_host_fails_fast_then_recovers(
 ) -> None:
     """200 GETs to a dead host open the breaker; later calls fail without any I/O;
     after the open time 3 trial calls go through and the breaker closes on a healthy host."""
-    open_duration = 0.8
+    # Long enough that a stalled machine does not reach the half-open state during the
+    # 100 fast-fail calls below (0.8 s did on a loaded 2-core machine).
+    open_duration = 3.0
     config = ClientConfig(
         breaker=BreakerConfig(open_duration=open_duration, open_jitter=0.0),
         # Short backoffs: every retry of the hammer lands while the breaker is open.
