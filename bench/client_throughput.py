@@ -11,7 +11,9 @@ pipeline's cost per request over MockTransport (no network). One JSON line per r
 appended to bench/results/client_throughput.jsonl.
 
 Run: make bench   (or: .venv/bin/python bench/client_throughput.py [--requests N] [--rounds R]
-[--loop uvloop]); ``--loop uvloop`` runs every client on uvloop (the ``speed`` extra).
+[--loop both|asyncio|uvloop]). By default the whole table is printed twice: every client on
+asyncio's event loop, then every client on uvloop (the ``speed`` extra), so each ratio
+compares clients on the same loop; ``--loop asyncio`` or ``--loop uvloop`` runs one.
 """
 
 from __future__ import annotations
@@ -279,11 +281,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument("--loop", choices=("both", "asyncio", "uvloop"), default="both")
     args = parser.parse_args()
-    if args.loop == "uvloop":
+    if args.loop in ("both", "asyncio"):
+        asyncio.run(main(args.requests, args.rounds))
+    if args.loop in ("both", "uvloop"):
         import uvloop
 
-        uvloop.run(main(args.requests, args.rounds, args.loop))
-    else:
-        asyncio.run(main(args.requests, args.rounds))
+        uvloop.run(main(args.requests, args.rounds, "uvloop"))

@@ -316,7 +316,13 @@ class FlextApiClient:
                 ErrorCode.INVALID_REQUEST,
                 "service:// URLs need a client made with FlextApiClient(registry=...)",
             )
-        headers = merge_headers(self._headers, options.get("headers"))
+        extra = options.get("headers") if options else None
+        # No per-request headers (the usual call): a copy of the client's, no merge call.
+        headers = (
+            merge_headers(self._headers, extra)
+            if extra
+            else Headers.from_pairs(self._headers.copy())
+        )
         request_id = request_id_var.get()
         if request_id is not None:
             # Inside a flext-api server request: outgoing calls carry its ID (and trace).

@@ -38,7 +38,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from .._clock import Clock, get_clock
+from .._clock import Clock, get_clock, system_clock
 from .._config import PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
@@ -165,6 +165,7 @@ class AiohttpTransport:
         self._parser: dict[str, Any] = {}
         self._head_parser: dict[str, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_is_clock = False
         self._watchdog = Watchdog()
         self._connect_timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         # Pool slots: a counter and a FIFO of waiters (cheaper than asyncio.Semaphore,
@@ -204,6 +205,11 @@ class AiohttpTransport:
         self._session._retry_connection = False
         self._connector = connector
         self._loop = asyncio.get_running_loop()
+        # asyncio's own loop reads time.monotonic, as the system clock does: one reading
+        # per request then serves both (uvloop and test clocks have clocks of their own).
+        self._loop_is_clock = self._clock is system_clock and (
+            type(self._loop).time is asyncio.BaseEventLoop.time
+        )
         if self._direct_on and _DIRECT_PARAMS is not None:
             session = self._session
             # The settings session.request would give the response parser.
@@ -288,21 +294,24 @@ class AiohttpTransport:
             raise transport_error(
                 ErrorCode.DEADLINE_EXCEEDED, "deadline passed before sending", request, None
             )
+        now = start
         if self._free > 0 and not self._waiters:
             self._free -= 1
         else:
             await self._acquire_slot(request, timeout, remaining)
+            now = clock.monotonic()
             if request.deadline is not None:
-                remaining = request.deadline - clock.monotonic()
+                remaining = request.deadline - now
         self._in_use += 1
         held = True  # this call holds a pool slot until it gives it back (or a stream's close)
         dog = self._watchdog
-        loop_deadline = None
-        if remaining is not None:
+        if not self._loop_is_clock:
+            # The watchdog runs on the loop's clock: translate the deadline to it.
             assert self._loop is not None
-            loop_deadline = self._loop.time() + remaining
-        watch = dog.start(loop_deadline, timeout.read)
-        dog.reading(watch)
+            now = self._loop.time()
+        # On the loop's clock from here (the same reading when the two clocks are one).
+        loop_deadline = None if remaining is None else now + remaining
+        watch = dog.start(loop_deadline, timeout.read, now)
         connecting = True
         resp: aiohttp.ClientResponse | None = None
         try:

@@ -58,10 +58,14 @@ class Watchdog:
     def __len__(self) -> int:
         return len(self._watches)
 
-    def start(self, deadline: float | None, read: float | None) -> Watch | None:
+    def start(
+        self, deadline: float | None, read: float | None, now: float | None = None
+    ) -> Watch | None:
         """Watch the current task; ``deadline`` is on the loop's clock (None: none).
 
-        Returns None when there is nothing to watch (no deadline and no read timeout).
+        ``now`` (the loop's time, read by the caller) also starts the read clock, as
+        :meth:`reading` would, without reading the time again. Returns None when there
+        is nothing to watch (no deadline and no read timeout).
         """
         if deadline is None and read is None:
             return None
@@ -72,6 +76,8 @@ class Watchdog:
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         watch = Watch(task, _INF if deadline is None else deadline, read)
+        if now is not None and read is not None:
+            watch.read_expiry = now + read
         self._watches[task] = watch
         self._arm(watch.expiry())
         return watch

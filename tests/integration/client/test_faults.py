@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -256,4 +257,22 @@ async def test_stream_read_timeout_between_chunks(fault: FaultServer) -> None:
         async with client.stream("GET", "/slow-body", params={"chunks": 5, "interval": 1}) as resp:
             await resp.aread()
     assert info.value.code is ErrorCode.READ_TIMEOUT
+    await _assert_no_leaks(client)
+
+
+class _OwnClock:
+    """Real time, but not the system clock object: the transport reads the loop's time."""
+
+    monotonic = staticmethod(time.monotonic)
+    time = staticmethod(time.time)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+async def test_deadline_holds_on_a_clock_other_than_the_loops(fault: FaultServer) -> None:
+    """With a clock of its own, the client's deadline is translated to the loop's clock."""
+    client = _client(fault, timeout=TimeoutConfig(read=5, total=0.3), clock=_OwnClock())
+    result = await client.get("/delay/2")
+    assert result.error_code is ErrorCode.DEADLINE_EXCEEDED
     await _assert_no_leaks(client)

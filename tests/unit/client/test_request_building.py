@@ -251,3 +251,14 @@ def test_request_host_is_the_urls_own(base: str | None, url: str, host: str) -> 
     assert request.host == host
     request.url = "http://moved.test/x"  # a plugin rewrote the URL: the host follows it
     assert request.host == "moved.test"
+
+
+def test_a_request_header_change_does_not_reach_the_next_request() -> None:
+    """Each request gets its own copy of the client's headers."""
+    client = FlextApiClient("http://api.local", headers={"X-Team": "a"})
+    first = client.build_request("GET", "/items")
+    first.headers.set("X-Team", "b")
+    first.headers.add("X-Extra", "1")
+    second = client.build_request("GET", "/items")
+    assert second.headers["X-Team"] == "a"
+    assert "X-Extra" not in second.headers

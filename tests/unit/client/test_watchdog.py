@@ -118,3 +118,22 @@ async def test_a_real_cancel_is_not_mistaken_for_a_timeout() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_start_with_now_starts_the_read_clock() -> None:
+    """start(..., now) arms the read timeout at once, with no reading() call."""
+    dog = Watchdog()
+    loop = asyncio.get_running_loop()
+
+    async def slow_read() -> ErrorCode | None:
+        watch = dog.start(None, 0.05, loop.time())
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            return dog.expired(watch)
+        finally:
+            dog.stop(watch)
+        return None
+
+    assert await slow_read() is ErrorCode.READ_TIMEOUT
+    assert len(dog) == 0

@@ -250,3 +250,16 @@ def test_counts_as_failure(result: FlextResult[HttpResponse], expected: bool | N
 def test_is_host_down(result: FlextResult[HttpResponse], expected: bool) -> None:
     """Host-down failures: unreachable, a broken connection, or a gateway error (502-504)."""
     assert is_host_down(result) is expected
+
+
+async def test_a_timed_success_is_counted_at_its_start_plus_elapsed() -> None:
+    """A success the transport timed lands in the window at start + elapsed, read once."""
+    clock = FakeClock(start=100.0)
+    breaker = CircuitBreakerPlugin(CONFIG, clock=clock)
+    timed = HttpResponse(200)
+    timed.elapsed = 0.25
+    result = await breaker.handle(get(), Upstream([FlextResult.ok(timed)]))
+    assert result.is_success
+    found = breaker.registry.peek("api.example.com")
+    assert found is not None
+    assert found.failure_stats == (1, 0, 0)

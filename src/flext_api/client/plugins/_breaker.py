@@ -111,7 +111,8 @@ class CircuitBreakerPlugin(FlextApiPlugin):
             return await call_next(request)
         clock = self._clock
         start = clock.monotonic()
-        key = self._key(request)
+        # The default key inline: one call less per attempt than through host_key.
+        key = request.host if self._key is host_key else self._key(request)
         breaker = self.registry.get(key, start)
         verdict = breaker.allow(start)
         if isinstance(verdict, Reject):
@@ -121,13 +122,21 @@ class CircuitBreakerPlugin(FlextApiPlugin):
         except BaseException:
             breaker.release(verdict)
             raise
-        end = clock.monotonic()
         if result._error is None:
             # The usual outcome, decided inline: a response that is not a host failure.
             value = result._value
-            if not _status_is_failure(value.status_code):
-                breaker.on_success(end, value.elapsed or end - start, verdict)
+            status = value.status_code
+            if status < 500 and status != 408 and status != 429:
+                elapsed = value.elapsed
+                if elapsed > 0.0:
+                    # The transport timed the exchange: its end is start + elapsed, as
+                    # near as the window's buckets can tell, without another clock read.
+                    breaker.on_success(start + elapsed, elapsed, verdict)
+                else:
+                    end = clock.monotonic()
+                    breaker.on_success(end, end - start, verdict)
                 return result
+        end = clock.monotonic()
         failed = counts_as_failure(result)
         if failed is None:
             breaker.release(verdict)

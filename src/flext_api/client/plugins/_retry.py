@@ -155,7 +155,7 @@ class RetryPlugin(FlextApiPlugin):
         key = ""
         budget = self.budget
         if budget is not None:
-            key = self._key(request)
+            key = request.host if self._key is host_key else self._key(request)
             budget.record_request(key, self._clock.monotonic())
         result = await call_next(request)
         if result._error is None and result._value.status_code not in policy.config.statuses:
