@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from flext_api.cli import _batch_cmd
 from flext_api.cli._app import app
 from tests.servers.fault import FaultServer
+from tests.servers.http1 import Request, ResponseWriter
 
 pytestmark = pytest.mark.integration
 
@@ -343,3 +349,55 @@ def test_files_must_be_distinct(
     assert result.exit_code == 2
     assert message in " ".join(result.stderr.split())
     assert source.read_text() == before
+
+
+class _InterruptAt:
+    """Answers after 50 ms; at the ``at``-th request sends this process a SIGINT."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+        self.hits = 0
+
+    async def __call__(self, req: Request, w: ResponseWriter) -> None:
+        self.hits += 1
+        if self.hits == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+        await asyncio.sleep(0.05)
+        await w.send_json({"ok": True})
+
+
+def test_sigint_stops_a_running_batch(
+    runner: CliRunner, fault: FaultServer, tmp_path: Path
+) -> None:
+    """A real SIGINT mid-run: the batch stops early, keeps its results and exits 130."""
+    path = f"/interrupt/{tmp_path.name}"
+    route = fault.add_route(path, _InterruptAt(60))
+    total = 2000
+    source = _write(tmp_path / "in.jsonl", [{"id": i, "path": path} for i in range(total)])
+    output = tmp_path / "o"
+    try:
+        result = runner.invoke(
+            app, ["batch", str(source), "-o", str(output), "--base-url", fault.url]
+        )
+    finally:
+        fault.remove_route(route)
+    assert result.exit_code == 130, result.stderr
+    assert "interrupted: --journal makes a run resumable" in result.stderr
+    assert 1 <= len(_out(output)) < total
+
+
+def test_sigint_is_left_to_asyncio_off_the_main_thread() -> None:
+    """Outside the main thread the batch does not take SIGINT over (asyncio cannot)."""
+    seen: list[bool] = []
+
+    def attempt() -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            seen.append(_batch_cmd._watch_sigint(loop, lambda: None))
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=attempt)
+    thread.start()
+    thread.join()
+    assert seen == [False]

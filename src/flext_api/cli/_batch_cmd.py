@@ -13,6 +13,7 @@ that does not match the input; 130 interrupted (resume with the same command).
 from __future__ import annotations
 
 import asyncio
+import signal
 from contextlib import aclosing
 from pathlib import Path
 from typing import Annotated, Any
@@ -200,21 +201,60 @@ async def _run(
     max_pause: float,
     check_duplicates: bool,
 ) -> float:
-    """Run the batch; returns its duration in seconds."""
+    """Run the batch; returns its duration in seconds.
+
+    Ctrl-C stops it: the first SIGINT cancels this task and, should a cancellation be
+    absorbed on its way up, the loop below stops at the next result anyway; the
+    results so far stay written and ``KeyboardInterrupt`` reports the stop. A second
+    SIGINT stops at once.
+    """
     loop = asyncio.get_running_loop()
     start = loop.time()
-    async with FlextApiClient(base_url, config=config) as client:
-        batch = run_batch(
-            client,
-            reader,
-            concurrency=concurrency,
-            progress=display.update,
-            max_pause=max_pause,
-            check_duplicates=check_duplicates,
-        )
-        async with aclosing(batch) as results:
-            async for result in results:
-                line = reader.line_of(result.index if result.index is not None else -1)
-                writer.write(output_record(result, line), line)
-                summary.add(result)
+    main = asyncio.current_task()
+    stopping = False
+
+    def on_sigint() -> None:
+        nonlocal stopping
+        if stopping:
+            raise KeyboardInterrupt
+        stopping = True
+        if main is not None:
+            main.cancel()
+
+    watching = _watch_sigint(loop, on_sigint)
+    try:
+        async with FlextApiClient(base_url, config=config) as client:
+            batch = run_batch(
+                client,
+                reader,
+                concurrency=concurrency,
+                progress=display.update,
+                max_pause=max_pause,
+                check_duplicates=check_duplicates,
+            )
+            async with aclosing(batch) as results:
+                async for result in results:
+                    line = reader.line_of(result.index if result.index is not None else -1)
+                    writer.write(output_record(result, line), line)
+                    summary.add(result)
+                    if stopping:
+                        break
+    except asyncio.CancelledError:
+        if not stopping:
+            raise
+    finally:
+        if watching:
+            loop.remove_signal_handler(signal.SIGINT)
+    if stopping:
+        raise KeyboardInterrupt
     return loop.time() - start
+
+
+def _watch_sigint(loop: asyncio.AbstractEventLoop, callback: Any) -> bool:
+    """Route SIGINT to ``callback`` on ``loop``; False where the loop cannot (not the
+    main thread, no Unix signals): asyncio's own Ctrl-C handling applies there."""
+    try:
+        loop.add_signal_handler(signal.SIGINT, callback)
+    except (NotImplementedError, RuntimeError, ValueError):
+        return False
+    return True
