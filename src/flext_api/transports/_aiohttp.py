@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import ssl
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -43,6 +42,7 @@ from .._config import PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
 from ._base import map_os_error, transport_error
+from ._slots import PoolSlots
 from ._watchdog import Watch, Watchdog
 
 __all__ = ["AiohttpTransport"]
@@ -170,8 +170,7 @@ class AiohttpTransport:
         self._connect_timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         # Pool slots: a counter and a FIFO of waiters (cheaper than asyncio.Semaphore,
         # whose locked() scans its waiters on every acquire).
-        self._free = self._pool.max_connections
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._slots = PoolSlots(self._pool.max_connections)
         self._in_use = 0
         self._closed = False
 
@@ -238,49 +237,9 @@ class AiohttpTransport:
             self._connect_timeouts[connect] = cached
         return cached
 
-    async def _acquire_slot(
-        self, request: HttpRequest, timeout: TimeoutConfig, remaining: float | None
-    ) -> None:
-        wait = timeout.pool
-        code = ErrorCode.POOL_TIMEOUT
-        if remaining is not None and (wait is None or remaining < wait):
-            wait, code = remaining, ErrorCode.DEADLINE_EXCEEDED
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            async with asyncio.timeout(wait):
-                await waiter
-        except TimeoutError as exc:
-            raise transport_error(
-                code,
-                f"no free connection within {wait:.3g}s "
-                f"(pool of {self._pool.max_connections} in use)",
-                request,
-                exc,
-            ) from exc
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self._release_slot()  # the slot was handed over as we were cancelled
-            raise
-        finally:
-            if not waiter.done():
-                waiter.cancel()
-            try:
-                self._waiters.remove(waiter)
-            except ValueError:
-                pass  # already popped by _release_slot
-
     def _give_back(self) -> None:
         self._in_use -= 1
-        self._release_slot()
-
-    def _release_slot(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)  # hand the slot straight to the next waiter
-                return
-        self._free += 1
+        self._slots.give()
 
     # -- sending ----------------------------------------------------------------------------
     async def send(self, request: HttpRequest, *, stream: bool = False) -> HttpResponse:
@@ -295,10 +254,11 @@ class AiohttpTransport:
                 ErrorCode.DEADLINE_EXCEEDED, "deadline passed before sending", request, None
             )
         now = start
-        if self._free > 0 and not self._waiters:
-            self._free -= 1
+        slots = self._slots
+        if slots.free > 0 and not slots.waiters:
+            slots.free -= 1
         else:
-            await self._acquire_slot(request, timeout, remaining)
+            await slots.wait(request, timeout, remaining)
             now = clock.monotonic()
             if request.deadline is not None:
                 remaining = request.deadline - now
@@ -548,7 +508,7 @@ class AiohttpTransport:
             "transport": self.name,
             "max_connections": self._pool.max_connections,
             "in_use": self._in_use,
-            "waiting": sum(1 for w in self._waiters if not w.done()),
+            "waiting": self._slots.waiting,
             "idle": idle,
         }
 

@@ -46,6 +46,7 @@ from .._config import PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
 from ._base import Transport, map_os_error, transport_error
+from ._slots import PoolSlots
 from ._watchdog import Watch, Watchdog
 
 __all__ = ["RAW_HEADERS", "H1Transport"]
@@ -348,49 +349,12 @@ class H1Transport:
         self._origins: dict[str, _Origin] = {}
         self._watchdog = Watchdog()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._free = self._pool.max_connections
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._slots = PoolSlots(self._pool.max_connections)
         self._in_use = 0
         self._open = 0
         self._idle_count = 0
         self._sweep: asyncio.TimerHandle | None = None
         self._closed = False
-
-    # -- pool slots -------------------------------------------------------------------------
-    async def _wait_slot(
-        self, request: HttpRequest, timeout: TimeoutConfig, remaining: float | None
-    ) -> None:
-        wait, code = timeout.pool, ErrorCode.POOL_TIMEOUT
-        if remaining is not None and (wait is None or remaining < wait):
-            wait, code = remaining, ErrorCode.DEADLINE_EXCEEDED
-        assert self._loop is not None
-        waiter: asyncio.Future[None] = self._loop.create_future()
-        self._waiters.append(waiter)
-        try:
-            async with asyncio.timeout(wait):
-                await waiter
-        except TimeoutError as exc:
-            if waiter.done() and not waiter.cancelled():
-                self._slot_free()  # handed a slot in the same step as the timeout fired
-            message = f"no free connection within {wait:.3g}s ({self._pool.max_connections} in use)"
-            raise transport_error(code, message, request, exc) from exc
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self._slot_free()  # handed a slot just as this waiter gave up
-            raise
-        finally:
-            if not waiter.done():
-                waiter.cancel()
-                self._waiters.remove(waiter)
-
-    def _slot_free(self) -> None:
-        waiters = self._waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self._free += 1
 
     # -- connections ------------------------------------------------------------------------
     def _origin(self, netloc: str, request: HttpRequest) -> _Origin:
@@ -516,10 +480,11 @@ class H1Transport:
             raise transport_error(
                 ErrorCode.DEADLINE_EXCEEDED, "deadline passed before sending", request, None
             )
-        if self._free > 0 and not self._waiters:
-            self._free -= 1
+        slots = self._slots
+        if slots.free > 0 and not slots.waiters:
+            slots.free -= 1
         else:
-            await self._wait_slot(request, timeout, remaining)
+            await slots.wait(request, timeout, remaining)
             if request.deadline is not None:
                 remaining = request.deadline - clock.monotonic()
         self._in_use += 1
@@ -590,7 +555,7 @@ class H1Transport:
             dog.stop(watch)
             if held:
                 self._in_use -= 1
-                self._slot_free()
+                self._slots.give()
 
     async def _write(
         self, conn: _Conn, request: HttpRequest, netloc: str, target: str, watch: Watch | None
@@ -699,7 +664,7 @@ class H1Transport:
             else:
                 conn.abandon()  # a partly read body: the connection cannot be reused
             self._in_use -= 1
-            self._slot_free()
+            self._slots.give()
 
         return close
 
@@ -769,7 +734,7 @@ class H1Transport:
             "transport": self.name,
             "max_connections": self._pool.max_connections,
             "in_use": self._in_use,
-            "waiting": sum(1 for w in self._waiters if not w.done()),
+            "waiting": self._slots.waiting,
             "open": self._open,
             "idle": self._idle_count,
         }

@@ -63,6 +63,7 @@ from .._config import PoolConfig, TimeoutConfig
 from .._errors import ConfigError, ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
 from ._base import map_os_error, transport_error
+from ._slots import PoolSlots
 
 __all__ = ["PyreqwestTransport"]
 
@@ -130,9 +131,8 @@ class PyreqwestTransport:
         self._http2 = http2
         self._max_profiles = max_timeout_profiles
         self._clients: dict[tuple[float | None, float | None], Client] = {}
-        self._slots = asyncio.Semaphore(self._pool.max_connections)
+        self._slots = PoolSlots(self._pool.max_connections)
         self._in_use = 0
-        self._waiting = 0
         self._closed = False
         try:  # the first client now, so TLS material pyreqwest refuses fails here
             self._client_for(self._timeout)
@@ -179,34 +179,9 @@ class PyreqwestTransport:
             builder = builder.max_tls_version(highest)  # type: ignore[arg-type]
         return builder.build()
 
-    async def _acquire_slot(
-        self, request: HttpRequest, timeout: TimeoutConfig, remaining: float | None
-    ) -> None:
-        slots = self._slots
-        if not slots.locked():
-            await slots.acquire()  # returns at once: a slot is free
-            return
-        wait, code = timeout.pool, ErrorCode.POOL_TIMEOUT
-        if remaining is not None and (wait is None or remaining < wait):
-            wait, code = remaining, ErrorCode.DEADLINE_EXCEEDED
-        self._waiting += 1
-        try:
-            async with asyncio.timeout(wait):
-                await slots.acquire()
-        except TimeoutError as exc:
-            raise transport_error(
-                code,
-                f"no free connection within {wait:.3g}s "
-                f"(pool of {self._pool.max_connections} in use)",
-                request,
-                exc,
-            ) from exc
-        finally:
-            self._waiting -= 1
-
     def _give_back(self) -> None:
         self._in_use -= 1
-        self._slots.release()
+        self._slots.give()
 
     # -- sending ----------------------------------------------------------------------------
     async def send(self, request: HttpRequest, *, stream: bool = False) -> HttpResponse:
@@ -223,7 +198,11 @@ class PyreqwestTransport:
             raise transport_error(
                 ErrorCode.DEADLINE_EXCEEDED, "deadline passed before sending", request, None
             )
-        await self._acquire_slot(request, timeout, remaining)
+        slots = self._slots
+        if slots.free > 0 and not slots.waiters:
+            slots.free -= 1
+        else:
+            await slots.wait(request, timeout, remaining)
         self._in_use += 1
         held = True  # the slot goes back here, or in a streamed response's close()
         sent = time.monotonic()  # pyreqwest's timers run on real time, whatever the clock
@@ -373,7 +352,7 @@ class PyreqwestTransport:
             "transport": self.name,
             "max_connections": self._pool.max_connections,
             "in_use": self._in_use,
-            "waiting": self._waiting,
+            "waiting": self._slots.waiting,
             "clients": len(self._clients),
         }
 
