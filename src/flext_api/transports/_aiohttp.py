@@ -41,7 +41,7 @@ from .._clock import Clock, get_clock, system_clock
 from .._config import PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
-from ._base import map_os_error, transport_error
+from ._base import map_os_error, transport_error, watchdog_error
 from ._slots import PoolSlots
 from ._watchdog import Watch, Watchdog
 
@@ -401,18 +401,12 @@ class AiohttpTransport:
             raise
         return resp
 
+    @staticmethod
     def _timeout_error(
-        self, code: ErrorCode, request: HttpRequest, timeout: TimeoutConfig, connecting: bool
+        code: ErrorCode, request: HttpRequest, timeout: TimeoutConfig, connecting: bool
     ) -> FlextApiError:
-        if code is ErrorCode.DEADLINE_EXCEEDED:
-            message = f"deadline exceeded on {request.method} {request.host}"
-        else:
-            phase = "response headers" if connecting else "response body"
-            message = (
-                f"read timeout on {request.method} {request.host}: no data for "
-                f"{timeout.read:.3g}s while waiting for the {phase}"
-            )
-        return transport_error(code, message, request, None)
+        waiting_for = "the response headers" if connecting else "the response body"
+        return watchdog_error(code, request, timeout.read, waiting_for)
 
     async def _iter_body(
         self, resp: aiohttp.ClientResponse, request: HttpRequest, read: float | None

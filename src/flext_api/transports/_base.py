@@ -60,6 +60,21 @@ def transport_error(
     return err
 
 
+def watchdog_error(
+    code: ErrorCode, request: HttpRequest, read: float | None, waiting_for: str
+) -> FlextApiError:
+    """The error of a watchdog expiry: the deadline, or ``read`` seconds without data
+    while waiting for ``waiting_for`` (``"the response headers"``...)."""
+    if code is ErrorCode.DEADLINE_EXCEEDED:
+        message = f"deadline exceeded on {request.method} {request.host}"
+    else:
+        message = (
+            f"read timeout on {request.method} {request.host}: no data for "
+            f"{read:.3g}s while waiting for {waiting_for}"
+        )
+    return transport_error(code, message, request, None)
+
+
 def map_os_error(exc: BaseException, *, connecting: bool) -> ErrorCode:
     """The most specific code for an OS-level error.
 

@@ -45,7 +45,7 @@ from .._clock import Clock, get_clock
 from .._config import PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
-from ._base import Transport, map_os_error, transport_error
+from ._base import Transport, map_os_error, transport_error, watchdog_error
 from ._slots import PoolSlots
 from ._watchdog import Watch, Watchdog
 
@@ -669,18 +669,12 @@ class H1Transport:
         return close
 
     # -- errors -----------------------------------------------------------------------------
+    @staticmethod
     def _timeout_error(
-        self, code: ErrorCode, request: HttpRequest, timeout: TimeoutConfig, connecting: bool
+        code: ErrorCode, request: HttpRequest, timeout: TimeoutConfig, connecting: bool
     ) -> FlextApiError:
-        if code is ErrorCode.DEADLINE_EXCEEDED:
-            message = f"deadline exceeded on {request.method} {request.host}"
-        else:
-            phase = "the connection" if connecting else "the response"
-            message = (
-                f"read timeout on {request.method} {request.host}: no data for "
-                f"{timeout.read:.3g}s while waiting for {phase}"
-            )
-        return transport_error(code, message, request, None)
+        waiting_for = "the connection" if connecting else "the response"
+        return watchdog_error(code, request, timeout.read, waiting_for)
 
     def _translate(
         self, exc: Exception, request: HttpRequest, *, connecting: bool
