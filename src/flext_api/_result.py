@@ -142,7 +142,9 @@ class FlextResult(Generic[T]):
     # -- combinators ---------------------------------------------------------------------
     def unwrap(self) -> T:
         """The value; raises the :class:`FlextApiError` on a failure."""
-        return self.value
+        if self._error is not None:  # not `return self.value`: one call fewer
+            raise self._error
+        return self._value
 
     def unwrap_or(self, default: D) -> T | D:
         """The value, or ``default`` on a failure."""
