@@ -54,6 +54,8 @@ _SEND_ERRORS = (aiohttp.ClientError, ConnectionError, RuntimeError)
 _TEXT = aiohttp.WSMsgType.TEXT
 _BINARY = aiohttp.WSMsgType.BINARY
 _SENT: FlextResult[None] = FlextResult(None)
+_new_message = object.__new__
+_success = FlextResult._success
 _END = frozenset({aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR})
 
 
@@ -302,7 +304,7 @@ class WebSocketConnection:
                 inbox.popleft()
                 if self._room is not None:
                     self._make_room()
-                return FlextResult(item)
+                return _success(item)
         return await self._receive_wait(timeout)
 
     async def _receive_wait(self, timeout: float | None) -> FlextResult[WebSocketMessage]:
@@ -381,7 +383,11 @@ class WebSocketConnection:
                 msg = await ws.receive()
                 kind = msg.type
                 if kind is _TEXT or kind is _BINARY:
-                    inbox.append(WebSocketMessage("text" if kind is _TEXT else "bytes", msg.data))
+                    # Built without the constructor's call (half the cost, per message).
+                    message = _new_message(WebSocketMessage)
+                    message.kind = "text" if kind is _TEXT else "bytes"
+                    message.data = msg.data
+                    inbox.append(message)
                     if self._getters:
                         self._wake_getters()
                     if len(inbox) >= limit:
