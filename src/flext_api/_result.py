@@ -25,6 +25,7 @@ U = TypeVar("U")
 D = TypeVar("D")
 
 _MISSING: Any = object()
+_new = object.__new__
 
 
 @final
@@ -46,6 +47,14 @@ class FlextResult(Generic[T]):
         self._error = error
 
     # -- constructors -------------------------------------------------------------------
+    @classmethod
+    def _success(cls, value: T) -> FlextResult[T]:
+        """A success, built without the constructor's call (a hot path's shortcut)."""
+        result: FlextResult[T] = _new(cls)
+        result._value = value
+        result._error = None
+        return result
+
     @classmethod
     def ok(cls, value: T = _MISSING, *, data: T = _MISSING) -> FlextResult[T]:
         """A success holding ``value``.
@@ -142,7 +151,9 @@ class FlextResult(Generic[T]):
     # -- combinators ---------------------------------------------------------------------
     def unwrap(self) -> T:
         """The value; raises the :class:`FlextApiError` on a failure."""
-        return self.value
+        if self._error is not None:  # not `return self.value`: one call fewer
+            raise self._error
+        return self._value
 
     def unwrap_or(self, default: D) -> T | D:
         """The value, or ``default`` on a failure."""

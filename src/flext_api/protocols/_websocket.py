@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
@@ -53,6 +54,8 @@ _SEND_ERRORS = (aiohttp.ClientError, ConnectionError, RuntimeError)
 _TEXT = aiohttp.WSMsgType.TEXT
 _BINARY = aiohttp.WSMsgType.BINARY
 _SENT: FlextResult[None] = FlextResult(None)
+_new_message = object.__new__
+_success = FlextResult._success
 _END = frozenset({aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR})
 
 
@@ -80,9 +83,12 @@ class WebSocketConnection:
         self._headers = headers
         self._reconnect = Reconnect.from_config(client.config.retry, self.settings.max_reconnects)
         self._outbox: asyncio.Queue[_Outgoing] = asyncio.Queue(self.settings.send_queue)
-        self._inbox: asyncio.Queue[WebSocketMessage | WebSocketClosed] = asyncio.Queue(
-            self.settings.receive_queue
-        )
+        # Received messages, then the close marker (which stays: every later receive
+        # sees it). A deque and two futures rather than an asyncio.Queue: the queue's
+        # bookkeeping cost as much per message as aiohttp's own receive.
+        self._inbox: deque[WebSocketMessage | WebSocketClosed] = deque()
+        self._getters: list[asyncio.Future[None]] = []  # receivers waiting for a message
+        self._room: asyncio.Future[None] | None = None  # the reader waiting for room
         self._handlers: dict[str, Handler] = {}
         self._fallback: Handler | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -91,7 +97,8 @@ class WebSocketConnection:
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
-        self._writing = False
+        self._writing = False  # a direct write (or the writer's) is in flight
+        self._pending = 0  # messages given to the outbox and not yet written
         self._ready = False  # connected, not closing, not resubscribing: sends may go direct
         self._close_request = WebSocketClosed(CloseCode.NORMAL)
         self.closed: WebSocketClosed | None = None
@@ -174,10 +181,11 @@ class WebSocketConnection:
     # -- sending ------------------------------------------------------------------------------
     async def send_text(self, text: str) -> FlextResult[None]:
         """Queue a text message (waits while the send queue is full)."""
-        if not isinstance(cast(object, text), str):
+        checked: object = text  # callers without a type checker may pass anything
+        if not isinstance(checked, str):
             return _invalid(f"send_text needs a str, got {type(text).__name__}")
         ws = self._ws
-        if self._ready and not self._writing and ws is not None and self._outbox.empty():
+        if self._ready and not self._writing and not self._pending and ws is not None:
             # The common case, inlined (two coroutine frames fewer per message).
             self._writing = True
             try:
@@ -191,7 +199,8 @@ class WebSocketConnection:
 
     async def send_bytes(self, data: bytes) -> FlextResult[None]:
         """Queue a binary message (waits while the send queue is full)."""
-        if not isinstance(cast(object, data), bytes | bytearray | memoryview):
+        checked: object = data
+        if not isinstance(checked, bytes | bytearray | memoryview):
             return _invalid(f"send_bytes needs bytes, got {type(data).__name__}")
         return await self._send(("bytes", bytes(data)))
 
@@ -204,7 +213,7 @@ class WebSocketConnection:
         return await self._send(("text", text))
 
     async def _send(self, item: _Outgoing) -> FlextResult[None]:
-        if self._ready and not self._writing and self._outbox.empty():
+        if self._ready and not self._writing and not self._pending:
             # Connected, nothing queued, the writer idle: write from this task (handing
             # over to the writer task costs as much as the write itself).
             self._writing = True
@@ -222,7 +231,7 @@ class WebSocketConnection:
         if asyncio.current_task() is self._reader:
             # The resubscribe hook: straight to the new socket, ahead of the queue.
             return await self._write(item)
-        await self._outbox.put(item)
+        await self._enqueue(item)
         self.max_queued = max(self.max_queued, self._outbox.qsize())
         return _SENT
 
@@ -233,8 +242,18 @@ class WebSocketConnection:
         or report the close when the connection is ending."""
         if self._ended() is not None or self._is_closing():
             return failed if failed is not None else self._closed_result()
-        await self._outbox.put(item)
+        await self._enqueue(item)
         return _SENT
+
+    async def _enqueue(self, item: _Outgoing) -> None:
+        # Counted before the put: a later send must not write ahead of one waiting for
+        # room in a full queue.
+        self._pending += 1
+        try:
+            await self._outbox.put(item)
+        except BaseException:
+            self._pending -= 1  # cancelled while waiting for room: it was never queued
+            raise
 
     async def _write(self, item: _Outgoing) -> FlextResult[None]:
         ws = self._ws
@@ -267,6 +286,7 @@ class WebSocketConnection:
                 self._ready = False
                 self._connected.clear()
             self._writing = False
+            self._pending -= 1
             self._outbox.task_done()
 
     async def drain(self) -> None:
@@ -277,26 +297,63 @@ class WebSocketConnection:
     async def receive(self, timeout: float | None = None) -> FlextResult[WebSocketMessage]:
         """The next message; ``WEBSOCKET_CLOSED`` once the connection has ended for good,
         ``READ_TIMEOUT`` when ``timeout`` seconds pass with nothing."""
+        inbox = self._inbox
+        if inbox:
+            item = inbox[0]
+            if isinstance(item, WebSocketMessage):
+                inbox.popleft()
+                if self._room is not None:
+                    self._make_room()
+                return _success(item)
+        return await self._receive_wait(timeout)
+
+    async def _receive_wait(self, timeout: float | None) -> FlextResult[WebSocketMessage]:
+        """receive() when no message is waiting: wait for one (or for the end)."""
         if self._reader is None:
             return _invalid("connect() first (or use `async with`)")
-        if self.closed is not None and self._inbox.empty():
-            return self._closed_result()
         inbox = self._inbox
-        if not inbox.empty():
-            item = inbox.get_nowait()
-        elif timeout is None:
-            item = await inbox.get()
-        else:
+        while not inbox:
+            if self.closed is not None:
+                return self._closed_result()
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._getters.append(waiter)
             try:
-                item = await asyncio.wait_for(inbox.get(), timeout)
+                async with asyncio.timeout(timeout):
+                    await waiter
             except TimeoutError:
                 return FlextResult.fail(
                     f"no WebSocket message within {timeout}s", code=ErrorCode.READ_TIMEOUT
                 )
+            finally:
+                if waiter in self._getters:  # timed out or cancelled: not woken
+                    self._getters.remove(waiter)
+        item = inbox[0]
         if isinstance(item, WebSocketClosed):
-            inbox.put_nowait(item)  # every later receive sees the close too
             return self._closed_result()
+        inbox.popleft()
+        self._make_room()
         return FlextResult(item)
+
+    def _wake_getters(self) -> None:
+        """Wake the receivers waiting for a message (something was put in the inbox)."""
+        getters, self._getters = self._getters, []
+        for waiter in getters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _make_room(self) -> None:
+        """Wake the reader if it waits for room in the inbox."""
+        room, self._room = self._room, None
+        if room is not None and not room.done():
+            room.set_result(None)
+
+    async def _wait_room(self) -> None:
+        """Stop reading the socket while the inbox is full (TCP backpressure)."""
+        limit = self.settings.receive_queue
+        while len(self._inbox) >= limit and not self._closing:
+            room: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._room = room
+            await room
 
     async def receive_text(self, timeout: float | None = None) -> FlextResult[str]:
         """The next message as text."""
@@ -317,20 +374,24 @@ class WebSocketConnection:
             yield result.value
 
     async def _read_loop(self) -> None:
+        inbox, limit = self._inbox, self.settings.receive_queue
         while True:
             ws = self._ws
             assert ws is not None
             reason = ""
-            inbox = self._inbox
             while True:
                 msg = await ws.receive()
                 kind = msg.type
                 if kind is _TEXT or kind is _BINARY:
-                    message = WebSocketMessage("text" if kind is _TEXT else "bytes", msg.data)
-                    if inbox.full():
-                        await inbox.put(message)  # backpressure: stop reading the socket
-                    else:
-                        inbox.put_nowait(message)
+                    # Built without the constructor's call (half the cost, per message).
+                    message = _new_message(WebSocketMessage)
+                    message.kind = "text" if kind is _TEXT else "bytes"
+                    message.data = msg.data
+                    inbox.append(message)
+                    if self._getters:
+                        self._wake_getters()
+                    if len(inbox) >= limit:
+                        await self._wait_room()  # backpressure: stop reading the socket
                 elif kind is aiohttp.WSMsgType.CLOSE:
                     reason = msg.extra if isinstance(msg.extra, str) else ""
                 elif kind in _END:
@@ -379,9 +440,8 @@ class WebSocketConnection:
         self.closed = closed
         self._connected.set()  # wake the writer so it can see the end
         await self._drop_socket()
-        # Behind the messages still waiting (close() empties the queue first, so this
-        # cannot wait forever there).
-        await self._inbox.put(closed)
+        self._inbox.append(closed)  # behind the messages still waiting
+        self._wake_getters()
 
     # -- routing ------------------------------------------------------------------------------
     def on(self, message_type: str, handler: Handler) -> None:
@@ -440,8 +500,8 @@ class WebSocketConnection:
             # The reader ends once the close handshake is over; wake it if it waits on
             # a full inbox.
             while not reader.done():
-                while not self._inbox.empty():
-                    self._inbox.get_nowait()
+                self._inbox.clear()
+                self._make_room()
                 await asyncio.wait([reader], timeout=0.05)
         if self._ended() is None:
             await self._finish(WebSocketClosed(CloseCode.of(code), reason))

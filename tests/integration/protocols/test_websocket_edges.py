@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -151,3 +152,27 @@ async def test_refused_reconnect_stops_at_once(ws_server: LiveServer) -> None:
     assert result.error_code is ErrorCode.WEBSOCKET_CLOSED and ws_server.connections == 2
     assert ws.reconnect_error is not None and ws.reconnect_error.details["status"] == 403
     assert ws.closed is not None and ws.closed.reason.startswith("reconnect refused")
+
+
+async def test_receive_from_a_full_queue_lets_the_reader_go_on(ws_server: LiveServer) -> None:
+    """With the receive queue full (the reader waiting), receives get every message in order."""
+    settings = WebSocketSettings(receive_queue=1)
+    async with (
+        FlextApiClient(ws_server.url) as client,
+        client.websocket("/ws", settings=settings) as ws,
+    ):
+        await ws.send_json({"type": "subscribe", "count": 3})
+        for _ in range(600):
+            if ws._room is not None:  # the reader waits for room
+                break
+            await asyncio.sleep(0.05)
+        seqs = [(await ws.receive_json(timeout=30)).value["seq"] for _ in range(3)]
+    assert seqs == [0, 1, 2]
+
+
+async def test_every_receive_after_the_close_sees_it(ws_server: LiveServer) -> None:
+    """After the server's close, each further receive is WEBSOCKET_CLOSED."""
+    async with FlextApiClient(ws_server.url) as client, client.websocket("/ws") as ws:
+        await ws.send_json({"type": "close", "code": 1000})
+        results = [await ws.receive(timeout=30) for _ in range(3)]
+    assert [r.error_code for r in results] == [ErrorCode.WEBSOCKET_CLOSED] * 3
