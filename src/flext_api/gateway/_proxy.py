@@ -32,7 +32,7 @@ from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
 from ._cluster import Cluster
 from ._config import GatewayTimeouts, RouteConfig, RouteRetry
-from ._headers import TrustedProxies, apply_rules, forward_request_headers, response_headers
+from ._headers import TrustedProxies, apply_rules, forward_pairs, response_pairs
 from ._reasons import Reason, reason_for_code
 
 __all__ = ["Exchange", "ExchangeResult", "UpstreamCut", "compiled_route", "upstream_path"]
@@ -75,20 +75,35 @@ class CompiledRoute:
     request_remove: frozenset[bytes]
     response_add: tuple[tuple[bytes, bytes], ...]
     response_remove: frozenset[bytes]
+    #: Worked out once per route for every request: one attempt's transport timeouts,
+    #: the client's headers never forwarded (``Host`` unless kept, ``X-Request-ID``),
+    #: the ``Host`` sent instead, the response names a rule removes or replaces.
+    per_attempt: TimeoutConfig | None = None
+    request_drop: frozenset[bytes] = _DROP_HOST_AND_ID
+    host_rewrite: bytes | None = None
+    response_drop: frozenset[bytes] = frozenset()
 
 
 def compiled_route(route: RouteConfig, cluster: Cluster) -> CompiledRoute:
     """Compile ``route``; its overrides fall back on the cluster's settings."""
     rules = route.headers
+    timeouts = route.timeouts or cluster.config.timeouts
+    response_add = tuple((k.lower().encode(), v.encode()) for k, v in rules.response_add.items())
+    response_remove = frozenset(k.lower().encode() for k in rules.response_remove)
+    keep_host = route.host_rewrite is None and route.preserve_host
     return CompiledRoute(
         config=route,
-        timeouts=route.timeouts or cluster.config.timeouts,
+        timeouts=timeouts,
         retry=route.retry or cluster.config.retry,
         rewrite=re.compile(route.rewrite.regex) if route.rewrite is not None else None,
         request_add=tuple((k.lower().encode(), v.encode()) for k, v in rules.request_add.items()),
         request_remove=frozenset(k.lower().encode() for k in rules.request_remove),
-        response_add=tuple((k.lower().encode(), v.encode()) for k, v in rules.response_add.items()),
-        response_remove=frozenset(k.lower().encode() for k in rules.response_remove),
+        response_add=response_add,
+        response_remove=response_remove,
+        per_attempt=_attempt_timeout(timeouts),
+        request_drop=_DROP_ID if keep_host else _DROP_HOST_AND_ID,
+        host_rewrite=route.host_rewrite.encode() if route.host_rewrite is not None else None,
+        response_drop=response_remove | {name for name, _ in response_add},
     )
 
 
@@ -170,6 +185,19 @@ def _attempt_timeout(timeouts: GatewayTimeouts) -> TimeoutConfig:
     )
 
 
+_HOPS: dict[tuple[str, bytes], bytes] = {}
+
+
+def _hop(http_version: str, via: bytes) -> bytes:
+    """Our ``Via`` element for a request of ``http_version`` (``b"1.1 gateway"``)."""
+    hop = _HOPS.get((http_version, via))
+    if hop is None:
+        if len(_HOPS) >= 64:  # versions and configured names: a handful in practice
+            _HOPS.clear()
+        hop = _HOPS[(http_version, via)] = http_version.encode() + b" " + via
+    return hop
+
+
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
     for name, value in headers:
         if name == b"transfer-encoding":
@@ -202,32 +230,30 @@ class Exchange:
         self.request_id = request_id
         self.result = ExchangeResult()
 
-    def _request_headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+    def _request_headers(self, scope: Scope, hop: bytes) -> list[tuple[bytes, bytes]]:
         raw: list[tuple[bytes, bytes]] = scope["headers"]
         host = next((v for n, v in raw if n == b"host"), None)
         client = scope.get("client")
-        pairs = forward_request_headers(
+        route = self.route
+        pairs = forward_pairs(
             raw,
             client=client[0] if client else None,
             scheme=scope.get("scheme", "http"),
             host=host,
             trusted=self.trusted,
-            via=self.via,
-            http_version=scope.get("http_version", "1.1"),
+            hop=hop,
+            drop=route.request_drop,
         )
-        config = self.route.config
-        keep_host = config.host_rewrite is None and config.preserve_host
-        drop = _DROP_ID if keep_host else _DROP_HOST_AND_ID
-        pairs = [pair for pair in pairs if pair[0] not in drop]
-        if config.host_rewrite is not None:
-            pairs.append((b"host", config.host_rewrite.encode()))
+        if route.host_rewrite is not None:
+            pairs.append((b"host", route.host_rewrite))
         pairs.append((b"x-request-id", self.request_id))
-        return apply_rules(pairs, self.route.request_add, self.route.request_remove)
+        return apply_rules(pairs, route.request_add, route.request_remove)
 
     async def run(self, scope: Scope, receive: Receive, send: Send) -> ExchangeResult:
         """Proxy the request; answer with a problem document if no upstream answered."""
         method: str = scope["method"]
-        headers = self._request_headers(scope)
+        hop = _hop(scope.get("http_version", "1.1"), self.via)
+        headers = self._request_headers(scope, hop)
         has_body = _has_body(scope["headers"])
         body = _Body(receive)
         raw_path = scope.get("raw_path") or scope["path"].encode()
@@ -243,7 +269,7 @@ class Exchange:
         clock = cluster.clock
         start = clock.monotonic()
         deadline = start + timeouts.total
-        per_attempt = _attempt_timeout(timeouts)
+        per_attempt = self.route.per_attempt or _attempt_timeout(timeouts)
         # A transport that takes the pairs as they are (H1Transport) skips the round
         # trip through str; others get them decoded.
         raw_ok = getattr(cluster.transport, "raw_headers", False)
@@ -263,9 +289,10 @@ class Exchange:
             if isinstance(picked, Reason):
                 reason = picked
                 break
-            tried.add(picked.id)
+            ident = picked.instance.id
+            tried.add(ident)
             result.attempts += 1
-            result.instance = picked.id
+            result.instance = ident
             attempt_start = clock.monotonic()
             # The attempt's time to a response head (per_try, within the total) is the
             # request's deadline: the transport's one shared timer enforces it, where an
@@ -280,21 +307,21 @@ class Exchange:
                 extensions={"raw_headers": headers} if raw_ok else None,
             )
             in_flight = cluster.in_flight
-            in_flight[picked.id] = in_flight.get(picked.id, 0) + 1
+            in_flight[ident] = in_flight.get(ident, 0) + 1
             response: HttpResponse | None = None
             code: ErrorCode | None = None
             try:
                 response = await cluster.transport.send(request, stream=True)
             except FlextApiError as exc:
                 if isinstance(exc.__cause__, ClientGone):
-                    in_flight[picked.id] -= 1
+                    in_flight[ident] -= 1
                     cluster.release(picked)
                     result.reason = Reason.CLIENT_DISCONNECT
                     result.status = Reason.CLIENT_DISCONNECT.status
                     return result
                 reason, code = reason_for_code(exc.code), exc.code
             if response is None:
-                in_flight[picked.id] -= 1
+                in_flight[ident] -= 1
                 if reason is Reason.OVERFLOW:
                     cluster.release(picked)
                 else:
@@ -311,15 +338,15 @@ class Exchange:
                 and not body.started
                 and self._may_retry(None, body, idempotent, retry, tried_count=result.attempts)
             ):
-                in_flight[picked.id] -= 1
+                in_flight[ident] -= 1
                 await response.aclose()
                 continue
             try:
                 result.ttfb = elapsed
                 watch = receive if not has_body or body.consumed else None
-                await self._relay(response, scope, send, method, watch)
+                await self._relay(response, hop, send, method, watch)
             finally:
-                in_flight[picked.id] -= 1
+                in_flight[ident] -= 1
                 result.upstream_time = clock.monotonic() - attempt_start
             return result
         await self._fail(scope, send, reason)
@@ -348,7 +375,7 @@ class Exchange:
     async def _relay(
         self,
         response: HttpResponse,
-        scope: Scope,
+        hop: bytes,
         send: Send,
         method: str,
         receive: Receive | None,
@@ -357,17 +384,19 @@ class Exchange:
         result = self.result
         result.status = response.status_code
         raw = response.extensions.get("raw_headers")
-        pairs = response_headers(
+        pairs = response_pairs(
             raw
             if raw is not None
             else [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.raw()],
-            via=self.via,
-            http_version=scope.get("http_version", "1.1"),
+            hop=hop,
+            request_id=self.request_id,
         )
-        pairs = [(n, v) for n, v in pairs if n != b"x-request-id"]
-        pairs.append((b"x-request-id", self.request_id))
-        pairs = apply_rules(pairs, self.route.response_add, self.route.response_remove)
-        pairs.extend(self.extra_headers)
+        route = self.route
+        if route.response_drop:
+            pairs = [p for p in pairs if p[0] not in route.response_drop]
+            pairs.extend(route.response_add)
+        if self.extra_headers:
+            pairs.extend(self.extra_headers)
         no_body = method == "HEAD" or response.status_code in _NO_BODY_STATUS
         try:
             await send(
