@@ -232,34 +232,41 @@ class Cluster:
         Instances whose breaker is open are skipped; the reason when none can be used.
         """
         now = self.clock.monotonic()
-        skipped: set[str] = set()
+        skipped: set[str] | None = None
         breaker_open = False
-        service = self.config.service
-        cluster = self.registry.cluster(service)
-        size = len(cluster.instances) if cluster is not None else 0
-        for _ in range(size + 1):
-            result = self.registry.pick(service, exclude=exclude | skipped)
-            if result.is_failure:
+        registry = self.registry
+        # The registry's local view, asked directly (what registry.pick does, without a
+        # result object per request).
+        cluster = registry.cluster(self.config.service)
+        if cluster is None:
+            return Reason.NO_HEALTHY_INSTANCE
+        drained = self.drained
+        breaker_on = self.config.breaker.enabled
+        for _ in range(len(cluster.instances) + 1):
+            instance = cluster.pick(
+                registry.monotonic(), None, exclude if skipped is None else exclude | skipped
+            )
+            if instance is None:
                 break
-            instance = result.value
-            if instance.id in skipped:
+            ident = instance.id
+            if skipped is not None and ident in skipped:
                 break  # every candidate was tried
-            if instance.id in self.drained:
-                skipped.add(instance.id)
+            if ident in drained:
+                skipped = {ident} if skipped is None else skipped | {ident}
                 continue
-            if not self.config.breaker.enabled:
-                self.registry.on_start(service, instance)
+            if not breaker_on:
+                cluster.on_start(instance)
                 return Picked(instance, None, None)
-            breaker = self.breakers.get(instance.id)
+            breaker = self.breakers.get(ident)
             if breaker is None:  # an instance the registry added since
-                breaker = CircuitBreaker(self.config.breaker, key=instance.id)
-                self.breakers[instance.id] = breaker
+                breaker = CircuitBreaker(self.config.breaker, key=ident)
+                self.breakers[ident] = breaker
             admit = breaker.allow(now)
             if isinstance(admit, Reject):
                 breaker_open = True
-                skipped.add(instance.id)
+                skipped = {ident} if skipped is None else skipped | {ident}
                 continue
-            self.registry.on_start(service, instance)
+            cluster.on_start(instance)
             return Picked(instance, breaker, admit)
         return Reason.BREAKER_OPEN if breaker_open else Reason.NO_HEALTHY_INSTANCE
 

@@ -38,6 +38,9 @@ _FORWARDING = frozenset(
     {b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-real-ip"}
 )
 
+# Connection values that name no header beyond the hop-by-hop ones (nearly all of them).
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"upgrade", b"te"})
+
 Pairs = list[tuple[bytes, bytes]]
 
 
@@ -116,7 +119,7 @@ def forward_pairs(
     for name, value in headers:
         name = name.lower()
         if name in HOP_BY_HOP:
-            if name == b"connection":
+            if name == b"connection" and value.lower() not in _PLAIN_CONNECTION:
                 connection = [value] if connection is None else [*connection, value]
             continue
         if name in _FORWARDING:
@@ -177,7 +180,7 @@ def response_pairs(
     for name, value in headers:
         name = name.lower()
         if name in HOP_BY_HOP:
-            if name == b"connection":
+            if name == b"connection" and value.lower() not in _PLAIN_CONNECTION:
                 connection = [value] if connection is None else [*connection, value]
             continue
         if name == b"via":

@@ -134,3 +134,13 @@ def test_response_pairs_via_named_by_connection_is_replaced() -> None:
         request_id=None,
     )
     assert out == [(b"x-keep", b"1"), (b"via", b"1.1 gw")]
+
+
+def test_plain_connection_value_drops_only_itself() -> None:
+    """``Connection: Keep-Alive`` names nothing more: every other header stays."""
+    out = response_pairs(
+        [(b"Connection", b"Keep-Alive"), (b"Keep-Alive", b"timeout=5"), (b"x-keep", b"1")],
+        hop=b"1.1 gw",
+        request_id=None,
+    )
+    assert out == [(b"x-keep", b"1"), (b"via", b"1.1 gw")]
