@@ -378,7 +378,8 @@ class Gateway:
             "attempts": getattr(result, "attempts", 0),
             "status": status,
             "reason": reason.value if reason is not None else None,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            # Whole microseconds: round(x, 3) formats the float to decimal and back.
+            "duration_ms": int((time.perf_counter() - started) * 1e6 + 0.5) / 1000,
             "client": client[0] if client else None,
         }
         log = self.access_log

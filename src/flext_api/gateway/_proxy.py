@@ -77,11 +77,13 @@ class CompiledRoute:
     response_remove: frozenset[bytes]
     #: Worked out once per route for every request: one attempt's transport timeouts,
     #: the client's headers never forwarded (``Host`` unless kept, ``X-Request-ID``),
-    #: the ``Host`` sent instead, the response names a rule removes or replaces.
+    #: the ``Host`` sent instead, the response names a rule removes or replaces, and
+    #: whether the path sent upstream differs from the client's (strip or rewrite).
     per_attempt: TimeoutConfig | None = None
     request_drop: frozenset[bytes] = _DROP_HOST_AND_ID
     host_rewrite: bytes | None = None
     response_drop: frozenset[bytes] = frozenset()
+    rewrites_path: bool = True
 
 
 def compiled_route(route: RouteConfig, cluster: Cluster) -> CompiledRoute:
@@ -104,6 +106,8 @@ def compiled_route(route: RouteConfig, cluster: Cluster) -> CompiledRoute:
         request_drop=_DROP_ID if keep_host else _DROP_HOST_AND_ID,
         host_rewrite=route.host_rewrite.encode() if route.host_rewrite is not None else None,
         response_drop=response_remove | {name for name, _ in response_add},
+        rewrites_path=route.rewrite is not None
+        or (route.strip_prefix and route.match.path_prefix is not None),
     )
 
 
@@ -257,7 +261,10 @@ class Exchange:
         has_body = _has_body(scope["headers"])
         body = _Body(receive)
         raw_path = scope.get("raw_path") or scope["path"].encode()
-        path = upstream_path(self.route, raw_path.decode("latin-1"))
+        path = raw_path.decode("latin-1")
+        route = self.route
+        if route.rewrites_path:
+            path = upstream_path(route, path)
         query = scope.get("query_string", b"").decode("latin-1")
         target = path + ("?" + query if query else "")
         idempotent = method in IDEMPOTENT_METHODS or any(
@@ -273,12 +280,8 @@ class Exchange:
         # A transport that takes the pairs as they are (H1Transport) skips the round
         # trip through str; others get them decoded.
         raw_ok = getattr(cluster.transport, "raw_headers", False)
-        str_headers = (
-            None
-            if raw_ok
-            else Headers.from_pairs(
-                [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
-            )
+        str_headers = Headers.from_pairs(
+            [] if raw_ok else [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
         )
         tried: set[str] = set()
         result = self.result
