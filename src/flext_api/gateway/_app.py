@@ -51,6 +51,8 @@ class Snapshot:
     routes: dict[str, CompiledRoute]
     trusted: TrustedProxies
     via: bytes
+    #: The listener's head limit (read per request: a plain field, not the model's).
+    max_header_bytes: int
 
     @classmethod
     async def build(
@@ -69,6 +71,7 @@ class Snapshot:
             routes=routes,
             trusted=TrustedProxies(config.trusted_proxies),
             via=config.via.encode(),
+            max_header_bytes=config.listeners[0].max_header_bytes,
         )
 
 
@@ -216,7 +219,7 @@ class Gateway:
         route = self._route(snapshot, scope, host)
         refused = (
             Reason.HEADERS_TOO_LARGE
-            if size > snapshot.config.listeners[0].max_header_bytes
+            if size > snapshot.max_header_bytes
             else Reason.AMBIGUOUS_REQUEST
             if te and cl
             else None
@@ -235,8 +238,7 @@ class Gateway:
         if subject:
             # Only the gateway says who authenticated: a client-sent value never passes.
             scope["headers"] = [h for h in headers if h[0] != b"x-authenticated-subject"]
-        config = route.config
-        if config.auth is True:  # a mapping is the edge's auth (see _edge.py)
+        if route.auth_gate:  # a mapping is the edge's auth (see _edge.py)
             denied = await self._authenticate(snapshot, route, scope)
             if denied is not None:
                 reason, extra = denied
@@ -244,12 +246,12 @@ class Gateway:
                 self._log(scope, request_id, route, reason.status, reason, started, None)
                 return
         limit_headers: list[tuple[bytes, bytes]] | None = None
-        if config.rate_limit is not None:
+        if route.rate_limited:
             limiter = self._limits(snapshot)
+            rule = route.config.rate_limit
+            assert rule is not None  # rate_limited says so
             decision = await limiter.hit(
-                config.name,
-                parse_limit(config.rate_limit),
-                limiter.clients.client_ip(scope),
+                route.name, parse_limit(rule), limiter.clients.client_ip(scope)
             )
             limit_headers = decision.header_lines()
             if not decision.allowed:
@@ -258,7 +260,7 @@ class Gateway:
                 await send_gateway_problem(scope, send, reason, request_id, [*limit_headers, retry])
                 self._log(scope, request_id, route, reason.status, reason, started, None)
                 return
-        cluster = snapshot.clusters[config.cluster]
+        cluster = snapshot.clusters[route.cluster]
         exchange = Exchange(
             route,
             cluster,
@@ -278,7 +280,7 @@ class Gateway:
             result = exchange.result
             outcome = result.reason
             self.metrics.observe(
-                config.name,
+                route.name,
                 cluster.name,
                 result.status,
                 outcome.value if outcome is not None else "",
@@ -359,8 +361,8 @@ class Gateway:
     ) -> None:
         if result is None:  # answered by the gateway before any upstream was tried
             self.metrics.observe(
-                route.config.name if route is not None else UNMATCHED,
-                route.config.cluster if route is not None else "",
+                route.name if route is not None else UNMATCHED,
+                route.cluster if route is not None else "",
                 status,
                 reason or "",
                 ttfb=None,
@@ -372,8 +374,8 @@ class Gateway:
             "request_id": request_id.decode("latin-1"),
             "method": scope.get("method"),
             "path": scope.get("path"),
-            "route": route.config.name if route is not None else UNMATCHED,
-            "cluster": route.config.cluster if route is not None else None,
+            "route": route.name if route is not None else UNMATCHED,
+            "cluster": route.cluster if route is not None else None,
             "instance": getattr(result, "instance", None),
             "attempts": getattr(result, "attempts", 0),
             "status": status,

@@ -121,12 +121,15 @@ class Cluster:
     """A named set of upstream instances behind one pool (see the module docstring)."""
 
     __slots__ = (
+        "_breaker_on",
+        "_service",
         "breakers",
         "budget",
         "clock",
         "config",
         "drained",
         "in_flight",
+        "name",
         "registry",
         "transport",
     )
@@ -141,6 +144,10 @@ class Cluster:
         clock: Clock,
     ) -> None:
         self.config = config
+        #: The cluster's name (read per request: a plain attribute, not the model's).
+        self.name: str = config.name
+        self._service = config.service
+        self._breaker_on = config.breaker.enabled
         self.registry = registry
         self.transport = transport
         self.breakers = breakers
@@ -221,11 +228,6 @@ class Cluster:
             transport = upstream_transport(config, clock)
         return cls(config, registry, transport, breakers, drained, clock)
 
-    @property
-    def name(self) -> str:
-        """The cluster's name."""
-        return self.config.name
-
     def pick(self, exclude: set[str]) -> Picked | Reason:
         """The next instance to try, avoiding ``exclude`` while another exists.
 
@@ -237,11 +239,11 @@ class Cluster:
         registry = self.registry
         # The registry's local view, asked directly (what registry.pick does, without a
         # result object per request).
-        cluster = registry.cluster(self.config.service)
+        cluster = registry.cluster(self._service)
         if cluster is None:
             return Reason.NO_HEALTHY_INSTANCE
         drained = self.drained
-        breaker_on = self.config.breaker.enabled
+        breaker_on = self._breaker_on
         for _ in range(len(cluster.instances) + 1):
             instance = cluster.pick(
                 registry.monotonic(), None, exclude if skipped is None else exclude | skipped
@@ -282,7 +284,7 @@ class Cluster:
             else:
                 breaker.on_success(now, duration, admit)
         self.registry.record_call(
-            self.config.service, picked.instance, status=status, error=error, latency=duration
+            self._service, picked.instance, status=status, error=error, latency=duration
         )
 
     def release(self, picked: Picked) -> None:

@@ -79,11 +79,21 @@ class CompiledRoute:
     #: the client's headers never forwarded (``Host`` unless kept, ``X-Request-ID``),
     #: the ``Host`` sent instead, the response names a rule removes or replaces, and
     #: whether the path sent upstream differs from the client's (strip or rewrite).
-    per_attempt: TimeoutConfig | None = None
-    request_drop: frozenset[bytes] = _DROP_HOST_AND_ID
-    host_rewrite: bytes | None = None
-    response_drop: frozenset[bytes] = frozenset()
-    rewrites_path: bool = True
+    per_attempt: TimeoutConfig
+    request_drop: frozenset[bytes]
+    host_rewrite: bytes | None
+    response_drop: frozenset[bytes]
+    rewrites_path: bool
+    #: Plain copies of what every request reads (a pydantic model's attribute costs a
+    #: ``__getattr__``-hooked lookup each time): names, the head and total deadlines,
+    #: the retried statuses, the gateway-level auth and rate-limit switches.
+    name: str
+    cluster: str
+    per_try: float
+    total: float
+    retry_statuses: frozenset[int]
+    auth_gate: bool
+    rate_limited: bool
 
 
 def compiled_route(route: RouteConfig, cluster: Cluster) -> CompiledRoute:
@@ -93,10 +103,11 @@ def compiled_route(route: RouteConfig, cluster: Cluster) -> CompiledRoute:
     response_add = tuple((k.lower().encode(), v.encode()) for k, v in rules.response_add.items())
     response_remove = frozenset(k.lower().encode() for k in rules.response_remove)
     keep_host = route.host_rewrite is None and route.preserve_host
+    retry = route.retry or cluster.config.retry
     return CompiledRoute(
         config=route,
         timeouts=timeouts,
-        retry=route.retry or cluster.config.retry,
+        retry=retry,
         rewrite=re.compile(route.rewrite.regex) if route.rewrite is not None else None,
         request_add=tuple((k.lower().encode(), v.encode()) for k, v in rules.request_add.items()),
         request_remove=frozenset(k.lower().encode() for k in rules.request_remove),
@@ -108,6 +119,13 @@ def compiled_route(route: RouteConfig, cluster: Cluster) -> CompiledRoute:
         response_drop=response_remove | {name for name, _ in response_add},
         rewrites_path=route.rewrite is not None
         or (route.strip_prefix and route.match.path_prefix is not None),
+        name=route.name,
+        cluster=route.cluster,
+        per_try=timeouts.per_try,
+        total=timeouts.total,
+        retry_statuses=frozenset(retry.statuses),
+        auth_gate=route.auth is True,
+        rate_limited=route.rate_limit is not None,
     )
 
 
@@ -270,13 +288,12 @@ class Exchange:
         idempotent = method in IDEMPOTENT_METHODS or any(
             n == b"idempotency-key" for n, _ in headers
         )
-        timeouts = self.route.timeouts
-        retry = self.route.retry
+        retry = route.retry
         cluster = self.cluster
         clock = cluster.clock
         start = clock.monotonic()
-        deadline = start + timeouts.total
-        per_attempt = self.route.per_attempt or _attempt_timeout(timeouts)
+        deadline = start + route.total
+        per_attempt = route.per_attempt
         # A transport that takes the pairs as they are (H1Transport) skips the round
         # trip through str; others get them decoded.
         raw_ok = getattr(cluster.transport, "raw_headers", False)
@@ -306,7 +323,7 @@ class Exchange:
                 headers=str_headers,
                 stream=body.chunks() if has_body else None,
                 timeout=per_attempt,
-                deadline=min(deadline, attempt_start + timeouts.per_try),
+                deadline=min(deadline, attempt_start + route.per_try),
                 extensions={"raw_headers": headers} if raw_ok else None,
             )
             in_flight = cluster.in_flight
@@ -336,7 +353,7 @@ class Exchange:
             elapsed = clock.monotonic() - attempt_start
             cluster.report(picked, status=response.status_code, error=None, duration=elapsed)
             if (
-                response.status_code in retry.statuses
+                response.status_code in route.retry_statuses
                 and idempotent
                 and not body.started
                 and self._may_retry(None, body, idempotent, retry, tried_count=result.attempts)

@@ -349,6 +349,9 @@ class H1Transport:
         fallback: Transport | None = None,
     ) -> None:
         self._pool = pool or PoolConfig()
+        # Read per request: plain attributes, not the model's (hooked) attribute lookups.
+        self._keepalive_expiry = self._pool.keepalive_expiry
+        self._max_keepalive = self._pool.max_keepalive
         self._timeout = timeout or TimeoutConfig()
         self._clock = get_clock(clock)
         self._fallback = fallback
@@ -389,7 +392,7 @@ class H1Transport:
         since, conn.idle_since = conn.idle_since, 0.0
         self._idle_count -= 1
         assert self._loop is not None
-        if self._loop.time() - since >= self._pool.keepalive_expiry:
+        if self._loop.time() - since >= self._keepalive_expiry:
             conn.close()  # and every older one: they expired before it
             while idle:
                 idle[0].close()
@@ -428,7 +431,7 @@ class H1Transport:
     def _release(self, conn: _Conn) -> None:
         """The exchange on ``conn`` ended: keep it for the next one or close it."""
         conn.head = None
-        if not (conn.reusable and conn.alive) or self._idle_count >= self._pool.max_keepalive:
+        if not (conn.reusable and conn.alive) or self._idle_count >= self._max_keepalive:
             conn.close()
             return
         assert self._loop is not None
@@ -436,7 +439,7 @@ class H1Transport:
         conn.origin.idle.append(conn)
         self._idle_count += 1
         if self._sweep is None:
-            self._sweep = self._loop.call_later(self._pool.keepalive_expiry, self._expire)
+            self._sweep = self._loop.call_later(self._keepalive_expiry, self._expire)
 
     def _expire(self) -> None:
         """Close the connections idle for longer than ``keepalive_expiry``."""
