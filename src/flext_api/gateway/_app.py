@@ -261,13 +261,9 @@ class Gateway:
                 self._log(scope, request_id, route, reason.status, reason, started, None)
                 return
         cluster = snapshot.clusters[route.cluster]
+        # Positional: keywords to a class call cost a dict per request.
         exchange = Exchange(
-            route,
-            cluster,
-            trusted=snapshot.trusted,
-            via=snapshot.via,
-            request_id=request_id,
-            extra_headers=limit_headers,
+            route, cluster, snapshot.trusted, snapshot.via, request_id, limit_headers
         )
         self.in_flight += 1
         self._idle.clear()

@@ -238,7 +238,6 @@ class Exchange:
         self,
         route: CompiledRoute,
         cluster: Cluster,
-        *,
         trusted: TrustedProxies,
         via: bytes,
         request_id: bytes,
