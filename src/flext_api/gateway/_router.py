@@ -99,7 +99,8 @@ class Router:
         #: False when no route matches on the query: callers may then pass ``""``.
         self.uses_query = any(route.match.query for route in routes)
         # (method, host, path) -> the match, when neither headers nor the query take part:
-        # most traffic repeats a few paths. Bounded: emptied when full, long paths skipped.
+        # most traffic repeats a few paths. Bounded: emptied when full, long paths and
+        # hosts (over 256 characters) not kept.
         self._memo: dict[tuple[str, str, str], RouteMatch | None] | None = (
             None if self.uses_headers or self.uses_query else {}
         )
@@ -119,7 +120,7 @@ class Router:
     ) -> RouteMatch | None:
         """The first route that matches, or None. ``headers`` keys are lower-case."""
         memo = self._memo
-        if memo is None or len(path) > _MEMO_PATH:
+        if memo is None or len(path) > _MEMO_PATH or len(host) > _MEMO_PATH:
             return self._match(method, host, path, headers, query)
         key = (method, host, path)
         found: RouteMatch | None = memo.get(key, _MISS)

@@ -112,3 +112,12 @@ def test_query_routes_are_matched_on_every_request() -> None:
     assert router.uses_query
     assert _name(router, "/s", query="v=2") == "q"
     assert _name(router, "/s", query="v=1") == "other"
+
+
+def test_long_paths_are_matched_without_being_remembered() -> None:
+    """A path or host over the remembered length is matched afresh, same answer."""
+    router = Router([_route("p", path_prefix="/x")])
+    long_path = "/x/" + "a" * 300
+    assert _name(router, long_path) == "p"
+    assert _name(router, "/x/1", host="h" * 300) == "p"
+    assert _name(router, "/y/" + "a" * 300) is None
