@@ -121,3 +121,11 @@ def test_long_paths_are_matched_without_being_remembered() -> None:
     assert _name(router, long_path) == "p"
     assert _name(router, "/x/1", host="h" * 300) == "p"
     assert _name(router, "/y/" + "a" * 300) is None
+
+
+def test_memo_emptied_when_full_still_answers() -> None:
+    """Past the memo's bound it starts afresh; answers stay the same."""
+    router = Router([_route("p", path_prefix="/x")])
+    for index in range(1100):
+        assert _name(router, f"/x/{index}") == "p"
+    assert _name(router, "/x/0") == "p"
