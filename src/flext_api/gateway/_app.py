@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 from .._clock import Clock, get_clock
 from .._result import FlextResult
 from ..server._auth import Authenticator
-from ..server._logging import make_json_logger
+from ..server._logging import JsonLogger, make_json_logger
 from ..server._ratelimit import RateLimitService, parse_limit
 from ._cluster import Cluster
 from ._config import GatewayConfig
@@ -51,6 +51,8 @@ class Snapshot:
     routes: dict[str, CompiledRoute]
     trusted: TrustedProxies
     via: bytes
+    #: The listener's head limit (read per request: a plain field, not the model's).
+    max_header_bytes: int
 
     @classmethod
     async def build(
@@ -69,6 +71,7 @@ class Snapshot:
             routes=routes,
             trusted=TrustedProxies(config.trusted_proxies),
             via=config.via.encode(),
+            max_header_bytes=config.listeners[0].max_header_bytes,
         )
 
 
@@ -183,29 +186,44 @@ class Gateway:
 
     def match(self, snapshot: Snapshot, scope: Scope) -> CompiledRoute | None:
         """The compiled route for ``scope`` under ``snapshot``, or None."""
-        router = snapshot.router
-        if router.uses_headers:
-            headers = {n.decode("latin-1"): v.decode("latin-1") for n, v in scope["headers"]}
-            host = headers.get("host", "")
-        else:  # only the host is needed: no dict of every header per request
-            headers = {}
-            host = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"host"), "")
-        found = router.match(
-            scope.get("method", "GET"),
-            host,
-            scope["path"],
-            headers,
-            scope.get("query_string", b"").decode("latin-1"),
-        )
-        return None if found is None else snapshot.routes[found.route.name]
+        host = next((v for n, v in scope["headers"] if n == b"host"), None)
+        return self._route(snapshot, scope, host)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         # This request's config, whatever reloads happen meanwhile.
         snapshot = self._snapshot or await self.start()
-        request_id = self.request_id(scope)
         started = time.perf_counter()
-        route = self.match(snapshot, scope)
-        refused = _refusal(scope, snapshot.config.listeners[0].max_header_bytes)
+        # One pass over the head: the host (routing), a sane client request ID, the head's
+        # size and framing (refusals), and whether a client sent an identity header.
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        host: bytes | None = None
+        request_id: bytes | None = None
+        size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        te = cl = subject = False
+        for name, value in headers:
+            size += len(name) + len(value) + 4
+            if name == b"host":
+                if host is None:
+                    host = value
+            elif name == b"x-request-id":
+                if request_id is None and _REQUEST_ID.match(value):
+                    request_id = bytes(value)
+            elif name == b"transfer-encoding":
+                te = True
+            elif name == b"content-length":
+                cl = True
+            elif name == b"x-authenticated-subject":
+                subject = True
+        if request_id is None:
+            request_id = b"%032x" % _random_bits(128)
+        route = self._route(snapshot, scope, host)
+        refused = (
+            Reason.HEADERS_TOO_LARGE
+            if size > snapshot.max_header_bytes
+            else Reason.AMBIGUOUS_REQUEST
+            if te and cl
+            else None
+        )
         if route is None or self.draining or refused is not None:
             reason = (
                 refused
@@ -217,23 +235,23 @@ class Gateway:
             await send_gateway_problem(scope, send, reason, request_id)
             self._log(scope, request_id, None, reason.status, reason, started, None)
             return
-        if any(name == b"x-authenticated-subject" for name, _ in scope["headers"]):
+        if subject:
             # Only the gateway says who authenticated: a client-sent value never passes.
-            scope["headers"] = [h for h in scope["headers"] if h[0] != b"x-authenticated-subject"]
-        if route.config.auth is True:  # a mapping is the edge's auth (see _edge.py)
+            scope["headers"] = [h for h in headers if h[0] != b"x-authenticated-subject"]
+        if route.auth_gate:  # a mapping is the edge's auth (see _edge.py)
             denied = await self._authenticate(snapshot, route, scope)
             if denied is not None:
-                reason, headers = denied
-                await send_gateway_problem(scope, send, reason, request_id, headers)
+                reason, extra = denied
+                await send_gateway_problem(scope, send, reason, request_id, extra)
                 self._log(scope, request_id, route, reason.status, reason, started, None)
                 return
-        limit_headers: list[tuple[bytes, bytes]] = []
-        if route.config.rate_limit is not None:
+        limit_headers: list[tuple[bytes, bytes]] | None = None
+        if route.rate_limited:
             limiter = self._limits(snapshot)
+            rule = route.config.rate_limit
+            assert rule is not None  # rate_limited says so
             decision = await limiter.hit(
-                route.config.name,
-                parse_limit(route.config.rate_limit),
-                limiter.clients.client_ip(scope),
+                route.name, parse_limit(rule), limiter.clients.client_ip(scope)
             )
             limit_headers = decision.header_lines()
             if not decision.allowed:
@@ -242,16 +260,13 @@ class Gateway:
                 await send_gateway_problem(scope, send, reason, request_id, [*limit_headers, retry])
                 self._log(scope, request_id, route, reason.status, reason, started, None)
                 return
-        cluster = snapshot.clusters[route.config.cluster]
+        cluster = snapshot.clusters[route.cluster]
+        # Positional: keywords to a class call cost a dict per request.
         exchange = Exchange(
-            route,
-            cluster,
-            trusted=snapshot.trusted,
-            via=snapshot.via,
-            request_id=request_id,
-            extra_headers=limit_headers,
+            route, cluster, snapshot.trusted, snapshot.via, request_id, limit_headers
         )
-        self._enter()
+        self.in_flight += 1
+        self._idle.clear()
         try:
             await self.edge.run(snapshot, route, scope, receive, send, exchange)
         except UpstreamCut:
@@ -259,16 +274,32 @@ class Gateway:
         finally:
             self._leave()
             result = exchange.result
+            outcome = result.reason
             self.metrics.observe(
-                route.config.name,
+                route.name,
                 cluster.name,
                 result.status,
-                result.reason.value if result.reason is not None else "",
+                outcome.value if outcome is not None else "",
                 ttfb=result.ttfb,
                 upstream_time=result.upstream_time,
                 attempts=result.attempts,
             )
-            self._log(scope, request_id, route, result.status, result.reason, started, result)
+            self._log(scope, request_id, route, result.status, outcome, started, result)
+
+    def _route(self, snapshot: Snapshot, scope: Scope, host: bytes | None) -> CompiledRoute | None:
+        """The compiled route for ``scope`` whose ``Host`` is ``host`` (None: no header)."""
+        router = snapshot.router
+        headers: dict[str, str] = {}
+        if router.uses_headers:
+            headers = {n.decode("latin-1"): v.decode("latin-1") for n, v in scope["headers"]}
+        found = router.match(
+            scope.get("method", "GET"),
+            host.decode("latin-1") if host is not None else "",
+            scope["path"],
+            headers,
+            scope.get("query_string", b"").decode("latin-1") if router.uses_query else "",
+        )
+        return None if found is None else snapshot.routes[found.route.name]
 
     async def _authenticate(
         self, snapshot: Snapshot, route: CompiledRoute, scope: Scope
@@ -309,10 +340,6 @@ class Gateway:
             self._rate_limiters[config] = service
         return service
 
-    def _enter(self) -> None:
-        self.in_flight += 1
-        self._idle.clear()
-
     def _leave(self) -> None:
         self.in_flight -= 1
         if self.in_flight == 0:
@@ -330,8 +357,8 @@ class Gateway:
     ) -> None:
         if result is None:  # answered by the gateway before any upstream was tried
             self.metrics.observe(
-                route.config.name if route is not None else UNMATCHED,
-                route.config.cluster if route is not None else "",
+                route.name if route is not None else UNMATCHED,
+                route.cluster if route is not None else "",
                 status,
                 reason or "",
                 ttfb=None,
@@ -339,20 +366,25 @@ class Gateway:
                 attempts=0,
             )
         client = scope.get("client")
-        self.access_log.info(
-            "request",
-            request_id=request_id.decode("latin-1"),
-            method=scope.get("method"),
-            path=scope.get("path"),
-            route=route.config.name if route is not None else UNMATCHED,
-            cluster=route.config.cluster if route is not None else None,
-            instance=getattr(result, "instance", None),
-            attempts=getattr(result, "attempts", 0),
-            status=status,
-            reason=reason.value if reason is not None else None,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            client=client[0] if client else None,
-        )
+        fields = {
+            "request_id": request_id.decode("latin-1"),
+            "method": scope.get("method"),
+            "path": scope.get("path"),
+            "route": route.name if route is not None else UNMATCHED,
+            "cluster": route.cluster if route is not None else None,
+            "instance": getattr(result, "instance", None),
+            "attempts": getattr(result, "attempts", 0),
+            "status": status,
+            "reason": reason.value if reason is not None else None,
+            # Whole microseconds: round(x, 3) formats the float to decimal and back.
+            "duration_ms": int((time.perf_counter() - started) * 1e6 + 0.5) / 1000,
+            "client": client[0] if client else None,
+        }
+        log = self.access_log
+        if type(log) is JsonLogger:
+            log.emit("info", "request", fields)  # the same record, no keyword packing
+        else:
+            log.info("request", **fields)
 
     # -- shutdown ---------------------------------------------------------------------------
     async def drain(self, timeout: float) -> bool:
@@ -400,22 +432,6 @@ class Gateway:
         for transport in transports.values():
             await transport.aclose()
         await self.edge.aclose()
-
-
-def _refusal(scope: Scope, max_header_bytes: int) -> Reason | None:
-    """Requests refused before routing: oversized heads, ambiguous framing (RFC 9112 §6.3)."""
-    headers: list[tuple[bytes, bytes]] = scope["headers"]
-    size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-    te = cl = False
-    for name, value in headers:
-        size += len(name) + len(value) + 4
-        te = te or name == b"transfer-encoding"
-        cl = cl or name == b"content-length"
-    if size > max_header_bytes:
-        return Reason.HEADERS_TOO_LARGE
-    if te and cl:
-        return Reason.AMBIGUOUS_REQUEST
-    return None
 
 
 def create_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gateway:

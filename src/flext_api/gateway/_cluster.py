@@ -121,12 +121,15 @@ class Cluster:
     """A named set of upstream instances behind one pool (see the module docstring)."""
 
     __slots__ = (
+        "_breaker_on",
+        "_service",
         "breakers",
         "budget",
         "clock",
         "config",
         "drained",
         "in_flight",
+        "name",
         "registry",
         "transport",
     )
@@ -141,6 +144,10 @@ class Cluster:
         clock: Clock,
     ) -> None:
         self.config = config
+        #: The cluster's name (read per request: a plain attribute, not the model's).
+        self.name: str = config.name
+        self._service = config.service
+        self._breaker_on = config.breaker.enabled
         self.registry = registry
         self.transport = transport
         self.breakers = breakers
@@ -221,45 +228,47 @@ class Cluster:
             transport = upstream_transport(config, clock)
         return cls(config, registry, transport, breakers, drained, clock)
 
-    @property
-    def name(self) -> str:
-        """The cluster's name."""
-        return self.config.name
-
     def pick(self, exclude: set[str]) -> Picked | Reason:
         """The next instance to try, avoiding ``exclude`` while another exists.
 
         Instances whose breaker is open are skipped; the reason when none can be used.
         """
         now = self.clock.monotonic()
-        skipped: set[str] = set()
+        skipped: set[str] | None = None
         breaker_open = False
-        service = self.config.service
-        cluster = self.registry.cluster(service)
-        size = len(cluster.instances) if cluster is not None else 0
-        for _ in range(size + 1):
-            result = self.registry.pick(service, exclude=exclude | skipped)
-            if result.is_failure:
+        registry = self.registry
+        # The registry's local view, asked directly (what registry.pick does, without a
+        # result object per request).
+        cluster = registry.cluster(self._service)
+        if cluster is None:
+            return Reason.NO_HEALTHY_INSTANCE
+        drained = self.drained
+        breaker_on = self._breaker_on
+        for _ in range(len(cluster.instances) + 1):
+            instance = cluster.pick(
+                registry.monotonic(), None, exclude if skipped is None else exclude | skipped
+            )
+            if instance is None:
                 break
-            instance = result.value
-            if instance.id in skipped:
+            ident = instance.id
+            if skipped is not None and ident in skipped:
                 break  # every candidate was tried
-            if instance.id in self.drained:
-                skipped.add(instance.id)
+            if ident in drained:
+                skipped = {ident} if skipped is None else skipped | {ident}
                 continue
-            if not self.config.breaker.enabled:
-                self.registry.on_start(service, instance)
+            if not breaker_on:
+                cluster.on_start(instance)
                 return Picked(instance, None, None)
-            breaker = self.breakers.get(instance.id)
+            breaker = self.breakers.get(ident)
             if breaker is None:  # an instance the registry added since
-                breaker = CircuitBreaker(self.config.breaker, key=instance.id)
-                self.breakers[instance.id] = breaker
+                breaker = CircuitBreaker(self.config.breaker, key=ident)
+                self.breakers[ident] = breaker
             admit = breaker.allow(now)
             if isinstance(admit, Reject):
                 breaker_open = True
-                skipped.add(instance.id)
+                skipped = {ident} if skipped is None else skipped | {ident}
                 continue
-            self.registry.on_start(service, instance)
+            cluster.on_start(instance)
             return Picked(instance, breaker, admit)
         return Reason.BREAKER_OPEN if breaker_open else Reason.NO_HEALTHY_INSTANCE
 
@@ -275,7 +284,7 @@ class Cluster:
             else:
                 breaker.on_success(now, duration, admit)
         self.registry.record_call(
-            self.config.service, picked.instance, status=status, error=error, latency=duration
+            self._service, picked.instance, status=status, error=error, latency=duration
         )
 
     def release(self, picked: Picked) -> None:

@@ -14,8 +14,10 @@ from collections.abc import Iterable, Sequence
 __all__ = [
     "HOP_BY_HOP",
     "TrustedProxies",
+    "forward_pairs",
     "forward_request_headers",
     "response_headers",
+    "response_pairs",
     "strip_hop_by_hop",
 ]
 
@@ -35,6 +37,9 @@ HOP_BY_HOP = frozenset(
 _FORWARDING = frozenset(
     {b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-real-ip"}
 )
+
+# Connection values that name no header beyond the hop-by-hop ones (nearly all of them).
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"upgrade", b"te"})
 
 Pairs = list[tuple[bytes, bytes]]
 
@@ -67,6 +72,11 @@ def strip_hop_by_hop(headers: Iterable[tuple[bytes, bytes]]) -> Pairs:
     return [pair for pair in pairs if pair[0] not in named]
 
 
+def _connection_named(values: list[bytes]) -> frozenset[bytes]:
+    """The header names listed in ``Connection`` values (lower-case)."""
+    return frozenset(t.strip().lower() for value in values for t in value.split(b",") if t.strip())
+
+
 def forward_request_headers(
     headers: Iterable[tuple[bytes, bytes]],
     *,
@@ -78,38 +88,76 @@ def forward_request_headers(
     http_version: str,
 ) -> Pairs:
     """The request headers to send upstream (hop-by-hop out, forwarding headers in)."""
-    pairs = strip_hop_by_hop(headers)
+    return forward_pairs(
+        headers,
+        client=client,
+        scheme=scheme,
+        host=host,
+        trusted=trusted,
+        hop=http_version.encode() + b" " + via,
+        drop=frozenset(),
+    )
+
+
+def forward_pairs(
+    headers: Iterable[tuple[bytes, bytes]],
+    *,
+    client: str | None,
+    scheme: str,
+    host: bytes | None,
+    trusted: TrustedProxies,
+    hop: bytes,
+    drop: frozenset[bytes],
+) -> Pairs:
+    """:func:`forward_request_headers` in one pass, the ``Via`` element ``hop`` given
+    (``b"1.1 gateway"``) and the names in ``drop`` left out as well."""
     believe = client in trusted
     prior_for = b""
     prior_via = b""
+    connection: list[bytes] | None = None
     out: Pairs = []
-    for name, value in pairs:
+    for name, value in headers:
+        name = name.lower()
+        if name in HOP_BY_HOP:
+            if name == b"connection" and value.lower() not in _PLAIN_CONNECTION:
+                connection = [value] if connection is None else [*connection, value]
+            continue
         if name in _FORWARDING:
-            if believe and name == b"x-forwarded-for":
-                prior_for = value
-            if believe and name in (b"x-forwarded-proto", b"x-forwarded-host", b"forwarded"):
-                out.append((name, value))
+            if believe:
+                if name == b"x-forwarded-for":
+                    prior_for = value
+                elif name != b"x-real-ip":
+                    out.append((name, value))
             continue
         if name == b"via":
             prior_via = value
             continue
-        out.append((name, value))
+        if name not in drop:
+            out.append((name, value))
+    if connection is not None:  # rare: Connection names more headers to drop
+        named = _connection_named(connection)
+        out = [pair for pair in out if pair[0] not in named]
+        if b"x-forwarded-for" in named:
+            prior_for = b""
+        if b"via" in named:
+            prior_via = b""
     addr = (client or "unknown").encode()
     out.append((b"x-forwarded-for", prior_for + b", " + addr if prior_for else addr))
-    if not any(n == b"x-forwarded-proto" for n, _ in out):
+    if not believe or not any(n == b"x-forwarded-proto" for n, _ in out):
         out.append((b"x-forwarded-proto", scheme.encode()))
-    if host is not None and not any(n == b"x-forwarded-host" for n, _ in out):
+    if host is not None and (not believe or not any(n == b"x-forwarded-host" for n, _ in out)):
         out.append((b"x-forwarded-host", host))
     node = f'"[{client}]"' if client and ":" in client else (client or "unknown")
     element = f"for={node};proto={scheme}".encode()
     if host is not None:
         element += b';host="' + host + b'"'
-    existing = next((i for i, (n, _) in enumerate(out) if n == b"forwarded"), None)
+    existing = None
+    if believe:
+        existing = next((i for i, (n, _) in enumerate(out) if n == b"forwarded"), None)
     if existing is None:
         out.append((b"forwarded", element))
     else:
         out[existing] = (b"forwarded", out[existing][1] + b", " + element)
-    hop = http_version.encode() + b" " + via
     out.append((b"via", prior_via + b", " + hop if prior_via else hop))
     return out
 
@@ -118,13 +166,39 @@ def response_headers(
     headers: Iterable[tuple[bytes, bytes]], *, via: bytes, http_version: str
 ) -> Pairs:
     """The upstream response headers to send to the client, with our ``Via`` appended."""
-    out = strip_hop_by_hop(headers)
-    hop = http_version.encode() + b" " + via
-    for index, (name, value) in enumerate(out):
+    return response_pairs(headers, hop=http_version.encode() + b" " + via, request_id=None)
+
+
+def response_pairs(
+    headers: Iterable[tuple[bytes, bytes]], *, hop: bytes, request_id: bytes | None
+) -> Pairs:
+    """:func:`response_headers` in one pass, the ``Via`` element ``hop`` given; with a
+    ``request_id``, the upstream's ``X-Request-ID`` is replaced by it (appended last)."""
+    connection: list[bytes] | None = None
+    out: Pairs = []
+    via_at = -1
+    for name, value in headers:
+        name = name.lower()
+        if name in HOP_BY_HOP:
+            if name == b"connection" and value.lower() not in _PLAIN_CONNECTION:
+                connection = [value] if connection is None else [*connection, value]
+            continue
         if name == b"via":
-            out[index] = (name, value + b", " + hop)
-            return out
-    out.append((b"via", hop))
+            if via_at < 0:
+                via_at = len(out)
+                value = value + b", " + hop
+        elif request_id is not None and name == b"x-request-id":
+            continue
+        out.append((name, value))
+    if connection is not None:  # rare: Connection names more headers to drop
+        named = _connection_named(connection)
+        if b"via" in named:
+            via_at = -1
+        out = [pair for pair in out if pair[0] not in named]
+    if via_at < 0:
+        out.append((b"via", hop))
+    if request_id is not None:
+        out.append((b"x-request-id", request_id))
     return out
 
 

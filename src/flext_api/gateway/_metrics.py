@@ -7,6 +7,7 @@ a request that matches no route counts under ``route="<unmatched>"``.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -62,9 +63,9 @@ class GatewayMetrics:
             ["outcome"],
             registry=self.registry,
         )
-        # The children of one label set, looked up once (labels() costs ~3 us a call);
+        # The value cells of one label set, looked up once (labels() costs ~3 us a call);
         # bounded like the series: route and cluster names, status classes, reasons.
-        self._series: dict[tuple[str, str, int, str], tuple[Any, Any, Any]] = {}
+        self._series: dict[tuple[str, str, int, str], _Cells] = {}
 
     def observe(
         self,
@@ -79,21 +80,53 @@ class GatewayMetrics:
     ) -> None:
         """Record one finished request."""
         key = (route, cluster, status // 100, reason)
-        series = self._series.get(key)
-        if series is None:
-            series = self._series[key] = (
+        cells = self._series.get(key)
+        if cells is None:
+            cells = self._series[key] = _Cells(
                 self.requests.labels(route, cluster, f"{status // 100}xx", reason),
                 self.upstream_ttfb.labels(route, cluster),
                 self.upstream_latency.labels(route, cluster),
             )
-        series[0].inc()
+        cells.requests.inc(1)
         if ttfb is not None:
-            series[1].observe(ttfb)
+            cells.ttfb_sum.inc(ttfb)
+            cells.ttfb_buckets[bisect_left(cells.ttfb_bounds, ttfb)].inc(1)
         if upstream_time is not None:
-            series[2].observe(upstream_time)
+            cells.latency_sum.inc(upstream_time)
+            cells.latency_buckets[bisect_left(cells.latency_bounds, upstream_time)].inc(1)
         if attempts > 1:
             self.retries.labels(route, cluster).inc(attempts - 1)
 
     def render(self) -> bytes:
         """The exposition text."""
         return generate_latest(self.registry)
+
+
+class _Cells:
+    """The value cells behind one label set's counter and two histograms.
+
+    ``Counter.inc`` and ``Histogram.observe`` check, per call, what is settled once the
+    child exists (observable, amount not negative) and walk the buckets in Python; on
+    the path of every proxied request the cells are bumped directly: the same sums and
+    buckets (the first bound ``>=`` the amount, as ``observe`` picks), with each cell's
+    own locking, whatever its value class (multiprocess mode included).
+    """
+
+    __slots__ = (
+        "latency_bounds",
+        "latency_buckets",
+        "latency_sum",
+        "requests",
+        "ttfb_bounds",
+        "ttfb_buckets",
+        "ttfb_sum",
+    )
+
+    def __init__(self, requests: Any, ttfb: Any, latency: Any) -> None:
+        self.requests = requests._value
+        self.ttfb_bounds: list[float] = ttfb._upper_bounds  # the last one is +Inf
+        self.ttfb_sum = ttfb._sum
+        self.ttfb_buckets: list[Any] = ttfb._buckets
+        self.latency_bounds: list[float] = latency._upper_bounds
+        self.latency_sum = latency._sum
+        self.latency_buckets: list[Any] = latency._buckets

@@ -32,7 +32,7 @@ from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
 from ._cluster import Cluster
 from ._config import GatewayTimeouts, RouteConfig, RouteRetry
-from ._headers import TrustedProxies, apply_rules, forward_request_headers, response_headers
+from ._headers import TrustedProxies, apply_rules, forward_pairs, response_pairs
 from ._reasons import Reason, reason_for_code
 
 __all__ = ["Exchange", "ExchangeResult", "UpstreamCut", "compiled_route", "upstream_path"]
@@ -75,20 +75,57 @@ class CompiledRoute:
     request_remove: frozenset[bytes]
     response_add: tuple[tuple[bytes, bytes], ...]
     response_remove: frozenset[bytes]
+    #: Worked out once per route for every request: one attempt's transport timeouts,
+    #: the client's headers never forwarded (``Host`` unless kept, ``X-Request-ID``),
+    #: the ``Host`` sent instead, the response names a rule removes or replaces, and
+    #: whether the path sent upstream differs from the client's (strip or rewrite).
+    per_attempt: TimeoutConfig
+    request_drop: frozenset[bytes]
+    host_rewrite: bytes | None
+    response_drop: frozenset[bytes]
+    rewrites_path: bool
+    #: Plain copies of what every request reads (a pydantic model's attribute costs a
+    #: ``__getattr__``-hooked lookup each time): names, the head and total deadlines,
+    #: the retried statuses, the gateway-level auth and rate-limit switches.
+    name: str
+    cluster: str
+    per_try: float
+    total: float
+    retry_statuses: frozenset[int]
+    auth_gate: bool
+    rate_limited: bool
 
 
 def compiled_route(route: RouteConfig, cluster: Cluster) -> CompiledRoute:
     """Compile ``route``; its overrides fall back on the cluster's settings."""
     rules = route.headers
+    timeouts = route.timeouts or cluster.config.timeouts
+    response_add = tuple((k.lower().encode(), v.encode()) for k, v in rules.response_add.items())
+    response_remove = frozenset(k.lower().encode() for k in rules.response_remove)
+    keep_host = route.host_rewrite is None and route.preserve_host
+    retry = route.retry or cluster.config.retry
     return CompiledRoute(
         config=route,
-        timeouts=route.timeouts or cluster.config.timeouts,
-        retry=route.retry or cluster.config.retry,
+        timeouts=timeouts,
+        retry=retry,
         rewrite=re.compile(route.rewrite.regex) if route.rewrite is not None else None,
         request_add=tuple((k.lower().encode(), v.encode()) for k, v in rules.request_add.items()),
         request_remove=frozenset(k.lower().encode() for k in rules.request_remove),
-        response_add=tuple((k.lower().encode(), v.encode()) for k, v in rules.response_add.items()),
-        response_remove=frozenset(k.lower().encode() for k in rules.response_remove),
+        response_add=response_add,
+        response_remove=response_remove,
+        per_attempt=_attempt_timeout(timeouts),
+        request_drop=_DROP_ID if keep_host else _DROP_HOST_AND_ID,
+        host_rewrite=route.host_rewrite.encode() if route.host_rewrite is not None else None,
+        response_drop=response_remove | {name for name, _ in response_add},
+        rewrites_path=route.rewrite is not None
+        or (route.strip_prefix and route.match.path_prefix is not None),
+        name=route.name,
+        cluster=route.cluster,
+        per_try=timeouts.per_try,
+        total=timeouts.total,
+        retry_statuses=frozenset(retry.statuses),
+        auth_gate=route.auth is True,
+        rate_limited=route.rate_limit is not None,
     )
 
 
@@ -170,6 +207,19 @@ def _attempt_timeout(timeouts: GatewayTimeouts) -> TimeoutConfig:
     )
 
 
+_HOPS: dict[tuple[str, bytes], bytes] = {}
+
+
+def _hop(http_version: str, via: bytes) -> bytes:
+    """Our ``Via`` element for a request of ``http_version`` (``b"1.1 gateway"``)."""
+    hop = _HOPS.get((http_version, via))
+    if hop is None:
+        if len(_HOPS) >= 64:  # versions and configured names: a handful in practice
+            _HOPS.clear()
+        hop = _HOPS[(http_version, via)] = http_version.encode() + b" " + via
+    return hop
+
+
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
     for name, value in headers:
         if name == b"transfer-encoding":
@@ -188,7 +238,6 @@ class Exchange:
         self,
         route: CompiledRoute,
         cluster: Cluster,
-        *,
         trusted: TrustedProxies,
         via: bytes,
         request_id: bytes,
@@ -202,57 +251,53 @@ class Exchange:
         self.request_id = request_id
         self.result = ExchangeResult()
 
-    def _request_headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+    def _request_headers(self, scope: Scope, hop: bytes) -> list[tuple[bytes, bytes]]:
         raw: list[tuple[bytes, bytes]] = scope["headers"]
         host = next((v for n, v in raw if n == b"host"), None)
         client = scope.get("client")
-        pairs = forward_request_headers(
+        route = self.route
+        pairs = forward_pairs(
             raw,
             client=client[0] if client else None,
             scheme=scope.get("scheme", "http"),
             host=host,
             trusted=self.trusted,
-            via=self.via,
-            http_version=scope.get("http_version", "1.1"),
+            hop=hop,
+            drop=route.request_drop,
         )
-        config = self.route.config
-        keep_host = config.host_rewrite is None and config.preserve_host
-        drop = _DROP_ID if keep_host else _DROP_HOST_AND_ID
-        pairs = [pair for pair in pairs if pair[0] not in drop]
-        if config.host_rewrite is not None:
-            pairs.append((b"host", config.host_rewrite.encode()))
+        if route.host_rewrite is not None:
+            pairs.append((b"host", route.host_rewrite))
         pairs.append((b"x-request-id", self.request_id))
-        return apply_rules(pairs, self.route.request_add, self.route.request_remove)
+        return apply_rules(pairs, route.request_add, route.request_remove)
 
     async def run(self, scope: Scope, receive: Receive, send: Send) -> ExchangeResult:
         """Proxy the request; answer with a problem document if no upstream answered."""
         method: str = scope["method"]
-        headers = self._request_headers(scope)
+        hop = _hop(scope.get("http_version", "1.1"), self.via)
+        headers = self._request_headers(scope, hop)
         has_body = _has_body(scope["headers"])
         body = _Body(receive)
         raw_path = scope.get("raw_path") or scope["path"].encode()
-        path = upstream_path(self.route, raw_path.decode("latin-1"))
+        path = raw_path.decode("latin-1")
+        route = self.route
+        if route.rewrites_path:
+            path = upstream_path(route, path)
         query = scope.get("query_string", b"").decode("latin-1")
         target = path + ("?" + query if query else "")
         idempotent = method in IDEMPOTENT_METHODS or any(
             n == b"idempotency-key" for n, _ in headers
         )
-        timeouts = self.route.timeouts
-        retry = self.route.retry
+        retry = route.retry
         cluster = self.cluster
         clock = cluster.clock
         start = clock.monotonic()
-        deadline = start + timeouts.total
-        per_attempt = _attempt_timeout(timeouts)
+        deadline = start + route.total
+        per_attempt = route.per_attempt
         # A transport that takes the pairs as they are (H1Transport) skips the round
         # trip through str; others get them decoded.
         raw_ok = getattr(cluster.transport, "raw_headers", False)
-        str_headers = (
-            None
-            if raw_ok
-            else Headers.from_pairs(
-                [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
-            )
+        str_headers = Headers.from_pairs(
+            [] if raw_ok else [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
         )
         tried: set[str] = set()
         result = self.result
@@ -263,9 +308,10 @@ class Exchange:
             if isinstance(picked, Reason):
                 reason = picked
                 break
-            tried.add(picked.id)
+            ident = picked.instance.id
+            tried.add(ident)
             result.attempts += 1
-            result.instance = picked.id
+            result.instance = ident
             attempt_start = clock.monotonic()
             # The attempt's time to a response head (per_try, within the total) is the
             # request's deadline: the transport's one shared timer enforces it, where an
@@ -276,25 +322,25 @@ class Exchange:
                 headers=str_headers,
                 stream=body.chunks() if has_body else None,
                 timeout=per_attempt,
-                deadline=min(deadline, attempt_start + timeouts.per_try),
+                deadline=min(deadline, attempt_start + route.per_try),
                 extensions={"raw_headers": headers} if raw_ok else None,
             )
             in_flight = cluster.in_flight
-            in_flight[picked.id] = in_flight.get(picked.id, 0) + 1
+            in_flight[ident] = in_flight.get(ident, 0) + 1
             response: HttpResponse | None = None
             code: ErrorCode | None = None
             try:
                 response = await cluster.transport.send(request, stream=True)
             except FlextApiError as exc:
                 if isinstance(exc.__cause__, ClientGone):
-                    in_flight[picked.id] -= 1
+                    in_flight[ident] -= 1
                     cluster.release(picked)
                     result.reason = Reason.CLIENT_DISCONNECT
                     result.status = Reason.CLIENT_DISCONNECT.status
                     return result
                 reason, code = reason_for_code(exc.code), exc.code
             if response is None:
-                in_flight[picked.id] -= 1
+                in_flight[ident] -= 1
                 if reason is Reason.OVERFLOW:
                     cluster.release(picked)
                 else:
@@ -306,20 +352,20 @@ class Exchange:
             elapsed = clock.monotonic() - attempt_start
             cluster.report(picked, status=response.status_code, error=None, duration=elapsed)
             if (
-                response.status_code in retry.statuses
+                response.status_code in route.retry_statuses
                 and idempotent
                 and not body.started
                 and self._may_retry(None, body, idempotent, retry, tried_count=result.attempts)
             ):
-                in_flight[picked.id] -= 1
+                in_flight[ident] -= 1
                 await response.aclose()
                 continue
             try:
                 result.ttfb = elapsed
                 watch = receive if not has_body or body.consumed else None
-                await self._relay(response, scope, send, method, watch)
+                await self._relay(response, hop, send, method, watch)
             finally:
-                in_flight[picked.id] -= 1
+                in_flight[ident] -= 1
                 result.upstream_time = clock.monotonic() - attempt_start
             return result
         await self._fail(scope, send, reason)
@@ -348,7 +394,7 @@ class Exchange:
     async def _relay(
         self,
         response: HttpResponse,
-        scope: Scope,
+        hop: bytes,
         send: Send,
         method: str,
         receive: Receive | None,
@@ -357,17 +403,19 @@ class Exchange:
         result = self.result
         result.status = response.status_code
         raw = response.extensions.get("raw_headers")
-        pairs = response_headers(
+        pairs = response_pairs(
             raw
             if raw is not None
             else [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.raw()],
-            via=self.via,
-            http_version=scope.get("http_version", "1.1"),
+            hop=hop,
+            request_id=self.request_id,
         )
-        pairs = [(n, v) for n, v in pairs if n != b"x-request-id"]
-        pairs.append((b"x-request-id", self.request_id))
-        pairs = apply_rules(pairs, self.route.response_add, self.route.response_remove)
-        pairs.extend(self.extra_headers)
+        route = self.route
+        if route.response_drop:
+            pairs = [p for p in pairs if p[0] not in route.response_drop]
+            pairs.extend(route.response_add)
+        if self.extra_headers:
+            pairs.extend(self.extra_headers)
         no_body = method == "HEAD" or response.status_code in _NO_BODY_STATUS
         try:
             await send(

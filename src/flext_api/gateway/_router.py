@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
 from urllib.parse import parse_qsl
 
 from ._config import MatchConfig, RouteConfig
@@ -78,7 +80,7 @@ class Router:
     ('o', {'id': '7'})
     """
 
-    __slots__ = ("_entries", "uses_headers")
+    __slots__ = ("_entries", "_memo", "uses_headers", "uses_query")
 
     def __init__(self, routes: Sequence[RouteConfig]) -> None:
         entries = []
@@ -94,6 +96,14 @@ class Router:
         self._entries = tuple(entries)
         #: False when no route matches on headers: callers may then pass only ``host``.
         self.uses_headers = any(route.match.headers for route in routes)
+        #: False when no route matches on the query: callers may then pass ``""``.
+        self.uses_query = any(route.match.query for route in routes)
+        # (method, host, path) -> the match, when neither headers nor the query take part:
+        # most traffic repeats a few paths. Bounded: emptied when full, long paths and
+        # hosts (over 256 characters) not kept.
+        self._memo: dict[tuple[str, str, str], RouteMatch | None] | None = (
+            None if self.uses_headers or self.uses_query else {}
+        )
 
     @property
     def routes(self) -> tuple[RouteConfig, ...]:
@@ -109,6 +119,26 @@ class Router:
         query: str,
     ) -> RouteMatch | None:
         """The first route that matches, or None. ``headers`` keys are lower-case."""
+        memo = self._memo
+        if memo is None or len(path) > _MEMO_PATH or len(host) > _MEMO_PATH:
+            return self._match(method, host, path, headers, query)
+        key = (method, host, path)
+        found: RouteMatch | None = memo.get(key, _MISS)
+        if found is _MISS:
+            found = self._match(method, host, path, headers, query)
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[key] = found
+        return found
+
+    def _match(
+        self,
+        method: str,
+        host: str,
+        path: str,
+        headers: Mapping[str, str],
+        query: str,
+    ) -> RouteMatch | None:
         hostname = _strip_port(host.lower())
         parsed_query: dict[str, str] | None = None
         for entry in self._entries:
@@ -132,6 +162,9 @@ class Router:
 
 
 _NO_PARAMS: Mapping[str, str] = {}
+_MISS: Any = object()
+_MEMO_SIZE = 1024
+_MEMO_PATH = 256
 
 
 def _match_path(entry: _Entry, m: MatchConfig, path: str) -> Mapping[str, str] | None:
@@ -144,7 +177,8 @@ def _match_path(entry: _Entry, m: MatchConfig, path: str) -> Mapping[str, str] |
         return None
     if entry.regex is not None:
         found = entry.regex.fullmatch(path)
-        return None if found is None else found.groupdict()
+        # Read-only: a remembered match is shared by the requests of the same path.
+        return None if found is None else MappingProxyType(found.groupdict())
     return _NO_PARAMS
 
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any
 
 import httptools
@@ -308,6 +308,12 @@ def _split(url: str) -> tuple[str, str] | None:
     """``(netloc, target)`` of an ``http://`` URL, or None for any other URL."""
     if not url.startswith("http://"):
         return None
+    slash = url.find("/", 7)
+    if slash != -1:  # the usual case: an authority, then a path
+        netloc = url[7:slash]
+        if "?" not in netloc and "#" not in netloc:
+            target = url[slash:]
+            return netloc, target.partition("#")[0] if "#" in target else target
     end = len(url)
     for stop in ("/", "?", "#"):
         at = url.find(stop, 7)
@@ -343,6 +349,9 @@ class H1Transport:
         fallback: Transport | None = None,
     ) -> None:
         self._pool = pool or PoolConfig()
+        # Read per request: plain attributes, not the model's (hooked) attribute lookups.
+        self._keepalive_expiry = self._pool.keepalive_expiry
+        self._max_keepalive = self._pool.max_keepalive
         self._timeout = timeout or TimeoutConfig()
         self._clock = get_clock(clock)
         self._fallback = fallback
@@ -383,7 +392,7 @@ class H1Transport:
         since, conn.idle_since = conn.idle_since, 0.0
         self._idle_count -= 1
         assert self._loop is not None
-        if self._loop.time() - since >= self._pool.keepalive_expiry:
+        if self._loop.time() - since >= self._keepalive_expiry:
             conn.close()  # and every older one: they expired before it
             while idle:
                 idle[0].close()
@@ -422,7 +431,7 @@ class H1Transport:
     def _release(self, conn: _Conn) -> None:
         """The exchange on ``conn`` ended: keep it for the next one or close it."""
         conn.head = None
-        if not (conn.reusable and conn.alive) or self._idle_count >= self._pool.max_keepalive:
+        if not (conn.reusable and conn.alive) or self._idle_count >= self._max_keepalive:
             conn.close()
             return
         assert self._loop is not None
@@ -430,7 +439,7 @@ class H1Transport:
         conn.origin.idle.append(conn)
         self._idle_count += 1
         if self._sweep is None:
-            self._sweep = self._loop.call_later(self._pool.keepalive_expiry, self._expire)
+            self._sweep = self._loop.call_later(self._keepalive_expiry, self._expire)
 
     def _expire(self) -> None:
         """Close the connections idle for longer than ``keepalive_expiry``."""
@@ -498,7 +507,9 @@ class H1Transport:
             connecting = False
             head = conn.begin()
             dog.reading(watch)
-            await self._write(conn, request, netloc, target, watch)
+            chunked = self._write_head(conn, request, netloc, target)
+            if request.stream is not None:
+                await self._write_body(conn, request.stream, chunked, watch)
             if not head.done():
                 dog.reading(watch)
             await head
@@ -524,9 +535,7 @@ class H1Transport:
                 self._release(conn)
             response = HttpResponse(
                 status,
-                headers=Headers.from_pairs(
-                    [(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw]
-                ),
+                headers=_RawHeaders.of(raw),
                 content=content,
                 url=request.url,
                 http_version="HTTP/1.1" if version == "1.1" else f"HTTP/{version}",
@@ -557,10 +566,9 @@ class H1Transport:
                 self._in_use -= 1
                 self._slots.give()
 
-    async def _write(
-        self, conn: _Conn, request: HttpRequest, netloc: str, target: str, watch: Watch | None
-    ) -> None:
-        """Write the request head and body (a stream chunked unless its length is given)."""
+    def _write_head(self, conn: _Conn, request: HttpRequest, netloc: str, target: str) -> bool:
+        """Write the request head (and a ``content`` body); True when a stream follows
+        chunked (no length given)."""
         method = request.method
         raw = request.extensions.get(RAW_HEADERS)
         if raw is None:
@@ -578,10 +586,9 @@ class H1Transport:
         low = block.lower()
         extra = b"" if b"\r\nhost:" in low else b"\r\nhost: " + netloc.encode("latin-1")
         content = request.content
-        body = request.stream
         chunked = False
         if b"\r\ncontent-length:" not in low:
-            if body is not None:
+            if request.stream is not None:
                 chunked = True
                 if b"\r\ntransfer-encoding:" not in low:
                     extra += b"\r\ntransfer-encoding: chunked"
@@ -591,8 +598,14 @@ class H1Transport:
         transport = conn.transport
         assert transport is not None
         transport.write(head + content if content else head)
-        if body is None:
-            return
+        return chunked
+
+    async def _write_body(
+        self, conn: _Conn, body: AsyncIterable[bytes], chunked: bool, watch: Watch | None
+    ) -> None:
+        """Write a streamed request body (chunked unless its length was given)."""
+        transport = conn.transport
+        assert transport is not None
         dog = self._watchdog
         source = aiter(body)
         upstream_head = conn.head
@@ -739,6 +752,28 @@ class H1Transport:
             f"<H1Transport [Requests: {s['in_use']} active, {s['waiting']} queued | "
             f"Connections: {s['open']} open, {s['idle']} idle, max {s['max_connections']}]>"
         )
+
+
+class _RawHeaders(Headers):
+    """Response headers decoded to ``str`` on first use: a proxy passing the raw pairs
+    on (``response.extensions[RAW_HEADERS]``) never pays for the decoding."""
+
+    __slots__ = ("_raw",)
+    _raw: list[tuple[bytes, bytes]]
+
+    @classmethod
+    def of(cls, raw: list[tuple[bytes, bytes]]) -> _RawHeaders:
+        self = cls.__new__(cls)
+        self._raw = raw
+        self._index = None
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        # Only an unset slot lands here: ``_items`` until first used.
+        if name != "_items":
+            raise AttributeError(name)
+        items = self._items = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in self._raw]
+        return items
 
 
 class _BodyFailed(Exception):

@@ -689,7 +689,8 @@ async def test_upstream_closing_during_a_stalled_upload_is_protocol_error() -> N
     async with _raw_server(handler) as url:
         transport = H1Transport(timeout=TimeoutConfig(read=30))
         sending = asyncio.ensure_future(transport.send(HttpRequest("POST", url, stream=big())))
-        await _poll(lambda: transport.stats()["open"] == 1)
+        # "open" counts a connection from the moment it is dialled: wait until it is made.
+        await _poll(lambda: any(o.conns for o in transport._origins.values()))
         conn = next(iter(next(iter(transport._origins.values())).conns))
         await _poll(lambda: conn.paused_writing)
         close.set()

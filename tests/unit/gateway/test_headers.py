@@ -5,8 +5,10 @@ from __future__ import annotations
 from flext_api.gateway._headers import (
     TrustedProxies,
     apply_rules,
+    forward_pairs,
     forward_request_headers,
     response_headers,
+    response_pairs,
     strip_hop_by_hop,
 )
 
@@ -84,3 +86,61 @@ def test_apply_rules_adds_and_removes() -> None:
     """Added headers replace existing ones; removed ones go."""
     out = apply_rules([(b"a", b"1"), (b"b", b"2"), (b"c", b"3")], [(b"a", b"9")], frozenset({b"b"}))
     assert out == [(b"c", b"3"), (b"a", b"9")]
+
+
+def test_forward_pairs_drops_connection_named_forwarding_and_given_names() -> None:
+    """The one-pass form drops ``drop`` and what Connection names, even a trusted XFF."""
+    out = forward_pairs(
+        [
+            (b"Connection", b"X-Forwarded-For, via"),
+            (b"x-forwarded-for", b"1.2.3.4"),
+            (b"via", b"1.1 lb"),
+            (b"host", b"a"),
+            (b"x-request-id", b"old"),
+            (b"x-keep", b"1"),
+        ],
+        client="10.0.0.1",
+        scheme="http",
+        host=b"a",
+        trusted=TrustedProxies(["10.0.0.0/8"]),
+        hop=b"1.1 gw",
+        drop=frozenset({b"host", b"x-request-id"}),
+    )
+    assert out == [
+        (b"x-keep", b"1"),
+        (b"x-forwarded-for", b"10.0.0.1"),
+        (b"x-forwarded-proto", b"http"),
+        (b"x-forwarded-host", b"a"),
+        (b"forwarded", b'for=10.0.0.1;proto=http;host="a"'),
+        (b"via", b"1.1 gw"),
+    ]
+
+
+def test_response_pairs_replaces_request_id_and_extends_first_via() -> None:
+    """The upstream's X-Request-ID gives way to ours; only the first Via is extended."""
+    out = response_pairs(
+        [(b"Via", b"1.1 a"), (b"X-Request-ID", b"up"), (b"via", b"1.1 b"), (b"TE", b"x")],
+        hop=b"1.1 gw",
+        request_id=b"ours",
+    )
+    assert out == [(b"via", b"1.1 a, 1.1 gw"), (b"via", b"1.1 b"), (b"x-request-id", b"ours")]
+
+
+def test_response_pairs_via_named_by_connection_is_replaced() -> None:
+    """A Via that Connection names is dropped and ours appended alone."""
+    out = response_pairs(
+        [(b"connection", b"via"), (b"via", b"1.1 a"), (b"x-keep", b"1")],
+        hop=b"1.1 gw",
+        request_id=None,
+    )
+    assert out == [(b"x-keep", b"1"), (b"via", b"1.1 gw")]
+
+
+def test_plain_connection_value_drops_only_itself() -> None:
+    """``Connection: Keep-Alive`` names nothing more: every other header stays."""
+    out = response_pairs(
+        [(b"Connection", b"Keep-Alive"), (b"Keep-Alive", b"timeout=5"), (b"x-keep", b"1")],
+        hop=b"1.1 gw",
+        request_id=None,
+    )
+    assert out == [(b"x-keep", b"1"), (b"via", b"1.1 gw")]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from flext_api.gateway import RouteConfig, Router
 
 
@@ -83,3 +85,47 @@ def test_header_condition_any_value() -> None:
     router = Router([_route("h", headers={"X-Tenant": "*"})])
     assert _name(router, "/", headers={"x-tenant": "t1"}) == "h"
     assert _name(router, "/") is None
+
+
+def test_repeated_path_gives_the_same_answer() -> None:
+    """A remembered match answers as the first lookup did, for hits and misses alike."""
+    router = Router([_route("t", path_template="/o/{id}"), _route("p", path_prefix="/x")])
+    for _ in range(2):
+        found = router.match("GET", "h", "/o/7", {}, "")
+        assert found is not None
+        assert (found.route.name, dict(found.params)) == ("t", {"id": "7"})
+        assert router.match("GET", "h", "/nothing", {}, "") is None
+
+
+def test_remembered_params_are_read_only() -> None:
+    """Template parameters shared by remembered matches cannot be changed by a caller."""
+    router = Router([_route("t", path_template="/o/{id}")])
+    found = router.match("GET", "h", "/o/7", {}, "")
+    assert found is not None
+    with pytest.raises(TypeError):
+        found.params["id"] = "8"  # type: ignore[index]
+
+
+def test_query_routes_are_matched_on_every_request() -> None:
+    """With a query condition in the table, the query decides on every request."""
+    router = Router([_route("q", path="/s", query={"v": "2"}), _route("other")])
+    assert router.uses_query
+    assert _name(router, "/s", query="v=2") == "q"
+    assert _name(router, "/s", query="v=1") == "other"
+
+
+def test_long_paths_are_matched_without_being_remembered() -> None:
+    """A path or host over the remembered length is matched afresh, same answer."""
+    router = Router([_route("p", path_prefix="/x")])
+    long_path = "/x/" + "a" * 300
+    assert _name(router, long_path) == "p"
+    assert _name(router, "/x/1", host="h" * 300) == "p"
+    assert _name(router, "/y/" + "a" * 300) is None
+
+
+def test_memo_emptied_when_full_still_answers() -> None:
+    """Past the memo's bound it starts afresh; answers stay the same."""
+    router = Router([_route("p", path_prefix="/x")])
+    for index in range(1100):
+        assert _name(router, f"/x/{index}") == "p"
+    assert _name(router, "/x/0") == "p"
