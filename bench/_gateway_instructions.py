@@ -9,8 +9,12 @@ divided by the requests is the cost of one request, start-up and warm-up left ou
 Deterministic enough to decide on a loaded machine where wall-clock figures are not.
 A tool for decisions, not part of ``make bench`` (it needs valgrind and takes minutes).
 
+The edge targets run bench/gateway.py's edge gateway (one Redis): ``jwt`` (JWT + Redis
+rate limit, proxied), ``full`` (JWT + Redis limit + a cache hit) and ``hit`` (a cache hit
+alone), each sent with the bench's bearer token.
+
 Run: .venv/bin/python bench/_gateway_instructions.py [--requests 1000] [--warmup 200]
-    [--targets minimal,gateway,gateway-aiohttp]
+    [--connections 8] [--keep DIR] [--targets minimal,gateway,gateway-aiohttp,jwt,full,hit]
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,16 +35,22 @@ from pathlib import Path
 
 import aiohttp
 from _nginx import Nginx
-from gateway import _free_port, _gateway_config
+from gateway import _edge_config, _free_port, _gateway_config, _redis, _token
 
 HERE = Path(__file__).resolve().parent
 
 
-async def _load(url: str, count: int, connections: int = 8) -> None:
+_EDGE = {"jwt": "/jwt/", "full": "/full/", "hit": "/hit/"}
+_HEADERS: dict[str, str] = {}
+_CONNECTIONS = [8]
+
+
+async def _load(url: str, count: int, connections: int = 0) -> None:
     """Send ``count`` GETs over ``connections`` keep-alive connections; check each."""
     left = count
+    connections = connections or _CONNECTIONS[0]
     connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector, headers=_HEADERS) as session:
 
         async def worker() -> None:
             nonlocal left
@@ -101,8 +112,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--keep", type=Path, help="copy each dump here (callgrind_annotate)")
     parser.add_argument("--targets", default="minimal,gateway,gateway-aiohttp")
     args = parser.parse_args()
+    _CONNECTIONS[0] = args.connections
+    _HEADERS["Authorization"] = f"Bearer {_token()}"
     results: dict[str, float] = {}
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="flext-gw-ir-") as tmp:
         root = Path(tmp)
@@ -115,6 +130,12 @@ def main() -> None:
                 argv = [sys.executable, "-m", "uvicorn", "_minimal_proxy:app", "--host",
                         "127.0.0.1", "--port", str(port), "--no-access-log",
                         "--log-level", "warning"]  # fmt: skip
+            elif name in _EDGE:
+                config = _edge_config(upstream.url, port, root, _redis(stack, root))
+                data = json.loads(config.read_text())
+                data["listeners"][0]["header_timeout"] = 600
+                config.write_text(json.dumps(data))
+                argv = [sys.executable, "-m", "flext_api.cli", "gateway", "--config", str(config)]
             else:
                 config = _gateway_config(upstream.url, port, root)
                 data = json.loads(config.read_text())
@@ -125,9 +146,12 @@ def main() -> None:
                     data["clusters"][0]["transport"] = "aiohttp"
                 config.write_text(json.dumps(data))
                 argv = [sys.executable, "-m", "flext_api.cli", "gateway", "--config", str(config)]
-            url = f"http://127.0.0.1:{port}/"
+            url = f"http://127.0.0.1:{port}{_EDGE.get(name, '/')}"
             out = root / f"{name}.out"
             results[name] = _instructions(argv, env, url, args.warmup, args.requests, out)
+            if args.keep is not None:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                shutil.copy(out.with_name(out.name + ".1"), args.keep / f"{name}.callgrind")
             print(f"{name:<18}{results[name]:>12,.0f} instructions/request", flush=True)
     if "minimal" in results:
         for name, value in results.items():

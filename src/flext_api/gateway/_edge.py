@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Edge", "EdgeMetrics"]
 
+_COUNTERS_MAX = 1024
+
 
 class EdgeMetrics:
     """The edge's Prometheus series, on the gateway's registry."""
@@ -129,6 +131,7 @@ class Edge:
         self._limiter: EdgeLimiter | None = None
         self._cache: SharedCache | None = None
         self._retired: list[Any] = []
+        self._cache_counters: dict[tuple[str, str], Any] = {}
 
     # -- stateful parts, kept across reloads ------------------------------------------------
     def shared_auth(self, config: GatewayConfig) -> EdgeAuth:
@@ -188,14 +191,18 @@ class Edge:
         started = time.perf_counter()
         name = route.config.name
         result = exchange.result
+        # The RateLimit-* lines of the tightest limit, added to whatever answer goes out.
+        extra: list[tuple[bytes, bytes]] = []
 
         async def observed(message: Message) -> None:
             if message["type"] == "http.response.start":
                 result.status = message["status"]
+                if extra:
+                    message = {**message, "headers": [*message.get("headers", ()), *extra]}
             await send(message)
 
         try:
-            await self._chain(snapshot, route, scope, receive, observed, exchange)
+            await self._chain(snapshot, route, scope, receive, observed, exchange, extra)
         finally:
             self.series.record(
                 name, self.clock.time(), result.status, time.perf_counter() - started
@@ -209,6 +216,7 @@ class Edge:
         receive: Receive,
         send: Send,
         exchange: Exchange,
+        extra: list[tuple[bytes, bytes]],
     ) -> None:
         compiled = self.compiled(snapshot.config)
         name = route.config.name
@@ -232,7 +240,7 @@ class Edge:
         if decision is False:
             return
         if isinstance(decision, RateLimitDecision):
-            send = _with_headers(send, decision.header_lines())
+            extra += decision.header_lines()
         if policy.concurrency is not None and not self.in_flight.enter(name, policy.concurrency):
             self.metrics.concurrency_rejections.labels(name).inc()
             self._count_rejection(name)
@@ -304,7 +312,7 @@ class Edge:
             return
         if config.cache and compiled.cache is not None:
             outcome = await compiled.cache.handle(scope, receive, send, exchange.run)
-            self.metrics.cache.labels(config.name, outcome).inc()
+            self._cache_counter(config.name, outcome).inc()
             return
         await exchange.run(scope, receive, send)
 
@@ -361,6 +369,16 @@ class Edge:
                 await send({"type": "websocket.close", "code": 1008})
         return None
 
+    def _cache_counter(self, route: str, outcome: str) -> Any:
+        """The ``gateway_cache_requests`` child of ``route`` and ``outcome``, looked up once."""
+        key = (route, outcome)
+        child = self._cache_counters.get(key)
+        if child is None:
+            if len(self._cache_counters) >= _COUNTERS_MAX:  # route names of many reloads
+                self._cache_counters.clear()
+            child = self._cache_counters[key] = self.metrics.cache.labels(route, outcome)
+        return child
+
     def _count_rejection(self, route: str) -> None:
         self.rejections[route] = self.rejections.get(route, 0) + 1
 
@@ -371,15 +389,6 @@ class Edge:
         for part in parts:
             if part is not None:
                 await part.aclose()
-
-
-def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
-    async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", []), *extra]}
-        await send(message)
-
-    return wrapped
 
 
 async def _problem(
