@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import redis.asyncio as aioredis
 import structlog
 
 from flext_api import ErrorCode, RateLimitConfig
@@ -27,12 +28,22 @@ def _prefix() -> str:
 
 @pytest.fixture
 async def limiters(redis_server: RedisServer) -> AsyncIterator[list[RedisRateLimiter]]:
-    """Three limiters on separate connections, like three processes sharing a limit."""
+    """Three limiters on separate connections, like three processes sharing a limit.
+
+    Their clients wait up to 30 s for Redis: these tests are about the shared limit, and
+    a starved machine must not push them onto the local fallback (its own tests below).
+    """
     prefix = _prefix()
-    made = [RedisRateLimiter(redis_server.url, rate=10.0, burst=5, prefix=prefix) for _ in range(3)]
+    clients = [
+        aioredis.Redis.from_url(redis_server.url, socket_connect_timeout=30, socket_timeout=30)
+        for _ in range(3)
+    ]
+    made = [RedisRateLimiter(client, rate=10.0, burst=5, prefix=prefix) for client in clients]
     yield made
     for limiter in made:
         await limiter.aclose()
+    for client in clients:
+        await client.aclose()
 
 
 async def test_concurrent_acquirers_never_exceed_the_shared_limit(
