@@ -136,13 +136,10 @@ class JsonLogger:
         if _LEVELS[level] < sink.minimum:
             return
         record = {**self._context, **fields, "event": event}
-        ctx = contextvars.copy_context()
-        for var in ctx:
+        for var, value in contextvars.copy_context().items():
             name = var.name
-            if name.startswith(STRUCTLOG_KEY_PREFIX):
-                value = ctx[var]
-                if value is not Ellipsis:
-                    record.setdefault(name[_PREFIX_LEN:], value)
+            if value is not Ellipsis and name.startswith(STRUCTLOG_KEY_PREFIX):
+                record.setdefault(name[_PREFIX_LEN:], value)
         record["level"] = level
         record["timestamp"] = sink.timestamp()
         if "exc_info" in record:

@@ -89,7 +89,8 @@ class AccessLogger:
             "path": path if path.isprintable() else escape_control(path),
             "route": route,
             "status": status,
-            "duration_ms": round(seconds * 1000.0, 3),
+            # Whole microseconds, then milliseconds: round(x, 3) costs ten times more.
+            "duration_ms": round(seconds * 1e6) / 1000.0,
             "request_id": scope.get(REQUEST_ID_KEY),
             "client": client[0] if client else None,
             "user_agent": agent if agent.isprintable() else escape_control(agent),
