@@ -16,7 +16,7 @@ from flext_api._context import get_request_id, get_traceparent, propagation_head
 from flext_api._server_config import ServerRateLimitConfig
 from flext_api.server import rate_limit
 from flext_api.server.middleware import RequestIdMiddleware
-from flext_api.server.middleware._request_id import new_request_id
+from flext_api.server.middleware._request_id import _RequestIds, new_request_id
 from tests.server.conftest import Build
 from tests.server.helpers import problem, records, serve
 
@@ -33,6 +33,15 @@ def test_new_request_ids_are_unique_across_blocks() -> None:
     """IDs drawn past several blocks of pre-made UUID4s are all different."""
     ids = [new_request_id() for _ in range(1000)]
     assert len(set(ids)) == len(ids)
+
+
+def test_reset_starts_a_new_block() -> None:
+    """After a reset the next ID comes from a new block, not the rest of the old one."""
+    ids = _RequestIds()
+    ids()
+    upcoming = ids._block[32:64]  # what the next call would give without the reset
+    ids.reset()
+    assert ids() != upcoming
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
