@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import logging
 
 from flext_api import ServerConfig
 from flext_api._server_config import AccessLogConfig
+from flext_api.server import create_fastapi_app, make_json_logger
 from tests.server.conftest import Build
 from tests.server.helpers import PEER, records, serve
 
@@ -116,3 +118,12 @@ async def test_disabled_access_log_writes_nothing(build: Build, log_stream: io.S
     async with serve(build(ServerConfig(access_log=AccessLogConfig(enabled=False)))) as client:
         await client.get("/health")
     assert records(log_stream, "request") == []
+
+
+async def test_logger_level_above_info_drops_the_records(log_stream: io.StringIO) -> None:
+    """A default JSON logger set to WARNING writes no record for a successful request."""
+    app = create_fastapi_app(logger=make_json_logger(log_stream, level=logging.WARNING))
+    async with serve(app) as client:
+        response = await client.get("/health")
+    assert response.status_code == 200
+    assert records(log_stream) == []

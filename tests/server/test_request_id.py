@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 
 import pytest
@@ -15,7 +16,7 @@ from flext_api._context import get_request_id, get_traceparent, propagation_head
 from flext_api._server_config import ServerRateLimitConfig
 from flext_api.server import rate_limit
 from flext_api.server.middleware import RequestIdMiddleware
-from flext_api.server.middleware._request_id import new_request_id
+from flext_api.server.middleware._request_id import _RequestIds, new_request_id
 from tests.server.conftest import Build
 from tests.server.helpers import problem, records, serve
 
@@ -26,6 +27,38 @@ TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 def test_new_request_id_is_uuid4_hex() -> None:
     """Generated IDs are 32 hex digits with the UUID4 version and variant bits."""
     assert all(UUID4_HEX.fullmatch(new_request_id()) for _ in range(200))
+
+
+def test_new_request_ids_are_unique_across_blocks() -> None:
+    """IDs drawn past several blocks of pre-made UUID4s are all different."""
+    ids = [new_request_id() for _ in range(1000)]
+    assert len(set(ids)) == len(ids)
+
+
+def test_reset_starts_a_new_block() -> None:
+    """After a reset the next ID comes from a new block, not the rest of the old one."""
+    ids = _RequestIds()
+    ids()
+    upcoming = ids._block[32:64]  # what the next call would give without the reset
+    ids.reset()
+    assert ids() != upcoming
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_does_not_repeat_the_parent_ids() -> None:
+    """A child forked mid-block draws a fresh block instead of the parent's next IDs."""
+    new_request_id()  # a block is in use
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child process
+        os.write(write_end, new_request_id().encode())
+        os._exit(0)
+    os.close(write_end)
+    child_id = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert UUID4_HEX.fullmatch(child_id)
+    assert child_id != new_request_id()
 
 
 async def test_valid_inbound_id_is_kept(build: Build) -> None:

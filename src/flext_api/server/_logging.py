@@ -132,17 +132,27 @@ class JsonLogger:
         What ``info(event, **fields)`` does, for callers that build the dict anyway
         (the access log): no keyword packing on the way.
         """
+        if _LEVELS[level] >= self._sink.minimum:
+            self.write(level, {**self._context, **fields, "event": event})
+
+    @property
+    def context(self) -> Mapping[str, Any]:
+        """The values bound to this logger (the first keys of each of its records)."""
+        return self._context
+
+    def write(self, level: str, record: dict[str, Any]) -> None:
+        """Write ``record``, which holds :attr:`context`, the fields and ``event``, in order.
+
+        The context variables, ``level`` and ``timestamp`` are added as :meth:`emit`
+        adds them; for callers that build the whole record in one dict (the access log).
+        """
         sink = self._sink
         if _LEVELS[level] < sink.minimum:
             return
-        record = {**self._context, **fields, "event": event}
-        ctx = contextvars.copy_context()
-        for var in ctx:
+        for var, value in contextvars.copy_context().items():
             name = var.name
-            if name.startswith(STRUCTLOG_KEY_PREFIX):
-                value = ctx[var]
-                if value is not Ellipsis:
-                    record.setdefault(name[_PREFIX_LEN:], value)
+            if value is not Ellipsis and name.startswith(STRUCTLOG_KEY_PREFIX):
+                record.setdefault(name[_PREFIX_LEN:], value)
         record["level"] = level
         record["timestamp"] = sink.timestamp()
         if "exc_info" in record:

@@ -14,7 +14,7 @@ gone) is logged with status null.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import Scope
@@ -39,7 +39,8 @@ class AccessLogger:
     """Writes the access record of one request (see module docstring)."""
 
     __slots__ = (
-        "_emit",
+        "_context",
+        "_json",
         "_log_headers",
         "_logger",
         "_sensitive_headers",
@@ -61,13 +62,11 @@ class AccessLogger:
         self._sensitive_query = sensitive_query_params
         self._log_headers = log_headers
         self._skip = skip_paths
-        # The default JSON logger takes the record as a dict; others get keywords.
-        self._emit: Callable[[str, str, dict[str, Any]], None] = (
-            logger.emit if isinstance(logger, JsonLogger) else self._emit_keywords
-        )
-
-    def _emit_keywords(self, level: str, event: str, fields: dict[str, Any]) -> None:
-        getattr(self._logger, level)(event, **fields)
+        # The default JSON logger is handed the whole record in one dict (its context
+        # first, then the fields and the event, as its emit() orders them); others get
+        # keywords.
+        self._json = logger if isinstance(logger, JsonLogger) else None
+        self._context: Mapping[str, Any] = self._json.context if self._json is not None else {}
 
     def log(self, scope: Scope, status: int | None, seconds: float, route: str | None) -> None:
         """Log the finished request of ``scope`` (nothing for a skipped path).
@@ -85,11 +84,13 @@ class AccessLogger:
         agent = user_agent.decode("latin-1")
         client = scope.get("client")
         fields: dict[str, Any] = {
+            **self._context,
             "method": scope["method"],
             "path": path if path.isprintable() else escape_control(path),
             "route": route,
             "status": status,
-            "duration_ms": round(seconds * 1000.0, 3),
+            # Whole microseconds, then milliseconds: round(x, 3) costs ten times more.
+            "duration_ms": round(seconds * 1e6) / 1000.0,
             "request_id": scope.get(REQUEST_ID_KEY),
             "client": client[0] if client else None,
             "user_agent": agent if agent.isprintable() else escape_control(agent),
@@ -99,4 +100,9 @@ class AccessLogger:
             fields["query"] = redact_query(query, self._sensitive_query)
         if self._log_headers:
             fields["headers"] = redact_headers(scope["headers"], self._sensitive_headers)
-        self._emit("error" if status is not None and status >= 500 else "info", "request", fields)
+        level = "error" if status is not None and status >= 500 else "info"
+        if self._json is not None:
+            fields["event"] = "request"
+            self._json.write(level, fields)
+        else:
+            getattr(self._logger, level)("request", **fields)
