@@ -117,7 +117,7 @@ def test_serve_as_a_real_process() -> None:
     )
     try:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90  # a child interpreter's start-up on a loaded machine
         while True:
             try:
                 with opener.open(f"http://127.0.0.1:{port}/", timeout=2) as response:

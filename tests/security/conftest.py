@@ -58,7 +58,8 @@ def worker_pair(redis_server: Any) -> Iterator[list[str]]:
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
     port = int(url.rsplit(":", 1)[1])
-    deadline = time.monotonic() + 20
+    # 90 s: a worker's Python start-up on a loaded 2-core machine has passed 20 s.
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"worker exited with {proc.returncode}")

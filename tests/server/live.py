@@ -56,7 +56,7 @@ class LiveServer:
     def start(self) -> LiveServer:
         """Run the server thread; return once uvicorn reports it has started."""
         self._thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while not self.server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError("uvicorn did not start")

@@ -79,7 +79,7 @@ class LiveGateway:
     def start(self) -> LiveGateway:
         """Start serving; return once uvicorn is up."""
         self._thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while not self.server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError("gateway did not start")
