@@ -153,7 +153,8 @@ class SplitPlugin(FlextApiPlugin):
     """A built-in whose work around a call is two synchronous steps (retry, breaker...).
 
     * :meth:`enter` runs before the rest of the chain and returns a token for
-      :meth:`leave`, or a :class:`FlextResult`: the answer, the rest not called;
+      :meth:`leave`, or a :class:`FlextResult`: the answer, the rest not called, or the
+      plugin itself: :meth:`take_over` then runs the call (a path that must wait);
     * :meth:`leave` gets the rest's result and returns the result to pass on, or an
       awaitable of it (a slow path, such as a retry, which may call ``call_next`` again);
     * :meth:`abandon` runs instead of :meth:`leave` when the rest raised (cancellation),
@@ -184,11 +185,20 @@ class SplitPlugin(FlextApiPlugin):
     def abandon(self, token: Any) -> None:
         """The rest raised (cancellation or a bug): undo what :meth:`enter` took."""
 
+    def take_over(
+        self, request: HttpRequest, call_next: CallNext
+    ) -> Awaitable[FlextResult[HttpResponse]]:
+        """The whole call, when :meth:`enter` returned the plugin itself."""
+        return call_next(request)
+
     async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
         """:meth:`enter`, the rest of the chain, :meth:`leave` (or :meth:`abandon`)."""
         token = self.enter(request)
         if type(token) is FlextResult:
             return token
+        if token is self:
+            whole: FlextResult[HttpResponse] = await self.take_over(request, call_next)
+            return whole
         try:
             result = await call_next(request)
         except BaseException:
@@ -199,9 +209,6 @@ class SplitPlugin(FlextApiPlugin):
 
 
 Plugin: TypeAlias = FlextApiPlugin | Middleware
-
-#: A split stage that does nothing: the second of a frame that runs one stage.
-_PASS = SplitPlugin()
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -300,15 +307,50 @@ def _fuse(stages: Sequence[SplitPlugin], inner: CallNext, owners: _Owners | None
     handler = inner
     at = len(stages)
     while at > 0:
-        pair = stages[max(0, at - 2) : at]
         # Only the outermost frame guards: an exception from an inner one reaches it.
-        handler = _fuse_pair(pair, handler, owners if at <= 2 else None)
+        guard = owners if at <= 2 else None
+        if at == 1:
+            handler = _fuse_one(stages[0], handler, guard)
+        else:
+            handler = _fuse_pair(stages[at - 2], stages[at - 1], handler, guard)
         at -= 2
     return handler
 
 
-def _fuse_pair(stages: Sequence[SplitPlugin], inner: CallNext, owners: _Owners | None) -> CallNext:
-    """Run one or two ``stages`` (outer first) around ``inner`` in one coroutine frame.
+def _fuse_one(stage: SplitPlugin, inner: CallNext, owners: _Owners | None) -> CallNext:
+    """Run one split stage around ``inner`` (see :func:`_fuse_pair`)."""
+    enter, leave, abandon, take_over = stage.enter, stage.leave, stage.abandon, stage.take_over
+
+    async def fused(request: HttpRequest) -> FlextResult[HttpResponse]:
+        token = None
+        entered = False
+        try:
+            token = enter(request)
+            if type(token) is FlextResult:
+                return token
+            if token is stage:
+                whole: FlextResult[HttpResponse] = await take_over(request, inner)
+                return whole
+            entered = True
+            result = await inner(request)
+            entered = False
+            out = leave(request, token, result, inner)
+            return out if type(out) is FlextResult else await out
+        except BaseException as exc:
+            if entered:
+                abandon(token)
+            if owners is None or not isinstance(exc, Exception):
+                raise
+            return _plugin_failure(exc, request, owners, "pipeline")
+
+    fused.__qualname__ = f"stage[{plugin_name(stage)}]"
+    return fused
+
+
+def _fuse_pair(
+    outer: SplitPlugin, second: SplitPlugin, inner: CallNext, owners: _Owners | None
+) -> CallNext:
+    """Run two split stages (``outer`` first) around ``inner`` in one coroutine frame.
 
     Does what their nested :meth:`SplitPlugin.handle` frames would: the enters in
     order (an answer stops there), ``inner``, the leaves in reverse order (a slow path
@@ -316,14 +358,12 @@ def _fuse_pair(stages: Sequence[SplitPlugin], inner: CallNext, owners: _Owners |
     abandons of the stages entered and not yet left. With ``owners`` it is also the
     pipeline's guard: an exception becomes ``PLUGIN_ERROR`` naming the culprit.
     """
-    outer = stages[0]
-    # The second stage, or a pass-through one: one frame shape serves both.
-    second = stages[1] if len(stages) > 1 else _PASS
     enter0, leave0, abandon0 = outer.enter, outer.leave, outer.abandon
     enter1, leave1, abandon1 = second.enter, second.leave, second.abandon
+    take_over0, take_over1 = outer.take_over, second.take_over
     # The chain below each stage, for its slow path (a retry calls it again).
     next1 = inner
-    next0 = _bind(second, inner) if second is not _PASS else inner
+    next0 = _bind(second, inner)
 
     async def fused(request: HttpRequest) -> FlextResult[HttpResponse]:
         token0 = token1 = None
@@ -332,10 +372,14 @@ def _fuse_pair(stages: Sequence[SplitPlugin], inner: CallNext, owners: _Owners |
             token0 = enter0(request)
             if type(token0) is FlextResult:
                 return token0
+            if token0 is outer:
+                return await take_over0(request, next0)
             entered = 1
             token1 = enter1(request)
             if type(token1) is FlextResult:
                 result = token1
+            elif token1 is second:
+                result = await take_over1(request, next1)
             else:
                 entered = 2
                 result = await inner(request)
@@ -354,7 +398,7 @@ def _fuse_pair(stages: Sequence[SplitPlugin], inner: CallNext, owners: _Owners |
                 raise
             return _plugin_failure(exc, request, owners, "pipeline")
 
-    fused.__qualname__ = f"stage[{'+'.join(plugin_name(s) for s in stages)}]"
+    fused.__qualname__ = f"stage[{plugin_name(outer)}+{plugin_name(second)}]"
     return fused
 
 

@@ -24,7 +24,9 @@ class Trail(SplitPlugin):
         answer: bool = False,
         raise_in: str = "",
         again: bool = False,
+        take: bool = False,
     ) -> None:
+        self.take = take
         self.name = name
         self.trail = trail
         self.answer = answer
@@ -37,7 +39,13 @@ class Trail(SplitPlugin):
             raise KeyError(self.name)
         if self.answer:
             return FlextResult.ok(HttpResponse(299))
+        if self.take:
+            return self
         return self.name
+
+    async def take_over(self, request: HttpRequest, call_next: CallNext) -> Any:
+        self.trail.append(f"{self.name}:take")
+        return await call_next(request)
 
     def leave(
         self,
@@ -220,3 +228,81 @@ async def test_the_base_split_plugin_passes_the_call_through() -> None:
 
     pipeline = build_pipeline([SplitPlugin()], endpoint)
     assert await pipeline(HttpRequest("GET", "http://svc/")) is ok
+
+
+async def test_split_stages_above_a_middleware_run_around_it() -> None:
+    """Split stages listed before a middleware enter before it and leave after it."""
+    trail: list[str] = []
+
+    async def inner(request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
+        trail.append("mw")
+        return await call_next(request)
+
+    async with _client(Trail("a", trail), Trail("b", trail), inner) as client:
+        assert (await client.get("/")).is_success
+    assert trail == ["a>", "b>", "mw", "<b", "<a"]
+
+
+@pytest.mark.parametrize(("count", "taker"), [(1, 0), (2, 0), (2, 1), (3, 0), (3, 2)])
+async def test_a_stage_that_takes_over_runs_the_rest_itself(count: int, taker: int) -> None:
+    """enter() returning the stage: its take_over() runs the stages below, it never leaves."""
+    trail: list[str] = []
+    names = [f"s{i}" for i in range(count)]
+    stages = [Trail(n, trail, take=i == taker) for i, n in enumerate(names)]
+    async with _client(*stages) as client:
+        assert (await client.get("/")).value.status_code == 200
+    expected = [f"{n}>" for n in names[: taker + 1]] + [f"{names[taker]}:take"]
+    expected += [f"{n}>" for n in names[taker + 1 :]]
+    expected += [f"<{n}" for n in reversed(names) if n != names[taker]]
+    assert trail == expected
+
+
+async def test_a_single_stage_raising_in_leave_is_named() -> None:
+    """One split stage alone: an exception in leave() is PLUGIN_ERROR, nothing abandoned."""
+    trail: list[str] = []
+    async with _client(Trail("a", trail, raise_in="leave")) as client:
+        result = await client.get("/")
+    assert result.error_code is ErrorCode.PLUGIN_ERROR
+    assert trail == ["a>", "<a"]
+
+
+@pytest.mark.parametrize(
+    ("names", "answering", "expected"),
+    [
+        (["a"], "a", ["a>"]),
+        (["a", "b"], "b", ["a>", "b>", "<a"]),
+        (["a", "b"], "a", ["a>"]),
+    ],
+)
+async def test_an_answer_in_any_frame_position_is_returned(
+    names: list[str], answering: str, expected: list[str]
+) -> None:
+    """An answer from enter(), alone or first or second in a frame, is the call's result."""
+    trail: list[str] = []
+    async with _client(*(Trail(n, trail, answer=n == answering) for n in names)) as client:
+        assert (await client.get("/")).value.status_code == 299
+    assert trail == expected
+
+
+async def test_two_stages_raising_are_named_by_their_frame() -> None:
+    """Two split stages, the second raising in enter(): the first abandons, PLUGIN_ERROR."""
+    trail: list[str] = []
+    async with _client(Trail("a", trail), Trail("b", trail, raise_in="enter")) as client:
+        result = await client.get("/")
+    assert result.exception is not None and result.exception.details["plugin"] == "b"
+    assert trail == ["a>", "b>", "a:abandon"]
+
+
+async def test_handle_hands_the_call_to_take_over() -> None:
+    """SplitPlugin.handle: enter() returning the plugin runs take_over(); the base one calls on."""
+    trail: list[str] = []
+    ok: FlextResult[HttpResponse] = FlextResult.ok(HttpResponse(204))
+
+    async def endpoint(request: HttpRequest) -> FlextResult[HttpResponse]:
+        trail.append("call")
+        return ok
+
+    taker = Trail("t", trail, take=True)
+    assert await taker.handle(HttpRequest("GET", "http://svc/"), endpoint) is ok
+    assert trail == ["t>", "t:take", "call"]
+    assert await SplitPlugin().take_over(HttpRequest("GET", "http://svc/"), endpoint) is ok
