@@ -24,7 +24,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, TypeAlias, cast
 
 from .._clock import Clock, system_clock
 from .._errors import ErrorCode, FlextApiError, PluginError
@@ -37,6 +37,7 @@ __all__ = [
     "FlextApiPlugin",
     "Middleware",
     "Plugin",
+    "SplitPlugin",
     "build_pipeline",
     "plugin_name",
 ]
@@ -148,6 +149,65 @@ class FlextApiPlugin:
         return f"<{type(self).__name__}>"
 
 
+class SplitPlugin(FlextApiPlugin):
+    """A built-in whose work around a call is two synchronous steps (retry, breaker...).
+
+    * :meth:`enter` runs before the rest of the chain and returns a token for
+      :meth:`leave`, or a :class:`FlextResult`: the answer, the rest not called, or the
+      plugin itself: :meth:`take_over` then runs the call (a path that must wait);
+    * :meth:`leave` gets the rest's result and returns the result to pass on, or an
+      awaitable of it (a slow path, such as a retry, which may call ``call_next`` again);
+    * :meth:`abandon` runs instead of :meth:`leave` when the rest raised (cancellation),
+      to give back what :meth:`enter` took.
+
+    :func:`build_pipeline` runs consecutive such plugins in one coroutine frame instead
+    of one frame each (every frame is paid again on each resume after network I/O);
+    :meth:`handle` runs one alone. A subclass that overrides :meth:`handle` is composed
+    as any plugin.
+    """
+
+    guarded = False  # built-in: the pipeline's shared guard reports its errors
+
+    def enter(self, request: HttpRequest) -> Any:
+        """Before the rest of the chain: a token for :meth:`leave`, or the answer."""
+        return None
+
+    def leave(
+        self,
+        request: HttpRequest,
+        token: Any,
+        result: FlextResult[HttpResponse],
+        call_next: CallNext,
+    ) -> FlextResult[HttpResponse] | Awaitable[FlextResult[HttpResponse]]:
+        """After it: the result to pass on, or an awaitable of it."""
+        return result
+
+    def abandon(self, token: Any) -> None:
+        """The rest raised (cancellation or a bug): undo what :meth:`enter` took."""
+
+    def take_over(
+        self, request: HttpRequest, call_next: CallNext
+    ) -> Awaitable[FlextResult[HttpResponse]]:
+        """The whole call, when :meth:`enter` returned the plugin itself."""
+        return call_next(request)
+
+    async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
+        """:meth:`enter`, the rest of the chain, :meth:`leave` (or :meth:`abandon`)."""
+        token = self.enter(request)
+        if type(token) is FlextResult:
+            return token
+        if token is self:
+            whole: FlextResult[HttpResponse] = await self.take_over(request, call_next)
+            return whole
+        try:
+            result = await call_next(request)
+        except BaseException:
+            self.abandon(token)
+            raise
+        out = self.leave(request, token, result, call_next)
+        return out if type(out) is FlextResult else await out
+
+
 Plugin: TypeAlias = FlextApiPlugin | Middleware
 
 
@@ -238,23 +298,141 @@ def _bind(plugin: FlextApiPlugin, call_next: CallNext) -> CallNext:
     return stage
 
 
+def _is_split(plugin: Plugin) -> bool:
+    return isinstance(plugin, SplitPlugin) and type(plugin).handle is SplitPlugin.handle
+
+
+def _fuse(stages: Sequence[SplitPlugin], inner: CallNext, owners: _Owners | None) -> CallNext:
+    """Run ``stages`` (outermost first) around ``inner``, two per coroutine frame."""
+    handler = inner
+    at = len(stages)
+    while at > 0:
+        # Only the outermost frame guards: an exception from an inner one reaches it.
+        guard = owners if at <= 2 else None
+        if at == 1:
+            handler = _fuse_one(stages[0], handler, guard)
+        else:
+            handler = _fuse_pair(stages[at - 2], stages[at - 1], handler, guard)
+        at -= 2
+    return handler
+
+
+def _fuse_one(stage: SplitPlugin, inner: CallNext, owners: _Owners | None) -> CallNext:
+    """Run one split stage around ``inner`` (see :func:`_fuse_pair`)."""
+    enter, leave, abandon, take_over = stage.enter, stage.leave, stage.abandon, stage.take_over
+
+    async def fused(request: HttpRequest) -> FlextResult[HttpResponse]:
+        token = None
+        entered = False
+        try:
+            token = enter(request)
+            if type(token) is FlextResult:
+                return token
+            if token is stage:
+                whole: FlextResult[HttpResponse] = await take_over(request, inner)
+                return whole
+            entered = True
+            result = await inner(request)
+            entered = False
+            out = leave(request, token, result, inner)
+            return out if type(out) is FlextResult else await out
+        except BaseException as exc:
+            if entered:
+                abandon(token)
+            if owners is None or not isinstance(exc, Exception):
+                raise
+            return _plugin_failure(exc, request, owners, "pipeline")
+
+    fused.__qualname__ = f"stage[{plugin_name(stage)}]"
+    return fused
+
+
+def _fuse_pair(
+    outer: SplitPlugin, second: SplitPlugin, inner: CallNext, owners: _Owners | None
+) -> CallNext:
+    """Run two split stages (``outer`` first) around ``inner`` in one coroutine frame.
+
+    Does what their nested :meth:`SplitPlugin.handle` frames would: the enters in
+    order (an answer stops there), ``inner``, the leaves in reverse order (a slow path
+    awaited in place, calling the chain below its stage), and on an exception the
+    abandons of the stages entered and not yet left. With ``owners`` it is also the
+    pipeline's guard: an exception becomes ``PLUGIN_ERROR`` naming the culprit.
+    """
+    enter0, leave0, abandon0 = outer.enter, outer.leave, outer.abandon
+    enter1, leave1, abandon1 = second.enter, second.leave, second.abandon
+    take_over0, take_over1 = outer.take_over, second.take_over
+    # The chain below each stage, for its slow path (a retry calls it again).
+    next1 = inner
+    next0 = _bind(second, inner)
+
+    async def fused(request: HttpRequest) -> FlextResult[HttpResponse]:
+        token0 = token1 = None
+        entered = 0
+        try:
+            token0 = enter0(request)
+            if type(token0) is FlextResult:
+                return token0
+            if token0 is outer:
+                return await take_over0(request, next0)
+            entered = 1
+            token1 = enter1(request)
+            if type(token1) is FlextResult:
+                result = token1
+            elif token1 is second:
+                result = await take_over1(request, next1)
+            else:
+                entered = 2
+                result = await inner(request)
+                entered = 1
+                out = leave1(request, token1, result, next1)
+                result = out if type(out) is FlextResult else await out
+            entered = 0
+            out = leave0(request, token0, result, next0)
+            return out if type(out) is FlextResult else await out
+        except BaseException as exc:
+            if entered == 2:
+                abandon1(token1)
+            if entered:
+                abandon0(token0)
+            if owners is None or not isinstance(exc, Exception):
+                raise
+            return _plugin_failure(exc, request, owners, "pipeline")
+
+    fused.__qualname__ = f"stage[{plugin_name(outer)}+{plugin_name(second)}]"
+    return fused
+
+
 def build_pipeline(plugins: Sequence[Plugin], endpoint: CallNext) -> CallNext:
     """Compose ``plugins`` around ``endpoint``; the first plugin listed is outermost.
 
     Each plugin runs inside a guard that turns an exception into ``PLUGIN_ERROR`` naming
     it. Plugins that set ``guarded = False`` (the built-in ones) share one outer guard
     instead of a coroutine frame each: every frame is paid again on each resume after
-    network I/O. The culprit is still named, from the traceback.
+    network I/O. The culprit is still named, from the traceback. Consecutive
+    :class:`SplitPlugin` s run in one frame; when they are the whole chain, that frame
+    is the guard.
     """
     owners = _Owners(plugins)
+    if plugins and all(_is_split(p) for p in plugins):
+        return _fuse(cast("list[SplitPlugin]", list(plugins)), endpoint, owners)
     handler = endpoint
     shared = False
+    run: list[SplitPlugin] = []
     for plugin in reversed(plugins):
+        if _is_split(plugin):
+            run.insert(0, cast("SplitPlugin", plugin))
+            shared = True
+            continue
+        if run:
+            handler = _fuse(run, handler, None)
+            run = []
         if isinstance(plugin, FlextApiPlugin) and not plugin.guarded:
             handler = _bind(plugin, handler)
             shared = True
         else:
             handler = _guard(plugin, handler, owners)
+    if run:
+        handler = _fuse(run, handler, None)
     if not shared:
         return handler
     inner = handler

@@ -121,6 +121,22 @@ class Cluster:
         if self.tracks_calls:
             self.balancer.on_start(instance)
 
+    def success_changes_nothing(self, instance_id: str) -> bool:
+        """True when a success of ``instance_id`` would change no health state.
+
+        The usual call, decided without a call into the tracker: a success of a host
+        with no failure streak, no ejection and no failure-ratio window changes nothing
+        (the tracker's own first test, kept in step with it).
+        """
+        tracker = self.tracker
+        record = tracker._records.get(instance_id)
+        return (
+            record is not None
+            and not (record.consecutive_5xx or record.consecutive_gateway)
+            and record.ejected_until is None
+            and tracker.outlier.failure_ratio is None
+        )
+
     def record_call(
         self,
         instance: ServiceInstance,
@@ -141,18 +157,8 @@ class Cluster:
         if status is None and error is None:
             return None  # no outcome: cancelled, or refused by its own breaker
         tracker = self.tracker
-        if not failed:
-            # The usual call, decided here without a call into the tracker: a success
-            # of a host with no failure streak, no ejection and no failure-ratio window
-            # changes nothing (the tracker's own first test, kept in step with it).
-            record = tracker._records.get(instance.id)
-            if (
-                record is not None
-                and not (record.consecutive_5xx or record.consecutive_gateway)
-                and record.ejected_until is None
-                and tracker.outlier.failure_ratio is None
-            ):
-                return None
+        if not failed and self.success_changes_nothing(instance.id):
+            return None
         if instance.id not in self.instances:
             return None  # removed meanwhile
         # Hosts out of the set (down or ejected) as of the last rebuild: O(1) per call.

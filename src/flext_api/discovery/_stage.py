@@ -22,6 +22,8 @@ from .._clock import Clock, get_clock
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
 from .._result import FlextResult
+from ._cluster import Cluster
+from ._instance import ServiceInstance
 from ._registry import ServiceRegistry
 
 __all__ = ["SERVICE_SCHEME", "DiscoveryStage", "hash_on", "split_service_url"]
@@ -119,9 +121,148 @@ class DiscoveryStage:
         # Registry and client on one clock: one reading serves both per attempt.
         self._one_clock = registry.monotonic == self._clock.monotonic
 
-    async def __call__(
+    # The stage in three synchronous steps (the client runs them in the frame it shares
+    # with the stages around it, see client/_plugin.py SplitPlugin): enter() picks the
+    # first attempt's instance on the fast path, leave() records the outcome, and the
+    # loop of __call__ (a backend to wait for, a breaker that refused) takes over the
+    # rest. As a plain middleware, __call__ runs the loop from the start.
+    def enter(self, request: HttpRequest) -> Any:
+        """Pick an instance and point the request at it: a token for :meth:`leave`.
+
+        None for a URL that is not ``service://``; the stage itself when the pick must
+        wait (the service's first lookup, or no instance at hand): :meth:`take_over`.
+        """
+        ext = request.extensions
+        url = request.url
+        if url.startswith(SERVICE_SCHEME):
+            ext["service_url"] = url
+        else:
+            original: str | None = ext.get("service_url")
+            if original is None:
+                return None
+            url = original
+        parts = _splits.get(url)
+        name, path = split_service_url(url) if parts is None else parts
+        tried: set[str] | None = ext.get("service_tried")
+        if tried is None:
+            previous = ext.get("service_instance")
+            if previous is not None:
+                tried = ext["service_tried"] = {previous}
+        key = ext.get("hash_key")
+        if key is None and self._hash_key is not None:
+            key = self._hash_key(request)
+        cluster = self._clusters.get(name)
+        if cluster is None:
+            return self
+        at = self.registry.monotonic()
+        instance = cluster.pick(at, key, tried or _NO_HOSTS)
+        if instance is None:
+            return self
+        ident = instance.id
+        if tried is not None:
+            tried.add(ident)
+        ext["service_instance"] = ident
+        started = self._point(request, cluster, instance, path, at)
+        return cluster, instance, started
+
+    def leave(
+        self,
+        request: HttpRequest,
+        token: Any,
+        result: FlextResult[HttpResponse],
+        call_next: _CallNext,
+    ) -> FlextResult[HttpResponse] | Awaitable[FlextResult[HttpResponse]]:
+        """Record the attempt's outcome; a refusal of its breaker moves on (awaitable)."""
+        if token is None:
+            return result
+        cluster, instance, started = token
+        error = result._error
+        if error is None:
+            status = result._value.status_code
+            # A plain success on a balancer that counts nothing, to a host with nothing
+            # to reset: no clock read, no bookkeeping.
+            if (
+                status >= 500
+                or cluster.tracks_calls
+                or not cluster.success_changes_nothing(instance.id)
+            ):
+                self._record(cluster, instance, started, status, None)
+            return result
+        if error.code is ErrorCode.CIRCUIT_OPEN:
+            # A refusal of the instance's own breaker is no outcome of the call.
+            self._record(cluster, instance, started, None, None)
+            ext = request.extensions
+            if ext.get("service_tried") is None:
+                ext["service_tried"] = {instance.id}
+            return self(request, call_next, result)  # try another instance at once
+        response = error.response
+        if response is None:
+            self._record(cluster, instance, started, None, error.code)
+        else:
+            self._record(cluster, instance, started, response.status_code, None)
+        return result
+
+    def abandon(self, token: Any) -> None:
+        """The attempt raised (cancelled): release the instance's in-flight count."""
+        if token is not None:
+            cluster, instance, started = token
+            self._record(cluster, instance, started, None, None)
+
+    def take_over(
         self, request: HttpRequest, call_next: _CallNext
+    ) -> Awaitable[FlextResult[HttpResponse]]:
+        """The whole call, when :meth:`enter` could not pick at once."""
+        return self(request, call_next)
+
+    def _point(
+        self,
+        request: HttpRequest,
+        cluster: Cluster,
+        instance: ServiceInstance,
+        path: str,
+        at: float,
+    ) -> float:
+        """Send ``request`` to ``instance``; return the call's start (after a pick at ``at``)."""
+        base = instance.url
+        request.url = base + path
+        # The per-host stages below key on the instance: hand them its host.
+        host = _hosts.get(base)
+        if host is None:
+            host = instance.host
+            _remember(_hosts, base, host)
+        request.host_hint(host)
+        if cluster.tracks_calls:
+            cluster.balancer.on_start(instance)
+        # One reading of the shared clock (the usual case) serves pick and start.
+        return at if self._one_clock else self._clock.monotonic()
+
+    def _record(
+        self,
+        cluster: Cluster,
+        instance: ServiceInstance,
+        started: float,
+        status: int | None,
+        code: ErrorCode | None,
+    ) -> None:
+        """Feed one call's outcome (none: cancelled or refused) to its cluster."""
+        ended = self._clock.monotonic()
+        transition = cluster.record_call(
+            instance,
+            status=status,
+            error=code,
+            latency=ended - started,
+            now=ended if self._one_clock else self.registry.monotonic(),
+        )
+        if transition is not None:
+            self.registry.report(cluster.name, transition)
+
+    async def __call__(
+        self,
+        request: HttpRequest,
+        call_next: _CallNext,
+        result: FlextResult[HttpResponse] | None = None,
     ) -> FlextResult[HttpResponse]:
+        """Every attempt of the call (``result``: the last refusal, when one came already)."""
         ext = request.extensions
         url = request.url
         if url.startswith(SERVICE_SCHEME):
@@ -145,10 +286,7 @@ class DiscoveryStage:
         if key is None and self._hash_key is not None:
             key = self._hash_key(request)
         registry = self.registry
-        clock = self._clock
         now = registry.monotonic
-        one_clock = self._one_clock
-        result: FlextResult[HttpResponse] | None = None
         # Ends: each turn either returns or adds an instance to ``tried``, and a pick
         # with every instance tried returns one of them (then the last refusal returns).
         while True:
@@ -176,19 +314,7 @@ class DiscoveryStage:
                     return result  # every instance's breaker is open: the last refusal
                 tried.add(ident)
             ext["service_instance"] = ident
-            base = instance.url
-            request.url = base + path
-            # The per-host stages below key on the instance: hand them its host.
-            host = _hosts.get(base)
-            if host is None:
-                host = instance.host
-                _remember(_hosts, base, host)
-            request.host_hint(host)
-            tracks = cluster.tracks_calls
-            if tracks:
-                cluster.balancer.on_start(instance)
-            # One reading of the shared clock (the usual case) serves pick and start.
-            started = at if one_clock else clock.monotonic()
+            started = self._point(request, cluster, instance, path, at)
             status: int | None = None
             code: ErrorCode | None = None
             error: FlextApiError | None = None
@@ -207,16 +333,7 @@ class DiscoveryStage:
             finally:
                 # Also when cancelled: the in-flight count is released. A plain success
                 # on a balancer that counts nothing is settled by the cluster's first test.
-                ended = clock.monotonic()
-                transition = cluster.record_call(
-                    instance,
-                    status=status,
-                    error=code,
-                    latency=ended - started,
-                    now=ended if one_clock else now(),
-                )
-                if transition is not None:
-                    registry.report(name, transition)
+                self._record(cluster, instance, started, status, code)
             if error is not None and error.code is ErrorCode.CIRCUIT_OPEN:
                 if tried is None:
                     tried = ext["service_tried"] = {ident}

@@ -24,7 +24,17 @@ class SlidingWindow:
     [0, 0]
     """
 
-    __slots__ = ("_buckets", "_fields", "_head", "_slots", "_totals", "_width", "window")
+    __slots__ = (
+        "_bucket",
+        "_buckets",
+        "_fields",
+        "_head",
+        "_safe_until",
+        "_slots",
+        "_totals",
+        "_width",
+        "window",
+    )
 
     def __init__(self, window: float, *, buckets: int = 10, fields: int = 1) -> None:
         if window <= 0:
@@ -38,6 +48,11 @@ class SlidingWindow:
         self._slots = [[0] * fields for _ in range(buckets)]
         self._totals = [0] * fields
         self._head: int | None = None  # absolute index of the newest bucket
+        # The newest bucket, and a time before which a reading surely falls in it (or
+        # before it: a clock gone back is counted there too). Readings from there to the
+        # bucket's end go the exact way, so float rounding never moves an event.
+        self._bucket = self._slots[0]
+        self._safe_until = float("-inf")
 
     def _advance(self, now: float) -> list[int]:
         """Expire buckets older than the window and return the bucket for ``now``."""
@@ -57,13 +72,15 @@ class SlidingWindow:
         else:
             # A clock that went back (or two reads in one bucket) stays in the newest bucket.
             index = head
-        return self._slots[index % self._buckets]
+        bucket = self._bucket = self._slots[index % self._buckets]
+        end = (index + 1) * self._width
+        self._safe_until = end - max(self._width, abs(end)) * 1e-9
+        return bucket
 
     def add(self, now: float, field: int = 0, amount: int = 1) -> None:
         """Count ``amount`` events of ``field`` at time ``now``."""
-        index = int(now // self._width)
-        if index == self._head:  # the usual case: still in the newest bucket
-            self._slots[index % self._buckets][field] += amount
+        if now < self._safe_until:  # the usual case: still in the newest bucket
+            self._bucket[field] += amount
         else:
             self._advance(now)[field] += amount
         self._totals[field] += amount

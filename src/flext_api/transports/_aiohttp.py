@@ -95,6 +95,23 @@ _DIRECT_PARAMS = _direct_params()
 _NOOP_TIMER = aiohttp.helpers.TimerNoop()
 
 
+#: URL string -> parsed URL: a client sends many requests to the same few URLs, and a
+#: dict hit costs a small fraction of a parse (URLs are immutable, so one serves every
+#: request). Bounded: emptied when it reaches the limit.
+_URLS: dict[str, URL] = {}
+_URLS_MAX = 1024
+
+
+def _url_of(text: str) -> URL:
+    url = _URLS.get(text)
+    if url is None:
+        url = URL(text, encoded=True)
+        if len(_URLS) >= _URLS_MAX:
+            _URLS.clear()
+        _URLS[text] = url
+    return url
+
+
 def _has_user_agent(headers: list[tuple[str, str]]) -> bool:
     for name, _ in headers:  # noqa: SIM110 - any() over a generator costs more per request
         if len(name) == 10 and name.lower() == "user-agent":
@@ -283,7 +300,7 @@ class AiohttpTransport:
                 skip: tuple[str, ...] | None = _SKIP_PASSTHROUGH
             else:
                 skip = None if _has_user_agent(headers) else _SKIP_USER_AGENT
-            url = URL(request.url, encoded=True)
+            url = _url_of(request.url)
             if self._direct_on and url.raw_user is None:
                 resp = await self._exchange(
                     session, request.method, url, headers, skip, data, timeout.connect
@@ -319,7 +336,14 @@ class AiohttpTransport:
             if streamed:
                 held = False  # the response's close() gives the slot back
             else:
-                response._content = await _read_all(resp.content, dog, watch)
+                content = resp.content
+                # The usual small answer arrived with its headers: taken without the
+                # coroutine of a read.
+                response._content = (
+                    content.read_nowait()
+                    if content.is_eof()
+                    else await _read_all(content, dog, watch)
+                )
                 resp.release()
                 held = False
                 self._give_back()
@@ -515,10 +539,7 @@ class AiohttpTransport:
 
 
 async def _read_all(content: aiohttp.StreamReader, dog: Watchdog, watch: Watch | None) -> bytes:
-    """Read a whole body, restarting the read clock for every chunk."""
-    if content.is_eof():
-        # The usual small answer arrived with its headers: take it without awaiting.
-        return content.read_nowait()
+    """Read a whole body still arriving, restarting the read clock for every chunk."""
     chunks: list[bytes] = []
     while True:
         dog.reading(watch)

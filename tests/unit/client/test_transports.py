@@ -156,3 +156,17 @@ def test_direct_path_is_refused_for_an_aiohttp_of_another_shape(
 
     monkeypatch.setattr(aiohttp.ClientRequest, "__init__", init)
     assert _aiohttp._direct_params() is None
+
+
+def test_aiohttp_parsed_urls_are_reused_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The aiohttp transport parses a URL once, and its cache of parsed URLs is bounded."""
+    from flext_api.transports import _aiohttp
+
+    monkeypatch.setattr(_aiohttp, "_URLS", {})
+    monkeypatch.setattr(_aiohttp, "_URLS_MAX", 2)
+    first = _aiohttp._url_of("http://h/a?x=1")
+    assert _aiohttp._url_of("http://h/a?x=1") is first
+    assert str(first) == "http://h/a?x=1"
+    _aiohttp._url_of("http://h/b")
+    _aiohttp._url_of("http://h/c")
+    assert len(_aiohttp._URLS) <= 2 and "http://h/c" in _aiohttp._URLS

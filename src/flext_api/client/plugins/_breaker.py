@@ -23,6 +23,7 @@ the server took) when there is one, else the time spent in the rest of the pipel
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ..._clock import Clock
 from ..._config import BreakerConfig
@@ -31,7 +32,7 @@ from ..._models import HttpRequest, HttpResponse
 from ..._result import FlextResult
 from ...resilience import BreakerRegistry, BreakerRejected, EventHook, Reject
 from ...resilience._events import Emitter
-from .._plugin import CallNext, FlextApiPlugin
+from .._plugin import CallNext, SplitPlugin
 from ._common import KeyFunc, host_key, response_of
 
 __all__ = ["CircuitBreakerPlugin", "counts_as_failure", "is_host_down"]
@@ -77,7 +78,7 @@ def counts_as_failure(result: FlextResult[HttpResponse]) -> bool | None:
     return None
 
 
-class CircuitBreakerPlugin(FlextApiPlugin):
+class CircuitBreakerPlugin(SplitPlugin):
     """Refuse calls to a host whose breaker is open; feed every outcome back to it.
 
     ``registry`` shares breakers between plugins (or clients); ``key`` maps a request
@@ -86,7 +87,6 @@ class CircuitBreakerPlugin(FlextApiPlugin):
     """
 
     name = "circuit_breaker"
-    guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     def __init__(
         self,
@@ -105,23 +105,38 @@ class CircuitBreakerPlugin(FlextApiPlugin):
         self._init_clock(clock)
         self._emitter = Emitter(hooks)
 
-    async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
-        """Ask the host's breaker, run the call, report its outcome."""
+    # A SplitPlugin: the breaker's question and its report are two synchronous steps
+    # around the attempt, run in the frame the pipeline shares with the stages around it.
+    def enter(self, request: HttpRequest) -> Any:
+        """Ask the host's breaker: ``(breaker, verdict, start)``, None when disabled, or
+        the ``CIRCUIT_OPEN`` failure."""
         if not self.config.enabled:
-            return await call_next(request)
-        clock = self._clock
-        start = clock.monotonic()
+            return None
+        start = self._clock.monotonic()
         # The default key inline: one call less per attempt than through host_key.
         key = request.host if self._key is host_key else self._key(request)
         breaker = self.registry.get(key, start)
         verdict = breaker.allow(start)
         if isinstance(verdict, Reject):
             return self._reject(request, key, verdict)
-        try:
-            result = await call_next(request)
-        except BaseException:
-            breaker.release(verdict)
-            raise
+        return breaker, verdict, start
+
+    def abandon(self, token: Any) -> None:
+        """The attempt raised (cancelled): give a half-open trial slot back."""
+        if token is not None:
+            token[0].release(token[1])
+
+    def leave(
+        self,
+        request: HttpRequest,
+        token: Any,
+        result: FlextResult[HttpResponse],
+        call_next: CallNext,
+    ) -> FlextResult[HttpResponse]:
+        """Report the attempt's outcome to the breaker; pass the result on."""
+        if token is None:
+            return result
+        breaker, verdict, start = token
         if result._error is None:
             # The usual outcome, decided inline: a response that is not a host failure.
             value = result._value
@@ -133,10 +148,10 @@ class CircuitBreakerPlugin(FlextApiPlugin):
                     # near as the window's buckets can tell, without another clock read.
                     breaker.on_success(start + elapsed, elapsed, verdict)
                 else:
-                    end = clock.monotonic()
+                    end = self._clock.monotonic()
                     breaker.on_success(end, end - start, verdict)
                 return result
-        end = clock.monotonic()
+        end = self._clock.monotonic()
         failed = counts_as_failure(result)
         if failed is None:
             breaker.release(verdict)

@@ -32,7 +32,7 @@ Retry attempts carry ``request.extensions["attempt"]`` (2, 3, ...) for observabi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from ..._clock import Clock
@@ -52,7 +52,7 @@ from ...resilience import (
     RetryState,
 )
 from ...resilience._events import Emitter
-from .._plugin import CallNext, FlextApiPlugin
+from .._plugin import CallNext, SplitPlugin
 from ._common import KeyFunc, close_response, host_key, response_of
 
 __all__ = ["RetryPlugin"]
@@ -62,7 +62,7 @@ _MAX_CACHED_POLICIES = 64
 _DEFAULT_BUDGET: Any = object()
 
 
-class RetryPlugin(FlextApiPlugin):
+class RetryPlugin(SplitPlugin):
     """Retry failed attempts safely; see the module docstring for the rules.
 
     ``budget`` defaults to a per-host :class:`~flext_api.resilience.RetryBudget` built
@@ -71,7 +71,6 @@ class RetryPlugin(FlextApiPlugin):
     """
 
     name = "retry"
-    guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     def __init__(
         self,
@@ -139,8 +138,15 @@ class RetryPlugin(FlextApiPlugin):
             )
 
     # -- the driver -------------------------------------------------------------------------
-    async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
-        """Run the first attempt; enter the retry loop only when it failed retryably."""
+    # A SplitPlugin: the first attempt runs between enter() and leave() (in the frame
+    # the pipeline shares with the stages around it); the retry loop is leave()'s slow
+    # path, entered only when that attempt failed retryably.
+    def enter(self, request: HttpRequest) -> Any:
+        """Choose the policy, set the idempotency key, count the request in the budget.
+
+        Returns ``(policy, budget key)``, None when this request is not retried, or a
+        failed result for a bad per-request setting.
+        """
         if request.extensions:
             try:
                 policy = self._policy_for(request)
@@ -151,16 +157,28 @@ class RetryPlugin(FlextApiPlugin):
         else:
             policy = self.policy if self.config.enabled else None
         if policy is None:
-            return await call_next(request)
+            return None
         key = ""
         budget = self.budget
         if budget is not None:
             key = request.host if self._key is host_key else self._key(request)
             budget.record_request(key, self._clock.monotonic())
-        result = await call_next(request)
+        return policy, key
+
+    def leave(
+        self,
+        request: HttpRequest,
+        token: Any,
+        result: FlextResult[HttpResponse],
+        call_next: CallNext,
+    ) -> FlextResult[HttpResponse] | Awaitable[FlextResult[HttpResponse]]:
+        """The first attempt's result, or the retry loop (awaitable) when it failed retryably."""
+        if token is None:
+            return result
+        policy, key = token
         if result._error is None and result._value.status_code not in policy.config.statuses:
             return result  # the fast path: one attempt, nothing to decide
-        return await self._retry(request, call_next, policy, result, key)
+        return self._retry(request, call_next, policy, result, key)
 
     async def _retry(
         self,
