@@ -38,7 +38,7 @@ from typing import Any
 from ..._clock import Clock
 from ..._config import RetryConfig
 from ..._errors import InvalidRequestError
-from ..._models import HttpRequest, HttpResponse, validate_header
+from ..._models import HttpRequest, HttpResponse, host_of, validate_header
 from ..._result import FlextResult
 from ...resilience import (
     EventHook,
@@ -170,9 +170,15 @@ class RetryPlugin(SplitPlugin):
         budget = self.budget
         if budget is not None:
             if self._key is host_key:
-                # request.host inlined: its cache hit without the property call.
+                # request.host inlined (no property call); on a miss (the first stage
+                # to ask) parsed once, and the stages below hit the request's cache.
                 cached = request._host
-                key = cached[1] if cached is not None and cached[0] is request.url else request.host
+                url = request.url
+                if cached is not None and cached[0] is url:
+                    key = cached[1]
+                else:
+                    key = host_of(url)
+                    request._host = (url, key)
             else:
                 key = self._key(request)
             now = self._clock.monotonic()
