@@ -386,7 +386,9 @@ class FlextApiClient:
             request = self.build_request(method, url, **options)
         except FlextApiError as exc:
             return _ready(FlextResult(error=exc))
-        return self.send(request)
+        # send() inlined: one call less per request.
+        self._requests += 1
+        return self._pipeline(request)  # type: ignore[return-value]
 
     def send(self, request: HttpRequest) -> _Call:
         """Send an already built request through the pipeline; await the result."""
