@@ -20,20 +20,14 @@ Run: .venv/bin/python bench/_gateway_instructions.py [--requests 1000] [--warmup
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import os
-import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import aiohttp
+from _callgrind import server_instructions
 from _nginx import Nginx
 from gateway import _edge_config, _free_port, _gateway_config, _redis, _token
 
@@ -41,71 +35,10 @@ HERE = Path(__file__).resolve().parent
 
 
 _EDGE = {"jwt": "/jwt/", "full": "/full/", "hit": "/hit/"}
-_HEADERS: dict[str, str] = {}
-_CONNECTIONS = [8]
 
 
-async def _load(url: str, count: int, connections: int = 0) -> None:
-    """Send ``count`` GETs over ``connections`` keep-alive connections; check each."""
-    left = count
-    connections = connections or _CONNECTIONS[0]
-    connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(connector=connector, headers=_HEADERS) as session:
-
-        async def worker() -> None:
-            nonlocal left
-            while left > 0:
-                left -= 1
-                async with session.get(url) as response:
-                    body = await response.read()
-                    if response.status != 200 or b"ok" not in body:
-                        raise RuntimeError(f"bad answer {response.status}: {body[:80]!r}")
-
-        await asyncio.gather(*(worker() for _ in range(connections)))
-
-
-def _ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"target exited with {proc.returncode}")
-        try:
-            asyncio.run(_load(url, 1, 1))
-            return
-        except (aiohttp.ClientError, OSError):
-            time.sleep(0.5)
-    raise RuntimeError("target did not start")
-
-
-def _control(pid: int, *args: str) -> None:
-    subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True)
-
-
-def _instructions(
-    argv: list[str], env: dict[str, str], url: str, warmup: int, count: int, out: Path
-) -> float:
-    proc = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-         *argv],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, **env},
-    )  # fmt: skip
-    try:
-        _ready(url, proc)
-        _control(proc.pid, "--instr=on")
-        asyncio.run(_load(url, warmup))
-        _control(proc.pid, "--zero")
-        asyncio.run(_load(url, count))
-        _control(proc.pid, "--dump")
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(600)
-    dump = out.with_name(out.name + ".1")  # the --dump above; exit writes `out` itself
-    match = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(), re.MULTILINE)
-    if match is None:
-        raise RuntimeError(f"no instruction total in {dump}")
-    return int(match.group(1)) / count
+def _ok(status: int, body: bytes) -> bool:
+    return status == 200 and b"ok" in body
 
 
 def main() -> None:
@@ -116,8 +49,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="copy each dump here (callgrind_annotate)")
     parser.add_argument("--targets", default="minimal,gateway,gateway-aiohttp")
     args = parser.parse_args()
-    _CONNECTIONS[0] = args.connections
-    _HEADERS["Authorization"] = f"Bearer {_token()}"
+    headers = {"Authorization": f"Bearer {_token()}"}
     results: dict[str, float] = {}
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="flext-gw-ir-") as tmp:
         root = Path(tmp)
@@ -148,7 +80,10 @@ def main() -> None:
                 argv = [sys.executable, "-m", "flext_api.cli", "gateway", "--config", str(config)]
             url = f"http://127.0.0.1:{port}{_EDGE.get(name, '/')}"
             out = root / f"{name}.out"
-            results[name] = _instructions(argv, env, url, args.warmup, args.requests, out)
+            results[name] = server_instructions(
+                argv, url, warmup=args.warmup, count=args.requests, out=out, check=_ok,
+                connections=args.connections, headers=headers, env=env,
+            )  # fmt: skip
             if args.keep is not None:
                 args.keep.mkdir(parents=True, exist_ok=True)
                 shutil.copy(out.with_name(out.name + ".1"), args.keep / f"{name}.callgrind")
