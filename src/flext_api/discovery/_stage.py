@@ -121,17 +121,9 @@ class DiscoveryStage:
         # Registry and client on one clock: one reading serves both per attempt.
         self._one_clock = registry.monotonic == self._clock.monotonic
 
-    # The stage in three synchronous steps (the client runs them in the frame it shares
-    # with the stages around it, see client/_plugin.py SplitPlugin): enter() picks the
-    # first attempt's instance on the fast path, leave() records the outcome, and the
-    # loop of __call__ (a backend to wait for, a breaker that refused) takes over the
-    # rest. As a plain middleware, __call__ runs the loop from the start.
-    def enter(self, request: HttpRequest) -> Any:
-        """Pick an instance and point the request at it: a token for :meth:`leave`.
-
-        None for a URL that is not ``service://``; the stage itself when the pick must
-        wait (the service's first lookup, or no instance at hand): :meth:`take_over`.
-        """
+    def _target(self, request: HttpRequest) -> tuple[str, str, set[str] | None, str | None] | None:
+        """The service, its path, the hosts this call already tried and the hashing key;
+        None for a URL that is not ``service://`` (and never was in this call)."""
         ext = request.extensions
         url = request.url
         if url.startswith(SERVICE_SCHEME):
@@ -143,6 +135,9 @@ class DiscoveryStage:
             url = original
         parts = _splits.get(url)
         name, path = split_service_url(url) if parts is None else parts
+        # Hosts this call already tried: none on a first attempt, which then needs no set
+        # (the id it picks is kept in "service_instance"); a retry or a refused breaker
+        # makes one.
         tried: set[str] | None = ext.get("service_tried")
         if tried is None:
             previous = ext.get("service_instance")
@@ -151,6 +146,24 @@ class DiscoveryStage:
         key = ext.get("hash_key")
         if key is None and self._hash_key is not None:
             key = self._hash_key(request)
+        return name, path, tried, key
+
+    # The stage in three synchronous steps (the client runs them in the frame it shares
+    # with the stages around it, see client/_plugin.py SplitPlugin): enter() picks the
+    # first attempt's instance on the fast path, leave() records the outcome, and the
+    # loop of __call__ (a backend to wait for, a breaker that refused) takes over the
+    # rest. As a plain middleware, __call__ runs the loop from the start.
+    def enter(self, request: HttpRequest) -> Any:
+        """Pick an instance and point the request at it: a token for :meth:`leave`.
+
+        None for a URL that is not ``service://``; the stage itself when the pick must
+        wait (the service's first lookup, or no instance at hand): :meth:`take_over`.
+        """
+        target = self._target(request)
+        if target is None:
+            return None
+        name, path, tried, key = target
+        ext = request.extensions
         cluster = self._clusters.get(name)
         if cluster is None:
             return self
@@ -263,28 +276,11 @@ class DiscoveryStage:
         result: FlextResult[HttpResponse] | None = None,
     ) -> FlextResult[HttpResponse]:
         """Every attempt of the call (``result``: the last refusal, when one came already)."""
+        target = self._target(request)
+        if target is None:
+            return await call_next(request)
+        name, path, tried, key = target
         ext = request.extensions
-        url = request.url
-        if url.startswith(SERVICE_SCHEME):
-            ext["service_url"] = url
-        else:
-            original = ext.get("service_url")
-            if original is None:
-                return await call_next(request)
-            url = original
-        parts = _splits.get(url)
-        name, path = split_service_url(url) if parts is None else parts
-        # Hosts this call already tried: none on a first attempt, which then needs no set
-        # (the id it picks is kept in "service_instance"); a retry or a refused breaker
-        # makes one.
-        tried: set[str] | None = ext.get("service_tried")
-        if tried is None:
-            previous = ext.get("service_instance")
-            if previous is not None:
-                tried = ext["service_tried"] = {previous}
-        key = ext.get("hash_key")
-        if key is None and self._hash_key is not None:
-            key = self._hash_key(request)
         registry = self.registry
         now = registry.monotonic
         # Ends: each turn either returns or adds an instance to ``tried``, and a pick
