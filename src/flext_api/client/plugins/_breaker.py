@@ -30,8 +30,7 @@ from ..._config import BreakerConfig
 from ..._errors import CircuitOpenError, ErrorCode
 from ..._models import HttpRequest, HttpResponse
 from ..._result import FlextResult
-from ...resilience import Admit, BreakerRegistry, BreakerRejected, EventHook, Reject
-from ...resilience._breaker import _CALLS, _CLOSED  # the inlined fast paths' constants
+from ...resilience import BreakerRegistry, BreakerRejected, EventHook, Reject
 from ...resilience._events import Emitter
 from .._plugin import CallNext, SplitPlugin
 from ._common import KeyFunc, host_key, response_of
@@ -105,39 +104,21 @@ class CircuitBreakerPlugin(SplitPlugin):
         self._key = key
         self._init_clock(clock)
         self._emitter = Emitter(hooks)
-        self._enabled = self.config.enabled  # a plain attribute: read on every attempt
 
     # A SplitPlugin: the breaker's question and its report are two synchronous steps
     # around the attempt, run in the frame the pipeline shares with the stages around it.
     def enter(self, request: HttpRequest) -> Any:
         """Ask the host's breaker: ``(breaker, verdict, start)``, None when disabled, or
         the ``CIRCUIT_OPEN`` failure."""
-        if not self._enabled:
+        if not self.config.enabled:
             return None
         start = self._clock.monotonic()
-        if self._key is host_key:
-            # The default key inline (request.host's cache hit without the property call).
-            cached = request._host
-            key = cached[1] if cached is not None and cached[0] is request.url else request.host
-        else:
-            key = self._key(request)
-        registry = self.registry
-        entry = None
-        if type(registry) is BreakerRegistry and start < registry._breakers._next_sweep:
-            entry = registry._breakers._entries.get(key)
-        if entry is not None:
-            # The registry's usual path inlined (a known host, no sweep due).
-            entry.last_used = start
-            breaker = entry.value
-        else:
-            breaker = registry.get(key, start)
-        verdict: Admit | Reject
-        if breaker.state is _CLOSED:
-            verdict = breaker._admit  # allow()'s closed answer, without the call
-        else:
-            verdict = breaker.allow(start)
-            if isinstance(verdict, Reject):
-                return self._reject(request, key, verdict)
+        # The default key inline: one call less per attempt than through host_key.
+        key = request.host if self._key is host_key else self._key(request)
+        breaker = self.registry.get(key, start)
+        verdict = breaker.allow(start)
+        if isinstance(verdict, Reject):
+            return self._reject(request, key, verdict)
         return breaker, verdict, start
 
     def abandon(self, token: Any) -> None:
@@ -165,22 +146,10 @@ class CircuitBreakerPlugin(SplitPlugin):
                 if elapsed > 0.0:
                     # The transport timed the exchange: its end is start + elapsed, as
                     # near as the window's buckets can tell, without another clock read.
-                    end = start + elapsed
+                    breaker.on_success(start + elapsed, elapsed, verdict)
                 else:
                     end = self._clock.monotonic()
-                    elapsed = end - start
-                slow_after = breaker._slow_after
-                if breaker.state is _CLOSED and (slow_after is None or elapsed < slow_after):
-                    # on_success()'s closed, not-slow path, without the call.
-                    breaker._consecutive = 0
-                    window = breaker._window
-                    if end < window._safe_until:  # SlidingWindow.add's usual path inlined
-                        window._bucket[_CALLS] += 1
-                        window._totals[_CALLS] += 1
-                    else:
-                        window.add(end, _CALLS)
-                else:
-                    breaker.on_success(end, elapsed, verdict)
+                    breaker.on_success(end, end - start, verdict)
                 return result
         end = self._clock.monotonic()
         failed = counts_as_failure(result)

@@ -51,7 +51,6 @@ from ...resilience import (
     RetryScheduled,
     RetryState,
 )
-from ...resilience._budget import _REQUESTS
 from ...resilience._events import Emitter
 from .._plugin import CallNext, SplitPlugin
 from ._common import KeyFunc, close_response, host_key, response_of
@@ -89,9 +88,6 @@ class RetryPlugin(SplitPlugin):
         self._key = key
         self._emitter = Emitter(hooks)
         self._policies: dict[RetryConfig | int, RetryPolicy | None] = {}
-        # Read per request: plain attributes, not reads through the (frozen) config.
-        self._default_policy = self.policy if self.config.enabled else None
-        self._statuses = self.config.statuses
 
     # -- per-request overrides --------------------------------------------------------------
     def _policy_for(self, request: HttpRequest) -> RetryPolicy | None:
@@ -148,8 +144,8 @@ class RetryPlugin(SplitPlugin):
     def enter(self, request: HttpRequest) -> Any:
         """Choose the policy, set the idempotency key, count the request in the budget.
 
-        Returns ``(policy, budget key, retryable statuses)``, None when this request is
-        not retried, or a failed result for a bad per-request setting.
+        Returns ``(policy, budget key)``, None when this request is not retried, or a
+        failed result for a bad per-request setting.
         """
         if request.extensions:
             try:
@@ -158,43 +154,16 @@ class RetryPlugin(SplitPlugin):
             except InvalidRequestError as exc:
                 exc.request = request
                 return FlextResult.fail(exc)
-            if policy is None:
-                return None
-            statuses = policy.config.statuses
         else:
-            policy = self._default_policy
-            if policy is None:
-                return None
-            statuses = self._statuses
+            policy = self.policy if self.config.enabled else None
+        if policy is None:
+            return None
         key = ""
         budget = self.budget
         if budget is not None:
-            if self._key is host_key:
-                # request.host inlined (no property call); on a miss (the first stage
-                # to ask) parsed once, and the stages below hit the request's cache.
-                cached = request._host
-                url = request.url
-                if cached is not None and cached[0] is url:
-                    key = cached[1]
-                else:
-                    key = host_of(url)
-                    request._host = (url, key)
-            else:
-                key = self._key(request)
-            now = self._clock.monotonic()
-            if type(budget) is RetryBudget and now < budget._windows._next_sweep:
-                # record_request() inlined on its usual path (a known host, no sweep
-                # due, the newest bucket): three calls less per request.
-                entry = budget._windows._entries.get(key)
-                if entry is not None:
-                    entry.last_used = now
-                    window = entry.value
-                    if now < window._safe_until:
-                        window._bucket[_REQUESTS] += 1
-                        window._totals[_REQUESTS] += 1
-                        return policy, key, statuses
-            budget.record_request(key, now)
-        return policy, key, statuses
+            key = request.host if self._key is host_key else self._key(request)
+            budget.record_request(key, self._clock.monotonic())
+        return policy, key
 
     def leave(
         self,
@@ -206,8 +175,8 @@ class RetryPlugin(SplitPlugin):
         """The first attempt's result, or the retry loop (awaitable) when it failed retryably."""
         if token is None:
             return result
-        policy, key, statuses = token
-        if result._error is None and result._value.status_code not in statuses:
+        policy, key = token
+        if result._error is None and result._value.status_code not in policy.config.statuses:
             return result  # the fast path: one attempt, nothing to decide
         return self._retry(request, call_next, policy, result, key)
 
