@@ -38,7 +38,7 @@ from typing import Any
 from ..._clock import Clock
 from ..._config import RetryConfig
 from ..._errors import InvalidRequestError
-from ..._models import HttpRequest, HttpResponse, host_of, validate_header
+from ..._models import HttpRequest, HttpResponse, validate_header
 from ..._result import FlextResult
 from ...resilience import (
     EventHook,
