@@ -29,6 +29,7 @@ httpx2 transport only).
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -119,6 +120,43 @@ def _has_user_agent(headers: list[tuple[str, str]]) -> bool:
     return False
 
 
+def _failing_handler() -> type[Any] | None:
+    """aiohttp's ``ResponseHandler``, made to fail the body being read when parsing fails.
+
+    With aiohttp's compiled parser, a body that stops parsing after the head was handed
+    out (an invalid chunk size, say) raises in the protocol's ``data_received``; aiohttp
+    puts that error on the protocol, closes the connection and drops its read timer, but
+    never on the body's stream, so a reader of the body waits for ever (its pure-Python
+    parser fails the stream). Here the error also fails a body that is still open, as a
+    ``ClientPayloadError`` (PROTOCOL_ERROR), at once. None when aiohttp's protocol does
+    not have the shape this was written against: then the read timeout ends such a call.
+    """
+    try:
+        from aiohttp.client_proto import ResponseHandler
+    except ImportError:  # pragma: no cover
+        return None
+    if not callable(getattr(ResponseHandler, "set_exception", None)):  # pragma: no cover
+        return None
+
+    class _FailingResponseHandler(ResponseHandler):
+        def set_exception(self, exc: BaseException, *args: Any) -> None:
+            super().set_exception(exc, *args)
+            payload = getattr(self, "_payload", None)
+            if (
+                isinstance(payload, aiohttp.StreamReader)
+                and not payload.is_eof()
+                and payload.exception() is None
+            ):
+                error = aiohttp.ClientPayloadError(f"Response payload is not valid: {exc!r}")
+                error.__cause__ = exc
+                payload.set_exception(error)
+
+    return _FailingResponseHandler
+
+
+_FAILING_HANDLER = _failing_handler()
+
+
 class _WatchedConnector(aiohttp.TCPConnector):
     """A TCPConnector that stops the read clock while a new connection is made.
 
@@ -130,6 +168,11 @@ class _WatchedConnector(aiohttp.TCPConnector):
     def __init__(self, *args: Any, watchdog: Watchdog, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._flext_watchdog = watchdog
+        factory: Any = getattr(self, "_factory", None)
+        handler: Any = _FAILING_HANDLER
+        if handler is not None and isinstance(factory, functools.partial):
+            # The connector's protocol factory (a partial of ResponseHandler): ours.
+            self._factory = functools.partial(handler, *factory.args, **factory.keywords)
 
     async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:
         dog = self._flext_watchdog

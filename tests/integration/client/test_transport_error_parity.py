@@ -97,13 +97,37 @@ async def test_malformed_answer_is_protocol_error(
     """An answer that does not parse, or whose body does not decode, is PROTOCOL_ERROR."""
     with _route(fault, handler) as path:
         code = await _code(transport_name, fault.url + path)
-    if transport_name == "aiohttp" and handler is _bad_chunks and code is ErrorCode.READ_TIMEOUT:
-        # Known open bug (about 1 run in 7 on a 2-core machine, also before the current
-        # transport code): aiohttp sometimes drops the chunk-size error when the peer
-        # aborts right after the bad chunk, and the call then ends at the read timeout.
-        # It is still a typed failure, never a fabricated success.
-        return
     assert code is ErrorCode.PROTOCOL_ERROR
+
+
+async def _bad_chunk_after_head(req: Request, w: ResponseWriter) -> None:
+    # The head is read and handed out before the bad chunk comes; the connection then
+    # stays open, so only the parse error can end the call before the read timeout.
+    await w.send_head(200, [("Transfer-Encoding", "chunked")])
+    await asyncio.sleep(0.05)
+    await w.write(b"zz\r\nnot a chunk\r\n")
+    await asyncio.sleep(10)
+    w.abort()
+
+
+async def test_bad_chunk_after_the_head_fails_at_once(
+    fault: FaultServer, transport_name: str
+) -> None:
+    """A chunk that does not parse, after the head was read, is PROTOCOL_ERROR at once.
+
+    aiohttp's compiled parser puts this error on the connection but not on the body being
+    read, so the read waited for the read timeout; the transport fails the body itself.
+    """
+    with _route(fault, _bad_chunk_after_head) as path:
+        code = await _code(transport_name, fault.url + path, timeout=30)
+        config = ClientConfig(transport=transport_name)  # type: ignore[arg-type]
+        async with FlextApiClient(fault.url, config=config, default_plugins=False) as client:
+            with pytest.raises(FlextApiError) as info:
+                async with client.stream("GET", path, timeout=30) as response:
+                    await response.aread()
+            assert client.stats()["pool"]["in_use"] == 0
+    assert code is ErrorCode.PROTOCOL_ERROR
+    assert info.value.code is ErrorCode.PROTOCOL_ERROR
 
 
 async def test_gzip_body_is_decompressed(fault: FaultServer, transport_name: str) -> None:
