@@ -16,6 +16,7 @@ settings did not change, so keep-alive connections survive too.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from .._clock import Clock, get_clock
 from .._config import TimeoutConfig
@@ -83,9 +84,27 @@ def _backend(source: RegistrySourceConfig | None) -> RegistryBackend | None:
         from ..discovery import RedisBackend
 
         return RedisBackend(source.url)
+    if source.backend == "dns":
+        return _dns_backend(source)
     from ..discovery import EtcdBackend
 
     return EtcdBackend(source.url)
+
+
+def _dns_backend(source: RegistrySourceConfig) -> RegistryBackend:
+    """A DNS SRV/A backend: ``dns://`` asks the system's resolvers, ``dns://HOST:PORT`` one."""
+    from ..discovery import DnsBackend  # the dns extra, only when configured
+
+    parts = urlsplit(source.url)
+    options: dict[str, Any] = {
+        name: value
+        for name in ("record", "scheme", "default_port", "min_ttl", "max_ttl", "timeout")
+        if (value := getattr(source, name)) is not None
+    }
+    if parts.hostname:
+        options["nameservers"] = [parts.hostname]
+        options["port"] = parts.port or 53
+    return DnsBackend(source.domain or "", **options)
 
 
 def _instance(cluster: str, config: InstanceConfig) -> ServiceInstance:

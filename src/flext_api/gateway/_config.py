@@ -18,6 +18,7 @@ compile) are checked here too, so a config that validates is one the gateway can
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 from urllib.parse import urlsplit
@@ -181,14 +182,59 @@ class HealthConfig(_Model):
 class RegistrySourceConfig(_Model):
     """Instances from a shared discovery registry instead of the config file.
 
-    ``backend`` is ``redis`` (``redis://host:port/db``, the ``redis`` extra) or ``etcd``
-    (``http://host:2379``); ``service`` is the registered name (default: the cluster's).
-    Services register and heartbeat themselves there; the gateway follows the changes.
+    ``backend`` is ``redis`` (``redis://host:port/db``, the ``redis`` extra), ``etcd``
+    (``http://host:2379``) or ``dns`` (``dns://`` asks the system's resolvers,
+    ``dns://10.0.0.2:53`` that name server; the ``dns`` extra); ``service`` is the
+    registered name (default: the cluster's). With Redis and etcd, services register and
+    heartbeat themselves and the gateway follows the changes. With DNS, the gateway reads
+    SRV records (``_SERVICE._tcp.DOMAIN``: host, port, weight; the lowest priority group)
+    or A records (``SERVICE.DOMAIN`` on ``default_port``) and asks again when their TTL
+    (bounded by ``min_ttl`` and ``max_ttl``) runs out; ``record``, ``domain``, ``scheme``,
+    ``default_port``, ``min_ttl``, ``max_ttl`` and ``timeout`` apply to DNS only.
     """
 
-    backend: Literal["redis", "etcd"]
+    backend: Literal["redis", "etcd", "dns"]
     url: str
     service: str | None = Field(default=None, pattern=_NAME)
+    record: Literal["SRV", "A"] | None = None
+    domain: str | None = Field(default=None, max_length=253)
+    scheme: Literal["http", "https"] | None = None
+    default_port: int | None = Field(default=None, ge=1, le=65535)
+    min_ttl: float | None = Field(default=None, gt=0)
+    max_ttl: float | None = Field(default=None, gt=0)
+    timeout: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _fits_backend(self) -> RegistrySourceConfig:
+        dns_only = ("record", "domain", "scheme", "default_port", "min_ttl", "max_ttl", "timeout")
+        schemes = {"redis": ("redis", "rediss", "unix"), "etcd": ("http", "https"), "dns": ("dns",)}
+        try:
+            parts = urlsplit(self.url)
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"url {self.url!r} is not a valid URL: {exc}") from None
+        if parts.scheme not in schemes[self.backend]:
+            allowed = " or ".join(f"{scheme}://" for scheme in schemes[self.backend])
+            raise ValueError(f"the {self.backend} backend's url starts with {allowed}")
+        if self.backend != "dns":
+            given = [name for name in dns_only if getattr(self, name) is not None]
+            if given:
+                raise ValueError(f"only the dns backend takes {', '.join(given)}")
+            return self
+        if parts.path not in ("", "/") or parts.query or parts.username or parts.password:
+            raise ValueError("the dns backend's url is dns:// or dns://NAMESERVER_IP[:PORT]")
+        if parts.hostname:
+            try:
+                ipaddress.ip_address(parts.hostname)
+            except ValueError:
+                raise ValueError(
+                    f"the dns backend's name server must be an IP address, got {parts.hostname!r}"
+                ) from None
+        if port == 0:
+            raise ValueError("the dns backend's url needs a port from 1 to 65535")
+        if self.min_ttl is not None and self.max_ttl is not None and self.min_ttl > self.max_ttl:
+            raise ValueError("min_ttl must not exceed max_ttl")
+        return self
 
 
 class ClusterConfig(_Model):

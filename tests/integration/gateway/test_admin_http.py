@@ -12,6 +12,7 @@ import yaml
 
 from tests.integration.gateway.conftest import LiveGateway, basic_config
 from tests.integration.gateway.upstream import Upstream
+from tests.servers.dns_server import DnsServer
 from tests.servers.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -212,3 +213,59 @@ async def test_cluster_from_redis_registry(
         assert status == 200
         assert {row["id"] for row in clusters[0]["instances"]} == {"orders-a", "orders-b"}
         assert clusters[0]["registry"] == "redis"
+
+
+async def test_cluster_from_dns_srv_records(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """A cluster with a DNS source routes to the SRV records' hosts and ports, and
+    follows a change of the records once their TTL has run out."""
+    a, b = upstreams
+    zone = {
+        ("_orders._tcp.svc.test", "SRV"): [
+            (1, f"10 50 {a.port} a.svc.test."),
+            (1, f"10 50 {b.port} b.svc.test."),
+        ],
+        ("a.svc.test", "A"): [(1, "127.0.0.1")],
+        ("b.svc.test", "A"): [(1, "127.0.0.1")],
+    }
+    with DnsServer(zone) as dns_server:
+        config = basic_config(a.url)
+        config["clusters"][0] = {
+            "name": "svc",
+            "registry": {
+                "backend": "dns",
+                "url": f"dns://127.0.0.1:{dns_server.port}",
+                "service": "orders",
+                "domain": "svc.test",
+                "min_ttl": 0.2,
+                "timeout": 2,
+            },
+            "health": {"active": False},
+        }
+        gw = run_gateway(config)
+        async with aiohttp.ClientSession() as s:
+            seen = set()
+            for _ in range(6):
+                async with s.get(gw.url + "/echo/d") as r:
+                    assert r.status == 200
+                    seen.add(r.headers["X-Upstream"])
+            assert seen == {"a", "b"}
+            status, clusters = await _get(gw.admin_url + "/admin/clusters", headers=AUTH)
+            assert status == 200
+            assert clusters[0]["registry"] == "dns"
+            ids = {row["id"] for row in clusters[0]["instances"]}
+            assert ids == {f"127.0.0.1-{a.port}", f"127.0.0.1-{b.port}"}
+            # b's record goes: within a few TTLs only a takes calls.
+            zone[("_orders._tcp.svc.test", "SRV")] = [(1, f"10 50 {a.port} a.svc.test.")]
+            only_a = False
+            for _ in range(200):
+                await asyncio.sleep(0.05)
+                _, clusters = await _get(gw.admin_url + "/admin/clusters", headers=AUTH)
+                if {row["id"] for row in clusters[0]["instances"]} == {f"127.0.0.1-{a.port}"}:
+                    only_a = True
+                    break
+            assert only_a, clusters
+            for _ in range(4):
+                async with s.get(gw.url + "/echo/d") as r:
+                    assert (r.status, r.headers["X-Upstream"]) == (200, "a")

@@ -161,3 +161,51 @@ def test_cluster_pool_expires_idle_connections_before_common_upstreams() -> None
 
     cluster = ClusterConfig.model_validate({"name": "svc", "instances": [{"url": "http://a:1"}]})
     assert cluster.pool.keepalive_expiry < 5.0
+
+
+DNS_CLUSTER = """\
+clusters:
+  - name: orders
+    registry: {registry}
+routes:
+  - name: orders
+    match: {{path_prefix: /orders}}
+    cluster: orders
+"""
+
+
+@pytest.mark.parametrize(
+    "registry",
+    [
+        "{backend: dns, url: 'dns://'}",
+        "{backend: dns, url: 'dns://127.0.0.1:5353', record: A, default_port: 8080}",
+        "{backend: dns, url: 'dns://[::1]', domain: svc.cluster.local, min_ttl: 2, max_ttl: 60}",
+    ],
+)
+def test_dns_registry_source_loads(registry: str) -> None:
+    """A cluster can take its instances from DNS (system resolvers or one name server)."""
+    config = parse_config(DNS_CLUSTER.format(registry=registry)).unwrap()
+    source = config.clusters[0].registry
+    assert source is not None and source.backend == "dns"
+
+
+@pytest.mark.parametrize(
+    ("registry", "message"),
+    [
+        ("{backend: dns, url: 'http://10.0.0.2'}", "url starts with dns://"),
+        ("{backend: dns, url: 'dns://ns1.example:53'}", "must be an IP address"),
+        ("{backend: dns, url: 'dns://10.0.0.2/zone'}", "dns://NAMESERVER_IP[:PORT]"),
+        ("{backend: dns, url: 'dns://10.0.0.2:0'}", "port from 1 to 65535"),
+        ("{backend: dns, url: 'dns://10.0.0.2:70000'}", "not a valid URL"),
+        ("{backend: dns, url: 'dns://', min_ttl: 9, max_ttl: 3}", "min_ttl must not exceed"),
+        ("{backend: dns, url: 'dns://', record: MX}", "record"),
+        ("{backend: redis, url: 'redis://127.0.0.1:6379/0', record: A}", "only the dns backend"),
+        ("{backend: etcd, url: 'redis://127.0.0.1:6379'}", "url starts with http://"),
+    ],
+)
+def test_registry_source_errors(registry: str, message: str) -> None:
+    """A registry source that cannot work is refused with its reason, before start-up."""
+    result = parse_config(DNS_CLUSTER.format(registry=registry), source="gw.yaml")
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+    assert result.error is not None and "clusters[0].registry" in result.error
+    assert message in result.error
