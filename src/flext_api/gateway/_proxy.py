@@ -339,6 +339,14 @@ class Exchange:
                     result.status = Reason.CLIENT_DISCONNECT.status
                     return result
                 reason, code = reason_for_code(exc.code), exc.code
+            else:
+                status = response.status_code
+                if status > 599 or status < 100:
+                    # RFC 9110 section 15: a status outside 100-599 is invalid; it cannot
+                    # be relayed, and counts as the instance's failure (like a reset).
+                    await response.aclose()
+                    response = None
+                    reason, code = Reason.INVALID_RESPONSE, ErrorCode.PROTOCOL_ERROR
             if response is None:
                 in_flight[ident] -= 1
                 if reason is Reason.OVERFLOW:

@@ -28,6 +28,7 @@ class Reason(StrEnum):
     CONNECT_FAILURE = "connect_failure"
     UPSTREAM_TIMEOUT = "upstream_timeout"
     UPSTREAM_RESET = "upstream_reset"
+    INVALID_RESPONSE = "invalid_response"
     BREAKER_OPEN = "breaker_open"
     NO_HEALTHY_INSTANCE = "no_healthy_instance"
     OVERFLOW = "overflow"
@@ -57,6 +58,7 @@ _STATUS = {
     Reason.CONNECT_FAILURE: 502,
     Reason.UPSTREAM_TIMEOUT: 504,
     Reason.UPSTREAM_RESET: 502,
+    Reason.INVALID_RESPONSE: 502,
     Reason.BREAKER_OPEN: 503,
     Reason.NO_HEALTHY_INSTANCE: 503,
     Reason.OVERFLOW: 503,
@@ -75,6 +77,7 @@ _TITLE = {
     Reason.CONNECT_FAILURE: "Could not connect to an upstream instance",
     Reason.UPSTREAM_TIMEOUT: "The upstream did not answer in time",
     Reason.UPSTREAM_RESET: "The upstream closed the connection before answering",
+    Reason.INVALID_RESPONSE: "The upstream's response is not valid HTTP",
     Reason.BREAKER_OPEN: "Every instance's circuit breaker is open",
     Reason.NO_HEALTHY_INSTANCE: "No healthy upstream instance",
     Reason.OVERFLOW: "Too many requests pending for this cluster",

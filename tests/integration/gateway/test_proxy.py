@@ -182,6 +182,29 @@ async def test_idempotent_get_retried_after_reset(
     assert sorted([a.hits("/drop-after-body"), b.hits("/drop-after-body")]) == [1, 2]
 
 
+@pytest.mark.parametrize("cache", [False, True], ids=["plain", "cached-route"])
+async def test_status_outside_the_valid_range_is_a_502(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run, cache: bool
+) -> None:
+    """An upstream status outside 100-599 (RFC 9110 section 15) is never relayed: the
+    client gets a 502 problem, an idempotent request is retried on the other instance,
+    and the connection keeps working."""
+    a, b = upstreams
+    gw = run_gateway(basic_config(a.url, b.url, cache=cache))
+    async with aiohttp.ClientSession() as session:
+        async with session.get(gw.url + "/status/999") as response:
+            status, headers = response.status, response.headers.copy()
+            body = await response.json(content_type=None)
+        assert (status, headers["X-Gateway-Reason"]) == (502, "invalid_response")
+        assert body["reason"] == "invalid_response"
+        # retries: 2 by default -> 3 attempts, alternating instances
+        assert sorted([a.hits("/status/999"), b.hits("/status/999")]) == [1, 2]
+        async with session.get(gw.url + "/echo/after") as response:
+            assert response.status == 200
+    status, _, _ = await _get(gw.url + "/status/599")
+    assert status == 599
+
+
 async def test_upstream_cut_mid_response_cuts_client(
     upstreams: tuple[Upstream, Upstream], run_gateway: Run
 ) -> None:
