@@ -148,6 +148,7 @@ def _httptools_protocol() -> type[Any]:
         _head_pending = True  # between requests or inside a head (not a body/response)
         _in_head = False  # from a request's first byte to the end of its head
         _head_bytes = 0  # bytes of that head so far (llhttp itself has no bound)
+        _heads_done = False  # a head was completed during the current data_received
         max_head_bytes = 32768
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -156,11 +157,14 @@ def _httptools_protocol() -> type[Any]:
 
         def data_received(self, data: bytes) -> None:
             in_head = self._in_head
+            self._heads_done = False
             super().data_received(data)
-            if not self._head_pending:
-                self._disarm()  # the head is in
-            elif self._head_timer is None and self._awaiting_head():
-                self._arm()  # a head begun after a keep-alive pause and not yet complete
+            if self._heads_done:
+                # A head came in (a bodiless request may also have ended, which sets
+                # _head_pending again): the timer it was under is done.
+                self._disarm()
+            if self._in_head and self._head_timer is None:
+                self._arm()  # a head begun (after a keep-alive pause) and not yet complete
             if in_head and self._in_head:  # all of data belongs to one unfinished head
                 self._head_bytes += len(data)
                 if self._head_bytes > self.max_head_bytes and not self.transport.is_closing():
@@ -174,6 +178,7 @@ def _httptools_protocol() -> type[Any]:
 
         def on_headers_complete(self) -> None:
             self._head_pending = self._in_head = False
+            self._heads_done = True
             previous = self.cycle
             super().on_headers_complete()
             cycle: Any = self.cycle

@@ -9,6 +9,7 @@ runs on both parsers the listener offers (httptools and h11).
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -231,3 +232,43 @@ def test_late_head_after_keep_alive_gets_408(
     assert _statuses(first) == [200]
     assert b"HTTP/1.1 408" in raw
     assert a.hits("/echo/late") == 0
+
+
+def _one_response(sock: socket.socket) -> bytes:
+    """One response with a Content-Length body read off ``sock`` (less if it closes)."""
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return raw
+        raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def test_idle_keep_alive_connection_is_not_timed_as_a_head(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run, parser: str
+) -> None:
+    """A request whose head came whole leaves no head timer behind: the connection may
+    stay idle past ``header_timeout`` (keep-alive is bounded separately) and serve the
+    next request, with no 408 and no close in between."""
+    a, _ = upstreams
+    gw = run_gateway(_config(a.url, parser, header_timeout=0.5))
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
+        answers = []
+        for n in range(2):
+            sock.sendall(f"GET /echo/idle-{n} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            answers.append(_one_response(sock))
+            time.sleep(1.0)  # twice the head timeout, idle between requests
+    assert [_statuses(raw) for raw in answers] == [[200], [200]]
+    assert a.hits("/echo/idle-0") == a.hits("/echo/idle-1") == 1
