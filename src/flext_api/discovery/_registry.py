@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from types import TracebackType
 from typing import Any
@@ -44,6 +45,7 @@ __all__ = ["ServiceRegistry"]
 _log = structlog.get_logger("flext_api.discovery")
 _NONE: frozenset[str] = frozenset()
 _RETRY_MIN, _RETRY_MAX = 0.1, 5.0
+_JOURNAL_MAX = 256  # this process's last writes per service, for in-flight listings
 
 
 def _fail(error: FlextApiError) -> FlextResult[Any]:
@@ -93,6 +95,11 @@ class ServiceRegistry:
         self._synced: dict[str, asyncio.Event] = {}
         self._prober: asyncio.Task[None] | None = None
         self._grace: dict[str, float] = {}
+        # This process's writes, numbered, per service (bounded): a listing that was in
+        # flight while one landed is taken with the writes made since its start on top,
+        # so a stale snapshot never undoes a register or unregister made here.
+        self._writes = 0
+        self._journal: dict[str, deque[tuple[int, str, ServiceInstance | None]]] = {}
         self._probes: dict[tuple[str, str, bool], int] = {}
         # How long an empty answer right after an outage is not believed: a TTL and a
         # half of the backend's (the owners re-register within one heartbeat).
@@ -165,6 +172,7 @@ class ServiceRegistry:
         stored = await self.backend.register(instance)
         if stored.is_failure:
             return FlextResult(error=stored.exception)
+        self._journal_write(name, instance.id, instance)
         change = self._cluster(name).add(instance, self._clock.monotonic())
         self._publish(change)
         self._follow(name)
@@ -182,6 +190,7 @@ class ServiceRegistry:
         removed = await self.backend.unregister(name, instance_id)
         if removed.is_failure:
             return removed
+        self._journal_write(name, instance_id, None)
         cluster = self._clusters.get(name)
         if cluster is not None:
             self._publish(cluster.remove(instance_id, self._clock.monotonic()))
@@ -215,7 +224,7 @@ class ServiceRegistry:
         except FlextApiError as exc:
             return _fail(exc)
         self._follow(name)
-        listed = await self.backend.list(name)
+        listed = await self._list(name)
         if listed.is_failure:
             self._mark_stale(name, listed.exception)
             return listed
@@ -372,18 +381,44 @@ class ServiceRegistry:
         while not self._closed:
             try:
                 # ``.value`` raises the FlextApiError of a failed listing.
-                self._apply(name, (await self.backend.list(name)).value)
+                self._apply(name, (await self._list(name)).value)
                 delay = _RETRY_MIN
                 async with contextlib.aclosing(self.backend.changes(name)) as changes:
                     async for _ in changes:
                         if self.closed:
                             return
-                        self._apply(name, (await self.backend.list(name)).value)
+                        self._apply(name, (await self._list(name)).value)
             except FlextApiError as exc:
                 self._mark_stale(name, exc)
                 # Background timer, not a call's backoff: real time even while testing.
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX)
+
+    def _journal_write(self, name: str, instance_id: str, instance: ServiceInstance | None) -> None:
+        """Number a write the backend took (``instance`` None: an unregister)."""
+        self._writes += 1
+        journal = self._journal.get(name)
+        if journal is None:
+            journal = self._journal[name] = deque(maxlen=_JOURNAL_MAX)
+        journal.append((self._writes, instance_id, instance))
+
+    async def _list(self, name: str) -> FlextResult[list[ServiceInstance]]:
+        """The backend's listing of ``name``, with this process's writes made during it
+        on top (the listing may be a snapshot from before they landed)."""
+        since = self._writes
+        listed = await self.backend.list(name)
+        journal = self._journal.get(name)
+        if listed.is_failure or not journal or journal[-1][0] <= since:
+            return listed
+        merged = {instance.id: instance for instance in listed.value}
+        for number, instance_id, instance in journal:
+            if number <= since:
+                continue
+            if instance is None:
+                merged.pop(instance_id, None)
+            else:
+                merged[instance_id] = instance
+        return FlextResult.ok(list(merged.values()))
 
     def _apply(self, name: str, instances: list[ServiceInstance]) -> None:
         cluster = self._cluster(name)

@@ -278,3 +278,51 @@ async def test_unreachable_backend_keeps_last_known_instances() -> None:
     await registry.aclose()
     stale = [e.stale for e in events if isinstance(e, RegistryStale)]
     assert stale == [True, False]
+
+
+class _SnapshotBackend(MemoryBackend):
+    """A shared memory backend whose list() takes its snapshot, then waits for ``gate``:
+    a listing in flight while other writes land, as over a network."""
+
+    kind = "snapshot"
+    shared = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.listing = asyncio.Event()
+
+    async def list(self, name: str) -> FlextResult[list[ServiceInstance]]:
+        snapshot = await super().list(name)
+        self.listing.set()
+        await self.gate.wait()
+        return snapshot
+
+    async def changes(self, name: str) -> AsyncGenerator[None, None]:
+        await asyncio.Event().wait()  # no pushes: only the first listing matters here
+        yield None  # pragma: no cover
+
+
+@pytest.mark.parametrize("via", ["sync", "refresh"])
+async def test_listing_in_flight_does_not_undo_local_writes(via: str) -> None:
+    """A listing whose snapshot predates a register or unregister made here keeps them:
+    the new instance stays, the removed one stays gone."""
+    backend = _SnapshotBackend()
+    registry = ServiceRegistry(backend)
+    await registry.register("orders", _inst(1))
+    await registry.register("orders", _inst(3))
+    refresh = None
+    if via == "refresh":
+        refresh = asyncio.ensure_future(registry.refresh("orders"))
+    await asyncio.wait_for(backend.listing.wait(), 5)  # snapshot: orders-1, orders-3
+    await registry.register("orders", _inst(2))
+    await registry.unregister("orders", "orders-3")
+    backend.gate.set()
+    if refresh is not None:
+        listed = await refresh
+        assert {i.id for i in listed.value} == {"orders-1", "orders-2"}
+    for _ in range(100):
+        await asyncio.sleep(0)
+    ids = {i.id for i in registry.instances("orders").value}
+    await registry.aclose()
+    assert ids == {"orders-1", "orders-2"}
