@@ -30,7 +30,13 @@ from ..discovery import (
 )
 from ..resilience import Admit, CircuitBreaker, Reject, RetryBudget
 from ..transports import AiohttpTransport, Transport
-from ._config import ClusterConfig, HealthConfig, InstanceConfig, RegistrySourceConfig
+from ._config import (
+    DNS_OPTIONS,
+    ClusterConfig,
+    HealthConfig,
+    InstanceConfig,
+    RegistrySourceConfig,
+)
 from ._reasons import Reason
 
 __all__ = ["Cluster", "Picked"]
@@ -98,8 +104,8 @@ def _dns_backend(source: RegistrySourceConfig) -> RegistryBackend:
     parts = urlsplit(source.url)
     options: dict[str, Any] = {
         name: value
-        for name in ("record", "scheme", "default_port", "min_ttl", "max_ttl", "timeout")
-        if (value := getattr(source, name)) is not None
+        for name in DNS_OPTIONS
+        if name != "domain" and (value := getattr(source, name)) is not None
     }
     if parts.hostname:
         options["nameservers"] = [parts.hostname]

@@ -179,6 +179,10 @@ class HealthConfig(_Model):
     passive: PassiveHealthConfig = PassiveHealthConfig()
 
 
+#: The keys only a dns registry source takes (DnsBackend's settings).
+DNS_OPTIONS = ("record", "domain", "scheme", "default_port", "min_ttl", "max_ttl", "timeout")
+
+
 class RegistrySourceConfig(_Model):
     """Instances from a shared discovery registry instead of the config file.
 
@@ -206,7 +210,6 @@ class RegistrySourceConfig(_Model):
 
     @model_validator(mode="after")
     def _fits_backend(self) -> RegistrySourceConfig:
-        dns_only = ("record", "domain", "scheme", "default_port", "min_ttl", "max_ttl", "timeout")
         schemes = {"redis": ("redis", "rediss", "unix"), "etcd": ("http", "https"), "dns": ("dns",)}
         try:
             parts = urlsplit(self.url)
@@ -217,7 +220,7 @@ class RegistrySourceConfig(_Model):
             allowed = " or ".join(f"{scheme}://" for scheme in schemes[self.backend])
             raise ValueError(f"the {self.backend} backend's url starts with {allowed}")
         if self.backend != "dns":
-            given = [name for name in dns_only if getattr(self, name) is not None]
+            given = [name for name in DNS_OPTIONS if getattr(self, name) is not None]
             if given:
                 raise ValueError(f"only the dns backend takes {', '.join(given)}")
             return self

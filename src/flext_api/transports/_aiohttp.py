@@ -36,6 +36,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
+from aiohttp.client_proto import ResponseHandler
 from yarl import URL
 
 from .._clock import Clock, get_clock, system_clock
@@ -66,11 +67,9 @@ def _direct_params() -> frozenset[str] | None:
     was written against; otherwise every request goes through ``session.request``.
     """
     try:
-        from aiohttp.client_proto import ResponseHandler
-
         request_params = inspect.signature(aiohttp.ClientRequest.__init__).parameters
         response_params = inspect.signature(ResponseHandler.set_response_params).parameters
-    except (ImportError, AttributeError, TypeError, ValueError):  # pragma: no cover
+    except (AttributeError, TypeError, ValueError):  # pragma: no cover
         return None
     needed_request = {
         "headers", "skip_auto_headers", "data", "loop", "response_class",
@@ -120,7 +119,7 @@ def _has_user_agent(headers: list[tuple[str, str]]) -> bool:
     return False
 
 
-def _failing_handler() -> type[Any] | None:
+class _FailingResponseHandler(ResponseHandler):
     """aiohttp's ``ResponseHandler``, made to fail the body being read when parsing fails.
 
     With aiohttp's compiled parser, a body that stops parsing after the head was handed
@@ -128,33 +127,20 @@ def _failing_handler() -> type[Any] | None:
     puts that error on the protocol, closes the connection and drops its read timer, but
     never on the body's stream, so a reader of the body waits for ever (its pure-Python
     parser fails the stream). Here the error also fails a body that is still open, as a
-    ``ClientPayloadError`` (PROTOCOL_ERROR), at once. None when aiohttp's protocol does
-    not have the shape this was written against: then the read timeout ends such a call.
+    ``ClientPayloadError`` (PROTOCOL_ERROR), at once.
     """
-    try:
-        from aiohttp.client_proto import ResponseHandler
-    except ImportError:  # pragma: no cover
-        return None
-    if not callable(getattr(ResponseHandler, "set_exception", None)):  # pragma: no cover
-        return None
 
-    class _FailingResponseHandler(ResponseHandler):
-        def set_exception(self, exc: BaseException, *args: Any) -> None:
-            super().set_exception(exc, *args)
-            payload = getattr(self, "_payload", None)
-            if (
-                isinstance(payload, aiohttp.StreamReader)
-                and not payload.is_eof()
-                and payload.exception() is None
-            ):
-                error = aiohttp.ClientPayloadError(f"Response payload is not valid: {exc!r}")
-                error.__cause__ = exc
-                payload.set_exception(error)
-
-    return _FailingResponseHandler
-
-
-_FAILING_HANDLER = _failing_handler()
+    def set_exception(self, exc: BaseException, *args: Any) -> None:
+        super().set_exception(exc, *args)
+        payload = getattr(self, "_payload", None)
+        if (
+            isinstance(payload, aiohttp.StreamReader)
+            and not payload.is_eof()
+            and payload.exception() is None
+        ):
+            error = aiohttp.ClientPayloadError(f"Response payload is not valid: {exc!r}")
+            error.__cause__ = exc
+            payload.set_exception(error)
 
 
 class _WatchedConnector(aiohttp.TCPConnector):
@@ -169,10 +155,12 @@ class _WatchedConnector(aiohttp.TCPConnector):
         super().__init__(*args, **kwargs)
         self._flext_watchdog = watchdog
         factory: Any = getattr(self, "_factory", None)
-        handler: Any = _FAILING_HANDLER
-        if handler is not None and isinstance(factory, functools.partial):
+        if isinstance(factory, functools.partial):
             # The connector's protocol factory (a partial of ResponseHandler): ours.
-            self._factory = functools.partial(handler, *factory.args, **factory.keywords)
+            ours: Any = functools.partial(
+                _FailingResponseHandler, *factory.args, **factory.keywords
+            )
+            self._factory = ours
 
     async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:
         dog = self._flext_watchdog
