@@ -13,6 +13,14 @@ head and body separately); a head with no body in that step (a stream that has n
 produced yet, an SSE stream) is written at the next loop iteration. A ``100 Continue`` is
 never held.
 
+On httptools, a response head is also checked and built in one pass: uvicorn runs two
+regular expressions per header line and joins the head line by line; here the names and
+the values are each checked at once (the same forbidden bytes as uvicorn's) and the head
+is joined in one call. A head outside the plain case (upper-case names, a
+``Transfer-Encoding`` or ``Connection`` line, several ``Content-Length`` lines, anything
+not a list of byte pairs) goes through uvicorn's own code, which keeps its answers and
+errors.
+
 Two parsers: httptools (llhttp, compiled; the default when the ``httptools`` package is
 installed, several times faster per request) and h11 (pure Python; always available).
 Both refuse every request-smuggling case in ``tests/integration/gateway/test_smuggling.py``.
@@ -21,6 +29,7 @@ Both refuse every request-smuggling case in ``tests/integration/gateway/test_smu
 from __future__ import annotations
 
 import asyncio
+from types import FunctionType
 from typing import Any
 
 import h11
@@ -30,6 +39,7 @@ __all__ = [
     "HeaderTimeoutH11Protocol",
     "HeldHeadTransport",
     "httptools_available",
+    "plain_head",
     "protocol_with_header_timeout",
 ]
 
@@ -130,6 +140,52 @@ class HeldHeadTransport:
         return getattr(self._transport, name)
 
 
+# uvicorn's HEADER_RE and HEADER_VALUE_RE, as bytes to delete (bytes.translate).
+_NAME_FORBIDDEN = bytes(range(0x20)) + b'\x7f()<>@,;:[]={} \t\\"'
+_VALUE_FORBIDDEN = bytes(range(0x09)) + bytes(range(0x0A, 0x20)) + b"\x7f"
+_SLOW_NAMES = (b"transfer-encoding", b"connection")
+
+
+def plain_head(
+    status_line: bytes, headers: list[Any], *, keep_alive: bool, may_chunk: bool
+) -> tuple[bytes, int | None] | None:
+    """A response head and its ``Content-Length`` (None: none), built in one pass.
+
+    ``status_line`` ends with CRLF; ``may_chunk``: the body may be framed chunked (not a
+    ``HEAD``, ``204`` or ``304``). Returns None when ``headers`` is not the plain case
+    (see the module doc); uvicorn's code then builds the head and raises what it raises.
+    """
+    try:
+        names = [name for name, _ in headers]
+        joined_names = b"".join(names)
+        joined_values = b"".join([value for _, value in headers])
+    except (TypeError, ValueError):
+        return None
+    if (
+        not names
+        or len(joined_names.translate(None, _NAME_FORBIDDEN)) != len(joined_names)
+        or len(joined_values.translate(None, _VALUE_FORBIDDEN)) != len(joined_values)
+        or not joined_names.islower()
+        or _SLOW_NAMES[0] in names
+        or _SLOW_NAMES[1] in names
+        or names.count(b"content-length") > 1
+    ):
+        return None
+    length: int | None = None
+    if b"content-length" in names:
+        try:
+            length = int(headers[names.index(b"content-length")][1].decode())
+        except ValueError:
+            return None
+    parts = [status_line, b"\r\n".join([b": ".join(pair) for pair in headers]), b"\r\n"]
+    if not keep_alive:
+        parts.append(b"connection: close\r\n")
+    if length is None and may_chunk:
+        parts.append(b"transfer-encoding: chunked\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts), length
+
+
 def httptools_available() -> bool:
     """True when the compiled ``httptools`` parser can be imported."""
     try:
@@ -140,7 +196,56 @@ def httptools_available() -> bool:
 
 
 def _httptools_protocol() -> type[Any]:
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.protocols.http import httptools_impl
+    from uvicorn.protocols.http.httptools_impl import (
+        STATUS_LINE,
+        HttpToolsProtocol,
+        RequestResponseCycle,
+    )
+
+    class OnePassCycle(RequestResponseCycle):
+        """uvicorn's cycle whose plain response heads are built by :func:`plain_head`."""
+
+        async def send(self, message: Any) -> None:
+            if (
+                self.response_started
+                or self.disconnected
+                or self.flow.write_paused
+                or self.access_log
+                or message["type"] != "http.response.start"
+            ):
+                return await super().send(message)
+            status = message["status"]
+            headers = self.default_headers + list(message.get("headers", ()))
+            may_chunk = self.scope["method"] != "HEAD" and status not in (204, 304)
+            built = plain_head(
+                STATUS_LINE[status], headers, keep_alive=self.keep_alive, may_chunk=may_chunk
+            )
+            if built is None:
+                return await super().send(message)
+            head, length = built
+            self.response_started = True
+            self.waiting_for_100_continue = False
+            if length is not None:
+                self.expected_content_length, self.chunked_encoding = length, False
+            elif may_chunk:
+                self.chunked_encoding = True
+            self.transport.write(head)
+            return None
+
+    # uvicorn's own on_headers_complete, run with OnePassCycle as its RequestResponseCycle:
+    # the cycle is built as that class from the start (setting a method or __class__ on
+    # a built cycle costs more per request than the one pass saves). A uvicorn whose
+    # on_headers_complete does not name RequestResponseCycle keeps its own cycle.
+    head_complete = HttpToolsProtocol.on_headers_complete
+    if "RequestResponseCycle" in head_complete.__code__.co_names:
+        head_complete = FunctionType(
+            head_complete.__code__,
+            {**vars(httptools_impl), "RequestResponseCycle": OnePassCycle},
+            head_complete.__name__,
+            head_complete.__defaults__,
+            head_complete.__closure__,
+        )
 
     class HeaderTimeoutHttpToolsProtocol(_HeadTimer, HttpToolsProtocol):
         """:class:`HttpToolsProtocol` that answers 408 when a request head is late."""
@@ -180,7 +285,7 @@ def _httptools_protocol() -> type[Any]:
             self._head_pending = self._in_head = False
             self._heads_done = True
             previous = self.cycle
-            super().on_headers_complete()
+            head_complete(self)
             cycle: Any = self.cycle
             if cycle is not None and cycle is not previous:  # not an upgrade
                 cycle.transport = HeldHeadTransport(self.transport, self.loop)
