@@ -1,8 +1,10 @@
 """Edge rate limits per route and key, in memory or shared through Redis; in-flight limits.
 
-The counters are a sliding-window counter: in memory the ``limits`` library's (the one
-the server module uses); in Redis the same algorithm and key layout as ``limits``'
-``acquire_sliding_window.lua``, extended to return the window's counts, so the check,
+The counters are a sliding-window counter: in memory the ``limits`` library's algorithm
+(the one the server module uses) run synchronously by :class:`MemoryWindows` (``limits``'
+asyncio memory storage takes a lock and may start an expiry task per hit, several times
+the cost of the rest of a cached request); in Redis the same algorithm and key layout as
+``limits``' ``acquire_sliding_window.lua``, extended to return the window's counts, so the check,
 the increment AND the numbers for the ``RateLimit-*`` headers are ONE atomic script and
 one round trip (``limits`` needs a second call for the stats). Atomicity is the point:
 Kong's read-then-increment race, where each node reads the count and then increments
@@ -18,13 +20,12 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from limits import RateLimitItem
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from starlette.types import Scope
 
 from ..server._client_ip import ClientResolver
@@ -33,7 +34,7 @@ from ._auth import Identity
 from ._edge_config import RateLimitRule
 from ._resp import RedisReplyError, RespConnection, lean_url_options
 
-__all__ = ["CompiledLimit", "EdgeLimiter", "InFlight", "StoreDown"]
+__all__ = ["CompiledLimit", "EdgeLimiter", "InFlight", "MemoryWindows", "StoreDown"]
 
 _MAX_KEY = 128
 _ARGUMENTS_MAX = 8192
@@ -110,6 +111,71 @@ class CompiledLimit:
         return "ip:" + clients.client_ip(scope)
 
 
+class MemoryWindows:
+    """Sliding-window counters in this process: ``limits``' algorithm without its locks.
+
+    As ``limits``' memory storage with ``SlidingWindowCounterRateLimiter``: windows are
+    aligned to multiples of the period on ``clock`` (wall time), a hit is refused when
+    ``floor(previous * previous_ttl / period + current) + 1 > limit``, and the remaining
+    count and the reset time are worked out the same way. The gateway's requests share one
+    event loop, so a hit is one synchronous step and needs no lock. Counts whose windows
+    ended are dropped when their key is next counted, and all of them whenever the number
+    of keys has doubled since the last sweep (memory stays within twice the live keys).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        # (key, amount, period) -> [window index, previous window's count, current count]
+        self._windows: dict[tuple[str, int, int], list[int]] = {}
+        self._sweep_at = 1024
+
+    def hit(self, key: str, amount: int, period: int) -> RateLimitDecision:
+        """Count one request of ``key`` against ``amount`` per ``period`` seconds."""
+        now = self.clock()
+        index = math.floor(now / period)
+        slot = (key, amount, period)
+        counts = self._windows.get(slot)
+        if counts is None:
+            counts = self._windows[slot] = [index, 0, 0]
+            if len(self._windows) >= self._sweep_at:
+                self._sweep(now)
+        elif counts[0] != index:
+            counts[1] = counts[2] if counts[0] == index - 1 else 0
+            counts[0], counts[2] = index, 0
+        previous = counts[1]
+        previous_ttl = (1 - (((now - period) / period) % 1)) * period if previous else 0.0
+        allowed = math.floor(previous * previous_ttl / period + counts[2]) + 1 <= amount
+        if allowed:
+            counts[2] += 1
+        current = counts[2]
+        remaining = max(0, amount - math.floor(previous * previous_ttl / period + current))
+        reset_in = math.inf
+        if previous:
+            reset_in = previous_ttl % (period / previous)
+        if current:
+            current_ttl = (1 - ((now / period) % 1)) * period + period
+            reset_in = min(reset_in, current_ttl % period)
+        return RateLimitDecision(
+            allowed=allowed,
+            limit=amount,
+            remaining=remaining,
+            reset_after=0.0 if math.isinf(reset_in) else reset_in,
+            window=period,
+        )
+
+    def _sweep(self, now: float) -> None:
+        """Drop every key whose counts can no longer weigh (both windows ended)."""
+        self._windows = {
+            slot: counts
+            for slot, counts in self._windows.items()
+            if counts[0] >= math.floor(now / slot[2]) - 1
+        }
+        self._sweep_at = max(1024, 2 * len(self._windows))
+
+    def __len__(self) -> int:
+        return len(self._windows)
+
+
 class EdgeLimiter:
     """The counters of one gateway: a memory store and, when configured, a Redis one.
 
@@ -119,7 +185,7 @@ class EdgeLimiter:
     def __init__(self, redis_url: str | None, *, prefix: str = "flext-gw") -> None:
         self.redis_url = redis_url
         self.prefix = prefix
-        self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self._memory = MemoryWindows()
         self._client: Any = None
         self._script: Any = None
         self._lean: RespConnection | None = None
@@ -147,16 +213,7 @@ class EdgeLimiter:
         item = limit.item
         if limit.rule.store == "redis" and self.redis_url is not None:
             return await self._shared_hit(limit, key)
-        keys = (self.prefix, limit.bucket, key)
-        allowed = await self._memory.hit(item, *keys)
-        reset_at, remaining = await self._memory.get_window_stats(item, *keys)
-        return RateLimitDecision(
-            allowed=allowed,
-            limit=item.amount,
-            remaining=remaining,
-            reset_after=max(0.0, reset_at - time.time()),
-            window=item.get_expiry(),
-        )
+        return self._memory.hit(limit.bucket + "/" + key, item.amount, item.get_expiry())
 
     async def _shared_hit(self, limit: CompiledLimit, key: str) -> RateLimitDecision | StoreDown:
         item = limit.item
