@@ -8,8 +8,9 @@ ends when every answer is in, each answer must be a ``200 OK``. Upstream (one ng
 Redis are real. Instrumentation is off while the child starts; it is turned on for a
 warm-up, the counters are zeroed (after ``gc.collect(); gc.freeze()``, so a full
 collection landing in one run and not the other does not decide), ``--requests`` are
-sent and the counters dumped. Targets: ``plain`` (bench/gateway.py's plain gateway) and
-the edge routes ``jwt``, ``full`` and ``hit``.
+sent and the counters dumped. Targets: ``plain`` (bench/gateway.py's plain gateway), the
+edge routes ``jwt``, ``full`` and ``hit``, and ``memlimit`` (``hit`` behind an in-memory
+rate limit per client IP, a route added here).
 
 Compare candidates in PAIRED runs (same moment, same load): the absolute counts drift by
 a few thousand with the machine's load (how Redis's replies are split into reads).
@@ -35,7 +36,13 @@ from typing import Any
 from _nginx import Nginx
 from gateway import _edge_config, _gateway_config, _redis, _token
 
-_PATHS = {"plain": "/", "jwt": "/jwt/", "full": "/full/", "hit": "/hit/"}
+_PATHS = {"plain": "/", "jwt": "/jwt/", "full": "/full/", "hit": "/hit/", "memlimit": "/mem/"}
+# The memlimit target: the cache-only route behind a memory rate limit that never refuses.
+_MEM_ROUTE = {
+    "name": "mem", "match": {"path_prefix": "/mem"}, "cache": True, "cluster": "nginx",
+    "strip_prefix": True, "headers": {"response_add": {"Cache-Control": "public, max-age=3600"}},
+    "rate_limits": [{"limit": "10000000/minute", "key": "ip", "store": "memory"}],
+}  # fmt: skip
 
 
 class _Transport:
@@ -168,6 +175,8 @@ def main() -> None:
         for written in configs.values():
             data = json.loads(written.read_text())
             data["listeners"][0]["header_timeout"] = 600  # valgrind: no 408 for a slow loop
+            if written is configs["edge"]:
+                data["routes"].append(_MEM_ROUTE)
             written.write_text(json.dumps(data))
         for name in args.targets.split(","):
             chosen = configs["plain" if name == "plain" else "edge"]
