@@ -139,7 +139,7 @@ class MemoryWindows:
             counts = self._windows[slot] = [index, 0, 0]
             if len(self._windows) >= self._sweep_at:
                 self._sweep(now)
-        elif counts[0] != index:
+        elif counts[0] < index:  # a later window (a clock set back keeps the counts)
             counts[1] = counts[2] if counts[0] == index - 1 else 0
             counts[0], counts[2] = index, 0
         previous = counts[1]

@@ -86,3 +86,12 @@ def test_ended_windows_are_swept_when_keys_double() -> None:
         windows.hit(f"new-{n}", 10, 1)
     assert len(windows) == 1100  # the sweep at 1,024 keys dropped all 1,000 old ones
     assert windows.hit("new-0", 10, 1).remaining == 8  # live counts are kept
+
+
+def test_a_clock_set_back_does_not_free_the_window() -> None:
+    """Wall time stepping back (NTP) keeps the counts: no fresh burst."""
+    clock = _Clock()
+    windows = MemoryWindows(clock)
+    assert [windows.hit("k", 2, 60).allowed for _ in range(3)] == [True, True, False]
+    clock.now -= 120
+    assert windows.hit("k", 2, 60).allowed is False
