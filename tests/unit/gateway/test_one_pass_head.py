@@ -62,7 +62,8 @@ def _serve_once(protocol_class: Any, request: bytes, start: dict[str, Any], body
             access_log=False, log_level="critical", lifespan="off",
         )  # fmt: skip
         config.load()
-        protocol = config.http_protocol_class(
+        built_class: Any = config.http_protocol_class
+        protocol = built_class(
             config=config, server_state=uvicorn.server.ServerState(), app_state={},
             _loop=asyncio.get_running_loop(),
         )  # fmt: skip
@@ -89,8 +90,8 @@ _NAMES = st.sampled_from(
      b"transfer-encoding", b"bad name", b"x:y", b"", b"via", b"123", b"x-\x7f"]
 )  # fmt: skip
 _VALUES = st.one_of(
-    st.sampled_from([b"0", b"3", b"close", b"chunked", b"keep-alive", b"a\r\nb: c", b"a\nb", b"a\rb", b"x\x00",
-                     b"tab\there", b"", b"-1", b"nan"]),
+    st.sampled_from([b"0", b"3", b"close", b"chunked", b"keep-alive", b"a\r\nb: c", b"a\nb",
+                     b"a\rb", b"x\x00", b"tab\there", b"", b"-1", b"nan"]),
     st.binary(max_size=6),
 )  # fmt: skip
 
@@ -131,7 +132,8 @@ def test_plain_heads_take_the_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
         "headers": [(b"content-type", b"text/plain"), (b"content-length", b"2")],
     }  # fmt: skip
     request = b"GET / HTTP/1.1\r\nHost: gw\r\n\r\n"
-    ours = _serve_once(protocol_with_header_timeout(10.0, parser="httptools"), request, start, b"ok")
+    gateway_protocol = protocol_with_header_timeout(10.0, parser="httptools")
+    ours = _serve_once(gateway_protocol, request, start, b"ok")
     head = _OK + b"content-type: text/plain\r\ncontent-length: 2\r\n\r\n"
     assert built == [head]
     assert ours[0] == head + b"ok"
@@ -170,7 +172,8 @@ def test_framing_of_a_plain_head() -> None:
     assert with_length == (_OK + b"content-length: 12\r\n\r\n", 12)
     chunked = plain_head(_OK, [(b"x-a", b"1")], keep_alive=False, may_chunk=True)
     assert chunked == (
-        _OK + b"x-a: 1\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n", None
+        _OK + b"x-a: 1\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n",
+        None,
     )
     bodiless = plain_head(_OK, [(b"x-a", b"tab\there")], keep_alive=True, may_chunk=False)
     assert bodiless == (_OK + b"x-a: tab\there\r\n\r\n", None)
