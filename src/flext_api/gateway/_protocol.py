@@ -143,7 +143,6 @@ class HeldHeadTransport:
 # uvicorn's HEADER_RE and HEADER_VALUE_RE, as bytes to delete (bytes.translate).
 _NAME_FORBIDDEN = bytes(range(0x20)) + b'\x7f()<>@,;:[]={} \t\\"'
 _VALUE_FORBIDDEN = bytes(range(0x09)) + bytes(range(0x0A, 0x20)) + b"\x7f"
-_SLOW_NAMES = (b"transfer-encoding", b"connection")
 
 
 def plain_head(
@@ -166,8 +165,8 @@ def plain_head(
         or len(joined_names.translate(None, _NAME_FORBIDDEN)) != len(joined_names)
         or len(joined_values.translate(None, _VALUE_FORBIDDEN)) != len(joined_values)
         or not joined_names.islower()
-        or _SLOW_NAMES[0] in names
-        or _SLOW_NAMES[1] in names
+        or b"transfer-encoding" in names
+        or b"connection" in names
         or names.count(b"content-length") > 1
     ):
         return None

@@ -2,10 +2,10 @@
 
 The counters are a sliding-window counter: in memory the ``limits`` library's algorithm
 (the one the server module uses) run synchronously by :class:`MemoryWindows` (``limits``'
-asyncio memory storage takes a lock and may start an expiry task per hit, several times
-the cost of the rest of a cached request); in Redis the same algorithm and key layout as
-``limits``' ``acquire_sliding_window.lua``, extended to return the window's counts, so the check,
-the increment AND the numbers for the ``RateLimit-*`` headers are ONE atomic script and
+asyncio memory storage takes a lock and may start an expiry task per hit, which cost
+more than half of what the rest of a cached request does); in Redis the same algorithm
+and key layout as ``limits``' ``acquire_sliding_window.lua``, extended to return the
+window's counts, so the check, the increment AND the numbers for the ``RateLimit-*`` headers are ONE atomic script and
 one round trip (``limits`` needs a second call for the stats). Atomicity is the point:
 Kong's read-then-increment race, where each node reads the count and then increments
 it, lets N nodes overshoot by N-1; here two gateways never both pass the last slot.
@@ -111,6 +111,32 @@ class CompiledLimit:
         return "ip:" + clients.client_ip(scope)
 
 
+def _decision(
+    allowed: bool,
+    amount: int,
+    period: int,
+    previous: int,
+    previous_ttl: float,
+    current: int,
+    current_ttl: float,
+) -> RateLimitDecision:
+    """What ``limits``' ``get_window_stats`` says of a sliding window's two counts (after
+    the hit): the remaining count and the seconds until a slot frees up."""
+    weighted = previous * previous_ttl / period + current
+    reset_in = math.inf
+    if previous:
+        reset_in = previous_ttl % (period / previous)
+    if current:
+        reset_in = min(reset_in, current_ttl % period)
+    return RateLimitDecision(
+        allowed=allowed,
+        limit=amount,
+        remaining=max(0, amount - math.floor(weighted)),
+        reset_after=0.0 if math.isinf(reset_in) else reset_in,
+        window=period,
+    )
+
+
 class MemoryWindows:
     """Sliding-window counters in this process: ``limits``' algorithm without its locks.
 
@@ -147,21 +173,8 @@ class MemoryWindows:
         allowed = math.floor(previous * previous_ttl / period + counts[2]) + 1 <= amount
         if allowed:
             counts[2] += 1
-        current = counts[2]
-        remaining = max(0, amount - math.floor(previous * previous_ttl / period + current))
-        reset_in = math.inf
-        if previous:
-            reset_in = previous_ttl % (period / previous)
-        if current:
-            current_ttl = (1 - ((now / period) % 1)) * period + period
-            reset_in = min(reset_in, current_ttl % period)
-        return RateLimitDecision(
-            allowed=allowed,
-            limit=amount,
-            remaining=remaining,
-            reset_after=0.0 if math.isinf(reset_in) else reset_in,
-            window=period,
-        )
+        current_ttl = (1 - ((now / period) % 1)) * period + period
+        return _decision(allowed, amount, period, previous, previous_ttl, counts[2], current_ttl)
 
     def _sweep(self, now: float) -> None:
         """Drop every key whose counts can no longer weigh (both windows ended)."""
@@ -238,19 +251,10 @@ class EdgeLimiter:
             _log.warning("rate limit store unreachable", bucket=limit.bucket, error=repr(exc))
             return StoreDown(closed=limit.rule.on_store_error == "closed")
         allowed, previous, previous_ms, count, current_ms = reply
-        weighted = previous * (previous_ms / 1000) / expiry + count
-        reset_in = math.inf
-        if previous:
-            reset_in = (previous_ms / 1000) % (expiry / previous)
-        if count:
-            reset_in = min(reset_in, (current_ms / 1000) % expiry)
-        return RateLimitDecision(
-            allowed=bool(allowed),
-            limit=item.amount,
-            remaining=max(0, item.amount - math.floor(weighted)),
-            reset_after=0.0 if math.isinf(reset_in) else reset_in,
-            window=expiry,
-        )
+        return _decision(
+            bool(allowed), item.amount, expiry, previous, previous_ms / 1000, count,
+            current_ms / 1000,
+        )  # fmt: skip
 
     async def _eval(self, keys: list[str], args: list[int]) -> Any:
         """Run the script for ``keys``; calls made in the same loop turn share one pipeline.
