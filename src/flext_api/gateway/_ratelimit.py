@@ -5,10 +5,11 @@ The counters are a sliding-window counter: in memory the ``limits`` library's al
 asyncio memory storage takes a lock and may start an expiry task per hit, which cost
 more than half of what the rest of a cached request does); in Redis the same algorithm
 and key layout as ``limits``' ``acquire_sliding_window.lua``, extended to return the
-window's counts, so the check, the increment AND the numbers for the ``RateLimit-*`` headers are ONE atomic script and
-one round trip (``limits`` needs a second call for the stats). Atomicity is the point:
-Kong's read-then-increment race, where each node reads the count and then increments
-it, lets N nodes overshoot by N-1; here two gateways never both pass the last slot.
+window's counts, so the check, the increment AND the numbers for the ``RateLimit-*``
+headers are ONE atomic script and one round trip (``limits`` needs a second call for
+the stats). Atomicity is the point: Kong's read-then-increment race, where each node
+reads the count and then increments it, lets N nodes overshoot by N-1; here two
+gateways never both pass the last slot.
 
 While Redis is unreachable, each limit does what its ``on_store_error`` says: ``open``
 lets the request through, ``closed`` answers 503; either way the request is counted in
