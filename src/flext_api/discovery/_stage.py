@@ -159,11 +159,20 @@ class DiscoveryStage:
         None for a URL that is not ``service://``; the stage itself when the pick must
         wait (the service's first lookup, or no instance at hand): :meth:`take_over`.
         """
-        target = self._target(request)
-        if target is None:
-            return None
-        name, path, tried, key = target
         ext = request.extensions
+        url = request.url
+        parts = _splits.get(url)
+        if parts is None or ext:
+            # Not the first attempt at a service URL called before: the general path.
+            target = self._target(request)
+            if target is None:
+                return None
+            name, path, tried, key = target
+        else:
+            ext["service_url"] = url
+            name, path = parts
+            tried = None
+            key = None if self._hash_key is None else self._hash_key(request)
         cluster = self._clusters.get(name)
         if cluster is None:
             return self

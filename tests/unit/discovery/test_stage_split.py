@@ -11,6 +11,7 @@ from flext_api._models import HttpRequest, HttpResponse
 from flext_api._result import FlextResult
 from flext_api.client._discovery import DiscoveryPlugin
 from flext_api.discovery import LeastRequest, ServiceInstance, ServiceRegistry
+from flext_api.discovery._stage import hash_on
 
 
 async def _plugin(n: int = 3, **kwargs: object) -> DiscoveryPlugin:
@@ -89,6 +90,35 @@ async def test_a_retry_avoids_the_instance_already_tried() -> None:
     plugin.enter(request)
     assert request.extensions["service_instance"] != tried
     assert request.extensions["service_tried"] == {"o0", "o1"}
+
+
+async def test_a_service_url_called_again_is_picked_as_the_first_call() -> None:
+    """A repeat of a service URL (its split remembered): same path, same hashing key,
+    the extension's key still first, and its retry still avoids the instance tried."""
+    registry = ServiceRegistry(balancer="ring_hash")
+    for k in range(5):
+        inst = ServiceInstance(id=f"o{k}", name="orders", url=f"http://127.0.0.1:{9000 + k}")
+        await registry.register("orders", inst)
+    plugin = DiscoveryPlugin(registry, hash_key=hash_on("header:X-User"))
+
+    def point(user: str, **extensions: str) -> HttpRequest:
+        request = HttpRequest(
+            "GET", "service://orders/p?q=1", headers={"X-User": user}, extensions=extensions
+        )
+        assert plugin.enter(request) not in (None, plugin)
+        return request
+
+    users = [f"u-{n}" for n in range(40)]
+    first = {user: point(user).url for user in users}
+    assert len(set(first.values())) > 1  # the header's key spreads the users
+    for user in users:
+        again = point(user)
+        assert again.url == first[user] and again.url.endswith("/p?q=1")
+        assert again.extensions["service_url"] == "service://orders/p?q=1"
+        assert point("someone", hash_key=user).url == first[user]
+    retried = point(users[0])
+    plugin.enter(retried)
+    assert retried.url != first[users[0]]
 
 
 async def test_cancellation_releases_the_in_flight_count() -> None:
