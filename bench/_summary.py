@@ -137,6 +137,7 @@ def discovery(record: Record) -> Iterator[Row]:
             "discovery",
             f"client, service:// vs plain base_url, {row['concurrency']} concurrent, req/s",
             row["ratio"],
+            0.95 if row["concurrency"] == 64 else None,
         )
 
 

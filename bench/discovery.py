@@ -16,7 +16,8 @@ every response is checked; the ratio is service:// over the plain base URL (best
 
 Prints tables and appends one JSON line to ``bench/results/discovery.jsonl``.
 
-Run: make bench   (or: .venv/bin/python bench/discovery.py [--picks N] [--requests N])
+Run: make bench
+    (or: .venv/bin/python bench/discovery.py [--picks N] [--requests N] [--rounds N])
 """
 
 from __future__ import annotations
@@ -189,6 +190,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--picks", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     asyncio.run(main(args.picks, args.requests, args.rounds))

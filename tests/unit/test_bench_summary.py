@@ -114,13 +114,16 @@ def test_server_ratio_target_and_spread_from_rounds() -> None:
 
 
 def test_discovery_one_row_per_concurrency() -> None:
-    """discovery: service:// over base_url, one row per concurrency, no target."""
+    """discovery: service:// over base_url, one row per concurrency, 0.95 the target at 64."""
     record = {
         "time": DATE,
         "client": [{"concurrency": 1, "ratio": 0.7}, {"concurrency": 64, "ratio": 0.8}],
     }
     rows = rows_of("discovery", record)
-    assert [(r.ratio, r.target) for r in rows] == [(0.7, None), (0.8, None)]
+    assert [(r.ratio, r.target, r.met) for r in rows] == [
+        (0.7, None, ""),
+        (0.8, 0.95, "**not met**"),
+    ]
 
 
 def test_gateway_ratios_from_best_rounds() -> None:
