@@ -46,10 +46,15 @@ def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
 
 
 def split_service_url(url: str) -> tuple[str, str]:
-    """``service://orders/a?b`` -> ``("orders", "/a?b")``."""
+    """``service://orders/a?b`` -> ``("orders", "/a?b")``; ValueError for another URL.
+
+    Splits are remembered, and the stage takes a remembered URL for a service URL.
+    """
     known = _splits.get(url)
     if known is not None:
         return known
+    if not url.startswith(SERVICE_SCHEME):
+        raise ValueError(f"not a {SERVICE_SCHEME} URL: {url!r}")
     rest = url[len(SERVICE_SCHEME) :]
     cut = len(rest)
     for sep in "/?#":

@@ -46,6 +46,8 @@ def test_split_service_url() -> None:
     assert split_service_url("service://orders/a/b?x=1") == ("orders", "/a/b?x=1")
     assert split_service_url("service://orders?x=1") == ("orders", "?x=1")
     assert split_service_url("service://orders") == ("orders", "")
+    with pytest.raises(ValueError, match="not a service:// URL"):
+        split_service_url("http://orders/a")
 
 
 async def test_plain_urls_pass_through() -> None:
