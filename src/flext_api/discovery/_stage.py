@@ -169,6 +169,7 @@ class DiscoveryStage:
         parts = _splits.get(url)
         if parts is None or ext:
             # Not the first attempt at a service URL called before: the general path.
+            # (The else branch is _target's answer for that case, without the call.)
             target = self._target(request)
             if target is None:
                 return None
