@@ -114,30 +114,49 @@ async def test_watch_reports_changes(make_backend: BackendFactory) -> None:
 async def test_killed_process_instances_expire(
     kind: str, redis_server: RedisServer, etcd: EtcdServer
 ) -> None:
-    """kill -9 of a registering process removes its instance after the TTL."""
+    """Two processes see each other's instances; kill -9 of one removes its instance
+    within the TTL (and a step)."""
     prefix = f"k-{uuid.uuid4().hex[:8]}"
     url = redis_server.url if kind == "redis" else etcd.url
+    ttl = 1.5 if kind == "redis" else 2
     backend: RegistryBackend = (
-        RedisBackend(url, ttl=1.5, prefix=prefix)
+        RedisBackend(url, ttl=ttl, prefix=prefix)
         if kind == "redis"
-        else EtcdBackend(url, ttl=2, prefix=f"/{prefix}")
+        else EtcdBackend(url, ttl=int(ttl), prefix=f"/{prefix}")
     )
     args = ["-m", "tests.integration.discovery._registrant", kind, url]
-    args += [prefix if kind == "redis" else f"/{prefix}", "w-1"]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
-    )
+    args += [prefix if kind == "redis" else f"/{prefix}", "w-1", "p-1"]
+    loop = asyncio.get_running_loop()
+    proc: asyncio.subprocess.Process | None = None
     try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 30)
-        assert line.strip() == b"ready"
         async with ServiceRegistry(backend) as registry:
-            await registry.get_instance("orders")
-            assert await eventually(lambda: _ids(registry) == {"w-1"})
+            mine = ServiceInstance(id="p-1", name="orders", url="http://127.0.0.1:8")
+            (await registry.register("orders", mine)).unwrap()
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, *args,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            assert proc.stdout is not None
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line.strip() == b"ready"
+            # The other process's registration reaches this one's running registry within
+            # a heartbeat (ttl / 3), plus room for a busy machine.
+            ready_at = loop.time()
+            assert await eventually(lambda: _ids(registry) == {"p-1", "w-1"})
+            seen_after = loop.time() - ready_at
+            assert seen_after <= ttl / 3 + 2.0, f"seen {seen_after:.2f}s after registering"
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line.strip() == b"saw p-1"  # and this one's reaches the other process
+            killed_at = loop.time()
             proc.kill()
             await proc.wait()
-            assert await eventually(lambda: _ids(registry) == set())
+            assert await eventually(lambda: _ids(registry) == {"p-1"})
+            # The TTL, plus the store's detection step (a watcher's relist on Redis,
+            # etcd's lease checks) and room for a busy machine; a removal that waited
+            # for anything but the TTL (a sweep, a restart) would take far longer.
+            gone_after = loop.time() - killed_at
+            assert gone_after <= ttl + 2.0, f"removed {gone_after:.2f}s after kill -9"
     finally:
-        if proc.returncode is None:
+        if proc is not None and proc.returncode is None:
             proc.kill()
             await proc.wait()
