@@ -67,6 +67,8 @@ _SAFE = "/:@!$&'()*+,;=?#[]~-._%"
 _PLAIN_PATH = re.compile(r"^[A-Za-z0-9\-._~/!$&'()*+,;=:@%]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BAD_HOST_CHARS = frozenset(' <>\\^`{|}"')
+# What ServiceRegistry accepts as a service name (discovery's validate_name).
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
 
 
 def _shown(url: str) -> str:
@@ -82,11 +84,11 @@ def normalize_base_url(base_url: str | None) -> str | None:
     """Check a base URL once; return it without a trailing slash."""
     if base_url is None or base_url == "":
         return None
-    _check_absolute(base_url)
-    return base_url.rstrip("/")
+    return _check_absolute(base_url).rstrip("/")
 
 
-def _check_absolute(url: str) -> None:
+def _check_absolute(url: str) -> str:
+    """``url`` checked, with its scheme in lower case (RFC 3986 §6.2.2.1)."""
     if _CONTROL.search(url):
         raise _invalid(f"URL contains a control character (CR, LF, NUL...): {_shown(url)}")
     try:
@@ -94,17 +96,30 @@ def _check_absolute(url: str) -> None:
         port = parts.port
     except ValueError as exc:
         raise _invalid(f"malformed URL {_shown(url)}: {exc}") from exc
-    if parts.scheme.lower() not in _SCHEMES:
+    scheme = parts.scheme.lower()
+    if scheme not in _SCHEMES:
         raise _invalid(
             f"unsupported URL scheme {parts.scheme!r} in {_shown(url)} (use http or https)"
         )
+    if not url.startswith(scheme):  # urlsplit lowers the scheme it returns, not the URL
+        # "HTTP://" and "Service://" are the same schemes; the stages compare lower case.
+        url = scheme + url[len(scheme) :]
     hostname = parts.hostname
     if not hostname:
         raise _invalid(f"URL has no host: {_shown(url)}")
+    if scheme == "service":
+        # The authority is a registry's service name: nothing else can match one.
+        if not _SERVICE_NAME.fullmatch(parts.netloc):
+            raise _invalid(
+                f"{_shown(url)} does not name a service: a service name holds only "
+                "letters, digits, '-', '_' and '.' (no port, no user info)"
+            )
+        return url
     if port == 0:
         raise _invalid(f"URL has port 0: {_shown(url)}")
     if not _BAD_HOST_CHARS.isdisjoint(hostname):
         raise _invalid(f"URL host contains invalid characters: {_shown(url)}")
+    return url
 
 
 def build_url(base_url: str | None, url: str, params: ParamTypes) -> str:
@@ -137,9 +152,7 @@ def _absolute_url(url: str) -> str:
     """Encode and check an absolute URL; cached, as services call the same URLs again."""
     if _CONTROL.search(url):
         raise _invalid(f"URL contains a control character (CR, LF, NUL...): {_shown(url)}")
-    full = quote(url, safe=_SAFE)
-    _check_absolute(full)
-    return full
+    return _check_absolute(quote(url, safe=_SAFE))
 
 
 def _param_str(value: str | int | float | bool) -> str:
@@ -286,8 +299,10 @@ def _encode_multipart(
 
 def redirect_url(current: str, location: str) -> str:
     """Resolve a Location header against the current URL and check the result."""
-    target = urljoin(current, location.strip())
-    _check_absolute(target)
+    target = _check_absolute(urljoin(current, location.strip()))
+    if target.startswith("service://"):
+        # A server cannot name a service of this client's registry.
+        raise _invalid(f"redirect to {_shown(target)} refused: only http and https")
     return target
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import pytest
+
 from flext_api import ErrorCode, HttpRequest, HttpResponse
 from flext_api.client import FlextApiClient
 from flext_api.transports import MockTransport
@@ -55,6 +57,17 @@ async def test_redirect_to_a_bad_scheme_is_invalid() -> None:
         "http://h", transport=_hop(302, "file:///etc/passwd"), default_plugins=False
     ) as c:
         assert (await c.get("/start")).error_code is ErrorCode.INVALID_REQUEST
+
+
+@pytest.mark.parametrize("target", ["service://admin/secrets", "SERVICE://admin/secrets"])
+async def test_redirect_to_a_service_url_is_refused(target: str) -> None:
+    """A server's Location cannot name a service of the client's registry."""
+    transport = _hop(302, target)
+    async with FlextApiClient("http://h", transport=transport, default_plugins=False) as c:
+        result = await c.get("/start")
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+    assert "refused: only http and https" in (result.error or "")
+    assert [r.url for r in transport.requests] == ["http://h/start"]
 
 
 async def test_streamed_redirects_close_intermediate_responses() -> None:

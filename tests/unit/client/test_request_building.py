@@ -32,6 +32,10 @@ def _client(base: str | None = "http://api.test/v1", **kwargs: Any) -> FlextApiC
         ("http://h", "/a b", "http://h/a%20b"),
         ("http://h", "/already%20encoded", "http://h/already%20encoded"),
         (None, "http://h/x?y=1", "http://h/x?y=1"),
+        # Schemes are case-insensitive (RFC 3986 §3.1): written in lower case.
+        (None, "HTTP://H/x", "http://H/x"),
+        ("Https://h/api", "/items", "https://h/api/items"),
+        (None, "SERVICE://orders/x", "service://orders/x"),
     ],
 )
 def test_url_joining(base: str | None, url: str, expected: str) -> None:
@@ -59,6 +63,10 @@ def test_params_append_to_an_existing_query() -> None:
         ("/x\r\nHost: evil", "control character"),
         ("http://h/x\nY", "control character"),
         ("x\x00", "control character"),
+        # A service:// authority is a service name: no port, no user info, no spaces.
+        ("service://orders:80/x", "does not name a service"),
+        ("service://user@orders/x", "does not name a service"),
+        ("service://or ders/x", "does not name a service"),
     ],
 )
 async def test_bad_urls_are_invalid_request(url: str, fragment: str) -> None:

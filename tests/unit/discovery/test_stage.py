@@ -283,3 +283,18 @@ def test_a_new_client_clock_updates_the_one_reading_shortcut() -> None:
     plugin = DiscoveryPlugin(ServiceRegistry())
     plugin.use_clock(FakeClock())
     assert plugin._one_clock is False
+
+
+async def test_client_takes_a_service_url_in_any_case_of_scheme_and_refuses_a_port() -> None:
+    """``SERVICE://`` is ``service://``; ``service://orders:80`` names no service and is
+    refused before any attempt (it used to be retried as an unknown service)."""
+    registry = await _registry(1)
+    transport = MockTransport(lambda request: HttpResponse(200))
+    async with FlextApiClient(registry=registry, transport=transport) as client:
+        assert (await client.get("SERVICE://orders/x")).is_success
+        assert [r.url for r in transport.requests] == ["http://127.0.0.1:9000/x"]
+        refused = await client.get("service://orders:80/x")
+    assert refused.error_code is ErrorCode.INVALID_REQUEST
+    assert "does not name a service" in (refused.error or "")
+    assert len(transport.requests) == 1
+    await registry.aclose()
