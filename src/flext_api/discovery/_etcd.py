@@ -22,12 +22,14 @@ import base64
 import json
 from collections.abc import AsyncGenerator
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 
 from .._config import PoolConfig, TimeoutConfig
 from .._errors import ConfigError, ErrorCode, FlextApiError
 from .._models import HttpRequest
+from .._redact import strip_url
 from .._result import FlextResult
 from ..transports._base import Transport
 from ._instance import ServiceInstance
@@ -70,6 +72,12 @@ class EtcdBackend:
         whole: object = ttl
         if not isinstance(whole, int) or isinstance(whole, bool) or whole < 1:
             raise ConfigError("etcd lease ttl must be a whole number of seconds >= 1")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                "etcd url must be http(s)://host:port (its v3 JSON gateway), "
+                f"got {strip_url(url)!r}"
+            )
         self.url = url.rstrip("/")
         self.ttl = ttl
         self.prefix = prefix.rstrip("/")

@@ -8,6 +8,7 @@ the same id again (a restart, a reload) keeps what was learnt about it.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -23,6 +24,9 @@ HEALTHY = "healthy"
 UNHEALTHY = "unhealthy"
 _STATES = frozenset({HEALTHY, UNHEALTHY})
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+# Control characters and spaces: urlsplit() drops CR/LF/tab silently, and a URL holding
+# them would carry them into the request line of every call to the instance.
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 
 
 def _invalid(message: str) -> FlextApiError:
@@ -82,11 +86,18 @@ class ServiceInstance:
         """Self when every field is usable; raises ``FlextApiError`` (INVALID_REQUEST)."""
         validate_name(self.name)
         validate_name(self.id, "instance id")
+        if _URL_UNSAFE.search(self.url):
+            raise _invalid(
+                f"instance {self.id!r} url must not hold spaces or control characters, "
+                f"got {self.url!r}"
+            )
         try:
             parts = urlsplit(self.url)
-            parts.port  # noqa: B018 - raises ValueError on a bad port
+            port = parts.port
         except ValueError as exc:
             raise _invalid(f"instance {self.id!r} has a malformed url: {exc}") from exc
+        if port == 0:
+            raise _invalid(f"instance {self.id!r} url has port 0: {self.url!r}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise _invalid(
                 f"instance {self.id!r} url must be http(s)://host[:port][/prefix], got {self.url!r}"

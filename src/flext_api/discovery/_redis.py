@@ -32,6 +32,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from .._errors import ConfigError, ErrorCode, FlextApiError
+from .._redact import strip_url
 from .._result import FlextResult
 from ._instance import ServiceInstance
 
@@ -120,9 +121,14 @@ class RedisBackend:
         self.prefix = prefix
         self._own_client = client is None
         timeout = min(2.0, ttl / 2)
-        self._redis: aioredis.Redis = client or aioredis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        if client is None:
+            try:
+                client = aioredis.Redis.from_url(
+                    url, socket_timeout=timeout, socket_connect_timeout=timeout
+                )
+            except ValueError as exc:  # redis-py's word for a URL it cannot use
+                raise ConfigError(f"redis url {strip_url(url)!r} is not usable: {exc}") from exc
+        self._redis: aioredis.Redis = client
         self._owned: dict[tuple[str, str], ServiceInstance] = {}
         self._beat: asyncio.Task[None] | None = None
         self._beat_failing = False

@@ -7,7 +7,7 @@ import base64
 import json
 import socket
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import pytest
@@ -118,6 +118,24 @@ def test_etcd_backend_rejects_a_bad_ttl() -> None:
     """etcd leases are whole seconds >= 1."""
     with pytest.raises(ConfigError):
         EtcdBackend(ttl=0)
+
+
+@pytest.mark.parametrize(
+    ("make", "shown"),
+    [
+        (lambda: RedisBackend("http://:secret@127.0.0.1:6379"), "'http://127.0.0.1:6379'"),
+        (lambda: EtcdBackend("redis://u:secret@127.0.0.1:2379"), "'redis://127.0.0.1:2379'"),
+        (lambda: EtcdBackend("http://"), "'http://'"),
+    ],
+)
+def test_a_backend_url_of_another_kind_is_a_config_error(
+    make: Callable[[], object], shown: str
+) -> None:
+    """A URL the backend cannot talk to is a ConfigError naming it without its password
+    (redis-py raised a bare ValueError; etcd took any URL and failed on each call)."""
+    with pytest.raises(ConfigError) as caught:
+        make()
+    assert shown in str(caught.value) and "secret" not in str(caught.value)
 
 
 async def test_etcd_error_status_is_a_failure(fault: FaultServer) -> None:

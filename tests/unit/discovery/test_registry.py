@@ -68,6 +68,11 @@ async def test_instances_lists_all_and_available() -> None:
         ("orders", ServiceInstance(id="x", name="orders", url="ftp://h")),
         ("orders", ServiceInstance(id="x", name="orders", url="http://h:99999")),
         ("orders", ServiceInstance(id="x", name="orders", url="http://h/?q=1")),
+        # urlsplit drops CR/LF silently: the URL would carry them into every request line.
+        ("orders", ServiceInstance(id="x", name="orders", url="http://h/a\r\nX-Evil: 1")),
+        ("orders", ServiceInstance(id="x", name="orders", url="http://h/a b")),
+        ("orders", ServiceInstance(id="x", name="orders", url="http://h\x00:1")),
+        ("orders", ServiceInstance(id="x", name="orders", url="http://h:0")),
         ("orders", ServiceInstance(id="x", name="orders", url="http://h", weight=0)),
         ("orders", ServiceInstance(id="x", name="orders", url="http://h", health="meh")),
         ("orders", ServiceInstance(id="x", name="orders", url="http://h", last_check=float("inf"))),
