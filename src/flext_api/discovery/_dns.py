@@ -82,6 +82,12 @@ class DnsBackend:
             raise ConfigError(f"scheme must be 'http' or 'https', got {scheme!r}")
         if not 0 < min_ttl <= max_ttl:
             raise ConfigError("need 0 < min_ttl <= max_ttl")
+        if not 0 < port < 65536 or not 0 < default_port < 65536:
+            raise ConfigError(
+                f"port and default_port must be in 1..65535, got {port} and {default_port}"
+            )
+        if not timeout > 0:
+            raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.record = record
         self.scheme = scheme
         self.default_port = default_port
@@ -102,7 +108,10 @@ class DnsBackend:
         if resolver is None:
             resolver = dns.asyncresolver.Resolver(configure=nameservers is None)
             if nameservers is not None:
-                resolver.nameservers = list(nameservers)
+                try:
+                    resolver.nameservers = list(nameservers)
+                except ValueError as exc:  # dnspython's word for a name server it cannot use
+                    raise ConfigError(f"nameservers: {exc}") from exc
             resolver.port = port
             resolver.lifetime = timeout
             resolver.timeout = timeout

@@ -39,7 +39,16 @@ class StaticBackend(MemoryBackend):
 
     def __init__(self, services: Mapping[str, Sequence[str | Mapping[str, Any]]]) -> None:
         super().__init__()
+        if not isinstance(services, Mapping):
+            raise ConfigError(
+                f"services must map a service name to its instances, got {type(services).__name__}"
+            )
         for name, entries in services.items():
+            if isinstance(entries, str | bytes) or not isinstance(entries, Sequence):
+                raise ConfigError(
+                    f"services.{name} must be a list of URLs or instance mappings, "
+                    f"got {type(entries).__name__}"
+                )
             for index, entry in enumerate(entries):
                 where = f"services.{name}[{index}]"
                 try:

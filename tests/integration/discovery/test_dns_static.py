@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -116,6 +117,22 @@ def test_dns_backend_rejects_bad_settings() -> None:
         DnsBackend(min_ttl=5, max_ttl=1)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"nameservers": ["not-an-address"]}, "nameservers"),
+        ({"port": 0}, "1..65535"),
+        ({"default_port": 70000}, "1..65535"),
+        ({"timeout": 0}, "timeout"),
+    ],
+)
+def test_dns_backend_names_a_bad_server_setting(kwargs: dict[str, Any], message: str) -> None:
+    """A name server dnspython cannot use, a port out of range or a zero timeout is a
+    ConfigError at construction, not a ValueError or a failure on every lookup."""
+    with pytest.raises(ConfigError, match=message):
+        DnsBackend("svc.test", **kwargs)
+
+
 async def test_static_backend_serves_configured_instances() -> None:
     """URLs and dicts from config become instances with stable ids."""
     backend = StaticBackend(
@@ -131,6 +148,15 @@ def test_static_backend_names_the_bad_entry() -> None:
     """A malformed entry is a ConfigError naming its place in the config."""
     with pytest.raises(ConfigError, match=r"services\.orders\[1\]"):
         StaticBackend({"orders": ["http://127.0.0.1:1", {"url": "ftp://x"}]})
+
+
+def test_static_backend_refuses_a_config_of_the_wrong_shape() -> None:
+    """A list instead of a mapping, or one URL instead of a list of them, is a ConfigError
+    saying so (one URL used to be read character by character)."""
+    with pytest.raises(ConfigError, match="must map a service name"):
+        StaticBackend(["http://127.0.0.1:1"])  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"services\.orders must be a list"):
+        StaticBackend({"orders": "http://127.0.0.1:1"})
 
 
 async def test_registry_follows_dns_changes_after_the_ttl(dns_server: DnsServer) -> None:
