@@ -345,7 +345,14 @@ class FlextApiClient:
                 ext.update(extensions)
             timeout_opt = options.get("timeout", USE_CLIENT_DEFAULT)
             if not isinstance(timeout_opt, UseClientDefault):
-                timeout = TimeoutConfig.of(timeout_opt)
+                try:
+                    timeout = TimeoutConfig.of(timeout_opt)
+                except ValueError as exc:  # pydantic's ValidationError is one
+                    raise FlextApiError.from_code(
+                        ErrorCode.INVALID_REQUEST,
+                        f"timeout= must be seconds > 0, None or a TimeoutConfig, "
+                        f"got {timeout_opt!r}",
+                    ) from exc
             for key in ("retry", "fail_on_http_error", "follow_redirects"):
                 value = options.get(key, USE_CLIENT_DEFAULT)
                 if not isinstance(value, UseClientDefault):

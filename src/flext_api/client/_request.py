@@ -249,12 +249,18 @@ def _quote_field(value: str) -> str:
     return value.replace("\r", "%0D").replace("\n", "%0A").replace('"', "%22")
 
 
-def _read_file(content: FileContent) -> bytes:
+def _read_file(name: str, content: FileContent) -> bytes:
     if isinstance(content, bytes):
         return content
     if isinstance(content, str):
         return content.encode("utf-8")
-    data: bytes | str = content.read()
+    read = getattr(content, "read", None)
+    data = read() if callable(read) else None
+    if not isinstance(data, bytes | str):
+        raise _invalid(
+            f"files= entry {name!r} must be bytes, str or a file object opened for reading, "
+            f"got {type(content).__name__}"
+        )
     return data.encode("utf-8") if isinstance(data, str) else data
 
 
@@ -282,7 +288,7 @@ def _encode_multipart(
             payload = spec
             filename = getattr(spec, "name", None) or name
             filename = str(filename).rsplit("/", 1)[-1]
-        body = _read_file(payload)
+        body = _read_file(name, payload)
         if ctype is None:
             ctype = (filename and mimetypes.guess_type(filename)[0]) or "application/octet-stream"
         disposition = f'form-data; name="{_quote_field(name)}"'

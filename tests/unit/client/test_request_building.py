@@ -270,3 +270,26 @@ def test_a_request_header_change_does_not_reach_the_next_request() -> None:
     second = client.build_request("GET", "/items")
     assert second.headers["X-Team"] == "a"
     assert "X-Extra" not in second.headers
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"timeout": -1}, "timeout= must be"),
+        ({"timeout": float("nan")}, "timeout= must be"),
+        ({"timeout": "5"}, "timeout= must be"),
+        ({"files": {"f": 5}}, "files= entry 'f'"),
+        ({"files": {"f": ("name.txt", object())}}, "files= entry 'f'"),
+    ],
+)
+async def test_bad_per_request_options_are_a_failed_result(
+    options: dict[str, Any], fragment: str
+) -> None:
+    """A bad timeout or file is INVALID_REQUEST in the result, not an exception (a
+    pydantic ValidationError and an AttributeError escaped before)."""
+    transport = MockTransport(_echo)
+    async with FlextApiClient("http://h", transport=transport) as client:
+        result = await client.post("/x", **options)
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+    assert fragment in (result.error or "")
+    assert transport.requests == []
