@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from ._errors import ConfigError
+from ._errors import ConfigError, InvalidRequestError
+from ._models import validate_header
 
 __all__ = [
     "AccessLogConfig",
@@ -34,6 +35,20 @@ __all__ = [
 ]
 
 MIB = 1024 * 1024
+
+
+def _checked_header(name: str, value: str = "x") -> None:
+    """ValueError (pydantic's) for a header name or value that could not be sent.
+
+    A bad one would reach the server with every response and fail each of them there
+    (uvicorn refuses it), so it is refused when the config is read.
+    """
+    try:
+        validate_header(name, value)
+    except InvalidRequestError as exc:
+        raise ValueError(exc.message) from exc
+
+
 _HMAC_MIN_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 _ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -119,6 +134,25 @@ class SecurityHeadersConfig(_Frozen):
         "microphone=(), payment=(), usb=()"
     )
     extra: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _sendable(self) -> SecurityHeadersConfig:
+        named = {
+            "Cache-Control": self.cache_control,
+            "Content-Security-Policy": self.content_security_policy,
+            "Strict-Transport-Security": self.strict_transport_security,
+            "X-Content-Type-Options": self.content_type_options,
+            "X-Frame-Options": self.frame_options,
+            "Referrer-Policy": self.referrer_policy,
+            "Cross-Origin-Opener-Policy": self.cross_origin_opener_policy,
+            "Cross-Origin-Resource-Policy": self.cross_origin_resource_policy,
+            "Permissions-Policy": self.permissions_policy,
+        }
+        for name, value in {**named, **self.extra}.items():
+            if value is not None:
+                _checked_header(name, value)
+        _checked_header("Content-Security-Policy", self.docs_content_security_policy)
+        return self
 
 
 class ServerRateLimitConfig(_Frozen):
@@ -338,3 +372,16 @@ class ServerConfig(_Frozen):
     @classmethod
     def _paths(cls, value: str) -> str:
         return _check_path(value)
+
+    @field_validator("request_id_header")
+    @classmethod
+    def _id_header(cls, value: str) -> str:
+        _checked_header(value)
+        return value
+
+    @field_validator("response_time_header")
+    @classmethod
+    def _timing_header(cls, value: str) -> str:
+        if value:  # "" turns the header off
+            _checked_header(value)
+        return value

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from flext_api import ServerConfig
 from flext_api._server_config import SecurityHeadersConfig
@@ -89,3 +91,27 @@ async def test_headers_disabled(build: Build) -> None:
     async with serve(build(config)) as client:
         response = await client.get("/health")
     assert "x-frame-options" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"request_id_header": "X Request Id"},
+        {"request_id_header": ""},
+        {"response_time_header": "X-Time\r\nInjected"},
+        {"security_headers": {"cache_control": "no-store\r\nX-Injected: 1"}},
+        {"security_headers": {"extra": {"X-Policy": "a\nb"}}},
+        {"security_headers": {"extra": {"Bad Name": "v"}}},
+    ],
+)
+def test_a_header_that_cannot_be_sent_is_refused_with_the_config(config: dict[str, Any]) -> None:
+    """A header name or value that uvicorn would refuse on every response (a space in a
+    name, CR/LF in a value) fails when the config is built, naming the field."""
+    with pytest.raises(ValidationError) as caught:
+        ServerConfig(**config)
+    assert next(iter(config)) in str(caught.value)
+
+
+def test_an_empty_response_time_header_turns_it_off() -> None:
+    """response_time_header="" stays a way to turn the header off."""
+    assert ServerConfig(response_time_header="").response_time_header == ""
