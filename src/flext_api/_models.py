@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ._config import TimeoutConfig
 
 __all__ = [
+    "UNSAFE_URL_CHARS",
     "HeaderTypes",
     "Headers",
     "HttpRequest",
@@ -35,6 +36,9 @@ HeaderTypes: TypeAlias = "Headers | MappingABC[str, str] | Iterable[tuple[str, s
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # RFC 9110 §5.5: no CTLs in a field value except HTAB (CR, LF and NUL above all).
 _BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# What a configured upstream URL may not hold: control characters and spaces. urlsplit()
+# drops CR, LF and tab without a word, so they must be looked for before it runs.
+UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f]")
 
 
 def validate_header(name: str, value: str) -> None:

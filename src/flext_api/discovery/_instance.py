@@ -8,7 +8,6 @@ the same id again (a restart, a reload) keeps what was learnt about it.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -16,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .._errors import ErrorCode, FlextApiError
-from .._models import host_of
+from .._models import UNSAFE_URL_CHARS, host_of
 
 __all__ = ["HEALTHY", "UNHEALTHY", "ServiceChange", "ServiceInstance", "validate_name"]
 
@@ -24,9 +23,6 @@ HEALTHY = "healthy"
 UNHEALTHY = "unhealthy"
 _STATES = frozenset({HEALTHY, UNHEALTHY})
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
-# Control characters and spaces: urlsplit() drops CR/LF/tab silently, and a URL holding
-# them would carry them into the request line of every call to the instance.
-_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 
 
 def _invalid(message: str) -> FlextApiError:
@@ -86,7 +82,8 @@ class ServiceInstance:
         """Self when every field is usable; raises ``FlextApiError`` (INVALID_REQUEST)."""
         validate_name(self.name)
         validate_name(self.id, "instance id")
-        if _URL_UNSAFE.search(self.url):
+        # A URL holding them would carry them into every request line to the instance.
+        if UNSAFE_URL_CHARS.search(self.url):
             raise _invalid(
                 f"instance {self.id!r} url must not hold spaces or control characters, "
                 f"got {self.url!r}"

@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from .._config import BreakerConfig, PoolConfig
+from .._errors import InvalidRequestError
+from .._models import UNSAFE_URL_CHARS, validate_header
 from .._server_config import AuthConfig, ServerRateLimitConfig
 from ._edge_config import AggregateConfig, EdgeConfig, RateLimitRule, RouteAuth, TransformConfig
 
@@ -56,6 +58,14 @@ def _compiles(pattern: str) -> str:
     except re.error as exc:
         raise ValueError(f"{pattern!r} is not a valid regex: {exc}") from None
     return pattern
+
+
+def _sendable(name: str, value: str = "x") -> None:
+    """ValueError for a header the gateway could never send (a bad name, CR/LF in a value)."""
+    try:
+        validate_header(name, value)
+    except InvalidRequestError as exc:
+        raise ValueError(exc.message) from None
 
 
 class _Model(BaseModel):
@@ -99,9 +109,17 @@ class InstanceConfig(_Model):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
+        if UNSAFE_URL_CHARS.search(value):
+            raise ValueError(f"{value!r}: an instance URL holds no spaces or control characters")
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid URL: {exc}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
+        if port == 0:
+            raise ValueError(f"{value!r}: port 0 is not a port to connect to")
         if parts.query or parts.fragment:
             raise ValueError(f"{value!r}: an instance URL carries no query or fragment")
         return value.rstrip("/")
@@ -332,6 +350,8 @@ class MatchConfig(_Model):
     @field_validator("headers")
     @classmethod
     def _lower_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            _sendable(name)  # a name no request can carry would never match
         return {name.lower(): v for name, v in value.items()}
 
     @field_validator("host")
@@ -366,6 +386,20 @@ class HeaderRules(_Model):
     request_remove: tuple[str, ...] = ()
     response_add: dict[str, str] = Field(default_factory=dict)
     response_remove: tuple[str, ...] = ()
+
+    @field_validator("request_add", "response_add")
+    @classmethod
+    def _added(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            _sendable(name, text)
+        return value
+
+    @field_validator("request_remove", "response_remove")
+    @classmethod
+    def _removed(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            _sendable(name)
+        return value
 
 
 class RouteConfig(_Model):

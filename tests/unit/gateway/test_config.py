@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -123,6 +125,46 @@ def test_instance_url_must_be_http() -> None:
         InstanceConfig(url="ftp://h")
     with pytest.raises(ValidationError):
         InstanceConfig(url="http://h/?q=1")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://h:1/a\r\nX-Injected: 1", "no spaces or control characters"),
+        ("http://h:1/a b", "no spaces or control characters"),
+        ("http://h:0", "port 0"),
+        ("http://h:99999", "not a valid URL"),
+    ],
+)
+def test_instance_url_that_cannot_be_sent_to_is_refused(url: str, message: str) -> None:
+    """urlsplit() drops CR/LF silently: an instance URL is checked before it runs."""
+    with pytest.raises(ValidationError, match=message):
+        InstanceConfig(url=url)
+
+
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        ({"headers": {"request_add": {"X-A": "v\r\nX-Injected: 1"}}}, "control character"),
+        ({"headers": {"response_add": {"X-A": "v\nw"}}}, "control character"),
+        ({"headers": {"response_add": {"Bad Name": "v"}}}, "invalid header name"),
+        ({"headers": {"request_remove": ["Bad Name"]}}, "invalid header name"),
+        ({"match": {"headers": {"X Tenant": "a"}}}, "invalid header name"),
+    ],
+)
+def test_route_header_that_cannot_be_sent_is_refused(route: dict[str, Any], message: str) -> None:
+    """A header rule the gateway could never send (or a match no request can meet) is a
+    config error with its path, not a failure of every request."""
+    result = parse_config(
+        json.dumps(
+            {
+                "clusters": [{"name": "c", "instances": [{"url": "http://h:1"}]}],
+                "routes": [{"name": "r", "cluster": "c", "match": {}, **route}],
+            }
+        )
+    )
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+    assert message in (result.error or "") and "routes[0]" in (result.error or "")
 
 
 def test_strip_prefix_needs_prefix() -> None:
