@@ -196,6 +196,13 @@ class HealthConfig(_Model):
     unhealthy_threshold: int = Field(default=3, ge=1)
     passive: PassiveHealthConfig = PassiveHealthConfig()
 
+    @field_validator("path")
+    @classmethod
+    def _probe_path(cls, value: str) -> str:
+        if not value.startswith("/") or UNSAFE_URL_CHARS.search(value):
+            raise ValueError(f"{value!r}: a probe path starts with '/' and holds no spaces")
+        return value
+
 
 #: The keys only a dns registry source takes (DnsBackend's settings).
 DNS_OPTIONS = ("record", "domain", "scheme", "default_port", "min_ttl", "max_ttl", "timeout")

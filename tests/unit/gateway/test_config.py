@@ -251,3 +251,27 @@ def test_registry_source_errors(registry: str, message: str) -> None:
     assert result.error_code is ErrorCode.CONFIG_ERROR
     assert result.error is not None and "clusters[0].registry" in result.error
     assert message in result.error
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"edge": {"redis_url": "http://127.0.0.1:6379"}}, "not a redis://"),
+        ({"edge": {"redis_url": "redis://:secret@127.0.0.1:0"}}, "port 0"),
+        ({"clusters": [{"name": "c", "instances": [{"url": "http://h:1"}],
+                        "health": {"path": "health"}}]}, "probe path"),
+        ({"clusters": [{"name": "c", "instances": [{"url": "http://h:1"}],
+                        "health": {"path": "/h\r\nX: y"}}]}, "probe path"),
+    ],
+)  # fmt: skip
+def test_redis_url_and_probe_path_are_checked(patch: dict[str, Any], message: str) -> None:
+    """A Redis URL of another scheme or a probe path that is not a path is a config error
+    at load (with no password shown), not a failure of every limit check or probe."""
+    config = {
+        "clusters": [{"name": "c", "instances": [{"url": "http://h:1"}]}],
+        "routes": [{"name": "r", "cluster": "c", "match": {}}],
+        **patch,
+    }
+    result = parse_config(json.dumps(config))
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+    assert message in (result.error or "") and "secret" not in (result.error or "")
