@@ -12,6 +12,7 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from collections.abc import Mapping as MappingABC
 from typing import TYPE_CHECKING, Any, TypeAlias
+from urllib.parse import SplitResult, urlsplit
 
 import orjson
 
@@ -22,11 +23,12 @@ if TYPE_CHECKING:
     from ._config import TimeoutConfig
 
 __all__ = [
-    "UNSAFE_URL_CHARS",
     "HeaderTypes",
     "Headers",
     "HttpRequest",
     "HttpResponse",
+    "sendable_header",
+    "split_config_url",
     "validate_header",
 ]
 
@@ -38,7 +40,22 @@ _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # What a configured upstream URL may not hold: control characters and spaces. urlsplit()
 # drops CR, LF and tab without a word, so they must be looked for before it runs.
-UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f]")
+_UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f]")
+
+
+def split_config_url(url: str) -> SplitResult:
+    """``urlsplit(url)`` of a configured URL (an upstream, a store).
+
+    Raises ValueError saying what is wrong: spaces or control characters (which
+    ``urlsplit`` would drop without a word, and a request line would then carry), a
+    malformed port, port 0. Callers check the scheme and show the URL with the message.
+    """
+    if _UNSAFE_URL_CHARS.search(url):
+        raise ValueError("holds spaces or control characters")
+    parts = urlsplit(url)
+    if parts.port == 0:  # .port raises ValueError for a malformed one
+        raise ValueError("port 0 is not a port to connect to")
+    return parts
 
 
 def validate_header(name: str, value: str) -> None:
@@ -57,6 +74,15 @@ def validate_header(name: str, value: str) -> None:
         raise InvalidRequestError(
             f"header {name!r} value contains a control character (CR, LF or NUL): {value!r}"
         )
+
+
+def sendable_header(name: str, value: str = "x") -> None:
+    """:func:`validate_header` for configuration: ValueError (what pydantic validators
+    raise) for a header name or value that no message could carry."""
+    try:
+        validate_header(name, value)
+    except InvalidRequestError as exc:
+        raise ValueError(exc.message) from None
 
 
 class Headers(MappingABC[str, str]):

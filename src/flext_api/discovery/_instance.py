@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
 
 from .._errors import ErrorCode, FlextApiError
-from .._models import UNSAFE_URL_CHARS, host_of
+from .._models import host_of, split_config_url
 
 __all__ = ["HEALTHY", "UNHEALTHY", "ServiceChange", "ServiceInstance", "validate_name"]
 
@@ -82,19 +81,10 @@ class ServiceInstance:
         """Self when every field is usable; raises ``FlextApiError`` (INVALID_REQUEST)."""
         validate_name(self.name)
         validate_name(self.id, "instance id")
-        # A URL holding them would carry them into every request line to the instance.
-        if UNSAFE_URL_CHARS.search(self.url):
-            raise _invalid(
-                f"instance {self.id!r} url must not hold spaces or control characters, "
-                f"got {self.url!r}"
-            )
         try:
-            parts = urlsplit(self.url)
-            port = parts.port
+            parts = split_config_url(self.url)
         except ValueError as exc:
-            raise _invalid(f"instance {self.id!r} has a malformed url: {exc}") from exc
-        if port == 0:
-            raise _invalid(f"instance {self.id!r} url has port 0: {self.url!r}")
+            raise _invalid(f"instance {self.id!r} url {self.url!r}: {exc}") from exc
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise _invalid(
                 f"instance {self.id!r} url must be http(s)://host[:port][/prefix], got {self.url!r}"

@@ -26,8 +26,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from .._config import BreakerConfig, PoolConfig
-from .._errors import InvalidRequestError
-from .._models import UNSAFE_URL_CHARS, validate_header
+from .._models import sendable_header, split_config_url
 from .._server_config import AuthConfig, ServerRateLimitConfig
 from ._edge_config import AggregateConfig, EdgeConfig, RateLimitRule, RouteAuth, TransformConfig
 
@@ -58,14 +57,6 @@ def _compiles(pattern: str) -> str:
     except re.error as exc:
         raise ValueError(f"{pattern!r} is not a valid regex: {exc}") from None
     return pattern
-
-
-def _sendable(name: str, value: str = "x") -> None:
-    """ValueError for a header the gateway could never send (a bad name, CR/LF in a value)."""
-    try:
-        validate_header(name, value)
-    except InvalidRequestError as exc:
-        raise ValueError(exc.message) from None
 
 
 class _Model(BaseModel):
@@ -109,17 +100,12 @@ class InstanceConfig(_Model):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if UNSAFE_URL_CHARS.search(value):
-            raise ValueError(f"{value!r}: an instance URL holds no spaces or control characters")
         try:
-            parts = urlsplit(value)
-            port = parts.port
+            parts = split_config_url(value)
         except ValueError as exc:
-            raise ValueError(f"{value!r} is not a valid URL: {exc}") from None
+            raise ValueError(f"{value!r}: {exc}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
-        if port == 0:
-            raise ValueError(f"{value!r}: port 0 is not a port to connect to")
         if parts.query or parts.fragment:
             raise ValueError(f"{value!r}: an instance URL carries no query or fragment")
         return value.rstrip("/")
@@ -199,7 +185,7 @@ class HealthConfig(_Model):
     @field_validator("path")
     @classmethod
     def _probe_path(cls, value: str) -> str:
-        if not value.startswith("/") or UNSAFE_URL_CHARS.search(value):
+        if not value.startswith("/") or not value.isprintable() or " " in value:
             raise ValueError(f"{value!r}: a probe path starts with '/' and holds no spaces")
         return value
 
@@ -358,7 +344,7 @@ class MatchConfig(_Model):
     @classmethod
     def _lower_names(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
-            _sendable(name)  # a name no request can carry would never match
+            sendable_header(name)  # a name no request can carry would never match
         return {name.lower(): v for name, v in value.items()}
 
     @field_validator("host")
@@ -398,14 +384,14 @@ class HeaderRules(_Model):
     @classmethod
     def _added(cls, value: dict[str, str]) -> dict[str, str]:
         for name, text in value.items():
-            _sendable(name, text)
+            sendable_header(name, text)
         return value
 
     @field_validator("request_remove", "response_remove")
     @classmethod
     def _removed(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for name in value:
-            _sendable(name)
+            sendable_header(name)
         return value
 
 

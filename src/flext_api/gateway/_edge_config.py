@@ -27,11 +27,10 @@ from __future__ import annotations
 
 import re
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .._models import UNSAFE_URL_CHARS
+from .._models import split_config_url
 from .._redact import strip_url
 from .._server_config import AuthConfig
 
@@ -275,17 +274,12 @@ class EdgeConfig(_Model):
         if value is None:
             return None
         shown = strip_url(value)  # no password in the error
-        if UNSAFE_URL_CHARS.search(value):
-            raise ValueError(f"{shown!r} holds spaces or control characters")
         try:
-            parts = urlsplit(value)
-            port = parts.port
+            scheme = split_config_url(value).scheme
         except ValueError as exc:
-            raise ValueError(f"{shown!r} is not a valid URL: {exc}") from None
-        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(f"{shown!r}: {exc}") from None
+        if scheme not in ("redis", "rediss", "unix"):
             raise ValueError(f"{shown!r} is not a redis://, rediss:// or unix:// URL")
-        if port == 0:
-            raise ValueError(f"{shown!r}: port 0 is not a port to connect to")
         return value
 
     @model_validator(mode="after")

@@ -130,10 +130,10 @@ def test_instance_url_must_be_http() -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("http://h:1/a\r\nX-Injected: 1", "no spaces or control characters"),
-        ("http://h:1/a b", "no spaces or control characters"),
+        ("http://h:1/a\r\nX-Injected: 1", "spaces or control characters"),
+        ("http://h:1/a b", "spaces or control characters"),
         ("http://h:0", "port 0"),
-        ("http://h:99999", "not a valid URL"),
+        ("http://h:99999", "out of range"),
     ],
 )
 def test_instance_url_that_cannot_be_sent_to_is_refused(url: str, message: str) -> None:
