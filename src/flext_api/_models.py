@@ -12,12 +12,12 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from collections.abc import Mapping as MappingABC
 from typing import TYPE_CHECKING, Any, TypeAlias
-from urllib.parse import SplitResult, urlsplit
 
 import orjson
 
-from ._errors import DecodeError, ErrorCode, FlextApiError, InvalidRequestError
+from ._errors import DecodeError, ErrorCode, FlextApiError
 from ._redact import strip_url
+from ._syntax import validate_header as validate_header
 
 if TYPE_CHECKING:
     from ._config import TimeoutConfig
@@ -27,62 +27,10 @@ __all__ = [
     "Headers",
     "HttpRequest",
     "HttpResponse",
-    "sendable_header",
-    "split_config_url",
     "validate_header",
 ]
 
 HeaderTypes: TypeAlias = "Headers | MappingABC[str, str] | Iterable[tuple[str, str]] | None"
-
-# RFC 9110 §5.1: a field name is a token.
-_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-# RFC 9110 §5.5: no CTLs in a field value except HTAB (CR, LF and NUL above all).
-_BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-# What a configured upstream URL may not hold: control characters and spaces. urlsplit()
-# drops CR, LF and tab without a word, so they must be looked for before it runs.
-_UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f]")
-
-
-def split_config_url(url: str) -> SplitResult:
-    """``urlsplit(url)`` of a configured URL (an upstream, a store).
-
-    Raises ValueError saying what is wrong: spaces or control characters (which
-    ``urlsplit`` would drop without a word, and a request line would then carry), a
-    malformed port, port 0. Callers check the scheme and show the URL with the message.
-    """
-    if _UNSAFE_URL_CHARS.search(url):
-        raise ValueError("holds spaces or control characters")
-    parts = urlsplit(url)
-    if parts.port == 0:  # .port raises ValueError for a malformed one
-        raise ValueError("port 0 is not a port to connect to")
-    return parts
-
-
-def validate_header(name: str, value: str) -> None:
-    """Raise :class:`InvalidRequestError` for a header that could split a message.
-
-    A name must be an RFC 9110 token; a value must not contain CR, LF, NUL or other
-    control characters (HTAB is allowed).
-    """
-    name_obj: object = name
-    value_obj: object = value
-    if not isinstance(name_obj, str) or not _TOKEN_RE.match(name_obj):
-        raise InvalidRequestError(f"invalid header name {name!r}")
-    if not isinstance(value_obj, str):
-        raise InvalidRequestError(f"header {name!r} value must be str, got {type(value).__name__}")
-    if _BAD_VALUE_RE.search(value):
-        raise InvalidRequestError(
-            f"header {name!r} value contains a control character (CR, LF or NUL): {value!r}"
-        )
-
-
-def sendable_header(name: str, value: str = "x") -> None:
-    """:func:`validate_header` for configuration: ValueError (what pydantic validators
-    raise) for a header name or value that no message could carry."""
-    try:
-        validate_header(name, value)
-    except InvalidRequestError as exc:
-        raise ValueError(exc.message) from None
 
 
 class Headers(MappingABC[str, str]):

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from ._errors import ConfigError
-from ._models import sendable_header
+from ._syntax import sendable_header
 
 __all__ = [
     "AccessLogConfig",

@@ -14,7 +14,8 @@ from types import MappingProxyType
 from typing import Any
 
 from .._errors import ErrorCode, FlextApiError
-from .._models import host_of, split_config_url
+from .._models import host_of
+from .._syntax import split_config_url
 
 __all__ = ["HEALTHY", "UNHEALTHY", "ServiceChange", "ServiceInstance", "validate_name"]
 

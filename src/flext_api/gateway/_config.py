@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from .._config import BreakerConfig, PoolConfig
-from .._models import sendable_header, split_config_url
 from .._server_config import AuthConfig, ServerRateLimitConfig
+from .._syntax import sendable_header, split_config_url
 from ._edge_config import AggregateConfig, EdgeConfig, RateLimitRule, RouteAuth, TransformConfig
 
 __all__ = [

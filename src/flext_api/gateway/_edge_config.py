@@ -30,9 +30,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .._models import split_config_url
 from .._redact import strip_url
 from .._server_config import AuthConfig
+from .._syntax import split_config_url
 
 __all__ = [
     "AggregateBackend",
