@@ -207,6 +207,11 @@ class FlextApiClient:
         return self._base_url
 
     @property
+    def registry(self) -> ServiceRegistry | None:
+        """The registry ``service://`` URLs are resolved through (None: not resolved)."""
+        return self._registry
+
+    @property
     def transport(self) -> Transport:
         """The transport in use."""
         return self._transport

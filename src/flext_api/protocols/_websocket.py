@@ -32,6 +32,7 @@ import orjson
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
 from .._result import FlextResult
+from ..discovery._stage import SERVICE_SCHEME, split_service_url
 from ..transports._websocket import open_websocket
 from ._reconnect import Reconnect, is_permanent
 from ._ws_types import (
@@ -136,8 +137,17 @@ class WebSocketConnection:
             request = client.build_request("GET", _http_url(self.url), headers=self._headers)
         except FlextApiError as exc:
             return FlextResult.fail(exc)
+        url = request.url
+        registry = client.registry
+        if registry is not None and url.startswith(SERVICE_SCHEME):
+            # Each connect (a reconnect too) picks an instance, as each HTTP attempt does.
+            name, rest = split_service_url(url)
+            picked = await registry.get_instance(name)
+            if picked.is_failure:
+                return FlextResult.fail(picked.exception or picked.error or "no instance")
+            url = picked.value.url + rest
         request = HttpRequest(
-            "GET", self.url, headers=request.headers, extensions=request.extensions
+            "GET", _ws_url(None, url), headers=request.headers, extensions=request.extensions
         )
         authed = await _authenticate(client, request)
         if authed.is_failure:

@@ -127,3 +127,18 @@ async def test_bad_url_fails_without_reconnecting(sse_server: LiveServer) -> Non
             async for _event in stream:
                 pass
     assert info.value.code is ErrorCode.INVALID_REQUEST and stream.connections == 1
+
+
+async def test_service_url_streams_from_a_registered_instance(sse_server: LiveServer) -> None:
+    """``sse("GET", "service://NAME/path")`` goes through the client's discovery stage,
+    reconnects included."""
+    from flext_api.discovery import ServiceInstance, ServiceRegistry
+
+    registry = ServiceRegistry()
+    inst = ServiceInstance(id="live", name="events", url=sse_server.url)
+    (await registry.register("events", inst)).unwrap()
+    async with FlextApiClient(registry=registry) as client:
+        events = await _take(client, "service://events/events", 9)
+    assert [e.data for e in events] == [str(n) for n in range(1, 10)]
+    assert sse_server.last_event_ids == [None, "3", "6"]
+    await registry.aclose()

@@ -246,3 +246,24 @@ async def test_missing_pong_reconnects(ws_server: LiveServer) -> None:
                 break
             await asyncio.sleep(0.05)
     assert ws.reconnects >= 1 and ws_server.connections >= 2
+
+
+async def test_service_url_connects_to_a_registered_instance(ws_server: LiveServer) -> None:
+    """``websocket("service://NAME/path")`` picks an instance from the client's registry
+    (it used to hand the service URL to aiohttp, which failed); an unknown service is a
+    failed connect naming it."""
+    from flext_api.discovery import ServiceInstance, ServiceRegistry
+
+    registry = ServiceRegistry()
+    live = ServiceInstance(id="live", name="echo", url=ws_server.url)
+    (await registry.register("echo", live)).unwrap()
+    async with (
+        FlextApiClient(registry=registry) as client,
+        client.websocket("service://echo/ws") as ws,
+    ):
+        await ws.send_text("via the registry")
+        assert (await ws.receive_text()).value == "via the registry"
+    async with FlextApiClient(registry=registry) as client:
+        unknown = await client.websocket("service://ghost/ws").connect()
+    assert unknown.is_failure and "ghost" in (unknown.error or "")
+    await registry.aclose()
