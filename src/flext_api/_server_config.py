@@ -35,8 +35,6 @@ __all__ = [
 ]
 
 MIB = 1024 * 1024
-
-
 _HMAC_MIN_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 _ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -123,11 +121,9 @@ class SecurityHeadersConfig(_Frozen):
     )
     extra: dict[str, str] = Field(default_factory=dict)
 
-    # A header no response can carry would fail every response at the server (uvicorn
-    # refuses it), so it is refused when the config is read.
-    @model_validator(mode="after")
-    def _sendable(self) -> SecurityHeadersConfig:
-        named = {
+    def headers(self) -> dict[str, str | None]:
+        """Every header by its name, ``extra`` included (None: that header is off)."""
+        return {
             "Cache-Control": self.cache_control,
             "Content-Security-Policy": self.content_security_policy,
             "Strict-Transport-Security": self.strict_transport_security,
@@ -137,8 +133,14 @@ class SecurityHeadersConfig(_Frozen):
             "Cross-Origin-Opener-Policy": self.cross_origin_opener_policy,
             "Cross-Origin-Resource-Policy": self.cross_origin_resource_policy,
             "Permissions-Policy": self.permissions_policy,
+            **self.extra,
         }
-        for name, value in {**named, **self.extra}.items():
+
+    # A header no response can carry would fail every response at the server (uvicorn
+    # refuses it), so it is refused when the config is read.
+    @model_validator(mode="after")
+    def _sendable(self) -> SecurityHeadersConfig:
+        for name, value in self.headers().items():
             if value is not None:
                 sendable_header(name, value)
         sendable_header("Content-Security-Policy", self.docs_content_security_policy)

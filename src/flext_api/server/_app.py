@@ -287,23 +287,11 @@ def _security_headers(config: ServerConfig) -> SecurityHeaderSet | None:
     sec = config.security_headers
     if not sec.enabled:
         return None
-    headers = {
-        "Cache-Control": sec.cache_control,
-        "Content-Security-Policy": sec.content_security_policy,
-        "Strict-Transport-Security": sec.strict_transport_security,
-        "X-Content-Type-Options": sec.content_type_options,
-        "X-Frame-Options": sec.frame_options,
-        "Referrer-Policy": sec.referrer_policy,
-        "Cross-Origin-Opener-Policy": sec.cross_origin_opener_policy,
-        "Cross-Origin-Resource-Policy": sec.cross_origin_resource_policy,
-        "Permissions-Policy": sec.permissions_policy,
-        **sec.extra,
-    }
     docs_paths = (
         {config.docs_url, f"{config.docs_url}/oauth2-redirect", config.redoc_url}
         if config.docs_enabled
         else set()
     )
     return SecurityHeaderSet(
-        headers, docs_paths=docs_paths, docs_csp=sec.docs_content_security_policy
+        sec.headers(), docs_paths=docs_paths, docs_csp=sec.docs_content_security_policy
     )
