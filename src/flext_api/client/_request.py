@@ -21,6 +21,7 @@ import orjson
 from .._errors import InvalidRequestError
 from .._models import Headers, validate_header
 from .._redact import strip_url
+from ..discovery._instance import is_service_name
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
@@ -67,8 +68,6 @@ _SAFE = "/:@!$&'()*+,;=?#[]~-._%"
 _PLAIN_PATH = re.compile(r"^[A-Za-z0-9\-._~/!$&'()*+,;=:@%]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BAD_HOST_CHARS = frozenset(' <>\\^`{|}"')
-# What ServiceRegistry accepts as a service name (discovery's validate_name).
-_SERVICE_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
 
 
 def _shown(url: str) -> str:
@@ -109,7 +108,7 @@ def _check_absolute(url: str) -> str:
         raise _invalid(f"URL has no host: {_shown(url)}")
     if scheme == "service":
         # The authority is a registry's service name: nothing else can match one.
-        if not _SERVICE_NAME.fullmatch(parts.netloc):
+        if not is_service_name(parts.netloc):
             raise _invalid(
                 f"{_shown(url)} does not name a service: a service name holds only "
                 "letters, digits, '-', '_' and '.' (no port, no user info)"

@@ -17,23 +17,37 @@ from .._errors import ErrorCode, FlextApiError
 from .._models import host_of
 from .._syntax import split_config_url
 
-__all__ = ["HEALTHY", "UNHEALTHY", "ServiceChange", "ServiceInstance", "validate_name"]
+__all__ = [
+    "HEALTHY",
+    "UNHEALTHY",
+    "ServiceChange",
+    "ServiceInstance",
+    "is_service_name",
+    "validate_name",
+]
 
 HEALTHY = "healthy"
 UNHEALTHY = "unhealthy"
 _STATES = frozenset({HEALTHY, UNHEALTHY})
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+_MAX_NAME = 200
 
 
 def _invalid(message: str) -> FlextApiError:
     return FlextApiError.from_code(ErrorCode.INVALID_REQUEST, message)
 
 
+def is_service_name(text: str) -> bool:
+    """True when ``text`` can name a service (or an instance): 1-200 letters, digits,
+    ``-``, ``_`` and ``.``."""
+    return 0 < len(text) <= _MAX_NAME and _NAME_CHARS.issuperset(text)
+
+
 def validate_name(name: object, what: str = "service name") -> str:
     """``name`` when it is a usable service name or id; raises ``FlextApiError`` else."""
-    if not isinstance(name, str) or not name or len(name) > 200:
+    if not isinstance(name, str) or not name or len(name) > _MAX_NAME:
         raise _invalid(f"{what} must be a non-empty string of at most 200 characters")
-    if not _NAME_CHARS.issuperset(name):
+    if not is_service_name(name):
         raise _invalid(f"{what} {name!r} may only hold letters, digits, '-', '_' and '.'")
     return name
 
