@@ -29,6 +29,7 @@ from ._config import GatewayConfig
 from ._edge import Edge
 from ._headers import TrustedProxies
 from ._metrics import UNMATCHED, GatewayMetrics
+from ._path import normalize_path, routing_path
 from ._proxy import CompiledRoute, Exchange, UpstreamCut, compiled_route, send_gateway_problem
 from ._reasons import Reason
 from ._router import Router
@@ -154,6 +155,11 @@ class Gateway:
             from ._websocket import proxy_websocket
 
             snapshot = self._snapshot or await self.start()
+            if not self.clean_path(scope):
+                from ._websocket import refuse_websocket
+
+                await refuse_websocket(self, scope, receive, send, Reason.AMBIGUOUS_PATH)
+                return
             route = self.match(snapshot, scope)
             admitted = await self.edge.admit_websocket(snapshot, route, scope, receive, send)
             if admitted is not None:
@@ -183,6 +189,19 @@ class Gateway:
             if name == b"x-request-id" and _REQUEST_ID.match(value):
                 return bytes(value)
         return b"%032x" % _random_bits(128)
+
+    @staticmethod
+    def clean_path(scope: Scope) -> bool:
+        """Resolve the dot segments of ``scope``'s path in place, for routing and for the
+        upstream alike (see :mod:`._path`); False when the path is refused."""
+        raw: bytes = scope.get("raw_path") or scope["path"].encode()
+        normal = normalize_path(raw)
+        if normal is None:
+            return False
+        if normal is not raw:
+            scope["raw_path"] = normal
+            scope["path"] = routing_path(normal)
+        return True
 
     def match(self, snapshot: Snapshot, scope: Scope) -> CompiledRoute | None:
         """The compiled route for ``scope`` under ``snapshot``, or None."""
@@ -216,9 +235,18 @@ class Gateway:
                 subject = True
         if request_id is None:
             request_id = b"%032x" % _random_bits(128)
-        route = self._route(snapshot, scope, host)
+        raw_path = scope.get("raw_path")
+        clean = (
+            raw_path is not None
+            and b"/." not in raw_path
+            and b"%" not in raw_path
+            and b"\\" not in raw_path
+        ) or self.clean_path(scope)  # the usual path has nothing to resolve
+        route = self._route(snapshot, scope, host) if clean else None
         refused = (
-            Reason.HEADERS_TOO_LARGE
+            Reason.AMBIGUOUS_PATH
+            if not clean
+            else Reason.HEADERS_TOO_LARGE
             if size > snapshot.max_header_bytes
             else Reason.AMBIGUOUS_REQUEST
             if te and cl

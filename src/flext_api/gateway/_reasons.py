@@ -21,6 +21,7 @@ class Reason(StrEnum):
 
     NO_ROUTE = "no_route"
     AMBIGUOUS_REQUEST = "ambiguous_request"
+    AMBIGUOUS_PATH = "ambiguous_path"
     HEADERS_TOO_LARGE = "headers_too_large"
     RATE_LIMITED = "rate_limited"
     UNAUTHORIZED = "unauthorized"
@@ -51,6 +52,7 @@ class Reason(StrEnum):
 _STATUS = {
     Reason.NO_ROUTE: 404,
     Reason.AMBIGUOUS_REQUEST: 400,
+    Reason.AMBIGUOUS_PATH: 400,
     Reason.HEADERS_TOO_LARGE: 431,
     Reason.RATE_LIMITED: 429,
     Reason.UNAUTHORIZED: 401,
@@ -74,6 +76,7 @@ _TITLE = {
     Reason.UNAUTHORIZED: "Valid credentials are required",
     Reason.FORBIDDEN: "The credentials lack a required scope",
     Reason.AMBIGUOUS_REQUEST: "Both Transfer-Encoding and Content-Length: the body is ambiguous",
+    Reason.AMBIGUOUS_PATH: "The path climbs above the root or hides a dot segment",
     Reason.CONNECT_FAILURE: "Could not connect to an upstream instance",
     Reason.UPSTREAM_TIMEOUT: "The upstream did not answer in time",
     Reason.UPSTREAM_RESET: "The upstream closed the connection before answering",

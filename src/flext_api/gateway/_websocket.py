@@ -23,7 +23,7 @@ from ._headers import strip_hop_by_hop
 from ._proxy import send_gateway_problem, upstream_path
 from ._reasons import Reason
 
-__all__ = ["WebSocketSession", "proxy_websocket"]
+__all__ = ["WebSocketSession", "proxy_websocket", "refuse_websocket"]
 
 _SKIP = frozenset(
     {
@@ -64,6 +64,15 @@ async def _deny(scope: Scope, send: Send, reason: Reason, request_id: bytes) -> 
         await send_gateway_problem(scope, send_as_http, reason, request_id)
     else:
         await send({"type": "websocket.close", "code": 1011 if reason.status >= 500 else 1008})
+
+
+async def refuse_websocket(
+    gateway: Gateway, scope: Scope, receive: Receive, send: Send, reason: Reason
+) -> None:
+    """Refuse a handshake before it is routed (its path is refused)."""
+    request_id = gateway.request_id(scope)
+    if (await receive())["type"] == "websocket.connect":
+        await _deny(scope, send, reason, request_id)
 
 
 async def proxy_websocket(gateway: Gateway, scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,0 +1,74 @@
+"""Request paths made unambiguous before routing: dot segments resolved or refused.
+
+A gateway decides (route, auth, limits) on the path it sees, and the upstream serves the
+path it interprets. When the two differ, a client reaches a protected route through a
+public one: ``/public/../admin`` matches the prefix ``/public`` here, and an upstream that
+resolves dot segments (most frameworks, nginx) serves ``/admin``. So, as nginx does
+before it matches a location:
+
+- ``.`` and ``..`` segments (also written ``%2e``) are removed as RFC 3986 §5.2.4 says,
+  and the request is routed AND forwarded with the result;
+- a ``..`` that would climb above the root is refused;
+- a dot segment hidden from that step is refused: behind an encoded slash or backslash
+  (``..%2fadmin``, ``..%5cadmin``), behind a literal backslash (``..\\admin``, which
+  some servers take as a separator), or with path parameters (``..;/admin``, which
+  Tomcat and Jetty resolve as ``..``).
+
+Empty segments (``//``) are kept as sent, as Envoy does by default: an upstream that merges
+slashes should sit behind routes that do not depend on it.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, unquote_to_bytes
+
+__all__ = ["normalize_path", "routing_path"]
+
+_DOTS = (b".", b"..")
+
+
+def _segment_dots(segment: bytes) -> bytes:
+    """``segment`` with each ``%2e``/``%2E`` decoded (an unreserved character)."""
+    return segment.replace(b"%2e", b".").replace(b"%2E", b".") if b"%" in segment else segment
+
+
+def _hides_dots(segment: bytes) -> bool:
+    """Whether decoding ``segment`` reveals a dot segment (see the module doc)."""
+    decoded = unquote_to_bytes(segment) if b"%" in segment else segment
+    parts = decoded.replace(b"\\", b"/").split(b"/")
+    return any(part.split(b";", 1)[0] in _DOTS for part in parts)
+
+
+def normalize_path(raw: bytes) -> bytes | None:
+    """``raw`` (a request's path, without its query) with its dot segments resolved.
+
+    Returns ``raw`` itself when it has none, the resolved path otherwise, and None when
+    the path must be refused (see the module doc). Other escapes are kept as sent.
+    """
+    if not raw.startswith(b"/") or (b"/." not in raw and b"%" not in raw and b"\\" not in raw):
+        return raw  # the usual path, and ``*`` (OPTIONS) or an absolute form
+    out: list[bytes] = []
+    dot_last = False
+    for segment in raw[1:].split(b"/"):
+        plain = _segment_dots(segment)
+        dot_last = plain in _DOTS
+        if dot_last:
+            if plain == b"..":
+                if not out:
+                    return None  # above the root
+                out.pop()
+        elif _hides_dots(segment):
+            return None
+        else:
+            out.append(segment)
+    if dot_last:
+        out.append(b"")  # "/a/b/.." is "/a/", as RFC 3986 resolves it
+    normalized = b"/" + b"/".join(out)
+    return raw if normalized == raw else normalized
+
+
+def routing_path(raw: bytes) -> str:
+    """The decoded path of ``raw``, as uvicorn computes ``scope["path"]`` from its
+    ``raw_path`` (which is ASCII: it refuses other bytes in a request target)."""
+    text = raw.decode("utf-8", "replace")
+    return unquote(text) if "%" in text else text

@@ -1,0 +1,126 @@
+"""Path confusion against the real listener: a public route must not lead to a protected one.
+
+The gateway routes on the path it forwards, so an upstream that resolves dot segments
+serves what the route allowed. Requests go over raw sockets (HTTP clients resolve dot
+segments themselves), on both parsers the listener offers.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from flext_api.gateway import hash_password
+from flext_api.gateway._protocol import httptools_available
+from tests.integration.gateway.conftest import LiveGateway
+from tests.integration.gateway.upstream import Upstream
+
+pytestmark = pytest.mark.integration
+
+Run = Callable[[dict[str, Any]], LiveGateway]
+PARSERS = ["h11", *(["httptools"] if httptools_available() else [])]
+
+
+def _config(url: str, parser: str) -> dict[str, Any]:
+    return {
+        "listeners": [{"parser": parser}],
+        "clusters": [{"name": "svc", "instances": [{"url": url}]}],
+        "routes": [
+            {
+                "name": "admin",
+                "match": {"path_prefix": "/echo/admin"},
+                "cluster": "svc",
+                "auth": {"methods": ["basic"]},
+            },
+            {"name": "public", "match": {"path_prefix": "/echo/public"}, "cluster": "svc"},
+        ],
+        "edge": {"auth": {"basic": {"admin": hash_password("pw", iterations=1000)}}},
+        "watch": False,
+    }
+
+
+def _get(port: int, target: str) -> tuple[int, dict[str, Any]]:
+    """One ``GET target`` on a fresh connection: the status and the JSON body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), json.loads(body)
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+@pytest.mark.parametrize(
+    "target",
+    ["/echo/public/../admin/x", "/echo/public/%2e%2e/admin/x", "/echo/public/./../admin/x"],
+)
+def test_dot_segments_resolve_before_routing(
+    target: str, parser: str, upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """Through the public prefix to the protected one: the protected route's auth answers."""
+    a, _ = upstreams
+    gw = run_gateway(_config(a.url, parser))
+    status, body = _get(gw.port, target)
+    assert status == 401, body
+    assert [r["path"] for r in a.requests if r["path"].startswith("/echo")] == []
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/echo/public/..%2fadmin/x",
+        "/echo/public/%2E%2E%5Cadmin/x",
+        "/echo/public/..\\admin/x",
+        "/echo/public/..;/admin/x",
+        "/../echo/admin/x",
+    ],
+)
+def test_hidden_dot_segments_are_refused(
+    target: str, parser: str, upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """Dot segments behind an escaped slash, a backslash or ``;``, or above the root: 400."""
+    a, _ = upstreams
+    gw = run_gateway(_config(a.url, parser))
+    status, body = _get(gw.port, target)
+    assert (status, body["reason"]) == (400, "ambiguous_path")
+    assert [r["path"] for r in a.requests if r["path"].startswith("/echo")] == []
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_the_upstream_gets_the_resolved_path(
+    parser: str, upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """A path resolved for routing is the path forwarded; other escapes pass as sent."""
+    a, _ = upstreams
+    gw = run_gateway(_config(a.url, parser))
+    assert _get(gw.port, "/echo/public/a/./b/../c%20d")[0] == 200
+    assert _get(gw.port, "/echo/public/a%2Fb.json")[0] == 200
+    sent = [r["raw_path"] for r in a.requests if r["path"].startswith("/echo")]
+    assert sent == ["/echo/public/a/c%20d", "/echo/public/a%2Fb.json"]
+
+
+@pytest.mark.parametrize(
+    ("target", "status"),
+    [("/echo/public/../admin/ws", b"401"), ("/echo/public/..%2fadmin/ws", b"400")],
+)
+def test_websocket_handshakes_are_held_to_the_same_paths(
+    target: str, status: bytes, upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """An upgrade through the public prefix is refused (401 or 400), never switched."""
+    a, _ = upstreams
+    gw = run_gateway(_config(a.url, "httptools" if httptools_available() else "h11"))
+    upgrade = (
+        f"GET {target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
+        sock.sendall(upgrade.encode())
+        head = sock.recv(65536).split(b"\r\n", 1)[0]
+    assert head.split(b" ")[1] == status, head
+    assert [r["path"] for r in a.requests if r["path"].startswith("/echo")] == []
