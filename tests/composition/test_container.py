@@ -333,3 +333,140 @@ def test_override_only_type_and_nested_overrides() -> None:
         assert container.resolve(Middle).leaf is first
         assert Leaf in container
     assert Leaf not in container
+
+
+# -- bad inputs -------------------------------------------------------------------------
+class Broken:
+    pass
+
+
+def _divide_by_zero() -> Broken:
+    raise ZeroDivisionError("division by zero")
+
+
+def test_resolve_result_reports_a_raising_factory_as_a_failure() -> None:
+    """resolve_result turns a factory's exception into a failure that keeps it as cause."""
+    container = FlextContainer()
+    container.register_factory(Broken, _divide_by_zero)
+    result = container.resolve_result(Broken)
+    assert result.is_failure
+    assert result.error_code is ErrorCode.UNEXPECTED_ERROR
+    assert result.error == "building Broken failed: ZeroDivisionError: division by zero"
+    assert isinstance(result.exception.__cause__, ZeroDivisionError)  # type: ignore[union-attr]
+
+
+def test_resolve_result_keeps_the_code_of_a_flext_error_from_a_factory() -> None:
+    """A factory raising a FlextApiError fails with that error and its code."""
+    from flext_api._errors import ConnectError
+
+    def connect() -> Broken:
+        raise ConnectError("database refused the connection")
+
+    container = FlextContainer()
+    container.register_factory(Broken, connect)
+    result = container.resolve_result(Broken)
+    assert result.error_code is ErrorCode.CONNECT_ERROR
+    assert isinstance(result.exception, ConnectError)
+
+
+def test_resolve_result_still_reports_a_missing_registration() -> None:
+    """A missing dependency stays a CONFIG_ERROR failure holding MissingRegistrationError."""
+    container = FlextContainer()
+    container.register_factory(Middle, Middle)
+    result = container.resolve_result(Middle)
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+    assert isinstance(result.exception.__cause__, MissingRegistrationError)  # type: ignore[union-attr]
+
+
+def test_unknown_lifetime_is_a_config_error_listing_the_valid_ones() -> None:
+    """register_factory(lifetime="forever") raises ConfigError naming the lifetimes."""
+    with pytest.raises(ConfigError) as caught:
+        FlextContainer().register_factory(Leaf, Leaf, lifetime="forever")
+    assert caught.value.message == (
+        "unknown lifetime 'forever': use one of 'singleton', 'request', 'transient'"
+    )
+
+
+def test_non_callable_ping_is_refused_at_registration() -> None:
+    """A ping that is not callable is a ConfigError when registered, not at /ready."""
+    with pytest.raises(ConfigError, match="the ping of Leaf is not callable"):
+        FlextContainer().register_factory(Leaf, Leaf, ping=True)  # type: ignore[arg-type]
+
+
+_NOTHING: list[Leaf] = []
+
+
+def _yields_nothing() -> Iterator[Leaf]:
+    yield from _NOTHING
+
+
+async def _ayields_nothing() -> AsyncIterator[Leaf]:
+    for leaf in _NOTHING:
+        yield leaf
+
+
+def test_generator_factory_that_yields_nothing_is_a_config_error() -> None:
+    """A generator factory returning before its yield raises ConfigError, not StopIteration."""
+    container = FlextContainer()
+    container.register_factory(Leaf, _yields_nothing)
+    with pytest.raises(ConfigError, match="generator factory of Leaf returned without"):
+        container.resolve(Leaf)
+    assert container.resolve_result(Leaf).error_code is ErrorCode.CONFIG_ERROR
+
+
+async def test_async_resolve_of_a_generator_that_yields_nothing_is_a_config_error() -> None:
+    """aresolve of an empty (async) generator factory raises ConfigError, not RuntimeError."""
+    for factory in (_yields_nothing, _ayields_nothing):
+        container = FlextContainer()
+        container.register_factory(Leaf, factory)
+        with pytest.raises(ConfigError, match="returned without yielding"):
+            await container.aresolve(Leaf)
+
+
+async def test_factory_yielding_twice_is_closed_and_logged_at_cleanup(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A second yield is reported and the generator closed, so its finally block runs."""
+    closed: list[str] = []
+
+    def twice() -> Iterator[Leaf]:
+        try:
+            yield Leaf()
+            yield Leaf()
+        finally:
+            closed.append("closed")
+
+    container = FlextContainer()
+    container.register_factory(Leaf, twice)
+    container.resolve(Leaf)
+    await container.aclose()
+    assert closed == ["closed"]
+    assert "yielded more than once" in caplog.text
+
+
+def test_callable_object_and_partial_factories_are_wired_from_annotations() -> None:
+    """A callable instance or a functools.partial is a factory like a function."""
+    import functools
+
+    class MakeMiddle:
+        def __call__(self, leaf: Leaf) -> Middle:
+            return Middle(leaf)
+
+    def make_top(middle: Middle, leaf: Leaf, tag: str) -> Top:
+        return Top(middle, leaf)
+
+    container = FlextContainer()
+    container.register_factory(Leaf, Leaf)
+    container.register_factory(Middle, MakeMiddle())
+    container.register_factory(Top, functools.partial(make_top, tag="t"))
+    top = container.resolve(Top)
+    assert top.middle.leaf is container.resolve(Leaf)
+
+
+def test_builtin_type_without_signature_is_a_config_error() -> None:
+    """register_factory(dict) fails with a ConfigError saying what to register instead."""
+    container = FlextContainer()
+    container.register_factory(dict)
+    result = container.resolve_result(dict)
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+    assert "cannot read the signature of factory dict" in (result.error or "")

@@ -206,3 +206,68 @@ async def test_failing_async_handler_is_returned_by_dispatch() -> None:
     errors = await bus.dispatch(Event("x"))
     assert [type(e) for e in errors] == [LookupError]
     assert seen == ["sync"]
+
+
+# -- bad inputs -------------------------------------------------------------------------
+def _noop(event: object) -> None:
+    return None
+
+
+@pytest.mark.parametrize("key", [5, None, b"user.created", ["user.created"]])
+def test_subscribe_refuses_what_is_neither_a_name_nor_a_class(key: object) -> None:
+    """subscribe(5, h) raises a TypeError that says a str name or a class is expected."""
+    bus = EventBus()
+    with pytest.raises(TypeError, match=r"an event name \(a str.*or an event class"):
+        bus.subscribe(key, _noop)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="or an event class"):
+        bus.unsubscribe(key, _noop)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="or an event class"):
+        bus.on(key)  # type: ignore[arg-type]
+    assert bus.handlers_for(Event("user.created")) == ()
+
+
+def test_empty_event_name_is_refused() -> None:
+    """subscribe(""), unsubscribe("") and on("") raise ValueError: no event has that name."""
+    bus = EventBus()
+    for call in (
+        lambda: bus.subscribe("", _noop),
+        lambda: bus.unsubscribe("", _noop),
+        lambda: bus.on(""),
+    ):
+        with pytest.raises(ValueError, match="an event name cannot be empty"):
+            call()
+    assert repr(bus).startswith("<EventBus [0 handlers")
+
+
+def test_non_callable_middleware_is_refused_when_added() -> None:
+    """add_middleware(5) raises TypeError at once instead of failing every publish."""
+    bus = EventBus()
+    with pytest.raises(TypeError, match="event middleware 5 is not callable"):
+        bus.add_middleware(5)  # type: ignore[arg-type]
+
+
+async def test_failing_middleware_result_keeps_the_exception() -> None:
+    """The failure publish returns holds the middleware's exception as its cause."""
+    bus = EventBus()
+    boom = KeyError("missing")
+
+    def broken(event: Event) -> Event:
+        raise boom
+
+    bus.add_middleware(broken)
+    result = await bus.publish(Event("x"))
+    assert result.exception is not None and result.exception.__cause__ is boom
+
+
+def test_event_refuses_a_name_that_is_not_a_str() -> None:
+    """Event(5) raises TypeError: a non-str name would never match a subscription."""
+    with pytest.raises(TypeError, match="an Event's name must be a str, got int 5"):
+        Event(5)  # type: ignore[arg-type]
+
+
+def test_event_refuses_data_that_is_not_a_mapping() -> None:
+    """Event("x", [1, 2]) raises a TypeError naming what data must be."""
+    for data in ([1, 2], 5, "ab"):
+        with pytest.raises(TypeError, match="an Event's data must be a mapping"):
+            Event("x", data)  # type: ignore[arg-type]
+    assert Event("x", [("id", 7)]).data == {"id": 7}  # type: ignore[arg-type]

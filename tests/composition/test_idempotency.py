@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from flext_api.composition import (
     Event,
     EventBus,
     Idempotency,
     MemoryIdempotencyStore,
+    RedisIdempotencyStore,
     current_delivery,
     event_key,
 )
@@ -99,3 +102,53 @@ async def test_factory_starts_and_stops_the_event_bus() -> None:
     async with serve(app) as client:
         await client.post("/ping", json={})
     assert seen == ["ping"]
+
+
+# -- bad inputs -------------------------------------------------------------------------
+async def test_key_that_is_not_text_is_refused_before_the_handler_runs() -> None:
+    """A key function returning an int raises TypeError and the effect does not run."""
+    seen: list[str] = []
+    once = Idempotency(key=lambda event: 42)  # type: ignore[arg-type, return-value]
+    handler = once(lambda event: seen.append("ran"))
+    with pytest.raises(TypeError, match="must be a str, bytes or None, got int 42"):
+        await handler(Event("x"))
+    assert seen == []
+
+
+async def test_bytes_key_is_used_as_its_utf8_text() -> None:
+    """A bytes key works like the same key as str: the second delivery is skipped."""
+    seen: list[str] = []
+    keys = iter([b"order-7", "order-7"])
+    once = Idempotency(key=lambda event: next(keys))  # type: ignore[arg-type, return-value]
+    handler = once(lambda event: seen.append("ran"))
+    await handler(Event("x"))
+    await handler(Event("x"))
+    assert seen == ["ran"] and once.duplicates == 1
+
+
+def test_bad_ttl_store_or_handler_is_refused() -> None:
+    """ttl <= 0 or not a number, a store without done/mark, a non-callable handler."""
+    with pytest.raises(ValueError, match="ttl must be > 0 seconds, got 0"):
+        Idempotency(ttl=0)
+    with pytest.raises(ValueError, match="ttl must be > 0"):
+        Idempotency(ttl=float("nan"))
+    with pytest.raises(TypeError, match="ttl must be a number of seconds, got str"):
+        Idempotency(ttl="60")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"needs done\(key\) and mark\(key, ttl\)"):
+        Idempotency(object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="wraps a callable handler, got 5"):
+        Idempotency()(5)  # type: ignore[arg-type]
+
+
+def test_redis_store_refuses_a_url_or_a_blocking_client() -> None:
+    """RedisIdempotencyStore wants a redis.asyncio client: a URL or redis.Redis is a TypeError."""
+    import redis
+
+    with pytest.raises(TypeError, match="not a URL"):
+        RedisIdempotencyStore("redis://127.0.0.1:6379/0")  # type: ignore[arg-type]
+    blocking = redis.Redis()
+    try:
+        with pytest.raises(TypeError, match=r"got a blocking redis\.Redis"):
+            RedisIdempotencyStore(blocking)  # type: ignore[arg-type]
+    finally:
+        blocking.close()

@@ -241,3 +241,57 @@ async def test_initialize_twice_does_not_restart_plugins() -> None:
     await manager.initialize(object())
     await manager.initialize(object())
     assert events == ["init a"]
+
+
+# -- bad inputs -------------------------------------------------------------------------
+def test_register_refuses_a_bad_name_or_a_plugin_class() -> None:
+    """A non-str or empty name, or a class instead of an instance, is refused at once."""
+    manager = PluginManager()
+    with pytest.raises(TypeError, match="name must be a str, got int"):
+        manager.register(5, Recorder("a", []))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="name cannot be empty"):
+        manager.register("", Recorder("a", []))
+    with pytest.raises(TypeError, match=r"is the class Recorder: register an instance"):
+        manager.register("rec", Recorder)  # type: ignore[arg-type]
+    assert manager.names == []
+
+
+def test_discover_of_a_package_that_raises_on_import_is_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plugin package whose __init__ raises gives a PLUGIN_ERROR failure, not the raise."""
+    package = tmp_path / "raising_plugins"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise RuntimeError('no config file')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = PluginManager().discover("raising_plugins")
+    assert result.error_code is ErrorCode.PLUGIN_ERROR
+    assert result.error == (
+        "plugin package 'raising_plugins' failed to import: RuntimeError: no config file"
+    )
+    assert isinstance(result.exception.__cause__, RuntimeError)  # type: ignore[union-attr]
+
+
+def test_discover_of_an_empty_or_relative_name_is_a_failure() -> None:
+    """discover("") and discover("..x") return failures; discover(5) is a TypeError."""
+    for name in ("", "..x"):
+        assert PluginManager().discover(name).error_code is ErrorCode.PLUGIN_ERROR
+    with pytest.raises(TypeError, match=r"discover\(\) takes a package name"):
+        PluginManager().discover(5)  # type: ignore[arg-type]
+
+
+async def test_rollback_cleanup_failures_are_reported_with_the_start_failure() -> None:
+    """When a failed start's rollback fails too, both failures are in the result."""
+    events: list[str] = []
+
+    class BadCleanup(Recorder):
+        def cleanup(self) -> None:
+            raise RuntimeError("stuck")
+
+    manager = PluginManager()
+    manager.register("a", BadCleanup("a", events))
+    manager.register("b", Recorder("b", events, fail=True))
+    result = await manager.initialize(object())
+    details = result.exception.details  # type: ignore[union-attr]
+    assert details["failures"] == {"b": "RuntimeError: b cannot start"}
+    assert details["cleanup_failures"] == {"a": "RuntimeError: stuck"}

@@ -333,3 +333,28 @@ async def test_consumer_keeps_running_after_a_redis_error(
         await client.set("t:broken", "x")  # every read now fails with WRONGTYPE
         await until(lambda: "reading the event stream failed" in caplog.text, "the logged error")
         assert transport._task is not None and not transport._task.done()
+
+
+# -- bad inputs -------------------------------------------------------------------------
+def test_transport_refuses_a_url_or_client_of_the_wrong_kind() -> None:
+    """A non-str url, a URL given as client=, or a blocking client is a TypeError."""
+    import redis
+
+    with pytest.raises(TypeError, match="url must be a Redis URL"):
+        RedisStreamTransport(6379)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="pass a URL as url="):
+        RedisStreamTransport(client="redis://127.0.0.1:6379/0")  # type: ignore[arg-type]
+    blocking = redis.Redis()
+    try:
+        with pytest.raises(TypeError, match=r"got a blocking redis\.Redis"):
+            RedisStreamTransport(client=blocking)  # type: ignore[arg-type]
+    finally:
+        blocking.close()
+
+
+def test_transport_refuses_a_batch_below_one() -> None:
+    """batch=0 is refused at construction instead of failing every poll."""
+    with pytest.raises(ValueError, match="batch must be >= 1, got 0"):
+        RedisStreamTransport("redis://127.0.0.1:6379/0", batch=0)
+    with pytest.raises(TypeError, match="max_attempts must be an int, got str"):
+        RedisStreamTransport("redis://127.0.0.1:6379/0", max_attempts="3")  # type: ignore[arg-type]

@@ -109,3 +109,22 @@ async def test_failed_task_is_logged_with_the_scheduling_request_id(
 def test_repr_shows_phase_and_counts() -> None:
     """The repr tells the phase and the running and waiting counts."""
     assert repr(TaskSupervisor()) == "<TaskSupervisor [waiting | 0 running | 0 waiting]>"
+
+
+# -- bad inputs -------------------------------------------------------------------------
+async def test_spawn_refuses_what_is_not_a_coroutine_and_loses_no_waiting_work() -> None:
+    """spawn(5) before start is a TypeError at once; the work already waiting still runs."""
+    supervisor = TaskSupervisor()
+    ran: list[str] = []
+
+    async def work() -> None:
+        ran.append("work")
+
+    supervisor.spawn(work(), name="work")
+    with pytest.raises(TypeError, match="spawn\\(\\) takes a coroutine, got int 5"):
+        supervisor.spawn(5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"call it: spawn\(work\(\)\), not spawn\(work\)"):
+        supervisor.spawn(work)  # type: ignore[arg-type]
+    async with supervisor:
+        await asyncio.sleep(0)
+    assert ran == ["work"]

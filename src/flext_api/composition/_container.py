@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar, cast
 
-from .._errors import ConfigError, FlextApiError
+from .._errors import ConfigError, ErrorCode, FlextApiError
 from .._result import FlextResult
 
 __all__ = [
@@ -101,16 +101,38 @@ def _kind(factory: Callable[..., Any]) -> str:
     return "sync"
 
 
+def _lifetime(lifetime: Lifetime | str) -> Lifetime:
+    try:
+        return Lifetime(lifetime)
+    except ValueError:
+        valid = ", ".join(repr(member.value) for member in Lifetime)
+        raise ConfigError(f"unknown lifetime {lifetime!r}: use one of {valid}") from None
+
+
 def _params(factory: Callable[..., Any]) -> tuple[tuple[str, Any, bool], ...]:
     target = factory.__init__ if isinstance(factory, type) else factory  # type: ignore[misc]
     try:
-        hints = typing.get_type_hints(target)
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError) as exc:  # builtins such as int or dict have none
+        raise ConfigError(
+            f"cannot read the signature of factory {_name(factory)}: {exc} (register a "
+            "function that builds it, or an instance)"
+        ) from exc
+    try:
+        try:
+            hints = typing.get_type_hints(target)
+        except TypeError:  # a callable object or a functools.partial
+            hints = {
+                name: param.annotation
+                for name, param in inspect.signature(factory, eval_str=True).parameters.items()
+                if param.annotation is not param.empty
+            }
     except NameError as exc:
         raise ConfigError(
             f"cannot read the annotations of factory {_name(factory)}: {exc}"
         ) from exc
     params = []
-    for name, param in inspect.signature(factory).parameters.items():
+    for name, param in signature.parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         optional = param.default is not param.empty
@@ -124,6 +146,12 @@ def _params(factory: Callable[..., Any]) -> tuple[tuple[str, Any, bool], ...]:
             )
         params.append((name, annotation, optional))
     return tuple(params)
+
+
+def _yielded_nothing(reg: _Registration) -> ConfigError:
+    return ConfigError(
+        f"the generator factory of {_name(reg.service_type)} returned without yielding a service"
+    )
 
 
 class _Cleanups:
@@ -142,9 +170,18 @@ class _Cleanups:
             name, gen = self._items.pop()
             try:
                 if isinstance(gen, Generator):
-                    next(gen, None)
+                    again = next(gen, _MISSING) is not _MISSING
+                    if again:
+                        gen.close()
                 else:
-                    await anext(gen, None)
+                    again = await anext(gen, _MISSING) is not _MISSING
+                    if again:
+                        await gen.aclose()
+                if again:
+                    raise ConfigError(
+                        f"the factory of {name} yielded more than once: a factory yields "
+                        "its service once, the code after that yield is its cleanup"
+                    )
             except Exception:
                 _logger.exception("cleanup of %s failed", name)
 
@@ -254,7 +291,9 @@ class _Resolver:
         value = self._start(reg, built)
         if reg.kind == "gen":
             gen = value
-            value = next(gen)
+            value = next(gen, _MISSING)
+            if value is _MISSING:
+                raise _yielded_nothing(reg)
             self._owner(reg).add(_name(reg.service_type), gen)
         return value
 
@@ -285,16 +324,31 @@ class _Resolver:
             value = await value
         elif reg.kind in ("gen", "agen"):
             gen = value
-            value = next(gen) if reg.kind == "gen" else await anext(gen)
+            value = next(gen, _MISSING) if reg.kind == "gen" else await anext(gen, _MISSING)
+            if value is _MISSING:
+                raise _yielded_nothing(reg)
             self._owner(reg).add(_name(reg.service_type), gen)
         self._finish(reg, value, built)
 
     def resolve_result(self, service_type: type[T]) -> FlextResult[T]:
-        """:meth:`resolve` as a :class:`FlextResult` (failure code ``CONFIG_ERROR``)."""
+        """:meth:`resolve` as a :class:`FlextResult`; it never raises.
+
+        A registration mistake fails with ``CONFIG_ERROR``; a factory that raised fails
+        with the code of the :class:`FlextApiError` it raised, else ``UNEXPECTED_ERROR``,
+        the factory's exception kept as the error's ``__cause__``.
+        """
         try:
             return FlextResult.ok(self.resolve(service_type))
         except ConfigError as exc:
             return FlextResult.fail(exc.message, code=exc.code, exception=exc)
+        except FlextApiError as exc:
+            return FlextResult.fail(exc)
+        except Exception as exc:  # noqa: BLE001 - the failure holds it as its cause
+            return FlextResult.fail(
+                f"building {_name(service_type)} failed: {type(exc).__name__}: {exc}",
+                code=ErrorCode.UNEXPECTED_ERROR,
+                exception=exc,
+            )
 
 
 class RequestScope(_Resolver):
@@ -377,7 +431,9 @@ class FlextContainer(_Resolver):
         factory = service_type if factory is None else factory
         if not callable(factory):
             raise ConfigError(f"the factory of {_name(service_type)} is not callable")
-        reg = _Registration(service_type, factory, Lifetime(lifetime), ping=ping)
+        if ping is not None and not callable(ping):
+            raise ConfigError(f"the ping of {_name(service_type)} is not callable")
+        reg = _Registration(service_type, factory, _lifetime(lifetime), ping=ping)
         reg.kind = _kind(factory)
         self._add(reg)
 

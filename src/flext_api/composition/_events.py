@@ -85,8 +85,18 @@ class Event:
         timestamp: datetime | None = None,
         attempt: int = 1,
     ) -> None:
+        if type(name) is not str:
+            _check_name(name, "an Event's name")
         self.name = name
-        self.data: dict[str, Any] = data if type(data) is dict else dict(data or {})
+        if type(data) is dict:
+            self.data: dict[str, Any] = data
+        else:
+            try:
+                self.data = dict(data or {})
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"an Event's data must be a mapping (or None), got {type(data).__name__}"
+                ) from exc
         self.timestamp = timestamp if timestamp is not None else datetime.now(UTC)
         self.id = id if id is not None else new_event_id()
         self.attempt = attempt
@@ -136,6 +146,24 @@ class EventTransport(Protocol):
         ...
 
 
+def _check_name(name: object, what: str) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a str, got {type(name).__name__} {name!r}")
+
+
+def _check_key(event: object) -> None:
+    """Refuse what can never match a published event: subscriptions take a name or a class."""
+    if isinstance(event, type):
+        return
+    if not isinstance(event, str):
+        raise TypeError(
+            "an event subscription takes an event name (a str, shell patterns allowed) "
+            f"or an event class, got {type(event).__name__} {event!r}"
+        )
+    if not event:
+        raise ValueError("an event name cannot be empty: no published event has that name")
+
+
 async def _maybe_await(value: object) -> object:
     if inspect.isawaitable(value):
         return await value
@@ -175,7 +203,14 @@ class EventBus:
 
     # -- subscriptions ------------------------------------------------------------------
     def subscribe(self, event: str | type, handler: Handler) -> None:
-        """Call ``handler(event)`` for events named ``event`` (a glob) or of class ``event``."""
+        """Call ``handler(event)`` for events named ``event`` (a glob) or of class ``event``.
+
+        Raises:
+            TypeError: ``event`` is neither a str nor a class, or ``handler`` is not
+                callable.
+            ValueError: ``event`` is an empty name.
+        """
+        _check_key(event)
         if not callable(handler):
             raise TypeError(f"event handler for {event!r} is not callable")
         self._resolved.clear()
@@ -188,7 +223,8 @@ class EventBus:
             self._by_name.setdefault(event, []).append(handler)
 
     def unsubscribe(self, event: str | type, handler: Handler) -> bool:
-        """Remove one subscription; True when it existed."""
+        """Remove one subscription; True when it existed (errors as :meth:`subscribe`)."""
+        _check_key(event)
         self._resolved.clear()
         if isinstance(event, type):
             handlers = self._by_type.get(event, [])
@@ -203,7 +239,8 @@ class EventBus:
         return False
 
     def on(self, event: str | type) -> Callable[[Handler], Handler]:
-        """Decorator form of :meth:`subscribe`."""
+        """Decorator form of :meth:`subscribe` (``event`` is checked at once)."""
+        _check_key(event)
 
         def decorate(handler: Handler) -> Handler:
             self.subscribe(event, handler)
@@ -214,6 +251,8 @@ class EventBus:
     def add_middleware(self, middleware: Middleware) -> None:
         """Run ``middleware(event)`` before delivery; it returns the event to go on with
         (possibly a new one) or a falsy value to drop it."""
+        if not callable(middleware):
+            raise TypeError(f"event middleware {middleware!r} is not callable")
         self._middleware.append(middleware)
 
     def handlers_for(self, event: object) -> tuple[Handler, ...]:
@@ -250,7 +289,7 @@ class EventBus:
                 current = await _maybe_await(middleware(current))
             except Exception as exc:
                 self.logger.exception("event middleware failed", extra={"event": repr(event)})
-                return FlextResult.fail(f"event middleware failed: {exc!r}")
+                return FlextResult.fail(f"event middleware failed: {exc!r}", exception=exc)
             if not current:
                 return FlextResult.ok(None)
         if self.transport is not None:
@@ -258,7 +297,7 @@ class EventBus:
                 await self.transport.send(current)
             except Exception as exc:
                 self.logger.exception("event transport failed", extra={"event": repr(current)})
-                return FlextResult.fail(f"event transport failed: {exc!r}")
+                return FlextResult.fail(f"event transport failed: {exc!r}", exception=exc)
             return FlextResult.ok(current)
         await self.dispatch(current)
         return FlextResult.ok(current)

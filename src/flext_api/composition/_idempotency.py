@@ -69,10 +69,29 @@ class MemoryIdempotencyStore:
         self._until[key] = self._clock.monotonic() + ttl
 
 
+def _is_blocking_redis(client: object) -> bool:
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - no redis, no blocking client either
+        return False
+    return isinstance(client, redis.Redis)
+
+
 class RedisIdempotencyStore:
     """Done keys in Redis, shared by every process (``SET key 1 EX ttl``)."""
 
     def __init__(self, client: Redis, *, prefix: str = "flext:done:") -> None:
+        given: object = client
+        if isinstance(given, str | bytes):
+            raise TypeError(
+                "RedisIdempotencyStore takes a redis.asyncio client, not a URL: "
+                "RedisIdempotencyStore(redis.asyncio.from_url(url))"
+            )
+        if _is_blocking_redis(client):
+            raise TypeError(
+                "RedisIdempotencyStore takes a redis.asyncio client, got a blocking "
+                "redis.Redis (its replies cannot be awaited)"
+            )
         self.redis = client
         self.prefix = prefix
 
@@ -91,6 +110,25 @@ def event_key(event: object) -> str | None:
     return delivery.event_id if delivery is not None else None
 
 
+def _text_key(key: object, handler: object) -> str | None:
+    if key is None or type(key) is str:
+        return key
+    if isinstance(key, str):
+        return str(key)
+    if isinstance(key, bytes):
+        try:
+            return key.decode()
+        except UnicodeDecodeError as exc:
+            raise ValueError(
+                f"the idempotency key for {getattr(handler, '__qualname__', handler)!r} is "
+                f"not UTF-8: {key!r}"
+            ) from exc
+    raise TypeError(
+        f"the idempotency key for {getattr(handler, '__qualname__', handler)!r} must be a "
+        f"str, bytes or None, got {type(key).__name__} {key!r}"
+    )
+
+
 class Idempotency:
     """Wrap handlers so each runs its effect once per event key (module docstring)."""
 
@@ -102,6 +140,18 @@ class Idempotency:
         key: Callable[[object], str | None] = event_key,
         namespace: str = "",
     ) -> None:
+        if store is not None and not (
+            callable(getattr(store, "done", None)) and callable(getattr(store, "mark", None))
+        ):
+            raise TypeError(
+                f"an idempotency store needs done(key) and mark(key, ttl), got {store!r}"
+            )
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float):
+            raise TypeError(f"ttl must be a number of seconds, got {type(ttl).__name__}")
+        if not ttl > 0:  # also refuses NaN
+            raise ValueError(f"ttl must be > 0 seconds, got {ttl}")
+        if not callable(key):
+            raise TypeError(f"key must be a callable event -> str | None, got {key!r}")
         self.store: IdempotencyStore = store if store is not None else MemoryIdempotencyStore()
         self.ttl = ttl
         self.key = key
@@ -109,12 +159,18 @@ class Idempotency:
         self.duplicates = 0
 
     def __call__(self, handler: Callable[[Any], object]) -> Callable[[Any], Any]:
-        """``handler`` run at most once per key (per handler: its name is in the key)."""
+        """``handler`` run at most once per key (per handler: its name is in the key).
+
+        The key function returns a str, UTF-8 bytes or None (no key: always run); any
+        other key is refused with a TypeError before the handler runs.
+        """
+        if not callable(handler):
+            raise TypeError(f"Idempotency wraps a callable handler, got {handler!r}")
         scope = f"{self.namespace}{getattr(handler, '__qualname__', 'handler')}:"
 
         @functools.wraps(handler)
         async def once(event: Any) -> object:
-            key = self.key(event)
+            key = _text_key(self.key(event), handler)
             if key is not None and await self.store.done(scope + key):
                 self.duplicates += 1
                 return None

@@ -78,7 +78,16 @@ class AppPluginManager:
         return f"<AppPluginManager {self.names} initialized={self._initialized}>"
 
     def register(self, name: str, plugin: AppPlugin) -> None:
-        """Add ``plugin`` as ``name`` (ValueError when the name is taken)."""
+        """Add ``plugin`` as ``name`` (ValueError when the name is empty or taken)."""
+        if not isinstance(name, str):
+            raise TypeError(f"an app plugin's name must be a str, got {type(name).__name__}")
+        if not name:
+            raise ValueError("an app plugin's name cannot be empty")
+        if isinstance(plugin, type):
+            raise TypeError(
+                f"app plugin {name!r} is the class {plugin.__name__}: register an instance "
+                f"({plugin.__name__}())"
+            )
         if not (callable(getattr(plugin, "initialize", None)) and hasattr(plugin, "cleanup")):
             raise TypeError(f"app plugin {name!r} needs initialize(app) and cleanup() methods")
         if name in self._plugins:
@@ -107,12 +116,23 @@ class AppPluginManager:
         Each plugin is named after its module (as in the seed). Modules that fail to
         import are reported in the failure's ``details["failures"]``; the others load.
         """
+        if not isinstance(package, str):
+            raise TypeError(f"discover() takes a package name (str), got {type(package).__name__}")
         try:
             root = importlib.import_module(package)
         except ImportError as exc:
             self.logger.error("plugin package %r not found: %s", package, exc)
             return FlextResult.fail(
-                f"plugin package {package!r} not found: {exc}", code=ErrorCode.PLUGIN_ERROR
+                f"plugin package {package!r} not found: {exc}",
+                code=ErrorCode.PLUGIN_ERROR,
+                exception=exc,
+            )
+        except Exception as exc:  # an empty or relative name, or a package that raises
+            self.logger.exception("plugin package %r failed to import", package)
+            return FlextResult.fail(
+                f"plugin package {package!r} failed to import: {type(exc).__name__}: {exc}",
+                code=ErrorCode.PLUGIN_ERROR,
+                exception=exc,
             )
         found: list[str] = []
         failures: dict[str, str] = {}
@@ -162,8 +182,13 @@ class AppPluginManager:
 
     # -- lifecycle ------------------------------------------------------------------------
     async def initialize(self, app: Any) -> FlextResult[None]:
-        """Initialize every plugin in order (see the module docstring for failures)."""
+        """Initialize every plugin in order (see the module docstring for failures).
+
+        When a failure stops the start and cleaning up the plugins already initialized
+        fails too, those failures are in ``details["cleanup_failures"]``.
+        """
         failures: dict[str, str] = {}
+        cleanup_failures: dict[str, str] = {}
         cause: BaseException | None = None
         for name, plugin in self._plugins.items():
             if name in self._initialized:
@@ -175,13 +200,18 @@ class AppPluginManager:
                 failures[name] = f"{type(exc).__name__}: {exc}"
                 cause = cause or exc
                 if self.fail_fast:
-                    await self.cleanup()
+                    undone = await self.cleanup()
+                    if undone.exception is not None:
+                        cleanup_failures = undone.exception.details["failures"]
                     break
                 continue
             self._initialized.append(name)
             self.logger.info("initialized app plugin %s", name)
         if cause is not None:
-            return FlextResult.fail(_plugin_error("initialize", failures, cause))
+            err = _plugin_error("initialize", failures, cause)
+            if cleanup_failures:  # the plugins started before the failure did not all stop
+                err.details["cleanup_failures"] = cleanup_failures
+            return FlextResult.fail(err)
         return FlextResult.ok(None)
 
     async def cleanup(self) -> FlextResult[None]:

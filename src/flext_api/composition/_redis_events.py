@@ -35,6 +35,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
@@ -50,6 +51,13 @@ _logger = logging.getLogger("flext_api.composition.redis_events")
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _check_count(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
 
 
 class RedisStreamTransport:
@@ -77,8 +85,16 @@ class RedisStreamTransport:
     ) -> None:
         if (url is None) == (client is None):
             raise ValueError("give exactly one of url= or client=")
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+        given_url: object = url
+        given_client: object = client
+        if given_url is not None and not isinstance(given_url, str):
+            raise TypeError(f"url must be a Redis URL (str), got {type(given_url).__name__}")
+        if isinstance(given_client, str | bytes):
+            raise TypeError("client= takes a redis.asyncio client: pass a URL as url=")
+        if isinstance(given_client, redis.Redis):
+            raise TypeError("client= takes a redis.asyncio client, got a blocking redis.Redis")
+        _check_count("max_attempts", max_attempts)
+        _check_count("batch", batch)
         self._owns_client = client is None
         self.redis: Redis = client if client is not None else aioredis.from_url(url or "")
         self.stream = stream

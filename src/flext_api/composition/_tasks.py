@@ -45,7 +45,18 @@ class TaskSupervisor:
         return len(self._tasks) + len(self._waiting)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> None:
-        """Run ``coro`` in the background (once the app has started)."""
+        """Run ``coro`` in the background (once the app has started).
+
+        Raises:
+            TypeError: ``coro`` is not a coroutine (``spawn(work())``, not ``spawn(work)``).
+            RuntimeError: the supervisor is closed (``coro`` is closed, never run).
+        """
+        given: object = coro
+        if not asyncio.iscoroutine(given):
+            hint = " (call it: spawn(work()), not spawn(work))" if callable(given) else ""
+            raise TypeError(
+                f"spawn() takes a coroutine, got {type(given).__name__} {given!r}{hint}"
+            )
         if self.closed:
             coro.close()
             raise RuntimeError("the task supervisor is closed: the app is shutting down")
