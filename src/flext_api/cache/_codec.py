@@ -6,11 +6,14 @@ numbers, bools, None, dataclasses, datetimes...). One tag byte in front says whi
 time: a caller mutating what it got never changes the cache, on any backend.
 
 A value that cannot be serialized is a ``TypeError`` at ``set`` - a programmer error,
-like passing the wrong type to ``json.dumps`` - naming the key and the type.
+like passing the wrong type to ``json.dumps`` - naming the key and the type. So is a
+NaN or infinite float, which orjson would write as ``null`` (read back as ``None``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Any
 
 import orjson
@@ -30,12 +33,36 @@ def encode_value(key: str, value: Any) -> bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         return _RAW + bytes(value)
     try:
-        return _JSON + orjson.dumps(value)
+        payload = orjson.dumps(value)
     except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
         raise TypeError(
             f"cannot cache the value for key {key!r}: {type(value).__name__} is neither bytes "
             f"nor JSON-serializable ({exc})"
         ) from exc
+    # orjson writes NaN and +-Infinity as null, so they would come back as None: refuse
+    # them instead. Only a payload with a null can hold one, so most values skip the walk.
+    if b"null" in payload and _has_non_finite(value):
+        raise TypeError(
+            f"cannot cache the value for key {key!r}: it holds a NaN or infinite float, "
+            "which JSON cannot represent (it would come back as None)"
+        )
+    return _JSON + payload
+
+
+def _has_non_finite(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+    return False
 
 
 def decode_value(data: bytes) -> Any:

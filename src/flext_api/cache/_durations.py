@@ -1,4 +1,4 @@
-"""Duration arguments: seconds as ``float``/``int`` or a ``timedelta``, checked once."""
+"""Duration and size arguments: seconds (``float``/``int`` or ``timedelta``), counts (``int``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 from datetime import timedelta
 from typing import TypeAlias
 
-__all__ = ["Duration", "to_seconds"]
+__all__ = ["Duration", "to_count", "to_seconds"]
 
 Duration: TypeAlias = "float | int | timedelta"
 
@@ -28,3 +28,17 @@ def to_seconds(value: Duration, name: str, *, allow_zero: bool = True) -> float:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be {bound} seconds, got {value!r}")
     return seconds
+
+
+def to_count(value: object, name: str) -> int:
+    """``value`` as a count >= 1 (entries, bytes, variants); ``TypeError``/``ValueError`` if not.
+
+    Only a real ``int`` is a count: ``2.5``, ``nan``, ``True`` or ``"10"`` would otherwise
+    slip through a ``< 1`` check and leave a bound that never holds (``len(x) > nan`` is
+    always False) or fails later far from its cause.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return value

@@ -130,6 +130,19 @@ class FlextApiCache:
             self.backend = backend
         self._hits = self._misses = self._sets = self._deletes = self._corrupt = 0
 
+    @staticmethod
+    def _key(key: object) -> str:
+        # Every backend lays keys out as text (a prefix, a file name hash): an int key
+        # would work in memory and fail only on Redis or the filesystem.
+        if not isinstance(key, str):
+            raise TypeError(f"cache keys must be str, got {type(key).__name__} {key!r:.80}")
+        return key
+
+    def _keys(self, keys: Iterable[str]) -> list[str]:
+        if isinstance(keys, str | bytes):
+            raise TypeError(f"keys must be an iterable of str, not one {type(keys).__name__}")
+        return [self._key(key) for key in dict.fromkeys(keys)]
+
     def _ttl(self, ttl: Duration | None) -> float | None:
         return self.default_ttl if ttl is None else to_seconds(ttl, "ttl", allow_zero=False)
 
@@ -148,7 +161,7 @@ class FlextApiCache:
 
     async def get_with_ttl(self, key: str) -> tuple[Any, float | None] | None:
         """``(value, seconds left)`` (None: no expiry) for ``key``, or None on a miss."""
-        stored = await self.backend.get(key)
+        stored = await self.backend.get(self._key(key))
         if stored is not None:
             ok, value = self._decode(key, stored[0])
             if ok:
@@ -160,12 +173,13 @@ class FlextApiCache:
 
     async def set(self, key: str, value: Any, ttl: Duration | None = None) -> None:
         """Store ``value`` for ``ttl`` s (default ``default_ttl``); TypeError if unserializable."""
-        data = encode_value(key, value)
+        data = encode_value(self._key(key), value)
         await self.backend.set(key, data, self._ttl(ttl))
         self._sets += 1
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; True when it was there."""
+        self._key(key)
         self._deletes += 1
         return await self.backend.delete(key)
 
@@ -175,7 +189,7 @@ class FlextApiCache:
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The found subset of ``keys`` as ``{key: value}``."""
-        wanted = list(dict.fromkeys(keys))
+        wanted = self._keys(keys)
         stored = await self.backend.get_many(wanted)
         out: dict[str, Any] = {}
         for key, (data, _) in stored.items():
@@ -190,7 +204,7 @@ class FlextApiCache:
 
     async def set_many(self, items: Mapping[str, Any], ttl: Duration | None = None) -> None:
         """Store every item with one ``ttl``; nothing is stored if a value is unserializable."""
-        encoded = {key: encode_value(key, value) for key, value in items.items()}
+        encoded = {self._key(key): encode_value(key, value) for key, value in items.items()}
         await self.backend.set_many(encoded, self._ttl(ttl))
         self._sets += len(encoded)
 

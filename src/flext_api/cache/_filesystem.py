@@ -44,6 +44,7 @@ from .._atomic import TMP_PREFIX, atomic_write
 from .._clock import Clock, get_clock
 from .._errors import ErrorCode, FlextApiError
 from ._backend import BackendUsage, Stored
+from ._durations import to_count, to_seconds
 
 __all__ = ["FilesystemBackend"]
 
@@ -71,15 +72,15 @@ class FilesystemBackend:
         cleanup_interval: float | None = None,
         clock: Clock | None = None,
     ) -> None:
-        if max_bytes < 1:
-            raise ValueError(f"max_bytes must be >= 1, got {max_bytes}")
-        if cleanup_interval is not None and cleanup_interval <= 0:
-            raise ValueError(f"cleanup_interval must be > 0 or None, got {cleanup_interval}")
         # Expired files are swept on a write at most this often (and always past max_bytes).
-        self.cleanup_interval = cleanup_interval
+        self.cleanup_interval = (
+            None
+            if cleanup_interval is None
+            else to_seconds(cleanup_interval, "cleanup_interval", allow_zero=False)
+        )
         self._last_scan = -math.inf
         self.root = Path(path)
-        self.max_bytes = max_bytes
+        self.max_bytes = to_count(max_bytes, "max_bytes")
         self.fsync = fsync
         self._clock = get_clock(clock)
         self._tally: int | None = None  # bytes believed on disk; None until the first scan
@@ -114,6 +115,9 @@ class FilesystemBackend:
             body = raw[_HEADER.size :]
             if magic != _MAGIC:
                 reason = "bad magic"
+            elif math.isnan(expires_at):
+                # The checksum covers key and data only; a NaN expiry would never expire.
+                reason = "expiry is not a number"
             elif len(body) != key_len + data_len:
                 reason = f"length {len(body)} != {key_len + data_len} (truncated?)"
             elif zlib.crc32(body[key_len:], zlib.crc32(body[:key_len])) != crc:

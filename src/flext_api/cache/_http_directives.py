@@ -7,7 +7,8 @@ robustness rules:
 * ``max-age``/``s-maxage`` that are not integers make the response stale (``0``), as
   RFC 9111 §4.2.1 recommends for invalid freshness information; other invalid values
   are ignored;
-* delta-seconds above 2**31 are clamped to 2**31 (RFC 9111 §1.2.2);
+* delta-seconds above 2**31 are clamped to 2**31 (RFC 9111 §1.2.2), and only ASCII
+  digits make a delta-seconds value;
 * the qualified forms ``no-cache="field"`` and ``private="field"`` are treated as their
   unqualified forms - stricter than required and always safe.
 """
@@ -21,14 +22,17 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 __all__ = [
+    "MAX_DELTA_SECONDS",
     "CacheControl",
+    "delta_seconds",
     "normalize_field",
     "parse_cache_control",
     "parse_http_date",
     "parse_vary",
 ]
 
-_MAX_DELTA = 2**31
+#: The largest delta-seconds kept; larger values (and overflowing sums) become this (§1.2.2).
+MAX_DELTA_SECONDS = 2**31
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +81,15 @@ def _split_directives(values: Iterable[str]) -> list[tuple[str, str | None]]:
     return out
 
 
-def _delta(arg: str | None) -> int | None:
-    if arg is None or not arg.isdigit():
+def delta_seconds(arg: str | None) -> int | None:
+    """A delta-seconds value (ASCII digits only, RFC 9111 §1.2.2), clamped; None if invalid.
+
+    ``str.isdigit`` alone is not enough: it accepts ``"²"`` (which ``int`` rejects) and
+    other scripts' digits, none of which are ``DIGIT`` in HTTP.
+    """
+    if arg is None or not (arg.isascii() and arg.isdigit()):
         return None
-    return min(int(arg), _MAX_DELTA)
+    return min(int(arg), MAX_DELTA_SECONDS)
 
 
 _FLAGS = {
@@ -108,13 +117,14 @@ def parse_cache_control(values: Iterable[str]) -> CacheControl:
             fields[_FLAGS[name]] = True
         elif name in _FRESHNESS:
             # Invalid freshness makes the response stale rather than fresh forever.
-            fields.setdefault(_FRESHNESS[name], _delta(arg) if _delta(arg) is not None else 0)
+            seconds = delta_seconds(arg)
+            fields.setdefault(_FRESHNESS[name], 0 if seconds is None else seconds)
         elif name in _DELTAS:
-            seconds = _delta(arg)
+            seconds = delta_seconds(arg)
             if seconds is not None:
                 fields.setdefault(_DELTAS[name], seconds)
         elif name == "max-stale":
-            seconds = _delta(arg)
+            seconds = delta_seconds(arg)
             if arg is None:
                 fields.setdefault("max_stale", math.inf)
             elif seconds is not None:
@@ -128,7 +138,8 @@ def parse_http_date(value: str | None) -> float | None:
         return None
     try:
         parsed = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
+        # OverflowError: a year too large for a C long ("01 Jan 99999999999999999999").
         return None
     if parsed.tzinfo is None:  # "-0000": a time in UTC with no zone information
         parsed = parsed.replace(tzinfo=UTC)

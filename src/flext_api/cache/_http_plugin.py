@@ -35,6 +35,7 @@ from .._result import FlextResult
 from ..client._plugin import FlextApiPlugin
 from ._codec import CorruptEntryError
 from ._facade import FlextApiCache
+from ._http_directives import MAX_DELTA_SECONDS
 from ._http_spec import (
     CACHEABLE_METHODS,
     Forward,
@@ -372,7 +373,8 @@ class CachePlugin(FlextApiPlugin):
         self, request: HttpRequest, stored: StoredResponse, now: float, status: str
     ) -> FlextResult[HttpResponse]:
         headers = stored.header_map()
-        headers.set("Age", str(int(current_age(stored, now))))
+        # An unknown age is infinite; the header says 2**31, as RFC 9111 §1.2.2 asks.
+        headers.set("Age", str(int(min(current_age(stored, now), MAX_DELTA_SECONDS))))
         response = HttpResponse(
             stored.status,
             headers=headers,

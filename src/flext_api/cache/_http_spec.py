@@ -24,8 +24,10 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
+from ._durations import to_count
 from ._http_directives import (
     CacheControl,
+    delta_seconds,
     normalize_field,
     parse_cache_control,
     parse_http_date,
@@ -124,10 +126,14 @@ class HttpCachePolicy:
             "keep",
         ):
             value = getattr(self, name)
-            if not (isinstance(value, int | float) and value >= 0 and not math.isnan(value)):
+            if not (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and value >= 0
+                and not math.isnan(value)
+            ):
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-        if self.max_variants < 1:
-            raise ValueError(f"max_variants must be >= 1, got {self.max_variants}")
+        to_count(self.max_variants, "max_variants")
 
 
 # -- decisions ---------------------------------------------------------------------------
@@ -237,11 +243,10 @@ def current_age(stored: StoredResponse, now: float) -> float:
     date = parse_http_date(headers.get("date"))
     apparent_age = max(0.0, stored.response_time - date) if date is not None else 0.0
     ages = headers.get_list("age")
+    age_value = delta_seconds(ages[0].strip()) if len(ages) == 1 else None
     if not ages:
         age_value = 0
-    elif len(ages) == 1 and ages[0].strip().isdigit():
-        age_value = int(ages[0].strip())
-    else:
+    elif age_value is None:
         # A list, a sign, a fraction, a parameter: the age is unknown, so the response
         # is treated as stale rather than as brand new (http-cache-tests age-parse-*).
         return math.inf

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from .._clock import Clock, get_clock
 from ._backend import BackendUsage, Stored
+from ._durations import to_count
 
 __all__ = ["MemoryBackend"]
 
@@ -26,12 +27,8 @@ class MemoryBackend:
     def __init__(
         self, *, max_entries: int = 10_000, max_bytes: int | None = None, clock: Clock | None = None
     ) -> None:
-        if max_entries < 1:
-            raise ValueError(f"max_entries must be >= 1, got {max_entries}")
-        if max_bytes is not None and max_bytes < 1:
-            raise ValueError(f"max_bytes must be >= 1 or None, got {max_bytes}")
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
+        self.max_entries = to_count(max_entries, "max_entries")
+        self.max_bytes = None if max_bytes is None else to_count(max_bytes, "max_bytes")
         self._clock = get_clock(clock)
         self._data: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
         self._bytes = 0

@@ -19,6 +19,8 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from .._errors import ErrorCode, FlextApiError
 from ._backend import BackendUsage, Stored
 
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 __all__ = ["RedisBackend"]
+
+_log = structlog.get_logger("flext_api.cache")
 
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
 _SCAN_BATCH = 500
@@ -57,10 +61,15 @@ def _remaining(pttl: int) -> float | None:
     return None if pttl < 0 else pttl / 1000.0
 
 
+#: The longest expiry sent to Redis (about 146 million years): Redis refuses a PX whose
+#: deadline overflows a 64-bit millisecond clock ("invalid expire time").
+_MAX_PX = 2**62
+
+
 def _px(ttl: float | None) -> int | None:
     if ttl is None or ttl == math.inf:
         return None
-    return max(1, int(ttl * 1000))
+    return max(1, int(min(ttl * 1000, _MAX_PX)))
 
 
 class RedisBackend:
@@ -79,6 +88,8 @@ class RedisBackend:
         if client is None:
             if not url:
                 raise ValueError("RedisBackend needs a url (redis://host:port/db) or a client")
+            if not isinstance(url, str):
+                raise TypeError(f"RedisBackend url must be a str, got {type(url).__name__}")
             try:
                 from redis.asyncio import Redis
             except ImportError as exc:  # pragma: no cover - the dev environment has redis
@@ -94,19 +105,37 @@ class RedisBackend:
             self._owns_client = False
         self._client: Redis = client
         self.prefix = prefix
+        self._foreign = 0
 
-    def _k(self, key: str) -> str:
-        return self.prefix + key
+    def _k(self, key: str) -> bytes:
+        # surrogatepass, as the filesystem backend does: a key with a lone surrogate is
+        # stored rather than failing in redis-py's strict UTF-8 encoder.
+        return (self.prefix + key).encode("utf-8", "surrogatepass")
+
+    def _found(self, key: str, data: Any, pttl: Any) -> Stored | None:
+        """One GET + PTTL reply pair as a stored entry; a key of another type is a miss."""
+        from redis import exceptions
+
+        for reply in (data, pttl):
+            if isinstance(reply, exceptions.ResponseError) and str(reply).startswith("WRONGTYPE"):
+                # Not an entry of ours (a hash, a list... under our prefix): a miss, like a
+                # damaged entry. The next set overwrites it.
+                self._foreign += 1
+                _log.warning("cache.redis.foreign_entry", key=key, reason=str(reply))
+                return None
+            if isinstance(reply, Exception):
+                raise reply
+        if data is None:
+            return None
+        return bytes(data), _remaining(int(pttl))
 
     async def get(self, key: str) -> Stored | None:
         with _translated("GET"):
             pipe = self._client.pipeline(transaction=False)
             pipe.get(self._k(key))
             pipe.pttl(self._k(key))
-            data, pttl = await pipe.execute()
-        if data is None:
-            return None
-        return bytes(data), _remaining(int(pttl))
+            data, pttl = await pipe.execute(raise_on_error=False)
+            return self._found(key, data, pttl)
 
     async def set(self, key: str, data: bytes, ttl: float | None) -> None:
         with _translated("SET"):
@@ -137,12 +166,12 @@ class RedisBackend:
             for key in keys:
                 pipe.get(self._k(key))
                 pipe.pttl(self._k(key))
-            replies = await pipe.execute()
-        found: dict[str, Stored] = {}
-        for i, key in enumerate(keys):
-            data, pttl = replies[2 * i], replies[2 * i + 1]
-            if data is not None:
-                found[key] = (bytes(data), _remaining(int(pttl)))
+            replies = await pipe.execute(raise_on_error=False)
+            found: dict[str, Stored] = {}
+            for i, key in enumerate(keys):
+                item = self._found(key, replies[2 * i], replies[2 * i + 1])
+                if item is not None:
+                    found[key] = item
         return found
 
     async def set_many(self, items: Mapping[str, bytes], ttl: float | None) -> None:
@@ -162,7 +191,7 @@ class RedisBackend:
             count = 0
             async for _ in self._client.scan_iter(match=pattern, count=_SCAN_BATCH):
                 count += 1
-        return BackendUsage(entries=count)
+        return BackendUsage(entries=count, corrupt_entries=self._foreign)
 
     async def close(self) -> None:
         if self._owns_client:

@@ -41,6 +41,22 @@ def _rename(backend: str, options: dict[str, Any], old: str, new: str) -> None:
     options[new] = options.pop(old)
 
 
+def _int_part(parts: dict[str, Any], name: str, default: int) -> int:
+    value = parts.get(name)
+    if value is None or value == "" or value == 0:
+        return default  # absent or empty: the default, as before (port 0 is no port)
+    try:
+        number = int(value) if not isinstance(value, bool | float) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number < 0:
+        raise ConfigError(
+            f"redis cache config {name!r} must be a non-negative integer, got {value!r}",
+            details={"backend": "redis", "key": name},
+        )
+    return number
+
+
 def _redis_url(options: dict[str, Any]) -> None:
     parts = {k: options.pop(k) for k in _REDIS_PARTS if k in options}
     if not parts:
@@ -53,8 +69,8 @@ def _redis_url(options: dict[str, Any]) -> None:
     host = str(parts.get("host") or "localhost")
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # an IPv6 literal
-    port = int(parts.get("port") or 6379)
-    db = int(parts.get("db") or 0)
+    port = _int_part(parts, "port", 6379)
+    db = _int_part(parts, "db", 0)
     user = quote(str(parts.get("username") or ""), safe="")
     password = parts.get("password")
     auth = f"{user}:{quote(str(password), safe='')}@" if password else ""

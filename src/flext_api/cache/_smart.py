@@ -44,7 +44,7 @@ import structlog
 from .._clock import Clock, SystemClock, get_clock
 from .._errors import CancelledError
 from ._cached_error import CachedError
-from ._durations import Duration
+from ._durations import Duration, to_count
 from ._policy import PolicyName, make_policy
 from ._smart_compat import EntriesView
 from ._smart_index import EntryIndex
@@ -65,6 +65,15 @@ _log = structlog.get_logger("flext_api.cache")
 # the chance XFetch would fire earlier is e**-10 (about 5e-5), so the fast path stays exact
 # in all but name.
 _XFETCH_SPAN = 10.0
+
+
+def _check_key(key: object) -> None:
+    # Checked on the slow path only: a key that is not a str never gets stored, so the
+    # hit path never meets one. Otherwise an int key would work locally, break
+    # invalidate_pattern, and with a backend turn the backend's TypeError into a
+    # cached "failure" of a computation that never ran.
+    if not isinstance(key, str):
+        raise TypeError(f"AsyncSmartCache keys must be str, got {type(key).__name__} {key!r:.80}")
 
 
 class AsyncSmartCache:
@@ -130,11 +139,10 @@ class AsyncSmartCache:
         self._swr = self._settings.stale_while_revalidate
         self._sie = self._settings.stale_if_error
         self._beta = self._settings.beta
-        if max_entries is not None and max_entries < 1:
-            raise ValueError(f"max_entries must be >= 1 or None, got {max_entries}")
-        self._index = EntryIndex(
-            make_policy(policy, max_entries) if max_entries is not None else None
-        )
+        bound = None if max_entries is None else to_count(max_entries, "max_entries")
+        if policy not in ("tinylfu", "lru"):
+            raise ValueError(f"unknown eviction policy {policy!r}; expected 'lru' or 'tinylfu'")
+        self._index = EntryIndex(make_policy(policy, bound) if bound is not None else None)
         # The hit path reads this dict directly: one attribute lookup, no method call.
         self._entries = self._index.entries
         self._policy_name = policy
@@ -210,6 +218,7 @@ class AsyncSmartCache:
     ) -> Any:
         if self._closed:
             raise RuntimeError("AsyncSmartCache is closed")
+        _check_key(key)
         entry = self._entries.get(key)
         if entry is not None:
             served = self._serve_existing(entry, fn, ttl, tags)
@@ -413,6 +422,7 @@ class AsyncSmartCache:
         self, key: str, value: Any, *, ttl: Duration | None = None, tags: Iterable[str] = ()
     ) -> None:
         """Store ``value`` for ``key`` (replaces a cached error; drops a computation in flight)."""
+        _check_key(key)
         ttl_s = self._settings.entry_ttl(ttl)
         flight = self._flights.pop(key, None)
         if flight is not None:

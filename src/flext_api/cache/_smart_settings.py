@@ -45,8 +45,11 @@ class SmartCacheSettings:
         cache_errors: tuple[type[Exception], ...],
     ) -> SmartCacheSettings:
         """Check and normalize the constructor arguments of ``AsyncSmartCache``."""
-        if early_refresh_beta is not None and not early_refresh_beta > 0:
-            raise ValueError(f"early_refresh_beta must be > 0 or None, got {early_refresh_beta}")
+        if early_refresh_beta is not None and not 0 < early_refresh_beta < math.inf:
+            # inf would make the XFetch margin inf (or nan): a refresh on every hit.
+            raise ValueError(
+                f"early_refresh_beta must be finite and > 0, or None, got {early_refresh_beta}"
+            )
         if not retry_backoff >= 1.0:
             raise ValueError(f"retry_backoff must be >= 1.0, got {retry_backoff}")
         if not 0.0 <= retry_jitter <= 1.0:

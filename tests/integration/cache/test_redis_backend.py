@@ -180,3 +180,37 @@ async def test_smart_cache_shares_computations_between_processes(
         stats = await smart.get_cache_stats()
     assert calls == []
     assert stats["backend_hits"] == 1
+
+
+async def test_key_of_another_type_is_a_logged_miss(
+    redis_server: RedisServer, cache: FlextApiCache, prefix: str
+) -> None:
+    """A hash under the prefix (not an entry of ours) reads as a miss; set overwrites it."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        await client.hset(f"{prefix}h", mapping={"a": "1"})
+        with capture_logs() as logs:
+            assert await cache.get("h") is None
+            assert await cache.get_many(["h"]) == {}
+        assert logs[0]["event"] == "cache.redis.foreign_entry"
+        assert (await cache.stats()).corrupt_entries == 2
+        await cache.set("h", {"ok": True})
+        assert await cache.get("h") == {"ok": True}
+    finally:
+        await client.aclose()
+
+
+async def test_huge_ttl_is_stored(cache: FlextApiCache) -> None:
+    """A TTL past Redis's expiry range (1e300 s) is kept as a very long expiry, not an error."""
+    await cache.set("long", 1, ttl=1e300)
+    value, ttl = await cache.get_with_ttl("long") or (None, None)
+    assert value == 1
+    assert ttl is not None and ttl > 1e15
+
+
+async def test_key_with_lone_surrogate_round_trips(cache: FlextApiCache) -> None:
+    """A key with a lone surrogate is stored as on the other backends, not a UnicodeEncodeError."""
+    await cache.set("user:\ud800", "v")
+    assert await cache.get("user:\ud800") == "v"
+    assert await cache.get_many(["user:\ud800", "user:"]) == {"user:\ud800": "v"}
+    assert await cache.delete("user:\ud800") is True

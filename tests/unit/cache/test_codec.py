@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from flext_api.cache._codec import CorruptEntryError, decode_value, encode_value
@@ -35,3 +37,26 @@ def test_damaged_data_is_a_corrupt_entry(data: bytes) -> None:
     """Unknown tags and broken JSON raise CorruptEntryError (a ValueError)."""
     with pytest.raises(CorruptEntryError):
         decode_value(data)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), float("inf"), {"a": [1.0, float("-inf")]}, ({"deep": float("nan")},)],
+)
+def test_non_finite_float_is_a_type_error(value: object) -> None:
+    """NaN and infinities are refused: orjson would write null and None would come back."""
+    with pytest.raises(TypeError, match="NaN or infinite"):
+        encode_value("k", value)
+
+
+def test_non_finite_float_in_a_dataclass_is_a_type_error() -> None:
+    """The check looks inside dataclasses too, which orjson serializes as objects."""
+
+    @dataclasses.dataclass
+    class Point:
+        x: float
+        label: str | None = None
+
+    assert decode_value(encode_value("k", Point(1.5))) == {"x": 1.5, "label": None}
+    with pytest.raises(TypeError, match="NaN or infinite"):
+        encode_value("k", Point(float("nan")))

@@ -167,3 +167,62 @@ def test_memory_backend_satisfies_the_protocol() -> None:
     """MemoryBackend and FilesystemBackend are CacheBackends."""
     assert isinstance(MemoryBackend(), CacheBackend)
     assert isinstance(FilesystemBackend("/tmp/unused-flext-cache"), CacheBackend)
+
+
+@pytest.mark.parametrize("backend", ["memory", "filesystem"])
+async def test_non_str_keys_are_type_errors_on_every_backend(backend: str, tmp_path: Path) -> None:
+    """An int key is a TypeError on every backend, and nothing is stored."""
+    config = {"path": str(tmp_path)} if backend == "filesystem" else {}
+    cache = FlextApiCache(backend, config)
+    for call in (
+        lambda: cache.set(1, "v"),  # type: ignore[arg-type]
+        lambda: cache.get(1),  # type: ignore[arg-type]
+        lambda: cache.delete(1),  # type: ignore[arg-type]
+        lambda: cache.get_many([1]),  # type: ignore[list-item]
+        lambda: cache.set_many({1: "v"}),  # type: ignore[dict-item]
+    ):
+        with pytest.raises(TypeError, match="cache keys must be str, got int"):
+            await call()
+    assert (await cache.stats()).entries == 0
+
+
+async def test_get_many_refuses_a_single_string() -> None:
+    """get_many("user:1") would look up "u", "s", "e"... one character at a time."""
+    cache = FlextApiCache()
+    await cache.set("u", 1)
+    with pytest.raises(TypeError, match="iterable of str"):
+        await cache.get_many("user")
+
+
+async def test_nan_value_is_refused_and_nothing_stored() -> None:
+    """A NaN value is a TypeError at set, never stored to come back as None."""
+    cache = FlextApiCache()
+    with pytest.raises(TypeError, match="NaN or infinite"):
+        await cache.set_many({"a": 1.0, "b": float("nan")})
+    assert await cache.get_many(["a", "b"]) == {}
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"host": "h", "port": "abc"}, "'port' must be a non-negative integer"),
+        ({"host": "h", "db": -1}, "'db' must be a non-negative integer"),
+        ({"host": "h", "port": 63.79}, "'port' must be a non-negative integer"),
+        ({"url": 6379}, "url must be a str"),
+    ],
+)
+def test_malformed_redis_config_is_a_config_error(config: dict[str, object], match: str) -> None:
+    """Seed-style host/port/db values and a non-str url are CONFIG_ERROR, not raw errors."""
+    with pytest.raises(FlextApiError, match=match) as info:
+        FlextApiCache("redis", config)
+    assert info.value.code is ErrorCode.CONFIG_ERROR
+
+
+@pytest.mark.parametrize("bound", [float("nan"), 1.5, "100"])
+def test_malformed_size_bounds_are_config_errors(bound: object, tmp_path: Path) -> None:
+    """max_entries / max_bytes that are not ints are CONFIG_ERROR for every backend."""
+    with pytest.raises(FlextApiError, match="max_entries must be an int") as info:
+        FlextApiCache("memory", {"max_size": bound})
+    assert info.value.code is ErrorCode.CONFIG_ERROR
+    with pytest.raises(FlextApiError, match="max_bytes must be an int"):
+        FlextApiCache("filesystem", {"path": str(tmp_path), "max_bytes": bound})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import struct
 import time
 from pathlib import Path
 
@@ -213,3 +215,40 @@ async def test_scan_skips_damaged_headers_and_vanished_files(tmp_path: Path) -> 
     backend._scan(time.time())
     assert path.exists()
     assert FilesystemBackend._expired(tmp_path / "gone.fxc", time.time()) is False
+
+
+def test_bounds_are_checked(tmp_path: Path) -> None:
+    """max_bytes must be an int >= 1 and cleanup_interval a duration > 0; NaN is neither."""
+    with pytest.raises(TypeError, match="max_bytes must be an int"):
+        FilesystemBackend(tmp_path, max_bytes=float("nan"))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="cleanup_interval"):
+        FilesystemBackend(tmp_path, cleanup_interval=float("nan"))
+    with pytest.raises(ValueError, match="cleanup_interval"):
+        FilesystemBackend(tmp_path, cleanup_interval=0)
+
+
+async def test_nan_expiry_is_a_logged_miss(tmp_path: Path) -> None:
+    """A header whose expiry reads as NaN (never expiring) is damage: a logged miss."""
+    backend = FilesystemBackend(tmp_path)
+    await backend.set("k", b"value", 60)
+    (path,) = entry_files(tmp_path)
+    raw = bytearray(path.read_bytes())
+    raw[4:12] = struct.pack(">d", math.nan)
+    path.write_bytes(bytes(raw))
+    with capture_logs() as logs:
+        assert await backend.get("k") is None
+    assert logs[0]["reason"] == "expiry is not a number"
+    assert not path.exists()
+    assert (await backend.usage()).corrupt_entries == 1
+
+
+async def test_traversal_and_separator_keys_stay_inside_the_root(tmp_path: Path) -> None:
+    """Keys with .., /, : or NUL are hashed to a file under the root and come back intact."""
+    root = tmp_path / "root"
+    backend = FilesystemBackend(root)
+    keys = ["../../escape", "/abs/path", "a:b", "nul\x00key", "\ud800"]
+    for i, key in enumerate(keys):
+        await backend.set(key, str(i).encode(), None)
+    assert [(await backend.get(key) or (b"",))[0] for key in keys] == [b"0", b"1", b"2", b"3", b"4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]  # noqa: ASYNC240
+    assert all(p.resolve().is_relative_to(root.resolve()) for p in entry_files(root))

@@ -74,3 +74,12 @@ def test_bad_bounds() -> None:
         MemoryBackend(max_entries=0)
     with pytest.raises(ValueError, match="max_bytes"):
         MemoryBackend(max_bytes=0)
+
+
+@pytest.mark.parametrize("bound", [float("nan"), 2.5, True, "10"])
+def test_bounds_must_be_ints(bound: object) -> None:
+    """A NaN, float, bool or str bound is a TypeError (a NaN bound never evicted)."""
+    with pytest.raises(TypeError, match="max_entries must be an int"):
+        MemoryBackend(max_entries=bound)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="max_bytes must be an int"):
+        MemoryBackend(max_bytes=bound)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import pickle
 import random
 from collections.abc import Awaitable, Callable
@@ -10,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from flext_api.cache import AsyncSmartCache, CachedError
+from flext_api.cache import AsyncSmartCache, CachedError, FlextApiCache
 from flext_api.testing import FakeClock
 
 
@@ -189,3 +190,35 @@ def test_cached_error_pickles() -> None:
 def test_cached_error_message_without_text() -> None:
     """An exception without a message is named by its type alone."""
     assert str(CachedError("k", Boom())) == "Cached error for k: Boom"
+
+
+@pytest.mark.parametrize("bound", [float("nan"), 2.5, True, "10"])
+def test_max_entries_must_be_an_int(bound: object) -> None:
+    """A NaN, float, bool or str max_entries is a TypeError, not a bound that never holds."""
+    with pytest.raises(TypeError, match="max_entries must be an int"):
+        AsyncSmartCache(max_entries=bound)  # type: ignore[arg-type]
+
+
+def test_unknown_policy_is_refused_even_unbounded() -> None:
+    """policy="lfu" is a ValueError with or without max_entries (it was ignored without)."""
+    with pytest.raises(ValueError, match="unknown eviction policy"):
+        AsyncSmartCache(policy="lfu")  # type: ignore[arg-type]
+
+
+def test_infinite_early_refresh_beta_is_refused() -> None:
+    """early_refresh_beta=inf would refresh on every hit (or compute a NaN margin)."""
+    with pytest.raises(ValueError, match="early_refresh_beta"):
+        AsyncSmartCache(ttl=60, early_refresh_beta=math.inf)
+
+
+async def test_non_str_key_is_a_type_error_not_a_cached_failure() -> None:
+    """A non-str key is a TypeError before fn runs, never a cached failure of the key."""
+    calls: list[int] = []
+    cache = AsyncSmartCache(backend=FlextApiCache())
+    with pytest.raises(TypeError, match="keys must be str, got int"):
+        await cache.get_or_compute(1, lambda: calls.append(1))  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="keys must be str, got tuple"):
+        await cache.set(("a", "b"), 1)  # type: ignore[arg-type]
+    assert calls == []
+    assert len(cache) == 0
+    assert (await cache.get_cache_stats())["error_entries"] == 0

@@ -83,3 +83,17 @@ def test_normalize_field() -> None:
     """Field values compare without the whitespace around commas; absent is None."""
     assert normalize_field(["a, b", "c"]) == "a,b,c"
     assert normalize_field([]) is None
+
+
+def test_non_ascii_digits_are_not_delta_seconds() -> None:
+    """Only ASCII digits count: "²" and full-width digits (U+FF11) are invalid, never a crash."""
+    cc = parse_cache_control(["max-age=²", "stale-while-revalidate=²", "min-fresh=\uff11\uff12"])
+    assert cc.max_age == 0  # invalid freshness: stale
+    assert cc.stale_while_revalidate is None
+    assert cc.min_fresh is None
+    assert parse_cache_control(["s-maxage=\uff11\uff12"]).s_maxage == 0
+
+
+def test_date_with_overflowing_year_is_invalid() -> None:
+    """A year too large for the platform parses as an invalid date, not an OverflowError."""
+    assert parse_http_date("Mon, 01 Jan 99999999999999999999 00:00:00 GMT") is None

@@ -159,3 +159,38 @@ def test_repr() -> None:
     """repr names the mode and the cache."""
     assert repr(CachePlugin(shared=True)).startswith("<CachePlugin shared cache=<FlextApiCache")
     assert CachePlugin.name == "cache"
+
+
+async def test_stale_answer_with_unknown_age_says_age_2_31() -> None:
+    """A stored response with a malformed Age, served under max-stale, answers Age: 2**31."""
+    clock = FakeClock()
+    plugin = new_plugin(clock)
+    origin = fixed(clock, [("Cache-Control", "max-age=60"), ("Age", "abc"), ("ETag", '"v1"')])
+    await get(plugin, origin)
+    result = await get(plugin, origin, headers=[("Cache-Control", "max-stale")])
+    assert origin.hits == 1
+    assert result.value.cache_status == "stale"
+    assert result.value.headers["age"] == str(2**31)
+
+
+async def test_non_ascii_digits_in_headers_are_a_miss_not_a_crash() -> None:
+    """max-age=² and Age: ² from the origin are invalid values, so the response is stale."""
+    clock = FakeClock()
+    plugin = new_plugin(clock)
+    for headers in (
+        [("Cache-Control", "max-age=²")],
+        [("Cache-Control", "max-age=60"), ("Age", "²")],
+    ):
+        origin = fixed(clock, headers)
+        await get(plugin, origin, url=f"{URL}/{len(headers)}")
+        second = await get(plugin, origin, url=f"{URL}/{len(headers)}")
+        assert second.is_success
+        assert origin.hits == 2
+
+
+def test_policy_counts_and_windows_reject_floats_and_bools() -> None:
+    """max_variants=2.5 is a TypeError at construction, not at the first store."""
+    with pytest.raises(TypeError, match="max_variants must be an int"):
+        CachePlugin(max_variants=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="stale_if_error"):
+        HttpCachePolicy(stale_if_error=True)

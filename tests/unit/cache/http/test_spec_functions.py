@@ -82,3 +82,19 @@ def test_invalidation_targets_are_unique() -> None:
     assert invalidation_targets("POST", "https://x/a", 201, headers) == ["https://x/a"]
     assert invalidation_targets("GET", "https://x/a", 200, headers) == []
     assert invalidation_targets("POST", "https://x/a", 500, headers) == []
+
+
+def test_non_ascii_age_is_unknown_not_a_crash() -> None:
+    """An Age of "²" (isdigit() but not an int) is an unknown age: infinitely old."""
+    assert current_age(stored(("Age", "²")), now=100.0) == math.inf
+
+
+def test_overflowing_age_is_clamped_to_2_31() -> None:
+    """An Age too large for a float is taken as 2**31 (RFC 9111 §1.2.2), not an OverflowError."""
+    assert current_age(stored(("Age", "9" * 400)), now=100.0) == 2**31
+
+
+def test_overflowing_last_modified_gives_no_heuristic() -> None:
+    """A Last-Modified year that overflows is ignored: no heuristic freshness, no crash."""
+    bad = stored(("Last-Modified", "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"))
+    assert freshness_lifetime(bad, POLICY) == 0.0
