@@ -57,7 +57,7 @@ def _translated(operation: str) -> Iterator[None]:
 
 
 def _remaining(pttl: int) -> float | None:
-    # PTTL: -1 = no expiry; -2 = gone (raced with expiry; the GET decides).
+    # PTTL: -1 = no expiry (-2, gone, is a miss: see RedisBackend._found).
     return None if pttl < 0 else pttl / 1000.0
 
 
@@ -125,9 +125,12 @@ class RedisBackend:
                 return None
             if isinstance(reply, Exception):
                 raise reply
-        if data is None:
+        pttl = int(pttl)
+        if data is None or pttl == -2:
+            # -2: the key expired between the GET and the PTTL (they are not one
+            # transaction). Read as "no expiry", a local tier would keep it for ever.
             return None
-        return bytes(data), _remaining(int(pttl))
+        return bytes(data), _remaining(pttl)
 
     async def get(self, key: str) -> Stored | None:
         with _translated("GET"):

@@ -46,3 +46,34 @@ async def test_owned_client_is_closed_on_close() -> None:
     """A backend built from a URL closes its client; nothing is sent before first use."""
     backend = RedisBackend("redis://127.0.0.1:1/0")
     await backend.close()
+
+
+class Replies:
+    """A stand-in for redis.asyncio.Redis whose pipelines answer GET and PTTL as given."""
+
+    def __init__(self, data: bytes | None, pttl: int) -> None:
+        self.replies = [data, pttl]
+
+    def pipeline(self, transaction: bool = True) -> Replies:
+        return self
+
+    def get(self, key: bytes) -> None:
+        """Queued."""
+
+    def pttl(self, key: bytes) -> None:
+        """Queued."""
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        return self.replies
+
+
+@pytest.mark.parametrize(
+    ("pttl", "expected"),
+    [(-2, None), (-1, (b"v", None)), (1500, (b"v", 1.5))],
+)
+async def test_a_value_whose_key_expired_before_its_pttl_is_a_miss(
+    pttl: int, expected: tuple[bytes, float | None] | None
+) -> None:
+    """GET found the value, PTTL then says the key is gone (-2): a miss, not "no expiry"."""
+    backend = RedisBackend(client=cast("Redis", Replies(b"v", pttl)))
+    assert await backend.get("k") == expected
