@@ -29,7 +29,7 @@ from ._config import GatewayConfig
 from ._edge import Edge
 from ._headers import TrustedProxies
 from ._metrics import UNMATCHED, GatewayMetrics
-from ._path import normalize_path, routing_path
+from ._path import normalize_path, routing_path, split_target, valid_host, with_host
 from ._proxy import CompiledRoute, Exchange, UpstreamCut, compiled_route, send_gateway_problem
 from ._reasons import Reason
 from ._router import Router
@@ -192,9 +192,18 @@ class Gateway:
 
     @staticmethod
     def clean_path(scope: Scope) -> bool:
-        """Resolve the dot segments of ``scope``'s path in place, for routing and for the
-        upstream alike (see :mod:`._path`); False when the path is refused."""
+        """Resolve ``scope``'s target in place, for routing and for the upstream alike:
+        an absolute form's authority becomes the ``Host``, dot segments are resolved (see
+        :mod:`._path`). False when the target is refused."""
         raw: bytes = scope.get("raw_path") or scope["path"].encode()
+        if raw[:1] != b"/" and raw != b"*":  # an absolute form (h11 keeps it as is)
+            split = split_target(raw)
+            if split is None:
+                return False
+            authority, raw = split
+            scope["headers"] = with_host(scope["headers"], authority)
+            scope["raw_path"] = raw
+            scope["path"] = routing_path(raw)
         normal = normalize_path(raw)
         if normal is None:
             return False
@@ -214,16 +223,26 @@ class Gateway:
         started = time.perf_counter()
         # One pass over the head: the host (routing), a sane client request ID, the head's
         # size and framing (refusals), and whether a client sent an identity header.
+        raw_path = scope.get("raw_path")
+        clean = (
+            raw_path is not None
+            and raw_path[:1] == b"/"
+            and b"/." not in raw_path
+            and b"%" not in raw_path
+            and b"\\" not in raw_path
+        ) or self.clean_path(scope)  # the usual path has nothing to resolve
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         host: bytes | None = None
         request_id: bytes | None = None
         size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-        te = cl = subject = False
+        te = cl = subject = hosts = False
         for name, value in headers:
             size += len(name) + len(value) + 4
             if name == b"host":
                 if host is None:
                     host = value
+                else:
+                    hosts = True  # a second Host line
             elif name == b"x-request-id":
                 if request_id is None and _REQUEST_ID.match(value):
                     request_id = bytes(value)
@@ -235,17 +254,16 @@ class Gateway:
                 subject = True
         if request_id is None:
             request_id = b"%032x" % _random_bits(128)
-        raw_path = scope.get("raw_path")
-        clean = (
-            raw_path is not None
-            and b"/." not in raw_path
-            and b"%" not in raw_path
-            and b"\\" not in raw_path
-        ) or self.clean_path(scope)  # the usual path has nothing to resolve
-        route = self._route(snapshot, scope, host) if clean else None
+        if host is None:
+            clean_host = scope.get("http_version") != "1.1"  # HTTP/1.1 requires one
+        else:
+            clean_host = not hosts and valid_host(host)
+        route = self._route(snapshot, scope, host) if clean and clean_host else None
         refused = (
             Reason.AMBIGUOUS_PATH
             if not clean
+            else Reason.BAD_HOST
+            if not clean_host
             else Reason.HEADERS_TOO_LARGE
             if size > snapshot.max_header_bytes
             else Reason.AMBIGUOUS_REQUEST

@@ -350,7 +350,8 @@ class MatchConfig(_Model):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str | None) -> str | None:
-        return None if value is None else value.lower()
+        # As the router compares: lower case, without the root's dot ("a.example.").
+        return None if value is None else value.lower().removesuffix(".")
 
     @model_validator(mode="after")
     def _one_path_form(self) -> MatchConfig:

@@ -1,4 +1,4 @@
-"""Request paths made unambiguous before routing: dot segments resolved or refused.
+"""Request targets made unambiguous before routing: dot segments, absolute forms, Host.
 
 A gateway decides (route, auth, limits) on the path it sees, and the upstream serves the
 path it interprets. When the two differ, a client reaches a protected route through a
@@ -16,13 +16,26 @@ before it matches a location:
 
 Empty segments (``//``) are kept as sent, as Envoy does by default: an upstream that merges
 slashes should sit behind routes that do not depend on it.
+
+The host is the other half of a route's decision, so it gets the same care (RFC 9112
+§3.2): an absolute-form target (``GET http://a.example/x``) is routed and forwarded to
+its own authority, whatever ``Host`` says; a userinfo in it (``http://u@a.example/``)
+is refused (RFC 9110 §4.2.4), and so are two ``Host`` lines, none on HTTP/1.1, or one
+that is not a host (``a.example, b.example``), which upstreams read in different ways.
 """
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote, unquote_to_bytes
 
-__all__ = ["normalize_path", "routing_path"]
+__all__ = ["normalize_path", "routing_path", "split_target", "valid_host", "with_host"]
+
+_SCHEME = re.compile(rb"https?", re.IGNORECASE)
+# RFC 3986 host (an IP literal or a reg-name: unreserved, pct-encoded, sub-delims) and port.
+_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?")
+_GOOD_HOSTS: set[bytes] = set()
+_GOOD_HOSTS_MAX = 1024
 
 _DOTS = (b".", b"..")
 
@@ -72,3 +85,40 @@ def routing_path(raw: bytes) -> str:
     ``raw_path`` (which is ASCII: it refuses other bytes in a request target)."""
     text = raw.decode("utf-8", "replace")
     return unquote(text) if "%" in text else text
+
+
+def split_target(target: bytes) -> tuple[bytes, bytes] | None:
+    """The authority and the path (without query) of an absolute-form ``http(s)`` target.
+
+    None when ``target`` is not one, or when its authority is empty or has a userinfo.
+    """
+    scheme, sep, rest = target.partition(b"://")
+    if not sep or _SCHEME.fullmatch(scheme) is None:
+        return None
+    end = len(rest)
+    for stop in (b"/", b"?", b"#"):
+        at = rest.find(stop)
+        if at != -1:
+            end = min(end, at)
+    authority = rest[:end]
+    if not authority or b"@" in authority:
+        return None
+    path = rest[end:].split(b"?", 1)[0].split(b"#", 1)[0]
+    return authority, path if path.startswith(b"/") else b"/" + path
+
+
+def with_host(headers: list[tuple[bytes, bytes]], host: bytes) -> list[tuple[bytes, bytes]]:
+    """``headers`` with every ``Host`` line replaced by one saying ``host``."""
+    return [(b"host", host), *(pair for pair in headers if pair[0] != b"host")]
+
+
+def valid_host(host: bytes) -> bool:
+    """Whether ``host`` is a ``Host`` value (RFC 9110 §7.2: uri-host and optional port)."""
+    if host in _GOOD_HOSTS:
+        return True  # the usual case: a host seen before
+    if _HOST.fullmatch(host) is None:
+        return False
+    if len(_GOOD_HOSTS) >= _GOOD_HOSTS_MAX:
+        _GOOD_HOSTS.clear()
+    _GOOD_HOSTS.add(bytes(host))
+    return True

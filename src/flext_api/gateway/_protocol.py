@@ -288,6 +288,12 @@ def _httptools_protocol() -> type[Any]:
             cycle: Any = self.cycle
             if cycle is not None and cycle is not previous:  # not an upgrade
                 cycle.transport = HeldHeadTransport(self.transport, self.loop)
+                url: bytes = self.url
+                if url[:1] != b"/" and url != b"*":
+                    # An absolute form: its authority is the request's host (RFC 9112
+                    # §3.2.2), which uvicorn drops here; h11's scope keeps the whole
+                    # target in raw_path, and so does this one (the task has not run).
+                    cycle.scope["raw_path"] = url.split(b"?", 1)[0].split(b"#", 1)[0]
 
         def on_message_complete(self) -> None:
             super().on_message_complete()

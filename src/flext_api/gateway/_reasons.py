@@ -22,6 +22,7 @@ class Reason(StrEnum):
     NO_ROUTE = "no_route"
     AMBIGUOUS_REQUEST = "ambiguous_request"
     AMBIGUOUS_PATH = "ambiguous_path"
+    BAD_HOST = "bad_host"
     HEADERS_TOO_LARGE = "headers_too_large"
     RATE_LIMITED = "rate_limited"
     UNAUTHORIZED = "unauthorized"
@@ -53,6 +54,7 @@ _STATUS = {
     Reason.NO_ROUTE: 404,
     Reason.AMBIGUOUS_REQUEST: 400,
     Reason.AMBIGUOUS_PATH: 400,
+    Reason.BAD_HOST: 400,
     Reason.HEADERS_TOO_LARGE: 431,
     Reason.RATE_LIMITED: 429,
     Reason.UNAUTHORIZED: 401,
@@ -76,7 +78,8 @@ _TITLE = {
     Reason.UNAUTHORIZED: "Valid credentials are required",
     Reason.FORBIDDEN: "The credentials lack a required scope",
     Reason.AMBIGUOUS_REQUEST: "Both Transfer-Encoding and Content-Length: the body is ambiguous",
-    Reason.AMBIGUOUS_PATH: "The path climbs above the root or hides a dot segment",
+    Reason.AMBIGUOUS_PATH: "The request target is not a plain path or http(s) URL",
+    Reason.BAD_HOST: "The Host header is missing, repeated or not a host",
     Reason.CONNECT_FAILURE: "Could not connect to an upstream instance",
     Reason.UPSTREAM_TIMEOUT: "The upstream did not answer in time",
     Reason.UPSTREAM_RESET: "The upstream closed the connection before answering",

@@ -139,7 +139,8 @@ class Router:
         headers: Mapping[str, str],
         query: str,
     ) -> RouteMatch | None:
-        hostname = _strip_port(host.lower())
+        # "a.example." names the same host as "a.example" (nginx and most servers agree).
+        hostname = _strip_port(host.lower()).removesuffix(".")
         parsed_query: dict[str, str] | None = None
         for entry in self._entries:
             m = entry.route.match

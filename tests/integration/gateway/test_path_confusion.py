@@ -124,3 +124,74 @@ def test_websocket_handshakes_are_held_to_the_same_paths(
         head = sock.recv(65536).split(b"\r\n", 1)[0]
     assert head.split(b" ")[1] == status, head
     assert [r["path"] for r in a.requests if r["path"].startswith("/echo")] == []
+
+
+def _hosts_config(url: str, parser: str) -> dict[str, Any]:
+    """``admin.example`` needs credentials, ``www.example`` does not; one upstream."""
+    config = _config(url, parser)
+    config["routes"] = [
+        {
+            "name": "admin",
+            "match": {"host": "admin.example", "path_prefix": "/"},
+            "cluster": "svc",
+            "auth": {"methods": ["basic"]},
+        },
+        {"name": "www", "match": {"host": "www.example", "path_prefix": "/"}, "cluster": "svc"},
+        {"name": "other", "match": {"path_prefix": "/"}, "cluster": "svc"},
+    ]
+    return config
+
+
+def _send(port: int, head: bytes) -> tuple[int, bytes]:
+    """One raw request head on a fresh connection: the status and the body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head_in, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    return int(head_in.split(b" ")[1]), body
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /echo/x HTTP/1.1\r\nHost: www.example\r\nHost: admin.example\r\n",
+        b"GET /echo/x HTTP/1.1\r\nHost: www.example, admin.example\r\n",
+        b"GET /echo/x HTTP/1.1\r\n",
+        b"GET http://user@admin.example/echo/x HTTP/1.1\r\nHost: www.example\r\n",
+    ],
+    ids=["two-hosts", "host-list", "no-host", "userinfo"],
+)
+def test_hosts_a_route_cannot_be_sure_of_are_refused(
+    head: bytes, parser: str, upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """Two Host lines, a list, none on HTTP/1.1, a userinfo: 400, nothing forwarded."""
+    a, _ = upstreams
+    gw = run_gateway(_hosts_config(a.url, parser))
+    status, body = _send(gw.port, head + b"Connection: close\r\n\r\n")
+    assert status == 400
+    # Refused by the gateway (or by h11 before it), not by the upstream's parser.
+    refusals = (b'"reason":"bad_host"', b'"reason":"ambiguous_path"', b"Invalid HTTP request")
+    assert any(refusal in body for refusal in refusals), body
+    assert [r["path"] for r in a.requests if r["path"].startswith("/echo")] == []
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_an_absolute_target_is_routed_and_forwarded_by_its_authority(
+    parser: str, upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """RFC 9112 3.2.2: the target's authority, not Host, decides (and is sent upstream)."""
+    a, _ = upstreams
+    gw = run_gateway(_hosts_config(a.url, parser))
+    close = b"Connection: close\r\n\r\n"
+    tail = b" HTTP/1.1\r\nHost: www.example\r\n" + close
+    assert _send(gw.port, b"GET http://admin.example/echo/x" + tail)[0] == 401
+    # "admin.example." (the root's dot) is admin.example
+    assert _send(gw.port, b"GET /echo/x HTTP/1.1\r\nHost: admin.example.\r\n" + close)[0] == 401
+    status, body = _send(gw.port, b"GET http://other.example/echo/a/../y?q=1" + tail)
+    assert status == 200
+    sent = json.loads(body)
+    assert (sent["path"], sent["query"]) == ("/echo/y", "q=1")
+    assert [v for k, v in sent["headers"] if k.lower() == "host"] == ["other.example"]

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from flext_api.gateway._path import normalize_path, routing_path
+from flext_api.gateway._path import (
+    normalize_path,
+    routing_path,
+    split_target,
+    valid_host,
+    with_host,
+)
 
 
 @pytest.mark.parametrize(
@@ -57,3 +63,46 @@ def test_refused(raw: bytes) -> None:
 def test_routing_path_decodes_like_the_server() -> None:
     assert routing_path(b"/a%2Fb/c%20d") == "/a/b/c d"
     assert routing_path(b"/plain") == "/plain"
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (b"http://a.example/x/y", (b"a.example", b"/x/y")),
+        (b"HTTPS://a.example:8443", (b"a.example:8443", b"/")),
+        (b"http://a.example?q=1", (b"a.example", b"/")),
+        (b"http://a.example/x?q=/y#f", (b"a.example", b"/x")),
+        (b"http://u:p@a.example/x", None),  # userinfo: an error (RFC 9110 4.2.4)
+        (b"http:///x", None),
+        (b"ftp://a.example/x", None),
+        (b"a.example:443", None),  # authority form (CONNECT)
+        (b"/x", None),
+    ],
+)
+def test_split_target(target: bytes, expected: tuple[bytes, bytes] | None) -> None:
+    assert split_target(target) == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "valid"),
+    [
+        (b"a.example", True),
+        (b"a.example:8080", True),
+        (b"[::1]:8080", True),
+        (b"xn--bcher-kva.example.", True),
+        (b"a.example, b.example", False),
+        (b"a.example b", False),
+        (b"a/b", False),
+        (b"a@b", False),
+        (b"a:b:c", False),
+        (b"a\x00", False),
+    ],
+)
+def test_valid_host(host: bytes, valid: bool) -> None:
+    assert valid_host(host) is valid
+    assert valid_host(host) is valid  # and again, from what the first call remembered
+
+
+def test_with_host_replaces_every_host_line() -> None:
+    headers = [(b"host", b"x"), (b"accept", b"*/*"), (b"host", b"y")]
+    assert with_host(headers, b"a.example") == [(b"host", b"a.example"), (b"accept", b"*/*")]

@@ -56,6 +56,8 @@ def test_priority_wins_over_specificity() -> None:
 def test_host_method_and_query_conditions() -> None:
     """Host (port ignored), method and query conditions must all hold."""
     assert _name(ROUTER, "/items/x/y", host="API.example.com:8443") == "host"
+    assert _name(ROUTER, "/items/x/y", host="api.example.com.:8443") == "host"  # root's dot
+    assert _name(Router([_route("h", host="API.example.com.")]), "/", host="api.example.com") == "h"
     assert _name(ROUTER, "/items", method="POST") == "post"
     assert _name(ROUTER, "/search", query="v=2&x=1") == "query"
     assert _name(ROUTER, "/search", query="v=1") == "any"
