@@ -29,7 +29,15 @@ from ._config import GatewayConfig
 from ._edge import Edge
 from ._headers import TrustedProxies
 from ._metrics import UNMATCHED, GatewayMetrics
-from ._path import normalize_path, routing_path, split_target, valid_host, with_host
+from ._path import (
+    PLAIN_PATHS,
+    normalize_path,
+    remember_plain,
+    routing_path,
+    split_target,
+    valid_host,
+    with_host,
+)
 from ._proxy import CompiledRoute, Exchange, UpstreamCut, compiled_route, send_gateway_problem
 from ._reasons import Reason
 from ._router import Router
@@ -210,6 +218,8 @@ class Gateway:
         if normal is not raw:
             scope["raw_path"] = normal
             scope["path"] = routing_path(normal)
+        elif raw[:1] == b"/" and scope.get("raw_path") is raw:
+            remember_plain(raw)
         return True
 
     def match(self, snapshot: Snapshot, scope: Scope) -> CompiledRoute | None:
@@ -223,14 +233,8 @@ class Gateway:
         started = time.perf_counter()
         # One pass over the head: the host (routing), a sane client request ID, the head's
         # size and framing (refusals), and whether a client sent an identity header.
-        raw_path = scope.get("raw_path")
-        clean = (
-            raw_path is not None
-            and raw_path[:1] == b"/"
-            and b"/." not in raw_path
-            and b"%" not in raw_path
-            and b"\\" not in raw_path
-        ) or self.clean_path(scope)  # the usual path has nothing to resolve
+        # The usual path is one seen before with nothing to resolve.
+        clean = scope.get("raw_path") in PLAIN_PATHS or self.clean_path(scope)
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         host: bytes | None = None
         request_id: bytes | None = None

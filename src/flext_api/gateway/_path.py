@@ -29,7 +29,20 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote, unquote_to_bytes
 
-__all__ = ["normalize_path", "routing_path", "split_target", "valid_host", "with_host"]
+__all__ = [
+    "PLAIN_PATHS",
+    "normalize_path",
+    "remember_plain",
+    "routing_path",
+    "split_target",
+    "valid_host",
+    "with_host",
+]
+
+#: Raw paths seen with nothing to resolve: most traffic repeats a few paths, and a set
+#: lookup costs a fraction of scanning the bytes again (``in`` on bytes is slow).
+PLAIN_PATHS: set[bytes] = set()
+_PLAIN_PATHS_MAX = 4096
 
 _SCHEME = re.compile(rb"https?", re.IGNORECASE)
 # RFC 3986 host (an IP literal or a reg-name: unreserved, pct-encoded, sub-delims) and port.
@@ -78,6 +91,14 @@ def normalize_path(raw: bytes) -> bytes | None:
         out.append(b"")  # "/a/b/.." is "/a/", as RFC 3986 resolves it
     normalized = b"/" + b"/".join(out)
     return raw if normalized == raw else normalized
+
+
+def remember_plain(raw: bytes) -> None:
+    """Add ``raw`` (an origin-form path :func:`normalize_path` left as it is) to
+    :data:`PLAIN_PATHS`, which is emptied when full."""
+    if len(PLAIN_PATHS) >= _PLAIN_PATHS_MAX:
+        PLAIN_PATHS.clear()
+    PLAIN_PATHS.add(bytes(raw))
 
 
 def routing_path(raw: bytes) -> str:
