@@ -208,7 +208,11 @@ class SSEProtocol(_OwnsClient):
 
     async def execute_request(self, request: SSERequest) -> FlextResult[list[ServerSentEvent]]:
         """Collect up to ``max_events`` events."""
-        if not isinstance(cast(object, request), SSERequest) or request.max_events < 1:
+        if (
+            not isinstance(cast(object, request), SSERequest)
+            or not isinstance(cast(object, request.max_events), int)
+            or request.max_events < 1
+        ):
             return FlextResult.fail(
                 "sse protocol needs an SSERequest with max_events >= 1",
                 code=ErrorCode.INVALID_REQUEST,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpResponse
@@ -151,19 +151,9 @@ class GraphQLClient:
         idempotency_key: str | None = None,
     ) -> FlextResult[dict[str, Any]]:
         """Send one operation; see :meth:`query` and :meth:`mutate`."""
-        if not isinstance(cast(object, document), str) or not document.strip():
-            return FlextResult.fail(
-                "a GraphQL document must be a non-empty string", code=ErrorCode.INVALID_REQUEST
-            )
-        if variables is not None and not isinstance(cast(object, variables), dict):
-            return FlextResult.fail(
-                f"variables must be a dict, got {type(variables).__name__}",
-                code=ErrorCode.INVALID_REQUEST,
-            )
-        if self._schema is not None:
-            problem = self._validate(document)
-            if problem is not None:
-                return FlextResult.fail(problem, code=ErrorCode.INVALID_REQUEST)
+        problem = self.check(document, variables, operation_name)
+        if problem is not None:
+            return FlextResult.fail(problem, code=ErrorCode.INVALID_REQUEST)
         payload: dict[str, Any] = {"query": document}
         if variables:
             payload["variables"] = variables
@@ -195,6 +185,24 @@ class GraphQLClient:
         if result.is_failure:
             return FlextResult(error=result.exception)
         return parse_response(result.value)
+
+    def check(
+        self, document: object, variables: object = None, operation_name: object = None
+    ) -> str | None:
+        """Why an operation cannot be sent (its ``INVALID_REQUEST`` message), or None."""
+        if not isinstance(document, str) or not document.strip():
+            return "a GraphQL document must be a non-empty string"
+        try:
+            document.encode()
+        except UnicodeEncodeError as exc:
+            return f"a GraphQL document must be valid Unicode text: {exc}"
+        if variables is not None and not isinstance(variables, dict):
+            return f"variables must be a dict, got {type(variables).__name__}"
+        if operation_name is not None and not isinstance(operation_name, str):
+            return f"operation_name must be a str, got {type(operation_name).__name__}"
+        if self._schema is not None:
+            return self._validate(document)
+        return None
 
     def _validate(self, document: str) -> str | None:
         """Problems of ``document`` against the schema, or None (cached per document)."""
@@ -249,20 +257,30 @@ def parse_response(response: HttpResponse) -> FlextResult[dict[str, Any]]:
 def result_of(body: object, response: HttpResponse | None = None) -> FlextResult[dict[str, Any]]:
     """``data`` of a GraphQL result object, or a :class:`GraphQLError` / ``DECODE_ERROR``."""
     if not isinstance(body, dict) or ("data" not in body and "errors" not in body):
-        if response is not None and response.status_code >= 400:
-            status_error = response.error_for_status()
-            assert status_error is not None
-            return FlextResult(error=status_error)
-        return FlextResult.fail(
-            "not a GraphQL response (no data or errors)", code=ErrorCode.DECODE_ERROR
-        )
+        return _not_graphql("no data or errors", response)
     data = body.get("data")
     errors = body.get("errors")
+    if data is not None and not isinstance(data, dict):
+        return _not_graphql(f"data is a {type(data).__name__}, not an object", response)
     if errors:
-        listed = errors if isinstance(errors, list) else [errors]
-        items = [e if isinstance(e, dict) else {"message": str(e)} for e in listed]
-        return FlextResult(error=GraphQLError(items, data, response=response))
-    return FlextResult.ok(data if isinstance(data, dict) else {})
+        return FlextResult(error=GraphQLError(error_items(errors), data, response=response))
+    if "data" not in body:
+        return _not_graphql("empty errors and no data", response)
+    return FlextResult.ok(data if data is not None else {})
+
+
+def _not_graphql(reason: str, response: HttpResponse | None) -> FlextResult[dict[str, Any]]:
+    if response is not None and response.status_code >= 400:
+        status_error = response.error_for_status()
+        assert status_error is not None
+        return FlextResult(error=status_error)
+    return FlextResult.fail(f"not a GraphQL response ({reason})", code=ErrorCode.DECODE_ERROR)
+
+
+def error_items(errors: object) -> list[dict[str, Any]]:
+    """A GraphQL ``errors`` value as a list of objects (a lone entry or a string kept)."""
+    listed = errors if isinstance(errors, list) else [errors]
+    return [e if isinstance(e, dict) else {"message": str(e)} for e in listed]
 
 
 def _is_not_found(result: FlextResult[dict[str, Any]]) -> bool:
@@ -272,7 +290,8 @@ def _is_not_found(result: FlextResult[dict[str, Any]]) -> bool:
     for item in err.errors:
         ext = item.get("extensions")
         code = ext.get("code") if isinstance(ext, dict) else None
-        if item.get("message") in _NOT_FOUND or code in _NOT_FOUND:
+        # Either may be any JSON value (a list is unhashable): only strings can match.
+        if any(isinstance(v, str) and v in _NOT_FOUND for v in (item.get("message"), code)):
             return True
     return False
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from .._errors import ErrorCode
 from .._result import FlextResult
-from ._graphql import GraphQLError, result_of
+from ._graphql import GraphQLError, error_items, result_of
 from ._ws_types import WebSocketSettings
 
 if TYPE_CHECKING:
@@ -34,6 +36,20 @@ async def subscribe(
     operation_name: str | None,
 ) -> AsyncGenerator[FlextResult[dict[str, Any]], None]:
     """Yield one result per ``next`` message until ``complete``, an error or a drop."""
+    problem = gql.check(query, variables, operation_name)
+    payload: dict[str, Any] = {"query": query}
+    if variables:
+        payload["variables"] = variables
+    if operation_name:
+        payload["operationName"] = operation_name
+    try:
+        # Encoded before connecting: a payload that cannot be sent must send nothing.
+        subscription = orjson.dumps({"id": "1", "type": "subscribe", "payload": payload})
+    except TypeError as exc:
+        problem = problem or f"subscription is not JSON-serializable: {exc}"
+    if problem is not None:
+        yield FlextResult.fail(problem, code=ErrorCode.INVALID_REQUEST)
+        return
     settings = WebSocketSettings(protocols=(PROTOCOL,), reconnect=False)
     ws = gql.client.websocket(gql.endpoint, settings=settings, headers=gql.headers or None)
     opened = await ws.connect()
@@ -48,20 +64,19 @@ async def subscribe(
                 code=ErrorCode.PROTOCOL_ERROR,
             )
             return
-        await ws.send_json({"type": "connection_init", "payload": {}})
-        ack = await ws.receive_json()
+        sent = await ws.send_json({"type": "connection_init", "payload": {}})
+        # A server that never acknowledges must not hold the caller forever.
+        ack = await ws.receive_json(gql.client.config.timeout.connect) if sent else sent
         if ack.is_failure or not isinstance(ack.value, dict):
             yield FlextResult(error=ack.exception) if ack.is_failure else _unexpected(ack.value)
             return
         if ack.value.get("type") != "connection_ack":
             yield _unexpected(ack.value)
             return
-        payload: dict[str, Any] = {"query": query}
-        if variables:
-            payload["variables"] = variables
-        if operation_name:
-            payload["operationName"] = operation_name
-        await ws.send_json({"id": "1", "type": "subscribe", "payload": payload})
+        sent = await ws.send_text(subscription.decode())
+        if sent.is_failure:
+            yield FlextResult(error=sent.exception)
+            return
         while True:
             received = await ws.receive_json()
             if received.is_failure:
@@ -72,10 +87,8 @@ async def subscribe(
             if kind == "next":
                 yield result_of(message.get("payload"))
             elif kind == "error":
-                errors = message.get("payload")
-                items = errors if isinstance(errors, list) else [{"message": str(errors)}]
                 completed = True
-                yield FlextResult(error=GraphQLError(items, None))
+                yield FlextResult(error=GraphQLError(error_items(message.get("payload")), None))
                 return
             elif kind == "complete":
                 completed = True

@@ -44,10 +44,18 @@ class ProtocolRegistry:
 
     def register(self, name: str, protocol: Any) -> FlextResult[None]:
         """Register (or replace) ``name``; ``CONFIG_ERROR`` when ``protocol`` has no
-        ``create_client`` method or ``name`` is empty."""
-        if not isinstance(cast(object, name), str) or not name.strip():
+        ``create_client`` method or ``name`` is empty, padded with spaces or holds a
+        control character."""
+        if (
+            not isinstance(cast(object, name), str)
+            or not name.strip()
+            or name != name.strip()
+            or not name.isprintable()
+        ):
             return FlextResult.fail(
-                f"protocol name must be a non-empty str, got {name!r}", code=ErrorCode.CONFIG_ERROR
+                f"protocol name must be a non-empty str without surrounding spaces or "
+                f"control characters, got {name!r}",
+                code=ErrorCode.CONFIG_ERROR,
             )
         if not callable(getattr(protocol, "create_client", None)):
             return FlextResult.fail(
@@ -59,13 +67,14 @@ class ProtocolRegistry:
 
     def unregister(self, name: str) -> FlextResult[None]:
         """Remove ``name``; ``CONFIG_ERROR`` when it is not registered."""
-        if self._entries.pop(name, None) is None:
+        if not isinstance(cast(object, name), str) or self._entries.pop(name, None) is None:
             return FlextResult(error=self._unknown(name))
         return FlextResult.ok(None)
 
     def resolve(self, name: str) -> FlextResult[Any]:
         """The protocol instance for ``name`` (a registered class is made once, here)."""
-        entry = self._entries.get(name)
+        # A name of another type (an unhashable list, say) is simply not registered.
+        entry = self._entries.get(name) if isinstance(cast(object, name), str) else None
         if entry is None:
             return FlextResult(error=self._unknown(name))
         if isinstance(entry, type):
@@ -165,7 +174,7 @@ class ProtocolRegistry:
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return isinstance(name, str) and name in self._entries
 
     def _unknown(self, name: str) -> FlextApiError:
         return ConfigError(

@@ -72,6 +72,11 @@ class EventSource:
         self._client = client
         self.method = method
         self.url = url
+        # Bad settings fail the stream's first iteration (INVALID_REQUEST), as a bad
+        # per-request option fails a request's result.
+        self._invalid = _check(idle_timeout, max_reconnects)
+        if self._invalid is not None:
+            idle_timeout, max_reconnects = None, 0
         connect = client.config.timeout.connect
         self._timeout = TimeoutConfig(
             connect=connect, read=idle_timeout, write=connect, pool=connect, total=None
@@ -119,6 +124,9 @@ class EventSource:
         return self._events()
 
     async def _events(self) -> AsyncIterator[ServerSentEvent]:
+        if self._invalid is not None:
+            self.error = self._invalid
+            raise self._invalid
         while not self._closed:
             result = await self._connect()
             if result.is_failure:
@@ -196,6 +204,26 @@ class EventSource:
             f"<EventSource {self.method} {self.url} {state} "
             f"[connections: {self.connections}, last_event_id: {self.last_event_id!r}]>"
         )
+
+
+def _check(idle_timeout: object, max_reconnects: object) -> FlextApiError | None:
+    """The ``INVALID_REQUEST`` error for settings an event stream cannot use, or None."""
+    problem = ""
+    if idle_timeout is not None and (
+        not isinstance(idle_timeout, int | float)
+        or isinstance(idle_timeout, bool)
+        or not idle_timeout > 0  # NaN too
+    ):
+        problem = f"idle_timeout must be seconds > 0 or None, got {idle_timeout!r}"
+    elif max_reconnects is not None and (
+        not isinstance(max_reconnects, int)
+        or isinstance(max_reconnects, bool)
+        or max_reconnects < 0
+    ):
+        problem = f"max_reconnects must be an int >= 0 or None, got {max_reconnects!r}"
+    if not problem:
+        return None
+    return FlextApiError.from_code(ErrorCode.INVALID_REQUEST, problem)
 
 
 def _continue(parser: SSEParser) -> SSEParser:

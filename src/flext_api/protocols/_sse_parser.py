@@ -14,8 +14,9 @@ Rules implemented (names are the spec's):
 * ``field: value`` — one space after the colon is removed; a line without a colon is a
   field with an empty value;
 * ``data`` lines are joined with LF; ``event`` sets the type; ``id`` sets the last event
-  ID unless the value contains NUL; ``retry`` is used only when it is all ASCII digits;
-  unknown fields are ignored;
+  ID unless the value contains NUL; ``retry`` is used only when it is all ASCII digits
+  (a value above one hour counts as one hour, so a hostile server cannot park the
+  client); unknown fields are ignored;
 * an empty line dispatches the event; an event with no data is not dispatched (but its
   ``id`` still becomes the last event ID); the event type defaults to ``message``.
 """
@@ -24,7 +25,10 @@ from __future__ import annotations
 
 import codecs
 
-__all__ = ["SSEParser", "ServerSentEvent"]
+__all__ = ["MAX_RETRY_MS", "SSEParser", "ServerSentEvent"]
+
+MAX_RETRY_MS = 3_600_000
+"""The longest ``retry`` honoured, in milliseconds (larger values are capped to it)."""
 
 
 class ServerSentEvent:
@@ -147,8 +151,10 @@ class SSEParser:
             if "\0" not in value:
                 self.last_event_id = value
         elif name == "retry" and value.isascii() and value.isdigit():
-            self._retry = int(value)
-            self.retry = self._retry
+            # Capped before int(): thousands of digits would exceed int()'s limit.
+            digits = value.lstrip("0")
+            retry = MAX_RETRY_MS if len(digits) > 7 else min(int(digits or "0"), MAX_RETRY_MS)
+            self._retry = self.retry = retry
         return None
 
     def _dispatch(self) -> ServerSentEvent | None:

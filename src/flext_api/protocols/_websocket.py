@@ -24,7 +24,7 @@ import asyncio
 import inspect
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 import orjson
@@ -57,6 +57,8 @@ _BINARY = aiohttp.WSMsgType.BINARY
 _SENT: FlextResult[None] = FlextResult(None)
 _new_message = object.__new__
 _success = FlextResult._success
+# Codes an endpoint may put in its close frame: 1004-1006 and 1015 are reserved.
+_SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
 _END = frozenset({aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR})
 
 
@@ -79,6 +81,11 @@ class WebSocketConnection:
     ) -> None:
         self._client = client
         self.url = _ws_url(client.base_url, url)
+        if settings is not None and not isinstance(cast(object, settings), WebSocketSettings):
+            raise FlextApiError.from_code(
+                ErrorCode.CONFIG_ERROR,
+                f"settings must be a WebSocketSettings, got {type(settings).__name__}",
+            )
         self.settings = settings or WebSocketSettings()
         self._on_reconnect = on_reconnect
         self._headers = headers
@@ -102,6 +109,7 @@ class WebSocketConnection:
         self._pending = 0  # messages given to the outbox and not yet written
         self._ready = False  # connected, not closing, not resubscribing: sends may go direct
         self._close_request = WebSocketClosed(CloseCode.NORMAL)
+        self._ended_event = asyncio.Event()  # set once ``closed`` is
         self.closed: WebSocketClosed | None = None
         """How the connection ended, once it has."""
         self.reconnects = 0
@@ -199,12 +207,18 @@ class WebSocketConnection:
             # The common case, inlined (two coroutine frames fewer per message).
             self._writing = True
             try:
-                await ws.send_str(text)
+                await ws.send_str(text)  # encodes before it writes anything
             except _SEND_ERRORS:
                 return await self._requeue(("text", text))
+            except UnicodeEncodeError as exc:
+                return _invalid(f"send_text needs valid Unicode text: {exc}")
             finally:
                 self._writing = False
             return _SENT
+        try:
+            text.encode()  # checked before queueing: the writer task must not meet it
+        except UnicodeEncodeError as exc:
+            return _invalid(f"send_text needs valid Unicode text: {exc}")
         return await self._send(("text", text))
 
     async def send_bytes(self, data: bytes) -> FlextResult[None]:
@@ -300,13 +314,24 @@ class WebSocketConnection:
             self._outbox.task_done()
 
     async def drain(self) -> None:
-        """Wait until every queued message has been handed to the socket."""
-        await self._outbox.join()
+        """Wait until every queued message has been handed to the socket, or until the
+        connection has ended (what was still queued then is not sent)."""
+        if self.closed is not None:
+            return
+        joined = asyncio.ensure_future(self._outbox.join())
+        ended = asyncio.ensure_future(self._ended_event.wait())
+        try:
+            await asyncio.wait((joined, ended), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            joined.cancel()
+            ended.cancel()
 
     # -- receiving ----------------------------------------------------------------------------
     async def receive(self, timeout: float | None = None) -> FlextResult[WebSocketMessage]:
         """The next message; ``WEBSOCKET_CLOSED`` once the connection has ended for good,
         ``READ_TIMEOUT`` when ``timeout`` seconds pass with nothing."""
+        if timeout is not None and not _is_timeout(timeout):
+            return _invalid(f"timeout must be seconds >= 0 or None, got {timeout!r}")
         inbox = self._inbox
         if inbox:
             item = inbox[0]
@@ -366,12 +391,24 @@ class WebSocketConnection:
             await room
 
     async def receive_text(self, timeout: float | None = None) -> FlextResult[str]:
-        """The next message as text."""
-        return (await self.receive(timeout)).map(lambda m: m.text)
+        """The next message as text (``DECODE_ERROR`` for bytes that are not UTF-8)."""
+        received = await self.receive(timeout)
+        if received.is_failure:
+            return FlextResult(error=received.exception)
+        try:
+            return FlextResult.ok(received.value.text)
+        except FlextApiError as exc:
+            return FlextResult(error=exc)
 
     async def receive_json(self, timeout: float | None = None) -> FlextResult[Any]:
         """The next message decoded as JSON (``DECODE_ERROR`` when it is not)."""
-        return (await self.receive(timeout)).map(lambda m: m.json())
+        received = await self.receive(timeout)
+        if received.is_failure:
+            return FlextResult(error=received.exception)
+        try:
+            return FlextResult.ok(received.value.json())
+        except FlextApiError as exc:
+            return FlextResult(error=exc)
 
     def __aiter__(self) -> AsyncIterator[WebSocketMessage]:
         return self._messages()
@@ -448,7 +485,10 @@ class WebSocketConnection:
     async def _finish(self, closed: WebSocketClosed) -> None:
         self._ready = False
         self.closed = closed
-        self._connected.set()  # wake the writer so it can see the end
+        self._ended_event.set()
+        writer = self._writer
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()  # nothing more can be written; it would wait forever
         await self._drop_socket()
         self._inbox.append(closed)  # behind the messages still waiting
         self._wake_getters()
@@ -494,7 +534,14 @@ class WebSocketConnection:
     async def close(
         self, code: int = CloseCode.NORMAL, reason: str = ""
     ) -> FlextResult[WebSocketClosed]:
-        """Close with ``code``; idempotent; returns how the connection ended."""
+        """Close with ``code``; idempotent; returns how the connection ended.
+
+        ``code`` must be one an endpoint may send (1000-1003, 1007-1014, 3000-4999) and
+        ``reason`` at most 123 bytes of UTF-8; otherwise ``INVALID_REQUEST`` and the
+        connection stays open."""
+        problem = _close_problem(code, reason)
+        if problem is not None:
+            return _invalid(problem)
         if self.closed is not None:
             return FlextResult.ok(self.closed)
         self._closing = True
@@ -559,6 +606,27 @@ def _http_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     mapped = {"ws": "http", "wss": "https"}.get(scheme.lower(), scheme)
     return f"{mapped}{sep}{rest}"
+
+
+def _is_timeout(value: object) -> bool:
+    """True for seconds a wait can use: a real number >= 0 (not NaN, not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+def _close_problem(code: object, reason: object) -> str | None:
+    """Why ``close(code, reason)`` cannot be sent (RFC 6455 §5.5, §7.4), or None."""
+    sendable = isinstance(code, int) and not isinstance(code, bool)
+    if not sendable or not (code in _SENDABLE_CODES or 3000 <= code <= 4999):  # type: ignore[operator]
+        return f"close code must be 1000-1003, 1007-1014 or 3000-4999, got {code!r}"
+    if not isinstance(reason, str):
+        return f"close reason must be a str, got {type(reason).__name__}"
+    try:
+        size = len(reason.encode())
+    except UnicodeEncodeError as exc:
+        return f"close reason must be valid Unicode text: {exc}"
+    if size > 123:
+        return f"close reason must be at most 123 bytes of UTF-8, got {size}"
+    return None
 
 
 def _invalid(message: str) -> FlextResult[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Literal
@@ -71,8 +72,16 @@ class WebSocketMessage:
 
     @property
     def text(self) -> str:
-        """The message as text (bytes are decoded as UTF-8)."""
-        return self.data if isinstance(self.data, str) else self.data.decode()
+        """The message as text (bytes are decoded as UTF-8; ``DECODE_ERROR`` when they
+        are not UTF-8)."""
+        if isinstance(self.data, str):
+            return self.data
+        try:
+            return self.data.decode()
+        except UnicodeDecodeError as exc:
+            raise FlextApiError.from_code(
+                ErrorCode.DECODE_ERROR, f"WebSocket message is not UTF-8 text: {exc}"
+            ) from exc
 
     def json(self) -> Any:
         """The message decoded as JSON; raises ``DECODE_ERROR`` when it is not JSON."""
@@ -136,13 +145,30 @@ class WebSocketSettings:
     type_field: str = "type"
 
     def __post_init__(self) -> None:
-        if self.send_queue < 1 or self.receive_queue < 1:
-            raise FlextApiError.from_code(
-                ErrorCode.CONFIG_ERROR, "send_queue and receive_queue must be >= 1"
+        for name, least in (("send_queue", 1), ("receive_queue", 1), ("max_message_size", 1)):
+            value = getattr(self, name)
+            if not _is_int(value) or value < least:
+                raise _config_error(f"{name} must be an int >= {least}, got {value!r}")
+        if self.max_reconnects is not None and (
+            not _is_int(self.max_reconnects) or self.max_reconnects < 0
+        ):
+            raise _config_error(
+                f"max_reconnects must be an int >= 0 or None, got {self.max_reconnects!r}"
             )
         for name in ("ping_interval", "pong_timeout"):
             value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise FlextApiError.from_code(
-                    ErrorCode.CONFIG_ERROR, f"{name} must be > 0 or None, got {value!r}"
-                )
+            # ``not value > 0`` also refuses NaN; infinity would never fire.
+            if value is not None and (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not 0 < value < math.inf
+            ):
+                raise _config_error(f"{name} must be seconds > 0 or None, got {value!r}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _config_error(message: str) -> FlextApiError:
+    return FlextApiError.from_code(ErrorCode.CONFIG_ERROR, f"WebSocketSettings: {message}")

@@ -171,6 +171,10 @@ async def _gql_ws(request: web.Request) -> web.WebSocketResponse:
     if mode == "close":
         await ws.close()
         return ws
+    if mode == "silent":  # never acknowledges
+        async for _msg in ws:
+            pass
+        return ws
     await ws.send_json({"type": "nope" if mode == "noack" else "connection_ack"})
     if mode == "noack":
         await ws.close()
@@ -188,6 +192,10 @@ async def _gql_ws(request: web.Request) -> web.WebSocketResponse:
         return ws
     elif mode == "error-str":
         await ws.send_json({"id": "1", "type": "error", "payload": "no such thing"})
+    elif mode == "error-list":
+        await ws.send_json({"id": "1", "type": "error", "payload": ["boom", {"message": "bad"}]})
+    elif mode == "not-json":
+        await ws.send_str("not json")
     async for _msg in ws:
         pass
     return ws

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
-from flext_api import ErrorCode, FlextApiClient, FlextResult
+from flext_api import ErrorCode, FlextApiClient, FlextResult, TimeoutConfig
 from flext_api.protocols import GraphQLClient
 
 from .conftest import LiveServer
@@ -65,3 +66,45 @@ async def test_error_payload_as_string_is_graphql_error(ws_server: LiveServer) -
     results = await _results(ws_server.url, "error-str")
     assert [r.error_code for r in results] == [ErrorCode.GRAPHQL_ERROR]
     assert "no such thing" in (results[0].error or "")
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [("", None), (42, None), ("subscription { x }", [1]), ("subscription { x }", {"o": object()})],
+)
+async def test_bad_subscription_input_is_invalid_before_connecting(
+    ws_server: LiveServer, query: Any, variables: Any
+) -> None:
+    """An empty or non-str document, or variables that are not a JSON-serializable dict,
+    give one INVALID_REQUEST result and no connection is made."""
+    async with FlextApiClient(ws_server.url) as http:
+        gql = GraphQLClient(http, "/gqlws")
+        results = [r async for r in gql.subscribe(query, variables)]
+    assert [r.error_code for r in results] == [ErrorCode.INVALID_REQUEST]
+    assert ws_server.connections == 0
+
+
+async def test_error_payload_with_string_entries_is_graphql_error(ws_server: LiveServer) -> None:
+    """An error message whose payload lists strings gives GRAPHQL_ERROR keeping each one."""
+    results = await _results(ws_server.url, "error-list")
+    assert [r.error_code for r in results] == [ErrorCode.GRAPHQL_ERROR]
+    assert "boom; bad" in (results[0].error or "")
+
+
+async def test_message_that_is_not_json_is_decode_error(ws_server: LiveServer) -> None:
+    """A message that is not JSON ends the subscription with a DECODE_ERROR result."""
+    results = await _results(ws_server.url, "not-json")
+    assert [r.error_code for r in results] == [ErrorCode.DECODE_ERROR]
+
+
+async def test_missing_ack_times_out(ws_server: LiveServer) -> None:
+    """A server that never sends connection_ack gives READ_TIMEOUT after the client's
+    connect timeout instead of waiting forever."""
+    async with FlextApiClient(ws_server.url, timeout=TimeoutConfig(connect=0.2)) as http:
+        gql = GraphQLClient(http, "/gqlws?mode=silent")
+        results = await asyncio.wait_for(_collect(gql), 10)
+    assert [r.error_code for r in results] == [ErrorCode.READ_TIMEOUT]
+
+
+async def _collect(gql: GraphQLClient) -> list[FlextResult[dict[str, Any]]]:
+    return [r async for r in gql.subscribe("subscription { x }")]

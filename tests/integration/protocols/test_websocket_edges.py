@@ -176,3 +176,90 @@ async def test_every_receive_after_the_close_sees_it(ws_server: LiveServer) -> N
         await ws.send_json({"type": "close", "code": 1000})
         results = [await ws.receive(timeout=30) for _ in range(3)]
     assert [r.error_code for r in results] == [ErrorCode.WEBSOCKET_CLOSED] * 3
+
+
+async def test_receive_json_of_non_json_is_decode_error_result(ws_server: LiveServer) -> None:
+    """receive_json of a message that is not JSON returns DECODE_ERROR instead of raising."""
+    async with FlextApiClient(ws_server.url) as client, client.websocket("/ws") as ws:
+        await ws.send_text("plain words")
+        result = await ws.receive_json(timeout=5)
+    assert result.error_code is ErrorCode.DECODE_ERROR
+
+
+async def test_receive_text_of_non_utf8_bytes_is_decode_error_result(ws_server: LiveServer) -> None:
+    """receive_text of a binary message that is not UTF-8 returns DECODE_ERROR."""
+    async with FlextApiClient(ws_server.url) as client, client.websocket("/ws") as ws:
+        await ws.send_bytes(b"\xff\xfe")
+        result = await ws.receive_text(timeout=5)
+    assert result.error_code is ErrorCode.DECODE_ERROR
+
+
+async def test_send_text_with_lone_surrogate_is_invalid_and_connection_lives(
+    ws_server: LiveServer,
+) -> None:
+    """Text that is not valid Unicode is INVALID_REQUEST; the next message still goes."""
+    async with FlextApiClient(ws_server.url) as client, client.websocket("/ws") as ws:
+        bad = await ws.send_text("\ud800")
+        await ws.send_text("after")
+        echoed = await ws.receive_text(timeout=5)
+    assert bad.error_code is ErrorCode.INVALID_REQUEST and echoed.value == "after"
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), -1.0])
+async def test_receive_with_unusable_timeout_is_invalid(
+    ws_server: LiveServer, timeout: float
+) -> None:
+    """receive(timeout=NaN or < 0) is INVALID_REQUEST at once (NaN used to wait forever)."""
+    async with FlextApiClient(ws_server.url) as client, client.websocket("/ws") as ws:
+        result = await asyncio.wait_for(ws.receive(timeout=timeout), 5)
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"), [(70000, ""), (1005, ""), (999, ""), (1000, "x" * 124)]
+)
+async def test_close_with_unsendable_code_or_reason_is_invalid(
+    ws_server: LiveServer, code: int, reason: str
+) -> None:
+    """close() with a code an endpoint may not send, or a reason over 123 bytes, is
+    INVALID_REQUEST and leaves the connection open."""
+    async with FlextApiClient(ws_server.url) as client, client.websocket("/ws") as ws:
+        result = await ws.close(code, reason)
+        await ws.send_text("still here")
+        echoed = await ws.receive_text(timeout=5)
+    assert result.error_code is ErrorCode.INVALID_REQUEST and ws.closed is not None
+    assert echoed.value == "still here"
+
+
+async def test_drain_returns_when_the_connection_ends_with_messages_queued(
+    ws_server: LiveServer,
+) -> None:
+    """drain() returns once the connection has ended, though a message queued for the
+    reconnect (refused with 403) was never sent."""
+    async with FlextApiClient(ws_server.url) as client:
+        ws = client.websocket("/once?then=403")
+        await ws.connect()
+        await ws.send_json({"type": "drop"})
+        for _ in range(100_000):  # until the reader has seen the drop
+            if not ws.is_connected:
+                break
+            await asyncio.sleep(0)
+        queued = await ws.send_text("for the reconnect")
+        await asyncio.wait_for(ws.drain(), 5)
+        ended = ws.closed
+        await ws.close()
+    assert queued.is_success and ended is not None
+
+
+async def test_writer_ends_when_the_server_closes(ws_server: LiveServer) -> None:
+    """After the server closes the connection, the writer task is finished too."""
+    async with FlextApiClient(ws_server.url) as client:
+        ws = client.websocket("/ws", settings=WebSocketSettings(reconnect=False))
+        await ws.connect()
+        await ws.send_json({"type": "close", "code": 4001})
+        assert (await ws.receive(timeout=5)).error_code is ErrorCode.WEBSOCKET_CLOSED
+        await ws.close()
+        writer = ws._writer
+        assert writer is not None
+        await asyncio.wait([writer], timeout=5)
+    assert writer.done()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flext_api import ErrorCode, FlextApiClient, HttpRequest, HttpResponse
 from flext_api.protocols import GraphQLClient, GraphQLError
 from flext_api.protocols._graphql import parse_response, result_of
+from flext_api.transports._mock import MockTransport
 
 
 def _response(status: int, body: bytes) -> HttpResponse:
@@ -60,3 +61,43 @@ def test_repr_names_endpoint_and_persisted_mode() -> None:
     client = FlextApiClient("http://127.0.0.1:1")
     gql = GraphQLClient(client, "/gql", persisted_queries=True)
     assert repr(gql).startswith("<GraphQLClient /gql persisted via <FlextApiClient")
+
+
+def test_data_that_is_not_an_object_is_decode_error() -> None:
+    """A `data` that is a list or a string is DECODE_ERROR, not an empty result."""
+    for data in ([1, 2], "x", 3):
+        assert result_of({"data": data}).error_code is ErrorCode.DECODE_ERROR
+
+
+def test_empty_errors_without_data_is_decode_error() -> None:
+    """`{"errors": []}` carries neither data nor errors: DECODE_ERROR."""
+    assert result_of({"errors": []}).error_code is ErrorCode.DECODE_ERROR
+
+
+def _apq_client(body: bytes) -> tuple[GraphQLClient, MockTransport]:
+    transport = MockTransport(lambda req: HttpResponse(200, content=body))
+    http = FlextApiClient("http://api.test", transport=transport, default_plugins=False)
+    return GraphQLClient(http, persisted_queries=True), transport
+
+
+async def test_apq_error_with_unhashable_message_is_graphql_error() -> None:
+    """An error whose message or code is a list is a GRAPHQL_ERROR, not a TypeError."""
+    body = b'{"errors": [{"message": ["x"], "extensions": {"code": {"a": 1}}}]}'
+    gql, transport = _apq_client(body)
+    result = await gql.query("{ a }")
+    assert result.error_code is ErrorCode.GRAPHQL_ERROR and len(transport.requests) == 1
+
+
+async def test_document_with_lone_surrogate_is_invalid_request() -> None:
+    """A document that is not valid Unicode is INVALID_REQUEST, also with APQ; nothing
+    is sent."""
+    gql, transport = _apq_client(b'{"data": {}}')
+    result = await gql.query("{ a \ud800 }")
+    assert result.error_code is ErrorCode.INVALID_REQUEST and transport.requests == []
+
+
+async def test_operation_name_not_str_is_invalid_request() -> None:
+    """An operation name that is not a str is INVALID_REQUEST; nothing is sent."""
+    gql, transport = _apq_client(b'{"data": {}}')
+    result = await gql.query("query A { a }", operation_name=5)  # type: ignore[arg-type]
+    assert result.error_code is ErrorCode.INVALID_REQUEST and transport.requests == []

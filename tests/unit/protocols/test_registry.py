@@ -347,3 +347,32 @@ async def test_default_aclose_does_nothing() -> None:
     proto = Nothing()
     await proto.aclose()
     assert (await proto.execute_request(1)).is_success
+
+
+@pytest.mark.parametrize("name", [" http", "sse ", "a\nb", "tab\there", "nul\0"])
+def test_register_rejects_padded_or_control_character_name(name: str) -> None:
+    """A name with surrounding spaces or a control character is refused with CONFIG_ERROR."""
+    registry = ProtocolRegistry()
+    assert registry.register(name, FlextWebProtocol).error_code is ErrorCode.CONFIG_ERROR
+    assert name not in registry
+
+
+@pytest.mark.parametrize("name", [["http"], {"a": 1}, None, 3])
+def test_name_of_another_type_is_config_error(name: Any) -> None:
+    """resolve, unregister and create_client given a non-str name (even an unhashable
+    one) fail with CONFIG_ERROR instead of raising; `in` says False."""
+    registry = ProtocolRegistry()
+    assert registry.resolve(name).error_code is ErrorCode.CONFIG_ERROR
+    assert registry.unregister(name).error_code is ErrorCode.CONFIG_ERROR
+    assert registry.create_client({"protocol": name}).error_code is ErrorCode.CONFIG_ERROR
+    assert (name in registry) is False
+
+
+async def test_sse_request_with_non_int_max_events_is_invalid_request() -> None:
+    """An SSERequest whose max_events is not an int is INVALID_REQUEST, not a TypeError."""
+    proto = SSEProtocol(base_url=LOCAL)
+    try:
+        result = await proto.execute_request(SSERequest("/e", max_events="3"))  # type: ignore[arg-type]
+    finally:
+        await proto.aclose()
+    assert result.error_code is ErrorCode.INVALID_REQUEST

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flext_api.protocols import ServerSentEvent, SSEParser
+from flext_api.protocols._sse_parser import MAX_RETRY_MS
 
 
 def _parse(*chunks: bytes) -> list[ServerSentEvent]:
@@ -141,3 +142,18 @@ def test_equality_and_repr() -> None:
     assert event == ServerSentEvent("d", "e", "1", 5) and event != "d"
     assert hash(event) == hash(ServerSentEvent("d", "e", "1", 5))
     assert repr(event) == "ServerSentEvent(data='d', event='e', id='1', retry=5)"
+
+
+@pytest.mark.parametrize("digits", [400, 5000])
+def test_huge_retry_is_capped_to_an_hour(digits: int) -> None:
+    """A `retry` of hundreds or thousands of digits is capped at one hour, not an error."""
+    parser = SSEParser()
+    events = parser.feed(b"retry: " + b"9" * digits + b"\ndata: x\n\n")
+    assert events[0].retry == MAX_RETRY_MS == 3_600_000 and parser.retry == MAX_RETRY_MS
+
+
+def test_retry_with_leading_zeros_keeps_its_value() -> None:
+    """Leading zeros do not count towards the cap: `000000000007` is 7 ms."""
+    parser = SSEParser()
+    parser.feed(b"retry: 000000000007\n\n")
+    assert parser.retry == 7

@@ -80,3 +80,31 @@ def test_handshake_errors_map_to_codes(exc: Exception, code: ErrorCode) -> None:
     """Each handshake failure maps to its most specific code, chained to the cause."""
     err = translate_ws_error(exc, HttpRequest("GET", "ws://127.0.0.1:1/ws"))
     assert err.code is code and err.__cause__ is exc
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("ping_interval", float("nan")),
+        ("pong_timeout", float("nan")),
+        ("ping_interval", float("inf")),
+        ("ping_interval", "20"),
+        ("send_queue", float("nan")),
+        ("receive_queue", "3"),
+        ("max_message_size", -1),
+        ("max_reconnects", -1),
+        ("max_reconnects", 1.5),
+    ],
+)
+def test_unusable_setting_is_config_error(field: str, value: object) -> None:
+    """NaN, infinite, negative and wrongly typed settings are CONFIG_ERROR naming the field."""
+    with pytest.raises(FlextApiError) as info:
+        WebSocketSettings(**{field: value})  # type: ignore[arg-type]
+    assert info.value.code is ErrorCode.CONFIG_ERROR and field in info.value.message
+
+
+def test_non_utf8_bytes_message_text_is_decode_error() -> None:
+    """`.text` of bytes that are not UTF-8 raises DECODE_ERROR, as `.json()` does."""
+    with pytest.raises(FlextApiError) as info:
+        _ = WebSocketMessage("bytes", b"\xff\xfe").text
+    assert info.value.code is ErrorCode.DECODE_ERROR
