@@ -22,6 +22,7 @@ from ._reconnect import Reconnect as Reconnect
 from ._registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from ._registry import ProtocolRegistry as ProtocolRegistry
 from ._sse import EventSource as EventSource
+from ._sse_parser import EventTooLargeError as EventTooLargeError
 from ._sse_parser import ServerSentEvent as ServerSentEvent
 from ._sse_parser import SSEParser as SSEParser
 from ._websocket import WebSocketConnection as WebSocketConnection
@@ -35,6 +36,7 @@ __all__ = [
     "CloseCode",
     "ENTRY_POINT_GROUP",
     "EventSource",
+    "EventTooLargeError",
     "FlextWebProtocol",
     "GraphQLClient",
     "GraphQLError",

@@ -31,7 +31,7 @@ from .._errors import ErrorCode, FlextApiError
 from .._models import Headers
 from .._result import FlextResult
 from ._reconnect import Reconnect, is_permanent
-from ._sse_parser import ServerSentEvent, SSEParser
+from ._sse_parser import MAX_EVENT_SIZE, EventTooLargeError, ServerSentEvent, SSEParser
 
 if TYPE_CHECKING:
     from ..client._client import FlextApiClient
@@ -54,6 +54,9 @@ class EventSource:
         idle_timeout: the longest silence between two chunks, in seconds.
         max_reconnects: consecutive failed connections allowed (None: forever);
             a connection that delivered an event resets the count.
+        max_event_size: the largest event accepted, in characters of data plus the
+            line being read (None: no bound); a larger one fails the stream with
+            ``PROTOCOL_ERROR``, without reconnecting (it would come again).
         last_event_id: resume from this ID (sent as ``Last-Event-ID``).
         options: any request keyword (``headers``, ``params``, ``json``...).
     """
@@ -66,6 +69,7 @@ class EventSource:
         *,
         idle_timeout: float | None = _DEFAULT_IDLE_TIMEOUT,
         max_reconnects: int | None = None,
+        max_event_size: int | None = MAX_EVENT_SIZE,
         last_event_id: str = "",
         **options: Any,
     ) -> None:
@@ -74,16 +78,16 @@ class EventSource:
         self.url = url
         # Bad settings fail the stream's first iteration (INVALID_REQUEST), as a bad
         # per-request option fails a request's result.
-        self._invalid = _check(idle_timeout, max_reconnects)
+        self._invalid = _check(idle_timeout, max_reconnects, max_event_size)
         if self._invalid is not None:
-            idle_timeout, max_reconnects = None, 0
+            idle_timeout, max_reconnects, max_event_size = None, 0, None
         connect = client.config.timeout.connect
         self._timeout = TimeoutConfig(
             connect=connect, read=idle_timeout, write=connect, pool=connect, total=None
         )
         self._options = options
         self._reconnect = Reconnect.from_config(client.config.retry, max_reconnects)
-        self._parser = SSEParser(last_event_id)
+        self._parser = SSEParser(last_event_id, max_event_size=max_event_size)
         self._delivered = last_event_id
         self._clock = client.clock
         self._closed = False
@@ -166,6 +170,11 @@ class EventSource:
                                 return
             except FlextApiError as exc:
                 failure = exc
+            except EventTooLargeError as exc:
+                self.error = FlextApiError.from_code(
+                    ErrorCode.PROTOCOL_ERROR, str(exc), request=response.request
+                )
+                raise self.error from exc
             finally:
                 await response.aclose()
             if not await self._pause(failure):
@@ -206,7 +215,9 @@ class EventSource:
         )
 
 
-def _check(idle_timeout: object, max_reconnects: object) -> FlextApiError | None:
+def _check(
+    idle_timeout: object, max_reconnects: object, max_event_size: object
+) -> FlextApiError | None:
     """The ``INVALID_REQUEST`` error for settings an event stream cannot use, or None."""
     problem = ""
     if idle_timeout is not None and (
@@ -221,12 +232,18 @@ def _check(idle_timeout: object, max_reconnects: object) -> FlextApiError | None
         or max_reconnects < 0
     ):
         problem = f"max_reconnects must be an int >= 0 or None, got {max_reconnects!r}"
+    elif max_event_size is not None and (
+        not isinstance(max_event_size, int)
+        or isinstance(max_event_size, bool)
+        or max_event_size < 1
+    ):
+        problem = f"max_event_size must be an int >= 1 or None, got {max_event_size!r}"
     if not problem:
         return None
     return FlextApiError.from_code(ErrorCode.INVALID_REQUEST, problem)
 
 
 def _continue(parser: SSEParser) -> SSEParser:
-    fresh = SSEParser(parser.last_event_id)
+    fresh = SSEParser(parser.last_event_id, max_event_size=parser.max_event_size)
     fresh.retry = parser.retry
     return fresh

@@ -19,13 +19,22 @@ Rules implemented (names are the spec's):
   client); unknown fields are ignored;
 * an empty line dispatches the event; an event with no data is not dispatched (but its
   ``id`` still becomes the last event ID); the event type defaults to ``message``.
+
+The spec sets no size limit; here ``max_event_size`` bounds what one event may hold
+(its data so far plus the line being read, in characters): a server that never ends a
+line or an event cannot grow the client's memory without end. Past it, :meth:`feed`
+raises :class:`EventTooLargeError`. A line arriving in many chunks is kept as its
+pieces and joined once it ends, so a long line costs time in proportion to its length.
 """
 
 from __future__ import annotations
 
 import codecs
 
-__all__ = ["MAX_RETRY_MS", "SSEParser", "ServerSentEvent"]
+__all__ = ["MAX_EVENT_SIZE", "MAX_RETRY_MS", "EventTooLargeError", "SSEParser", "ServerSentEvent"]
+
+MAX_EVENT_SIZE = 16 * 1024 * 1024
+"""The default bound of one event, in characters (data plus the line being read)."""
 
 MAX_RETRY_MS = 3_600_000
 """The longest ``retry`` honoured, in milliseconds (larger values are capped to it)."""
@@ -72,6 +81,10 @@ class ServerSentEvent:
         )
 
 
+class EventTooLargeError(ValueError):
+    """An event (or a line) grew past the parser's ``max_event_size``."""
+
+
 class SSEParser:
     """Feed bytes, get the complete events; keeps ``last_event_id`` and ``retry``.
 
@@ -82,20 +95,31 @@ class SSEParser:
 
     __slots__ = (
         "_after_cr",
-        "_buffer",
         "_data",
+        "_data_size",
         "_decoder",
         "_event",
+        "_failed",
+        "_pending",
+        "_pieces",
         "_retry",
         "_seen_data",
         "_started",
         "last_event_id",
+        "max_event_size",
         "retry",
     )
 
-    def __init__(self, last_event_id: str = "") -> None:
+    def __init__(
+        self, last_event_id: str = "", *, max_event_size: int | None = MAX_EVENT_SIZE
+    ) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._buffer = ""
+        self._pieces: list[str] = []  # the line being read, as it arrived
+        self._pending = 0  # its length
+        self._data_size = 0  # the length of the current event's data lines
+        self._failed: EventTooLargeError | None = None  # raised at the next feed
+        self.max_event_size = max_event_size
+        """The bound of one event in characters (None: none); see the module doc."""
         self._after_cr = False
         self._started = False
         self._data: list[str] = []
@@ -107,7 +131,13 @@ class SSEParser:
         self.retry: int | None = None
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
-        """Parse ``chunk`` (any split) and return the events it completed."""
+        """Parse ``chunk`` (any split) and return the events it completed.
+
+        Raises :class:`EventTooLargeError` past ``max_event_size``; events the same chunk
+        completed before that are returned first, and the error comes at the next call.
+        """
+        if self._failed is not None:
+            raise self._failed
         text = self._decoder.decode(chunk)
         if not self._started and text:
             self._started = True
@@ -117,7 +147,14 @@ class SSEParser:
             return []  # half a UTF-8 sequence: nothing to parse, and the CR flag stands
         if self._after_cr and text[:1] == "\n":
             text = text[1:]  # the LF of a CRLF split across chunks
-        buffer = self._buffer + text
+        if "\n" not in text and "\r" not in text:  # the line goes on
+            if text:
+                self._after_cr = False
+                self._pieces.append(text)
+                self._pending += len(text)
+                self._check(0)
+            return []
+        buffer = "".join(self._pieces) + text if self._pieces else text
         if "\r" in buffer:
             # A CR ends its line at once; an LF opening the next chunk is then skipped.
             self._after_cr = buffer[-1] == "\r"
@@ -125,14 +162,32 @@ class SSEParser:
         else:
             self._after_cr = False
         lines = buffer.split("\n")
-        self._buffer = lines.pop()
+        rest = lines.pop()
+        self._pieces = [rest] if rest else []
+        self._pending = len(rest)
         events: list[ServerSentEvent] = []
         line_of = self._line
-        for line in lines:
-            event = line_of(line)
-            if event is not None:
-                events.append(event)
+        try:
+            for line in lines:
+                event = line_of(line)
+                if event is not None:
+                    events.append(event)
+            self._check(0)
+        except EventTooLargeError as exc:
+            if not events:
+                raise
+            self._failed = exc  # the events before it are delivered first
         return events
+
+    def _check(self, extra: int) -> None:
+        """Raise :class:`EventTooLargeError` when the event in progress is too large."""
+        limit = self.max_event_size
+        if limit is not None and self._data_size + self._pending + extra > limit:
+            size = self._data_size + self._pending + extra
+            self._pieces, self._pending, self._data, self._data_size = [], 0, [], 0
+            raise EventTooLargeError(
+                f"an event grew past max_event_size ({size:,} > {limit:,} characters)"
+            )
 
     def _line(self, line: str) -> ServerSentEvent | None:
         if not line:
@@ -144,7 +199,10 @@ class SSEParser:
             value = value[1:]
         if name == "data":
             self._data.append(value)
+            self._data_size += len(value) + 1
             self._seen_data = True
+            if self.max_event_size is not None and self._data_size > self.max_event_size:
+                self._check(0)
         elif name == "event":
             self._event = value
         elif name == "id":
@@ -169,6 +227,7 @@ class SSEParser:
             retry=retry,
         )
         self._data = []
+        self._data_size = 0
         self._seen_data = False
         self._event = ""
         return event

@@ -83,12 +83,25 @@ async def _not_a_stream(request: web.Request) -> web.Response:
     return web.json_response({"a": 1})
 
 
+async def _endless_line(request: web.Request) -> web.StreamResponse:
+    """One event, then a ``data:`` line of 64 KiB chunks that never ends (until cut)."""
+    request.app[LIVE].connections += 1
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    await response.write(b"id: 1\ndata: first\n\ndata: ")
+    chunk = b"x" * 65536
+    for _ in range(1024):  # 64 MiB at most: the client gives up long before
+        await response.write(chunk)
+    return response
+
+
 @pytest.fixture
 async def sse_server() -> AsyncIterator[LiveServer]:
     app = web.Application()
     app.router.add_get("/events", _events)
     app.router.add_get("/done", _no_content)
     app.router.add_get("/json", _not_a_stream)
+    app.router.add_get("/endless", _endless_line)
     live = app[LIVE] = LiveServer("")
     async for _runner, url in _serve(app):
         live.url = url

@@ -142,3 +142,34 @@ async def test_service_url_streams_from_a_registered_instance(sse_server: LiveSe
     assert [e.data for e in events] == [str(n) for n in range(1, 10)]
     assert sse_server.last_event_ids == [None, "3", "6"]
     await registry.aclose()
+
+
+async def test_an_event_past_max_event_size_fails_without_reconnecting(
+    sse_server: LiveServer,
+) -> None:
+    """A line that never ends: the event before it arrives, then PROTOCOL_ERROR, once."""
+    async with FlextApiClient(sse_server.url) as client:
+        stream = client.sse("GET", "/endless", max_event_size=1024 * 1024)
+        seen: list[str] = []
+
+        async def read() -> None:
+            async for event in stream:
+                seen.append(event.data)
+
+        with pytest.raises(FlextApiError) as info:
+            await read()
+    assert seen == ["first"]
+    assert info.value.code is ErrorCode.PROTOCOL_ERROR
+    assert "max_event_size" in info.value.message
+    assert stream.error is info.value
+    assert sse_server.connections == 1  # it would come again: no reconnect
+
+
+async def test_max_event_size_must_be_a_positive_int(sse_server: LiveServer) -> None:
+    async with FlextApiClient(sse_server.url) as client:
+        for bad in (0, -1, 2.5, "1"):
+            stream = client.sse("GET", "/events", max_event_size=bad)
+            with pytest.raises(FlextApiError) as info:
+                await anext(aiter(stream))
+            assert info.value.code is ErrorCode.INVALID_REQUEST
+    assert sse_server.connections == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flext_api.protocols import ServerSentEvent, SSEParser
-from flext_api.protocols._sse_parser import MAX_RETRY_MS
+from flext_api.protocols._sse_parser import MAX_RETRY_MS, EventTooLargeError
 
 
 def _parse(*chunks: bytes) -> list[ServerSentEvent]:
@@ -157,3 +157,43 @@ def test_retry_with_leading_zeros_keeps_its_value() -> None:
     parser = SSEParser()
     parser.feed(b"retry: 000000000007\n\n")
     assert parser.retry == 7
+
+
+def test_a_line_that_never_ends_is_bounded() -> None:
+    """Chunks without a line end are kept until max_event_size, then refused."""
+    parser = SSEParser(max_event_size=10_000)
+    for _ in range(9):
+        assert parser.feed(b"data: " + b"x" * 994) == []  # 9 x 1000 characters
+    with pytest.raises(EventTooLargeError, match="max_event_size"):
+        parser.feed(b"x" * 1001)
+
+
+def test_many_data_lines_are_bounded_too() -> None:
+    parser = SSEParser(max_event_size=100)
+    with pytest.raises(EventTooLargeError):
+        parser.feed(b"data: " + b"y" * 60 + b"\ndata: " + b"y" * 60 + b"\n")
+
+
+def test_an_event_at_the_bound_passes_and_the_count_restarts() -> None:
+    parser = SSEParser(max_event_size=10)
+    for _ in range(3):  # each event is 9 characters of data and its newline
+        [event] = parser.feed(b"data: 123456789\n\n")
+        assert event.data == "123456789"
+
+
+def test_events_before_an_oversized_one_come_first() -> None:
+    """The events a chunk completed are returned; the error comes with the next feed."""
+    parser = SSEParser(max_event_size=50)
+    events = parser.feed(b"data: a\n\ndata: b\n\ndata: " + b"z" * 60)
+    assert [e.data for e in events] == ["a", "b"]
+    with pytest.raises(EventTooLargeError):
+        parser.feed(b"\n\n")
+
+
+def test_a_long_line_split_in_chunks_parses_whole() -> None:
+    parser = SSEParser(max_event_size=None)
+    parser.feed(b"data: ")
+    for _ in range(500):
+        assert parser.feed(b"0123456789") == []
+    [event] = parser.feed(b"\r\n\r\n")
+    assert event.data == "0123456789" * 500
