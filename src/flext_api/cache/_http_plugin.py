@@ -29,7 +29,7 @@ import structlog
 
 from .._clock import Clock
 from .._config import CacheConfig, ClientConfig
-from .._errors import ErrorCode, FlextApiError
+from .._errors import ConfigError, ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
 from .._result import FlextResult
 from ..client._plugin import FlextApiPlugin
@@ -153,8 +153,14 @@ class CachePlugin(FlextApiPlugin):
         }
         if config.backend == "memory":
             options.setdefault("max_entries", config.max_entries)
+        namespace = plugin_kwargs.get("namespace", "")
+        if not isinstance(namespace, str):
+            raise ConfigError(f"cache option namespace must be a str, got {namespace!r}")
         cache = FlextApiCache(config.backend, options, clock=clock)
-        plugin = cls(cache, shared=config.shared, clock=clock, **plugin_kwargs)
+        try:
+            plugin = cls(cache, shared=config.shared, clock=clock, **plugin_kwargs)
+        except (TypeError, ValueError) as exc:  # the policy's own checks
+            raise ConfigError(f"cache options: {exc}") from exc
         plugin._owns_cache = True
         return plugin
 

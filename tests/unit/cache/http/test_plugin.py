@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
 from flext_api import CacheConfig, ErrorCode, FlextApiError, FlextResult, HttpRequest, HttpResponse
+from flext_api._errors import ConfigError
 from flext_api.cache import CachePlugin, FilesystemBackend, FlextApiCache, HttpCachePolicy
 from flext_api.cache._http_spec import cache_key
 from flext_api.testing import FakeClock
@@ -194,3 +196,13 @@ def test_policy_counts_and_windows_reject_floats_and_bools() -> None:
         CachePlugin(max_variants=2.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="stale_if_error"):
         HttpCachePolicy(stale_if_error=True)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"keep": -1}, {"stale_if_error": "x"}, {"max_variants": 0}, {"namespace": 5}],
+)
+def test_from_config_with_bad_plugin_options_is_a_config_error(options: dict[str, Any]) -> None:
+    """The plugin's own options are checked as the backend's are: ConfigError."""
+    with pytest.raises(ConfigError, match="cache option"):
+        CachePlugin.from_config(CacheConfig(enabled=True, options=options))
