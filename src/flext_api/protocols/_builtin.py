@@ -10,6 +10,7 @@ A protocol that creates its own HTTP client for :meth:`execute_request` closes i
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, cast
@@ -183,11 +184,15 @@ class WebSocketProtocol(_OwnsClient):
 
 @dataclass(frozen=True, slots=True)
 class SSERequest:
-    """Read ``max_events`` events from ``url`` (fewer when the stream ends first)."""
+    """Read ``max_events`` events from ``url`` (fewer when the stream ends first) within
+    ``timeout`` seconds (None: no bound; a stream that reconnects for ever then waits for
+    ever). Past it the result is ``READ_TIMEOUT``, the events read so far in its
+    ``details["events"]``."""
 
     url: str
     max_events: int = 1
     method: str = "GET"
+    timeout: float | None = 30.0
 
 
 class SSEProtocol(_OwnsClient):
@@ -208,22 +213,37 @@ class SSEProtocol(_OwnsClient):
 
     async def execute_request(self, request: SSERequest) -> FlextResult[list[ServerSentEvent]]:
         """Collect up to ``max_events`` events."""
+        timeout: object = getattr(request, "timeout", None)
         if (
             not isinstance(cast(object, request), SSERequest)
             or not isinstance(cast(object, request.max_events), int)
             or request.max_events < 1
+            or (
+                timeout is not None
+                and (not isinstance(timeout, int | float) or not timeout > 0)  # NaN too
+            )
         ):
             return FlextResult.fail(
-                "sse protocol needs an SSERequest with max_events >= 1",
+                "sse protocol needs an SSERequest with max_events >= 1 and a timeout "
+                "> 0 seconds or None",
                 code=ErrorCode.INVALID_REQUEST,
             )
         events: list[ServerSentEvent] = []
         async with self._default_client().sse(request.method, request.url) as stream:
             try:
-                async for event in stream:
-                    events.append(event)
-                    if len(events) >= request.max_events:
-                        break
+                async with asyncio.timeout(request.timeout):
+                    async for event in stream:
+                        events.append(event)
+                        if len(events) >= request.max_events:
+                            break
             except FlextApiError as exc:
                 return FlextResult(error=exc)
+            except TimeoutError:
+                return FlextResult.fail(
+                    FlextApiError.from_code(
+                        ErrorCode.READ_TIMEOUT,
+                        f"{len(events)} of {request.max_events} events within {request.timeout} s",
+                        details={"events": events},
+                    )
+                )
         return FlextResult.ok(events)

@@ -89,3 +89,13 @@ async def test_sse_protocol_failure_is_result(sse_server: LiveServer) -> None:
     result = await proto.execute_request(SSERequest("/json"))
     await proto.aclose()
     assert result.error_code is ErrorCode.PROTOCOL_ERROR
+
+
+async def test_sse_protocol_gives_up_after_its_timeout(sse_server: LiveServer) -> None:
+    """A stream that goes silent: READ_TIMEOUT after ``timeout``, the events kept."""
+    proto = SSEProtocol(base_url=sse_server.url)
+    result = await proto.execute_request(SSERequest("/events?stall=1", max_events=5, timeout=0.5))
+    await proto.aclose()
+    assert result.error_code is ErrorCode.READ_TIMEOUT
+    assert result.exception is not None
+    assert [e.data for e in result.exception.details["events"]] == ["1", "2", "3"]

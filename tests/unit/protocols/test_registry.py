@@ -376,3 +376,11 @@ async def test_sse_request_with_non_int_max_events_is_invalid_request() -> None:
     finally:
         await proto.aclose()
     assert result.error_code is ErrorCode.INVALID_REQUEST
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0, float("nan"), "5"])
+async def test_sse_request_with_an_unusable_timeout_is_invalid(timeout: object) -> None:
+    proto = SSEProtocol()
+    result = await proto.execute_request(SSERequest("/e", timeout=timeout))  # type: ignore[arg-type]
+    await proto.aclose()
+    assert result.error_code is ErrorCode.INVALID_REQUEST
