@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from starlette.types import Receive, Scope, Send
+
+from .._errors import FlextApiError
 
 if TYPE_CHECKING:
     from ._admin import AdminApp
@@ -123,22 +125,50 @@ async def serve(admin: AdminApp, scope: Scope, receive: Receive, send: Send) -> 
     if not admin.authorized(scope):
         await _respond(send, 401, b'{"error": "admin token required"}', b"application/json")
         return
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     if path == "/dashboard/data" and method == "GET":
         await _respond(send, 200, orjson.dumps(snapshot(admin)), b"application/json")
         return
     if path == "/dashboard/events" and method == "GET":
-        interval = min(10.0, max(0.2, float(query.get("interval", ["1"])[0] or 1)))
+        try:
+            interval = float(query.get("interval", ["1"])[0] or 1)
+        except ValueError:
+            await _error(send, 400, "interval must be a number of seconds")
+            return
+        # Between 0.2 and 10 s (NaN: 1 s).
+        interval = min(10.0, max(0.2, interval)) if interval == interval else 1.0
         await _events(admin, receive, send, interval)
         return
     if path == "/admin/cache/purge" and method == "POST":
-        cache = admin.gateway.edge.cache
-        if cache is None:
-            await _respond(send, 404, b'{"error": "no route has cache: true"}', b"application/json")
-            return
-        url = query.get("url", [None])[0]
-        dropped = await cache.purge(url)
-        payload = {"purged": url or "*", "dropped": dropped}
-        await _respond(send, 200, orjson.dumps(payload), b"application/json")
+        await _purge(admin, query.get("url"), send)
         return
     await _respond(send, 404, b'{"error": "not found"}', b"application/json")
+
+
+async def _purge(admin: AdminApp, urls: list[str] | None, send: Send) -> None:
+    """Drop the entry of the one absolute URL given, or every entry when none is."""
+    cache = admin.gateway.edge.cache
+    if cache is None:
+        await _error(send, 404, "no route has cache: true")
+        return
+    url = None
+    if urls is not None:
+        # An empty or relative url (a script's unset variable...) must not purge all.
+        parts = urlsplit(urls[0])
+        if len(urls) > 1 or parts.scheme not in ("http", "https") or not parts.netloc:
+            await _error(
+                send, 400, "url must be one absolute http(s) URL; leave it out to purge all"
+            )
+            return
+        url = urls[0]
+    try:
+        dropped = await cache.purge(url)
+    except FlextApiError as exc:  # the store (Redis) is down: nothing was purged
+        await _error(send, 503, f"the cache store did not answer: {exc.message}")
+        return
+    payload = {"purged": url or "*", "dropped": dropped}
+    await _respond(send, 200, orjson.dumps(payload), b"application/json")
+
+
+async def _error(send: Send, status: int, message: str) -> None:
+    await _respond(send, status, orjson.dumps({"error": message}), b"application/json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
@@ -227,3 +228,42 @@ async def test_reload_applies_new_policies_and_keeps_counts(
     after = [(await fetch(gw.url + "/echo"))[0] for _ in range(2)]
     assert (first, after) == ([200, 200], [200, 429])
     assert origin.requests[-1]["headers"]["x-reloaded"] == "yes"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [b"url=", b"url=/c/all", b"url=c/all", b"url=ftp://x/y", b"url=http://a/1&url=http://a/2"],
+)
+async def test_purge_refuses_a_url_it_cannot_mean(
+    query: bytes, origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """An empty, relative or repeated url is 400 and purges nothing (it purged all)."""
+    gw = run_gateway(edge_config(origin.url, cache=True))
+    await fetch(gw.url + "/c/all")
+    status, _, body = admin_call(gw, "POST", "/admin/cache/purge", query)
+    await fetch(gw.url + "/c/all")
+    assert status == 400, body
+    assert b"absolute" in body
+    assert origin.hits["all"] == 1  # still cached
+
+
+async def test_dashboard_events_refuse_an_interval_that_is_not_a_number(
+    origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    gw = run_gateway(edge_config(origin.url))
+    status, _, body = admin_call(gw, "GET", "/dashboard/events", b"interval=abc")
+    assert (status, orjson.loads(body)) == (400, {"error": "interval must be a number of seconds"})
+
+
+async def test_purge_with_the_store_down_is_503(origin: EdgeOrigin, run_gateway: Run) -> None:
+    """A Redis cache store that does not answer: 503 saying so, not a 500."""
+    with socket.socket() as sock:  # a port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    edge = {"redis_url": dead, "cache": {"store": "redis"}}
+    gw = run_gateway(edge_config(origin.url, edge=edge, cache=True))
+    served = await fetch(gw.url + "/c/x")  # the store is down: served uncached
+    status, _, body = admin_call(gw, "POST", "/admin/cache/purge", b"url=http://a/c/x")
+    assert served[0] == 200
+    assert status == 503, body
+    assert b"cache store" in body
