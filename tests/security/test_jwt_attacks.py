@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import io
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
 import jwt
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from flext_api import ServerConfig
 from flext_api._errors import ConfigError
 from flext_api._server_config import AuthConfig
 from flext_api.server import create_fastapi_app
+from flext_api.server._jwks import fetch_jwks
 from tests.security.apps import secure_app
 from tests.server import keys
 from tests.server.helpers import problem, serve
+from tests.server.live import LiveServer
+
+Live = Callable[[FastAPI], LiveServer]
 
 CONFIG = ServerConfig(
     auth=AuthConfig(
@@ -212,3 +221,65 @@ def test_weak_hs256_secret_refuses_to_start(secret: str) -> None:
     """The factory cannot be configured with an HS256 secret under 32 bytes."""
     with pytest.raises(ConfigError, match="too short"):
         create_fastapi_app(ServerConfig(auth=AuthConfig(jwt_secret=SecretStr(secret))))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[]",
+        b'"keys"',
+        b"null",
+        b"<html>login</html>",
+        b"[" * 100_000 + b"]" * 100_000,
+        json.dumps({"keys": [keys.jwk(kid="k1")]}).encode() + b" " * (2 * 1024 * 1024),
+    ],
+    ids=["list", "string", "null", "html", "deep", "huge"],
+)
+async def test_garbage_jwks_document_is_401_not_500(live: Live, body: bytes) -> None:
+    """A JWKS endpoint answering a non-object, HTML, deep or over-1-MiB body: 401, logged."""
+
+    async def jwks(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    application = web.Application()
+    application.router.add_get("/jwks", jwks)
+    async with TestServer(application, host="127.0.0.1") as idp:
+        local = str(idp.make_url("/jwks"))
+
+        async def fetch(url: str, timeout: float) -> Any:
+            return await fetch_jwks(local, timeout)
+
+        config = ServerConfig(
+            auth=AuthConfig(jwks_url="https://id.example.com/jwks", jwt_audience=keys.AUDIENCE)
+        )
+        stream = io.StringIO()
+        server = live(secure_app(stream, config, jwks_fetch=fetch))
+        async with httpx2.AsyncClient(base_url=server.url) as client:
+            response = await client.get(
+                "/me", headers={"Authorization": f"Bearer {keys.rs256()}"}, timeout=30
+            )
+    _assert_refused(response)
+    challenge = response.headers["www-authenticate"]
+    assert 'error_description="The token\'s signing key is unknown."' in challenge
+    logged = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [r["event"] for r in logged if r.get("level") == "warning"] == ["jwks refresh failed"]
+
+
+async def test_hanging_jwks_fetch_is_401_within_the_timeout(live: Live) -> None:
+    """A JWKS fetch that never answers ends after jwks_timeout; the request gets a 401."""
+    never = asyncio.Event()
+
+    async def fetch(url: str, timeout: float) -> Any:
+        await never.wait()  # ignores its timeout, as a careless fetcher would
+
+    config = ServerConfig(
+        auth=AuthConfig(
+            jwks_url="https://id.example.com/jwks", jwt_audience=keys.AUDIENCE, jwks_timeout=0.2
+        )
+    )
+    server = live(secure_app(io.StringIO(), config, jwks_fetch=fetch))
+    async with httpx2.AsyncClient(base_url=server.url) as client:
+        response = await client.get(
+            "/me", headers={"Authorization": f"Bearer {keys.rs256()}"}, timeout=30
+        )
+    _assert_refused(response)

@@ -20,7 +20,7 @@ from flext_api._server_config import CorsConfig, HealthConfig, ServerRateLimitCo
 from flext_api.server import rate_limit
 from tests.security.apps import SECRET, secure_app
 from tests.server.helpers import problem, serve
-from tests.server.live import LiveServer
+from tests.server.live import LiveServer, raw_http, response_headers
 
 Live = Callable[[FastAPI], LiveServer]
 SECURITY_HEADERS = (
@@ -119,6 +119,27 @@ async def test_unknown_host_is_400() -> None:
     async with serve(secure_app(io.StringIO(), config)) as client:
         response = await client.get("/hello", headers={"Host": "attacker.example"})
     assert problem(response)["status"] == 400
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        (b"api.example.com", 200),
+        (b"API.Example.COM.:8443", 200),
+        (b"api.example.com:x", 400),
+        (b"api.example.com:443@evil.example", 400),
+        (b"[::1]api.example.com", 400),
+    ],
+)
+def test_host_with_a_port_that_is_no_number_is_400(live: Live, host: bytes, status: int) -> None:
+    """An allowed name followed by something other than a port is refused on the wire."""
+    server = live(secure_app(io.StringIO(), ServerConfig(allowed_hosts=("api.example.com",))))
+    request = b"GET /hello HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n"
+    raw = raw_http(server.port, request)
+    got, headers = response_headers(raw)
+    assert got == status
+    if status == 400:
+        assert dict(headers)["content-type"] == "application/problem+json"
 
 
 async def test_trace_and_method_override_are_not_honoured() -> None:

@@ -97,6 +97,35 @@ async def test_limit_outside_fastapi_still_answers_413() -> None:
 
 
 @pytest.mark.parametrize(
+    ("length", "status"),
+    [(b"9" * 5000, 413), (b"0" * 5000 + b"1025", 413), (b"0" * 5000 + b"1024", 200)],
+    ids=["5000-digits", "zero-padded-over", "zero-padded-at-limit"],
+)
+async def test_content_length_of_thousands_of_digits_is_compared(
+    build: Build, length: bytes, status: int
+) -> None:
+    """A Content-Length too long for int() is still compared with the limit: never a 500."""
+    app = _app(build, [])
+    sent: list[dict[str, object]] = []
+    body = b"x" * LIMIT
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/raw", "raw_path": b"/raw", "query_string": b"",
+        "root_path": "", "client": ("203.0.113.7", 1234), "server": ("testserver", 80),
+        "headers": [(b"host", b"testserver"), (b"content-length", length)],
+    }  # fmt: skip
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    assert sent[0]["status"] == status
+
+
+@pytest.mark.parametrize(
     ("content_type", "expected"),
     [
         (b"application/json", True),

@@ -25,6 +25,11 @@ CONFIG = ServerConfig(allowed_hosts=("api.example.com", "*.internal.example", "1
         ("127.0.0.1:8000", True),
         ("[::1]:8000", False),
         ("", False),
+        ("api.example.com:", True),
+        ("api.example.com:x", False),
+        ("api.example.com:80x", False),
+        ("127.0.0.1:\u00b2", False),
+        ("svc.internal.example:8o", False),
     ],
 )
 def test_host_matching(host: str, allowed: bool) -> None:
@@ -36,6 +41,12 @@ def test_host_matching(host: str, allowed: bool) -> None:
 def test_ipv6_host() -> None:
     """A bracketed IPv6 literal is matched without its port."""
     assert host_allowed("[::1]:8000", frozenset({"[::1]"}), ())
+
+
+@pytest.mark.parametrize("host", ["[::1]evil.com", "[::1]:80x", "[::1"])
+def test_ipv6_host_with_junk_is_refused(host: str) -> None:
+    """After the bracketed literal comes a port or nothing."""
+    assert not host_allowed(host, frozenset({"[::1]", "[::1"}), ())
 
 
 async def test_unknown_host_is_400(build: Build) -> None:

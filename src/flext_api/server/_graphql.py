@@ -75,6 +75,19 @@ class CostLimitRule(ValidationRule):
             )
 
 
+def _factor(literal: str, budget: int) -> int:
+    """A page-size literal as a multiplier, at most ``budget + 1`` (already over budget).
+
+    Capped before ``int()``: Python refuses to convert literals of thousands of digits,
+    and a bigger factor would only make the refusal quote a bigger number.
+    """
+    if literal.startswith("-"):
+        return 1
+    if len(literal) > len(str(budget)):
+        return budget + 1
+    return max(1, min(int(literal), budget + 1))
+
+
 def _cost(
     selections: SelectionSetNode | None,
     fragments: dict[str, Any],
@@ -89,7 +102,7 @@ def _cost(
             factor = 1
             for arg in sel.arguments or ():
                 if arg.name.value in _MULTIPLIERS and isinstance(arg.value, IntValueNode):
-                    factor = max(1, int(arg.value.value))
+                    factor = _factor(arg.value.value, budget)
             total += 1 + factor * _cost(sel.selection_set, fragments, budget, seen)
         elif isinstance(sel, InlineFragmentNode):
             total += _cost(sel.selection_set, fragments, budget, seen)

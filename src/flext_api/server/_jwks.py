@@ -5,12 +5,16 @@ so a stream of tokens with random ``kid`` values would turn into a stream of req
 the identity provider. This cache is async and rate-limits refreshes: at most one fetch
 per ``min_refresh_interval`` (concurrent misses share it), keys kept for ``ttl``, and the
 last good key set is kept when a refresh fails. The fetcher is injectable (tests, a
-FlextApiClient); the default uses aiohttp with a timeout and no redirects.
+FlextApiClient); the default uses aiohttp with a timeout and no redirects, and reads at
+most :data:`MAX_JWKS_BYTES`. Whatever the fetcher does, a refresh ends within
+``timeout`` seconds, and a document that is not a JSON object of keys counts as a failed
+refresh: the requests waiting on it get a 401, never a 500 or a hang.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -20,21 +24,36 @@ from jwt.exceptions import PyJWKError, PyJWKSetError
 
 from flext_api._clock import Clock, get_clock
 
-__all__ = ["JwksCache", "JwksFetch", "fetch_jwks"]
+__all__ = ["MAX_JWKS_BYTES", "JwksCache", "JwksFetch", "fetch_jwks"]
+
+MAX_JWKS_BYTES = 1024 * 1024
+"""The largest JWKS document :func:`fetch_jwks` reads; key sets are a few KiB."""
 
 JwksFetch = Callable[[str, float], Awaitable[Any]]
 """``await fetch(url, timeout)`` -> the decoded JWKS JSON document."""
 
 
 async def fetch_jwks(url: str, timeout: float) -> Any:
-    """GET ``url`` with aiohttp and decode the JSON body (raises on a non-2xx status)."""
+    """GET ``url`` with aiohttp and decode the JSON body.
+
+    Raises on a non-2xx status, and ``ValueError`` for a body that is not JSON, is nested
+    too deeply to decode, or is larger than :data:`MAX_JWKS_BYTES`.
+    """
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     async with (
         aiohttp.ClientSession(timeout=client_timeout) as session,
         session.get(url, allow_redirects=False, headers={"Accept": "application/json"}) as resp,
     ):
         resp.raise_for_status()
-        return await resp.json(content_type=None)
+        body = bytearray()
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            body += chunk
+            if len(body) > MAX_JWKS_BYTES:
+                raise ValueError(f"JWKS document larger than {MAX_JWKS_BYTES} bytes")
+    try:
+        return json.loads(body)
+    except RecursionError as exc:
+        raise ValueError("JWKS document nested too deeply") from exc
 
 
 class JwksCache:
@@ -104,7 +123,10 @@ class JwksCache:
             self._attempted_at = self._clock.monotonic()
             self.fetches += 1
             try:
-                document = await self._fetch(self.url, self._timeout)
+                async with asyncio.timeout(self._timeout):
+                    document = await self._fetch(self.url, self._timeout)
+                if not isinstance(document, dict):
+                    raise TypeError(f"JWKS document is a {type(document).__name__}, not an object")
                 keys = self._usable_keys(PyJWKSet.from_dict(document).keys)
             except (OSError, aiohttp.ClientError, TimeoutError, ValueError, PyJWKError,
                     PyJWKSetError, TypeError, KeyError) as exc:  # fmt: skip

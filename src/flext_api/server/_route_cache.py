@@ -7,9 +7,9 @@
 Rules:
 
 * Only ``GET`` and ``HEAD`` are cached. The key is the namespace, method, path, the
-  query string (parameters sorted) and the values of the headers named in ``vary``;
-  the response's ``Vary`` must not name any other header, or it is not stored
-  (``Vary: *`` never is).
+  query string (parameters sorted by name, repeated ones kept in their order) and the
+  values of the headers named in ``vary``; the response's ``Vary`` must not name any
+  other header, or it is not stored (``Vary: *`` never is).
 * One computation per key at a time: concurrent misses wait for the first
   (:class:`~flext_api.AsyncSmartCache` single flight). Values live in the app's
   :class:`RouteCache` - memory by default, or any :class:`~flext_api.FlextApiCache`
@@ -185,7 +185,10 @@ def _route_cache(request: Request) -> RouteCache:
 
 
 def _key(namespace: str, request: Request, vary: Iterable[str]) -> str:
-    query = urlencode(sorted(parse_qsl(request.url.query, keep_blank_values=True)))
+    # Sorted by name only: the sort is stable, so repeated parameters keep their order
+    # (``?a=1&a=2`` and ``?a=2&a=1`` give a list parameter different values).
+    pairs = parse_qsl(request.url.query, keep_blank_values=True)
+    query = urlencode(sorted(pairs, key=lambda pair: pair[0]))
     varied = "\n".join(f"{h}={request.headers.get(h, '')}" for h in vary)
     digest = hashlib.sha256(varied.encode()).hexdigest()[:16] if varied else "-"
     return f"{namespace}:{request.method}:{request.url.path}?{query}#{digest}"

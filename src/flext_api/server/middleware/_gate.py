@@ -48,6 +48,19 @@ __all__ = [
 _HTTP1 = frozenset({"1.0", "1.1"})
 
 
+def _exceeds(length: bytes, limit: int) -> bool:
+    """True when the ``Content-Length`` value ``length`` announces more than ``limit`` bytes.
+
+    Compared as digit strings first: ``int()`` refuses values of thousands of digits, and
+    an ASGI server need not have refused them before the app sees the header.
+    """
+    if not length.isdigit():
+        return False  # not a length; the server or the body count deals with it
+    digits = length.lstrip(b"0")
+    bound = b"%d" % limit
+    return len(digits) > len(bound) or (len(digits) == len(bound) and digits > bound)
+
+
 class RequestGateMiddleware:
     """Operational routes, default rate limit, body limit and JSON content type, fused."""
 
@@ -108,7 +121,7 @@ class RequestGateMiddleware:
         # One C-level pass over the headers; the first of repeated names wins.
         headers = dict(reversed(scope["headers"]))
         length = headers.get(b"content-length")
-        if length is not None and limit is not None and length.isdigit() and int(length) > limit:
+        if length is not None and limit is not None and _exceeds(length, limit):
             await send_problem(scope, send, 413, detail=BODY_LIMIT_DETAIL.format(limit=limit))
             return
         # A body is announced by a Content-Length other than 0 or by Transfer-Encoding.

@@ -3,12 +3,14 @@
 Hand-written rather than Starlette's ``TrustedHostMiddleware`` so the refusal is a
 problem document like every other error here. Patterns: an exact name, ``*.example.com``
 (any subdomain, not the apex) or ``*`` (anything; the factory then skips this layer).
+A ``Host`` whose port is not a number (``api.example.com:x``, ``[::1]junk``) is refused.
 ``exempt_paths`` (the health endpoints, by default) are answered whatever the ``Host``:
 orchestrator probes address the pod by IP.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -18,15 +20,30 @@ from .._problem import send_problem
 __all__ = ["TrustedHostMiddleware", "host_allowed"]
 
 
-def _hostname(host: str) -> str:
+_PORT = re.compile(r"(?::[0-9]*)?")
+
+
+def _hostname(host: str) -> str | None:
+    """The name part of a ``Host`` value; None when what follows it is not a port."""
     if host.startswith("["):  # [::1]:8000
-        return host[: host.find("]") + 1]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        end = host.find("]") + 1
+        if not end:
+            return None
+        name, port = host[:end], host[end:]
+    elif host.count(":") == 1:
+        name, colon, digits = host.partition(":")
+        port = colon + digits
+    else:
+        name, port = host, ""
+    return name if _PORT.fullmatch(port) else None
 
 
 def host_allowed(host: str, exact: frozenset[str], suffixes: tuple[str, ...]) -> bool:
     """True when ``host`` (a ``Host`` header value) matches the allow-list."""
-    name = _hostname(host.lower()).rstrip(".")
+    name = _hostname(host.lower())
+    if name is None:
+        return False
+    name = name.rstrip(".")
     return name in exact or (bool(suffixes) and name.endswith(suffixes))
 
 
