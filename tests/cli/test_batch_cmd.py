@@ -401,3 +401,47 @@ def test_sigint_is_left_to_asyncio_off_the_main_thread() -> None:
     thread.start()
     thread.join()
     assert seen == [False]
+
+
+def test_output_hard_linked_to_the_input_is_refused(runner: CliRunner, tmp_path: Path) -> None:
+    """An output that is the input under another name (a hard link) never truncates it."""
+    source = _write(tmp_path / "in.jsonl", [{"id": 1, "path": "/x"}])
+    before = source.read_text()
+    os.link(source, tmp_path / "alias.jsonl")
+    result = runner.invoke(app, ["batch", str(source), "-o", str(tmp_path / "alias.jsonl")])
+    assert result.exit_code == 2
+    assert "would overwrite the input" in result.stderr
+    assert source.read_text() == before
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_is_one_line_and_exit_2(runner: CliRunner, tmp_path: Path) -> None:
+    """Writing the results fails (no space): one error line, exit 2, no traceback."""
+    source = _write(tmp_path / "in.jsonl", [{"id": 1, "path": "/x"}])
+    result = runner.invoke(app, ["batch", str(source), "-o", "/dev/full"])
+    assert result.exit_code == 2
+    assert "error: cannot write '/dev/full': No space left on device" in result.stderr
+    assert "Traceback" not in result.stderr and result.exception is not None
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_infinite_timeout_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:
+    """--timeout inf passes click's range check but is refused (exit 2)."""
+    source = _write(tmp_path / "in.jsonl", [{"id": 1, "path": "/x"}])
+    result = runner.invoke(
+        app, ["batch", str(source), "-o", str(tmp_path / "o"), "--timeout", "inf"]
+    )
+    assert result.exit_code == 2
+    assert "not a finite number of seconds" in " ".join(result.stderr.split())
+
+
+def test_a_byte_order_mark_does_not_spoil_the_first_line(
+    runner: CliRunner, fault: FaultServer, tmp_path: Path
+) -> None:
+    """A UTF-8 file starting with a BOM: its first line is a request like the others."""
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b'\xef\xbb\xbf{"id": 1, "path": "/status/200"}\n')
+    output = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["batch", str(source), "-o", str(output), "--base-url", fault.url])
+    assert result.exit_code == 0, result.stderr
+    assert [(r["id"], r["success"]) for r in _out(output)] == [(1, True)]

@@ -217,3 +217,105 @@ def test_unreadable_journal_is_config_error(tmp_path: Path, input_path: Path) ->
     """A journal path that cannot be read (a directory) is reported as ConfigError."""
     with pytest.raises(ConfigError, match="cannot read"):
         CheckpointedOutput(tmp_path / "o", tmp_path, input_path=input_path).open()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "my notes\nmore notes\n",
+        "one line without a newline",
+        '{"id": 1}\nnot json\n',
+    ],
+)
+def test_a_file_that_is_not_a_journal_is_left_untouched(
+    tmp_path: Path, input_path: Path, content: str
+) -> None:
+    """--journal naming some other file is refused before anything is cut off it."""
+    journal = tmp_path / "notes.txt"
+    journal.write_text(content)
+    with pytest.raises(ConfigError, match="not a flext-api batch journal"):
+        CheckpointedOutput(tmp_path / "o", journal, input_path=input_path).open()
+    assert journal.read_text() == content
+
+
+def test_a_torn_journal_header_is_still_a_journal(tmp_path: Path, input_path: Path) -> None:
+    """A header cut short while being written is a journal's torn tail: cut, run starts over."""
+    journal = tmp_path / "j.journal"
+    journal.write_text('{"flext_api_bat')
+    out = CheckpointedOutput(tmp_path / "o", journal, input_path=input_path)
+    state = out.open()
+    out.close()
+    assert not state.resumed
+    assert _records(journal)[0]["flext_api_batch_journal"] == 1
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"lines": [1]},
+        {"output": "/o", "offset": "12", "lines": []},
+        {"output": "/o", "offset": -1, "lines": []},
+        {"output": "/o", "offset": 0, "lines": ["x"]},
+        {"output": "/o", "offset": 0, "lines": [0]},
+        {"output": 5, "offset": 0, "lines": []},
+        {"output": "/o", "offset": True, "lines": []},
+    ],
+)
+def test_a_damaged_journal_record_is_config_error(
+    tmp_path: Path, input_path: Path, record: dict[str, object]
+) -> None:
+    """A record with missing fields or fields of the wrong type is reported, not a crash."""
+    journal = tmp_path / "j.journal"
+    size = input_path.stat().st_size
+    header = {"flext_api_batch_journal": 1, "input": str(input_path), "input_size": size}
+    journal.write_text(json.dumps(header) + "\n" + json.dumps(record) + "\n")
+    with pytest.raises(ConfigError, match="unexpected record"):
+        CheckpointedOutput(tmp_path / "o", journal, input_path=input_path).open()
+
+
+def test_journal_that_cannot_be_created_leaves_the_output_alone(
+    tmp_path: Path, input_path: Path
+) -> None:
+    """A journal in a missing directory is ConfigError, and the output is not truncated."""
+    output = tmp_path / "o"
+    output.write_text("earlier results\n")
+    out = CheckpointedOutput(output, tmp_path / "no" / "j", input_path=input_path)
+    with pytest.raises(ConfigError, match="cannot write"):
+        out.open()
+    assert output.read_text() == "earlier results\n"
+
+
+def _fail_writes(monkeypatch: pytest.MonkeyPatch, target: str) -> None:
+    """Make the writes of ``target`` write half their data, then fail (disk full)."""
+    from flext_api.cli import _checkpoint
+    from flext_api.client.batch import _journal
+
+    module = _checkpoint if target == "output" else _journal
+
+    def write_all(fd: int, data: bytes) -> None:
+        os.write(fd, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(module, "write_all", write_all)
+
+
+@pytest.mark.parametrize("target", ["output", "journal"])
+def test_a_failed_write_stops_the_writer_and_resume_repeats_nothing(
+    tmp_path: Path, input_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    """Disk full: ConfigError, nothing more is written, and a resume holds each line once."""
+    journal, output = tmp_path / "j.journal", tmp_path / "o"
+    out = CheckpointedOutput(output, journal, input_path=input_path, every=2)
+    out.open()
+    _run(out, [1, 2], close=False)  # a checkpoint
+    _fail_writes(monkeypatch, target)
+    with pytest.raises(ConfigError, match="No space left on device"):
+        _run(out, [3, 4], close=False)
+    with pytest.raises(ConfigError, match="an earlier write failed"):
+        _run(out, [5], close=False)
+    out.close()  # closes the files without writing again
+    monkeypatch.undo()
+    resumed = CheckpointedOutput(output, journal, input_path=input_path)
+    state = resumed.open()
+    _run(resumed, [n for n in range(1, 11) if n not in state.done])
+    assert sorted(int(str(r["line"])) for r in _records(output)) == list(range(1, 11))

@@ -166,3 +166,22 @@ def test_invalid_url_is_one_line_and_no_request(runner: CliRunner) -> None:
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.startswith("error: [INVALID_REQUEST] ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["http://127.0.0.1:1/", "-d", "a\udcff"], "'a\\udcff' is not valid UTF-8 text"),
+        (["http://127.0.0.1:1/", "--json", '"\udcff"'], "is not valid UTF-8 text"),
+        (["http://127.0.0.1:1/", "-H", "X: \udcff"], "is not valid UTF-8 text"),
+        (["http://127.0.0.1:1/p\udcff"], "not valid UTF-8"),
+        (["http://127.0.0.1:1/", "--timeout", "inf"], "inf is not a finite number of seconds"),
+    ],
+)
+def test_undecodable_arguments_and_infinite_timeout_exit_2(
+    runner: CliRunner, args: list[str], message: str
+) -> None:
+    """Argument bytes that are not UTF-8 (surrogate escapes) and --timeout inf are usage errors."""
+    result = runner.invoke(app, ["request", "POST", *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.stderr.split())

@@ -13,8 +13,9 @@ that does not match the input; 130 interrupted (resume with the same command).
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -137,6 +138,7 @@ def batch_command(
     reader = InputReader(input_path, done=state.done, on_malformed=report)
     summary = BatchSummary()
     interrupted = False
+    failure: ConfigError | None = None
     loop_time = 0.0
     try:
         with display:
@@ -156,10 +158,20 @@ def batch_command(
     except KeyboardInterrupt:
         interrupted = True
     except ConfigError as exc:
-        err.print(f"error: {exc.message}", markup=False, style="red")
-        raise typer.Exit(2) from None
-    finally:
+        failure = exc
+    except BaseException:
+        with suppress(ConfigError):
+            writer.close()
+        raise
+    try:
         writer.close()
+    except ConfigError as exc:
+        failure = failure or exc
+    if failure is not None:
+        # The results written so far stay in the output (and, with a journal, resume
+        # from its last checkpoint).
+        err.print(f"error: {failure.message}", markup=False, style="red")
+        raise typer.Exit(2)
     if reader.malformed > _MAX_MALFORMED_SHOWN:
         err.print(f"... and {reader.malformed - _MAX_MALFORMED_SHOWN} more malformed line(s)")
     elapsed = loop_time or (display.last.elapsed if display.last else 0.0)
@@ -179,14 +191,24 @@ def batch_command(
 
 
 def _check_distinct(input_path: Path, output: Path, journal: Path | None) -> None:
-    """Refuse to overwrite the input, or to use one file as two things."""
-    if output.resolve() == input_path.resolve():
+    """Refuse to overwrite the input, or to use one file as two things (also through a
+    symbolic or hard link)."""
+    if _same_file(output, input_path):
         raise typer.BadParameter("the output would overwrite the input", param_hint="'-o'")
-    if journal is not None and journal.resolve() in (input_path.resolve(), output.resolve()):
+    if journal is not None and (_same_file(journal, input_path) or _same_file(journal, output)):
         raise typer.BadParameter(
             "the journal must be its own file (not the input or the output)",
             param_hint="'--journal'",
         )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): not the same file
+        return False
 
 
 async def _run(

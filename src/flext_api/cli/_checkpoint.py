@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 import structlog
@@ -40,6 +40,18 @@ __all__ = ["CheckpointedOutput", "DoneLines", "ResumeState"]
 
 _log = structlog.get_logger("flext_api.cli.batch")
 _VERSION = 1
+# How every journal starts (orjson keeps the header's key order).
+_HEADER_START = b'{"flext_api_batch_journal":'
+
+
+def _is_count(value: object) -> TypeGuard[int]:
+    """An int >= 0 that is not a bool (as in a journal record's offset and lines)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _clip(record: object) -> str:
+    text = repr(record)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 class DoneLines:
@@ -106,15 +118,27 @@ class CheckpointedOutput:
         self._buffer: list[bytes] = []
         self._lines: list[int] = []
         self._last = 0.0
+        self._failed = False
         self.written = 0
 
     # -- opening and resuming -------------------------------------------------------------
     def open(self) -> ResumeState:
-        """Read the journal (if any), cut outputs back, and open the output for writing."""
+        """Read the journal (if any), cut outputs back, and open the output for writing.
+
+        Raises :class:`ConfigError` for a journal that is not one, or a file that cannot
+        be read or written; the output is only replaced once the journal is open.
+        """
         state = ResumeState()
         append = False
+        offsets: dict[str, int] = {}
         if self._journal is not None:
             offsets = self._read_journal(state)
+            try:
+                self._journal.open()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot write {str(self.journal_path)!r}: {exc.strerror}"
+                ) from exc
             for path, offset in offsets.items():
                 state.dropped_bytes += self._cut_back(Path(path), offset, state)
             append = str(self.output) in offsets
@@ -122,54 +146,105 @@ class CheckpointedOutput:
         try:
             self._fd = os.open(self.output, flags, 0o644)
         except OSError as exc:
+            self._journal_close()
             raise ConfigError(f"cannot write {str(self.output)!r}: {exc.strerror}") from exc
         self._offset = os.fstat(self._fd).st_size
         if self._journal is not None:
-            self._journal.open()
-            if not state.resumed:
-                size = self._input.stat().st_size
+            try:
+                if not state.resumed:
+                    self._journal.append(
+                        {
+                            "flext_api_batch_journal": _VERSION,
+                            "input": str(self._input),
+                            "input_size": self._input_size(),
+                        }
+                    )
+                # Name this output before writing to it, so that a crash before the first
+                # checkpoint still gets its partial lines cut off on resume.
                 self._journal.append(
-                    {
-                        "flext_api_batch_journal": _VERSION,
-                        "input": str(self._input),
-                        "input_size": size,
-                    }
+                    {"output": str(self.output), "offset": self._offset, "lines": []}
                 )
-            # Name this output before writing to it, so that a crash before the first
-            # checkpoint still gets its partial lines cut off on resume.
-            self._journal.append({"output": str(self.output), "offset": self._offset, "lines": []})
+            except OSError as exc:
+                self._failed = True
+                raise ConfigError(
+                    f"cannot write {str(self.journal_path)!r}: {exc.strerror}"
+                ) from exc
         self._last = self._clock.monotonic()
         return state
 
+    def _input_size(self) -> int:
+        try:
+            return self._input.stat().st_size
+        except OSError as exc:
+            raise ConfigError(f"cannot read {str(self._input)!r}: {exc.strerror}") from exc
+
+    def _journal_close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+
+    def _check_is_journal(self) -> None:
+        """Refuse a file that is not a journal: reading one cuts an unparsable tail off,
+        which would destroy a file named by mistake (``--journal notes.txt``)."""
+        assert self.journal_path is not None
+        try:
+            with self.journal_path.open("rb") as fh:
+                head = fh.read(len(_HEADER_START))
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise ConfigError(f"cannot read {str(self.journal_path)!r}: {exc.strerror}") from exc
+        # An empty file, or a header torn while being written, is still a journal.
+        if not (
+            head == _HEADER_START
+            or (len(head) < len(_HEADER_START) and _HEADER_START.startswith(head))
+        ):
+            raise ConfigError(
+                f"{self.journal_path}: not a flext-api batch journal (left untouched): "
+                "name a new file with --journal"
+            )
+
     def _read_journal(self, state: ResumeState) -> dict[str, int]:
         assert self.journal_path is not None
+        self._check_is_journal()
         offsets: dict[str, int] = {}
         header: list[dict[str, Any]] = []
+        journal = self.journal_path
 
         def take(record: Any) -> None:
             if not header:
                 if not isinstance(record, dict) or "flext_api_batch_journal" not in record:
-                    raise ConfigError(f"{self.journal_path}: not a flext-api batch journal")
+                    raise ConfigError(f"{journal}: not a flext-api batch journal")
                 header.append(record)
                 return
-            if not isinstance(record, dict) or not isinstance(record.get("lines"), list):
-                raise ConfigError(f"{self.journal_path}: unexpected record {record!r}")
-            offsets[str(record["output"])] = int(record["offset"])
-            for line in record["lines"]:
-                state.done.add(int(line))
+            output = record.get("output") if isinstance(record, dict) else None
+            offset = record.get("offset") if isinstance(record, dict) else None
+            lines = record.get("lines") if isinstance(record, dict) else None
+            if (
+                not isinstance(output, str)
+                or not _is_count(offset)
+                or not isinstance(lines, list)
+                or not all(_is_count(line) and line >= 1 for line in lines)
+            ):
+                raise ConfigError(
+                    f"{journal}: unexpected record {_clip(record)} (the journal was "
+                    "changed or damaged: repair or delete it)"
+                )
+            offsets[output] = offset
+            for line in lines:
+                state.done.add(line)
 
         try:
-            scan_jsonl(self.journal_path, take)
+            scan_jsonl(journal, take)
         except OSError as exc:
-            raise ConfigError(f"cannot read {str(self.journal_path)!r}: {exc.strerror}") from exc
+            raise ConfigError(f"cannot read {str(journal)!r}: {exc.strerror}") from exc
         if not header:
             return offsets
         state.resumed = True
         recorded = header[0]
-        size = self._input.stat().st_size
+        size = self._input_size()
         if recorded.get("input_size") != size:
             raise ConfigError(
-                f"{self.journal_path} belongs to {recorded.get('input')!r} "
+                f"{journal} belongs to {recorded.get('input')!r} "
                 f"({recorded.get('input_size')} bytes), but this input has {size} bytes: "
                 "use another --journal, or delete it to start over"
             )
@@ -208,34 +283,67 @@ class CheckpointedOutput:
             self.checkpoint()
 
     def checkpoint(self) -> None:
-        """Write what is buffered; with a journal, fsync it and record the checkpoint."""
+        """Write what is buffered; with a journal, fsync it and record the checkpoint.
+
+        A failed write (disk full, I/O error) raises :class:`ConfigError` and stops the
+        writer: nothing more is written to either file, so the journal still describes
+        the output exactly (a resumed run cuts off whatever the failed write left).
+        """
         self._last = self._clock.monotonic()
         if not self._buffer:
             return
+        if self._failed:
+            raise ConfigError(f"cannot write {str(self.output)!r}: an earlier write failed")
         fd = self._require_fd()
         data = b"".join(self._buffer)
-        write_all(fd, data)
+        try:
+            write_all(fd, data)
+            if self._journal is not None:
+                os.fsync(fd)
+        except OSError as exc:
+            self._failed = True
+            raise ConfigError(f"cannot write {str(self.output)!r}: {exc.strerror}") from exc
         self._offset += len(data)
         if self._journal is not None:
-            os.fsync(fd)
-            self._journal.append(
-                {"output": str(self.output), "offset": self._offset, "lines": self._lines}
-            )
+            try:
+                self._journal.append(
+                    {"output": str(self.output), "offset": self._offset, "lines": self._lines}
+                )
+            except OSError as exc:
+                self._failed = True
+                raise ConfigError(
+                    f"cannot write {str(self.journal_path)!r}: {exc.strerror}"
+                ) from exc
         self._buffer = []
         self._lines = []
 
     def close(self) -> None:
-        """Final checkpoint, fsync, close both files; idempotent."""
+        """Final checkpoint, fsync, close both files; idempotent.
+
+        After a failed write only the files are closed (see :meth:`checkpoint`).
+        """
         if self._fd is None:
             return
         try:
-            self.checkpoint()
-            os.fsync(self._fd)
+            if not self._failed:
+                self.checkpoint()
+                try:
+                    os.fsync(self._fd)
+                except OSError as exc:
+                    self._failed = True
+                    raise ConfigError(f"cannot write {str(self.output)!r}: {exc.strerror}") from exc
         finally:
             os.close(self._fd)
             self._fd = None
             if self._journal is not None:
-                self._journal.close()
+                try:
+                    self._journal.close()
+                except OSError as exc:
+                    if not self._failed:
+                        self._failed = True
+                        raise ConfigError(
+                            f"cannot write {str(self.journal_path)!r}: {exc.strerror}"
+                        ) from exc
 
     def _require_fd(self) -> int:
         if self._fd is None:

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import orjson
 
-from .._errors import FlextApiError, InvalidRequestError
+from .._errors import ConfigError, FlextApiError, InvalidRequestError
 from ..client.batch._models import BatchRequest
 from ._checkpoint import DoneLines
 
 __all__ = ["InputReader", "count_lines"]
+
+_BOM = b"\xef\xbb\xbf"
 
 
 def count_lines(path: Path) -> int:
@@ -51,9 +53,18 @@ class InputReader:
         self.skipped = 0
 
     def __iter__(self) -> Iterator[BatchRequest | FlextApiError]:
+        try:
+            yield from self._items()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {str(self.path)!r}: {exc.strerror}") from exc
+
+    def _items(self) -> Iterator[BatchRequest | FlextApiError]:
         done = self._done
         with self.path.open("rb") as fh:
             for number, raw in enumerate(fh, start=1):
+                if number == 1 and raw.startswith(_BOM):
+                    # Some editors start a UTF-8 file with a byte order mark.
+                    raw = raw[len(_BOM) :]
                 if done.count and number in done:
                     self.skipped += 1
                     continue

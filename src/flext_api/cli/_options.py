@@ -6,6 +6,7 @@ line and exit status 2 (click's usage-error status), never a traceback.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,15 @@ from .._config import ClientConfig, PoolConfig, RateLimitConfig, RetryConfig, Ti
 from .._errors import FlextApiError
 from .._models import validate_header
 
-__all__ = ["client_config", "parse_body", "parse_headers", "parse_json", "parse_rate"]
+__all__ = [
+    "check_text",
+    "client_config",
+    "parse_body",
+    "parse_headers",
+    "parse_json",
+    "parse_rate",
+    "parse_timeout",
+]
 
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*$")
 _PER = {
@@ -32,10 +41,21 @@ _PER = {
 }
 
 
+def check_text(value: str, option: str) -> str:
+    """``value`` if it is valid text; an argument with bytes that are not UTF-8 arrives
+    with surrogate escapes, which cannot be encoded into a request."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise typer.BadParameter(f"{value!r} is not valid UTF-8 text", param_hint=option) from None
+    return value
+
+
 def parse_headers(values: list[str] | None) -> list[tuple[str, str]]:
     """``["Name: value", ...]`` -> pairs; each is validated like a request header."""
     pairs: list[tuple[str, str]] = []
     for raw in values or []:
+        check_text(raw, "'-H'")
         name, sep, value = raw.partition(":")
         name, value = name.strip(), value.strip()
         if not sep or not name:
@@ -51,7 +71,7 @@ def parse_headers(values: list[str] | None) -> list[tuple[str, str]]:
 def parse_body(value: str, option: str) -> bytes:
     """The text itself, or the contents of the file named after ``@``."""
     if not value.startswith("@"):
-        return value.encode("utf-8")
+        return check_text(value, option).encode("utf-8")
     path = Path(value[1:])
     try:
         return path.read_bytes()
@@ -80,6 +100,15 @@ def parse_rate(value: str) -> float:
     return float(match.group(1)) / _PER[match.group(2) or "s"]
 
 
+def parse_timeout(value: float | None) -> float | None:
+    """``--timeout``: a finite number of seconds (click's range check lets ``inf`` by)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(
+            f"{value!r} is not a finite number of seconds", param_hint="'--timeout'"
+        )
+    return value
+
+
 def client_config(
     *,
     retries: int | None = None,
@@ -92,6 +121,7 @@ def client_config(
     fields: dict[str, Any] = {"http2": http2}
     if retries is not None:
         fields["retry"] = RetryConfig(max_retries=retries)
+    timeout = parse_timeout(timeout)
     if timeout is not None:
         fields["timeout"] = TimeoutConfig.of(timeout)
     if rate is not None:

@@ -18,7 +18,7 @@ from .._result import FlextResult
 from ..client._client import FlextApiClient
 from ..client.batch._batch import last_response
 from ._console import make_console
-from ._options import client_config, parse_body, parse_headers, parse_json
+from ._options import check_text, client_config, parse_body, parse_headers, parse_json
 from ._render import print_request, print_response
 
 __all__ = ["request_command"]
@@ -58,6 +58,8 @@ def request_command(
     """Send one request and print the status, the headers and a highlighted body."""
     if json_body is not None and data is not None:
         raise typer.BadParameter("use --json or --data, not both", param_hint="'--json'")
+    check_text(method, "'METHOD'")
+    check_text(url, "'URL'")
     options: dict[str, Any] = {"headers": parse_headers(header)}
     if json_body is not None:
         options["json"] = parse_json(json_body)

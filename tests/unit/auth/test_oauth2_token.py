@@ -133,3 +133,10 @@ def test_json_refusal_without_error_field_says_so() -> None:
     """A JSON refusal lacking `error` is reported as having no OAuth error."""
     with pytest.raises(AuthError, match="no OAuth error in the body"):
         _parse(403, {"message": "forbidden"})
+
+
+@pytest.mark.parametrize("raw", ["inf", "Infinity", "nan", "-inf"])
+def test_non_finite_expires_in_means_no_known_expiry(raw: str) -> None:
+    """An infinite or NaN lifetime is not a lifetime: the token is kept until a 401."""
+    token = _parse(200, {"access_token": "at", "token_type": "Bearer", "expires_in": raw})
+    assert token.expires_at is None

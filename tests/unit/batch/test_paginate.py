@@ -341,3 +341,54 @@ def test_sync_paginator_pages_items_and_collect() -> None:
     assert pages == [1, 2, 3]
     assert items == RECORDS
     assert collected.value == RECORDS
+
+
+def _next_page(link: str | None = None, body_next: str | None = None) -> Any:
+    """A first page with one item whose next page is ``link`` (Link) or ``body_next``."""
+
+    def handler(request: HttpRequest) -> HttpResponse:
+        headers = {"Link": f'<{link}>; rel="next"'} if link is not None else None
+        body: dict[str, Any] = {"items": [1]}
+        if body_next is not None:
+            body["next"] = body_next
+        return _json(body, headers=headers)
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("handler", "strategy", "message"),
+    [
+        (_next_page(body_next="http://[::1"), NextUrl(), "is not a valid URL"),
+        (_next_page(body_next="/p2\r\nX-Evil: 1"), NextUrl(), "contains a control character"),
+        (_next_page(body_next="/p2\t"), NextUrl(), "contains a control character"),
+        (_next_page(link="http://[::1"), LinkHeader(), "is not a valid URL"),
+    ],
+)
+async def test_malformed_next_links_fail_collect_without_raising(
+    handler: Any, strategy: Any, message: str
+) -> None:
+    """A next URL that is no URL, or holds CR/LF, is a DECODE_ERROR result, never followed."""
+    seen: list[str] = []
+
+    def recording(request: HttpRequest) -> HttpResponse:
+        seen.append(request.url)
+        return handler(request)  # type: ignore[no-any-return]
+
+    async with make_client(recording) as client:
+        result = await Paginator(client, "/p1", strategy=strategy).collect()
+    assert result.is_failure
+    assert result.exception is not None
+    assert result.exception.code is ErrorCode.DECODE_ERROR
+    assert message in result.exception.message
+    assert seen == ["http://svc/p1"]
+
+
+async def test_a_request_that_cannot_be_encoded_fails_collect_without_raising() -> None:
+    """A page URL holding unencodable text is an INVALID_REQUEST result, nothing sent."""
+    async with make_client() as client:
+        paginator = Paginator(client, "/p1", resume_from=PageRequest("/p\udcff"))
+        result = await paginator.collect()
+    assert result.exception is not None
+    assert result.exception.code is ErrorCode.INVALID_REQUEST
+    assert result.exception.details["page"] == 1

@@ -10,6 +10,7 @@ scrubbed in case a server echoes it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -79,7 +80,8 @@ def _lifetime(raw: object) -> float | None:
             raw = float(raw)
         except ValueError:
             return None
-    if isinstance(raw, int | float) and raw > 0:
+    # A NaN or infinite lifetime ("inf" as a string) would keep the token forever.
+    if isinstance(raw, int | float) and raw > 0 and math.isfinite(raw):
         return float(raw)
     return None
 

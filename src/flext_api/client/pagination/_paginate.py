@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..._errors import DecodeError, ErrorCode, FlextApiError
+from ..._errors import DecodeError, ErrorCode, FlextApiError, InvalidRequestError
 from ..._models import HttpResponse
 from ..._result import FlextResult
 from .._request import build_url
@@ -183,7 +183,17 @@ class Paginator:
 
     def _check(self, request: PageRequest, number: int) -> str:
         """The page's full URL (its identity); raise on a loop or a cross-origin link."""
-        full = build_url(self._client.base_url, request.url, request.params).split("#", 1)[0]
+        try:
+            full = build_url(self._client.base_url, request.url, request.params)
+        except FlextApiError as exc:
+            exc.details.setdefault("page", number)
+            raise
+        except ValueError as exc:  # e.g. text that cannot be encoded into a URL
+            raise InvalidRequestError(
+                f"page {number}: cannot build a URL from {request.url!r}: {exc}",
+                details={"page": number},
+            ) from exc
+        full = full.split("#", 1)[0]
         if full in self._seen:
             raise PaginationError(
                 f"pagination loop: page {number} would fetch {full!r} again",

@@ -19,6 +19,7 @@ Relative next URLs are resolved against the URL of the page that named them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
@@ -89,6 +90,27 @@ def lookup(data: Any, path: str) -> Any:
 def is_missing(value: Any) -> bool:
     """True for what :func:`lookup` returns when the path does not exist."""
     return value is _MISSING
+
+
+# urljoin silently drops tabs and newlines (WHATWG rules); a next link holding a control
+# character is a broken or hostile server, reported rather than "repaired".
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _next_url(page: Page, target: str, what: str) -> PageRequest:
+    """``target`` resolved against the page's URL; DecodeError when it is no URL."""
+    if _CONTROL.search(target):
+        raise DecodeError(
+            f"page {page.number}: the {what} {target!r} contains a control character",
+            response=page.response,
+        )
+    try:
+        return PageRequest(urljoin(page.url, target))
+    except ValueError as exc:
+        raise DecodeError(
+            f"page {page.number}: the {what} {target!r} is not a valid URL ({exc})",
+            response=page.response,
+        ) from exc
 
 
 def _check_name(kind: str, value: object) -> None:
@@ -214,7 +236,7 @@ class NextUrl:
                 f"got {type(value).__name__}",
                 response=page.response,
             )
-        return PageRequest(urljoin(page.url, value))
+        return _next_url(page, value, "next URL")
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,5 +255,5 @@ class LinkHeader:
         wanted = self.rel.lower()
         for link in parse_link_header(page.response.headers.get_list("link")):
             if wanted in link.rels and link.url:
-                return PageRequest(urljoin(page.url, link.url))
+                return _next_url(page, link.url, f"Link rel={self.rel!r} target")
         return None
