@@ -48,7 +48,9 @@ _Seconds = Field(gt=0)
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: an infinite timeout, window or rate breaks the arithmetic
+    # (and the transports) later; None says "no bound" where there may be none.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TimeoutConfig(_Frozen):

@@ -129,20 +129,26 @@ def build_url(base_url: str | None, url: str, params: ParamTypes) -> str:
     """
     if not isinstance(url, str):
         raise _invalid(f"URL must be str, got {type(url).__name__}")
-    if base_url is not None and _PLAIN_PATH.match(url) and url[:1] in ("/", ""):
-        full = base_url + url if url else base_url
-    elif "://" in url:
-        full = _absolute_url(url)
-    else:
-        if base_url is None:
-            raise _invalid(f"relative URL {_shown(url)} needs a base_url on the client")
-        if _CONTROL.search(url):
-            raise _invalid(f"URL contains a control character (CR, LF, NUL...): {_shown(url)}")
-        full = base_url + "/" + quote(url.lstrip("/"), safe=_SAFE)
-    if params:
-        query = params if isinstance(params, str) else _encode_params(params)
-        if query:
-            full = f"{full}{'&' if '?' in full else '?'}{query}"
+    try:
+        if base_url is not None and _PLAIN_PATH.match(url) and url[:1] in ("/", ""):
+            full = base_url + url if url else base_url
+        elif "://" in url:
+            full = _absolute_url(url)
+        else:
+            if base_url is None:
+                raise _invalid(f"relative URL {_shown(url)} needs a base_url on the client")
+            if _CONTROL.search(url):
+                raise _invalid(f"URL contains a control character (CR, LF, NUL...): {_shown(url)}")
+            full = base_url + "/" + quote(url.lstrip("/"), safe=_SAFE)
+        if params:
+            query = params if isinstance(params, str) else _encode_params(params)
+            if query:
+                full = f"{full}{'&' if '?' in full else '?'}{query}"
+    except UnicodeEncodeError as exc:  # a lone surrogate cannot be percent-encoded
+        raise _invalid(
+            f"URL or params hold a character that is not valid Unicode text "
+            f"({exc.object[exc.start : exc.end]!r}): {_shown(url)}"
+        ) from exc
     return full
 
 

@@ -278,6 +278,7 @@ def test_a_request_header_change_does_not_reach_the_next_request() -> None:
         ({"timeout": -1}, "timeout= must be"),
         ({"timeout": float("nan")}, "timeout= must be"),
         ({"timeout": "5"}, "timeout= must be"),
+        ({"timeout": float("inf")}, "timeout= must be"),
         ({"files": {"f": 5}}, "files= entry 'f'"),
         ({"files": {"f": ("name.txt", object())}}, "files= entry 'f'"),
     ],
@@ -293,3 +294,26 @@ async def test_bad_per_request_options_are_a_failed_result(
     assert result.error_code is ErrorCode.INVALID_REQUEST
     assert fragment in (result.error or "")
     assert transport.requests == []
+
+
+@pytest.mark.parametrize(
+    ("url", "params"),
+    [("/p\udcff", None), ("http://h/\ud800", None), ("p\ud800/q", None), ("/ok", {"a": "\ud800"})],
+)
+async def test_a_url_that_is_not_valid_unicode_is_a_failed_result(
+    url: str, params: dict[str, str] | None
+) -> None:
+    """A lone surrogate cannot be percent-encoded: INVALID_REQUEST, not UnicodeEncodeError."""
+    transport = MockTransport(_echo)
+    async with FlextApiClient("http://h", transport=transport) as client:
+        result = await client.get(url, params=params)
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+    assert "not valid Unicode" in str(result.error)
+    assert transport.requests == []
+
+
+def test_an_infinite_timeout_in_the_config_is_refused() -> None:
+    """inf passed the > 0 check and failed every request later; None means no bound."""
+    with pytest.raises(ValueError, match="finite"):
+        TimeoutConfig(connect=float("inf"))
+    assert TimeoutConfig(connect=None).connect is None
