@@ -8,6 +8,7 @@ sent.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from collections.abc import Mapping as MappingABC
@@ -228,16 +229,52 @@ _HOSTS_MAX = 1024
 
 
 def host_of(url: str) -> str:
-    """``host[:port]`` of ``url``, lower-cased, without credentials."""
+    """``host[:port]`` of ``url``, without credentials, one spelling per host
+    (:func:`canonical_host`); memoized per URL."""
     host = _HOSTS.get(url)
     if host is None:
         match = _HOST_RE.match(url)
         assert match is not None  # every part of the pattern is optional
-        host = match.group(1).lower()
+        host = canonical_host(url.partition(":")[0], match.group(1).lower())
         if len(_HOSTS) >= _HOSTS_MAX:
             _HOSTS.clear()
         _HOSTS[url] = host
     return host
+
+
+_DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
+
+
+def canonical_host(scheme: str, host: str) -> str:
+    """One spelling per host: ``host[:port]`` without a trailing dot or a default port.
+
+    ``host`` is lower-case, without userinfo. ``Example.COM.``, ``example.com:80`` and
+    ``example.com:080`` on ``http`` all give ``example.com``; an IPv6 literal is written
+    compressed (``[0:0::1]`` -> ``[::1]``). Per-host policies key on it, so two spellings
+    of one host share one breaker, limiter, bulkhead, budget and metrics series.
+    """
+    name, port = host, ""
+    if host.startswith("["):
+        end = host.find("]")
+        if end > 0:
+            name, rest = host[: end + 1], host[end + 1 :]
+            if rest.startswith(":"):
+                port = rest[1:]
+            try:
+                name = f"[{ipaddress.IPv6Address(name[1:-1]).compressed}]"
+            except ValueError:
+                pass  # not an address: keep the URL's spelling
+    else:
+        head, sep, tail = host.rpartition(":")
+        if sep and (tail.isdigit() or not tail):
+            name, port = head, tail
+    if name.endswith(".") and name.strip("."):
+        name = name.rstrip(".")
+    if port.isascii() and port.isdigit():
+        port = str(int(port))
+    if not port or port == _DEFAULT_PORTS.get(scheme.lower()):
+        return name
+    return f"{name}:{port}"
 
 
 _CHARSET_RE = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)

@@ -236,3 +236,42 @@ async def test_a_slot_granted_past_the_deadline_is_refused(redis_server: RedisSe
     assert late.error_code is ErrorCode.RATE_LIMITED
     assert "past the deadline" in (late.error or "")
     assert clock.sleeps == []
+
+
+async def test_a_malformed_script_reply_falls_back_to_local_limits() -> None:
+    """A reply that is not the script's answer is handled like Redis down, not raised."""
+    limiter = RedisRateLimiter(_dead_url(), rate=1000.0, prefix=_prefix())
+
+    async def garbage_script(keys: list[str], args: list[int]) -> object:
+        return [b"OK"]
+
+    limiter._acquire_script = garbage_script  # type: ignore[assignment]
+    try:
+        with structlog.testing.capture_logs() as logs:
+            result = await limiter.acquire("k")
+    finally:
+        await limiter.aclose()
+    assert result.is_success
+    assert limiter.using_fallback
+    warnings = [entry for entry in logs if entry["log_level"] == "warning"]
+    assert len(warnings) == 1
+    assert "unexpected reply" in warnings[0]["error"]
+
+
+async def test_an_endless_server_pause_is_bounded(redis_server: RedisServer) -> None:
+    """An infinite or years-long hint pauses the shared key for max_pause, no more."""
+    limiter = RedisRateLimiter(redis_server.url, rate=10.0, prefix=_prefix())
+    other = RedisRateLimiter(redis_server.url, rate=10.0, prefix=limiter.prefix)
+    try:
+        now = time.monotonic()
+        await limiter.afeedback("k", now, retry_after=float("inf"))
+        await limiter.afeedback("years", now, retry_after=10 * 365 * 86400.0)
+        endless = await other.acquire("k", time.monotonic() + 1.0)
+        years = await other.acquire("years", time.monotonic() + 1.0)
+    finally:
+        await limiter.aclose()
+        await other.aclose()
+    for result in (endless, years):
+        assert result.error_code is ErrorCode.RATE_LIMITED
+        assert result.exception is not None
+        assert result.exception.retry_after == pytest.approx(60.0, abs=1.0)

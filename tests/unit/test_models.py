@@ -177,3 +177,22 @@ async def test_aiter_bytes_of_a_read_response() -> None:
     """A non-streaming response yields its content once (nothing for an empty body)."""
     assert [c async for c in HttpResponse(200, content=b"x").aiter_bytes()] == [b"x"]
     assert [c async for c in HttpResponse(204).aiter_bytes()] == []
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://API.Example.COM./x", "api.example.com"),
+        ("http://example.com:80/x", "example.com"),
+        ("http://example.com:080/x", "example.com"),
+        ("https://example.com:443", "example.com"),
+        ("wss://example.com:443/ws", "example.com"),
+        ("http://example.com:443/x", "example.com:443"),
+        ("http://user:pw@example.com:8080/x", "example.com:8080"),
+        ("http://[0:0::1]:8080/x", "[::1]:8080"),
+        ("http://[::1]/x", "[::1]"),
+    ],
+)
+def test_request_host_is_one_spelling_per_host(url: str, host: str) -> None:
+    """Per-host policies key on request.host: spellings of one host must agree."""
+    assert HttpRequest("GET", url).host == host

@@ -116,6 +116,7 @@ class CircuitBreaker:
         "_emitter",
         "_generation",
         "_in_flight",
+        "_open_for",
         "_openings",
         "_rng",
         "_slow_after",
@@ -145,6 +146,7 @@ class CircuitBreaker:
         self.key = key
         self.state = BreakerState.CLOSED
         self.open_until = 0.0
+        self._open_for = 0.0  # the open time chosen at the last opening
         self._rng = rng if rng is not None else random.Random()
         self._emitter = hooks if isinstance(hooks, Emitter) else Emitter(hooks)
         self._window = SlidingWindow(self.config.window, fields=3)
@@ -169,7 +171,13 @@ class CircuitBreaker:
             return self._admit
         if state is BreakerState.OPEN:
             if now < self.open_until:
-                return Reject(state, self.open_until - now)
+                left = self.open_until - now
+                if left > self._open_for:
+                    # The clock went back: stay open for the open time from now, not
+                    # for the open time plus however far the clock jumped.
+                    self.open_until = now + self._open_for
+                    left = self._open_for
+                return Reject(state, left)
             self._transition(BreakerState.HALF_OPEN, now, "open time elapsed")
             state = BreakerState.HALF_OPEN
         if state is _HALF_OPEN:
@@ -356,6 +364,7 @@ class CircuitBreaker:
         if cfg.open_jitter:
             duration *= 1.0 - cfg.open_jitter * self._rng.random()
         self.open_until = now + duration
+        self._open_for = duration
         self._transition(BreakerState.OPEN, now, reason, open_for=duration)
 
     def _close(self, now: float, reason: str) -> None:

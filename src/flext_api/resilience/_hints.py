@@ -19,6 +19,7 @@ a broken header from a server must not turn a retryable failure into a crash.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -29,12 +30,17 @@ __all__ = ["parse_retry_after", "rate_limit_remaining", "server_delay_hint"]
 _EPOCH_THRESHOLD = 1_000_000_000.0
 
 
+# ASCII digits only: float() would also take "1_0", "\u0661\u0662" (Arabic-Indic digits)
+# and " +5", none of which is a delay-seconds (RFC 9110: 1*DIGIT).
+_NUMBER_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
 def _number(value: str) -> float | None:
-    """A finite, non-negative number, or None."""
-    try:
-        number = float(value.strip())
-    except ValueError:
+    """A finite, non-negative number written in ASCII digits, or None."""
+    value = value.strip()
+    if _NUMBER_RE.fullmatch(value) is None:
         return None
+    number = float(value)
     if not math.isfinite(number) or number < 0:
         return None
     return number

@@ -20,9 +20,12 @@ wait it would have needed) without being reserved.
 with what a response said:
 
 * a hint (``Retry-After``, or the reset of a quota with ``RateLimit-Remaining: 0``)
-  pauses the key until then: no slot is handed out before the hint, and the queue of
-  callers already asleep moves back by the length of the pause (each sleeper notices
-  on waking and sleeps the difference), so the FIFO order survives the pause;
+  pauses the key until then, for at most ``max_pause`` seconds (60 s, the retry
+  policy's ``retry_after_max``: a far-future date or a garbage reset must not stall a
+  host for years, nor callers without a deadline forever): no slot is handed out
+  before the hint, and the queue of callers already asleep moves back by the length
+  of the pause (each sleeper notices on waking and sleeps the difference), so the
+  FIFO order survives the pause;
 * a 429 (throttled) halves the key's rate, down to ``min_factor`` of the configured
   rate, which then recovers linearly to the full rate over ``recovery`` seconds:
   additive increase, multiplicative decrease, as in TCP and the AWS SDKs' adaptive
@@ -99,6 +102,7 @@ class RateLimiter:
         "_keys",
         "adaptive",
         "burst",
+        "max_pause",
         "min_factor",
         "rate",
         "recovery",
@@ -112,6 +116,7 @@ class RateLimiter:
         adaptive: bool = True,
         min_factor: float = 1 / 16,
         recovery: float = 30.0,
+        max_pause: float = 60.0,
         idle_eviction: float = 600.0,
         clock: Clock | None = None,
         hooks: Sequence[EventHook] = (),
@@ -122,13 +127,16 @@ class RateLimiter:
             raise ValueError(f"burst must be >= 1, got {burst!r}")
         if not 0 < min_factor <= 1:
             raise ValueError(f"min_factor must be within (0, 1], got {min_factor!r}")
-        if recovery <= 0:
-            raise ValueError(f"recovery must be > 0 seconds, got {recovery!r}")
+        if not 0 < recovery < math.inf:
+            raise ValueError(f"recovery must be a finite number > 0 seconds, got {recovery!r}")
+        if not 0 <= max_pause < math.inf:
+            raise ValueError(f"max_pause must be a finite number >= 0 seconds, got {max_pause!r}")
         self.rate = rate
         self.burst = burst
         self.adaptive = adaptive
         self.min_factor = min_factor
         self.recovery = recovery
+        self.max_pause = max_pause
         self._interval = 1.0 / rate
         self._clock = get_clock(clock)
         self._emitter = Emitter(hooks)
@@ -194,15 +202,16 @@ class RateLimiter:
     ) -> None:
         """Slow ``key`` down after what the server said (no-op unless ``adaptive``).
 
-        ``retry_after`` pauses the key until ``now + retry_after``; ``throttled`` (a 429)
-        halves its rate, which then recovers over ``recovery`` seconds.
+        ``retry_after`` pauses the key until ``now + retry_after`` (at most ``max_pause``
+        seconds; NaN or a value <= 0 pauses nothing); ``throttled`` (a 429) halves its
+        rate, which then recovers over ``recovery`` seconds.
         """
         if not self.adaptive or (retry_after is None and not throttled):
             return
         state = self._keys.get(key, now)
         paused_for = 0.0
         if retry_after is not None and retry_after > 0:
-            until = now + retry_after
+            until = now + min(retry_after, self.max_pause)
             paused_from = max(now, state.paused_until)
             if until > paused_from:
                 paused_for = until - paused_from

@@ -76,6 +76,20 @@ return 1
 """
 
 
+def _acquire_reply(reply: Any) -> tuple[bool, int] | None:
+    """``(granted, wait in microseconds)`` from the acquire script, or None if malformed."""
+    if not isinstance(reply, list | tuple) or len(reply) != 2:
+        return None
+    granted, wait_us = reply
+    if isinstance(granted, bool) or isinstance(wait_us, bool):
+        return None
+    if not isinstance(granted, int) or not isinstance(wait_us, int):
+        return None
+    if granted not in (0, 1) or wait_us < 0:
+        return None
+    return bool(granted), wait_us
+
+
 class RedisRateLimiter:
     """GCRA limiter shared through Redis; same API as :class:`RateLimiter`.
 
@@ -197,7 +211,13 @@ class RedisRateLimiter:
         )
         if reply is None:
             return await local.acquire(key, deadline)
-        granted, wait_us = int(reply[0]), int(reply[1])
+        parsed = _acquire_reply(reply)
+        if parsed is None:
+            # Not the script's answer (a proxy or another server on that address): the
+            # shared limit cannot be trusted, so decide locally as when Redis is down.
+            self._redis_down(ValueError(f"unexpected reply from the limiter script: {reply!r:.80}"))
+            return await local.acquire(key, deadline)
+        granted, wait_us = parsed
         wait = wait_us / _US
         if not granted:
             return FlextResult.fail(
@@ -244,10 +264,13 @@ class RedisRateLimiter:
         self.local.feedback(key, now, retry_after=retry_after, throttled=throttled, reason=reason)
         if self.local.adaptive and retry_after is not None and retry_after > 0:
             interval = 1.0 / self.local.rate
+            # The same bound as the local pause: an "infinite" hint cannot become an
+            # integer, and a far-future one must not stall every process for years.
+            pause = min(retry_after, self.local.max_pause)
             await self._call(
                 self._pause_script,
                 key,
-                round(retry_after * _US),
+                round(pause * _US),
                 round((self.local.burst - 1) * interval * _US),
             )
 

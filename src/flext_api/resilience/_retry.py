@@ -31,6 +31,7 @@ driver is :class:`flext_api.client.plugins.RetryPlugin`.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from enum import StrEnum
@@ -223,7 +224,9 @@ class RetryPolicy:
         try:
             ceiling = cfg.backoff_initial * cfg.backoff_multiplier**retries
         except OverflowError:
-            ceiling = cfg.backoff_max
+            # multiplier**retries is past the float range: "huge" times the initial delay
+            # (and zero times it is still zero, not the cap).
+            ceiling = math.inf if cfg.backoff_initial > 0 else 0.0
         ceiling = min(cfg.backoff_max, ceiling)
         if not cfg.jitter:
             return ceiling

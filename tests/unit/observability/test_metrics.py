@@ -277,3 +277,18 @@ def test_metrics_plugin_resolves_when_installed() -> None:
         obs.MetricsPlugin
         is importlib.import_module("flext_api.client.observability._metrics").MetricsPlugin
     )
+
+
+def test_spellings_of_one_server_are_one_server_address() -> None:
+    """A trailing dot, a default port or a long IPv6 form do not make a new series."""
+    from flext_api._models import HttpRequest
+    from flext_api.client.observability._scope import server_address
+
+    urls = [
+        "https://api.example.com/",
+        "https://API.example.com.:443/x",
+        "https://u@api.example.com/",
+    ]
+    assert {server_address(HttpRequest("GET", url)) for url in urls} == {"api.example.com:443"}
+    v6 = ["http://[::1]/", "http://[0:0::1]:80/"]
+    assert {server_address(HttpRequest("GET", url)) for url in v6} == {"[::1]:80"}

@@ -263,3 +263,37 @@ async def test_a_timed_success_is_counted_at_its_start_plus_elapsed() -> None:
     found = breaker.registry.peek("api.example.com")
     assert found is not None
     assert found.failure_stats == (1, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ("http://api.example.com/a", "http://API.Example.COM./b"),
+        ("http://api.example.com/a", "http://user:pw@api.example.com:80/b"),
+        ("https://api.example.com/a", "https://api.example.com:443/b"),
+        ("http://api.example.com:8080/a", "http://api.example.com:08080/b"),
+        ("http://[::1]:8080/a", "http://[0:0:0:0:0:0:0:1]:8080/b"),
+    ],
+)
+async def test_two_spellings_of_one_host_share_one_breaker(spellings: tuple[str, str]) -> None:
+    """Failures through one spelling of a host open the breaker for every spelling."""
+    first, second = spellings
+    breaker = plugin()
+    upstream = Upstream([ErrorCode.CONNECT_ERROR])
+    for _ in range(5):
+        await breaker.handle(get(first), upstream)
+    result = await breaker.handle(get(second), upstream)
+    assert result.error_code is ErrorCode.CIRCUIT_OPEN
+    assert upstream.calls == 5
+    assert len(breaker.registry) == 1
+
+
+async def test_other_ports_and_hosts_keep_their_own_breakers() -> None:
+    """A non-default port or another host is another breaker, whatever the spelling."""
+    breaker = plugin()
+    upstream = Upstream([ErrorCode.CONNECT_ERROR])
+    for _ in range(5):
+        await breaker.handle(get("http://api.example.com/a"), upstream)
+    for url in ("http://api.example.com:8080/", "http://example.com/", "http://[::2]/"):
+        result = await breaker.handle(get(url), Upstream([200]))
+        assert result.is_success, url

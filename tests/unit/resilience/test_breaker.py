@@ -392,3 +392,17 @@ def test_open_duration_growth_cannot_overflow() -> None:
         assert isinstance(trial, Admit)
         breaker.on_failure(now, 0.1, trial)
     assert breaker.open_until - now == 50.0
+
+
+def test_a_clock_gone_back_does_not_stretch_the_open_time() -> None:
+    """Opened at t=1000 for 30 s, asked at t=0: it half-opens 30 s later, not 1030 s."""
+    breaker = CircuitBreaker(NO_JITTER)
+    for _ in range(5):
+        breaker.on_failure(1000.0, 0.1, admit(breaker, 1000.0))
+    assert state_of(breaker) is BreakerState.OPEN
+    verdict = breaker.allow(0.0)
+    assert isinstance(verdict, Reject)
+    assert verdict.retry_after == 30.0
+    assert isinstance(breaker.allow(29.0), Reject)
+    assert isinstance(breaker.allow(30.0), Admit)
+    assert state_of(breaker) is BreakerState.HALF_OPEN

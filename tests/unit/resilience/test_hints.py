@@ -112,3 +112,16 @@ def test_no_hint_at_all() -> None:
 def test_rate_limit_remaining(headers: dict[str, str], expected: int | None) -> None:
     """Remaining quota is read from the standard or the X- field; junk is None."""
     assert rate_limit_remaining(Headers(headers)) == expected
+
+
+@pytest.mark.parametrize("value", ["\u0661\u0662", "1_0", "+5", "0x10", "12abc", "1.", ".5"])
+def test_retry_after_needs_ascii_delay_seconds(value: str) -> None:
+    """Only ASCII digits make a delay: Unicode digits, underscores and signs are garbage."""
+    assert parse_retry_after(value, 0.0) is None
+
+
+@pytest.mark.parametrize("value", ["\u0661\u0662", "1_0", "+5"])
+def test_reset_and_remaining_need_ascii_digits(value: str) -> None:
+    """RateLimit-Reset and -Remaining in Unicode digits or with underscores are ignored."""
+    assert server_delay_hint(429, {"ratelimit-reset": value}, 0.0) is None
+    assert rate_limit_remaining({"ratelimit-remaining": value}) is None

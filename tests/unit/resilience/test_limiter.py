@@ -244,3 +244,38 @@ async def test_idle_keys_are_evicted() -> None:
     clock.advance(100.0)
     await limiter.acquire("new")
     assert repr(limiter) == "<RateLimiter 10/s burst=1 [1 keys, 0 waiting]>"
+
+
+@pytest.mark.parametrize("hint", [float("inf"), 10 * 365 * 86400.0, 1e300])
+async def test_a_huge_pause_is_capped_at_max_pause(hint: float) -> None:
+    """A far-future Retry-After pauses the key for max_pause seconds, never for years."""
+    clock = FakeClock(start=0.0)
+    limiter = RateLimiter(rate=10.0, clock=clock)
+    limiter.feedback("h", 0.0, retry_after=hint)
+    assert limiter.reserve("h", 0.0) == 60.0
+    capped = RateLimiter(rate=10.0, max_pause=2.0, clock=clock)
+    capped.feedback("h", 0.0, retry_after=hint)
+    assert (await capped.acquire("h")).value == 2.0
+
+
+def test_a_nan_pause_pauses_nothing() -> None:
+    """A NaN hint is no hint: the next slot is free at once."""
+    limiter = RateLimiter(rate=10.0)
+    limiter.feedback("h", 0.0, retry_after=float("nan"))
+    assert limiter.reserve("h", 0.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"recovery": float("nan")},
+        {"recovery": float("inf")},
+        {"max_pause": -1.0},
+        {"max_pause": float("nan")},
+        {"max_pause": float("inf")},
+    ],
+)
+def test_non_finite_adaptivity_settings_are_rejected(kwargs: dict[str, float]) -> None:
+    """NaN or infinite recovery and pause bounds are ValueErrors, not silent NaN rates."""
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        RateLimiter(**kwargs)  # type: ignore[arg-type]

@@ -304,3 +304,17 @@ def test_policy_repr() -> None:
     assert repr(RetryPolicy()) == (
         "<RetryPolicy max_retries=3 statuses=[429, 500, 502, 503, 504] backoff=0.5s*2^n<=10s>"
     )
+
+
+@pytest.mark.parametrize("retries", [0, 1, 5000])
+def test_a_zero_initial_backoff_stays_zero_however_large_the_multiplier(retries: int) -> None:
+    """backoff_initial=0 means no backoff, even where multiplier**n overflows."""
+    config = RetryConfig(backoff_initial=0.0, backoff_multiplier=1e300, jitter=False)
+    assert RetryPolicy(config).backoff(retries) == 0.0
+
+
+def test_an_overflowing_backoff_is_the_cap() -> None:
+    """A multiplier whose power leaves the float range gives backoff_max, never inf."""
+    config = RetryConfig(backoff_initial=0.5, backoff_multiplier=1e300, jitter=False)
+    policy = RetryPolicy(config)
+    assert [policy.backoff(n) for n in (0, 1, 2, 5000)] == [0.5, 10.0, 10.0, 10.0]

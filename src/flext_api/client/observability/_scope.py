@@ -176,10 +176,14 @@ def normalize_method(method: str) -> str:
 
 
 def server_address(request: HttpRequest) -> str:
-    """``host:port`` of the request, with the scheme's default port made explicit."""
+    """``host:port`` of the request, with the scheme's default port made explicit.
+
+    The host is spelt as the per-host policies key it (``request.host``: no trailing
+    dot, compressed IPv6), so ``Example.com.`` and ``example.com:443`` are one series.
+    """
     host = request.host
     if ":" not in host or host.endswith("]"):  # no port (an IPv6 literal ends with "]")
-        default = 443 if request.url[:6].lower() == "https:" else 80
+        default = 443 if request.url.partition(":")[0].lower() in ("https", "wss") else 80
         host = f"{host}:{default}"
     return host
 
