@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from typing import Literal
 
-from .._errors import ErrorCode, NotFoundError, StorageError
+from .._errors import ErrorCode, NotFoundError, PreconditionFailedError, StorageError
 from .._result import FlextResult
 from ._types import ByteStream, FileInfo, ListPage, UploadBody
 
@@ -100,6 +100,8 @@ class StorageBackend(ABC):
         info = await self.stat(src)
         if info.is_failure:
             return FlextResult.fail(info.exception or "stat failed")
+        if src == dst:  # reading and rewriting one object at once could truncate it
+            return _onto_itself("copy", src, overwrite)
         stream = await self.download_stream(src)
         if stream.is_failure:
             return FlextResult.fail(stream.exception or "download failed")
@@ -115,7 +117,7 @@ class StorageBackend(ABC):
     async def rename_file(self, src: str, dst: str, *, overwrite: bool = True) -> FlextResult[None]:
         """Move ``src`` to ``dst`` (copy then delete where the store has no rename)."""
         copied = await self.copy_file(src, dst, overwrite=overwrite)
-        if copied.is_failure:
+        if copied.is_failure or src == dst:  # deleting src would delete the object itself
             return copied
         return await self.delete_file(src)
 
@@ -179,6 +181,18 @@ class StorageBackend(ABC):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def _onto_itself(operation: str, key: str, overwrite: bool) -> FlextResult[None]:
+    """An existing object copied or renamed onto itself: kept as it is, or refused."""
+    if overwrite:
+        return FlextResult.ok(None)
+    return FlextResult.fail(
+        PreconditionFailedError(
+            f"{operation} of {key!r} onto itself: the target exists",
+            details={"path": key, "operation": operation},
+        )
+    )
 
 
 async def _pieces(data: bytes, size: int) -> AsyncIterator[bytes]:

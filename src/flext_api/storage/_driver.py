@@ -22,11 +22,11 @@ import re
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Literal, TypeVar
+from typing import Final, Literal, TypeVar
 
 from .._clock import Clock, get_clock
 from .._config import RetryConfig
-from .._errors import ErrorCode, FlextApiError, InvalidRequestError
+from .._errors import ErrorCode, FlextApiError, InvalidRequestError, PreconditionFailedError
 from .._result import FlextResult
 from ..resilience import GiveUp, Outcome, RetryPolicy, RetryState
 from ._backend import StorageBackend
@@ -149,6 +149,9 @@ class StoreBackend(StorageBackend):
         meta = _check_metadata(metadata)
         if meta.is_failure:
             return FlextResult.fail(meta.exception or "bad metadata")
+        conditions = _check_put_options(content_type, if_none_match, if_match)
+        if conditions.is_failure:
+            return FlextResult.fail(conditions.exception or "bad put options")
         source = Source.of(file)
         if source.is_failure:
             return FlextResult.fail(source.exception or "bad body")
@@ -175,6 +178,10 @@ class StoreBackend(StorageBackend):
         key = validate_key(path)
         if key.is_failure:
             return FlextResult.fail(key.exception or "bad path")
+        if not _is_int(chunk_size) or chunk_size < 1:
+            return FlextResult.fail(
+                InvalidRequestError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
+            )
         return await self._run("download", path, lambda: self._open(path, chunk_size))
 
     async def delete_file(self, path: str) -> FlextResult[None]:
@@ -200,11 +207,17 @@ class StoreBackend(StorageBackend):
         checked = validate_prefix(prefix)
         if checked.is_failure:
             return FlextResult.fail(checked.exception or "bad prefix")
-        if delimiter not in {None, "/"} or limit < 1:
+        if (
+            delimiter not in {None, "/"}
+            or not _is_int(limit)
+            or limit < 1
+            or not (start_after is None or isinstance(start_after, str))
+        ):
             return FlextResult.fail(
                 InvalidRequestError(
-                    f"listing needs delimiter None or '/' and limit >= 1, "
-                    f"got delimiter={delimiter!r} limit={limit}"
+                    "listing needs delimiter None or '/', an int limit >= 1 and a str or "
+                    f"None start_after, got delimiter={delimiter!r} limit={limit!r} "
+                    f"start_after={start_after!r}"
                 )
             )
         return await self._run(
@@ -228,6 +241,8 @@ class StoreBackend(StorageBackend):
             checked = validate_key(key)
             if checked.is_failure:
                 return FlextResult.fail(checked.exception or "bad path")
+        if src == dst:
+            return await self._onto_itself("copy", src, overwrite)
         return await self._run("copy", src, lambda: self._copy(src, dst, overwrite), method="PUT")
 
     async def rename_file(self, src: str, dst: str, *, overwrite: bool = True) -> FlextResult[None]:
@@ -235,9 +250,30 @@ class StoreBackend(StorageBackend):
             checked = validate_key(key)
             if checked.is_failure:
                 return FlextResult.fail(checked.exception or "bad path")
+        if src == dst:
+            return await self._onto_itself("rename", src, overwrite)
         return await self._run(
             "rename", src, lambda: self._rename(src, dst, overwrite), method="PUT"
         )
+
+    async def _onto_itself(self, operation: str, key: str, overwrite: bool) -> FlextResult[None]:
+        """A copy or rename of ``key`` onto itself: nothing moves, and nothing is lost.
+
+        Stores implement rename as copy then delete, which would remove the object; the
+        call succeeds when the object exists (``NOT_FOUND`` otherwise) and, like any
+        existing target, fails with ``PRECONDITION_FAILED`` without ``overwrite``.
+        """
+        found = await self.stat(key)
+        if found.is_failure:
+            return FlextResult.fail(found.exception or "stat failed")
+        if not overwrite:
+            return FlextResult.fail(
+                PreconditionFailedError(
+                    f"{operation} of {key!r} onto itself: the target exists",
+                    details={"path": key, "operation": operation},
+                )
+            )
+        return FlextResult.ok(None)
 
     async def presign(
         self,
@@ -253,7 +289,48 @@ class StoreBackend(StorageBackend):
             return FlextResult.fail(
                 InvalidRequestError(f"presign method must be GET or PUT, got {method!r}")
             )
+        expires: object = expires_in  # callers without a type checker pass seconds
+        if not (isinstance(expires, timedelta) and MIN_EXPIRY <= expires <= MAX_EXPIRY):
+            return FlextResult.fail(
+                InvalidRequestError(
+                    f"presign expires_in must be a timedelta from {MIN_EXPIRY} to "
+                    f"{MAX_EXPIRY.days} days (the limits of S3 and GCS), got {expires_in!r}",
+                    details={"path": path, "expires_in": str(expires_in)},
+                )
+            )
         return await self._run("presign", path, lambda: self._sign(method, path, expires_in))
+
+
+#: The shortest and longest lifetimes of a presigned URL (S3 and GCS accept 1 s to 7 days).
+MIN_EXPIRY: Final = timedelta(seconds=1)
+MAX_EXPIRY: Final = timedelta(days=7)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _header_safe(value: object) -> bool:
+    """Printable ASCII: what can travel in an HTTP header without being refused or split."""
+    return isinstance(value, str) and value != "" and value.isascii() and value.isprintable()
+
+
+def _check_put_options(
+    content_type: object, if_none_match: object, if_match: object
+) -> FlextResult[None]:
+    """Content type and conditions travel as headers: CR/LF, NUL or non-ASCII are refused."""
+    problem: str | None = None
+    if content_type is not None and not _header_safe(content_type):
+        problem = f"content_type must be printable ASCII, got {content_type!r}"
+    elif not isinstance(if_none_match, bool):
+        problem = f"if_none_match must be a bool, got {if_none_match!r}"
+    elif if_match is not None and not _header_safe(if_match):
+        problem = f"if_match must be an ETag in printable ASCII, got {if_match!r}"
+    elif if_none_match and if_match is not None:
+        problem = "if_none_match and if_match exclude each other"
+    if problem is None:
+        return FlextResult.ok(None)
+    return FlextResult.fail(InvalidRequestError(problem, details={"reason": problem}))
 
 
 _RESERVED_META = frozenset({"content_type", "content_length", "etag"})
@@ -264,6 +341,13 @@ _META_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
 def _check_metadata(metadata: Mapping[str, str] | None) -> FlextResult[dict[str, str]]:
     """User metadata: identifier names (lower-cased, as the stores return them), ASCII values."""
     checked: dict[str, str] = {}
+    given_meta: object = metadata  # runtime types vary
+    if given_meta is not None and not isinstance(given_meta, Mapping):
+        return FlextResult.fail(
+            InvalidRequestError(
+                f"metadata must be a mapping of str to str, got {type(given_meta).__name__}"
+            )
+        )
     given: list[tuple[object, object]] = list((metadata or {}).items())  # runtime types vary
     for name, value in given:
         ok_name = (

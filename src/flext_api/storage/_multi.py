@@ -132,6 +132,11 @@ class MultiBackendStorage(StorageBackend):
         except asyncio.CancelledError:
             breaker.release(admit)
             raise
+        except Exception as exc:  # noqa: BLE001 - a backend that raises counts as failed
+            result = FlextResult.fail(_misbehaved(self.name(index), exc))
+        answer: object = result  # a third-party backend may break its annotations
+        if not isinstance(answer, FlextResult):
+            result = FlextResult.fail(_misbehaved(self.name(index), answer))
         elapsed = self._clock.monotonic() - now
         if result.is_success or result.error_code in _DEFINITIVE:
             breaker.on_success(self._clock.monotonic(), elapsed, admit)
@@ -284,7 +289,10 @@ class MultiBackendStorage(StorageBackend):
         source = Source.of(file)
         if source.is_failure:
             return FlextResult.fail(source.exception or "bad body")
-        async with _replayable(source.value) as body:
+        async with _replayable(source.value) as spooled:
+            if spooled.is_failure:
+                return FlextResult.fail(spooled.exception or "reading the body failed")
+            body = spooled.value
             return await self._write(
                 path,
                 lambda backend: backend.upload_file(
@@ -339,7 +347,7 @@ class MultiBackendStorage(StorageBackend):
 
     async def rename_file(self, src: str, dst: str, *, overwrite: bool = True) -> FlextResult[None]:
         copied = await self.copy_file(src, dst, overwrite=overwrite)
-        if copied.is_failure:
+        if copied.is_failure or src == dst:  # deleting src would delete the object itself
             return copied
         return await self.delete_file(src)
 
@@ -438,6 +446,19 @@ class MultiBackendStorage(StorageBackend):
             await backend.close()
 
 
+def _misbehaved(name: str, what: object) -> FlextApiError:
+    """The error for a backend that raised, or answered something other than a FlextResult."""
+    if isinstance(what, FlextApiError):
+        return what
+    shown = f"{type(what).__name__}: {what}" if isinstance(what, Exception) else repr(what)[:200]
+    error = StorageError(
+        f"backend {name} broke the StorageBackend contract: {shown}", details={"backend": name}
+    )
+    if isinstance(what, Exception):
+        error.__cause__ = what
+    return error
+
+
 async def _stream_copy(src: StorageBackend, dst: StorageBackend, key: str) -> FlextResult[str]:
     """Stream ``key`` from ``src`` to ``dst`` with its content type and metadata."""
     stream = await src.download_stream(key)
@@ -454,20 +475,31 @@ async def _stream_copy(src: StorageBackend, dst: StorageBackend, key: str) -> Fl
 
 @contextlib.asynccontextmanager
 async def _replayable(source: Source) -> Any:
-    """The body as something every backend can read again: one-shot streams are spooled."""
+    """The body as something every backend can read again: one-shot streams are spooled.
+
+    Yields a FlextResult: a stream that fails while it is spooled fails the upload
+    before any backend is written to.
+    """
     if source.replayable:
-        yield source.value
+        yield FlextResult.ok(source.value)
         return
     fd, name = tempfile.mkstemp(prefix="flext-upload-")
     os.close(fd)
     spool = Path(name)
     try:
+        spooled: FlextResult[Any] = FlextResult.ok(spool)
         out = await asyncio.to_thread(spool.open, "wb")
         try:
             async for chunk in source.chunks():
                 await asyncio.to_thread(out.write, chunk)
+        except FlextApiError as exc:
+            spooled = FlextResult.fail(exc)
+        except Exception as exc:  # noqa: BLE001 - the caller's stream failed: reported, not raised
+            error = StorageError(f"reading the upload body failed: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            spooled = FlextResult.fail(error)
         finally:
             out.close()
-        yield spool
+        yield spooled
     finally:
         await asyncio.to_thread(spool.unlink, missing_ok=True)

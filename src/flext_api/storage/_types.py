@@ -110,6 +110,8 @@ class Source:
             return FlextResult.ok(cls(path, "path", path.stat().st_size))
         if isinstance(body, AsyncIterable):
             return FlextResult.ok(cls(body, "stream", None))
+        if isinstance(body, io.TextIOBase):
+            return _bad("cannot upload a text file: open it in binary mode ('rb')")
         if isinstance(body, io.IOBase) or (hasattr(body, "read") and not isinstance(body, str)):
             seekable = bool(getattr(body, "seekable", lambda: False)())
             return FlextResult.ok(cls(body, "file" if seekable else "stream-file", None))
@@ -137,6 +139,12 @@ class Source:
             return
         if self.kind == "stream":
             async for chunk in self.value:  # type: ignore[attr-defined]
+                # bytes(5) is five zero bytes and bytes("x") a TypeError: only buffers pass.
+                if not isinstance(chunk, bytes | bytearray | memoryview):
+                    raise InvalidRequestError(
+                        f"an upload stream must yield bytes, got {type(chunk).__name__}",
+                        code=ErrorCode.INVALID_REQUEST,
+                    )
                 if chunk:
                     yield bytes(chunk)
             return
@@ -146,7 +154,12 @@ class Source:
             handle = cast("IO[bytes]", self.value)
         try:
             while chunk := await asyncio.to_thread(handle.read, size):
-                yield chunk
+                if not isinstance(chunk, bytes | bytearray | memoryview):
+                    raise InvalidRequestError(
+                        f"an upload file must read bytes, got {type(chunk).__name__}",
+                        code=ErrorCode.INVALID_REQUEST,
+                    )
+                yield bytes(chunk)
         finally:
             if self.kind == "path":
                 handle.close()

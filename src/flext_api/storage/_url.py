@@ -25,8 +25,22 @@ __all__ = ["open_storage", "split_url"]
 
 def split_url(url: str) -> FlextResult[tuple[str, str, str]]:
     """``(scheme, bucket, key)``; for ``file://`` the bucket is the directory."""
-    parts = urlsplit(url)
+    given: object = url  # runtime types vary
+    if not isinstance(given, str):
+        return FlextResult.fail(ConfigError(f"a storage URL is a str, got {type(given).__name__}"))
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unbalanced '[' in the host, for one
+        return FlextResult.fail(ConfigError(f"{url!r} is not a URL: {exc}"))
     scheme = parts.scheme.lower()
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        # Dropping them would silently address another object ("a?v=2" is not "a").
+        return FlextResult.fail(
+            ConfigError(
+                f"{url!r}: a storage URL takes no query or fragment (encode '?' as %3F "
+                "and '#' as %23 in a key)"
+            )
+        )
     if scheme in {"s3", "az", "gs"}:
         if not parts.netloc:
             return FlextResult.fail(ConfigError(f"{url!r} has no bucket or container"))
@@ -34,6 +48,10 @@ def split_url(url: str) -> FlextResult[tuple[str, str, str]]:
     if scheme == "memory":
         return FlextResult.ok((scheme, "", unquote(parts.netloc + parts.path).lstrip("/")))
     if scheme == "file":
+        if parts.netloc not in {"", "localhost"}:
+            return FlextResult.fail(
+                ConfigError(f"{url!r}: a file URL names a local path (file:///dir/key)")
+            )
         return FlextResult.ok((scheme, "/", unquote(parts.path).lstrip("/")))
     return FlextResult.fail(ConfigError(f"{url!r}: the scheme must be s3, az, gs, file or memory"))
 
@@ -50,7 +68,19 @@ def open_storage(
     if split.is_failure:
         return FlextResult.fail(split.exception or "bad url")
     scheme, bucket, key = split.value
-    env = os.environ if env is None else env
+    try:
+        return _open(scheme, bucket, key, os.environ if env is None else env, options)
+    except Exception as exc:  # noqa: BLE001 - building a backend does no network I/O
+        # Unknown options, refused values, a root that cannot be created, or the
+        # store library refusing its configuration (obstore's own exception types).
+        error = ConfigError(f"cannot open {url!r}: {type(exc).__name__}: {exc}".splitlines()[0])
+        error.__cause__ = exc
+        return FlextResult.fail(error)
+
+
+def _open(
+    scheme: str, bucket: str, key: str, env: Mapping[str, str], options: Mapping[str, Any]
+) -> FlextResult[tuple[StorageBackend, str]]:
     given = {k: v for k, v in options.items() if v is not None}
     if scheme == "file":
         from ._local import LocalStorage

@@ -43,7 +43,7 @@ from .._clock import Clock, get_clock, system_clock
 from .._config import PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
-from ._base import map_os_error, transport_error, watchdog_error
+from ._base import check_status, map_os_error, transport_error, watchdog_error
 from ._slots import PoolSlots
 from ._watchdog import Watch, Watchdog
 
@@ -347,6 +347,8 @@ class AiohttpTransport:
                     timeout=self._connect_timeout(timeout.connect),
                 )
             connecting = False
+            if not 100 <= resp.status <= 599:  # inline: the usual answer costs no call
+                check_status(resp.status, request)
             version = resp.version
             # A body that arrived whole with its head (the usual small answer) is not
             # streamed even when asked: the bytes are in memory already, and handing

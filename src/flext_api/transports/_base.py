@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
 
-__all__ = ["Transport", "map_os_error", "transport_error"]
+__all__ = ["Transport", "check_status", "map_os_error", "transport_error"]
 
 
 @runtime_checkable
@@ -58,6 +58,22 @@ def transport_error(
     if cause is not None:
         err.__cause__ = cause
     return err
+
+
+def check_status(status: int, request: HttpRequest) -> None:
+    """Raise PROTOCOL_ERROR for a status line outside 100-599 (RFC 9110 section 15).
+
+    Parsers accept any three digits; an answer of ``999`` or ``042`` is not HTTP, and
+    passing it on would let callers treat it as a success or an unknown class.
+    """
+    if not 100 <= status <= 599:
+        raise transport_error(
+            ErrorCode.PROTOCOL_ERROR,
+            f"protocol error on {request.method} {request.host}: "
+            f"status {status} is outside 100-599",
+            request,
+            None,
+        )
 
 
 def watchdog_error(

@@ -45,7 +45,7 @@ from .._clock import Clock, get_clock
 from .._config import PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
-from ._base import Transport, map_os_error, transport_error, watchdog_error
+from ._base import Transport, check_status, map_os_error, transport_error, watchdog_error
 from ._slots import PoolSlots
 from ._watchdog import Watch, Watchdog
 
@@ -519,6 +519,8 @@ class H1Transport:
             parser = conn.parser
             raw = conn.raw_headers
             status = parser.get_status_code()
+            if not 100 <= status <= 599:
+                check_status(status, request)
             version = parser.get_http_version()
             content: bytes | None = None
             body: AsyncIterator[bytes] | None = None
@@ -693,6 +695,8 @@ class H1Transport:
         self, exc: Exception, request: HttpRequest, *, connecting: bool
     ) -> FlextApiError:
         """Map one OS/parser/asyncio error to the most specific code (the only place)."""
+        if isinstance(exc, FlextApiError):
+            return exc
         code: ErrorCode
         detail = str(exc) or type(exc).__name__
         if isinstance(exc, _BodyFailed):

@@ -23,7 +23,7 @@ from .._clock import Clock, get_clock
 from .._config import PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
-from ._base import map_os_error, transport_error
+from ._base import check_status, map_os_error, transport_error
 
 __all__ = ["HttpxTransport"]
 
@@ -94,6 +94,9 @@ class HttpxTransport:
                 timeout=self._httpx_timeout(request),
             )
             resp = await self._client.send(built, stream=stream)
+            if not 100 <= resp.status_code <= 599:
+                await resp.aclose()
+                check_status(resp.status_code, request)
             response = HttpResponse(
                 resp.status_code,
                 headers=resp.headers.multi_items(),
