@@ -43,15 +43,23 @@ def _config(url: str, parser: str) -> dict[str, Any]:
     }
 
 
-def _get(port: int, target: str) -> tuple[int, dict[str, Any]]:
-    """One ``GET target`` on a fresh connection: the status and the JSON body."""
+def _send(port: int, head: bytes) -> tuple[int, bytes]:
+    """One raw request head on a fresh connection: the status and the body."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        sock.sendall(head)
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)
-    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-    return int(head.split(b" ")[1]), json.loads(body)
+    head_in, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    return int(head_in.split(b" ")[1]), body
+
+
+def _get(port: int, target: str) -> tuple[int, dict[str, Any]]:
+    """One ``GET target`` on a fresh connection: the status and the JSON body."""
+    status, body = _send(
+        port, f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    )
+    return status, json.loads(body)
 
 
 @pytest.mark.parametrize("parser", PARSERS)
@@ -140,17 +148,6 @@ def _hosts_config(url: str, parser: str) -> dict[str, Any]:
         {"name": "other", "match": {"path_prefix": "/"}, "cluster": "svc"},
     ]
     return config
-
-
-def _send(port: int, head: bytes) -> tuple[int, bytes]:
-    """One raw request head on a fresh connection: the status and the body."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(head)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    head_in, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-    return int(head_in.split(b" ")[1]), body
 
 
 @pytest.mark.parametrize("parser", PARSERS)
