@@ -90,6 +90,11 @@ def _safe(value: str) -> bytes:
     return "".join(c for c in value if c >= " " and c != "\x7f").encode("utf-8", "replace")
 
 
+def _clean(value: bytes) -> bytes:
+    """``value`` with control bytes (CR, LF, NUL...) removed."""
+    return bytes(b for b in value if b >= 0x20 and b != 0x7F)
+
+
 def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -275,10 +280,12 @@ class EdgeAuth:
                 status = response.status
                 answer = response.headers
                 if 200 <= status < 300:
+                    # Every value, as the bytes the service sent (aiohttp decodes them as
+                    # UTF-8 with surrogateescape), control characters removed.
                     copied = tuple(
-                        (name.encode(), answer[name].encode("latin-1"))
+                        (name.encode(), _clean(value.encode("utf-8", "surrogateescape")))
                         for name in forward.copy_headers
-                        if name in answer
+                        for value in answer.getall(name, ())
                     )
                     return Identity(
                         subject=answer.get(forward.subject_header, ""),
@@ -290,6 +297,8 @@ class EdgeAuth:
             return Denied(503, "The authentication service is unavailable.")
         if status == 403:
             return Denied(403, "The authentication service refused the request.")
+        if status >= 500:  # the service failed: the credentials were not judged
+            return Denied(503, "The authentication service is unavailable.")
         return Denied(401, "The authentication service refused the credentials.", challenges)
 
     def upstream_names(self) -> frozenset[bytes]:

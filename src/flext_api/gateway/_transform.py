@@ -5,11 +5,17 @@ streaming untouched unless the route has a field list AND the upstream answered
 ``application/json``: such a body (up to ``max_json_bytes``) is held, filtered at the
 top level of the object and sent with a corrected ``Content-Length``; a bigger body, a
 non-object, or JSON that does not parse is sent as it came (the filter never breaks a
-response it cannot read).
+response it cannot read). The members kept are copied byte for byte, never decoded and
+re-encoded, so numbers beyond 64 bits or a double's precision arrive as the upstream
+wrote them. A route with a field list asks the upstream for an unencoded body (its
+``Accept-Encoding`` is dropped), so a client cannot step around the filter by asking
+for gzip.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -19,6 +25,45 @@ from starlette.types import Message, Scope, Send
 from ._edge_config import TransformConfig
 
 __all__ = ["CompiledTransform"]
+
+# A JSON string, or one structural character: what a member's value is delimited by.
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]', re.S)
+_SPACE = re.compile(rb"[ \t\n\r]*")
+
+
+def _members(body: bytes) -> Iterator[tuple[bytes, str, bytes]]:
+    """``(raw key, key, raw value)`` of each member of a JSON object already validated."""
+    at = _SPACE.match(body, 0).end() + 1  # type: ignore[union-attr]  # past "{"
+    while True:
+        at = _SPACE.match(body, at).end()  # type: ignore[union-attr]
+        if body[at : at + 1] == b"}":
+            return
+        key = _TOKEN.match(body, at)
+        assert key is not None
+        at = _SPACE.match(body, key.end()).end() + 1  # type: ignore[union-attr]  # past ":"
+        start = _SPACE.match(body, at).end()  # type: ignore[union-attr]
+        depth, end = 0, start
+        for token in _TOKEN.finditer(body, start):
+            char = token.group()
+            if char in (b"[", b"{"):
+                depth += 1
+            elif char in (b"]", b"}"):
+                if depth == 0:
+                    end = token.start()
+                    break
+                depth -= 1
+            elif char == b"," and depth == 0:
+                end = token.start()
+                break
+            if depth == 0 and char not in (b",", b"[", b"{"):
+                end = token.end()  # a string or a closed container ends the value
+                break
+        raw = body[start:end].rstrip(b" \t\n\r")
+        name: str = orjson.loads(key.group())
+        yield key.group(), name, raw
+        at = _SPACE.match(body, end).end()  # type: ignore[union-attr]
+        if body[at : at + 1] == b",":
+            at += 1
 
 
 class CompiledTransform:
@@ -39,7 +84,8 @@ class CompiledTransform:
 
     def request(self, scope: Scope) -> Scope:
         """``scope`` with the header and query rules applied (a new dict)."""
-        headers = [(n, v) for n, v in scope["headers"] if n not in self.remove] + self.add
+        remove = self.remove | {b"accept-encoding"} if self.filters_response else self.remove
+        headers = [(n, v) for n, v in scope["headers"] if n not in remove] + self.add
         query: bytes = scope.get("query_string", b"")
         if self.query_add or self.query_remove:
             pairs = [
@@ -63,12 +109,12 @@ class CompiledTransform:
             return None
         if not isinstance(document, dict):
             return None
-        kept = {
-            k: v
-            for k, v in document.items()
-            if (self.allow is None or k in self.allow) and k not in self.deny
-        }
-        return orjson.dumps(kept)
+        kept = [
+            raw_key + b":" + raw
+            for raw_key, key, raw in _members(body)
+            if (self.allow is None or key in self.allow) and key not in self.deny
+        ]
+        return b"{" + b",".join(kept) + b"}"
 
     def response_send(self, send: Send) -> Send:
         """A ``send`` that filters a JSON object body (see module docstring)."""

@@ -4,7 +4,11 @@ The upstream is chosen by the route's cluster (breakers and ejection apply) and 
 with aiohttp's WebSocket client, offering the client's subprotocols; the one the upstream
 picks is the one accepted towards the client. Each direction awaits the send before it
 reads the next message, so a slow side slows the other (backpressure) instead of
-queueing without bound. A close from either side is passed on with its code and reason.
+queueing without bound. A close from either side is passed on with its code and reason;
+the codes that may never be sent in a close frame (1005, 1006, 1015) are mapped to ones
+that may. The handshake with the upstream is bounded by the route's ``per_try`` timeout
+(504 ``upstream_timeout``), and a message from the upstream is bounded by the size the
+listener allows a client's (a bigger one closes both sides with 1009).
 The session keeps the config snapshot it started with: a reload never closes it.
 """
 
@@ -23,7 +27,11 @@ from ._headers import strip_hop_by_hop
 from ._proxy import send_gateway_problem, upstream_path
 from ._reasons import Reason
 
-__all__ = ["WebSocketSession", "proxy_websocket", "refuse_websocket"]
+__all__ = ["MAX_MESSAGE_BYTES", "WebSocketSession", "proxy_websocket", "refuse_websocket"]
+
+# uvicorn's default ``ws_max_size``: the listener refuses a bigger message from a client,
+# so an upstream gets the same bound.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 _SKIP = frozenset(
     {
@@ -112,19 +120,26 @@ async def proxy_websocket(gateway: Gateway, scope: Scope, receive: Receive, send
     session = gateway.websocket_session()
     start = cluster.clock.monotonic()
     try:
-        upstream = await session.ws_connect(
-            url,
-            protocols=tuple(scope.get("subprotocols", ())),
-            headers=headers,
-            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=timeouts.connect),
-            autoping=True,
-            max_msg_size=0,
-        )
+        # aiohttp's ws timeouts do not cover the handshake: an upstream that accepts the
+        # connection and never answers would hold the client for the session's default.
+        async with asyncio.timeout(min(timeouts.per_try, timeouts.total)):
+            upstream = await session.ws_connect(
+                url,
+                protocols=tuple(scope.get("subprotocols", ())),
+                headers=headers,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=timeouts.connect),
+                autoping=True,
+                max_msg_size=MAX_MESSAGE_BYTES,
+            )
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         duration = cluster.clock.monotonic() - start
-        cluster.report(picked, status=None, error=ErrorCode.CONNECT_ERROR, duration=duration)
+        timed_out = isinstance(exc, TimeoutError) and not isinstance(exc, aiohttp.ClientError)
+        error = ErrorCode.READ_TIMEOUT if timed_out else ErrorCode.CONNECT_ERROR
+        cluster.report(picked, status=None, error=error, duration=duration)
         failed = (
-            Reason.UPSTREAM_RESET
+            Reason.UPSTREAM_TIMEOUT
+            if timed_out
+            else Reason.UPSTREAM_RESET
             if isinstance(exc, aiohttp.WSServerHandshakeError)
             else Reason.CONNECT_FAILURE
         )
@@ -159,7 +174,7 @@ async def _pump(
             if message["type"] == "websocket.disconnect":
                 if not ws.closed:
                     ws.closed = True
-                    code = message.get("code", 1000)
+                    code = _sendable(message.get("code", 1000), gone=1001)
                     reason = message.get("reason") or ""
                     await upstream.close(code=code, message=reason.encode())
                 return
@@ -205,10 +220,14 @@ async def _pump(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _sendable(code: int) -> int:
-    """1005/1006/1015 must never be sent in a close frame: they become 1011/1000."""
+def _sendable(code: int, *, gone: int = 1011) -> int:
+    """A close code that may be sent (RFC 6455 §7.4.1): 1005 -> 1000, 1006/1015 -> ``gone``.
+
+    ``gone`` is 1011 towards the client (its upstream failed) and 1001 towards the
+    upstream (its client went away).
+    """
     if code == 1005:
         return 1000
     if code in (1006, 1015):
-        return 1011
+        return gone
     return code

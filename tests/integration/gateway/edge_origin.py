@@ -6,7 +6,10 @@
 - ``/sse``: events until ``release("end")``;
 - ``/doc``: a JSON object with ``id``, ``name``, ``secret``;
 - ``/echo``: the request headers and query as JSON;
+- ``/raw?b=&ct=&gz=``: the body ``b`` as sent, of type ``ct`` (default JSON); with ``gz``
+  set, gzip-encoded when the request accepts gzip;
 - ``/auth``: a forward-auth service (200 for ``Bearer good``, 403 for ``Bearer banned``,
+  200 with two UTF-8 ``X-User`` values for ``Bearer utf8``, 500 for ``Bearer broken``,
   else 401); ``/health``.
 
 Every request is recorded.
@@ -15,12 +18,14 @@ Every request is recorded.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 import threading
 from collections import Counter
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 HOST = "127.0.0.1"
 
@@ -73,6 +78,7 @@ class EdgeOrigin:
         app.router.add_get("/sse", self._sse)
         app.router.add_get("/doc", self._doc)
         app.router.add_get("/echo", self._echo)
+        app.router.add_get("/raw", self._raw)
         app.router.add_get("/health", self._health)
         app.router.add_get("/auth", self._auth)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -87,7 +93,7 @@ class EdgeOrigin:
             "method": request.method,
             "path": request.path,
             "query": request.query_string,
-            "headers": {k.lower(): v for k, v in request.headers.items()},
+            "headers": {k.lower(): ",".join(request.headers.getall(k)) for k in request.headers},
         }
         self.requests.append(record)
         return record
@@ -131,6 +137,16 @@ class EdgeOrigin:
         self._record(request)
         return web.json_response({"id": 7, "name": "widget", "secret": "s3"})
 
+    async def _raw(self, request: web.Request) -> web.Response:
+        self._record(request)
+        content_type = request.query.get("ct", "application/json")
+        body = request.query["b"].encode()
+        headers = {"Content-Type": content_type}
+        if "gz" in request.query and "gzip" in request.headers.get("Accept-Encoding", ""):
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        return web.Response(body=body, headers=headers)
+
     async def _echo(self, request: web.Request) -> web.Response:
         return web.json_response(self._record(request))
 
@@ -140,6 +156,11 @@ class EdgeOrigin:
             return web.Response(headers={"X-User": "alice", "X-Auth-Subject": "alice"})
         if request.headers.get("Authorization") == "Bearer banned":
             return web.Response(status=403)
+        if request.headers.get("Authorization") == "Bearer utf8":
+            lines = [("X-User", "z\u00fcr\u20ac"), ("X-User", "second")]
+            return web.Response(headers=CIMultiDict(lines))
+        if request.headers.get("Authorization") == "Bearer broken":
+            return web.Response(status=500)
         return web.Response(status=401, headers={"WWW-Authenticate": 'Bearer realm="fa"'})
 
     async def _health(self, request: web.Request) -> web.Response:

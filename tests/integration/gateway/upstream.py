@@ -4,12 +4,14 @@ Endpoints: ``/echo/...`` (method, path, query, headers, body length as JSON), ``
 (counts a streamed body), ``/download?n=`` (streams ``n`` bytes), ``/sse`` (one event per
 ``release()`` of the test's gate), ``/cut`` (a head and half a body, then the connection
 is dropped), ``/drop-after-body`` (reads the body, then drops the connection), ``/ws``
-(echo; a text ``close:CODE:REASON`` makes it close with that code), ``/status/N``.
+(echo; a text ``close:CODE:REASON`` makes it close with that code, ``big:N`` makes it
+send a text message of ``N`` bytes), ``/status/N``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import threading
@@ -170,6 +172,10 @@ class Upstream:
                     _, code, reason = msg.data.split(":", 2)
                     await ws.close(code=int(code), message=reason.encode())
                     break
+                if msg.data.startswith("big:"):
+                    with contextlib.suppress(ConnectionError):  # refused mid-send
+                        await ws.send_str("b" * int(msg.data[4:]))
+                    continue
                 await ws.send_str(msg.data)
             elif msg.type is WSMsgType.BINARY:
                 await ws.send_bytes(msg.data)
