@@ -30,6 +30,7 @@ from starlette.types import Receive, Scope, Send
 from .._config import IDEMPOTENT_METHODS, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
+from ..transports._base import INVALID_STATUS
 from ._cluster import Cluster
 from ._config import GatewayTimeouts, RouteConfig, RouteRetry
 from ._headers import TrustedProxies, apply_rules, forward_pairs, response_pairs
@@ -339,6 +340,8 @@ class Exchange:
                     result.status = Reason.CLIENT_DISCONNECT.status
                     return result
                 reason, code = reason_for_code(exc.code), exc.code
+                if exc.details.get("reason") == INVALID_STATUS:
+                    reason = Reason.INVALID_RESPONSE  # a status outside 100-599
             else:
                 status = response.status_code
                 if status > 599 or status < 100:

@@ -18,7 +18,10 @@ from typing import Any, Protocol, runtime_checkable
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
 
-__all__ = ["Transport", "check_status", "map_os_error", "transport_error"]
+__all__ = ["INVALID_STATUS", "Transport", "check_status", "map_os_error", "transport_error"]
+
+#: ``details["reason"]`` of the ``PROTOCOL_ERROR`` for a status outside 100-599.
+INVALID_STATUS = "invalid_status"
 
 
 @runtime_checkable
@@ -67,13 +70,15 @@ def check_status(status: int, request: HttpRequest) -> None:
     passing it on would let callers treat it as a success or an unknown class.
     """
     if not 100 <= status <= 599:
-        raise transport_error(
+        err = transport_error(
             ErrorCode.PROTOCOL_ERROR,
             f"protocol error on {request.method} {request.host}: "
             f"status {status} is outside 100-599",
             request,
             None,
         )
+        err.details.update(reason=INVALID_STATUS, status=status)
+        raise err
 
 
 def watchdog_error(
