@@ -274,4 +274,6 @@ async def test_an_endless_server_pause_is_bounded(redis_server: RedisServer) -> 
     for result in (endless, years):
         assert result.error_code is ErrorCode.RATE_LIMITED
         assert result.exception is not None
-        assert result.exception.retry_after == pytest.approx(60.0, abs=1.0)
+        # Bounded by max_pause (60 s), not years; wide below so a slow machine passes.
+        assert result.exception.retry_after is not None
+        assert 30.0 < result.exception.retry_after <= 61.0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,11 +33,10 @@ async def test_an_upstream_that_never_answers_the_handshake_is_a_504(run_gateway
         silent.listen(8)  # connections complete in the backlog; nothing ever answers
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         gw = run_gateway(basic_config(url, timeouts={"per_try": 0.5}))
-        started = time.monotonic()
-        async with aiohttp.ClientSession() as session:
+        # A guard, not a speed check: the gateway used to hold the client for 300 s.
+        async with aiohttp.ClientSession() as session, asyncio.timeout(120):
             with pytest.raises(aiohttp.WSServerHandshakeError) as info:
                 await session.ws_connect(gw.url + "/ws", timeout=aiohttp.ClientWSTimeout())
-        assert time.monotonic() - started < 20
     assert info.value.status == 504
     assert info.value.headers is not None
     assert info.value.headers["X-Gateway-Reason"] == "upstream_timeout"
