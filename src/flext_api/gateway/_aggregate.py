@@ -4,9 +4,10 @@ Each backend is a ``GET`` to one instance of its cluster (picked by the cluster'
 balancer and breakers, reported back like any proxied attempt), bounded by the
 backend's own ``timeout``. The merged answer is sent as soon as every backend answered
 or ran out of time, so a slow backend costs at most its timeout. A backend that failed,
-timed out, or answered something other than 2xx JSON is left out: its key is listed in
-``_partial`` and the response carries ``X-Aggregate-Partial: true`` (status 200 while
-at least one backend answered, 502 when none did).
+timed out, answered more than ``max_body_bytes`` or something other than 2xx JSON is
+left out: its key is listed in ``_partial`` and the response carries
+``X-Aggregate-Partial: true`` (status 200 while at least one backend answered, 502
+when none did). In a ``flat`` merge a backend's own ``_partial`` key is dropped.
 """
 
 from __future__ import annotations
@@ -27,9 +28,7 @@ from ._reasons import Reason
 __all__ = ["aggregate"]
 
 
-async def _call(
-    backend: AggregateBackend, cluster: Cluster, headers: Headers, request_id: bytes
-) -> Any:
+async def _call(backend: AggregateBackend, cluster: Cluster, headers: Headers, limit: int) -> Any:
     picked = cluster.pick(set())
     if isinstance(picked, Reason):
         raise LookupError(picked.value)
@@ -43,7 +42,7 @@ async def _call(
         ),
     )
     try:
-        response = await cluster.transport.send(request)
+        response = await cluster.transport.send(request, stream=True)
     except FlextApiError as exc:
         cluster.report(
             picked, status=None, error=exc.code, duration=cluster.clock.monotonic() - start
@@ -58,17 +57,25 @@ async def _call(
         error=None,
         duration=cluster.clock.monotonic() - start,
     )
-    if not 200 <= response.status_code < 300:
-        raise LookupError(f"status {response.status_code}")
-    return orjson.loads(response.content)
+    try:
+        if not 200 <= response.status_code < 300:
+            raise LookupError(f"status {response.status_code}")
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > limit:  # a backend cannot make the gateway buffer without end
+                raise LookupError(f"body over max_body_bytes ({limit})")
+    finally:
+        await response.aclose()
+    return orjson.loads(bytes(body))
 
 
 async def _bounded(
-    backend: AggregateBackend, cluster: Cluster, headers: Headers, request_id: bytes
+    backend: AggregateBackend, cluster: Cluster, headers: Headers, limit: int
 ) -> tuple[str, Any, str | None]:
     try:
         async with asyncio.timeout(backend.timeout):
-            return backend.key, await _call(backend, cluster, headers, request_id), None
+            return backend.key, await _call(backend, cluster, headers, limit), None
     except TimeoutError:
         return backend.key, None, "timeout"
     except (FlextApiError, LookupError, orjson.JSONDecodeError) as exc:
@@ -93,7 +100,7 @@ async def aggregate(
         + [("x-request-id", request_id.decode("latin-1")), ("accept", "application/json")]
     )
     results = await asyncio.gather(
-        *(_bounded(b, clusters[b.cluster], headers, request_id) for b in config.backends)
+        *(_bounded(b, clusters[b.cluster], headers, config.max_body_bytes) for b in config.backends)
     )
     merged: dict[str, Any] = {}
     failed: list[str] = []
@@ -101,6 +108,7 @@ async def aggregate(
         if error is not None:
             failed.append(key)
         elif config.merge == "flat" and isinstance(value, dict):
+            value.pop("_partial", None)  # the marker is the gateway's alone
             merged.update(value)
         else:
             merged[key] = value

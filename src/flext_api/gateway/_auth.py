@@ -90,6 +90,9 @@ def _safe(value: str) -> bytes:
     return "".join(c for c in value if c >= " " and c != "\x7f").encode("utf-8", "replace")
 
 
+_AUTH_BODY_MAX = 65536  # the most of a forward-auth answer's body read (and dropped)
+
+
 def _clean(value: bytes) -> bytes:
     """``value`` with control bytes (CR, LF, NUL...) removed."""
     return bytes(b for b in value if b >= 0x20 and b != 0x7F)
@@ -264,7 +267,10 @@ class EdgeAuth:
         }
         headers["X-Forwarded-Method"] = scope.get("method", "GET")
         query = scope.get("query_string", b"").decode("latin-1")
-        headers["X-Forwarded-Uri"] = scope["path"] + ("?" + query if query else "")
+        # The path as the client sent it (percent-encoded): the decoded one may hold
+        # CR/LF from %0d%0a, which no header may carry.
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        headers["X-Forwarded-Uri"] = raw_path.decode("latin-1") + ("?" + query if query else "")
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
@@ -276,7 +282,13 @@ class EdgeAuth:
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=forward.timeout),
             ) as response:
-                await response.read()
+                # Only the status and headers count: read a small body to keep the
+                # connection, never a big one (leaving the block closes it instead).
+                read = 0
+                async for chunk in response.content.iter_chunked(16384):
+                    read += len(chunk)
+                    if read > _AUTH_BODY_MAX:
+                        break
                 status = response.status
                 answer = response.headers
                 if 200 <= status < 300:

@@ -203,6 +203,13 @@ class AggregateBackend(_Model):
     path: str
     timeout: float = Field(default=2.0, gt=0)
 
+    @field_validator("key")
+    @classmethod
+    def _not_the_marker(cls, value: str) -> str:
+        if value == "_partial":
+            raise ValueError("'_partial' is the marker of a partial answer, not a key")
+        return value
+
     @field_validator("path")
     @classmethod
     def _absolute(cls, value: str) -> str:
@@ -215,12 +222,15 @@ class AggregateConfig(_Model):
     """A composite route: the backends are called concurrently, their JSON merged.
 
     Each answer lands under its ``key`` (``merge: keyed``) or its object's keys are merged
-    into one object (``merge: flat``). A backend that fails or passes its ``timeout`` is
-    left out, listed in ``_partial`` and the response carries ``X-Aggregate-Partial``.
+    into one object (``merge: flat``; a backend's own ``_partial`` key is dropped, the
+    marker is the gateway's). A backend that fails, passes its ``timeout`` or answers
+    more than ``max_body_bytes`` is left out, listed in ``_partial`` and the response
+    carries ``X-Aggregate-Partial``.
     """
 
     backends: list[AggregateBackend] = Field(min_length=1)
     merge: Literal["keyed", "flat"] = "keyed"
+    max_body_bytes: int = Field(default=1 << 20, ge=1)
 
 
 class RoutePolicies(_Model):

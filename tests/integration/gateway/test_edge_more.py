@@ -10,7 +10,9 @@ from typing import Any
 
 import orjson
 import pytest
+from yarl import URL
 
+from flext_api.gateway import GatewayConfig
 from tests.integration.gateway.conftest import LiveGateway
 from tests.integration.gateway.edge_origin import EdgeOrigin
 from tests.integration.gateway.edge_support import edge_config, fetch, origin
@@ -267,3 +269,51 @@ async def test_purge_with_the_store_down_is_503(origin: EdgeOrigin, run_gateway:
     assert served[0] == 200
     assert status == 503, body
     assert b"cache store" in body
+
+
+async def test_aggregate_bounds_a_backend_body(origin: EdgeOrigin, run_gateway: Run) -> None:
+    """A backend answering more than max_body_bytes is left out, not buffered whole."""
+    backends = [
+        {"key": "doc", "cluster": "svc", "path": "/doc"},
+        {"key": "big", "cluster": "svc", "path": "/c/big?n=5000&cc=no-store"},
+    ]
+    config = edge_config(origin.url, aggregate={"backends": backends, "max_body_bytes": 1000})
+    status, headers, body = await fetch(run_gateway(config).url + "/any")
+    merged = orjson.loads(body)
+    assert (status, headers["X-Aggregate-Partial"], merged["_partial"]) == (200, "true", ["big"])
+    assert merged["doc"]["id"] == 7
+
+
+async def test_a_backend_cannot_fake_the_partial_marker(
+    origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """In a flat merge a backend's own _partial key is dropped; no backend key may be it."""
+    fake = (
+        "/raw?b=%7B%22_partial%22%3A%5B%22doc%22%5D%2C%22a%22%3A1%7D"  # {"_partial":["doc"],"a":1}
+    )
+    backends = [
+        {"key": "doc", "cluster": "svc", "path": "/doc"},
+        {"key": "fake", "cluster": "svc", "path": fake},
+    ]
+    config = edge_config(origin.url, aggregate={"backends": backends, "merge": "flat"})
+    status, headers, body = await fetch(run_gateway(config).url + "/any")
+    merged = orjson.loads(body)
+    assert (status, merged["a"], merged["id"]) == (200, 1, 7)
+    assert "_partial" not in merged and "X-Aggregate-Partial" not in headers
+    marker = [{"key": "_partial", "cluster": "svc", "path": "/doc"}]
+    with pytest.raises(ValueError, match="marker"):
+        GatewayConfig.model_validate(edge_config(origin.url, aggregate={"backends": marker}))
+
+
+async def test_forward_auth_gets_the_raw_uri(origin: EdgeOrigin, run_gateway: Run) -> None:
+    """X-Forwarded-Uri is the path as sent: a decoded %0d%0a cannot break the header."""
+    edge = {"auth": {"forward": {"url": origin.url + "/auth"}}}
+    gw = run_gateway(edge_config(origin.url, edge=edge, auth={"methods": ["forward"]}))
+    status, _, _ = await fetch(
+        URL(gw.url + "/echo/a%0d%0aX-Injected:%201?q=1", encoded=True),
+        headers={"Authorization": "Bearer good"},
+    )
+    asked = [r for r in origin.requests if r["path"] == "/auth"]
+    assert status != 500
+    assert asked[-1]["headers"]["x-forwarded-uri"] == "/echo/a%0d%0aX-Injected:%201?q=1"
+    assert "x-injected" not in asked[-1]["headers"]
