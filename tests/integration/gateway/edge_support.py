@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 from multidict import CIMultiDict
+from yarl import URL
 
 from tests.integration.gateway.edge_origin import EdgeOrigin
 
@@ -40,7 +41,7 @@ def edge_config(*urls: str, edge: dict[str, Any] | None = None, **route: Any) ->
 
 
 async def fetch(
-    url: str, method: str = "GET", **kwargs: Any
+    url: str | URL, method: str = "GET", **kwargs: Any
 ) -> tuple[int, CIMultiDict[str], bytes]:
     """One request with a fresh session: status, headers, body."""
     async with (
