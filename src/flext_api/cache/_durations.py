@@ -6,6 +6,8 @@ import math
 from datetime import timedelta
 from typing import TypeAlias
 
+from .._numbers import is_int, is_real
+
 __all__ = ["Duration", "to_count", "to_seconds"]
 
 Duration: TypeAlias = "float | int | timedelta"
@@ -18,7 +20,7 @@ def to_seconds(value: Duration, name: str, *, allow_zero: bool = True) -> float:
     """
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
-    elif isinstance(value, bool) or not isinstance(value, int | float):
+    elif not is_real(value):
         raise TypeError(
             f"{name} must be seconds (float) or a timedelta, got {type(value).__name__}"
         )
@@ -37,7 +39,7 @@ def to_count(value: object, name: str) -> int:
     slip through a ``< 1`` check and leave a bound that never holds (``len(x) > nan`` is
     always False) or fails later far from its cause.
     """
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")

@@ -24,6 +24,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
+from .._numbers import is_real
 from ._durations import to_count
 from ._http_directives import (
     CacheControl,
@@ -126,12 +127,7 @@ class HttpCachePolicy:
             "keep",
         ):
             value = getattr(self, name)
-            if not (
-                isinstance(value, int | float)
-                and not isinstance(value, bool)
-                and value >= 0
-                and not math.isnan(value)
-            ):
+            if not (is_real(value) and value >= 0):  # NaN fails the comparison
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
         to_count(self.max_variants, "max_variants")
 

@@ -27,13 +27,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 import orjson
 import structlog
 
 from .._clock import Clock, get_clock
 from .._errors import ConfigError
+from .._numbers import is_int
 from ..client.batch._journal import JsonlLog, scan_jsonl, write_all
 
 __all__ = ["CheckpointedOutput", "DoneLines", "ResumeState"]
@@ -42,11 +43,6 @@ _log = structlog.get_logger("flext_api.cli.batch")
 _VERSION = 1
 # How every journal starts (orjson keeps the header's key order).
 _HEADER_START = b'{"flext_api_batch_journal":'
-
-
-def _is_count(value: object) -> TypeGuard[int]:
-    """An int >= 0 that is not a bool (as in a journal record's offset and lines)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _clip(record: object) -> str:
@@ -221,9 +217,9 @@ class CheckpointedOutput:
             lines = record.get("lines") if isinstance(record, dict) else None
             if (
                 not isinstance(output, str)
-                or not _is_count(offset)
+                or not (is_int(offset) and offset >= 0)
                 or not isinstance(lines, list)
-                or not all(_is_count(line) and line >= 1 for line in lines)
+                or not all(is_int(line) and line >= 1 for line in lines)
             ):
                 raise ConfigError(
                     f"{journal}: unexpected record {_clip(record)} (the journal was "

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._clock import Clock, get_clock
+from .._numbers import is_real
 from ._events import Event, current_delivery
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ class Idempotency:
             raise TypeError(
                 f"an idempotency store needs done(key) and mark(key, ttl), got {store!r}"
             )
-        if isinstance(ttl, bool) or not isinstance(ttl, int | float):
+        if not is_real(ttl):
             raise TypeError(f"ttl must be a number of seconds, got {type(ttl).__name__}")
         if not ttl > 0:  # also refuses NaN
             raise ValueError(f"ttl must be > 0 seconds, got {ttl}")

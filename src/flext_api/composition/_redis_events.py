@@ -39,6 +39,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from .._numbers import is_int
 from ._events import Delivery, Event, EventBus, delivery_var, from_payload, to_payload
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def _text(value: Any) -> str:
 
 
 def _check_count(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")

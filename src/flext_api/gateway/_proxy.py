@@ -341,15 +341,9 @@ class Exchange:
                     return result
                 reason, code = reason_for_code(exc.code), exc.code
                 if exc.details.get("reason") == INVALID_STATUS:
-                    reason = Reason.INVALID_RESPONSE  # a status outside 100-599
-            else:
-                status = response.status_code
-                if status > 599 or status < 100:
-                    # RFC 9110 section 15: a status outside 100-599 is invalid; it cannot
-                    # be relayed, and counts as the instance's failure (like a reset).
-                    await response.aclose()
-                    response = None
-                    reason, code = Reason.INVALID_RESPONSE, ErrorCode.PROTOCOL_ERROR
+                    # RFC 9110 section 15: the transports refuse a status outside 100-599;
+                    # it is never relayed and counts as the instance's failure.
+                    reason = Reason.INVALID_RESPONSE
             if response is None:
                 in_flight[ident] -= 1
                 if reason is Reason.OVERFLOW:

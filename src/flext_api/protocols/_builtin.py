@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal, cast
 
 from .._errors import ConfigError, ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
+from .._numbers import is_real
 from .._result import FlextResult
 from ..client._client import FlextApiClient
 from ._base import BaseProtocol
@@ -219,8 +220,7 @@ class SSEProtocol(_OwnsClient):
             or not isinstance(cast(object, request.max_events), int)
             or request.max_events < 1
             or (
-                timeout is not None
-                and (not isinstance(timeout, int | float) or not timeout > 0)  # NaN too
+                timeout is not None and not (is_real(timeout) and timeout > 0)  # NaN too
             )
         ):
             return FlextResult.fail(

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .._config import TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers
+from .._numbers import is_int, is_real
 from .._result import FlextResult
 from ._reconnect import Reconnect, is_permanent
 from ._sse_parser import MAX_EVENT_SIZE, EventTooLargeError, ServerSentEvent, SSEParser
@@ -220,23 +221,11 @@ def _check(
 ) -> FlextApiError | None:
     """The ``INVALID_REQUEST`` error for settings an event stream cannot use, or None."""
     problem = ""
-    if idle_timeout is not None and (
-        not isinstance(idle_timeout, int | float)
-        or isinstance(idle_timeout, bool)
-        or not idle_timeout > 0  # NaN too
-    ):
+    if idle_timeout is not None and not (is_real(idle_timeout) and idle_timeout > 0):
         problem = f"idle_timeout must be seconds > 0 or None, got {idle_timeout!r}"
-    elif max_reconnects is not None and (
-        not isinstance(max_reconnects, int)
-        or isinstance(max_reconnects, bool)
-        or max_reconnects < 0
-    ):
+    elif max_reconnects is not None and not (is_int(max_reconnects) and max_reconnects >= 0):
         problem = f"max_reconnects must be an int >= 0 or None, got {max_reconnects!r}"
-    elif max_event_size is not None and (
-        not isinstance(max_event_size, int)
-        or isinstance(max_event_size, bool)
-        or max_event_size < 1
-    ):
+    elif max_event_size is not None and not (is_int(max_event_size) and max_event_size >= 1):
         problem = f"max_event_size must be an int >= 1 or None, got {max_event_size!r}"
     if not problem:
         return None

@@ -31,6 +31,7 @@ import orjson
 
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
+from .._numbers import is_int, is_real
 from .._result import FlextResult
 from ..discovery._stage import SERVICE_SCHEME, split_service_url
 from ..transports._websocket import open_websocket
@@ -330,7 +331,7 @@ class WebSocketConnection:
     async def receive(self, timeout: float | None = None) -> FlextResult[WebSocketMessage]:
         """The next message; ``WEBSOCKET_CLOSED`` once the connection has ended for good,
         ``READ_TIMEOUT`` when ``timeout`` seconds pass with nothing."""
-        if timeout is not None and not _is_timeout(timeout):
+        if timeout is not None and not (is_real(timeout) and timeout >= 0):  # NaN too
             return _invalid(f"timeout must be seconds >= 0 or None, got {timeout!r}")
         inbox = self._inbox
         if inbox:
@@ -608,15 +609,9 @@ def _http_url(url: str) -> str:
     return f"{mapped}{sep}{rest}"
 
 
-def _is_timeout(value: object) -> bool:
-    """True for seconds a wait can use: a real number >= 0 (not NaN, not a bool)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
-
-
 def _close_problem(code: object, reason: object) -> str | None:
     """Why ``close(code, reason)`` cannot be sent (RFC 6455 §5.5, §7.4), or None."""
-    sendable = isinstance(code, int) and not isinstance(code, bool)
-    if not sendable or not (code in _SENDABLE_CODES or 3000 <= code <= 4999):  # type: ignore[operator]
+    if not is_int(code) or not (code in _SENDABLE_CODES or 3000 <= code <= 4999):
         return f"close code must be 1000-1003, 1007-1014 or 3000-4999, got {code!r}"
     if not isinstance(reason, str):
         return f"close reason must be a str, got {type(reason).__name__}"

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import orjson
 
 from .._errors import ErrorCode, FlextApiError
+from .._numbers import is_int, is_real
 
 __all__ = ["CloseCode", "WebSocketClosed", "WebSocketMessage", "WebSocketSettings"]
 
@@ -147,10 +148,10 @@ class WebSocketSettings:
     def __post_init__(self) -> None:
         for name, least in (("send_queue", 1), ("receive_queue", 1), ("max_message_size", 1)):
             value = getattr(self, name)
-            if not _is_int(value) or value < least:
+            if not is_int(value) or value < least:
                 raise _config_error(f"{name} must be an int >= {least}, got {value!r}")
         if self.max_reconnects is not None and (
-            not _is_int(self.max_reconnects) or self.max_reconnects < 0
+            not is_int(self.max_reconnects) or self.max_reconnects < 0
         ):
             raise _config_error(
                 f"max_reconnects must be an int >= 0 or None, got {self.max_reconnects!r}"
@@ -158,16 +159,8 @@ class WebSocketSettings:
         for name in ("ping_interval", "pong_timeout"):
             value = getattr(self, name)
             # ``not value > 0`` also refuses NaN; infinity would never fire.
-            if value is not None and (
-                not isinstance(value, int | float)
-                or isinstance(value, bool)
-                or not 0 < value < math.inf
-            ):
+            if value is not None and not (is_real(value) and 0 < value < math.inf):
                 raise _config_error(f"{name} must be seconds > 0 or None, got {value!r}")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _config_error(message: str) -> FlextApiError:

@@ -27,6 +27,7 @@ from typing import Final, Literal, TypeVar
 from .._clock import Clock, get_clock
 from .._config import RetryConfig
 from .._errors import ErrorCode, FlextApiError, InvalidRequestError, PreconditionFailedError
+from .._numbers import is_int
 from .._result import FlextResult
 from ..resilience import GiveUp, Outcome, RetryPolicy, RetryState
 from ._backend import StorageBackend
@@ -178,7 +179,7 @@ class StoreBackend(StorageBackend):
         key = validate_key(path)
         if key.is_failure:
             return FlextResult.fail(key.exception or "bad path")
-        if not _is_int(chunk_size) or chunk_size < 1:
+        if not is_int(chunk_size) or chunk_size < 1:
             return FlextResult.fail(
                 InvalidRequestError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
             )
@@ -209,7 +210,7 @@ class StoreBackend(StorageBackend):
             return FlextResult.fail(checked.exception or "bad prefix")
         if (
             delimiter not in {None, "/"}
-            or not _is_int(limit)
+            or not is_int(limit)
             or limit < 1
             or not (start_after is None or isinstance(start_after, str))
         ):
@@ -304,10 +305,6 @@ class StoreBackend(StorageBackend):
 #: The shortest and longest lifetimes of a presigned URL (S3 and GCS accept 1 s to 7 days).
 MIN_EXPIRY: Final = timedelta(seconds=1)
 MAX_EXPIRY: Final = timedelta(days=7)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _header_safe(value: object) -> bool:
