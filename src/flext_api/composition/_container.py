@@ -109,6 +109,15 @@ def _lifetime(lifetime: Lifetime | str) -> Lifetime:
         raise ConfigError(f"unknown lifetime {lifetime!r}: use one of {valid}") from None
 
 
+def _hints(factory: Callable[..., Any], target: Any) -> dict[str, Any]:
+    """The resolved annotations of ``factory``'s parameters (``NameError`` if one cannot be)."""
+    try:
+        return typing.get_type_hints(target)
+    except TypeError:  # a callable object or a functools.partial
+        parameters = inspect.signature(factory, eval_str=True).parameters
+        return {n: p.annotation for n, p in parameters.items() if p.annotation is not p.empty}
+
+
 def _params(factory: Callable[..., Any]) -> tuple[tuple[str, Any, bool], ...]:
     target = factory.__init__ if isinstance(factory, type) else factory  # type: ignore[misc]
     try:
@@ -119,14 +128,7 @@ def _params(factory: Callable[..., Any]) -> tuple[tuple[str, Any, bool], ...]:
             "function that builds it, or an instance)"
         ) from exc
     try:
-        try:
-            hints = typing.get_type_hints(target)
-        except TypeError:  # a callable object or a functools.partial
-            hints = {
-                name: param.annotation
-                for name, param in inspect.signature(factory, eval_str=True).parameters.items()
-                if param.annotation is not param.empty
-            }
+        hints = _hints(factory, target)
     except NameError as exc:
         raise ConfigError(
             f"cannot read the annotations of factory {_name(factory)}: {exc}"

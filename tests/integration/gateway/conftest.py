@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 
@@ -151,6 +152,15 @@ def upstreams() -> Iterator[tuple[Upstream, Upstream]]:
     finally:
         a.stop()
         b.stop()
+
+
+async def refused_handshake(url: str, **options: Any) -> tuple[int, str | None]:
+    """A WebSocket handshake that must be refused: its status and ``X-Gateway-Reason``."""
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await session.ws_connect(url, **options)
+    headers = info.value.headers
+    return info.value.status, headers.get("X-Gateway-Reason") if headers is not None else None
 
 
 def basic_config(*urls: str, **route: Any) -> dict[str, Any]:
