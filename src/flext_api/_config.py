@@ -44,6 +44,9 @@ __all__ = [
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 
+#: Bytes a buffered (not streamed) response body may reach once decoded: 100 MiB.
+DEFAULT_MAX_RESPONSE_SIZE = 100 * 1024 * 1024
+
 _Seconds = Field(gt=0)
 
 
@@ -217,6 +220,10 @@ class ClientConfig(_Frozen):
     verify_ssl: bool = True
     follow_redirects: bool = True
     max_redirects: int = Field(default=20, ge=0)
+    # Bytes of a buffered response body, after decompression (None: no cap). A larger
+    # body (or a decompression bomb) fails with RESPONSE_TOO_LARGE instead of filling
+    # memory; a streamed response is read at the caller's pace and not capped.
+    max_response_size: int | None = Field(default=DEFAULT_MAX_RESPONSE_SIZE, ge=1)
     fail_on_http_error: bool = True
     headers: dict[str, str] = Field(default_factory=dict)
     user_agent: str = f"flext-api/{__version__}"

@@ -93,6 +93,9 @@ class ErrorCode(StrEnum):
     UNEXPECTED_ERROR = "UNEXPECTED_ERROR"
     GRAPHQL_ERROR = "GRAPHQL_ERROR"
     WEBSOCKET_CLOSED = "WEBSOCKET_CLOSED"
+    # A buffered response body past the client's max_response_size (not retried: the
+    # next attempt would be as large).
+    RESPONSE_TOO_LARGE = "RESPONSE_TOO_LARGE"
     # Storage (flext_api.storage): the object, or the condition, says no.
     NOT_FOUND = "NOT_FOUND"
     PRECONDITION_FAILED = "PRECONDITION_FAILED"

@@ -590,15 +590,26 @@ def _default_transport(
             ssl_context=ssl_context,
             verify=cfg.verify_ssl,
             clock=clock,
+            max_response_size=cfg.max_response_size,
         )
     if cfg.transport == "pyreqwest":
         from ..transports import PyreqwestTransport  # the extra's ImportError names it
 
         return PyreqwestTransport(
-            cfg.pool, timeout, ssl_context=ssl_context, verify=cfg.verify_ssl, clock=clock
+            cfg.pool,
+            timeout,
+            ssl_context=ssl_context,
+            verify=cfg.verify_ssl,
+            clock=clock,
+            max_response_size=cfg.max_response_size,
         )
     from ..transports._aiohttp import AiohttpTransport
 
     return AiohttpTransport(
-        cfg.pool, timeout, ssl_context=ssl_context, verify=cfg.verify_ssl, clock=clock
+        cfg.pool,
+        timeout,
+        ssl_context=ssl_context,
+        verify=cfg.verify_ssl,
+        clock=clock,
+        max_response_size=cfg.max_response_size,
     )

@@ -13,7 +13,8 @@ none refuses to replay a one-shot body. The rules, in the order they are applied
    request carries an ``Idempotency-Key`` (urllib3's allow-list; gocardless#12 for the
    key). Everything else passes through untouched: ``CIRCUIT_OPEN``,
    ``INVALID_REQUEST``, ``PLUGIN_ERROR``, ``DECODE_ERROR``, ``AUTH_ERROR``,
-   ``CANCELLED``, ``TLS_ERROR`` (a bad certificate does not heal), ``DEADLINE_EXCEEDED``.
+   ``CANCELLED``, ``TLS_ERROR`` (a bad certificate does not heal), ``DEADLINE_EXCEEDED``,
+   ``RESPONSE_TOO_LARGE`` (the next answer would be as large).
 2. **A one-shot streamed body is never replayed**: give up with a message that says so.
 3. **Attempts**: at most ``max_retries + 1``, or the ``set_testing(attempts=N)`` cap.
    With retries off (``max_retries=0``) the outcome passes through untouched.

@@ -56,6 +56,7 @@ _STATUS_FOR_CODE: dict[ErrorCode, int] = {
     ErrorCode.PROTOCOL_ERROR: 502,
     ErrorCode.TOO_MANY_REDIRECTS: 502,
     ErrorCode.DECODE_ERROR: 502,
+    ErrorCode.RESPONSE_TOO_LARGE: 502,
 }
 
 _GENERIC_DETAIL = {

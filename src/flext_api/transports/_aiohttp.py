@@ -40,10 +40,17 @@ from aiohttp.client_proto import ResponseHandler
 from yarl import URL
 
 from .._clock import Clock, get_clock, system_clock
-from .._config import PoolConfig, TimeoutConfig
+from .._config import DEFAULT_MAX_RESPONSE_SIZE, PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
-from ._base import check_status, map_os_error, transport_error, watchdog_error
+from ._base import (
+    check_status,
+    map_os_error,
+    over_limit,
+    too_large,
+    transport_error,
+    watchdog_error,
+)
 from ._slots import PoolSlots
 from ._watchdog import Watch, Watchdog
 
@@ -185,6 +192,9 @@ class AiohttpTransport:
             comparing the two ways when chasing an aiohttp behaviour).
         passthrough: True for a proxy: bodies are not decompressed and no header of
             aiohttp's own (Accept, Accept-Encoding, User-Agent, Content-Type) is added.
+        max_response_size: bytes a buffered body may reach once decompressed (None: no
+            cap); past it the request fails with ``RESPONSE_TOO_LARGE`` and the
+            connection is closed. Streamed bodies are not capped.
     """
 
     name = "aiohttp"
@@ -199,8 +209,10 @@ class AiohttpTransport:
         clock: Clock | None = None,
         direct: bool = True,
         passthrough: bool = False,
+        max_response_size: int | None = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         self._passthrough = passthrough
+        self._max_body = max_response_size
         self._pool = pool or PoolConfig()
         self._timeout = timeout or TimeoutConfig()
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else verify
@@ -370,13 +382,20 @@ class AiohttpTransport:
                 held = False  # the response's close() gives the slot back
             else:
                 content = resp.content
-                # The usual small answer arrived with its headers: taken without the
-                # coroutine of a read.
-                response._content = (
-                    content.read_nowait()
-                    if content.is_eof()
-                    else await _read_all(content, dog, watch)
-                )
+                limit = self._max_body
+                if content.is_eof():
+                    # The usual small answer arrived with its headers: taken without the
+                    # coroutine of a read.
+                    body = content.read_nowait()
+                    if limit is not None and len(body) > limit:
+                        raise too_large(request, limit)
+                else:
+                    if limit is not None:
+                        declared = over_limit(resp.content_length, limit)
+                        if declared is not None:
+                            raise too_large(request, limit, declared)
+                    body = await _read_all(content, dog, watch, request, limit)
+                response._content = body
                 resp.release()
                 held = False
                 self._give_back()
@@ -571,14 +590,25 @@ class AiohttpTransport:
         )
 
 
-async def _read_all(content: aiohttp.StreamReader, dog: Watchdog, watch: Watch | None) -> bytes:
-    """Read a whole body still arriving, restarting the read clock for every chunk."""
+async def _read_all(
+    content: aiohttp.StreamReader,
+    dog: Watchdog,
+    watch: Watch | None,
+    request: HttpRequest,
+    limit: int | None,
+) -> bytes:
+    """Read a whole body still arriving, restarting the read clock for every chunk, and
+    stop with RESPONSE_TOO_LARGE once it passes ``limit`` bytes (decoded)."""
     chunks: list[bytes] = []
+    size = 0
     while True:
         dog.reading(watch)
         chunk = await content.readany()
         if not chunk:
             break
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise too_large(request, limit)
         chunks.append(chunk)
     if len(chunks) == 1:
         return chunks[0]

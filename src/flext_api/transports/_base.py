@@ -18,7 +18,15 @@ from typing import Any, Protocol, runtime_checkable
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
 
-__all__ = ["INVALID_STATUS", "Transport", "check_status", "map_os_error", "transport_error"]
+__all__ = [
+    "INVALID_STATUS",
+    "Transport",
+    "check_status",
+    "map_os_error",
+    "over_limit",
+    "too_large",
+    "transport_error",
+]
 
 #: ``details["reason"]`` of the ``PROTOCOL_ERROR`` for a status outside 100-599.
 INVALID_STATUS = "invalid_status"
@@ -79,6 +87,43 @@ def check_status(status: int, request: HttpRequest) -> None:
         )
         err.details.update(reason=INVALID_STATUS, status=status)
         raise err
+
+
+def too_large(request: HttpRequest, limit: int, declared: int | None = None) -> FlextApiError:
+    """``RESPONSE_TOO_LARGE``: the buffered body of ``request``'s answer passed ``limit``.
+
+    ``declared`` is the ``Content-Length`` that announced it, when that is how it was
+    known (nothing was read); otherwise the body grew past the limit while being read.
+    """
+    found = f"announces {declared} bytes" if declared is not None else "grew"
+    err = transport_error(
+        ErrorCode.RESPONSE_TOO_LARGE,
+        f"response too large on {request.method} {request.host}: the body {found} past "
+        f"max_response_size={limit} bytes; read it with client.stream(...) or raise "
+        "ClientConfig.max_response_size",
+        request,
+        None,
+    )
+    err.details["limit"] = limit
+    if declared is not None:
+        err.details["declared"] = declared
+    return err
+
+
+def over_limit(content_length: str | int | None, limit: int) -> int | None:
+    """The ``Content-Length`` (a header value, or parsed) when it announces more than
+    ``limit`` bytes, else None.
+
+    A missing, malformed or absurdly long value is None: the body is then counted as it
+    is read (and the parser judges the header).
+    """
+    if type(content_length) is str:
+        if not (content_length.isascii() and content_length.isdigit()) or len(content_length) > 18:
+            return None
+        content_length = int(content_length)
+    if type(content_length) is int and content_length > limit:
+        return content_length
+    return None
 
 
 def watchdog_error(

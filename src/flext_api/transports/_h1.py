@@ -42,10 +42,18 @@ from typing import Any
 import httptools
 
 from .._clock import Clock, get_clock
-from .._config import PoolConfig, TimeoutConfig
+from .._config import DEFAULT_MAX_RESPONSE_SIZE, PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
-from ._base import Transport, check_status, map_os_error, transport_error, watchdog_error
+from ._base import (
+    Transport,
+    check_status,
+    map_os_error,
+    over_limit,
+    too_large,
+    transport_error,
+    watchdog_error,
+)
 from ._slots import PoolSlots
 from ._watchdog import Watch, Watchdog
 
@@ -304,6 +312,16 @@ class _Origin:
         self.owner._open -= 1
 
 
+def _check_length(raw: list[tuple[bytes, bytes]], request: HttpRequest, limit: int) -> None:
+    """RESPONSE_TOO_LARGE when the head's ``Content-Length`` announces more than ``limit``."""
+    for name, value in raw:
+        if len(name) == 14 and name.lower() == b"content-length":
+            declared = over_limit(value.decode("latin-1"), limit)
+            if declared is not None:
+                raise too_large(request, limit, declared)
+            return
+
+
 def _split(url: str) -> tuple[str, str] | None:
     """``(netloc, target)`` of an ``http://`` URL, or None for any other URL."""
     if not url.startswith("http://"):
@@ -334,6 +352,8 @@ class H1Transport:
         clock: monotonic clock used for deadlines and ``elapsed``.
         fallback: the transport for URLs that are not ``http://`` (e.g. ``https://``);
             closed with this one.
+        max_response_size: bytes a buffered body may reach (None: no cap); past it the
+            request fails with ``RESPONSE_TOO_LARGE``. Streamed bodies are not capped.
     """
 
     name = "h1"
@@ -347,8 +367,10 @@ class H1Transport:
         *,
         clock: Clock | None = None,
         fallback: Transport | None = None,
+        max_response_size: int | None = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         self._pool = pool or PoolConfig()
+        self._max_body = max_response_size
         # Read per request: plain attributes, not the model's (hooked) attribute lookups.
         self._keepalive_expiry = self._pool.keepalive_expiry
         self._max_keepalive = self._pool.max_keepalive
@@ -527,13 +549,18 @@ class H1Transport:
             close: Callable[[], Any] | None = None
             if conn.done:
                 content = conn.take_body() if conn.chunks else b""
+                limit = self._max_body
+                if limit is not None and not stream and len(content) > limit:
+                    raise too_large(request, limit)
                 self._release(conn)
             elif stream:
                 body = self._iter_body(conn, request, timeout.read)
                 close = self._closer(conn)
                 held = False
             else:
-                content = await self._read_all(conn, watch)
+                if self._max_body is not None:
+                    _check_length(raw, request, self._max_body)
+                content = await self._read_all(conn, watch, request)
                 self._release(conn)
             response = HttpResponse(
                 status,
@@ -634,14 +661,19 @@ class H1Transport:
         if chunked and conn.alive:
             transport.write(b"0\r\n\r\n")
 
-    async def _read_all(self, conn: _Conn, watch: Watch | None) -> bytes:
+    async def _read_all(self, conn: _Conn, watch: Watch | None, request: HttpRequest) -> bytes:
         chunks: list[bytes] = []
         dog = self._watchdog
+        limit = self._max_body
+        size = 0
         while True:
             dog.reading(watch)
             chunk = await conn.read()
             if not chunk:
                 return b"".join(chunks)
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise too_large(request, limit)
             chunks.append(chunk)
 
     async def _iter_body(

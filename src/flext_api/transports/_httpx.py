@@ -20,16 +20,20 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from .._clock import Clock, get_clock
-from .._config import PoolConfig, TimeoutConfig
+from .._config import DEFAULT_MAX_RESPONSE_SIZE, PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
-from ._base import check_status, map_os_error, transport_error
+from ._base import check_status, map_os_error, over_limit, too_large, transport_error
 
 __all__ = ["HttpxTransport"]
 
 
 class HttpxTransport:
-    """httpx2 transport; ``http2=True`` negotiates HTTP/2 over TLS (ALPN)."""
+    """httpx2 transport; ``http2=True`` negotiates HTTP/2 over TLS (ALPN).
+
+    ``max_response_size`` caps a buffered body, once decoded (None: no cap): past it
+    the request fails with ``RESPONSE_TOO_LARGE``. Streamed bodies are not capped.
+    """
 
     name = "httpx2"
 
@@ -42,9 +46,11 @@ class HttpxTransport:
         ssl_context: ssl.SSLContext | None = None,
         verify: bool = True,
         clock: Clock | None = None,
+        max_response_size: int | None = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         self._pool = pool or PoolConfig()
         self._timeout = timeout or TimeoutConfig()
+        self._max_body = max_response_size
         self._clock = get_clock(clock)
         self._http2 = http2
         self._in_use = 0
@@ -93,7 +99,9 @@ class HttpxTransport:
                 content=content,
                 timeout=self._httpx_timeout(request),
             )
-            resp = await self._client.send(built, stream=stream)
+            limit = self._max_body
+            # A capped buffered body is read here, chunk by chunk, so that it can be stopped.
+            resp = await self._client.send(built, stream=stream or limit is not None)
             if not 100 <= resp.status_code <= 599:
                 await resp.aclose()
                 check_status(resp.status_code, request)
@@ -108,7 +116,9 @@ class HttpxTransport:
                 close=self._closer(resp) if stream else None,
             )
             if not stream:
-                response._content = resp.content
+                response._content = (
+                    resp.content if limit is None else await _read_capped(resp, request, limit)
+                )
                 done = True
             response.elapsed = self._clock.monotonic() - start
             return response
@@ -209,3 +219,21 @@ def _guess_connect_code(text: str) -> ErrorCode:
     if "name or service not known" in lowered or "nodename" in lowered or "resolution" in lowered:
         return ErrorCode.DNS_ERROR
     return ErrorCode.CONNECT_ERROR
+
+
+async def _read_capped(resp: httpx2.Response, request: HttpRequest, limit: int) -> bytes:
+    """The decoded body of a streamed ``resp``, or RESPONSE_TOO_LARGE past ``limit``."""
+    try:
+        declared = over_limit(resp.headers.get("content-length"), limit)
+        if declared is not None:
+            raise too_large(request, limit, declared)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise too_large(request, limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        await resp.aclose()

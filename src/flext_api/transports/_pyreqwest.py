@@ -59,10 +59,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from .._clock import Clock, get_clock
-from .._config import PoolConfig, TimeoutConfig
+from .._config import DEFAULT_MAX_RESPONSE_SIZE, PoolConfig, TimeoutConfig
 from .._errors import ConfigError, ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
-from ._base import map_os_error, transport_error
+from ._base import map_os_error, over_limit, too_large, transport_error
 from ._slots import PoolSlots
 
 __all__ = ["PyreqwestTransport"]
@@ -87,6 +87,9 @@ class PyreqwestTransport:
         clock: monotonic clock used for deadlines and ``elapsed``.
         max_timeout_profiles: how many distinct (connect, read) timeout pairs may be
             used; each has its own pyreqwest client and pool.
+        max_response_size: bytes a buffered body may reach once decompressed (None: no
+            cap, and the body is read in one call); past it the request fails with
+            ``RESPONSE_TOO_LARGE``. Streamed bodies are not capped.
 
     Raises:
         ConfigError: a setting this transport cannot honour.
@@ -105,8 +108,10 @@ class PyreqwestTransport:
         http2: bool = False,
         clock: Clock | None = None,
         max_timeout_profiles: int = 8,
+        max_response_size: int | None = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         self._pool = pool or PoolConfig()
+        self._max_body = max_response_size
         self._timeout = timeout or TimeoutConfig()
         self._clock = get_clock(clock)
         per_host = self._pool.max_connections_per_host
@@ -230,9 +235,13 @@ class PyreqwestTransport:
             else:
                 if remaining is not None:
                     builder = builder.timeout(timedelta(seconds=max(remaining, 0.001)))
-                resp = await builder.build().send()
-                response = self._response(request, resp)
-                response._content = (await resp.bytes()).to_bytes()
+                limit = self._max_body
+                if limit is None:
+                    resp = await builder.build().send()
+                    response = self._response(request, resp)
+                    response._content = (await resp.bytes()).to_bytes()
+                else:
+                    response = await self._read_capped(builder.build_streamed(), request, limit)
                 held = False
                 self._give_back()
             response.elapsed = clock.monotonic() - start
@@ -266,6 +275,30 @@ class PyreqwestTransport:
             stream=stream,
             close=close,
         )
+
+    async def _read_capped(
+        self, streamed: StreamRequest, request: HttpRequest, limit: int
+    ) -> HttpResponse:
+        """The response of ``streamed`` read whole, or RESPONSE_TOO_LARGE past ``limit``
+        (a buffered read in one call could not be stopped)."""
+        resp = await streamed.__aenter__()
+        try:
+            response = self._response(request, resp)
+            declared = over_limit(resp.get_header("content-length"), limit)
+            if declared is not None:
+                raise too_large(request, limit, declared)
+            reader = resp.body_reader
+            chunks: list[bytes] = []
+            size = 0
+            while (chunk := await reader.read_chunk()) is not None:
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(request, limit)
+                chunks.append(chunk.to_bytes())
+            response._content = b"".join(chunks)
+            return response
+        finally:
+            await streamed.__aexit__(None, None, None)
 
     def _closer(self, streamed: StreamRequest) -> Callable[[], Awaitable[None]]:
         # HttpResponse.aclose() calls this at most once.
