@@ -181,6 +181,8 @@ class RateLimitConfig(_Frozen):
     rate: float = Field(default=10.0, gt=0, description="requests per second")
     burst: int = Field(default=1, ge=1)
     adaptive: bool = True
+    #: Longest pause a server's hint (Retry-After, a quota reset) may put on a host.
+    max_pause: float = Field(default=60.0, ge=0)
     redis_url: str | None = None
     #: Key prefix in Redis: clients sharing a prefix (and host) share one limit.
     redis_prefix: str = "flext_api:ratelimit:"

@@ -152,8 +152,15 @@ class RateLimiter:
         clock: Clock | None = None,
         hooks: Sequence[EventHook] = (),
     ) -> RateLimiter:
-        """A limiter with ``config``'s rate, burst and adaptivity."""
-        return cls(config.rate, config.burst, adaptive=config.adaptive, clock=clock, hooks=hooks)
+        """A limiter with ``config``'s rate, burst, adaptivity and longest pause."""
+        return cls(
+            config.rate,
+            config.burst,
+            adaptive=config.adaptive,
+            max_pause=config.max_pause,
+            clock=clock,
+            hooks=hooks,
+        )
 
     # -- sans-IO core ---------------------------------------------------------------------------
     def rate_factor(self, key: str, now: float) -> float:

@@ -105,13 +105,16 @@ class RedisRateLimiter:
         *,
         prefix: str = "flext_api:ratelimit:",
         adaptive: bool = True,
+        max_pause: float = 60.0,
         retry_interval: float = 5.0,
         clock: Clock | None = None,
         hooks: Sequence[EventHook] = (),
     ) -> None:
         if retry_interval <= 0:
             raise ValueError(f"retry_interval must be > 0 seconds, got {retry_interval!r}")
-        self.local = RateLimiter(rate, burst, adaptive=adaptive, clock=clock, hooks=hooks)
+        self.local = RateLimiter(
+            rate, burst, adaptive=adaptive, max_pause=max_pause, clock=clock, hooks=hooks
+        )
         self.prefix = prefix
         self.retry_interval = retry_interval
         self._clock = get_clock(clock)
@@ -146,6 +149,7 @@ class RedisRateLimiter:
             config.rate,
             config.burst,
             adaptive=config.adaptive,
+            max_pause=config.max_pause,
             prefix=config.redis_prefix,
             clock=clock,
             hooks=hooks,

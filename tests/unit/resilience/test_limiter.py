@@ -7,7 +7,13 @@ import asyncio
 import pytest
 
 from flext_api import ErrorCode, RateLimitConfig
-from flext_api.resilience import RateLimiter, RateLimitThrottled, RateLimitWaited, ResilienceEvent
+from flext_api.resilience import (
+    RateLimiter,
+    RateLimitThrottled,
+    RateLimitWaited,
+    RedisRateLimiter,
+    ResilienceEvent,
+)
 from flext_api.testing import FakeClock
 
 
@@ -256,6 +262,20 @@ async def test_a_huge_pause_is_capped_at_max_pause(hint: float) -> None:
     capped = RateLimiter(rate=10.0, max_pause=2.0, clock=clock)
     capped.feedback("h", 0.0, retry_after=hint)
     assert (await capped.acquire("h")).value == 2.0
+
+
+def test_max_pause_comes_from_the_config() -> None:
+    """``RateLimitConfig.max_pause`` reaches the limiter a client builds from it."""
+    clock = FakeClock(start=0.0)
+    limiter = RateLimiter.from_config(RateLimitConfig(enabled=True, max_pause=5.0), clock=clock)
+    limiter.feedback("h", 0.0, retry_after=3600.0)
+    assert limiter.reserve("h", 0.0) == 5.0
+    assert RateLimiter.from_config(RateLimitConfig()).max_pause == 60.0
+    shared = RateLimitConfig(redis_url="redis://127.0.0.1:6379/0", max_pause=5.0)
+    assert RedisRateLimiter.from_config(shared).local.max_pause == 5.0  # no connection yet
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="max_pause"):
+            RateLimitConfig(max_pause=bad)
 
 
 def test_a_nan_pause_pauses_nothing() -> None:
