@@ -64,6 +64,9 @@ __all__ = ["CachePlugin", "cache_stage"]
 
 _log = structlog.get_logger("flext_api.cache")
 
+#: Bytes of stored responses the default memory store holds (oldest pushed out first).
+MEMORY_MAX_BYTES = 64 << 20
+
 _BYPASS_HEADERS = (
     "range",
     "if-none-match",
@@ -84,8 +87,9 @@ class CachePlugin(FlextApiPlugin):
 
     Args:
         cache: where responses are stored (default: a memory :class:`FlextApiCache` of
-            ``CacheConfig().max_entries`` URLs). Pass a Redis or filesystem one to share or
-            persist; the plugin never closes a cache it was given.
+            ``CacheConfig().max_entries`` URLs and :data:`MEMORY_MAX_BYTES`, 64 MiB).
+            Pass a Redis or filesystem one to share or persist; the plugin never closes
+            a cache it was given.
         shared: shared-cache rules (``s-maxage``, no ``private``, Authorization rules).
         stale_if_error / stale_while_revalidate: default windows in seconds when the
             response does not set its own (0: only when it does).
@@ -124,7 +128,11 @@ class CachePlugin(FlextApiPlugin):
         self.cache = (
             cache
             if cache is not None
-            else FlextApiCache("memory", {"max_entries": CacheConfig().max_entries}, clock=clock)
+            else FlextApiCache(
+                "memory",
+                {"max_entries": CacheConfig().max_entries, "max_bytes": MEMORY_MAX_BYTES},
+                clock=clock,
+            )
         )
         self._init_clock(clock)
         self._namespace = namespace
@@ -153,6 +161,7 @@ class CachePlugin(FlextApiPlugin):
         }
         if config.backend == "memory":
             options.setdefault("max_entries", config.max_entries)
+            options.setdefault("max_bytes", MEMORY_MAX_BYTES)
         namespace = plugin_kwargs.get("namespace", "")
         if not isinstance(namespace, str):
             raise ConfigError(f"cache option namespace must be a str, got {namespace!r}")

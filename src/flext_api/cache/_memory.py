@@ -54,17 +54,18 @@ class MemoryBackend:
 
     def _store(self, key: str, data: bytes, ttl: float | None, now: float) -> None:
         self._discard(key)
+        if self.max_bytes is not None and len(data) > self.max_bytes:
+            # An entry larger than the whole bound is not kept, and does not push the
+            # others out on its way (the key's old value, replaced, is gone).
+            self._evictions += 1
+            return
         self._data[key] = (data, now + ttl if ttl is not None else math.inf)
         self._bytes += len(data)
         while len(self._data) > self.max_entries or (
-            self.max_bytes is not None and self._bytes > self.max_bytes and len(self._data) > 1
+            self.max_bytes is not None and self._bytes > self.max_bytes
         ):
             _, (old, _) = self._data.popitem(last=False)
             self._bytes -= len(old)
-            self._evictions += 1
-        if self.max_bytes is not None and self._bytes > self.max_bytes:
-            # A single entry larger than the whole bound is not kept.
-            self._discard(key)
             self._evictions += 1
 
     async def get(self, key: str) -> Stored | None:

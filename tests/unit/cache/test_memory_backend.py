@@ -55,6 +55,19 @@ async def test_byte_bound_evicts_until_it_fits() -> None:
     assert await backend.get("huge") is None
 
 
+async def test_an_entry_larger_than_the_bound_leaves_the_others() -> None:
+    """Storing an entry past max_bytes keeps nothing of it and pushes nothing out; it
+    replaces (removes) the key's old value."""
+    backend = MemoryBackend(max_bytes=10)
+    await backend.set("a", b"1234", None)
+    await backend.set("b", b"1234", None)
+    await backend.set("b", b"x" * 11, None)
+    assert await backend.get("a") == (b"1234", None)
+    assert await backend.get("b") is None
+    usage = await backend.usage()
+    assert (usage.entries, usage.size_bytes) == (1, 4)
+
+
 async def test_many_delete_clear() -> None:
     """get_many/set_many/delete/clear behave like their single forms."""
     backend = MemoryBackend()

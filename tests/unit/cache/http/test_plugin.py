@@ -73,6 +73,32 @@ async def test_from_config_builds_backend_and_options(tmp_path: Path) -> None:
     await memory.cleanup()
 
 
+async def test_the_memory_store_is_bounded_in_bytes() -> None:
+    """The HTTP cache's memory store holds 64 MiB by default (``max_bytes`` in options
+    changes it, None lifts it); a response past the bound is served, not stored."""
+    assert CachePlugin().cache.backend.max_bytes == 64 << 20  # type: ignore[attr-defined]
+    default = CachePlugin.from_config(CacheConfig(enabled=True))
+    assert default.cache.backend.max_bytes == 64 << 20  # type: ignore[attr-defined]
+    unbounded = CachePlugin.from_config(CacheConfig(enabled=True, options={"max_bytes": None}))
+    assert unbounded.cache.backend.max_bytes is None  # type: ignore[attr-defined]
+    clock = FakeClock()
+    options = {"max_bytes": 4096}
+    small = CachePlugin.from_config(CacheConfig(enabled=True, options=options), clock=clock)
+    big, fits = (
+        fixed(clock, [("Cache-Control", "max-age=60")], body=b"x" * 8192),
+        fixed(clock, [("Cache-Control", "max-age=60")], body=b"y" * 1024),
+    )
+    assert (await get(small, fits, url=URL + "small")).value.content == b"y" * 1024
+    for _ in range(2):
+        result = await get(small, big)
+        assert result.value.content == b"x" * 8192
+        assert not result.value.from_cache
+    assert big.hits == 2
+    assert (await get(small, fits, url=URL + "small")).value.from_cache  # still stored
+    for plugin in (default, unbounded, small):
+        await plugin.cleanup()
+
+
 async def test_cleanup_closes_only_an_owned_cache() -> None:
     """cleanup() closes the cache the plugin made, never one it was given."""
     closed: list[str] = []
