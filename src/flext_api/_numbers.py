@@ -3,13 +3,19 @@
 ``isinstance(True, int)`` holds, so ``count=True`` or ``timeout=False`` would pass a
 plain ``isinstance`` check and a ``< 1`` comparison; and ``NaN`` fails every comparison,
 so it slips through a ``< 0`` check. Every package checks its arguments with these.
+
+JSON has no NaN or infinity, and orjson writes them as ``null``: a value the caller
+sent would arrive as nothing. :func:`finite_json` is ``orjson.dumps`` refusing them.
 """
 
 from __future__ import annotations
 
-from typing import TypeGuard
+import math
+from typing import Any, TypeGuard
 
-__all__ = ["is_int", "is_real"]
+import orjson
+
+__all__ = ["finite_json", "has_non_finite", "is_int", "is_real"]
 
 
 def is_int(value: object) -> TypeGuard[int]:
@@ -21,3 +27,32 @@ def is_real(value: object) -> TypeGuard[int | float]:
     """True for an ``int`` or ``float`` that is not a ``bool`` (NaN and infinities
     included: compare it, ``not value > 0`` refuses NaN)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def has_non_finite(value: Any) -> bool:
+    """True when a float in ``value`` (through its dicts, lists and tuples) is NaN or
+    infinite."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+def finite_json(value: Any) -> bytes:
+    """``orjson.dumps(value)``; raises TypeError for what orjson cannot encode and
+    ValueError for NaN or an infinity (which orjson would write as ``null``)."""
+    body = orjson.dumps(value)
+    # Only a body with a null can hold one: the walk is skipped for every other body.
+    if b"null" in body and has_non_finite(value):
+        raise ValueError(
+            "NaN or an infinity is not a JSON number (it would be sent as null): "
+            "use None or a finite number"
+        )
+    return body

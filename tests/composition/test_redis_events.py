@@ -225,6 +225,10 @@ async def test_unserializable_event_is_a_failed_publish(client: aioredis.Redis) 
     bus = EventBus(transport=RedisStreamTransport(client=client, stream="t:bad"))
     result = await bus.publish(object())
     assert result.is_failure and "cannot serialize" in (result.error or "")
+    # NaN would cross the stream as null: refused, nothing is added to the stream.
+    nan = await bus.publish(Event("reading", {"value": float("nan")}))
+    assert nan.is_failure and "NaN" in (nan.error or "")
+    assert await client.xlen("t:bad") == 0
 
 
 def test_transport_needs_exactly_one_connection() -> None:

@@ -16,10 +16,9 @@ from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from typing import IO, Any, Final, TypeAlias
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
-import orjson
-
 from .._errors import InvalidRequestError
 from .._models import Headers, validate_header
+from .._numbers import finite_json
 from .._redact import strip_url
 from ..discovery._instance import is_service_name
 
@@ -160,24 +159,37 @@ def _absolute_url(url: str) -> str:
     return _check_absolute(quote(url, safe=_SAFE))
 
 
-def _param_str(value: str | int | float | bool) -> str:
+def _param_str(key: str, value: str | int | float | bool) -> str:
+    """One query or form value as text: ``true``/``false`` for booleans.
+
+    Anything but a str, int, float or bool is refused: ``str()`` of a dict, bytes or an
+    object (``b'x'``, ``<object at 0x..>``) would reach the server as if it were data.
+    """
     if value is True:
         return "true"
     if value is False:
         return "false"
-    return str(value)
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise _invalid(
+        f"value of {key!r} must be str, int, float, bool or None (or a list of them), "
+        f"got {type(value).__name__}"
+    )
 
 
 def _encode_params(params: Mapping[str, Any] | Sequence[tuple[str, Any]]) -> str:
     items = params.items() if isinstance(params, Mapping) else params
     pairs: list[tuple[str, str]] = []
     for key, value in items:
+        if type(key) is not str:
+            raise _invalid(f"parameter names must be str, got {type(key).__name__} {key!r}")
         if value is None:
             continue
         if isinstance(value, list | tuple):
-            pairs.extend((str(key), _param_str(v)) for v in value)
+            # None inside a list is left out, as at the top level.
+            pairs.extend((key, _param_str(key, v)) for v in value if v is not None)
         else:
-            pairs.append((str(key), _param_str(value)))
+            pairs.append((key, _param_str(key, value)))
     return urlencode(pairs)
 
 
@@ -222,8 +234,8 @@ def encode_body(
         raise _invalid(f"pass only one of json=, data=, content=, files= (got {', '.join(given)})")
     if json is not None:
         try:
-            return orjson.dumps(json), None, "application/json"
-        except TypeError as exc:
+            return finite_json(json), None, "application/json"
+        except (TypeError, ValueError) as exc:
             raise _invalid(f"json= value is not JSON-serializable: {exc}") from exc
     if files is not None:
         if data is not None and not isinstance(data, Mapping):
@@ -275,13 +287,18 @@ def _encode_multipart(
     boundary = secrets.token_hex(16)
     out: list[bytes] = []
     for name, value in fields.items():
+        if type(name) is not str:
+            raise _invalid(f"form field names must be str, got {type(name).__name__} {name!r}")
         values = value if isinstance(value, list | tuple) else [value]
         for v in values:
+            if v is None:
+                continue  # as in a urlencoded form
+            text = _param_str(name, v)
             out.append(
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote_field(str(name))}"'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote_field(name)}"'
                 f"\r\n\r\n".encode()
             )
-            out.append(_param_str(v).encode("utf-8") + b"\r\n")
+            out.append(text.encode("utf-8") + b"\r\n")
     for name, spec in files.items():
         filename: str | None
         ctype: str | None = None

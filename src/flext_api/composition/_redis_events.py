@@ -39,7 +39,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from .._numbers import is_int
+from .._numbers import finite_json, is_int
 from ._events import Delivery, Event, EventBus, delivery_var, from_payload, to_payload
 
 if TYPE_CHECKING:
@@ -121,7 +121,10 @@ class RedisStreamTransport:
 
     # -- publishing -------------------------------------------------------------------------
     async def send(self, event: object) -> None:
-        """``XADD`` the event (name, JSON data, id, timestamp) to the stream."""
+        """``XADD`` the event (name, JSON data, id, timestamp) to the stream.
+
+        Raises TypeError for data JSON cannot hold, ValueError for NaN or an infinity.
+        """
         name, data = to_payload(event)
         if isinstance(event, Event):
             event_id, stamp = event.id, event.timestamp.isoformat()
@@ -129,7 +132,7 @@ class RedisStreamTransport:
             event_id, stamp = uuid.uuid4().hex, ""
         fields: dict[Any, Any] = {
             "name": name,
-            "data": orjson.dumps(data),
+            "data": finite_json(data),
             "id": event_id,
             "ts": stamp,
         }

@@ -31,7 +31,7 @@ import orjson
 
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
-from .._numbers import is_int, is_real
+from .._numbers import finite_json, is_int, is_real
 from .._result import FlextResult
 from ..discovery._stage import SERVICE_SCHEME, split_service_url
 from ..transports._websocket import open_websocket
@@ -232,8 +232,8 @@ class WebSocketConnection:
     async def send_json(self, value: Any) -> FlextResult[None]:
         """Queue ``value`` as a JSON text message."""
         try:
-            text = orjson.dumps(value).decode()
-        except TypeError as exc:
+            text = finite_json(value).decode()
+        except (TypeError, ValueError) as exc:
             return _invalid(f"value is not JSON-serializable: {exc}")
         return await self._send(("text", text))
 

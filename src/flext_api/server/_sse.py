@@ -24,11 +24,11 @@ import contextlib
 from collections.abc import AsyncIterable, Mapping
 from typing import Any
 
-import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from flext_api._errors import ErrorCode, FlextApiError
+from flext_api._numbers import finite_json
 
 __all__ = ["EventStreamResponse", "encode_event"]
 
@@ -69,7 +69,12 @@ def encode_event(event: Any) -> bytes:
         lines.append(f"retry: {int(retry)}")
     data = fields.get("data", "")
     if not isinstance(data, str):
-        data = orjson.dumps(data).decode()
+        try:
+            data = finite_json(data).decode()
+        except (TypeError, ValueError) as exc:
+            raise FlextApiError.from_code(
+                ErrorCode.INVALID_REQUEST, f"SSE data is not JSON-serializable: {exc}"
+            ) from exc
     lines.extend(
         f"data: {line}" for line in data.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     )

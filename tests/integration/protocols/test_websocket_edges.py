@@ -52,7 +52,12 @@ async def test_send_json_unserializable_is_invalid(ws_server: LiveServer) -> Non
     """send_json with a value JSON cannot hold is INVALID_REQUEST."""
     async with FlextApiClient(ws_server.url) as client, client.websocket("/ws") as ws:
         result = await ws.send_json({"when": object()})
-    assert result.error_code is ErrorCode.INVALID_REQUEST
+        assert result.error_code is ErrorCode.INVALID_REQUEST
+        # orjson would send NaN as null: refused, and the connection is still usable.
+        nan = await ws.send_json({"v": float("nan")})
+        assert nan.error_code is ErrorCode.INVALID_REQUEST
+        assert "NaN" in (nan.error or "")
+        assert (await ws.send_json({"v": None})).is_success
 
 
 async def test_receive_before_connect_is_invalid(ws_server: LiveServer) -> None:

@@ -51,6 +51,20 @@ def test_params_append_to_an_existing_query() -> None:
     assert build_url("http://h", "/x", "raw=1") == "http://h/x?raw=1"
     assert build_url("http://h", "/x", [("k", "v"), ("k", False)]) == "http://h/x?k=v&k=false"
     assert build_url("http://h", "/x", {"only": None}) == "http://h/x"
+    # None inside a list is left out too (it was sent as the text "None").
+    assert build_url("http://h", "/x", {"k": [1, None, 2.5]}) == "http://h/x?k=1&k=2.5"
+
+
+def test_none_and_null_values_in_bodies() -> None:
+    """A None form field is left out (urlencoded and multipart alike); JSON null and
+    finite floats pass."""
+    client = _client()
+    form = client.build_request("POST", "/x", data={"a": None, "b": [None, "y"]})
+    assert form.content == b"b=y"
+    multipart = client.build_request("POST", "/x", data={"a": None}, files={"f": b"z"})
+    assert b'name="a"' not in (multipart.content or b"")
+    body = client.build_request("POST", "/x", json={"a": None, "b": 1.5}).content
+    assert body == b'{"a":null,"b":1.5}'
 
 
 @pytest.mark.parametrize(
@@ -281,6 +295,17 @@ def test_a_request_header_change_does_not_reach_the_next_request() -> None:
         ({"timeout": float("inf")}, "timeout= must be"),
         ({"files": {"f": 5}}, "files= entry 'f'"),
         ({"files": {"f": ("name.txt", object())}}, "files= entry 'f'"),
+        # str() of these would reach the server as if it were data ("b'x'", "{'b': 1}").
+        ({"params": {"a": object()}}, "value of 'a' must be str, int, float, bool or None"),
+        ({"params": {"a": {"b": 1}}}, "got dict"),
+        ({"params": {"a": b"x"}}, "got bytes"),
+        ({"params": [("a", [1, b"x"])]}, "got bytes"),
+        ({"params": {1: "a"}}, "parameter names must be str"),
+        ({"data": {"a": {"b": 1}}}, "got dict"),
+        ({"data": {"a": None, "b": object()}, "files": {"f": b"x"}}, "value of 'b'"),
+        # JSON has no NaN or infinity; orjson would send null.
+        ({"json": {"v": float("nan")}}, "NaN or an infinity"),
+        ({"json": [1.0, [float("-inf")]]}, "NaN or an infinity"),
     ],
 )
 async def test_bad_per_request_options_are_a_failed_result(

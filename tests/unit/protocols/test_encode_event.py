@@ -40,3 +40,12 @@ def test_newline_in_field_is_invalid(field: str) -> None:
     with pytest.raises(FlextApiError) as info:
         encode_event({field: "a\nb", "data": "x"})
     assert info.value.code is ErrorCode.INVALID_REQUEST
+
+
+@pytest.mark.parametrize("data", [{"v": float("nan")}, [float("inf")], {"bad": object()}])
+def test_data_json_cannot_hold_is_invalid(data: object) -> None:
+    """Data that JSON cannot hold (NaN would have been sent as null) is INVALID_REQUEST."""
+    with pytest.raises(FlextApiError) as info:
+        encode_event({"data": data})
+    assert info.value.code is ErrorCode.INVALID_REQUEST
+    assert "SSE data is not JSON-serializable" in str(info.value)
