@@ -53,7 +53,8 @@ class UseClientDefault:
 
 USE_CLIENT_DEFAULT: Final = UseClientDefault()
 
-ParamValue: TypeAlias = "str | int | float | bool | Sequence[str | int | float | bool] | None"
+_Scalar: TypeAlias = "str | int | float | bool"
+ParamValue: TypeAlias = "_Scalar | Sequence[_Scalar | None] | None"
 ParamTypes: TypeAlias = "Mapping[str, ParamValue] | Sequence[tuple[str, ParamValue]] | str | None"
 FileContent: TypeAlias = "bytes | str | IO[bytes] | IO[str]"
 FileTypes: TypeAlias = (
