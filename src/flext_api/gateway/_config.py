@@ -276,6 +276,10 @@ class ClusterConfig(_Model):
     retry: RouteRetry = RouteRetry()
     breaker: BreakerConfig = BreakerConfig()
     max_pending: int = Field(default=1024, ge=1)
+    # Bytes of a request body its routes take (None: no bound; a route may set its own):
+    # a larger Content-Length is a 413 before any upstream is asked, a chunked body is
+    # cut at the bound (nginx's client_max_body_size, off by default as in Envoy).
+    max_request_body: int | None = Field(default=None, ge=0)
 
     @property
     def service(self) -> str:
@@ -413,6 +417,8 @@ class RouteConfig(_Model):
     RFC 9111 cache in front of the route; ``rate_limits``, ``concurrency``, ``transform``
     and ``aggregate`` are the other edge policies (unset ones fall back on
     ``edge.defaults``; see docs/gateway-policies.md).
+
+    ``max_request_body`` (bytes) overrides the cluster's: a longer body gets a 413.
     """
 
     name: str = Field(pattern=_NAME)
@@ -434,6 +440,7 @@ class RouteConfig(_Model):
     retry: RouteRetry | None = None
     rate_limits: tuple[RateLimitRule, ...] | None = None
     concurrency: int | None = Field(default=None, ge=1)
+    max_request_body: int | None = Field(default=None, ge=0)
     transform: TransformConfig | None = None
     aggregate: AggregateConfig | None = None
 

@@ -51,6 +51,10 @@ class ClientGone(Exception):
     """The client disconnected while its request body was being read."""
 
 
+class BodyTooLarge(Exception):
+    """The client's request body passed the route's ``max_request_body``."""
+
+
 @dataclass(slots=True)
 class ExchangeResult:
     """What the access log and metrics need to know about one exchange."""
@@ -95,6 +99,7 @@ class CompiledRoute:
     retry_statuses: frozenset[int]
     auth_gate: bool
     rate_limited: bool
+    max_body: int | None
 
 
 def compiled_route(route: RouteConfig, cluster: Cluster) -> CompiledRoute:
@@ -127,6 +132,9 @@ def compiled_route(route: RouteConfig, cluster: Cluster) -> CompiledRoute:
         retry_statuses=frozenset(retry.statuses),
         auth_gate=route.auth is True,
         rate_limited=route.rate_limit is not None,
+        max_body=route.max_request_body
+        if route.max_request_body is not None
+        else cluster.config.max_request_body,
     )
 
 
@@ -145,23 +153,31 @@ def upstream_path(route: CompiledRoute, raw_path: str) -> str:
 
 
 class _Body:
-    """The client's request body, pulled from ``receive`` as the upstream takes it."""
+    """The client's request body, pulled from ``receive`` as the upstream takes it, and
+    cut with :class:`BodyTooLarge` past ``limit`` bytes."""
 
-    __slots__ = ("consumed", "receive", "started")
+    __slots__ = ("consumed", "limit", "receive", "started")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, limit: int | None) -> None:
         self.receive = receive
+        self.limit = limit
         self.started = False
         self.consumed = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
         self.started = True
+        limit = self.limit
+        size = 0
         while True:
             message = await self.receive()
             if message["type"] == "http.disconnect":
                 raise ClientGone("client disconnected while sending the body")
             chunk = message.get("body", b"")
             if chunk:
+                if limit is not None:
+                    size += len(chunk)
+                    if size > limit:
+                        raise BodyTooLarge(f"request body over {limit} bytes")
                 yield chunk
             if not message.get("more_body", False):
                 self.consumed = True
@@ -221,6 +237,31 @@ def _hop(http_version: str, via: bytes) -> bytes:
     return hop
 
 
+def _client_side(exc: BaseException) -> ClientGone | BodyTooLarge | None:
+    """The client-side cause of a transport failure, when its request body was the cause.
+
+    H1Transport chains the body's exception directly; aiohttp wraps it in its own
+    ``ClientConnectionError`` first, so the chain is walked (a few links at most).
+    """
+    cause = exc.__cause__
+    for _ in range(4):
+        if cause is None:
+            return None
+        if isinstance(cause, ClientGone | BodyTooLarge):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _declared(headers: list[tuple[bytes, bytes]], limit: int) -> bool:
+    """True when the request's ``Content-Length`` announces more than ``limit`` bytes."""
+    for name, value in headers:
+        if name == b"content-length":
+            value = value.strip()
+            return value.isdigit() and (len(value) > 18 or int(value) > limit)
+    return False
+
+
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
     for name, value in headers:
         if name == b"transfer-encoding":
@@ -277,10 +318,13 @@ class Exchange:
         hop = _hop(scope.get("http_version", "1.1"), self.via)
         headers = self._request_headers(scope, hop)
         has_body = _has_body(scope["headers"])
-        body = _Body(receive)
+        route = self.route
+        if has_body and route.max_body is not None and _declared(scope["headers"], route.max_body):
+            await self._fail(scope, send, Reason.BODY_TOO_LARGE)
+            return self.result
+        body = _Body(receive, route.max_body)
         raw_path = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1")
-        route = self.route
         if route.rewrites_path:
             path = upstream_path(route, path)
         query = scope.get("query_string", b"").decode("latin-1")
@@ -333,7 +377,14 @@ class Exchange:
             try:
                 response = await cluster.transport.send(request, stream=True)
             except FlextApiError as exc:
-                if isinstance(exc.__cause__, ClientGone):
+                client_side = _client_side(exc) if body.started else None
+                if isinstance(client_side, BodyTooLarge):
+                    # The client's fault, not the instance's: its connection is dropped.
+                    in_flight[ident] -= 1
+                    cluster.release(picked)
+                    await self._fail(scope, send, Reason.BODY_TOO_LARGE)
+                    return result
+                if client_side is not None:
                     in_flight[ident] -= 1
                     cluster.release(picked)
                     result.reason = Reason.CLIENT_DISCONNECT

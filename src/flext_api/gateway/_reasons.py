@@ -24,6 +24,7 @@ class Reason(StrEnum):
     AMBIGUOUS_PATH = "ambiguous_path"
     BAD_HOST = "bad_host"
     HEADERS_TOO_LARGE = "headers_too_large"
+    BODY_TOO_LARGE = "body_too_large"
     RATE_LIMITED = "rate_limited"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
@@ -56,6 +57,7 @@ _STATUS = {
     Reason.AMBIGUOUS_PATH: 400,
     Reason.BAD_HOST: 400,
     Reason.HEADERS_TOO_LARGE: 431,
+    Reason.BODY_TOO_LARGE: 413,
     Reason.RATE_LIMITED: 429,
     Reason.UNAUTHORIZED: 401,
     Reason.FORBIDDEN: 403,
@@ -74,6 +76,7 @@ _STATUS = {
 _TITLE = {
     Reason.NO_ROUTE: "No route matches this request",
     Reason.HEADERS_TOO_LARGE: "The request headers are too large",
+    Reason.BODY_TOO_LARGE: "The request body is larger than this route takes",
     Reason.RATE_LIMITED: "Too many requests; retry later",
     Reason.UNAUTHORIZED: "Valid credentials are required",
     Reason.FORBIDDEN: "The credentials lack a required scope",
