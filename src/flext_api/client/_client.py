@@ -89,6 +89,9 @@ class RequestOptions(TypedDict, total=False):
     extensions: dict[str, Any]
 
 
+_OPTION_KEYS = frozenset(RequestOptions.__annotations__)
+
+
 class FlextApiClient:
     """Resilient async HTTP client; every call returns ``FlextResult[HttpResponse]``.
 
@@ -320,6 +323,15 @@ class FlextApiClient:
             raise FlextApiError.from_code(
                 ErrorCode.INVALID_REQUEST,
                 "service:// URLs need a client made with FlextApiClient(registry=...)",
+            )
+        if options and not _OPTION_KEYS.issuperset(options):
+            # A misspelt option (param=, header=) or one this client has not (cookies=)
+            # would otherwise be dropped without a word.
+            unknown = ", ".join(sorted(set(options) - _OPTION_KEYS))
+            raise FlextApiError.from_code(
+                ErrorCode.INVALID_REQUEST,
+                f"unknown request option(s): {unknown} "
+                f"(accepted: {', '.join(sorted(_OPTION_KEYS))})",
             )
         extra = options.get("headers") if options else None
         # No per-request headers (the usual call): a copy of the client's, no merge call.

@@ -303,6 +303,9 @@ def test_a_request_header_change_does_not_reach_the_next_request() -> None:
         ({"params": {1: "a"}}, "parameter names must be str"),
         ({"data": {"a": {"b": 1}}}, "got dict"),
         ({"data": {"a": None, "b": object()}, "files": {"f": b"x"}}, "value of 'b'"),
+        # A misspelt or unsupported option was dropped without a word.
+        ({"param": {"a": 1}}, "unknown request option(s): param"),
+        ({"cookies": {"a": "b"}, "verify": False}, "unknown request option(s): cookies, verify"),
         # JSON has no NaN or infinity; orjson would send null.
         ({"json": {"v": float("nan")}}, "NaN or an infinity"),
         ({"json": [1.0, [float("-inf")]]}, "NaN or an infinity"),
