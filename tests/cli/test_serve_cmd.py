@@ -49,7 +49,8 @@ def test_load_app_errors(target: str, factory: bool, message: str) -> None:
 def test_serve_runs_uvicorn_with_the_options(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """serve hands the loaded app, host, port and log level to uvicorn.run."""
+    """serve hands the loaded app, host, port and log level to uvicorn.run, on the
+    protocol with a request-head timeout and bound."""
     calls: list[tuple[Any, dict[str, Any]]] = []
     import uvicorn
 
@@ -65,10 +66,24 @@ def test_serve_runs_uvicorn_with_the_options(
             "9",
             "--log-level",
             "warning",
+            "--header-timeout",
+            "2.5",
+            "--max-header-bytes",
+            "4096",
         ],
     )
     assert result.exit_code == 0
-    assert calls == [(asgi_sample.app, {"host": "127.0.0.2", "port": 9, "log_level": "warning"})]
+    [(asgi, options)] = calls
+    protocol = options.pop("http")
+    assert asgi is asgi_sample.app
+    assert options == {
+        "host": "127.0.0.2",
+        "port": 9,
+        "log_level": "warning",
+        "h11_max_incomplete_event_size": 4096,
+    }
+    assert protocol.header_timeout == 2.5
+    assert protocol.max_head_bytes == 4096
 
 
 def test_serve_bad_target_exits_2(runner: CliRunner) -> None:
@@ -97,7 +112,9 @@ def _free_port() -> int:
 
 @pytest.mark.integration
 def test_serve_as_a_real_process() -> None:
-    """`python -m flext_api.cli serve` answers HTTP on the chosen port until Ctrl-C."""
+    """`python -m flext_api.cli serve` answers HTTP on the chosen port until Ctrl-C; a
+    client that sends half a request head gets a 408 once the head timeout passes (plain
+    uvicorn would hold the connection for ever)."""
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -110,6 +127,8 @@ def test_serve_as_a_real_process() -> None:
             str(port),
             "--log-level",
             "warning",
+            "--header-timeout",
+            "0.5",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -128,6 +147,12 @@ def test_serve_as_a_real_process() -> None:
                     raise
                 time.sleep(0.1)
         assert body == b'{"served": true}'
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # and nothing more
+            answer = b""
+            while chunk := sock.recv(4096):  # until the server closes
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408 ")
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C: uvicorn shuts down cleanly
         _, err = proc.communicate(timeout=20)

@@ -3,6 +3,12 @@
 The app is imported here first, with the current directory on ``sys.path`` as uvicorn
 does, so a wrong name fails with one clear line (exit status 2) instead of a traceback.
 uvicorn comes with the ``server`` extra; without it the command says how to install it.
+
+It runs on uvicorn with the gateway's HTTP/1.1 protocol
+(:mod:`flext_api.server._protocol`): a request head must arrive whole within
+``--header-timeout`` seconds (408 otherwise) and within ``--max-header-bytes`` (431),
+which uvicorn alone does not bound (a client dripping one header line at a time holds
+a connection for ever).
 """
 
 from __future__ import annotations
@@ -57,12 +63,30 @@ def serve_command(
     log_level: Annotated[
         str, typer.Option(help="uvicorn log level: critical, error, warning, info, debug.")
     ] = "info",
+    header_timeout: Annotated[
+        float,
+        typer.Option(min=0.001, help="Seconds a client has to send a request head (408 after)."),
+    ] = 10.0,
+    max_header_bytes: Annotated[
+        int, typer.Option(min=1024, help="Bytes of a request line and headers (431 past them).")
+    ] = 32768,
 ) -> None:
     """Serve MODULE:APP with uvicorn (Ctrl-C stops it)."""
     try:
         import uvicorn
+
+        from ..server._protocol import protocol_with_header_timeout
     except ImportError:
         make_console(stderr=True).print(SERVER_HINT, markup=False, style="red")
         raise typer.Exit(1) from None
     asgi_app = load_app(app, factory=factory)
-    uvicorn.run(asgi_app, host=host, port=port, log_level=log_level)
+    uvicorn.run(
+        asgi_app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        http=protocol_with_header_timeout(
+            header_timeout, parser="auto", max_head_bytes=max_header_bytes
+        ),
+        h11_max_incomplete_event_size=max_header_bytes,
+    )

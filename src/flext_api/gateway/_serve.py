@@ -21,10 +21,10 @@ from typing import Any
 
 import uvicorn
 
+from ..server._protocol import protocol_with_header_timeout
 from ._admin import AdminApp
 from ._app import Gateway, create_gateway
 from ._config import GatewayConfig, ListenerConfig
-from ._protocol import protocol_with_header_timeout
 from ._reload import Reloader
 
 __all__ = ["GatewayRunner", "GatewayServer", "serve", "uvicorn_config"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from flext_api.gateway._protocol import httptools_available
+from flext_api.server._protocol import httptools_available
 from tests.integration.gateway.conftest import LiveGateway, basic_config
 from tests.integration.gateway.upstream import Upstream
 

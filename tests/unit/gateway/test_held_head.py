@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from flext_api.gateway._protocol import HeldHeadTransport
+from flext_api.server._protocol import HeldHeadTransport
 
 
 class _Recorder:

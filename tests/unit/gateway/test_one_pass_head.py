@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flext_api.gateway import _protocol
-from flext_api.gateway._protocol import plain_head, protocol_with_header_timeout
+from flext_api.server import _protocol
+from flext_api.server._protocol import plain_head, protocol_with_header_timeout
 
 pytest.importorskip("httptools")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from flext_api.gateway._protocol import (
+from flext_api.server._protocol import (
     HeaderTimeoutH11Protocol,
     httptools_available,
     protocol_with_header_timeout,
