@@ -118,16 +118,23 @@ def client_throughput(record: Record) -> Iterator[Row]:
 
 
 def server(record: Record) -> Iterator[Row]:
-    """create_fastapi_app vs a bare FastAPI app, hello world on one uvicorn worker."""
-    rounds = record["rounds"]
-    yield Row(
-        "server",
-        f"create_fastapi_app() vs bare FastAPI, {record['generator']} "
-        f"-c{record['connections']}, req/s",
-        record["ratio"],
-        0.85,
-        spread_of(ours=steadiness(rounds["flext"]), base=steadiness(rounds["bare"])),
-    )
+    """create_fastapi_app vs a bare FastAPI app, hello world on one worker: a row for the
+    record's ``server`` (plain uvicorn in records that do not say) and one for ``serve``
+    (flext-api serve) when the run measured it too."""
+    parts = [(record.get("server", "uvicorn"), record)]
+    if isinstance(record.get("serve"), dict):
+        parts.append(("serve", record["serve"]))
+    for server, figures in parts:
+        on = "flext-api serve" if server == "serve" else "uvicorn"
+        rounds = figures["rounds"]
+        yield Row(
+            "server",
+            f"create_fastapi_app() vs bare FastAPI, both on {on}, {record['generator']} "
+            f"-c{record['connections']}, req/s",
+            figures["ratio"],
+            0.85,
+            spread_of(ours=steadiness(rounds["flext"]), base=steadiness(rounds["bare"])),
+        )
 
 
 def discovery(record: Record) -> Iterator[Row]:

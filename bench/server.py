@@ -1,7 +1,10 @@
 """Server overhead: hello-world req/s on ``create_fastapi_app`` vs a bare FastAPI app.
 
-Both apps serve ``GET /hello -> {"hello": "world"}`` from the same uvicorn (one worker,
-127.0.0.1, random port, uvicorn's own access log off) in the same run; the flext app has
+Both apps serve ``GET /hello -> {"hello": "world"}`` from the same server (one worker,
+127.0.0.1, random port, uvicorn's own access log off) in the same run: plain uvicorn, and
+``flext-api serve`` (uvicorn on flext_api.server._protocol: request-head bounds, response
+heads checked and joined in one pass), each pair in the same interleaved rounds
+(``--server`` picks one). The flext app has
 every default middleware on, including its JSON access log (written to /dev/null). The
 load comes from a separate process: ``wrk`` when installed (``apt-get install -y wrk``),
 otherwise an aiohttp client started as a subprocess of this script. Rounds alternate
@@ -10,10 +13,12 @@ and the spread (worst/best) of each is printed. A round with any socket error (c
 read, write, timeout), non-2xx response or wrong body fails the whole run: a server that
 drops requests must not look fast.
 
-Prints a table with the ratio (target >= 0.85x) and appends one JSON line to
-bench/results/server.jsonl.
+Prints a table per server with the ratio (target >= 0.85x) and appends one JSON line to
+bench/results/server.jsonl (plain uvicorn's figures at the top level, ``serve``'s under
+that key).
 
 Run: .venv/bin/python bench/server.py [--duration 5] [--connections 32] [--rounds 3]
+    [--server both|uvicorn|serve]
 """
 
 from __future__ import annotations
@@ -140,15 +145,29 @@ def _run_aiohttp(url: str, duration: float, connections: int) -> float:
     return float(out.strip().splitlines()[-1])
 
 
-def measure(factory: str, duration: float, connections: int, generator: str) -> float:
-    """Serve ``factory`` with uvicorn and return the req/s the generator reached."""
+def server_argv(server: str, factory: str, port: int) -> list[str]:
+    """The command serving ``server:<factory>`` on ``port``: plain ``uvicorn``, or
+    ``flext-api serve`` (uvicorn on flext_api.server._protocol)."""
+    if server == "serve":
+        return [sys.executable, "-m", "flext_api.cli", "serve", f"server:{factory}",
+                "--factory", "--host", "127.0.0.1", "--port", str(port),
+                "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    return [sys.executable, "-m", "uvicorn", "--factory", f"server:{factory}",
+            "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
+            "--workers", "1", "--no-access-log", "--log-level", "warning"]  # fmt: skip
+
+
+def measure(
+    factory: str, duration: float, connections: int, generator: str, server: str = "uvicorn"
+) -> float:
+    """Serve ``factory`` on ``server`` and return the req/s the generator reached."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", f"server:{factory}",
-         "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--no-access-log", "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        server_argv(server, factory, port),
+        cwd=HERE,  # serve imports ``server`` from the current directory
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         _wait_ready(port, proc)
         url = f"http://127.0.0.1:{port}/hello"
@@ -173,6 +192,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--generator", choices=["auto", "wrk", "aiohttp"], default="auto")
+    parser.add_argument(
+        "--server",
+        choices=["uvicorn", "serve", "both"],
+        default="both",
+        help="both apps on plain uvicorn, on flext-api serve (uvicorn with our protocol), "
+        "or both servers in the same interleaved rounds",
+    )
     parser.add_argument("--load", help=argparse.SUPPRESS)  # internal: run as load process
     args = parser.parse_args()
     if args.load:
@@ -181,16 +207,44 @@ def main() -> None:
     generator = args.generator
     if generator == "auto":
         generator = "wrk" if shutil.which("wrk") else "aiohttp"
-    results: dict[str, list[float]] = {"bare": [], "flext": []}
+    servers = ["uvicorn", "serve"] if args.server == "both" else [args.server]
+    results: dict[str, dict[str, list[float]]] = {s: {"bare": [], "flext": []} for s in servers}
     for _ in range(args.rounds):
-        results["bare"].append(measure("make_bare_app", args.duration, args.connections, generator))
-        results["flext"].append(
-            measure("make_flext_app", args.duration, args.connections, generator)
-        )
+        for server in servers:
+            for name, factory in (("bare", "make_bare_app"), ("flext", "make_flext_app")):
+                results[server][name].append(
+                    measure(factory, args.duration, args.connections, generator, server)
+                )
+    summaries = {
+        server: _report(server, rounds, generator, args) for server, rounds in results.items()
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    # The first server's figures at the top level (as records before --server had them),
+    # the other's under its name.
+    first, *others = servers
+    record = {
+        "bench": "server",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+        "generator": generator,
+        "server": first,
+        "duration_s": args.duration,
+        "connections": args.connections,
+        **summaries[first],
+        **{other: summaries[other] for other in others},
+    }
+    with RESULTS.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def _report(
+    server: str, results: dict[str, list[float]], generator: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Print one server's table; return its figures for the record."""
     bare, flext = max(results["bare"]), max(results["flext"])
     ratio = flext / bare
     overhead_us = 1e6 / flext - 1e6 / bare
-    print(f"\nhello world, uvicorn 1 worker, {generator} -c{args.connections} "
+    print(f"\nhello world, {server} 1 worker, {generator} -c{args.connections} "
           f"{args.duration:g}s x {args.rounds} rounds (best)")  # fmt: skip
     spread = {name: min(rounds) / max(rounds) for name, rounds in results.items()}
     print(f"{'app':<28}{'req/s (best)':>14}{'ratio':>8}{'worst/best':>12}")
@@ -198,22 +252,13 @@ def main() -> None:
     print(f"{'create_fastapi_app()':<28}{flext:>14.0f}{ratio:>8.2f}{spread['flext']:>12.2f}")
     print(f"stack overhead: {overhead_us:.0f} us per request")
     print(f"target >= 0.85x: {'met' if ratio >= 0.85 else 'NOT met'}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    record = {
-        "bench": "server",
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "python": platform.python_version(),
-        "generator": generator,
-        "duration_s": args.duration,
-        "connections": args.connections,
+    return {
         "rounds": results,
         "bare_rps": round(bare, 1),
         "flext_rps": round(flext, 1),
         "ratio": round(ratio, 3),
         "overhead_us": round(overhead_us, 1),
     }
-    with RESULTS.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record) + "\n")
 
 
 if __name__ == "__main__":

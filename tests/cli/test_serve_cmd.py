@@ -70,6 +70,7 @@ def test_serve_runs_uvicorn_with_the_options(
             "2.5",
             "--max-header-bytes",
             "4096",
+            "--no-access-log",
         ],
     )
     assert result.exit_code == 0
@@ -80,6 +81,7 @@ def test_serve_runs_uvicorn_with_the_options(
         "host": "127.0.0.2",
         "port": 9,
         "log_level": "warning",
+        "access_log": False,
         "h11_max_incomplete_event_size": 4096,
     }
     assert protocol.header_timeout == 2.5

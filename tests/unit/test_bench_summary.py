@@ -111,6 +111,14 @@ def test_server_ratio_target_and_spread_from_rounds() -> None:
     (row,) = rows_of("server", record)
     assert (row.ratio, row.target, row.met) == (0.9, 0.85, "met")
     assert row.spread == "ours 0.67, base 0.90"
+    assert "both on uvicorn" in row.compared  # records before the server was recorded
+    (served,) = rows_of("server", {**record, "server": "serve"})
+    assert "both on flext-api serve" in served.compared
+    serve = {"rounds": {"bare": [100.0], "flext": [80.0]}, "ratio": 0.8}
+    plain, on_serve = rows_of("server", {**record, "server": "uvicorn", "serve": serve})
+    assert ("both on uvicorn" in plain.compared, plain.ratio) == (True, 0.9)
+    assert ("both on flext-api serve" in on_serve.compared, on_serve.ratio) == (True, 0.8)
+    assert (on_serve.met, on_serve.spread) == ("**not met**", "ours 1.00, base 1.00")
 
 
 def test_discovery_one_row_per_concurrency() -> None:

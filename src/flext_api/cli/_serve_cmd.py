@@ -70,6 +70,12 @@ def serve_command(
     max_header_bytes: Annotated[
         int, typer.Option(min=1024, help="Bytes of a request line and headers (431 past them).")
     ] = 32768,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            help="uvicorn's access log (create_fastapi_app apps log each request already)."
+        ),
+    ] = True,
 ) -> None:
     """Serve MODULE:APP with uvicorn (Ctrl-C stops it)."""
     try:
@@ -85,6 +91,7 @@ def serve_command(
         host=host,
         port=port,
         log_level=log_level,
+        access_log=access_log,
         http=protocol_with_header_timeout(
             header_timeout, parser="auto", max_head_bytes=max_header_bytes
         ),
