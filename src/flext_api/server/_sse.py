@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from flext_api._errors import ErrorCode, FlextApiError
-from flext_api._numbers import finite_json
+from flext_api._numbers import finite_json, is_int
 
 __all__ = ["EventStreamResponse", "encode_event"]
 
@@ -41,7 +41,8 @@ _HEADERS = [
 
 def encode_event(event: Any) -> bytes:
     """One event in ``text/event-stream`` form; ``INVALID_REQUEST`` for a newline in
-    ``id`` or ``event`` (it would split the field)."""
+    ``id`` or ``event`` (it would split the field), a ``retry`` that is not a whole
+    number of milliseconds >= 0, or ``data`` JSON cannot hold."""
     if isinstance(event, str):
         fields: Mapping[str, Any] = {"data": event}
     elif isinstance(event, Mapping):
@@ -66,7 +67,14 @@ def encode_event(event: Any) -> bytes:
         lines.append(f"{name}: {text}")
     retry = fields.get("retry")
     if retry is not None:
-        lines.append(f"retry: {int(retry)}")
+        # The field is ASCII digits only (the HTML standard); a client ignores "-5" and a
+        # float or text would have raised a bare ValueError here.
+        if not is_int(retry) or retry < 0:
+            raise FlextApiError.from_code(
+                ErrorCode.INVALID_REQUEST,
+                f"SSE retry must be an int of milliseconds >= 0, got {retry!r}",
+            )
+        lines.append(f"retry: {retry}")
     data = fields.get("data", "")
     if not isinstance(data, str):
         try:

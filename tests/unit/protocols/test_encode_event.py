@@ -49,3 +49,13 @@ def test_data_json_cannot_hold_is_invalid(data: object) -> None:
         encode_event({"data": data})
     assert info.value.code is ErrorCode.INVALID_REQUEST
     assert "SSE data is not JSON-serializable" in str(info.value)
+
+
+@pytest.mark.parametrize("retry", [-5, 1.5, float("nan"), float("inf"), "12", True])
+def test_retry_that_is_not_whole_milliseconds_is_invalid(retry: object) -> None:
+    """retry is ASCII digits on the wire: anything but an int >= 0 is INVALID_REQUEST
+    (a negative one went out as "-5", NaN and text raised a bare ValueError)."""
+    with pytest.raises(FlextApiError) as info:
+        encode_event({"data": "x", "retry": retry})
+    assert info.value.code is ErrorCode.INVALID_REQUEST
+    assert encode_event({"data": "x", "retry": 0}) == b"retry: 0\ndata: x\n\n"
