@@ -10,6 +10,7 @@ sent would arrive as nothing. :func:`finite_json` is ``orjson.dumps`` refusing t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, TypeGuard
 
@@ -30,8 +31,8 @@ def is_real(value: object) -> TypeGuard[int | float]:
 
 
 def has_non_finite(value: Any) -> bool:
-    """True when a float in ``value`` (through its dicts, lists and tuples) is NaN or
-    infinite."""
+    """True when a float in ``value`` (through its dicts, lists, tuples and dataclasses,
+    which orjson encodes) is NaN or infinite."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -42,6 +43,8 @@ def has_non_finite(value: Any) -> bool:
             stack.extend(item.values())
         elif isinstance(item, list | tuple):
             stack.extend(item)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
     return False
 
 

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pytest
 
 from flext_api._numbers import finite_json, has_non_finite
 
 
+@dataclass
+class _Reading:
+    value: float
+    tags: list[str]
+
+
 @pytest.mark.parametrize(
     "value",
-    [math.nan, -math.inf, {"a": [1, {"b": (2.0, math.inf)}]}, [None, [math.nan]]],
+    [
+        math.nan,
+        -math.inf,
+        {"a": [1, {"b": (2.0, math.inf)}]},
+        [None, [math.nan]],
+        {"r": _Reading(math.nan, [])},  # orjson encodes dataclasses: walked too
+    ],
 )
 def test_non_finite_numbers_are_found_and_refused(value: object) -> None:
     """NaN and the infinities are found at any depth and refused (orjson writes null)."""

@@ -12,11 +12,11 @@ NaN or infinite float, which orjson would write as ``null`` (read back as ``None
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from typing import Any
 
 import orjson
+
+from .._numbers import has_non_finite
 
 __all__ = ["CorruptEntryError", "decode_value", "encode_value"]
 
@@ -41,28 +41,12 @@ def encode_value(key: str, value: Any) -> bytes:
         ) from exc
     # orjson writes NaN and +-Infinity as null, so they would come back as None: refuse
     # them instead. Only a payload with a null can hold one, so most values skip the walk.
-    if b"null" in payload and _has_non_finite(value):
+    if b"null" in payload and has_non_finite(value):
         raise TypeError(
             f"cannot cache the value for key {key!r}: it holds a NaN or infinite float, "
             "which JSON cannot represent (it would come back as None)"
         )
     return _JSON + payload
-
-
-def _has_non_finite(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
-            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
-    return False
 
 
 def decode_value(data: bytes) -> Any:

@@ -592,36 +592,21 @@ def _one_clock(clock: Clock | None, plugins: Sequence[Plugin]) -> Clock:
 def _default_transport(
     cfg: ClientConfig, timeout: TimeoutConfig, clock: Clock, ssl_context: ssl.SSLContext | None
 ) -> Transport:
+    # What every built-in transport takes from the config, the same way.
+    common: dict[str, Any] = {
+        "ssl_context": ssl_context,
+        "verify": cfg.verify_ssl,
+        "clock": clock,
+        "max_response_size": cfg.max_response_size,
+    }
     if cfg.http2 or cfg.transport == "httpx":
         from ..transports._httpx import HttpxTransport
 
-        return HttpxTransport(
-            cfg.pool,
-            timeout,
-            http2=cfg.http2,
-            ssl_context=ssl_context,
-            verify=cfg.verify_ssl,
-            clock=clock,
-            max_response_size=cfg.max_response_size,
-        )
+        return HttpxTransport(cfg.pool, timeout, http2=cfg.http2, **common)
     if cfg.transport == "pyreqwest":
         from ..transports import PyreqwestTransport  # the extra's ImportError names it
 
-        return PyreqwestTransport(
-            cfg.pool,
-            timeout,
-            ssl_context=ssl_context,
-            verify=cfg.verify_ssl,
-            clock=clock,
-            max_response_size=cfg.max_response_size,
-        )
+        return PyreqwestTransport(cfg.pool, timeout, **common)
     from ..transports._aiohttp import AiohttpTransport
 
-    return AiohttpTransport(
-        cfg.pool,
-        timeout,
-        ssl_context=ssl_context,
-        verify=cfg.verify_ssl,
-        clock=clock,
-        max_response_size=cfg.max_response_size,
-    )
+    return AiohttpTransport(cfg.pool, timeout, **common)

@@ -132,7 +132,8 @@ async def test_body_past_the_limit_fails_and_the_transport_goes_on(
 async def test_announced_length_fails_before_the_body(
     server: tuple[str, list[str]], name: str
 ) -> None:
-    """``Content-Length`` past the limit fails at once (the server sends 16 bytes only)."""
+    """``Content-Length`` past the limit fails without reading the body (the server
+    sends 128 KiB of the 1 GiB it announces, then waits)."""
     base, _ = server
     transport = TRANSPORTS[name](LIMIT)
     try:
