@@ -237,22 +237,6 @@ def _hop(http_version: str, via: bytes) -> bytes:
     return hop
 
 
-def _client_side(exc: BaseException) -> ClientGone | BodyTooLarge | None:
-    """The client-side cause of a transport failure, when its request body was the cause.
-
-    H1Transport chains the body's exception directly; aiohttp wraps it in its own
-    ``ClientConnectionError`` first, so the chain is walked (a few links at most).
-    """
-    cause = exc.__cause__
-    for _ in range(4):
-        if cause is None:
-            return None
-        if isinstance(cause, ClientGone | BodyTooLarge):
-            return cause
-        cause = cause.__cause__ or cause.__context__
-    return None
-
-
 def _declared(headers: list[tuple[bytes, bytes]], limit: int) -> bool:
     """True when the request's ``Content-Length`` announces more than ``limit`` bytes."""
     for name, value in headers:
@@ -377,14 +361,16 @@ class Exchange:
             try:
                 response = await cluster.transport.send(request, stream=True)
             except FlextApiError as exc:
-                client_side = _client_side(exc) if body.started else None
+                # The body's own error, chained by every transport (a client gone or
+                # over the route's bound): the client's doing, not the instance's.
+                client_side = exc.__cause__ if body.started else None
                 if isinstance(client_side, BodyTooLarge):
                     # The client's fault, not the instance's: its connection is dropped.
                     in_flight[ident] -= 1
                     cluster.release(picked)
                     await self._fail(scope, send, Reason.BODY_TOO_LARGE)
                     return result
-                if client_side is not None:
+                if isinstance(client_side, ClientGone):
                     in_flight[ident] -= 1
                     cluster.release(picked)
                     result.reason = Reason.CLIENT_DISCONNECT

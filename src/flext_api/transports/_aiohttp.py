@@ -416,7 +416,8 @@ class AiohttpTransport:
             if held:
                 self._give_back()
             if isinstance(exc, Exception):
-                raise self._translate(exc, request, connecting=connecting) from exc
+                error = self._translate(exc, request, connecting=connecting)
+                raise error from error.__cause__
             raise
         finally:
             dog.stop(watch)
@@ -516,6 +517,16 @@ class AiohttpTransport:
         """Map one aiohttp/OS/SSL/asyncio error to the most specific code (the only place)."""
         if isinstance(exc, FlextApiError):
             return exc
+        failed_body = _body_failure(exc)
+        if failed_body is not None:
+            # The request body's own source raised (a gone client, a failed file): as on
+            # H1Transport, UNEXPECTED_ERROR caused by that error, not a connect failure.
+            return transport_error(
+                ErrorCode.UNEXPECTED_ERROR,
+                f"the request body stream failed: {failed_body} on {request.method} {request.host}",
+                request,
+                failed_body,
+            )
         deadline_passed = request.deadline is not None and self._clock.monotonic() >= (
             request.deadline - 0.001
         )
@@ -588,6 +599,18 @@ class AiohttpTransport:
             f"<AiohttpTransport [Requests: {s['in_use']} active, {s['waiting']} queued | "
             f"Connections: {s['idle']} idle, max {s['max_connections']}]>"
         )
+
+
+def _body_failure(exc: BaseException) -> BaseException | None:
+    """The request body's own error, when aiohttp wrapped it in the connection error it
+    raises for a body that could not be sent ("Failed to send bytes ..."); None for an
+    error of the connection itself (an OSError, aiohttp's own)."""
+    cause = exc.__cause__
+    if not isinstance(exc, aiohttp.ClientConnectionError) or cause is None:
+        return None
+    if isinstance(cause, OSError | aiohttp.ClientError | asyncio.CancelledError):
+        return None
+    return cause
 
 
 async def _read_all(
