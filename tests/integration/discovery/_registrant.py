@@ -11,7 +11,7 @@ import asyncio
 import sys
 
 from flext_api.discovery import RegistryBackend, ServiceInstance, ServiceRegistry
-from tests.integration.discovery._poll import eventually
+from tests._poll import eventually
 
 
 def _backend(kind: str, url: str, prefix: str) -> RegistryBackend:

@@ -18,10 +18,9 @@ from flext_api.discovery import (
     ServiceInstance,
     ServiceRegistry,
 )
+from tests._poll import eventually
 from tests.servers.etcd_server import EtcdServer
 from tests.servers.redis_server import RedisServer
-
-from ._poll import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -22,11 +22,10 @@ from flext_api.discovery import (
     RegistryBackend,
     ServiceInstance,
 )
+from tests._poll import eventually
 from tests.servers.etcd_server import EtcdServer
 from tests.servers.fault import FaultServer
 from tests.servers.redis_server import RedisServer
-
-from ._poll import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,8 @@ from flext_api.discovery import (
     ServiceRegistry,
 )
 from flext_api.testing import describe, set_testing
+from tests._poll import eventually
 
-from ._poll import eventually
 from .upstream import Upstream
 
 pytestmark = pytest.mark.integration

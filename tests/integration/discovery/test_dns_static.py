@@ -15,9 +15,8 @@ from flext_api.discovery import (
     StaticBackend,
 )
 from flext_api.testing import FakeClock
+from tests._poll import eventually
 from tests.servers.dns_server import DnsServer
-
-from ._poll import eventually
 
 pytestmark = pytest.mark.integration
 

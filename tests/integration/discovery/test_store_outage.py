@@ -18,10 +18,10 @@ from flext_api.discovery import (
     ServiceRegistry,
 )
 from flext_api.testing import set_testing
+from tests._poll import eventually
 from tests.servers.etcd_server import EtcdServer
 from tests.servers.redis_server import RedisServer
 
-from ._poll import eventually
 from .upstream import Upstream
 
 pytestmark = pytest.mark.integration

@@ -54,6 +54,11 @@ def _send(port: int, head: bytes) -> tuple[int, bytes]:
     return int(head_in.split(b" ")[1]), body
 
 
+def _echoed(upstream: Upstream, key: str = "path") -> list[str]:
+    """``key`` of every request the upstream's echo routes received (none when refused)."""
+    return [r[key] for r in upstream.requests if r["path"].startswith("/echo")]
+
+
 def _get(port: int, target: str) -> tuple[int, dict[str, Any]]:
     """One ``GET target`` on a fresh connection: the status and the JSON body."""
     status, body = _send(
@@ -75,7 +80,7 @@ def test_dot_segments_resolve_before_routing(
     gw = run_gateway(_config(a.url, parser))
     status, body = _get(gw.port, target)
     assert status == 401, body
-    assert [r["path"] for r in a.requests if r["path"].startswith("/echo")] == []
+    assert _echoed(a) == []
 
 
 @pytest.mark.parametrize("parser", PARSERS)
@@ -97,7 +102,7 @@ def test_hidden_dot_segments_are_refused(
     gw = run_gateway(_config(a.url, parser))
     status, body = _get(gw.port, target)
     assert (status, body["reason"]) == (400, "ambiguous_path")
-    assert [r["path"] for r in a.requests if r["path"].startswith("/echo")] == []
+    assert _echoed(a) == []
 
 
 @pytest.mark.parametrize("parser", PARSERS)
@@ -109,7 +114,7 @@ def test_the_upstream_gets_the_resolved_path(
     gw = run_gateway(_config(a.url, parser))
     assert _get(gw.port, "/echo/public/a/./b/../c%20d")[0] == 200
     assert _get(gw.port, "/echo/public/a%2Fb.json")[0] == 200
-    sent = [r["raw_path"] for r in a.requests if r["path"].startswith("/echo")]
+    sent = _echoed(a, "raw_path")
     assert sent == ["/echo/public/a/c%20d", "/echo/public/a%2Fb.json"]
 
 
@@ -131,7 +136,7 @@ def test_websocket_handshakes_are_held_to_the_same_paths(
         sock.sendall(upgrade.encode())
         head = sock.recv(65536).split(b"\r\n", 1)[0]
     assert head.split(b" ")[1] == status, head
-    assert [r["path"] for r in a.requests if r["path"].startswith("/echo")] == []
+    assert _echoed(a) == []
 
 
 def _hosts_config(url: str, parser: str) -> dict[str, Any]:
@@ -172,7 +177,7 @@ def test_hosts_a_route_cannot_be_sure_of_are_refused(
     # Refused by the gateway (or by h11 before it), not by the upstream's parser.
     refusals = (b'"reason":"bad_host"', b'"reason":"ambiguous_path"', b"Invalid HTTP request")
     assert any(refusal in body for refusal in refusals), body
-    assert [r["path"] for r in a.requests if r["path"].startswith("/echo")] == []
+    assert _echoed(a) == []
 
 
 @pytest.mark.parametrize("parser", PARSERS)

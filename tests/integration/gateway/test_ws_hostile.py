@@ -11,19 +11,13 @@ import aiohttp
 import pytest
 
 from flext_api.gateway._websocket import MAX_MESSAGE_BYTES
+from tests._poll import eventually
 from tests.integration.gateway.conftest import LiveGateway, basic_config, refused_handshake
 from tests.integration.gateway.upstream import Upstream
 
 pytestmark = pytest.mark.integration
 
 Run = Callable[[dict[str, Any]], LiveGateway]
-
-
-async def _until(check: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if check():
-            return
-        await asyncio.sleep(0.01)
 
 
 async def test_an_upstream_that_never_answers_the_handshake_is_a_504(run_gateway: Run) -> None:
@@ -53,7 +47,7 @@ async def test_a_message_bigger_than_the_bound_closes_the_client_with_1009(
         msg = await ws.receive(timeout=30)
         assert msg.type is aiohttp.WSMsgType.CLOSE
         assert msg.data == 1009
-    await _until(lambda: not gw.gateway.websockets)
+    await eventually(lambda: not gw.gateway.websockets)
     assert not gw.gateway.websockets
 
 
@@ -70,7 +64,7 @@ async def test_a_vanished_client_closes_the_upstream_with_a_sendable_code(
         connection = ws._response.connection
         assert connection is not None and connection.transport is not None
         connection.transport.abort()
-        await _until(lambda: bool(a.ws_closes))
+        await eventually(lambda: bool(a.ws_closes))
     assert a.ws_closes in ([1000], [1001])
-    await _until(lambda: not gw.gateway.websockets)
+    await eventually(lambda: not gw.gateway.websockets)
     assert not gw.gateway.websockets

@@ -48,7 +48,7 @@ async def test_probe_rounds_run_until_cancelled_and_keep_a_given_transport() -> 
     registry = await _registry()
     transport = MockTransport(_handler)
     task = asyncio.create_task(run_probes(registry, CONFIG, transport))
-    from tests.integration.discovery._poll import eventually
+    from tests._poll import eventually
 
     assert await eventually(lambda: len(transport.requests) >= 8)
     task.cancel()
