@@ -45,6 +45,11 @@ _VERSION = 1
 _HEADER_START = b'{"flext_api_batch_journal":'
 
 
+def _io_error(action: str, path: object, exc: OSError) -> ConfigError:
+    """``cannot <action> '<path>': <reason>`` for a file the batch reads or writes."""
+    return ConfigError(f"cannot {action} {str(path)!r}: {exc.strerror}")
+
+
 def _clip(record: object) -> str:
     text = repr(record)
     return text if len(text) <= 120 else text[:117] + "..."
@@ -132,9 +137,7 @@ class CheckpointedOutput:
             try:
                 self._journal.open()
             except OSError as exc:
-                raise ConfigError(
-                    f"cannot write {str(self.journal_path)!r}: {exc.strerror}"
-                ) from exc
+                raise _io_error("write", self.journal_path, exc) from exc
             for path, offset in offsets.items():
                 state.dropped_bytes += self._cut_back(Path(path), offset, state)
             append = str(self.output) in offsets
@@ -143,7 +146,7 @@ class CheckpointedOutput:
             self._fd = os.open(self.output, flags, 0o644)
         except OSError as exc:
             self._journal_close()
-            raise ConfigError(f"cannot write {str(self.output)!r}: {exc.strerror}") from exc
+            raise _io_error("write", self.output, exc) from exc
         self._offset = os.fstat(self._fd).st_size
         if self._journal is not None:
             try:
@@ -162,9 +165,7 @@ class CheckpointedOutput:
                 )
             except OSError as exc:
                 self._failed = True
-                raise ConfigError(
-                    f"cannot write {str(self.journal_path)!r}: {exc.strerror}"
-                ) from exc
+                raise _io_error("write", self.journal_path, exc) from exc
         self._last = self._clock.monotonic()
         return state
 
@@ -172,7 +173,7 @@ class CheckpointedOutput:
         try:
             return self._input.stat().st_size
         except OSError as exc:
-            raise ConfigError(f"cannot read {str(self._input)!r}: {exc.strerror}") from exc
+            raise _io_error("read", self._input, exc) from exc
 
     def _journal_close(self) -> None:
         if self._journal is not None:
@@ -188,7 +189,7 @@ class CheckpointedOutput:
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise ConfigError(f"cannot read {str(self.journal_path)!r}: {exc.strerror}") from exc
+            raise _io_error("read", self.journal_path, exc) from exc
         # An empty file, or a header torn while being written, is still a journal.
         if not (
             head == _HEADER_START
@@ -232,7 +233,7 @@ class CheckpointedOutput:
         try:
             scan_jsonl(journal, take)
         except OSError as exc:
-            raise ConfigError(f"cannot read {str(journal)!r}: {exc.strerror}") from exc
+            raise _io_error("read", journal, exc) from exc
         if not header:
             return offsets
         state.resumed = True
@@ -298,7 +299,7 @@ class CheckpointedOutput:
                 os.fsync(fd)
         except OSError as exc:
             self._failed = True
-            raise ConfigError(f"cannot write {str(self.output)!r}: {exc.strerror}") from exc
+            raise _io_error("write", self.output, exc) from exc
         self._offset += len(data)
         if self._journal is not None:
             try:
@@ -307,9 +308,7 @@ class CheckpointedOutput:
                 )
             except OSError as exc:
                 self._failed = True
-                raise ConfigError(
-                    f"cannot write {str(self.journal_path)!r}: {exc.strerror}"
-                ) from exc
+                raise _io_error("write", self.journal_path, exc) from exc
         self._buffer = []
         self._lines = []
 
@@ -327,7 +326,7 @@ class CheckpointedOutput:
                     os.fsync(self._fd)
                 except OSError as exc:
                     self._failed = True
-                    raise ConfigError(f"cannot write {str(self.output)!r}: {exc.strerror}") from exc
+                    raise _io_error("write", self.output, exc) from exc
         finally:
             os.close(self._fd)
             self._fd = None
@@ -337,9 +336,7 @@ class CheckpointedOutput:
                 except OSError as exc:
                     if not self._failed:
                         self._failed = True
-                        raise ConfigError(
-                            f"cannot write {str(self.journal_path)!r}: {exc.strerror}"
-                        ) from exc
+                        raise _io_error("write", self.journal_path, exc) from exc
 
     def _require_fd(self) -> int:
         if self._fd is None:
