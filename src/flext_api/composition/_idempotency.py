@@ -70,29 +70,31 @@ class MemoryIdempotencyStore:
         self._until[key] = self._clock.monotonic() + ttl
 
 
-def _is_blocking_redis(client: object) -> bool:
+def check_async_redis(client: object, owner: str, instead: str) -> None:
+    """TypeError unless ``client`` can be a ``redis.asyncio`` client: a URL (say
+    ``instead``) and a blocking ``redis.Redis`` (its replies cannot be awaited) are not."""
+    if isinstance(client, str | bytes):
+        raise TypeError(f"{owner} takes a redis.asyncio client: {instead}")
     try:
         import redis
     except ImportError:  # pragma: no cover - no redis, no blocking client either
-        return False
-    return isinstance(client, redis.Redis)
+        return
+    if isinstance(client, redis.Redis):
+        raise TypeError(
+            f"{owner} takes a redis.asyncio client, got a blocking redis.Redis "
+            "(its replies cannot be awaited)"
+        )
 
 
 class RedisIdempotencyStore:
     """Done keys in Redis, shared by every process (``SET key 1 EX ttl``)."""
 
     def __init__(self, client: Redis, *, prefix: str = "flext:done:") -> None:
-        given: object = client
-        if isinstance(given, str | bytes):
-            raise TypeError(
-                "RedisIdempotencyStore takes a redis.asyncio client, not a URL: "
-                "RedisIdempotencyStore(redis.asyncio.from_url(url))"
-            )
-        if _is_blocking_redis(client):
-            raise TypeError(
-                "RedisIdempotencyStore takes a redis.asyncio client, got a blocking "
-                "redis.Redis (its replies cannot be awaited)"
-            )
+        check_async_redis(
+            client,
+            "RedisIdempotencyStore",
+            "not a URL: RedisIdempotencyStore(redis.asyncio.from_url(url))",
+        )
         self.redis = client
         self.prefix = prefix
 

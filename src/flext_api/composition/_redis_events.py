@@ -35,12 +35,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from .._numbers import finite_json, is_int
 from ._events import Delivery, Event, EventBus, delivery_var, from_payload, to_payload
+from ._idempotency import check_async_redis
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -90,10 +90,8 @@ class RedisStreamTransport:
         given_client: object = client
         if given_url is not None and not isinstance(given_url, str):
             raise TypeError(f"url must be a Redis URL (str), got {type(given_url).__name__}")
-        if isinstance(given_client, str | bytes):
-            raise TypeError("client= takes a redis.asyncio client: pass a URL as url=")
-        if isinstance(given_client, redis.Redis):
-            raise TypeError("client= takes a redis.asyncio client, got a blocking redis.Redis")
+        if given_client is not None:
+            check_async_redis(given_client, "client=", "pass a URL as url=")
         _check_count("max_attempts", max_attempts)
         _check_count("batch", batch)
         self._owns_client = client is None
