@@ -22,6 +22,7 @@ import aiohttp
 from starlette.types import Receive, Scope, Send
 
 from .._errors import ErrorCode
+from ..protocols._ws_types import is_sendable_close_code
 from ._app import Gateway
 from ._headers import strip_hop_by_hop
 from ._proxy import send_gateway_problem, upstream_path
@@ -221,13 +222,12 @@ async def _pump(
 
 
 def _sendable(code: int, *, gone: int = 1011) -> int:
-    """A close code that may be sent (RFC 6455 §7.4.1): 1005 -> 1000, 1006/1015 -> ``gone``.
+    """A close code that may be sent (RFC 6455 §7.4.1): 1005 (no status) -> 1000, any
+    other reserved one (1006, 1015...) -> ``gone``.
 
     ``gone`` is 1011 towards the client (its upstream failed) and 1001 towards the
     upstream (its client went away).
     """
     if code == 1005:
         return 1000
-    if code in (1006, 1015):
-        return gone
-    return code
+    return code if is_sendable_close_code(code) else gone

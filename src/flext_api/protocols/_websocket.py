@@ -42,6 +42,7 @@ from ._ws_types import (
     WebSocketClosed,
     WebSocketMessage,
     WebSocketSettings,
+    is_sendable_close_code,
 )
 
 if TYPE_CHECKING:
@@ -58,8 +59,6 @@ _BINARY = aiohttp.WSMsgType.BINARY
 _SENT: FlextResult[None] = FlextResult(None)
 _new_message = object.__new__
 _success = FlextResult._success
-# Codes an endpoint may put in its close frame: 1004-1006 and 1015 are reserved.
-_SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
 _END = frozenset({aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR})
 
 
@@ -611,7 +610,7 @@ def _http_url(url: str) -> str:
 
 def _close_problem(code: object, reason: object) -> str | None:
     """Why ``close(code, reason)`` cannot be sent (RFC 6455 §5.5, §7.4), or None."""
-    if not is_int(code) or not (code in _SENDABLE_CODES or 3000 <= code <= 4999):
+    if not is_int(code) or not is_sendable_close_code(code):
         return f"close code must be 1000-1003, 1007-1014 or 3000-4999, got {code!r}"
     if not isinstance(reason, str):
         return f"close reason must be a str, got {type(reason).__name__}"

@@ -12,7 +12,22 @@ import orjson
 from .._errors import ErrorCode, FlextApiError
 from .._numbers import is_int, is_real
 
-__all__ = ["CloseCode", "WebSocketClosed", "WebSocketMessage", "WebSocketSettings"]
+__all__ = [
+    "CloseCode",
+    "WebSocketClosed",
+    "WebSocketMessage",
+    "WebSocketSettings",
+    "is_sendable_close_code",
+]
+
+# Codes an endpoint may put in its close frame: 1004-1006 and 1015 are reserved.
+_SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
+
+
+def is_sendable_close_code(code: int) -> bool:
+    """Whether ``code`` may be sent in a close frame (RFC 6455 §7.4): 1000-1003,
+    1007-1014, or an application's 3000-4999."""
+    return code in _SENDABLE_CODES or 3000 <= code <= 4999
 
 
 class CloseCode(IntEnum):
