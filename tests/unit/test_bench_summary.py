@@ -135,11 +135,13 @@ def test_discovery_one_row_per_concurrency() -> None:
 
 
 def test_gateway_ratios_from_best_rounds() -> None:
-    """gateway: flext vs minimal proxy and cache hit vs uncached, from the best req/s."""
+    """gateway: flext vs minimal proxy, and each cache-hit path vs the uncached proxy
+    path (target 2x), from the best req/s."""
     names = {
         "uvicorn+aiohttp minimal": 200.0,
         "flext gateway": 100.0,
-        "gateway JWT+limit+cache hit": 300.0,
+        "gateway JWT+limit+cache hit": 120.0,
+        "gateway cache hit only": 300.0,
     }
     record = {
         "time": DATE,
@@ -149,8 +151,23 @@ def test_gateway_ratios_from_best_rounds() -> None:
     }
     rows = rows_of("gateway", record)
     assert one(rows, "minimal").ratio == 0.5
-    assert one(rows, "cache hit").ratio == 3.0
     assert one(rows, "minimal").spread == "ours 0.50, base 0.50"
+    hit = one(rows, "gateway cache hit vs")
+    assert (hit.ratio, hit.target, hit.met) == (3.0, 2.0, "met")
+    full = one(rows, "JWT")
+    assert (full.ratio, full.target, full.met) == (1.2, 2.0, "**not met**")
+
+
+def test_gateway_record_without_the_edge_targets() -> None:
+    """An older gateway record (no edge targets) still gives its proxy row, alone."""
+    names = {"uvicorn+aiohttp minimal": 200.0, "flext gateway": 100.0}
+    record = {
+        "time": DATE,
+        "connections": 64,
+        "best": {name: {"rps": rps} for name, rps in names.items()},
+        "rounds": {name: [{"rps": rps}] for name, rps in names.items()},
+    }
+    assert [row.ratio for row in rows_of("gateway", record)] == [0.5]
 
 
 def test_protocols_websocket_is_against_the_faster_other_client() -> None:
