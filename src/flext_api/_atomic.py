@@ -28,8 +28,9 @@ from types import TracebackType
 
 __all__ = ["PUBLIC_MODE", "TMP_PREFIX", "AtomicFile", "atomic_write"]
 
-#: Name prefix of in-progress temporary files (scanners skip or reap them).
-TMP_PREFIX = ".tmp-"
+#: Name prefix of in-progress temporary files (scanners skip or reap them; storage keys
+#: may not use it, see :mod:`flext_api.storage._paths`).
+TMP_PREFIX = ".flext-tmp-"
 
 
 def _public_mode() -> int:
@@ -75,13 +76,34 @@ class AtomicFile:
         self.written += count
         return count
 
+    def seal(self) -> os.stat_result:
+        """Finish the content (flushed; fsynced with ``fsync``; closed) and return its stat.
+
+        What :meth:`commit` publishes then has this stat's size, inode and mtime (a
+        rename or link keeps them): a caller can record it before publishing.
+        """
+        self._finish()
+        try:
+            return os.stat(self._tmp)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _finish(self) -> None:
+        try:
+            if not self._handle.closed:
+                if self.fsync:
+                    self._handle.flush()
+                    os.fsync(self._handle.fileno())
+                self._handle.close()
+        except BaseException:
+            self.abort()
+            raise
+
     def commit(self, *, exclusive: bool = False) -> None:
         """Publish the file at ``path``; ``exclusive`` raises FileExistsError if it exists."""
+        self._finish()
         try:
-            if self.fsync:
-                self._handle.flush()
-                os.fsync(self._handle.fileno())
-            self._handle.close()
             if exclusive:
                 os.link(self._tmp, self.path)
                 os.unlink(self._tmp)

@@ -7,6 +7,7 @@ import array
 import asyncio
 import hashlib
 import io
+import os
 import threading
 import urllib.request
 from collections.abc import AsyncIterator
@@ -132,6 +133,17 @@ async def test_list_with_delimiter(store: StorageBackend) -> None:
     assert page.next_token is None
 
 
+async def test_list_prefix_is_a_string_prefix(store: StorageBackend) -> None:
+    """A prefix need not end at a '/': every key that starts with it is listed."""
+    for key in ["2024/q1.csv", "2024/q2.csv", "2024/summary", "20245/a", "2025/x"]:
+        await store.upload_file(b"x", key)
+    listed = {p: [f.path for f in (await store.list_files(p)).value] for p in ("2024/q", "202")}
+    assert listed["2024/q"] == ["2024/q1.csv", "2024/q2.csv"]
+    assert listed["202"] == ["2024/q1.csv", "2024/q2.csv", "2024/summary", "20245/a", "2025/x"]
+    page = (await store.list_page("2024", delimiter="/")).value
+    assert (page.files, page.prefixes) == ([], ["2024/", "20245/"])
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # the GCS emulator rewrites its index on each of the 1,050 writes
 async def test_pagination_past_1000_keys(store: StorageBackend) -> None:
@@ -236,6 +248,38 @@ async def test_rename_moves_the_object(store: StorageBackend) -> None:
     await store.upload_file(b"data", "old/name")
     assert (await store.rename_file("old/name", "new/name")).is_success
     assert [f.path for f in (await store.list_files()).value] == ["new/name"]
+
+
+async def test_rename_without_overwrite(store: StorageBackend) -> None:
+    """rename_file(overwrite=False) moves to a free key, and refuses an existing one."""
+    await store.upload_file(b"a", "src", {"m": "1"})
+    await store.upload_file(b"b", "taken")
+    refused = await store.rename_file("src", "taken", overwrite=False)
+    assert refused.error_code is ErrorCode.PRECONDITION_FAILED
+    assert (await store.download_file("taken")).value == b"b"
+    assert (await store.rename_file("src", "free", overwrite=False)).is_success
+    assert (await store.download_file("free")).value == b"a"
+    assert dict((await store.stat("free")).value.metadata) == {"m": "1"}
+    assert (await store.exists("src")).value is False
+
+
+async def test_upload_from_unseekable_file_object(store: StorageBackend) -> None:
+    """A binary file object that cannot seek (a pipe) is uploaded whole."""
+    data = bytes(range(256)) * 1024
+    read_end, write_end = os.pipe()
+
+    def feed() -> None:
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(data)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        with os.fdopen(read_end, "rb") as pipe:
+            assert (await store.upload_file(pipe, "piped.bin")).is_success
+    finally:
+        writer.join()
+    assert (await store.download_file("piped.bin")).value == data
 
 
 async def test_download_stream_yields_chunks(store: StorageBackend) -> None:

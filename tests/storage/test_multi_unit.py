@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import os
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,6 +61,36 @@ async def test_one_shot_stream_is_spooled_for_failover() -> None:
     assert (await multi.upload_file(_chunks(), "s")).is_success
     assert (await b.download_file("s")).value == b"one-shot"
     assert "s" in multi.missed[0]
+
+
+async def test_file_object_body_reaches_every_backend_whole() -> None:
+    """A file object is read once (spooled): backends writing concurrently each get all
+    of it, not a share of one handle's reads."""
+    data = bytes(range(256)) * 24_576  # 6 MiB: several reads per backend
+    backends = [MemoryStorage(), MemoryStorage(), MemoryStorage()]
+    multi = MultiBackendStorage(backends, consistency="all")
+    body = io.BytesIO(b"skipped" + data)
+    body.seek(7)  # the upload starts where the handle is
+    assert (await multi.upload_file(body, "k")).is_success
+    assert [(await b.download_file("k")).value == data for b in backends] == [True] * 3
+
+
+async def test_file_object_body_fails_over_whole() -> None:
+    """A primary that read part of a file object and failed: the secondary gets all of it."""
+
+    class Drops(MemoryStorage):
+        async def upload_file(self, file: Any, path: str, *args: Any, **kw: Any) -> Any:
+            if isinstance(file, os.PathLike):  # the spooled copy
+                await asyncio.to_thread(lambda: Path(file).open("rb").close())
+            else:
+                file.read(1024)
+            return FlextResult.fail(FlextApiError.from_code(ErrorCode.CONNECT_ERROR, "reset"))
+
+    data = bytes(range(256)) * 64
+    secondary = MemoryStorage()
+    multi = MultiBackendStorage([Drops(), secondary])
+    assert (await multi.upload_file(io.BytesIO(data), "k")).is_success
+    assert (await secondary.download_file("k")).value == data
 
 
 async def test_all_fails_when_one_backend_refuses() -> None:

@@ -51,6 +51,8 @@ def test_valid_keys_pass(key: str) -> None:
         (".flext-meta/x", "reserved"),
         ("a/./b", "'.' segment"),
         ("a\x7fb", "forbidden character"),
+        ("a/.flext-tmp-x", "reserved '.flext-tmp-'"),
+        ("lone\ud800", "lone surrogate"),
     ],
 )
 def test_invalid_keys_say_why(key: str, reason: str) -> None:
@@ -175,6 +177,85 @@ async def test_local_stale_sidecar_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "k").write_bytes(b"changed behind our back")
     info = (await store.stat("k")).value
     assert dict(info.metadata) == {} and info.content_type is None
+
+
+async def test_local_metadata_of_keys_that_look_like_sidecars(tmp_path: Path) -> None:
+    """Keys whose names could clash with another's metadata file, or are near the file
+    name limit, keep their own metadata."""
+    store = LocalStorage(tmp_path)
+    long = "k" * 250
+    for key in ("a.json/x", "a", long):
+        assert (await store.upload_file(key.encode(), key, {"key": key[:10]})).is_success
+    for key in ("a.json/x", "a", long):
+        info = (await store.stat(key)).value
+        assert dict(info.metadata) == {"key": key[:10]}
+        assert (await store.download_file(key)).value == key.encode()
+
+
+async def test_local_concurrent_writes_keep_content_and_metadata_together(
+    tmp_path: Path,
+) -> None:
+    """Concurrent uploads of equal-sized bodies to one key: whichever wins, the metadata
+    read with it is its own, and one sidecar is left."""
+    store = LocalStorage(tmp_path)
+    for _ in range(5):
+        await asyncio.gather(
+            *(
+                store.upload_file(b"v%02d" % i, "k", {"v": str(i)}, content_type=f"text/v{i}")
+                for i in range(16)
+            )
+        )
+        stream = (await store.download_stream("k")).value
+        winner = int((await stream.read())[1:])
+        assert dict(stream.info.metadata) == {"v": str(winner)}
+        assert stream.info.content_type == f"text/v{winner}"
+    assert len(list((tmp_path / ".flext-meta").rglob("*.json"))) == 1
+
+
+async def test_local_failed_metadata_write_keeps_the_old_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The metadata is written before the content is published: when it cannot be, the
+    upload fails and the old content and metadata stay."""
+    store = LocalStorage(tmp_path)
+    await store.upload_file(b"old", "k", {"v": "old"})
+
+    def refuse(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "_write_meta", refuse)
+    result = await store.upload_file(b"new", "k", {"v": "new"})
+    assert result.error_code is ErrorCode.STORAGE_ERROR
+    monkeypatch.undo()
+    assert (await store.download_file("k")).value == b"old"
+    assert dict((await store.stat("k")).value.metadata) == {"v": "old"}
+    assert sorted(os.listdir(tmp_path)) == [".flext-meta", "k"]
+
+
+async def test_local_delete_and_rename_take_the_metadata_along(tmp_path: Path) -> None:
+    """A renamed object keeps its metadata under the new key; a deleted one leaves none."""
+    store = LocalStorage(tmp_path)
+    await store.upload_file(b"x", "a", {"m": "1"})
+    assert (await store.rename_file("a", "b")).is_success
+    assert dict((await store.stat("b")).value.metadata) == {"m": "1"}
+    assert (await store.delete_file("b")).is_success
+    assert list((tmp_path / ".flext-meta").rglob("*.json")) == []
+
+
+async def test_local_listing_stays_inside_the_root(tmp_path: Path) -> None:
+    """Symlinks leading out of the root are not listed (they cannot be read either);
+    one to a file inside the root is."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_bytes(b"secret")
+    store = LocalStorage(root)
+    await store.upload_file(b"in", "real/file")
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    (root / "filelink").symlink_to(outside / "secret.txt")
+    (root / "alias").symlink_to(root / "real" / "file")
+    assert [f.path for f in (await store.list_files()).value] == ["alias", "real/file"]
+    assert (await store.list_files("link/")).value == []
+    assert (await store.download_file("alias")).value == b"in"
 
 
 async def test_local_fsync_writes_are_durable_and_readable(tmp_path: Path) -> None:
@@ -445,7 +526,8 @@ async def test_local_unreadable_sidecar_is_ignored(tmp_path: Path) -> None:
     """A damaged metadata sidecar reads as no metadata, not as an error."""
     store = LocalStorage(tmp_path)
     await store.upload_file(b"x", "k", {"a": "1"})
-    (tmp_path / ".flext-meta" / "k.json").write_text("{not json")
+    [sidecar] = (tmp_path / ".flext-meta").rglob("*.json")
+    sidecar.write_text("{not json")
     assert dict((await store.stat("k")).value.metadata) == {}
 
 

@@ -4,22 +4,33 @@
   filesystem cache uses): the body streams into a temporary file beside the target,
   which is renamed over it only when complete. A failed or cancelled upload leaves the
   old content and no temporary file. ``fsync=True`` makes a finished write durable.
-* **Metadata in a sidecar** ``<root>/.flext-meta/<key>.json`` holding the content type,
-  the user metadata and the ETag of the content it describes; a sidecar whose ETag does
-  not match the file (a crash between the two renames) is ignored.
+* **Metadata in a sidecar** per version, ``<root>/.flext-meta/<h>/<sha256 of the
+  key>/<etag>.json``, holding the key, the content type and the user metadata. It is
+  written *before* the content is published (a failed write leaves the old object and
+  its metadata as they were) and the sidecars of older versions are removed after it;
+  the one read is the one named by the file's current ETag, so concurrent writers never
+  pair one's content with another's metadata. Names are fixed-length hashes: no key
+  can clash with another's sidecar or make its name too long.
+* **ETag** ``"<inode>-<mtime_ns>-<size>"`` in hex: the inode tells two versions of the
+  same size apart even within one tick of the file clock (a few milliseconds).
 * **Conditional writes.** ``if_none_match`` publishes with ``link(2)``, atomic across
-  processes. ``if_match`` compares the ETag (``"<mtime_ns>-<size>"`` in hex) just before
-  the rename: atomic within one process, best effort between processes.
+  processes. ``if_match`` compares the ETag just before the rename: atomic within one
+  process, best effort between processes.
 * **Confined to the root.** Keys are validated, and the resolved path must stay under
-  the resolved root, so a symlink inside the root cannot lead a write out of it.
+  the resolved root, so a symlink inside the root cannot lead a write out of it, and a
+  listing does not show what a symlink points to outside it.
 
-Blocking file calls run in worker threads (``asyncio.to_thread``).
+Blocking file calls run in worker threads (``asyncio.to_thread``). Writes, copies,
+renames and deletes are serialised per store (one lock), so the metadata always
+describes the content beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import hashlib
 import json
 import os
 from collections.abc import AsyncIterator
@@ -41,7 +52,7 @@ __all__ = ["LocalStorage"]
 
 
 def _etag(stat: os.stat_result) -> str:
-    return f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+    return f'"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"'
 
 
 class LocalStorage(StoreBackend):
@@ -86,15 +97,45 @@ class LocalStorage(StoreBackend):
             )
         return path
 
-    def _sidecar(self, key: str) -> Path:
-        return self.root / META_DIR / f"{key}.json"
+    def _meta_dir(self, key: str) -> Path:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return self.root / META_DIR / digest[:2] / digest
+
+    def _sidecar(self, key: str, etag: str) -> Path:
+        return self._meta_dir(key) / f"{etag.strip(chr(34))}.json"
 
     def _read_meta(self, key: str, etag: str) -> dict[str, Any]:
         try:
-            meta: dict[str, Any] = json.loads(self._sidecar(key).read_bytes())
+            meta = json.loads(self._sidecar(key, etag).read_bytes())
         except (FileNotFoundError, NotADirectoryError, ValueError):
-            return {}
-        return meta if meta.get("etag") == etag else {}
+            return {}  # no metadata stored for this version, or a damaged record
+        return meta if isinstance(meta, dict) and meta.get("key") == key else {}
+
+    def _write_meta(self, key: str, etag: str, meta: dict[str, Any]) -> None:
+        record = {"key": key, "content_type": meta.get("content_type"),
+                  "metadata": meta.get("metadata", {})}  # fmt: skip
+        atomic_write(self._sidecar(key, etag), json.dumps(record).encode(), fsync=self.fsync)
+
+    def _prune_meta(self, key: str, keep: str | None) -> None:
+        """Remove ``key``'s sidecars except the one of version ``keep`` (all when None)."""
+        folder = self._meta_dir(key)
+        kept = None if keep is None else self._sidecar(key, keep).name
+        try:
+            names = os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for name in names:
+            if name != kept:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(folder / name)
+        if keep is None:
+            try:
+                folder.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:  # a writer in another process added one meanwhile
+                if exc.errno != errno.ENOTEMPTY:
+                    raise
 
     def _info(self, key: str, stat: os.stat_result, *, with_meta: bool) -> FileInfo:
         etag = _etag(stat)
@@ -125,21 +166,18 @@ class LocalStorage(StoreBackend):
             else:
                 async for chunk in source.chunks():
                     await asyncio.to_thread(handle.write, chunk)
+            etag = _etag(await asyncio.to_thread(handle.seal))
+            meta = {"content_type": content_type, "metadata": metadata}
             async with self._lock:
-                await asyncio.to_thread(self._publish, key, handle, mode)
+                await asyncio.to_thread(self._publish, key, handle, mode, etag, meta)
         finally:
             handle.abort()  # a no-op once published
-        meta = {"content_type": content_type, "metadata": metadata}
-        await asyncio.to_thread(self._write_meta, key, target, meta)
 
-    def _publish(self, key: str, handle: AtomicFile, mode: PutMode) -> None:
-        if mode == "create":
-            try:
-                handle.commit(exclusive=True)
-            except FileExistsError:
-                raise PreconditionFailedError(f"{key!r} already exists") from None
-            return
-        if mode is not None:
+    def _publish(
+        self, key: str, handle: AtomicFile, mode: PutMode, etag: str, meta: dict[str, Any]
+    ) -> None:
+        """Check ``mode``, write the new version's metadata, publish it, drop older ones."""
+        if mode is not None and mode != "create":
             try:
                 current = _etag(handle.path.stat())
             except FileNotFoundError:
@@ -148,11 +186,16 @@ class LocalStorage(StoreBackend):
                 raise PreconditionFailedError(
                     f"{key!r} has ETag {current}, not {mode}", details={"etag": current}
                 )
-        handle.commit()
-
-    def _write_meta(self, key: str, target: Path, meta: dict[str, Any]) -> None:
-        meta["etag"] = _etag(target.stat())
-        atomic_write(self._sidecar(key), json.dumps(meta).encode(), fsync=self.fsync)
+        self._write_meta(key, etag, meta)
+        try:
+            handle.commit(exclusive=mode == "create")
+        except FileExistsError:
+            self._sidecar(key, etag).unlink(missing_ok=True)
+            raise PreconditionFailedError(f"{key!r} already exists") from None
+        except BaseException:
+            self._sidecar(key, etag).unlink(missing_ok=True)
+            raise
+        self._prune_meta(key, etag)
 
     async def _open(self, key: str, chunk_size: int) -> ByteStream:
         path = self._file(key)
@@ -179,71 +222,105 @@ class LocalStorage(StoreBackend):
         path = self._file(key)
 
         def delete() -> None:
-            for victim in (path, self._sidecar(key)):
-                with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-                    victim.unlink()
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                path.unlink()
+            self._prune_meta(key, None)
 
-        await asyncio.to_thread(delete)
+        async with self._lock:
+            await asyncio.to_thread(delete)
 
     async def _list(
         self, prefix: str, delimiter: str | None, start_after: str | None, limit: int
     ) -> ListPage:
-        def scan() -> list[FileInfo]:
-            base = self.root / prefix.rpartition("/")[0]
-            found: list[FileInfo] = []
-            for folder, dirs, files in os.walk(base):
-                rel = Path(folder).relative_to(self.root).as_posix()
-                rel = "" if rel == "." else rel + "/"
-                dirs[:] = [d for d in dirs if not (rel == "" and d == META_DIR)]
-                for name in files:
-                    key = rel + name
-                    if name.startswith(TMP_PREFIX) or not key.startswith(prefix):
-                        continue
-                    with contextlib.suppress(FileNotFoundError):
-                        stat = os.stat(os.path.join(folder, name))
-                        found.append(self._info(key, stat, with_meta=False))
-            return found
-
-        files = await asyncio.to_thread(scan)
+        files = await asyncio.to_thread(self._scan, prefix)
         return paginate(files, prefix, delimiter, start_after, limit)
+
+    def _scan(self, prefix: str) -> list[FileInfo]:
+        """Every object whose key starts with ``prefix``; what resolves outside the root
+        (a symlink leading out of it) is not listed, as it cannot be read either."""
+        folder = prefix.rpartition("/")[0]
+        start = self.root / folder
+        if not start.resolve().is_relative_to(self._real_root):
+            return []
+        found: list[FileInfo] = []
+        pending = [(start, folder + "/" if folder else "")]
+        while pending:
+            directory, rel = pending.pop()
+            try:
+                entries = list(os.scandir(directory))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                key = rel + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    # Only the folders the prefix can reach; never the metadata.
+                    if not (rel == "" and entry.name == META_DIR) and (
+                        key.startswith(prefix) or prefix.startswith(key + "/")
+                    ):
+                        pending.append((Path(entry.path), key + "/"))
+                    continue
+                if not key.startswith(prefix) or entry.name.startswith(TMP_PREFIX):
+                    continue
+                try:
+                    if entry.is_symlink():
+                        real = Path(entry.path).resolve()
+                        if not real.is_relative_to(self._real_root) or not real.is_file():
+                            continue
+                    elif not entry.is_file(follow_symlinks=False):
+                        continue  # a socket, FIFO or device is not an object
+                    stat = entry.stat()
+                except FileNotFoundError:
+                    continue  # deleted while listed
+                found.append(self._info(key, stat, with_meta=False))
+        return found
 
     async def _copy(self, src: str, dst: str, overwrite: bool) -> None:
         source, target = self._file(src), self._file(dst)
 
-        def copy() -> None:
+        def copy() -> tuple[AtomicFile, str, dict[str, Any]]:
             with source.open("rb") as reader:
+                meta = self._read_meta(src, _etag(os.fstat(reader.fileno())))
                 out = AtomicFile(target, fsync=self.fsync, mode=PUBLIC_MODE)
                 try:
                     while chunk := reader.read(CHUNK_SIZE):
                         out.write(chunk)
-                    self._publish(dst, out, None if overwrite else "create")
-                finally:
+                    return out, _etag(out.seal()), meta
+                except BaseException:
                     out.abort()
-            stat = source.stat()
-            meta = self._read_meta(src, _etag(stat))
-            self._write_meta(dst, target, {k: v for k, v in meta.items() if k != "etag"})
+                    raise
 
-        await asyncio.to_thread(copy)
+        out, etag, meta = await asyncio.to_thread(copy)
+        try:
+            async with self._lock:
+                mode = None if overwrite else "create"
+                await asyncio.to_thread(self._publish, dst, out, mode, etag, meta)
+        finally:
+            out.abort()
 
     async def _rename(self, src: str, dst: str, overwrite: bool) -> None:
         source, target = self._file(src), self._file(dst)
 
         def move() -> None:
-            meta = self._read_meta(src, _etag(source.stat()))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if overwrite:
-                os.replace(source, target)
-            else:
-                try:
-                    os.link(source, target)
-                except FileExistsError:
-                    raise PreconditionFailedError(f"{dst!r} already exists") from None
-                source.unlink()
-            with contextlib.suppress(FileNotFoundError):
-                self._sidecar(src).unlink()
-            self._write_meta(dst, target, {k: v for k, v in meta.items() if k != "etag"})
+            etag = _etag(source.stat())  # a rename or link keeps the inode, mtime and size
+            self._write_meta(dst, etag, self._read_meta(src, etag))
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if overwrite:
+                    os.replace(source, target)
+                else:
+                    try:
+                        os.link(source, target)
+                    except FileExistsError:
+                        raise PreconditionFailedError(f"{dst!r} already exists") from None
+                    source.unlink()
+            except BaseException:
+                self._sidecar(dst, etag).unlink(missing_ok=True)
+                raise
+            self._prune_meta(dst, etag)
+            self._prune_meta(src, None)
 
-        await asyncio.to_thread(move)
+        async with self._lock:
+            await asyncio.to_thread(move)
 
     def _translate(self, exc: Exception, operation: str, key: str) -> FlextApiError:
         if isinstance(exc, FileNotFoundError | NotADirectoryError) and operation != "upload":

@@ -475,12 +475,15 @@ async def _stream_copy(src: StorageBackend, dst: StorageBackend, key: str) -> Fl
 
 @contextlib.asynccontextmanager
 async def _replayable(source: Source) -> Any:
-    """The body as something every backend can read again: one-shot streams are spooled.
+    """The body as something every backend can read again: bytes and paths as they are,
+    streams and file objects spooled to a temporary file. A file object is spooled too:
+    the backends read concurrently (and a failed-over one from the start again), and a
+    shared handle has one position, so each would get a different part of it.
 
     Yields a FlextResult: a stream that fails while it is spooled fails the upload
     before any backend is written to.
     """
-    if source.replayable:
+    if source.kind in ("bytes", "path"):
         yield FlextResult.ok(source.value)
         return
     fd, name = tempfile.mkstemp(prefix="flext-upload-")

@@ -124,7 +124,7 @@ class ObjectStoreBackend(StoreBackend):
         # Buffers, paths and file objects go to obstore as they are: it reads them in Rust,
         # without a copy of the caller's buffer and without a Python loop over chunks.
         body: Any = source.value
-        if source.kind == "stream":
+        if source.kind in ("stream", "stream-file"):  # obstore wants a seekable file
             body = source.chunks(self.chunk_size)
             if put_mode != "overwrite":  # one conditional PUT needs the whole body
                 body = b"".join([chunk async for chunk in body])
@@ -162,19 +162,28 @@ class ObjectStoreBackend(StoreBackend):
     async def _list(
         self, prefix: str, delimiter: str | None, start_after: str | None, limit: int
     ) -> ListPage:
+        # object_store matches a prefix by whole path segments ("2024/q" finds nothing
+        # under "2024/q1.csv"); a listing prefix is a plain string prefix (as in S3's
+        # API): list from its last whole segment and keep what starts with it.
+        folder = prefix[: prefix.rfind("/") + 1] or None
         if delimiter is not None:
             # object_store lists one level in full; the page is cut here.
             from ._backend import paginate
 
-            level = await obstore.list_with_delimiter_async(self.store, prefix or None)
-            files = [_info(cast("Mapping[str, Any]", m), None) for m in level["objects"]]
+            level = await obstore.list_with_delimiter_async(self.store, folder)
+            files = [
+                info
+                for m in level["objects"]
+                if (info := _info(cast("Mapping[str, Any]", m), None)).path.startswith(prefix)
+            ]
             page = paginate(files, prefix, None, start_after, len(files) + 1)
+            folders = (p.rstrip("/") + "/" for p in level["common_prefixes"])
             entries = sorted(
                 [(f.path, f) for f in page.files]
                 + [
-                    (p.rstrip("/") + "/", None)
-                    for p in level["common_prefixes"]
-                    if start_after is None or p.rstrip("/") + "/" > start_after
+                    (p, None)
+                    for p in folders
+                    if p.startswith(prefix) and (start_after is None or p > start_after)
                 ],
                 key=lambda e: e[0],
             )
@@ -184,12 +193,16 @@ class ObjectStoreBackend(StoreBackend):
                 prefixes=[k for k, f in cut if f is None],
                 next_token=cut[-1][0] if len(entries) > limit and cut else None,
             )
-        stream = obstore.list(self.store, prefix or None, offset=start_after, chunk_size=limit + 1)
+        stream = obstore.list(self.store, folder, offset=start_after, chunk_size=limit + 1)
         files = []
         async for chunk in stream:
             infos = (_info(cast("Mapping[str, Any]", m), None) for m in chunk)
             # Not every store honours the offset server-side (Azure lists from the start).
-            files.extend(f for f in infos if start_after is None or f.path > start_after)
+            files.extend(
+                f
+                for f in infos
+                if f.path.startswith(prefix) and (start_after is None or f.path > start_after)
+            )
             if len(files) > limit:
                 break
         files.sort(key=lambda f: f.path)
@@ -213,7 +226,12 @@ class ObjectStoreBackend(StoreBackend):
             )
 
     async def _rename(self, src: str, dst: str, overwrite: bool) -> None:
-        await obstore.rename_async(self.store, src, dst, overwrite=overwrite)
+        try:
+            await obstore.rename_async(self.store, src, dst, overwrite=overwrite)
+        except obs_errors.NotSupportedError:
+            # S3 has no rename-if-absent; a rename there is a copy and a delete anyway.
+            await self._copy(src, dst, overwrite)
+            await self._delete(src)
 
     async def _sign(self, method: str, key: str, expires_in: timedelta) -> str:
         return await obstore.sign_async(

@@ -8,8 +8,9 @@ works on all of them and can never climb out of a local root:
 * no control characters (``\\x00``-``\\x1f``, ``\\x7f``) and no backslash;
 * relative: no leading ``/``; segments separated by single ``/`` (no empty segment,
   no trailing ``/``) and none of them ``.`` or ``..``;
+* valid Unicode (no lone surrogate: the stores take UTF-8 names);
 * the first segment is not ``.flext-meta`` (where :class:`LocalStorage` keeps
-  metadata).
+  metadata) and no segment starts with ``.flext-tmp-`` (its writes in progress).
 
 A bad key is a failed :class:`~flext_api.FlextResult` with code ``INVALID_REQUEST``
 and an :class:`InvalidPathError`, never an exception and never a write.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from .._atomic import TMP_PREFIX
 from .._errors import ErrorCode, InvalidRequestError
 from .._result import FlextResult
 
@@ -41,7 +43,11 @@ def _problem(key: object, *, prefix: bool) -> str | None:
         return f"must be a str, got {type(key).__name__}"
     if not key:
         return None if prefix else "must not be empty"
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "is not valid Unicode (it holds a lone surrogate)"
+    if size > MAX_KEY_BYTES:
         return f"is longer than {MAX_KEY_BYTES} bytes"
     bad = _BAD_CHARS.search(key)
     if bad is not None:
@@ -55,6 +61,8 @@ def _problem(key: object, *, prefix: bool) -> str | None:
             return "has an empty segment ('//' or a trailing '/')"
         if segment in {".", ".."}:
             return f"has a {segment!r} segment"
+        if segment.startswith(TMP_PREFIX):
+            return f"has a segment starting with the reserved {TMP_PREFIX!r}"
     if segments[0] == META_DIR:
         return f"starts with the reserved {META_DIR!r}"
     return None

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from flext_api._atomic import TMP_PREFIX
 from flext_api.cache import FlextApiCache
 
 from ._subprocess import run_python, start_python
@@ -72,7 +73,7 @@ async def test_two_processes_writing_one_key_never_tear_it(tmp_path: Path) -> No
     assert not [e for e in logs if e["event"] == "cache.filesystem.corrupt_entry"]
     final = await cache.get("contended")
     assert final["i"] == 149
-    assert not files(tmp_path, ".tmp-*")
+    assert not files(tmp_path, f"{TMP_PREFIX}*")
 
 
 async def test_truncated_file_after_restart_is_a_miss(tmp_path: Path) -> None:

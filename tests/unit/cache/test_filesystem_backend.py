@@ -12,6 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from flext_api import ErrorCode, FlextApiError
+from flext_api._atomic import TMP_PREFIX
 from flext_api.cache import FilesystemBackend
 from flext_api.testing import FakeClock
 
@@ -21,7 +22,7 @@ def entry_files(root: Path) -> list[Path]:
 
 
 def temp_files(root: Path) -> list[Path]:
-    return sorted(root.rglob(".tmp-*"))
+    return sorted(root.rglob(f"{TMP_PREFIX}*"))
 
 
 async def test_round_trip_with_remaining_ttl(tmp_path: Path) -> None:
@@ -117,7 +118,7 @@ async def test_scan_drops_expired_entries_and_stale_temp_files(tmp_path: Path) -
     clock = FakeClock(wall_start=time.time())
     backend = FilesystemBackend(tmp_path, max_bytes=10_000, clock=clock)
     await backend.set("old", b"x", 1)
-    orphan = backend._path("old").parent / ".tmp-orphan"
+    orphan = backend._path("old").parent / f"{TMP_PREFIX}orphan"
     orphan.write_bytes(b"partial")
     os.utime(orphan, (time.time() - 3600, time.time() - 3600))
     clock.advance(5)
@@ -193,7 +194,7 @@ async def test_failed_write_leaves_no_temp_file(
     monkeypatch.setattr(os, "replace", refuse)
     with pytest.raises(FlextApiError, match="refused"):
         await backend.set("k", b"v", None)
-    assert not any(p.name.startswith(".tmp-") for p in temp_files(tmp_path))
+    assert temp_files(tmp_path) == []
 
 
 async def test_delete_keeps_the_byte_tally(tmp_path: Path) -> None:
