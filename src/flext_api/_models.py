@@ -8,6 +8,7 @@ sent.
 
 from __future__ import annotations
 
+import codecs
 import ipaddress
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
@@ -32,6 +33,9 @@ __all__ = [
 ]
 
 HeaderTypes: TypeAlias = "Headers | MappingABC[str, str] | Iterable[tuple[str, str]] | None"
+
+# What str.splitlines() ends a line at.
+_LINE_ENDS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 
 class Headers(MappingABC[str, str]):
@@ -431,20 +435,25 @@ class HttpResponse:
             await self.aclose()
 
     async def aiter_lines(self) -> AsyncIterator[str]:
-        """Yield decoded text lines (without line endings) as they arrive."""
+        """Yield decoded text lines (without line endings) as they arrive.
+
+        Lines end where :meth:`str.splitlines` ends them. A character or a CRLF cut
+        between two chunks is put back together.
+        """
+        decoder = codecs.getincrementaldecoder(self.encoding)(errors="replace")
         pending = ""
-        encoding = self.encoding
         async for chunk in self.aiter_bytes():
-            pending += chunk.decode(encoding, errors="replace")
-            lines = pending.splitlines(keepends=True)
-            pending = ""
+            text = decoder.decode(chunk)
+            if not text:
+                continue
+            lines = (pending + text).splitlines(keepends=True)
+            last = lines[-1]
+            # Unfinished, or a CR whose LF may come in the next chunk: kept for it.
+            pending = lines.pop() if last[-1] not in _LINE_ENDS or last[-1] == "\r" else ""
             for line in lines:
-                if line.endswith(("\n", "\r")):
-                    yield line.rstrip("\r\n")
-                else:
-                    pending = line
-        if pending:
-            yield pending
+                yield line[:-2] if line[-2:] == "\r\n" else line[:-1]
+        for line in (pending + decoder.decode(b"", final=True)).splitlines():
+            yield line
 
     async def aread(self) -> bytes:
         """Read the rest of a streaming body into :attr:`content` and return it."""

@@ -44,7 +44,9 @@ def validate_header(name: str, value: str) -> None:
     """Raise :class:`InvalidRequestError` for a header that could split a message.
 
     A name must be an RFC 9110 token; a value must not contain CR, LF, NUL or other
-    control characters (HTAB is allowed).
+    control characters (HTAB is allowed), and must be ASCII: the transports would send
+    other characters each their own way (UTF-8, Latin-1, dropped or refused), so they
+    are refused here, with the way to send them.
     """
     name_obj: object = name
     value_obj: object = value
@@ -55,6 +57,11 @@ def validate_header(name: str, value: str) -> None:
     if _BAD_VALUE_RE.search(value):
         raise InvalidRequestError(
             f"header {name!r} value contains a control character (CR, LF or NUL): {value!r}"
+        )
+    if not value.isascii():
+        raise InvalidRequestError(
+            f"header {name!r} value has non-ASCII characters: {value!r}; percent-encode "
+            "them (or use RFC 8187's name*=UTF-8''... form for parameters)"
         )
 
 

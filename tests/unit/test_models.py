@@ -196,3 +196,22 @@ async def test_aiter_bytes_of_a_read_response() -> None:
 def test_request_host_is_one_spelling_per_host(url: str, host: str) -> None:
     """Per-host policies key on request.host: spellings of one host must agree."""
     assert HttpRequest("GET", url).host == host
+
+
+async def test_aiter_lines_joins_what_chunks_cut() -> None:
+    """A UTF-8 character or a CRLF cut between two chunks (at every cut point) reads as
+    the same lines as the whole body."""
+    text = "h\u00e9llo\r\nw\u00f6rld\rlast\n\nend"
+    data = text.encode()
+
+    async def pieces(*parts: bytes) -> AsyncIterator[bytes]:
+        for part in parts:
+            yield part
+
+    for cut in range(len(data) + 1):
+        response = HttpResponse(
+            200,
+            headers={"content-type": "text/plain; charset=utf-8"},
+            stream=pieces(data[:cut], data[cut:]),
+        )
+        assert [line async for line in response.aiter_lines()] == text.splitlines(), cut

@@ -45,6 +45,7 @@ from ._request import (
     ParamTypes,
     UseClientDefault,
     build_url,
+    check_framing,
     encode_body,
     merge_headers,
     normalize_base_url,
@@ -67,6 +68,14 @@ _Call: TypeAlias = "Coroutine[Any, Any, FlextResult[HttpResponse]]"
 
 async def _ready(result: FlextResult[HttpResponse]) -> FlextResult[HttpResponse]:
     return result
+
+
+def _bad_arguments(exc: Exception) -> FlextApiError:
+    error = FlextApiError.from_code(
+        ErrorCode.INVALID_REQUEST, f"invalid request arguments: {type(exc).__name__}: {exc}"
+    )
+    error.__cause__ = exc
+    return error
 
 
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
@@ -201,6 +210,12 @@ class FlextApiClient:
         merged = merge_headers(base.multi_items(), headers) if headers else base
         for name, value in merged.raw():
             validate_header(name, value)
+            if name.lower() in ("content-length", "transfer-encoding"):
+                # Each request's body decides its framing; a default would contradict most.
+                raise ConfigError(
+                    f"{name} cannot be a default header of a client: the transport sets "
+                    "it from each request's body"
+                )
         return merged.multi_items()
 
     # -- properties ---------------------------------------------------------------------------
@@ -313,6 +328,11 @@ class FlextApiClient:
     ) -> HttpRequest:
         """Build the validated request a call would send; raises ``InvalidRequestError``."""
         if method not in _KNOWN_METHODS:
+            if not isinstance(method, str):
+                raise FlextApiError.from_code(
+                    ErrorCode.INVALID_REQUEST,
+                    f"the HTTP method must be a str, got {type(method).__name__}",
+                )
             method = method.upper()
             if not method.isalpha():
                 raise FlextApiError.from_code(
@@ -357,6 +377,8 @@ class FlextApiClient:
             )
             if ctype is not None and "content-type" not in headers:
                 headers.add("Content-Type", ctype)
+            if extra and ("content-length" in headers or "transfer-encoding" in headers):
+                stream = check_framing(headers, content, stream)
             extensions = options.get("extensions")
             if extensions:
                 ext.update(extensions)
@@ -380,6 +402,12 @@ class FlextApiClient:
                 headers.set("Idempotency-Key", key_opt)
             elif key_opt is True:
                 ext["idempotency_key"] = True
+            elif key_opt is not None and key_opt is not False:
+                raise FlextApiError.from_code(
+                    ErrorCode.INVALID_REQUEST,
+                    f"idempotency_key= must be a str, True, False or None, "
+                    f"got {type(key_opt).__name__}",
+                )
         total = timeout.total
         request = HttpRequest(
             method,
@@ -410,6 +438,9 @@ class FlextApiClient:
             request = self.build_request(method, url, **options)
         except FlextApiError as exc:
             return _ready(FlextResult(error=exc))
+        except (TypeError, ValueError) as exc:
+            # An argument of a shape no check above foresaw: still a result, not a raise.
+            return _ready(FlextResult(error=_bad_arguments(exc)))
         # send() inlined: one call less per request.
         self._requests += 1
         return self._pipeline(request)  # type: ignore[return-value]

@@ -1,8 +1,10 @@
 """Following redirects in the client, the same way for every transport.
 
 Transports never follow redirects; this loop does, innermost in the pipeline, so a
-retry covers the whole chain. Credentials (``Authorization``, ``Proxy-Authorization``,
-``Cookie``) are dropped whenever the next hop is another origin; 303 (and 301/302 after
+retry covers the whole chain. Credentials are dropped whenever the next hop is another
+origin: ``Authorization``, ``Proxy-Authorization``, ``Cookie``, the other headers that
+never reach a log (``X-API-Key``, ``X-Auth-Token``...) and every header an auth plugin
+marked as secret (``ApiKeyAuth(header="X-Token")``); 303 (and 301/302 after
 a POST) turn into a body-less GET, as browsers and httpx do; a one-shot streamed body is
 never replayed.
 """
@@ -13,11 +15,13 @@ from collections.abc import Awaitable, Callable
 
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
+from .._redact import DEFAULT_SENSITIVE_HEADERS
 from ._request import redirect_url, same_origin
+from ._sensitive import SENSITIVE_EXTENSION, SensitiveNames
 
 __all__ = ["follow_redirects"]
 
-_CREDENTIALS = ("authorization", "proxy-authorization", "cookie")
+_CREDENTIALS = DEFAULT_SENSITIVE_HEADERS
 _BODY_HEADERS = ("content-type", "content-length", "transfer-encoding")
 
 Send = Callable[[HttpRequest], Awaitable[HttpResponse]]
@@ -45,7 +49,9 @@ def _next_request(request: HttpRequest, response: HttpResponse) -> HttpRequest:
         for name in _BODY_HEADERS:
             nxt.headers.remove(name)
     if not same_origin(request.url, url):
-        for name in _CREDENTIALS:
+        marked = request.extensions.get(SENSITIVE_EXTENSION)
+        secret = marked.headers if isinstance(marked, SensitiveNames) else ()
+        for name in (*_CREDENTIALS, *secret):
             nxt.headers.remove(name)
     return nxt
 

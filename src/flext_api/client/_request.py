@@ -12,7 +12,7 @@ import functools
 import mimetypes
 import re
 import secrets
-from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from typing import IO, Any, Final, TypeAlias
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
@@ -28,6 +28,7 @@ __all__ = [
     "ParamTypes",
     "UseClientDefault",
     "build_url",
+    "check_framing",
     "encode_body",
     "merge_headers",
     "normalize_base_url",
@@ -118,7 +119,23 @@ def _check_absolute(url: str) -> str:
         raise _invalid(f"URL has port 0: {_shown(url)}")
     if not _BAD_HOST_CHARS.isdisjoint(hostname):
         raise _invalid(f"URL host contains invalid characters: {_shown(url)}")
+    if not hostname.isascii():
+        url = _idna_host(url, parts.netloc, hostname)
     return url
+
+
+def _idna_host(url: str, netloc: str, hostname: str) -> str:
+    """``url`` with its internationalised host in IDNA (``xn--``) form, as DNS, TLS and
+    the ``Host`` header need it, the same for every transport."""
+    try:
+        ascii_host = hostname.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise _invalid(f"URL host is not a valid domain name: {_shown(url)}") from exc
+    userinfo, at, hostport = netloc.rpartition("@")
+    start = hostport.lower().find(hostname)
+    hostport = hostport[:start] + ascii_host + hostport[start + len(hostname) :]
+    head = url.index("://") + 3
+    return url[:head] + userinfo + at + hostport + url[head + len(netloc) :]
 
 
 def build_url(base_url: str | None, url: str, params: ParamTypes) -> str:
@@ -154,10 +171,21 @@ def build_url(base_url: str | None, url: str, params: ParamTypes) -> str:
 
 @functools.lru_cache(maxsize=2048)
 def _absolute_url(url: str) -> str:
-    """Encode and check an absolute URL; cached, as services call the same URLs again."""
+    """Encode and check an absolute URL; cached, as services call the same URLs again.
+
+    Only the path, query and fragment are percent-encoded: the host is checked as it is
+    given (a space in it is refused, not encoded into another name) and an
+    internationalised one is left to the transport's IDNA encoding, as for a base URL.
+    """
     if _CONTROL.search(url):
         raise _invalid(f"URL contains a control character (CR, LF, NUL...): {_shown(url)}")
-    return _check_absolute(quote(url, safe=_SAFE))
+    scheme, sep, rest = url.partition("://")
+    end = next((i for i, c in enumerate(rest) if c in "/?#"), len(rest))
+    authority, tail = rest[:end], rest[end:]
+    userinfo, at, hostport = authority.rpartition("@")
+    if at:
+        authority = quote(userinfo, safe=":%!$&'()*+,;=~-._") + at + hostport
+    return _check_absolute(scheme + sep + authority + quote(tail, safe=_SAFE))
 
 
 def _param_str(key: str, value: str | int | float | bool) -> str:
@@ -178,10 +206,22 @@ def _param_str(key: str, value: str | int | float | bool) -> str:
     )
 
 
+def _pairs(given: object, what: str) -> Iterable[tuple[Any, Any]]:
+    """``given``'s (name, value) pairs: a mapping's items or a sequence of 2-tuples."""
+    if isinstance(given, Mapping):
+        return given.items()
+    if isinstance(given, list | tuple) and all(
+        isinstance(pair, tuple | list) and len(pair) == 2 for pair in given
+    ):
+        return given
+    raise _invalid(
+        f"{what} must be a mapping or a sequence of (name, value) pairs, got {type(given).__name__}"
+    )
+
+
 def _encode_params(params: Mapping[str, Any] | Sequence[tuple[str, Any]]) -> str:
-    items = params.items() if isinstance(params, Mapping) else params
     pairs: list[tuple[str, str]] = []
-    for key, value in items:
+    for key, value in _pairs(params, "params="):
         if type(key) is not str:
             raise _invalid(f"parameter names must be str, got {type(key).__name__} {key!r}")
         if value is None:
@@ -201,11 +241,7 @@ def merge_headers(
     """The client's (already valid) headers overridden by validated per-request ones."""
     if not extra:
         return Headers.from_pairs(list(base))
-    pairs = (
-        extra.multi_items()
-        if isinstance(extra, Headers)
-        else (extra.items() if isinstance(extra, Mapping) else extra)
-    )
+    pairs = extra.multi_items() if isinstance(extra, Headers) else _pairs(extra, "headers=")
     overrides: list[tuple[str, str]] = []
     for name, value in pairs:
         validate_header(name, value)
@@ -247,10 +283,15 @@ def encode_body(
         if isinstance(data, Mapping):
             form = _encode_params(data)
             return form.encode("ascii"), None, "application/x-www-form-urlencoded"
-        return (data.encode("utf-8") if isinstance(data, str) else bytes(data)), None, None
+        if isinstance(data, str):
+            return _utf8(data, "data="), None, None
+        if isinstance(data, bytes | bytearray | memoryview):
+            return bytes(data), None, None
+        # bytes(5) would send five NUL bytes, bytes(True) one.
+        raise _invalid(f"data= must be a mapping, str or bytes, got {type(data).__name__}")
     if content is not None:
         if isinstance(content, str):
-            return content.encode("utf-8"), None, None
+            return _utf8(content, "content="), None, None
         if isinstance(content, bytes | bytearray | memoryview):
             return bytes(content), None, None
         if isinstance(content, AsyncIterable):
@@ -262,6 +303,69 @@ def encode_body(
     return None, None, None
 
 
+_DIGITS = re.compile(r"^[0-9]{1,19}$")
+
+
+def check_framing(
+    headers: Headers, content: bytes | None, stream: AsyncIterable[bytes] | None
+) -> AsyncIterable[bytes] | None:
+    """Refuse a caller's ``Content-Length``/``Transfer-Encoding`` that disagrees with the
+    body; return the stream to send (held to a declared length).
+
+    The transports frame the body themselves; a caller's framing header is kept only
+    when it says the same (a ``Content-Length`` equal to the body's size; ``chunked``
+    for a stream) or declares a stream's size, which is then enforced: a framing header
+    that a body contradicts makes the server read the rest as another request.
+    """
+    lengths = headers.get_list("content-length")
+    codings = headers.get_list("transfer-encoding")
+    if codings:
+        if lengths:
+            raise _invalid("pass Content-Length or Transfer-Encoding, not both")
+        if stream is None or [c.strip().lower() for c in codings] != ["chunked"]:
+            raise _invalid(
+                "Transfer-Encoding is set by the transport; only 'chunked' with a streamed "
+                f"body may be given, got {', '.join(codings)!r}"
+                + ("" if stream is not None else " with a body that is not a stream")
+            )
+        return stream
+    if not lengths:
+        return stream
+    values = {v.strip() for v in lengths}
+    declared = values.pop() if len(values) == 1 else None
+    if declared is None or not _DIGITS.match(declared):
+        raise _invalid(f"Content-Length must be one number of bytes, got {', '.join(lengths)!r}")
+    length = int(declared)
+    if stream is not None:
+        return _exactly(stream, length)
+    size = len(content or b"")
+    if length != size:
+        raise _invalid(f"Content-Length says {length} bytes but the body has {size}")
+    return None
+
+
+async def _exactly(stream: AsyncIterable[bytes], length: int) -> AsyncIterator[bytes]:
+    """``stream``'s chunks, refusing to go past ``length`` bytes or to end short of it."""
+    sent = 0
+    async for chunk in stream:
+        sent += len(chunk)
+        if sent > length:
+            raise _invalid(f"the request body stream is longer than its Content-Length {length}")
+        yield chunk
+    if sent != length:
+        raise _invalid(f"the request body stream ended after {sent} of its Content-Length {length}")
+
+
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate
+        raise _invalid(
+            f"{what} holds a character that is not valid Unicode text "
+            f"({exc.object[exc.start : exc.end]!r} at {exc.start})"
+        ) from exc
+
+
 def _quote_field(value: str) -> str:
     # WHATWG multipart/form-data encoding of names and filenames.
     return value.replace("\r", "%0D").replace("\n", "%0A").replace('"', "%22")
@@ -271,7 +375,7 @@ def _read_file(name: str, content: FileContent) -> bytes:
     if isinstance(content, bytes):
         return content
     if isinstance(content, str):
-        return content.encode("utf-8")
+        return _utf8(content, f"files= entry {name!r}")
     read = getattr(content, "read", None)
     data = read() if callable(read) else None
     if not isinstance(data, bytes | str):
@@ -279,7 +383,7 @@ def _read_file(name: str, content: FileContent) -> bytes:
             f"files= entry {name!r} must be bytes, str or a file object opened for reading, "
             f"got {type(content).__name__}"
         )
-    return data.encode("utf-8") if isinstance(data, str) else data
+    return _utf8(data, f"files= entry {name!r}") if isinstance(data, str) else data
 
 
 def _encode_multipart(
@@ -299,14 +403,30 @@ def _encode_multipart(
                 f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote_field(name)}"'
                 f"\r\n\r\n".encode()
             )
-            out.append(text.encode("utf-8") + b"\r\n")
+            out.append(_utf8(text, f"form field {name!r}") + b"\r\n")
+    if not isinstance(files, Mapping):
+        raise _invalid(f"files= must be a mapping of field names, got {type(files).__name__}")
     for name, spec in files.items():
+        if type(name) is not str:
+            raise _invalid(f"files= field names must be str, got {type(name).__name__} {name!r}")
         filename: str | None
         ctype: str | None = None
         if isinstance(spec, tuple):
+            if len(spec) not in (2, 3):
+                raise _invalid(
+                    f"files= entry {name!r} must be (filename, content) or "
+                    f"(filename, content, content_type), got a {len(spec)}-tuple"
+                )
             filename, payload = spec[0], spec[1]
+            if filename is not None and not isinstance(filename, str):
+                raise _invalid(
+                    f"files= entry {name!r}: the filename must be str or None, "
+                    f"got {type(filename).__name__}"
+                )
             if len(spec) > 2:
                 ctype = spec[2]
+                # The part's head carries it as it is: a CR/LF would add header lines.
+                validate_header("Content-Type", ctype)
         else:
             payload = spec
             filename = getattr(spec, "name", None) or name

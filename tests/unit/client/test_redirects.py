@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from flext_api import ErrorCode, HttpRequest, HttpResponse
-from flext_api.client import FlextApiClient
+from flext_api.client import FlextApiClient, FlextApiPlugin
+from flext_api.client.auth import ApiKeyAuth, BearerAuth
 from flext_api.transports import MockTransport
 
 
@@ -91,3 +92,31 @@ async def test_too_many_streamed_redirects_release_the_last_one() -> None:
         assert result.error_code is ErrorCode.TOO_MANY_REDIRECTS
         assert transport.stats()["in_use"] == 0
         assert len(transport.requests) == 4
+
+
+@pytest.mark.parametrize(
+    ("auth", "header"),
+    [
+        (ApiKeyAuth("k3y"), "x-api-key"),
+        (ApiKeyAuth("k3y", header="X-Tenant-Token"), "x-tenant-token"),
+        (BearerAuth("t0ken"), "authorization"),
+    ],
+)
+async def test_credentials_do_not_follow_a_redirect_to_another_origin(
+    auth: FlextApiPlugin, header: str
+) -> None:
+    """An auth plugin's header (a default-sensitive name or one it marked) stays on the
+    origin it was meant for; a same-origin hop keeps it."""
+
+    def handler(request: HttpRequest) -> HttpResponse:
+        if request.url == "http://h/start":
+            return HttpResponse(302, headers={"Location": "/same"})
+        if request.url == "http://h/same":
+            return HttpResponse(302, headers={"Location": "http://other/final"})
+        return HttpResponse(200)
+
+    transport = MockTransport(handler)
+    async with FlextApiClient("http://h", transport=transport, auth=auth) as client:
+        assert (await client.get("/start")).is_success
+    carried = [header in r.headers for r in transport.requests]
+    assert carried == [True, True, False]

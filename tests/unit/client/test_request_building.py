@@ -309,6 +309,20 @@ def test_a_request_header_change_does_not_reach_the_next_request() -> None:
         # JSON has no NaN or infinity; orjson would send null.
         ({"json": {"v": float("nan")}}, "NaN or an infinity"),
         ({"json": [1.0, [float("-inf")]]}, "NaN or an infinity"),
+        # bytes(5) sent five NUL bytes, bytes(True) one.
+        ({"data": 5}, "data= must be a mapping, str or bytes, got int"),
+        ({"data": True}, "got bool"),
+        ({"content": "caf\ud800"}, "content= holds a character that is not valid Unicode"),
+        ({"data": "caf\ud800"}, "data= holds a character that is not valid Unicode"),
+        ({"files": {"f": ("n",)}}, "got a 1-tuple"),
+        ({"files": {"f": (b"n", b"x")}}, "the filename must be str or None"),
+        # A CR/LF in a part's content type would add header lines to the part.
+        ({"files": {"f": ("n", b"x", "text/plain\r\nX-Injected: yes")}}, "control character"),
+        ({"params": 5}, "params= must be a mapping or a sequence of (name, value) pairs"),
+        ({"headers": [("X",)]}, "headers= must be a mapping or a sequence"),
+        ({"idempotency_key": 5}, "idempotency_key= must be a str, True, False or None"),
+        ({"headers": {"X-Tag": "caf\u00e9"}}, "non-ASCII characters"),
+        ({"headers": {"X-Tag": "a\ud800"}}, "non-ASCII characters"),
     ],
 )
 async def test_bad_per_request_options_are_a_failed_result(
@@ -345,3 +359,61 @@ def test_an_infinite_timeout_in_the_config_is_refused() -> None:
     with pytest.raises(ValueError, match="finite"):
         TimeoutConfig(connect=float("inf"))
     assert TimeoutConfig(connect=None).connect is None
+
+
+async def test_a_method_that_is_not_a_str_is_a_failed_result() -> None:
+    """method=None raised AttributeError out of request()."""
+    transport = MockTransport(_echo)
+    async with FlextApiClient("http://h", transport=transport) as client:
+        result = await client.request(None, "/x")  # type: ignore[arg-type]
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+    assert "must be a str, got NoneType" in (result.error or "")
+
+
+def test_framing_headers_cannot_be_client_defaults() -> None:
+    """A default Content-Length or Transfer-Encoding would contradict most bodies."""
+    for name in ("Content-Length", "transfer-encoding"):
+        with pytest.raises(ConfigError, match="cannot be a default header"):
+            FlextApiClient("http://h", headers={name: "0"})
+
+
+async def test_a_content_length_equal_to_the_body_is_kept() -> None:
+    """A caller's Content-Length that says the body's size is sent as it is."""
+    transport = MockTransport(_echo)
+    async with FlextApiClient("http://h", transport=transport) as client:
+        result = await client.post("/x", content=b"abc", headers={"Content-Length": "3"})
+    assert result.is_success
+    assert transport.requests[0].headers.get_list("content-length") == ["3"]
+
+
+@pytest.mark.parametrize(
+    ("url", "sent"),
+    [
+        # The host is checked as given, never percent-encoded into another name.
+        (
+            "http://b\u00fccher.example/\u00e4 b?q=\u00fc",
+            "http://xn--bcher-kva.example/%C3%A4%20b?q=%C3%BC",
+        ),
+        (
+            "http://u:p ss@B\u00fccher.Example:8080/x",
+            "http://u:p%20ss@xn--bcher-kva.example:8080/x",
+        ),
+    ],
+)
+async def test_absolute_urls_encode_the_path_and_idna_the_host(url: str, sent: str) -> None:
+    """An internationalised host is sent in IDNA form (as a base URL's is); the rest of
+    the URL is percent-encoded."""
+    transport = MockTransport(_echo)
+    async with FlextApiClient(transport=transport) as client:
+        assert (await client.get(url)).is_success
+    assert transport.requests[0].url == sent
+
+
+async def test_a_space_in_an_absolute_urls_host_is_refused() -> None:
+    """It was percent-encoded into 'exa%20mple' and looked up in DNS, with retries."""
+    transport = MockTransport(_echo)
+    async with FlextApiClient(transport=transport) as client:
+        result = await client.get("http://exa mple.invalid/")
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+    assert "host contains invalid characters" in (result.error or "")
+    assert transport.requests == []

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from ..._models import HttpRequest
+from .._sensitive import SENSITIVE_EXTENSION, SensitiveNames
 
 __all__ = [
     "SENSITIVE_EXTENSION",
@@ -25,27 +25,9 @@ __all__ = [
     "with_header",
 ]
 
-#: ``request.extensions`` key holding the :class:`SensitiveNames` of a request.
-SENSITIVE_EXTENSION = "flext_api.sensitive"
-
 # RFC 9110 §5.5 forbids CTLs in field values; a credential with one could also split a
 # header. Checked here without echoing the value, unlike validate_header's message.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-@dataclass(frozen=True, slots=True)
-class SensitiveNames:
-    """Lower-case names of headers and query parameters whose values are secret."""
-
-    headers: frozenset[str] = frozenset()
-    params: frozenset[str] = frozenset()
-
-    def union(self, headers: Iterable[str] = (), params: Iterable[str] = ()) -> SensitiveNames:
-        """A copy that also holds ``headers`` and ``params``."""
-        return SensitiveNames(
-            self.headers | {h.lower() for h in headers},
-            self.params | {p.lower() for p in params},
-        )
 
 
 def mark_sensitive(

@@ -34,7 +34,7 @@ from ..._redact import (
     redact_url,
     sensitive_names,
 )
-from ..auth._base import SENSITIVE_EXTENSION, SensitiveNames
+from .._sensitive import SENSITIVE_EXTENSION, SensitiveNames
 
 __all__ = ["Redactor"]
 
