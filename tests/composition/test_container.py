@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
 from flext_api import ErrorCode, FlextContainer
 from flext_api._errors import ConfigError
-from flext_api.composition import DependencyCycleError, Lifetime, MissingRegistrationError
+from flext_api.composition import (
+    DependencyCycleError,
+    Lifetime,
+    MissingRegistrationError,
+    ScopeClosedError,
+)
 from tests.composition.seed_services import Cache, Config, Database, UserService
 
 
@@ -470,3 +477,186 @@ def test_builtin_type_without_signature_is_a_config_error() -> None:
     result = container.resolve_result(dict)
     assert result.error_code is ErrorCode.CONFIG_ERROR
     assert "cannot read the signature of factory dict" in (result.error or "")
+
+
+# -- captive dependencies through transients ------------------------------------------------
+class Session:
+    """A request's session, closed when its request ends."""
+
+    closed = False
+
+
+def open_session() -> Iterator[Session]:
+    session = Session()
+    yield session
+    session.closed = True
+
+
+class Repo:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+
+class Reports:
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+
+
+class ReportsView:
+    def __init__(self, reports: Reports) -> None:
+        self.reports = reports
+
+
+async def test_singleton_may_not_capture_a_request_service_through_transients() -> None:
+    """singleton -> transient -> request is refused, naming the chain, before anything is built."""
+    container = FlextContainer()
+    container.register_factory(Session, open_session, lifetime="request")
+    container.register_factory(Repo, lifetime="transient")
+    container.register_factory(Reports)
+    container.register_factory(ReportsView, lifetime="transient")
+    async with container.scope() as scope:
+        for asked in (Reports, ReportsView):
+            with pytest.raises(ConfigError) as caught:
+                await scope.aresolve(asked)
+            assert caught.value.message == (
+                "singleton Reports depends on Session, which has the request lifetime "
+                "(Reports -> Repo -> Session): it would keep one request's instance forever"
+            )
+        assert isinstance((await scope.aresolve(Repo)).session, Session)  # fine per request
+
+
+def test_overridden_request_service_is_not_captive() -> None:
+    """An override is a plain value: a singleton may depend on it through a transient."""
+    container = FlextContainer()
+    container.register_factory(Session, open_session, lifetime="request")
+    container.register_factory(Repo, lifetime="transient")
+    container.register_factory(Reports)
+    fake = Session()
+    with container.override(Session, fake):
+        assert container.resolve(Reports).repo.session is fake
+
+
+# -- transients with a cleanup -----------------------------------------------------------
+class Conn:
+    pass
+
+
+def counted_conn(log: list[str]) -> Callable[[], Iterator[Conn]]:
+    def open_conn() -> Iterator[Conn]:
+        log.append("open")
+        yield Conn()
+        log.append("close")
+
+    return open_conn
+
+
+async def test_transient_with_cleanup_is_closed_when_its_scope_ends() -> None:
+    """Each resolve in a scope opens one; all of them close when that scope ends."""
+    log: list[str] = []
+    container = FlextContainer()
+    container.register_factory(Conn, counted_conn(log), lifetime="transient")
+    async with container.scope() as scope:
+        first, second = scope.resolve(Conn), await scope.aresolve(Conn)
+        assert first is not second and log == ["open", "open"]
+    assert log == ["open", "open", "close", "close"]
+
+
+async def test_transient_with_cleanup_on_the_container_itself_is_refused() -> None:
+    """Outside a scope its cleanup could only run at shutdown: refused before it opens."""
+    log: list[str] = []
+    container = FlextContainer()
+    container.register_factory(Conn, counted_conn(log), lifetime="transient")
+    container.register_factory(Pool, lifetime="transient")
+    for asked in (Conn, Pool):
+        expected = (
+            f"Conn is transient and has a cleanup (its factory yields): resolve "
+            f"{asked.__name__} inside `async with container.scope()`"
+        )
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            container.resolve(asked)
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            await container.aresolve(asked)
+    assert log == []
+
+
+class Pool:
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+
+class UsesPool:
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+
+async def test_singletons_transient_lives_and_closes_with_it() -> None:
+    """A singleton's transient is opened once with it, kept after scopes, closed at aclose."""
+    log: list[str] = []
+    container = FlextContainer()
+    container.register_factory(Conn, counted_conn(log), lifetime="transient")
+    container.register_factory(Pool)
+    container.register_factory(UsesPool, lifetime="transient")
+    async with container.scope() as scope:
+        pool = (await scope.aresolve(UsesPool)).pool
+    for _ in range(3):
+        assert container.resolve(UsesPool).pool is pool  # not rebuilt, nothing re-opened
+    assert log == ["open"]
+    await container.aclose()
+    assert log == ["open", "close"]
+
+
+async def test_concurrent_aresolve_builds_a_singletons_transients_once() -> None:
+    """Two callers racing on a singleton with an async transient open that transient once."""
+    log: list[str] = []
+    gate = asyncio.Event()
+
+    async def open_conn() -> AsyncIterator[Conn]:
+        log.append("open")
+        await gate.wait()
+        yield Conn()
+        log.append("close")
+
+    container = FlextContainer()
+    container.register_factory(Conn, open_conn, lifetime="transient")
+    container.register_factory(Pool)
+    first = asyncio.ensure_future(container.aresolve(Pool))
+    second = asyncio.ensure_future(container.aresolve(Pool))
+    await asyncio.sleep(0)
+    gate.set()
+    assert await first is await second
+    await container.aclose()
+    assert log == ["open", "close"]
+
+
+# -- misuse --------------------------------------------------------------------------------
+async def test_closed_scope_refuses_to_resolve() -> None:
+    """After its end a scope raises ScopeClosedError and builds nothing more."""
+    log: list[str] = []
+    container = FlextContainer()
+    container.register_factory(Conn, counted_conn(log), lifetime="request")
+    container.register_factory(Leaf)
+    scope = container.scope()
+    async with scope:
+        await scope.aresolve(Conn)
+    assert repr(scope) == "<RequestScope [closed]>"
+    for asked in (Conn, Leaf):
+        with pytest.raises(ScopeClosedError, match="this request scope is closed"):
+            scope.resolve(asked)
+        with pytest.raises(ScopeClosedError, match="this request scope is closed"):
+            await scope.aresolve(asked)
+    assert log == ["open", "close"]
+    assert issubclass(ScopeClosedError, ConfigError)
+
+
+async def test_sync_factory_returning_a_coroutine_is_a_config_error() -> None:
+    """A lambda around an async def would hand out a coroutine: refused, the coroutine closed."""
+
+    async def connect() -> Leaf:
+        return Leaf()
+
+    container = FlextContainer()
+    container.register_factory(Leaf, lambda: connect())
+    with pytest.raises(ConfigError, match="sync callable that returned a coroutine"):
+        container.resolve(Leaf)
+    with pytest.raises(ConfigError, match="sync callable that returned a coroutine"):
+        await container.aresolve(Leaf)

@@ -271,3 +271,99 @@ def test_event_refuses_data_that_is_not_a_mapping() -> None:
         with pytest.raises(TypeError, match="an Event's data must be a mapping"):
             Event("x", data)  # type: ignore[arg-type]
     assert Event("x", [("id", 7)]).data == {"id": 7}  # type: ignore[arg-type]
+
+
+# -- cancellation: only the publisher's own cancellation propagates ----------------------
+async def _awaits_a_cancelled_future(event: object) -> None:
+    """A handler awaiting a future that another task cancelled: CancelledError, a failure."""
+    future = asyncio.get_running_loop().create_future()
+    future.cancel()
+    await future
+
+
+async def test_handler_raising_cancelled_error_is_isolated_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stray CancelledError is the handler's failure: logged, publish succeeds, others run."""
+    bus = EventBus()
+    seen: list[str] = []
+
+    async def slow(event: Event) -> None:
+        await asyncio.sleep(0)
+        seen.append("slow")
+
+    bus.subscribe("x", slow)
+    bus.subscribe("x", _awaits_a_cancelled_future)
+    result = await bus.publish(Event("x"))
+    assert result.is_success
+    assert seen == ["slow"]  # finished before publish returned, not after
+    assert "event handler failed" in caplog.text
+
+
+async def test_single_or_sync_handler_raising_cancelled_error_is_returned_by_dispatch() -> None:
+    """One async handler (awaited in place) or a sync one raising CancelledError: returned."""
+
+    def sync_cancel(event: Event) -> None:
+        raise asyncio.CancelledError
+
+    for handler in (_awaits_a_cancelled_future, sync_cancel):
+        bus = EventBus()
+        bus.subscribe("x", handler)
+        errors = await bus.dispatch(Event("x"))
+        assert [type(e) for e in errors] == [asyncio.CancelledError]
+
+
+async def test_cancelling_the_publisher_still_cancels_publish_and_its_handlers() -> None:
+    """publish in a task that is cancelled raises CancelledError; its handlers are cancelled."""
+    bus = EventBus()
+    started = asyncio.Event()
+    outcomes: list[str] = []
+
+    async def waits(event: Event) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            outcomes.append("cancelled")
+            raise
+
+    for handlers in ([waits], [waits, waits]):  # awaited in place, and under gather
+        bus = EventBus()
+        for handler in handlers:
+            bus.subscribe("x", handler)
+        started.clear()
+        task = asyncio.create_task(bus.publish(Event("x")))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert outcomes == ["cancelled"] * 3
+
+
+async def test_middleware_raising_a_stray_cancelled_error_is_a_failed_publish() -> None:
+    """A middleware's CancelledError (its task not cancelled) is a failure, not a raise."""
+    bus = EventBus()
+    bus.add_middleware(_awaits_a_cancelled_future)
+    result = await bus.publish(Event("x"))
+    assert result.is_failure and "event middleware failed" in (result.error or "")
+
+
+@dataclass
+class Batch:
+    """A typed event that is falsy when empty."""
+
+    items: list[int]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+async def test_falsy_event_passes_a_pass_through_middleware() -> None:
+    """Only None drops an event: an empty (falsy) typed event still reaches its handlers."""
+    bus = EventBus()
+    seen: list[Batch] = []
+    bus.add_middleware(lambda e: e)
+    bus.subscribe(Batch, seen.append)
+    result = await bus.publish(Batch([]))
+    assert result.value == Batch([])
+    assert seen == [Batch([])]

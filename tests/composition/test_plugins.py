@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import re
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
@@ -131,14 +133,16 @@ async def test_failing_plugin_stops_start_and_rolls_back() -> None:
 
 
 async def test_failing_plugin_is_skipped_when_not_fail_fast() -> None:
-    """With fail_fast=False the others start and the failure is still reported."""
+    """With fail_fast=False the others start, initialize succeeds, skipped keeps the error."""
     events: list[str] = []
     manager = PluginManager(fail_fast=False)
     manager.register("a", Recorder("a", events, fail=True))
     manager.register("b", Recorder("b", events))
     result = await manager.initialize(object())
-    assert result.is_failure
+    assert result.is_success
     assert events == ["init b"]
+    assert manager.skipped == {"a": "RuntimeError: a cannot start"}
+    assert repr(manager) == "<AppPluginManager ['a', 'b'] initialized=['b'] skipped=['a']>"
 
 
 async def test_cleanup_failure_is_reported_and_others_clean_up() -> None:
@@ -295,3 +299,113 @@ async def test_rollback_cleanup_failures_are_reported_with_the_start_failure() -
     details = result.exception.details  # type: ignore[union-attr]
     assert details["failures"] == {"b": "RuntimeError: b cannot start"}
     assert details["cleanup_failures"] == {"a": "RuntimeError: stuck"}
+
+
+# -- start-up that fails or is cut short --------------------------------------------------
+async def test_factory_starts_without_the_failing_plugin_when_not_fail_fast() -> None:
+    """fail_fast=False: the app starts with the others and cleans them up at shutdown."""
+    events: list[str] = []
+    manager = PluginManager(fail_fast=False)
+    manager.register("db", Recorder("db", events))
+    manager.register("metrics", Recorder("metrics", events, fail=True))
+    manager.register("cache", Recorder("cache", events))
+    app = build_app(stream=io.StringIO(), plugins=manager)
+    async with serve(app) as client:
+        assert (await client.get("/health")).status_code == 200
+        assert events == ["init db", "init cache"]
+    assert events == ["init db", "init cache", "cleanup cache", "cleanup db"]
+    assert list(manager.skipped) == ["metrics"]
+
+
+async def test_factory_cleans_up_started_plugins_when_fail_fast_stops_the_start() -> None:
+    """fail_fast: the app does not start and the plugins that had started are cleaned up."""
+    events: list[str] = []
+    manager = PluginManager()
+    manager.register("db", Recorder("db", events))
+    manager.register("cache", Recorder("cache", events))
+    manager.register("metrics", Recorder("metrics", events, fail=True))
+    app = build_app(stream=io.StringIO(), plugins=manager)
+    with pytest.raises(Exception, match="PLUGIN_ERROR"):
+        async with serve(app):
+            pass
+    assert events == ["init db", "init cache", "cleanup cache", "cleanup db"]
+
+
+async def test_cancelled_start_cleans_up_the_plugins_that_started() -> None:
+    """A plugin's initialize cancelled mid-start: the started ones are cleaned up, it raises."""
+    events: list[str] = []
+    hanging = asyncio.Event()
+
+    class Hangs(Recorder):
+        async def initialize(self, app: Any) -> None:
+            events.append("hanging")
+            hanging.set()
+            await asyncio.Event().wait()
+
+    manager = PluginManager(fail_fast=False)
+    manager.register("db", Recorder("db", events))
+    manager.register("slow", Hangs("slow", events))
+    task = asyncio.create_task(manager.initialize(object()))
+    await hanging.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert events == ["init db", "hanging", "cleanup db"]
+    assert repr(manager) == "<AppPluginManager ['db', 'slow'] initialized=[]>"
+
+
+async def test_plugins_are_cleaned_up_when_a_later_part_fails_to_start() -> None:
+    """The event bus failing to start after the plugins did: the plugins are cleaned up."""
+    from flext_api.composition import EventBus
+
+    class BrokenTransport:
+        async def send(self, event: object) -> None:
+            pass
+
+        async def start(self, bus: EventBus) -> None:
+            raise ConnectionError("broker down")
+
+        async def stop(self) -> None:
+            pass
+
+    events: list[str] = []
+    manager = PluginManager()
+    manager.register("db", Recorder("db", events))
+    app = build_app(
+        stream=io.StringIO(), plugins=manager, event_bus=EventBus(transport=BrokenTransport())
+    )
+    with pytest.raises(ConnectionError, match="broker down"):
+        async with serve(app):
+            pass
+    assert events == ["init db", "cleanup db"]
+
+
+def _docs_cache_plugin_example() -> str:
+    """The App plugins example of docs/composition.md, as written."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "composition.md").read_text()
+    blocks: list[str] = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    [block] = [b for b in blocks if "class CachePlugin" in b]
+    return block
+
+
+@pytest.mark.integration
+async def test_docs_cache_plugin_example_runs_and_closes_its_client(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The docs' CachePlugin, run as written: app.state.cache works, shutdown closes it."""
+    namespace: dict[str, Any] = {"url": redis_server.url}
+    exec(compile(_docs_cache_plugin_example(), "docs/composition.md", "exec"), namespace)
+    admin = aioredis.from_url(redis_server.url)
+    try:
+        before = len(await admin.client_list())
+        async with serve(namespace["app"]):
+            assert await namespace["app"].state.cache.ping() is True
+            assert len(await admin.client_list()) == before + 1
+        for _ in range(200):  # the server notices the closed socket shortly after
+            if len(await admin.client_list()) == before:
+                break
+            await asyncio.sleep(0.05)
+        assert len(await admin.client_list()) == before
+    finally:
+        await admin.aclose()
+    assert "failed to clean up" not in caplog.text

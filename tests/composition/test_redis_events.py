@@ -362,3 +362,51 @@ def test_transport_refuses_a_batch_below_one() -> None:
         RedisStreamTransport("redis://127.0.0.1:6379/0", batch=0)
     with pytest.raises(TypeError, match="max_attempts must be an int, got str"):
         RedisStreamTransport("redis://127.0.0.1:6379/0", max_attempts="3")  # type: ignore[arg-type]
+
+
+async def test_handler_raising_cancelled_error_keeps_the_consumer_running(
+    client: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler's stray CancelledError leaves its event pending; later events are handled."""
+    transport = RedisStreamTransport(
+        client=client, stream="t:cancel", group="g", claim_idle=0.05, max_attempts=2, block=0.05
+    )
+    bus = EventBus(transport=transport)
+    handled_here: list[int] = []
+
+    async def handler(event: Event) -> None:
+        if event.data.get("poison"):
+            future = asyncio.get_running_loop().create_future()
+            future.cancel()
+            await future  # a future some other task cancelled
+        handled_here.append(event.data["n"])
+
+    bus.subscribe("job", handler)
+    async with bus:
+        await bus.publish(Event("job", {"n": 1, "poison": True}))
+        for n in (2, 3):
+            await bus.publish(Event("job", {"n": n}))
+
+        async def dead() -> bool:
+            return bool(await client.xlen("t:cancel:dead"))
+
+        await until(lambda: sorted(handled_here) == [2, 3], "the later events")
+        await until(dead, "the poison event's dead letter after its attempts")
+        assert transport._task is not None and not transport._task.done()
+        assert repr(transport).endswith("[running | handled=2]>")
+    assert "event handler failed" in caplog.text
+
+
+async def test_consumer_cancelled_from_outside_shows_dead_in_its_repr(
+    client: aioredis.Redis,
+) -> None:
+    """A consumer task cancelled by someone else than stop() ends, and the repr says so."""
+    transport = RedisStreamTransport(client=client, stream="t:killed", group="g", block=0.05)
+    bus = EventBus(transport=transport)
+    async with bus:
+        task = transport._task
+        assert task is not None
+        task.cancel()
+        await asyncio.wait({task}, timeout=10)
+        assert repr(transport).endswith("[dead | handled=0]>")
+    assert repr(transport).endswith("[stopped | handled=0]>")

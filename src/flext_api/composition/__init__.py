@@ -16,6 +16,7 @@ from ._container import FlextContainer as FlextContainer
 from ._container import Lifetime as Lifetime
 from ._container import MissingRegistrationError as MissingRegistrationError
 from ._container import RequestScope as RequestScope
+from ._container import ScopeClosedError as ScopeClosedError
 from ._events import Delivery as Delivery
 from ._events import Event as Event
 from ._events import EventBus as EventBus
@@ -56,6 +57,7 @@ __all__ = [
     "RedisIdempotencyStore",
     "RedisStreamTransport",
     "RequestScope",
+    "ScopeClosedError",
     "TaskSupervisor",
     "container_of",
     "current_delivery",

@@ -17,9 +17,20 @@ Rules:
 * Lifetimes: ``singleton`` (one per container, the default, as in the seed),
   ``request`` (one per :meth:`FlextContainer.scope`, closed when the scope ends) and
   ``transient`` (a new one per ``resolve`` call).
-* Cleanups run in reverse order of creation: at scope exit for request services, at
-  :meth:`FlextContainer.aclose` (the app's shutdown) for singletons. A failing cleanup
-  is logged and the others still run.
+* A singleton is built by the container, from its own plan, whoever asked first: the
+  transients it needs live as long as it does. A singleton that needs a request
+  service - directly or through transients - is refused (a captive dependency: it
+  would keep the first request's object, closed, for ever); the error names the chain.
+* Cleanups run in reverse order of creation: at scope exit for request services and
+  for the transients a scope built, at :meth:`FlextContainer.aclose` (the app's
+  shutdown) for singletons and the transients they hold. A transient with a cleanup
+  resolved on the container itself is refused (its cleanup could only run at shutdown,
+  one per call: a leak), as FastAPI ties a ``yield`` dependency to its request and
+  ASP.NET Core warns against disposable transients resolved from the root. A failing
+  cleanup is logged and the others still run.
+* A scope refuses to resolve once closed (:class:`ScopeClosedError`), and a sync
+  factory that returns a coroutine (a lambda around an ``async def``) is a ConfigError:
+  the coroutine would have been handed out as the service.
 * Resolution walks a plan computed once per type (dependencies first); a missing
   registration names the chain that needed it, and a cycle is reported with its path.
 """
@@ -45,6 +56,7 @@ __all__ = [
     "Lifetime",
     "MissingRegistrationError",
     "RequestScope",
+    "ScopeClosedError",
 ]
 
 T = TypeVar("T")
@@ -69,6 +81,10 @@ class MissingRegistrationError(ConfigError, KeyError):
 
 class DependencyCycleError(ConfigError):
     """The factories' dependencies form a cycle."""
+
+
+class ScopeClosedError(ConfigError):
+    """A :class:`RequestScope` was used after it closed (its services are cleaned up)."""
 
 
 def _name(service_type: object) -> str:
@@ -150,6 +166,22 @@ def _params(factory: Callable[..., Any]) -> tuple[tuple[str, Any, bool], ...]:
     return tuple(params)
 
 
+def _returned_coroutine(reg: _Registration, coroutine: Any) -> ConfigError:
+    coroutine.close()  # never awaited, and never will be: no "never awaited" warning
+    return ConfigError(
+        f"the factory of {_name(reg.service_type)} is a sync callable that returned a "
+        "coroutine (a lambda or partial around an async def?): register the async "
+        "function itself, or make the factory `async def`"
+    )
+
+
+def _scope_closed() -> ScopeClosedError:
+    return ScopeClosedError(
+        "this request scope is closed (its services were cleaned up): resolve in a new "
+        "one, `async with container.scope() as scope`"
+    )
+
+
 def _yielded_nothing(reg: _Registration) -> ConfigError:
     return ConfigError(
         f"the generator factory of {_name(reg.service_type)} returned without yielding a service"
@@ -194,6 +226,7 @@ class _Resolver:
     _root: FlextContainer
     _cache: dict[Any, Any] | None  # request-lifetime instances (None on the root)
     _cleanups: _Cleanups
+    _closed = False  # a closed RequestScope refuses to resolve
 
     def _plan(self, service_type: Any) -> tuple[_Registration, ...]:
         root = self._root
@@ -225,8 +258,20 @@ class _Resolver:
         if cache is not None:
             cache[reg.service_type] = value
 
-    def _owner(self, reg: _Registration) -> _Cleanups:
-        return self._root._cleanups if reg.lifetime is Lifetime.SINGLETON else self._cleanups
+    def _owner(self, reg: _Registration, asked: Any) -> _Cleanups:
+        """Who runs the cleanup of ``reg``, built for ``asked`` (before it is built)."""
+        if reg.lifetime is Lifetime.SINGLETON:
+            return self._root._cleanups
+        if self._cache is None:  # on the container: only a singleton's own transients
+            top = self._root._registrations.get(asked)
+            if top is None or top.lifetime is not Lifetime.SINGLETON:
+                raise ConfigError(
+                    f"{_name(reg.service_type)} is transient and has a cleanup (its factory "
+                    f"yields): resolve {_name(asked)} inside `async with container.scope()` "
+                    "(or through inject() in a route), whose end runs the cleanup; resolved "
+                    "on the container itself each one would wait for the shutdown"
+                )
+        return self._cleanups
 
     def _lookup(self, reg: _Registration, built: dict[Any, Any]) -> bool:
         """Put an existing value of ``reg`` in ``built``; False when it must be created."""
@@ -251,17 +296,25 @@ class _Resolver:
         Raises:
             MissingRegistrationError: nothing registered (the message names the chain).
             DependencyCycleError: the dependencies loop.
-            ConfigError: an async factory on the way (use :meth:`aresolve`).
+            ScopeClosedError: this scope is closed.
+            ConfigError: an async factory on the way (use :meth:`aresolve`), or another
+                registration mistake (the message says which).
         """
+        if self._closed:
+            raise _scope_closed()
         root = self._root
         if not root._overrides:
             value = root._instances.get(service_type, _MISSING)
             if value is not _MISSING:
                 return cast("T", value)
+        plan = self._plan(service_type)
+        top = plan[-1]
+        if top.lifetime is Lifetime.SINGLETON and top.value is _MISSING and self is not root:
+            return root.resolve(service_type)  # a singleton is the container's to build
         singletons, scoped, overrides = root._instances, self._cache, root._overrides
         built: dict[Any, Any] = {}
         # The loop is _lookup/_start/_finish inlined: this is the per-request hot path.
-        for reg in self._plan(service_type):
+        for reg in plan:
             key = reg.service_type
             if overrides and key in overrides:
                 built[key] = overrides[key]
@@ -278,58 +331,91 @@ class _Resolver:
                 if cache is not None:
                     value = cache.get(key, _MISSING)
                 if value is _MISSING:
-                    value = self._build_sync(reg, built, service_type)
-                    if cache is not None:
-                        cache[key] = value
+                    if reg is not top and lifetime is Lifetime.SINGLETON:
+                        value = root.resolve(key)  # from its own plan (see _build_plan)
+                    else:
+                        value = self._build_sync(reg, built, service_type)
+                        if cache is not None:
+                            cache[key] = value
             built[key] = value
         return cast("T", built[service_type])
 
     def _build_sync(self, reg: _Registration, built: dict[Any, Any], asked: Any) -> Any:
-        if reg.kind in ("async", "agen"):
+        kind = reg.kind
+        if kind in ("async", "agen"):
             raise ConfigError(
                 f"{_name(reg.service_type)} has an async factory: use "
                 f"`await container.aresolve({_name(asked)})`"
             )
-        value = self._start(reg, built)
-        if reg.kind == "gen":
-            gen = value
+        if kind == "gen":
+            owner = self._owner(reg, asked)
+            gen = self._start(reg, built)
             value = next(gen, _MISSING)
             if value is _MISSING:
                 raise _yielded_nothing(reg)
-            self._owner(reg).add(_name(reg.service_type), gen)
+            owner.add(_name(reg.service_type), gen)
+            return value
+        value = self._start(reg, built)
+        if inspect.iscoroutine(value):
+            raise _returned_coroutine(reg, value)
         return value
 
     async def aresolve(self, service_type: type[T]) -> T:
-        """Like :meth:`resolve`, awaiting async factories on the way."""
+        """Like :meth:`resolve`, awaiting async factories on the way.
+
+        A singleton is built once even when several callers ask at the same moment.
+        """
+        if self._closed:
+            raise _scope_closed()
         root = self._root
         if not root._overrides:
             value = root._instances.get(service_type, _MISSING)
             if value is not _MISSING:
                 return cast("T", value)
+        plan = self._plan(service_type)
+        top = plan[-1]
+        if (
+            top.lifetime is Lifetime.SINGLETON
+            and top.value is _MISSING
+            and service_type not in root._overrides
+        ):
+            # Two callers never build one singleton twice: its lock is held while its
+            # plan runs (singletons it needs take their own locks: the graph is acyclic).
+            async with root._locks.setdefault(service_type, asyncio.Lock()):
+                value = root._instances.get(service_type, _MISSING)
+                if value is _MISSING:
+                    value = await root._abuild(plan, service_type)
+                return cast("T", value)
+        return cast("T", await self._abuild(plan, service_type))
+
+    async def _abuild(self, plan: tuple[_Registration, ...], service_type: Any) -> Any:
+        root = self._root
+        top = plan[-1]
         built: dict[Any, Any] = {}
-        for reg in self._plan(service_type):
+        for reg in plan:
             if self._lookup(reg, built):
                 continue
-            if reg.lifetime is Lifetime.SINGLETON:
-                # Two callers never build one singleton twice; the lock is per type and
-                # held only while that one service is built.
-                async with root._locks.setdefault(reg.service_type, asyncio.Lock()):
-                    if not self._lookup(reg, built):
-                        await self._acreate(reg, built)
+            if reg is not top and reg.lifetime is Lifetime.SINGLETON:
+                built[reg.service_type] = await root.aresolve(reg.service_type)
             else:
-                await self._acreate(reg, built)
-        return cast("T", built[service_type])
+                await self._acreate(reg, built, service_type)
+        return built[service_type]
 
-    async def _acreate(self, reg: _Registration, built: dict[Any, Any]) -> None:
-        value = self._start(reg, built)
-        if reg.kind == "async":
-            value = await value
-        elif reg.kind in ("gen", "agen"):
-            gen = value
-            value = next(gen, _MISSING) if reg.kind == "gen" else await anext(gen, _MISSING)
+    async def _acreate(self, reg: _Registration, built: dict[Any, Any], asked: Any) -> None:
+        kind = reg.kind
+        if kind in ("gen", "agen"):
+            owner = self._owner(reg, asked)
+            gen = self._start(reg, built)
+            value = next(gen, _MISSING) if kind == "gen" else await anext(gen, _MISSING)
             if value is _MISSING:
                 raise _yielded_nothing(reg)
-            self._owner(reg).add(_name(reg.service_type), gen)
+            owner.add(_name(reg.service_type), gen)
+        else:
+            value = self._start(reg, built)
+            if kind == "async":
+                value = await value
+            elif inspect.iscoroutine(value):
+                raise _returned_coroutine(reg, value)
         self._finish(reg, value, built)
 
     def resolve_result(self, service_type: type[T]) -> FlextResult[T]:
@@ -360,15 +446,22 @@ class RequestScope(_Resolver):
     leaving the block runs the scope's cleanups, last created first.
     """
 
-    __slots__ = ("_cache", "_cleanups", "_root")
+    __slots__ = ("_cache", "_cleanups", "_closed", "_root")
 
     def __init__(self, root: FlextContainer) -> None:
         self._root = root
         self._cache = {}
         self._cleanups = _Cleanups()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        assert self._cache is not None
+        state = "closed" if self._closed else f"{len(self._cache)} built"
+        return f"<RequestScope [{state}]>"
 
     async def aclose(self) -> None:
-        """Run the cleanups of this scope's services."""
+        """Run the cleanups of this scope's services; the scope refuses to resolve after."""
+        self._closed = True
         await self._cleanups.run()
         assert self._cache is not None
         self._cache.clear()
@@ -396,6 +489,7 @@ class FlextContainer(_Resolver):
 
     def __init__(self) -> None:
         self._root = self
+        self._closed = False  # never: the container resolves again after aclose()
         self._cache = None
         self._cleanups = _Cleanups()
         self._registrations: dict[Any, _Registration] = {}
@@ -449,53 +543,84 @@ class FlextContainer(_Resolver):
 
     # -- planning -----------------------------------------------------------------------
     def _build_plan(self, service_type: Any) -> tuple[_Registration, ...]:
-        order: list[_Registration] = []
-        done: set[Any] = set()
+        """The registrations to walk for ``service_type``, dependencies first, it last.
 
-        def visit(t: Any, path: tuple[Any, ...]) -> None:
-            if t in done:
-                return
-            if t in path:
-                cycle = (*path[path.index(t) :], t)
-                raise DependencyCycleError(f"dependency cycle: {_chain(cycle)}")
-            reg = self._registrations.get(t)
-            if reg is None:
-                if t in self._overrides:
+        A singleton other than ``service_type`` is a leaf here: it is built from a plan
+        of its own (kept in ``_plans``), so what it needs is built once, with it, and
+        never again for the callers that find it built. Missing registrations, cycles
+        and captive dependencies are found across those boundaries all the same.
+        """
+        plans = self._plans
+        registrations, overrides = self._registrations, self._overrides
+
+        def walk(top: Any, path: tuple[Any, ...]) -> tuple[_Registration, ...]:
+            order: list[_Registration] = []
+            # type -> the chain by which it reaches a request service through transients
+            # (None when it does not); a type in it has been visited.
+            reaches: dict[Any, tuple[Any, ...] | None] = {}
+
+            def visit(t: Any, path: tuple[Any, ...]) -> tuple[Any, ...] | None:
+                if t in reaches:
+                    return reaches[t]
+                if t in path:
+                    cycle = (*path[path.index(t) :], t)
+                    raise DependencyCycleError(f"dependency cycle: {_chain(cycle)}")
+                reg = registrations.get(t)
+                chain: tuple[Any, ...] | None = None
+                if reg is None:
+                    if t not in overrides:
+                        needed = f" (needed by {_chain((*path, t))})" if path else ""
+                        raise MissingRegistrationError(f"no registration for {_name(t)}{needed}")
                     reg = _Registration(t, None, Lifetime.SINGLETON, kind="value")
-                else:
-                    needed = f" (needed by {_chain((*path, t))})" if path else ""
-                    raise MissingRegistrationError(f"no registration for {_name(t)}{needed}")
-            elif reg.factory is not None and t not in self._overrides:
-                if reg.params is None:
-                    reg.params = _params(reg.factory)
-                deps = []
-                for name, dep, optional in reg.params:
-                    if optional and dep not in self:
-                        continue
-                    visit(dep, (*path, t))
-                    self._check_captive(reg, dep)
-                    deps.append((name, dep))
-                reg.deps = tuple(deps)
-            done.add(t)
-            order.append(reg)
+                elif reg.factory is not None and t not in overrides:
+                    if t is not top and reg.lifetime is Lifetime.SINGLETON:
+                        if t not in plans:
+                            plans[t] = walk(t, path)
+                    else:
+                        chain = self._plan_deps(reg, (*path, t), visit)
+                reaches[t] = chain
+                order.append(reg)
+                return chain
 
-        visit(service_type, ())
-        plan = tuple(order)
-        self._plans[service_type] = plan
+            visit(top, path)
+            return tuple(order)
+
+        plan = walk(service_type, ())
+        plans[service_type] = plan
         return plan
 
-    def _check_captive(self, reg: _Registration, dep: Any) -> None:
-        dep_reg = self._registrations.get(dep)
-        if (
-            reg.lifetime is Lifetime.SINGLETON
-            and dep_reg is not None
-            and dep_reg.lifetime is Lifetime.REQUEST
-            and dep not in self._overrides
-        ):
+    def _plan_deps(
+        self,
+        reg: _Registration,
+        path: tuple[Any, ...],
+        visit: Callable[[Any, tuple[Any, ...]], tuple[Any, ...] | None],
+    ) -> tuple[Any, ...] | None:
+        """Visit ``reg``'s dependencies, set ``reg.deps``; its chain to a request service."""
+        assert reg.factory is not None
+        if reg.params is None:
+            reg.params = _params(reg.factory)
+        deps = []
+        reached: tuple[Any, ...] | None = None
+        for name, dep, optional in reg.params:
+            if optional and dep not in self:
+                continue
+            chain = visit(dep, path)
+            if chain is not None and reached is None:
+                reached = chain
+            deps.append((name, dep))
+        reg.deps = tuple(deps)
+        t = reg.service_type
+        if reg.lifetime is Lifetime.REQUEST:
+            return (t,)
+        if reached is None:
+            return None
+        if reg.lifetime is Lifetime.SINGLETON:
             raise ConfigError(
-                f"singleton {_name(reg.service_type)} depends on {_name(dep)}, which has the "
-                "request lifetime: it would keep one request's instance forever"
+                f"singleton {_name(t)} depends on {_name(reached[-1])}, which has the "
+                f"request lifetime ({_chain((t, *reached))}): it would keep one request's "
+                "instance forever"
             )
+        return (t, *reached)  # a transient: whoever holds it reaches the request service
 
     # -- scopes, overrides, lifecycle -----------------------------------------------------
     def scope(self) -> RequestScope:

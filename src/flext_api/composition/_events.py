@@ -1,11 +1,14 @@
 """``EventBus`` and ``Event``: publish/subscribe inside a service, optionally across processes.
 
 The seed's shape: ``bus.subscribe("user.created", handler)``, ``bus.add_middleware(mw)``
-(a middleware returns the event - changed or not - or a falsy value to drop it) and
+(a middleware returns the event - changed or not - or None to drop it) and
 ``await bus.publish(Event("user.created", {"user": user}))``. On top of it:
 
 * handlers may be sync or async; the handlers of one event run concurrently and a
-  failing one is logged without touching the others (the seed's ``_call_handler``);
+  failing one is logged without touching the others (the seed's ``_call_handler``) -
+  also one that raises ``asyncio.CancelledError`` without its task being cancelled
+  (it awaited something another task cancelled). Only the cancellation of the task
+  that publishes (or of a transport's consumer) propagates;
 * wildcard subscriptions with shell patterns: ``"user.*"``, ``"*"``;
 * typed events: ``bus.subscribe(OrderPlaced, handler)`` for a dataclass or pydantic
   class; publishing an instance reaches the handlers of its class (and of its name,
@@ -164,6 +167,17 @@ def _check_key(event: object) -> None:
         raise ValueError("an event name cannot be empty: no published event has that name")
 
 
+def cancelling() -> bool:
+    """True when the running task itself is being cancelled (``Task.cancel()``).
+
+    A ``CancelledError`` raised while this is False came from something the code
+    awaited (a future another task cancelled): a failure of that code, not a request
+    to stop this task.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 async def _maybe_await(value: object) -> object:
     if inspect.isawaitable(value):
         return await value
@@ -250,7 +264,7 @@ class EventBus:
 
     def add_middleware(self, middleware: Middleware) -> None:
         """Run ``middleware(event)`` before delivery; it returns the event to go on with
-        (possibly a new one) or a falsy value to drop it."""
+        (possibly a new one) or None to drop it (only None: an event may be falsy)."""
         if not callable(middleware):
             raise TypeError(f"event middleware {middleware!r} is not callable")
         self._middleware.append(middleware)
@@ -287,16 +301,24 @@ class EventBus:
         for middleware in self._middleware:
             try:
                 current = await _maybe_await(middleware(current))
-            except Exception as exc:
-                self.logger.exception("event middleware failed", extra={"event": repr(event)})
+            except (Exception, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and cancelling():
+                    raise
+                self.logger.error(
+                    "event middleware failed", exc_info=exc, extra={"event": repr(event)}
+                )
                 return FlextResult.fail(f"event middleware failed: {exc!r}", exception=exc)
-            if not current:
+            if current is None:
                 return FlextResult.ok(None)
         if self.transport is not None:
             try:
                 await self.transport.send(current)
-            except Exception as exc:
-                self.logger.exception("event transport failed", extra={"event": repr(current)})
+            except (Exception, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and cancelling():
+                    raise
+                self.logger.error(
+                    "event transport failed", exc_info=exc, extra={"event": repr(current)}
+                )
                 return FlextResult.fail(f"event transport failed: {exc!r}", exception=exc)
             return FlextResult.ok(current)
         await self.dispatch(current)
@@ -307,15 +329,19 @@ class EventBus:
 
         Sync handlers run one after the other as they are reached; the coroutines of
         async handlers then run concurrently. Each error is logged and the other
-        handlers are not disturbed. Transports call this for the events they receive
-        and acknowledge an event only when it returns no error.
+        handlers are not disturbed - a ``CancelledError`` included, unless the task
+        running ``dispatch`` is itself being cancelled, which propagates. Transports call
+        this for the events they receive and acknowledge an event only when it returns
+        no error.
         """
         errors: list[BaseException] = []
         pending: list[tuple[Handler, Any]] = []
         for handler in self.handlers_for(event):
             try:
                 outcome = handler(event)
-            except Exception as exc:  # noqa: BLE001 - isolated: logged and returned
+            except (Exception, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and cancelling():
+                    raise
                 errors.append(self._failed(handler, event, exc))
                 continue
             if outcome is not None and inspect.isawaitable(outcome):
@@ -332,10 +358,15 @@ class EventBus:
     ) -> None:
         try:
             await awaitable
-        except Exception as exc:  # noqa: BLE001 - isolated: logged and returned
+        except (Exception, asyncio.CancelledError) as exc:
+            # Under gather each handler has a task of its own, cancelled only when the
+            # publisher's task is: a CancelledError that did not come from there is the
+            # handler's failure.
+            if isinstance(exc, asyncio.CancelledError) and cancelling():
+                raise
             errors.append(self._failed(handler, event, exc))
 
-    def _failed(self, handler: Handler, event: object, exc: Exception) -> Exception:
+    def _failed(self, handler: Handler, event: object, exc: BaseException) -> BaseException:
         self.logger.error(
             "event handler failed",
             exc_info=exc,

@@ -13,16 +13,38 @@ redelivery run it again (never zero times). Two deliveries running at the same m
 can both run - only when ``claim_idle`` is shorter than the handler - so effects that
 must never double still need their own guard (a unique constraint, an idempotency key
 sent downstream). ``duplicates`` counts the deliveries skipped.
+
+Each wrapped handler has a **name**, part of every key it stores, so two handlers of
+one event keep apart and one handler is recognised in every process that shares the
+store. It must therefore be the same in each process and differ between handlers:
+
+* a function, or a method of a class, is named ``module.qualname`` by default
+  (``billing.handlers.send_receipt``, ``billing.Notifier.send``; a module run with
+  ``python -m billing.worker`` is ``billing.worker``, not ``__main__``);
+* ``once(handler, name="receipt-email")`` names it explicitly, which a lambda, a
+  ``functools.partial`` or a callable object needs (none has a name that says which
+  one it is - ``Idempotency`` refuses them with a ConfigError instead of guessing);
+* two different handlers may not share a name in one ``Idempotency``: wrapping
+  ``Notifier("email").send`` and then ``Notifier("sms").send`` (two objects, one
+  method name) is a ConfigError asking for ``name=``, where keying both alike would
+  have silently skipped the second one as a duplicate. Wrapping the same handler again
+  (for another event) is fine.
+
+Renaming a handler (or its module) starts a new key space: events already handled
+under the old name run once more.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import sys
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._clock import Clock, get_clock
+from .._errors import ConfigError
 from .._numbers import is_real
 from ._events import Event, current_delivery
 
@@ -132,6 +154,38 @@ def _text_key(key: object, handler: object) -> str | None:
     )
 
 
+def _default_name(handler: object) -> str:
+    """``module.qualname`` of a function or method; ConfigError for a nameless handler."""
+    qualname = getattr(handler, "__qualname__", None)
+    if not isinstance(qualname, str) or "<lambda>" in qualname:
+        if isinstance(qualname, str):
+            kind = "a lambda"
+        elif isinstance(handler, functools.partial):
+            kind = "a functools.partial"
+        else:
+            kind = f"a callable {type(handler).__name__} object"
+        raise ConfigError(
+            f"Idempotency cannot name the handler {handler!r} ({kind}): its keys must "
+            "name the same handler in every process and no other, so pass a name: "
+            "once(handler, name='send-receipt')"
+        )
+    module = getattr(handler, "__module__", None)
+    if module == "__main__":  # run with python -m pkg.mod: other processes import pkg.mod
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        module = getattr(spec, "name", None) or module
+    return f"{module}.{qualname}" if isinstance(module, str) and module else qualname
+
+
+def _holder(handler: Callable[..., object]) -> Callable[[], object]:
+    """A weak reference to ``handler`` (a name is free again once its handler is gone)."""
+    try:
+        if inspect.ismethod(handler):
+            return weakref.WeakMethod(handler)
+        return weakref.ref(handler)
+    except TypeError:  # not weakly referenceable: held for the wrapper's life anyway
+        return lambda: handler
+
+
 class Idempotency:
     """Wrap handlers so each runs its effect once per event key (module docstring)."""
 
@@ -160,16 +214,47 @@ class Idempotency:
         self.key = key
         self.namespace = namespace
         self.duplicates = 0
+        self._names: dict[str, Callable[[], object]] = {}
 
-    def __call__(self, handler: Callable[[Any], object]) -> Callable[[Any], Any]:
+    def __repr__(self) -> str:
+        return (
+            f"<Idempotency {type(self.store).__name__} [{len(self._names)} handlers | "
+            f"{self.duplicates} duplicates]>"
+        )
+
+    def __call__(
+        self, handler: Callable[[Any], object], *, name: str | None = None
+    ) -> Callable[[Any], Any]:
         """``handler`` run at most once per key (per handler: its name is in the key).
 
-        The key function returns a str, UTF-8 bytes or None (no key: always run); any
-        other key is refused with a TypeError before the handler runs.
+        ``name`` identifies the handler in the store (default ``module.qualname``; see
+        the module docstring). The key function returns a str, UTF-8 bytes or None (no
+        key: always run); any other key is refused with a TypeError before the handler
+        runs.
+
+        Raises:
+            ConfigError: ``handler`` is a lambda, partial or callable object and no
+                ``name`` was given, or another live handler already has this name.
         """
         if not callable(handler):
             raise TypeError(f"Idempotency wraps a callable handler, got {handler!r}")
-        scope = f"{self.namespace}{getattr(handler, '__qualname__', 'handler')}:"
+        if name is None:
+            name = _default_name(handler)
+        elif not isinstance(name, str):
+            raise TypeError(f"an idempotent handler's name must be a str, got {name!r}")
+        elif not name:
+            raise ValueError("an idempotent handler's name cannot be empty")
+        holder = self._names.get(name)
+        if holder is not None:
+            other = holder()
+            if other is not None and other != handler:
+                raise ConfigError(
+                    f"the idempotency name {name!r} is already used by {other!r}: two "
+                    f"handlers sharing it would skip each other's events; give {handler!r} "
+                    "its own name: once(handler, name='...')"
+                )
+        self._names[name] = _holder(handler)
+        scope = f"{self.namespace}{name}:"
 
         @functools.wraps(handler)
         async def once(event: Any) -> object:

@@ -10,8 +10,11 @@ as the seed writes it: ``manager.register("cache", CachePlugin())``.
 Lifecycle (run by :func:`flext_api.create_fastapi_app` when given ``plugins=``):
 ``initialize(app)`` in registration order; when one fails, the error is logged and
 returned, the plugins already initialized are cleaned up in reverse order, and the app
-refuses to start - unless ``fail_fast=False``, which logs, skips the plugin and goes on.
-``cleanup()`` runs in reverse order, reporting every failure and stopping at none.
+refuses to start - unless ``fail_fast=False``, which logs, skips the plugin (it is in
+``skipped`` with its error) and goes on: ``initialize`` then succeeds and the app starts
+with the others. A start cut short by cancellation also cleans up what had started.
+``cleanup()`` runs in reverse order, reporting every failure and stopping at none. A
+plugin whose ``initialize`` raised is not cleaned up: it undoes its own partial work.
 """
 
 from __future__ import annotations
@@ -72,10 +75,12 @@ class AppPluginManager:
         self.fail_fast = fail_fast
         self._plugins: dict[str, AppPlugin] = {}
         self._initialized: list[str] = []
+        self.skipped: dict[str, str] = {}  # fail_fast=False: name -> why it did not start
         self.logger = _logger
 
     def __repr__(self) -> str:
-        return f"<AppPluginManager {self.names} initialized={self._initialized}>"
+        skipped = f" skipped={list(self.skipped)}" if self.skipped else ""
+        return f"<AppPluginManager {self.names} initialized={self._initialized}{skipped}>"
 
     def register(self, name: str, plugin: AppPlugin) -> None:
         """Add ``plugin`` as ``name`` (ValueError when the name is empty or taken)."""
@@ -184,12 +189,19 @@ class AppPluginManager:
     async def initialize(self, app: Any) -> FlextResult[None]:
         """Initialize every plugin in order (see the module docstring for failures).
 
-        When a failure stops the start and cleaning up the plugins already initialized
-        fails too, those failures are in ``details["cleanup_failures"]``.
+        With ``fail_fast`` (the default) the first failure is returned after the plugins
+        already initialized were cleaned up, last first; when that cleanup fails too,
+        its failures are in ``details["cleanup_failures"]``. With ``fail_fast=False`` a
+        failing plugin is logged, recorded in :attr:`skipped` and passed over, and the
+        result is a success (a later ``initialize`` tries the skipped ones again).
         """
-        failures: dict[str, str] = {}
-        cleanup_failures: dict[str, str] = {}
-        cause: BaseException | None = None
+        try:
+            return await self._initialize(app)
+        except BaseException:  # cancelled mid-start: the app will not run, undo the start
+            await self.cleanup()
+            raise
+
+    async def _initialize(self, app: Any) -> FlextResult[None]:
         for name, plugin in self._plugins.items():
             if name in self._initialized:
                 continue
@@ -197,21 +209,19 @@ class AppPluginManager:
                 await _run(plugin.initialize, app)
             except Exception as exc:
                 self.logger.exception("app plugin %r failed to initialize", name)
-                failures[name] = f"{type(exc).__name__}: {exc}"
-                cause = cause or exc
-                if self.fail_fast:
-                    undone = await self.cleanup()
-                    if undone.exception is not None:
-                        cleanup_failures = undone.exception.details["failures"]
-                    break
-                continue
+                reason = f"{type(exc).__name__}: {exc}"
+                if not self.fail_fast:
+                    self.skipped[name] = reason
+                    self.logger.warning("app plugin %r skipped (fail_fast=False)", name)
+                    continue
+                err = _plugin_error("initialize", {name: reason}, exc)
+                undone = await self.cleanup()
+                if undone.exception is not None:  # the plugins started before did not all stop
+                    err.details["cleanup_failures"] = undone.exception.details["failures"]
+                return FlextResult.fail(err)
+            self.skipped.pop(name, None)
             self._initialized.append(name)
             self.logger.info("initialized app plugin %s", name)
-        if cause is not None:
-            err = _plugin_error("initialize", failures, cause)
-            if cleanup_failures:  # the plugins started before the failure did not all stop
-                err.details["cleanup_failures"] = cleanup_failures
-            return FlextResult.fail(err)
         return FlextResult.ok(None)
 
     async def cleanup(self) -> FlextResult[None]:

@@ -39,7 +39,15 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from .._numbers import finite_json, is_int
-from ._events import Delivery, Event, EventBus, delivery_var, from_payload, to_payload
+from ._events import (
+    Delivery,
+    Event,
+    EventBus,
+    cancelling,
+    delivery_var,
+    from_payload,
+    to_payload,
+)
 from ._idempotency import check_async_redis
 
 if TYPE_CHECKING:
@@ -111,7 +119,8 @@ class RedisStreamTransport:
         self.dead_lettered = 0
 
     def __repr__(self) -> str:
-        state = "running" if self._task is not None else "stopped"
+        task = self._task
+        state = "stopped" if task is None else "running" if not task.done() else "dead"
         return (
             f"<RedisStreamTransport {self.stream!r} group={self.group!r} "
             f"consumer={self.consumer!r} [{state} | handled={self.handled}]>"
@@ -165,14 +174,20 @@ class RedisStreamTransport:
             await self.redis.aclose()
 
     async def _consume(self) -> None:
+        # Only stop() (or the loop's shutdown) cancelling this task ends the loop; a
+        # CancelledError from something a round awaited is logged like any failure.
         while True:
             try:
                 await self.poll()
-            except asyncio.CancelledError:
-                raise
             except (RedisError, OSError):
                 _logger.exception("reading the event stream failed; retrying")
-                await asyncio.sleep(min(self.block, 1.0))
+            except (Exception, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and cancelling():
+                    raise
+                _logger.error("event consumer round failed; retrying", exc_info=exc)
+            else:
+                continue
+            await asyncio.sleep(min(self.block, 1.0))
 
     async def poll(self) -> int:
         """One round: take over stale pending events, then read new ones; return how many."""

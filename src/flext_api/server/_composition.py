@@ -4,7 +4,8 @@ Everything rides on the factory's resource stack (opened in order at start-up, c
 reverse at shutdown, after the drain), so the order is::
 
     container   (singletons' cleanups run last of all)
-    app plugins (initialize(app) in order; a failure stops the start-up)
+    app plugins (initialize(app) in order; a failure stops the start-up unless the
+                 manager has fail_fast=False, which skips the failing plugin)
     event bus   (transport consumers)
     tasks       (background work starts once the parts above are up, cancelled first)
 
@@ -33,7 +34,9 @@ class _PluginLifecycle:
         self.app = app
 
     async def __aenter__(self) -> _PluginLifecycle:
-        (await self.manager.initialize(self.app)).unwrap()  # raises: the app does not start
+        # A failure (fail_fast) arrives with the started plugins already cleaned up by the
+        # manager; it raises here, so the app does not start. fail_fast=False succeeds.
+        (await self.manager.initialize(self.app)).unwrap()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
