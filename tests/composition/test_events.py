@@ -367,3 +367,19 @@ async def test_falsy_event_passes_a_pass_through_middleware() -> None:
     result = await bus.publish(Batch([]))
     assert result.value == Batch([])
     assert seen == [Batch([])]
+
+
+async def test_an_event_subclass_reaches_the_handlers_of_its_class() -> None:
+    """An Event subclass subscribed by class got nothing: the class lookup was skipped
+    for every Event instance. It now reaches its class's handlers and its name's."""
+
+    class UserCreated(Event):
+        pass
+
+    bus = EventBus()
+    got: list[str] = []
+    bus.subscribe(UserCreated, lambda e: got.append(f"class:{e.name}"))
+    bus.subscribe("user.created", lambda e: got.append(f"name:{e.name}"))
+    await bus.publish(UserCreated("user.created", {"id": 1}))
+    await bus.publish(Event("user.created", {"id": 2}))
+    assert sorted(got) == ["class:user.created", "name:user.created", "name:user.created"]

@@ -283,9 +283,10 @@ class EventBus:
     def _collect(self, event: object) -> tuple[Handler, ...]:
         name = event_name(event)
         found = list(self._by_name.get(name, ()))
-        if not isinstance(event, Event):
-            for klass in type(event).__mro__:
-                found.extend(self._by_type.get(klass, ()))
+        for klass in type(event).__mro__:
+            if klass is Event:
+                break  # an Event reaches its handlers by name; its subclasses by class too
+            found.extend(self._by_type.get(klass, ()))
         found.extend(h for pattern, h in self._patterns if fnmatchcase(name, pattern))
         return tuple(found)
 
