@@ -317,8 +317,9 @@ def test_page_number_and_offset_end_on_an_empty_page() -> None:
 def test_paginator_arguments_are_checked() -> None:
     """max_pages must be positive and items_path non-empty."""
     client = make_client()
-    with pytest.raises(ValueError, match="max_pages"):
-        client.paginate("/x", max_pages=0)
+    for bad in (0, "3", 2.5, True):
+        with pytest.raises(ValueError, match="max_pages must be an int >= 1 or None"):
+            client.paginate("/x", max_pages=bad)
     with pytest.raises(ValueError, match="items_path"):
         client.paginate("/x", items_path="")
 

@@ -414,8 +414,12 @@ def test_last_response_reaches_through_retries_exhausted() -> None:
     [
         ({"concurrency": 0}, "concurrency must be >= 1"),
         ({"buffer": 0}, "buffer must be >= 1"),
-        ({"progress_interval": -1}, "progress_interval must be >= 0"),
-        ({"max_pause": -1}, "max_pause must be >= 0"),
+        ({"progress_interval": -1}, "progress_interval must be a number >= 0"),
+        ({"max_pause": -1}, "max_pause must be a number >= 0"),
+        # NaN compares False with everything: it passed the "< 0" check.
+        ({"max_pause": float("nan")}, "max_pause must be a number >= 0"),
+        ({"max_pause": float("inf")}, "max_pause must be a number >= 0"),
+        ({"progress_interval": float("nan")}, "progress_interval must be a number >= 0"),
     ],
 )
 def test_bad_arguments_raise_value_error(kwargs: dict[str, Any], message: str) -> None:

@@ -36,6 +36,7 @@ Rules (``docs/batch.md`` has the long form):
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -142,10 +143,11 @@ def run_batch(
         raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
     if buffer is not None and buffer < 1:
         raise ValueError(f"buffer must be >= 1, got {buffer!r}")
-    if progress_interval < 0:
-        raise ValueError(f"progress_interval must be >= 0, got {progress_interval!r}")
-    if max_pause < 0:
-        raise ValueError(f"max_pause must be >= 0, got {max_pause!r}")
+    # NaN passes a "< 0" check and then every comparison it meets is False.
+    if not (progress_interval >= 0 and math.isfinite(progress_interval)):
+        raise ValueError(f"progress_interval must be a number >= 0, got {progress_interval!r}")
+    if not (max_pause >= 0 and math.isfinite(max_pause)):
+        raise ValueError(f"max_pause must be a number >= 0, got {max_pause!r}")
     options = dict(request_options or {})
     unknown = sorted(set(options) - _REQUEST_OPTIONS)
     if unknown:

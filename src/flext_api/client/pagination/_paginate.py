@@ -124,8 +124,9 @@ class Paginator:
         resume_from: PageRequest | None = None,
         request_options: Mapping[str, Any] | None = None,
     ) -> None:
-        if max_pages is not None and max_pages < 1:
-            raise ValueError(f"max_pages must be >= 1 or None, got {max_pages!r}")
+        pages: object = max_pages
+        if pages is not None and (type(pages) is not int or pages < 1):
+            raise ValueError(f"max_pages must be an int >= 1 or None, got {max_pages!r}")
         if items_path is not None and not items_path:
             raise ValueError("items_path must be a non-empty dotted path or None")
         self._client = client
