@@ -13,9 +13,15 @@ Rules:
 * A response with ``errors`` is a failed result with ``ErrorCode.GRAPHQL_ERROR``; the
   :class:`GraphQLError` keeps the partial ``data``, the ``errors`` and their ``paths``.
   A GraphQL-over-HTTP error status with a GraphQL body is reported the same way.
-* Automatic persisted queries (``persisted_queries=True``): the first request sends the
-  SHA-256 of the document only; on ``PersistedQueryNotFound`` it is sent again with the
-  document, and the server remembers it.
+* A body that is not a GraphQL result is ``DECODE_ERROR``: no ``data`` and no
+  ``errors``, ``data`` that is not an object, and ``data: null`` without ``errors`` (the
+  spec says null data comes from an error, which must then be listed).
+* Automatic persisted queries (``persisted_queries=True``, Apollo's protocol): the first
+  request sends the SHA-256 of the document only; on ``PersistedQueryNotFound`` it is
+  sent again with the document, and the server remembers it. A server without APQ —
+  one answering ``PersistedQueryNotSupported`` or 400 to a request with no document,
+  as strawberry does — gets the full document at once, and from then on this client
+  sends full documents only (as Apollo's client does).
 * Subscriptions: :meth:`GraphQLClient.subscribe` speaks ``graphql-transport-ws`` over
   :meth:`FlextApiClient.websocket` (see :mod:`._graphql_ws`).
 """
@@ -36,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["GraphQLClient", "GraphQLError"]
 
 _NOT_FOUND = frozenset({"PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND"})
+_NOT_SUPPORTED = frozenset({"PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED"})
 
 
 class GraphQLError(FlextApiError):
@@ -82,7 +89,8 @@ class GraphQLClient:
     Args:
         client: the HTTP client (its auth, retries, breaker and metrics apply).
         endpoint: the GraphQL URL, relative to the client's base URL or absolute.
-        persisted_queries: use automatic persisted queries (hash first).
+        persisted_queries: use automatic persisted queries (hash first); turned off
+            for this client once the server shows it has none (see the module doc).
         headers: sent with every operation (and on the subscription upgrade).
         schema: the server's schema as SDL; documents are then validated before they
             are sent (``INVALID_REQUEST`` listing the problems; needs ``graphql-core``,
@@ -101,6 +109,7 @@ class GraphQLClient:
         self.client = client
         self.endpoint = endpoint
         self.persisted_queries = persisted_queries
+        self._apq_unsupported = False  # the server showed it has no APQ
         self.headers = dict(headers or {})
         self._schema: Any = None
         if schema is not None:
@@ -167,15 +176,20 @@ class GraphQLClient:
             options["extensions"] = {"idempotent": True}
         if idempotency_key is not None:
             options["idempotency_key"] = idempotency_key
-        if self.persisted_queries:
+        if self.persisted_queries and not self._apq_unsupported:
             digest = hashlib.sha256(document.encode()).hexdigest()
             extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
             hashed = {k: v for k, v in payload.items() if k != "query"}
             hashed["extensions"] = extensions
             result = await self._post(hashed, options)
-            if not _is_not_found(result):
+            verdict = _apq_verdict(result)
+            if verdict is None:
                 return result
-            payload["extensions"] = extensions
+            if verdict == "unsupported":
+                # Nothing ran (there was no document); no point hashing again.
+                self._apq_unsupported = True
+            else:
+                payload["extensions"] = extensions  # the server registers the document
         return await self._post(payload, options)
 
     async def _post(
@@ -238,6 +252,8 @@ class GraphQLClient:
 
     def __repr__(self) -> str:
         apq = " persisted" if self.persisted_queries else ""
+        if apq and self._apq_unsupported:
+            apq += " (unsupported by the server)"
         return f"<GraphQLClient {self.endpoint}{apq} via {self.client!r}>"
 
 
@@ -266,7 +282,10 @@ def result_of(body: object, response: HttpResponse | None = None) -> FlextResult
         return FlextResult(error=GraphQLError(error_items(errors), data, response=response))
     if "data" not in body:
         return _not_graphql("empty errors and no data", response)
-    return FlextResult.ok(data if data is not None else {})
+    if data is None:
+        # Null data means an error reached the root, and such errors must be listed.
+        return _not_graphql("data is null and there are no errors", response)
+    return FlextResult.ok(data)
 
 
 def _not_graphql(reason: str, response: HttpResponse | None) -> FlextResult[dict[str, Any]]:
@@ -283,17 +302,29 @@ def error_items(errors: object) -> list[dict[str, Any]]:
     return [e if isinstance(e, dict) else {"message": str(e)} for e in listed]
 
 
-def _is_not_found(result: FlextResult[dict[str, Any]]) -> bool:
+def _apq_verdict(result: FlextResult[dict[str, Any]]) -> str | None:
+    """What the answer to a hash-only request says about APQ: ``"not_found"`` (send
+    the document to register it), ``"unsupported"`` (send documents only), or None
+    (the answer stands)."""
     err = result.exception
-    if not isinstance(err, GraphQLError):
-        return False
-    for item in err.errors:
-        ext = item.get("extensions")
-        code = ext.get("code") if isinstance(ext, dict) else None
-        # Either may be any JSON value (a list is unhashable): only strings can match.
-        if any(isinstance(v, str) and v in _NOT_FOUND for v in (item.get("message"), code)):
-            return True
-    return False
+    if err is None:
+        return None
+    if isinstance(err, GraphQLError):
+        for item in err.errors:
+            ext = item.get("extensions")
+            code = ext.get("code") if isinstance(ext, dict) else None
+            # Either may be any JSON value (a list is unhashable): only strings can match.
+            texts = [v for v in (item.get("message"), code) if isinstance(v, str)]
+            if any(v in _NOT_FOUND for v in texts):
+                return "not_found"
+            if any(v in _NOT_SUPPORTED for v in texts):
+                return "unsupported"
+    # A 400 to a request without a document is a server that wants the document
+    # (strawberry: "No GraphQL query found"); Apollo's client reads it the same way.
+    response = err.response
+    if response is not None and response.status_code == 400:
+        return "unsupported"
+    return None
 
 
 def _build_schema(sdl: str) -> Any:

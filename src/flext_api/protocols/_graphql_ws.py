@@ -65,8 +65,9 @@ async def subscribe(
             )
             return
         sent = await ws.send_json({"type": "connection_init", "payload": {}})
-        # A server that never acknowledges must not hold the caller forever.
-        ack = await ws.receive_json(gql.client.config.timeout.connect) if sent else sent
+        # A server that never acknowledges must not hold the caller forever: it gets the
+        # client's connect timeout (its ``timeout=``, as the upgrade used).
+        ack = await ws.receive_json(ws.connect_timeout) if sent else sent
         if ack.is_failure or not isinstance(ack.value, dict):
             yield FlextResult(error=ack.exception) if ack.is_failure else _unexpected(ack.value)
             return

@@ -5,8 +5,10 @@ retries of the connect, the host's circuit breaker, metrics and tracing all appl
 top of that, the stream reconnects when the connection drops or ends (WHATWG: an event
 source reconnects unless told to stop): it waits the server's ``retry:`` (or the retry
 policy's backoff, whichever is longer), sends ``Last-Event-ID`` with the last ID seen
-and goes on yielding events. The timeout is an *idle* timeout — the longest silence
-between two chunks (comments count as traffic) — never a total one.
+and goes on yielding events. The read timeout is an *idle* timeout — the longest
+silence between two chunks (comments count as traffic) — and there is no total one;
+connecting, writing and waiting for the pool use the client's timeouts (its
+``timeout=``, or the stream's own ``timeout=`` option).
 
 The parser is ours (:mod:`._sse_parser`) because httpx-sse has no resume and is bound
 to httpx; see DESIGN §4.
@@ -23,12 +25,12 @@ return, as with ``client.stream``); :attr:`EventSource.error` keeps it too.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 from .._config import TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
-from .._models import Headers
+from .._models import Headers, HttpResponse
 from .._numbers import is_int, is_real
 from .._result import FlextResult
 from ._reconnect import Reconnect, is_permanent
@@ -59,7 +61,9 @@ class EventSource:
             line being read (None: no bound); a larger one fails the stream with
             ``PROTOCOL_ERROR``, without reconnecting (it would come again).
         last_event_id: resume from this ID (sent as ``Last-Event-ID``).
-        options: any request keyword (``headers``, ``params``, ``json``...).
+        options: any request keyword (``headers``, ``params``, ``json``...); a
+            ``timeout=`` sets the connect, write and pool timeouts (default: the
+            client's), never the read one, which is ``idle_timeout``.
     """
 
     def __init__(
@@ -82,16 +86,17 @@ class EventSource:
         self._invalid = _check(idle_timeout, max_reconnects, max_event_size)
         if self._invalid is not None:
             idle_timeout, max_reconnects, max_event_size = None, 0, None
-        connect = client.config.timeout.connect
-        self._timeout = TimeoutConfig(
-            connect=connect, read=idle_timeout, write=connect, pool=connect, total=None
-        )
+        self._idle_timeout = idle_timeout
+        # (the client's timeouts, the stream's made of them), made once per distinct base
+        self._timeouts: tuple[TimeoutConfig | None, TimeoutConfig] | None = None
         self._options = options
         self._reconnect = Reconnect.from_config(client.config.retry, max_reconnects)
         self._parser = SSEParser(last_event_id, max_event_size=max_event_size)
         self._delivered = last_event_id
         self._clock = client.clock
         self._closed = False
+        self._response: HttpResponse | None = None  # the connection being read
+        self._iterator: AsyncGenerator[ServerSentEvent, None] | None = None
         self.connections = 0
         """Connections opened so far (1 + reconnects)."""
         self.error: FlextApiError | None = None
@@ -122,13 +127,25 @@ class EventSource:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop the stream; the current connection goes back to the pool."""
+        """Stop the stream; the current connection goes back to the pool at once.
+
+        Safe to call from inside the ``async for`` body and from another task while
+        one iterates (that iteration then ends)."""
         self._closed = True
+        response, self._response = self._response, None
+        if response is not None:
+            await response.aclose()
+        iterator = self._iterator
+        if iterator is not None and not getattr(iterator, "ag_running", True):
+            # Suspended at a yield: finish it now rather than whenever it is collected.
+            self._iterator = None
+            await iterator.aclose()
 
-    def __aiter__(self) -> AsyncIterator[ServerSentEvent]:
-        return self._events()
+    def __aiter__(self) -> AsyncGenerator[ServerSentEvent, None]:
+        self._iterator = self._events()
+        return self._iterator
 
-    async def _events(self) -> AsyncIterator[ServerSentEvent]:
+    async def _events(self) -> AsyncGenerator[ServerSentEvent, None]:
         if self._invalid is not None:
             self.error = self._invalid
             raise self._invalid
@@ -144,6 +161,8 @@ class EventSource:
                     return
                 continue
             response = result.value
+            if not await self._hold(response):
+                return
             if response.status_code == 204:
                 await response.aclose()
                 return
@@ -177,24 +196,56 @@ class EventSource:
                 )
                 raise self.error from exc
             finally:
+                self._response = None
                 await response.aclose()
             if not await self._pause(failure):
                 return
 
+    async def _hold(self, response: HttpResponse) -> bool:
+        """Keep ``response`` for :meth:`aclose`; False (and it released) when the stream
+        was closed from another task while it was connecting."""
+        if self._closed:
+            await response.aclose()
+            return False
+        self._response = response
+        return True
+
     async def _connect(self) -> FlextResult[Any]:
+        client = self._client
+        if client.is_closed:
+            return FlextResult.fail("client is closed", code=ErrorCode.INVALID_REQUEST)
         headers = Headers(self._options.get("headers"))
         headers.set("Accept", "text/event-stream")
         headers.set("Cache-Control", "no-store")
         if self._parser.last_event_id:
             headers.set("Last-Event-ID", self._parser.last_event_id)
-        options = {**self._options, "headers": headers, "timeout": self._timeout}
+        options = {**self._options, "headers": headers}
         ext = dict(options.get("extensions") or {})
         ext["stream"] = True
         options["extensions"] = ext
         self.connections += 1
         # A new parser state per connection, keeping the last ID and the retry value.
         self._parser = _continue(self._parser)
-        return await self._client.request(self.method, self.url, **options)
+        try:
+            request = client.build_request(self.method, self.url, **options)
+        except FlextApiError as exc:
+            return FlextResult(error=exc)
+        # Built by the client, the request carries its effective timeouts (its
+        # ``timeout=``, or this stream's option): kept for connect, write and pool; the
+        # read timeout is the idle timeout, and a stream has no deadline.
+        request.timeout = self._stream_timeout(request.timeout)
+        request.deadline = None
+        return await client.send(request)
+
+    def _stream_timeout(self, base: TimeoutConfig | None) -> TimeoutConfig:
+        cached = self._timeouts
+        if cached is not None and cached[0] is base:
+            return cached[1]
+        made = (base or TimeoutConfig.of(None)).model_copy(
+            update={"read": self._idle_timeout, "total": None}
+        )
+        self._timeouts = (base, made)
+        return made
 
     async def _pause(self, failure: FlextApiError | None) -> bool:
         """Wait before the next connection; False (and ``error`` set) when giving up."""

@@ -8,7 +8,8 @@ and close frames are its job) — measured against raw aiohttp and ``websockets`
   circuit breaker first (an open circuit fails fast with ``CIRCUIT_OPEN``);
 * a heartbeat (``ping_interval``, ``pong_timeout``) detects a dead peer;
 * after a drop it reconnects with the retry policy's backoff and jitter, then runs the
-  ``on_reconnect`` hook (resubscribe) before queued messages go out;
+  ``on_reconnect`` hook (resubscribe) before queued messages go out; a hook that raises
+  is logged and ends the connection (``PLUGIN_ERROR`` in :attr:`reconnect_error`);
 * ``send_*`` go through a bounded queue: a full queue makes the sender wait
   (backpressure), and messages queued while disconnected go out after the reconnect;
 * received messages wait in a bounded queue; the reader stops reading the socket while
@@ -21,6 +22,7 @@ and close frames are its job) — measured against raw aiohttp and ``websockets`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,7 +30,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 import orjson
+import structlog
 
+from .._config import TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
 from .._numbers import finite_json, is_int, is_real
@@ -50,6 +54,8 @@ if TYPE_CHECKING:
 
 __all__ = ["WebSocketConnection"]
 
+_log = structlog.get_logger("flext_api.protocols")
+
 Handler = Callable[[Any], Awaitable[None] | None]
 ReconnectHook = Callable[["WebSocketConnection"], Awaitable[None]]
 _Outgoing = tuple[str, str | bytes]
@@ -68,6 +74,18 @@ class WebSocketConnection:
     >>> async with client.websocket("ws://127.0.0.1:8000/ws") as ws:   # doctest: +SKIP
     ...     await ws.send_json({"type": "subscribe", "topic": "prices"})
     ...     message = (await ws.receive()).value
+
+    The opening handshake (reconnects too) uses the client's timeouts: ``connect`` for
+    the TCP/TLS connection, ``read`` for the wait for the server's answer to the upgrade
+    (``READ_TIMEOUT`` when it never comes).
+
+    ``on_reconnect(ws)`` runs on each new socket after a reconnect, before anything
+    queued is sent (resubscribe there). If it raises, the connection's state on the
+    server is unknown (half resubscribed), so the connection is not carried on
+    silently: the error is logged, the new socket is closed with 1011, ``closed`` says
+    ``on_reconnect hook failed: ...``, :attr:`reconnect_error` is a ``PLUGIN_ERROR``
+    whose ``__cause__`` is the hook's exception, and ``receive``/``send_*`` return
+    ``WEBSOCKET_CLOSED``. Open a new connection to start again.
     """
 
     def __init__(
@@ -102,6 +120,7 @@ class WebSocketConnection:
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._connected = asyncio.Event()
+        self._timeout: TimeoutConfig | None = None  # the client's, from the last upgrade
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
@@ -115,7 +134,8 @@ class WebSocketConnection:
         self.reconnects = 0
         """Successful reconnects so far."""
         self.reconnect_error: FlextApiError | None = None
-        """Why reconnecting stopped, when a reconnect attempt was refused for good."""
+        """Why reconnecting stopped: a reconnect refused for good, or the
+        ``on_reconnect`` hook's failure (``PLUGIN_ERROR``, ``__cause__`` its exception)."""
         self.max_queued = 0
         """The most messages the send queue has held at once."""
 
@@ -127,7 +147,7 @@ class WebSocketConnection:
         opened = await self._open()
         if opened.is_failure:
             return opened
-        self._reader = asyncio.create_task(self._read_loop(), name=f"ws-read {self.url}")
+        self._reader = asyncio.create_task(self._read_guarded(), name=f"ws-read {self.url}")
         self._writer = asyncio.create_task(self._write_loop(), name=f"ws-write {self.url}")
         self._ready = True
         return opened
@@ -145,6 +165,8 @@ class WebSocketConnection:
             request = client.build_request("GET", _http_url(self.url), headers=self._headers)
         except FlextApiError as exc:
             return FlextResult.fail(exc)
+        # The client's effective timeouts (its ``timeout=``, else the config's).
+        timeout = self._timeout = request.timeout
         url = request.url
         registry = client.registry
         if registry is not None and url.startswith(SERVICE_SCHEME):
@@ -173,7 +195,8 @@ class WebSocketConnection:
                 protocols=cfg.protocols,
                 heartbeat=cfg.ping_interval,
                 pong_timeout=cfg.pong_timeout,
-                connect_timeout=client.config.timeout.connect,
+                connect_timeout=None if timeout is None else timeout.connect,
+                read_timeout=None if timeout is None else timeout.read,
                 max_message_size=cfg.max_message_size,
                 verify=client.config.verify_ssl,
             )
@@ -190,6 +213,12 @@ class WebSocketConnection:
     def protocol(self) -> str | None:
         """The subprotocol the server chose, or None."""
         return None if self._ws is None else self._ws.protocol
+
+    @property
+    def connect_timeout(self) -> float | None:
+        """The client's connect timeout the last upgrade used (its ``timeout=``, else its
+        config's); None before the first connect or when it is off."""
+        return None if self._timeout is None else self._timeout.connect
 
     @property
     def is_connected(self) -> bool:
@@ -420,6 +449,18 @@ class WebSocketConnection:
                 return
             yield result.value
 
+    async def _read_guarded(self) -> None:
+        """The reader task: a failure in it must end the connection visibly, never leave
+        it looking alive with nobody reading (receive would wait forever)."""
+        try:
+            await self._read_loop()
+        except Exception as exc:  # noqa: BLE001 - logged, and ends the connection
+            _log.error("websocket.reader_failed", url=self.url, error=repr(exc), exc_info=exc)
+            if self.closed is None:
+                await self._finish(
+                    WebSocketClosed(CloseCode.INTERNAL_ERROR, f"reader failed: {exc!r}"[:200])
+                )
+
     async def _read_loop(self) -> None:
         inbox, limit = self._inbox, self.settings.receive_queue
         while True:
@@ -452,13 +493,14 @@ class WebSocketConnection:
             if not self.settings.reconnect or code not in RECONNECT_CODES:
                 await self._finish(WebSocketClosed(code, reason))
                 return
-            if not await self._reconnect_now():
-                err = self.reconnect_error
-                why = "reconnects exhausted" if err is None else f"reconnect refused: {err}"
-                await self._finish(WebSocketClosed(code, why))
+            ended = await self._reconnect_now(code)
+            if ended is not None:
+                await self._finish(ended)
                 return
 
-    async def _reconnect_now(self) -> bool:
+    async def _reconnect_now(self, code: CloseCode | int) -> WebSocketClosed | None:
+        """Reconnect (and resubscribe); None once connected, else how the connection
+        ends."""
         await self._drop_socket()
         while not self._reconnect.exhausted and not self._closing:
             await self._client.clock.sleep(self._reconnect.delay())
@@ -467,15 +509,42 @@ class WebSocketConnection:
                 err = opened.exception
                 if err is not None and is_permanent(err):
                     self.reconnect_error = err
-                    return False
+                    return WebSocketClosed(code, f"reconnect refused: {err}")
                 continue
             self._reconnect.succeeded()
             self.reconnects += 1
-            if self._on_reconnect is not None:
-                await self._on_reconnect(self)
+            hook = self._on_reconnect
+            if hook is not None:
+                try:
+                    await hook(self)
+                except Exception as exc:  # noqa: BLE001 - logged, and ends the connection
+                    return await self._hook_failed(hook, exc)
             self._ready = True
-            return True
-        return False
+            return None
+        if self._closing:
+            return self._close_request
+        return WebSocketClosed(code, "reconnects exhausted")
+
+    async def _hook_failed(self, hook: ReconnectHook, exc: Exception) -> WebSocketClosed:
+        """``on_reconnect`` raised: log it, close the new socket (1011) and say why."""
+        name = getattr(hook, "__qualname__", None) or repr(hook)
+        _log.error(
+            "websocket.on_reconnect_failed", url=self.url, hook=name, error=repr(exc), exc_info=exc
+        )
+        err = FlextApiError.from_code(
+            ErrorCode.PLUGIN_ERROR,
+            f"on_reconnect hook {name} raised {exc!r}; the connection was closed",
+            details={"plugin": name, "hook": "on_reconnect"},
+        )
+        err.__cause__ = exc
+        self.reconnect_error = err
+        ws = self._ws
+        if ws is not None and not ws.closed:
+            # The socket goes anyway (_finish drops the session); a failed close changes
+            # nothing.
+            with contextlib.suppress(*_SEND_ERRORS):
+                await ws.close(code=CloseCode.INTERNAL_ERROR, message=b"on_reconnect hook failed")
+        return WebSocketClosed(CloseCode.INTERNAL_ERROR, f"on_reconnect hook failed: {exc!r}")
 
     async def _drop_socket(self) -> None:
         session, self._session = self._session, None
@@ -484,6 +553,7 @@ class WebSocketConnection:
 
     async def _finish(self, closed: WebSocketClosed) -> None:
         self._ready = False
+        self._connected.clear()
         self.closed = closed
         self._ended_event.set()
         writer = self._writer
@@ -503,9 +573,19 @@ class WebSocketConnection:
         self._fallback = handler
 
     async def run(self) -> FlextResult[WebSocketClosed]:
-        """Dispatch messages to their handlers until the connection ends; return how."""
+        """Dispatch messages to their handlers until the connection ends; return how.
+
+        Never raises for a handler's failure: the first handler that raises stops the
+        loop and comes back as a ``PLUGIN_ERROR`` result (``__cause__`` is its exception,
+        ``details["message"]`` the message it was given). The connection stays open, so
+        the caller decides: call ``run()`` again to carry on, or close it (leaving
+        ``async with`` does).
+        """
         async for message in self:
-            await self.dispatch(message)
+            try:
+                await self.dispatch(message)
+            except Exception as exc:  # noqa: BLE001 - returned as the run's result
+                return _handler_failed(message, exc)
         assert self.closed is not None
         return FlextResult.ok(self.closed)
 
@@ -577,13 +657,13 @@ class WebSocketConnection:
 
     def _closed_result(self) -> FlextResult[Any]:
         closed = self.closed or WebSocketClosed(CloseCode.NORMAL, "closing")
-        return FlextResult.fail(
-            FlextApiError.from_code(
-                ErrorCode.WEBSOCKET_CLOSED,
-                f"WebSocket {self.url} closed ({int(closed.code)} {closed.reason})".rstrip(),
-                details={"close_code": closed.code, "reason": closed.reason},
-            )
+        err = FlextApiError.from_code(
+            ErrorCode.WEBSOCKET_CLOSED,
+            f"WebSocket {self.url} closed ({int(closed.code)} {closed.reason})".rstrip(),
+            details={"close_code": closed.code, "reason": closed.reason},
         )
+        err.__cause__ = self.reconnect_error  # why reconnecting stopped, when it did
+        return FlextResult.fail(err)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else ("open" if self.is_connected else "connecting")
@@ -621,6 +701,16 @@ def _close_problem(code: object, reason: object) -> str | None:
     if size > 123:
         return f"close reason must be at most 123 bytes of UTF-8, got {size}"
     return None
+
+
+def _handler_failed(message: WebSocketMessage, exc: Exception) -> FlextResult[Any]:
+    err = FlextApiError.from_code(
+        ErrorCode.PLUGIN_ERROR,
+        f"WebSocket message handler raised {exc!r}",
+        details={"message": message},
+    )
+    err.__cause__ = exc
+    return FlextResult.fail(err)
 
 
 def _invalid(message: str) -> FlextResult[Any]:

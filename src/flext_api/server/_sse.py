@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterable, Mapping
 from typing import Any
 
@@ -28,7 +29,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from flext_api._errors import ErrorCode, FlextApiError
-from flext_api._numbers import finite_json, is_int
+from flext_api._numbers import finite_json, is_int, is_real
 
 __all__ = ["EventStreamResponse", "encode_event"]
 
@@ -101,7 +102,9 @@ class EventStreamResponse(Response):
 
     Args:
         events: an async iterable of events (see module docstring).
-        heartbeat: seconds of silence before a ``: ping`` comment (None: never).
+        heartbeat: seconds of silence before a ``: ping`` comment (None: never); a
+            value that is not finite seconds > 0 is a ``ConfigError`` here (0 or less
+            used to send pings in a busy loop).
         headers: extra response headers.
     """
 
@@ -113,6 +116,12 @@ class EventStreamResponse(Response):
         headers: Mapping[str, str] | None = None,
         status_code: int = 200,
     ) -> None:
+        checked: object = heartbeat  # callers without a type checker may pass anything
+        if checked is not None and not (is_real(checked) and 0 < checked < math.inf):
+            raise FlextApiError.from_code(
+                ErrorCode.CONFIG_ERROR,
+                f"EventStreamResponse: heartbeat must be seconds > 0 or None, got {heartbeat!r}",
+            )
         self.events = events
         self.heartbeat = heartbeat
         self.status_code = status_code

@@ -27,6 +27,7 @@ async def open_websocket(
     heartbeat: float | None = None,
     pong_timeout: float | None = None,
     connect_timeout: float | None = None,
+    read_timeout: float | None = None,
     max_message_size: int = 4 * 2**20,
     ssl_context: ssl.SSLContext | None = None,
     verify: bool = True,
@@ -35,10 +36,16 @@ async def open_websocket(
 
     Returns the session that owns the connection (close it after the socket) and the
     socket. Raises :class:`FlextApiError`: ``CONNECT_*`` when no connection was made,
-    ``HTTP_STATUS`` when the server refused the upgrade (``details["status"]``).
+    ``READ_TIMEOUT`` when the server accepted the connection but sent nothing of its
+    answer to the upgrade for ``read_timeout`` seconds, ``HTTP_STATUS`` when the server
+    refused the upgrade (``details["status"]``).
     """
+    # sock_read bounds each read of the handshake response; aiohttp drops it once the
+    # socket is upgraded (ws_receive=None), so it never ends a quiet WebSocket.
     session = aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
+        timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=read_timeout
+        )
     )
     ssl_arg: ssl.SSLContext | bool = ssl_context if ssl_context is not None else verify
     try:
@@ -81,6 +88,8 @@ def translate_ws_error(exc: Exception, request: HttpRequest) -> FlextApiError:
         code = ErrorCode.TLS_ERROR
     elif isinstance(exc, aiohttp.ClientConnectorError):
         code = map_os_error(exc.os_error, connecting=True)
+    elif isinstance(exc, aiohttp.SocketTimeoutError):
+        code = ErrorCode.READ_TIMEOUT  # connected; the upgrade's answer never came
     elif isinstance(exc, TimeoutError):
         code = ErrorCode.CONNECT_TIMEOUT
     elif isinstance(exc, aiohttp.InvalidURL | ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -232,6 +233,16 @@ async def ws_server() -> AsyncIterator[LiveServer]:
     async for _runner, url in _serve(app):
         live.url = url
         yield live
+
+
+@pytest.fixture
+def silent_url() -> Iterator[str]:
+    """A listener on 127.0.0.1 that takes connections (the kernel completes them) and
+    never answers a byte: an upgrade sent to it waits for its answer."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
 # -- GraphQL (strawberry on uvicorn) -----------------------------------------------------------

@@ -69,6 +69,19 @@ async def test_response_carries_request_id(serve: Callable[..., str]) -> None:
     assert result.value.headers.get("x-request-id")
 
 
+async def test_persisted_queries_fall_back_to_the_document(serve: Callable[..., str]) -> None:
+    """The factory's strawberry mount has no APQ and answers a hash-only request 400: the
+    client sends the document instead (it used to fail HTTP_STATUS), then documents only."""
+    url = serve(schema)
+    async with FlextApiClient(url) as http:
+        gql = GraphQLClient(http, headers=KEY, persisted_queries=True)
+        first = await gql.query("query($id: Int!) { user(id: $id) { name } }", {"id": 1})
+        second = await gql.query("{ hello }")
+        requests = http.stats()["requests"]
+    assert first.value == {"user": {"name": "ada"}} and second.value == {"hello": "hello world"}
+    assert requests == 3  # the hash once, then each document
+
+
 async def test_open_when_app_has_no_auth(serve: Callable[..., str]) -> None:
     """An app without any credential configured serves GraphQL openly."""
     result = await _query(serve(schema, ServerConfig()), "{ hello }", headers=None)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from flext_api import ErrorCode, FlextApiClient, FlextResult, TimeoutConfig
+from flext_api import ClientConfig, ErrorCode, FlextApiClient, FlextResult, TimeoutConfig
 from flext_api.protocols import GraphQLClient
 
 from .conftest import LiveServer
@@ -108,3 +108,24 @@ async def test_missing_ack_times_out(ws_server: LiveServer) -> None:
 
 async def _collect(gql: GraphQLClient) -> list[FlextResult[dict[str, Any]]]:
     return [r async for r in gql.subscribe("subscription { x }")]
+
+
+async def test_ack_wait_is_the_clients_connect_timeout(ws_server: LiveServer) -> None:
+    """The wait for connection_ack is the client's ``timeout=`` connect timeout, not the
+    config's (120 s here, which would outlive the test's bound)."""
+    config = ClientConfig(timeout=TimeoutConfig(connect=120))
+    fast = TimeoutConfig(connect=0.2)
+    async with FlextApiClient(ws_server.url, config=config, timeout=fast) as http:
+        gql = GraphQLClient(http, "/gqlws?mode=silent")
+        results = await asyncio.wait_for(_collect(gql), 60)
+    assert [r.error_code for r in results] == [ErrorCode.READ_TIMEOUT]
+
+
+async def test_unanswered_upgrade_is_one_read_timeout(silent_url: str) -> None:
+    """A server that never answers the upgrade gives one READ_TIMEOUT result (the
+    subscription used to wait forever)."""
+    config = ClientConfig(timeout=TimeoutConfig(connect=120, read=120))
+    fast = TimeoutConfig(connect=0.5, read=0.5)
+    async with FlextApiClient(silent_url, config=config, timeout=fast) as http:
+        results = await asyncio.wait_for(_collect(GraphQLClient(http)), 60)
+    assert [r.error_code for r in results] == [ErrorCode.READ_TIMEOUT]

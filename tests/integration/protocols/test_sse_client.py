@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
-from flext_api import ErrorCode, FlextApiClient, FlextApiError
+from flext_api import (
+    ClientConfig,
+    ErrorCode,
+    FlextApiClient,
+    FlextApiError,
+    FlextApiPlugin,
+    FlextResult,
+    HttpRequest,
+    PoolConfig,
+    TimeoutConfig,
+)
 from flext_api.protocols import ServerSentEvent
 
 from .conftest import LiveServer
@@ -173,3 +184,67 @@ async def test_max_event_size_must_be_a_positive_int(sse_server: LiveServer) -> 
                 await anext(aiter(stream))
             assert info.value.code is ErrorCode.INVALID_REQUEST
     assert sse_server.connections == 0
+
+
+async def test_aclose_gives_the_connection_back(sse_server: LiveServer) -> None:
+    """aclose() on an open stream releases its connection at once: with a pool of one,
+    the next request gets it (it used to wait for the pool and fail POOL_TIMEOUT)."""
+    pool = PoolConfig(max_connections=1, max_keepalive=1)
+    async with FlextApiClient(sse_server.url, config=ClientConfig(pool=pool)) as client:
+        stream = client.sse("GET", "/events?stall=1")
+        first = await anext(aiter(stream))
+        await stream.aclose()
+        in_use = client.stats()["pool"]["in_use"]
+        after = await client.get("/json")
+    assert first.id == "1" and stream.is_closed and in_use == 0
+    assert after.value.json() == {"a": 1}
+
+
+async def test_aclose_from_another_task_ends_the_iteration(sse_server: LiveServer) -> None:
+    """aclose() while another task waits for the next chunk ends that iteration and
+    releases the connection."""
+    seen: list[str] = []
+    async with FlextApiClient(sse_server.url) as client:
+        stream = client.sse("GET", "/events?stall=1")
+
+        async def read() -> None:
+            async for event in stream:
+                seen.append(event.id)
+
+        reader = asyncio.create_task(read())
+        for _ in range(600):  # the three events, then the server is silent
+            if len(seen) == 3:
+                break
+            await asyncio.sleep(0.05)
+        await stream.aclose()
+        await asyncio.wait_for(reader, 30)
+        in_use = client.stats()["pool"]["in_use"]
+    assert seen == ["1", "2", "3"] and in_use == 0 and stream.error is None
+
+
+class _SeeTimeouts(FlextApiPlugin):
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeouts: list[TimeoutConfig | None] = []
+
+    def before_request(self, request: HttpRequest) -> FlextResult[HttpRequest]:
+        self.timeouts.append(request.timeout)
+        return FlextResult.ok(request)
+
+
+async def test_stream_uses_the_clients_timeouts(sse_server: LiveServer) -> None:
+    """Connect, write and pool timeouts are the client's ``timeout=`` (not the config's
+    defaults); read is the idle timeout and there is no total."""
+    seen = _SeeTimeouts()
+    timeout = TimeoutConfig(connect=1.5, read=2.5, write=3.5, pool=4.5, total=5.5)
+    async with FlextApiClient(sse_server.url, timeout=timeout, plugins=[seen]) as client:
+        await _take(client, "/events", 1, idle_timeout=7)
+    assert seen.timeouts == [TimeoutConfig(connect=1.5, read=7, write=3.5, pool=4.5, total=None)]
+
+
+async def test_streams_timeout_option_wins(sse_server: LiveServer) -> None:
+    """A ``timeout=`` given to ``client.sse`` sets that stream's connect/write/pool."""
+    seen = _SeeTimeouts()
+    async with FlextApiClient(sse_server.url, timeout=9, plugins=[seen]) as client:
+        await _take(client, "/events", 1, idle_timeout=None, timeout=2)
+    assert seen.timeouts == [TimeoutConfig(connect=2, read=None, write=2, pool=2, total=None)]

@@ -267,3 +267,23 @@ async def test_service_url_connects_to_a_registered_instance(ws_server: LiveServ
         unknown = await client.websocket("service://ghost/ws").connect()
     assert unknown.is_failure and "ghost" in (unknown.error or "")
     await registry.aclose()
+
+
+async def test_run_returns_a_handlers_failure(ws_server: LiveServer) -> None:
+    """A handler that raises stops run(), which returns PLUGIN_ERROR (caused by the
+    handler's exception) instead of raising; the connection stays usable."""
+
+    def on_tick(message: Any) -> None:
+        raise ZeroDivisionError("handler bug")
+
+    async with FlextApiClient(ws_server.url) as client, client.websocket("/ws") as ws:
+        ws.on("tick", on_tick)
+        await ws.send_json({"type": "subscribe", "count": 1})
+        result = await asyncio.wait_for(ws.run(), 30)
+        await ws.send_text("still open")
+        echoed = await ws.receive_text(timeout=30)
+    err = result.exception
+    assert result.error_code is ErrorCode.PLUGIN_ERROR and err is not None
+    assert isinstance(err.__cause__, ZeroDivisionError)
+    assert err.details["message"].json() == {"type": "tick", "conn": 1, "seq": 0}
+    assert echoed.value == "still open"

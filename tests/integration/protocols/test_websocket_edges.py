@@ -6,9 +6,23 @@ import asyncio
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
-from flext_api import ErrorCode, FlextApiClient, FlextApiPlugin, FlextResult, HttpRequest
-from flext_api.protocols import CloseCode, WebSocketMessage, WebSocketSettings
+from flext_api import (
+    ClientConfig,
+    ErrorCode,
+    FlextApiClient,
+    FlextApiPlugin,
+    FlextResult,
+    HttpRequest,
+    TimeoutConfig,
+)
+from flext_api.protocols import (
+    CloseCode,
+    WebSocketConnection,
+    WebSocketMessage,
+    WebSocketSettings,
+)
 
 from .conftest import LiveServer
 
@@ -268,3 +282,48 @@ async def test_writer_ends_when_the_server_closes(ws_server: LiveServer) -> None
         assert writer is not None
         await asyncio.wait([writer], timeout=5)
     assert writer.done()
+
+
+# Generous config timeouts: a connection that used them instead of the client's
+# ``timeout=`` would outlive the test's bound and fail it.
+_SLOW_CONFIG = ClientConfig(timeout=TimeoutConfig(connect=120, read=120))
+
+
+async def test_unanswered_upgrade_is_read_timeout(silent_url: str) -> None:
+    """A server that accepts the connection and never answers the upgrade gives
+    READ_TIMEOUT after the client's read timeout (connect used to wait forever)."""
+    fast = TimeoutConfig(connect=0.5, read=0.5)
+    async with FlextApiClient(silent_url, config=_SLOW_CONFIG, timeout=fast) as client:
+        ws = client.websocket("/ws")
+        result = await asyncio.wait_for(ws.connect(), 60)
+    assert result.error_code is ErrorCode.READ_TIMEOUT and ws.closed is None
+    assert ws.connect_timeout == 0.5
+
+
+async def test_failing_on_reconnect_hook_ends_the_connection(ws_server: LiveServer) -> None:
+    """An on_reconnect hook that raises is logged and ends the connection: receive and
+    send give WEBSOCKET_CLOSED (1011) and reconnect_error is a PLUGIN_ERROR caused by
+    the hook's exception (the reader used to die silently, the connection looking alive)."""
+
+    async def resubscribe(ws: WebSocketConnection) -> None:
+        raise RuntimeError("resubscribe failed")
+
+    with capture_logs() as logs:
+        async with FlextApiClient(ws_server.url) as client:
+            ws = client.websocket("/ws", on_reconnect=resubscribe)
+            await ws.connect()
+            await ws.send_json({"type": "drop"})
+            received = await ws.receive(timeout=30)
+            sent = await ws.send_text("after")
+            connected = ws.is_connected
+            await ws.close()
+    assert received.error_code is ErrorCode.WEBSOCKET_CLOSED and not connected
+    assert received.exception is not None
+    assert received.exception.details["close_code"] is CloseCode.INTERNAL_ERROR
+    assert sent.error_code is ErrorCode.WEBSOCKET_CLOSED
+    err = ws.reconnect_error
+    assert err is not None and err.code is ErrorCode.PLUGIN_ERROR
+    assert isinstance(err.__cause__, RuntimeError) and ws_server.connections == 2
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == [
+        "websocket.on_reconnect_failed"
+    ]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from flext_api import ErrorCode, FlextApiError
 from flext_api.protocols import ServerSentEvent, SSEParser
-from flext_api.server import encode_event
+from flext_api.server import EventStreamResponse, encode_event
 
 
 def _round_trip(event: object) -> list[ServerSentEvent]:
@@ -59,3 +61,23 @@ def test_retry_that_is_not_whole_milliseconds_is_invalid(retry: object) -> None:
         encode_event({"data": "x", "retry": retry})
     assert info.value.code is ErrorCode.INVALID_REQUEST
     assert encode_event({"data": "x", "retry": 0}) == b"retry: 0\ndata: x\n\n"
+
+
+async def _no_events() -> AsyncIterator[str]:
+    return
+    yield  # an async generator that yields nothing
+
+
+@pytest.mark.parametrize("heartbeat", [0, -1, float("nan"), float("inf"), "5", True])
+def test_heartbeat_that_is_not_positive_seconds_is_config_error(heartbeat: object) -> None:
+    """A heartbeat of 0 or less (a busy loop of pings), NaN, infinity or a non-number is
+    refused when the response is made."""
+    with pytest.raises(FlextApiError) as info:
+        EventStreamResponse(_no_events(), heartbeat=heartbeat)  # type: ignore[arg-type]
+    assert info.value.code is ErrorCode.CONFIG_ERROR and "heartbeat" in info.value.message
+
+
+@pytest.mark.parametrize("heartbeat", [None, 0.5, 15])
+def test_heartbeat_of_positive_seconds_or_none_is_kept(heartbeat: float | None) -> None:
+    """None (no pings) and positive seconds are accepted."""
+    assert EventStreamResponse(_no_events(), heartbeat=heartbeat).heartbeat == heartbeat

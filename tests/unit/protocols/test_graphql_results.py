@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import orjson
+import pytest
+
 from flext_api import ErrorCode, FlextApiClient, HttpRequest, HttpResponse
 from flext_api.protocols import GraphQLClient, GraphQLError
 from flext_api.protocols._graphql import parse_response, result_of
@@ -51,9 +54,14 @@ def test_many_errors_are_summarised() -> None:
     assert err is not None and err.message == "GraphQL errors: e0; e1; e2 (+2 more)"
 
 
-def test_null_data_is_empty_dict() -> None:
-    """A result with null data and no errors is an empty dict."""
-    assert result_of({"data": None}).value == {}
+@pytest.mark.parametrize(
+    "body", [{"data": None}, {"data": None, "errors": None}, {"data": None, "errors": []}]
+)
+def test_null_data_without_errors_is_decode_error(body: dict[str, object]) -> None:
+    """Null data comes from an error that reached the root, and the spec says such
+    errors are listed: null data with no errors is not a GraphQL result (it used to be
+    a success holding {})."""
+    assert result_of(body).error_code is ErrorCode.DECODE_ERROR
 
 
 def test_repr_names_endpoint_and_persisted_mode() -> None:
@@ -101,3 +109,52 @@ async def test_operation_name_not_str_is_invalid_request() -> None:
     gql, transport = _apq_client(b'{"data": {}}')
     result = await gql.query("query A { a }", operation_name=5)  # type: ignore[arg-type]
     assert result.error_code is ErrorCode.INVALID_REQUEST and transport.requests == []
+
+
+async def test_apq_not_supported_sends_the_document_and_stops_hashing() -> None:
+    """PersistedQueryNotSupported: the document goes at once (no APQ extension), and
+    later operations of this client send documents only."""
+
+    def server(request: HttpRequest) -> HttpResponse:
+        body = orjson.loads(request.content or b"{}")
+        if "query" not in body:
+            return HttpResponse(
+                200, content=b'{"errors": [{"message": "PersistedQueryNotSupported"}]}'
+            )
+        return HttpResponse(200, content=b'{"data": {"a": 1}}')
+
+    transport = MockTransport(server)
+    http = FlextApiClient("http://api.test", transport=transport, default_plugins=False)
+    gql = GraphQLClient(http, persisted_queries=True)
+    first = await gql.query("{ a }")
+    second = await gql.query("{ a }")
+    sent = [orjson.loads(r.content or b"{}") for r in transport.requests]
+    assert first.value == second.value == {"a": 1}
+    assert [sorted(body) for body in sent] == [["extensions"], ["query"], ["query"]]
+    assert "persisted (unsupported by the server)" in repr(gql)
+
+
+async def test_apq_not_found_registers_the_document() -> None:
+    """PersistedQueryNotFound: the document goes with its hash; APQ stays on."""
+    known: set[str] = set()
+
+    def server(request: HttpRequest) -> HttpResponse:
+        body = orjson.loads(request.content or b"{}")
+        digest = body["extensions"]["persistedQuery"]["sha256Hash"]
+        if "query" in body:
+            known.add(digest)
+        elif digest not in known:
+            return HttpResponse(200, content=b'{"errors": [{"message": "PersistedQueryNotFound"}]}')
+        return HttpResponse(200, content=b'{"data": {"a": 1}}')
+
+    transport = MockTransport(server)
+    http = FlextApiClient("http://api.test", transport=transport, default_plugins=False)
+    gql = GraphQLClient(http, persisted_queries=True)
+    results = [await gql.query("{ a }") for _ in range(2)]
+    sent = [orjson.loads(r.content or b"{}") for r in transport.requests]
+    assert [r.value for r in results] == [{"a": 1}, {"a": 1}]
+    assert [sorted(body) for body in sent] == [
+        ["extensions"],
+        ["extensions", "query"],
+        ["extensions"],
+    ]
