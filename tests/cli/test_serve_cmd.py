@@ -88,6 +88,23 @@ def test_serve_runs_uvicorn_with_the_options(
     assert protocol.max_head_bytes == 4096
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--log-level", "bogus"], "'bogus' is not one of critical"),
+        (["--factory"], "cannot be called without arguments (--factory)"),
+    ],
+)
+def test_serve_bad_options_are_usage_errors(
+    runner: CliRunner, args: list[str], message: str
+) -> None:
+    """A bad log level or --factory on an app (not a factory) is a usage error (exit 2),
+    not a traceback."""
+    result = runner.invoke(app, ["serve", "tests.cli.asgi_sample:app", *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.stderr.replace("│", " ").split())
+
+
 def test_serve_bad_target_exits_2(runner: CliRunner) -> None:
     """A target that does not load is a usage error."""
     result = runner.invoke(app, ["serve", "nope"])
@@ -155,6 +172,13 @@ def test_serve_as_a_real_process() -> None:
             while chunk := sock.recv(4096):  # until the server closes
                 answer += chunk
         assert answer.startswith(b"HTTP/1.1 408 ")
+        # A head over --max-header-bytes (32 KiB) that arrives in one piece: 431.
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n")
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 431 ")
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C: uvicorn shuts down cleanly
         _, err = proc.communicate(timeout=20)

@@ -26,6 +26,9 @@ __all__ = ["load_app", "serve_command"]
 SERVER_HINT = "flext-api serve needs the 'server' extra: pip install 'flext-api[server]'"
 
 
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
 def load_app(target: str, *, factory: bool = False) -> Any:
     """Import ``MODULE:ATTR`` (``ATTR`` may be dotted); call it when ``factory``."""
     module_name, sep, attr = target.partition(":")
@@ -45,7 +48,12 @@ def load_app(target: str, *, factory: bool = False) -> Any:
     if factory:
         if not callable(obj):
             raise typer.BadParameter(f"{target!r} is not callable (--factory)")
-        obj = obj()
+        try:
+            obj = obj()
+        except TypeError as exc:  # an app, not a factory: it wants (scope, receive, send)
+            raise typer.BadParameter(
+                f"{target!r} cannot be called without arguments (--factory): {exc}"
+            ) from exc
     if not callable(obj):
         raise typer.BadParameter(f"{target!r} is not an ASGI app (not callable)")
     return obj
@@ -78,6 +86,10 @@ def serve_command(
     ] = True,
 ) -> None:
     """Serve MODULE:APP with uvicorn (Ctrl-C stops it)."""
+    if log_level.lower() not in _LOG_LEVELS:
+        raise typer.BadParameter(
+            f"{log_level!r} is not one of {', '.join(_LOG_LEVELS)}", param_hint="--log-level"
+        )
     try:
         import uvicorn
 
@@ -90,7 +102,7 @@ def serve_command(
         asgi_app,
         host=host,
         port=port,
-        log_level=log_level,
+        log_level=log_level.lower(),
         access_log=access_log,
         http=protocol_with_header_timeout(
             header_timeout, parser="auto", max_head_bytes=max_header_bytes

@@ -160,16 +160,25 @@ class Gateway:
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "websocket":
-            from ._websocket import proxy_websocket
+            from ._websocket import proxy_websocket, refuse_websocket
 
             snapshot = self._snapshot or await self.start()
             if not self.clean_path(scope):
-                from ._websocket import refuse_websocket
-
                 await refuse_websocket(self, scope, receive, send, Reason.AMBIGUOUS_PATH)
                 return
             route = self.match(snapshot, scope)
-            admitted = await self.edge.admit_websocket(snapshot, route, scope, receive, send)
+            if route is not None and route.config.websocket and not self.draining:
+                # The checks an HTTP request gets from _http (a handshake is one); a route
+                # that takes no upgrade is refused by proxy_websocket before any of them.
+                denied = await self._admit_handshake(snapshot, route, scope)
+                if denied is not None:
+                    reason, extra = denied
+                    await refuse_websocket(self, scope, receive, send, reason, extra)
+                    return
+            request_id = self.request_id(scope)
+            admitted = await self.edge.admit_websocket(
+                snapshot, route, scope, receive, send, request_id
+            )
             if admitted is not None:
                 await proxy_websocket(self, admitted, receive, send)
         elif kind == "lifespan":
@@ -377,6 +386,30 @@ class Gateway:
             return Reason.FORBIDDEN, []
         subject = (b"x-authenticated-subject", principal.subject.encode("latin-1"))
         scope["headers"] = [*scope["headers"], subject]
+        return None
+
+    async def _admit_handshake(
+        self, snapshot: Snapshot, route: CompiledRoute, scope: Scope
+    ) -> tuple[Reason, list[tuple[bytes, bytes]]] | None:
+        """A WebSocket handshake through what :meth:`_http` applies to a request before
+        the edge: a client-sent ``X-Authenticated-Subject`` removed, then the route's
+        ``auth: true`` (:meth:`_authenticate`) and ``rate_limit`` (the same counters).
+        The refusal (reason, headers), or None with ``scope``'s headers ready to proxy."""
+        scope["headers"] = [h for h in scope["headers"] if h[0] != b"x-authenticated-subject"]
+        if route.auth_gate:
+            denied = await self._authenticate(snapshot, route, scope)
+            if denied is not None:
+                return denied
+        if route.rate_limited:
+            limiter = self._limits(snapshot)
+            rule = route.config.rate_limit
+            assert rule is not None  # rate_limited says so
+            decision = await limiter.hit(
+                route.name, parse_limit(rule), limiter.clients.client_ip(scope)
+            )
+            if not decision.allowed:
+                retry = (b"retry-after", b"%d" % decision.retry_after)
+                return Reason.RATE_LIMITED, [*decision.header_lines(), retry]
         return None
 
     def _limits(self, snapshot: Snapshot) -> RateLimitService:

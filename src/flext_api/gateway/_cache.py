@@ -20,6 +20,11 @@ module is the driver at the ASGI level, wrapped around the proxy exchange:
 
 The store is a :class:`~flext_api.cache.FlextApiCache` (memory or Redis); a store that
 fails is logged and treated as a miss, never as an error of the request.
+
+Entries are keyed by route and URL: two routes can send one URL to different clusters
+(or paths, or behind different auth), and one route's stored response must never
+answer another's request. Invalidation by an unsafe method and the admin purge drop a
+URL's entries on every cached route.
 """
 
 from __future__ import annotations
@@ -127,7 +132,10 @@ class SharedCache:
         self.stats = CacheStats()
         self.hot = HotMemo(config.max_entries) if config.store == "memory" else None
         self._leaders: dict[str, asyncio.Future[None]] = {}
-        self._keys: dict[str, str] = {}
+        self._keys: dict[tuple[str, str], str] = {}
+        #: The names of the ``cache: true`` routes (set per config): what a purge or an
+        #: invalidation of a URL covers.
+        self.routes: tuple[str, ...] = ()
         self._background: set[asyncio.Task[None]] = set()
 
     # -- keys and storage -------------------------------------------------------------------
@@ -139,14 +147,14 @@ class SharedCache:
         url = f"{scope.get('scheme', 'http')}://{host or 'gateway'}{raw.decode('latin-1')}"
         return url + ("?" + query.decode("latin-1") if query else "")
 
-    def key_of(self, url: str) -> str:
-        """The store key of ``url`` (GET and HEAD share it); memoized, bounded."""
-        found = self._keys.get(url)
+    def key_of(self, url: str, route: str) -> str:
+        """The store key of ``url`` on ``route`` (GET and HEAD share it); memoized, bounded."""
+        found = self._keys.get((route, url))
         if found is None:
-            found = self.config.namespace + cache_key("GET", url)
+            found = f"{self.config.namespace}{route}:{cache_key('GET', url)}"
             if len(self._keys) >= _KEYS_MAX:
                 self._keys.clear()
-            self._keys[url] = found
+            self._keys[(route, url)] = found
         return found
 
     async def _load(self, key: str) -> list[StoredResponse]:
@@ -183,28 +191,38 @@ class SharedCache:
             self.hot.drop(key)
 
     async def purge(self, url: str | None = None) -> int:
-        """Drop the entry of ``url`` (every entry when None); how many were dropped."""
-        if self.hot is not None:
-            self.hot.drop(None if url is None else self.key_of(url))
+        """Drop the entries of ``url`` on every cached route (every entry when None); how
+        many were dropped (-1 for everything)."""
         if url is None:
+            if self.hot is not None:
+                self.hot.drop(None)
             await self.store.clear()
             return -1
-        return int(await self.store.delete(self.key_of(url)))
+        dropped = 0
+        for route in self.routes:
+            key = self.key_of(url, route)
+            if self.hot is not None:
+                self.hot.drop(key)
+            dropped += int(await self.store.delete(key))
+        return dropped
 
     async def _invalidate(self, method: str, url: str, status: int, headers: Headers) -> None:
         for target in invalidation_targets(method, url, status, headers):
-            if self.hot is not None:
-                self.hot.drop(self.key_of(target))
-            try:
-                await self.store.delete(self.key_of(target))
-            except FlextApiError as exc:
-                _log.warning("gateway_cache.invalidate_failed", url=target, error=str(exc))
+            for route in self.routes:
+                key = self.key_of(target, route)
+                if self.hot is not None:
+                    self.hot.drop(key)
+                try:
+                    await self.store.delete(key)
+                except FlextApiError as exc:
+                    _log.warning("gateway_cache.invalidate_failed", url=target, error=str(exc))
 
     # -- the filter --------------------------------------------------------------------------
     async def handle(
-        self, scope: Scope, receive: Receive, send: Send, upstream: ASGIHandler
+        self, scope: Scope, receive: Receive, send: Send, upstream: ASGIHandler, route: str
     ) -> str:
-        """Answer ``scope`` from the cache or through ``upstream``; returns the outcome."""
+        """Answer ``scope`` (a request of ``route``) from the cache or through
+        ``upstream``; returns the outcome."""
         method = scope["method"]
         url = self.url_of(scope)
         if method not in ("GET", "HEAD"):
@@ -221,7 +239,7 @@ class SharedCache:
                 await self._invalidate(method, url, status, _text_headers(list(raw)))
             self.stats.add("bypass")
             return "bypass"
-        key = self.key_of(url)
+        key = self.key_of(url, route)
         hot = self.hot.get(key) if self.hot is not None else None
         if hot is not None and plain_request(scope):
             now = self.clock.time()

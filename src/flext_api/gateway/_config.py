@@ -60,7 +60,9 @@ def _compiles(pattern: str) -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: an infinite interval, timeout or drain passed validation and
+    # broke the gateway later (at start-up, or on the reload that applied it).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ListenerConfig(_Model):
@@ -376,6 +378,23 @@ class RewriteConfig(_Model):
     def _regex(cls, value: str) -> str:
         return _compiles(value)
 
+    @model_validator(mode="after")
+    def _groups(self) -> RewriteConfig:
+        """Every group the replacement names exists in the regex (else every request
+        it matches would fail with ``invalid group reference``)."""
+        pattern = re.compile(self.regex)
+        for escape in re.finditer(r"\\(g<([^>]*)>|[0-9]{1,2}|.?)", self.replacement):
+            ref = escape.group(2) if escape.group(2) is not None else escape.group(1)
+            if not ref or not (ref[0].isdigit() or escape.group(2) is not None):
+                continue  # an escape such as \\ or \n, not a group
+            known = (int(ref) <= pattern.groups) if ref.isdigit() else ref in pattern.groupindex
+            if not known:
+                raise ValueError(
+                    f"replacement {self.replacement!r} refers to group {ref!r}, which the "
+                    f"regex does not have ({pattern.groups} group(s))"
+                )
+        return self
+
 
 class HeaderRules(_Model):
     """Headers to add (replacing) and remove on the request and on the response."""
@@ -430,6 +449,14 @@ class RouteConfig(_Model):
     preserve_host: bool = True
     host_rewrite: str | None = None
     headers: HeaderRules = HeaderRules()
+
+    @field_validator("host_rewrite")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        if value is not None:
+            sendable_header("Host", value)  # a CR/LF would split every upstream request
+        return value
+
     websocket: bool = True
     # true: the core's JWT / API-key check; a mapping: the edge policy (RouteAuth).
     auth: RouteAuth | bool = False
@@ -480,6 +507,23 @@ class GatewayConfig(_Model):
     trusted_proxies: tuple[str, ...] = ()
     via: str = "flext-gateway"
     drain_timeout: float = Field(default=30.0, ge=0)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or network") from exc
+        return value
+
+    @field_validator("via")
+    @classmethod
+    def _via(cls, value: str) -> str:
+        sendable_header("Via", value)  # a CR/LF would split every upstream request
+        return value
+
     watch: bool = True
     rate_limit: ServerRateLimitConfig = ServerRateLimitConfig()
     auth: AuthConfig | None = None

@@ -27,7 +27,6 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .._clock import Clock
 from ..server._client_ip import ClientResolver
-from ..server._problem import send_problem
 from ..server._ratelimit import RateLimitDecision
 from ._aggregate import aggregate
 from ._auth import Denied, EdgeAuth, Identity
@@ -35,13 +34,15 @@ from ._cache import SharedCache
 from ._config import GatewayConfig, RouteConfig
 from ._edge_checks import route_auth
 from ._edge_config import RouteAuth, RoutePolicies
+from ._proxy import send_gateway_problem
 from ._ratelimit import CompiledLimit, EdgeLimiter, InFlight, StoreDown
+from ._reasons import Reason
 from ._series import RouteSeries
 from ._transform import CompiledTransform
 
 if TYPE_CHECKING:
     from ._app import Snapshot
-    from ._proxy import CompiledRoute, Exchange
+    from ._proxy import CompiledRoute, Exchange, ExchangeResult
 
 __all__ = ["Edge", "EdgeMetrics"]
 
@@ -124,6 +125,11 @@ class _Compiled:
         self.auth = edge.shared_auth(config)
         self.limiter = edge.shared_limiter(config)
         self.cache = edge.shared_cache(config) if any(r.cache for r in config.routes) else None
+        if self.cache is not None:
+            # A URL's purge or invalidation covers every route that may hold it (the
+            # names of earlier configs too: their entries live on in the store).
+            cached = (r.name for r in config.routes if r.cache)
+            self.cache.routes = tuple(dict.fromkeys((*self.cache.routes, *cached)))
         self.strip = self.auth.upstream_names()
 
 
@@ -247,6 +253,7 @@ class Edge:
         name = route.config.name
         policy = compiled.policies[name]
         request_id = exchange.request_id
+        result = exchange.result
         strip = compiled.strip
         headers = [(n, v) for n, v in scope["headers"] if n not in strip]
         scope = {**scope, "headers": headers, "flext.request_id": request_id.decode("latin-1")}
@@ -257,11 +264,14 @@ class Edge:
                 self.metrics.auth_rejections.labels(name, str(found.status)).inc()
                 self._count_rejection(name)
                 extra = [(b"www-authenticate", c.encode()) for c in found.challenges]
-                await _problem(scope, send, found.status, found.detail, request_id, extra)
+                reason = _DENIED[found.status]
+                await _problem(scope, send, reason, request_id, extra, result, found.detail)
                 return
             identity = found
             scope["headers"] = headers + compiled.auth.identity_headers(identity)
-        decision = await self._limits(compiled, policy, name, scope, identity, send, request_id)
+        decision = await self._limits(
+            compiled, policy, name, scope, identity, send, request_id, result
+        )
         if decision is False:
             return
         if isinstance(decision, RateLimitDecision):
@@ -269,10 +279,8 @@ class Edge:
         if policy.concurrency is not None and not self.in_flight.enter(name, policy.concurrency):
             self.metrics.concurrency_rejections.labels(name).inc()
             self._count_rejection(name)
-            await _problem(
-                scope, send, 503, "The route's concurrency limit is reached.", request_id,
-                [(b"retry-after", b"1")],
-            )  # fmt: skip
+            reason = Reason.CONCURRENCY_LIMITED
+            await _problem(scope, send, reason, request_id, [(b"retry-after", b"1")], result)
             return
         try:
             await self._handle(compiled, snapshot, route, policy, scope, receive, send, exchange)
@@ -289,6 +297,7 @@ class Edge:
         identity: Identity | None,
         send: Send,
         request_id: bytes,
+        result: ExchangeResult,
     ) -> RateLimitDecision | Literal[False] | None:
         """The tightest decision to report, None without limits, False once refused."""
         tightest: RateLimitDecision | None = None
@@ -299,18 +308,17 @@ class Edge:
                 mode = "closed" if decision.closed else "open"
                 self.metrics.store_errors.labels(name, mode).inc()
                 if decision.closed:
+                    reason = Reason.RATE_LIMIT_UNAVAILABLE
                     await _problem(
-                        scope, send, 503, "Rate limiting is unavailable.", request_id,
-                        [(b"retry-after", b"1")],
-                    )  # fmt: skip
+                        scope, send, reason, request_id, [(b"retry-after", b"1")], result
+                    )
                     return False
                 continue
             if not decision.allowed:
                 self.metrics.ratelimit_rejections.labels(name, limit.bucket).inc()
                 self._count_rejection(name)
                 extra = [*decision.header_lines(), (b"retry-after", b"%d" % decision.retry_after)]
-                detail = "Too many requests; retry later."
-                await _problem(scope, send, 429, detail, request_id, extra)
+                await _problem(scope, send, Reason.RATE_LIMITED, request_id, extra, result)
                 return False
             if tightest is None or decision.remaining < tightest.remaining:
                 tightest = decision
@@ -336,20 +344,20 @@ class Edge:
             await aggregate(config.aggregate, snapshot.clusters, scope, send, exchange.request_id)
             return
         if config.cache and compiled.cache is not None:
-            outcome = await compiled.cache.handle(scope, receive, send, exchange.run)
+            outcome = await compiled.cache.handle(scope, receive, send, exchange.run, config.name)
             self._cache_counter(config.name, outcome).inc()
             return
         await exchange.run(scope, receive, send)
 
     async def admit_websocket(
         self, snapshot: Snapshot, route: CompiledRoute | None, scope: Scope, receive: Receive,
-        send: Send,
+        send: Send, request_id: bytes = b"-",
     ) -> Scope | None:  # fmt: skip
         """The WebSocket handshake through the route's auth and limits.
 
         Returns the scope to proxy (identity headers dropped, then set when auth passed),
-        or None once the handshake was refused (401/403/429 as an HTTP answer when the
-        server supports it, else a close with 1008 before accepting).
+        or None once the handshake was refused (401/403/429/503 as the gateway's problem
+        answer when the server supports it, else a close with 1008 before accepting).
         """
         if route is None:
             return scope
@@ -359,13 +367,13 @@ class Edge:
         headers = [(n, v) for n, v in scope["headers"] if n not in compiled.strip]
         scope = {**scope, "headers": headers}
         identity: Identity | None = None
-        refused: tuple[int, str, list[tuple[bytes, bytes]]] | None = None
+        refused: tuple[Reason, list[tuple[bytes, bytes]], str | None] | None = None
         if policy.auth is not None:
             found = await compiled.auth.authenticate(scope, policy.auth)
             if isinstance(found, Denied):
                 self.metrics.auth_rejections.labels(name, str(found.status)).inc()
                 extra = [(b"www-authenticate", c.encode()) for c in found.challenges]
-                refused = (found.status, found.detail, extra)
+                refused = (_DENIED[found.status], extra, found.detail)
             else:
                 identity = found
                 scope["headers"] = headers + compiled.auth.identity_headers(found)
@@ -373,10 +381,16 @@ class Edge:
             decision = await compiled.limiter.hit(
                 limit, limit.key(scope, identity, compiled.clients)
             )
-            if isinstance(decision, RateLimitDecision) and not decision.allowed:
+            if isinstance(decision, StoreDown):
+                mode = "closed" if decision.closed else "open"
+                self.metrics.store_errors.labels(name, mode).inc()
+                if decision.closed:
+                    refused = (Reason.RATE_LIMIT_UNAVAILABLE, [(b"retry-after", b"1")], None)
+                    break
+            elif not decision.allowed:
                 self.metrics.ratelimit_rejections.labels(name, limit.bucket).inc()
                 extra = [(b"retry-after", b"%d" % decision.retry_after)]
-                refused = (429, "Too many requests; retry later.", extra)
+                refused = (Reason.RATE_LIMITED, extra, None)
                 break
         if refused is None:
             return scope
@@ -388,8 +402,8 @@ class Edge:
                 async def as_http(message: Message) -> None:
                     await send({**message, "type": "websocket." + message["type"]})
 
-                status, detail, extra = refused
-                await _problem(scope, as_http, status, detail, b"-", extra)
+                reason, extra, detail = refused
+                await _problem(scope, as_http, reason, request_id, extra, None, detail)
             else:
                 await send({"type": "websocket.close", "code": 1008})
         return None
@@ -416,15 +430,26 @@ class Edge:
                 await part.aclose()
 
 
+# An auth refusal's reason by its status (a Denied is a 401, a 403 or a 503).
+_DENIED = {
+    401: Reason.UNAUTHORIZED,
+    403: Reason.FORBIDDEN,
+    503: Reason.AUTH_UNAVAILABLE,
+}
+
+
 async def _problem(
     scope: Scope,
     send: Send,
-    status: int,
-    detail: str,
+    reason: Reason,
     request_id: bytes,
     headers: list[tuple[bytes, bytes]],
+    result: ExchangeResult | None,
+    detail: str | None = None,
 ) -> None:
-    scope_with_id: dict[str, Any] = dict(scope)
-    scope_with_id["flext.request_id"] = request_id.decode("latin-1")
-    headers = [*headers, (b"x-request-id", request_id)]
-    await send_problem(scope_with_id, send, status, detail=detail, headers=headers)
+    """The gateway's problem answer for an edge refusal, its reason in ``result`` (the
+    access log's and the metrics'), as :meth:`Exchange._fail` records the core's."""
+    if result is not None:
+        result.reason = reason
+        result.status = reason.status
+    await send_gateway_problem(scope, send, reason, request_id, headers, detail)

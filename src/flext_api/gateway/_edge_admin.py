@@ -154,8 +154,17 @@ async def _purge(admin: AdminApp, urls: list[str] | None, send: Send) -> None:
     url = None
     if urls is not None:
         # An empty or relative url (a script's unset variable...) must not purge all.
-        parts = urlsplit(urls[0])
-        if len(urls) > 1 or parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urlsplit(urls[0])
+            parts.port  # noqa: B018 - raises on a port that is not one (http://a:x/)
+        except ValueError:  # http://[::1/x: not a URL at all
+            parts = None
+        if (
+            parts is None
+            or len(urls) > 1
+            or parts.scheme not in ("http", "https")
+            or not parts.netloc
+        ):
             await _error(
                 send, 400, "url must be one absolute http(s) URL; leave it out to purge all"
             )

@@ -43,11 +43,40 @@ def parse_config(text: str, *, source: str = "<string>") -> FlextResult[GatewayC
         return _fail(f"{source}{where}: not valid YAML: {problem}", exc)
     if not isinstance(data, dict):
         return _fail(f"{source}: the gateway config must be a mapping at the top level", None)
+    twice = _duplicate_key(node)
+    if twice is not None:
+        # YAML keeps the last of two equal keys without a word: a second `routes:` would
+        # drop every route of the first.
+        key, line, first = twice
+        return _fail(
+            f"{source} (line {line}): key {key!r} is given twice in one mapping "
+            f"(first on line {first})",
+            None,
+        )
     try:
         return FlextResult.ok(GatewayConfig.model_validate(data))
     except ValidationError as exc:
         lines = [_describe(err, node) for err in exc.errors()]
         return _fail(f"{source}: invalid gateway config:\n  " + "\n  ".join(lines), exc)
+
+
+def _duplicate_key(root: yaml.Node | None) -> tuple[str, int, int] | None:
+    """The first key given twice in a mapping of the tree: (key, its line, first line)."""
+    pending = [] if root is None else [root]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    line = key.start_mark.line + 1
+                    if key.value in seen:
+                        return key.value, line, seen[key.value]
+                    seen[key.value] = line
+                pending.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend(node.value)
+    return None
 
 
 def _fail(message: str, cause: BaseException | None) -> FlextResult[GatewayConfig]:

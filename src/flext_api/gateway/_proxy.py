@@ -381,6 +381,14 @@ class Exchange:
                     # RFC 9110 section 15: the transports refuse a status outside 100-599;
                     # it is never relayed and counts as the instance's failure.
                     reason = Reason.INVALID_RESPONSE
+            else:
+                if response.status_code < 200:
+                    # The transports pass on no interim answer but a 101, and this request
+                    # asked for no upgrade (Upgrade is hop-by-hop, never forwarded): the
+                    # upstream switched protocols unasked, so nothing it sends is HTTP.
+                    await response.aclose()
+                    response, reason = None, Reason.INVALID_RESPONSE
+                    code = ErrorCode.PROTOCOL_ERROR
             if response is None:
                 in_flight[ident] -= 1
                 if reason is Reason.OVERFLOW:
@@ -458,7 +466,13 @@ class Exchange:
             pairs.extend(route.response_add)
         if self.extra_headers:
             pairs.extend(self.extra_headers)
-        no_body = method == "HEAD" or response.status_code in _NO_BODY_STATUS
+        if response.status_code in _NO_BODY_STATUS:
+            # A 204 has no Content-Length (RFC 9110 §8.6) and a 304's is the length of a
+            # body it does not carry; the listener (httptools) would wait for that body.
+            pairs = [p for p in pairs if p[0] != b"content-length"]
+            no_body = True
+        else:
+            no_body = method == "HEAD"  # the listener sends no body, whatever the length
         try:
             await send(
                 {"type": "http.response.start", "status": response.status_code, "headers": pairs}
@@ -507,8 +521,10 @@ async def send_gateway_problem(
     reason: Reason,
     request_id: bytes,
     headers: list[tuple[bytes, bytes]] | None = None,
+    detail: str | None = None,
 ) -> None:
-    """Answer with the problem document of ``reason`` (status, header and body)."""
+    """Answer with the problem document of ``reason`` (status, header and body);
+    ``detail`` replaces the reason's summary in the body's ``detail``."""
     from ..server._problem import send_problem
 
     scope_with_id: dict[str, Any] = dict(scope)
@@ -518,7 +534,7 @@ async def send_gateway_problem(
         send,
         reason.status,
         title=reason.summary,
-        detail=reason.summary + ".",
+        detail=detail if detail is not None else reason.summary + ".",
         headers=[
             (b"x-gateway-reason", reason.value.encode()),
             (b"x-request-id", request_id),

@@ -28,6 +28,9 @@ class Reason(StrEnum):
     RATE_LIMITED = "rate_limited"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
+    AUTH_UNAVAILABLE = "auth_unavailable"
+    RATE_LIMIT_UNAVAILABLE = "rate_limit_unavailable"
+    CONCURRENCY_LIMITED = "concurrency_limited"
     CONNECT_FAILURE = "connect_failure"
     UPSTREAM_TIMEOUT = "upstream_timeout"
     UPSTREAM_RESET = "upstream_reset"
@@ -61,6 +64,9 @@ _STATUS = {
     Reason.RATE_LIMITED: 429,
     Reason.UNAUTHORIZED: 401,
     Reason.FORBIDDEN: 403,
+    Reason.AUTH_UNAVAILABLE: 503,
+    Reason.RATE_LIMIT_UNAVAILABLE: 503,
+    Reason.CONCURRENCY_LIMITED: 503,
     Reason.CONNECT_FAILURE: 502,
     Reason.UPSTREAM_TIMEOUT: 504,
     Reason.UPSTREAM_RESET: 502,
@@ -80,6 +86,9 @@ _TITLE = {
     Reason.RATE_LIMITED: "Too many requests; retry later",
     Reason.UNAUTHORIZED: "Valid credentials are required",
     Reason.FORBIDDEN: "The credentials lack a required scope",
+    Reason.AUTH_UNAVAILABLE: "The authentication service is unavailable",
+    Reason.RATE_LIMIT_UNAVAILABLE: "Rate limiting is unavailable",
+    Reason.CONCURRENCY_LIMITED: "The route's concurrency limit is reached",
     Reason.AMBIGUOUS_REQUEST: "Both Transfer-Encoding and Content-Length: the body is ambiguous",
     Reason.AMBIGUOUS_PATH: "The request target is not a plain path or http(s) URL",
     Reason.BAD_HOST: "The Host header is missing, repeated or not a host",

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from .._errors import ConfigError
 from .._result import FlextResult
 from ._app import Gateway, Snapshot
+from ._config import GatewayConfig
 from ._loader import load_config
 
 __all__ = ["Reloader"]
@@ -32,16 +34,51 @@ class Reloader:
         async with self._lock:
             result = load_config(self.path)
             if result.is_failure:
-                self.last_error = result.error
-                self.gateway.metrics.reloads.labels("refused").inc()
-                self.gateway.access_log.error(
-                    "config reload refused", path=str(self.path), error=result.error
-                )
-                return FlextResult.fail(result.exception or result.error or "invalid config")
+                return self._refuse(result.error or "invalid config", result.exception)
+            config = self._keep_startup_settings(result.value)
+            try:
+                applied = await self.gateway.apply(config)
+            except Exception as exc:  # noqa: BLE001 - refused, logged and returned, not raised
+                # Valid but not buildable (a resource could not be made): the old config
+                # keeps serving, as for an invalid file; the watch loop carries on.
+                return self._refuse(f"the new config could not be applied: {exc!r}", exc)
             self.last_error = None
-            applied = await self.gateway.apply(result.value)
             self.gateway.access_log.info("config reloaded", path=str(self.path))
             return applied
+
+    def _refuse(self, error: str, cause: BaseException | None) -> FlextResult[Snapshot]:
+        self.last_error = error
+        self.gateway.metrics.reloads.labels("refused").inc()
+        self.gateway.access_log.error("config reload refused", path=str(self.path), error=error)
+        if isinstance(cause, ConfigError):
+            return FlextResult.fail(cause)
+        failure = ConfigError(error)
+        failure.__cause__ = cause
+        return FlextResult.fail(failure)
+
+    def _keep_startup_settings(self, config: GatewayConfig) -> GatewayConfig:
+        """``config`` with the settings read only at start-up (the listeners and the admin
+        port, ``drain_timeout``, ``watch``) as they are running, and a warning naming the
+        ones the file changed: the rest of the file applies now, and ``/admin/config``
+        shows what is in force."""
+        running = self.gateway.config
+        kept: dict[str, object] = {}
+        for name in ("listeners", "drain_timeout", "watch"):
+            if getattr(config, name) != getattr(running, name):
+                kept[name] = getattr(running, name)
+        old, new = running.admin, config.admin
+        if (old.host, old.port, old.token is None) != (new.host, new.port, new.token is None):
+            kept["admin"] = new.model_copy(
+                update={"host": old.host, "port": old.port, "token": old.token}
+            )
+        if not kept:
+            return config
+        self.gateway.access_log.warning(
+            "config reload: settings read at start-up kept as running; restart to apply",
+            path=str(self.path),
+            settings=sorted(kept),
+        )
+        return config.model_copy(update=kept)
 
     async def watch(self) -> None:
         """Reload on every (debounced) change of the file, until cancelled."""

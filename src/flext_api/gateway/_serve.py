@@ -51,6 +51,7 @@ def uvicorn_config(
             listener.header_timeout,
             parser=listener.parser,
             max_head_bytes=listener.max_header_bytes,
+            bound_parsed_heads=False,  # the gateway answers those with its own 431
         ),
         h11_max_incomplete_event_size=listener.max_header_bytes,
         ws="wsproto",
@@ -60,7 +61,9 @@ def uvicorn_config(
         date_header=False,
         access_log=False,
         log_level="warning",
-        timeout_graceful_shutdown=int(drain_timeout) or None,
+        # Seconds as given: uvicorn hands it to asyncio.timeout, which takes a float (its
+        # int annotation made 0.5 and 0 into "no bound" here once).
+        timeout_graceful_shutdown=drain_timeout,  # type: ignore[arg-type]
         timeout_keep_alive=75,
     )
 

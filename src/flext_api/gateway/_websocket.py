@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 from .._errors import ErrorCode
 from ..protocols._ws_types import is_sendable_close_code
 from ._app import Gateway
-from ._headers import strip_hop_by_hop
+from ._headers import forward_pairs
 from ._proxy import send_gateway_problem, upstream_path
 from ._reasons import Reason
 
@@ -34,6 +34,7 @@ __all__ = ["MAX_MESSAGE_BYTES", "WebSocketSession", "proxy_websocket", "refuse_w
 # so an upstream gets the same bound.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
+# aiohttp writes these for its own handshake; the request ID is the gateway's (added last).
 _SKIP = frozenset(
     {
         b"host",
@@ -42,8 +43,11 @@ _SKIP = frozenset(
         b"sec-websocket-extensions",
         b"sec-websocket-protocol",
         b"content-length",
+        b"x-request-id",
     }
 )
+# The scheme of the request the client made (RFC 7239 ``proto``: a URI scheme, as for HTTP).
+_PROTO = {"ws": "http", "wss": "https"}
 
 
 class WebSocketSession:
@@ -64,24 +68,36 @@ class WebSocketSession:
         await self.upstream.close(code=code, message=reason.encode())
 
 
-async def _deny(scope: Scope, send: Send, reason: Reason, request_id: bytes) -> None:
+async def _deny(
+    scope: Scope,
+    send: Send,
+    reason: Reason,
+    request_id: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     if "websocket.http.response" in scope.get("extensions", {}):
 
         async def send_as_http(message: Any) -> None:
             await send({**message, "type": "websocket." + message["type"]})
 
-        await send_gateway_problem(scope, send_as_http, reason, request_id)
+        await send_gateway_problem(scope, send_as_http, reason, request_id, headers)
     else:
         await send({"type": "websocket.close", "code": 1011 if reason.status >= 500 else 1008})
 
 
 async def refuse_websocket(
-    gateway: Gateway, scope: Scope, receive: Receive, send: Send, reason: Reason
+    gateway: Gateway,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    reason: Reason,
+    headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    """Refuse a handshake before it is routed (its path is refused)."""
+    """Refuse a handshake before any upstream is dialled (its path, its credentials or
+    its rate limit), with ``headers`` (a challenge, ``Retry-After``) on the answer."""
     request_id = gateway.request_id(scope)
     if (await receive())["type"] == "websocket.connect":
-        await _deny(scope, send, reason, request_id)
+        await _deny(scope, send, reason, request_id, headers)
 
 
 async def proxy_websocket(gateway: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
@@ -111,11 +127,20 @@ async def proxy_websocket(gateway: Gateway, scope: Scope, receive: Receive, send
     query = scope.get("query_string", b"").decode("latin-1")
     url = picked.url + upstream_path(route, raw_path) + ("?" + query if query else "")
     url = "ws" + url[len("http") :]
-    headers = [
-        (n.decode("latin-1"), v.decode("latin-1"))
-        for n, v in strip_hop_by_hop(scope["headers"])
-        if n not in _SKIP
-    ]
+    raw: list[tuple[bytes, bytes]] = scope["headers"]
+    client = scope.get("client")
+    # The forwarding headers as an HTTP request's (a client outside trusted_proxies
+    # cannot forge them), hop-by-hop ones out.
+    pairs = forward_pairs(
+        raw,
+        client=client[0] if client else None,
+        scheme=_PROTO.get(scope.get("scheme", "ws"), "http"),
+        host=next((v for n, v in raw if n == b"host"), None),
+        trusted=snapshot.trusted,
+        hop=scope.get("http_version", "1.1").encode() + b" " + snapshot.via,
+        drop=_SKIP,
+    )
+    headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in pairs]
     headers.append(("X-Request-ID", request_id.decode("latin-1")))
     timeouts = route.timeouts
     session = gateway.websocket_session()

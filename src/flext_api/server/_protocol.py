@@ -43,6 +43,11 @@ __all__ = [
     "protocol_with_header_timeout",
 ]
 
+
+class _HeadTooLarge(Exception):  # a signal to the protocol, never seen outside
+    """Raised in a parser callback to stop at a head over the bound."""
+
+
 _431 = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain\r\n"
     b"content-length: 32\r\nconnection: close\r\n\r\nThe request head is too large.\r\n"
@@ -253,7 +258,12 @@ def _httptools_protocol() -> type[Any]:
         _in_head = False  # from a request's first byte to the end of its head
         _head_bytes = 0  # bytes of that head so far (llhttp itself has no bound)
         _heads_done = False  # a head was completed during the current data_received
+        _read = 0  # bytes of the current data_received
+        _too_large = False  # a head over the bound stopped the parser
         max_head_bytes = 32768
+        # A head that arrives whole is measured here too; off where the app measures it
+        # itself and answers with its own 431 (the gateway's problem with its reason).
+        bound_parsed_heads = True
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -262,6 +272,7 @@ def _httptools_protocol() -> type[Any]:
         def data_received(self, data: bytes) -> None:
             in_head = self._in_head
             self._heads_done = False
+            self._read = len(data)
             super().data_received(data)
             if self._heads_done:
                 # A head came in (a bodiless request may also have ended, which sets
@@ -281,6 +292,15 @@ def _httptools_protocol() -> type[Any]:
             super().on_message_begin()
 
         def on_headers_complete(self) -> None:
+            if (
+                self.bound_parsed_heads
+                and self._head_bytes + self._read > self.max_head_bytes
+                and self._oversized()
+            ):
+                # A head that came in whole within a read or two: not counted above.
+                # The exception stops the parser; send_400_response answers 431.
+                self._too_large = True
+                raise _HeadTooLarge
             self._head_pending = self._in_head = False
             self._heads_done = True
             previous = self.cycle
@@ -299,6 +319,18 @@ def _httptools_protocol() -> type[Any]:
             super().on_message_complete()
             self._head_pending = True
 
+        def _oversized(self) -> bool:
+            """The parsed head's size (the target, each line and its CRLF) is too large."""
+            size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+            return size > self.max_head_bytes
+
+        def send_400_response(self, msg: str) -> None:
+            if not self._too_large:
+                super().send_400_response(msg)
+            elif not self.transport.is_closing():
+                self.transport.write(_431)
+                self.transport.close()
+
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
             super().connection_lost(exc)
@@ -311,16 +343,26 @@ def _httptools_protocol() -> type[Any]:
 
 
 def protocol_with_header_timeout(
-    seconds: float, *, parser: str = "h11", max_head_bytes: int = 32768
+    seconds: float,
+    *,
+    parser: str = "h11",
+    max_head_bytes: int = 32768,
+    bound_parsed_heads: bool = True,
 ) -> type[Any]:
     """A protocol class whose request heads must arrive within ``seconds``.
 
     ``parser``: ``"httptools"``, ``"h11"`` or ``"auto"`` (httptools when installed).
-    With httptools a head still incomplete after ``max_head_bytes`` (plus at most one
-    read) gets a 431; h11 is bounded by uvicorn's ``h11_max_incomplete_event_size``.
+    With httptools a head over ``max_head_bytes`` gets a 431: one still incomplete past
+    it (plus at most one read), and one parsed whole (its target and lines) unless
+    ``bound_parsed_heads`` is False (the app answers those); h11 is bounded by uvicorn's
+    ``h11_max_incomplete_event_size``.
     """
     if parser == "auto":
         parser = "httptools" if httptools_available() else "h11"
     base = _httptools_protocol() if parser == "httptools" else HeaderTimeoutH11Protocol
-    fields = {"header_timeout": seconds, "max_head_bytes": max_head_bytes}
+    fields = {
+        "header_timeout": seconds,
+        "max_head_bytes": max_head_bytes,
+        "bound_parsed_heads": bound_parsed_heads,
+    }
     return type(base.__name__, (base,), fields)

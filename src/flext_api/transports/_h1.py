@@ -250,7 +250,8 @@ class _Conn(asyncio.Protocol):
             return
         head = self.head
         assert head is not None
-        if not self.parser.should_keep_alive():
+        if status == 101 or not self.parser.should_keep_alive():
+            # After a 101 the connection speaks another protocol: never an HTTP one again.
             self.reusable = False
         if status not in (204, 304) and not any(
             n.lower() in _KNOWN_FRAMING for n, _ in self.raw_headers

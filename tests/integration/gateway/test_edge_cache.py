@@ -127,6 +127,30 @@ async def test_purge_endpoint_drops_an_entry(origin: EdgeOrigin, run_gateway: Ru
     assert (sent[0]["status"], origin.hits["pg"]) == (200, 2)
 
 
+async def test_routes_never_answer_from_each_others_entries(
+    origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """Two cached routes that take the same URL (one matched by a header) each keep their
+    own entries: the anonymous route's request is not answered with what the other
+    route stored. Invalidation and purge of the URL cover both."""
+    config = edge_config(origin.url, cache=True)
+    keyed = {"name": "keyed", "cluster": "svc", "cache": True,
+             "match": {"path_prefix": "/", "headers": {"X-Team": "*"}}}  # fmt: skip
+    config["routes"].insert(0, keyed)
+    gw = run_gateway(config)
+    team = {"X-Team": "blue"}
+    await fetch(gw.url + "/c/shared", headers=team)
+    await fetch(gw.url + "/c/shared", headers=team)
+    assert origin.hits["shared"] == 1
+    await fetch(gw.url + "/c/shared")  # the other route: its own miss
+    await fetch(gw.url + "/c/shared")
+    assert origin.hits["shared"] == 2
+    await fetch(gw.url + "/c/shared", method="POST")  # invalidates the URL on both routes
+    await fetch(gw.url + "/c/shared", headers=team)
+    await fetch(gw.url + "/c/shared")
+    assert origin.hits["shared"] == 5
+
+
 async def test_stale_answer_when_the_origin_is_gone(origin: EdgeOrigin, run_gateway: Run) -> None:
     """With every instance unreachable, a stale entry answers instead of a 502."""
     gw = run_gateway(edge_config(origin.url, cache=True))

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import socket
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 
+from flext_api.server._logging import make_json_logger
+from tests._poll import eventually
 from tests.integration.gateway.conftest import LiveGateway
 from tests.integration.gateway.edge_origin import EdgeOrigin
 from tests.integration.gateway.edge_support import edge_config, fetch, origin
@@ -66,3 +72,82 @@ async def test_a_failing_forward_auth_service_is_503_not_401(
     status, headers, _ = await fetch(gw.url + "/echo", headers={"Authorization": "Bearer broken"})
     assert status == 503
     assert "WWW-Authenticate" not in headers
+
+
+def _dead_redis() -> str:
+    with socket.socket() as sock:  # a port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        return f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+
+
+def _recorded(gw: LiveGateway) -> io.StringIO:
+    """The gateway's access log, from now on, as JSON lines in memory."""
+    stream = io.StringIO()
+    gw.gateway.access_log = make_json_logger(stream, name="flext_api.gateway")
+    return stream
+
+
+def _logged(log: io.StringIO) -> list[dict[str, Any]]:
+    """The access-log records of requests written to ``log``."""
+    lines: list[dict[str, Any]] = [orjson.loads(line) for line in log.getvalue().splitlines()]
+    return [line for line in lines if line.get("event") == "request"]
+
+
+def _refusing(reason: str, origin: EdgeOrigin) -> dict[str, Any]:
+    """A gateway whose route refuses ``GET /echo`` (made twice) for ``reason``."""
+    forward = {"auth": {"forward": {"url": origin.url + "/auth"}}}
+    if reason == "rate_limited":
+        return edge_config(origin.url, rate_limits=[{"limit": "1/minute"}])
+    if reason == "rate_limit_unavailable":
+        limit = {"limit": "5/minute", "store": "redis", "on_store_error": "closed"}
+        edge = {"redis_url": _dead_redis()}
+        return edge_config(origin.url, edge=edge, rate_limits=[limit])
+    return edge_config(origin.url, edge=forward, auth={"methods": ["forward"]})
+
+
+# The reason, its status and the forward-auth service's verdict (see EdgeOrigin /auth).
+REFUSALS = [
+    ("rate_limited", 429, None),
+    ("rate_limit_unavailable", 503, None),
+    ("unauthorized", 401, None),
+    ("forbidden", 403, "Bearer banned"),
+    ("auth_unavailable", 503, "Bearer broken"),
+]
+
+
+@pytest.mark.parametrize(("reason", "status", "authorization"), REFUSALS)
+async def test_an_edge_refusal_carries_its_reason(
+    reason: str, status: int, authorization: str | None, origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """An edge policy's refusal is the gateway's, like a core one: the reason is in
+    X-Gateway-Reason, the problem's ``reason`` and the access log."""
+    gw = run_gateway(_refusing(reason, origin))
+    log = _recorded(gw)
+    headers = {"Authorization": authorization} if authorization else {}
+    await fetch(gw.url + "/echo", headers=headers)  # spends a limit of 1
+    got, answer, body = await fetch(gw.url + "/echo", headers=headers)
+    assert (got, answer["X-Gateway-Reason"]) == (status, reason)
+    assert answer["Content-Type"] == "application/problem+json"
+    assert orjson.loads(body)["reason"] == reason
+    # The record is written once the answer went out: it may trail the client's read.
+    assert await eventually(lambda: len(_logged(log)) == 2)
+    logged = _logged(log)[-1]
+    assert (logged["status"], logged["reason"], logged["route"]) == (status, reason, "all")
+
+
+async def test_a_concurrency_refusal_carries_its_reason(
+    origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """The in-flight limit's 503 says concurrency_limited (header, body, access log)."""
+    gw = run_gateway(edge_config(origin.url, concurrency=1))
+    log = _recorded(gw)
+    slow = asyncio.create_task(fetch(gw.url + "/c/slow?ms=1500&cc=no-store"))
+    assert await eventually(lambda: origin.hits["slow"] > 0)
+    status, headers, body = await fetch(gw.url + "/echo")
+    await slow
+    assert (status, headers["X-Gateway-Reason"]) == (503, "concurrency_limited")
+    assert headers["Retry-After"] == "1"
+    assert orjson.loads(body)["reason"] == "concurrency_limited"
+    assert await eventually(lambda: any(r["path"] == "/echo" for r in _logged(log)))
+    logged = [r for r in _logged(log) if r["path"] == "/echo"]
+    assert [(r["status"], r["reason"]) for r in logged] == [(503, "concurrency_limited")]

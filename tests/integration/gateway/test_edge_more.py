@@ -234,12 +234,22 @@ async def test_reload_applies_new_policies_and_keeps_counts(
 
 @pytest.mark.parametrize(
     "query",
-    [b"url=", b"url=/c/all", b"url=c/all", b"url=ftp://x/y", b"url=http://a/1&url=http://a/2"],
+    [
+        b"url=",
+        b"url=/c/all",
+        b"url=c/all",
+        b"url=ftp://x/y",
+        b"url=http://a/1&url=http://a/2",
+        b"url=http%3A%2F%2F%5B%3A%3A1%2Fx",  # http://[::1/x: urlsplit raises
+        b"url=http://[zz]/",
+        b"url=http://a:port/",
+    ],
 )
 async def test_purge_refuses_a_url_it_cannot_mean(
     query: bytes, origin: EdgeOrigin, run_gateway: Run
 ) -> None:
-    """An empty, relative or repeated url is 400 and purges nothing (it purged all)."""
+    """An empty, relative, repeated or malformed url is 400 and purges nothing (it purged
+    all; a malformed one was a 500)."""
     gw = run_gateway(edge_config(origin.url, cache=True))
     await fetch(gw.url + "/c/all")
     status, _, body = admin_call(gw, "POST", "/admin/cache/purge", query)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -10,12 +11,16 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict
 
+from flext_api.server._protocol import httptools_available
 from tests.integration.gateway.conftest import LiveGateway, basic_config
 from tests.integration.gateway.upstream import Upstream
+from tests.servers.fault import FaultServer
+from tests.servers.http1 import Request, ResponseWriter
 
 pytestmark = pytest.mark.integration
 
 Run = Callable[[dict[str, Any]], LiveGateway]
+PARSERS = ["h11", *(["httptools"] if httptools_available() else [])]
 
 
 async def _get(url: str, **kwargs: Any) -> tuple[int, CIMultiDict[str], bytes]:
@@ -133,6 +138,83 @@ async def test_head_has_no_body(upstreams: tuple[Upstream, Upstream], run_gatewa
     gw = run_gateway(basic_config(a.url))
     status, _, body = await _get(gw.url + "/echo/head", method="HEAD")
     assert (status, body) == (200, b"")
+
+
+def _pipelined(port: int, first: bytes) -> bytes:
+    """``first`` and a GET /echo behind it in one write; everything until the close."""
+    second = b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(first + second)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+@pytest.mark.parametrize(("method", "status"), [("GET", 304), ("GET", 204), ("HEAD", 200)])
+def test_bodiless_answers_with_a_content_length_keep_the_connection(
+    fault: FaultServer, run_gateway: Run, parser: str, method: str, status: int
+) -> None:
+    """An upstream 304 or 204 announcing a length (RFC 9110 section 8.6 allows it on a
+    304) is relayed without it and without a body, a HEAD's keeps it; either way the
+    pipelined request behind it is answered."""
+
+    async def announced(request: Request, writer: ResponseWriter) -> None:
+        await writer.send_head(
+            int(request.path_params[0]), [("ETag", '"v1"'), ("Content-Length", "5")]
+        )
+        writer.finish()
+
+    route = fault.add_route(r"/announced/(\d{3})", announced)
+    try:
+        config = basic_config(fault.url)
+        config["listeners"] = [{"parser": parser}]
+        gw = run_gateway(config)
+        first = f"{method} /announced/{status} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        raw = _pipelined(gw.port, first)
+    finally:
+        fault.remove_route(route)
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    lines = head.lower().split(b"\r\n")
+    assert lines[0].startswith(b"http/1.1 %d" % status)
+    assert b'etag: "v1"' in lines
+    length = [line for line in lines if line.startswith(b"content-length:")]
+    assert length == ([b"content-length: 5"] if method == "HEAD" else [])
+    assert rest.startswith(b"HTTP/1.1 200 OK"), raw
+    assert fault.hits("/echo") == 1
+
+
+@pytest.mark.parametrize("framed", [True, False], ids=["content-length", "unframed"])
+async def test_an_unsolicited_101_is_a_502(
+    fault: FaultServer, run_gateway: Run, framed: bool
+) -> None:
+    """A 101 to a request that asked for no upgrade is never relayed: 502
+    invalid_response, and the client's connection keeps working."""
+
+    async def switched(request: Request, writer: ResponseWriter) -> None:
+        framing = [("Content-Length", "2")] if framed else []
+        await writer.send_head(101, [("Upgrade", "websocket"), ("Connection", "Upgrade"), *framing])
+        await writer.write(b"st" if framed else b"")
+        writer.finish()
+
+    route = fault.add_route(r"/switched", switched)
+    try:
+        gw = run_gateway(basic_config(fault.url, retry={"retries": 0}))
+        async with aiohttp.ClientSession() as session:
+            async with session.get(gw.url + "/switched") as response:
+                status, headers = response.status, response.headers.copy()
+                body = await response.json(content_type=None)
+            async with session.get(gw.url + "/echo") as response:
+                after = response.status
+    finally:
+        fault.remove_route(route)
+    assert (status, headers["X-Gateway-Reason"], body["reason"]) == (
+        502,
+        "invalid_response",
+        "invalid_response",
+    )
+    assert after == 200
 
 
 async def test_connect_failure_is_typed_502(run_gateway: Run) -> None:

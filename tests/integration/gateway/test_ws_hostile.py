@@ -1,13 +1,16 @@
-"""WebSockets against hostile peers: a silent upstream, huge messages, a vanished client."""
+"""WebSockets against hostile peers: a silent upstream, huge messages, a vanished client,
+a client without credentials or forging identity and forwarding headers."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import jwt
 import pytest
 
 from flext_api.gateway._websocket import MAX_MESSAGE_BYTES
@@ -68,3 +71,93 @@ async def test_a_vanished_client_closes_the_upstream_with_a_sendable_code(
     assert a.ws_closes in ([1000], [1001])
     await eventually(lambda: not gw.gateway.websockets)
     assert not gw.gateway.websockets
+
+
+SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret!"
+
+
+def _private(url: str) -> dict[str, Any]:
+    """The catch-all route behind the core ``auth: true`` with scope ``chat``."""
+    config = basic_config(url, auth=True, scopes=["chat"])
+    config["auth"] = {"jwt_secret": SECRET, "api_keys": {"ci": "key-123"}}
+    return config
+
+
+def _bearer(sub: str, scope: str) -> dict[str, str]:
+    claims = {"sub": sub, "scope": scope, "exp": int(time.time()) + 600}
+    return {"Authorization": "Bearer " + jwt.encode(claims, SECRET, "HS256")}
+
+
+def _seen(upstream: Upstream, name: str) -> list[str]:
+    """The values of ``name`` in the last request ``upstream`` received."""
+    return [v for k, v in upstream.requests[-1]["headers"] if k == name]
+
+
+async def test_a_handshake_on_an_auth_route_needs_credentials_and_scopes(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """auth: true holds for an upgrade: 401 without credentials, 403 without the scope,
+    neither dialling the upstream; a valid token connects and its subject is sent."""
+    a, _ = upstreams
+    gw = run_gateway(_private(a.url))
+    forged = {"X-Authenticated-Subject": "admin"}
+    anonymous = await refused_handshake(gw.url + "/ws", headers=forged)
+    unscoped = await refused_handshake(gw.url + "/ws", headers={"X-API-Key": "key-123"})
+    assert (anonymous, unscoped) == ((401, "unauthorized"), (403, "forbidden"))
+    assert a.hits("/ws") == 0
+    headers = {**_bearer("alice", "chat"), **forged}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(gw.url + "/ws", headers=headers) as ws,
+    ):
+        await ws.send_str("hi")
+        assert (await ws.receive(timeout=30)).data == "hi"
+    assert _seen(a, "x-authenticated-subject") == ["alice"]
+
+
+async def test_a_handshake_spends_the_route_rate_limit(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """A route's rate_limit counts upgrades: once spent, 429 rate_limited with Retry-After."""
+    a, _ = upstreams
+    gw = run_gateway(basic_config(a.url, rate_limit="1/minute"))
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(gw.url + "/ws"):
+            pass
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await session.ws_connect(gw.url + "/ws")
+    headers = info.value.headers
+    assert headers is not None
+    assert (info.value.status, headers["X-Gateway-Reason"]) == (429, "rate_limited")
+    assert int(headers["Retry-After"]) >= 1 and headers["RateLimit-Remaining"] == "0"
+    assert a.hits("/ws") == 1
+
+
+async def test_a_handshake_cannot_forge_identity_or_forwarding_headers(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """The upstream of an upgrade sees the gateway's identity and forwarding headers, as an
+    HTTP request's, never a client's from outside trusted_proxies."""
+    a, _ = upstreams
+    gw = run_gateway(basic_config(a.url))
+    forged = {
+        "X-Authenticated-Subject": "admin",
+        "X-Forwarded-For": "6.6.6.6",
+        "Forwarded": "for=6.6.6.6",
+        "X-Real-IP": "6.6.6.6",
+        "X-Forwarded-Host": "evil.example",
+        "X-Request-ID": "req-1",
+    }
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(gw.url + "/ws", headers=forged),
+    ):
+        pass
+    host = f"127.0.0.1:{gw.port}"
+    assert _seen(a, "x-authenticated-subject") == []
+    assert _seen(a, "x-real-ip") == []
+    assert _seen(a, "x-forwarded-for") == ["127.0.0.1"]
+    assert _seen(a, "x-forwarded-host") == [host]
+    assert _seen(a, "x-forwarded-proto") == ["http"]
+    assert _seen(a, "forwarded") == [f'for=127.0.0.1;proto=http;host="{host}"']
+    assert _seen(a, "x-request-id") == ["req-1"]

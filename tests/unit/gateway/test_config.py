@@ -167,6 +167,53 @@ def test_route_header_that_cannot_be_sent_is_refused(route: dict[str, Any], mess
     assert message in (result.error or "") and "routes[0]" in (result.error or "")
 
 
+@pytest.mark.parametrize(
+    ("patch", "where", "message"),
+    [
+        ({"trusted_proxies": ["not-an-ip"]}, "trusted_proxies", "not an IP address or network"),
+        ({"via": "gw\r\nX-Injected: 1"}, "via", "control character"),
+        ({"drain_timeout": float("inf")}, "drain_timeout", "finite number"),
+        (
+            {"routes": [{"name": "r", "cluster": "c", "match": {"path_prefix": "/a"},
+                         "host_rewrite": "h\r\nX: 1"}]},
+            "routes[0].host_rewrite", "control character",
+        ),
+        (
+            {"routes": [{"name": "r", "cluster": "c", "match": {"path_prefix": "/a"},
+                         "rewrite": {"regex": "^/a/(.*)$", "replacement": "/b/\\2"}}]},
+            "routes[0].rewrite", "refers to group '2'",
+        ),
+        (
+            {"clusters": [{"name": "c", "instances": [{"url": "http://h:1"}],
+                           "health": {"interval": float("inf")}}]},
+            "clusters[0].health.interval", "finite number",
+        ),
+    ],
+)  # fmt: skip
+def test_values_the_gateway_could_not_run_are_refused(
+    patch: dict[str, Any], where: str, message: str
+) -> None:
+    """Values that validated and then broke the start-up, a reload or every request (an
+    unknown network, CR/LF in Via or Host, a group the regex does not have, infinity)."""
+    base = {
+        "clusters": [{"name": "c", "instances": [{"url": "http://h:1"}]}],
+        "routes": [{"name": "r", "cluster": "c", "match": {"path_prefix": "/"}}],
+    }
+    result = parse_config(json.dumps({**base, **patch}).replace("Infinity", ".inf"))
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+    assert where in (result.error or "") and message in (result.error or ""), result.error
+
+
+def test_a_key_given_twice_is_refused() -> None:
+    """YAML keeps the last of two equal keys: a second `routes:` dropped the first."""
+    text = MINIMAL + "routes:\n  - {name: other, match: {path_prefix: /o}, cluster: orders}\n"
+    result = parse_config(text, source="gw.yaml")
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+    assert "gw.yaml (line 9): key 'routes' is given twice in one mapping (first on line 4)" in (
+        result.error or ""
+    )
+
+
 def test_strip_prefix_needs_prefix() -> None:
     """strip_prefix without match.path_prefix is refused."""
     with pytest.raises(ValidationError, match="strip_prefix"):
