@@ -248,7 +248,7 @@ class Gateway:
         host: bytes | None = None
         request_id: bytes | None = None
         size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-        te = cl = subject = hosts = False
+        te = cl = subject = hosts = coding = False
         for name, value in headers:
             size += len(name) + len(value) + 4
             if name == b"host":
@@ -260,6 +260,9 @@ class Gateway:
                 if request_id is None and _REQUEST_ID.match(value):
                     request_id = bytes(value)
             elif name == b"transfer-encoding":
+                # Only one "chunked" is framed here: another coding ("gzip, chunked")
+                # would reach the upstream as a plain chunked body (RFC 9112 §6.1: 501).
+                coding = coding or te or value.strip().lower() != b"chunked"
                 te = True
             elif name == b"content-length":
                 cl = True
@@ -281,6 +284,8 @@ class Gateway:
             if size > snapshot.max_header_bytes
             else Reason.AMBIGUOUS_REQUEST
             if te and cl
+            else Reason.UNSUPPORTED_CODING
+            if coding
             else None
         )
         if route is None or self.draining or refused is not None:

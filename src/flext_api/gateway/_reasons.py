@@ -21,6 +21,7 @@ class Reason(StrEnum):
 
     NO_ROUTE = "no_route"
     AMBIGUOUS_REQUEST = "ambiguous_request"
+    UNSUPPORTED_CODING = "unsupported_transfer_coding"
     AMBIGUOUS_PATH = "ambiguous_path"
     BAD_HOST = "bad_host"
     HEADERS_TOO_LARGE = "headers_too_large"
@@ -57,6 +58,7 @@ class Reason(StrEnum):
 _STATUS = {
     Reason.NO_ROUTE: 404,
     Reason.AMBIGUOUS_REQUEST: 400,
+    Reason.UNSUPPORTED_CODING: 501,
     Reason.AMBIGUOUS_PATH: 400,
     Reason.BAD_HOST: 400,
     Reason.HEADERS_TOO_LARGE: 431,
@@ -90,6 +92,7 @@ _TITLE = {
     Reason.RATE_LIMIT_UNAVAILABLE: "Rate limiting is unavailable",
     Reason.CONCURRENCY_LIMITED: "The route's concurrency limit is reached",
     Reason.AMBIGUOUS_REQUEST: "Both Transfer-Encoding and Content-Length: the body is ambiguous",
+    Reason.UNSUPPORTED_CODING: "Only one 'chunked' transfer coding is supported",
     Reason.AMBIGUOUS_PATH: "The request target is not a plain path or http(s) URL",
     Reason.BAD_HOST: "The Host header is missing, repeated or not a host",
     Reason.CONNECT_FAILURE: "Could not connect to an upstream instance",

@@ -37,7 +37,7 @@ def _config(url: str, parser: str, **listener: Any) -> dict[str, Any]:
     return config
 
 
-REFUSED = {400, 408, 431}
+REFUSED = {400, 408, 431, 501}
 
 SMUGGLED = b"GET /echo/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -57,6 +57,16 @@ CASES = {
     "te-obfuscated": (
         b"POST /echo/front HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n"
         b"0\r\n\r\n" + SMUGGLED
+    ),
+    # A coding the gateway does not frame: forwarded as plain chunked once, so the
+    # upstream read gzip bytes as the body. 501 (RFC 9112 §6.1) or 400.
+    "te-gzip-chunked": (
+        b"POST /echo/front HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+        b"3\r\nabc\r\n0\r\n\r\n"
+    ),
+    "te-chunked-twice": (
+        b"POST /echo/front HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
     ),
     "invalid-chunk-size": (
         b"POST /echo/front HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
