@@ -16,7 +16,10 @@ breaker per backend.
   so :class:`FileInfo.etag` holds the generation and ``if_match`` sends
   ``ifGenerationMatch`` (``if_none_match`` sends ``ifGenerationMatch=0``). The
   condition is also checked before the body is sent, so a lost race fails fast
-  instead of after uploading gigabytes (and works on emulators that ignore it).
+  instead of after uploading gigabytes. On an emulator that ignores the condition
+  (``gcp-storage-emulator`` does), that early check is all there is: sequential
+  conditional writes are refused as they should be, but two racing ones can both
+  succeed there; GCS itself decides at the write.
 * **Presigned URLs** are V4-signed locally with a service account's key
   (``service_account=``, the parsed JSON key file); ``cryptography`` is needed.
 * **Listing** pages with ``maxResults`` and ``startOffset``; the page is cut again
