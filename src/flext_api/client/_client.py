@@ -309,6 +309,16 @@ class FlextApiClient:
                 raise status_error
         except FlextApiError as exc:
             self._failed_attempts += 1
+            if self._closed:
+                # The pool was closed under the attempt: not the server's doing, and
+                # nothing to retry.
+                closed = FlextApiError.from_code(
+                    ErrorCode.CANCELLED,
+                    f"the client was closed while {request.method} {request.host} was in "
+                    f"flight ({exc.code.value}: {exc.message})",
+                )
+                closed.__cause__ = exc
+                exc = closed
             if exc.request is None:
                 exc.request = request
             return FlextResult(error=exc)

@@ -20,6 +20,7 @@ from flext_api import (
 )
 from flext_api.client import FlextApiClient
 from flext_api.transports import AiohttpTransport
+from tests._poll import eventually
 from tests.servers.fault import FaultServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aiohttp_path")]
@@ -276,3 +277,20 @@ async def test_deadline_holds_on_a_clock_other_than_the_loops(fault: FaultServer
     result = await client.get("/delay/2")
     assert result.error_code is ErrorCode.DEADLINE_EXCEEDED
     await _assert_no_leaks(client)
+
+
+async def test_closing_the_client_mid_request_is_cancelled_not_the_servers_fault(
+    fault: FaultServer,
+) -> None:
+    """aclose() while a request waits for its answer: the request ends CANCELLED, caused
+    by what the transport saw (it was reported as the server closing the connection,
+    and retried as such by the default pipeline)."""
+    client = FlextApiClient(fault.url, timeout=10)
+    pending = asyncio.create_task(client.get("/delay/5"))
+    assert await eventually(lambda: bool(fault.requests))  # it reached the server
+    await client.aclose()
+    result = await pending
+    assert result.error_code is ErrorCode.CANCELLED
+    assert "the client was closed while GET" in (result.error or "")
+    assert isinstance(result.exception and result.exception.__cause__, FlextApiError)
+    assert len(fault.requests) == 1  # not retried
