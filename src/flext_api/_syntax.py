@@ -3,7 +3,9 @@
 :func:`validate_header` refuses a header that could split a message (the client runs it
 on every header a caller passes); :func:`sendable_header` is the same check for
 configuration (a ``ValueError``, as pydantic validators raise); :func:`split_config_url`
-reads a configured upstream or store URL after refusing what ``urlsplit`` would hide.
+reads a configured upstream or store URL after refusing what ``urlsplit`` would hide;
+:func:`check_origin_form` refuses a configured request target (a probe path) that is not
+an RFC 9112 origin-form.
 Low in the core so that configuration models below :mod:`._models` can use them.
 """
 
@@ -14,15 +16,19 @@ from urllib.parse import SplitResult, urlsplit
 
 from ._errors import InvalidRequestError
 
-__all__ = ["sendable_header", "split_config_url", "validate_header"]
+__all__ = ["check_origin_form", "sendable_header", "split_config_url", "validate_header"]
 
-# RFC 9110 §5.1: a field name is a token.
-_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# RFC 9110 §5.1: a field name is a token (fullmatch: "$" would let a trailing LF through).
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 9110 §5.5: no CTLs in a field value except HTAB (CR, LF and NUL above all).
 _BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # What a configured upstream URL may not hold: control characters and spaces. urlsplit()
 # drops CR, LF and tab without a word, so they must be looked for before it runs.
 _UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f]")
+# RFC 9112 §3.2.1 origin-form: absolute-path [ "?" query ], of RFC 3986 pchars (unreserved,
+# sub-delims, ":", "@", "%XX"), with "/" and "?" also in the query.
+_PCHAR = r"[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2}"
+_ORIGIN_FORM_RE = re.compile(rf"(?:/(?:{_PCHAR})*)+(?:\?(?:{_PCHAR}|[/?])*)?")
 
 
 def split_config_url(url: str) -> SplitResult:
@@ -40,6 +46,23 @@ def split_config_url(url: str) -> SplitResult:
     return parts
 
 
+def check_origin_form(target: str) -> None:
+    """Raise ValueError unless ``target`` is an origin-form request target (RFC 9112):
+    ``/path`` with an optional ``?query``, ASCII, no spaces, control characters or
+    fragment, ``%`` only before two hex digits.
+
+    What a configured path (sent as is on a request line) must be; the message says
+    what is wrong, the caller names the setting.
+    """
+    if _ORIGIN_FORM_RE.fullmatch(target):
+        return
+    if not target.startswith("/"):
+        raise ValueError("must start with '/'")
+    if _UNSAFE_URL_CHARS.search(target):
+        raise ValueError("holds spaces or control characters")
+    raise ValueError("is not a path and query of URL characters (ASCII, no '#', '%' only as %XX)")
+
+
 def validate_header(name: str, value: str) -> None:
     """Raise :class:`InvalidRequestError` for a header that could split a message.
 
@@ -50,7 +73,7 @@ def validate_header(name: str, value: str) -> None:
     """
     name_obj: object = name
     value_obj: object = value
-    if not isinstance(name_obj, str) or not _TOKEN_RE.match(name_obj):
+    if not isinstance(name_obj, str) or not _TOKEN_RE.fullmatch(name_obj):
         raise InvalidRequestError(f"invalid header name {name!r}")
     if not isinstance(value_obj, str):
         raise InvalidRequestError(f"header {name!r} value must be str, got {type(value).__name__}")

@@ -23,7 +23,7 @@ Public API (stable):
   ``unregister``, ``list``, ``changes``, ``aclose``) and :class:`MemoryBackend`;
   ``RedisBackend`` (``redis`` extra), ``EtcdBackend``, ``StaticBackend`` and
   ``DnsBackend`` (``dns`` extra).
-* Health, keyed by instance id: :class:`HealthCheckConfig`, :class:`OutlierConfig`,
+* Health, keyed by service and instance id: :class:`HealthCheckConfig`, :class:`OutlierConfig`,
   :class:`HealthTracker`, :class:`InstanceHealth`, :class:`Transition`.
 * :class:`Cluster` - one service's instances, available set and balancer.
 * Balancers (:class:`LoadBalancer` protocol: ``update``, ``pick(key, exclude)``,

@@ -350,11 +350,17 @@ def _key_hash(key: str) -> int:
 class RingHash(_Base):
     """Consistent hashing on a ring of ``replicas`` points per unit of weight.
 
-    A pick without a key falls back to weighted random.
+    The ring holds at most :attr:`max_points` points (and at least one per host): when
+    the weights would need more, every host's points are divided by the same power of
+    two, so the ring keeps the weights' proportions and a host joining or leaving
+    changes the others' points only when that divisor steps (then keys move as when the
+    ring is built anew). A host's points are ``hash(id#0)``, ``hash(id#1)``, ... and
+    remembered per host, so a rebuild (every membership or health change) hashes only
+    the hosts that are new to it. A pick without a key falls back to weighted random.
     """
 
     kind = "ring_hash"
-    __slots__ = ("_fallback", "_hashes", "_owners", "_replicas")
+    __slots__ = ("_fallback", "_hashes", "_owners", "_points", "_replicas")
 
     #: Most points on the ring; larger sets get fewer points per host.
     max_points = 100_000
@@ -366,20 +372,55 @@ class RingHash(_Base):
         self._replicas = replicas
         self._hashes: list[int] = []
         self._owners: list[ServiceInstance] = []
+        # Per host: its point hashes in point order (a prefix serves fewer points) and
+        # the ones on the ring now, sorted.
+        self._points: dict[str, tuple[list[int], list[int]]] = {}
         self._fallback = RandomBalancer()
+
+    @property
+    def points(self) -> int:
+        """Points on the ring now (at most :attr:`max_points`, at least one per host)."""
+        return len(self._hashes)
+
+    def _counts(self, hosts: Sequence[ServiceInstance]) -> list[int]:
+        """Points per host: ``weight * replicas``, shifted right until the ring fits."""
+        units = [inst.weight * self._replicas for inst in hosts]
+        budget = self.max_points
+        total = sum(units)
+        # The first guess is the smallest shift that fits the exact total; max(1, ...)
+        # may need one more step.
+        shift = max(0, math.ceil(math.log2(total / budget))) if total > budget else 0
+        while True:
+            counts = [max(1, u >> shift) for u in units]
+            if sum(counts) <= budget or all(c == 1 for c in counts):
+                return counts
+            shift += 1
 
     def update(self, instances: Sequence[ServiceInstance]) -> None:
         super().update(instances)
         self._fallback.update(self._instances)
-        total = sum(i.weight for i in self._instances) or 1
-        per_weight = max(1, min(self._replicas, self.max_points // total))
-        points = sorted(
-            (_hash64(f"{inst.id}#{n}"), n, inst)
-            for inst in self._instances
-            for n in range(inst.weight * per_weight)
-        )
-        self._hashes = [p[0] for p in points]
-        self._owners = [p[2] for p in points]
+        hosts = self._instances
+        known = self._points
+        points: dict[str, tuple[list[int], list[int]]] = {}
+        # One int per point: the hash, with the host's index in the low bits (the order
+        # is the hashes', ties broken by index). Each host's run is already sorted, so
+        # the sort merges runs.
+        bits = max(1, len(hosts).bit_length())
+        packed: list[int] = []
+        for index, (inst, count) in enumerate(zip(hosts, self._counts(hosts), strict=True)):
+            ident = inst.id
+            raw, ring = points.get(ident) or known.get(ident) or ([], [])
+            if len(ring) != count:
+                if len(raw) < count:
+                    raw = raw + [_hash64(f"{ident}#{n}") for n in range(len(raw), count)]
+                ring = sorted(raw[:count])
+            points[ident] = (raw, ring)
+            packed.extend([h << bits | index for h in ring])
+        packed.sort()
+        mask = (1 << bits) - 1
+        self._hashes = [p >> bits for p in packed]
+        self._owners = [hosts[p & mask] for p in packed]
+        self._points = points  # hosts no longer in the set are forgotten
 
     def _pick(self, key: str | None) -> ServiceInstance | None:
         if key is None:
@@ -403,6 +444,9 @@ class RingHash(_Base):
             if candidate.id not in exclude:
                 return candidate
         return first
+
+    def __repr__(self) -> str:
+        return f"<RingHash [{len(self._instances)} instances, {len(self._hashes)} points]>"
 
 
 class Maglev(_Base):

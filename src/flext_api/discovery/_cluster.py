@@ -28,7 +28,8 @@ class Cluster:
     Args:
         name: the service name.
         balancer: the balancer that picks among available instances.
-        tracker: health records (shared by a registry's clusters, keyed by instance id).
+        tracker: health records (shared by a registry's clusters); this cluster's are
+            those of service ``name``, keyed by ``(name, instance id)``.
     """
 
     __slots__ = (
@@ -66,13 +67,14 @@ class Cluster:
         if change is None:
             return None
         tracker = self.tracker
+        service = self.name
         for inst in (*change.added, *change.updated):
-            tracker.get(inst.id, declared_healthy=inst.health != UNHEALTHY)
-            tracker.returned(inst.id)
+            tracker.get(inst.id, service=service, declared_healthy=inst.health != UNHEALTHY)
+            tracker.returned(inst.id, service=service)
         self.instances = new
         for gone in change.removed:
             self.picks.pop(gone.id, None)
-            tracker.removed(gone.id, now)
+            tracker.removed(gone.id, now, service=service)
         self.rebuild(now)
         return change
 
@@ -91,12 +93,15 @@ class Cluster:
     def rebuild(self, now: float) -> None:
         """Recompute the available set and hand it to the balancer."""
         tracker = self.tracker
-        available = [i for i in self.instances.values() if tracker.available(i.id, now)]
+        service = self.name
+        available = [
+            i for i in self.instances.values() if tracker.available(i.id, now, service=service)
+        ]
         self.panic = not available and bool(self.instances)
         self.available = tuple(available) if available else tuple(self.instances.values())
         expiry = _INF
         for inst in self.instances.values():
-            until = tracker.get(inst.id).ejected_until
+            until = tracker.get(inst.id, service=service).ejected_until
             if until is not None and now < until < expiry:
                 expiry = until
         self._next_expiry = expiry
@@ -129,7 +134,7 @@ class Cluster:
         (the tracker's own first test, kept in step with it).
         """
         tracker = self.tracker
-        record = tracker._records.get(instance_id)
+        record = tracker._records.get((self.name, instance_id))
         return (
             record is not None
             and not (record.consecutive_5xx or record.consecutive_gateway)
@@ -171,6 +176,7 @@ class Cluster:
             now=now,
             cluster_size=len(self.instances),
             ejected_in_cluster=out,
+            service=self.name,
         )
         if transition is not None:
             self.rebuild(now)
@@ -178,7 +184,7 @@ class Cluster:
 
     def record_probe(self, instance_id: str, passed: bool, now: float) -> Transition | None:
         """Feed one active probe result; rebuilds the set when availability changed."""
-        transition = self.tracker.record_probe(instance_id, passed, now)
+        transition = self.tracker.record_probe(instance_id, passed, now, service=self.name)
         if transition is not None and instance_id in self.instances:
             self.rebuild(now)
         return transition
@@ -188,7 +194,7 @@ class Cluster:
         """Instances with their live state and pick counts (for stats and admin pages)."""
         rows: list[dict[str, Any]] = []
         for inst in self.instances.values():
-            record = self.tracker.get(inst.id)
+            record = self.tracker.get(inst.id, service=self.name)
             if not record.active_up:
                 state = "down"
             elif record.ejected_until is not None and now < record.ejected_until:

@@ -1,13 +1,17 @@
 """``DnsBackend``: instances from DNS SRV or A records, cached for their TTL.
 
 ``SRV`` (``_NAME._tcp.DOMAIN``) gives host, port and weight; only the lowest priority
-group is used, as RFC 2782 says. ``A`` (``NAME.DOMAIN``) gives addresses on
-``default_port``. An answer is reused until its TTL runs out (clamped to
-``[min_ttl, max_ttl]``); the registry relists when it does. DNS is read-only here:
-``register`` and ``unregister`` fail with ``CONFIG_ERROR``.
+group with a target that has an address is used, as RFC 2782 has clients do. ``A``
+(``NAME.DOMAIN``) gives addresses on ``default_port``. An answer is reused until its
+TTL runs out (clamped to ``[min_ttl, max_ttl]``); the registry relists when it does.
+DNS is read-only here: ``register`` and ``unregister`` fail with ``CONFIG_ERROR``.
 
 A DNS failure (timeout, no server answering) is a ``DNS_ERROR`` failure, so the
-registry keeps serving the last known instances; NXDOMAIN is an answer (no instance).
+registry keeps serving the last known instances; NXDOMAIN for the service's name is an
+answer (no instance). An SRV target without an address (NXDOMAIN, or no ``A`` record:
+an IPv6-only host) is skipped and logged once, and the other targets are served; when
+no target resolves, the listing is a ``DNS_ERROR`` failure, so the last known instances
+are kept (marked stale) rather than the service emptied.
 
 Needs the ``dns`` extra (dnspython's asyncio resolver).
 """
@@ -20,8 +24,10 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 
 import dns.asyncresolver
 import dns.exception
+import dns.name
 import dns.rdatatype
 import dns.resolver
+import structlog
 
 from .._clock import Clock, get_clock
 from .._errors import ConfigError, ErrorCode, FlextApiError
@@ -30,10 +36,17 @@ from ._instance import ServiceInstance
 
 __all__ = ["DnsBackend"]
 
+_log = structlog.get_logger("flext_api.discovery")
+
+
+class _NoTargetResolves(Exception):
+    """No SRV target has an address: a failed lookup, not an answer."""
+
 
 def _dns_error(name: str, exc: BaseException) -> FlextApiError:
+    why = str(exc) if isinstance(exc, _NoTargetResolves) else f"{type(exc).__name__}: {exc}"
     err = FlextApiError.from_code(
-        ErrorCode.DNS_ERROR, f"DNS lookup for service {name!r} failed: {type(exc).__name__}: {exc}"
+        ErrorCode.DNS_ERROR, f"DNS lookup for service {name!r} failed: {why}"
     )
     err.__cause__ = exc
     return err
@@ -118,6 +131,8 @@ class DnsBackend:
         self._resolver = resolver
         self._clock = get_clock(clock)
         self._cache: dict[str, tuple[float, builtins.list[ServiceInstance]]] = {}
+        #: SRV targets found without an address, so each is logged once until it resolves.
+        self._dangling: set[tuple[str, str]] = set()
 
     async def register(self, instance: ServiceInstance) -> FlextResult[None]:
         return FlextResult.fail(
@@ -141,7 +156,7 @@ class DnsBackend:
             ttl, instances = self.min_ttl, []
         except dns.resolver.NoAnswer:
             ttl, instances = self.min_ttl, []
-        except dns.exception.DNSException as exc:
+        except (dns.exception.DNSException, _NoTargetResolves) as exc:
             return FlextResult(error=_dns_error(name, exc))
         self._cache[name] = (now + self._ttl(ttl), instances)
         return FlextResult.ok(list(instances))
@@ -166,26 +181,60 @@ class DnsBackend:
         answer = await self._resolver.resolve(self._query_name(name), "SRV")
         assert answer.rrset is not None
         ttl: float = answer.rrset.ttl
-        records = list(answer)
-        best = min(r.priority for r in records)
-        instances: builtins.list[ServiceInstance] = []
-        for rec in sorted(records, key=lambda r: (str(r.target), r.port)):
-            if rec.priority != best:
-                continue
-            host = str(rec.target).rstrip(".")
-            host_ttl, addresses = await self._addresses(host)
-            ttl = min(ttl, host_ttl)
-            instances.extend(
-                ServiceInstance(
-                    id=f"{addr}-{rec.port}",
-                    name=name,
-                    url=f"{self.scheme}://{addr}:{rec.port}",
-                    weight=max(1, min(10000, rec.weight)),
-                    metadata={"target": host},
-                )
-                for addr in sorted(addresses)
+        # A target of "." says the service is decidedly not offered (RFC 2782).
+        records = [r for r in answer if r.target != dns.name.root]
+        skipped: builtins.list[str] = []
+        # The lowest priority group with a target that has an address: the targets of a
+        # group are tried before the next one's, as RFC 2782 has clients do.
+        for priority in sorted({r.priority for r in records}):
+            instances: builtins.list[ServiceInstance] = []
+            group = sorted(
+                (r for r in records if r.priority == priority),
+                key=lambda r: (str(r.target), r.port),
             )
-        return ttl, instances
+            for rec in group:
+                host = str(rec.target).rstrip(".")
+                resolved = await self._target(name, host)
+                if resolved is None:
+                    skipped.append(host)
+                    continue
+                host_ttl, addresses = resolved
+                ttl = min(ttl, host_ttl)
+                instances.extend(
+                    ServiceInstance(
+                        id=f"{addr}-{rec.port}",
+                        name=name,
+                        url=f"{self.scheme}://{addr}:{rec.port}",
+                        weight=max(1, min(10000, rec.weight)),
+                        metadata={"target": host},
+                    )
+                    for addr in sorted(addresses)
+                )
+            if instances:
+                return ttl, instances
+        if skipped:
+            raise _NoTargetResolves(
+                f"no target of {self._query_name(name)} has an address: {', '.join(skipped)}"
+            )
+        return ttl, []
+
+    async def _target(self, name: str, host: str) -> tuple[float, builtins.list[str]] | None:
+        """The addresses of SRV target ``host``; None (logged once) when it has none."""
+        try:
+            resolved = await self._addresses(host)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer) as exc:
+            # One dangling target (removed, or IPv6 only) is not the service gone.
+            if (name, host) not in self._dangling:
+                self._dangling.add((name, host))
+                _log.warning(
+                    "discovery.srv_target_unresolvable",
+                    service=name,
+                    target=host,
+                    error=type(exc).__name__,
+                )
+            return None
+        self._dangling.discard((name, host))
+        return resolved
 
     async def changes(self, name: str) -> AsyncGenerator[None, None]:
         while True:

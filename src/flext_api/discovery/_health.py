@@ -1,11 +1,13 @@
 """Instance health: active probe results and passive outlier detection, sans-IO.
 
-:class:`HealthTracker` keeps one record per instance id and decides, from what it is
-told, whether the instance takes traffic. It does no I/O and reads no clock: callers
-pass ``now`` (the prober and the client stage do). Records are keyed by id only, so an
-instance that is unregistered and registered again (a restart, a config reload) keeps
-its state: a host ejected a second ago is not handed traffic again because a reload
-re-created it.
+:class:`HealthTracker` keeps one record per instance and decides, from what it is told,
+whether the instance takes traffic. It does no I/O and reads no clock: callers pass
+``now`` (the prober and the client stage do). Records are keyed by ``(service, id)``:
+an id is unique only within its service, so ``orders``' ``primary`` and ``users``'
+``primary`` are two hosts with two records, even when one tracker serves every service
+of a registry. An instance that is unregistered and registered again (a restart, a
+config reload) keeps its state: a host ejected a second ago is not handed traffic again
+because a reload re-created it.
 
 Two sources, as Envoy has them:
 
@@ -28,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .._errors import ConfigError, ErrorCode
+from .._syntax import check_origin_form
 
 __all__ = ["HealthCheckConfig", "HealthTracker", "InstanceHealth", "OutlierConfig", "Transition"]
 
@@ -48,7 +51,9 @@ def _positive(name: str, value: float, *, zero: bool = False) -> None:
 class HealthCheckConfig:
     """Active HTTP probes: ``GET path`` every ``interval`` (+/- ``jitter`` fraction).
 
-    A probe passes on a status in ``200..399`` within ``timeout`` seconds.
+    A probe passes on a status in ``200..399`` within ``timeout`` seconds. ``path`` is
+    an origin-form request target (``/health``, ``/status?full=1``): no spaces, control
+    characters, fragment or other characters a request line cannot carry as they are.
     """
 
     path: str = "/health"
@@ -59,8 +64,13 @@ class HealthCheckConfig:
     jitter: float = 0.1
 
     def __post_init__(self) -> None:
-        if not self.path.startswith("/"):
-            raise ConfigError(f"health check path must start with '/', got {self.path!r}")
+        path: object = self.path
+        if not isinstance(path, str):
+            raise ConfigError(f"health check path must be a str, got {type(path).__name__}")
+        try:
+            check_origin_form(path)
+        except ValueError as exc:
+            raise ConfigError(f"health check path {exc}, got {path!r}") from None
         _positive("interval", self.interval)
         _positive("timeout", self.timeout)
         if not 0 <= self.jitter < 1:
@@ -108,12 +118,16 @@ class OutlierConfig:
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    """An instance changed state: ``event`` is ``up``, ``down``, ``ejected`` or ``readmitted``."""
+    """An instance changed state: ``event`` is ``up``, ``down``, ``ejected`` or ``readmitted``.
+
+    ``service`` is the service the instance belongs to.
+    """
 
     instance_id: str
     event: str
     reason: str
     ejected_for: float | None = None
+    service: str = ""
 
 
 class InstanceHealth:
@@ -162,7 +176,11 @@ class InstanceHealth:
 
 
 class HealthTracker:
-    """Health records keyed by instance id; decides availability (sans-IO)."""
+    """Health records keyed by ``(service, instance id)``; decides availability (sans-IO).
+
+    Every method takes the instance's ``service`` (a required keyword): ids are unique
+    only within a service, so an id alone names no record.
+    """
 
     __slots__ = ("_records", "_removed", "check", "keep_removed", "outlier")
 
@@ -177,48 +195,56 @@ class HealthTracker:
         self.outlier = outlier or OutlierConfig()
         #: Seconds the record of an unregistered instance is kept for its return.
         self.keep_removed = keep_removed
-        self._records: dict[str, InstanceHealth] = {}
-        self._removed: dict[str, float] = {}
+        self._records: dict[tuple[str, str], InstanceHealth] = {}
+        self._removed: dict[tuple[str, str], float] = {}
 
-    def removed(self, instance_id: str, now: float) -> None:
-        """``instance_id`` left its service: its record goes after ``keep_removed``
+    def removed(self, instance_id: str, now: float, *, service: str) -> None:
+        """``instance_id`` left ``service``: its record goes after ``keep_removed``
         seconds unless it comes back (then it keeps its state)."""
-        self._removed.pop(instance_id, None)  # oldest first: the sweep stops early
-        self._removed[instance_id] = now
+        key = (service, instance_id)
+        self._removed.pop(key, None)  # oldest first: the sweep stops early
+        self._removed[key] = now
         horizon = now - self.keep_removed
         if next(iter(self._removed.values())) <= horizon:
-            for key, since in list(self._removed.items()):
+            for gone, since in list(self._removed.items()):
                 if since <= horizon:
-                    del self._removed[key]
-                    self._records.pop(key, None)
+                    del self._removed[gone]
+                    self._records.pop(gone, None)
 
-    def returned(self, instance_id: str) -> None:
-        """``instance_id`` is registered again: its record stays."""
-        self._removed.pop(instance_id, None)
+    def returned(self, instance_id: str, *, service: str) -> None:
+        """``instance_id`` is registered in ``service`` again: its record stays."""
+        self._removed.pop((service, instance_id), None)
 
-    def get(self, instance_id: str, *, declared_healthy: bool = True) -> InstanceHealth:
-        """The record of ``instance_id``, created (up unless declared unhealthy) if new."""
-        record = self._records.get(instance_id)
+    def get(
+        self, instance_id: str, *, service: str, declared_healthy: bool = True
+    ) -> InstanceHealth:
+        """The record of ``instance_id`` in ``service``, created (up unless declared
+        unhealthy) if new."""
+        key = (service, instance_id)
+        record = self._records.get(key)
         if record is None:
-            record = self._records[instance_id] = InstanceHealth(declared_healthy)
+            record = self._records[key] = InstanceHealth(declared_healthy)
         return record
 
-    def available(self, instance_id: str, now: float) -> bool:
+    def available(self, instance_id: str, now: float, *, service: str) -> bool:
         """True when the instance takes traffic (an unknown id does: it is new)."""
-        record = self._records.get(instance_id)
+        record = self._records.get((service, instance_id))
         return record is None or record.available(now)
 
-    def forget(self, keep: Iterable[str]) -> None:
-        """Drop the records of ids not in ``keep`` at once."""
+    def forget(self, keep: Iterable[str], *, service: str) -> None:
+        """Drop the records of ``service``'s ids not in ``keep`` at once (the records of
+        other services stay)."""
         wanted = set(keep)
-        for key in [k for k in self._records if k not in wanted]:
+        for key in [k for k in self._records if k[0] == service and k[1] not in wanted]:
             del self._records[key]
             self._removed.pop(key, None)
 
     # -- active -------------------------------------------------------------------------------
-    def record_probe(self, instance_id: str, passed: bool, now: float) -> Transition | None:
+    def record_probe(
+        self, instance_id: str, passed: bool, now: float, *, service: str
+    ) -> Transition | None:
         """Count one probe result; the transition it causes, if any."""
-        record = self.get(instance_id)
+        record = self.get(instance_id, service=service)
         record.last_probe = now
         if passed:
             record.probe_fails = 0
@@ -226,12 +252,15 @@ class HealthTracker:
             if record.ejected_until is not None and record.active_up:
                 # A passing probe re-admits a passively ejected host (Envoy's default).
                 self._readmit(record, now)
-                return Transition(instance_id, "readmitted", "probe passed")
+                return Transition(instance_id, "readmitted", "probe passed", service=service)
             if not record.active_up and record.probe_passes >= self.check.healthy_threshold:
                 record.active_up = True
                 self._readmit(record, now)
                 return Transition(
-                    instance_id, "up", f"{record.probe_passes} consecutive probes passed"
+                    instance_id,
+                    "up",
+                    f"{record.probe_passes} consecutive probes passed",
+                    service=service,
                 )
             return None
         record.probe_passes = 0
@@ -239,7 +268,10 @@ class HealthTracker:
         if record.active_up and record.probe_fails >= self.check.unhealthy_threshold:
             record.active_up = False
             return Transition(
-                instance_id, "down", f"{record.probe_fails} consecutive probes failed"
+                instance_id,
+                "down",
+                f"{record.probe_fails} consecutive probes failed",
+                service=service,
             )
         return None
 
@@ -253,6 +285,7 @@ class HealthTracker:
         now: float,
         cluster_size: int,
         ejected_in_cluster: int,
+        service: str,
     ) -> Transition | None:
         """Count one real call (``status`` when a response came, ``error`` otherwise).
 
@@ -260,7 +293,7 @@ class HealthTracker:
         down) bound ejection by ``max_ejection_percent``.
         """
         cfg = self.outlier
-        record = self._records.get(instance_id)
+        record = self._records.get((service, instance_id))
         if (
             record is not None
             and status is not None
@@ -272,7 +305,7 @@ class HealthTracker:
         ):
             return None  # the usual call: a success that changes nothing
         if record is None:
-            record = self.get(instance_id)
+            record = self.get(instance_id, service=service)
         until = record.ejected_until
         if until is not None and now >= until:
             self._readmit(record, until)  # back since the ejection ran out, not since now
@@ -306,7 +339,7 @@ class HealthTracker:
         allowed = math.floor(cluster_size * cfg.max_ejection_percent / 100)
         if ejected_in_cluster >= min(allowed, cluster_size - 1):
             return None  # never eject past the cap, never the last available host
-        return Transition(instance_id, "ejected", reason, self._eject(record, now))
+        return Transition(instance_id, "ejected", reason, self._eject(record, now), service)
 
     def _eject(self, record: InstanceHealth, now: float) -> float:
         cfg = self.outlier

@@ -1,8 +1,8 @@
 """``ServiceInstance``: one address of a named service, and ``ServiceChange``.
 
 An instance is a value: the registry, the balancers and the health tracker never mutate
-it. Its live health is kept apart, keyed by :attr:`ServiceInstance.id`, so registering
-the same id again (a restart, a reload) keeps what was learnt about it.
+it. Its live health is kept apart, keyed by its service and :attr:`ServiceInstance.id`,
+so registering the same id again (a restart, a reload) keeps what was learnt about it.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class ServiceInstance:
     >>> ServiceInstance(id="o-1", name="orders", url="http://10.0.0.5:8080")  # doctest: +SKIP
 
     Args:
-        id: unique within the service; health state is keyed by it.
+        id: unique within the service; health state is keyed by the service and it.
         name: the service's name (``service://NAME/path``).
         url: ``http(s)://host:port`` with an optional path prefix.
         health: ``"healthy"`` (takes traffic at once) or ``"unhealthy"`` (waits for a

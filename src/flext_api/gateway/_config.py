@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from .._config import BreakerConfig, PoolConfig
 from .._server_config import AuthConfig, ServerRateLimitConfig
-from .._syntax import sendable_header, split_config_url
+from .._syntax import check_origin_form, sendable_header, split_config_url
 from ._edge_config import AggregateConfig, EdgeConfig, RateLimitRule, RouteAuth, TransformConfig
 
 __all__ = [
@@ -187,8 +187,12 @@ class HealthConfig(_Model):
     @field_validator("path")
     @classmethod
     def _probe_path(cls, value: str) -> str:
-        if not value.startswith("/") or not value.isprintable() or " " in value:
-            raise ValueError(f"{value!r}: a probe path starts with '/' and holds no spaces")
+        # discovery's HealthCheckConfig checks the same: refused here, the error names
+        # the path in the file instead of failing when the cluster is built.
+        try:
+            check_origin_form(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r}: a probe path {exc}") from None
         return value
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from flext_api._errors import ConfigError, ErrorCode
 from flext_api.discovery import (
@@ -94,6 +95,58 @@ async def test_dns_outage_keeps_the_last_known_instances(dns_server: DnsServer) 
     assert failed.error_code is ErrorCode.DNS_ERROR
     assert (await registry.get_instance("users")).is_success
     assert registry.stats()["services"]["users"]["stale"] is True
+    await registry.aclose()
+
+
+async def test_srv_target_without_an_address_is_skipped(dns_server: DnsServer) -> None:
+    """An SRV target with no A record (NXDOMAIN, or an IPv6-only host) is left out and
+    logged once by name; the service's other targets are served."""
+    dns_server.zone[("_pay._tcp.svc.test", "SRV")] = [
+        (30, "10 5 9001 a.svc.test."),
+        (30, "10 5 9009 gone.svc.test."),
+        (30, "10 5 9008 v6only.svc.test."),
+    ]
+    dns_server.zone[("v6only.svc.test", "A")] = []  # the name exists, with no A record
+    clock = FakeClock()
+    backend = _backend(dns_server, clock)
+    with capture_logs() as logs:
+        for _ in range(2):
+            listed = await backend.list("pay")
+            assert [i.url for i in listed.value] == ["http://127.0.0.1:9001"]
+            clock.advance(60.0)  # past the TTL: listed again
+    warned = [e["target"] for e in logs if e["event"] == "discovery.srv_target_unresolvable"]
+    assert sorted(warned) == ["gone.svc.test", "v6only.svc.test"]
+
+
+async def test_srv_group_without_any_address_gives_way_to_the_next_priority(
+    dns_server: DnsServer,
+) -> None:
+    """When no target of the lowest priority group has an address, the next group serves."""
+    dns_server.zone[("_pay._tcp.svc.test", "SRV")] = [
+        (30, "10 5 9009 gone.svc.test."),
+        (30, "20 5 9003 c.svc.test."),
+    ]
+    listed = await _backend(dns_server, FakeClock()).list("pay")
+    assert [i.url for i in listed.value] == ["http://127.0.0.3:9003"]
+
+
+async def test_srv_targets_all_without_address_keep_the_last_known_set(
+    dns_server: DnsServer,
+) -> None:
+    """Every SRV target losing its address is a failed lookup: the registry keeps the
+    last known instances, marked stale, instead of emptying the service."""
+    dns_server.zone[("_pay._tcp.svc.test", "SRV")] = [(30, "10 5 9010 pay.svc.test.")]
+    dns_server.zone[("pay.svc.test", "A")] = [(30, "127.0.0.10")]
+    clock = FakeClock()
+    registry = ServiceRegistry(_backend(dns_server, clock), clock=clock)
+    assert (await registry.refresh("pay")).is_success
+    del dns_server.zone[("pay.svc.test", "A")]
+    clock.advance(60.0)
+    failed = await registry.refresh("pay")
+    assert failed.error_code is ErrorCode.DNS_ERROR
+    assert "no target of _pay._tcp.svc.test has an address" in (failed.error or "")
+    assert (await registry.get_instance("pay")).value.url == "http://127.0.0.10:9010"
+    assert registry.stats()["services"]["pay"]["stale"] is True
     await registry.aclose()
 
 

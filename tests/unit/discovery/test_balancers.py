@@ -200,6 +200,50 @@ def test_ring_hash_retry_walks_the_ring_to_the_same_next_host() -> None:
     assert len(nxt) == 1 and first not in nxt
 
 
+def test_ring_hash_large_weights_stay_within_max_points() -> None:
+    """30 hosts of weight 10,000 share at most max_points points, each host holding some."""
+    ring = RingHash()
+    ring.update(_instances(30, [10_000] * 30))
+    assert 30 <= ring.points <= RingHash.max_points
+    assert repr(ring) == f"<RingHash [30 instances, {ring.points} points]>"
+    assert {ring.pick(f"key-{k}").id for k in range(3000)} == {f"i{k}" for k in range(30)}  # type: ignore[union-attr]
+
+
+def test_ring_hash_under_the_cap_keeps_the_weights_proportions() -> None:
+    """Scaled down to fit, a host of weight 10,000 still gets about twice the keys of
+    one of weight 5,000."""
+    weights = [10_000, 5_000] * 10
+    ring = RingHash()
+    ring.update(_instances(20, weights))
+    assert ring.points <= RingHash.max_points
+    counts = Counter(ring.pick(f"key-{k}").id for k in range(20_000))  # type: ignore[union-attr]
+    heavy = sum(counts[f"i{k}"] for k in range(0, 20, 2))
+    light = sum(counts[f"i{k}"] for k in range(1, 20, 2))
+    assert 1.8 <= heavy / light <= 2.2
+
+
+def test_ring_hash_under_the_cap_moves_only_a_removed_hosts_keys() -> None:
+    """With large weights scaled to fit, removing one host moves only the keys it held."""
+    hosts = _instances(30, [10_000] * 30)
+    ring = RingHash()
+    ring.update(hosts)
+    before = {k: ring.pick(f"key-{k}") for k in range(10_000)}
+    ring.update(hosts[1:])
+    moved = {before[k].id for k in before if ring.pick(f"key-{k}") != before[k]}  # type: ignore[union-attr]
+    assert moved == {"i0"}
+
+
+def test_ring_hash_with_more_hosts_than_points_gives_each_one_point() -> None:
+    """Past max_points hosts, every host keeps one point (none is left off the ring)."""
+
+    class Small(RingHash):
+        max_points = 8
+
+    ring = Small()
+    ring.update(_instances(10))
+    assert ring.points == 10
+
+
 def test_ring_hash_rejects_zero_replicas() -> None:
     """replicas < 1 is a ConfigError."""
     with pytest.raises(ConfigError):

@@ -172,6 +172,62 @@ async def test_probe_of_removed_instance_is_ignored() -> None:
     assert events == []
 
 
+def _states(registry: ServiceRegistry, name: str) -> dict[str, str]:
+    return {r["id"]: r["state"] for r in registry.stats()["services"][name]["instances"]}
+
+
+async def _two_primaries(registry: ServiceRegistry) -> ServiceInstance:
+    """orders and users each with an instance named 'primary'; orders' is returned."""
+    orders = ServiceInstance(id="primary", name="orders", url="http://127.0.0.1:9001")
+    users = ServiceInstance(id="primary", name="users", url="http://127.0.0.1:9101")
+    for inst in (orders, _inst(2), users, _inst(2, "users")):
+        assert (await registry.register(inst.name, inst)).is_success
+    return orders
+
+
+async def test_probes_of_a_same_id_in_another_service_do_not_reset_a_failure_streak() -> None:
+    """users/primary passing its probes does not keep a failing orders/primary up: an id
+    is unique only within its service."""
+    events: list[DiscoveryEvent] = []
+    registry = ServiceRegistry(clock=FakeClock(), hooks=[events.append])
+    await _two_primaries(registry)
+    for _ in range(3):  # unhealthy_threshold 3
+        registry.record_probe("orders", "primary", passed=False, status=503, error=None)
+        registry.record_probe("users", "primary", passed=True, status=200, error=None)
+    assert _states(registry, "orders")["primary"] == "down"
+    assert _states(registry, "users")["primary"] == "up"
+    assert "primary" not in {i.id for i in registry.instances("orders", available=True).value}
+    downs = [
+        (e.service, e.instance_id)
+        for e in events
+        if isinstance(e, InstanceStateChanged) and e.event == "down"
+    ]
+    assert downs == [("orders", "primary")]
+
+
+async def test_ejection_stays_within_the_service_of_the_failing_instance() -> None:
+    """Five 503s from orders/primary eject it and leave users/primary in rotation."""
+    registry = ServiceRegistry(clock=FakeClock())
+    orders_primary = await _two_primaries(registry)
+    for _ in range(5):
+        registry.record_call("orders", orders_primary, status=503, error=None, latency=0.01)
+    assert _states(registry, "orders")["primary"] == "ejected"
+    assert _states(registry, "users")["primary"] == "up"
+    assert "primary" in {i.id for i in registry.instances("users", available=True).value}
+
+
+async def test_success_of_a_same_id_in_another_service_does_not_reset_a_5xx_streak() -> None:
+    """A 200 from users/primary between orders/primary's 503s leaves orders' count alone."""
+    registry = ServiceRegistry(clock=FakeClock())
+    orders_primary = await _two_primaries(registry)
+    users_primary = registry.cluster("users").instances["primary"]  # type: ignore[union-attr]
+    for _ in range(4):
+        registry.record_call("orders", orders_primary, status=503, error=None, latency=0.01)
+    registry.record_call("users", users_primary, status=200, error=None, latency=0.01)
+    registry.record_call("orders", orders_primary, status=503, error=None, latency=0.01)
+    assert _states(registry, "orders")["primary"] == "ejected"
+
+
 async def test_raising_hook_does_not_break_registration() -> None:
     """A hook that raises is logged; the registration still succeeds."""
 

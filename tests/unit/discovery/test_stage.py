@@ -226,7 +226,7 @@ async def test_success_after_a_failure_streak_resets_it() -> None:
     stage = DiscoveryStage(registry)
     for status in [503] * 4 + [200] + [503] * 4:
         await stage(HttpRequest("GET", "service://orders/"), _answer(status))
-    record = registry.tracker.get("o0")
+    record = registry.tracker.get("o0", service="orders")
     assert record.ejected_until is None and record.consecutive_5xx == 4
 
 
@@ -236,7 +236,7 @@ async def test_successes_fill_the_failure_ratio_window() -> None:
     stage = DiscoveryStage(registry)
     for _ in range(6):
         await stage(HttpRequest("GET", "service://orders/"), _answer(200))
-    assert [len(registry.tracker.get(f"o{k}").window) for k in range(2)] == [3, 3]
+    assert [len(registry.tracker.get(f"o{k}", service="orders").window) for k in range(2)] == [3, 3]
 
 
 async def test_client_runs_the_stage_unguarded_and_names_it_when_it_raises() -> None:

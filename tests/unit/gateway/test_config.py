@@ -309,6 +309,8 @@ def test_registry_source_errors(registry: str, message: str) -> None:
                         "health": {"path": "health"}}]}, "probe path"),
         ({"clusters": [{"name": "c", "instances": [{"url": "http://h:1"}],
                         "health": {"path": "/h\r\nX: y"}}]}, "probe path"),
+        ({"clusters": [{"name": "c", "instances": [{"url": "http://h:1"}],
+                        "health": {"path": "/santé#top"}}]}, "probe path"),
     ],
 )  # fmt: skip
 def test_redis_url_and_probe_path_are_checked(patch: dict[str, Any], message: str) -> None:
