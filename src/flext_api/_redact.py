@@ -15,6 +15,7 @@ secrets the same way. Stdlib only on purpose: the client imports it without the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
@@ -62,6 +63,8 @@ DEFAULT_SENSITIVE_QUERY_PARAMS = frozenset(
         "x-amz-credential",
         "x-amz-security-token",
         "x-amz-signature",
+        # The API-key header's own name: the likeliest way to put a key in a query.
+        "x-api-key",
     }
 )
 """Query parameter names (lower case) whose values never reach a log."""
@@ -140,20 +143,57 @@ def redact_query(
     return escape_control("&".join(parts))
 
 
+# What an authority holds when it has no userinfo: a host (or an IP literal), a port.
+_HOST_PORT = re.compile(r"^(?:\[[0-9A-Fa-f:.]*\]|[^:@\[\]]*)(?::[0-9]*)?$")
+
+
+def _userinfo_end(rest: str) -> int:
+    """The index in ``rest`` (a URL after ``://``) of the ``@`` ending its userinfo, -1
+    when it has none.
+
+    A userinfo may hold an unencoded ``/``, ``?`` or ``#`` (base64 secrets and cloud keys
+    do): ``user:pa/ss@host`` then reads as host ``user``, port ``pa`` and path
+    ``/ss@host``. When what comes before the first such character is no host[:port] and
+    an ``@`` follows, that ``@`` ends the userinfo.
+    """
+    end = len(rest)
+    for delimiter in "/?#":
+        at = rest.find(delimiter)
+        if 0 <= at < end:
+            end = at
+    at = rest.rfind("@", 0, end)
+    if at != -1 or end == len(rest) or _HOST_PORT.match(rest[:end]):
+        return at
+    return rest.find("@", end)
+
+
+_USERINFO_IN_TEXT = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^\s/@]+@")
+
+
+def scrub_userinfo(text: str) -> str:
+    """``text`` (a library's error message) with the userinfo of every URL in it
+    replaced: stores and servers echo the endpoint they were given, password included.
+
+    >>> scrub_userinfo("error sending to http://ak:sk@127.0.0.1:9000/b: refused")
+    'error sending to http://[REDACTED]@127.0.0.1:9000/b: refused'
+    """
+    return _USERINFO_IN_TEXT.sub(rf"\1{REDACTED}@", text) if "@" in text else text
+
+
 def strip_url(url: str) -> str:
     """``url`` without userinfo, query string or fragment: enough to name a request in a
     repr or an error message, with nothing secret left to leak.
 
     >>> strip_url("https://u:pw@example.com/p?token=t#f")
     'https://example.com/p'
+    >>> strip_url("https://key:ab/cd+ef?gh@example.com/p")
+    'https://example.com/p'
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url.split("?", 1)[0]
-    rest = rest.split("?", 1)[0].split("#", 1)[0]
-    netloc, slash, path = rest.partition("/")
-    netloc = netloc.rsplit("@", 1)[-1]
-    return f"{scheme}://{netloc}{slash}{path}"
+    rest = rest[_userinfo_end(rest) + 1 :]
+    return f"{scheme}://{rest.split('?', 1)[0].split('#', 1)[0]}"
 
 
 def redact_url(url: str, sensitive_params: frozenset[str] = DEFAULT_SENSITIVE_QUERY_PARAMS) -> str:
@@ -168,6 +208,13 @@ def redact_url(url: str, sensitive_params: frozenset[str] = DEFAULT_SENSITIVE_QU
     # Escape first: urlsplit silently deletes CR, LF and TAB (bpo-43882), and the
     # result must show what was sent.
     url = escape_control(url)
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        end = _userinfo_end(rest)
+        if end != -1:
+            # Cut here, not by urlsplit: a userinfo holding '/', '?' or '#' would be read
+            # as the host, a port and a path, and shown.
+            url = f"{scheme}://x@{rest[end + 1 :]}"
     try:
         parts = urlsplit(url)
     except ValueError:  # unparsable (a bad IPv6 literal...): keep no userinfo or query
@@ -177,4 +224,5 @@ def redact_url(url: str, sensitive_params: frozenset[str] = DEFAULT_SENSITIVE_QU
     if at:
         netloc = f"{REDACTED}@{hostinfo}"
     query = redact_query(parts.query, sensitive_params) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    # No fragment: it is never sent, and OAuth's implicit flow puts tokens there.
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

@@ -15,13 +15,15 @@ non-loopback host.
 from __future__ import annotations
 
 import ipaddress
+import itertools
+import math
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from ._errors import ConfigError
-from ._syntax import sendable_header
+from ._syntax import sendable_header, split_config_url
 
 __all__ = [
     "AccessLogConfig",
@@ -40,11 +42,14 @@ _ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 # Prometheus client's default buckets, which are also OTel's advice for request duration.
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: an infinite timeout or interval breaks the arithmetic later (an
+    # infinite jwks_timeout made every JWT request a 500), as in the client's config.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _check_path(value: str) -> str:
@@ -74,13 +79,15 @@ class CorsConfig(_Frozen):
     @field_validator("allow_origins")
     @classmethod
     def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for origin in value:
-            if origin == "*":
-                continue
-            parts = urlsplit(origin)
-            if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path:
-                raise ValueError(f"origin must be scheme://host[:port] or '*': {origin!r}")
-        return tuple(origin.rstrip("/") for origin in value)
+        return tuple(origin if origin == "*" else _serialized_origin(origin) for origin in value)
+
+    # Each is sent in a preflight's header; a CR/LF in one would fail every preflight.
+    @field_validator("allow_headers", "expose_headers", "allow_methods")
+    @classmethod
+    def _tokens(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            sendable_header(name)
+        return value
 
     @model_validator(mode="after")
     def _no_wildcard_with_credentials(self) -> CorsConfig:
@@ -91,6 +98,32 @@ class CorsConfig(_Frozen):
                 "list the trusted origins instead"
             )
         return self
+
+
+def _serialized_origin(origin: str) -> str:
+    """``origin`` as a browser serializes it (RFC 6454 §6.2): scheme and host in lower
+    case, no default port, no trailing slash - the form the ``Origin`` header carries, so
+    ``https://App.Example.com:443/`` matches ``https://app.example.com``."""
+    message = f"origin must be scheme://host[:port] or '*': {origin!r}"
+    try:
+        parts = split_config_url(origin.rstrip("/"))
+        port = parts.port
+    except ValueError:
+        raise ValueError(message) from None
+    scheme = parts.scheme.lower()
+    plain = not (parts.path or parts.query or parts.fragment or "@" in parts.netloc)
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or not plain:
+        raise ValueError(message)
+    host = parts.hostname.lower()
+    if not host.isascii():  # browsers send an IDN host in its punycode form
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValueError(message) from None
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    suffix = "" if port is None or port == _DEFAULT_PORTS[scheme] else f":{port}"
+    return f"{scheme}://{host}{suffix}"
 
 
 class SecurityHeadersConfig(_Frozen):
@@ -228,8 +261,23 @@ class AuthConfig(_Frozen):
         """True when some JWT key source is configured."""
         return bool(self.jwt_secret or self.jwt_public_key or self.jwks_url)
 
+    # The realm is sent in every 401's WWW-Authenticate; a CR/LF would drop them all.
+    @field_validator("realm")
+    @classmethod
+    def _realm(cls, value: str) -> str:
+        sendable_header("WWW-Authenticate", value)
+        return value
+
     @model_validator(mode="after")
     def _secure(self) -> AuthConfig:
+        if self.jwt_public_key is not None and self.jwks_url is not None:
+            raise ConfigError(
+                "auth: jwt_public_key and jwks_url are both set; keep the one source of "
+                "signing keys this service should trust"
+            )
+        for name, key in self.api_keys.items():
+            if not key.get_secret_value():
+                raise ConfigError(f"auth.api_keys[{name!r}]: the key is empty")
         algorithms = self.algorithms
         if any(alg.lower() == "none" for alg in algorithms):
             raise ConfigError("auth.jwt_algorithms: 'none' is never accepted")
@@ -302,6 +350,27 @@ class MetricsConfig(_Frozen):
     @classmethod
     def _path(cls, value: str) -> str:
         return _check_path(value)
+
+    @field_validator("buckets", mode="before")
+    @classmethod
+    def _drop_inf_bucket(cls, value: object) -> object:
+        # The +Inf bucket is always there; a list ending in it (prometheus_client's
+        # Histogram.DEFAULT_BUCKETS) is taken without it rather than counted twice.
+        if isinstance(value, list | tuple) and value:
+            try:
+                last = float(value[-1])
+            except (TypeError, ValueError):
+                return value
+            if last == math.inf:
+                return tuple(value[:-1])
+        return value
+
+    @field_validator("buckets")
+    @classmethod
+    def _increasing(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(low >= high for low, high in itertools.pairwise(value)):
+            raise ValueError(f"bucket bounds must be strictly increasing: {value}")
+        return value
 
 
 class AccessLogConfig(_Frozen):
@@ -377,3 +446,22 @@ class ServerConfig(_Frozen):
         if value:  # "" turns the header off
             sendable_header(value)
         return value
+
+    # The probes and /metrics are answered by exact path before routing: one path for two
+    # of them would silently replace one.
+    @model_validator(mode="after")
+    def _distinct_probe_paths(self) -> ServerConfig:
+        health = self.health
+        if health.liveness_path == health.readiness_path:
+            raise ConfigError(
+                f"health.readiness_path: {health.readiness_path!r} is also health.liveness_path"
+            )
+        if self.metrics.enabled and self.metrics.path in (
+            health.liveness_path,
+            health.readiness_path,
+        ):
+            raise ConfigError(
+                f"metrics.path: {self.metrics.path!r} is also a health probe path; "
+                "give /metrics a path of its own"
+            )
+        return self

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import json
+import re
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
-from flext_api import create_fastapi_app
+from flext_api import FlextResult, create_fastapi_app
 from flext_api.middleware import (
     FlextApiMiddleware,
     FlextRequest,
@@ -17,6 +20,7 @@ from flext_api.middleware import (
     SecurityMiddleware,
 )
 from flext_api.middleware._security import MinuteCounter
+from flext_api.server import make_json_logger
 from tests.guides.conftest import Events
 from tests.server.helpers import serve
 
@@ -83,6 +87,12 @@ def test_unreadable_content_length_counts_as_zero() -> None:
 
 def _app(*middlewares: FlextApiMiddleware) -> FastAPI:
     app = create_fastapi_app()
+
+    # Not /health: the factory answers its probes before added middleware runs.
+    @app.get("/ping")
+    async def ping() -> dict[str, bool]:
+        return {"ok": True}
+
     for middleware in middlewares:
         app.add_middleware(middleware)
     return app
@@ -91,7 +101,7 @@ def _app(*middlewares: FlextApiMiddleware) -> FastAPI:
 async def test_base_hooks_pass_requests_through() -> None:
     """A middleware defining no hook changes nothing."""
     async with serve(_app(FlextApiMiddleware())) as client:
-        assert (await client.get("/health")).status_code == 200
+        assert (await client.get("/ping")).status_code == 200
 
 
 async def test_slow_requests_are_logged(events: Events) -> None:
@@ -101,9 +111,9 @@ async def test_slow_requests_are_logged(events: Events) -> None:
         slow_request_ms = -1.0
 
     async with serve(_app(Eager())) as client:
-        await client.get("/health")
+        await client.get("/ping")
     (slow,) = events.named("Slow request detected")
-    assert slow["path"] == "/health"
+    assert slow["path"] == "/ping"
 
 
 async def test_security_base_accepts_a_json_post() -> None:
@@ -120,3 +130,49 @@ async def test_security_base_accepts_a_json_post() -> None:
 
     async with serve(app) as client:
         assert (await client.post("/orders", json={"a": 1})).status_code == 200
+
+
+async def test_performance_middleware_uses_the_factory_request_id() -> None:
+    """Under the factory the middleware's ID is the validated one: an unchecked inbound
+    value is never echoed, and header, problem body, access log and hooks agree."""
+    stream = io.StringIO()
+    app = create_fastapi_app(logger=make_json_logger(stream))
+    seen: list[str] = []
+
+    class Watching(PerformanceMonitoringMiddleware):
+        async def process_request(self, request: FlextRequest) -> FlextResult[dict[str, Any]]:
+            result = await super().process_request(request)
+            seen.append(request.request_id)
+            return result
+
+    app.add_middleware(Watching())
+    forged = '<script>x</script> "q"'
+    async with serve(app) as client:
+        response = await client.get("/missing", headers={"X-Request-ID": forged})
+    (sent,) = response.headers.get_list("x-request-id")
+    (timing,) = response.headers.get_list("x-response-time")
+    access = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert sent != forged
+    assert timing.endswith("ms")
+    assert response.json()["request_id"] == sent
+    assert [r["request_id"] for r in access if r.get("event") == "request"] == [sent]
+    assert seen == [sent]
+
+
+@pytest.mark.parametrize(
+    ("inbound", "kept"), [("req-1", True), ("<b>x</b>", False), ("a" * 129, False)]
+)
+async def test_performance_middleware_alone_validates_inbound_ids(inbound: str, kept: bool) -> None:
+    """Without the factory an inbound X-Request-ID is kept only if it passes the factory's rule."""
+    app = FastAPI()
+    app.add_middleware(PerformanceMonitoringMiddleware())
+
+    @app.get("/ping")
+    async def ping() -> dict[str, bool]:
+        return {"ok": True}
+
+    async with serve(app, lifespan=False) as client:
+        response = await client.get("/ping", headers={"X-Request-ID": inbound})
+    (sent,) = response.headers.get_list("x-request-id")
+    assert (sent == inbound) is kept
+    assert re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", sent)

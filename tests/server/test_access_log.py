@@ -54,6 +54,19 @@ async def test_query_secrets_are_redacted(build: Build, log_stream: io.StringIO)
     )
 
 
+async def test_api_key_header_name_in_the_query_is_redacted(
+    build: Build, log_stream: io.StringIO
+) -> None:
+    """?X-API-Key=... (the key header's own name, any case, percent-encoded or not) is
+    ignored by auth and never logged."""
+    async with serve(build()) as client:
+        await client.get("/health?X-API-Key=live-1&x-api-key=live-2&X%2DApi%2DKey=live-3&p=1")
+    [record] = records(log_stream)
+    assert record["query"] == (
+        "X-API-Key=[REDACTED]&x-api-key=[REDACTED]&X%2DApi%2DKey=[REDACTED]&p=1"
+    )
+
+
 async def test_headers_logged_redacted_when_enabled(build: Build, log_stream: io.StringIO) -> None:
     """log_headers records headers with credentials (and configured names) redacted."""
     config = ServerConfig(

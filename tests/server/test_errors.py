@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx2
 import pytest
@@ -11,9 +11,11 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 from starlette.responses import StreamingResponse
 
+from flext_api import ErrorCode, FlextResult
 from flext_api.server.middleware import ErrorMiddleware
 from tests.server.conftest import Build
 from tests.server.helpers import problem, records, serve
+from tests.server.live import LiveServer, raw_http, response_headers, wait_for_records
 
 SECRET = "db-password-hunter2"
 
@@ -155,3 +157,69 @@ async def test_http_exception_escaping_the_app_keeps_status(log_stream: io.Strin
         response = await client.get("/x")
     assert (response.status_code, response.headers["x-why"]) == (409, "dup")
     assert problem(response)["detail"] == "conflict"
+
+
+class _Order(BaseModel):
+    """A JSON body whose string a client controls."""
+
+    sku: str
+
+
+def _quoting_app(build: Build) -> FastAPI:
+    app = build()
+
+    @app.post("/missing")
+    async def missing(order: _Order) -> None:
+        raise HTTPException(404, f"unknown sku {order.sku}")
+
+    @app.post("/invalid")
+    async def invalid(order: _Order) -> FlextResult[int]:
+        return FlextResult.fail(f"unknown sku {order.sku}", code=ErrorCode.INVALID_REQUEST)
+
+    @app.post("/bug")
+    async def bug(order: _Order) -> None:
+        raise ValueError(f"cannot price sku {order.sku}")
+
+    return app
+
+
+# Valid JSON: "\ud800" is an escape JSON allows, which decodes to a lone surrogate.
+_SURROGATE_BODY = b'{"sku": "ab\\ud800"}'
+
+
+@pytest.mark.parametrize(("path", "status"), [("/missing", 404), ("/invalid", 400), ("/bug", 500)])
+async def test_lone_surrogate_in_an_error_message_keeps_the_problem(
+    build: Build, log_stream: io.StringIO, path: str, status: int
+) -> None:
+    """A message quoting a client's lone surrogate still gives the intended problem
+    document, with the surrogate escaped and the request ID."""
+    async with serve(_quoting_app(build)) as client:
+        response = await client.post(
+            path, content=_SURROGATE_BODY, headers={"Content-Type": "application/json"}
+        )
+    body = problem(response)
+    assert (response.status_code, body["request_id"]) == (status, response.headers["x-request-id"])
+    if status < 500:
+        assert body["detail"] == "unknown sku ab\\ud800"
+    else:
+        assert len(records(log_stream, "unhandled exception")) == 1
+
+
+def test_lone_surrogate_in_a_crash_is_logged_over_uvicorn(
+    build: Build, log_stream: io.StringIO, live: Callable[[FastAPI], LiveServer]
+) -> None:
+    """Over a real socket, a handler bug quoting a lone surrogate is a problem+json 500
+    and one 'unhandled exception' record holding the escaped text."""
+    server = live(_quoting_app(build))
+    body = _SURROGATE_BODY
+    raw = raw_http(
+        server.port,
+        b"POST /bug HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body),
+    )
+    status, headers = response_headers(raw)
+    assert (status, dict(headers)["content-type"]) == (500, "application/problem+json")
+    logged = wait_for_records(log_stream, 1)
+    crashes = [r for r in logged if r.get("event") == "unhandled exception"]
+    assert len(crashes) == 1
+    assert "cannot price sku ab\\ud800" in crashes[0]["exception"]

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import io
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from flext_api import ServerConfig
 from flext_api._server_config import HealthConfig
 from flext_api.server import create_fastapi_app, make_json_logger
-from flext_api.server._health import ReadinessChecks
+from flext_api.server._health import ReadinessCheck, ReadinessChecks
 from tests.server.conftest import Build
 from tests.server.helpers import records, serve
+from tests.server.live import LiveServer, raw_http, response_headers, wait_for_records
 
 
 async def _ok() -> bool:
@@ -108,6 +112,72 @@ async def test_check_ignoring_cancellation_does_not_hold_probe() -> None:
     assert checks._stragglers == set()
 
 
+async def _cancelled() -> bool:
+    # What a closing pool's ping does: await a future another task cancels.
+    future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(future.cancel)
+    return await future
+
+
+def _sync_down() -> bool:
+    return False
+
+
+def _sync_up() -> bool:
+    return True
+
+
+class _NoClientYet:
+    client: Any = None
+
+
+@pytest.mark.parametrize(
+    ("check", "output"),
+    [
+        (_cancelled, "error"),
+        (_sync_down, "unhealthy"),
+        (lambda: _NoClientYet.client.ping(), "error"),
+    ],
+    ids=["ends-cancelled", "sync-false", "raises-before-awaitable"],
+)
+async def test_any_failing_check_is_503_not_500(
+    build: Build, log_stream: io.StringIO, check: ReadinessCheck, output: str
+) -> None:
+    """A check ending cancelled, a sync one returning False or one raising before it
+    makes a coroutine is a failed check: 503 with the others still reported."""
+    app = build(readiness_checks={"ok": _ok, "db": check})
+    async with serve(app) as client:
+        response = await client.get("/ready")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {
+        "ok": [{"status": "pass"}],
+        "db": [{"status": "fail", "output": output}],
+    }
+
+
+async def test_sync_check_passes(build: Build) -> None:
+    """A plain function returning True is a passing check (add() accepts it)."""
+    app = build(readiness_checks={"db": _sync_up})
+    app.state.flext.add_readiness_check("cache", lambda: _ok())
+    async with serve(app) as client:
+        response = await client.get("/ready")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"db": [{"status": "pass"}], "cache": [{"status": "pass"}]}
+
+
+def test_cancelled_check_over_uvicorn_is_logged_503(
+    build: Build, log_stream: io.StringIO, live: Callable[[FastAPI], LiveServer]
+) -> None:
+    """Over a real socket a cancelled check gives a 503 health document, logged as 503."""
+    server = live(build(readiness_checks={"db": _cancelled}))
+    raw = raw_http(server.port, b"GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    status, headers = response_headers(raw)
+    assert (status, dict(headers)["content-type"]) == (503, "application/health+json")
+    access = [r for r in wait_for_records(log_stream, 1) if r.get("event") == "request"]
+    assert [r["status"] for r in access] == [503]
+    assert records(log_stream, "readiness check failed")[0]["check"] == "db"
+
+
 async def test_not_ready_before_startup(build: Build) -> None:
     """Without start-up (no lifespan) /ready is 503 "starting"."""
     async with serve(build(), lifespan=False) as client:
@@ -133,7 +203,7 @@ def test_duplicate_or_invalid_checks_rejected() -> None:
     app = create_fastapi_app(logger=make_json_logger(io.StringIO()), readiness_checks={"db": _ok})
     with pytest.raises(ValueError, match="already registered"):
         app.state.flext.add_readiness_check("db", _ok)
-    with pytest.raises(TypeError, match="async callable"):
+    with pytest.raises(TypeError, match="must be a callable"):
         app.state.flext.add_readiness_check("x", "not callable")
 
 

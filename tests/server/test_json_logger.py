@@ -120,3 +120,17 @@ def test_repr() -> None:
     """The repr names the level and the bound context."""
     log = make_json_logger(io.StringIO(), name="svc").bind(x=1)
     assert repr(log) == "<JsonLogger level=info context={'logger_name': 'svc', 'x': 1}>"
+
+
+def test_lone_surrogates_are_escaped_not_fatal() -> None:
+    """A lone surrogate in a field, a str() of an odd value or a traceback is written as
+    the text \\ud800: the record is written, never lost to an encoding error."""
+    stream = io.StringIO()
+    try:
+        raise ValueError("cannot price sku ab\ud800")
+    except ValueError as exc:
+        error = exc
+    make_json_logger(stream).error("unhandled exception", exc_info=error, sku="ab\ud800")
+    (record,) = _records(stream)
+    assert record["sku"] == "ab\\ud800"
+    assert "cannot price sku ab\\ud800" in record["exception"]

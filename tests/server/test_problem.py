@@ -93,3 +93,11 @@ def test_problem_body_members_cannot_be_overridden() -> None:
 def test_problem_body_unknown_status_title() -> None:
     """A status without an HTTP phrase still gets a title."""
     assert orjson.loads(problem_body(599))["title"] == "Error"
+
+
+def test_problem_body_escapes_a_lone_surrogate() -> None:
+    """A client's lone surrogate in a detail or extension is written as the text \\ud800."""
+    body = orjson.loads(
+        problem_body(404, detail="unknown sku ab\ud800", extensions={"errors": ["x\udfff"]})
+    )
+    assert (body["detail"], body["errors"]) == ("unknown sku ab\\ud800", ["x\\udfff"])

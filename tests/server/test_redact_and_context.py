@@ -20,7 +20,9 @@ from flext_api._redact import (
     redact_headers,
     redact_query,
     redact_url,
+    scrub_userinfo,
     sensitive_names,
+    strip_url,
 )
 
 
@@ -74,8 +76,21 @@ def test_redact_query() -> None:
 
 def test_redact_url() -> None:
     """Userinfo (a lone token too) and sensitive parameters are removed from URLs."""
-    assert redact_url("https://u:pw@h.example/p?token=t&page=2#f") == (
-        f"https://{REDACTED}@h.example/p?token={REDACTED}&page=2#f"
+    # The fragment goes too: never sent, and OAuth's implicit flow puts tokens there.
+    assert redact_url("https://u:pw@h.example/p?token=t&page=2#access_token=s") == (
+        f"https://{REDACTED}@h.example/p?token={REDACTED}&page=2"
+    )
+    # A userinfo holding '/', '?' or '#' (base64 secrets, cloud keys) read as
+    # host 'u', port 'ab' and a path by urlsplit: cut at its '@' all the same.
+    for url in ("https://u:ab/cd@h.example/p", "https://u:ab?cd@h.example/p"):
+        assert redact_url(url) == f"https://{REDACTED}@h.example/p"
+        assert strip_url(url) == "https://h.example/p"
+    # An '@' in the path or query of a URL without userinfo is no userinfo.
+    assert strip_url("http://h.example:8080/users/a@b.com?e=c@d") == (
+        "http://h.example:8080/users/a@b.com"
+    )
+    assert scrub_userinfo("sending to http://ak:sk@127.0.0.1:9/b failed") == (
+        f"sending to http://{REDACTED}@127.0.0.1:9/b failed"
     )
     assert redact_url("https://ghp_secret@h.example/p") == f"https://{REDACTED}@h.example/p"
     assert redact_url("http://h/\x1b[2J") == "http://h/\\x1b[2J"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
@@ -10,7 +11,8 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from flext_api import ErrorCode, FlextApiError, FlextResult
-from flext_api.server import FlextRoute, result_response
+from flext_api._context import request_context
+from flext_api.server import FlextRoute, error_response, result_response
 from tests.server.conftest import Build
 from tests.server.helpers import problem, records, serve
 
@@ -148,4 +150,40 @@ async def test_result_response_helper(build: Build) -> None:
     assert as_is.text == "as is"
     assert problem(failed) | {"detail": "bad id"} == problem(failed)
     assert (problem(failed)["instance"], problem(failed)["request_id"]) == ("/fail", "rid")
-    assert (bare.status_code, problem(bare)["instance"]) == (503, None)
+    assert (bare.status_code, problem(bare)["instance"]) == (503, "/fail-bare")
+    assert problem(bare)["request_id"] == bare.headers["x-request-id"]
+
+
+async def test_result_response_without_request_logs_the_5xx_cause(
+    build: Build, log_stream: io.StringIO
+) -> None:
+    """Without request=, a 5xx cause is still logged and the problem has the request ID
+    and path, as for an annotated FlextResult route."""
+    app = build()
+
+    @app.get("/bill")
+    async def bill() -> Response:
+        failed: FlextResult[int] = FlextResult.fail(
+            "connect to billing-db.internal:5432 refused", code=ErrorCode.CONNECT_ERROR
+        )
+        return result_response(failed)
+
+    async with serve(app) as client:
+        response = await client.get("/bill", headers={"X-Request-ID": "rid-7"})
+    body = problem(response)
+    assert (response.status_code, body["request_id"], body["instance"]) == (502, "rid-7", "/bill")
+    assert "billing-db" not in response.text
+    assert int(response.headers["content-length"]) == len(response.content)
+    [logged] = records(log_stream, "handler failed")
+    assert (logged["error"], logged["request_id"]) == (
+        "connect to billing-db.internal:5432 refused",
+        "rid-7",
+    )
+
+
+def test_error_response_without_scope_reads_the_request_context() -> None:
+    """Built outside a handler's scope, the problem body takes the context's request ID."""
+    error = FlextApiError("bad", code=ErrorCode.INVALID_REQUEST)
+    with request_context("ctx-1"):
+        body = json.loads(bytes(error_response(error).body))
+    assert (body["request_id"], body["status"]) == ("ctx-1", 400)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from fastapi import FastAPI
+from starlette.requests import Request
 
 from flext_api import ServerConfig
 from flext_api.server.middleware._trusted_host import host_allowed
 from tests.server.conftest import Build
 from tests.server.helpers import problem, serve
+from tests.server.live import LiveServer, raw_http, response_headers
+
+Live = Callable[[FastAPI], LiveServer]
 
 CONFIG = ServerConfig(allowed_hosts=("api.example.com", "*.internal.example", "127.0.0.1"))
 
@@ -76,3 +83,43 @@ def test_empty_allowed_hosts_rejected() -> None:
     """An empty list is a config error ('*' means any)."""
     with pytest.raises(ValueError, match="at least one host"):
         ServerConfig(allowed_hosts=())
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.com/.internal.example",
+        "evil.com#.internal.example",
+        "evil.com?.internal.example",
+        "evil.com\\.internal.example",
+        "user@evil.com.internal.example",
+        "a b.internal.example",
+        "evil.com..internal.example",
+        "svc.internal.example:8000/x",
+    ],
+)
+def test_host_that_is_not_host_port_is_refused(host: str) -> None:
+    """A Host that is not host[:port] never matches a wildcard, whatever it ends with."""
+    assert not host_allowed(host, frozenset(), (".internal.example",))
+
+
+def test_wildcard_refuses_smuggled_host_live(build: Build, live: Live) -> None:
+    """Over a real socket, 'evil.com/.example.com' is a 400 problem, not a subdomain."""
+    app = build(ServerConfig(allowed_hosts=("*.example.com",)))
+
+    @app.get("/link")
+    async def link(request: Request) -> dict[str, str]:
+        return {"link": f"https://{request.headers['host']}/reset"}
+
+    server = live(app)
+    for host in ("evil.com/.example.com", "evil.com#.example.com", "evil.com?.example.com"):
+        raw = raw_http(
+            server.port, f"GET /link HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+        )
+        status, headers = response_headers(raw)
+        assert status == 400, host
+        assert ("content-type", "application/problem+json") in headers
+    ok = raw_http(
+        server.port, b"GET /link HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n"
+    )
+    assert response_headers(ok)[0] == 200

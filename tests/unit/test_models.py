@@ -52,6 +52,7 @@ def test_headers_equality() -> None:
         ("X-Bad", "a\x00b"),
         ("Bad Name", "v"),
         ("Bad\r\nName", "v"),
+        ("X-Trailing-LF\n", "v"),
         ("", "v"),
     ],
 )

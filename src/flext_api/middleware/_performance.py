@@ -1,8 +1,12 @@
 """``PerformanceMonitoringMiddleware``: time each request, tag the response, flag slow ones.
 
-By default it stamps ``request.start_time`` and ``request.request_id`` (an incoming
-``X-Request-ID`` is kept), and on the way out adds ``X-Response-Time`` and
-``X-Request-ID`` and logs ``"Slow request detected"`` past :attr:`slow_request_ms`.
+By default it stamps ``request.start_time`` and ``request.request_id`` - the request's one
+ID: in an app of :func:`~flext_api.server.create_fastapi_app` the ID the factory validated
+(the one in its log and problem bodies); elsewhere an incoming ``X-Request-ID`` that
+passes the same check (``[A-Za-z0-9._:-]{1,128}``, once), else a new one - and on the
+way out adds ``X-Response-Time`` and ``X-Request-ID`` (in a factory app its own headers
+replace these, so each is sent once) and logs ``"Slow request detected"`` past
+:attr:`slow_request_ms`.
 Subclasses (the FLEXT guide's ``DetailedPerformanceMiddleware``) override either hook
 to report to their own metrics client. The app factory already measures every request
 for Prometheus (``/metrics``); this class is for what a team adds on top.
@@ -11,10 +15,12 @@ for Prometheus (``/metrics``); this class is for what a team adds on top.
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any, ClassVar
 
+from .._context import get_request_id
 from .._result import FlextResult
+from ..server._asgi import REQUEST_ID_KEY
+from ..server.middleware._request_id import REQUEST_ID_PATTERN, new_request_id
 from ._base import FlextApiMiddleware, FlextRequest, FlextResponse
 
 __all__ = ["PerformanceMonitoringMiddleware"]
@@ -29,7 +35,7 @@ class PerformanceMonitoringMiddleware(FlextApiMiddleware):
     async def process_request(self, request: FlextRequest) -> FlextResult[dict[str, Any]]:
         """Stamp the start time and the request id."""
         request.start_time = time.time()
-        request.request_id = request.headers.get("X-Request-ID") or str(uuid.uuid4())
+        request.request_id = _request_id(request)
         return FlextResult.ok({})
 
     async def process_response(
@@ -49,3 +55,14 @@ class PerformanceMonitoringMiddleware(FlextApiMiddleware):
                 method=request.method,
             )
         return FlextResult.ok({})
+
+
+def _request_id(request: FlextRequest) -> str:
+    """The request's one ID (see module docstring); never an unchecked inbound value."""
+    known = request.scope.get(REQUEST_ID_KEY) or get_request_id()
+    if isinstance(known, str):
+        return known
+    inbound = request.headers.getlist("X-Request-ID")
+    if len(inbound) == 1 and REQUEST_ID_PATTERN.fullmatch(inbound[0].encode("latin-1")):
+        return inbound[0]
+    return new_request_id()

@@ -18,7 +18,11 @@ The whole middleware stack is assembled here, in one list, outermost first::
 
 Cheap refusals (host, rate, size, type) sit inside the observed pass so they are logged,
 measured and carry every header; everything that decorates responses is that pass or
-sits outside them, so their problem responses are decorated too. The concerns of the two
+sits outside them, so their problem responses are decorated too. Middleware the user
+adds (``app.add_middleware(...)``, ``@app.middleware("http")``) goes *inside* this stack,
+between the request gate and FastAPI's exception handlers (Starlette would put it
+outside, where its refusals and crashes miss the request ID, the headers and the log):
+:class:`_FlextFastAPI` orders the list when Starlette builds the stack. The concerns of the two
 passes were twelve middlewares; fused, a request costs two frames and one ``send``
 wrapper for all of them (``bench/server.py`` measures the stack against bare FastAPI).
 """
@@ -33,6 +37,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flext_api._clock import Clock
 from flext_api._config import FlextApiConfig
@@ -45,7 +50,7 @@ from flext_api._redact import (
 from flext_api._server_config import ServerConfig
 from flext_api.composition import AppPluginManager, EventBus, FlextContainer
 
-from ._auth import Authenticator
+from ._auth import API_KEY_HEADER, Authenticator
 from ._composition import wire_composition
 from ._handlers import flext_error_handler, http_exception_handler, validation_exception_handler
 from ._health import ReadinessCheck, liveness, readiness
@@ -129,7 +134,10 @@ def create_fastapi_app(
         state.add_readiness_check(name, check)
 
     docs = config.docs_enabled
-    app = FastAPI(
+    own_middleware = build_middleware(
+        config, state, slow_requests=_slow_requests(state, slow_request_threshold, clock)
+    )
+    app = _FlextFastAPI(
         title=config.title,
         version=config.version,
         description=config.description,
@@ -138,14 +146,18 @@ def create_fastapi_app(
         redoc_url=config.redoc_url if docs else None,
         openapi_url=config.openapi_url if docs else None,
         lifespan=make_lifespan(state, lifespan),
-        middleware=build_middleware(
-            config, state, slow_requests=_slow_requests(state, slow_request_threshold, clock)
-        ),
+        middleware=own_middleware,
         exception_handlers={
             HTTPException: http_exception_handler,
             RequestValidationError: validation_exception_handler,
             FlextApiError: flext_error_handler,
         },
+    )
+    app.flext_middleware = tuple(own_middleware)
+    app.flext_owned_headers = frozenset(
+        name.lower().encode("latin-1")
+        for name in (config.request_id_header, config.response_time_header)
+        if name
     )
     app.router.route_class = FlextRoute
     app.state.flext = state
@@ -161,6 +173,58 @@ def create_fastapi_app(
         event_bus=event_bus,
     )
     return app
+
+
+class _FlextFastAPI(FastAPI):
+    """A FastAPI app whose factory stack stays outermost (see module docstring).
+
+    ``add_middleware`` inserts at the front of ``user_middleware``, outside everything
+    listed so far; when the stack is built, the factory's entries still in the list are
+    moved back in front, in their order, and the user's follow in theirs, behind a thin
+    layer dropping the request-ID and timing headers they set (the observed pass adds
+    its own: one ID per request, the one in the log). Without user middleware the stack
+    is exactly the factory's: nothing is added to a request.
+    """
+
+    flext_middleware: tuple[Middleware, ...] = ()
+    flext_owned_headers: frozenset[bytes] = frozenset()
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """Starlette's stack with the factory's middleware around the user's."""
+        listed = self.user_middleware
+        own = {id(entry) for entry in self.flext_middleware}
+        users = [entry for entry in listed if id(entry) not in own]
+        ours = [entry for entry in listed if id(entry) in own]
+        if users and self.flext_owned_headers:
+            ours.append(Middleware(_DropOwnedHeaders, names=self.flext_owned_headers))
+        self.user_middleware = ours + users
+        try:
+            return super().build_middleware_stack()
+        finally:
+            self.user_middleware = listed
+
+
+class _DropOwnedHeaders:
+    """Drop the headers the observed pass owns from what the user's middleware sends."""
+
+    def __init__(self, app: ASGIApp, *, names: frozenset[bytes]) -> None:
+        self.app = app
+        self._names = names
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        names = self._names
+
+        async def dropping_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers") or ()
+                if any(name.lower() in names for name, _ in headers):
+                    message["headers"] = [h for h in headers if h[0].lower() not in names]
+            await send(message)
+
+        await self.app(scope, receive, dropping_send)
 
 
 def _slow_requests(
@@ -216,8 +280,9 @@ def build_middleware(
         AccessLogger(
             state.logger,
             sensitive_headers=sensitive_names(DEFAULT_SENSITIVE_HEADERS, log.redact_headers),
+            # A key sent as ?X-API-Key=... is ignored by auth, and must not be logged.
             sensitive_query_params=sensitive_names(
-                DEFAULT_SENSITIVE_QUERY_PARAMS, log.redact_query_params
+                DEFAULT_SENSITIVE_QUERY_PARAMS, (API_KEY_HEADER, *log.redact_query_params)
             ),
             log_headers=log.log_headers,
             skip_paths=frozenset(log.skip_paths),

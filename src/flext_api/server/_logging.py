@@ -17,8 +17,9 @@ processors, another renderer) passes its own structlog logger to the factory.
 - ``exc_info`` (an exception, a ``sys.exc_info()`` tuple or true for the current one)
   becomes an ``exception`` field with the formatted traceback; ``exception()`` sets it;
 - values orjson cannot encode are written as ``str(value)``, so an odd value (a UUID, a
-  Decimal) never turns a log call into a crash; JSON escapes CR/LF inside strings, so a
-  record is always exactly one line.
+  Decimal) never turns a log call into a crash, and a lone surrogate (a client's
+  ``"\\ud800"`` quoted in a message or a traceback) is written as the text ``\\ud800``;
+  JSON escapes CR/LF inside strings, so a record is always exactly one line.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from typing import Any, TextIO
 
 import orjson
 from structlog.contextvars import STRUCTLOG_KEY_PREFIX
+
+from ._json import dumps
 
 __all__ = ["JsonLogger", "make_json_logger"]
 
@@ -159,7 +162,7 @@ class JsonLogger:
             text = _exc_text(record.pop("exc_info"))
             if text is not None:
                 record["exception"] = text
-        line = orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
+        line = dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
         stream = sink.stream
         stream.write(line.decode())
         stream.flush()

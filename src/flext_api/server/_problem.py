@@ -17,13 +17,14 @@ from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
-import orjson
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
+from flext_api._context import get_request_id
 from flext_api._errors import ErrorCode, FlextApiError
 
 from ._asgi import REQUEST_ID_KEY
+from ._json import dumps
 
 __all__ = [
     "PROBLEM_JSON",
@@ -94,7 +95,7 @@ def problem_body(
         instance=instance,
         request_id=request_id,
     )
-    return orjson.dumps(document)
+    return dumps(document)  # a client's lone surrogate in ``detail`` must not crash this
 
 
 def problem_response(
@@ -109,7 +110,8 @@ def problem_response(
 ) -> Response:
     """A problem+json :class:`~starlette.responses.Response`.
 
-    ``scope`` (``request.scope``) fills ``instance`` with the path and ``request_id``.
+    ``scope`` (``request.scope``) fills ``instance`` with the path and ``request_id``;
+    without it, ``request_id`` is the current request's (:func:`get_request_id`).
     """
     body = problem_body(
         status,
@@ -117,7 +119,7 @@ def problem_response(
         detail=detail,
         type_=type_,
         instance=scope.get("path") if scope is not None else None,
-        request_id=scope.get(REQUEST_ID_KEY) if scope is not None else None,
+        request_id=scope.get(REQUEST_ID_KEY) if scope is not None else get_request_id(),
         extensions=extensions,
     )
     return Response(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)

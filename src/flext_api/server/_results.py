@@ -6,7 +6,9 @@ Two ways, pick one per route:
   default route class) documents ``Item`` as the response model and unwraps the result,
   so a success is serialized as usual and a failure becomes the problem response of its
   :class:`~flext_api.FlextApiError`;
-- or return ``result_response(result)`` from any route.
+- or return ``result_response(result)`` from any route (``request=`` is optional: the
+  problem response takes the path and request ID of the request it answers, and a 5xx
+  cause is logged, either way).
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ def result_response(
 ) -> Response:
     """The success value as JSON (a ``Response`` value is returned as is), or the problem.
 
-    Pass ``request`` to fill the problem's ``instance`` and ``request_id``.
+    The problem's ``instance`` and ``request_id`` are the request's, and a 5xx cause is
+    logged, with or without ``request`` (without it, they are filled in when the
+    response is sent).
     """
     error = result.exception
     if error is not None:

@@ -34,6 +34,7 @@ from obstore import exceptions as obs_errors
 from .._clock import Clock
 from .._config import RetryConfig
 from .._errors import ErrorCode, FlextApiError
+from .._redact import scrub_userinfo
 from ..resilience import RetryPolicy
 from ._driver import PutMode, StoreBackend
 from ._types import ByteStream, FileInfo, ListPage, Source
@@ -317,7 +318,9 @@ def translate(exc: Exception, what: str, key: str) -> FlextApiError:
             code = ErrorCode.CONNECT_ERROR
         elif _TIMEOUT.search(text):
             code = ErrorCode.READ_TIMEOUT
-    first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    first_line = (
+        scrub_userinfo(text.strip().splitlines()[0]) if text.strip() else type(exc).__name__
+    )
     error = FlextApiError.from_code(code, f"{what} failed: {first_line}", details=details)
     error.__cause__ = exc
     return error

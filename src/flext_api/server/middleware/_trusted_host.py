@@ -3,7 +3,9 @@
 Hand-written rather than Starlette's ``TrustedHostMiddleware`` so the refusal is a
 problem document like every other error here. Patterns: an exact name, ``*.example.com``
 (any subdomain, not the apex) or ``*`` (anything; the factory then skips this layer).
-A ``Host`` whose port is not a number (``api.example.com:x``, ``[::1]junk``) is refused.
+A ``Host`` that is not ``host[:port]`` is refused before any pattern is tried: a port
+that is not a number (``api.example.com:x``, ``[::1]junk``), or a name holding anything
+but letters, digits, ``-``, ``_`` and dots (``evil.com/.example.com``, ``a b.example.com``).
 ``exempt_paths`` (the health endpoints, by default) are answered whatever the ``Host``:
 orchestrator probes address the pod by IP.
 """
@@ -20,22 +22,19 @@ from .._problem import send_problem
 __all__ = ["TrustedHostMiddleware", "host_allowed"]
 
 
-_PORT = re.compile(r"(?::[0-9]*)?")
+# RFC 9110 §7.2 Host = uri-host [":" port]: a DNS-style name (letters, digits, "-", and
+# "_" for internal service names; non-empty labels, an optional trailing dot) or a
+# bracketed IPv6 literal, then an optional numeric port. Anything else - "/", "#", "?",
+# "\\", "@", spaces, an empty label - is not a host name: refused before any pattern
+# matches, or ``evil.com/.example.com`` would pass for a subdomain of ``example.com``.
+_HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?)(?::[0-9]*)?")
 
 
 def _hostname(host: str) -> str | None:
-    """The name part of a ``Host`` value; None when what follows it is not a port."""
-    if host.startswith("["):  # [::1]:8000
-        end = host.find("]") + 1
-        if not end:
-            return None
-        name, port = host[:end], host[end:]
-    elif host.count(":") == 1:
-        name, colon, digits = host.partition(":")
-        port = colon + digits
-    else:
-        name, port = host, ""
-    return name if _PORT.fullmatch(port) else None
+    """The name part of a lower-cased ``Host`` value, trailing dot removed; None when
+    the value is not ``host[:port]``."""
+    match = _HOST.fullmatch(host)
+    return match.group(1).rstrip(".") if match is not None else None
 
 
 def host_allowed(host: str, exact: frozenset[str], suffixes: tuple[str, ...]) -> bool:
@@ -43,7 +42,6 @@ def host_allowed(host: str, exact: frozenset[str], suffixes: tuple[str, ...]) ->
     name = _hostname(host.lower())
     if name is None:
         return False
-    name = name.rstrip(".")
     return name in exact or (bool(suffixes) and name.endswith(suffixes))
 
 
