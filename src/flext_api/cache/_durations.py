@@ -1,14 +1,15 @@
-"""Duration and size arguments: seconds (``float``/``int`` or ``timedelta``), counts (``int``)."""
+"""Cache arguments: durations (seconds or ``timedelta``), counts (``int``), sets of names (tags)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import TypeAlias
 
 from .._numbers import is_int, is_real
 
-__all__ = ["Duration", "to_count", "to_seconds"]
+__all__ = ["Duration", "to_count", "to_names", "to_seconds"]
 
 Duration: TypeAlias = "float | int | timedelta"
 
@@ -44,3 +45,22 @@ def to_count(value: object, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
     return value
+
+
+def to_names(values: Iterable[str], name: str) -> frozenset[str]:
+    """``values`` (tags, header names) as a set of str; ``TypeError`` for one str or a non-str.
+
+    ``tags="users"`` would otherwise be taken letter by letter (``{"u", "s", "e", "r"}``)
+    and nothing would ever be invalidated by ``invalidate_tag("users")``. As
+    ``FlextApiCache.get_many("abc")`` does, one str is refused rather than guessed at.
+    """
+    if isinstance(values, str | bytes):
+        raise TypeError(
+            f"{name} must be an iterable of str, not one {type(values).__name__}: "
+            f"write {name}=[{values!r}]"
+        )
+    names = frozenset(values)
+    for value in names:
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must hold str, got {type(value).__name__} {value!r:.80}")
+    return names

@@ -6,8 +6,10 @@
     await cache.set("user:1", {"name": "Ada"})
     await cache.get("user:1")          # {'name': 'Ada'}
 
-Values are ``bytes`` or JSON-serializable (orjson); anything else is a ``TypeError`` at
-``set`` naming the key and the type. Every entry carries its own expiry. Backends are
+Values are ``bytes`` or plain JSON data (dict with str keys, list, tuple, str, int,
+float, bool, None); anything else - a datetime, UUID, Enum member or dataclass too, which
+would come back as a str or a dict - is a ``TypeError`` at ``set`` naming the key and
+the type (see :mod:`._codec`). Every entry carries its own expiry. Backends are
 classes behind :class:`CacheBackend`, chosen by name; :func:`register_backend` adds one.
 
 Config keys (unknown keys are a :class:`~flext_api.ConfigError`):
@@ -102,7 +104,15 @@ class FlextApiCache:
         if isinstance(backend, str):
             options = seed_options(backend, options)
         ttl = options.pop("default_ttl", None)
-        self.default_ttl = None if ttl is None else to_seconds(ttl, "default_ttl", allow_zero=False)
+        try:
+            self.default_ttl = (
+                None if ttl is None else to_seconds(ttl, "default_ttl", allow_zero=False)
+            )
+        except (TypeError, ValueError) as exc:  # as for every other bad config value
+            label = backend if isinstance(backend, str) else type(backend).__name__
+            raise ConfigError(
+                f"invalid {label!r} cache config: {exc}", details={"key": "default_ttl"}
+            ) from exc
         if isinstance(backend, str):
             try:
                 factory, known = _BACKENDS[backend]
@@ -172,7 +182,7 @@ class FlextApiCache:
         return None
 
     async def set(self, key: str, value: Any, ttl: Duration | None = None) -> None:
-        """Store ``value`` for ``ttl`` s (default ``default_ttl``); TypeError if unserializable."""
+        """Store ``value`` for ``ttl`` s (default ``default_ttl``); TypeError unless plain JSON."""
         data = encode_value(self._key(key), value)
         await self.backend.set(key, data, self._ttl(ttl))
         self._sets += 1

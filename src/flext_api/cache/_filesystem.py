@@ -14,8 +14,11 @@ SQLite-based and synchronous. Our needs are small and specific:
   file) is logged with structlog, the file is removed and the caller sees a miss.
 * **Bounded by bytes.** Each process keeps a running total of what it wrote since its
   last scan; past ``max_bytes`` it rescans the directory and deletes expired entries,
-  then the oldest (by modification time) until the total is under 90 % of the bound.
-  With several writers the bound holds approximately (each rescans on its own tally).
+  then the oldest (by modification time) until the total is under 90 % of the bound -
+  never the entry just written. With several writers the bound holds approximately
+  (each rescans on its own tally). As in the memory backend, an entry whose file would
+  be larger than ``max_bytes`` is not stored and pushes nothing out (the key's previous
+  entry, replaced, is removed).
 
 File layout: ``<root>/<sha256[:2]>/<sha256>.fxc`` containing
 ``b"FXC1" | expires_at: f64 | key_len: u32 | data_len: u32 | crc32: u32 | key | data``.
@@ -160,9 +163,14 @@ class FilesystemBackend:
     def _write(self, key: str, data: bytes, ttl: float | None, now: float) -> None:
         path = self._path(key)
         blob = self._pack(key, data, now + ttl if ttl is not None else math.inf)
+        if len(blob) > self.max_bytes:
+            # Writing it would make the rescan delete every other entry, then this one.
+            self._delete(key)
+            self._evictions += 1
+            return
         atomic_write(path, blob, fsync=self.fsync)
         if self._tally is None:
-            self._scan(now)
+            self._scan(now, keep=path)
         else:
             self._tally += len(blob)
         if self._tally is not None and (
@@ -171,10 +179,13 @@ class FilesystemBackend:
                 self.cleanup_interval is not None and now - self._last_scan >= self.cleanup_interval
             )
         ):
-            self._scan(now)
+            self._scan(now, keep=path)
 
-    def _scan(self, now: float) -> None:
-        """Recount the bytes on disk; drop expired entries, then the oldest, past the bound."""
+    def _scan(self, now: float, keep: Path | None = None) -> None:
+        """Recount the bytes on disk; drop expired entries, then the oldest, past the bound.
+
+        ``keep`` (the entry just written) is never evicted for size: it is the newest.
+        """
         live: list[tuple[float, int, Path]] = []
         total = 0
         wall = time.time()
@@ -190,8 +201,9 @@ class FilesystemBackend:
             if self._expired(path, now):
                 self._unlink(path)
                 continue
-            live.append((stat.st_mtime, stat.st_size, path))
             total += stat.st_size
+            if path != keep:
+                live.append((stat.st_mtime, stat.st_size, path))
         if total > self.max_bytes:
             live.sort()
             target = self.max_bytes * _LOW_WATER

@@ -8,8 +8,10 @@ stale content when the downstream call fails (RFC 5861 ``stale-if-error``; also 
 (POST/PUT/PATCH/DELETE) that succeed invalidate the URL they targeted.
 
 Answers from the cache carry ``response.from_cache = True`` and ``response.cache_status``
-``"hit"``, ``"revalidated"`` or ``"stale"``, and an ``Age`` header. A stored 4xx answers
-the way it first arrived: as an ``HTTP_STATUS`` failure with the response attached.
+``"hit"``, ``"revalidated"`` or ``"stale"``, and an ``Age`` header. A stored 4xx/5xx
+answers as the transport would answer the *current* request: an ``HTTP_STATUS`` failure
+with the response attached when its ``fail_on_http_error`` (or the client's) is on, a
+success otherwise - whatever the request that stored it asked for.
 
 Only GET and HEAD are cached. These go straight through, neither served nor stored:
 streamed calls (``client.stream(...)``, ``extensions["stream"]``), requests with
@@ -135,6 +137,9 @@ class CachePlugin(FlextApiPlugin):
             )
         )
         self._init_clock(clock)
+        # The client's fail_on_http_error (use_fail_on_http_error); True, the library's
+        # default, for a plugin driven without a client.
+        self._fail_on_http_error = True
         self._namespace = namespace
         self._background: set[asyncio.Task[None]] = set()
         self._revalidating: set[str] = set()
@@ -172,6 +177,14 @@ class CachePlugin(FlextApiPlugin):
             raise ConfigError(f"cache options: {exc}") from exc
         plugin._owns_cache = True
         return plugin
+
+    def use_fail_on_http_error(self, fail: bool) -> None:
+        """Judge stored 4xx/5xx answers by the client's ``fail_on_http_error`` (default True)."""
+        self._fail_on_http_error = fail
+
+    def _fails(self, request: HttpRequest) -> bool:
+        """Whether a status >= 400 is a failure for ``request``, as the transport decides it."""
+        return bool(request.extensions.get("fail_on_http_error", self._fail_on_http_error))
 
     # -- the pipeline stage ---------------------------------------------------------------
     async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
@@ -345,11 +358,7 @@ class CachePlugin(FlextApiPlugin):
             _log.debug("http_cache.not_stored", key=key, reason=reason)
             return
         stored = make_stored(
-            request,
-            response,
-            request_time=request_time,
-            response_time=response_time,
-            failed=result.is_failure,
+            request, response, request_time=request_time, response_time=response_time
         )
         await self._save_variant(key, stored, response_time)
 
@@ -401,14 +410,15 @@ class CachePlugin(FlextApiPlugin):
         )
         response.from_cache = True
         response.cache_status = status
-        if stored.failed:
+        # The stored response is the same for every request; whether its status is a
+        # failure is the current caller's choice, not that of the request that stored it.
+        if stored.status >= 400 and self._fails(request):
             error = response.error_for_status()
             if error is not None:
                 return FlextResult.fail(error)
         return FlextResult.ok(response)
 
-    @staticmethod
-    def _gateway_timeout(request: HttpRequest) -> FlextResult[HttpResponse]:
+    def _gateway_timeout(self, request: HttpRequest) -> FlextResult[HttpResponse]:
         response = HttpResponse(
             504,
             headers=Headers([("Content-Length", "0")]),
@@ -416,6 +426,8 @@ class CachePlugin(FlextApiPlugin):
             request=request,
         )
         response.from_cache = True
+        if not self._fails(request):
+            return FlextResult.ok(response)
         error = response.error_for_status()
         assert error is not None
         error.details["reason"] = "only-if-cached and no stored response"

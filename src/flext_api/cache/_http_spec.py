@@ -404,7 +404,6 @@ def make_stored(
     *,
     request_time: float,
     response_time: float,
-    failed: bool = False,
 ) -> StoredResponse:
     """The record to keep for ``response`` (hop-by-hop fields dropped, Vary values taken)."""
     vary = tuple(
@@ -421,7 +420,6 @@ def make_stored(
         vary=vary,
         reason=response.reason,
         http_version=response.http_version,
-        failed=failed,
     )
 
 

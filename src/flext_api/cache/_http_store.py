@@ -41,7 +41,6 @@ class StoredResponse:
     vary: tuple[tuple[str, str | None], ...] = ()
     reason: str = ""
     http_version: str = "HTTP/1.1"
-    failed: bool = False  # it reached the cache as an HTTP_STATUS failure (status >= 400)
 
     def header_map(self) -> Headers:
         """The stored headers as a case-insensitive :class:`~flext_api.Headers`."""
@@ -60,7 +59,6 @@ def encode_variants(variants: Sequence[StoredResponse]) -> bytes:
             "y": v.vary,
             "r": v.reason,
             "v": v.http_version,
-            "f": v.failed,
             "n": len(v.body),
         }
         for v in variants
@@ -80,7 +78,6 @@ def _variant(item: Any, body: bytes) -> StoredResponse:
         vary=tuple((str(k), None if v is None else str(v)) for k, v in item["y"]),
         reason=str(item["r"]),
         http_version=str(item["v"]),
-        failed=bool(item["f"]),
     )
 
 

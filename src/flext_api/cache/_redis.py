@@ -23,6 +23,7 @@ import structlog
 
 from .._errors import ErrorCode, FlextApiError
 from ._backend import BackendUsage, Stored
+from ._durations import Duration, to_seconds
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -73,7 +74,12 @@ def _px(ttl: float | None) -> int | None:
 
 
 class RedisBackend:
-    """Entries in Redis at ``url`` (or in a ``client`` you own), under ``prefix``."""
+    """Entries in Redis at ``url`` (or in a ``client`` you own), under ``prefix``.
+
+    ``socket_timeout`` (seconds or ``timedelta``, finite and > 0; None: no timeout)
+    bounds connecting and each reply. A bad one is refused here: redis-py would take
+    it and then fail every call, which the caches would log as an outage.
+    """
 
     name = "redis"
 
@@ -83,8 +89,15 @@ class RedisBackend:
         *,
         prefix: str = "flext:cache:",
         client: Redis | None = None,
-        socket_timeout: float | None = 5.0,
+        socket_timeout: Duration | None = 5.0,
     ) -> None:
+        timeout = (
+            None
+            if socket_timeout is None
+            else to_seconds(socket_timeout, "socket_timeout", allow_zero=False)
+        )
+        if timeout == math.inf:
+            raise ValueError("socket_timeout must be finite seconds; None means no timeout")
         if client is None:
             if not url:
                 raise ValueError("RedisBackend needs a url (redis://host:port/db) or a client")
@@ -97,9 +110,7 @@ class RedisBackend:
                     "the redis cache backend needs the 'redis' extra: "
                     "pip install 'flext-api[redis]'"
                 ) from exc
-            client = Redis.from_url(
-                url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
-            )
+            client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
             self._owns_client = True
         else:
             self._owns_client = False

@@ -44,7 +44,7 @@ import structlog
 from .._clock import Clock, SystemClock, get_clock
 from .._errors import CancelledError
 from ._cached_error import CachedError
-from ._durations import Duration, to_count
+from ._durations import Duration, to_count, to_names
 from ._policy import PolicyName, make_policy
 from ._smart_compat import EntriesView
 from ._smart_index import EntryIndex
@@ -203,8 +203,8 @@ class AsyncSmartCache:
         the exception ``fn`` raised for the caller that started the computation, and
         :class:`CachedError` (``__cause__`` = that exception) for the callers coalesced
         onto it and those arriving within ``retry_interval``, while the failure is cached.
-        ``ttl`` overrides the default lifetime for this value; ``tags`` label it for
-        :meth:`invalidate_tag`.
+        ``ttl`` overrides the default lifetime for this value; ``tags`` (an iterable of
+        str; one str is a ``TypeError``) label it for :meth:`invalidate_tag`.
         """
         entry = self._entries.get(key)
         if entry is not None and self._now() < entry.fresh_until:
@@ -219,16 +219,19 @@ class AsyncSmartCache:
         if self._closed:
             raise RuntimeError("AsyncSmartCache is closed")
         _check_key(key)
+        # Checked before anything is counted: a call refused for its arguments is no miss.
+        ttl_s = self._settings.entry_ttl(ttl)
+        tag_set = to_names(tags, "tags")
         entry = self._entries.get(key)
         if entry is not None:
-            served = self._serve_existing(entry, fn, ttl, tags)
+            served = self._serve_existing(entry, fn, ttl_s, tag_set)
             if served is not MISSING:
                 return served
         flight = self._flights.get(key)
         owner = flight is None
         if flight is None:
             self._misses += 1
-            flight = self._launch(key, fn, ttl, tags)
+            flight = self._launch(key, fn, ttl_s, tag_set)
         else:
             # Served without running the computation: a hit, as async-lru counts it.
             self._coalesced += 1
@@ -236,7 +239,7 @@ class AsyncSmartCache:
         return await self._wait(key, flight, owner=owner)
 
     def _serve_existing(
-        self, entry: Entry, fn: Callable[[], Any], ttl: Duration | None, tags: Iterable[str]
+        self, entry: Entry, fn: Callable[[], Any], ttl: float | None, tags: frozenset[str]
     ) -> Any:
         """Answer from ``entry`` if the rules allow (raising a cached error); else MISSING."""
         now = self._now()
@@ -280,15 +283,14 @@ class AsyncSmartCache:
         self,
         key: str,
         fn: Callable[[], Any],
-        ttl: Duration | None,
-        tags: Iterable[str],
+        ttl: float | None,
+        tags: frozenset[str],
         *,
         background: bool = False,
     ) -> Flight:
-        ttl_s = self._settings.entry_ttl(ttl)
         loop = asyncio.get_running_loop()
-        flight = Flight(loop.create_future(), frozenset(tags), background=background)
-        task = loop.create_task(self._run(key, fn, ttl_s, flight), name=f"AsyncSmartCache[{key}]")
+        flight = Flight(loop.create_future(), tags, background=background)
+        task = loop.create_task(self._run(key, fn, ttl, flight), name=f"AsyncSmartCache[{key}]")
         flight.task = task
         self._tasks.add(task)
         task.add_done_callback(functools.partial(self._settled, flight))
@@ -424,10 +426,11 @@ class AsyncSmartCache:
         """Store ``value`` for ``key`` (replaces a cached error; drops a computation in flight)."""
         _check_key(key)
         ttl_s = self._settings.entry_ttl(ttl)
+        tag_set = to_names(tags, "tags")
         flight = self._flights.pop(key, None)
         if flight is not None:
             flight.valid = False
-        self._record_success(key, value, ttl_s, frozenset(tags), delta=0.0)
+        self._record_success(key, value, ttl_s, tag_set, delta=0.0)
         if self._shared is not None:
             await self._shared.save(key, value, ttl_s)
 
@@ -446,7 +449,7 @@ class AsyncSmartCache:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         gate = asyncio.Semaphore(concurrency)
-        tag_set = frozenset(tags)
+        tag_set = to_names(tags, "tags")
         loaded: list[str] = []
         failed: dict[str, BaseException] = {}
 
@@ -497,10 +500,18 @@ class AsyncSmartCache:
 
         Scans the local keys (O(n)); backend copies of the matched keys are deleted too.
         """
-        match = re.compile(fnmatch.translate(pattern)).match
-        keys = [k for k in (*self._entries, *self._flights) if match(k)]
-        removed = sum(self._remove(k) for k in set(keys))
-        await self._delete_shared(set(keys))
+        return await self.invalidate_where(re.compile(fnmatch.translate(pattern)).match)
+
+    async def invalidate_where(self, predicate: Callable[[str], object]) -> int:
+        """Drop every key for which ``predicate(key)`` is true; return how many.
+
+        For matches a glob cannot say literally, such as keys holding ``[``, ``*`` or
+        ``?`` (``key.startswith(prefix)``). Scans the local keys (O(n)); backend copies
+        are deleted too.
+        """
+        keys = {k for k in (*self._entries, *self._flights) if predicate(k)}
+        removed = sum(self._remove(k) for k in keys)
+        await self._delete_shared(keys)
         return removed
 
     async def invalidate_tag(self, tag: str) -> int:

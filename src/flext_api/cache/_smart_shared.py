@@ -46,7 +46,12 @@ class SharedTier:
         return found
 
     async def save(self, key: str, value: Any, ttl: float | None) -> None:
-        """Write ``value``; an unreachable backend or an unserializable value is logged."""
+        """Write ``value``; an unreachable backend or a value that is not plain JSON is logged.
+
+        Such a value (a datetime, UUID, Enum member, dataclass...) stays local: another
+        process would read it back as a str or a dict, so sharing it would make one key
+        answer with different types in different processes.
+        """
         try:
             await self.cache.set(self.namespace + key, value, ttl=ttl)
         except (FlextApiError, TypeError) as exc:

@@ -185,6 +185,7 @@ class FlextApiClient:
         for plugin in chain:
             if isinstance(plugin, FlextApiPlugin):
                 plugin.use_clock(self._clock)
+                plugin.use_fail_on_http_error(self._fail_on_http_error)
         self.plugins = PluginManager(chain)
         # Plugins that also watch single attempts (logging, tracing) contribute a stage
         # placed innermost, below retry and auth, so it sees every attempt.

@@ -101,6 +101,14 @@ class FlextApiPlugin:
     def _clock_changed(self, clock: Clock) -> None:
         """Hand a new clock to the parts this plugin built (override when there are any)."""
 
+    def use_fail_on_http_error(self, fail: bool) -> None:
+        """Take the client's ``fail_on_http_error``, for requests that do not set their own.
+
+        The client calls it once, when it is built. Only a stage that answers without
+        calling down the pipeline needs it, so its answer follows the same rule as the
+        transport's (the HTTP cache does); the default ignores it.
+        """
+
     def attempt_stage(self) -> Middleware | None:
         """An optional middleware the client places innermost, to see every attempt.
 

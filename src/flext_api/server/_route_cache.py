@@ -23,9 +23,12 @@ Rules:
   their own: a response meant for one caller is never handed to another.
 * Hits carry ``X-Cache: HIT`` and ``Age``; misses ``X-Cache: MISS``.
 * Invalidation: ``await app.state.route_cache.invalidate_tag("products")`` (every
-  route cached under that namespace or tag) or ``invalidate_path("products", "/products")``.
+  route cached under that namespace or tag) or ``invalidate_path("products", "/products")``
+  (every query and vary variant of exactly that path; ``/products/1`` is another path).
   Tags are known to the process that stored the entry; with a shared store, other
   processes keep their local copies until ``expire``.
+* The decorator checks its arguments when it runs: ``expire`` must be seconds > 0, and
+  ``tags``/``vary`` lists of str (``tags="x"`` is a ``TypeError``: write ``tags=["x"]``).
 
 The endpoint's return value is encoded as FastAPI would for a route without
 ``response_model`` (``jsonable_encoder``); return the model you want served.
@@ -48,11 +51,13 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from flext_api._clock import Clock, get_clock
 from flext_api.cache import AsyncSmartCache, CachedError, FlextApiCache
+from flext_api.cache._durations import to_names, to_seconds
 
 __all__ = ["RouteCache", "cached"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _REQUEST_PARAM = "flext_route_cache_request"
+_METHODS = ("GET", "HEAD")
 _STORABLE_STATUS = frozenset({200, 203, 204, 300, 301, 404, 405, 410, 414, 501})
 
 
@@ -123,7 +128,8 @@ class RouteCache:
 
     async def invalidate(self, key: str) -> bool:
         """Drop one entry by its key, ``namespace:METHOD:/path?sorted-query#vary-digest``
-        (``#-`` when the route declares no vary); True when it existed."""
+        (``#-`` when the route declares no vary; a ``%``, ``?`` or ``#`` in the decoded
+        path is written ``%25``, ``%3F``, ``%23``); True when it existed."""
         return await self.values.invalidate(key)
 
     async def invalidate_tag(self, tag: str) -> int:
@@ -131,8 +137,15 @@ class RouteCache:
         return await self.values.invalidate_tag(tag)
 
     async def invalidate_path(self, namespace: str, path: str) -> int:
-        """Drop every cached variant (method, query, vary) of ``path`` in ``namespace``."""
-        return await self.values.invalidate_pattern(f"{namespace}:*:{path}?*")
+        """Drop every cached variant (method, query, vary) of ``path`` in ``namespace``.
+
+        The path is matched exactly and literally: ``/files/report`` leaves
+        ``/files/reports`` alone, and ``[``, ``*`` or ``?`` in a path are plain characters.
+        """
+        # A key's path never holds a "?" (see _key_path), so what follows "path?" is the
+        # query and vary parts: a longer path cannot share the prefix.
+        prefixes = tuple(f"{namespace}:{method}:{_key_path(path)}?" for method in _METHODS)
+        return await self.values.invalidate_where(lambda key: key.startswith(prefixes))
 
     async def aclose(self) -> None:
         """Stop computations in flight."""
@@ -184,6 +197,16 @@ def _route_cache(request: Request) -> RouteCache:
     return cache
 
 
+def _key_path(path: str) -> str:
+    """The decoded request path as keys hold it: ``%``, ``?`` and ``#`` escaped.
+
+    ``?`` and ``#`` delimit the query and vary parts of a key, and escaping ``%`` keeps
+    ``/q%3F`` (decoded: ``/q?``) and ``/q%253F`` (decoded: ``/q%3F``) two entries.
+    Starlette's ``request.url.path`` re-escapes ``?`` but not ``%``, and mixed them up.
+    """
+    return path.replace("%", "%25").replace("?", "%3F").replace("#", "%23")
+
+
 def _key(namespace: str, request: Request, vary: Iterable[str]) -> str:
     # Sorted by name only: the sort is stable, so repeated parameters keep their order
     # (``?a=1&a=2`` and ``?a=2&a=1`` give a list parameter different values).
@@ -191,7 +214,7 @@ def _key(namespace: str, request: Request, vary: Iterable[str]) -> str:
     query = urlencode(sorted(pairs, key=lambda pair: pair[0]))
     varied = "\n".join(f"{h}={request.headers.get(h, '')}" for h in vary)
     digest = hashlib.sha256(varied.encode()).hexdigest()[:16] if varied else "-"
-    return f"{namespace}:{request.method}:{request.url.path}?{query}#{digest}"
+    return f"{namespace}:{request.method}:{_key_path(request.scope['path'])}?{query}#{digest}"
 
 
 def cached(
@@ -203,10 +226,17 @@ def cached(
     allow_private: bool = False,
     allow_authorized: bool = False,
 ) -> Callable[[F], F]:
-    """Cache a route's responses for ``expire`` seconds under ``namespace`` (module doc)."""
-    vary_set = frozenset(h.lower() for h in vary)
+    """Cache a route's responses for ``expire`` seconds under ``namespace`` (module doc).
+
+    ``expire`` must be seconds > 0 and ``tags``/``vary`` iterables of str: bad values
+    raise ``ValueError``/``TypeError`` here, at decoration, not on every request.
+    """
+    if not isinstance(namespace, str):
+        raise TypeError(f"namespace must be a str, got {type(namespace).__name__}")
+    ttl = to_seconds(expire, "expire", allow_zero=False)
+    vary_set = frozenset(h.lower() for h in to_names(vary, "vary"))
     vary_order = sorted(vary_set)
-    all_tags = (namespace, *tags)
+    all_tags = to_names(tags, "tags") | {namespace}
 
     def decorate(endpoint: F) -> F:
         try:
@@ -242,14 +272,14 @@ def cached(
         @functools.wraps(endpoint)
         async def wrapper(**kwargs: Any) -> Response:
             request: Request = kwargs.pop(_REQUEST_PARAM)
-            if request.method not in ("GET", "HEAD") or (
+            if request.method not in _METHODS or (
                 not allow_authorized and "authorization" in request.headers
             ):
                 return await run(kwargs)
             return await _route_cache(request).serve(
                 _key(namespace, request, vary_order),
                 lambda: run(kwargs),
-                expire=expire,
+                expire=ttl,
                 tags=all_tags,
                 vary=vary_set,
                 allow_private=allow_private,

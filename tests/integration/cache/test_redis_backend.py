@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 
 import pytest
 import redis.asyncio as aioredis
@@ -214,3 +216,70 @@ async def test_key_with_lone_surrogate_round_trips(cache: FlextApiCache) -> None
     assert await cache.get("user:\ud800") == "v"
     assert await cache.get_many(["user:\ud800", "user:"]) == {"user:\ud800": "v"}
     assert await cache.delete("user:\ud800") is True
+
+
+async def test_a_datetime_is_refused_and_nothing_reaches_redis(
+    redis_server: RedisServer, cache: FlextApiCache, prefix: str
+) -> None:
+    """Redis would hold the ISO string and every reader would get a str back: TypeError."""
+    with pytest.raises(TypeError, match="datetime"):
+        await cache.set("when", {"when": datetime(2024, 1, 1)})
+    with pytest.raises(TypeError, match="UUID"):
+        await cache.set_many({"ok": 1, "id": uuid.UUID(int=1)})
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        assert await client.keys(f"{prefix}*") == []
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("timeout", [0, -1, math.nan, math.inf, "5"])
+def test_a_socket_timeout_that_is_not_finite_seconds_is_refused(
+    redis_server: RedisServer, timeout: object
+) -> None:
+    """With Redis up, such a timeout made every call fail as an outage; now it is CONFIG_ERROR."""
+    with pytest.raises(FlextApiError, match="socket_timeout must be") as info:
+        FlextApiCache("redis", {"url": redis_server.url, "socket_timeout": timeout})
+    assert info.value.code is ErrorCode.CONFIG_ERROR
+
+
+async def test_a_timedelta_socket_timeout_works(redis_server: RedisServer, prefix: str) -> None:
+    """socket_timeout takes seconds or a timedelta, like every other duration of the cache."""
+    config = {"url": redis_server.url, "prefix": prefix, "socket_timeout": timedelta(seconds=5)}
+    async with FlextApiCache("redis", config) as cache:
+        await cache.set("k", 1)
+        assert await cache.get("k") == 1
+
+
+SMART_WHEN_CHILD = """
+import asyncio, sys
+from datetime import datetime
+from flext_api.cache import AsyncSmartCache, FlextApiCache
+
+async def main():
+    async with FlextApiCache("redis", {"url": sys.argv[1], "prefix": sys.argv[2]}) as shared:
+        async with AsyncSmartCache(ttl=60, backend=shared) as cache:
+            value = await cache.get_or_compute("when", lambda: {"when": datetime(2024, 1, 1)})
+            print(type(value["when"]).__name__)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_value_with_a_datetime_is_the_same_type_in_every_process(
+    cache: FlextApiCache, redis_server: RedisServer, prefix: str
+) -> None:
+    """It stays local in the process that computed it, so another process computes its own
+    datetime instead of reading back the str Redis would have held."""
+    out = await asyncio.to_thread(run_python, SMART_WHEN_CHILD, redis_server.url, prefix)
+    assert out.strip().splitlines()[-1] == "datetime"  # after its logged warning
+    calls: list[int] = []
+
+    def compute() -> dict[str, datetime]:
+        calls.append(1)
+        return {"when": datetime(2024, 1, 1)}
+
+    async with AsyncSmartCache(ttl=60, backend=cache) as smart:
+        value = await smart.get_or_compute("when", compute)
+    assert value == {"when": datetime(2024, 1, 1)}
+    assert calls == [1]

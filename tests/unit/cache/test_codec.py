@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import enum
+import uuid
 
 import pytest
 
@@ -49,14 +52,52 @@ def test_non_finite_float_is_a_type_error(value: object) -> None:
         encode_value("k", value)
 
 
-def test_non_finite_float_in_a_dataclass_is_a_type_error() -> None:
-    """The check looks inside dataclasses too, which orjson serializes as objects."""
+class Color(enum.Enum):
+    RED = "red"
 
-    @dataclasses.dataclass
-    class Point:
-        x: float
-        label: str | None = None
 
-    assert decode_value(encode_value("k", Point(1.5))) == {"x": 1.5, "label": None}
-    with pytest.raises(TypeError, match="NaN or infinite"):
-        encode_value("k", Point(float("nan")))
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+class Name(str):
+    pass
+
+
+@dataclasses.dataclass
+class Point:
+    x: float
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        (datetime.datetime(2024, 1, 1), "datetime"),
+        (datetime.date(2024, 1, 1), "date"),
+        (uuid.UUID(int=1), "UUID"),
+        (Color.RED, "Color"),
+        (Level.HIGH, "Level"),
+        (Point(1.5), "Point"),
+        (Name("ada"), "Name"),
+        ({"when": datetime.time(1, 2)}, "time"),
+        ({"ids": [1, (2, uuid.UUID(int=2))]}, "UUID"),
+        ({"level": Level.HIGH}, "Level"),
+        ({Color.RED.value: [Color.RED]}, "Color"),
+        ([Point(0.0)], "Point"),
+    ],
+)
+def test_values_json_would_bring_back_as_another_type_are_refused(
+    value: object, named: str
+) -> None:
+    """A datetime, UUID, Enum, dataclass or str subclass, at any depth, is a TypeError.
+
+    orjson writes them, but another process would read a str, an int or a dict back.
+    """
+    with pytest.raises(TypeError, match=rf"key 'k': .*\b{named}\b") as info:
+        encode_value("k", value)
+    assert "plain JSON data" in str(info.value)
+
+
+def test_a_tuple_is_the_one_container_that_comes_back_changed() -> None:
+    """Tuples are plain JSON data and come back as lists (the documented exception)."""
+    assert decode_value(encode_value("k", {"pair": (1, ("a", None))})) == {"pair": [1, ["a", None]]}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,28 @@ async def test_unserializable_value_is_a_type_error_at_set() -> None:
     assert await cache.get_many(["k", "ok", "bad"]) == {}
 
 
+@pytest.mark.parametrize("backend", ["memory", "filesystem"])
+async def test_values_that_come_back_as_another_type_are_refused_on_every_backend(
+    backend: str, tmp_path: Path
+) -> None:
+    """A datetime, UUID or Enum is a TypeError at set, on every backend, and nothing is stored.
+
+    Stored as orjson writes them, they would be read back as str: set() and get() disagree.
+    """
+    config = {"path": str(tmp_path)} if backend == "filesystem" else {}
+    cache = FlextApiCache(backend, config)
+    for value in (
+        {"when": datetime(2024, 1, 1)},
+        {"id": uuid.UUID(int=7)},
+        [ErrorCode.HTTP_STATUS],
+    ):
+        with pytest.raises(TypeError, match="cannot cache the value for key 'k'"):
+            await cache.set("k", value)
+        with pytest.raises(TypeError, match="cannot cache the value for key 'k'"):
+            await cache.set_many({"ok": 1, "k": value})
+    assert (await cache.stats()).entries == 0
+
+
 async def test_many_operations_and_stats() -> None:
     """get_many/set_many/delete/clear update the counters that stats() reports."""
     cache = FlextApiCache()
@@ -132,6 +156,14 @@ def test_invalid_config_value_is_a_config_error() -> None:
     """A backend that rejects a value surfaces as CONFIG_ERROR."""
     with pytest.raises(FlextApiError, match="invalid 'memory' cache config: max_entries"):
         FlextApiCache("memory", {"max_entries": 0})
+
+
+@pytest.mark.parametrize("ttl", [0, -1, math.nan, "300", True])
+def test_bad_default_ttl_is_a_config_error(ttl: object) -> None:
+    """default_ttl is checked like every other option: CONFIG_ERROR, not a bare ValueError."""
+    with pytest.raises(FlextApiError, match="invalid 'memory' cache config: default_ttl") as info:
+        FlextApiCache("memory", {"default_ttl": ttl})
+    assert info.value.code is ErrorCode.CONFIG_ERROR
 
 
 def test_redis_without_url_is_a_config_error() -> None:
@@ -209,10 +241,16 @@ async def test_nan_value_is_refused_and_nothing_stored() -> None:
         ({"host": "h", "db": -1}, "'db' must be a non-negative integer"),
         ({"host": "h", "port": 63.79}, "'port' must be a non-negative integer"),
         ({"url": 6379}, "url must be a str"),
+        ({"url": "redis://h", "socket_timeout": 0}, "socket_timeout must be > 0 seconds"),
+        ({"url": "redis://h", "socket_timeout": -1}, "socket_timeout must be > 0 seconds"),
+        ({"url": "redis://h", "socket_timeout": math.nan}, "socket_timeout must be > 0 seconds"),
+        ({"url": "redis://h", "socket_timeout": math.inf}, "socket_timeout must be finite"),
+        ({"url": "redis://h", "socket_timeout": "5"}, "socket_timeout must be seconds"),
     ],
 )
 def test_malformed_redis_config_is_a_config_error(config: dict[str, object], match: str) -> None:
-    """Seed-style host/port/db values and a non-str url are CONFIG_ERROR, not raw errors."""
+    """Seed-style host/port/db, a non-str url, a socket_timeout that is not finite seconds
+    > 0: CONFIG_ERROR when the cache is built, not an "outage" on every call later."""
     with pytest.raises(FlextApiError, match=match) as info:
         FlextApiCache("redis", config)
     assert info.value.code is ErrorCode.CONFIG_ERROR

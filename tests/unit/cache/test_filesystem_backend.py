@@ -113,6 +113,35 @@ async def test_byte_bound_evicts_oldest_files(tmp_path: Path) -> None:
     assert await backend.get("k0") is None
 
 
+async def test_an_entry_larger_than_the_bound_is_not_stored_and_pushes_nothing_out(
+    tmp_path: Path,
+) -> None:
+    """As in the memory backend: one oversized entry is refused and the others all stay
+    (it used to be written, and the rescan then deleted every entry, itself included)."""
+    backend = FilesystemBackend(tmp_path, max_bytes=2000)
+    for i in range(5):
+        await backend.set(f"k{i}", b"x" * 100, None)
+    await backend.set("k0", b"y" * 5000, None)  # replaces k0: its old value is gone too
+    await backend.set("huge", b"z" * 5000, None)
+    assert await backend.get("huge") is None
+    assert await backend.get("k0") is None
+    assert [await backend.get(f"k{i}") for i in range(1, 5)] == [(b"x" * 100, None)] * 4
+    usage = await backend.usage()
+    assert (usage.entries, usage.evictions) == (4, 2)
+    assert temp_files(tmp_path) == []
+
+
+async def test_an_entry_near_the_bound_pushes_the_others_out_but_is_kept(tmp_path: Path) -> None:
+    """An entry above the 90 % low-water mark evicts older ones, never itself."""
+    backend = FilesystemBackend(tmp_path, max_bytes=1000)
+    for i in range(3):
+        await backend.set(f"k{i}", b"x" * 100, None)
+    big = b"b" * 900  # with its header and key, a file of about 930 bytes
+    await backend.set("big", big, None)
+    assert await backend.get("big") == (big, None)
+    assert [await backend.get(f"k{i}") for i in range(3)] == [None] * 3
+
+
 async def test_scan_drops_expired_entries_and_stale_temp_files(tmp_path: Path) -> None:
     """A rescan removes expired entries and temp files left by a dead writer."""
     clock = FakeClock(wall_start=time.time())

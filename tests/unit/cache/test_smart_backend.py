@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from structlog.testing import capture_logs
 
 from flext_api.cache import AsyncSmartCache, FlextApiCache
@@ -79,3 +81,35 @@ async def test_unserializable_value_stays_local_with_a_warning() -> None:
         assert await cache.get_or_compute("k", object) is marker
     assert logs[0]["event"] == "smart_cache.backend_set_failed"
     assert "cannot cache the value for key 'smart:k'" in logs[0]["error"]
+
+
+async def test_a_value_json_would_change_stays_local_so_every_process_agrees() -> None:
+    """A value holding a datetime is not shared: each process computes its own, and every one
+    gets a datetime, never the str another process would read back from the backend."""
+    shared = FlextApiCache()
+    when = datetime(2024, 1, 1)
+    async with (
+        AsyncSmartCache(ttl=60, backend=shared) as first,
+        AsyncSmartCache(ttl=60, backend=shared) as second,
+    ):
+        with capture_logs() as logs:
+            mine = await first.get_or_compute("k", lambda: {"when": when})
+            theirs = await second.get_or_compute("k", lambda: {"when": when})
+        assert mine == theirs == {"when": when}
+        assert await shared.get("smart:k") is None
+        assert (await second.get_cache_stats())["backend_hits"] == 0
+    assert [e["event"] for e in logs] == ["smart_cache.backend_set_failed"] * 2
+    assert "datetime" in logs[0]["error"]
+
+
+async def test_a_shared_value_is_equal_in_the_process_that_computed_it_and_in_others() -> None:
+    """Plain JSON values are shared, and the local copy equals what another process reads."""
+    shared = FlextApiCache()
+    value = {"name": "Ada", "ids": [1, 2], "score": 1.5, "ok": True, "none": None}
+    async with (
+        AsyncSmartCache(ttl=60, backend=shared) as first,
+        AsyncSmartCache(ttl=60, backend=shared) as second,
+    ):
+        local = await first.get_or_compute("k", lambda: value)
+        remote = await second.get_or_compute("k", lambda: {"computed": "again"})
+    assert local == remote == value

@@ -47,6 +47,32 @@ async def test_invalidate_tag() -> None:
         assert (await cache.get_cache_stats())["tags"] == 0
 
 
+async def test_one_str_as_tags_is_a_type_error() -> None:
+    """tags="users" would tag the key "u", "s", "e", "r"; it is refused, and nothing stored."""
+    async with AsyncSmartCache() as cache:
+        with pytest.raises(TypeError, match=r"tags must be an iterable of str, not one str"):
+            await cache.get_or_compute("a", lambda: 1, tags="users")
+        with pytest.raises(TypeError, match="not one str"):
+            await cache.set("b", 1, tags="users")
+        with pytest.raises(TypeError, match="not one str"):
+            await cache.warm({"c": lambda: 1}, tags="users")
+        with pytest.raises(TypeError, match="tags must hold str, got int"):
+            await cache.set("d", 1, tags=[7])  # type: ignore[list-item]
+        stats = await cache.get_cache_stats()
+    assert (stats["total_entries"], stats["tags"], stats["misses"], stats["loads"]) == (0, 0, 0, 0)
+
+
+async def test_invalidate_where_drops_the_keys_a_predicate_picks() -> None:
+    """invalidate_where matches literally what a glob cannot: here a "[" and "?" in keys."""
+    async with AsyncSmartCache() as cache:
+        await fill(cache, "f:[draft]?", "f:d?", "f:[draft]?x")
+        assert await cache.invalidate_where(lambda key: key == "f:[draft]?") == 1
+        assert [k for k in ("f:[draft]?", "f:d?", "f:[draft]?x") if k in cache] == [
+            "f:d?",
+            "f:[draft]?x",
+        ]
+
+
 async def test_invalidation_during_computation_discards_its_result() -> None:
     """A value computed from before an invalidation is given to its waiters but not kept."""
     async with AsyncSmartCache() as cache:

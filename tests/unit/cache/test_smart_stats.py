@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,16 @@ async def test_hit_rate_is_hits_over_lookups() -> None:
     assert stats["hits"] == 3
     assert stats["misses"] == 1
     assert stats["cache_hit_rate"] == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("ttl", [0, -1, float("nan"), "5"])
+async def test_a_call_refused_for_its_ttl_is_not_a_miss(ttl: Any) -> None:
+    """get_or_compute(ttl=<bad>) raises before anything is counted or computed."""
+    async with AsyncSmartCache() as cache:
+        with pytest.raises((TypeError, ValueError), match="ttl must be"):
+            await cache.get_or_compute("a", lambda: 1, ttl=ttl)
+        stats = await cache.get_cache_stats()
+    assert (stats["misses"], stats["hits"], stats["loads"]) == (0, 0, 0)
 
 
 async def test_coalesced_and_in_flight_are_counted() -> None:

@@ -23,9 +23,11 @@ def answer(
     headers: Sequence[tuple[str, str]] = (),
     body: bytes = b"body",
 ) -> FlextResult[HttpResponse]:
-    """What the client's endpoint returns: a success, or HTTP_STATUS with the response."""
+    """What the client's endpoint returns: a success, or HTTP_STATUS with the response
+    (for a status >= 400, unless the request's ``fail_on_http_error`` is off)."""
     response = HttpResponse(status, headers=list(headers), content=body, request=request)
-    error = response.error_for_status()
+    fail = request.extensions.get("fail_on_http_error", True)
+    error = response.error_for_status() if fail else None
     return FlextResult.ok(response) if error is None else FlextResult.fail(error)
 
 

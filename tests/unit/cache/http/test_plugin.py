@@ -9,7 +9,16 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from flext_api import CacheConfig, ErrorCode, FlextApiError, FlextResult, HttpRequest, HttpResponse
+from flext_api import (
+    CacheConfig,
+    ClientConfig,
+    ErrorCode,
+    FlextApiClient,
+    FlextApiError,
+    FlextResult,
+    HttpRequest,
+    HttpResponse,
+)
 from flext_api._errors import ConfigError
 from flext_api.cache import CachePlugin, FilesystemBackend, FlextApiCache, HttpCachePolicy
 from flext_api.cache._http_spec import cache_key
@@ -232,3 +241,17 @@ def test_from_config_with_bad_plugin_options_is_a_config_error(options: dict[str
     """The plugin's own options are checked as the backend's are: ConfigError."""
     with pytest.raises(ConfigError, match="cache option"):
         CachePlugin.from_config(CacheConfig(enabled=True, options=options))
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), "5"])
+def test_bad_redis_socket_timeout_through_client_config_is_a_config_error(timeout: object) -> None:
+    """ClientConfig's cache options reach the Redis backend's checks when the client is built."""
+    config = ClientConfig(
+        cache=CacheConfig(
+            enabled=True,
+            backend="redis",
+            options={"url": "redis://127.0.0.1:1/0", "socket_timeout": timeout},
+        )
+    )
+    with pytest.raises(ConfigError, match="socket_timeout must be"):
+        FlextApiClient("http://127.0.0.1:1", config=config)

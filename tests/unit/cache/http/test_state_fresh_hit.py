@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from flext_api import ErrorCode
+from flext_api import ErrorCode, FlextApiClient, HttpRequest, HttpResponse
+from flext_api.cache import CachePlugin
 from flext_api.testing import FakeClock
+from flext_api.transports import MockTransport
 
 from ._support import URL, fixed, get, http_date, new_plugin
 
@@ -126,6 +128,57 @@ async def test_stored_404_answers_as_the_same_failure() -> None:
     assert error.response is not None
     assert error.response.from_cache
     assert error.response.content == b"nope"
+
+
+def flagged(fail: bool | None) -> HttpRequest:
+    """A GET of URL with ``fail_on_http_error`` set as a per-request option (None: unset)."""
+    return HttpRequest("GET", URL, extensions={} if fail is None else {"fail_on_http_error": fail})
+
+
+async def test_stored_404_follows_the_current_requests_fail_on_http_error() -> None:
+    """A 404 stored by a request that let 4xx through is a failure for one that does not,
+    and the other way round: the stored response is the same, the verdict is the caller's."""
+    clock = FakeClock()
+    plugin = new_plugin(clock)
+    lenient = fixed(clock, [("Cache-Control", "max-age=60")], status=404, body=b"nope")
+    assert (await plugin.handle(flagged(False), lenient)).is_success  # stores it
+    strict = await plugin.handle(flagged(None), lenient)
+    assert strict.error_code is ErrorCode.HTTP_STATUS
+    error = strict.exception
+    assert error is not None and error.response is not None
+    assert (error.response.cache_status, error.response.content) == ("hit", b"nope")
+
+    plugin = new_plugin(clock)
+    origin = fixed(clock, [("Cache-Control", "max-age=60")], status=404, body=b"nope")
+    assert (await plugin.handle(flagged(True), origin)).is_failure  # stores it
+    let_through = await plugin.handle(flagged(False), origin)
+    assert let_through.is_success
+    assert (let_through.value.status_code, let_through.value.cache_status) == (404, "hit")
+    assert origin.hits == 1 and lenient.hits == 1
+
+
+async def test_stored_404_follows_the_clients_fail_on_http_error() -> None:
+    """With fail_on_http_error=False on the client, a cached 404 is a success like a fresh one."""
+    calls: list[str] = []
+
+    def origin(request: HttpRequest) -> HttpResponse:
+        calls.append(request.url)
+        return HttpResponse(404, headers=[("Cache-Control", "max-age=60")], content=b"nope")
+
+    async with FlextApiClient(
+        "https://api.test",
+        transport=MockTransport(origin),
+        plugins=[CachePlugin()],
+        fail_on_http_error=False,
+        default_plugins=False,
+    ) as client:
+        first = await client.get("/items")
+        second = await client.get("/items")
+        strict = await client.get("/items", fail_on_http_error=True)
+    assert (first.value.cache_status, second.value.cache_status) == ("miss", "hit")
+    assert second.value.status_code == 404
+    assert strict.error_code is ErrorCode.HTTP_STATUS
+    assert len(calls) == 1
 
 
 async def test_url_case_of_host_and_fragment_do_not_matter() -> None:

@@ -121,6 +121,18 @@ async def test_only_if_cached_miss_is_a_504() -> None:
     assert result.exception.response.status_code == 504
 
 
+async def test_only_if_cached_miss_is_a_504_response_when_4xx_5xx_are_let_through() -> None:
+    """With fail_on_http_error off, the 504 comes back as a response, as the origin's would."""
+    clock = FakeClock()
+    plugin = new_plugin(clock)
+    plugin.use_fail_on_http_error(False)  # what a FlextApiClient(fail_on_http_error=False) does
+    origin = fixed(clock, [("Cache-Control", "max-age=60")])
+    result = await get(plugin, origin, headers=[("Cache-Control", "only-if-cached")])
+    assert origin.hits == 0
+    assert result.is_success
+    assert (result.value.status_code, result.value.from_cache) == (504, True)
+
+
 async def test_only_if_cached_with_stale_entry_is_a_504() -> None:
     """only-if-cached does not revalidate: a stale stored response gives 504 too."""
     clock = FakeClock()
