@@ -35,6 +35,9 @@ def parse_config(text: str, *, source: str = "<string>") -> FlextResult[GatewayC
     """Validate YAML ``text``; ``source`` names it in error messages."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        problem = _alias_problem(node)
+        if problem is not None:
+            return _fail(f"{source}{problem}", None)
         data: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -60,11 +63,23 @@ def parse_config(text: str, *, source: str = "<string>") -> FlextResult[GatewayC
         return _fail(f"{source}: invalid gateway config:\n  " + "\n  ".join(lines), exc)
 
 
+#: Nodes a config may hold once its aliases are expanded: a YAML "billion laughs" (aliases
+#: of aliases) is a few lines that validation would walk for ever.
+_MAX_EXPANDED_NODES = 1_000_000
+
+
 def _duplicate_key(root: yaml.Node | None) -> tuple[str, int, int] | None:
-    """The first key given twice in a mapping of the tree: (key, its line, first line)."""
+    """The first key given twice in a mapping of the tree: (key, its line, first line).
+
+    Each node is visited once: aliases make the tree a graph, with cycles (``&a [*a]``).
+    """
     pending = [] if root is None else [root]
+    seen_nodes: set[int] = set()
     while pending:
         node = pending.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
         if isinstance(node, yaml.MappingNode):
             seen: dict[str, int] = {}
             for key, value in node.value:
@@ -77,6 +92,59 @@ def _duplicate_key(root: yaml.Node | None) -> tuple[str, int, int] | None:
         elif isinstance(node, yaml.SequenceNode):
             pending.extend(node.value)
     return None
+
+
+def _alias_problem(root: yaml.Node | None) -> str | None:
+    """Why the aliases of the tree cannot be expanded: one that contains itself, or an
+    expansion past :data:`_MAX_EXPANDED_NODES`. None when they can."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        # Iterative post-order over the graph: a deep config must not hit the recursion
+        # limit either.
+        stack: list[tuple[yaml.Node, bool]] = [(node, False)]
+        while stack:
+            current, done = stack.pop()
+            key = id(current)
+            if done:
+                open_nodes.discard(key)
+                children = _children(current)
+                total = 1 + sum(sizes[id(c)] for c in children)
+                sizes[key] = min(total, _MAX_EXPANDED_NODES + 1)
+                continue
+            if key in sizes:
+                continue
+            if key in open_nodes:
+                raise _Cycle(current.start_mark.line + 1)
+            open_nodes.add(key)
+            stack.append((current, True))
+            stack.extend((child, False) for child in _children(current) if id(child) not in sizes)
+        return sizes[id(node)]
+
+    if root is None:
+        return None
+    try:
+        total = size(root)
+    except _Cycle as cycle:
+        return f"(line {cycle.line}): an alias refers to a node that contains it"
+    if total > _MAX_EXPANDED_NODES:
+        return f": the aliases expand to more than {_MAX_EXPANDED_NODES:,} values"
+    return None
+
+
+class _Cycle(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _fail(message: str, cause: BaseException | None) -> FlextResult[GatewayConfig]:

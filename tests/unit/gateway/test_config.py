@@ -204,6 +204,29 @@ def test_values_the_gateway_could_not_run_are_refused(
     assert where in (result.error or "") and message in (result.error or ""), result.error
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("x: &a [*a]\n", "(line 1): an alias refers to a node that contains it"),
+        # Nine aliases of nine aliases...: a few lines, 9**9 values once expanded.
+        (
+            'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
+            + "".join(
+                f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n"
+                for i in range(8)
+            ),
+            "the aliases expand to more than 1,000,000 values",
+        ),
+    ],
+)
+def test_aliases_that_cannot_be_expanded_are_refused(text: str, message: str) -> None:
+    """A self-referencing alias hung `gateway check` (and a reload, on the event loop);
+    an alias bomb would have been validated value by value."""
+    result = parse_config(text, source="gw.yaml")
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+    assert message in (result.error or "")
+
+
 def test_a_key_given_twice_is_refused() -> None:
     """YAML keeps the last of two equal keys: a second `routes:` dropped the first."""
     text = MINIMAL + "routes:\n  - {name: other, match: {path_prefix: /o}, cluster: orders}\n"
