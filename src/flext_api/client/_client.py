@@ -409,6 +409,12 @@ class FlextApiClient:
                     ext[key] = value
             key_opt = options.get("idempotency_key")
             if isinstance(key_opt, str):
+                if not key_opt.strip():
+                    # A blank key would make the request replayable with nothing for the
+                    # server to deduplicate on.
+                    raise FlextApiError.from_code(
+                        ErrorCode.INVALID_REQUEST, "idempotency_key= must not be blank"
+                    )
                 validate_header("Idempotency-Key", key_opt)
                 headers.set("Idempotency-Key", key_opt)
             elif key_opt is True:

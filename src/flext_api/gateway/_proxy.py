@@ -314,7 +314,7 @@ class Exchange:
         query = scope.get("query_string", b"").decode("latin-1")
         target = path + ("?" + query if query else "")
         idempotent = method in IDEMPOTENT_METHODS or any(
-            n == b"idempotency-key" for n, _ in headers
+            n == b"idempotency-key" and v.strip() for n, v in headers  # a blank key is none
         )
         retry = route.retry
         cluster = self.cluster

@@ -70,11 +70,12 @@ def parse_retry_after(value: str, wall_now: float) -> float | None:
         return _number(_first(value))
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:  # asctime form: GMT by definition (RFC 9110 §5.6.7)
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, when.timestamp() - wall_now)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        # Malformed, or a year or offset no datetime holds ("Thu, 01 Jan 99999...").
         return None
-    if when.tzinfo is None:  # asctime form: GMT by definition (RFC 9110 §5.6.7)
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - wall_now)
 
 
 def _structured_params(value: str) -> dict[str, str]:

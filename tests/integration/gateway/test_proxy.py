@@ -264,6 +264,21 @@ async def test_idempotent_get_retried_after_reset(
     assert sorted([a.hits("/drop-after-body"), b.hits("/drop-after-body")]) == [1, 2]
 
 
+@pytest.mark.parametrize(("key", "hits"), [("order-42", [1, 2]), ("", [0, 1]), ("  ", [0, 1])])
+async def test_only_a_real_idempotency_key_makes_a_post_replayable(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run, key: str, hits: list[int]
+) -> None:
+    """A POST with an Idempotency-Key is retried like a GET; a blank key is no key (the
+    upstream could deduplicate nothing), so that POST reaches the upstreams once."""
+    a, b = upstreams
+    gw = run_gateway(basic_config(a.url, b.url))
+    status, _, _ = await _get(
+        gw.url + "/drop-after-body", method="POST", headers={"Idempotency-Key": key}
+    )
+    assert status == 502
+    assert sorted([a.hits("/drop-after-body"), b.hits("/drop-after-body")]) == hits
+
+
 @pytest.mark.parametrize("cache", [False, True], ids=["plain", "cached-route"])
 async def test_status_outside_the_valid_range_is_a_502(
     upstreams: tuple[Upstream, Upstream], run_gateway: Run, cache: bool

@@ -321,6 +321,8 @@ def test_a_request_header_change_does_not_reach_the_next_request() -> None:
         ({"params": 5}, "params= must be a mapping or a sequence of (name, value) pairs"),
         ({"headers": [("X",)]}, "headers= must be a mapping or a sequence"),
         ({"idempotency_key": 5}, "idempotency_key= must be a str, True, False or None"),
+        # A blank key made a POST replayable with nothing to deduplicate on.
+        ({"idempotency_key": " "}, "idempotency_key= must not be blank"),
         ({"headers": {"X-Tag": "caf\u00e9"}}, "non-ASCII characters"),
         ({"headers": {"X-Tag": "a\ud800"}}, "non-ASCII characters"),
     ],

@@ -142,13 +142,23 @@ async def test_an_existing_idempotency_header_is_kept() -> None:
     assert upstream.attempt_headers[0]["idempotency-key"] == "mine"
 
 
-@pytest.mark.parametrize("value", ["", 5, "key\r\nX-Injected: 1"])
+@pytest.mark.parametrize("value", ["", "  ", 5, "key\r\nX-Injected: 1"])
 async def test_a_bad_idempotency_key_is_invalid(value: object) -> None:
     """An empty, non-str or CR/LF-carrying idempotency_key is INVALID_REQUEST, unsent."""
     retry, _ = plugin()
     upstream = Upstream([200])
     result = await retry.handle(post(extensions={"idempotency_key": value}), upstream)
     assert result.error_code is ErrorCode.INVALID_REQUEST and upstream.calls == 0
+
+
+@pytest.mark.parametrize("header", ["", "   "])
+async def test_a_blank_idempotency_header_does_not_make_a_post_replayable(header: str) -> None:
+    """A POST carrying an empty Idempotency-Key reached the server four times, with
+    nothing for it to deduplicate on; it is retried as a POST without a key: not at all."""
+    retry, _ = plugin()
+    upstream = Upstream([503, 503, 201])
+    result = await retry.handle(post(headers={"Idempotency-Key": header}), upstream)
+    assert result.error_code is ErrorCode.HTTP_STATUS and upstream.calls == 1
 
 
 @pytest.mark.parametrize(("override", "calls"), [(1, 2), (0, 1), (None, 1), (False, 1), (True, 4)])

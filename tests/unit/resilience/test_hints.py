@@ -38,7 +38,15 @@ def test_retry_after_date_in_the_past_means_now() -> None:
     assert parse_retry_after("Tue, 14 Nov 2023 22:00:00 GMT", NOW) == 0.0
 
 
-@pytest.mark.parametrize("value", ["", "soon", "-5", "inf", "nan", "1e999", "Mon, 99 Foo"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "", "soon", "-5", "inf", "nan", "1e999", "Mon, 99 Foo",
+        # A year or an offset no datetime holds raised OverflowError (a PLUGIN_ERROR).
+        "Thu, 01 Jan 99999999999999999999 00:00:00 GMT",
+        "Thu, 01 Jan 2099 00:00:00 +9999999999999999999",
+    ],
+)  # fmt: skip
 def test_retry_after_malformed_is_ignored(value: str) -> None:
     """A value that is neither delay-seconds nor an HTTP-date is None, not an error."""
     assert parse_retry_after(value, NOW) is None

@@ -128,7 +128,7 @@ class RetryPlugin(SplitPlugin):
             return
         if wanted is True:
             request.headers.set(_IDEMPOTENCY_HEADER, str(uuid.uuid4()))
-        elif isinstance(wanted, str) and wanted:
+        elif isinstance(wanted, str) and wanted.strip():
             validate_header(_IDEMPOTENCY_HEADER, wanted)  # no CR/LF smuggled into headers
             request.headers.set(_IDEMPOTENCY_HEADER, wanted)
         else:
@@ -192,7 +192,8 @@ class RetryPlugin(SplitPlugin):
         budget = self.budget
         state = RetryState()
         # "idempotent": the caller vouches that replaying is safe (a GraphQL query).
-        has_key = _IDEMPOTENCY_HEADER in request.headers or bool(
+        # A blank key is no key: no server can deduplicate on it.
+        has_key = bool(request.headers.get(_IDEMPOTENCY_HEADER, "").strip()) or bool(
             request.extensions.get("idempotent")
         )
         while True:
