@@ -13,6 +13,7 @@ to inject into this call or None. The plugin performs it.
 from __future__ import annotations
 
 import bisect
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,12 +47,12 @@ class Fault:
     weight: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.weight <= 0:
-            raise ValueError(f"fault weight must be > 0, got {self.weight!r}")
+        if not (0 < self.weight < math.inf):
+            raise ValueError(f"fault weight must be a finite number > 0, got {self.weight!r}")
         if self.kind is FaultKind.ERROR and self.code is None:
             raise ValueError("an error fault needs an ErrorCode")
-        if self.kind is FaultKind.LATENCY and self.latency < 0:
-            raise ValueError(f"latency must be >= 0 seconds, got {self.latency!r}")
+        if self.kind is FaultKind.LATENCY and not (0 <= self.latency < math.inf):
+            raise ValueError(f"latency must be finite seconds >= 0, got {self.latency!r}")
         if self.kind is FaultKind.STATUS and (self.status is None or not 100 <= self.status <= 599):
             raise ValueError(f"a status fault needs an HTTP status 100-599, got {self.status!r}")
 
@@ -112,7 +113,7 @@ class ChaosPolicy:
         rng: random.Random | None = None,
         enabled: bool = True,
     ) -> None:
-        if not 0.0 <= rate <= 1.0:
+        if not 0.0 <= rate <= 1.0:  # NaN fails this too
             raise ValueError(f"injection rate must be within [0, 1], got {rate!r}")
         if not faults:
             raise ValueError("a chaos policy needs at least one fault")

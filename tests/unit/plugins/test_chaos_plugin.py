@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from flext_api import ErrorCode
-from flext_api.client.plugins import ChaosPlugin
+from flext_api.client.plugins import ChaosPlugin, HedgingPlugin
 from flext_api.resilience import ChaosInjected, Fault, ResilienceEvent
 from flext_api.testing import FakeClock
 
@@ -71,3 +73,25 @@ async def test_successful_status_fault_is_a_response() -> None:
     result = await chaos.handle(get(), Upstream([200]))
     assert result.value.status_code == 204
     assert repr(chaos) == "<ChaosPlugin <ChaosPolicy rate=1 faults=1 on>>"
+
+
+async def test_latency_past_the_deadline_fails_at_the_deadline() -> None:
+    """Injected latency is time of the call: 5 s of it under a 1 s deadline waits until
+    the deadline and fails DEADLINE_EXCEEDED, without calling the upstream."""
+    clock = FakeClock(start=0.0)
+    chaos = ChaosPlugin(1.0, [Fault.delay(5.0)], clock=clock)
+    upstream = Upstream([200])
+    result = await chaos.handle(get(deadline=1.0), upstream)
+    assert result.error_code is ErrorCode.DEADLINE_EXCEEDED
+    assert (clock.monotonic(), upstream.calls) == (1.0, 0)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0])
+def test_non_finite_fault_numbers_are_refused(value: float) -> None:
+    """NaN and infinity passed the '< 0' checks and failed later as PLUGIN_ERROR."""
+    with pytest.raises(ValueError, match="finite"):
+        Fault.delay(value)
+    with pytest.raises(ValueError, match="finite"):
+        Fault.error(ErrorCode.CONNECT_ERROR, weight=value)
+    with pytest.raises(ValueError, match="hedging delay"):
+        HedgingPlugin(delay=value)

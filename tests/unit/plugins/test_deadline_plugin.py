@@ -89,3 +89,15 @@ def test_invalid_total_is_rejected() -> None:
     assert repr(DeadlinePlugin(TimeoutConfig(total=None))) == (
         "<DeadlinePlugin total=none enforce=True>"
     )
+
+
+async def test_an_explicit_total_shortens_a_later_deadline() -> None:
+    """DeadlinePlugin(0.5) on a client had no effect: the client had already set its
+    own 60 s deadline. A plugin given a timeout keeps the earlier of the two; one built
+    with the default total leaves an existing deadline alone."""
+    request = get(deadline=60.0)
+    await DeadlinePlugin(0.5, clock=FakeClock(start=0.0)).handle(request, Upstream([200]))
+    assert request.deadline == 0.5
+    request = get(deadline=60.0)
+    await DeadlinePlugin(clock=FakeClock(start=0.0)).handle(request, Upstream([200]))
+    assert request.deadline == 60.0

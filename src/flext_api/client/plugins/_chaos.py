@@ -19,7 +19,7 @@ import random
 from collections.abc import Sequence
 
 from ..._clock import Clock
-from ..._errors import FlextApiError
+from ..._errors import ErrorCode, FlextApiError
 from ..._models import HttpRequest, HttpResponse
 from ..._result import FlextResult
 from ...resilience import ChaosInjected, ChaosPolicy, EventHook, Fault, FaultKind
@@ -62,6 +62,21 @@ class ChaosPlugin(FlextApiPlugin):
         if self._emitter.active:
             self._emitter.emit(ChaosInjected(host_key(request), fault.describe()))
         if fault.kind is FaultKind.LATENCY:
+            deadline = request.deadline
+            if deadline is not None:
+                left = deadline - self._clock.monotonic()
+                if fault.latency >= left:
+                    # The injected wait is time of the call: it cannot outlive its deadline.
+                    await self._clock.sleep(max(0.0, left))
+                    return FlextResult.fail(
+                        FlextApiError.from_code(
+                            ErrorCode.DEADLINE_EXCEEDED,
+                            f"chaos: {fault.latency:g}s of injected latency passed the "
+                            f"deadline of {request.method} {request.host}",
+                            request=request,
+                            details={"chaos": True},
+                        )
+                    )
             await self._clock.sleep(fault.latency)
             return await call_next(request)
         if fault.kind is FaultKind.ERROR:

@@ -30,11 +30,13 @@ def _deadline_exceeded(request: HttpRequest, message: str) -> FlextResult[HttpRe
 
 
 class DeadlinePlugin(FlextApiPlugin):
-    """Set ``request.deadline`` (when unset) and hold the call to it.
+    """Set ``request.deadline`` and hold the call to it.
 
     ``timeout`` is a :class:`~flext_api.TimeoutConfig` (its ``total`` is used), a number
-    of seconds, or None for the default total (60 s). A request's own
-    ``timeout.total`` wins over it; a total of None means no deadline.
+    of seconds, or None for the default total (60 s). A request without a deadline gets
+    one from its own ``timeout.total`` (else this total; None: no deadline). A request
+    that has one (a :class:`~flext_api.FlextApiClient` sets it from its timeout) keeps
+    the earlier of the two when this plugin was given a timeout: deadlines only shrink.
     """
 
     name = "deadline"
@@ -47,6 +49,7 @@ class DeadlinePlugin(FlextApiPlugin):
         clock: Clock | None = None,
         enforce: bool = True,
     ) -> None:
+        self._explicit = timeout is not None
         if timeout is None:
             timeout = TimeoutConfig()
         if isinstance(timeout, TimeoutConfig):
@@ -69,6 +72,8 @@ class DeadlinePlugin(FlextApiPlugin):
             if total is None:
                 return await call_next(request)
             deadline = request.deadline = now + total
+        elif self._explicit and self.total is not None and now + self.total < deadline:
+            deadline = request.deadline = now + self.total
         elif now >= deadline:
             return _deadline_exceeded(
                 request, f"deadline passed {now - deadline:.3g}s before the call started"

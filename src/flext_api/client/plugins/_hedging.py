@@ -10,6 +10,7 @@ attempt is one call the host's breaker sees. See :func:`flext_api.resilience.hed
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 from ..._clock import Clock
@@ -39,8 +40,8 @@ class HedgingPlugin(FlextApiPlugin):
         clock: Clock | None = None,
         hooks: Sequence[EventHook] = (),
     ) -> None:
-        if delay < 0:
-            raise ValueError(f"hedging delay must be >= 0 seconds, got {delay!r}")
+        if not (0 <= delay < math.inf):  # NaN would never hedge, inf never either
+            raise ValueError(f"hedging delay must be finite seconds >= 0, got {delay!r}")
         if max_hedged < 1:
             raise ValueError(f"max_hedged must be >= 1, got {max_hedged!r}")
         self.delay = delay
