@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 from pathlib import Path
@@ -25,6 +26,7 @@ from ..server._protocol import protocol_with_header_timeout
 from ._admin import AdminApp
 from ._app import Gateway, create_gateway
 from ._config import GatewayConfig, ListenerConfig
+from ._proxy import UpstreamCut
 from ._reload import Reloader
 
 __all__ = ["GatewayRunner", "GatewayServer", "serve", "uvicorn_config"]
@@ -68,12 +70,27 @@ def uvicorn_config(
     )
 
 
+class _QuietCuts(logging.Filter):
+    """Drops uvicorn's "Exception in ASGI application" record (and its traceback) for an
+    upstream that cut its response: the gateway cuts the client's stream by raising
+    :class:`UpstreamCut` on purpose, and its access log already has the request with
+    reason ``upstream_cut``. Anything else uvicorn logs passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        info = record.exc_info
+        return not (info and isinstance(info[1], UpstreamCut))
+
+
+_QUIET_CUTS = _QuietCuts()
+
+
 class GatewayServer(uvicorn.Server):
     """uvicorn's server that drains the gateway and closes WebSockets with 1001 first."""
 
     def __init__(self, config: Any, gateway: Gateway) -> None:
         super().__init__(config)
         self.gateway = gateway
+        logging.getLogger("uvicorn.error").addFilter(_QUIET_CUTS)  # once: a set
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         self.gateway.draining = True
