@@ -14,7 +14,6 @@ non-loopback host.
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import math
 from typing import Literal
@@ -23,7 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from ._errors import ConfigError
-from ._syntax import sendable_header, split_config_url
+from ._syntax import check_networks, sendable_header, split_config_url
 
 __all__ = [
     "AccessLogConfig",
@@ -203,11 +202,7 @@ class ServerRateLimitConfig(_Frozen):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for network in value:
-            try:
-                ipaddress.ip_network(network, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"not an IP address or CIDR network: {network!r}") from exc
+        check_networks(value)
         return value
 
     @field_validator("storage_uri")

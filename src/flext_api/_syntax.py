@@ -11,12 +11,20 @@ Low in the core so that configuration models below :mod:`._models` can use them.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from collections.abc import Iterable
 from urllib.parse import SplitResult, urlsplit
 
 from ._errors import InvalidRequestError
 
-__all__ = ["check_origin_form", "sendable_header", "split_config_url", "validate_header"]
+__all__ = [
+    "check_networks",
+    "check_origin_form",
+    "sendable_header",
+    "split_config_url",
+    "validate_header",
+]
 
 # RFC 9110 §5.1: a field name is a token (fullmatch: "$" would let a trailing LF through).
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -86,6 +94,17 @@ def validate_header(name: str, value: str) -> None:
             f"header {name!r} value has non-ASCII characters: {value!r}; percent-encode "
             "them (or use RFC 8187's name*=UTF-8''... form for parameters)"
         )
+
+
+def check_networks(entries: Iterable[str]) -> None:
+    """Raise ValueError naming the first of ``entries`` that is not an IP address or
+    network (``10.0.0.0/8``): trusted-proxy lists, checked when configured, not when the
+    first request needs them."""
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{entry!r} is not an IP address or network") from exc
 
 
 def sendable_header(name: str, value: str = "x") -> None:

@@ -13,6 +13,7 @@ import asyncio
 import random
 import re
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from .._clock import Clock, get_clock
 from .._result import FlextResult
 from ..server._auth import Authenticator
 from ..server._logging import JsonLogger, make_json_logger
-from ..server._ratelimit import RateLimitService, parse_limit
+from ..server._ratelimit import RateLimitDecision, RateLimitService, parse_limit
 from ._cluster import Cluster
 from ._config import GatewayConfig
 from ._edge import Edge
@@ -311,12 +312,7 @@ class Gateway:
                 return
         limit_headers: list[tuple[bytes, bytes]] | None = None
         if route.rate_limited:
-            limiter = self._limits(snapshot)
-            rule = route.config.rate_limit
-            assert rule is not None  # rate_limited says so
-            decision = await limiter.hit(
-                route.name, parse_limit(rule), limiter.clients.client_ip(scope)
-            )
+            decision = await self._core_limit(snapshot, route, scope)
             limit_headers = decision.header_lines()
             if not decision.allowed:
                 retry = (b"retry-after", b"%d" % decision.retry_after)
@@ -406,16 +402,21 @@ class Gateway:
             if denied is not None:
                 return denied
         if route.rate_limited:
-            limiter = self._limits(snapshot)
-            rule = route.config.rate_limit
-            assert rule is not None  # rate_limited says so
-            decision = await limiter.hit(
-                route.name, parse_limit(rule), limiter.clients.client_ip(scope)
-            )
+            decision = await self._core_limit(snapshot, route, scope)
             if not decision.allowed:
                 retry = (b"retry-after", b"%d" % decision.retry_after)
                 return Reason.RATE_LIMITED, [*decision.header_lines(), retry]
         return None
+
+    def _core_limit(
+        self, snapshot: Snapshot, route: CompiledRoute, scope: Scope
+    ) -> Awaitable[RateLimitDecision]:
+        """The route's ``rate_limit`` counted for this client (requests and handshakes
+        share it). A plain function returning the awaitable: no frame of its own."""
+        limiter = self._limits(snapshot)
+        rule = route.config.rate_limit
+        assert rule is not None  # rate_limited says so
+        return limiter.hit(route.name, parse_limit(rule), limiter.clients.client_ip(scope))
 
     def _limits(self, snapshot: Snapshot) -> RateLimitService:
         """The rate-limit storage for ``snapshot``'s settings (kept while they are unchanged)."""

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from .._config import BreakerConfig, PoolConfig
 from .._server_config import AuthConfig, ServerRateLimitConfig
-from .._syntax import check_origin_form, sendable_header, split_config_url
+from .._syntax import check_networks, check_origin_form, sendable_header, split_config_url
 from ._edge_config import AggregateConfig, EdgeConfig, RateLimitRule, RouteAuth, TransformConfig
 
 __all__ = [
@@ -515,11 +515,7 @@ class GatewayConfig(_Model):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for entry in value:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"{entry!r} is not an IP address or network") from exc
+        check_networks(value)
         return value
 
     @field_validator("via")
