@@ -445,3 +445,65 @@ def test_a_byte_order_mark_does_not_spoil_the_first_line(
     result = runner.invoke(app, ["batch", str(source), "-o", str(output), "--base-url", fault.url])
     assert result.exit_code == 0, result.stderr
     assert [(r["id"], r["success"]) for r in _out(output)] == [(1, True)]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--max-pause", "inf"], "'--max-pause': inf is not a finite number of seconds"),
+        (["--max-pause", "nan"], "'--max-pause'"),
+        (["--rate", "9" * 400 + "/s"], "is not a rate"),
+        (["--base-url", "http://["], "malformed URL"),
+        (["--base-url", "service://users"], "need a discovery registry"),
+    ],
+)
+def test_bad_values_are_usage_errors_that_keep_the_output(
+    runner: CliRunner, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    """A value the run would refuse is exit 2 before the output is opened (not replaced)."""
+    source = _write(tmp_path / "in.jsonl", [{"id": 1, "path": "/x"}])
+    output = tmp_path / "o.jsonl"
+    output.write_text("earlier results\n")
+    result = runner.invoke(app, ["batch", str(source), "-o", str(output), *extra])
+    assert result.exit_code == 2, result.stderr
+    assert isinstance(result.exception, SystemExit)
+    assert message in " ".join(result.stderr.replace("│", " ").split())
+    assert output.read_text() == "earlier results\n"
+
+
+def test_journal_of_another_input_of_the_same_size_exits_2(
+    runner: CliRunner, fault: FaultServer, tmp_path: Path
+) -> None:
+    """Input B with A's journal (same size): exit 2 naming both, nothing sent or written."""
+    first = _write(tmp_path / "a.jsonl", [{"id": "a1", "path": "/status/200"}])
+    second = _write(tmp_path / "b.jsonl", [{"id": "b1", "path": "/status/201"}])
+    assert first.stat().st_size == second.stat().st_size
+    journal = tmp_path / "run.journal"
+    common = ["--base-url", fault.url, "--journal", str(journal)]
+    ran = runner.invoke(app, ["batch", str(first), "-o", str(tmp_path / "a.out"), *common])
+    assert ran.exit_code == 0, ran.stderr
+    fault.reset()
+    result = runner.invoke(app, ["batch", str(second), "-o", str(tmp_path / "b.out"), *common])
+    assert result.exit_code == 2
+    assert f"belongs to '{first}'" in result.stderr and f"not to '{second}'" in result.stderr
+    assert fault.hits("/status/201") == 0 and not (tmp_path / "b.out").exists()
+    assert len(_out(tmp_path / "a.out")) == 1
+
+
+def test_an_earlier_output_that_cannot_be_cut_back_exits_2(
+    runner: CliRunner, fault: FaultServer, tmp_path: Path
+) -> None:
+    """Resuming when an earlier output became a directory: one error line, no traceback."""
+    source = _write(tmp_path / "in.jsonl", [{"id": 1, "path": "/status/200"}])
+    journal, old = tmp_path / "run.journal", tmp_path / "old"
+    common = ["--base-url", fault.url, "--journal", str(journal)]
+    assert runner.invoke(app, ["batch", str(source), "-o", str(old), *common]).exit_code == 0
+    with journal.open("a") as fh:  # as if killed before the next checkpoint
+        fh.write(json.dumps({"output": str(old), "offset": 0, "lines": []}) + "\n")
+    old.unlink()
+    old.mkdir()
+    (old / ("f" * 200)).write_text("")  # a directory size above the journal's offset
+    result = runner.invoke(app, ["batch", str(source), "-o", str(tmp_path / "new"), *common])
+    assert result.exit_code == 2
+    assert f"error: cannot cut back '{old}': Is a directory" in result.stderr
+    assert isinstance(result.exception, SystemExit)

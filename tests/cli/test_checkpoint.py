@@ -164,8 +164,98 @@ def test_journal_of_another_input_is_refused(tmp_path: Path, input_path: Path) -
     with input_path.open("a") as fh:
         fh.write('{"id": 99, "path": "/x"}\n')
     again = CheckpointedOutput(tmp_path / "o", journal, input_path=input_path)
-    with pytest.raises(ConfigError, match=r"belongs to .* bytes\), but this input has"):
+    with pytest.raises(ConfigError, match=r"belongs to .* bytes, sha256 \w+\), not to"):
         again.open()
+
+
+def _journaled_run(tmp_path: Path, input_path: Path) -> tuple[Path, Path]:
+    """A finished run of lines 1-3 of ``input_path`` with a journal: (journal, output)."""
+    journal, output = tmp_path / "j.journal", tmp_path / "first.jsonl"
+    out = CheckpointedOutput(output, journal, input_path=input_path, every=1)
+    out.open()
+    _run(out, [1, 2, 3])
+    return journal, output
+
+
+def test_journal_of_another_input_of_the_same_size_is_refused(
+    tmp_path: Path, input_path: Path
+) -> None:
+    """Another file of exactly the same size is refused, naming both, outputs untouched."""
+    journal, first = _journaled_run(tmp_path, input_path)
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(input_path.read_bytes().replace(b'"id": 1,', b'"id": 7,'))
+    assert other.stat().st_size == input_path.stat().st_size
+    first.write_bytes(first.read_bytes() + b'{"torn')  # would be cut on a real resume
+    before, new = first.read_bytes(), tmp_path / "new.jsonl"
+    new.write_text("kept\n")
+    resumed = CheckpointedOutput(new, journal, input_path=other)
+    with pytest.raises(ConfigError) as caught:
+        resumed.open()
+    assert str(input_path) in caught.value.message and str(other) in caught.value.message
+    assert (first.read_bytes(), new.read_text()) == (before, "kept\n")
+
+
+def test_input_changed_in_place_at_the_same_size_is_refused(
+    tmp_path: Path, input_path: Path
+) -> None:
+    """The journal's own input, rewritten with other bytes of the same length, is refused."""
+    journal, _ = _journaled_run(tmp_path, input_path)
+    input_path.write_bytes(input_path.read_bytes().replace(b'"id": 5,', b'"id": 6,'))
+    with pytest.raises(ConfigError, match="changed since"):
+        CheckpointedOutput(tmp_path / "o", journal, input_path=input_path).open()
+
+
+def test_the_same_content_moved_elsewhere_resumes(tmp_path: Path, input_path: Path) -> None:
+    """The journal matches content, not the name: a moved input resumes where it was."""
+    journal, _ = _journaled_run(tmp_path, input_path)
+    moved = input_path.rename(tmp_path / "moved.jsonl")
+    resumed = CheckpointedOutput(tmp_path / "o", journal, input_path=moved)
+    state = resumed.open()
+    resumed.close()
+    assert (state.resumed, sorted(n for n in range(1, 11) if n in state.done)) == (
+        True,
+        [1, 2, 3],
+    )
+
+
+def test_journal_without_a_hash_is_matched_by_path_and_size(
+    tmp_path: Path, input_path: Path
+) -> None:
+    """A journal written before the hash was recorded applies to its own path only."""
+    size = input_path.stat().st_size
+    header = {"flext_api_batch_journal": 1, "input": str(input_path), "input_size": size}
+    record = {"output": str(tmp_path / "o"), "offset": 0, "lines": [2]}
+    journal = tmp_path / "j.journal"
+    journal.write_text(json.dumps(header) + "\n" + json.dumps(record) + "\n")
+    resumed = CheckpointedOutput(tmp_path / "o", journal, input_path=input_path)
+    assert 2 in resumed.open().done
+    resumed.close()
+    twin = tmp_path / "twin.jsonl"
+    twin.write_bytes(input_path.read_bytes())
+    with pytest.raises(ConfigError, match="belongs to"):
+        CheckpointedOutput(tmp_path / "o2", journal, input_path=twin).open()
+
+
+def test_an_earlier_output_that_cannot_be_cut_back_is_config_error(
+    tmp_path: Path, input_path: Path
+) -> None:
+    """An earlier output that became a directory: ConfigError, and no other output is cut."""
+    journal = tmp_path / "j.journal"
+    paths = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+    for n, path in enumerate(paths, start=1):
+        out = CheckpointedOutput(path, journal, input_path=input_path, every=1)
+        out.open()
+        _run(out, [n])
+    paths[0].write_bytes(paths[0].read_bytes() + b"unjournaled\n")
+    before = paths[0].read_bytes()
+    paths[1].unlink()
+    paths[1].mkdir()
+    (paths[1] / ("f" * 200)).write_text("")  # a directory size above the journal's offset
+    resumed = CheckpointedOutput(tmp_path / "c.jsonl", journal, input_path=input_path)
+    with pytest.raises(ConfigError, match=r"cannot cut back .*b\.jsonl'"):
+        resumed.open()
+    assert paths[0].read_bytes() == before
+    assert not (tmp_path / "c.jsonl").exists()
 
 
 @pytest.mark.parametrize(

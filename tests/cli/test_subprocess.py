@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers.fault import FaultServer
+from tests.servers.http1 import Request, ResponseWriter
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +160,38 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(
     resumed = _run(*args)
     assert resumed.returncode == 0, resumed.stderr
     assert Counter(_ids(output)) == Counter(f"id-{i}" for i in range(total))
+
+
+@pytest.mark.parametrize(("status", "code"), [(200, 0), (500, 1)])
+def test_a_reader_that_goes_away_leaves_the_exit_status_to_the_request(
+    fault: FaultServer, tmp_path: Path, status: int, code: int
+) -> None:
+    """`request ... | head -1`: the rest of the output is dropped quietly; the status (and
+    the error line of a failure) is the request's, not a broken pipe's."""
+    path = f"/big/{tmp_path.name}"
+
+    async def big(request: Request, writer: ResponseWriter) -> None:
+        # Pretty-printed, far more than a pipe holds: the command must block, then
+        # meet a closed pipe.
+        await writer.send_json({f"key-{i}": i for i in range(8_000)}, status=status)
+
+    route = fault.add_route(path, big)
+    try:
+        with subprocess.Popen(
+            [*COMMAND, "request", "GET", f"{fault.url}{path}", "--retries", "0"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            first = proc.stdout.readline()
+            proc.stdout.close()  # what `head -1` does after its line
+            err = proc.stderr.read()
+            proc.wait(timeout=60)
+    finally:
+        fault.remove_route(route)
+    assert first.startswith(f"HTTP/1.1 {status} ")
+    assert proc.returncode == code, err
+    expected = "" if code == 0 else "error: [HTTP_STATUS] HTTP 500 Internal Server Error from GET"
+    assert err.startswith(expected) and "Traceback" not in err and err.count("\n") == code

@@ -29,7 +29,7 @@ from ..client.batch._models import BatchResult
 from ._checkpoint import CheckpointedOutput
 from ._console import make_console
 from ._input import InputReader, count_lines
-from ._options import client_config, parse_rate
+from ._options import client_config, parse_base_url, parse_rate, parse_timeout
 from ._progress import BatchDisplay
 from ._summary import BatchSummary
 
@@ -104,6 +104,7 @@ def batch_command(
     ] = False,
 ) -> None:
     """Run every request of INPUT.jsonl, write one result a line to OUT.jsonl, summarize."""
+    # Every value is checked before the output is opened: opening replaces it.
     _check_distinct(input_path, output, journal)
     config = client_config(
         retries=retries,
@@ -111,6 +112,8 @@ def batch_command(
         rate=parse_rate(rate) if rate is not None else None,
         concurrency=concurrency,
     )
+    parse_timeout(max_pause, "'--max-pause'")
+    parse_base_url(base_url)
     err = make_console(stderr=True)
     writer = CheckpointedOutput(output, journal, input_path=input_path)
     try:

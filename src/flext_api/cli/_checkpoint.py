@@ -9,8 +9,11 @@ fsynced, *then* one journal record names them::
 
 meaning "the first 123456 bytes of that output are durable and hold the results of
 these input lines". The journal's first record describes the input
-(``{"flext_api_batch_journal": 1, "input": ..., "input_size": ...}``) so a journal is
-never applied to another file.
+(``{"flext_api_batch_journal": 1, "input": ..., "input_size": ..., "input_sha256": ...}``:
+its path, size and a SHA-256 of its whole content) so a journal is never applied to
+another file, nor to its input changed since: line numbers only mean something for the
+same bytes. The same content under another path (a moved or copied input) resumes.
+Journals written before the hash was recorded are matched by path and size.
 
 **Resuming** (the journal file exists): the input lines of every checkpoint are
 skipped, and every output named in the journal is cut back to its last checkpointed
@@ -24,6 +27,7 @@ fsynced at each checkpoint, so this holds across a power loss too.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +88,56 @@ class DoneLines:
         return self.count
 
 
+class _Fingerprint:
+    """What identifies an input: its path, size and the SHA-256 of its content."""
+
+    __slots__ = ("path", "sha256", "size")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # One more streaming read of the input (SHA-256 runs at about 1 GB/s): small
+        # next to sending its requests, and it catches a change anywhere in it.
+        try:
+            with path.open("rb") as fh:
+                self.size = os.fstat(fh.fileno()).st_size
+                self.sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
+        except OSError as exc:
+            raise _io_error("read", path, exc) from exc
+
+    def header(self) -> dict[str, Any]:
+        """The journal's first record."""
+        return {
+            "flext_api_batch_journal": _VERSION,
+            "input": str(self.path),
+            "input_size": self.size,
+            "input_sha256": self.sha256,
+        }
+
+    def matches(self, recorded: dict[str, Any]) -> bool:
+        """Whether a journal header describes this input."""
+        if "input_sha256" in recorded:
+            return bool(
+                recorded["input_sha256"] == self.sha256 and recorded.get("input_size") == self.size
+            )
+        # A journal from before the hash: the same file, by path, of the same size.
+        return bool(
+            recorded.get("input") == str(self.path) and recorded.get("input_size") == self.size
+        )
+
+    def mismatch(self, journal: Path, recorded: dict[str, Any]) -> ConfigError:
+        """The error for a journal whose header does not describe this input."""
+        digest = recorded.get("input_sha256")
+        theirs = f"{recorded.get('input_size')} bytes" + (
+            f", sha256 {str(digest)[:12]}" if digest is not None else ""
+        )
+        return ConfigError(
+            f"{journal} belongs to {str(recorded.get('input'))!r} ({theirs}), not to "
+            f"{str(self.path)!r} ({self.size} bytes, sha256 {self.sha256[:12]}): the input "
+            "is another file or changed since; use another --journal, or delete it to "
+            "start over"
+        )
+
+
 @dataclass
 class ResumeState:
     """What opening the output found: lines already done and output bytes dropped."""
@@ -132,14 +186,19 @@ class CheckpointedOutput:
         state = ResumeState()
         append = False
         offsets: dict[str, int] = {}
+        fingerprint: _Fingerprint | None = None
         if self._journal is not None:
-            offsets = self._read_journal(state)
+            fingerprint = _Fingerprint(self._input)
+            offsets = self._read_journal(state, fingerprint)
             try:
                 self._journal.open()
             except OSError as exc:
                 raise _io_error("write", self.journal_path, exc) from exc
-            for path, offset in offsets.items():
-                state.dropped_bytes += self._cut_back(Path(path), offset, state)
+            try:
+                state.dropped_bytes = self._cut_back(offsets, state)
+            except ConfigError:
+                self._journal_close()
+                raise
             append = str(self.output) in offsets
         flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
         try:
@@ -148,16 +207,10 @@ class CheckpointedOutput:
             self._journal_close()
             raise _io_error("write", self.output, exc) from exc
         self._offset = os.fstat(self._fd).st_size
-        if self._journal is not None:
+        if self._journal is not None and fingerprint is not None:
             try:
                 if not state.resumed:
-                    self._journal.append(
-                        {
-                            "flext_api_batch_journal": _VERSION,
-                            "input": str(self._input),
-                            "input_size": self._input_size(),
-                        }
-                    )
+                    self._journal.append(fingerprint.header())
                 # Name this output before writing to it, so that a crash before the first
                 # checkpoint still gets its partial lines cut off on resume.
                 self._journal.append(
@@ -168,12 +221,6 @@ class CheckpointedOutput:
                 raise _io_error("write", self.journal_path, exc) from exc
         self._last = self._clock.monotonic()
         return state
-
-    def _input_size(self) -> int:
-        try:
-            return self._input.stat().st_size
-        except OSError as exc:
-            raise _io_error("read", self._input, exc) from exc
 
     def _journal_close(self) -> None:
         if self._journal is not None:
@@ -200,7 +247,7 @@ class CheckpointedOutput:
                 "name a new file with --journal"
             )
 
-    def _read_journal(self, state: ResumeState) -> dict[str, int]:
+    def _read_journal(self, state: ResumeState, fingerprint: _Fingerprint) -> dict[str, int]:
         assert self.journal_path is not None
         self._check_is_journal()
         offsets: dict[str, int] = {}
@@ -237,35 +284,53 @@ class CheckpointedOutput:
         if not header:
             return offsets
         state.resumed = True
-        recorded = header[0]
-        size = self._input_size()
-        if recorded.get("input_size") != size:
-            raise ConfigError(
-                f"{journal} belongs to {recorded.get('input')!r} "
-                f"({recorded.get('input_size')} bytes), but this input has {size} bytes: "
-                "use another --journal, or delete it to start over"
-            )
+        if not fingerprint.matches(header[0]):
+            raise fingerprint.mismatch(journal, header[0])
         return offsets
 
     @staticmethod
-    def _cut_back(path: Path, offset: int, state: ResumeState) -> int:
+    def _cut_back(offsets: dict[str, int], state: ResumeState) -> int:
+        """Cut every earlier output back to its checkpoint; return the bytes dropped.
+
+        Every output to cut is opened first, so one that cannot be (a directory, no
+        write permission) is a ConfigError before any other has lost a byte.
+        """
+        cuts: list[tuple[int, Path, int, int]] = []
         try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            state.warnings.append(
-                f"{path} (an earlier output) is gone: its results are not repeated here"
-            )
-            return 0
-        if size < offset:
-            state.warnings.append(
-                f"{path} is shorter than the journal says ({size} < {offset} bytes): "
-                "it was changed after the run"
-            )
-            return 0
-        if size > offset:
-            os.truncate(path, offset)
-            _log.info("dropped un-checkpointed results", output=str(path), bytes=size - offset)
-        return size - offset
+            for name, offset in offsets.items():
+                path = Path(name)
+                try:
+                    size = path.stat().st_size
+                except FileNotFoundError:
+                    state.warnings.append(
+                        f"{path} (an earlier output) is gone: its results are not repeated here"
+                    )
+                    continue
+                except OSError as exc:
+                    raise _io_error("cut back", path, exc) from exc
+                if size < offset:
+                    state.warnings.append(
+                        f"{path} is shorter than the journal says ({size} < {offset} bytes): "
+                        "it was changed after the run"
+                    )
+                elif size > offset:
+                    try:
+                        fd = os.open(path, os.O_WRONLY)
+                    except OSError as exc:
+                        raise _io_error("cut back", path, exc) from exc
+                    cuts.append((fd, path, size, offset))
+            dropped = 0
+            for fd, path, size, offset in cuts:
+                try:
+                    os.ftruncate(fd, offset)
+                except OSError as exc:
+                    raise _io_error("cut back", path, exc) from exc
+                _log.info("dropped un-checkpointed results", output=str(path), bytes=size - offset)
+                dropped += size - offset
+            return dropped
+        finally:
+            for fd, *_ in cuts:
+                os.close(fd)
 
     # -- writing ----------------------------------------------------------------------------
     def write(self, record: dict[str, Any], line: int) -> None:

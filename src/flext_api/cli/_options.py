@@ -17,10 +17,12 @@ import typer
 from .._config import ClientConfig, PoolConfig, RateLimitConfig, RetryConfig, TimeoutConfig
 from .._errors import FlextApiError
 from .._models import validate_header
+from ..client._request import normalize_base_url
 
 __all__ = [
     "check_text",
     "client_config",
+    "parse_base_url",
     "parse_body",
     "parse_headers",
     "parse_json",
@@ -93,18 +95,34 @@ def parse_json(value: str) -> Any:
 def parse_rate(value: str) -> float:
     """``100/s``, ``600/min``, ``2/h`` or ``100`` (per second) -> requests per second."""
     match = _RATE_RE.match(value)
-    if match is None or float(match.group(1)) <= 0:
+    # float() of 400 digits is inf, which no token bucket can hold.
+    if match is None or not 0 < float(match.group(1)) < math.inf:
         raise typer.BadParameter(
             f"{value!r} is not a rate like 100/s, 600/min or 2/h", param_hint="'--rate'"
         )
     return float(match.group(1)) / _PER[match.group(2) or "s"]
 
 
-def parse_timeout(value: float | None) -> float | None:
-    """``--timeout``: a finite number of seconds (click's range check lets ``inf`` by)."""
+def parse_timeout(value: float | None, option: str = "'--timeout'") -> float | None:
+    """``--timeout`` (or ``option``): a finite number of seconds (click's range check
+    lets ``inf`` and ``nan`` by)."""
     if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value!r} is not a finite number of seconds", param_hint=option)
+    return value
+
+
+def parse_base_url(value: str | None) -> str | None:
+    """``--base-url``: an absolute http(s) URL, checked as the client would check it."""
+    if value is None:
+        return None
+    try:
+        url = normalize_base_url(check_text(value, "'--base-url'"))
+    except FlextApiError as exc:
+        raise typer.BadParameter(exc.message, param_hint="'--base-url'") from exc
+    if url is not None and url.startswith("service://"):
         raise typer.BadParameter(
-            f"{value!r} is not a finite number of seconds", param_hint="'--timeout'"
+            "service:// URLs need a discovery registry; the command has none",
+            param_hint="'--base-url'",
         )
     return value
 

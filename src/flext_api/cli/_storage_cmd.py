@@ -6,7 +6,8 @@ path. Endpoints and credentials come from the options or the environment variabl
 :func:`flext_api.storage.open_storage` reads (``AWS_*``, ``AZURE_STORAGE_*``,
 ``STORAGE_EMULATOR_HOST``, ``GCS_TOKEN``). Transfers stream in constant memory; from
 8 MiB up a progress bar (bytes, speed, ETA) is drawn on stderr unless ``--quiet``.
-Failures print one ``error: [CODE] message`` line on stderr and exit with status 1.
+Failures print one ``error: [CODE] message`` line on stderr and exit with status 1; a
+malformed ``--endpoint`` is a usage error (status 2), found before any client is made.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from rich.progress import (
 from rich.table import Table
 
 from .._atomic import PUBLIC_MODE, AtomicFile
-from .._errors import FlextApiError
+from .._errors import ConfigError, FlextApiError
 from .._result import FlextResult
 from ..storage import ByteStream, StorageBackend, open_storage
+from ..storage._url import check_endpoint
 from ._console import make_console
 
 __all__ = ["native_clients", "storage_app"]
@@ -67,6 +69,11 @@ def _options(
     token: Annotated[str | None, typer.Option(help="GCS OAuth2 access token.")] = None,
 ) -> None:
     """List, copy and remove objects: s3://, az://, gs://, file:// URLs."""
+    if endpoint is not None:
+        try:
+            check_endpoint(endpoint)
+        except ConfigError as exc:
+            raise typer.BadParameter(exc.message, param_hint="'--endpoint'") from None
     ctx.obj = {
         "endpoint": endpoint,
         "access_key_id": access_key_id,

@@ -30,6 +30,9 @@ Rules:
 * The decorator checks its arguments when it runs: ``expire`` must be seconds > 0, and
   ``tags``/``vary`` lists of str (``tags="x"`` is a ``TypeError``: write ``tags=["x"]``).
 
+The endpoint may take ``request: Request`` (and ``response: Response``) itself: the key is
+read from that parameter; without one the decorator adds a hidden one of its own.
+
 The endpoint's return value is encoded as FastAPI would for a route without
 ``response_model`` (``jsonable_encoder``); return the model you want served.
 """
@@ -40,7 +43,7 @@ import functools
 import hashlib
 import inspect
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -217,6 +220,23 @@ def _key(namespace: str, request: Request, vary: Iterable[str]) -> str:
     return f"{namespace}:{request.method}:{_key_path(request.scope['path'])}?{query}#{digest}"
 
 
+def _is_request(annotation: Any, endpoint: Callable[..., Any]) -> bool:
+    """Whether FastAPI injects the request into a parameter annotated ``annotation``.
+
+    FastAPI reads the annotation with ``Annotated`` stripped and a string evaluated in the
+    endpoint's module; so does this.
+    """
+    if isinstance(annotation, str):
+        namespace = dict(getattr(inspect.unwrap(endpoint), "__globals__", {}))
+        try:  # what inspect.signature(eval_str=True) does, one annotation at a time
+            annotation = eval(annotation, namespace)
+        except Exception:  # noqa: BLE001 - unresolvable: not a parameter FastAPI fills
+            return False
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return isinstance(annotation, type) and issubclass(annotation, Request)
+
+
 def cached(
     namespace: str,
     expire: float = 300,
@@ -244,11 +264,16 @@ def cached(
         except NameError:  # annotations naming local classes: FastAPI resolves them
             signature = inspect.signature(endpoint)
         params = list(signature.parameters.values())
-        extra = inspect.Parameter(
-            _REQUEST_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Request
-        )
-        at = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
-        params.insert(at, extra)
+        # FastAPI passes the request to one parameter only (the last one annotated
+        # Request): when the route declares one, read the request from it; else add ours.
+        own = [p.name for p in params if _is_request(p.annotation, endpoint)]
+        request_param = own[-1] if own else _REQUEST_PARAM
+        if not own:
+            extra = inspect.Parameter(
+                _REQUEST_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=Request
+            )
+            at = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
+            params.insert(at, extra)
         is_async = inspect.iscoroutinefunction(endpoint)
 
         async def run(kwargs: dict[str, Any]) -> Response:
@@ -271,7 +296,7 @@ def cached(
 
         @functools.wraps(endpoint)
         async def wrapper(**kwargs: Any) -> Response:
-            request: Request = kwargs.pop(_REQUEST_PARAM)
+            request: Request = kwargs[request_param] if own else kwargs.pop(request_param)
             if request.method not in _METHODS or (
                 not allow_authorized and "authorization" in request.headers
             ):

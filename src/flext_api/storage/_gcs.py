@@ -45,6 +45,7 @@ from ._backend import paginate
 from ._driver import PutMode, StoreBackend
 from ._signing import sign_v4
 from ._types import ByteStream, FileInfo, ListPage, Source
+from ._url import check_endpoint
 
 __all__ = ["GCSStorage"]
 
@@ -87,7 +88,7 @@ class GCSStorage(StoreBackend):
             raise ValueError(f"chunk_size must be a multiple of {_QUANTUM}, got {chunk_size}")
         self.bucket = bucket
         self.service_account = service_account
-        self.endpoint = endpoint.rstrip("/")
+        self.endpoint = check_endpoint(endpoint).rstrip("/")
         self.chunk_size = chunk_size
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         config = ClientConfig(

@@ -38,6 +38,7 @@ from .._redact import scrub_userinfo
 from ..resilience import RetryPolicy
 from ._driver import PutMode, StoreBackend
 from ._types import ByteStream, FileInfo, ListPage, Source
+from ._url import check_endpoint
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore
@@ -362,7 +363,7 @@ class S3Storage(ObjectStoreBackend):
     ) -> None:
         config: dict[str, Any] = {"region": region, "virtual_hosted_style_request": False}
         if endpoint is not None:
-            config["endpoint"] = endpoint
+            config["endpoint"] = check_endpoint(endpoint)
         if access_key_id is not None:
             config["access_key_id"] = access_key_id
             config["secret_access_key"] = secret_access_key or ""
@@ -406,7 +407,7 @@ class AzureStorage(ObjectStoreBackend):
         if sas_token is not None:
             config["sas_key"] = sas_token
         if endpoint is not None:
-            config["endpoint"] = endpoint
+            config["endpoint"] = check_endpoint(endpoint)
         if account_key is None and sas_token is None:
             config["skip_signature"] = True
         store = obstore.store.AzureStore(

@@ -6,21 +6,102 @@ environment variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_REGION``;
 ``AZURE_STORAGE_ENDPOINT``, ``AZURE_STORAGE_ACCOUNT_NAME``, ``AZURE_STORAGE_ACCOUNT_KEY``,
 ``AZURE_STORAGE_SAS_TOKEN``; ``STORAGE_EMULATOR_HOST``, ``GCS_TOKEN``).
+
+:func:`check_endpoint` is the check every backend runs on an endpoint URL before its
+client sees it (the Rust client of S3 and Azure panics on one it cannot parse).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .._errors import ConfigError
+from .._errors import ConfigError, FlextApiError
+from .._redact import strip_url
 from .._result import FlextResult
+from .._syntax import check_origin_form, split_config_url
 from ._backend import StorageBackend
 
-__all__ = ["open_storage", "split_url"]
+__all__ = ["check_endpoint", "open_storage", "split_url"]
+
+# What the Rust clients take as a host without panicking: a DNS name, an IPv4 address
+# in four numbers, or an IPv6 literal. They build request URLs from the endpoint's text,
+# so anything looser (non-ASCII, "<", "|", "1.2.3.4.5") panics in a worker thread.
+_HOST_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0[xX][0-9A-Fa-f]*")
+# RFC 3986 userinfo: unreserved, sub-delims, ":" and %XX.
+_USERINFO = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:]|%[0-9A-Fa-f]{2})*")
+
+
+def check_endpoint(endpoint: str) -> str:
+    """``endpoint`` if it is an ``http(s)://host[:port][/path]`` URL; else ConfigError.
+
+    The message is one line and shows the URL without its userinfo
+    (``storage endpoint '127.0.0.1:9000' is not an http(s) URL: write http://host:port
+    or https://host``).
+
+    >>> check_endpoint("http://127.0.0.1:9000/devstoreaccount1")
+    'http://127.0.0.1:9000/devstoreaccount1'
+    """
+    given: object = endpoint  # runtime types vary
+    if not isinstance(given, str):
+        raise ConfigError(f"a storage endpoint is a str, got {type(given).__name__}")
+
+    def refuse(reason: str) -> ConfigError:
+        return ConfigError(
+            f"storage endpoint {strip_url(endpoint)!r} is not an http(s) URL: {reason}"
+        )
+
+    try:
+        parts = split_config_url(endpoint)
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
+    if parts.scheme.lower() not in {"http", "https"}:
+        raise refuse("write http://host:port or https://host")
+    if not parts.hostname:
+        raise refuse("it has no host")
+    if parts.query or parts.fragment or endpoint.endswith(("?", "#")):
+        raise refuse("it takes no query or fragment")
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at and not _USERINFO.fullmatch(userinfo):
+        raise refuse("its user info holds characters a URL cannot carry (percent-encode them)")
+    host_problem = _host_problem(parts.hostname, bracketed="[" in parts.netloc)
+    if host_problem:
+        raise refuse(host_problem)
+    if parts.path:
+        try:
+            check_origin_form(parts.path)
+        except ValueError as exc:
+            raise refuse(f"its path {exc}") from None
+    return endpoint
+
+
+def _host_problem(host: str, *, bracketed: bool) -> str | None:
+    """What is wrong with an endpoint's host (``urlsplit``'s ``hostname``), or None."""
+    if bracketed:
+        if "%" in host:
+            return f"[{host}]: an IPv6 zone id is not supported"
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return f"[{host}] is not an IPv6 address"
+        return None
+    if not host.isascii():
+        return "write an internationalised host name in its xn-- (IDNA) form"
+    if not _HOST_NAME.fullmatch(host):
+        return f"{host!r} is not a host name (letters, digits, '-', '_' and '.')"
+    # A name ending in a number is read as an IPv4 address (the WHATWG URL rules).
+    if _NUMERIC_LABEL.fullmatch(host.rstrip(".").rpartition(".")[2]):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return f"{host!r} is not an IPv4 address (four numbers 0-255, as 127.0.0.1)"
+    return None
 
 
 def split_url(url: str) -> FlextResult[tuple[str, str, str]]:
@@ -70,6 +151,8 @@ def open_storage(
     scheme, bucket, key = split.value
     try:
         return _open(scheme, bucket, key, os.environ if env is None else env, options)
+    except FlextApiError as exc:  # already says what is wrong (check_endpoint's, say)
+        return FlextResult.fail(exc)
     except Exception as exc:  # noqa: BLE001 - building a backend does no network I/O
         # Unknown options, refused values, a root that cannot be created, or the
         # store library refusing its configuration (obstore's own exception types).
