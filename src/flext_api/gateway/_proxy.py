@@ -313,8 +313,9 @@ class Exchange:
             path = upstream_path(route, path)
         query = scope.get("query_string", b"").decode("latin-1")
         target = path + ("?" + query if query else "")
+        # A blank Idempotency-Key is none: nothing for the upstream to deduplicate on.
         idempotent = method in IDEMPOTENT_METHODS or any(
-            n == b"idempotency-key" and v.strip() for n, v in headers  # a blank key is none
+            n == b"idempotency-key" and v.strip() for n, v in headers
         )
         retry = route.retry
         cluster = self.cluster
