@@ -82,21 +82,27 @@ async def _bounded(
         return backend.key, None, type(exc).__name__
 
 
+_FORWARDED = frozenset({b"authorization", b"accept-language", b"x-authenticated-subject"})
+
+
 async def aggregate(
     config: AggregateConfig,
     clusters: dict[str, Cluster],
     scope: Scope,
     send: Send,
     request_id: bytes,
+    identity: frozenset[bytes] = frozenset(),
 ) -> int:
-    """Answer ``scope`` with the merged JSON of ``config``'s backends; returns the status."""
-    forwarded = {"authorization", "accept-language", "x-auth-subject", "x-auth-method"}
+    """Answer ``scope`` with the merged JSON of ``config``'s backends; returns the status.
+
+    The backends get the client's ``Authorization`` and ``Accept-Language`` and the
+    headers the gateway set (``identity``: its identity and copied forward-auth headers,
+    whatever their configured names; the core auth's subject): a client's own values of
+    those were dropped before, and no other client header passes.
+    """
+    forwarded = _FORWARDED | identity
     headers = Headers.from_pairs(
-        [
-            (n.decode("latin-1"), v.decode("latin-1"))
-            for n, v in scope["headers"]
-            if n.decode("latin-1") in forwarded or n.startswith(b"x-auth-")
-        ]
+        [(n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"] if n in forwarded]
         + [("x-request-id", request_id.decode("latin-1")), ("accept", "application/json")]
     )
     results = await asyncio.gather(

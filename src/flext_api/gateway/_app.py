@@ -25,6 +25,7 @@ from .._result import FlextResult
 from ..server._auth import Authenticator
 from ..server._logging import JsonLogger, make_json_logger
 from ..server._ratelimit import RateLimitDecision, RateLimitService, parse_limit
+from ._auth import safe_header_value
 from ._cluster import Cluster
 from ._config import GatewayConfig
 from ._edge import Edge
@@ -385,7 +386,9 @@ class Gateway:
             return Reason.UNAUTHORIZED, [(b"www-authenticate", challenge.encode("latin-1"))]
         if not set(route.config.scopes) <= principal.scopes:
             return Reason.FORBIDDEN, []
-        subject = (b"x-authenticated-subject", principal.subject.encode("latin-1"))
+        # The token's own text: control characters (a CR/LF would make the upstream
+        # request unsendable, blamed on a healthy instance) and non-Latin-1 removed.
+        subject = (b"x-authenticated-subject", safe_header_value(principal.subject))
         scope["headers"] = [*scope["headers"], subject]
         return None
 

@@ -85,7 +85,7 @@ def _verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(digest, bytes.fromhex(expected))
 
 
-def _safe(value: str) -> bytes:
+def safe_header_value(value: str) -> bytes:
     """``value`` as a header value: control characters (CR, LF...) removed."""
     return "".join(c for c in value if c >= " " and c != "\x7f").encode("utf-8", "replace")
 
@@ -327,7 +327,7 @@ class EdgeAuth:
             return found
         names = self.config.identity_headers
         out = [
-            (names.subject.encode(), _safe(identity.subject)),
+            (names.subject.encode(), safe_header_value(identity.subject)),
             (names.method.encode(), identity.method.encode()),
         ]
         if identity.scopes:

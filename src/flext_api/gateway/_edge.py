@@ -34,7 +34,7 @@ from ._cache import SharedCache
 from ._config import GatewayConfig, RouteConfig
 from ._edge_checks import route_auth
 from ._edge_config import RouteAuth, RoutePolicies
-from ._proxy import send_gateway_problem
+from ._proxy import UpstreamCut, send_gateway_problem
 from ._ratelimit import CompiledLimit, EdgeLimiter, InFlight, StoreDown
 from ._reasons import Reason
 from ._series import RouteSeries
@@ -335,13 +335,42 @@ class Edge:
         send: Send,
         exchange: Exchange,
     ) -> None:
-        config = route.config
         if policy.transform is not None:
             scope = policy.transform.request(scope)
             if policy.transform.filters_response:
-                send = policy.transform.response_send(send)
+                filtering = policy.transform.response_send(send)
+                try:
+                    await self._answer(
+                        compiled, snapshot, route, scope, receive, filtering, exchange
+                    )
+                except UpstreamCut:
+                    if not filtering.holding:
+                        raise  # the client has the start: its stream is cut
+                    # Nothing reached the client (the filter held the start for the whole
+                    # body): the gateway's 502, as for a cut before the head.
+                    reason = Reason.UPSTREAM_CUT
+                    await _problem(scope, send, reason, exchange.request_id, [], exchange.result)
+                return
+        await self._answer(compiled, snapshot, route, scope, receive, send, exchange)
+
+    async def _answer(
+        self,
+        compiled: _Compiled,
+        snapshot: Snapshot,
+        route: CompiledRoute,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        exchange: Exchange,
+    ) -> None:
+        """The route's handler: an aggregate, the cache in front of the exchange, or the
+        exchange."""
+        config = route.config
         if config.aggregate is not None:
-            await aggregate(config.aggregate, snapshot.clusters, scope, send, exchange.request_id)
+            await aggregate(
+                config.aggregate, snapshot.clusters, scope, send, exchange.request_id,
+                compiled.strip,
+            )  # fmt: skip
             return
         if config.cache and compiled.cache is not None:
             outcome = await compiled.cache.handle(scope, receive, send, exchange.run, config.name)

@@ -116,7 +116,7 @@ class CompiledTransform:
         ]
         return b"{" + b",".join(kept) + b"}"
 
-    def response_send(self, send: Send) -> Send:
+    def response_send(self, send: Send) -> FilteringSend:
         """A ``send`` that filters a JSON object body (see module docstring)."""
         held: dict[str, Any] = {"start": None, "chunks": [], "size": 0}
         limit = self.config.max_json_bytes
@@ -163,4 +163,23 @@ class CompiledTransform:
             await send(start)
             await send({"type": "http.response.body", "body": body, "more_body": False})
 
-        return filtered
+        return FilteringSend(filtered, held)
+
+
+class FilteringSend:
+    """The ``send`` of a filtered route; :attr:`holding` says whether the response's
+    start is still held back (nothing has reached the client yet)."""
+
+    __slots__ = ("_held", "_send")
+
+    def __init__(self, send: Send, held: dict[str, Any]) -> None:
+        self._send = send
+        self._held = held
+
+    async def __call__(self, message: Message) -> None:
+        await self._send(message)
+
+    @property
+    def holding(self) -> bool:
+        """True while the start of a JSON response waits for the whole body."""
+        return self._held["start"] is not None

@@ -79,6 +79,7 @@ class EdgeOrigin:
         app.router.add_get("/doc", self._doc)
         app.router.add_get("/echo", self._echo)
         app.router.add_get("/raw", self._raw)
+        app.router.add_get("/cutjson", self._cutjson)
         app.router.add_get("/health", self._health)
         app.router.add_get("/auth", self._auth)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -146,6 +147,18 @@ class EdgeOrigin:
             body = gzip.compress(body)
             headers["Content-Encoding"] = "gzip"
         return web.Response(body=body, headers=headers)
+
+    async def _cutjson(self, request: web.Request) -> web.StreamResponse:
+        """A JSON response that promises 1000 bytes and closes after a few."""
+        self._record(request)
+        response = web.StreamResponse(
+            headers={"Content-Type": "application/json", "Content-Length": "1000"}
+        )
+        await response.prepare(request)
+        await response.write(b'{"id": 7, "name": "wid')
+        assert request.transport is not None
+        request.transport.close()
+        return response
 
     async def _echo(self, request: web.Request) -> web.Response:
         return web.json_response(self._record(request))

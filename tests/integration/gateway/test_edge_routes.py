@@ -84,3 +84,44 @@ async def test_response_allow_list(origin: EdgeOrigin, run_gateway: Run) -> None
     gw = run_gateway(edge_config(origin.url, transform={"response_allow": ["id"]}))
     _, _, body = await fetch(gw.url + "/doc")
     assert orjson.loads(body) == {"id": 7}
+
+
+async def test_a_cut_upstream_behind_a_field_filter_is_a_502(
+    origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """The filter holds a JSON response's start for its whole body: when the upstream
+    cuts it, nothing has reached the client, which gets the gateway's 502 upstream_cut
+    (it got uvicorn's bare 500 and the log said 200)."""
+    gw = run_gateway(edge_config(origin.url, transform={"response_deny": ["secret"]}))
+    status, headers, body = await fetch(gw.url + "/cutjson")
+    assert (status, headers["X-Gateway-Reason"]) == (502, "upstream_cut")
+    assert orjson.loads(body)["reason"] == "upstream_cut"
+
+
+async def test_aggregate_backends_get_the_gateways_identity_only(
+    origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """Aggregate backends get the identity headers the gateway set, under their
+    configured names, and the forward-auth headers it copied; a client's own X-Auth-*
+    headers never pass (they went through as identities)."""
+    edge = {
+        "auth": {
+            "forward": {"url": origin.url + "/auth", "copy_headers": ["x-user"]},
+            "identity_headers": {"subject": "x-user-id", "method": "x-user-method"},
+        }
+    }
+    backends = [{"key": "who", "cluster": "svc", "path": "/echo", "timeout": 2.0}]
+    config = edge_config(
+        origin.url, edge=edge, auth={"methods": ["forward"]}, aggregate={"backends": backends}
+    )
+    gw = run_gateway(config)
+    forged = {"Authorization": "Bearer good", "X-Auth-Subject": "root", "X-Auth-Admin": "yes"}
+    status, _, body = await fetch(gw.url + "/combined", headers=forged)
+    seen = orjson.loads(body)["who"]["headers"]
+    assert status == 200
+    assert (seen["x-user-id"], seen["x-user-method"], seen["x-user"]) == (
+        "alice",
+        "forward",
+        "alice",
+    )
+    assert "x-auth-subject" not in seen and "x-auth-admin" not in seen

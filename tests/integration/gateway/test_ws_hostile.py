@@ -161,3 +161,22 @@ async def test_a_handshake_cannot_forge_identity_or_forwarding_headers(
     assert _seen(a, "x-forwarded-proto") == ["http"]
     assert _seen(a, "forwarded") == [f'for=127.0.0.1;proto=http;host="{host}"']
     assert _seen(a, "x-request-id") == ["req-1"]
+
+
+@pytest.mark.parametrize(
+    ("sub", "sent"), [("a\r\nX-Admin: 1", "aX-Admin: 1"), ("\u65e5\u672c", "\u65e5\u672c")]
+)
+async def test_a_signed_subject_is_cleaned_before_it_goes_upstream(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run, sub: str, sent: str
+) -> None:
+    """A valid token whose ``sub`` held CR/LF made every upstream request unsendable,
+    blamed on the healthy instance (its breaker opened for every client); one outside
+    Latin-1 was a bare 500. The subject goes upstream without control characters (UTF-8
+    bytes otherwise), as the edge auth's does."""
+    a, _ = upstreams
+    gw = run_gateway(_private(a.url))
+    async with aiohttp.ClientSession() as session:
+        for _ in range(4):  # past the breaker's consecutive-failure threshold, were it hit
+            async with session.get(gw.url + "/echo/x", headers=_bearer(sub, "chat")) as r:
+                assert r.status == 200
+    assert _seen(a, "x-authenticated-subject") == [sent]
