@@ -309,7 +309,9 @@ class EdgeAuth:
             return Denied(503, "The authentication service is unavailable.")
         if status == 403:
             return Denied(403, "The authentication service refused the request.")
-        if status >= 500:  # the service failed: the credentials were not judged
+        if status >= 500 or status == 429 or 300 <= status < 400:
+            # The service failed, is throttling us, or sent us elsewhere: the
+            # credentials were not judged.
             return Denied(503, "The authentication service is unavailable.")
         return Denied(401, "The authentication service refused the credentials.", challenges)
 

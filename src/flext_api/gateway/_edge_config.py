@@ -76,10 +76,32 @@ class ForwardAuthConfig(_Model):
     def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(v.lower() for v in value)
 
+    @field_validator("copy_headers")
+    @classmethod
+    def _copyable(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _settable(value)
+
     @field_validator("subject_header")
     @classmethod
     def _lower_one(cls, value: str) -> str:
         return value.lower()
+
+
+# Headers the gateway sets upstream are dropped from every client request first: these
+# would then be taken from every request (its framing, its host, its credentials).
+_NOT_SETTABLE = frozenset(
+    {"authorization", "connection", "content-length", "content-type", "cookie", "host",
+     "keep-alive", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"}
+)  # fmt: skip
+
+
+def _settable(names: tuple[str, ...]) -> tuple[str, ...]:
+    for name in names:
+        if name.lower() in _NOT_SETTABLE:
+            raise ValueError(
+                f"{name!r} cannot carry an identity: it would be dropped from every client request"
+            )
+    return names
 
 
 class IdentityHeaders(_Model):
@@ -99,6 +121,7 @@ class IdentityHeaders(_Model):
         for name in ("subject", "method", "scopes", "roles"):
             if getattr(self, name) != getattr(self, name).lower():
                 raise ValueError(f"identity header {name!r} must be lower case")
+        _settable((self.subject, self.method, self.scopes, self.roles))
         return self
 
     @property

@@ -169,6 +169,10 @@ class EdgeOrigin:
             return web.Response(headers={"X-User": "alice", "X-Auth-Subject": "alice"})
         if request.headers.get("Authorization") == "Bearer banned":
             return web.Response(status=403)
+        if request.headers.get("Authorization") == "Bearer throttled":
+            return web.Response(status=429, headers={"Retry-After": "1"})
+        if request.headers.get("Authorization") == "Bearer moved":
+            return web.Response(status=302, headers={"Location": "/elsewhere"})
         if request.headers.get("Authorization") == "Bearer utf8":
             lines = [("X-User", "z\u00fcr\u20ac"), ("X-User", "second")]
             return web.Response(headers=CIMultiDict(lines))

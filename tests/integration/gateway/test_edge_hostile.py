@@ -64,13 +64,15 @@ async def test_forward_auth_copies_every_value_of_a_utf8_header(
     assert origin.requests[-1]["headers"]["x-user"] == "z\u00fcr\u20ac,second"
 
 
+@pytest.mark.parametrize("token", ["broken", "throttled", "moved"])
 async def test_a_failing_forward_auth_service_is_503_not_401(
-    origin: EdgeOrigin, run_gateway: Run
+    origin: EdgeOrigin, run_gateway: Run, token: str
 ) -> None:
-    """A 5xx from the auth service judged nothing: 503, never a credentials refusal."""
+    """A 5xx, a 429 or a redirect from the auth service judged nothing: 503
+    auth_unavailable, never a credentials refusal (429 and 3xx were a 401)."""
     gw = run_gateway(_forward(origin))
-    status, headers, _ = await fetch(gw.url + "/echo", headers={"Authorization": "Bearer broken"})
-    assert status == 503
+    status, headers, _ = await fetch(gw.url + "/echo", headers={"Authorization": f"Bearer {token}"})
+    assert (status, headers["X-Gateway-Reason"]) == (503, "auth_unavailable")
     assert "WWW-Authenticate" not in headers
 
 

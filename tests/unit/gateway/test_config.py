@@ -227,6 +227,27 @@ def test_aliases_that_cannot_be_expanded_are_refused(text: str, message: str) ->
     assert message in (result.error or "")
 
 
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {"forward": {"url": "http://127.0.0.1:1/auth", "copy_headers": ["Content-Length"]}},
+        {"forward": {"url": "http://127.0.0.1:1/auth", "copy_headers": ["host"]}},
+        {"identity_headers": {"subject": "authorization"}},
+    ],
+)
+def test_identity_headers_cannot_take_framing_or_credentials(auth: dict[str, Any]) -> None:
+    """The gateway drops the headers it sets from every client request first: these
+    names would strip every request's framing, host or credentials."""
+    data = {
+        "clusters": [{"name": "c", "instances": [{"url": "http://h:1"}]}],
+        "routes": [{"name": "r", "cluster": "c", "match": {"path_prefix": "/"}}],
+        "edge": {"auth": auth},
+    }
+    result = parse_config(json.dumps(data))
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+    assert "cannot carry an identity" in (result.error or "")
+
+
 def test_a_key_given_twice_is_refused() -> None:
     """YAML keeps the last of two equal keys: a second `routes:` dropped the first."""
     text = MINIMAL + "routes:\n  - {name: other, match: {path_prefix: /o}, cluster: orders}\n"
