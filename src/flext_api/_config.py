@@ -20,6 +20,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
     YamlConfigSettingsSource,
 )
@@ -246,6 +247,9 @@ _FLAT_CORS = {
     "cors_headers": "allow_headers",
 }
 
+# How list settings are written in the environment (pydantic-settings parses them as JSON).
+_ENV_EXAMPLE = """FLEXT_API_SERVER__CORS__ALLOW_ORIGINS='["https://app.example"]'"""
+
 _CONFIG_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
     "flext_api_config_file", default=None
 )
@@ -332,6 +336,14 @@ class FlextApiConfig(BaseSettings):
             return cls(**overrides)
         except ValidationError as exc:
             raise ConfigError(format_validation_error(exc, source=file_path)) from exc
+        except SettingsError as exc:
+            # An environment value of a nested setting that is not JSON: pydantic-settings
+            # names the top field and the source, the cause says what did not parse.
+            cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+            raise ConfigError(
+                f"invalid configuration: {exc}{cause} (list and table values in the "
+                f"environment are JSON, e.g. {_ENV_EXAMPLE})"
+            ) from exc
         finally:
             _CONFIG_FILE.reset(token)
 
@@ -364,6 +376,10 @@ def format_validation_error(exc: ValidationError, *, source: Path | None = None)
         value = err.get("input")
         if err["type"] == "extra_forbidden":
             lines.append(f"{loc}: unknown setting (value {value!r})")
+        elif err["type"] == "list_type" and isinstance(value, str):
+            # Most likely an environment variable written "a,b": lists there are JSON.
+            hint = f"lists in the environment are JSON, e.g. {_ENV_EXAMPLE}"
+            lines.append(f"{loc} = {value!r}: {err['msg']} ({hint})")
         else:
             lines.append(f"{loc} = {value!r}: {err['msg']}")
     return f"invalid configuration{where}: " + "; ".join(lines)

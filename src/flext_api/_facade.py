@@ -26,7 +26,8 @@ class FlextApi:
     """Makes clients (and, with the ``server`` extra, apps) from one configuration."""
 
     def __init__(self, config: FlextApiConfig | None = None) -> None:
-        self.config = config or FlextApiConfig()
+        # load(): a bad FLEXT_API_* environment variable is a ConfigError naming it.
+        self.config = config or FlextApiConfig.load()
 
     def create_client(self, base_url: str | None = None, **kwargs: Any) -> FlextApiClient:
         """An async client with this facade's client settings (keywords override)."""

@@ -14,6 +14,7 @@ from flext_api import (
     PoolConfig,
     RetryConfig,
     TimeoutConfig,
+    create_flext_api,
 )
 from flext_api._errors import ConfigError
 
@@ -159,3 +160,29 @@ def test_configs_are_frozen() -> None:
     """Sub-configs are immutable value objects."""
     with pytest.raises(ValidationError):
         ClientConfig().http2 = True
+
+
+def test_non_json_nested_environment_value_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pydantic-settings' SettingsError (a nested value that is not JSON) is a ConfigError."""
+    monkeypatch.setenv("FLEXT_API_SERVER__CORS__ALLOW_ORIGINS", "[https://a.example")
+    with pytest.raises(ConfigError, match=r"field \"server\".*EnvSettingsSource.*are JSON"):
+        FlextApiConfig.load()
+
+
+def test_comma_separated_list_in_the_environment_says_lists_are_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLEXT_API_CORS_ORIGINS", "https://a.example,https://b.example")
+    with pytest.raises(ConfigError, match=r"cors_origins = .*lists in the environment are JSON"):
+        FlextApiConfig.load()
+
+
+def test_create_flext_api_reports_a_bad_environment_variable_as_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The facade reads the environment through load(): no bare pydantic traceback."""
+    monkeypatch.setenv("FLEXT_API_CLIENT__TIMEOUT__CONNECT", "soon")
+    with pytest.raises(ConfigError, match=r"client\.timeout\.connect = 'soon'"):
+        create_flext_api()
