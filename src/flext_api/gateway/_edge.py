@@ -338,7 +338,7 @@ class Edge:
         if policy.transform is not None:
             scope = policy.transform.request(scope)
             if policy.transform.filters_response:
-                filtering = policy.transform.response_send(send)
+                filtering = policy.transform.response_send(send, head=scope["method"] == "HEAD")
                 try:
                     await self._answer(
                         compiled, snapshot, route, scope, receive, filtering, exchange

@@ -7,9 +7,14 @@ top level of the object and sent with a corrected ``Content-Length``; a bigger b
 non-object, or JSON that does not parse is sent as it came (the filter never breaks a
 response it cannot read). The members kept are copied byte for byte, never decoded and
 re-encoded, so numbers beyond 64 bits or a double's precision arrive as the upstream
-wrote them. A route with a field list asks the upstream for an unencoded body (its
-``Accept-Encoding`` is dropped), so a client cannot step around the filter by asking
-for gzip.
+wrote them. A route with a field list asks the upstream for an unencoded, whole body
+(its ``Accept-Encoding``, ``Range`` and ``If-Range`` are dropped), so a client cannot
+step around the filter by asking for gzip or for a slice of the body. A filtered body
+is a new representation: its ``Content-Length`` is its own, ``Accept-Ranges`` is dropped
+and a strong ``ETag`` becomes weak (conditional GETs still match; ``If-Match`` and
+ranges do not), as nginx's body filters do; a HEAD answer of a filtered type drops
+``Content-Length``, which only the filtered body could tell, and a 304 carries the weak
+``ETag`` the filtered copy was given.
 """
 
 from __future__ import annotations
@@ -25,6 +30,23 @@ from starlette.types import Message, Scope, Send
 from ._edge_config import TransformConfig
 
 __all__ = ["CompiledTransform"]
+
+# Request headers a filtering route drops: the upstream must send the whole, plain body.
+_WHOLE_BODY = frozenset({b"accept-encoding", b"range", b"if-range"})
+# Response headers of the upstream's representation that a filtered one cannot keep.
+_RESTATED = frozenset({b"content-length", b"accept-ranges", b"etag"})
+
+
+def _restated(headers: list[tuple[bytes, bytes]], length: int | None) -> list[tuple[bytes, bytes]]:
+    """``headers`` for a filtered body of ``length`` bytes (None: unknown, a HEAD)."""
+    out = [(n, v) for n, v in headers if n not in _RESTATED]
+    for name, value in headers:
+        if name == b"etag":
+            out.append((name, value if value.startswith(b"W/") else b"W/" + value))
+    if length is not None:
+        out.append((b"content-length", str(length).encode()))
+    return out
+
 
 # A JSON string, or one structural character: what a member's value is delimited by.
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]', re.S)
@@ -84,7 +106,7 @@ class CompiledTransform:
 
     def request(self, scope: Scope) -> Scope:
         """``scope`` with the header and query rules applied (a new dict)."""
-        remove = self.remove | {b"accept-encoding"} if self.filters_response else self.remove
+        remove = self.remove | _WHOLE_BODY if self.filters_response else self.remove
         headers = [(n, v) for n, v in scope["headers"] if n not in remove] + self.add
         query: bytes = scope.get("query_string", b"")
         if self.query_add or self.query_remove:
@@ -116,8 +138,9 @@ class CompiledTransform:
         ]
         return b"{" + b",".join(kept) + b"}"
 
-    def response_send(self, send: Send) -> FilteringSend:
-        """A ``send`` that filters a JSON object body (see module docstring)."""
+    def response_send(self, send: Send, *, head: bool = False) -> FilteringSend:
+        """A ``send`` that filters a JSON object body (see module docstring); ``head``:
+        the answer to a HEAD request (no body to filter, only its headers)."""
         held: dict[str, Any] = {"start": None, "chunks": [], "size": 0}
         limit = self.config.max_json_bytes
 
@@ -132,10 +155,19 @@ class CompiledTransform:
         async def filtered(message: Message) -> None:
             kind = message["type"]
             if kind == "http.response.start":
+                if message["status"] == 304:
+                    # It refreshes a filtered copy: the validators that copy was given.
+                    headers = _restated(list(message.get("headers", [])), None)
+                    await send({**message, "headers": headers})
+                    return
                 content_type = next(
                     (v for n, v in message.get("headers", []) if n == b"content-type"), b""
                 )
                 if content_type.split(b";")[0].strip().lower() == b"application/json":
+                    if head:
+                        headers = _restated(list(message.get("headers", [])), None)
+                        await send({**message, "headers": headers})
+                        return
                     held["start"] = message
                     return
                 await send(message)
@@ -155,9 +187,7 @@ class CompiledTransform:
             new = self._filter(body)
             start = held["start"]
             if new is not None:
-                headers = [(n, v) for n, v in start.get("headers", []) if n != b"content-length"]
-                headers.append((b"content-length", str(len(new)).encode()))
-                start = {**start, "headers": headers}
+                start = {**start, "headers": _restated(list(start.get("headers", [])), len(new))}
                 body = new
             held["start"] = None
             await send(start)

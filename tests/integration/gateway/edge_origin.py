@@ -5,6 +5,7 @@
   empty answer of that status) with ``Cache-Control: cc``; hits counted per ``name``;
 - ``/sse``: events until ``release("end")``;
 - ``/doc``: a JSON object with ``id``, ``name``, ``secret``;
+- ``/docfile``: the same object as a static file (ranges, HEAD, ETag, Accept-Ranges);
 - ``/echo``: the request headers and query as JSON;
 - ``/raw?b=&ct=&gz=``: the body ``b`` as sent, of type ``ct`` (default JSON); with ``gz``
   set, gzip-encoded when the request accepts gzip;
@@ -20,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import gzip
 import socket
+import tempfile
 import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -45,6 +48,9 @@ class EdgeOrigin:
         self._stop: asyncio.Event | None = None
         self._gate: asyncio.Queue[str] | None = None
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        self._files = tempfile.TemporaryDirectory(prefix="edge-origin-")
+        self.doc_file = Path(self._files.name) / "doc.json"
+        self.doc_file.write_bytes(b'{"id": 7, "name": "widget", "secret": "s3"}')
 
     @property
     def url(self) -> str:
@@ -63,6 +69,7 @@ class EdgeOrigin:
         if self._thread.is_alive() and self.loop is not None and self._stop is not None:
             self.loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
+        self._files.cleanup()
 
     def release(self, data: str) -> None:
         """Let the open ``/sse`` stream send one event (``"end"`` ends it)."""
@@ -77,6 +84,7 @@ class EdgeOrigin:
         app.router.add_route("*", "/c/{name}", self._cacheable)
         app.router.add_get("/sse", self._sse)
         app.router.add_get("/doc", self._doc)
+        app.router.add_get("/docfile", self._docfile)
         app.router.add_get("/echo", self._echo)
         app.router.add_get("/raw", self._raw)
         app.router.add_get("/cutjson", self._cutjson)
@@ -133,6 +141,10 @@ class EdgeOrigin:
             await response.write(f"data: {data}\n\n".encode())
         await response.write_eof()
         return response
+
+    async def _docfile(self, request: web.Request) -> web.FileResponse:
+        self._record(request)
+        return web.FileResponse(self.doc_file, headers={"Content-Type": "application/json"})
 
     async def _doc(self, request: web.Request) -> web.Response:
         self._record(request)

@@ -79,6 +79,23 @@ async def test_response_fields_are_filtered(origin: EdgeOrigin, run_gateway: Run
     assert int(headers["Content-Length"]) == len(body)
 
 
+async def test_a_range_request_cannot_step_around_the_field_filter(
+    origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """A static JSON upstream honours Range: a slice of the body is not a JSON object the
+    filter can read, so it went through untouched, denied field included. The route
+    asks for the whole body and filters it; its HEAD states no unfiltered length."""
+    gw = run_gateway(edge_config(origin.url, transform={"response_deny": ["secret"]}))
+    status, headers, body = await fetch(
+        gw.url + "/docfile", headers={"Range": "bytes=0-40", "If-Range": "x"}
+    )
+    assert (status, orjson.loads(body)) == (200, {"id": 7, "name": "widget"})
+    assert "range" not in origin.requests[-1]["headers"]
+    assert headers["ETag"].startswith("W/") and "Accept-Ranges" not in headers
+    status, headers, body = await fetch(gw.url + "/docfile", method="HEAD")
+    assert (status, body, headers.get("Content-Length")) == (200, b"", None)
+
+
 async def test_response_allow_list(origin: EdgeOrigin, run_gateway: Run) -> None:
     """An allow list keeps only the named fields."""
     gw = run_gateway(edge_config(origin.url, transform={"response_allow": ["id"]}))

@@ -86,17 +86,22 @@ def test_cache_stats_hit_ratio() -> None:
 
 
 async def _run_filter(
-    transform: CompiledTransform, content_type: bytes, chunks: list[bytes]
+    transform: CompiledTransform,
+    content_type: bytes,
+    chunks: list[bytes],
+    *,
+    extra: tuple[tuple[bytes, bytes], ...] = (),
+    head: bool = False,
+    status: int = 200,
 ) -> tuple[list[tuple[bytes, bytes]], bytes]:
     sent: list[MutableMapping[str, Any]] = []
 
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
-    filtered = transform.response_send(send)
-    await filtered(
-        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", content_type)]}
-    )
+    filtered = transform.response_send(send, head=head)
+    headers = [(b"content-type", content_type), *extra]
+    await filtered({"type": "http.response.start", "status": status, "headers": headers})
     for i, chunk in enumerate(chunks):
         more = i < len(chunks) - 1
         await filtered({"type": "http.response.body", "body": chunk, "more_body": more})
@@ -110,6 +115,66 @@ async def test_json_filter_across_chunks() -> None:
     headers, body = await _run_filter(transform, b"application/json", [b'{"a": 1,', b' "b": 2}'])
     assert orjson.loads(body) == {"a": 1}
     assert (b"content-length", b"7") in headers  # {"a":1}
+
+
+_UPSTREAM_VALIDATORS = (
+    (b"content-length", b"8"),
+    (b"etag", b'"v1"'),
+    (b"accept-ranges", b"bytes"),
+)
+
+
+async def test_a_filtered_body_is_a_new_representation() -> None:
+    """Its own length, no Accept-Ranges, and the upstream's strong ETag made weak: a
+    range or If-Match against the unfiltered body must not apply to it."""
+    transform = CompiledTransform(TransformConfig(response_deny=("b",)))
+    headers, body = await _run_filter(
+        transform, b"application/json", [b'{"b": 2}'], extra=_UPSTREAM_VALIDATORS
+    )
+    assert body == b"{}"
+    assert (b"content-length", b"2") in headers
+    assert (b"etag", b'W/"v1"') in headers
+    assert not [n for n, _ in headers if n == b"accept-ranges"]
+    assert [n for n, _ in headers].count(b"content-length") == 1
+
+
+async def test_head_of_a_filtered_route_does_not_state_the_unfiltered_length() -> None:
+    """HEAD has no body to filter: the upstream's Content-Length is the unfiltered
+    body's, so it is dropped (it was passed on, and a GET then sent fewer bytes)."""
+    transform = CompiledTransform(TransformConfig(response_deny=("b",)))
+    headers, body = await _run_filter(
+        transform, b"application/json", [b""], extra=_UPSTREAM_VALIDATORS, head=True
+    )
+    assert body == b""
+    names = [n for n, _ in headers]
+    assert b"content-length" not in names and b"accept-ranges" not in names
+    assert (b"etag", b'W/"v1"') in headers
+
+
+async def test_a_304_on_a_filtered_route_carries_the_weak_etag() -> None:
+    transform = CompiledTransform(TransformConfig(response_deny=("b",)))
+    headers, _ = await _run_filter(
+        transform, b"application/json", [b""], extra=((b"etag", b'"v1"'),), status=304
+    )
+    assert (b"etag", b'W/"v1"') in headers
+
+
+def test_a_filtering_route_asks_for_the_whole_plain_body() -> None:
+    """Range and If-Range are dropped with Accept-Encoding: a slice of the unfiltered
+    body is not JSON the filter can read, so it passed through with the denied fields."""
+    transform = CompiledTransform(TransformConfig(response_deny=("secret",)))
+    scope = {
+        "headers": [
+            (b"range", b"bytes=0-40"),
+            (b"if-range", b'"v1"'),
+            (b"accept-encoding", b"gzip"),
+            (b"accept", b"application/json"),
+        ],
+        "query_string": b"",
+    }
+    assert transform.request(scope)["headers"] == [(b"accept", b"application/json")]
+    plain = CompiledTransform(TransformConfig(request_headers_remove=("x-debug",)))
+    assert (b"range", b"bytes=0-40") in plain.request(scope)["headers"]
 
 
 @pytest.mark.parametrize(
