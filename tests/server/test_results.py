@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
@@ -37,6 +38,35 @@ async def test_annotated_success_is_serialized_with_model(build: Build) -> None:
     assert response.json() == {"name": "x"}
     ok = schema["paths"]["/item"]["get"]["responses"]["200"]["content"]["application/json"]
     assert ok["schema"] == {"$ref": "#/components/schemas/Item"}
+
+
+async def test_unannotated_handlers_returning_a_result_are_unwrapped(build: Build) -> None:
+    """No return annotation (or ``-> Any``): a returned FlextResult was a 500 (FastAPI
+    cannot encode one); it is unwrapped like an annotated one, async or not."""
+    app = build()
+
+    @app.get("/ok")
+    async def ok():  # type: ignore[no-untyped-def]
+        return FlextResult.ok({"x": 1})
+
+    @app.get("/limited")
+    def limited():  # type: ignore[no-untyped-def]
+        return FlextResult.fail("slow down", code=ErrorCode.RATE_LIMITED)
+
+    @app.get("/any")
+    async def any_value() -> Any:
+        return FlextResult.ok([1])
+
+    @app.get("/plain")
+    def plain():  # type: ignore[no-untyped-def]
+        return {"plain": True}
+
+    async with serve(app) as client:
+        answers = [await client.get(p) for p in ("/ok", "/limited", "/any", "/plain")]
+    assert [a.status_code for a in answers] == [200, 429, 200, 200]
+    assert answers[0].json() == {"x": 1} and answers[2].json() == [1]
+    assert problem(answers[1])["code"] == "RATE_LIMITED"
+    assert answers[3].json() == {"plain": True}
 
 
 async def test_annotated_failure_becomes_problem(build: Build) -> None:

@@ -5,7 +5,8 @@ Two ways, pick one per route:
 - annotate the handler ``-> FlextResult[Item]``: :class:`FlextRoute` (the factory's
   default route class) documents ``Item`` as the response model and unwraps the result,
   so a success is serialized as usual and a failure becomes the problem response of its
-  :class:`~flext_api.FlextApiError`;
+  :class:`~flext_api.FlextApiError`; a handler with no return annotation (or ``-> Any``)
+  is unwrapped too, with no response model;
 - or return ``result_response(result)`` from any route (``request=`` is optional: the
   problem response takes the path and request ID of the request it answers, and a 5xx
   cause is logged, either way).
@@ -87,4 +88,15 @@ class FlextRoute(APIRoute):
                 args = get_args(annotation)
                 kwargs["response_model"] = args[0] if args else None
             endpoint = _unwrapping(endpoint)
+        elif _unannotated(endpoint) or annotation is Any:
+            # It may return a FlextResult all the same (it was a 500: FastAPI cannot
+            # encode one); only such handlers pay the unwrapping frame.
+            endpoint = _unwrapping(endpoint)
         super().__init__(path, endpoint, **kwargs)
+
+
+def _unannotated(endpoint: Callable[..., Any]) -> bool:
+    try:
+        return inspect.signature(endpoint).return_annotation is inspect.Signature.empty
+    except (TypeError, ValueError):  # no signature to read (a builtin): FastAPI decides
+        return False
