@@ -507,3 +507,46 @@ def test_an_earlier_output_that_cannot_be_cut_back_exits_2(
     assert result.exit_code == 2
     assert f"error: cannot cut back '{old}': Is a directory" in result.stderr
     assert isinstance(result.exception, SystemExit)
+
+
+def test_a_resumed_run_still_refuses_an_id_done_before(
+    runner: CliRunner, fault: FaultServer, tmp_path: Path
+) -> None:
+    """Before: a run stopped after line 1 (id 7) and resumed sent line 2 (id 7 again): the
+    duplicate check only knew the ids of this run, so a resume sent a request an
+    uninterrupted run refuses. After: line 2 is INVALID_REQUEST either way."""
+    from flext_api.cli._checkpoint import _Fingerprint
+
+    source = _write(
+        tmp_path / "in.jsonl",
+        [{"id": 7, "path": "/status/200"}, {"id": 7, "path": "/status/201"}],
+    )
+    output = tmp_path / "out.jsonl"
+    # What a run interrupted right after the checkpoint of line 1 leaves behind.
+    done_line = json.dumps({"id": 7, "line": 1, "success": True}) + "\n"
+    output.write_text(done_line)
+    journal = tmp_path / "run.journal"
+    records = [
+        _Fingerprint(source.resolve()).header(),
+        {"output": str(output.resolve()), "offset": len(done_line), "lines": [1]},
+    ]
+    journal.write_text("".join(json.dumps(record) + "\n" for record in records))
+    resumed = runner.invoke(
+        app,
+        [
+            "batch",
+            str(source),
+            "-o",
+            str(output),
+            "--base-url",
+            fault.url,
+            "--journal",
+            str(journal),
+        ],
+    )
+    assert resumed.exit_code == 1, resumed.output
+    assert "resuming: 1 line(s) done before" in resumed.stderr
+    second = _out(output)[1]
+    assert (second["line"], second["error_code"]) == (2, "INVALID_REQUEST")
+    assert "duplicate request id 7" in second["error"]
+    assert fault.hits("/status/201") == 0

@@ -129,3 +129,26 @@ def test_client_config_from_options() -> None:
     assert (config.pool.max_connections, config.pool.max_keepalive) == (300, 300)
     default = client_config()
     assert default.retry.max_retries == 3 and not default.rate_limit.enabled
+
+
+def _render_on_terminal(response: HttpResponse) -> str:
+    out = io.StringIO()
+    console = Console(file=out, width=60, color_system=None, force_terminal=True, _environ={})
+    print_response(console, response)
+    return out.getvalue()
+
+
+def test_control_characters_do_not_reach_a_terminal() -> None:
+    """Before: a text body's ESC sequences (a window title, colours) went to the terminal
+    raw, so the server drove it. After: shown escaped there; a redirect keeps them."""
+    body = "\x1b]0;pwned\x07\x1b[31mred\x1b[0m\x9b2J\r\nnext\n".encode()
+    response = HttpResponse(
+        200, headers={"Content-Type": "text/plain", "X-Note": "a\x1bb"}, content=body
+    )
+    shown = _render_on_terminal(response)
+    assert "\x1b" not in shown
+    assert "\x07" not in shown
+    assert "\x9b" not in shown
+    assert "\\x1b]0;pwned\\x07\\x1b[31mred\\x1b[0m\\x9b2J\nnext\n" in shown
+    assert "X-Note: a\\x1bb" in shown
+    assert "\x1b]0;pwned\x1b[31mred" in _render(response)

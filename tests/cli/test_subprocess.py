@@ -195,3 +195,37 @@ def test_a_reader_that_goes_away_leaves_the_exit_status_to_the_request(
     assert proc.returncode == code, err
     expected = "" if code == 0 else "error: [HTTP_STATUS] HTTP 500 Internal Server Error from GET"
     assert err.startswith(expected) and "Traceback" not in err and err.count("\n") == code
+
+
+def test_batch_reads_a_piped_input_once(fault: FaultServer, tmp_path: Path) -> None:
+    """Before: the line count read the pipe to its end, so `... | flext-api batch
+    /dev/stdin` ran no request, wrote an empty output and exited 0. After: every line
+    runs (the total shows as ?); with --journal, which reads the input twice, exit 2."""
+    lines = "".join(json.dumps({"id": i, "path": "/status/200"}) + "\n" for i in range(30))
+    output = tmp_path / "out.jsonl"
+    args = ["batch", "/dev/stdin", "-o", str(output), "--base-url", fault.url]
+    done = subprocess.run(
+        [*COMMAND, *args],
+        cwd=ROOT,
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert Counter(_ids(output)) == Counter(range(30))
+    assert "batch: 30/? done" in done.stderr
+    journal = tmp_path / "run.journal"
+    refused = subprocess.run(
+        [*COMMAND, *args, "--journal", str(journal)],
+        cwd=ROOT,
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert "not a regular file" in refused.stderr
+    assert not journal.exists()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import stat
 from contextlib import aclosing, suppress
 from pathlib import Path
 from typing import Annotated, Any
@@ -106,6 +107,15 @@ def batch_command(
     """Run every request of INPUT.jsonl, write one result a line to OUT.jsonl, summarize."""
     # Every value is checked before the output is opened: opening replaces it.
     _check_distinct(input_path, output, journal)
+    # A pipe (/dev/stdin, <(...)) can be read once: no line count first, and no journal
+    # (it fingerprints the input, then resuming reads it again).
+    regular = _is_regular(input_path)
+    if journal is not None and not regular:
+        raise typer.BadParameter(
+            f"{str(input_path)!r} is not a regular file (a pipe or a device can be read "
+            "only once; a journal needs to read the input again): save it to a file first",
+            param_hint="'--journal'",
+        )
     config = client_config(
         retries=retries,
         timeout=timeout,
@@ -129,7 +139,8 @@ def batch_command(
             f"{state.dropped_bytes} byte(s) of unfinished output dropped",
             markup=False,
         )
-    display = BatchDisplay(err, max(0, count_lines(input_path) - len(state.done)))
+    total = max(0, count_lines(input_path) - len(state.done)) if regular else None
+    display = BatchDisplay(err, total)
     shown = 0
 
     def report(line: int, reason: str) -> None:
@@ -138,7 +149,12 @@ def batch_command(
         if shown <= _MAX_MALFORMED_SHOWN:
             display.note(f"line {line}: {reason}")
 
-    reader = InputReader(input_path, done=state.done, on_malformed=report)
+    reader = InputReader(
+        input_path,
+        done=state.done,
+        on_malformed=report,
+        check_duplicates=not allow_duplicates,
+    )
     summary = BatchSummary()
     interrupted = False
     failure: ConfigError | None = None
@@ -203,6 +219,14 @@ def _check_distinct(input_path: Path, output: Path, journal: Path | None) -> Non
             "the journal must be its own file (not the input or the output)",
             param_hint="'--journal'",
         )
+
+
+def _is_regular(path: Path) -> bool:
+    """Whether ``path`` is a regular file, which can be read more than once."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True  # reading it reports the problem (exit 2)
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -4,17 +4,22 @@ Each non-blank line becomes a :class:`BatchRequest`; a line that is not a JSON o
 with the right fields becomes an :class:`InvalidRequestError` item (message prefixed
 ``line N:``), which the batch turns into a failed result: malformed lines are reported
 and written to the output, never dropped. Blank lines are not requests and are skipped.
+
+Lines done in an earlier run (resuming) are not sent again, but with ``check_duplicates``
+their ids are still read: a later line repeating one of them fails as a duplicate, as it
+does in a run that was never interrupted (the batch only knows the ids it is sent).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import orjson
 
 from .._errors import ConfigError, FlextApiError, InvalidRequestError
-from ..client.batch._models import BatchRequest
+from ..client.batch._models import BatchId, BatchRequest, valid_id
 from ._checkpoint import DoneLines
 
 __all__ = ["InputReader", "count_lines"]
@@ -42,10 +47,13 @@ class InputReader:
         *,
         done: DoneLines | None = None,
         on_malformed: Callable[[int, str], None] | None = None,
+        check_duplicates: bool = False,
     ) -> None:
         self.path = path
         self._done = done if done is not None else DoneLines()
         self._on_malformed = on_malformed
+        # The ids of the lines done before (only when there are some to check against).
+        self._done_ids: set[BatchId] | None = set() if check_duplicates else None
         self._lines: dict[int, int] = {}
         self._count = 0
         self.malformed = 0
@@ -67,14 +75,39 @@ class InputReader:
                     raw = raw[len(_BOM) :]
                 if done.count and number in done:
                     self.skipped += 1
+                    self._remember_done(raw)
                     continue
                 if raw.isspace():
                     self.blank += 1
                     continue
                 item = self._parse(raw, number)
+                if self._done_ids and isinstance(item, BatchRequest):
+                    item = self._unless_done_before(item)
                 self._lines[self._count] = number
                 self._count += 1
                 yield item
+
+    def _remember_done(self, raw: bytes) -> None:
+        if self._done_ids is None:
+            return
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return
+        request_id = data.get("id") if isinstance(data, dict) else None
+        if valid_id(request_id):
+            self._done_ids.add(cast("BatchId", request_id))
+
+    def _unless_done_before(self, item: BatchRequest) -> BatchRequest | FlextApiError:
+        """``item``, or the batch's duplicate failure when a line done before had its id."""
+        assert self._done_ids is not None
+        if item.id not in self._done_ids:
+            return item
+        return InvalidRequestError(
+            f"duplicate request id {item.id!r}: an earlier item of this batch has it; "
+            "this one was not sent",
+            details={"request_id": item.id},
+        )
 
     def _parse(self, raw: bytes, number: int) -> BatchRequest | FlextApiError:
         try:

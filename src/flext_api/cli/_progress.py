@@ -40,12 +40,16 @@ def format_eta(seconds: float | None) -> str:
 
 
 class BatchDisplay:
-    """Progress of a batch of ``total`` items, drawn on ``console`` (stderr)."""
+    """Progress of a batch of ``total`` items, drawn on ``console`` (stderr).
+
+    ``total`` is None when it is not known (an input read from a pipe): done counts
+    are shown as ``N/?``, without an ETA.
+    """
 
     def __init__(
         self,
         console: Console,
-        total: int,
+        total: int | None,
         *,
         plain_every: float = 2.0,
         clock: Clock | None = None,
@@ -109,10 +113,12 @@ class BatchDisplay:
             self._plain(progress)
 
     def _plain(self, p: BatchProgress) -> None:
-        eta = (self.total - p.done) / p.rate if p.rate > 0 else None
+        total = self.total
+        eta = (total - p.done) / p.rate if total is not None and p.rate > 0 else None
         paused = f", {p.paused_hosts} host(s) paused" if p.paused_hosts else ""
         self.console.print(
-            f"batch: {p.done}/{self.total} done, {p.failed} failed, {p.retries} retries, "
+            f"batch: {p.done}/{'?' if total is None else total} done, {p.failed} failed, "
+            f"{p.retries} retries, "
             f"{p.rate:.0f} req/s, ETA {format_eta(eta)}{paused}",
             markup=False,
             highlight=False,

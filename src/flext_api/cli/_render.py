@@ -2,10 +2,16 @@
 
 JSON bodies are pretty-printed and highlighted with rich's ``Syntax``; other text is
 printed as it is; binary bodies are summarized, never dumped into a terminal.
+
+On a terminal, the control characters of a text body or a header value (ESC, the C1
+controls...) are shown escaped (``\x1b``): sent as they are, they are commands to the
+terminal (colours, cursor moves, a window title, an OSC 52 clipboard write), and a
+server would drive the user's terminal. Redirected output keeps the text as it is.
 """
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 
 import orjson
@@ -15,9 +21,18 @@ from rich.text import Text
 
 from .._models import HttpRequest, HttpResponse
 
-__all__ = ["print_request", "print_response", "reason_of"]
+__all__ = ["print_request", "print_response", "reason_of", "terminal_safe"]
 
 _TEXT_TYPES = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded", "yaml", "csv")
+# C0 controls but TAB, LF and the ones rich drops itself (VT, FF, CR), DEL, C1 controls.
+_TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(console: Console, text: str) -> str:
+    """``text`` as it may reach ``console``: control characters escaped on a terminal."""
+    if not console.is_terminal:
+        return text
+    return _TERMINAL_CONTROLS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def reason_of(response: HttpResponse) -> str:
@@ -44,7 +59,7 @@ def print_response(console: Console, response: HttpResponse) -> None:
     style = "bold green" if response.status_code < 400 else "bold red"
     console.print(Text(status, style=style))
     for name, value in response.headers.multi_items():
-        console.print(Text.assemble((name, "cyan"), f": {value}"))
+        console.print(Text.assemble((name, "cyan"), f": {terminal_safe(console, value)}"))
     body = response.content
     if not body:
         return
@@ -64,7 +79,7 @@ def print_response(console: Console, response: HttpResponse) -> None:
         except (UnicodeDecodeError, LookupError):
             text = None
         if text is not None:
-            console.print(Text(text))
+            console.print(Text(terminal_safe(console, text)))
             return
     console.print(
         Text(f"<{len(body)} bytes of binary data ({ctype or 'no content type'})>", style="dim")

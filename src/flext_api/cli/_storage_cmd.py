@@ -22,6 +22,7 @@ from typing import IO, Annotated, Any
 
 import typer
 from rich import filesize
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -31,6 +32,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from .._atomic import PUBLIC_MODE, AtomicFile
 from .._errors import ConfigError, FlextApiError
@@ -38,6 +40,7 @@ from .._result import FlextResult
 from ..storage import ByteStream, StorageBackend, open_storage
 from ..storage._url import check_endpoint
 from ._console import make_console
+from ._render import terminal_safe
 
 __all__ = ["native_clients", "storage_app"]
 
@@ -46,6 +49,7 @@ __all__ = ["native_clients", "storage_app"]
 native_clients: set[str] = set()
 
 PROGRESS_FROM = 8 * 1024 * 1024
+_UNLIMITED = 1 << 30  # a width no table reaches
 CHUNK = 1024 * 1024
 
 storage_app = typer.Typer(
@@ -223,17 +227,25 @@ def ls_command(
                     prefix, delimiter=None if recursive else "/", start_after=token
                 )
             )
+            # Keys are data, not markup: "[red]x" is a name, and "a[/b]" would be a
+            # MarkupError; on a terminal their control characters are shown escaped.
             for folder in page.prefixes:
-                table.add_row("DIR", "", folder)
+                table.add_row("DIR", "", Text(terminal_safe(out, folder)))
             for info in page.files:
                 modified = (
                     info.last_modified.strftime("%Y-%m-%d %H:%M") if info.last_modified else ""
                 )
-                table.add_row(str(info.size), modified, info.path)
+                table.add_row(str(info.size), modified, Text(terminal_safe(out, info.path)))
             token = page.next_token
             if token is None:
                 break
-        out.print(table)
+        # A key is never cut short ("...") nor wrapped onto a second line, whatever the
+        # width (80 columns when the output is not a terminal): the table is as wide as
+        # its longest row.
+        need = Measurement.get(out, out.options.update_width(_UNLIMITED), table).maximum
+        if need > out.width:
+            out.width = need
+        out.print(table, crop=False)
 
     _run(ctx, work)
 

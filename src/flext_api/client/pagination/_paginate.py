@@ -14,6 +14,10 @@ Rules (``docs/batch.md`` has the long form):
 * **Loops are errors.** Before a page is fetched, its full URL (query included) is
   compared with those already fetched; a repeat (a next link or cursor pointing back)
   raises :class:`PaginationError` (``PROTOCOL_ERROR``, ``details["reason"] == "loop"``).
+  With the page-number and offset strategies the URL always changes, so a server that
+  ignores the page or offset parameter would be paged forever: there a page whose body
+  is byte for byte the previous page's (with items) raises :class:`PaginationError`
+  (``PROTOCOL_ERROR``, ``details["reason"] == "repeated_page"``) before it is yielded.
 * **Next links stay on the origin.** An absolute next URL on another scheme, host or
   port raises :class:`PaginationError` (``INVALID_REQUEST``) unless
   ``allow_cross_origin=True``: the client's headers and auth would go with it.
@@ -56,8 +60,9 @@ _ITEM_KEYS = ("items", "data", "results")
 class PaginationError(FlextApiError):
     """The server's pagination is inconsistent (a loop) or unsafe (a cross-origin link).
 
-    ``details["reason"]`` is ``"loop"`` (code ``PROTOCOL_ERROR``) or ``"cross_origin"``
-    (code ``INVALID_REQUEST``); ``details["page"]`` is the page that would have come next.
+    ``details["reason"]`` is ``"loop"`` or ``"repeated_page"`` (code ``PROTOCOL_ERROR``)
+    or ``"cross_origin"`` (code ``INVALID_REQUEST``); ``details["page"]`` is the page
+    that would have come next.
     """
 
     default_code = ErrorCode.PROTOCOL_ERROR
@@ -142,6 +147,8 @@ class Paginator:
         )
         self._last: tuple[PageRequest, Page] | None = None
         self._seen: set[str] = set()
+        self._previous_body: bytes | None = None  # ends_on_empty strategies only
+        self._partial: list[Any] = []  # records of a failed collect(), for the next one
         self._origin: tuple[str, str] | None = None
         self.pages_fetched = 0
         self.truncated = False
@@ -167,10 +174,13 @@ class Paginator:
             number = self.pages_fetched + 1
             key = self._check(request, number)
             page = await self._fetch(request, number)
+            if getattr(self.strategy, "ends_on_empty", False):
+                if not page.items:
+                    self._seen.add(key)
+                    self._next = None  # an empty page marks the end; not a page of results
+                    return
+                self._check_repeat(page)
             self._seen.add(key)
-            if not page.items and getattr(self.strategy, "ends_on_empty", False):
-                self._next = None  # an empty page marks the end; it is not a page of results
-                return
             self.pages_fetched = number
             self._last = (request, page)
             yield page
@@ -210,6 +220,20 @@ class Paginator:
                     details={"reason": "cross_origin", "page": number, "url": full},
                 )
         return full
+
+    def _check_repeat(self, page: Page) -> None:
+        """A page-number or offset page identical to the one before: the server ignores
+        the parameter, and would serve the same page forever."""
+        body = page.response.content
+        if body == self._previous_body:
+            raise PaginationError(
+                f"pagination loop: page {page.number} ({page.url}) has the same content as "
+                f"page {page.number - 1}: the server ignores (or clamps) the "
+                f"{type(self.strategy).__name__} parameter and would serve it forever",
+                details={"reason": "repeated_page", "page": page.number, "url": page.url},
+                response=page.response,
+            )
+        self._previous_body = body
 
     async def _fetch(self, request: PageRequest, number: int) -> Page:
         result = await self._client.request(
@@ -264,10 +288,18 @@ class Paginator:
                 yield item
 
     async def collect(self) -> FlextResult[list[Any]]:
-        """Every remaining record in a list, or the failure that stopped the iteration."""
+        """Every remaining record in a list, or the failure that stopped the iteration.
+
+        A failed ``collect()`` keeps the records of the pages it had fetched, and the
+        next ``collect()`` (which resumes at the failed page) returns them first: retrying
+        a failed ``collect()`` loses no page.
+        """
+        records, self._partial = self._partial, []
         try:
-            records = [item async for item in self.items()]
+            async for item in self.items():
+                records.append(item)
         except FlextApiError as exc:
+            self._partial = records
             return FlextResult(error=exc)
         return FlextResult.ok(records)
 

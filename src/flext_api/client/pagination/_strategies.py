@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 from urllib.parse import urljoin
 
-from ..._errors import DecodeError
+from ..._errors import DecodeError, InvalidRequestError
 from ._links import parse_link_header
 
 if TYPE_CHECKING:
@@ -118,6 +118,34 @@ def _check_name(kind: str, value: object) -> None:
         raise ValueError(f"{kind} must be a non-empty str, got {value!r}")
 
 
+def _check_int(kind: str, value: object, least: int) -> None:
+    if type(value) is not int or value < least:
+        raise ValueError(f"{kind} must be >= {least} (an int), got {value!r}")
+
+
+def _advanced(request: PageRequest, page: Page, param: str, step: int) -> PageRequest:
+    """``request`` with its integer query parameter ``param`` moved on by ``step``.
+
+    The parameter comes from ``first()``, or from a ``resume_from`` request made
+    elsewhere: one without it (or not an integer) is an ``INVALID_REQUEST``, not a
+    ``KeyError``.
+    """
+    query = dict(request.params or {})
+    value = query.get(param)
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        current = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidRequestError(
+            f"page {page.number}: the request {request.url!r} has no integer {param!r} "
+            f"query parameter to advance (got {value!r})",
+            details={"page": page.number + 1},
+        ) from None
+    query[param] = current + step
+    return PageRequest(request.url, query)
+
+
 @dataclass(frozen=True, slots=True)
 class PageNumber:
     """``?page=1``, ``?page=2``, ... until a page has no items.
@@ -133,10 +161,11 @@ class PageNumber:
 
     def __post_init__(self) -> None:
         _check_name("param", self.param)
+        _check_int("start", self.start, 0)
         if (self.size_param is None) != (self.size is None):
             raise ValueError("give both size_param and size, or neither")
-        if self.size is not None and self.size < 1:
-            raise ValueError(f"size must be >= 1, got {self.size!r}")
+        if self.size is not None:
+            _check_int("size", self.size, 1)
 
     def first(self, url: str, params: Mapping[str, Any] | None) -> PageRequest:
         query = dict(params or {})
@@ -148,9 +177,7 @@ class PageNumber:
     def next(self, request: PageRequest, page: Page) -> PageRequest | None:
         if not page.items:
             return None
-        query = dict(request.params or {})
-        query[self.param] = int(query[self.param]) + 1
-        return PageRequest(request.url, query)
+        return _advanced(request, page, self.param, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,10 +193,8 @@ class Offset:
     def __post_init__(self) -> None:
         _check_name("offset_param", self.offset_param)
         _check_name("limit_param", self.limit_param)
-        if self.limit < 1:
-            raise ValueError(f"limit must be >= 1, got {self.limit!r}")
-        if self.start < 0:
-            raise ValueError(f"start must be >= 0, got {self.start!r}")
+        _check_int("limit", self.limit, 1)
+        _check_int("start", self.start, 0)
 
     def first(self, url: str, params: Mapping[str, Any] | None) -> PageRequest:
         query = dict(params or {})
@@ -180,9 +205,7 @@ class Offset:
     def next(self, request: PageRequest, page: Page) -> PageRequest | None:
         if not page.items:
             return None
-        query = dict(request.params or {})
-        query[self.offset_param] = int(query[self.offset_param]) + len(page.items)
-        return PageRequest(request.url, query)
+        return _advanced(request, page, self.offset_param, len(page.items))
 
 
 @dataclass(frozen=True, slots=True)
