@@ -232,12 +232,17 @@ class LocalStorage(StoreBackend):
     async def _list(
         self, prefix: str, delimiter: str | None, start_after: str | None, limit: int
     ) -> ListPage:
-        files = await asyncio.to_thread(self._scan, prefix)
+        files = await asyncio.to_thread(self._scan, prefix, delimiter == "/")
         return paginate(files, prefix, delimiter, start_after, limit)
 
-    def _scan(self, prefix: str) -> list[FileInfo]:
+    def _scan(self, prefix: str, folded: bool = False) -> list[FileInfo]:
         """Every object whose key starts with ``prefix``; what resolves outside the root
-        (a symlink leading out of it) is not listed, as it cannot be read either."""
+        (a symlink leading out of it) is not listed, as it cannot be read either.
+
+        ``folded`` (a listing with the ``/`` delimiter): a folder under the prefix rolls
+        up into one common prefix, which only needs one object beneath it to exist, so
+        only the first one found is listed, not the whole tree below.
+        """
         folder = prefix.rpartition("/")[0]
         start = self.root / folder
         if not start.resolve().is_relative_to(self._real_root):
@@ -254,25 +259,52 @@ class LocalStorage(StoreBackend):
                 key = rel + entry.name
                 if entry.is_dir(follow_symlinks=False):
                     # Only the folders the prefix can reach; never the metadata.
-                    if not (rel == "" and entry.name == META_DIR) and (
-                        key.startswith(prefix) or prefix.startswith(key + "/")
-                    ):
+                    if rel == "" and entry.name == META_DIR:
+                        continue
+                    if folded and key.startswith(prefix):
+                        first = self._first_object(Path(entry.path), key + "/")
+                        if first is not None:
+                            found.append(first)
+                    elif key.startswith(prefix) or prefix.startswith(key + "/"):
                         pending.append((Path(entry.path), key + "/"))
                     continue
-                if not key.startswith(prefix) or entry.name.startswith(TMP_PREFIX):
-                    continue
-                try:
-                    if entry.is_symlink():
-                        real = Path(entry.path).resolve()
-                        if not real.is_relative_to(self._real_root) or not real.is_file():
-                            continue
-                    elif not entry.is_file(follow_symlinks=False):
-                        continue  # a socket, FIFO or device is not an object
-                    stat = entry.stat()
-                except FileNotFoundError:
-                    continue  # deleted while listed
-                found.append(self._info(key, stat, with_meta=False))
+                if key.startswith(prefix) and (info := self._object(entry, key)) is not None:
+                    found.append(info)
         return found
+
+    def _first_object(self, directory: Path, rel: str) -> FileInfo | None:
+        """The first object found under ``directory`` (depth first), or None."""
+        pending = [(directory, rel)]
+        while pending:
+            folder, prefix = pending.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                key = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((Path(entry.path), key + "/"))
+                elif (info := self._object(entry, key)) is not None:
+                    return info
+        return None
+
+    def _object(self, entry: os.DirEntry[str], key: str) -> FileInfo | None:
+        """The object a directory entry holds, or None (a temporary file, a socket or
+        device, a symlink out of the root, an entry deleted while listed)."""
+        if entry.name.startswith(TMP_PREFIX):
+            return None
+        try:
+            if entry.is_symlink():
+                real = Path(entry.path).resolve()
+                if not real.is_relative_to(self._real_root) or not real.is_file():
+                    return None
+            elif not entry.is_file(follow_symlinks=False):
+                return None  # a socket, FIFO or device is not an object
+            stat = entry.stat()
+        except FileNotFoundError:
+            return None  # deleted while listed
+        return self._info(key, stat, with_meta=False)
 
     async def _copy(self, src: str, dst: str, overwrite: bool) -> None:
         source, target = self._file(src), self._file(dst)
