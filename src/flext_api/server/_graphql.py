@@ -6,17 +6,40 @@ rate and body limits, request IDs, problem+json for HTTP-level refusals — and 
 controls of the OWASP GraphQL cheat sheet, each on by default:
 
 * **depth**: ``max_depth`` (strawberry's ``QueryDepthLimiter``; fragments are followed);
-* **cost**: ``max_cost`` — each field costs 1, and a literal ``first``/``last``/``limit``
-  argument multiplies the cost of the field's children (:class:`CostLimitRule`, ours:
+* **cost**: ``max_cost`` — each field costs 1, and a ``first``/``last``/``limit``
+  argument multiplies the cost of the field's children, whether it is a literal or a
+  variable (its value in the request, else its default; :class:`CostLimitRule`, ours:
   strawberry has no cost analysis); ``max_tokens`` and ``max_aliases`` bound the size
   of the document before it is validated at all;
 * **introspection** off unless ``introspection=True`` (the IDE with it);
 * **batching** bounded: off unless ``max_batch`` > 1, then at most that many operations
   in one request;
-* **GET** queries off (queries in URLs end up in logs and caches) unless ``allow_get``.
+* **GET** queries off (queries in URLs end up in logs and caches) unless ``allow_get``;
+* **rate limit**: the app's default limit (``rate_limit.default_limit``) counts the
+  WebSocket upgrade and each operation sent over it (refused: the handshake fails, or
+  the operation gets a ``RATE_LIMITED`` error), as the request gate counts each HTTP
+  request (it sees no WebSocket traffic).
 
 Subscriptions are served over WebSocket (``graphql-transport-ws``, and the legacy
-``graphql-ws``); the upgrade request goes through the same auth.
+``graphql-ws``); the upgrade request goes through the same auth. strawberry refuses an
+upgrade from another origin (cross-site WebSocket hijacking) unless it is one of the
+app's ``cors.allow_origins``. With ``introspection=True`` the GraphiQL page gets a
+Content-Security-Policy allowing what it loads (the factory's ``default-src 'none'``
+left it blank).
+
+What the request itself gets wrong is an HTTP-level refusal, answered as problem+json
+like every other route of the factory (strawberry answers these in plain text): a body
+that is not JSON, not a JSON object (or, when batching, a list of them), nested too
+deeply for the JSON parser (a 500 before), an operation whose ``query``/``variables``/
+``operationName``/``extensions`` have the wrong type, a batch when batching is off, a
+GET when ``allow_get`` is off. A WebSocket message nested too deeply is a non-JSON
+message (close 4400), not a crash of the connection.
+
+**Errors**: an exception raised by a resolver that is not a ``GraphQLError`` is sent as
+"Unexpected error." (its message may hold internal names, SQL, paths) and logged with
+its traceback through the app's logger; a :class:`~flext_api.FlextApiError` keeps the
+message a REST route would show (a 4xx's message, a 5xx's generic sentence). Raise a
+``GraphQLError`` for a message meant for the client.
 
 The user's schema is not modified: the limits live on a shallow copy of it.
 """
@@ -25,10 +48,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
+import json
+from collections.abc import Mapping
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, WebSocketException
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -38,13 +65,17 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationRule,
+    VariableNode,
 )
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
 
-from flext_api._errors import ConfigError
+from flext_api._context import get_request_id
+from flext_api._errors import ConfigError, FlextApiError
 
 from ._graphql_mount import GraphQLMount
+from ._problem import public_detail, status_for_error
 from ._ws_auth import auth_configured, authenticate_connection
 
 __all__ = ["CostLimitRule", "guarded_schema", "mount_graphql"]
@@ -56,6 +87,7 @@ class CostLimitRule(ValidationRule):
     """Refuse operations whose estimated cost exceeds the limit (see module docstring)."""
 
     max_cost = 1000
+    variables: Mapping[str, Any] = {}  # read only; set per request
 
     def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
         fragments = {
@@ -63,7 +95,17 @@ class CostLimitRule(ValidationRule):
             for d in self.context.document.definitions
             if isinstance(d, FragmentDefinitionNode)
         }
-        cost = _cost(node.selection_set, fragments, self.max_cost, frozenset())
+        # A page size given as a variable counts like a literal: its value in the
+        # request, else its declared default (a variable used to cost nothing, so
+        # ``users(first: $n)`` with n = 10**6 went through).
+        values: dict[str, Any] = {}
+        for definition in node.variable_definitions or ():
+            name = definition.variable.name.value
+            if name in self.variables:
+                values[name] = self.variables[name]
+            elif isinstance(definition.default_value, IntValueNode):
+                values[name] = definition.default_value.value
+        cost = _cost(node.selection_set, fragments, self.max_cost, frozenset(), values)
         if cost > self.max_cost:
             name = node.name.value if node.name else "anonymous"
             self.report_error(
@@ -75,12 +117,22 @@ class CostLimitRule(ValidationRule):
             )
 
 
-def _factor(literal: str, budget: int) -> int:
-    """A page-size literal as a multiplier, at most ``budget + 1`` (already over budget).
+def _factor(literal: object, budget: int) -> int:
+    """A page size (literal text or a variable's value) as a multiplier, at most
+    ``budget + 1`` (already over budget); anything not a whole number counts 1 (the
+    Int type check refuses it).
 
     Capped before ``int()``: Python refuses to convert literals of thousands of digits,
     and a bigger factor would only make the refusal quote a bigger number.
     """
+    if isinstance(literal, bool):
+        return 1
+    if isinstance(literal, float) and literal.is_integer():
+        literal = int(literal)  # JSON 1e6 is a float; GraphQL's Int takes a whole one
+    if isinstance(literal, int):
+        return max(1, min(literal, budget + 1))
+    if not isinstance(literal, str) or not literal.lstrip("-").isdigit():
+        return 1
     if literal.startswith("-"):
         return 1
     if len(literal) > len(str(budget)):
@@ -93,6 +145,7 @@ def _cost(
     fragments: dict[str, Any],
     budget: int,
     seen: frozenset[str],
+    variables: Mapping[str, Any],
 ) -> int:
     if selections is None:
         return 0
@@ -101,69 +154,265 @@ def _cost(
         if isinstance(sel, FieldNode):
             factor = 1
             for arg in sel.arguments or ():
-                if arg.name.value in _MULTIPLIERS and isinstance(arg.value, IntValueNode):
+                if arg.name.value not in _MULTIPLIERS:
+                    continue
+                if isinstance(arg.value, IntValueNode):
                     factor = _factor(arg.value.value, budget)
-            total += 1 + factor * _cost(sel.selection_set, fragments, budget, seen)
+                elif isinstance(arg.value, VariableNode):
+                    factor = _factor(variables.get(arg.value.name.value), budget)
+            total += 1 + factor * _cost(sel.selection_set, fragments, budget, seen, variables)
         elif isinstance(sel, InlineFragmentNode):
-            total += _cost(sel.selection_set, fragments, budget, seen)
+            total += _cost(sel.selection_set, fragments, budget, seen, variables)
         elif isinstance(sel, FragmentSpreadNode):
             name = sel.name.value
             fragment = fragments.get(name)
             if fragment is not None and name not in seen:  # cycles are another rule's error
-                total += _cost(fragment.selection_set, fragments, budget, seen | {name})
+                total += _cost(fragment.selection_set, fragments, budget, seen | {name}, variables)
         if total > budget:
             return total  # enough to refuse; stop counting
     return total
 
 
-def _cost_rule(limit: int) -> type[ValidationRule]:
-    return type("CostLimit", (CostLimitRule,), {"max_cost": limit})
+def _cost_rule(limit: int, variables: Mapping[str, Any]) -> type[ValidationRule]:
+    return type("CostLimit", (CostLimitRule,), {"max_cost": limit, "variables": variables})
 
 
-def guarded_schema(mount: GraphQLMount) -> Any:
-    """A shallow copy of ``mount.schema`` carrying the limits as extensions."""
+_UNEXPECTED = "Unexpected error."
+
+
+def _public_message(error: GraphQLError) -> str | None:
+    """The message to send instead of ``error``'s, or None to send it as it is."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return None  # the document's own errors, and errors raised for the client
+    if isinstance(original, FlextApiError):
+        message = public_detail(original, status_for_error(original))
+        return None if message == error.message else message
+    return _UNEXPECTED
+
+
+_TOO_MANY = "Too many requests; retry later."
+_TRY_AGAIN_LATER = 1013
+
+
+class _RateLimitedRule(ValidationRule):
+    """Refuses the operation: its client is over the app's default rate limit."""
+
+    retry_after = 0
+
+    def enter_document(self, node: DocumentNode, *_: Any) -> None:
+        extensions = {"code": "RATE_LIMITED", "retryAfter": self.retry_after}
+        self.report_error(GraphQLError(_TOO_MANY, node, extensions=extensions))
+
+
+async def _over_limit(limiter: Any, conn: HTTPConnection) -> int | None:
+    """One hit of the app's default rate limit for ``conn``'s client: None when allowed,
+    else the seconds to wait. No limit configured: always None."""
+    limit = getattr(limiter, "default_limit", None)
+    if limit is None:
+        return None
+    decision = await limiter.hit("default", limit, limiter.clients.client_ip(conn.scope))
+    return None if decision.allowed else int(decision.retry_after)
+
+
+def _extensions(mount: GraphQLMount, logger: Any, limiter: Any = None) -> list[Any]:
+    """strawberry extensions applying the limits of ``mount`` (made per operation)."""
     from strawberry.extensions import (
-        AddValidationRules,
         DisableIntrospection,
+        MaskErrors,
         MaxAliasesLimiter,
         MaxTokensLimiter,
         QueryDepthLimiter,
+        SchemaExtension,
     )
 
-    for name in ("max_depth", "max_cost", "max_tokens", "max_aliases", "max_batch"):
-        if getattr(mount, name) < 1:
-            raise ConfigError(f"graphql.{name} must be >= 1, got {getattr(mount, name)}")
-    rule = _cost_rule(mount.max_cost)
+    class CostLimit(SchemaExtension):
+        """:class:`CostLimitRule` with the operation's variables."""
+
+        def on_operation(self) -> Any:
+            context = self.execution_context
+            rule = _cost_rule(mount.max_cost, context.variables or {})
+            context.validation_rules = (*context.validation_rules, rule)
+            yield
+
+    class RateLimitWebSocketOperations(SchemaExtension):
+        """Each operation sent over a WebSocket is one hit of the app's default rate
+        limit, as it would be as an HTTP request: the request gate sees HTTP requests
+        only, so a client refused with 429 over HTTP ran queries without any limit over
+        ``graphql-transport-ws`` / ``graphql-ws``."""
+
+        async def on_operation(self) -> Any:
+            context = self.execution_context.context
+            websocket = context.get("websocket") if isinstance(context, dict) else None
+            if websocket is not None:
+                retry_after = await _over_limit(limiter, websocket)
+                if retry_after is not None:
+                    # Refused as a validation error: strawberry answers those on every
+                    # transport (an exception here killed a subscription's worker task).
+                    rule = type("RateLimited", (_RateLimitedRule,), {"retry_after": retry_after})
+                    context_rules = self.execution_context.validation_rules
+                    self.execution_context.validation_rules = (*context_rules, rule)
+            yield
+
+    class MaskUnexpected(MaskErrors):
+        """Send a generic message for unexpected exceptions; log them (module docstring)."""
+
+        def __init__(self) -> None:
+            super().__init__(should_mask_error=self._masked, error_message=_UNEXPECTED)
+            self._executing = False
+
+        def on_execute(self) -> Any:
+            # Only errors of the execution are masked: parse and validation errors are
+            # about the document, whatever raised them (a 5000-digit Int literal fails
+            # int()), and the client needs them as they are.
+            self._executing = True
+            yield
+
+        def _masked(self, error: GraphQLError) -> bool:
+            return self._executing and _public_message(error) is not None
+
+        def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+            if logger is not None:
+                logger.error(
+                    "graphql resolver error",
+                    exc_info=error.original_error,
+                    path=[str(p) for p in error.path or ()],
+                    request_id=get_request_id(),
+                )
+            masked = super().anonymise_error(error)
+            masked.message = _public_message(error) or _UNEXPECTED
+            masked.args = (masked.message,)
+            return masked
+
     extensions: list[Any] = [
+        RateLimitWebSocketOperations,
         lambda: MaxTokensLimiter(max_token_count=mount.max_tokens),
         lambda: MaxAliasesLimiter(max_alias_count=mount.max_aliases),
         lambda: QueryDepthLimiter(max_depth=mount.max_depth),
-        lambda: AddValidationRules([rule]),
+        CostLimit,
+        MaskUnexpected,
     ]
     if not mount.introspection:
         extensions.append(DisableIntrospection)
+    return extensions
+
+
+def guarded_schema(mount: GraphQLMount, logger: Any = None, limiter: Any = None) -> Any:
+    """A shallow copy of ``mount.schema`` carrying the limits as extensions (``logger``
+    logs masked errors, ``limiter`` counts operations sent over WebSocket)."""
+    for name in ("max_depth", "max_cost", "max_tokens", "max_aliases", "max_batch"):
+        if getattr(mount, name) < 1:
+            raise ConfigError(f"graphql.{name} must be >= 1, got {getattr(mount, name)}")
     schema = copy.copy(mount.schema)
-    schema.extensions = (*mount.schema.extensions, *extensions)
+    schema.extensions = (*mount.schema.extensions, *_extensions(mount, logger, limiter))
     batching = {"max_operations": mount.max_batch} if mount.max_batch > 1 else None
     schema.config = dataclasses.replace(mount.schema.config, batching_config=batching)
     return schema
 
 
+_UNSUPPORTED_TYPE = "Unsupported content type"
+
+GRAPHIQL_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline' https://unpkg.com; "
+    "style-src 'unsafe-inline' https://unpkg.com; img-src 'self' data: https://unpkg.com; "
+    "font-src data: https://unpkg.com; connect-src 'self'; frame-ancestors 'none'"
+)
+"""The Content-Security-Policy of the GraphiQL page (``introspection=True``)."""
+
+_FIELD_TYPES: tuple[tuple[str, str, str], ...] = (
+    ("query", "query", "a string"),
+    ("variables", "variables", "an object"),
+    ("operation_name", "operationName", "a string"),
+    ("extensions", "extensions", "an object"),
+)
+
+
+def _check_operation(operation: Any) -> None:
+    """400 for an operation whose members have the wrong JSON type (strawberry checks a
+    single operation's ``query``, ``variables`` and ``extensions``, not ``operationName``
+    nor the operations of a batch, which then failed as a 500)."""
+    for attribute, member, kind in _FIELD_TYPES:
+        value = getattr(operation, attribute, None)
+        wanted = str if kind == "a string" else dict
+        if value is not None and not isinstance(value, wanted):
+            raise HTTPException(
+                400, f"The GraphQL operation's `{member}` must be {kind} or null, if provided."
+            )
+
+
+def _router_class() -> type[Any]:
+    """strawberry's FastAPI router answering the request's faults as the module says."""
+    from strawberry.fastapi import GraphQLRouter
+    from strawberry.http import base as strawberry_http
+    from strawberry.types.unset import UNSET
+
+    # cross_web's HTTPException in new releases, strawberry's own in older ones.
+    refusal: type[Exception] = vars(strawberry_http)["HTTPException"]
+
+    class Router(GraphQLRouter[Any, Any]):
+        def decode_json(self, data: str | bytes) -> object:
+            try:
+                return super().decode_json(data)
+            except RecursionError as exc:
+                # A JSON document nested deeper than the parser's recursion limit: as
+                # bad as a syntax error (strawberry catches only that one).
+                raise json.JSONDecodeError("JSON nested too deeply", "", 0) from exc
+
+        async def parse_http_body(self, request: Any) -> Any:
+            try:
+                data = await super().parse_http_body(request)
+            except AttributeError as exc:  # strawberry calls .get() on what it parsed
+                raise HTTPException(
+                    400,
+                    "The GraphQL request must be a JSON object (a list of them for a batch).",
+                ) from exc
+            for operation in data if isinstance(data, list) else (data,):
+                _check_operation(operation)
+            return data
+
+        async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+            try:
+                return await super().run(request, context=context, root_value=root_value)
+            except refusal as exc:
+                # strawberry's own refusals become problem+json like every other route.
+                status = int(getattr(exc, "status_code", 400))
+                reason = str(getattr(exc, "reason", exc))
+                if status == 400 and reason == _UNSUPPORTED_TYPE:
+                    status = 415  # GraphQL over HTTP; the factory's JSON routes say 415 too
+                raise HTTPException(status, reason) from exc
+
+        async def render_graphql_ide(self, request: Any) -> Any:
+            page = await super().render_graphql_ide(request)
+            # The factory's CSP (default-src 'none') blocked every script of the page:
+            # the IDE that introspection=True promises was blank. This policy allows
+            # what strawberry's GraphiQL page loads (inline scripts, unpkg.com).
+            page.headers["content-security-policy"] = GRAPHIQL_CSP
+            return page
+
+    return Router
+
+
 def mount_graphql(app: FastAPI, graphql: Any) -> None:
     """Serve ``graphql`` (a strawberry Schema or a :class:`GraphQLMount`) on ``app``."""
     try:
-        from strawberry.fastapi import GraphQLRouter
         from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+
+        router_class = _router_class()
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
         raise ImportError(
             f"graphql= needs the 'graphql' extra: pip install 'flext-api[graphql]' ({exc})"
         ) from exc
     mount = graphql if isinstance(graphql, GraphQLMount) else GraphQLMount(graphql)
-    schema = guarded_schema(mount)
     state = app.state.flext
+    limiter = getattr(state, "rate_limiter", None)
+    schema = guarded_schema(mount, getattr(state, "logger", None), limiter)
     needs_auth = auth_configured(state.config.auth) if mount.auth is None else mount.auth
 
     async def context(conn: HTTPConnection) -> dict[str, Any]:
+        if isinstance(conn, WebSocket) and await _over_limit(limiter, conn) is not None:
+            # The upgrade is a request too (the gate counts HTTP scopes only); refused
+            # before it is accepted, so the client sees the handshake fail.
+            raise WebSocketException(_TRY_AGAIN_LATER, _TOO_MANY)
         principal = await authenticate_connection(conn) if needs_auth else None
         context: dict[str, Any] = {"principal": principal}
         if isinstance(conn, WebSocket):
@@ -172,8 +421,16 @@ def mount_graphql(app: FastAPI, graphql: Any) -> None:
             context["request"] = conn
         return context
 
-    router: GraphQLRouter[Any, Any] = GraphQLRouter(
+    options: dict[str, Any] = {}
+    origins = state.config.cors.allow_origins
+    if origins and "allowed_origins" in inspect.signature(router_class.__init__).parameters:
+        # strawberry refuses a WebSocket from another origin (cross-site WebSocket
+        # hijacking); the origins the app lets in by CORS are let in here too (they
+        # could query over HTTP but not subscribe).
+        options["allowed_origins"] = origins
+    router = router_class(
         schema,
+        **options,
         path=mount.path,
         graphql_ide="graphiql" if mount.introspection else None,
         allow_queries_via_get=mount.allow_get,

@@ -8,6 +8,9 @@ it must get right:
   event, so proxies and the client's idle timeout see a live stream;
 * **disconnect**: a task waits for ``http.disconnect``; when the client leaves, the
   event source is closed (its ``finally`` blocks run) and nothing more is sent;
+* **drain**: once the app begins its drain (``app.state.flext.begin_drain()`` from a
+  pre-stop hook, or the lifespan's shutdown), the stream ends cleanly after its next
+  event or heartbeat: clients reconnect elsewhere with ``Last-Event-ID``;
 * **no buffering**: every event is its own ASGI body message (none of the factory's
   middlewares collects bodies), and ``X-Accel-Buffering: no`` asks nginx not to either;
   ``Cache-Control: no-store`` keeps caches out.
@@ -22,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 
 from starlette.responses import Response
@@ -43,18 +46,28 @@ _HEADERS = [
 def encode_event(event: Any) -> bytes:
     """One event in ``text/event-stream`` form; ``INVALID_REQUEST`` for a newline in
     ``id`` or ``event`` (it would split the field), a ``retry`` that is not a whole
-    number of milliseconds >= 0, or ``data`` JSON cannot hold."""
+    number of milliseconds >= 0, ``data`` JSON cannot hold, text with a lone surrogate
+    (UTF-8 cannot encode it), or an event that is none of a str, a mapping, an object
+    with ``data``."""
     if isinstance(event, str):
         fields: Mapping[str, Any] = {"data": event}
     elif isinstance(event, Mapping):
         fields = event
-    else:
+    elif hasattr(event, "data") and not isinstance(event, bytes | bytearray | memoryview):
+        ident = getattr(event, "id", None)
         fields = {
-            "data": getattr(event, "data", ""),
+            "data": event.data,
             "event": getattr(event, "event", None),
-            "id": getattr(event, "id", None) or None,
+            "id": None if ident == "" else ident,  # "" is "no id"; an id of 0 is sent
             "retry": getattr(event, "retry", None),
         }
+    else:
+        # bytes, numbers, None...: each used to go out as an empty ``data:`` event.
+        raise FlextApiError.from_code(
+            ErrorCode.INVALID_REQUEST,
+            "An SSE event is a str, a mapping or an object with a data attribute, got "
+            f"{type(event).__name__}",
+        )
     lines: list[str] = []
     for name in ("id", "event"):
         value = fields.get(name)
@@ -87,7 +100,12 @@ def encode_event(event: Any) -> bytes:
     lines.extend(
         f"data: {line}" for line in data.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     )
-    return ("\n".join(lines) + "\n\n").encode()
+    try:
+        return ("\n".join(lines) + "\n\n").encode()
+    except UnicodeEncodeError as exc:  # a lone surrogate (JSON input may carry one)
+        raise FlextApiError.from_code(
+            ErrorCode.INVALID_REQUEST, f"SSE event is not valid Unicode: {exc.reason}"
+        ) from exc
 
 
 class EventStreamResponse(Response):
@@ -105,7 +123,8 @@ class EventStreamResponse(Response):
         heartbeat: seconds of silence before a ``: ping`` comment (None: never); a
             value that is not finite seconds > 0 is a ``ConfigError`` here (0 or less
             used to send pings in a busy loop).
-        headers: extra response headers.
+        headers: extra response headers; one named like a default (``Cache-Control``,
+            ``Content-Type``, ``X-Accel-Buffering``) replaces it.
     """
 
     def __init__(
@@ -122,23 +141,35 @@ class EventStreamResponse(Response):
                 ErrorCode.CONFIG_ERROR,
                 f"EventStreamResponse: heartbeat must be seconds > 0 or None, got {heartbeat!r}",
             )
+        if not hasattr(events, "__aiter__"):
+            # Found out only once the response had started, the stream was cut instead.
+            raise FlextApiError.from_code(
+                ErrorCode.CONFIG_ERROR,
+                f"EventStreamResponse: events must be an async iterable, got "
+                f"{type(events).__name__}",
+            )
         self.events = events
         self.heartbeat = heartbeat
         self.status_code = status_code
         self.background = None
         self.media_type = "text/event-stream"
         self.body = b""
-        self.raw_headers = list(_HEADERS) + [
+        extra = [
             (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
         ]
+        # A header given here replaces the default of that name (both were sent).
+        given = {name for name, _ in extra}
+        self.raw_headers = [h for h in _HEADERS if h[0] not in given] + extra
         self.disconnected = False
         """True once the client has gone away."""
+        self._iterator: AsyncIterator[Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
-        stream = asyncio.create_task(self._stream(send))
+        state = getattr(getattr(scope.get("app"), "state", None), "flext", None)
+        stream = asyncio.create_task(self._stream(send, state))
         watch = asyncio.create_task(self._watch(receive))
         try:
             done, _ = await asyncio.wait({stream, watch}, return_when=asyncio.FIRST_COMPLETED)
@@ -147,6 +178,10 @@ class EventStreamResponse(Response):
                 task.cancel()
             await asyncio.gather(stream, watch, return_exceptions=True)
             await _close(self.events)
+            if self._iterator is not None and self._iterator is not self.events:
+                # An iterable whose __aiter__ makes a new generator: that generator is
+                # what holds the source's ``finally`` blocks.
+                await _close(self._iterator)
         failure = stream.exception() if stream in done else None
         if failure is not None:
             raise failure
@@ -161,8 +196,8 @@ class EventStreamResponse(Response):
                 self.disconnected = True
                 return
 
-    async def _stream(self, send: Send) -> None:
-        iterator = aiter(self.events)
+    async def _stream(self, send: Send, state: object) -> None:
+        iterator = self._iterator = aiter(self.events)
         pending: asyncio.Task[Any] | None = None
         try:
             while True:
@@ -170,6 +205,8 @@ class EventStreamResponse(Response):
                     pending = asyncio.ensure_future(anext(iterator))
                 done, _ = await asyncio.wait({pending}, timeout=self.heartbeat)
                 if not done:
+                    if _draining(state):
+                        return
                     await send(
                         {"type": "http.response.body", "body": b": ping\n\n", "more_body": True}
                     )
@@ -183,10 +220,20 @@ class EventStreamResponse(Response):
                 await send(
                     {"type": "http.response.body", "body": encode_event(event), "more_body": True}
                 )
+                if _draining(state):
+                    return
         finally:
             if pending is not None:
                 pending.cancel()
                 await asyncio.gather(pending, return_exceptions=True)
+
+
+def _draining(state: object) -> bool:
+    """True once the app began its drain (``begin_drain()``, shutdown): the stream then
+    ends cleanly at its next event or heartbeat, and the client reconnects (with
+    ``Last-Event-ID``) to an instance that is not going away. A stream that never ended
+    held the drain until its timeout."""
+    return getattr(state, "draining", False) is True
 
 
 async def _close(events: AsyncIterable[Any]) -> None:
