@@ -9,8 +9,13 @@ it must get right:
 * **disconnect**: a task waits for ``http.disconnect``; when the client leaves, the
   event source is closed (its ``finally`` blocks run) and nothing more is sent;
 * **drain**: once the app begins its drain (``app.state.flext.begin_drain()`` from a
-  pre-stop hook, or the lifespan's shutdown), the stream ends cleanly after its next
-  event or heartbeat: clients reconnect elsewhere with ``Last-Event-ID``;
+  pre-stop hook, or the lifespan's shutdown), or the server it runs under is shutting
+  down, the stream ends cleanly after its next event or heartbeat: clients reconnect
+  elsewhere with ``Last-Event-ID``. uvicorn (and ``flext-api serve``) waits for open
+  connections *before* the lifespan's shutdown, so a stream that only watched the drain
+  held a SIGTERM for ever; the server's ``should_exit`` is read through the signal
+  handler it installed (``Server.handle_exit``), as sse-starlette does, without patching
+  the server;
 * **no buffering**: every event is its own ASGI body message (none of the factory's
   middlewares collects bodies), and ``X-Accel-Buffering: no`` asks nginx not to either;
   ``Cache-Control: no-store`` keeps caches out.
@@ -25,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import signal
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 
@@ -36,6 +42,7 @@ from flext_api._numbers import finite_json, is_int, is_real
 
 __all__ = ["EventStreamResponse", "encode_event"]
 
+_EXIT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-store"),
@@ -229,11 +236,26 @@ class EventStreamResponse(Response):
 
 
 def _draining(state: object) -> bool:
-    """True once the app began its drain (``begin_drain()``, shutdown): the stream then
-    ends cleanly at its next event or heartbeat, and the client reconnects (with
-    ``Last-Event-ID``) to an instance that is not going away. A stream that never ended
-    held the drain until its timeout."""
-    return getattr(state, "draining", False) is True
+    """True once the app began its drain (``begin_drain()``, shutdown) or its server is
+    exiting: the stream then ends cleanly at its next event or heartbeat, and the client
+    reconnects (with ``Last-Event-ID``) to an instance that is not going away. A stream
+    that never ended held the drain until its timeout."""
+    return getattr(state, "draining", False) is True or _server_exiting()
+
+
+def _server_exiting() -> bool:
+    """True when the server whose ``handle_exit`` handles SIGTERM/SIGINT is exiting.
+
+    uvicorn's ``Server`` installs its bound ``handle_exit`` for those signals while it
+    serves (from the main thread) and sets ``should_exit`` on the first one; a server
+    run another way has no such handler and this is False.
+    """
+    for signum in _EXIT_SIGNALS:
+        handler = signal.getsignal(signum)
+        server = getattr(handler, "__self__", None)
+        if server is not None and getattr(server, "should_exit", False) is True:
+            return True
+    return False
 
 
 async def _close(events: AsyncIterable[Any]) -> None:
