@@ -15,10 +15,10 @@ controls of the OWASP GraphQL cheat sheet, each on by default:
 * **batching** bounded: off unless ``max_batch`` > 1, then at most that many operations
   in one request;
 * **GET** queries off (queries in URLs end up in logs and caches) unless ``allow_get``;
-* **rate limit**: the app's default limit (``rate_limit.default_limit``) counts the
-  WebSocket upgrade and each operation sent over it (refused: the handshake fails, or
-  the operation gets a ``RATE_LIMITED`` error), as the request gate counts each HTTP
-  request (it sees no WebSocket traffic).
+* **rate limit**: the app's default limit (``rate_limit.default_limit``) counts each
+  operation sent over a WebSocket (refused: the operation gets a ``RATE_LIMITED``
+  error), as the request gate counts each HTTP request and each WebSocket handshake
+  (it sees no traffic inside the socket).
 
 Subscriptions are served over WebSocket (``graphql-transport-ws``, and the legacy
 ``graphql-ws``); the upgrade request goes through the same auth. strawberry refuses an
@@ -53,7 +53,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import FastAPI, WebSocketException
+from fastapi import FastAPI
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -192,7 +192,6 @@ def _public_message(error: GraphQLError) -> str | None:
 
 
 _TOO_MANY = "Too many requests; retry later."
-_TRY_AGAIN_LATER = 1013
 
 
 class _RateLimitedRule(ValidationRule):
@@ -409,10 +408,6 @@ def mount_graphql(app: FastAPI, graphql: Any) -> None:
     needs_auth = auth_configured(state.config.auth) if mount.auth is None else mount.auth
 
     async def context(conn: HTTPConnection) -> dict[str, Any]:
-        if isinstance(conn, WebSocket) and await _over_limit(limiter, conn) is not None:
-            # The upgrade is a request too (the gate counts HTTP scopes only); refused
-            # before it is accepted, so the client sees the handshake fail.
-            raise WebSocketException(_TRY_AGAIN_LATER, _TOO_MANY)
         principal = await authenticate_connection(conn) if needs_auth else None
         context: dict[str, Any] = {"principal": principal}
         if isinstance(conn, WebSocket):

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, WebSocket
 from pydantic import SecretStr
 
 from flext_api.protocols import SSEParser
@@ -99,6 +99,38 @@ async def test_legacy_protocol_ignores_deeply_nested_message(served: Served) -> 
         await ws.send_json({"type": "connection_init"})
         message = await ws.receive_json(timeout=GUARD)
     assert message == {"type": "connection_ack"}
+
+
+async def test_plain_websocket_routes_count_toward_the_default_limit() -> None:
+    """Any ``@app.websocket`` route, not only GraphQL's: the request gate passed every
+    WebSocket scope through, so the default limit never applied to them. Past it, the
+    handshake is refused 429 with Retry-After, problem+json, before the route runs."""
+    config = ServerConfig(rate_limit=ServerRateLimitConfig(default_limit="2/hour"))
+    app = create_fastapi_app(config)
+    accepted: list[str] = []
+
+    @app.websocket("/echo")
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        accepted.append("yes")
+        await websocket.send_text(await websocket.receive_text())
+        await websocket.close()
+
+    live = LiveServer(app).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(2):
+                async with session.ws_connect(live.url + "/echo") as ws:
+                    await ws.send_str("hi")
+                    assert (await ws.receive(timeout=GUARD)).data == "hi"
+            with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                async with session.ws_connect(live.url + "/echo"):
+                    pass
+    finally:
+        live.stop()
+    assert info.value.status == 429
+    assert info.value.headers is not None and int(info.value.headers["Retry-After"]) > 0
+    assert accepted == ["yes", "yes"]
 
 
 @pytest.mark.parametrize(
@@ -194,10 +226,10 @@ def limited_url() -> Iterator[str]:
 async def test_websocket_operations_count_toward_the_default_limit(
     limited_url: str, protocol: str, subscribe: str, data: str
 ) -> None:
-    """The upgrade and each operation over the socket are hits of the default limit (the
-    gate counts HTTP requests only: a client refused 429 over HTTP ran operations without
-    any limit over WebSocket). Past it, an operation gets a RATE_LIMITED error and a new
-    upgrade is refused before it is accepted."""
+    """The upgrade (counted by the request gate) and each operation over the socket are
+    hits of the default limit (a client refused 429 over HTTP ran operations without any
+    limit over WebSocket). Past it, an operation gets a RATE_LIMITED error and a new
+    upgrade is refused 429 before it is accepted."""
     query = {"query": "subscription { ticks(count: 1) }"}
     async with (
         aiohttp.ClientSession() as session,
@@ -219,7 +251,7 @@ async def test_websocket_operations_count_toward_the_default_limit(
     error = payload[0] if isinstance(payload, list) else payload
     assert error["message"] == "Too many requests; retry later."
     assert error["extensions"]["code"] == "RATE_LIMITED"
-    assert await _handshake(limited_url) == 403
+    assert await _handshake(limited_url) == 429
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ them through: :class:`OperationalRoutesMiddleware` (a set lookup), the default r
 most one ``receive`` wrapper. The order of the checks is the order the layers had:
 
 1. an operational path (``/health``, ``/ready``, ``/metrics``) is answered at once;
-2. the default rate limit (:func:`~._rate_limit.apply_default_limit`) may refuse;
+2. the default rate limit (:func:`~._rate_limit.apply_default_limit`) may refuse (it
+   also counts WebSocket handshakes, the only check they get here);
 3. a ``Content-Length`` above ``max_body_size`` is answered 413 before the app runs;
 4. ``receive`` is wrapped when a body can come: the bytes are counted (413 past the
    limit, also for chunked bodies) and, for a body that is not JSON, the first read
@@ -35,7 +36,7 @@ from .._problem import send_problem
 from .._ratelimit import RateLimitService
 from ._body_limit import BODY_LIMIT_DETAIL, BodyTooLargeError
 from ._content_type import UnsupportedMediaTypeError, _is_json_route, is_json_content_type
-from ._rate_limit import apply_default_limit
+from ._rate_limit import apply_default_limit, websocket_within_limit
 
 __all__ = [
     "BodyLimitMiddleware",
@@ -100,6 +101,16 @@ class RequestGateMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if (
+                scope["type"] == "websocket"
+                and self._limiter is not None
+                and scope["path"] not in self._exempt
+            ):
+                assert self._default_limit is not None  # set together with the limiter
+                if not await websocket_within_limit(
+                    self._limiter, self._default_limit, scope, send, headers=self._limit_headers
+                ):
+                    return
             await self.app(scope, receive, send)
             return
         route = self._routes.get(scope["path"]) if self._routes else None

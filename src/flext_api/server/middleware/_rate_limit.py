@@ -5,6 +5,10 @@ A refused request costs one storage hit and no handler work: 429 problem+json wi
 headers too, unless a named bucket (the :func:`~flext_api.server.rate_limit` dependency)
 already put its own on the response. The check runs in the request gate
 (:mod:`._gate`); :class:`RateLimitMiddleware` is that gate with only it on.
+
+A WebSocket handshake is a request too: it is one hit, and a refused one is answered 429
+(with ``Retry-After``) through the ASGI denial-response extension when the server offers
+it (uvicorn does), else closed before it is accepted (the server answers 403).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from .._asgi import mutable_headers, register_send
 from .._problem import send_problem
 from .._ratelimit import RateLimitService
 
-__all__ = ["apply_default_limit"]
+__all__ = ["apply_default_limit", "websocket_within_limit"]
+
+_TRY_AGAIN_LATER = 1013
 
 
 async def apply_default_limit(
@@ -50,3 +56,29 @@ async def apply_default_limit(
         await send(message)
 
     return register_send(scope, send_with_limits)
+
+
+async def websocket_within_limit(
+    service: RateLimitService, limit: RateLimitItem, scope: Scope, send: Send, *, headers: bool
+) -> bool:
+    """Hit ``limit`` for the WebSocket handshake of ``scope``; False when it was refused
+    (and answered: 429, or a close before the accept)."""
+    decision = await service.hit("default", limit, service.clients.client_ip(scope))
+    if decision.allowed:
+        return True
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        lines = decision.header_lines() if headers else []
+
+        async def denial(message: Message) -> None:  # the extension's names for them
+            await send({**message, "type": "websocket." + message["type"]})
+
+        await send_problem(
+            scope,
+            denial,
+            429,
+            detail="Too many requests; retry later.",
+            headers=[(b"retry-after", b"%d" % decision.retry_after), *lines],
+        )
+    else:
+        await send({"type": "websocket.close", "code": _TRY_AGAIN_LATER})
+    return False
