@@ -6,12 +6,17 @@ origin: ``Authorization``, ``Proxy-Authorization``, ``Cookie``, the other header
 never reach a log (``X-API-Key``, ``X-Auth-Token``...) and every header an auth plugin
 marked as secret (``ApiKeyAuth(header="X-Token")``); 303 (and 301/302 after
 a POST) turn into a body-less GET, as browsers and httpx do; a one-shot streamed body is
-never replayed.
+never replayed. A space or a non-ASCII character in ``Location`` is percent-encoded (as
+UTF-8; a byte the transport could not decode as its own byte), as ``build_url`` does for
+a caller's URL: aiohttp and H1Transport wrote them raw into the request line (``GET /a b
+HTTP/1.1``) or dropped them, httpx2 and pyreqwest encoded them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
+from urllib.parse import quote
 
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
@@ -23,12 +28,45 @@ __all__ = ["follow_redirects"]
 
 _CREDENTIALS = DEFAULT_SENSITIVE_HEADERS
 _BODY_HEADERS = ("content-type", "content-length", "transfer-encoding")
+#: What a Location may not hold as it is: a space, anything outside ASCII.
+_UNSAFE = re.compile(r"[^\x00-\x7f]+| +")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _percent(match: re.Match[str]) -> str:
+    # surrogateescape: aiohttp decodes a header byte that is not UTF-8 to a lone
+    # surrogate; it goes back out as that byte (%E9), not dropped.
+    return quote(match.group().encode("utf-8", "surrogateescape"), safe="")
+
+
+def _encoded_location(location: str, request: HttpRequest) -> str:
+    """``location`` with the spaces and non-ASCII characters of its path, query and
+    fragment percent-encoded (its host is left to the URL checks and IDNA)."""
+    location = location.strip()
+    if location.isascii() and " " not in location:
+        return location
+    start = 2 if location.startswith("//") else 0
+    if not start and (scheme := _SCHEME.match(location)):
+        start = scheme.end()
+    end = 0
+    if start:
+        end = next((i for i in range(start, len(location)) if location[i] in "/?#"), len(location))
+    try:
+        return location[:end] + _UNSAFE.sub(_percent, location[end:])
+    except UnicodeEncodeError as exc:  # a lone surrogate no transport would produce
+        raise FlextApiError.from_code(
+            ErrorCode.INVALID_REQUEST,
+            f"redirect Location holds a character that is not valid Unicode text: "
+            f"{location[:200]!r}",
+            request=request,
+        ) from exc
+
 
 Send = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
 
 def _next_request(request: HttpRequest, response: HttpResponse) -> HttpRequest:
-    url = redirect_url(request.url, response.headers["location"])
+    url = redirect_url(request.url, _encoded_location(response.headers["location"], request))
     method = request.method
     status = response.status_code
     drop_body = False

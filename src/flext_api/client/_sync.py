@@ -10,13 +10,14 @@ loop and joins the thread, so nothing is left behind.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
-from .._errors import ErrorCode
+from .._errors import ErrorCode, FlextApiError
 from .._models import HttpResponse
 from .._result import FlextResult
 from ._client import FlextApiClient, RequestOptions
@@ -46,6 +47,9 @@ class FlextApiSyncClient:
         self._thread.start()
         self._lock = threading.Lock()
         self._closed = False
+        # Set (under the lock) once the loop is told to stop: nothing is handed to it after.
+        self._stopped = False
+        self._pending: set[concurrent.futures.Future[Any]] = set()
         self._run(self._client.open())
 
     @property
@@ -57,13 +61,27 @@ class FlextApiSyncClient:
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("FlextApiSyncClient cannot be called from its own event loop")
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        with self._lock:
+            if self._stopped:
+                # The loop is stopped or closed: the work would never run (a caller
+                # waiting on it would hang, or get "Event loop is closed").
+                coro.close()
+                raise _closed_error()
+            future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+            self._pending.add(future)
         try:
             return future.result()
+        except concurrent.futures.CancelledError:
+            if self._stopped:  # cancelled by close(): the client is closed
+                raise _closed_error() from None
+            raise
         except BaseException:
             # KeyboardInterrupt in the caller: stop the work on the loop too.
             future.cancel()
             raise
+        finally:
+            with self._lock:
+                self._pending.discard(future)
 
     def request(
         self, method: str, url: str, **options: Unpack[RequestOptions]
@@ -140,9 +158,34 @@ class FlextApiSyncClient:
         try:
             self._run(self._client.aclose())
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+            with self._lock:
+                self._stopped = True
+                self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
-            self._loop.close()
+            if not self._thread.is_alive():
+                self._finish_loop()
+
+    def _finish_loop(self) -> None:
+        """After the loop's thread ended: cancel what was handed to the loop but never
+        finished (its callers get ``INVALID_REQUEST`` "client is closed" instead of
+        waiting for ever), finalize open async generators, close the loop."""
+        loop = self._loop
+        with self._lock:
+            pending, self._pending = self._pending, set()
+        for future in pending:
+            future.cancel()  # wakes its caller; the loop cancels the work below
+        try:
+            # Runs what was queued before the stop (the start of handed-over work, the
+            # cancellations above), then cancels and awaits every task left.
+            loop.run_until_complete(asyncio.sleep(0))
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
 
     def __enter__(self) -> FlextApiSyncClient:
         return self
@@ -157,6 +200,10 @@ class FlextApiSyncClient:
 
     def __repr__(self) -> str:
         return repr(self._client).replace("FlextApiClient", "FlextApiSyncClient", 1)
+
+
+def _closed_error() -> FlextApiError:
+    return FlextApiError.from_code(ErrorCode.INVALID_REQUEST, "client is closed")
 
 
 class SyncStream:

@@ -51,6 +51,7 @@ from ._base import (
     transport_error,
     watchdog_error,
 )
+from ._decoding import BodyDecodeError, BodyDecoder, body_decoder, decode_all, decode_into
 from ._slots import PoolSlots
 from ._watchdog import Watch, Watchdog
 
@@ -254,7 +255,9 @@ class AiohttpTransport:
             # A service client shared by many callers must not carry one caller's cookies
             # into another's request.
             cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=not self._passthrough,
+            # Bodies are decoded by this transport (_decoding): aiohttp's decoder passes a
+            # gzip body cut inside its compressed stream off as complete.
+            auto_decompress=False,
             trust_env=False,
         )
         # aiohttp resends an idempotent request once, silently, when a connection drops.
@@ -276,7 +279,7 @@ class AiohttpTransport:
                 "timer": _NOOP_TIMER,
                 "skip_payload": False,
                 "read_until_eof": True,
-                "auto_decompress": getattr(session, "_auto_decompress", True),
+                "auto_decompress": False,
                 "read_timeout": None,
                 "read_bufsize": getattr(session, "_read_bufsize", 2**16),
                 "timeout_ceil_threshold": getattr(connector, "_timeout_ceil_threshold", 5),
@@ -361,6 +364,9 @@ class AiohttpTransport:
             connecting = False
             if not 100 <= resp.status <= 599:  # inline: the usual answer costs no call
                 check_status(resp.status, request)
+            # One header look-up per answer; a decoder only for a compressed body.
+            coding = resp.headers.get("Content-Encoding")
+            decoder = None if coding is None or self._passthrough else body_decoder(coding)
             version = resp.version
             # A body that arrived whole with its head (the usual small answer) is not
             # streamed even when asked: the bytes are in memory already, and handing
@@ -375,7 +381,7 @@ class AiohttpTransport:
                 else f"HTTP/{version.major}.{version.minor}",
                 reason=resp.reason or "",
                 request=request,
-                stream=self._iter_body(resp, request, timeout.read) if streamed else None,
+                stream=self._iter_body(resp, request, timeout.read, decoder) if streamed else None,
                 close=_closer(resp, self._give_back) if streamed else None,
             )
             if streamed:
@@ -387,14 +393,16 @@ class AiohttpTransport:
                     # The usual small answer arrived with its headers: taken without the
                     # coroutine of a read.
                     body = content.read_nowait()
-                    if limit is not None and len(body) > limit:
+                    if decoder is not None:
+                        body = decode_all(decoder, body, request, limit)
+                    elif limit is not None and len(body) > limit:
                         raise too_large(request, limit)
                 else:
                     if limit is not None:
                         declared = over_limit(resp.content_length, limit)
                         if declared is not None:
                             raise too_large(request, limit, declared)
-                    body = await _read_all(content, dog, watch, request, limit)
+                    body = await _read_all(content, dog, watch, request, limit, decoder)
                 response._content = body
                 resp.release()
                 held = False
@@ -486,7 +494,11 @@ class AiohttpTransport:
         return watchdog_error(code, request, timeout.read, waiting_for)
 
     async def _iter_body(
-        self, resp: aiohttp.ClientResponse, request: HttpRequest, read: float | None
+        self,
+        resp: aiohttp.ClientResponse,
+        request: HttpRequest,
+        read: float | None,
+        decoder: BodyDecoder | None = None,
     ) -> AsyncIterator[bytes]:
         # The caller reads a stream at its own pace, maybe from another task: each read
         # gets its own watch, and only the read timeout applies (not the deadline).
@@ -507,9 +519,20 @@ class AiohttpTransport:
                 raise self._translate(exc, request, connecting=False) from exc
             finally:
                 dog.stop(watch)
-            if not chunk:
-                return
-            yield chunk
+            if decoder is None:
+                if not chunk:
+                    return
+                yield chunk
+                continue
+            try:
+                if not chunk:
+                    if rest := decoder.finish():
+                        yield rest
+                    return
+                for piece in decoder.feed(chunk):  # pieces of a bounded size
+                    yield piece
+            except BodyDecodeError as exc:
+                raise self._translate(exc, request, connecting=False) from exc
 
     def _translate(
         self, exc: Exception, request: HttpRequest, *, connecting: bool
@@ -531,7 +554,9 @@ class AiohttpTransport:
             request.deadline - 0.001
         )
         code: ErrorCode
-        if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        if isinstance(exc, BodyDecodeError):
+            code = ErrorCode.PROTOCOL_ERROR
+        elif isinstance(exc, aiohttp.ClientConnectorDNSError):
             code = ErrorCode.DNS_ERROR
         elif isinstance(
             exc,
@@ -619,6 +644,7 @@ async def _read_all(
     watch: Watch | None,
     request: HttpRequest,
     limit: int | None,
+    decoder: BodyDecoder | None = None,
 ) -> bytes:
     """Read a whole body still arriving, restarting the read clock for every chunk, and
     stop with RESPONSE_TOO_LARGE once it passes ``limit`` bytes (decoded)."""
@@ -627,6 +653,11 @@ async def _read_all(
     while True:
         dog.reading(watch)
         chunk = await content.readany()
+        if decoder is not None:
+            size = decode_into(chunks, size, decoder, chunk, request, limit)
+            if not chunk:
+                break
+            continue
         if not chunk:
             break
         size += len(chunk)

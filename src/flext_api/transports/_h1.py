@@ -180,10 +180,19 @@ class _Conn(asyncio.Protocol):
             self.transport.close()
 
     def abandon(self) -> None:
-        """Give up the exchange: close, and mark a failed head as seen (no stray warning)."""
+        """Give up the exchange: close, and leave no failed head unseen (no stray warning).
+
+        A head still pending (the request body failed, a timeout or a cancellation came
+        first) is cancelled: nobody awaits it any more, and ``connection_lost``, which
+        comes after the close, would fail it with an error no one retrieves ("Future
+        exception was never retrieved", logged when it is collected).
+        """
         head = self.head
-        if head is not None and head.done() and not head.cancelled():
-            head.exception()
+        if head is not None:
+            if not head.done():
+                head.cancel()
+            elif not head.cancelled():
+                head.exception()
         self.close()
 
     # -- asyncio.Protocol -------------------------------------------------------------------

@@ -9,7 +9,7 @@ exceptions are translated here to :class:`ErrorCode`s, as aiohttp's are in
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 try:
@@ -24,6 +24,7 @@ from .._config import DEFAULT_MAX_RESPONSE_SIZE, PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
 from ._base import check_status, map_os_error, over_limit, too_large, transport_error
+from ._decoding import BodyDecodeError, BodyDecoder, body_decoder
 
 __all__ = ["HttpxTransport"]
 
@@ -87,7 +88,7 @@ class HttpxTransport:
             raise transport_error(
                 ErrorCode.DEADLINE_EXCEEDED, "deadline passed before sending", request, None
             )
-        content: Any = request.content if request.stream is None else request.stream
+        content: Any = request.content if request.stream is None else _guarded(request.stream)
         start = self._clock.monotonic()
         self._in_use += 1
         done = False
@@ -100,11 +101,14 @@ class HttpxTransport:
                 timeout=self._httpx_timeout(request),
             )
             limit = self._max_body
-            # A capped buffered body is read here, chunk by chunk, so that it can be stopped.
-            resp = await self._client.send(built, stream=stream or limit is not None)
+            # The body is read here, chunk by chunk, so that a capped one can be stopped
+            # and a compressed one decoded by _decoding (httpx2 passes a gzip body cut
+            # inside its compressed stream off as complete).
+            resp = await self._client.send(built, stream=True)
             if not 100 <= resp.status_code <= 599:
                 await resp.aclose()
                 check_status(resp.status_code, request)
+            decoder = body_decoder(resp.headers.get("content-encoding"))
             response = HttpResponse(
                 resp.status_code,
                 headers=resp.headers.multi_items(),
@@ -112,19 +116,28 @@ class HttpxTransport:
                 http_version=resp.http_version,
                 reason=resp.reason_phrase,
                 request=request,
-                stream=self._iter_body(resp, request) if stream else None,
+                stream=self._iter_body(resp, request, decoder) if stream else None,
                 close=self._closer(resp) if stream else None,
             )
             if not stream:
-                response._content = (
-                    resp.content if limit is None else await _read_capped(resp, request, limit)
-                )
+                response._content = await _read_capped(resp, request, limit, decoder)
                 done = True
             response.elapsed = self._clock.monotonic() - start
             return response
-        except httpx2.HTTPError as exc:
+        except (httpx2.HTTPError, BodyDecodeError) as exc:
             done = True
             raise self._translate(exc, request) from exc
+        except _BodyFailed as exc:
+            # The request body's own source raised: httpx2 let it out as it was (not a
+            # FlextApiError). UNEXPECTED_ERROR caused by it, as on the other transports.
+            done = True
+            cause = exc.source
+            raise transport_error(
+                ErrorCode.UNEXPECTED_ERROR,
+                f"{exc} on {request.method} {request.host}",
+                request,
+                cause,
+            ) from cause
         except BaseException:
             done = True
             raise
@@ -141,11 +154,15 @@ class HttpxTransport:
 
         return close
 
-    async def _iter_body(self, resp: httpx2.Response, request: HttpRequest) -> AsyncIterator[bytes]:
+    async def _iter_body(
+        self, resp: httpx2.Response, request: HttpRequest, decoder: BodyDecoder | None
+    ) -> AsyncIterator[bytes]:
+        # Decoded, as the buffered body is (the raw bytes of a gzip answer were handed
+        # out here before).
         try:
-            async for chunk in resp.aiter_raw():
+            async for chunk in _decoded(resp, decoder):
                 yield chunk
-        except httpx2.HTTPError as exc:
+        except (httpx2.HTTPError, BodyDecodeError) as exc:
             raise self._translate(exc, request) from exc
 
     def _translate(self, exc: Exception, request: HttpRequest) -> FlextApiError:
@@ -154,7 +171,10 @@ class HttpxTransport:
             request.deadline - 0.001
         )
         code: ErrorCode
-        if isinstance(exc, httpx2.TimeoutException) and deadline_passed:
+        if isinstance(exc, BodyDecodeError | httpx2.DecodingError):
+            # A body that does not decode: PROTOCOL_ERROR, as on aiohttp and pyreqwest.
+            code = ErrorCode.PROTOCOL_ERROR
+        elif isinstance(exc, httpx2.TimeoutException) and deadline_passed:
             code = ErrorCode.DEADLINE_EXCEEDED
         elif isinstance(exc, httpx2.ConnectTimeout):
             code = ErrorCode.CONNECT_TIMEOUT
@@ -175,8 +195,6 @@ class HttpxTransport:
             )
         elif isinstance(exc, httpx2.UnsupportedProtocol | httpx2.InvalidURL):
             code = ErrorCode.INVALID_REQUEST
-        elif isinstance(exc, httpx2.DecodingError):
-            code = ErrorCode.DECODE_ERROR
         else:
             code = ErrorCode.PROTOCOL_ERROR
         detail = str(exc) or type(exc).__name__
@@ -212,6 +230,28 @@ class HttpxTransport:
         )
 
 
+class _BodyFailed(Exception):
+    """The request body's own source raised ``source`` (kept here: httpcore re-raises
+    errors of the body with ``from None``, losing the ``__cause__``)."""
+
+    def __init__(self, message: str, source: Exception) -> None:
+        super().__init__(message)
+        self.source = source
+
+
+async def _guarded(source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """``source``, its own errors marked as the body's (not the connection's)."""
+    iterator = aiter(source)
+    while True:
+        try:
+            chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except Exception as exc:
+            raise _BodyFailed(f"the request body stream failed: {exc}", exc) from exc
+        yield chunk
+
+
 def _guess_connect_code(text: str) -> ErrorCode:
     lowered = text.lower()
     if "ssl" in lowered or "certificate" in lowered:
@@ -221,17 +261,34 @@ def _guess_connect_code(text: str) -> ErrorCode:
     return ErrorCode.CONNECT_ERROR
 
 
-async def _read_capped(resp: httpx2.Response, request: HttpRequest, limit: int) -> bytes:
+async def _decoded(resp: httpx2.Response, decoder: BodyDecoder | None) -> AsyncIterator[bytes]:
+    """The body of a streamed ``resp``, decoded: by ``decoder`` (which checks that a
+    compressed stream is complete), else by httpx2 (identity, lists of codings)."""
+    if decoder is None:
+        async for chunk in resp.aiter_bytes():
+            yield chunk
+        return
+    async for chunk in resp.aiter_raw():
+        for piece in decoder.feed(chunk):
+            yield piece
+    if rest := decoder.finish():
+        yield rest
+
+
+async def _read_capped(
+    resp: httpx2.Response, request: HttpRequest, limit: int | None, decoder: BodyDecoder | None
+) -> bytes:
     """The decoded body of a streamed ``resp``, or RESPONSE_TOO_LARGE past ``limit``."""
     try:
-        declared = over_limit(resp.headers.get("content-length"), limit)
-        if declared is not None:
-            raise too_large(request, limit, declared)
+        if limit is not None:
+            declared = over_limit(resp.headers.get("content-length"), limit)
+            if declared is not None:
+                raise too_large(request, limit, declared)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in resp.aiter_bytes():
+        async for chunk in _decoded(resp, decoder):
             size += len(chunk)
-            if size > limit:
+            if limit is not None and size > limit:
                 raise too_large(request, limit)
             chunks.append(chunk)
         return b"".join(chunks)

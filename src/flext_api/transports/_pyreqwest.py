@@ -62,13 +62,35 @@ from .._clock import Clock, get_clock
 from .._config import DEFAULT_MAX_RESPONSE_SIZE, PoolConfig, TimeoutConfig
 from .._errors import ConfigError, ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
-from ._base import map_os_error, over_limit, too_large, transport_error
+from ._base import check_status, map_os_error, over_limit, too_large, transport_error
+from ._decoding import (
+    ACCEPT_ENCODING,
+    BodyDecodeError,
+    BodyDecoder,
+    body_decoder,
+    decode_all,
+    decode_into,
+)
 from ._slots import PoolSlots
 
-__all__ = ["PyreqwestTransport"]
+__all__ = ["UNREADABLE_HEADERS", "PyreqwestTransport"]
+
+#: ``response.extensions[UNREADABLE_HEADERS]``: names of the response headers pyreqwest
+#: could not hand over (a value that is not ASCII), left out of ``response.headers``.
+UNREADABLE_HEADERS = "unreadable_headers"
 
 _VERSIONS = {"HTTP/1.1": "HTTP/1.1", "HTTP/2.0": "HTTP/2", "HTTP/1.0": "HTTP/1.0"}
-_TLS_WORDS = ("certificate", "tls", "handshake", "alert")
+# rustls' own words for a peer that does not speak TLS ("received corrupt message of
+# type InvalidContentType": a plain-HTTP port answered the handshake) or speaks it badly.
+_TLS_WORDS = (
+    "certificate",
+    "tls",
+    "handshake",
+    "alert",
+    "corrupt message",
+    "peer misbehaved",
+    "peer is incompatible",
+)
 # hyper does not keep the reason phrase: the standard one stands in.
 _PHRASES = {status.value: status.phrase for status in HTTPStatus}
 
@@ -165,6 +187,13 @@ class PyreqwestTransport:
             .no_proxy()  # as aiohttp's trust_env=False: no proxy from the environment
             .pool_idle_timeout(timedelta(seconds=pool.keepalive_expiry))
             .pool_max_idle_per_host(pool.max_keepalive)
+            # Bodies are decoded by this transport (_decoding), as on aiohttp: reqwest's
+            # decoder returns only the first member of a multi-member gzip body and
+            # refuses raw deflate.
+            .gzip(False)
+            .deflate(False)
+            .brotli(False)
+            .zstd(False)
         )
         builder = builder.http2(True) if self._http2 else builder.http1_only()
         if connect is not None:
@@ -215,7 +244,11 @@ class PyreqwestTransport:
             if request.deadline is not None:
                 remaining = request.deadline - clock.monotonic()
             builder = self._client_for(timeout).request(request.method, request.url)
-            builder = builder.headers(request.headers.raw())
+            headers = request.headers.raw()
+            if "accept-encoding" not in request.headers:
+                # What reqwest sent when it decoded bodies itself (aiohttp sends its own).
+                headers = [*headers, ("Accept-Encoding", ACCEPT_ENCODING)]
+            builder = builder.headers(headers)
             if request.stream is not None:
                 builder = builder.body_stream(request.stream)
             elif request.content:
@@ -225,12 +258,22 @@ class PyreqwestTransport:
                 # until 64 KiB of body (or its end) arrived, delaying every slow stream.
                 streamed = builder.streamed_read_buffer_limit(0).build_streamed()
                 resp = await _enter(streamed, remaining)
-                response = self._response(
-                    request,
-                    resp,
-                    stream=self._iter_body(resp, request, timeout),
-                    close=self._closer(streamed),
-                )
+                try:
+                    response = self._response(request, resp, close=self._closer(streamed))
+                    # The decoder needs the headers: the stream is set once they are read
+                    # (and the body marked unread, as a response built with a stream is).
+                    response._stream = self._iter_body(
+                        resp,
+                        request,
+                        timeout,
+                        body_decoder(response.headers.get("content-encoding")),
+                    )
+                    response._content = None
+                except BaseException:
+                    # A refused head (a status outside 100-599): the connection is
+                    # closed here, as no response will be handed out to close it.
+                    await streamed.__aexit__(None, None, None)
+                    raise
                 held = False
             else:
                 if remaining is not None:
@@ -239,7 +282,11 @@ class PyreqwestTransport:
                 if limit is None:
                     resp = await builder.build().send()
                     response = self._response(request, resp)
-                    response._content = (await resp.bytes()).to_bytes()
+                    content = (await resp.bytes()).to_bytes()
+                    decoder = body_decoder(response.headers.get("content-encoding"))
+                    response._content = (
+                        content if decoder is None else decode_all(decoder, content, request, None)
+                    )
                 else:
                     response = await self._read_capped(builder.build_streamed(), request, limit)
                 held = False
@@ -265,9 +312,12 @@ class PyreqwestTransport:
         close: Callable[[], Awaitable[None]] | None = None,
     ) -> HttpResponse:
         status = resp.status
-        return HttpResponse(
+        if not 100 <= status <= 599:
+            check_status(status, request)
+        headers, unreadable = _headers(resp)
+        response = HttpResponse(
             status,
-            headers=Headers.from_pairs(list(resp.headers.items())),
+            headers=headers,
             url=request.url,
             http_version=_VERSIONS.get(resp.version, resp.version),
             reason=_PHRASES.get(status, ""),
@@ -275,6 +325,9 @@ class PyreqwestTransport:
             stream=stream,
             close=close,
         )
+        if unreadable:
+            response.extensions[UNREADABLE_HEADERS] = unreadable
+        return response
 
     async def _read_capped(
         self, streamed: StreamRequest, request: HttpRequest, limit: int
@@ -288,13 +341,19 @@ class PyreqwestTransport:
             if declared is not None:
                 raise too_large(request, limit, declared)
             reader = resp.body_reader
+            decoder = body_decoder(response.headers.get("content-encoding"))
             chunks: list[bytes] = []
             size = 0
             while (chunk := await reader.read_chunk()) is not None:
+                if decoder is not None:
+                    size = decode_into(chunks, size, decoder, chunk.to_bytes(), request, limit)
+                    continue
                 size += len(chunk)
                 if size > limit:
                     raise too_large(request, limit)
                 chunks.append(chunk.to_bytes())
+            if decoder is not None:
+                decode_into(chunks, size, decoder, b"", request, limit)
             response._content = b"".join(chunks)
             return response
         finally:
@@ -311,7 +370,11 @@ class PyreqwestTransport:
         return close
 
     async def _iter_body(
-        self, resp: Response, request: HttpRequest, timeout: TimeoutConfig
+        self,
+        resp: Response,
+        request: HttpRequest,
+        timeout: TimeoutConfig,
+        decoder: BodyDecoder | None,
     ) -> AsyncIterator[bytes]:
         reader = resp.body_reader
         while True:
@@ -319,9 +382,20 @@ class PyreqwestTransport:
                 chunk = await reader.read_chunk()
             except Exception as exc:
                 raise self._translate(exc, request, timeout, waited=None, in_body=True) from exc
-            if chunk is None:
-                return
-            yield chunk.to_bytes()
+            if decoder is None:
+                if chunk is None:
+                    return
+                yield chunk.to_bytes()
+                continue
+            try:
+                if chunk is None:
+                    if rest := decoder.finish():
+                        yield rest
+                    return
+                for piece in decoder.feed(chunk.to_bytes()):
+                    yield piece
+            except BodyDecodeError as exc:
+                raise self._translate(exc, request, timeout, waited=None, in_body=True) from exc
 
     # -- errors -----------------------------------------------------------------------------
     def _translate(
@@ -340,7 +414,9 @@ class PyreqwestTransport:
             request.deadline - 0.001
         )
         code: ErrorCode
-        if isinstance(exc, TimeoutError):  # pyreqwest's timeouts are TimeoutErrors too
+        if isinstance(exc, BodyDecodeError):  # a body that does not decode, as on aiohttp
+            code = ErrorCode.PROTOCOL_ERROR
+        elif isinstance(exc, TimeoutError):  # pyreqwest's timeouts are TimeoutErrors too
             if deadline_passed:
                 code = ErrorCode.DEADLINE_EXCEEDED
             elif isinstance(exc, pe.ReadTimeoutError) or in_body:
@@ -367,6 +443,14 @@ class PyreqwestTransport:
             code = map_os_error(exc, connecting=False)
         else:
             code = ErrorCode.UNEXPECTED_ERROR
+            if request.stream is not None:
+                # The request body's own source raised (pyreqwest passes it on as it was).
+                return transport_error(
+                    code,
+                    f"the request body stream failed: {exc} on {request.method} {request.host}",
+                    request,
+                    exc,
+                )
         detail = "; ".join(_causes(exc)[1:]) or str(exc) or type(exc).__name__
         message = f"{code.value.lower().replace('_', ' ')} on {request.method} {request.host}: "
         return transport_error(code, message + detail, request, exc)
@@ -395,6 +479,29 @@ class PyreqwestTransport:
             f"<PyreqwestTransport http2={self._http2} [Requests: {s['in_use']} active, "
             f"{s['waiting']} queued | max {s['max_connections']}]>"
         )
+
+
+def _headers(resp: Response) -> tuple[Headers, list[str]]:
+    """The response's headers, and the names of those left out.
+
+    pyreqwest gives header values as ``str`` only and fails the whole map when one value
+    is not ASCII (``obs-text``: ``caf\\xe9``, a UTF-8 file name...); such a header cannot
+    be read back, so it is left out (its name listed in
+    ``response.extensions["unreadable_headers"]``) rather than failing a response every
+    other transport returns.
+    """
+    headers = resp.headers
+    try:
+        return Headers.from_pairs(list(headers.items())), []
+    except ValueError:
+        pairs: list[tuple[str, str]] = []
+        unreadable: list[str] = []
+        for name in dict.fromkeys(headers.keys()):
+            try:
+                pairs.extend((name, value) for value in headers.getall(name))
+            except ValueError:
+                unreadable.append(name)
+        return Headers.from_pairs(pairs), unreadable
 
 
 async def _enter(streamed: StreamRequest, remaining: float | None) -> Response:

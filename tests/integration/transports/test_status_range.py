@@ -17,10 +17,17 @@ def _httpx() -> Transport:
     return HttpxTransport()
 
 
+def _pyreqwest() -> Transport:
+    from flext_api.transports import PyreqwestTransport
+
+    return PyreqwestTransport()
+
+
 TRANSPORTS: dict[str, Callable[[], Transport]] = {
     "aiohttp": AiohttpTransport,
     "h1": H1Transport,
     "httpx": _httpx,
+    "pyreqwest": _pyreqwest,
 }
 
 
@@ -57,6 +64,7 @@ async def test_status_above_599_is_a_protocol_error(
             await transport.send(HttpRequest("GET", odd_status + "/999"), stream=stream)
         assert caught.value.code is ErrorCode.PROTOCOL_ERROR
         assert "999" in str(caught.value)
+        assert transport.stats()["in_use"] == 0  # the refused answer gave its slot back
         ok = await transport.send(HttpRequest("GET", odd_status + "/599"))
         assert ok.status_code == 599 and ok.content == b"ok"
     finally:
