@@ -16,6 +16,7 @@ Everything but the page itself needs ``Authorization: Bearer <admin.token>``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -35,7 +36,15 @@ _ASSETS = {
     "/dashboard/app.js": ("app.js", b"text/javascript; charset=utf-8"),
     "/dashboard/style.css": ("style.css", b"text/css; charset=utf-8"),
 }
+# The one method each endpoint behind the token answers.
+_METHODS = {
+    **dict.fromkeys(_ASSETS, "GET"),
+    "/dashboard/data": "GET",
+    "/dashboard/events": "GET",
+    "/admin/cache/purge": "POST",
+}
 _WINDOW = 120  # seconds of series on the charts
+_DRAIN_CHECK = 0.25  # s between two looks at the gateway's draining flag in a stream
 _SECURITY = [
     (b"content-security-policy", b"default-src 'self'; connect-src 'self'; img-src 'self' data:"),
     (b"x-content-type-options", b"nosniff"),
@@ -49,7 +58,9 @@ def handles(path: str) -> bool:
 
 
 def snapshot(admin: AdminApp) -> dict[str, Any]:
-    """What the dashboard shows, now."""
+    """What the dashboard shows, now (passwords in instance URLs redacted)."""
+    from ._admin import redact  # _admin imports this module
+
     gateway = admin.gateway
     edge = gateway.edge
     current = gateway.snapshot
@@ -73,7 +84,7 @@ def snapshot(admin: AdminApp) -> dict[str, Any]:
         "now": now,
         "status": "draining" if gateway.draining else "serving",
         "routes": routes,
-        "clusters": [c.describe() for c in current.clusters.values()],
+        "clusters": redact([c.describe() for c in current.clusters.values()]),
         "cache": None
         if cache is None
         else {"hit_ratio": cache.stats.hit_ratio, "counts": cache.stats.counts},
@@ -98,15 +109,26 @@ async def _events(admin: AdminApp, receive: Receive, send: Send, interval: float
         gone.set()
 
     watcher = asyncio.create_task(watch())
+    gateway = admin.gateway
     try:
         while not gone.is_set():
+            last = gateway.draining
             data = b"data: " + orjson.dumps(snapshot(admin)) + b"\n\n"
             await send({"type": "http.response.body", "body": data, "more_body": True})
-            try:
-                async with asyncio.timeout(interval):
-                    await gone.wait()
-            except TimeoutError:
-                continue
+            if last:
+                # Shutdown: this snapshot said "draining"; end the stream, or the admin
+                # server would wait for it for its whole grace period and then cut it.
+                break
+            # Wake for the next snapshot, the client leaving, or the gateway draining.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + interval
+            while not gone.is_set() and not gateway.draining:
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(left, _DRAIN_CHECK)):
+                        await gone.wait()
     except OSError:
         return  # the client went away mid-write
     finally:
@@ -141,6 +163,14 @@ async def serve(admin: AdminApp, scope: Scope, receive: Receive, send: Send) -> 
         return
     if path == "/admin/cache/purge" and method == "POST":
         await _purge(admin, query.get("url"), send)
+        return
+    allowed = _METHODS.get(path)
+    if allowed is not None:  # a known endpoint, the wrong method
+        body = orjson.dumps({"error": f"method not allowed; use {allowed}"})
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        start = {"type": "http.response.start", "status": 405}
+        await send({**start, "headers": [*headers, (b"allow", allowed.encode()), *_SECURITY]})
+        await send({"type": "http.response.body", "body": body})
         return
     await _respond(send, 404, b'{"error": "not found"}', b"application/json")
 

@@ -8,6 +8,7 @@ serving. A valid one is swapped in atomically by :meth:`Gateway.apply`.
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from .._errors import ConfigError
@@ -81,11 +82,45 @@ class Reloader:
         return config.model_copy(update=kept)
 
     async def watch(self) -> None:
-        """Reload on every (debounced) change of the file, until cancelled."""
+        """Reload on every (debounced) change of the file, until cancelled.
+
+        The directory the path is in is watched, not the file: editors save by renaming a
+        new file over the old one, and a Kubernetes ConfigMap volume swaps a ``..data``
+        symlink to a new directory (``gateway.yaml -> ..data/gateway.yaml``) and deletes
+        the old one, so the file the path resolves to moves at every update. A batch of
+        changes in that directory reloads when it names the file or when the file the
+        path leads to is not the one last seen (another target, inode, size or mtime).
+        When the path is a symlink to another directory, that one is watched too.
+        """
         from watchfiles import awatch
 
-        target = self.path.resolve()
-        # Watch the directory: editors replace a file by renaming, which a file watch misses.
-        async for changes in awatch(target.parent, debounce=self.debounce_ms):
-            if any(Path(p).name == target.name for _, p in changes):
+        link, roots, names = _watched(self.path)
+        seen = _identity(link)
+        async for changes in awatch(*roots, debounce=self.debounce_ms):
+            current = _identity(link)
+            named = any(Path(p).name in names for _, p in changes)
+            if named or current != seen:
+                seen = current
+                names = _watched(link)[2]
                 await self.reload()
+
+
+def _watched(path: Path) -> tuple[Path, list[Path], set[str]]:
+    """``path`` made absolute (symlinks kept), the directories to watch for it and the
+    file names that mean it changed (its own and its target's)."""
+    link = Path(os.path.abspath(path))
+    target = link.resolve()
+    roots = [link.parent]
+    if not target.parent.is_relative_to(link.parent):
+        roots.append(target.parent)
+    return link, roots, {link.name, target.name}
+
+
+def _identity(path: Path) -> tuple[str, int, int, int, int] | None:
+    """What tells one version of the file at ``path`` from another (None: unreadable)."""
+    try:
+        real = os.path.realpath(path)
+        stat = os.stat(real)
+    except OSError:
+        return None
+    return real, stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns

@@ -39,6 +39,11 @@ class Series:
         second = int(now)
         buckets = self._buckets
         if not buckets or buckets[-1].second != second:
+            if buckets and buckets[-1].second > second:
+                # The wall clock was set back: the buckets "ahead" of it would be counted
+                # in every window and never age out until the clock caught up with them
+                # (a day set back: a day of buckets). Start again from now.
+                buckets.clear()
             buckets.append(_Bucket(second))
             while buckets and buckets[0].second <= second - self.horizon:
                 buckets.popleft()
@@ -48,6 +53,11 @@ class Series:
             bucket.errors += 1
         if len(bucket.latencies) < self.samples:
             bucket.latencies.append(latency)
+
+    def idle_since(self, now: float) -> bool:
+        """True when nothing was recorded within ``horizon`` seconds of ``now``."""
+        buckets = self._buckets
+        return not buckets or buckets[-1].second <= int(now) - self.horizon
 
     def points(self, now: float, seconds: int) -> list[dict[str, Any]]:
         """One point per second for the last ``seconds`` (empty seconds included)."""
@@ -91,7 +101,12 @@ def _p99(values: list[float]) -> float | None:
 
 
 class RouteSeries:
-    """A :class:`Series` per route name."""
+    """A :class:`Series` per route name.
+
+    A route renamed or removed by a reload leaves its series behind; when a new name
+    comes, the series with nothing in their horizon are dropped, so reloads that keep
+    changing names do not grow this without bound.
+    """
 
     def __init__(self) -> None:
         self.routes: dict[str, Series] = {}
@@ -100,5 +115,7 @@ class RouteSeries:
         """Count one finished request of ``route``."""
         series = self.routes.get(route)
         if series is None:
+            for name in [n for n, s in self.routes.items() if s.idle_since(now)]:
+                del self.routes[name]
             series = self.routes[route] = Series()
         series.record(now, status, latency)

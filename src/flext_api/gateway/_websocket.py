@@ -8,7 +8,8 @@ queueing without bound. A close from either side is passed on with its code and 
 the codes that may never be sent in a close frame (1005, 1006, 1015) are mapped to ones
 that may. The handshake with the upstream is bounded by the route's ``per_try`` timeout
 (504 ``upstream_timeout``), and a message from the upstream is bounded by the size the
-listener allows a client's (a bigger one closes both sides with 1009).
+listener allows a client's (a bigger one closes both sides with 1009). An upstream silent
+for the route's ``idle`` timeout is pinged, and the session closed (1011) if no pong comes.
 The session keeps the config snapshot it started with: a reload never closes it.
 """
 
@@ -85,6 +86,30 @@ async def _deny(
         await send({"type": "websocket.close", "code": 1011 if reason.status >= 500 else 1008})
 
 
+# The upstream's answer headers a client needs to act on a refused handshake.
+_RELAYED = ("WWW-Authenticate", "Retry-After")
+
+
+async def _relay_refusal(
+    scope: Scope, send: Send, status: int, headers: Any, request_id: bytes
+) -> None:
+    """The upstream's own 4xx to the handshake, passed on (status and the headers of
+    :data:`_RELAYED`, no body), or a close with 1008 where the server cannot answer."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    pairs = [(b"content-length", b"0"), (b"x-request-id", request_id)]
+    if headers is not None:
+        for name in _RELAYED:
+            pairs.extend(
+                (name.lower().encode(), value.encode("latin-1", "replace"))
+                for value in headers.getall(name, ())
+                if "\r" not in value and "\n" not in value
+            )
+    await send({"type": "websocket.http.response.start", "status": status, "headers": pairs})
+    await send({"type": "websocket.http.response.body", "body": b""})
+
+
 async def refuse_websocket(
     gateway: Gateway,
     scope: Scope,
@@ -155,24 +180,43 @@ async def proxy_websocket(gateway: Gateway, scope: Scope, receive: Receive, send
                 headers=headers,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=timeouts.connect),
                 autoping=True,
+                # A ping after ``idle`` seconds without a message, and the session ends
+                # (1011 to the client) when no pong comes within half of that: an upstream
+                # behind a dead link sends no close and no FIN. A quiet, live one answers.
+                heartbeat=timeouts.idle,
                 max_msg_size=MAX_MESSAGE_BYTES,
             )
+    except aiohttp.WSServerHandshakeError as exc:
+        # The upstream answered, with something else than a 101: it is up. Its answer
+        # counts as an HTTP answer's would (a 404 or 401 is no failure of the instance,
+        # a 503 is one), and a 4xx (a path or credentials it refuses) is the client's
+        # to read, as an HTTP request's would be; anything else is a 502.
+        status = exc.status if 100 <= exc.status <= 599 else None
+        cluster.report(
+            picked,
+            status=status,
+            error=None if status is not None else ErrorCode.CONNECT_ERROR,
+            duration=cluster.clock.monotonic() - start,
+        )
+        if status is not None and 400 <= status < 500:
+            await _relay_refusal(scope, send, status, exc.headers, request_id)
+        else:
+            await _deny(scope, send, Reason.UPSTREAM_RESET, request_id)
+        return
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         duration = cluster.clock.monotonic() - start
         timed_out = isinstance(exc, TimeoutError) and not isinstance(exc, aiohttp.ClientError)
         error = ErrorCode.READ_TIMEOUT if timed_out else ErrorCode.CONNECT_ERROR
         cluster.report(picked, status=None, error=error, duration=duration)
-        failed = (
-            Reason.UPSTREAM_TIMEOUT
-            if timed_out
-            else Reason.UPSTREAM_RESET
-            if isinstance(exc, aiohttp.WSServerHandshakeError)
-            else Reason.CONNECT_FAILURE
-        )
+        failed = Reason.UPSTREAM_TIMEOUT if timed_out else Reason.CONNECT_FAILURE
         await _deny(scope, send, failed, request_id)
         return
     cluster.report(picked, status=101, error=None, duration=cluster.clock.monotonic() - start)
-    await send({"type": "websocket.accept", "subprotocol": upstream.protocol})
+    if not await _to_client(send, {"type": "websocket.accept", "subprotocol": upstream.protocol}):
+        # The client left during the upstream's handshake: close the upstream as for a
+        # client that leaves later (going away), not by dropping its connection.
+        await upstream.close(code=1001, message=b"client went away")
+        return
     ws = WebSocketSession(send, upstream)
     gateway.websockets.add(ws)
     gateway.metrics.websockets.inc()
@@ -205,19 +249,26 @@ async def _pump(
                     await upstream.close(code=code, message=reason.encode())
                 return
             text = message.get("text")
-            if text is not None:
-                await upstream.send_str(text)
-            else:
-                await upstream.send_bytes(message.get("bytes") or b"")
+            try:
+                if text is not None:
+                    await upstream.send_str(text)
+                else:
+                    await upstream.send_bytes(message.get("bytes") or b"")
+            except (aiohttp.ClientError, ConnectionError, RuntimeError):
+                # The upstream closed or went away while this message came in: the
+                # other direction reads its close and passes it on to the client.
+                return
 
     async def upstream_to_client() -> None:
         code, reason = 1006, ""
         while True:
             msg = await upstream.receive()
             if msg.type is aiohttp.WSMsgType.TEXT:
-                await send({"type": "websocket.send", "text": msg.data})
+                if not await _to_client(send, {"type": "websocket.send", "text": msg.data}):
+                    return
             elif msg.type is aiohttp.WSMsgType.BINARY:
-                await send({"type": "websocket.send", "bytes": msg.data})
+                if not await _to_client(send, {"type": "websocket.send", "bytes": msg.data}):
+                    return
             elif msg.type is aiohttp.WSMsgType.CLOSE:
                 code, reason = int(msg.data), str(msg.extra or "")
                 break
@@ -244,6 +295,16 @@ async def _pump(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _to_client(send: Send, message: dict[str, Any]) -> bool:
+    """Send ``message`` to the client; False when the client is gone (its disconnect
+    reaches the other direction, which closes the upstream)."""
+    try:
+        await send(message)
+    except (OSError, RuntimeError):
+        return False
+    return True
 
 
 def _sendable(code: int, *, gone: int = 1011) -> int:
