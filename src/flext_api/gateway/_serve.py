@@ -102,6 +102,10 @@ class GatewayServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+#: The longest the admin server waits for its open requests at shutdown (seconds).
+ADMIN_GRACE = 5.0
+
+
 class GatewayRunner:
     """One gateway process: the gateway, its uvicorn server, the admin API and reloads.
 
@@ -138,7 +142,15 @@ class GatewayRunner:
         self.admin_server: uvicorn.Server | None = None
         if config.admin.token is not None:
             admin = config.admin
-            self.admin_server = uvicorn.Server(uvicorn_config(self.admin, admin.host, admin.port))
+            # The admin server stops after the proxy has drained; what is left on it is
+            # admin calls and dashboard streams (which end at once when draining), so its
+            # grace is short: a dashboard client that never reads held it 30 s.
+            grace = min(config.drain_timeout, ADMIN_GRACE)
+            self.admin_server = uvicorn.Server(
+                uvicorn_config(self.admin, admin.host, admin.port, drain_timeout=grace)
+            )
+        # Reloads asked for by SIGHUP still running (each removes itself when done).
+        self._reloads: set[asyncio.Task[Any]] = set()
 
     def stop(self) -> None:
         """Ask the server to drain and exit (what SIGTERM does)."""
@@ -155,9 +167,7 @@ class GatewayRunner:
         reloader = self.reloader
         if reloader is not None:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(
-                    signal.SIGHUP, lambda: tasks.append(asyncio.create_task(reloader.reload()))
-                )
+                loop.add_signal_handler(signal.SIGHUP, self.reload_soon)
             if self.config.watch:
                 tasks.append(asyncio.create_task(reloader.watch()))
         try:
@@ -167,9 +177,21 @@ class GatewayRunner:
                 loop.remove_signal_handler(signal.SIGHUP)
             if admin_server is not None:
                 admin_server.should_exit = True
-            for task in tasks[1 if admin_server is not None else 0 :]:
+            for task in [*tasks[1 if admin_server is not None else 0 :], *self._reloads]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *self._reloads, return_exceptions=True)
+
+    def reload_soon(self) -> None:
+        """Start a reload from the file (what SIGHUP does); nothing without a file.
+
+        The task is kept only while it runs: a storm of SIGHUPs does not pile up
+        finished tasks for the life of the process.
+        """
+        if self.reloader is None:
+            return
+        task = asyncio.get_running_loop().create_task(self.reloader.reload())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
 
 
 def serve(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from pathlib import Path
@@ -102,3 +103,38 @@ def test_drain_timeout_is_the_shutdown_bound_as_given(seconds: float) -> None:
 
     settings = uvicorn_config(object(), "127.0.0.1", 0, drain_timeout=seconds)
     assert settings.timeout_graceful_shutdown == seconds
+
+
+async def test_sighup_reloads_do_not_pile_up(tmp_path: Path) -> None:
+    """Each SIGHUP started a reload task kept in a list until shutdown: a storm of them
+    grew the process for good. A reload task is kept only while it runs."""
+    from flext_api.gateway._serve import GatewayRunner
+
+    path = tmp_path / "gw.yaml"
+    path.write_text(yaml.safe_dump(_config()), encoding="utf-8")
+    runner = GatewayRunner(GatewayConfig.model_validate(_config()), config_path=path)
+    await runner.gateway.start()
+    try:
+        for _ in range(20):
+            runner.reload_soon()  # what the SIGHUP handler calls
+        running = list(runner._reloads)
+        assert running  # tracked while they run...
+        results = await asyncio.gather(*running)
+        assert all(result.is_success for result in results)
+        assert runner._reloads == set()  # ...and forgotten once done
+    finally:
+        await runner.gateway.aclose()
+
+
+def test_the_admin_server_grace_is_short_and_within_the_drain() -> None:
+    """The admin server stops after the proxy drained: a dashboard client that never
+    reads held it for uvicorn's 30 s whatever ``drain_timeout`` said."""
+    from flext_api.gateway._serve import ADMIN_GRACE, GatewayRunner
+
+    for drain, expected in ((30.0, ADMIN_GRACE), (0.5, 0.5), (0.0, 0.0)):
+        config = GatewayConfig.model_validate(
+            _config(drain_timeout=drain, admin={"token": "t" * 32})
+        )
+        runner = GatewayRunner(config)
+        assert runner.admin_server is not None
+        assert runner.admin_server.config.timeout_graceful_shutdown == expected
