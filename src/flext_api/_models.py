@@ -379,10 +379,7 @@ class HttpResponse:
     def content(self) -> bytes:
         """The whole body; for a streaming response, call ``await aread()`` first."""
         if self._content is None:
-            raise FlextApiError.from_code(
-                ErrorCode.INVALID_REQUEST,
-                "streaming response body not read: use 'await response.aread()' first",
-            )
+            raise _unread_body(self)
         return self._content
 
     @property
@@ -423,6 +420,8 @@ class HttpResponse:
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """Yield the body in chunks as they arrive (or the stored body at once)."""
         if self._stream is None:
+            if self._content is None:  # iterated before, or closed unread
+                raise _unread_body(self)
             if self._content:
                 yield self._content
             return
@@ -471,3 +470,17 @@ class HttpResponse:
 
     def __repr__(self) -> str:
         return f"<HttpResponse [{self.status_code} {self.reason}]>".replace(" ]", "]")
+
+
+def _unread_body(response: HttpResponse) -> FlextApiError:
+    """The error for a body that is not in memory: still to read, or gone (a stream is
+    read once; iterating it again yielded nothing, as if the body were empty)."""
+    if response._stream is not None:
+        message = "streaming response body not read: use 'await response.aread()' first"
+    else:
+        message = (
+            "the streamed response body is gone: it was iterated already (a stream is read "
+            "once; 'await response.aread()' keeps it) or the response was closed before "
+            "it was read"
+        )
+    return FlextApiError.from_code(ErrorCode.INVALID_REQUEST, message)

@@ -163,6 +163,31 @@ async def test_streaming_response_reads_and_closes_once() -> None:
     assert closed == [1]
 
 
+async def test_a_stream_iterated_twice_or_read_after_close_is_an_error() -> None:
+    """A stream is read once: iterating it again yielded nothing (as if the body were
+    empty), and aread() after aclose() said the body was "not read"; both are now an
+    INVALID_REQUEST saying the body is gone."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"ab"
+
+    iterated = HttpResponse(200, stream=chunks())
+    assert [c async for c in iterated.aiter_bytes()] == [b"ab"]
+    with pytest.raises(FlextApiError, match="iterated already") as again:
+        _ = [c async for c in iterated.aiter_bytes()]
+    assert again.value.code is ErrorCode.INVALID_REQUEST
+    with pytest.raises(FlextApiError, match="gone"):
+        await iterated.aread()
+    closed = HttpResponse(200, stream=chunks())
+    await closed.aclose()
+    with pytest.raises(FlextApiError, match="closed before it was read"):
+        await closed.aread()
+    kept = HttpResponse(200, stream=chunks())
+    assert await kept.aread() == b"ab"
+    assert [c async for c in kept.aiter_bytes()] == [b"ab"]  # read into memory: repeatable
+    assert [c async for c in HttpResponse(204).aiter_bytes()] == []
+
+
 async def test_aiter_lines_splits_across_chunks() -> None:
     """Lines split across chunk boundaries come out whole; a trailing partial line too."""
 
