@@ -17,7 +17,7 @@ __all__ = ["app"]
 
 app = typer.Typer(
     name="flext-api",
-    help="flext-api: send requests, run request batches, serve apps, run the gateway, manage storage.",
+    help="flext-api: requests, request batches, app serving, the gateway, storage.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -39,7 +39,7 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """flext-api: send requests, run request batches, serve apps, run the gateway, manage storage."""
+    """flext-api: requests, request batches, app serving, the gateway, storage."""
 
 
 app.command("request")(request_command)
