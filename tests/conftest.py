@@ -1,3 +1,27 @@
-"""Shared pytest configuration: loads the local test-server fixtures."""
+"""Shared pytest configuration: loads the local test-server fixtures, and starts every
+test with the interpreter's recursion limit as the session found it."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import pytest
 
 pytest_plugins = ["tests.servers.fixtures"]
+
+_RECURSION_LIMIT = sys.getrecursionlimit()
+
+
+@pytest.fixture(autouse=True)
+def _recursion_limit_kept() -> Iterator[None]:
+    """Each test runs with the session's recursion limit, and leaves it so.
+
+    mypy, run in-process by the docs and typing tests (``mypy.api.run``, some in fixtures
+    of a wider scope), raises the limit to 16384 for good; tests that depend on where
+    Python's parsers give up on deep nesting (GraphQL's JSON nested too deeply) then
+    depended on the test order.
+    """
+    sys.setrecursionlimit(_RECURSION_LIMIT)
+    yield
+    sys.setrecursionlimit(_RECURSION_LIMIT)
