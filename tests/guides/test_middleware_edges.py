@@ -176,3 +176,58 @@ async def test_performance_middleware_alone_validates_inbound_ids(inbound: str, 
     (sent,) = response.headers.get_list("x-request-id")
     assert (sent == inbound) is kept
     assert re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", sent)
+
+
+def test_minute_counter_drops_idle_keys() -> None:
+    """Keys of unique paths (ids) idle for a minute are forgotten: memory stays bounded."""
+    now = [0.0]
+    counter = MinuteCounter(clock=lambda: now[0])
+    for i in range(1000):
+        counter.get_count("ip", f"GET /orders/{i}")
+    assert len(counter) == 1000
+    now[0] = 61.0
+    assert counter.get_count("ip", "GET /orders/0") == 1
+    assert len(counter) == 1
+
+
+def test_minute_counter_caps_its_keys_and_keeps_the_busy_one() -> None:
+    """Past max_keys, the least recently used key goes; a busy client keeps its count."""
+    counter = MinuteCounter(clock=lambda: 0.0, max_keys=10)
+    for i in range(100):
+        counter.get_count("attacker", f"GET /x/{i}")
+        busy = counter.get_count("busy", "GET /")
+    assert len(counter) == 10
+    assert busy == 100
+    with pytest.raises(ValueError, match="max_keys"):
+        MinuteCounter(max_keys=0)
+
+
+async def test_security_refuses_a_chunked_body_of_another_content_type() -> None:
+    """A body without Content-Length (chunked) is checked for its content type too."""
+
+    class Api(SecurityMiddleware):
+        pass
+
+    app = _app(Api())
+
+    @app.post("/orders")
+    async def create() -> dict[str, Any]:
+        return {"ok": True}
+
+    async def chunks() -> Any:
+        yield b"<xml/>"
+
+    async with serve(app) as client:
+        response = await client.post(
+            "/orders", content=chunks(), headers={"Content-Type": "text/xml"}
+        )
+        assert "content-length" not in response.request.headers
+        assert response.status_code == 415
+        json_chunks = await client.post(
+            "/orders", content=_json_chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert json_chunks.status_code == 200
+
+
+async def _json_chunks() -> Any:
+    yield b'{"a": 1}'

@@ -125,6 +125,27 @@ def request_view(request: HttpRequest) -> dict[str, Any]:
     return view
 
 
+def _edited_query(query: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+    """``query`` with a hook's edits to its params dict; untouched repeated keys are kept.
+
+    The dict view holds one value per name (``?tag=a&tag=b`` reads ``{"tag": "b"}``);
+    a name the hook left alone keeps all its values, in place.
+    """
+    pairs: list[tuple[str, Any]] = []
+    written: set[str] = set()
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name not in after or name in written:
+            continue  # removed by the hook, or an edited name already written
+        if after[name] == before.get(name):
+            pairs.append((name, value))
+        else:
+            written.add(name)
+            pairs.append((name, after[name]))
+    seen = {name for name, _ in pairs} | written
+    pairs.extend((str(name), value) for name, value in after.items() if name not in seen)
+    return urlencode(pairs, doseq=True)
+
+
 def _apply(
     request: HttpRequest, before: Mapping[str, Any], after: Mapping[str, Any]
 ) -> HttpRequest:
@@ -140,9 +161,8 @@ def _apply(
     url = str(after.get("url", new.url))
     if "params" in changed:
         parts = urlsplit(url)
-        url = urlunsplit(
-            parts._replace(query=urlencode(dict(after.get("params") or {}), doseq=True))
-        )
+        query = _edited_query(parts.query, before.get("params") or {}, after.get("params") or {})
+        url = urlunsplit(parts._replace(query=query))
     new.url = url
     if "headers" in changed:
         new.headers = Headers({str(k): str(v) for k, v in dict(after.get("headers") or {}).items()})
@@ -238,7 +258,9 @@ async def handle_with_dicts(
     before = plugin.before_request
     after = plugin.after_response
     original = request_view(request)
-    req_view: MutableMapping[str, Any] = dict(original)
+    # A view of its own, nested dicts included: a hook that edits them in place
+    # (``request_config["headers"]["Authorization"] = ...``) must not edit ``original``.
+    req_view: MutableMapping[str, Any] = request_view(request)
     if before is not None:
         got = _unwrap(await _call(before, req_view), req_view)
         if isinstance(got, FlextResult):

@@ -14,7 +14,7 @@ checks here.
 from __future__ import annotations
 
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -28,20 +28,52 @@ _WINDOW = 60.0
 
 
 class MinuteCounter:
-    """Requests per ``(client_ip, endpoint)`` over the last minute, in this process."""
+    """Requests per ``(client_ip, endpoint)`` over the last minute, in this process.
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    Memory is bounded: keys idle for a minute are dropped (a sweep at most once per
+    minute, so amortized O(1) per request), and past ``max_keys`` live keys the least
+    recently used one is forgotten - a client cycling through unique paths (``/orders/1``,
+    ``/orders/2``...) or made-up methods cannot grow the table without limit.
+    """
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, *, max_keys: int = 100_000
+    ) -> None:
+        if max_keys < 1:
+            raise ValueError(f"max_keys must be >= 1, got {max_keys}")
         self._clock = clock
-        self._hits: defaultdict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self.max_keys = max_keys
+        self._hits: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
+        self._next_sweep: float | None = None
+
+    def __len__(self) -> int:
+        """How many ``(client_ip, endpoint)`` keys are tracked now."""
+        return len(self._hits)
 
     def get_count(self, client_ip: str, endpoint: str) -> int:
         """Count this request and return how many this client made to ``endpoint`` in 60 s."""
         now = self._clock()
-        hits = self._hits[(client_ip, endpoint)]
+        if self._next_sweep is None or now >= self._next_sweep:
+            self._sweep(now)
+        key = (client_ip, endpoint)
+        hits = self._hits.get(key)
+        if hits is None:
+            hits = self._hits[key] = deque()
+            while len(self._hits) > self.max_keys:
+                self._hits.popitem(last=False)
+        else:
+            self._hits.move_to_end(key)
         while hits and now - hits[0] >= _WINDOW:
             hits.popleft()
         hits.append(now)
         return len(hits)
+
+    def _sweep(self, now: float) -> None:
+        """Drop the keys without a hit in the last minute."""
+        stale = [key for key, hits in self._hits.items() if not hits or now - hits[-1] >= _WINDOW]
+        for key in stale:
+            del self._hits[key]
+        self._next_sweep = now + _WINDOW
 
 
 class SecurityMiddleware(FlextApiMiddleware):
@@ -90,7 +122,7 @@ class SecurityMiddleware(FlextApiMiddleware):
             return FlextResult.fail(
                 "Request too large", code=ErrorCode.INVALID_REQUEST, details={"status": 413}
             )
-        if request.method in ("POST", "PUT", "PATCH") and self.get_request_size(request):
+        if request.method in ("POST", "PUT", "PATCH") and self._has_body(request):
             content_type = request.headers.get("Content-Type", "")
             if not self.is_valid_content_type(content_type):
                 return FlextResult.fail(
@@ -116,6 +148,10 @@ class SecurityMiddleware(FlextApiMiddleware):
             return max(0, int(request.headers.get("Content-Length", "0")))
         except ValueError:
             return 0
+
+    def _has_body(self, request: FlextRequest) -> bool:
+        # A chunked body declares no Content-Length: it is a body all the same.
+        return self.get_request_size(request) > 0 or "transfer-encoding" in request.headers
 
     def is_valid_content_type(self, content_type: str) -> bool:
         """True when ``content_type`` (parameters aside) is one of :attr:`allowed_content_types`."""

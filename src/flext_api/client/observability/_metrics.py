@@ -29,6 +29,7 @@ Needs ``prometheus-client`` (the ``metrics`` extra; ``server`` includes it).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..._clock import Clock
+from ..._errors import ErrorCode
 from ..._models import HttpRequest, HttpResponse
 from ..._result import FlextResult
 from ...resilience import (
@@ -208,6 +210,12 @@ class MetricsPlugin(FlextApiPlugin):
         token = push(self, state)
         try:
             result = await call_next(request)
+        except asyncio.CancelledError:
+            # Counted like the other outcomes (the logs and spans record it as CANCELLED).
+            self.request_duration.labels(method, server, "none", ErrorCode.CANCELLED.value).observe(
+                self._clock.monotonic() - state.started
+            )
+            raise
         finally:
             pop(token)
             active.dec()

@@ -30,6 +30,7 @@ from ..._version import __version__
 __all__ = ["OtelTracer"]
 
 _W3C = TraceContextTextMapPropagator()
+TRACESTATE_HEADER = "tracestate"
 Attributes = Mapping[str, AttributeValue]
 
 
@@ -47,18 +48,36 @@ class OtelTracer:
         self._propagator = propagator
 
     @staticmethod
-    def _inbound_parent() -> Context | None:
+    def _inbound_parent(headers: Headers | None = None) -> Context | None:
         if trace.get_current_span().get_span_context().is_valid:
             return None  # the current span is the parent
+        sent = None if headers is None else headers.get(TRACEPARENT_HEADER)
+        if sent is not None:
+            # The caller's own (or the propagated inbound) traceparent on the request:
+            # the call continues that trace, its tracestate included.
+            carrier = {TRACEPARENT_HEADER: sent}
+            tracestate = headers.get(TRACESTATE_HEADER) if headers is not None else None
+            if tracestate is not None:
+                carrier[TRACESTATE_HEADER] = tracestate
+            context = _W3C.extract(carrier)
+            if trace.get_current_span(context).get_span_context().is_valid:
+                return context
         traceparent = get_traceparent()
         if traceparent is None:
             return None
         return _W3C.extract({TRACEPARENT_HEADER: traceparent})
 
-    def start_call(self, name: str, attributes: Attributes) -> Span:
-        """A CLIENT span for one logical call."""
+    def start_call(self, name: str, attributes: Attributes, headers: Headers | None = None) -> Span:
+        """A CLIENT span for one logical call.
+
+        Parent: the current span; else the W3C context in ``headers`` (the request's
+        ``traceparent``); else the inbound ``traceparent`` of the server request.
+        """
         return self._tracer.start_span(
-            name, context=self._inbound_parent(), kind=SpanKind.CLIENT, attributes=attributes
+            name,
+            context=self._inbound_parent(headers),
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
         )
 
     def start_attempt(self, parent: Span | None, name: str, attributes: Attributes) -> Span:

@@ -17,6 +17,7 @@ record stays one line whatever renderer the application configured.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote, unquote_plus
@@ -42,6 +43,9 @@ __all__ = ["Redactor"]
 _MIN_SECRET = 4
 # JSON bodies larger than this are not parsed to be redacted, only summarized.
 _MAX_JSON_PARSE = 1 << 20
+# One ``"name": value`` member of JSON text that could not be parsed (the value may be
+# cut short: an unterminated string runs to the end).
+_JSON_MEMBER = re.compile(r'("((?:[^"\\]|\\.)*)"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^\s,{}\[\]"]*)')
 
 
 class Redactor:
@@ -119,16 +123,26 @@ class Redactor:
             if len(content) > _MAX_JSON_PARSE:
                 return f"<{len(content)} bytes of JSON, too large to redact>"
             try:
-                data = orjson.loads(content)
-            except orjson.JSONDecodeError:
-                text = content.decode("utf-8", errors="replace")
-            else:
-                text = orjson.dumps(self._mask_json(data)).decode()
+                text = orjson.dumps(self._mask_json(orjson.loads(content))).decode()
+            except (orjson.JSONDecodeError, orjson.JSONEncodeError, RecursionError):
+                # Not JSON orjson round-trips (cut short, NaN, nested past its limits):
+                # mask the sensitive members in the text itself.
+                text = self._mask_json_text(content.decode("utf-8", errors="replace"))
         else:
             text = content.decode("utf-8", errors="replace")
         if len(text) > limit:
             text = f"{text[:limit]}...[{len(text) - limit} more]"
         return escape_control(text)
+
+    def _mask_json_text(self, text: str) -> str:
+        keys = self.params | self.headers
+
+        def mask(match: re.Match[str]) -> str:
+            if match.group(2).lower() in keys:
+                return f'{match.group(1)}"{REDACTED}"'
+            return match.group(0)
+
+        return _JSON_MEMBER.sub(mask, text)
 
     def _mask_json(self, data: Any) -> Any:
         if isinstance(data, dict):

@@ -163,7 +163,7 @@ class TracingPlugin(FlextApiPlugin):
             return await call_next(request)
         state = CallState(request, 0.0)
         name, attrs = self._attributes(request, state.server)
-        span = otel.start_call(name, attrs)
+        span = otel.start_call(name, attrs, request.headers)
         state.data = span
         token = push(self, state)
         try:
