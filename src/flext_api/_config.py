@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextvars
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -85,6 +85,26 @@ def _timeout_shorthand(value: Any) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return {"connect": value, "read": value, "write": value, "pool": value}
     return value
+
+
+if TYPE_CHECKING:
+
+    class _TimeoutInput:
+        """For type checkers only: ``ClientConfig.timeout`` takes the shorthand the
+        before-validator accepts (a number, None) and reads back as a ``TimeoutConfig``.
+
+        A field typed with a descriptor gets its ``__init__`` parameter from ``__set__``
+        (the typing spec's descriptor-typed dataclass fields, read so by mypy with or
+        without the pydantic plugin: tests/unit/test_config_typing.py). At run time
+        pydantic sees the plain ``TimeoutConfig`` field.
+        """
+
+        @overload
+        def __get__(self, instance: None, owner: type[Any]) -> _TimeoutInput: ...
+        @overload
+        def __get__(self, instance: object, owner: type[Any]) -> TimeoutConfig: ...
+        def __get__(self, instance: object, owner: type[Any]) -> Any: ...
+        def __set__(self, instance: object, value: TimeoutConfig | float | None) -> None: ...
 
 
 class PoolConfig(_Frozen):
@@ -211,7 +231,12 @@ class ClientConfig(_Frozen):
     """Everything a :class:`~flext_api.FlextApiClient` needs, with production defaults."""
 
     base_url: str | None = None
-    timeout: TimeoutConfig = TimeoutConfig()
+    if TYPE_CHECKING:
+        # ClientConfig(timeout=30) and (timeout=None) as the validator below allows;
+        # config.timeout is a TimeoutConfig (see _TimeoutInput).
+        timeout: _TimeoutInput = _TimeoutInput()
+    else:
+        timeout: TimeoutConfig = TimeoutConfig()
     pool: PoolConfig = PoolConfig()
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()

@@ -85,7 +85,7 @@ def test_open_duration_bounds() -> None:
 
 def test_timeout_shorthand() -> None:
     """A number sets every phase; None turns them all off; an instance passes through."""
-    assert ClientConfig(timeout=3).timeout == TimeoutConfig(connect=3, read=3, write=3, pool=3)  # type: ignore[arg-type]
+    assert ClientConfig(timeout=3).timeout == TimeoutConfig(connect=3, read=3, write=3, pool=3)
     off = TimeoutConfig.of(None)
     assert (off.connect, off.read, off.total) == (None, None, None)
     t = TimeoutConfig(read=1)

@@ -22,6 +22,7 @@ from .batch import BatchResult as BatchResult
 from .batch import batch_sync as batch_sync
 from .batch import decode_body as decode_body
 from .batch import run_batch as run_batch
+from .batch._batch import BatchOptions as BatchOptions
 from .pagination import Cursor as Cursor
 from .pagination import Link as Link
 from .pagination import LinkHeader as LinkHeader
@@ -36,9 +37,11 @@ from .pagination import Paginator as Paginator
 from .pagination import SyncPaginator as SyncPaginator
 from .pagination import paginate_sync as paginate_sync
 from .pagination import parse_link_header as parse_link_header
+from .pagination._paginate import PaginateOptions as PaginateOptions
 
 __all__ = [
     "BatchJournal",
+    "BatchOptions",
     "BatchProcessor",
     "BatchProgress",
     "BatchRequest",
@@ -57,6 +60,7 @@ __all__ = [
     "Page",
     "PageNumber",
     "PageRequest",
+    "PaginateOptions",
     "PaginationError",
     "PaginationStrategy",
     "Paginator",

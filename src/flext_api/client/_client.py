@@ -54,10 +54,10 @@ from ._stages import default_stages
 
 if TYPE_CHECKING:
     from ..discovery import ServiceRegistry
-    from ..protocols import EventSource, WebSocketConnection
-    from .batch._batch import BatchInput
+    from ..protocols import EventSource, SSEOptions, WebSocketConnection, WebSocketOptions
+    from .batch._batch import BatchInput, BatchOptions
     from .batch._models import BatchResult
-    from .pagination._paginate import Paginator
+    from .pagination._paginate import PaginateOptions, Paginator
 
 __all__ = ["FlextApiClient", "RequestOptions"]
 
@@ -519,7 +519,9 @@ class FlextApiClient:
             await response.aclose()
 
     # -- many requests ------------------------------------------------------------------------
-    def batch(self, requests: BatchInput, **options: Any) -> AsyncGenerator[BatchResult, None]:
+    def batch(
+        self, requests: BatchInput, **options: Unpack[BatchOptions]
+    ) -> AsyncGenerator[BatchResult, None]:
         """Run many requests with bounded concurrency; see :func:`flext_api.client.run_batch`.
 
         >>> async for result in client.batch(items, concurrency=50):   # doctest: +SKIP
@@ -529,14 +531,14 @@ class FlextApiClient:
 
         return run_batch(self, requests, **options)
 
-    def paginate(self, path: str, **options: Any) -> Paginator:
+    def paginate(self, path: str, **options: Unpack[PaginateOptions]) -> Paginator:
         """Iterate over pages of a collection; see :class:`flext_api.client.Paginator`."""
         from .pagination._paginate import Paginator
 
         return Paginator(self, path, **options)
 
     # -- streaming protocols (flext_api.protocols) ----------------------------------------
-    def websocket(self, url: str, **options: Any) -> WebSocketConnection:
+    def websocket(self, url: str, **options: Unpack[WebSocketOptions]) -> WebSocketConnection:
         """A WebSocket that reconnects and resubscribes; see
         :class:`flext_api.protocols.WebSocketConnection` (``async with`` connects).
         """
@@ -544,7 +546,7 @@ class FlextApiClient:
 
         return WebSocketConnection(self, url, **options)
 
-    def sse(self, method: str, url: str, **options: Any) -> EventSource:
+    def sse(self, method: str, url: str, **options: Unpack[SSEOptions]) -> EventSource:
         """A resumable Server-Sent Events stream; see :class:`flext_api.protocols.EventSource`.
 
         >>> async for event in client.sse("GET", "/events"):   # doctest: +SKIP

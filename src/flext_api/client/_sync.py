@@ -23,8 +23,9 @@ from .._result import FlextResult
 from ._client import FlextApiClient, RequestOptions
 
 if TYPE_CHECKING:
+    from .batch._batch import BatchOptions
     from .batch._models import BatchResult
-    from .pagination._paginate import SyncPaginator
+    from .pagination._paginate import PaginateOptions, SyncPaginator
 
 __all__ = ["FlextApiSyncClient", "SyncStream"]
 
@@ -133,13 +134,15 @@ class FlextApiSyncClient:
         finally:
             self._run(response.aclose())
 
-    def batch(self, requests: Iterable[Any], **options: Any) -> Iterator[BatchResult]:
+    def batch(
+        self, requests: Iterable[Any], **options: Unpack[BatchOptions]
+    ) -> Iterator[BatchResult]:
         """Blocking :meth:`FlextApiClient.batch`: results as they finish."""
         from .batch._processor import batch_sync
 
         return batch_sync(self, requests, **options)
 
-    def paginate(self, path: str, **options: Any) -> SyncPaginator:
+    def paginate(self, path: str, **options: Unpack[PaginateOptions]) -> SyncPaginator:
         """Blocking :meth:`FlextApiClient.paginate`."""
         from .pagination._paginate import paginate_sync
 

@@ -22,10 +22,12 @@ from ._reconnect import Reconnect as Reconnect
 from ._registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from ._registry import ProtocolRegistry as ProtocolRegistry
 from ._sse import EventSource as EventSource
+from ._sse import SSEOptions as SSEOptions
 from ._sse_parser import EventTooLargeError as EventTooLargeError
 from ._sse_parser import ServerSentEvent as ServerSentEvent
 from ._sse_parser import SSEParser as SSEParser
 from ._websocket import WebSocketConnection as WebSocketConnection
+from ._websocket import WebSocketOptions as WebSocketOptions
 from ._ws_types import CloseCode as CloseCode
 from ._ws_types import WebSocketClosed as WebSocketClosed
 from ._ws_types import WebSocketMessage as WebSocketMessage
@@ -44,6 +46,7 @@ __all__ = [
     "GraphQLRequest",
     "ProtocolRegistry",
     "Reconnect",
+    "SSEOptions",
     "SSEParser",
     "SSEProtocol",
     "SSERequest",
@@ -51,6 +54,7 @@ __all__ = [
     "WebSocketClosed",
     "WebSocketConnection",
     "WebSocketMessage",
+    "WebSocketOptions",
     "WebSocketProtocol",
     "WebSocketRequest",
     "WebSocketSettings",

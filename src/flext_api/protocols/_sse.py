@@ -33,15 +33,30 @@ from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpResponse
 from .._numbers import is_int, is_real
 from .._result import FlextResult
+from ..client._client import RequestOptions
 from ._reconnect import Reconnect, is_permanent
 from ._sse_parser import MAX_EVENT_SIZE, EventTooLargeError, ServerSentEvent, SSEParser
 
 if TYPE_CHECKING:
     from ..client._client import FlextApiClient
 
-__all__ = ["EventSource"]
+__all__ = ["EventSource", "SSEOptions"]
 
 _DEFAULT_IDLE_TIMEOUT = 60.0
+
+
+class SSEOptions(RequestOptions, total=False):
+    """The keyword arguments of :class:`EventSource`, for ``client.sse(method, url, **options)``:
+    its own keyword-only parameters, and the request keywords (:class:`RequestOptions`)
+    its ``**options`` passes to each connection's ``client.build_request``.
+
+    Kept equal to them by ``tests/unit/client/test_forwarded_options.py``.
+    """
+
+    idle_timeout: float | None
+    max_reconnects: int | None
+    max_event_size: int | None
+    last_event_id: str
 
 
 class EventSource:

@@ -26,7 +26,7 @@ import contextlib
 import inspect
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import aiohttp
 import orjson
@@ -52,7 +52,7 @@ from ._ws_types import (
 if TYPE_CHECKING:
     from ..client._client import FlextApiClient
 
-__all__ = ["WebSocketConnection"]
+__all__ = ["WebSocketConnection", "WebSocketOptions"]
 
 _log = structlog.get_logger("flext_api.protocols")
 
@@ -66,6 +66,19 @@ _SENT: FlextResult[None] = FlextResult(None)
 _new_message = object.__new__
 _success = FlextResult._success
 _END = frozenset({aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR})
+
+
+class WebSocketOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`WebSocketConnection`, for
+    ``client.websocket(url, **options)``.
+
+    Kept equal to ``WebSocketConnection.__init__``'s keyword-only parameters by
+    ``tests/unit/client/test_forwarded_options.py``.
+    """
+
+    settings: WebSocketSettings | None
+    on_reconnect: ReconnectHook | None
+    headers: Any
 
 
 class WebSocketConnection:

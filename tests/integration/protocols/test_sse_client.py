@@ -179,7 +179,7 @@ async def test_an_event_past_max_event_size_fails_without_reconnecting(
 async def test_max_event_size_must_be_a_positive_int(sse_server: LiveServer) -> None:
     async with FlextApiClient(sse_server.url) as client:
         for bad in (0, -1, 2.5, "1"):
-            stream = client.sse("GET", "/events", max_event_size=bad)
+            stream = client.sse("GET", "/events", max_event_size=bad)  # type: ignore[arg-type]
             with pytest.raises(FlextApiError) as info:
                 await anext(aiter(stream))
             assert info.value.code is ErrorCode.INVALID_REQUEST

@@ -319,7 +319,7 @@ def test_paginator_arguments_are_checked() -> None:
     client = make_client()
     for bad in (0, "3", 2.5, True):
         with pytest.raises(ValueError, match="max_pages must be an int >= 1 or None"):
-            client.paginate("/x", max_pages=bad)
+            client.paginate("/x", max_pages=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="items_path"):
         client.paginate("/x", items_path="")
 

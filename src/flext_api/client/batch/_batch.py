@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 import orjson
 
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BatchInput",
     "BatchItem",
+    "BatchOptions",
     "Decoder",
     "ProgressCallback",
     "decode_body",
@@ -74,6 +75,26 @@ ProgressCallback: TypeAlias = Callable[[BatchProgress], object]
 _REQUEST_OPTIONS = frozenset(
     {"timeout", "retry", "fail_on_http_error", "follow_redirects", "idempotency_key", "extensions"}
 )
+
+
+class BatchOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`run_batch`, for ``client.batch(requests, **options)``.
+
+    Kept equal to ``run_batch``'s keyword-only parameters by
+    ``tests/unit/client/test_forwarded_options.py``.
+    """
+
+    concurrency: int
+    ordered: bool
+    buffer: int | None
+    progress: ProgressCallback | None
+    progress_interval: float
+    journal: BatchJournal | str | os.PathLike[str] | None
+    max_pause: float
+    decode: Decoder | None
+    check_duplicates: bool
+    request_options: Mapping[str, Any] | None
+    clock: Clock | None
 
 
 def decode_body(response: HttpResponse) -> Any:

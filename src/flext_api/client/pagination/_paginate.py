@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlsplit
 
 from ..._errors import DecodeError, ErrorCode, FlextApiError, InvalidRequestError
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Page",
+    "PaginateOptions",
     "PaginationError",
     "Paginator",
     "SyncPaginator",
@@ -55,6 +56,24 @@ __all__ = [
 
 # Where items are looked for when ``items_path`` is not given and the body is an object.
 _ITEM_KEYS = ("items", "data", "results")
+
+
+class PaginateOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`Paginator`, for ``client.paginate(path, **options)``.
+
+    Kept equal to ``Paginator.__init__``'s keyword-only parameters by
+    ``tests/unit/client/test_forwarded_options.py``.
+    """
+
+    strategy: PaginationStrategy | None
+    params: Mapping[str, Any] | None
+    max_pages: int | None
+    items_path: str | None
+    headers: Mapping[str, str] | None
+    method: str
+    allow_cross_origin: bool
+    resume_from: PageRequest | None
+    request_options: Mapping[str, Any] | None
 
 
 class PaginationError(FlextApiError):
