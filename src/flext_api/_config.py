@@ -26,6 +26,7 @@ from pydantic_settings import (
 )
 
 from ._errors import ConfigError
+from ._redact import DEFAULT_SENSITIVE_HEADERS, DEFAULT_SENSITIVE_QUERY_PARAMS, REDACTED
 from ._server_config import ServerConfig
 from ._version import __version__
 
@@ -392,6 +393,30 @@ def _check_file(path: Path) -> None:
         raise ConfigError(f"config file {path.name!r} must hold a table/mapping at the top")
 
 
+# Setting names whose values are credentials, besides the sensitive header and query names.
+_SECRET_PARTS = ("secret", "password", "token", "api_key", "apikey", "credential", "private")
+
+
+def _secret_name(name: object) -> bool:
+    text = str(name).lower()
+    return (
+        text in DEFAULT_SENSITIVE_HEADERS
+        or text in DEFAULT_SENSITIVE_QUERY_PARAMS
+        or any(part in text for part in _SECRET_PARTS)
+    )
+
+
+def _secret_location(loc: tuple[int | str, ...]) -> bool:
+    """True when a part of the error's location names a credential (``headers.Cookie``,
+    ``auth.client_secret``...): its input is not shown."""
+    return any(_secret_name(part) for part in loc)
+
+
+def _holds_secret(value: dict[Any, Any]) -> bool:
+    """True when a mapping given as a whole (a headers dict) has a credential key."""
+    return any(_secret_name(key) for key in value)
+
+
 def format_validation_error(exc: ValidationError, *, source: Path | None = None) -> str:
     """One line per problem: ``field.path = value: reason``."""
     where = f" (from {source.name})" if source is not None else ""
@@ -399,6 +424,8 @@ def format_validation_error(exc: ValidationError, *, source: Path | None = None)
     for err in exc.errors():
         loc = ".".join(str(part) for part in err["loc"]) or "<root>"
         value = err.get("input")
+        if _secret_location(err["loc"]) or (isinstance(value, dict) and _holds_secret(value)):
+            value = REDACTED  # a bad token is still a token: the message goes to logs
         if err["type"] == "extra_forbidden":
             lines.append(f"{loc}: unknown setting (value {value!r})")
         elif err["type"] == "list_type" and isinstance(value, str):

@@ -186,3 +186,30 @@ def test_create_flext_api_reports_a_bad_environment_variable_as_config_error(
     monkeypatch.setenv("FLEXT_API_CLIENT__TIMEOUT__CONNECT", "soon")
     with pytest.raises(ConfigError, match=r"client\.timeout\.connect = 'soon'"):
         create_flext_api()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "secret"),
+    [
+        ("FLEXT_API_CLIENT__HEADERS", '{"Authorization": ["Bearer s3cr3t-token"]}', "s3cr3t"),
+        ("FLEXT_API_CLIENT__HEADERS", '{"Cookie": 5, "X-A": [1]}', "Cookie"),
+    ],
+)
+def test_a_bad_credential_setting_is_named_not_shown(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, secret: str
+) -> None:
+    """A credential that fails validation is still a credential: the ConfigError (which
+    goes to logs) names the setting and hides the value."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as info:
+        FlextApiConfig.load()
+    message = str(info.value)
+    assert "client.headers" in message and "[REDACTED]" in message
+    if secret != "Cookie":
+        assert secret not in message
+
+
+def test_a_bad_plain_setting_still_shows_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEXT_API_CLIENT__HEADERS", '{"X-Trace": ["abc"]}')
+    with pytest.raises(ConfigError, match=r"client\.headers\.X-Trace = \['abc'\]"):
+        FlextApiConfig.load()
