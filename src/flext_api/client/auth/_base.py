@@ -21,6 +21,7 @@ __all__ = [
     "SENSITIVE_EXTENSION",
     "SensitiveNames",
     "check_credential",
+    "check_header_credential",
     "mark_sensitive",
     "with_header",
 ]
@@ -59,3 +60,18 @@ def check_credential(value: object, what: str) -> str:
     if _CONTROL.search(value):
         raise ValueError(f"{what} contains a control character (CR, LF, NUL...)")
     return value
+
+
+def check_header_credential(value: object, what: str) -> str:
+    """``value`` if it can be sent as (part of) a header value; TypeError/ValueError otherwise.
+
+    On top of :func:`check_credential`, the value must be ASCII: RFC 9110 §5.5 treats
+    other bytes as opaque ``obs-text``, and the transports disagree on them (aiohttp and
+    pyreqwest send UTF-8, H1Transport Latin-1, httpx2 fails with ``UnicodeEncodeError``),
+    so one credential would reach the server as different bytes, or not at all,
+    depending on the transport. The message never shows the value.
+    """
+    checked = check_credential(value, what)
+    if not checked.isascii():
+        raise ValueError(f"{what} contains a non-ASCII character (a header value must be ASCII)")
+    return checked

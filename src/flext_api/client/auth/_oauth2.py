@@ -11,7 +11,13 @@ Rules, each with a test:
   without ``expires_in`` it is kept until the API answers 401.
 * **401.** The API refusing the token drops it, fetches a new one (still single-flight:
   concurrent 401s share one refresh) and replays the request once; a request whose body
-  is a one-shot stream cannot be replayed and returns the 401 as it is.
+  is a one-shot stream cannot be replayed and returns the 401 as it is, and so does a
+  401 from another origin a redirect led to (it never saw the token).
+* **Deadline.** A caller waits for the token no longer than its call's deadline
+  (``DEADLINE_EXCEEDED``); the fetch goes on for the others. When a client closes, the
+  fetch is cancelled only if no other open client shares the plugin.
+* **Redirects.** Token requests do not follow them: a 3xx is ``AUTH_ERROR`` (a 307
+  would carry the form, secret included, to the other origin).
 * **Errors.** A refusing or unreachable token endpoint is ``AUTH_ERROR`` naming the
   endpoint, the client ID, the status and the OAuth ``error``/``error_description``.
   The secret is never in a message, a log or a ``repr``, and the failed token request
@@ -38,12 +44,13 @@ from urllib.parse import quote_plus, urlsplit
 import structlog
 
 from ..._clock import Clock
-from ..._errors import AuthError, FlextApiError
+from ..._errors import AuthError, ErrorCode, FlextApiError
 from ..._models import HttpRequest, HttpResponse
 from ..._redact import redact_url
 from ..._result import FlextResult
 from .._client import FlextApiClient
 from .._plugin import CallNext, FlextApiPlugin
+from .._request import same_origin
 from ._base import check_credential, with_header
 from ._oauth2_token import AccessToken, parse_token_response, token_error
 
@@ -137,6 +144,9 @@ class OAuth2ClientCredentials(FlextApiPlugin):
         self._init_clock(clock)
         self._token: AccessToken | None = None
         self._flights: dict[asyncio.AbstractEventLoop, Flight] = {}
+        # Clients opened with this plugin and not closed yet: one closing must not
+        # cancel the token request that another one's callers are waiting for.
+        self._open_clients = 0
         #: How many token requests this plugin has sent (for tests and dashboards).
         self.token_requests = 0
 
@@ -157,13 +167,24 @@ class OAuth2ClientCredentials(FlextApiPlugin):
     async def _post(self) -> FlextResult[HttpResponse]:
         form, headers = self._form()
         if self._client is not None:
-            return await self._client.post(
-                self.token_url, data=form, headers=headers, fail_on_http_error=False
-            )
+            return await self._send(self._client, form, headers)
         async with FlextApiClient(default_plugins=False, timeout=self._timeout) as client:
-            return await client.post(
-                self.token_url, data=form, headers=headers, fail_on_http_error=False
-            )
+            return await self._send(client, form, headers)
+
+    async def _send(
+        self, client: FlextApiClient, form: dict[str, str], headers: dict[str, str]
+    ) -> FlextResult[HttpResponse]:
+        # Redirects are not followed: a 307/308 keeps the form, which holds the secret
+        # with auth_method="body", and would carry it to whatever origin the Location
+        # names (only headers are dropped across origins); a token from a host the
+        # caller never named is not one to trust either. A 3xx is an AUTH_ERROR.
+        return await client.post(
+            self.token_url,
+            data=form,
+            headers=headers,
+            fail_on_http_error=False,
+            follow_redirects=False,
+        )
 
     async def _fetch(self) -> FlextResult[AccessToken]:
         started = self._clock.monotonic()
@@ -197,6 +218,16 @@ class OAuth2ClientCredentials(FlextApiPlugin):
 
         ``stale`` is a token the API just refused: it is not returned again.
         """
+        return await self._token_before(None, stale=stale)
+
+    async def _token_before(
+        self, deadline: float | None, *, stale: AccessToken | None = None
+    ) -> FlextResult[AccessToken]:
+        """:meth:`token`, waiting for a fetch no longer than ``deadline`` (the call's).
+
+        A caller whose deadline passes stops waiting with ``DEADLINE_EXCEEDED``; the
+        fetch goes on for the others (and caches its token for the next call).
+        """
         token = self._token
         if token is not None and token is not stale and token.usable(self._clock.monotonic()):
             return FlextResult.ok(token)
@@ -207,6 +238,21 @@ class OAuth2ClientCredentials(FlextApiPlugin):
             self._flights[loop] = flight
             flight.add_done_callback(partial(self._landed, loop))
         try:
+            if deadline is not None and not flight.done():
+                # What is left of the deadline on the client's clock, waited for on the
+                # loop's timer: a FakeClock's sleep would jump its time at once. And
+                # asyncio.wait never cancels what it waits for: the flight goes on.
+                left = max(0.0, deadline - self._clock.monotonic())
+                await asyncio.wait((flight,), timeout=left)
+                if not flight.done():
+                    return FlextResult.fail(
+                        FlextApiError.from_code(
+                            ErrorCode.DEADLINE_EXCEEDED,
+                            f"the deadline passed while waiting for an OAuth2 token from "
+                            f"{redact_url(self.token_url)} for client {self.client_id!r}",
+                            details={"token_url": redact_url(self.token_url)},
+                        )
+                    )
             return await asyncio.shield(flight)
         except asyncio.CancelledError:
             current = asyncio.current_task()
@@ -238,7 +284,7 @@ class OAuth2ClientCredentials(FlextApiPlugin):
 
     async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
         """Send the attempt with the current token; on 401 refresh once and replay."""
-        token = await self.token()
+        token = await self._token_before(request.deadline)
         if token.is_failure:
             return self._failed(token, request)
         used = token.value
@@ -246,18 +292,30 @@ class OAuth2ClientCredentials(FlextApiPlugin):
         response = _response_of(result)
         if response is None or response.status_code != 401 or not request.is_replayable:
             return result
+        if response.url and not same_origin(request.url, response.url):
+            # A redirect led to another origin, which never saw the token (redirects
+            # drop it): its 401 says nothing about the token, and refreshing on it
+            # would let that host make us fetch a token per call.
+            return result
         _log.info("oauth2.token_rejected", client_id=self.client_id, replay=True)
         try:
             await response.aclose()
         except Exception as exc:  # noqa: BLE001 - logged; the pool reclaims the connection
             _log.warning("oauth2.close_failed", error=f"{type(exc).__name__}: {exc}")
-        fresh = await self.token(stale=used)
+        fresh = await self._token_before(request.deadline, stale=used)
         if fresh.is_failure:
             return self._failed(fresh, request)
         return await call_next(with_header(request, "Authorization", f"Bearer {fresh.value.value}"))
 
+    async def initialize(self) -> None:
+        """Count the client being opened (a plugin may be shared by several)."""
+        self._open_clients += 1
+
     async def cleanup(self) -> None:
-        """Cancel token requests still in flight (the client is closing)."""
+        """Cancel token requests still in flight when the last client using it closes."""
+        self._open_clients = max(0, self._open_clients - 1)
+        if self._open_clients:
+            return  # another open client shares this plugin: its callers keep waiting
         loop = asyncio.get_running_loop()
         for owner, flight in list(self._flights.items()):
             if owner is loop:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
+from urllib.parse import quote, quote_plus
 
 import orjson
 
@@ -41,7 +42,10 @@ class AccessToken:
 def _clean(text: object, secret: str) -> str:
     out = escape_control(str(text))
     if secret:
-        out = out.replace(secret, REDACTED)
+        # A server echoing the request quotes the secret as it was sent: form-encoded
+        # (in the body, or inside the Basic credentials), so scrub those spellings too.
+        for spelling in (secret, quote_plus(secret), quote(secret, safe="")):
+            out = out.replace(escape_control(spelling), REDACTED)
     return out if len(out) <= _MAX_TEXT else out[:_MAX_TEXT] + "..."
 
 
@@ -104,6 +108,16 @@ def parse_token_response(
     """
     ctx = {"token_url": token_url, "client_id": client_id, "secret": secret}
     data = _json_object(response)
+    if 300 <= response.status_code < 400:
+        # Never followed (see the plugin): a redirect could carry the client secret in
+        # the form to another origin, or hand back a token from a host nobody trusted.
+        location = redact_url(_clean(response.headers.get("location") or "", secret))
+        _raise(
+            f"HTTP {response.status_code}: the token endpoint redirects to {location!r}; "
+            "redirects are not followed for token requests (set token_url to the target)",
+            {"status": response.status_code},
+            ctx,
+        )
     if response.status_code >= 400 or response.status_code < 200:
         details: dict[str, Any] = {"status": response.status_code}
         if data is not None and isinstance(data.get("error"), str):
@@ -117,7 +131,14 @@ def parse_token_response(
     if data is None:
         _raise("the answer is not a JSON object", {"status": response.status_code}, ctx)
     value = data.get("access_token")
-    if not isinstance(value, str) or not value or escape_control(value) != value:
+    # It goes into a header: control characters could split it, and a non-ASCII one
+    # would reach the API as different bytes on different transports (or fail).
+    if (
+        not isinstance(value, str)
+        or not value
+        or not value.isascii()
+        or escape_control(value) != value
+    ):
         _raise("the answer has no usable access_token", {}, ctx)
     token_type = data.get("token_type")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":

@@ -4,11 +4,15 @@ Each is a :class:`FlextApiPlugin` to pass as ``FlextApiClient(auth=...)``. Secre
 checked once at construction (a CR/LF in a token is a programmer error, reported
 without showing the token) and never appear in ``repr``. A bearer token may come from
 a provider, sync or async, called for every attempt, so a rotated token is picked up by
-the next retry; a provider that fails yields an ``AUTH_ERROR`` result.
+the next retry; a provider that fails yields an ``AUTH_ERROR`` result naming only the
+exception's type, and an async one still pending at the call's deadline a
+``DEADLINE_EXCEEDED``. A credential sent in a header must be ASCII (transports disagree
+on other characters); in Basic credentials or a query parameter it is encoded.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import inspect
 import re
@@ -16,16 +20,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
-from ..._errors import AuthError, FlextApiError
+from ..._errors import AuthError, ErrorCode, FlextApiError
 from ..._models import HttpRequest, HttpResponse
 from ..._result import FlextResult
 from .._plugin import CallNext, FlextApiPlugin
-from ._base import check_credential, mark_sensitive, with_header
+from ._base import check_credential, check_header_credential, mark_sensitive, with_header
 
 __all__ = ["ApiKeyAuth", "BasicAuth", "BearerAuth", "TokenProvider"]
 
 #: A callable returning the current bearer token, or an awaitable of it.
 TokenProvider: TypeAlias = Callable[[], "str | Awaitable[str]"]
+
+
+class _ProviderLate(Exception):
+    """The bearer token provider did not answer before the call's deadline."""
+
 
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _REDACTED = "[REDACTED]"
@@ -48,7 +57,7 @@ class BearerAuth(FlextApiPlugin):
 
     def __init__(self, token: str | TokenProvider) -> None:
         if isinstance(token, str):
-            self._token: str | None = check_credential(token, "bearer token")
+            self._token: str | None = check_header_credential(token, "bearer token")
             self._provider: TokenProvider | None = None
         elif callable(token):
             self._token, self._provider = None, token
@@ -62,17 +71,47 @@ class BearerAuth(FlextApiPlugin):
         try:
             out: Any = self._provider()
             if inspect.isawaitable(out):
-                out = await out
-            return FlextResult.ok(check_credential(out, "bearer token from the provider"))
+                out = await self._before_deadline(out, request)
+        except _ProviderLate:
+            return FlextResult.fail(
+                FlextApiError.from_code(
+                    ErrorCode.DEADLINE_EXCEEDED,
+                    "the deadline passed while waiting for the bearer token provider",
+                    request=request,
+                )
+            )
         except FlextApiError as exc:
             return FlextResult.fail(exc)  # the provider chose its error
-        except (TypeError, ValueError) as exc:
-            return FlextResult.fail(AuthError(str(exc), request=request))
         except Exception as exc:  # noqa: BLE001 - reported as AUTH_ERROR, cause chained
-            # The provider's message may quote the token: keep only the type in the text.
+            # The provider's message may quote the token (a ValueError too): keep only
+            # the type in the text.
             err = AuthError(f"bearer token provider raised {type(exc).__name__}", request=request)
             err.__cause__ = exc
             return FlextResult.fail(err)
+        try:
+            return FlextResult.ok(check_header_credential(out, "bearer token from the provider"))
+        except (TypeError, ValueError) as exc:  # our own check: it never shows the value
+            return FlextResult.fail(AuthError(str(exc), request=request))
+
+    async def _before_deadline(self, pending: Awaitable[Any], request: HttpRequest) -> Any:
+        """What the provider's awaitable gives, waited for no longer than the call's
+        deadline (on the client's clock; the wait itself on the loop's timer)."""
+        if request.deadline is None:
+            return await pending
+        left = max(0.0, request.deadline - self._clock.monotonic())
+        task = asyncio.ensure_future(pending)
+        own = task is not pending  # a coroutine we wrapped; a caller's future is left alone
+        try:
+            done, _ = await asyncio.wait((task,), timeout=left)
+        except asyncio.CancelledError:
+            if own:
+                task.cancel()
+            raise
+        if not done:
+            if own:
+                task.cancel()
+            raise _ProviderLate
+        return task.result()
 
     async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
         """Send the attempt with the current bearer token."""
@@ -116,9 +155,12 @@ class ApiKeyAuth(FlextApiPlugin):
     guarded = False  # built-in: the pipeline's shared guard reports its errors
 
     def __init__(self, key: str, *, header: str | None = None, query: str | None = None) -> None:
-        self._key = check_credential(key, "API key")
         if header is not None and query is not None:
             raise ValueError("pass header= or query=, not both")
+        # In a query parameter the key is percent-encoded (UTF-8); in a header it must
+        # be ASCII to reach the server as the same bytes on every transport.
+        check = check_credential if query is not None else check_header_credential
+        self._key = check(key, "API key")
         self.header: str | None = None
         self.query: str | None = None
         if query is not None:
