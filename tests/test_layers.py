@@ -33,6 +33,7 @@ CORE = (
     "flext_api._logger",
     "flext_api._version",
     "flext_api._numbers",
+    "flext_api._exactjson",
     "flext_api._errors",
     "flext_api._syntax",
     "flext_api._result",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import orjson
 
 from ._errors import DecodeError, ErrorCode, FlextApiError
+from ._exactjson import loads as exact_json
 from ._redact import strip_url
 from ._syntax import validate_header as validate_header
 
@@ -402,8 +403,8 @@ class HttpResponse:
         encoding = self.encoding.lower().replace("_", "-")
         try:
             if encoding in {"utf-8", "utf8", "ascii", "us-ascii"}:
-                return orjson.loads(self.content)
-            return orjson.loads(self.text)
+                return exact_json(self.content)
+            return exact_json(self.text)
         except orjson.JSONDecodeError as exc:
             snippet = self.content[:80]
             raise DecodeError(

@@ -20,6 +20,8 @@ from starlette.types import Scope, Send
 
 from .._config import TimeoutConfig
 from .._errors import FlextApiError
+from .._exactjson import dumps as exact_dumps
+from .._exactjson import loads as exact_json
 from .._models import Headers, HttpRequest
 from ._cluster import Cluster
 from ._edge_config import AggregateBackend, AggregateConfig
@@ -67,7 +69,7 @@ async def _call(backend: AggregateBackend, cluster: Cluster, headers: Headers, l
                 raise LookupError(f"body over max_body_bytes ({limit})")
     finally:
         await response.aclose()
-    return orjson.loads(bytes(body))
+    return exact_json(body)
 
 
 async def _bounded(
@@ -123,7 +125,7 @@ async def aggregate(
     if failed:
         merged["_partial"] = sorted(failed)
         pairs.append((b"x-aggregate-partial", b"true"))
-    body = orjson.dumps(merged)
+    body = exact_dumps(merged)
     pairs.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": pairs})
     await send({"type": "http.response.body", "body": body})

@@ -59,9 +59,9 @@ class ServerSentEvent:
 
     def json(self) -> object:
         """``data`` decoded as JSON (raises ``ValueError`` on invalid JSON)."""
-        import orjson
+        from .._exactjson import loads
 
-        return orjson.loads(self.data)
+        return loads(self.data)
 
     def _key(self) -> tuple[str, str, str, int | None]:
         return (self.data, self.event, self.id, self.retry)

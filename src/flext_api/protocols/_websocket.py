@@ -34,6 +34,7 @@ import structlog
 
 from .._config import TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
+from .._exactjson import loads as exact_json
 from .._models import HttpRequest, HttpResponse
 from .._numbers import finite_json, is_int, is_real
 from .._result import FlextResult
@@ -608,7 +609,7 @@ class WebSocketConnection:
         payload: Any = message
         if message.kind == "text" and self._handlers:
             try:
-                decoded = orjson.loads(message.data)
+                decoded = exact_json(message.data)
             except orjson.JSONDecodeError:
                 decoded = None
             if isinstance(decoded, dict):

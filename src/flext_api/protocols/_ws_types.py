@@ -10,6 +10,7 @@ from typing import Any, Literal
 import orjson
 
 from .._errors import ErrorCode, FlextApiError
+from .._exactjson import loads as exact_json
 from .._numbers import is_int, is_real
 
 __all__ = [
@@ -102,7 +103,7 @@ class WebSocketMessage:
     def json(self) -> Any:
         """The message decoded as JSON; raises ``DECODE_ERROR`` when it is not JSON."""
         try:
-            return orjson.loads(self.data)
+            return exact_json(self.data)
         except orjson.JSONDecodeError as exc:
             raise FlextApiError.from_code(
                 ErrorCode.DECODE_ERROR, f"WebSocket message is not JSON: {exc}"

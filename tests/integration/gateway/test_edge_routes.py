@@ -39,6 +39,20 @@ async def test_aggregate_merges_every_backend(origin: EdgeOrigin, run_gateway: R
     assert "X-Aggregate-Partial" not in headers
 
 
+async def test_aggregate_keeps_integers_past_64_bits(origin: EdgeOrigin, run_gateway: Run) -> None:
+    """A backend's 30-digit integer is merged as the backend wrote it: orjson turned it
+    into a float (1.2345678901234568e+29) and could not have written it back either."""
+    big = "123456789012345678901234567890"
+    backends = [
+        {"key": "ledger", "cluster": "svc", "path": f"/raw?b=%7B%22amount%22%3A{big}%7D",
+         "timeout": 2.0},
+    ]  # fmt: skip
+    gw = run_gateway(edge_config(origin.url, aggregate={"backends": backends}))
+    status, _, body = await fetch(gw.url + "/combined")
+    assert status == 200
+    assert f'"amount":{big}'.encode() in body
+
+
 async def test_slow_backend_gives_a_partial_answer_in_time(
     origin: EdgeOrigin, run_gateway: Run
 ) -> None:

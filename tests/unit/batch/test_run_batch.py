@@ -318,6 +318,9 @@ def test_decode_body_by_content_type() -> None:
     assert decode_body(text) == "hi"
     assert decode_body(HttpResponse(204)) is None
     assert decode_body(json_response(body=b"{oops")) == "{oops"
+    # An integer past 64 bits stays an int (orjson made it a float).
+    big = 123456789012345678901234567890
+    assert decode_body(json_response(body=b'{"a": %d}' % big)) == {"a": big}
 
 
 async def test_http_error_result_carries_status_and_body() -> None:

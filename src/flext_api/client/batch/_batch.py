@@ -44,6 +44,7 @@ import orjson
 
 from ..._clock import Clock
 from ..._errors import DecodeError, FlextApiError
+from ..._exactjson import loads as exact_json
 from ..._models import HttpResponse
 from ._journal import BatchJournal
 from ._models import BatchProgress, BatchRequest, BatchResult
@@ -111,7 +112,7 @@ def decode_body(response: HttpResponse) -> Any:
             if "charset" in ctype and "utf-8" not in ctype:
                 return response.json()  # a legacy charset: decode the text first
             # JSON is UTF-8 (RFC 8259 §8.1): parse the bytes, the hot path of a batch.
-            return orjson.loads(content)
+            return exact_json(content)
         except (DecodeError, orjson.JSONDecodeError):
             return response.text
     return response.text
