@@ -40,6 +40,15 @@ def test_json_bodies_that_do_not_round_trip_are_still_masked(body: bytes) -> Non
     assert "[REDACTED]" in text
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", None, "application/octet-stream"])
+def test_json_members_in_a_body_of_another_type_are_masked(content_type: str | None) -> None:
+    """A token endpoint answering text/plain still sends JSON: its access_token was
+    logged in clear by LoggingPlugin(log_bodies=True)."""
+    body = f'{{"access_token":"{SECRET}","token_type":"bearer"}}'.encode()
+    text = Redactor().body(body, content_type, 100_000)
+    assert SECRET not in text and '"token_type":"bearer"' in text
+
+
 async def test_a_deeply_nested_json_response_keeps_a_logged_call_successful(
     json_logs: LogCapture,
 ) -> None:

@@ -129,7 +129,9 @@ class Redactor:
                 # mask the sensitive members in the text itself.
                 text = self._mask_json_text(content.decode("utf-8", errors="replace"))
         else:
-            text = content.decode("utf-8", errors="replace")
+            # Any other type: a token endpoint answering text/plain still sends JSON, so
+            # "access_token": ... members are masked wherever they appear.
+            text = self._mask_json_text(content.decode("utf-8", errors="replace"))
         if len(text) > limit:
             text = f"{text[:limit]}...[{len(text) - limit} more]"
         return escape_control(text)
