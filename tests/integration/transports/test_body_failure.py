@@ -5,34 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from flext_api import ErrorCode, FlextApiError, HttpRequest
-from flext_api.transports import AiohttpTransport, H1Transport, Transport
+from flext_api.transports import H1Transport
+from tests.integration.transports._transports import TRANSPORTS
 
-
-def _httpx() -> Transport:
-    from flext_api.transports import HttpxTransport
-
-    return HttpxTransport(http2=False)
-
-
-def _pyreqwest() -> Transport:
-    from flext_api.transports import PyreqwestTransport
-
-    return PyreqwestTransport()
-
-
-TRANSPORTS: dict[str, Callable[[], Transport]] = {
-    "aiohttp": AiohttpTransport,
-    "h1": H1Transport,
-    # httpx2 let the source's own error out of send() as it was (not a FlextApiError);
-    # pyreqwest said UNEXPECTED_ERROR without naming the body.
-    "httpx": _httpx,
-    "pyreqwest": _pyreqwest,
-}
+# httpx2 let the source's own error out of send() as it was (not a FlextApiError);
+# pyreqwest said UNEXPECTED_ERROR without naming the body.
 
 
 class SourceFailed(Exception):

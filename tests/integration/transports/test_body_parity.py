@@ -18,36 +18,19 @@ import gzip
 import hashlib
 import importlib
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from flext_api import ErrorCode, FlextApiError, HttpRequest
-from flext_api.transports import AiohttpTransport, H1Transport, Transport
+from flext_api.transports import Transport
+from tests.integration.transports._transports import DECODING, TRANSPORTS
 
 pytestmark = pytest.mark.integration
 
 
-def _httpx() -> Transport:
-    from flext_api.transports import HttpxTransport
-
-    return HttpxTransport(http2=False)
-
-
-def _pyreqwest() -> Transport:
-    from flext_api.transports import PyreqwestTransport
-
-    return PyreqwestTransport()
-
-
-#: The transports that decode a body (H1Transport passes bodies through as they are).
-DECODING: dict[str, Callable[[], Transport]] = {
-    "aiohttp": AiohttpTransport,
-    "httpx": _httpx,
-    "pyreqwest": _pyreqwest,
-}
-ALL: dict[str, Callable[[], Transport]] = {**DECODING, "h1": H1Transport}
+ALL = TRANSPORTS
 
 # Incompressible text, so that the compressed stream spans many reads.
 PAYLOAD = b"".join(hashlib.sha256(str(i).encode()).hexdigest().encode() for i in range(4000))

@@ -10,33 +10,14 @@ TLS of its own (an ``https://`` URL goes to its ``fallback``) and is not in this
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from flext_api import ErrorCode, FlextApiError, HttpRequest
-from flext_api.transports import AiohttpTransport, Transport
+from tests.integration.transports._transports import WITH_TLS as TRANSPORTS
 
 pytestmark = pytest.mark.integration
-
-
-def _httpx() -> Transport:
-    from flext_api.transports import HttpxTransport
-
-    return HttpxTransport(http2=False)
-
-
-def _pyreqwest() -> Transport:
-    from flext_api.transports import PyreqwestTransport
-
-    return PyreqwestTransport()
-
-
-TRANSPORTS: dict[str, Callable[[], Transport]] = {
-    "aiohttp": AiohttpTransport,
-    "httpx": _httpx,
-    "pyreqwest": _pyreqwest,
-}
 
 
 @pytest.fixture

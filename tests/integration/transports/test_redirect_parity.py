@@ -10,35 +10,16 @@ over a raw server on 127.0.0.1 that records each request line as it came.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from flext_api import ErrorCode, FlextResult, HttpResponse
 from flext_api.client import FlextApiClient
-from flext_api.transports import AiohttpTransport, H1Transport, Transport
+from tests.integration.transports._transports import TRANSPORTS
 
 pytestmark = pytest.mark.integration
 
-
-def _httpx() -> Transport:
-    from flext_api.transports import HttpxTransport
-
-    return HttpxTransport(http2=False)
-
-
-def _pyreqwest() -> Transport:
-    from flext_api.transports import PyreqwestTransport
-
-    return PyreqwestTransport()
-
-
-TRANSPORTS: dict[str, Callable[[], Transport]] = {
-    "aiohttp": AiohttpTransport,
-    "h1": H1Transport,
-    "httpx": _httpx,
-    "pyreqwest": _pyreqwest,
-}
 
 LOCATIONS: dict[bytes, bytes] = {
     b"/space": b"/to/a b?q=c d",

@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from flext_api import ErrorCode, FlextApiError, HttpRequest
-from flext_api.transports import AiohttpTransport, H1Transport, Transport
-
-
-def _httpx() -> Transport:
-    from flext_api.transports import HttpxTransport
-
-    return HttpxTransport()
-
-
-def _pyreqwest() -> Transport:
-    from flext_api.transports import PyreqwestTransport
-
-    return PyreqwestTransport()
-
-
-TRANSPORTS: dict[str, Callable[[], Transport]] = {
-    "aiohttp": AiohttpTransport,
-    "h1": H1Transport,
-    "httpx": _httpx,
-    "pyreqwest": _pyreqwest,
-}
+from flext_api.transports import AiohttpTransport
+from tests.integration.transports._transports import TRANSPORTS
 
 
 @pytest.fixture
