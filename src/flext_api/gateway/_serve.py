@@ -17,6 +17,8 @@ import contextlib
 import logging
 import signal
 import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -204,5 +206,37 @@ def serve(
     """Run the gateway in this process (blocks until it stops)."""
     runner = GatewayRunner(config, config_path=config_path, port=port, host=host)
     # uvloop when installed (uvicorn's "auto"), as uvicorn.run would.
-    with asyncio.Runner(loop_factory=runner.server.config.get_loop_factory()) as loop_runner:
+    with (
+        _interrupt_stops(runner),
+        asyncio.Runner(loop_factory=runner.server.config.get_loop_factory()) as loop_runner,
+    ):
         loop_runner.run(runner.run())
+
+
+@contextlib.contextmanager
+def _interrupt_stops(runner: GatewayRunner) -> Iterator[None]:
+    """While serving, Ctrl-C (SIGINT) asks ``runner`` to drain and stop; a second one
+    interrupts at once.
+
+    uvicorn handles SIGINT itself while it serves, then raises it again once its
+    shutdown is done; under ``asyncio.Runner``'s own handler that cancelled the
+    gateway's clean-up (admin server, file watch) and ended in a KeyboardInterrupt
+    traceback. This handler is what it raises it to (``asyncio.Runner`` installs none
+    over a handler that is not Python's default). Outside the main thread: nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    asked: list[bool] = []
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(True)
+        runner.stop()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -203,3 +203,20 @@ async def test_sigterm_drains_in_flight_and_closes_websockets(
         gw.process.wait(30)
     finally:
         gw.stop()
+
+
+def test_ctrl_c_stops_the_gateway_cleanly(
+    upstreams: tuple[Upstream, Upstream], tmp_path: Path
+) -> None:
+    """SIGINT drains and stops with status 0 and no traceback: uvicorn raises the signal
+    again after its shutdown, which asyncio.Runner's handler turned into a cancelled
+    clean-up and a KeyboardInterrupt traceback (every Ctrl-C of ``make run``)."""
+    a, _ = upstreams
+    gw = GatewayProcess({**basic_config(a.url), "admin": {}}, tmp_path)
+    try:
+        gw.wait_ready()
+        gw.process.send_signal(signal.SIGINT)
+        assert gw.process.wait(30) == 0, gw.log.read_text()
+    finally:
+        gw.stop()
+    assert "Traceback" not in gw.log.read_text()
