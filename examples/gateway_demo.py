@@ -61,6 +61,7 @@ def main() -> None:
         print(f"  curl -i {base}/upstream              # catch-all route")
         print(f"  curl -i -X POST {base}/login         # exact route; the 6th in a minute: 429")
         print(f"  curl -i {base}/nowhere/at/all        # the service's own 404, passed through")
+        print(f"  open {admin}/dashboard#token={token} in a browser: live dashboard")
         print(f"  curl -s {admin}/health               # aggregated upstream health")
         print(f"  curl -s {admin}/metrics | grep gateway_")
         print(f"  curl -s -H 'Authorization: Bearer {token}' {admin}/admin/clusters")
