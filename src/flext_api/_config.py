@@ -200,7 +200,8 @@ class RateLimitConfig(_Frozen):
     """Client-side per-host rate limit (off by default): GCRA token bucket that waits."""
 
     enabled: bool = False
-    rate: float = Field(default=10.0, gt=0, description="requests per second")
+    # At least one request in ~32 years: a smaller rate's interval overflows a float.
+    rate: float = Field(default=10.0, ge=1e-9, description="requests per second")
     burst: int = Field(default=1, ge=1)
     adaptive: bool = True
     #: Longest pause a server's hint (Retry-After, a quota reset) may put on a host.

@@ -213,3 +213,13 @@ def test_a_bad_plain_setting_still_shows_its_value(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("FLEXT_API_CLIENT__HEADERS", '{"X-Trace": ["abc"]}')
     with pytest.raises(ConfigError, match=r"client\.headers\.X-Trace = \['abc'\]"):
         FlextApiConfig.load()
+
+
+@pytest.mark.parametrize("rate", [1e-320, 1e-10, 0.0])
+def test_a_rate_too_small_to_schedule_is_a_config_error(rate: float) -> None:
+    """1e-320 passed ``gt=0`` and then failed in the limiter with a bare ValueError."""
+    from flext_api import RateLimitConfig
+
+    with pytest.raises(ValidationError, match="rate"):
+        RateLimitConfig(enabled=True, rate=rate)
+    assert RateLimitConfig(enabled=True, rate=1e-9).rate == 1e-9

@@ -302,6 +302,18 @@ class PeakEwma(LeastRequest):
         self._clock = get_clock(clock)
         self._ewma: dict[str, tuple[float, float]] = {}  # id -> (average, stamp)
 
+    def update(self, instances: Sequence[ServiceInstance]) -> None:
+        super().update(instances)
+        ewma = self._ewma
+        # Ids come and go for good (DNS-discovered pods, autoscaling): once the table
+        # outgrows the set with room to spare, forget the ids neither in the set nor in
+        # flight. The slack keeps the average of a host out of the set for a while
+        # (ejected at most half the cluster), so it comes back with its own.
+        if len(ewma) > 2 * len(self._instances) + 64:
+            keep = {inst.id for inst in self._instances}
+            keep.update(self._active)
+            self._ewma = {ident: entry for ident, entry in ewma.items() if ident in keep}
+
     def _prefer(self, first: ServiceInstance, second: ServiceInstance) -> ServiceInstance:
         """The cheaper of two draws: latency average x (calls in flight + 1) / weight."""
         active, ewma, penalty = self._active, self._ewma, self.penalty

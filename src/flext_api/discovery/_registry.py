@@ -382,17 +382,24 @@ class ServiceRegistry:
             try:
                 # ``.value`` raises the FlextApiError of a failed listing.
                 self._apply(name, (await self._list(name)).value)
-                delay = _RETRY_MIN
                 async with contextlib.aclosing(self.backend.changes(name)) as changes:
                     async for _ in changes:
                         if self.closed:
                             return
                         self._apply(name, (await self._list(name)).value)
+                        delay = _RETRY_MIN  # the stream works: a later end backs off afresh
+                # The stream ended without an error (the store hung up, a proxy closed
+                # the watch): watch again after the backoff below, not as fast as the
+                # store answers.
             except FlextApiError as exc:
                 self._mark_stale(name, exc)
-                # Background timer, not a call's backoff: real time even while testing.
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RETRY_MAX)
+            except Exception as exc:  # noqa: BLE001 - a backend bug must not end following
+                self._mark_stale(name, FlextApiError.wrap(exc))
+            if self.closed:
+                return
+            # Background timer, not a call's backoff: real time even while testing.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX)
 
     def _journal_write(self, name: str, instance_id: str, instance: ServiceInstance | None) -> None:
         """Number a write the backend took (``instance`` None: an unregister)."""

@@ -131,6 +131,10 @@ class RateLimiter:
             raise ValueError(f"recovery must be a finite number > 0 seconds, got {recovery!r}")
         if not 0 <= max_pause < math.inf:
             raise ValueError(f"max_pause must be a finite number >= 0 seconds, got {max_pause!r}")
+        if not math.isfinite(1.0 / rate / min_factor):
+            # 1/rate (or the slowed-down 1/(rate x min_factor)) overflows: the slot
+            # arithmetic would turn NaN (0 x inf) and admit every call at once.
+            raise ValueError(f"rate {rate!r} per second is too small to schedule")
         self.rate = rate
         self.burst = burst
         self.adaptive = adaptive

@@ -115,3 +115,19 @@ def test_invalid_settings_and_repr() -> None:
     with pytest.raises(ValueError):
         HedgingPlugin(1.0, max_hedged=0)
     assert repr(HedgingPlugin(0.25, max_hedged=2)) == "<HedgingPlugin delay=0.25s max_hedged=2>"
+
+
+@pytest.mark.parametrize("key", ["", "   "])
+async def test_post_with_a_blank_idempotency_key_is_not_hedged(key: str) -> None:
+    """A blank key is no key (no server can deduplicate on it): as for retries, a slow
+    POST is sent once, never twice."""
+    clock = FakeClock(start=0.0, auto_advance=False)
+    plugin = HedgingPlugin(0.1, clock=clock)
+    upstream = SlowFirst()
+    task = asyncio.create_task(plugin.handle(post(headers={"Idempotency-Key": key}), upstream))
+    await settle()
+    clock.advance(0.1)
+    await settle()
+    upstream.release_first.set()
+    assert (await task).is_success
+    assert len(upstream.requests) == 1

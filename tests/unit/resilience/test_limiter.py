@@ -218,6 +218,15 @@ def test_invalid_settings_are_rejected(kwargs: dict[str, float]) -> None:
         RateLimiter(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("rate", [1e-320, 1e-308])
+def test_a_rate_whose_interval_overflows_is_rejected(rate: float) -> None:
+    """A rate so small that 1/rate (or 1/(rate x min_factor) after a 429) is infinite
+    made the slot arithmetic NaN (0 x inf) and let every call through at once: the
+    opposite of a limit. It is a ValueError now."""
+    with pytest.raises(ValueError, match="rate"):
+        RateLimiter(rate=rate)
+
+
 def test_a_shorter_pause_does_not_cut_a_longer_one() -> None:
     """A second, shorter Retry-After leaves the longer pause in force."""
     limiter = RateLimiter(rate=10.0)

@@ -1,7 +1,7 @@
 """HedgingPlugin: a second attempt for a slow idempotent request; the first success wins.
 
 Opt-in (not in the default pipeline). Only requests that are safe to send twice are
-hedged: an idempotent method (GET HEAD PUT DELETE OPTIONS TRACE) or an
+hedged: an idempotent method (GET HEAD PUT DELETE OPTIONS TRACE) or a non-blank
 ``Idempotency-Key`` header, and a replayable body. Each hedged attempt gets its own
 copy of the request; the losers are cancelled and any response they produced anyway
 is closed. Put it inside the retry stage and outside the breaker, so each hedged
@@ -53,7 +53,10 @@ class HedgingPlugin(FlextApiPlugin):
     def _can_hedge(self, request: HttpRequest) -> bool:
         if not request.is_replayable:
             return False
-        return request.method.upper() in self.methods or "idempotency-key" in request.headers
+        if request.method.upper() in self.methods:
+            return True
+        # A blank key is no key: no server can deduplicate on it (as for retries).
+        return bool(request.headers.get("idempotency-key", "").strip())
 
     async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
         """Hedge a safe request; pass anything else straight through."""
