@@ -200,7 +200,10 @@ class EtcdBackend:
             async for line in response.aiter_lines():
                 if not line.strip():
                     continue
-                result = json.loads(line).get("result", {})
+                message = json.loads(line)
+                result = message.get("result", {}) if isinstance(message, dict) else None
+                if not isinstance(result, dict):
+                    raise ValueError(f"not a watch response object: {line[:80]!r}")
                 if result.get("events") or result.get("compact_revision"):
                     yield None
         except ValueError as exc:

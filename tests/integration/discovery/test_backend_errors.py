@@ -14,7 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 from structlog.testing import capture_logs
 
-from flext_api._errors import ConfigError, ErrorCode
+from flext_api._errors import ConfigError, ErrorCode, FlextApiError
 from flext_api.discovery import (
     EtcdBackend,
     MemoryBackend,
@@ -147,6 +147,30 @@ async def test_etcd_error_status_is_a_failure(fault: FaultServer) -> None:
         await anext(changes)
     await changes.aclose()
     await backend.aclose()
+
+
+@pytest.mark.parametrize("line", [b"[1]", b'"text"', b'{"result": [1]}'])
+async def test_etcd_watch_line_that_is_not_an_object_is_a_decode_error(
+    fault: FaultServer, line: bytes
+) -> None:
+    """Valid JSON of another shape on the watch stream was an AttributeError out of the
+    backend (the registry's follow loop died on it); it is DECODE_ERROR, as bad JSON is."""
+    path = f"/etcd-shape-{line.hex()}"
+
+    async def watch(request: Any, response: Any) -> None:
+        await response.send(200, line + b"\n", content_type="application/json")
+
+    route = fault.add_route(f"{path}/v3/watch", watch)
+    backend = EtcdBackend(f"{fault.url}{path}", ttl=2)
+    changes = backend.changes("orders")
+    try:
+        with pytest.raises(FlextApiError) as info:
+            await anext(changes)
+        assert info.value.code is ErrorCode.DECODE_ERROR
+    finally:
+        await changes.aclose()
+        await backend.aclose()
+        fault.remove_route(route)
 
 
 async def _put_raw(backend: EtcdBackend, key: str, value: str) -> None:
