@@ -144,12 +144,46 @@ def upstream_path(route: CompiledRoute, raw_path: str) -> str:
     config = route.config
     if config.strip_prefix and config.match.path_prefix is not None:
         prefix = config.match.path_prefix.rstrip("/")
-        path = path[len(prefix) :] if path.startswith(prefix) else path
+        end = len(prefix)
+        if path.startswith(prefix) and path[end : end + 1] in ("/", ""):
+            path = path[end:]  # the usual case: the prefix written as configured
+        else:
+            path = _strip_escaped(path, prefix)
         if not path.startswith("/"):
             path = "/" + path
     if route.rewrite is not None and config.rewrite is not None:
         path = route.rewrite.sub(config.rewrite.replacement, path)
+        if not path.startswith("/"):
+            # Appended to the instance's URL, "@host/x" or ":1/x" would name another
+            # authority (one the client chose): the result is always a path.
+            path = "/" + path
     return path
+
+
+def _strip_escaped(raw: str, prefix: str) -> str:
+    """``raw`` (a forwarded path, percent-escapes kept) without ``prefix`` when its
+    decoded form starts with it, as the router matched it: ``/%70ub/x`` loses ``/pub``
+    like ``/pub/x`` does, and an escaped slash at the boundary (``/pub%2Fx``) becomes
+    the ``/`` the router took it for. ``raw`` unchanged when it does not decode so."""
+    want = prefix.encode()
+    at = 0
+    for byte in want:
+        escape = raw[at + 1 : at + 3] if raw[at : at + 1] == "%" else ""
+        if len(escape) == 2 and all(c in _HEX for c in escape):
+            got, at = int(escape, 16), at + 3
+        elif at < len(raw):
+            got, at = ord(raw[at]), at + 1
+        else:
+            return raw
+        if got != byte:
+            return raw
+    rest = raw[at:]
+    if rest[:3] in ("%2F", "%2f"):
+        return "/" + rest[3:]
+    return rest
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 class _Body:
@@ -306,8 +340,13 @@ class Exchange:
         if has_body and route.max_body is not None and _declared(scope["headers"], route.max_body):
             await self._fail(scope, send, Reason.BODY_TOO_LARGE)
             return self.result
-        body = _Body(receive, route.max_body)
         raw_path = scope.get("raw_path") or scope["path"].encode()
+        if raw_path[:1] != b"/":
+            # The asterisk form (OPTIONS *, RFC 9112 section 3.2.4): no URL of an instance
+            # can carry it, and a request that cannot be sent must not count against one.
+            await self._fail(scope, send, Reason.AMBIGUOUS_PATH)
+            return self.result
+        body = _Body(receive, route.max_body)
         path = raw_path.decode("latin-1")
         if route.rewrites_path:
             path = upstream_path(route, path)
