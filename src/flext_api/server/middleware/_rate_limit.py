@@ -37,13 +37,7 @@ async def apply_default_limit(
     decision = await service.hit("default", limit, client)
     lines = decision.header_lines() if headers else []
     if not decision.allowed:
-        await send_problem(
-            scope,
-            send,
-            429,
-            detail="Too many requests; retry later.",
-            headers=[(b"retry-after", b"%d" % decision.retry_after), *lines],
-        )
+        await _too_many(scope, send, decision.retry_after, lines)
         return None
     if not lines:
         return send
@@ -72,13 +66,20 @@ async def websocket_within_limit(
         async def denial(message: Message) -> None:  # the extension's names for them
             await send({**message, "type": "websocket." + message["type"]})
 
-        await send_problem(
-            scope,
-            denial,
-            429,
-            detail="Too many requests; retry later.",
-            headers=[(b"retry-after", b"%d" % decision.retry_after), *lines],
-        )
+        await _too_many(scope, denial, decision.retry_after, lines)
     else:
         await send({"type": "websocket.close", "code": _TRY_AGAIN_LATER})
     return False
+
+
+async def _too_many(
+    scope: Scope, send: Send, retry_after: int, lines: list[tuple[bytes, bytes]]
+) -> None:
+    """The 429 problem of the default limit, with ``Retry-After`` and ``lines``."""
+    await send_problem(
+        scope,
+        send,
+        429,
+        detail="Too many requests; retry later.",
+        headers=[(b"retry-after", b"%d" % retry_after), *lines],
+    )
