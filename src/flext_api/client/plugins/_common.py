@@ -10,12 +10,27 @@ import structlog
 from ..._models import HttpRequest, HttpResponse
 from ..._result import FlextResult
 
-__all__ = ["KeyFunc", "close_response", "host_key", "response_of"]
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "KeyFunc",
+    "close_response",
+    "has_idempotency_key",
+    "host_key",
+    "response_of",
+]
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 _log = structlog.get_logger("flext_api.client.plugins")
 
 #: Maps a request to the key of its per-host policy (breaker, limiter, bulkhead, budget).
 KeyFunc: TypeAlias = Callable[[HttpRequest], str]
+
+
+def has_idempotency_key(request: HttpRequest) -> bool:
+    """Whether ``request`` carries a usable ``Idempotency-Key``: a blank one is no key (no
+    server can deduplicate on it), for retries and hedging alike."""
+    return bool(request.headers.get(IDEMPOTENCY_HEADER, "").strip())
 
 
 def host_key(request: HttpRequest) -> str:

@@ -20,7 +20,7 @@ from ..._result import FlextResult
 from ...resilience import EventHook, HedgeStarted, hedge
 from ...resilience._events import Emitter
 from .._plugin import CallNext, FlextApiPlugin
-from ._common import close_response, host_key
+from ._common import close_response, has_idempotency_key, host_key
 
 __all__ = ["HedgingPlugin"]
 
@@ -55,8 +55,7 @@ class HedgingPlugin(FlextApiPlugin):
             return False
         if request.method.upper() in self.methods:
             return True
-        # A blank key is no key: no server can deduplicate on it (as for retries).
-        return bool(request.headers.get("idempotency-key", "").strip())
+        return has_idempotency_key(request)
 
     async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
         """Hedge a safe request; pass anything else straight through."""

@@ -53,11 +53,17 @@ from ...resilience import (
 )
 from ...resilience._events import Emitter
 from .._plugin import CallNext, SplitPlugin
-from ._common import KeyFunc, close_response, host_key, response_of
+from ._common import (
+    IDEMPOTENCY_HEADER,
+    KeyFunc,
+    close_response,
+    has_idempotency_key,
+    host_key,
+    response_of,
+)
 
 __all__ = ["RetryPlugin"]
 
-_IDEMPOTENCY_HEADER = "Idempotency-Key"
 _MAX_CACHED_POLICIES = 64
 _DEFAULT_BUDGET: Any = object()
 
@@ -124,13 +130,13 @@ class RetryPlugin(SplitPlugin):
     @staticmethod
     def _ensure_idempotency_key(request: HttpRequest) -> None:
         wanted = request.extensions.get("idempotency_key")
-        if wanted is None or wanted is False or _IDEMPOTENCY_HEADER in request.headers:
+        if wanted is None or wanted is False or IDEMPOTENCY_HEADER in request.headers:
             return
         if wanted is True:
-            request.headers.set(_IDEMPOTENCY_HEADER, str(uuid.uuid4()))
+            request.headers.set(IDEMPOTENCY_HEADER, str(uuid.uuid4()))
         elif isinstance(wanted, str) and wanted.strip():
-            validate_header(_IDEMPOTENCY_HEADER, wanted)  # no CR/LF smuggled into headers
-            request.headers.set(_IDEMPOTENCY_HEADER, wanted)
+            validate_header(IDEMPOTENCY_HEADER, wanted)  # no CR/LF smuggled into headers
+            request.headers.set(IDEMPOTENCY_HEADER, wanted)
         else:
             raise InvalidRequestError(
                 "request.extensions['idempotency_key'] must be True or a non-empty str, "
@@ -192,10 +198,7 @@ class RetryPlugin(SplitPlugin):
         budget = self.budget
         state = RetryState()
         # "idempotent": the caller vouches that replaying is safe (a GraphQL query).
-        # A blank key is no key: no server can deduplicate on it.
-        has_key = bool(request.headers.get(_IDEMPOTENCY_HEADER, "").strip()) or bool(
-            request.extensions.get("idempotent")
-        )
+        has_key = has_idempotency_key(request) or bool(request.extensions.get("idempotent"))
         while True:
             now = clock.monotonic()
             outcome = Outcome.from_result(result, clock.time())
