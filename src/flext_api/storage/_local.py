@@ -251,11 +251,7 @@ class LocalStorage(StoreBackend):
         pending = [(start, folder + "/" if folder else "")]
         while pending:
             directory, rel = pending.pop()
-            try:
-                entries = list(os.scandir(directory))
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            for entry in entries:
+            for entry in _entries(directory):
                 key = rel + entry.name
                 if entry.is_dir(follow_symlinks=False):
                     # Only the folders the prefix can reach; never the metadata.
@@ -277,11 +273,7 @@ class LocalStorage(StoreBackend):
         pending = [(directory, rel)]
         while pending:
             folder, prefix = pending.pop()
-            try:
-                entries = list(os.scandir(folder))
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            for entry in entries:
+            for entry in _entries(folder):
                 key = prefix + entry.name
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((Path(entry.path), key + "/"))
@@ -368,6 +360,14 @@ class LocalStorage(StoreBackend):
         )
         error.__cause__ = exc
         return error
+
+
+def _entries(directory: Path) -> list[os.DirEntry[str]]:
+    """The entries of ``directory``; none when it is gone (deleted while listed)."""
+    try:
+        return list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 async def _read_chunks(handle: IO[bytes], size: int) -> AsyncIterator[bytes]:
