@@ -225,12 +225,17 @@ def _extensions(mount: GraphQLMount, logger: Any, limiter: Any = None) -> list[A
         SchemaExtension,
     )
 
+    # The rule of operations without variables, made once (a class per operation only
+    # when there are variables to count).
+    plain_rule = _cost_rule(mount.max_cost, {})
+
     class CostLimit(SchemaExtension):
         """:class:`CostLimitRule` with the operation's variables."""
 
         def on_operation(self) -> Any:
             context = self.execution_context
-            rule = _cost_rule(mount.max_cost, context.variables or {})
+            variables = context.variables
+            rule = _cost_rule(mount.max_cost, variables) if variables else plain_rule
             context.validation_rules = (*context.validation_rules, rule)
             yield
 
