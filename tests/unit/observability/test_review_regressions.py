@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -125,14 +126,10 @@ CALLER_SPAN = 0xB7AD6B7169203331
 CALLER = f"00-{CALLER_TRACE:032x}-{CALLER_SPAN:016x}-01"
 
 
-async def test_a_callers_traceparent_is_continued_not_replaced_by_a_new_trace(
-    spans: tuple[TracerProvider, InMemorySpanExporter],
-) -> None:
-    """A request sent with its own traceparent (no current span): the call joins that trace.
-
-    The attempt still sends its own span's context (one traceparent header, same trace id),
-    and its tracestate follows.
-    """
+async def _traced_call(
+    spans: tuple[TracerProvider, InMemorySpanExporter], headers: dict[str, str]
+) -> tuple[Any, MockTransport]:
+    """One traced GET with ``headers``: its call span (not an attempt's) and the transport."""
     provider, exporter = spans
     transport = MockTransport(lambda r: HttpResponse(200))
     client = FlextApiClient(
@@ -142,9 +139,21 @@ async def test_a_callers_traceparent_is_continued_not_replaced_by_a_new_trace(
         default_plugins=False,
     )
     async with client:
-        await client.get("/x", headers={"traceparent": CALLER, "tracestate": "vendor=1"})
+        await client.get("/x", headers=headers)
     finished = exporter.get_finished_spans()
     call = next(s for s in finished if "http.request.resend_count" not in (s.attributes or {}))
+    return call, transport
+
+
+async def test_a_callers_traceparent_is_continued_not_replaced_by_a_new_trace(
+    spans: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """A request sent with its own traceparent (no current span): the call joins that trace.
+
+    The attempt still sends its own span's context (one traceparent header, same trace id),
+    and its tracestate follows.
+    """
+    call, transport = await _traced_call(spans, {"traceparent": CALLER, "tracestate": "vendor=1"})
     assert call.context.trace_id == CALLER_TRACE
     assert call.parent is not None and call.parent.span_id == CALLER_SPAN
     (sent,) = transport.requests
@@ -159,20 +168,6 @@ async def test_a_malformed_caller_traceparent_starts_a_new_trace(
     spans: tuple[TracerProvider, InMemorySpanExporter],
 ) -> None:
     """A traceparent that is not W3C is ignored as a parent and replaced on the wire."""
-    provider, exporter = spans
-    transport = MockTransport(lambda r: HttpResponse(200))
-    client = FlextApiClient(
-        "http://api.test",
-        transport=transport,
-        plugins=[TracingPlugin(provider)],
-        default_plugins=False,
-    )
-    async with client:
-        await client.get("/x", headers={"traceparent": "garbage"})
-    call = next(
-        s
-        for s in exporter.get_finished_spans()
-        if "http.request.resend_count" not in (s.attributes or {})
-    )
+    call, transport = await _traced_call(spans, {"traceparent": "garbage"})
     assert call.parent is None
     assert transport.requests[0].headers["traceparent"].startswith("00-")
