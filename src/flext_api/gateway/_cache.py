@@ -240,14 +240,11 @@ class SharedCache:
             self.stats.add("bypass")
             return "bypass"
         key = self.key_of(url, route)
-        hot = self.hot.get(key) if self.hot is not None else None
-        if hot is not None and plain_request(scope):
-            now = self.clock.time()
-            age = hot.age(now)
-            if age < hot.lifetime and not hot.no_cache:
-                await self._send_prepared(scope, send, hot, age)
-                self.stats.add("hit")
-                return "hit"
+        fresh = self._fresh(scope, key)
+        if fresh is not None:
+            await self._send_prepared(scope, send, *fresh)
+            self.stats.add("hit")
+            return "hit"
         headers = _text_headers(list(scope["headers"]))
         if "range" in headers:
             await upstream(scope, receive, send)
@@ -256,6 +253,29 @@ class SharedCache:
         outcome = await self._lookup_and_answer(scope, receive, send, upstream, key, url, headers)
         self.stats.add(outcome)
         return outcome
+
+    def _fresh(self, scope: Scope, key: str) -> tuple[Prepared, float] | None:
+        """The memoized entry of ``key`` and its age, when it answers ``scope`` as it is
+        (see :mod:`._cache_hot`); None when the request takes the full RFC 9111 path."""
+        hot = self.hot.get(key) if self.hot is not None else None
+        if hot is None or not plain_request(scope):
+            return None
+        age = hot.age(self.clock.time())
+        return (hot, age) if age < hot.lifetime and not hot.no_cache else None
+
+    def fresh_hit(self, scope: Scope, route: str) -> tuple[Prepared, float] | None:
+        """:meth:`_fresh` for a ``GET`` of ``route`` (no await: the memo is in process)."""
+        if self.hot is None:
+            return None
+        return self._fresh(scope, self.key_of(self.url_of(scope), route))
+
+    @staticmethod
+    def hit_headers(hot: Prepared, age: float, request_id: str | None) -> list[tuple[bytes, bytes]]:
+        """The header lines of an answer from ``hot`` at ``age``."""
+        pairs = [*hot.headers, (b"age", b"%d" % int(age))]
+        if request_id is not None:
+            pairs.append((b"x-request-id", request_id.encode()))
+        return pairs
 
     async def _lookup_and_answer(
         self,
@@ -483,10 +503,8 @@ class SharedCache:
         await send({"type": "http.response.body", "body": body})
 
     async def _send_prepared(self, scope: Scope, send: Send, hot: Prepared, age: float) -> None:
-        pairs = [*hot.headers, (b"age", b"%d" % int(age))]
         request_id = scope.get("flext.request_id")
-        if isinstance(request_id, str):
-            pairs.append((b"x-request-id", request_id.encode()))
+        pairs = self.hit_headers(hot, age, request_id if isinstance(request_id, str) else None)
         body = b"" if scope["method"] == "HEAD" else hot.stored.body
         await send({"type": "http.response.start", "status": hot.stored.status, "headers": pairs})
         await send({"type": "http.response.body", "body": body})

@@ -93,6 +93,9 @@ class _RoutePolicy:
     transform: CompiledTransform | None
     #: No policy and a plain exchange (no cache, no aggregate): the chain's fast path.
     plain: bool
+    #: No policy and the cache in front of the exchange: a fresh hit is answered by
+    #: :meth:`Edge.hit_now` as the chain would answer it.
+    cache_only: bool
 
 
 def _policy(route: RouteConfig, defaults: RoutePolicies) -> _RoutePolicy:
@@ -101,17 +104,14 @@ def _policy(route: RouteConfig, defaults: RoutePolicies) -> _RoutePolicy:
     transform = route.transform if route.transform is not None else defaults.transform
     required = auth if auth is not None and auth.required else None
     concurrency = route.concurrency if route.concurrency is not None else defaults.concurrency
+    bare = required is None and not rules and concurrency is None and transform is None
     return _RoutePolicy(
         auth=required,
         limits=tuple(CompiledLimit.build(route.name, i, r) for i, r in enumerate(rules or ())),
         concurrency=concurrency,
         transform=CompiledTransform(transform) if transform is not None else None,
-        plain=required is None
-        and not rules
-        and concurrency is None
-        and transform is None
-        and not route.cache
-        and route.aggregate is None,
+        plain=bare and not route.cache and route.aggregate is None,
+        cache_only=bare and route.cache and route.aggregate is None,
     )
 
 
@@ -145,7 +145,8 @@ class Edge:
         self._compiled: dict[int, _Compiled] = {}
         self._auth: EdgeAuth | None = None
         self._limiter: EdgeLimiter | None = None
-        self._cache: SharedCache | None = None
+        #: The shared cache in use, if a route of some config has ``cache: true``.
+        self.cache: SharedCache | None = None
         self._retired: list[Any] = []
         self._cache_counters: dict[tuple[str, str], Any] = {}
 
@@ -170,13 +171,13 @@ class Edge:
 
     def shared_cache(self, config: GatewayConfig) -> SharedCache:
         """The cache store (kept while its config and ``edge.redis_url`` are unchanged)."""
-        current = self._cache
+        current = self.cache
         redis_url = config.edge.redis_url
         if current is None or current.config != config.edge.cache or current.redis_url != redis_url:
             if current is not None:
                 self._retired.append(current)
             current = SharedCache(config.edge.cache, redis_url=redis_url, clock=self.clock)
-            self._cache = current
+            self.cache = current
         return current
 
     def compiled(self, config: GatewayConfig) -> _Compiled:
@@ -188,12 +189,32 @@ class Edge:
                 del self._compiled[next(iter(self._compiled))]
         return found
 
-    @property
-    def cache(self) -> SharedCache | None:
-        """The shared cache in use, if any route has ``cache: true``."""
-        return self._cache
-
     # -- the chain ---------------------------------------------------------------------------
+    def hit_now(
+        self, snapshot: Snapshot, route: CompiledRoute, scope: Scope, request_id: bytes
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The answer (status, header lines, body) the chain would give ``scope``, a
+        ``GET`` without a body, when its route has no policy but the cache and the cache
+        holds a fresh response for it in process; None otherwise. Nothing is counted:
+        :meth:`count_hit` does once the answer is sent."""
+        compiled = self.compiled(snapshot.config)
+        cache = compiled.cache
+        if cache is None or not compiled.policies[route.config.name].cache_only:
+            return None
+        fresh = cache.fresh_hit(scope, route.config.name)
+        if fresh is None:
+            return None
+        hot, age = fresh
+        headers = cache.hit_headers(hot, age, request_id.decode("latin-1"))
+        return hot.stored.status, headers, hot.stored.body
+
+    def count_hit(self, route: str, status: int, seconds: float) -> None:
+        """Count an answer of :meth:`hit_now` as :meth:`run` counts a cache hit."""
+        self.series.record(route, self.clock.time(), status, seconds)
+        self._cache_counter(route, "hit").inc()
+        if self.cache is not None:
+            self.cache.stats.add("hit")
+
     async def run(
         self,
         snapshot: Snapshot,
@@ -452,7 +473,7 @@ class Edge:
 
     async def aclose(self) -> None:
         """Close every store, pool and session the edge opened."""
-        parts = [*self._retired, self._auth, self._limiter, self._cache]
+        parts = [*self._retired, self._auth, self._limiter, self.cache]
         self._retired.clear()
         for part in parts:
             if part is not None:

@@ -56,6 +56,8 @@ def uvicorn_config(
             parser=listener.parser,
             max_head_bytes=listener.max_header_bytes,
             bound_parsed_heads=False,  # the gateway answers those with its own 431
+            # Fresh cache hits are answered by the protocol, without an ASGI call.
+            answer_now=app.answer_now if isinstance(app, Gateway) else None,
         ),
         h11_max_incomplete_event_size=listener.max_header_bytes,
         ws="wsproto",

@@ -21,6 +21,14 @@ is joined in one call. A head outside the plain case (upper-case names, a
 not a list of byte pairs) goes through uvicorn's own code, which keeps its answers and
 errors.
 
+On httptools, an app may also answer a request at once, without an ASGI call
+(``answer_now``: the gateway's fresh cache hits). Each ``GET`` whose head is complete,
+with no body, on a connection that stays open, whose answer would go out at once (no
+response before it still being written, the transport not paused), is offered to it
+before the app's task would start; an answer it gives is written in one ``send()`` and
+the request is done, the connection's keep-alive and pipelining as after any answer.
+Otherwise, or if it raises before answering, the app is called as usual.
+
 Two parsers: httptools (llhttp, compiled; the default when the ``httptools`` package is
 installed, several times faster per request) and h11 (pure Python; always available).
 Both refuse every request-smuggling case in ``tests/integration/gateway/test_smuggling.py``.
@@ -29,6 +37,7 @@ Both refuse every request-smuggling case in ``tests/integration/gateway/test_smu
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from types import FunctionType
 from typing import Any
 
@@ -36,11 +45,19 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 __all__ = [
+    "AnswerNow",
     "HeaderTimeoutH11Protocol",
     "HeldHeadTransport",
     "httptools_available",
     "plain_head",
     "protocol_with_header_timeout",
+]
+
+
+#: ``answer_now(scope, respond)``: True once it answered ``scope`` through ``respond``
+#: (``respond(status, header_lines, body)``: True when sent); see the module doc.
+AnswerNow = Callable[
+    [dict[str, Any], Callable[[int, list[tuple[bytes, bytes]], bytes], bool]], bool
 ]
 
 
@@ -199,7 +216,7 @@ def httptools_available() -> bool:
     return True
 
 
-def _httptools_protocol() -> type[Any]:
+def _httptools_protocol() -> tuple[type[Any], type[Any]]:
     from uvicorn.protocols.http import httptools_impl
     from uvicorn.protocols.http.httptools_impl import (
         STATUS_LINE,
@@ -339,7 +356,72 @@ def _httptools_protocol() -> type[Any]:
             cycle: Any = self.cycle  # None before the first request
             return self._head_pending and (cycle is None or cycle.response_complete)
 
-    return HeaderTimeoutHttpToolsProtocol
+    class AnsweringHttpToolsProtocol(HeaderTimeoutHttpToolsProtocol):
+        """:class:`HeaderTimeoutHttpToolsProtocol` that offers requests to ``answer_now``."""
+
+        answer_now: AnswerNow
+        _starting = False  # inside on_headers_complete: the app's start is held
+        _to_start: tuple[Any, Any] | None = None
+
+        def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+            if self._starting:  # from on_headers_complete, which starts it (or answers)
+                self._to_start = (cycle, app)
+            else:  # a pipelined request, once the one before it is answered
+                super()._start_asgi_task(cycle, app)
+
+        def on_headers_complete(self) -> None:
+            # The start is held until the head is all set up (its transport, its target).
+            self._starting = True
+            try:
+                super().on_headers_complete()
+            finally:
+                self._starting = False
+            to_start, self._to_start = self._to_start, None
+            if to_start is None:
+                return  # an upgrade, or a pipelined request queued behind another
+            cycle, app = to_start
+            if (
+                app is self.app
+                and cycle.keep_alive
+                and not cycle.access_log
+                and not self.flow.write_paused
+                and self.url[:1] == b"/"  # not an absolute form: the app resolves those
+            ):
+                try:
+                    if self.answer_now(cycle.scope, self._respond_now):
+                        return
+                except Exception as exc:  # the app answers instead, if it still can
+                    self.logger.error("Exception in answer_now", exc_info=exc)
+                    if cycle.response_started:
+                        return
+            if self.timeout_keep_alive_task is not None:
+                # Armed by a request answered at once earlier in this same read: the app's
+                # task must not run under it (data_received cancels it, but only at the
+                # start of a read).
+                self._unset_keepalive_if_required()
+            HttpToolsProtocol._start_asgi_task(self, cycle, app)
+
+        def _respond_now(
+            self, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+        ) -> bool:
+            """Send a whole answer to the current request at once; False if it cannot be."""
+            cycle: Any = self.cycle
+            built = plain_head(
+                STATUS_LINE[status],
+                cycle.default_headers + headers,
+                keep_alive=True,
+                may_chunk=status not in (204, 304),
+            )
+            if built is None or built[1] != len(body):
+                return False  # uvicorn's own code decides (and words any error)
+            cycle.response_started = cycle.response_complete = True
+            cycle.waiting_for_100_continue = False
+            self.transport.write(built[0] + body)
+            cycle.message_event.set()
+            cycle.on_response()
+            return True
+
+    return HeaderTimeoutHttpToolsProtocol, AnsweringHttpToolsProtocol
 
 
 def protocol_with_header_timeout(
@@ -348,6 +430,7 @@ def protocol_with_header_timeout(
     parser: str = "h11",
     max_head_bytes: int = 32768,
     bound_parsed_heads: bool = True,
+    answer_now: AnswerNow | None = None,
 ) -> type[Any]:
     """A protocol class whose request heads must arrive within ``seconds``.
 
@@ -355,14 +438,20 @@ def protocol_with_header_timeout(
     With httptools a head over ``max_head_bytes`` gets a 431: one still incomplete past
     it (plus at most one read), and one parsed whole (its target and lines) unless
     ``bound_parsed_heads`` is False (the app answers those); h11 is bounded by uvicorn's
-    ``h11_max_incomplete_event_size``.
+    ``h11_max_incomplete_event_size``. ``answer_now`` (httptools only): see the module
+    doc.
     """
     if parser == "auto":
         parser = "httptools" if httptools_available() else "h11"
-    base = _httptools_protocol() if parser == "httptools" else HeaderTimeoutH11Protocol
-    fields = {
+    fields: dict[str, Any] = {
         "header_timeout": seconds,
         "max_head_bytes": max_head_bytes,
         "bound_parsed_heads": bound_parsed_heads,
     }
+    base: type[Any] = HeaderTimeoutH11Protocol
+    if parser == "httptools":
+        plain, answering = _httptools_protocol()
+        base = plain if answer_now is None else answering
+        if answer_now is not None:
+            fields["answer_now"] = staticmethod(answer_now)  # a function is not bound
     return type(base.__name__, (base,), fields)

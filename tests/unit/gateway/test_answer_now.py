@@ -1,0 +1,210 @@
+"""``answer_now``: the httptools protocol answers a request without the app's task."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+
+from flext_api.server._protocol import protocol_with_header_timeout
+
+pytest.importorskip("httptools")
+
+_OK = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\nx-by: now\r\n\r\nnow"
+
+
+class _Transport:
+    """An in-memory transport: what uvicorn's protocol writes, and whether it closed."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name)
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def writelines(self, parts: Any) -> None:
+        self.data += b"".join(parts)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        """Nothing to pause."""
+
+    def resume_reading(self) -> None:
+        """Nothing to resume."""
+
+
+class _Server:
+    """A protocol on a fake transport; the app answers ``app:<path>``, ``answer_now``
+    answers ``/now`` with :data:`_OK` (or what ``respond_with`` says)."""
+
+    def __init__(self, answer: Any = None) -> None:
+        import uvicorn.server
+        from uvicorn.config import Config
+
+        self.app_calls: list[str] = []
+        self.offered: list[str] = []
+        self.respond_with: tuple[int, list[tuple[bytes, bytes]], bytes] = (
+            200,
+            [(b"content-length", b"3"), (b"x-by", b"now")],
+            b"now",
+        )
+        config = Config(
+            self.app,
+            http=protocol_with_header_timeout(
+                10.0, parser="httptools", answer_now=answer or self.answer_now
+            ),
+            lifespan="off",
+            interface="asgi3",
+            proxy_headers=False,
+            log_config=None,
+            server_header=False,
+            date_header=False,
+            access_log=False,
+        )
+        config.load()
+        self.transport = _Transport()
+        protocol_class: Any = config.http_protocol_class
+        self.protocol: Any = protocol_class(
+            config=config,
+            server_state=uvicorn.server.ServerState(),
+            app_state={},
+            _loop=asyncio.get_running_loop(),
+        )
+        self.protocol.connection_made(self.transport)
+
+    async def app(self, scope: Any, receive: Any, send: Any) -> None:
+        self.app_calls.append(scope["path"])
+        if scope["path"] == "/slow":
+            await asyncio.sleep(0.05)
+        body = f"app:{scope['path']}".encode()
+        headers = [(b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def answer_now(self, scope: Any, respond: Any) -> bool:
+        self.offered.append(scope["path"])
+        return scope["path"] == "/now" and bool(respond(*self.respond_with))
+
+    async def settle(self) -> None:
+        """Let the app's tasks finish."""
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if not self.protocol.tasks:
+                return
+
+
+def _get(path: str, *extra: str) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", "Host: t", *extra, "", ""]
+    return "\r\n".join(lines).encode()
+
+
+async def test_an_answer_now_is_written_whole_without_the_app() -> None:
+    """``/now`` is answered in one write during ``data_received``; the app is not called."""
+    server = _Server()
+    server.protocol.data_received(_get("/now"))
+    assert (bytes(server.transport.data), server.app_calls) == (_OK, [])
+    assert not server.protocol.tasks and not server.transport.closed
+    server.protocol.data_received(_get("/other"))  # the connection goes on
+    await server.settle()
+    assert server.app_calls == ["/other"]
+    assert bytes(server.transport.data).endswith(b"app:/other")
+
+
+async def test_a_task_after_an_answer_in_the_same_read_runs_without_keep_alive_timer() -> None:
+    """A request answered at once arms the keep-alive timer; a slow request behind it in
+    the same read must not run under that timer (it would close the connection)."""
+    server = _Server()
+    server.protocol.data_received(_get("/now") + _get("/slow"))
+    assert server.protocol.tasks  # /slow is running
+    assert server.protocol.timeout_keep_alive_task is None
+    await server.settle()
+    assert bytes(server.transport.data) == _OK + (
+        b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\napp:/slow"
+    )
+
+
+async def test_pipelined_requests_behind_a_running_one_are_not_offered() -> None:
+    """A request queued behind one still running is started by uvicorn once that one
+    ends, in order; it is not answered ahead of it."""
+    server = _Server()
+    server.protocol.data_received(_get("/slow") + _get("/now"))
+    await server.settle()
+    assert server.offered == ["/slow"]
+    assert server.app_calls == ["/slow", "/now"]
+    assert bytes(server.transport.data).endswith(b"app:/now")
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        _get("/now", "Connection: close"),
+        b"GET /now HTTP/1.0\r\nHost: t\r\n\r\n",
+        b"GET http://t/now HTTP/1.1\r\nHost: t\r\n\r\n",
+    ],
+    ids=["connection-close", "http-1.0", "absolute-form"],
+)
+async def test_requests_that_end_the_connection_or_name_a_host_go_to_the_app(
+    request_bytes: bytes,
+) -> None:
+    """Closing requests and absolute-form targets are never offered."""
+    server = _Server()
+    server.protocol.data_received(request_bytes)
+    await server.settle()
+    assert (server.offered, server.app_calls) == ([], ["/now"])
+
+
+async def test_an_answer_the_protocol_cannot_send_goes_to_the_app() -> None:
+    """A header line with a CR/LF, or a body longer than its Content-Length: the protocol
+    declines it and the app answers."""
+    server = _Server()
+    server.respond_with = (200, [(b"content-length", b"3"), (b"x-bad", b"a\r\nb")], b"now")
+    server.protocol.data_received(_get("/now"))
+    server.respond_with = (200, [(b"content-length", b"1")], b"now")
+    await server.settle()
+    server.protocol.data_received(_get("/now"))
+    await server.settle()
+    assert server.app_calls == ["/now", "/now"]
+    assert b"x-bad" not in server.transport.data
+
+
+async def test_a_failing_answer_now_is_logged_and_the_app_answers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An exception in ``answer_now`` before it answered: logged, then the app answers."""
+
+    def broken(scope: Any, respond: Any) -> bool:
+        raise KeyError("boom")
+
+    server = _Server(answer=broken)
+    with caplog.at_level(logging.ERROR):
+        server.protocol.data_received(_get("/now"))
+        await server.settle()
+    assert server.app_calls == ["/now"]
+    assert any("answer_now" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_failure_after_the_answer_does_not_answer_twice(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An exception in ``answer_now`` after it answered: logged, and the app is not run."""
+
+    def answers_then_fails(scope: Any, respond: Any) -> bool:
+        respond(200, [(b"content-length", b"3"), (b"x-by", b"now")], b"now")
+        raise KeyError("boom")
+
+    server = _Server(answer=answers_then_fails)
+    with caplog.at_level(logging.ERROR):
+        server.protocol.data_received(_get("/now"))
+        await server.settle()
+    assert (bytes(server.transport.data), server.app_calls) == (_OK, [])
