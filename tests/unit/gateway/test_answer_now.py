@@ -9,39 +9,11 @@ from typing import Any
 import pytest
 
 from flext_api.server._protocol import protocol_with_header_timeout
+from tests.unit.gateway._recorder import Recorder
 
 pytest.importorskip("httptools")
 
 _OK = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\nx-by: now\r\n\r\nnow"
-
-
-class _Transport:
-    """An in-memory transport: what uvicorn's protocol writes, and whether it closed."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.closed = False
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name)
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def writelines(self, parts: Any) -> None:
-        self.data += b"".join(parts)
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def pause_reading(self) -> None:
-        """Nothing to pause."""
-
-    def resume_reading(self) -> None:
-        """Nothing to resume."""
 
 
 class _Server:
@@ -73,7 +45,7 @@ class _Server:
             access_log=False,
         )
         config.load()
-        self.transport = _Transport()
+        self.transport = Recorder()
         protocol_class: Any = config.http_protocol_class
         self.protocol: Any = protocol_class(
             config=config,

@@ -11,40 +11,11 @@ from hypothesis import strategies as st
 
 from flext_api.server import _protocol
 from flext_api.server._protocol import plain_head, protocol_with_header_timeout
+from tests.unit.gateway._recorder import Recorder
 
 pytest.importorskip("httptools")
 
 _OK = b"HTTP/1.1 200 OK\r\n"
-
-
-class _Recorder:
-    """A socket transport that keeps what was written."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.closed = False
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name)
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def writelines(self, parts: Any) -> None:
-        for part in parts:
-            self.data += part
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def pause_reading(self) -> None:
-        """Nothing to pause."""
-
-    def resume_reading(self) -> None:
-        """Nothing to resume."""
 
 
 def _serve_once(protocol_class: Any, request: bytes, start: dict[str, Any], body: bytes) -> Any:
@@ -67,7 +38,7 @@ def _serve_once(protocol_class: Any, request: bytes, start: dict[str, Any], body
             config=config, server_state=uvicorn.server.ServerState(), app_state={},
             _loop=asyncio.get_running_loop(),
         )  # fmt: skip
-        transport = _Recorder()
+        transport = Recorder()
         protocol.connection_made(transport)
         protocol.data_received(request)
         for _ in range(5):
