@@ -13,7 +13,7 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from .._clock import Clock, get_clock
 from .._result import FlextResult
 from ..server._auth import Authenticator
 from ..server._logging import JsonLogger, make_json_logger
+from ..server._protocol import Respond
 from ..server._ratelimit import RateLimitDecision, RateLimitService, parse_limit
 from ._auth import safe_header_value
 from ._cluster import Cluster
@@ -50,13 +51,8 @@ _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 # The module's PRNG: seeded from os.urandom and reseeded in a forked child, so workers
 # never repeat each other's IDs. Request IDs correlate log lines; they are not secrets.
 _random_bits = random.getrandbits
-# The scope key answer_now leaves its findings under for __call__ (see _http).
+# The scope key answer_now leaves its reading of a head under for __call__ (see _http).
 _FRONT = "flext.gateway.front"
-# Request heads answer_now leaves to __call__: a body, or an identity header to drop.
-_NOT_NOW = frozenset({b"content-length", b"transfer-encoding", b"x-authenticated-subject"})
-
-#: What :meth:`Gateway.answer_now` sends an answer with (see there).
-Respond = Callable[[int, list[tuple[bytes, bytes]], bytes], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,15 +203,17 @@ class Gateway:
     def answer_now(self, scope: Scope, respond: Respond) -> bool:
         """Answer ``scope`` without an ASGI call when it is a fresh cache hit; True if so.
 
-        The gateway's httptools protocol offers each ``GET`` that has no body and keeps
-        its connection here before starting the app (``scope`` is uvicorn's, complete).
-        When the route has no policy but ``cache: true`` and the memory cache holds a
-        fresh single-variant response for the URL (see :meth:`Edge.hit_now`), the answer
+        The gateway's httptools protocol offers each request that keeps its connection
+        here before starting the app (``scope`` is uvicorn's, complete). When it is a
+        ``GET`` with no body, on a route with no policy but ``cache: true``, and the
+        memory cache holds a fresh single-variant response for the URL (see
+        :meth:`Edge.hit_now`), the answer
         :meth:`__call__` would give is handed to ``respond`` (status, header lines,
         body), which sends it and returns True, or returns False when it cannot; the
         request is then counted, logged and recorded as :meth:`__call__` does. Anything
         else - a refusal to make, another route, a client directive, a stale entry,
-        Redis - returns False and the request goes through :meth:`__call__`.
+        Redis - returns False and the request goes through :meth:`__call__`, which
+        takes the reading of the head (:meth:`_front`) from here.
         """
         snapshot = self._snapshot
         raw = scope.get("raw_path")
@@ -228,31 +226,20 @@ class Gateway:
         ):
             return False
         started = time.perf_counter()
-        host: bytes | None = None
-        request_id: bytes | None = None
-        size = len(raw) + len(scope["query_string"])
-        for name, value in scope["headers"]:
-            size += len(name) + len(value) + 4
-            if name == b"host":
-                if host is not None:
-                    return False
-                host = value
-            elif name == b"x-request-id":
-                if request_id is None and _REQUEST_ID.match(value):
-                    request_id = bytes(value)
-            elif name in _NOT_NOW:
-                return False
-        if host is None or size > snapshot.max_header_bytes or not valid_host(host):
-            return False
-        route = self._route(snapshot, scope, host)
-        if request_id is None:
-            request_id = b"%032x" % _random_bits(128)
+        front = self._front(snapshot, scope)
+        route, request_id, refused, subject, body = front
         hit = None
-        if route is not None and not route.auth_gate and not route.rate_limited:
+        if (
+            route is not None
+            and refused is None
+            and not subject
+            and not body
+            and not route.auth_gate
+            and not route.rate_limited
+        ):
             hit = self.edge.hit_now(snapshot, route, scope, request_id)
         if route is None or hit is None or not respond(*hit):
-            # What __call__ would work out again: the head is clean, and this is its route.
-            scope[_FRONT] = (snapshot, route, request_id)
+            scope[_FRONT] = (snapshot, front)  # __call__ takes it from there
             return False
         status = hit[0]
         self.edge.count_hit(route.config.name, status, time.perf_counter() - started)
@@ -300,66 +287,73 @@ class Gateway:
         host = next((v for n, v in scope["headers"] if n == b"host"), None)
         return self._route(snapshot, scope, host)
 
+    def _front(
+        self, snapshot: Snapshot, scope: Scope
+    ) -> tuple[CompiledRoute | None, bytes, Reason | None, bool, bool]:
+        """``scope``'s route, its request ID, the refusal its head earns (None: none),
+        whether a client sent an identity header and whether the head announces a body.
+
+        One pass over the head: the host (routing), a sane client request ID, the head's
+        size and framing (refusals), and whether a client sent an identity header. The
+        usual path is one seen before with nothing to resolve.
+        """
+        clean = scope.get("raw_path") in PLAIN_PATHS or self.clean_path(scope)
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        host: bytes | None = None
+        request_id: bytes | None = None
+        size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        te = cl = subject = hosts = coding = False
+        for name, value in headers:
+            size += len(name) + len(value) + 4
+            if name == b"host":
+                if host is None:
+                    host = value
+                else:
+                    hosts = True  # a second Host line
+            elif name == b"x-request-id":
+                if request_id is None and _REQUEST_ID.match(value):
+                    request_id = bytes(value)
+            elif name == b"transfer-encoding":
+                # Only one "chunked" is framed here: another coding ("gzip, chunked")
+                # would reach the upstream as a plain chunked body (RFC 9112 §6.1: 501).
+                coding = coding or te or value.strip().lower() != b"chunked"
+                te = True
+            elif name == b"content-length":
+                cl = True
+            elif name == b"x-authenticated-subject":
+                subject = True
+        if request_id is None:
+            request_id = b"%032x" % _random_bits(128)
+        if host is None:
+            clean_host = scope.get("http_version") != "1.1"  # HTTP/1.1 requires one
+        else:
+            clean_host = not hosts and valid_host(host)
+        route = self._route(snapshot, scope, host) if clean and clean_host else None
+        refused = (
+            Reason.AMBIGUOUS_PATH
+            if not clean
+            else Reason.BAD_HOST
+            if not clean_host
+            else Reason.HEADERS_TOO_LARGE
+            if size > snapshot.max_header_bytes
+            else Reason.AMBIGUOUS_REQUEST
+            if te and cl
+            else Reason.UNSUPPORTED_CODING
+            if coding
+            else None
+        )
+        return route, request_id, refused, subject, te or cl
+
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         # This request's config, whatever reloads happen meanwhile.
         snapshot = self._snapshot or await self.start()
         started = time.perf_counter()
         front = scope.pop(_FRONT, None)
         if front is not None and front[0] is snapshot:
-            # answer_now passed this head (clean, one valid Host, within the limit, no
-            # body, no identity header) and routed it under this same snapshot.
-            _, route, request_id = front
-            refused = None
-            subject = False
+            # answer_now read this head already, under this same snapshot.
+            route, request_id, refused, subject, _ = front[1]
         else:
-            # One pass over the head: the host (routing), a sane client request ID, the
-            # head's size and framing (refusals), and whether a client sent an identity
-            # header. The usual path is one seen before with nothing to resolve.
-            clean = scope.get("raw_path") in PLAIN_PATHS or self.clean_path(scope)
-            headers: list[tuple[bytes, bytes]] = scope["headers"]
-            host: bytes | None = None
-            found_id: bytes | None = None
-            size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-            te = cl = subject = hosts = coding = False
-            for name, value in headers:
-                size += len(name) + len(value) + 4
-                if name == b"host":
-                    if host is None:
-                        host = value
-                    else:
-                        hosts = True  # a second Host line
-                elif name == b"x-request-id":
-                    if found_id is None and _REQUEST_ID.match(value):
-                        found_id = bytes(value)
-                elif name == b"transfer-encoding":
-                    # Only one "chunked" is framed here: another coding ("gzip, chunked")
-                    # would reach the upstream as a plain chunked body (RFC 9112 §6.1:
-                    # 501).
-                    coding = coding or te or value.strip().lower() != b"chunked"
-                    te = True
-                elif name == b"content-length":
-                    cl = True
-                elif name == b"x-authenticated-subject":
-                    subject = True
-            request_id = found_id if found_id is not None else b"%032x" % _random_bits(128)
-            if host is None:
-                clean_host = scope.get("http_version") != "1.1"  # HTTP/1.1 requires one
-            else:
-                clean_host = not hosts and valid_host(host)
-            route = self._route(snapshot, scope, host) if clean and clean_host else None
-            refused = (
-                Reason.AMBIGUOUS_PATH
-                if not clean
-                else Reason.BAD_HOST
-                if not clean_host
-                else Reason.HEADERS_TOO_LARGE
-                if size > snapshot.max_header_bytes
-                else Reason.AMBIGUOUS_REQUEST
-                if te and cl
-                else Reason.UNSUPPORTED_CODING
-                if coding
-                else None
-            )
+            route, request_id, refused, subject, _ = self._front(snapshot, scope)
         if route is None or self.draining or refused is not None:
             reason = (
                 refused

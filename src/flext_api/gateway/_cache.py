@@ -270,11 +270,13 @@ class SharedCache:
         return self._fresh(scope, self.key_of(self.url_of(scope), route))
 
     @staticmethod
-    def hit_headers(hot: Prepared, age: float, request_id: str | None) -> list[tuple[bytes, bytes]]:
+    def hit_headers(
+        hot: Prepared, age: float, request_id: bytes | None
+    ) -> list[tuple[bytes, bytes]]:
         """The header lines of an answer from ``hot`` at ``age``."""
         pairs = [*hot.headers, (b"age", b"%d" % int(age))]
         if request_id is not None:
-            pairs.append((b"x-request-id", request_id.encode()))
+            pairs.append((b"x-request-id", request_id))
         return pairs
 
     async def _lookup_and_answer(
@@ -504,7 +506,9 @@ class SharedCache:
 
     async def _send_prepared(self, scope: Scope, send: Send, hot: Prepared, age: float) -> None:
         request_id = scope.get("flext.request_id")
-        pairs = self.hit_headers(hot, age, request_id if isinstance(request_id, str) else None)
+        pairs = self.hit_headers(
+            hot, age, request_id.encode() if isinstance(request_id, str) else None
+        )
         body = b"" if scope["method"] == "HEAD" else hot.stored.body
         await send({"type": "http.response.start", "status": hot.stored.status, "headers": pairs})
         await send({"type": "http.response.body", "body": body})

@@ -205,8 +205,7 @@ class Edge:
         if fresh is None:
             return None
         hot, age = fresh
-        headers = cache.hit_headers(hot, age, request_id.decode("latin-1"))
-        return hot.stored.status, headers, hot.stored.body
+        return hot.stored.status, cache.hit_headers(hot, age, request_id), hot.stored.body
 
     def count_hit(self, route: str, status: int, seconds: float) -> None:
         """Count an answer of :meth:`hit_now` as :meth:`run` counts a cache hit."""

@@ -22,11 +22,12 @@ not a list of byte pairs) goes through uvicorn's own code, which keeps its answe
 errors.
 
 On httptools, an app may also answer a request at once, without an ASGI call
-(``answer_now``: the gateway's fresh cache hits). Each ``GET`` whose head is complete,
-with no body, on a connection that stays open, whose answer would go out at once (no
+(``answer_now``: the gateway's fresh cache hits). Each request whose head is complete,
+in origin form, on a connection that stays open, whose answer would go out at once (no
 response before it still being written, the transport not paused), is offered to it
-before the app's task would start; an answer it gives is written in one ``send()`` and
-the request is done, the connection's keep-alive and pipelining as after any answer.
+before the app's task would start; ``answer_now`` decides which it answers (the
+gateway: bodiless ``GET`` requests). An answer it gives is written in one ``send()`` and the
+request is done, the connection's keep-alive and pipelining as after any answer.
 Otherwise, or if it raises before answering, the app is called as usual.
 
 Two parsers: httptools (llhttp, compiled; the default when the ``httptools`` package is
@@ -48,17 +49,18 @@ __all__ = [
     "AnswerNow",
     "HeaderTimeoutH11Protocol",
     "HeldHeadTransport",
+    "Respond",
     "httptools_available",
     "plain_head",
     "protocol_with_header_timeout",
 ]
 
 
-#: ``answer_now(scope, respond)``: True once it answered ``scope`` through ``respond``
-#: (``respond(status, header_lines, body)``: True when sent); see the module doc.
-AnswerNow = Callable[
-    [dict[str, Any], Callable[[int, list[tuple[bytes, bytes]], bytes], bool]], bool
-]
+#: ``respond(status, header_lines, body)``: sends a whole answer; True when sent.
+Respond = Callable[[int, list[tuple[bytes, bytes]], bytes], bool]
+#: ``answer_now(scope, respond)``: True once it answered ``scope`` through ``respond``;
+#: see the module doc.
+AnswerNow = Callable[[dict[str, Any], Respond], bool]
 
 
 class _HeadTooLarge(Exception):  # a signal to the protocol, never seen outside
