@@ -19,7 +19,7 @@ from typing import cast
 import orjson
 
 from .._errors import ConfigError, FlextApiError, InvalidRequestError
-from ..client.batch._models import BatchId, BatchRequest, valid_id
+from ..client.batch._models import BatchId, BatchRequest, duplicate_id_error, valid_id
 from ._checkpoint import DoneLines
 
 __all__ = ["InputReader", "count_lines"]
@@ -103,11 +103,7 @@ class InputReader:
         assert self._done_ids is not None
         if item.id not in self._done_ids:
             return item
-        return InvalidRequestError(
-            f"duplicate request id {item.id!r}: an earlier item of this batch has it; "
-            "this one was not sent",
-            details={"request_id": item.id},
-        )
+        return duplicate_id_error(item.id)
 
     def _parse(self, raw: bytes, number: int) -> BatchRequest | FlextApiError:
         try:

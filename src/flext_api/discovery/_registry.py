@@ -391,10 +391,8 @@ class ServiceRegistry:
                 # The stream ended without an error (the store hung up, a proxy closed
                 # the watch): watch again after the backoff below, not as fast as the
                 # store answers.
-            except FlextApiError as exc:
-                self._mark_stale(name, exc)
             except Exception as exc:  # noqa: BLE001 - a backend bug must not end following
-                self._mark_stale(name, FlextApiError.wrap(exc))
+                self._mark_stale(name, FlextApiError.wrap(exc))  # a FlextApiError as it is
             if self.closed:
                 return
             # Background timer, not a call's backoff: real time even while testing.

@@ -14,7 +14,14 @@ from typing import Any, TypeAlias
 
 from ..._errors import ErrorCode, InvalidRequestError
 
-__all__ = ["BatchId", "BatchProgress", "BatchRequest", "BatchResult", "valid_id"]
+__all__ = [
+    "BatchId",
+    "BatchProgress",
+    "BatchRequest",
+    "BatchResult",
+    "duplicate_id_error",
+    "valid_id",
+]
 
 #: What a request id may be: a string or an integer (as it comes out of JSON).
 BatchId: TypeAlias = str | int
@@ -25,6 +32,15 @@ _FIELDS = frozenset({"id", "method", "path", "params", "json", "headers"})
 def valid_id(value: object) -> bool:
     """True for a usable request id: a ``str`` or an ``int`` (``bool`` is not an id)."""
     return isinstance(value, str | int) and not isinstance(value, bool)
+
+
+def duplicate_id_error(request_id: BatchId) -> InvalidRequestError:
+    """The failure of a batch item whose id an earlier item of the same batch has."""
+    return InvalidRequestError(
+        f"duplicate request id {request_id!r}: an earlier item of this batch has it; "
+        "this one was not sent",
+        details={"request_id": request_id},
+    )
 
 
 @dataclass(frozen=True, slots=True)

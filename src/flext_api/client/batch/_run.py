@@ -22,7 +22,14 @@ from ..._errors import CancelledError, ErrorCode, FlextApiError, InvalidRequestE
 from ..._models import HttpResponse, host_of
 from ..._result import FlextResult
 from ._journal import BatchJournal
-from ._models import BatchId, BatchProgress, BatchRequest, BatchResult, valid_id
+from ._models import (
+    BatchId,
+    BatchProgress,
+    BatchRequest,
+    BatchResult,
+    duplicate_id_error,
+    valid_id,
+)
 from ._pause import HostPauses
 
 if TYPE_CHECKING:
@@ -280,14 +287,7 @@ class BatchRun:
                 return None
             if self._seen is not None:
                 if request_id in self._seen:
-                    request, error = (
-                        None,
-                        InvalidRequestError(
-                            f"duplicate request id {request_id!r}: an earlier item of this "
-                            "batch has it; this one was not sent",
-                            details={"request_id": request_id},
-                        ),
-                    )
+                    request, error = None, duplicate_id_error(request_id)
                 else:
                     self._seen.add(request_id)
         host = ""
