@@ -22,10 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMAND = [sys.executable, "-m", "flext_api.cli"]
 
 
-def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str, timeout: float = 120, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*COMMAND, *args],
         cwd=ROOT,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -204,28 +207,12 @@ def test_batch_reads_a_piped_input_once(fault: FaultServer, tmp_path: Path) -> N
     lines = "".join(json.dumps({"id": i, "path": "/status/200"}) + "\n" for i in range(30))
     output = tmp_path / "out.jsonl"
     args = ["batch", "/dev/stdin", "-o", str(output), "--base-url", fault.url]
-    done = subprocess.run(
-        [*COMMAND, *args],
-        cwd=ROOT,
-        input=lines,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _run(*args, stdin=lines)
     assert done.returncode == 0, done.stderr
     assert Counter(_ids(output)) == Counter(range(30))
     assert "batch: 30/? done" in done.stderr
     journal = tmp_path / "run.journal"
-    refused = subprocess.run(
-        [*COMMAND, *args, "--journal", str(journal)],
-        cwd=ROOT,
-        input=lines,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    refused = _run(*args, "--journal", str(journal), stdin=lines)
     assert refused.returncode == 2
     assert "not a regular file" in refused.stderr
     assert not journal.exists()
