@@ -76,6 +76,7 @@ from flext_api._errors import ConfigError, FlextApiError
 
 from ._graphql_mount import GraphQLMount
 from ._problem import public_detail, status_for_error
+from ._ratelimit import TOO_MANY_REQUESTS_DETAIL, RateLimitService
 from ._ws_auth import auth_configured, authenticate_connection
 
 __all__ = ["CostLimitRule", "guarded_schema", "mount_graphql"]
@@ -191,9 +192,6 @@ def _public_message(error: GraphQLError) -> str | None:
     return _UNEXPECTED
 
 
-_TOO_MANY = "Too many requests; retry later."
-
-
 class _RateLimitedRule(ValidationRule):
     """Refuses the operation: its client is over the app's default rate limit."""
 
@@ -201,17 +199,14 @@ class _RateLimitedRule(ValidationRule):
 
     def enter_document(self, node: DocumentNode, *_: Any) -> None:
         extensions = {"code": "RATE_LIMITED", "retryAfter": self.retry_after}
-        self.report_error(GraphQLError(_TOO_MANY, node, extensions=extensions))
+        self.report_error(GraphQLError(TOO_MANY_REQUESTS_DETAIL, node, extensions=extensions))
 
 
-async def _over_limit(limiter: Any, conn: HTTPConnection) -> int | None:
-    """One hit of the app's default rate limit for ``conn``'s client: None when allowed,
-    else the seconds to wait. No limit configured: always None."""
-    limit = getattr(limiter, "default_limit", None)
-    if limit is None:
-        return None
-    decision = await limiter.hit("default", limit, limiter.clients.client_ip(conn.scope))
-    return None if decision.allowed else int(decision.retry_after)
+async def _over_limit(limiter: RateLimitService, conn: HTTPConnection) -> int | None:
+    """One hit of the app's default rate limit (which must be set) for ``conn``'s
+    client: None when allowed, else the seconds to wait."""
+    decision = await limiter.hit_default(conn.scope)
+    return None if decision.allowed else decision.retry_after
 
 
 def _extensions(mount: GraphQLMount, logger: Any, limiter: Any = None) -> list[Any]:
@@ -243,7 +238,8 @@ def _extensions(mount: GraphQLMount, logger: Any, limiter: Any = None) -> list[A
         """Each operation sent over a WebSocket is one hit of the app's default rate
         limit, as it would be as an HTTP request: the request gate sees HTTP requests
         only, so a client refused with 429 over HTTP ran queries without any limit over
-        ``graphql-transport-ws`` / ``graphql-ws``."""
+        ``graphql-transport-ws`` / ``graphql-ws``. Added only when the app has a
+        default limit (otherwise it would run, for nothing, on every operation)."""
 
         async def on_operation(self) -> Any:
             context = self.execution_context.context
@@ -289,13 +285,14 @@ def _extensions(mount: GraphQLMount, logger: Any, limiter: Any = None) -> list[A
             return masked
 
     extensions: list[Any] = [
-        RateLimitWebSocketOperations,
         lambda: MaxTokensLimiter(max_token_count=mount.max_tokens),
         lambda: MaxAliasesLimiter(max_alias_count=mount.max_aliases),
         lambda: QueryDepthLimiter(max_depth=mount.max_depth),
         CostLimit,
         MaskUnexpected,
     ]
+    if getattr(limiter, "default_limit", None) is not None:
+        extensions.insert(0, RateLimitWebSocketOperations)  # first, as it always was
     if not mount.introspection:
         extensions.append(DisableIntrospection)
     return extensions

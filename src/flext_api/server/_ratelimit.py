@@ -41,12 +41,19 @@ from limits.aio.strategies import (
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from flext_api._server_config import ServerRateLimitConfig
 
 from ._client_ip import ClientResolver
 
-__all__ = ["RateLimitDecision", "RateLimitService", "parse_limit", "rate_limit"]
+__all__ = [
+    "TOO_MANY_REQUESTS_DETAIL",
+    "RateLimitDecision",
+    "RateLimitService",
+    "parse_limit",
+    "rate_limit",
+]
 
 _STRATEGIES: dict[str, type[RateLimiter]] = {
     "fixed-window": FixedWindowRateLimiter,
@@ -61,6 +68,10 @@ def parse_limit(text: str) -> RateLimitItem:
         return parse(text)
     except ValueError as exc:
         raise ValueError(f"invalid rate limit {text!r}: use e.g. '5/minute'") from exc
+
+
+TOO_MANY_REQUESTS_DETAIL = "Too many requests; retry later."
+"""The message of a refusal by a rate limit (the 429's detail, GraphQL's error)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +151,16 @@ class RateLimitService:
             window=item.get_expiry(),
         )
 
+    async def hit_default(
+        self, scope: Scope, limit: RateLimitItem | None = None
+    ) -> RateLimitDecision:
+        """One hit of the ``"default"`` bucket for the client of ``scope``: ``limit``, or
+        the app's :attr:`default_limit` (ValueError when neither is set)."""
+        item = limit if limit is not None else self.default_limit
+        if item is None:
+            raise ValueError("no default rate limit to hit")
+        return await self.hit("default", item, self.clients.client_ip(scope))
+
     async def aclose(self) -> None:
         """Close the Redis connection pool, if any."""
         if self._pool is not None:
@@ -166,7 +187,7 @@ def rate_limit(
         headers = decision.header_dict() if service.headers else {}
         if not decision.allowed:
             headers["Retry-After"] = str(decision.retry_after)
-            raise HTTPException(429, "Too many requests; retry later.", headers=headers)
+            raise HTTPException(429, TOO_MANY_REQUESTS_DETAIL, headers=headers)
         # FastAPI copies the headers of this sub-response onto the endpoint's response.
         response.headers.update(headers)
 

@@ -18,7 +18,7 @@ from starlette.types import Message, Scope, Send
 
 from .._asgi import mutable_headers, register_send
 from .._problem import send_problem
-from .._ratelimit import RateLimitService
+from .._ratelimit import TOO_MANY_REQUESTS_DETAIL, RateLimitDecision, RateLimitService
 
 __all__ = ["apply_default_limit", "websocket_within_limit"]
 
@@ -33,14 +33,13 @@ async def apply_default_limit(
     Returns None when the request was refused (the 429 is sent), else the ``send`` to
     answer through (``send`` itself, or a wrapper adding the ``RateLimit-*`` headers).
     """
-    client = service.clients.client_ip(scope)
-    decision = await service.hit("default", limit, client)
-    lines = decision.header_lines() if headers else []
+    decision = await service.hit_default(scope, limit)
     if not decision.allowed:
-        await _too_many(scope, send, decision.retry_after, lines)
+        await _too_many(scope, send, decision, headers=headers)
         return None
-    if not lines:
+    if not headers:
         return send
+    lines = decision.header_lines()
 
     async def send_with_limits(message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -57,29 +56,30 @@ async def websocket_within_limit(
 ) -> bool:
     """Hit ``limit`` for the WebSocket handshake of ``scope``; False when it was refused
     (and answered: 429, or a close before the accept)."""
-    decision = await service.hit("default", limit, service.clients.client_ip(scope))
+    decision = await service.hit_default(scope, limit)
     if decision.allowed:
         return True
     if "websocket.http.response" in (scope.get("extensions") or {}):
-        lines = decision.header_lines() if headers else []
 
         async def denial(message: Message) -> None:  # the extension's names for them
             await send({**message, "type": "websocket." + message["type"]})
 
-        await _too_many(scope, denial, decision.retry_after, lines)
+        await _too_many(scope, denial, decision, headers=headers)
     else:
         await send({"type": "websocket.close", "code": _TRY_AGAIN_LATER})
     return False
 
 
 async def _too_many(
-    scope: Scope, send: Send, retry_after: int, lines: list[tuple[bytes, bytes]]
+    scope: Scope, send: Send, decision: RateLimitDecision, *, headers: bool
 ) -> None:
-    """The 429 problem of the default limit, with ``Retry-After`` and ``lines``."""
+    """The 429 problem of the refusal ``decision``, with ``Retry-After`` (and the
+    ``RateLimit-*`` headers when ``headers``)."""
+    lines = decision.header_lines() if headers else []
     await send_problem(
         scope,
         send,
         429,
-        detail="Too many requests; retry later.",
-        headers=[(b"retry-after", b"%d" % retry_after), *lines],
+        detail=TOO_MANY_REQUESTS_DETAIL,
+        headers=[(b"retry-after", b"%d" % decision.retry_after), *lines],
     )
