@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -407,15 +408,11 @@ def _secret_name(name: object) -> bool:
     )
 
 
-def _secret_location(loc: tuple[int | str, ...]) -> bool:
-    """True when a part of the error's location names a credential (``headers.Cookie``,
-    ``auth.client_secret``...): its input is not shown."""
-    return any(_secret_name(part) for part in loc)
-
-
-def _holds_secret(value: dict[Any, Any]) -> bool:
-    """True when a mapping given as a whole (a headers dict) has a credential key."""
-    return any(_secret_name(key) for key in value)
+def _names_secret(names: Iterable[object]) -> bool:
+    """True when one of ``names`` names a credential: a part of an error's location
+    (``headers.Cookie``, ``auth.client_secret``...: its input is not shown), or a key of
+    a mapping given as a whole (a headers dict)."""
+    return any(_secret_name(name) for name in names)
 
 
 def format_validation_error(exc: ValidationError, *, source: Path | None = None) -> str:
@@ -425,7 +422,7 @@ def format_validation_error(exc: ValidationError, *, source: Path | None = None)
     for err in exc.errors():
         loc = ".".join(str(part) for part in err["loc"]) or "<root>"
         value = err.get("input")
-        if _secret_location(err["loc"]) or (isinstance(value, dict) and _holds_secret(value)):
+        if _names_secret(err["loc"]) or (isinstance(value, dict) and _names_secret(value)):
             value = REDACTED  # a bad token is still a token: the message goes to logs
         if err["type"] == "extra_forbidden":
             lines.append(f"{loc}: unknown setting (value {value!r})")

@@ -88,7 +88,7 @@ class FlextRoute(APIRoute):
                 args = get_args(annotation)
                 kwargs["response_model"] = args[0] if args else None
             endpoint = _unwrapping(endpoint)
-        elif _unannotated(endpoint) or annotation is Any:
+        elif (annotation is None and _unannotated(endpoint)) or annotation is Any:
             # It may return a FlextResult all the same (it was a 500: FastAPI cannot
             # encode one); only such handlers pay the unwrapping frame.
             endpoint = _unwrapping(endpoint)
@@ -96,7 +96,6 @@ class FlextRoute(APIRoute):
 
 
 def _unannotated(endpoint: Callable[..., Any]) -> bool:
-    try:
-        return inspect.signature(endpoint).return_annotation is inspect.Signature.empty
-    except (TypeError, ValueError):  # no signature to read (a builtin): FastAPI decides
-        return False
+    """No return annotation at all (``get_typed_return_annotation`` gives None for that
+    and for ``-> None`` alike). It read the signature already: this cannot fail."""
+    return inspect.signature(endpoint).return_annotation is inspect.Signature.empty

@@ -60,7 +60,7 @@ def encode_event(event: Any) -> bytes:
         fields: Mapping[str, Any] = {"data": event}
     elif isinstance(event, Mapping):
         fields = event
-    elif hasattr(event, "data") and not isinstance(event, bytes | bytearray | memoryview):
+    elif hasattr(event, "data"):
         ident = getattr(event, "id", None)
         fields = {
             "data": event.data,
