@@ -200,6 +200,18 @@ async def test_page_size_in_a_variable_counts_toward_the_cost(
     assert "estimated cost" in body["errors"][0]["message"]
 
 
+@pytest.mark.parametrize("value", ["\u00b2", "\u0663", "-5", "1.5", "12"])
+async def test_a_page_size_variable_that_is_not_an_int_gets_the_type_error(value: str) -> None:
+    """A string for ``Int!`` is refused by GraphQL's own type check. Before, a string of
+    other digits (``"²"``) broke the cost count instead, and its ``int()`` error went to
+    the client."""
+    query = "query($n: Int!) { items(first: $n) { name } }"
+    body = await _graphql(_app(max_cost=100), query, {"n": value})
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["message"].startswith("Variable '$n' has invalid value: Int cannot represent")
+
+
 async def test_small_page_size_in_a_variable_runs() -> None:
     """A variable page size within the budget runs."""
     query = "query($n: Int!) { items(first: $n) { children(first: $n) { name } } }"

@@ -130,15 +130,16 @@ def _factor(literal: object, budget: int) -> int:
         return 1
     if isinstance(literal, float) and literal.is_integer():
         literal = int(literal)  # JSON 1e6 is a float; GraphQL's Int takes a whole one
+    elif isinstance(literal, str):
+        # ASCII digits only: str.isdigit() takes "²", which int() refuses.
+        if not (literal.isascii() and literal.isdigit()):
+            return 1
+        if len(literal) > len(str(budget)):
+            return budget + 1
+        literal = int(literal)
     if isinstance(literal, int):
         return max(1, min(literal, budget + 1))
-    if not isinstance(literal, str) or not literal.lstrip("-").isdigit():
-        return 1
-    if literal.startswith("-"):
-        return 1
-    if len(literal) > len(str(budget)):
-        return budget + 1
-    return max(1, min(int(literal), budget + 1))
+    return 1
 
 
 def _cost(
