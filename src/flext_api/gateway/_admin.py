@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import hmac
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from starlette.types import Receive, Scope, Send
 
 from . import _edge_admin
 from ._app import Gateway
+from ._redact import redact
 from ._reload import Reloader
 
 __all__ = ["AdminApp"]
@@ -63,59 +63,57 @@ class AdminApp:
 
     async def _dispatch(self, scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         method, path = scope["method"], scope["path"]
-        gateway = self.gateway
-        if method == "GET" and path == "/health":
-            return _json(200, self.health())
-        if method == "GET" and path == "/ready":
-            ready = not gateway.draining
-            return _json(200 if ready else 503, {"ready": ready})
-        if method == "GET" and path == "/metrics":
-            return 200, gateway.metrics.render(), [(b"content-type", b"text/plain; version=0.0.4")]
+        allowed = _OPEN.get(path)
+        if allowed is not None:
+            if method != allowed:
+                return _not_allowed(allowed)
+            return self._open(path)
         if not path.startswith("/admin/"):
-            if path in _OPEN:
-                return _not_allowed(_OPEN[path])
             return _json(404, {"error": "not found"})
         if not self._authorized(scope):
             return _json(401, {"error": "admin token required"})
         parts = path[len("/admin/") :].split("/")
-        answer = await self._admin(method, parts)
         allowed = _allowed(parts)
-        if answer[0] == 404 and allowed is not None and method != allowed:
+        if allowed is None:
+            return _json(404, {"error": "not found"})
+        if method != allowed:
             return _not_allowed(allowed)
-        return answer
+        return await self._admin(parts)
 
-    async def _admin(
-        self, method: str, parts: list[str]
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    def _open(self, path: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """The answer of one of the :data:`_OPEN` paths, its method already checked."""
+        if path == "/health":
+            return _json(200, self.health())
+        if path == "/ready":
+            ready = not self.gateway.draining
+            return _json(200 if ready else 503, {"ready": ready})
+        return 200, self.gateway.metrics.render(), [(b"content-type", b"text/plain; version=0.0.4")]
+
+    async def _admin(self, parts: list[str]) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """The answer of an ``/admin/...`` path :func:`_allowed` knows, its method already
+        checked."""
         snapshot = self.gateway.snapshot
-        if method == "GET" and parts == ["routes"]:
+        if parts == ["routes"]:
             return _json(200, redact([r.model_dump(mode="json") for r in snapshot.router.routes]))
-        if method == "GET" and parts == ["clusters"]:
+        if parts == ["clusters"]:
             return _json(200, redact([c.describe() for c in snapshot.clusters.values()]))
-        if method == "GET" and parts == ["config"]:
+        if parts == ["config"]:
             # SecretStr fields dump as "**********", and so do the passwords of URLs
             # (edge.redis_url, rate_limit.storage_uri...): secrets never leave the process.
             return _json(200, redact(snapshot.config.model_dump(mode="json")))
-        if method == "POST" and parts == ["reload"]:
+        if parts == ["reload"]:
             if self.reloader is None:
                 return _json(409, {"error": "the gateway was not started from a file"})
             result = await self.reloader.reload()
             if result.is_failure:
                 return _json(409, {"reloaded": False, "error": result.error})
             return _json(200, {"reloaded": True})
-        if (
-            method == "POST"
-            and len(parts) == 5
-            and parts[0] == "clusters"
-            and parts[2] == "instances"
-            and parts[4] in ("drain", "enable")
-        ):
-            cluster = snapshot.clusters.get(parts[1])
-            found = cluster is not None and await cluster.set_drained(parts[3], parts[4] == "drain")
-            if cluster is None or not found:
-                return _json(404, {"error": "no such cluster or instance"})
-            return _json(200, redact(cluster.describe()))
-        return _json(404, {"error": "not found"})
+        # clusters/{cluster}/instances/{id}/drain|enable: the one other path _allowed knows.
+        cluster = snapshot.clusters.get(parts[1])
+        found = cluster is not None and await cluster.set_drained(parts[3], parts[4] == "drain")
+        if cluster is None or not found:
+            return _json(404, {"error": "no such cluster or instance"})
+        return _json(200, redact(cluster.describe()))
 
     def authorized(self, scope: Scope) -> bool:
         """True when ``scope`` carries the admin bearer token."""
@@ -146,19 +144,16 @@ class AdminApp:
         return {"status": status, "services": services}
 
 
-_REDACTED = "**********"
-# Mappings of names to digests of credentials (an API key's SHA-256 is worth a brute force).
-_HASH_MAPS = frozenset({"api_key_hashes"})
 # The paths open to all and the one method each answers.
 _OPEN = {"/health": "GET", "/ready": "GET", "/metrics": "GET"}
+# The fixed ``/admin/...`` endpoints behind the token and the one method each answers.
+_ADMIN = {"routes": "GET", "clusters": "GET", "config": "GET", "reload": "POST"}
 
 
 def _allowed(parts: list[str]) -> str | None:
     """The one method an ``/admin/...`` path answers (None: not an admin endpoint)."""
-    if parts in (["routes"], ["clusters"], ["config"]):
-        return "GET"
-    if parts == ["reload"]:
-        return "POST"
+    if len(parts) == 1:
+        return _ADMIN.get(parts[0])
     if (
         len(parts) == 5
         and parts[0] == "clusters"
@@ -172,40 +167,6 @@ def _allowed(parts: list[str]) -> str | None:
 def _not_allowed(method: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     status, body, headers = _json(405, {"error": f"method not allowed; use {method}"})
     return status, body, [*headers, (b"allow", method.encode())]
-
-
-def redact(value: Any) -> Any:
-    """``value`` (a JSON-able dump) with every secret a plain string may carry replaced by
-    ``**********``: the password of a URL (``redis://:pw@host``, an instance's
-    ``http://user:pw@host``) and a stored password hash (``pbkdf2_sha256$...``)."""
-    if isinstance(value, dict):
-        return {
-            key: dict.fromkeys(item, _REDACTED)
-            if key in _HASH_MAPS and isinstance(item, dict)
-            else redact(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(item) for item in value]
-    if isinstance(value, str):
-        if value.startswith("pbkdf2_sha256$"):
-            return _REDACTED
-        if "@" in value and "://" in value:
-            return _redact_url(value)
-    return value
-
-
-def _redact_url(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:  # not a URL after all: keep nothing that may hold a secret
-        return _REDACTED
-    if password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:{_REDACTED}@{host}"))
 
 
 def _json(status: int, payload: Any) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,6 +26,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from .._errors import FlextApiError
+from ._redact import redact
 
 if TYPE_CHECKING:
     from ._admin import AdminApp
@@ -36,13 +38,14 @@ _ASSETS = {
     "/dashboard/app.js": ("app.js", b"text/javascript; charset=utf-8"),
     "/dashboard/style.css": ("style.css", b"text/css; charset=utf-8"),
 }
-# The one method each endpoint behind the token answers.
+# The one method each endpoint answers (the pages' GET is the one needing no token).
 _METHODS = {
     **dict.fromkeys(_ASSETS, "GET"),
     "/dashboard/data": "GET",
     "/dashboard/events": "GET",
     "/admin/cache/purge": "POST",
 }
+_Headers = Sequence[tuple[bytes, bytes]]  # extra response headers
 _WINDOW = 120  # seconds of series on the charts
 _DRAIN_CHECK = 0.25  # s between two looks at the gateway's draining flag in a stream
 _SECURITY = [
@@ -59,8 +62,6 @@ def handles(path: str) -> bool:
 
 def snapshot(admin: AdminApp) -> dict[str, Any]:
     """What the dashboard shows, now (passwords in instance URLs redacted)."""
-    from ._admin import redact  # _admin imports this module
-
     gateway = admin.gateway
     edge = gateway.edge
     current = gateway.snapshot
@@ -92,9 +93,18 @@ def snapshot(admin: AdminApp) -> dict[str, Any]:
     }
 
 
-async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": status, "headers": headers + _SECURITY})
+async def _respond(
+    send: Send, status: int, body: bytes, content_type: bytes, extra: _Headers = ()
+) -> None:
+    """One whole response; ``extra`` headers go after the content ones, before
+    :data:`_SECURITY`."""
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", b"%d" % len(body)),
+        *extra,
+        *_SECURITY,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -139,19 +149,27 @@ async def _events(admin: AdminApp, receive: Receive, send: Send, interval: float
 async def serve(admin: AdminApp, scope: Scope, receive: Receive, send: Send) -> None:
     """Answer one request for a path :func:`handles` accepts."""
     path, method = scope["path"], scope["method"]
+    allowed = _METHODS.get(path)
     asset = _ASSETS.get(path)
-    if asset is not None and method == "GET":
+    if asset is not None and method == allowed:  # the page needs no token
         body = resources.files(__package__).joinpath("dashboard", asset[0]).read_bytes()
         await _respond(send, 200, body, asset[1])
         return
     if not admin.authorized(scope):
         await _respond(send, 401, b'{"error": "admin token required"}', b"application/json")
         return
+    if allowed is None:
+        await _respond(send, 404, b'{"error": "not found"}', b"application/json")
+        return
+    if method != allowed:  # a known endpoint, the wrong method
+        allow = [(b"allow", allowed.encode())]
+        await _error(send, 405, f"method not allowed; use {allowed}", allow)
+        return
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-    if path == "/dashboard/data" and method == "GET":
+    if path == "/dashboard/data":
         await _respond(send, 200, orjson.dumps(snapshot(admin)), b"application/json")
         return
-    if path == "/dashboard/events" and method == "GET":
+    if path == "/dashboard/events":
         try:
             interval = float(query.get("interval", ["1"])[0] or 1)
         except ValueError:
@@ -161,18 +179,8 @@ async def serve(admin: AdminApp, scope: Scope, receive: Receive, send: Send) -> 
         interval = min(10.0, max(0.2, interval)) if interval == interval else 1.0
         await _events(admin, receive, send, interval)
         return
-    if path == "/admin/cache/purge" and method == "POST":
-        await _purge(admin, query.get("url"), send)
-        return
-    allowed = _METHODS.get(path)
-    if allowed is not None:  # a known endpoint, the wrong method
-        body = orjson.dumps({"error": f"method not allowed; use {allowed}"})
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-        start = {"type": "http.response.start", "status": 405}
-        await send({**start, "headers": [*headers, (b"allow", allowed.encode()), *_SECURITY]})
-        await send({"type": "http.response.body", "body": body})
-        return
-    await _respond(send, 404, b'{"error": "not found"}', b"application/json")
+    # /admin/cache/purge: the one endpoint left (an asset's GET was answered above).
+    await _purge(admin, query.get("url"), send)
 
 
 async def _purge(admin: AdminApp, urls: list[str] | None, send: Send) -> None:
@@ -209,5 +217,6 @@ async def _purge(admin: AdminApp, urls: list[str] | None, send: Send) -> None:
     await _respond(send, 200, orjson.dumps(payload), b"application/json")
 
 
-async def _error(send: Send, status: int, message: str) -> None:
-    await _respond(send, status, orjson.dumps({"error": message}), b"application/json")
+async def _error(send: Send, status: int, message: str, extra: _Headers = ()) -> None:
+    body = orjson.dumps({"error": message})
+    await _respond(send, status, body, b"application/json", extra)
