@@ -20,7 +20,7 @@ ranges do not), as nginx's body filters do; a HEAD answer of a filtered type dro
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -37,12 +37,18 @@ _WHOLE_BODY = frozenset({b"accept-encoding", b"range", b"if-range"})
 _RESTATED = frozenset({b"content-length", b"accept-ranges", b"etag"})
 
 
-def _restated(headers: list[tuple[bytes, bytes]], length: int | None) -> list[tuple[bytes, bytes]]:
+def _restated(
+    headers: Iterable[tuple[bytes, bytes]], length: int | None
+) -> list[tuple[bytes, bytes]]:
     """``headers`` for a filtered body of ``length`` bytes (None: unknown, a HEAD)."""
-    out = [(n, v) for n, v in headers if n not in _RESTATED]
+    out = []
+    etags = []  # after the kept headers, weakened
     for name, value in headers:
         if name == b"etag":
-            out.append((name, value if value.startswith(b"W/") else b"W/" + value))
+            etags.append((name, value if value.startswith(b"W/") else b"W/" + value))
+        elif name not in _RESTATED:
+            out.append((name, value))
+    out += etags
     if length is not None:
         out.append((b"content-length", str(length).encode()))
     return out
@@ -96,18 +102,21 @@ class CompiledTransform:
     def __init__(self, config: TransformConfig) -> None:
         self.config = config
         self.add = [(k.lower().encode(), v.encode()) for k, v in config.request_headers_add.items()]
-        self.remove = frozenset(k.lower().encode() for k in config.request_headers_remove) | {
-            name for name, _ in self.add
-        }
         self.query_add = dict(config.query_add)
         self.query_remove = frozenset(config.query_remove) | set(config.query_add)
         self.allow = frozenset(config.response_allow) if config.response_allow is not None else None
         self.deny = frozenset(config.response_deny)
+        # The request headers dropped: the route's, those it sets, and (a filtering
+        # route) those that would get it less than the whole, plain body.
+        self.remove = (
+            frozenset(k.lower().encode() for k in config.request_headers_remove)
+            | {name for name, _ in self.add}
+            | (_WHOLE_BODY if self.filters_response else frozenset())
+        )
 
     def request(self, scope: Scope) -> Scope:
         """``scope`` with the header and query rules applied (a new dict)."""
-        remove = self.remove | _WHOLE_BODY if self.filters_response else self.remove
-        headers = [(n, v) for n, v in scope["headers"] if n not in remove] + self.add
+        headers = [(n, v) for n, v in scope["headers"] if n not in self.remove] + self.add
         query: bytes = scope.get("query_string", b"")
         if self.query_add or self.query_remove:
             pairs = [
@@ -155,19 +164,15 @@ class CompiledTransform:
         async def filtered(message: Message) -> None:
             kind = message["type"]
             if kind == "http.response.start":
-                if message["status"] == 304:
-                    # It refreshes a filtered copy: the validators that copy was given.
-                    headers = _restated(list(message.get("headers", [])), None)
-                    await send({**message, "headers": headers})
+                headers = message.get("headers", [])
+                content_type = next((v for n, v in headers if n == b"content-type"), b"")
+                is_json = content_type.split(b";")[0].strip().lower() == b"application/json"
+                if message["status"] == 304 or (is_json and head):
+                    # A 304 refreshes a filtered copy: the validators that copy was given;
+                    # a HEAD has no body to filter, and no length but the filtered one's.
+                    await send({**message, "headers": _restated(headers, None)})
                     return
-                content_type = next(
-                    (v for n, v in message.get("headers", []) if n == b"content-type"), b""
-                )
-                if content_type.split(b";")[0].strip().lower() == b"application/json":
-                    if head:
-                        headers = _restated(list(message.get("headers", [])), None)
-                        await send({**message, "headers": headers})
-                        return
+                if is_json:
                     held["start"] = message
                     return
                 await send(message)
@@ -187,7 +192,7 @@ class CompiledTransform:
             new = self._filter(body)
             start = held["start"]
             if new is not None:
-                start = {**start, "headers": _restated(list(start.get("headers", [])), len(new))}
+                start = {**start, "headers": _restated(start.get("headers", []), len(new))}
                 body = new
             held["start"] = None
             await send(start)
