@@ -44,9 +44,10 @@ from .._config import DEFAULT_MAX_RESPONSE_SIZE, PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
 from ._base import (
+    body_failed,
+    check_declared,
     check_status,
     map_os_error,
-    over_limit,
     too_large,
     transport_error,
     watchdog_error,
@@ -398,10 +399,7 @@ class AiohttpTransport:
                     elif limit is not None and len(body) > limit:
                         raise too_large(request, limit)
                 else:
-                    if limit is not None:
-                        declared = over_limit(resp.content_length, limit)
-                        if declared is not None:
-                            raise too_large(request, limit, declared)
+                    check_declared(request, limit, resp.content_length)
                     body = await _read_all(content, dog, watch, request, limit, decoder)
                 response._content = body
                 resp.release()
@@ -525,14 +523,12 @@ class AiohttpTransport:
                 yield chunk
                 continue
             try:
-                if not chunk:
-                    if rest := decoder.finish():
-                        yield rest
-                    return
-                for piece in decoder.feed(chunk):  # pieces of a bounded size
+                for piece in decoder.step(chunk or None):  # pieces of a bounded size
                     yield piece
             except BodyDecodeError as exc:
                 raise self._translate(exc, request, connecting=False) from exc
+            if not chunk:
+                return
 
     def _translate(
         self, exc: Exception, request: HttpRequest, *, connecting: bool
@@ -544,12 +540,7 @@ class AiohttpTransport:
         if failed_body is not None:
             # The request body's own source raised (a gone client, a failed file): as on
             # H1Transport, UNEXPECTED_ERROR caused by that error, not a connect failure.
-            return transport_error(
-                ErrorCode.UNEXPECTED_ERROR,
-                f"the request body stream failed: {failed_body} on {request.method} {request.host}",
-                request,
-                failed_body,
-            )
+            return body_failed(request, failed_body)
         deadline_passed = request.deadline is not None and self._clock.monotonic() >= (
             request.deadline - 0.001
         )
@@ -653,17 +644,9 @@ async def _read_all(
     while True:
         dog.reading(watch)
         chunk = await content.readany()
-        if decoder is not None:
-            size = decode_into(chunks, size, decoder, chunk, request, limit)
-            if not chunk:
-                break
-            continue
+        size = decode_into(chunks, size, decoder, chunk, request, limit)
         if not chunk:
             break
-        size += len(chunk)
-        if limit is not None and size > limit:
-            raise too_large(request, limit)
-        chunks.append(chunk)
     if len(chunks) == 1:
         return chunks[0]
     return b"".join(chunks)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import socket
 import ssl
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any, Protocol, runtime_checkable
 
 from .._errors import ErrorCode, FlextApiError
@@ -20,8 +21,12 @@ from .._models import HttpRequest, HttpResponse
 
 __all__ = [
     "INVALID_STATUS",
+    "BodyFailed",
     "Transport",
+    "body_failed",
+    "check_declared",
     "check_status",
+    "guarded_body",
     "map_os_error",
     "over_limit",
     "too_large",
@@ -124,6 +129,51 @@ def over_limit(content_length: str | int | None, limit: int) -> int | None:
     if type(content_length) is int and content_length > limit:
         return content_length
     return None
+
+
+def check_declared(
+    request: HttpRequest, limit: int | None, content_length: str | int | None
+) -> None:
+    """RESPONSE_TOO_LARGE when ``content_length`` (the answer's header, or parsed)
+    announces more than ``limit`` bytes; nothing when ``limit`` is None (no cap)."""
+    if limit is not None:
+        declared = over_limit(content_length, limit)
+        if declared is not None:
+            raise too_large(request, limit, declared)
+
+
+class BodyFailed(Exception):
+    """The request body's own source raised ``source`` (kept here as well as in
+    ``__cause__``: httpcore re-raises errors of the body with ``from None``)."""
+
+    def __init__(self, source: BaseException) -> None:
+        super().__init__(f"the request body stream failed: {source}")
+        self.source = source
+
+
+async def guarded_body(source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """``source``, its own errors raised as :class:`BodyFailed` (the body's, not the
+    connection's)."""
+    iterator = aiter(source)
+    while True:
+        try:
+            chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except Exception as exc:
+            raise BodyFailed(exc) from exc
+        yield chunk
+
+
+def body_failed(request: HttpRequest, source: BaseException) -> FlextApiError:
+    """``UNEXPECTED_ERROR`` caused by ``source``, the error the request body's own source
+    raised (a gone client, a failed file): the caller's failure, not the connection's."""
+    return transport_error(
+        ErrorCode.UNEXPECTED_ERROR,
+        f"the request body stream failed: {source} on {request.method} {request.host}",
+        request,
+        source,
+    )
 
 
 def watchdog_error(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._base import too_large
@@ -59,7 +59,8 @@ class BodyDecodeError(Exception):
 
 
 class BodyDecoder:
-    """Decodes one body: :meth:`feed` each chunk as it arrives, then :meth:`finish`.
+    """Decodes one body: :meth:`feed` each chunk as it arrives, then :meth:`finish` (or
+    :meth:`step` each chunk, then None).
 
     gzip, deflate and zstd allow several members (frames) back to back, as aiohttp does;
     bytes after a member that do not start another one are an error.
@@ -106,10 +107,16 @@ class BodyDecoder:
                         if obj.eof:
                             data = obj.unused_data
                             self._obj = None
-        except (zlib.error, ValueError, OSError) as exc:
+        except Exception as exc:  # zlib.error, ValueError, OSError, brotli's and zstd's
             raise BodyDecodeError(f"cannot decode content-encoding {self._coding}: {exc}") from exc
-        except Exception as exc:  # brotli.error and zstd's errors have no common base
-            raise BodyDecodeError(f"cannot decode content-encoding {self._coding}: {exc}") from exc
+
+    def step(self, data: bytes | None) -> Iterable[bytes]:
+        """The decoded pieces of ``data`` (each non-empty, at most :data:`PIECE` bytes),
+        or with None (the end of the body) those of :meth:`finish`."""
+        if data is not None:
+            return self.feed(data)
+        rest = self.finish()
+        return (rest,) if rest else ()
 
     def finish(self) -> bytes:
         """The last decoded bytes; raises :class:`BodyDecodeError` when the compressed
@@ -165,20 +172,28 @@ def body_decoder(content_encoding: str | None) -> BodyDecoder | None:
 def decode_into(
     chunks: list[bytes],
     size: int,
-    decoder: BodyDecoder,
+    decoder: BodyDecoder | None,
     data: bytes,
     request: HttpRequest,
     limit: int | None,
 ) -> int:
     """Append ``data`` decoded to ``chunks`` (``b""``: the end of the body) and return the
-    decoded size so far; RESPONSE_TOO_LARGE as soon as it passes ``limit``."""
-    pieces = decoder.feed(data) if data else iter((decoder.finish(),))
-    for piece in pieces:
+    decoded size so far; RESPONSE_TOO_LARGE as soon as it passes ``limit``.
+
+    With no ``decoder`` the body is kept as it came: ``data`` is counted and appended.
+    """
+    if decoder is None:
+        if data:
+            size += len(data)
+            if limit is not None and size > limit:
+                raise too_large(request, limit)
+            chunks.append(data)
+        return size
+    for piece in decoder.step(data or None):
         size += len(piece)
         if limit is not None and size > limit:
             raise too_large(request, limit)
-        if piece:
-            chunks.append(piece)
+        chunks.append(piece)
     return size
 
 

@@ -46,14 +46,17 @@ from .._config import DEFAULT_MAX_RESPONSE_SIZE, PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
 from ._base import (
+    BodyFailed,
     Transport,
+    body_failed,
+    check_declared,
     check_status,
     map_os_error,
-    over_limit,
     too_large,
     transport_error,
     watchdog_error,
 )
+from ._decoding import decode_into
 from ._slots import PoolSlots
 from ._watchdog import Watch, Watchdog
 
@@ -326,9 +329,7 @@ def _check_length(raw: list[tuple[bytes, bytes]], request: HttpRequest, limit: i
     """RESPONSE_TOO_LARGE when the head's ``Content-Length`` announces more than ``limit``."""
     for name, value in raw:
         if len(name) == 14 and name.lower() == b"content-length":
-            declared = over_limit(value.decode("latin-1"), limit)
-            if declared is not None:
-                raise too_large(request, limit, declared)
+            check_declared(request, limit, value.decode("latin-1"))
             return
 
 
@@ -655,7 +656,8 @@ class H1Transport:
             except StopAsyncIteration:
                 break
             except Exception as exc:
-                raise _BodyFailed(f"the request body stream failed: {exc}") from exc
+                # As guarded_body does; inline, to save an iterator per chunk.
+                raise BodyFailed(exc) from exc
             if upstream_head.done():
                 # Answered (or closed) before the body ended: the rest is moot, and the
                 # head says which.
@@ -681,10 +683,7 @@ class H1Transport:
             chunk = await conn.read()
             if not chunk:
                 return b"".join(chunks)
-            size += len(chunk)
-            if limit is not None and size > limit:
-                raise too_large(request, limit)
-            chunks.append(chunk)
+            size = decode_into(chunks, size, None, chunk, request, limit)  # counts, caps
 
     async def _iter_body(
         self, conn: _Conn, request: HttpRequest, read: float | None
@@ -739,13 +738,11 @@ class H1Transport:
         """Map one OS/parser/asyncio error to the most specific code (the only place)."""
         if isinstance(exc, FlextApiError):
             return exc
+        if isinstance(exc, BodyFailed):
+            # The caller's own error (a gone client, a failed file) is the cause.
+            return body_failed(request, exc.source)
         code: ErrorCode
         detail = str(exc) or type(exc).__name__
-        if isinstance(exc, _BodyFailed):
-            code = ErrorCode.UNEXPECTED_ERROR
-            cause = exc.__cause__  # the caller's own error (a gone client, a failed file)
-            message = f"{detail} on {request.method} {request.host}"
-            return transport_error(code, message, request, cause)
         if isinstance(exc, TimeoutError):
             deadline = request.deadline
             if deadline is not None and self._clock.monotonic() >= deadline - 0.001:
@@ -820,7 +817,3 @@ class _RawHeaders(Headers):
             raise AttributeError(name)
         items = self._items = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in self._raw]
         return items
-
-
-class _BodyFailed(Exception):
-    """The request body's own source raised (its error is the ``__cause__``)."""

@@ -9,7 +9,7 @@ exceptions are translated here to :class:`ErrorCode`s, as aiohttp's are in
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 try:
@@ -23,8 +23,16 @@ from .._clock import Clock, get_clock
 from .._config import DEFAULT_MAX_RESPONSE_SIZE, PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
-from ._base import check_status, map_os_error, over_limit, too_large, transport_error
-from ._decoding import BodyDecodeError, BodyDecoder, body_decoder
+from ._base import (
+    BodyFailed,
+    body_failed,
+    check_declared,
+    check_status,
+    guarded_body,
+    map_os_error,
+    transport_error,
+)
+from ._decoding import BodyDecodeError, BodyDecoder, body_decoder, decode_into
 
 __all__ = ["HttpxTransport"]
 
@@ -88,7 +96,7 @@ class HttpxTransport:
             raise transport_error(
                 ErrorCode.DEADLINE_EXCEEDED, "deadline passed before sending", request, None
             )
-        content: Any = request.content if request.stream is None else _guarded(request.stream)
+        content: Any = request.content if request.stream is None else guarded_body(request.stream)
         start = self._clock.monotonic()
         self._in_use += 1
         done = False
@@ -127,17 +135,12 @@ class HttpxTransport:
         except (httpx2.HTTPError, BodyDecodeError) as exc:
             done = True
             raise self._translate(exc, request) from exc
-        except _BodyFailed as exc:
+        except BodyFailed as exc:
             # The request body's own source raised: httpx2 let it out as it was (not a
             # FlextApiError). UNEXPECTED_ERROR caused by it, as on the other transports.
             done = True
             cause = exc.source
-            raise transport_error(
-                ErrorCode.UNEXPECTED_ERROR,
-                f"{exc} on {request.method} {request.host}",
-                request,
-                cause,
-            ) from cause
+            raise body_failed(request, cause) from cause
         except BaseException:
             done = True
             raise
@@ -158,10 +161,18 @@ class HttpxTransport:
         self, resp: httpx2.Response, request: HttpRequest, decoder: BodyDecoder | None
     ) -> AsyncIterator[bytes]:
         # Decoded, as the buffered body is (the raw bytes of a gzip answer were handed
-        # out here before).
+        # out here before): by ``decoder`` (which checks that a compressed stream is
+        # complete), else by httpx2 (identity, lists of codings).
         try:
-            async for chunk in _decoded(resp, decoder):
-                yield chunk
+            if decoder is None:
+                async for chunk in resp.aiter_bytes():
+                    yield chunk
+                return
+            async for chunk in resp.aiter_raw():
+                for piece in decoder.step(chunk):
+                    yield piece
+            for piece in decoder.step(None):
+                yield piece
         except (httpx2.HTTPError, BodyDecodeError) as exc:
             raise self._translate(exc, request) from exc
 
@@ -230,28 +241,6 @@ class HttpxTransport:
         )
 
 
-class _BodyFailed(Exception):
-    """The request body's own source raised ``source`` (kept here: httpcore re-raises
-    errors of the body with ``from None``, losing the ``__cause__``)."""
-
-    def __init__(self, message: str, source: Exception) -> None:
-        super().__init__(message)
-        self.source = source
-
-
-async def _guarded(source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-    """``source``, its own errors marked as the body's (not the connection's)."""
-    iterator = aiter(source)
-    while True:
-        try:
-            chunk = await anext(iterator)
-        except StopAsyncIteration:
-            return
-        except Exception as exc:
-            raise _BodyFailed(f"the request body stream failed: {exc}", exc) from exc
-        yield chunk
-
-
 def _guess_connect_code(text: str) -> ErrorCode:
     lowered = text.lower()
     if "ssl" in lowered or "certificate" in lowered:
@@ -261,36 +250,20 @@ def _guess_connect_code(text: str) -> ErrorCode:
     return ErrorCode.CONNECT_ERROR
 
 
-async def _decoded(resp: httpx2.Response, decoder: BodyDecoder | None) -> AsyncIterator[bytes]:
-    """The body of a streamed ``resp``, decoded: by ``decoder`` (which checks that a
-    compressed stream is complete), else by httpx2 (identity, lists of codings)."""
-    if decoder is None:
-        async for chunk in resp.aiter_bytes():
-            yield chunk
-        return
-    async for chunk in resp.aiter_raw():
-        for piece in decoder.feed(chunk):
-            yield piece
-    if rest := decoder.finish():
-        yield rest
-
-
 async def _read_capped(
     resp: httpx2.Response, request: HttpRequest, limit: int | None, decoder: BodyDecoder | None
 ) -> bytes:
-    """The decoded body of a streamed ``resp``, or RESPONSE_TOO_LARGE past ``limit``."""
+    """The decoded body of a streamed ``resp``, or RESPONSE_TOO_LARGE past ``limit``:
+    decoded by ``decoder`` (which checks that a compressed stream is complete), else by
+    httpx2 (identity, lists of codings)."""
     try:
-        if limit is not None:
-            declared = over_limit(resp.headers.get("content-length"), limit)
-            if declared is not None:
-                raise too_large(request, limit, declared)
+        check_declared(request, limit, resp.headers.get("content-length"))
         chunks: list[bytes] = []
         size = 0
-        async for chunk in _decoded(resp, decoder):
-            size += len(chunk)
-            if limit is not None and size > limit:
-                raise too_large(request, limit)
-            chunks.append(chunk)
+        # Neither iterator gives an empty chunk (b"" would end the decoded body).
+        async for chunk in resp.aiter_bytes() if decoder is None else resp.aiter_raw():
+            size = decode_into(chunks, size, decoder, chunk, request, limit)
+        decode_into(chunks, size, decoder, b"", request, limit)
         return b"".join(chunks)
     finally:
         await resp.aclose()

@@ -62,7 +62,7 @@ from .._clock import Clock, get_clock
 from .._config import DEFAULT_MAX_RESPONSE_SIZE, PoolConfig, TimeoutConfig
 from .._errors import ConfigError, ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
-from ._base import check_status, map_os_error, over_limit, too_large, transport_error
+from ._base import body_failed, check_declared, check_status, map_os_error, transport_error
 from ._decoding import (
     ACCEPT_ENCODING,
     BodyDecodeError,
@@ -337,23 +337,14 @@ class PyreqwestTransport:
         resp = await streamed.__aenter__()
         try:
             response = self._response(request, resp)
-            declared = over_limit(resp.get_header("content-length"), limit)
-            if declared is not None:
-                raise too_large(request, limit, declared)
+            check_declared(request, limit, resp.get_header("content-length"))
             reader = resp.body_reader
             decoder = body_decoder(response.headers.get("content-encoding"))
             chunks: list[bytes] = []
             size = 0
             while (chunk := await reader.read_chunk()) is not None:
-                if decoder is not None:
-                    size = decode_into(chunks, size, decoder, chunk.to_bytes(), request, limit)
-                    continue
-                size += len(chunk)
-                if size > limit:
-                    raise too_large(request, limit)
-                chunks.append(chunk.to_bytes())
-            if decoder is not None:
-                decode_into(chunks, size, decoder, b"", request, limit)
+                size = decode_into(chunks, size, decoder, chunk.to_bytes(), request, limit)
+            decode_into(chunks, size, decoder, b"", request, limit)
             response._content = b"".join(chunks)
             return response
         finally:
@@ -388,14 +379,12 @@ class PyreqwestTransport:
                 yield chunk.to_bytes()
                 continue
             try:
-                if chunk is None:
-                    if rest := decoder.finish():
-                        yield rest
-                    return
-                for piece in decoder.feed(chunk.to_bytes()):
+                for piece in decoder.step(None if chunk is None else chunk.to_bytes()):
                     yield piece
             except BodyDecodeError as exc:
                 raise self._translate(exc, request, timeout, waited=None, in_body=True) from exc
+            if chunk is None:
+                return
 
     # -- errors -----------------------------------------------------------------------------
     def _translate(
@@ -445,12 +434,7 @@ class PyreqwestTransport:
             code = ErrorCode.UNEXPECTED_ERROR
             if request.stream is not None:
                 # The request body's own source raised (pyreqwest passes it on as it was).
-                return transport_error(
-                    code,
-                    f"the request body stream failed: {exc} on {request.method} {request.host}",
-                    request,
-                    exc,
-                )
+                return body_failed(request, exc)
         detail = "; ".join(_causes(exc)[1:]) or str(exc) or type(exc).__name__
         message = f"{code.value.lower().replace('_', ' ')} on {request.method} {request.host}: "
         return transport_error(code, message + detail, request, exc)
