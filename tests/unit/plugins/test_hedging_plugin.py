@@ -96,6 +96,21 @@ async def test_post_with_idempotency_key_is_hedged() -> None:
     assert len(upstream.requests) == 2
 
 
+async def test_a_post_the_caller_marks_idempotent_is_hedged() -> None:
+    """``extensions["idempotent"]`` (a GraphQL query over POST) makes a POST safe to
+    hedge, as it makes it safe to retry."""
+    clock = FakeClock(start=0.0, auto_advance=False)
+    plugin = HedgingPlugin(0.1, clock=clock)
+    upstream = SlowFirst()
+    request = post()
+    request.extensions["idempotent"] = True
+    task = asyncio.create_task(plugin.handle(request, upstream))
+    await settle()
+    clock.advance(0.1)
+    assert (await task).is_success
+    assert len(upstream.requests) == 2
+
+
 async def test_a_streamed_body_is_not_hedged() -> None:
     """A one-shot body cannot be sent twice, so it is never hedged."""
 

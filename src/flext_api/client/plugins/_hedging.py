@@ -1,11 +1,13 @@
 """HedgingPlugin: a second attempt for a slow idempotent request; the first success wins.
 
 Opt-in (not in the default pipeline). Only requests that are safe to send twice are
-hedged: an idempotent method (GET HEAD PUT DELETE OPTIONS TRACE) or a non-blank
-``Idempotency-Key`` header, and a replayable body. Each hedged attempt gets its own
-copy of the request; the losers are cancelled and any response they produced anyway
-is closed. Put it inside the retry stage and outside the breaker, so each hedged
-attempt is one call the host's breaker sees. See :func:`flext_api.resilience.hedge`.
+hedged: an idempotent method (GET HEAD PUT DELETE OPTIONS TRACE), a non-blank
+``Idempotency-Key`` header or ``request.extensions["idempotent"]`` set (the caller
+vouches for it, as for retries: a GraphQL query sent with POST), and a replayable
+body. Each hedged attempt gets its own copy of the request; the losers are cancelled
+and any response they produced anyway is closed. Put it inside the retry stage and
+outside the breaker, so each hedged attempt is one call the host's breaker sees. See
+:func:`flext_api.resilience.hedge`.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class HedgingPlugin(FlextApiPlugin):
             return False
         if request.method.upper() in self.methods:
             return True
-        return has_idempotency_key(request)
+        return has_idempotency_key(request) or bool(request.extensions.get("idempotent"))
 
     async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
         """Hedge a safe request; pass anything else straight through."""
