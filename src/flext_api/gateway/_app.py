@@ -200,7 +200,7 @@ class Gateway:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def answer_now(self, scope: Scope, respond: Respond) -> bool:
+    def answer_now(self, scope: Scope, respond: Respond) -> bool | Awaitable[bool]:
         """Answer ``scope`` without an ASGI call when it is a fresh cache hit; True if so.
 
         The gateway's httptools protocol offers each request that keeps its connection
@@ -210,10 +210,16 @@ class Gateway:
         :meth:`Edge.hit_now`), the answer
         :meth:`__call__` would give is handed to ``respond`` (status, header lines,
         body), which sends it and returns True, or returns False when it cannot; the
-        request is then counted, logged and recorded as :meth:`__call__` does. Anything
-        else - a refusal to make, another route, a client directive, a stale entry,
-        Redis - returns False and the request goes through :meth:`__call__`, which
-        takes the reading of the head (:meth:`_front`) from here.
+        request is then counted, logged and recorded as :meth:`__call__` does. When the
+        route's edge auth and rate limits guard its cache (no concurrency limit,
+        transform or aggregate) and the cache holds such a response, the answer comes
+        later: an awaitable is returned that runs the auth and the limits as the chain
+        does (a Redis limit is awaited) and answers the same way (see
+        :meth:`Edge.hit_later`), or comes to False with what it decided left for
+        :meth:`__call__`. Anything else - a refusal to make, another route, a client
+        directive, a stale entry, the Redis store - returns False and the request goes
+        through :meth:`__call__`, which takes the reading of the head (:meth:`_front`)
+        from here.
         """
         snapshot = self._snapshot
         raw = scope.get("raw_path")
@@ -228,7 +234,7 @@ class Gateway:
         started = time.perf_counter()
         front = self._front(snapshot, scope)
         route, request_id, refused, subject, body = front
-        hit = None
+        hit = later = None
         if (
             route is not None
             and refused is None
@@ -238,13 +244,45 @@ class Gateway:
             and not route.rate_limited
         ):
             hit = self.edge.hit_now(snapshot, route, scope, request_id)
+            if hit is None:
+                later = self.edge.hit_later(snapshot, route, scope, request_id, respond)
+        if later is not None:
+            assert route is not None
+            return self._answer_later(later, snapshot, front, route, scope, started)
         if route is None or hit is None or not respond(*hit):
             scope[_FRONT] = (snapshot, front)  # __call__ takes it from there
             return False
-        status = hit[0]
+        self._answered(scope, route, request_id, hit[0], started)
+        return True
+
+    async def _answer_later(
+        self,
+        answer: Awaitable[int],
+        snapshot: Snapshot,
+        front: tuple[CompiledRoute | None, bytes, Reason | None, bool, bool],
+        route: CompiledRoute,
+        scope: Scope,
+        started: float,
+    ) -> bool:
+        """Await an answer of :meth:`Edge.hit_later`, an in-flight request meanwhile."""
+        self.in_flight += 1
+        self._idle.clear()
+        try:
+            status = await answer
+        finally:
+            self._leave()
+        if not status:
+            scope[_FRONT] = (snapshot, front)  # __call__ goes on from what was decided
+            return False
+        self._answered(scope, route, front[1], status, started)
+        return True
+
+    def _answered(
+        self, scope: Scope, route: CompiledRoute, request_id: bytes, status: int, started: float
+    ) -> None:
+        """Count and log a request answered without the ASGI call, as :meth:`_http` does."""
         self.edge.count_hit(route.config.name, status, time.perf_counter() - started)
         self._log(scope, request_id, route, status, None, started, None)
-        return True
 
     def request_id(self, scope: Scope) -> bytes:
         """The client's ``X-Request-ID`` when it is sane, else a fresh one.

@@ -263,11 +263,22 @@ class SharedCache:
         age = hot.age(self.clock.time())
         return (hot, age) if age < hot.lifetime and not hot.no_cache else None
 
-    def fresh_hit(self, scope: Scope, route: str) -> tuple[Prepared, float] | None:
-        """:meth:`_fresh` for a ``GET`` of ``route`` (no await: the memo is in process)."""
+    def fresh_hit(self, scope: Scope, route: str) -> tuple[str, Prepared, float] | None:
+        """:meth:`_fresh` for a ``GET`` of ``route`` (no await: the memo is in process),
+        with the entry's store key."""
         if self.hot is None:
             return None
-        return self._fresh(scope, self.key_of(self.url_of(scope), route))
+        key = self.key_of(self.url_of(scope), route)
+        fresh = self._fresh(scope, key)
+        return None if fresh is None else (key, *fresh)
+
+    def still_fresh(self, key: str, hot: Prepared) -> float | None:
+        """The age of ``hot`` when the memo still holds it for ``key`` and it is still
+        fresh (a hit of :meth:`fresh_hit` met again after an await); None otherwise."""
+        if self.hot is None or self.hot.get(key) is not hot:
+            return None
+        age = hot.age(self.clock.time())
+        return age if age < hot.lifetime else None
 
     @staticmethod
     def hit_headers(

@@ -19,6 +19,7 @@ empties the cache. Prometheus series are labelled by route name and outcome only
 from __future__ import annotations
 
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,10 +28,12 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .._clock import Clock
 from ..server._client_ip import ClientResolver
+from ..server._protocol import Respond
 from ..server._ratelimit import RateLimitDecision
 from ._aggregate import aggregate
 from ._auth import Denied, EdgeAuth, Identity
 from ._cache import SharedCache
+from ._cache_hot import Prepared
 from ._config import GatewayConfig, RouteConfig
 from ._edge_checks import route_auth
 from ._edge_config import RouteAuth, RoutePolicies
@@ -44,7 +47,12 @@ if TYPE_CHECKING:
     from ._app import Snapshot
     from ._proxy import CompiledRoute, Exchange, ExchangeResult
 
-__all__ = ["Edge", "EdgeMetrics"]
+__all__ = ["ADMITTED", "Edge", "EdgeMetrics"]
+
+#: The scope key under which :meth:`Edge.hit_later`'s coroutine leaves what it decided
+#: (config, identity or refusal, rate-limit decisions) for the chain when it does not
+#: answer itself.
+ADMITTED = "flext.gateway.admitted"
 
 _COUNTERS_MAX = 1024
 
@@ -96,6 +104,9 @@ class _RoutePolicy:
     #: No policy and the cache in front of the exchange: a fresh hit is answered by
     #: :meth:`Edge.hit_now` as the chain would answer it.
     cache_only: bool
+    #: Auth and/or rate limits, then the cache in front of the exchange (no concurrency
+    #: limit, transform or aggregate): a fresh hit is answered by :meth:`Edge.hit_later`.
+    cache_gated: bool
 
 
 def _policy(route: RouteConfig, defaults: RoutePolicies) -> _RoutePolicy:
@@ -105,6 +116,7 @@ def _policy(route: RouteConfig, defaults: RoutePolicies) -> _RoutePolicy:
     required = auth if auth is not None and auth.required else None
     concurrency = route.concurrency if route.concurrency is not None else defaults.concurrency
     bare = required is None and not rules and concurrency is None and transform is None
+    gated = concurrency is None and transform is None and not bare
     return _RoutePolicy(
         auth=required,
         limits=tuple(CompiledLimit.build(route.name, i, r) for i, r in enumerate(rules or ())),
@@ -112,6 +124,7 @@ def _policy(route: RouteConfig, defaults: RoutePolicies) -> _RoutePolicy:
         transform=CompiledTransform(transform) if transform is not None else None,
         plain=bare and not route.cache and route.aggregate is None,
         cache_only=bare and route.cache and route.aggregate is None,
+        cache_gated=gated and route.cache and route.aggregate is None,
     )
 
 
@@ -204,8 +217,74 @@ class Edge:
         fresh = cache.fresh_hit(scope, route.config.name)
         if fresh is None:
             return None
-        hot, age = fresh
+        _, hot, age = fresh
         return hot.stored.status, cache.hit_headers(hot, age, request_id), hot.stored.body
+
+    def hit_later(
+        self,
+        snapshot: Snapshot,
+        route: CompiledRoute,
+        scope: Scope,
+        request_id: bytes,
+        respond: Respond,
+    ) -> Coroutine[Any, Any, int] | None:
+        """For a ``GET`` without a body on a route whose auth and rate limits guard the
+        cache (``cache_gated``), when the cache holds a fresh response for it in process:
+        the chain's steps up to the cache as a coroutine that answers through ``respond``
+        (:meth:`_gated_hit`); None otherwise."""
+        compiled = self.compiled(snapshot.config)
+        policy = compiled.policies[route.config.name]
+        cache = compiled.cache
+        if cache is None or not policy.cache_gated:
+            return None
+        fresh = cache.fresh_hit(scope, route.config.name)
+        if fresh is None:
+            return None
+        return self._gated_hit(
+            compiled, policy, route.config.name, scope, request_id, respond, *fresh[:2]
+        )
+
+    async def _gated_hit(
+        self,
+        compiled: _Compiled,
+        policy: _RoutePolicy,
+        name: str,
+        scope: Scope,
+        request_id: bytes,
+        respond: Respond,
+        key: str,
+        hot: Prepared,
+    ) -> int:
+        """Auth and limits as :meth:`_chain` runs them, then the hit on ``hot`` (the
+        cache's fresh entry under ``key``): its status once answered. Anything else - a
+        refusal, an entry no longer fresh or no longer the cache's, an answer that could
+        not be sent - returns 0 with what was decided in ``scope`` (:data:`ADMITTED`):
+        the chain then goes on from there, and nothing is counted twice."""
+        strip = compiled.strip
+        headers = [(n, v) for n, v in scope["headers"] if n not in strip]
+        guarded = {**scope, "headers": headers}
+        identity: Identity | None = None
+        if policy.auth is not None:
+            found = await compiled.auth.authenticate(guarded, policy.auth)
+            if isinstance(found, Denied):
+                scope[ADMITTED] = (compiled.config, found, None)
+                return 0
+            identity = found
+            guarded["headers"] = headers + compiled.auth.identity_headers(found)
+        decisions = await self._decide(compiled, policy, guarded, identity)
+        cache = compiled.cache
+        assert cache is not None  # cache_gated says so
+        age = None if _refusal(decisions) else cache.still_fresh(key, hot)
+        if age is not None:
+            lines = cache.hit_headers(hot, age, request_id)
+            tightest = _tightest(decisions)
+            if tightest is not None:
+                lines += tightest.header_lines()
+            if respond(hot.stored.status, lines, hot.stored.body):
+                self._count_limits(name, policy, decisions)
+                return hot.stored.status
+        scope[ADMITTED] = (compiled.config, identity, decisions)
+        return 0
 
     def count_hit(self, route: str, status: int, seconds: float) -> None:
         """Count an answer of :meth:`hit_now` as :meth:`run` counts a cache hit."""
@@ -274,12 +353,19 @@ class Edge:
         policy = compiled.policies[name]
         request_id = exchange.request_id
         result = exchange.result
+        # What hit_later's coroutine decided already, under this same config.
+        admitted = scope.pop(ADMITTED, None)
+        if admitted is not None and admitted[0] is not snapshot.config:
+            admitted = None  # a reload came in between: decided again under the new one
         strip = compiled.strip
         headers = [(n, v) for n, v in scope["headers"] if n not in strip]
         scope = {**scope, "headers": headers, "flext.request_id": request_id.decode("latin-1")}
         identity: Identity | None = None
         if policy.auth is not None:
-            found = await compiled.auth.authenticate(scope, policy.auth)
+            if admitted is not None and admitted[1] is not None:
+                found = admitted[1]
+            else:
+                found = await compiled.auth.authenticate(scope, policy.auth)
             if isinstance(found, Denied):
                 self.metrics.auth_rejections.labels(name, str(found.status)).inc()
                 self._count_rejection(name)
@@ -289,8 +375,9 @@ class Edge:
                 return
             identity = found
             scope["headers"] = headers + compiled.auth.identity_headers(identity)
+        decided = admitted[2] if admitted is not None else None
         decision = await self._limits(
-            compiled, policy, name, scope, identity, send, request_id, result
+            compiled, policy, name, scope, identity, send, request_id, result, decided
         )
         if decision is False:
             return
@@ -318,31 +405,53 @@ class Edge:
         send: Send,
         request_id: bytes,
         result: ExchangeResult,
+        decided: list[RateLimitDecision | StoreDown] | None = None,
     ) -> RateLimitDecision | Literal[False] | None:
-        """The tightest decision to report, None without limits, False once refused."""
-        tightest: RateLimitDecision | None = None
+        """The tightest decision to report, None without limits, False once refused.
+
+        ``decided``: the decisions :meth:`_gated_hit` took already (not counted yet).
+        """
+        decisions = decided
+        if decisions is None:
+            decisions = await self._decide(compiled, policy, scope, identity)
+        self._count_limits(name, policy, decisions)
+        last = _refusal(decisions)
+        if isinstance(last, StoreDown):
+            reason = Reason.RATE_LIMIT_UNAVAILABLE
+            await _problem(scope, send, reason, request_id, [(b"retry-after", b"1")], result)
+            return False
+        if last is not None:
+            extra = [*last.header_lines(), (b"retry-after", b"%d" % last.retry_after)]
+            await _problem(scope, send, Reason.RATE_LIMITED, request_id, extra, result)
+            return False
+        return _tightest(decisions)
+
+    @staticmethod
+    async def _decide(
+        compiled: _Compiled, policy: _RoutePolicy, scope: Scope, identity: Identity | None
+    ) -> list[RateLimitDecision | StoreDown]:
+        """Count the request against the route's limits in order, up to the first that
+        refuses it (a refusal, or Redis unreachable under ``closed``)."""
+        decisions: list[RateLimitDecision | StoreDown] = []
         for limit in policy.limits:
             key = limit.key(scope, identity, compiled.clients)
             decision = await compiled.limiter.hit(limit, key)
+            decisions.append(decision)
+            if _refuses(decision):
+                break
+        return decisions
+
+    def _count_limits(
+        self, name: str, policy: _RoutePolicy, decisions: list[RateLimitDecision | StoreDown]
+    ) -> None:
+        """The metrics of ``decisions``: store errors by fail mode, and a refusal."""
+        for limit, decision in zip(policy.limits, decisions, strict=False):
             if isinstance(decision, StoreDown):
                 mode = "closed" if decision.closed else "open"
                 self.metrics.store_errors.labels(name, mode).inc()
-                if decision.closed:
-                    reason = Reason.RATE_LIMIT_UNAVAILABLE
-                    await _problem(
-                        scope, send, reason, request_id, [(b"retry-after", b"1")], result
-                    )
-                    return False
-                continue
-            if not decision.allowed:
+            elif not decision.allowed:
                 self.metrics.ratelimit_rejections.labels(name, limit.bucket).inc()
                 self._count_rejection(name)
-                extra = [*decision.header_lines(), (b"retry-after", b"%d" % decision.retry_after)]
-                await _problem(scope, send, Reason.RATE_LIMITED, request_id, extra, result)
-                return False
-            if tightest is None or decision.remaining < tightest.remaining:
-                tightest = decision
-        return tightest
 
     async def _handle(
         self,
@@ -426,24 +535,17 @@ class Edge:
             else:
                 identity = found
                 scope["headers"] = headers + compiled.auth.identity_headers(found)
-        for limit in policy.limits if refused is None else ():
-            decision = await compiled.limiter.hit(
-                limit, limit.key(scope, identity, compiled.clients)
-            )
-            if isinstance(decision, StoreDown):
-                mode = "closed" if decision.closed else "open"
-                self.metrics.store_errors.labels(name, mode).inc()
-                if decision.closed:
-                    refused = (Reason.RATE_LIMIT_UNAVAILABLE, [(b"retry-after", b"1")], None)
-                    break
-            elif not decision.allowed:
-                self.metrics.ratelimit_rejections.labels(name, limit.bucket).inc()
-                extra = [(b"retry-after", b"%d" % decision.retry_after)]
-                refused = (Reason.RATE_LIMITED, extra, None)
-                break
+        decisions = await self._decide(compiled, policy, scope, identity) if refused is None else []
+        self._count_limits(name, policy, decisions)  # a 429 is counted as a rejection there
+        last = _refusal(decisions)
+        if isinstance(last, StoreDown):
+            refused = (Reason.RATE_LIMIT_UNAVAILABLE, [(b"retry-after", b"1")], None)
+        elif last is not None:
+            refused = (Reason.RATE_LIMITED, [(b"retry-after", b"%d" % last.retry_after)], None)
         if refused is None:
             return scope
-        self._count_rejection(name)
+        if not isinstance(last, RateLimitDecision):
+            self._count_rejection(name)
         message = await receive()
         if message["type"] == "websocket.connect":
             if "websocket.http.response" in scope.get("extensions", {}):
@@ -477,6 +579,28 @@ class Edge:
         for part in parts:
             if part is not None:
                 await part.aclose()
+
+
+def _refuses(decision: RateLimitDecision | StoreDown) -> bool:
+    return decision.closed if isinstance(decision, StoreDown) else not decision.allowed
+
+
+def _refusal(
+    decisions: list[RateLimitDecision | StoreDown],
+) -> RateLimitDecision | StoreDown | None:
+    """The decision that refused the request (the last one taken), None if none did."""
+    return decisions[-1] if decisions and _refuses(decisions[-1]) else None
+
+
+def _tightest(decisions: list[RateLimitDecision | StoreDown]) -> RateLimitDecision | None:
+    """The passing decision with the fewest requests left (the first of equals)."""
+    tightest: RateLimitDecision | None = None
+    for decision in decisions:
+        if isinstance(decision, RateLimitDecision) and (
+            tightest is None or decision.remaining < tightest.remaining
+        ):
+            tightest = decision
+    return tightest
 
 
 # An auth refusal's reason by its status (a Denied is a 401, a 403 or a 503).

@@ -21,14 +21,19 @@ is joined in one call. A head outside the plain case (upper-case names, a
 not a list of byte pairs) goes through uvicorn's own code, which keeps its answers and
 errors.
 
-On httptools, an app may also answer a request at once, without an ASGI call
-(``answer_now``: the gateway's fresh cache hits). Each request whose head is complete,
-in origin form, on a connection that stays open, whose answer would go out at once (no
-response before it still being written, the transport not paused), is offered to it
-before the app's task would start; ``answer_now`` decides which it answers (the
-gateway: bodiless ``GET`` requests). An answer it gives is written in one ``send()`` and the
-request is done, the connection's keep-alive and pipelining as after any answer.
-Otherwise, or if it raises before answering, the app is called as usual.
+On httptools, an app may also answer a request without an ASGI call (``answer_now``:
+the gateway's fresh cache hits). Each request whose head is complete, in origin form, on
+a connection that stays open, whose answer would go out at once (no response before it
+still being written, the transport not paused), is offered to it before the app's task
+would start; ``answer_now`` decides which it answers (the gateway: bodiless ``GET``
+requests). It answers at once (returns True), declines (False: the app is called as
+usual), or answers later: it returns an awaitable, run in a task of its own in place of
+the app's, that answers through the same ``respond`` and comes to True, or to False to
+have the app called after all (``respond`` returns False once the client is gone or not
+reading, so the app's own flow control decides). Requests pipelined behind a later
+answer wait for it, as behind a running app. An answer is written in one ``send()`` and
+the request is done, the connection's keep-alive and pipelining as after any answer.
+If ``answer_now`` or its awaitable raises before answering, the app is called.
 
 Two parsers: httptools (llhttp, compiled; the default when the ``httptools`` package is
 installed, several times faster per request) and h11 (pure Python; always available).
@@ -38,7 +43,8 @@ Both refuse every request-smuggling case in ``tests/integration/gateway/test_smu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextvars
+from collections.abc import Awaitable, Callable
 from types import FunctionType
 from typing import Any
 
@@ -58,9 +64,9 @@ __all__ = [
 
 #: ``respond(status, header_lines, body)``: sends a whole answer; True when sent.
 Respond = Callable[[int, list[tuple[bytes, bytes]], bytes], bool]
-#: ``answer_now(scope, respond)``: True once it answered ``scope`` through ``respond``;
-#: see the module doc.
-AnswerNow = Callable[[dict[str, Any], Respond], bool]
+#: ``answer_now(scope, respond)``: True once it answered ``scope`` through ``respond``,
+#: False to decline, or an awaitable of either (an answer given later); see the module doc.
+AnswerNow = Callable[[dict[str, Any], Respond], "bool | Awaitable[bool]"]
 
 
 class _HeadTooLarge(Exception):  # a signal to the protocol, never seen outside
@@ -364,6 +370,7 @@ def _httptools_protocol() -> tuple[type[Any], type[Any]]:
         answer_now: AnswerNow
         _starting = False  # inside on_headers_complete: the app's start is held
         _to_start: tuple[Any, Any] | None = None
+        _answering: Any = None  # the cycle offered to answer_now last (at most one waits)
 
         def _start_asgi_task(self, cycle: Any, app: Any) -> None:
             if self._starting:  # from on_headers_complete, which starts it (or answers)
@@ -389,8 +396,14 @@ def _httptools_protocol() -> tuple[type[Any], type[Any]]:
                 and not self.flow.write_paused
                 and self.url[:1] == b"/"  # not an absolute form: the app resolves those
             ):
+                self._answering = cycle
                 try:
-                    if self.answer_now(cycle.scope, self._respond_now):
+                    answered = self.answer_now(cycle.scope, self._respond_now)
+                    if answered is True:
+                        return
+                    if answered is not False:  # an answer that comes later
+                        self._unset_keepalive_if_required()  # see below
+                        self._start_task(self._answer_later(cycle, app, answered))
                         return
                 except Exception as exc:  # the app answers instead, if it still can
                     self.logger.error("Exception in answer_now", exc_info=exc)
@@ -403,23 +416,56 @@ def _httptools_protocol() -> tuple[type[Any], type[Any]]:
                 self._unset_keepalive_if_required()
             HttpToolsProtocol._start_asgi_task(self, cycle, app)
 
+        def _start_task(self, coro: Any) -> None:
+            """Run ``coro`` as uvicorn runs an app's task (tracked for shutdown)."""
+            if getattr(self.config, "reset_contextvars", False):
+                task = self.loop.create_task(coro, context=contextvars.Context())
+            else:
+                task = self.loop.create_task(coro)
+            task.add_done_callback(self.tasks.discard)
+            self.tasks.add(task)
+
+        async def _answer_later(self, cycle: Any, app: Any, answer: Awaitable[bool]) -> None:
+            """Wait for a later answer; call the app when it declines (or raises)."""
+            try:
+                if await answer:
+                    return
+            except Exception as exc:
+                self.logger.error("Exception in answer_now", exc_info=exc)
+                if cycle.response_started:
+                    return
+            await cycle.run_asgi(app)
+
         def _respond_now(
             self, status: int, headers: list[tuple[bytes, bytes]], body: bytes
         ) -> bool:
-            """Send a whole answer to the current request at once; False if it cannot be."""
-            cycle: Any = self.cycle
+            """Send a whole answer to the request offered to ``answer_now``; False if it
+            cannot be (the client is gone or not reading, or the head is not plain)."""
+            cycle: Any = self._answering
+            if (
+                cycle is None
+                or cycle.response_started
+                or cycle.disconnected
+                or self.flow.write_paused
+                or self.transport.is_closing()
+            ):
+                return False
+            keep_alive = cycle.keep_alive  # a later answer may meet a shutdown
             built = plain_head(
                 STATUS_LINE[status],
                 cycle.default_headers + headers,
-                keep_alive=True,
+                keep_alive=keep_alive,
                 may_chunk=status not in (204, 304),
             )
             if built is None or built[1] != len(body):
                 return False  # uvicorn's own code decides (and words any error)
             cycle.response_started = cycle.response_complete = True
             cycle.waiting_for_100_continue = False
+            self._answering = None
             self.transport.write(built[0] + body)
             cycle.message_event.set()
+            if not keep_alive:
+                self.transport.close()
             cycle.on_response()
             return True
 

@@ -180,3 +180,94 @@ async def test_a_failure_after_the_answer_does_not_answer_twice(
         server.protocol.data_received(_get("/now"))
         await server.settle()
     assert (bytes(server.transport.data), server.app_calls) == (_OK, [])
+
+
+class _Later:
+    """An ``answer_now`` that answers ``/later`` once ``gate`` is set (or declines, or
+    raises, as ``outcome`` says); every other path is left to the app."""
+
+    def __init__(self, outcome: str = "answer") -> None:
+        self.gate = asyncio.Event()
+        self.outcome = outcome
+        self.sent: list[bool] = []
+
+    def __call__(self, scope: Any, respond: Any) -> Any:
+        if scope["path"] != "/later":
+            return False
+        return self._answer(respond)
+
+    async def _answer(self, respond: Any) -> bool:
+        await self.gate.wait()
+        if self.outcome == "raise":
+            raise KeyError("boom")
+        if self.outcome == "decline":
+            return False
+        sent = bool(respond(200, [(b"content-length", b"5"), (b"x-by", b"later")], b"later"))
+        self.sent.append(sent)
+        return sent
+
+
+_LATER = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-by: later\r\n\r\nlater"
+
+
+async def test_a_later_answer_holds_the_requests_pipelined_behind_it() -> None:
+    """An answer given after an await is written whole; the request pipelined behind it
+    is answered after it, by the app, in order."""
+    later = _Later()
+    server = _Server(answer=later)
+    server.protocol.data_received(_get("/later") + _get("/next"))
+    await asyncio.sleep(0.02)
+    assert (bytes(server.transport.data), server.app_calls) == (b"", [])
+    later.gate.set()
+    await server.settle()
+    assert server.app_calls == ["/next"]
+    assert bytes(server.transport.data) == _LATER + (
+        b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\napp:/next"
+    )
+    assert not server.transport.closed
+
+
+@pytest.mark.parametrize("outcome", ["decline", "raise"])
+async def test_a_later_answer_that_declines_or_fails_leaves_the_request_to_the_app(
+    outcome: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Declined (or raising) after its await: the app answers the request."""
+    later = _Later(outcome)
+    server = _Server(answer=later)
+    with caplog.at_level(logging.ERROR):
+        server.protocol.data_received(_get("/later"))
+        later.gate.set()
+        await server.settle()
+    assert server.app_calls == ["/later"]
+    assert bytes(server.transport.data).endswith(b"app:/later")
+    logged = any("answer_now" in r.getMessage() for r in caplog.records)
+    assert logged == (outcome == "raise")
+
+
+async def test_a_later_answer_to_a_client_that_left_is_not_written() -> None:
+    """The client went away while the answer was awaited: ``respond`` says it cannot
+    send, and nothing is written."""
+    later = _Later()
+    server = _Server(answer=later)
+    server.protocol.data_received(_get("/later"))
+    server.protocol.connection_lost(None)
+    later.gate.set()
+    await server.settle()
+    assert later.sent == [False]
+    assert bytes(server.transport.data) == b""
+
+
+async def test_a_later_answer_met_by_a_shutdown_closes_the_connection() -> None:
+    """A graceful shutdown while the answer is awaited: the answer says
+    ``connection: close`` and the connection is closed after it."""
+    later = _Later()
+    server = _Server(answer=later)
+    server.protocol.data_received(_get("/later"))
+    server.protocol.shutdown()
+    assert not server.transport.closed  # the request in flight is answered first
+    later.gate.set()
+    await server.settle()
+    assert bytes(server.transport.data) == _LATER.replace(
+        b"x-by: later\r\n", b"x-by: later\r\nconnection: close\r\n"
+    )
+    assert server.transport.closed
