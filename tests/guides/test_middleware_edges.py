@@ -190,6 +190,20 @@ def test_minute_counter_drops_idle_keys() -> None:
     assert len(counter) == 1
 
 
+def test_minute_counter_drops_only_the_keys_idle_for_a_minute() -> None:
+    """A key hit within the minute stays, with its count, behind the idle ones dropped."""
+    now = [0.0]
+    counter = MinuteCounter(clock=lambda: now[0])
+    counter.get_count("a", "GET /")
+    counter.get_count("b", "GET /")
+    now[0] = 30.0
+    counter.get_count("a", "GET /")  # a is now the most recently hit
+    now[0] = 65.0
+    assert counter.get_count("c", "GET /") == 1
+    assert len(counter) == 2  # b (idle since 0) went; a (hit at 30) stays
+    assert counter.get_count("a", "GET /") == 2
+
+
 def test_minute_counter_caps_its_keys_and_keeps_the_busy_one() -> None:
     """Past max_keys, the least recently used key goes; a busy client keeps its count."""
     counter = MinuteCounter(clock=lambda: 0.0, max_keys=10)
