@@ -177,3 +177,37 @@ async def test_redis_down_follows_the_fail_mode_on_the_fast_path(
     [answer] = await _exchange(gw, _get(token), 1)
     assert answer.startswith(b"HTTP/1.1 " + status), answer
     assert await _settled(gw, "gateway_ratelimit_store_errors_total", mode=mode) == 1.0
+
+
+async def test_a_reload_between_the_decision_and_the_chain_decides_again(
+    origin: EdgeOrigin, redis_server: RedisServer, run_gateway: Run
+) -> None:
+    """What the fast path decided under one config is not applied under the next: a
+    reload while Redis answered, then the chain (the entry found stale) counts the
+    request against the new config's limit. The slot the first decision took stays
+    taken (the counters are shared): in this race a request counts twice."""
+    from flext_api.gateway import GatewayConfig
+
+    gw = run_gateway(_config(origin.url, redis_server.url, "100/minute"))
+    token = _token("guarded-5")
+    await _warm(gw, origin, token)
+    [before] = await _exchange(gw, _get(token), 1)
+    edge: Any = gw.gateway.edge
+    newer = GatewayConfig.model_validate(_config(origin.url, redis_server.url, "50/minute"))
+    decide = edge._decide
+    reloaded: list[bool] = []
+
+    async def decide_then_reload(*args: Any) -> Any:
+        decisions = await decide(*args)
+        if not reloaded:
+            reloaded.append((await gw.gateway.apply(newer)).is_success)
+        return decisions
+
+    edge._decide = decide_then_reload
+    cache: Any = edge.cache
+    cache.still_fresh = lambda key, hot: None  # the chain answers
+    [answer] = await _exchange(gw, _get(token), 1)
+    assert reloaded == [True]
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+    assert _header(answer, b"ratelimit-limit") == b"50"
+    assert _remaining(answer) == _remaining(before) - 50 - 2
