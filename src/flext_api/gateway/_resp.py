@@ -25,12 +25,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import ssl
 from collections import deque
 from typing import Any, cast
 
 __all__ = ["RedisReplyError", "RespConnection", "lean_url_options", "parse_reply"]
 
+# A whole array of integers, as the limiter's script returns: read in one match.
+_INT_ARRAY = re.compile(rb"\*([1-9])\r\n((?::-?[0-9]{1,19}\r\n){1,9})")
+_INT = re.compile(rb":(-?[0-9]+)\r\n")
 _LEAN_KEYS = frozenset({"host", "port", "db", "username", "password", "path", "connection_class"})
 _INCOMPLETE: Any = object()
 
@@ -63,6 +67,11 @@ def parse_reply(buf: bytes, pos: int) -> tuple[Any, int]:
     Integers, simple and bulk strings (bytes), nil (None), arrays (lists) and errors
     (:class:`RedisReplyError` instances, returned, not raised).
     """
+    whole = _INT_ARRAY.match(buf, pos)
+    if whole is not None:  # the limiter's reply: one match instead of a step per item
+        ints = [int(value) for value in _INT.findall(whole.group(2))]
+        if len(ints) == int(whole.group(1)):
+            return ints, whole.end()
     end = buf.find(b"\r\n", pos)
     if end < 0:
         return _INCOMPLETE, pos

@@ -27,6 +27,18 @@ def test_a_whole_reply_is_read(data: bytes, value: Any) -> None:
     assert parse_reply(data + b":9\r\n", 0) == (value, len(data))
 
 
+def test_integer_arrays_back_to_back_are_read_one_reply_at_a_time() -> None:
+    """The limiter's replies, pipelined: each array ends where the next begins, and an
+    integer reply right after an array is not taken for one of its items."""
+    one, two = b"*5\r\n:1\r\n:0\r\n:0\r\n:7\r\n:120000\r\n", b"*2\r\n:-1\r\n:3\r\n"
+    data = one + two + b":5\r\n:6\r\n"
+    first, end = parse_reply(data, 0)
+    second, after = parse_reply(data, end)
+    assert (first, second) == ([1, 0, 0, 7, 120000], [-1, 3])
+    assert (end, after) == (len(one), len(one) + len(two))
+    assert parse_reply(data, after) == (5, after + 4)
+
+
 def test_an_error_reply_is_returned_as_an_exception_value() -> None:
     """``-ERR ...`` becomes a RedisReplyError value, not a raise."""
     value, end = parse_reply(b"-NOSCRIPT No matching script\r\n", 0)
