@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -102,6 +103,28 @@ async def test_base_hooks_pass_requests_through() -> None:
     """A middleware defining no hook changes nothing."""
     async with serve(_app(FlextApiMiddleware())) as client:
         assert (await client.get("/ping")).status_code == 200
+
+
+async def test_a_head_answer_keeps_its_content_length_through_a_response_hook(
+    tmp_path: Path,
+) -> None:
+    """A HEAD answer's Content-Length is the GET's, not the 0 of the empty body the hook
+    sees (a file answers HEAD with no body), and no body is sent."""
+    from fastapi.responses import FileResponse
+
+    (tmp_path / "doc.txt").write_bytes(b"twelve bytes")
+    app = _app(PerformanceMonitoringMiddleware())
+
+    @app.api_route("/doc", methods=["GET", "HEAD"])
+    async def doc() -> FileResponse:
+        return FileResponse(tmp_path / "doc.txt")
+
+    async with serve(app) as client:
+        get = await client.get("/doc")
+        head = await client.head("/doc")
+    assert get.headers["content-length"] == "12" and get.content == b"twelve bytes"
+    assert head.status_code == 200 and head.headers["content-length"] == "12"
+    assert head.content == b"" and "x-response-time" in head.headers
 
 
 async def test_slow_requests_are_logged(events: Events) -> None:

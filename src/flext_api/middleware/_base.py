@@ -14,6 +14,8 @@ Per request the wrapper
 3. calls ``await process_response(request, response)`` - only when the subclass defines
    it (decided once, at construction): the body is then buffered so the hook can read
    ``response.content`` and change ``response.headers``; a failed result becomes a 500.
+   ``Content-Length`` is set to the length of the content the hook leaves, except on a
+   ``HEAD`` answer, which keeps the app's (a GET's length) and sends no body.
 
 ``request`` is a :class:`FlextRequest`: a Starlette request with ``path``, on which
 attributes the hooks set (``request.start_time = ...``) land in ``request.state``, so
@@ -171,8 +173,13 @@ class _Bound:
             )
             await send_problem(scope, send, 500)
             return
-        if "content-length" in response.headers:
-            response.headers["content-length"] = str(len(response.content))
+        body = response.content
+        if scope["method"] == "HEAD":
+            # No body goes out, and the Content-Length the app set is the one a GET would
+            # get (RFC 9110 §9.3.2): the length of the empty body seen here is not it.
+            body = b""
+        elif "content-length" in response.headers:
+            response.headers["content-length"] = str(len(body))
         await send(
             {
                 "type": "http.response.start",
@@ -180,4 +187,4 @@ class _Bound:
                 "headers": response.headers.raw,
             }
         )
-        await send({"type": "http.response.body", "body": response.content})
+        await send({"type": "http.response.body", "body": body})
