@@ -133,3 +133,15 @@ async def test_static_auth_plugins_reach_the_server(fault: FaultServer) -> None:
     assert sent[1].headers["x-api-key"] == "k1"
     assert sent[2].query == "api_key=k2"
     assert sent[3].headers["authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
+
+
+async def test_the_timeout_bounds_the_whole_token_request(fault: FaultServer) -> None:
+    """A token endpoint that answers at once and then drips its body (each byte well
+    within the timeout, the whole far past it) fails with the deadline as its cause,
+    not after the whole body."""
+    url = f"{fault.url}/slow-body?chunks=100&interval=0.1"
+    auth = OAuth2ClientCredentials(url, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, timeout=0.5)
+    result = await auth.token()
+    error = result.exception
+    assert error is not None and error.code is ErrorCode.AUTH_ERROR
+    assert error.details["cause"] == ErrorCode.DEADLINE_EXCEEDED.value

@@ -44,6 +44,7 @@ from urllib.parse import quote_plus, urlsplit
 import structlog
 
 from ..._clock import Clock
+from ..._config import TimeoutConfig
 from ..._errors import AuthError, ErrorCode, FlextApiError
 from ..._models import HttpRequest, HttpResponse
 from ..._redact import redact_url
@@ -98,7 +99,9 @@ class OAuth2ClientCredentials(FlextApiPlugin):
         clock: injectable clock for expiry (``FakeClock`` in tests).
         auth_method: ``"basic"`` (default, RFC 6749 §2.3.1) or ``"body"``.
         extra_params: more form fields for the token request (``audience``...).
-        timeout: seconds for a token request made by the default client.
+        timeout: seconds for a whole token request made by the default client (connect,
+            send, response and body together; a slower endpoint is a
+            ``DEADLINE_EXCEEDED`` cause).
     """
 
     name = "oauth2"
@@ -168,7 +171,13 @@ class OAuth2ClientCredentials(FlextApiPlugin):
         form, headers = self._form()
         if self._client is not None:
             return await self._send(self._client, form, headers)
-        async with FlextApiClient(default_plugins=False, timeout=self._timeout) as client:
+        # Every phase, and the whole request (a body dripped one byte at a time passes
+        # each phase's timeout), within the same seconds.
+        seconds = self._timeout
+        timeout = TimeoutConfig(
+            connect=seconds, read=seconds, write=seconds, pool=seconds, total=seconds
+        )
+        async with FlextApiClient(default_plugins=False, timeout=timeout) as client:
             return await self._send(client, form, headers)
 
     async def _send(
