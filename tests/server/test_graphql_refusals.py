@@ -289,3 +289,39 @@ async def test_graphiql_page_may_load_its_scripts() -> None:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+_TOUCHED: list[int] = []
+
+
+@strawberry.type
+class CountingMutation:
+    @strawberry.mutation
+    def touch(self) -> int:
+        _TOUCHED.append(1)
+        return len(_TOUCHED)
+
+
+@pytest.mark.parametrize(
+    "document",
+    ["mutation M { touch } query Q { hello }", "query Q { hello } mutation M { touch }"],
+)
+async def test_several_operations_without_a_name_are_a_request_error(document: str) -> None:
+    """The GraphQL spec's GetOperation: several operations and no ``operationName`` is an
+    error, and none of them runs (strawberry ran the first, a mutation included); named,
+    the chosen one runs."""
+    schema = strawberry.Schema(query=Query, mutation=CountingMutation)
+    app = build_app(ServerConfig(), stream=io.StringIO(), graphql=GraphQLMount(schema))
+    _TOUCHED.clear()
+    async with serve(app) as client:
+        refused = await client.post("/graphql", json={"query": document})
+        named = await client.post("/graphql", json={"query": document, "operationName": "M"})
+        other = await client.post("/graphql", json={"query": document, "operationName": "Q"})
+    assert refused.status_code == 200 and refused.json()["data"] is None
+    [error] = refused.json()["errors"]
+    assert error["message"] == (
+        "Must provide operation name if query contains multiple operations."
+    )
+    assert named.json() == {"data": {"touch": 1}}
+    assert other.json() == {"data": {"hello": "hello"}}
+    assert _TOUCHED == [1]  # the named mutation, once; never the unnamed request's

@@ -15,6 +15,9 @@ controls of the OWASP GraphQL cheat sheet, each on by default:
 * **batching** bounded: off unless ``max_batch`` > 1, then at most that many operations
   in one request;
 * **GET** queries off (queries in URLs end up in logs and caches) unless ``allow_get``;
+* **one operation or a name**: a document of several operations sent without
+  ``operationName`` is a request error, as the GraphQL spec says (strawberry ran the
+  first, a mutation included);
 * **rate limit**: the app's default limit (``rate_limit.default_limit``) counts each
   operation sent over a WebSocket (refused: the operation gets a ``RATE_LIMITED``
   error), as the request gate counts each HTTP request and each WebSocket handshake
@@ -203,6 +206,22 @@ class _RateLimitedRule(ValidationRule):
         self.report_error(GraphQLError(TOO_MANY_REQUESTS_DETAIL, node, extensions=extensions))
 
 
+class _OneOperationRule(ValidationRule):
+    """Refuses a document of several operations sent without ``operationName``: the
+    GraphQL spec makes that a request error (§6.1, GetOperation); strawberry ran the
+    first of them, a mutation included."""
+
+    def enter_document(self, node: DocumentNode, *_: Any) -> None:
+        operations = [d for d in node.definitions if isinstance(d, OperationDefinitionNode)]
+        if len(operations) > 1:
+            self.report_error(
+                GraphQLError(
+                    "Must provide operation name if query contains multiple operations.",
+                    operations,
+                )
+            )
+
+
 async def _over_limit(limiter: RateLimitService, conn: HTTPConnection) -> int | None:
     """One hit of the app's default rate limit (which must be set) for ``conn``'s
     client: None when allowed, else the seconds to wait."""
@@ -233,6 +252,18 @@ def _extensions(mount: GraphQLMount, logger: Any, limiter: Any = None) -> list[A
             variables = context.variables
             rule = _cost_rule(mount.max_cost, variables) if variables else plain_rule
             context.validation_rules = (*context.validation_rules, rule)
+            yield
+
+    class OneOperationUnlessNamed(SchemaExtension):
+        """:class:`_OneOperationRule` for an operation sent without ``operationName``."""
+
+        def on_operation(self) -> Any:
+            context = self.execution_context
+            # The name the request gave (strawberry's operation_name property falls back
+            # to the first operation's). A strawberry without this attribute gets no
+            # rule rather than a refusal of named operations.
+            if getattr(context, "_provided_operation_name", "") is None:
+                context.validation_rules = (*context.validation_rules, _OneOperationRule)
             yield
 
     class RateLimitWebSocketOperations(SchemaExtension):
@@ -290,6 +321,7 @@ def _extensions(mount: GraphQLMount, logger: Any, limiter: Any = None) -> list[A
         lambda: MaxAliasesLimiter(max_alias_count=mount.max_aliases),
         lambda: QueryDepthLimiter(max_depth=mount.max_depth),
         CostLimit,
+        OneOperationUnlessNamed,
         MaskUnexpected,
     ]
     if getattr(limiter, "default_limit", None) is not None:
