@@ -98,6 +98,7 @@ class _Conn(asyncio.Protocol):
         "paused_writing",
         "raw_headers",
         "reusable",
+        "stray",
         "transport",
         "waiter",
     )
@@ -120,6 +121,7 @@ class _Conn(asyncio.Protocol):
         self.interim = False
         self.eof_framed = False
         self.reusable = True
+        self.stray = False
         self.error: BaseException | None = None
         self.paused_reading = False
         self.paused_writing = False
@@ -209,7 +211,10 @@ class _Conn(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._broken(exc)
+            if self.stray:
+                self.close()  # the answer stands; what came after it is nobody's
+            else:
+                self._broken(exc)
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes itself: connection_lost follows
@@ -248,6 +253,16 @@ class _Conn(asyncio.Protocol):
             waiter.set_result(None)
 
     # -- httptools callbacks ----------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self.done:
+            # Bytes after the whole answer of this exchange (a 204 or 304 with a body, a
+            # body longer than its Content-Length): they answer no request. Parsed on,
+            # they were taken for this exchange's answer (its status, headers and body),
+            # or, on a reused connection, for the next one's. The parser stops here, the
+            # answer stands, and the connection is closed.
+            self.stray = True
+            raise ValueError("bytes after the end of the upstream's answer")
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self.head_bytes += len(name) + len(value) + 4
         if self.head_bytes > MAX_RESPONSE_HEAD:

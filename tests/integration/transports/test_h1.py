@@ -204,6 +204,43 @@ async def test_interim_answers_are_skipped() -> None:
         await transport.aclose()
 
 
+@pytest.mark.parametrize(
+    "first",
+    [
+        b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nrealHTTP/1.1 200 OK\r\n"
+        b"Content-Length: 6\r\n\r\nforged",
+    ],
+    ids=["204-with-a-body", "body-past-its-length"],
+)
+async def test_bytes_after_an_answer_answer_nothing(first: bytes) -> None:
+    """Bytes after the end of an answer (a 204 with a body, a body longer than its
+    Content-Length) are neither taken for that answer nor left on the connection for
+    the next request's: the answer stands, the connection is closed, the next request
+    gets its own answer on a new one."""
+    connections: list[int] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        await _read_head(reader)
+        writer.write(first)
+        await writer.drain()
+        await _read_head(reader)  # a second request on this connection would get "real"
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal")
+        await writer.drain()
+        await reader.read()
+
+    async with _raw_server(handler) as url:
+        transport = H1Transport()
+        answer = await transport.send(HttpRequest("GET", url + "/"))
+        expected = (204, b"") if first.startswith(b"HTTP/1.1 204") else (200, b"real")
+        assert (answer.status_code, answer.content) == expected
+        again = await transport.send(HttpRequest("GET", url + "/"))
+        assert (again.status_code, again.content) == expected  # a new connection's first
+        assert len(connections) == 2
+        await transport.aclose()
+
+
 async def test_early_answer_stops_the_upload() -> None:
     """An answer that comes before the body ends is returned; the connection is dropped."""
 
