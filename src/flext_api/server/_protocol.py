@@ -417,7 +417,12 @@ def _httptools_protocol() -> tuple[type[Any], type[Any]]:
             HttpToolsProtocol._start_asgi_task(self, cycle, app)
 
         def _start_task(self, coro: Any) -> None:
-            """Run ``coro`` as uvicorn runs an app's task (tracked for shutdown)."""
+            """Run ``coro`` as uvicorn runs an app's task (tracked for shutdown).
+
+            Not an app handed to uvicorn's ``_start_asgi_task``: its ``run_asgi`` frame
+            and checks cost each later answer about 10,000 instructions more (callgrind,
+            ``bench/_edge_instructions.py --targets full``).
+            """
             if getattr(self.config, "reset_contextvars", False):
                 task = self.loop.create_task(coro, context=contextvars.Context())
             else:
