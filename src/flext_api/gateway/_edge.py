@@ -260,17 +260,10 @@ class Edge:
         refusal, an entry no longer fresh or no longer the cache's, an answer that could
         not be sent - returns 0 with what was decided in ``scope`` (:data:`ADMITTED`):
         the chain then goes on from there, and nothing is counted twice."""
-        strip = compiled.strip
-        headers = [(n, v) for n, v in scope["headers"] if n not in strip]
-        guarded = {**scope, "headers": headers}
-        identity: Identity | None = None
-        if policy.auth is not None:
-            found = await compiled.auth.authenticate(guarded, policy.auth)
-            if isinstance(found, Denied):
-                scope[ADMITTED] = (compiled.config, found, None)
-                return 0
-            identity = found
-            guarded["headers"] = headers + compiled.auth.identity_headers(found)
+        guarded, identity = await self._identify(compiled, policy, scope)
+        if isinstance(identity, Denied):
+            scope[ADMITTED] = (compiled.config, identity, None)
+            return 0
         decisions = await self._decide(compiled, policy, guarded, identity)
         cache = compiled.cache
         assert cache is not None  # cache_gated says so
@@ -357,24 +350,16 @@ class Edge:
         admitted = scope.pop(ADMITTED, None)
         if admitted is not None and admitted[0] is not snapshot.config:
             admitted = None  # a reload came in between: decided again under the new one
-        strip = compiled.strip
-        headers = [(n, v) for n, v in scope["headers"] if n not in strip]
-        scope = {**scope, "headers": headers, "flext.request_id": request_id.decode("latin-1")}
-        identity: Identity | None = None
-        if policy.auth is not None:
-            if admitted is not None and admitted[1] is not None:
-                found = admitted[1]
-            else:
-                found = await compiled.auth.authenticate(scope, policy.auth)
-            if isinstance(found, Denied):
-                self.metrics.auth_rejections.labels(name, str(found.status)).inc()
-                self._count_rejection(name)
-                extra = [(b"www-authenticate", c.encode()) for c in found.challenges]
-                reason = _DENIED[found.status]
-                await _problem(scope, send, reason, request_id, extra, result, found.detail)
-                return
-            identity = found
-            scope["headers"] = headers + compiled.auth.identity_headers(identity)
+        known = admitted[1] if admitted is not None else None
+        scope, identity = await self._identify(compiled, policy, scope, known)
+        scope["flext.request_id"] = request_id.decode("latin-1")
+        if isinstance(identity, Denied):
+            self.metrics.auth_rejections.labels(name, str(identity.status)).inc()
+            self._count_rejection(name)
+            extra = [(b"www-authenticate", c.encode()) for c in identity.challenges]
+            reason = _DENIED[identity.status]
+            await _problem(scope, send, reason, request_id, extra, result, identity.detail)
+            return
         decided = admitted[2] if admitted is not None else None
         decision = await self._limits(
             compiled, policy, name, scope, identity, send, request_id, result, decided
@@ -425,6 +410,25 @@ class Edge:
             await _problem(scope, send, Reason.RATE_LIMITED, request_id, extra, result)
             return False
         return _tightest(decisions)
+
+    @staticmethod
+    async def _identify(
+        compiled: _Compiled,
+        policy: _RoutePolicy,
+        scope: Scope,
+        known: Identity | Denied | None = None,
+    ) -> tuple[Scope, Identity | Denied | None]:
+        """A copy of ``scope`` without the identity headers a client sent and, on a route
+        with auth, who sent it (whose identity headers the copy then carries) or why it is
+        refused; ``known``: what :meth:`_gated_hit` found already."""
+        headers = [(n, v) for n, v in scope["headers"] if n not in compiled.strip]
+        scope = {**scope, "headers": headers}
+        if policy.auth is None:
+            return scope, None
+        found = known if known is not None else await compiled.auth.authenticate(scope, policy.auth)
+        if not isinstance(found, Denied):
+            scope["headers"] = headers + compiled.auth.identity_headers(found)
+        return scope, found
 
     @staticmethod
     async def _decide(
@@ -522,19 +526,15 @@ class Edge:
         compiled = self.compiled(snapshot.config)
         name = route.config.name
         policy = compiled.policies[name]
-        headers = [(n, v) for n, v in scope["headers"] if n not in compiled.strip]
-        scope = {**scope, "headers": headers}
+        scope, found = await self._identify(compiled, policy, scope)
         identity: Identity | None = None
         refused: tuple[Reason, list[tuple[bytes, bytes]], str | None] | None = None
-        if policy.auth is not None:
-            found = await compiled.auth.authenticate(scope, policy.auth)
-            if isinstance(found, Denied):
-                self.metrics.auth_rejections.labels(name, str(found.status)).inc()
-                extra = [(b"www-authenticate", c.encode()) for c in found.challenges]
-                refused = (_DENIED[found.status], extra, found.detail)
-            else:
-                identity = found
-                scope["headers"] = headers + compiled.auth.identity_headers(found)
+        if isinstance(found, Denied):
+            self.metrics.auth_rejections.labels(name, str(found.status)).inc()
+            extra = [(b"www-authenticate", c.encode()) for c in found.challenges]
+            refused = (_DENIED[found.status], extra, found.detail)
+        else:
+            identity = found
         decisions = await self._decide(compiled, policy, scope, identity) if refused is None else []
         self._count_limits(name, policy, decisions)  # a 429 is counted as a rejection there
         last = _refusal(decisions)
