@@ -244,26 +244,22 @@ def _extensions(mount: GraphQLMount, logger: Any, limiter: Any = None) -> list[A
     # when there are variables to count).
     plain_rule = _cost_rule(mount.max_cost, {})
 
-    class CostLimit(SchemaExtension):
-        """:class:`CostLimitRule` with the operation's variables."""
+    class OperationRules(SchemaExtension):
+        """The validation rules that depend on the operation: :class:`CostLimitRule` with
+        its variables, and :class:`_OneOperationRule` when it came without
+        ``operationName``."""
 
         def on_operation(self) -> Any:
             context = self.execution_context
             variables = context.variables
-            rule = _cost_rule(mount.max_cost, variables) if variables else plain_rule
-            context.validation_rules = (*context.validation_rules, rule)
-            yield
-
-    class OneOperationUnlessNamed(SchemaExtension):
-        """:class:`_OneOperationRule` for an operation sent without ``operationName``."""
-
-        def on_operation(self) -> Any:
-            context = self.execution_context
+            cost = _cost_rule(mount.max_cost, variables) if variables else plain_rule
+            rules = (*context.validation_rules, cost)
             # The name the request gave (strawberry's operation_name property falls back
             # to the first operation's). A strawberry without this attribute gets no
             # rule rather than a refusal of named operations.
             if getattr(context, "_provided_operation_name", "") is None:
-                context.validation_rules = (*context.validation_rules, _OneOperationRule)
+                rules = (*rules, _OneOperationRule)
+            context.validation_rules = rules
             yield
 
     class RateLimitWebSocketOperations(SchemaExtension):
@@ -320,8 +316,7 @@ def _extensions(mount: GraphQLMount, logger: Any, limiter: Any = None) -> list[A
         lambda: MaxTokensLimiter(max_token_count=mount.max_tokens),
         lambda: MaxAliasesLimiter(max_alias_count=mount.max_aliases),
         lambda: QueryDepthLimiter(max_depth=mount.max_depth),
-        CostLimit,
-        OneOperationUnlessNamed,
+        OperationRules,
         MaskUnexpected,
     ]
     if getattr(limiter, "default_limit", None) is not None:
