@@ -86,13 +86,6 @@ def parse_reply(buf: bytes, pos: int) -> tuple[Any, int]:
             return None, after
         items: list[Any] = []
         for _ in range(count):
-            if buf[after : after + 1] == b":":  # integers (the limiter's replies) inline
-                stop = buf.find(b"\r\n", after)
-                if stop < 0:
-                    return _INCOMPLETE, pos
-                items.append(int(buf[after + 1 : stop]))
-                after = stop + 2
-                continue
             item, after = parse_reply(buf, after)
             if item is _INCOMPLETE:
                 return _INCOMPLETE, pos
