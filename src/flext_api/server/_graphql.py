@@ -24,7 +24,8 @@ controls of the OWASP GraphQL cheat sheet, each on by default:
   (it sees no traffic inside the socket).
 
 Subscriptions are served over WebSocket (``graphql-transport-ws``, and the legacy
-``graphql-ws``); the upgrade request goes through the same auth. strawberry refuses an
+``graphql-ws``); the upgrade request goes through the same auth, and a socket a JWT
+opened is closed with 4403 when the token expires (see :mod:`._ws_auth`). strawberry refuses an
 upgrade from another origin (cross-site WebSocket hijacking) unless it is one of the
 app's ``cors.allow_origins``. With ``introspection=True`` the GraphiQL page gets a
 Content-Security-Policy allowing what it loads (the factory's ``default-src 'none'``

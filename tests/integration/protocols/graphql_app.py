@@ -64,6 +64,14 @@ class Subscription:
             await asyncio.sleep(0)
 
     @strawberry.subscription
+    async def beats(self, interval: float = 0.05) -> AsyncGenerator[int, None]:
+        n = 0
+        while True:  # until the client or the server ends it
+            yield n
+            n += 1
+            await asyncio.sleep(interval)
+
+    @strawberry.subscription
     async def failing(self) -> AsyncGenerator[int, None]:
         yield 1
         raise ValueError("subscription broke")

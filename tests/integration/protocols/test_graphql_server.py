@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import aiohttp
+import jwt
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
@@ -236,3 +241,93 @@ def test_nonpositive_limit_is_config_error(field: str) -> None:
     with pytest.raises(FlextApiError) as info:
         create_fastapi_app(AUTH, graphql=GraphQLMount(schema, **limits))
     assert info.value.code is ErrorCode.CONFIG_ERROR and field in info.value.message
+
+
+# -- a WebSocket does not outlive its JWT ---------------------------------------------------
+SECRET = "s" * 32
+JWT_AUTH = ServerConfig(auth=AuthConfig(jwt_secret=SecretStr(SECRET), jwt_leeway=0))
+
+
+def _bearer(exp: float) -> dict[str, str]:
+    token = jwt.encode({"sub": "alice", "exp": int(exp)}, SECRET, algorithm="HS256")
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _subscribe_raw(url: str, headers: dict[str, str], document: str) -> Any:
+    """Open a graphql-transport-ws socket, subscribe, return (socket, session)."""
+    session = aiohttp.ClientSession()
+    ws = await session.ws_connect(
+        url.replace("http", "ws", 1) + "/graphql",
+        headers=headers,
+        protocols=("graphql-transport-ws",),
+    )
+    await ws.send_json({"type": "connection_init", "payload": {}})
+    assert (await ws.receive_json())["type"] == "connection_ack"
+    await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": document}})
+    return ws, session
+
+
+async def test_subscription_is_closed_when_its_token_expires(serve: Callable[..., str]) -> None:
+    """At the token's exp the server closes the socket with 4403; nothing comes after."""
+    url = serve(schema, JWT_AUTH)
+    exp = int(time.time()) + 2
+    ws, session = await _subscribe_raw(url, _bearer(exp), "subscription { beats }")
+    try:
+        beats = []
+        async with asyncio.timeout(30):
+            async for message in ws:
+                if message.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                payload = json.loads(message.data)
+                assert payload["type"] == "next", payload
+                beats.append(payload["payload"]["data"]["beats"])
+        assert ws.close_code == 4403
+        assert time.time() >= exp  # not before the token expired (same clock, leeway 0)
+        assert beats and beats == list(range(len(beats)))  # events flowed until then
+    finally:
+        await ws.close()
+        await session.close()
+
+
+async def test_operation_after_expiry_is_not_run(serve: Callable[..., str]) -> None:
+    """A socket whose token has expired runs nothing more: it is closed instead."""
+    url = serve(schema, JWT_AUTH)
+    exp = int(time.time()) + 2
+    ws, session = await _subscribe_raw(url, _bearer(exp), "subscription { ticks(count: 1) }")
+    try:
+        first = await ws.receive_json()
+        assert first["type"] == "next" and first["payload"]["data"] == {"ticks": 0}
+        assert (await ws.receive_json())["type"] == "complete"
+        # Quiet until the token expires; then the close comes without a message sent.
+        closing = await ws.receive(timeout=30)
+        assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert ws.close_code == 4403
+    finally:
+        await ws.close()
+        await session.close()
+
+
+async def test_library_client_sees_the_expiry_as_a_failed_result(
+    serve: Callable[..., str],
+) -> None:
+    """GraphQLClient.subscribe ends with one failed result when the server closes at exp."""
+    url = serve(schema, JWT_AUTH)
+    headers = _bearer(time.time() + 2)
+    async with FlextApiClient(url) as http:
+        gql = GraphQLClient(http, headers=headers)
+        results = []
+        async with asyncio.timeout(30):
+            async for result in gql.subscribe("subscription { beats }"):
+                results.append(result)
+    assert results[-1].is_failure
+    assert all(r.is_success for r in results[:-1]) and len(results) > 1
+
+
+async def test_api_key_socket_is_not_closed_by_expiry(serve: Callable[..., str]) -> None:
+    """Only a JWT expires: an API-key subscription runs to its end."""
+    url = serve(schema, ServerConfig(auth=AuthConfig(
+        jwt_secret=SecretStr(SECRET), api_keys={"svc": SecretStr("sesame")})))  # fmt: skip
+    async with FlextApiClient(url) as http:
+        gql = GraphQLClient(http, headers=KEY)
+        seen = [r.value async for r in gql.subscribe("subscription { ticks(count: 3) }")]
+    assert seen == [{"ticks": 0}, {"ticks": 1}, {"ticks": 2}]

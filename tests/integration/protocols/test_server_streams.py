@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
+import aiohttp
+import jwt
 import pytest
-from fastapi import Depends, FastAPI, WebSocket
+from fastapi import Depends, FastAPI, WebSocket, WebSocketDisconnect
 from pydantic import SecretStr
 
 from flext_api import ErrorCode, FlextApiClient, FlextApiError
@@ -217,3 +220,51 @@ async def test_websocket_scope_missing_is_refused(server: tuple[str, Signals]) -
     async with FlextApiClient(url, headers=KEY) as client:
         result = await client.websocket("/ws-admin").connect()
     assert result.exception is not None and result.exception.details["status"] == 403
+
+
+async def test_websocket_route_is_closed_when_its_jwt_expires() -> None:
+    """A route authenticated by require_websocket_auth: the socket closes at the token's
+    exp with 4403, the handler sees the client leave, and its later send raises."""
+    secret = "s" * 32
+    seen: dict[str, object] = {}
+    handler_done = threading.Event()  # the handler runs on the server's own thread
+    app = create_fastapi_app(ServerConfig(auth=AuthConfig(jwt_secret=SecretStr(secret),
+                                                          jwt_leeway=0)))  # fmt: skip
+
+    @app.websocket("/feed")
+    async def feed(
+        websocket: WebSocket, user: Annotated[Principal, Depends(require_websocket_auth())]
+    ) -> None:
+        await websocket.accept()
+        try:
+            while True:
+                await websocket.send_text(await websocket.receive_text())
+        except WebSocketDisconnect as exc:
+            seen["disconnect"] = exc.code
+        try:
+            await websocket.send_text("too late")
+        except WebSocketDisconnect as exc:
+            seen["late_send"] = exc.code
+        handler_done.set()
+
+    exp = int(time.time()) + 2
+    token = jwt.encode({"sub": "alice", "exp": exp}, secret, algorithm="HS256")
+    live = LiveServer(app).start()
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(
+                live.url.replace("http", "ws", 1) + "/feed",
+                headers={"Authorization": f"Bearer {token}"},
+            ) as ws,
+        ):
+            await ws.send_str("ping")
+            assert (await ws.receive_str(timeout=30)) == "ping"
+            closing = await ws.receive(timeout=30)
+            assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            assert ws.close_code == 4403
+            assert time.time() >= exp
+        assert await asyncio.to_thread(handler_done.wait, 30)
+    finally:
+        live.stop()
+    assert seen == {"disconnect": 4403, "late_send": 1006}

@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._problem import send_problem
 from .._ratelimit import RateLimitService
+from .._ws_auth import close_at_expiry
 from ._body_limit import BODY_LIMIT_DETAIL, BodyTooLargeError
 from ._content_type import UnsupportedMediaTypeError, _is_json_route, is_json_content_type
 from ._rate_limit import apply_default_limit, websocket_within_limit
@@ -101,16 +102,15 @@ class RequestGateMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            if (
-                scope["type"] == "websocket"
-                and self._limiter is not None
-                and scope["path"] not in self._exempt
-            ):
-                assert self._default_limit is not None  # set together with the limiter
-                if not await websocket_within_limit(
-                    self._limiter, self._default_limit, scope, send, headers=self._limit_headers
-                ):
-                    return
+            if scope["type"] == "websocket":
+                if self._limiter is not None and scope["path"] not in self._exempt:
+                    assert self._default_limit is not None  # set together with the limiter
+                    if not await websocket_within_limit(
+                        self._limiter, self._default_limit, scope, send, headers=self._limit_headers
+                    ):
+                        return
+                # A connection a JWT authenticates closes when the token expires.
+                receive, send = close_at_expiry(scope, receive, send)
             await self.app(scope, receive, send)
             return
         route = self._routes.get(scope["path"]) if self._routes else None
