@@ -38,6 +38,7 @@ from starlette.types import Scope
 from .._clock import Clock, get_clock
 from ..server._auth import API_KEY_HEADER, Authenticator
 from ..server._jwks import JwksFetch
+from ..server._ws_auth import expires_at
 from ._edge_config import EdgeAuthConfig, RouteAuth
 
 __all__ = ["Denied", "EdgeAuth", "Identity", "hash_password"]
@@ -57,6 +58,9 @@ class Identity:
     roles: frozenset[str] = frozenset()
     key_name: str | None = None
     upstream_headers: tuple[tuple[bytes, bytes], ...] = ()
+    # When the credentials stop being valid (a JWT's exp plus the leeway; epoch seconds):
+    # a proxied WebSocket is closed then.
+    expires_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +215,7 @@ class EdgeAuth:
             scopes=principal.scopes,
             roles=principal.roles,
             key_name=principal.subject if principal.method == "api_key" else None,
+            expires_at=expires_at(principal, self._leeway),
         )
         if token is not None:
             # Read after the check, with no await in between: the key set it was checked with.

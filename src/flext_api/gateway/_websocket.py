@@ -10,6 +10,8 @@ that may. The handshake with the upstream is bounded by the route's ``per_try`` 
 (504 ``upstream_timeout``), and a message from the upstream is bounded by the size the
 listener allows a client's (a bigger one closes both sides with 1009). An upstream silent
 for the route's ``idle`` timeout is pinged, and the session closed (1011) if no pong comes.
+A session a JWT admitted (the core ``auth: true`` or an edge ``jwt`` rule) is closed on
+both sides with 4403 ``token expired`` at the token's ``exp`` plus the leeway.
 The session keeps the config snapshot it started with: a reload never closes it.
 """
 
@@ -24,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from .._errors import ErrorCode
 from ..protocols._ws_types import is_sendable_close_code
+from ..server._ws_auth import EXPIRES_AT_KEY, TOKEN_EXPIRED_CLOSE
 from ._app import Gateway
 from ._headers import forward_pairs
 from ._proxy import send_gateway_problem, upstream_path
@@ -222,8 +225,10 @@ async def proxy_websocket(gateway: Gateway, scope: Scope, receive: Receive, send
     gateway.metrics.websockets.inc()
     in_flight = cluster.in_flight
     in_flight[picked.id] = in_flight.get(picked.id, 0) + 1
+    until = scope.get(EXPIRES_AT_KEY)
+    expires_in = until - gateway.clock.time() if until is not None else None
     try:
-        await _pump(ws, receive, send, upstream)
+        await _pump(ws, receive, send, upstream, expires_in)
     finally:
         in_flight[picked.id] -= 1
         gateway.metrics.websockets.dec()
@@ -237,6 +242,7 @@ async def _pump(
     receive: Receive,
     send: Send,
     upstream: aiohttp.ClientWebSocketResponse,
+    expires_in: float | None = None,
 ) -> None:
     async def client_to_upstream() -> None:
         while True:
@@ -280,10 +286,16 @@ async def _pump(
             with contextlib.suppress(OSError, RuntimeError):
                 await send({"type": "websocket.close", "code": _sendable(code), "reason": reason})
 
+    async def expire(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        await ws.close(TOKEN_EXPIRED_CLOSE, "token expired")
+
     tasks = [
         asyncio.create_task(client_to_upstream()),
         asyncio.create_task(upstream_to_client()),
     ]
+    if expires_in is not None:
+        tasks.append(asyncio.create_task(expire(max(expires_in, 0.0))))
     try:
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:

@@ -43,6 +43,7 @@ __all__ = [
     "auth_configured",
     "authenticate_connection",
     "close_at_expiry",
+    "expires_at",
     "require_websocket_auth",
 ]
 
@@ -78,14 +79,14 @@ async def authenticate_connection(conn: HTTPConnection, scopes: Iterable[str] = 
         raise
     conn.state.principal = principal
     if isinstance(conn, WebSocket):
-        until = _expires_at(principal, authenticator.config.jwt_leeway)
+        until = expires_at(principal, authenticator.config.jwt_leeway)
         if until is not None:
             known = conn.scope.get(EXPIRES_AT_KEY)
             conn.scope[EXPIRES_AT_KEY] = until if known is None else min(known, until)
     return principal
 
 
-def _expires_at(principal: Principal, leeway: float) -> float | None:
+def expires_at(principal: Principal, leeway: float) -> float | None:
     """When ``principal``'s credentials expire (epoch seconds), or None if they do not."""
     if principal.method != "jwt":
         return None

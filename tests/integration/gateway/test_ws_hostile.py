@@ -4,6 +4,7 @@ a client without credentials or forging identity and forwarding headers."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import socket
 import time
 from collections.abc import Callable
@@ -180,3 +181,57 @@ async def test_a_signed_subject_is_cleaned_before_it_goes_upstream(
             async with session.get(gw.url + "/echo/x", headers=_bearer(sub, "chat")) as r:
                 assert r.status == 200
     assert _seen(a, "x-authenticated-subject") == [sent]
+
+
+async def _closed_at_expiry(url: str, headers: dict[str, str], exp: int) -> int | None:
+    """Connect through the gateway, echo once, wait for the gateway's close; its code."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url + "/ws", headers=headers) as ws,
+    ):
+        await ws.send_str("hi")
+        assert (await ws.receive(timeout=30)).data == "hi"
+        closing = await ws.receive(timeout=30)
+        assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert time.time() >= exp  # not before the token expired (leeway 0, one clock)
+        return ws.close_code
+
+
+async def test_a_session_ends_when_its_token_expires(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """A session the core auth: true admitted with a JWT is closed on both sides with
+    4403 at the token's exp: the socket does not outlive its credentials."""
+    a, _ = upstreams
+    config = _private(a.url)
+    config["auth"]["jwt_leeway"] = 0
+    gw = run_gateway(config)
+    exp = int(time.time()) + 2
+    token = jwt.encode({"sub": "alice", "scope": "chat", "exp": exp}, SECRET, "HS256")
+    code = await _closed_at_expiry(gw.url, {"Authorization": "Bearer " + token}, exp)
+    assert code == 4403
+    await eventually(lambda: bool(a.ws_closes))
+    assert a.ws_closes == [4403]
+    await eventually(lambda: not gw.gateway.websockets)
+
+
+async def test_a_session_admitted_by_an_edge_jwt_rule_ends_at_its_exp(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """The same for the edge's jwt rule; an API key admits a session that stays open."""
+    a, _ = upstreams
+    config = basic_config(a.url, auth={"methods": ["jwt", "api_key"]})
+    digest = hashlib.sha256(b"key-123").hexdigest()
+    jwt_rule = {"jwt_secret": SECRET, "jwt_leeway": 0, "api_key_hashes": {"ci": digest}}
+    config["edge"] = {"auth": {"jwt": jwt_rule}}
+    gw = run_gateway(config)
+    exp = int(time.time()) + 2
+    token = jwt.encode({"sub": "alice", "exp": exp}, SECRET, "HS256")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(gw.url + "/ws", headers={"X-API-Key": "key-123"}) as keyed,
+    ):
+        assert await _closed_at_expiry(gw.url, {"Authorization": "Bearer " + token}, exp) == 4403
+        await keyed.send_str("still here")
+        assert (await keyed.receive(timeout=30)).data == "still here"
+    await eventually(lambda: 4403 in a.ws_closes)
