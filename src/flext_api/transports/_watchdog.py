@@ -69,12 +69,14 @@ class Watchdog:
         """
         if deadline is None and read is None:
             return None
-        task = asyncio.current_task()
-        if task is None:  # pragma: no cover - send() always runs inside a task
-            return None
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
+        # Given the loop, current_task() skips get_running_loop(), which on Python 3.11
+        # costs a getpid() system call per request.
+        task = asyncio.current_task(loop)
+        if task is None:  # pragma: no cover - send() always runs inside a task
+            return None
         watch = Watch(task, _INF if deadline is None else deadline, read)
         if now is not None and read is not None:
             watch.read_expiry = now + read
@@ -92,7 +94,7 @@ class Watchdog:
 
     def current(self) -> Watch | None:
         """The watch of the current task, if it has one."""
-        task = asyncio.current_task()
+        task = asyncio.current_task(self._loop)
         return None if task is None else self._watches.get(task)
 
     @staticmethod
