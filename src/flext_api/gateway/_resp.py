@@ -129,6 +129,8 @@ class _Protocol(asyncio.Protocol):
         self.sent = 0
         self.buf = b""
         self.closed = False
+        # Held: get_running_loop() makes a getpid() system call on Python 3.11.
+        self.loop = asyncio.get_running_loop()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not derive from asyncio.Transport; they do behave as one.
@@ -242,7 +244,7 @@ class RespConnection:
         protocol = self._protocol
         if protocol is None:
             protocol = await self._connect()
-        loop = asyncio.get_running_loop()
+        loop = protocol.loop
         future = loop.create_future()
         count, body = arguments
         protocol.send(count + self._evalsha_head + body, future)
@@ -314,8 +316,7 @@ class RespConnection:
         """Arm the reply timer for what ``protocol`` has sent, unless it is armed."""
         if self._timer is None:
             self._watched = protocol.sent
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(self.reply_timeout, self._check, protocol)
+            self._timer = protocol.loop.call_later(self.reply_timeout, self._check, protocol)
 
     def _check(self, protocol: _Protocol) -> None:
         self._timer = None
