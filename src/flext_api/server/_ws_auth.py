@@ -13,9 +13,10 @@ code 4403 and the reason ``token expired`` (``graphql-ws`` clients take 4403 as
 retriable and reconnect, with a fresh token). An app waiting in ``receive`` sees the
 client disconnect at that instant; one that is not (a handler that only sends) is
 closed at its next send. Nothing the app sends after that instant goes out: the send
-raises ``WebSocketDisconnect`` (1006), as to a client that left. :func:`close_at_expiry` does this for every WebSocket
-the factory's stack serves (the request gate applies it); it costs nothing until a JWT
-with an ``exp`` authenticates the connection. An API key does not expire.
+raises ``WebSocketDisconnect`` (1006), as to a client that left. :func:`close_at_expiry`
+does this for every WebSocket the factory's stack serves (the request gate applies it);
+it costs nothing until a JWT with an ``exp`` authenticates the connection. An API key
+does not expire.
 
     @app.websocket("/ws")
     async def feed(ws: WebSocket, user: Principal = Depends(require_websocket_auth())):
