@@ -660,3 +660,52 @@ async def test_sync_factory_returning_a_coroutine_is_a_config_error() -> None:
         container.resolve(Leaf)
     with pytest.raises(ConfigError, match="sync callable that returned a coroutine"):
         await container.aresolve(Leaf)
+
+
+# -- concurrency and hostile cleanups ------------------------------------------------------
+async def test_concurrent_aresolve_in_one_scope_builds_a_request_service_once() -> None:
+    """Two callers racing in one scope on an async request factory share one instance."""
+    log: list[str] = []
+    gate = asyncio.Event()
+
+    async def open_conn() -> AsyncIterator[Conn]:
+        log.append("open")
+        await gate.wait()
+        yield Conn()
+        log.append("close")
+
+    container = FlextContainer()
+    container.register_factory(Conn, open_conn, lifetime="request")
+    container.register_factory(Pool, lifetime="transient")
+    async with container.scope() as scope:
+        first = asyncio.ensure_future(scope.aresolve(Conn))
+        second = asyncio.ensure_future(scope.aresolve(Pool))
+        await asyncio.sleep(0)
+        gate.set()
+        assert (await second).conn is await first
+    assert log == ["open", "close"]
+
+
+async def test_cleanup_raising_a_stray_cancelled_error_does_not_skip_the_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A cleanup that awaited a future someone cancelled fails alone: the rest still close."""
+    closed: list[str] = []
+
+    async def make_leaf() -> AsyncIterator[Leaf]:
+        yield Leaf()
+        closed.append("leaf")
+
+    async def make_middle(leaf: Leaf) -> AsyncIterator[Middle]:
+        yield Middle(leaf)
+        future = asyncio.get_running_loop().create_future()
+        future.cancel()
+        await future  # cancelled by another task, not by the shutdown
+
+    container = FlextContainer()
+    container.register_factory(Leaf, make_leaf)
+    container.register_factory(Middle, make_middle)
+    await container.aresolve(Middle)
+    await container.aclose()
+    assert closed == ["leaf"]
+    assert "cleanup of Middle failed" in caplog.text

@@ -409,3 +409,47 @@ async def test_docs_cache_plugin_example_runs_and_closes_its_client(
     finally:
         await admin.aclose()
     assert "failed to clean up" not in caplog.text
+
+
+class StrayCancel(AppPlugin):
+    """Its hooks await a future some other task cancelled (a stray CancelledError)."""
+
+    def __init__(self, *, on: str) -> None:
+        self.on = on
+
+    async def _stray(self) -> None:
+        future = asyncio.get_running_loop().create_future()
+        future.cancel()
+        await future
+
+    async def initialize(self, app: Any) -> None:
+        if self.on == "initialize":
+            await self._stray()
+
+    async def cleanup(self) -> None:
+        if self.on == "cleanup":
+            await self._stray()
+
+
+async def test_cleanup_raising_a_stray_cancelled_error_is_reported_and_others_clean_up() -> None:
+    """A stray CancelledError in one cleanup is that plugin's failure; the rest still stop."""
+    events: list[str] = []
+    manager = AppPluginManager()
+    manager.register("first", Recorder("first", events))
+    manager.register("stray", StrayCancel(on="cleanup"))
+    assert (await manager.initialize(None)).is_success
+    result = await manager.cleanup()
+    assert events == ["init first", "cleanup first"]
+    assert result.is_failure and result.exception is not None
+    assert result.exception.details["failures"] == {"stray": "CancelledError: "}
+
+
+async def test_initialize_raising_a_stray_cancelled_error_is_a_plugin_failure() -> None:
+    """A stray CancelledError in initialize fails the start like any error of the plugin."""
+    events: list[str] = []
+    manager = AppPluginManager()
+    manager.register("first", Recorder("first", events))
+    manager.register("stray", StrayCancel(on="initialize"))
+    result = await manager.initialize(None)
+    assert result.is_failure and result.error_code is ErrorCode.PLUGIN_ERROR
+    assert events == ["init first", "cleanup first"]

@@ -49,6 +49,7 @@ from typing import Any, TypeVar, cast
 
 from .._errors import ConfigError, ErrorCode, FlextApiError
 from .._result import FlextResult
+from ._events import cancelling
 
 __all__ = [
     "DependencyCycleError",
@@ -216,8 +217,12 @@ class _Cleanups:
                         f"the factory of {name} yielded more than once: a factory yields "
                         "its service once, the code after that yield is its cleanup"
                     )
-            except Exception:
-                _logger.exception("cleanup of %s failed", name)
+            except (Exception, asyncio.CancelledError) as exc:
+                # A CancelledError the cleanup awaited (a future another task cancelled)
+                # is its failure; only the cancellation of the closing task propagates.
+                if isinstance(exc, asyncio.CancelledError) and cancelling():
+                    raise
+                _logger.error("cleanup of %s failed", name, exc_info=exc)
 
 
 class _Resolver:
@@ -226,6 +231,7 @@ class _Resolver:
     _root: FlextContainer
     _cache: dict[Any, Any] | None  # request-lifetime instances (None on the root)
     _cleanups: _Cleanups
+    _locks: dict[Any, asyncio.Lock]  # singletons' on the root, request services' on a scope
     _closed = False  # a closed RequestScope refuses to resolve
 
     def _plan(self, service_type: Any) -> tuple[_Registration, ...]:
@@ -397,6 +403,11 @@ class _Resolver:
                 continue
             if reg is not top and reg.lifetime is Lifetime.SINGLETON:
                 built[reg.service_type] = await root.aresolve(reg.service_type)
+            elif reg.lifetime is Lifetime.REQUEST and reg.kind in ("async", "agen"):
+                # One per scope also when two callers in it race on an awaiting factory.
+                async with self._locks.setdefault(reg.service_type, asyncio.Lock()):
+                    if not self._lookup(reg, built):
+                        await self._acreate(reg, built, service_type)
             else:
                 await self._acreate(reg, built, service_type)
         return built[service_type]
@@ -446,13 +457,14 @@ class RequestScope(_Resolver):
     leaving the block runs the scope's cleanups, last created first.
     """
 
-    __slots__ = ("_cache", "_cleanups", "_closed", "_root")
+    __slots__ = ("_cache", "_cleanups", "_closed", "_locks", "_root")
 
     def __init__(self, root: FlextContainer) -> None:
         self._root = root
         self._cache = {}
         self._cleanups = _Cleanups()
         self._closed = False
+        self._locks = {}
 
     def __repr__(self) -> str:
         assert self._cache is not None
@@ -496,7 +508,7 @@ class FlextContainer(_Resolver):
         self._instances: dict[Any, Any] = {}
         self._plans: dict[Any, tuple[_Registration, ...]] = {}
         self._overrides: dict[Any, Any] = {}
-        self._locks: dict[Any, asyncio.Lock] = {}
+        self._locks = {}
 
     def __repr__(self) -> str:
         return (

@@ -19,6 +19,7 @@ plugin whose ``initialize`` raised is not cleaned up: it undoes its own partial 
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import logging
@@ -30,6 +31,7 @@ from typing import Any
 
 from .._errors import ErrorCode, FlextApiError
 from .._result import FlextResult
+from ._events import cancelling
 
 __all__ = ["APP_PLUGIN_GROUP", "AppPlugin", "AppPluginManager"]
 
@@ -207,8 +209,10 @@ class AppPluginManager:
                 continue
             try:
                 await _run(plugin.initialize, app)
-            except Exception as exc:
-                self.logger.exception("app plugin %r failed to initialize", name)
+            except (Exception, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and cancelling():
+                    raise  # the start itself is cancelled: initialize() undoes it
+                self.logger.error("app plugin %r failed to initialize", name, exc_info=exc)
                 reason = f"{type(exc).__name__}: {exc}"
                 if not self.fail_fast:
                     self.skipped[name] = reason
@@ -233,8 +237,11 @@ class AppPluginManager:
             try:
                 await _run(self._plugins[name].cleanup)
                 self.logger.info("cleaned up app plugin %s", name)
-            except Exception as exc:
-                self.logger.exception("app plugin %r failed to clean up", name)
+            except (Exception, asyncio.CancelledError) as exc:
+                # A CancelledError the cleanup awaited (not the shutdown's) is its failure.
+                if isinstance(exc, asyncio.CancelledError) and cancelling():
+                    raise
+                self.logger.error("app plugin %r failed to clean up", name, exc_info=exc)
                 failures[name] = f"{type(exc).__name__}: {exc}"
                 cause = cause or exc
         if cause is not None:
