@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from pydantic import BaseModel
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from flext_api.composition import Event, EventBus, RedisStreamTransport, current_delivery
@@ -410,3 +411,66 @@ async def test_consumer_cancelled_from_outside_shows_dead_in_its_repr(
         await asyncio.wait({task}, timeout=10)
         assert repr(transport).endswith("[dead | handled=0]>")
     assert repr(transport).endswith("[stopped | handled=0]>")
+
+
+# -- Redis going away ----------------------------------------------------------------------
+async def test_consumer_recreates_its_group_after_redis_restarts_empty() -> None:
+    """Redis restarted without its data: the group is made again and new events arrive."""
+    with RedisServer() as own:
+        transport = RedisStreamTransport(own.url, stream="t:restart", group="g", block=0.05)
+        bus = EventBus(transport=transport)
+        seen: list[int] = []
+        bus.subscribe("job", lambda e: seen.append(e.data["n"]))
+        async with bus:
+            await bus.publish(Event("job", {"n": 1}))
+            await until(lambda: seen == [1], "the event before the restart")
+            own.pause()
+            own.restart()
+
+            async def published() -> bool:  # the client reconnects on a later call
+                return (await bus.publish(Event("job", {"n": 2}))).is_success
+
+            await until(published, "a publish after the restart")
+            await until(lambda: seen == [1, 2], "the event published after the restart")
+
+
+class AckFailsOnce(aioredis.Redis):
+    """A client whose first XACK is lost with the connection."""
+
+    ack_failed = False
+
+    async def xack(self, name: Any, groupname: Any, *ids: Any) -> Any:
+        if not self.ack_failed:
+            self.ack_failed = True
+            raise RedisConnectionError("connection lost during XACK")
+        return await super().xack(name, groupname, *ids)
+
+
+async def test_poll_ends_only_after_every_event_it_took_is_handled(
+    redis_server: RedisServer,
+) -> None:
+    """One event's failed XACK does not leave the round's other handlers running unowned."""
+    flaky = AckFailsOnce.from_url(redis_server.url)
+    await flaky.flushdb()
+    transport = RedisStreamTransport(client=flaky, stream="t:ackfail", group="g")
+    bus = EventBus(transport=transport)
+    finished: list[int] = []
+
+    async def handler(event: Event) -> None:
+        if event.data["n"] == 2:
+            for _ in range(20):  # still running when the first event's XACK fails
+                await asyncio.sleep(0)
+        finished.append(event.data["n"])
+
+    bus.subscribe("job", handler)
+    try:
+        await flaky.xgroup_create("t:ackfail", "g", id="$", mkstream=True)
+        await bus.publish(Event("job", {"n": 1}))
+        await bus.publish(Event("job", {"n": 2}))
+        transport._bus = bus  # poll() by hand: no consumer task
+        with pytest.raises(RedisConnectionError, match="during XACK"):
+            await transport.poll()
+        assert finished == [1, 2]
+        assert transport.handled == 1  # the other one stays pending for redelivery
+    finally:
+        await flaky.aclose()

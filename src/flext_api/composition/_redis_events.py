@@ -14,6 +14,9 @@ Delivery is **at least once**, the guarantee Redis consumer groups give:
 * After ``max_attempts`` deliveries the event is moved to the dead-letter stream
   (``<stream>:dead`` by default, with its original id, group and attempt count) and
   acknowledged, so one poison event cannot loop forever.
+* Redis going away is logged and retried each round. When it comes back without the
+  group (a restart without persistence) the consumer creates the group again from the
+  stream's start, so the events published after the restart are delivered.
 
 Duplicates are therefore possible by design; :class:`Idempotency` lets a handler run
 its effect once per event id (see :mod:`._idempotency`).
@@ -152,15 +155,18 @@ class RedisStreamTransport:
         """Create the group if needed (new events only) and start consuming for ``bus``."""
         if self._task is not None:
             return
-        try:
-            await self.redis.xgroup_create(self.stream, self.group, id="$", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        await self._create_group("$")
         self._bus = bus
         self._task = asyncio.get_running_loop().create_task(
             self._consume(), name=f"events:{self.group}:{self.consumer}"
         )
+
+    async def _create_group(self, first: str) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id=first, mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
 
     async def stop(self) -> None:
         """Stop consuming; an event cut short stays pending and is redelivered elsewhere."""
@@ -190,8 +196,23 @@ class RedisStreamTransport:
             await asyncio.sleep(min(self.block, 1.0))
 
     async def poll(self) -> int:
-        """One round: take over stale pending events, then read new ones; return how many."""
-        claimed = await self._claim()
+        """One round: take over stale pending events, then read new ones; return how many.
+
+        When Redis no longer has the group (it restarted without its data, or the
+        stream was deleted), the group is created again from the stream's start, so the
+        events published since are not skipped (a group destroyed on purpose thus sees
+        the stream's older entries again: at least once).
+        """
+        try:
+            claimed = await self._claim()
+        except ResponseError as exc:
+            if not str(exc).startswith("NOGROUP"):
+                raise
+            _logger.warning(
+                "consumer group %r of %r is gone: creating it again", self.group, self.stream
+            )
+            await self._create_group("0")
+            claimed = []
         reply: Any = await self.redis.xreadgroup(
             self.group,
             self.consumer,
@@ -202,7 +223,15 @@ class RedisStreamTransport:
         fresh = [(mid, fields, 1) for _, messages in reply or () for mid, fields in messages]
         work = claimed + fresh
         if work:
-            await asyncio.gather(*(self._handle(*item) for item in work))
+            # Every event of the round is seen through before it ends (its first error is
+            # raised after): a plain gather would return at the first failure and leave
+            # the other handlers running with no one to await or stop them.
+            outcomes = await asyncio.gather(
+                *(self._handle(*item) for item in work), return_exceptions=True
+            )
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
         return len(work)
 
     async def _claim(self) -> list[tuple[Any, Mapping[Any, Any], int]]:
