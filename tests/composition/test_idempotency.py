@@ -319,3 +319,37 @@ async def test_redis_store_dedupes_one_handler_across_processes(
         assert keys == [f"flext:done:{__name__}.Notifier.send:{event.id}".encode()]
     finally:
         await client.aclose()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("ttl", [float("inf"), 1e30])
+async def test_redis_store_takes_a_ttl_beyond_what_redis_can_expire(
+    redis_server: RedisServer, ttl: float
+) -> None:
+    """An endless (or huge) ttl still records the key: the effect never runs twice."""
+    client = aioredis.from_url(redis_server.url)
+    try:
+        await client.flushdb()
+        once = Idempotency(RedisIdempotencyStore(client), ttl=ttl)
+        effects: list[str] = []
+        handler = once(lambda e: effects.append(e.id), name="forever")
+        event = Event("job")
+        await handler(event)
+        await handler(Event("job", id=event.id, attempt=2))
+        assert effects == [event.id]
+        assert await client.ttl(f"flext:done:forever:{event.id}") > 0
+    finally:
+        await client.aclose()
+
+
+async def test_memory_store_drops_expired_keys_as_it_grows() -> None:
+    """Keys of events that never come again do not pile up once they expired."""
+    clock = FakeClock()
+    store = MemoryIdempotencyStore(clock=clock)
+    for n in range(5000):
+        await store.mark(f"old-{n}", 10)
+    clock.advance(11)
+    for n in range(5000):
+        await store.mark(f"new-{n}", 10)
+    assert len(store._until) <= 5000
+    assert await store.done("new-0") and not await store.done("old-0")

@@ -72,12 +72,21 @@ class IdempotencyStore(Protocol):
         ...
 
 
+_PURGE_FROM = 1024  # keys held before a MemoryIdempotencyStore first drops expired ones
+_LONGEST_TTL = 100 * 365 * 24 * 3600  # seconds: what Redis is asked for an endless ttl
+
+
 class MemoryIdempotencyStore:
-    """Done keys in this process (for one process, or tests)."""
+    """Done keys in this process (for one process, or tests).
+
+    Expired keys are dropped as the store grows (each time it doubled), so the keys of
+    events that never come again do not pile up in a long-running process.
+    """
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         self._clock = get_clock(clock)
         self._until: dict[str, float] = {}
+        self._purge_at = _PURGE_FROM
 
     async def done(self, key: str) -> bool:
         until = self._until.get(key)
@@ -89,7 +98,11 @@ class MemoryIdempotencyStore:
         return True
 
     async def mark(self, key: str, ttl: float) -> None:
-        self._until[key] = self._clock.monotonic() + ttl
+        now = self._clock.monotonic()
+        self._until[key] = now + ttl
+        if len(self._until) >= self._purge_at:
+            self._until = {k: until for k, until in self._until.items() if until > now}
+            self._purge_at = max(_PURGE_FROM, 2 * len(self._until))
 
 
 def check_async_redis(client: object, owner: str, instead: str) -> None:
@@ -109,7 +122,12 @@ def check_async_redis(client: object, owner: str, instead: str) -> None:
 
 
 class RedisIdempotencyStore:
-    """Done keys in Redis, shared by every process (``SET key 1 EX ttl``)."""
+    """Done keys in Redis, shared by every process (``SET key 1 EX ttl``).
+
+    A ttl longer than a century (``float("inf")`` included) is stored as one: Redis
+    refuses an expiry it cannot represent, which would fail every delivery after its
+    handler had run.
+    """
 
     def __init__(self, client: Redis, *, prefix: str = "flext:done:") -> None:
         check_async_redis(
@@ -124,7 +142,7 @@ class RedisIdempotencyStore:
         return bool(await self.redis.exists(self.prefix + key))
 
     async def mark(self, key: str, ttl: float) -> None:
-        await self.redis.set(self.prefix + key, b"1", ex=max(1, int(ttl)))
+        await self.redis.set(self.prefix + key, b"1", ex=max(1, int(min(ttl, _LONGEST_TTL))))
 
 
 def event_key(event: object) -> str | None:
