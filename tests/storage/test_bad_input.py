@@ -83,6 +83,8 @@ async def test_metadata_that_is_not_a_mapping() -> None:
         {"content_type": "text/plain\r\nX-Evil: 1"},
         {"content_type": "text/\u00e9"},
         {"content_type": 5},
+        {"content_type": " text/plain"},
+        {"content_type": "text/plain "},
         {"if_match": '"a"\r\nX-Evil: 1'},
         {"if_match": ""},
         {"if_match": 5},
@@ -93,7 +95,8 @@ async def test_metadata_that_is_not_a_mapping() -> None:
 async def test_header_bound_put_options_are_checked(
     store: StorageBackend, options: dict[str, Any]
 ) -> None:
-    """Content type and conditions with CR/LF, non-ASCII or a clash are INVALID_REQUEST."""
+    """Content type and conditions with CR/LF, non-ASCII, outer spaces (a header loses
+    them) or a clash are INVALID_REQUEST."""
     await store.upload_file(b"old", "k")
     put = await store.upload_file(b"new", "k", **options)
     assert put.error_code is ErrorCode.INVALID_REQUEST

@@ -114,6 +114,16 @@ async def test_bad_metadata_is_refused(store: StorageBackend) -> None:
     assert result.error_code is ErrorCode.INVALID_REQUEST
 
 
+@pytest.mark.parametrize("value", [" lead", "trail ", " "])
+async def test_metadata_value_with_outer_spaces_is_refused(
+    store: StorageBackend, value: str
+) -> None:
+    """Headers lose outer spaces (S3 strips them, Azure refuses the signature): INVALID_REQUEST."""
+    result = await store.upload_file(b"x", "k", {"m": value})
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+    assert (await store.exists("k")).value is False
+
+
 async def test_list_with_prefix(store: StorageBackend) -> None:
     """list_files returns exactly the keys under the prefix, sorted."""
     for key in ["a/2", "a/1", "b/1", "ab"]:

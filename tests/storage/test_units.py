@@ -613,3 +613,105 @@ async def test_gcs_presign_needs_a_service_account() -> None:
     """Without service_account= GCS presign is a CONFIG_ERROR result."""
     async with GCSStorage("b", endpoint="http://127.0.0.1:9") as store:
         assert (await store.presign("k")).error_code is ErrorCode.CONFIG_ERROR
+
+
+async def test_local_directory_key_is_absent_for_reads_and_deletes(tmp_path: Path) -> None:
+    """A key that is only a folder ("a" beside "a/b") is absent, as on an object store."""
+    store = LocalStorage(tmp_path)
+    await store.upload_file(b"x", "a/b")
+    assert (await store.download_file("a")).error_code is ErrorCode.NOT_FOUND
+    assert (await store.download_stream("a")).error_code is ErrorCode.NOT_FOUND
+    assert (await store.copy_file("a", "z")).error_code is ErrorCode.NOT_FOUND
+    assert (await store.delete_file("a")).is_success
+    assert (await store.download_file("a/b")).value == b"x"
+
+
+@pytest.mark.parametrize("overwrite", [True, False])
+async def test_local_rename_of_a_folder_moves_nothing(tmp_path: Path, overwrite: bool) -> None:
+    """Renaming a key that is only a folder is NOT_FOUND: the objects below stay put."""
+    store = LocalStorage(tmp_path)
+    await store.upload_file(b"x", "a/b", {"m": "1"})
+    renamed = await store.rename_file("a", "z", overwrite=overwrite)
+    assert renamed.error_code is ErrorCode.NOT_FOUND
+    assert [f.path for f in (await store.list_files()).value] == ["a/b"]
+    assert dict((await store.stat("a/b")).value.metadata) == {"m": "1"}
+
+
+async def test_local_emptied_folders_do_not_block_a_key(tmp_path: Path) -> None:
+    """Once "p/q/r" is deleted, renamed or never written, "p" can be written, as on S3."""
+
+    async def failing() -> AsyncIterator[bytes]:
+        yield b"part"
+        raise OSError("producer died")
+
+    store = LocalStorage(tmp_path)
+    await store.upload_file(b"x", "p/q/r")
+    assert (await store.delete_file("p/q/r")).is_success
+    assert (await store.upload_file(b"y", "p")).is_success
+    await store.upload_file(b"x", "m/n")
+    assert (await store.rename_file("m/n", "k")).is_success
+    assert (await store.upload_file(b"y", "m")).is_success
+    assert (await store.upload_file(failing(), "f/g")).is_failure
+    assert (await store.upload_file(b"y", "f")).is_success
+    assert [f.path for f in (await store.list_files()).value] == ["f", "k", "m", "p"]
+
+
+@pytest.mark.parametrize("mode", ["closed", "write-only"])
+async def test_unreadable_file_object_is_invalid_request(tmp_path: Path, mode: str) -> None:
+    """A closed or write-only file object is a failed INVALID_REQUEST result, not a raise."""
+    handle = (tmp_path / "body").open("wb")
+    if mode == "closed":
+        handle.close()
+    try:
+        for store in (LocalStorage(tmp_path / "root"), MemoryStorage()):
+            put = await store.upload_file(handle, "k")
+            assert put.error_code is ErrorCode.INVALID_REQUEST
+            assert (await store.exists("k")).value is False
+    finally:
+        handle.close()
+
+
+async def test_s3_body_cut_short_is_a_connect_error() -> None:
+    """A server that drops the connection mid-body gives CONNECT_ERROR (retried), for a
+    whole download and for a stream alike."""
+    head = (
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 100000\r\n"
+        b'ETag: "e"\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\n\r\n'
+    )
+
+    async def truncate(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(head + b"x" * 1000)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(truncate, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    store = S3Storage(
+        "b",
+        endpoint=f"http://127.0.0.1:{port}",
+        access_key_id="k",
+        secret_access_key="s",
+        retry=RetryConfig(max_retries=0),
+    )
+    async with server, store:
+        assert (await store.download_file("k")).error_code is ErrorCode.CONNECT_ERROR
+        stream = (await store.download_stream("k")).value
+        with pytest.raises(flext_api.FlextApiError) as raised:
+            await stream.read()
+        assert raised.value.code is ErrorCode.CONNECT_ERROR
+
+
+@pytest.mark.parametrize("operation", ["copy_file", "rename_file"])
+async def test_local_copy_under_a_file_is_a_conflict_not_a_missing_source(
+    tmp_path: Path, operation: str
+) -> None:
+    """Copying or renaming onto "a/b/c" while "a" is an object is STORAGE_ERROR (as an
+    upload there is), not NOT_FOUND for a source that exists; the source stays."""
+    store = LocalStorage(tmp_path)
+    await store.upload_file(b"a", "a")
+    await store.upload_file(b"src", "src")
+    moved = await getattr(store, operation)("src", "a/b/c")
+    assert moved.error_code is ErrorCode.STORAGE_ERROR
+    assert (await store.download_file("src")).value == b"src"
+    assert (await store.download_file("a")).value == b"a"

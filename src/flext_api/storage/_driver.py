@@ -308,8 +308,18 @@ MAX_EXPIRY: Final = timedelta(days=7)
 
 
 def _header_safe(value: object) -> bool:
-    """Printable ASCII: what can travel in an HTTP header without being refused or split."""
-    return isinstance(value, str) and value != "" and value.isascii() and value.isprintable()
+    """Printable ASCII: what can travel in an HTTP header without being refused or split.
+
+    Outer spaces are refused too: a header loses them (S3 strips them, Azure's signature
+    no longer matches and the write is refused as unauthorised).
+    """
+    return (
+        isinstance(value, str)
+        and value != ""
+        and value.isascii()
+        and value.isprintable()
+        and value == value.strip(" ")
+    )
 
 
 def _check_put_options(
@@ -318,7 +328,7 @@ def _check_put_options(
     """Content type and conditions travel as headers: CR/LF, NUL or non-ASCII are refused."""
     problem: str | None = None
     if content_type is not None and not _header_safe(content_type):
-        problem = f"content_type must be printable ASCII, got {content_type!r}"
+        problem = f"content_type must be printable ASCII without outer spaces, got {content_type!r}"
     elif not isinstance(if_none_match, bool):
         problem = f"if_none_match must be a bool, got {if_none_match!r}"
     elif if_match is not None and not _header_safe(if_match):
@@ -352,12 +362,19 @@ def _check_metadata(metadata: Mapping[str, str] | None) -> FlextResult[dict[str,
             and _META_NAME.fullmatch(name) is not None
             and name.lower() not in _RESERVED_META
         )
-        ok_value = isinstance(value, str) and value.isascii() and value.isprintable()
+        # A header loses a value's outer spaces: S3 strips them, Azure refuses the signature.
+        ok_value = (
+            isinstance(value, str)
+            and value.isascii()
+            and value.isprintable()
+            and value == value.strip(" ")
+        )
         if not (ok_name and ok_value):
             return FlextResult.fail(
                 InvalidRequestError(
                     f"metadata {name!r}={value!r}: a name is a letter then letters, digits or "
-                    "'_' (the rule Azure sets for all), a value printable ASCII",
+                    "'_' (the rule Azure sets for all), a value printable ASCII with no "
+                    "leading or trailing space",
                     details={"metadata": str(name)},
                 )
             )

@@ -19,6 +19,9 @@
 * **Confined to the root.** Keys are validated, and the resolved path must stay under
   the resolved root, so a symlink inside the root cannot lead a write out of it, and a
   listing does not show what a symlink points to outside it.
+* **Folders are not objects.** Reading or renaming ``a`` beside ``a/b`` is NOT_FOUND,
+  deleting it deletes nothing, and the empty folders left by deletes, renames and
+  failed uploads are removed when a write needs their name.
 
 Blocking file calls run in worker threads (``asyncio.to_thread``). Writes, copies,
 renames and deletes are serialised per store (one lock), so the metadata always
@@ -36,6 +39,7 @@ import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISREG
 from typing import IO, Any
 
 from .._atomic import PUBLIC_MODE, TMP_PREFIX, AtomicFile, atomic_write
@@ -186,6 +190,7 @@ class LocalStorage(StoreBackend):
                 raise PreconditionFailedError(
                     f"{key!r} has ETag {current}, not {mode}", details={"etag": current}
                 )
+        _clear_empty_folder(handle.path)
         self._write_meta(key, etag, meta)
         try:
             handle.commit(exclusive=mode == "create")
@@ -201,7 +206,7 @@ class LocalStorage(StoreBackend):
         path = self._file(key)
 
         def opener() -> tuple[IO[bytes], FileInfo]:
-            handle = path.open("rb")
+            handle = _open_object(path)
             return handle, self._info(key, os.fstat(handle.fileno()), with_meta=True)
 
         handle, info = await asyncio.to_thread(opener)
@@ -222,7 +227,8 @@ class LocalStorage(StoreBackend):
         path = self._file(key)
 
         def delete() -> None:
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            # A folder ("a" beside "a/b") is no object: deleting it deletes nothing.
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 path.unlink()
             self._prune_meta(key, None)
 
@@ -302,8 +308,9 @@ class LocalStorage(StoreBackend):
         source, target = self._file(src), self._file(dst)
 
         def copy() -> tuple[AtomicFile, str, dict[str, Any]]:
-            with source.open("rb") as reader:
+            with _open_object(source) as reader:
                 meta = self._read_meta(src, _etag(os.fstat(reader.fileno())))
+                _make_parent(target)
                 out = AtomicFile(target, fsync=self.fsync, mode=PUBLIC_MODE)
                 try:
                     while chunk := reader.read(CHUNK_SIZE):
@@ -325,10 +332,14 @@ class LocalStorage(StoreBackend):
         source, target = self._file(src), self._file(dst)
 
         def move() -> None:
-            etag = _etag(source.stat())  # a rename or link keeps the inode, mtime and size
+            stat = source.stat()
+            if not S_ISREG(stat.st_mode):  # a folder would move every object below it
+                raise FileNotFoundError(src)
+            etag = _etag(stat)  # a rename or link keeps the inode, mtime and size
             self._write_meta(dst, etag, self._read_meta(src, etag))
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
+                _make_parent(target)
+                _clear_empty_folder(target)
                 if overwrite:
                     os.replace(source, target)
                 else:
@@ -360,6 +371,41 @@ class LocalStorage(StoreBackend):
         )
         error.__cause__ = exc
         return error
+
+
+def _open_object(path: Path) -> IO[bytes]:
+    """``path`` opened for reading; a folder is no object (FileNotFoundError, NOT_FOUND)."""
+    try:
+        return path.open("rb")
+    except IsADirectoryError:
+        raise FileNotFoundError(errno.ENOENT, "not an object", str(path)) from None
+
+
+def _make_parent(target: Path) -> None:
+    """Create the folders of a copy's or rename's ``target``. An object in the way ("a"
+    for "a/b/c") is a conflict, as for an upload, not a missing source: the error says
+    FileExistsError (STORAGE_ERROR), not NotADirectoryError (NOT_FOUND)."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except NotADirectoryError as exc:
+        raise FileExistsError(errno.EEXIST, "an object is in the way", exc.filename) from None
+
+
+def _clear_empty_folder(path: Path) -> None:
+    """Remove ``path`` if it is a folder with nothing but empty folders below it.
+
+    Deleting or renaming ``p/q/r`` (or a failed upload to it) leaves the folders ``p/q``
+    behind. They hold no object, so, as on an object store, they must not keep the key
+    ``p`` from being written. A folder with anything in it stays: writing over it fails.
+    Called under the store's lock, when a write is about to be published.
+    """
+    if path.is_symlink() or not path.is_dir():
+        return
+    for folder, _, _ in os.walk(path, topdown=False):  # the deepest first
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty: nor is any folder above it
+            return
 
 
 def _entries(directory: Path) -> list[os.DirEntry[str]]:

@@ -53,9 +53,12 @@ _ATTRIBUTE_NAMES: Final = frozenset(
     {"Content-Disposition", "Content-Encoding", "Content-Language", "Content-Type", "Cache-Control"}
 )
 _STATUS = re.compile(r"status(?: code)?:? (\d{3})", re.IGNORECASE)
+# "kind: Interrupted" / IncompleteBody: the connection dropped in the middle of a body
+# (a server killed mid-download), which object_store reports as a generic body error.
 _CONNECT = re.compile(
     r"error sending request|connection refused|connect error|tcp connect|dns error|"
-    r"connection reset|broken pipe|incomplete message|connection closed",
+    r"connection reset|broken pipe|incomplete message|connection closed|"
+    r"kind: interrupted|incompletebody",
     re.IGNORECASE,
 )
 _TIMEOUT = re.compile(r"timed out|timeout", re.IGNORECASE)

@@ -113,6 +113,10 @@ class Source:
         if isinstance(body, io.TextIOBase):
             return _bad("cannot upload a text file: open it in binary mode ('rb')")
         if isinstance(body, io.IOBase) or (hasattr(body, "read") and not isinstance(body, str)):
+            if getattr(body, "closed", False):  # seekable() and tell() would raise ValueError
+                return _bad("cannot upload a closed file")
+            if not getattr(body, "readable", lambda: True)():
+                return _bad("cannot upload a file not opened for reading: open it with 'rb'")
             seekable = bool(getattr(body, "seekable", lambda: False)())
             return FlextResult.ok(cls(body, "file" if seekable else "stream-file", None))
         hint = (
