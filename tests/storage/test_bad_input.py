@@ -240,3 +240,24 @@ def test_io_bytes_still_uploads() -> None:
     from flext_api.storage._types import Source
 
     assert Source.of(io.BytesIO(b"x")).is_success
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["s3://user:s3cr3t@bkt/key", "gs://s3cr3t@bkt/key", "az://acct:s3cr3t@box/key"],
+)
+def test_storage_urls_with_credentials_are_refused_without_echoing_them(url: str) -> None:
+    """Credentials in the URL are not a bucket name (the backend's repr showed them);
+    the error does not repeat them."""
+    result = open_storage(url, env={})
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+    assert result.exception is not None and "s3cr3t" not in str(result.exception)
+    assert split_url(url).error_code is ErrorCode.CONFIG_ERROR
+
+
+@pytest.mark.parametrize("url", ["s3://bkt:9000/key", "az://box:10000/key", "gs://bkt:1/k"])
+def test_storage_urls_with_a_port_are_refused(url: str) -> None:
+    """A port is not part of a bucket name: the server's address is ``endpoint=``."""
+    result = split_url(url)
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+    assert result.exception is not None and "endpoint" in str(result.exception)

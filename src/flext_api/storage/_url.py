@@ -114,6 +114,16 @@ def split_url(url: str) -> FlextResult[tuple[str, str, str]]:
     except ValueError as exc:  # an unbalanced '[' in the host, for one
         return FlextResult.fail(ConfigError(f"{url!r} is not a URL: {exc}"))
     scheme = parts.scheme.lower()
+    if "@" in parts.netloc:
+        # Taken as the bucket name, they ended up in the backend's repr and in logs; the
+        # message names the bucket only, never what came before the '@'.
+        bucket = parts.netloc.rpartition("@")[2]
+        return FlextResult.fail(
+            ConfigError(
+                f"{scheme}://...@{bucket}: a storage URL carries no credentials; pass them "
+                "as options (access_key_id=, account_key=, ...) or in the environment"
+            )
+        )
     if parts.query or parts.fragment or url.endswith(("?", "#")):
         # Dropping them would silently address another object ("a?v=2" is not "a").
         return FlextResult.fail(
@@ -125,6 +135,13 @@ def split_url(url: str) -> FlextResult[tuple[str, str, str]]:
     if scheme in {"s3", "az", "gs"}:
         if not parts.netloc:
             return FlextResult.fail(ConfigError(f"{url!r} has no bucket or container"))
+        if ":" in parts.netloc:
+            return FlextResult.fail(
+                ConfigError(
+                    f"{url!r}: a bucket or container name has no port; the server's "
+                    "address is the endpoint= option"
+                )
+            )
         return FlextResult.ok((scheme, parts.netloc, unquote(parts.path.lstrip("/"))))
     if scheme == "memory":
         return FlextResult.ok((scheme, "", unquote(parts.netloc + parts.path).lstrip("/")))
