@@ -709,3 +709,32 @@ async def test_cleanup_raising_a_stray_cancelled_error_does_not_skip_the_others(
     await container.aclose()
     assert closed == ["leaf"]
     assert "cleanup of Middle failed" in caplog.text
+
+
+class Slow:
+    """A service whose factory waits before it yields."""
+
+
+async def test_service_finished_after_its_scope_closed_is_cleaned_up_at_once() -> None:
+    """A scope that ends while an async factory of it is still opening: the service is
+    cleaned up when the factory yields (its cleanup would never run otherwise) and the
+    caller gets ScopeClosedError instead of a service nobody will close."""
+    log: list[str] = []
+    release = asyncio.Event()
+
+    async def slow() -> AsyncIterator[Slow]:
+        await release.wait()
+        log.append("open")
+        yield Slow()
+        log.append("close")
+
+    container = FlextContainer()
+    container.register_factory(Slow, slow, lifetime="request")
+    scope = container.scope()
+    pending = asyncio.ensure_future(scope.aresolve(Slow))
+    await asyncio.sleep(0)  # the factory is waiting for release
+    await scope.aclose()
+    release.set()
+    with pytest.raises(ScopeClosedError):
+        await pending
+    assert log == ["open", "close"]

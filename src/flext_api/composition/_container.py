@@ -420,6 +420,13 @@ class _Resolver:
             value = next(gen, _MISSING) if kind == "gen" else await anext(gen, _MISSING)
             if value is _MISSING:
                 raise _yielded_nothing(reg)
+            if self._closed:
+                # The scope ended while the factory was opening: its cleanups have run,
+                # so this one runs now, and nobody gets a service no one will close.
+                late = _Cleanups()
+                late.add(_name(reg.service_type), gen)
+                await late.run()
+                raise _scope_closed()
             owner.add(_name(reg.service_type), gen)
         else:
             value = self._start(reg, built)
