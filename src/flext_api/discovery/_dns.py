@@ -26,6 +26,7 @@ import dns.asyncresolver
 import dns.exception
 import dns.name
 import dns.rdatatype
+import dns.rdtypes.IN.SRV
 import dns.resolver
 import structlog
 
@@ -133,6 +134,8 @@ class DnsBackend:
         self._cache: dict[str, tuple[float, builtins.list[ServiceInstance]]] = {}
         #: SRV targets found without an address, so each is logged once until it resolves.
         self._dangling: set[tuple[str, str]] = set()
+        #: SRV records of no usable port, so each is logged once.
+        self._bad: set[tuple[str, str, int]] = set()
 
     async def register(self, instance: ServiceInstance) -> FlextResult[None]:
         return FlextResult.fail(
@@ -181,8 +184,9 @@ class DnsBackend:
         answer = await self._resolver.resolve(self._query_name(name), "SRV")
         assert answer.rrset is not None
         ttl: float = answer.rrset.ttl
-        # A target of "." says the service is decidedly not offered (RFC 2782).
-        records = [r for r in answer if r.target != dns.name.root]
+        # A target of "." says the service is decidedly not offered (RFC 2782); port 0
+        # is no port to connect to (the record is skipped and logged once).
+        records = [r for r in answer if r.target != dns.name.root and not self._port_zero(name, r)]
         skipped: builtins.list[str] = []
         # The lowest priority group with a target that has an address: the targets of a
         # group are tried before the next one's, as RFC 2782 has clients do.
@@ -217,6 +221,23 @@ class DnsBackend:
                 f"no target of {self._query_name(name)} has an address: {', '.join(skipped)}"
             )
         return ttl, []
+
+    def _port_zero(self, name: str, record: dns.rdtypes.IN.SRV.SRV) -> bool:
+        """True (logged once per target) for an SRV record naming port 0."""
+        if record.port:
+            return False
+        host = str(record.target).rstrip(".")
+        if (name, host, 0) not in self._bad:
+            self._bad.add((name, host, 0))
+            _log.warning(
+                "discovery.bad_record",
+                backend="dns",
+                service=name,
+                target=host,
+                port=0,
+                error="SRV record names port 0",
+            )
+        return True
 
     async def _target(self, name: str, host: str) -> tuple[float, builtins.list[str]] | None:
         """The addresses of SRV target ``host``; None (logged once) when it has none."""

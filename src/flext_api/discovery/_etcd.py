@@ -206,6 +206,11 @@ class EtcdBackend:
                     raise ValueError(f"not a watch response object: {line[:80]!r}")
                 if result.get("events") or result.get("compact_revision"):
                     yield None
+                if result.get("canceled"):
+                    # etcd cancelled the watch (its start revision was compacted away)
+                    # and keeps the response open with nothing more to say: end, so the
+                    # registry lists and watches afresh.
+                    return
         except ValueError as exc:
             raise FlextApiError.from_code(ErrorCode.DECODE_ERROR, "bad etcd watch line") from exc
         finally:

@@ -104,12 +104,15 @@ class ServiceInstance:
             raise _invalid(
                 f"instance {self.id!r} url must be http(s)://host[:port][/prefix], got {self.url!r}"
             )
-        if parts.query or parts.fragment:
+        # The characters, not urlsplit's parts: a bare "?" or "#" has none, and the path
+        # of every call, appended to this URL, would land in the query or fragment.
+        if "?" in self.url or "#" in self.url:
             raise _invalid(f"instance {self.id!r} url must not have a query or fragment")
         weight: object = self.weight
         if not isinstance(weight, int) or isinstance(weight, bool) or not 1 <= weight <= 10000:
             raise _invalid(f"instance {self.id!r} weight must be an int in 1..10000")
-        if self.health not in _STATES:
+        health: object = self.health
+        if not isinstance(health, str) or health not in _STATES:
             raise _invalid(f"instance {self.id!r} health must be 'healthy' or 'unhealthy'")
         if self.last_check is not None and not math.isfinite(self.last_check):
             raise _invalid(f"instance {self.id!r} last_check must be finite")

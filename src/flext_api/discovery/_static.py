@@ -7,28 +7,37 @@ optionally ``id``, ``weight``, ``zone``, ``metadata`` and ``health``::
                               {"url": "http://10.0.0.6:8080", "weight": 2}]})
 
 The whole mapping is validated when the backend is built (a ``ConfigError`` names the
-faulty entry). Instances registered at run time are added in memory, as with
-:class:`MemoryBackend`.
+faulty entry; two entries of a service with one id are an error, not a replacement).
+Instances registered at run time are added in memory, as with :class:`MemoryBackend`.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from .._errors import ConfigError, FlextApiError
 from ._backend import MemoryBackend
-from ._instance import ServiceInstance, validate_name
+from ._instance import ServiceInstance, is_service_name, validate_name
 
 __all__ = ["StaticBackend", "instance_id_for"]
 
 
 def instance_id_for(url: str) -> str:
-    """A stable id for an instance known only by its URL: ``host-port``."""
+    """A stable id for an instance known only by its URL: ``host-port``.
+
+    An internationalised host is spelt in IDNA and any other character an id cannot
+    hold (an IPv6 literal's ``:``, its zone's ``%``) becomes ``-``.
+    """
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    host = (parts.hostname or "host").replace(":", "-")
+    host = parts.hostname or "host"
+    if not host.isascii():
+        with contextlib.suppress(UnicodeError):
+            host = host.encode("idna").decode("ascii")
+    host = "".join(c if is_service_name(c) else "-" for c in host)
     return f"{host}-{port}"
 
 
@@ -60,4 +69,11 @@ class StaticBackend(MemoryBackend):
                 except (FlextApiError, TypeError, ValueError) as exc:
                     message = exc.message if isinstance(exc, FlextApiError) else str(exc)
                     raise ConfigError(f"{where}: {message}") from exc
-                self._services.setdefault(name, {})[instance.id] = instance
+                known = self._services.setdefault(name, {})
+                if instance.id in known:
+                    # The later entry would silently replace the earlier one.
+                    raise ConfigError(
+                        f"{where}: duplicate instance id {instance.id!r} "
+                        "(give each entry of a host and port its own 'id')"
+                    )
+                known[instance.id] = instance

@@ -21,6 +21,7 @@ from flext_api.discovery import (
     RedisBackend,
     RegistryBackend,
     ServiceInstance,
+    ServiceRegistry,
 )
 from tests._poll import eventually
 from tests.servers.etcd_server import EtcdServer
@@ -190,6 +191,72 @@ async def test_etcd_bad_record_is_skipped(etcd: EtcdServer) -> None:
     assert listed == [INSTANCE] and "discovery.bad_record" in _events(logs)
     assert "1 instances leased" in repr(backend)
     await backend.aclose()
+
+
+_WRONG_TYPES = [
+    {"id": "junk", "name": "orders", "url": "http://127.0.0.1:9002", "health": ["healthy"]},
+    {"id": "junk", "name": "orders", "url": "http://127.0.0.1:9002", "health": {"a": 1}},
+]
+
+
+@pytest.mark.parametrize("kind", ["redis", "etcd"])
+@pytest.mark.parametrize("record", _WRONG_TYPES)
+async def test_record_with_a_field_of_the_wrong_type_is_skipped(
+    kind: str, record: dict[str, Any], etcd: EtcdServer, request: pytest.FixtureRequest
+) -> None:
+    """A JSON record whose health is a list or an object (another process's bug) was a
+    TypeError out of list(): the registry's refresh raised and its follow loop marked
+    the service stale for as long as the record stayed. It is logged and left out."""
+    prefix = f"t-{uuid.uuid4().hex[:8]}"
+    value = json.dumps(record)
+    backend: RedisBackend | EtcdBackend
+    if kind == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        client = aioredis.Redis.from_url(server.url)
+        backend = RedisBackend(ttl=5.0, prefix=prefix, client=client)
+        await backend.register(INSTANCE)
+        await client.zadd(f"{prefix}:orders:members", {"junk": 1e15})
+        await client.hset(f"{prefix}:orders:data", "junk", value)
+    else:
+        backend = EtcdBackend(etcd.url, ttl=2, prefix=f"/{prefix}")
+        await backend.register(INSTANCE)
+        await _put_raw(backend, f"/{prefix}/orders/junk", value)
+    registry = ServiceRegistry(backend)
+    try:
+        with capture_logs() as logs:
+            listed = await registry.refresh("orders")
+        assert listed.value == [INSTANCE]
+        assert "discovery.bad_record" in _events(logs)
+        assert not registry.stats()["services"]["orders"]["stale"]
+    finally:
+        await registry.aclose()
+        if kind == "redis":
+            await client.aclose()
+
+
+async def test_etcd_watch_cancelled_by_compaction_ends_the_stream(etcd: EtcdServer) -> None:
+    """A watch from a revision etcd has compacted away is cancelled by etcd, which keeps
+    the response open: the backend yielded once, then waited on it for good (no change
+    reached the registry again). It ends the stream after that yield, so the registry
+    lists and watches afresh."""
+    prefix = f"/c-{uuid.uuid4().hex[:8]}"
+    backend = EtcdBackend(etcd.url, ttl=5, prefix=prefix)
+    await backend.register(INSTANCE)
+    await backend.list("orders")  # the watch will start after this listing's revision
+    for k in range(3):
+        other = ServiceInstance(id=f"o-{k + 2}", name="orders", url="http://127.0.0.1:9002")
+        await backend.register(other)
+    header = (await backend._call("/v3/kv/range", backend._range("orders")))["header"]
+    await backend._call("/v3/kv/compaction", {"revision": header["revision"]})
+    changes = backend.changes("orders")
+    try:
+        await anext(changes)  # the compaction: list again
+        async with asyncio.timeout(30):  # a guard against the old hang, not a measure
+            with pytest.raises(StopAsyncIteration):
+                await anext(changes)
+    finally:
+        await changes.aclose()
+        await backend.aclose()
 
 
 async def test_etcd_lost_lease_is_granted_again(etcd: EtcdServer) -> None:

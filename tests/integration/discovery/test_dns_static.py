@@ -118,6 +118,25 @@ async def test_srv_target_without_an_address_is_skipped(dns_server: DnsServer) -
     assert sorted(warned) == ["gone.svc.test", "v6only.svc.test"]
 
 
+async def test_srv_record_with_port_zero_is_skipped(dns_server: DnsServer) -> None:
+    """An SRV record naming port 0 is left out and logged once: it used to become an
+    instance at ``host:0`` that took traffic (here most of it, by weight) and failed
+    every call; the service's other records are served."""
+    dns_server.zone[("_pay._tcp.svc.test", "SRV")] = [
+        (30, "10 60 0 a.svc.test."),
+        (30, "10 5 9002 b.svc.test."),
+    ]
+    clock = FakeClock()
+    backend = _backend(dns_server, clock)
+    with capture_logs() as logs:
+        for _ in range(2):
+            listed = await backend.list("pay")
+            assert [i.url for i in listed.value] == ["http://127.0.0.2:9002"]
+            clock.advance(60.0)  # past the TTL: listed again
+    warned = [e for e in logs if e["event"] == "discovery.bad_record"]
+    assert [(e["backend"], e["target"], e["port"]) for e in warned] == [("dns", "a.svc.test", 0)]
+
+
 async def test_srv_group_without_any_address_gives_way_to_the_next_priority(
     dns_server: DnsServer,
 ) -> None:
@@ -200,6 +219,36 @@ def test_static_backend_names_the_bad_entry() -> None:
     """A malformed entry is a ConfigError naming its place in the config."""
     with pytest.raises(ConfigError, match=r"services\.orders\[1\]"):
         StaticBackend({"orders": ["http://127.0.0.1:1", {"url": "ftp://x"}]})
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        ["http://127.0.0.1:9001", "http://127.0.0.1:9001/v2"],
+        [{"id": "a", "url": "http://127.0.0.1:1"}, {"id": "a", "url": "http://127.0.0.1:2"}],
+    ],
+)
+def test_static_backend_refuses_two_entries_with_one_id(entries: list[Any]) -> None:
+    """Two entries of one service with the same id (given, or made of the same host and
+    port) are a ConfigError naming the second: the first was silently dropped."""
+    with pytest.raises(ConfigError, match=r"services\.orders\[1\]: .*duplicate instance id"):
+        StaticBackend({"orders": entries})
+
+
+@pytest.mark.parametrize(
+    ("url", "ident"),
+    [
+        ("http://bücher.example:8080", "xn--bcher-kva.example-8080"),
+        ("http://[fe80::1%25eth0]:8080", "fe80--1-25eth0-8080"),
+        ("http://[::1]:8080", "--1-8080"),
+    ],
+)
+async def test_static_backend_makes_a_usable_id_for_any_valid_url(url: str, ident: str) -> None:
+    """A URL entry without an id gets one made only of id characters: an
+    internationalised host or an IPv6 zone used to give an id the backend then refused
+    (a ConfigError about an id the config never wrote)."""
+    backend = StaticBackend({"orders": [url]})
+    assert [(i.id, i.url) for i in (await backend.list("orders")).value] == [(ident, url)]
 
 
 def test_static_backend_refuses_a_config_of_the_wrong_shape() -> None:

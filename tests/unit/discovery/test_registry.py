@@ -89,6 +89,19 @@ async def test_bad_registration_is_invalid_request(name: str, instance: ServiceI
     assert registry.services() == []
 
 
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9001?", "http://127.0.0.1:9001#", "http://127.0.0.1:9001/api?"]
+)
+async def test_instance_url_with_an_empty_query_or_fragment_is_invalid(url: str) -> None:
+    """A URL ending in a bare '?' or '#' is refused: each call's path, appended to it,
+    would land in the query or the fragment (every call reaching the prefix itself)."""
+    registry = ServiceRegistry()
+    result = await registry.register("orders", ServiceInstance(id="x", name="orders", url=url))
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+    assert "query or fragment" in (result.error or "")
+    assert registry.services() == []
+
+
 async def test_bad_names_on_reads_fail() -> None:
     """unregister/instances/refresh with a bad name fail with INVALID_REQUEST."""
     registry = ServiceRegistry()
