@@ -131,7 +131,7 @@ class FilesystemBackend:
                 return body[key_len:], expires_at
         self._corrupt += 1
         _log.warning("cache.filesystem.corrupt_entry", path=str(path), key=key, reason=reason)
-        self._unlink(path)
+        self._unlink_quietly(path)
         return None
 
     @staticmethod
@@ -143,6 +143,13 @@ class FilesystemBackend:
         except FileNotFoundError:
             return 0
         return size
+
+    @classmethod
+    def _unlink_quietly(cls, path: Path) -> None:
+        """Remove a file a read found expired or damaged: housekeeping, so a directory that
+        refuses it (a read-only cache) leaves the read a miss rather than an error."""
+        with contextlib.suppress(OSError):
+            cls._unlink(path)
 
     # -- blocking operations (run in a thread) ------------------------------------------
     def _read(self, key: str, now: float) -> Stored | None:
@@ -156,7 +163,7 @@ class FilesystemBackend:
             return None
         data, expires_at = unpacked
         if now >= expires_at:
-            self._unlink(path)
+            self._unlink_quietly(path)
             return None
         return data, (None if expires_at == math.inf else expires_at - now)
 

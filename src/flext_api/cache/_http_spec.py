@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from email.utils import formatdate
 from typing import TypeAlias
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -175,12 +176,23 @@ Lookup: TypeAlias = UseStored | ServeStaleAndRevalidate | Revalidate | Forward |
 
 
 # -- keys ---------------------------------------------------------------------------------
-def cache_key(method: str, url: str) -> str:
-    """``"GET https://host/path?q"``: scheme and host lower-cased, fragment dropped."""
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+
+def _origin(url: str) -> tuple[str, str]:
+    """``(scheme, authority)`` lower-cased, without the scheme's default port (RFC 9110 §4.2.3)."""
     parts = urlsplit(url)
-    normal = urlunsplit(
-        (parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, "")
-    )
+    scheme, netloc = parts.scheme.lower(), parts.netloc.lower()
+    default = _DEFAULT_PORTS.get(scheme)
+    if default is not None and netloc.endswith(default):
+        netloc = netloc.removesuffix(default)
+    return scheme, netloc
+
+
+def cache_key(method: str, url: str) -> str:
+    """``"GET https://host/path?q"``: scheme, host lower-cased; default port, fragment dropped."""
+    parts = urlsplit(url)
+    normal = urlunsplit((*_origin(url), parts.path or "/", parts.query, ""))
     return f"{method.upper()} {normal}"
 
 
@@ -443,10 +455,17 @@ def storage_ttl(stored: StoredResponse, *, now: float, policy: HttpCachePolicy) 
 def freshen(
     stored: StoredResponse, not_modified: Headers, *, request_time: float, response_time: float
 ) -> StoredResponse:
-    """``stored`` updated by a 304 (§4.3.4): its fields replace the stored ones, times renewed."""
+    """``stored`` updated by a 304 (§4.3.4): its fields replace the stored ones, times renewed.
+
+    A 304 without ``Date`` is dated when it was received (RFC 9110 §6.6.1); keeping the
+    stored ``Date`` would age the response by the time since the original answer, so it
+    would be stale again at once and revalidated on every use.
+    """
     updates = [
         (k, v) for k, v in _storable_headers(not_modified) if k.lower() not in _NOT_FRESHENED
     ]
+    if "date" not in not_modified:
+        updates.append(("Date", formatdate(response_time, usegmt=True)))
     replaced = {k.lower() for k, _ in updates}
     merged = [(k, v) for k, v in stored.headers if k.lower() not in replaced] + updates
     return replace(
@@ -455,11 +474,6 @@ def freshen(
 
 
 # -- invalidation (RFC 9111 §4.4) ------------------------------------------------------------
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.lower()
-
-
 def invalidation_targets(method: str, url: str, status: int, headers: Headers) -> list[str]:
     """URLs whose stored responses an unsafe request's non-error answer makes invalid.
 

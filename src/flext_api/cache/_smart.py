@@ -216,8 +216,6 @@ class AsyncSmartCache:
     async def _get_slow(
         self, key: str, fn: Callable[[], Any], ttl: Duration | None, tags: Iterable[str]
     ) -> Any:
-        if self._closed:
-            raise RuntimeError("AsyncSmartCache is closed")
         _check_key(key)
         # Checked before anything is counted: a call refused for its arguments is no miss.
         ttl_s = self._settings.entry_ttl(ttl)
@@ -227,6 +225,9 @@ class AsyncSmartCache:
             served = self._serve_existing(entry, fn, ttl_s, tag_set)
             if served is not MISSING:
                 return served
+        if self._closed:
+            # Only misses are refused: what is stored (fresh, stale or an error) still answers.
+            raise RuntimeError("AsyncSmartCache is closed")
         flight = self._flights.get(key)
         owner = flight is None
         if flight is None:
@@ -254,12 +255,12 @@ class AsyncSmartCache:
         # An entry without an error holds a value (expires_at is -inf only for errors).
         if now < entry.expires_at:
             # Only reached inside the XFetch margin: roll the dice for an early refresh.
-            if key not in self._flights and self._xfetch_due(entry, now):
+            if not self._closed and key not in self._flights and self._xfetch_due(entry, now):
                 self._early_refreshes += 1
                 self._launch(key, fn, ttl, tags, background=True)
             return self._serve_value(entry, stale=False)
         if now < entry.expires_at + self._swr:
-            if key not in self._flights:
+            if not self._closed and key not in self._flights:
                 self._refreshes += 1
                 self._launch(key, fn, ttl, tags, background=True)
             return self._serve_value(entry, stale=True)
@@ -415,7 +416,7 @@ class AsyncSmartCache:
     def get(self, key: str, default: Any = None) -> Any:
         """The fresh value of ``key`` or ``default``; never computes (counts a hit or a miss)."""
         entry = self._entries.get(key)
-        if entry is not None and self._now() < entry.fresh_until:
+        if entry is not None and self._unexpired(entry):
             return self._serve_value(entry, stale=False)
         self._misses += 1
         return default
@@ -604,7 +605,12 @@ class AsyncSmartCache:
 
     def __contains__(self, key: object) -> bool:
         entry = self._entries.get(key) if isinstance(key, str) else None
-        return entry is not None and self._now() < entry.fresh_until
+        return entry is not None and self._unexpired(entry)
+
+    def _unexpired(self, entry: Entry) -> bool:
+        # fresh_until is earlier than expires_at inside the XFetch margin, and -inf while
+        # an error is cached: a value that has not expired is fresh in both cases.
+        return entry.has_value and self._now() < entry.expires_at
 
     def __repr__(self) -> str:
         lookups = self._hits + self._misses

@@ -54,6 +54,7 @@ class SmartCacheSettings:
             raise ValueError(f"retry_backoff must be >= 1.0, got {retry_backoff}")
         if not 0.0 <= retry_jitter <= 1.0:
             raise ValueError(f"retry_jitter must be within 0..1, got {retry_jitter}")
+        cache_errors = _exception_types(cache_errors)
         return cls(
             retry_interval=to_seconds(retry_interval, "retry_interval"),
             ttl=None if ttl is None else to_seconds(ttl, "ttl", allow_zero=False),
@@ -86,3 +87,17 @@ class SmartCacheSettings:
         if self.retry_jitter:
             delay *= 1.0 + self.retry_jitter * (2.0 * rng.random() - 1.0)
         return delay
+
+
+def _exception_types(value: object) -> tuple[type[Exception], ...]:
+    """``cache_errors`` as a tuple of exception classes (one class is taken as a tuple of one).
+
+    Checked here: ``isinstance`` would only reject a bad one at the first failure, inside
+    the computation's task, and its waiters would see a CANCELLED error instead.
+    """
+    kinds = (value,) if isinstance(value, type) else value
+    if not isinstance(kinds, tuple) or not all(
+        isinstance(kind, type) and issubclass(kind, Exception) for kind in kinds
+    ):
+        raise TypeError(f"cache_errors must be a tuple of Exception subclasses, got {value!r:.80}")
+    return kinds

@@ -282,3 +282,26 @@ async def test_traversal_and_separator_keys_stay_inside_the_root(tmp_path: Path)
     assert [(await backend.get(key) or (b"",))[0] for key in keys] == [b"0", b"1", b"2", b"3", b"4"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]  # noqa: ASYNC240
     assert all(p.resolve().is_relative_to(root.resolve()) for p in entry_files(root))
+
+
+async def test_expired_or_damaged_entry_in_a_read_only_directory_is_a_miss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the file cannot be removed (a read-only cache), an expired or damaged entry is
+    still a miss, not an error: the removal is housekeeping."""
+    clock = FakeClock()
+    backend = FilesystemBackend(tmp_path, clock=clock)
+    await backend.set("old", b"data", 1)
+    await backend.set("cut", b"0123456789", None)
+    backend._path("cut").write_bytes(backend._path("cut").read_bytes()[:-3])
+    clock.advance(1)
+
+    def refuse(self: Path, missing_ok: bool = False) -> None:
+        raise PermissionError(13, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    assert await backend.get("old") is None
+    with capture_logs() as logs:
+        assert await backend.get("cut") is None
+    assert [e["event"] for e in logs] == ["cache.filesystem.corrupt_entry"]
+    assert await backend.get_many(["old", "cut"]) == {}

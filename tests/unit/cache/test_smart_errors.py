@@ -222,3 +222,21 @@ async def test_non_str_key_is_a_type_error_not_a_cached_failure() -> None:
     assert calls == []
     assert len(cache) == 0
     assert (await cache.get_cache_stats())["error_entries"] == 0
+
+
+@pytest.mark.parametrize("kinds", [(1,), ("Boom",), (Boom, int), [Boom]])
+def test_cache_errors_must_be_a_tuple_of_exception_types(kinds: object) -> None:
+    """A cache_errors that is not a tuple of exception classes is a TypeError at construction."""
+    with pytest.raises(TypeError, match="cache_errors"):
+        AsyncSmartCache(cache_errors=kinds)  # type: ignore[arg-type]
+
+
+async def test_one_exception_class_is_taken_as_cache_errors() -> None:
+    """cache_errors=Boom (no tuple) caches Boom, as (Boom,) does."""
+    calls: list[int] = []
+    async with AsyncSmartCache(cache_errors=Boom) as cache:  # type: ignore[arg-type]
+        with pytest.raises(Boom):
+            await cache.get_or_compute("k", failing(calls))
+        with pytest.raises(CachedError):
+            await cache.get_or_compute("k", failing(calls))
+    assert len(calls) == 1

@@ -207,3 +207,47 @@ def test_duration_of_wrong_type_is_a_type_error() -> None:
     """A duration that is neither seconds nor a timedelta is a TypeError."""
     with pytest.raises(TypeError, match="ttl must be seconds"):
         AsyncSmartCache(ttl="10")  # type: ignore[arg-type]
+
+
+async def slow_value(clock: FakeClock) -> str:
+    clock.advance(5.0)  # XFetch's delta: 5 s, so the early-refresh margin is 50 s
+    return "v"
+
+
+async def test_value_inside_the_xfetch_margin_is_still_fresh_for_get() -> None:
+    """get() and `in` see a value that has not expired, early refresh margin or not."""
+    clock = FakeClock()
+    cache = AsyncSmartCache(ttl=100, early_refresh_beta=1.0, clock=clock, rng=random.Random(1))
+    await cache.get_or_compute("k", lambda: slow_value(clock))  # expires 100 s from now
+    clock.advance(60)
+    assert cache.get("k") == "v"
+    assert "k" in cache
+    clock.advance(40)
+    assert cache.get("k") is None
+    assert "k" not in cache
+    await cache.aclose()
+
+
+async def test_closed_cache_serves_a_value_inside_the_xfetch_margin() -> None:
+    """After aclose() an unexpired value is a hit even inside the early refresh margin."""
+    clock = FakeClock()
+    cache = AsyncSmartCache(ttl=100, early_refresh_beta=1.0, clock=clock, rng=random.Random(1))
+    await cache.get_or_compute("k", lambda: slow_value(clock))
+    clock.advance(60)
+    await cache.aclose()
+    assert await cache.get_or_compute("k", lambda: slow_value(clock)) == "v"
+    assert (await cache.get_cache_stats())["in_flight"] == 0
+
+
+async def test_closed_cache_serves_stale_without_refreshing() -> None:
+    """After aclose() a stale-while-revalidate hit is served and no refresh is started."""
+    clock = FakeClock()
+    calls, fn = counter()
+    cache = AsyncSmartCache(ttl=10, stale_while_revalidate=30, clock=clock)
+    await cache.get_or_compute("k", fn)
+    await cache.aclose()
+    clock.advance(15)
+    assert await cache.get_or_compute("k", fn) == 1
+    await settle()
+    assert len(calls) == 1
+    assert (await cache.get_cache_stats())["refreshes"] == 0

@@ -84,3 +84,26 @@ async def test_full_response_on_revalidation_replaces_the_stored_one() -> None:
     clock.advance(1)
     assert (await get(plugin, changed)).value.cache_status == "hit"
     assert changed.hits == 1
+
+
+async def test_304_without_date_renews_freshness() -> None:
+    """A 304 with no Date is dated when received (RFC 9110 §6.6.1): fresh again, age 0."""
+    clock = FakeClock()
+    plugin = new_plugin(clock)
+
+    def respond(request: HttpRequest):  # type: ignore[no-untyped-def]
+        if request.headers.get("if-none-match") == '"v1"':
+            return answer(request, 304, [], b"")
+        headers = [("Date", http_date(clock)), ("Cache-Control", "max-age=10"), ("ETag", '"v1"')]
+        return answer(request, 200, headers, b"body")
+
+    origin = Origin(respond)
+    await get(plugin, origin)
+    clock.advance(11)
+    revalidated = (await get(plugin, origin)).value
+    assert revalidated.headers["age"] == "0"
+    assert revalidated.headers["date"] == http_date(clock)
+    clock.advance(5)
+    result = await get(plugin, origin)
+    assert result.value.cache_status == "hit"
+    assert origin.hits == 2

@@ -72,3 +72,17 @@ async def test_error_answer_does_not_invalidate() -> None:
     await get(plugin, fixed(clock, status=500), method="POST")
     await get(plugin, fixed(clock, status=404), method="DELETE")
     assert (await get(plugin, origin, url=URL)).value.from_cache
+
+
+async def test_explicit_default_port_names_the_same_url() -> None:
+    """https://host:443/x is https://host/x (RFC 9110 §4.2.3): a POST to one invalidates both."""
+    clock = FakeClock()
+    plugin = new_plugin(clock)
+    cached = fixed(clock, [("Cache-Control", "max-age=60")])
+    await get(plugin, cached, url="https://api.test/a")
+    await get(plugin, cached, url="http://api.test/b")
+    await get(plugin, fixed(clock), url="https://API.test:443/a", method="POST")
+    moved = fixed(clock, [("Location", "http://api.test:80/b")], status=201)
+    await get(plugin, moved, url="http://api.test/collection", method="POST")
+    assert not (await get(plugin, cached, url="https://api.test/a")).value.from_cache
+    assert not (await get(plugin, cached, url="http://api.test/b")).value.from_cache
