@@ -14,8 +14,10 @@ import asyncio
 import random
 from typing import TYPE_CHECKING
 
+import structlog
+
 from .._config import PoolConfig, TimeoutConfig
-from .._errors import FlextApiError
+from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest
 from ..transports._base import Transport
 from ._health import HealthCheckConfig
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from ._registry import ServiceRegistry
 
 __all__ = ["probe_once", "run_probes"]
+
+_log = structlog.get_logger("flext_api.discovery")
 
 
 async def _probe(
@@ -43,6 +47,11 @@ async def _probe(
         return False, None, exc.code.value
     except TimeoutError:
         return False, None, "READ_TIMEOUT"
+    except Exception as exc:  # noqa: BLE001 - a transport of the user's: logged, a failure
+        # Anything else is this probe's failure too: raised through gather() it ended
+        # the probing rounds for good, with nothing said.
+        _log.warning("discovery.probe_error", instance=instance.id, error=repr(exc), exc_info=exc)
+        return False, None, ErrorCode.UNEXPECTED_ERROR.value
     return 200 <= response.status_code < 400, response.status_code, None
 
 

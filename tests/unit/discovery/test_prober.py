@@ -54,3 +54,35 @@ async def test_probe_rounds_run_until_cancelled_and_keep_a_given_transport() -> 
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert not transport.closed
+
+
+class _BrokenTransport:
+    """A transport of the user's that raises something that is no FlextApiError."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        self.calls += 1
+        raise RuntimeError("the custom transport broke")
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
+
+
+async def test_probe_raising_an_unexpected_error_is_a_failed_probe_and_rounds_go_on() -> None:
+    """An exception other than FlextApiError is that probe's failure (logged); it neither
+    escapes probe_once nor ends the probing rounds."""
+    registry = await _registry()
+    transport = _BrokenTransport()
+    sent = await probe_once(registry, CONFIG, transport)  # type: ignore[arg-type]
+    assert sent == 4
+    states = {r["id"]: r["state"] for r in registry.stats()["services"]["svc"]["instances"]}
+    assert set(states.values()) == {"down"}
+    task = asyncio.create_task(run_probes(registry, CONFIG, transport))  # type: ignore[arg-type]
+    from tests._poll import eventually
+
+    assert await eventually(lambda: transport.calls >= 12)  # two more rounds at least
+    assert not task.done()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
