@@ -325,6 +325,12 @@ class PeakEwma(LeastRequest):
         cost_second = (average * (pending + 1) if average else penalty * pending) / second.weight
         return second if cost_second < cost_first else first
 
+    def on_abandon(self, instance: ServiceInstance) -> None:
+        """A call that ended with no outcome (cancelled, or refused by the host's own
+        breaker): its in-flight count is released, and it is no latency sample (a
+        refusal's near-zero time made the host look the cheapest)."""
+        super().on_finish(instance, 0.0, True)
+
     def on_finish(self, instance: ServiceInstance, latency: float, ok: bool) -> None:
         super().on_finish(instance, latency, ok)
         now = self._clock.monotonic()
@@ -568,6 +574,15 @@ class ZoneAware(_Base):
     def on_finish(self, instance: ServiceInstance, latency: float, ok: bool) -> None:
         self._local.on_finish(instance, latency, ok)
         self._all.on_finish(instance, latency, ok)
+
+    def on_abandon(self, instance: ServiceInstance) -> None:
+        """A call without an outcome, passed on to the inner balancers (see PeakEwma)."""
+        for inner in (self._local, self._all):
+            abandon = getattr(inner, "on_abandon", None)
+            if abandon is not None:
+                abandon(instance)
+            else:
+                inner.on_finish(instance, 0.0, True)
 
 
 #: Balancer kinds by name, for configuration files (``balancer: least_request``).

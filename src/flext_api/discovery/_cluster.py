@@ -157,10 +157,18 @@ class Cluster:
         instance's own breaker) only the balancer's in-flight count is released.
         """
         failed = error is not None or (status is not None and status >= 500)
+        if status is None and error is None:
+            # No outcome: cancelled, or refused by its own breaker. A balancer that
+            # learns latency is told apart (``on_abandon``) so it learns nothing from it.
+            if self.tracks_calls:
+                abandon = getattr(self.balancer, "on_abandon", None)
+                if abandon is not None:
+                    abandon(instance)
+                else:
+                    self.balancer.on_finish(instance, latency, True)
+            return None
         if self.tracks_calls:
             self.balancer.on_finish(instance, latency, not failed)
-        if status is None and error is None:
-            return None  # no outcome: cancelled, or refused by its own breaker
         tracker = self.tracker
         if not failed and self.success_changes_nothing(instance.id):
             return None

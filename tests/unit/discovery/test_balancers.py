@@ -432,3 +432,23 @@ def test_pick_with_exclude_avoids_the_excluded_hosts(factory: type[LoadBalancer]
     balancer.update(_instances(5, [1, 2, 1, 3, 1]))
     excluded = {f"i{k}" for k in range(5) if k != 3}
     assert {balancer.pick(None, excluded).id for _ in range(50)} == {"i3"}  # type: ignore[union-attr]
+
+
+def test_peak_ewma_learns_nothing_from_calls_without_an_outcome() -> None:
+    """A call refused by the host's breaker (or cancelled) ends at once with no outcome:
+    it releases the in-flight count but is no latency sample (it made the host look the
+    cheapest, so an open-breaker host kept being picked first)."""
+    clock = FakeClock()
+    balancer = PeakEwma(decay=1.0, clock=clock)
+    cluster = Cluster("svc", balancer, HealthTracker())
+    cluster.replace(_instances(1), 0.0)
+    inst = cluster.pick(0.0)
+    assert inst is not None
+    cluster.on_start(inst)
+    cluster.record_call(inst, status=200, error=None, latency=0.5, now=0.0)
+    for _ in range(20):
+        clock.advance(1.0)
+        cluster.on_start(inst)
+        cluster.record_call(inst, status=None, error=None, latency=0.0, now=clock.monotonic())
+    assert balancer.latency(inst.id) == 0.5
+    assert balancer.in_flight(inst.id) == 0
