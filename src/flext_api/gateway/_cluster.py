@@ -316,6 +316,11 @@ class Cluster:
         """The attempt ended without saying anything about the instance."""
         if picked.breaker is not None and picked.admit is not None:
             picked.breaker.release(picked.admit)
+        # The call the pick started ends: a least-request or EWMA balancer stops counting
+        # it in flight (and learns no latency from it).
+        self.registry.record_call(
+            self._service, picked.instance, status=None, error=None, latency=0.0
+        )
 
     async def set_drained(self, instance_id: str, drained: bool) -> bool:
         """Take an instance out of rotation (or back); False when the id is unknown.

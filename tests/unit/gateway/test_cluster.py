@@ -160,3 +160,18 @@ async def test_transport_aiohttp_is_a_choice_and_a_change_rebuilds_the_pool() ->
     assert isinstance(reloaded.transport, AiohttpTransport)
     await cluster.aclose(close_transport=True)
     await reloaded.aclose(close_transport=True)
+
+
+async def test_released_attempt_frees_the_balancers_in_flight_count() -> None:
+    """An attempt released without an outcome (client gone, body too large, pool full)
+    ends the call the pick started: least_request no longer counts it in flight (it
+    counted it forever, so the instance looked busier and lost its share of picks)."""
+    cluster = await Cluster.build(_config(balancer="least_request"), None, FakeClock())
+    for _ in range(3):
+        picked = cluster.pick(set())
+        assert isinstance(picked, Picked)
+        cluster.release(picked)
+    view = cluster.registry.cluster("svc")
+    assert view is not None
+    assert {ident: view.balancer.in_flight(ident) for ident in ("a", "b")} == {"a": 0, "b": 0}  # type: ignore[attr-defined]
+    await cluster.aclose(close_transport=True)
