@@ -55,6 +55,7 @@ class CacheControl:
     max_stale: float | None = None
     min_fresh: int | None = None
     only_if_cached: bool = False
+    must_understand: bool = False
 
 
 def _split_directives(values: Iterable[str]) -> list[tuple[str, str | None]]:
@@ -100,6 +101,7 @@ _FLAGS = {
     "must-revalidate": "must_revalidate",
     "proxy-revalidate": "proxy_revalidate",
     "only-if-cached": "only_if_cached",
+    "must-understand": "must_understand",
 }
 _DELTAS = {
     "stale-while-revalidate": "stale_while_revalidate",

@@ -65,6 +65,12 @@ CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Heuristically cacheable statuses (RFC 9110 §15.1); the only ones this cache stores.
 CACHEABLE_STATUSES = frozenset({200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501})
+#: The final statuses RFC 9110 defines: the ones whose caching rules this cache knows,
+#: which ``must-understand`` (RFC 9111 §5.2.2.3) lets it store.
+UNDERSTOOD_STATUSES = frozenset(
+    {*range(200, 207), *range(300, 306), 307, 308, *range(400, 418), 421, 422, 426,
+     *range(500, 506)}
+)  # fmt: skip
 #: Server errors after which a stale response may stand in (RFC 5861 §4).
 STALE_IF_ERROR_STATUSES = frozenset({500, 502, 503, 504})
 _STALE_IF_ERROR_CODES = frozenset({ErrorCode.CIRCUIT_OPEN, ErrorCode.RETRIES_EXHAUSTED})
@@ -362,7 +368,14 @@ def not_storable_reason(
         response, res_cc, policy
     ):
         return f"status {response.status_code}"
-    if req_cc.no_store or res_cc.no_store:
+    if res_cc.must_understand:
+        # Stored only by a cache that knows the status's rules; one that does may then
+        # set the response's no-store aside (§5.2.2.3), not the request's.
+        if response.status_code not in UNDERSTOOD_STATUSES:
+            return "must-understand"
+        if req_cc.no_store:
+            return "no-store"
+    elif req_cc.no_store or res_cc.no_store:
         return "no-store"
     if policy.shared and res_cc.private:
         return "private"

@@ -62,3 +62,21 @@ async def test_vary_star_is_never_stored() -> None:
     await get(plugin, origin)
     await get(plugin, origin)
     assert origin.hits == 2
+
+
+async def test_must_understand_stores_only_statuses_the_cache_knows() -> None:
+    """must-understand (RFC 9111 §5.2.2.3): a status the cache knows is stored despite the
+    no-store beside it; an unknown one (599) is not stored at all; the request's own
+    no-store still wins."""
+    clock = FakeClock()
+    directive = [("Cache-Control", "max-age=60, must-understand, no-store")]
+    known, unknown = fixed(clock, directive), fixed(clock, directive, status=599)
+    plugin = new_plugin(clock, shared=True)
+    for _ in range(2):
+        await get(plugin, known)
+        await get(plugin, unknown, url="https://api.test/unknown")
+    assert (known.hits, unknown.hits) == (1, 2)
+    asked = fixed(clock, directive)
+    await get(plugin, asked, url="https://api.test/asked", headers=[("Cache-Control", "no-store")])
+    await get(plugin, asked, url="https://api.test/asked")
+    assert asked.hits == 2
