@@ -76,6 +76,17 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _KNOWN_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 
 
+
+def _framed_by_close(headers: list[tuple[bytes, bytes]]) -> bool:
+    """True when a response's body ends with the connection (RFC 9112 §6.3): it has
+    neither Content-Length nor Transfer-Encoding, or a Transfer-Encoding whose final
+    coding is not ``chunked`` (which overrides any Content-Length)."""
+    codings = [v for n, v in headers if n.lower() == b"transfer-encoding"]
+    if codings:
+        final = b",".join(codings).rsplit(b",", 1)[-1].strip().lower()
+        return final != b"chunked"
+    return not any(n.lower() in _KNOWN_FRAMING for n, _ in headers)
+
 class _Conn(asyncio.Protocol):
     """One upstream connection and the state of the exchange it carries."""
 
@@ -280,9 +291,7 @@ class _Conn(asyncio.Protocol):
         if status == 101 or not self.parser.should_keep_alive():
             # After a 101 the connection speaks another protocol: never an HTTP one again.
             self.reusable = False
-        if status not in (204, 304) and not any(
-            n.lower() in _KNOWN_FRAMING for n, _ in self.raw_headers
-        ):
+        if status not in (204, 304) and _framed_by_close(self.raw_headers):
             self.eof_framed = True
             self.reusable = False
         if not head.done():  # pragma: no branch - done only if the sender gave up

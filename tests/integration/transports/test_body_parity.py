@@ -74,6 +74,11 @@ ANSWERS: dict[str, bytes] = {
     "gzip-head-only": b"HTTP/1.1 204 No Content\r\nContent-Encoding: gzip\r\n\r\n",
     "br-whole": _fixed("br", BR),
     "br-cut": _fixed("br", BR[: len(BR) // 2]),
+    # RFC 9112 §6.3: a response whose Transfer-Encoding does not end in chunked is
+    # delimited by the end of the connection (what the server sends, then closes).
+    "te-not-chunked": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: x-custom\r\n\r\nthe body until close"
+    ),
     "non-ascii-header": (
         b"HTTP/1.1 200 OK\r\nX-Name: caf\xe9\r\nContent-Disposition: attachment; "
         b'filename="r\xc3\xa9sum\xc3\xa9.pdf"\r\nX-Plain: yes\r\nContent-Length: 2\r\n\r\nok'
@@ -198,6 +203,28 @@ async def test_a_streamed_compressed_body_is_unread_until_read(raw_server: str, 
             _ = response.content
         assert caught.value.code is ErrorCode.INVALID_REQUEST
         assert await response.aread() == PAYLOAD
+        assert transport.stats()["in_use"] == 0
+    finally:
+        await transport.aclose()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["buffered", "streamed"])
+@pytest.mark.parametrize("name", sorted(ALL))
+async def test_a_response_whose_transfer_coding_is_not_chunked_reads_until_close(
+    raw_server: str, name: str, stream: bool
+) -> None:
+    """RFC 9112 §6.3 (4): its body is what comes before the server closes; h1 took the
+    close for a body cut short (PROTOCOL_ERROR), aiohttp returned it. httpcore (httpx)
+    refuses a transfer coding it does not know: PROTOCOL_ERROR, as documented."""
+    transport = ALL[name]()
+    try:
+        if name == "httpx":
+            with pytest.raises(FlextApiError) as caught:
+                await _body(transport, f"{raw_server}/te-not-chunked", stream=stream)
+            assert caught.value.code is ErrorCode.PROTOCOL_ERROR
+        else:
+            body = await _body(transport, f"{raw_server}/te-not-chunked", stream=stream)
+            assert body == b"the body until close"
         assert transport.stats()["in_use"] == 0
     finally:
         await transport.aclose()
