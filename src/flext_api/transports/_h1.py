@@ -76,7 +76,6 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _KNOWN_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 
 
-
 def _framed_by_close(headers: list[tuple[bytes, bytes]]) -> bool:
     """True when a response's body ends with the connection (RFC 9112 §6.3): it has
     neither Content-Length nor Transfer-Encoding, or a Transfer-Encoding whose final
@@ -86,6 +85,7 @@ def _framed_by_close(headers: list[tuple[bytes, bytes]]) -> bool:
         final = b",".join(codings).rsplit(b",", 1)[-1].strip().lower()
         return final != b"chunked"
     return not any(n.lower() in _KNOWN_FRAMING for n, _ in headers)
+
 
 class _Conn(asyncio.Protocol):
     """One upstream connection and the state of the exchange it carries."""
