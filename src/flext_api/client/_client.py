@@ -168,6 +168,16 @@ class FlextApiClient:
         self._fail_on_http_error = (
             cfg.fail_on_http_error if fail_on_http_error is None else fail_on_http_error
         )
+        if transport is not None and not (
+            callable(getattr(transport, "send", None))
+            and callable(getattr(transport, "aclose", None))
+        ):
+            # A name ("httpx") failed only at the first request, as an UNEXPECTED_ERROR.
+            raise ConfigError(
+                f"transport= takes a Transport (AiohttpTransport(), H1Transport(), ...), "
+                f"got {transport!r}; to choose a built-in one by name use "
+                "ClientConfig(transport='httpx')"
+            )
         self._transport: Transport = transport or _default_transport(
             cfg, self._timeout, self._clock, ssl_context
         )

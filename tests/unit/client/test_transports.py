@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from flext_api import ErrorCode, FlextApiError, HttpRequest, HttpResponse
+from flext_api import ErrorCode, FlextApiError, FlextApiSyncClient, HttpRequest, HttpResponse
+from flext_api._errors import ConfigError
 from flext_api.client import FlextApiClient
 from flext_api.transports import ASGITransport, MockTransport, Transport, map_os_error
 
@@ -170,3 +171,14 @@ def test_aiohttp_parsed_urls_are_reused_within_a_bound(monkeypatch: pytest.Monke
     _aiohttp._url_of("http://h/b")
     _aiohttp._url_of("http://h/c")
     assert len(_aiohttp._URLS) <= 2 and "http://h/c" in _aiohttp._URLS
+
+
+@pytest.mark.parametrize("given", ["httpx", "aiohttp", object()])
+def test_transport_that_is_not_one_is_a_config_error_at_construction(given: object) -> None:
+    """A transport name (what ClientConfig.transport takes) or any object without
+    send/aclose is refused when the client is made, saying what to pass; it failed at
+    the first request as an UNEXPECTED_ERROR."""
+    with pytest.raises(ConfigError, match=r"transport= takes a Transport"):
+        FlextApiClient("http://127.0.0.1:1", transport=given)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"ClientConfig\(transport="):
+        FlextApiSyncClient("http://127.0.0.1:1", transport=given)  # type: ignore[arg-type]
