@@ -181,4 +181,4 @@ def test_transport_that_is_not_one_is_a_config_error_at_construction(given: obje
     with pytest.raises(ConfigError, match=r"transport= takes a Transport"):
         FlextApiClient("http://127.0.0.1:1", transport=given)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"ClientConfig\(transport="):
-        FlextApiSyncClient("http://127.0.0.1:1", transport=given)  # type: ignore[arg-type]
+        FlextApiSyncClient("http://127.0.0.1:1", transport=given)
