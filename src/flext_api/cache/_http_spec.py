@@ -114,6 +114,9 @@ class HttpCachePolicy:
         max_variants: stored variants per URL (``Vary``); the oldest go first.
         targeted: lower-case names of targeted cache-control fields (RFC 9213) that a
             shared cache obeys instead of ``Cache-Control`` when present, in order.
+        surrogate_device: this cache's device token in ``Surrogate-Control`` (Edge
+            Architecture 1.0): a directive targeted ``;<token>`` applies to it, one
+            targeted at another device does not (None: only untargeted ones apply).
     """
 
     shared: bool = False
@@ -124,6 +127,7 @@ class HttpCachePolicy:
     keep: float = 86_400.0
     max_variants: int = 8
     targeted: tuple[str, ...] = ()
+    surrogate_device: str | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -211,9 +215,28 @@ def response_cache_control(headers: Headers, policy: HttpCachePolicy) -> CacheCo
     """
     for name in policy.targeted:
         values = headers.get_list(name)
+        if name == "surrogate-control" and values:
+            values = _for_device(values, policy.surrogate_device)
         if values:
             return parse_cache_control(values)
     return parse_cache_control(headers.get_list("cache-control"))
+
+
+def _for_device(values: Sequence[str], device: str | None) -> list[str]:
+    """The ``Surrogate-Control`` directives that apply to ``device``: those targeted at it
+    (``max-age=60;flext``, first, so they win over the others) and the untargeted ones;
+    a directive targeted at another device is left out."""
+    mine: list[str] = []
+    everyone: list[str] = []
+    for value in values:
+        for directive in value.split(","):
+            body, sep, target = directive.rpartition(";")
+            if not sep:
+                everyone.append(directive)
+            elif device is not None and target.strip().lower() == device:
+                mine.append(body)
+    kept = mine + everyone
+    return [", ".join(kept)] if any(d.strip() for d in kept) else []
 
 
 def _response_cc(stored: StoredResponse, policy: HttpCachePolicy) -> CacheControl:

@@ -121,6 +121,15 @@ class SharedCache:
             stale_if_error=config.stale_if_error,
             stale_while_revalidate=config.stale_while_revalidate,
             targeted=config.targeted,
+            surrogate_device=config.surrogate_device,
+        )
+        device = config.surrogate_device
+        # Announced to the upstream on every request the cache forwards (a list header:
+        # a surrogate in front may have announced its own already).
+        self._capability: tuple[bytes, bytes] | None = (
+            (b"surrogate-capability", b'%s="Surrogate/1.0"' % device.encode())
+            if device is not None
+            else None
         )
         self.unreachable_policy = replace(
             self.policy, stale_if_error=max(config.stale_if_error, config.stale_if_unreachable)
@@ -357,6 +366,8 @@ class SharedCache:
         if conditional:
             request_headers = [(n, v) for n, v in request_headers if n not in _CONDITIONAL]
             request_headers += [(n.lower().encode(), v.encode("latin-1")) for n, v in conditional]
+        if self._capability is not None:
+            request_headers.append(self._capability)
         upstream_scope = {**scope, "headers": request_headers}
         text_headers = _text_headers(list(scope["headers"]))
         request = HttpRequest("GET", url, headers=text_headers)

@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 AuthMethod = Literal["jwt", "api_key", "basic", "forward"]
+_DEVICE_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _BASIC_HASH = re.compile(r"^pbkdf2_sha256\$\d{4,7}\$[0-9a-f]{16,128}\$[0-9a-f]{64}$")
 
 
@@ -275,6 +276,10 @@ class SharedCacheConfig(_Model):
     "disconnected" case), unless it says ``must-revalidate``, ``proxy-revalidate``,
     ``s-maxage`` or ``no-cache``. ``targeted``: RFC 9213 fields obeyed instead of
     ``Cache-Control`` (``Surrogate-Control`` is removed before the client sees it).
+    ``surrogate_device``: the token the gateway announces upstream in
+    ``Surrogate-Capability: <token>="Surrogate/1.0"`` (Edge Architecture 1.0); a
+    ``Surrogate-Control`` directive targeted ``;<token>`` applies to it, one targeted at
+    another device does not. None announces nothing.
     """
 
     store: Literal["memory", "redis"] = "memory"
@@ -285,12 +290,23 @@ class SharedCacheConfig(_Model):
     stale_while_revalidate: float = Field(default=0.0, ge=0)
     stale_if_unreachable: float = Field(default=3600.0, ge=0)
     targeted: tuple[str, ...] = ("cdn-cache-control", "surrogate-control")
+    surrogate_device: str | None = "flext"
     namespace: str = "flext-gw:"
 
     @field_validator("targeted")
     @classmethod
     def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(v.lower() for v in value)
+
+    @field_validator("surrogate_device")
+    @classmethod
+    def _device_token(cls, value: str | None) -> str | None:
+        # A header token: it is sent in Surrogate-Capability and matched after a ';'.
+        if value is not None and not _DEVICE_TOKEN.fullmatch(value):
+            raise ValueError(
+                f"surrogate_device must be letters, digits, '-' or '_' (1-64), got {value!r}"
+            )
+        return value.lower() if value is not None else None
 
 
 class EdgeConfig(_Model):

@@ -1,8 +1,9 @@
 """An origin for the edge-policy tests: aiohttp.web in a thread on 127.0.0.1.
 
-- ``/c/{name}?cc=&ms=&n=&etag=&status=``: after ``ms`` milliseconds, a body of ``n``
+- ``/c/{name}?cc=&sc=&ms=&n=&etag=&status=``: after ``ms`` milliseconds, a body of ``n``
   bytes (default a small JSON document; with ``status`` or ``fail_status`` set, an
-  empty answer of that status) with ``Cache-Control: cc``; hits counted per ``name``;
+  empty answer of that status) with ``Cache-Control: cc`` (and ``Surrogate-Control: sc``
+  when given); hits counted per ``name``;
 - ``/sse``: events until ``release("end")``;
 - ``/doc``: a JSON object with ``id``, ``name``, ``secret``;
 - ``/docfile``: the same object as a static file (ranges, HEAD, ETag, Accept-Ranges);
@@ -115,6 +116,8 @@ class EdgeOrigin:
         if "ms" in query:
             await asyncio.sleep(int(query["ms"]) / 1000)
         headers = {"Cache-Control": query.get("cc", "max-age=60")}
+        if "sc" in query:
+            headers["Surrogate-Control"] = query["sc"]
         if "etag" in query:
             headers["ETag"] = f'"{query["etag"]}"'
             if request.headers.get("If-None-Match") == headers["ETag"]:

@@ -205,3 +205,20 @@ async def test_no_cache_requests_do_not_wait_for_a_leader(
     await fetch(gw.url + "/c/nc?ms=500", headers={"Cache-Control": "no-cache"})
     await slow
     assert origin.hits["nc"] == 2
+
+
+async def test_surrogate_control_targeted_at_the_gateway_is_obeyed(
+    origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """The gateway announces ``Surrogate-Capability: flext="Surrogate/1.0"``; a
+    ``Surrogate-Control`` directive targeted ``;flext`` applies to it (over the client's
+    ``Cache-Control: no-store``), one targeted at another device does not, and the client
+    never sees ``Surrogate-Control``."""
+    gw = run_gateway(edge_config(origin.url, cache=True))
+    for _ in range(2):
+        mine = await fetch(gw.url + "/c/mine?cc=no-store&sc=max-age%3D60%3Bflext")
+        await fetch(gw.url + "/c/other?cc=no-store&sc=max-age%3D60%3Bakamai")
+    assert (origin.hits["mine"], origin.hits["other"]) == (1, 2)
+    assert "surrogate-control" not in mine[1]
+    announced = {r["headers"].get("surrogate-capability") for r in origin.requests}
+    assert announced == {'flext="Surrogate/1.0"'}

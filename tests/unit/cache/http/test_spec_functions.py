@@ -12,6 +12,7 @@ from flext_api.cache._http_spec import (
     invalidation_targets,
     make_stored,
     not_storable_reason,
+    response_cache_control,
 )
 from flext_api.cache._http_store import StoredResponse
 
@@ -98,3 +99,16 @@ def test_overflowing_last_modified_gives_no_heuristic() -> None:
     """A Last-Modified year that overflows is ignored: no heuristic freshness, no crash."""
     bad = stored(("Last-Modified", "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"))
     assert freshness_lifetime(bad, POLICY) == 0.0
+
+
+def test_surrogate_control_directives_by_device() -> None:
+    """Directives targeted at this device apply (and win over untargeted ones); those
+    targeted at another device are left out; with no device only untargeted ones apply."""
+    policy = HttpCachePolicy(shared=True, targeted=("surrogate-control",), surrogate_device="flext")
+    mine = Headers([("Surrogate-Control", "max-age=30;flext, max-age=5, no-store;other")])
+    assert response_cache_control(mine, policy).max_age == 30
+    assert not response_cache_control(mine, policy).no_store
+    others = Headers([("Surrogate-Control", "no-store;other"), ("Cache-Control", "max-age=9")])
+    assert response_cache_control(others, policy).max_age == 9  # falls back to Cache-Control
+    anonymous = HttpCachePolicy(shared=True, targeted=("surrogate-control",))
+    assert response_cache_control(mine, anonymous).max_age == 5
