@@ -55,6 +55,10 @@ class Fault:
             raise ValueError(f"latency must be finite seconds >= 0, got {self.latency!r}")
         if self.kind is FaultKind.STATUS and (self.status is None or not 100 <= self.status <= 599):
             raise ValueError(f"a status fault needs an HTTP status 100-599, got {self.status!r}")
+        if self.retry_after is not None and not (0 <= self.retry_after < math.inf):
+            # It becomes a Retry-After header: NaN and infinity cannot be written as one
+            # (every injected call would fail as PLUGIN_ERROR), a negative one is invalid.
+            raise ValueError(f"retry_after must be finite seconds >= 0, got {self.retry_after!r}")
 
     @classmethod
     def error(cls, code: ErrorCode, *, weight: float = 1.0) -> Fault:

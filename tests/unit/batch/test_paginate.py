@@ -137,6 +137,29 @@ async def test_next_url_to_another_origin_is_refused() -> None:
     assert len(pages) == 2
 
 
+@pytest.mark.parametrize(
+    "target", ["http://svc:80/b", "http://svc:080/b", "http://SVC./b", "HTTP://svc/b"]
+)
+async def test_next_url_spelling_the_same_origin_differently_is_followed(target: str) -> None:
+    """A next link naming the page's origin with its default port, a trailing dot or
+    other letter case stays on the origin: it is followed, not refused as cross-origin."""
+    handler = _next_url_api({"/a": target, "/b": None})
+    async with make_client(handler) as client:
+        pages = await _pages(client.paginate("/a", strategy=NextUrl()))
+    assert [items[0]["id"] for items in pages] == ["/a", "/b"]
+
+
+@pytest.mark.parametrize("target", ["http://svc:81/b", "https://svc/b", "http://user@svc/b"])
+async def test_next_url_to_another_port_scheme_or_userinfo_is_refused(target: str) -> None:
+    """Another port or scheme is another origin; credentials added by the server are
+    refused too (they would be sent with the next request)."""
+    handler = _next_url_api({"/a": target, "/b": None})
+    async with make_client(handler) as client:
+        with pytest.raises(PaginationError) as info:
+            await _pages(client.paginate("/a", strategy=NextUrl()))
+    assert info.value.details["reason"] == "cross_origin"
+
+
 async def test_link_header_is_the_default_strategy() -> None:
     """rel="next" links are followed (relative to the page); no next link ends it."""
 

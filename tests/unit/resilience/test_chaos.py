@@ -77,3 +77,12 @@ def test_invalid_faults_and_policies_are_rejected(build: Callable[[], object]) -
     """Incomplete faults, bad weights, rates and empty fault lists are ValueErrors."""
     with pytest.raises(ValueError):
         build()
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0])
+def test_a_status_fault_needs_a_finite_retry_after(value: float) -> None:
+    """A NaN, infinite or negative Retry-After is refused when the fault is built, not
+    left to fail every injected call as PLUGIN_ERROR (or send a "Retry-After: -1")."""
+    with pytest.raises(ValueError, match="retry_after"):
+        Fault.response(429, retry_after=value)
+    assert Fault.response(429, retry_after=0).retry_after == 0

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlsplit
 
 from ..._errors import DecodeError, ErrorCode, FlextApiError, InvalidRequestError
-from ..._models import HttpResponse
+from ..._models import HttpResponse, host_of
 from ..._result import FlextResult
 from .._request import build_url
 from .._sync_iter import drain_sync
@@ -56,6 +56,14 @@ __all__ = [
 
 # Where items are looked for when ``items_path`` is not given and the body is an object.
 _ITEM_KEYS = ("items", "data", "results")
+
+
+def _origin(url: str) -> tuple[str, str, str]:
+    """``(scheme, host, userinfo)``: one spelling per origin, so ``http://api:80`` and
+    ``http://API.`` are the page's own origin (:func:`host_of` drops default ports,
+    trailing dots and case), while credentials a link adds still make it another."""
+    parts = urlsplit(url)
+    return parts.scheme.lower(), host_of(url), parts.netloc.rpartition("@")[0]
 
 
 class PaginateOptions(TypedDict, total=False):
@@ -168,7 +176,7 @@ class Paginator:
         self._seen: set[str] = set()
         self._previous_body: bytes | None = None  # ends_on_empty strategies only
         self._partial: list[Any] = []  # records of a failed collect(), for the next one
-        self._origin: tuple[str, str] | None = None
+        self._origin: tuple[str, str, str] | None = None
         self.pages_fetched = 0
         self.truncated = False
 
@@ -229,15 +237,14 @@ class Paginator:
                 f"pagination loop: page {number} would fetch {full!r} again",
                 details={"reason": "loop", "page": number, "url": full},
             )
-        if self._origin is not None and not self._allow_cross_origin:
-            parts = urlsplit(full)
-            if (parts.scheme.lower(), parts.netloc.lower()) != self._origin:
-                raise PaginationError(
-                    f"page {number}: next link {full!r} leaves the origin "
-                    f"{self._origin[0]}://{self._origin[1]} (allow_cross_origin=True to follow)",
-                    code=ErrorCode.INVALID_REQUEST,
-                    details={"reason": "cross_origin", "page": number, "url": full},
-                )
+        origin = self._origin
+        if origin is not None and not self._allow_cross_origin and _origin(full) != origin:
+            raise PaginationError(
+                f"page {number}: next link {full!r} leaves the origin "
+                f"{origin[0]}://{origin[1]} (allow_cross_origin=True to follow)",
+                code=ErrorCode.INVALID_REQUEST,
+                details={"reason": "cross_origin", "page": number, "url": full},
+            )
         return full
 
     def _check_repeat(self, page: Page) -> None:
@@ -268,8 +275,7 @@ class Paginator:
             raise error
         response = result.value
         if self._origin is None:
-            parts = urlsplit(response.url)
-            self._origin = (parts.scheme.lower(), parts.netloc.lower())
+            self._origin = _origin(response.url)
         try:
             data = response.json() if response.content else None
             items = self._items(data, number)
