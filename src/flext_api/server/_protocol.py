@@ -111,18 +111,53 @@ class _HeadTimer:
 
 
 class HeaderTimeoutH11Protocol(_HeadTimer, H11Protocol):
-    """:class:`H11Protocol` that answers 408 when a request head is not complete in time."""
+    """:class:`H11Protocol` that answers 408 when a request head is not complete in time,
+    and 431 when it is larger than ``max_head_bytes``.
+
+    h11 bounds only the part of a head still incomplete (``h11_max_incomplete_event_size``,
+    answered 400): a head that arrives whole in one read passes whatever its size. So the
+    head is measured here before h11 sees it, in the reads that come while a head is
+    awaited: the bytes to its blank line, or all of them while it has none yet.
+    """
+
+    max_head_bytes = 32768
+    # As on httptools: off where the app measures whole heads and answers its own 431.
+    bound_parsed_heads = True
+    _head_bytes = 0  # bytes of the unfinished head received so far
+    _head_tail = b""  # its last 3 bytes (a blank line may span two reads)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        awaiting = self.conn.their_state is h11.IDLE
+        if awaiting and self._head_too_large(data):
+            self._disarm()
+            if not self.transport.is_closing():
+                self.transport.write(_431)
+                self.transport.close()
+            return
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:
+            self._head_bytes, self._head_tail = 0, b""
             self._disarm()  # the head is in
-        elif self._head_timer is None:
-            self._arm()  # a head begun after a keep-alive pause and not yet complete
+        else:
+            if awaiting:  # still no complete head: all of data belongs to it
+                self._head_bytes += len(data)
+                self._head_tail = (self._head_tail + data)[-3:]
+            if self._head_timer is None:
+                self._arm()  # a head begun after a keep-alive pause and not yet complete
+
+    def _head_too_large(self, data: bytes) -> bool:
+        """The head ``data`` continues is over the bound (its end in ``data`` or not)."""
+        tail = self._head_tail
+        end = (tail + data).find(b"\r\n\r\n") if self._head_bytes else data.find(b"\r\n\r\n")
+        if end < 0:  # the head goes on past this read
+            return self._head_bytes + len(data) > self.max_head_bytes
+        if self._head_bytes:
+            end -= len(tail)
+        return self.bound_parsed_heads and self._head_bytes + end + 4 > self.max_head_bytes
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -490,9 +525,8 @@ def protocol_with_header_timeout(
     ``parser``: ``"httptools"``, ``"h11"`` or ``"auto"`` (httptools when installed).
     With httptools a head over ``max_head_bytes`` gets a 431: one still incomplete past
     it (plus at most one read), and one parsed whole (its target and lines) unless
-    ``bound_parsed_heads`` is False (the app answers those); h11 is bounded by uvicorn's
-    ``h11_max_incomplete_event_size``. ``answer_now`` (httptools only): see the module
-    doc.
+    ``bound_parsed_heads`` is False (the app answers those); h11 the same, the head
+    measured before h11 parses it. ``answer_now`` (httptools only): see the module doc.
     """
     if parser == "auto":
         parser = "httptools" if httptools_available() else "h11"

@@ -159,7 +159,7 @@ async def test_a_failing_answer_now_is_logged_and_the_app_answers(
         raise KeyError("boom")
 
     server = _Server(answer=broken)
-    with caplog.at_level(logging.ERROR):
+    with caplog.at_level(logging.ERROR, logger="uvicorn.error"):
         server.protocol.data_received(_get("/now"))
         await server.settle()
     assert server.app_calls == ["/now"]
@@ -176,7 +176,7 @@ async def test_a_failure_after_the_answer_does_not_answer_twice(
         raise KeyError("boom")
 
     server = _Server(answer=answers_then_fails)
-    with caplog.at_level(logging.ERROR):
+    with caplog.at_level(logging.ERROR, logger="uvicorn.error"):
         server.protocol.data_received(_get("/now"))
         await server.settle()
     assert (bytes(server.transport.data), server.app_calls) == (_OK, [])
@@ -234,7 +234,7 @@ async def test_a_later_answer_that_declines_or_fails_leaves_the_request_to_the_a
     """Declined (or raising) after its await: the app answers the request."""
     later = _Later(outcome)
     server = _Server(answer=later)
-    with caplog.at_level(logging.ERROR):
+    with caplog.at_level(logging.ERROR, logger="uvicorn.error"):
         server.protocol.data_received(_get("/later"))
         later.gate.set()
         await server.settle()
