@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI, Request
 from pydantic import SecretStr
 
 from flext_api import ServerConfig
-from flext_api._errors import ConfigError
+from flext_api._errors import ConfigError, ConnectError
 from flext_api._server_config import AuthConfig
 from flext_api.server import JwksCache, Principal, require_auth, require_roles
 from flext_api.server._jwks import fetch_jwks
@@ -196,11 +196,12 @@ class FakeIdp:
         self.keys = list(jwks)
         self.fetches = 0
         self.fail = False
+        self.failure: Exception = OSError("idp down")
 
     async def __call__(self, url: str, timeout: float) -> Any:
         self.fetches += 1
         if self.fail:
-            raise OSError("idp down")
+            raise self.failure
         return {"keys": self.keys}
 
 
@@ -252,6 +253,30 @@ async def test_jwks_refreshes_when_stale_and_keeps_keys_on_failure() -> None:
     assert (await cache.get_key("k1")) is not None
     assert idp.fetches == 2
     assert records(log, "jwks refresh failed")[0]["error"] == "OSError('idp down')"
+
+
+async def test_jwks_fetcher_failing_with_a_flext_error_keeps_the_keys() -> None:
+    """A fetcher on a FlextApiClient fails with a FlextApiError: a failed refresh like an
+    OSError (old keys kept, logged), not an error escaping into the request."""
+    idp, clock, log = FakeIdp(keys.jwk(kid="k1")), FakeClock(), io.StringIO()
+    cache = _cache(idp, clock, log)
+    await cache.get_key("k1")
+    clock.advance(301)
+    idp.fail, idp.failure = True, ConnectError("idp down")
+    assert (await cache.get_key("k1")) is not None
+    assert idp.fetches == 2
+    assert records(log, "jwks refresh failed")[0]["error"].startswith("ConnectError(")
+
+
+async def test_jwks_fetcher_failing_with_a_flext_error_is_401(build: Build) -> None:
+    """With no key set yet, a fetcher's FlextApiError gives the request a 401, not a 502."""
+    idp = FakeIdp(keys.jwk(kid="k1"))
+    idp.fail, idp.failure = True, ConnectError("idp down")
+    auth = AuthConfig(jwks_url="https://id.example.com/jwks", jwt_audience=keys.AUDIENCE)
+    async with serve(_app(build, auth, jwks_fetch=idp)) as client:
+        response = await client.get("/me", headers={"Authorization": f"Bearer {keys.rs256()}"})
+    assert response.status_code == 401
+    assert "signing key is unknown" in response.headers["www-authenticate"]
 
 
 async def test_jwks_concurrent_misses_share_one_fetch() -> None:

@@ -74,6 +74,13 @@ def test_retry_after_header_rounds_up_for_429_and_503_only() -> None:
     assert error_headers(_error(ErrorCode.RATE_LIMITED), 429) == {}
 
 
+@pytest.mark.parametrize("seconds", [float("inf"), float("nan"), 1e400])
+def test_retry_after_that_is_not_finite_is_left_out(seconds: float) -> None:
+    """A non-finite ``retry_after`` gives no Retry-After (it used to crash the handler: 500)."""
+    assert error_headers(_error(ErrorCode.RATE_LIMITED, retry_after=seconds), 429) == {}
+    assert error_headers(_error(ErrorCode.CIRCUIT_OPEN, retry_after=seconds), 503) == {}
+
+
 def test_problem_body_members_cannot_be_overridden() -> None:
     """Extension members never replace the standard ones."""
     body = orjson.loads(

@@ -200,6 +200,16 @@ class TestClientResolver:
         resolver = ClientResolver(["10.0.0.0/8"])
         assert resolver.client_ip(_scope("10.0.0.2", [b"x" * 100])) == "x" * 64
 
+    def test_ipv4_mapped_peer_is_trusted_by_its_ipv4_network(self) -> None:
+        """A proxy seen through a dual-stack socket (``::ffff:10.0.0.2``) is still trusted:
+        else every client behind it would share the proxy's bucket."""
+        resolver = ClientResolver(["10.0.0.0/8"])
+        assert resolver.is_trusted("::ffff:10.0.0.2") is True
+        assert resolver.client_ip(_scope("::ffff:10.0.0.2", [b"203.0.113.9"])) == "203.0.113.9"
+        hops = [b"203.0.113.9, ::ffff:10.0.0.5"]  # a trusted hop written the same way
+        assert resolver.client_ip(_scope("10.0.0.2", hops)) == "203.0.113.9"
+        assert resolver.is_trusted("::ffff:192.0.2.1") is False
+
     def test_missing_client(self) -> None:
         """A scope without a client (some test transports) keys on 'unknown'."""
         assert ClientResolver().client_ip({"headers": []}) == "unknown"

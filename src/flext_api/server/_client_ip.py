@@ -7,7 +7,8 @@ wrote at the left (the bypass of fastapi-limiter#9 and slowapi#255).
 
 uvicorn rewrites ``scope["client"]`` itself for peers in ``--forwarded-allow-ips``
 (default ``127.0.0.1``) with the same right-most rule; run it with ``--no-proxy-headers``
-to leave the decision to ``trusted_proxies`` here.
+to leave the decision to ``trusted_proxies`` here. An IPv4-mapped IPv6 address
+(``::ffff:10.0.0.2``, a dual-stack socket's IPv4 peer) is matched as its IPv4 address.
 """
 
 from __future__ import annotations
@@ -42,7 +43,13 @@ class ClientResolver:
         except ValueError:
             known = False
         else:
-            known = any(ip in network for network in self._networks)
+            # A dual-stack socket reports an IPv4 peer as ``::ffff:a.b.c.d``: it is in
+            # the IPv4 networks listed for it (an IPv6 address is never in an IPv4 one).
+            mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+            known = any(
+                ip in network or (mapped is not None and mapped in network)
+                for network in self._networks
+            )
         if len(self._trusted) < _CACHE_SIZE:
             self._trusted[address] = known
         return known

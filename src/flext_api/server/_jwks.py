@@ -8,7 +8,8 @@ last good key set is kept when a refresh fails. The fetcher is injectable (tests
 FlextApiClient); the default uses aiohttp with a timeout and no redirects, and reads at
 most :data:`MAX_JWKS_BYTES`. Whatever the fetcher does, a refresh ends within
 ``timeout`` seconds, and a document that is not a JSON object of keys counts as a failed
-refresh: the requests waiting on it get a 401, never a 500 or a hang.
+refresh, as is a fetcher's :class:`~flext_api.FlextApiError`: the requests waiting on it
+get a 401, never a 500, a 502 or a hang.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from jwt import PyJWK, PyJWKSet
 from jwt.exceptions import PyJWKError, PyJWKSetError
 
 from flext_api._clock import Clock, get_clock
+from flext_api._errors import FlextApiError
 
 __all__ = ["MAX_JWKS_BYTES", "JwksCache", "JwksFetch", "fetch_jwks"]
 
@@ -128,8 +130,9 @@ class JwksCache:
                 if not isinstance(document, dict):
                     raise TypeError(f"JWKS document is a {type(document).__name__}, not an object")
                 keys = self._usable_keys(PyJWKSet.from_dict(document).keys)
+            # FlextApiError: what a fetcher on a FlextApiClient fails with.
             except (OSError, aiohttp.ClientError, TimeoutError, ValueError, PyJWKError,
-                    PyJWKSetError, TypeError, KeyError) as exc:  # fmt: skip
+                    PyJWKSetError, TypeError, KeyError, FlextApiError) as exc:  # fmt: skip
                 # Keep serving the last good keys; an IdP hiccup is not an outage here.
                 if self._logger is not None:
                     self._logger.warning("jwks refresh failed", url=self.url, error=repr(exc))

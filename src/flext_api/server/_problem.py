@@ -195,7 +195,12 @@ def public_detail(error: FlextApiError, status: int) -> str:
 
 
 def error_headers(error: FlextApiError, status: int) -> dict[str, str]:
-    """``Retry-After`` (whole seconds, rounded up) for a 429/503 that knows when to retry."""
-    if error.retry_after is not None and status in (429, 503):
-        return {"Retry-After": str(max(0, math.ceil(error.retry_after)))}
+    """``Retry-After`` (whole seconds, rounded up) for a 429/503 that knows when to retry.
+
+    A ``retry_after`` that is not finite says nothing usable: no header (``math.ceil``
+    would raise, and the 429 would become a 500 of the error handler).
+    """
+    seconds = error.retry_after
+    if seconds is not None and status in (429, 503) and math.isfinite(seconds):
+        return {"Retry-After": str(max(0, math.ceil(seconds)))}
     return {}
