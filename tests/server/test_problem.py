@@ -34,6 +34,9 @@ def _error(code: ErrorCode, **kwargs: object) -> FlextApiError:
         (ErrorCode.UNEXPECTED_ERROR, 500),
         (ErrorCode.RETRIES_EXHAUSTED, 502),
         (ErrorCode.HTTP_STATUS, 502),
+        (ErrorCode.NOT_FOUND, 404),
+        (ErrorCode.PRECONDITION_FAILED, 412),
+        (ErrorCode.STORAGE_ERROR, 500),
     ],
 )
 def test_status_for_code(code: ErrorCode, status: int) -> None:

@@ -200,6 +200,21 @@ class TestClientResolver:
         resolver = ClientResolver(["10.0.0.0/8"])
         assert resolver.client_ip(_scope("10.0.0.2", [b"x" * 100])) == "x" * 64
 
+    @pytest.mark.parametrize(
+        ("hops", "client"),
+        [
+            (b"203.0.113.9:5555", "203.0.113.9"),
+            (b"[2001:db8::7]:443, 10.0.0.5:80", "2001:db8::7"),
+            (b"2001:db8::7", "2001:db8::7"),
+            (b"[2001:db8::7]", "2001:db8::7"),
+        ],
+    )
+    def test_forwarded_hops_with_a_port_key_on_the_address(self, hops: bytes, client: str) -> None:
+        """Some proxies write ``address:port`` hops: the port is dropped, so one client's
+        connections share one key and a trusted proxy written so is still trusted."""
+        resolver = ClientResolver(["10.0.0.0/8"])
+        assert resolver.client_ip(_scope("10.0.0.2", [hops])) == client
+
     def test_ipv4_mapped_peer_is_trusted_by_its_ipv4_network(self) -> None:
         """A proxy seen through a dual-stack socket (``::ffff:10.0.0.2``) is still trusted:
         else every client behind it would share the proxy's bucket."""

@@ -63,8 +63,22 @@ class ClientResolver:
         forwarded = [value for name, value in scope["headers"] if name == b"x-forwarded-for"]
         if not forwarded:
             return peer
-        hops = [hop.strip() for hop in b",".join(forwarded).decode("latin-1").split(",")]
+        hops = [_address(hop) for hop in b",".join(forwarded).decode("latin-1").split(",")]
         for hop in reversed(hops):
             if hop and not self.is_trusted(hop):
                 return hop[:_MAX_KEY]
         return hops[0][:_MAX_KEY] or peer
+
+
+def _address(hop: str) -> str:
+    """An ``X-Forwarded-For`` hop without the port some proxies add (``1.2.3.4:5555``,
+    ``[2001:db8::1]:443``): with it, each connection of one client was a key of its own
+    (a fresh rate-limit bucket), and a trusted proxy written so was not recognised."""
+    hop = hop.strip()
+    if hop.startswith("["):
+        end = hop.find("]")
+        return hop[1:end] if end > 0 else hop
+    host, sep, port = hop.rpartition(":")
+    if sep and port.isdigit() and host.count(":") == 0 and host:
+        return host  # IPv4 (or a name) with a port; a bare IPv6 has colons of its own
+    return hop

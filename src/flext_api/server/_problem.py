@@ -42,6 +42,9 @@ _PROBLEM_JSON_B = PROBLEM_JSON.encode()
 _STATUS_FOR_CODE: dict[ErrorCode, int] = {
     ErrorCode.INVALID_REQUEST: 400,
     ErrorCode.AUTH_ERROR: 401,
+    # A storage key that is absent, a conditional write that lost: the caller's to know.
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.PRECONDITION_FAILED: 412,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.CIRCUIT_OPEN: 503,
     ErrorCode.BULKHEAD_FULL: 503,
