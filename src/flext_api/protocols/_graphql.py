@@ -12,7 +12,8 @@ Rules:
   ``idempotency_key`` is given (then every attempt carries that key).
 * A response with ``errors`` is a failed result with ``ErrorCode.GRAPHQL_ERROR``; the
   :class:`GraphQLError` keeps the partial ``data``, the ``errors`` and their ``paths``.
-  A GraphQL-over-HTTP error status with a GraphQL body is reported the same way.
+  A GraphQL-over-HTTP error status with a GraphQL body is reported the same way; one
+  with ``data`` but no ``errors`` is ``HTTP_STATUS`` (data comes with a 2xx).
 * A body that is not a GraphQL result is ``DECODE_ERROR``: no ``data`` and no
   ``errors``, ``data`` that is not an object, and ``data: null`` without ``errors`` (the
   spec says null data comes from an error, which must then be listed).
@@ -285,6 +286,10 @@ def result_of(body: object, response: HttpResponse | None = None) -> FlextResult
     if data is None:
         # Null data means an error reached the root, and such errors must be listed.
         return _not_graphql("data is null and there are no errors", response)
+    if response is not None and response.status_code >= 400:
+        # GraphQL over HTTP sends data with a 2xx: a failing status without errors is
+        # the status's failure, never a result.
+        return _not_graphql("data under an error status", response)
     return FlextResult.ok(data)
 
 

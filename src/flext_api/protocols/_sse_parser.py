@@ -13,10 +13,11 @@ Rules implemented (names are the spec's):
 * ``:`` starts a comment line, ignored (servers send them as heartbeats);
 * ``field: value`` — one space after the colon is removed; a line without a colon is a
   field with an empty value;
-* ``data`` lines are joined with LF; ``event`` sets the type; ``id`` sets the last event
-  ID unless the value contains NUL; ``retry`` is used only when it is all ASCII digits
-  (a value above one hour counts as one hour, so a hostile server cannot park the
-  client); unknown fields are ignored;
+* ``data`` lines are joined with LF; ``event`` sets the type; ``id`` sets the event's
+  ID unless the value contains NUL (it becomes the last event ID, which a reconnect
+  resumes from, when its event is dispatched: an event cut short is sent again);
+  ``retry`` is used only when it is all ASCII digits (a value above one hour counts as
+  one hour, so a hostile server cannot park the client); unknown fields are ignored;
 * an empty line dispatches the event; an event with no data is not dispatched (but its
   ``id`` still becomes the last event ID); the event type defaults to ``message``.
 
@@ -100,6 +101,7 @@ class SSEParser:
         "_decoder",
         "_event",
         "_failed",
+        "_id",
         "_pending",
         "_pieces",
         "_retry",
@@ -126,6 +128,7 @@ class SSEParser:
         self._seen_data = False
         self._event = ""
         self.last_event_id = last_event_id
+        self._id = last_event_id  # the spec's last event ID buffer
         self._retry: int | None = None
         # The latest valid ``retry`` value in milliseconds, or None.
         self.retry: int | None = None
@@ -147,6 +150,7 @@ class SSEParser:
             return []  # half a UTF-8 sequence: nothing to parse, and the CR flag stands
         if self._after_cr and text[:1] == "\n":
             text = text[1:]  # the LF of a CRLF split across chunks
+            self._after_cr = False  # only that one LF: a chunk of it alone ends here
         if "\n" not in text and "\r" not in text:  # the line goes on
             if text:
                 self._after_cr = False
@@ -207,7 +211,7 @@ class SSEParser:
             self._event = value
         elif name == "id":
             if "\0" not in value:
-                self.last_event_id = value
+                self._id = value
         elif name == "retry" and value.isascii() and value.isdigit():
             # Capped before int(): thousands of digits would exceed int()'s limit.
             digits = value.lstrip("0")
@@ -217,13 +221,14 @@ class SSEParser:
 
     def _dispatch(self) -> ServerSentEvent | None:
         retry, self._retry = self._retry, None
+        self.last_event_id = self._id
         if not self._seen_data:
             self._event = ""
             return None
         event = ServerSentEvent(
             data="\n".join(self._data),
             event=self._event or "message",
-            id=self.last_event_id,
+            id=self._id,
             retry=retry,
         )
         self._data = []

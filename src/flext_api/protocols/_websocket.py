@@ -67,6 +67,8 @@ _SENT: FlextResult[None] = FlextResult(None)
 _new_message = object.__new__
 _success = FlextResult._success
 _END = frozenset({aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR})
+# Seconds a reconnected socket must stay open to count as working without a message.
+_PROVEN_AFTER = 30.0
 
 
 class WebSocketOptions(TypedDict, total=False):
@@ -129,6 +131,7 @@ class WebSocketConnection:
         self._inbox: deque[WebSocketMessage | WebSocketClosed] = deque()
         self._getters: list[asyncio.Future[None]] = []  # receivers waiting for a message
         self._room: asyncio.Future[None] | None = None  # the reader waiting for room
+        self._backoff: asyncio.Future[None] | None = None  # the wait before a reconnect
         self._handlers: dict[str, Handler] = {}
         self._fallback: Handler | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -481,10 +484,19 @@ class WebSocketConnection:
             ws = self._ws
             assert ws is not None
             reason = ""
+            # A reconnect counts as failed until its socket delivers a message or stays
+            # open a while: one accepted and closed at once must not reset the backoff
+            # and max_reconnects, a quiet one that lasted must (else days of quiet,
+            # working sockets would use the attempts up one drop at a time).
+            unproven = self._reconnect.failures > 0
+            opened_at = self._client.clock.monotonic() if unproven else 0.0
             while True:
                 msg = await ws.receive()
                 kind = msg.type
                 if kind is _TEXT or kind is _BINARY:
+                    if unproven:
+                        unproven = False
+                        self._reconnect.succeeded()
                     # Built without the constructor's call (half the cost, per message).
                     message = _new_message(WebSocketMessage)
                     message.kind = "text" if kind is _TEXT else "bytes"
@@ -498,6 +510,8 @@ class WebSocketConnection:
                     reason = msg.extra if isinstance(msg.extra, str) else ""
                 elif kind in _END:
                     break
+            if unproven and self._client.clock.monotonic() - opened_at >= _PROVEN_AFTER:
+                self._reconnect.succeeded()
             self._ready = False
             self._connected.clear()
             if self._closing:
@@ -517,15 +531,21 @@ class WebSocketConnection:
         ends."""
         await self._drop_socket()
         while not self._reconnect.exhausted and not self._closing:
-            await self._client.clock.sleep(self._reconnect.delay())
+            await self._pause()
+            if self._is_closing():  # close() may have come during the wait
+                break
             opened = await self._open()
+            if self._is_closing():
+                # close() came while the handshake was in flight (it found no socket to
+                # close): this one is not wanted, and reading it would keep close() waiting.
+                await self._close_new_socket()
+                break
             if opened.is_failure:
                 err = opened.exception
                 if err is not None and is_permanent(err):
                     self.reconnect_error = err
                     return WebSocketClosed(code, f"reconnect refused: {err}")
                 continue
-            self._reconnect.succeeded()
             self.reconnects += 1
             hook = self._on_reconnect
             if hook is not None:
@@ -538,6 +558,23 @@ class WebSocketConnection:
         if self._closing:
             return self._close_request
         return WebSocketClosed(code, "reconnects exhausted")
+
+    async def _pause(self) -> None:
+        """The backoff before a reconnect; :meth:`close` cuts it short."""
+        pause = self._backoff = asyncio.ensure_future(
+            self._client.clock.sleep(self._reconnect.delay())
+        )
+        try:
+            await asyncio.wait((pause,))
+        finally:
+            self._backoff = None
+            pause.cancel()
+
+    async def _close_new_socket(self) -> None:
+        ws, request = self._ws, self._close_request
+        if ws is not None and not ws.closed:
+            with contextlib.suppress(*_SEND_ERRORS):
+                await ws.close(code=request.code, message=request.reason.encode())
 
     async def _hook_failed(self, hook: ReconnectHook, exc: Exception) -> WebSocketClosed:
         """``on_reconnect`` raised: log it, close the new socket (1011) and say why."""
@@ -641,6 +678,8 @@ class WebSocketConnection:
         self._closing = True
         self._ready = False
         self._close_request = WebSocketClosed(CloseCode.of(code), reason)
+        if self._backoff is not None:
+            self._backoff.cancel()  # a reconnect waiting for its backoff stops now
         ws = self._ws
         if ws is not None and not ws.closed:
             await ws.close(code=code, message=reason.encode())

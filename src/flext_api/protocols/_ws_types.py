@@ -145,7 +145,9 @@ class WebSocketSettings:
         receive_queue: bound of the received-message queue; reading from the socket
             pauses when it is full (TCP backpressure reaches the server).
         reconnect: reconnect after a drop (close codes 1001, 1005, 1006, 1011-1014).
-        max_reconnects: consecutive failed attempts allowed (None: forever).
+        max_reconnects: consecutive failed attempts allowed (None: forever); a
+            reconnect counts as failed until its socket delivers a message or stays
+            open 30 s.
         protocols: subprotocols offered in ``Sec-WebSocket-Protocol``.
         max_message_size: the largest message accepted, in bytes.
         type_field: the JSON key :meth:`on` routes by.

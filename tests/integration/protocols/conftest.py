@@ -29,6 +29,8 @@ class LiveServer:
     connections: int = 0
     upgrade_headers: list[dict[str, Any]] = field(default_factory=list)
     sent: dict[int, list[int]] = field(default_factory=dict)
+    upgrading: asyncio.Event = field(default_factory=asyncio.Event)
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def ws_url(self) -> str:
@@ -96,6 +98,23 @@ async def _endless_line(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def _torn(request: web.Request) -> web.StreamResponse:
+    """Events after Last-Event-ID; the first connection is cut inside its second event."""
+    live: LiveServer = request.app[LIVE]
+    live.connections += 1
+    last = request.headers.get("Last-Event-ID")
+    live.last_event_ids.append(last)
+    start = int(last) + 1 if last else 1
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await resp.prepare(request)
+    await resp.write(f"id: {start}\ndata: {start}\n\nid: {start + 1}\ndata: {start + 1}\n".encode())
+    if live.connections > 1:
+        await resp.write(b"\n")
+    assert request.transport is not None
+    request.transport.close()
+    return resp
+
+
 @pytest.fixture
 async def sse_server() -> AsyncIterator[LiveServer]:
     app = web.Application()
@@ -103,6 +122,7 @@ async def sse_server() -> AsyncIterator[LiveServer]:
     app.router.add_get("/done", _no_content)
     app.router.add_get("/json", _not_a_stream)
     app.router.add_get("/endless", _endless_line)
+    app.router.add_get("/torn", _torn)
     live = app[LIVE] = LiveServer("")
     async for _runner, url in _serve(app):
         live.url = url
@@ -172,6 +192,29 @@ async def _ws_once(request: web.Request) -> web.StreamResponse:
     return await _ws(request)
 
 
+async def _ws_gated(request: web.Request) -> web.StreamResponse:
+    """A WebSocket the first time; later upgrades set ``upgrading`` and are answered only
+    once ``gate`` is set."""
+    live = request.app[LIVE]
+    if live.connections >= 1:
+        live.upgrading.set()
+        await live.gate.wait()
+    return await _ws(request)
+
+
+async def _ws_busy(request: web.Request) -> web.WebSocketResponse:
+    """A WebSocket the first time; later upgrades are accepted and closed at once with
+    1013 (try again later), as an overloaded server does."""
+    live = request.app[LIVE]
+    if live.connections >= 1:
+        live.connections += 1
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.close(code=1013, message=b"busy")
+        return ws
+    return await _ws(request)
+
+
 async def _gql_ws(request: web.Request) -> web.WebSocketResponse:
     """A scripted graphql-transport-ws peer; ``mode`` picks the script."""
     mode = request.query.get("mode", "")
@@ -228,6 +271,8 @@ async def ws_server() -> AsyncIterator[LiveServer]:
     app.router.add_get("/private", _ws_private)
     app.router.add_get("/mute", _ws_mute)
     app.router.add_get("/once", _ws_once)
+    app.router.add_get("/gated", _ws_gated)
+    app.router.add_get("/busy", _ws_busy)
     app.router.add_get("/gqlws", _gql_ws)
     live = app[LIVE] = LiveServer("")
     async for _runner, url in _serve(app):

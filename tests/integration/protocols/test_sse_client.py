@@ -19,6 +19,7 @@ from flext_api import (
     TimeoutConfig,
 )
 from flext_api.protocols import ServerSentEvent
+from flext_api.testing import FakeClock
 
 from .conftest import LiveServer
 
@@ -248,3 +249,37 @@ async def test_streams_timeout_option_wins(sse_server: LiveServer) -> None:
     async with FlextApiClient(sse_server.url, timeout=9, plugins=[seen]) as client:
         await _take(client, "/events", 1, idle_timeout=None, timeout=2)
     assert seen.timeouts == [TimeoutConfig(connect=2, read=None, write=2, pool=2, total=None)]
+
+
+async def test_a_stream_cut_inside_an_event_resumes_before_it(sse_server: LiveServer) -> None:
+    """An event cut before its empty line is not delivered, and the reconnect's
+    Last-Event-ID is the last *delivered* one, so the server sends that event again."""
+    async with FlextApiClient(sse_server.url) as client:
+        events = await _take(client, "/torn", 3)
+    assert [e.data for e in events] == ["1", "2", "3"]
+    assert sse_server.last_event_ids[:2] == [None, "1"]
+
+
+async def test_aclose_during_the_reconnect_wait_ends_the_iteration(
+    sse_server: LiveServer,
+) -> None:
+    """aclose() from another task while the stream waits to reconnect ends that
+    iteration at once (with a clock that never moves, it used to wait for ever)."""
+    clock = FakeClock(auto_advance=False)
+    seen: list[str] = []
+    async with FlextApiClient(sse_server.url, clock=clock) as client:
+        stream = client.sse("GET", "/events")
+
+        async def read() -> None:
+            async for event in stream:
+                seen.append(event.id)
+
+        reader = asyncio.create_task(read())
+        for _ in range(3000):  # the three events, the cut, then the reconnect's wait
+            if clock.sleeps:
+                break
+            await asyncio.sleep(0.01)
+        await stream.aclose()
+        await asyncio.wait_for(reader, 30)
+    assert seen == ["1", "2", "3"] and clock.sleeps and sse_server.connections == 1
+    assert stream.error is None

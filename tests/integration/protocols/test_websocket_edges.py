@@ -19,10 +19,13 @@ from flext_api import (
 )
 from flext_api.protocols import (
     CloseCode,
+    WebSocketClosed,
     WebSocketConnection,
     WebSocketMessage,
     WebSocketSettings,
 )
+from flext_api.testing import FakeClock
+from tests._poll import eventually
 
 from .conftest import LiveServer
 
@@ -117,6 +120,42 @@ async def test_reconnects_exhausted_end_the_connection(ws_server: LiveServer) ->
         await ws.close()
     assert result.error_code is ErrorCode.WEBSOCKET_CLOSED
     assert ws.closed is not None and ws.closed.reason == "reconnects exhausted"
+
+
+async def test_accepted_reconnects_closed_at_once_count_as_failed(
+    ws_server: LiveServer,
+) -> None:
+    """A server that accepts each reconnect and closes it before any message (1013)
+    exhausts max_reconnects (each accepted upgrade used to reset the count: endless
+    reconnects at the first backoff step)."""
+    settings = WebSocketSettings(max_reconnects=2)
+    async with FlextApiClient(ws_server.url) as client:
+        ws = client.websocket("/busy", settings=settings)
+        await ws.connect()
+        await ws.send_json({"type": "drop"})
+        result = await ws.receive(timeout=30)
+        await ws.close()
+    assert result.error_code is ErrorCode.WEBSOCKET_CLOSED and ws_server.connections == 3
+    assert ws.closed is not None and ws.closed.reason == "reconnects exhausted"
+
+
+async def test_a_message_after_a_reconnect_resets_the_count(ws_server: LiveServer) -> None:
+    """Reconnects that deliver messages are not failures: max_reconnects=1 survives
+    three drops."""
+
+    async def resubscribe(ws: WebSocketConnection) -> None:
+        await ws.send_json({"type": "subscribe", "count": 1})
+
+    settings = WebSocketSettings(max_reconnects=1)
+    async with FlextApiClient(ws_server.url) as client:
+        ws = client.websocket("/ws", settings=settings, on_reconnect=resubscribe)
+        await ws.connect()
+        for _ in range(3):
+            await ws.send_json({"type": "drop"})
+            tick = await ws.receive_json(timeout=30)
+            assert tick.value["type"] == "tick"
+        await ws.close()
+    assert ws.reconnects == 3 and ws_server.connections == 4
 
 
 async def test_no_reconnect_when_turned_off(ws_server: LiveServer) -> None:
@@ -327,3 +366,55 @@ async def test_failing_on_reconnect_hook_ends_the_connection(ws_server: LiveServ
     assert [e["event"] for e in logs if e["log_level"] == "error"] == [
         "websocket.on_reconnect_failed"
     ]
+
+
+async def test_close_while_a_reconnect_handshake_is_in_flight(ws_server: LiveServer) -> None:
+    """close() during the reconnect's upgrade returns, and the new socket is closed (the
+    reader used to carry on reading it, and close() waited forever)."""
+    async with FlextApiClient(ws_server.url) as client:
+        ws = client.websocket("/gated")
+        await ws.connect()
+        await ws.send_json({"type": "drop"})
+        await asyncio.wait_for(ws_server.upgrading.wait(), 30)
+        closing = asyncio.create_task(ws.close())
+        for _ in range(100):  # let close() find no socket to close, then answer
+            await asyncio.sleep(0)
+        ws_server.gate.set()
+        closed = await asyncio.wait_for(closing, 30)
+    assert closed.value == WebSocketClosed(CloseCode.NORMAL) and not ws.is_connected
+    assert ws.reconnects == 0
+
+
+async def test_close_cuts_the_reconnect_backoff_short(ws_server: LiveServer) -> None:
+    """close() while the reconnect waits for its backoff returns without that wait (a
+    clock that never moves: close() used to wait for it)."""
+    clock = FakeClock(auto_advance=False)
+    async with FlextApiClient(ws_server.url, clock=clock) as client:
+        ws = client.websocket("/ws")
+        await ws.connect()
+        await ws.send_json({"type": "drop"})
+        for _ in range(3000):
+            if clock.sleeps:
+                break
+            await asyncio.sleep(0.01)
+        closed = await asyncio.wait_for(ws.close(), 30)
+    assert clock.sleeps and closed.value == WebSocketClosed(CloseCode.NORMAL)
+    assert ws_server.connections == 1
+
+
+async def test_a_quiet_reconnect_that_lasts_resets_the_count(ws_server: LiveServer) -> None:
+    """A reconnected socket that delivers nothing but stays open 30 s counts as working:
+    max_reconnects=1 survives a second drop after it (quiet sockets dropping once a day
+    would otherwise use the attempts up)."""
+    clock = FakeClock()
+    settings = WebSocketSettings(max_reconnects=1)
+    async with FlextApiClient(ws_server.url, clock=clock) as client:
+        ws = client.websocket("/ws", settings=settings)
+        await ws.connect()
+        await ws.send_json({"type": "drop"})
+        assert await eventually(lambda: ws.reconnects == 1)
+        clock.advance(31.0)  # open, quiet, for longer than the proof period
+        await ws.send_json({"type": "drop"})
+        assert await eventually(lambda: ws.reconnects == 2 or ws.closed is not None)
+        assert (ws.reconnects, ws.closed) == (2, None)
+        await ws.close()

@@ -36,6 +36,14 @@ def test_json_without_data_or_errors_on_error_status() -> None:
     assert result.error_code is ErrorCode.HTTP_STATUS
 
 
+@pytest.mark.parametrize("status", [400, 500, 503])
+def test_data_without_errors_on_error_status_is_http_status(status: int) -> None:
+    """Data with no errors under a status >= 400 is HTTP_STATUS, not a success (GraphQL
+    over HTTP sends data with a 2xx; a failing status must not pass for a result)."""
+    result = parse_response(_response(status, b'{"data": {"a": 1}}'))
+    assert result.error_code is ErrorCode.HTTP_STATUS
+
+
 def test_json_without_data_or_errors_is_decode_error() -> None:
     """A JSON 200 body that is not a GraphQL result is DECODE_ERROR."""
     assert result_of({"x": 1}).error_code is ErrorCode.DECODE_ERROR

@@ -197,3 +197,22 @@ def test_a_long_line_split_in_chunks_parses_whole() -> None:
         assert parser.feed(b"0123456789") == []
     [event] = parser.feed(b"\r\n\r\n")
     assert event.data == "0123456789" * 500
+
+
+def test_a_chunk_holding_only_the_lf_of_a_crlf_clears_the_cr_flag() -> None:
+    """CR | LF | LF in three chunks: a CRLF, then an empty line that dispatches the event
+    (the second LF used to be skipped as well, merging the event into the next one)."""
+    parser = SSEParser()
+    events = parser.feed(b"data: a\r") + parser.feed(b"\n") + parser.feed(b"\n")
+    assert events == [ServerSentEvent("a")]
+    assert parser.feed(b"data: b\n\n") == [ServerSentEvent("b")]
+
+
+def test_an_id_takes_effect_when_its_event_is_dispatched() -> None:
+    """The last event ID (what a reconnect resumes from) is an event's once that event
+    is complete: a stream cut inside an event must not skip it on resume."""
+    parser = SSEParser("1")
+    assert parser.feed(b"id: 2\ndata: x\n") == []
+    assert parser.last_event_id == "1"
+    [event] = parser.feed(b"\n")
+    assert (event.id, parser.last_event_id) == ("2", "2")
