@@ -236,3 +236,31 @@ class TestClientResolver:
             resolver.is_trusted(f"192.0.{n // 256}.{n % 256}")
         assert len(resolver._trusted) == 4096
         assert resolver.is_trusted("10.9.9.9") is True
+
+
+async def test_websocket_handshake_while_the_storage_is_down_fails_closed_cleanly() -> None:
+    """fail_open=False and Redis down: a WebSocket upgrade gets the 503 problem (it was an
+    exception out of the stack: uvicorn's bare 500 and a traceback)."""
+    import aiohttp
+    from fastapi import WebSocket
+
+    from flext_api.server import create_fastapi_app
+    from tests.server.live import LiveServer
+
+    app = create_fastapi_app(
+        _limits(default_limit="5/minute", storage_uri="redis://127.0.0.1:9/0", fail_open=False)
+    )
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.close()
+
+    live = LiveServer(app).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(live.url.replace("http", "ws", 1) + "/ws")
+    finally:
+        live.stop()
+    assert refused.value.status == 503

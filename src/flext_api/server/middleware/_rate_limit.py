@@ -14,6 +14,7 @@ it (uvicorn does), else closed before it is accepted (the server answers 403).
 from __future__ import annotations
 
 from limits import RateLimitItem
+from starlette.exceptions import HTTPException
 from starlette.types import Message, Scope, Send
 
 from .._asgi import mutable_headers, register_send
@@ -56,14 +57,26 @@ async def websocket_within_limit(
 ) -> bool:
     """Hit ``limit`` for the WebSocket handshake of ``scope``; False when it was refused
     (and answered: 429, or a close before the accept)."""
-    decision = await service.hit_default(scope, limit)
+    answers_http = "websocket.http.response" in (scope.get("extensions") or {})
+
+    async def denial(message: Message) -> None:  # the extension's names for them
+        await send({**message, "type": "websocket." + message["type"]})
+
+    try:
+        decision = await service.hit_default(scope, limit)
+    except HTTPException as exc:
+        # The storage is down under fail_open=False: for a request the 503 problem is
+        # answered by the stack; raised from a handshake it reached the server (a bare
+        # 500 and a traceback).
+        if answers_http:
+            await send_problem(scope, denial, exc.status_code, detail=str(exc.detail),
+                               headers=[(b"retry-after", b"1")])  # fmt: skip
+        else:
+            await send({"type": "websocket.close", "code": _TRY_AGAIN_LATER})
+        return False
     if decision.allowed:
         return True
-    if "websocket.http.response" in (scope.get("extensions") or {}):
-
-        async def denial(message: Message) -> None:  # the extension's names for them
-            await send({**message, "type": "websocket." + message["type"]})
-
+    if answers_http:
         await _too_many(scope, denial, decision, headers=headers)
     else:
         await send({"type": "websocket.close", "code": _TRY_AGAIN_LATER})
