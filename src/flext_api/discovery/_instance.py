@@ -96,6 +96,9 @@ class ServiceInstance:
         """Self when every field is usable; raises ``FlextApiError`` (INVALID_REQUEST)."""
         validate_name(self.name)
         validate_name(self.id, "instance id")
+        if "@" in self.url.partition("://")[2].partition("/")[0]:
+            # Not echoed: a password would reach stats(), the registry and the logs.
+            raise _invalid(f"instance {self.id!r} url must not carry credentials (user@)")
         try:
             parts = split_config_url(self.url)
         except ValueError as exc:

@@ -102,6 +102,12 @@ class InstanceConfig(_Model):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
+        if "@" in value.partition("://")[2].partition("/")[0]:
+            # Not echoed: what comes before the '@' is a password, and errors are logged.
+            raise ValueError(
+                "an instance URL carries no credentials (user:password@); the upstream's "
+                "own auth goes in route headers or transforms"
+            )
         try:
             parts = split_config_url(value)
         except ValueError as exc:

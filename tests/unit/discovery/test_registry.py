@@ -400,3 +400,14 @@ async def test_listing_in_flight_does_not_undo_local_writes(via: str) -> None:
     ids = {i.id for i in registry.instances("orders").value}
     await registry.aclose()
     assert ids == {"orders-1", "orders-2"}
+
+
+@pytest.mark.parametrize("url", ["http://user:s3cr3t@127.0.0.1:9001", "https://s3cr3t@h.test/api"])
+async def test_instance_url_with_credentials_is_invalid_and_not_echoed(url: str) -> None:
+    """Credentials in an instance URL would reach stats(), the shared registry and the
+    logs: refused, and the error does not repeat them."""
+    registry = ServiceRegistry()
+    result = await registry.register("orders", ServiceInstance(id="x", name="orders", url=url))
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+    assert "credentials" in (result.error or "") and "s3cr3t" not in (result.error or "")
+    assert registry.services() == []

@@ -368,3 +368,12 @@ def test_redis_url_and_probe_path_are_checked(patch: dict[str, Any], message: st
     result = parse_config(json.dumps(config))
     assert result.error_code is ErrorCode.CONFIG_ERROR
     assert message in (result.error or "") and "secret" not in (result.error or "")
+
+
+def test_instance_url_with_credentials_is_refused_without_repeating_them() -> None:
+    """user:password@ in an instance URL is a config error that does not echo it (it
+    would be logged, shown by `flext-api gateway check` and kept in describe())."""
+    text = MINIMAL.replace("http://127.0.0.1:9001", "http://svc:s3cr3t@127.0.0.1:9001")
+    result = parse_config(text, source="gw.yaml")
+    assert result.error_code is ErrorCode.CONFIG_ERROR and result.error is not None
+    assert "carries no credentials" in result.error and "s3cr3t" not in result.error
