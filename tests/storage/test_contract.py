@@ -124,6 +124,14 @@ async def test_metadata_value_with_outer_spaces_is_refused(
     assert (await store.exists("k")).value is False
 
 
+async def test_metadata_names_differing_only_in_case_are_refused(store: StorageBackend) -> None:
+    """Names come back lower-cased, so {"Tag": .., "tag": ..} would keep one of two
+    values silently: INVALID_REQUEST, nothing written."""
+    result = await store.upload_file(b"x", "k", {"Tag": "a", "tag": "b"})
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+    assert (await store.exists("k")).value is False
+
+
 async def test_list_with_prefix(store: StorageBackend) -> None:
     """list_files returns exactly the keys under the prefix, sorted."""
     for key in ["a/2", "a/1", "b/1", "ab"]:

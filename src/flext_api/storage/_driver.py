@@ -378,5 +378,16 @@ def _check_metadata(metadata: Mapping[str, str] | None) -> FlextResult[dict[str,
                     details={"metadata": str(name)},
                 )
             )
-        checked[str(name).lower()] = str(value)
+        lowered = str(name).lower()
+        if lowered in checked:
+            # Stored lower-cased (as every store returns them): one of the two would be
+            # lost without a word.
+            return FlextResult.fail(
+                InvalidRequestError(
+                    f"metadata names {name!r} and another differ only in case: a store "
+                    "keeps one of them",
+                    details={"metadata": str(name)},
+                )
+            )
+        checked[lowered] = str(value)
     return FlextResult.ok(checked)
