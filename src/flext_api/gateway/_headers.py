@@ -11,6 +11,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
+from .._syntax import sendable_header
+
 __all__ = [
     "HOP_BY_HOP",
     "TrustedProxies",
@@ -18,6 +20,7 @@ __all__ = [
     "forward_request_headers",
     "response_headers",
     "response_pairs",
+    "rule_problem",
     "strip_hop_by_hop",
 ]
 
@@ -37,6 +40,12 @@ HOP_BY_HOP = frozenset(
 _FORWARDING = frozenset(
     {b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-real-ip"}
 )
+
+#: What a route's header rules may not add: the framing and per-connection headers the
+#: proxy writes itself. A rule's ``Content-Length`` or ``Transfer-Encoding`` frames a body
+#: other than the one sent: the upstream reads the rest of it as a request of its own (on
+#: a pooled connection: someone else's), and a client gets a cut or doubled body.
+PROXY_OWNED = HOP_BY_HOP | {b"content-length"}
 
 # Connection values that name no header beyond the hop-by-hop ones (nearly all of them).
 _PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"upgrade", b"te"})
@@ -200,6 +209,17 @@ def response_pairs(
     if request_id is not None:
         out.append((b"x-request-id", request_id))
     return out
+
+
+def rule_problem(name: str, value: str) -> str | None:
+    """Why a route's rule may not add the header ``name: value`` (None: it may)."""
+    try:
+        sendable_header(name, value)
+    except ValueError as exc:
+        return str(exc)
+    if name.lower().encode() in PROXY_OWNED:
+        return f"{name!r} is a framing or hop-by-hop header the proxy writes; a rule cannot add it"
+    return None
 
 
 def apply_rules(

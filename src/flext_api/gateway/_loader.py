@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from .._errors import ConfigError, ErrorCode
 from .._result import FlextResult
 from ._config import GatewayConfig
+from ._headers import rule_problem
 
 __all__ = ["load_config", "parse_config"]
 
@@ -57,10 +58,42 @@ def parse_config(text: str, *, source: str = "<string>") -> FlextResult[GatewayC
             None,
         )
     try:
-        return FlextResult.ok(GatewayConfig.model_validate(data))
+        config = GatewayConfig.model_validate(data)
     except ValidationError as exc:
         lines = [_describe(err, node) for err in exc.errors()]
         return _fail(f"{source}: invalid gateway config:\n  " + "\n  ".join(lines), exc)
+    lines = [
+        _describe({"loc": loc, "type": "value_error", "msg": problem}, node)
+        for loc, problem in _rule_problems(config)
+    ]
+    if lines:
+        return _fail(f"{source}: invalid gateway config:\n  " + "\n  ".join(lines), None)
+    return FlextResult.ok(config)
+
+
+def _rule_problems(config: GatewayConfig) -> list[tuple[tuple[int | str, ...], str]]:
+    """The header rules of ``config`` the proxy cannot honour (see :func:`rule_problem`):
+    each one's place in the file and why."""
+    places: list[tuple[tuple[int | str, ...], dict[str, str]]] = []
+    for index, route in enumerate(config.routes):
+        at: tuple[int | str, ...] = ("routes", index)
+        places.append(((*at, "headers", "request_add"), route.headers.request_add))
+        places.append(((*at, "headers", "response_add"), route.headers.response_add))
+        if route.transform is not None:
+            places.append(
+                ((*at, "transform", "request_headers_add"), route.transform.request_headers_add)
+            )
+    defaults = config.edge.defaults.transform
+    if defaults is not None:
+        places.append(
+            (("edge", "defaults", "transform", "request_headers_add"), defaults.request_headers_add)
+        )
+    return [
+        ((*loc, name), problem)
+        for loc, rules in places
+        for name, value in rules.items()
+        if (problem := rule_problem(name, value)) is not None
+    ]
 
 
 #: Nodes a config may hold once its aliases are expanded: a YAML "billion laughs" (aliases

@@ -33,7 +33,7 @@ from .._models import Headers, HttpRequest, HttpResponse
 from ..transports._base import INVALID_STATUS
 from ._cluster import Cluster
 from ._config import GatewayTimeouts, RouteConfig, RouteRetry
-from ._headers import TrustedProxies, apply_rules, forward_pairs, response_pairs
+from ._headers import TrustedProxies, apply_rules, forward_pairs, response_pairs, rule_problem
 from ._reasons import Reason, reason_for_code
 
 __all__ = ["Exchange", "ExchangeResult", "UpstreamCut", "compiled_route", "upstream_path"]
@@ -103,8 +103,16 @@ class CompiledRoute:
 
 
 def compiled_route(route: RouteConfig, cluster: Cluster) -> CompiledRoute:
-    """Compile ``route``; its overrides fall back on the cluster's settings."""
+    """Compile ``route``; its overrides fall back on the cluster's settings.
+
+    ValueError for a header rule the proxy cannot honour (:func:`rule_problem`): a config
+    built in Python skips the loader's check of them.
+    """
     rules = route.headers
+    for name, value in (*rules.request_add.items(), *rules.response_add.items()):
+        problem = rule_problem(name, value)
+        if problem is not None:
+            raise ValueError(f"route {route.name!r}: {problem}")
     timeouts = route.timeouts or cluster.config.timeouts
     response_add = tuple((k.lower().encode(), v.encode()) for k, v in rules.response_add.items())
     response_remove = frozenset(k.lower().encode() for k in rules.response_remove)

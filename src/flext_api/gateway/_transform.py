@@ -28,6 +28,7 @@ import orjson
 from starlette.types import Message, Scope, Send
 
 from ._edge_config import TransformConfig
+from ._headers import rule_problem
 
 __all__ = ["CompiledTransform"]
 
@@ -100,6 +101,10 @@ class CompiledTransform:
     __slots__ = ("add", "allow", "config", "deny", "query_add", "query_remove", "remove")
 
     def __init__(self, config: TransformConfig) -> None:
+        for name, value in config.request_headers_add.items():
+            problem = rule_problem(name, value)
+            if problem is not None:  # a config built in Python skips the loader's check
+                raise ValueError(f"transform.request_headers_add: {problem}")
         self.config = config
         self.add = [(k.lower().encode(), v.encode()) for k, v in config.request_headers_add.items()]
         self.query_add = dict(config.query_add)

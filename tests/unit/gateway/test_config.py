@@ -7,10 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from flext_api import ErrorCode
-from flext_api.gateway import GatewayConfig, InstanceConfig, load_config, parse_config
+from flext_api.gateway import (
+    GatewayConfig,
+    InstanceConfig,
+    create_gateway,
+    load_config,
+    parse_config,
+)
 
 MINIMAL = """\
 clusters:
@@ -165,6 +172,82 @@ def test_route_header_that_cannot_be_sent_is_refused(route: dict[str, Any], mess
     )
     assert result.error_code is ErrorCode.CONFIG_ERROR
     assert message in (result.error or "") and "routes[0]" in (result.error or "")
+
+
+@pytest.mark.parametrize(
+    ("route", "edge", "where"),
+    [
+        ({"headers": {"request_add": {"Content-Length": "5"}}}, {},
+         "routes[0].headers.request_add.Content-Length (line"),
+        ({"headers": {"request_add": {"Transfer-Encoding": "chunked"}}}, {},
+         "routes[0].headers.request_add.Transfer-Encoding"),
+        ({"headers": {"response_add": {"content-length": "3"}}}, {},
+         "routes[0].headers.response_add.content-length"),
+        ({"headers": {"response_add": {"Connection": "close"}}}, {},
+         "routes[0].headers.response_add.Connection"),
+        ({"transform": {"request_headers_add": {"Content-Length": "3"}}}, {},
+         "routes[0].transform.request_headers_add.Content-Length"),
+        ({}, {"defaults": {"transform": {"request_headers_add": {"Upgrade": "h2c"}}}},
+         "edge.defaults.transform.request_headers_add.Upgrade"),
+    ],
+)  # fmt: skip
+def test_header_rules_cannot_add_framing_or_hop_by_hop(
+    route: dict[str, Any], edge: dict[str, Any], where: str
+) -> None:
+    """A rule's Content-Length framed the body other than it was sent (the upstream read
+    the rest as a request of its own), and a response's cut or doubled the client's."""
+    data = {
+        "clusters": [{"name": "c", "instances": [{"url": "http://h:1"}]}],
+        "routes": [{"name": "r", "cluster": "c", "match": {"path_prefix": "/"}, **route}],
+        "edge": edge,
+    }
+    result = parse_config(yaml.safe_dump(data, sort_keys=False), source="gw.yaml")
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+    assert where in (result.error or ""), result.error
+    assert "framing or hop-by-hop" in (result.error or "")
+
+
+def test_transform_header_that_cannot_be_sent_is_refused() -> None:
+    """A transform's CR/LF value passed validation and failed every request as an
+    upstream reset, opening the instance's breaker."""
+    data = {
+        "clusters": [{"name": "c", "instances": [{"url": "http://h:1"}]}],
+        "routes": [
+            {
+                "name": "r",
+                "cluster": "c",
+                "match": {"path_prefix": "/"},
+                "transform": {"request_headers_add": {"X-A": "v\r\nX-Injected: 1"}},
+            }
+        ],
+    }
+    result = parse_config(json.dumps(data))
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+    assert "routes[0].transform.request_headers_add.X-A" in (result.error or "")
+    assert "control character" in (result.error or "")
+
+
+async def test_python_config_with_a_framing_rule_does_not_start() -> None:
+    """A config built in Python skips the loader: the gateway refuses to build it."""
+    config = GatewayConfig.model_validate(
+        {
+            "clusters": [
+                {"name": "c", "instances": [{"url": "http://h:1"}], "health": {"active": False}}
+            ],
+            "routes": [
+                {
+                    "name": "r",
+                    "cluster": "c",
+                    "match": {"path_prefix": "/"},
+                    "headers": {"request_add": {"Content-Length": "5"}},
+                }
+            ],
+        }
+    )
+    gateway = create_gateway(config)
+    with pytest.raises(ValueError, match=r"route 'r'.*framing or hop-by-hop"):
+        await gateway.start()
+    await gateway.aclose()
 
 
 @pytest.mark.parametrize(
