@@ -403,7 +403,12 @@ class HttpResponse:
         encoding = self.encoding.lower().replace("_", "-")
         try:
             if encoding in {"utf-8", "utf8", "ascii", "us-ascii"}:
-                return exact_json(self.content)
+                content = self.content
+                # A UTF-8 byte order mark (.NET and Windows servers send one) may be
+                # ignored (RFC 8259 §8.1); orjson refuses it.
+                if content[:3] == b"\xef\xbb\xbf":
+                    content = content[3:]
+                return exact_json(content)
             return exact_json(self.text)
         except orjson.JSONDecodeError as exc:
             snippet = self.content[:80]

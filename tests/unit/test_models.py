@@ -128,6 +128,13 @@ def test_response_json_error_is_typed() -> None:
     assert "<html>" in info.value.message
 
 
+@pytest.mark.parametrize("ctype", ["application/json", "application/json; charset=UTF-8"])
+def test_response_json_ignores_a_utf8_byte_order_mark(ctype: str) -> None:
+    """A UTF-8 BOM before the JSON is ignored (RFC 8259 §8.1): it was a DECODE_ERROR."""
+    resp = HttpResponse(200, headers={"content-type": ctype}, content=b'\xef\xbb\xbf{"a": 1}')
+    assert resp.json() == {"a": 1}
+
+
 def test_response_error_for_status() -> None:
     """A 503 stands for an HTTP_STATUS error that carries the response."""
     req = HttpRequest("GET", "http://h/x?secret=1")

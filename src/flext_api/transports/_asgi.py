@@ -2,7 +2,10 @@
 
 For testing a service (for instance one built with ``create_fastapi_app``) through the
 real client pipeline. The app's response is collected in full; an exception raised by
-the app becomes a ``PROTOCOL_ERROR`` unless ``raise_app_exceptions`` is set.
+the app before the end of its response body becomes a ``PROTOCOL_ERROR`` unless
+``raise_app_exceptions`` is set, as does an app that returns before the end of its body
+or answers with a status outside 100-599. A URL it cannot put in a scope (a malformed
+port) is ``INVALID_REQUEST``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from .._errors import ErrorCode
 from .._models import HttpRequest, HttpResponse
-from ._base import transport_error
+from ._base import check_status, transport_error
 
 __all__ = ["ASGIApp", "ASGITransport"]
 
@@ -50,18 +53,28 @@ class ASGITransport:
 
     async def send(self, request: HttpRequest, *, stream: bool = False) -> HttpResponse:
         """Run the app for one request; see :class:`~flext_api.transports.Transport`."""
-        parts = urlsplit(request.url)
+        try:
+            parts = urlsplit(request.url)
+            host = parts.hostname or "localhost"
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            headers = [
+                (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in request.headers.raw()
+            ]
+            if "host" not in request.headers:
+                headers.insert(0, (b"host", parts.netloc.encode("latin-1")))
+            raw_path = (parts.path or "/").encode("latin-1")
+            query = parts.query.encode("latin-1")
+        except ValueError as exc:  # a malformed port or IPv6 literal, a character past Latin-1
+            raise transport_error(
+                ErrorCode.INVALID_REQUEST,
+                f"invalid request on {request.method} {request.host}: {exc}",
+                request,
+                exc,
+            ) from exc
         if request.stream is not None:
             body = b"".join([chunk async for chunk in request.stream])
         else:
             body = request.content or b""
-        host = parts.hostname or "localhost"
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        headers = [
-            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in request.headers.raw()
-        ]
-        if "host" not in request.headers:
-            headers.insert(0, (b"host", parts.netloc.encode("latin-1")))
         scope: Scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
@@ -69,8 +82,8 @@ class ASGITransport:
             "method": request.method,
             "scheme": parts.scheme,
             "path": unquote(parts.path) or "/",
-            "raw_path": (parts.path or "/").encode("latin-1"),
-            "query_string": parts.query.encode("latin-1"),
+            "raw_path": raw_path,
+            "query_string": query,
             "root_path": "",
             "headers": headers,
             "client": self.client,
@@ -79,6 +92,8 @@ class ASGITransport:
         }
         sent_body = False
         status: int | None = None
+        # The app's last body message said no more would follow (ASGI's more_body=False).
+        complete = False
         response_headers: list[tuple[str, str]] = []
         chunks: list[bytes] = []
 
@@ -98,17 +113,23 @@ class ASGITransport:
                     for k, v in message.get("headers", [])
                 )
             elif message["type"] == "http.response.body":
+                nonlocal complete
                 chunks.append(bytes(message.get("body", b"")))
+                complete = not message.get("more_body", False)
 
         try:
             await self.app(scope, receive, send)
         except Exception as exc:
             if self.raise_app_exceptions:
                 raise
-            if status is None:
+            # Raised after the response started, before its end: the body is cut short
+            # (it was returned as a success holding the part sent so far). Raised once
+            # the body is whole (a failed background task): the response stands.
+            if status is None or not complete:
+                when = "before responding" if status is None else "before the end of its body"
                 raise transport_error(
                     ErrorCode.PROTOCOL_ERROR,
-                    f"ASGI app raised {type(exc).__name__} before responding",
+                    f"ASGI app raised {type(exc).__name__} {when}",
                     request,
                     exc,
                 ) from exc
@@ -116,6 +137,14 @@ class ASGITransport:
             raise transport_error(
                 ErrorCode.PROTOCOL_ERROR, "ASGI app returned without a response", request, None
             )
+        if not complete:
+            raise transport_error(
+                ErrorCode.PROTOCOL_ERROR,
+                "ASGI app returned before the end of its body (more_body was never False)",
+                request,
+                None,
+            )
+        check_status(status, request)
         content = b"".join(chunks)
         response = HttpResponse(
             status,

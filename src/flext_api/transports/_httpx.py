@@ -36,6 +36,8 @@ from ._decoding import BodyDecodeError, BodyDecoder, body_decoder, decode_into
 
 __all__ = ["HttpxTransport"]
 
+_MAX_PORT = 65535
+
 
 class HttpxTransport:
     """httpx2 transport; ``http2=True`` negotiates HTTP/2 over TLS (ALPN).
@@ -108,6 +110,10 @@ class HttpxTransport:
                 content=content,
                 timeout=self._httpx_timeout(request),
             )
+            port = built.url.port
+            if port is not None and port > _MAX_PORT:
+                # httpx2 takes it, and the connect fails with a bare OverflowError.
+                raise httpx2.InvalidURL(f"port {port} is out of range 0-{_MAX_PORT}")
             limit = self._max_body
             # The body is read here, chunk by chunk, so that a capped one can be stopped
             # and a compressed one decoded by _decoding (httpx2 passes a gzip body cut
@@ -132,7 +138,8 @@ class HttpxTransport:
                 done = True
             response.elapsed = self._clock.monotonic() - start
             return response
-        except (httpx2.HTTPError, BodyDecodeError) as exc:
+        except (httpx2.HTTPError, httpx2.InvalidURL, BodyDecodeError) as exc:
+            # InvalidURL is not an HTTPError: a malformed port or host was let out.
             done = True
             raise self._translate(exc, request) from exc
         except BodyFailed as exc:

@@ -8,6 +8,7 @@ works: the response body is served as one chunk.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -57,15 +58,23 @@ class MockTransport:
         out.request = out.request or request
         out.url = out.url or request.url
         if stream:
-            body = out._content or b""
             self._in_use += 1
-            out._content = None
-            out._stream = _one_chunk(body)
-            out._close = self._release
+            if out._stream is None:
+                body = out._content or b""
+                out._content = None
+                out._stream = _one_chunk(body)
+            # A handler's own stream is served as it is (it was replaced by an empty body).
+            out._close = functools.partial(self._release, out._close)
+        elif out._stream is not None:
+            # A handler answered with a stream: read it, as a real transport reads a
+            # buffered body (its content was left unread, so every read of it failed).
+            await out.aread()
         return out
 
-    async def _release(self) -> None:
+    async def _release(self, close: Callable[[], Awaitable[None]] | None) -> None:
         self._in_use -= 1
+        if close is not None:
+            await close()
 
     async def aclose(self) -> None:
         """Mark the transport closed."""

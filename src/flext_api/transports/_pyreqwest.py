@@ -185,7 +185,7 @@ class PyreqwestTransport:
             ClientBuilder()
             .follow_redirects(False)  # the pipeline's redirect stage follows them
             .no_proxy()  # as aiohttp's trust_env=False: no proxy from the environment
-            .pool_idle_timeout(timedelta(seconds=pool.keepalive_expiry))
+            .pool_idle_timeout(_span(pool.keepalive_expiry))
             .pool_max_idle_per_host(pool.max_keepalive)
             # Bodies are decoded by this transport (_decoding), as on aiohttp: reqwest's
             # decoder returns only the first member of a multi-member gzip body and
@@ -197,9 +197,9 @@ class PyreqwestTransport:
         )
         builder = builder.http2(True) if self._http2 else builder.http1_only()
         if connect is not None:
-            builder = builder.connect_timeout(timedelta(seconds=connect))
+            builder = builder.connect_timeout(_span(connect))
         if read is not None:
-            builder = builder.read_timeout(timedelta(seconds=read))
+            builder = builder.read_timeout(_span(read))
         for der in self._roots:
             builder = builder.add_root_certificate_der(der)
         if not self._verify:
@@ -277,7 +277,7 @@ class PyreqwestTransport:
                 held = False
             else:
                 if remaining is not None:
-                    builder = builder.timeout(timedelta(seconds=max(remaining, 0.001)))
+                    builder = builder.timeout(_span(max(remaining, 0.001)))
                 limit = self._max_body
                 if limit is None:
                     resp = await builder.build().send()
@@ -486,6 +486,16 @@ def _headers(resp: Response) -> tuple[Headers, list[str]]:
             except ValueError:
                 unreadable.append(name)
         return Headers.from_pairs(pairs), unreadable
+
+
+def _span(seconds: float) -> timedelta:
+    """``seconds`` as the timedelta pyreqwest takes: a span past timedelta's range (a
+    valid but vast setting, ~2.7 million years) raised OverflowError; it is as good as
+    no bound, so the longest timedelta stands in for it."""
+    return timedelta.max if seconds >= _MAX_SPAN else timedelta(seconds=seconds)
+
+
+_MAX_SPAN = timedelta.max.total_seconds()
 
 
 async def _enter(streamed: StreamRequest, remaining: float | None) -> Response:

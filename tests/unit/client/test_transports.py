@@ -81,6 +81,34 @@ async def test_mock_transport_streams() -> None:
         assert transport.stats()["in_use"] == 0
 
 
+async def _streamed_body() -> AsyncIterator[bytes]:
+    yield b"from "
+    yield b"the handler"
+
+
+async def test_mock_handler_stream_reaches_a_streaming_caller() -> None:
+    """A handler answering with a stream serves it to client.stream() (it served b"")."""
+    closed: list[bool] = []
+
+    async def close() -> None:
+        closed.append(True)
+
+    transport = MockTransport(lambda r: HttpResponse(200, stream=_streamed_body(), close=close))
+    client = FlextApiClient("http://m", transport=transport, default_plugins=False)
+    async with client, client.stream("GET", "/") as resp:
+        assert await resp.aread() == b"from the handler"
+    assert closed == [True]
+    assert transport.stats()["in_use"] == 0
+
+
+async def test_mock_handler_stream_is_read_for_a_buffered_call() -> None:
+    """A handler's stream is read for a buffered call (its content was left unread)."""
+    transport = MockTransport(lambda r: HttpResponse(200, stream=_streamed_body()))
+    async with FlextApiClient("http://m", transport=transport, default_plugins=False) as client:
+        result = await client.get("/")
+    assert result.value.content == b"from the handler"
+
+
 async def _asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["path"] == "/boom":
         raise RuntimeError("handler bug")
@@ -182,3 +210,37 @@ def test_transport_that_is_not_one_is_a_config_error_at_construction(given: obje
         FlextApiClient("http://127.0.0.1:1", transport=given)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"ClientConfig\(transport="):
         FlextApiSyncClient("http://127.0.0.1:1", transport=given)
+
+
+async def _cut_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    status = 999 if scope["path"] == "/999" else 200
+    await send({"type": "http.response.start", "status": status, "headers": []})
+    more = scope["path"] in ("/raise", "/return")
+    await send({"type": "http.response.body", "body": b"part", "more_body": more})
+    if scope["path"] in ("/raise", "/after"):
+        raise RuntimeError("app bug")
+
+
+@pytest.mark.parametrize("path", ["/raise", "/return", "/999"])
+async def test_asgi_cut_body_or_bad_status_is_a_protocol_error(path: str) -> None:
+    """An app that fails or returns mid-body, or answers 999, is PROTOCOL_ERROR (a cut
+    body came back as a success)."""
+    transport = ASGITransport(_cut_app)  # type: ignore[arg-type]
+    async with FlextApiClient("http://a", transport=transport, default_plugins=False) as client:
+        assert (await client.get(path)).error_code is ErrorCode.PROTOCOL_ERROR
+
+
+async def test_asgi_app_raising_after_a_whole_body_keeps_the_response() -> None:
+    """An app that raises once its body is whole (a background task) keeps its answer."""
+    transport = ASGITransport(_cut_app)  # type: ignore[arg-type]
+    async with FlextApiClient("http://a", transport=transport, default_plugins=False) as client:
+        assert (await client.get("/after")).value.content == b"part"
+
+
+@pytest.mark.parametrize("url", ["http://a:99999/", "http://[::1/", "http://a/\u20ac"])
+async def test_asgi_url_it_cannot_send_is_invalid_request(url: str) -> None:
+    """A malformed port or IPv6 literal, or a path past Latin-1: INVALID_REQUEST, not a
+    bare ValueError."""
+    with pytest.raises(FlextApiError) as caught:
+        await ASGITransport(_cut_app).send(HttpRequest("GET", url))  # type: ignore[arg-type]
+    assert caught.value.code is ErrorCode.INVALID_REQUEST
