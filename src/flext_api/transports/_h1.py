@@ -74,6 +74,7 @@ MAX_RESPONSE_HEAD = 64 * 1024
 _LOW_WATER = 64 * 1024
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _KNOWN_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
+_MAX_PORT = 65535
 
 
 def _framed_by_close(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -429,7 +430,16 @@ class H1Transport:
             host, sep, port = netloc.rpartition(":")
             if not sep or "]" in port:
                 host, port = netloc, "80"
-            if "@" in host or not host or not port.isdigit():
+            bracketed = host.startswith("[")
+            if (
+                "@" in host
+                or not host
+                or not port.isdigit()
+                or int(port) > _MAX_PORT
+                # an IPv6 literal is one whole [...]: "[::1" is no host to look up
+                or bracketed != host.endswith("]")
+                or (not bracketed and ("[" in host or "]" in host))
+            ):
                 raise transport_error(
                     ErrorCode.INVALID_REQUEST,
                     f"unsupported URL authority {netloc!r}",
