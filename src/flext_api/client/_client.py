@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, Unpack
 
 import structlog
+from pydantic import ValidationError
 
 from .._clock import Clock, get_clock
 from .._config import ClientConfig, TimeoutConfig
@@ -165,6 +166,8 @@ class FlextApiClient:
             self._headers = self._initial_headers(cfg, headers)
         except FlextApiError as exc:
             raise ConfigError(exc.message) from exc
+        except ValidationError as exc:  # timeout=-1, nan or "5": pydantic names the field
+            raise ConfigError(f"a client setting is not usable: {exc}") from exc
         self._fail_on_http_error = (
             cfg.fail_on_http_error if fail_on_http_error is None else fail_on_http_error
         )

@@ -244,3 +244,11 @@ async def test_asgi_url_it_cannot_send_is_invalid_request(url: str) -> None:
     with pytest.raises(FlextApiError) as caught:
         await ASGITransport(_cut_app).send(HttpRequest("GET", url))  # type: ignore[arg-type]
     assert caught.value.code is ErrorCode.INVALID_REQUEST
+
+
+@pytest.mark.parametrize("timeout", [-1, float("nan"), "5"])
+def test_client_timeout_that_is_not_one_is_a_config_error(timeout: object) -> None:
+    """A bad timeout= is a ConfigError naming the field (a bare pydantic ValidationError
+    escaped the constructor)."""
+    with pytest.raises(ConfigError, match="TimeoutConfig"):
+        FlextApiClient("http://127.0.0.1:1", timeout=timeout)  # type: ignore[arg-type]
