@@ -151,4 +151,37 @@ def test_control_characters_do_not_reach_a_terminal() -> None:
     assert "\x9b" not in shown
     assert "\\x1b]0;pwned\\x07\\x1b[31mred\\x1b[0m\\x9b2J\nnext\n" in shown
     assert "X-Note: a\\x1bb" in shown
-    assert "\x1b]0;pwned\x1b[31mred" in _render(response)
+    # Redirected, the body is kept exactly (BEL and CR included).
+    assert _render(response).endswith("\n\n" + body.decode())
+
+
+def test_redirected_json_keeps_long_values_whole() -> None:
+    """Before: off a terminal, a JSON line longer than the console was cropped to its
+    width (`> out.json` held broken JSON). After: every line is written whole."""
+    value = "z" * 300
+    response = HttpResponse(
+        200, headers={"Content-Type": "application/json"}, content=f'{{"k":"{value}"}}'.encode()
+    )
+    assert _render(response).endswith(f'\n\n{{\n  "k": "{value}"\n}}\n')
+
+
+def test_redirected_text_is_the_body_as_it_is() -> None:
+    """Before: a redirected text body was wrapped at the console's width, its tabs
+    expanded, BEL and CR dropped and a newline added after its own. After: as sent."""
+    body = "a" * 150 + "\tb\r\n\x07c\n"
+    response = HttpResponse(200, headers={"Content-Type": "text/plain"}, content=body.encode())
+    assert _render(response) == f"HTTP/1.1 200 OK\nContent-Type: text/plain\n\n{body}"
+
+
+def test_json_body_on_a_terminal_has_controls_escaped_and_is_not_cropped() -> None:
+    """Before: a JSON string's C1 controls (CSI) and DEL reached the terminal raw, and
+    a long value was cropped at its width. After: escaped, and wrapped whole."""
+    content = '{"a":"x\u009b2Jy\x7f","k":"' + "z" * 100 + '"}'
+    response = HttpResponse(
+        200, headers={"Content-Type": "application/json"}, content=content.encode()
+    )
+    shown = _render_on_terminal(response)
+    assert "\x9b" not in shown
+    assert "\x7f" not in shown
+    assert "x\\x9b2Jy\\x7f" in shown
+    assert shown.count("z") == 100

@@ -216,3 +216,19 @@ def test_batch_reads_a_piped_input_once(fault: FaultServer, tmp_path: Path) -> N
     assert refused.returncode == 2
     assert "not a regular file" in refused.stderr
     assert not journal.exists()
+
+
+def test_stdout_that_cannot_encode_the_body(fault: FaultServer) -> None:
+    """Before: on a stdout whose encoding lacks a character of the answer (an ASCII or
+    cp1252 locale), the request ended in a UnicodeEncodeError traceback. After: that
+    character is shown escaped and the status is the request's."""
+    done = subprocess.run(
+        [*COMMAND, "request", "POST", f"{fault.url}/echo", "--json", '{"n": "café"}'],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert b"caf\\xe9" in done.stdout

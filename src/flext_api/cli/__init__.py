@@ -7,6 +7,7 @@ and this package import with no extras at all.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     from ._storage_cmd import native_clients
 
     _log_to_stderr()
+    _escape_unencodable()
     native_clients.clear()
     try:
         app(args=argv, prog_name="flext-api")
@@ -62,6 +64,14 @@ def _exit_now(code: object) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
+
+
+def _escape_unencodable() -> None:
+    """A stdout that cannot encode every character (an ASCII or cp1252 locale) shows the
+    others escaped (``\\xe9``), as stderr does: strict, it failed with a
+    ``UnicodeEncodeError`` traceback once the work was done."""
+    if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
+        sys.stdout.reconfigure(errors="backslashreplace")
 
 
 def _log_to_stderr() -> None:
