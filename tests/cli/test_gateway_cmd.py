@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -45,3 +46,27 @@ def test_gateway_without_config_shows_help() -> None:
     result = runner.invoke(app, ["gateway"])
     assert result.exit_code == 2
     assert "--config" in result.output
+
+
+def test_admin_port_in_use_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    """The admin API's port taken by another socket: one line naming it, exit 3 (it was
+    a page of tracebacks from uvicorn's exit inside a task)."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        path = tmp_path / "gw.yaml"
+        path.write_text(
+            "clusters: [{name: c, instances: [{url: 'http://127.0.0.1:9'}],"
+            " health: {active: false}}]\n"
+            "routes: [{name: r, match: {path_prefix: /}, cluster: c}]\n"
+            f"admin: {{token: t0kent0kent0ken0, port: {port}}}\nwatch: false\n",
+            encoding="utf-8",
+        )
+        result = runner.invoke(app, ["gateway", "--config", str(path), "--port", "0"])
+    finally:
+        taken.close()
+    assert result.exit_code == 3
+    assert f"the admin API cannot listen on 127.0.0.1:{port}" in result.output
+    assert "Traceback" not in result.output

@@ -84,4 +84,8 @@ def gateway_command(
         f"flext-api gateway on http://{host or listener.host}:"
         f"{listener.port if port is None else port} (config {config})"
     )
-    serve(loaded, config_path=config, port=port, host=host)
+    try:
+        serve(loaded, config_path=config, port=port, host=host)
+    except OSError as exc:  # a listener that cannot be bound (a port in use)
+        typer.echo(f"flext-api gateway: {exc.strerror or exc}", err=True)
+        raise typer.Exit(3) from None

@@ -207,12 +207,34 @@ def serve(
 ) -> None:
     """Run the gateway in this process (blocks until it stops)."""
     runner = GatewayRunner(config, config_path=config_path, port=port, host=host)
+    if runner.admin_server is not None and runner.admin_sockets is None:
+        # Bound here: uvicorn failing to bind it inside the running loop ended the
+        # process with its exit from a task and a page of tracebacks.
+        admin = config.admin
+        runner.admin_sockets = [bind_listener(admin.host, admin.port, "the admin API")]
     # uvloop when installed (uvicorn's "auto"), as uvicorn.run would.
     with (
         _interrupt_stops(runner),
         asyncio.Runner(loop_factory=runner.server.config.get_loop_factory()) as loop_runner,
     ):
         loop_runner.run(runner.run())
+
+
+def bind_listener(host: str, port: int, what: str) -> socket.socket:
+    """A socket bound to ``host:port`` (uvicorn listens on it); OSError saying which
+    listener could not be bound, and why, otherwise."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(
+            exc.errno, f"{what} cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 @contextlib.contextmanager
