@@ -605,16 +605,23 @@ async def test_singletons_transient_lives_and_closes_with_it() -> None:
     assert log == ["open", "close"]
 
 
-async def test_concurrent_aresolve_builds_a_singletons_transients_once() -> None:
-    """Two callers racing on a singleton with an async transient open that transient once."""
-    log: list[str] = []
-    gate = asyncio.Event()
+def _gated_conn(log: list[str], gate: asyncio.Event) -> Callable[[], AsyncIterator[Conn]]:
+    """An async generator factory of Conn that waits for ``gate`` before it yields."""
 
     async def open_conn() -> AsyncIterator[Conn]:
         log.append("open")
         await gate.wait()
         yield Conn()
         log.append("close")
+
+    return open_conn
+
+
+async def test_concurrent_aresolve_builds_a_singletons_transients_once() -> None:
+    """Two callers racing on a singleton with an async transient open that transient once."""
+    log: list[str] = []
+    gate = asyncio.Event()
+    open_conn = _gated_conn(log, gate)
 
     container = FlextContainer()
     container.register_factory(Conn, open_conn, lifetime="transient")
@@ -667,12 +674,7 @@ async def test_concurrent_aresolve_in_one_scope_builds_a_request_service_once() 
     """Two callers racing in one scope on an async request factory share one instance."""
     log: list[str] = []
     gate = asyncio.Event()
-
-    async def open_conn() -> AsyncIterator[Conn]:
-        log.append("open")
-        await gate.wait()
-        yield Conn()
-        log.append("close")
+    open_conn = _gated_conn(log, gate)
 
     container = FlextContainer()
     container.register_factory(Conn, open_conn, lifetime="request")

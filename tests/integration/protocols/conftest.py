@@ -53,15 +53,21 @@ async def _serve(app: web.Application) -> AsyncIterator[tuple[web.AppRunner, str
 
 
 # -- SSE -------------------------------------------------------------------------------------
-async def _events(request: web.Request) -> web.StreamResponse:
-    """Three events per connection, continuing after Last-Event-ID, then a cut."""
+async def _resumed_stream(request: web.Request) -> tuple[LiveServer, int, web.StreamResponse]:
+    """Count the connection, record its Last-Event-ID and open the event stream: the
+    server, the first event number to send (after Last-Event-ID) and the response."""
     live: LiveServer = request.app[LIVE]
     live.connections += 1
     last = request.headers.get("Last-Event-ID")
     live.last_event_ids.append(last)
-    start = int(last) + 1 if last else 1
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await resp.prepare(request)
+    return live, int(last) + 1 if last else 1, resp
+
+
+async def _events(request: web.Request) -> web.StreamResponse:
+    """Three events per connection, continuing after Last-Event-ID, then a cut."""
+    live, start, resp = await _resumed_stream(request)
     await resp.write(b"retry: 5\n: hello\n\n")
     for n in range(start, start + 3):
         await resp.write(f"id: {n}\nevent: tick\ndata: {n}\n\n".encode())
@@ -100,13 +106,7 @@ async def _endless_line(request: web.Request) -> web.StreamResponse:
 
 async def _torn(request: web.Request) -> web.StreamResponse:
     """Events after Last-Event-ID; the first connection is cut inside its second event."""
-    live: LiveServer = request.app[LIVE]
-    live.connections += 1
-    last = request.headers.get("Last-Event-ID")
-    live.last_event_ids.append(last)
-    start = int(last) + 1 if last else 1
-    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-    await resp.prepare(request)
+    live, start, resp = await _resumed_stream(request)
     await resp.write(f"id: {start}\ndata: {start}\n\nid: {start + 1}\ndata: {start + 1}\n".encode())
     if live.connections > 1:
         await resp.write(b"\n")
