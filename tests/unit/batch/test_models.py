@@ -143,3 +143,17 @@ def test_progress_succeeded_is_done_minus_failed() -> None:
     progress = BatchProgress(done=10, failed=3, in_flight=2, retries=1, elapsed=2.0, rate=5.0)
     assert progress.succeeded == 7
     assert (progress.skipped, progress.paused_hosts) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("headers", "fragment"),
+    [({"X-N": 1}, "must map a str to a str"), ({"X-A": "v\r\nX-B: 1"}, "X-A")],
+)
+def test_from_dict_header_that_cannot_be_sent_is_invalid_request(
+    headers: dict[str, object], fragment: str
+) -> None:
+    """A header value that is no str, or that holds CR/LF, is a malformed item (reported
+    with its input line by the CLI), not a failure found only once it is sent."""
+    with pytest.raises(InvalidRequestError, match=fragment) as caught:
+        BatchRequest.from_dict({"id": "a", "path": "/x", "headers": headers})
+    assert caught.value.details["request_id"] == "a"

@@ -13,6 +13,7 @@ from dataclasses import KW_ONLY, dataclass
 from typing import Any, TypeAlias
 
 from ..._errors import ErrorCode, InvalidRequestError
+from ..._syntax import sendable_header
 
 __all__ = [
     "BatchId",
@@ -89,6 +90,19 @@ class BatchRequest:
                     f"BatchRequest {self.id!r}: {name} must be an object/mapping, "
                     f"got {type(value).__name__}"
                 )
+        # Checked here, so a batch input line with a bad header is reported as malformed
+        # (with its line) instead of failing only once it is sent.
+        given: Mapping[Any, Any] = self.headers or {}  # runtime types vary
+        for key, text in given.items():
+            if not isinstance(key, str) or not isinstance(text, str):
+                raise TypeError(
+                    f"BatchRequest {self.id!r}: header {key!r} must map a str to a str, "
+                    f"got {type(text).__name__}"
+                )
+            try:
+                sendable_header(key, text)
+            except ValueError as exc:
+                raise ValueError(f"BatchRequest {self.id!r}: {exc}") from None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BatchRequest:
