@@ -26,7 +26,7 @@ from ..server._auth import Authenticator
 from ..server._logging import JsonLogger, make_json_logger
 from ..server._protocol import Respond
 from ..server._ratelimit import RateLimitDecision, RateLimitService, parse_limit
-from ..server._ws_auth import EXPIRES_AT_KEY, expires_at
+from ..server._ws_auth import expires_at, note_expiry
 from ._auth import safe_header_value
 from ._cluster import Cluster
 from ._config import GatewayConfig
@@ -489,10 +489,8 @@ class Gateway:
             return Reason.UNAUTHORIZED, [(b"www-authenticate", challenge.encode("latin-1"))]
         if not set(route.config.scopes) <= principal.scopes:
             return Reason.FORBIDDEN, []
-        if scope["type"] == "websocket":
-            until = expires_at(principal, config.jwt_leeway)
-            if until is not None:  # the proxied socket is closed then
-                scope[EXPIRES_AT_KEY] = until
+        if scope["type"] == "websocket":  # the proxied socket is closed at the expiry
+            note_expiry(scope, expires_at(principal, config.jwt_leeway))
         # The token's own text: control characters (a CR/LF would make the upstream
         # request unsendable, blamed on a healthy instance) and non-Latin-1 removed.
         subject = (b"x-authenticated-subject", safe_header_value(principal.subject))

@@ -30,7 +30,7 @@ from .._clock import Clock
 from ..server._client_ip import ClientResolver
 from ..server._protocol import Respond
 from ..server._ratelimit import RateLimitDecision
-from ..server._ws_auth import EXPIRES_AT_KEY
+from ..server._ws_auth import note_expiry
 from ._aggregate import aggregate
 from ._auth import Denied, EdgeAuth, Identity
 from ._cache import SharedCache
@@ -544,10 +544,8 @@ class Edge:
         elif last is not None:
             refused = (Reason.RATE_LIMITED, [(b"retry-after", b"%d" % last.retry_after)], None)
         if refused is None:
-            until = identity.expires_at if identity is not None else None
-            if until is not None:  # the proxied socket is closed then (the earliest)
-                known = scope.get(EXPIRES_AT_KEY)
-                scope[EXPIRES_AT_KEY] = until if known is None else min(known, until)
+            # The proxied socket is closed when the credentials expire.
+            note_expiry(scope, identity.expires_at if identity is not None else None)
             return scope
         if not isinstance(last, RateLimitDecision):
             self._count_rejection(name)

@@ -46,6 +46,7 @@ __all__ = [
     "authenticate_connection",
     "close_at_expiry",
     "expires_at",
+    "note_expiry",
     "require_websocket_auth",
 ]
 
@@ -81,11 +82,16 @@ async def authenticate_connection(conn: HTTPConnection, scopes: Iterable[str] = 
         raise
     conn.state.principal = principal
     if isinstance(conn, WebSocket):
-        until = expires_at(principal, authenticator.config.jwt_leeway)
-        if until is not None:
-            known = conn.scope.get(EXPIRES_AT_KEY)
-            conn.scope[EXPIRES_AT_KEY] = until if known is None else min(known, until)
+        note_expiry(conn.scope, expires_at(principal, authenticator.config.jwt_leeway))
     return principal
+
+
+def note_expiry(scope: Scope, until: float | None) -> None:
+    """Record that the connection of ``scope`` is valid until ``until`` (the earliest of
+    the credentials that authenticated it wins; None: these do not expire)."""
+    if until is not None:
+        known = scope.get(EXPIRES_AT_KEY)
+        scope[EXPIRES_AT_KEY] = until if known is None else min(known, until)
 
 
 def expires_at(principal: Principal, leeway: float) -> float | None:
