@@ -9,8 +9,10 @@ count of consecutive failures is reset by the caller once a connection proves us
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
+from .._clock import Clock
 from .._config import RetryConfig
 from .._errors import ErrorCode, FlextApiError
 from ..resilience import RetryPolicy
@@ -45,6 +47,7 @@ class Reconnect:
     policy: RetryPolicy
     max_attempts: int | None = None
     failures: int = 0
+    _pause: asyncio.Future[None] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_config(cls, config: RetryConfig, max_attempts: int | None = None) -> Reconnect:
@@ -61,6 +64,20 @@ class Reconnect:
         delay = max(floor, self.policy.backoff(self.failures))
         self.failures += 1
         return delay
+
+    async def wait(self, clock: Clock, floor: float = 0.0) -> None:
+        """Record one failure and wait out its delay; :meth:`interrupt` cuts it short."""
+        pause = self._pause = asyncio.ensure_future(clock.sleep(self.delay(floor)))
+        try:
+            await asyncio.wait((pause,))
+        finally:
+            self._pause = None
+            pause.cancel()
+
+    def interrupt(self) -> None:
+        """End a :meth:`wait` in progress now (the stream or socket is being closed)."""
+        if self._pause is not None:
+            self._pause.cancel()
 
     def succeeded(self) -> None:
         """A connection delivered something: the next failure starts the backoff afresh."""

@@ -25,7 +25,6 @@ return, as with ``client.stream``); :attr:`EventSource.error` keeps it too.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
@@ -112,7 +111,6 @@ class EventSource:
         self._clock = client.clock
         self._closed = False
         self._response: HttpResponse | None = None  # the connection being read
-        self._backoff: asyncio.Future[None] | None = None  # the wait before a reconnect
         self._iterator: AsyncGenerator[ServerSentEvent, None] | None = None
         self.connections = 0
         """Connections opened so far (1 + reconnects)."""
@@ -149,8 +147,7 @@ class EventSource:
         Safe to call from inside the ``async for`` body and from another task while
         one iterates (that iteration then ends)."""
         self._closed = True
-        if self._backoff is not None:
-            self._backoff.cancel()  # a reconnect waiting for its delay stops now
+        self._reconnect.interrupt()  # a reconnect waiting for its delay stops now
         response, self._response = self._response, None
         if response is not None:
             await response.aclose()
@@ -275,14 +272,7 @@ class EventSource:
                 ErrorCode.PROTOCOL_ERROR, "event stream ended and reconnects are exhausted"
             )
             raise self.error
-        pause = self._backoff = asyncio.ensure_future(
-            self._clock.sleep(self._reconnect.delay(self.retry or 0.0))
-        )
-        try:
-            await asyncio.wait((pause,))  # aclose() cancels it
-        finally:
-            self._backoff = None
-            pause.cancel()
+        await self._reconnect.wait(self._clock, self.retry or 0.0)  # aclose() interrupts it
         return not self._closed
 
     def __repr__(self) -> str:

@@ -131,7 +131,6 @@ class WebSocketConnection:
         self._inbox: deque[WebSocketMessage | WebSocketClosed] = deque()
         self._getters: list[asyncio.Future[None]] = []  # receivers waiting for a message
         self._room: asyncio.Future[None] | None = None  # the reader waiting for room
-        self._backoff: asyncio.Future[None] | None = None  # the wait before a reconnect
         self._handlers: dict[str, Handler] = {}
         self._fallback: Handler | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -531,7 +530,7 @@ class WebSocketConnection:
         ends."""
         await self._drop_socket()
         while not self._reconnect.exhausted and not self._closing:
-            await self._pause()
+            await self._reconnect.wait(self._client.clock)  # close() interrupts it
             if self._is_closing():  # close() may have come during the wait
                 break
             opened = await self._open()
@@ -558,17 +557,6 @@ class WebSocketConnection:
         if self._closing:
             return self._close_request
         return WebSocketClosed(code, "reconnects exhausted")
-
-    async def _pause(self) -> None:
-        """The backoff before a reconnect; :meth:`close` cuts it short."""
-        pause = self._backoff = asyncio.ensure_future(
-            self._client.clock.sleep(self._reconnect.delay())
-        )
-        try:
-            await asyncio.wait((pause,))
-        finally:
-            self._backoff = None
-            pause.cancel()
 
     async def _close_new_socket(self) -> None:
         ws, request = self._ws, self._close_request
@@ -678,8 +666,7 @@ class WebSocketConnection:
         self._closing = True
         self._ready = False
         self._close_request = WebSocketClosed(CloseCode.of(code), reason)
-        if self._backoff is not None:
-            self._backoff.cancel()  # a reconnect waiting for its backoff stops now
+        self._reconnect.interrupt()  # a reconnect waiting for its backoff stops now
         ws = self._ws
         if ws is not None and not ws.closed:
             await ws.close(code=code, message=reason.encode())
