@@ -42,7 +42,7 @@ from ._proxy import UpstreamCut, send_gateway_problem
 from ._ratelimit import CompiledLimit, EdgeLimiter, InFlight, StoreDown
 from ._reasons import Reason
 from ._series import RouteSeries
-from ._transform import CompiledTransform
+from ._transform import CompiledTransform, Unfilterable
 
 if TYPE_CHECKING:
     from ._app import Snapshot
@@ -484,6 +484,13 @@ class Edge:
                     # body): the gateway's 502, as for a cut before the head.
                     reason = Reason.UPSTREAM_CUT
                     await _problem(scope, send, reason, exchange.request_id, [], exchange.result)
+                except Unfilterable as exc:
+                    # Raised before anything of the response was sent (the filter fails
+                    # closed): the body may hold the fields the route keeps from clients.
+                    reason = Reason.UNFILTERABLE_RESPONSE
+                    await _problem(
+                        scope, send, reason, exchange.request_id, [], exchange.result, str(exc)
+                    )
                 return
         await self._answer(compiled, snapshot, route, scope, receive, send, exchange)
 

@@ -207,7 +207,10 @@ class TransformConfig(_Model):
     """Request header and query rewrites; a JSON response field allow or deny list.
 
     ``response_allow``/``response_deny`` apply to top-level keys of a JSON object body
-    (``application/json`` up to ``max_json_bytes``; bigger or other bodies pass as is).
+    (``application/json`` or ``+json``, up to ``max_json_bytes``, gzip and deflate
+    decoded). A JSON body the filter cannot read (bigger, another coding, not JSON, or a
+    non-object under an allow list) is refused with a 502 ``unfilterable_response``;
+    ``on_unreadable: pass`` sends it as it came. Other types pass as they are.
     """
 
     request_headers_add: dict[str, str] = Field(default_factory=dict)
@@ -217,6 +220,7 @@ class TransformConfig(_Model):
     response_allow: tuple[str, ...] | None = None
     response_deny: tuple[str, ...] = ()
     max_json_bytes: int = Field(default=1 << 20, ge=1)
+    on_unreadable: Literal["reject", "pass"] = "reject"
 
 
 class AggregateBackend(_Model):

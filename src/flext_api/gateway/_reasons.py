@@ -41,6 +41,7 @@ class Reason(StrEnum):
     OVERFLOW = "overflow"
     DRAINING = "draining"
     UPSTREAM_CUT = "upstream_cut"
+    UNFILTERABLE_RESPONSE = "unfilterable_response"
     CLIENT_DISCONNECT = "client_disconnect"
     WEBSOCKET_DISABLED = "websocket_disabled"
 
@@ -78,6 +79,7 @@ _STATUS = {
     Reason.OVERFLOW: 503,
     Reason.DRAINING: 503,
     Reason.UPSTREAM_CUT: 502,
+    Reason.UNFILTERABLE_RESPONSE: 502,
     Reason.CLIENT_DISCONNECT: 499,
     Reason.WEBSOCKET_DISABLED: 404,
 }
@@ -104,6 +106,7 @@ _TITLE = {
     Reason.OVERFLOW: "Too many requests pending for this cluster",
     Reason.DRAINING: "The gateway is shutting down",
     Reason.UPSTREAM_CUT: "The upstream response was cut",
+    Reason.UNFILTERABLE_RESPONSE: "The upstream's response could not be field-filtered",
     Reason.CLIENT_DISCONNECT: "The client went away",
     Reason.WEBSOCKET_DISABLED: "WebSocket upgrades are off on this route",
 }

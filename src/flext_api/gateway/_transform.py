@@ -1,25 +1,32 @@
 """Request header and query rewrites, and the JSON response field allow/deny filter.
 
 The request side edits the ASGI scope before the proxy sees it. The response side keeps
-streaming untouched unless the route has a field list AND the upstream answered
-``application/json``: such a body (up to ``max_json_bytes``) is held, filtered at the
-top level of the object and sent with a corrected ``Content-Length``; a bigger body, a
-non-object, or JSON that does not parse is sent as it came (the filter never breaks a
-response it cannot read). The members kept are copied byte for byte, never decoded and
+streaming untouched unless the route has a field list AND the upstream answered a JSON
+type (``application/json`` or any ``+json`` type, RFC 6839): such a body (up to
+``max_json_bytes``) is held, filtered at the top level of the object and sent with a
+corrected ``Content-Length``. The filter fails closed: a body it cannot read (bigger
+than ``max_json_bytes``, a content coding other than gzip or deflate, JSON that does not
+parse, or, for an allow list, JSON that is not an object) is not sent; the client gets
+the gateway's 502 ``unfilterable_response`` (:class:`Unfilterable`), since the body may
+hold the very fields the list keeps from it. ``on_unreadable: pass`` sends such a body as
+it came instead. A deny list passes a non-object (it has no top-level member to drop)
+and an empty body. The members kept are copied byte for byte, never decoded and
 re-encoded, so numbers beyond 64 bits or a double's precision arrive as the upstream
 wrote them. A route with a field list asks the upstream for an unencoded, whole body
 (its ``Accept-Encoding``, ``Range`` and ``If-Range`` are dropped), so a client cannot
-step around the filter by asking for gzip or for a slice of the body. A filtered body
-is a new representation: its ``Content-Length`` is its own, ``Accept-Ranges`` is dropped
-and a strong ``ETag`` becomes weak (conditional GETs still match; ``If-Match`` and
-ranges do not), as nginx's body filters do; a HEAD answer of a filtered type drops
-``Content-Length``, which only the filtered body could tell, and a 304 carries the weak
-``ETag`` the filtered copy was given.
+step around the filter by asking for gzip or for a slice of the body; a gzip or deflate
+body the upstream sends anyway is decoded (within ``max_json_bytes``) and filtered, and
+goes out unencoded. A filtered body is a new representation: its ``Content-Length`` is
+its own, ``Accept-Ranges`` is dropped and a strong ``ETag`` becomes weak (conditional
+GETs still match; ``If-Match`` and ranges do not), as nginx's body filters do; a HEAD
+answer of a filtered type drops ``Content-Length``, which only the filtered body could
+tell, and a 304 carries the weak ``ETag`` the filtered copy was given.
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -30,12 +37,43 @@ from starlette.types import Message, Scope, Send
 from ._edge_config import TransformConfig
 from ._headers import rule_problem
 
-__all__ = ["CompiledTransform"]
+__all__ = ["CompiledTransform", "FilteringSend", "Unfilterable"]
 
 # Request headers a filtering route drops: the upstream must send the whole, plain body.
 _WHOLE_BODY = frozenset({b"accept-encoding", b"range", b"if-range"})
 # Response headers of the upstream's representation that a filtered one cannot keep.
-_RESTATED = frozenset({b"content-length", b"accept-ranges", b"etag"})
+_RESTATED = frozenset({b"content-length", b"accept-ranges", b"etag", b"content-encoding"})
+# The content codings the filter decodes, by their zlib window bits (RFC 9110 §8.4.1:
+# gzip; deflate is the zlib format, though some servers send it raw: tried next).
+_CODINGS = {b"gzip": zlib.MAX_WBITS | 16, b"x-gzip": zlib.MAX_WBITS | 16, b"deflate": 0}
+
+
+class Unfilterable(Exception):
+    """A JSON response the route's field filter cannot read; nothing of it was sent."""
+
+
+def _is_json(content_type: bytes) -> bool:
+    """``application/json`` or a ``+json`` type (RFC 6839), parameters aside."""
+    essence = content_type.split(b";")[0].strip().lower()
+    return essence == b"application/json" or essence.endswith(b"+json")
+
+
+def _decode(body: bytes, coding: bytes, limit: int) -> bytes:
+    """``body`` decoded from ``coding`` (a name of :data:`_CODINGS`), at most ``limit``
+    bytes of it; raises :class:`Unfilterable` when it is corrupt, cut or bigger."""
+    attempts = [_CODINGS[coding]] if _CODINGS[coding] else [zlib.MAX_WBITS, -zlib.MAX_WBITS]
+    for wbits in attempts:
+        decoder = zlib.decompressobj(wbits)
+        try:
+            out = decoder.decompress(body, limit + 1)
+        except zlib.error:
+            continue
+        if len(out) > limit:
+            raise Unfilterable(f"the decoded body is larger than max_json_bytes ({limit})")
+        if not decoder.eof or decoder.unused_data:
+            raise Unfilterable(f"the {coding.decode()} body is cut or has data past its end")
+        return out
+    raise Unfilterable(f"the body is not valid {coding.decode()}")
 
 
 def _restated(
@@ -98,7 +136,9 @@ def _members(body: bytes) -> Iterator[tuple[bytes, str, bytes]]:
 class CompiledTransform:
     """One route's :class:`TransformConfig` in ASGI byte form."""
 
-    __slots__ = ("add", "allow", "config", "deny", "query_add", "query_remove", "remove")
+    __slots__ = (
+        "add", "allow", "config", "deny", "query_add", "query_remove", "reject", "remove"
+    )  # fmt: skip
 
     def __init__(self, config: TransformConfig) -> None:
         for name, value in config.request_headers_add.items():
@@ -111,6 +151,7 @@ class CompiledTransform:
         self.query_remove = frozenset(config.query_remove) | set(config.query_add)
         self.allow = frozenset(config.response_allow) if config.response_allow is not None else None
         self.deny = frozenset(config.response_deny)
+        self.reject = config.on_unreadable == "reject"
         # The request headers dropped: the route's, those it sets, and (a filtering
         # route) those that would get it less than the whole, plain body.
         self.remove = (
@@ -138,13 +179,19 @@ class CompiledTransform:
         """True when the route has a field list."""
         return self.allow is not None or bool(self.deny)
 
-    def _filter(self, body: bytes) -> bytes | None:
+    def _filter(self, body: bytes) -> bytes:
+        """``body`` (a whole JSON document) with the field list applied; raises
+        :class:`Unfilterable` for what the list cannot be applied to."""
         try:
             document: Any = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
+        except orjson.JSONDecodeError as exc:
+            if not body.strip(b" \t\n\r"):
+                return body  # empty: no member to keep from anyone
+            raise Unfilterable(f"the body is not valid JSON ({exc})") from exc
         if not isinstance(document, dict):
-            return None
+            if self.allow is not None:
+                raise Unfilterable("the body is not a JSON object, so no allow list applies")
+            return body  # no top-level member for a deny list to drop
         kept = [
             raw_key + b":" + raw
             for raw_key, key, raw in _members(body)
@@ -152,9 +199,28 @@ class CompiledTransform:
         ]
         return b"{" + b",".join(kept) + b"}"
 
+    def _readable(self, start: Message, body: bytes) -> tuple[bytes, bool]:
+        """The body to filter, decoded; and whether it came encoded. Raises
+        :class:`Unfilterable` for a coding it cannot decode."""
+        codings = [
+            value.strip().lower()
+            for name, value in start.get("headers", [])
+            if name == b"content-encoding"
+            for value in value.split(b",")
+            if value.strip() and value.strip().lower() != b"identity"
+        ]
+        if not codings:
+            return body, False
+        if len(codings) > 1 or codings[0] not in _CODINGS:
+            named = b", ".join(codings).decode("latin-1")
+            raise Unfilterable(f"the body's content coding ({named}) is not gzip or deflate")
+        return _decode(body, codings[0], self.config.max_json_bytes), True
+
     def response_send(self, send: Send, *, head: bool = False) -> FilteringSend:
         """A ``send`` that filters a JSON object body (see module docstring); ``head``:
-        the answer to a HEAD request (no body to filter, only its headers)."""
+        the answer to a HEAD request (no body to filter, only its headers). It raises
+        :class:`Unfilterable` (nothing sent) for a body the filter cannot read, unless
+        the route's ``on_unreadable`` is ``pass``."""
         held: dict[str, Any] = {"start": None, "chunks": [], "size": 0}
         limit = self.config.max_json_bytes
 
@@ -171,7 +237,7 @@ class CompiledTransform:
             if kind == "http.response.start":
                 headers = message.get("headers", [])
                 content_type = next((v for n, v in headers if n == b"content-type"), b"")
-                is_json = content_type.split(b";")[0].strip().lower() == b"application/json"
+                is_json = _is_json(content_type)
                 if message["status"] == 304 or (is_json and head):
                     # A 304 refreshes a filtered copy: the validators that copy was given;
                     # a HEAD has no body to filter, and no length but the filtered one's.
@@ -189,14 +255,23 @@ class CompiledTransform:
             held["size"] += len(message.get("body", b""))
             more = message.get("more_body", False)
             if held["size"] > limit:
+                if self.reject:
+                    held["chunks"] = []
+                    raise Unfilterable(f"the body is larger than max_json_bytes ({limit})")
                 await flush(not more)
                 return
             if more:
                 return
             body = b"".join(held["chunks"])
-            new = self._filter(body)
             start = held["start"]
-            if new is not None:
+            try:
+                readable, decoded = self._readable(start, body)
+                new = self._filter(readable)
+            except Unfilterable:
+                if self.reject:
+                    raise
+                new = None
+            if new is not None and (decoded or new is not readable):
                 start = {**start, "headers": _restated(start.get("headers", []), len(new))}
                 body = new
             held["start"] = None

@@ -8,8 +8,10 @@
 - ``/doc``: a JSON object with ``id``, ``name``, ``secret``;
 - ``/docfile``: the same object as a static file (ranges, HEAD, ETag, Accept-Ranges);
 - ``/echo``: the request headers and query as JSON;
-- ``/raw?b=&ct=&gz=``: the body ``b`` as sent, of type ``ct`` (default JSON); with ``gz``
-  set, gzip-encoded when the request accepts gzip;
+- ``/raw?b=&ct=&gz=&ce=``: the body ``b`` as sent, of type ``ct`` (default JSON); with
+  ``gz`` set, gzip-encoded when the request accepts gzip; with ``ce=gzip`` gzip-encoded
+  whatever the request accepts (an upstream that ignores ``Accept-Encoding``), with
+  another ``ce`` labelled with that coding as it is;
 - ``/auth``: a forward-auth service (200 for ``Bearer good``, 403 for ``Bearer banned``,
   200 with two UTF-8 ``X-User`` values for ``Bearer utf8``, 500 for ``Bearer broken``,
   else 401); ``/health``.
@@ -158,7 +160,11 @@ class EdgeOrigin:
         content_type = request.query.get("ct", "application/json")
         body = request.query["b"].encode()
         headers = {"Content-Type": content_type}
-        if "gz" in request.query and "gzip" in request.headers.get("Accept-Encoding", ""):
+        forced = request.query.get("ce")
+        if forced is not None:
+            body = gzip.compress(body) if forced == "gzip" else body
+            headers["Content-Encoding"] = forced
+        elif "gz" in request.query and "gzip" in request.headers.get("Accept-Encoding", ""):
             body = gzip.compress(body)
             headers["Content-Encoding"] = "gzip"
         return web.Response(body=body, headers=headers)

@@ -49,6 +49,51 @@ async def test_asking_for_gzip_does_not_step_around_the_field_filter(
     assert "Content-Encoding" not in headers
 
 
+async def test_a_gzip_body_the_upstream_sends_anyway_is_filtered(
+    origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """An upstream that gzips whatever the request accepts: the body is decoded and
+    filtered (it passed through untouched, the denied field in it), and goes out plain."""
+    gw = run_gateway(edge_config(origin.url, transform={"response_deny": ["secret"]}))
+    query = {"b": '{"id": 1, "secret": "s"}', "ce": "gzip"}
+    status, headers, body = await fetch(gw.url + "/raw", params=query, auto_decompress=False)
+    assert (status, body) == (200, b'{"id":1}')
+    assert "Content-Encoding" not in headers and headers["Content-Length"] == "8"
+
+
+@pytest.mark.parametrize(
+    ("query", "transform"),
+    [
+        ({"b": '{"id": 1, "secret": "' + "x" * 64 + '"}'}, {"max_json_bytes": 32}),
+        ({"b": '{"id": 1, "secret": "s"}', "ce": "br"}, {}),
+        ({"b": '{"id": 1, "secret": "s"', "ct": "application/vnd.api+json"}, {}),
+        ({"b": '[{"id": 1, "secret": "s"}]'}, {"response_allow": ["id"]}),
+    ],
+    ids=["too-big", "unknown-coding", "invalid-json", "array-under-allow"],
+)
+async def test_a_body_the_field_filter_cannot_read_is_a_502(
+    origin: EdgeOrigin, run_gateway: Run, query: dict[str, str], transform: dict[str, Any]
+) -> None:
+    """The filter fails closed: what it cannot read may hold the denied field, so the
+    client gets the gateway's 502 and none of the body (it got the body unfiltered)."""
+    rules = {"response_deny": ["secret"], **transform}
+    gw = run_gateway(edge_config(origin.url, transform=rules))
+    status, headers, body = await fetch(gw.url + "/raw", params=query, auto_decompress=False)
+    assert (status, headers["X-Gateway-Reason"]) == (502, "unfilterable_response")
+    assert b'"s"' not in body and b"xxxx" not in body
+    assert orjson.loads(body)["reason"] == "unfilterable_response"
+
+
+async def test_on_unreadable_pass_sends_what_the_filter_cannot_read(
+    origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """``on_unreadable: pass`` is the opt-out: such a body is sent as it came."""
+    rules = {"response_deny": ["secret"], "max_json_bytes": 8, "on_unreadable": "pass"}
+    gw = run_gateway(edge_config(origin.url, transform=rules))
+    status, _, body = await fetch(gw.url + "/raw", params={"b": '{"id": 1, "secret": "s"}'})
+    assert (status, body) == (200, b'{"id": 1, "secret": "s"}')
+
+
 def _forward(origin: EdgeOrigin) -> dict[str, Any]:
     edge = {"auth": {"forward": {"url": origin.url + "/auth", "copy_headers": ["x-user"]}}}
     return edge_config(origin.url, edge=edge, auth={"methods": ["forward"]})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -15,7 +17,7 @@ from flext_api.gateway import GatewayConfig, TransformConfig, hash_password
 from flext_api.gateway._cache import CacheStats
 from flext_api.gateway._cache_hot import HotMemo, plain_request
 from flext_api.gateway._series import RouteSeries, Series
-from flext_api.gateway._transform import CompiledTransform
+from flext_api.gateway._transform import CompiledTransform, Unfilterable
 
 
 def config(**extra: Any) -> dict[str, Any]:
@@ -178,22 +180,115 @@ def test_a_filtering_route_asks_for_the_whole_plain_body() -> None:
 
 
 @pytest.mark.parametrize(
-    ("content_type", "chunks"),
+    ("content_type", "chunks", "rules"),
     [
-        (b"text/plain", [b'{"b": 2}']),
-        (b"application/json", [b"[1, 2]"]),
-        (b"application/json", [b"{not json"]),
-        (b"application/json", [b'{"b": "', b"x" * 64, b'"}']),
+        (b"text/plain", [b'{"b": 2}'], {}),
+        (b"application/json", [b"[1, 2]"], {}),
+        (b"application/json", [b" \r\n"], {}),
+        (b"application/json", [b""], {"response_allow": ("a",)}),
     ],
-    ids=["not-json", "array", "invalid", "too-big"],
+    ids=["not-json", "array-under-deny", "blank", "empty-under-allow"],
 )
-async def test_json_filter_leaves_what_it_cannot_read(
-    content_type: bytes, chunks: list[bytes]
+async def test_json_filter_passes_what_has_no_member_to_drop(
+    content_type: bytes, chunks: list[bytes], rules: dict[str, Any]
 ) -> None:
-    """Other types, non-objects, invalid JSON and bodies over the bound pass unchanged."""
-    transform = CompiledTransform(TransformConfig(response_deny=("b",), max_json_bytes=16))
+    """Other types, a non-object under a deny list and an empty body pass unchanged."""
+    transform = CompiledTransform(TransformConfig(response_deny=("b",), **rules))
     _, body = await _run_filter(transform, content_type, chunks)
     assert body == b"".join(chunks)
+
+
+_UNREADABLE = [
+    (b"application/json", [b"{not json"], (), {}),
+    (b"application/json", [b'{"b": "', b"x" * 64, b'"}'], (), {}),
+    (b"application/json", [b'[{"b": 2}]'], (), {"response_allow": ("a",)}),
+    (b"application/json", [b'{"b": 2}'], ((b"content-encoding", b"br"),), {}),
+    (b"application/json", [b'{"b": 2}'], ((b"content-encoding", b"gzip"),), {}),
+    (b"application/json", [gzip.compress(b'{"b": 2}')[:-4]], ((b"content-encoding", b"gzip"),),
+     {}),
+    (b"application/json", [gzip.compress(b'{"b": "' + b"x" * 64 + b'"}')],
+     ((b"content-encoding", b"gzip"),), {}),
+    (b"application/json", [b'{"b": 2}'], ((b"content-encoding", b"gzip, deflate"),), {}),
+    (b"application/problem+json", [b'{"b": 2'], (), {}),
+]  # fmt: skip
+_UNREADABLE_IDS = [
+    "invalid", "too-big", "array-under-allow", "brotli", "not-gzip", "cut-gzip",
+    "gzip-bomb", "two-codings", "invalid-plus-json",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("content_type", "chunks", "extra", "rules"), _UNREADABLE,
+                         ids=_UNREADABLE_IDS)  # fmt: skip
+async def test_json_filter_refuses_what_it_cannot_read(
+    content_type: bytes,
+    chunks: list[bytes],
+    extra: tuple[tuple[bytes, bytes], ...],
+    rules: dict[str, Any],
+) -> None:
+    """The filter fails closed: it raises (the gateway answers 502) and sends nothing;
+    such bodies went out unfiltered, the denied member in them."""
+    transform = CompiledTransform(TransformConfig(response_deny=("b",), max_json_bytes=32, **rules))
+    sent: list[Any] = []
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    filtered = transform.response_send(send)
+    headers = [(b"content-type", content_type), *extra]
+
+    async def respond() -> None:
+        await filtered({"type": "http.response.start", "status": 200, "headers": headers})
+        for i, chunk in enumerate(chunks):
+            more = i < len(chunks) - 1
+            await filtered({"type": "http.response.body", "body": chunk, "more_body": more})
+
+    with pytest.raises(Unfilterable):
+        await respond()
+    assert sent == []
+
+
+@pytest.mark.parametrize(("content_type", "chunks", "extra", "rules"), _UNREADABLE,
+                         ids=_UNREADABLE_IDS)  # fmt: skip
+async def test_on_unreadable_pass_sends_it_as_it_came(
+    content_type: bytes,
+    chunks: list[bytes],
+    extra: tuple[tuple[bytes, bytes], ...],
+    rules: dict[str, Any],
+) -> None:
+    """The opt-out: what the filter cannot read is sent unchanged, headers and all."""
+    config = TransformConfig(response_deny=("b",), max_json_bytes=32, on_unreadable="pass", **rules)
+    headers, body = await _run_filter(CompiledTransform(config), content_type, chunks,
+                                      extra=extra)  # fmt: skip
+    assert body == b"".join(chunks)
+    assert headers == [(b"content-type", content_type), *extra]
+
+
+@pytest.mark.parametrize(
+    ("coding", "encoded"),
+    [
+        (b"gzip", gzip.compress(b'{"a": 1, "b": 2}')),
+        (b"x-gzip", gzip.compress(b'{"a": 1, "b": 2}')),
+        (b"deflate", zlib.compress(b'{"a": 1, "b": 2}')),
+        (b"Deflate", zlib.compress(b'{"a": 1, "b": 2}')[2:-4]),  # raw deflate, as IIS sends
+    ],
+    ids=["gzip", "x-gzip", "deflate", "raw-deflate"],
+)
+async def test_json_filter_decodes_gzip_and_deflate(coding: bytes, encoded: bytes) -> None:
+    """An encoded body is decoded, filtered and sent plain, with its own length."""
+    transform = CompiledTransform(TransformConfig(response_deny=("b",)))
+    extra = ((b"content-encoding", coding), (b"vary", b"accept-encoding"))
+    headers, body = await _run_filter(transform, b"application/json", [encoded], extra=extra)
+    assert body == b'{"a":1}'
+    assert (b"content-length", b"7") in headers and (b"vary", b"accept-encoding") in headers
+    assert b"content-encoding" not in [n for n, _ in headers]
+
+
+async def test_json_filter_acts_on_plus_json_types() -> None:
+    """``application/problem+json`` and other ``+json`` types are JSON (RFC 6839)."""
+    transform = CompiledTransform(TransformConfig(response_deny=("b",)))
+    content_type = b"application/vnd.api+json; charset=utf-8"
+    _, body = await _run_filter(transform, content_type, [b'{"a": 1, "b": 2}'])
+    assert body == b'{"a":1}'
 
 
 def _stored(
