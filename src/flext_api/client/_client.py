@@ -15,7 +15,14 @@ plugin of the same class.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, Unpack
@@ -147,9 +154,16 @@ class FlextApiClient:
         ssl_context: ssl.SSLContext | None = None,
         registry: ServiceRegistry | None = None,
     ) -> None:
+        _check_arguments(base_url, config, plugins, auth, clock, ssl_context)
         cfg = config or ClientConfig()
         self.config = cfg
         user = list(plugins or [])
+        for plugin in user:
+            if not (isinstance(plugin, FlextApiPlugin) or callable(plugin)):
+                raise ConfigError(
+                    f"plugins= holds {plugin!r}: a plugin is a FlextApiPlugin or a "
+                    "middleware callable"
+                )
         self._clock = _one_clock(clock, [*user, auth] if auth is not None else user)
         try:
             self._base_url = normalize_base_url(base_url if base_url is not None else cfg.base_url)
@@ -605,8 +619,12 @@ def _add_discovery_stage(
 ) -> None:
     """Put the discovery stage just inside retry (or after the caller's plugins), so each
     attempt picks an instance and the per-host stages below it key on that instance."""
+    from ..discovery import ServiceRegistry
     from ._discovery import DiscoveryPlugin
     from .plugins import RetryPlugin
+
+    if not isinstance(registry, ServiceRegistry):
+        raise ConfigError(f"registry= takes a ServiceRegistry, got {type(registry).__name__}")
 
     at = next(
         (i + 1 for i in range(len(chain) - 1, -1, -1) if isinstance(chain[i], RetryPlugin)),
@@ -627,6 +645,47 @@ def _propagate(headers: Headers) -> None:
                 _log.warning("request_id.invalid_value_dropped", header=name)
                 continue
             headers.add(name, value)
+
+
+def _check_arguments(
+    base_url: object,
+    config: object,
+    plugins: object,
+    auth: object,
+    clock: object,
+    ssl_context: object,
+) -> None:
+    """Raise :class:`ConfigError` naming the argument of a wrong type (they failed later
+    as an ``AttributeError``, or on the first request as an ``UNEXPECTED_ERROR``)."""
+    if isinstance(base_url, ClientConfig):
+        raise ConfigError(
+            "FlextApiClient(ClientConfig(...)): the first argument is base_url; pass the "
+            "settings as config=ClientConfig(...)"
+        )
+    if base_url is not None and not isinstance(base_url, str):
+        raise ConfigError(f"base_url must be a str URL, got {type(base_url).__name__}")
+    if config is not None and not isinstance(config, ClientConfig):
+        raise ConfigError(
+            f"config= takes a ClientConfig, got {type(config).__name__}; build one with "
+            "ClientConfig(**settings) or ClientConfig.model_validate(settings)"
+        )
+    if plugins is not None and (
+        isinstance(plugins, (str, bytes, Mapping)) or not isinstance(plugins, Iterable)
+    ):
+        raise ConfigError(f"plugins= takes a list of plugins, got {type(plugins).__name__}")
+    if auth is not None and not (isinstance(auth, FlextApiPlugin) or callable(auth)):
+        raise ConfigError(
+            f"auth= takes an auth plugin (BearerAuth(token), BasicAuth(user, password), "
+            f"...), got {type(auth).__name__}"
+        )
+    if clock is not None and not all(
+        callable(getattr(clock, name, None)) for name in ("monotonic", "time", "sleep")
+    ):
+        raise ConfigError(
+            f"clock= takes a Clock (monotonic(), time() and async sleep()), got {clock!r}"
+        )
+    if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+        raise ConfigError(f"ssl_context= takes an ssl.SSLContext, got {type(ssl_context).__name__}")
 
 
 def _one_clock(clock: Clock | None, plugins: Sequence[Plugin]) -> Clock:

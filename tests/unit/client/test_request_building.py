@@ -372,6 +372,33 @@ async def test_a_method_that_is_not_a_str_is_a_failed_result() -> None:
     assert "must be a str, got NoneType" in (result.error or "")
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"base_url": ClientConfig()}, r"pass the settings as config=ClientConfig"),
+        ({"base_url": b"http://h"}, r"base_url must be a str URL, got bytes"),
+        ({"config": {"base_url": "http://h"}}, r"config= takes a ClientConfig, got dict"),
+        ({"plugins": "retry"}, r"plugins= takes a list of plugins, got str"),
+        ({"plugins": [object()]}, r"plugins= holds <object"),
+        ({"plugins": (p for p in [1])}, r"plugins= holds 1"),
+        ({"auth": "token"}, r"auth= takes an auth plugin .*got str"),
+        ({"clock": 5}, r"clock= takes a Clock"),
+        ({"ssl_context": "x"}, r"ssl_context= takes an ssl.SSLContext, got str"),
+        ({"registry": "x"}, r"registry= takes a ServiceRegistry, got str"),
+    ],
+    ids=["config-as-base-url", "bytes-url", "dict-config", "str-plugins", "object-plugin",
+         "generator-plugin", "str-auth", "int-clock", "str-ssl", "str-registry"],
+)  # fmt: skip
+def test_an_argument_of_the_wrong_type_is_a_config_error(
+    arguments: dict[str, Any], message: str
+) -> None:
+    """Each names the argument and what it takes. They failed later: an AttributeError
+    at construction (config, clock, registry), a TypeError (base_url, plugins, auth) or an
+    UNEXPECTED_ERROR at the first request (ssl_context)."""
+    with pytest.raises(ConfigError, match=message):
+        FlextApiClient(**arguments)
+
+
 def test_framing_headers_cannot_be_client_defaults() -> None:
     """A default Content-Length or Transfer-Encoding would contradict most bodies."""
     for name in ("Content-Length", "transfer-encoding"):
