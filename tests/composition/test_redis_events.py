@@ -474,3 +474,99 @@ async def test_poll_ends_only_after_every_event_it_took_is_handled(
         assert transport.handled == 1  # the other one stays pending for redelivery
     finally:
         await flaky.aclose()
+
+
+# -- taking over pending entries --------------------------------------------------------
+HOUR_MS = 3_600_000
+
+
+async def pend(
+    client: aioredis.Redis, stream: str, consumer: str, numbers: range, idle_ms: int = 0
+) -> list[Any]:
+    """Add a ``job`` event per number and leave each pending at ``consumer``.
+
+    ``idle_ms`` backdates the delivery (XCLAIM ... IDLE, JUSTID keeps the count at 1), as
+    if the consumer had died that long ago, so no test waits for entries to go stale.
+    """
+    ids: list[Any] = []
+    for n in numbers:
+        fields: dict[Any, Any] = {"name": "job", "data": json.dumps({"n": n}), "id": f"e{n}"}
+        ids.append(await client.xadd(stream, {**fields, "ts": ""}))
+    await client.xreadgroup("g", consumer, {stream: ">"}, count=len(ids))
+    if idle_ms:
+        await client.xclaim(stream, "g", consumer, 0, ids, idle=idle_ms, justid=True)
+    return ids
+
+
+async def test_stale_entries_behind_a_page_of_fresh_ones_are_all_redelivered(
+    client: aioredis.Redis,
+) -> None:
+    """More stale entries than a page, behind more fresh ones than a scan: all come back."""
+    # batch=2: one XAUTOCLAIM claims 2 entries and Redis examines at most 20 pending ones,
+    # so the 25 entries a live consumer just read hide the 7 stale ones from a scan that
+    # starts at "0-0" every round; paging on with the returned cursor reaches them.
+    await client.xgroup_create("t:page", "g", id="$", mkstream=True)
+    fresh = await pend(client, "t:page", "alive", range(25))
+    await pend(client, "t:page", "crashed", range(25, 32), idle_ms=HOUR_MS)
+    transport = RedisStreamTransport(
+        client=client, stream="t:page", group="g", claim_idle=600, batch=2, block=0.05
+    )
+    bus = EventBus(transport=transport)
+    attempts: dict[int, int] = {}
+
+    def handle(event: Event) -> None:
+        attempts[event.data["n"]] = event.attempt
+
+    bus.subscribe("job", handle)
+    async with bus:
+        await until(lambda: len(attempts) == 7, "every stale entry to be redelivered")
+    assert attempts == dict.fromkeys(range(25, 32), 2)
+    pending = await client.xpending_range("t:page", "g", "-", "+", 100)
+    assert [(p["message_id"], p["consumer"]) for p in pending] == [
+        (mid, b"alive") for mid in fresh
+    ]  # the live consumer's entries, not idle long enough, are left to it
+
+
+async def test_pending_entry_deleted_from_the_stream_is_acknowledged_and_counted(
+    client: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pending entry XDELed from the stream leaves the pending list, logged as lost."""
+    await client.xgroup_create("t:gone", "g", id="$", mkstream=True)
+    ids = await pend(client, "t:gone", "crashed", range(3), idle_ms=HOUR_MS)
+    await client.xdel("t:gone", ids[1])
+    transport = RedisStreamTransport(
+        client=client, stream="t:gone", group="g", claim_idle=600, block=0.05
+    )
+    bus = EventBus(transport=transport)
+    got: list[tuple[int, int]] = []
+    bus.subscribe("job", lambda e: got.append((e.data["n"], e.attempt)))
+
+    async def nothing_pending() -> bool:
+        summary: Any = await client.xpending("t:gone", "g")
+        return bool(summary["pending"] == 0)
+
+    async with bus:
+        await until(nothing_pending, "an empty pending list")
+        await until(lambda: transport.lost == 1, "the deleted entry to be counted")
+    assert sorted(got) == [(0, 2), (2, 2)]
+    assert "deleted from 't:gone' before being handled" in caplog.text
+    assert ids[1].decode() in caplog.text
+
+
+async def test_round_with_claimed_entries_does_not_wait_for_new_events(
+    client: aioredis.Redis,
+) -> None:
+    """A round that took over stale entries handles them without blocking for new ones."""
+    await client.xgroup_create("t:noblock", "g", id="$", mkstream=True)
+    await pend(client, "t:noblock", "crashed", range(3), idle_ms=HOUR_MS)
+    transport = RedisStreamTransport(
+        client=client, stream="t:noblock", group="g", claim_idle=600, block=3600
+    )
+    bus = EventBus(transport=transport)
+    got: list[int] = []
+    bus.subscribe("job", lambda e: got.append(e.data["n"]))
+    transport._bus = bus  # poll() by hand: no consumer task
+    # Blocking an hour for new events would outlast the bound (redis-py's 5 s read
+    # timeout ends such a read first, as an error): the round must return at once.
+    assert await asyncio.wait_for(transport.poll(), timeout=30) == 3
+    assert sorted(got) == [0, 1, 2]

@@ -11,6 +11,11 @@ Delivery is **at least once**, the guarantee Redis consumer groups give:
   without raising. An event whose handler raised, or whose process died mid-event
   (``kill -9``), stays pending; after ``claim_idle`` seconds any consumer of the group
   takes it over with ``XAUTOCLAIM`` and runs it again, with ``Event.attempt`` grown.
+  Each round claims at most ``batch`` entries and resumes the scan of the pending list
+  where the previous round left it (XAUTOCLAIM's cursor), so every stale entry is
+  reached however long the list, and no round does unbounded work.
+* An entry deleted from the stream while pending (trimmed by ``maxlen``, or ``XDEL``)
+  can never be delivered again: it is acknowledged, counted in ``lost`` and logged.
 * After ``max_attempts`` deliveries the event is moved to the dead-letter stream
   (``<stream>:dead`` by default, with its original id, group and attempt count) and
   acknowledged, so one poison event cannot loop forever.
@@ -120,6 +125,10 @@ class RedisStreamTransport:
         self._task: asyncio.Task[None] | None = None
         self.handled = 0
         self.dead_lettered = 0
+        self.lost = 0
+        # Where the next XAUTOCLAIM resumes its scan of the group's pending list;
+        # "0-0" means from the start (Redis hands "0-0" back when a scan is complete).
+        self._claim_cursor: Any = "0-0"
 
     def __repr__(self) -> str:
         task = self._task
@@ -212,13 +221,16 @@ class RedisStreamTransport:
                 "consumer group %r of %r is gone: creating it again", self.group, self.stream
             )
             await self._create_group("0")
+            self._claim_cursor = "0-0"
             claimed = []
+        # With claimed work in hand, only take what is already there: blocking for new
+        # events would hold the claimed ones back, and slow the catch-up of a backlog.
         reply: Any = await self.redis.xreadgroup(
             self.group,
             self.consumer,
             {self.stream: ">"},
             count=self.batch,
-            block=max(1, int(self.block * 1000)),
+            block=None if claimed else max(1, int(self.block * 1000)),
         )
         fresh = [(mid, fields, 1) for _, messages in reply or () for mid, fields in messages]
         work = claimed + fresh
@@ -235,23 +247,48 @@ class RedisStreamTransport:
         return len(work)
 
     async def _claim(self) -> list[tuple[Any, Mapping[Any, Any], int]]:
+        """Take over up to ``batch`` stale entries, one page of the pending list per round.
+
+        Redis examines at most ten times COUNT pending entries per XAUTOCLAIM, and returns
+        the id to go on from: a scan restarted at "0-0" each round would never get past
+        a head of entries not yet idle enough, so the cursor is kept across rounds.
+        """
         reply = await self.redis.xautoclaim(
             self.stream,
             self.group,
             self.consumer,
             min_idle_time=max(1, int(self.claim_idle * 1000)),
-            start_id="0-0",
+            start_id=self._claim_cursor,
             count=self.batch,
         )
+        self._claim_cursor = reply[0]
         messages = [(mid, fields) for mid, fields in reply[1] if fields]
-        if not messages:
-            return []
+        # Redis 7 adds the ids of pending entries no longer in the stream (Redis 6.2 gives
+        # them as nil entries, without their ids, filtered out above).
+        gone = list(reply[2]) if len(reply) > 2 else []
+        if gone:
+            await self._forget(gone)
         claimed = []
         for mid, fields in messages:
             pending = await self.redis.xpending_range(self.stream, self.group, mid, mid, 1)
             attempt = int(pending[0]["times_delivered"]) if pending else 2
             claimed.append((mid, fields, attempt))
         return claimed
+
+    async def _forget(self, message_ids: list[Any]) -> None:
+        """Acknowledge pending entries deleted from the stream: they cannot be delivered."""
+        # Redis 7's XAUTOCLAIM has already dropped them from the pending list; the XACK
+        # (a no-op then) makes sure no server keeps them pending for ever.
+        await self.redis.xack(self.stream, self.group, *message_ids)
+        self.lost += len(message_ids)
+        _logger.warning(
+            "%d pending event(s) of group %r were deleted from %r before being handled "
+            "(trimmed by maxlen or XDEL): acknowledged, lost for this group: %s",
+            len(message_ids),
+            self.group,
+            self.stream,
+            ", ".join(_text(mid) for mid in message_ids),
+        )
 
     async def _handle(self, message_id: Any, fields: Mapping[Any, Any], attempt: int) -> None:
         assert self._bus is not None
