@@ -288,6 +288,46 @@ async def test_transport_with_url_owns_and_closes_its_client(redis_server: Redis
     assert seen == ["job"]
 
 
+async def test_a_block_past_redis_pys_default_read_timeout_waits_for_events(
+    redis_server: RedisServer,
+) -> None:
+    """redis-py bounds every read by its socket_timeout (5 s by default), blocking reads
+    included: with block=5.5 each empty round failed with a timeout. A transport's own
+    client waits longer than block, so an empty round just returns no event."""
+    transport = RedisStreamTransport(redis_server.url, stream="t:long", group="g", block=5.5)
+    transport._bus = EventBus()  # poll() by hand: no consumer task
+    try:
+        await transport._create_group("$")
+        assert await asyncio.wait_for(transport.poll(), timeout=60) == 0
+    finally:
+        await transport.redis.aclose()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"client_timeout": 5.0, "block": 5.0}, ValueError, r"not shorter than .* \(5 s\)"),
+        ({"url": "redis://127.0.0.1:1/0?socket_timeout=2", "block": 3.0}, ValueError,
+         r"block=3 s is not shorter"),
+        ({"url": "redis://127.0.0.1:1/0", "block": float("nan")}, ValueError, "finite"),
+        ({"url": "redis://127.0.0.1:1/0", "block": float("inf")}, ValueError, "finite"),
+        ({"url": "redis://127.0.0.1:1/0", "claim_idle": -1}, ValueError, "claim_idle"),
+        ({"url": "redis://127.0.0.1:1/0", "claim_idle": "30"}, TypeError, "claim_idle"),
+    ],
+    ids=["client-timeout", "url-timeout", "nan", "inf", "negative-idle", "str-idle"],
+)  # fmt: skip
+def test_block_and_claim_idle_are_checked(
+    arguments: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    """A block no shorter than the client's read timeout, or a non-finite or negative
+    time, is refused when the transport is made: they failed every round."""
+    timeout = arguments.pop("client_timeout", None)
+    if timeout is not None:
+        arguments["client"] = aioredis.Redis(socket_timeout=timeout)
+    with pytest.raises(error, match=message):
+        RedisStreamTransport(**arguments)
+
+
 def test_max_attempts_must_be_positive() -> None:
     """max_attempts below 1 is a ValueError."""
     with pytest.raises(ValueError, match="max_attempts"):
@@ -554,19 +594,23 @@ async def test_pending_entry_deleted_from_the_stream_is_acknowledged_and_counted
 
 
 async def test_round_with_claimed_entries_does_not_wait_for_new_events(
-    client: aioredis.Redis,
+    client: aioredis.Redis, redis_server: RedisServer
 ) -> None:
     """A round that took over stale entries handles them without blocking for new ones."""
     await client.xgroup_create("t:noblock", "g", id="$", mkstream=True)
     await pend(client, "t:noblock", "crashed", range(3), idle_ms=HOUR_MS)
+    patient = aioredis.from_url(redis_server.url, socket_timeout=7200)
     transport = RedisStreamTransport(
-        client=client, stream="t:noblock", group="g", claim_idle=600, block=3600
+        client=patient, stream="t:noblock", group="g", claim_idle=600, block=3600
     )
     bus = EventBus(transport=transport)
     got: list[int] = []
     bus.subscribe("job", lambda e: got.append(e.data["n"]))
     transport._bus = bus  # poll() by hand: no consumer task
-    # Blocking an hour for new events would outlast the bound (redis-py's 5 s read
-    # timeout ends such a read first, as an error): the round must return at once.
-    assert await asyncio.wait_for(transport.poll(), timeout=30) == 3
+    # Blocking an hour for new events would outlast the bound: the round must return
+    # at once.
+    try:
+        assert await asyncio.wait_for(transport.poll(), timeout=30) == 3
+    finally:
+        await patient.aclose()
     assert sorted(got) == [0, 1, 2]

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
 import uuid
@@ -77,6 +78,19 @@ def _check_count(name: str, value: object) -> None:
         raise ValueError(f"{name} must be >= 1, got {value}")
 
 
+def _check_seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    if not 0 <= value < math.inf:  # NaN fails too
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value}")
+    return float(value)
+
+
+# How much longer than ``block`` a client this transport makes waits for a reply: a
+# blocking XREADGROUP answers after ``block``; the margin covers a busy server.
+_READ_MARGIN = 5.0
+
+
 class RedisStreamTransport:
     """Carry an :class:`EventBus`'s events over a Redis stream (see module docstring).
 
@@ -110,8 +124,23 @@ class RedisStreamTransport:
             check_async_redis(given_client, "client=", "pass a URL as url=")
         _check_count("max_attempts", max_attempts)
         _check_count("batch", batch)
+        block = _check_seconds("block", block)
+        claim_idle = _check_seconds("claim_idle", claim_idle)
         self._owns_client = client is None
-        self.redis: Redis = client if client is not None else aioredis.from_url(url or "")
+        self.redis: Redis = (
+            client
+            if client is not None
+            else aioredis.from_url(url or "", socket_timeout=block + _READ_MARGIN)
+        )
+        # redis-py bounds every read by socket_timeout (5 s by default), blocking reads
+        # included: a block as long fails every round with a timeout, never an event.
+        read_timeout = self.redis.connection_pool.connection_kwargs.get("socket_timeout")
+        if read_timeout is not None and block >= read_timeout:
+            raise ValueError(
+                f"block={block:g} s is not shorter than the Redis client's socket_timeout "
+                f"({read_timeout:g} s): every blocking read would time out; lower block or "
+                "raise socket_timeout"
+            )
         self.stream = stream
         self.group = group
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
