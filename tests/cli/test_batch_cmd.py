@@ -172,14 +172,64 @@ def test_many_malformed_lines_are_summarized(
 
 
 def test_relative_paths_without_base_url_fail_per_item(runner: CliRunner, tmp_path: Path) -> None:
-    """Without --base-url a relative path is that item's INVALID_REQUEST."""
+    """Without --base-url a relative path is a malformed line: that item's INVALID_REQUEST."""
     source = _write(tmp_path / "in.jsonl", [{"id": 1, "path": "/x"}])
     output = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["batch", str(source), "-o", str(output)])
     assert result.exit_code == 1
     [record] = _out(output)
     assert record["error_code"] == "INVALID_REQUEST"
-    assert "needs a base_url" in record["error"]
+    assert record["error"] == "line 1: relative URL '/x' needs a base_url on the client"
+    assert _summary(result.stdout)["malformed lines"] == "1"
+
+
+def test_lines_whose_url_the_client_refuses_are_malformed(
+    runner: CliRunner, fault: FaultServer, tmp_path: Path
+) -> None:
+    """Before: a path the client refuses as a URL failed only when its turn came, without
+    its line number and not counted as malformed. After: the client's URL check runs as
+    the line is read; nothing is sent for it. A space in a path is encoded and sent."""
+    source = _write(
+        tmp_path / "in.jsonl",
+        [
+            {"id": "ok", "path": "/status/200"},
+            {"id": "v6", "path": "http://[::1"},
+            {"id": "port", "path": "http://127.0.0.1:99999/"},
+            {"id": "crlf", "path": "/status/200\r\nX-Injected: 1"},
+            {"id": "host", "path": "http://a b/"},
+            {"id": "service", "path": "service://users/1"},
+            {"id": "params", "path": "/status/200", "params": {"a": {"b": 1}}},
+            {"id": "number", "path": 5},
+            {"id": "space", "path": "/echo?q=a b"},
+        ],
+    )
+    output = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["batch", str(source), "-o", str(output), "--base-url", fault.url])
+    assert result.exit_code == 1, result.stderr
+    shown = [line for line in result.stderr.splitlines() if line.startswith("line ")]
+    assert shown == [
+        "line 2: malformed URL 'http://[::1': Invalid IPv6 URL",
+        "line 3: malformed URL 'http://127.0.0.1:99999/': Port out of range 0-65535",
+        "line 4: URL contains a control character (CR, LF, NUL...): "
+        "'/status/200\\r\\nX-Injected: 1'",
+        "line 5: URL host contains invalid characters: 'http://a b/'",
+        "line 6: service:// URLs need a discovery registry; the command has none",
+        "line 7: value of 'a' must be str, int, float, bool or None (or a list of them), got dict",
+        "line 8: BatchRequest 'number': path must be a non-empty str",
+    ]
+    records = {r["id"]: r for r in _out(output)}
+    assert {i for i, r in records.items() if r["success"]} == {"ok", "space"}
+    for line, request_id in enumerate(["v6", "port", "crlf", "host", "service", "params"], 2):
+        record = records[request_id]
+        assert (record["line"], record["error_code"], record["attempts"]) == (
+            line,
+            "INVALID_REQUEST",
+            0,
+        )
+        assert record["error"].startswith(f"line {line}: ")
+    assert records["space"]["data"]["query"] == {"q": ["a b"]}
+    assert sorted(r.path for r in fault.requests) == ["/echo", "/status/200"]
+    assert _summary(result.stdout)["malformed lines"] == "7"
 
 
 def test_journal_resume_skips_lines_done_before(

@@ -18,7 +18,7 @@ def test_reader_keeps_line_numbers_and_skips_blank_and_done_lines(tmp_path: Path
     )
     done = DoneLines()
     done.add(3)
-    reader = InputReader(path, done=done)
+    reader = InputReader(path, base_url="http://api.test", done=done)
     items = list(reader)
     assert isinstance(items[0], BatchRequest) and isinstance(items[1], FlextApiError)
     assert isinstance(items[2], BatchRequest) and items[2].id == 4

@@ -1,9 +1,14 @@
-"""The flext-api entry point: --version, --help of every command, the missing-extra hint."""
+"""The flext-api entry point: --version, --help of every command, the missing-extra hint,
+usage errors, and a reader that goes away."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import structlog
@@ -12,6 +17,9 @@ from typer.testing import CliRunner
 import flext_api
 from flext_api.cli import INSTALL_HINT, main
 from flext_api.cli._app import app
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMAND = [sys.executable, "-m", "flext_api.cli"]
 
 
 @pytest.fixture(autouse=True)
@@ -123,3 +131,106 @@ def test_python_dash_m_runs_main(
         runpy.run_module("flext_api.cli", run_name="__main__")
     assert info.value.code == 0
     assert capsys.readouterr().out.startswith("flext-api ")
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["request", "GET"], "error: Missing argument 'URL'. See 'flext-api request --help'"),
+        (
+            ["request", "GET", "http://x", "-H", "bad"],
+            "error: Invalid value for '-H': 'bad' is not 'Name: value'. "
+            "See 'flext-api request --help'",
+        ),
+        (["nope"], "error: No such command 'nope'. See 'flext-api --help'"),
+        (
+            ["request", "GET", "http://x", "--bo\ngus"],
+            "error: No such option: --bo\\x0agus. See 'flext-api request --help'",
+        ),
+    ],
+)
+def test_usage_error_is_one_line(runner: CliRunner, args: list[str], line: str) -> None:
+    """A usage error is one `error:` line on stderr, nothing on stdout, status 2."""
+    result = runner.invoke(app, args)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"{line}\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "start", "hint"),
+    [
+        (["request", "GET", "http://x", "--bogus"], "No such option: --bogus", "request"),
+        (
+            ["request", "GET", "http://x", "--timeout", "soon"],
+            "Invalid value for '--timeout'",
+            "request",
+        ),
+        (["batch", "in.jsonl", "-o", "o", "--concurrency", "0"], "Invalid value for", "batch"),
+        (["gateway", "check"], "Missing argument 'FILE'", "gateway check"),
+        (["--bogus"], "No such option: --bogus", ""),
+    ],
+)
+def test_usage_errors_of_every_kind_are_one_line(
+    runner: CliRunner, tmp_path: Path, args: list[str], start: str, hint: str
+) -> None:
+    """Unknown options, bad values and missing arguments of every command: one line, 2."""
+    (tmp_path / "in.jsonl").write_text('{"id": 1, "path": "/x"}\n')
+    args = [str(tmp_path / a) if a == "in.jsonl" else a for a in args]
+    result = runner.invoke(app, args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.startswith(f"error: {start}")
+    command = f"flext-api {hint}".rstrip()
+    assert result.stderr.endswith(f"See '{command} --help'\n")
+    assert result.stderr.count("\n") == 1
+
+
+def test_usage_error_stays_one_line_on_a_narrow_terminal() -> None:
+    """The real command on a 20-column terminal: the usage error is one line, no panel
+    (typer drew a boxed panel wrapped to the width, after the usage line)."""
+    env = {**os.environ, "COLUMNS": "20", "TTY_COMPATIBLE": "1", "NO_COLOR": "1"}
+    done = subprocess.run(
+        [*COMMAND, "request", "GET", "http://x", "--timeout", "soon"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    err = re.sub(r"\x1b\[[0-9;]*m", "", done.stderr)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert err.startswith("error: Invalid value for '--timeout': ")
+    assert err.endswith(". See 'flext-api request --help'\n") and err.count("\n") == 1
+
+
+def test_help_is_unchanged_by_the_one_line_errors(runner: CliRunner) -> None:
+    """--help is still typer's formatted help on stdout, status 0."""
+    result = runner.invoke(app, ["request", "--help"])
+    assert result.exit_code == 0 and result.stderr == ""
+    assert "Usage: flext-api request [OPTIONS]" in result.stdout and "─ Options ─" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [(["--help"], 0), (["batch", "--help"], 0), (["request", "--help"], 0), ([], 2)],
+)
+def test_help_into_a_reader_that_goes_away(args: list[str], status: int) -> None:
+    """`flext-api --help | head -1`: the rest of the help is dropped quietly and the
+    status is the help's own (0; 2 for the help of a missing command), not rich's 1."""
+    # A wide terminal makes the help far larger than a pipe holds: the command must
+    # block on the pipe, then meet it closed.
+    env = {**os.environ, "COLUMNS": "20000"}
+    with subprocess.Popen(
+        [*COMMAND, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        first = proc.stdout.readline()
+        proc.stdout.close()  # what `head -1` does after its line
+        err = proc.stderr.read()
+        proc.wait(timeout=60)
+    assert first.strip() == "" and len(first) > 10_000  # rich's blank first line
+    assert (proc.returncode, err) == (status, "")

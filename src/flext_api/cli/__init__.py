@@ -27,13 +27,17 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(f"{INSTALL_HINT} (missing module: {missing})", file=sys.stderr)
         raise SystemExit(1) from None
+    from ._console import reader_may_go
     from ._storage_cmd import native_clients
 
     _log_to_stderr()
     _escape_unencodable()
     native_clients.clear()
     try:
-        app(args=argv, prog_name="flext-api")
+        # A reader that goes away (`flext-api --help | head -1`) is no error: the rest
+        # of the output is dropped and the status is the command's own (_console).
+        with reader_may_go():
+            app(args=argv, prog_name="flext-api")
     except SystemExit as exc:
         if argv is None and native_clients:
             _exit_now(exc.code)

@@ -151,6 +151,7 @@ def batch_command(
 
     reader = InputReader(
         input_path,
+        base_url=base_url,
         done=state.done,
         on_malformed=report,
         check_duplicates=not allow_duplicates,

@@ -10,38 +10,97 @@ command: the rest of its output is dropped without a word (the stream is pointed
 status of what it did - 0 when the request succeeded, 1 with its ``error:`` line when it
 failed. Rich's default would exit 1 at once, which reads as a failed request. Every
 command prints to stdout only once its work is done, so there is nothing to stop early.
+The same holds for what typer prints itself (``flext-api --help | head -1`` exits 0):
+:func:`reader_may_go` guards stdout for the whole command.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO, cast
 
 from rich.console import Console
 
-__all__ = ["CONSOLE_OPTIONS", "make_console"]
+__all__ = ["CONSOLE_OPTIONS", "make_console", "reader_may_go"]
 
 #: Extra keyword arguments for every Console the command creates (tests set
 #: ``{"width": 100, "color_system": None, "force_terminal": False, "_environ": {}}``).
 CONSOLE_OPTIONS: dict[str, Any] = {}
 
 
+def _to_devnull(stream: TextIO) -> None:
+    """Point ``stream``'s file descriptor at ``/dev/null``: its reader is gone."""
+    try:
+        fileno = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's buffer)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        # Also for what is still buffered: flushed at exit, it would fail again.
+        os.dup2(devnull, fileno)
+    finally:
+        os.close(devnull)
+
+
 class _Console(Console):
     def on_broken_pipe(self) -> None:
         """The stream's reader is gone: drop the rest quietly (module docstring)."""
         self.quiet = True
-        stream = sys.stderr if self.stderr else sys.stdout
+        _to_devnull(sys.stderr if self.stderr else sys.stdout)
+
+
+class _ReaderMayGo:
+    """``sys.stdout`` whose reader may go away: the first ``BrokenPipeError`` points it at
+    ``/dev/null`` and the rest is dropped, whoever writes (rich, typer, ``print``).
+
+    typer's help is printed by a rich console of typer's own, whose default on a broken
+    pipe is ``SystemExit(1)``; typer's own handler exits 1 too. This proxy (click's
+    ``PacifyFlushWrapper`` does the same for ``flush``) lets the command go on and end
+    with its own status. Everything else is the wrapped stream's.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
         try:
-            fileno = stream.fileno()
-        except (AttributeError, OSError, ValueError):  # not a file (a test's buffer)
-            return
-        devnull = os.open(os.devnull, os.O_WRONLY)
+            return self._stream.write(text)
+        except BrokenPipeError:
+            _to_devnull(self._stream)
+            return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
         try:
-            # Also for what is still buffered: flushed at exit, it would fail again.
-            os.dup2(devnull, fileno)
-        finally:
-            os.close(devnull)
+            self._stream.flush()
+        except BrokenPipeError:
+            _to_devnull(self._stream)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def reader_may_go() -> Iterator[None]:
+    """Run the command with ``sys.stdout`` guarded by :class:`_ReaderMayGo`, flushed and
+    put back at the end."""
+    stream = sys.stdout
+    if stream is None:  # pragma: no cover - pythonw: no stdout at all
+        yield
+        return
+    guarded = _ReaderMayGo(stream)
+    sys.stdout = cast("TextIO", guarded)
+    try:
+        yield
+    finally:
+        guarded.flush()
+        sys.stdout = stream
 
 
 def make_console(*, stderr: bool = False) -> Console:

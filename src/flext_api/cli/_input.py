@@ -1,9 +1,11 @@
 """Reading the batch command's input: JSON lines to batch items, line numbers kept.
 
 Each non-blank line becomes a :class:`BatchRequest`; a line that is not a JSON object
-with the right fields becomes an :class:`InvalidRequestError` item (message prefixed
-``line N:``), which the batch turns into a failed result: malformed lines are reported
-and written to the output, never dropped. Blank lines are not requests and are skipped.
+with the right fields, or whose ``path`` (joined to the base URL, with its ``params``) is
+a URL the client would refuse, becomes an :class:`InvalidRequestError` item (message
+prefixed ``line N:``), which the batch turns into a failed result: malformed lines are
+reported and written to the output, never dropped. Blank lines are not requests and are
+skipped.
 
 Lines done in an earlier run (resuming) are not sent again, but with ``check_duplicates``
 their ids are still read: a later line repeating one of them fails as a duplicate, as it
@@ -19,8 +21,10 @@ from typing import cast
 import orjson
 
 from .._errors import ConfigError, FlextApiError, InvalidRequestError
+from ..client._request import build_url, normalize_base_url
 from ..client.batch._models import BatchId, BatchRequest, duplicate_id_error, valid_id
 from ._checkpoint import DoneLines
+from ._options import NO_REGISTRY
 
 __all__ = ["InputReader", "count_lines"]
 
@@ -36,20 +40,23 @@ def count_lines(path: Path) -> int:
 class InputReader:
     """Iterates the items of a JSONL file, skipping ``done`` lines; see the module doc.
 
-    ``line_of(index)`` gives the line number of the ``index``-th item yielded (the
-    batch's ``BatchResult.index``) and forgets it, so the map stays as small as the
-    batch's buffer.
+    ``base_url`` is the client's (a checked ``--base-url``, or None): the paths are
+    joined to it as the client will. ``line_of(index)`` gives the line number of the
+    ``index``-th item yielded (the batch's ``BatchResult.index``) and forgets it, so the
+    map stays as small as the batch's buffer.
     """
 
     def __init__(
         self,
         path: Path,
         *,
+        base_url: str | None = None,
         done: DoneLines | None = None,
         on_malformed: Callable[[int, str], None] | None = None,
         check_duplicates: bool = False,
     ) -> None:
         self.path = path
+        self._base_url = normalize_base_url(base_url)
         self._done = done if done is not None else DoneLines()
         self._on_malformed = on_malformed
         # The ids of the lines done before (only when there are some to check against).
@@ -115,9 +122,19 @@ class InputReader:
                 number, f"expected a JSON object, got {type(data).__name__}", None
             )
         try:
-            return BatchRequest.from_dict(data)
+            request = BatchRequest.from_dict(data)
         except InvalidRequestError as exc:
             return self._malformed(number, exc.message, exc.details.get("request_id"))
+        # The client's own URL check, so a URL it would refuse ("http://[::1", a port
+        # above 65535, CR/LF, a relative path without --base-url) is a malformed line
+        # with its number, not a failure found only when the line's turn comes.
+        try:
+            url = build_url(self._base_url, request.path, request.params)
+        except InvalidRequestError as exc:
+            return self._malformed(number, exc.message, request.id)
+        if url.startswith("service://"):
+            return self._malformed(number, NO_REGISTRY, request.id)
+        return request
 
     def _malformed(self, number: int, reason: str, request_id: object) -> FlextApiError:
         self.malformed += 1

@@ -20,6 +20,7 @@ from .._models import validate_header
 from ..client._request import normalize_base_url
 
 __all__ = [
+    "NO_REGISTRY",
     "check_text",
     "client_config",
     "parse_base_url",
@@ -29,6 +30,9 @@ __all__ = [
     "parse_rate",
     "parse_timeout",
 ]
+
+#: Why a ``service://`` URL cannot be used: the client has no discovery registry.
+NO_REGISTRY = "service:// URLs need a discovery registry; the command has none"
 
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*$")
 _PER = {
@@ -120,10 +124,7 @@ def parse_base_url(value: str | None) -> str | None:
     except FlextApiError as exc:
         raise typer.BadParameter(exc.message, param_hint="'--base-url'") from exc
     if url is not None and url.startswith("service://"):
-        raise typer.BadParameter(
-            "service:// URLs need a discovery registry; the command has none",
-            param_hint="'--base-url'",
-        )
+        raise typer.BadParameter(NO_REGISTRY, param_hint="'--base-url'")
     return value
 
 
