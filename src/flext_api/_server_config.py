@@ -16,10 +16,18 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from ._errors import ConfigError
 from ._syntax import check_networks, sendable_header, split_config_url
@@ -49,6 +57,20 @@ class _Frozen(BaseModel):
     # allow_inf_nan=False: an infinite timeout or interval breaks the arithmetic later (an
     # infinite jwks_timeout made every JWT request a 500), as in the client's config.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _check_ipv6_prefix(value: int) -> int:
+    # Below /32 one key would cover a whole provider's allocation (RIRs hand out /32s).
+    if not 32 <= value <= 128:
+        raise ValueError(
+            f"ipv6_prefix must be between 32 and 128 (64: one key per /64, a single "
+            f"host's usual allocation; 128: one key per address), got {value}"
+        )
+    return value
+
+
+Ipv6Prefix = Annotated[int, AfterValidator(_check_ipv6_prefix)]
+"""The prefix length an IPv6 client's rate-limit key covers (32..128)."""
 
 
 def _check_path(value: str) -> str:
@@ -188,6 +210,9 @@ class ServerRateLimitConfig(_Frozen):
     Named, stricter buckets (``Depends(rate_limit("login", "5/minute"))``) work either way.
     ``strategy`` defaults to the moving window, the one that never lets more than the
     limit through in any window (the sliding-window counter estimates and can).
+    ``ipv6_prefix``: an IPv6 client is keyed by its network of this many bits (64: one
+    host usually holds a whole /64 and would otherwise get a bucket per address; 128:
+    per address); IPv4 clients are keyed per address.
     """
 
     enabled: bool = True
@@ -195,6 +220,7 @@ class ServerRateLimitConfig(_Frozen):
     storage_uri: str = "memory://"
     strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = "moving-window"
     trusted_proxies: tuple[str, ...] = ()
+    ipv6_prefix: Ipv6Prefix = 64
     key_prefix: str = "flext-api"
     headers: bool = True
     fail_open: bool = True

@@ -187,6 +187,52 @@ async def test_rate_limit_holds_when_xff_rotates(origin: EdgeOrigin, run_gateway
     assert int(headers["Retry-After"]) >= 1 and headers["RateLimit-Remaining"] == "0"
 
 
+async def test_ip_limit_holds_across_an_ipv6_slash64(origin: EdgeOrigin, run_gateway: Run) -> None:
+    """Behind a trusted proxy, IPv6 addresses of one /64 share one ``key: ip`` budget,
+    another /64 has its own, and the upstream still sees each full address."""
+    config = edge_config(origin.url, rate_limits=[{"limit": "3/minute", "key": "ip"}])
+    gw = run_gateway({**config, "trusted_proxies": ["127.0.0.1"]})
+
+    async def hit(forwarded: str) -> int:
+        return (await fetch(gw.url + "/echo", headers={"X-Forwarded-For": forwarded}))[0]
+
+    rotating = [await hit(f"2001:db8:1:2::{n:x}") for n in range(1, 6)]
+    forwarded = [r["headers"]["x-forwarded-for"] for r in origin.requests]
+    neighbour = await hit("2001:db8:1:3::1")
+    assert (rotating, neighbour) == ([200, 200, 200, 429, 429], 200)
+    assert forwarded == [f"2001:db8:1:2::{n:x}, 127.0.0.1" for n in range(1, 4)]
+
+
+async def test_ip_limit_with_ipv6_prefix_128_keys_each_address(
+    origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """``ipv6_prefix: 128`` gives each IPv6 address its own bucket."""
+    rule = {"limit": "1/minute", "key": "ip", "ipv6_prefix": 128}
+    gw = run_gateway(
+        {**edge_config(origin.url, rate_limits=[rule]), "trusted_proxies": ["127.0.0.1"]}
+    )
+
+    async def hit(forwarded: str) -> int:
+        return (await fetch(gw.url + "/echo", headers={"X-Forwarded-For": forwarded}))[0]
+
+    statuses = [await hit(a) for a in ("2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2::1")]
+    assert statuses == [200, 200, 429]
+
+
+async def test_core_rate_limit_holds_across_an_ipv6_slash64(
+    origin: EdgeOrigin, run_gateway: Run
+) -> None:
+    """The routing core's ``rate_limit`` groups IPv6 clients by /64 as well."""
+    config = edge_config(origin.url, rate_limit="2/minute")
+    gw = run_gateway({**config, "trusted_proxies": ["127.0.0.1"]})
+
+    async def hit(forwarded: str) -> int:
+        return (await fetch(gw.url + "/echo", headers={"X-Forwarded-For": forwarded}))[0]
+
+    rotating = [await hit(f"2001:db8:1:2::{n:x}") for n in range(1, 4)]
+    assert (rotating, await hit("2001:db8:1:3::1")) == ([200, 200, 429], 200)
+
+
 async def test_concurrency_limit(origin: EdgeOrigin, run_gateway: Run) -> None:
     """With one slot in flight, a second concurrent request is refused with 503."""
     import asyncio

@@ -58,6 +58,33 @@ def test_trusted_proxy_separates_clients(live: Live) -> None:
     assert (alice, bob, alice_forging) == ([200, 200, 429], [200, 200], 429)
 
 
+def test_ipv6_client_rotating_inside_its_slash64_keeps_one_budget(live: Live) -> None:
+    """Behind a trusted proxy, an IPv6 client picking a new address of its /64 for each
+    request is still one client; a client of another /64 has its own bucket."""
+    server = live(secure_app(io.StringIO(), _limited("2/minute", "127.0.0.1/32")))
+    with httpx2.Client(base_url=server.url) as client:
+
+        def hit(forwarded: str) -> int:
+            return client.get("/hello", headers={"X-Forwarded-For": forwarded}).status_code
+
+        rotating = [hit(f"2001:db8:1:2:{n:x}::{n:x}") for n in range(1, 5)]
+        neighbour = [hit("2001:db8:1:3::1") for _ in range(2)]
+    assert (rotating, neighbour) == ([200, 200, 429, 429], [200, 200])
+
+
+def test_ipv4_mapped_client_shares_its_ipv4_bucket(live: Live) -> None:
+    """A client forwarded as ``::ffff:a.b.c.d`` is the IPv4 client ``a.b.c.d``."""
+    server = live(secure_app(io.StringIO(), _limited("2/minute", "127.0.0.1/32")))
+    with httpx2.Client(base_url=server.url) as client:
+
+        def hit(forwarded: str) -> int:
+            return client.get("/hello", headers={"X-Forwarded-For": forwarded}).status_code
+
+        statuses = [hit("203.0.113.10"), hit("::ffff:203.0.113.10"), hit("203.0.113.10")]
+        other = hit("::ffff:203.0.113.11")
+    assert (statuses, other) == ([200, 200, 429], 200)
+
+
 def test_login_brute_force_hits_stricter_bucket(live: Live) -> None:
     """The sixth login attempt in a minute is refused before the handler runs."""
     app = secure_app(io.StringIO())

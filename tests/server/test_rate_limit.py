@@ -5,12 +5,18 @@ from __future__ import annotations
 import io
 
 import pytest
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 
 from flext_api import ServerConfig
 from flext_api._errors import ConfigError
 from flext_api._server_config import ServerRateLimitConfig
-from flext_api.server import ClientResolver, RateLimitDecision, rate_limit
+from flext_api.server import (
+    ClientResolver,
+    RateLimitDecision,
+    RateLimitService,
+    _client_ip,
+    rate_limit,
+)
 from tests.server.conftest import Build
 from tests.server.helpers import problem, records, serve
 
@@ -24,6 +30,17 @@ def _limits(**kwargs: object) -> ServerConfig:
 def _scope(peer: str, forwarded: list[bytes] | None = None) -> dict[str, object]:
     headers = [(b"x-forwarded-for", value) for value in forwarded or []]
     return {"client": (peer, 1234), "headers": headers}
+
+
+async def _statuses(app: FastAPI, path: str, peers: list[str]) -> list[int]:
+    """The status of one GET ``path`` from each of ``peers`` (the ASGI scope's client),
+    the app's lifespan running once around them."""
+    statuses = []
+    async with serve(app):
+        for peer in peers:
+            async with serve(app, lifespan=False, client=(peer, 4321)) as client:
+                statuses.append((await client.get(path)).status_code)
+    return statuses
 
 
 async def test_default_limit_refuses_with_headers(build: Build) -> None:
@@ -160,6 +177,14 @@ def test_config_validation() -> None:
         ServerRateLimitConfig(storage_uri="memcached://x")
 
 
+@pytest.mark.parametrize("prefix", [0, 31, 129])
+def test_ipv6_prefix_outside_32_to_128_is_refused(prefix: int) -> None:
+    """An ``ipv6_prefix`` that would key a whole provider (or nothing) is refused, saying
+    what the range is."""
+    with pytest.raises(ValueError, match="ipv6_prefix must be between 32 and 128"):
+        ServerRateLimitConfig(ipv6_prefix=prefix)
+
+
 def test_decision_values() -> None:
     """Retry-After is at least one second; headers follow draft-06 naming."""
     decision = RateLimitDecision(False, 10, 0, 0.2, 60)
@@ -236,6 +261,73 @@ class TestClientResolver:
             resolver.is_trusted(f"192.0.{n // 256}.{n % 256}")
         assert len(resolver._trusted) == 4096
         assert resolver.is_trusted("10.9.9.9") is True
+
+
+class TestRateLimitKey:
+    """What a limit counts per: an IPv4 address, or an IPv6 address's network."""
+
+    @pytest.mark.parametrize(
+        ("address", "key"),
+        [
+            ("2001:db8:1:2::a", "2001:db8:1:2::/64"),
+            ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+            ("2001:DB8:1:2:0:0:0:1", "2001:db8:1:2::/64"),
+            ("2001:db8:1:3::a", "2001:db8:1:3::/64"),
+        ],
+    )
+    def test_ipv6_is_grouped_by_its_slash64(self, address: str, key: str) -> None:
+        """Every address of one /64 (what one host can rotate through) is one key."""
+        assert _client_ip.rate_limit_key(address) == key
+
+    def test_ipv4_is_keyed_per_address(self) -> None:
+        """An IPv4 address is its own key, as it is."""
+        assert _client_ip.rate_limit_key("203.0.113.9") == "203.0.113.9"
+
+    def test_ipv4_mapped_is_keyed_as_its_ipv4_address(self) -> None:
+        """``::ffff:a.b.c.d`` (a dual-stack socket's IPv4 peer) is its IPv4 address, at any
+        prefix: grouped as IPv6, every IPv4 client would share ``::/64``."""
+        assert _client_ip.rate_limit_key("::ffff:203.0.113.9") == "203.0.113.9"
+        assert _client_ip.rate_limit_key("::FFFF:203.0.113.9", 128) == "203.0.113.9"
+
+    @pytest.mark.parametrize(
+        ("prefix", "key"),
+        [(32, "2001:db8::/32"), (48, "2001:db8:1::/48"), (60, "2001:db8:1::/60"),
+         (128, "2001:db8:1:2::a")],
+    )  # fmt: skip
+    def test_prefix_is_configurable(self, prefix: int, key: str) -> None:
+        """``ipv6_prefix`` sets the group; 128 keys each address (in canonical form)."""
+        assert _client_ip.rate_limit_key("2001:0db8:0001:0002:0000:0000:0000:000A", prefix) == key
+
+    @pytest.mark.parametrize("value", ["unknown", "x" * 64, "not:an:address"])
+    def test_what_is_not_an_address_is_kept(self, value: str) -> None:
+        """A value that is no address (no client, a garbage hop) stays its own key."""
+        assert _client_ip.rate_limit_key(value) == value
+
+    def test_service_groups_the_key_but_not_the_client_address(self) -> None:
+        """The limiter counts the /64; the resolved client (for logs, forwarding) stays
+        the full address."""
+        config = ServerRateLimitConfig(trusted_proxies=("10.0.0.0/8",))
+        service = RateLimitService(config, logger=None)
+        scope = _scope("10.0.0.2", [b"2001:db8:1:2::a"])
+        assert service.client_key(scope) == "2001:db8:1:2::/64"
+        assert service.clients.client_ip(scope) == "2001:db8:1:2::a"
+
+    async def test_default_limit_holds_across_one_slash64(self, build: Build) -> None:
+        """Peers rotating inside one /64 share the default limit; another /64 does not."""
+        app = build(_limits(default_limit="2/minute"))
+        peers = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:a:b:c:d", "2001:db8:9::1"]
+        assert await _statuses(app, "/missing", peers) == [404, 404, 429, 404]
+
+    async def test_named_bucket_with_prefix_128_keys_each_address(self, build: Build) -> None:
+        """``ipv6_prefix=128``: each IPv6 address has its own bucket again."""
+        app = build(_limits(ipv6_prefix=128))
+
+        @app.get("/q", dependencies=[Depends(rate_limit("q", "1/minute"))])
+        async def q() -> dict[str, str]:
+            return {}
+
+        peers = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2::1"]
+        assert await _statuses(app, "/q", peers) == [200, 200, 429]
 
 
 async def test_websocket_handshake_while_the_storage_is_down_fails_closed_cleanly() -> None:

@@ -524,7 +524,7 @@ class Gateway:
         limiter = self._limits(snapshot)
         rule = route.config.rate_limit
         assert rule is not None  # rate_limited says so
-        return limiter.hit(route.name, parse_limit(rule), limiter.clients.client_ip(scope))
+        return limiter.hit(route.name, parse_limit(rule), limiter.client_key(scope))
 
     def _limits(self, snapshot: Snapshot) -> RateLimitService:
         """The rate-limit storage for ``snapshot``'s settings (kept while they are unchanged)."""

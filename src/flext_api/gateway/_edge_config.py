@@ -31,7 +31,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .._redact import strip_url
-from .._server_config import AuthConfig
+from .._server_config import AuthConfig, Ipv6Prefix
 from .._syntax import split_config_url
 
 __all__ = [
@@ -175,10 +175,13 @@ class RateLimitRule(_Model):
 
     ``key``: ``consumer`` (the authenticated subject, else the client IP), ``api_key``
     (the key's name), ``ip`` (the client behind ``trusted_proxies``), ``header`` (the value
-    of ``header``; absent -> the client IP). ``store: redis`` shares the count between
-    gateways through ``edge.redis_url``; ``on_store_error`` is what happens while Redis is
-    unreachable: ``open`` lets requests through, ``closed`` answers 503 (both counted in
-    ``gateway_ratelimit_store_errors``).
+    of ``header``; absent -> the client IP). A client IP that is IPv6 counts as its
+    network of ``ipv6_prefix`` bits (64: one host usually holds a whole /64 and would
+    otherwise get a bucket per address; 128: per address); an IPv4 one per address.
+
+    ``store: redis`` shares the count between gateways through ``edge.redis_url``;
+    ``on_store_error`` is what happens while Redis is unreachable: ``open`` lets requests
+    through, ``closed`` answers 503 (both counted in ``gateway_ratelimit_store_errors``).
     """
 
     limit: str
@@ -187,6 +190,7 @@ class RateLimitRule(_Model):
     store: Literal["memory", "redis"] = "memory"
     on_store_error: Literal["open", "closed"] = "open"
     name: str | None = None
+    ipv6_prefix: Ipv6Prefix = 64
 
     @field_validator("limit")
     @classmethod

@@ -29,7 +29,7 @@ import structlog
 from limits import RateLimitItem
 from starlette.types import Scope
 
-from ..server._client_ip import ClientResolver
+from ..server._client_ip import ClientResolver, rate_limit_key
 from ..server._ratelimit import RateLimitDecision, parse_limit
 from ._auth import Identity
 from ._edge_config import RateLimitRule
@@ -109,7 +109,9 @@ class CompiledLimit:
             for name, value in pairs:
                 if name == self.header:
                     return "h:" + value.decode("latin-1")[:_MAX_KEY]
-        return "ip:" + clients.client_ip(scope)
+        ip = clients.client_ip(scope)
+        # IPv4 (no ':') is its own key: the common case costs no call.
+        return "ip:" + (rate_limit_key(ip, self.rule.ipv6_prefix) if ":" in ip else ip)
 
 
 def _decision(

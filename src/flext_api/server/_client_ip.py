@@ -9,16 +9,24 @@ uvicorn rewrites ``scope["client"]`` itself for peers in ``--forwarded-allow-ips
 (default ``127.0.0.1``) with the same right-most rule; run it with ``--no-proxy-headers``
 to leave the decision to ``trusted_proxies`` here. An IPv4-mapped IPv6 address
 (``::ffff:10.0.0.2``, a dual-stack socket's IPv4 peer) is matched as its IPv4 address.
+
+:func:`rate_limit_key` turns that address into what a limit counts per: an IPv4 address
+as it is, an IPv6 one as its network of ``ipv6_prefix`` bits (64 by default). One host
+usually holds a whole /64 (SLAAC privacy addresses, a /64 or more delegated per
+customer), so per-address keys gave it a fresh bucket for each address it picked; as in
+GitLab's per-IP limits, the /64 is the client. Only the key is grouped: logs and
+forwarded headers keep the full address.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
 from starlette.types import Scope
 
-__all__ = ["ClientResolver"]
+__all__ = ["ClientResolver", "rate_limit_key"]
 
 _CACHE_SIZE = 4096
 _MAX_KEY = 64
@@ -82,3 +90,38 @@ def _address(hop: str) -> str:
     if sep and port.isdigit() and host.count(":") == 0 and host:
         return host  # IPv4 (or a name) with a port; a bare IPv6 has colons of its own
     return hop
+
+
+def rate_limit_key(address: str, ipv6_prefix: int = 64) -> str:
+    """The rate-limit key of a client ``address``: an IPv6 address grouped by its network.
+
+    An IPv4 address (and anything that is not IPv6: ``"unknown"``, a garbage hop) is its
+    own key; an IPv4-mapped one (``::ffff:10.0.0.2``) is keyed as its IPv4 address; any
+    other IPv6 address as its ``/ipv6_prefix`` network, or itself (canonical form) at 128.
+
+    >>> rate_limit_key("2001:db8:0:1:aaaa::7"), rate_limit_key("::ffff:10.0.0.2")
+    ('2001:db8:0:1::/64', '10.0.0.2')
+    """
+    if ":" not in address:  # IPv4: no parsing on the hot path
+        return address
+    return _ipv6_key(address, ipv6_prefix)
+
+
+# An IPv6 client is parsed once, not per request; least recently used first out, so a
+# flood of fresh addresses costs a parse each but cannot keep the regulars out.
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _ipv6_key(address: str, prefix: int) -> str:
+    try:
+        ip = ipaddress.IPv6Address(address)
+    except ValueError:
+        return address
+    mapped = ip.ipv4_mapped
+    if mapped is not None:
+        # A dual-stack socket's IPv4 peer: grouped as IPv6 it would share ``::/64``
+        # with every other IPv4 client.
+        return str(mapped)
+    if prefix >= 128:
+        return ip.compressed
+    host_bits = 128 - prefix
+    network = ipaddress.IPv6Address(int(ip) >> host_bits << host_bits)
+    return f"{network.compressed}/{prefix}"

@@ -45,7 +45,7 @@ from starlette.types import Scope
 
 from flext_api._server_config import ServerRateLimitConfig
 
-from ._client_ip import ClientResolver
+from ._client_ip import ClientResolver, rate_limit_key
 
 __all__ = [
     "TOO_MANY_REQUESTS_DETAIL",
@@ -113,6 +113,7 @@ class RateLimitService:
         self._storage = self._make_storage(config.storage_uri)
         self._limiter = _STRATEGIES[config.strategy](self._storage)
         self.clients = ClientResolver(config.trusted_proxies)
+        self.ipv6_prefix = config.ipv6_prefix
         self.headers = config.headers
         self.default_limit = (
             parse_limit(config.default_limit) if config.default_limit is not None else None
@@ -151,6 +152,11 @@ class RateLimitService:
             window=item.get_expiry(),
         )
 
+    def client_key(self, scope: Scope) -> str:
+        """The key a limit counts the client of ``scope`` under: its address, an IPv6 one
+        grouped by ``ipv6_prefix`` (see ``rate_limit_key``)."""
+        return rate_limit_key(self.clients.client_ip(scope), self.ipv6_prefix)
+
     async def hit_default(
         self, scope: Scope, limit: RateLimitItem | None = None
     ) -> RateLimitDecision:
@@ -159,7 +165,7 @@ class RateLimitService:
         item = limit if limit is not None else self.default_limit
         if item is None:
             raise ValueError("no default rate limit to hit")
-        return await self.hit("default", item, self.clients.client_ip(scope))
+        return await self.hit("default", item, self.client_key(scope))
 
     async def aclose(self) -> None:
         """Close the Redis connection pool, if any."""
@@ -172,8 +178,9 @@ def rate_limit(
 ) -> Callable[[Request, Response], Awaitable[None]]:
     """A dependency that applies the named bucket ``limit`` to each client of a route.
 
-    ``key`` overrides the client key (default: the proxy-aware client address), e.g. to
-    limit per user. Does nothing when rate limiting is disabled in the config.
+    ``key`` overrides the client key (default: the proxy-aware client address, an IPv6
+    one grouped by ``rate_limit.ipv6_prefix``), e.g. to limit per user. Does nothing when
+    rate limiting is disabled in the config.
     """
     item = parse_limit(limit)
 
@@ -182,7 +189,7 @@ def rate_limit(
         service: RateLimitService | None = getattr(state, "rate_limiter", None)
         if service is None:
             return
-        client = key(request) if key is not None else service.clients.client_ip(request.scope)
+        client = key(request) if key is not None else service.client_key(request.scope)
         decision = await service.hit(name, item, client)
         headers = decision.header_dict() if service.headers else {}
         if not decision.allowed:
