@@ -4,11 +4,18 @@ It loads the stored variants of a URL from a :class:`FlextApiCache`, asks
 :func:`~._http_spec.on_request` what to do, and does it: answer from the cache, send a
 conditional request and freshen on 304, forward a miss and store the answer, or serve
 stale content when the downstream call fails (RFC 5861 ``stale-if-error``; also for
-``CIRCUIT_OPEN``, ``RETRIES_EXHAUSTED`` and transport errors). Unsafe methods
+``CIRCUIT_OPEN``, ``RETRIES_EXHAUSTED`` and transport errors). A 304 whose validators
+do not identify the stored response (RFC 9111 §4.3.4) freshens nothing: the entry is
+dropped and the request is sent once more, unconditionally. Unsafe methods
 (POST/PUT/PATCH/DELETE) that succeed invalidate the URL they targeted.
 
-Answers from the cache carry ``response.from_cache = True`` and ``response.cache_status``
-``"hit"``, ``"revalidated"`` or ``"stale"``, and an ``Age`` header. A stored 4xx/5xx
+Every response of a GET or HEAD the cache looked up carries ``response.cache_status``:
+``"hit"``, ``"revalidated"`` (a 304 confirmed the stored response) or ``"stale"`` for
+answers from the cache (``response.from_cache = True``, with an ``Age`` header), and
+``"miss"`` for an answer of the downstream call - a miss, a revalidation answered with
+a full response, or the ``only-if-cached`` 504 (made here, so ``from_cache`` is True).
+Requests the cache does not look up (other methods, and the ones below that go straight
+through) keep ``cache_status = None``. A stored 4xx/5xx
 answers as the transport would answer the *current* request: an ``HTTP_STATUS`` failure
 with the response attached when its ``fail_on_http_error`` (or the client's) is on, a
 success otherwise - whatever the request that stored it asked for.
@@ -49,6 +56,7 @@ from ._http_spec import (
     cache_key,
     current_age,
     freshen,
+    identified_by_304,
     invalidation_targets,
     make_stored,
     not_storable_reason,
@@ -233,11 +241,7 @@ class CachePlugin(FlextApiPlugin):
         if stale is not None and self._failed_over(request, result, stale, response_time):
             return self._answer(request, stale, response_time, "stale")
         await self._store(key, request, result, request_time, response_time)
-        forwarded = _response_of(result)
-        if forwarded is not None and forwarded.cache_status is None:
-            # Lets metrics and logs count misses, not only hits.
-            forwarded.cache_status = "miss"
-        return result
+        return _missed(result)
 
     async def _revalidate(
         self,
@@ -255,6 +259,16 @@ class CachePlugin(FlextApiPlugin):
         response_time = self._clock.time()
         response = _response_of(result)
         if response is not None and response.status_code == 304:
+            if not identified_by_304(stored, response.headers):
+                # The 304 is about another representation (its validators are not
+                # ours): it neither freshens the entry nor answers the caller, who
+                # asked for a full response. Drop the entry, ask once more without
+                # validators; a broken origin that says 304 again gets no third call.
+                _log.info(
+                    "http_cache.304_not_for_stored", key=key, etag=response.headers.get("etag")
+                )
+                await self._drop_variant(key, stored)
+                return await self._forward(key, request, None, call_next)
             fresh = freshen(
                 stored, response.headers, request_time=request_time, response_time=response_time
             )
@@ -263,7 +277,8 @@ class CachePlugin(FlextApiPlugin):
         if self._failed_over(request, result, stored, response_time):
             return self._answer(request, stored, response_time, "stale")
         await self._store(key, request, result, request_time, response_time)
-        return result
+        # The validator did not match: the origin sent a new representation.
+        return _missed(result)
 
     def _failed_over(
         self,
@@ -376,6 +391,26 @@ class CachePlugin(FlextApiPlugin):
         except FlextApiError as exc:
             _log.warning("http_cache.store_failed", key=key, error=str(exc))
 
+    async def _drop_variant(self, key: str, stored: StoredResponse) -> None:
+        """Remove ``stored`` from ``key``'s variants (the others, and a newer copy of the
+        same variant stored meanwhile, stay)."""
+        variants = await self._load(key)
+        kept = [v for v in variants if v != stored]
+        if len(kept) == len(variants):
+            return
+        try:
+            if not kept:
+                await self.cache.delete(key)
+                return
+            now = self._clock.time()
+            ttl = max(storage_ttl(v, now=now, policy=self.policy) for v in kept)
+            if ttl <= 0:
+                await self.cache.delete(key)
+            else:
+                await self.cache.set(key, encode_variants(kept), ttl=ttl)
+        except FlextApiError as exc:
+            _log.warning("http_cache.store_failed", key=key, error=str(exc))
+
     async def _invalidate_after(
         self, request: HttpRequest, result: FlextResult[HttpResponse]
     ) -> None:
@@ -426,6 +461,7 @@ class CachePlugin(FlextApiPlugin):
             request=request,
         )
         response.from_cache = True
+        response.cache_status = "miss"  # nothing usable was stored (the gateway counts it so)
         if not self._fails(request):
             return FlextResult.ok(response)
         error = response.error_for_status()
@@ -436,6 +472,18 @@ class CachePlugin(FlextApiPlugin):
     def __repr__(self) -> str:
         mode = "shared" if self.policy.shared else "private"
         return f"<CachePlugin {mode} cache={self.cache!r} background={len(self._background)}>"
+
+
+def _missed(result: FlextResult[HttpResponse]) -> FlextResult[HttpResponse]:
+    """``result`` with its response (if any) marked ``cache_status = "miss"``.
+
+    Lets metrics and logs count misses, not only hits. A status set already (by a cache
+    further down the pipeline) is left as it is.
+    """
+    response = _response_of(result)
+    if response is not None and response.cache_status is None:
+        response.cache_status = "miss"
+    return result
 
 
 def _response_of(result: FlextResult[HttpResponse]) -> HttpResponse | None:

@@ -50,6 +50,7 @@ __all__ = [
     "current_age",
     "freshen",
     "freshness_lifetime",
+    "identified_by_304",
     "invalidation_targets",
     "make_stored",
     "not_storable_reason",
@@ -486,6 +487,36 @@ def storage_ttl(stored: StoredResponse, *, now: float, policy: HttpCachePolicy) 
     )
     keep = policy.keep if _conditional_headers(stored) else 0.0
     return remaining + max(stale_windows, keep)
+
+
+def identified_by_304(stored: StoredResponse, not_modified: Headers) -> bool:
+    """Does this 304 confirm ``stored``, the response whose validators were sent (§4.3.4)?
+
+    The 304's ``ETag`` decides when it has one: a strong tag must equal ``stored``'s
+    strong tag (strong comparison), a weak one its tag under weak comparison (RFC 9110
+    §8.8.3.2). Without an ``ETag``, its ``Last-Modified`` must equal ``stored``'s. A
+    304 with neither confirms ``stored``: the request carried only ``stored``'s
+    validators, so there is no other response it can be about (hishel reads the rule
+    the same way). A 304 this returns False for must not freshen ``stored``: its fields
+    describe some other representation.
+    """
+    headers = stored.header_map()
+    etag = not_modified.get("etag", "").strip()
+    if etag:
+        my_etag = headers.get("etag", "").strip()
+        if not etag.startswith("W/"):
+            return etag == my_etag
+        return bool(my_etag) and etag.removeprefix("W/") == my_etag.removeprefix("W/")
+    modified = not_modified.get("last-modified", "").strip()
+    if modified:
+        my_modified = headers.get("last-modified", "").strip()
+        if not my_modified:
+            return False
+        when, my_when = parse_http_date(modified), parse_http_date(my_modified)
+        if when is not None and my_when is not None:
+            return when == my_when
+        return modified == my_modified
+    return True
 
 
 def freshen(

@@ -14,7 +14,9 @@ module is the driver at the ASGI level, wrapped around the proxy exchange:
   wait for it and are answered from what it stored (a response found not storable
   releases them at once to go upstream themselves);
 * a stale entry with a validator is revalidated with a conditional request; a 304
-  freshens the entry and the client is answered from it;
+  freshens the entry and the client is answered from it - when its validators are the
+  entry's (RFC 9111 §4.3.4); a 304 about another representation drops the entry and
+  the request is sent once more without validators, as a miss;
 * a stored entry answers the client's own ``If-None-Match`` / ``If-Modified-Since``
   with a 304.
 
@@ -53,6 +55,7 @@ from ..cache._http_spec import (
     cache_key,
     current_age,
     freshen,
+    identified_by_304,
     invalidation_targets,
     make_stored,
     not_storable_reason,
@@ -194,6 +197,27 @@ class SharedCache:
             return
         try:
             await self.store.set(key, encode_variants(variants), ttl=ttl)
+        except FlextApiError as exc:
+            _log.warning("gateway_cache.store_failed", key=key, error=str(exc))
+        if self.hot is not None:
+            self.hot.drop(key)
+
+    async def _drop(self, key: str, stored: StoredResponse) -> None:
+        """Remove ``stored`` from ``key``'s variants; the others (and a newer copy of the
+        same variant stored meanwhile) stay."""
+        if self.hot is not None:
+            self.hot.drop(key)
+        variants = await self._load(key)
+        kept = [v for v in variants if v != stored]
+        if len(kept) == len(variants):
+            return
+        now = self.clock.time()
+        ttl = max((storage_ttl(v, now=now, policy=self.policy) for v in kept), default=0.0)
+        try:
+            if ttl > 0:
+                await self.store.set(key, encode_variants(kept), ttl=ttl)
+            else:
+                await self.store.delete(key)
         except FlextApiError as exc:
             _log.warning("gateway_cache.store_failed", key=key, error=str(exc))
         if self.hot is not None:
@@ -442,6 +466,8 @@ class SharedCache:
             release_waiters()
         mode = state["mode"]
         if mode == "304" and stored is not None:
+            if not identified_by_304(stored, state["headers"]):
+                return await self._refetch(scope, receive, send, upstream, key, url, stored)
             now = self.clock.time()
             fresh = freshen(stored, state["headers"], request_time=request_time, response_time=now)
             await self._save(key, fresh)
@@ -453,6 +479,34 @@ class SharedCache:
                 await self._answer(scope, send, stored, self.clock.time())
             return "stale"
         return "miss"
+
+    async def _refetch(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send | None,
+        upstream: ASGIHandler,
+        key: str,
+        url: str,
+        stored: StoredResponse,
+    ) -> str:
+        """After a 304 about another representation than ``stored`` (its validators are
+        not the entry's): drop the entry and send the request once more, as a miss.
+
+        The 304 must not freshen the entry (RFC 9111 §4.3.4), and the client, who sent
+        no validators of ours, needs a full response. A request body went with the first
+        request; a GET's body has no meaning (RFC 9110 §9.3.1), so the second goes without
+        one rather than wait on ``receive`` for bytes already read.
+        """
+        _log.info("gateway_cache.304_not_for_stored", key=key)
+        await self._drop(key, stored)
+        headers = [
+            (n, v)
+            for n, v in scope["headers"]
+            if n not in (b"content-length", b"transfer-encoding")
+        ]
+        again = {**scope, "headers": headers}
+        return await self._fetch(again, receive, send, upstream, key, url, None, ())
 
     async def _store_teed(
         self, key: str, request: HttpRequest, state: dict[str, Any], request_time: float

@@ -56,6 +56,65 @@ async def test_last_modified_revalidation(fault: FaultServer) -> None:
     assert second.value.cache_status == "revalidated"
 
 
+async def test_a_304_for_another_etag_is_not_used(fault: FaultServer) -> None:
+    """A 304 whose ETag is not the stored one's (RFC 9111 §4.3.4) is not taken as a yes:
+    the request is sent again without validators and the new 200 is returned and stored."""
+    sent: list[int] = []
+
+    async def changed(req: Request, w: ResponseWriter) -> None:
+        if req.header("if-none-match") is not None:
+            await w.send(304, headers=[("ETag", '"v2"'), ("Cache-Control", "max-age=0")])
+            return
+        sent.append(len(sent) + 1)
+        version = sent[-1]
+        headers = [
+            ("ETag", f'"v{version}"'),
+            ("Cache-Control", "max-age=60" if version > 1 else "max-age=0"),
+        ]
+        await w.send_json({"v": version}, headers=headers)
+
+    route = fault.add_route(r"/c304-other-etag", changed)
+    try:
+        async with FlextApiClient(base_url=fault.url, plugins=[CachePlugin()]) as client:
+            await client.get("/c304-other-etag")
+            second = await client.get("/c304-other-etag")
+            third = await client.get("/c304-other-etag")
+    finally:
+        fault.remove_route(route)
+    validators = [r.headers.get("if-none-match") for r in fault.requests_to("/c304-other-etag")]
+    assert validators == [None, '"v1"', None]
+    assert (second.value.json(), second.value.from_cache, second.value.cache_status) == (
+        {"v": 2},
+        False,
+        "miss",
+    )
+    assert (third.value.json(), third.value.cache_status) == ({"v": 2}, "hit")
+
+
+async def test_a_revalidation_answered_with_a_new_200_is_a_miss(fault: FaultServer) -> None:
+    """When the validator no longer matches, the origin's new 200 comes back as a "miss"."""
+    served: list[int] = []
+
+    async def moving(req: Request, w: ResponseWriter) -> None:
+        served.append(len(served) + 1)
+        headers = [("ETag", f'"v{served[-1]}"'), ("Cache-Control", "max-age=0")]
+        await w.send_json({"v": served[-1]}, headers=headers)
+
+    route = fault.add_route(r"/c304-moved", moving)
+    try:
+        async with FlextApiClient(base_url=fault.url, plugins=[CachePlugin()]) as client:
+            await client.get("/c304-moved")
+            second = await client.get("/c304-moved")
+    finally:
+        fault.remove_route(route)
+    assert fault.requests_to("/c304-moved")[1].headers["if-none-match"] == '"v1"'
+    assert (second.value.json(), second.value.from_cache, second.value.cache_status) == (
+        {"v": 2},
+        False,
+        "miss",
+    )
+
+
 async def test_no_store_is_never_stored(fault: FaultServer) -> None:
     """A no-store response is fetched from the server every time."""
     async with FlextApiClient(base_url=fault.url, plugins=[CachePlugin()]) as client:

@@ -12,6 +12,8 @@ import pytest
 from tests.integration.gateway.conftest import LiveGateway
 from tests.integration.gateway.edge_origin import EdgeOrigin
 from tests.integration.gateway.edge_support import edge_config, fetch, origin
+from tests.servers.fault import FaultServer
+from tests.servers.http1 import Request, ResponseWriter
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +81,39 @@ async def test_stale_entry_is_revalidated_with_its_etag(
     sent = [r for r in origin.requests if r["path"] == "/c/tag"]
     assert (second[0], second[2]) == (200, first[2])
     assert sent[1]["headers"].get("if-none-match") == '"v1"'
+
+
+async def test_a_304_for_another_etag_does_not_freshen_the_entry(
+    fault: FaultServer, run_gateway: Run
+) -> None:
+    """A 304 whose ETag is not the entry's (RFC 9111 §4.3.4) freshens nothing: the gateway
+    asks again without validators and answers with the new 200, which it stores."""
+    sent: list[int] = []
+
+    async def changed(req: Request, w: ResponseWriter) -> None:
+        if req.header("if-none-match") is not None:
+            await w.send(304, headers=[("ETag", '"v2"'), ("Cache-Control", "max-age=60")])
+            return
+        sent.append(len(sent) + 1)
+        age = "max-age=60" if sent[-1] > 1 else "max-age=0"
+        await w.send(200, b"v%d" % sent[-1], [("ETag", f'"v{sent[-1]}"'), ("Cache-Control", age)])
+
+    route = fault.add_route(r"/gw304-other-etag", changed)
+    try:
+        gw = run_gateway(edge_config(fault.url, cache=True))
+        first = await fetch(gw.url + "/gw304-other-etag")
+        second = await fetch(gw.url + "/gw304-other-etag")
+        third = await fetch(gw.url + "/gw304-other-etag")
+    finally:
+        fault.remove_route(route)
+    validators = [r.headers.get("if-none-match") for r in fault.requests_to("/gw304-other-etag")]
+    assert validators == [None, '"v1"', None]
+    assert [(a[0], a[2]) for a in (first, second, third)] == [
+        (200, b"v1"),
+        (200, b"v2"),
+        (200, b"v2"),
+    ]
+    assert second[1]["etag"] == '"v2"'
 
 
 async def test_big_bodies_stream_through_unstored(origin: EdgeOrigin, run_gateway: Run) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from flext_api import Headers, HttpRequest, HttpResponse
 from flext_api.cache import HttpCachePolicy
 from flext_api.cache._http_spec import (
     current_age,
     freshness_lifetime,
+    identified_by_304,
     invalidation_targets,
     make_stored,
     not_storable_reason,
@@ -112,3 +115,37 @@ def test_surrogate_control_directives_by_device() -> None:
     assert response_cache_control(others, policy).max_age == 9  # falls back to Cache-Control
     anonymous = HttpCachePolicy(shared=True, targeted=("surrogate-control",))
     assert response_cache_control(mine, anonymous).max_age == 5
+
+
+_LM = "Wed, 21 Oct 2015 07:28:00 GMT"
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs", "identified"),
+    [
+        ([("ETag", '"a"')], [("ETag", '"a"')], True),
+        ([("ETag", '"a"')], [("ETag", '"b"')], False),
+        ([("ETag", 'W/"a"')], [("ETag", '"a"')], False),  # strong comparison
+        ([("ETag", '"a"')], [("ETag", 'W/"a"')], True),  # weak comparison
+        ([("ETag", 'W/"a"')], [("ETag", 'W/"b"')], False),
+        ([("Last-Modified", _LM)], [("ETag", '"a"')], False),
+        (
+            [("ETag", '"a"'), ("Last-Modified", _LM)],
+            [("ETag", '"a"'), ("Last-Modified", "x")],
+            True,
+        ),
+        ([("Last-Modified", _LM)], [("Last-Modified", _LM)], True),
+        ([("Last-Modified", _LM)], [("Last-Modified", "Wednesday, 21-Oct-15 07:28:00 GMT")], True),
+        ([("Last-Modified", _LM)], [("Last-Modified", "Thu, 22 Oct 2015 07:28:00 GMT")], False),
+        ([("ETag", '"a"')], [("Last-Modified", _LM)], False),
+        ([("Last-Modified", "soon")], [("Last-Modified", "soon")], True),
+        ([("ETag", '"a"')], [("Cache-Control", "max-age=5")], True),  # no validator at all
+        ([("ETag", '"a"')], [("ETag", " ")], True),  # a blank ETag is none
+    ],
+)
+def test_a_304_identifies_the_stored_response_by_its_validators(
+    mine: list[tuple[str, str]], theirs: list[tuple[str, str]], identified: bool
+) -> None:
+    """identified_by_304: the 304's ETag decides (strong or weak comparison), else its
+    Last-Modified (as a date), else it is about the one response asked about (§4.3.4)."""
+    assert identified_by_304(stored(*mine), Headers(theirs)) is identified

@@ -107,3 +107,92 @@ async def test_304_without_date_renews_freshness() -> None:
     result = await get(plugin, origin)
     assert result.value.cache_status == "hit"
     assert origin.hits == 2
+
+
+def changed_origin(clock: FakeClock, not_modified: list[tuple[str, str]]) -> Origin:
+    """Stored: 200 "old" with ETag "v1" and a Last-Modified. A conditional request gets a
+    304 with ``not_modified``'s fields; an unconditional one the new 200 "new", ETag "v2"."""
+    versions = iter([(b"old", '"v1"'), (b"new", '"v2"')])
+
+    def respond(request: HttpRequest):  # type: ignore[no-untyped-def]
+        date = ("Date", http_date(clock))
+        if "if-none-match" in request.headers:
+            return answer(request, 304, [date, ("X-Refreshed", "yes"), *not_modified], b"")
+        body, etag = next(versions)
+        headers = [date, ("Cache-Control", "max-age=10"), ("ETag", etag),
+                   ("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT")]  # fmt: skip
+        return answer(request, 200, headers, body)
+
+    return Origin(respond)
+
+
+async def test_304_with_another_strong_etag_is_asked_again_unconditionally() -> None:
+    """A 304 whose strong ETag is not the stored one's freshens nothing (RFC 9111 §4.3.4):
+    the request goes once more without validators and its full answer is returned."""
+    clock = FakeClock()
+    plugin = new_plugin(clock)
+    origin = changed_origin(clock, [("ETag", '"v2"')])
+    await get(plugin, origin)
+    clock.advance(11)
+    response = (await get(plugin, origin)).value
+    assert (response.content, response.from_cache, response.cache_status) == (b"new", False, "miss")
+    assert "x-refreshed" not in response.headers
+    sent = [r.headers.get("if-none-match") for r in origin.requests]
+    assert sent == [None, '"v1"', None]
+    clock.advance(1)
+    again = (await get(plugin, origin)).value
+    assert (again.content, again.cache_status, origin.hits) == (b"new", "hit", 3)
+
+
+async def test_304_with_another_last_modified_is_asked_again_unconditionally() -> None:
+    """Without an ETag, a 304 whose Last-Modified differs from the stored one freshens nothing."""
+    clock = FakeClock()
+    plugin = new_plugin(clock)
+    origin = changed_origin(clock, [("Last-Modified", "Thu, 22 Oct 2015 07:28:00 GMT")])
+    await get(plugin, origin)
+    clock.advance(11)
+    response = (await get(plugin, origin)).value
+    assert (response.content, response.cache_status, origin.hits) == (b"new", "miss", 3)
+
+
+async def test_304_with_the_same_last_modified_in_another_format_freshens() -> None:
+    """Last-Modified dates are compared as dates: an RFC 850 form of the same instant matches."""
+    clock = FakeClock()
+    plugin = new_plugin(clock)
+    origin = changed_origin(clock, [("Last-Modified", "Wednesday, 21-Oct-15 07:28:00 GMT")])
+    await get(plugin, origin)
+    clock.advance(11)
+    response = (await get(plugin, origin)).value
+    assert (response.content, response.cache_status, origin.hits) == (b"old", "revalidated", 2)
+
+
+async def test_a_304_to_the_unconditional_request_too_comes_back_as_it_is() -> None:
+    """An origin that answers 304 to everything gets no third request: its 304 is returned,
+    as a miss, and nothing is freshened or kept."""
+    clock = FakeClock()
+    plugin = new_plugin(clock)
+
+    def respond(request: HttpRequest):  # type: ignore[no-untyped-def]
+        headers = [("Date", http_date(clock)), ("Cache-Control", "max-age=10")]
+        if origin.hits == 1:
+            return answer(request, 200, [*headers, ("ETag", '"v1"')], b"old")
+        return answer(request, 304, [*headers, ("ETag", '"v2"')], b"")
+
+    origin = Origin(respond)
+    await get(plugin, origin)
+    clock.advance(11)
+    response = (await get(plugin, origin)).value
+    assert (response.status_code, response.cache_status, origin.hits) == (304, "miss", 3)
+    assert "if-none-match" not in origin.requests[2].headers
+    await get(plugin, origin)
+    assert "if-none-match" not in origin.requests[3].headers  # the entry was dropped
+
+
+async def test_full_response_on_revalidation_is_a_miss() -> None:
+    """A revalidation answered with a full 200 (the validator no longer matched) says "miss"."""
+    clock = FakeClock()
+    plugin = new_plugin(clock)
+    await get(plugin, validating_origin(clock, etag='"v1"'))
+    clock.advance(11)
+    response = (await get(plugin, validating_origin(clock, etag='"v2"'))).value
+    assert (response.from_cache, response.cache_status) == (False, "miss")

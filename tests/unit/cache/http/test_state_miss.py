@@ -154,3 +154,13 @@ async def test_only_if_cached_hit_is_served() -> None:
     await get(plugin, origin)
     result = await get(plugin, origin, headers=[("Cache-Control", "only-if-cached")])
     assert result.value.cache_status == "hit"
+
+
+async def test_only_if_cached_504_is_a_miss() -> None:
+    """The 504 of only-if-cached (made by the cache, so from_cache) says cache_status "miss"."""
+    clock = FakeClock()
+    plugin = new_plugin(clock)
+    plugin.use_fail_on_http_error(False)
+    origin = fixed(clock, [("Cache-Control", "max-age=60")])
+    result = await get(plugin, origin, headers=[("Cache-Control", "only-if-cached")])
+    assert (result.value.from_cache, result.value.cache_status) == (True, "miss")
