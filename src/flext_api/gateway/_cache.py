@@ -539,7 +539,7 @@ class SharedCache:
             try:
                 await self._fetch(
                     {**scope, "method": "GET"},
-                    _never_body,
+                    _no_client(),
                     None,
                     upstream,
                     key,
@@ -609,8 +609,25 @@ def _not_modified(request: Headers, stored: Headers) -> bool:
     return since is not None and modified is not None and modified <= since
 
 
-async def _never_body() -> Message:
-    return {"type": "http.request", "body": b"", "more_body": False}
+def _no_client() -> Receive:
+    """The ``receive`` of a background revalidation: an empty body, then nothing.
+
+    No client waits on it, so none can disconnect: after the body it waits until the
+    exchange cancels it (the proxy watches ``receive`` for a disconnect while it streams
+    a long body). Answering the body again at once made that watch spin without
+    yielding, and the gateway's event loop hung on a chunked or large refreshed body.
+    """
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.get_running_loop().create_future()  # until cancelled
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return receive
 
 
 async def _send_simple(send: Send, status: int, body: bytes) -> None:

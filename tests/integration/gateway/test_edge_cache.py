@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests._poll import eventually
 from tests.integration.gateway.conftest import LiveGateway
 from tests.integration.gateway.edge_origin import EdgeOrigin
 from tests.integration.gateway.edge_support import edge_config, fetch, origin
@@ -114,6 +115,35 @@ async def test_a_304_for_another_etag_does_not_freshen_the_entry(
         (200, b"v2"),
     ]
     assert second[1]["etag"] == '"v2"'
+
+
+async def test_a_background_revalidation_with_a_chunked_answer_does_not_hang(
+    fault: FaultServer, run_gateway: Run
+) -> None:
+    """stale-while-revalidate refreshes in the background with no client behind it; its
+    chunked 200 made the proxy's disconnect watch spin on a receive that answered at
+    once, and the gateway's event loop hung: nothing else was answered."""
+    answers: list[int] = []
+
+    async def chunked(req: Request, w: ResponseWriter) -> None:
+        answers.append(len(answers) + 1)
+        cc = "max-age=0, stale-while-revalidate=600"
+        await w.send_head(200, [("Transfer-Encoding", "chunked"), ("Cache-Control", cc)])
+        await w.write_chunk(b"v%d" % answers[-1])
+        await w.end_chunks()
+
+    route = fault.add_route(r"/gw-swr-chunked", chunked)
+    try:
+        gw = run_gateway(edge_config(fault.url, cache=True))
+        first = await fetch(gw.url + "/gw-swr-chunked")
+        stale = await fetch(gw.url + "/gw-swr-chunked")  # answered stale, refreshed behind
+        assert await eventually(lambda: len(answers) >= 2)  # the background refresh
+        timeout = aiohttp.ClientTimeout(total=30)
+        after = await fetch(gw.url + "/gw-swr-chunked", timeout=timeout)
+    finally:
+        fault.remove_route(route)
+    assert (first[0], first[2], stale[0], stale[2]) == (200, b"v1", 200, b"v1")
+    assert after[0] == 200 and after[2] in (b"v2", b"v3")
 
 
 async def test_big_bodies_stream_through_unstored(origin: EdgeOrigin, run_gateway: Run) -> None:
