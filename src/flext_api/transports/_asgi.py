@@ -5,11 +5,14 @@ real client pipeline. The app's response is collected in full; an exception rais
 the app before the end of its response body becomes a ``PROTOCOL_ERROR`` unless
 ``raise_app_exceptions`` is set, as does an app that returns before the end of its body
 or answers with a status outside 100-599. A URL it cannot put in a scope (a malformed
-port) is ``INVALID_REQUEST``.
+port) is ``INVALID_REQUEST``. The app's ``receive`` gives the request body, then
+``http.disconnect`` only once the response is whole: the client stays for a streamed
+answer (Starlette's ``StreamingResponse`` and SSE stop at a disconnect).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -97,11 +100,16 @@ class ASGITransport:
         response_headers: list[tuple[str, str]] = []
         chunks: list[bytes] = []
 
+        # The client is there until the response is whole: a disconnect before that
+        # made streaming apps (Starlette's StreamingResponse, SSE) stop at once.
+        answered = asyncio.Event()
+
         async def receive() -> Message:
             nonlocal sent_body
             if not sent_body:
                 sent_body = True
                 return {"type": "http.request", "body": body, "more_body": False}
+            await answered.wait()
             return {"type": "http.disconnect"}
 
         async def send(message: Message) -> None:
@@ -116,6 +124,8 @@ class ASGITransport:
                 nonlocal complete
                 chunks.append(bytes(message.get("body", b"")))
                 complete = not message.get("more_body", False)
+                if complete:
+                    answered.set()
 
         try:
             await self.app(scope, receive, send)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
 import ssl
@@ -235,6 +236,29 @@ async def test_asgi_app_raising_after_a_whole_body_keeps_the_response() -> None:
     transport = ASGITransport(_cut_app)  # type: ignore[arg-type]
     async with FlextApiClient("http://a", transport=transport, default_plugins=False) as client:
         assert (await client.get("/after")).value.content == b"part"
+
+
+async def test_asgi_streaming_response_is_not_told_the_client_left() -> None:
+    """The app's receive said http.disconnect right after the request body: Starlette's
+    StreamingResponse (and SSE) listen for it and stopped at once, so every streamed
+    answer was cut (PROTOCOL_ERROR). The disconnect comes once the response is whole."""
+    from starlette.applications import Starlette
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(3):
+            await asyncio.sleep(0)  # the disconnect listener runs meanwhile
+            yield b"chunk%d;" % i
+
+    async def stream(request: Any) -> StreamingResponse:
+        return StreamingResponse(chunks())
+
+    app = Starlette(routes=[Route("/s", stream)])
+    transport = ASGITransport(app)
+    async with FlextApiClient("http://a", transport=transport, default_plugins=False) as client:
+        result = await client.get("/s")
+    assert result.value.content == b"chunk0;chunk1;chunk2;"
 
 
 @pytest.mark.parametrize("url", ["http://a:99999/", "http://[::1/", "http://a/\u20ac"])
