@@ -43,7 +43,7 @@ class FlextApiSyncClient:
         self._client = FlextApiClient(base_url, **kwargs)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
-            target=self._loop.run_forever, name="flext-api-sync-client", daemon=True
+            target=self._serve, name="flext-api-sync-client", daemon=True
         )
         self._thread.start()
         self._lock = threading.Lock()
@@ -165,11 +165,18 @@ class FlextApiSyncClient:
                 self._stopped = True
                 self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
-            if not self._thread.is_alive():
-                self._finish_loop()
+
+    def _serve(self) -> None:
+        """The loop's thread: run the loop until :meth:`close` stops it, then finish it
+        here. Finishing it in the caller's thread failed where that thread runs a loop
+        of its own (a notebook, async code): asyncio runs one loop per thread."""
+        try:
+            self._loop.run_forever()
+        finally:
+            self._finish_loop()
 
     def _finish_loop(self) -> None:
-        """After the loop's thread ended: cancel what was handed to the loop but never
+        """Once the loop stopped: cancel what was handed to the loop but never
         finished (its callers get ``INVALID_REQUEST`` "client is closed" instead of
         waiting for ever), finalize open async generators, close the loop."""
         loop = self._loop

@@ -78,3 +78,13 @@ def test_close_is_idempotent_and_joins_the_loop_thread() -> None:
     client.close()
     assert not client._thread.is_alive()
     assert client._loop.is_closed()
+
+
+async def test_close_works_where_the_calling_thread_runs_a_loop() -> None:
+    """Inside async code or a notebook (a loop running in the calling thread), close()
+    raised ``RuntimeError: Cannot run the event loop while another loop is running``:
+    it finished the private loop in the caller's thread. It finishes it in its own."""
+    with _client() as client:
+        assert client.get("/x").is_success
+    assert not client._thread.is_alive()
+    assert client._loop.is_closed()
