@@ -14,10 +14,13 @@ for Prometheus (``/metrics``); this class is for what a team adds on top.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, ClassVar
 
 from .._context import get_request_id
+from .._errors import ConfigError
+from .._numbers import is_real
 from .._result import FlextResult
 from ..server._asgi import REQUEST_ID_KEY
 from ..server.middleware._request_id import REQUEST_ID_PATTERN, new_request_id
@@ -31,6 +34,16 @@ class PerformanceMonitoringMiddleware(FlextApiMiddleware):
 
     #: Requests slower than this (milliseconds) are logged as slow.
     slow_request_ms: ClassVar[float] = 1000.0
+
+    def _check_settings(self) -> None:
+        super()._check_settings()
+        slow = self.slow_request_ms
+        if not is_real(slow) or math.isnan(slow):
+            # NaN compares false with every duration: no request would ever be "slow".
+            raise ConfigError(
+                f"{type(self).__name__}.slow_request_ms must be a number of milliseconds, "
+                f"got {slow!r}"
+            )
 
     async def process_request(self, request: FlextRequest) -> FlextResult[dict[str, Any]]:
         """Stamp the start time and the request id."""

@@ -8,7 +8,10 @@ The defaults: at most :attr:`max_requests_per_minute` per client IP and endpoint
 process), bodies up to :attr:`max_request_size` by ``Content-Length``, JSON/form content
 types for POST/PUT/PATCH; authentication and authorization accept every request - the
 app factory's auth dependencies (``require_auth``) do that job, override them to add
-checks here.
+checks here. A subclass's limits are checked at startup: ``max_requests_per_minute`` an
+int >= 1, ``max_request_size`` an int >= 0, ``allowed_content_types`` a tuple of media
+types (``("application/json")``, a plain string, would match any part of it), else a
+:class:`~flext_api.ConfigError`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from .._errors import ErrorCode
+from .._errors import ConfigError, ErrorCode
+from .._numbers import is_int
 from .._result import FlextResult
 from ._base import FlextApiMiddleware, FlextRequest
 
@@ -84,6 +88,23 @@ class SecurityMiddleware(FlextApiMiddleware):
         "application/x-www-form-urlencoded",
         "multipart/form-data",
     )
+
+    def _check_settings(self) -> None:
+        super()._check_settings()
+        name = type(self).__name__
+        limit = self.max_requests_per_minute
+        if not is_int(limit) or limit < 1:
+            raise ConfigError(f"{name}.max_requests_per_minute must be an int >= 1, got {limit!r}")
+        size = self.max_request_size
+        if not is_int(size) or size < 0:
+            raise ConfigError(f"{name}.max_request_size must be an int >= 0, got {size!r}")
+        types: object = self.allowed_content_types
+        if not isinstance(types, tuple | list | frozenset | set) or not all(
+            isinstance(media, str) for media in types
+        ):
+            raise ConfigError(
+                f"{name}.allowed_content_types must be a tuple of media types, got {types!r}"
+            )
 
     @property
     def rate_limiter(self) -> MinuteCounter:
