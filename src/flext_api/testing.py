@@ -15,14 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import math
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretBytes, SecretStr
 
 from ._clock import _TESTING, is_testing, testing_attempts
-from ._redact import DEFAULT_SENSITIVE_QUERY_PARAMS, REDACTED, redact_url
+from ._numbers import is_int
+from ._redact import (
+    DEFAULT_SENSITIVE_HEADERS,
+    DEFAULT_SENSITIVE_QUERY_PARAMS,
+    REDACTED,
+    redact_url,
+)
 
 if TYPE_CHECKING:
     from .client._client import FlextApiClient
@@ -52,8 +59,21 @@ def set_testing(testing: bool, *, attempts: int | None = None) -> _RestoreTestin
     """Turn testing mode on or off process-wide; returns a context manager restoring it.
 
     ``attempts`` caps the total attempts a retry stage makes while testing (None keeps
-    the configured number).
+    the configured number); it is an int >= 1, checked before anything changes.
+
+    Raises:
+        TypeError: ``testing`` is not a bool, or ``attempts`` not an int.
+        ValueError: ``attempts`` is below 1.
     """
+    flag: object = testing
+    if not isinstance(flag, bool):
+        # "false" or "0" read from an environment variable would turn testing *on*.
+        raise TypeError(f"testing must be a bool, got {type(flag).__name__}")
+    if attempts is not None:
+        if not is_int(attempts):
+            raise TypeError(f"attempts must be an int, got {type(attempts).__name__}")
+        if attempts < 1:
+            raise ValueError(f"attempts must be >= 1, got {attempts}")
     previous = (_TESTING.enabled, _TESTING.attempts)
     _TESTING.enabled = testing
     _TESTING.attempts = attempts if testing else None
@@ -67,6 +87,12 @@ class FakeClock:
     sleepers whose time has come; ``await sleep(s)`` waits for that (with
     ``auto_advance=True``, the default, it moves time itself and returns at once, so
     async code under test runs without real waiting). ``sleeps`` records every sleep.
+
+    As with ``asyncio.sleep``, a sleep of 0 or less (or NaN) only yields to the loop,
+    and ``sleep(math.inf)`` waits until it is cancelled - even with ``auto_advance``,
+    which never moves time to infinity. ``advance`` takes finite seconds >= 0. Sleepers
+    due at the same time wake in the order they went to sleep; a cancelled one is
+    forgotten.
     """
 
     def __init__(
@@ -90,26 +116,46 @@ class FakeClock:
         return self._now + self._wall_offset
 
     def advance(self, seconds: float) -> None:
-        """Move time forward by ``seconds`` and wake due sleepers."""
-        if seconds < 0:
-            raise ValueError("a clock cannot go back")
-        self._now += seconds
+        """Move time forward by ``seconds`` and wake due sleepers.
+
+        Raises:
+            ValueError: ``seconds`` is negative, NaN, or would take time to infinity.
+        """
+        now = self._now + seconds
+        if not seconds >= 0 or not math.isfinite(now):
+            # NaN or infinity would stick: every later reading and deadline is broken.
+            raise ValueError(f"a clock cannot go back or leave finite time, got {seconds!r}")
+        self._now = now
         while self._waiters and self._waiters[0][0] <= self._now:
             _, _, fut = heapq.heappop(self._waiters)
             if not fut.done():
                 fut.set_result(None)
 
     async def sleep(self, seconds: float) -> None:
-        seconds = max(0.0, seconds)
+        seconds = max(0.0, seconds)  # NaN too: max keeps its first argument
         self.sleeps.append(seconds)
-        if self.auto_advance:
+        deadline = self._now + seconds
+        if deadline <= self._now:  # due already: yield once, as asyncio.sleep(0) does
+            await asyncio.sleep(0)
+            return
+        if self.auto_advance and math.isfinite(deadline):
             self.advance(seconds)
             await asyncio.sleep(0)
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._seq += 1
-        heapq.heappush(self._waiters, (self._now + seconds, self._seq, fut))
-        await fut
+        entry = (deadline, self._seq, fut)
+        heapq.heappush(self._waiters, entry)
+        try:
+            await fut
+        finally:
+            if fut.cancelled():  # a sleep that never ends must not stay queued
+                try:
+                    self._waiters.remove(entry)
+                except ValueError:  # advance() had popped it already
+                    pass
+                else:
+                    heapq.heapify(self._waiters)
 
     def __repr__(self) -> str:
         return f"<FakeClock t={self._now:.3f}>"
@@ -147,7 +193,9 @@ def describe(client: FlextApiClient) -> list[dict[str, Any]]:
     * the transport (``transport:aiohttp``): its ``pool`` figures.
 
     Only settings are read, never an auth plugin's credentials, and URL or secret-like
-    values are redacted (a Redis URL may carry a password), so the result can be logged.
+    values are redacted (a Redis URL may carry a password; a ``headers`` setting an
+    ``Authorization`` or ``Cookie``; a setting named ``api_token`` or ``db_password`` a
+    secret), so the result can be logged.
 
     >>> [stage["name"] for stage in describe(FlextApiClient())]  # doctest: +SKIP
     ['deadline', 'retry', 'circuit_breaker', 'redirects', 'transport:aiohttp']
@@ -201,18 +249,56 @@ def _plugin_settings(plugin: object) -> dict[str, Any]:
     return settings
 
 
+#: Parts of a setting's name that say its value is a credential (``api_token``,
+#: ``secret_key``, ``db_password``...), beside the exact header and query names.
+_SECRET_NAME_PARTS: Final = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "credential",
+    "private_key",
+    "api_key",
+    "apikey",
+    "authorization",
+    "cookie",
+)
+
+
+def _secret_name(key: str) -> bool:
+    lowered = key.lower()
+    return (
+        lowered == "auth"
+        or lowered in DEFAULT_SENSITIVE_HEADERS
+        or lowered in DEFAULT_SENSITIVE_QUERY_PARAMS
+        or any(part in lowered for part in _SECRET_NAME_PARTS)
+    )
+
+
 def _plain(value: Any, key: str = "") -> Any:
-    """Plain, stable, log-safe data: sets sorted, tuples as lists, secrets redacted."""
+    """Plain, stable, log-safe data: sets sorted, tuples as lists, secrets redacted.
+
+    A value is redacted by its name (a header such as ``Authorization`` or ``Cookie``, a
+    query parameter such as ``token``, a name holding ``password``, ``secret``,
+    ``token``...), the items of a list or set by the name of the list, the value of a
+    ``(name, value)`` pair in a headers setting by its name; a URL anywhere loses its
+    userinfo and its secret query values.
+    """
     if isinstance(value, Mapping):
         return {str(k): _plain(v, str(k)) for k, v in value.items()}
     if isinstance(value, set | frozenset):
-        return sorted(_plain(v) for v in value)
+        return sorted(_plain(v, key) for v in value)
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, str) and key:
+        if len(value) == 2 and isinstance(value[0], str) and "header" in key.lower():
+            # A (name, value) pair of a headers setting given as pairs: the name says.
+            return [value[0], _plain(value[1], value[0])]
+        return [_plain(v, key) for v in value]
+    if isinstance(value, SecretStr | SecretBytes):
+        return REDACTED
+    if isinstance(value, str | bytes) and key and _secret_name(key):
+        return REDACTED
+    if isinstance(value, str):
         lowered = key.lower()
-        if lowered.endswith("url"):
+        if "://" in value or lowered.endswith(("url", "urls")):
             return redact_url(value)
-        if lowered in DEFAULT_SENSITIVE_QUERY_PARAMS:
-            return REDACTED
     return value
