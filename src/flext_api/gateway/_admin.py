@@ -4,10 +4,11 @@ Open to anyone who can reach the port (probes and scrapers need no secret):
 
 - ``GET /health``: the gateway and the aggregated state of every cluster, as in the
   seed: ``{"status", "services": {name: {"healthy", "total", "status"}}}``;
-- ``GET /ready``: 200, or 503 once the gateway drains for shutdown;
+- ``GET /ready``: 200, or 503 until the gateway has started and once it drains;
 - ``GET /metrics``: Prometheus text.
 
-Behind ``Authorization: Bearer <admin.token>`` (compared in constant time):
+Behind ``Authorization: Bearer <admin.token>`` (compared in constant time; 503 while the
+gateway is still starting: the admin port answers before its first snapshot is built):
 
 - ``GET /admin/routes``, ``GET /admin/clusters`` (instances with breaker, ejection and
   drain state), ``GET /admin/config`` (secrets redacted);
@@ -78,6 +79,8 @@ class AdminApp:
             return _json(404, {"error": "not found"})
         if method != allowed:
             return _not_allowed(allowed)
+        if not self.started:
+            return _starting()
         return await self._admin(parts)
 
     def _open(self, path: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
@@ -85,7 +88,7 @@ class AdminApp:
         if path == "/health":
             return _json(200, self.health())
         if path == "/ready":
-            ready = not self.gateway.draining
+            ready = self.started and not self.gateway.draining
             return _json(200 if ready else 503, {"ready": ready})
         return 200, self.gateway.metrics.render(), [(b"content-type", b"text/plain; version=0.0.4")]
 
@@ -115,22 +118,35 @@ class AdminApp:
             return _json(404, {"error": "no such cluster or instance"})
         return _json(200, redact(cluster.describe()))
 
+    @property
+    def started(self) -> bool:
+        """True once the gateway has its first snapshot (built at its lifespan's start,
+        which may wait on registries while this port already answers)."""
+        return self.gateway._snapshot is not None
+
     def authorized(self, scope: Scope) -> bool:
         """True when ``scope`` carries the admin bearer token."""
         return self._authorized(scope)
 
     def _authorized(self, scope: Scope) -> bool:
-        token = self.gateway.snapshot.config.admin.token
-        if token is None:
+        # The config in force (the snapshot's once started: a reload may change the token).
+        token = self.gateway.config.admin.token
+        expected = token.get_secret_value().encode() if token is not None else b""
+        if not expected:  # `token: ""` opens nothing
             return False
-        expected = b"bearer " + token.get_secret_value().encode()
         for name, value in scope["headers"]:
             if name == b"authorization":
-                return hmac.compare_digest(value.lower()[:7] + value[7:], expected)
+                # RFC 9110 §11.4: the scheme (any case), one or more spaces, the token.
+                scheme, _, credentials = value.partition(b" ")
+                return scheme.lower() == b"bearer" and hmac.compare_digest(
+                    credentials.lstrip(b" "), expected
+                )
         return False
 
     def health(self) -> dict[str, Any]:
         """The gateway's status and, per cluster, how many instances take traffic."""
+        if not self.started:
+            return {"status": "starting", "services": {}}
         services: dict[str, Any] = {}
         for name, cluster in self.gateway.snapshot.clusters.items():
             rows = cluster.describe()["instances"]
@@ -162,6 +178,12 @@ def _allowed(parts: list[str]) -> str | None:
     ):
         return "POST"
     return None
+
+
+def _starting() -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """The answer of an endpoint that needs the gateway's snapshot before it has one."""
+    status, body, headers = _json(503, {"error": "the gateway is starting"})
+    return status, body, [*headers, (b"retry-after", b"1")]
 
 
 def _not_allowed(method: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:

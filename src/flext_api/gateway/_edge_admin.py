@@ -165,6 +165,9 @@ async def serve(admin: AdminApp, scope: Scope, receive: Receive, send: Send) -> 
         allow = [(b"allow", allowed.encode())]
         await _error(send, 405, f"method not allowed; use {allowed}", allow)
         return
+    if not admin.started:  # no snapshot yet to show or purge
+        await _error(send, 503, "the gateway is starting", [(b"retry-after", b"1")])
+        return
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     if path == "/dashboard/data":
         await _respond(send, 200, orjson.dumps(snapshot(admin)), b"application/json")
@@ -185,7 +188,11 @@ async def serve(admin: AdminApp, scope: Scope, receive: Receive, send: Send) -> 
 
 async def _purge(admin: AdminApp, urls: list[str] | None, send: Send) -> None:
     """Drop the entry of the one absolute URL given, or every entry when none is."""
-    cache = admin.gateway.edge.cache
+    gateway = admin.gateway
+    # The cache of the config in force, as a request would find it: Edge.cache is only
+    # set once a request has compiled the config (a purge sent to a gateway that had
+    # proxied nothing yet was a 404, and left a shared Redis store untouched).
+    cache = gateway.edge.compiled(gateway.snapshot.config).cache
     if cache is None:
         await _error(send, 404, "no route has cache: true")
         return

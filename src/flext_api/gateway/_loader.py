@@ -8,6 +8,7 @@ file is valid, so a reload can call :func:`load_config` and keep serving on fail
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,13 @@ def parse_config(text: str, *, source: str = "<string>") -> FlextResult[GatewayC
         where = f" (line {mark.line + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         return _fail(f"{source}{where}: not valid YAML: {problem}", exc)
+    except RecursionError as exc:  # PyYAML composes and constructs recursively
+        return _fail(f"{source}: not valid YAML: nested too deeply", exc)
+    except (ValueError, TypeError, LookupError, AttributeError) as exc:
+        # PyYAML's constructors raise these plainly on some scalars: a timestamp that is
+        # no date (2024-13-45), `!!int abc`, `!!bool maybe`, `!!timestamp x`, an int of
+        # 5,000 digits.
+        return _fail(f"{source}: not valid YAML: a value cannot be read: {exc!r}", exc)
     if not isinstance(data, dict):
         return _fail(f"{source}: the gateway config must be a mapping at the top level", None)
     twice = _duplicate_key(node)
@@ -62,6 +70,11 @@ def parse_config(text: str, *, source: str = "<string>") -> FlextResult[GatewayC
     except ValidationError as exc:
         lines = [_describe(err, node) for err in exc.errors()]
         return _fail(f"{source}: invalid gateway config:\n  " + "\n  ".join(lines), exc)
+    except ConfigError as exc:
+        # The server module's AuthConfig (the `auth` sections) checks with ConfigError,
+        # which pydantic does not turn into a ValidationError; its message names the key
+        # and is all it says (not chained: it may quote a URL with its password).
+        return _fail(f"{source}: invalid gateway config:\n  {exc.message}", None)
     lines = [
         _describe({"loc": loc, "type": "value_error", "msg": problem}, node)
         for loc, problem in _rule_problems(config)
@@ -180,8 +193,15 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
+#: The userinfo of a URL quoted in an error (``redis://:pw@host`` in a validator's message):
+#: greedy up to the last ``@`` of the word, as a password may hold ``/``, ``?`` or ``@``.
+_USERINFO = re.compile(r"(?<=://)[^\s'\"]*@")
+
+
 def _fail(message: str, cause: BaseException | None) -> FlextResult[GatewayConfig]:
-    error = ConfigError(message)
+    # A refused reload logs this and the admin API returns it: no password in it (the
+    # validators quote the URLs they refuse, userinfo included).
+    error = ConfigError(_USERINFO.sub("**********@", message))
     if cause is not None:
         error.__cause__ = cause
     return FlextResult.fail(error, code=ErrorCode.CONFIG_ERROR)

@@ -33,7 +33,12 @@ class Reloader:
     async def reload(self) -> FlextResult[Snapshot]:
         """Validate the file and apply it, or refuse it and keep the running config."""
         async with self._lock:
-            result = load_config(self.path)
+            try:
+                result = load_config(self.path)
+            except Exception as exc:  # noqa: BLE001 - refused, logged and returned, not raised
+                # The loader returns its failures; should one escape it anyway, it must not
+                # end the file watch (a task nobody awaits) nor be a 500 on /admin/reload.
+                return self._refuse(f"the config could not be loaded: {exc!r}", exc)
             if result.is_failure:
                 return self._refuse(result.error or "invalid config", result.exception)
             config = self._keep_startup_settings(result.value)
