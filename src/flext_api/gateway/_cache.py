@@ -76,6 +76,8 @@ ASGIHandler = Callable[[Scope, Receive, Send], Awaitable[object]]
 
 _CONDITIONAL = (b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since")
 _KEYS_MAX = 4096
+# The Redis keys of an entry: this, the cache's namespace, the route, the request's key.
+_REDIS_PREFIX = "flext:cache:"
 _NOT_IN_304 = frozenset({"content-length", "content-type", "content-encoding", "content-range"})
 
 
@@ -138,7 +140,11 @@ class SharedCache:
             self.policy, stale_if_error=max(config.stale_if_error, config.stale_if_unreachable)
         )
         if config.store == "redis":
-            self.store = FlextApiCache("redis", {"url": redis_url}, clock=clock)
+            # The namespace is the store's prefix: a purge of everything (SCAN + UNLINK
+            # under the prefix) drops this gateway's entries, not those of another
+            # namespace nor an app's own flext:cache: keys in the same Redis.
+            prefix = _REDIS_PREFIX + config.namespace
+            self.store = FlextApiCache("redis", {"url": redis_url, "prefix": prefix}, clock=clock)
         else:
             self.store = FlextApiCache("memory", {"max_entries": config.max_entries}, clock=clock)
         self.stats = CacheStats()
@@ -163,7 +169,7 @@ class SharedCache:
         """The store key of ``url`` on ``route`` (GET and HEAD share it); memoized, bounded."""
         found = self._keys.get((route, url))
         if found is None:
-            found = f"{self.config.namespace}{route}:{cache_key('GET', url)}"
+            found = f"{route}:{cache_key('GET', url)}"
             if len(self._keys) >= _KEYS_MAX:
                 self._keys.clear()
             self._keys[(route, url)] = found

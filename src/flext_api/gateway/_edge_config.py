@@ -299,7 +299,7 @@ class SharedCacheConfig(_Model):
     stale_if_unreachable: float = Field(default=3600.0, ge=0)
     targeted: tuple[str, ...] = ("cdn-cache-control", "surrogate-control")
     surrogate_device: str | None = "flext"
-    namespace: str = "flext-gw:"
+    namespace: str = Field(default="flext-gw:", min_length=1)
 
     @field_validator("targeted")
     @classmethod

@@ -287,3 +287,33 @@ async def test_surrogate_control_targeted_at_the_gateway_is_obeyed(
     assert "surrogate-control" not in mine[1]
     announced = {r["headers"].get("surrogate-capability") for r in origin.requests}
     assert announced == {'flext="Surrogate/1.0"'}
+
+
+async def test_a_purge_of_everything_keeps_other_namespaces_and_app_keys(
+    origin: EdgeOrigin, redis_server: Any, run_gateway: Run
+) -> None:
+    """Purging everything deleted every key under flext:cache: in the shared Redis: the
+    entries of gateways of another namespace and an app's own cache keys went too."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(redis_server.url)
+    try:
+        await client.set("flext:cache:app-entry", b"kept")
+        config = {"redis_url": redis_server.url, "cache": {"store": "redis"}}
+        prod = run_gateway(edge_config(origin.url, cache=True, edge={
+            **config, "cache": {"store": "redis", "namespace": "prod:"}}))  # fmt: skip
+        staging = run_gateway(edge_config(origin.url, cache=True, edge={
+            **config, "cache": {"store": "redis", "namespace": "staging:"}}))  # fmt: skip
+        await fetch(prod.url + "/c/ns?cc=max-age=600")
+        await fetch(staging.url + "/c/ns?cc=max-age=600")
+        assert origin.hits["ns"] == 2
+        headers = {"Authorization": "Bearer t0ken"}
+        status, _, _ = await fetch(
+            staging.admin_url + "/admin/cache/purge", method="POST", headers=headers
+        )
+        await fetch(prod.url + "/c/ns?cc=max-age=600")  # still cached
+        await fetch(staging.url + "/c/ns?cc=max-age=600")  # purged: fetched again
+        kept = await client.get("flext:cache:app-entry")
+    finally:
+        await client.aclose()
+    assert (status, origin.hits["ns"], kept) == (200, 3, b"kept")
