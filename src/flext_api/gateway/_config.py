@@ -47,6 +47,7 @@ __all__ = [
     "RouteRetry",
 ]
 
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 _TEMPLATE_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -62,7 +63,11 @@ def _compiles(pattern: str) -> str:
 class _Model(BaseModel):
     # allow_inf_nan=False: an infinite interval, timeout or drain passed validation and
     # broke the gateway later (at start-up, or on the reload that applied it).
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # hide_input_in_errors: a config holds secrets (the admin token, JWT secrets, URLs
+    # with passwords) and its errors are logged; they say where and what, not the value.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, hide_input_in_errors=True
+    )
 
 
 class ListenerConfig(_Model):
@@ -90,6 +95,18 @@ class AdminConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=9901, ge=0, le=65535)
     token: SecretStr | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _bearer_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # RFC 6750 §2.1's b64token: what a client can send after "Bearer ". An empty
+        # token served an admin API nobody could use; not echoed (it is a secret).
+        if value is not None and not _B64TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "admin.token must be a non-empty bearer token: letters, digits and "
+                "-._~+/ (then '=' padding), as RFC 6750 allows after 'Bearer '"
+            )
+        return value
 
 
 class InstanceConfig(_Model):

@@ -262,17 +262,6 @@ async def test_what_is_not_a_bearer_token_is_a_401(
     assert _asgi_status(gw, [(b"authorization", value)]) == 401
 
 
-async def test_an_empty_admin_token_opens_nothing(
-    upstreams: tuple[Upstream, Upstream], run_gateway: Run
-) -> None:
-    """``token: ""`` matches no header, not even a bare ``Bearer``."""
-    a, _ = upstreams
-    gw = run_gateway({**basic_config(a.url), "admin": {"token": ""}})
-    for value in (b"Bearer", b"Bearer ", b"Bearer  ", b""):
-        assert _asgi_status(gw, [(b"authorization", value)]) == 401, value
-    assert _asgi_status(gw, []) == 401
-
-
 def _asgi_status(gw: LiveGateway, headers: list[tuple[bytes, bytes]]) -> int:
     """The status of ``GET /admin/routes`` with exactly ``headers``, through the admin app
     in process (a client library would tidy the header's spaces)."""

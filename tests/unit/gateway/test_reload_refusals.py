@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from flext_api import ErrorCode
 from flext_api.gateway import parse_config
@@ -147,3 +148,20 @@ async def test_a_loader_that_raises_is_a_refusal_not_the_end_of_reloads(
         assert (await reloader.reload()).is_success
     finally:
         await gateway.aclose()
+
+
+@pytest.mark.parametrize("token", ["", "two words", "line\nbreak", "caf\u00e9"])
+def test_an_admin_token_no_client_can_send_is_refused_unechoed(token: str) -> None:
+    """``token: ""`` served an admin API nobody could use; a token with a space, a
+    control or a non-ASCII character cannot follow ``Bearer`` either (RFC 6750 §2.1).
+    The error, which is logged, does not quote the token."""
+    data = {
+        "clusters": [{"name": "s", "instances": [{"url": "http://127.0.0.1:9"}]}],
+        "routes": [{"name": "r", "match": {"path_prefix": "/"}, "cluster": "s"}],
+        "admin": {"token": token},
+    }
+    with pytest.raises(ValidationError, match="admin.token must be a non-empty bearer") as err:
+        GatewayConfig.model_validate(data)
+    assert "input_value" not in str(err.value)
+    if token:
+        assert token not in str(err.value)
