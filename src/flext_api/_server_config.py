@@ -56,7 +56,11 @@ _DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 
 class _Frozen(BaseModel):
     # allow_inf_nan=False: an infinite timeout or interval breaks the arithmetic later (an
     # infinite jwks_timeout made every JWT request a 500), as in the client's config.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # hide_input_in_errors: the config holds secrets (JWT secrets, API keys, Redis URLs
+    # with passwords) and its errors are logged; they say where and what, not the value.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, hide_input_in_errors=True
+    )
 
 
 def _check_ipv6_prefix(value: int) -> int:

@@ -264,3 +264,12 @@ def test_empty_api_key_is_refused() -> None:
     """An empty configured API key is a ConfigError."""
     with pytest.raises(ConfigError, match=r"api_keys\['a'\]"):
         AuthConfig(api_keys={"a": SecretStr("")})
+
+
+def test_a_config_error_does_not_quote_the_refused_value() -> None:
+    """An API key given as a plain string (not a name -> hash map) was quoted in the
+    error (``input_value='...'``), which is logged: the key leaked."""
+    with pytest.raises(ValidationError) as err:
+        ServerConfig(auth={"api_keys": "sk-live-plaintext-key"})
+    assert "auth.api_keys" in str(err.value)
+    assert "sk-live-plaintext-key" not in str(err.value)
