@@ -208,8 +208,8 @@ def test_lines_whose_url_the_client_refuses_are_malformed(
     assert result.exit_code == 1, result.stderr
     shown = [line for line in result.stderr.splitlines() if line.startswith("line ")]
     assert shown == [
-        "line 2: malformed URL 'http://[::1': Invalid IPv6 URL",
-        "line 3: malformed URL 'http://127.0.0.1:99999/': Port out of range 0-65535",
+        "line 2: malformed URL 'http://[::1': its host is not a valid IPv6 literal or name",
+        "line 3: malformed URL 'http://127.0.0.1:99999/': its port is not a number from 0 to 65535",
         "line 4: URL contains a control character (CR, LF, NUL...): "
         "'/status/200\\r\\nX-Injected: 1'",
         "line 5: URL host contains invalid characters: 'http://a b/'",

@@ -95,7 +95,14 @@ def _check_absolute(url: str) -> str:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise _invalid(f"malformed URL {_shown(url)}: {exc}") from exc
+        # urlsplit's message quotes the port it could not read, which for
+        # "http://user:pass/word@host" is the password: say what, not the text.
+        reason = (
+            "its port is not a number from 0 to 65535"
+            if "port" in str(exc).lower()
+            else ("its host is not a valid IPv6 literal or name")
+        )
+        raise _invalid(f"malformed URL {_shown(url)}: {reason}") from None
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
         raise _invalid(

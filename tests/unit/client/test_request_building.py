@@ -68,6 +68,18 @@ def test_none_and_null_values_in_bodies() -> None:
 
 
 @pytest.mark.parametrize(
+    "url", ["http://key:SECRETab/cd@h/", "http://key:SECRET@h:99999/", "http://u:SECRET@[::1/"]
+)
+async def test_a_malformed_url_error_does_not_quote_its_password(url: str) -> None:
+    """urlsplit's message quotes the port it could not read: for a password holding '/',
+    that is the password, and it went into the INVALID_REQUEST message."""
+    client = FlextApiClient("http://h", transport=MockTransport(_echo), default_plugins=False)
+    result = await client.get(url)
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+    assert "SECRET" not in str(result.error) and "malformed URL" in str(result.error)
+
+
+@pytest.mark.parametrize(
     ("url", "fragment"),
     [
         ("ftp://h/x", "unsupported URL scheme"),
