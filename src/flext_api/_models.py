@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import ipaddress
 import re
+import sys
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from collections.abc import Mapping as MappingABC
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -19,7 +20,7 @@ import orjson
 
 from ._errors import DecodeError, ErrorCode, FlextApiError
 from ._exactjson import loads as exact_json
-from ._redact import strip_url
+from ._redact import DEFAULT_SENSITIVE_HEADERS, REDACTED, strip_url
 from ._syntax import validate_header as validate_header
 
 if TYPE_CHECKING:
@@ -138,7 +139,12 @@ class Headers(MappingABC[str, str]):
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __repr__(self) -> str:
-        return f"Headers({self._items!r})"
+        # A repr ends up in tracebacks with locals, error reports and test diffs: no
+        # credential in it (the header names of flext_api._redact).
+        items = [
+            (k, REDACTED if k.lower() in DEFAULT_SENSITIVE_HEADERS else v) for k, v in self._items
+        ]
+        return f"Headers({items!r})"
 
 
 class HttpRequest:
@@ -392,10 +398,11 @@ class HttpResponse:
 
     @property
     def text(self) -> str:
-        """The body decoded with :attr:`encoding` (undecodable bytes replaced)."""
+        """The body decoded with :attr:`encoding` (undecodable bytes replaced); as utf-8
+        when that charset cannot decode text (unknown, ``base64``, ``idna``...)."""
         try:
             return self.content.decode(self.encoding, errors="replace")
-        except LookupError:
+        except (LookupError, UnicodeError):  # errors are replaced: the codec is unfit
             return self.content.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
@@ -409,7 +416,10 @@ class HttpResponse:
                 if content[:3] == b"\xef\xbb\xbf":
                     content = content[3:]
                 return exact_json(content)
-            return exact_json(self.text)
+            text = self.text
+            # The same BOM once decoded: a utf-16 body's, or a utf-8 one under a charset
+            # that fell back to utf-8.
+            return exact_json(text[1:] if text[:1] == "\ufeff" else text)
         except orjson.JSONDecodeError as exc:
             snippet = self.content[:80]
             raise DecodeError(
@@ -445,7 +455,7 @@ class HttpResponse:
         Lines end where :meth:`str.splitlines` ends them. A character or a CRLF cut
         between two chunks is put back together.
         """
-        decoder = codecs.getincrementaldecoder(self.encoding)(errors="replace")
+        decoder = _text_decoder(self.encoding)
         pending = ""
         async for chunk in self.aiter_bytes():
             text = decoder.decode(chunk)
@@ -476,6 +486,73 @@ class HttpResponse:
 
     def __repr__(self) -> str:
         return f"<HttpResponse [{self.status_code} {self.reason}]>".replace(" ]", "]")
+
+
+_Decode: TypeAlias = Callable[[bytes, str, bool], tuple[str, int]]
+
+
+class _BomDecoder(codecs.BufferedIncrementalDecoder):
+    """utf-16 or utf-32 read as ``bytes.decode`` reads them: in the byte order of a BOM
+    (dropped), else in the machine's. The stdlib's incremental decoders refuse a body
+    without a BOM, which RFC 2781 allows."""
+
+    def __init__(self, width: int, orders: dict[bytes, _Decode], native: _Decode) -> None:
+        super().__init__("replace")
+        self._width = width
+        self._orders = orders
+        self._native = native
+        self._decode: _Decode | None = None
+
+    def _buffer_decode(self, input: Any, errors: str, final: bool) -> tuple[str, int]:
+        decode = self._decode
+        if decode is not None:
+            return decode(input, errors, final)
+        if len(input) < self._width and not final:
+            return "", 0  # too short to tell: kept until more comes
+        bom = bytes(input[: self._width])
+        self._decode = self._orders.get(bom, self._native)
+        skip = self._width if bom in self._orders else 0
+        text, used = self._decode(input[skip:], errors, final)
+        return text, used + skip
+
+    def reset(self) -> None:
+        super().reset()
+        self._decode = None
+
+
+_LITTLE = sys.byteorder == "little"
+_BOM_CODECS: dict[str, Callable[[], codecs.IncrementalDecoder]] = {
+    "utf-16": lambda: _BomDecoder(
+        2,
+        {
+            codecs.BOM_UTF16_LE: codecs.utf_16_le_decode,
+            codecs.BOM_UTF16_BE: codecs.utf_16_be_decode,
+        },
+        codecs.utf_16_le_decode if _LITTLE else codecs.utf_16_be_decode,
+    ),
+    "utf-32": lambda: _BomDecoder(
+        4,
+        {
+            codecs.BOM_UTF32_LE: codecs.utf_32_le_decode,
+            codecs.BOM_UTF32_BE: codecs.utf_32_be_decode,
+        },
+        codecs.utf_32_le_decode if _LITTLE else codecs.utf_32_be_decode,
+    ),
+}
+# Bytes a text codec decodes with errors replaced; a charset that fails on them
+# cannot decode text that way ("idna", "punycode", "undefined").
+_CHARSET_PROBE = b"\x80\xff\x00a"
+
+
+def _text_decoder(encoding: str) -> codecs.IncrementalDecoder:
+    """An incremental decoder reading a body as :attr:`HttpResponse.text` reads it."""
+    try:
+        info = codecs.lookup(encoding)
+        _CHARSET_PROBE.decode(info.name, "replace")  # LookupError: not a text codec
+    except (LookupError, UnicodeError):
+        info = codecs.lookup("utf-8")
+    bom_codec = _BOM_CODECS.get(info.name)
+    return bom_codec() if bom_codec is not None else info.incrementaldecoder("replace")
 
 
 def _unread_body(response: HttpResponse) -> FlextApiError:

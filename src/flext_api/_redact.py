@@ -5,7 +5,8 @@ secrets the same way. Stdlib only on purpose: the client imports it without the
 ``server`` extra.
 
 - :func:`redact_headers` replaces the value of credential-bearing headers (the list
-  fapilog and Litestar ship, research/server.md §2.8) with ``[REDACTED]``.
+  fapilog and Litestar ship, research/server.md §2.8) with ``[REDACTED]``, and redacts
+  the URL in ``Location``, ``Content-Location`` and ``Referer`` like any URL.
 - :func:`redact_query` and :func:`redact_url` do the same for query parameters such as
   ``access_token`` and for the userinfo in ``user:password@host``.
 - :func:`escape_control` turns CR, LF, ESC and every other non-printable character into a
@@ -100,19 +101,32 @@ def _text(value: str | bytes) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
+# Headers whose value is a URL (RFC 9110): a redirect to a presigned URL, a Referer
+# from an OAuth callback carry query secrets.
+_URL_HEADERS = frozenset({"content-location", "location", "referer"})
+
+
 def redact_headers(
     headers: Iterable[tuple[str | bytes, str | bytes]],
     sensitive: frozenset[str] = DEFAULT_SENSITIVE_HEADERS,
+    params: frozenset[str] = DEFAULT_SENSITIVE_QUERY_PARAMS,
 ) -> dict[str, str]:
     """Headers as a ``{lower-case name: value}`` dict, secrets replaced, text escaped.
 
-    Repeated headers are joined with ``", "``. ``sensitive`` must be lower case (see
-    :func:`sensitive_names`).
+    The value of a ``sensitive`` header is replaced whole; a URL in ``Location``,
+    ``Content-Location`` or ``Referer`` goes through :func:`redact_url` with ``params``.
+    Repeated headers are joined with ``", "``. ``sensitive`` and ``params`` must be
+    lower case (see :func:`sensitive_names`).
     """
     result: dict[str, str] = {}
     for raw_name, raw_value in headers:
         name = _text(raw_name).lower()
-        value = REDACTED if name in sensitive else escape_control(_text(raw_value))
+        if name in sensitive:
+            value = REDACTED
+        elif name in _URL_HEADERS:
+            value = escape_control(redact_url(_text(raw_value), params))
+        else:
+            value = escape_control(_text(raw_value))
         key = escape_control(name)
         previous = result.get(key)
         result[key] = value if previous is None else f"{previous}, {value}"

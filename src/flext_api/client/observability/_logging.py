@@ -219,9 +219,17 @@ class LoggingPlugin(FlextApiPlugin):
             return
         if not response.is_stream_consumed:
             fields["response_body"] = "<stream>"
-        elif response.content:
+            return
+        try:
+            content = response.content
+        except FlextApiError:
+            # A stream closed unread (a redirect given up on): nothing to show, and a
+            # body that cannot be logged never fails the call.
+            fields["response_body"] = "<closed>"
+            return
+        if content:
             ctype = response.headers.get("content-type")
-            fields["response_body"] = redactor.body(response.content, ctype, self.max_body)
+            fields["response_body"] = redactor.body(content, ctype, self.max_body)
 
     # -- resilience events -----------------------------------------------------------------
     def on_resilience_event(self, event: ResilienceEvent, state: CallState) -> None:

@@ -79,8 +79,9 @@ class Redactor:
         return redact_url(url, self.params)
 
     def header_map(self, headers: Headers) -> dict[str, str]:
-        """Headers as ``{lower-case name: value}``, sensitive values masked, escaped."""
-        return redact_headers(headers.raw(), self.headers)
+        """Headers as ``{lower-case name: value}``, sensitive values masked, escaped; the
+        URL of a ``Location``, ``Content-Location`` or ``Referer`` as :meth:`url` shows it."""
+        return redact_headers(headers.raw(), self.headers, self.params)
 
     # -- free text -------------------------------------------------------------------------
     def secrets(self, *requests: HttpRequest) -> list[str]:
