@@ -47,8 +47,12 @@ class RetryBudget:
     ) -> None:
         if not 0.0 <= ratio <= 1.0:
             raise ValueError(f"ratio must be within [0, 1], got {ratio!r}")
-        if min_retries < 0:
+        # Checked here, not when a host's first window is built: a bad window would fail
+        # every request later, and a NaN minimum would lift the budget altogether.
+        if not min_retries >= 0:
             raise ValueError(f"min_retries must be >= 0, got {min_retries!r}")
+        if not window > 0:
+            raise ValueError(f"window must be > 0 seconds, got {window!r}")
         self.ratio = ratio
         self.min_retries = min_retries
         self.window = window

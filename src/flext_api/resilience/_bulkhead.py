@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from .._clock import Clock, get_clock
 from .._config import BulkheadConfig
 from .._errors import BulkheadFullError
+from .._numbers import is_int
 from .._result import FlextResult
 from ._deadline import wait_any
 from ._events import BulkheadRejected, Emitter, EventHook
@@ -60,6 +61,11 @@ class Bulkhead:
         clock: Clock | None = None,
         hooks: Sequence[EventHook] = (),
     ) -> None:
+        # Counts: a NaN cap passes ``< 1`` and then admits nobody (every caller queues
+        # until its deadline, or forever); a NaN queue size bounds nothing.
+        for what, count in (("max_concurrent", max_concurrent), ("max_queue", max_queue)):
+            if not is_int(count):
+                raise TypeError(f"{what} must be an int, got {type(count).__name__}")
         if max_concurrent < 1:
             raise ValueError(f"max_concurrent must be >= 1, got {max_concurrent!r}")
         if max_queue < 0:

@@ -12,9 +12,11 @@ jitter: exactly the seed's rules), so one state machine serves both shapes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .._config import BreakerConfig
+from .._numbers import is_int, is_real
 
 __all__ = ["CircuitConfig"]
 
@@ -28,10 +30,21 @@ class CircuitConfig:
     half_open_calls: int = 3
 
     def __post_init__(self) -> None:
+        # NaN, an infinity or a fraction passes the range checks and would fail later, in
+        # to_breaker_config, under BreakerConfig's field names.
+        for what in ("failure_threshold", "half_open_calls"):
+            if not is_int(getattr(self, what)):
+                raise TypeError(f"{what} must be an int, got {type(getattr(self, what)).__name__}")
+        if not is_real(self.recovery_timeout):
+            raise TypeError(
+                f"recovery_timeout must be a number, got {type(self.recovery_timeout).__name__}"
+            )
         if self.failure_threshold < 1:
             raise ValueError(f"failure_threshold must be >= 1, got {self.failure_threshold}")
-        if self.recovery_timeout <= 0:
-            raise ValueError(f"recovery_timeout must be > 0, got {self.recovery_timeout}")
+        if not 0 < self.recovery_timeout < math.inf:
+            raise ValueError(
+                f"recovery_timeout must be a finite number > 0, got {self.recovery_timeout}"
+            )
         if self.half_open_calls < 1:
             raise ValueError(f"half_open_calls must be >= 1, got {self.half_open_calls}")
 

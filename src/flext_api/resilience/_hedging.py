@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from .._clock import Clock, get_clock
 from .._errors import CancelledError, FlextApiError
+from .._numbers import is_int
 from .._result import FlextResult
 from ._deadline import wait_any
 
@@ -54,8 +55,10 @@ async def hedge(
     ``on_hedge(k, elapsed)`` is called when attempt ``k`` starts. ``discard`` receives
     every finished result that is not returned (to release its response).
     """
-    if delay < 0:
+    if not delay >= 0:  # NaN too: it would never hedge, re-arming its timer in a busy loop
         raise ValueError(f"hedging delay must be >= 0 seconds, got {delay!r}")
+    if not is_int(max_hedged):
+        raise TypeError(f"max_hedged must be an int, got {type(max_hedged).__name__}")
     if max_hedged < 0:
         raise ValueError(f"max_hedged must be >= 0, got {max_hedged!r}")
     clock = get_clock(clock)

@@ -46,7 +46,7 @@ class IdleMap(Generic[V]):
         idle: float,
         can_evict: Callable[[V], bool] = _always,
     ) -> None:
-        if idle <= 0:
+        if not idle > 0:  # NaN too: it passes ``<= 0`` and then no sweep ever runs
             raise ValueError(f"idle must be > 0 seconds, got {idle!r}")
         self._factory = factory
         self._idle = idle

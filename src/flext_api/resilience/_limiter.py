@@ -36,12 +36,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 from collections.abc import Sequence
 from typing import Protocol
 
 from .._clock import Clock, get_clock
 from .._config import RateLimitConfig
 from .._errors import RateLimitedError
+from .._numbers import is_int
 from .._result import FlextResult
 from ._events import Emitter, EventHook, RateLimitThrottled, RateLimitWaited
 from ._keyed import IdleMap
@@ -123,8 +125,14 @@ class RateLimiter:
     ) -> None:
         if not rate > 0 or math.isinf(rate):
             raise ValueError(f"rate must be a finite number > 0 per second, got {rate!r}")
+        if not is_int(burst):
+            # A NaN or infinite burst made every slot "now": no limit at all.
+            raise TypeError(f"burst must be an int, got {type(burst).__name__}")
         if burst < 1:
             raise ValueError(f"burst must be >= 1, got {burst!r}")
+        if burst > sys.float_info.max:
+            # (burst - 1) * interval would raise OverflowError on every acquire.
+            raise ValueError("burst is too large to schedule (more than a float holds)")
         if not 0 < min_factor <= 1:
             raise ValueError(f"min_factor must be within (0, 1], got {min_factor!r}")
         if not 0 < recovery < math.inf:

@@ -37,7 +37,7 @@ class SlidingWindow:
     )
 
     def __init__(self, window: float, *, buckets: int = 10, fields: int = 1) -> None:
-        if window <= 0:
+        if not window > 0:  # NaN too: it passes ``<= 0`` and breaks the first add()
             raise ValueError(f"window must be > 0 seconds, got {window!r}")
         if buckets < 1 or fields < 1:
             raise ValueError(f"buckets and fields must be >= 1, got {buckets!r}, {fields!r}")

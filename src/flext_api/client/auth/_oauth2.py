@@ -34,12 +34,12 @@ nothing bound to one event loop.
 from __future__ import annotations
 
 import asyncio
-import base64
+import math
 import re
 from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Literal
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -47,13 +47,14 @@ from ..._clock import Clock
 from ..._config import TimeoutConfig
 from ..._errors import AuthError, ErrorCode, FlextApiError
 from ..._models import HttpRequest, HttpResponse
+from ..._numbers import is_real
 from ..._redact import redact_url
 from ..._result import FlextResult
 from .._client import FlextApiClient
 from .._plugin import CallNext, FlextApiPlugin
 from .._request import same_origin
 from ._base import check_credential, with_header
-from ._oauth2_token import AccessToken, parse_token_response, token_error
+from ._oauth2_token import AccessToken, basic_credentials, parse_token_response, token_error
 
 __all__ = ["OAuth2ClientCredentials"]
 
@@ -137,10 +138,15 @@ class OAuth2ClientCredentials(FlextApiPlugin):
         if clash:
             raise ValueError(f"extra_params may not set {', '.join(clash)}")
         self._extra = extra
-        if leeway < 0:
-            raise ValueError(f"leeway must be >= 0 seconds, got {leeway}")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        for what, seconds in (("leeway", leeway), ("timeout", timeout)):
+            if not is_real(seconds):
+                raise TypeError(f"{what} must be a number of seconds, got {type(seconds).__name__}")
+        # NaN passes a ``< 0`` check: a NaN leeway would make every token expire at once
+        # (a token request per call), a NaN or infinite timeout fail every token request.
+        if not leeway >= 0:
+            raise ValueError(f"leeway must be >= 0 seconds, got {leeway!r}")
+        if not 0 < timeout < math.inf:
+            raise ValueError(f"timeout must be a finite number > 0 seconds, got {timeout!r}")
         self.leeway = float(leeway)
         self._timeout = float(timeout)
         self._client = client
@@ -161,8 +167,7 @@ class OAuth2ClientCredentials(FlextApiPlugin):
         form.update(self._extra)
         headers = {"Accept": "application/json"}
         if self.auth_method == "basic":
-            pair = f"{quote_plus(self.client_id)}:{quote_plus(self._secret)}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+            headers["Authorization"] = "Basic " + basic_credentials(self.client_id, self._secret)
         else:
             form["client_id"], form["client_secret"] = self.client_id, self._secret
         return form, headers
@@ -307,6 +312,10 @@ class OAuth2ClientCredentials(FlextApiPlugin):
             # would let that host make us fetch a token per call.
             return result
         _log.info("oauth2.token_rejected", client_id=self.client_id, replay=True)
+        if self._token is used:
+            # Dropped now, before any await: callers arriving during the refresh wait for
+            # it instead of sending the refused token, and one that failed is not kept.
+            self._token = None
         try:
             await response.aclose()
         except Exception as exc:  # noqa: BLE001 - logged; the pool reclaims the connection

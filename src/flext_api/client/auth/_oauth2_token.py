@@ -5,11 +5,13 @@ is a JSON object with ``access_token`` and a ``token_type`` of ``Bearer`` (compa
 case-insensitively, §5.1); ``expires_in`` is optional (no expiry known: the token is
 kept until the API answers 401); a refusal carries ``error`` and ``error_description``
 (§5.2), which go into the message, escaped and shortened, with the client secret
-scrubbed in case a server echoes it.
+scrubbed in case a server echoes it (raw, form-encoded, or in the base64 Basic
+credentials of an echoed ``Authorization`` header).
 """
 
 from __future__ import annotations
 
+import base64
 import math
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -21,7 +23,7 @@ from ..._errors import AuthError
 from ..._models import HttpResponse
 from ..._redact import REDACTED, escape_control, redact_url
 
-__all__ = ["AccessToken", "parse_token_response", "token_error"]
+__all__ = ["AccessToken", "basic_credentials", "parse_token_response", "token_error"]
 
 _MAX_TEXT = 200
 
@@ -39,12 +41,21 @@ class AccessToken:
         return self.expires_at is None or now < self.expires_at
 
 
-def _clean(text: object, secret: str) -> str:
+def basic_credentials(client_id: str, secret: str) -> str:
+    """The HTTP Basic credentials of a token request: id and secret form-encoded, then
+    joined and base64-encoded (RFC 6749 §2.3.1)."""
+    pair = f"{quote_plus(client_id)}:{quote_plus(secret)}"
+    return base64.b64encode(pair.encode()).decode("ascii")
+
+
+def _clean(text: object, secret: str, client_id: str) -> str:
     out = escape_control(str(text))
     if secret:
         # A server echoing the request quotes the secret as it was sent: form-encoded
-        # (in the body, or inside the Basic credentials), so scrub those spellings too.
-        for spelling in (secret, quote_plus(secret), quote(secret, safe="")):
+        # in the body, or inside the Basic credentials, which travel base64-encoded (an
+        # echoed Authorization header); without its padding, in case that is dropped.
+        basic = basic_credentials(client_id, secret).rstrip("=")
+        for spelling in (secret, quote_plus(secret), quote(secret, safe=""), basic):
             out = out.replace(escape_control(spelling), REDACTED)
     return out if len(out) <= _MAX_TEXT else out[:_MAX_TEXT] + "..."
 
@@ -62,7 +73,7 @@ def token_error(
     info = {"token_url": where, "client_id": client_id, **(details or {})}
     return AuthError(
         f"OAuth2 token request to {where} for client {client_id!r} failed: "
-        f"{_clean(message, secret)}",
+        f"{_clean(message, secret, client_id)}",
         details=info,
     )
 
@@ -111,7 +122,7 @@ def parse_token_response(
     if 300 <= response.status_code < 400:
         # Never followed (see the plugin): a redirect could carry the client secret in
         # the form to another origin, or hand back a token from a host nobody trusted.
-        location = redact_url(_clean(response.headers.get("location") or "", secret))
+        location = redact_url(_clean(response.headers.get("location") or "", secret, client_id))
         _raise(
             f"HTTP {response.status_code}: the token endpoint redirects to {location!r}; "
             "redirects are not followed for token requests (set token_url to the target)",
@@ -121,10 +132,10 @@ def parse_token_response(
     if response.status_code >= 400 or response.status_code < 200:
         details: dict[str, Any] = {"status": response.status_code}
         if data is not None and isinstance(data.get("error"), str):
-            details["oauth_error"] = _clean(data["error"], secret)
+            details["oauth_error"] = _clean(data["error"], secret, client_id)
             reason = f"{details['oauth_error']}"
             if data.get("error_description"):
-                reason += f" ({_clean(data['error_description'], secret)})"
+                reason += f" ({_clean(data['error_description'], secret, client_id)})"
         else:
             reason = "no OAuth error in the body"
         _raise(f"HTTP {response.status_code}: {reason}", details, ctx)
@@ -142,7 +153,7 @@ def parse_token_response(
         _raise("the answer has no usable access_token", {}, ctx)
     token_type = data.get("token_type")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
-        _raise(f"unsupported token_type {_clean(token_type, secret)!r}", {}, ctx)
+        _raise(f"unsupported token_type {_clean(token_type, secret, client_id)!r}", {}, ctx)
     lifetime = _lifetime(data.get("expires_in"))
     expires_at = None if lifetime is None else now + lifetime - min(leeway, lifetime / 2)
     scope = data.get("scope")
