@@ -270,6 +270,6 @@ def test_a_config_error_does_not_quote_the_refused_value() -> None:
     """An API key given as a plain string (not a name -> hash map) was quoted in the
     error (``input_value='...'``), which is logged: the key leaked."""
     with pytest.raises(ValidationError) as err:
-        ServerConfig(auth={"api_keys": "sk-live-plaintext-key"})
+        ServerConfig(auth={"api_keys": "sk-live-plaintext-key"})  # type: ignore[arg-type]
     assert "auth.api_keys" in str(err.value)
     assert "sk-live-plaintext-key" not in str(err.value)

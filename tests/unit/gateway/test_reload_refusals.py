@@ -160,7 +160,7 @@ def test_an_admin_token_no_client_can_send_is_refused_unechoed(token: str) -> No
         "routes": [{"name": "r", "match": {"path_prefix": "/"}, "cluster": "s"}],
         "admin": {"token": token},
     }
-    with pytest.raises(ValidationError, match="admin.token must be a non-empty bearer") as err:
+    with pytest.raises(ValidationError, match=r"admin\.token must be a non-empty bearer") as err:
         GatewayConfig.model_validate(data)
     assert "input_value" not in str(err.value)
     if token:
