@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 import flext_api
 from flext_api.cli import INSTALL_HINT, main
 from flext_api.cli._app import app
+from tests.cli._pipe import first_line_then_close
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMAND = [sys.executable, "-m", "flext_api.cli"]
@@ -219,18 +220,6 @@ def test_help_into_a_reader_that_goes_away(args: list[str], status: int) -> None
     # A wide terminal makes the help far larger than a pipe holds: the command must
     # block on the pipe, then meet it closed.
     env = {**os.environ, "COLUMNS": "20000"}
-    with subprocess.Popen(
-        [*COMMAND, *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        first = proc.stdout.readline()
-        proc.stdout.close()  # what `head -1` does after its line
-        err = proc.stderr.read()
-        proc.wait(timeout=60)
+    first, returncode, err = first_line_then_close(args, env)
     assert first.strip() == "" and len(first) > 10_000  # rich's blank first line
-    assert (proc.returncode, err) == (status, "")
+    assert (returncode, err) == (status, "")

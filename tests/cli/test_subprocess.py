@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli._pipe import first_line_then_close
 from tests.servers.fault import FaultServer
 from tests.servers.http1 import Request, ResponseWriter
 
@@ -180,22 +181,12 @@ def test_a_reader_that_goes_away_leaves_the_exit_status_to_the_request(
 
     route = fault.add_route(path, big)
     try:
-        with subprocess.Popen(
-            [*COMMAND, "request", "GET", f"{fault.url}{path}", "--retries", "0"],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as proc:
-            assert proc.stdout is not None and proc.stderr is not None
-            first = proc.stdout.readline()
-            proc.stdout.close()  # what `head -1` does after its line
-            err = proc.stderr.read()
-            proc.wait(timeout=60)
+        args = ["request", "GET", f"{fault.url}{path}", "--retries", "0"]
+        first, returncode, err = first_line_then_close(args)
     finally:
         fault.remove_route(route)
     assert first.startswith(f"HTTP/1.1 {status} ")
-    assert proc.returncode == code, err
+    assert returncode == code, err
     expected = "" if code == 0 else "error: [HTTP_STATUS] HTTP 500 Internal Server Error from GET"
     assert err.startswith(expected) and "Traceback" not in err and err.count("\n") == code
 
