@@ -47,6 +47,7 @@ from ._base import (
     body_failed,
     check_declared,
     check_status,
+    latin1_headers,
     map_os_error,
     too_large,
     transport_error,
@@ -375,7 +376,9 @@ class AiohttpTransport:
             streamed = stream and not resp.content.is_eof()
             response = HttpResponse(
                 resp.status,
-                headers=Headers.from_pairs(list(resp.headers.items())),
+                headers=Headers.from_pairs(
+                    latin1_headers(list(resp.headers.items()), resp.raw_headers)
+                ),
                 url=request.url,
                 http_version="HTTP/1.1"
                 if version is None or version == _HTTP11

@@ -13,7 +13,8 @@ from __future__ import annotations
 import errno
 import socket
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from operator import itemgetter
 from typing import Any, Protocol, runtime_checkable
 
 from .._errors import ErrorCode, FlextApiError
@@ -27,6 +28,7 @@ __all__ = [
     "check_declared",
     "check_status",
     "guarded_body",
+    "latin1_headers",
     "map_os_error",
     "over_limit",
     "too_large",
@@ -35,6 +37,24 @@ __all__ = [
 
 #: ``details["reason"]`` of the ``PROTOCOL_ERROR`` for a status outside 100-599.
 INVALID_STATUS = "invalid_status"
+
+_VALUE = itemgetter(1)
+
+
+def latin1_headers(
+    decoded: list[tuple[str, str]], raw: Iterable[tuple[bytes, bytes]]
+) -> list[tuple[str, str]]:
+    """Response headers as every transport hands them over: each octet one character
+    (ISO-8859-1, as http.client and the h1 transport read them; lossless, since
+    ``value.encode("latin-1")`` gives the bytes back).
+
+    ``decoded`` is the library's own reading, kept when it is plain ASCII (the usual
+    case, one check); else ``raw`` is read. aiohttp reads UTF-8 and turns other bytes
+    into lone surrogates, which fail any later ``encode()``; httpx guesses per response.
+    """
+    if "".join(map(_VALUE, decoded)).isascii():
+        return decoded
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw]
 
 
 @runtime_checkable

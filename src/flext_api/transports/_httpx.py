@@ -29,6 +29,7 @@ from ._base import (
     check_declared,
     check_status,
     guarded_body,
+    latin1_headers,
     map_os_error,
     transport_error,
 )
@@ -125,7 +126,7 @@ class HttpxTransport:
             decoder = body_decoder(resp.headers.get("content-encoding"))
             response = HttpResponse(
                 resp.status_code,
-                headers=resp.headers.multi_items(),
+                headers=latin1_headers(resp.headers.multi_items(), resp.headers.raw),
                 url=request.url,
                 http_version=resp.http_version,
                 reason=resp.reason_phrase,
