@@ -3,8 +3,10 @@
 A :class:`Snapshot` (router, clusters, compiled routes) is built whole from a validated
 config and swapped in one assignment, so a request sees either the old or the new config,
 never a mix; a request in flight, an SSE stream or a WebSocket keeps the snapshot it
-started with until it ends. Instance state (breakers, ejections, drain flags) and pools
-carry over to the new snapshot for the instances that remain (:meth:`Cluster.build`).
+started with until it ends (an HTTP request holds its :class:`~._retire.Lease`). Instance
+state (breakers, ejections, drain flags) and pools carry over to the new snapshot for the
+instances that remain (:meth:`Cluster.build`); what does not carry over is closed, the
+probes at the swap and a pool after its last user (:mod:`._retire`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -44,6 +46,7 @@ from ._path import (
 )
 from ._proxy import CompiledRoute, Exchange, UpstreamCut, compiled_route, send_gateway_problem
 from ._reasons import Reason
+from ._retire import Holdings, Lease
 from ._router import Router
 
 __all__ = ["Gateway", "Snapshot", "create_gateway"]
@@ -58,7 +61,8 @@ _FRONT = "flext.gateway.front"
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Everything one config gives at run time; never changed after it is built."""
+    """Everything one config gives at run time; never changed after it is built (but for
+    its lease's count of the requests using it)."""
 
     config: GatewayConfig
     router: Router
@@ -68,26 +72,37 @@ class Snapshot:
     via: bytes
     #: The listener's head limit (read per request: a plain field, not the model's).
     max_header_bytes: int
+    #: The requests using this snapshot now (what it holds is closed after the last).
+    lease: Lease = field(default_factory=Lease, compare=False, repr=False)
 
     @classmethod
     async def build(
         cls, config: GatewayConfig, previous: Snapshot | None, clock: Clock
     ) -> Snapshot:
-        """Build from ``config``, carrying instance state over from ``previous``."""
+        """Build from ``config``, carrying instance state over from ``previous``.
+
+        On failure, what was made for it (registries, probes, pools) is closed and what
+        it took over from ``previous`` is left as it was.
+        """
         old = previous.clusters if previous is not None else {}
-        clusters = {}
-        for c in config.clusters:
-            clusters[c.name] = await Cluster.build(c, old.get(c.name), clock)
-        routes = {r.name: compiled_route(r, clusters[r.cluster]) for r in config.routes}
-        return cls(
-            config=config,
-            router=Router(config.routes),
-            clusters=clusters,
-            routes=routes,
-            trusted=TrustedProxies(config.trusted_proxies),
-            via=config.via.encode(),
-            max_header_bytes=config.listeners[0].max_header_bytes,
-        )
+        clusters: dict[str, Cluster] = {}
+        try:
+            for c in config.clusters:
+                clusters[c.name] = await Cluster.build(c, old.get(c.name), clock)
+            routes = {r.name: compiled_route(r, clusters[r.cluster]) for r in config.routes}
+            return cls(
+                config=config,
+                router=Router(config.routes),
+                clusters=clusters,
+                routes=routes,
+                trusted=TrustedProxies(config.trusted_proxies),
+                via=config.via.encode(),
+                max_header_bytes=config.listeners[0].max_header_bytes,
+            )
+        except BaseException:
+            for name, cluster in clusters.items():
+                await cluster.discard(old.get(name))  # logs its own close failures
+            raise
 
 
 class Gateway:
@@ -97,6 +112,7 @@ class Gateway:
         snapshot: the config in force (replaced whole by :meth:`apply`).
         metrics: the gateway's Prometheus registry.
         draining: True once shutdown began (new requests get a 503 ``draining``).
+        holdings: the upstream pools the snapshots hold (see :mod:`._retire`).
     """
 
     def __init__(
@@ -116,8 +132,8 @@ class Gateway:
         self.draining = False
         self.in_flight = 0
         self.websockets: set[Any] = set()
-        self._retired: list[Any] = []
-        self._retired_registries: list[Any] = []
+        #: The pools the snapshots hold, closed when none holds them (see _retire).
+        self.holdings = Holdings()
         self._ws_session: Any = None
         self._rate_limiters: dict[Any, RateLimitService] = {}
         self._authenticator: Authenticator | None = None
@@ -136,29 +152,25 @@ class Gateway:
         """Build the first snapshot (registries, pools, probes); idempotent."""
         async with self._starting:
             if self._snapshot is None:
-                self._snapshot = await Snapshot.build(self.config, None, self.clock)
+                snapshot = await Snapshot.build(self.config, None, self.clock)
+                self.holdings.hold(snapshot)
+                self._snapshot = snapshot
             return self._snapshot
 
     async def apply(self, config: GatewayConfig) -> FlextResult[Snapshot]:
-        """Swap in ``config`` (already validated); in-flight work keeps the old snapshot."""
+        """Swap in ``config`` (already validated); in-flight work keeps the old snapshot.
+
+        The old snapshot's registries the new one does not keep are closed at once (their
+        probes stop), its pools the new one does not reuse once its last request ends.
+        """
         async with self._starting:
             old = self.snapshot
             new = await Snapshot.build(config, old, self.clock)
-            self._retire(old, new)
             self.config = config
             self._snapshot = new
+            await self.holdings.swap(old, new)
         self.metrics.reloads.labels("applied").inc()
         return FlextResult.ok(new)
-
-    def _retire(self, old: Snapshot, new: Snapshot) -> None:
-        kept_pools = {id(c.transport) for c in new.clusters.values()}
-        kept_registries = {id(c.registry) for c in new.clusters.values()}
-        for cluster in old.clusters.values():
-            if id(cluster.transport) not in kept_pools:
-                # Closed at shutdown, not now: in-flight streams still read from it.
-                self._retired.append(cluster.transport)
-            if id(cluster.registry) not in kept_registries:
-                self._retired_registries.append(cluster.registry)
 
     # -- ASGI -------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -384,71 +396,81 @@ class Gateway:
         return route, request_id, refused, subject, te or cl
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # This request's config, whatever reloads happen meanwhile.
+        # This request's config, whatever reloads happen meanwhile: held (its pools stay
+        # open) from now to the end, the awaits of auth and limits included.
         snapshot = self._snapshot or await self.start()
-        started = time.perf_counter()
-        front = scope.pop(_FRONT, None)
-        if front is not None and front[0] is snapshot:
-            # answer_now read this head already, under this same snapshot.
-            route, request_id, refused, subject, _ = front[1]
-        else:
-            route, request_id, refused, subject, _ = self._front(snapshot, scope)
-        if route is None or self.draining or refused is not None:
-            reason = (
-                refused
-                if refused is not None
-                else Reason.NO_ROUTE
-                if route is None
-                else Reason.DRAINING
-            )
-            await send_gateway_problem(scope, send, reason, request_id)
-            self._log(scope, request_id, None, reason.status, reason, started, None)
-            return
-        if subject:
-            # Only the gateway says who authenticated: a client-sent value never passes.
-            scope["headers"] = [h for h in scope["headers"] if h[0] != b"x-authenticated-subject"]
-        if route.auth_gate:  # a mapping is the edge's auth (see _edge.py)
-            denied = await self._authenticate(snapshot, route, scope)
-            if denied is not None:
-                reason, extra = denied
-                await send_gateway_problem(scope, send, reason, request_id, extra)
-                self._log(scope, request_id, route, reason.status, reason, started, None)
-                return
-        limit_headers: list[tuple[bytes, bytes]] | None = None
-        if route.rate_limited:
-            decision = await self._core_limit(snapshot, route, scope)
-            limit_headers = decision.header_lines()
-            if not decision.allowed:
-                retry = (b"retry-after", b"%d" % decision.retry_after)
-                reason = Reason.RATE_LIMITED
-                await send_gateway_problem(scope, send, reason, request_id, [*limit_headers, retry])
-                self._log(scope, request_id, route, reason.status, reason, started, None)
-                return
-        cluster = snapshot.clusters[route.cluster]
-        # Positional: keywords to a class call cost a dict per request.
-        exchange = Exchange(
-            route, cluster, snapshot.trusted, snapshot.via, request_id, limit_headers
-        )
-        self.in_flight += 1
-        self._idle.clear()
+        lease = snapshot.lease
+        lease.users += 1
         try:
-            await self.edge.run(snapshot, route, scope, receive, send, exchange)
-        except UpstreamCut:
-            raise  # the server closes the connection: the client sees a cut stream
-        finally:
-            self._leave()
-            result = exchange.result
-            outcome = result.reason
-            self.metrics.observe(
-                route.name,
-                cluster.name,
-                result.status,
-                outcome.value if outcome is not None else "",
-                ttfb=result.ttfb,
-                upstream_time=result.upstream_time,
-                attempts=result.attempts,
+            started = time.perf_counter()
+            front = scope.pop(_FRONT, None)
+            if front is not None and front[0] is snapshot:
+                # answer_now read this head already, under this same snapshot.
+                route, request_id, refused, subject, _ = front[1]
+            else:
+                route, request_id, refused, subject, _ = self._front(snapshot, scope)
+            if route is None or self.draining or refused is not None:
+                reason = (
+                    refused
+                    if refused is not None
+                    else Reason.NO_ROUTE
+                    if route is None
+                    else Reason.DRAINING
+                )
+                await send_gateway_problem(scope, send, reason, request_id)
+                self._log(scope, request_id, None, reason.status, reason, started, None)
+                return
+            if subject:
+                # Only the gateway says who authenticated: a client-sent value never passes.
+                scope["headers"] = [
+                    h for h in scope["headers"] if h[0] != b"x-authenticated-subject"
+                ]
+            if route.auth_gate:  # a mapping is the edge's auth (see _edge.py)
+                denied = await self._authenticate(snapshot, route, scope)
+                if denied is not None:
+                    reason, extra = denied
+                    await send_gateway_problem(scope, send, reason, request_id, extra)
+                    self._log(scope, request_id, route, reason.status, reason, started, None)
+                    return
+            limit_headers: list[tuple[bytes, bytes]] | None = None
+            if route.rate_limited:
+                decision = await self._core_limit(snapshot, route, scope)
+                limit_headers = decision.header_lines()
+                if not decision.allowed:
+                    retry = (b"retry-after", b"%d" % decision.retry_after)
+                    reason = Reason.RATE_LIMITED
+                    await send_gateway_problem(
+                        scope, send, reason, request_id, [*limit_headers, retry]
+                    )
+                    self._log(scope, request_id, route, reason.status, reason, started, None)
+                    return
+            cluster = snapshot.clusters[route.cluster]
+            # Positional: keywords to a class call cost a dict per request.
+            exchange = Exchange(
+                route, cluster, snapshot.trusted, snapshot.via, request_id, limit_headers
             )
-            self._log(scope, request_id, route, result.status, outcome, started, result)
+            self.in_flight += 1
+            self._idle.clear()
+            try:
+                await self.edge.run(snapshot, route, scope, receive, send, exchange)
+            except UpstreamCut:
+                raise  # the server closes the connection: the client sees a cut stream
+            finally:
+                self._leave()
+                result = exchange.result
+                outcome = result.reason
+                self.metrics.observe(
+                    route.name,
+                    cluster.name,
+                    result.status,
+                    outcome.value if outcome is not None else "",
+                    ttfb=result.ttfb,
+                    upstream_time=result.upstream_time,
+                    attempts=result.attempts,
+                )
+                self._log(scope, request_id, route, result.status, outcome, started, result)
+        finally:
+            lease.leave()
 
     def _route(self, snapshot: Snapshot, scope: Scope, host: bytes | None) -> CompiledRoute | None:
         """The compiled route for ``scope`` whose ``Host`` is ``host`` (None: no header)."""
@@ -610,24 +632,19 @@ class Gateway:
         await asyncio.gather(*(s.close(code, reason) for s in sessions), return_exceptions=True)
 
     async def aclose(self) -> None:
-        """Close every upstream pool (current and retired) and the WebSocket session."""
+        """Close the registries in force, every upstream pool left (current and retired,
+        each once) and the WebSocket session; idempotent."""
         if self._ws_session is not None:
             session, self._ws_session = self._ws_session, None
             await session.close()
         clusters = self._snapshot.clusters.values() if self._snapshot is not None else ()
-        transports = {id(c.transport): c.transport for c in clusters}
-        transports.update((id(t), t) for t in self._retired)
-        registries = {id(c.registry): c.registry for c in clusters}
-        registries.update((id(r), r) for r in self._retired_registries)
-        self._retired.clear()
-        self._retired_registries.clear()
-        for registry in registries.values():
+        # Retired registries were closed at their reload (aclose is idempotent anyway).
+        for registry in {id(c.registry): c.registry for c in clusters}.values():
             await registry.aclose()
         for limiter in self._rate_limiters.values():
             await limiter.aclose()
         self._rate_limiters.clear()
-        for transport in transports.values():
-            await transport.aclose()
+        await self.holdings.aclose()
         await self.edge.aclose()
 
 

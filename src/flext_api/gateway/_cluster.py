@@ -10,7 +10,9 @@ State that must outlive a reload survives it: :meth:`Cluster.build` reuses the p
 registry when the balancer and health settings are unchanged (re-registering only the
 instances that changed), or hands the previous health tracker to the new registry
 otherwise; breakers and drain flags are kept per instance id; the pool is kept when its
-settings did not change, so keep-alive connections survive too.
+settings did not change, so keep-alive connections survive too. What a reload does not
+keep is closed by the gateway (see :mod:`._retire`); a build that fails closes what it
+made (:meth:`Cluster.discard`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from ._config import (
     RegistrySourceConfig,
 )
 from ._reasons import Reason
+from ._retire import close_logged
 
 __all__ = ["Cluster", "Picked"]
 
@@ -111,6 +114,14 @@ def _dns_backend(source: RegistrySourceConfig) -> RegistryBackend:
         options["nameservers"] = [parts.hostname]
         options["port"] = parts.port or 53
     return DnsBackend(source.domain or "", **options)
+
+
+def _restore_tracker(previous: Cluster) -> None:
+    """Give ``previous``'s health tracker back its own settings (a rebuilt registry took
+    it over with the new ones, and will not be used)."""
+    tracker = previous.registry.tracker
+    tracker.check = health_check_of(previous.config.health) or HealthCheckConfig()
+    tracker.outlier = outlier_of(previous.config.health)
 
 
 def _instance(cluster: str, config: InstanceConfig) -> ServiceInstance:
@@ -192,7 +203,6 @@ class Cluster:
     ) -> Cluster:
         """A cluster for ``config``, keeping ``previous``'s state for remaining instances."""
         clock = get_clock(clock)
-        wanted = {i.instance_id: i for i in config.instances}
         reuse = (
             previous is not None
             and previous.config.balancer == config.balancer
@@ -215,7 +225,28 @@ class Cluster:
                 tracker.check = registry.tracker.check
                 tracker.outlier = registry.tracker.outlier
                 registry.tracker = tracker
-            await registry.__aenter__()
+            try:
+                await registry.__aenter__()
+                return await cls._fill(config, previous, registry, clock)
+            except BaseException:
+                # Nothing will use it: its probes and watches stop, and the running
+                # cluster's health settings are as they were.
+                if previous is not None:
+                    _restore_tracker(previous)
+                await close_logged(registry, "registry")
+                raise
+        return await cls._fill(config, previous, registry, clock)
+
+    @classmethod
+    async def _fill(
+        cls,
+        config: ClusterConfig,
+        previous: Cluster | None,
+        registry: ServiceRegistry,
+        clock: Clock,
+    ) -> Cluster:
+        """The rest of :meth:`build`: instances, breakers and pool, on ``registry``."""
+        wanted = {i.instance_id: i for i in config.instances}
         drained = set(previous.drained) if previous is not None else set()
         name = config.service
         if config.registry is not None:
@@ -252,6 +283,16 @@ class Cluster:
         else:
             transport = upstream_transport(config, clock)
         return cls(config, registry, transport, breakers, drained, clock)
+
+    async def discard(self, previous: Cluster | None) -> None:
+        """Close what :meth:`build` made for a snapshot that will not be used (a reload
+        that failed); what it took over from ``previous`` (in use) is left as it was."""
+        if previous is None or self.registry is not previous.registry:
+            if previous is not None:
+                _restore_tracker(previous)
+            await close_logged(self.registry, "registry")
+        if previous is None or self.transport is not previous.transport:
+            await close_logged(self.transport, "pool")
 
     def pick(self, exclude: set[str]) -> Picked | Reason:
         """The next instance to try, avoiding ``exclude`` while another exists.

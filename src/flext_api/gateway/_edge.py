@@ -41,6 +41,7 @@ from ._edge_config import RouteAuth, RoutePolicies
 from ._proxy import UpstreamCut, send_gateway_problem
 from ._ratelimit import CompiledLimit, EdgeLimiter, InFlight, StoreDown
 from ._reasons import Reason
+from ._retire import leased
 from ._series import RouteSeries
 from ._transform import CompiledTransform, Unfilterable
 
@@ -514,7 +515,10 @@ class Edge:
             )  # fmt: skip
             return
         if config.cache and compiled.cache is not None:
-            outcome = await compiled.cache.handle(scope, receive, send, exchange.run, config.name)
+            # A revalidation in the background calls it after this request ended: it
+            # holds the snapshot (and so its pool) itself.
+            upstream = leased(exchange.run, snapshot.lease)
+            outcome = await compiled.cache.handle(scope, receive, send, upstream, config.name)
             self._cache_counter(config.name, outcome).inc()
             return
         await exchange.run(scope, receive, send)

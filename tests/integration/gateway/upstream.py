@@ -5,7 +5,8 @@ Endpoints: ``/echo/...`` (method, path, query, headers, body length as JSON), ``
 ``release()`` of the test's gate), ``/cut`` (a head and half a body, then the connection
 is dropped), ``/drop-after-body`` (reads the body, then drops the connection), ``/ws``
 (echo; a text ``close:CODE:REASON`` makes it close with that code, ``big:N`` makes it
-send a text message of ``N`` bytes), ``/status/N``.
+send a text message of ``N`` bytes), ``/status/N``, ``/health`` (records the port each
+probe came from in ``probe_ports``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Upstream:
         self.name = name
         self.requests: list[dict[str, Any]] = []
         self.ws_closes: list[int | None] = []
+        #: The client port of each ``/health`` probe, in order (one per prober's connection).
+        self.probe_ports: list[int] = []
         self.sse_gate: asyncio.Queue[str] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._sock = socket.socket()
@@ -48,6 +51,16 @@ class Upstream:
     def hits(self, path: str) -> int:
         """How many requests reached ``path``."""
         return sum(1 for r in self.requests if r["path"] == path)
+
+    def open_connections(self) -> int:
+        """How many client connections are open to this instance now."""
+        assert self.loop is not None
+
+        async def count() -> int:
+            assert self._runner is not None and self._runner.server is not None
+            return len(self._runner.server.connections)
+
+        return asyncio.run_coroutine_threadsafe(count(), self.loop).result(10)
 
     def release(self, data: str) -> None:
         """Let the open ``/sse`` stream send one event with ``data``."""
@@ -87,6 +100,7 @@ class Upstream:
         app.router.add_get("/slow", self._slow)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
+        self._runner = runner
         site = web.SockSite(runner, self._sock)
         await site.start()
         self._started.set()
@@ -188,6 +202,9 @@ class Upstream:
         return web.json_response({"slow": True})
 
     async def _health(self, request: web.Request) -> web.Response:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if peer is not None:
+            self.probe_ports.append(peer[1])
         return web.json_response({"status": "pass"})
 
     async def _status(self, request: web.Request) -> web.Response:
