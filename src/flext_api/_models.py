@@ -430,7 +430,9 @@ class HttpResponse:
 
     @property
     def is_stream_consumed(self) -> bool:
-        """True when the body has been read in full (always for non-streaming responses)."""
+        """True when no stream is left to read: the body was read in full (always so for a
+        non-streaming response), or the stream was closed or failed before its end (then
+        :attr:`content` raises ``INVALID_REQUEST``: the body is gone)."""
         return self._stream is None
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
