@@ -367,7 +367,8 @@ class AiohttpTransport:
             if not 100 <= resp.status <= 599:  # inline: the usual answer costs no call
                 check_status(resp.status, request)
             # One header look-up per answer; a decoder only for a compressed body.
-            coding = resp.headers.get("Content-Encoding")
+            received = resp.headers
+            coding = received.get("Content-Encoding")
             decoder = None if coding is None or self._passthrough else body_decoder(coding)
             version = resp.version
             # A body that arrived whole with its head (the usual small answer) is not
@@ -377,7 +378,9 @@ class AiohttpTransport:
             response = HttpResponse(
                 resp.status,
                 headers=Headers.from_pairs(
-                    latin1_headers(list(resp.headers.items()), resp.raw_headers)
+                    list(received.items())
+                    if "".join(received.values()).isascii()  # one check for the usual head
+                    else latin1_headers(resp.raw_headers)
                 ),
                 url=request.url,
                 http_version="HTTP/1.1"

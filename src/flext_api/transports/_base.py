@@ -14,7 +14,6 @@ import errno
 import socket
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from operator import itemgetter
 from typing import Any, Protocol, runtime_checkable
 
 from .._errors import ErrorCode, FlextApiError
@@ -38,22 +37,14 @@ __all__ = [
 #: ``details["reason"]`` of the ``PROTOCOL_ERROR`` for a status outside 100-599.
 INVALID_STATUS = "invalid_status"
 
-_VALUE = itemgetter(1)
 
-
-def latin1_headers(
-    decoded: list[tuple[str, str]], raw: Iterable[tuple[bytes, bytes]]
-) -> list[tuple[str, str]]:
+def latin1_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     """Response headers as every transport hands them over: each octet one character
     (ISO-8859-1, as http.client and the h1 transport read them; lossless, since
-    ``value.encode("latin-1")`` gives the bytes back).
-
-    ``decoded`` is the library's own reading, kept when it is plain ASCII (the usual
-    case, one check); else ``raw`` is read. aiohttp reads UTF-8 and turns other bytes
-    into lone surrogates, which fail any later ``encode()``; httpx guesses per response.
-    """
-    if "".join(map(_VALUE, decoded)).isascii():
-        return decoded
+    ``value.encode("latin-1")`` gives the octets back). aiohttp reads UTF-8 and turns
+    other octets into lone surrogates, which fail any later ``encode()``; httpx guesses
+    per response: the transports read their raw headers with this when a value is not
+    ASCII (the usual head is, and keeps the library's own reading)."""
     return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw]
 
 

@@ -126,7 +126,7 @@ class HttpxTransport:
             decoder = body_decoder(resp.headers.get("content-encoding"))
             response = HttpResponse(
                 resp.status_code,
-                headers=latin1_headers(resp.headers.multi_items(), resp.headers.raw),
+                headers=latin1_headers(resp.headers.raw),
                 url=request.url,
                 http_version=resp.http_version,
                 reason=resp.reason_phrase,
