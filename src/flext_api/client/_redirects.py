@@ -6,10 +6,12 @@ origin: ``Authorization``, ``Proxy-Authorization``, ``Cookie``, the other header
 never reach a log (``X-API-Key``, ``X-Auth-Token``...) and every header an auth plugin
 marked as secret (``ApiKeyAuth(header="X-Token")``); 303 (and 301/302 after
 a POST) turn into a body-less GET, as browsers and httpx do; a one-shot streamed body is
-never replayed. A space or a non-ASCII character in ``Location`` is percent-encoded (as
-UTF-8; a byte the transport could not decode as its own byte), as ``build_url`` does for
-a caller's URL: aiohttp and H1Transport wrote them raw into the request line (``GET /a b
-HTTP/1.1``) or dropped them, httpx2 and pyreqwest encoded them.
+never replayed. A space or a non-ASCII octet in ``Location`` is percent-encoded, octet
+for octet (the transports hand header values over one character per octet, ISO-8859-1:
+a UTF-8 ``café`` goes out as ``caf%C3%A9``, a Latin-1 one as ``caf%E9``; a character
+past U+00FF, which only an in-process transport can give, as its UTF-8), as
+``build_url`` does for a caller's URL: aiohttp and H1Transport wrote them raw into the
+request line (``GET /a b HTTP/1.1``) or dropped them, httpx2 and pyreqwest encoded them.
 """
 
 from __future__ import annotations
@@ -34,9 +36,12 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _percent(match: re.Match[str]) -> str:
-    # surrogateescape: aiohttp decodes a header byte that is not UTF-8 to a lone
-    # surrogate; it goes back out as that byte (%E9), not dropped.
-    return quote(match.group().encode("utf-8", "surrogateescape"), safe="")
+    text = match.group()
+    try:
+        octets = text.encode("latin-1")  # the octets the server sent (module docstring)
+    except UnicodeEncodeError:  # past U+00FF: text from an in-process transport
+        octets = text.encode("utf-8")
+    return quote(octets, safe="")
 
 
 def _encoded_location(location: str, request: HttpRequest) -> str:
