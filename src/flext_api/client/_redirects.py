@@ -16,53 +16,29 @@ request line (``GET /a b HTTP/1.1``) or dropped them, httpx2 and pyreqwest encod
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
-from urllib.parse import quote
 
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
 from .._redact import DEFAULT_SENSITIVE_HEADERS
-from ._request import redirect_url, same_origin
+from ._request import header_url, redirect_url, same_origin
 from ._sensitive import SENSITIVE_EXTENSION, SensitiveNames
 
 __all__ = ["follow_redirects"]
 
 _CREDENTIALS = DEFAULT_SENSITIVE_HEADERS
 _BODY_HEADERS = ("content-type", "content-length", "transfer-encoding")
-#: What a Location may not hold as it is: a space, anything outside ASCII.
-_UNSAFE = re.compile(r"[^\x00-\x7f]+| +")
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def _percent(match: re.Match[str]) -> str:
-    text = match.group()
-    try:
-        octets = text.encode("latin-1")  # the octets the server sent (module docstring)
-    except UnicodeEncodeError:  # past U+00FF: text from an in-process transport
-        octets = text.encode("utf-8")
-    return quote(octets, safe="")
 
 
 def _encoded_location(location: str, request: HttpRequest) -> str:
-    """``location`` with the spaces and non-ASCII characters of its path, query and
-    fragment percent-encoded (its host is left to the URL checks and IDNA)."""
-    location = location.strip()
-    if location.isascii() and " " not in location:
-        return location
-    start = 2 if location.startswith("//") else 0
-    if not start and (scheme := _SCHEME.match(location)):
-        start = scheme.end()
-    end = 0
-    if start:
-        end = next((i for i in range(start, len(location)) if location[i] in "/?#"), len(location))
+    """``location`` percent-encoded as :func:`header_url` does."""
     try:
-        return location[:end] + _UNSAFE.sub(_percent, location[end:])
+        return header_url(location)
     except UnicodeEncodeError as exc:  # a lone surrogate no transport would produce
         raise FlextApiError.from_code(
             ErrorCode.INVALID_REQUEST,
             f"redirect Location holds a character that is not valid Unicode text: "
-            f"{location[:200]!r}",
+            f"{location.strip()[:200]!r}",
             request=request,
         ) from exc
 

@@ -30,6 +30,7 @@ __all__ = [
     "build_url",
     "check_framing",
     "encode_body",
+    "header_url",
     "merge_headers",
     "normalize_base_url",
 ]
@@ -69,6 +70,43 @@ _SAFE = "/:@!$&'()*+,;=?#[]~-._%"
 _PLAIN_PATH = re.compile(r"^[A-Za-z0-9\-._~/!$&'()*+,;=:@%]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BAD_HOST_CHARS = frozenset(' <>\\^`{|}"')
+
+
+#: What a URL read from a header may not hold as it is: a space, anything outside ASCII.
+_HEADER_UNSAFE = re.compile(r"[^\x00-\x7f]+| +")
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _octets_percent(match: re.Match[str]) -> str:
+    text = match.group()
+    try:
+        octets = text.encode("latin-1")  # the octets the server sent (see header_url)
+    except UnicodeEncodeError:  # past U+00FF: text from an in-process transport
+        octets = text.encode("utf-8")
+    return quote(octets, safe="")
+
+
+def header_url(value: str) -> str:
+    """A URL read from a response header (``Location``, ``Link``) with the spaces and
+    non-ASCII octets of its path, query and fragment percent-encoded (its host is left
+    to the URL checks and IDNA).
+
+    The transports hand header values over one character per octet (ISO-8859-1): a
+    UTF-8 ``café`` is encoded ``caf%C3%A9``, a Latin-1 one ``caf%E9``; a character past
+    U+00FF, which only an in-process transport can give, as its UTF-8. Encoding the
+    characters as UTF-8 would encode each octet of a UTF-8 one twice. Raises
+    ``UnicodeEncodeError`` for a lone surrogate, which no transport produces.
+    """
+    value = value.strip()
+    if value.isascii() and " " not in value:
+        return value
+    start = 2 if value.startswith("//") else 0
+    if not start and (scheme := _ABSOLUTE.match(value)):
+        start = scheme.end()
+    end = 0
+    if start:
+        end = next((i for i in range(start, len(value)) if value[i] in "/?#"), len(value))
+    return value[:end] + _HEADER_UNSAFE.sub(_octets_percent, value[end:])
 
 
 def _shown(url: str) -> str:

@@ -12,6 +12,7 @@ from flext_api.client.pagination._paginate import PaginationError, Paginator
 from flext_api.client.pagination._strategies import Cursor, LinkHeader, NextUrl, Offset, PageNumber
 from flext_api.testing import set_testing
 from tests.servers.fault import FaultServer
+from tests.servers.http1 import Request, ResponseWriter
 
 pytestmark = pytest.mark.integration
 
@@ -132,3 +133,26 @@ async def test_max_pages(fault: FaultServer) -> None:
         assert len(await _ids(paginator)) == 20
     assert paginator.truncated
     assert fault.hits("/pages/link") == 2
+
+
+async def test_a_non_ascii_link_target_is_requested_octet_for_octet(fault: FaultServer) -> None:
+    """A Link target with a UTF-8 ``café`` (header octets, read one character per octet)
+    is requested as ``caf%C3%A9``; encoding each octet again as UTF-8 asked for
+    ``caf%C3%83%C2%A9``, another resource."""
+    targets: list[str] = []
+
+    async def pages(req: Request, w: ResponseWriter) -> None:
+        targets.append(req.target)
+        headers = [("Content-Type", "application/json")]
+        if len(targets) == 1:  # "caf" + the UTF-8 octets of é, sent as they are
+            headers.append(("Link", '</utf8-pages/caf\u00c3\u00a9>; rel="next"'))
+        await w.send(200, b"[1]", headers)
+
+    route = fault.add_route(r"/utf8-pages.*", pages)
+    try:
+        async with FlextApiClient(fault.url) as client:
+            found = [p async for p in client.paginate("/utf8-pages", strategy=LinkHeader())]
+    finally:
+        fault.remove_route(route)
+    assert len(found) == 2
+    assert targets == ["/utf8-pages", "/utf8-pages/caf%C3%A9"]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 from urllib.parse import urljoin
 
 from ..._errors import DecodeError, InvalidRequestError
+from .._request import header_url
 from ._links import parse_link_header
 
 if TYPE_CHECKING:
@@ -97,16 +98,21 @@ def is_missing(value: Any) -> bool:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _next_url(page: Page, target: str, what: str) -> PageRequest:
-    """``target`` resolved against the page's URL; DecodeError when it is no URL."""
+def _next_url(page: Page, target: str, what: str, *, header: bool = False) -> PageRequest:
+    """``target`` resolved against the page's URL; DecodeError when it is no URL.
+
+    ``header``: ``target`` was read from a response header, one character per octet: its
+    non-ASCII octets are percent-encoded as they came (:func:`header_url`), not each
+    encoded again as UTF-8.
+    """
     if _CONTROL.search(target):
         raise DecodeError(
             f"page {page.number}: the {what} {target!r} contains a control character",
             response=page.response,
         )
     try:
-        return PageRequest(urljoin(page.url, target))
-    except ValueError as exc:
+        return PageRequest(urljoin(page.url, header_url(target) if header else target))
+    except ValueError as exc:  # UnicodeEncodeError too: a lone surrogate
         raise DecodeError(
             f"page {page.number}: the {what} {target!r} is not a valid URL ({exc})",
             response=page.response,
@@ -278,5 +284,5 @@ class LinkHeader:
         wanted = self.rel.lower()
         for link in parse_link_header(page.response.headers.get_list("link")):
             if wanted in link.rels and link.url:
-                return _next_url(page, link.url, f"Link rel={self.rel!r} target")
+                return _next_url(page, link.url, f"Link rel={self.rel!r} target", header=True)
         return None
