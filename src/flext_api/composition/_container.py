@@ -33,6 +33,10 @@ Rules:
   the coroutine would have been handed out as the service.
 * Resolution walks a plan computed once per type (dependencies first); a missing
   registration names the chain that needed it, and a cycle is reported with its path.
+* A singleton is built once however it is asked for at the same moment: by tasks
+  (``aresolve``, an :class:`asyncio.Lock` per type) and by threads too - FastAPI runs a
+  sync route, and so its ``container.resolve(...)``, in a worker thread - with a
+  :class:`threading.RLock` per type that ``aresolve`` takes as well.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import threading
 import typing
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from contextlib import contextmanager
@@ -183,6 +188,12 @@ def _scope_closed() -> ScopeClosedError:
     )
 
 
+def _wait_for(lock: threading.RLock) -> None:
+    """Return once ``lock`` is free (run in a worker thread by ``aresolve``)."""
+    with lock:
+        pass
+
+
 def _yielded_nothing(reg: _Registration) -> ConfigError:
     return ConfigError(
         f"the generator factory of {_name(reg.service_type)} returned without yielding a service"
@@ -315,8 +326,22 @@ class _Resolver:
                 return cast("T", value)
         plan = self._plan(service_type)
         top = plan[-1]
-        if top.lifetime is Lifetime.SINGLETON and top.value is _MISSING and self is not root:
-            return root.resolve(service_type)  # a singleton is the container's to build
+        if top.lifetime is Lifetime.SINGLETON and top.value is _MISSING:
+            if self is not root:
+                return root.resolve(service_type)  # a singleton is the container's to build
+            if service_type not in root._overrides:
+                # Sync routes resolve in worker threads: one builds, the others wait.
+                with root._thread_lock(service_type):
+                    value = root._instances.get(service_type, _MISSING)
+                    if value is _MISSING:
+                        value = self._walk(plan, service_type)
+                    return cast("T", value)
+        return cast("T", self._walk(plan, service_type))
+
+    def _walk(self, plan: tuple[_Registration, ...], service_type: Any) -> Any:
+        """Build ``service_type`` synchronously along ``plan``."""
+        root = self._root
+        top = plan[-1]
         singletons, scoped, overrides = root._instances, self._cache, root._overrides
         built: dict[Any, Any] = {}
         # The loop is _lookup/_start/_finish inlined: this is the per-request hot path.
@@ -344,7 +369,7 @@ class _Resolver:
                         if cache is not None:
                             cache[key] = value
             built[key] = value
-        return cast("T", built[service_type])
+        return built[service_type]
 
     def _build_sync(self, reg: _Registration, built: dict[Any, Any], asked: Any) -> Any:
         kind = reg.kind
@@ -390,9 +415,24 @@ class _Resolver:
             async with root._locks.setdefault(service_type, asyncio.Lock()):
                 value = root._instances.get(service_type, _MISSING)
                 if value is _MISSING:
-                    value = await root._abuild(plan, service_type)
+                    value = await root._abuild_alone(plan, service_type)
                 return cast("T", value)
         return cast("T", await self._abuild(plan, service_type))
+
+    async def _abuild_alone(self, plan: tuple[_Registration, ...], service_type: Any) -> Any:
+        """Build the singleton ``service_type`` holding its thread lock, or take what a
+        thread (a sync route's ``resolve``) built while this task waited for it."""
+        lock = self._root._thread_lock(service_type)
+        while not lock.acquire(blocking=False):
+            # A worker thread is building it: wait in a thread, never blocking the loop.
+            await asyncio.to_thread(_wait_for, lock)
+            value = self._root._instances.get(service_type, _MISSING)
+            if value is not _MISSING:
+                return value
+        try:
+            return await self._abuild(plan, service_type)
+        finally:
+            lock.release()
 
     async def _abuild(self, plan: tuple[_Registration, ...], service_type: Any) -> Any:
         root = self._root
@@ -516,6 +556,7 @@ class FlextContainer(_Resolver):
         self._plans: dict[Any, tuple[_Registration, ...]] = {}
         self._overrides: dict[Any, Any] = {}
         self._locks = {}
+        self._thread_locks: dict[Any, threading.RLock] = {}
 
     def __repr__(self) -> str:
         return (
@@ -556,6 +597,11 @@ class FlextContainer(_Resolver):
         self._registrations[reg.service_type] = reg
         self._instances.pop(reg.service_type, None)
         self._plans.clear()
+
+    def _thread_lock(self, service_type: Any) -> threading.RLock:
+        """The lock held while ``service_type`` (a singleton) is built (dict.setdefault
+        is atomic: two threads get the same lock)."""
+        return self._thread_locks.setdefault(service_type, threading.RLock())
 
     def __contains__(self, service_type: object) -> bool:
         return service_type in self._registrations or service_type in self._overrides

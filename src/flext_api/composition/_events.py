@@ -44,6 +44,11 @@ _logger = logging.getLogger("flext_api.composition.events")
 Handler = Callable[[Any], object]
 Middleware = Callable[[Any], object]
 
+# Event names whose handler lists are kept (the lookup is cached per name): names may
+# carry ids (``order.7.paid`` for ``order.*.paid``) or come from other processes, so an
+# unbounded cache grew with every distinct name for the life of the process.
+_RESOLVED_MAX = 1024
+
 
 class _IdSource:
     """Unique ids without a system call each: a random per-process prefix and a counter.
@@ -277,6 +282,8 @@ class EventBus:
             key = (type(event), event_name(event))
         found = self._resolved.get(key)
         if found is None:
+            if len(self._resolved) >= _RESOLVED_MAX:
+                self._resolved.clear()  # the names in use are looked up again
             found = self._resolved[key] = self._collect(event)
         return found
 

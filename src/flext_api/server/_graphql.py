@@ -11,7 +11,9 @@ controls of the OWASP GraphQL cheat sheet, each on by default:
   variable (its value in the request, else its default; :class:`CostLimitRule`, ours:
   strawberry has no cost analysis); ``max_tokens`` and ``max_aliases`` bound the size
   of the document before it is validated at all;
-* **introspection** off unless ``introspection=True`` (the IDE with it);
+* **introspection** off unless ``introspection=True`` (the IDE with it); while it is
+  off, the request's errors lose graphql-core's "Did you mean ...?", which named the
+  schema's fields, arguments, types and enum values one guess at a time;
 * **batching** bounded: off unless ``max_batch`` > 1, then at most that many operations
   in one request;
 * **GET** queries off (queries in URLs end up in logs and caches) unless ``allow_get``;
@@ -36,8 +38,15 @@ like every other route of the factory (strawberry answers these in plain text): 
 that is not JSON, not a JSON object (or, when batching, a list of them), nested too
 deeply for the JSON parser (a 500 before), an operation whose ``query``/``variables``/
 ``operationName``/``extensions`` have the wrong type, a batch when batching is off, a
-GET when ``allow_get`` is off. A WebSocket message nested too deeply is a non-JSON
-message (close 4400), not a crash of the connection.
+GET when ``allow_get`` is off. JSON Python cannot read (bytes that are not UTF-8, an
+integer of more digits than Python converts) is refused like a syntax error (both were
+500s). A WebSocket message nested too deeply is a non-JSON message (close 4400), not a
+crash of the connection; so is a message that is JSON but not a protocol message (not
+an object, an ``id`` that is not a string, a ``subscribe`` payload without a string
+``query``): ``graphql-transport-ws`` closes with 4400 as its spec says, the legacy
+``graphql-ws`` answers an ``error`` for an operation it can name and ignores the rest
+(as it ignores non-JSON). strawberry let these raise out of the connection (an ASGI
+crash, logged with its traceback) or sent Python's own error text to the client.
 
 **Errors**: an exception raised by a resolver that is not a ``GraphQLError`` is sent as
 "Unexpected error." (its message may hold internal names, SQL, paths) and logged with
@@ -54,6 +63,7 @@ import copy
 import dataclasses
 import inspect
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -197,6 +207,30 @@ def _public_message(error: GraphQLError) -> str | None:
     return _UNEXPECTED
 
 
+# graphql-core's did_you_mean(): names of the schema (GraphQL names hold no "?").
+_SUGGESTION = re.compile(r" Did you mean [^?]*\?")
+
+
+def _suggests(error: GraphQLError) -> bool:
+    """True when ``error`` is one of the request's own (parse, validation, variables: no
+    ``path``) and graphql-core appended "Did you mean ...?" to it: names of the schema,
+    which let a client map it field by field with introspection off (clairvoyance).
+    An error raised while resolving a field (it has a path) is sent as raised."""
+    return error.path is None and _SUGGESTION.search(error.message) is not None
+
+
+def _without_suggestion(error: GraphQLError) -> GraphQLError:
+    return GraphQLError(
+        _SUGGESTION.sub("", error.message),
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions=error.extensions,
+    )
+
+
 class _RateLimitedRule(ValidationRule):
     """Refuses the operation: its client is over the app's default rate limit."""
 
@@ -283,8 +317,11 @@ def _extensions(mount: GraphQLMount, logger: Any, limiter: Any = None) -> list[A
                     self.execution_context.validation_rules = (*context_rules, rule)
             yield
 
+    hide_suggestions = not mount.introspection
+
     class MaskUnexpected(MaskErrors):
-        """Send a generic message for unexpected exceptions; log them (module docstring)."""
+        """Send a generic message for unexpected exceptions; log them (module docstring).
+        With introspection off, drop the schema's names suggested in the request's errors."""
 
         def __init__(self) -> None:
             super().__init__(should_mask_error=self._masked, error_message=_UNEXPECTED)
@@ -297,10 +334,15 @@ def _extensions(mount: GraphQLMount, logger: Any, limiter: Any = None) -> list[A
             self._executing = True
             yield
 
-        def _masked(self, error: GraphQLError) -> bool:
+        def _unexpected(self, error: GraphQLError) -> bool:
             return self._executing and _public_message(error) is not None
 
+        def _masked(self, error: GraphQLError) -> bool:
+            return self._unexpected(error) or (hide_suggestions and _suggests(error))
+
         def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+            if not self._unexpected(error):
+                return _without_suggestion(error)
             if logger is not None:
                 logger.error(
                     "graphql resolver error",
@@ -357,36 +399,100 @@ _FIELD_TYPES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def _member_fault(member: str, kind: str, value: object) -> str | None:
+    """Why ``value`` cannot be the operation's ``member``, or None when it can."""
+    wanted = str if kind == "a string" else dict
+    if value is not None and not isinstance(value, wanted):
+        return f"The GraphQL operation's `{member}` must be {kind} or null, if provided."
+    return None
+
+
 def _check_operation(operation: Any) -> None:
     """400 for an operation whose members have the wrong JSON type (strawberry checks a
     single operation's ``query``, ``variables`` and ``extensions``, not ``operationName``
     nor the operations of a batch, which then failed as a 500)."""
     for attribute, member, kind in _FIELD_TYPES:
-        value = getattr(operation, attribute, None)
-        wanted = str if kind == "a string" else dict
-        if value is not None and not isinstance(value, wanted):
-            raise HTTPException(
-                400, f"The GraphQL operation's `{member}` must be {kind} or null, if provided."
-            )
+        fault = _member_fault(member, kind, getattr(operation, attribute, None))
+        if fault is not None:
+            raise HTTPException(400, fault)
+
+
+def _ws_message_fault(message: object, start: str, stop: str) -> str | None:
+    """Why ``message`` (JSON read from a GraphQL WebSocket) is not a protocol message,
+    or None when it is one; ``start`` and ``stop`` are the types that start and end an
+    operation (``subscribe`` and ``complete``, or ``start`` and ``stop`` in the legacy
+    protocol). strawberry indexes the message as these shapes, so anything else raised
+    out of the connection."""
+    if not isinstance(message, dict):
+        return "A WebSocket message must be a JSON object."
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        return "A WebSocket message's `type` must be a string."
+    if kind in (start, stop) and not isinstance(message.get("id"), str):
+        return f"A `{kind}` message's `id` must be a string."
+    if kind != start:
+        return None
+    payload = message.get("payload")
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return f"A `{kind}` message's payload must be an object with a string `query`."
+    for _, member, wanted in _FIELD_TYPES[1:]:  # query checked above
+        fault = _member_fault(member, wanted, payload.get(member))
+        if fault is not None:
+            return fault
+    return None
 
 
 def _router_class() -> type[Any]:
     """strawberry's FastAPI router answering the request's faults as the module says."""
     from strawberry.fastapi import GraphQLRouter
     from strawberry.http import base as strawberry_http
+    from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+        BaseGraphQLTransportWSHandler,
+    )
+    from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+    from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage
     from strawberry.types.unset import UNSET
 
     # cross_web's HTTPException in new releases, strawberry's own in older ones.
     refusal: type[Exception] = vars(strawberry_http)["HTTPException"]
 
+    class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+        async def handle_message(self, message: Any) -> None:
+            fault = _ws_message_fault(message, "subscribe", "complete")
+            if fault is not None:
+                await self.handle_invalid_message(fault)  # close 4400, as the spec says
+                return
+            await super().handle_message(message)
+
+    class LegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
+        async def handle_message(self, message: Any) -> None:
+            fault = _ws_message_fault(message, "start", "stop")
+            if fault is None:
+                await super().handle_message(message)
+            elif (
+                isinstance(message, dict)
+                and message.get("type") == "start"
+                and isinstance(message.get("id"), str)
+            ):
+                # A start whose payload is wrong: its operation fails; the others go on.
+                error = ErrorMessage(type="error", id=message["id"], payload={"message": fault})
+                await self.send_message(error)
+            # Otherwise ignored, as this protocol ignores a message that is not JSON.
+
     class Router(GraphQLRouter[Any, Any]):
+        graphql_transport_ws_handler_class = TransportWSHandler
+        graphql_ws_handler_class = LegacyWSHandler
+
         def decode_json(self, data: str | bytes) -> object:
             try:
                 return super().decode_json(data)
-            except RecursionError as exc:
-                # A JSON document nested deeper than the parser's recursion limit: as
-                # bad as a syntax error (strawberry catches only that one).
-                raise json.JSONDecodeError("JSON nested too deeply", "", 0) from exc
+            except json.JSONDecodeError:
+                raise
+            except (RecursionError, ValueError) as exc:
+                # Nested deeper than the parser's recursion limit, bytes that are not
+                # UTF-8 (UnicodeDecodeError), an integer of more digits than Python
+                # converts: as bad as a syntax error, the only one strawberry catches.
+                raise json.JSONDecodeError(f"JSON not readable: {exc}", "", 0) from exc
 
         async def parse_http_body(self, request: Any) -> Any:
             try:
