@@ -48,6 +48,11 @@ def _unb64(text: str) -> str:
     return base64.b64decode(text).decode()
 
 
+def _closed_error() -> FlextApiError:
+    # A keep-alive started after aclose() would hold the lease (and the instances) forever.
+    return FlextApiError.from_code(ErrorCode.INVALID_REQUEST, "etcd registry backend is closed")
+
+
 class EtcdBackend:
     """A registry backend on etcd v3 (leases with TTL, keep-alive, watch).
 
@@ -94,6 +99,7 @@ class EtcdBackend:
         self._keeper: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._keeping_failed = False
+        self._closed = False
 
     # -- the JSON gateway -----------------------------------------------------------------
     async def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -141,9 +147,13 @@ class EtcdBackend:
     # -- the backend protocol ---------------------------------------------------------------
     async def register(self, instance: ServiceInstance) -> FlextResult[None]:
         try:
+            if self._closed:
+                raise _closed_error()
             async with self._lock:
                 lease = self._lease or await self._grant()
                 await self._put(instance, lease)
+            if self._closed:  # closed while the put was on its way: nothing keeps it alive
+                raise _closed_error()
         except FlextApiError as exc:
             return FlextResult(error=exc)
         self._owned[(instance.name, instance.id)] = instance
@@ -217,7 +227,7 @@ class EtcdBackend:
             await response.aclose()
 
     async def _keep_alive(self) -> None:
-        while True:
+        while not self._closed:
             await asyncio.sleep(self.ttl / 3)
             try:
                 async with self._lock:
@@ -244,6 +254,7 @@ class EtcdBackend:
 
     async def aclose(self) -> None:
         """Stop keep-alives (the lease then expires) and close the transport."""
+        self._closed = True
         if self._keeper is not None:
             self._keeper.cancel()
             await asyncio.wait({self._keeper}, timeout=2.0)
@@ -252,4 +263,7 @@ class EtcdBackend:
             await self._transport.aclose()
 
     def __repr__(self) -> str:
-        return f"<EtcdBackend {self.url} ttl={self.ttl}s [{len(self._owned)} instances leased]>"
+        return (
+            f"<EtcdBackend {strip_url(self.url)} ttl={self.ttl}s "
+            f"[{len(self._owned)} instances leased]>"
+        )

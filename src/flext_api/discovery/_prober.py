@@ -74,7 +74,8 @@ async def probe_once(
 async def run_probes(
     registry: ServiceRegistry, config: HealthCheckConfig, transport: Transport | None = None
 ) -> None:
-    """Probe rounds until cancelled; closes the transport it made itself."""
+    """Probe rounds until the registry closes or this is cancelled; closes the transport it
+    made itself."""
     own = transport is None
     if transport is None:
         from ..transports._aiohttp import AiohttpTransport
@@ -83,11 +84,13 @@ async def run_probes(
             PoolConfig(max_connections=64, max_keepalive=16), TimeoutConfig.of(config.timeout)
         )
     try:
-        while True:
+        # Until the registry closes: a loop started with ``registry.health_check()`` (the
+        # seed's way) is no task of the registry's for aclose() to cancel.
+        while not registry.closed:
             await probe_once(registry, config, transport)
             spread = config.interval * config.jitter
             # Background timer: real time even while the testing switch is on.
-            await asyncio.sleep(config.interval + random.uniform(-spread, spread))
+            await registry._sleep_unless_closed(config.interval + random.uniform(-spread, spread))
     finally:
         if own:
             await transport.aclose()

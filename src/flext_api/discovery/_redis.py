@@ -62,20 +62,34 @@ if removed == 1 then redis.call('PUBLISH', KEYS[3], ARGV[1]) end
 return removed
 """
 
+# Lua's unpack() takes at most ~8000 values (LUAI_MAXCSTACK): ids go to HDEL and HMGET
+# in batches, or a service of more instances could never be listed again (and a mass
+# expiry would drop the members but leave their records behind for good).
 _LIST = (
     _NOW
     + """
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
 if #expired > 0 then
+  for i = 1, #expired, 1000 do
+    redis.call('HDEL', KEYS[2], unpack(expired, i, math.min(i + 999, #expired)))
+  end
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-  redis.call('HDEL', KEYS[2], unpack(expired))
   redis.call('PUBLISH', KEYS[3], 'expired')
 end
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-if #ids == 0 then return {} end
-return redis.call('HMGET', KEYS[2], unpack(ids))
+local records = {}
+for i = 1, #ids, 1000 do
+  local batch = redis.call('HMGET', KEYS[2], unpack(ids, i, math.min(i + 999, #ids)))
+  for j = 1, #batch do records[#records + 1] = batch[j] end
+end
+return records
 """
 )
+
+
+def _closed_error() -> FlextApiError:
+    # redis-py would open a new connection on the closed client, which nobody closes.
+    return FlextApiError.from_code(ErrorCode.INVALID_REQUEST, "redis registry backend is closed")
 
 
 def _unreachable(exc: BaseException) -> FlextApiError:
@@ -144,6 +158,8 @@ class RedisBackend:
         await self._redis.eval(_REGISTER, 3, *self._keys(instance.name), instance.id, ttl_ms, data)
 
     async def register(self, instance: ServiceInstance) -> FlextResult[None]:
+        if self._closing:
+            return FlextResult(error=_closed_error())
         try:
             await self._put(instance)
         except (RedisError, OSError) as exc:
@@ -155,6 +171,8 @@ class RedisBackend:
 
     async def unregister(self, name: str, instance_id: str) -> FlextResult[None]:
         self._owned.pop((name, instance_id), None)
+        if self._closing:
+            return FlextResult(error=_closed_error())
         try:
             await self._redis.eval(_UNREGISTER, 3, *self._keys(name), instance_id)
         except (RedisError, OSError) as exc:
@@ -162,6 +180,8 @@ class RedisBackend:
         return FlextResult.ok(None)
 
     async def list(self, name: str) -> FlextResult[list[ServiceInstance]]:
+        if self._closing:
+            return FlextResult(error=_closed_error())
         try:
             raw: list[Any] = await self._redis.eval(_LIST, 3, *self._keys(name))
         except (RedisError, OSError) as exc:
@@ -179,6 +199,8 @@ class RedisBackend:
     async def changes(self, name: str) -> AsyncGenerator[None, None]:
         # The pub/sub connection lives in a task of its own and only sets an event, so
         # ending the watch never waits on redis-py's connection teardown for long.
+        if self._closing:
+            raise _closed_error()
         wake = asyncio.Event()
         failure: builtins.list[BaseException] = []
         listener = asyncio.get_running_loop().create_task(

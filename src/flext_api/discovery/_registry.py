@@ -105,6 +105,7 @@ class ServiceRegistry:
         # half of the backend's (the owners re-register within one heartbeat).
         self._grace_period = 1.5 * float(getattr(self.backend, "ttl", 10.0))
         self._closed = False
+        self._closing = asyncio.Event()  # wakes the probe loop's sleep at aclose()
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def __aenter__(self) -> ServiceRegistry:
@@ -130,6 +131,7 @@ class ServiceRegistry:
         if self._closed:
             return
         self._closed = True
+        self._closing.set()
         tasks = {t for t in (self._prober, *self._sync.values()) if t is not None}
         for task in tasks:
             task.cancel()
@@ -145,6 +147,12 @@ class ServiceRegistry:
         from ._prober import run_probes
 
         await run_probes(self, self.health_check_config or HealthCheckConfig())
+
+    async def _sleep_unless_closed(self, delay: float) -> None:
+        """Sleep ``delay`` seconds, or less when the registry closes meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._closing.wait()
 
     # -- writes -------------------------------------------------------------------------------
     async def register(self, name: str, instance: ServiceInstance) -> FlextResult[ServiceInstance]:
@@ -223,6 +231,10 @@ class ServiceRegistry:
             validate_name(name)
         except FlextApiError as exc:
             return _fail(exc)
+        if self._closed:
+            # Its backend is closed too: a Redis client would open a connection nobody
+            # closes, and a failure would be logged as the store being unreachable.
+            return _fail(self._closed_error())
         self._follow(name)
         listed = await self._list(name)
         if listed.is_failure:

@@ -38,6 +38,7 @@ from urllib.parse import quote
 from .._clock import Clock
 from .._config import BreakerConfig, ClientConfig, PoolConfig, RetryConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
+from .._redact import strip_url
 from .._result import FlextResult
 from ..client import FlextApiClient
 from ..resilience import RetryPolicy
@@ -107,7 +108,8 @@ class GCSStorage(StoreBackend):
         return f"gs://{self.bucket}/{path}"
 
     def __repr__(self) -> str:
-        return f"<GCSStorage gs://{self.bucket} endpoint={self.endpoint!r}>"
+        # An endpoint may carry user info (basic auth through a proxy): never shown.
+        return f"<GCSStorage gs://{self.bucket} endpoint={strip_url(self.endpoint)!r}>"
 
     async def close(self) -> None:
         await self._client.aclose()

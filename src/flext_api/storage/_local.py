@@ -33,14 +33,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from stat import S_ISREG
-from typing import IO, Any
+from typing import IO, Any, Final, TypeVar
 
 from .._atomic import PUBLIC_MODE, TMP_PREFIX, AtomicFile, atomic_write
 from .._clock import Clock
@@ -54,9 +55,41 @@ from ._types import CHUNK_SIZE, ByteStream, FileInfo, ListPage, Source
 
 __all__ = ["LocalStorage"]
 
+T = TypeVar("T")
+#: Reads of an object and its sidecar tried again when a new version lands in between.
+_READ_TRIES: Final = 8
+
 
 def _etag(stat: os.stat_result) -> str:
     return f'"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+
+
+def _current_etag(path: Path) -> str | None:
+    """The ETag of what ``path`` holds now (None when it is gone)."""
+    try:
+        return _etag(path.stat())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+async def _settled(call: Callable[[], T], cleanup: Callable[[T], object] | None = None) -> T:
+    """``call()`` in a worker thread, seen through to its end even when cancelled.
+
+    ``asyncio.to_thread`` returns at a cancel while its thread runs on: a publish would
+    then finish outside the store's lock (and prune the sidecar of the next writer), and
+    a temporary copy or an open file made meanwhile would be left behind. Here a cancel
+    waits for the thread, hands what it made to ``cleanup``, then propagates.
+    """
+    future = asyncio.ensure_future(asyncio.to_thread(call))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        while not future.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({future})
+        if cleanup is not None and not future.cancelled() and future.exception() is None:
+            cleanup(future.result())
+        raise
 
 
 class LocalStorage(StoreBackend):
@@ -108,12 +141,43 @@ class LocalStorage(StoreBackend):
     def _sidecar(self, key: str, etag: str) -> Path:
         return self._meta_dir(key) / f"{etag.strip(chr(34))}.json"
 
-    def _read_meta(self, key: str, etag: str) -> dict[str, Any]:
+    def _read_meta(self, key: str, etag: str) -> dict[str, Any] | None:
+        """The metadata of version ``etag`` of ``key``; None when it has no sidecar."""
         try:
             meta = json.loads(self._sidecar(key, etag).read_bytes())
-        except (FileNotFoundError, NotADirectoryError, ValueError):
-            return {}  # no metadata stored for this version, or a damaged record
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except ValueError:
+            return {}  # a damaged record
         return meta if isinstance(meta, dict) and meta.get("key") == key else {}
+
+    def _open_version(
+        self, key: str, path: Path
+    ) -> tuple[IO[bytes], os.stat_result, dict[str, Any]]:
+        """``path`` opened, with its stat and the metadata of that very version.
+
+        A writer publishing meanwhile removes the sidecar of the version just opened:
+        reading again then gives the new version with its own metadata, instead of the
+        old content paired with none.
+        """
+        attempt = 1
+        while True:
+            handle = _open_object(path)
+            try:
+                stat = os.fstat(handle.fileno())
+                meta = self._read_meta(key, _etag(stat))
+                settled = (
+                    meta is not None
+                    or attempt == _READ_TRIES
+                    or _current_etag(path) == _etag(stat)  # a file put there by hand
+                )
+            except BaseException:
+                handle.close()
+                raise
+            if settled:
+                return handle, stat, meta or {}
+            handle.close()
+            attempt += 1
 
     def _write_meta(self, key: str, etag: str, meta: dict[str, Any]) -> None:
         record = {"key": key, "content_type": meta.get("content_type"),
@@ -141,14 +205,13 @@ class LocalStorage(StoreBackend):
                 if exc.errno != errno.ENOTEMPTY:
                     raise
 
-    def _info(self, key: str, stat: os.stat_result, *, with_meta: bool) -> FileInfo:
-        etag = _etag(stat)
-        meta = self._read_meta(key, etag) if with_meta else {}
+    def _info(self, key: str, stat: os.stat_result, meta: dict[str, Any] | None = None) -> FileInfo:
+        meta = meta or {}
         return FileInfo(
             path=key,
             size=stat.st_size,
             last_modified=datetime.fromtimestamp(stat.st_mtime, UTC),
-            etag=etag,
+            etag=_etag(stat),
             content_type=meta.get("content_type"),
             metadata=meta.get("metadata", {}),
         )
@@ -163,7 +226,10 @@ class LocalStorage(StoreBackend):
         mode: PutMode,
     ) -> None:
         target = self._file(key)
-        handle = await asyncio.to_thread(AtomicFile, target, fsync=self.fsync, mode=PUBLIC_MODE)
+        handle = await _settled(
+            functools.partial(AtomicFile, target, fsync=self.fsync, mode=PUBLIC_MODE),
+            AtomicFile.abort,
+        )
         try:
             if source.kind == "bytes":
                 await asyncio.to_thread(handle.write, source.value)  # type: ignore[arg-type]
@@ -173,7 +239,7 @@ class LocalStorage(StoreBackend):
             etag = _etag(await asyncio.to_thread(handle.seal))
             meta = {"content_type": content_type, "metadata": metadata}
             async with self._lock:
-                await asyncio.to_thread(self._publish, key, handle, mode, etag, meta)
+                await _settled(functools.partial(self._publish, key, handle, mode, etag, meta))
         finally:
             handle.abort()  # a no-op once published
 
@@ -206,20 +272,27 @@ class LocalStorage(StoreBackend):
         path = self._file(key)
 
         def opener() -> tuple[IO[bytes], FileInfo]:
-            handle = _open_object(path)
-            return handle, self._info(key, os.fstat(handle.fileno()), with_meta=True)
+            handle, stat, meta = self._open_version(key, path)
+            return handle, self._info(key, stat, meta)
 
-        handle, info = await asyncio.to_thread(opener)
+        handle, info = await _settled(opener, lambda opened: opened[0].close())
         return ByteStream(info, _read_chunks(handle, chunk_size))
 
     async def _head(self, key: str) -> FileInfo:
         path = self._file(key)
 
         def head() -> FileInfo:
-            stat = path.stat()
-            if not path.is_file():
-                raise FileNotFoundError(key)
-            return self._info(key, stat, with_meta=True)
+            attempt = 1
+            while True:
+                stat = path.stat()
+                if not S_ISREG(stat.st_mode):
+                    raise FileNotFoundError(key)
+                meta = self._read_meta(key, _etag(stat))
+                # No sidecar: fine for a file put there by hand, but if a new version
+                # replaced this one meanwhile (its sidecar went with it), read again.
+                if meta is not None or attempt == _READ_TRIES or _current_etag(path) == _etag(stat):
+                    return self._info(key, stat, meta)
+                attempt += 1
 
         return await asyncio.to_thread(head)
 
@@ -233,7 +306,7 @@ class LocalStorage(StoreBackend):
             self._prune_meta(key, None)
 
         async with self._lock:
-            await asyncio.to_thread(delete)
+            await _settled(delete)
 
     async def _list(
         self, prefix: str, delimiter: str | None, start_after: str | None, limit: int
@@ -302,14 +375,14 @@ class LocalStorage(StoreBackend):
             stat = entry.stat()
         except FileNotFoundError:
             return None  # deleted while listed
-        return self._info(key, stat, with_meta=False)
+        return self._info(key, stat)
 
     async def _copy(self, src: str, dst: str, overwrite: bool) -> None:
         source, target = self._file(src), self._file(dst)
 
         def copy() -> tuple[AtomicFile, str, dict[str, Any]]:
-            with _open_object(source) as reader:
-                meta = self._read_meta(src, _etag(os.fstat(reader.fileno())))
+            reader, _, meta = self._open_version(src, source)
+            with reader:
                 _make_parent(target)
                 out = AtomicFile(target, fsync=self.fsync, mode=PUBLIC_MODE)
                 try:
@@ -320,11 +393,11 @@ class LocalStorage(StoreBackend):
                     out.abort()
                     raise
 
-        out, etag, meta = await asyncio.to_thread(copy)
+        out, etag, meta = await _settled(copy, lambda made: made[0].abort())
         try:
             async with self._lock:
                 mode = None if overwrite else "create"
-                await asyncio.to_thread(self._publish, dst, out, mode, etag, meta)
+                await _settled(functools.partial(self._publish, dst, out, mode, etag, meta))
         finally:
             out.abort()
 
@@ -336,7 +409,7 @@ class LocalStorage(StoreBackend):
             if not S_ISREG(stat.st_mode):  # a folder would move every object below it
                 raise FileNotFoundError(src)
             etag = _etag(stat)  # a rename or link keeps the inode, mtime and size
-            self._write_meta(dst, etag, self._read_meta(src, etag))
+            self._write_meta(dst, etag, self._read_meta(src, etag) or {})
             try:
                 _make_parent(target)
                 _clear_empty_folder(target)
@@ -355,7 +428,7 @@ class LocalStorage(StoreBackend):
             self._prune_meta(src, None)
 
         async with self._lock:
-            await asyncio.to_thread(move)
+            await _settled(move)
 
     def _translate(self, exc: Exception, operation: str, key: str) -> FlextApiError:
         if isinstance(exc, FileNotFoundError | NotADirectoryError) and operation != "upload":

@@ -23,8 +23,10 @@ have no conditional multipart completion everywhere), so its body is held in mem
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import re
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -129,20 +131,26 @@ class ObjectStoreBackend(StoreBackend):
         # Buffers, paths and file objects go to obstore as they are: it reads them in Rust,
         # without a copy of the caller's buffer and without a Python loop over chunks.
         body: Any = source.value
-        if source.kind in ("stream", "stream-file"):  # obstore wants a seekable file
+        streamed = source.kind in ("stream", "stream-file")
+        if streamed:  # obstore wants a seekable file
             body = source.chunks(self.chunk_size)
             if put_mode != "overwrite":  # one conditional PUT needs the whole body
                 body = b"".join([chunk async for chunk in body])
-        await obstore.put_async(
+                streamed = False
+        put = functools.partial(
+            obstore.put_async,
             self.store,
             key,
-            body,
             attributes=cast("Any", attributes),
             mode=put_mode,
             use_multipart=None if put_mode == "overwrite" else False,
             chunk_size=self.chunk_size,
             max_concurrency=self.max_concurrency,
         )
+        if streamed:
+            await _put_streamed(put, body)
+        else:
+            await put(body)
 
     async def _open(self, key: str, chunk_size: int) -> ByteStream:
         result = await obstore.get_async(self.store, key)
@@ -245,6 +253,57 @@ class ObjectStoreBackend(StoreBackend):
 
     def _translate(self, exc: Exception, operation: str, key: str) -> FlextApiError:
         return translate(exc, f"{self.scheme} {operation} of {key!r}", key)
+
+
+class _UploadCancelled(Exception):
+    """Raised into obstore's read of a streamed body: it then aborts the upload."""
+
+
+async def _put_streamed(put: Callable[[Any], Awaitable[Any]], chunks: AsyncIterator[bytes]) -> None:
+    """``put(chunks)``; a cancel fails the body instead of dropping obstore's call.
+
+    obstore aborts a multipart upload whose body raises, but not one whose call is
+    dropped: a cancelled upload (a timeout around it) left the parts sent so far in the
+    bucket, unseen and billed. Here a cancel makes the body's read in progress raise,
+    waits for obstore to abort the upload, then propagates.
+    """
+    stop = asyncio.Event()
+    upload = asyncio.ensure_future(put(_until(chunks, stop)))
+    try:
+        await asyncio.shield(upload)
+    except asyncio.CancelledError:
+        stop.set()
+        while not upload.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({upload})
+        if not upload.cancelled():
+            upload.exception()  # the aborted upload's own error: the cancel is the answer
+        raise
+
+
+async def _until(chunks: AsyncIterator[bytes], stop: asyncio.Event) -> AsyncIterator[bytes]:
+    """``chunks`` until ``stop`` is set; then the read in progress is dropped and raises."""
+    stopped = asyncio.ensure_future(stop.wait())
+    pull: asyncio.Future[bytes] | None = None
+    try:
+        while True:
+            pull = asyncio.ensure_future(anext(chunks))
+            await asyncio.wait({pull, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if stop.is_set():
+                raise _UploadCancelled("upload cancelled")
+            try:
+                chunk = pull.result()
+            except StopAsyncIteration:
+                return
+            yield chunk
+    finally:
+        stopped.cancel()
+        if pull is not None:
+            if not pull.done():
+                pull.cancel()
+                await asyncio.wait({pull})
+            if not pull.cancelled():
+                pull.exception()  # retrieved: a read abandoned with the upload is no news
 
 
 async def _chunks(
