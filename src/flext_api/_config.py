@@ -27,7 +27,7 @@ from pydantic_settings import (
 )
 
 from ._errors import ConfigError
-from ._redact import DEFAULT_SENSITIVE_HEADERS, DEFAULT_SENSITIVE_QUERY_PARAMS, REDACTED
+from ._redact import REDACTED, secret_name
 from ._server_config import ServerConfig
 from ._version import __version__
 
@@ -395,24 +395,11 @@ def _check_file(path: Path) -> None:
         raise ConfigError(f"config file {path.name!r} must hold a table/mapping at the top")
 
 
-# Setting names whose values are credentials, besides the sensitive header and query names.
-_SECRET_PARTS = ("secret", "password", "token", "api_key", "apikey", "credential", "private")
-
-
-def _secret_name(name: object) -> bool:
-    text = str(name).lower()
-    return (
-        text in DEFAULT_SENSITIVE_HEADERS
-        or text in DEFAULT_SENSITIVE_QUERY_PARAMS
-        or any(part in text for part in _SECRET_PARTS)
-    )
-
-
 def _names_secret(names: Iterable[object]) -> bool:
     """True when one of ``names`` names a credential: a part of an error's location
     (``headers.Cookie``, ``auth.client_secret``...: its input is not shown), or a key of
     a mapping given as a whole (a headers dict)."""
-    return any(_secret_name(name) for name in names)
+    return any(secret_name(name) for name in names)
 
 
 def format_validation_error(exc: ValidationError, *, source: Path | None = None) -> str:

@@ -28,6 +28,7 @@ __all__ = [
     "redact_headers",
     "redact_query",
     "redact_url",
+    "secret_name",
     "sensitive_names",
     "strip_url",
 ]
@@ -69,6 +70,27 @@ DEFAULT_SENSITIVE_QUERY_PARAMS = frozenset(
     }
 )
 """Query parameter names (lower case) whose values never reach a log."""
+
+
+#: Parts of a setting's name that say its value is a credential (``api_token``,
+#: ``secret_key``, ``db_password``...), beside the exact header and query names.
+_SECRET_NAME_PARTS = (
+    "password", "passwd", "secret", "token", "credential", "private",
+    "api_key", "apikey", "authorization", "cookie",
+)  # fmt: skip
+
+
+def secret_name(name: object) -> bool:
+    """True when a setting or field called ``name`` holds a credential: a sensitive
+    header or query name, ``auth``, or a name holding ``password``, ``secret``,
+    ``token``... (config errors hide such inputs; ``describe()`` redacts them)."""
+    text = str(name).lower()
+    return (
+        text == "auth"
+        or text in DEFAULT_SENSITIVE_HEADERS
+        or text in DEFAULT_SENSITIVE_QUERY_PARAMS
+        or any(part in text for part in _SECRET_NAME_PARTS)
+    )
 
 
 def sensitive_names(base: Iterable[str], extra: Iterable[str] = ()) -> frozenset[str]:

@@ -24,12 +24,7 @@ from pydantic import BaseModel, SecretBytes, SecretStr
 
 from ._clock import _TESTING, is_testing, testing_attempts
 from ._numbers import is_int
-from ._redact import (
-    DEFAULT_SENSITIVE_HEADERS,
-    DEFAULT_SENSITIVE_QUERY_PARAMS,
-    REDACTED,
-    redact_url,
-)
+from ._redact import REDACTED, redact_url, secret_name
 
 if TYPE_CHECKING:
     from .client._client import FlextApiClient
@@ -249,32 +244,6 @@ def _plugin_settings(plugin: object) -> dict[str, Any]:
     return settings
 
 
-#: Parts of a setting's name that say its value is a credential (``api_token``,
-#: ``secret_key``, ``db_password``...), beside the exact header and query names.
-_SECRET_NAME_PARTS: Final = (
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "credential",
-    "private_key",
-    "api_key",
-    "apikey",
-    "authorization",
-    "cookie",
-)
-
-
-def _secret_name(key: str) -> bool:
-    lowered = key.lower()
-    return (
-        lowered == "auth"
-        or lowered in DEFAULT_SENSITIVE_HEADERS
-        or lowered in DEFAULT_SENSITIVE_QUERY_PARAMS
-        or any(part in lowered for part in _SECRET_NAME_PARTS)
-    )
-
-
 def _plain(value: Any, key: str = "") -> Any:
     """Plain, stable, log-safe data: sets sorted, tuples as lists, secrets redacted.
 
@@ -295,7 +264,7 @@ def _plain(value: Any, key: str = "") -> Any:
         return [_plain(v, key) for v in value]
     if isinstance(value, SecretStr | SecretBytes):
         return REDACTED
-    if isinstance(value, str | bytes) and key and _secret_name(key):
+    if isinstance(value, str | bytes) and key and secret_name(key):
         return REDACTED
     if isinstance(value, str):
         lowered = key.lower()
