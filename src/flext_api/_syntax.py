@@ -19,6 +19,8 @@ from urllib.parse import SplitResult, urlsplit
 from ._errors import InvalidRequestError
 
 __all__ = [
+    "BAD_VALUE_RE",
+    "TOKEN_RE",
     "check_networks",
     "check_origin_form",
     "sendable_header",
@@ -27,9 +29,9 @@ __all__ = [
 ]
 
 # RFC 9110 §5.1: a field name is a token (fullmatch: "$" would let a trailing LF through).
-_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 9110 §5.5: no CTLs in a field value except HTAB (CR, LF and NUL above all).
-_BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # What a configured upstream URL may not hold: control characters and spaces. urlsplit()
 # drops CR, LF and tab without a word, so they must be looked for before it runs.
 _UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f]")
@@ -81,11 +83,11 @@ def validate_header(name: str, value: str) -> None:
     """
     name_obj: object = name
     value_obj: object = value
-    if not isinstance(name_obj, str) or not _TOKEN_RE.fullmatch(name_obj):
+    if not isinstance(name_obj, str) or not TOKEN_RE.fullmatch(name_obj):
         raise InvalidRequestError(f"invalid header name {name!r}")
     if not isinstance(value_obj, str):
         raise InvalidRequestError(f"header {name!r} value must be str, got {type(value).__name__}")
-    if _BAD_VALUE_RE.search(value):
+    if BAD_VALUE_RE.search(value):
         raise InvalidRequestError(
             f"header {name!r} value contains a control character (CR, LF or NUL): {value!r}"
         )

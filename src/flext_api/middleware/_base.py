@@ -38,7 +38,6 @@ route handlers read them as ``request.state.start_time``.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from typing import Any, ClassVar
 
@@ -51,16 +50,12 @@ from .._errors import ConfigError, ErrorCode
 from .._logger import FlextLogger, get_logger
 from .._numbers import is_int
 from .._result import FlextResult
+from .._syntax import BAD_VALUE_RE, TOKEN_RE
 from ..server._problem import send_problem, status_for_error
 
 __all__ = ["FlextApiMiddleware", "FlextRequest", "FlextResponse"]
 
 _REQUEST_ATTRS = frozenset(dir(Request))
-# RFC 9110 §5.1 and §5.5: a field name is a token; a value holds no CTL but HTAB. A header
-# past these is refused by the server after the answer has begun (h11, httptools), and
-# the client gets a dropped connection instead of a status.
-_FIELD_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 _EVENT_STREAM = b"text/event-stream"
 
 
@@ -305,9 +300,12 @@ def _unsendable(response: FlextResponse) -> str | None:
     if not isinstance(headers, MutableHeaders):
         return f"headers must stay a MutableHeaders, got {type(headers).__name__}"
     pairs: list[tuple[object, object]] = list(headers.raw)
+    # RFC 9110 §5.1 and §5.5, as flext_api._syntax checks them (a value's octets past
+    # ASCII are obs-text, which a server may send): a header past these is refused by
+    # the server after the answer has begun, and the client got a dropped connection.
     for name, value in pairs:
-        if not isinstance(name, bytes) or not _FIELD_NAME.fullmatch(name):
+        if not isinstance(name, bytes) or not TOKEN_RE.fullmatch(name.decode("latin-1")):
             return f"header name {name!r} cannot be sent"
-        if not isinstance(value, bytes) or not _FIELD_VALUE.fullmatch(value):
+        if not isinstance(value, bytes) or BAD_VALUE_RE.search(value.decode("latin-1")):
             return f"the value of header {name!r} cannot be sent (CR, LF, NUL...)"
     return None
