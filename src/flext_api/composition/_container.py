@@ -36,7 +36,10 @@ Rules:
 * A singleton is built once however it is asked for at the same moment: by tasks
   (``aresolve``, an :class:`asyncio.Lock` per type) and by threads too - FastAPI runs a
   sync route, and so its ``container.resolve(...)``, in a worker thread - with a
-  :class:`threading.RLock` per type that ``aresolve`` takes as well.
+  :class:`threading.RLock` per type that ``aresolve`` takes as well. A factory that asks
+  for the type it is building (directly or through other factories, by calling
+  ``resolve``/``aresolve`` in its body rather than declaring the dependency) is a
+  :class:`DependencyCycleError` naming the path, not a wait on its own lock.
 """
 
 from __future__ import annotations
@@ -188,6 +191,15 @@ def _scope_closed() -> ScopeClosedError:
     )
 
 
+def _current_builder() -> object:
+    """Who is resolving: the running task, else (a worker thread) the thread."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running loop in this thread
+        task = None
+    return task if task is not None else threading.get_ident()
+
+
 def _wait_for(lock: threading.RLock) -> None:
     """Return once ``lock`` is free (run in a worker thread by ``aresolve``)."""
     with lock:
@@ -330,11 +342,13 @@ class _Resolver:
             if self is not root:
                 return root.resolve(service_type)  # a singleton is the container's to build
             if service_type not in root._overrides:
+                builder = root._check_cycle(service_type)
                 # Sync routes resolve in worker threads: one builds, the others wait.
                 with root._thread_lock(service_type):
                     value = root._instances.get(service_type, _MISSING)
                     if value is _MISSING:
-                        value = self._walk(plan, service_type)
+                        with root._building_by(service_type, builder):
+                            value = self._walk(plan, service_type)
                     return cast("T", value)
         return cast("T", self._walk(plan, service_type))
 
@@ -411,11 +425,15 @@ class _Resolver:
             and service_type not in root._overrides
         ):
             # Two callers never build one singleton twice: its lock is held while its
-            # plan runs (singletons it needs take their own locks: the graph is acyclic).
+            # plan runs (singletons it needs take their own locks: the declared graph is
+            # acyclic, and a factory asking for a type its own task is building is
+            # refused here, before it would wait on that lock for ever).
+            builder = root._check_cycle(service_type)
             async with root._locks.setdefault(service_type, asyncio.Lock()):
                 value = root._instances.get(service_type, _MISSING)
                 if value is _MISSING:
-                    value = await root._abuild_alone(plan, service_type)
+                    with root._building_by(service_type, builder):
+                        value = await root._abuild_alone(plan, service_type)
                 return cast("T", value)
         return cast("T", await self._abuild(plan, service_type))
 
@@ -557,6 +575,8 @@ class FlextContainer(_Resolver):
         self._overrides: dict[Any, Any] = {}
         self._locks = {}
         self._thread_locks: dict[Any, threading.RLock] = {}
+        # singleton type -> the task or thread building it (in the order they started)
+        self._building: dict[Any, object] = {}
 
     def __repr__(self) -> str:
         return (
@@ -602,6 +622,24 @@ class FlextContainer(_Resolver):
         """The lock held while ``service_type`` (a singleton) is built (dict.setdefault
         is atomic: two threads get the same lock)."""
         return self._thread_locks.setdefault(service_type, threading.RLock())
+
+    def _check_cycle(self, service_type: Any) -> object:
+        """The current builder; a DependencyCycleError when it is building ``service_type``
+        already (a factory asked for its own type, maybe through other factories)."""
+        builder = _current_builder()
+        if self._building.get(service_type) == builder:  # a task, or a thread's number
+            path = [t for t, b in list(self._building.items()) if b == builder]
+            cycle = (*path[path.index(service_type) :], service_type)
+            raise DependencyCycleError(f"dependency cycle: {_chain(cycle)}")
+        return builder
+
+    @contextmanager
+    def _building_by(self, service_type: Any, builder: object) -> Iterator[None]:
+        self._building[service_type] = builder
+        try:
+            yield
+        finally:
+            self._building.pop(service_type, None)
 
     def __contains__(self, service_type: object) -> bool:
         return service_type in self._registrations or service_type in self._overrides
