@@ -7,7 +7,8 @@ arrival order, each no longer than its deadline; beyond that a call fails at onc
 ``ConcurrencyLimiter`` with ``QueueLimit``; Envoy's ``max_requests`` /
 ``max_pending_requests``). ``asyncio.Semaphore`` has no queue bound and no way to say
 how many wait, so the compartment is a counter plus a deque of futures: a released
-permit is handed straight to the oldest live waiter (no thundering herd, no barging).
+permit is handed straight to the oldest waiter (no thundering herd, no barging), and a
+waiter that gives up (deadline, cancel) takes its future out of the deque at once.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class _Compartment:
 
     def __init__(self) -> None:
         self.active = 0
-        self.queued = 0  # live waiters (the deque may also hold cancelled futures)
+        self.queued = 0  # waiters (the deque's length: one leaving takes its entry out)
         self.queue: deque[asyncio.Future[None]] = deque()
 
 
@@ -125,6 +126,9 @@ class Bulkhead:
         else:
             future.cancel()
             comp.queued -= 1
+            # Out of the deque now, not at the next release: while a hung host holds
+            # every permit, callers giving up would pile up there without bound.
+            comp.queue.remove(future)
 
     def release(self, key: str) -> None:
         """Return a permit of ``key``: the oldest live waiter gets it, else it is freed."""
@@ -134,7 +138,7 @@ class Bulkhead:
         queue = comp.queue
         while queue:
             future = queue.popleft()
-            if not future.done():
+            if not future.done():  # always so: a waiter leaving takes its entry with it
                 future.set_result(None)  # the permit moves over; ``active`` is unchanged
                 comp.queued -= 1
                 return

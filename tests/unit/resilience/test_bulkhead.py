@@ -107,6 +107,33 @@ async def test_a_cancelled_waiter_leaves_the_queue() -> None:
     assert bulkhead.stats("h") == (1, 0)
 
 
+async def test_waiters_that_give_up_leave_nothing_behind() -> None:
+    """Waiters timing out or cancelled while the permits stay taken (a hung host) leave
+    no entry behind: the queue's memory is bounded by ``max_queue``, not by how many
+    callers gave up before the next release."""
+    clock = FakeClock(start=0.0, auto_advance=False)
+    bulkhead = Bulkhead(1, 2, clock=clock)
+    await bulkhead.acquire("h")
+    compartment = bulkhead._keys.peek("h")
+    assert compartment is not None
+    for round_ in range(50):
+        timed = asyncio.create_task(bulkhead.acquire("h", deadline=clock.monotonic() + 1.0))
+        cancelled = asyncio.create_task(bulkhead.acquire("h"))
+        await settle()
+        cancelled.cancel()
+        clock.advance(1.0)
+        assert (await timed).error_code is ErrorCode.BULKHEAD_FULL
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert len(compartment.queue) == 0, round_
+    assert bulkhead.stats("h") == (1, 0)
+    waiter = asyncio.create_task(bulkhead.acquire("h"))
+    await settle()
+    bulkhead.release("h")
+    assert (await waiter).is_success
+    assert bulkhead.stats("h") == (1, 0)
+
+
 async def test_a_waiter_cancelled_after_the_handoff_passes_the_permit_on() -> None:
     """A permit handed to a caller that is being cancelled goes to the next one."""
     clock = FakeClock(start=0.0, auto_advance=False)
