@@ -193,14 +193,15 @@ class RateLimiter:
     def _reserve(self, state: _KeyState, now: float, max_wait: float) -> float:
         """Reserve a slot and return its wait, or return -(needed wait) when too late.
 
-        A refused caller reserves nothing. ``-0.0`` cannot be returned for a refusal
-        because a refusal always needs a wait > ``max_wait`` >= 0.
+        A refused caller reserves nothing. A refusal always needs a wait > 0, so it is
+        never ``-0.0`` (which reads as a grant): a ``max_wait`` below 0 (a deadline
+        already passed) still takes a slot that needs no wait.
         """
         interval = self._interval / self._factor(state, now)
         tat = state.tat if state.tat > now else now
         slot = max(now, tat - (self.burst - 1) * interval, state.paused_until)
         wait = slot - now
-        if wait > max_wait:
+        if wait > max_wait and wait > 0.0:
             return -wait
         state.tat = max(tat, slot) + interval
         return wait

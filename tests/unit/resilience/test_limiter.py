@@ -94,6 +94,25 @@ async def test_a_slot_past_the_deadline_fails_fast_without_reserving() -> None:
     assert limiter.reserve("h", 0.0) == 1.0  # nothing was reserved by the refusal
 
 
+async def test_a_free_slot_is_taken_even_when_the_deadline_has_passed() -> None:
+    """A caller whose deadline is already behind it but who needs no wait gets the slot
+    and uses it up: it used to pass without reserving anything (``-0.0`` read as a
+    grant), so every late caller went through and the rate was not kept."""
+    clock = FakeClock(start=10.0, auto_advance=False)
+    limiter = RateLimiter(rate=1.0, clock=clock)
+    late = await limiter.acquire("h", deadline=9.0)
+    assert late.is_success
+    assert late.value == 0.0
+    assert limiter.reserve("h", 10.0, max_wait=0.5) is None  # the slot is taken
+    again = await limiter.acquire("h", deadline=9.0)
+    assert again.error_code is ErrorCode.RATE_LIMITED
+    assert again.exception is not None
+    assert again.exception.retry_after == 1.0
+    assert "deadline leaves 0s" in (again.error or "")
+    assert limiter.reserve("k", 10.0, max_wait=-1.0) == 0.0
+    assert limiter.reserve("k", 10.0, max_wait=-1.0) is None
+
+
 async def test_a_429_halves_the_rate_and_it_recovers() -> None:
     """throttled=True halves the rate; it climbs back linearly over `recovery` seconds."""
     limiter = RateLimiter(rate=10.0, recovery=30.0)
