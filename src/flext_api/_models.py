@@ -421,9 +421,14 @@ class HttpResponse:
             # that fell back to utf-8.
             return exact_json(text[1:] if text[:1] == "\ufeff" else text)
         except orjson.JSONDecodeError as exc:
-            snippet = self.content[:80]
+            # What came, not the body itself: a body that is not JSON is often a
+            # credential in another form (``access_token=...``) and this message ends
+            # up in logs. ``exc.response`` keeps the body for whoever needs it.
+            ctype = self.headers.get("content-type")
+            what = f"Content-Type {ctype!r}" if ctype is not None else "no Content-Type"
             raise DecodeError(
-                f"response body is not valid JSON ({exc}); starts with {snippet!r}",
+                f"response body is not valid JSON ({exc}); "
+                f"{len(self.content)} bytes, {what}",
                 request=self.request,
                 response=self,
             ) from exc

@@ -120,12 +120,15 @@ def test_response_unknown_charset_falls_back_to_utf8() -> None:
 
 
 def test_response_json_error_is_typed() -> None:
-    """A non-JSON body raises DecodeError with the start of the body."""
+    """A non-JSON body raises DecodeError saying what came (the body stays on the error's
+    response, out of the message)."""
     resp = HttpResponse(200, content=b"<html>")
     with pytest.raises(DecodeError) as info:
         resp.json()
     assert info.value.code is ErrorCode.DECODE_ERROR
-    assert "<html>" in info.value.message
+    assert "6 bytes, no Content-Type" in info.value.message
+    assert "<html>" not in info.value.message
+    assert info.value.response is resp
 
 
 @pytest.mark.parametrize("ctype", ["application/json", "application/json; charset=UTF-8"])

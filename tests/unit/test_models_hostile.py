@@ -116,3 +116,22 @@ def test_a_request_repr_with_its_headers_shows_no_secret() -> None:
         headers={"Proxy-Authorization": "Basic Zq8v"},
     )
     assert "Zq8v" not in repr(request) + repr(request.headers)
+
+
+def test_json_error_does_not_quote_the_body() -> None:
+    """A body that is not JSON is often a credential in another form (a token endpoint
+    answering ``access_token=...`` form-encoded): the DecodeError, which ends up in logs
+    and FlextResult errors, says what it got without quoting it."""
+    body = b"access_token=gho_s3cr3tT0ken&scope=repo&token_type=bearer"
+    response = HttpResponse(
+        200, headers={"Content-Type": "application/x-www-form-urlencoded"}, content=body
+    )
+    with pytest.raises(DecodeError) as info:
+        response.json()
+    message = str(info.value)
+    assert "gho_s3cr3tT0ken" not in message
+    assert "access_token" not in message
+    assert "not valid JSON" in message
+    assert f"{len(body)} bytes" in message
+    assert "application/x-www-form-urlencoded" in message
+    assert info.value.response is response  # the body stays readable there
