@@ -13,6 +13,9 @@ gateway is still starting: the admin port answers before its first snapshot is b
 - ``GET /admin/routes``, ``GET /admin/clusters`` (instances with breaker, ejection and
   drain state), ``GET /admin/config`` (secrets redacted);
 - ``POST /admin/reload`` (from the config file; 409 with the errors when it is invalid);
+- ``GET /admin/reload/status``: whether the gateway runs from a file, and what the last
+  reload (by the file watch, SIGHUP or the endpoint) did: ``{"result": "applied" |
+  "refused", "at", "error"}``, or null before the first;
 - ``POST /admin/clusters/{cluster}/instances/{id}/drain`` and ``.../enable``.
 
 The dashboard (``/dashboard``) and ``POST /admin/cache/purge`` are served by
@@ -104,6 +107,13 @@ class AdminApp:
             # SecretStr fields dump as "**********", and so do the passwords of URLs
             # (edge.redis_url, rate_limit.storage_uri...): secrets never leave the process.
             return _json(200, redact(snapshot.config.model_dump(mode="json")))
+        if parts == ["reload", "status"]:
+            reloader = self.reloader
+            if reloader is None:
+                return _json(200, {"from_file": False, "path": None, "last": None})
+            return _json(
+                200, {"from_file": True, "path": str(reloader.path), "last": reloader.last}
+            )
         if parts == ["reload"]:
             if self.reloader is None:
                 return _json(409, {"error": "the gateway was not started from a file"})
@@ -170,6 +180,8 @@ def _allowed(parts: list[str]) -> str | None:
     """The one method an ``/admin/...`` path answers (None: not an admin endpoint)."""
     if len(parts) == 1:
         return _ADMIN.get(parts[0])
+    if parts == ["reload", "status"]:
+        return "GET"
     if (
         len(parts) == 5
         and parts[0] == "clusters"

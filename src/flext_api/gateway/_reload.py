@@ -2,13 +2,16 @@
 
 The new file is parsed and validated whole (:func:`load_config`) before anything
 changes; an invalid one is refused, logged and counted, and the old config keeps
-serving. A valid one is swapped in atomically by :meth:`Gateway.apply`.
+serving. A valid one is swapped in atomically by :meth:`Gateway.apply`. The outcome of
+the last reload (and a refusal's reason) stays in :attr:`Reloader.last`, which
+``GET /admin/reload/status`` shows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .._errors import ConfigError
@@ -28,6 +31,8 @@ class Reloader:
         self.path = path
         self.debounce_ms = debounce_ms
         self.last_error: str | None = None
+        # What the last reload did: {"result": "applied"|"refused", "at", "error"}.
+        self.last: dict[str, str | None] | None = None
         self._lock = asyncio.Lock()
 
     async def reload(self) -> FlextResult[Snapshot]:
@@ -49,11 +54,13 @@ class Reloader:
                 # keeps serving, as for an invalid file; the watch loop carries on.
                 return self._refuse(f"the new config could not be applied: {exc!r}", exc)
             self.last_error = None
+            self.last = {"result": "applied", "at": _now(), "error": None}
             self.gateway.access_log.info("config reloaded", path=str(self.path))
             return applied
 
     def _refuse(self, error: str, cause: BaseException | None) -> FlextResult[Snapshot]:
         self.last_error = error
+        self.last = {"result": "refused", "at": _now(), "error": error}
         self.gateway.metrics.reloads.labels("refused").inc()
         self.gateway.access_log.error("config reload refused", path=str(self.path), error=error)
         if isinstance(cause, ConfigError):
@@ -108,6 +115,12 @@ class Reloader:
                 seen = current
                 names = _watched(link)[2]
                 await self.reload()
+
+
+def _now() -> str:
+    """The time of day for an operator (ISO 8601 UTC, milliseconds)."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
 def _watched(path: Path) -> tuple[Path, list[Path], set[str]]:

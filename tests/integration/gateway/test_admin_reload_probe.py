@@ -277,3 +277,40 @@ def _asgi_status(gw: LiveGateway, headers: list[tuple[bytes, bytes]]) -> int:
     gw.call(gw.admin(scope, receive, send))
     status: int = sent[0]["status"]
     return status
+
+
+async def test_the_last_reload_and_its_reason_stay_readable(
+    upstreams: tuple[Upstream, Upstream], run_gateway: Run
+) -> None:
+    """``GET /admin/reload/status`` tells what the last reload did and why it was refused:
+    a refusal by the file watch was only in the log and a counter, with no endpoint to
+    read the reason from afterwards."""
+    a, b = upstreams
+    gw = run_gateway(basic_config(a.url))
+    assert gw.reloader is not None
+    url = gw.admin_url + "/admin/reload/status"
+    status, _, body = await _call("GET", url, AUTH)
+    assert status == 200, body
+    assert orjson.loads(body) == {
+        "from_file": True,
+        "path": str(gw.reloader.path),
+        "last": None,
+    }
+    assert (await _call("GET", url))[0] == 401
+    assert (await _call("POST", url, AUTH))[0] == 405
+
+    gw.reloader.path.write_text(_VALID_CLUSTER + "routes: 7\n", encoding="utf-8")
+    assert (await _call("POST", gw.admin_url + "/admin/reload", AUTH))[0] == 409
+    status, _, body = await _call("GET", url, AUTH)
+    last = orjson.loads(body)["last"]
+    assert status == 200
+    assert last["result"] == "refused"
+    assert "routes" in last["error"]
+    assert last["at"].endswith("Z")
+
+    gw.reloader.path.write_text(yaml.safe_dump(basic_config(b.url)), encoding="utf-8")
+    assert (await _call("POST", gw.admin_url + "/admin/reload", AUTH))[0] == 200
+    last = orjson.loads((await _call("GET", url, AUTH))[2])["last"]
+    assert last["result"] == "applied"
+    assert last["error"] is None
+    assert await _upstream_seen(gw, "b")
