@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import socket
+import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from flext_api.cli._app import app
@@ -70,3 +72,25 @@ def test_admin_port_in_use_is_one_line_and_exit_3(tmp_path: Path) -> None:
     assert result.exit_code == 3
     assert f"the admin API cannot listen on 127.0.0.1:{port}" in result.output
     assert "Traceback" not in result.output
+
+
+def test_serving_without_the_gateway_extra_is_a_hint_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``check`` needs only the base install, serving needs the gateway extra: without
+    wsproto (an image built with the server extra only) the gateway crashed in uvicorn's
+    start-up with a traceback; it names the extra and exits 1."""
+    monkeypatch.setitem(sys.modules, "wsproto", None)  # import wsproto -> ImportError
+    path = tmp_path / "gw.yaml"
+    path.write_text(
+        "clusters: [{name: c, instances: [{url: 'http://127.0.0.1:9'}],"
+        " health: {active: false}}]\n"
+        "routes: [{name: r, match: {path_prefix: /}, cluster: c}]\nwatch: false\n",
+        encoding="utf-8",
+    )
+    assert runner.invoke(app, ["gateway", "check", str(path)]).exit_code == 0
+    result = runner.invoke(app, ["gateway", "--config", str(path), "--port", "0"])
+    assert result.exit_code == 1, result.output
+    assert "pip install 'flext-api[gateway]' (missing: wsproto)" in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -83,13 +83,27 @@ def test_schema_validation_catches_a_typo() -> None:
         kubernetes_validate.validate(doc, K8S_VERSIONS[0], strict=True)
 
 
+def gateway_admin(config_text: str) -> dict[str, Any]:
+    """The ``admin`` section of a gateway config."""
+    admin: dict[str, Any] = yaml.safe_load(config_text)["admin"]
+    return admin
+
+
 def test_deployment_probes_health_and_ready() -> None:
-    """Liveness probes /health and readiness /ready on the container's port."""
+    """Startup and liveness probe /health, readiness /ready, on the port the gateway serves
+    them on: its admin port, open on every interface (kubelet probes the pod's IP). They
+    pointed at the proxy's port, where a gateway answers 404 no_route."""
     [container] = manifest("Deployment")["spec"]["template"]["spec"]["containers"]
+    assert container["startupProbe"]["httpGet"]["path"] == "/health"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert container["args"][:3] == GATEWAY_ARGS
-    assert container["ports"][0]["containerPort"] == 8000
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["http"] == 8000
+    admin = gateway_admin(manifest("ConfigMap")["data"]["gateway.yaml"])
+    assert admin["host"] == "0.0.0.0"
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert ports[container[probe]["httpGet"]["port"]] == admin["port"], probe
 
 
 def test_deployment_runs_as_non_root_with_time_to_drain() -> None:
@@ -168,8 +182,12 @@ def test_compose_wires_gateway_services_and_redis() -> None:
     for name in ("orders", "inventory"):
         assert services[name]["environment"]["REDIS_URL"].startswith("redis://redis:")
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
-    for name in ("gateway", "orders", "inventory"):
-        assert "/health" in " ".join(services[name]["healthcheck"]["test"])
+    admin_port = gateway_admin((DEPLOY / "gateway.yaml").read_text())["port"]
+    probe = " ".join(services["gateway"]["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{admin_port}/health" in probe  # the gateway's admin port
+    for name in ("orders", "inventory"):
+        probe = " ".join(services[name]["healthcheck"]["test"])
+        assert "http://127.0.0.1:8000/health" in probe  # flext-api serve's port
     config_host = {u["url"].split("//")[1].split(":")[0] for c in yaml.safe_load(
         (DEPLOY / "gateway.yaml").read_text())["clusters"] for u in c["instances"]}  # fmt: skip
     assert config_host <= set(services)
@@ -188,10 +206,18 @@ def test_dockerfile_is_multi_stage_and_non_root() -> None:
 
 
 def test_dockerfile_health_check_and_command() -> None:
-    """HEALTHCHECK probes /health; the image runs the gateway with the mounted config."""
+    """HEALTHCHECK probes the gateway's /health on its admin port; the image runs the
+    gateway with the mounted config, and installs the gateway extra it needs to (an image
+    with the server extra only failed at start-up: no wsproto)."""
     instructions = dict(dockerfile_instructions())
-    assert "/health" in instructions["HEALTHCHECK"]
+    admin_port = gateway_admin((DEPLOY / "gateway.yaml").read_text())["port"]
+    assert f"http://127.0.0.1:{admin_port}/health" in instructions["HEALTHCHECK"]
     assert instructions["STOPSIGNAL"] == "SIGTERM"
     assert json.loads(instructions["ENTRYPOINT"]) == ["flext-api"]
     assert json.loads(instructions["CMD"])[:3] == GATEWAY_ARGS
-    assert shlex.split(instructions["EXPOSE"]) == ["8000"]
+    assert shlex.split(instructions["EXPOSE"]) == ["8000", str(admin_port)]
+    extras = [args for ins, args in dockerfile_instructions() if ins == "ARG"]
+    extras = [a.partition("=")[2] for a in extras if a.startswith("EXTRAS=")]
+    assert len(extras) == 2
+    for value in extras:
+        assert "gateway" in value.split(","), value

@@ -8,6 +8,7 @@ on SIGTERM.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -48,6 +49,26 @@ def _load(path: Path) -> GatewayConfig:
     return result.value
 
 
+# What serving needs beyond what ``check`` does (the gateway extra): uvicorn imports the
+# WebSocket implementation when it starts, and the file watch imports watchfiles, so a
+# missing one was a traceback from inside the server instead of this hint.
+_SERVING_MODULES = ("wsproto", "watchfiles")
+
+
+def _require_serving_extra() -> None:
+    missing = []
+    for name in _SERVING_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        make_console(stderr=True).print(
+            f"{GATEWAY_HINT} (missing: {', '.join(missing)})", markup=False, style="red"
+        )
+        raise typer.Exit(1)
+
+
 @gateway_app.command("check")
 def check_command(file: _ConfigPath) -> None:
     """Validate FILE: print 'ok' and a summary, or every error with its line (exit 1)."""
@@ -77,6 +98,7 @@ def gateway_command(
         typer.echo(ctx.get_help())
         raise typer.Exit(2)
     loaded = _load(config)
+    _require_serving_extra()
     from ..gateway._serve import serve
 
     listener = loaded.listeners[0]

@@ -89,7 +89,11 @@ class ListenerConfig(_Model):
 class AdminConfig(_Model):
     """The admin API: its own port, loopback only by default, a bearer token required.
 
-    With no ``token`` the admin API is not served at all (there is no unauthenticated mode).
+    Served when ``token`` is set, or when the config has an ``admin`` section at all. With
+    no token only the open paths answer (``/health``, ``/ready``, ``/metrics``: what
+    container probes and scrapers use); every endpoint behind the token is a 401 (there
+    is no unauthenticated mode). Without the section and the token, no admin port is
+    opened.
     """
 
     host: str = "127.0.0.1"

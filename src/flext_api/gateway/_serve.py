@@ -144,7 +144,10 @@ class GatewayRunner:
         self.reloader = Reloader(self.gateway, config_path) if config_path is not None else None
         self.admin = AdminApp(self.gateway, self.reloader)
         self.admin_server: uvicorn.Server | None = None
-        if config.admin.token is not None:
+        # Served with a token, or when the config has an ``admin`` section: then, without
+        # a token, it answers the open paths (/health, /ready, /metrics: what probes and
+        # scrapers need) and nothing behind the token.
+        if config.admin.token is not None or "admin" in config.model_fields_set:
             admin = config.admin
             # The admin server stops after the proxy has drained; what is left on it is
             # admin calls and dashboard streams (which end at once when draining), so its

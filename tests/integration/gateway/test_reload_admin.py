@@ -177,7 +177,7 @@ async def test_sigterm_drains_in_flight_and_closes_websockets(
 ) -> None:
     """On SIGTERM every accepted request completes and WebSockets close with 1001."""
     a, _ = upstreams
-    config = {**basic_config(a.url), "admin": {}}
+    config = _without_admin(basic_config(a.url))
     gw = GatewayProcess(config, tmp_path)
     try:
         gw.wait_ready()
@@ -212,7 +212,7 @@ def test_ctrl_c_stops_the_gateway_cleanly(
     again after its shutdown, which asyncio.Runner's handler turned into a cancelled
     clean-up and a KeyboardInterrupt traceback (every Ctrl-C of ``make run``)."""
     a, _ = upstreams
-    gw = GatewayProcess({**basic_config(a.url), "admin": {}}, tmp_path)
+    gw = GatewayProcess(_without_admin(basic_config(a.url)), tmp_path)
     try:
         gw.wait_ready()
         gw.process.send_signal(signal.SIGINT)
@@ -220,3 +220,9 @@ def test_ctrl_c_stops_the_gateway_cleanly(
     finally:
         gw.stop()
     assert "Traceback" not in gw.log.read_text()
+
+
+def _without_admin(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with no admin section: the child process opens no admin port (the
+    default 9901 may be taken on the machine)."""
+    return {key: value for key, value in config.items() if key != "admin"}
