@@ -360,7 +360,8 @@ def _check_jwks_url(url: str) -> None:
 class MetricsConfig(_Frozen):
     """Prometheus ``/metrics`` on a per-app registry.
 
-    ``token`` protects the endpoint with a bearer token (constant-time compare).
+    ``token`` protects the endpoint with a bearer token (constant-time compare); an
+    empty one (an unset secret) is refused, not taken as "no token".
     ``group_status_codes`` labels ``2xx`` instead of ``200`` (fewer series).
     """
 
@@ -375,6 +376,24 @@ class MetricsConfig(_Frozen):
     @classmethod
     def _path(cls, value: str) -> str:
         return _check_path(value)
+
+    @model_validator(mode="after")
+    def _token(self) -> MetricsConfig:
+        if self.token is None:
+            return self
+        token = self.token.get_secret_value()
+        if not token:
+            raise ConfigError(
+                "metrics.token: the token is empty; set one, or leave it unset for an "
+                "unprotected endpoint"
+            )
+        if token != token.strip():
+            # A client's header value is stripped, so such a token could never match.
+            raise ConfigError(
+                "metrics.token: the token has leading or trailing whitespace (a secret "
+                "file's newline?); strip it"
+            )
+        return self
 
     @field_validator("buckets", mode="before")
     @classmethod

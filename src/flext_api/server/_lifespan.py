@@ -6,11 +6,22 @@ async). Registered before start-up, context managers are entered when the app st
 registered later, a resource is only closed at shutdown. A failing close is logged and
 the others are still closed.
 
+A resource that fails to open has its name and position noted on the exception (the
+error of a Redis client rarely says which of three it was); those opened before it close.
+
 Handlers added with ``@app.on_event("startup")`` run after the resources open, and
-``"shutdown"`` handlers before they close.
+``"shutdown"`` handlers before they close. A failing start-up handler stops the start-up;
+a failing shutdown handler does not stop the others (each failure is logged, the first
+is raised once all have run), so one bad handler leaks nothing the others release.
 
 Shutdown order: readiness flips to 503 and in-flight requests get up to
-``drain_timeout`` to finish, then the user's lifespan exits, then resources close.
+``drain_timeout`` to finish, then the user's lifespan exits, then resources close. (Under
+uvicorn the lifespan shuts down after the server stopped listening and waited for its
+connections; see :mod:`._health` for telling a load balancer earlier.) Once
+shut down, the app reports not-ready ("starting") again: an app started a second time (a
+second ``TestClient`` block) is not stuck "draining". Resources closed by the first
+shutdown are not reopened - build the app again, or open per-run resources in your
+``lifespan``.
 """
 
 from __future__ import annotations
@@ -83,17 +94,18 @@ class ResourceStack:
     async def open(self) -> None:
         """Enter the registered resources; on failure close those already open, re-raise."""
         pending, self._pending = self._pending, []
-        try:
-            for resource in pending:
-                name = type(resource).__name__
-                if hasattr(resource, "__aenter__"):
-                    await resource.__aenter__()
-                    self._closers.append((name, _exit(resource)))
-                else:
-                    self._closers.append((name, _closer(resource)))
-        except BaseException:
-            await self.close()
-            raise
+        for position, resource in enumerate(pending, 1):
+            name = type(resource).__name__
+            if not hasattr(resource, "__aenter__"):
+                self._closers.append((name, _closer(resource)))
+                continue
+            try:
+                await resource.__aenter__()
+            except BaseException as exc:
+                exc.add_note(f"while opening resource {name} ({position} of {len(pending)})")
+                await self.close()
+                raise
+            self._closers.append((name, _exit(resource)))
         self.opened = True
 
     async def close(self) -> None:
@@ -114,22 +126,27 @@ def make_lifespan(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
-        await state.resources.open()
         try:
-            # A lifespan replaces Starlette's default one, which is what ran the
-            # handlers of @app.on_event("startup"/"shutdown"): run them here instead.
-            await _run_handlers(app.router.on_startup)
+            await state.resources.open()
             try:
-                if user_lifespan is None:
-                    async with _serving(state):
-                        yield None
-                else:
-                    async with user_lifespan(app) as user_state, _serving(state):
-                        yield user_state
+                # A lifespan replaces Starlette's default one, which is what ran the
+                # handlers of @app.on_event("startup"/"shutdown"): run them here instead.
+                await _run_handlers(app.router.on_startup)
+                try:
+                    if user_lifespan is None:
+                        async with _serving(state):
+                            yield None
+                    else:
+                        async with user_lifespan(app) as user_state, _serving(state):
+                            yield user_state
+                finally:
+                    await _run_shutdown_handlers(app.router.on_shutdown, state.logger)
             finally:
-                await _run_handlers(app.router.on_shutdown)
+                await state.resources.close()
         finally:
-            await state.resources.close()
+            # Not serving any more; a later start-up begins from "starting" again.
+            state.started = False
+            state.draining = False
 
     return lifespan
 
@@ -139,6 +156,23 @@ async def _run_handlers(handlers: list[Callable[[], Any]]) -> None:
         outcome = handler()
         if inspect.isawaitable(outcome):
             await outcome
+
+
+async def _run_shutdown_handlers(handlers: list[Callable[[], Any]], logger: Any) -> None:
+    """Run every handler; log each failure, raise the first once all have run."""
+    first: Exception | None = None
+    for handler in list(handlers):
+        try:
+            outcome = handler()
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception as exc:
+            name = getattr(handler, "__qualname__", type(handler).__name__)
+            logger.error("shutdown handler failed", handler=name, exc_info=exc)
+            if first is None:
+                first = exc
+    if first is not None:
+        raise first
 
 
 @asynccontextmanager

@@ -146,15 +146,23 @@ class ServerMetrics:
 def metrics_endpoint(
     metrics: ServerMetrics, token: str | None = None
 ) -> Callable[[Request], Awaitable[Response]]:
-    """A Starlette endpoint serving ``metrics``; with ``token``, only to ``Bearer <token>``."""
-    expected = token.encode() if token else None
+    """A Starlette endpoint serving ``metrics``; with ``token``, only to ``Bearer <token>``.
+
+    Raises:
+        ValueError: ``token`` is empty (it would protect nothing).
+    """
+    if token is not None and not token:
+        raise ValueError("the metrics token is empty; pass None for an unprotected endpoint")
+    expected = token.encode() if token is not None else None
 
     async def endpoint(request: Request) -> Response:
         if expected is not None:
             scheme, _, value = request.headers.get("authorization", "").partition(" ")
-            # compare_digest on bytes: constant time in the secret's length.
+            # compare_digest on bytes: constant time in the secret's length. Starlette
+            # decoded the header as latin-1; encoding it back gives the bytes sent, so a
+            # non-ASCII token sent as UTF-8 (as Prometheus and curl do) matches.
             if scheme.lower() != "bearer" or not hmac.compare_digest(
-                value.strip().encode(), expected
+                value.strip().encode("latin-1"), expected
             ):
                 return problem_response(
                     401,

@@ -47,6 +47,7 @@ class FlextServerState:
         self.started = False
         self.draining = False
         self._idle: asyncio.Event | None = None
+        self._drains = 0  # drain() calls waiting on _idle
 
     def __repr__(self) -> str:
         phase = "draining" if self.draining else "ready" if self.started else "starting"
@@ -91,12 +92,19 @@ class FlextServerState:
         if self.in_flight == 0:
             return True
         limit = self.config.health.drain_timeout if timeout is None else timeout
-        self._idle = asyncio.Event()
+        # Every concurrent drain (a pre-stop hook's and the lifespan's) waits on the same
+        # event: one drain replacing another's would leave the first waiting it out.
+        idle = self._idle
+        if idle is None or idle.is_set():  # set: requests ended, then more came in
+            idle = self._idle = asyncio.Event()
+        self._drains += 1
         try:
-            await asyncio.wait_for(self._idle.wait(), limit)
+            await asyncio.wait_for(idle.wait(), limit)
         except TimeoutError:
             self.logger.warning("shutdown drain timed out", in_flight=self.in_flight)
             return False
         finally:
-            self._idle = None
+            self._drains -= 1
+            if self._drains == 0:  # nobody waits: no event outlives its loop
+                self._idle = None
         return True
