@@ -119,10 +119,16 @@ def forward_pairs(
     drop: frozenset[bytes],
 ) -> Pairs:
     """:func:`forward_request_headers` in one pass, the ``Via`` element ``hop`` given
-    (``b"1.1 gateway"``) and the names in ``drop`` left out as well."""
+    (``b"1.1 gateway"``) and the names in ``drop`` left out as well.
+
+    ``X-Forwarded-For``, ``Forwarded`` and ``Via`` are lists a header may split over
+    several lines (RFC 9110 §5.3): every line is kept, in order, and ours comes last,
+    as the one an upstream counting hops from the right expects to read first.
+    """
     believe = client in trusted
-    prior_for = b""
-    prior_via = b""
+    prior_for: list[bytes] = []
+    prior_forwarded: list[bytes] = []
+    prior_via: list[bytes] = []
     connection: list[bytes] | None = None
     out: Pairs = []
     for name, value in headers:
@@ -134,12 +140,14 @@ def forward_pairs(
         if name in _FORWARDING:
             if believe:
                 if name == b"x-forwarded-for":
-                    prior_for = value
+                    _add_element(prior_for, value)
+                elif name == b"forwarded":
+                    _add_element(prior_forwarded, value)
                 elif name != b"x-real-ip":
                     out.append((name, value))
             continue
         if name == b"via":
-            prior_via = value
+            _add_element(prior_via, value)
             continue
         if name not in drop:
             out.append((name, value))
@@ -147,11 +155,13 @@ def forward_pairs(
         named = _connection_named(connection)
         out = [pair for pair in out if pair[0] not in named]
         if b"x-forwarded-for" in named:
-            prior_for = b""
+            prior_for = []
+        if b"forwarded" in named:
+            prior_forwarded = []
         if b"via" in named:
-            prior_via = b""
+            prior_via = []
     addr = (client or "unknown").encode()
-    out.append((b"x-forwarded-for", prior_for + b", " + addr if prior_for else addr))
+    out.append((b"x-forwarded-for", b", ".join([*prior_for, addr]) if prior_for else addr))
     if not believe or not any(n == b"x-forwarded-proto" for n, _ in out):
         out.append((b"x-forwarded-proto", scheme.encode()))
     if host is not None and (not believe or not any(n == b"x-forwarded-host" for n, _ in out)):
@@ -159,16 +169,25 @@ def forward_pairs(
     node = f'"[{client}]"' if client and ":" in client else (client or "unknown")
     element = f"for={node};proto={scheme}".encode()
     if host is not None:
-        element += b';host="' + host + b'"'
-    existing = None
-    if believe:
-        existing = next((i for i, (n, _) in enumerate(out) if n == b"forwarded"), None)
-    if existing is None:
-        out.append((b"forwarded", element))
-    else:
-        out[existing] = (b"forwarded", out[existing][1] + b", " + element)
-    out.append((b"via", prior_via + b", " + hop if prior_via else hop))
+        element += b";host=" + _quoted(host)
+    out.append((b"forwarded", b", ".join([*prior_forwarded, element])))
+    out.append((b"via", b", ".join([*prior_via, hop]) if prior_via else hop))
     return out
+
+
+def _quoted(value: bytes) -> bytes:
+    """``value`` as an RFC 9110 §5.6.4 quoted-string: a ``"`` or ``\\`` in it is escaped,
+    so a client's text ends where the parameter does (never ``host="x";for=6.6.6.6``)."""
+    if b'"' in value or b"\\" in value:
+        value = value.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+    return b'"' + value + b'"'
+
+
+def _add_element(elements: list[bytes], value: bytes) -> None:
+    """Append one line of a list header to ``elements`` (a blank line adds nothing)."""
+    value = value.strip()
+    if value:
+        elements.append(value)
 
 
 def response_headers(

@@ -21,7 +21,8 @@ The host is the other half of a route's decision, so it gets the same care (RFC 
 §3.2): an absolute-form target (``GET http://a.example/x``) is routed and forwarded to
 its own authority, whatever ``Host`` says; a userinfo in it (``http://u@a.example/``)
 is refused (RFC 9110 §4.2.4), and so are two ``Host`` lines, none on HTTP/1.1, or one
-that is not a host (``a.example, b.example``), which upstreams read in different ways.
+that is not a host (``a.example, b.example``, or ``a.example,b.example`` without the
+space), which upstreams read in different ways.
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ PLAIN_PATHS: set[bytes] = set()
 _PLAIN_PATHS_MAX = 4096
 
 _SCHEME = re.compile(rb"https?", re.IGNORECASE)
-# RFC 3986 host (an IP literal or a reg-name: unreserved, pct-encoded, sub-delims) and port.
-_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?")
+# RFC 3986 host (an IP literal or a reg-name: unreserved, pct-encoded, sub-delims) and port,
+# but for the comma: a sub-delim no DNS name has, and HTTP's list separator, so that
+# "a.example,b.example" is two hosts to an upstream that reads Host or X-Forwarded-Host
+# as a list (Express takes the first) while the router saw one it matched no route to.
+_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+;=]*)(?::[0-9]*)?")
 _GOOD_HOSTS: set[bytes] = set()
 _GOOD_HOSTS_MAX = 1024
 

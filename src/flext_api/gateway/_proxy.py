@@ -172,10 +172,14 @@ def _strip_escaped(raw: str, prefix: str) -> str:
     """``raw`` (a forwarded path, percent-escapes kept) without ``prefix`` when its
     decoded form starts with it, as the router matched it: ``/%70ub/x`` loses ``/pub``
     like ``/pub/x`` does, and an escaped slash at the boundary (``/pub%2Fx``) becomes
-    the ``/`` the router took it for. ``raw`` unchanged when it does not decode so."""
+    the ``/`` the router took it for. A segment's ``;`` parameters, which the router
+    matched without (``/pub;v=1/x`` is ``/pub/x`` to it), go with the prefix's segments.
+    ``raw`` unchanged when it does not decode so."""
     want = prefix.encode()
     at = 0
     for byte in want:
+        if byte == 0x2F:  # "/": the segment before it ended, parameters and all
+            at = _past_params(raw, at)
         escape = raw[at + 1 : at + 3] if raw[at : at + 1] == "%" else ""
         if len(escape) == 2 and all(c in _HEX for c in escape):
             got, at = int(escape, 16), at + 3
@@ -185,10 +189,19 @@ def _strip_escaped(raw: str, prefix: str) -> str:
             return raw
         if got != byte:
             return raw
-    rest = raw[at:]
+    rest = raw[_past_params(raw, at) :]
     if rest[:3] in ("%2F", "%2f"):
         return "/" + rest[3:]
     return rest
+
+
+def _past_params(raw: str, at: int) -> int:
+    """Where the ``;`` parameters (``;`` or ``%3B``, as the router decoded it) starting
+    at ``at`` in ``raw`` end: at the next ``/`` or ``%2F``, or the end; ``at`` if none."""
+    if raw[at : at + 1] != ";" and raw[at : at + 3] not in ("%3B", "%3b"):
+        return at
+    ends = [end for end in (raw.find("/", at), raw.lower().find("%2f", at)) if end != -1]
+    return min(ends, default=len(raw))
 
 
 _HEX = frozenset("0123456789abcdefABCDEF")

@@ -11,6 +11,12 @@ Order of precedence, first match wins:
 
 Host, method, header and query conditions must all hold too. The table is built once per
 config (:class:`Router` is immutable), so a reload swaps it whole.
+
+Path conditions see the path without its segments' ``;`` parameters: ``/admin;x/data``
+is matched as ``/admin/data``, the path Tomcat, Jetty and Spring serve for it. Matched as
+sent, it slipped past a protected ``/admin`` prefix to a catch-all route, and such an
+upstream served the protected resource under the catch-all's policies. The request is
+forwarded as sent.
 """
 
 from __future__ import annotations
@@ -141,6 +147,8 @@ class Router:
     ) -> RouteMatch | None:
         # "a.example." names the same host as "a.example" (nginx and most servers agree).
         hostname = _strip_port(host.lower()).removesuffix(".")
+        if ";" in path:
+            path = _without_params(path)
         parsed_query: dict[str, str] | None = None
         for entry in self._entries:
             m = entry.route.match
@@ -189,6 +197,11 @@ def _all_hold(required: Mapping[str, str], present: Mapping[str, str]) -> bool:
         if got is None or (value != "*" and got != value):
             return False
     return True
+
+
+def _without_params(path: str) -> str:
+    """``path`` without each segment's ``;`` parameters (``/a;v=1/b;x`` -> ``/a/b``)."""
+    return "/".join(segment.partition(";")[0] for segment in path.split("/"))
 
 
 def _strip_port(host: str) -> str:
