@@ -146,7 +146,9 @@ def run_batch(
         buffer: most items pulled from the input and not yet yielded (default
             ``2 * concurrency``, ``4 * concurrency`` when ordered).
         progress: called with a :class:`BatchProgress` at most every
-            ``progress_interval`` seconds as results are handed out, and once at the end.
+            ``progress_interval`` seconds, each time after a result has been taken (so
+            one that raises ends the batch without losing that result), and once at
+            the end.
         journal: a :class:`BatchJournal` or its path: ids it holds are skipped, and
             each result is recorded once the consumer has taken it.
         max_pause: seconds each host may be paused in total on ``CIRCUIT_OPEN``.
@@ -154,17 +156,18 @@ def run_batch(
             :func:`decode_body`); an exception it raises fails the item (``DECODE_ERROR``).
         check_duplicates: give duplicate ids an ``INVALID_REQUEST`` result.
         request_options: keyword arguments passed to every ``client.request``
-            (``timeout``, ``retry``, ``fail_on_http_error``, ...).
+            (``timeout``, ``retry``, ``fail_on_http_error``, ...); a str
+            ``idempotency_key`` is refused (it would be every item's key: use ``True``).
         clock: for durations, progress and pauses (default: the client's clock, so a
             pause waits out the breaker's ``retry_after`` on the breaker's own clock).
 
     Raises ``TypeError``/``ValueError`` at once for bad arguments. Use
     ``contextlib.aclosing`` (or ``aclose()``) to stop a batch early and promptly.
     """
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
-    if buffer is not None and buffer < 1:
-        raise ValueError(f"buffer must be >= 1, got {buffer!r}")
+    # Checked here, not when the batch starts: a float would pass "< 1" and fail later.
+    for name, value in (("concurrency", concurrency), ("buffer", buffer)):
+        if value is not None and (type(value) is not int or value < 1):
+            raise ValueError(f"{name} must be >= 1 (an int), got {value!r}")
     # NaN passes a "< 0" check and then every comparison it meets is False.
     if not (progress_interval >= 0 and math.isfinite(progress_interval)):
         raise ValueError(f"progress_interval must be a number >= 0, got {progress_interval!r}")
@@ -176,6 +179,13 @@ def run_batch(
         raise TypeError(
             f"request_options does not take {', '.join(unknown)} "
             f"(allowed: {', '.join(sorted(_REQUEST_OPTIONS))})"
+        )
+    if isinstance(options.get("idempotency_key"), str):
+        # One key for every item: a server that honours it would answer every item with
+        # the first one's response (or 422), and the batch would report success.
+        raise ValueError(
+            "request_options: a str idempotency_key would be sent with every item; use "
+            "idempotency_key=True (a key per request) or an Idempotency-Key header per item"
         )
     if journal is not None and not isinstance(journal, BatchJournal):
         journal = BatchJournal(journal)

@@ -29,6 +29,8 @@ import structlog
 
 from ..._clock import Clock, get_clock
 from ..._errors import ConfigError
+from ..._exactjson import dumps as exact_dumps
+from ..._exactjson import loads as exact_loads
 from ._models import BatchId, BatchResult, valid_id
 
 __all__ = ["BatchJournal", "JsonlLog", "scan_jsonl"]
@@ -56,7 +58,9 @@ def scan_jsonl(path: str | os.PathLike[str], on_record: Callable[[Any], None]) -
             ok = line.endswith(b"\n")
             if ok:
                 try:
-                    record = orjson.loads(line)
+                    # Exact: an id (or a stored result) past 64 bits comes back an int,
+                    # not a float that no longer names it.
+                    record = exact_loads(line)
                 except orjson.JSONDecodeError:
                     ok = False
             if not ok:
@@ -116,7 +120,7 @@ class JsonlLog:
 
     def append(self, record: Any) -> None:
         """Write one record (a line) to the kernel; fsync when the policy says so."""
-        write_all(self._require_fd(), orjson.dumps(record) + b"\n")
+        write_all(self._require_fd(), exact_dumps(record) + b"\n")
         self._unsynced += 1
         if (
             self._unsynced >= self.fsync_every
@@ -228,7 +232,14 @@ class BatchJournal:
         entry: dict[str, Any] = {"id": result.request_id}
         if self.store_results:
             entry["result"] = result.to_dict()
-        self._log.append(entry)
+        try:
+            self._log.append(entry)
+        except TypeError as exc:  # nothing was written: encoding comes first
+            raise ConfigError(
+                f"{self.path}: the result of {result.request_id!r} cannot be stored as JSON "
+                f"({exc}): make the batch's decode= return JSON values, or "
+                "store_results=False"
+            ) from exc
 
     def close(self) -> None:
         """fsync and close; idempotent."""

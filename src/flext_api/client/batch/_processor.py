@@ -54,8 +54,8 @@ class BatchProcessor:
         client: FlextApiClient | None = None,
         **client_options: Any,
     ) -> None:
-        if max_concurrent < 1:
-            raise ValueError(f"max_concurrent must be >= 1, got {max_concurrent!r}")
+        if type(max_concurrent) is not int or max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be >= 1 (an int), got {max_concurrent!r}")
         if client is not None and (base_url is not None or client_options):
             raise TypeError("pass either client= or base_url/client options, not both")
         self.max_concurrent = max_concurrent

@@ -171,6 +171,12 @@ class BatchRun:
                 # The consumer asked for the next one: it has handled this one.
                 if journal is not None:
                     journal.record(result)
+                # Progress is reported here, once the result is in the consumer's hands:
+                # a callback that raises ends the batch without taking a result with it.
+                if self._progress is not None:
+                    now = self._clock.monotonic()
+                    if now - self._last_report >= self._progress_interval:
+                        self._report(now)
             self._report()
             if self._error is not None:
                 raise self._error
@@ -186,10 +192,6 @@ class BatchRun:
                 self._outstanding -= 1
                 if self._blocked:
                     self._wake_workers.set()
-                if self._progress is not None:
-                    now = self._clock.monotonic()
-                    if now - self._last_report >= self._progress_interval:
-                        self._report(now)
                 return result
             if self._workers_left == 0:
                 return None

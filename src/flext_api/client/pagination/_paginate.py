@@ -15,9 +15,10 @@ Rules (``docs/batch.md`` has the long form):
   compared with those already fetched; a repeat (a next link or cursor pointing back)
   raises :class:`PaginationError` (``PROTOCOL_ERROR``, ``details["reason"] == "loop"``).
   With the page-number and offset strategies the URL always changes, so a server that
-  ignores the page or offset parameter would be paged forever: there a page whose body
-  is byte for byte the previous page's (with items) raises :class:`PaginationError`
-  (``PROTOCOL_ERROR``, ``details["reason"] == "repeated_page"``) before it is yielded.
+  ignores the page or offset parameter would be paged forever: there a page whose items
+  are the previous page's (compared as JSON, whatever else the body holds: an echoed
+  ``page``, a timestamp) raises :class:`PaginationError` (``PROTOCOL_ERROR``,
+  ``details["reason"] == "repeated_page"``) before it is yielded.
 * **Next links stay on the origin.** An absolute next URL on another scheme, host or
   port raises :class:`PaginationError` (``INVALID_REQUEST``) unless
   ``allow_cross_origin=True``: the client's headers and auth would go with it.
@@ -35,8 +36,10 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlsplit
 
 from ..._errors import DecodeError, ErrorCode, FlextApiError, InvalidRequestError
+from ..._exactjson import dumps as exact_json_dumps
 from ..._models import HttpResponse, host_of
 from ..._result import FlextResult
+from .._client import _OPTION_KEYS
 from .._request import build_url
 from .._sync_iter import drain_sync
 from ._strategies import LinkHeader, PageRequest, PaginationStrategy, is_missing, lookup
@@ -64,6 +67,35 @@ def _origin(url: str) -> tuple[str, str, str]:
     trailing dots and case), while credentials a link adds still make it another."""
     parts = urlsplit(url)
     return parts.scheme.lower(), host_of(url), parts.netloc.rpartition("@")[0]
+
+
+# ``client.request`` options a paginator sets itself on every page.
+_OWN_OPTIONS = frozenset({"params", "headers"})
+
+
+def _request_options(given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``request_options`` checked at once: a misspelt or duplicated option would
+    otherwise surface only at the first page, as a ``TypeError`` out of ``collect()``."""
+    options = dict(given or {})
+    own = sorted(map(str, _OWN_OPTIONS.intersection(options)))
+    if own:
+        raise TypeError(
+            f"request_options does not take {', '.join(own)}: pass "
+            f"{', '.join(f'{name}=' for name in own)} to paginate() itself"
+        )
+    unknown = sorted(map(str, set(options) - _OPTION_KEYS))
+    if unknown:
+        raise TypeError(
+            f"request_options does not take {', '.join(unknown)} "
+            f"(allowed: {', '.join(sorted(_OPTION_KEYS - _OWN_OPTIONS))})"
+        )
+    if isinstance(options.get("idempotency_key"), str):
+        # One key on every page: a server that honours it answers page 1 again, or 422.
+        raise ValueError(
+            "request_options: a str idempotency_key would be sent with every page; "
+            "use idempotency_key=True (a key per request)"
+        )
+    return options
 
 
 class PaginateOptions(TypedDict, total=False):
@@ -138,7 +170,11 @@ class Paginator:
         allow_cross_origin: follow next links to another origin.
         resume_from: start with this request (a :attr:`next_request` kept from an
             earlier run) instead of the first page.
-        request_options: more keyword arguments for ``client.request`` (``timeout``...).
+        request_options: more keyword arguments for ``client.request`` (``timeout``...);
+            checked here: ``params``/``headers`` (arguments of their own), unknown
+            names and a str ``idempotency_key`` (one key for every page) are refused.
+
+    Raises ``TypeError``/``ValueError`` at once for bad arguments.
     """
 
     def __init__(
@@ -168,13 +204,13 @@ class Paginator:
         self._headers = dict(headers) if headers else None
         self._method = method
         self._allow_cross_origin = allow_cross_origin
-        self._options = dict(request_options or {})
+        self._options = _request_options(request_options)
         self._next: PageRequest | None = (
             resume_from if resume_from is not None else self.strategy.first(path, params)
         )
         self._last: tuple[PageRequest, Page] | None = None
         self._seen: set[str] = set()
-        self._previous_body: bytes | None = None  # ends_on_empty strategies only
+        self._previous_items: bytes | None = None  # ends_on_empty strategies only
         self._partial: list[Any] = []  # records of a failed collect(), for the next one
         self._origin: tuple[str, str, str] | None = None
         self.pages_fetched = 0
@@ -248,18 +284,26 @@ class Paginator:
         return full
 
     def _check_repeat(self, page: Page) -> None:
-        """A page-number or offset page identical to the one before: the server ignores
-        the parameter, and would serve the same page forever."""
-        body = page.response.content
-        if body == self._previous_body:
+        """A page-number or offset page with the same items as the one before: the server
+        ignores (or clamps) the parameter, and would serve that page forever.
+
+        The items are compared, not the bodies: a body echoing the page asked for, or
+        stamped with the time, differs on every request while the records repeat. They
+        are compared as JSON text, so ``1``, ``1.0`` and ``true`` stay different.
+        """
+        try:
+            items = exact_json_dumps(page.items)
+        except TypeError:  # nested deeper than orjson writes (it reads deeper): the body
+            items = b"\0" + page.response.content
+        if items == self._previous_items:
             raise PaginationError(
-                f"pagination loop: page {page.number} ({page.url}) has the same content as "
-                f"page {page.number - 1}: the server ignores (or clamps) the "
+                f"pagination loop: page {page.number} ({page.url}) has the same content "
+                f"(items) as page {page.number - 1}: the server ignores (or clamps) the "
                 f"{type(self.strategy).__name__} parameter and would serve it forever",
                 details={"reason": "repeated_page", "page": page.number, "url": page.url},
                 response=page.response,
             )
-        self._previous_body = body
+        self._previous_items = items
 
     async def _fetch(self, request: PageRequest, number: int) -> Page:
         result = await self._client.request(

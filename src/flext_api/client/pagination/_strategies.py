@@ -111,12 +111,20 @@ def _next_url(page: Page, target: str, what: str, *, header: bool = False) -> Pa
             response=page.response,
         )
     try:
-        return PageRequest(urljoin(page.url, header_url(target) if header else target))
+        resolved = urljoin(page.url, header_url(target) if header else target)
     except ValueError as exc:  # UnicodeEncodeError too: a lone surrogate
         raise DecodeError(
             f"page {page.number}: the {what} {target!r} is not a valid URL ({exc})",
             response=page.response,
         ) from exc
+    if "://" not in resolved:
+        # An opaque URI (mailto:, javascript:, data:): no page to fetch, and the client
+        # would take it for a path on its base URL.
+        raise DecodeError(
+            f"page {page.number}: the {what} {target!r} is not an http(s) URL",
+            response=page.response,
+        )
+    return PageRequest(resolved)
 
 
 def _check_name(kind: str, value: object) -> None:
