@@ -111,6 +111,7 @@ class _Conn(asyncio.Protocol):
         "raw_headers",
         "reusable",
         "stray",
+        "trailing",
         "transport",
         "waiter",
     )
@@ -134,6 +135,7 @@ class _Conn(asyncio.Protocol):
         self.eof_framed = False
         self.reusable = True
         self.stray = False
+        self.trailing = False  # the head is complete: fields now are trailer fields
         self.error: BaseException | None = None
         self.paused_reading = False
         self.paused_writing = False
@@ -146,6 +148,7 @@ class _Conn(asyncio.Protocol):
         self.head_bytes = 0
         self.done = False
         self.eof_framed = False
+        self.trailing = False
         return head
 
     def take_body(self) -> bytes:
@@ -279,6 +282,12 @@ class _Conn(asyncio.Protocol):
         self.head_bytes += len(name) + len(value) + 4
         if self.head_bytes > MAX_RESPONSE_HEAD:
             raise ValueError(f"the upstream's response head is over {MAX_RESPONSE_HEAD} bytes")
+        if self.trailing:
+            # A trailer field after a chunked body (httptools reports it like a header).
+            # Never merged into the header section (RFC 9110 §6.5.1): when the answer
+            # came in one read, a trailer Set-Cookie, Location or Content-Length was
+            # among the headers before the caller read them. Dropped, counted above.
+            return
         self.raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -287,6 +296,7 @@ class _Conn(asyncio.Protocol):
             self.interim = True  # 100 Continue and friends: the real answer follows
             self.raw_headers = []
             return
+        self.trailing = True
         head = self.head
         assert head is not None
         if status == 101 or not self.parser.should_keep_alive():
