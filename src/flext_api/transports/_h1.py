@@ -225,6 +225,13 @@ class _Conn(asyncio.Protocol):
             return
         try:
             self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # A 101 (or an upgrade the upstream granted): the HTTP exchange ends with its
+            # head and what follows is another protocol, not this transport's to read.
+            # Escaping data_received, the error was logged by asyncio as a fatal one.
+            # The connection is never reused (on_headers_complete said so).
+            self.done = True
+            self._wake()
         except httptools.HttpParserError as exc:
             if self.stray:
                 self.close()  # the answer stands; what came after it is nobody's

@@ -204,6 +204,34 @@ async def test_interim_answers_are_skipped() -> None:
         await transport.aclose()
 
 
+async def test_a_101_nobody_asked_for_ends_the_exchange_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 101 with bytes of another protocol after it: the answer is the 101 (as aiohttp
+    gives it), the connection is not reused, and nothing is logged by asyncio (the
+    parser's upgrade signal escaped ``data_received`` as a "Fatal error")."""
+    connections: list[int] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        await _read_head(reader)
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\n")
+        writer.write(b"Connection: upgrade\r\n\r\nbytes of another protocol")
+        await writer.drain()
+        await reader.read()
+
+    async with _raw_server(handler) as url:
+        transport = H1Transport()
+        with caplog.at_level("ERROR", logger="asyncio"):
+            answer = await transport.send(HttpRequest("GET", url + "/"))
+            assert (answer.status_code, answer.content) == (101, b"")
+            again = await transport.send(HttpRequest("GET", url + "/"))
+            assert again.status_code == 101
+        assert len(connections) == 2
+        assert not [r for r in caplog.records if r.name == "asyncio"]
+        await transport.aclose()
+
+
 @pytest.mark.parametrize(
     "first",
     [
