@@ -184,6 +184,9 @@ class Gateway:
             if not self.clean_path(scope):
                 await refuse_websocket(self, scope, receive, send, Reason.AMBIGUOUS_PATH)
                 return
+            if not self.clean_host(scope):
+                await refuse_websocket(self, scope, receive, send, Reason.BAD_HOST)
+                return
             route = self.match(snapshot, scope)
             if route is not None and route.config.websocket and not self.draining:
                 # The checks an HTTP request gets from _http (a handshake is one); a route
@@ -332,6 +335,22 @@ class Gateway:
         elif raw[:1] == b"/" and scope.get("raw_path") is raw:
             remember_plain(raw)
         return True
+
+    @staticmethod
+    def clean_host(scope: Scope) -> bool:
+        """Whether ``scope``'s ``Host`` is one a route can be sure of: one line saying a
+        host (:func:`valid_host`), or none on HTTP/1.0. :meth:`_front` applies the same
+        rule in its pass over an HTTP request's head; a WebSocket handshake is checked
+        here (after :meth:`clean_path`, which puts an absolute form's authority there)."""
+        host: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                if host is not None:
+                    return False  # a second Host line
+                host = value
+        if host is None:
+            return scope.get("http_version") != "1.1"  # HTTP/1.1 requires one
+        return valid_host(host)
 
     def match(self, snapshot: Snapshot, scope: Scope) -> CompiledRoute | None:
         """The compiled route for ``scope`` under ``snapshot``, or None."""

@@ -3,7 +3,9 @@
 Pure functions over lists of ``(name, value)`` byte pairs (the ASGI shape). Hop-by-hop
 headers are the ones RFC 9110 §7.6.1 names plus every header listed in ``Connection``.
 Forwarding headers that arrive from a client outside ``trusted_proxies`` are dropped and
-rewritten, so a client cannot forge its address; a trusted proxy's are extended.
+rewritten, so a client cannot forge its address; a trusted proxy's are extended. A
+client's ``Proxy`` header is never forwarded (httpoxy, CVE-2016-5385: a CGI-style upstream
+turns it into ``HTTP_PROXY`` and sends its own outgoing requests through that proxy).
 """
 
 from __future__ import annotations
@@ -37,9 +39,30 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
+#: Headers only a proxy may set: a client outside ``trusted_proxies`` has them dropped, a
+#: trusted proxy's are kept. Beside the address, scheme and host (which we write), some
+#: frameworks build URLs or pick the path served from these (``X-Forwarded-Prefix`` and
+#: ``-Port`` in Spring's ForwardedHeaderFilter, Werkzeug's ProxyFix, Symfony;
+#: ``X-Original-URL`` and ``X-Rewrite-URL`` in Symfony and Zend before CVE-2018-14773):
+#: from a client, they would serve a path other than the one the router matched.
 _FORWARDING = frozenset(
-    {b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-real-ip"}
+    {
+        b"forwarded",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"x-forwarded-port",
+        b"x-forwarded-prefix",
+        b"x-forwarded-server",
+        b"x-original-url",
+        b"x-rewrite-url",
+        b"x-real-ip",
+    }
 )
+#: Never forwarded upstream: the hop-by-hop headers and ``Proxy`` (httpoxy, CVE-2016-5385),
+#: which no client has a reason to send (no standard defines it) and a CGI upstream reads
+#: as ``HTTP_PROXY``. One set, so the per-header test costs what it did.
+_NOT_FORWARDED = HOP_BY_HOP | {b"proxy"}
 
 #: What a route's header rules may not add: the framing and per-connection headers the
 #: proxy writes itself. A rule's ``Content-Length`` or ``Transfer-Encoding`` frames a body
@@ -133,7 +156,7 @@ def forward_pairs(
     out: Pairs = []
     for name, value in headers:
         name = name.lower()
-        if name in HOP_BY_HOP:
+        if name in _NOT_FORWARDED:
             if name == b"connection" and value.lower() not in _PLAIN_CONNECTION:
                 connection = [value] if connection is None else [*connection, value]
             continue
@@ -201,10 +224,15 @@ def response_pairs(
     headers: Iterable[tuple[bytes, bytes]], *, hop: bytes, request_id: bytes | None
 ) -> Pairs:
     """:func:`response_headers` in one pass, the ``Via`` element ``hop`` given; with a
-    ``request_id``, the upstream's ``X-Request-ID`` is replaced by it (appended last)."""
+    ``request_id``, the upstream's ``X-Request-ID`` is replaced by it (appended last).
+
+    ``Via`` is a list a response may split over several lines (RFC 9110 §5.3), as the
+    request's: every line is kept, in order, and ours comes last (one line, as
+    :func:`forward_pairs` writes it).
+    """
     connection: list[bytes] | None = None
     out: Pairs = []
-    via_at = -1
+    via: bytes | None = None  # the upstream's Via lines joined (most responses have none)
     for name, value in headers:
         name = name.lower()
         if name in HOP_BY_HOP:
@@ -212,19 +240,19 @@ def response_pairs(
                 connection = [value] if connection is None else [*connection, value]
             continue
         if name == b"via":
-            if via_at < 0:
-                via_at = len(out)
-                value = value + b", " + hop
-        elif request_id is not None and name == b"x-request-id":
+            value = value.strip()
+            if value:
+                via = value if via is None else via + b", " + value
+            continue
+        if request_id is not None and name == b"x-request-id":
             continue
         out.append((name, value))
     if connection is not None:  # rare: Connection names more headers to drop
         named = _connection_named(connection)
         if b"via" in named:
-            via_at = -1
+            via = None
         out = [pair for pair in out if pair[0] not in named]
-    if via_at < 0:
-        out.append((b"via", hop))
+    out.append((b"via", hop if via is None else via + b", " + hop))
     if request_id is not None:
         out.append((b"x-request-id", request_id))
     return out

@@ -121,8 +121,9 @@ async def refuse_websocket(
     reason: Reason,
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    """Refuse a handshake before any upstream is dialled (its path, its credentials or
-    its rate limit), with ``headers`` (a challenge, ``Retry-After``) on the answer."""
+    """Refuse a handshake before any upstream is dialled (its path, its ``Host``, its
+    credentials or its rate limit), with ``headers`` (a challenge, ``Retry-After``) on
+    the answer."""
     request_id = gateway.request_id(scope)
     if (await receive())["type"] == "websocket.connect":
         await _deny(scope, send, reason, request_id, headers)

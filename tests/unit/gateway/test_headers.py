@@ -116,14 +116,15 @@ def test_forward_pairs_drops_connection_named_forwarding_and_given_names() -> No
     ]
 
 
-def test_response_pairs_replaces_request_id_and_extends_first_via() -> None:
-    """The upstream's X-Request-ID gives way to ours; only the first Via is extended."""
+def test_response_pairs_replaces_request_id_and_ends_the_via_list() -> None:
+    """The upstream's X-Request-ID gives way to ours; every Via line is kept, in order,
+    and our hop ends the list (never between two of the upstream's lines)."""
     out = response_pairs(
         [(b"Via", b"1.1 a"), (b"X-Request-ID", b"up"), (b"via", b"1.1 b"), (b"TE", b"x")],
         hop=b"1.1 gw",
         request_id=b"ours",
     )
-    assert out == [(b"via", b"1.1 a, 1.1 gw"), (b"via", b"1.1 b"), (b"x-request-id", b"ours")]
+    assert out == [(b"via", b"1.1 a, 1.1 b, 1.1 gw"), (b"x-request-id", b"ours")]
 
 
 def test_response_pairs_via_named_by_connection_is_replaced() -> None:
