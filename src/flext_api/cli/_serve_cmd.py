@@ -9,19 +9,33 @@ It runs on uvicorn with the gateway's HTTP/1.1 protocol
 ``--header-timeout`` seconds (408 otherwise) and within ``--max-header-bytes`` (431),
 which uvicorn alone does not bound (a client dripping one header line at a time holds
 a connection for ever).
+
+An app made by ``create_fastapi_app`` (``app.state.flext``) is drained as the gateway is:
+on SIGTERM/SIGINT it is marked draining first (``/ready`` answers 503 from then on), then
+uvicorn stops accepting, closes idle connections and gives open requests up to the app's
+``health.drain_timeout`` (``timeout_graceful_shutdown``) before cancelling them and
+running the lifespan shutdown. Plain uvicorn runs that shutdown only after the open
+requests end, however long they take, so the app was never seen draining. Any other app
+is served as ``uvicorn.run`` serves it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import sys
-from typing import Annotated, Any
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ._console import make_console
 
-__all__ = ["load_app", "serve_command"]
+if TYPE_CHECKING:
+    from ..server._state import FlextServerState
+
+__all__ = ["flext_state", "load_app", "serve_command", "serve_draining"]
 
 SERVER_HINT = "flext-api serve needs the 'server' extra: pip install 'flext-api[server]'"
 
@@ -57,6 +71,39 @@ def load_app(target: str, *, factory: bool = False) -> Any:
     if not callable(obj):
         raise typer.BadParameter(f"{target!r} is not an ASGI app (not callable)")
     return obj
+
+
+def flext_state(app: Any) -> FlextServerState | None:
+    """The ``FlextServerState`` of an app made by ``create_fastapi_app``, else None."""
+    from ..server._state import FlextServerState
+
+    state = getattr(getattr(app, "state", None), "flext", None)
+    return state if isinstance(state, FlextServerState) else None
+
+
+def serve_draining(app: Any, state: FlextServerState, **options: Any) -> None:
+    """``uvicorn.run(app, **options)``, draining ``state`` first on SIGTERM/SIGINT and
+    bounding the wait for open requests by its ``health.drain_timeout``."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+
+    class DrainingServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            state.begin_drain()  # before uvicorn closes anything: /ready is 503 now
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app,
+        # Seconds as given: uvicorn hands it to asyncio.timeout, which takes a float (as
+        # the gateway's uvicorn_config does).
+        timeout_graceful_shutdown=state.config.health.drain_timeout,  # type: ignore[arg-type]
+        **options,
+    )
+    server = DrainingServer(config)
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises a handled Ctrl-C
+        server.run()
+    if not server.started:  # start-up failed (uvicorn said why): uvicorn.run's exit
+        sys.exit(STARTUP_FAILURE)
 
 
 def serve_command(
@@ -98,7 +145,9 @@ def serve_command(
         make_console(stderr=True).print(SERVER_HINT, markup=False, style="red")
         raise typer.Exit(1) from None
     asgi_app = load_app(app, factory=factory)
-    uvicorn.run(
+    state = flext_state(asgi_app)
+    run: Any = uvicorn.run if state is None else functools.partial(serve_draining, state=state)
+    run(
         asgi_app,
         host=host,
         port=port,

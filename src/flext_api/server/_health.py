@@ -5,9 +5,10 @@ it runs no dependency check, so a slow database never gets the pod restarted.
 ``/ready`` (readiness) runs every registered check concurrently, each bounded by
 ``check_timeout``: 200 when all pass, 503 when one fails, raises or hangs - and 503 before
 start-up completes and from the moment the drain begins, so the load balancer stops
-sending traffic while in-flight requests finish. The lifespan's shutdown begins the drain,
-but uvicorn runs it only after closing its listener and waiting for open connections: to
-be seen 503 first, call ``app.state.flext.begin_drain()`` from a pre-stop hook or signal
+sending traffic while in-flight requests finish. ``flext-api serve`` begins the drain on
+SIGTERM/SIGINT, before uvicorn stops. Under plain uvicorn the lifespan's shutdown begins
+it, but only after uvicorn closed its listener and waited for open connections: to be
+seen 503 first, call ``app.state.flext.begin_drain()`` from a pre-stop hook or signal
 handler, then let the server stop.
 
 A check is ``async def check() -> object``: returning ``False`` or raising fails it,

@@ -9,8 +9,9 @@ it must get right:
 * **disconnect**: a task waits for ``http.disconnect``; when the client leaves, the
   event source is closed (its ``finally`` blocks run) and nothing more is sent;
 * **drain**: once the app begins its drain (``app.state.flext.begin_drain()`` from a
-  pre-stop hook, or the lifespan's shutdown), or the server it runs under is shutting
-  down, the stream ends cleanly after its next event or heartbeat: clients reconnect
+  pre-stop hook, ``flext-api serve`` on SIGTERM, or the lifespan's shutdown), or the
+  server it runs under is shutting down, the stream ends cleanly after its next event
+  or heartbeat: clients reconnect
   elsewhere with ``Last-Event-ID``. uvicorn (and ``flext-api serve``) waits for open
   connections *before* the lifespan's shutdown, so a stream that only watched the drain
   held a SIGTERM for ever; the server's ``should_exit`` is read through the signal

@@ -21,7 +21,8 @@ semantics. What each concern does:
 - **in-flight**: start and end reported to a tracker (the graceful drain waits on it).
 - **access log**: exactly one record per request (see :mod:`._access_log`).
 - **timing**: ``X-Response-Time``, milliseconds to the response start.
-- **metrics**: duration, status and route template into :class:`ServerMetrics`.
+- **metrics**: duration, status and route template into :class:`ServerMetrics`; the
+  template of a route in a mounted app carries the mount's (``/sub/items/{id}``).
 - **security headers**: pre-encoded headers appended unless the handler set them.
 - **slow requests**: a warning and a counter past a threshold (see :mod:`._slow`).
 - **errors** (``error_logger``): an exception escaping the app becomes a problem
@@ -40,6 +41,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flext_api._context import request_id_var, traceparent_var
@@ -61,6 +63,59 @@ _bind = structlog.contextvars.bind_contextvars
 # ``request_id`` is taken from the first bind's token and then set directly (what
 # bind_contextvars does, without building a dict of tokens per request).
 _LOG_VAR: list[ContextVar[Any]] = []
+
+#: How many (mount path, route) labels a middleware keeps (mount paths without
+#: parameters only: a bounded set); past it they are worked out per request.
+MOUNT_CACHE_SIZE = 1024
+_MOUNT_TAIL = "/{path}"  # what a Mount's own template ends with
+
+
+def mounted_template(
+    scope: Scope, app_root: str, route: Any, template: str, cache: dict[Any, str | None]
+) -> str | None:
+    """``template`` behind the templates of the mounts the request went through.
+
+    ``scope["root_path"]`` past ``app_root`` is the concrete path the mounts took
+    (``/tenants/acme``); the mounts of the outermost router (``scope["router"]``) that
+    take it give their templates (``/tenants/{tenant}``), so no raw path reaches a label.
+    A route that is itself a mount (static files, a plain ASGI app, a 404 inside the
+    mounted app) has its own path in its template already. None when the mounts are not
+    found (the caller keeps the template as it was). ``cache`` keeps the answers for
+    mount paths without parameters.
+    """
+    taken = scope.get("root_path", "")[len(app_root) :]
+    key = (taken, id(route))
+    if key in cache:
+        return cache[key]
+    routes = getattr(scope.get("router"), "routes", ())
+    prefix, literal = _mount_prefix(routes, taken, route)
+    label = None if prefix is None else prefix + template
+    if literal and len(cache) < MOUNT_CACHE_SIZE:
+        cache[key] = label
+    return label
+
+
+def _mount_prefix(routes: Any, taken: str, route: Any) -> tuple[str | None, bool]:
+    """The templates of the mounts, in ``routes`` and down, that took the path ``taken``
+    (first match wins, as in the router; stops at ``route`` if it is one of them), and
+    whether none of those mounts has a path parameter."""
+    prefix = ""
+    literal = True
+    while taken:
+        for mount in routes:
+            if isinstance(mount, Mount):
+                match = mount.path_regex.match(taken + "/")
+                if match is not None:
+                    break
+        else:
+            return None, literal
+        literal = literal and len(mount.param_convertors) == 1  # only its own {path}
+        if mount is route:
+            break
+        prefix += mount.path_format[: -len(_MOUNT_TAIL)]  # "{id:int}" is "{id}" there
+        taken = ("/" + match["path"]).rstrip("/")
+        routes = mount.routes
+    return prefix, literal
 
 
 class InFlightTracker(Protocol):
@@ -104,6 +159,8 @@ class ObservedRequestMiddleware:
         self._errors = error_logger
         # Whether the response start needs touching at all (the status is always read).
         self._decorates = bool(self._id_header or self._timing or security_headers)
+        # Route labels of requests that went through a mount (see mounted_template).
+        self._mounted: dict[Any, str | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -179,6 +236,14 @@ class ObservedRequestMiddleware:
             template = getattr(route, "path_format", None)
             if type(template) is not str:
                 template = None
+            else:
+                # Set by a Starlette mount only (its root path before the first mount).
+                app_root = scope.get("app_root_path")
+                if app_root is not None:
+                    template = (
+                        mounted_template(scope, app_root, route, template, self._mounted)
+                        or template
+                    )
             if self._log is not None:
                 self._log.log(scope, status, seconds, template)
             if self._metrics is not None and scope["path"] not in self._exclude:
