@@ -31,6 +31,7 @@ __all__ = [
     "check_framing",
     "encode_body",
     "header_url",
+    "is_absolute_url",
     "merge_headers",
     "normalize_base_url",
 ]
@@ -75,6 +76,21 @@ _BAD_HOST_CHARS = frozenset(' <>\\^`{|}"')
 #: What a URL read from a header may not hold as it is: a space, anything outside ASCII.
 _HEADER_UNSAFE = re.compile(r"[^\x00-\x7f]+| +")
 _ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_USUAL_SCHEMES = ("https://", "http://")
+
+
+def is_absolute_url(url: str) -> bool:
+    """True when ``url`` starts with a scheme and ``://`` (RFC 3986 §3.1).
+
+    A ``://`` further on is data, not a scheme: ``/go?to=http://x`` is a path on the
+    base URL.
+
+    >>> is_absolute_url("HTTPS://api.example/x"), is_absolute_url("/go?to=http://x")
+    (True, False)
+    """
+    # On every request's path: the usual schemes, then a URL without "://", are settled
+    # without the regex.
+    return url.startswith(_USUAL_SCHEMES) or ("://" in url and _ABSOLUTE.match(url) is not None)
 
 
 def _octets_percent(match: re.Match[str]) -> str:
@@ -194,13 +210,17 @@ def build_url(base_url: str | None, url: str, params: ParamTypes) -> str:
     try:
         if base_url is not None and _PLAIN_PATH.match(url) and url[:1] in ("/", ""):
             full = base_url + url if url else base_url
-        elif "://" in url:
+        elif is_absolute_url(url):
             full = _absolute_url(url)
         else:
             if base_url is None:
                 raise _invalid(f"relative URL {_shown(url)} needs a base_url on the client")
             if _CONTROL.search(url):
                 raise _invalid(f"URL contains a control character (CR, LF, NUL...): {_shown(url)}")
+            if url[:1].isspace() or url[-1:].isspace():
+                # " http://x/a" (a value read from a file) would become the path
+                # "/%20http://x/a" on the base URL: most likely not what was meant.
+                raise _invalid(f"URL starts or ends with whitespace: {_shown(url)}")
             full = base_url + "/" + quote(url.lstrip("/"), safe=_SAFE)
         if params:
             query = params if isinstance(params, str) else _encode_params(params)

@@ -23,12 +23,21 @@ _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_O
 
 
 def takes_counts(callback: Callable[..., Any]) -> bool:
-    """True for a ``(completed, total)`` callback, False for one taking a BatchProgress."""
+    """True for a ``(completed, total)`` callback, False for one taking a BatchProgress.
+
+    The shape is the number of positional arguments the callback *needs*: two is
+    ``(completed, total)`` (``def cb(done, total, *extra)`` too); anything else is the
+    :class:`BatchProgress` shape, so ``def cb(progress, verbose=False)``,
+    ``def cb(*args)``, a ``Mock`` and ``logger.info`` get the snapshot.
+    """
     try:
         params = inspect.signature(callback).parameters.values()
     except (TypeError, ValueError):  # a builtin without a signature: the modern shape
         return False
-    return sum(1 for p in params if p.kind in _POSITIONAL) == 2
+    # Optional parameters and *args take a second argument but do not ask for one:
+    # counting them took "def cb(progress, verbose=False)" for (completed, total).
+    required = sum(1 for p in params if p.kind in _POSITIONAL and p.default is p.empty)
+    return required == 2
 
 
 def adapt_progress(

@@ -21,6 +21,7 @@ from ..._clock import Clock
 from ..._errors import CancelledError, ErrorCode, FlextApiError, InvalidRequestError
 from ..._models import HttpResponse, host_of
 from ..._result import FlextResult
+from .._request import is_absolute_url
 from ._journal import BatchJournal
 from ._models import (
     BatchId,
@@ -294,7 +295,7 @@ class BatchRun:
                     self._seen.add(request_id)
         host = ""
         if request is not None:
-            host = host_of(request.path) if "://" in request.path else self._base_host
+            host = host_of(request.path) if is_absolute_url(request.path) else self._base_host
         seq = self._next_seq
         self._next_seq += 1
         self._outstanding += 1

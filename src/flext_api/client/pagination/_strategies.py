@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 from urllib.parse import urljoin
 
 from ..._errors import DecodeError, InvalidRequestError
-from .._request import header_url
+from .._request import header_url, is_absolute_url
 from ._links import parse_link_header
 
 if TYPE_CHECKING:
@@ -117,9 +117,9 @@ def _next_url(page: Page, target: str, what: str, *, header: bool = False) -> Pa
             f"page {page.number}: the {what} {target!r} is not a valid URL ({exc})",
             response=page.response,
         ) from exc
-    if "://" not in resolved:
-        # An opaque URI (mailto:, javascript:, data:): no page to fetch, and the client
-        # would take it for a path on its base URL.
+    if not is_absolute_url(resolved):
+        # An opaque URI (mailto:, javascript:, data:), even one holding "://" in its
+        # query: no page to fetch, and the client would take it for a path on its base URL.
         raise DecodeError(
             f"page {page.number}: the {what} {target!r} is not an http(s) URL",
             response=page.response,
