@@ -53,7 +53,7 @@ def finite_json(value: Any) -> bytes:
     ValueError for NaN or an infinity (which orjson would write as ``null``)."""
     body = orjson.dumps(value)
     # Only a body with a null can hold one: the walk is skipped for every other body.
-    if b"null" in body and has_non_finite(value):
+    if body.find(b"null") >= 0 and has_non_finite(value):  # find(): see gateway._path
         raise ValueError(
             "NaN or an infinity is not a JSON number (it would be sent as null): "
             "use None or a finite number"

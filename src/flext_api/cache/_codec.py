@@ -91,7 +91,7 @@ def encode_value(key: str, value: Any) -> bytes:
             raise _not_json(key, what, reason) from exc
     # orjson writes NaN and +-Infinity as null, so they would come back as None: refuse
     # them instead. Only a payload with a null can hold one, so most values skip the walk.
-    if b"null" in payload and has_non_finite(value):
+    if payload.find(b"null") >= 0 and has_non_finite(value):
         raise TypeError(
             f"cannot cache the value for key {key!r}: it holds a NaN or infinite float, "
             "which JSON cannot represent (it would come back as None)"

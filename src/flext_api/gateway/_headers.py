@@ -149,9 +149,10 @@ def forward_pairs(
     as the one an upstream counting hops from the right expects to read first.
     """
     believe = client in trusted
-    prior_for: list[bytes] = []
-    prior_forwarded: list[bytes] = []
-    prior_via: list[bytes] = []
+    # The earlier hops' list elements, None while there are none (the usual request).
+    prior_for: list[bytes] | None = None
+    prior_forwarded: list[bytes] | None = None
+    prior_via: list[bytes] | None = None
     connection: list[bytes] | None = None
     out: Pairs = []
     for name, value in headers:
@@ -163,14 +164,14 @@ def forward_pairs(
         if name in _FORWARDING:
             if believe:
                 if name == b"x-forwarded-for":
-                    _add_element(prior_for, value)
+                    prior_for = _add_element(prior_for, value)
                 elif name == b"forwarded":
-                    _add_element(prior_forwarded, value)
+                    prior_forwarded = _add_element(prior_forwarded, value)
                 elif name != b"x-real-ip":
                     out.append((name, value))
             continue
         if name == b"via":
-            _add_element(prior_via, value)
+            prior_via = _add_element(prior_via, value)
             continue
         if name not in drop:
             out.append((name, value))
@@ -178,11 +179,11 @@ def forward_pairs(
         named = _connection_named(connection)
         out = [pair for pair in out if pair[0] not in named]
         if b"x-forwarded-for" in named:
-            prior_for = []
+            prior_for = None
         if b"forwarded" in named:
-            prior_forwarded = []
+            prior_forwarded = None
         if b"via" in named:
-            prior_via = []
+            prior_via = None
     addr = (client or "unknown").encode()
     out.append((b"x-forwarded-for", b", ".join([*prior_for, addr]) if prior_for else addr))
     if not believe or not any(n == b"x-forwarded-proto" for n, _ in out):
@@ -192,25 +193,32 @@ def forward_pairs(
     node = f'"[{client}]"' if client and ":" in client else (client or "unknown")
     element = f"for={node};proto={scheme}".encode()
     if host is not None:
-        element += b";host=" + _quoted(host)
-    out.append((b"forwarded", b", ".join([*prior_forwarded, element])))
+        if 34 in host or 92 in host:  # '"' or '\\' (an int test: a tenth of a bytes one)
+            host = _quoted_text(host)
+        element += b';host="' + host + b'"'
+    out.append(
+        (b"forwarded", b", ".join([*prior_forwarded, element]) if prior_forwarded else element)
+    )
     out.append((b"via", b", ".join([*prior_via, hop]) if prior_via else hop))
     return out
 
 
-def _quoted(value: bytes) -> bytes:
-    """``value`` as an RFC 9110 §5.6.4 quoted-string: a ``"`` or ``\\`` in it is escaped,
-    so a client's text ends where the parameter does (never ``host="x";for=6.6.6.6``)."""
-    if b'"' in value or b"\\" in value:
-        value = value.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
-    return b'"' + value + b'"'
+def _quoted_text(value: bytes) -> bytes:
+    """``value`` escaped for the inside of an RFC 9110 §5.6.4 quoted-string: a ``"`` or
+    ``\\`` in it is escaped, so a client's text ends where the parameter does (never
+    ``host="x";for=6.6.6.6``)."""
+    return value.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
 
 
-def _add_element(elements: list[bytes], value: bytes) -> None:
-    """Append one line of a list header to ``elements`` (a blank line adds nothing)."""
+def _add_element(elements: list[bytes] | None, value: bytes) -> list[bytes] | None:
+    """``elements`` with one line of a list header appended (a blank line adds nothing)."""
     value = value.strip()
-    if value:
-        elements.append(value)
+    if not value:
+        return elements
+    if elements is None:
+        return [value]
+    elements.append(value)
+    return elements
 
 
 def response_headers(

@@ -675,13 +675,14 @@ class H1Transport:
         if block.count(b"\n") != count or block.count(b"\r") != count:
             raise ValueError("a request header name or value contains CR or LF")
         low = block.lower()
-        extra = b"" if b"\r\nhost:" in low else b"\r\nhost: " + netloc.encode("latin-1")
+        # find(), not ``in``: bytes.__contains__ tries its operand as an int first.
+        extra = b"" if low.find(b"\r\nhost:") >= 0 else b"\r\nhost: " + netloc.encode("latin-1")
         content = request.content
         chunked = False
-        if b"\r\ncontent-length:" not in low:
+        if low.find(b"\r\ncontent-length:") < 0:
             if request.stream is not None:
                 chunked = True
-                if b"\r\ntransfer-encoding:" not in low:
+                if low.find(b"\r\ntransfer-encoding:") < 0:
                     extra += b"\r\ntransfer-encoding: chunked"
             elif content or method in _BODY_METHODS:
                 extra += b"\r\ncontent-length: %d" % len(content or b"")
