@@ -13,6 +13,8 @@ plugin logs them and treats them as a miss.
 
 from __future__ import annotations
 
+import math
+import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -67,17 +69,57 @@ def encode_variants(variants: Sequence[StoredResponse]) -> bytes:
     return _LEN.pack(len(blob)) + blob + b"".join(v.body for v in variants)
 
 
+# What a field name and a field value may hold (RFC 9110 §5.1, §5.5): anything else in
+# a record did not come from make_stored, and served back it would be a broken (or, for
+# CR/LF, a spliced) header.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"[^\r\n\x00]*")
+
+
+def _text(value: object, what: str) -> str:
+    if type(value) is not str:
+        raise CorruptEntryError(f"{what} is {type(value).__name__}, not str")
+    return value
+
+
+def _time(value: object, what: str) -> float:
+    # float("nan") or float("inf") from a damaged record would make the response fresh
+    # for ever (every age comparison with NaN is False).
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise CorruptEntryError(f"{what} is {value!r:.40}, not a finite number")
+    return float(value)
+
+
+def _pairs(value: object, what: str) -> list[tuple[object, object]]:
+    if type(value) is not list or not all(type(p) is list and len(p) == 2 for p in value):
+        raise CorruptEntryError(f"{what} is not a list of pairs")
+    return [(k, v) for k, v in value]
+
+
+def _field(name: object, value: object) -> tuple[str, str]:
+    name, value = _text(name, "a header name"), _text(value, "a header value")
+    if not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
+        raise CorruptEntryError(f"invalid header field {name!r:.40}")
+    return name, value
+
+
 def _variant(item: Any, body: bytes) -> StoredResponse:
+    status = item["s"]
+    if type(status) is not int or not 100 <= status <= 999:
+        raise CorruptEntryError(f"status {status!r:.40} is not a three-digit int")
     return StoredResponse(
-        status=int(item["s"]),
-        headers=tuple((str(k), str(v)) for k, v in item["h"]),
+        status=status,
+        headers=tuple(_field(k, v) for k, v in _pairs(item["h"], "headers")),
         body=body,
-        url=str(item["u"]),
-        request_time=float(item["q"]),
-        response_time=float(item["p"]),
-        vary=tuple((str(k), None if v is None else str(v)) for k, v in item["y"]),
-        reason=str(item["r"]),
-        http_version=str(item["v"]),
+        url=_text(item["u"], "url"),
+        request_time=_time(item["q"], "request time"),
+        response_time=_time(item["p"], "response time"),
+        vary=tuple(
+            (_text(k, "a vary name"), None if v is None else _text(v, "a vary value"))
+            for k, v in _pairs(item["y"], "vary")
+        ),
+        reason=_text(item["r"], "reason"),
+        http_version=_text(item["v"], "http version"),
     )
 
 
@@ -89,7 +131,9 @@ def decode_variants(data: bytes) -> list[StoredResponse]:
         offset = _LEN.size + meta_len
         variants: list[StoredResponse] = []
         for item in meta:
-            size = int(item["n"])
+            size = item["n"]
+            if type(size) is not int or size < 0:
+                raise CorruptEntryError(f"body length {size!r:.40} is not an int >= 0")
             body = data[offset : offset + size]
             if len(body) != size:
                 raise CorruptEntryError("record shorter than its bodies (truncated?)")

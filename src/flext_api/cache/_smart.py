@@ -301,6 +301,8 @@ class AsyncSmartCache:
 
     def _settled(self, flight: Flight, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # a BaseException from fn went to the waiters (see _run)
         if not flight.future.done():
             # Cancelled (by aclose) before or while running: release the waiters.
             flight.future.cancel()
@@ -335,6 +337,16 @@ class AsyncSmartCache:
             if flight.background:
                 _log.warning("smart_cache.refresh_failed", key=key, error=repr(exc))
             return
+        except BaseException as exc:
+            # KeyboardInterrupt, SystemExit, GeneratorExit or a framework's own
+            # BaseException (pytest.fail, trio.Cancelled...): not a failure to cache, but
+            # the flight must end here. Left in _flights with a cancelled future, it
+            # would answer every later call of this key with CANCELLED, for ever.
+            self._forget(key, flight)
+            self._load_failures += 1
+            flight.future.set_exception(exc)
+            flight.future.exception()  # retrieved: a background flight may have no waiter
+            raise
         self._forget(key, flight)
         if flight.valid:
             self._record_success(key, value, ttl, flight.tags, delta=self._now() - start)
