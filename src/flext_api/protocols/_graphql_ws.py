@@ -11,6 +11,7 @@ caller decides whether to subscribe again.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +24,13 @@ from ._ws_types import WebSocketSettings
 
 if TYPE_CHECKING:
     from ._graphql import GraphQLClient
+    from ._websocket import WebSocketConnection
 
 __all__ = ["PROTOCOL", "subscribe"]
 
 PROTOCOL = "graphql-transport-ws"
+_ID = "1"  # the one operation on each socket
+_OPERATION_MESSAGES = frozenset({"next", "error", "complete"})
 
 
 async def subscribe(
@@ -44,7 +48,7 @@ async def subscribe(
         payload["operationName"] = operation_name
     try:
         # Encoded before connecting: a payload that cannot be sent must send nothing.
-        subscription = orjson.dumps({"id": "1", "type": "subscribe", "payload": payload})
+        subscription = orjson.dumps({"id": _ID, "type": "subscribe", "payload": payload})
     except TypeError as exc:
         problem = problem or f"subscription is not JSON-serializable: {exc}"
     if problem is not None:
@@ -65,14 +69,9 @@ async def subscribe(
             )
             return
         sent = await ws.send_json({"type": "connection_init", "payload": {}})
-        # A server that never acknowledges must not hold the caller forever: it gets the
-        # client's connect timeout (its ``timeout=``, as the upgrade used).
-        ack = await ws.receive_json(ws.connect_timeout) if sent else sent
-        if ack.is_failure or not isinstance(ack.value, dict):
-            yield FlextResult(error=ack.exception) if ack.is_failure else _unexpected(ack.value)
-            return
-        if ack.value.get("type") != "connection_ack":
-            yield _unexpected(ack.value)
+        acked = await _acknowledged(ws) if sent else sent
+        if acked.is_failure:
+            yield FlextResult(error=acked.exception)
             return
         sent = await ws.send_text(subscription.decode())
         if sent.is_failure:
@@ -85,6 +84,12 @@ async def subscribe(
                 return
             message = received.value
             kind = message.get("type") if isinstance(message, dict) else None
+            if kind in _OPERATION_MESSAGES and message.get("id") != _ID:
+                # Only one operation runs on this socket: a result, error or end for
+                # another id (or none) is not ours, and taking it would hand the caller
+                # someone else's data or end the subscription early.
+                yield _unexpected(message)
+                return
             if kind == "next":
                 yield result_of(message.get("payload"))
             elif kind == "error":
@@ -101,12 +106,42 @@ async def subscribe(
                 return
     finally:
         if not completed and ws.closed is None:
-            await ws.send_json({"id": "1", "type": "complete"})
+            await ws.send_json({"id": _ID, "type": "complete"})
             await ws.drain()
         await ws.close()
 
 
-def _unexpected(message: object) -> FlextResult[dict[str, Any]]:
+async def _acknowledged(ws: WebSocketConnection) -> FlextResult[None]:
+    """Wait for ``connection_ack``, answering the server's pings meanwhile (the
+    protocol allows ``ping`` at any time, also before the ack).
+
+    A server that never acknowledges must not hold the caller forever: the whole wait
+    gets the client's connect timeout (its ``timeout=``, as the upgrade used), pings or
+    not; then ``READ_TIMEOUT``."""
+    limit = ws.connect_timeout
+    try:
+        async with asyncio.timeout(limit):
+            while True:
+                received = await ws.receive_json()
+                if received.is_failure:
+                    return FlextResult(error=received.exception)
+                message = received.value
+                kind = message.get("type") if isinstance(message, dict) else None
+                if kind == "connection_ack":
+                    return FlextResult.ok(None)
+                if kind == "ping":
+                    pong = await ws.send_json({"type": "pong"})
+                    if pong.is_failure:
+                        return pong
+                elif kind != "pong":
+                    return _unexpected(message)
+    except TimeoutError:
+        return FlextResult.fail(
+            f"no {PROTOCOL} connection_ack within {limit}s", code=ErrorCode.READ_TIMEOUT
+        )
+
+
+def _unexpected(message: object) -> FlextResult[Any]:
     return FlextResult.fail(
         f"unexpected {PROTOCOL} message: {str(message)[:200]}", code=ErrorCode.PROTOCOL_ERROR
     )

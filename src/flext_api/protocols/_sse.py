@@ -34,8 +34,15 @@ from .._models import Headers, HttpResponse
 from .._numbers import is_int, is_real
 from .._result import FlextResult
 from ..client._client import RequestOptions
+from ..resilience import server_delay_hint
 from ._reconnect import Reconnect, is_permanent
-from ._sse_parser import MAX_EVENT_SIZE, EventTooLargeError, ServerSentEvent, SSEParser
+from ._sse_parser import (
+    MAX_EVENT_SIZE,
+    MAX_RETRY_MS,
+    EventTooLargeError,
+    ServerSentEvent,
+    SSEParser,
+)
 
 if TYPE_CHECKING:
     from ..client._client import FlextApiClient
@@ -108,6 +115,7 @@ class EventSource:
         self._reconnect = Reconnect.from_config(client.config.retry, max_reconnects)
         self._parser = SSEParser(last_event_id, max_event_size=max_event_size)
         self._delivered = last_event_id
+        self._given_id = last_event_id  # the caller's; any other ID came from the server
         self._clock = client.clock
         self._closed = False
         self._response: HttpResponse | None = None  # the connection being read
@@ -233,8 +241,21 @@ class EventSource:
         headers = Headers(self._options.get("headers"))
         headers.set("Accept", "text/event-stream")
         headers.set("Cache-Control", "no-store")
-        if self._parser.last_event_id:
-            headers.set("Last-Event-ID", self._parser.last_event_id)
+        last_id = self._parser.last_event_id
+        if last_id:
+            if not last_id.isascii() and last_id != self._given_id:
+                # Any text but NUL is a valid event ID, but a header value must be
+                # ASCII here (transports would each send other text their own way), so
+                # the server's ID cannot be echoed. Resuming without it would replay or
+                # skip events: fail, naming the server's ID, not the caller's headers.
+                self.error = FlextApiError.from_code(
+                    ErrorCode.PROTOCOL_ERROR,
+                    f"cannot resume the event stream: the server's event ID {last_id!r} "
+                    "is not ASCII, so it cannot be sent back as Last-Event-ID",
+                    details={"last_event_id": last_id},
+                )
+                raise self.error
+            headers.set("Last-Event-ID", last_id)
         options = {**self._options, "headers": headers}
         ext = dict(options.get("extensions") or {})
         ext["stream"] = True
@@ -246,6 +267,11 @@ class EventSource:
             request = client.build_request(self.method, self.url, **options)
         except FlextApiError as exc:
             return FlextResult(error=exc)
+        # A status >= 400 is never an event stream: it fails the connection (retried,
+        # reconnected or not by its status) also on a client or stream given
+        # ``fail_on_http_error=False``, where it came back as a response that then
+        # failed the whole stream as "not text/event-stream".
+        request.extensions["fail_on_http_error"] = True
         # Built by the client, the request carries its effective timeouts (its
         # ``timeout=``, or this stream's option): kept for connect, write and pool; the
         # read timeout is the idle timeout, and a stream has no deadline.
@@ -272,8 +298,23 @@ class EventSource:
                 ErrorCode.PROTOCOL_ERROR, "event stream ended and reconnects are exhausted"
             )
             raise self.error
-        await self._reconnect.wait(self._clock, self.retry or 0.0)  # aclose() interrupts it
+        floor = max(self.retry or 0.0, self._server_delay(failure))
+        await self._reconnect.wait(self._clock, floor)  # aclose() interrupts it
         return not self._closed
+
+    def _server_delay(self, failure: FlextApiError | None) -> float:
+        """The wait a refusing server asked for (``Retry-After`` of a 429/503, as the
+        client's retries read it), capped as ``retry:`` is; 0 when there is none or the
+        client's retry config says not to respect it."""
+        if failure is None or not self._client.config.retry.respect_retry_after:
+            return 0.0
+        hint = failure.retry_after
+        response = failure.response
+        if hint is None and response is not None:
+            hint = server_delay_hint(response.status_code, response.headers, self._clock.time())
+        if hint is None or not hint > 0:
+            return 0.0
+        return min(hint, MAX_RETRY_MS / 1000)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
