@@ -38,6 +38,7 @@ from .._exactjson import loads as exact_json
 from .._models import HttpRequest, HttpResponse
 from .._numbers import finite_json, is_int, is_real
 from .._result import FlextResult
+from ..client._request import is_absolute_url
 from ..discovery._stage import SERVICE_SCHEME, split_service_url
 from ..transports._websocket import open_websocket
 from ._reconnect import Reconnect, is_permanent
@@ -715,7 +716,7 @@ class WebSocketConnection:
 
 def _ws_url(base_url: str | None, url: str) -> str:
     """``url`` made absolute against the client's base URL, with a ws/wss scheme."""
-    if "://" not in url and base_url is not None:
+    if base_url is not None and not is_absolute_url(url):  # "/ws?next=http://x" too
         url = base_url.rstrip("/") + "/" + url.lstrip("/")
     scheme, sep, rest = url.partition("://")
     mapped = {"http": "ws", "https": "wss"}.get(scheme.lower(), scheme)
