@@ -30,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 from .._config import IDEMPOTENT_METHODS, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
-from ..transports._base import INVALID_STATUS
+from ..transports._base import INVALID_MESSAGE, INVALID_STATUS
 from ._cluster import Cluster
 from ._config import GatewayTimeouts, RouteConfig, RouteRetry
 from ._headers import TrustedProxies, apply_rules, forward_pairs, response_pairs, rule_problem
@@ -41,6 +41,9 @@ __all__ = ["Exchange", "ExchangeResult", "UpstreamCut", "compiled_route", "upstr
 _NO_BODY_STATUS = frozenset({204, 304})
 _DROP_ID = frozenset({b"x-request-id"})
 _DROP_HOST_AND_ID = frozenset({b"host", b"x-request-id"})
+
+# Transport failures that say the upstream's answer was not HTTP (see _base).
+_NOT_HTTP = frozenset({INVALID_STATUS, INVALID_MESSAGE})
 
 
 class UpstreamCut(Exception):
@@ -438,9 +441,10 @@ class Exchange:
                     result.status = Reason.CLIENT_DISCONNECT.status
                     return result
                 reason, code = reason_for_code(exc.code), exc.code
-                if exc.details.get("reason") == INVALID_STATUS:
-                    # RFC 9110 section 15: the transports refuse a status outside 100-599;
-                    # it is never relayed and counts as the instance's failure.
+                if exc.details.get("reason") in _NOT_HTTP:
+                    # RFC 9110 section 15: the transports refuse a status outside 100-599,
+                    # and an answer their parser cannot read; never relayed, they count as
+                    # the instance's failure (not as a connection it closed).
                     reason = Reason.INVALID_RESPONSE
             else:
                 if response.status_code < 200:

@@ -44,6 +44,7 @@ from .._config import DEFAULT_MAX_RESPONSE_SIZE, PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
 from ._base import (
+    INVALID_MESSAGE,
     body_failed,
     check_declared,
     check_status,
@@ -579,7 +580,14 @@ class AiohttpTransport:
         elif isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError | ValueError):
             code = ErrorCode.INVALID_REQUEST
         elif isinstance(exc, aiohttp.ClientResponseError):
-            code = ErrorCode.PROTOCOL_ERROR
+            # What aiohttp's parser refused (HttpProcessingError): an answer that is not
+            # HTTP, as opposed to a connection closed early (ServerDisconnectedError).
+            err = transport_error(
+                ErrorCode.PROTOCOL_ERROR, _describe(exc, ErrorCode.PROTOCOL_ERROR, request),
+                request, exc,
+            )  # fmt: skip
+            err.details["reason"] = INVALID_MESSAGE
+            return err
         elif isinstance(exc, aiohttp.ClientOSError | OSError):
             # Connect failures arrive as ClientConnectorError (above); an OS error here
             # happened on an established connection (reset while sending or reading).

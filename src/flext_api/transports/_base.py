@@ -20,6 +20,7 @@ from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
 
 __all__ = [
+    "INVALID_MESSAGE",
     "INVALID_STATUS",
     "BodyFailed",
     "Transport",
@@ -36,6 +37,10 @@ __all__ = [
 
 #: ``details["reason"]`` of the ``PROTOCOL_ERROR`` for a status outside 100-599.
 INVALID_STATUS = "invalid_status"
+#: ``details["reason"]`` of the ``PROTOCOL_ERROR`` for an answer the parser refused (a
+#: header with CR or a space in its name, two lengths, a head over the limit): not HTTP,
+#: as opposed to a connection closed before or during the answer (no reason).
+INVALID_MESSAGE = "invalid_message"
 
 
 def latin1_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:

@@ -46,6 +46,7 @@ from .._config import DEFAULT_MAX_RESPONSE_SIZE, PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
 from ._base import (
+    INVALID_MESSAGE,
     BodyFailed,
     Transport,
     body_failed,
@@ -795,6 +796,7 @@ class H1Transport:
             return body_failed(request, exc.source)
         code: ErrorCode
         detail = str(exc) or type(exc).__name__
+        invalid = False
         if isinstance(exc, TimeoutError):
             deadline = request.deadline
             if deadline is not None and self._clock.monotonic() >= deadline - 0.001:
@@ -804,6 +806,7 @@ class H1Transport:
         elif isinstance(exc, httptools.HttpParserError):
             code = ErrorCode.PROTOCOL_ERROR
             detail = f"the upstream's answer is not valid HTTP/1.1 ({detail})"
+            invalid = True
         elif isinstance(exc, OSError):
             code = map_os_error(exc, connecting=connecting)
         elif isinstance(exc, ValueError):
@@ -813,7 +816,10 @@ class H1Transport:
         message = (
             f"{code.value.lower().replace('_', ' ')} on {request.method} {request.host}: {detail}"
         )
-        return transport_error(code, message, request, exc)
+        err = transport_error(code, message, request, exc)
+        if invalid:
+            err.details["reason"] = INVALID_MESSAGE
+        return err
 
     # -- lifecycle --------------------------------------------------------------------------
     async def aclose(self) -> None:

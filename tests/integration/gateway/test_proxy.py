@@ -218,6 +218,37 @@ async def test_an_unsolicited_101_is_a_502(
     assert after == 200
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+    ],
+    ids=["space-in-a-name", "two-lengths"],
+)
+async def test_an_answer_that_is_not_http_is_invalid_response(
+    run_gateway: Run, answer: bytes
+) -> None:
+    """An upstream answer its parser refuses is a 502 invalid_response, the instance's
+    fault, not upstream_reset ("closed the connection before answering")."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    listener = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+        gw = run_gateway(basic_config(url, retry={"retries": 0}))
+        status, headers, raw = await _get(gw.url + "/echo/x")
+    finally:
+        listener.close()
+        await listener.wait_closed()
+    assert (status, headers["X-Gateway-Reason"]) == (502, "invalid_response"), raw
+
+
 async def test_connect_failure_is_typed_502(run_gateway: Run) -> None:
     """An instance that refuses connections gives a 502 with reason connect_failure."""
     with __import__("socket").socket() as sock:
