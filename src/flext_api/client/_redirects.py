@@ -12,6 +12,9 @@ a UTF-8 ``café`` goes out as ``caf%C3%A9``, a Latin-1 one as ``caf%E9``; a char
 past U+00FF, which only an in-process transport can give, as its UTF-8), as
 ``build_url`` does for a caller's URL: aiohttp and H1Transport wrote them raw into the
 request line (``GET /a b HTTP/1.1``) or dropped them, httpx2 and pyreqwest encoded them.
+A ``Location`` whose authority holds a backslash is refused (``INVALID_REQUEST``): the
+origin check reads ``http://evil\\@api/`` as host ``api`` (RFC 3986) while a WHATWG
+parser (pyreqwest's) connects to ``evil``, which would then receive the credentials.
 """
 
 from __future__ import annotations
@@ -46,8 +49,36 @@ def _encoded_location(location: str, request: HttpRequest) -> str:
 Send = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
 
+def _refuse_ambiguous_authority(url: str, request: HttpRequest, response: HttpResponse) -> None:
+    """Refuse a redirect target whose authority holds a backslash.
+
+    RFC 3986 parsers (``urlsplit``, on which :func:`same_origin` rests) read it as part
+    of the userinfo, WHATWG ones as the end of the host: ``http://evil\\@api/`` is
+    ``api`` to the origin check and ``evil`` to pyreqwest, so the credentials kept for a
+    "same-origin" hop would go to ``evil``. aiohttp and H1Transport refuse such a URL;
+    refusing it here makes every transport agree. The URL is not shown: its userinfo
+    may hold a secret.
+    """
+    rest = url.partition("://")[2]
+    end = len(rest)
+    for delimiter in "/?#":
+        at = rest.find(delimiter)
+        if 0 <= at < end:
+            end = at
+    if "\\" in rest[:end]:
+        raise FlextApiError.from_code(
+            ErrorCode.INVALID_REQUEST,
+            f"redirect from {request.method} {request.host} refused: the Location's "
+            "authority holds a backslash, which URL parsers read as different hosts",
+            request=request,
+            response=response,
+        )
+
+
 def _next_request(request: HttpRequest, response: HttpResponse) -> HttpRequest:
     url = redirect_url(request.url, _encoded_location(response.headers["location"], request))
+    if "\\" in url:  # rare: the check costs nothing on an ordinary redirect
+        _refuse_ambiguous_authority(url, request, response)
     method = request.method
     status = response.status_code
     drop_body = False

@@ -8,6 +8,11 @@ Parenting: a call's span is a child of the current span when there is one (a ser
 handler instrumented with OpenTelemetry); otherwise of the inbound W3C ``traceparent``
 that flext-api's server middleware stored in :mod:`flext_api._context`, so a trace
 continues across services even when the server side has no tracer of its own.
+
+Tracing never changes a call's outcome: OpenTelemetry's SDK does not guard the
+application's span processors and propagators, so one that raises (in ``on_start``,
+``on_end``, ``inject``) is logged here, with its traceback, and the call goes on (with
+a non-recording span when the span could not be started).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
+import structlog
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.propagate import get_global_textmap
@@ -32,6 +38,13 @@ __all__ = ["OtelTracer"]
 _W3C = TraceContextTextMapPropagator()
 TRACESTATE_HEADER = "tracestate"
 Attributes = Mapping[str, AttributeValue]
+
+_log = structlog.get_logger("flext_api.client.observability")
+
+
+def _tracer_failed(operation: str) -> None:
+    # Called from an ``except`` block: ``exception`` records the traceback.
+    _log.exception("tracing.failed", operation=operation)
 
 
 class OtelTracer:
@@ -73,19 +86,27 @@ class OtelTracer:
         Parent: the current span; else the W3C context in ``headers`` (the request's
         ``traceparent``); else the inbound ``traceparent`` of the server request.
         """
-        return self._tracer.start_span(
-            name,
-            context=self._inbound_parent(headers),
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-        )
+        try:
+            return self._tracer.start_span(
+                name,
+                context=self._inbound_parent(headers),
+                kind=SpanKind.CLIENT,
+                attributes=attributes,
+            )
+        except Exception:  # noqa: BLE001 - an app's span processor must not fail the call
+            _tracer_failed("start_call")
+            return trace.INVALID_SPAN
 
     def start_attempt(self, parent: Span | None, name: str, attributes: Attributes) -> Span:
         """A CLIENT span for one attempt, child of ``parent`` (or of the current span)."""
         context = None if parent is None else trace.set_span_in_context(parent)
-        return self._tracer.start_span(
-            name, context=context, kind=SpanKind.CLIENT, attributes=attributes
-        )
+        try:
+            return self._tracer.start_span(
+                name, context=context, kind=SpanKind.CLIENT, attributes=attributes
+            )
+        except Exception:  # noqa: BLE001 - an app's span processor must not fail the call
+            _tracer_failed("start_attempt")
+            return trace.INVALID_SPAN
 
     @staticmethod
     def activate(span: Span) -> AbstractContextManager[Span]:
@@ -98,14 +119,21 @@ class OtelTracer:
         """Write ``span``'s context (``traceparent``...) into ``headers``."""
         carrier: dict[str, str] = {}
         propagator = self._propagator if self._propagator is not None else get_global_textmap()
-        propagator.inject(carrier, context=trace.set_span_in_context(span))
+        try:
+            propagator.inject(carrier, context=trace.set_span_in_context(span))
+        except Exception:  # noqa: BLE001 - an app's propagator must not fail the call
+            _tracer_failed("inject")
+            return  # nothing half-written: the carrier is dropped
         for name, value in carrier.items():
             headers.set(name, value)
 
     @staticmethod
     def add_event(span: Span, name: str, attributes: Attributes) -> None:
         """Record a point in time (a scheduled retry, a breaker change) on ``span``."""
-        span.add_event(name, attributes)
+        try:
+            span.add_event(name, attributes)
+        except Exception:  # noqa: BLE001 - a custom Span must not fail the call
+            _tracer_failed("add_event")
 
     @staticmethod
     def finish(
@@ -116,9 +144,12 @@ class OtelTracer:
         description: str | None,
     ) -> None:
         """Record the outcome on ``span`` and end it."""
-        if status_code is not None:
-            span.set_attribute("http.response.status_code", status_code)
-        if error_type is not None:
-            span.set_attribute("error.type", error_type)
-            span.set_status(Status(StatusCode.ERROR, description))
-        span.end()
+        try:
+            if status_code is not None:
+                span.set_attribute("http.response.status_code", status_code)
+            if error_type is not None:
+                span.set_attribute("error.type", error_type)
+                span.set_status(Status(StatusCode.ERROR, description))
+            span.end()
+        except Exception:  # noqa: BLE001 - a span processor's on_end must not fail the call
+            _tracer_failed("finish")
