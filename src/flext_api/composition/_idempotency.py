@@ -9,10 +9,13 @@ handler of the same event failed. Wrap the handler::
 
 The key is the event's id (``Event.id``, or the transport's delivery id for typed
 events); it is recorded *after* the handler succeeded, so a crash mid-handler lets the
-redelivery run it again (never zero times). Two deliveries running at the same moment
-can both run - only when ``claim_idle`` is shorter than the handler - so effects that
-must never double still need their own guard (a unique constraint, an idempotency key
-sent downstream). ``duplicates`` counts the deliveries skipped.
+redelivery run it again (never zero times). In one process, a delivery whose key is
+already running (the same event published twice, both copies in one batch of the
+transport) waits for it, then is skipped - or runs, when the first one failed. Two
+deliveries running at the same moment in *different* processes can both run - only when
+``claim_idle`` is shorter than the handler - so effects that must never double still
+need their own guard (a unique constraint, an idempotency key sent downstream).
+``duplicates`` counts the deliveries skipped.
 
 Each wrapped handler has a **name**, part of every key it stores, so two handlers of
 one event keep apart and one handler is recognised in every process that shares the
@@ -36,11 +39,13 @@ under the old name run once more.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import sys
 import weakref
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._clock import Clock, get_clock
@@ -71,6 +76,10 @@ class IdempotencyStore(Protocol):
         """Remember ``key`` as done for ``ttl`` seconds."""
         ...
 
+
+# The keys the current call chain is handling: a handler that publishes its own event
+# again would otherwise wait on itself.
+_handling: ContextVar[frozenset[str]] = ContextVar("flext_api_idempotent_keys", default=frozenset())
 
 _PURGE_FROM = 1024  # keys held before a MemoryIdempotencyStore first drops expired ones
 _LONGEST_TTL = 100 * 365 * 24 * 3600  # seconds: what Redis is asked for an endless ttl
@@ -194,6 +203,13 @@ def _default_name(handler: object) -> str:
     return f"{module}.{qualname}" if isinstance(module, str) and module else qualname
 
 
+async def _call(handler: Callable[[Any], object], event: object) -> object:
+    outcome = handler(event)
+    if inspect.isawaitable(outcome):
+        outcome = await outcome
+    return outcome
+
+
 def _holder(handler: Callable[..., object]) -> Callable[[], object]:
     """A weak reference to ``handler`` (a name is free again once its handler is gone)."""
     try:
@@ -233,6 +249,8 @@ class Idempotency:
         self.namespace = namespace
         self.duplicates = 0
         self._names: dict[str, Callable[[], object]] = {}
+        # keys being handled in this process: a second delivery waits for the first
+        self._running: dict[str, asyncio.Event] = {}
 
     def __repr__(self) -> str:
         return (
@@ -277,14 +295,29 @@ class Idempotency:
         @functools.wraps(handler)
         async def once(event: Any) -> object:
             key = _text_key(self.key(event), handler)
-            if key is not None and await self.store.done(scope + key):
+            if key is None:
+                return await _call(handler, event)
+            stored = scope + key
+            inside = _handling.get()
+            if stored in inside:  # the handler published its own event again: already running
                 self.duplicates += 1
                 return None
-            outcome = handler(event)
-            if inspect.isawaitable(outcome):
-                outcome = await outcome
-            if key is not None:
-                await self.store.mark(scope + key, self.ttl)
-            return outcome
+            # One delivery of a key at a time in this process: two copies of one event
+            # handled together would both find it not done, and both run.
+            while (running := self._running.get(stored)) is not None:
+                await running.wait()
+            finished = self._running[stored] = asyncio.Event()
+            entered = _handling.set(inside | {stored})
+            try:
+                if await self.store.done(stored):
+                    self.duplicates += 1
+                    return None
+                outcome = await _call(handler, event)
+                await self.store.mark(stored, self.ttl)
+                return outcome
+            finally:
+                _handling.reset(entered)
+                del self._running[stored]
+                finished.set()
 
         return once

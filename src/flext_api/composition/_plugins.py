@@ -95,7 +95,7 @@ class AppPluginManager:
                 f"app plugin {name!r} is the class {plugin.__name__}: register an instance "
                 f"({plugin.__name__}())"
             )
-        if not (callable(getattr(plugin, "initialize", None)) and hasattr(plugin, "cleanup")):
+        if not all(callable(getattr(plugin, hook, None)) for hook in ("initialize", "cleanup")):
             raise TypeError(f"app plugin {name!r} needs initialize(app) and cleanup() methods")
         if name in self._plugins:
             raise ValueError(f"an app plugin named {name!r} is already registered")
