@@ -2,9 +2,9 @@
 
 Credentials are read from two places only: ``Authorization: Bearer <JWT>`` and the
 ``X-API-Key`` header. A token or key in the query string is ignored (it would end up in
-proxy and access logs). API keys are compared as SHA-256 digests with
-``hmac.compare_digest`` against *every* configured key, so neither the key's length nor
-which key matched shows in the timing.
+proxy and access logs). API keys are compared as SHA-256 digests of the bytes sent (a
+non-ASCII key matches when sent as UTF-8) with ``hmac.compare_digest`` against *every*
+configured key, so neither the key's length nor which key matched shows in the timing.
 
 Status codes follow RFC 6750 §3.1 (and FastAPI PR #13786): missing or invalid
 credentials -> 401 with ``WWW-Authenticate: Bearer realm=...`` (plus ``error="invalid_token"``
@@ -93,7 +93,9 @@ class Authenticator:
         ]
         keys += [(name, bytes.fromhex(digest)) for name, digest in config.api_key_hashes.items()]
         self._api_keys = keys
-        self._realm = config.realm.replace('"', "")
+        # Inside a quoted-string a backslash escapes the next character: a realm ending
+        # in one would swallow the closing quote, so neither may pass.
+        self._realm = config.realm.replace('"', "").replace("\\", "")
 
     def challenge(self, error: str | None = None, description: str | None = None) -> str:
         """A ``WWW-Authenticate`` value for a 401."""
@@ -110,8 +112,18 @@ class Authenticator:
         return HTTPException(401, detail, headers={"WWW-Authenticate": self.challenge(error, desc)})
 
     def match_api_key(self, key: str) -> str | None:
-        """The name of the configured key equal to ``key``, or None (constant time)."""
-        digest = hashlib.sha256(key.encode()).digest()
+        """The name of the configured key equal to ``key``, or None (constant time).
+
+        ``key`` is a header value as Starlette decodes it (latin-1): encoded back, it is
+        the bytes the client sent, so a non-ASCII key sent as UTF-8 matches the key
+        configured (or hashed) as UTF-8. A str that cannot have come off the wire (a
+        character above U+00FF) is taken as UTF-8 text.
+        """
+        try:
+            sent = key.encode("latin-1")
+        except UnicodeEncodeError:
+            sent = key.encode()
+        digest = hashlib.sha256(sent).digest()
         found = None
         for name, expected in self._api_keys:  # no early exit: timing says nothing
             if hmac.compare_digest(digest, expected):

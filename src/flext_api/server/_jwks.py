@@ -10,6 +10,14 @@ most :data:`MAX_JWKS_BYTES`. Whatever the fetcher does, a refresh ends within
 ``timeout`` seconds, and a document that is not a JSON object of keys counts as a failed
 refresh, as is a fetcher's :class:`~flext_api.FlextApiError`: the requests waiting on it
 get a 401, never a 500, a 502 or a hang.
+
+A key is kept for each configured algorithm it can verify: its own ``alg``, or, when it
+names none (as many identity providers publish RSA keys), every configured algorithm of
+its key type (RSA: RS* and PS*; an EC or OKP key's curve names its one algorithm) -
+PyJWT would otherwise bind an ``alg``-less RSA key to RS256 only, and a service pinned
+to PS256 or RS512 would refuse every token. A token's key is looked up by its ``kid``
+and its (pinned) ``alg``. A key whose ``alg`` or ``kid`` is not a string is skipped, not
+taken as a reason to refuse the whole set.
 """
 
 from __future__ import annotations
@@ -20,8 +28,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import aiohttp
-from jwt import PyJWK, PyJWKSet
-from jwt.exceptions import PyJWKError, PyJWKSetError
+from jwt import PyJWK
+from jwt.exceptions import PyJWKError, PyJWKSetError, PyJWTError
 
 from flext_api._clock import Clock, get_clock
 from flext_api._errors import FlextApiError
@@ -81,7 +89,8 @@ class JwksCache:
         self._timeout = timeout
         self._clock = get_clock(clock)
         self._logger = logger
-        self._keys: dict[str, PyJWK] = {}
+        # kid -> algorithm -> key ("" for a key without kid)
+        self._keys: dict[str, dict[str, PyJWK]] = {}
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
         self._lock = asyncio.Lock()
@@ -102,25 +111,33 @@ class JwksCache:
     def _stale(self) -> bool:
         return self._fetched_at is None or self._clock.monotonic() - self._fetched_at >= self._ttl
 
-    def _lookup(self, kid: str | None) -> PyJWK | None:
+    def _lookup(self, kid: str | None, alg: str | None) -> PyJWK | None:
         if kid is None:
             # A token without kid is only unambiguous when the set holds one key.
-            return next(iter(self._keys.values())) if len(self._keys) == 1 else None
-        return self._keys.get(kid)
+            by_alg = next(iter(self._keys.values())) if len(self._keys) == 1 else None
+        else:
+            by_alg = self._keys.get(kid)
+        if not by_alg:
+            return None
+        return next(iter(by_alg.values())) if alg is None else by_alg.get(alg)
 
-    async def get_key(self, kid: str | None) -> PyJWK | None:
-        """The key for ``kid``, refreshing (rate-limited) when stale or unknown."""
+    async def get_key(self, kid: str | None, alg: str | None = None) -> PyJWK | None:
+        """The key for ``kid`` (that verifies ``alg``, when given), refreshing
+        (rate-limited) when stale or unknown."""
         if self._stale() and self._may_fetch():
             await self._refresh()
-        key = self._lookup(kid)
+        key = self._lookup(kid, alg)
         if key is None and self._may_fetch():
             await self._refresh()
-            key = self._lookup(kid)
+            key = self._lookup(kid, alg)
         return key
 
     async def _refresh(self) -> None:
+        # A refresh in flight when we asked began after our miss: its result is ours too,
+        # even with min_refresh_interval=0 (concurrent misses share one fetch).
+        shared = self._lock.locked()
         async with self._lock:
-            if not self._may_fetch():  # another task refreshed while we waited
+            if shared or not self._may_fetch():
                 return
             self._attempted_at = self._clock.monotonic()
             self.fetches += 1
@@ -129,7 +146,7 @@ class JwksCache:
                     document = await self._fetch(self.url, self._timeout)
                 if not isinstance(document, dict):
                     raise TypeError(f"JWKS document is a {type(document).__name__}, not an object")
-                keys = self._usable_keys(PyJWKSet.from_dict(document).keys)
+                keys = self._usable_keys(document)
             # FlextApiError: what a fetcher on a FlextApiClient fails with.
             except (OSError, aiohttp.ClientError, TimeoutError, ValueError, PyJWKError,
                     PyJWKSetError, TypeError, KeyError, FlextApiError) as exc:  # fmt: skip
@@ -141,11 +158,42 @@ class JwksCache:
             self.generation += 1
             self._fetched_at = self._clock.monotonic()
 
-    def _usable_keys(self, keys: Iterable[PyJWK]) -> dict[str, PyJWK]:
-        usable: dict[str, PyJWK] = {}
-        for key in keys:
-            signing = key.public_key_use in (None, "sig")
-            if not signing or key.algorithm_name not in self._algorithms:
-                continue
-            usable[key.key_id or ""] = key
+    def _usable_keys(self, document: dict[str, Any]) -> dict[str, dict[str, PyJWK]]:
+        entries = document.get("keys")
+        if not isinstance(entries, list) or not entries:
+            raise PyJWKSetError("The JWK Set has no list of keys")
+        usable: dict[str, dict[str, PyJWK]] = {}
+        parsed = 0
+        for data in entries:
+            by_alg = self._bind(data) if isinstance(data, dict) else None
+            if by_alg is None:
+                continue  # not a key PyJWT can load: skipped, as PyJWKSet does
+            parsed += 1
+            kid = data.get("kid") or ""
+            signing = data.get("use") in (None, "sig")
+            if by_alg and signing and isinstance(kid, str):
+                usable[kid] = by_alg
+        if not parsed:
+            raise PyJWKSetError("The JWK Set did not contain any usable keys")
         return usable
+
+    def _bind(self, data: dict[str, Any]) -> dict[str, PyJWK] | None:
+        """``data`` as a key for each configured algorithm it verifies ({}: none of
+        them); None when it is no key at all."""
+        alg = data.get("alg")
+        if alg is not None and not isinstance(alg, str):
+            return None
+        candidates: list[str | None] = [alg]
+        # Only RSA is ambiguous: an EC or OKP key's curve names its one algorithm.
+        if alg is None and data.get("kty") == "RSA":
+            rsa_algs = sorted(a for a in self._algorithms if a[:2] in ("RS", "PS"))
+            candidates = list(rsa_algs) or [None]
+        bound: dict[str, PyJWK] = {}
+        for candidate in candidates:
+            try:
+                key = PyJWK(data, candidate)
+            except PyJWTError:
+                return None
+            if key.algorithm_name in self._algorithms:
+                bound[key.algorithm_name] = key
+        return bound

@@ -6,6 +6,10 @@ fail before any key is touched); the key (HMAC secret, public key, or the JWKS k
 its ``kid``); then PyJWT verifies the signature, ``exp``/``nbf``/``iat`` with a small
 leeway, ``iss`` and ``aud`` when configured, and the required claims. PyJWT >= 2.13 also
 rejects unknown ``crit`` headers and the JWK-as-HMAC-secret trick (CVE-2026-48526).
+Last, ``exp``/``nbf``/``iat`` must be JSON numbers a float can hold (RFC 7519 §2
+NumericDate): PyJWT takes ``int()`` of them, so a string ``"1999999999"`` or a bool
+would pass, and the WebSocket expiry (:func:`~._ws_auth.expires_at`), which reads only
+numbers, would never close the connection.
 
 Failures raise :class:`InvalidTokenError` with a short, fixed description meant for the
 ``WWW-Authenticate`` header; PyJWT's own message (which can quote token content) is not
@@ -14,6 +18,7 @@ passed on.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jwt
@@ -33,6 +38,9 @@ _KEY_TYPES: dict[str, tuple[type, ...]] = {
     "ES": (ec.EllipticCurvePublicKey,),
     "Ed": (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
 }
+
+
+_TIME_CLAIMS = ("exp", "nbf", "iat")
 
 
 class InvalidTokenError(Exception):
@@ -65,6 +73,21 @@ def _description(exc: jwt.PyJWTError) -> str:
     if isinstance(exc, jwt.MissingRequiredClaimError):
         return "The token lacks a required claim."
     return "The token is invalid."
+
+
+def _check_time_claims(claims: dict[str, Any]) -> None:
+    for name in _TIME_CLAIMS:
+        if name not in claims:
+            continue
+        value = claims[name]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidTokenError("The token's time claims are not numbers.")
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int too large for a float
+            finite = False
+        if not finite:
+            raise InvalidTokenError("The token's time claims are not numbers.")
 
 
 class JwtVerifier:
@@ -102,7 +125,7 @@ class JwtVerifier:
         if key is None:
             assert self._jwks is not None
             kid = header.get("kid")
-            key = await self._jwks.get_key(kid if isinstance(kid, str) else None)
+            key = await self._jwks.get_key(kid if isinstance(kid, str) else None, header["alg"])
             if key is None:
                 raise InvalidTokenError("The token's signing key is unknown.")
         try:
@@ -117,4 +140,5 @@ class JwtVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidTokenError(_description(exc)) from exc
+        _check_time_claims(claims)
         return claims
