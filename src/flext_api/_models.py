@@ -427,8 +427,7 @@ class HttpResponse:
             ctype = self.headers.get("content-type")
             what = f"Content-Type {ctype!r}" if ctype is not None else "no Content-Type"
             raise DecodeError(
-                f"response body is not valid JSON ({exc}); "
-                f"{len(self.content)} bytes, {what}",
+                f"response body is not valid JSON ({exc}); {len(self.content)} bytes, {what}",
                 request=self.request,
                 response=self,
             ) from exc
