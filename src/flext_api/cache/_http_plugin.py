@@ -25,6 +25,8 @@ streamed calls (``client.stream(...)``, ``extensions["stream"]``), requests with
 ``extensions={"cache": False}``, and requests carrying their own validators or a
 ``Range`` (``If-None-Match``, ``If-Modified-Since``, ``If-Match``,
 ``If-Unmodified-Since``, ``If-Range``, ``Range``): the caller does its own caching.
+In the default private mode, requests with different ``Authorization`` values have
+entries of their own (one client may speak for several principals).
 A cache backend that fails (Redis down) is logged and treated as a miss; it never fails
 the request.
 """
@@ -32,6 +34,7 @@ the request.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -203,7 +206,7 @@ class CachePlugin(FlextApiPlugin):
             return result
         if self._bypass(request):
             return await call_next(request)
-        key = self._namespace + cache_key(method, request.url)
+        key = self._key(method, request.url, request)
         variants = await self._load(key)
         now = self._clock.time()
         decision = on_request(request.headers, variants, now=now, policy=self.policy)
@@ -220,6 +223,25 @@ class CachePlugin(FlextApiPlugin):
             )
         assert isinstance(decision, Forward)
         return await self._forward(key, request, decision.stale, call_next)
+
+    def _key(self, method: str, url: str, request: HttpRequest) -> str:
+        """The storage key of ``method url`` for ``request``'s credentials.
+
+        A private cache is one client's, but one client may speak for several principals
+        (a token per tenant, given per request): each ``Authorization`` value gets entries
+        of its own (a digest of it is in the key, never the value), so one principal's
+        answer is never another's. A shared cache stores an authorised answer only when
+        the response allows it for everyone (``public``, ``s-maxage``...), so its key has
+        no such part.
+        """
+        key = self._namespace + cache_key(method, url)
+        if self.policy.shared:
+            return key
+        credential = request.headers.get("authorization")
+        if credential is None:
+            return key
+        digest = hashlib.sha256(credential.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{key} auth:{digest[:32]}"
 
     @staticmethod
     def _bypass(request: HttpRequest) -> bool:
@@ -421,7 +443,7 @@ class CachePlugin(FlextApiPlugin):
             request.method, request.url, response.status_code, response.headers
         ):
             for method in CACHEABLE_METHODS:
-                key = self._namespace + cache_key(method, url)
+                key = self._key(method, url, request)
                 try:
                     await self.cache.delete(key)
                 except FlextApiError as exc:

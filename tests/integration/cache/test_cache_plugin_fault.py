@@ -230,3 +230,34 @@ async def test_redis_backed_cache_is_shared_between_clients(
         await shared.clear()
     assert fault.hits("/cache/shared") == 1
     assert second.value.from_cache
+
+
+async def test_a_private_cache_keeps_apart_what_each_credential_got(fault: FaultServer) -> None:
+    """One client sending per-request credentials (a token per tenant): a response to
+    one ``Authorization`` is never the answer to another. The private cache keyed entries
+    by URL only, so tenant B was served tenant A's cached data."""
+
+    async def mine(req: Request, w: ResponseWriter) -> None:
+        await w.send_json(
+            {"for": req.header("authorization")}, headers=[("Cache-Control", "max-age=60")]
+        )
+
+    route = fault.add_route(r"/mine", mine)
+    try:
+        async with FlextApiClient(base_url=fault.url, plugins=[CachePlugin()]) as client:
+            a1 = await client.get("/mine", headers={"Authorization": "Bearer tenant-a"})
+            b1 = await client.get("/mine", headers={"Authorization": "Bearer tenant-b"})
+            a2 = await client.get("/mine", headers={"Authorization": "Bearer tenant-a"})
+            b2 = await client.get("/mine", headers={"Authorization": "Bearer tenant-b"})
+            anonymous = await client.get("/mine")
+            # An unsafe request by tenant A invalidates A's entry.
+            await client.post("/mine", headers={"Authorization": "Bearer tenant-a"})
+            a3 = await client.get("/mine", headers={"Authorization": "Bearer tenant-a"})
+    finally:
+        fault.remove_route(route)
+    assert a1.value.json() == {"for": "Bearer tenant-a"}
+    assert (b1.value.json(), b1.value.from_cache) == ({"for": "Bearer tenant-b"}, False)
+    assert (a2.value.json(), a2.value.cache_status) == ({"for": "Bearer tenant-a"}, "hit")
+    assert (b2.value.json(), b2.value.cache_status) == ({"for": "Bearer tenant-b"}, "hit")
+    assert (anonymous.value.json(), anonymous.value.from_cache) == ({"for": None}, False)
+    assert (a3.value.json(), a3.value.from_cache) == ({"for": "Bearer tenant-a"}, False)
