@@ -23,12 +23,17 @@ when asked (``log_headers``, ``log_bodies``; bodies truncated to ``max_body``).
 
 List this plugin first (outermost), as the default pipeline does: it then sees the
 call once, every attempt below retry and auth, and the resilience events in between.
+
+A logger that raises (a broken renderer or processor) never changes the call's outcome:
+the failure goes to the standard ``logging`` module (``flext_api.client``, error, with
+the traceback), which never raises into its caller.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -72,6 +77,9 @@ def _outcome_level(error: FlextApiError) -> str:
     if error.code is ErrorCode.HTTP_STATUS and response is not None:
         return "warning" if response.status_code < 500 else "error"
     return "error"
+
+
+_fallback = logging.getLogger("flext_api.client")
 
 
 def _ms(seconds: float) -> float:
@@ -170,7 +178,14 @@ class LoggingPlugin(FlextApiPlugin):
             # The attempts' requests too: auth added secrets the caller's request lacks.
             self._error_fields(fields, error, redactor, request, *state.sent)
             level = _outcome_level(error)
-        getattr(self._log, level)("http.client.request", **fields)
+        self._emit(level, "http.client.request", fields)
+
+    def _emit(self, level: str, event: str, fields: dict[str, Any]) -> None:
+        """Write one record; a logger that raises is reported, never passed on."""
+        try:
+            getattr(self._log, level)(event, **fields)
+        except Exception:  # noqa: BLE001 - observability must not change the call's outcome
+            _fallback.exception("LoggingPlugin could not write %s", event)
 
     # -- each attempt ------------------------------------------------------------------------
     def attempt_stage(self) -> Middleware:
@@ -200,7 +215,7 @@ class LoggingPlugin(FlextApiPlugin):
         if self.log_bodies:
             self._bodies(fields, request, response, redactor)
         failed = error is not None or (response is not None and response.status_code >= 400)
-        getattr(self._log, "info" if failed else "debug")("http.client.attempt", **fields)
+        self._emit("info" if failed else "debug", "http.client.attempt", fields)
         return result
 
     def _bodies(
@@ -244,14 +259,14 @@ class LoggingPlugin(FlextApiPlugin):
                 retry_after=event.retry_after,
             )
             level = "info" if event.attempt <= 1 else "warning"
-            getattr(self._log, level)("http.client.retry", **fields)
+            self._emit(level, "http.client.retry", fields)
         elif isinstance(event, RetryGaveUp):
             fields.update(
                 attempts=event.attempts,
                 reason=escape_control(event.reason),
                 error_code=None if event.error_code is None else event.error_code.value,
             )
-            self._log.warning("http.client.retry_gave_up", **fields)
+            self._emit("warning", "http.client.retry_gave_up", fields)
         elif isinstance(event, BreakerStateChanged):
             fields.update(
                 key=escape_control(event.key),
@@ -261,14 +276,13 @@ class LoggingPlugin(FlextApiPlugin):
                 open_for=event.open_for,
             )
             level = _BREAKER_LEVELS.get(event.new, "info")
-            getattr(self._log, level)("http.client.breaker", **fields)
+            self._emit(level, "http.client.breaker", fields)
         else:
             for field in dataclasses.fields(event):
                 value = getattr(event, field.name)
                 fields[field.name] = escape_control(value) if isinstance(value, str) else value
-            self._log.debug(
-                "http.client.resilience", resilience_event=type(event).__name__, **fields
-            )
+            fields["resilience_event"] = type(event).__name__
+            self._emit("debug", "http.client.resilience", fields)
 
     def __repr__(self) -> str:
         return (
