@@ -28,13 +28,17 @@ streamed calls (``client.stream(...)``, ``extensions["stream"]``), requests with
 In the default private mode, requests with different ``Authorization`` values have
 entries of their own (one client may speak for several principals).
 A cache backend that fails (Redis down) is logged and treated as a miss; it never fails
-the request.
+the request. One that is lost (a timeout, a refused or failed connection) is then left
+alone for ``backend_cooldown`` seconds (5 by default): a hung Redis cost every cacheable
+request up to three backend timeouts (load, re-load, store); requests go to the origin
+at once meanwhile, and the backend is tried again after it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -43,6 +47,7 @@ from .._clock import Clock
 from .._config import CacheConfig, ClientConfig
 from .._errors import ConfigError, ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
+from .._numbers import is_real
 from .._result import FlextResult
 from ..client._plugin import FlextApiPlugin
 from ._codec import CorruptEntryError
@@ -76,6 +81,15 @@ if TYPE_CHECKING:
 __all__ = ["CachePlugin", "cache_stage"]
 
 _log = structlog.get_logger("flext_api.cache")
+# Backend failures that say it is lost, not that it refused one value (timeouts too).
+_LOST_BACKEND = frozenset(
+    {
+        ErrorCode.CONNECT_ERROR,
+        ErrorCode.CONNECT_TIMEOUT,
+        ErrorCode.DNS_ERROR,
+        ErrorCode.PROTOCOL_ERROR,
+    }
+)
 
 #: Bytes of stored responses the default memory store holds (oldest pushed out first).
 MEMORY_MAX_BYTES = 64 << 20
@@ -109,6 +123,8 @@ class CachePlugin(FlextApiPlugin):
         heuristic_fraction / heuristic_max / keep / max_variants: see :class:`HttpCachePolicy`.
         clock: wall-clock source for ages (``FakeClock`` in tests).
         namespace: key prefix inside ``cache``.
+        backend_cooldown: seconds the backend is left alone after it was lost (a
+            timeout or a connection failure; 0: try it on every request).
     """
 
     name = "cache"
@@ -127,7 +143,16 @@ class CachePlugin(FlextApiPlugin):
         max_variants: int = 8,
         clock: Clock | None = None,
         namespace: str = "http:",
+        backend_cooldown: float = 5.0,
     ) -> None:
+        if not is_real(backend_cooldown):
+            raise TypeError(
+                f"backend_cooldown must be a number of seconds, got {backend_cooldown!r}"
+            )
+        if not 0 <= backend_cooldown < math.inf:  # also refuses NaN
+            raise ValueError(f"backend_cooldown must be >= 0 and finite, got {backend_cooldown}")
+        self.backend_cooldown = float(backend_cooldown)
+        self._backend_down_until = -math.inf  # on the clock's monotonic time
         self.policy = HttpCachePolicy(
             shared=shared,
             heuristic_fraction=heuristic_fraction,
@@ -170,6 +195,7 @@ class CachePlugin(FlextApiPlugin):
             "keep",
             "max_variants",
             "namespace",
+            "backend_cooldown",
         }
         options = dict(config.options)
         plugin_kwargs: dict[str, Any] = {
@@ -365,11 +391,30 @@ class CachePlugin(FlextApiPlugin):
             await self.cache.close()
 
     # -- storage ------------------------------------------------------------------------------
+    def _backend_up(self) -> bool:
+        """False while a lost backend is left alone (see the module docstring)."""
+        return self._clock.monotonic() >= self._backend_down_until
+
+    def _backend_failed(self, exc: FlextApiError) -> None:
+        """Start the cool-down when ``exc`` says the backend is lost (not a refused value)."""
+        code = exc.code
+        if self.backend_cooldown > 0 and (code.is_timeout or code in _LOST_BACKEND):
+            self._backend_down_until = self._clock.monotonic() + self.backend_cooldown
+            _log.error(
+                "http_cache.backend_down",
+                error=str(exc),
+                error_code=code.value,
+                retry_in=self.backend_cooldown,
+            )
+
     async def _load(self, key: str) -> list[StoredResponse]:
+        if not self._backend_up():
+            return []
         try:
             data = await self.cache.get(key)
         except FlextApiError as exc:
             _log.warning("http_cache.load_failed", key=key, error=str(exc))
+            self._backend_failed(exc)
             return []
         if not isinstance(data, bytes):
             return []
@@ -406,19 +451,20 @@ class CachePlugin(FlextApiPlugin):
         variants.sort(key=lambda v: v.response_time)
         variants = variants[-self.policy.max_variants :]
         ttl = max(storage_ttl(v, now=now, policy=self.policy) for v in variants)
-        if ttl <= 0:
+        if ttl <= 0 or not self._backend_up():
             return
         try:
             await self.cache.set(key, encode_variants(variants), ttl=ttl)
         except FlextApiError as exc:
             _log.warning("http_cache.store_failed", key=key, error=str(exc))
+            self._backend_failed(exc)
 
     async def _drop_variant(self, key: str, stored: StoredResponse) -> None:
         """Remove ``stored`` from ``key``'s variants (the others, and a newer copy of the
         same variant stored meanwhile, stay)."""
         variants = await self._load(key)
         kept = [v for v in variants if v != stored]
-        if len(kept) == len(variants):
+        if len(kept) == len(variants) or not self._backend_up():
             return
         try:
             if not kept:
@@ -432,6 +478,7 @@ class CachePlugin(FlextApiPlugin):
                 await self.cache.set(key, encode_variants(kept), ttl=ttl)
         except FlextApiError as exc:
             _log.warning("http_cache.store_failed", key=key, error=str(exc))
+            self._backend_failed(exc)
 
     async def _invalidate_after(
         self, request: HttpRequest, result: FlextResult[HttpResponse]
@@ -443,11 +490,14 @@ class CachePlugin(FlextApiPlugin):
             request.method, request.url, response.status_code, response.headers
         ):
             for method in CACHEABLE_METHODS:
+                if not self._backend_up():
+                    return
                 key = self._key(method, url, request)
                 try:
                     await self.cache.delete(key)
                 except FlextApiError as exc:
                     _log.warning("http_cache.invalidate_failed", key=key, error=str(exc))
+                    self._backend_failed(exc)
 
     # -- answers ------------------------------------------------------------------------------
     def _answer(

@@ -50,9 +50,10 @@ async def test_non_bytes_record_is_ignored() -> None:
 
 
 async def test_backend_outage_never_fails_the_request() -> None:
-    """With the storage down requests still succeed; load/store/invalidate failures are logged."""
+    """With the storage down requests still succeed; load/store/invalidate failures are
+    logged (with the cool-down off, every call is tried)."""
     clock = FakeClock()
-    plugin = CachePlugin(FlextApiCache(DownBackend()), clock=clock)
+    plugin = CachePlugin(FlextApiCache(DownBackend()), clock=clock, backend_cooldown=0)
     origin = fixed(clock, [("Cache-Control", "max-age=60")])
     with capture_logs() as logs:
         assert (await get(plugin, origin)).is_success
@@ -255,3 +256,56 @@ def test_bad_redis_socket_timeout_through_client_config_is_a_config_error(timeou
     )
     with pytest.raises(ConfigError, match="socket_timeout must be"):
         FlextApiClient("http://127.0.0.1:1", config=config)
+
+
+class CountingDownBackend(DownBackend):
+    """A lost backend that counts the calls made to it (each costing a timeout)."""
+
+    def __init__(self, code: ErrorCode = ErrorCode.READ_TIMEOUT) -> None:
+        super().__init__()
+        self.calls = 0
+        self.code = code
+
+    def _fail(self) -> FlextApiError:
+        self.calls += 1
+        return FlextApiError.from_code(self.code, "backend timed out")
+
+
+async def test_a_backend_that_times_out_is_left_alone_for_its_cool_down() -> None:
+    """A hung Redis cost every cacheable request up to three backend timeouts (load,
+    re-load, store). After one failure the backend is left alone for
+    ``backend_cooldown`` seconds: requests go to the origin at once; then it is tried
+    again."""
+    clock = FakeClock(auto_advance=False)
+    backend = CountingDownBackend()
+    plugin = CachePlugin(FlextApiCache(backend), clock=clock, backend_cooldown=5.0)
+    origin = fixed(clock, [("Cache-Control", "max-age=60")])
+    with capture_logs() as logs:
+        assert (await get(plugin, origin)).is_success
+        assert backend.calls == 1  # the load failed: nothing more asked of it
+        for _ in range(3):
+            assert (await get(plugin, origin)).is_success
+            assert (await get(plugin, origin, method="POST")).is_success
+        assert backend.calls == 1
+        clock.advance(5.0)
+        assert (await get(plugin, origin)).is_success
+        assert backend.calls == 2  # tried again after the cool-down, failed again
+    assert origin.hits == 8
+    events = [e["event"] for e in logs]
+    assert events.count("http_cache.backend_down") == 2
+
+
+async def test_the_cool_down_is_for_lost_backends_only() -> None:
+    """A backend error that is not an outage (a value it refuses) does not stop the cache."""
+    clock = FakeClock(auto_advance=False)
+    backend = CountingDownBackend(ErrorCode.INVALID_REQUEST)
+    plugin = CachePlugin(FlextApiCache(backend), clock=clock, backend_cooldown=5.0)
+    origin = fixed(clock, [("Cache-Control", "max-age=60")])
+    assert (await get(plugin, origin)).is_success
+    assert backend.calls == 3  # load, re-load before the store, store
+
+
+@pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf"), "5", True])
+def test_a_bad_cool_down_is_refused(value: Any) -> None:
+    with pytest.raises((TypeError, ValueError), match="backend_cooldown"):
+        CachePlugin(backend_cooldown=value)
