@@ -9,7 +9,12 @@ The seed's shape: ``bus.subscribe("user.created", handler)``, ``bus.add_middlewa
   also one that raises ``asyncio.CancelledError`` without its task being cancelled
   (it awaited something another task cancelled). Only the cancellation of the task
   that publishes (or of a transport's consumer) propagates;
-* wildcard subscriptions with shell patterns: ``"user.*"``, ``"*"``;
+* wildcard subscriptions with shell patterns: ``"user.*"``, ``"*"``. A subscription
+  name holding ``*``, ``?`` or ``[`` is a pattern, and it also matches an event of
+  exactly that name: ``"items[0].changed"`` reaches its subscribers (as well as
+  ``items0.changed``, which the pattern matches). To match a literal ``*``, ``?`` or
+  ``[`` and nothing else there, bracket it: ``"price[*]"`` matches ``price*``, not
+  ``price.eur``;
 * typed events: ``bus.subscribe(OrderPlaced, handler)`` for a dataclass or pydantic
   class; publishing an instance reaches the handlers of its class (and of its name,
   ``OrderPlaced`` or the class's ``event_name``);
@@ -17,6 +22,9 @@ The seed's shape: ``bus.subscribe("user.created", handler)``, ``bus.add_middlewa
   go through Redis Streams so every consumer group sees each event at least once.
 
 Without a transport ``publish`` returns once every handler has finished (as the seed).
+Unsubscribing a class's last handler also forgets the class: events received from a
+transport under its name are then plain :class:`Event` s again (unless another
+subscribed class has that name).
 """
 
 from __future__ import annotations
@@ -154,6 +162,11 @@ class EventTransport(Protocol):
         ...
 
 
+def _type_name(klass: type) -> str:
+    """The name instances of ``klass`` are published under (see :func:`event_name`)."""
+    return str(getattr(klass, "event_name", klass.__name__))
+
+
 def _check_name(name: object, what: str) -> None:
     if not isinstance(name, str):
         raise TypeError(f"{what} must be a str, got {type(name).__name__} {name!r}")
@@ -224,6 +237,9 @@ class EventBus:
     def subscribe(self, event: str | type, handler: Handler) -> None:
         """Call ``handler(event)`` for events named ``event`` (a glob) or of class ``event``.
 
+        A name with ``*``, ``?`` or ``[`` is a shell pattern; it matches an event of
+        exactly that name too (``"items[0].changed"``). ``[*]`` matches a literal ``*``.
+
         Raises:
             TypeError: ``event`` is neither a str nor a class, or ``handler`` is not
                 callable.
@@ -235,7 +251,7 @@ class EventBus:
         self._resolved.clear()
         if isinstance(event, type):
             self._by_type.setdefault(event, []).append(handler)
-            self.types[str(getattr(event, "event_name", event.__name__))] = event
+            self.types[_type_name(event)] = event
         elif any(ch in event for ch in "*?["):
             self._patterns.append((event, handler))
         else:
@@ -245,17 +261,36 @@ class EventBus:
         """Remove one subscription; True when it existed (errors as :meth:`subscribe`)."""
         _check_key(event)
         self._resolved.clear()
-        if isinstance(event, type):
-            handlers = self._by_type.get(event, [])
-        elif (event, handler) in self._patterns:
+        if not isinstance(event, type) and (event, handler) in self._patterns:
             self._patterns.remove((event, handler))
             return True
+        table: dict[Any, list[Handler]] = (
+            self._by_type if isinstance(event, type) else self._by_name
+        )
+        handlers = table.get(event)
+        if handlers is None or handler not in handlers:
+            return False
+        handlers.remove(handler)
+        if not handlers:
+            del table[event]
+            if isinstance(event, type):
+                self._forget_type(event)
+        return True
+
+    def _forget_type(self, klass: type) -> None:
+        """``klass`` has no handler left: stop rebuilding received events as it.
+
+        Another class still subscribed under the same name takes its place, so its
+        handlers keep receiving their class.
+        """
+        name = _type_name(klass)
+        if self.types.get(name) is not klass:
+            return  # another class of that name was subscribed after it and holds it
+        others = [other for other in self._by_type if _type_name(other) == name]
+        if others:
+            self.types[name] = others[-1]
         else:
-            handlers = self._by_name.get(event, [])
-        if handler in handlers:
-            handlers.remove(handler)
-            return True
-        return False
+            del self.types[name]
 
     def on(self, event: str | type) -> Callable[[Handler], Handler]:
         """Decorator form of :meth:`subscribe` (``event`` is checked at once)."""
@@ -294,7 +329,11 @@ class EventBus:
             if klass is Event:
                 break  # an Event reaches its handlers by name; its subclasses by class too
             found.extend(self._by_type.get(klass, ()))
-        found.extend(h for pattern, h in self._patterns if fnmatchcase(name, pattern))
+        # A name always matches itself: ``items[0].changed`` is a pattern for fnmatch
+        # (``[0]`` a character class) that would not match the event of that name.
+        found.extend(
+            h for pattern, h in self._patterns if name == pattern or fnmatchcase(name, pattern)
+        )
         return tuple(found)
 
     # -- publishing ---------------------------------------------------------------------

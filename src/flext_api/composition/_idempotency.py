@@ -35,6 +35,15 @@ store. It must therefore be the same in each process and differ between handlers
 
 Renaming a handler (or its module) starts a new key space: events already handled
 under the old name run once more.
+
+A stored key is ``namespace``, the name with ``%`` written ``%25`` and ``:`` written
+``%3A``, a ``:``, then the event's key (``flext:done:billing.handlers.send_receipt:<id>``
+in Redis). The name thus never contains the ``:`` that ends it, so handler ``a:b`` with
+key ``c`` and handler ``a`` with key ``b:c`` no longer share the key ``a:b:c`` (one's
+done-mark made the other skip its event). Names without ``:`` or ``%`` - every default
+``module.qualname`` - keep the keys they had; a handler *named* with a ``:`` or ``%``
+(``name="receipt:email"``) stores new keys since this change, so an event it handled
+before an upgrade may run it once more when redelivered.
 """
 
 from __future__ import annotations
@@ -181,6 +190,13 @@ def _text_key(key: object, handler: object) -> str | None:
     )
 
 
+def _key_scope(namespace: str, name: str) -> str:
+    """Where a handler's keys start: ``name`` escaped so it holds no ``:`` (see above)."""
+    if ":" in name or "%" in name:
+        name = name.replace("%", "%25").replace(":", "%3A")
+    return f"{namespace}{name}:"
+
+
 def _default_name(handler: object) -> str:
     """``module.qualname`` of a function or method; ConfigError for a nameless handler."""
     qualname = getattr(handler, "__qualname__", None)
@@ -290,7 +306,7 @@ class Idempotency:
                     "its own name: once(handler, name='...')"
                 )
         self._names[name] = _holder(handler)
-        scope = f"{self.namespace}{name}:"
+        scope = _key_scope(self.namespace, name)
 
         @functools.wraps(handler)
         async def once(event: Any) -> object:
