@@ -138,12 +138,21 @@ async def test_a_background_revalidation_with_a_chunked_answer_does_not_hang(
         first = await fetch(gw.url + "/gw-swr-chunked")
         stale = await fetch(gw.url + "/gw-swr-chunked")  # answered stale, refreshed behind
         assert await eventually(lambda: len(answers) >= 2)  # the background refresh
+        # The gateway still answers (a hung loop would time each fetch out), and the
+        # refreshed answer replaces the stale one once the refresh has stored it: the
+        # origin seeing the request does not mean the store is done, so ask until then.
         timeout = aiohttp.ClientTimeout(total=30)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 60
         after = await fetch(gw.url + "/gw-swr-chunked", timeout=timeout)
+        while after[2] == b"v1" and loop.time() < end:
+            await asyncio.sleep(0.05)
+            after = await fetch(gw.url + "/gw-swr-chunked", timeout=timeout)
     finally:
         fault.remove_route(route)
     assert (first[0], first[2], stale[0], stale[2]) == (200, b"v1", 200, b"v1")
-    assert after[0] == 200 and after[2] in (b"v2", b"v3")
+    assert after[0] == 200
+    assert after[2] in {b"v%d" % n for n in range(2, len(answers) + 1)}  # a refresh's
 
 
 async def test_big_bodies_stream_through_unstored(origin: EdgeOrigin, run_gateway: Run) -> None:
