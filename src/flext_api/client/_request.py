@@ -32,6 +32,7 @@ __all__ = [
     "encode_body",
     "header_url",
     "is_absolute_url",
+    "shared_request_options",
     "merge_headers",
     "normalize_base_url",
 ]
@@ -91,6 +92,30 @@ def is_absolute_url(url: str) -> bool:
     # On every request's path: the usual schemes, then a URL without "://", are settled
     # without the regex.
     return url.startswith(_USUAL_SCHEMES) or ("://" in url and _ABSOLUTE.match(url) is not None)
+
+
+def shared_request_options(
+    given: Mapping[str, Any] | None, allowed: frozenset[str], *, each: str, hint: str = ""
+) -> dict[str, Any]:
+    """``request_options`` a batch or a paginator passes to every request, checked at once.
+
+    Only names in ``allowed`` (a misspelt one would surface only at the first request);
+    never one str ``idempotency_key``, which would be sent with every ``each`` (item,
+    page): a server that honours it answers all of them with the first one's response.
+    """
+    options = dict(given or {})
+    unknown = sorted(map(str, set(options) - allowed))
+    if unknown:
+        raise TypeError(
+            f"request_options does not take {', '.join(unknown)} "
+            f"(allowed: {', '.join(sorted(allowed))})"
+        )
+    if isinstance(options.get("idempotency_key"), str):
+        raise ValueError(
+            f"request_options: a str idempotency_key would be sent with every {each}; "
+            f"use idempotency_key=True (a key per request){hint}"
+        )
+    return options
 
 
 def _octets_percent(match: re.Match[str]) -> str:

@@ -46,6 +46,7 @@ from ..._clock import Clock
 from ..._errors import DecodeError, FlextApiError
 from ..._exactjson import loads as exact_json
 from ..._models import HttpResponse
+from .._request import shared_request_options
 from ._journal import BatchJournal
 from ._models import BatchProgress, BatchRequest, BatchResult
 from ._run import BatchRun, last_response
@@ -173,20 +174,12 @@ def run_batch(
         raise ValueError(f"progress_interval must be a number >= 0, got {progress_interval!r}")
     if not (max_pause >= 0 and math.isfinite(max_pause)):
         raise ValueError(f"max_pause must be a number >= 0, got {max_pause!r}")
-    options = dict(request_options or {})
-    unknown = sorted(set(options) - _REQUEST_OPTIONS)
-    if unknown:
-        raise TypeError(
-            f"request_options does not take {', '.join(unknown)} "
-            f"(allowed: {', '.join(sorted(_REQUEST_OPTIONS))})"
-        )
-    if isinstance(options.get("idempotency_key"), str):
-        # One key for every item: a server that honours it would answer every item with
-        # the first one's response (or 422), and the batch would report success.
-        raise ValueError(
-            "request_options: a str idempotency_key would be sent with every item; use "
-            "idempotency_key=True (a key per request) or an Idempotency-Key header per item"
-        )
+    options = shared_request_options(
+        request_options,
+        _REQUEST_OPTIONS,
+        each="item",
+        hint=" or an Idempotency-Key header per item",
+    )
     if journal is not None and not isinstance(journal, BatchJournal):
         journal = BatchJournal(journal)
     run = BatchRun(

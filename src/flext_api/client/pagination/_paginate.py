@@ -40,7 +40,7 @@ from ..._exactjson import dumps as exact_json_dumps
 from ..._models import HttpResponse, host_of
 from ..._result import FlextResult
 from .._client import _OPTION_KEYS
-from .._request import build_url
+from .._request import build_url, shared_request_options
 from .._sync_iter import drain_sync
 from ._strategies import LinkHeader, PageRequest, PaginationStrategy, is_missing, lookup
 
@@ -83,19 +83,7 @@ def _request_options(given: Mapping[str, Any] | None) -> dict[str, Any]:
             f"request_options does not take {', '.join(own)}: pass "
             f"{', '.join(f'{name}=' for name in own)} to paginate() itself"
         )
-    unknown = sorted(map(str, set(options) - _OPTION_KEYS))
-    if unknown:
-        raise TypeError(
-            f"request_options does not take {', '.join(unknown)} "
-            f"(allowed: {', '.join(sorted(_OPTION_KEYS - _OWN_OPTIONS))})"
-        )
-    if isinstance(options.get("idempotency_key"), str):
-        # One key on every page: a server that honours it answers page 1 again, or 422.
-        raise ValueError(
-            "request_options: a str idempotency_key would be sent with every page; "
-            "use idempotency_key=True (a key per request)"
-        )
-    return options
+    return shared_request_options(options, _OPTION_KEYS - _OWN_OPTIONS, each="page")
 
 
 class PaginateOptions(TypedDict, total=False):
