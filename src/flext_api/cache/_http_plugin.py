@@ -81,15 +81,6 @@ if TYPE_CHECKING:
 __all__ = ["CachePlugin", "cache_stage"]
 
 _log = structlog.get_logger("flext_api.cache")
-# Backend failures that say it is lost, not that it refused one value (timeouts too).
-_LOST_BACKEND = frozenset(
-    {
-        ErrorCode.CONNECT_ERROR,
-        ErrorCode.CONNECT_TIMEOUT,
-        ErrorCode.DNS_ERROR,
-        ErrorCode.PROTOCOL_ERROR,
-    }
-)
 
 #: Bytes of stored responses the default memory store holds (oldest pushed out first).
 MEMORY_MAX_BYTES = 64 << 20
@@ -398,7 +389,8 @@ class CachePlugin(FlextApiPlugin):
     def _backend_failed(self, exc: FlextApiError) -> None:
         """Start the cool-down when ``exc`` says the backend is lost (not a refused value)."""
         code = exc.code
-        if self.backend_cooldown > 0 and (code.is_timeout or code in _LOST_BACKEND):
+        # The exchange with it did not complete (a timeout, a failed connection): lost.
+        if self.backend_cooldown > 0 and code.is_transport:
             self._backend_down_until = self._clock.monotonic() + self.backend_cooldown
             _log.error(
                 "http_cache.backend_down",
