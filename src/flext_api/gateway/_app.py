@@ -26,7 +26,7 @@ from .._clock import Clock, get_clock
 from .._result import FlextResult
 from ..server._auth import Authenticator
 from ..server._logging import JsonLogger, make_json_logger
-from ..server._protocol import Respond
+from ..server._protocol import ON_CLIENT_GONE, Respond
 from ..server._ratelimit import RateLimitDecision, RateLimitService, parse_limit
 from ..server._ws_auth import expires_at, note_expiry
 from ._auth import safe_header_value
@@ -57,6 +57,22 @@ _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 _random_bits = random.getrandbits
 # The scope key answer_now leaves its reading of a head under for __call__ (see _http).
 _FRONT = "flext.gateway.front"
+
+
+class _ClientGone:
+    """Called by the server when a request's client leaves before its answer began:
+    cancels the request's task (see :data:`~flext_api.server._protocol.ON_CLIENT_GONE`)."""
+
+    __slots__ = ("fired", "task")
+
+    def __init__(self, task: asyncio.Task[Any] | None) -> None:
+        self.task = task
+        self.fired = False
+
+    def __call__(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.fired = True
+            self.task.cancel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,11 +486,24 @@ class Gateway:
             )
             self.in_flight += 1
             self._idle.clear()
+            # A client that leaves before the answer began: the server calls this, the
+            # request's work (an upstream's answer awaited, a cache fill it leads, a
+            # composite's backends) is cancelled and its connections closed, as nginx
+            # and Envoy do, instead of waiting up to per_try for an answer nobody reads.
+            gone = _ClientGone(asyncio.current_task())
+            scope[ON_CLIENT_GONE] = gone
             try:
                 await self.edge.run(snapshot, route, scope, receive, send, exchange)
             except UpstreamCut:
                 raise  # the server closes the connection: the client sees a cut stream
+            except asyncio.CancelledError:
+                if not gone.fired or gone.task is None:
+                    raise
+                gone.task.uncancel()  # ours: the request ends here, counted and logged
+                exchange.result.reason = Reason.CLIENT_DISCONNECT
+                exchange.result.status = Reason.CLIENT_DISCONNECT.status
             finally:
+                scope[ON_CLIENT_GONE] = None
                 self._leave()
                 result = exchange.result
                 outcome = result.reason

@@ -424,6 +424,13 @@ class Exchange:
             code: ErrorCode | None = None
             try:
                 response = await cluster.transport.send(request, stream=True)
+            except asyncio.CancelledError:
+                # The client left (see Gateway._http) or the gateway stops: the attempt
+                # says nothing of the instance, and its breaker permit (a half-open
+                # breaker's only probe) and its balancer count are given back.
+                in_flight[ident] -= 1
+                cluster.release(picked)
+                raise
             except FlextApiError as exc:
                 # The body's own error, chained by every transport (a client gone or
                 # over the route's bound): the client's doing, not the instance's.

@@ -35,6 +35,14 @@ answer wait for it, as behind a running app. An answer is written in one ``send(
 the request is done, the connection's keep-alive and pipelining as after any answer.
 If ``answer_now`` or its awaitable raises before answering, the app is called.
 
+An app may also learn that a client left before its answer began: a callable it puts in
+the request's scope under :data:`ON_CLIENT_GONE` is called (once, with no arguments, on
+the event loop) when the connection is lost before the response started. ASGI tells an
+app of a disconnect only through ``receive()``, which an app waiting on something else
+(the gateway, on an upstream's answer) does not call; the gateway uses it to give up the
+upstream exchange (see :mod:`flext_api.gateway._app`). Nothing is called for an app that
+puts nothing there, or once the response has started.
+
 Two parsers: httptools (llhttp, compiled; the default when the ``httptools`` package is
 installed, several times faster per request) and h11 (pure Python; always available).
 Both refuse every request-smuggling case in ``tests/integration/gateway/test_smuggling.py``.
@@ -52,6 +60,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 __all__ = [
+    "ON_CLIENT_GONE",
     "AnswerNow",
     "HeaderTimeoutH11Protocol",
     "HeldHeadTransport",
@@ -67,6 +76,21 @@ Respond = Callable[[int, list[tuple[bytes, bytes]], bytes], bool]
 #: ``answer_now(scope, respond)``: True once it answered ``scope`` through ``respond``,
 #: False to decline, or an awaitable of either (an answer given later); see the module doc.
 AnswerNow = Callable[[dict[str, Any], Respond], "bool | Awaitable[bool]"]
+#: The scope key of a callable the server calls when the client leaves before the
+#: response started (see the module doc).
+ON_CLIENT_GONE = "flext.on_client_gone"
+
+
+def _client_gone(cycle: Any) -> None:
+    """Call the callable ``cycle``'s app left under :data:`ON_CLIENT_GONE`, if any, when
+    its response has not started (its connection was just lost)."""
+    if cycle is None or cycle.response_started:
+        return
+    scope: dict[str, Any] = cycle.scope
+    callback = scope.get(ON_CLIENT_GONE)
+    if callback is not None:
+        scope[ON_CLIENT_GONE] = None
+        callback()
 
 
 class _HeadTooLarge(Exception):  # a signal to the protocol, never seen outside
@@ -162,6 +186,7 @@ class HeaderTimeoutH11Protocol(_HeadTimer, H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+        _client_gone(self.cycle)
 
     def _awaiting_head(self) -> bool:
         return self.conn.their_state is h11.IDLE
@@ -394,6 +419,7 @@ def _httptools_protocol() -> tuple[type[Any], type[Any]]:
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
             super().connection_lost(exc)
+            _client_gone(self.cycle)
 
         def _awaiting_head(self) -> bool:
             cycle: Any = self.cycle  # None before the first request
