@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import pytest
 import redis.asyncio as aioredis
 
+from flext_api._errors import ConfigError
 from flext_api.composition import (
     Event,
     EventBus,
@@ -149,27 +150,25 @@ def test_unsubscribing_an_unknown_handler_keeps_the_type() -> None:
     assert bus.types == {"Refunded": Refunded}
 
 
-def test_other_class_of_the_same_name_takes_the_type_over() -> None:
-    """When the class holding a name loses its last handler, another subscribed one gets it."""
+def test_other_class_of_the_same_name_is_refused_while_one_is_subscribed() -> None:
+    """A second class under a subscribed class's name is refused; the first keeps it."""
     bus = EventBus()
     v1: list[object] = []
     v2: list[object] = []
     bus.subscribe(RefundV1, v1.append)
-    bus.subscribe(RefundV2, v2.append)
-    bus.unsubscribe(RefundV2, v2.append)
+    with pytest.raises(ConfigError, match="event name 'refund' belongs to"):
+        bus.subscribe(RefundV2, v2.append)
     assert bus.types == {"refund": RefundV1}
-    bus.unsubscribe(RefundV1, v1.append)
-    assert bus.types == {}
 
 
-def test_class_still_subscribed_keeps_the_name_another_class_lost() -> None:
-    """Unsubscribing a class that no longer holds its name leaves the holder in place."""
+def test_name_freed_by_an_unsubscribed_class_can_be_taken() -> None:
+    """Once a class lost its last handler, another class may use its name."""
     bus = EventBus()
     v1: list[object] = []
     v2: list[object] = []
     bus.subscribe(RefundV1, v1.append)
-    bus.subscribe(RefundV2, v2.append)
     bus.unsubscribe(RefundV1, v1.append)
+    bus.subscribe(RefundV2, v2.append)
     assert bus.types == {"refund": RefundV2}
 
 
@@ -245,11 +244,11 @@ async def test_escaped_looking_name_does_not_collide_with_a_colon_name() -> None
 
 
 async def test_name_without_colon_or_percent_keeps_its_key_format() -> None:
-    """A plain name is stored as namespace + name + ':' + key, as before the escaping."""
+    """A plain name is stored as :namespace: + name + ':' + key."""
     store = RecordingStore()
     once = Idempotency(store, key=keyed, namespace="ns/")
     await run_both(once, ("billing.send_receipt", "7"), ("a:b%", "7"))
-    assert store.marked == ["ns/billing.send_receipt:7", "ns/a%3Ab%25:7"]
+    assert store.marked == [":ns/:billing.send_receipt:7", ":ns/:a%3Ab%25:7"]
 
 
 @pytest.fixture

@@ -252,13 +252,13 @@ def test_callable_object_without_a_name_needs_one() -> None:
 
 
 async def test_default_name_is_module_and_qualname() -> None:
-    """A function's keys are namespace + module.qualname + ':' + the event id."""
+    """A function's keys are :namespace: + module.qualname + ':' + the event id."""
     store = RecordingStore()
     event = Event("order.created")
     await Idempotency(store, namespace="shop:")(send_receipt)(event)
     await Idempotency(store)(send_receipt, name="receipt")(event)
     assert store.marked == [
-        f"shop:tests.composition.test_idempotency.send_receipt:{event.id}",
+        f":shop%3A:tests.composition.test_idempotency.send_receipt:{event.id}",
         f"receipt:{event.id}",
     ]
 

@@ -31,6 +31,9 @@ Rules:
 * A scope refuses to resolve once closed (:class:`ScopeClosedError`), and a sync
   factory that returns a coroutine (a lambda around an ``async def``) is a ConfigError:
   the coroutine would have been handed out as the service.
+* A type registered again while its factory runs (by that factory, or another
+  thread) is not cached from the old factory: that caller gets what it built, the
+  later ones are built by the new registration, as after any ``register``.
 * Resolution walks a plan computed once per type (dependencies first); a missing
   registration names the chain that needed it, and a cycle is reported with its path.
 * A singleton is built once however it is asked for at the same moment: by tasks
@@ -284,7 +287,7 @@ class _Resolver:
     def _finish(self, reg: _Registration, value: Any, built: dict[Any, Any]) -> None:
         built[reg.service_type] = value
         cache = self._cache_for(reg)
-        if cache is not None:
+        if cache is not None and self._root._registrations.get(reg.service_type) is reg:
             cache[reg.service_type] = value
 
     def _owner(self, reg: _Registration, asked: Any) -> _Cleanups:
@@ -380,7 +383,10 @@ class _Resolver:
                         value = root.resolve(key)  # from its own plan (see _build_plan)
                     else:
                         value = self._build_sync(reg, built, service_type)
-                        if cache is not None:
+                        # Re-registered while its factory ran (by the factory, or
+                        # another thread): the caller gets this value, later ones the
+                        # new registration's, as a register() after the build would do.
+                        if cache is not None and root._registrations.get(key) is reg:
                             cache[key] = value
             built[key] = value
         return built[service_type]

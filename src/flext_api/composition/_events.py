@@ -17,14 +17,23 @@ The seed's shape: ``bus.subscribe("user.created", handler)``, ``bus.add_middlewa
   ``price.eur``;
 * typed events: ``bus.subscribe(OrderPlaced, handler)`` for a dataclass or pydantic
   class; publishing an instance reaches the handlers of its class (and of its name,
-  ``OrderPlaced`` or the class's ``event_name``);
+  ``OrderPlaced`` or the class's ``event_name``). The name is what travels: a
+  transport's receiver rebuilds the class subscribed under it. One bus therefore
+  holds one class per name: subscribing a second class of the same name (two
+  ``OrderPlaced`` in two modules) is a ``ConfigError`` (``CONFIG_ERROR``) naming both,
+  and so is publishing an instance of another class under a subscribed class's name
+  (an instance of a subclass is fine) - through a transport its payload would have
+  reached the subscribed class's handlers, rebuilt as that class, and without one it
+  would not. Give one class an ``event_name`` (``event_name: ClassVar[str] =
+  "shipping.order_placed"``) to tell them apart. Across processes only the name is
+  compared: a consumer may rebuild an event as a class of its own with the same name;
 * a transport (:class:`~flext_api.composition.RedisStreamTransport`) makes ``publish``
   go through Redis Streams so every consumer group sees each event at least once.
 
 Without a transport ``publish`` returns once every handler has finished (as the seed).
 Unsubscribing a class's last handler also forgets the class: events received from a
-transport under its name are then plain :class:`Event` s again (unless another
-subscribed class has that name).
+transport under its name are then plain :class:`Event` s again, and another class may
+take the name.
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any, Protocol
 
+from .._errors import ConfigError, FlextApiError
 from .._result import FlextResult
 
 __all__ = ["Delivery", "Event", "EventBus", "EventTransport", "current_delivery", "event_name"]
@@ -167,6 +177,25 @@ def _type_name(klass: type) -> str:
     return str(getattr(klass, "event_name", klass.__name__))
 
 
+def _qualified(klass: type) -> str:
+    return f"{klass.__module__}.{klass.__qualname__}"
+
+
+def _name_taken(name: str, holder: type, other: type, doing: str) -> ConfigError:
+    """The error for ``other`` used under ``name``, which the subscribed ``holder`` has."""
+    if _qualified(holder) == _qualified(other):
+        which = f"another class {_qualified(other)} (defined twice, or its module loaded twice)"
+    else:
+        which = _qualified(other)
+    return ConfigError(
+        f"event name {name!r} belongs to {_qualified(holder)} on this bus: {doing} "
+        f"{which} under it too would hand one class's events to the other's handlers "
+        "(a transport rebuilds a received event as the class subscribed under its name); "
+        "give one of them its own name: event_name: ClassVar[str] = '...'",
+        details={"event_name": name, "classes": [_qualified(holder), _qualified(other)]},
+    )
+
+
 def _check_name(name: object, what: str) -> None:
     if not isinstance(name, str):
         raise TypeError(f"{what} must be a str, got {type(name).__name__} {name!r}")
@@ -244,15 +273,23 @@ class EventBus:
             TypeError: ``event`` is neither a str nor a class, or ``handler`` is not
                 callable.
             ValueError: ``event`` is an empty name.
+            ConfigError: ``event`` is a class and another subscribed class has its
+                name (``details["classes"]`` names both).
         """
         _check_key(event)
         if not callable(handler):
             raise TypeError(f"event handler for {event!r} is not callable")
-        self._resolved.clear()
         if isinstance(event, type):
+            name = _type_name(event)
+            holder = self.types.get(name, event)
+            if holder is not event:
+                raise _name_taken(name, holder, event, "subscribing")
+            self._resolved.clear()
             self._by_type.setdefault(event, []).append(handler)
-            self.types[_type_name(event)] = event
-        elif any(ch in event for ch in "*?["):
+            self.types[name] = event
+            return
+        self._resolved.clear()
+        if any(ch in event for ch in "*?["):
             self._patterns.append((event, handler))
         else:
             self._by_name.setdefault(event, []).append(handler)
@@ -278,19 +315,20 @@ class EventBus:
         return True
 
     def _forget_type(self, klass: type) -> None:
-        """``klass`` has no handler left: stop rebuilding received events as it.
-
-        Another class still subscribed under the same name takes its place, so its
-        handlers keep receiving their class.
-        """
+        """``klass`` has no handler left: stop rebuilding received events as it (the
+        name is free for another class)."""
         name = _type_name(klass)
-        if self.types.get(name) is not klass:
-            return  # another class of that name was subscribed after it and holds it
-        others = [other for other in self._by_type if _type_name(other) == name]
-        if others:
-            self.types[name] = others[-1]
-        else:
+        if self.types.get(name) is klass:
             del self.types[name]
+
+    def _check_published(self, event: object) -> None:
+        """ConfigError when ``event``'s name belongs to a subscribed class it is not of."""
+        if isinstance(event, Event):
+            return
+        name = event_name(event)
+        holder = self.types.get(name)
+        if holder is not None and not isinstance(event, holder):
+            raise _name_taken(name, holder, type(event), "publishing")
 
     def on(self, event: str | type) -> Callable[[Handler], Handler]:
         """Decorator form of :meth:`subscribe` (``event`` is checked at once)."""
@@ -342,7 +380,9 @@ class EventBus:
 
         Returns a success holding the event as delivered, a success holding None when a
         middleware dropped it, or a failure when a middleware or the transport failed
-        (the seed logs and returns; a failure result says the same and can be checked).
+        (the seed logs and returns; a failure result says the same and can be checked),
+        or when the event is of a class whose name another subscribed class has
+        (``CONFIG_ERROR``; see the module docstring).
         """
         current: object = event
         for middleware in self._middleware:
@@ -357,6 +397,11 @@ class EventBus:
                 return FlextResult.fail(f"event middleware failed: {exc!r}", exception=exc)
             if current is None:
                 return FlextResult.ok(None)
+        try:
+            self._check_published(current)
+        except ConfigError as exc:
+            self.logger.error("event refused: %s", exc.message, extra={"event": repr(current)})
+            return FlextResult.fail(exc)
         if self.transport is not None:
             try:
                 await self.transport.send(current)
@@ -366,6 +411,8 @@ class EventBus:
                 self.logger.error(
                     "event transport failed", exc_info=exc, extra={"event": repr(current)}
                 )
+                if isinstance(exc, FlextApiError):  # typed by the transport: keep its code
+                    return FlextResult.fail(exc)
                 return FlextResult.fail(f"event transport failed: {exc!r}", exception=exc)
             return FlextResult.ok(current)
         await self.dispatch(current)

@@ -36,14 +36,27 @@ store. It must therefore be the same in each process and differ between handlers
 Renaming a handler (or its module) starts a new key space: events already handled
 under the old name run once more.
 
-A stored key is ``namespace``, the name with ``%`` written ``%25`` and ``:`` written
-``%3A``, a ``:``, then the event's key (``flext:done:billing.handlers.send_receipt:<id>``
-in Redis). The name thus never contains the ``:`` that ends it, so handler ``a:b`` with
-key ``c`` and handler ``a`` with key ``b:c`` no longer share the key ``a:b:c`` (one's
-done-mark made the other skip its event). Names without ``:`` or ``%`` - every default
-``module.qualname`` - keep the keys they had; a handler *named* with a ``:`` or ``%``
-(``name="receipt:email"``) stores new keys since this change, so an event it handled
-before an upgrade may run it once more when redelivered.
+A stored key is the name with ``%`` written ``%25`` and ``:`` written ``%3A``, a ``:``,
+then the event's key (``flext:done:billing.handlers.send_receipt:<id>`` in Redis). The
+name thus never contains the ``:`` that ends it, so handler ``a:b`` with key ``c`` and
+handler ``a`` with key ``b:c`` do not share the key ``a:b:c`` (one's done-mark made the
+other skip its event). A ``namespace`` is escaped the same way and put first, between
+two ``:`` (``:shop%3A:billing.handlers.send_receipt:<id>`` for ``namespace="shop:"``):
+a key starting with ``:`` has a namespace (an escaped name never starts with one), and
+neither the namespace nor the name holds the ``:`` that ends it, so no two
+(namespace, name, key) share a stored key. The namespace used to be glued on as it
+was, so namespace ``shop`` with handler ``x.y`` and namespace ``shopx`` with handler
+``.y`` shared their keys, as did namespace ``a:`` (handler ``b``, key ``c``) and no
+namespace (handler ``a``, key ``b:c``): one's done-mark skipped the other's event.
+
+Upgrading: without a namespace the keys are unchanged. With one, the keys are new, so
+an event a namespaced handler handled before the upgrade runs it once more if it is
+redelivered (within at-least-once, which handlers must bear anyway). The old keys are
+not read: they are the ambiguous ones (handler ``shop`` without a namespace, event key
+``x:7``, wrote ``shop:x:7``, the old key of handler ``x`` in namespace ``shop:``), and
+reading them could skip an event that was never handled, which is worse than running one
+twice. A handler *named* with a ``:`` or ``%`` stores its keys escaped since an earlier
+release: an event it handled before that may run it once more when redelivered.
 """
 
 from __future__ import annotations
@@ -190,11 +203,18 @@ def _text_key(key: object, handler: object) -> str | None:
     )
 
 
+def _escape(text: str) -> str:
+    """``text`` without ``:`` (written ``%3A``; ``%`` as ``%25``, so it reads back)."""
+    if ":" in text or "%" in text:
+        return text.replace("%", "%25").replace(":", "%3A")
+    return text
+
+
 def _key_scope(namespace: str, name: str) -> str:
-    """Where a handler's keys start: ``name`` escaped so it holds no ``:`` (see above)."""
-    if ":" in name or "%" in name:
-        name = name.replace("%", "%25").replace(":", "%3A")
-    return f"{namespace}{name}:"
+    """Where a handler's keys start (see the module docstring: no two scopes overlap)."""
+    if not namespace:
+        return f"{_escape(name)}:"
+    return f":{_escape(namespace)}:{_escape(name)}:"
 
 
 def _default_name(handler: object) -> str:
@@ -237,7 +257,11 @@ def _holder(handler: Callable[..., object]) -> Callable[[], object]:
 
 
 class Idempotency:
-    """Wrap handlers so each runs its effect once per event key (module docstring)."""
+    """Wrap handlers so each runs its effect once per event key (module docstring).
+
+    ``namespace`` keeps these handlers' keys apart from other ``Idempotency`` objects
+    sharing the store (see the module docstring).
+    """
 
     def __init__(
         self,
@@ -259,6 +283,8 @@ class Idempotency:
             raise ValueError(f"ttl must be > 0 seconds, got {ttl}")
         if not callable(key):
             raise TypeError(f"key must be a callable event -> str | None, got {key!r}")
+        if not isinstance(namespace, str):
+            raise TypeError(f"namespace must be a str, got {type(namespace).__name__}")
         self.store: IdempotencyStore = store if store is not None else MemoryIdempotencyStore()
         self.ttl = ttl
         self.key = key

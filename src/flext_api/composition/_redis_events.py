@@ -45,8 +45,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .._errors import ErrorCode, FlextApiError
 from .._numbers import finite_json, is_int
 from ._events import (
     Delivery,
@@ -84,6 +87,21 @@ def _check_seconds(name: str, value: object) -> float:
     if not 0 <= value < math.inf:  # NaN fails too
         raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value}")
     return float(value)
+
+
+def _publish_error(exc: BaseException, name: str, stream: str) -> FlextApiError:
+    """The flext-api error for a failed XADD (the one place redis errors are translated)."""
+    if isinstance(exc, RedisTimeoutError):
+        code, what = ErrorCode.READ_TIMEOUT, "timed out"
+    elif isinstance(exc, RedisConnectionError | OSError):
+        code, what = ErrorCode.CONNECT_ERROR, "could not reach Redis"
+    else:
+        code, what = ErrorCode.UNEXPECTED_ERROR, "failed"
+    return FlextApiError.from_code(
+        code,
+        f"publishing event {name!r} to stream {stream!r} {what}: {type(exc).__name__}: {exc}",
+        details={"event": name, "stream": stream},
+    )
 
 
 # How much longer than ``block`` a client this transport makes waits for a reply: a
@@ -171,7 +189,12 @@ class RedisStreamTransport:
     async def send(self, event: object) -> None:
         """``XADD`` the event (name, JSON data, id, timestamp) to the stream.
 
-        Raises TypeError for data JSON cannot hold, ValueError for NaN or an infinity.
+        Raises TypeError for data JSON cannot hold, ValueError for NaN or an infinity,
+        and a ``TransportError`` (``flext_api._errors``) when Redis cannot be reached
+        (``CONNECT_ERROR``) or does not answer in time (``READ_TIMEOUT``) - the event
+        was then not stored, or (the connection lost after the XADD) maybe stored once:
+        a publish may be retried, as delivery is at least once anyway. Any other Redis
+        failure is ``UNEXPECTED_ERROR``; the Redis exception is the ``__cause__``.
         """
         name, data = to_payload(event)
         if isinstance(event, Event):
@@ -184,9 +207,12 @@ class RedisStreamTransport:
             "id": event_id,
             "ts": stamp,
         }
-        await self.redis.xadd(
-            self.stream, fields, maxlen=self.maxlen, approximate=self.maxlen is not None
-        )
+        try:
+            await self.redis.xadd(
+                self.stream, fields, maxlen=self.maxlen, approximate=self.maxlen is not None
+            )
+        except (RedisError, OSError) as exc:
+            raise _publish_error(exc, name, self.stream) from exc
 
     # -- consuming --------------------------------------------------------------------------
     async def start(self, bus: EventBus) -> None:
