@@ -50,7 +50,12 @@ TOKEN_MEMO = 30.0
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who the request is from, once authenticated."""
+    """Who the request is from, once authenticated.
+
+    ``subject`` is ``""`` only when the credentials name nobody (a forward-auth answer
+    without its subject header; a JWT without ``sub`` is refused): then no subject header
+    is sent upstream and a per-consumer rate limit counts by client IP.
+    """
 
     subject: str
     method: str
@@ -333,10 +338,10 @@ class EdgeAuth:
         if found is not None:
             return found
         names = self.config.identity_headers
-        out = [
-            (names.subject.encode(), safe_header_value(identity.subject)),
-            (names.method.encode(), identity.method.encode()),
-        ]
+        out = [(names.method.encode(), identity.method.encode())]
+        subject = safe_header_value(identity.subject)
+        if subject:  # an empty value would read as "authenticated as nobody"
+            out.insert(0, (names.subject.encode(), subject))
         if identity.scopes:
             out.append((names.scopes.encode(), " ".join(sorted(identity.scopes)).encode()))
         if identity.roles:

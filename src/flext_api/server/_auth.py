@@ -45,7 +45,11 @@ _api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who made the request, as established by :func:`require_auth`."""
+    """Who made the request, as established by :func:`require_auth`.
+
+    ``subject``: a JWT's ``sub``, a non-empty string (a token without one is refused), or
+    the configured name of the API key.
+    """
 
     subject: str
     method: Literal["jwt", "api_key"]
@@ -140,7 +144,7 @@ class Authenticator:
             except InvalidTokenError as exc:
                 raise self.unauthorized(exc.description, "invalid_token") from exc
             return Principal(
-                subject=str(claims.get("sub", "")),
+                subject=claims["sub"],  # a non-empty string: the verifier checked it
                 method="jwt",
                 scopes=_strings(claims.get(self.config.scope_claim)) | _strings(claims.get("scp")),
                 roles=_strings(claims.get(self.config.roles_claim)),

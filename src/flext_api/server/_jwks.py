@@ -15,9 +15,17 @@ A key is kept for each configured algorithm it can verify: its own ``alg``, or, 
 names none (as many identity providers publish RSA keys), every configured algorithm of
 its key type (RSA: RS* and PS*; an EC or OKP key's curve names its one algorithm) -
 PyJWT would otherwise bind an ``alg``-less RSA key to RS256 only, and a service pinned
-to PS256 or RS512 would refuse every token. A token's key is looked up by its ``kid``
-and its (pinned) ``alg``. A key whose ``alg`` or ``kid`` is not a string is skipped, not
-taken as a reason to refuse the whole set.
+to PS256 or RS512 would refuse every token. A key whose ``alg`` or ``kid`` is not a
+string is skipped, not taken as a reason to refuse the whole set.
+
+A token's candidate keys (:meth:`JwksCache.get_keys`) are those that verify its (pinned)
+``alg`` and, when it names a ``kid``, carry that ``kid``; a token without ``kid`` has
+every key of its ``alg`` as candidate, those without a ``kid`` first (the set may hold
+several: nothing else tells them apart), then the others, each in document order. The
+verifier tries at most :data:`MAX_KEY_CANDIDATES` of them. PyJWT's ``PyJWKClient``
+drops keys without ``kid`` from the set and matches a token by ``kid`` alone, so a token
+without one is refused; ``jose`` (panva) and Nimbus JOSE+JWT try every matching key, as
+this cache lets the verifier do.
 """
 
 from __future__ import annotations
@@ -34,10 +42,14 @@ from jwt.exceptions import PyJWKError, PyJWKSetError, PyJWTError
 from flext_api._clock import Clock, get_clock
 from flext_api._errors import FlextApiError
 
-__all__ = ["MAX_JWKS_BYTES", "JwksCache", "JwksFetch", "fetch_jwks"]
+__all__ = ["MAX_JWKS_BYTES", "MAX_KEY_CANDIDATES", "JwksCache", "JwksFetch", "fetch_jwks"]
 
 MAX_JWKS_BYTES = 1024 * 1024
 """The largest JWKS document :func:`fetch_jwks` reads; key sets are a few KiB."""
+
+MAX_KEY_CANDIDATES = 8
+"""The most keys one token is tried against: a signature check each, so a token without
+``kid`` costs a bounded amount of work whatever the size of the key set."""
 
 JwksFetch = Callable[[str, float], Awaitable[Any]]
 """``await fetch(url, timeout)`` -> the decoded JWKS JSON document."""
@@ -89,8 +101,7 @@ class JwksCache:
         self._timeout = timeout
         self._clock = get_clock(clock)
         self._logger = logger
-        # kid -> algorithm -> key ("" for a key without kid)
-        self._keys: dict[str, dict[str, PyJWK]] = {}
+        self._keys = _KeySet()
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
         self._lock = asyncio.Lock()
@@ -100,7 +111,7 @@ class JwksCache:
         self.generation = 0
 
     def __repr__(self) -> str:
-        return f"<JwksCache {self.url!r} [{len(self._keys)} keys, {self.fetches} fetches]>"
+        return f"<JwksCache {self.url!r} [{self._keys.count} keys, {self.fetches} fetches]>"
 
     def _may_fetch(self) -> bool:
         return (
@@ -111,26 +122,38 @@ class JwksCache:
     def _stale(self) -> bool:
         return self._fetched_at is None or self._clock.monotonic() - self._fetched_at >= self._ttl
 
-    def _lookup(self, kid: str | None, alg: str | None) -> PyJWK | None:
-        if kid is None:
-            # A token without kid is only unambiguous when the set holds one key.
-            by_alg = next(iter(self._keys.values())) if len(self._keys) == 1 else None
-        else:
-            by_alg = self._keys.get(kid)
-        if not by_alg:
-            return None
-        return next(iter(by_alg.values())) if alg is None else by_alg.get(alg)
-
-    async def get_key(self, kid: str | None, alg: str | None = None) -> PyJWK | None:
-        """The key for ``kid`` (that verifies ``alg``, when given), refreshing
-        (rate-limited) when stale or unknown."""
+    async def get_keys(self, kid: str | None, alg: str) -> tuple[PyJWK, ...]:
+        """The candidate keys for a token's ``kid`` (None: it names none) and ``alg`` (see
+        module docstring), refreshing (rate-limited) when stale or when there are none."""
         if self._stale() and self._may_fetch():
             await self._refresh()
-        key = self._lookup(kid, alg)
+        keys = self._keys.candidates(kid, alg)
+        if not keys and self._may_fetch():
+            await self._refresh()
+            keys = self._keys.candidates(kid, alg)
+        return keys
+
+    async def get_key(self, kid: str | None, alg: str | None = None) -> PyJWK | None:
+        """The one key for ``kid`` (that verifies ``alg``, when given), refreshing
+        (rate-limited) when stale or unknown; None without ``kid`` unless the set holds a
+        single key. :meth:`get_keys` gives every candidate (the verifier's choice)."""
+        if self._stale() and self._may_fetch():
+            await self._refresh()
+        key = self._keys.single(kid, alg)
         if key is None and self._may_fetch():
             await self._refresh()
-            key = self._lookup(kid, alg)
+            key = self._keys.single(kid, alg)
         return key
+
+    async def refresh_after_miss(self) -> bool:
+        """Refetch the set (rate-limited, as for an unknown ``kid``) because no candidate
+        verified a token without ``kid``: a key the set gained since is found then.
+        True when a new key set was loaded."""
+        if not self._may_fetch():
+            return False
+        generation = self.generation
+        await self._refresh()
+        return self.generation != generation
 
     async def _refresh(self) -> None:
         # A refresh in flight when we asked began after our miss: its result is ours too,
@@ -158,21 +181,21 @@ class JwksCache:
             self.generation += 1
             self._fetched_at = self._clock.monotonic()
 
-    def _usable_keys(self, document: dict[str, Any]) -> dict[str, dict[str, PyJWK]]:
+    def _usable_keys(self, document: dict[str, Any]) -> _KeySet:
         entries = document.get("keys")
         if not isinstance(entries, list) or not entries:
             raise PyJWKSetError("The JWK Set has no list of keys")
-        usable: dict[str, dict[str, PyJWK]] = {}
+        usable = _KeySet()
         parsed = 0
         for data in entries:
             by_alg = self._bind(data) if isinstance(data, dict) else None
             if by_alg is None:
                 continue  # not a key PyJWT can load: skipped, as PyJWKSet does
             parsed += 1
-            kid = data.get("kid") or ""
+            kid = data.get("kid")
             signing = data.get("use") in (None, "sig")
-            if by_alg and signing and isinstance(kid, str):
-                usable[kid] = by_alg
+            if by_alg and signing and (kid is None or isinstance(kid, str)):
+                usable.add(kid or None, by_alg)  # an empty kid names nothing
         if not parsed:
             raise PyJWKSetError("The JWK Set did not contain any usable keys")
         return usable
@@ -197,3 +220,45 @@ class JwksCache:
             if key.algorithm_name in self._algorithms:
                 bound[key.algorithm_name] = key
         return bound
+
+
+class _KeySet:
+    """One fetched key set, indexed for :meth:`JwksCache.get_keys`."""
+
+    __slots__ = ("_by_kid", "_kidless", "_with_kid", "count")
+
+    def __init__(self) -> None:
+        # kid -> alg -> keys (several when the set repeats a kid), in document order
+        self._by_kid: dict[str, dict[str, list[PyJWK]]] = {}
+        # alg -> keys, for tokens without kid: keys without kid, then the others
+        self._kidless: dict[str, list[PyJWK]] = {}
+        self._with_kid: dict[str, list[PyJWK]] = {}
+        self.count = 0
+
+    def add(self, kid: str | None, by_alg: dict[str, PyJWK]) -> None:
+        self.count += 1
+        for alg, key in by_alg.items():
+            if kid is None:
+                self._kidless.setdefault(alg, []).append(key)
+            else:
+                self._by_kid.setdefault(kid, {}).setdefault(alg, []).append(key)
+                self._with_kid.setdefault(alg, []).append(key)
+
+    def candidates(self, kid: str | None, alg: str) -> tuple[PyJWK, ...]:
+        if kid:
+            keys = self._by_kid.get(kid, {}).get(alg, [])
+        else:
+            keys = self._kidless.get(alg, []) + self._with_kid.get(alg, [])
+        return tuple(keys[:MAX_KEY_CANDIDATES])
+
+    def single(self, kid: str | None, alg: str | None) -> PyJWK | None:
+        if kid:
+            lists = list(self._by_kid.get(kid, {}).values())
+        elif self.count == 1:  # without kid, only one key is unambiguous
+            lists = [*self._kidless.values(), *self._with_kid.values()]
+        else:
+            return None
+        keys = [key for found in lists for key in found]
+        if alg is not None:
+            keys = [key for key in keys if key.algorithm_name == alg]
+        return keys[0] if keys else None

@@ -1,15 +1,27 @@
 """JWT verification with the algorithms pinned by configuration, never by the token.
 
-Checks, in order: the token parses; its header ``alg`` is one of the configured
-algorithms (so ``none`` and the HS256-signed-with-the-RS256-public-key confusion attack
-fail before any key is touched); the key (HMAC secret, public key, or the JWKS key for
-its ``kid``); then PyJWT verifies the signature, ``exp``/``nbf``/``iat`` with a small
-leeway, ``iss`` and ``aud`` when configured, and the required claims. PyJWT >= 2.13 also
-rejects unknown ``crit`` headers and the JWK-as-HMAC-secret trick (CVE-2026-48526).
-Last, ``exp``/``nbf``/``iat`` must be JSON numbers a float can hold (RFC 7519 §2
-NumericDate): PyJWT takes ``int()`` of them, so a string ``"1999999999"`` or a bool
-would pass, and the WebSocket expiry (:func:`~._ws_auth.expires_at`), which reads only
-numbers, would never close the connection.
+Checks, in order: the token parses - three base64url segments whose header and claims
+are strict JSON objects: a member name twice (RFC 7515 §5.2 and RFC 7519 §4 allow a
+parser to keep the last, another parser - the upstream's - may keep the first), or
+``NaN``/``Infinity``/a number out of float range (which Python's ``json`` accepts, RFC
+8259 does not) is refused; its header ``alg`` is one of the configured algorithms (so
+``none`` and the HS256-signed-with-the-RS256-public-key confusion attack fail before any
+key is touched); ``exp``/``nbf``/``iat`` are JSON numbers a float can hold (RFC 7519 §2
+NumericDate: PyJWT takes ``int()`` of them, so a string ``"1999999999"`` or a bool would
+pass, and the WebSocket expiry (:func:`~._ws_auth.expires_at`), which reads only
+numbers, would never close the connection); ``sub`` is a string that is not all spaces
+and holds no control character (it is the principal's subject: per-consumer rate
+limits, the identity headers sent upstream and the logs all key on it, so a token that
+names nobody is refused rather than given an empty identity shared by every such token,
+and one whose subject a header cannot carry rather than sent as another subject); the
+candidate keys (HMAC secret, public key, or the JWKS keys for
+its ``kid`` and ``alg``: with several, as for a token without ``kid``, each is tried
+until one verifies the signature); then PyJWT verifies the signature,
+``exp``/``nbf``/``iat`` with a small leeway, ``iss`` and ``aud`` when configured, and the
+required claims. PyJWT >= 2.13 also rejects unknown ``crit`` headers and the
+JWK-as-HMAC-secret trick (CVE-2026-48526). Header parameters that point at keys
+(``jku``, ``x5u``, ``jwk``, ``x5c``) are never fetched nor used: keys come from the
+configuration only.
 
 Failures raise :class:`InvalidTokenError` with a short, fixed description meant for the
 ``WWW-Authenticate`` header; PyJWT's own message (which can quote token content) is not
@@ -18,6 +30,9 @@ passed on.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import math
 from typing import Any
 
@@ -41,6 +56,8 @@ _KEY_TYPES: dict[str, tuple[type, ...]] = {
 
 
 _TIME_CLAIMS = ("exp", "nbf", "iat")
+# C0 controls and DEL: what a header value may not carry (see safe_header_value).
+_CONTROL = frozenset(map(chr, [*range(0x20), 0x7F]))
 
 
 class InvalidTokenError(Exception):
@@ -90,6 +107,64 @@ def _check_time_claims(claims: dict[str, Any]) -> None:
             raise InvalidTokenError("The token's time claims are not numbers.")
 
 
+def _check_subject(claims: dict[str, Any]) -> None:
+    subject = claims.get("sub")
+    if subject is None:
+        raise InvalidTokenError("The token lacks a required claim.")
+    # A control character cannot go upstream in a header: dropping it would make two
+    # subjects one ("a\x00b" and "ab"); all spaces would read as "nobody".
+    if not isinstance(subject, str) or not subject.strip(" ") or not _CONTROL.isdisjoint(subject):
+        raise InvalidTokenError("The token's subject is not valid.")
+
+
+class _NotStrictJsonError(ValueError):
+    """A member name twice, or a number JSON does not have."""
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _NotStrictJsonError("duplicate member name")
+    return found
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotStrictJsonError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999
+        raise _NotStrictJsonError("number out of range")
+    return value
+
+
+def _strict_segment(segment: str) -> dict[str, Any]:
+    """A header or claims segment as a JSON object, strictly (see module docstring)."""
+    stripped = segment.rstrip("=")
+    try:
+        raw = base64.b64decode(stripped + "=" * (-len(stripped) % 4), b"-_", validate=True)
+        value = json.loads(
+            raw,
+            object_pairs_hook=_unique_members,
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+        )
+    # ValueError: JSON, UTF-8 and int-digit-limit errors; RecursionError: deep nesting.
+    except (binascii.Error, ValueError, RecursionError) as exc:
+        raise InvalidTokenError("The token is malformed.") from exc
+    if not isinstance(value, dict):
+        raise InvalidTokenError("The token is malformed.")
+    return value
+
+
+def _strict_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    segments = token.split(".")
+    if len(segments) != 3:
+        raise InvalidTokenError("The token is malformed.")
+    return _strict_segment(segments[0]), _strict_segment(segments[1])
+
+
 class JwtVerifier:
     """Verify bearer tokens against one :class:`AuthConfig` (see module docstring)."""
 
@@ -115,30 +190,53 @@ class JwtVerifier:
 
     async def verify(self, token: str) -> dict[str, Any]:
         """The token's claims; :class:`InvalidTokenError` when anything is wrong."""
+        _, unverified = _strict_parts(token)
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise InvalidTokenError("The token is malformed.") from exc
-        if header.get("alg") not in self._algorithms:
+        alg = header.get("alg")
+        if alg not in self._algorithms:
             raise InvalidTokenError("The token's algorithm is not accepted.")
-        key = self._key
-        if key is None:
-            assert self._jwks is not None
-            kid = header.get("kid")
-            key = await self._jwks.get_key(kid if isinstance(kid, str) else None, header["alg"])
-            if key is None:
-                raise InvalidTokenError("The token's signing key is unknown.")
+        # Shape checks before the signature: PyJWT would report an exp of `true` as
+        # expired, and what it returns is what was parsed here (no duplicates to differ).
+        _check_time_claims(unverified)
+        _check_subject(unverified)
+        if self._key is not None:
+            return self._decode(token, (self._key,))
+        assert self._jwks is not None
+        kid = header.get("kid")  # PyJWT refused a kid that is no string
+        keys = await self._jwks.get_keys(kid or None, alg)
+        if not keys:
+            raise InvalidTokenError("The token's signing key is unknown.")
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key,
-                algorithms=self._algorithms,
-                audience=self._audience,
-                issuer=self._issuer,
-                leeway=self._leeway,
-                options=self._options,
-            )
-        except jwt.PyJWTError as exc:
-            raise InvalidTokenError(_description(exc)) from exc
-        _check_time_claims(claims)
-        return claims
+            return self._decode(token, keys)
+        except _NoKeyMatchedError:
+            # A token without kid signed by a key the set gained since it was fetched.
+            if kid or not await self._jwks.refresh_after_miss():
+                raise
+        return self._decode(token, await self._jwks.get_keys(None, alg))
+
+    def _decode(self, token: str, keys: tuple[Any, ...]) -> dict[str, Any]:
+        """The claims, checked with the first of ``keys`` whose signature matches."""
+        for key in keys:
+            try:
+                claims: dict[str, Any] = jwt.decode(
+                    token,
+                    key,
+                    algorithms=self._algorithms,
+                    audience=self._audience,
+                    issuer=self._issuer,
+                    leeway=self._leeway,
+                    options=self._options,
+                )
+            except (jwt.InvalidSignatureError, jwt.InvalidKeyError):
+                continue  # not this key (or one PyJWT will not use): try the next
+            except jwt.PyJWTError as exc:
+                raise InvalidTokenError(_description(exc)) from exc
+            return claims
+        raise _NoKeyMatchedError("The token is invalid.")
+
+
+class _NoKeyMatchedError(InvalidTokenError):
+    """No candidate key verified the signature."""
