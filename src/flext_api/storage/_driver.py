@@ -10,9 +10,10 @@ them into the :class:`StorageBackend` API:
   ``AUTH_ERROR``, ``RATE_LIMITED``, ``CONNECT_ERROR``, ``STORAGE_ERROR``...);
 * transient failures (connection errors, timeouts, throttling, 5xx) are retried with
   the client's :class:`~flext_api.resilience.RetryPolicy` (``RetryConfig``: attempts,
-  backoff with jitter, ``set_testing`` caps). Every storage operation is idempotent, so
-  the policy treats it like a ``PUT``/``GET``/``DELETE``; an upload from a one-shot
-  stream (an async iterator or an unseekable file) is never replayed.
+  backoff with jitter, ``set_testing`` caps; ``enabled=False`` tries once). Every
+  storage operation is idempotent, so the policy treats it like a ``PUT``/``GET``/
+  ``DELETE``; an upload from a one-shot stream (an async iterator or an unseekable
+  file) is never replayed.
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ class StoreBackend(StorageBackend):
                 error = self._translate(exc, operation, key)
             error.details.setdefault("operation", operation)
             error.details.setdefault("path", key)
+            if not self.retry_policy.config.enabled:  # RetryConfig(enabled=False): one try
+                return FlextResult.fail(error)
             outcome = Outcome(error.details.get("status"), error, error.retry_after)
             verdict = self.retry_policy.decide(
                 state,

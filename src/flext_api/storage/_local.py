@@ -18,7 +18,9 @@
   process, best effort between processes.
 * **Confined to the root.** Keys are validated, and the resolved path must stay under
   the resolved root, so a symlink inside the root cannot lead a write out of it, and a
-  listing does not show what a symlink points to outside it.
+  listing does not show what a symlink points to outside it. A key with a segment
+  longer than a file name can be (255 bytes on most file systems) is absent for
+  reads, listings and deletes, and INVALID_REQUEST for writes.
 * **Folders are not objects.** Reading or renaming ``a`` beside ``a/b`` is NOT_FOUND,
   deleting it deletes nothing, and the empty folders left by deletes, renames and
   failed uploads are removed when a write needs their name.
@@ -115,6 +117,7 @@ class LocalStorage(StoreBackend):
         self.root = Path(root).absolute()
         self.root.mkdir(parents=True, exist_ok=True)
         self._real_root = self.root.resolve()
+        self._name_max = _name_max(self.root)
         self.fsync = fsync
         self._lock = asyncio.Lock()  # serialises if_match check-and-rename in this process
 
@@ -125,7 +128,17 @@ class LocalStorage(StoreBackend):
         return f"<LocalStorage {str(self.root)!r} fsync={self.fsync}>"
 
     # -- paths -----------------------------------------------------------------------------
-    def _file(self, key: str) -> Path:
+    def _file(self, key: str, *, write: bool = False) -> Path:
+        """Where ``key`` lives under the root; a key no file here can have is refused
+        for a write (INVALID_REQUEST) and absent for a read (FileNotFoundError)."""
+        if not self._fits(key):
+            if not write:
+                raise FileNotFoundError(errno.ENOENT, "no file can have this name", key)
+            raise InvalidPathError(
+                f"storage path {key!r} has a segment longer than {self._name_max} bytes, "
+                f"the longest file name under {str(self.root)!r}",
+                details={"path": key, "reason": "segment too long for the file system"},
+            )
         path = self.root / key
         real = path.resolve()
         if not real.is_relative_to(self._real_root):
@@ -133,6 +146,14 @@ class LocalStorage(StoreBackend):
                 f"storage path {key!r} resolves outside the root", details={"path": key}
             )
         return path
+
+    def _fits(self, key: str) -> bool:
+        """Every segment of ``key`` is a file name the root's file system can hold.
+
+        A longer one fails every file call with ENAMETOOLONG: such an object cannot
+        exist, so reading it is NOT_FOUND and deleting it succeeds, as on a store.
+        """
+        return all(len(os.fsencode(segment)) <= self._name_max for segment in key.split("/"))
 
     def _meta_dir(self, key: str) -> Path:
         digest = hashlib.sha256(key.encode()).hexdigest()
@@ -225,7 +246,7 @@ class LocalStorage(StoreBackend):
         content_type: str | None,
         mode: PutMode,
     ) -> None:
-        target = self._file(key)
+        target = self._file(key, write=True)
         handle = await _settled(
             functools.partial(AtomicFile, target, fsync=self.fsync, mode=PUBLIC_MODE),
             AtomicFile.abort,
@@ -297,6 +318,8 @@ class LocalStorage(StoreBackend):
         return await asyncio.to_thread(head)
 
     async def _delete(self, key: str) -> None:
+        if not self._fits(key):
+            return  # no such object can exist: absent is fine
         path = self._file(key)
 
         def delete() -> None:
@@ -323,6 +346,8 @@ class LocalStorage(StoreBackend):
         only the first one found is listed, not the whole tree below.
         """
         folder = prefix.rpartition("/")[0]
+        if not self._fits(folder):
+            return []  # no folder can have that name
         start = self.root / folder
         if not start.resolve().is_relative_to(self._real_root):
             return []
@@ -378,7 +403,7 @@ class LocalStorage(StoreBackend):
         return self._info(key, stat)
 
     async def _copy(self, src: str, dst: str, overwrite: bool) -> None:
-        source, target = self._file(src), self._file(dst)
+        source, target = self._file(src), self._file(dst, write=True)
 
         def copy() -> tuple[AtomicFile, str, dict[str, Any]]:
             reader, _, meta = self._open_version(src, source)
@@ -402,7 +427,7 @@ class LocalStorage(StoreBackend):
             out.abort()
 
     async def _rename(self, src: str, dst: str, overwrite: bool) -> None:
-        source, target = self._file(src), self._file(dst)
+        source, target = self._file(src), self._file(dst, write=True)
 
         def move() -> None:
             stat = source.stat()
@@ -444,6 +469,14 @@ class LocalStorage(StoreBackend):
         )
         error.__cause__ = exc
         return error
+
+
+def _name_max(root: Path) -> int:
+    """The longest file name, in bytes, the file system of ``root`` takes (255 if unknown)."""
+    try:
+        return os.pathconf(root, "PC_NAME_MAX")
+    except (OSError, ValueError):  # no pathconf here, or the name is unknown
+        return 255
 
 
 def _open_object(path: Path) -> IO[bytes]:

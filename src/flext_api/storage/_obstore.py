@@ -64,6 +64,11 @@ _CONNECT = re.compile(
     re.IGNORECASE,
 )
 _TIMEOUT = re.compile(r"timed out|timeout", re.IGNORECASE)
+# object_store's own verdict, in the error's Debug text: "HttpError { kind: Timeout" is a
+# request that ran out of time, though its message says "error sending request" as a
+# refused connection's does; "tcp connect error" beneath it means while connecting.
+_KIND_TIMEOUT = re.compile(r"\bkind: Timeout\b")
+_CONNECTING = re.compile(r"tcp connect error", re.IGNORECASE)
 _NO_RETRIES: Final = {"max_retries": 0, "retry_timeout": timedelta(seconds=30)}
 
 
@@ -71,6 +76,10 @@ class ObjectStoreBackend(StoreBackend):
     """A :class:`StorageBackend` over any ``obstore`` store (see the module docstring)."""
 
     scheme = "obstore"
+    #: The store lists keys in code point (UTF-8 byte) order, the order of the pages
+    #: here, so a page can stop once it has ``limit`` keys. Where the order differs, a key
+    #: the store lists late may sort early: the whole listing is read for each page.
+    _lists_in_key_order: bool = True
 
     def __init__(
         self,
@@ -217,7 +226,10 @@ class ObjectStoreBackend(StoreBackend):
                 if f.path.startswith(prefix) and (start_after is None or f.path > start_after)
             )
             if len(files) > limit:
-                break
+                if self._lists_in_key_order:
+                    break
+                files.sort(key=lambda f: f.path)
+                del files[limit + 1 :]  # read on, holding no more than a page and a chunk
         files.sort(key=lambda f: f.path)
         more = len(files) > limit
         files = files[:limit]
@@ -377,6 +389,9 @@ def translate(exc: Exception, what: str, key: str) -> FlextApiError:
                 code = ErrorCode.RATE_LIMITED
             elif details["status"] in {401, 403}:
                 code = ErrorCode.AUTH_ERROR
+        elif _KIND_TIMEOUT.search(text):
+            connecting = _CONNECTING.search(text) is not None
+            code = ErrorCode.CONNECT_TIMEOUT if connecting else ErrorCode.READ_TIMEOUT
         elif _CONNECT.search(text):
             code = ErrorCode.CONNECT_ERROR
         elif _TIMEOUT.search(text):
@@ -384,7 +399,8 @@ def translate(exc: Exception, what: str, key: str) -> FlextApiError:
     first_line = (
         scrub_userinfo(text.strip().splitlines()[0]) if text.strip() else type(exc).__name__
     )
-    error = FlextApiError.from_code(code, f"{what} failed: {first_line}", details=details)
+    verdict = "timed out" if code.is_timeout else "failed"
+    error = FlextApiError.from_code(code, f"{what} {verdict}: {first_line}", details=details)
     error.__cause__ = exc
     return error
 
@@ -451,6 +467,9 @@ class AzureStorage(ObjectStoreBackend):
     """
 
     scheme = "az"
+    # Azurite lists in UTF-16 code unit order ("a\U0001f389" before "a\uff5e"), with
+    # the offset applied client-side: a page cut early lost the keys listed after it.
+    _lists_in_key_order = False
 
     def __init__(
         self,
