@@ -52,6 +52,9 @@ __all__ = [
 _NO_EXCLUDE: frozenset[str] = frozenset()
 _random = random.random
 _UNMEASURED = (0.0, 0.0)
+#: Bounds of a latency sample, seconds: a measured host never looks unmeasured (0.0),
+#: and no sample outweighs an hour or stays in the average for ever.
+_MIN_LATENCY, _MAX_LATENCY = 1e-6, 3600.0
 
 
 @runtime_checkable
@@ -333,6 +336,13 @@ class PeakEwma(LeastRequest):
 
     def on_finish(self, instance: ServiceInstance, latency: float, ok: bool) -> None:
         super().on_finish(instance, latency, ok)
+        if not latency >= _MIN_LATENCY:
+            # A zero sample (a coarse or fake clock) read as "unmeasured" in _prefer and
+            # cost the host the penalty per call in flight; a negative one made it the
+            # cheapest for good, and a NaN one stayed in the average for ever.
+            latency = _MIN_LATENCY
+        elif latency > _MAX_LATENCY:
+            latency = _MAX_LATENCY  # an infinite one would never decay
         now = self._clock.monotonic()
         previous = self._ewma.get(instance.id)
         if previous is None or latency > previous[0]:

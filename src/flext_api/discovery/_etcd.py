@@ -32,12 +32,14 @@ from .._models import HttpRequest
 from .._redact import strip_url
 from .._result import FlextResult
 from ..transports._base import Transport
-from ._instance import ServiceInstance
+from ._instance import ServiceInstance, check_stored
 
 __all__ = ["EtcdBackend"]
 
 _log = structlog.get_logger("flext_api.discovery")
 _JSON = {"Content-Type": "application/json"}
+#: etcd's word for a put under a lease that ran out (or was revoked).
+_LEASE_GONE = "requested lease not found"
 
 
 def _b64(text: str) -> str:
@@ -112,9 +114,11 @@ class EtcdBackend:
         )
         response = await self._transport.send(request)
         if response.status_code != 200:
+            text = response.text[:200]
             raise FlextApiError.from_code(
                 ErrorCode.CONNECT_ERROR,
-                f"etcd {path} answered {response.status_code}: {response.text[:200]}",
+                f"etcd {path} answered {response.status_code}: {text}",
+                details={"lease_gone": _LEASE_GONE in text},
             )
         try:
             data: dict[str, Any] = json.loads(response.content)
@@ -151,7 +155,18 @@ class EtcdBackend:
                 raise _closed_error()
             async with self._lock:
                 lease = self._lease or await self._grant()
-                await self._put(instance, lease)
+                try:
+                    await self._put(instance, lease)
+                except FlextApiError as exc:
+                    if not exc.details.get("lease_gone"):
+                        raise
+                    # The lease ran out while this process was paused or cut off (the
+                    # keep-alive has not noticed yet): a new one, the instances this
+                    # process owns put again under it, then this one - rather than a
+                    # failed register and every owned instance gone until the next
+                    # keep-alive.
+                    lease = await self._regrant()
+                    await self._put(instance, lease)
             if self._closed:  # closed while the put was on its way: nothing keeps it alive
                 raise _closed_error()
         except FlextApiError as exc:
@@ -181,11 +196,16 @@ class EtcdBackend:
             return FlextResult(error=exc)
         self._revisions[name] = int(data.get("header", {}).get("revision", 0))
         instances = []
+        start = self._key(name)
         for kv in data.get("kvs", []):
             try:
-                instances.append(ServiceInstance.from_dict(json.loads(_unb64(kv["value"]))))
+                key = _unb64(kv["key"])
+                instance = ServiceInstance.from_dict(json.loads(_unb64(kv["value"])))
+                check_stored(instance, name, key[len(start) :])
             except (FlextApiError, ValueError, KeyError) as exc:
                 _log.warning("discovery.bad_record", backend="etcd", service=name, error=str(exc))
+                continue
+            instances.append(instance)
         return FlextResult.ok(instances)
 
     async def changes(self, name: str) -> AsyncGenerator[None, None]:
@@ -247,10 +267,14 @@ class EtcdBackend:
             answer = await self._call("/v3/lease/keepalive", {"ID": lease})
             if int(answer.get("result", {}).get("TTL", 0)) > 0:
                 return
-        # The lease is gone: a new one, and every instance put again under it.
+        await self._regrant()
+
+    async def _regrant(self) -> str:
+        """The lease is gone: a new one, and every owned instance put again under it."""
         lease = await self._grant()
         for instance in list(self._owned.values()):
             await self._put(instance, lease)
+        return lease
 
     async def aclose(self) -> None:
         """Stop keep-alives (the lease then expires) and close the transport."""

@@ -7,7 +7,9 @@ so registering the same id again (a restart, a reload) keeps what was learnt abo
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -15,13 +17,14 @@ from typing import Any
 
 from .._errors import ErrorCode, FlextApiError
 from .._models import host_of
-from .._syntax import split_config_url
+from .._syntax import check_origin_form, split_config_url
 
 __all__ = [
     "HEALTHY",
     "UNHEALTHY",
     "ServiceChange",
     "ServiceInstance",
+    "check_stored",
     "is_service_name",
     "validate_name",
 ]
@@ -31,6 +34,11 @@ UNHEALTHY = "unhealthy"
 _STATES = frozenset({HEALTHY, UNHEALTHY})
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 _MAX_NAME = 200
+#: A host name as a connection is made to it: ASCII labels (an IDN is checked in its
+#: xn-- form).
+#: urlsplit takes any character there ("h\\x", "h%0d%0a", "a%2fb"), which the
+#: transport then refuses, or reads as another host, on every call.
+_HOST_RE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
 
 
 def _invalid(message: str) -> FlextApiError:
@@ -50,6 +58,28 @@ def validate_name(name: object, what: str = "service name") -> str:
     if not is_service_name(name):
         raise _invalid(f"{what} {name!r} may only hold letters, digits, '-', '_' and '.'")
     return name
+
+
+def _check_host(instance_id: str, netloc: str, hostname: str) -> None:
+    """Raise INVALID_REQUEST unless ``hostname`` is a DNS name or an IP literal."""
+    if netloc.startswith("["):
+        try:
+            ipaddress.IPv6Address(hostname)
+        except ValueError:
+            raise _invalid(
+                f"instance {instance_id!r} url host [{hostname}] is not an IPv6 address"
+            ) from None
+        return
+    try:
+        # An internationalised name is sent in its xn-- form (as yarl does).
+        ascii_name = hostname if hostname.isascii() else hostname.encode("idna").decode()
+    except UnicodeError:
+        ascii_name = ""
+    if not _HOST_RE.fullmatch(ascii_name):
+        raise _invalid(
+            f"instance {instance_id!r} url host {hostname!r} must be a DNS name (letters, "
+            "digits, '-', '_', '.') or an IP address"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +141,17 @@ class ServiceInstance:
         # of every call, appended to this URL, would land in the query or fragment.
         if "?" in self.url or "#" in self.url:
             raise _invalid(f"instance {self.id!r} url must not have a query or fragment")
+        _check_host(self.id, parts.netloc.rpartition("@")[2], parts.hostname)
+        if parts.path:
+            try:
+                check_origin_form(parts.path)
+            except ValueError as exc:
+                raise _invalid(f"instance {self.id!r} url path {parts.path!r} {exc}") from exc
+        zone: object = self.zone
+        if zone is not None and not isinstance(zone, str):
+            # ZoneAware compares zones with ==: a number or a dict from a store would
+            # never match, and the instance would silently count as another zone's.
+            raise _invalid(f"instance {self.id!r} zone must be a string or None")
         weight: object = self.weight
         if not isinstance(weight, int) or isinstance(weight, bool) or not 1 <= weight <= 10000:
             raise _invalid(f"instance {self.id!r} weight must be an int in 1..10000")
@@ -149,6 +190,20 @@ class ServiceInstance:
         except (KeyError, TypeError, AttributeError) as exc:
             raise _invalid(f"malformed instance record: {exc!r}") from exc
         return instance.validate()
+
+
+def check_stored(instance: ServiceInstance, name: str, key_id: str) -> None:
+    """Raise INVALID_REQUEST unless a record read from a store is the one its key names.
+
+    A record under another service's name, or under another id's key (a hand-written
+    key, a copied record), would otherwise join this service, or replace the live
+    instance of that id with whatever address it holds, depending on listing order.
+    """
+    if instance.name != name or instance.id != key_id:
+        raise _invalid(
+            f"record stored under {name!r}/{key_id[:200]!r} describes "
+            f"{instance.name!r}/{instance.id!r}"
+        )
 
 
 @dataclass(frozen=True, slots=True)

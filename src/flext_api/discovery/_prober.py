@@ -42,7 +42,11 @@ async def _probe(
     )
     try:
         async with asyncio.timeout(config.timeout):
-            response = await transport.send(request)
+            # Streamed, and closed unread: the status is the verdict. A buffered read took
+            # a 200 with a huge (or endless) body whole into memory, or failed a healthy
+            # host with RESPONSE_TOO_LARGE or a timeout.
+            response = await transport.send(request, stream=True)
+            await response.aclose()
     except FlextApiError as exc:
         return False, None, exc.code.value
     except TimeoutError:

@@ -25,7 +25,6 @@ import builtins
 import contextlib
 import json
 from collections.abc import AsyncGenerator
-from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
@@ -34,7 +33,7 @@ from redis.exceptions import RedisError
 from .._errors import ConfigError, ErrorCode, FlextApiError
 from .._redact import strip_url
 from .._result import FlextResult
-from ._instance import ServiceInstance
+from ._instance import ServiceInstance, check_stored
 
 __all__ = ["RedisBackend"]
 
@@ -82,7 +81,7 @@ for i = 1, #ids, 1000 do
   local batch = redis.call('HMGET', KEYS[2], unpack(ids, i, math.min(i + 999, #ids)))
   for j = 1, #batch do records[#records + 1] = batch[j] end
 end
-return records
+return {ids, records}
 """
 )
 
@@ -183,17 +182,22 @@ class RedisBackend:
         if self._closing:
             return FlextResult(error=_closed_error())
         try:
-            raw: list[Any] = await self._redis.eval(_LIST, 3, *self._keys(name))
+            ids, raw = await self._redis.eval(_LIST, 3, *self._keys(name))
         except (RedisError, OSError) as exc:
             return FlextResult(error=_unreachable(exc))
         instances = []
-        for item in raw:
+        for member, item in zip(ids, raw, strict=True):
             if item is None:
-                continue  # removed between ZRANGE and HMGET of another writer
+                continue  # a member without a record (another writer's, half-removed)
             try:
-                instances.append(ServiceInstance.from_dict(json.loads(item)))
+                instance = ServiceInstance.from_dict(json.loads(item))
+                # str when the caller's client decodes responses itself
+                key_id = member if isinstance(member, str) else member.decode(errors="replace")
+                check_stored(instance, name, key_id)
             except (FlextApiError, ValueError) as exc:
                 _log.warning("discovery.bad_record", backend="redis", service=name, error=str(exc))
+                continue
+            instances.append(instance)
         return FlextResult.ok(instances)
 
     async def changes(self, name: str) -> AsyncGenerator[None, None]:

@@ -62,7 +62,7 @@ class _BrokenTransport:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def send(self, request: HttpRequest) -> HttpResponse:
+    async def send(self, request: HttpRequest, *, stream: bool = False) -> HttpResponse:
         self.calls += 1
         raise RuntimeError("the custom transport broke")
 
