@@ -78,12 +78,16 @@ async def test_two_gateway_processes_share_one_limit(
     assert statuses.count(429) == 300 - admitted
 
 
+@pytest.mark.parametrize(("lease", "leased"), [(None, 9), (1, 0)], ids=["default-lease", "lease-1"])
 async def test_redis_down_follows_each_limits_fail_mode(
-    origin: EdgeOrigin, own_redis: RedisServer, run_gateway: Run
+    origin: EdgeOrigin, own_redis: RedisServer, run_gateway: Run, lease: int | None, leased: int
 ) -> None:
-    """Redis stopped mid-run: fail-open routes pass, fail-closed ones answer 503, never 500."""
-    config = redis_limited(origin.url, own_redis.url, "1000/minute", on_store_error="open")
-    closed_rule = {"limit": "1000/minute", "store": "redis", "on_store_error": "closed"}
+    """Redis stopped mid-run: once the slots already leased are spent (1000/minute: the
+    first request took 10 and used one), fail-open routes pass and fail-closed ones
+    answer 503, never 500."""
+    rule = {} if lease is None else {"lease": lease}
+    config = redis_limited(origin.url, own_redis.url, "1000/minute", on_store_error="open", **rule)
+    closed_rule = {"limit": "1000/minute", "store": "redis", "on_store_error": "closed", **rule}
     config["routes"].insert(
         0,
         {"name": "strict", "match": {"path_prefix": "/c"}, "cluster": "svc",
@@ -93,9 +97,13 @@ async def test_redis_down_follows_each_limits_fail_mode(
     gw = run_gateway(config)
     before = (await fetch(gw.url + "/echo"))[0], (await fetch(gw.url + "/c/x?cc=no-store"))[0]
     own_redis.stop()
-    after = (await fetch(gw.url + "/echo"))[0], (await fetch(gw.url + "/c/x?cc=no-store"))[0]
+    opened = [(await fetch(gw.url + "/echo"))[0] for _ in range(leased + 1)]
+    closed = [(await fetch(gw.url + "/c/x?cc=no-store"))[0] for _ in range(leased + 1)]
     metrics = gw.gateway.metrics.render().decode()
-    assert (before, after) == ((200, 200), (200, 503))
+    assert before == (200, 200)
+    assert opened == [200] * (leased + 1)
+    assert closed == [200] * leased + [503]
+    # Only the requests past the leased slots asked Redis.
     assert 'gateway_ratelimit_store_errors_total{mode="open",route="all"} 1.0' in metrics
     assert 'gateway_ratelimit_store_errors_total{mode="closed",route="strict"} 1.0' in metrics
 

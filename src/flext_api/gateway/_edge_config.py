@@ -182,6 +182,10 @@ class RateLimitRule(_Model):
     ``store: redis`` shares the count between gateways through ``edge.redis_url``;
     ``on_store_error`` is what happens while Redis is unreachable: ``open`` lets requests
     through, ``closed`` answers 503 (both counted in ``gateway_ratelimit_store_errors``).
+    ``lease`` (redis only): the most slots one gateway takes from Redis at once for a
+    key and spends locally (default 1 % of the limit, at most 64; 1: a round trip per
+    request). Never more than the limit is admitted; up to ``lease - 1`` slots per
+    gateway and key may go unused when a window ends.
     """
 
     limit: str
@@ -191,6 +195,7 @@ class RateLimitRule(_Model):
     on_store_error: Literal["open", "closed"] = "open"
     name: str | None = None
     ipv6_prefix: Ipv6Prefix = 64
+    lease: int | None = Field(default=None, ge=1, le=10000)
 
     @field_validator("limit")
     @classmethod
@@ -204,6 +209,8 @@ class RateLimitRule(_Model):
     def _header_named(self) -> RateLimitRule:
         if self.key == "header" and not self.header:
             raise ValueError("key: header needs header: <name>")
+        if self.lease is not None and self.store != "redis":
+            raise ValueError("lease is for store: redis (a memory count is local already)")
         return self
 
 

@@ -11,9 +11,22 @@ the stats). Atomicity is the point: Kong's read-then-increment race, where each 
 reads the count and then increments it, lets N nodes overshoot by N-1; here two
 gateways never both pass the last slot.
 
+A shared limit of a high rate leases its slots: the script takes up to ``lease`` slots
+of the window at once (``incrby``, in the same atomic step as the check), the request
+uses one and the gateway spends the rest locally, for that key, until they run out or
+the Redis window they were counted in ends (then they are dropped). Redis thus sees one
+round trip per ``lease`` requests of a hot key instead of one each. A slot is counted
+in Redis before it is used, so the gateways together never admit more than the limit;
+they may admit fewer: the slots one gateway holds when its window ends, at most
+``lease - 1`` per gateway and key. The default lease is 1 % of the limit, at most 64
+(``100/minute`` and below: 1, a round trip per request, as without leases); ``lease:
+1`` turns it off. The ``RateLimit-Remaining`` of a leased answer is the window's count
+when the lease was taken, plus the slots this gateway still holds.
+
 While Redis is unreachable, each limit does what its ``on_store_error`` says: ``open``
 lets the request through, ``closed`` answers 503; either way the request is counted in
-``gateway_ratelimit_store_errors`` and never turns into a 500.
+``gateway_ratelimit_store_errors`` and never turns into a 500. Slots already leased are
+spent first.
 """
 
 from __future__ import annotations
@@ -40,10 +53,13 @@ __all__ = ["CompiledLimit", "EdgeLimiter", "InFlight", "MemoryWindows", "StoreDo
 _MAX_KEY = 128
 _ARGUMENTS_MAX = 8192
 
-# limits' acquire_sliding_window.lua (times in ms), returning the counts it decided on.
+# limits' acquire_sliding_window.lua (times in ms), returning the counts it decided on;
+# ARGV[3] slots at most are taken at once (a lease), the first reply element says how
+# many were (0: refused).
 _SLIDING = """
 local limit = tonumber(ARGV[1])
 local expiry = tonumber(ARGV[2]) * 1000
+local want = tonumber(ARGV[3]) or 1
 local current_ttl = tonumber(redis.call('pttl', KEYS[2]))
 if current_ttl > 0 and current_ttl < expiry then
     redis.call('rename', KEYS[2], KEYS[1])
@@ -59,15 +75,19 @@ local weighted = math.floor(previous_count * previous_ttl / expiry) + current_co
 if weighted + 1 > limit then
     return {0, previous_count, previous_ttl, current_count, current_ttl}
 end
+local taken = math.min(want, limit - weighted)
 if redis.call('exists', KEYS[2]) == 1 then
-    current_count = redis.call('incrby', KEYS[2], 1)
+    current_count = redis.call('incrby', KEYS[2], taken)
 else
-    redis.call('set', KEYS[2], 1, 'PX', expiry * 2)
-    current_count = 1
+    redis.call('set', KEYS[2], taken, 'PX', expiry * 2)
+    current_count = taken
     current_ttl = expiry * 2
 end
-return {1, previous_count, previous_ttl, current_count, current_ttl}
+return {taken, previous_count, previous_ttl, current_count, current_ttl}
 """
+# The default lease: 1 % of the limit, at most this many slots (see the module doc).
+_LEASE_MAX = 64
+_LEASES_MAX = 8192
 _log = structlog.get_logger("flext_api.gateway")
 
 
@@ -86,15 +106,21 @@ class CompiledLimit:
     item: RateLimitItem
     bucket: str
     header: bytes | None
+    lease: int = 1
 
     @classmethod
     def build(cls, route: str, index: int, rule: RateLimitRule) -> CompiledLimit:
         """Compile rule number ``index`` of ``route``."""
+        item = parse_limit(rule.limit)
+        lease = rule.lease
+        if lease is None:
+            lease = max(1, min(_LEASE_MAX, item.amount // 100))
         return cls(
             rule=rule,
-            item=parse_limit(rule.limit),
+            item=item,
             bucket=f"{route}:{rule.name or index}",
             header=rule.header.lower().encode() if rule.header else None,
+            lease=min(lease, item.amount),
         )
 
     def key(self, scope: Scope, identity: Identity | None, clients: ClientResolver) -> str:
@@ -192,16 +218,50 @@ class MemoryWindows:
         return len(self._windows)
 
 
+@dataclass(slots=True)
+class _Lease:
+    """Slots of a shared window this gateway took and has not used (see the module doc)."""
+
+    left: int
+    until: float  # monotonic: the end of the Redis window they were counted in
+    at: float  # monotonic: when they were taken
+    decision: RateLimitDecision  # the window's numbers then (all the slots counted)
+
+    def take(self, now: float) -> RateLimitDecision:
+        """Use one slot: the decision of the request that uses it."""
+        self.left -= 1
+        decision = self.decision
+        return RateLimitDecision(
+            allowed=True,
+            limit=decision.limit,
+            remaining=min(decision.limit, decision.remaining + self.left),
+            reset_after=max(0.0, decision.reset_after - (now - self.at)),
+            window=decision.window,
+        )
+
+
 class EdgeLimiter:
     """The counters of one gateway: a memory store and, when configured, a Redis one.
 
-    Kept across reloads (counts survive a config change) and closed at shutdown.
+    Kept across reloads (counts survive a config change, as do leased slots) and closed
+    at shutdown.
     """
 
-    def __init__(self, redis_url: str | None, *, prefix: str = "flext-gw") -> None:
+    def __init__(
+        self,
+        redis_url: str | None,
+        *,
+        prefix: str = "flext-gw",
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.redis_url = redis_url
         self.prefix = prefix
+        self.monotonic = monotonic
         self._memory = MemoryWindows()
+        # Redis key -> the slots this gateway leased in its current window.
+        self._leases: dict[str, _Lease] = {}
+        #: Round trips to Redis for shared limits (a lease saves them).
+        self.round_trips = 0
         self._client: Any = None
         self._script: Any = None
         self._lean: RespConnection | None = None
@@ -236,28 +296,67 @@ class EdgeLimiter:
         expiry = item.get_expiry()
         # One hash slot for both windows (Redis Cluster), as limits does.
         current = f"{{{self.prefix}:{limit.bucket}:{key}}}"
+        leases = self._leases
+        if leases:
+            lease = leases.get(current)
+            if lease is not None:
+                now = self.monotonic()
+                if now < lease.until:
+                    if lease.left == 1:
+                        del leases[current]
+                    return lease.take(now)
+                del leases[current]  # its window ended: the slots are Redis's past
+        self.round_trips += 1
         try:
             if self._lean is not None:
                 arguments = self._arguments.get(current)
                 if arguments is None:  # encoded once per counted key (a bounded memo)
                     encoded = current.encode()
                     arguments = self._lean.arguments(
-                        [encoded + b"/-1", encoded], [b"%d" % item.amount, b"%d" % expiry]
+                        [encoded + b"/-1", encoded],
+                        [b"%d" % item.amount, b"%d" % expiry, b"%d" % limit.lease],
                     )
                     if len(self._arguments) >= _ARGUMENTS_MAX:
                         self._arguments.clear()
                     self._arguments[current] = arguments
                 reply = await self._lean.evalsha_encoded(arguments)
             else:
-                reply = await self._eval([current + "/-1", current], [item.amount, expiry])
+                reply = await self._eval(
+                    [current + "/-1", current], [item.amount, expiry, limit.lease]
+                )
         except self._store_errors as exc:
             _log.warning("rate limit store unreachable", bucket=limit.bucket, error=repr(exc))
             return StoreDown(closed=limit.rule.on_store_error == "closed")
-        allowed, previous, previous_ms, count, current_ms = reply
-        return _decision(
-            bool(allowed), item.amount, expiry, previous, previous_ms / 1000, count,
+        taken, previous, previous_ms, count, current_ms = reply
+        decision = _decision(
+            taken > 0, item.amount, expiry, previous, previous_ms / 1000, count,
             current_ms / 1000,
         )  # fmt: skip
+        # The window the slots were counted in ends when its key's TTL (set to two
+        # periods when it began) is down to one period.
+        window_left = (current_ms - expiry * 1000) / 1000
+        if taken > 1 and window_left > 0:
+            now = self.monotonic()
+            held = leases.get(current)  # requests that asked at the same moment
+            if held is not None and now < held.until:
+                held.left += taken - 1
+            else:
+                if len(leases) >= _LEASES_MAX:
+                    self._sweep_leases(now)
+                leases[current] = _Lease(taken - 1, now + window_left, now, decision)
+            return RateLimitDecision(
+                allowed=True,
+                limit=item.amount,
+                remaining=min(item.amount, decision.remaining + taken - 1),
+                reset_after=decision.reset_after,
+                window=decision.window,
+            )
+        return decision
+
+    def _sweep_leases(self, now: float) -> None:
+        """Drop the leases whose windows ended; all of them if none had (memory bound)."""
+        live = {key: lease for key, lease in self._leases.items() if now < lease.until}
+        self._leases = live if len(live) < _LEASES_MAX else {}
 
     async def _eval(self, keys: list[str], args: list[int]) -> Any:
         """Run the script for ``keys``; calls made in the same loop turn share one pipeline.
