@@ -277,6 +277,13 @@ class Gateway:
         ):
             hit = self.edge.hit_now(snapshot, route, scope, request_id)
             if hit is None:
+                status = self.edge.gated_now(snapshot, route, scope, request_id, respond)
+                if status:
+                    self._answered(scope, route, request_id, status, started)
+                    return True
+                if status == 0:  # decided (a refusal to make): the app goes on from there
+                    scope[_FRONT] = (snapshot, front)
+                    return False
                 later = self.edge.hit_later(snapshot, route, scope, request_id, respond)
         if later is not None:
             assert route is not None

@@ -163,6 +163,25 @@ class EdgeAuth:
         found = await self._identify(scope, rule)
         if isinstance(found, Denied):
             return found
+        return self._with_grants(found, rule)
+
+    def authenticate_now(self, scope: Scope, rule: RouteAuth) -> Identity | Denied | None:
+        """:meth:`authenticate` when its answer is known without waiting: a bearer token
+        this gateway verified already (and still in its validity window); None otherwise
+        (nothing was checked)."""
+        if "jwt" not in rule.methods:
+            return None
+        authorization = _header(scope, b"authorization")
+        scheme, _, credentials = (authorization or b"").partition(b" ")
+        if scheme.lower() != b"bearer":
+            return None
+        found = self._remembered(credentials.strip())
+        if found is None:
+            return None
+        return self._with_grants(found, rule)
+
+    def _with_grants(self, found: Identity, rule: RouteAuth) -> Identity | Denied:
+        """``found``, or the 403 when it lacks the route's scopes or roles."""
         if rule.scopes and not frozenset(rule.scopes) <= found.scopes:
             bearer = self._schemes["jwt"] + ', error="insufficient_scope"'
             bearer += f', scope="{" ".join(sorted(rule.scopes))}"'

@@ -267,6 +267,75 @@ class Edge:
             scope[ADMITTED] = (compiled.config, identity, None)
             return 0
         decisions = await self._decide(compiled, policy, guarded, identity)
+        return self._answer_hit(
+            compiled, policy, name, scope, request_id, respond, key, hot, identity, decisions
+        )
+
+    def gated_now(
+        self,
+        snapshot: Snapshot,
+        route: CompiledRoute,
+        scope: Scope,
+        request_id: bytes,
+        respond: Respond,
+    ) -> int | None:
+        """:meth:`hit_later`'s answer given at once, when none of its steps has to wait:
+        the route's auth is a bearer token this gateway verified already (or there is no
+        auth) and each limit counts in memory or on a slot this gateway leased. The
+        status once answered; 0 when decided but not answered here (a refusal, an entry
+        no longer fresh: what was decided is left in ``scope`` for the chain, as
+        :meth:`_gated_hit` leaves it); None when something would have to wait, before
+        anything is counted (then :meth:`hit_later`)."""
+        compiled = self.compiled(snapshot.config)
+        name = route.config.name
+        policy = compiled.policies[name]
+        cache = compiled.cache
+        if cache is None or not policy.cache_gated:
+            return None
+        identity: Identity | Denied | None = None
+        if policy.auth is not None:
+            identity = compiled.auth.authenticate_now(scope, policy.auth)
+            if identity is None:
+                return None
+        fresh = cache.fresh_hit(scope, name)
+        if fresh is None:
+            return None
+        if isinstance(identity, Denied):
+            scope[ADMITTED] = (compiled.config, identity, None)
+            return 0
+        guarded = self._guarded(compiled, scope, identity)
+        limiter = compiled.limiter
+        limits = policy.limits
+        keys = [limit.key(guarded, identity, compiled.clients) for limit in limits]
+        for limit, key in zip(limits, keys, strict=True):
+            if not limiter.ready(limit, key):
+                return None
+        decisions: list[RateLimitDecision | StoreDown] = []
+        for limit, key in zip(limits, keys, strict=True):
+            decision = limiter.hit_now(limit, key)
+            decisions.append(decision)
+            if _refuses(decision):
+                break
+        entry, hot = fresh[:2]
+        return self._answer_hit(
+            compiled, policy, name, scope, request_id, respond, entry, hot, identity, decisions
+        )
+
+    def _answer_hit(
+        self,
+        compiled: _Compiled,
+        policy: _RoutePolicy,
+        name: str,
+        scope: Scope,
+        request_id: bytes,
+        respond: Respond,
+        key: str,
+        hot: Prepared,
+        identity: Identity | None,
+        decisions: list[RateLimitDecision | StoreDown],
+    ) -> int:
+        """The hit on ``hot`` once auth and limits admitted the request: its status once
+        answered, else 0 with what was decided left in ``scope`` (see :meth:`_gated_hit`)."""
         cache = compiled.cache
         assert cache is not None  # cache_gated says so
         age = None if _refusal(decisions) else cache.still_fresh(key, hot)
@@ -431,6 +500,14 @@ class Edge:
         if not isinstance(found, Denied):
             scope["headers"] = headers + compiled.auth.identity_headers(found)
         return scope, found
+
+    @staticmethod
+    def _guarded(compiled: _Compiled, scope: Scope, identity: Identity | None) -> Scope:
+        """The copy of ``scope`` :meth:`_identify` makes for ``identity`` (known already)."""
+        headers = [(n, v) for n, v in scope["headers"] if n not in compiled.strip]
+        if identity is not None:
+            headers += compiled.auth.identity_headers(identity)
+        return {**scope, "headers": headers}
 
     @staticmethod
     async def _decide(

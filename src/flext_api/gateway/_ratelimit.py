@@ -291,6 +291,25 @@ class EdgeLimiter:
             return await self._shared_hit(limit, key)
         return self._memory.hit(limit.bucket + "/" + key, item.amount, item.get_expiry())
 
+    def ready(self, limit: CompiledLimit, key: str) -> bool:
+        """Whether :meth:`hit_now` can count ``key`` without waiting: a memory limit, or
+        a Redis one with a slot this gateway leased (and whose window goes on)."""
+        if limit.rule.store != "redis" or self.redis_url is None:
+            return True
+        lease = self._leases.get(f"{{{self.prefix}:{limit.bucket}:{key}}}")
+        return lease is not None and self.monotonic() < lease.until
+
+    def hit_now(self, limit: CompiledLimit, key: str) -> RateLimitDecision:
+        """:meth:`hit` for a ``key`` that :meth:`ready` said is counted without waiting."""
+        if limit.rule.store != "redis" or self.redis_url is None:
+            item = limit.item
+            return self._memory.hit(limit.bucket + "/" + key, item.amount, item.get_expiry())
+        current = f"{{{self.prefix}:{limit.bucket}:{key}}}"
+        lease = self._leases[current]
+        if lease.left == 1:
+            del self._leases[current]
+        return lease.take(self.monotonic())
+
     async def _shared_hit(self, limit: CompiledLimit, key: str) -> RateLimitDecision | StoreDown:
         item = limit.item
         expiry = item.get_expiry()
