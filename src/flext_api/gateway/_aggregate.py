@@ -8,6 +8,12 @@ timed out, answered more than ``max_body_bytes`` or something other than 2xx JSO
 left out: its key is listed in ``_partial`` and the response carries
 ``X-Aggregate-Partial: true`` (status 200 while at least one backend answered, 502
 when none did). In a ``flat`` merge a backend's own ``_partial`` key is dropped.
+
+A composite route answers ``GET`` and ``HEAD`` only: its backends are ``GET`` requests and
+the client's body goes nowhere, so the edge answers any other method with a 405
+``method_not_allowed`` (``Allow: GET, HEAD``) before any backend is called (a ``DELETE``
+or a ``POST`` was answered 200 from the backends' ``GET`` requests, as if it had been
+done); KrakenD binds an endpoint to its method the same way.
 """
 
 from __future__ import annotations

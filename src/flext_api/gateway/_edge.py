@@ -586,6 +586,14 @@ class Edge:
         exchange."""
         config = route.config
         if config.aggregate is not None:
+            if scope["method"] not in ("GET", "HEAD"):  # its backends are GETs
+                result = exchange.result
+                result.reason, result.status = Reason.METHOD_NOT_ALLOWED, 405
+                await send_gateway_problem(
+                    scope, send, Reason.METHOD_NOT_ALLOWED, exchange.request_id,
+                    [(b"allow", b"GET, HEAD")],
+                )  # fmt: skip
+                return
             await aggregate(
                 config.aggregate, snapshot.clusters, scope, send, exchange.request_id,
                 compiled.strip,

@@ -214,6 +214,9 @@ class RateLimitRule(_Model):
         return self
 
 
+_FRAMING = frozenset({"host", "content-length", "transfer-encoding"})
+
+
 class TransformConfig(_Model):
     """Request header and query rewrites; a JSON response field allow or deny list.
 
@@ -232,6 +235,17 @@ class TransformConfig(_Model):
     response_deny: tuple[str, ...] = ()
     max_json_bytes: int = Field(default=1 << 20, ge=1)
     on_unreadable: Literal["reject", "pass"] = "reject"
+
+    @field_validator("request_headers_remove")
+    @classmethod
+    def _framing_kept(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        framing = sorted({n for n in value if n.lower() in _FRAMING})
+        if framing:  # the proxy frames the forwarded request by them
+            raise ValueError(
+                f"request_headers_remove cannot remove {', '.join(framing)}: Host, "
+                "Content-Length and Transfer-Encoding frame the forwarded request"
+            )
+        return value
 
 
 class AggregateBackend(_Model):
@@ -270,6 +284,15 @@ class AggregateConfig(_Model):
     backends: list[AggregateBackend] = Field(min_length=1)
     merge: Literal["keyed", "flat"] = "keyed"
     max_body_bytes: int = Field(default=1 << 20, ge=1)
+
+    @field_validator("backends")
+    @classmethod
+    def _keys_unique(cls, value: list[AggregateBackend]) -> list[AggregateBackend]:
+        keys = [backend.key for backend in value]
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        if twice:  # one answer would overwrite the other (or sit beside its _partial)
+            raise ValueError(f"backend keys must be unique: {', '.join(map(repr, twice))}")
+        return value
 
 
 class RoutePolicies(_Model):

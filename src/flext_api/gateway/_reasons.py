@@ -44,6 +44,7 @@ class Reason(StrEnum):
     UNFILTERABLE_RESPONSE = "unfilterable_response"
     CLIENT_DISCONNECT = "client_disconnect"
     WEBSOCKET_DISABLED = "websocket_disabled"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
 
     @property
     def status(self) -> int:
@@ -82,6 +83,7 @@ _STATUS = {
     Reason.UNFILTERABLE_RESPONSE: 502,
     Reason.CLIENT_DISCONNECT: 499,
     Reason.WEBSOCKET_DISABLED: 404,
+    Reason.METHOD_NOT_ALLOWED: 405,
 }
 _TITLE = {
     Reason.NO_ROUTE: "No route matches this request",
@@ -109,6 +111,7 @@ _TITLE = {
     Reason.UNFILTERABLE_RESPONSE: "The upstream's response could not be field-filtered",
     Reason.CLIENT_DISCONNECT: "The client went away",
     Reason.WEBSOCKET_DISABLED: "WebSocket upgrades are off on this route",
+    Reason.METHOD_NOT_ALLOWED: "This route does not take the request's method",
 }
 
 

@@ -21,6 +21,11 @@ its own, ``Accept-Ranges`` is dropped and a strong ``ETag`` becomes weak (condit
 GETs still match; ``If-Match`` and ranges do not), as nginx's body filters do; a HEAD
 answer of a filtered type drops ``Content-Length``, which only the filtered body could
 tell, and a 304 carries the weak ``ETag`` the filtered copy was given.
+
+A query rule matches parameter names decoded and leaves every other parameter as the
+client wrote it, byte for byte. (``request_headers_remove`` cannot name ``Host``,
+``Content-Length`` or ``Transfer-Encoding``: the config refuses it, the proxy frames the
+request by them.)
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import unquote_to_bytes, urlencode
 
 import orjson
 from starlette.types import Message, Scope, Send
@@ -53,9 +58,18 @@ class Unfilterable(Exception):
 
 
 def _is_json(content_type: bytes) -> bool:
-    """``application/json`` or a ``+json`` type (RFC 6839), parameters aside."""
-    essence = content_type.split(b";")[0].strip().lower()
-    return essence == b"application/json" or essence.endswith(b"+json")
+    """``application/json`` or a ``+json`` type (RFC 6839), parameters aside; in a
+    value that lists several types, any of them (the filter fails closed)."""
+    for listed in content_type.split(b","):
+        essence = listed.split(b";")[0].strip().lower()
+        if essence == b"application/json" or essence.endswith(b"+json"):
+            return True
+    return False
+
+
+def _query_key(part: bytes) -> bytes:
+    """The decoded name of one ``name=value`` part of a query (``+`` is a space)."""
+    return unquote_to_bytes(part.split(b"=", 1)[0].replace(b"+", b" "))
 
 
 def _decode(body: bytes, coding: bytes, limit: int) -> bytes:
@@ -147,8 +161,10 @@ class CompiledTransform:
                 raise ValueError(f"transform.request_headers_add: {problem}")
         self.config = config
         self.add = [(k.lower().encode(), v.encode()) for k, v in config.request_headers_add.items()]
-        self.query_add = dict(config.query_add)
-        self.query_remove = frozenset(config.query_remove) | set(config.query_add)
+        self.query_add = urlencode(list(config.query_add.items())).encode("ascii")
+        self.query_remove = frozenset(
+            key.encode() for key in (*config.query_remove, *config.query_add)
+        )
         self.allow = frozenset(config.response_allow) if config.response_allow is not None else None
         self.deny = frozenset(config.response_deny)
         self.reject = config.on_unreadable == "reject"
@@ -165,13 +181,13 @@ class CompiledTransform:
         headers = [(n, v) for n, v in scope["headers"] if n not in self.remove] + self.add
         query: bytes = scope.get("query_string", b"")
         if self.query_add or self.query_remove:
-            pairs = [
-                (k, v)
-                for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-                if k not in self.query_remove
-            ]
-            pairs.extend(self.query_add.items())
-            query = urlencode(pairs).encode("latin-1")
+            # The parts kept go upstream byte for byte: decoding and re-encoding them
+            # changed what the client sent (%FF became %EF%BF%BD, ";" became %3B, a
+            # bare "flag" became "flag="). Only the names are decoded, to match rules.
+            kept = [part for part in query.split(b"&") if _query_key(part) not in self.query_remove]
+            if self.query_add:
+                kept.append(self.query_add)
+            query = b"&".join(part for part in kept if part)
         return {**scope, "headers": headers, "query_string": query}
 
     @property
@@ -236,8 +252,9 @@ class CompiledTransform:
             kind = message["type"]
             if kind == "http.response.start":
                 headers = message.get("headers", [])
-                content_type = next((v for n, v in headers if n == b"content-type"), b"")
-                is_json = _is_json(content_type)
+                # Every Content-Type the upstream sent counts: with two, a client may
+                # read the body by either, so one JSON type makes it filtered.
+                is_json = any(_is_json(v) for n, v in headers if n == b"content-type")
                 if message["status"] == 304 or (is_json and head):
                     # A 304 refreshes a filtered copy: the validators that copy was given;
                     # a HEAD has no body to filter, and no length but the filtered one's.

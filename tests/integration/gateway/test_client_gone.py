@@ -113,3 +113,26 @@ async def test_a_client_gone_while_another_waits_leaves_the_other_alone(
         assert gw.gateway.in_flight == 1  # /b still waits for its answer
         assert not staying_reader.at_eof()
         staying.close()
+
+
+async def test_a_client_gone_from_a_composite_route_cancels_its_backends(
+    run_gateway: Run,
+) -> None:
+    """A composite route's backend calls are the request's work too: given up with it."""
+    async with _silent() as upstream:
+        config = _config(upstream)
+        config["routes"][0]["aggregate"] = {
+            "backends": [{"key": "a", "cluster": "svc", "path": "/a", "timeout": 600}]
+        }
+        gw = run_gateway(config)
+        _, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+        writer.write(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = await asyncio.wait_for(upstream.arrived.get(), 30)
+        assert head.startswith(b"GET /a HTTP/1.1\r\n")
+        writer.close()
+        await asyncio.wait_for(upstream.closed.wait(), 30)  # not the backend's 600 s
+        for _ in range(500):
+            if gw.gateway.in_flight == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert gw.gateway.in_flight == 0
