@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from urllib.parse import SplitResult, urlsplit
 
 from ._errors import InvalidRequestError
+from ._redact import REDACTED, secret_name
 
 __all__ = [
     "BAD_VALUE_RE",
@@ -87,13 +88,15 @@ def validate_header(name: str, value: str) -> None:
         raise InvalidRequestError(f"invalid header name {name!r}")
     if not isinstance(value_obj, str):
         raise InvalidRequestError(f"header {name!r} value must be str, got {type(value).__name__}")
+    # A credential's value is never quoted (an error message is logged and shown).
+    shown = REDACTED if secret_name(name) else repr(value)
     if BAD_VALUE_RE.search(value):
         raise InvalidRequestError(
-            f"header {name!r} value contains a control character (CR, LF or NUL): {value!r}"
+            f"header {name!r} value contains a control character (CR, LF or NUL): {shown}"
         )
     if not value.isascii():
         raise InvalidRequestError(
-            f"header {name!r} value has non-ASCII characters: {value!r}; percent-encode "
+            f"header {name!r} value has non-ASCII characters: {shown}; percent-encode "
             "them (or use RFC 8187's name*=UTF-8''... form for parameters)"
         )
 

@@ -28,7 +28,7 @@ from ..client._client import FlextApiClient
 from ..client.batch._batch import run_batch
 from ..client.batch._models import BatchResult
 from ._checkpoint import CheckpointedOutput
-from ._console import make_console
+from ._console import OutputError, make_console
 from ._input import InputReader, count_lines
 from ._options import client_config, parse_base_url, parse_rate, parse_timeout
 from ._progress import BatchDisplay
@@ -195,14 +195,20 @@ def batch_command(
     if reader.malformed > _MAX_MALFORMED_SHOWN:
         err.print(f"... and {reader.malformed - _MAX_MALFORMED_SHOWN} more malformed line(s)")
     elapsed = loop_time or (display.last.elapsed if display.last else 0.0)
-    make_console().print(
-        summary.table(
-            elapsed=elapsed,
-            skipped=reader.skipped,
-            malformed=reader.malformed,
-            interrupted=interrupted,
+    try:
+        make_console().print(
+            summary.table(
+                elapsed=elapsed,
+                skipped=reader.skipped,
+                malformed=reader.malformed,
+                interrupted=interrupted,
+            )
         )
-    )
+    except OutputError as exc:
+        # The results are in the output file; the summary is lost: status 2, as for
+        # an output that cannot be written (1 would read as "some requests failed").
+        err.print(f"error: {exc}", markup=False, style="red")
+        raise typer.Exit(2) from None
     if interrupted:
         hint = "run the same command to resume" if journal else "--journal makes a run resumable"
         err.print(f"interrupted: {hint}", markup=False)

@@ -47,6 +47,9 @@ _log = structlog.get_logger("flext_api.cli.batch")
 _VERSION = 1
 # How every journal starts (orjson keeps the header's key order).
 _HEADER_START = b'{"flext_api_batch_journal":'
+# How every result line starts (``output_record`` puts the id first).
+_RESULT_START = b'{"id":'
+_SCAN_CHUNK = 1 << 16
 
 
 def _io_error(action: str, path: object, exc: OSError) -> ConfigError:
@@ -135,6 +138,41 @@ class _Fingerprint:
             f"{str(self.path)!r} ({self.size} bytes, sha256 {self.sha256[:12]}): the input "
             "is another file or changed since; use another --journal, or delete it to "
             "start over"
+        )
+
+
+def _check_tail_is_results(path: Path, offset: int) -> None:
+    """Raise :class:`ConfigError` unless what ``path`` holds after ``offset`` is what a
+    batch run leaves there: result lines (each starting ``{"id":``, the last one maybe
+    torn), from a line boundary on.
+
+    The journal names the outputs to cut by path; a journal damaged, written by hand or
+    from another machine could name any file (``/etc/passwd`` with offset 0), and
+    cutting it would destroy it. Memory stays bounded: only the start of each line is
+    looked at.
+    """
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(offset - 1, 0))
+            ok = offset == 0 or fh.read(1) == b"\n"
+            while ok:
+                head = fh.readline(len(_RESULT_START))
+                if not head:
+                    break
+                if head != _RESULT_START:
+                    # Only a line torn at the very end may be shorter than the marker.
+                    ok = _RESULT_START.startswith(head) and not fh.read(1)
+                    break
+                rest = fh.readline(_SCAN_CHUNK)
+                while rest and not rest.endswith(b"\n"):
+                    rest = fh.readline(_SCAN_CHUNK)
+    except OSError as exc:
+        raise _io_error("cut back", path, exc) from exc
+    if not ok:
+        raise ConfigError(
+            f"{path}: what follows its checkpoint (byte {offset}) is not results of this "
+            "command, so it is not cut back (left untouched): the journal names another "
+            "file, or the file was changed after the run; repair or delete the journal"
         )
 
 
@@ -314,6 +352,7 @@ class CheckpointedOutput:
                         "it was changed after the run"
                     )
                 elif size > offset:
+                    _check_tail_is_results(path, offset)
                     try:
                         fd = os.open(path, os.O_WRONLY)
                     except OSError as exc:

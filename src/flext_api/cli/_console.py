@@ -24,7 +24,7 @@ from typing import Any, TextIO, cast
 
 from rich.console import Console
 
-__all__ = ["CONSOLE_OPTIONS", "make_console", "reader_may_go"]
+__all__ = ["CONSOLE_OPTIONS", "OutputError", "make_console", "reader_may_go"]
 
 #: Extra keyword arguments for every Console the command creates (tests set
 #: ``{"width": 100, "color_system": None, "force_terminal": False, "_environ": {}}``).
@@ -43,6 +43,24 @@ def _to_devnull(stream: TextIO) -> None:
         os.dup2(devnull, fileno)
     finally:
         os.close(devnull)
+
+
+class OutputError(Exception):
+    """stdout could not be written (a full disk, an I/O error): not a broken pipe, so
+    the output is lost, and the command fails with one ``error:`` line, never a
+    traceback (``__cause__`` is the ``OSError``)."""
+
+    def __init__(self, exc: OSError) -> None:
+        super().__init__(f"cannot write to stdout: {exc.strerror or exc}")
+
+
+def _write_failed(stream: TextIO, exc: OSError) -> OutputError:
+    """The error for a failed write of ``stream``; the rest of its output, buffered ones
+    included, goes to ``/dev/null`` (flushed at exit, it would fail again)."""
+    _to_devnull(stream)
+    error = OutputError(exc)
+    error.__cause__ = exc
+    return error
 
 
 class _Console(Console):
@@ -71,6 +89,8 @@ class _ReaderMayGo:
         except BrokenPipeError:
             _to_devnull(self._stream)
             return len(text)
+        except OSError as exc:
+            raise _write_failed(self._stream, exc) from exc
 
     def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -81,6 +101,8 @@ class _ReaderMayGo:
             self._stream.flush()
         except BrokenPipeError:
             _to_devnull(self._stream)
+        except OSError as exc:
+            raise _write_failed(self._stream, exc) from exc
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
@@ -89,7 +111,11 @@ class _ReaderMayGo:
 @contextmanager
 def reader_may_go() -> Iterator[None]:
     """Run the command with ``sys.stdout`` guarded by :class:`_ReaderMayGo`, flushed and
-    put back at the end."""
+    put back at the end.
+
+    A stdout that cannot be written (:class:`OutputError`) that the command did not
+    report itself ends it with one ``error:`` line on stderr and status 1.
+    """
     stream = sys.stdout
     if stream is None:  # pragma: no cover - pythonw: no stdout at all
         yield
@@ -97,9 +123,14 @@ def reader_may_go() -> Iterator[None]:
     guarded = _ReaderMayGo(stream)
     sys.stdout = cast("TextIO", guarded)
     try:
-        yield
+        try:
+            yield
+        finally:
+            guarded.flush()
+    except OutputError as exc:
+        make_console(stderr=True).print(f"error: {exc}", markup=False, style="red")
+        raise SystemExit(1) from None
     finally:
-        guarded.flush()
         sys.stdout = stream
 
 

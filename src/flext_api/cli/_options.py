@@ -17,11 +17,13 @@ import typer
 from .._config import ClientConfig, PoolConfig, RateLimitConfig, RetryConfig, TimeoutConfig
 from .._errors import FlextApiError
 from .._models import validate_header
+from .._redact import REDACTED, secret_name, strip_url
 from ..client._request import normalize_base_url
 
 __all__ = [
     "NO_REGISTRY",
     "check_text",
+    "check_url_text",
     "client_config",
     "parse_base_url",
     "parse_body",
@@ -47,28 +49,38 @@ _PER = {
 }
 
 
-def check_text(value: str, option: str) -> str:
+def check_text(value: str, option: str, *, shown: str | None = None) -> str:
     """``value`` if it is valid text; an argument with bytes that are not UTF-8 arrives
-    with surrogate escapes, which cannot be encoded into a request."""
+    with surrogate escapes, which cannot be encoded into a request. The error shows
+    ``shown`` (what may be shown of the value) when given, else the value."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise typer.BadParameter(f"{value!r} is not valid UTF-8 text", param_hint=option) from None
+        what = shown if shown is not None else repr(value)
+        raise typer.BadParameter(f"{what} is not valid UTF-8 text", param_hint=option) from None
     return value
 
 
+def check_url_text(value: str, option: str) -> str:
+    """:func:`check_text` for a URL: the error shows it without its userinfo and query
+    (``user:password@``, ``?token=``), as the client's own URL errors do."""
+    return check_text(value, option, shown=repr(strip_url(value)))
+
+
 def parse_headers(values: list[str] | None) -> list[tuple[str, str]]:
-    """``["Name: value", ...]`` -> pairs; each is validated like a request header."""
+    """``["Name: value", ...]`` -> pairs; each is validated like a request header. A
+    credential header's value (``Authorization``...) is never shown in the error."""
     pairs: list[tuple[str, str]] = []
     for raw in values or []:
-        check_text(raw, "'-H'")
         name, sep, value = raw.partition(":")
         name, value = name.strip(), value.strip()
+        shown = f"{name}: {REDACTED}" if sep and secret_name(name) else raw
+        check_text(raw, "'-H'", shown=repr(shown))
         if not sep or not name:
             raise typer.BadParameter(f"{raw!r} is not 'Name: value'", param_hint="'-H'")
         try:
             validate_header(name, value)
-        except FlextApiError as exc:
+        except FlextApiError as exc:  # a credential's value is not quoted (_syntax)
             raise typer.BadParameter(exc.message, param_hint="'-H'") from exc
         pairs.append((name, value))
     return pairs
@@ -120,7 +132,7 @@ def parse_base_url(value: str | None) -> str | None:
     if value is None:
         return None
     try:
-        url = normalize_base_url(check_text(value, "'--base-url'"))
+        url = normalize_base_url(check_url_text(value, "'--base-url'"))
     except FlextApiError as exc:
         raise typer.BadParameter(exc.message, param_hint="'--base-url'") from exc
     if url is not None and url.startswith("service://"):

@@ -27,6 +27,7 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from .._models import HttpRequest, HttpResponse
+from .._redact import REDACTED, redact_url, secret_name
 
 __all__ = ["print_request", "print_response", "reason_of", "terminal_safe"]
 
@@ -81,10 +82,17 @@ def reason_of(response: HttpResponse) -> str:
 
 
 def print_request(console: Console, request: HttpRequest) -> None:
-    """``> GET url`` and ``> name: value`` lines (verbose mode)."""
-    console.print(Text(f"> {request.method} {request.url}", style="bold"))
+    """``> GET url`` and ``> name: value`` lines (verbose mode).
+
+    Credentials are not shown: the URL's userinfo (``user:password@``) and secret query
+    values (``?token=``), and the values of credential headers (``Authorization``,
+    ``Cookie``, ``X-Api-Key``...), are ``[REDACTED]``; the output is pasted into bug
+    reports and CI logs.
+    """
+    console.print(Text(f"> {request.method} {redact_url(request.url)}", style="bold"))
     for name, value in request.headers.multi_items():
-        console.print(Text.assemble("> ", (name, "cyan"), f": {value}"))
+        shown = REDACTED if secret_name(name) else value
+        console.print(Text.assemble("> ", (name, "cyan"), f": {shown}"))
     console.print(Text(">"))
 
 

@@ -17,8 +17,15 @@ from .._models import HttpResponse
 from .._result import FlextResult
 from ..client._client import FlextApiClient
 from ..client.batch._batch import last_response
-from ._console import make_console
-from ._options import check_text, client_config, parse_body, parse_headers, parse_json
+from ._console import OutputError, make_console
+from ._options import (
+    check_text,
+    check_url_text,
+    client_config,
+    parse_body,
+    parse_headers,
+    parse_json,
+)
 from ._render import print_request, print_response
 
 __all__ = ["request_command"]
@@ -59,7 +66,7 @@ def request_command(
     if json_body is not None and data is not None:
         raise typer.BadParameter("use --json or --data, not both", param_hint="'--json'")
     check_text(method, "'METHOD'")
-    check_text(url, "'URL'")
+    check_url_text(url, "'URL'")
     options: dict[str, Any] = {"headers": parse_headers(header)}
     if json_body is not None:
         options["json"] = parse_json(json_body)
@@ -68,21 +75,29 @@ def request_command(
     config = client_config(retries=retries, timeout=timeout, http2=http2)
     result = asyncio.run(_send(config, method, url, options))
     out = make_console()
+    err = make_console(stderr=True)
     error = result.exception
     response = last_response(result)
     request = response.request if response is not None else error.request if error else None
-    if verbose and request is not None:
-        print_request(out, request)
-    if response is not None:
-        print_response(out, response)
-        if verbose:
-            make_console(stderr=True).print(
-                f"* {response.status_code} in {response.elapsed * 1000:.1f} ms, "
-                f"{response.attempts} attempt(s), {response.http_version}",
-                style="dim",
-            )
+    lost: OutputError | None = None
+    try:
+        if verbose and request is not None:
+            print_request(out, request)
+        if response is not None:
+            print_response(out, response)
+    except OutputError as exc:
+        lost = exc  # lost output is a failure; the request's own error is still told
+    if lost is not None:
+        err.print(f"error: {lost}", markup=False, style="red")
+    elif verbose and response is not None:
+        err.print(
+            f"* {response.status_code} in {response.elapsed * 1000:.1f} ms, "
+            f"{response.attempts} attempt(s), {response.http_version}",
+            style="dim",
+        )
     if error is not None:
-        make_console(stderr=True).print(f"error: {error}", markup=False, style="red")
+        err.print(f"error: {error}", markup=False, style="red")
+    if error is not None or lost is not None:
         raise typer.Exit(1)
 
 
