@@ -41,6 +41,10 @@ async def _call(backend: AggregateBackend, cluster: Cluster, headers: Headers, l
     if isinstance(picked, Reason):
         raise LookupError(picked.value)
     start = cluster.clock.monotonic()
+    # The backend's timeout is the request's deadline, so a backend that does not answer
+    # in time fails with the transport's typed timeout, reported to its breaker and
+    # passive health as a proxied attempt's is (an outer cancel only released it: a
+    # backend that always hung was never found failing, and every request waited).
     request = HttpRequest(
         "GET",
         picked.url + backend.path,
@@ -48,6 +52,7 @@ async def _call(backend: AggregateBackend, cluster: Cluster, headers: Headers, l
         timeout=TimeoutConfig(
             connect=backend.timeout, read=backend.timeout, write=backend.timeout, pool=None
         ),
+        deadline=start + backend.timeout,
     )
     try:
         response = await cluster.transport.send(request, stream=True)
@@ -69,10 +74,12 @@ async def _call(backend: AggregateBackend, cluster: Cluster, headers: Headers, l
         if not 200 <= response.status_code < 300:
             raise LookupError(f"status {response.status_code}")
         body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > limit:  # a backend cannot make the gateway buffer without end
-                raise LookupError(f"body over max_body_bytes ({limit})")
+        # The body within what is left of the timeout (the head took the rest).
+        async with asyncio.timeout(max(0.0, start + backend.timeout - cluster.clock.monotonic())):
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > limit:  # a backend cannot make the gateway buffer without end
+                    raise LookupError(f"body over max_body_bytes ({limit})")
     finally:
         await response.aclose()
     return exact_json(body)
@@ -82,9 +89,8 @@ async def _bounded(
     backend: AggregateBackend, cluster: Cluster, headers: Headers, limit: int
 ) -> tuple[str, Any, str | None]:
     try:
-        async with asyncio.timeout(backend.timeout):
-            return backend.key, await _call(backend, cluster, headers, limit), None
-    except TimeoutError:
+        return backend.key, await _call(backend, cluster, headers, limit), None
+    except TimeoutError:  # the body's read (asyncio's) or the head's (the transport's)
         return backend.key, None, "timeout"
     except (FlextApiError, LookupError, orjson.JSONDecodeError) as exc:
         return backend.key, None, type(exc).__name__

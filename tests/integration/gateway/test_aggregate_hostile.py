@@ -148,3 +148,23 @@ def test_two_backends_under_one_key_are_a_config_error() -> None:
     ]
     with pytest.raises(ValidationError, match="backend keys must be unique: 'doc'"):
         AggregateConfig.model_validate({"backends": backends})
+
+
+async def test_a_backend_past_its_timeout_counts_against_its_breaker(run_gateway: Run) -> None:
+    """A hung backend is reported as the transport's timeout, as a proxied attempt's is:
+    its breaker opens and the next request leaves it out at once (it was only released,
+    so a backend that always hung was never found failing and every request waited)."""
+    from tests.integration.gateway.test_client_gone import _config, _silent
+
+    async with _silent() as upstream:
+        config = _config(upstream)
+        config["clusters"][0]["breaker"] = {"minimum_calls": 3, "failure_ratio": 0.5}
+        config["routes"][0]["aggregate"] = {
+            "backends": [{"key": "hung", "cluster": "svc", "path": "/h", "timeout": 0.2}]
+        }
+        gw = run_gateway(config)
+        answers = [await fetch(gw.url + "/x") for _ in range(4)]
+        assert [(status, orjson.loads(body)["_partial"]) for status, _, body in answers] == [
+            (502, ["hung"])
+        ] * 4
+        assert upstream.arrived.qsize() == 3  # the fourth was never sent: breaker open
