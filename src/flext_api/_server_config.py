@@ -243,6 +243,12 @@ class ServerRateLimitConfig(_Frozen):
         return value
 
 
+def subject_name_ok(name: str) -> bool:
+    """A configured name that becomes a principal's subject (an API key's name, a basic
+    user): non-empty, not all spaces, no control character (as a JWT's ``sub`` must be)."""
+    return bool(name.strip(" ")) and not any(c < " " or c == "\x7f" for c in name)
+
+
 class AuthConfig(_Frozen):
     """JWT and API-key authentication for ``require_auth`` / ``require_roles``.
 
@@ -300,6 +306,14 @@ class AuthConfig(_Frozen):
                 "auth: jwt_public_key and jwks_url are both set; keep the one source of "
                 "signing keys this service should trust"
             )
+        for field, names in (("api_keys", self.api_keys), ("api_key_hashes", self.api_key_hashes)):
+            for name in names:
+                if not subject_name_ok(name):
+                    raise ConfigError(
+                        f"auth.{field}[{name!r}]: a key's name is the principal's subject "
+                        "(sent upstream in a header, the key of per-consumer limits): it "
+                        "must be non-empty, not all spaces, with no control character"
+                    )
         for name, key in self.api_keys.items():
             if not key.get_secret_value():
                 raise ConfigError(f"auth.api_keys[{name!r}]: the key is empty")

@@ -31,7 +31,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .._redact import strip_url
-from .._server_config import AuthConfig, Ipv6Prefix
+from .._server_config import AuthConfig, Ipv6Prefix, subject_name_ok
 from .._syntax import split_config_url
 
 __all__ = [
@@ -153,6 +153,11 @@ class EdgeAuthConfig(_Model):
         for user, digest in value.items():
             if ":" in user:
                 raise ValueError(f"basic user {user!r} contains ':'")
+            if not subject_name_ok(user):
+                raise ValueError(
+                    f"basic user {user!r}: the name is the request's subject (sent upstream "
+                    "in a header): non-empty, not all spaces, no control character"
+                )
             if not _BASIC_HASH.match(digest):
                 raise ValueError(
                     f"basic user {user!r}: the password must be a "
