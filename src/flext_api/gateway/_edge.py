@@ -109,6 +109,8 @@ class _RoutePolicy:
     #: Auth and/or rate limits, then the cache in front of the exchange (no concurrency
     #: limit, transform or aggregate): a fresh hit is answered by :meth:`Edge.hit_later`.
     cache_gated: bool
+    #: A limit counts per the value of a header (``key: header``).
+    header_keyed: bool
 
 
 def _policy(route: RouteConfig, defaults: RoutePolicies) -> _RoutePolicy:
@@ -122,6 +124,7 @@ def _policy(route: RouteConfig, defaults: RoutePolicies) -> _RoutePolicy:
     return _RoutePolicy(
         auth=required,
         limits=tuple(CompiledLimit.build(route.name, i, r) for i, r in enumerate(rules or ())),
+        header_keyed=any(rule.key == "header" for rule in rules or ()),
         concurrency=concurrency,
         transform=CompiledTransform(transform) if transform is not None else None,
         plain=bare and not route.cache and route.aggregate is None,
@@ -303,10 +306,13 @@ class Edge:
         if isinstance(identity, Denied):
             scope[ADMITTED] = (compiled.config, identity, None)
             return 0
-        guarded = self._guarded(compiled, scope, identity)
-        limiter = compiled.limiter
         limits = policy.limits
-        keys = [limit.key(guarded, identity, compiled.clients) for limit in limits]
+        # A header limit reads the headers the chain's copy of the scope has (the client's
+        # identity headers dropped, the gateway's added); the others read the client's
+        # address, which that copy does not change.
+        counted = self._guarded(compiled, scope, identity) if policy.header_keyed else scope
+        limiter = compiled.limiter
+        keys = [limit.key(counted, identity, compiled.clients) for limit in limits]
         for limit, key in zip(limits, keys, strict=True):
             if not limiter.ready(limit, key):
                 return None
