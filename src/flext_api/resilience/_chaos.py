@@ -125,10 +125,13 @@ class ChaosPolicy:
         self.faults = tuple(faults)
         self.enabled = enabled
         self.rng = rng if rng is not None else random.Random(seed)
+        # Scaled by the largest weight first: finite weights may still sum past the
+        # float range (2 x 1e308), and inf/inf edges would send pick() out of range.
+        largest = max(fault.weight for fault in self.faults)
         total = 0.0
         cumulative = []
         for fault in self.faults:
-            total += fault.weight
+            total += fault.weight / largest
             cumulative.append(total)
         self._cumulative = [c / total for c in cumulative]
 

@@ -9,7 +9,9 @@ local :class:`~flext_api.resilience.RateLimiter` (the same FIFO, no-herd propert
 Shared state must degrade safely (research notes §4.12; pybreaker#24/#26 for what
 goes wrong otherwise): when Redis is unreachable the limiter falls back to a local
 :class:`RateLimiter` with the same settings, logs one warning per outage (structlog),
-and tries Redis again after ``retry_interval`` seconds. Keys carry a ``prefix`` so two
+and tries Redis again after ``retry_interval`` seconds. A Redis that does not answer
+before the caller's deadline (on the real clock) counts as unreachable too: a hung
+server must not hold callers past their deadlines. Keys carry a ``prefix`` so two
 limiters never collide (pybreaker#88).
 
 Needs the ``redis`` extra (redis-py asyncio).
@@ -17,15 +19,17 @@ Needs the ``redis`` extra (redis-py asyncio).
 
 from __future__ import annotations
 
+import asyncio
+import builtins
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
-from .._clock import Clock, get_clock
+from .._clock import Clock, SystemClock, get_clock
 from .._config import RateLimitConfig
 from .._errors import ConfigError, RateLimitedError
 from .._result import FlextResult
@@ -110,8 +114,12 @@ class RedisRateLimiter:
         clock: Clock | None = None,
         hooks: Sequence[EventHook] = (),
     ) -> None:
-        if retry_interval <= 0:
-            raise ValueError(f"retry_interval must be > 0 seconds, got {retry_interval!r}")
+        if not 0 < retry_interval < math.inf:
+            # NaN would never fall back (every call waits on a dead Redis), infinity
+            # would never try Redis again after the first outage.
+            raise ValueError(
+                f"retry_interval must be a finite number > 0 seconds, got {retry_interval!r}"
+            )
         self.local = RateLimiter(
             rate, burst, adaptive=adaptive, max_pause=max_pause, clock=clock, hooks=hooks
         )
@@ -186,17 +194,51 @@ class RedisRateLimiter:
             self._warned = False
             _log.info("redis rate limiter reachable again; shared limits restored")
 
-    async def _call(self, script: AsyncScript, key: str, *args: int) -> Any:
-        """Run ``script`` for ``key``; None when Redis is down (the caller falls back)."""
-        if self._clock.monotonic() < self._down_until:
+    async def _call(
+        self, script: AsyncScript, key: str, *args: int, deadline: float | None = None
+    ) -> Any:
+        """Run ``script`` for ``key``; None when Redis is down (the caller falls back).
+
+        On the real clock the round trip is bounded by ``deadline``: a Redis that hangs
+        (stopped, a black-holed network, a client without socket timeouts) counts as
+        down once the caller's time is up, instead of holding the caller past its
+        deadline; a caller whose deadline has already passed decides locally. A fake
+        clock does not move during real I/O, so it bounds nothing.
+        """
+        clock = self._clock
+        if clock.monotonic() < self._down_until:
+            return None
+        bounded = deadline is not None and deadline != math.inf and isinstance(clock, SystemClock)
+        left = math.inf if deadline is None else deadline - clock.monotonic()
+        if bounded and not left > 0:
+            # No time for a round trip at all: decide this one call locally, without
+            # calling Redis down for it.
             return None
         try:
-            reply = await script(keys=[self.prefix + key], args=list(args))
-        except (RedisError, OSError) as exc:
+            pending = script(keys=[self.prefix + key], args=list(args))
+            reply = await (self._bounded(pending, left) if bounded else pending)
+        except (RedisError, OSError) as exc:  # builtins.TimeoutError from _bounded too
             self._redis_down(exc)
             return None
         self._redis_up()
         return reply
+
+    @staticmethod
+    async def _bounded(pending: Awaitable[Any], timeout: float) -> Any:
+        """``await pending`` for at most ``timeout`` real seconds (else TimeoutError)."""
+        task = asyncio.ensure_future(pending)
+        try:
+            # The loop's timer, not clock.sleep: the testing switch must not cut it short.
+            await asyncio.wait({task}, timeout=max(0.0, timeout))
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+                if not task.cancelled():
+                    task.exception()  # read, so asyncio never logs it as unretrieved
+        if task.cancelled():
+            raise builtins.TimeoutError("redis did not answer before the deadline")
+        return task.result()
 
     # -- API ------------------------------------------------------------------------------------
     async def acquire(self, key: str, deadline: float | None = None) -> FlextResult[float]:
@@ -205,13 +247,18 @@ class RedisRateLimiter:
         start = clock.monotonic()
         local = self.local
         interval = 1.0 / (local.rate * local.rate_factor(key, start))
-        max_wait = -1 if deadline is None else max(0, int((deadline - start) * _US))
+        if deadline is None or deadline == math.inf:
+            max_wait = -1  # no limit (an infinite deadline has no integer microseconds)
+        else:
+            left = deadline - start
+            max_wait = max(0, int(left * _US)) if left > 0 else 0
         reply = await self._call(
             self._acquire_script,
             key,
             round(interval * _US),
             round((local.burst - 1) * interval * _US),
             max_wait,
+            deadline=deadline,
         )
         if reply is None:
             return await local.acquire(key, deadline)

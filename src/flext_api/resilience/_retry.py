@@ -20,7 +20,9 @@ none refuses to replay a one-shot body. The rules, in the order they are applied
    With retries off (``max_retries=0``) the outcome passes through untouched.
 4. **Server hints win**: ``Retry-After`` / ``RateLimit-Reset`` replace the backoff. A
    hint above ``retry_after_max`` or past the deadline fails fast with ``RATE_LIMITED``
-   and ``retry_after`` set, instead of sleeping for an hour (urllib3#1338).
+   and ``retry_after`` set, instead of sleeping for an hour (urllib3#1338). A negative
+   hint means "now", a NaN one is no hint. Once the deadline has passed nothing is
+   retried, whatever the hint: ``DEADLINE_EXCEEDED``.
 5. **Backoff**: ``min(backoff_max, backoff_initial * multiplier**n)`` with full jitter
    (uniform in ``[0, that]``, AWS "full jitter"; Envoy does the same) from a seedable
    RNG; a delay that would pass the deadline gives up with ``DEADLINE_EXCEEDED``.
@@ -283,7 +285,22 @@ class RetryPolicy:
                 f"gave up after {state.attempt} attempts; last: {outcome.describe()}",
             )
         left = remaining(deadline, now)
+        if left <= 0.0:
+            # Nothing may start after the deadline, not even on a "retry now" hint
+            # (Retry-After: 0, or a date in the past): the deadline is why we stop.
+            return self.give_up(
+                state,
+                outcome,
+                GiveUpReason.DEADLINE,
+                f"the deadline passed before attempt {state.attempt + 1}; "
+                f"last: {outcome.describe()}",
+                code=ErrorCode.DEADLINE_EXCEEDED,
+            )
         hint = outcome.retry_after if self.config.respect_retry_after else None
+        if hint is not None and not hint >= 0.0:
+            # A hint from outside the header parser (an error's retry_after): NaN says
+            # nothing, so the backoff decides; a negative one is a time already passed.
+            hint = None if math.isnan(hint) else 0.0
         if hint is not None:
             if hint > self.config.retry_after_max:
                 return self._fail_fast(
