@@ -16,6 +16,7 @@ robustness rules:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC
@@ -30,6 +31,8 @@ __all__ = [
     "parse_http_date",
     "parse_vary",
 ]
+
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 
 #: The largest delta-seconds kept; larger values (and overflowing sums) become this (§1.2.2).
 MAX_DELTA_SECONDS = 2**31
@@ -59,14 +62,23 @@ class CacheControl:
 
 
 def _split_directives(values: Iterable[str]) -> list[tuple[str, str | None]]:
-    """``[(name, argument)]`` from header values, honouring quoted strings with commas."""
+    """``[(name, argument)]`` from header values, honouring quoted strings with commas.
+
+    Inside a quoted string a backslash escapes the next character (RFC 9110 §5.6.4):
+    ``a="\\"", no-store`` is ``a`` and ``no-store``. Taking that ``\\"`` as the end of the
+    string would hide every directive after it, ``no-store`` or ``private`` included.
+    """
     out: list[tuple[str, str | None]] = []
     for value in values:
         parts: list[str] = []
         current: list[str] = []
-        quoted = False
+        quoted = escaped = False
         for char in value:
-            if char == '"':
+            if escaped:
+                escaped = False
+            elif quoted and char == "\\":
+                escaped = True
+            elif char == '"':
                 quoted = not quoted
             if char == "," and not quoted:
                 parts.append("".join(current))
@@ -78,8 +90,15 @@ def _split_directives(values: Iterable[str]) -> list[tuple[str, str | None]]:
             name, sep, arg = part.strip().partition("=")
             name = name.strip().lower()
             if name:
-                out.append((name, arg.strip().strip('"') if sep else None))
+                out.append((name, _unquote(arg.strip()) if sep else None))
     return out
+
+
+def _unquote(arg: str) -> str:
+    """The text of a quoted-string argument (escapes undone); a token as it is."""
+    if len(arg) >= 2 and arg[0] == '"' and arg[-1] == '"':
+        return _QUOTED_PAIR.sub(r"\1", arg[1:-1])
+    return arg.strip('"')
 
 
 def delta_seconds(arg: str | None) -> int | None:

@@ -62,6 +62,7 @@ from ._http_spec import (
     ServeStaleAndRevalidate,
     UseStored,
     cache_key,
+    contradicted_by_head,
     current_age,
     freshen,
     identified_by_304,
@@ -427,6 +428,8 @@ class CachePlugin(FlextApiPlugin):
         response = _response_of(result)
         if response is None:
             return
+        if response.status_code == 200 and request.method.upper() == "HEAD":
+            await self._check_get_against_head(request, response)
         reason = not_storable_reason(request, response, policy=self.policy)
         if reason is not None:
             _log.debug("http_cache.not_stored", key=key, reason=reason)
@@ -435,6 +438,18 @@ class CachePlugin(FlextApiPlugin):
             request, response, request_time=request_time, response_time=response_time
         )
         await self._save_variant(key, stored, response_time)
+
+    async def _check_get_against_head(self, request: HttpRequest, head: HttpResponse) -> None:
+        """Drop the stored GET responses a HEAD answer contradicts (RFC 9111 §4.3.5).
+
+        Kept under keys of their own, the GET of a URL whose HEAD has just shown a new
+        ``ETag`` would otherwise still be served, old body and all, until it expired.
+        """
+        key = self._key("GET", request.url, request)
+        for stored in await self._load(key):
+            if contradicted_by_head(stored, request.headers, head.headers):
+                _log.info("http_cache.head_invalidated_get", key=key)
+                await self._drop_variant(key, stored)
 
     async def _save_variant(self, key: str, stored: StoredResponse, now: float) -> None:
         # Re-read so a variant stored meanwhile (another request, another process) survives.

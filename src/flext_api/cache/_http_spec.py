@@ -16,7 +16,10 @@ dates, so the age calculation has to be too).
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from email.utils import formatdate
@@ -24,7 +27,7 @@ from typing import TypeAlias
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .._errors import ErrorCode, FlextApiError
-from .._models import Headers, HttpRequest, HttpResponse
+from .._models import Headers, HttpRequest, HttpResponse, canonical_host
 from .._numbers import is_real
 from ._durations import to_count
 from ._http_directives import (
@@ -47,6 +50,7 @@ __all__ = [
     "ServeStaleAndRevalidate",
     "UseStored",
     "cache_key",
+    "contradicted_by_head",
     "current_age",
     "freshen",
     "freshness_lifetime",
@@ -187,24 +191,59 @@ Lookup: TypeAlias = UseStored | ServeStaleAndRevalidate | Revalidate | Forward |
 
 
 # -- keys ---------------------------------------------------------------------------------
-_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+
+
+def _unescape_unreserved(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+
+def _normal_escapes(text: str) -> str:
+    """``text`` with escapes in normal form (RFC 3986 §6.2.2.1-2, RFC 9110 §4.2.3).
+
+    An escaped unreserved character is the character (``%7e`` -> ``~``), every other
+    escape has upper-case hex (``%2f`` -> ``%2F``, still not ``/``): one spelling per
+    equivalent URL, so they share one stored response.
+    """
+    return _ESCAPE.sub(_unescape_unreserved, text) if "%" in text else text
+
+
+def _authority(url: str) -> tuple[str, str, str]:
+    """``(scheme, host[:port], userinfo)``: scheme and host lower-cased, one spelling of the
+    host (:func:`~flext_api._models.canonical_host`: no default port, no trailing dot).
+
+    The userinfo keeps its case: ``u:P@`` and ``u:p@`` are different credentials.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    return scheme, canonical_host(scheme, hostport.lower()), userinfo
 
 
 def _origin(url: str) -> tuple[str, str]:
-    """``(scheme, authority)`` lower-cased, without the scheme's default port (RFC 9110 §4.2.3)."""
-    parts = urlsplit(url)
-    scheme, netloc = parts.scheme.lower(), parts.netloc.lower()
-    default = _DEFAULT_PORTS.get(scheme)
-    if default is not None and netloc.endswith(default):
-        netloc = netloc.removesuffix(default)
-    return scheme, netloc
+    """``(scheme, host[:port])`` of ``url``: what "same origin" compares (RFC 9110 §4.3.1)."""
+    scheme, host, _ = _authority(url)
+    return scheme, host
 
 
 def cache_key(method: str, url: str) -> str:
-    """``"GET https://host/path?q"``: scheme, host lower-cased; default port, fragment dropped."""
+    """``"GET https://host/path?q"``: one key per equivalent URL (RFC 9110 §4.2.3).
+
+    Scheme and host lower-cased, the default port and the fragment dropped, escapes in
+    normal form. Credentials in the URL are a digest in the key (never the secret),
+    case kept: the requests of two users never share a key.
+    """
     parts = urlsplit(url)
-    normal = urlunsplit((*_origin(url), parts.path or "/", parts.query, ""))
-    return f"{method.upper()} {normal}"
+    scheme, host, userinfo = _authority(url)
+    path = _normal_escapes(parts.path) or "/"
+    normal = urlunsplit((scheme, host, path, _normal_escapes(parts.query), ""))
+    key = f"{method.upper()} {normal}"
+    if userinfo:
+        digest = hashlib.sha256(_normal_escapes(userinfo).encode("utf-8", "surrogatepass"))
+        key += f" userinfo:{digest.hexdigest()[:32]}"
+    return key
 
 
 # -- freshness (RFC 9111 §4.2) -----------------------------------------------------------
@@ -517,6 +556,32 @@ def identified_by_304(stored: StoredResponse, not_modified: Headers) -> bool:
             return when == my_when
         return modified == my_modified
     return True
+
+
+def contradicted_by_head(stored: StoredResponse, request_headers: Headers, head: Headers) -> bool:
+    """Does a 200 to HEAD describe another representation than stored GET ``stored``?
+
+    RFC 9111 §4.3.5: a HEAD answer updates or invalidates the stored GET responses the
+    request could have selected. A different ``ETag`` (or none where one was stored), a
+    different ``Last-Modified`` (compared as a date) or ``Content-Length`` says the
+    stored body is no longer the one the origin sends: it must not be served again.
+    """
+    if not _vary_matches(stored, request_headers):
+        return False
+    mine = stored.header_map()
+    etag = head.get("etag", "").strip()
+    if etag and etag != mine.get("etag", "").strip():
+        return True
+    modified = head.get("last-modified", "").strip()
+    if modified:
+        my_modified = mine.get("last-modified", "").strip()
+        when, my_when = parse_http_date(modified), parse_http_date(my_modified)
+        dated = when is not None and my_when is not None
+        if not (when == my_when if dated else modified == my_modified):
+            return True
+    length = head.get("content-length", "").strip()
+    my_length = mine.get("content-length", "").strip()
+    return bool(length and my_length) and length != my_length
 
 
 def freshen(

@@ -35,6 +35,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -65,6 +66,13 @@ _log = structlog.get_logger("flext_api.cache")
 # the chance XFetch would fire earlier is e**-10 (about 5e-5), so the fast path stays exact
 # in all but name.
 _XFETCH_SPAN = 10.0
+
+
+#: The flights whose computation the current task runs, directly or as a task it started
+#: (a child task inherits its parent's context). A call that would wait for one of them
+#: waits for itself: ``fn`` asking for its own key, or A's ``fn`` asking for B whose ``fn``
+#: asks for A. Read only when a call is about to join a flight, never on the hit path.
+_running: ContextVar[tuple[Flight, ...]] = ContextVar("flext_api_smart_cache_running", default=())
 
 
 def _check_key(key: object) -> None:
@@ -206,7 +214,11 @@ class AsyncSmartCache:
         ``ttl`` overrides the default lifetime for this value; ``tags`` (an iterable of
         str; one str is a ``TypeError``) label it for :meth:`invalidate_tag`.
         """
-        entry = self._entries.get(key)
+        try:
+            entry = self._entries.get(key)
+        except TypeError:  # unhashable: say what a key must be, not "unhashable type"
+            _check_key(key)
+            raise
         if entry is not None and self._now() < entry.fresh_until:
             entry.refs += 1
             self._hits += 1
@@ -234,6 +246,12 @@ class AsyncSmartCache:
             self._misses += 1
             flight = self._launch(key, fn, ttl_s, tag_set)
         else:
+            if flight in _running.get():
+                # Joining it would wait for ever: the flight waits for this very call.
+                raise RuntimeError(
+                    f"AsyncSmartCache: the computation for {key!r} asked for {key!r} again "
+                    "(directly or through other keys); it would wait for its own result"
+                )
             # Served without running the computation: a hit, as async-lru counts it.
             self._coalesced += 1
             self._hits += 1
@@ -312,6 +330,8 @@ class AsyncSmartCache:
     ) -> None:
         start = self._now()
         shared = False
+        # This task's own context (a copy of its creator's): children of fn inherit it.
+        _running.set((*_running.get(), flight))
         try:
             found = await self._shared.load(key) if self._shared is not None else None
             if found is not None:

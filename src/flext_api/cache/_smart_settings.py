@@ -81,9 +81,13 @@ class SmartCacheSettings:
 
     def retry_delay(self, failures: int, rng: random.Random) -> float:
         """The retry interval after ``failures`` consecutive failures (backoff, cap, jitter)."""
-        delay = min(
-            self.retry_interval * self.retry_backoff ** (failures - 1), self.max_retry_interval
-        )
+        try:
+            grown = self.retry_interval * self.retry_backoff ** (failures - 1)
+        except OverflowError:
+            # 2.0 ** 1024 overflows: after that many failures (17 h at a 60 s cap) the
+            # interval is simply the cap, not an error that ends the computation's task.
+            grown = math.inf
+        delay = min(grown, self.max_retry_interval)
         if self.retry_jitter:
             delay *= 1.0 + self.retry_jitter * (2.0 * rng.random() - 1.0)
         return delay
