@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ._models import HttpRequest, HttpResponse
 
 __all__ = [
+    "NOT_SENT",
     "AuthError",
     "BulkheadFullError",
     "CancelledError",
@@ -127,6 +128,12 @@ _TRANSPORT_CODES = _TIMEOUT_CODES | {
     ErrorCode.TLS_ERROR,
     ErrorCode.PROTOCOL_ERROR,
 }
+
+
+#: ``details["reason"]`` of a ``DEADLINE_EXCEEDED`` raised before anything was sent (the
+#: request's deadline had passed): no outcome of the server's, so breakers and passive
+#: health are not told of it.
+NOT_SENT = "not_sent"
 
 
 class FlextApiError(Exception):

@@ -19,7 +19,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any, TypeAlias
 
 from .._clock import Clock, get_clock
-from .._errors import ErrorCode, FlextApiError
+from .._errors import NOT_SENT, ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
 from .._result import FlextResult
 from ._cluster import Cluster
@@ -334,8 +334,11 @@ class DiscoveryStage:
                 error = result._error
                 if error is None:
                     status = result._value.status_code
-                elif error.code is not ErrorCode.CIRCUIT_OPEN:
-                    # A refusal of the instance's own breaker is no outcome of the call.
+                elif error.code is not ErrorCode.CIRCUIT_OPEN and (
+                    error.details.get("reason") != NOT_SENT
+                ):
+                    # A refusal of the instance's own breaker, or a deadline that passed
+                    # before anything was sent, is no outcome of the instance's.
                     response = error.response
                     if response is None:
                         code = error.code

@@ -28,7 +28,7 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from .._config import IDEMPOTENT_METHODS, TimeoutConfig
-from .._errors import ErrorCode, FlextApiError
+from .._errors import NOT_SENT, ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
 from ..transports._base import INVALID_MESSAGE, INVALID_STATUS
 from ._cluster import Cluster
@@ -448,6 +448,12 @@ class Exchange:
                     result.status = Reason.CLIENT_DISCONNECT.status
                     return result
                 reason, code = reason_for_code(exc.code), exc.code
+                if exc.details.get("reason") == NOT_SENT:
+                    # The route's deadline passed before this attempt sent anything:
+                    # nothing to say of the instance (its breaker permit given back).
+                    in_flight[ident] -= 1
+                    cluster.release(picked)
+                    break
                 if exc.details.get("reason") in _NOT_HTTP:
                     # RFC 9110 section 15: the transports refuse a status outside 100-599,
                     # and an answer their parser cannot read; never relayed, they count as

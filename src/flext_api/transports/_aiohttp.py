@@ -48,6 +48,7 @@ from ._base import (
     body_failed,
     check_declared,
     check_status,
+    deadline_before_sending,
     latin1_headers,
     map_os_error,
     too_large,
@@ -316,9 +317,7 @@ class AiohttpTransport:
         start = clock.monotonic()
         remaining = None if request.deadline is None else request.deadline - start
         if remaining is not None and remaining <= 0:
-            raise transport_error(
-                ErrorCode.DEADLINE_EXCEEDED, "deadline passed before sending", request, None
-            )
+            raise deadline_before_sending(request)
         now = start
         slots = self._slots
         if slots.free > 0 and not slots.waiters:

@@ -16,11 +16,13 @@ import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any, Protocol, runtime_checkable
 
-from .._errors import ErrorCode, FlextApiError
+from .._errors import NOT_SENT, ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
 
 __all__ = [
     "INVALID_MESSAGE",
+    "NOT_SENT",
+    "deadline_before_sending",
     "INVALID_STATUS",
     "BodyFailed",
     "Transport",
@@ -41,6 +43,15 @@ INVALID_STATUS = "invalid_status"
 #: header with CR or a space in its name, two lengths, a head over the limit): not HTTP,
 #: as opposed to a connection closed before or during the answer (no reason).
 INVALID_MESSAGE = "invalid_message"
+
+
+def deadline_before_sending(request: HttpRequest) -> FlextApiError:
+    """The error for ``request``, whose deadline passed before it was sent."""
+    err = FlextApiError.from_code(
+        ErrorCode.DEADLINE_EXCEEDED, "deadline passed before sending", request=request
+    )
+    err.details["reason"] = NOT_SENT
+    return err
 
 
 def latin1_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:

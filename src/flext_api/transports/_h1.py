@@ -52,6 +52,7 @@ from ._base import (
     body_failed,
     check_declared,
     check_status,
+    deadline_before_sending,
     map_os_error,
     too_large,
     transport_error,
@@ -571,9 +572,7 @@ class H1Transport:
         start = clock.monotonic()
         remaining = None if request.deadline is None else request.deadline - start
         if remaining is not None and remaining <= 0:
-            raise transport_error(
-                ErrorCode.DEADLINE_EXCEEDED, "deadline passed before sending", request, None
-            )
+            raise deadline_before_sending(request)
         slots = self._slots
         if slots.free > 0 and not slots.waiters:
             slots.free -= 1

@@ -28,6 +28,7 @@ from ._base import (
     body_failed,
     check_declared,
     check_status,
+    deadline_before_sending,
     guarded_body,
     latin1_headers,
     map_os_error,
@@ -96,9 +97,7 @@ class HttpxTransport:
     async def send(self, request: HttpRequest, *, stream: bool = False) -> HttpResponse:
         """Send one request; see :class:`~flext_api.transports.Transport`."""
         if request.deadline is not None and request.deadline <= self._clock.monotonic():
-            raise transport_error(
-                ErrorCode.DEADLINE_EXCEEDED, "deadline passed before sending", request, None
-            )
+            raise deadline_before_sending(request)
         content: Any = request.content if request.stream is None else guarded_body(request.stream)
         start = self._clock.monotonic()
         self._in_use += 1

@@ -62,7 +62,14 @@ from .._clock import Clock, get_clock
 from .._config import DEFAULT_MAX_RESPONSE_SIZE, PoolConfig, TimeoutConfig
 from .._errors import ConfigError, ErrorCode, FlextApiError
 from .._models import Headers, HttpRequest, HttpResponse
-from ._base import body_failed, check_declared, check_status, map_os_error, transport_error
+from ._base import (
+    body_failed,
+    check_declared,
+    check_status,
+    deadline_before_sending,
+    map_os_error,
+    transport_error,
+)
 from ._decoding import (
     ACCEPT_ENCODING,
     BodyDecodeError,
@@ -229,9 +236,7 @@ class PyreqwestTransport:
         start = clock.monotonic()
         remaining = None if request.deadline is None else request.deadline - start
         if remaining is not None and remaining <= 0:
-            raise transport_error(
-                ErrorCode.DEADLINE_EXCEEDED, "deadline passed before sending", request, None
-            )
+            raise deadline_before_sending(request)
         slots = self._slots
         if slots.free > 0 and not slots.waiters:
             slots.free -= 1

@@ -136,3 +136,29 @@ async def test_a_client_gone_from_a_composite_route_cancels_its_backends(
                 break
             await asyncio.sleep(0.01)
         assert gw.gateway.in_flight == 0
+
+
+async def test_an_attempt_past_the_routes_deadline_is_not_blamed_on_its_instance(
+    run_gateway: Run,
+) -> None:
+    """The first instance used up the route's whole budget; the retry's instance was
+    never sent anything, so its breaker is not told of a failure (it was, and opened:
+    the next request found every breaker open and asked no one)."""
+    async with _silent() as one, _silent() as two:
+        config = _config(one)
+        config["clusters"][0]["instances"].append({"url": two.url})
+        config["clusters"][0]["breaker"] = {"minimum_calls": 1, "failure_ratio": 0.5}
+        config["routes"][0]["timeouts"] = {"connect": 5, "per_try": 0.3, "total": 0.3}
+        config["routes"][0]["retry"] = {"retries": 1, "budget_min_retries": 100}
+        gw = run_gateway(config)
+        assert await _status(gw.url + "/a") == 504  # one instance used the whole budget
+        assert one.arrived.qsize() + two.arrived.qsize() == 1
+        await _status(gw.url + "/b")  # the other instance's breaker is still closed
+        assert (one.arrived.qsize(), two.arrived.qsize()) == (1, 1)
+
+
+async def _status(url: str) -> int:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status

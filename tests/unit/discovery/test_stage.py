@@ -298,3 +298,23 @@ async def test_client_takes_a_service_url_in_any_case_of_scheme_and_refuses_a_po
     assert "does not name a service" in (refused.error or "")
     assert len(transport.requests) == 1
     await registry.aclose()
+
+
+async def test_a_request_never_sent_is_no_outcome_of_its_instance() -> None:
+    """A request whose deadline passed before the transport sent it says nothing of the
+    instance: it does not count in its failure window (nor toward an ejection)."""
+    from flext_api._errors import NOT_SENT
+
+    registry = await _registry(1, outlier=OutlierConfig(failure_ratio=0.5, min_requests=4))
+    stage = DiscoveryStage(registry)
+
+    async def never_sent(request: HttpRequest) -> FlextResult[HttpResponse]:
+        error = FlextApiError.from_code(ErrorCode.DEADLINE_EXCEEDED, "deadline passed")
+        error.details["reason"] = NOT_SENT
+        return FlextResult(error=error)
+
+    for _ in range(6):
+        result = await stage(HttpRequest("GET", "service://orders/"), never_sent)
+        assert result.error_code is ErrorCode.DEADLINE_EXCEEDED
+    record = registry.tracker.get("o0", service="orders")
+    assert (len(record.window), record.consecutive_gateway) == (0, 0)

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..._clock import Clock
 from ..._config import BreakerConfig
-from ..._errors import CircuitOpenError, ErrorCode
+from ..._errors import NOT_SENT, CircuitOpenError, ErrorCode
 from ..._models import HttpRequest, HttpResponse
 from ..._result import FlextResult
 from ...resilience import BreakerRegistry, BreakerRejected, EventHook, Reject
@@ -71,6 +71,8 @@ def counts_as_failure(result: FlextResult[HttpResponse]) -> bool | None:
         return _status_is_failure(result.value.status_code)
     if error.response is not None:
         return _status_is_failure(error.response.status_code)
+    if error.details.get("reason") == NOT_SENT:
+        return None  # its deadline passed before anything was sent: the host said nothing
     if error.code.is_transport:
         return True
     if error.code is ErrorCode.HTTP_STATUS:
