@@ -27,6 +27,7 @@ from ._asgi import REQUEST_ID_KEY
 from ._json import dumps
 
 __all__ = [
+    "BODYLESS_STATUSES",
     "PROBLEM_JSON",
     "error_headers",
     "problem_body",
@@ -38,6 +39,11 @@ __all__ = [
 
 PROBLEM_JSON = "application/problem+json"
 _PROBLEM_JSON_B = PROBLEM_JSON.encode()
+# Statuses whose response has no content (RFC 9110 §15.3.5, §15.3.6, §15.4.5): an
+# ``HTTPException(304)`` from a conditional GET is answered with its headers only; a
+# problem body there is more data than the protocol allows, and the server drops the
+# connection (with the pipelined requests behind it) instead of answering.
+BODYLESS_STATUSES = frozenset({204, 205, 304})
 
 _STATUS_FOR_CODE: dict[ErrorCode, int] = {
     ErrorCode.INVALID_REQUEST: 400,
@@ -114,8 +120,11 @@ def problem_response(
     """A problem+json :class:`~starlette.responses.Response`.
 
     ``scope`` (``request.scope``) fills ``instance`` with the path and ``request_id``;
-    without it, ``request_id`` is the current request's (:func:`get_request_id`).
+    without it, ``request_id`` is the current request's (:func:`get_request_id`). A
+    status in :data:`BODYLESS_STATUSES` gets ``headers`` and no content.
     """
+    if status in BODYLESS_STATUSES:
+        return Response(status_code=status, headers=headers)
     body = problem_body(
         status,
         title=title,
@@ -138,7 +147,16 @@ async def send_problem(
     headers: Iterable[tuple[bytes, bytes]] = (),
     extensions: Mapping[str, Any] | None = None,
 ) -> None:
-    """Answer the request with a problem document, straight over ASGI."""
+    """Answer the request with a problem document, straight over ASGI.
+
+    A status in :data:`BODYLESS_STATUSES` is answered with ``headers`` and no content.
+    """
+    if status in BODYLESS_STATUSES:
+        length = [(b"content-length", b"0")] if status == 205 else []
+        start = {"type": "http.response.start", "status": status, "headers": [*length, *headers]}
+        await send(start)
+        await send({"type": "http.response.body", "body": b""})
+        return
     body = problem_body(
         status,
         title=title,

@@ -4,8 +4,19 @@ Hand-written rather than Starlette's ``CORSMiddleware`` for three reasons: a ref
 preflight gets a problem+json 403 like every other error here; a disallowed origin never
 gets ``Access-Control-Allow-Credentials`` (Kludex/starlette#2560); and ``*`` with
 credentials is refused when the config is built (:class:`~flext_api.ServerConfig`) instead
-of silently reflecting any origin. Because the error middleware sends its 500 through this
-layer's ``send``, an allowed origin can read error bodies too, and an unknown one never can.
+of silently reflecting any origin (this class refuses it too, for stacks built by hand).
+Because the error middleware sends its 500 through this layer's ``send``, an allowed
+origin can read error bodies too, and an unknown one never can.
+
+Every response gets ``Vary: Origin``, a request without ``Origin`` too (unless the app
+already varies on it): whether and what ``Access-Control-Allow-Origin`` says depends on
+that header, so a shared cache must not hand the answer to a same-origin request (no
+CORS headers) to a cross-origin one, or one origin's answer to another (Fetch standard,
+"CORS protocol and HTTP caches"). A preflight's ``Access-Control-Allow-Headers`` lists
+the CORS-safelisted names along with the configured ones: a browser asks for
+``content-type`` whenever its value is not a form type (``application/json``), and drops
+the preflight if the answer does not name it. Repeated ``Access-Control-Request-Headers``
+lines are read as one list (RFC 9110 §5.3), so a second line cannot hide a header.
 """
 
 from __future__ import annotations
@@ -14,14 +25,33 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from flext_api._errors import ConfigError
+
 from .._asgi import mutable_headers, register_send
 from .._problem import send_problem
 
 __all__ = ["CorsMiddleware"]
 
 # Request headers a browser may send without listing them (Fetch standard, CORS-safelisted).
-_SAFELISTED = frozenset({"accept", "accept-language", "content-language", "content-type"})
+_SAFELISTED_NAMES = ("Accept", "Accept-Language", "Content-Language", "Content-Type")
+_SAFELISTED = frozenset(name.lower() for name in _SAFELISTED_NAMES)
 _VARY = (b"vary", b"Origin")
+
+
+def _varies_on_origin(headers: list[tuple[bytes, bytes]]) -> bool:
+    """True when ``headers`` hold a ``Vary`` naming ``Origin`` (or ``*``) already."""
+    for name, value in headers:
+        if name.lower() == b"vary":
+            listed = {item.strip().lower() for item in value.split(b",")}
+            if b"origin" in listed or b"*" in listed:
+                return True
+    return False
+
+
+def _add_vary(message: Message) -> None:
+    headers = mutable_headers(message)
+    if not _varies_on_origin(headers):
+        headers.append(_VARY)
 
 
 class CorsMiddleware:
@@ -40,6 +70,13 @@ class CorsMiddleware:
     ) -> None:
         self.app = app
         origins = tuple(allow_origins)
+        if allow_credentials and "*" in origins:
+            # Every origin would be echoed with credentials allowed: any site could read
+            # the responses meant for a logged-in user.
+            raise ConfigError(
+                "allow_origins '*' cannot be combined with allow_credentials=True; "
+                "list the trusted origins instead"
+            )
         self._any = "*" in origins
         self._origins = frozenset(o.encode("latin-1") for o in origins if o != "*")
         self._credentials = allow_credentials
@@ -51,10 +88,11 @@ class CorsMiddleware:
             (b"access-control-allow-methods", ", ".join(methods).encode("latin-1")),
             (b"access-control-max-age", str(max_age).encode()),
         ]
-        if headers:
-            self._preflight_headers.append(
-                (b"access-control-allow-headers", ", ".join(headers).encode("latin-1"))
-            )
+        configured = {h.lower() for h in headers}
+        listed = (*headers, *(h for h in _SAFELISTED_NAMES if h.lower() not in configured))
+        self._preflight_headers.append(
+            (b"access-control-allow-headers", ", ".join(listed).encode("latin-1"))
+        )
         expose = ", ".join(expose_headers).encode("latin-1")
         self._simple_headers = [(b"access-control-expose-headers", expose)] if expose else []
         if allow_credentials:
@@ -76,9 +114,18 @@ class CorsMiddleware:
             elif name == b"access-control-request-method":
                 request_method = value
             elif name == b"access-control-request-headers":
-                request_headers = value
+                # Repeated lines are one list; a later one must not replace an earlier.
+                request_headers = (
+                    value if request_headers is None else request_headers + b"," + value
+                )
         if origin is None:
-            await self.app(scope, receive, send)
+
+            async def send_with_vary(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    _add_vary(message)
+                await send(message)
+
+            await self.app(scope, receive, register_send(scope, send_with_vary))
             return
         allowed = self._any or origin in self._origins
         if scope["method"] == "OPTIONS" and request_method is not None:
@@ -86,11 +133,12 @@ class CorsMiddleware:
             return
         added = [(b"access-control-allow-origin", self._allow_origin(origin))]
         added += self._simple_headers
-        added.append(_VARY)
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                mutable_headers(message).extend(added if allowed else (_VARY,))
+                if allowed:
+                    mutable_headers(message).extend(added)
+                _add_vary(message)
             await send(message)
 
         await self.app(scope, receive, register_send(scope, send_with_cors))

@@ -15,9 +15,10 @@ semantics. What each concern does:
 
 - **request ID**: an inbound ``X-Request-ID`` matching ``[A-Za-z0-9._:-]{1,128}`` and
   appearing once is kept, anything else is replaced by a fresh UUID4 (the ID is echoed
-  and logged, so it is never trusted verbatim). While the request runs it is in
-  :data:`flext_api._context.request_id_var`, structlog's contextvars and the scope; a
-  well-formed W3C ``traceparent`` is exposed the same way.
+  and logged, so it is never trusted verbatim). An ``X-Request-ID`` (or
+  ``X-Response-Time``) the app sets itself is replaced by the pass's own. While the
+  request runs it is in :data:`flext_api._context.request_id_var`, structlog's
+  contextvars and the scope; a well-formed W3C ``traceparent`` is exposed the same way.
 - **in-flight**: start and end reported to a tracker (the graceful drain waits on it).
 - **access log**: exactly one record per request (see :mod:`._access_log`).
 - **timing**: ``X-Response-Time``, milliseconds to the response start.
@@ -25,8 +26,9 @@ semantics. What each concern does:
   template of a route in a mounted app carries the mount's (``/sub/items/{id}``).
 - **security headers**: pre-encoded headers appended unless the handler set them.
 - **slow requests**: a warning and a counter past a threshold (see :mod:`._slow`).
-- **errors** (``error_logger``): an exception escaping the app becomes a problem
-  response, as :class:`~._errors.ErrorMiddleware` does; it is answered after the
+- **errors** (``error_logger``): an exception escaping the app (or a ``BaseException``
+  that is not cancellation or an exit) becomes a problem response, as
+  :class:`~._errors.ErrorMiddleware` does; it is answered after the
   request's log record, metrics and in-flight count are done, as when that layer sat
   outside this one.
 
@@ -49,7 +51,7 @@ from flext_api._context import request_id_var, traceparent_var
 from .._asgi import REQUEST_ID_KEY, SEND_KEY, UNMATCHED_ROUTE, OwnedHeaders, escaped_status
 from .._metrics import STANDARD_METHODS, ServerMetrics
 from ._access_log import AccessLogger
-from ._errors import answer_escaped
+from ._errors import answer_escaped, passes_through
 from ._request_id import read_request_id
 from ._security_headers import SecurityHeaderSet
 
@@ -159,6 +161,9 @@ class ObservedRequestMiddleware:
         self._errors = error_logger
         # Whether the response start needs touching at all (the status is always read).
         self._decorates = bool(self._id_header or self._timing or security_headers)
+        # The headers this pass sets: a value the app set for one is dropped, so the
+        # response carries one request ID, the one in the log and the problem documents.
+        self._owned = frozenset(name for name in (self._id_header, self._timing) if name)
         # Route labels of requests that went through a mount (see mounted_template).
         self._mounted: dict[Any, str | None] = {}
 
@@ -183,6 +188,7 @@ class ObservedRequestMiddleware:
             extra, add_security = (), None
         timing = self._timing
         decorates = self._decorates
+        owned = self._owned
         status: int | None = None
 
         async def observed_send(message: Message) -> None:
@@ -193,6 +199,11 @@ class ObservedRequestMiddleware:
                     headers = message.get("headers")
                     if type(headers) is not OwnedHeaders:
                         headers = message["headers"] = OwnedHeaders(headers or ())
+                    if owned:
+                        for name, _ in headers:
+                            if name.lower() in owned:
+                                headers[:] = [h for h in headers if h[0].lower() not in owned]
+                                break
                     if add_security is not None:
                         add_security(headers, extra)
                     if timing is not None:
@@ -219,7 +230,7 @@ class ObservedRequestMiddleware:
         slow = self._slow
         slow_clock = slow.now if slow is not None else None
         slow_start = slow_clock() if slow_clock is not None else 0.0
-        escaped: Exception | None = None
+        escaped: BaseException | None = None
         started = False
         try:
             await self.app(scope, receive, observed_send)
@@ -227,6 +238,17 @@ class ObservedRequestMiddleware:
             started = status is not None
             if not started:
                 status = escaped_status(exc)
+            if self._errors is None:
+                raise
+            escaped = exc
+        except BaseException as exc:
+            # Not cancellation or an exit (those end the request, status left unknown):
+            # a handler's own BaseException is a 500 like any other failure.
+            if passes_through(exc):
+                raise
+            started = status is not None
+            if not started:
+                status = 500
             if self._errors is None:
                 raise
             escaped = exc
