@@ -215,15 +215,25 @@ class EventSource:
             except FlextApiError as exc:
                 failure = exc
             except EventTooLargeError as exc:
-                self.error = FlextApiError.from_code(
-                    ErrorCode.PROTOCOL_ERROR, str(exc), request=response.request
-                )
-                raise self.error from exc
+                raise self._too_large(exc, response) from exc
             finally:
                 self._response = None
                 await response.aclose()
+            # An event past the bound in the last chunk (after events that chunk also
+            # completed) is held back until the next feed, which a stream that ended or
+            # was cut never makes: it used to reconnect and replay its events for ever.
+            too_large = self._parser.failure
+            if too_large is not None:
+                raise self._too_large(too_large, response) from too_large
             if not await self._pause(failure):
                 return
+
+    def _too_large(self, exc: EventTooLargeError, response: HttpResponse) -> FlextApiError:
+        """The stream's ``PROTOCOL_ERROR`` for an event past ``max_event_size``."""
+        self.error = FlextApiError.from_code(
+            ErrorCode.PROTOCOL_ERROR, str(exc), request=response.request
+        )
+        return self.error
 
     async def _hold(self, response: HttpResponse) -> bool:
         """Keep ``response`` for :meth:`aclose`; False (and it released) when the stream

@@ -183,6 +183,15 @@ class SSEParser:
             self._failed = exc  # the events before it are delivered first
         return events
 
+    @property
+    def failure(self) -> EventTooLargeError | None:
+        """The error a :meth:`feed` held back (raised at the next feed), or None.
+
+        A stream that ends right after that feed must still fail with it: its events
+        were delivered, the oversized one was not, and another connection would send
+        the same again."""
+        return self._failed
+
     def _check(self, extra: int) -> None:
         """Raise :class:`EventTooLargeError` when the event in progress is too large."""
         limit = self.max_event_size

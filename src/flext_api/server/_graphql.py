@@ -17,6 +17,8 @@ controls of the OWASP GraphQL cheat sheet, each on by default:
 * **batching** bounded: off unless ``max_batch`` > 1, then at most that many operations
   in one request;
 * **GET** queries off (queries in URLs end up in logs and caches) unless ``allow_get``;
+* **subscriptions over HTTP** refused (400), by POST and GET alike: they are served
+  over WebSocket only (strawberry ran one sent by POST as a plain field);
 * **one operation or a name**: a document of several operations sent without
   ``operationName`` is a request error, as the GraphQL spec says (strawberry ran the
   first, a mutation included);
@@ -379,7 +381,29 @@ def guarded_schema(mount: GraphQLMount, logger: Any = None, limiter: Any = None)
     schema.extensions = (*mount.schema.extensions, *_extensions(mount, logger, limiter))
     batching = {"max_operations": mount.max_batch} if mount.max_batch > 1 else None
     schema.config = dataclasses.replace(mount.schema.config, batching_config=batching)
+    schema.execute = _without_subscriptions(schema.execute)
     return schema
+
+
+def _without_subscriptions(execute: Any) -> Any:
+    """``schema.execute`` refusing subscriptions: strawberry allows them over HTTP for
+    its streaming transports, which the mount does not serve, so one sent by POST (or
+    GET) ran its resolver as a plain field. The client got "Unexpected error." and the
+    server logged a resolver crash with its traceback, once per request. Refused
+    instead, as strawberry refuses a mutation over GET (400, "subscriptions are not
+    allowed when using POST"). Only HTTP runs ``execute``: the WebSocket protocols
+    use ``subscribe`` and ``stream``."""
+    from strawberry.types.graphql import OperationType
+
+    async def execute_without_subscriptions(
+        *args: Any, allowed_operation_types: Any = None, **kwargs: Any
+    ) -> Any:
+        given = allowed_operation_types
+        allowed = {OperationType.QUERY, OperationType.MUTATION} if given is None else set(given)
+        allowed.discard(OperationType.SUBSCRIPTION)
+        return await execute(*args, allowed_operation_types=allowed, **kwargs)
+
+    return execute_without_subscriptions
 
 
 _UNSUPPORTED_TYPE = "Unsupported content type"
