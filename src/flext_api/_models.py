@@ -281,11 +281,30 @@ def canonical_host(scheme: str, host: str) -> str:
             name, port = head, tail
     if name.endswith(".") and name.strip("."):
         name = name.rstrip(".")
+    if not name.isascii():
+        name = _ascii_host(name)
     if port.isascii() and port.isdigit():
         port = str(int(port))
     if not port or port == _DEFAULT_PORTS.get(scheme.lower()):
         return name
     return f"{name}:{port}"
+
+
+def _ascii_host(name: str) -> str:
+    """An internationalised host name in its ``xn--`` form, the one sent on the wire (so
+    ``bücher.example`` and ``xn--bcher-kva.example`` share per-host policies); as it is
+    when it has none (then no request can be sent to it either)."""
+    try:
+        import idna  # httpx's dependency: IDNA 2008 with UTS 46 mapping, as yarl does
+    except ImportError:  # pragma: no cover - idna comes with httpx
+        try:
+            return name.encode("idna").decode("ascii")
+        except UnicodeError:
+            return name
+    try:
+        return idna.encode(name, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return name
 
 
 _CHARSET_RE = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)

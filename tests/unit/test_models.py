@@ -251,3 +251,13 @@ async def test_aiter_lines_joins_what_chunks_cut() -> None:
             stream=pieces(data[:cut], data[cut:]),
         )
         assert [line async for line in response.aiter_lines()] == text.splitlines(), cut
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://bücher.example/a", "http://BÜCHER.example:80/", "http://xn--bcher-kva.example/"],
+)
+def test_an_internationalised_host_has_one_spelling(url: str) -> None:
+    """Per-host policies key on host_of: the Unicode and the xn-- form of one host share
+    one breaker, limiter and budget (they were two)."""
+    assert host_of(url) == "xn--bcher-kva.example"
