@@ -1,5 +1,6 @@
 """Shared pytest configuration: loads the local test-server fixtures, and starts every
-test with the interpreter's recursion limit as the session found it."""
+test with the interpreter's recursion limit and structlog's configuration as the session
+found them."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+import structlog
 
 pytest_plugins = ["tests.servers.fixtures"]
 
 _RECURSION_LIMIT = sys.getrecursionlimit()
+_STRUCTLOG = structlog.get_config()
 
 
 @pytest.fixture(autouse=True)
@@ -25,3 +28,16 @@ def _recursion_limit_kept() -> Iterator[None]:
     sys.setrecursionlimit(_RECURSION_LIMIT)
     yield
     sys.setrecursionlimit(_RECURSION_LIMIT)
+
+
+@pytest.fixture(autouse=True)
+def _structlog_config_kept() -> Iterator[None]:
+    """Each test runs with the session's structlog configuration, and leaves it so.
+
+    The CLI, run in-process by its tests, configures structlog for the whole process
+    (warnings and up, to stderr: stdout is the command's output); a later test that
+    captures info events (the guides') then saw none, depending on the test order.
+    """
+    structlog.configure(**_STRUCTLOG)
+    yield
+    structlog.configure(**_STRUCTLOG)
