@@ -31,6 +31,7 @@ __all__ = [
     "secret_name",
     "sensitive_names",
     "strip_url",
+    "userinfo_of",
 ]
 
 REDACTED = "[REDACTED]"
@@ -155,13 +156,19 @@ def redact_headers(
     return result
 
 
+#: What splits a query string into parameters; kept (capturing group) so the rest of the
+#: query is shown byte for byte.
+_QUERY_SEPARATOR = re.compile(r"([&;])")
+
+
 def redact_query(
     query: str | bytes, sensitive: frozenset[str] = DEFAULT_SENSITIVE_QUERY_PARAMS
 ) -> str:
     """A query string with the values of sensitive parameters replaced, text escaped.
 
     The rest is kept byte for byte (still percent-encoded), so the log shows what was
-    sent. Names are compared after percent-decoding, case-insensitively.
+    sent. Names are compared after percent-decoding, case-insensitively; ``&`` and ``;``
+    both separate parameters.
 
     >>> redact_query("q=1&access_token=abc")
     'q=1&access_token=[REDACTED]'
@@ -169,14 +176,14 @@ def redact_query(
     text = _text(query)
     if not text:
         return ""
-    parts = []
-    for part in text.split("&"):
-        name, sep, _value = part.partition("=")
+    # ';' separates parameters too for many servers (W3C's old advice, Python's
+    # parse_qs before 3.9.2, Tomcat...): "q=1;token=t" must not show its token.
+    parts = _QUERY_SEPARATOR.split(text)
+    for index in range(0, len(parts), 2):
+        name, sep, _value = parts[index].partition("=")
         if sep and unquote_plus(name).lower() in sensitive:
-            parts.append(f"{name}={REDACTED}")
-        else:
-            parts.append(part)
-    return escape_control("&".join(parts))
+            parts[index] = f"{name}={REDACTED}"
+    return escape_control("".join(parts))
 
 
 # What an authority holds when it has no userinfo: a host (or an IP literal), a port.
@@ -203,17 +210,40 @@ def _userinfo_end(rest: str) -> int:
     return rest.find("@", end)
 
 
-_USERINFO_IN_TEXT = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^\s/@]+@")
+def userinfo_of(url: str) -> str | None:
+    """The userinfo of ``url`` as written (still percent-encoded), None when it has none;
+    found as :func:`strip_url` finds it, ``/`` or ``?`` in a password included.
+
+    >>> userinfo_of("https://ak:s/k@example.com/p")
+    'ak:s/k'
+    """
+    _scheme, sep, rest = url.partition("://")
+    if not sep:
+        rest = url[2:] if url.startswith("//") else url
+    end = _userinfo_end(rest)
+    return None if end == -1 else rest[:end]
+
+
+_URL_IN_TEXT = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)(\S*)")
+
+
+def _scrub_one(match: re.Match[str]) -> str:
+    rest = match.group(2)
+    end = _userinfo_end(rest)
+    return match.group(0) if end == -1 else f"{match.group(1)}{REDACTED}{rest[end:]}"
 
 
 def scrub_userinfo(text: str) -> str:
     """``text`` (a library's error message) with the userinfo of every URL in it
     replaced: stores and servers echo the endpoint they were given, password included.
+    A userinfo holding ``/`` (AWS secret keys do) is found as :func:`strip_url` finds it.
 
     >>> scrub_userinfo("error sending to http://ak:sk@127.0.0.1:9000/b: refused")
     'error sending to http://[REDACTED]@127.0.0.1:9000/b: refused'
+    >>> scrub_userinfo("error sending to http://ak:s/k@127.0.0.1:9000/b: refused")
+    'error sending to http://[REDACTED]@127.0.0.1:9000/b: refused'
     """
-    return _USERINFO_IN_TEXT.sub(rf"\1{REDACTED}@", text) if "@" in text else text
+    return _URL_IN_TEXT.sub(_scrub_one, text) if "@" in text else text
 
 
 def strip_url(url: str) -> str:
@@ -224,12 +254,18 @@ def strip_url(url: str) -> str:
     'https://example.com/p'
     >>> strip_url("https://key:ab/cd+ef?gh@example.com/p")
     'https://example.com/p'
+    >>> strip_url("user:pw@redis.internal:6379/0")
+    'redis.internal:6379/0'
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
-        return url.split("?", 1)[0]
+        # No scheme: "//user:pw@host/p" (scheme-relative) or "user:pw@host" (a setting
+        # whose scheme was forgotten) still carry a userinfo.
+        scheme, sep, rest = ("", "//", url[2:]) if url.startswith("//") else ("", "", url)
+    else:
+        sep = "://"
     rest = rest[_userinfo_end(rest) + 1 :]
-    return f"{scheme}://{rest.split('?', 1)[0].split('#', 1)[0]}"
+    return f"{scheme}{sep}{rest.split('?', 1)[0].split('#', 1)[0]}"
 
 
 def redact_url(url: str, sensitive_params: frozenset[str] = DEFAULT_SENSITIVE_QUERY_PARAMS) -> str:
@@ -251,6 +287,12 @@ def redact_url(url: str, sensitive_params: frozenset[str] = DEFAULT_SENSITIVE_QU
             # Cut here, not by urlsplit: a userinfo holding '/', '?' or '#' would be read
             # as the host, a port and a path, and shown.
             url = f"{scheme}://x@{rest[end + 1 :]}"
+    elif not url.startswith("//"):  # scheme-relative URLs have their netloc parsed below
+        # No scheme ("user:pw@host/p", a setting whose scheme was forgotten): urlsplit
+        # would read "user" as the scheme and show the password in the path.
+        end = _userinfo_end(url)
+        if end != -1:
+            url = f"{REDACTED}@{url[end + 1 :]}"
     try:
         parts = urlsplit(url)
     except ValueError:  # unparsable (a bad IPv6 literal...): keep no userinfo or query

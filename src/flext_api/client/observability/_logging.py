@@ -43,6 +43,7 @@ from ..._clock import Clock
 from ..._context import get_request_id
 from ..._errors import ErrorCode, FlextApiError
 from ..._models import HttpRequest, HttpResponse
+from ..._numbers import is_int
 from ..._redact import escape_control
 from ..._result import FlextResult
 from ...resilience import BreakerStateChanged, ResilienceEvent, RetryGaveUp, RetryScheduled
@@ -115,6 +116,10 @@ class LoggingPlugin(FlextApiPlugin):
         redact_params: Iterable[str] = (),
         clock: Clock | None = None,
     ) -> None:
+        if not is_int(max_body):
+            # NaN passes a "< 0" check and never truncates anything; a float fails
+            # only later, at the first body logged.
+            raise TypeError(f"max_body must be an int, got {max_body!r}")
         if max_body < 0:
             raise ValueError(f"max_body must be >= 0, got {max_body}")
         self._log: Any = logger if logger is not None else structlog.get_logger("flext_api.client")

@@ -43,6 +43,7 @@ from prometheus_client.registry import Collector
 from ..._clock import Clock
 from ..._errors import ErrorCode
 from ..._models import HttpRequest, HttpResponse
+from ..._numbers import is_int
 from ..._result import FlextResult
 from ...resilience import (
     BreakerStateChanged,
@@ -150,54 +151,84 @@ class MetricsPlugin(FlextApiPlugin):
         max_servers: int = 100,
         clock: Clock | None = None,
     ) -> None:
+        if not is_int(max_servers):
+            # NaN or a float passes a "< 1" check and, compared with a count, never
+            # caps anything: the server label would grow without bound.
+            raise TypeError(f"max_servers must be an int, got {max_servers!r}")
         if max_servers < 1:
             raise ValueError(f"max_servers must be >= 1, got {max_servers}")
         self.registry = registry if registry is not None else CollectorRegistry()
-        reg = self.registry
+        # Built unregistered, then registered together: a registry that already holds
+        # one of these series (another MetricsPlugin's) is left as it was.
         call_labels = ["http_request_method", "server_address"]
         self.request_duration = Histogram(
             "http_client_request_duration_seconds",
             "Duration of client calls, retries and backoff included.",
             [*call_labels, "status_class", "error_type"],
             buckets=buckets,
-            registry=reg,
+            registry=None,
         )
         self.active_requests = Gauge(
-            "http_client_active_requests", "Client calls in flight.", call_labels, registry=reg
+            "http_client_active_requests", "Client calls in flight.", call_labels, registry=None
         )
         self.retries = Counter(
             "http_client_retries", "Retries scheduled by the retry stage.", call_labels,
-            registry=reg,
+            registry=None,
         )  # fmt: skip
         self.breaker_state = Gauge(
             "http_client_circuit_breaker_state",
             "1 for the circuit breaker's current state, 0 for the others.",
             ["server_address", "state"],
-            registry=reg,
+            registry=None,
         )
         self.breaker_transitions = Counter(
             "http_client_circuit_breaker_transitions",
             "Circuit breaker state changes.",
             ["server_address", "from_state", "to_state"],
-            registry=reg,
+            registry=None,
         )
         self.rate_limit_wait = Histogram(
             "http_client_rate_limit_wait_seconds",
             "Time calls waited in the client-side rate limiter.",
             ["server_address"],
             buckets=buckets,
-            registry=reg,
+            registry=None,
         )
         self.cache_requests = Counter(
             "http_client_cache_requests",
             "Calls answered by or through the HTTP cache, by cache status.",
             ["server_address", "result"],
-            registry=reg,
+            registry=None,
         )
+        self._register(
+            self.request_duration, self.active_requests, self.retries, self.breaker_state,
+            self.breaker_transitions, self.rate_limit_wait, self.cache_requests,
+        )  # fmt: skip
         self._servers = _BoundedLabels(max_servers)
         self._pool = _PoolCollector()
         self._pool_registered = False
         self._init_clock(clock)
+
+    def _register(self, *collectors: Collector) -> None:
+        """Register ``collectors`` in :attr:`registry`, all or none.
+
+        Raises:
+            ValueError: the registry already holds one of their series (another
+                MetricsPlugin's); nothing of this plugin is left in it.
+        """
+        done: list[Collector] = []
+        for collector in collectors:
+            try:
+                self.registry.register(collector)
+            except ValueError as exc:
+                for registered in done:
+                    self.registry.unregister(registered)
+                raise ValueError(
+                    "this registry already holds the http_client_* series (of another "
+                    "MetricsPlugin?): share one MetricsPlugin between clients, or give "
+                    f"each plugin its own registry ({exc})"
+                ) from exc
+            done.append(collector)
 
     # -- the call ----------------------------------------------------------------------------
     async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:

@@ -34,11 +34,14 @@ from ..._redact import (
     redact_query,
     redact_url,
     sensitive_names,
+    userinfo_of,
 )
 from .._sensitive import SENSITIVE_EXTENSION, SensitiveNames
 
 __all__ = ["Redactor"]
 
+# '&' and ';' both separate query parameters (see flext_api._redact.redact_query).
+_QUERY_SEPARATOR = re.compile(r"[&;]")
 # Shorter values would be scrubbed out of unrelated text ("1", "on").
 _MIN_SECRET = 4
 # JSON bodies larger than this are not parsed to be redacted, only summarized.
@@ -96,13 +99,18 @@ class Redactor:
             if name.lower() in self.headers:
                 found.add(value)
                 found.add(value.partition(" ")[2])  # "Bearer <token>": the token alone
-        rest = request.url.partition("://")[2]
-        netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-        userinfo, at, _ = netloc.rpartition("@")
-        if at:
-            found.update((userinfo, unquote(userinfo), *userinfo.split(":", 1)))
-        query = request.url.partition("?")[2].partition("#")[0]
-        for pair in query.split("&"):
+        # Found as redact_url finds it: a password may hold '/' or '?' (AWS keys do).
+        userinfo = userinfo_of(request.url)
+        if userinfo is not None:
+            parts = userinfo.split(":", 1)
+            # Decoded too: "wJalr%2FK7" is echoed by libraries as "wJalr/K7".
+            found.update((userinfo, unquote(userinfo), *parts, *map(unquote, parts)))
+            # Past the userinfo: a '?' inside it starts no query.
+            rest = request.url[request.url.find(userinfo) + len(userinfo) :]
+        else:
+            rest = request.url
+        query = rest.partition("?")[2].partition("#")[0]
+        for pair in _QUERY_SEPARATOR.split(query):
             name, sep, value = pair.partition("=")
             if sep and unquote_plus(name).lower() in self.params:
                 found.update((value, unquote_plus(value)))
