@@ -15,11 +15,15 @@ request line (``GET /a b HTTP/1.1``) or dropped them, httpx2 and pyreqwest encod
 A ``Location`` whose authority holds a backslash is refused (``INVALID_REQUEST``): the
 origin check reads ``http://evil\\@api/`` as host ``api`` (RFC 3986) while a WHATWG
 parser (pyreqwest's) connects to ``evil``, which would then receive the credentials.
+A ``Location`` naming user info (``http://user:pass@host/``) is refused too, unless it
+is the caller's own on the same origin: the transports would send it as
+``Authorization: Basic``, credentials of the server's choosing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
@@ -75,10 +79,36 @@ def _refuse_ambiguous_authority(url: str, request: HttpRequest, response: HttpRe
         )
 
 
+def _refuse_server_userinfo(url: str, request: HttpRequest, response: HttpResponse) -> None:
+    """Refuse a redirect target whose user info the server chose.
+
+    The transports turn a URL's user info into ``Authorization: Basic``: a server
+    naming credentials in ``Location`` would have them sent, to another origin too,
+    or clash with the caller's own ``Authorization`` (aiohttp fails, others replace
+    it). Only the caller's own user info, on the same origin, may stay (a relative
+    ``Location`` keeps it). The URL is not shown: its user info may hold a secret.
+    """
+    target, current = urlsplit(url), urlsplit(request.url)
+    named = (target.username or None, target.password or None)
+    if named == (None, None):
+        return  # an "@" in the query, or an empty user info: nothing to send
+    if same_origin(request.url, url) and named == (current.username, current.password):
+        return
+    raise FlextApiError.from_code(
+        ErrorCode.INVALID_REQUEST,
+        f"redirect from {request.method} {request.host} refused: the Location names "
+        "credentials (user info), which are never sent on a server's say-so",
+        request=request,
+        response=response,
+    )
+
+
 def _next_request(request: HttpRequest, response: HttpResponse) -> HttpRequest:
     url = redirect_url(request.url, _encoded_location(response.headers["location"], request))
     if "\\" in url:  # rare: the check costs nothing on an ordinary redirect
         _refuse_ambiguous_authority(url, request, response)
+    if "@" in url:  # rare: the check costs nothing on an ordinary redirect
+        _refuse_server_userinfo(url, request, response)
     method = request.method
     status = response.status_code
     drop_body = False

@@ -35,6 +35,7 @@ __all__ = [
     "shared_request_options",
     "merge_headers",
     "normalize_base_url",
+    "remove_dot_segments",
 ]
 
 
@@ -69,6 +70,7 @@ FileTypes: TypeAlias = (
 _SCHEMES = frozenset({"http", "https", "service"})
 # Characters that may stand in a URL as they are (RFC 3986 reserved + unreserved + '%').
 _SAFE = "/:@!$&'()*+,;=?#[]~-._%"
+_QUERY_SAFE = _SAFE.replace("#", "")
 _PLAIN_PATH = re.compile(r"^[A-Za-z0-9\-._~/!$&'()*+,;=:@%]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BAD_HOST_CHARS = frozenset(' <>\\^`{|}"')
@@ -235,6 +237,8 @@ def build_url(base_url: str | None, url: str, params: ParamTypes) -> str:
     try:
         if base_url is not None and _PLAIN_PATH.match(url) and url[:1] in ("/", ""):
             full = base_url + url if url else base_url
+            if "/." in url:
+                full = _within_base(base_url, full, url)
         elif is_absolute_url(url):
             full = _absolute_url(url)
         else:
@@ -247,16 +251,90 @@ def build_url(base_url: str | None, url: str, params: ParamTypes) -> str:
                 # "/%20http://x/a" on the base URL: most likely not what was meant.
                 raise _invalid(f"URL starts or ends with whitespace: {_shown(url)}")
             full = base_url + "/" + quote(url.lstrip("/"), safe=_SAFE)
+            if "." in url:
+                full = _within_base(base_url, full, url)
         if params:
-            query = params if isinstance(params, str) else _encode_params(params)
+            query = _query_string(params) if isinstance(params, str) else _encode_params(params)
             if query:
-                full = f"{full}{'&' if '?' in full else '?'}{query}"
+                # Before the fragment, if the URL has one: after it, the server never
+                # sees the parameters.
+                head, hash_, fragment = full.partition("#")
+                full = f"{head}{'&' if '?' in head else '?'}{query}{hash_}{fragment}"
     except UnicodeEncodeError as exc:  # a lone surrogate cannot be percent-encoded
         raise _invalid(
             f"URL or params hold a character that is not valid Unicode text "
             f"({exc.object[exc.start : exc.end]!r}): {_shown(url)}"
         ) from exc
     return full
+
+
+def _query_string(params: str) -> str:
+    """A caller's ready-made query string, made safe for the request line.
+
+    The transports disagreed on it: aiohttp and pyreqwest dropped a CR/LF and sent the
+    rest, H1Transport and httpx2 refused it; aiohttp and H1Transport wrote a space
+    raw into the request line. A control character is refused (not shown: a query may
+    hold a secret); a space, a non-ASCII character (as UTF-8) and a ``#`` (which would
+    turn the rest into a fragment) are percent-encoded; existing escapes are kept.
+    """
+    if _CONTROL.search(params):
+        raise _invalid("params= string contains a control character (CR, LF, NUL...)")
+    return quote(params, safe=_QUERY_SAFE)
+
+
+def _split_path(url: str) -> tuple[str, str, str]:
+    """``url`` as (scheme and authority, path, query and fragment)."""
+    start = url.find("://")
+    start = 0 if start < 0 else start + 3
+    end = next((i for i in range(start, len(url)) if url[i] in "/?#"), len(url))
+    stop = next((i for i in range(end, len(url)) if url[i] in "?#"), len(url))
+    return url[:end], url[end:stop], url[stop:]
+
+
+def remove_dot_segments(path: str) -> str:
+    """``path`` without ``.`` and ``..`` segments (RFC 3986 §5.2.4); ``..`` stops at the
+    root.
+
+    >>> remove_dot_segments("/a/b/../c/./d"), remove_dot_segments("/a/../../x/..")
+    ('/a/c/d', '/')
+    """
+    segments = path.split("/")
+    out: list[str] = []
+    last = len(segments) - 1
+    for i, segment in enumerate(segments):
+        if segment in (".", ".."):
+            if segment == ".." and len(out) > 1:
+                out.pop()
+            if i == last:
+                out.append("")  # "/a/b/.." is the directory "/a/"
+            continue
+        out.append(segment)
+    return "/".join(out)
+
+
+def _normalized(url: str) -> str:
+    """``url`` with the dot segments of its path removed.
+
+    Sent as they are, they reached the server raw with aiohttp and H1Transport and
+    resolved with httpx2 and pyreqwest: one call, two different paths.
+    """
+    head, path, rest = _split_path(url)
+    return head + remove_dot_segments(path) + rest
+
+
+def _within_base(base_url: str, full: str, url: str) -> str:
+    """``full`` (``url`` joined to ``base_url``) with its dot segments removed; refused
+    when they climb above the base URL's path (``"../admin"``): an identifier put into
+    a relative URL must not reach another part of the server."""
+    out = _normalized(full)
+    base_path = _split_path(base_url)[1]
+    path = _split_path(out)[1]
+    if base_path and path != base_path and not path.startswith(base_path + "/"):
+        raise _invalid(
+            f"relative URL {_shown(url)} climbs above the base URL's path "
+            f"{base_path!r} with '..' segments (an absolute URL goes there on purpose)"
+        )
+    return out
 
 
 @functools.lru_cache(maxsize=2048)
@@ -275,7 +353,10 @@ def _absolute_url(url: str) -> str:
     userinfo, at, hostport = authority.rpartition("@")
     if at:
         authority = quote(userinfo, safe=":%!$&'()*+,;=~-._") + at + hostport
-    return _check_absolute(scheme + sep + authority + quote(tail, safe=_SAFE))
+    tail = quote(tail, safe=_SAFE)
+    if "/." in tail:
+        tail = _normalized(tail)
+    return _check_absolute(scheme + sep + authority + tail)
 
 
 def _param_str(key: str, value: str | int | float | bool) -> str:

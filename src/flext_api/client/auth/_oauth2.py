@@ -12,7 +12,8 @@ Rules, each with a test:
 * **401.** The API refusing the token drops it, fetches a new one (still single-flight:
   concurrent 401s share one refresh) and replays the request once; a request whose body
   is a one-shot stream cannot be replayed and returns the 401 as it is, and so does a
-  401 from another origin a redirect led to (it never saw the token).
+  401 from another origin a redirect led to (it never saw the token), or from the
+  same origin reached back through another one (the token was dropped on the way).
 * **Deadline.** A caller waits for the token no longer than its call's deadline
   (``DEADLINE_EXCEEDED``); the fetch goes on for the others. When a client closes, the
   fetch is cancelled only if no other open client shares the plugin.
@@ -310,6 +311,11 @@ class OAuth2ClientCredentials(FlextApiPlugin):
             # A redirect led to another origin, which never saw the token (redirects
             # drop it): its 401 says nothing about the token, and refreshing on it
             # would let that host make us fetch a token per call.
+            return result
+        sent = response.request
+        if sent is not None and sent.headers.get("authorization") != f"Bearer {used.value}":
+            # The same origin, reached back through another one (A -> B -> A): the
+            # token was dropped on the way, so this 401 does not refuse it either.
             return result
         _log.info("oauth2.token_rejected", client_id=self.client_id, replay=True)
         if self._token is used:
