@@ -286,45 +286,58 @@ class EdgeLimiter:
 
     async def hit(self, limit: CompiledLimit, key: str) -> RateLimitDecision | StoreDown:
         """Count one request of ``key`` against ``limit``."""
-        item = limit.item
         if limit.rule.store == "redis" and self.redis_url is not None:
             return await self._shared_hit(limit, key)
+        return self._memory_hit(limit, key)
+
+    def _memory_hit(self, limit: CompiledLimit, key: str) -> RateLimitDecision:
+        item = limit.item
         return self._memory.hit(limit.bucket + "/" + key, item.amount, item.get_expiry())
+
+    def _redis_key(self, limit: CompiledLimit, key: str) -> str:
+        """The Redis key of ``limit`` for ``key``: one hash slot for both windows (Redis
+        Cluster), as limits does; also the key of this gateway's lease."""
+        return f"{{{self.prefix}:{limit.bucket}:{key}}}"
+
+    def _spend_lease(self, current: str) -> RateLimitDecision | None:
+        """Use a slot this gateway leased for the Redis key ``current``; None when it holds
+        none whose window goes on (a lease whose window ended is dropped)."""
+        lease = self._leases.get(current)
+        if lease is None:
+            return None
+        now = self.monotonic()
+        if now >= lease.until:
+            del self._leases[current]  # its window ended: the slots are Redis's past
+            return None
+        if lease.left == 1:
+            del self._leases[current]
+        return lease.take(now)
 
     def ready(self, limit: CompiledLimit, key: str) -> bool:
         """Whether :meth:`hit_now` can count ``key`` without waiting: a memory limit, or
         a Redis one with a slot this gateway leased (and whose window goes on)."""
         if limit.rule.store != "redis" or self.redis_url is None:
             return True
-        lease = self._leases.get(f"{{{self.prefix}:{limit.bucket}:{key}}}")
+        lease = self._leases.get(self._redis_key(limit, key))
         return lease is not None and self.monotonic() < lease.until
 
     def hit_now(self, limit: CompiledLimit, key: str) -> RateLimitDecision:
         """:meth:`hit` for a ``key`` that :meth:`ready` said is counted without waiting."""
         if limit.rule.store != "redis" or self.redis_url is None:
-            item = limit.item
-            return self._memory.hit(limit.bucket + "/" + key, item.amount, item.get_expiry())
-        current = f"{{{self.prefix}:{limit.bucket}:{key}}}"
-        lease = self._leases[current]
-        if lease.left == 1:
-            del self._leases[current]
-        return lease.take(self.monotonic())
+            return self._memory_hit(limit, key)
+        decision = self._spend_lease(self._redis_key(limit, key))
+        assert decision is not None  # ready() said a slot is held, in this same step
+        return decision
 
     async def _shared_hit(self, limit: CompiledLimit, key: str) -> RateLimitDecision | StoreDown:
         item = limit.item
         expiry = item.get_expiry()
-        # One hash slot for both windows (Redis Cluster), as limits does.
-        current = f"{{{self.prefix}:{limit.bucket}:{key}}}"
+        current = self._redis_key(limit, key)
         leases = self._leases
         if leases:
-            lease = leases.get(current)
-            if lease is not None:
-                now = self.monotonic()
-                if now < lease.until:
-                    if lease.left == 1:
-                        del leases[current]
-                    return lease.take(now)
-                del leases[current]  # its window ended: the slots are Redis's past
+            spent = self._spend_lease(current)
+            if spent is not None:
+                return spent
         self.round_trips += 1
         try:
             if self._lean is not None:
