@@ -20,6 +20,7 @@ from flext_api.composition import (
     RedisStreamTransport,
 )
 from flext_api.composition._events import _RESOLVED_MAX, from_payload
+from tests.composition._redis import client_under
 from tests.servers.redis_server import RedisServer
 
 
@@ -253,16 +254,8 @@ async def test_name_without_colon_or_percent_keeps_its_key_format() -> None:
 
 @pytest.fixture
 async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_server.url)
-    prefix = "t:names:done:"
-    stale = [key async for key in client.scan_iter(match=prefix + "*")]
-    if stale:
-        await client.delete(*stale)
-    yield client
-    leftover = [key async for key in client.scan_iter(match=prefix + "*")]
-    if leftover:
-        await client.delete(*leftover)
-    await client.aclose()
+    async with client_under(redis_server.url, "t:names:done:") as client:
+        yield client
 
 
 @pytest.mark.integration

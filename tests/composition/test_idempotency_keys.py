@@ -15,6 +15,7 @@ from flext_api.composition import (
     MemoryIdempotencyStore,
     RedisIdempotencyStore,
 )
+from tests.composition._redis import client_under
 from tests.servers.redis_server import RedisServer
 
 
@@ -118,16 +119,8 @@ def test_namespace_that_is_not_text_is_refused() -> None:
 
 @pytest.fixture
 async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_server.url)
-    prefix = "t:keys:done:"
-    stale = [key async for key in client.scan_iter(match=prefix + "*")]
-    if stale:
-        await client.delete(*stale)
-    yield client
-    leftover = [key async for key in client.scan_iter(match=prefix + "*")]
-    if leftover:
-        await client.delete(*leftover)
-    await client.aclose()
+    async with client_under(redis_server.url, "t:keys:done:") as client:
+        yield client
 
 
 @pytest.mark.integration

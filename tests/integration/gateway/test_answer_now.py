@@ -67,18 +67,23 @@ async def _warm(gw: LiveGateway, origin: EdgeOrigin, path: str) -> None:
     raise AssertionError(f"{path} was never served from the cache")
 
 
-def _count_app_calls(gw: LiveGateway) -> list[int]:
-    """Count the requests that reach the edge chain from now on (the app's path)."""
+def count_edge_calls(gw: LiveGateway, method: str) -> list[int]:
+    """Count the calls of the gateway edge's ``method`` from now on."""
     edge: Any = gw.gateway.edge
     calls: list[int] = []
-    run = edge.run
+    original = getattr(edge, method)
 
     def counted(*args: Any) -> Any:
         calls.append(1)
-        return run(*args)
+        return original(*args)
 
-    edge.run = counted
+    setattr(edge, method, counted)
     return calls
+
+
+def _count_app_calls(gw: LiveGateway) -> list[int]:
+    """Count the requests that reach the edge chain from now on (the app's path)."""
+    return count_edge_calls(gw, "run")
 
 
 async def test_a_fresh_hit_skips_the_app_and_gets_its_answer(

@@ -16,7 +16,11 @@ import pytest
 from tests.integration.gateway.conftest import LiveGateway
 from tests.integration.gateway.edge_origin import EdgeOrigin
 from tests.integration.gateway.edge_support import edge_config, origin
-from tests.integration.gateway.test_answer_now import _count_app_calls, _exchange
+from tests.integration.gateway.test_answer_now import (
+    _count_app_calls,
+    _exchange,
+    count_edge_calls,
+)
 from tests.integration.gateway.test_gated_hits import (
     SECRET,
     _get,
@@ -50,16 +54,7 @@ def _config(origin_url: str, redis_url: str | None, rule: dict[str, Any], **auth
 
 def _count_later(gw: LiveGateway) -> list[int]:
     """Count the hits offered to the awaited path (``hit_later``) from now on."""
-    edge: Any = gw.gateway.edge
-    calls: list[int] = []
-    later = edge.hit_later
-
-    def counted(*args: Any) -> Any:
-        calls.append(1)
-        return later(*args)
-
-    edge.hit_later = counted
-    return calls
+    return count_edge_calls(gw, "hit_later")
 
 
 async def test_leased_slots_answer_at_once(
