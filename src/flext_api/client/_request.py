@@ -237,7 +237,7 @@ def build_url(base_url: str | None, url: str, params: ParamTypes) -> str:
     try:
         if base_url is not None and _PLAIN_PATH.match(url) and url[:1] in ("/", ""):
             full = base_url + url if url else base_url
-            if "/." in url:
+            if _may_hold_dot_segment(url):
                 full = _within_base(base_url, full, url)
         elif is_absolute_url(url):
             full = _absolute_url(url)
@@ -250,8 +250,9 @@ def build_url(base_url: str | None, url: str, params: ParamTypes) -> str:
                 # " http://x/a" (a value read from a file) would become the path
                 # "/%20http://x/a" on the base URL: most likely not what was meant.
                 raise _invalid(f"URL starts or ends with whitespace: {_shown(url)}")
-            full = base_url + "/" + quote(url.lstrip("/"), safe=_SAFE)
-            if "." in url:
+            path = "/" + quote(url.lstrip("/"), safe=_SAFE)
+            full = base_url + path
+            if "." in url or _may_hold_dot_segment(path):
                 full = _within_base(base_url, full, url)
         if params:
             query = _query_string(params) if isinstance(params, str) else _encode_params(params)
@@ -291,17 +292,36 @@ def _split_path(url: str) -> tuple[str, str, str]:
     return url[:end], url[end:stop], url[stop:]
 
 
+def _may_hold_dot_segment(path: str) -> bool:
+    """Whether ``path`` may hold a ``.`` or ``..`` segment, literal or percent-encoded."""
+    return "/." in path or "/%2e" in path or "/%2E" in path
+
+
+def _dots(segment: str) -> str:
+    """``segment`` with ``%2e`` read as ``.`` when that makes a dot segment, as WHATWG
+    URL parsing (and many servers) do: ``%2e%2e``, ``.%2E`` and ``%2e.`` are ``..``."""
+    if "%" in segment and len(segment) <= 6:
+        decoded = segment.replace("%2e", ".").replace("%2E", ".")
+        if decoded in (".", ".."):
+            return decoded
+    return segment
+
+
 def remove_dot_segments(path: str) -> str:
     """``path`` without ``.`` and ``..`` segments (RFC 3986 §5.2.4); ``..`` stops at the
-    root.
+    root. A segment of dots written ``%2e`` (any case) is one too, as WHATWG URL
+    parsing and many servers read it: sent as is, ``%2e%2e`` would climb on the server.
 
     >>> remove_dot_segments("/a/b/../c/./d"), remove_dot_segments("/a/../../x/..")
     ('/a/c/d', '/')
+    >>> remove_dot_segments("/a/b/%2e%2E/.%2e/c")
+    '/c'
     """
     segments = path.split("/")
     out: list[str] = []
     last = len(segments) - 1
     for i, segment in enumerate(segments):
+        segment = _dots(segment)
         if segment in (".", ".."):
             if segment == ".." and len(out) > 1:
                 out.pop()
@@ -332,7 +352,8 @@ def _within_base(base_url: str, full: str, url: str) -> str:
     if base_path and path != base_path and not path.startswith(base_path + "/"):
         raise _invalid(
             f"relative URL {_shown(url)} climbs above the base URL's path "
-            f"{base_path!r} with '..' segments (an absolute URL goes there on purpose)"
+            f"{base_path!r} with '..' (or '%2e%2e') segments (an absolute URL goes there "
+            "on purpose)"
         )
     return out
 
@@ -354,7 +375,7 @@ def _absolute_url(url: str) -> str:
     if at:
         authority = quote(userinfo, safe=":%!$&'()*+,;=~-._") + at + hostport
     tail = quote(tail, safe=_SAFE)
-    if "/." in tail:
+    if _may_hold_dot_segment(tail):
         tail = _normalized(tail)
     return _check_absolute(scheme + sep + authority + tail)
 

@@ -10,7 +10,11 @@ Envoy's ``hedge_on_per_try_timeout``). No Python library offers it (research not
   ``max_hedged`` extra attempts;
 * the first success wins; every other attempt is cancelled, and one that finished
   with a value anyway is handed to ``discard`` (the plugin closes its response);
-* when every attempt failed, the last failure is returned.
+* when every attempt failed, the last failure is returned;
+* no attempt starts at or after ``deadline`` (an instant on ``clock``): a hedge the
+  delay would start past it is never started, nor is one after a failure once it has
+  passed. Such an attempt could only fail, and would still count against the host's
+  breaker and limiter.
 
 Only idempotent requests may be hedged; that is the caller's check (the plugin's).
 """
@@ -18,6 +22,7 @@ Only idempotent requests may be hedged; that is the caller's check (the plugin's
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -49,11 +54,14 @@ async def hedge(
     clock: Clock | None = None,
     discard: Callable[[FlextResult[T]], Awaitable[None]] | None = None,
     on_hedge: Callable[[int, float], None] | None = None,
+    deadline: float | None = None,
 ) -> FlextResult[T]:
     """Run ``attempt(0)``, hedge with ``attempt(1..max_hedged)``; the first success wins.
 
     ``on_hedge(k, elapsed)`` is called when attempt ``k`` starts. ``discard`` receives
-    every finished result that is not returned (to release its response).
+    every finished result that is not returned (to release its response). ``deadline``
+    (an instant on ``clock.monotonic()``, None: none) is when no attempt may start any
+    more; attempt 0 is always started (refusing a late call is the deadline stage's job).
     """
     if not delay >= 0:  # NaN too: it would never hedge, re-arming its timer in a busy loop
         raise ValueError(f"hedging delay must be >= 0 seconds, got {delay!r}")
@@ -61,6 +69,9 @@ async def hedge(
         raise TypeError(f"max_hedged must be an int, got {type(max_hedged).__name__}")
     if max_hedged < 0:
         raise ValueError(f"max_hedged must be >= 0, got {max_hedged!r}")
+    if deadline is not None and math.isnan(deadline):
+        raise ValueError("a deadline cannot be NaN")
+    last_start = math.inf if deadline is None else deadline
     clock = get_clock(clock)
     start = clock.monotonic()
     tasks: list[asyncio.Task[FlextResult[T]]] = [asyncio.ensure_future(attempt(0))]
@@ -73,7 +84,9 @@ async def hedge(
             # ``pending`` is never empty here: a loop that leaves nothing running either
             # returned or started the next attempt.
             can_hedge = len(tasks) <= max_hedged
-            timeout = max(0.0, next_hedge_at - clock.monotonic()) if can_hedge else None
+            # A hedge the delay would start at or past the deadline is never timed.
+            timed = can_hedge and next_hedge_at < last_start
+            timeout = max(0.0, next_hedge_at - clock.monotonic()) if timed else None
             await wait_any(pending, timeout, clock)
             failed_now = False
             for task in [t for t in tasks if t in pending and t.done()]:
@@ -84,21 +97,21 @@ async def hedge(
                     return result
                 failures.append(result)
                 failed_now = True
-            if not can_hedge:
+            now = clock.monotonic()
+            # The event loop's timer may fire a hair early; then just wait again.
+            due = failed_now or (timed and now >= next_hedge_at)
+            if not (can_hedge and due and now < last_start):
                 if not pending:
                     winner = failures.pop()
                     return winner
                 continue
-            now = clock.monotonic()
-            # The event loop's timer may fire a hair early; then just wait again.
-            if failed_now or now >= next_hedge_at:
-                index = len(tasks)
-                if on_hedge is not None:
-                    on_hedge(index, now - start)
-                task = asyncio.ensure_future(attempt(index))
-                tasks.append(task)
-                pending.add(task)
-                next_hedge_at = now + delay
+            index = len(tasks)
+            if on_hedge is not None:
+                on_hedge(index, now - start)
+            task = asyncio.ensure_future(attempt(index))
+            tasks.append(task)
+            pending.add(task)
+            next_hedge_at = now + delay
     finally:
         await _cancel_losers(pending, failures, winner, discard)
 

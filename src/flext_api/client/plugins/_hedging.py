@@ -5,9 +5,10 @@ hedged: an idempotent method (GET HEAD PUT DELETE OPTIONS TRACE), a non-blank
 ``Idempotency-Key`` header or ``request.extensions["idempotent"]`` set (the caller
 vouches for it, as for retries: a GraphQL query sent with POST), and a replayable
 body. Each hedged attempt gets its own copy of the request; the losers are cancelled
-and any response they produced anyway is closed. Put it inside the retry stage and
-outside the breaker, so each hedged attempt is one call the host's breaker sees. See
-:func:`flext_api.resilience.hedge`.
+and any response they produced anyway is closed. No hedge starts at or past the
+request's deadline (a delay longer than the time left means no hedge at all). Put it
+inside the retry stage and outside the breaker, so each hedged attempt is one call the
+host's breaker sees. See :func:`flext_api.resilience.hedge`.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class HedgingPlugin(FlextApiPlugin):
             clock=self._clock,
             discard=close_response,
             on_hedge=started,
+            deadline=request.deadline,
         )
 
     def __repr__(self) -> str:
