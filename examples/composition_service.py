@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 
 from flext_api import Event, EventBus, FlextContainer, ServerConfig
 from flext_api.composition import AppPlugin, AppPluginManager, EventTransport, inject
@@ -97,8 +97,15 @@ app = create_fastapi_app(
 
 @app.get("/products")
 @cached("products", expire=300)
-async def list_products(catalog: Annotated[Catalog, Depends(inject(Catalog))]) -> dict[int, str]:
-    """The catalog, cached for 5 minutes (one computation at a time)."""
+async def list_products(
+    catalog: Annotated[Catalog, Depends(inject(Catalog))], response: Response
+) -> dict[int, str]:
+    """The catalog, cached for 5 minutes (one computation at a time).
+
+    ``Cache-Control`` replaces the factory's default ``no-store`` so that shared caches
+    (the gateway's ``cache: true`` route in deploy/gateway.yaml) may keep it too.
+    """
+    response.headers["Cache-Control"] = "public, max-age=300"
     return catalog.products
 
 

@@ -78,13 +78,9 @@ def test_retry_plugin_resends_until_max_retries(
     assert result.error_code.value == "HTTP_STATUS"
 
 
-def test_resilient_client_outcomes(events: Events, monkeypatch: pytest.MonkeyPatch) -> None:
-    """GET /get, GET /delay/2 and POST /post succeed; /status/500 fails after the retries."""
-    # With the first per-host breaker defaults, the 500's attempts open the breaker for the
-    # whole host and the healthy paths after it fail too; those defaults are being
-    # re-derived. Until then the example runs with the breaker off, set the way a
-    # deployment sets it: through the environment read by create_flext_api().
-    monkeypatch.setenv("FLEXT_API_CLIENT__BREAKER__ENABLED", "false")
+def test_resilient_client_outcomes(events: Events) -> None:
+    """As typed, with the default pipeline (breaker on): GET /get, GET /delay/2 and
+    POST /post succeed; /status/500 fails after the plugin's five retries."""
     retry_guide.resilient_client_example()
     outcome = re.compile(r".* ((?:GET|POST) \S+) (successful|failed)$")
     seen = [m.groups() for e in events.entries if (m := outcome.match(e["event"]))]
@@ -94,6 +90,7 @@ def test_resilient_client_outcomes(events: Events, monkeypatch: pytest.MonkeyPat
         ("GET /delay/2", "successful"),
         ("POST /post", "successful"),
     ]
+    assert [e["retry_count"] for e in events.named("Retrying request")] == [1, 2, 3, 4, 5]
     failed = [e for e in events.entries if e["event"].endswith("/status/500 failed")]
     assert "500" in failed[0]["error"]
 
