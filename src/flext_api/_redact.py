@@ -9,6 +9,9 @@ secrets the same way. Stdlib only on purpose: the client imports it without the
   the URL in ``Location``, ``Content-Location`` and ``Referer`` like any URL.
 - :func:`redact_query` and :func:`redact_url` do the same for query parameters such as
   ``access_token`` and for the userinfo in ``user:password@host``.
+- :func:`truncate` cuts what a record shows of a URL (path, query, ``Location``...) to
+  :data:`MAX_LOGGED_URL` characters, after redaction and escaping: a 100 kB URL is
+  not a 100 kB log line, and a secret the cut falls in was already masked whole.
 - :func:`escape_control` turns CR, LF, ESC and every other non-printable character into a
   visible ``\\xNN`` escape, so text an attacker controls (path, User-Agent, request ID)
   cannot forge a second log line or recolour a terminal (uvicorn CVE-2020-7694).
@@ -16,6 +19,7 @@ secrets the same way. Stdlib only on purpose: the client imports it without the
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
@@ -23,14 +27,18 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 __all__ = [
     "DEFAULT_SENSITIVE_HEADERS",
     "DEFAULT_SENSITIVE_QUERY_PARAMS",
+    "MAX_LOGGED_URL",
     "REDACTED",
     "escape_control",
+    "fold_name",
+    "folded_names",
     "redact_headers",
     "redact_query",
     "redact_url",
     "secret_name",
     "sensitive_names",
     "strip_url",
+    "truncate",
     "userinfo_of",
 ]
 
@@ -40,12 +48,18 @@ DEFAULT_SENSITIVE_HEADERS = frozenset(
     {
         "authorization",
         "cookie",
+        # Azure API Management's subscription key.
+        "ocp-apim-subscription-key",
         "proxy-authorization",
         "set-cookie",
+        # AWS STS session token, sent beside a SigV4 Authorization (botocore).
+        "x-amz-security-token",
         "x-api-key",
         "x-auth-token",
         "x-csrf-token",
         "x-forwarded-authorization",
+        # Google Cloud API key (the header form of ?key=).
+        "x-goog-api-key",
     }
 )
 """Header names (lower case) whose values never reach a log."""
@@ -55,6 +69,9 @@ DEFAULT_SENSITIVE_QUERY_PARAMS = frozenset(
         "access_token",
         "api_key",
         "apikey",
+        # S3 query-string auth (SigV2); with Signature, sig and X-Goog-Signature, the
+        # OpenTelemetry semantic conventions' default list for url.query.
+        "awsaccesskeyid",
         "client_secret",
         "id_token",
         "password",
@@ -66,11 +83,35 @@ DEFAULT_SENSITIVE_QUERY_PARAMS = frozenset(
         "x-amz-credential",
         "x-amz-security-token",
         "x-amz-signature",
-        # The API-key header's own name: the likeliest way to put a key in a query.
+        # The API-key headers' own names: the likeliest way to put a key in a query.
         "x-api-key",
+        "x-goog-api-key",
+        # Google Cloud Storage signed URLs (V4), the X-Amz-* names' counterparts.
+        "x-goog-credential",
+        "x-goog-signature",
     }
 )
 """Query parameter names (lower case) whose values never reach a log."""
+
+
+MAX_LOGGED_URL = 8192
+"""Characters of a URL (or of a path, a query) a log record keeps: Apache's request-line
+limit (8190), nginx's default header buffer (8k); uvicorn with h11 refuses request
+heads past 16 kB, httptools and other servers need not."""
+
+
+def truncate(text: str, limit: int = MAX_LOGGED_URL) -> str:
+    """``text`` cut to ``limit`` characters, ``...[N more]`` saying how many went.
+
+    Run it last, on redacted and escaped text: cut first, a secret could lose the part
+    that lets it be recognised (the ``@`` ending a userinfo) and show the rest.
+
+    >>> truncate("https://example.com/" + "a" * 10, 22)
+    'https://example.com/aa...[8 more]'
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...[{len(text) - limit} more]"
 
 
 #: Parts of a setting's name that say its value is a credential (``api_token``,
@@ -97,6 +138,22 @@ def secret_name(name: object) -> bool:
 def sensitive_names(base: Iterable[str], extra: Iterable[str] = ()) -> frozenset[str]:
     """``base`` plus ``extra``, lower-cased: the set the redact functions expect."""
     return frozenset(name.lower() for name in (*base, *extra))
+
+
+def fold_name(name: str) -> str:
+    """``name`` as secret names are compared: lower case, without ``-`` and ``_``, so
+    ``accessToken``, ``access_token``, ``ACCESS-TOKEN`` and ``AccessToken`` are one name.
+
+    >>> fold_name("X-Api_Key") == fold_name("xApiKey") == "xapikey"
+    True
+    """
+    return name.lower().replace("-", "").replace("_", "")
+
+
+@functools.lru_cache(maxsize=64)
+def folded_names(names: frozenset[str]) -> frozenset[str]:
+    """Every name of ``names`` through :func:`fold_name` (cached: the sets are few)."""
+    return frozenset(fold_name(name) for name in names)
 
 
 def _escape_char(char: str) -> str:
@@ -137,7 +194,8 @@ def redact_headers(
     """Headers as a ``{lower-case name: value}`` dict, secrets replaced, text escaped.
 
     The value of a ``sensitive`` header is replaced whole; a URL in ``Location``,
-    ``Content-Location`` or ``Referer`` goes through :func:`redact_url` with ``params``.
+    ``Content-Location`` or ``Referer`` goes through :func:`redact_url` with ``params``,
+    then :func:`truncate`.
     Repeated headers are joined with ``", "``. ``sensitive`` and ``params`` must be
     lower case (see :func:`sensitive_names`).
     """
@@ -147,7 +205,7 @@ def redact_headers(
         if name in sensitive:
             value = REDACTED
         elif name in _URL_HEADERS:
-            value = escape_control(redact_url(_text(raw_value), params))
+            value = truncate(redact_url(_text(raw_value), params))
         else:
             value = escape_control(_text(raw_value))
         key = escape_control(name)
@@ -167,8 +225,9 @@ def redact_query(
     """A query string with the values of sensitive parameters replaced, text escaped.
 
     The rest is kept byte for byte (still percent-encoded), so the log shows what was
-    sent. Names are compared after percent-decoding, case-insensitively; ``&`` and ``;``
-    both separate parameters.
+    sent. Names are compared after percent-decoding, through :func:`fold_name` (case,
+    ``-`` and ``_`` ignored: ``accessToken`` is ``access_token``); ``&`` and ``;`` both
+    separate parameters.
 
     >>> redact_query("q=1&access_token=abc")
     'q=1&access_token=[REDACTED]'
@@ -179,9 +238,10 @@ def redact_query(
     # ';' separates parameters too for many servers (W3C's old advice, Python's
     # parse_qs before 3.9.2, Tomcat...): "q=1;token=t" must not show its token.
     parts = _QUERY_SEPARATOR.split(text)
+    folded = folded_names(sensitive)
     for index in range(0, len(parts), 2):
         name, sep, _value = parts[index].partition("=")
-        if sep and unquote_plus(name).lower() in sensitive:
+        if sep and fold_name(unquote_plus(name)) in folded:
             parts[index] = f"{name}={REDACTED}"
     return escape_control("".join(parts))
 

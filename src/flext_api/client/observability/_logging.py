@@ -18,7 +18,9 @@ names and levels:
 
 Every value that can carry a secret or an attacker's bytes goes through
 :class:`~._redaction.Redactor` (masked, control characters escaped), so one call is
-one set of single-line records under any renderer. Headers and bodies are logged only
+one set of single-line records under any renderer. A URL (``url``, a ``Location``
+header) is cut after its first 8,192 characters (``...[N more]`` follows, see
+:data:`~flext_api._redact.MAX_LOGGED_URL`). Headers and bodies are logged only
 when asked (``log_headers``, ``log_bodies``; bodies truncated to ``max_body``).
 
 List this plugin first (outermost), as the default pipeline does: it then sees the
@@ -44,7 +46,7 @@ from ..._context import get_request_id
 from ..._errors import ErrorCode, FlextApiError
 from ..._models import HttpRequest, HttpResponse
 from ..._numbers import is_int
-from ..._redact import escape_control
+from ..._redact import escape_control, truncate
 from ..._result import FlextResult
 from ...resilience import BreakerStateChanged, ResilienceEvent, RetryGaveUp, RetryScheduled
 from .._plugin import CallNext, FlextApiPlugin, Middleware
@@ -133,7 +135,8 @@ class LoggingPlugin(FlextApiPlugin):
     def _base(self, request: HttpRequest, redactor: Redactor) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "method": escape_control(request.method),
-            "url": redactor.url(request.url),
+            # Redacted and escaped first, then cut: a secret is never cut in two.
+            "url": truncate(redactor.url(request.url)),
         }
         request_id = get_request_id()
         if request_id is not None:

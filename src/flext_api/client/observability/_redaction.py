@@ -30,6 +30,8 @@ from ..._redact import (
     DEFAULT_SENSITIVE_QUERY_PARAMS,
     REDACTED,
     escape_control,
+    fold_name,
+    folded_names,
     redact_headers,
     redact_query,
     redact_url,
@@ -51,12 +53,27 @@ _MAX_JSON_PARSE = 1 << 20
 _JSON_MEMBER = re.compile(r'("((?:[^"\\]|\\.)*)"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^\s,{}\[\]"]*)')
 
 
+def _json_key(raw: str) -> str:
+    """A JSON string's content (``raw``, between its quotes) with its escapes decoded:
+    ``"\\u0070assword"`` is the key ``password``."""
+    if "\\" not in raw:
+        return raw
+    try:
+        key = orjson.loads(f'"{raw}"')
+    except orjson.JSONDecodeError:  # a bad escape: compare the text as written
+        return raw
+    return key if isinstance(key, str) else raw
+
+
 class Redactor:
     """Masks secret headers, query parameters, userinfo and body fields.
 
     ``headers`` and ``params`` are added to the defaults of :mod:`flext_api._redact`
     (``Authorization``, ``Cookie``, ``X-API-Key``...; ``access_token``, ``api_key``,
-    ``token``, ``client_secret``, ``password``...), compared case-insensitively.
+    ``token``, ``client_secret``, ``password``...), compared case-insensitively. Query
+    parameters, form fields and JSON keys (at any depth) are compared through
+    :func:`~flext_api._redact.fold_name`: ``accessToken``, ``ACCESS-TOKEN`` and
+    ``access_token`` are one name.
     """
 
     __slots__ = ("headers", "params")
@@ -112,7 +129,7 @@ class Redactor:
         query = rest.partition("?")[2].partition("#")[0]
         for pair in _QUERY_SEPARATOR.split(query):
             name, sep, value = pair.partition("=")
-            if sep and unquote_plus(name).lower() in self.params:
+            if sep and fold_name(unquote_plus(name)) in folded_names(self.params):
                 found.update((value, unquote_plus(value)))
 
     def text(self, text: str, secrets: Iterable[str] = ()) -> str:
@@ -145,26 +162,33 @@ class Redactor:
             text = f"{text[:limit]}...[{len(text) - limit} more]"
         return escape_control(text)
 
+    def _json_keys(self) -> frozenset[str]:
+        """The folded names a JSON key is masked by (see :func:`fold_name`)."""
+        return folded_names(self.params | self.headers)
+
     def _mask_json_text(self, text: str) -> str:
-        keys = self.params | self.headers
+        keys = self._json_keys()
 
         def mask(match: re.Match[str]) -> str:
-            if match.group(2).lower() in keys:
+            if fold_name(_json_key(match.group(2))) in keys:
                 return f'{match.group(1)}"{REDACTED}"'
             return match.group(0)
 
         return _JSON_MEMBER.sub(mask, text)
 
     def _mask_json(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            keys = self.params | self.headers
-            return {
-                k: REDACTED if str(k).lower() in keys else self._mask_json(v)
-                for k, v in data.items()
-            }
-        if isinstance(data, list):
-            return [self._mask_json(item) for item in data]
-        return data
+        keys = self._json_keys()
+
+        def mask(data: Any) -> Any:
+            if isinstance(data, dict):
+                return {
+                    k: REDACTED if fold_name(str(k)) in keys else mask(v) for k, v in data.items()
+                }
+            if isinstance(data, list):
+                return [mask(item) for item in data]
+            return data
+
+        return mask(data)
 
     def __repr__(self) -> str:
         return f"<Redactor headers={len(self.headers)} params={len(self.params)}>"

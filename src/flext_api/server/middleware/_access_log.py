@@ -3,7 +3,9 @@
 Fields: ``method``, ``path`` (escaped), ``route`` (the matched template or null),
 ``status``, ``duration_ms`` (to the last body byte), ``request_id``, ``client``,
 ``user_agent``, ``query`` (sensitive parameters redacted) and, when ``log_headers`` is on,
-``headers`` (credentials redacted). Every attacker-controlled string goes through
+``headers`` (credentials redacted). ``path`` and ``query`` each keep their first 8,192
+characters (:data:`~flext_api._redact.MAX_LOGGED_URL`), then ``...[N more]``; the cut
+comes after redaction and escaping. Every attacker-controlled string goes through
 :func:`~flext_api._redact.escape_control`, so CR/LF or ANSI escapes in a path, query or
 User-Agent cannot forge a second record even with a plain-text renderer.
 
@@ -25,6 +27,7 @@ from flext_api._redact import (
     escape_control,
     redact_headers,
     redact_query,
+    truncate,
 )
 
 from .._asgi import REQUEST_ID_KEY
@@ -86,7 +89,7 @@ class AccessLogger:
         fields: dict[str, Any] = {
             **self._context,
             "method": scope["method"],
-            "path": path if path.isprintable() else escape_control(path),
+            "path": truncate(path if path.isprintable() else escape_control(path)),
             "route": route,
             "status": status,
             # Whole microseconds, then milliseconds: round(x, 3) costs ten times more.
@@ -97,7 +100,7 @@ class AccessLogger:
         }
         query = scope.get("query_string", b"")
         if query:
-            fields["query"] = redact_query(query, self._sensitive_query)
+            fields["query"] = truncate(redact_query(query, self._sensitive_query))
         if self._log_headers:
             fields["headers"] = redact_headers(scope["headers"], self._sensitive_headers)
         level = "error" if status is not None and status >= 500 else "info"
