@@ -1,7 +1,10 @@
 """``DnsBackend``: instances from DNS SRV or A records, cached for their TTL.
 
 ``SRV`` (``_NAME._tcp.DOMAIN``) gives host, port and weight; only the lowest priority
-group with a target that has an address is used, as RFC 2782 has clients do. ``A``
+group with a target that has an address is used, as RFC 2782 has clients do. Within
+it, one instance per address and port (records naming one endpoint twice have their
+weights summed); weight-0 targets are picked rarely but not never (see
+:func:`_srv_weights`). ``A``
 (``NAME.DOMAIN``) gives addresses on ``default_port``. An answer is reused until its
 TTL runs out (clamped to ``[min_ttl, max_ttl]``); the registry relists when it does.
 DNS is read-only here: ``register`` and ``unregister`` fail with ``CONFIG_ERROR``.
@@ -42,6 +45,28 @@ _log = structlog.get_logger("flext_api.discovery")
 
 class _NoTargetResolves(Exception):
     """No SRV target has an address: a failed lookup, not an answer."""
+
+
+#: The largest instance weight (ServiceInstance allows 1..10000).
+_MAX_WEIGHT = 10000
+
+
+def _srv_weights(weights: Sequence[int]) -> builtins.list[int]:
+    """Instance weights for one priority group's SRV weights (0..65535 each).
+
+    RFC 2782: when every weight is 0, targets are chosen uniformly (all 1); when some
+    are above 0, a weight-0 target has "a very small chance": it gets 1 and the others
+    are scaled up by the largest factor that keeps them within 10000. Weights above
+    10000 are scaled down to fit, keeping their proportions (clamping them made 20000
+    and 10000 equal). Otherwise the SRV weights are the instance weights.
+    """
+    top = max(weights, default=0)
+    if top == 0:
+        return [1] * len(weights)
+    if top > _MAX_WEIGHT:
+        return [max(1, round(w * _MAX_WEIGHT / top)) if w else 1 for w in weights]
+    factor = _MAX_WEIGHT // top if 0 in weights else 1
+    return [w * factor if w else 1 for w in weights]
 
 
 def _dns_error(name: str, exc: BaseException) -> FlextApiError:
@@ -191,7 +216,11 @@ class DnsBackend:
         # The lowest priority group with a target that has an address: the targets of a
         # group are tried before the next one's, as RFC 2782 has clients do.
         for priority in sorted({r.priority for r in records}):
-            instances: builtins.list[ServiceInstance] = []
+            # One instance per (address, port): an endpoint named twice (two records, two
+            # names of one address) is one instance with the records' weights summed, as
+            # RFC 2782's draw gives it; it used to be two instances of one id.
+            summed: dict[tuple[str, int], int] = {}
+            targets: dict[tuple[str, int], str] = {}
             group = sorted(
                 (r for r in records if r.priority == priority),
                 key=lambda r: (str(r.target), r.port),
@@ -204,18 +233,22 @@ class DnsBackend:
                     continue
                 host_ttl, addresses = resolved
                 ttl = min(ttl, host_ttl)
-                instances.extend(
+                for addr in addresses:
+                    summed[addr, rec.port] = summed.get((addr, rec.port), 0) + rec.weight
+                    targets.setdefault((addr, rec.port), host)
+            if summed:
+                ordered = sorted(summed)
+                weights = _srv_weights([summed[key] for key in ordered])
+                return ttl, [
                     ServiceInstance(
-                        id=f"{addr}-{rec.port}",
+                        id=f"{addr}-{port}",
                         name=name,
-                        url=f"{self.scheme}://{addr}:{rec.port}",
-                        weight=max(1, min(10000, rec.weight)),
-                        metadata={"target": host},
+                        url=f"{self.scheme}://{addr}:{port}",
+                        weight=weight,
+                        metadata={"target": targets[addr, port]},
                     )
-                    for addr in sorted(addresses)
-                )
-            if instances:
-                return ttl, instances
+                    for (addr, port), weight in zip(ordered, weights, strict=True)
+                ]
         if skipped:
             raise _NoTargetResolves(
                 f"no target of {self._query_name(name)} has an address: {', '.join(skipped)}"
