@@ -28,6 +28,7 @@ __all__ = [
     "Transport",
     "body_failed",
     "check_declared",
+    "check_framing",
     "check_status",
     "guarded_body",
     "latin1_headers",
@@ -119,6 +120,39 @@ def check_status(status: int, request: HttpRequest) -> None:
         )
         err.details.update(reason=INVALID_STATUS, status=status)
         raise err
+
+
+def check_framing(
+    request: HttpRequest, content_lengths: list[str], transfer_encoding: bool
+) -> None:
+    """Raise PROTOCOL_ERROR (``invalid_message``) for an answer framed two ways.
+
+    ``content_lengths`` are the answer's Content-Length field values, one per field;
+    ``transfer_encoding`` says whether it has a Transfer-Encoding. Both at once, more
+    than one length (even equal ones, or a list), or one that is not digits, is what a
+    request smuggler sends (RFC 9112 §6.3: "ought to be handled as an error"). aiohttp's
+    and httptools' parsers refuse these; httpx2 and pyreqwest took the chunked body, or
+    the repeated length, as valid.
+    """
+    if not content_lengths:
+        return
+    value = content_lengths[0].strip()
+    if transfer_encoding:
+        problem = "both Content-Length and Transfer-Encoding"
+    elif len(content_lengths) > 1:
+        problem = f"{len(content_lengths)} Content-Length fields"
+    elif not (value.isascii() and value.isdigit()):
+        problem = f"Content-Length {value[:40]!r} is not a number"
+    else:
+        return
+    err = transport_error(
+        ErrorCode.PROTOCOL_ERROR,
+        f"protocol error on {request.method} {request.host}: the upstream's answer has {problem}",
+        request,
+        None,
+    )
+    err.details["reason"] = INVALID_MESSAGE
+    raise err
 
 
 def too_large(request: HttpRequest, limit: int, declared: int | None = None) -> FlextApiError:

@@ -182,15 +182,23 @@ class _Conn(asyncio.Protocol):
         return self.take_body()
 
     async def drain(self) -> None:
-        """Wait until the socket's write buffer is below its high-water mark."""
-        if self.paused_writing:
+        """Wait until the socket's write buffer is below its high-water mark, or the
+        upstream has answered (an early 413 while it no longer reads the upload)."""
+        if self.paused_writing and not self.answered():
             self.drain_waiter = waiter = self.loop.create_future()
             try:
                 await waiter
             finally:
                 self.drain_waiter = None
-        if not self.alive:
+        if not self.alive and not self.answered():
             raise ConnectionResetError("the upstream closed the connection while sending")
+
+    def answered(self) -> bool:
+        """True once the head of this exchange's answer has arrived (the upload is moot)."""
+        head = self.head
+        return (
+            head is not None and head.done() and not head.cancelled() and head.exception() is None
+        )
 
     def close(self) -> None:
         """Close the socket (the exchange, if any, is abandoned)."""
@@ -198,8 +206,14 @@ class _Conn(asyncio.Protocol):
         if self.alive:
             self.alive = False
             self.origin.forget(self)
-        if self.transport is not None:  # pragma: no branch - set once connected
-            self.transport.close()
+        transport = self.transport
+        if transport is not None:  # pragma: no branch - set once connected
+            if transport.get_write_buffer_size():
+                # Unsent upload bytes: close() would wait for them to be written, and an
+                # upstream that stopped reading would keep the socket open for ever.
+                transport.abort()
+            else:
+                transport.close()
 
     def abandon(self) -> None:
         """Give up the exchange: close, and leave no failed head unseen (no stray warning).
@@ -255,7 +269,7 @@ class _Conn(asyncio.Protocol):
             head.set_exception(
                 exc or ConnectionResetError("the upstream closed the connection before answering")
             )
-        elif not self.done:
+        elif not self.done and self.error is None:  # a parser error stays the reason
             if self.eof_framed and exc is None:
                 self.done = True  # a body delimited by the end of the connection
             else:
@@ -301,7 +315,7 @@ class _Conn(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
-        if status < 200 and status != 101:
+        if 100 <= status < 200 and status != 101:  # below 100: send() refuses it
             self.interim = True  # 100 Continue and friends: the real answer follows
             self.raw_headers = []
             return
@@ -316,6 +330,9 @@ class _Conn(asyncio.Protocol):
             self.reusable = False
         if not head.done():  # pragma: no branch - done only if the sender gave up
             head.set_result(None)
+        waiter = self.drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)  # an upload stalled on the socket stops: answered
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
@@ -600,6 +617,8 @@ class H1Transport:
             if request.method == "HEAD":
                 conn.done = True  # httptools cannot skip a HEAD answer's announced body
                 conn.reusable = False
+                if conn.chunks:
+                    conn.take_body()  # bytes the upstream sent after it: never a HEAD body
             parser = conn.parser
             raw = conn.raw_headers
             status = parser.get_status_code()

@@ -27,6 +27,7 @@ from ._base import (
     BodyFailed,
     body_failed,
     check_declared,
+    check_framing,
     check_status,
     deadline_before_sending,
     guarded_body,
@@ -122,6 +123,13 @@ class HttpxTransport:
             if not 100 <= resp.status_code <= 599:
                 await resp.aclose()
                 check_status(resp.status_code, request)
+            if "content-length" in resp.headers:
+                lengths = resp.headers.get_list("content-length")
+                try:
+                    check_framing(request, lengths, "transfer-encoding" in resp.headers)
+                except FlextApiError:
+                    await resp.aclose()  # unread: the connection is not reused
+                    raise
             decoder = body_decoder(resp.headers.get("content-encoding"))
             response = HttpResponse(
                 resp.status_code,

@@ -65,6 +65,7 @@ from .._models import Headers, HttpRequest, HttpResponse
 from ._base import (
     body_failed,
     check_declared,
+    check_framing,
     check_status,
     deadline_before_sending,
     map_os_error,
@@ -320,6 +321,9 @@ class PyreqwestTransport:
         if not 100 <= status <= 599:
             check_status(status, request)
         headers, unreadable = _headers(resp)
+        if "content-length" in headers:
+            lengths = headers.get_list("content-length")
+            check_framing(request, lengths, "transfer-encoding" in headers)
         response = HttpResponse(
             status,
             headers=headers,
