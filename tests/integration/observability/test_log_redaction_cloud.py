@@ -59,6 +59,8 @@ async def upstream() -> AsyncIterator[str]:
     """Answers with a presigned ``Content-Location`` and a JSON body of secrets."""
 
     async def handle(request: web.Request) -> web.Response:
+        if request.path.startswith("/missing"):
+            return web.Response(status=404)
         return web.Response(
             body=orjson.dumps(
                 {**JSON_SECRETS, "user": "ann", "nested": {"refreshToken": "json-secret-0106"}}
@@ -146,6 +148,22 @@ async def test_client_log_cuts_a_huge_url_after_redacting_it(
         assert head == full[:MAX_LOGGED_URL]
         assert marker == f"...[{len(full) - MAX_LOGGED_URL} more]"
         assert "TOK" not in url
+
+
+async def test_client_log_cuts_an_error_naming_a_huge_url(
+    upstream: str, json_logs: LogCapture
+) -> None:
+    """The ``error`` of a failed call names its URL (a 100 kB path): cut like ``url``."""
+    async with _client(upstream) as client:
+        result = await client.get(f"/missing/{'p' * 100_000}?access_token=TOKENSECRET")
+    assert result.is_failure and result.error is not None
+    assert len(result.error) > 100_000  # the result keeps the whole message
+    errors = [r["error"] for r in json_logs.records if "error" in r]
+    assert errors
+    for error in errors:
+        assert error.startswith("HTTP 404")
+        assert re.fullmatch(r"\.\.\.\[\d+ more\]", error[MAX_LOGGED_URL:]), error[-40:]
+        assert "TOKENSECRET" not in error
 
 
 # -- the server's access log ------------------------------------------------------------------

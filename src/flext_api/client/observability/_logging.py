@@ -19,8 +19,9 @@ names and levels:
 Every value that can carry a secret or an attacker's bytes goes through
 :class:`~._redaction.Redactor` (masked, control characters escaped), so one call is
 one set of single-line records under any renderer. A URL (``url``, a ``Location``
-header) is cut after its first 8,192 characters (``...[N more]`` follows, see
-:data:`~flext_api._redact.MAX_LOGGED_URL`). Headers and bodies are logged only
+header) and the ``error`` text (which names the URL) are cut after their first 8,192
+characters (``...[N more]`` follows, see :data:`~flext_api._redact.MAX_LOGGED_URL`).
+Headers and bodies are logged only
 when asked (``log_headers``, ``log_bodies``; bodies truncated to ``max_body``).
 
 List this plugin first (outermost), as the default pipeline does: it then sees the
@@ -149,7 +150,8 @@ class LoggingPlugin(FlextApiPlugin):
     ) -> None:
         redactor = redactor.for_request(*sent)
         fields["error_code"] = error.code.value
-        fields["error"] = redactor.text(error.message, redactor.secrets(*sent))
+        # Masked first, then cut (an error names the URL: a 100 kB path is not logged whole).
+        fields["error"] = truncate(redactor.text(error.message, redactor.secrets(*sent)))
 
     async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
         """Log the call's outcome once, after every attempt and retry."""
