@@ -5,7 +5,9 @@ on every header a caller passes); :func:`sendable_header` is the same check for
 configuration (a ``ValueError``, as pydantic validators raise); :func:`split_config_url`
 reads a configured upstream or store URL after refusing what ``urlsplit`` would hide;
 :func:`check_origin_form` refuses a configured request target (a probe path) that is not
-an RFC 9112 origin-form.
+an RFC 9112 origin-form; :func:`split_target` reads an absolute-form request target
+(``GET http://a.example/x``), whose authority is the request's host (RFC 9112 §3.2.2),
+for the server's trusted-host check and the gateway's routing alike.
 Low in the core so that configuration models below :mod:`._models` can use them.
 """
 
@@ -26,7 +28,9 @@ __all__ = [
     "check_origin_form",
     "sendable_header",
     "split_config_url",
+    "split_target",
     "validate_header",
+    "with_host",
 ]
 
 # RFC 9110 §5.1: a field name is a token (fullmatch: "$" would let a trailing LF through).
@@ -40,6 +44,7 @@ _UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f]")
 # sub-delims, ":", "@", "%XX"), with "/" and "?" also in the query.
 _PCHAR = r"[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2}"
 _ORIGIN_FORM_RE = re.compile(rf"(?:/(?:{_PCHAR})*)+(?:\?(?:{_PCHAR}|[/?])*)?")
+_SCHEME = re.compile(rb"https?", re.IGNORECASE)
 
 
 def split_config_url(url: str) -> SplitResult:
@@ -119,3 +124,28 @@ def sendable_header(name: str, value: str = "x") -> None:
         validate_header(name, value)
     except InvalidRequestError as exc:
         raise ValueError(exc.message) from None
+
+
+def split_target(target: bytes) -> tuple[bytes, bytes] | None:
+    """The authority and the path (without query) of an absolute-form ``http(s)`` target.
+
+    None when ``target`` is not one, or when its authority is empty or has a userinfo.
+    """
+    scheme, sep, rest = target.partition(b"://")
+    if not sep or _SCHEME.fullmatch(scheme) is None:
+        return None
+    end = len(rest)
+    for stop in (b"/", b"?", b"#"):
+        at = rest.find(stop)
+        if at != -1:
+            end = min(end, at)
+    authority = rest[:end]
+    if not authority or b"@" in authority:
+        return None
+    path = rest[end:].split(b"?", 1)[0].split(b"#", 1)[0]
+    return authority, path if path.startswith(b"/") else b"/" + path
+
+
+def with_host(headers: list[tuple[bytes, bytes]], host: bytes) -> list[tuple[bytes, bytes]]:
+    """``headers`` with every ``Host`` line replaced by one saying ``host``."""
+    return [(b"host", host), *(pair for pair in headers if pair[0] != b"host")]

@@ -27,7 +27,9 @@ class LiveServer:
     does with input h11 lets through (httptools, when installed, refuses more of it).
     """
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, *, http: Any = "h11") -> None:
+        """``http``: uvicorn's protocol (a name, or a class such as the protocols of
+        ``flext-api serve``, :func:`~flext_api.server._protocol.protocol_with_header_timeout`)."""
         self.app = app
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -35,7 +37,7 @@ class LiveServer:
         self.port: int = self._sock.getsockname()[1]
         config = uvicorn.Config(
             app,
-            http="h11",
+            http=http,
             loop="asyncio",
             lifespan="on",
             access_log=False,
@@ -72,12 +74,12 @@ class LiveServer:
 
 
 @pytest.fixture
-def live() -> Iterator[Callable[[FastAPI], LiveServer]]:
+def live() -> Iterator[Callable[..., LiveServer]]:
     """``live(app)`` serves ``app`` on a real socket until the test ends."""
     with ExitStack() as stack:
 
-        def start(app: FastAPI) -> LiveServer:
-            server = LiveServer(app)
+        def start(app: FastAPI, *, http: Any = "h11") -> LiveServer:
+            server = LiveServer(app, http=http)
             stack.callback(server.stop)  # registered first: a failed start still cleans up
             return server.start()
 

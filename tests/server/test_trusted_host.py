@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import orjson
 import pytest
 from fastapi import FastAPI
 from starlette.requests import Request
 
 from flext_api import ServerConfig
+from flext_api.server._protocol import protocol_with_header_timeout
 from flext_api.server.middleware._trusted_host import host_allowed
 from tests.server.conftest import Build
 from tests.server.helpers import problem, serve
 from tests.server.live import LiveServer, raw_http, response_headers
 
-Live = Callable[[FastAPI], LiveServer]
+Live = Callable[..., LiveServer]
 
 CONFIG = ServerConfig(allowed_hosts=("api.example.com", "*.internal.example", "127.0.0.1"))
 
@@ -123,3 +125,84 @@ def test_wildcard_refuses_smuggled_host_live(build: Build, live: Live) -> None:
         server.port, b"GET /link HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n"
     )
     assert response_headers(ok)[0] == 200
+
+
+def _host_app(build: Build) -> FastAPI:
+    app = build(ServerConfig(allowed_hosts=("api.example.com",)))
+
+    @app.get("/who")
+    async def who(request: Request) -> dict[str, object]:
+        return {"host": request.headers.getlist("host"), "url": str(request.url)}
+
+    return app
+
+
+#: uvicorn's h11 protocol, and ``flext-api serve``'s on httptools (which, unlike h11,
+#: lets two Host lines through and keeps only an absolute form's path in the scope
+#: that serve puts back).
+PROTOCOLS = {
+    "h11": "h11",
+    "serve": protocol_with_header_timeout(30.0, parser="httptools"),
+}
+
+
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"Host: api.example.com\r\nHost: evil.example\r\n",
+        b"Host: evil.example\r\nHost: api.example.com\r\n",
+        b"Host: api.example.com\r\nHost: api.example.com\r\n",
+    ],
+)
+def test_two_host_lines_are_refused(build: Build, live: Live, head: bytes, protocol: str) -> None:
+    """RFC 9112 §3.2: more than one Host line is a 400, whichever comes first: a proxy
+    in front may have read the other one. (h11 refuses them itself, in plain text.)"""
+    server = live(_host_app(build), http=PROTOCOLS[protocol])
+    raw = raw_http(server.port, b"GET /who HTTP/1.1\r\n" + head + b"Connection: close\r\n\r\n")
+    status, headers = response_headers(raw)
+    assert status == 400
+    if protocol == "serve":
+        assert ("content-type", "application/problem+json") in headers
+        assert b"more than one Host" in raw
+
+
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+def test_absolute_form_target_names_the_host(build: Build, live: Live, protocol: str) -> None:
+    """RFC 9112 §3.2.2: an absolute-form target's authority is the request's host, not
+    Host: 'GET http://evil.example/who' with an allowed Host is refused, and one naming
+    an allowed host is served with that host in the app's view of the request."""
+    server = live(_host_app(build), http=PROTOCOLS[protocol])
+    refused = raw_http(
+        server.port,
+        b"GET http://evil.example/who HTTP/1.1\r\nHost: api.example.com\r\n"
+        b"Connection: close\r\n\r\n",
+    )
+    assert response_headers(refused)[0] == 400
+    assert b"target names" in refused
+    served = raw_http(
+        server.port,
+        b"GET http://API.example.com/who?q=1 HTTP/1.1\r\nHost: evil.example\r\n"
+        b"Connection: close\r\n\r\n",
+    )
+    assert response_headers(served)[0] == 200
+    body = orjson.loads(served.split(b"\r\n\r\n", 1)[1])
+    assert body == {"host": ["API.example.com"], "url": "http://API.example.com/who?q=1"}
+
+
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+@pytest.mark.parametrize(
+    "target",
+    [b"http://user@api.example.com/who", b"http:///who", b"ftp://api.example.com/who"],
+)
+def test_unusable_absolute_form_is_refused(
+    build: Build, live: Live, target: bytes, protocol: str
+) -> None:
+    """An absolute form with a userinfo (RFC 9110 §4.2.4), no authority or another
+    scheme names no host this service can be sure of: 400."""
+    server = live(_host_app(build), http=PROTOCOLS[protocol])
+    raw = raw_http(
+        server.port,
+        b"GET " + target + b" HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n",
+    )
+    assert response_headers(raw)[0] == 400

@@ -30,6 +30,8 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote, unquote_to_bytes
 
+from .._syntax import split_target, with_host
+
 __all__ = [
     "PLAIN_PATHS",
     "normalize_path",
@@ -45,7 +47,6 @@ __all__ = [
 PLAIN_PATHS: set[bytes] = set()
 _PLAIN_PATHS_MAX = 4096
 
-_SCHEME = re.compile(rb"https?", re.IGNORECASE)
 # RFC 3986 host (an IP literal or a reg-name: unreserved, pct-encoded, sub-delims) and port,
 # but for the comma: a sub-delim no DNS name has, and HTTP's list separator, so that
 # "a.example,b.example" is two hosts to an upstream that reads Host or X-Forwarded-Host
@@ -112,31 +113,6 @@ def routing_path(raw: bytes) -> str:
     ``raw_path`` (which is ASCII: it refuses other bytes in a request target)."""
     text = raw.decode("utf-8", "replace")
     return unquote(text) if "%" in text else text
-
-
-def split_target(target: bytes) -> tuple[bytes, bytes] | None:
-    """The authority and the path (without query) of an absolute-form ``http(s)`` target.
-
-    None when ``target`` is not one, or when its authority is empty or has a userinfo.
-    """
-    scheme, sep, rest = target.partition(b"://")
-    if not sep or _SCHEME.fullmatch(scheme) is None:
-        return None
-    end = len(rest)
-    for stop in (b"/", b"?", b"#"):
-        at = rest.find(stop)
-        if at != -1:
-            end = min(end, at)
-    authority = rest[:end]
-    if not authority or b"@" in authority:
-        return None
-    path = rest[end:].split(b"?", 1)[0].split(b"#", 1)[0]
-    return authority, path if path.startswith(b"/") else b"/" + path
-
-
-def with_host(headers: list[tuple[bytes, bytes]], host: bytes) -> list[tuple[bytes, bytes]]:
-    """``headers`` with every ``Host`` line replaced by one saying ``host``."""
-    return [(b"host", host), *(pair for pair in headers if pair[0] != b"host")]
 
 
 def valid_host(host: bytes) -> bool:

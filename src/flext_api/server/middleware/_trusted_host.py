@@ -8,15 +8,26 @@ that is not a number (``api.example.com:x``, ``[::1]junk``), or a name holding a
 but letters, digits, ``-``, ``_`` and dots (``evil.com/.example.com``, ``a b.example.com``).
 ``exempt_paths`` (the health endpoints, by default) are answered whatever the ``Host``:
 orchestrator probes address the pod by IP.
+
+The host checked is the one the request names (RFC 9112 §3.2): two ``Host`` lines are
+refused whatever they say (a proxy in front may have read the other one), and an
+absolute-form target (``GET http://a.example/x``) names its host by its authority, which
+replaces ``Host`` for the check and for the app (``request.url``), its path becoming the
+request's path. An absolute form with a userinfo, no authority or a scheme other than
+``http(s)`` is refused. uvicorn's h11 parser and ``flext-api serve`` pass the whole
+target on (``raw_path``); plain uvicorn on httptools keeps only its path, so there the
+check can only read ``Host``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..._syntax import split_target, with_host
 from .._problem import send_problem
 
 __all__ = ["TrustedHostMiddleware", "host_allowed"]
@@ -65,15 +76,35 @@ class TrustedHostMiddleware:
         if scope["type"] not in ("http", "websocket") or scope["path"] in self._exempt:
             await self.app(scope, receive, send)
             return
-        host = b""
+        host: bytes | None = None
+        lines = 0
         for name, value in scope["headers"]:
             if name == b"host":
                 host = value
-                break
-        if host_allowed(host.decode("latin-1"), self._exact, self._suffixes):
+                lines += 1
+        detail = "The Host header is not allowed."
+        raw = scope.get("raw_path")
+        if raw and raw[:1] != b"/" and raw != b"*":  # an absolute form (h11, serve)
+            split = split_target(raw)
+            if split is None:
+                await self._refuse(scope, send, "The request target names no usable host.")
+                return
+            host, path = split
+            lines = 1  # the authority is the host; Host lines are not read (§3.2.2)
+            scope["headers"] = with_host(scope["headers"], host)
+            scope["raw_path"] = path
+            scope["path"] = unquote(path.decode("latin-1"))
+            detail = "The host the request target names is not allowed."
+        if lines > 1:
+            detail = "The request has more than one Host header."
+        elif host_allowed((host or b"").decode("latin-1"), self._exact, self._suffixes):
             await self.app(scope, receive, send)
             return
+        await self._refuse(scope, send, detail)
+
+    @staticmethod
+    async def _refuse(scope: Scope, send: Send, detail: str) -> None:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        await send_problem(scope, send, 400, detail="The Host header is not allowed.")
+        await send_problem(scope, send, 400, detail=detail)
