@@ -7,7 +7,8 @@ stale content when the downstream call fails (RFC 5861 ``stale-if-error``; also 
 ``CIRCUIT_OPEN``, ``RETRIES_EXHAUSTED`` and transport errors). A 304 whose validators
 do not identify the stored response (RFC 9111 §4.3.4) freshens nothing: the entry is
 dropped and the request is sent once more, unconditionally. Unsafe methods
-(POST/PUT/PATCH/DELETE) that succeed invalidate the URL they targeted.
+(POST/PUT/PATCH/DELETE) that succeed invalidate the URL they targeted (and a same-origin
+``Location``/``Content-Location``) for every principal, not only the one that sent them.
 
 Every response of a GET or HEAD the cache looked up carries ``response.cache_status``:
 ``"hit"``, ``"revalidated"`` (a 304 confirmed the stored response) or ``"stale"`` for
@@ -26,7 +27,9 @@ streamed calls (``client.stream(...)``, ``extensions["stream"]``), requests with
 ``Range`` (``If-None-Match``, ``If-Modified-Since``, ``If-Match``,
 ``If-Unmodified-Since``, ``If-Range``, ``Range``): the caller does its own caching.
 In the default private mode, requests with different ``Authorization`` values have
-entries of their own (one client may speak for several principals).
+entries of their own (one client may speak for several principals); these are sealed by
+a guard record per method and URL (see :mod:`._http_store`), so a lookup is one backend
+read (``get_many`` of record and guard) and an invalidation one delete for them all.
 A cache backend that fails (Redis down) is logged and treated as a miss; it never fails
 the request. One that is lost (a timeout, a refused or failed connection) is then left
 alone for ``backend_cooldown`` seconds (5 by default): a hung Redis cost every cacheable
@@ -39,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -74,7 +78,17 @@ from ._http_spec import (
     storage_ttl,
     triggers_stale_if_error,
 )
-from ._http_store import StoredResponse, decode_variants, encode_variants
+from ._http_store import (
+    GUARD_TTL,
+    Slot,
+    StoredResponse,
+    decode_variants,
+    encode_variants,
+    new_token,
+    read_token,
+    seal,
+    unseal,
+)
 
 if TYPE_CHECKING:
     from ..client._plugin import CallNext
@@ -224,42 +238,42 @@ class CachePlugin(FlextApiPlugin):
             return result
         if self._bypass(request):
             return await call_next(request)
-        key = self._key(method, request.url, request)
-        variants = await self._load(key)
+        variants, slot = await self._load(self._slot(method, request.url, request))
         now = self._clock.time()
         decision = on_request(request.headers, variants, now=now, policy=self.policy)
         if isinstance(decision, UseStored):
             return self._answer(request, decision.stored, now, "stale" if decision.stale else "hit")
         if isinstance(decision, ServeStaleAndRevalidate):
-            self._revalidate_in_background(key, request, decision, call_next)
+            self._revalidate_in_background(slot, request, decision, call_next)
             return self._answer(request, decision.stored, now, "stale")
         if isinstance(decision, GatewayTimeout):
             return self._gateway_timeout(request)
         if isinstance(decision, Revalidate):
             return await self._revalidate(
-                key, request, decision.stored, decision.headers, call_next
+                slot, request, decision.stored, decision.headers, call_next
             )
         assert isinstance(decision, Forward)
-        return await self._forward(key, request, decision.stale, call_next)
+        return await self._forward(slot, request, decision.stale, call_next)
 
-    def _key(self, method: str, url: str, request: HttpRequest) -> str:
-        """The storage key of ``method url`` for ``request``'s credentials.
+    def _slot(self, method: str, url: str, request: HttpRequest) -> Slot:
+        """Where ``method url`` is stored for ``request``'s credentials.
 
         A private cache is one client's, but one client may speak for several principals
         (a token per tenant, given per request): each ``Authorization`` value gets entries
         of its own (a digest of it is in the key, never the value), so one principal's
-        answer is never another's. A shared cache stores an authorised answer only when
-        the response allows it for everyone (``public``, ``s-maxage``...), so its key has
-        no such part.
+        answer is never another's; they are sealed by the URL's guard, so that an unsafe
+        request voids every principal's at once. A shared cache stores an authorised
+        answer only when the response allows it for everyone (``public``,
+        ``s-maxage``...), so its key has no such part.
         """
         key = self._namespace + cache_key(method, url)
         if self.policy.shared:
-            return key
+            return Slot(key)
         credential = request.headers.get("authorization")
         if credential is None:
-            return key
+            return Slot(key)
         digest = hashlib.sha256(credential.encode("utf-8", "surrogatepass")).hexdigest()
-        return f"{key} auth:{digest[:32]}"
+        return Slot(f"{key} auth:{digest[:32]}", guard=_guard_of(key))
 
     @staticmethod
     def _bypass(request: HttpRequest) -> bool:
@@ -273,19 +287,20 @@ class CachePlugin(FlextApiPlugin):
         )
 
     async def _forward(
-        self, key: str, request: HttpRequest, stale: StoredResponse | None, call_next: CallNext
+        self, slot: Slot, request: HttpRequest, stale: StoredResponse | None, call_next: CallNext
     ) -> FlextResult[HttpResponse]:
+        slot = await self._claim(slot)
         request_time = self._clock.time()
         result = await call_next(request)
         response_time = self._clock.time()
         if stale is not None and self._failed_over(request, result, stale, response_time):
             return self._answer(request, stale, response_time, "stale")
-        await self._store(key, request, result, request_time, response_time)
+        await self._store(slot, request, result, request_time, response_time)
         return _missed(result)
 
     async def _revalidate(
         self,
-        key: str,
+        slot: Slot,
         request: HttpRequest,
         stored: StoredResponse,
         conditional: tuple[tuple[str, str], ...],
@@ -305,18 +320,20 @@ class CachePlugin(FlextApiPlugin):
                 # asked for a full response. Drop the entry, ask once more without
                 # validators; a broken origin that says 304 again gets no third call.
                 _log.info(
-                    "http_cache.304_not_for_stored", key=key, etag=response.headers.get("etag")
+                    "http_cache.304_not_for_stored",
+                    key=slot.key,
+                    etag=response.headers.get("etag"),
                 )
-                await self._drop_variant(key, stored)
-                return await self._forward(key, request, None, call_next)
+                await self._drop_variant(slot, stored)
+                return await self._forward(slot, request, None, call_next)
             fresh = freshen(
                 stored, response.headers, request_time=request_time, response_time=response_time
             )
-            await self._save_variant(key, fresh, response_time)
+            await self._save_variant(slot, fresh, response_time)
             return self._answer(request, fresh, response_time, "revalidated")
         if self._failed_over(request, result, stored, response_time):
             return self._answer(request, stored, response_time, "stale")
-        await self._store(key, request, result, request_time, response_time)
+        await self._store(slot, request, result, request_time, response_time)
         # The validator did not match: the origin sent a new representation.
         return _missed(result)
 
@@ -337,36 +354,45 @@ class CachePlugin(FlextApiPlugin):
 
     # -- background revalidation (stale-while-revalidate) -----------------------------------
     def _revalidate_in_background(
-        self, key: str, request: HttpRequest, decision: ServeStaleAndRevalidate, call_next: CallNext
+        self,
+        slot: Slot,
+        request: HttpRequest,
+        decision: ServeStaleAndRevalidate,
+        call_next: CallNext,
     ) -> None:
+        key = slot.key
         if key in self._revalidating:
             return  # one refresh per URL at a time
         background = request.copy()
         background.deadline = None  # the caller's deadline covers its own call, not this one
         self._revalidating.add(key)
         task = asyncio.get_running_loop().create_task(
-            self._background_refresh(key, background, decision, call_next),
+            self._background_refresh(slot, background, decision, call_next),
             name=f"CachePlugin.revalidate[{key}]",
         )
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     async def _background_refresh(
-        self, key: str, request: HttpRequest, decision: ServeStaleAndRevalidate, call_next: CallNext
+        self,
+        slot: Slot,
+        request: HttpRequest,
+        decision: ServeStaleAndRevalidate,
+        call_next: CallNext,
     ) -> None:
         try:
             if decision.headers:
                 result = await self._revalidate(
-                    key, request, decision.stored, decision.headers, call_next
+                    slot, request, decision.stored, decision.headers, call_next
                 )
             else:
-                result = await self._forward(key, request, None, call_next)
+                result = await self._forward(slot, request, None, call_next)
             if result.is_failure:
                 _log.warning(
-                    "http_cache.background_revalidation_failed", key=key, error=result.error
+                    "http_cache.background_revalidation_failed", key=slot.key, error=result.error
                 )
         finally:
-            self._revalidating.discard(key)
+            self._revalidating.discard(slot.key)
 
     async def drain(self) -> None:
         """Wait for background revalidations in flight (tests and graceful shutdown)."""
@@ -400,26 +426,64 @@ class CachePlugin(FlextApiPlugin):
                 retry_in=self.backend_cooldown,
             )
 
-    async def _load(self, key: str) -> list[StoredResponse]:
+    async def _load(self, slot: Slot) -> tuple[list[StoredResponse], Slot]:
+        """The variants stored at ``slot``, and ``slot`` with the guard token read with them.
+
+        One backend read: ``get`` of the record, or ``get_many`` of record and guard for
+        a sealed slot, whose record counts only when sealed with the guard's token.
+        """
         if not self._backend_up():
-            return []
+            return [], slot
         try:
-            data = await self.cache.get(key)
+            if slot.guard is None:
+                data = await self.cache.get(slot.key)
+            else:
+                found = await self.cache.get_many([slot.key, slot.guard])
+                slot = replace(slot, token=self._token_of(slot.guard, found.get(slot.guard)))
+                data = found.get(slot.key)
+                if isinstance(data, bytes):
+                    data = unseal(slot.token, data)  # None: voided by an invalidation
         except FlextApiError as exc:
-            _log.warning("http_cache.load_failed", key=key, error=str(exc))
+            _log.warning("http_cache.load_failed", key=slot.key, error=str(exc))
             self._backend_failed(exc)
-            return []
+            return [], slot
         if not isinstance(data, bytes):
-            return []
+            return [], slot
         try:
-            return decode_variants(data)
+            return decode_variants(data), slot
         except CorruptEntryError as exc:
-            _log.warning("http_cache.corrupt_record", key=key, reason=str(exc))
-            return []
+            _log.warning("http_cache.corrupt_record", key=slot.key, reason=str(exc))
+            return [], slot
+
+    @staticmethod
+    def _token_of(guard: str, value: object) -> str | None:
+        token = read_token(value)
+        if token is None and value is not None:
+            # Voids every record it guarded (a miss, never a stale hit); the next miss
+            # writes a fresh one over it.
+            _log.warning("http_cache.corrupt_guard", key=guard)
+        return token
+
+    async def _claim(self, slot: Slot) -> Slot:
+        """``slot`` with a guard token, written now when there is none.
+
+        Written before the origin request it guards: an invalidation after this point
+        deletes it, and the answer, sealed with this token, is void (or not stored).
+        """
+        if slot.guard is None or slot.token is not None or not self._backend_up():
+            return slot
+        token = new_token()
+        try:
+            await self.cache.set(slot.guard, token.encode("ascii"), ttl=GUARD_TTL)
+        except FlextApiError as exc:
+            _log.warning("http_cache.store_failed", key=slot.guard, error=str(exc))
+            self._backend_failed(exc)
+            return slot
+        return replace(slot, token=token)
 
     async def _store(
         self,
-        key: str,
+        slot: Slot,
         request: HttpRequest,
         result: FlextResult[HttpResponse],
         request_time: float,
@@ -432,12 +496,12 @@ class CachePlugin(FlextApiPlugin):
             await self._check_get_against_head(request, response)
         reason = not_storable_reason(request, response, policy=self.policy)
         if reason is not None:
-            _log.debug("http_cache.not_stored", key=key, reason=reason)
+            _log.debug("http_cache.not_stored", key=slot.key, reason=reason)
             return
         stored = make_stored(
             request, response, request_time=request_time, response_time=response_time
         )
-        await self._save_variant(key, stored, response_time)
+        await self._save_variant(slot, stored, response_time)
 
     async def _check_get_against_head(self, request: HttpRequest, head: HttpResponse) -> None:
         """Drop the stored GET responses a HEAD answer contradicts (RFC 9111 §4.3.5).
@@ -445,51 +509,72 @@ class CachePlugin(FlextApiPlugin):
         Kept under keys of their own, the GET of a URL whose HEAD has just shown a new
         ``ETag`` would otherwise still be served, old body and all, until it expired.
         """
-        key = self._key("GET", request.url, request)
-        for stored in await self._load(key):
+        variants, slot = await self._load(self._slot("GET", request.url, request))
+        for stored in variants:
             if contradicted_by_head(stored, request.headers, head.headers):
-                _log.info("http_cache.head_invalidated_get", key=key)
-                await self._drop_variant(key, stored)
+                _log.info("http_cache.head_invalidated_get", key=slot.key)
+                await self._drop_variant(slot, stored)
 
-    async def _save_variant(self, key: str, stored: StoredResponse, now: float) -> None:
+    async def _write(self, slot: Slot, variants: list[StoredResponse], now: float) -> None:
+        """Store ``variants`` at ``slot``, sealed with its token (none worth keeping: delete)."""
+        ttl = max((storage_ttl(v, now=now, policy=self.policy) for v in variants), default=0.0)
+        if ttl <= 0:
+            await self.cache.delete(slot.key)
+            return
+        record = encode_variants(variants)
+        if slot.token is not None:
+            record = seal(slot.token, record)
+        await self.cache.set(slot.key, record, ttl=ttl)
+
+    def _voided(self, slot: Slot, current: Slot) -> bool:
+        """Whether ``slot``'s guard changed (or never was) since its token was taken."""
+        if slot.guard is None:
+            return False
+        if slot.token is None or current.token != slot.token:
+            reason = "no guard" if slot.token is None else "invalidated meanwhile"
+            _log.debug("http_cache.not_stored", key=slot.key, reason=reason)
+            return True
+        return False
+
+    async def _save_variant(self, slot: Slot, stored: StoredResponse, now: float) -> None:
         # Re-read so a variant stored meanwhile (another request, another process) survives.
-        others = [v for v in await self._load(key) if v.vary != stored.vary]
+        variants, current = await self._load(slot)
+        if self._voided(slot, current) or not self._backend_up():
+            return
+        others = [v for v in variants if v.vary != stored.vary]
         variants = [*others, stored]
         variants.sort(key=lambda v: v.response_time)
         variants = variants[-self.policy.max_variants :]
-        ttl = max(storage_ttl(v, now=now, policy=self.policy) for v in variants)
-        if ttl <= 0 or not self._backend_up():
+        if max(storage_ttl(v, now=now, policy=self.policy) for v in variants) <= 0:
             return
         try:
-            await self.cache.set(key, encode_variants(variants), ttl=ttl)
+            await self._write(slot, variants, now)
         except FlextApiError as exc:
-            _log.warning("http_cache.store_failed", key=key, error=str(exc))
+            _log.warning("http_cache.store_failed", key=slot.key, error=str(exc))
             self._backend_failed(exc)
 
-    async def _drop_variant(self, key: str, stored: StoredResponse) -> None:
-        """Remove ``stored`` from ``key``'s variants (the others, and a newer copy of the
+    async def _drop_variant(self, slot: Slot, stored: StoredResponse) -> None:
+        """Remove ``stored`` from ``slot``'s variants (the others, and a newer copy of the
         same variant stored meanwhile, stay)."""
-        variants = await self._load(key)
+        variants, current = await self._load(slot)
         kept = [v for v in variants if v != stored]
-        if len(kept) == len(variants) or not self._backend_up():
+        if len(kept) == len(variants) or self._voided(slot, current) or not self._backend_up():
             return
         try:
-            if not kept:
-                await self.cache.delete(key)
-                return
-            now = self._clock.time()
-            ttl = max(storage_ttl(v, now=now, policy=self.policy) for v in kept)
-            if ttl <= 0:
-                await self.cache.delete(key)
-            else:
-                await self.cache.set(key, encode_variants(kept), ttl=ttl)
+            await self._write(slot, kept, self._clock.time())
         except FlextApiError as exc:
-            _log.warning("http_cache.store_failed", key=key, error=str(exc))
+            _log.warning("http_cache.store_failed", key=slot.key, error=str(exc))
             self._backend_failed(exc)
 
     async def _invalidate_after(
         self, request: HttpRequest, result: FlextResult[HttpResponse]
     ) -> None:
+        """Void every stored response of the URLs a successful unsafe request changed.
+
+        RFC 9111 §4.4: all of them, whoever stored them: the anonymous record, the
+        guard (which voids every principal's record) and this principal's record (to
+        free its room now; the others expire).
+        """
         response = result.value if result.is_success else None
         if response is None:
             return
@@ -497,14 +582,18 @@ class CachePlugin(FlextApiPlugin):
             request.method, request.url, response.status_code, response.headers
         ):
             for method in CACHEABLE_METHODS:
-                if not self._backend_up():
-                    return
-                key = self._key(method, url, request)
-                try:
-                    await self.cache.delete(key)
-                except FlextApiError as exc:
-                    _log.warning("http_cache.invalidate_failed", key=key, error=str(exc))
-                    self._backend_failed(exc)
+                anonymous = self._namespace + cache_key(method, url)
+                keys = [anonymous]
+                if not self.policy.shared:  # whoever sent this request, anonymous or not
+                    keys += [_guard_of(anonymous), self._slot(method, url, request).key]
+                for key in dict.fromkeys(keys):
+                    if not self._backend_up():
+                        return
+                    try:
+                        await self.cache.delete(key)
+                    except FlextApiError as exc:
+                        _log.warning("http_cache.invalidate_failed", key=key, error=str(exc))
+                        self._backend_failed(exc)
 
     # -- answers ------------------------------------------------------------------------------
     def _answer(
@@ -551,6 +640,11 @@ class CachePlugin(FlextApiPlugin):
     def __repr__(self) -> str:
         mode = "shared" if self.policy.shared else "private"
         return f"<CachePlugin {mode} cache={self.cache!r} background={len(self._background)}>"
+
+
+def _guard_of(key: str) -> str:
+    """The key of the guard record of the anonymous record ``key`` (same method and URL)."""
+    return f"{key} guard"
 
 
 def _missed(result: FlextResult[HttpResponse]) -> FlextResult[HttpResponse]:

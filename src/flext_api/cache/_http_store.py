@@ -9,12 +9,22 @@ a lookup is one backend read. Record layout::
 
 Damaged records decode to :class:`~flext_api.cache._codec.CorruptEntryError`; the
 plugin logs them and treats them as a miss.
+
+A private cache keeps one record per principal (``Authorization`` value) of a URL, and
+an unsafe request must invalidate them all (RFC 9111 §4.4) without listing them - no
+backend can enumerate keys cheaply, and a shared index would lose entries to
+concurrent writers or to eviction. So each such record is *sealed* with the token held
+by a small guard record of its method and URL (a :class:`Slot`'s ``guard``): a record
+counts only while its token is the guard's. Invalidating deletes the guard, which voids
+every principal's record at once; a lost guard (expired, evicted, damaged) voids them
+too, so a failure makes misses, never stale answers.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import secrets
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,9 +35,65 @@ import orjson
 from .._models import Headers
 from ._codec import CorruptEntryError
 
-__all__ = ["StoredResponse", "decode_variants", "encode_variants"]
+__all__ = [
+    "GUARD_TTL",
+    "Slot",
+    "StoredResponse",
+    "decode_variants",
+    "encode_variants",
+    "new_token",
+    "read_token",
+    "seal",
+    "unseal",
+]
 
 _LEN = struct.Struct(">I")
+
+#: Seconds a guard record lives. It is written once, before the origin request whose
+#: answer it will guard, and never extended (rewriting it could undo an invalidation
+#: made in between): a record that outlives its guard becomes a miss, not a stale hit.
+GUARD_TTL = 7 * 86_400.0
+
+_TOKEN_HEX = re.compile(rb"[0-9a-f]{32}")
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where the stored responses of one request live.
+
+    ``key`` holds the record. ``guard`` is the key of its guard record (None: the record
+    is not sealed - anonymous requests and shared caches); ``token`` the guard's value
+    when it was read or written for this request (None: there was none).
+    """
+
+    key: str
+    guard: str | None = None
+    token: str | None = None
+
+
+def new_token() -> str:
+    """A fresh guard value: 32 random hex digits (never repeats, so never revives a record)."""
+    return secrets.token_hex(16)
+
+
+def read_token(value: object) -> str | None:
+    """The guard value in ``value`` (what the cache returned), or None when it is not one."""
+    if isinstance(value, bytes) and _TOKEN_HEX.fullmatch(value):
+        return value.decode("ascii")
+    return None
+
+
+def seal(token: str, record: bytes) -> bytes:
+    """``record`` marked as valid while the guard holds ``token``."""
+    return token.encode("ascii") + record
+
+
+def unseal(token: str | None, data: bytes) -> bytes | None:
+    """The record in ``data`` if it was sealed with ``token``, else None (it is void)."""
+    if token is None:
+        return None
+    mark = token.encode("ascii")
+    return data[len(mark) :] if data.startswith(mark) else None
 
 
 @dataclass(frozen=True, slots=True)
