@@ -51,6 +51,8 @@ from ._url import check_endpoint
 __all__ = ["GCSStorage"]
 
 _QUANTUM = 256 * 1024
+#: The most entries GCS returns for one listing request, whatever maxResults asks.
+_MAX_RESULTS = 1000
 _CODES = {
     404: ErrorCode.NOT_FOUND,
     412: ErrorCode.PRECONDITION_FAILED,
@@ -261,24 +263,26 @@ class GCSStorage(StoreBackend):
     async def _list(
         self, prefix: str, delimiter: str | None, start_after: str | None, limit: int
     ) -> ListPage:
-        params: dict[str, str] = {"maxResults": str(limit + 1)}
+        # GCS answers at most 1,000 entries a request (fewer when prefixes repeat), with
+        # a nextPageToken while there are more: a short answer is no end of the listing.
+        params: dict[str, str] = {"maxResults": str(min(limit + 1, _MAX_RESULTS))}
         if prefix:
             params["prefix"] = prefix
         if delimiter:
             params["delimiter"] = delimiter
         if start_after is not None:
             params["startOffset"] = start_after + "\x00"
-        body = self._unwrap(await self._client.get(self._objects, params=params)).json()
-        files = [_info(item) for item in body.get("items") or []]
-        if delimiter is None:
-            return paginate(files, prefix, None, start_after, limit)
-        folders = [FileInfo(path=p.rstrip("/") + "/", size=-1) for p in body.get("prefixes", [])]
-        page = paginate(files + folders, prefix, None, start_after, limit)
-        return ListPage(
-            files=[f for f in page.files if f.size >= 0],
-            prefixes=[f.path for f in page.files if f.size < 0],
-            next_token=page.next_token,
-        )
+        files: list[FileInfo] = []
+        folders: dict[str, None] = {}  # in order, each once: pages may repeat a prefix
+        while True:
+            body = self._unwrap(await self._client.get(self._objects, params=params)).json()
+            files += [_info(item) for item in body.get("items") or []]
+            folders.update((p.rstrip("/") + "/", None) for p in body.get("prefixes") or [])
+            page = _page(files, list(folders), prefix, start_after, limit)
+            token = body.get("nextPageToken")
+            if page.next_token is not None or not token:
+                return page
+            params["pageToken"] = token
 
     async def _copy(self, src: str, dst: str, overwrite: bool) -> None:
         params: dict[str, str] = {}
@@ -320,6 +324,21 @@ async def _body(response: Any) -> AsyncIterator[bytes]:
             yield chunk
     finally:
         await response.aclose()
+
+
+def _page(
+    files: list[FileInfo], folders: list[str], prefix: str, start_after: str | None, limit: int
+) -> ListPage:
+    """One page of objects and "directories" (listed by GCS itself with a delimiter)."""
+    if not folders:
+        return paginate(files, prefix, None, start_after, limit)
+    marked = files + [FileInfo(path=p, size=-1) for p in folders]
+    page = paginate(marked, prefix, None, start_after, limit)
+    return ListPage(
+        files=[f for f in page.files if f.size >= 0],
+        prefixes=[f.path for f in page.files if f.size < 0],
+        next_token=page.next_token,
+    )
 
 
 def _info(item: Mapping[str, Any]) -> FileInfo:
