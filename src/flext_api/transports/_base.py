@@ -24,6 +24,7 @@ __all__ = [
     "NOT_SENT",
     "deadline_before_sending",
     "INVALID_STATUS",
+    "UNPROCESSED",
     "BodyFailed",
     "Transport",
     "body_failed",
@@ -44,6 +45,10 @@ INVALID_STATUS = "invalid_status"
 #: header with CR or a space in its name, two lengths, a head over the limit): not HTTP,
 #: as opposed to a connection closed before or during the answer (no reason).
 INVALID_MESSAGE = "invalid_message"
+#: ``details["reason"]`` of the ``CONNECT_ERROR`` for a request the upstream said it did
+#: not process (HTTP/2 REFUSED_STREAM, or a GOAWAY below the request's stream, RFC 9113
+#: §8.7): nothing was done there, so it is safe to send again whatever the method.
+UNPROCESSED = "unprocessed"
 
 
 def deadline_before_sending(request: HttpRequest) -> FlextApiError:

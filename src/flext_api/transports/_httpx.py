@@ -13,6 +13,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 try:
+    import h2.errors
+    import h2.events
+    import h2.exceptions
     import httpx2
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
@@ -24,6 +27,8 @@ from .._config import DEFAULT_MAX_RESPONSE_SIZE, PoolConfig, TimeoutConfig
 from .._errors import ErrorCode, FlextApiError
 from .._models import HttpRequest, HttpResponse
 from ._base import (
+    INVALID_MESSAGE,
+    UNPROCESSED,
     BodyFailed,
     body_failed,
     check_declared,
@@ -40,6 +45,17 @@ from ._decoding import BodyDecodeError, BodyDecoder, body_decoder, decode_into
 __all__ = ["HttpxTransport"]
 
 _MAX_PORT = 65535
+#: Fields RFC 9113 §8.2.2 forbids in an HTTP/2 message ("MUST be treated as malformed");
+#: httpx2 turns h2's own check of them off.
+_CONNECTION_FIELDS = (
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+)
+#: What h2 raises, and httpx2 lets out unwrapped when it happens while a body is read.
+_H2Error = h2.exceptions.ProtocolError
 
 
 class HttpxTransport:
@@ -103,6 +119,7 @@ class HttpxTransport:
         start = self._clock.monotonic()
         self._in_use += 1
         done = False
+        answered = False
         try:
             built = self._client.build_request(
                 request.method,
@@ -120,6 +137,13 @@ class HttpxTransport:
             # and a compressed one decoded by _decoding (httpx2 passes a gzip body cut
             # inside its compressed stream off as complete).
             resp = await self._client.send(built, stream=True)
+            answered = True
+            if resp.http_version == "HTTP/2":
+                try:
+                    _check_h2_fields(resp.headers, request)
+                except FlextApiError:
+                    await resp.aclose()
+                    raise
             if not 100 <= resp.status_code <= 599:
                 await resp.aclose()
                 check_status(resp.status_code, request)
@@ -146,10 +170,10 @@ class HttpxTransport:
                 done = True
             response.elapsed = self._clock.monotonic() - start
             return response
-        except (httpx2.HTTPError, httpx2.InvalidURL, BodyDecodeError) as exc:
+        except (httpx2.HTTPError, httpx2.InvalidURL, BodyDecodeError, _H2Error) as exc:
             # InvalidURL is not an HTTPError: a malformed port or host was let out.
             done = True
-            raise self._translate(exc, request) from exc
+            raise self._translate(exc, request, answered=answered) from exc
         except BodyFailed as exc:
             # The request body's own source raised: httpx2 let it out as it was (not a
             # FlextApiError). UNEXPECTED_ERROR caused by it, as on the other transports.
@@ -188,11 +212,12 @@ class HttpxTransport:
                     yield piece
             for piece in decoder.step(None):
                 yield piece
-        except (httpx2.HTTPError, BodyDecodeError) as exc:
-            raise self._translate(exc, request) from exc
+        except (httpx2.HTTPError, BodyDecodeError, _H2Error) as exc:
+            raise self._translate(exc, request, answered=True) from exc
 
-    def _translate(self, exc: Exception, request: HttpRequest) -> FlextApiError:
-        """Map one httpx2 error to the most specific code."""
+    def _translate(self, exc: Exception, request: HttpRequest, *, answered: bool) -> FlextApiError:
+        """Map one httpx2 (or h2) error to the most specific code; ``answered``: the
+        answer's head had arrived."""
         deadline_passed = request.deadline is not None and self._clock.monotonic() >= (
             request.deadline - 0.001
         )
@@ -223,11 +248,19 @@ class HttpxTransport:
             code = ErrorCode.INVALID_REQUEST
         else:
             code = ErrorCode.PROTOCOL_ERROR
+        reason = _h2_reason(exc, answered) if code is ErrorCode.PROTOCOL_ERROR else None
+        if reason == UNPROCESSED:
+            # Nothing was done upstream: CONNECT_ERROR, which is retried whatever the
+            # method (a POST too), as when the connection could not be made.
+            code = ErrorCode.CONNECT_ERROR
         detail = str(exc) or type(exc).__name__
         message = (
             f"{code.value.lower().replace('_', ' ')} on {request.method} {request.host}: {detail}"
         )
-        return transport_error(code, message, request, exc)
+        err = transport_error(code, message, request, exc)
+        if reason is not None:
+            err.details["reason"] = reason
+        return err
 
     async def aclose(self) -> None:
         """Close the pool; idempotent."""
@@ -254,6 +287,49 @@ class HttpxTransport:
             f"<HttpxTransport http2={self._http2} [Requests: {s['in_use']} active | "
             f"Connections: {s['connections']} open, {s['idle']} idle]>"
         )
+
+
+def _check_h2_fields(headers: httpx2.Headers, request: HttpRequest) -> None:
+    """Raise PROTOCOL_ERROR (``invalid_message``) for an HTTP/2 answer with a
+    connection-specific field (RFC 9113 §8.2.2): httpx2 returned it as valid, and a
+    ``transfer-encoding: chunked`` one as a body with the chunk framing left in."""
+    found = [name for name in _CONNECTION_FIELDS if name in headers]
+    if not found:
+        return
+    err = transport_error(
+        ErrorCode.PROTOCOL_ERROR,
+        f"protocol error on {request.method} {request.host}: the upstream's HTTP/2 answer "
+        f"has the connection-specific field {found[0]!r}",
+        request,
+        None,
+    )
+    err.details["reason"] = INVALID_MESSAGE
+    raise err
+
+
+def _h2_reason(exc: BaseException, answered: bool) -> str | None:
+    """``details["reason"]`` of an HTTP/2 failure, read from the h2 event or error
+    that httpx2 chains: UNPROCESSED when the upstream said, before any answer, that it
+    did not process the request (RFC 9113 §8.7: REFUSED_STREAM, or GOAWAY with last
+    stream id 0; httpcore2 resends by itself on a GOAWAY below a later stream), or the
+    client held it back (the upstream allows no more streams); INVALID_MESSAGE for an
+    answer h2 refused (a content-length unlike its DATA, a header block that never
+    ends); None otherwise."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, h2.exceptions.TooManyStreamsError):
+            return UNPROCESSED
+        if isinstance(cause, h2.exceptions.ProtocolError):
+            return INVALID_MESSAGE
+        event = cause.args[0] if cause.args else None
+        refused = (
+            isinstance(event, h2.events.StreamReset)
+            and event.error_code == h2.errors.ErrorCodes.REFUSED_STREAM
+        ) or (isinstance(event, h2.events.ConnectionTerminated) and event.last_stream_id == 0)
+        if refused and not answered:
+            return UNPROCESSED
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _guess_connect_code(text: str) -> ErrorCode:
