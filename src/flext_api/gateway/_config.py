@@ -288,7 +288,8 @@ class ClusterConfig(_Model):
     """A named set of upstream instances with their balancer, health, pool and policies.
 
     ``instances`` lists them in the file; with ``registry`` they come from a shared
-    discovery registry instead (then ``instances`` may be left out).
+    discovery registry instead (then ``instances`` must be left out: both at once is
+    refused, as the listed ones would never be used).
     """
 
     name: str = Field(pattern=_NAME)
@@ -325,6 +326,11 @@ class ClusterConfig(_Model):
     def _unique_instances(self) -> ClusterConfig:
         if not self.instances and self.registry is None:
             raise ValueError("a cluster needs instances (or a registry source)")
+        if self.instances and self.registry is not None:
+            raise ValueError(
+                "a cluster takes its instances from 'instances' or from 'registry', not "
+                "both (with a registry the listed instances would never be used)"
+            )
         seen: set[str] = set()
         for instance in self.instances:
             if instance.instance_id in seen:

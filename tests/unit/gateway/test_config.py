@@ -405,6 +405,18 @@ def test_dns_registry_source_loads(registry: str) -> None:
     assert source is not None and source.backend == "dns"
 
 
+def test_instances_and_a_registry_together_are_refused() -> None:
+    """A cluster names its instances in the file or takes them from a registry: with
+    both, the listed ones were silently never used."""
+    text = DNS_CLUSTER.format(registry="{backend: dns, url: 'dns://'}").replace(
+        "    registry:", "    instances: [{url: 'http://10.0.0.5:8080'}]\n    registry:"
+    )
+    result = parse_config(text, source="gw.yaml")
+    assert result.error_code is ErrorCode.CONFIG_ERROR
+    assert result.error is not None and "clusters[0]" in result.error
+    assert "not both" in result.error
+
+
 @pytest.mark.parametrize(
     ("registry", "message"),
     [
