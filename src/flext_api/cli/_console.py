@@ -82,6 +82,16 @@ class _ReaderMayGo:
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
+        #: The first failed write, kept: a caller may swallow the error (click probes
+        #: the stream with ``write("")`` under ``except Exception``; ``/dev/full``
+        #: refuses even that), and the rest of the output then goes to ``/dev/null``.
+        self.failure: OutputError | None = None
+
+    def _failed(self, exc: OSError) -> OutputError:
+        error = _write_failed(self._stream, exc)
+        if self.failure is None:
+            self.failure = error
+        return error
 
     def write(self, text: str) -> int:
         try:
@@ -90,7 +100,7 @@ class _ReaderMayGo:
             _to_devnull(self._stream)
             return len(text)
         except OSError as exc:
-            raise _write_failed(self._stream, exc) from exc
+            raise self._failed(exc) from exc
 
     def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -102,7 +112,7 @@ class _ReaderMayGo:
         except BrokenPipeError:
             _to_devnull(self._stream)
         except OSError as exc:
-            raise _write_failed(self._stream, exc) from exc
+            raise self._failed(exc) from exc
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
@@ -125,8 +135,15 @@ def reader_may_go() -> Iterator[None]:
     try:
         try:
             yield
+        except SystemExit as exc:
+            if exc.code not in (None, 0) or guarded.failure is None:
+                raise
+            # "Succeeded" while a write failed and its error was swallowed: lost output.
+            raise guarded.failure from guarded.failure.__cause__
         finally:
             guarded.flush()
+        if guarded.failure is not None:
+            raise guarded.failure from guarded.failure.__cause__
     except OutputError as exc:
         make_console(stderr=True).print(f"error: {exc}", markup=False, style="red")
         raise SystemExit(1) from None

@@ -6,7 +6,9 @@ printed as it is; binary bodies are summarized, never dumped into a terminal.
 Redirected output gets the body text as it is (:class:`_Verbatim`): rich would wrap
 long lines to the console's width (80 columns off a terminal), crop the lines of a
 ``Syntax``, expand tabs and drop some control characters, so ``> out.json`` held
-broken JSON - and it renders about 200 KB a second, where a write is instant.
+broken JSON - and it renders about 200 KB a second, where a write is instant. The
+status line, the header lines and the ``> `` request lines are written as they are
+there too (:func:`_print_line`): a header wrapped in two reads as two headers.
 
 On a terminal, the control characters of a text body or a header value (ESC, the C1
 controls...) are shown escaped (``\x1b``): sent as they are, they are commands to the
@@ -54,6 +56,15 @@ class _Verbatim:
         yield Segment(self.text)
 
 
+def _print_line(console: Console, line: Text) -> None:
+    """One line of the head; off a terminal it is written as it is (one line, however
+    long, tabs kept), as a body is."""
+    if console.is_terminal:
+        console.print(line)
+    else:
+        console.print(_Verbatim(line.plain), crop=False)
+
+
 def _print_body(console: Console, text: str, *, json: bool = False) -> None:
     if not console.is_terminal:
         console.print(_Verbatim(text), crop=False)
@@ -89,10 +100,10 @@ def print_request(console: Console, request: HttpRequest) -> None:
     ``Cookie``, ``X-Api-Key``...), are ``[REDACTED]``; the output is pasted into bug
     reports and CI logs.
     """
-    console.print(Text(f"> {request.method} {redact_url(request.url)}", style="bold"))
+    _print_line(console, Text(f"> {request.method} {redact_url(request.url)}", style="bold"))
     for name, value in request.headers.multi_items():
         shown = REDACTED if secret_name(name) else value
-        console.print(Text.assemble("> ", (name, "cyan"), f": {shown}"))
+        _print_line(console, Text.assemble("> ", (name, "cyan"), f": {shown}"))
     console.print(Text(">"))
 
 
@@ -100,9 +111,9 @@ def print_response(console: Console, response: HttpResponse) -> None:
     """Status line, headers, a blank line and the body."""
     status = f"{response.http_version} {response.status_code} {reason_of(response)}".rstrip()
     style = "bold green" if response.status_code < 400 else "bold red"
-    console.print(Text(status, style=style))
+    _print_line(console, Text(status, style=style))
     for name, value in response.headers.multi_items():
-        console.print(Text.assemble((name, "cyan"), f": {terminal_safe(console, value)}"))
+        _print_line(console, Text.assemble((name, "cyan"), f": {terminal_safe(console, value)}"))
     body = response.content
     if not body:
         return
