@@ -9,7 +9,9 @@ breaker per instance, the upstream pool and the retry budget.
 State that must outlive a reload survives it: :meth:`Cluster.build` reuses the previous
 registry when the balancer and health settings are unchanged (re-registering only the
 instances that changed), or hands the previous health tracker to the new registry
-otherwise; breakers and drain flags are kept per instance id; the pool is kept when its
+otherwise; breakers and drain flags are kept per instance id, and so are the counts of
+requests in flight (a stream begun before the reload still counts on its instance in
+the admin API, and ends on the same count); the pool is kept when its
 settings did not change, so keep-alive connections survive too. What a reload does not
 keep is closed by the gateway (see :mod:`._retire`); a build that fails closes what it
 made (:meth:`Cluster.discard`).
@@ -178,6 +180,7 @@ class Cluster:
         breakers: dict[str, CircuitBreaker],
         drained: set[str],
         clock: Clock,
+        in_flight: dict[str, int] | None = None,
     ) -> None:
         self.config = config
         #: The cluster's name (read per request: a plain attribute, not the model's).
@@ -189,7 +192,9 @@ class Cluster:
         self.breakers = breakers
         self.drained = drained
         self.clock = clock
-        self.in_flight: dict[str, int] = {}
+        #: Requests and WebSockets in flight per instance id; shared with the snapshots
+        #: before and after a reload, so those still running on an old one are counted.
+        self.in_flight: dict[str, int] = {} if in_flight is None else in_flight
         retry = config.retry
         self.budget = RetryBudget(
             ratio=retry.budget_ratio,
@@ -282,7 +287,10 @@ class Cluster:
             transport = previous.transport
         else:
             transport = upstream_transport(config, clock)
-        return cls(config, registry, transport, breakers, drained, clock)
+        in_flight = previous.in_flight if previous is not None else {}
+        for instance_id in [i for i, count in in_flight.items() if not count]:
+            del in_flight[instance_id]  # nothing running: no id kept for ever
+        return cls(config, registry, transport, breakers, drained, clock, in_flight)
 
     async def discard(self, previous: Cluster | None) -> None:
         """Close what :meth:`build` made for a snapshot that will not be used (a reload
