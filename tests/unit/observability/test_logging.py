@@ -412,3 +412,28 @@ async def test_marked_secret_in_an_error_message_is_scrubbed_from_the_outcome(
     assert len(json_logs.records) == 2
     assert SECRET not in json_logs.text
     assert "refused key [REDACTED]" in json_logs.events("http.client.request")[0]["error"]
+
+
+async def test_a_plugin_that_raises_still_logs_the_call(json_logs: LogCapture) -> None:
+    """A plugin below the logging one raising (a bulkhead's key function) is still one
+    ``http.client.request`` record, PLUGIN_ERROR at error level: the call was logged
+    for cancellations only, and this outcome left no record at all."""
+    from flext_api.client.plugins import BulkheadPlugin
+
+    def raising_key(request: HttpRequest) -> str:
+        raise KeyError("tenant")
+
+    transport = MockTransport(lambda request: HttpResponse(200))
+    async with FlextApiClient(
+        "http://api.test",
+        transport=transport,
+        default_plugins=False,
+        plugins=[LoggingPlugin(), BulkheadPlugin(key=raising_key)],
+    ) as client:
+        result = await client.get("/x?token=s3cret")
+    assert result.exception is not None and result.exception.code is ErrorCode.PLUGIN_ERROR
+    (record,) = json_logs.events("http.client.request")
+    assert record["error_code"] == "PLUGIN_ERROR"
+    assert record["level"] == "error"
+    assert "KeyError" in record["error"]
+    assert "s3cret" not in str(record)

@@ -162,6 +162,14 @@ class LoggingPlugin(FlextApiPlugin):
         except asyncio.CancelledError:
             self._outcome(state, None)
             raise
+        except Exception as exc:
+            # A plugin below raised (a bulkhead's key function...): the call still gets
+            # its record, as the PLUGIN_ERROR the pipeline's guard makes of it further out.
+            failed = FlextApiError.from_code(
+                ErrorCode.PLUGIN_ERROR, f"a plugin raised {type(exc).__name__}: {exc}"
+            )
+            self._outcome(state, FlextResult(error=failed))
+            raise
         finally:
             pop(token)
         self._outcome(state, result)

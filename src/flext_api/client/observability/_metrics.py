@@ -241,9 +241,12 @@ class MetricsPlugin(FlextApiPlugin):
         token = push(self, state)
         try:
             result = await call_next(request)
-        except asyncio.CancelledError:
-            # Counted like the other outcomes (the logs and spans record it as CANCELLED).
-            self.request_duration.labels(method, server, "none", ErrorCode.CANCELLED.value).observe(
+        except (asyncio.CancelledError, Exception) as exc:
+            # Counted like the other outcomes, as the logs and spans record them: a
+            # cancellation is CANCELLED; a plugin that raised (a breaker's ``key``
+            # function...) is the PLUGIN_ERROR the pipeline's guard makes of it.
+            code = ErrorCode.PLUGIN_ERROR if isinstance(exc, Exception) else ErrorCode.CANCELLED
+            self.request_duration.labels(method, server, "none", code.value).observe(
                 self._clock.monotonic() - state.started
             )
             raise

@@ -116,7 +116,14 @@ class OtelTracer:
         )
 
     def inject(self, span: Span, headers: Headers) -> None:
-        """Write ``span``'s context (``traceparent``...) into ``headers``."""
+        """Write ``span``'s context (``traceparent``...) into ``headers``.
+
+        A ``tracestate`` already on the request is dropped when a ``traceparent`` is
+        written without one: it belonged to the caller's ``traceparent`` (W3C Trace
+        Context §4.3: a malformed one restarts the trace and deletes ``tracestate``), or
+        OpenTelemetry refused it (more than 32 members...). The ``tracestate`` sent is
+        always the one of the ``traceparent`` sent.
+        """
         carrier: dict[str, str] = {}
         propagator = self._propagator if self._propagator is not None else get_global_textmap()
         try:
@@ -124,6 +131,9 @@ class OtelTracer:
         except Exception:  # noqa: BLE001 - an app's propagator must not fail the call
             _tracer_failed("inject")
             return  # nothing half-written: the carrier is dropped
+        written = {name.lower() for name in carrier}
+        if TRACEPARENT_HEADER in written and TRACESTATE_HEADER not in written:
+            headers.remove(TRACESTATE_HEADER)
         for name, value in carrier.items():
             headers.set(name, value)
 

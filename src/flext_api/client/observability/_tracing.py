@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from ..._errors import FlextApiError
+from ..._errors import ErrorCode, FlextApiError
 from ..._models import HttpRequest, HttpResponse
 from ..._redact import escape_control
 from ..._result import FlextResult
@@ -151,9 +151,25 @@ class TracingPlugin(FlextApiPlugin):
         redactor = self.redactor.for_request(*sent)
         return redactor.text(str(error), redactor.secrets(*sent))
 
-    def _cancelled(self, span: Span) -> None:
+    def _escaped(self, span: Span, exc: BaseException, *sent: HttpRequest) -> None:
+        """End ``span`` for a call or attempt left by an exception (never twice).
+
+        Cancellation is ``CANCELLED``; a plugin's exception (a breaker's ``key``
+        function raising...) is ``PLUGIN_ERROR``, as the pipeline's guard reports it;
+        any other ``BaseException`` is named by its class.
+        """
         assert self._otel is not None
-        self._otel.finish(span, status_code=None, error_type="CANCELLED", description="cancelled")
+        if isinstance(exc, asyncio.CancelledError):
+            error_type, description = ErrorCode.CANCELLED.value, "cancelled"
+        else:
+            error_type = (
+                ErrorCode.PLUGIN_ERROR.value
+                if isinstance(exc, Exception)
+                else type(exc).__qualname__
+            )
+            redactor = self.redactor.for_request(*sent)
+            description = redactor.text(f"{type(exc).__name__}: {exc}", redactor.secrets(*sent))
+        self._otel.finish(span, status_code=None, error_type=error_type, description=description)
 
     # -- the call ----------------------------------------------------------------------------
     async def handle(self, request: HttpRequest, call_next: CallNext) -> FlextResult[HttpResponse]:
@@ -169,8 +185,10 @@ class TracingPlugin(FlextApiPlugin):
         try:
             with otel.activate(span):
                 result = await call_next(request)
-        except asyncio.CancelledError:
-            self._cancelled(span)
+        except BaseException as exc:
+            # Cancelled, or a plugin raised (the pipeline's guard turns it into
+            # PLUGIN_ERROR further out): the span still ends, once.
+            self._escaped(span, exc, request, *state.sent)
             raise
         finally:
             pop(token)
@@ -201,8 +219,8 @@ class TracingPlugin(FlextApiPlugin):
         try:
             with otel.activate(span):
                 result = await call_next(attempt)
-        except asyncio.CancelledError:
-            self._cancelled(span)
+        except BaseException as exc:
+            self._escaped(span, exc, attempt)
             raise
         self._finish(span, result, attempt)
         return result
