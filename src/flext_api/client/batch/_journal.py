@@ -13,7 +13,11 @@ Durability rules (also in ``docs/batch.md``):
   have passed since the previous one (checked at each append), and at close.
 * **reopening** cuts a torn tail off (a last line without its newline, or unparsable
   lines up to the end of the file); an unparsable line *followed by valid ones* is
-  damage of another kind and raises :class:`~flext_api.ConfigError`.
+  damage of another kind and raises :class:`~flext_api.ConfigError`, and so does a
+  file with no valid record that is more than a torn first record (another file named
+  by mistake: it is left untouched).
+* :class:`BatchJournal` reports a journal it cannot open, write or close (a directory,
+  a missing folder, no permission, a full disk) as a ``ConfigError`` naming the file.
 """
 
 from __future__ import annotations
@@ -43,13 +47,17 @@ def scan_jsonl(path: str | os.PathLike[str], on_record: Callable[[Any], None]) -
 
     Returns the size of the valid part (the file is truncated to it). A missing file
     counts as empty. Raises :class:`ConfigError` when a corrupt line is followed by a
-    valid one.
+    valid one, and when the file holds no valid record and more than a torn first
+    record: that is some other file named by mistake, and it is left untouched.
     """
     file = Path(path)
     if not file.exists():
         return 0
     valid_end = 0
     bad: tuple[int, int] | None = None  # (line number, offset) of the first bad line
+    # Whether the bad tail could be a first record cut short (a record starts with "{",
+    # and its newline is written last) or blocks zeroed by a power loss.
+    torn_record = zeroed = True
     offset = 0
     with file.open("rb") as fh:
         for number, line in enumerate(fh, start=1):
@@ -66,6 +74,9 @@ def scan_jsonl(path: str | os.PathLike[str], on_record: Callable[[Any], None]) -
             if not ok:
                 if bad is None:
                     bad = (number, start)
+                    torn_record = line.startswith(b"{")
+                torn_record = torn_record and not line.endswith(b"\n")
+                zeroed = zeroed and not line.rstrip(b"\n").strip(b"\x00")
                 continue
             if bad is not None:
                 raise ConfigError(
@@ -75,6 +86,11 @@ def scan_jsonl(path: str | os.PathLike[str], on_record: Callable[[Any], None]) -
             on_record(record)
             valid_end = offset
     if valid_end < offset:
+        if valid_end == 0 and not (torn_record or zeroed):
+            raise ConfigError(
+                f"{file}: not a JSON-lines journal (no valid record; left untouched): "
+                "name a new file, or delete this one"
+            )
         _log.warning("cutting a torn tail off", path=str(file), dropped=offset - valid_end)
         os.truncate(file, valid_end)
     return valid_end
@@ -217,8 +233,11 @@ class BatchJournal:
         if self._log.is_open:
             return
         self._done.clear()
-        scan_jsonl(self.path, self._load)
-        self._log.open()
+        try:
+            scan_jsonl(self.path, self._load)
+            self._log.open()
+        except OSError as exc:  # unreadable, not writable, a directory, no such folder
+            raise self._io_error("open", exc) from exc
 
     def _load(self, record: Any) -> None:
         if not isinstance(record, dict) or not valid_id(record.get("id")):
@@ -240,10 +259,20 @@ class BatchJournal:
                 f"({exc}): make the batch's decode= return JSON values, or "
                 "store_results=False"
             ) from exc
+        except OSError as exc:  # disk full, I/O error: this id is not recorded
+            raise self._io_error(f"record {result.request_id!r} in", exc) from exc
 
     def close(self) -> None:
         """fsync and close; idempotent."""
-        self._log.close()
+        try:
+            self._log.close()
+        except OSError as exc:
+            raise self._io_error("close", exc) from exc
+
+    def _io_error(self, action: str, exc: OSError) -> ConfigError:
+        return ConfigError(
+            f"cannot {action} the batch journal {str(self.path)!r}: {exc.strerror or exc}"
+        )
 
     def __enter__(self) -> BatchJournal:
         self.open()

@@ -274,6 +274,12 @@ class BatchRun:
                 request = BatchRequest.from_dict(raw)
             except InvalidRequestError as exc:
                 error = exc
+            except Exception as exc:  # noqa: BLE001 - a mapping that raises when read: this item fails
+                _log.error("reading a batch item raised", index=index, exc_info=exc)
+                error = InvalidRequestError(
+                    f"batch item {index} could not be read: {type(exc).__name__}: {exc}"
+                )
+                error.__cause__ = exc
         else:
             error = InvalidRequestError(
                 f"batch item {index} must be a BatchRequest or a mapping, got {type(raw).__name__}"
