@@ -5,12 +5,15 @@ plain ``isinstance`` check and a ``< 1`` comparison; and ``NaN`` fails every com
 so it slips through a ``< 0`` check. Every package checks its arguments with these.
 
 JSON has no NaN or infinity, and orjson writes them as ``null``: a value the caller
-sent would arrive as nothing. :func:`finite_json` is ``orjson.dumps`` refusing them.
+sent would arrive as nothing. :func:`finite_json` is ``orjson.dumps`` refusing them,
+and encoding an integer past 64 bits (which orjson refuses; JSON and Python have no
+such limit) with the standard library instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from typing import Any, TypeGuard
 
@@ -51,11 +54,33 @@ def has_non_finite(value: Any) -> bool:
 def finite_json(value: Any) -> bytes:
     """``orjson.dumps(value)``; raises TypeError for what orjson cannot encode and
     ValueError for NaN or an infinity (which orjson would write as ``null``)."""
-    body = orjson.dumps(value)
+    try:
+        body = orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        if "64-bit" not in str(exc):
+            raise
+        body = _wide_json(value, exc)
     # Only a body with a null can hold one: the walk is skipped for every other body.
     if body.find(b"null") >= 0 and has_non_finite(value):  # find(): see gateway._path
-        raise ValueError(
-            "NaN or an infinity is not a JSON number (it would be sent as null): "
-            "use None or a finite number"
-        )
+        raise _non_finite()
     return body
+
+
+def _non_finite() -> ValueError:
+    return ValueError(
+        "NaN or an infinity is not a JSON number (it would be sent as null): "
+        "use None or a finite number"
+    )
+
+
+def _wide_json(value: Any, refused: orjson.JSONEncodeError) -> bytes:
+    """``value``, which holds an integer past 64 bits, encoded by the standard library
+    as compactly as orjson would; ``refused`` (orjson's error) when it holds something
+    only orjson encodes too (a datetime, a dataclass...)."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:  # allow_nan=False: NaN or an infinity
+        raise _non_finite() from None
+    except (TypeError, RecursionError):
+        raise refused from None
+    return text.encode()
