@@ -134,6 +134,42 @@ async def test_malformed_traceparent_is_ignored(build: Build) -> None:
     assert seen == [None]
 
 
+_IDS = "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"
+
+
+@pytest.mark.parametrize(
+    ("sent", "exposed"),
+    [
+        (f"00-{_IDS}-01", f"00-{_IDS}-01"),
+        # A later version is read with version 00's layout (W3C Trace Context §4.3),
+        # with or without fields after the flags, and passed on as version 00.
+        (f"01-{_IDS}-01", f"00-{_IDS}-01"),
+        (f"cc-{_IDS}-01-what-the-future-adds", f"00-{_IDS}-01"),
+        # Invalid whatever the version: ff, fields after version 00's flags, no dash
+        # after a later version's flags, upper case, zero ids, too short.
+        (f"ff-{_IDS}-01", None),
+        (f"00-{_IDS}-01-extra", None),
+        (f"01-{_IDS}-01x", None),
+        (f"01-{_IDS.upper()}-01", None),
+        ("01-" + "0" * 32 + "-00f067aa0ba902b7-01", None),
+        (f"01-{_IDS}", None),
+    ],
+)
+async def test_traceparent_versions(build: Build, sent: str, exposed: str | None) -> None:
+    """Version 00 is taken as is; a later one as the spec asks; anything else not at all."""
+    app = build()
+    seen: list[str | None] = []
+
+    @app.get("/ctx")
+    def ctx() -> dict[str, str]:
+        seen.append(get_traceparent())
+        return {}
+
+    async with serve(app) as client:
+        await client.get("/ctx", headers={"traceparent": sent})
+    assert seen == [exposed]
+
+
 async def test_handler_log_lines_carry_request_id(build: Build) -> None:
     """structlog contextvars put request_id into the handler's own log records."""
     app = build()

@@ -5,7 +5,9 @@ An inbound ``X-Request-ID`` is kept only when it matches ``[A-Za-z0-9._:-]{1,128
 long, CR/LF, spaces, quotes, non-ASCII, two headers - is replaced by a fresh UUID4 (32
 hex digits) rather than trusted, because the ID is echoed in a response header and
 written into every log line (asgi-correlation-id also replaces; fapilog and
-nexios_contrib trust it verbatim). A well-formed W3C ``traceparent`` is read alongside.
+nexios_contrib trust it verbatim). A well-formed W3C ``traceparent`` is read alongside
+(version 00; a later one, read with version 00's layout as the spec asks, is passed on
+as version 00).
 
 The middleware that exposes them is :class:`~._observed.ObservedRequestMiddleware`.
 """
@@ -21,6 +23,13 @@ __all__ = ["REQUEST_ID_PATTERN", "new_request_id", "read_request_id"]
 
 REQUEST_ID_PATTERN = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _TRACEPARENT = re.compile(rb"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
+# A later version (not ff, which is invalid): W3C Trace Context §4.3 has it read with
+# version 00's layout, anything after the flags past a dash ignored; it is then passed on
+# as version 00, the one this side speaks.
+_LATER_TRACEPARENT = re.compile(
+    rb"(?!00|ff)[0-9a-f]{2}-((?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2})(?:-.*)?",
+    re.DOTALL,
+)
 
 
 # UUID4s are made 256 at a time: one os.urandom call, the version and variant bits set
@@ -86,9 +95,10 @@ def read_request_id(scope: Scope, header: bytes) -> tuple[str, bytes, str | None
         request_id = _ids()
         encoded = request_id.encode("ascii")
     traceparent = headers.get(b"traceparent")
-    trace = (
-        traceparent.decode("ascii")
-        if traceparent is not None and _TRACEPARENT.fullmatch(traceparent)
-        else None
-    )
+    trace = None
+    if traceparent is not None:
+        if _TRACEPARENT.fullmatch(traceparent):
+            trace = traceparent.decode("ascii")
+        elif (later := _LATER_TRACEPARENT.fullmatch(traceparent)) is not None:
+            trace = "00-" + later[1].decode("ascii")
     return request_id, encoded, trace
