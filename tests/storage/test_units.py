@@ -715,3 +715,27 @@ async def test_local_copy_under_a_file_is_a_conflict_not_a_missing_source(
     assert moved.error_code is ErrorCode.STORAGE_ERROR
     assert (await store.download_file("src")).value == b"src"
     assert (await store.download_file("a")).value == b"a"
+
+
+@pytest.mark.parametrize("key", ["a/.flext-meta/x", "a/b/.flext-meta"])
+def test_a_flext_meta_segment_is_reserved_at_any_depth(key: str) -> None:
+    """A store rooted in a sub-folder keeps its metadata in ``<sub>/.flext-meta``."""
+    result = validate_key(key)
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+    assert "reserved '.flext-meta'" in (result.error or "")
+
+
+async def test_a_store_rooted_below_another_does_not_show_its_metadata(tmp_path: Path) -> None:
+    """``file:///d/2024/big.bin`` then ``ls -r file:///d/``: the sub-store's sidecar
+    folder (``2024/.flext-meta/...``) is neither an object nor a folder of the outer one."""
+    inner = LocalStorage(tmp_path / "2024")
+    (await inner.upload_file(b"x" * 10, "big.bin", content_type="application/x-big")).unwrap()
+    assert list((tmp_path / "2024" / ".flext-meta").rglob("*.json"))
+    (await inner.upload_file(b"y", "only-meta/gone.bin", content_type="text/plain")).unwrap()
+    (await inner.delete_file("only-meta/gone.bin")).unwrap()
+    outer = LocalStorage(tmp_path)
+    listed = (await outer.list_files("")).unwrap()
+    assert [f.path for f in listed] == ["2024/big.bin"]
+    page = (await outer.list_page("2024/", delimiter="/")).unwrap()
+    assert [f.path for f in page.files] == ["2024/big.bin"]
+    assert page.prefixes == []

@@ -358,8 +358,9 @@ class LocalStorage(StoreBackend):
             for entry in _entries(directory):
                 key = rel + entry.name
                 if entry.is_dir(follow_symlinks=False):
-                    # Only the folders the prefix can reach; never the metadata.
-                    if rel == "" and entry.name == META_DIR:
+                    # Only the folders the prefix can reach; never metadata (this
+                    # store's, or a store's rooted in a sub-folder: file:///d/2024/).
+                    if entry.name == META_DIR:
                         continue
                     if folded and key.startswith(prefix):
                         first = self._first_object(Path(entry.path), key + "/")
@@ -380,7 +381,8 @@ class LocalStorage(StoreBackend):
             for entry in _entries(folder):
                 key = prefix + entry.name
                 if entry.is_dir(follow_symlinks=False):
-                    pending.append((Path(entry.path), key + "/"))
+                    if entry.name != META_DIR:
+                        pending.append((Path(entry.path), key + "/"))
                 elif (info := self._object(entry, key)) is not None:
                     return info
         return None

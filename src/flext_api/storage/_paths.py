@@ -9,8 +9,9 @@ works on all of them and can never climb out of a local root:
 * relative: no leading ``/``; segments separated by single ``/`` (no empty segment,
   no trailing ``/``) and none of them ``.`` or ``..``;
 * valid Unicode (no lone surrogate: the stores take UTF-8 names);
-* the first segment is not ``.flext-meta`` (where :class:`LocalStorage` keeps
-  metadata) and no segment starts with ``.flext-tmp-`` (its writes in progress).
+* no segment is ``.flext-meta`` (where :class:`LocalStorage` keeps metadata: at its
+  root, and below it when a ``file://`` URL roots a store in a sub-folder of another)
+  and none starts with ``.flext-tmp-`` (its writes in progress).
 
 A bad key is a failed :class:`~flext_api.FlextResult` with code ``INVALID_REQUEST``
 and an :class:`InvalidPathError`, never an exception and never a write.
@@ -63,8 +64,8 @@ def _problem(key: object, *, prefix: bool) -> str | None:
             return f"has a {segment!r} segment"
         if segment.startswith(TMP_PREFIX):
             return f"has a segment starting with the reserved {TMP_PREFIX!r}"
-    if segments[0] == META_DIR:
-        return f"starts with the reserved {META_DIR!r}"
+        if segment == META_DIR:
+            return f"has the reserved {META_DIR!r} segment"
     return None
 
 
