@@ -13,7 +13,13 @@ budget, and turns the verdict into the result the caller sees:
   once, with ``retry_after`` set (the fail-fast rule); a backoff past the deadline:
   ``DEADLINE_EXCEEDED``;
 * when the last attempt returned a *response* (``fail_on_http_error=False``), that
-  response is returned as it is: the caller asked for responses, not errors.
+  response is returned as it is: the caller asked for responses, not errors;
+* a failure passed through after a retry carries ``details["attempts"]``, the attempts
+  sent. A retry refused below before anything was sent (``CIRCUIT_OPEN``,
+  ``RATE_LIMITED``, ``BULKHEAD_FULL``, ``INVALID_REQUEST``, a ``DEADLINE_EXCEEDED`` with
+  reason ``not_sent``) is not counted, and the refusal also carries the last attempt
+  sent, as a give-up does: ``__cause__`` and ``details["last_error"]`` are its error and
+  ``response`` its response.
 
 Per-request control through ``request.extensions``:
 
@@ -37,7 +43,7 @@ from typing import Any
 
 from ..._clock import Clock
 from ..._config import RetryConfig
-from ..._errors import InvalidRequestError
+from ..._errors import NOT_SENT, ErrorCode, FlextApiError, InvalidRequestError
 from ..._models import HttpRequest, HttpResponse, validate_header
 from ..._result import FlextResult
 from ...resilience import (
@@ -66,6 +72,22 @@ __all__ = ["RetryPlugin"]
 
 _MAX_CACHED_POLICIES = 64
 _DEFAULT_BUDGET: Any = object()
+#: Refusals of a stage below: the attempt never reached the server.
+_REFUSED_CODES = frozenset(
+    {
+        ErrorCode.CIRCUIT_OPEN,
+        ErrorCode.RATE_LIMITED,
+        ErrorCode.BULKHEAD_FULL,
+        ErrorCode.INVALID_REQUEST,
+    }
+)
+
+
+def _was_refused(error: FlextApiError) -> bool:
+    """True when ``error`` is a stage's refusal to send the attempt, not its outcome."""
+    if error.response is not None:
+        return False
+    return error.code in _REFUSED_CODES or error.details.get("reason") == NOT_SENT
 
 
 class RetryPlugin(SplitPlugin):
@@ -199,6 +221,7 @@ class RetryPlugin(SplitPlugin):
         state = RetryState()
         # "idempotent": the caller vouches that replaying is safe (a GraphQL query).
         has_key = has_idempotency_key(request) or bool(request.extensions.get("idempotent"))
+        previous: FlextResult[HttpResponse] | None = None  # the attempt before ``result``
         while True:
             now = clock.monotonic()
             outcome = Outcome.from_result(result, clock.time())
@@ -212,7 +235,7 @@ class RetryPlugin(SplitPlugin):
                 deadline=request.deadline,
             )
             if isinstance(verdict, GiveUp):
-                return self._finish(request, result, verdict)
+                return self._finish(request, result, verdict, previous)
             if budget is not None and not budget.try_retry(key, now):
                 return self._finish(
                     request,
@@ -224,6 +247,7 @@ class RetryPlugin(SplitPlugin):
                         f"retry budget for {key!r} is spent ({budget.ratio:.0%} of the "
                         f"requests of the last {budget.window:g}s); last: {outcome.describe()}",
                     ),
+                    previous,
                 )
             await close_response(result)
             if self._emitter.active:
@@ -241,15 +265,28 @@ class RetryPlugin(SplitPlugin):
             await clock.sleep(verdict.delay)
             state = verdict.state
             request.extensions["attempt"] = state.attempt
+            previous = result
             result = await call_next(request)
             if result.is_success and result.value.status_code not in policy.config.statuses:
                 result.value.attempts = state.attempt
                 return result
 
     def _finish(
-        self, request: HttpRequest, result: FlextResult[HttpResponse], verdict: GiveUp
+        self,
+        request: HttpRequest,
+        result: FlextResult[HttpResponse],
+        verdict: GiveUp,
+        previous: FlextResult[HttpResponse] | None = None,
     ) -> FlextResult[HttpResponse]:
         attempts = verdict.state.attempt
+        passed = result.exception if verdict.error is None else None
+        if passed is not None and previous is not None:
+            # A failure passed through after a retry: without details["attempts"] the
+            # caller (a batch's result) could only guess how many attempts were sent.
+            if _was_refused(passed):
+                attempts -= 1  # this attempt was never sent; the one before was the last
+                _carry_last_attempt(passed, previous)
+            passed.details["attempts"] = attempts
         response = response_of(result)
         if response is not None:
             response.attempts = attempts
@@ -273,3 +310,15 @@ class RetryPlugin(SplitPlugin):
     def __repr__(self) -> str:
         budget = "off" if self.budget is None else f"{self.budget.ratio:.0%}"
         return f"<RetryPlugin max_retries={self.config.max_retries} budget={budget}>"
+
+
+def _carry_last_attempt(refusal: FlextApiError, last: FlextResult[HttpResponse]) -> None:
+    """Give a refused retry the last sent attempt's outcome, as a give-up carries it:
+    ``__cause__`` and ``details["last_error"]`` its error (None for a response returned
+    as a success), ``response`` its response. The refusal's own ``retry_after`` stays."""
+    last_error = last.exception
+    refusal.details["last_error"] = last_error
+    if refusal.__cause__ is None and last_error is not None:
+        refusal.__cause__ = last_error
+    if refusal.response is None:
+        refusal.response = response_of(last)
