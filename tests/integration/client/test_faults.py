@@ -140,8 +140,8 @@ async def test_pool_exhausted_is_pool_timeout(fault: FaultServer) -> None:
     """With every connection busy, a request waiting past the pool timeout fails POOL_TIMEOUT."""
     config = ClientConfig(pool=PoolConfig(max_connections=2, max_keepalive=2))
     client = _client(fault, config=config, timeout=TimeoutConfig(pool=0.2, read=5))
-    busy = [asyncio.create_task(client.get("/delay/0.6")) for _ in range(2)]
-    await asyncio.sleep(0.05)
+    busy = [asyncio.create_task(client.get("/delay/1")) for _ in range(2)]
+    assert await eventually(lambda: client.stats()["pool"]["in_use"] == 2)
     waiting = await client.get("/status/200")
     assert waiting.error_code is ErrorCode.POOL_TIMEOUT
     assert all(r.is_success for r in await asyncio.gather(*busy))
@@ -227,11 +227,10 @@ async def test_cancelled_pool_waiter_gives_its_place_back(fault: FaultServer) ->
     """Cancelling a request queued for a pool slot leaves the pool accounting intact."""
     config = ClientConfig(pool=PoolConfig(max_connections=1, max_keepalive=1))
     client = _client(fault, config=config)
-    busy = asyncio.create_task(client.get("/delay/0.3"))
-    await asyncio.sleep(0.05)
+    busy = asyncio.create_task(client.get("/delay/1"))
+    assert await eventually(lambda: client.stats()["pool"]["in_use"] == 1)
     queued = asyncio.create_task(client.get("/status/200"))
-    await asyncio.sleep(0.05)
-    assert client.stats()["pool"]["waiting"] == 1
+    assert await eventually(lambda: client.stats()["pool"]["waiting"] == 1)
     queued.cancel()
     with pytest.raises(asyncio.CancelledError):
         await queued

@@ -8,6 +8,7 @@ import pytest
 
 from flext_api import ErrorCode, FlextApiError
 from flext_api.client import FlextApiClient
+from tests._poll import eventually
 from tests.servers.fault import FaultServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aiohttp_path")]
@@ -53,8 +54,7 @@ async def test_cancelling_a_stream_releases_the_connection(fault: FaultServer) -
                     pass
 
         task = asyncio.create_task(reader())
-        await asyncio.sleep(0.2)
-        assert client.stats()["pool"]["in_use"] == 1
+        assert await eventually(lambda: client.stats()["pool"]["in_use"] == 1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -48,11 +48,14 @@ async def test_file_change_reloads(upstreams: tuple[Upstream, Upstream], run_gat
     """Saving the config file applies it (watched, debounced)."""
     a, b = upstreams
     gw = run_gateway({**basic_config(a.url), "watch": True})
-    await asyncio.sleep(0.5)  # let the watcher start before the edit
     assert gw.reloader is not None
-    gw.reloader.path.write_text(yaml.safe_dump(basic_config(b.url)), encoding="utf-8")
+    edited = yaml.safe_dump(basic_config(b.url))
     seen = ""
-    for _ in range(300):
+    for attempt in range(1200):  # a hang guard
+        if attempt % 20 == 0:
+            # The watcher starts in the background and an edit saved before it did goes
+            # unseen: save again until the change is applied.
+            gw.reloader.path.write_text(edited, encoding="utf-8")
         async with aiohttp.ClientSession() as s, s.get(gw.url + "/echo/w") as r:
             seen = r.headers["X-Upstream"]
         if seen == "b":

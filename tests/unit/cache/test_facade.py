@@ -195,10 +195,10 @@ async def test_register_backend_adds_a_named_backend(monkeypatch: pytest.MonkeyP
     assert "FlextApiCache backend=<MemoryBackend" in repr(cache)
 
 
-def test_memory_backend_satisfies_the_protocol() -> None:
+def test_memory_backend_satisfies_the_protocol(tmp_path: Path) -> None:
     """MemoryBackend and FilesystemBackend are CacheBackends."""
     assert isinstance(MemoryBackend(), CacheBackend)
-    assert isinstance(FilesystemBackend("/tmp/unused-flext-cache"), CacheBackend)
+    assert isinstance(FilesystemBackend(tmp_path), CacheBackend)
 
 
 @pytest.mark.parametrize("backend", ["memory", "filesystem"])

@@ -42,10 +42,33 @@ async def test_redis_errors_are_translated(error: Exception, code: ErrorCode) ->
     assert info.value.__cause__ is error
 
 
-async def test_owned_client_is_closed_on_close() -> None:
+async def test_owned_client_is_closed_on_close(monkeypatch: pytest.MonkeyPatch) -> None:
     """A backend built from a URL closes its client; nothing is sent before first use."""
-    backend = RedisBackend("redis://127.0.0.1:1/0")
+    backend = RedisBackend("redis://127.0.0.1:1/0")  # nothing listens: a send would fail
+    client = backend._client
+    closed: list[Redis] = []
+    aclose = client.aclose
+
+    async def recorded_aclose(close_connection_pool: bool | None = None) -> None:
+        closed.append(client)
+        await aclose(close_connection_pool)
+
+    monkeypatch.setattr(client, "aclose", recorded_aclose)
     await backend.close()
+    assert closed == [client]
+
+
+async def test_given_client_is_left_open_on_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backend handed a client leaves closing it to its owner."""
+    client = Redis.from_url("redis://127.0.0.1:1/0")
+    closed: list[Redis] = []
+
+    async def recorded_aclose(close_connection_pool: bool | None = None) -> None:
+        closed.append(client)
+
+    monkeypatch.setattr(client, "aclose", recorded_aclose)
+    await RedisBackend(client=client).close()
+    assert closed == []
 
 
 class Replies:

@@ -59,15 +59,30 @@ async def test_deadline_wins_over_a_later_read_expiry() -> None:
     assert await call() is ErrorCode.DEADLINE_EXCEEDED
 
 
-async def test_progress_moves_the_read_expiry_without_expiring() -> None:
+async def _run_due_timers() -> None:
+    """Let the loop run every timer due on its clock (a wake-up runs before them)."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+async def test_progress_moves_the_read_expiry_without_expiring(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Reads that keep arriving within the timeout never expire; pause stops the clock."""
+    # The loop's clock, which the watchdog reads, is moved by the test alone: a busy
+    # machine pausing the test between two reads cannot make one late.
+    loop = asyncio.get_running_loop()
+    now = [loop.time()]
+    monkeypatch.setattr(loop, "time", lambda: now[0])
     dog = Watchdog()
     watch = dog.start(None, 0.08)
-    for _ in range(4):
+    for _ in range(4):  # 0.24 s of reads, three read timeouts, none reached
         dog.reading(watch)
-        await asyncio.sleep(0.04)
+        now[0] += 0.06
+        await _run_due_timers()
     dog.pause(watch)
-    await asyncio.sleep(0.12)
+    now[0] += 10.0
+    await _run_due_timers()
     assert watch is not None and watch.reason is None
     dog.stop(watch)
     dog.close()
