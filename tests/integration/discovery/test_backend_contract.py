@@ -14,7 +14,6 @@ from flext_api.discovery import (
     MemoryBackend,
     RedisBackend,
     RegistryBackend,
-    ServiceChange,
     ServiceInstance,
     ServiceRegistry,
 )
@@ -92,21 +91,21 @@ async def test_second_registry_sees_the_first_ones_instances(make_backend: Backe
 async def test_watch_reports_changes(make_backend: BackendFactory) -> None:
     """watch() yields the registration and the removal of an instance."""
     async with ServiceRegistry(make_backend()) as registry:
-        seen: list[ServiceChange] = []
-
-        async def consume() -> None:
-            async for change in registry.watch("orders"):
-                seen.append(change)
-                if change.removed:
-                    return
-
-        task = asyncio.create_task(consume())
-        await asyncio.sleep(0.05)
-        await registry.register("orders", _inst(1))
-        await registry.unregister("orders", "o-1")
-        await asyncio.wait_for(task, 20)
-        assert [i.id for i in seen[0].added] == ["o-1"]
-        assert [i.id for i in seen[-1].removed] == ["o-1"]
+        (await registry.register("orders", _inst(0))).unwrap()
+        changes = registry.watch("orders")
+        # watch() subscribes before it yields the current set: once that first change
+        # is here, no later change can be missed.
+        current = await asyncio.wait_for(anext(changes), 30)
+        assert [i.id for i in current.added] == [i.id for i in current.instances] == ["o-0"]
+        (await registry.register("orders", _inst(1))).unwrap()
+        added = await asyncio.wait_for(anext(changes), 30)
+        assert [i.id for i in added.added] == ["o-1"] and not added.removed
+        (await registry.unregister("orders", "o-1")).unwrap()
+        removed = await asyncio.wait_for(anext(changes), 30)
+        assert [i.id for i in removed.removed] == ["o-1"] and not removed.added
+        assert [i.id for i in removed.instances] == ["o-0"]
+    # Closing the registry ends the watch (and unsubscribes it).
+    assert await asyncio.wait_for(anext(changes, None), 30) is None
 
 
 @pytest.mark.parametrize("kind", ["redis", "etcd"])

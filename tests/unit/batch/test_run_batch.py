@@ -265,17 +265,27 @@ async def test_aclose_cancels_in_flight_requests_and_leaves_no_task() -> None:
 
 async def test_consumer_cancellation_stops_the_batch() -> None:
     """Cancelling the consuming task cancels the batch's workers too."""
+    workers: set[asyncio.Task[Any]] = set()
+    all_in_flight = asyncio.Event()
 
     async def handler(request: HttpRequest) -> HttpResponse:
+        task = asyncio.current_task()
+        assert task is not None
+        workers.add(task)
+        if len(workers) == 3:
+            all_in_flight.set()
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
     async with make_client(handler) as client:
         consumer = asyncio.ensure_future(collect(client.batch(_requests(10), concurrency=3)))
-        await asyncio.sleep(0.01)
+        await asyncio.wait_for(all_in_flight.wait(), 30)
+        # Every worker is inside a request, and only they and the consumer are alive.
+        assert set(other_tasks()) == workers | {consumer}
         consumer.cancel()
         with pytest.raises(asyncio.CancelledError):
             await consumer
+        assert all(worker.cancelled() for worker in workers)
         assert other_tasks() == []
 
 

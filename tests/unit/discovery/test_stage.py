@@ -133,18 +133,21 @@ async def test_cancelled_call_releases_the_in_flight_count() -> None:
     """A cancelled attempt still decrements least-request's in-flight count."""
     registry = await _registry(1, balancer="least_request")
     stage = DiscoveryStage(registry)
+    cluster = registry.cluster("orders")
+    assert cluster is not None and isinstance(cluster.balancer, LeastRequest)
+    in_flight = asyncio.Event()
 
     async def hang(request: HttpRequest) -> FlextResult[HttpResponse]:
+        in_flight.set()
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
     task = asyncio.create_task(stage(HttpRequest("GET", "service://orders/"), hang))
-    await asyncio.sleep(0.01)
+    await asyncio.wait_for(in_flight.wait(), 30)
+    assert cluster.balancer.in_flight("o0") == 1  # the call is counted while it runs
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    cluster = registry.cluster("orders")
-    assert cluster is not None and isinstance(cluster.balancer, LeastRequest)
     assert cluster.balancer.in_flight("o0") == 0
 
 

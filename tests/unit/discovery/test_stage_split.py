@@ -124,18 +124,21 @@ async def test_a_service_url_called_again_is_picked_as_the_first_call() -> None:
 async def test_cancellation_releases_the_in_flight_count() -> None:
     """abandon(): a cancelled attempt still decrements least-request's in-flight count."""
     plugin = await _plugin(1, balancer="least_request")
+    cluster = plugin.registry.cluster("orders")
+    assert cluster is not None and isinstance(cluster.balancer, LeastRequest)
+    in_flight = asyncio.Event()
 
     async def hang(request: HttpRequest) -> FlextResult[HttpResponse]:
+        in_flight.set()
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
     task = asyncio.create_task(plugin.handle(HttpRequest("GET", "service://orders/"), hang))
-    await asyncio.sleep(0.01)
+    await asyncio.wait_for(in_flight.wait(), 30)
+    assert cluster.balancer.in_flight("o0") == 1  # the call is counted while it runs
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    cluster = plugin.registry.cluster("orders")
-    assert cluster is not None and isinstance(cluster.balancer, LeastRequest)
     assert cluster.balancer.in_flight("o0") == 0
 
 
