@@ -25,7 +25,7 @@ import pytest
 
 from flext_api import ErrorCode, FlextApiError, HttpRequest
 from flext_api.transports import Transport
-from tests.integration.transports._transports import DECODING, TRANSPORTS
+from tests.integration.transports._transports import DECODING, TRANSPORTS, canned_server, read_body
 
 pytestmark = pytest.mark.integration
 
@@ -89,31 +89,13 @@ ANSWERS: dict[str, bytes] = {
 @pytest.fixture
 async def raw_server() -> AsyncIterator[str]:
     """``/<name>`` answers ``ANSWERS[name]`` byte for byte, then closes the connection."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            name = (await reader.readline()).split()[1].decode().strip("/")
-            while (await reader.readline()) not in (b"\r\n", b""):
-                pass
-            writer.write(ANSWERS[name])
-            await writer.drain()
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    server.close()
-    await server.wait_closed()
+    async with canned_server(ANSWERS) as url:
+        yield url
 
 
 async def _body(transport: Transport, url: str, *, stream: bool) -> bytes:
     response = await asyncio.wait_for(transport.send(HttpRequest("GET", url), stream=stream), 30)
-    if not stream:
-        return response.content
-    try:
-        return b"".join([chunk async for chunk in response.aiter_bytes()])
-    finally:
-        await response.aclose()
+    return await read_body(response, stream=stream)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["buffered", "streamed"])

@@ -29,6 +29,7 @@ from hyperframe.frame import ContinuationFrame, HeadersFrame, SettingsFrame
 from flext_api import ErrorCode, FlextApiError, HttpRequest, HttpResponse, TimeoutConfig
 from flext_api.transports import HttpxTransport
 from flext_api.transports._base import INVALID_MESSAGE, UNPROCESSED
+from tests.integration.transports._transports import read_body
 
 pytestmark = pytest.mark.integration
 
@@ -299,12 +300,7 @@ async def _fetch(
     request = HttpRequest(method, url, content=content)
     response = await _bounded(transport.send(request, stream=stream))
     assert response.http_version == "HTTP/2"
-    if not stream:
-        return response.content
-    try:
-        return b"".join([chunk async for chunk in response.aiter_bytes()])
-    finally:
-        await response.aclose()
+    return await read_body(response, stream=stream)
 
 
 async def _failure(

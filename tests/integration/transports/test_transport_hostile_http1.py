@@ -24,7 +24,7 @@ import pytest
 from flext_api import ErrorCode, FlextApiError, HttpRequest, HttpResponse
 from flext_api.transports import H1Transport, Transport
 from flext_api.transports._base import INVALID_MESSAGE, INVALID_STATUS
-from tests.integration.transports._transports import TRANSPORTS
+from tests.integration.transports._transports import TRANSPORTS, canned_server, read_body
 
 pytestmark = pytest.mark.integration
 
@@ -76,21 +76,8 @@ ANSWERS = {
 @pytest.fixture
 async def server() -> AsyncIterator[str]:
     """``/<case>`` answers ``ANSWERS[case]``, then the connection is closed."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            case = (await reader.readline()).split()[1].decode().strip("/")
-            while (await reader.readline()) not in (b"\r\n", b""):
-                pass
-            writer.write(ANSWERS[case])
-            await writer.drain()
-        finally:
-            writer.close()
-
-    listener = await asyncio.start_server(handle, "127.0.0.1", 0)
-    yield f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
-    listener.close()
-    await listener.wait_closed()
+    async with canned_server(ANSWERS) as url:
+        yield url
 
 
 async def _bounded(coro: Coroutine[Any, Any, HttpResponse]) -> HttpResponse:
@@ -99,12 +86,7 @@ async def _bounded(coro: Coroutine[Any, Any, HttpResponse]) -> HttpResponse:
 
 async def _fetch(transport: Transport, url: str, *, stream: bool, method: str = "GET") -> bytes:
     response = await _bounded(transport.send(HttpRequest(method, url), stream=stream))
-    if not stream:
-        return response.content
-    try:
-        return b"".join([chunk async for chunk in response.aiter_bytes()])
-    finally:
-        await response.aclose()
+    return await read_body(response, stream=stream)
 
 
 async def _failure(transport: Transport, url: str, *, stream: bool) -> FlextApiError:
