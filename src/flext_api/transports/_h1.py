@@ -110,6 +110,7 @@ class _Conn(asyncio.Protocol):
         "parser",
         "paused_reading",
         "paused_writing",
+        "pump",
         "raw_headers",
         "reusable",
         "stray",
@@ -141,6 +142,10 @@ class _Conn(asyncio.Protocol):
         self.error: BaseException | None = None
         self.paused_reading = False
         self.paused_writing = False
+        #: The task writing a streamed request body, while it does: woken (cancelled)
+        #: when the upstream answers or goes away, since it may be waiting on a source
+        #: that sends nothing more (a stalled client). Set to None by the wake.
+        self.pump: asyncio.Task[Any] | None = None
 
     # -- exchange ---------------------------------------------------------------------------
     def begin(self) -> asyncio.Future[None]:
@@ -280,6 +285,8 @@ class _Conn(asyncio.Protocol):
         waiter = self.drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        if self.pump is not None:
+            self._stop_pump()
 
     def pause_writing(self) -> None:
         self.paused_writing = True
@@ -333,6 +340,8 @@ class _Conn(asyncio.Protocol):
         waiter = self.drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)  # an upload stalled on the socket stops: answered
+        if self.pump is not None:
+            self._stop_pump()  # and so does one waiting for its source: the upload is moot
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
@@ -354,6 +363,13 @@ class _Conn(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def _stop_pump(self) -> None:
+        """Cancel the task writing the request body (see :meth:`H1Transport._write_body`,
+        which tells this cancellation from others by ``pump`` being None)."""
+        pump, self.pump = self.pump, None
+        assert pump is not None
+        pump.cancel()
+
     def _broken(self, exc: BaseException) -> None:
         head = self.head
         if head is not None and not head.done():
@@ -361,6 +377,8 @@ class _Conn(asyncio.Protocol):
         elif self.error is None:
             self.error = exc
         self._wake()
+        if self.pump is not None:
+            self._stop_pump()
         self.close()
 
 
@@ -714,33 +732,52 @@ class H1Transport:
     async def _write_body(
         self, conn: _Conn, body: AsyncIterable[bytes], chunked: bool, watch: Watch | None
     ) -> None:
-        """Write a streamed request body (chunked unless its length was given)."""
+        """Write a streamed request body (chunked unless its length was given).
+
+        Stops early, without an error, when the upstream answers or its connection is
+        lost (the head then says which), even while ``body`` has nothing to give: the
+        connection cancels this task (``conn.pump``), as the watchdog does for timeouts,
+        so a stalled source never holds an exchange the upstream already ended.
+        """
         transport = conn.transport
         assert transport is not None
         dog = self._watchdog
         source = aiter(body)
         upstream_head = conn.head
         assert upstream_head is not None
-        while True:
-            try:
-                chunk = await anext(source)
-            except StopAsyncIteration:
-                break
-            except Exception as exc:
-                # As guarded_body does; inline, to save an iterator per chunk.
-                raise BodyFailed(exc) from exc
-            if upstream_head.done():
-                # Answered (or closed) before the body ended: the rest is moot, and the
-                # head says which.
-                conn.reusable = False
-                return
-            if chunk:
-                transport.writelines(
-                    (b"%x\r\n" % len(chunk), chunk, b"\r\n") if chunked else (chunk,)
-                )
-                if conn.paused_writing:
-                    await conn.drain()
-            dog.reading(watch)
+        task = watch.task if watch is not None else asyncio.current_task(self._loop)
+        assert task is not None
+        cancelling = task.cancelling()
+        conn.pump = task
+        try:
+            while True:
+                try:
+                    chunk = await anext(source)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:
+                    # As guarded_body does; inline, to save an iterator per chunk.
+                    raise BodyFailed(exc) from exc
+                if upstream_head.done():
+                    # Answered (or closed) before the body ended: the rest is moot, and
+                    # the head says which.
+                    conn.reusable = False
+                    return
+                if chunk:
+                    transport.writelines(
+                        (b"%x\r\n" % len(chunk), chunk, b"\r\n") if chunked else (chunk,)
+                    )
+                    if conn.paused_writing:
+                        await conn.drain()
+                dog.reading(watch)
+        except asyncio.CancelledError:
+            # The connection's wake (it unset pump) and nobody else's: the head says why.
+            if conn.pump is task or task.uncancel() > cancelling:
+                raise
+            conn.reusable = False
+            return
+        finally:
+            conn.pump = None
         if chunked and conn.alive:
             transport.write(b"0\r\n\r\n")
 
