@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from flext_api import ErrorCode
 from flext_api.composition import AppPlugin, AppPluginManager
+from tests._modules import forget_package
 from tests.server.helpers import build_app, serve
 from tests.servers.redis_server import RedisServer
 
@@ -89,6 +90,7 @@ def test_discover_registers_plugins_of_a_package(
     )
     (package / "broken.py").write_text("raise ImportError('missing dependency')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    forget_package(monkeypatch, "my_plugins")  # not one another test imported
     manager = PluginManager()
     result = manager.discover("my_plugins")
     assert manager.names == ["audit"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 import textwrap
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from fastapi import FastAPI, Request
 
 from flext_api.composition import AppPluginManager
 from flext_api.server import create_fastapi_app
+from tests._modules import forget_package
 from tests.guides.seed import s004_plugins as guide
 from tests.server.helpers import serve
 from tests.servers.redis_server import RedisServer
@@ -20,6 +20,12 @@ from tests.servers.redis_server import RedisServer
 # redis-py 5+ deprecates the seed's ``close()`` for ``aclose()``; it still closes (checked).
 SEED_CLOSE = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _no_other_my_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guide discovers ``my_plugins``: never one another test imported."""
+    forget_package(monkeypatch, "my_plugins")
 
 
 def _app(plugin_manager: AppPluginManager) -> FastAPI:
@@ -95,7 +101,6 @@ async def test_discovered_plugins_start_and_stop_with_the_app(
         )
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "my_plugins", raising=False)
     monkeypatch.setattr(guide, "REDIS_URL", redis_server.url)
     plugin_manager = guide.build_plugin_manager()
     assert plugin_manager.names == ["cache", "audit"]
