@@ -206,3 +206,37 @@ def test_unusable_absolute_form_is_refused(
         b"GET " + target + b" HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n",
     )
     assert response_headers(raw)[0] == 400
+
+
+async def test_absolute_form_behind_a_root_path_keeps_it() -> None:
+    """With a root path (``--root-path /api``), the target's path goes behind it, as
+    uvicorn builds ``path`` and ``raw_path`` for an origin-form target."""
+    from starlette.types import Message, Receive, Scope, Send
+
+    from flext_api.server.middleware._trusted_host import TrustedHostMiddleware
+
+    seen: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(dict(scope))
+
+    layer = TrustedHostMiddleware(app, allowed_hosts=["api.example.com"])
+    scope: Scope = {
+        "type": "http",
+        "root_path": "/api",
+        "path": "/api/who",
+        "raw_path": b"http://api.example.com/who%20am",
+        "headers": [(b"host", b"evil.example")],
+    }
+
+    async def receive() -> Message:
+        raise AssertionError("not read")
+
+    async def send(message: Message) -> None:
+        raise AssertionError(f"nothing is answered: {message}")
+
+    await layer(scope, receive, send)
+    (passed,) = seen
+    assert passed["path"] == "/api/who am"
+    assert passed["raw_path"] == b"/api/who%20am"
+    assert passed["headers"] == [(b"host", b"api.example.com")]

@@ -92,8 +92,10 @@ class TrustedHostMiddleware:
             host, path = split
             lines = 1  # the authority is the host; Host lines are not read (§3.2.2)
             scope["headers"] = with_host(scope["headers"], host)
-            scope["raw_path"] = path
-            scope["path"] = unquote(path.decode("latin-1"))
+            # As uvicorn builds them for an origin-form target: behind the root path.
+            root = scope.get("root_path", "")
+            scope["raw_path"] = root.encode("latin-1") + path
+            scope["path"] = root + unquote(path.decode("latin-1"))
             detail = "The host the request target names is not allowed."
         if lines > 1:
             detail = "The request has more than one Host header."
