@@ -79,7 +79,12 @@ async def test_a_cancelled_consumer_resumes_exactly_the_items_it_had_not_taken(
     assert all(r.success for r in resumed)
     sent = _sent(fault)
     assert all(sent[i] == 1 for i in first)
-    assert sent - sent_before == Counter(r.request_id for r in resumed)
+    # Each resumed item is sent once by the resumed run. One whose first-run request was
+    # in flight at the cancel may have reached the server too, before the snapshot or
+    # after it (the server records a request when it has read it): never a third time.
+    again = [r.request_id for r in resumed if isinstance(r.request_id, int)]
+    assert len(again) == len(resumed)
+    assert all(sent[i] - sent_before[i] >= 1 and sent[i] <= 2 for i in again)
     assert sorted(_journaled(path)) == list(range(200))
 
 
