@@ -252,3 +252,38 @@ def test_storage_ls_to_a_full_disk_is_one_error_line(tmp_path: Path) -> None:
     done = _to_full_disk("storage", "ls", f"file://{tmp_path}/")
     assert done.returncode == 1
     assert done.stderr == "error: cannot write to stdout: No space left on device\n"
+
+
+# -- output typer prints itself (--version, gateway check) to that stdout ------------------
+
+FULL = "error: cannot write to stdout: No space left on device"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_version_to_a_full_disk_is_status_1() -> None:
+    """`--version` whose line cannot be written says so and exits 1, not 0."""
+    done = _to_full_disk("--version")
+    assert (done.returncode, done.stderr.splitlines()) == (1, [FULL])
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_gateway_check_to_a_full_disk_is_status_1(tmp_path: Path) -> None:
+    """`gateway check` whose `ok:` line cannot be written says so and exits 1, not 0."""
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        'clusters: [{name: c, instances: [{url: "http://127.0.0.1:9"}]}]\n'
+        "routes: [{name: r, cluster: c, match: {path_prefix: /}}]\n"
+    )
+    done = _to_full_disk("gateway", "check", str(config))
+    assert (done.returncode, done.stderr.splitlines()) == (1, [FULL])
+
+
+def test_version_to_a_reader_that_left_is_status_0() -> None:
+    """A reader that goes away is still not an error: `--version | head -0` exits 0."""
+    with subprocess.Popen(
+        [*COMMAND, "--version"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # the reader is gone before the line is written
+        stderr = process.stderr.read()
+        assert (process.wait(timeout=120), stderr) == (0, b"")

@@ -154,9 +154,10 @@ async def test_a_backend_past_its_timeout_counts_against_its_breaker(run_gateway
     """A hung backend is reported as the transport's timeout, as a proxied attempt's is:
     its breaker opens and the next request leaves it out at once (it was only released,
     so a backend that always hung was never found failing and every request waited)."""
-    from tests.integration.gateway.test_client_gone import _config, _silent
+    from tests.integration.gateway.test_client_gone import _config, _Silent
+    from tests.integration.gateway.upstream import listening
 
-    async with _silent() as upstream:
+    async with listening(_Silent()) as upstream:
         config = _config(upstream)
         config["clusters"][0]["breaker"] = {"minimum_calls": 3, "failure_ratio": 0.5}
         config["routes"][0]["aggregate"] = {

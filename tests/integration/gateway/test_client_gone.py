@@ -10,8 +10,7 @@ connection is closed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 
 from flext_api.server._protocol import httptools_available
 from tests.integration.gateway.conftest import LiveGateway, basic_config
+from tests.integration.gateway.upstream import listening
 
 pytestmark = pytest.mark.integration
 
@@ -46,18 +46,6 @@ class _Silent:
             writer.close()
 
 
-@asynccontextmanager
-async def _silent() -> AsyncIterator[_Silent]:
-    upstream = _Silent()
-    listener = await asyncio.start_server(upstream.handle, "127.0.0.1", 0)
-    upstream.url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
-    try:
-        yield upstream
-    finally:
-        listener.close()
-        await listener.wait_closed()
-
-
 def _config(upstream: _Silent, **listener: Any) -> dict[str, Any]:
     config = basic_config(upstream.url, timeouts=_PATIENT, retry={"retries": 0})
     config["clusters"][0]["health"] = {"active": False}  # only the clients' requests
@@ -78,7 +66,7 @@ async def test_a_client_gone_before_the_head_closes_the_upstream_connection(
 ) -> None:
     """The upstream's connection is closed once the client's is, the request is counted
     as ``client_disconnect`` (499), and the gateway serves the next client."""
-    async with _silent() as upstream:
+    async with listening(_Silent()) as upstream:
         gw = run_gateway(_config(upstream, parser=parser))
         _, writer = await asyncio.open_connection("127.0.0.1", gw.port)
         writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -100,7 +88,7 @@ async def test_a_client_gone_while_another_waits_leaves_the_other_alone(
     run_gateway: Run,
 ) -> None:
     """Only the exchange of the client that left is given up."""
-    async with _silent() as upstream:
+    async with listening(_Silent()) as upstream:
         gw = run_gateway(_config(upstream))
         _, leaving = await asyncio.open_connection("127.0.0.1", gw.port)
         staying_reader, staying = await asyncio.open_connection("127.0.0.1", gw.port)
@@ -119,7 +107,7 @@ async def test_a_client_gone_from_a_composite_route_cancels_its_backends(
     run_gateway: Run,
 ) -> None:
     """A composite route's backend calls are the request's work too: given up with it."""
-    async with _silent() as upstream:
+    async with listening(_Silent()) as upstream:
         config = _config(upstream)
         config["routes"][0]["aggregate"] = {
             "backends": [{"key": "a", "cluster": "svc", "path": "/a", "timeout": 600}]
@@ -144,7 +132,7 @@ async def test_an_attempt_past_the_routes_deadline_is_not_blamed_on_its_instance
     """The first instance used up the route's whole budget; the retry's instance was
     never sent anything, so its breaker is not told of a failure (it was, and opened:
     the next request found every breaker open and asked no one)."""
-    async with _silent() as one, _silent() as two:
+    async with listening(_Silent()) as one, listening(_Silent()) as two:
         config = _config(one)
         config["clusters"][0]["instances"].append({"url": two.url})
         config["clusters"][0]["breaker"] = {"minimum_calls": 1, "failure_ratio": 0.5}

@@ -19,8 +19,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +27,7 @@ import pytest
 
 from flext_api.server._protocol import httptools_available
 from tests.integration.gateway.conftest import LiveGateway, basic_config
+from tests.integration.gateway.upstream import listening
 
 pytestmark = pytest.mark.integration
 
@@ -81,18 +81,6 @@ class _Quitter:
             self.closed.set()
 
 
-@asynccontextmanager
-async def _quitter(how: str) -> AsyncIterator[_Quitter]:
-    upstream = _Quitter(how)
-    listener = await asyncio.start_server(upstream.handle, "127.0.0.1", 0)
-    upstream.url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
-    try:
-        yield upstream
-    finally:
-        listener.close()
-        await listener.wait_closed()
-
-
 def _config(upstream: _Quitter, parser: str) -> dict[str, Any]:
     config = basic_config(upstream.url, timeouts=_PATIENT, retry={"retries": 0})
     config["clusters"][0]["health"] = {"active": False}  # only the clients' requests
@@ -138,7 +126,7 @@ async def test_an_upstream_gone_while_the_client_stalls_is_a_prompt_502(
 ) -> None:
     """The upstream connection lost mid-body answers 502 ``upstream_reset`` at once (not
     504 after ``per_try``), and the exchange leaves nothing behind."""
-    async with _quitter(how) as upstream:
+    async with listening(_Quitter(how)) as upstream:
         gw = run_gateway(_config(upstream, parser))
         status, headers, _ = await _stalled_post(gw, framing)
         assert (status, headers[b"x-gateway-reason"]) == (502, b"upstream_reset")
@@ -155,7 +143,7 @@ async def test_an_early_answer_while_the_client_stalls_is_relayed(
 ) -> None:
     """An upstream's answer before the end of the body is relayed at once, and the
     upstream connection is closed, never reused."""
-    async with _quitter(how) as upstream:
+    async with listening(_Quitter(how)) as upstream:
         gw = run_gateway(_config(upstream, parser))
         status, headers, body = await _stalled_post(gw, framing)
         assert (status, body) == (413, b"too large")

@@ -16,12 +16,38 @@ import contextlib
 import json
 import socket
 import threading
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import WSMsgType, web
 
 HOST = "127.0.0.1"
 _CHUNK = b"x" * 65536
+
+
+class RawUpstream(Protocol):
+    """A hand-written upstream: ``handle`` serves one connection; ``url`` is set once it
+    listens."""
+
+    url: str
+
+    def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Awaitable[None]:
+        """Serve one connection."""
+
+
+_Raw = TypeVar("_Raw", bound=RawUpstream)
+
+
+@contextlib.asynccontextmanager
+async def listening(upstream: _Raw) -> AsyncIterator[_Raw]:
+    """``upstream`` serving on a free port of 127.0.0.1 (its ``url`` set) until the block ends."""
+    listener = await asyncio.start_server(upstream.handle, HOST, 0)
+    upstream.url = f"http://{HOST}:{listener.sockets[0].getsockname()[1]}"
+    try:
+        yield upstream
+    finally:
+        listener.close()
+        await listener.wait_closed()
 
 
 class Upstream:
