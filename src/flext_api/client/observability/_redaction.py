@@ -36,6 +36,7 @@ from ..._redact import (
     redact_query,
     redact_url,
     sensitive_names,
+    truncate,
     userinfo_of,
 )
 from .._sensitive import SENSITIVE_EXTENSION, SensitiveNames
@@ -158,9 +159,7 @@ class Redactor:
             # Any other type: a token endpoint answering text/plain still sends JSON, so
             # "access_token": ... members are masked wherever they appear.
             text = self._mask_json_text(content.decode("utf-8", errors="replace"))
-        if len(text) > limit:
-            text = f"{text[:limit]}...[{len(text) - limit} more]"
-        return escape_control(text)
+        return escape_control(truncate(text, limit))
 
     def _json_keys(self) -> frozenset[str]:
         """The folded names a JSON key is masked by (see :func:`fold_name`)."""
